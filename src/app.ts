@@ -1,0 +1,74 @@
+// buildApp(deps): the whole HTTP surface, registered explicitly. It never listens; server.ts and
+// tests decide where it runs.
+import compress from '@fastify/compress';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import type { Deps } from './deps.js';
+import { isCodedError } from './errors.js';
+import { apiRoutes } from './routes/api/index.js';
+import { usersRoutes } from './routes/api/users.js';
+import { healthRoutes } from './routes/health.js';
+import { oauthCallbackRoutes } from './routes/oauth-callback.js';
+import { publicFeedRoutes } from './routes/public-feeds.js';
+import { VERSION } from './version.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    deps: Deps;
+  }
+}
+
+export async function buildApp(deps: Deps): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    bodyLimit: 2 * 1024 * 1024,
+    trustProxy: true,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+  app.decorate('deps', deps);
+
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    if (error.validation) {
+      return reply.code(400).send({ statusCode: 400, error: 'FP_BAD_REQUEST', message: `${error.validationContext ?? 'request'}${error.message.replace(/^(body|querystring|params)/, '')}` });
+    }
+    const statusCode = error.statusCode ?? 500;
+    if (isCodedError(error) && statusCode < 500) {
+      return reply.code(statusCode).send({ statusCode, error: error.code, message: error.message });
+    }
+    if (statusCode < 500) {
+      // Fastify's own client errors (bad JSON, body too large, unsupported media type).
+      return reply.code(statusCode).send({ statusCode, error: error.code ?? 'FP_BAD_REQUEST', message: error.message });
+    }
+    request.log.error({ err: { type: error.name, message: error.message, stack: error.stack } }, 'request failed');
+    return reply.code(500).send({ statusCode: 500, error: 'FP_INTERNAL', message: 'Internal server error' });
+  });
+  app.setNotFoundHandler((request, reply) =>
+    reply.code(404).send({ statusCode: 404, error: 'FP_NOT_FOUND', message: `No route for ${request.method} ${request.url.split('?')[0]}` }),
+  );
+  app.addHook('onResponse', async (request, reply) => {
+    deps.metrics.httpRequests.inc({ route: request.routeOptions.url ?? 'unmatched', method: request.method, status: reply.statusCode });
+  });
+
+  await app.register(compress, { global: true, threshold: 1024, encodings: ['br', 'gzip', 'deflate'] });
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'feedproxy', version: VERSION, description: 'Private feeds in, merged public feeds out.' },
+      servers: [{ url: deps.config.publicUrl }],
+      components: {
+        securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'A user API key (fp_…) or, for /api/v1/users, the admin token' } },
+      },
+      security: [{ apiKey: [] }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  await app.register(healthRoutes);
+  await app.register(publicFeedRoutes);
+  await app.register(oauthCallbackRoutes);
+  await app.register(usersRoutes, { prefix: '/api/v1' });
+  await app.register(apiRoutes, { prefix: '/api/v1' });
+  return app;
+}

@@ -1,0 +1,277 @@
+// One schema for the YAML file and the environment, validated once at start and frozen.
+// This is the only module that reads process.env; everything else receives a Config.
+import { existsSync, readFileSync } from 'node:fs';
+import { Type, type Static } from 'typebox';
+import Value from 'typebox/value';
+import { parse as parseYaml } from 'yaml';
+
+const ProviderSchema = Type.Object({
+  requestTokenUrl: Type.String({ minLength: 1 }),
+  authorizeUrl: Type.String({ minLength: 1 }),
+  accessTokenUrl: Type.String({ minLength: 1 }),
+  consumerKey: Type.String({ minLength: 1 }),
+  consumerSecret: Type.String({ minLength: 1 }),
+  signatureMethod: Type.Union(
+    [Type.Literal('HMAC-SHA1'), Type.Literal('HMAC-SHA256'), Type.Literal('PLAINTEXT'), Type.Literal('RSA-SHA1')],
+    { default: 'HMAC-SHA1' },
+  ),
+  /** Path of a PEM private key, for RSA-SHA1. */
+  privateKeyFile: Type.Optional(Type.String()),
+  authorizeParams: Type.Record(Type.String(), Type.String(), { default: {} }),
+  feedsUrl: Type.Optional(Type.String()),
+  /** Added to the query of every signed call (e.g. `output: atom`). */
+  extraParams: Type.Record(Type.String(), Type.String(), { default: {} }),
+  /** Seconds a request token stays usable. */
+  requestTokenTtlSeconds: Type.Integer({ minimum: 60, maximum: 86_400, default: 900 }),
+  /** Send `oauth_callback=oob`; the user pastes the verifier. */
+  outOfBand: Type.Boolean({ default: false }),
+});
+export type ProviderConfig = Static<typeof ProviderSchema>;
+
+export const ConfigSchema = Type.Object({
+  port: Type.Integer({ minimum: 0, maximum: 65_535, default: 8080 }),
+  host: Type.String({ minLength: 1, default: '127.0.0.1' }),
+  store: Type.String({ pattern: '^(sqlite|redis|rediss)://.+', default: 'sqlite://data/feedproxy.sqlite' }),
+  /** 32 bytes, base64 or hex. Generated into the data directory in embedded mode when absent. */
+  secretKey: Type.Optional(Type.String({ minLength: 1 })),
+  adminToken: Type.Optional(Type.String({ minLength: 16 })),
+  publicUrl: Type.Optional(Type.String({ pattern: '^https?://[^/]+' })),
+  allowPrivate: Type.Array(Type.String({ pattern: '^[^:\\s]+:\\d+$|^\\[[0-9a-fA-F:.]+\\]:\\d+$' }), { default: [] }),
+  logLevel: Type.Union(
+    ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((level) => Type.Literal(level)),
+    { default: 'info' },
+  ),
+  fetch: Type.Object(
+    {
+      maxBodyBytes: Type.Integer({ minimum: 1024, default: 16 * 1024 * 1024 }),
+      timeoutSeconds: Type.Number({ exclusiveMinimum: 0, maximum: 600, default: 30 }),
+      connectTimeoutSeconds: Type.Number({ exclusiveMinimum: 0, maximum: 120, default: 10 }),
+      maxRedirects: Type.Integer({ minimum: 0, maximum: 20, default: 5 }),
+      userAgent: Type.Optional(Type.String({ minLength: 1 })),
+    },
+    { default: {} },
+  ),
+  refresh: Type.Object(
+    {
+      /** Interval of a source created without `refreshMinutes`. */
+      defaultMinutes: Type.Integer({ minimum: 1, maximum: 1440, default: 30 }),
+      /** Operators may raise the floor users can ask for. */
+      minMinutes: Type.Integer({ minimum: 1, maximum: 1440, default: 1 }),
+      /** Sources refreshed at once, globally. */
+      concurrency: Type.Integer({ minimum: 1, maximum: 256, default: 8 }),
+      /** Fetches at once against one upstream host. */
+      perHostConcurrency: Type.Integer({ minimum: 1, maximum: 32, default: 2 }),
+      /** How often the in-process scheduler looks for due sources. */
+      tickSeconds: Type.Number({ exclusiveMinimum: 0, maximum: 3600, default: 15 }),
+      /** Upper bound of the error backoff and of an honoured Retry-After. */
+      maxBackoffMinutes: Type.Integer({ minimum: 1, maximum: 10_080, default: 1440 }),
+      /** Entries that fell out of the upstream document are kept this long… */
+      retentionDays: Type.Number({ minimum: 0, maximum: 3650, default: 30 }),
+      /** …and at most this many entries are kept per source. */
+      maxEntriesPerSource: Type.Integer({ minimum: 1, maximum: 10_000, default: 500 }),
+      /** A feed whose sources have all been failing this long carries a stale marker. */
+      staleAfterHours: Type.Number({ minimum: 0, maximum: 8760, default: 24 }),
+    },
+    { default: {} },
+  ),
+  feeds: Type.Object(
+    {
+      defaultLimit: Type.Integer({ minimum: 1, maximum: 500, default: 50 }),
+      /** Cache-Control max-age of published feeds. */
+      maxAgeSeconds: Type.Integer({ minimum: 0, maximum: 86_400, default: 300 }),
+    },
+    { default: {} },
+  ),
+  providers: Type.Record(Type.String({ pattern: '^[a-z0-9_-]+$' }), ProviderSchema, { default: {} }),
+});
+export type Config = Static<typeof ConfigSchema> & {
+  /** Base URL for links and OAuth callbacks, without a trailing slash. */
+  publicUrl: string;
+  /** Directory of the embedded store and the generated secret key. */
+  dataDir: string;
+  /** Path of the YAML file that was read, if any. */
+  configFile?: string;
+};
+
+/** A value that makes the service refuse to start: exit code 2, one line. */
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    readonly reason: string,
+  ) {
+    super(`${variable}: ${reason}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Environment variable → path in the schema. `*_FILE` variants read the value from a file. */
+const ENV_PATHS: Record<string, string[]> = {
+  PORT: ['port'],
+  HOST: ['host'],
+  FEEDPROXY_STORE: ['store'],
+  FEEDPROXY_SECRET_KEY: ['secretKey'],
+  FEEDPROXY_ADMIN_TOKEN: ['adminToken'],
+  FEEDPROXY_PUBLIC_URL: ['publicUrl'],
+  FEEDPROXY_ALLOW_PRIVATE: ['allowPrivate'],
+  LOG_LEVEL: ['logLevel'],
+};
+const FILE_VARIABLES = new Set(['FEEDPROXY_SECRET_KEY', 'FEEDPROXY_ADMIN_TOKEN']);
+const SECRET_PATHS = new Set(['secretKey', 'adminToken', 'consumerSecret']);
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Config> {
+  const configFile = env.FEEDPROXY_CONFIG ?? (existsSync('config/feedproxy.yaml') ? 'config/feedproxy.yaml' : undefined);
+  const raw: Record<string, unknown> = configFile ? readYaml(configFile, env.FEEDPROXY_CONFIG !== undefined) : {};
+
+  for (const [variable, path] of Object.entries(ENV_PATHS)) {
+    let value = env[variable];
+    const fileVariable = `${variable}_FILE`;
+    if (value === undefined && FILE_VARIABLES.has(variable) && env[fileVariable]) {
+      value = readSecretFile(fileVariable, env[fileVariable]);
+    }
+    if (value === undefined || value === '') continue;
+    setPath(raw, path, variable === 'FEEDPROXY_ALLOW_PRIVATE' ? splitList(value) : value);
+  }
+  readProviderSecretsFromEnv(raw, env);
+
+  const converted = Value.Default(ConfigSchema, Value.Convert(ConfigSchema, raw));
+  const error = Value.Errors(ConfigSchema, converted)[0];
+  if (error) throw new ConfigError(variableFor(error.instancePath), describe(error.message, error.instancePath, converted));
+
+  const config = converted as Static<typeof ConfigSchema>;
+  if (config.secretKey !== undefined) parseSecretKey(config.secretKey);
+  const isEmbedded = config.store.startsWith('sqlite://');
+  if (!isEmbedded && config.secretKey === undefined) {
+    throw new ConfigError('FEEDPROXY_SECRET_KEY', 'required when FEEDPROXY_STORE is not a sqlite:// file');
+  }
+  for (const [id, provider] of Object.entries(config.providers)) {
+    if (provider.signatureMethod === 'RSA-SHA1' && !provider.privateKeyFile) {
+      throw new ConfigError(`providers.${id}.privateKeyFile`, 'required for RSA-SHA1');
+    }
+  }
+
+  const publicUrl = (config.publicUrl ?? `http://${formatHost(config.host)}:${config.port}`).replace(/\/+$/, '');
+  return deepFreeze({
+    ...config,
+    publicUrl,
+    dataDir: isEmbedded ? dataDirOf(config.store) : 'data',
+    ...(configFile ? { configFile } : {}),
+  });
+}
+
+/** 32 raw bytes from a base64 or hex string; anything else is a configuration error. */
+export function parseSecretKey(value: string): Buffer {
+  const trimmed = value.trim();
+  const key = /^[0-9a-fA-F]{64}$/.test(trimmed) ? Buffer.from(trimmed, 'hex') : Buffer.from(trimmed, 'base64');
+  if (key.length !== 32) {
+    throw new ConfigError('FEEDPROXY_SECRET_KEY', 'must be 32 bytes, as 64 hex digits or 44 base64 characters');
+  }
+  return key;
+}
+
+/** The file path behind a `sqlite://path` store URL. */
+export function sqlitePathOf(store: string): string {
+  return store.replace(/^sqlite:\/\//, '');
+}
+
+/** The config with every secret replaced, for `feedproxy config` dumps and debug logs. */
+export function redactConfig(config: Readonly<Config>): unknown {
+  return JSON.parse(
+    JSON.stringify(config, (key, value: unknown) => (SECRET_PATHS.has(key) && value !== undefined ? '<redacted>' : value)),
+  );
+}
+
+function readYaml(path: string, explicit: boolean): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    if (!explicit) return {};
+    throw new ConfigError('FEEDPROXY_CONFIG', `cannot read ${path}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = parseYaml(text);
+  } catch (error) {
+    throw new ConfigError('FEEDPROXY_CONFIG', `${path} is not valid YAML (${(error as Error).message.split('\n')[0]})`);
+  }
+  if (parsed == null) return {};
+  if (typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new ConfigError('FEEDPROXY_CONFIG', `${path} must hold a mapping at the top level`);
+  }
+  return parsed as Record<string, unknown>;
+}
+
+function readSecretFile(variable: string, path: string): string {
+  try {
+    return readFileSync(path, 'utf8').trim();
+  } catch {
+    throw new ConfigError(variable, `cannot read ${path}`);
+  }
+}
+
+/** `FEEDPROXY_PROVIDER_<ID>_CONSUMER_SECRET[_FILE]` and `…_CONSUMER_KEY` keep provider secrets out of the YAML. */
+function readProviderSecretsFromEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): void {
+  const providers = (raw.providers ?? {}) as Record<string, Record<string, unknown>>;
+  for (const [id, provider] of Object.entries(providers)) {
+    if (provider == null || typeof provider !== 'object') continue;
+    const prefix = `FEEDPROXY_PROVIDER_${id.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_`;
+    for (const [suffix, field] of [
+      ['CONSUMER_KEY', 'consumerKey'],
+      ['CONSUMER_SECRET', 'consumerSecret'],
+    ] as const) {
+      const direct = env[prefix + suffix];
+      const file = env[`${prefix}${suffix}_FILE`];
+      if (direct) provider[field] = direct;
+      else if (file) provider[field] = readSecretFile(`${prefix}${suffix}_FILE`, file);
+    }
+  }
+}
+
+function variableFor(instancePath: string): string {
+  const path = instancePath.split('/').filter(Boolean);
+  const top = path[0] ?? '';
+  const variable = Object.entries(ENV_PATHS).find(([, envPath]) => envPath[0] === top)?.[0];
+  return variable ?? path.join('.');
+}
+
+function describe(message: string, instancePath: string, value: unknown): string {
+  const path = instancePath.split('/').filter(Boolean);
+  const leaf = path.reduce<unknown>((node, key) => (node as Record<string, unknown> | undefined)?.[key], value);
+  // Never echo a secret back, even a malformed one.
+  const shown = SECRET_PATHS.has(path.at(-1) ?? '') || typeof leaf === 'object' ? '' : ` (got ${JSON.stringify(leaf)})`;
+  return `${message}${shown}`;
+}
+
+function setPath(target: Record<string, unknown>, path: string[], value: unknown): void {
+  let node = target;
+  for (const key of path.slice(0, -1)) {
+    node[key] = typeof node[key] === 'object' && node[key] !== null ? node[key] : {};
+    node = node[key] as Record<string, unknown>;
+  }
+  node[path.at(-1)!] = value;
+}
+
+function splitList(value: string): string[] {
+  return value
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean);
+}
+
+function dataDirOf(store: string): string {
+  const path = sqlitePathOf(store);
+  const slash = path.lastIndexOf('/');
+  return slash > 0 ? path.slice(0, slash) : slash === 0 ? '/' : '.';
+}
+
+function formatHost(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}

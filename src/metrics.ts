@@ -1,0 +1,56 @@
+// Prometheus metrics; the only import of prom-client. One registry per app so tests can build
+// several apps in one process.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export type Metrics = ReturnType<typeof createMetrics>;
+
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'feedproxy_' });
+  return {
+    registry,
+    httpRequests: new Counter({
+      name: 'feedproxy_http_requests_total',
+      help: 'HTTP requests served, by route and status code',
+      labelNames: ['route', 'method', 'status'] as const,
+      registers: [registry],
+    }),
+    refreshes: new Counter({
+      name: 'feedproxy_refreshes_total',
+      help: 'Source refreshes by outcome (updated, unchanged, failed, deferred) and error code',
+      labelNames: ['outcome', 'error'] as const,
+      registers: [registry],
+    }),
+    fetchDuration: new Histogram({
+      name: 'feedproxy_fetch_duration_seconds',
+      help: 'Upstream fetch duration, including redirects and body',
+      labelNames: ['outcome'] as const,
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [registry],
+    }),
+    bytesFetched: new Counter({
+      name: 'feedproxy_fetched_bytes_total',
+      help: 'Decoded bytes received from upstreams',
+      registers: [registry],
+    }),
+    feedRenders: new Counter({
+      name: 'feedproxy_feed_renders_total',
+      help: 'Published feeds rebuilt (all formats)',
+      registers: [registry],
+    }),
+    schedulerLag: new Gauge({
+      name: 'feedproxy_scheduler_lag_seconds',
+      help: 'How late the most overdue source was at the last scheduler tick',
+      registers: [registry],
+    }),
+    sourcesByStatus: new Gauge({
+      name: 'feedproxy_sources',
+      help: 'Sources by status at the last scheduler tick',
+      labelNames: ['status'] as const,
+      registers: [registry],
+    }),
+    async render(): Promise<{ body: string; contentType: string }> {
+      return { body: await registry.metrics(), contentType: registry.contentType };
+    },
+  };
+}

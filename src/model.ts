@@ -1,0 +1,59 @@
+// The domain types every layer speaks. Plain data: JSON-serialisable, no classes, no library types.
+
+/** One normalised entry of a feed, whatever format it came in. HTML fields are already sanitised. */
+export interface Entry {
+  /** Stable id: the upstream guid/id, else the link, else a hash of title+date. */
+  id: string;
+  title?: string;
+  /** Absolute http(s) URL. */
+  link?: string;
+  /** ISO 8601. */
+  published?: string;
+  /** ISO 8601. */
+  updated?: string;
+  authors: Person[];
+  /** Sanitised HTML. */
+  summary?: string;
+  /** Sanitised HTML. */
+  content?: string;
+  categories: string[];
+  enclosures: Enclosure[];
+  image?: string;
+}
+
+export interface Person {
+  name?: string;
+  email?: string;
+  url?: string;
+}
+
+export interface Enclosure {
+  url: string;
+  type?: string;
+  length?: number;
+}
+
+export type FeedFormat = 'rss' | 'atom' | 'rdf' | 'json';
+
+/** What parse/ makes of an upstream document. */
+export interface ParsedFeed {
+  format: FeedFormat;
+  title?: string;
+  /** The site's home page (never the feed's self link). */
+  link?: string;
+  description?: string;
+  /** Minimum refresh interval the document asks for (RSS <ttl>, sy:updatePeriod/updateFrequency), minutes. */
+  ttlMinutes?: number;
+  entries: Entry[];
+}
+
+/** An entry as cached for a source: the entry plus when we first saw it. */
+export interface CachedEntry extends Entry {
+  sourceId: string;
+  /** ISO 8601; used as the date of entries that carry none. */
+  firstSeenAt: string;
+  /** ISO 8601; when the entry was last in the upstream document (drives retention). */
+  lastSeenAt?: string;
+}
+
+export type SourceStatus = 'new' | 'ok' | 'stale' | 'failing' | 'disabled' | 'unauthorized';

@@ -1,0 +1,77 @@
+// Bytes → text for feeds: the byte order mark, then the Content-Type charset, then the XML
+// encoding declaration decide (RFC 7303 §3, XML 1.0 Appendix F). Never throws: undecodable bytes
+// become U+FFFD.
+
+const CHARSET_PARAM = /;\s*charset\s*=\s*"?([^";\s]+)/i;
+const XML_ENCODING = /^\s*<\?xml[^>]*?\sencoding\s*=\s*["']([A-Za-z][\w.:-]*)["']/;
+
+/** The WHATWG name of a charset label, or undefined when TextDecoder does not know it. */
+function normaliseEncoding(label: string | undefined): string | undefined {
+  if (label === undefined) return undefined;
+  try {
+    return new TextDecoder(label.trim()).encoding;
+  } catch {
+    return undefined;
+  }
+}
+
+function sniffBom(bytes: Buffer): string | undefined {
+  if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) return 'utf-8';
+  if (bytes[0] === 0xff && bytes[1] === 0xfe) return 'utf-16le';
+  if (bytes[0] === 0xfe && bytes[1] === 0xff) return 'utf-16be';
+  // "<?" in UTF-16 without a BOM (XML 1.0 Appendix F.1).
+  if (bytes[0] === 0x3c && bytes[1] === 0x00 && bytes[2] === 0x3f && bytes[3] === 0x00) return 'utf-16le';
+  if (bytes[0] === 0x00 && bytes[1] === 0x3c && bytes[2] === 0x00 && bytes[3] === 0x3f) return 'utf-16be';
+  return undefined;
+}
+
+function isValidUtf8(bytes: Buffer): boolean {
+  try {
+    new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Chooses the encoding of a feed body; see the file comment for the order. */
+export function detectEncoding(bytes: Buffer, contentType?: string): string {
+  const bom = sniffBom(bytes);
+  if (bom !== undefined) return bom;
+  const fromHeader = normaliseEncoding(contentType?.match(CHARSET_PARAM)?.[1]);
+  const fromDeclaration = normaliseEncoding(bytes.subarray(0, 512).toString('latin1').match(XML_ENCODING)?.[1]);
+  if (fromHeader !== undefined && fromDeclaration !== undefined && fromHeader !== fromDeclaration) {
+    // Servers stamp a default charset on every response far more often than documents lie about
+    // their own: when one side says UTF-8 and the bytes are valid UTF-8, believe it.
+    if ((fromHeader === 'utf-8' || fromDeclaration === 'utf-8') && isValidUtf8(bytes)) return 'utf-8';
+  }
+  const declared = fromHeader ?? fromDeclaration;
+  if (declared !== undefined) return declared;
+  // Nothing declared: XML says UTF-8, but legacy feeds without a declaration are windows-1252.
+  return isValidUtf8(bytes) ? 'utf-8' : 'windows-1252';
+}
+
+// windows-1252 0x80–0x9F (WHATWG Encoding index); the five unassigned bytes map to the C1 control of
+// the same number, as WHATWG does.
+const WINDOWS_1252_HIGH = [
+  0x20ac, 0x81, 0x201a, 0x192, 0x201e, 0x2026, 0x2020, 0x2021, 0x2c6, 0x2030, 0x160, 0x2039, 0x152, 0x8d, 0x17d, 0x8f,
+  0x90, 0x2018, 0x2019, 0x201c, 0x201d, 0x2022, 0x2013, 0x2014, 0x2dc, 0x2122, 0x161, 0x203a, 0x153, 0x9d, 0x17e, 0x178,
+];
+
+/**
+ * Node 20's TextDecoder('windows-1252') decodes as ISO-8859-1 (checked on 20.20): curly quotes and
+ * € come out as C1 controls. Latin-1 feeds are labelled with this encoding too, so decode it here.
+ */
+function decodeWindows1252(bytes: Buffer): string {
+  const latin1 = bytes.toString('latin1');
+  return latin1.replace(/[\x80-\x9f]/g, (c) => String.fromCharCode(WINDOWS_1252_HIGH[c.charCodeAt(0) - 0x80]!));
+}
+
+/** Decodes a feed body to text, BOM removed. */
+export function decodeBody(body: Buffer | string, contentType?: string): string {
+  if (typeof body === 'string') return body.replace(/^\uFEFF/, '');
+  const encoding = detectEncoding(body, contentType);
+  if (encoding === 'windows-1252') return decodeWindows1252(body);
+  // TextDecoder drops a leading BOM itself; a stray one of another encoding is removed below.
+  return new TextDecoder(encoding, { fatal: false }).decode(body).replace(/^\uFEFF/, '');
+}

@@ -1,0 +1,181 @@
+// The only import of sanitize-html. Upstream HTML is hostile until proven otherwise: whatever
+// leaves this file is republished to feed readers and aggregator pages that render it.
+import sanitize from 'sanitize-html';
+
+const ALLOWED_TAGS = [
+  'a', 'abbr', 'b', 'bdi', 'bdo', 'blockquote', 'br', 'caption', 'cite', 'code', 'col', 'colgroup',
+  'dd', 'del', 'details', 'dfn', 'div', 'dl', 'dt', 'em', 'figcaption', 'figure', 'h1', 'h2', 'h3',
+  'h4', 'h5', 'h6', 'hr', 'i', 'img', 'ins', 'kbd', 'li', 'mark', 'ol', 'p', 'picture', 'pre', 'q',
+  'rp', 'rt', 'ruby', 's', 'samp', 'small', 'span', 'strike', 'strong', 'sub', 'summary', 'sup',
+  'table', 'tbody', 'td', 'tfoot', 'th', 'thead', 'time', 'tr', 'u', 'ul', 'var', 'wbr',
+  'audio', 'video', 'source', 'track',
+];
+
+// No `style`, no `class` (except code languages), no `on*`, no `srcset` (its URL list would need
+// its own resolver and scheme check; `src` is enough for a feed reader).
+const ALLOWED_ATTRIBUTES: Record<string, string[]> = {
+  a: ['href', 'title', 'rel', 'hreflang'],
+  img: ['src', 'alt', 'title', 'width', 'height'],
+  abbr: ['title'],
+  dfn: ['title'],
+  blockquote: ['cite'],
+  q: ['cite'],
+  del: ['cite', 'datetime'],
+  ins: ['cite', 'datetime'],
+  time: ['datetime'],
+  ol: ['start', 'reversed', 'type'],
+  li: ['value'],
+  td: ['colspan', 'rowspan', 'headers'],
+  th: ['colspan', 'rowspan', 'headers', 'scope', 'abbr'],
+  col: ['span'],
+  colgroup: ['span'],
+  details: ['open'],
+  audio: ['src', 'controls', 'loop', 'muted', 'preload'],
+  video: ['src', 'controls', 'loop', 'muted', 'preload', 'poster', 'width', 'height'],
+  source: ['src', 'type', 'media'],
+  track: ['src', 'kind', 'srclang', 'label', 'default'],
+  code: ['class'],
+  pre: ['class'],
+  bdo: ['dir'],
+  '*': ['lang', 'dir'],
+};
+
+const URL_ATTRIBUTES = ['href', 'src', 'cite', 'poster'];
+const LINK_SCHEMES = new Set(['http:', 'https:', 'mailto:']);
+// Media must come from the web: no data:, no mailto:, nothing a browser would run.
+const MEDIA_SCHEMES = new Set(['http:', 'https:']);
+
+// Tags whose whole content goes, not just the tag: their text is code or chrome, never prose.
+const NON_TEXT_TAGS = [
+  'script', 'style', 'textarea', 'option', 'noscript', 'iframe', 'frame', 'frameset', 'object',
+  'embed', 'applet', 'svg', 'math', 'template', 'title', 'head', 'select', 'canvas', 'xmp',
+  'noembed', 'noframes', 'plaintext',
+];
+
+// Deeper than this, tags are dropped and their text kept.
+const NESTING_LIMIT = 64;
+// sanitize-html and htmlparser2 slow down quadratically with open-element depth (100 000 nested
+// <div>s take seconds). Past this estimated depth the fragment is hostile and is dropped whole.
+const MAX_OPEN_DEPTH = 2000;
+// Elements that never hold children or that browsers close implicitly; they do not add depth.
+const FLAT_ELEMENTS = new Set([
+  'area', 'base', 'br', 'col', 'embed', 'hr', 'img', 'input', 'link', 'meta', 'source', 'track', 'wbr',
+  'p', 'li', 'dt', 'dd', 'tr', 'td', 'th', 'option',
+]);
+
+/** Linear estimate of how deep a fragment nests: opening tags minus closing tags. */
+function exceedsOpenDepth(html: string): boolean {
+  const tag = /<(\/?)([a-zA-Z][\w-]*)[^>]*?(\/?)>/g;
+  let depth = 0;
+  for (let match = tag.exec(html); match !== null; match = tag.exec(html)) {
+    const name = match[2]!.toLowerCase();
+    if (FLAT_ELEMENTS.has(name) || match[3] === '/') continue;
+    depth = match[1] === '/' ? Math.max(0, depth - 1) : depth + 1;
+    if (depth > MAX_OPEN_DEPTH) return true;
+  }
+  return false;
+}
+
+/** Resolves a URL attribute against the base; undefined when it is not an allowed absolute URL. */
+function resolveUrlAttribute(value: string, baseUrl: string, schemes: Set<string>): string | undefined {
+  const trimmed = value.trim();
+  if (trimmed === '') return undefined;
+  let url: URL;
+  try {
+    url = new URL(trimmed, baseUrl);
+  } catch {
+    return undefined;
+  }
+  return schemes.has(url.protocol) ? url.href : undefined;
+}
+
+export interface SanitizeOptions {
+  /** Last word on every URL kept (parse-feed uses it to take the source's secrets out of links). */
+  rewriteUrl?: (url: string) => string;
+}
+
+function resolveUrls(tagName: string, attribs: sanitize.Attributes, baseUrl: string, options: SanitizeOptions): sanitize.Attributes {
+  const schemes = tagName === 'a' || tagName === 'blockquote' || tagName === 'q' ? LINK_SCHEMES : MEDIA_SCHEMES;
+  const resolved: sanitize.Attributes = {};
+  for (const [name, value] of Object.entries(attribs)) {
+    if (!URL_ATTRIBUTES.includes(name)) {
+      resolved[name] = value;
+      continue;
+    }
+    const url = resolveUrlAttribute(value, baseUrl, schemes);
+    if (url !== undefined) resolved[name] = options.rewriteUrl ? options.rewriteUrl(url) : url;
+  }
+  return resolved;
+}
+
+function buildOptions(baseUrl: string, options: SanitizeOptions): sanitize.IOptions {
+  return {
+    allowedTags: ALLOWED_TAGS,
+    allowedAttributes: ALLOWED_ATTRIBUTES,
+    allowedClasses: { code: [/^language-[\w-]+$/], pre: [/^language-[\w-]+$/] },
+    allowedSchemes: ['http', 'https', 'mailto'],
+    allowedSchemesByTag: { img: ['http', 'https'], audio: ['http', 'https'], video: ['http', 'https'], source: ['http', 'https'], track: ['http', 'https'] },
+    allowedSchemesAppliedToAttributes: URL_ATTRIBUTES,
+    allowProtocolRelative: false,
+    allowVulnerableTags: false,
+    disallowedTagsMode: 'discard',
+    nonTextTags: NON_TEXT_TAGS,
+    nestingLimit: NESTING_LIMIT,
+    parseStyleAttributes: false,
+    // Feed HTML is a fragment; a stray <html> in it must not make us drop the text around it.
+    enforceHtmlBoundary: false,
+    // sanitize-html runs the tag's own transform first, then '*'.
+    transformTags: {
+      // Republished links must not hand the reader's window or referrer to the target.
+      a: (tagName, attribs) => ({ tagName, attribs: { ...attribs, rel: 'noopener noreferrer nofollow' } }),
+      '*': (tagName, attribs) => ({ tagName, attribs: resolveUrls(tagName, attribs, baseUrl, options) }),
+    },
+    // A media element left without a source is an empty box; drop it (its children stay).
+    exclusiveFilter: (frame) => (frame.tag === 'img' || frame.tag === 'source' || frame.tag === 'track') && !frame.attribs.src,
+  };
+}
+
+/**
+ * Cleans an upstream HTML fragment: formatting, links, images, lists, tables, code, figures and
+ * audio/video survive; scripts, frames, forms, SVG/MathML, `on*` handlers, `style` and every
+ * non-http(s) URL go. Relative URLs are resolved against `baseUrl`. A fragment nested deeper than
+ * any real page gives ''.
+ */
+export function sanitizeHtml(html: string, baseUrl: string, options: SanitizeOptions = {}): string {
+  if (exceedsOpenDepth(html)) return '';
+  return sanitize(html, buildOptions(baseUrl, options)).trim();
+}
+
+const TEXT_OPTIONS: sanitize.IOptions = {
+  allowedTags: [],
+  allowedAttributes: {},
+  nonTextTags: NON_TEXT_TAGS,
+  enforceHtmlBoundary: false,
+  nestingLimit: NESTING_LIMIT,
+};
+
+// Elements that separate words when rendered; without a space "<p>a</p><p>b</p>" would read "ab".
+const WORD_BREAK_TAG = /<(?=\/?(?:p|br|div|li|dt|dd|tr|td|th|h[1-6]|blockquote|pre|hr|section|article|header|footer|figcaption|img)\b)/gi;
+
+// sanitize-html escapes exactly these in text; undoing them gives the text back.
+const ESCAPED_TEXT: Record<string, string> = { '&amp;': '&', '&lt;': '<', '&gt;': '>', '&quot;': '"' };
+
+/** Plain text of an HTML fragment: tags dropped, entities decoded, whitespace collapsed. */
+export function htmlToText(html: string): string {
+  if (exceedsOpenDepth(html)) return '';
+  const escaped = sanitize(html.replace(WORD_BREAK_TAG, ' <'), TEXT_OPTIONS);
+  return escaped
+    .replace(/&(?:amp|lt|gt|quot);/g, (entity) => ESCAPED_TEXT[entity] ?? entity)
+    .replace(/\s+/g, ' ')
+    .trim();
+}
+
+/** Escapes plain text for use as HTML (text/plain summaries become HTML like every other field). */
+export function textToHtml(text: string): string {
+  return text
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/\r?\n\s*\r?\n/g, '<br><br>')
+    .trim();
+}

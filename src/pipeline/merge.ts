@@ -1,0 +1,121 @@
+// cache → one list of entries: merge the sources, dedupe, filter, sort newest first, limit.
+// Pure and deterministic: the same cached entries give the same list in the same order, so the
+// rendered bytes (and their ETag) only change when the content does.
+import type { CachedEntry, Entry } from '../model.js';
+import { compileFilters } from './filter.js';
+
+export interface MergeInput {
+  sources: Array<{ sourceId: string; sourceTitle?: string; entries: CachedEntry[] }>;
+  include?: string[];
+  exclude?: string[];
+  limit: number;
+}
+
+/** Query parameters that only track the click; two links differing in them name the same page. */
+const TRACKING_PARAM = /^(utm_.*|fbclid|gclid)$/i;
+
+const MIN_TIME = Date.parse('0001-01-01T00:00:00Z');
+const MAX_TIME = Date.parse('9999-12-31T23:59:59.999Z');
+
+export function mergeEntries(input: MergeInput): CachedEntry[] {
+  const keep = compileFilters({ include: input.include, exclude: input.exclude });
+  const unique = dedupeByLink(input.sources.flatMap((source) => dedupeById(source.entries, source.sourceId)));
+  const limit = Number.isFinite(input.limit) ? Math.max(0, Math.floor(input.limit)) : 0;
+  return unique.filter(keep).sort(compareNewestFirst).slice(0, limit);
+}
+
+/**
+ * The date an entry sorts and renders by: updated, else published, else when we first saw it.
+ * A date that does not parse counts as absent; the epoch is the last resort, never the clock.
+ */
+export function entryDate(entry: Pick<CachedEntry, 'updated' | 'published' | 'firstSeenAt'>): Date {
+  return parseDate(entry.updated) ?? parseDate(entry.published) ?? parseDate(entry.firstSeenAt) ?? new Date(0);
+}
+
+/** An ISO 8601 date a feed can carry, or undefined: RFC 3339 and RFC 822 only know four-digit years. */
+export function parseDate(value: string | undefined): Date | undefined {
+  if (value === undefined) return undefined;
+  const time = Date.parse(value);
+  if (Number.isNaN(time) || time < MIN_TIME || time > MAX_TIME) return undefined;
+  return new Date(time);
+}
+
+/**
+ * The form two links to the same page share: lowercase scheme and host, no default port, no
+ * fragment, no tracking parameters, the other parameters sorted, no trailing slash.
+ * Undefined when the link is not an absolute URL.
+ */
+export function canonicalLink(url: string): string | undefined {
+  let parsed: URL;
+  try {
+    parsed = new URL(url.trim());
+  } catch {
+    return undefined;
+  }
+  // WHATWG URL parsing already lowercases scheme and host and drops the scheme's default port.
+  const params = new URLSearchParams(parsed.search);
+  for (const name of [...params.keys()]) if (TRACKING_PARAM.test(name)) params.delete(name);
+  params.sort();
+  const query = params.toString();
+  const path = parsed.pathname.replace(/\/+$/, '');
+  if (parsed.host === '') return `${parsed.protocol}${path}${query ? `?${query}` : ''}`;
+  return `${parsed.protocol}//${parsed.host}${path}${query ? `?${query}` : ''}`;
+}
+
+/** Within one source an id names one entry; of two copies the more recently updated one wins. */
+function dedupeById(entries: CachedEntry[], sourceId: string): CachedEntry[] {
+  const byId = new Map<string, CachedEntry>();
+  for (const entry of entries) {
+    const entryWithSource = entry.sourceId === sourceId ? entry : { ...entry, sourceId };
+    const held = byId.get(entry.id);
+    if (!held || preferred(entryWithSource, held)) byId.set(entry.id, entryWithSource);
+  }
+  return [...byId.values()];
+}
+
+/**
+ * Across sources, entries whose links are the same page are one story: the source holding its most
+ * recently updated copy keeps its entries for that link, the others' are dropped. Entries of one
+ * source sharing a link stay apart, since some feeds point every entry at their home page.
+ */
+function dedupeByLink(entries: CachedEntry[]): CachedEntry[] {
+  const winners = new Map<string, CachedEntry>();
+  const links = new Map<CachedEntry, string>();
+  for (const entry of entries) {
+    const link = entry.link === undefined ? undefined : canonicalLink(entry.link);
+    if (link === undefined) continue;
+    links.set(entry, link);
+    const held = winners.get(link);
+    if (!held || preferred(entry, held)) winners.set(link, entry);
+  }
+  return entries.filter((entry) => {
+    const link = links.get(entry);
+    return link === undefined || winners.get(link)?.sourceId === entry.sourceId;
+  });
+}
+
+/** True when `candidate` should replace `held`: newer wins; equal dates fall back to a fixed order. */
+function preferred(candidate: CachedEntry, held: CachedEntry): boolean {
+  const byDate = entryDate(candidate).getTime() - entryDate(held).getTime();
+  if (byDate !== 0) return byDate > 0;
+  return compareIdentity(candidate, held) < 0;
+}
+
+function compareNewestFirst(a: CachedEntry, b: CachedEntry): number {
+  return entryDate(b).getTime() - entryDate(a).getTime() || compareIdentity(a, b);
+}
+
+/** A total order on entries that does not depend on the order the sources were listed in. */
+function compareIdentity(a: CachedEntry, b: CachedEntry): number {
+  return compareStrings(a.id, b.id) || compareStrings(a.sourceId, b.sourceId) || compareStrings(contentKey(a), contentKey(b));
+}
+
+/** Last tie-break, for two copies of one id in one source with the same date. */
+function contentKey(entry: Entry): string {
+  return JSON.stringify([entry.title, entry.link, entry.summary, entry.content]);
+}
+
+// Code-unit order, not localeCompare: the result must not depend on the machine's locale.
+function compareStrings(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

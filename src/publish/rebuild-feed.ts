@@ -1,0 +1,121 @@
+// cache → pipeline → render → stored bytes. Runs when a feed is created or edited and when one of
+// its sources changes; a reader's GET only ever reads what this wrote.
+import { createHash } from 'node:crypto';
+import type { Deps } from '../deps.js';
+import type { CachedEntry } from '../model.js';
+import { mergeEntries } from '../pipeline/merge.js';
+import { renderFeed } from '../render/render-feed.js';
+import type { FeedRecord, RenderedFormat, RenderedMeta, SourceRecord } from '../store/registry.js';
+import { VERSION } from '../version.js';
+
+export const FEED_FORMATS: readonly RenderedFormat[] = ['atom', 'rss', 'json'];
+export type PublicFormat = RenderedFormat;
+
+export function publicUrlsOf(publicUrl: string, token: string): Record<PublicFormat, string> {
+  return { atom: `${publicUrl}/${token}.atom`, rss: `${publicUrl}/${token}.rss`, json: `${publicUrl}/${token}.json` };
+}
+
+export async function rebuildFeed(deps: Pick<Deps, 'config' | 'registry' | 'metrics' | 'now'>, feedId: string): Promise<RenderedMeta | undefined> {
+  const { registry, config } = deps;
+  const feed = await registry.getFeed(feedId);
+  if (!feed) return undefined;
+  const sources = (await Promise.all(feed.sourceIds.map((id) => registry.getSource(id)))).filter(
+    (source): source is SourceRecord => source !== undefined,
+  );
+  const entriesBySource = await registry.getEntriesOf(sources.map((source) => source.id));
+  const now = deps.now();
+  const entries = mergeEntries({
+    sources: sources.map((source) => ({
+      sourceId: source.id,
+      sourceTitle: source.title,
+      entries: entriesBySource.get(source.id) ?? [],
+    })),
+    include: feed.include,
+    exclude: feed.exclude,
+    limit: feed.limit,
+  });
+  const staleNotice = staleNoticeOf(feed, sources, now, config.refresh.staleAfterHours);
+  const published = staleNotice ? [staleNotice, ...entries] : entries;
+
+  const urls = publicUrlsOf(config.publicUrl, feed.publicToken);
+  const updated = latestDate(published) ?? new Date(feed.updatedAt);
+  const previous = await registry.getRenderedMeta(feed.id);
+  const formats = {} as RenderedMeta['formats'];
+  const bodies = {} as Record<RenderedFormat, string>;
+  for (const format of FEED_FORMATS) {
+    const { body, contentType } = renderFeed(format, {
+      id: `urn:feedproxy:feed:${feed.id}`,
+      title: feed.title,
+      description: `${feed.title} — merged by feedproxy`,
+      selfUrl: urls[format],
+      alternateUrls: urls,
+      updated,
+      generator: `feedproxy ${VERSION}`,
+      entries: published,
+    });
+    formats[format] = { contentType, etag: strongEtag(body) };
+    bodies[format] = body;
+  }
+  const unchanged =
+    previous?.publicToken === feed.publicToken && FEED_FORMATS.every((format) => previous.formats[format]?.etag === formats[format].etag);
+  if (unchanged && previous) return previous;
+
+  const rendered: RenderedMeta = { publicToken: feed.publicToken, lastModified: now.toUTCString(), formats };
+  await registry.saveRendered(feed.id, rendered, bodies);
+  deps.metrics.feedRenders.inc();
+  return rendered;
+}
+
+/** Rebuilds every feed that includes the source; failures are the caller's to log. */
+export async function rebuildFeedsOfSource(deps: Parameters<typeof rebuildFeed>[0], sourceId: string): Promise<void> {
+  for (const feedId of await deps.registry.feedIdsOfSource(sourceId)) await rebuildFeed(deps, feedId);
+}
+
+/** RFC 9110 §8.8.3: a strong validator changes whenever the bytes change. */
+function strongEtag(body: string): string {
+  return `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`;
+}
+
+function latestDate(entries: CachedEntry[]): Date | undefined {
+  let latest: string | undefined;
+  for (const entry of entries) {
+    const date = entry.updated ?? entry.published ?? entry.firstSeenAt;
+    if (!latest || date > latest) latest = date;
+  }
+  return latest ? new Date(latest) : undefined;
+}
+
+/**
+ * The stale marker: when every source of a feed has been failing for longer than `staleAfterHours`,
+ * the feed leads with one entry saying so. Its id changes only with the failure's start, so a reader
+ * shows it once per outage, and it disappears with the first successful refresh.
+ */
+function staleNoticeOf(feed: FeedRecord, sources: SourceRecord[], now: Date, staleAfterHours: number): CachedEntry | undefined {
+  if (sources.length === 0) return undefined;
+  const failing = sources.filter((source) => source.status !== 'ok' && source.status !== 'new');
+  if (failing.length !== sources.length) return undefined;
+  const since = failing
+    .map((source) => source.lastSuccessAt ?? source.createdAt)
+    .reduce((latest, date) => (date > latest ? date : latest));
+  const staleAt = Date.parse(since) + staleAfterHours * 3_600_000;
+  if (now.getTime() < staleAt) return undefined;
+  // Dated when the feed became stale: deterministic, so re-renders keep the same bytes.
+  const dated = new Date(staleAt).toISOString();
+  const details = failing.map((source) => `<li>${escapeHtml(source.title)}: ${escapeHtml(source.lastError ?? source.status)}</li>`);
+  return {
+    id: `urn:feedproxy:stale:${feed.id}:${since}`,
+    sourceId: 'feedproxy',
+    title: `feedproxy:stale — no source of “${feed.title}” has refreshed since ${since}`,
+    summary: `<p>The entries below are the last good ones. Sources:</p><ul>${details.join('')}</ul>`,
+    authors: [{ name: 'feedproxy' }],
+    categories: ['feedproxy:stale'],
+    enclosures: [],
+    published: dated,
+    updated: dated,
+    firstSeenAt: dated,
+  };
+}
+
+function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (char) => `&#${char.charCodeAt(0)};`);
+}

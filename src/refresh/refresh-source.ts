@@ -1,0 +1,250 @@
+// The one refresh path: the scheduler, the API's refresh route and `feedproxy refresh` all call
+// refreshSource(). It never throws for an upstream's sake: every failure ends up on the source.
+import type { Deps } from '../deps.js';
+import { isCodedError, type CodedError } from '../errors.js';
+import type { FeedRequest } from '../fetch/types.js';
+import { parseFeed } from '../parse/index.js';
+import { maskUrl, scrubEntry, scrubText } from '../pipeline/scrub.js';
+import { rebuildFeedsOfSource } from '../publish/rebuild-feed.js';
+import type { SourceRecord } from '../store/registry.js';
+import { prepareSourceRequest } from './source-request.js';
+import { updateCachedEntries } from './update-cache.js';
+
+export type RefreshOutcome = 'updated' | 'unchanged' | 'failed' | 'deferred' | 'skipped';
+
+export interface RefreshResult {
+  outcome: RefreshOutcome;
+  source: SourceRecord;
+  error?: { code: string; message: string };
+}
+
+export interface RefreshOptions {
+  /** Refresh even a disabled or unauthorized source (a user's explicit request). Retry-After still wins. */
+  force?: boolean;
+  /** Skip the source unless it is due (scheduler, cron): checked under the lease. */
+  onlyIfDue?: boolean;
+  /** When another process holds the source's lease, wait for its result instead of skipping. */
+  wait?: boolean;
+}
+
+const MINUTE = 60_000;
+const inFlight = new WeakMap<object, Map<string, Promise<RefreshResult | undefined>>>();
+
+/**
+ * Refreshes one source now. Concurrent calls for the same source in this process share one fetch;
+ * when another process holds the source's lease, the call skips or (with `wait`) takes its result.
+ * Resolves undefined when the source does not exist (any more).
+ */
+export async function refreshSource(deps: Deps, sourceId: string, options: RefreshOptions = {}): Promise<RefreshResult | undefined> {
+  let running = inFlight.get(deps.registry);
+  if (!running) inFlight.set(deps.registry, (running = new Map()));
+  const current = running.get(sourceId);
+  if (current) return current;
+  const refresh = refreshWithLease(deps, sourceId, options).finally(() => running.delete(sourceId));
+  running.set(sourceId, refresh);
+  return refresh;
+}
+
+async function refreshWithLease(deps: Deps, sourceId: string, options: RefreshOptions): Promise<RefreshResult | undefined> {
+  const before = await deps.registry.getSource(sourceId);
+  if (!before) return undefined;
+  const leaseMs = deps.config.fetch.timeoutSeconds * 1000 + MINUTE;
+  const deadline = Date.now() + leaseMs;
+  let waited = false;
+  while (!(await deps.registry.acquireRefreshLease(sourceId, deps.instanceId, leaseMs))) {
+    // Another process (cron beside the server, another instance) is refreshing it right now.
+    if (!options.wait || Date.now() > deadline) return { outcome: 'skipped', source: before };
+    waited = true;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  try {
+    const source = await deps.registry.getSource(sourceId);
+    if (!source) return undefined;
+    // We waited for another process's refresh: its result is ours; never fetch twice in a row.
+    if (waited && source.lastFetchedAt !== before.lastFetchedAt) return resultOf(source);
+    // The scheduler and cron re-check under the lease, so two of them never fetch within one interval.
+    if (options.onlyIfDue && Date.parse(source.nextFetchAt) > deps.now().getTime()) return { outcome: 'skipped', source };
+    return await refreshLoaded(deps, source, options);
+  } finally {
+    await deps.registry.releaseRefreshLease(sourceId, deps.instanceId);
+  }
+}
+
+function resultOf(source: SourceRecord): RefreshResult {
+  if (source.status === 'ok') return { outcome: 'unchanged', source };
+  return { outcome: 'failed', source, error: { code: source.lastErrorCode ?? 'FP_INTERNAL', message: source.lastError ?? source.status } };
+}
+
+async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshOptions): Promise<RefreshResult> {
+  const now = deps.now();
+  if (source.retryAfterUntil && Date.parse(source.retryAfterUntil) > now.getTime()) {
+    return { outcome: 'deferred', source };
+  }
+  if (!options.force && (source.status === 'disabled' || source.status === 'unauthorized')) {
+    return { outcome: 'skipped', source };
+  }
+
+  const started = process.hrtime.bigint();
+  let request: FeedRequest & { secrets: string[] };
+  try {
+    request = await prepareSourceRequest(deps, source);
+  } catch (error) {
+    return recordFailure(deps, source, error, []);
+  }
+  const { secrets } = request;
+  try {
+    const response = await deps.fetcher.fetchFeed(request);
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    deps.metrics.fetchDuration.observe({ outcome: response.kind }, seconds);
+    const fetchedAt = deps.now();
+    const base: SourceRecord = {
+      ...source,
+      status: 'ok',
+      errorCount: 0,
+      lastError: undefined,
+      lastErrorCode: undefined,
+      retryAfterUntil: undefined,
+      lastFetchedAt: fetchedAt.toISOString(),
+      lastSuccessAt: fetchedAt.toISOString(),
+      etag: response.etag ?? source.etag,
+      lastModified: response.lastModified ?? source.lastModified,
+      updatedAt: fetchedAt.toISOString(),
+      ...permanentRedirect(deps, source, response.permanentUrl),
+    };
+    const maxAgeMinutes = response.maxAgeSeconds ? Math.ceil(response.maxAgeSeconds / 60) : undefined;
+
+    if (response.kind === 'not-modified') {
+      // RFC 9110 §15.4.5: a 304 keeps the snapshot we have; no parse, no re-render.
+      const saved = await saveWithSchedule(deps, { ...base, upstreamMinMinutes: maxAgeMinutes ?? source.upstreamMinMinutes }, fetchedAt);
+      if (source.status !== 'ok') await rebuildQuietly(deps, saved);
+      deps.metrics.refreshes.inc({ outcome: 'unchanged', error: '' });
+      return { outcome: 'unchanged', source: saved };
+    }
+
+    deps.metrics.bytesFetched.inc(response.body.length);
+    const parsed = parseFeed(response.body, { baseUrl: response.finalUrl, contentType: response.contentType });
+    const fetched = parsed.entries.map((entry) => scrubEntry(entry, secrets));
+    const cached = await deps.registry.getEntries(source.id);
+    const update = updateCachedEntries(cached, fetched, source.id, fetchedAt, {
+      retentionMs: deps.config.refresh.retentionDays * 24 * 60 * MINUTE,
+      maxEntries: deps.config.refresh.maxEntriesPerSource,
+    });
+    if (update.changed || cached.length === 0) await deps.registry.saveEntries(source.id, update.entries);
+    const upstreamMinMinutes = Math.max(maxAgeMinutes ?? 0, parsed.ttlMinutes ?? 0) || undefined;
+    const saved = await saveWithSchedule(
+      deps,
+      {
+        ...base,
+        title: source.title,
+        siteUrl: parsed.link ? scrubText(parsed.link, secrets) : source.siteUrl,
+        entryCount: update.entries.length,
+        upstreamMinMinutes,
+      },
+      fetchedAt,
+    );
+    if (update.changed || source.status !== 'ok') await rebuildQuietly(deps, saved);
+    const outcome = update.changed ? 'updated' : 'unchanged';
+    deps.metrics.refreshes.inc({ outcome, error: '' });
+    deps.logger.debug({ sourceId: source.id, host: source.host, added: update.added, updated: update.updated }, 'source refreshed');
+    return { outcome, source: saved };
+  } catch (error) {
+    deps.metrics.fetchDuration.observe({ outcome: 'error' }, Number(process.hrtime.bigint() - started) / 1e9);
+    return recordFailure(deps, source, error, secrets);
+  }
+}
+
+async function recordFailure(deps: Deps, source: SourceRecord, error: unknown, secrets: string[]): Promise<RefreshResult> {
+  const now = deps.now();
+  const coded: CodedError = isCodedError(error)
+    ? error
+    : Object.assign(new Error('Internal error while refreshing'), { code: 'FP_INTERNAL' });
+  if (!isCodedError(error)) {
+    deps.logger.error({ sourceId: source.id, host: source.host, err: scrubText(String((error as Error)?.stack ?? error), secrets) }, 'refresh failed unexpectedly');
+  }
+  const message = scrubText(coded.message, secrets);
+  const errorCount = source.errorCount + 1;
+  const upstreamStatus = coded.upstreamStatus;
+  const maxBackoffMs = deps.config.refresh.maxBackoffMinutes * MINUTE;
+  const intervalMs = effectiveIntervalMinutes(deps, source) * MINUTE;
+
+  let status: SourceRecord['status'] = hasFreshGoodItems(deps, source, now) ? 'stale' : 'failing';
+  let nextFetchMs = Math.min(intervalMs * 2 ** Math.min(errorCount, 20), maxBackoffMs);
+  let retryAfterUntil: string | undefined;
+  if (upstreamStatus === 410) {
+    status = 'disabled';
+  } else if (upstreamStatus === 401 || upstreamStatus === 403) {
+    status = 'unauthorized';
+  } else if ((upstreamStatus === 429 || upstreamStatus === 503) && coded.retryAfterMs !== undefined) {
+    // RFC 9110 §10.2.3 / RFC 6585 §4: honour Retry-After, up to the configured cap.
+    nextFetchMs = Math.min(Math.max(coded.retryAfterMs, 0), maxBackoffMs);
+    retryAfterUntil = new Date(now.getTime() + nextFetchMs).toISOString();
+  }
+
+  const failed: SourceRecord = {
+    ...source,
+    status,
+    lastError: message,
+    lastErrorCode: coded.code,
+    errorCount,
+    lastFetchedAt: now.toISOString(),
+    retryAfterUntil,
+    nextFetchAt: new Date(now.getTime() + withJitter(nextFetchMs)).toISOString(),
+    updatedAt: now.toISOString(),
+  };
+  await deps.registry.saveSource(failed);
+  if (status === 'unauthorized' && source.connectionId) await markConnectionUnauthorized(deps, source.connectionId);
+  if (source.status !== failed.status) await rebuildQuietly(deps, failed);
+  deps.metrics.refreshes.inc({ outcome: 'failed', error: coded.code });
+  deps.logger.info({ sourceId: source.id, host: source.host, code: coded.code, upstreamStatus, errorCount }, 'source refresh failed');
+  return { outcome: 'failed', source: failed, error: { code: coded.code, message } };
+}
+
+/** The interval in force: the user's, raised to the operator's floor and to what the upstream asks. */
+export function effectiveIntervalMinutes(deps: Pick<Deps, 'config'>, source: SourceRecord): number {
+  const upstream = Math.min(source.upstreamMinMinutes ?? 0, 1440);
+  return Math.max(source.refreshMinutes, deps.config.refresh.minMinutes, upstream);
+}
+
+async function saveWithSchedule(deps: Deps, source: SourceRecord, fetchedAt: Date): Promise<SourceRecord> {
+  const intervalMs = effectiveIntervalMinutes(deps, source) * MINUTE;
+  const saved = { ...source, nextFetchAt: new Date(fetchedAt.getTime() + withJitter(intervalMs)).toISOString() };
+  await deps.registry.saveSource(saved);
+  return saved;
+}
+
+/** Up to 5% later, so sources created together drift apart instead of hitting upstreams at once. */
+function withJitter(ms: number): number {
+  return Math.round(ms * (1 + Math.random() * 0.05));
+}
+
+function hasFreshGoodItems(deps: Deps, source: SourceRecord, now: Date): boolean {
+  if (!source.lastSuccessAt) return false;
+  return now.getTime() - Date.parse(source.lastSuccessAt) < deps.config.refresh.staleAfterHours * 3_600_000;
+}
+
+/** RFC 9110 §15.4.2/§15.4.9: only permanent redirects update the stored URL. */
+function permanentRedirect(deps: Deps, source: SourceRecord, permanentUrl: string | undefined): Partial<SourceRecord> {
+  if (!permanentUrl || source.connectionId) return {};
+  return { urlSealed: deps.vault.seal(permanentUrl), urlMasked: maskUrl(permanentUrl), host: new URL(permanentUrl).host };
+}
+
+async function markConnectionUnauthorized(deps: Deps, connectionId: string): Promise<void> {
+  const connection = await deps.registry.getConnection(connectionId);
+  if (!connection || connection.status === 'unauthorized') return;
+  const now = deps.now().toISOString();
+  await deps.registry.saveConnection({ ...connection, status: 'unauthorized', updatedAt: now }, connection);
+  for (const dependent of await deps.registry.listSourcesOfConnection(connectionId)) {
+    if (dependent.status === 'unauthorized') continue;
+    await deps.registry.saveSource({ ...dependent, status: 'unauthorized', lastError: 'The connection was refused by the provider', updatedAt: now });
+    await rebuildQuietly(deps, dependent);
+  }
+}
+
+async function rebuildQuietly(deps: Deps, source: SourceRecord): Promise<void> {
+  try {
+    await rebuildFeedsOfSource(deps, source.id);
+  } catch (error) {
+    deps.logger.error({ sourceId: source.id, err: (error as Error).message }, 'rebuilding feeds failed');
+  }
+}
+

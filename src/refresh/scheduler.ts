@@ -1,0 +1,65 @@
+// The in-process scheduler of `feedproxy serve`: every tick, refresh what is due, within limits.
+import type { Deps } from '../deps.js';
+import { dueSources, refreshBatch } from './run-batch.js';
+
+export interface Scheduler {
+  /** Stops ticking and waits for the refreshes under way. */
+  stop(): Promise<void>;
+  /** Runs one tick now (tests, and the first tick after start). */
+  tick(): Promise<void>;
+}
+
+export function startScheduler(deps: Deps): Scheduler {
+  const abort = new AbortController();
+  const tickMs = deps.config.refresh.tickSeconds * 1000;
+  let running: Promise<void> | undefined;
+  let timer: NodeJS.Timeout | undefined;
+
+  const tick = async () => {
+    if (running) return running; // a slow tick is not piled on
+    running = (async () => {
+      const sources = await deps.registry.listAllSources();
+      const now = deps.now();
+      countByStatus(deps, sources);
+      const due = dueSources(sources, now);
+      deps.metrics.schedulerLag.set(due[0] ? (now.getTime() - Date.parse(due[0].nextFetchAt)) / 1000 : 0);
+      await refreshBatch(deps, due, {
+        concurrency: deps.config.refresh.concurrency,
+        perHost: deps.config.refresh.perHostConcurrency,
+        onlyIfDue: true,
+        signal: abort.signal,
+      });
+    })()
+      .catch((error: unknown) => deps.logger.error({ err: (error as Error).message }, 'scheduler tick failed'))
+      .finally(() => {
+        running = undefined;
+      });
+    return running;
+  };
+
+  const schedule = (delayMs: number) => {
+    if (abort.signal.aborted) return;
+    timer = setTimeout(() => {
+      void tick().finally(() => schedule(tickMs));
+    }, delayMs);
+    timer.unref();
+  };
+  // A random first delay: instances restarted together don't tick in step.
+  schedule(Math.random() * Math.min(tickMs, 5000));
+
+  return {
+    tick,
+    async stop() {
+      abort.abort();
+      if (timer) clearTimeout(timer);
+      await running;
+    },
+  };
+}
+
+function countByStatus(deps: Deps, sources: { status: string }[]): void {
+  const counts = new Map<string, number>();
+  for (const source of sources) counts.set(source.status, (counts.get(source.status) ?? 0) + 1);
+  deps.metrics.sourcesByStatus.reset();
+  for (const [status, count] of counts) deps.metrics.sourcesByStatus.set({ status }, count);
+}

@@ -1,0 +1,74 @@
+// What a successful fetch does to a source's cached entries. Pure: the clock is passed in.
+import type { CachedEntry, Entry } from '../model.js';
+
+export interface CacheUpdate {
+  entries: CachedEntry[];
+  /** True when anything a reader could see changed (new, updated or expired entries). */
+  changed: boolean;
+  added: number;
+  updated: number;
+}
+
+export interface RetentionPolicy {
+  /** Entries no longer in the upstream document are kept this long after they were last seen. */
+  retentionMs: number;
+  /** And at most this many entries in all, newest first. */
+  maxEntries: number;
+}
+
+/**
+ * New entries are detected by id; an entry whose content or dates changed replaces the cached copy
+ * (keeping its first-seen time); entries that fell out of the document stay for the retention
+ * period so merged feeds keep their history.
+ */
+export function updateCachedEntries(
+  cached: CachedEntry[],
+  fetched: Entry[],
+  sourceId: string,
+  now: Date,
+  policy: RetentionPolicy,
+): CacheUpdate {
+  const nowIso = now.toISOString();
+  const previous = new Map(cached.map((entry) => [entry.id, entry]));
+  const seen = new Set<string>();
+  const next: CachedEntry[] = [];
+  let added = 0;
+  let updated = 0;
+
+  for (const entry of fetched) {
+    if (seen.has(entry.id)) continue; // a document that repeats an id keeps its first copy
+    seen.add(entry.id);
+    const old = previous.get(entry.id);
+    const candidate: CachedEntry = { ...entry, sourceId, firstSeenAt: old?.firstSeenAt ?? nowIso, lastSeenAt: nowIso };
+    if (!old) added += 1;
+    else if (contentKey(old) !== contentKey(candidate)) updated += 1;
+    next.push(candidate);
+  }
+
+  let expired = 0;
+  for (const old of cached) {
+    if (seen.has(old.id)) continue;
+    const lastSeen = Date.parse(old.lastSeenAt ?? old.firstSeenAt);
+    if (now.getTime() - lastSeen <= policy.retentionMs) next.push(old);
+    else expired += 1;
+  }
+
+  next.sort((a, b) => compare(dateOf(b), dateOf(a)) || compare(a.id, b.id));
+  const kept = next.slice(0, policy.maxEntries);
+  expired += next.length - kept.length;
+  return { entries: kept, changed: added + updated + expired > 0, added, updated };
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function dateOf(entry: CachedEntry): string {
+  return entry.updated ?? entry.published ?? entry.firstSeenAt;
+}
+
+/** Everything a reader sees of an entry; bookkeeping times are left out. */
+function contentKey(entry: CachedEntry): string {
+  const { firstSeenAt: _first, lastSeenAt: _last, ...visible } = entry;
+  return JSON.stringify(visible);
+}

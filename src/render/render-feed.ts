@@ -1,0 +1,401 @@
+// Merged entries → Atom 1.0, RSS 2.0 or JSON Feed 1.1 bytes. The only import of `feed`.
+//
+// `feed` writes the XML documents; this file hands it values it can write safely, because it
+// (through xml-js) escapes less than XML needs:
+//  - attribute values only get `"` escaped, and only some URLs get `&` escaped → every value that
+//    ends up in an attribute is a normalised URL or is escaped here;
+//  - element text has `&amp;` unescaped before escaping (to "avoid double escaping") → literal
+//    `&amp;` in plain text is protected here;
+//  - CDATA sections only split the first `]]>` → the later ones are split here;
+//  - Atom enclosure types are guessed from the URL's extension as `image/…`, and an entry without a
+//    link gets an empty `<link/>` → each Atom entry's links are written here and spliced in.
+// JSON Feed is built here: `feed` only writes version 1.0.
+// Output is deterministic (same input → same bytes): the ETag of a published feed depends on it.
+import { createHash } from 'node:crypto';
+import { Feed, type Author, type Extension, type FeedOptions, type Item } from 'feed';
+import type { CachedEntry } from '../model.js';
+import { entryDate, parseDate } from '../pipeline/merge.js';
+import { plainTextOf } from '../pipeline/plain-text.js';
+
+export type RenderFormat = 'atom' | 'rss' | 'json';
+
+export interface RenderInput {
+  /** Stable id of the feed, e.g. a urn or the public URL. */
+  id: string;
+  title: string;
+  description?: string;
+  /** Public URL of the format being rendered. */
+  selfUrl: string;
+  alternateUrls: { atom: string; rss: string; json: string };
+  homeUrl?: string;
+  updated: Date;
+  generator: string;
+  /** WebSub hub. */
+  hubUrl?: string;
+  entries: CachedEntry[];
+}
+
+export interface RenderedFeed {
+  body: string;
+  contentType: string;
+}
+
+export const CONTENT_TYPES: Record<RenderFormat, string> = {
+  atom: 'application/atom+xml; charset=utf-8',
+  rss: 'application/rss+xml; charset=utf-8',
+  json: 'application/feed+json; charset=utf-8',
+};
+
+export function renderFeed(format: RenderFormat, input: RenderInput): RenderedFeed {
+  const feed = prepareFeed(input);
+  const body = format === 'atom' ? renderAtom(feed) : format === 'rss' ? renderRss(feed) : renderJson(feed);
+  return { body, contentType: CONTENT_TYPES[format] };
+}
+
+// ---------------------------------------------------------------------------------------------
+// One clean, format-neutral view of the input: text stripped of what XML cannot carry, URLs
+// normalised, ids made valid URIs and unique, dates resolved.
+
+interface PreparedFeed {
+  id: string;
+  title: string;
+  description?: string;
+  /** Undefined only when the caller's URL was not an http(s) URL. */
+  selfUrl?: string;
+  homeUrl?: string;
+  hubUrl?: string;
+  updated: Date;
+  generator: string;
+  entries: PreparedEntry[];
+}
+
+interface PreparedEntry {
+  /** An absolute URI, unique within the feed. */
+  id: string;
+  /** The id is the entry's own http(s) link: RSS may mark its guid a permalink. */
+  idIsLink: boolean;
+  /** Plain text. */
+  title?: string;
+  link?: string;
+  /** Sanitised HTML. */
+  summary?: string;
+  /** Sanitised HTML. */
+  content?: string;
+  updated: Date;
+  published?: Date;
+  authors: Array<{ name?: string; email?: string; url?: string }>;
+  categories: string[];
+  enclosures: Array<{ url: string; type?: string; length?: number }>;
+  image?: string;
+}
+
+function prepareFeed(input: RenderInput): PreparedFeed {
+  const usedIds = new Set<string>();
+  const title = cleanText(input.title).trim();
+  return {
+    id: isAtomId(cleanText(input.id)) ? cleanText(input.id) : derivedId(['feed', input.id]),
+    title: title === '' ? 'Untitled feed' : title,
+    description: optionalText(input.description),
+    selfUrl: normaliseUrl(input.selfUrl),
+    homeUrl: normaliseUrl(input.homeUrl),
+    hubUrl: normaliseUrl(input.hubUrl),
+    updated: validDate(input.updated) ?? latestOf(input.entries) ?? new Date(0),
+    generator: cleanText(input.generator),
+    entries: input.entries.map((entry) => prepareEntry(entry, usedIds)),
+  };
+}
+
+function prepareEntry(entry: CachedEntry, usedIds: Set<string>): PreparedEntry {
+  const link = normaliseUrl(entry.link);
+  const id = uniqueId(entry, usedIds);
+  const enclosures = new Map<string, PreparedEntry['enclosures'][number]>();
+  for (const enclosure of entry.enclosures) {
+    const url = normaliseUrl(enclosure.url);
+    if (url === undefined || enclosures.has(url)) continue;
+    const type = enclosure.type !== undefined && MIME_TYPE.test(enclosure.type) ? enclosure.type : undefined;
+    const length = Number.isSafeInteger(enclosure.length) && (enclosure.length ?? 0) > 0 ? enclosure.length : undefined;
+    enclosures.set(url, { url, type, length });
+  }
+  return {
+    id,
+    idIsLink: link !== undefined && id === link,
+    title: optionalText(entry.title),
+    link,
+    summary: optionalText(entry.summary),
+    content: optionalText(entry.content),
+    updated: entryDate(entry),
+    published: parseDate(entry.published),
+    authors: entry.authors
+      .map((author) => ({
+        name: optionalText(author.name),
+        email: author.email !== undefined && EMAIL.test(cleanText(author.email)) ? cleanText(author.email) : undefined,
+        url: normaliseUrl(author.url),
+      }))
+      .filter((author) => author.name !== undefined || author.email !== undefined || author.url !== undefined),
+    categories: [...new Set(entry.categories.map((category) => cleanText(category).trim()).filter((category) => category !== ''))],
+    enclosures: [...enclosures.values()],
+    image: normaliseUrl(entry.image),
+  };
+}
+
+/** Characters XML 1.0 (§2.2) cannot carry at all: C0 controls but tab/LF/CR, U+FFFE/F, lone surrogates. */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const XML_INVALID = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+function cleanText(text: string): string {
+  return text.replace(XML_INVALID, '');
+}
+
+function optionalText(text: string | undefined): string | undefined {
+  if (text === undefined) return undefined;
+  const cleaned = cleanText(text);
+  return cleaned.trim() === '' ? undefined : cleaned;
+}
+
+/** An absolute http(s) URL in its serialised form (non-ASCII and `<>"` percent-encoded), or undefined. */
+function normaliseUrl(url: string | undefined): string | undefined {
+  if (url === undefined) return undefined;
+  try {
+    const parsed = new URL(cleanText(url).trim());
+    return parsed.protocol === 'http:' || parsed.protocol === 'https:' ? parsed.href : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function validDate(date: Date): Date | undefined {
+  return Number.isNaN(date.getTime()) ? undefined : parseDate(date.toISOString());
+}
+
+function latestOf(entries: CachedEntry[]): Date | undefined {
+  return entries.map(entryDate).reduce<Date | undefined>((latest, date) => (latest && latest >= date ? latest : date), undefined);
+}
+
+/** RFC 2045 type/subtype with optional parameters. */
+const MIME_TYPE = /^[!#$%&'*+.^_`|~0-9a-z-]+\/[!#$%&'*+.^_`|~0-9a-z-]+(\s*;\s*[!#$%&'*+.^_`|~0-9a-z-]+=("[^"]*"|[!#$%&'*+.^_`|~0-9a-z-]+))*$/i;
+const EMAIL = /^[^\s@<>()",;:[\]\\]+@[^\s@<>()",;:[\]\\]+\.[^\s@<>()",;:[\]\\]+$/;
+
+// Atom ids are IRIs compared character by character (RFC 4287 §4.2.6); feed validators accept
+// ASCII URIs, and for tag: and urn: only the RFC 4151 and RFC 8141 forms.
+const ASCII_URI = /^[a-z][a-z0-9+.-]*:(\/\/)?[0-9a-z;/?:@&=+$.\-_!~*'()%,#]+$/i;
+const TAG_URI = /^tag:([a-z0-9\-._]+?@)?[a-z0-9.-]+?,\d{4}(-\d{2}(-\d{2})?)?:[0-9a-z;/?:@&=+$.\-_!~*'()%,]*(#[0-9a-z;/?:@&=+$.\-_!~*'()%,]*)?$/i;
+const URN = /^urn:[a-z0-9][a-z0-9-]{1,31}:([a-z0-9()+,.:=@;$_!*'-]|%[0-9a-f]{2})+$/i;
+const UUID_URN = /^urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+function isAtomId(id: string): boolean {
+  if (!ASCII_URI.test(id)) return false;
+  const scheme = id.slice(0, id.indexOf(':')).toLowerCase();
+  if (scheme === 'tag') return TAG_URI.test(id);
+  if (scheme === 'urn') return id.toLowerCase().startsWith('urn:uuid:') ? UUID_URN.test(id) : URN.test(id);
+  return true;
+}
+
+/**
+ * The upstream id when it is a usable URI and not taken yet; otherwise a name-based UUID of the
+ * source and upstream id, so the same entry keeps the same id across renders.
+ */
+function uniqueId(entry: CachedEntry, usedIds: Set<string>): string {
+  const upstream = cleanText(entry.id);
+  let id = isAtomId(upstream) ? upstream : derivedId([entry.sourceId, entry.id]);
+  for (let copy = 1; usedIds.has(id); copy += 1) id = derivedId([entry.sourceId, entry.id, String(copy)]);
+  usedIds.add(id);
+  return id;
+}
+
+/** Namespace of feedproxy's name-based ids (RFC 9562 §5.5, UUID version 5). */
+const ID_NAMESPACE = Buffer.from('5f0b1f2e8c4a4d7e9b1a6c3d2e4f5a60', 'hex');
+
+function derivedId(parts: string[]): string {
+  const hash = createHash('sha1').update(ID_NAMESPACE).update(JSON.stringify(parts)).digest();
+  hash[6] = ((hash[6] ?? 0) & 0x0f) | 0x50;
+  hash[8] = ((hash[8] ?? 0) & 0x3f) | 0x80;
+  const hex = hash.subarray(0, 16).toString('hex');
+  return `urn:uuid:${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// What xml-js (inside `feed`) needs from us; see the header comment.
+
+/** For element text xml-js writes itself: it turns `&amp;` back into `&` before escaping. */
+function xmlText(text: string): string {
+  return text.replace(/&amp;/g, '&amp;amp;');
+}
+
+/** For attribute values xml-js writes as given (it only escapes `"`). */
+function xmlAttribute(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/"/g, '&quot;');
+}
+
+/**
+ * For CDATA content: xml-js splits the first `]]>` itself; every later one is split here, the same
+ * way, so the section round-trips to exactly the text given.
+ */
+function cdataText(text: string): string {
+  const first = text.indexOf(']]>');
+  if (first < 0) return text;
+  return text.slice(0, first + 3) + text.slice(first + 3).replace(/\]\]>/g, ']]]]><![CDATA[>');
+}
+
+function escapeHtml(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+function newFeed(options: FeedOptions, items: Item[]): Feed {
+  const feed = new Feed(options);
+  for (const item of items) feed.addItem(item);
+  return feed;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Atom 1.0 (RFC 4287)
+
+/**
+ * Stands in for an entry's links while `feed` writes the document. It holds U+0001, which
+ * cleanText removed from every other string, so nothing else in the document can look like it.
+ */
+const LINK_MARK = '\u0001';
+const linkPlaceholder = (index: number): string => `https://feedproxy.invalid/${LINK_MARK}${index}${LINK_MARK}`;
+const LINK_PLACEHOLDER_LINE = new RegExp(`^([ \\t]*)<link href="https://feedproxy\\.invalid/${LINK_MARK}(\\d+)${LINK_MARK}"/>\\n?`, 'gm');
+
+function renderAtom(feed: PreparedFeed): string {
+  const options: FeedOptions = {
+    id: xmlText(feed.id),
+    title: xmlText(feed.title),
+    description: feed.description === undefined ? undefined : xmlText(feed.description),
+    updated: feed.updated,
+    generator: feed.generator,
+    link: feed.homeUrl,
+    feed: feed.selfUrl,
+    hub: feed.hubUrl,
+    // RFC 4287 §4.1.1: a feed whose entries lack an author needs one of its own.
+    author: { name: xmlText(feed.title) },
+  };
+  const items = feed.entries.map((entry, index): Item => {
+    // §4.1.2: an entry with no alternate link must carry content.
+    const content = entry.content ?? (entry.link === undefined ? (entry.summary ?? escapeHtml(entry.title ?? entry.id)) : undefined);
+    const summary = entry.content === undefined && entry.link === undefined ? undefined : entry.summary;
+    return {
+      id: entry.id,
+      title: cdataText(escapeHtml(entry.title ?? '')),
+      link: linkPlaceholder(index),
+      date: entry.updated,
+      published: entry.published,
+      description: summary === undefined ? undefined : cdataText(summary),
+      content: content === undefined ? undefined : cdataText(content),
+      author: entry.authors.filter((author) => author.name !== undefined).map(atomAuthor),
+      category: entry.categories.map((category) => ({ term: xmlAttribute(category) })),
+    };
+  });
+  const xml = newFeed(options, items).atom1();
+  return xml.replace(LINK_PLACEHOLDER_LINE, (_line, indent: string, index: string) => {
+    const entry = feed.entries[Number(index)];
+    return entry ? atomLinks(entry).map((link) => `${indent}${link}\n`).join('') : '';
+  });
+}
+
+function atomAuthor(author: PreparedEntry['authors'][number]): Author {
+  return { name: xmlText(author.name ?? ''), email: author.email && xmlText(author.email), link: author.url };
+}
+
+function atomLinks(entry: PreparedEntry): string[] {
+  const links = entry.link === undefined ? [] : [`<link rel="alternate" href="${xmlAttribute(entry.link)}"/>`];
+  for (const enclosure of entry.enclosures) {
+    const type = enclosure.type === undefined ? '' : ` type="${xmlAttribute(enclosure.type)}"`;
+    const length = enclosure.length === undefined ? '' : ` length="${enclosure.length}"`;
+    links.push(`<link rel="enclosure" href="${xmlAttribute(enclosure.url)}"${type}${length}/>`);
+  }
+  return links;
+}
+
+// ---------------------------------------------------------------------------------------------
+// RSS 2.0 (https://www.rssboard.org/rss-specification)
+
+const DUBLIN_CORE = 'http://purl.org/dc/elements/1.1/';
+
+function renderRss(feed: PreparedFeed): string {
+  const options: FeedOptions = {
+    title: xmlText(feed.title),
+    link: feed.homeUrl ?? feed.selfUrl ?? '',
+    description: xmlText(feed.description ?? feed.title),
+    updated: feed.updated,
+    generator: xmlText(feed.generator),
+    feed: feed.selfUrl,
+    hub: feed.hubUrl,
+  };
+  let namesAuthors = false;
+  const items = feed.entries.map((entry): Item => {
+    const description = entry.summary ?? entry.content;
+    const enclosure = entry.enclosures[0];
+    const names = entry.authors.flatMap((author) => (author.name === undefined ? [] : [author.name]));
+    const extensions: Extension[] = [];
+    if (names.length > 0) {
+      namesAuthors = true;
+      // <author> must be an e-mail address; a name goes in dc:creator, one element per author.
+      extensions.push({ name: 'dc:creator', objects: names.map((name) => ({ _text: xmlText(name) })) as unknown as Record<string, unknown> });
+    }
+    return {
+      // An item needs a title or a description.
+      title: cdataText(entry.title ?? (description === undefined ? 'Untitled' : '')),
+      link: entry.link ?? '',
+      // Without id and guid, `feed` writes the link as a permalink guid; otherwise isPermaLink="false".
+      guid: entry.idIsLink ? undefined : xmlText(entry.id),
+      date: entry.updated,
+      published: entry.published,
+      description: description === undefined ? undefined : cdataText(description),
+      content: entry.summary !== undefined && entry.content !== undefined ? cdataText(entry.content) : undefined,
+      category: entry.categories.map((category) => ({ name: xmlText(category) })),
+      // RSS has room for one enclosure per item, with a type and a length (0 when unknown).
+      enclosure: enclosure && { url: xmlAttribute(enclosure.url), type: enclosure.type ?? 'application/octet-stream', length: enclosure.length ?? 0 },
+      extensions,
+    };
+  });
+  const xml = newFeed(options, items).rss2();
+  // `feed` declares the dc: prefix only when some item has content:encoded.
+  const rootEnd = xml.indexOf('>', xml.indexOf('<rss '));
+  if (!namesAuthors || xml.slice(0, rootEnd).includes('xmlns:dc=')) return xml;
+  return `${xml.slice(0, rootEnd)} xmlns:dc="${DUBLIN_CORE}"${xml.slice(rootEnd)}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// JSON Feed 1.1 (https://www.jsonfeed.org/version/1.1/), keys in a fixed order.
+
+function renderJson(feed: PreparedFeed): string {
+  const document = {
+    version: 'https://jsonfeed.org/version/1.1',
+    title: feed.title,
+    home_page_url: feed.homeUrl,
+    feed_url: feed.selfUrl,
+    description: feed.description,
+    hubs: feed.hubUrl === undefined ? undefined : [{ type: 'WebSub', url: feed.hubUrl }],
+    items: feed.entries.map(jsonItem),
+  };
+  return JSON.stringify(document, null, 2);
+}
+
+function jsonItem(entry: PreparedEntry): Record<string, unknown> {
+  const authors = entry.authors
+    .map((author) => ({ name: author.name, url: author.url ?? (author.email === undefined ? undefined : `mailto:${author.email}`) }))
+    .filter((author) => author.name !== undefined || author.url !== undefined);
+  return {
+    id: entry.id,
+    url: entry.link,
+    title: entry.title,
+    // One of content_html and content_text is required.
+    content_html: entry.content ?? entry.summary ?? '',
+    // JSON Feed's summary is plain text.
+    summary: entry.summary === undefined || entry.content === undefined ? undefined : plainTextOf(entry.summary),
+    image: entry.image,
+    date_published: (entry.published ?? entry.updated).toISOString(),
+    date_modified: entry.updated.toISOString(),
+    authors: authors.length === 0 ? undefined : authors,
+    tags: entry.categories.length === 0 ? undefined : entry.categories,
+    attachments:
+      entry.enclosures.length === 0
+        ? undefined
+        : entry.enclosures.map((enclosure) => ({
+            url: enclosure.url,
+            mime_type: enclosure.type ?? 'application/octet-stream',
+            size_in_bytes: enclosure.length,
+          })),
+  };
+}

@@ -1,0 +1,27 @@
+// /api/v1: every route in this scope needs a user's API key; the check lives in one hook.
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { UnauthorizedError } from '../../errors.js';
+import { authenticate } from '../../services/users.js';
+import { bearerToken } from './bearer.js';
+import { connectionRoutes } from './connections.js';
+import { feedRoutes } from './feeds.js';
+import { sourceRoutes } from './sources.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    userId: string;
+  }
+}
+
+export const apiRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  app.decorateRequest('userId', '');
+  app.addHook('onRequest', async (request) => {
+    const apiKey = bearerToken(request.headers.authorization);
+    const user = apiKey ? await authenticate(app.deps, apiKey) : undefined;
+    if (!user) throw new UnauthorizedError();
+    request.userId = user.id;
+  });
+  await app.register(sourceRoutes);
+  await app.register(feedRoutes);
+  await app.register(connectionRoutes);
+};

@@ -1,0 +1,37 @@
+// POST /api/v1/users: user management with the admin token. Without FEEDPROXY_ADMIN_TOKEN the
+// route answers 401 to everyone and the CLI (`feedproxy users create`) is the way in.
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import { UnauthorizedError } from '../../errors.js';
+import { createUser } from '../../services/users.js';
+import { safeEqual } from '../../vault/seal.js';
+import { bearerToken } from './bearer.js';
+import { ErrorSchema } from './views.js';
+
+export const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  app.addHook('onRequest', async (request) => {
+    const adminToken = app.deps.config.adminToken;
+    const given = bearerToken(request.headers.authorization);
+    if (!adminToken || !given || !safeEqual(given, adminToken)) throw new UnauthorizedError();
+  });
+
+  app.post(
+    '/users',
+    {
+      schema: {
+        tags: ['users'],
+        summary: 'Create a user (admin token); the API key is shown only in this answer',
+        body: Type.Object({ name: Type.String({ minLength: 1, maxLength: 100 }) }, { additionalProperties: false }),
+        response: {
+          201: Type.Object({ id: Type.String(), name: Type.String(), apiKey: Type.String() }),
+          400: ErrorSchema,
+          401: ErrorSchema,
+        },
+      },
+    },
+    async (request, reply) => {
+      const { user, apiKey } = await createUser(app.deps, request.body.name);
+      return reply.code(201).send({ id: user.id, name: user.name, apiKey });
+    },
+  );
+};

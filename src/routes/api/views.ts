@@ -1,0 +1,111 @@
+// What the API shows of stored records, and the schemas that document and enforce it: a response
+// schema is also a filter, so a sealed field added to a record can never leak through the API.
+import { Type, type Static } from 'typebox';
+import type { CachedEntry } from '../../model.js';
+import { publicUrlsOf } from '../../publish/rebuild-feed.js';
+import type { FeedRecord, SourceRecord } from '../../store/registry.js';
+
+const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T) => Type.Union([schema, Type.Null()]);
+const Time = Type.String({ format: 'date-time' });
+
+export const ErrorSchema = Type.Object(
+  { statusCode: Type.Integer(), error: Type.String({ description: 'Stable error code, e.g. FP_NOT_A_FEED' }), message: Type.String() },
+);
+
+export const SourceSchema = Type.Object({
+  id: Type.String(),
+  title: Type.String(),
+  url: Type.String({ description: 'The upstream URL with every query value masked' }),
+  connectionId: Nullable(Type.String()),
+  refreshMinutes: Type.Integer(),
+  status: Type.Union([
+    Type.Literal('new'),
+    Type.Literal('ok'),
+    Type.Literal('stale'),
+    Type.Literal('failing'),
+    Type.Literal('disabled'),
+    Type.Literal('unauthorized'),
+  ]),
+  lastError: Nullable(Type.String()),
+  errorCount: Type.Integer(),
+  lastFetchedAt: Nullable(Time),
+  lastSuccessAt: Nullable(Time),
+  nextFetchAt: Time,
+  retryAfterUntil: Nullable(Time),
+  siteUrl: Nullable(Type.String()),
+  entryCount: Type.Integer(),
+  createdAt: Time,
+  updatedAt: Time,
+});
+export type SourceView = Static<typeof SourceSchema>;
+
+export function sourceView(source: SourceRecord): SourceView {
+  return {
+    id: source.id,
+    title: source.title,
+    url: source.urlMasked,
+    connectionId: source.connectionId ?? null,
+    refreshMinutes: source.refreshMinutes,
+    status: source.status,
+    lastError: source.lastError ?? null,
+    errorCount: source.errorCount,
+    lastFetchedAt: source.lastFetchedAt ?? null,
+    lastSuccessAt: source.lastSuccessAt ?? null,
+    nextFetchAt: source.nextFetchAt,
+    retryAfterUntil: source.retryAfterUntil ?? null,
+    siteUrl: source.siteUrl ?? null,
+    entryCount: source.entryCount,
+    createdAt: source.createdAt,
+    updatedAt: source.updatedAt,
+  };
+}
+
+const PersonSchema = Type.Object({ name: Type.Optional(Type.String()), email: Type.Optional(Type.String()), url: Type.Optional(Type.String()) });
+export const ItemSchema = Type.Object({
+  id: Type.String(),
+  title: Type.Optional(Type.String()),
+  link: Type.Optional(Type.String()),
+  published: Type.Optional(Type.String()),
+  updated: Type.Optional(Type.String()),
+  authors: Type.Array(PersonSchema),
+  summary: Type.Optional(Type.String()),
+  content: Type.Optional(Type.String()),
+  categories: Type.Array(Type.String()),
+  enclosures: Type.Array(Type.Object({ url: Type.String(), type: Type.Optional(Type.String()), length: Type.Optional(Type.Number()) })),
+  image: Type.Optional(Type.String()),
+  firstSeenAt: Time,
+});
+
+export function itemView(entry: CachedEntry): Static<typeof ItemSchema> {
+  const { sourceId: _sourceId, lastSeenAt: _lastSeenAt, ...item } = entry;
+  return item;
+}
+
+export const FeedSchema = Type.Object({
+  id: Type.String(),
+  title: Type.String(),
+  sources: Type.Array(Type.String()),
+  include: Type.Array(Type.String()),
+  exclude: Type.Array(Type.String()),
+  limit: Type.Integer(),
+  urls: Type.Object({ atom: Type.String(), rss: Type.String(), json: Type.String() }),
+  createdAt: Time,
+  updatedAt: Time,
+});
+
+export function feedView(feed: FeedRecord, publicUrl: string): Static<typeof FeedSchema> {
+  return {
+    id: feed.id,
+    title: feed.title,
+    sources: feed.sourceIds,
+    include: feed.include,
+    exclude: feed.exclude,
+    limit: feed.limit,
+    urls: publicUrlsOf(publicUrl, feed.publicToken),
+    createdAt: feed.createdAt,
+    updatedAt: feed.updatedAt,
+  };
+}
+
+export const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) });
+export const errorResponses = { 400: ErrorSchema, 401: ErrorSchema, 404: ErrorSchema, 422: ErrorSchema };

@@ -1,0 +1,47 @@
+// GET /oauth/callback — where the provider sends the user's browser back after authorizing.
+// Answers a small HTML page either way; a bad or replayed link changes nothing.
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import { isCodedError } from '../errors.js';
+import { CALLBACK_PATH, completeConnectionFromCallback } from '../services/connections.js';
+
+export const oauthCallbackRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  app.get(
+    CALLBACK_PATH,
+    {
+      schema: {
+        tags: ['connections'],
+        summary: 'OAuth 1.0a callback (the provider redirects the browser here)',
+        security: [],
+        querystring: Type.Object({ oauth_token: Type.Optional(Type.String({ maxLength: 1024 })), oauth_verifier: Type.Optional(Type.String({ maxLength: 1024 })) }),
+      },
+    },
+    async (request, reply) => {
+      reply.header('cache-control', 'no-store').header('referrer-policy', 'no-referrer').type('text/html; charset=utf-8');
+      const { oauth_token: token, oauth_verifier: verifier } = request.query;
+      if (!token) return reply.code(400).send(page('Connection failed', 'The provider sent no oauth_token. Start the connection again.'));
+      try {
+        const connection = await completeConnectionFromCallback(app.deps, token, verifier);
+        return reply.send(page('Connected', `Your ${escapeHtml(connection.provider)} account is connected to feedproxy. You can close this page.`));
+      } catch (error) {
+        if (isCodedError(error) && (error.statusCode ?? 500) < 500) {
+          return reply.code(400).send(page('Connection failed', escapeHtml(error.message)));
+        }
+        throw error;
+      }
+    },
+  );
+};
+
+function page(title: string, message: string): string {
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${title} — feedproxy</title>
+<style>body{font:1.1rem/1.5 system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem;color:#1a1a1a}h1{font-size:1.6rem}</style>
+</head><body><main><h1>${title}</h1><p>${message}</p></main></body></html>
+`;
+}
+
+function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (char) => `&#${char.charCodeAt(0)};`);
+}

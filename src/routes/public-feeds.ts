@@ -1,0 +1,79 @@
+// GET|HEAD /<token>.atom|.rss|.json — the public, unauthenticated feed URLs readers poll.
+// A GET reads stored bytes: it never fetches an upstream and never re-renders.
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import { NotFoundError } from '../errors.js';
+import { rebuildFeed } from '../publish/rebuild-feed.js';
+import type { RenderedFormat } from '../store/registry.js';
+
+const FILE = /^([A-Za-z0-9_-]{16,64})\.(atom|rss|json)$/;
+/** Bodies by ETag: content-addressed, so an entry can never be stale, only evicted. */
+const BODY_CACHE_LIMIT = 256;
+
+export const publicFeedRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const { registry, config } = app.deps;
+  const bodies = new Map<string, string>();
+
+  app.get(
+    '/:file',
+    {
+      schema: {
+        tags: ['public feeds'],
+        summary: 'A published feed (Atom 1.0, RSS 2.0 or JSON Feed 1.1); no authentication',
+        security: [],
+        params: Type.Object({ file: Type.String({ description: '<token>.atom, <token>.rss or <token>.json' }) }),
+      },
+    },
+    async (request, reply) => {
+      const match = FILE.exec(request.params.file);
+      if (!match) throw new NotFoundError('Feed');
+      const [, token, format] = match as unknown as [string, string, RenderedFormat];
+      const feedId = await registry.getFeedIdByPublicToken(token);
+      if (!feedId) throw new NotFoundError('Feed');
+      let meta = await registry.getRenderedMeta(feedId);
+      // Only after a crash between saving a feed and rendering it; the normal path never renders here.
+      if (!meta) meta = await rebuildFeed(app.deps, feedId);
+      if (!meta || meta.publicToken !== token) throw new NotFoundError('Feed');
+
+      const { etag, contentType } = meta.formats[format];
+      reply
+        .header('etag', etag)
+        .header('last-modified', meta.lastModified)
+        .header('cache-control', `public, max-age=${config.feeds.maxAgeSeconds}`)
+        .header('x-content-type-options', 'nosniff')
+        .header('referrer-policy', 'no-referrer')
+        .type(contentType);
+      if (isNotModified(request.headers['if-none-match'], request.headers['if-modified-since'], etag, meta.lastModified)) {
+        return reply.code(304).send();
+      }
+
+      let body = bodies.get(etag);
+      if (body === undefined) {
+        body = await registry.getRenderedBody(feedId, format);
+        if (body === undefined) throw new NotFoundError('Feed');
+        if (bodies.size >= BODY_CACHE_LIMIT) bodies.delete(bodies.keys().next().value!);
+        bodies.set(etag, body);
+      }
+      return reply.send(body);
+    },
+  );
+};
+
+/**
+ * RFC 9110 §13.1.2: If-None-Match uses the weak comparison and, when present, decides alone
+ * (§13.2.2 — If-Modified-Since is ignored then); §13.1.3: If-Modified-Since compares at one-second
+ * resolution against Last-Modified.
+ */
+export function isNotModified(ifNoneMatch: string | undefined, ifModifiedSince: string | undefined, etag: string, lastModified: string): boolean {
+  if (ifNoneMatch !== undefined) {
+    if (ifNoneMatch.trim() === '*') return true;
+    const opaque = etag.replace(/^W\//, '');
+    return ifNoneMatch.split(',').some((candidate) => candidate.trim().replace(/^W\//, '') === opaque);
+  }
+  if (ifModifiedSince !== undefined) {
+    const since = Date.parse(ifModifiedSince);
+    const modified = Date.parse(lastModified);
+    return !Number.isNaN(since) && !Number.isNaN(modified) && modified <= since;
+  }
+  return false;
+}

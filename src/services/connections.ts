@@ -1,0 +1,182 @@
+// OAuth 1.0a connections: the three-legged flow from the API and the callback, discovery, and the
+// signed requests of sources that use a connection. Tokens live sealed in the connection record.
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { ProviderConfig } from '../config.js';
+import type { Deps } from '../deps.js';
+import { BadRequestError, NotFoundError, OAuthError } from '../errors.js';
+import type { RequestSigner } from '../fetch/types.js';
+import {
+  buildAuthorizeUrl,
+  createSigner,
+  discoverFeeds,
+  getAccessToken,
+  getRequestToken,
+  withExtraParams,
+  type FeedLink,
+  type OAuthToken,
+} from '../oauth/client.js';
+import { createProviderConfig, fillPlaceholders, placeholderValues, type OAuthProviderConfig } from '../oauth/provider.js';
+import type { ConnectionRecord } from '../store/registry.js';
+import { randomToken } from '../vault/seal.js';
+
+export const CALLBACK_PATH = '/oauth/callback';
+
+const providerCache = new WeakMap<object, Map<string, OAuthProviderConfig>>();
+
+/** The configured providers as the OAuth client wants them (RSA keys read once). */
+export function providersOf(deps: Pick<Deps, 'config'>): Map<string, OAuthProviderConfig> {
+  let providers = providerCache.get(deps.config);
+  if (!providers) {
+    providers = new Map(
+      Object.entries(deps.config.providers).map(([id, settings]: [string, ProviderConfig]) => [
+        id,
+        createProviderConfig(id, settings, settings.privateKeyFile ? readFileSync(settings.privateKeyFile, 'utf8') : undefined),
+      ]),
+    );
+    providerCache.set(deps.config, providers);
+  }
+  return providers;
+}
+
+function providerOf(deps: Pick<Deps, 'config'>, id: string): OAuthProviderConfig {
+  const provider = providersOf(deps).get(id);
+  if (!provider) throw new BadRequestError(`unknown provider "${id}"; configured: ${[...providersOf(deps).keys()].join(', ') || 'none'}`);
+  return provider;
+}
+
+/** Request tokens are looked up by hash: the store never holds one in clear, not even as a key. */
+function tokenHash(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
+}
+
+/**
+ * Step 1: a request token with our callback, and where to send the user's browser. With an
+ * existing connection id this relinks it: its sources stay attached and resume once connected.
+ */
+export async function startConnection(
+  deps: Deps,
+  userId: string,
+  providerId: string,
+  existingId?: string,
+): Promise<{ connection: ConnectionRecord; authorizeUrl: string }> {
+  const previous = existingId ? await getOwnedConnectionOrThrow(deps, userId, existingId) : undefined;
+  const provider = providerOf(deps, previous?.provider ?? providerId);
+  const settings = deps.config.providers[provider.id]!;
+  const callbackUrl = settings.outOfBand ? 'oob' : `${deps.config.publicUrl}${CALLBACK_PATH}`;
+  const requestToken = await getRequestToken(provider, deps.fetcher, callbackUrl);
+  const now = deps.now();
+  const connection: ConnectionRecord = {
+    ...(previous ?? { id: randomToken(9), userId, provider: provider.id, params: {}, createdAt: now.toISOString() }),
+    // A relink keeps the old access token working until the new one arrives.
+    status: previous?.status === 'connected' ? 'connected' : 'pending',
+    requestTokenSealed: deps.vault.seal(requestToken.token),
+    requestSecretSealed: deps.vault.seal(requestToken.secret),
+    requestTokenHash: tokenHash(requestToken.token),
+    requestExpiresAt: new Date(now.getTime() + settings.requestTokenTtlSeconds * 1000).toISOString(),
+    updatedAt: now.toISOString(),
+  };
+  await deps.registry.saveConnection(connection, previous);
+  deps.logger.info({ connectionId: connection.id, userId, provider: provider.id }, 'oauth connection started');
+  return { connection, authorizeUrl: buildAuthorizeUrl(provider, requestToken) };
+}
+
+/** Step 3 from the provider's redirect: the request token names the connection. */
+export async function completeConnectionFromCallback(deps: Deps, oauthToken: string, verifier: string | undefined): Promise<ConnectionRecord> {
+  const connection = await deps.registry.findConnectionByRequestTokenHash(tokenHash(oauthToken));
+  if (!connection) throw new BadRequestError('This authorization link is unknown or was already used. Start the connection again.');
+  return exchange(deps, connection, verifier);
+}
+
+/** Step 3 for out-of-band providers: the user pastes the verifier the provider showed them. */
+export async function verifyConnection(deps: Deps, userId: string, id: string, verifier: string): Promise<ConnectionRecord> {
+  const connection = await getOwnedConnectionOrThrow(deps, userId, id);
+  if (!connection.requestTokenHash) throw new BadRequestError('This connection is not waiting for a verifier. Start it again.');
+  return exchange(deps, connection, verifier);
+}
+
+async function exchange(deps: Deps, connection: ConnectionRecord, verifier: string | undefined): Promise<ConnectionRecord> {
+  const now = deps.now();
+  if (!connection.requestTokenSealed || !connection.requestSecretSealed || !connection.requestExpiresAt) {
+    throw new BadRequestError('This connection is not waiting for authorization. Start it again.');
+  }
+  if (Date.parse(connection.requestExpiresAt) < now.getTime()) {
+    throw new BadRequestError('This authorization link has expired. Start the connection again.');
+  }
+  const requestToken: OAuthToken = { token: deps.vault.open(connection.requestTokenSealed), secret: deps.vault.open(connection.requestSecretSealed) };
+  // Single use: forget the request token before the exchange, so a replayed callback finds nothing.
+  const pendingFree: ConnectionRecord = { ...connection, requestTokenSealed: undefined, requestSecretSealed: undefined, requestTokenHash: undefined, requestExpiresAt: undefined };
+  await deps.registry.saveConnection(pendingFree, connection);
+  const provider = providerOf(deps, connection.provider);
+  const access = await getAccessToken(provider, deps.fetcher, requestToken, verifier || undefined);
+  const connected: ConnectionRecord = {
+    ...pendingFree,
+    status: 'connected',
+    accessTokenSealed: deps.vault.seal(access.token),
+    accessSecretSealed: deps.vault.seal(access.secret),
+    params: access.params,
+    updatedAt: deps.now().toISOString(),
+  };
+  await deps.registry.saveConnection(connected, pendingFree);
+  // A relinked connection's sources were waiting: fetch them on the next tick.
+  for (const source of await deps.registry.listSourcesOfConnection(connection.id)) {
+    if (source.status !== 'unauthorized') continue;
+    await deps.registry.saveSource({ ...source, status: 'new', errorCount: 0, lastError: undefined, lastErrorCode: undefined, nextFetchAt: connected.updatedAt, updatedAt: connected.updatedAt });
+  }
+  deps.logger.info({ connectionId: connection.id, provider: provider.id }, 'oauth connection completed');
+  return connected;
+}
+
+export async function listConnectionFeeds(deps: Deps, userId: string, id: string): Promise<FeedLink[]> {
+  const connection = await getOwnedConnectionOrThrow(deps, userId, id);
+  const { provider, access } = connected(deps, connection);
+  return discoverFeeds(provider, deps.fetcher, access, connection.params, { clockOffsetSeconds: connection.clockOffsetSeconds ?? 0 });
+}
+
+/** Removes the tokens; the connection's sources stay, marked unauthorized until relinked elsewhere. */
+export async function deleteConnection(deps: Deps, userId: string, id: string): Promise<void> {
+  const connection = await getOwnedConnectionOrThrow(deps, userId, id);
+  await deps.registry.deleteConnection(connection);
+  const now = deps.now().toISOString();
+  for (const source of await deps.registry.listSourcesOfConnection(id)) {
+    await deps.registry.saveSource({ ...source, status: 'unauthorized', lastError: 'The OAuth connection was removed', updatedAt: now });
+  }
+}
+
+/**
+ * What a source behind a connection sends: its URL with `{user_id}`-style placeholders filled and
+ * the provider's extra parameters added (so they are signed as sent), and a signer with a fresh
+ * nonce per request and redirect hop.
+ */
+export async function connectionRequest(
+  deps: Deps,
+  userId: string,
+  connectionId: string,
+  url: string,
+): Promise<{ url: string; sign?: RequestSigner; secrets: string[] }> {
+  const connection = await getOwnedConnectionOrThrow(deps, userId, connectionId);
+  const { provider, access } = connected(deps, connection);
+  const filled = withExtraParams(fillPlaceholders(url, placeholderValues(provider, connection.params)), provider);
+  return {
+    url: filled,
+    sign: createSigner(provider, access, { clockOffsetSeconds: connection.clockOffsetSeconds ?? 0 }),
+    secrets: [access.token, access.secret],
+  };
+}
+
+export async function getOwnedConnectionOrThrow(deps: Pick<Deps, 'registry'>, userId: string, id: string): Promise<ConnectionRecord> {
+  const connection = await deps.registry.getOwnedConnection(userId, id);
+  if (!connection) throw new NotFoundError('Connection');
+  return connection;
+}
+
+function connected(deps: Deps, connection: ConnectionRecord): { provider: OAuthProviderConfig; access: OAuthToken } {
+  // An `unauthorized` connection still has its tokens: a user's explicit refresh may try them again.
+  if (!connection.accessTokenSealed || !connection.accessSecretSealed) {
+    throw new OAuthError(`connection ${connection.id} is ${connection.status}; finish or relink it first`);
+  }
+  return {
+    provider: providerOf(deps, connection.provider),
+    access: { token: deps.vault.open(connection.accessTokenSealed), secret: deps.vault.open(connection.accessSecretSealed) },
+  };
+}

@@ -1,0 +1,170 @@
+// Source management: the operations behind /api/v1/sources, shared by the API and the CLI.
+import type { Deps } from '../deps.js';
+import { BadRequestError, NotAFeedError, NotFoundError } from '../errors.js';
+import { checkUrl } from '../fetch/index.js';
+import type { FeedResponse, RequestSigner } from '../fetch/types.js';
+import type { ParsedFeed } from '../model.js';
+import { discoverFeedLinks, isHtmlDocument, parseFeed } from '../parse/index.js';
+import { maskUrl, scrubEntry, secretValuesOf } from '../pipeline/scrub.js';
+import { rebuildFeed, rebuildFeedsOfSource } from '../publish/rebuild-feed.js';
+import { updateCachedEntries } from '../refresh/update-cache.js';
+import type { SourceRecord } from '../store/registry.js';
+import { randomToken } from '../vault/seal.js';
+import { connectionRequest } from './connections.js';
+
+export interface CreateSourceInput {
+  url: string;
+  title?: string;
+  refreshMinutes?: number;
+  connectionId?: string;
+}
+
+export interface UpdateSourceInput {
+  url?: string;
+  title?: string;
+  refreshMinutes?: number;
+}
+
+const MINUTE = 60_000;
+
+/**
+ * Fetches the URL once (following an HTML page's `<link rel="alternate">`), and stores the source
+ * with its first entries only when that worked: a failed create leaves nothing behind.
+ */
+export async function createSource(deps: Deps, userId: string, input: CreateSourceInput): Promise<SourceRecord> {
+  const refreshMinutes = checkRefreshMinutes(deps, input.refreshMinutes ?? deps.config.refresh.defaultMinutes);
+  const probe = await probeSource(deps, userId, input.url, input.connectionId);
+  const now = deps.now();
+  const id = randomToken(9);
+  const entries = updateCachedEntries([], probe.parsed.entries.map((entry) => scrubEntry(entry, probe.secrets)), id, now, {
+    retentionMs: deps.config.refresh.retentionDays * 24 * 60 * MINUTE,
+    maxEntries: deps.config.refresh.maxEntriesPerSource,
+  }).entries;
+  const fetchedAt = now.toISOString();
+  const source: SourceRecord = {
+    id,
+    userId,
+    title: cleanTitle(input.title) ?? cleanTitle(probe.parsed.title) ?? new URL(probe.storedUrl.replace(/[{}]/g, '')).host,
+    urlSealed: deps.vault.seal(probe.storedUrl),
+    urlMasked: maskUrl(probe.storedUrl),
+    host: probe.host,
+    ...(input.connectionId ? { connectionId: input.connectionId } : {}),
+    refreshMinutes,
+    status: 'ok',
+    errorCount: 0,
+    lastFetchedAt: fetchedAt,
+    lastSuccessAt: fetchedAt,
+    nextFetchAt: new Date(now.getTime() + refreshMinutes * MINUTE).toISOString(),
+    etag: probe.response.etag,
+    lastModified: probe.response.lastModified,
+    siteUrl: probe.parsed.link,
+    entryCount: entries.length,
+    createdAt: fetchedAt,
+    updatedAt: fetchedAt,
+  };
+  // Entries first: a source that is listed always has its entries.
+  await deps.registry.saveEntries(id, entries);
+  await deps.registry.saveSource(source);
+  deps.logger.info({ sourceId: id, userId, host: source.host }, 'source created');
+  return source;
+}
+
+export async function updateSource(deps: Deps, userId: string, id: string, input: UpdateSourceInput): Promise<SourceRecord> {
+  const source = await getOwnedSourceOrThrow(deps, userId, id);
+  const now = deps.now().toISOString();
+  let updated: SourceRecord = { ...source, updatedAt: now };
+  if (input.title !== undefined) updated.title = cleanTitle(input.title) ?? source.title;
+  if (input.refreshMinutes !== undefined) {
+    updated.refreshMinutes = checkRefreshMinutes(deps, input.refreshMinutes);
+    updated.nextFetchAt = new Date(Date.parse(source.lastFetchedAt ?? now) + updated.refreshMinutes * MINUTE).toISOString();
+  }
+  if (input.url !== undefined) {
+    const probe = await probeSource(deps, userId, input.url, source.connectionId);
+    updated = {
+      ...updated,
+      urlSealed: deps.vault.seal(probe.storedUrl),
+      urlMasked: maskUrl(probe.storedUrl),
+      host: probe.host,
+      etag: undefined,
+      lastModified: undefined,
+    };
+  }
+  if (input.url !== undefined || source.status === 'unauthorized' || source.status === 'disabled') {
+    // An edit is the user's word that the source should work again: retry it now.
+    updated = { ...updated, status: 'new', errorCount: 0, lastError: undefined, lastErrorCode: undefined, retryAfterUntil: undefined, nextFetchAt: now };
+  }
+  await deps.registry.saveSource(updated);
+  if (updated.title !== source.title) await rebuildFeedsOfSource(deps, id);
+  return updated;
+}
+
+export async function deleteSource(deps: Deps, userId: string, id: string): Promise<void> {
+  const source = await getOwnedSourceOrThrow(deps, userId, id);
+  const feedIds = await deps.registry.removeSourceFromFeeds(id);
+  await deps.registry.deleteSource(source);
+  for (const feedId of feedIds) await rebuildFeed(deps, feedId);
+  deps.logger.info({ sourceId: id, userId }, 'source deleted');
+}
+
+export async function getOwnedSourceOrThrow(deps: Pick<Deps, 'registry'>, userId: string, id: string): Promise<SourceRecord> {
+  const source = await deps.registry.getOwnedSource(userId, id);
+  if (!source) throw new NotFoundError('Source');
+  return source;
+}
+
+interface Probe {
+  /** The URL to store: the feed's own URL after autodiscovery, with placeholders kept for connection sources. */
+  storedUrl: string;
+  host: string;
+  response: Extract<FeedResponse, { kind: 'ok' }>;
+  parsed: ParsedFeed;
+  secrets: string[];
+}
+
+async function probeSource(deps: Deps, userId: string, rawUrl: string, connectionId?: string): Promise<Probe> {
+  if (typeof rawUrl !== 'string' || rawUrl.length > 4096) throw new BadRequestError('url must be a string of at most 4096 characters');
+  let url = rawUrl.trim();
+  let sign: RequestSigner | undefined;
+  let secrets: string[] = [];
+  if (connectionId) {
+    const request = await connectionRequest(deps, userId, connectionId, url);
+    ({ url, sign, secrets } = request);
+  }
+  checkUrl(url);
+  secrets = [...secrets, ...secretValuesOf(url)];
+
+  let response = await fetchOk(deps, url, sign);
+  let storedUrl = connectionId ? rawUrl.trim() : url;
+  if (isHtmlDocument(response.body, response.contentType)) {
+    const [link] = discoverFeedLinks(response.body.toString('utf8'), response.finalUrl);
+    if (!link) throw new NotAFeedError('the page is HTML and names no feed (<link rel="alternate">)');
+    checkUrl(link.url);
+    response = await fetchOk(deps, link.url, sign);
+    storedUrl = link.url;
+    secrets = [...secrets, ...secretValuesOf(link.url)];
+  } else if (response.permanentUrl && !connectionId) {
+    storedUrl = response.permanentUrl;
+  }
+  const parsed = parseFeed(response.body, { baseUrl: response.finalUrl, contentType: response.contentType });
+  return { storedUrl, host: new URL(response.finalUrl).host, response, parsed, secrets };
+}
+
+async function fetchOk(deps: Deps, url: string, sign?: RequestSigner): Promise<Extract<FeedResponse, { kind: 'ok' }>> {
+  const response = await deps.fetcher.fetchFeed({ url, ...(sign ? { sign } : {}) });
+  // Without validators a 304 cannot happen; treat one as the broken answer it is.
+  if (response.kind !== 'ok') throw new NotAFeedError('the upstream answered 304 Not Modified to an unconditional request');
+  return response;
+}
+
+function checkRefreshMinutes(deps: Deps, minutes: number): number {
+  const floor = deps.config.refresh.minMinutes;
+  if (!Number.isInteger(minutes) || minutes < floor || minutes > 1440) {
+    throw new BadRequestError(`refreshMinutes must be an integer from ${floor} to 1440`);
+  }
+  return minutes;
+}
+
+function cleanTitle(title: string | undefined): string | undefined {
+  const cleaned = title?.replace(/\s+/g, ' ').trim().slice(0, 300);
+  return cleaned ? cleaned : undefined;
+}

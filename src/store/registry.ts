@@ -1,0 +1,287 @@
+// Users, sources, feeds, connections and cached entries on top of the key-value store.
+// Records are JSON; secrets inside them are sealed by the vault before they get here.
+// Indexes are store sets, so concurrent creates never lose each other's entries.
+import type { CachedEntry, SourceStatus } from '../model.js';
+import type { KeyValueStore } from './kv.js';
+
+export interface UserRecord {
+  id: string;
+  name: string;
+  apiKeyHash: string;
+  createdAt: string;
+}
+
+export interface SourceRecord {
+  id: string;
+  userId: string;
+  title: string;
+  /** The upstream URL, sealed (it carries the secret token). */
+  urlSealed: string;
+  /** The upstream URL with query values and secret path segments masked: safe to show and log. */
+  urlMasked: string;
+  /** Upstream host, for per-host limits and logs. */
+  host: string;
+  connectionId?: string;
+  refreshMinutes: number;
+  status: SourceStatus;
+  lastError?: string;
+  /** Error code of the last failure (FP_*). */
+  lastErrorCode?: string;
+  errorCount: number;
+  lastFetchedAt?: string;
+  lastSuccessAt?: string;
+  nextFetchAt: string;
+  /** Set while an upstream's Retry-After (429/503) is pending: nothing fetches the source before it. */
+  retryAfterUntil?: string;
+  /** Validators for the next conditional GET. */
+  etag?: string;
+  lastModified?: string;
+  /** Minimum interval the upstream asked for (max-age, <ttl>, sy:updatePeriod), minutes. */
+  upstreamMinMinutes?: number;
+  siteUrl?: string;
+  entryCount: number;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface FeedRecord {
+  id: string;
+  userId: string;
+  title: string;
+  sourceIds: string[];
+  include: string[];
+  exclude: string[];
+  limit: number;
+  /** The unguessable part of the public URLs. */
+  publicToken: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export type RenderedFormat = 'atom' | 'rss' | 'json';
+
+/**
+ * What a reader's GET needs to answer 304 without touching the body. The bodies are stored apart,
+ * one key per format, rebuilt when the feed's sources change — never on a reader's GET.
+ */
+export interface RenderedMeta {
+  publicToken: string;
+  /** HTTP date of the last change of the bytes. */
+  lastModified: string;
+  formats: Record<RenderedFormat, { etag: string; contentType: string }>;
+}
+
+export interface ConnectionRecord {
+  id: string;
+  userId: string;
+  provider: string;
+  status: 'pending' | 'connected' | 'unauthorized';
+  /** Sealed request token and secret while pending. */
+  requestTokenSealed?: string;
+  requestSecretSealed?: string;
+  requestTokenHash?: string;
+  requestExpiresAt?: string;
+  /** Sealed access token and secret once connected. */
+  accessTokenSealed?: string;
+  accessSecretSealed?: string;
+  /** Extra fields of the access-token response (user_id, screen_name…). */
+  params: Record<string, string>;
+  /** Seconds to add to our clock when signing for this provider (learnt from timestamp_refused). */
+  clockOffsetSeconds?: number;
+  createdAt: string;
+  updatedAt: string;
+}
+
+const key = {
+  user: (id: string) => `user:${id}`,
+  apiKey: (hash: string) => `apikey:${hash}`,
+  source: (id: string) => `source:${id}`,
+  entries: (sourceId: string) => `entries:${sourceId}`,
+  feed: (id: string) => `feed:${id}`,
+  publicToken: (token: string) => `public:${token}`,
+  rendered: (feedId: string) => `rendered:${feedId}`,
+  renderedBody: (feedId: string, format: RenderedFormat) => `rendered:${feedId}:${format}`,
+  connection: (id: string) => `connection:${id}`,
+  requestToken: (hash: string) => `oauth-request:${hash}`,
+};
+const set = {
+  users: 'users',
+  allSources: 'sources',
+  userSources: (userId: string) => `sources:${userId}`,
+  userFeeds: (userId: string) => `feeds:${userId}`,
+  sourceFeeds: (sourceId: string) => `source-feeds:${sourceId}`,
+  connectionSources: (connectionId: string) => `connection-sources:${connectionId}`,
+  userConnections: (userId: string) => `connections:${userId}`,
+};
+
+export type Registry = ReturnType<typeof createRegistry>;
+
+export function createRegistry(store: KeyValueStore) {
+  async function getMany<T>(ids: string[], keyOf: (id: string) => string): Promise<T[]> {
+    const records = await store.getMany<T>(ids.map(keyOf));
+    return records.filter((record): record is Awaited<T> => record !== undefined) as T[];
+  }
+
+  /** A record of `kind` that belongs to `userId`; another user's record is as absent as a missing one. */
+  async function owned<T extends { userId: string }>(recordKey: string, userId: string): Promise<T | undefined> {
+    const record = await store.get<T>(recordKey);
+    return record && record.userId === userId ? record : undefined;
+  }
+
+  return {
+    store,
+
+    // Users ------------------------------------------------------------------------------------
+    async createUser(user: UserRecord): Promise<void> {
+      await store.set(key.user(user.id), user);
+      await store.set(key.apiKey(user.apiKeyHash), user.id);
+      await store.addMember(set.users, user.id);
+    },
+    async findUserByApiKeyHash(hash: string): Promise<UserRecord | undefined> {
+      const userId = await store.get<string>(key.apiKey(hash));
+      return userId ? store.get<UserRecord>(key.user(userId)) : undefined;
+    },
+    async getUser(id: string): Promise<UserRecord | undefined> {
+      return store.get<UserRecord>(key.user(id));
+    },
+    async listUsers(): Promise<UserRecord[]> {
+      return getMany<UserRecord>(await store.members(set.users), key.user);
+    },
+
+    // Sources ----------------------------------------------------------------------------------
+    async saveSource(source: SourceRecord): Promise<void> {
+      await store.set(key.source(source.id), source);
+      await store.addMember(set.userSources(source.userId), source.id);
+      await store.addMember(set.allSources, source.id);
+      if (source.connectionId) await store.addMember(set.connectionSources(source.connectionId), source.id);
+    },
+    async getSource(id: string): Promise<SourceRecord | undefined> {
+      return store.get<SourceRecord>(key.source(id));
+    },
+    async getOwnedSource(userId: string, id: string): Promise<SourceRecord | undefined> {
+      return owned<SourceRecord>(key.source(id), userId);
+    },
+    async listSources(userId: string): Promise<SourceRecord[]> {
+      return getMany<SourceRecord>(await store.members(set.userSources(userId)), key.source);
+    },
+    async listAllSources(): Promise<SourceRecord[]> {
+      return getMany<SourceRecord>(await store.members(set.allSources), key.source);
+    },
+    async listSourcesOfConnection(connectionId: string): Promise<SourceRecord[]> {
+      return getMany<SourceRecord>(await store.members(set.connectionSources(connectionId)), key.source);
+    },
+    async deleteSource(source: SourceRecord): Promise<void> {
+      await store.removeMember(set.allSources, source.id);
+      await store.removeMember(set.userSources(source.userId), source.id);
+      if (source.connectionId) await store.removeMember(set.connectionSources(source.connectionId), source.id);
+      await store.delete(key.entries(source.id));
+      await store.delete(key.source(source.id));
+    },
+    async getEntries(sourceId: string): Promise<CachedEntry[]> {
+      return (await store.get<CachedEntry[]>(key.entries(sourceId))) ?? [];
+    },
+    async getEntriesOf(sourceIds: string[]): Promise<Map<string, CachedEntry[]>> {
+      const lists = await store.getMany<CachedEntry[]>(sourceIds.map(key.entries));
+      return new Map(sourceIds.map((id, index) => [id, lists[index] ?? []]));
+    },
+    async saveEntries(sourceId: string, entries: CachedEntry[]): Promise<void> {
+      await store.set(key.entries(sourceId), entries);
+    },
+    /** Feeds that include a source: rebuilt when its entries or status change. */
+    async feedIdsOfSource(sourceId: string): Promise<string[]> {
+      return store.members(set.sourceFeeds(sourceId));
+    },
+
+    // Feeds ------------------------------------------------------------------------------------
+    async saveFeed(feed: FeedRecord, previous?: FeedRecord): Promise<void> {
+      await store.set(key.feed(feed.id), feed);
+      await store.set(key.publicToken(feed.publicToken), feed.id);
+      await store.addMember(set.userFeeds(feed.userId), feed.id);
+      for (const sourceId of feed.sourceIds) await store.addMember(set.sourceFeeds(sourceId), feed.id);
+      if (previous) {
+        for (const sourceId of previous.sourceIds) {
+          if (!feed.sourceIds.includes(sourceId)) await store.removeMember(set.sourceFeeds(sourceId), feed.id);
+        }
+        // Rotation: the old public URLs answer 404 from the moment this write is acknowledged.
+        if (previous.publicToken !== feed.publicToken) await store.delete(key.publicToken(previous.publicToken));
+      }
+    },
+    async getFeed(id: string): Promise<FeedRecord | undefined> {
+      return store.get<FeedRecord>(key.feed(id));
+    },
+    async getOwnedFeed(userId: string, id: string): Promise<FeedRecord | undefined> {
+      return owned<FeedRecord>(key.feed(id), userId);
+    },
+    async listFeeds(userId: string): Promise<FeedRecord[]> {
+      return getMany<FeedRecord>(await store.members(set.userFeeds(userId)), key.feed);
+    },
+    async getFeedIdByPublicToken(token: string): Promise<string | undefined> {
+      return store.get<string>(key.publicToken(token));
+    },
+    async deleteFeed(feed: FeedRecord): Promise<void> {
+      await store.delete(key.publicToken(feed.publicToken));
+      await store.removeMember(set.userFeeds(feed.userId), feed.id);
+      for (const sourceId of feed.sourceIds) await store.removeMember(set.sourceFeeds(sourceId), feed.id);
+      await store.delete(key.rendered(feed.id));
+      for (const format of ['atom', 'rss', 'json'] as const) await store.delete(key.renderedBody(feed.id, format));
+      await store.delete(key.feed(feed.id));
+    },
+    async removeSourceFromFeeds(sourceId: string): Promise<string[]> {
+      const feedIds = await store.members(set.sourceFeeds(sourceId));
+      for (const feed of await getMany<FeedRecord>(feedIds, key.feed)) {
+        const updated = { ...feed, sourceIds: feed.sourceIds.filter((id) => id !== sourceId) };
+        await store.set(key.feed(feed.id), updated);
+        await store.removeMember(set.sourceFeeds(sourceId), feed.id);
+      }
+      return feedIds;
+    },
+    async getRenderedMeta(feedId: string): Promise<RenderedMeta | undefined> {
+      return store.get<RenderedMeta>(key.rendered(feedId));
+    },
+    async getRenderedBody(feedId: string, format: RenderedFormat): Promise<string | undefined> {
+      return store.get<string>(key.renderedBody(feedId, format));
+    },
+    /** Bodies first, then the meta that points readers at them. */
+    async saveRendered(feedId: string, meta: RenderedMeta, bodies: Record<RenderedFormat, string>): Promise<void> {
+      for (const [format, body] of Object.entries(bodies)) await store.set(key.renderedBody(feedId, format as RenderedFormat), body);
+      await store.set(key.rendered(feedId), meta);
+    },
+
+    // Connections ------------------------------------------------------------------------------
+    async saveConnection(connection: ConnectionRecord, previous?: ConnectionRecord): Promise<void> {
+      await store.set(key.connection(connection.id), connection);
+      await store.addMember(set.userConnections(connection.userId), connection.id);
+      if (connection.requestTokenHash) await store.set(key.requestToken(connection.requestTokenHash), connection.id);
+      if (previous?.requestTokenHash && previous.requestTokenHash !== connection.requestTokenHash) {
+        await store.delete(key.requestToken(previous.requestTokenHash));
+      }
+    },
+    async getConnection(id: string): Promise<ConnectionRecord | undefined> {
+      return store.get<ConnectionRecord>(key.connection(id));
+    },
+    async getOwnedConnection(userId: string, id: string): Promise<ConnectionRecord | undefined> {
+      return owned<ConnectionRecord>(key.connection(id), userId);
+    },
+    async findConnectionByRequestTokenHash(hash: string): Promise<ConnectionRecord | undefined> {
+      const id = await store.get<string>(key.requestToken(hash));
+      return id ? store.get<ConnectionRecord>(key.connection(id)) : undefined;
+    },
+    async listConnections(userId: string): Promise<ConnectionRecord[]> {
+      return getMany<ConnectionRecord>(await store.members(set.userConnections(userId)), key.connection);
+    },
+    async deleteConnection(connection: ConnectionRecord): Promise<void> {
+      if (connection.requestTokenHash) await store.delete(key.requestToken(connection.requestTokenHash));
+      await store.removeMember(set.userConnections(connection.userId), connection.id);
+      await store.delete(key.connection(connection.id));
+    },
+
+    // Coordination -----------------------------------------------------------------------------
+    /** One refresh of a source at a time, across processes (serve + cron) sharing the store. */
+    acquireRefreshLease(sourceId: string, owner: string, ttlMs: number): Promise<boolean> {
+      return store.acquireLease(`refresh:${sourceId}`, owner, ttlMs);
+    },
+    releaseRefreshLease(sourceId: string, owner: string): Promise<void> {
+      return store.releaseLease(`refresh:${sourceId}`, owner);
+    },
+  };
+}

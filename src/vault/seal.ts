@@ -1,0 +1,53 @@
+// Secrets at rest: AES-256-GCM with a random 96-bit IV per value (NIST SP 800-38D §8.2.2).
+// A sealed value is `v1.<iv>.<ciphertext+tag>` in base64url, so it can sit in any JSON record.
+import { createCipheriv, createDecipheriv, createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+
+const VERSION = 'v1';
+const IV_BYTES = 12;
+const TAG_BYTES = 16;
+
+export interface Vault {
+  seal(plaintext: string): string;
+  open(sealed: string): string;
+}
+
+export function createVault(key: Buffer): Vault {
+  if (key.length !== 32) throw new Error('vault key must be 32 bytes');
+  return {
+    seal(plaintext) {
+      const iv = randomBytes(IV_BYTES);
+      const cipher = createCipheriv('aes-256-gcm', key, iv);
+      const ciphertext = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final(), cipher.getAuthTag()]);
+      return `${VERSION}.${iv.toString('base64url')}.${ciphertext.toString('base64url')}`;
+    },
+    open(sealed) {
+      const [version, ivText, bodyText] = sealed.split('.');
+      if (version !== VERSION || !ivText || !bodyText) throw new Error('not a sealed value');
+      const body = Buffer.from(bodyText, 'base64url');
+      const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(ivText, 'base64url'));
+      decipher.setAuthTag(body.subarray(body.length - TAG_BYTES));
+      // Throws when the key is wrong or the value was tampered with.
+      return Buffer.concat([decipher.update(body.subarray(0, body.length - TAG_BYTES)), decipher.final()]).toString('utf8');
+    },
+  };
+}
+
+/** API keys are 256-bit random values, so a plain SHA-256 is a safe one-way index for them. */
+export function hashApiKey(apiKey: string): string {
+  return createHash('sha256').update(apiKey).digest('hex');
+}
+
+export function generateApiKey(): string {
+  return `fp_${randomBytes(32).toString('base64url')}`;
+}
+
+/** Unguessable public tokens and ids: 128 bits or more of randomness, URL-safe. */
+export function randomToken(bytes = 18): string {
+  return randomBytes(bytes).toString('base64url');
+}
+
+export function safeEqual(a: string, b: string): boolean {
+  const left = createHash('sha256').update(a).digest();
+  const right = createHash('sha256').update(b).digest();
+  return timingSafeEqual(left, right);
+}

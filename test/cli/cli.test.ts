@@ -1,0 +1,149 @@
+// The CLI as users run it: a real process on a real store. Includes the kill -9 durability check.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startUpstream, type Upstream } from '../helpers/upstream.js';
+
+const ROOT = new URL('../..', import.meta.url).pathname;
+const ADMIN = 'cli-admin-token-0123456789';
+const TOKEN = 'T1SECRETu5cVd3sK9wPz7Qn2LmJfXy0Ha8Rb--';
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function cli(args: string[], env: Record<string, string>): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], { cwd: ROOT, env: { ...process.env, ...env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => (stdout += chunk));
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+function startServe(env: Record<string, string>): ChildProcess {
+  return spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'serve'], { cwd: ROOT, env: { ...process.env, ...env }, stdio: 'ignore' });
+}
+
+async function waitReady(base: string): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline) {
+    try {
+      if ((await fetch(`${base}/readyz`)).ok) return;
+    } catch {
+      /* not listening yet */
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error('server did not become ready');
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+describe('feedproxy CLI', () => {
+  let upstream: Upstream;
+  let healthy = true;
+  let dir: string;
+  let env: Record<string, string>;
+
+  beforeAll(async () => {
+    const feed = readFileSync(new URL('../fixtures/feeds/netflix-queue.atom', import.meta.url));
+    upstream = await startUpstream({
+      '/queue': (_request, response) => {
+        if (!healthy) return void response.writeHead(500).end();
+        response.writeHead(200, { 'content-type': 'application/atom+xml' }).end(feed);
+      },
+    });
+    dir = mkdtempSync(join(tmpdir(), 'feedproxy-cli-'));
+    env = {
+      FEEDPROXY_STORE: `sqlite://${join(dir, 'feedproxy.sqlite')}`,
+      FEEDPROXY_CONFIG: '',
+      FEEDPROXY_ADMIN_TOKEN: ADMIN,
+      FEEDPROXY_ALLOW_PRIVATE: upstream.hostPort,
+      LOG_LEVEL: 'warn',
+    };
+  });
+  afterAll(async () => upstream?.close());
+
+  it('exits 2 with one line naming a bad variable', async () => {
+    const run = await cli(['serve'], { ...env, PORT: 'eighty' });
+    expect(run.code).toBe(2);
+    const lines = run.stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/PORT/);
+  });
+
+  it('users create prints the API key once', async () => {
+    const run = await cli(['users', 'create', 'erin'], env);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/fp_[A-Za-z0-9_-]{43}/);
+  });
+
+  it('keeps an acknowledged write across kill -9, and refresh reports per source', async () => {
+    const port = await freePort();
+    const base = `http://127.0.0.1:${port}`;
+    const serveEnv = { ...env, PORT: String(port) };
+    let server = startServe(serveEnv);
+    let key: string;
+    let sourceId: string;
+    let feedUrl: string;
+    try {
+      await waitReady(base);
+      const json = { 'content-type': 'application/json' };
+      const user = await fetch(`${base}/api/v1/users`, { method: 'POST', headers: { ...json, authorization: `Bearer ${ADMIN}` }, body: JSON.stringify({ name: 'frank' }) });
+      expect(user.status).toBe(201);
+      key = ((await user.json()) as { apiKey: string }).apiKey;
+      const auth = { ...json, authorization: `Bearer ${key}` };
+      const source = await fetch(`${base}/api/v1/sources`, { method: 'POST', headers: auth, body: JSON.stringify({ url: upstream.url(`/queue?feed_token=${TOKEN}`) }) });
+      expect(source.status).toBe(201);
+      sourceId = ((await source.json()) as { id: string }).id;
+      const feed = await fetch(`${base}/api/v1/feeds`, { method: 'POST', headers: auth, body: JSON.stringify({ title: 'Durable', sources: [sourceId] }) });
+      expect(feed.status).toBe(201);
+      feedUrl = ((await feed.json()) as { urls: { atom: string } }).urls.atom;
+    } finally {
+      // No graceful shutdown: the process dies the moment the last write was acknowledged.
+      server.kill('SIGKILL');
+      await new Promise((resolve) => server.once('exit', resolve));
+    }
+
+    server = startServe(serveEnv);
+    try {
+      await waitReady(base);
+      const source = await fetch(`${base}/api/v1/sources/${sourceId}`, { headers: { authorization: `Bearer ${key}` } });
+      expect(source.status).toBe(200);
+      expect(((await source.json()) as { status: string }).status).toBe('ok');
+      const published = await fetch(feedUrl);
+      expect(published.status).toBe(200);
+      expect(await published.text()).toContain('Pride &amp; Prejudice');
+    } finally {
+      server.kill('SIGTERM');
+      await new Promise((resolve) => server.once('exit', resolve));
+    }
+
+    const ok = await cli(['refresh', '--all'], env);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toMatch(/^refreshed 0, unchanged 1, failed 0 in \d+\.\ds$/m);
+
+    healthy = false;
+    const failed = await cli(['refresh', '--all'], env);
+    expect(failed.code).toBe(1);
+    expect(failed.stdout).toMatch(/^refreshed 0, unchanged 0, failed 1 in \d+\.\ds$/m);
+
+    const due = await cli(['refresh'], env);
+    expect(due.code).toBe(0);
+    expect(due.stdout).toMatch(/^refreshed 0, unchanged 0, failed 0 in/m);
+  });
+});

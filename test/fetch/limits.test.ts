@@ -1,0 +1,163 @@
+// The bounds every fetch runs under (PRODUCT.md "Fetching limits"): decoded body size, one deadline.
+import zlib from 'node:zlib';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { hang, readFixture, redirect, repeatBody, serveBody, slowDrip, startUpstream, type ContentCoding, type StreamStats, type Upstream } from '../helpers/upstream.js';
+import { makeFetcher } from './harness.js';
+
+const MIB = 1024 * 1024;
+
+let upstream: Upstream;
+beforeEach(async () => {
+  upstream = await startUpstream();
+});
+afterEach(async () => {
+  await upstream.close();
+});
+
+describe('body size cap (decoded bytes)', () => {
+  const feed = readFixture('feeds/podcast.rss');
+
+  // RFC 9110 §8.4.1: the codings we advertise must come back decoded, byte for byte.
+  const codings: Array<ContentCoding | undefined> = [undefined, 'gzip', 'br', 'deflate', 'deflate-raw'];
+  it.each(codings)('decodes Content-Encoding %s under the cap', async (encoding) => {
+    upstream.route('/feed', serveBody(feed, { encoding, contentType: 'application/rss+xml' }));
+    const { fetcher } = makeFetcher([upstream.hostPort]);
+
+    const response = await fetcher.fetchFeed({ url: upstream.url('/feed') });
+
+    expect(response.kind === 'ok' && response.body.equals(feed)).toBe(true);
+  });
+
+  const boundaries: Array<[string, number, 'ok' | 'FP_UPSTREAM_TOO_LARGE']> = [
+    ['exactly the cap', 4096, 'ok'],
+    ['one byte over', 4097, 'FP_UPSTREAM_TOO_LARGE'],
+  ];
+  it.each(boundaries)('%s, plain and gzip', async (_name, size, outcome) => {
+    const body = Buffer.alloc(size, 'a');
+    upstream.route('/plain', serveBody(body));
+    upstream.route('/gzip', serveBody(body, { encoding: 'gzip' }));
+    const { fetcher } = makeFetcher([upstream.hostPort], { maxBodyBytes: 4096 });
+    const outcomeOf = (path: string) =>
+      fetcher.fetchFeed({ url: upstream.url(path) }).then(
+        (response) => response.kind,
+        (error: { code: string }) => error.code,
+      );
+
+    expect([await outcomeOf('/plain'), await outcomeOf('/gzip')]).toEqual([outcome, outcome]);
+  });
+
+  it('stops a 1 GiB streamed plain body at the cap', async () => {
+    const stats: StreamStats = { bytesSent: 0, finished: false };
+    upstream.route('/huge', repeatBody(Buffer.alloc(64 * 1024, 'x'), 16 * 1024, { 'content-type': 'application/rss+xml' }, stats));
+    const { fetcher } = makeFetcher([upstream.hostPort], { maxBodyBytes: MIB });
+
+    const error = await fetcher.fetchFeed({ url: upstream.url('/huge') }).catch((caught: unknown) => caught);
+
+    expect(error).toMatchObject({ code: 'FP_UPSTREAM_TOO_LARGE', message: `Upstream body exceeds the limit of ${MIB} bytes` });
+    expect(stats.finished).toBe(false);
+  });
+
+  it('refuses a declared Content-Length over the cap', async () => {
+    upstream.route('/big', serveBody(Buffer.alloc(2 * MIB)));
+    const { fetcher } = makeFetcher([upstream.hostPort], { maxBodyBytes: MIB });
+
+    await expect(fetcher.fetchFeed({ url: upstream.url('/big') })).rejects.toMatchObject({ code: 'FP_UPSTREAM_TOO_LARGE' });
+  });
+
+  it('stops a gzip bomb (40 MB of gzip members, 40 GiB decoded) at the cap', async () => {
+    // Concatenated gzip members are one valid gzip stream (RFC 1952 §2.2): a 16 KB member holding
+    // 16 MiB of zeros, repeated, makes a bomb without ever holding it in memory.
+    const member = zlib.gzipSync(Buffer.alloc(16 * MIB));
+    const stats: StreamStats = { bytesSent: 0, finished: false };
+    upstream.route('/bomb', repeatBody(member, Math.ceil((40 * MIB) / member.length), { 'content-encoding': 'gzip' }, stats));
+    const { fetcher } = makeFetcher([upstream.hostPort], { maxBodyBytes: MIB });
+
+    await expect(fetcher.fetchFeed({ url: upstream.url('/bomb') })).rejects.toMatchObject({ code: 'FP_UPSTREAM_TOO_LARGE' });
+    expect(stats.finished).toBe(false);
+  });
+
+  const bombs: Array<[string, () => Buffer]> = [
+    ['br', () => zlib.brotliCompressSync(Buffer.alloc(64 * MIB), { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 1 } })],
+    ['deflate', () => zlib.deflateSync(Buffer.alloc(16 * MIB))],
+  ];
+  it.each(bombs)('stops a %s bomb at the cap', async (coding, compress) => {
+    const bomb = compress();
+    upstream.route('/bomb', (_request, response) => void response.writeHead(200, { 'content-encoding': coding }).end(bomb));
+    const { fetcher } = makeFetcher([upstream.hostPort], { maxBodyBytes: MIB });
+
+    await expect(fetcher.fetchFeed({ url: upstream.url('/bomb') })).rejects.toMatchObject({ code: 'FP_UPSTREAM_TOO_LARGE' });
+    expect(bomb.length).toBeLessThan(MIB); // the cap counted decoded bytes, not the bytes on the wire
+  });
+
+  it('caps request() bodies too', async () => {
+    upstream.route('/big', serveBody(Buffer.alloc(8192), { encoding: 'br' }));
+    const { fetcher } = makeFetcher([upstream.hostPort], { maxBodyBytes: 4096 });
+
+    await expect(fetcher.request({ method: 'GET', url: upstream.url('/big') })).rejects.toMatchObject({ code: 'FP_UPSTREAM_TOO_LARGE' });
+  });
+});
+
+describe('deadline', () => {
+  it('times out an upstream that never answers', async () => {
+    upstream.route('/feed', hang());
+    const { fetcher } = makeFetcher([upstream.hostPort], { timeoutMs: 300 });
+
+    const error = await fetcher.fetchFeed({ url: upstream.url('/feed?feed_token=s3cr3t') }).catch((caught: unknown) => caught);
+
+    expect(error).toMatchObject({ code: 'FP_UPSTREAM_TIMEOUT', message: `Upstream timed out: ${upstream.hostPort}` });
+  });
+
+  it('times out a body that keeps dripping past the deadline', async () => {
+    // Each byte arrives well within any idle timeout; only the overall deadline can stop it.
+    upstream.route('/feed', slowDrip(20));
+    const { fetcher } = makeFetcher([upstream.hostPort], { timeoutMs: 400 });
+
+    await expect(fetcher.fetchFeed({ url: upstream.url('/feed') })).rejects.toMatchObject({ code: 'FP_UPSTREAM_TIMEOUT' });
+    expect(upstream.requests).toHaveLength(1);
+  });
+
+  it('covers name resolution: a lookup that never answers still ends at the deadline', async () => {
+    const { fetcher, targets } = makeFetcher([], { timeoutMs: 300, connectTimeoutMs: 60_000 }, { lookup: () => new Promise(() => undefined) });
+
+    await expect(fetcher.fetchFeed({ url: 'http://slow-dns.example/feed' })).rejects.toMatchObject({ code: 'FP_UPSTREAM_TIMEOUT' });
+    expect(targets).toEqual([]);
+  });
+
+  it('covers the whole redirect chain', async () => {
+    upstream.route('/a', redirect(302, '/b'));
+    upstream.route('/b', hang());
+    const { fetcher } = makeFetcher([upstream.hostPort], { timeoutMs: 300 });
+
+    await expect(fetcher.request({ method: 'GET', url: upstream.url('/a') })).rejects.toMatchObject({ code: 'FP_UPSTREAM_TIMEOUT' });
+    expect(upstream.requests.map((sent) => sent.url)).toEqual(['/a', '/b']);
+  });
+});
+
+describe('unreachable upstreams', () => {
+  it('maps a refused connection to FP_UPSTREAM_UNREACHABLE', async () => {
+    const closed = await startUpstream();
+    const hostPort = closed.hostPort;
+    await closed.close();
+    const { fetcher } = makeFetcher([hostPort]);
+
+    const error = await fetcher.fetchFeed({ url: `http://${hostPort}/feed?feed_token=s3cr3t` }).catch((caught: unknown) => caught);
+
+    expect(error).toMatchObject({ code: 'FP_UPSTREAM_UNREACHABLE', message: `Upstream unreachable: ${hostPort} (ECONNREFUSED)` });
+  });
+
+  it('maps a reset connection to FP_UPSTREAM_UNREACHABLE', async () => {
+    upstream.route('/feed', (_request, response) => void response.socket?.destroy());
+    const { fetcher } = makeFetcher([upstream.hostPort]);
+
+    await expect(fetcher.fetchFeed({ url: upstream.url('/feed') })).rejects.toMatchObject({ code: 'FP_UPSTREAM_UNREACHABLE' });
+  });
+
+  it('maps an unknown name to FP_UPSTREAM_UNREACHABLE', async () => {
+    const { fetcher } = makeFetcher([]);
+
+    await expect(fetcher.fetchFeed({ url: 'http://no-such-host.example/feed' })).rejects.toMatchObject({
+      code: 'FP_UPSTREAM_UNREACHABLE',
+      message: 'Upstream unreachable: no-such-host.example (ENOTFOUND)',
+    });
+  });
+});

@@ -1,0 +1,77 @@
+// Builds the real app on a real SQLite file in a temp dir, with logs captured for secret checks.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import type { FastifyInstance, InjectOptions } from 'fastify';
+import type { Response as InjectResponse } from 'light-my-request';
+import { buildApp } from '../../src/app.js';
+import { loadConfig } from '../../src/config.js';
+import { createDeps, type Deps, type DepsOverrides } from '../../src/deps.js';
+import { createLogger } from '../../src/logger.js';
+import { createUser } from '../../src/services/users.js';
+
+export const ADMIN_TOKEN = 'test-admin-token-0123456789';
+export const PUBLIC_URL = 'http://feeds.test';
+
+export interface TestApp {
+  app: FastifyInstance;
+  deps: Deps;
+  dir: string;
+  /** Every log line written so far (JSON text). */
+  logs: string[];
+  /** A new user's API key. */
+  createUserKey(name?: string): Promise<string>;
+  /** app.inject with the key as bearer. */
+  api(apiKey: string, options: InjectOptions): Promise<InjectResponse>;
+  close(): Promise<void>;
+}
+
+export interface TestAppOptions {
+  env?: Record<string, string>;
+  /** host:port pairs the fetch guard lets through (the test's upstreams). */
+  allowPrivate?: string[];
+  overrides?: DepsOverrides;
+  /** Reuse a directory (restart tests). */
+  dir?: string;
+}
+
+export async function startTestApp(options: TestAppOptions = {}): Promise<TestApp> {
+  const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'feedproxy-test-'));
+  const logs: string[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      logs.push(chunk.toString('utf8'));
+      callback();
+    },
+  });
+  const config = loadConfig({
+    FEEDPROXY_STORE: `sqlite://${join(dir, 'feedproxy.sqlite')}`,
+    FEEDPROXY_PUBLIC_URL: PUBLIC_URL,
+    FEEDPROXY_ADMIN_TOKEN: ADMIN_TOKEN,
+    FEEDPROXY_ALLOW_PRIVATE: (options.allowPrivate ?? []).join(','),
+    FEEDPROXY_CONFIG: '', // no config file: the test's env is the whole configuration
+    LOG_LEVEL: 'debug',
+    ...options.env,
+  });
+  const deps = await createDeps(config, { logger: createLogger('debug', stream), ...options.overrides });
+  const app = await buildApp(deps);
+  await app.ready();
+  return {
+    app,
+    deps,
+    dir,
+    logs,
+    async createUserKey(name = 'alice') {
+      return (await createUser(deps, name)).apiKey;
+    },
+    api(apiKey, injectOptions) {
+      return app.inject({ ...injectOptions, headers: { authorization: `Bearer ${apiKey}`, ...injectOptions.headers } });
+    },
+    async close() {
+      await app.close();
+      await deps.close();
+      if (!options.dir) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

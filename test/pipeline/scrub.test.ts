@@ -1,0 +1,112 @@
+import { describe, expect, it } from 'vitest';
+import type { Entry } from '../../src/model.js';
+import { maskUrl, REDACTED, scrubEntry, scrubText, secretValuesOf } from '../../src/pipeline/scrub.js';
+
+const GITLAB = 'https://gitlab.example.com/dashboard/projects.atom?feed_token=glft-Ab+Cd/9z%3D&format=atom';
+const PINBOARD = 'https://feeds.pinboard.in/rss/secret:0123456789abcdef0123/u:alice/';
+
+describe('secretValuesOf', () => {
+  it.each<[string, string, string[], string[]]>([
+    ['a query token, raw, decoded and encoded', GITLAB, ['glft-Ab+Cd/9z%3D', 'glft-Ab Cd/9z=', 'glft-Ab%20Cd%2F9z%3D', 'glft-Ab+Cd%2F9z%3D', 'glft-Ab%20Cd%2f9z%3d'], ['atom', 'format']],
+    ['a Pinboard secret path segment', PINBOARD, ['0123456789abcdef0123'], ['alice', 'u:alice', 'rss']],
+    ['an encoded secret: segment', 'https://feeds.pinboard.in/rss/secret%3Aabcdef123456/', ['abcdef123456'], []],
+    ['a bare query parameter', 'https://example.com/feed?s3cr3tv4lue', ['s3cr3tv4lue'], []],
+    ['a userinfo password', 'https://bob:hunter2hunter2@example.com/feed', ['hunter2hunter2'], ['bob']],
+    ['an HTML-escaped form', 'https://example.com/f?t=abc%26def', ['abc&def', 'abc&amp;def'], []],
+    ['short values are not secrets', 'https://example.com/f?page=2&sort=new', [], ['2', 'new']],
+  ])('%s', (_name, url, present, absent) => {
+    const secrets = secretValuesOf(url);
+    for (const secret of present) expect(secrets).toContain(secret);
+    for (const value of absent) expect(secrets).not.toContain(value);
+  });
+
+  it('lists longer forms first, so no part of a secret is left behind', () => {
+    const secrets = secretValuesOf(GITLAB);
+    expect(secrets).toEqual([...secrets].sort((a, b) => b.length - a.length || (a < b ? -1 : 1)));
+  });
+
+  it('finds nothing in a URL without secrets', () => {
+    expect(secretValuesOf('https://example.com/feed.xml')).toEqual([]);
+  });
+});
+
+describe('scrubEntry', () => {
+  const secrets = secretValuesOf(GITLAB);
+  const leaky: Entry = {
+    id: 'https://gitlab.example.com/x?feed_token=glft-Ab+Cd/9z%3D',
+    title: 'Your token is glft-Ab Cd/9z=',
+    link: 'https://gitlab.example.com/x?feed_token=glft-Ab%20Cd%2F9z%3D',
+    summary: '<a href="https://gitlab.example.com/?feed_token=glft-Ab%20Cd%2f9z%3d&amp;x=1">self</a>',
+    content: '<p>glft-Ab+Cd%2F9z%3D</p>',
+    updated: '2024-01-01T00:00:00Z',
+    authors: [{ name: 'Bot', url: 'https://gitlab.example.com/u?feed_token=glft-Ab+Cd/9z%3D' }],
+    categories: ['token:glft-Ab Cd/9z='],
+    enclosures: [{ url: 'https://gitlab.example.com/a.bin?feed_token=glft-Ab+Cd/9z%3D', type: 'application/octet-stream' }],
+    image: 'https://gitlab.example.com/i.png?feed_token=glft-Ab+Cd/9z%3D',
+  };
+
+  it('replaces every form of every secret in every string field', () => {
+    const scrubbed = scrubEntry(leaky, secrets);
+    const text = JSON.stringify(scrubbed);
+    expect(text).not.toMatch(/glft|9z/i);
+    expect(scrubbed).toEqual({
+      id: `https://gitlab.example.com/x?feed_token=${REDACTED}`,
+      title: `Your token is ${REDACTED}`,
+      link: `https://gitlab.example.com/x?feed_token=${REDACTED}`,
+      summary: `<a href="https://gitlab.example.com/?feed_token=${REDACTED}&amp;x=1">self</a>`,
+      content: `<p>${REDACTED}</p>`,
+      updated: '2024-01-01T00:00:00Z',
+      authors: [{ name: 'Bot', url: `https://gitlab.example.com/u?feed_token=${REDACTED}` }],
+      categories: [`token:${REDACTED}`],
+      enclosures: [{ url: `https://gitlab.example.com/a.bin?feed_token=${REDACTED}`, type: 'application/octet-stream' }],
+      image: `https://gitlab.example.com/i.png?feed_token=${REDACTED}`,
+    });
+  });
+
+  it('keeps the fields of a cached entry and leaves its input alone', () => {
+    const cached = { ...leaky, sourceId: 's1', firstSeenAt: '2024-01-01T00:00:00Z' };
+    const before = JSON.stringify(cached);
+    const scrubbed = scrubEntry(cached, secrets);
+    expect(scrubbed.sourceId).toBe('s1');
+    expect(scrubbed.firstSeenAt).toBe('2024-01-01T00:00:00Z');
+    expect(JSON.stringify(cached)).toBe(before);
+  });
+
+  it('scrubs a Pinboard secret', () => {
+    const scrubbed = scrubEntry({ ...leaky, link: PINBOARD, title: 'see secret:0123456789abcdef0123' }, secretValuesOf(PINBOARD));
+    expect(scrubbed.link).toBe(`https://feeds.pinboard.in/rss/secret:${REDACTED}/u:alice/`);
+    expect(scrubbed.title).toBe(`see secret:${REDACTED}`);
+  });
+
+  it('ignores empty secrets instead of redacting between every character', () => {
+    expect(scrubEntry(leaky, ['', ''])).toEqual(leaky);
+  });
+});
+
+describe('scrubText', () => {
+  it.each<[string, string[], string]>([
+    ['token abcdef123 here', ['abcdef123'], `token ${REDACTED} here`],
+    ['abcdef123abcdef123', ['abcdef123'], `${REDACTED}${REDACTED}`],
+    ['outer-abcdef123-tail', ['abcdef123', 'outer-abcdef123'], `${REDACTED}-tail`],
+    ['nothing to hide', ['abcdef123'], 'nothing to hide'],
+  ])('%s', (text, secrets, expected) => {
+    expect(scrubText(text, secrets)).toBe(expected);
+  });
+});
+
+describe('maskUrl', () => {
+  it.each<[string, string]>([
+    [GITLAB, 'https://gitlab.example.com/dashboard/projects.atom?feed_token=***&format=***'],
+    [PINBOARD, 'https://feeds.pinboard.in/rss/secret:***/u:alice/'],
+    ['https://feeds.pinboard.in/rss/SECRET%3Aabc/u:alice/', 'https://feeds.pinboard.in/rss/secret:***/u:alice/'],
+    ['https://bob:hunter2@example.com:8443/feed.xml', 'https://example.com:8443/feed.xml'],
+    ['https://example.com/feed?s3cr3tv4lue', 'https://example.com/feed?***'],
+    ['https://example.com/feed?a=1&&b=', 'https://example.com/feed?a=***&&b=***'],
+    ['https://example.com/feed#access_token=xyz', 'https://example.com/feed#***'],
+    ['http://api.example/users/{user_id}/feeds?oauth_token=t', 'http://api.example/users/{user_id}/feeds?oauth_token=***'],
+    ['https://example.com/feed.xml', 'https://example.com/feed.xml'],
+    ['not a url?token=abc', '***'],
+  ])('%s', (url, expected) => {
+    expect(maskUrl(url)).toBe(expected);
+  });
+});

@@ -1,0 +1,30 @@
+// Concurrent writers never lose each other's entries in a listing.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestApp, type TestApp } from '../helpers/app.js';
+import { serveFixture, startUpstream, type Upstream } from '../helpers/upstream.js';
+
+describe('store under concurrent writes', () => {
+  let upstream: Upstream;
+  let t: TestApp;
+  beforeAll(async () => {
+    upstream = await startUpstream({ '/feed': serveFixture('feeds/podcast.rss', { contentType: 'application/rss+xml' }) });
+    t = await startTestApp({ allowPrivate: [upstream.hostPort] });
+  });
+  afterAll(async () => {
+    await t?.close();
+    await upstream?.close();
+  });
+
+  it('lists all 200 sources created at once', async () => {
+    const key = await t.createUserKey();
+    const responses = await Promise.all(
+      Array.from({ length: 200 }, (_, index) =>
+        t.api(key, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url(`/feed?n=${index}`), title: `source ${index}` } }),
+      ),
+    );
+    expect(responses.map((response) => response.statusCode)).toEqual(Array(200).fill(201));
+    const listed = (await t.api(key, { method: 'GET', url: '/api/v1/sources' })).json().sources as Array<{ id: string; title: string }>;
+    expect(listed).toHaveLength(200);
+    expect(new Set(listed.map((source) => source.id))).toEqual(new Set(responses.map((response) => response.json().id)));
+  });
+});
