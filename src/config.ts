@@ -5,26 +5,27 @@ import { Type, type Static } from 'typebox';
 import Value from 'typebox/value';
 import { parse as parseYaml } from 'yaml';
 
+// Defaults inside a record's values are not filled by the schema; services/connections.ts applies them.
 const ProviderSchema = Type.Object({
   requestTokenUrl: Type.String({ minLength: 1 }),
   authorizeUrl: Type.String({ minLength: 1 }),
   accessTokenUrl: Type.String({ minLength: 1 }),
   consumerKey: Type.String({ minLength: 1 }),
   consumerSecret: Type.String({ minLength: 1 }),
-  signatureMethod: Type.Union(
-    [Type.Literal('HMAC-SHA1'), Type.Literal('HMAC-SHA256'), Type.Literal('PLAINTEXT'), Type.Literal('RSA-SHA1')],
-    { default: 'HMAC-SHA1' },
+  /** HMAC-SHA1 when absent. */
+  signatureMethod: Type.Optional(
+    Type.Union([Type.Literal('HMAC-SHA1'), Type.Literal('HMAC-SHA256'), Type.Literal('PLAINTEXT'), Type.Literal('RSA-SHA1')]),
   ),
   /** Path of a PEM private key, for RSA-SHA1. */
   privateKeyFile: Type.Optional(Type.String()),
-  authorizeParams: Type.Record(Type.String(), Type.String(), { default: {} }),
+  authorizeParams: Type.Optional(Type.Record(Type.String(), Type.String())),
   feedsUrl: Type.Optional(Type.String()),
   /** Added to the query of every signed call (e.g. `output: atom`). */
-  extraParams: Type.Record(Type.String(), Type.String(), { default: {} }),
-  /** Seconds a request token stays usable. */
-  requestTokenTtlSeconds: Type.Integer({ minimum: 60, maximum: 86_400, default: 900 }),
+  extraParams: Type.Optional(Type.Record(Type.String(), Type.String())),
+  /** Seconds a request token stays usable; 900 when absent. */
+  requestTokenTtlSeconds: Type.Optional(Type.Integer({ minimum: 60, maximum: 86_400 })),
   /** Send `oauth_callback=oob`; the user pastes the verifier. */
-  outOfBand: Type.Boolean({ default: false }),
+  outOfBand: Type.Optional(Type.Boolean()),
 });
 export type ProviderConfig = Static<typeof ProviderSchema>;
 

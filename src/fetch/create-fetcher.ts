@@ -39,6 +39,7 @@ const PERMANENT_STATUSES = new Set([301, 308]);
 // Headers that must not follow a redirect to another origin (as the Fetch standard drops them).
 const ORIGIN_BOUND_HEADERS = ['authorization', 'cookie', 'proxy-authorization'];
 const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
+const DRAIN_LIMIT_BYTES = 128 * 1024;
 // 204/205 carry no feed and we never ask for a range (206).
 const NOT_A_DOCUMENT = new Set([204, 205, 206]);
 
@@ -78,6 +79,8 @@ export function createFetcher(options: FetcherOptions, hooks: FetcherHooks = {})
     let redirects = 0;
     let allPermanent = true;
     for (;;) {
+      // A fragment is never sent (RFC 9110 §4.2.5), so it is not part of what we sign or report.
+      url.hash = '';
       progress.host = url.host;
       const response = await untilAborted(
         agent.request({
@@ -97,7 +100,7 @@ export function createFetcher(options: FetcherOptions, hooks: FetcherHooks = {})
         const permanentUrl = redirects > 0 && allPermanent ? url.href : undefined;
         return { status: response.statusCode, url, permanentUrl, headers, body: response.body };
       }
-      await response.body.dump();
+      await drain(response.body, signal);
       if (redirects >= options.maxRedirects) throw new TooManyRedirectsError(options.maxRedirects);
       redirects += 1;
       allPermanent &&= PERMANENT_STATUSES.has(response.statusCode);
@@ -166,7 +169,7 @@ export function createFetcher(options: FetcherOptions, hooks: FetcherHooks = {})
         );
         const meta = metaOf(answer);
         if (answer.status === 304) {
-          await answer.body.dump();
+          await drain(answer.body, signal);
           // RFC 9111 §4.3.4: the stored response keeps its validators unless the 304 updates them.
           return {
             kind: 'not-modified',
@@ -179,7 +182,7 @@ export function createFetcher(options: FetcherOptions, hooks: FetcherHooks = {})
           const body = await readCapped(answer, signal);
           return { kind: 'ok', status: answer.status, body, ...meta };
         }
-        await answer.body.dump();
+        await drain(answer.body, signal);
         throw upstreamHttpError(answer, progress.host);
       });
     },
@@ -345,6 +348,14 @@ function untilAborted<T>(promise: Promise<T>, signal: AbortSignal, discardLate: 
       .then((value) => (signal.aborted ? discardLate(value) : resolve(value)), reject)
       .finally(() => signal.removeEventListener('abort', onAbort));
   });
+}
+
+/**
+ * Reads a body we don't need (redirect, 304, error page) so the connection can be reused; past
+ * DRAIN_LIMIT_BYTES undici closes the connection instead.
+ */
+async function drain(body: Dispatcher.ResponseData['body'], signal: AbortSignal): Promise<void> {
+  await body.dump({ limit: DRAIN_LIMIT_BYTES, signal });
 }
 
 /** Throws a body away without reading it; its abort error has nobody to report to. */

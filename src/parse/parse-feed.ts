@@ -43,7 +43,12 @@ interface Context {
 // ---------------------------------------------------------------------------------------------
 // Reading the document
 
-type DocumentKind = { kind: 'json'; value: unknown } | { kind: 'xml'; format: Exclude<FeedFormat, 'json'> };
+type DocumentKind = { kind: 'json'; value: unknown } | { kind: 'xml'; format: Exclude<FeedFormat, 'json'>; xml: string };
+
+// Where a feed may start after junk a broken server printed first (a PHP warning, a stray newline
+// in an include); looked for only near the start.
+const FEED_START = /<\?xml\s|<(?:[\w-]+:)?(?:rss|feed|rdf)[\s>]/i;
+const JUNK_SCAN_LENGTH = 4096;
 
 interface Prolog {
   root?: string;
@@ -105,6 +110,15 @@ function scanProlog(text: string): Prolog {
   return { declaresEntities };
 }
 
+function localNameOf(name: string | undefined): string | undefined {
+  return name?.slice(name.indexOf(':') + 1).toLowerCase();
+}
+
+function isFeedRoot(name: string | undefined): boolean {
+  const localName = localNameOf(name);
+  return localName === 'rss' || localName === 'feed' || localName === 'rdf';
+}
+
 function classifyDocument(text: string): DocumentKind {
   const start = text.trimStart();
   if (start === '') throw new NotAFeedError('the document is empty');
@@ -118,15 +132,23 @@ function classifyDocument(text: string): DocumentKind {
     if (!detectJsonFeed(value)) throw new NotAFeedError('JSON document is not a JSON Feed');
     return { kind: 'json', value };
   }
-  if (!start.startsWith('<')) throw new NotAFeedError('neither XML nor JSON');
-  const prolog = scanProlog(start);
+  let xml = start;
+  let prolog = scanProlog(xml);
+  if (!prolog.declaresEntities && !isFeedRoot(prolog.root) && localNameOf(prolog.root) !== 'html') {
+    const feedStart = xml.slice(0, JUNK_SCAN_LENGTH).search(FEED_START);
+    if (feedStart > 0) {
+      xml = xml.slice(feedStart);
+      prolog = scanProlog(xml);
+    }
+  }
+  if (!xml.startsWith('<')) throw new NotAFeedError('neither XML nor JSON');
   // Entity declarations are how billion-laughs and XXE documents work; no real feed needs them.
   if (prolog.declaresEntities) throw new NotAFeedError('the document type declares entities');
   const root = prolog.root?.toLowerCase();
-  const localName = root?.slice(root.indexOf(':') + 1);
-  if (localName === 'rss') return { kind: 'xml', format: 'rss' };
-  if (localName === 'feed') return { kind: 'xml', format: 'atom' };
-  if (localName === 'rdf') return { kind: 'xml', format: 'rdf' };
+  const localName = localNameOf(root);
+  if (localName === 'rss') return { kind: 'xml', format: 'rss', xml };
+  if (localName === 'feed') return { kind: 'xml', format: 'atom', xml };
+  if (localName === 'rdf') return { kind: 'xml', format: 'rdf', xml };
   if (localName === 'html') throw new NotAFeedError('an HTML page');
   if (root === undefined) throw new NotAFeedError('no root element');
   throw new NotAFeedError(`unexpected root element <${root.slice(0, 40)}>`);
@@ -478,17 +500,16 @@ function normaliseJson(context: Context, feed: JsonFeed.Feed<string>, baseUrl: s
 export function parseFeed(body: Buffer | string, options: ParseFeedOptions): ParsedFeed {
   const context: Context = { redactor: createSecretRedactor(options.baseUrl) };
   try {
-    const text = decodeBody(body, options.contentType);
-    const document = classifyDocument(text);
+    const document = classifyDocument(decodeBody(body, options.contentType));
     const parseOptions = { maxItems: MAX_ENTRIES };
     if (document.kind === 'json') return normaliseJson(context, parseJsonFeed(document.value, parseOptions), options.baseUrl);
     switch (document.format) {
       case 'rss':
-        return normaliseRss(context, parseRssFeed(text, parseOptions), options.baseUrl);
+        return normaliseRss(context, parseRssFeed(document.xml, parseOptions), options.baseUrl);
       case 'atom':
-        return normaliseAtom(context, parseAtomFeed(text, parseOptions), options.baseUrl);
+        return normaliseAtom(context, parseAtomFeed(document.xml, parseOptions), options.baseUrl);
       case 'rdf':
-        return normaliseRdf(context, parseRdfFeed(text, parseOptions), options.baseUrl);
+        return normaliseRdf(context, parseRdfFeed(document.xml, parseOptions), options.baseUrl);
     }
   } catch (error) {
     throw toNotAFeed(error);

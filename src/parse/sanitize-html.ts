@@ -120,6 +120,8 @@ function buildOptions(baseUrl: string, options: SanitizeOptions): sanitize.IOpti
     allowVulnerableTags: false,
     disallowedTagsMode: 'discard',
     nonTextTags: NON_TEXT_TAGS,
+    // Void elements (HTML §13.1.2) among the allowed tags; the default list lacks source and track.
+    selfClosing: ['br', 'col', 'hr', 'img', 'source', 'track', 'wbr'],
     nestingLimit: NESTING_LIMIT,
     parseStyleAttributes: false,
     // Feed HTML is a fragment; a stray <html> in it must not make us drop the text around it.

@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import type { Deps } from '../deps.js';
 import type { CachedEntry } from '../model.js';
-import { mergeEntries } from '../pipeline/merge.js';
+import { entryDate, mergeEntries } from '../pipeline/merge.js';
 import { renderFeed } from '../render/render-feed.js';
 import type { FeedRecord, RenderedFormat, RenderedMeta, SourceRecord } from '../store/registry.js';
 import { VERSION } from '../version.js';
@@ -77,12 +77,12 @@ function strongEtag(body: string): string {
 }
 
 function latestDate(entries: CachedEntry[]): Date | undefined {
-  let latest: string | undefined;
+  let latest: Date | undefined;
   for (const entry of entries) {
-    const date = entry.updated ?? entry.published ?? entry.firstSeenAt;
+    const date = entryDate(entry);
     if (!latest || date > latest) latest = date;
   }
-  return latest ? new Date(latest) : undefined;
+  return latest;
 }
 
 /**

@@ -21,6 +21,7 @@ import type { ConnectionRecord } from '../store/registry.js';
 import { randomToken } from '../vault/seal.js';
 
 export const CALLBACK_PATH = '/oauth/callback';
+const DEFAULT_REQUEST_TOKEN_TTL_SECONDS = 15 * 60;
 
 const providerCache = new WeakMap<object, Map<string, OAuthProviderConfig>>();
 
@@ -73,7 +74,7 @@ export async function startConnection(
     requestTokenSealed: deps.vault.seal(requestToken.token),
     requestSecretSealed: deps.vault.seal(requestToken.secret),
     requestTokenHash: tokenHash(requestToken.token),
-    requestExpiresAt: new Date(now.getTime() + settings.requestTokenTtlSeconds * 1000).toISOString(),
+    requestExpiresAt: new Date(now.getTime() + (settings.requestTokenTtlSeconds ?? DEFAULT_REQUEST_TOKEN_TTL_SECONDS) * 1000).toISOString(),
     updatedAt: now.toISOString(),
   };
   await deps.registry.saveConnection(connection, previous);

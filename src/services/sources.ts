@@ -7,6 +7,7 @@ import type { ParsedFeed } from '../model.js';
 import { discoverFeedLinks, isHtmlDocument, parseFeed } from '../parse/index.js';
 import { maskUrl, scrubEntry, secretValuesOf } from '../pipeline/scrub.js';
 import { rebuildFeed, rebuildFeedsOfSource } from '../publish/rebuild-feed.js';
+import { effectiveIntervalMinutes } from '../refresh/refresh-source.js';
 import { updateCachedEntries } from '../refresh/update-cache.js';
 import type { SourceRecord } from '../store/registry.js';
 import { randomToken } from '../vault/seal.js';
@@ -41,6 +42,8 @@ export async function createSource(deps: Deps, userId: string, input: CreateSour
     maxEntries: deps.config.refresh.maxEntriesPerSource,
   }).entries;
   const fetchedAt = now.toISOString();
+  const maxAgeMinutes = probe.response.maxAgeSeconds ? Math.ceil(probe.response.maxAgeSeconds / 60) : 0;
+  const upstreamMinMinutes = Math.max(maxAgeMinutes, probe.parsed.ttlMinutes ?? 0) || undefined;
   const source: SourceRecord = {
     id,
     userId,
@@ -54,14 +57,16 @@ export async function createSource(deps: Deps, userId: string, input: CreateSour
     errorCount: 0,
     lastFetchedAt: fetchedAt,
     lastSuccessAt: fetchedAt,
-    nextFetchAt: new Date(now.getTime() + refreshMinutes * MINUTE).toISOString(),
+    nextFetchAt: '',
     etag: probe.response.etag,
     lastModified: probe.response.lastModified,
     siteUrl: probe.parsed.link,
+    upstreamMinMinutes,
     entryCount: entries.length,
     createdAt: fetchedAt,
     updatedAt: fetchedAt,
   };
+  source.nextFetchAt = new Date(now.getTime() + effectiveIntervalMinutes(deps, source) * MINUTE).toISOString();
   // Entries first: a source that is listed always has its entries.
   await deps.registry.saveEntries(id, entries);
   await deps.registry.saveSource(source);

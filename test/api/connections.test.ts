@@ -1,0 +1,189 @@
+// The whole OAuth 1.0a flow through the public API against a fake Netflix-style provider that
+// verifies every signature with its own code: connect → authorize → callback → discover → add
+// sources (tokenized and signed) → one merged public feed.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PUBLIC_URL, startTestApp, type TestApp } from '../helpers/app.js';
+import { startFakeProvider, type FakeProvider } from '../helpers/fake-oauth-provider.js';
+
+describe('OAuth connections', () => {
+  let provider: FakeProvider;
+  let t: TestApp;
+  let alice: string;
+
+  beforeAll(async () => {
+    provider = await startFakeProvider();
+    const { id: _id, ...settings } = provider.config;
+    const dir = mkdtempSync(join(tmpdir(), 'feedproxy-oauth-'));
+    const file = join(dir, 'feedproxy.yaml');
+    writeFileSync(
+      file,
+      stringify({
+        providers: {
+          netflix: { ...settings, feedsUrl: `${provider.baseUrl}/users/{user_id}/feeds`, extraParams: { output: 'atom' } },
+          oobflix: { ...settings, outOfBand: true },
+        },
+      }),
+    );
+    t = await startTestApp({ allowPrivate: [provider.hostPort], env: { FEEDPROXY_CONFIG: file } });
+    alice = await t.createUserKey('alice');
+  });
+  afterAll(async () => {
+    await t?.close();
+    await provider?.close();
+  });
+
+  /** What the user's browser does: open authorizeUrl, follow the provider's redirect to our callback. */
+  async function authorizeInBrowser(authorizeUrl: string) {
+    const login = await fetch(authorizeUrl, { redirect: 'manual' });
+    expect(login.status).toBe(302);
+    const callback = new URL(login.headers.get('location')!);
+    expect(callback.origin + callback.pathname).toBe(`${PUBLIC_URL}/oauth/callback`);
+    return t.app.inject({ method: 'GET', url: callback.pathname + callback.search });
+  }
+
+  async function connect(): Promise<string> {
+    const started = await t.api(alice, { method: 'POST', url: '/api/v1/connections', payload: { provider: 'netflix' } });
+    expect(started.statusCode).toBe(201);
+    const { id, status, authorizeUrl } = started.json();
+    expect(status).toBe('pending');
+    const authorize = new URL(authorizeUrl);
+    expect(authorize.searchParams.get('application_name')).toBe('Feed Proxy Test');
+    expect(authorize.searchParams.get('oauth_consumer_key')).toBe(provider.config.consumerKey);
+    const page = await authorizeInBrowser(authorizeUrl);
+    expect(page.statusCode).toBe(200);
+    expect(page.headers['content-type']).toMatch(/^text\/html/);
+    expect(page.body).toMatch(/connected/i);
+    return id;
+  }
+
+  it('connects, discovers the feeds and publishes signed and tokenized sources merged', async () => {
+    const id = await connect();
+    const connection = (await t.api(alice, { method: 'GET', url: `/api/v1/connections/${id}` })).json();
+    expect(connection).toMatchObject({ id, provider: 'netflix', status: 'connected', params: { user_id: provider.userId } });
+
+    const discovered = await t.api(alice, { method: 'GET', url: `/api/v1/connections/${id}/feeds` });
+    expect(discovered.statusCode).toBe(200);
+    const feeds = discovered.json().feeds as Array<{ title: string; rel: string; url: string }>;
+    expect(feeds.map((feed) => feed.title)).toContain('Disc Queue');
+    // The owner sees the tokenized URLs as they are: that is how they add them.
+    const queue = feeds.find((feed) => feed.title === 'Disc Queue')!;
+    expect(queue.url).toContain(`feed_token=${provider.feedToken}`);
+
+    const tokenized = await t.api(alice, { method: 'POST', url: '/api/v1/sources', payload: { url: queue.url } });
+    expect(tokenized.statusCode).toBe(201);
+    expect(tokenized.body).not.toContain(provider.feedToken);
+
+    const signedBefore = provider.stats.byPath[`/users/${provider.userId}/queues/disc`] ?? 0;
+    const signed = await t.api(alice, {
+      method: 'POST',
+      url: '/api/v1/sources',
+      payload: { url: `${provider.baseUrl}/users/{user_id}/queues/disc`, connectionId: id, title: 'Signed queue' },
+    });
+    expect(signed.statusCode, signed.body).toBe(201);
+    expect(signed.json()).toMatchObject({ status: 'ok', connectionId: id, entryCount: 2 });
+    expect(provider.stats.byPath[`/users/${provider.userId}/queues/disc`]).toBe(signedBefore + 1);
+
+    // Every later fetch is signed afresh (new nonce: the provider refuses replays).
+    const refreshed = await t.api(alice, { method: 'POST', url: `/api/v1/sources/${signed.json().id}/refresh` });
+    expect(refreshed.json()).toMatchObject({ status: 'ok', errorCount: 0 });
+    expect(provider.stats.problems).toEqual({});
+
+    const feed = await t.api(alice, { method: 'POST', url: '/api/v1/feeds', payload: { title: 'Netflix', sources: [tokenized.json().id, signed.json().id] } });
+    expect(feed.statusCode).toBe(201);
+    const atom = await t.app.inject({ method: 'GET', url: feed.json().urls.atom.slice(PUBLIC_URL.length) });
+    expect(atom.statusCode).toBe(200);
+    expect(atom.body).toContain('The Big Lebowski');
+    expect(atom.body).not.toContain(provider.feedToken);
+  });
+
+  it('marks the connection and its sources unauthorized when the provider revokes the token, and relinks', async () => {
+    const id = await connect();
+    const source = await t.api(alice, {
+      method: 'POST',
+      url: '/api/v1/sources',
+      payload: { url: `${provider.baseUrl}/users/{user_id}/queues/disc`, connectionId: id },
+    });
+    expect(source.statusCode).toBe(201);
+    const token = (provider.stats.lastAuthorization ?? '').match(/oauth_token="([^"]+)"/)?.[1];
+    expect(token).toBeTruthy();
+    provider.revoke(decodeURIComponent(token!));
+
+    const refreshed = await t.api(alice, { method: 'POST', url: `/api/v1/sources/${source.json().id}/refresh` });
+    expect(refreshed.statusCode).toBe(200);
+    expect(refreshed.json()).toMatchObject({ status: 'unauthorized' });
+    expect((await t.api(alice, { method: 'GET', url: `/api/v1/connections/${id}` })).json().status).toBe('unauthorized');
+
+    const relink = await t.api(alice, { method: 'POST', url: `/api/v1/connections/${id}/relink` });
+    expect(relink.statusCode).toBe(200);
+    expect((await authorizeInBrowser(relink.json().authorizeUrl)).statusCode).toBe(200);
+    expect((await t.api(alice, { method: 'GET', url: `/api/v1/connections/${id}` })).json().status).toBe('connected');
+    const again = await t.api(alice, { method: 'POST', url: `/api/v1/sources/${source.json().id}/refresh` });
+    expect(again.json()).toMatchObject({ status: 'ok' });
+  });
+
+  it('refuses a replayed, unknown or missing callback with a 400 page and changes nothing', async () => {
+    const started = (await t.api(alice, { method: 'POST', url: '/api/v1/connections', payload: { provider: 'netflix' } })).json();
+    const login = await fetch(started.authorizeUrl, { redirect: 'manual' });
+    const callback = new URL(login.headers.get('location')!);
+    expect((await t.app.inject({ method: 'GET', url: callback.pathname + callback.search })).statusCode).toBe(200);
+    const replay = await t.app.inject({ method: 'GET', url: callback.pathname + callback.search });
+    expect(replay.statusCode).toBe(400);
+    expect(replay.body).toMatch(/already used|unknown/);
+    const unknown = await t.app.inject({ method: 'GET', url: '/oauth/callback?oauth_token=nope&oauth_verifier=x' });
+    expect(unknown.statusCode).toBe(400);
+    expect((await t.app.inject({ method: 'GET', url: '/oauth/callback' })).statusCode).toBe(400);
+    expect((await t.api(alice, { method: 'GET', url: `/api/v1/connections/${started.id}` })).json().status).toBe('connected');
+  });
+
+  it('expires request tokens', async () => {
+    const started = (await t.api(alice, { method: 'POST', url: '/api/v1/connections', payload: { provider: 'netflix' } })).json();
+    const connection = (await t.deps.registry.getConnection(started.id))!;
+    await t.deps.registry.saveConnection({ ...connection, requestExpiresAt: new Date(Date.now() - 1000).toISOString() }, connection);
+    const login = await fetch(started.authorizeUrl, { redirect: 'manual' });
+    const callback = new URL(login.headers.get('location')!);
+    const page = await t.app.inject({ method: 'GET', url: callback.pathname + callback.search });
+    expect(page.statusCode).toBe(400);
+    expect(page.body).toMatch(/expired/);
+    expect((await t.api(alice, { method: 'GET', url: `/api/v1/connections/${started.id}` })).json().status).toBe('pending');
+  });
+
+  it('finishes an out-of-band authorization with the pasted verifier', async () => {
+    const started = await t.api(alice, { method: 'POST', url: '/api/v1/connections', payload: { provider: 'oobflix' } });
+    expect(started.statusCode).toBe(201);
+    const shown = await (await fetch(started.json().authorizeUrl)).text();
+    const verifier = /verifier: (\S+)/.exec(shown)?.[1];
+    expect(verifier).toBeTruthy();
+    const verified = await t.api(alice, { method: 'POST', url: `/api/v1/connections/${started.json().id}/verify`, payload: { verifier } });
+    expect(verified.statusCode).toBe(200);
+    expect(verified.json()).toMatchObject({ status: 'connected', params: { user_id: provider.userId } });
+  });
+
+  it("answers 404 for another user's connection, 400 for an unknown provider", async () => {
+    const id = (await t.api(alice, { method: 'POST', url: '/api/v1/connections', payload: { provider: 'netflix' } })).json().id;
+    const bob = await t.createUserKey('bob');
+    for (const [method, url] of [
+      ['GET', `/api/v1/connections/${id}`],
+      ['GET', `/api/v1/connections/${id}/feeds`],
+      ['DELETE', `/api/v1/connections/${id}`],
+      ['POST', `/api/v1/connections/${id}/relink`],
+    ] as const) {
+      expect((await t.api(bob, { method, url })).statusCode, `${method} ${url}`).toBe(404);
+    }
+    const signedWithForeign = await t.api(bob, { method: 'POST', url: '/api/v1/sources', payload: { url: `${provider.baseUrl}/x`, connectionId: id } });
+    expect(signedWithForeign.statusCode).toBe(404);
+    const unknown = await t.api(alice, { method: 'POST', url: '/api/v1/connections', payload: { provider: 'myspace' } });
+    expect(unknown.statusCode).toBe(400);
+  });
+
+  it('keeps tokens and secrets out of responses, logs and the store', async () => {
+    const secrets = [provider.config.consumerSecret, provider.feedToken];
+    for (const line of t.logs) for (const secret of secrets) expect(line.includes(secret), line).toBe(false);
+    const list = await t.api(alice, { method: 'GET', url: '/api/v1/connections' });
+    expect(list.body).not.toContain(provider.config.consumerSecret);
+    expect(list.body).not.toMatch(/oauth_token_secret|accessSecret|accessToken/);
+  });
+});

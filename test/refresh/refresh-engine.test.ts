@@ -1,0 +1,226 @@
+// The refresh engine against upstreams that misbehave on command, with an injected clock:
+// conditional GET, Retry-After, backoff and recovery, redirects, 410/401, stale content, limits.
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { refreshSource } from '../../src/refresh/refresh-source.js';
+import { startScheduler } from '../../src/refresh/scheduler.js';
+import { PUBLIC_URL, startTestApp, type TestApp } from '../helpers/app.js';
+import { hang, readFixture, redirect, serveBody, startUpstream, status, type Upstream, type UpstreamHandler } from '../helpers/upstream.js';
+
+const MINUTE = 60_000;
+const START = Date.parse('2026-03-02T08:00:00Z');
+const PODCAST = readFixture('feeds/podcast.rss');
+const RSS = { contentType: 'application/rss+xml' };
+
+describe('refresh engine', () => {
+  let upstream: Upstream;
+  let t: TestApp;
+  let key: string;
+  let nowMs = START;
+  const advance = (ms: number) => (nowMs += ms);
+
+  beforeAll(async () => {
+    upstream = await startUpstream();
+    t = await startTestApp({ allowPrivate: [upstream.hostPort], overrides: { now: () => new Date(nowMs), fetcher: { timeoutMs: 1000 } } });
+    key = await t.createUserKey();
+  });
+  afterAll(async () => {
+    await t?.close();
+    await upstream?.close();
+  });
+  afterEach(() => {
+    nowMs = START;
+  });
+
+  let pathCounter = 0;
+  /** A source on a fresh path whose handler the test can swap; created with a healthy first answer. */
+  async function sourceWith(first: UpstreamHandler, extra: Record<string, unknown> = {}) {
+    const path = `/feed-${++pathCounter}`;
+    let handler = first;
+    upstream.route(path, (request, response) => handler(request, response));
+    const created = await t.api(key, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url(path), ...extra } });
+    expect(created.statusCode, created.body).toBe(201);
+    return {
+      id: created.json().id as string,
+      path,
+      set(next: UpstreamHandler) {
+        handler = next;
+      },
+      hits: () => upstream.requests.filter((request) => request.url.split('?')[0] === path),
+    };
+  }
+  const refresh = (id: string) => refreshSource(t.deps, id, { force: true, wait: true });
+
+  it('sends If-None-Match and takes a 304 without parsing or re-rendering (RFC 9110 §13.1.2, §15.4.5)', async () => {
+    const source = await sourceWith(serveBody(PODCAST, { ...RSS, etag: '"v1"', lastModified: 'Mon, 02 Mar 2026 07:00:00 GMT' }));
+    await t.api(key, { method: 'POST', url: '/api/v1/feeds', payload: { title: 'x', sources: [source.id] } });
+    const renders = (await t.deps.metrics.registry.getSingleMetric('feedproxy_feed_renders_total')!.get()).values[0]!.value;
+    const result = await refresh(source.id);
+    expect(result?.outcome).toBe('unchanged');
+    const last = source.hits().at(-1)!;
+    // ETag wins: with both validators the client sends both, and the server decides on If-None-Match.
+    expect(last.headers['if-none-match']).toBe('"v1"');
+    expect((await t.deps.metrics.registry.getSingleMetric('feedproxy_feed_renders_total')!.get()).values[0]!.value).toBe(renders);
+    expect(result?.source).toMatchObject({ status: 'ok', errorCount: 0 });
+  });
+
+  it('sends If-Modified-Since when the upstream gives only Last-Modified (§13.1.3)', async () => {
+    const source = await sourceWith(serveBody(PODCAST, { ...RSS, lastModified: 'Mon, 02 Mar 2026 07:00:00 GMT' }));
+    expect((await refresh(source.id))?.outcome).toBe('unchanged');
+    expect(source.hits().at(-1)!.headers['if-modified-since']).toBe('Mon, 02 Mar 2026 07:00:00 GMT');
+    expect(source.hits().at(-1)!.headers['if-none-match']).toBeUndefined();
+  });
+
+  it.each([
+    ['429 with delta-seconds', 429, '120', 120_000],
+    // An HTTP-date is read against the real clock, whatever the injected one says.
+    ['503 with an HTTP-date', 503, new Date(Math.ceil(Date.now() / 1000) * 1000 + 301_000).toUTCString(), 300_000],
+    ['429 asking for a week, capped at 24 h', 429, String(7 * 24 * 3600), 24 * 60 * MINUTE],
+  ])('honours Retry-After on %s (RFC 9110 §10.2.3)', async (_name, code, retryAfter, expectedMs) => {
+    const source = await sourceWith(serveBody(PODCAST, RSS));
+    source.set(status(code, { retryAfter }));
+    const result = await refresh(source.id);
+    expect(result?.outcome).toBe('failed');
+    const waitMs = Date.parse(result!.source.retryAfterUntil!) - nowMs;
+    expect(waitMs).toBeGreaterThanOrEqual(expectedMs - 2000);
+    expect(waitMs).toBeLessThanOrEqual(expectedMs + 2000);
+    expect(Date.parse(result!.source.nextFetchAt) - nowMs).toBeGreaterThanOrEqual(waitMs);
+    // While it is pending, even the API's refresh leaves the upstream alone.
+    const hits = source.hits().length;
+    source.set(serveBody(PODCAST, RSS));
+    const deferred = await t.api(key, { method: 'POST', url: `/api/v1/sources/${source.id}/refresh` });
+    expect(deferred.statusCode).toBe(200);
+    expect(deferred.json().nextFetchAt).toBe(result!.source.nextFetchAt);
+    expect(source.hits()).toHaveLength(hits);
+    advance(waitMs + 1);
+    expect((await refresh(source.id))?.source.status).toBe('ok');
+  });
+
+  it('respects an RSS <ttl> stricter than the chosen interval', async () => {
+    // podcast.rss says <ttl>60</ttl>; the user asked for 30 minutes.
+    const source = await sourceWith(serveBody(PODCAST, RSS), { refreshMinutes: 30 });
+    const created = (await t.api(key, { method: 'GET', url: `/api/v1/sources/${source.id}` })).json();
+    expect(created.refreshMinutes).toBe(30);
+    expect((Date.parse(created.nextFetchAt) - nowMs) / MINUTE).toBeGreaterThanOrEqual(60);
+    expect((Date.parse(created.nextFetchAt) - nowMs) / MINUTE).toBeLessThan(60 * 1.06);
+  });
+
+  it('backs off exponentially on a 500 streak, keeps the items, and resets on success', async () => {
+    // The interval in force is 60 minutes (the feed's <ttl>).
+    const source = await sourceWith(serveBody(PODCAST, RSS), { refreshMinutes: 30 });
+    source.set(status(500));
+    const delays: number[] = [];
+    for (let attempt = 1; attempt <= 8; attempt += 1) {
+      const result = await refresh(source.id);
+      expect(result?.source.errorCount).toBe(attempt);
+      expect(result?.source.lastError).toMatch(/500/);
+      delays.push((Date.parse(result!.source.nextFetchAt) - nowMs) / MINUTE);
+    }
+    // ×2 per failure from the interval (plus ≤5% jitter), capped at 24 h.
+    expect(delays[0]).toBeGreaterThanOrEqual(120);
+    expect(delays[0]).toBeLessThan(120 * 1.06);
+    expect(delays[1]).toBeGreaterThanOrEqual(240);
+    expect(delays[2]).toBeGreaterThanOrEqual(480);
+    expect(delays.at(-1)).toBeGreaterThanOrEqual(1440);
+    expect(delays.at(-1)).toBeLessThanOrEqual(1440 * 1.05 + 1);
+    const items = await t.api(key, { method: 'GET', url: `/api/v1/sources/${source.id}/items` });
+    expect(items.json().items).toHaveLength(3);
+
+    source.set(serveBody(PODCAST, RSS));
+    const recovered = await refresh(source.id);
+    expect(recovered?.source).toMatchObject({ status: 'ok', errorCount: 0, lastError: undefined });
+    expect((Date.parse(recovered!.source.nextFetchAt) - nowMs) / MINUTE).toBeLessThan(60 * 1.06);
+  });
+
+  it.each([
+    [301, true],
+    [308, true],
+    [302, false],
+    [307, false],
+  ] as const)('follows a %s and updates the stored URL only when permanent (RFC 9110 §15.4)', async (code, permanent) => {
+    const source = await sourceWith(serveBody(PODCAST, RSS));
+    const target = `/moved-${code}`;
+    upstream.route(target, serveBody(PODCAST, RSS));
+    source.set(redirect(code, upstream.url(target)));
+    const result = await refresh(source.id);
+    expect(result?.source.status).toBe('ok');
+    const stored = (await t.api(key, { method: 'GET', url: `/api/v1/sources/${source.id}` })).json().url;
+    expect(stored).toBe(upstream.url(permanent ? target : source.path));
+  });
+
+  it('disables a source on 410 Gone and leaves it alone after', async () => {
+    const source = await sourceWith(serveBody(PODCAST, RSS));
+    source.set(status(410));
+    expect((await refresh(source.id))?.source.status).toBe('disabled');
+    advance(48 * 60 * MINUTE);
+    const hits = source.hits().length;
+    await tick();
+    expect(source.hits()).toHaveLength(hits);
+  });
+
+  it('marks a source unauthorized on 401/403 and stops until the user edits it', async () => {
+    const source = await sourceWith(serveBody(PODCAST, RSS));
+    source.set(status(403));
+    expect((await refresh(source.id))?.source.status).toBe('unauthorized');
+    advance(48 * 60 * MINUTE);
+    const hits = source.hits().length;
+    await tick();
+    expect(source.hits()).toHaveLength(hits);
+    source.set(serveBody(PODCAST, RSS));
+    const edited = await t.api(key, { method: 'PATCH', url: `/api/v1/sources/${source.id}`, payload: { title: 'fixed token' } });
+    expect(edited.json().status).toBe('new');
+    await tick();
+    expect(source.hits()).toHaveLength(hits + 1);
+    expect((await t.api(key, { method: 'GET', url: `/api/v1/sources/${source.id}` })).json().status).toBe('ok');
+  });
+
+  it('keeps the last good items published when a valid feed turns into garbage (status stale)', async () => {
+    const source = await sourceWith(serveBody(PODCAST, RSS));
+    const feed = (await t.api(key, { method: 'POST', url: '/api/v1/feeds', payload: { title: 'Kept', sources: [source.id] } })).json();
+    source.set(serveBody('<rss><channel><item><title>broken', RSS));
+    const result = await refresh(source.id);
+    expect(result?.source.status).toBe('stale');
+    expect(result?.source.lastError).toMatch(/feed/i);
+    const published = await t.app.inject({ method: 'GET', url: feed.urls.json.slice(PUBLIC_URL.length) });
+    expect(published.json().items).toHaveLength(3);
+  });
+
+  it('times out a hanging upstream without holding up the others', async () => {
+    const slow = await sourceWith(serveBody(PODCAST, RSS));
+    const fast = await sourceWith(serveBody(PODCAST, RSS));
+    slow.set(hang());
+    advance(64 * MINUTE); // past the 60-minute <ttl> plus jitter
+    await tick();
+    const [slowNow, fastNow] = await Promise.all(
+      [slow.id, fast.id].map(async (id) => (await t.api(key, { method: 'GET', url: `/api/v1/sources/${id}` })).json()),
+    );
+    expect(slowNow.lastError).toMatch(/timed out/i);
+    expect(fastNow.status).toBe('ok');
+    expect(Date.parse(fastNow.lastFetchedAt)).toBe(nowMs);
+  });
+
+  it('never refreshes a source twice at once (API refresh racing the scheduler)', async () => {
+    let release: () => void = () => undefined;
+    const source = await sourceWith(serveBody(PODCAST, RSS));
+    source.set((request, response) => {
+      release = () => serveBody(PODCAST, RSS)(request, response);
+    });
+    advance(64 * MINUTE); // past the 60-minute <ttl> plus jitter
+    const before = source.hits().length;
+    const api = t.api(key, { method: 'POST', url: `/api/v1/sources/${source.id}/refresh` });
+    const scheduled = tick();
+    const direct = refresh(source.id);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    release();
+    await Promise.all([api, scheduled, direct]);
+    expect(source.hits().length - before).toBe(1);
+  });
+
+  async function tick() {
+    const scheduler = startScheduler(t.deps);
+    try {
+      await scheduler.tick();
+    } finally {
+      await scheduler.stop();
+    }
+  }
+});
