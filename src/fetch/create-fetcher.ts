@@ -119,7 +119,9 @@ export function createFetcher(options: FetcherOptions, hooks: FetcherHooks = {})
       if (!sameOrigin && ORIGIN_BOUND_HEADERS.includes(key)) continue;
       headers[key] = value;
     }
-    const signed = exchange.sign?.({ method: exchange.method, url: url.href }) ?? {};
+    // Signed afresh on every hop, but only within the origin the credentials were meant for: an
+    // OAuth signature names the token, and a redirect must not carry it to another host.
+    const signed = sameOrigin ? (exchange.sign?.({ method: exchange.method, url: url.href }) ?? {}) : {};
     for (const [name, value] of Object.entries(signed)) headers[name.toLowerCase()] = value;
     return headers;
   }
@@ -204,7 +206,7 @@ export function createFetcher(options: FetcherOptions, hooks: FetcherHooks = {})
         );
         const body = await readCapped(answer, signal);
         const headers = { ...answer.headers };
-        if (canDecode(headers['content-encoding']) && headers['content-encoding'] !== undefined) {
+        if (headers['content-encoding'] !== undefined && canDecode(headers['content-encoding'])) {
           // The body we hand back is decoded: these would describe bytes the caller never sees.
           delete headers['content-encoding'];
           delete headers['content-length'];

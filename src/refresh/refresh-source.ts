@@ -2,12 +2,13 @@
 // refreshSource(). It never throws for an upstream's sake: every failure ends up on the source.
 import type { Deps } from '../deps.js';
 import { isCodedError, type CodedError } from '../errors.js';
-import type { FeedRequest } from '../fetch/types.js';
+import type { FeedRequest, FeedResponse } from '../fetch/types.js';
+import { correctClockSkew } from '../services/connections.js';
 import { parseFeed } from '../parse/index.js';
 import { maskUrl, scrubEntry, scrubText } from '../pipeline/scrub.js';
 import { rebuildFeedsOfSource } from '../publish/rebuild-feed.js';
 import type { SourceRecord } from '../store/registry.js';
-import { prepareSourceRequest } from './source-request.js';
+import { prepareSourceRequest, type SourceRequest } from './source-request.js';
 import { updateCachedEntries } from './update-cache.js';
 
 export type RefreshOutcome = 'updated' | 'unchanged' | 'failed' | 'deferred' | 'skipped';
@@ -85,7 +86,7 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
   }
 
   const started = process.hrtime.bigint();
-  let request: FeedRequest & { secrets: string[] };
+  let request: SourceRequest;
   try {
     request = await prepareSourceRequest(deps, source);
   } catch (error) {
@@ -93,7 +94,7 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
   }
   const { secrets } = request;
   try {
-    const response = await deps.fetcher.fetchFeed(request);
+    const response = await fetchWithClockCorrection(deps, source, request);
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     deps.metrics.fetchDuration.observe({ outcome: response.kind }, seconds);
     const fetchedAt = deps.now();
@@ -150,6 +151,18 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
   } catch (error) {
     deps.metrics.fetchDuration.observe({ outcome: 'error' }, Number(process.hrtime.bigint() - started) / 1e9);
     return recordFailure(deps, source, error, secrets);
+  }
+}
+
+/** A signed fetch refused for our clock is retried once, signed with the provider's time. */
+async function fetchWithClockCorrection(deps: Deps, source: SourceRecord, request: FeedRequest): Promise<FeedResponse> {
+  try {
+    return await deps.fetcher.fetchFeed(request);
+  } catch (error) {
+    if (!source.connectionId || !isCodedError(error) || error.upstreamStatus !== 401) throw error;
+    const corrected = await correctClockSkew(deps, source.userId, source.connectionId, deps.vault.open(source.urlSealed)).catch(() => false);
+    if (!corrected) throw error;
+    return deps.fetcher.fetchFeed(await prepareSourceRequest(deps, source));
   }
 }
 

@@ -12,6 +12,7 @@ import {
   discoverFeeds,
   getAccessToken,
   getRequestToken,
+  requestSigned,
   withExtraParams,
   type FeedLink,
   type OAuthToken,
@@ -163,6 +164,23 @@ export async function connectionRequest(
     sign: createSigner(provider, access, { clockOffsetSeconds: connection.clockOffsetSeconds ?? 0 }),
     secrets: [access.token, access.secret],
   };
+}
+
+/**
+ * After a 401 on a signed fetch: asks once more, signed, and if the provider answers with
+ * `oauth_problem=timestamp_refused` learns its clock and keeps the offset on the connection.
+ * True when the offset changed, i.e. a retry of the fetch may now succeed.
+ */
+export async function correctClockSkew(deps: Deps, userId: string, connectionId: string, storedUrl: string): Promise<boolean> {
+  const connection = await getOwnedConnectionOrThrow(deps, userId, connectionId);
+  const { provider, access } = connected(deps, connection);
+  const url = fillPlaceholders(storedUrl, placeholderValues(provider, connection.params));
+  const previous = connection.clockOffsetSeconds ?? 0;
+  const { clockOffsetSeconds } = await requestSigned(provider, deps.fetcher, access, { url }, { clockOffsetSeconds: previous });
+  if (clockOffsetSeconds === previous) return false;
+  await deps.registry.saveConnection({ ...connection, clockOffsetSeconds, updatedAt: deps.now().toISOString() }, connection);
+  deps.logger.info({ connectionId, provider: provider.id, clockOffsetSeconds }, 'provider clock offset learnt');
+  return true;
 }
 
 export async function getOwnedConnectionOrThrow(deps: Pick<Deps, 'registry'>, userId: string, id: string): Promise<ConnectionRecord> {

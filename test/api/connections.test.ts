@@ -125,6 +125,30 @@ describe('OAuth connections', () => {
     expect(again.json()).toMatchObject({ status: 'ok' });
   });
 
+  it("learns the provider's clock from a timestamp_refused and signs with it", async () => {
+    const id = await connect();
+    const source = await t.api(alice, {
+      method: 'POST',
+      url: '/api/v1/sources',
+      payload: { url: `${provider.baseUrl}/users/{user_id}/queues/disc`, connectionId: id },
+    });
+    expect(source.statusCode).toBe(201);
+    provider.setClockOffset(3600);
+    try {
+      const refreshed = await t.api(alice, { method: 'POST', url: `/api/v1/sources/${source.json().id}/refresh` });
+      expect(refreshed.json()).toMatchObject({ status: 'ok', errorCount: 0 });
+      expect(provider.stats.problems.timestamp_refused).toBeGreaterThanOrEqual(1);
+      const offset = (await t.deps.registry.getConnection(id))!.clockOffsetSeconds!;
+      expect(Math.abs(offset - 3600)).toBeLessThan(10);
+      // The next fetch is signed with the learnt offset straight away.
+      const refused = provider.stats.problems.timestamp_refused;
+      expect((await t.api(alice, { method: 'POST', url: `/api/v1/sources/${source.json().id}/refresh` })).json().status).toBe('ok');
+      expect(provider.stats.problems.timestamp_refused).toBe(refused);
+    } finally {
+      provider.setClockOffset(0);
+    }
+  });
+
   it('refuses a replayed, unknown or missing callback with a 400 page and changes nothing', async () => {
     const started = (await t.api(alice, { method: 'POST', url: '/api/v1/connections', payload: { provider: 'netflix' } })).json();
     const login = await fetch(started.authorizeUrl, { redirect: 'manual' });

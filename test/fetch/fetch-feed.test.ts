@@ -209,6 +209,27 @@ describe('redirects', () => {
       await other.close();
     }
   });
+
+  it('signs each same-origin hop but never carries a signature to another origin', async () => {
+    const other = await startUpstream({ '/feed': serveFixture(FEED) });
+    try {
+      upstream.route('/feed', redirect(302, other.url('/feed')));
+      const { fetcher } = makeFetcher([upstream.hostPort, other.hostPort]);
+      const signed: string[] = [];
+      const sign = ({ url }: { url: string }) => {
+        signed.push(url);
+        return { authorization: 'OAuth oauth_token="t0ken"' };
+      };
+
+      await fetcher.fetchFeed({ url: upstream.url('/feed'), sign });
+
+      expect(signed).toEqual([upstream.url('/feed')]);
+      expect(upstream.requests[0]?.headers.authorization).toBe('OAuth oauth_token="t0ken"');
+      expect(other.requests[0]?.headers.authorization).toBeUndefined();
+    } finally {
+      await other.close();
+    }
+  });
 });
 
 describe('request()', () => {

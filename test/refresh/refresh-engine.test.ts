@@ -71,12 +71,13 @@ describe('refresh engine', () => {
   });
 
   it.each([
-    ['429 with delta-seconds', 429, '120', 120_000],
+    ['429 with delta-seconds', 429, () => '120', 120_000],
     // An HTTP-date is read against the real clock, whatever the injected one says.
-    ['503 with an HTTP-date', 503, new Date(Math.ceil(Date.now() / 1000) * 1000 + 301_000).toUTCString(), 300_000],
-    ['429 asking for a week, capped at 24 h', 429, String(7 * 24 * 3600), 24 * 60 * MINUTE],
-  ])('honours Retry-After on %s (RFC 9110 §10.2.3)', async (_name, code, retryAfter, expectedMs) => {
+    ['503 with an HTTP-date', 503, () => new Date(Math.ceil(Date.now() / 1000) * 1000 + 301_000).toUTCString(), 300_000],
+    ['429 asking for a week, capped at 24 h', 429, () => String(7 * 24 * 3600), 24 * 60 * MINUTE],
+  ])('honours Retry-After on %s (RFC 9110 §10.2.3)', async (_name, code, retryAfterOf, expectedMs) => {
     const source = await sourceWith(serveBody(PODCAST, RSS));
+    const retryAfter = retryAfterOf();
     source.set(status(code, { retryAfter }));
     const result = await refresh(source.id);
     expect(result?.outcome).toBe('failed');
