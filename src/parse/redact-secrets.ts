@@ -2,14 +2,12 @@
 // per-user feed's alternate link, an entry link or a link inside the content often carries the
 // same `feed_token`. Everything parse/ hands on passes through here first.
 import { createHash } from 'node:crypto';
-
-// Shorter values are too likely to be ordinary words ("atom", "1") to be cut out of free text.
-const MIN_TEXT_SECRET_LENGTH = 8;
+import { scrubText, secretValuesOf } from '../pipeline/scrub.js';
 
 export interface SecretRedactor {
   /** The URL without query parameters that repeat the source URL's (and without userinfo). */
   redactUrl(url: string): string;
-  /** The text with every long-enough secret value replaced. */
+  /** The text with every secret value replaced (pipeline/scrub decides what counts as one). */
   redactText(text: string): string;
   /** Whether the string carries one of the secrets. */
   containsSecret(text: string): boolean;
@@ -30,22 +28,15 @@ function readQueryPairs(sourceUrl: string): Array<[string, string]> {
 /** Builds the redactor for the secrets of `sourceUrl` (the feed URL the document came from). */
 export function createSecretRedactor(sourceUrl: string): SecretRedactor {
   const pairs = new Set(readQueryPairs(sourceUrl).map(([name, value]) => `${name}=${value}`));
-  const longValues = [...new Set(readQueryPairs(sourceUrl).map(([, value]) => value))].filter(
-    (value) => value.length >= MIN_TEXT_SECRET_LENGTH,
-  );
-  // A value may appear raw or percent-encoded in links and text; look for both spellings.
-  const needles = [...new Set(longValues.flatMap((value) => [value, encodeURIComponent(value)]))].sort(
-    (a, b) => b.length - a.length,
-  );
+  const secrets = secretValuesOf(sourceUrl);
+  const secretSet = new Set(secrets);
 
   function containsSecret(text: string): boolean {
-    return needles.some((needle) => text.includes(needle));
+    return secrets.some((secret) => text.includes(secret));
   }
 
   function redactText(text: string): string {
-    let result = text;
-    for (const needle of needles) result = result.split(needle).join('REDACTED');
-    return result;
+    return scrubText(text, secrets);
   }
 
   function redactUrl(url: string): string {
@@ -58,7 +49,7 @@ export function createSecretRedactor(sourceUrl: string): SecretRedactor {
     parsed.username = '';
     parsed.password = '';
     for (const [name, value] of [...parsed.searchParams]) {
-      if (pairs.has(`${name}=${value}`) || longValues.includes(value)) parsed.searchParams.delete(name, value);
+      if (pairs.has(`${name}=${value}`) || secretSet.has(value)) parsed.searchParams.delete(name, value);
     }
     return redactText(parsed.href);
   }
