@@ -1,0 +1,24 @@
+#!/usr/bin/env node
+// A stand-in for two private feeds, for trying feedproxy on one machine:
+//   node examples/demo-upstream.mjs      → http://127.0.0.1:8081/queue?feed_token=… and /podcast?token=…
+// Each answers 401 without its token, like GitLab's or Netflix's per-user feeds.
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+
+const port = Number(process.env.PORT ?? 8081);
+const fixture = (name) => readFileSync(new URL(`../test/fixtures/feeds/${name}`, import.meta.url));
+const feeds = {
+  '/queue': { token: ['feed_token', 'demo-queue-token-4f9a2c'], type: 'application/atom+xml', body: fixture('netflix-queue.atom') },
+  '/podcast': { token: ['token', 'demo-podcast-token-7b1e5d'], type: 'application/rss+xml', body: fixture('podcast.rss') },
+};
+
+createServer((request, response) => {
+  const url = new URL(request.url ?? '/', `http://127.0.0.1:${port}`);
+  const feed = feeds[url.pathname];
+  if (!feed) return response.writeHead(404).end('not found\n');
+  const [name, value] = feed.token;
+  if (url.searchParams.get(name) !== value) return response.writeHead(401).end('bad token\n');
+  response.writeHead(200, { 'content-type': feed.type }).end(feed.body);
+}).listen(port, '127.0.0.1', () => {
+  for (const [path, { token }] of Object.entries(feeds)) console.log(`http://127.0.0.1:${port}${path}?${token[0]}=${token[1]}`);
+});

@@ -1,0 +1,56 @@
+// Operations endpoints: liveness, readiness, Prometheus metrics, OpenAPI and its docs page.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestApp, type TestApp } from '../helpers/app.js';
+
+describe('operations routes', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp();
+  });
+  afterAll(async () => t?.close());
+
+  it('answers /healthz and /readyz', async () => {
+    expect((await t.app.inject({ method: 'GET', url: '/healthz' })).json()).toEqual({ status: 'ok' });
+    const ready = await t.app.inject({ method: 'GET', url: '/readyz' });
+    expect(ready.statusCode).toBe(200);
+    expect(ready.json()).toEqual({ status: 'ready' });
+  });
+
+  it('reports 503 on /readyz when the store is gone', async () => {
+    const other = await startTestApp();
+    await other.deps.registry.store.close();
+    const ready = await other.app.inject({ method: 'GET', url: '/readyz' });
+    expect(ready.statusCode).toBe(503);
+    await other.app.close();
+  });
+
+  it('serves Prometheus metrics', async () => {
+    await t.app.inject({ method: 'GET', url: '/healthz' });
+    const metrics = await t.app.inject({ method: 'GET', url: '/metrics' });
+    expect(metrics.statusCode).toBe(200);
+    expect(metrics.headers['content-type']).toMatch(/^text\/plain/);
+    expect(metrics.body).toMatch(/^feedproxy_http_requests_total\{route="\/healthz",method="GET",status="200"\} \d+$/m);
+    for (const name of ['feedproxy_refreshes_total', 'feedproxy_fetch_duration_seconds', 'feedproxy_scheduler_lag_seconds', 'feedproxy_process_resident_memory_bytes']) {
+      expect(metrics.body).toContain(`# TYPE ${name}`);
+    }
+  });
+
+  it('publishes an OpenAPI document generated from the route schemas, and a docs page', async () => {
+    const spec = (await t.app.inject({ method: 'GET', url: '/openapi.json' })).json();
+    expect(spec.openapi).toMatch(/^3\./);
+    for (const path of ['/api/v1/sources', '/api/v1/sources/{id}', '/api/v1/sources/{id}/refresh', '/api/v1/feeds', '/api/v1/feeds/{id}/rotate', '/api/v1/users', '/api/v1/connections', '/api/v1/connections/{id}/feeds']) {
+      expect(spec.paths, path).toHaveProperty([path]);
+    }
+    expect(spec.paths['/api/v1/sources'].post.requestBody.content['application/json'].schema.required).toEqual(['url']);
+    const docs = await t.app.inject({ method: 'GET', url: '/docs/' });
+    expect(docs.statusCode).toBe(200);
+    expect(docs.headers['content-type']).toMatch(/text\/html/);
+  });
+
+  it('answers unknown routes with a coded 404', async () => {
+    const response = await t.app.inject({ method: 'GET', url: '/nope/nothing?x=secret-value' });
+    expect(response.statusCode).toBe(404);
+    expect(response.json()).toMatchObject({ error: 'FP_NOT_FOUND' });
+    expect(response.body).not.toContain('secret-value');
+  });
+});
