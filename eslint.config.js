@@ -1,4 +1,5 @@
 import js from '@eslint/js';
+import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
@@ -13,7 +14,10 @@ export default tseslint.config(
     },
   },
   {
-    files: ['src/cli.ts', 'bench/**', 'test/**'],
+    languageOptions: { globals: globals.node },
+  },
+  {
+    files: ['src/cli.ts', 'bench/**', 'test/**', 'examples/**'],
     rules: { 'no-console': 'off' },
   },
 );

@@ -2,6 +2,7 @@
 // schema is also a filter, so a sealed field added to a record can never leak through the API.
 import { Type, type Static } from 'typebox';
 import type { CachedEntry } from '../../model.js';
+import { maskUrl } from '../../pipeline/scrub.js';
 import { publicUrlsOf } from '../../publish/rebuild-feed.js';
 import type { FeedRecord, SourceRecord } from '../../store/registry.js';
 
@@ -53,7 +54,7 @@ export function sourceView(source: SourceRecord): SourceView {
     lastSuccessAt: source.lastSuccessAt ?? null,
     nextFetchAt: source.nextFetchAt,
     retryAfterUntil: source.retryAfterUntil ?? null,
-    siteUrl: source.siteUrl ?? null,
+    siteUrl: source.siteUrl ? maskUrl(source.siteUrl) : null,
     entryCount: source.entryCount,
     createdAt: source.createdAt,
     updatedAt: source.updatedAt,
