@@ -218,9 +218,13 @@ export function effectiveIntervalMinutes(deps: Pick<Deps, 'config'>, source: Sou
   return Math.max(source.refreshMinutes, deps.config.refresh.minMinutes, upstream);
 }
 
+/** When a source is next due after `from`: the interval in force plus jitter. */
+export function nextFetchAfter(deps: Pick<Deps, 'config'>, source: SourceRecord, from: Date): string {
+  return new Date(from.getTime() + withJitter(effectiveIntervalMinutes(deps, source) * MINUTE)).toISOString();
+}
+
 async function saveWithSchedule(deps: Deps, source: SourceRecord, fetchedAt: Date): Promise<SourceRecord> {
-  const intervalMs = effectiveIntervalMinutes(deps, source) * MINUTE;
-  const saved = { ...source, nextFetchAt: new Date(fetchedAt.getTime() + withJitter(intervalMs)).toISOString() };
+  const saved = { ...source, nextFetchAt: nextFetchAfter(deps, source, fetchedAt) };
   await deps.registry.saveSource(saved);
   return saved;
 }

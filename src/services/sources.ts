@@ -7,7 +7,7 @@ import type { ParsedFeed } from '../model.js';
 import { discoverFeedLinks, isHtmlDocument, parseFeed } from '../parse/index.js';
 import { maskUrl, scrubEntry, secretValuesOf } from '../pipeline/scrub.js';
 import { rebuildFeed, rebuildFeedsOfSource } from '../publish/rebuild-feed.js';
-import { effectiveIntervalMinutes } from '../refresh/refresh-source.js';
+import { nextFetchAfter } from '../refresh/refresh-source.js';
 import { updateCachedEntries } from '../refresh/update-cache.js';
 import type { SourceRecord } from '../store/registry.js';
 import { randomToken } from '../vault/seal.js';
@@ -66,7 +66,7 @@ export async function createSource(deps: Deps, userId: string, input: CreateSour
     createdAt: fetchedAt,
     updatedAt: fetchedAt,
   };
-  source.nextFetchAt = new Date(now.getTime() + effectiveIntervalMinutes(deps, source) * MINUTE).toISOString();
+  source.nextFetchAt = nextFetchAfter(deps, source, now);
   // Entries first: a source that is listed always has its entries.
   await deps.registry.saveEntries(id, entries);
   await deps.registry.saveSource(source);
@@ -81,7 +81,7 @@ export async function updateSource(deps: Deps, userId: string, id: string, input
   if (input.title !== undefined) updated.title = cleanTitle(input.title) ?? source.title;
   if (input.refreshMinutes !== undefined) {
     updated.refreshMinutes = checkRefreshMinutes(deps, input.refreshMinutes);
-    updated.nextFetchAt = new Date(Date.parse(source.lastFetchedAt ?? now) + updated.refreshMinutes * MINUTE).toISOString();
+    updated.nextFetchAt = nextFetchAfter(deps, updated, new Date(source.lastFetchedAt ?? now));
   }
   if (input.url !== undefined) {
     const probe = await probeSource(deps, userId, input.url, source.connectionId);
