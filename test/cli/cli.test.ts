@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startUpstream, type Upstream } from '../helpers/upstream.js';
+import { CLI_ARGS, ROOT } from '../helpers/cli.js';
 
-const ROOT = new URL('../..', import.meta.url).pathname;
 const ADMIN = 'cli-admin-token-0123456789';
 const TOKEN = 'T1SECRETu5cVd3sK9wPz7Qn2LmJfXy0Ha8Rb--';
 
@@ -19,7 +19,7 @@ interface Run {
 
 function cli(args: string[], env: Record<string, string>): Promise<Run> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], { cwd: ROOT, env: { ...process.env, ...env } });
+    const child = spawn(process.execPath, [...CLI_ARGS, ...args], { cwd: ROOT, env: { ...process.env, ...env } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk) => (stdout += chunk));
@@ -29,7 +29,7 @@ function cli(args: string[], env: Record<string, string>): Promise<Run> {
 }
 
 function startServe(env: Record<string, string>): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'serve'], { cwd: ROOT, env: { ...process.env, ...env }, stdio: 'ignore' });
+  return spawn(process.execPath, [...CLI_ARGS, 'serve'], { cwd: ROOT, env: { ...process.env, ...env }, stdio: 'ignore' });
 }
 
 async function waitReady(base: string): Promise<void> {
@@ -92,7 +92,8 @@ describe('feedproxy CLI', () => {
     expect(run.stdout).toMatch(/fp_[A-Za-z0-9_-]{43}/);
   });
 
-  it('keeps an acknowledged write across kill -9, and refresh reports per source', async () => {
+  // Five process starts: generous, since a loaded 2-core machine starts Node slowly.
+  it('keeps an acknowledged write across kill -9, and refresh reports per source', { timeout: 120_000 }, async () => {
     const port = await freePort();
     const base = `http://127.0.0.1:${port}`;
     const serveEnv = { ...env, PORT: String(port) };

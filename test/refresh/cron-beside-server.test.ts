@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp } from '../helpers/app.js';
 import { serveBody, startUpstream, type Upstream } from '../helpers/upstream.js';
+import { CLI_ARGS, ROOT } from '../helpers/cli.js';
 
-const ROOT = new URL('../..', import.meta.url).pathname;
 const MINUTE = 60_000;
 const SOURCES_PER_HOST = 12;
 const SOURCES = 2 * SOURCES_PER_HOST;
@@ -30,7 +30,7 @@ interface Run {
 
 function runCli(args: string[], env: Record<string, string>): Promise<Run> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], { cwd: ROOT, env: { ...process.env, ...env } });
+    const child = spawn(process.execPath, [...CLI_ARGS, ...args], { cwd: ROOT, env: { ...process.env, ...env } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk) => (stdout += chunk));
@@ -116,7 +116,7 @@ describe('feedproxy refresh beside feedproxy serve', () => {
     // then the server and every cron run have listed all 24 sources as due, and each holds leases.
     phase = 'hold';
     const raceStart = Date.now();
-    const server: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'serve'], { cwd: ROOT, env: { ...process.env, ...env } });
+    const server: ChildProcess = spawn(process.execPath, [...CLI_ARGS, 'serve'], { cwd: ROOT, env: { ...process.env, ...env } });
     let serverOutput = '';
     server.stdout!.on('data', (chunk) => (serverOutput += chunk));
     server.stderr!.on('data', (chunk) => (serverOutput += chunk));
