@@ -143,6 +143,13 @@ describe('feedproxy CLI', () => {
     expect(failed.code).toBe(1);
     expect(failed.stdout).toMatch(/^refreshed 0, unchanged 0, failed 1 in \d+\.\ds$/m);
 
+    const one = await cli(['refresh', '--source', sourceId!], env);
+    expect(one.code).toBe(1);
+    expect(one.stdout).toMatch(/^refreshed 0, unchanged 0, failed 1 in/m);
+    const unknown = await cli(['refresh', '--source', 'no-such-source'], env);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/no source with id no-such-source/);
+
     const due = await cli(['refresh'], env);
     expect(due.code).toBe(0);
     expect(due.stdout).toMatch(/^refreshed 0, unchanged 0, failed 0 in/m);
