@@ -7,6 +7,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import type { Deps } from './deps.js';
 import { isCodedError } from './errors.js';
+import { clientErrorCodeOf, registerHttpSecurity } from './http-security.js';
 import { apiRoutes } from './routes/api/index.js';
 import { usersRoutes } from './routes/api/users.js';
 import { healthRoutes } from './routes/health.js';
@@ -23,8 +24,9 @@ declare module 'fastify' {
 export async function buildApp(deps: Deps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
-    bodyLimit: 2 * 1024 * 1024,
-    trustProxy: true,
+    // Every API body is a few kilobytes; a megabyte is generous and bounds what a client can make us parse.
+    bodyLimit: 1024 * 1024,
+    trustProxy: deps.config.trustProxy,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.decorate('deps', deps);
@@ -39,7 +41,7 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
     }
     if (statusCode < 500) {
       // Fastify's own client errors (bad JSON, body too large, unsupported media type).
-      return reply.code(statusCode).send({ statusCode, error: error.code ?? 'FP_BAD_REQUEST', message: error.message });
+      return reply.code(statusCode).send({ statusCode, error: clientErrorCodeOf(error), message: error.message });
     }
     request.log.error({ err: { type: error.name, message: error.message, stack: error.stack } }, 'request failed');
     return reply.code(500).send({ statusCode: 500, error: 'FP_INTERNAL', message: 'Internal server error' });
@@ -52,6 +54,7 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
   });
 
   await app.register(compress, { global: true, threshold: 1024, encodings: ['br', 'gzip', 'deflate'] });
+  await registerHttpSecurity(app, deps);
   await app.register(swagger, {
     openapi: {
       info: { title: 'feedproxy', version: VERSION, description: 'Private feeds in, merged public feeds out.' },

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// feedproxy serve | refresh [--all] [--source ID] | users create NAME
+// feedproxy serve [--role web|worker|all] | refresh [--all] [--source ID] | users create NAME
 // `refresh` is the cron entry point: it never starts Fastify.
 import { SingleBar } from 'cli-progress';
 import { parseArgs } from 'node:util';
@@ -14,7 +14,9 @@ import { VERSION } from './version.js';
 const USAGE = `feedproxy ${VERSION}
 
 Usage:
-  feedproxy serve                     run the HTTP service and the refresh scheduler
+  feedproxy serve [--role ROLE]       run the HTTP service and the refresh scheduler; --role web
+                                      (HTTP only), worker (scheduler, with /healthz /readyz /metrics)
+                                      or all (default; also FEEDPROXY_ROLE)
   feedproxy refresh [--all] [--source ID]
                                       refresh due sources once and exit (cron); --all forces every source
   feedproxy users create NAME         create a user and print its API key (shown once)
@@ -33,9 +35,16 @@ async function main(argv: string[]): Promise<number> {
   }
   const config = loadConfig();
   switch (command) {
-    case 'serve':
-      await serve(config);
+    case 'serve': {
+      const { values } = parseArgs({ args: rest, options: { role: { type: 'string' } } });
+      const role = values.role ?? config.role;
+      if (role !== 'all' && role !== 'web' && role !== 'worker') {
+        console.error(`feedproxy: --role must be web, worker or all (got "${role}")`);
+        return 2;
+      }
+      await serve(config, role);
       return -1; // keep running
+    }
     case 'refresh':
       return refresh(config, rest);
     case 'users':

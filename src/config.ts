@@ -33,11 +33,21 @@ export const ConfigSchema = Type.Object({
   port: Type.Integer({ minimum: 0, maximum: 65_535, default: 8080 }),
   host: Type.String({ minLength: 1, default: '127.0.0.1' }),
   store: Type.String({ pattern: '^(sqlite|redis|rediss)://.+', default: 'sqlite://data/feedproxy.sqlite' }),
+  /** Prefix of every Redis key, so deployments (and test runs) can share one Redis server. */
+  storePrefix: Type.String({ pattern: '^[A-Za-z0-9_.:-]+$', default: 'feedproxy:' }),
+  /** What `feedproxy serve` runs: the HTTP service, the refresh scheduler, or both. */
+  role: Type.Union([Type.Literal('all'), Type.Literal('web'), Type.Literal('worker')], { default: 'all' }),
   /** 32 bytes, base64 or hex. Generated into the data directory in embedded mode when absent. */
   secretKey: Type.Optional(Type.String({ minLength: 1 })),
   adminToken: Type.Optional(Type.String({ minLength: 16 })),
   publicUrl: Type.Optional(Type.String({ pattern: '^https?://[^/]+' })),
   allowPrivate: Type.Array(Type.String({ pattern: '^[^:\\s]+:\\d+$|^\\[[0-9a-fA-F:.]+\\]:\\d+$' }), { default: [] }),
+  /**
+   * Trust X-Forwarded-For from a reverse proxy: `true` for every hop, or a comma list of proxy
+   * addresses/CIDRs. Off by default, since a client could otherwise pick the address its rate limit
+   * is counted under.
+   */
+  trustProxy: Type.Union([Type.Boolean(), Type.String({ minLength: 1 })], { default: false }),
   logLevel: Type.Union(
     ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((level) => Type.Literal(level)),
     { default: 'info' },
@@ -64,6 +74,11 @@ export const ConfigSchema = Type.Object({
       perHostConcurrency: Type.Integer({ minimum: 1, maximum: 32, default: 2 }),
       /** How often the in-process scheduler looks for due sources. */
       tickSeconds: Type.Number({ exclusiveMinimum: 0, maximum: 3600, default: 15 }),
+      /**
+       * A refresh lease lapses this long after its holder's last heartbeat: the bound on how long
+       * the sources of a killed instance wait before another takes them over.
+       */
+      leaseSeconds: Type.Number({ minimum: 1, maximum: 600, default: 15 }),
       /** Upper bound of the error backoff and of an honoured Retry-After. */
       maxBackoffMinutes: Type.Integer({ minimum: 1, maximum: 10_080, default: 1440 }),
       /** Entries that fell out of the upstream document are kept this long… */
@@ -80,6 +95,18 @@ export const ConfigSchema = Type.Object({
       defaultLimit: Type.Integer({ minimum: 1, maximum: 500, default: 50 }),
       /** Cache-Control max-age of published feeds. */
       maxAgeSeconds: Type.Integer({ minimum: 0, maximum: 86_400, default: 300 }),
+    },
+    { default: {} },
+  ),
+  /** What one user or one client may cost us (issue 7: abuse limits). */
+  limits: Type.Object(
+    {
+      maxSourcesPerUser: Type.Integer({ minimum: 1, maximum: 100_000, default: 500 }),
+      maxFeedsPerUser: Type.Integer({ minimum: 1, maximum: 10_000, default: 100 }),
+      /** /api/v1 requests per minute and API key. */
+      apiRequestsPerMinute: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 600 }),
+      /** Public feed requests per minute and client address: generous, a reader behind NAT is many readers. */
+      publicRequestsPerMinute: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1200 }),
     },
     { default: {} },
   ),
@@ -110,11 +137,18 @@ const ENV_PATHS: Record<string, string[]> = {
   PORT: ['port'],
   HOST: ['host'],
   FEEDPROXY_STORE: ['store'],
+  FEEDPROXY_STORE_PREFIX: ['storePrefix'],
+  FEEDPROXY_ROLE: ['role'],
   FEEDPROXY_SECRET_KEY: ['secretKey'],
   FEEDPROXY_ADMIN_TOKEN: ['adminToken'],
   FEEDPROXY_PUBLIC_URL: ['publicUrl'],
   FEEDPROXY_ALLOW_PRIVATE: ['allowPrivate'],
   LOG_LEVEL: ['logLevel'],
+  FEEDPROXY_TRUST_PROXY: ['trustProxy'],
+  FEEDPROXY_MAX_SOURCES_PER_USER: ['limits', 'maxSourcesPerUser'],
+  FEEDPROXY_MAX_FEEDS_PER_USER: ['limits', 'maxFeedsPerUser'],
+  FEEDPROXY_API_RATE_LIMIT: ['limits', 'apiRequestsPerMinute'],
+  FEEDPROXY_PUBLIC_RATE_LIMIT: ['limits', 'publicRequestsPerMinute'],
 };
 const FILE_VARIABLES = new Set(['FEEDPROXY_SECRET_KEY', 'FEEDPROXY_ADMIN_TOKEN']);
 const SECRET_PATHS = new Set(['secretKey', 'adminToken', 'consumerSecret']);
@@ -139,6 +173,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
   if (error) throw new ConfigError(variableFor(error.instancePath), describe(error.message, error.instancePath, converted));
 
   const config = converted as Static<typeof ConfigSchema>;
+  if (config.trustProxy === 'true' || config.trustProxy === 'false') config.trustProxy = config.trustProxy === 'true';
   if (config.secretKey !== undefined) parseSecretKey(config.secretKey);
   const isEmbedded = config.store.startsWith('sqlite://');
   if (!isEmbedded && config.secretKey === undefined) {
@@ -231,7 +266,10 @@ function readProviderSecretsFromEnv(raw: Record<string, unknown>, env: NodeJS.Pr
 function variableFor(instancePath: string): string {
   const path = instancePath.split('/').filter(Boolean);
   const top = path[0] ?? '';
-  const variable = Object.entries(ENV_PATHS).find(([, envPath]) => envPath[0] === top)?.[0];
+  const entries = Object.entries(ENV_PATHS);
+  const variable =
+    entries.find(([, envPath]) => envPath.join('/') === path.join('/'))?.[0] ??
+    entries.find(([, envPath]) => envPath.length === 1 && envPath[0] === top)?.[0];
   return variable ?? path.join('.');
 }
 

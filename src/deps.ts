@@ -2,13 +2,15 @@
 // with a temp store and a captured logger; nothing reads globals.
 import { randomBytes } from 'node:crypto';
 import { parseSecretKey, type Config } from './config.js';
-import { createFetcher } from './fetch/index.js';
+import { createFetcher, type FetcherHooks } from './fetch/index.js';
 import type { Fetcher, FetcherOptions } from './fetch/types.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
+import { checkDataDir } from './store/check-data-dir.js';
 import { openKeyValueStore } from './store/kv.js';
 import { createRegistry, type Registry } from './store/registry.js';
 import { createVault, type Vault } from './vault/seal.js';
+import { verifySecretKey } from './vault/key-check.js';
 import { loadOrCreateSecretKey } from './vault/secret-key.js';
 import { VERSION } from './version.js';
 
@@ -31,21 +33,28 @@ export interface DepsOverrides {
   now?: () => Date;
   /** Test seam for the fetcher (connect recorder). */
   fetcher?: Partial<FetcherOptions>;
+  /** Test seam for name resolution (hostnames that resolve to private addresses, rebinding). */
+  fetcherHooks?: FetcherHooks;
 }
 
 export async function createDeps(config: Readonly<Config>, overrides: DepsOverrides = {}): Promise<Deps> {
   const logger = overrides.logger ?? createLogger(config.logLevel);
+  checkDataDir(config);
   const key = config.secretKey !== undefined ? parseSecretKey(config.secretKey) : loadOrCreateSecretKey(config.dataDir);
-  const store = await openKeyValueStore(config.store);
-  const fetcher = createFetcher({
-    allowPrivate: [...config.allowPrivate],
-    maxBodyBytes: config.fetch.maxBodyBytes,
-    timeoutMs: config.fetch.timeoutSeconds * 1000,
-    connectTimeoutMs: config.fetch.connectTimeoutSeconds * 1000,
-    maxRedirects: config.fetch.maxRedirects,
-    userAgent: config.fetch.userAgent ?? `feedproxy/${VERSION} (+${config.publicUrl})`,
-    ...overrides.fetcher,
-  });
+  const store = await openKeyValueStore(config.store, { prefix: config.storePrefix, leaseHeartbeatMs: config.refresh.leaseSeconds * 1000 });
+  await verifySecretKey(store, createVault(key));
+  const fetcher = createFetcher(
+    {
+      allowPrivate: [...config.allowPrivate],
+      maxBodyBytes: config.fetch.maxBodyBytes,
+      timeoutMs: config.fetch.timeoutSeconds * 1000,
+      connectTimeoutMs: config.fetch.connectTimeoutSeconds * 1000,
+      maxRedirects: config.fetch.maxRedirects,
+      userAgent: config.fetch.userAgent ?? `feedproxy/${VERSION} (+${config.publicUrl})`,
+      ...overrides.fetcher,
+    },
+    overrides.fetcherHooks,
+  );
   return {
     config,
     logger,

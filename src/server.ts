@@ -1,14 +1,20 @@
 // `feedproxy serve`: loadConfig → createDeps → buildApp → listen, plus the scheduler; a graceful
 // close on SIGTERM/SIGINT (stop accepting, finish requests and refreshes, close the store).
+// The role splits the two halves for larger deployments: `web` answers HTTP and never refreshes
+// on a timer, `worker` refreshes and answers only /healthz, /readyz and /metrics, `all` does both.
+import { createServer, type Server } from 'node:http';
 import { buildApp } from './app.js';
 import type { Config } from './config.js';
-import { createDeps } from './deps.js';
-import { startScheduler } from './refresh/scheduler.js';
+import { createDeps, type Deps } from './deps.js';
+import { startScheduler, type Scheduler } from './refresh/scheduler.js';
 
-export async function serve(config: Readonly<Config>): Promise<void> {
+export type Role = Config['role'];
+
+export async function serve(config: Readonly<Config>, role: Role = config.role): Promise<void> {
   const deps = await createDeps(config);
-  const app = await buildApp(deps);
-  const scheduler = startScheduler(deps);
+  const app = role === 'worker' ? undefined : await buildApp(deps);
+  const probes = role === 'worker' ? createProbeServer(deps) : undefined;
+  const scheduler: Scheduler | undefined = role === 'web' ? undefined : startScheduler(deps);
   let closing = false;
   const close = async (signal: string) => {
     if (closing) return;
@@ -20,8 +26,9 @@ export async function serve(config: Readonly<Config>): Promise<void> {
     }, 45_000);
     forced.unref();
     try {
-      await app.close();
-      await scheduler.stop();
+      await app?.close();
+      if (probes) await new Promise((resolve) => probes.close(resolve));
+      await scheduler?.stop();
       await deps.close();
     } finally {
       clearTimeout(forced);
@@ -30,6 +37,30 @@ export async function serve(config: Readonly<Config>): Promise<void> {
   process.once('SIGTERM', () => void close('SIGTERM'));
   process.once('SIGINT', () => void close('SIGINT'));
 
-  await app.listen({ port: config.port, host: config.host });
-  deps.logger.info({ publicUrl: config.publicUrl, store: config.store.split(':')[0] }, 'feedproxy ready');
+  if (app) await app.listen({ port: config.port, host: config.host });
+  if (probes) await new Promise<void>((resolve, reject) => probes.once('error', reject).listen(config.port, config.host, resolve));
+  deps.logger.info({ publicUrl: config.publicUrl, store: config.store.split(':')[0], role }, 'feedproxy ready');
+}
+
+/**
+ * A worker has no API to serve, but orchestrators still probe it and Prometheus still scrapes it:
+ * the three operational routes on node:http, answering like the app's own (routes/health.ts).
+ */
+function createProbeServer(deps: Deps): Server {
+  return createServer((request, response) => {
+    const path = (request.url ?? '/').split('?')[0];
+    const json = (status: number, body: unknown) => response.writeHead(status, { 'content-type': 'application/json; charset=utf-8' }).end(JSON.stringify(body));
+    if (request.method !== 'GET' && request.method !== 'HEAD') return json(405, { statusCode: 405, error: 'FP_BAD_REQUEST', message: 'Only GET' });
+    if (path === '/healthz') return json(200, { status: 'ok' });
+    if (path === '/readyz') {
+      return void deps.registry.store.ping().then(
+        () => json(200, { status: 'ready' }),
+        () => json(503, { status: 'store unavailable' }),
+      );
+    }
+    if (path === '/metrics') {
+      return void deps.metrics.render().then(({ body, contentType }) => response.writeHead(200, { 'content-type': contentType }).end(body));
+    }
+    json(404, { statusCode: 404, error: 'FP_NOT_FOUND', message: `No route for ${request.method} ${path} on a worker` });
+  });
 }

@@ -80,3 +80,11 @@ describe('loadConfig', () => {
     expect(loadOrCreateSecretKey(dir).equals(first)).toBe(true);
   });
 });
+
+describe('trustProxy', () => {
+  it('is off by default and reads booleans and address lists from the environment', () => {
+    expect(loadConfig(base).trustProxy).toBe(false);
+    expect(loadConfig({ ...base, FEEDPROXY_TRUST_PROXY: 'true' }).trustProxy).toBe(true);
+    expect(loadConfig({ ...base, FEEDPROXY_TRUST_PROXY: '10.0.0.0/8,127.0.0.1' }).trustProxy).toBe('10.0.0.0/8,127.0.0.1');
+  });
+});

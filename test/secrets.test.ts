@@ -5,12 +5,13 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PUBLIC_URL, startTestApp, type TestApp } from './helpers/app.js';
 import { startUpstream, type Upstream } from './helpers/upstream.js';
+import { readRedisKeys, STORES } from './helpers/stores.js';
 
 // The fixture repeats this token in its self link and in an entry's HTML.
 const TOKEN = 'T1SECRETu5cVd3sK9wPz7Qn2LmJfXy0Ha8Rb--';
 const SECOND = 'second-secret-value-9f8e7d6c';
 
-describe('secrets', () => {
+describe.each(STORES)('secrets (%s store)', (store) => {
   let upstream: Upstream;
   let t: TestApp;
   const bodies: string[] = [];
@@ -25,7 +26,7 @@ describe('secrets', () => {
       },
       '/moved': (_request, response) => void response.writeHead(302, { location: `/queue?feed_token=${TOKEN}&sig=${SECOND}` }).end(),
     });
-    t = await startTestApp({ allowPrivate: [upstream.hostPort] });
+    t = await startTestApp({ store, allowPrivate: [upstream.hostPort] });
   });
   afterAll(async () => {
     await t?.close();
@@ -64,6 +65,9 @@ describe('secrets', () => {
 
     // The entries still carry the rest of the upstream's content.
     expect(bodies.join('\n')).toContain('Pride &amp; Prejudice');
+    // On Redis, every key of the run's prefix and what it holds, read back from the server.
+    const redisValues = t.redisPrefix ? await readRedisKeys(t.redisPrefix) : new Map<string, string>();
+    if (store === 'redis') expect(redisValues.size).toBeGreaterThan(10);
     for (const secret of [TOKEN, SECOND, encodeURIComponent(TOKEN)]) {
       bodies.forEach((body, index) => expect(body.includes(secret), `response ${index}`).toBe(false));
       expect(t.logs.length).toBeGreaterThan(0);
@@ -71,6 +75,7 @@ describe('secrets', () => {
       for (const file of readdirSync(t.dir).filter((name) => name.startsWith('feedproxy.sqlite'))) {
         expect(readFileSync(join(t.dir, file)).includes(Buffer.from(secret)), `${file} holds ${secret}`).toBe(false);
       }
+      for (const [redisKey, value] of redisValues) expect(`${redisKey} ${value}`.includes(secret), `${redisKey} holds ${secret}`).toBe(false);
     }
   });
 });

@@ -15,7 +15,43 @@ export function publicUrlsOf(publicUrl: string, token: string): Record<PublicFor
   return { atom: `${publicUrl}/${token}.atom`, rss: `${publicUrl}/${token}.rss`, json: `${publicUrl}/${token}.json` };
 }
 
-export async function rebuildFeed(deps: Pick<Deps, 'config' | 'registry' | 'metrics' | 'now'>, feedId: string): Promise<RenderedMeta | undefined> {
+type RebuildDeps = Pick<Deps, 'config' | 'registry' | 'metrics' | 'now' | 'instanceId'>;
+
+const REBUILD_LEASE_MS = 30_000;
+const rebuildChains = new WeakMap<object, Map<string, Promise<unknown>>>();
+
+/**
+ * Rebuilds a feed's published bytes from the current entries. Rebuilds of one feed run one after
+ * another — chained in this process, under a lease across processes — so the bytes written last
+ * always come from the newest entries, whichever worker refreshed which source.
+ */
+export async function rebuildFeed(deps: RebuildDeps, feedId: string): Promise<RenderedMeta | undefined> {
+  let chains = rebuildChains.get(deps.registry);
+  if (!chains) rebuildChains.set(deps.registry, (chains = new Map()));
+  const previous = chains.get(feedId) ?? Promise.resolve();
+  const next = previous.catch(() => undefined).then(() => rebuildUnderLease(deps, feedId));
+  chains.set(feedId, next);
+  try {
+    return await next;
+  } finally {
+    if (chains.get(feedId) === next) chains.delete(feedId);
+  }
+}
+
+async function rebuildUnderLease(deps: RebuildDeps, feedId: string): Promise<RenderedMeta | undefined> {
+  const deadline = Date.now() + REBUILD_LEASE_MS;
+  // Another process is rebuilding this feed: wait for it, then rebuild from what is newer still.
+  while (!(await deps.registry.acquireRebuildLease(feedId, deps.instanceId, REBUILD_LEASE_MS)) && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  try {
+    return await renderAndStore(deps, feedId);
+  } finally {
+    await deps.registry.releaseRebuildLease(feedId, deps.instanceId);
+  }
+}
+
+async function renderAndStore(deps: RebuildDeps, feedId: string): Promise<RenderedMeta | undefined> {
   const { registry, config } = deps;
   const feed = await registry.getFeed(feedId);
   if (!feed) return undefined;
@@ -67,7 +103,7 @@ export async function rebuildFeed(deps: Pick<Deps, 'config' | 'registry' | 'metr
 }
 
 /** Rebuilds every feed that includes the source; failures are the caller's to log. */
-export async function rebuildFeedsOfSource(deps: Parameters<typeof rebuildFeed>[0], sourceId: string): Promise<void> {
+export async function rebuildFeedsOfSource(deps: RebuildDeps, sourceId: string): Promise<void> {
   for (const feedId of await deps.registry.feedIdsOfSource(sourceId)) await rebuildFeed(deps, feedId);
 }
 

@@ -49,10 +49,13 @@ export const publicFeedRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
       let body = bodies.get(etag);
       if (body === undefined) {
-        body = await registry.getRenderedBody(feedId, format);
-        if (body === undefined) throw new NotFoundError('Feed');
+        const stored = await registry.getRenderedBody(feedId, format);
+        if (stored === undefined) throw new NotFoundError('Feed');
+        // A rebuild may have landed between the two reads: send the body with its own tag.
+        if (stored.etag !== etag) reply.header('etag', stored.etag);
+        body = stored.body;
         if (bodies.size >= BODY_CACHE_LIMIT) bodies.delete(bodies.keys().next().value!);
-        bodies.set(etag, body);
+        bodies.set(stored.etag, body);
       }
       return reply.send(body);
     },

@@ -1,6 +1,6 @@
 // Merged feed management: the operations behind /api/v1/feeds.
 import type { Deps } from '../deps.js';
-import { BadRequestError, NotFoundError } from '../errors.js';
+import { BadRequestError, ConflictError, NotFoundError } from '../errors.js';
 import { validateFilterRules } from '../pipeline/filter.js';
 import { rebuildFeed } from '../publish/rebuild-feed.js';
 import type { FeedRecord } from '../store/registry.js';
@@ -20,6 +20,7 @@ const MAX_SOURCES_PER_FEED = 1000;
 const PUBLIC_TOKEN_BYTES = 18;
 
 export async function createFeed(deps: Deps, userId: string, input: FeedInput): Promise<FeedRecord> {
+  await checkFeedQuota(deps, userId);
   const now = deps.now().toISOString();
   const feed: FeedRecord = {
     id: randomToken(9),
@@ -69,6 +70,13 @@ export async function getOwnedFeedOrThrow(deps: Pick<Deps, 'registry'>, userId: 
   const feed = await deps.registry.getOwnedFeed(userId, id);
   if (!feed) throw new NotFoundError('Feed');
   return feed;
+}
+
+async function checkFeedQuota(deps: Deps, userId: string): Promise<void> {
+  const max = deps.config.limits.maxFeedsPerUser;
+  if ((await deps.registry.listFeeds(userId)).length >= max) {
+    throw new ConflictError(`feed limit reached: a user may have at most ${max} feeds; delete one first`);
+  }
 }
 
 function checkTitle(title: string | undefined): string {

@@ -1,6 +1,6 @@
 // Source management: the operations behind /api/v1/sources, shared by the API and the CLI.
 import type { Deps } from '../deps.js';
-import { BadRequestError, NotAFeedError, NotFoundError } from '../errors.js';
+import { BadRequestError, ConflictError, NotAFeedError, NotFoundError } from '../errors.js';
 import { checkUrl } from '../fetch/index.js';
 import type { FeedResponse, RequestSigner } from '../fetch/types.js';
 import type { ParsedFeed } from '../model.js';
@@ -34,6 +34,7 @@ const MINUTE = 60_000;
  */
 export async function createSource(deps: Deps, userId: string, input: CreateSourceInput): Promise<SourceRecord> {
   const refreshMinutes = checkRefreshMinutes(deps, input.refreshMinutes ?? deps.config.refresh.defaultMinutes);
+  await checkSourceQuota(deps, userId);
   const probe = await probeSource(deps, userId, input.url, input.connectionId);
   const now = deps.now();
   const id = randomToken(9);
@@ -159,6 +160,14 @@ async function fetchOk(deps: Deps, url: string, sign?: RequestSigner): Promise<E
   // Without validators a 304 cannot happen; treat one as the broken answer it is.
   if (response.kind !== 'ok') throw new NotAFeedError('the upstream answered 304 Not Modified to an unconditional request');
   return response;
+}
+
+/** Checked before the probe, so a user at the limit cannot make us fetch anything either. */
+async function checkSourceQuota(deps: Deps, userId: string): Promise<void> {
+  const max = deps.config.limits.maxSourcesPerUser;
+  if ((await deps.registry.listSources(userId)).length >= max) {
+    throw new ConflictError(`source limit reached: a user may have at most ${max} sources; delete one first`);
+  }
 }
 
 function checkRefreshMinutes(deps: Deps, minutes: number): number {

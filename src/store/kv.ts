@@ -1,7 +1,9 @@
 // The storage primitive under the registry, and the only import of keyv and its adapters.
 // keyv gives us records by key on any backend; what keyv alone cannot give — sets that concurrent
 // writers never lose members of, and leases that two processes cannot both take — is done with
-// the backend's own atomic operations here (SQLite upserts; Redis SADD / SET NX on the Redis path).
+// the backend's own atomic operations here (SQLite upserts; Redis SADD / SET NX PX and a Lua
+// compare-and-delete on the Redis path).
+import KeyvRedis, { createClient } from '@keyv/redis';
 import KeyvSqlite from '@keyv/sqlite';
 import Keyv from 'keyv';
 import { mkdirSync } from 'node:fs';
@@ -24,9 +26,24 @@ export interface KeyValueStore {
   close(): Promise<void>;
 }
 
-export async function openKeyValueStore(url: string): Promise<KeyValueStore> {
-  if (url.startsWith('sqlite://')) return openSqliteStore(url.slice('sqlite://'.length));
-  throw new Error(`unsupported store URL scheme: ${url.split(':')[0]}`);
+export interface StoreOptions {
+  /** Prefix of every Redis key of this deployment, so deployments (and test runs) can share a server. */
+  prefix?: string;
+  /**
+   * How long a lease outlives its holder's last heartbeat. The holder renews its leases while it
+   * lives, up to the TTL it asked for; a killed holder's leases lapse within this bound.
+   */
+  leaseHeartbeatMs?: number;
+}
+
+export const DEFAULT_PREFIX = 'feedproxy:';
+
+export async function openKeyValueStore(url: string, options: StoreOptions = {}): Promise<KeyValueStore> {
+  let store: KeyValueStore;
+  if (url.startsWith('sqlite://')) store = await openSqliteStore(url.slice('sqlite://'.length));
+  else if (/^rediss?:\/\//.test(url)) store = await openRedisStore(url, options.prefix ?? DEFAULT_PREFIX);
+  else throw new Error(`unsupported store URL scheme: ${url.split(':')[0]}`);
+  return options.leaseHeartbeatMs ? withLeaseHeartbeat(store, options.leaseHeartbeatMs) : store;
 }
 
 type SqlQuery = (sql: string, ...params: unknown[]) => Promise<Array<Record<string, unknown>>>;
@@ -93,6 +110,220 @@ async function openSqliteStore(path: string): Promise<KeyValueStore> {
     },
     async close() {
       await keyv.disconnect();
+    },
+  };
+}
+
+// Redis ---------------------------------------------------------------------------------------
+
+type RedisClient = ReturnType<typeof createClient>;
+
+/** Deletes the key only while `owner` holds it: a lease that lapsed and was taken by another stays theirs. */
+const RELEASE_SCRIPT = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
+/** Extends the key only while `owner` holds it. */
+const RENEW_SCRIPT = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0";
+
+/**
+ * Records through keyv (`<prefix>r:<key>`), sets as Redis sets (`<prefix>s:<name>`), leases as
+ * plain keys with an expiry (`<prefix>l:<key>`) — all on one connection.
+ */
+async function openRedisStore(url: string, prefix: string): Promise<KeyValueStore> {
+  const client = await connectRedis(url);
+  const adapter = new KeyvRedis(client, { keyPrefixSeparator: ':', throwOnErrors: true, throwOnConnectError: true });
+  // keyv's own prefixing is off: the adapter prefixes, once, with the namespace keyv hands it.
+  const keyv = new Keyv({ store: adapter, namespace: `${prefix}r`, useKeyPrefix: false, throwOnErrors: true });
+  keyv.on('error', () => {
+    /* thrown by the failing call itself (throwOnErrors) */
+  });
+  const setKey = (name: string) => `${prefix}s:${name}`;
+  const leaseKey = (key: string) => `${prefix}l:${key}`;
+
+  return {
+    async get<T>(key: string) {
+      return (await keyv.get<T>(key)) ?? undefined;
+    },
+    async getMany<T>(keys: string[]) {
+      if (keys.length === 0) return [];
+      const values = await keyv.get<T>(keys);
+      return values.map((value) => value ?? undefined);
+    },
+    async set(key, value) {
+      await keyv.set(key, value);
+    },
+    async delete(key) {
+      await keyv.delete(key);
+    },
+    async addMember(set, member) {
+      await client.sAdd(setKey(set), member);
+    },
+    async removeMember(set, member) {
+      await client.sRem(setKey(set), member);
+    },
+    async members(set) {
+      // Sorted like the SQLite store's ORDER BY member, so both stores list alike.
+      return (await client.sMembers(setKey(set))).map(String).sort();
+    },
+    async acquireLease(key, owner, ttlMs) {
+      const taken = await client.set(leaseKey(key), owner, { condition: 'NX', expiration: { type: 'PX', value: Math.ceil(ttlMs) } });
+      if (taken === 'OK') return true;
+      // Already ours (a renewal): extend it, like the SQLite store's same-owner upsert.
+      const renewed = await client.eval(RENEW_SCRIPT, { keys: [leaseKey(key)], arguments: [owner, String(Math.ceil(ttlMs))] });
+      return Number(renewed) === 1;
+    },
+    async releaseLease(key, owner) {
+      await client.eval(RELEASE_SCRIPT, { keys: [leaseKey(key)], arguments: [owner] });
+    },
+    async ping() {
+      await client.ping();
+    },
+    async close() {
+      await keyv.disconnect();
+    },
+  };
+}
+
+/**
+ * Connects once and fails fast: an unreachable Redis at start is a clear error, not a process that
+ * hangs. Later outages reconnect with backoff, and commands fail at once meanwhile (no offline
+ * queue), so /readyz answers 503 instead of hanging. Messages name host:port, never the URL (it
+ * may carry a password).
+ */
+async function connectRedis(url: string): Promise<RedisClient> {
+  const where = describeRedis(url);
+  let connected = false;
+  const client = createClient({
+    url,
+    disableOfflineQueue: true,
+    socket: {
+      connectTimeout: 5000,
+      reconnectStrategy: (retries: number, cause: Error) =>
+        connected ? Math.min(100 * 2 ** Math.min(retries, 5), 3000) : new Error(`cannot reach Redis at ${where}: ${cause.message}`),
+    },
+  });
+  client.on('error', () => {
+    /* surfaced by the failing command, and by /readyz */
+  });
+  try {
+    await client.connect();
+  } catch (error) {
+    if (client.isOpen) client.destroy();
+    const reason = (error as Error).message;
+    throw new Error(reason.startsWith('cannot reach Redis') ? reason : `cannot reach Redis at ${where}: ${reason}`);
+  }
+  connected = true;
+  return client as RedisClient;
+}
+
+function describeRedis(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.hostname}:${parsed.port || '6379'}${parsed.pathname.length > 1 ? parsed.pathname : ''}`;
+  } catch {
+    return 'the configured address';
+  }
+}
+
+/** True when a Redis server answers PING at `url` within a second or so. */
+export async function isRedisReachable(url: string): Promise<boolean> {
+  let client: RedisClient | undefined;
+  try {
+    client = await connectRedis(url);
+    await client.ping();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    if (client?.isOpen) client.destroy();
+  }
+}
+
+/**
+ * Every key under `prefix` with what Redis holds for it (a string value, or a set's members joined
+ * by newlines), read with SCAN: for operators' checks and for tests that inspect the store's bytes.
+ */
+export async function readRedisPrefix(url: string, prefix: string): Promise<Map<string, string>> {
+  const client = await connectRedis(url);
+  try {
+    const found = new Map<string, string>();
+    for await (const keys of client.scanIterator({ MATCH: `${escapeGlob(prefix)}*`, COUNT: 500 })) {
+      for (const key of keys) {
+        const type = await client.type(key);
+        if (type === 'string') found.set(key, (await client.get(key)) ?? '');
+        else if (type === 'set') found.set(key, (await client.sMembers(key)).join('\n'));
+        else found.set(key, `<${type}>`);
+      }
+    }
+    return found;
+  } finally {
+    client.destroy();
+  }
+}
+
+/** Deletes every key under `prefix` (SCAN + DEL); answers how many went. */
+export async function deleteRedisPrefix(url: string, prefix: string): Promise<number> {
+  const client = await connectRedis(url);
+  try {
+    let deleted = 0;
+    for await (const keys of client.scanIterator({ MATCH: `${escapeGlob(prefix)}*`, COUNT: 500 })) {
+      if (keys.length > 0) deleted += await client.del(keys);
+    }
+    return deleted;
+  } finally {
+    client.destroy();
+  }
+}
+
+function escapeGlob(text: string): string {
+  return text.replace(/[*?[\]\\]/g, (char) => `\\${char}`);
+}
+
+// Leases that outlive a dead holder by a bounded time ------------------------------------------
+
+/**
+ * A lease is stored with a short TTL (`heartbeatMs`) and renewed every third of it while its
+ * holder lives, up to the TTL the holder asked for. A live holder keeps its lease through a slow
+ * refresh; a killed one (SIGKILL, lost machine) stops renewing and its lease lapses within
+ * `heartbeatMs`, so another instance takes the source over without waiting for the full TTL.
+ */
+function withLeaseHeartbeat(store: KeyValueStore, heartbeatMs: number): KeyValueStore {
+  const held = new Map<string, { key: string; owner: string; until: number }>();
+  let beating = false;
+  const beat = async () => {
+    if (beating) return;
+    beating = true;
+    try {
+      for (const [id, lease] of held) {
+        const left = lease.until - Date.now();
+        if (left <= 0) {
+          held.delete(id); // the holder's own bound: let it lapse
+          continue;
+        }
+        const kept = await store.acquireLease(lease.key, lease.owner, Math.min(heartbeatMs, left)).catch(() => true);
+        if (!kept) held.delete(id); // lapsed and taken by another: theirs now
+      }
+    } finally {
+      beating = false;
+    }
+  };
+  const timer = setInterval(() => void beat(), Math.max(Math.floor(heartbeatMs / 3), 50));
+  timer.unref();
+  const idOf = (key: string, owner: string) => `${owner}\n${key}`;
+
+  return {
+    ...store,
+    async acquireLease(key, owner, ttlMs) {
+      const taken = await store.acquireLease(key, owner, Math.min(ttlMs, heartbeatMs));
+      if (taken) held.set(idOf(key, owner), { key, owner, until: Date.now() + ttlMs });
+      return taken;
+    },
+    async releaseLease(key, owner) {
+      held.delete(idOf(key, owner));
+      await store.releaseLease(key, owner);
+    },
+    async close() {
+      clearInterval(timer);
+      held.clear();
+      await store.close();
     },
   };
 }

@@ -71,6 +71,11 @@ export interface RenderedMeta {
   formats: Record<RenderedFormat, { etag: string; contentType: string }>;
 }
 
+export interface RenderedBody {
+  etag: string;
+  body: string;
+}
+
 export interface ConnectionRecord {
   id: string;
   userId: string;
@@ -238,12 +243,15 @@ export function createRegistry(store: KeyValueStore) {
     async getRenderedMeta(feedId: string): Promise<RenderedMeta | undefined> {
       return store.get<RenderedMeta>(key.rendered(feedId));
     },
-    async getRenderedBody(feedId: string, format: RenderedFormat): Promise<string | undefined> {
-      return store.get<string>(key.renderedBody(feedId, format));
+    /** A body with its own ETag: a reader between two writes never pairs one with the other's tag. */
+    async getRenderedBody(feedId: string, format: RenderedFormat): Promise<RenderedBody | undefined> {
+      return store.get<RenderedBody>(key.renderedBody(feedId, format));
     },
-    /** Bodies first, then the meta that points readers at them. */
+    /** Bodies first, then the meta that answers conditional requests. */
     async saveRendered(feedId: string, meta: RenderedMeta, bodies: Record<RenderedFormat, string>): Promise<void> {
-      for (const [format, body] of Object.entries(bodies)) await store.set(key.renderedBody(feedId, format as RenderedFormat), body);
+      for (const [format, body] of Object.entries(bodies) as Array<[RenderedFormat, string]>) {
+        await store.set(key.renderedBody(feedId, format), { etag: meta.formats[format].etag, body } satisfies RenderedBody);
+      }
       await store.set(key.rendered(feedId), meta);
     },
 
@@ -282,6 +290,13 @@ export function createRegistry(store: KeyValueStore) {
     },
     releaseRefreshLease(sourceId: string, owner: string): Promise<void> {
       return store.releaseLease(`refresh:${sourceId}`, owner);
+    },
+    /** One rebuild of a feed at a time, across processes, so the last one written saw the newest entries. */
+    acquireRebuildLease(feedId: string, owner: string, ttlMs: number): Promise<boolean> {
+      return store.acquireLease(`rebuild:${feedId}`, owner, ttlMs);
+    },
+    releaseRebuildLease(feedId: string, owner: string): Promise<void> {
+      return store.releaseLease(`rebuild:${feedId}`, owner);
     },
   };
 }

@@ -8,8 +8,9 @@ import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PUBLIC_URL, startTestApp, type TestApp } from '../helpers/app.js';
 import { startFakeProvider, type FakeProvider } from '../helpers/fake-oauth-provider.js';
+import { STORES } from '../helpers/stores.js';
 
-describe('OAuth connections', () => {
+describe.each(STORES)('OAuth connections (%s store)', (store) => {
   let provider: FakeProvider;
   let t: TestApp;
   let alice: string;
@@ -28,7 +29,7 @@ describe('OAuth connections', () => {
         },
       }),
     );
-    t = await startTestApp({ allowPrivate: [provider.hostPort], env: { FEEDPROXY_CONFIG: file } });
+    t = await startTestApp({ store, allowPrivate: [provider.hostPort], env: { FEEDPROXY_CONFIG: file } });
     alice = await t.createUserKey('alice');
   });
   afterAll(async () => {

@@ -4,12 +4,13 @@ import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PUBLIC_URL, startTestApp, type TestApp } from '../helpers/app.js';
 import { startUpstream, type Upstream } from '../helpers/upstream.js';
+import { STORES } from '../helpers/stores.js';
 
 const TOKEN = 'T1SECRETu5cVd3sK9wPz7Qn2LmJfXy0Ha8Rb--';
 const fixture = (name: string) => readFileSync(new URL(`../fixtures/feeds/${name}`, import.meta.url));
 const path = (url: string) => url.slice(PUBLIC_URL.length);
 
-describe('feeds API and public feeds', () => {
+describe.each(STORES)('feeds API and public feeds (%s store)', (store) => {
   let upstream: Upstream;
   let t: TestApp;
   let alice: string;
@@ -24,7 +25,7 @@ describe('feeds API and public feeds', () => {
       if (url.pathname === '/podcast') return void response.writeHead(200, { 'content-type': 'application/rss+xml' }).end(fixture('podcast.rss'));
       response.writeHead(404).end();
     });
-    t = await startTestApp({ allowPrivate: [upstream.hostPort] });
+    t = await startTestApp({ store, allowPrivate: [upstream.hostPort] });
     alice = await t.createUserKey('alice');
     sourceIds = [];
     for (const url of [upstream.url(`/queue?feed_token=${TOKEN}&output=atom`), upstream.url('/podcast')]) {

@@ -4,11 +4,12 @@ import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { startUpstream, type Upstream } from '../helpers/upstream.js';
+import { STORES } from '../helpers/stores.js';
 
 const TOKEN = 'T1SECRETu5cVd3sK9wPz7Qn2LmJfXy0Ha8Rb--';
 const fixture = (name: string) => readFileSync(new URL(`../fixtures/feeds/${name}`, import.meta.url));
 
-describe('sources API', () => {
+describe.each(STORES)('sources API (%s store)', (store) => {
   let upstream: Upstream;
   let closedPort: number;
   let t: TestApp;
@@ -37,6 +38,7 @@ describe('sources API', () => {
     });
     closedPort = await freePort();
     t = await startTestApp({
+      store,
       allowPrivate: [upstream.hostPort, `127.0.0.1:${closedPort}`],
       overrides: { fetcher: { timeoutMs: 1500 } },
     });

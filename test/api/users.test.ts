@@ -3,11 +3,12 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, startTestApp, type TestApp } from '../helpers/app.js';
+import { STORES } from '../helpers/stores.js';
 
-describe('users API', () => {
+describe.each(STORES)('users API (%s store)', (store) => {
   let t: TestApp;
   beforeAll(async () => {
-    t = await startTestApp();
+    t = await startTestApp({ store });
   });
   afterAll(async () => t?.close());
 
@@ -49,7 +50,7 @@ describe('users API', () => {
   });
 
   it('disables the user API when no admin token is configured', async () => {
-    const bare = await startTestApp({ env: { FEEDPROXY_ADMIN_TOKEN: '' } });
+    const bare = await startTestApp({ store, env: { FEEDPROXY_ADMIN_TOKEN: '' } });
     try {
       const response = await bare.api(ADMIN_TOKEN, { method: 'POST', url: '/api/v1/users', payload: { name: 'x' } });
       expect(response.statusCode).toBe(401);

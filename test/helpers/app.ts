@@ -10,6 +10,7 @@ import { loadConfig } from '../../src/config.js';
 import { createDeps, type Deps, type DepsOverrides } from '../../src/deps.js';
 import { createLogger } from '../../src/logger.js';
 import { createUser } from '../../src/services/users.js';
+import { deleteRedisKeys, randomSecretKey, REDIS_URL, uniqueRedisPrefix, type StoreKind } from './stores.js';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
 export const PUBLIC_URL = 'http://feeds.test';
@@ -18,6 +19,9 @@ export interface TestApp {
   app: FastifyInstance;
   deps: Deps;
   dir: string;
+  store: StoreKind;
+  /** The Redis key prefix of this app's store (redis only). */
+  redisPrefix?: string;
   /** Every log line written so far (JSON text). */
   logs: string[];
   /** A new user's API key. */
@@ -34,6 +38,8 @@ export interface TestAppOptions {
   overrides?: DepsOverrides;
   /** Reuse a directory (restart tests). */
   dir?: string;
+  /** SQLite file in `dir` (default), or the local Redis under a unique prefix removed on close. */
+  store?: StoreKind;
 }
 
 export async function startTestApp(options: TestAppOptions = {}): Promise<TestApp> {
@@ -45,6 +51,11 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
       callback();
     },
   });
+  const store = options.store ?? 'sqlite';
+  // Redis: a prefix of our own (unless the test shares one between apps) and the key Redis mode requires.
+  const ownsPrefix = store === 'redis' && options.env?.FEEDPROXY_STORE_PREFIX === undefined;
+  const redisEnv: Record<string, string> =
+    store === 'redis' ? { FEEDPROXY_STORE: REDIS_URL, FEEDPROXY_STORE_PREFIX: uniqueRedisPrefix(), FEEDPROXY_SECRET_KEY: randomSecretKey() } : {};
   const config = loadConfig({
     FEEDPROXY_STORE: `sqlite://${join(dir, 'feedproxy.sqlite')}`,
     FEEDPROXY_PUBLIC_URL: PUBLIC_URL,
@@ -52,6 +63,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     FEEDPROXY_ALLOW_PRIVATE: (options.allowPrivate ?? []).join(','),
     FEEDPROXY_CONFIG: '', // no config file: the test's env is the whole configuration
     LOG_LEVEL: 'debug',
+    ...redisEnv,
     ...options.env,
   });
   const deps = await createDeps(config, { logger: createLogger('debug', stream), ...options.overrides });
@@ -61,6 +73,8 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     app,
     deps,
     dir,
+    store,
+    ...(store === 'redis' ? { redisPrefix: config.storePrefix } : {}),
     logs,
     async createUserKey(name = 'alice') {
       return (await createUser(deps, name)).apiKey;
@@ -71,6 +85,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     async close() {
       await app.close();
       await deps.close();
+      if (ownsPrefix) await deleteRedisKeys(config.storePrefix);
       if (!options.dir) rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -2,13 +2,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { serveFixture, startUpstream, type Upstream } from '../helpers/upstream.js';
+import { STORES } from '../helpers/stores.js';
 
-describe('store under concurrent writes', () => {
+describe.each(STORES)('store under concurrent writes (%s store)', (store) => {
   let upstream: Upstream;
   let t: TestApp;
   beforeAll(async () => {
     upstream = await startUpstream({ '/feed': serveFixture('feeds/podcast.rss', { contentType: 'application/rss+xml' }) });
-    t = await startTestApp({ allowPrivate: [upstream.hostPort] });
+    t = await startTestApp({ store, allowPrivate: [upstream.hostPort] });
   });
   afterAll(async () => {
     await t?.close();

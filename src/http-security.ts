@@ -1,0 +1,80 @@
+// What the HTTP surface does against browsers and floods: security headers on every answer, CORS
+// for the public feeds only, rate limits on the API (per key) and on the public feeds (per client).
+// The only imports of @fastify/helmet, @fastify/cors and @fastify/rate-limit.
+import cors from '@fastify/cors';
+import helmet from '@fastify/helmet';
+import rateLimit from '@fastify/rate-limit';
+import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
+import type { Deps } from './deps.js';
+import { bearerToken } from './routes/api/bearer.js';
+import { hashApiKey } from './vault/seal.js';
+
+/** The route of GET|HEAD /<token>.<format> (routes/public-feeds.ts). */
+const PUBLIC_FEED_ROUTE = '/:file';
+/** A preflight has no route of its own yet; this is the shape of a public feed path. */
+const PUBLIC_FEED_PATH = /^\/[A-Za-z0-9_-]{16,64}\.(?:atom|rss|json)(?:\?|$)/;
+const MINUTE_MS = 60_000;
+
+// Fastify's own client errors, under codes of ours (the error handler shows `error` as the code).
+const FASTIFY_CLIENT_ERRORS: Record<string, string> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: 'FP_PAYLOAD_TOO_LARGE',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'FP_UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'FP_BAD_REQUEST',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'FP_BAD_REQUEST',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'FP_BAD_REQUEST',
+};
+
+/** The code a 4xx answer shows for an error Fastify (not our code) raised. */
+export function clientErrorCodeOf(error: FastifyError): string {
+  return FASTIFY_CLIENT_ERRORS[error.code] ?? (error.code?.startsWith('FP_') ? error.code : 'FP_BAD_REQUEST');
+}
+
+function isApi(request: FastifyRequest): boolean {
+  return request.routeOptions.url?.startsWith('/api/') === true;
+}
+
+function isPublicFeed(request: FastifyRequest): boolean {
+  if (request.method === 'OPTIONS') return PUBLIC_FEED_PATH.test(request.url);
+  return (request.method === 'GET' || request.method === 'HEAD') && request.routeOptions.url === PUBLIC_FEED_ROUTE;
+}
+
+export async function registerHttpSecurity(app: FastifyInstance, deps: Pick<Deps, 'config'>): Promise<void> {
+  const { limits } = deps.config;
+
+  await app.register(helmet, {
+    // Self-hosted instances often answer plain http on a LAN: upgrading the docs page's own
+    // requests to https would break it.
+    contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } },
+  });
+  // Feed readers that run in a browser read the public feeds cross-origin; nothing else is shared.
+  // The API takes a bearer key and is never offered to other origins (its preflight answers 404).
+  await app.register(cors, {
+    delegator: (request, callback) => {
+      if (isPublicFeed(request)) callback(null, { origin: '*', methods: ['GET', 'HEAD'], maxAge: 86_400 });
+      else callback(null, { origin: false });
+    },
+  });
+  app.addHook('onSend', async (request, reply) => {
+    // helmet's same-origin resource policy would stop a page elsewhere from embedding the feed.
+    if (isPublicFeed(request)) reply.header('cross-origin-resource-policy', 'cross-origin');
+  });
+
+  await app.register(rateLimit, {
+    global: true,
+    timeWindow: MINUTE_MS,
+    // A key hash, not the key: the limiter's table is memory we might dump.
+    keyGenerator: (request) => {
+      if (!isApi(request)) return `ip:${request.ip}`;
+      const apiKey = bearerToken(request.headers.authorization);
+      return apiKey === undefined ? `ip:${request.ip}` : `key:${hashApiKey(apiKey)}`;
+    },
+    max: (request) => (isApi(request) ? limits.apiRequestsPerMinute : limits.publicRequestsPerMinute),
+    // Health, metrics, docs and unknown paths are not limited here; only what costs us is.
+    allowList: (request) => !isApi(request) && !isPublicFeed(request),
+    errorResponseBuilder: (_request, context) =>
+      Object.assign(new Error(`Too many requests: at most ${context.max} a minute; retry in ${context.after}`), {
+        statusCode: context.statusCode,
+        code: 'FP_RATE_LIMITED',
+      }),
+  });
+}

@@ -1,0 +1,102 @@
+// The KeyValueStore contract on both backends, each opened twice as two instances would: records
+// through keyv, sets that concurrent writers never lose members of, leases that one owner at a
+// time holds and that lapse within the heartbeat bound when their holder dies.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openKeyValueStore, type KeyValueStore } from '../../src/store/kv.js';
+import { deleteRedisKeys, readRedisKeys, REDIS_URL, STORES, uniqueRedisPrefix } from '../helpers/stores.js';
+
+const HEARTBEAT_MS = 300;
+
+describe.each(STORES)('key-value store (%s)', (kind) => {
+  let dir: string;
+  const prefix = uniqueRedisPrefix();
+  const url = () => (kind === 'redis' ? REDIS_URL : `sqlite://${join(dir, 'kv.sqlite')}`);
+  const open = () => openKeyValueStore(url(), { prefix, leaseHeartbeatMs: HEARTBEAT_MS });
+  let one: KeyValueStore;
+  let two: KeyValueStore;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'feedproxy-kv-'));
+    [one, two] = [await open(), await open()];
+  });
+  afterAll(async () => {
+    await one?.close();
+    await two?.close();
+    if (kind === 'redis') await deleteRedisKeys(prefix);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('reads on one what the other wrote, one record or many', async () => {
+    await one.set('source:1', { id: '1', title: 'ünïcode ✓', nested: { list: [1, 2] } });
+    expect(await two.get('source:1')).toEqual({ id: '1', title: 'ünïcode ✓', nested: { list: [1, 2] } });
+    expect(await two.getMany(['source:1', 'source:none'])).toEqual([{ id: '1', title: 'ünïcode ✓', nested: { list: [1, 2] } }, undefined]);
+    await two.delete('source:1');
+    expect(await one.get('source:1')).toBeUndefined();
+    expect(await one.getMany([])).toEqual([]);
+  });
+
+  it('keeps every member of a set written by both at once, listed in order', async () => {
+    const members = Array.from({ length: 200 }, (_, index) => `m${String(index).padStart(3, '0')}`);
+    await Promise.all(members.map((member, index) => (index % 2 ? one : two).addMember('all', member)));
+    expect(await one.members('all')).toEqual(members);
+    await Promise.all(members.slice(0, 100).map((member, index) => (index % 2 ? two : one).removeMember('all', member)));
+    expect(await two.members('all')).toEqual(members.slice(100));
+    expect(await two.members('never-written')).toEqual([]);
+  });
+
+  it('grants a lease to exactly one of many owners asking at once; only the holder releases it', async () => {
+    const owners = Array.from({ length: 20 }, (_, index) => `owner-${index}`);
+    const granted = await Promise.all(owners.map((owner, index) => (index % 2 ? one : two).acquireLease('refresh:x', owner, 60_000)));
+    expect(granted.filter(Boolean)).toHaveLength(1);
+    const holder = owners[granted.indexOf(true)]!;
+    const other = owners.find((owner) => owner !== holder)!;
+    await one.releaseLease('refresh:x', other); // not theirs: nothing happens
+    expect(await two.acquireLease('refresh:x', other, 60_000)).toBe(false);
+    expect(await one.acquireLease('refresh:x', holder, 60_000)).toBe(true); // the holder renews
+    await two.releaseLease('refresh:x', holder);
+    expect(await one.acquireLease('refresh:x', other, 60_000)).toBe(true);
+    await one.releaseLease('refresh:x', other);
+  });
+
+  it('keeps a live holder’s lease past the heartbeat, and lets a dead holder’s lapse within it', async () => {
+    const holder = await open();
+    expect(await holder.acquireLease('refresh:y', 'holder', 60_000)).toBe(true);
+    // Alive: renewed while the refresh runs, though the stored TTL is only the heartbeat.
+    await new Promise((resolve) => setTimeout(resolve, HEARTBEAT_MS * 4));
+    expect(await one.acquireLease('refresh:y', 'taker', 60_000)).toBe(false);
+    // Dead: no release, no more heartbeats (as after SIGKILL). The 60 s the holder asked for do not bind.
+    await holder.close();
+    const died = Date.now();
+    while (!(await one.acquireLease('refresh:y', 'taker', 60_000))) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(Date.now() - died).toBeLessThan(10_000);
+    await one.releaseLease('refresh:y', 'taker');
+  });
+
+  it('answers ping', async () => {
+    await expect(one.ping()).resolves.toBeUndefined();
+  });
+
+  it.runIf(kind === 'redis')('keeps every key under its prefix: records, sets and leases apart', async () => {
+    await one.set('feed:1', { id: 'f' });
+    await one.addMember('feeds:u', 'f');
+    await one.acquireLease('refresh:z', 'me', 60_000);
+    const keys = [...(await readRedisKeys(prefix)).keys()];
+    expect(keys.every((key) => key.startsWith(prefix))).toBe(true);
+    expect(keys).toEqual(expect.arrayContaining([`${prefix}r:feed:1`, `${prefix}s:feeds:u`, `${prefix}l:refresh:z`]));
+    await one.releaseLease('refresh:z', 'me');
+  });
+});
+
+describe('an unreachable Redis', () => {
+  it('stops the start with an error naming host and port, never the password', async () => {
+    const error = await openKeyValueStore('redis://:hunter2-secret@127.0.0.1:1/3').then(
+      () => undefined,
+      (failure: Error) => failure,
+    );
+    expect(error?.message).toMatch(/^cannot reach Redis at 127\.0\.0\.1:1\/3: /);
+    expect(error?.message).not.toContain('hunter2');
+  });
+});
