@@ -88,3 +88,12 @@ describe('trustProxy', () => {
     expect(loadConfig({ ...base, FEEDPROXY_TRUST_PROXY: '10.0.0.0/8,127.0.0.1' }).trustProxy).toBe('10.0.0.0/8,127.0.0.1');
   });
 });
+
+describe('config/feedproxy.example.yaml', () => {
+  it('is a valid configuration that states the defaults', () => {
+    const file = new URL('../config/feedproxy.example.yaml', import.meta.url).pathname;
+    const fromExample = loadConfig({ FEEDPROXY_CONFIG: file });
+    const { configFile: _file, ...example } = fromExample;
+    expect(example).toEqual(loadConfig(base));
+  });
+});
