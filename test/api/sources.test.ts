@@ -1,10 +1,10 @@
 // /api/v1/sources through the real app, a real SQLite file and real upstream sockets.
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { startUpstream, type Upstream } from '../helpers/upstream.js';
 import { STORES } from '../helpers/stores.js';
+import { freePort } from '../helpers/cli.js';
 
 const TOKEN = 'T1SECRETu5cVd3sK9wPz7Qn2LmJfXy0Ha8Rb--';
 const fixture = (name: string) => readFileSync(new URL(`../fixtures/feeds/${name}`, import.meta.url));
@@ -176,11 +176,3 @@ describe.each(STORES)('sources API (%s store)', (store) => {
     expect(limited).toEqual(all.slice(0, 1));
   });
 });
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}

@@ -1,56 +1,17 @@
 // The CLI as users run it: a real process on a real store. Includes the kill -9 durability check.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startUpstream, type Upstream } from '../helpers/upstream.js';
-import { CLI_ARGS, ROOT } from '../helpers/cli.js';
+import { CLI_ARGS, ROOT, freePort, runCli, waitReady } from '../helpers/cli.js';
 
 const ADMIN = 'cli-admin-token-0123456789';
 const TOKEN = 'T1SECRETu5cVd3sK9wPz7Qn2LmJfXy0Ha8Rb--';
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(args: string[], env: Record<string, string>): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [...CLI_ARGS, ...args], { cwd: ROOT, env: { ...process.env, ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => (stdout += chunk));
-    child.stderr.on('data', (chunk) => (stderr += chunk));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
 function startServe(env: Record<string, string>): ChildProcess {
   return spawn(process.execPath, [...CLI_ARGS, 'serve'], { cwd: ROOT, env: { ...process.env, ...env }, stdio: 'ignore' });
-}
-
-async function waitReady(base: string): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  while (Date.now() < deadline) {
-    try {
-      if ((await fetch(`${base}/readyz`)).ok) return;
-    } catch {
-      /* not listening yet */
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error('server did not become ready');
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 describe('feedproxy CLI', () => {
@@ -79,7 +40,7 @@ describe('feedproxy CLI', () => {
   afterAll(async () => upstream?.close());
 
   it('exits 2 with one line naming a bad variable', async () => {
-    const run = await cli(['serve'], { ...env, PORT: 'eighty' });
+    const run = await runCli(['serve'], { ...env, PORT: 'eighty' });
     expect(run.code).toBe(2);
     const lines = run.stderr.trim().split('\n');
     expect(lines).toHaveLength(1);
@@ -87,7 +48,7 @@ describe('feedproxy CLI', () => {
   });
 
   it('users create prints the API key once', async () => {
-    const run = await cli(['users', 'create', 'erin'], env);
+    const run = await runCli(['users', 'create', 'erin'], env);
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(/fp_[A-Za-z0-9_-]{43}/);
   });
@@ -134,23 +95,23 @@ describe('feedproxy CLI', () => {
       await new Promise((resolve) => server.once('exit', resolve));
     }
 
-    const ok = await cli(['refresh', '--all'], env);
+    const ok = await runCli(['refresh', '--all'], env);
     expect(ok.code, ok.stderr).toBe(0);
     expect(ok.stdout).toMatch(/^refreshed 0, unchanged 1, failed 0 in \d+\.\ds$/m);
 
     healthy = false;
-    const failed = await cli(['refresh', '--all'], env);
+    const failed = await runCli(['refresh', '--all'], env);
     expect(failed.code).toBe(1);
     expect(failed.stdout).toMatch(/^refreshed 0, unchanged 0, failed 1 in \d+\.\ds$/m);
 
-    const one = await cli(['refresh', '--source', sourceId!], env);
+    const one = await runCli(['refresh', '--source', sourceId!], env);
     expect(one.code).toBe(1);
     expect(one.stdout).toMatch(/^refreshed 0, unchanged 0, failed 1 in/m);
-    const unknown = await cli(['refresh', '--source', 'no-such-source'], env);
+    const unknown = await runCli(['refresh', '--source', 'no-such-source'], env);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toMatch(/no source with id no-such-source/);
 
-    const due = await cli(['refresh'], env);
+    const due = await runCli(['refresh'], env);
     expect(due.code).toBe(0);
     expect(due.stdout).toMatch(/^refreshed 0, unchanged 0, failed 0 in/m);
   });

@@ -6,13 +6,12 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config.js';
 import { createDeps } from '../../src/deps.js';
 import { createLogger } from '../../src/logger.js';
+import { CLI_ARGS, ROOT } from '../helpers/cli.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const dirs: string[] = [];
 const isRoot = process.getuid?.() === 0;
 const canMountReadOnly = isRoot && spawnSync('unshare', ['-m', 'true'], { stdio: 'ignore' }).status === 0;
@@ -37,7 +36,7 @@ const envFor = (dataDir: string, key?: string) => ({
 
 /** Runs `feedproxy users create NAME`, optionally wrapped (e.g. in a mount namespace). */
 function runCli(env: Record<string, string>, wrap?: (command: string) => string[]): Promise<{ code: number | null; stderr: string }> {
-  const cli = `"${process.execPath}" --import tsx src/cli.ts users create someone`;
+  const cli = `"${process.execPath}" ${CLI_ARGS.join(' ')} users create someone`;
   const [command, ...args] = wrap ? wrap(cli) : ['sh', '-c', cli];
   const child = spawn(command!, args, { cwd: ROOT, env: { ...process.env, ...env } });
   let stderr = '';

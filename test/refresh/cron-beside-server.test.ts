@@ -4,13 +4,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp } from '../helpers/app.js';
 import { serveBody, startUpstream, type Upstream } from '../helpers/upstream.js';
-import { CLI_ARGS, ROOT } from '../helpers/cli.js';
+import { CLI_ARGS, ROOT, errorLines, freePort, runCli, sleep, waitFor } from '../helpers/cli.js';
 
 const MINUTE = 60_000;
 const SOURCES_PER_HOST = 12;
@@ -22,43 +21,6 @@ const FEED =
   '<?xml version="1.0"?><rss version="2.0"><channel><title>Cron beside server</title><link>http://example.test/</link>' +
   '<item><guid>a</guid><title>A</title><pubDate>Mon, 02 Mar 2026 07:00:00 GMT</pubDate></item></channel></rss>';
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function runCli(args: string[], env: Record<string, string>): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [...CLI_ARGS, ...args], { cwd: ROOT, env: { ...process.env, ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => (stdout += chunk));
-    child.stderr.on('data', (chunk) => (stderr += chunk));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-async function waitFor(condition: () => boolean | Promise<boolean>, what: string, deadlineMs = 25_000): Promise<void> {
-  const deadline = Date.now() + deadlineMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Pino lines at error (50) or fatal (60). */
-const errorLines = (output: string) => output.split('\n').filter((line) => /"level":(50|60)\b/.test(line));
 
 describe('feedproxy refresh beside feedproxy serve', () => {
   let upstreams: Upstream[] = [];

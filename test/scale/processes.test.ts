@@ -5,13 +5,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PUBLIC_URL, startTestApp } from '../helpers/app.js';
 import { deleteRedisKeys, randomSecretKey, REDIS_SKIP_REASON, REDIS_URL, redisAvailable, uniqueRedisPrefix } from '../helpers/stores.js';
 import { serveBody, startUpstream, type Upstream } from '../helpers/upstream.js';
+import { errorLines, freePort, sleep, waitFor } from '../helpers/cli.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const MINUTE = 60_000;
@@ -30,24 +30,6 @@ interface Instance {
   exited: Promise<number | null>;
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-async function waitFor(condition: () => boolean | Promise<boolean>, what: string, deadlineMs = 30_000): Promise<void> {
-  const deadline = Date.now() + deadlineMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const errorLines = (output: string) => output.split('\n').filter((line) => /"level":(50|60)\b/.test(line));
 
 describe.skipIf(!redisAvailable)(`feedproxy processes on one Redis${REDIS_SKIP_REASON ? ` (${REDIS_SKIP_REASON})` : ''}`, () => {
   const secretKey = randomSecretKey();
