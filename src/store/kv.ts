@@ -46,6 +46,26 @@ export async function openKeyValueStore(url: string, options: StoreOptions = {})
   return options.leaseHeartbeatMs ? withLeaseHeartbeat(store, options.leaseHeartbeatMs) : store;
 }
 
+/** Records are keyv's on every backend: whole JSON values by key. */
+function recordsThrough(keyv: Keyv): Pick<KeyValueStore, 'get' | 'getMany' | 'set' | 'delete'> {
+  return {
+    async get<T>(key: string) {
+      return (await keyv.get<T>(key)) ?? undefined;
+    },
+    async getMany<T>(keys: string[]) {
+      if (keys.length === 0) return [];
+      const values = await keyv.get<T>(keys);
+      return values.map((value) => value ?? undefined);
+    },
+    async set(key, value) {
+      await keyv.set(key, value);
+    },
+    async delete(key) {
+      await keyv.delete(key);
+    },
+  };
+}
+
 type SqlQuery = (sql: string, ...params: unknown[]) => Promise<Array<Record<string, unknown>>>;
 
 async function openSqliteStore(path: string): Promise<KeyValueStore> {
@@ -64,20 +84,7 @@ async function openSqliteStore(path: string): Promise<KeyValueStore> {
   await query('CREATE TABLE IF NOT EXISTS fp_leases(key TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at INTEGER NOT NULL)');
 
   return {
-    async get<T>(key: string) {
-      return (await keyv.get<T>(key)) ?? undefined;
-    },
-    async getMany<T>(keys: string[]) {
-      if (keys.length === 0) return [];
-      const values = await keyv.get<T>(keys);
-      return values.map((value) => value ?? undefined);
-    },
-    async set(key, value) {
-      await keyv.set(key, value);
-    },
-    async delete(key) {
-      await keyv.delete(key);
-    },
+    ...recordsThrough(keyv),
     async addMember(set, member) {
       await query('INSERT OR IGNORE INTO fp_sets(name, member) VALUES (?, ?)', set, member);
     },
@@ -139,20 +146,7 @@ async function openRedisStore(url: string, prefix: string): Promise<KeyValueStor
   const leaseKey = (key: string) => `${prefix}l:${key}`;
 
   return {
-    async get<T>(key: string) {
-      return (await keyv.get<T>(key)) ?? undefined;
-    },
-    async getMany<T>(keys: string[]) {
-      if (keys.length === 0) return [];
-      const values = await keyv.get<T>(keys);
-      return values.map((value) => value ?? undefined);
-    },
-    async set(key, value) {
-      await keyv.set(key, value);
-    },
-    async delete(key) {
-      await keyv.delete(key);
-    },
+    ...recordsThrough(keyv),
     async addMember(set, member) {
       await client.sAdd(setKey(set), member);
     },
