@@ -54,6 +54,8 @@ export interface CachedEntry extends Entry {
   firstSeenAt: string;
   /** ISO 8601; when the entry was last in the upstream document (drives retention). */
   lastSeenAt?: string;
+  /** pipeline/merge's canonical form of `link`, computed once when cached rather than per rebuild. */
+  canonicalLink?: string;
 }
 
 export type SourceStatus = 'new' | 'ok' | 'stale' | 'failing' | 'disabled' | 'unauthorized';

@@ -82,7 +82,7 @@ function dedupeByLink(entries: CachedEntry[]): CachedEntry[] {
   const winners = new Map<string, CachedEntry>();
   const links = new Map<CachedEntry, string>();
   for (const entry of entries) {
-    const link = entry.link === undefined ? undefined : canonicalLink(entry.link);
+    const link = entry.canonicalLink ?? (entry.link === undefined ? undefined : canonicalLink(entry.link));
     if (link === undefined) continue;
     links.set(entry, link);
     const held = winners.get(link);
@@ -96,13 +96,21 @@ function dedupeByLink(entries: CachedEntry[]): CachedEntry[] {
 
 /** True when `candidate` should replace `held`: newer wins; equal dates fall back to a fixed order. */
 function preferred(candidate: CachedEntry, held: CachedEntry): boolean {
-  const byDate = entryDate(candidate).getTime() - entryDate(held).getTime();
+  const byDate = timeOf(candidate) - timeOf(held);
   if (byDate !== 0) return byDate > 0;
   return compareIdentity(candidate, held) < 0;
 }
 
 function compareNewestFirst(a: CachedEntry, b: CachedEntry): number {
-  return entryDate(b).getTime() - entryDate(a).getTime() || compareIdentity(a, b);
+  return timeOf(b) - timeOf(a) || compareIdentity(a, b);
+}
+
+/** entryDate in milliseconds, parsed once per entry object rather than once per comparison. */
+const times = new WeakMap<CachedEntry, number>();
+function timeOf(entry: CachedEntry): number {
+  let time = times.get(entry);
+  if (time === undefined) times.set(entry, (time = entryDate(entry).getTime()));
+  return time;
 }
 
 /** A total order on entries that does not depend on the order the sources were listed in. */

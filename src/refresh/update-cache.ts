@@ -1,5 +1,6 @@
 // What a successful fetch does to a source's cached entries. Pure: the clock is passed in.
 import type { CachedEntry, Entry } from '../model.js';
+import { canonicalLink } from '../pipeline/merge.js';
 
 export interface CacheUpdate {
   entries: CachedEntry[];
@@ -40,6 +41,8 @@ export function updateCachedEntries(
     seen.add(entry.id);
     const old = previous.get(entry.id);
     const candidate: CachedEntry = { ...entry, sourceId, firstSeenAt: old?.firstSeenAt ?? nowIso, lastSeenAt: nowIso };
+    const link = entry.link === undefined ? undefined : canonicalLink(entry.link);
+    if (link !== undefined) candidate.canonicalLink = link;
     if (!old) added += 1;
     else if (contentKey(old) !== contentKey(candidate)) updated += 1;
     next.push(candidate);
@@ -69,6 +72,6 @@ function dateOf(entry: CachedEntry): string {
 
 /** Everything a reader sees of an entry; bookkeeping times are left out. */
 function contentKey(entry: CachedEntry): string {
-  const { firstSeenAt: _first, lastSeenAt: _last, ...visible } = entry;
+  const { firstSeenAt: _first, lastSeenAt: _last, canonicalLink: _canonical, ...visible } = entry;
   return JSON.stringify(visible);
 }

@@ -17,6 +17,9 @@ export const publicFeedRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/:file',
     {
+      // Readers poll all day: two info lines per GET would dominate the log and cost half the
+      // throughput of a 304 (BENCHMARKS.md, bench 1b). Errors still log.
+      logLevel: 'warn',
       schema: {
         tags: ['public feeds'],
         summary: 'A published feed (Atom 1.0, RSS 2.0 or JSON Feed 1.1); no authentication',

@@ -70,7 +70,7 @@ export async function createSource(deps: Deps, userId: string, input: CreateSour
   source.nextFetchAt = nextFetchAfter(deps, source, now);
   // Entries first: a source that is listed always has its entries.
   await deps.registry.saveEntries(id, entries);
-  await deps.registry.saveSource(source);
+  await deps.registry.addSource(source);
   deps.logger.info({ sourceId: id, userId, host: source.host }, 'source created');
   return source;
 }

@@ -46,6 +46,16 @@ export async function openKeyValueStore(url: string, options: StoreOptions = {})
   return options.leaseHeartbeatMs ? withLeaseHeartbeat(store, options.leaseHeartbeatMs) : store;
 }
 
+/**
+ * Our records are plain JSON (no Buffers, Dates or Maps), so the native JSON calls do: keyv's
+ * default serialiser is a recursive JS walk and its parser a reviver, several times slower on the
+ * entry lists and rendered bodies that dominate reads (measured in BENCHMARKS.md, bench 4).
+ */
+const NATIVE_JSON = {
+  serialize: (data: unknown) => JSON.stringify(data),
+  deserialize: (text: string) => JSON.parse(text),
+};
+
 /** Records are keyv's on every backend: whole JSON values by key. */
 function recordsThrough(keyv: Keyv): Pick<KeyValueStore, 'get' | 'getMany' | 'set' | 'delete'> {
   return {
@@ -71,15 +81,17 @@ type SqlQuery = (sql: string, ...params: unknown[]) => Promise<Array<Record<stri
 async function openSqliteStore(path: string): Promise<KeyValueStore> {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   const adapter = new KeyvSqlite({ uri: `sqlite://${path}`, busyTimeout: 10_000 });
-  const keyv = new Keyv({ store: adapter, namespace: 'fp' });
+  const keyv = new Keyv({ store: adapter, namespace: 'fp', ...NATIVE_JSON });
   keyv.on('error', () => {
     /* surfaced by the failing call itself */
   });
   const query = adapter.query as SqlQuery;
-  // WAL lets `feedproxy refresh` from cron read and write beside a running server; synchronous
-  // FULL keeps every acknowledged write on disk across a crash or kill -9.
+  // WAL lets `feedproxy refresh` from cron read and write beside a running server. Under WAL,
+  // synchronous=NORMAL keeps every committed write across a process crash or kill -9 (the WAL is in
+  // the OS's hands once the commit returns); only an OS crash or power loss can lose the last
+  // commits, and it spares an fsync per write (BENCHMARKS.md, bench 2).
   await query('PRAGMA journal_mode=WAL');
-  await query('PRAGMA synchronous=FULL');
+  await query('PRAGMA synchronous=NORMAL');
   await query('CREATE TABLE IF NOT EXISTS fp_sets(name TEXT NOT NULL, member TEXT NOT NULL, PRIMARY KEY(name, member)) WITHOUT ROWID');
   await query('CREATE TABLE IF NOT EXISTS fp_leases(key TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at INTEGER NOT NULL)');
 
@@ -138,7 +150,7 @@ async function openRedisStore(url: string, prefix: string): Promise<KeyValueStor
   const client = await connectRedis(url);
   const adapter = new KeyvRedis(client, { keyPrefixSeparator: ':', throwOnErrors: true, throwOnConnectError: true });
   // keyv's own prefixing is off: the adapter prefixes, once, with the namespace keyv hands it.
-  const keyv = new Keyv({ store: adapter, namespace: `${prefix}r`, useKeyPrefix: false, throwOnErrors: true });
+  const keyv = new Keyv({ store: adapter, namespace: `${prefix}r`, useKeyPrefix: false, throwOnErrors: true, ...NATIVE_JSON });
   keyv.on('error', () => {
     /* thrown by the failing call itself (throwOnErrors) */
   });

@@ -154,11 +154,16 @@ export function createRegistry(store: KeyValueStore) {
     },
 
     // Sources ----------------------------------------------------------------------------------
-    async saveSource(source: SourceRecord): Promise<void> {
+    /** A new source: the record, then the indexes that list it. */
+    async addSource(source: SourceRecord): Promise<void> {
       await store.set(key.source(source.id), source);
       await store.addMember(set.userSources(source.userId), source.id);
       await store.addMember(set.allSources, source.id);
       if (source.connectionId) await store.addMember(set.connectionSources(source.connectionId), source.id);
+    },
+    /** An update of a listed source: the record alone (a refresh finishing after a delete lists nothing again). */
+    async saveSource(source: SourceRecord): Promise<void> {
+      await store.set(key.source(source.id), source);
     },
     async getSource(id: string): Promise<SourceRecord | undefined> {
       return store.get<SourceRecord>(key.source(id));

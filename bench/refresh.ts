@@ -1,0 +1,196 @@
+// Bench 2 — a refresh pass: N sources on a local upstream (its own process, 16 ports = 16 hosts,
+// realistic feeds of varied size, one source in five answering 304), refreshed by refreshBatch()
+// with the configured limits, against the floor: the same requests (same validators) with plain
+// undici at the same concurrency, and the same bytes parsed by feedsmith alone.
+// Sources are written through the registry (no creation fetch); a first, unmeasured pass fills
+// their caches and validators, so the measured pass is steady state: 80% of sources have one new
+// entry, 20% answer 304.
+import { parseFeed as parseWithFeedsmith } from 'feedsmith';
+import { Agent, request } from 'undici';
+import { refreshBatch } from '../src/refresh/run-batch.js';
+import type { SourceRecord } from '../src/store/registry.js';
+import { startChild, type Child } from './lib/child.js';
+import { measure, printTable, type BenchResult, type RunOptions, type Table } from './lib/common.js';
+import { addFeed, addSource, addUser, openInstance, storeBytes, type BenchInstance } from './lib/instance.js';
+import type { UpstreamReady } from './upstream-server.js';
+
+export interface PassFigures {
+  label: string;
+  sources: number;
+  wallMs: number;
+  cpuMs: number;
+  outcomes: Record<string, number>;
+}
+
+interface Upstream {
+  child: Child;
+  ready: UpstreamReady;
+}
+
+export async function startBenchUpstream(): Promise<Upstream> {
+  const { child, ready } = await startChild<UpstreamReady>('upstream-server.ts');
+  return { child, ready };
+}
+
+function urlOf(upstream: Upstream, index: number): string {
+  const hostPort = upstream.ready.hostPorts[index % upstream.ready.hostPorts.length]!;
+  return `http://${hostPort}/f/${index}?feed_token=bench-secret-${index.toString(36).padStart(6, '0')}`;
+}
+
+/** One instance with `count` sources on the upstream, caches and validators filled by one pass. */
+export async function prepareRefreshInstance(upstream: Upstream, count: number): Promise<{ instance: BenchInstance; sources: SourceRecord[]; warm: PassFigures }> {
+  await upstream.child.ask({ generation: 0 });
+  const instance = await openInstance({ env: { FEEDPROXY_ALLOW_PRIVATE: upstream.ready.hostPorts.join(',') } });
+  const userId = await addUser(instance.deps);
+  for (let index = 0; index < count; index++) await addSource(instance.deps, { userId, url: urlOf(upstream, index), title: `Source ${index}` });
+  const warm = await runOurPass(instance, 'warm-up (all 200, empty caches)');
+  return { instance, sources: await instance.deps.registry.listAllSources(), warm };
+}
+
+export async function runOurPass(instance: BenchInstance, label: string): Promise<PassFigures> {
+  const { deps } = instance;
+  const sources = await deps.registry.listAllSources();
+  const { value: results, wallMs, cpuMs } = await measure(() =>
+    refreshBatch(deps, sources, { concurrency: deps.config.refresh.concurrency, perHost: deps.config.refresh.perHostConcurrency }),
+  );
+  const outcomes: Record<string, number> = {};
+  for (const result of results) outcomes[result.outcome] = (outcomes[result.outcome] ?? 0) + 1;
+  return { label, sources: sources.length, wallMs, cpuMs, outcomes };
+}
+
+/** The floor: the same GETs (same URLs and If-None-Match) through a plain undici Agent, feedsmith on each 200 body. */
+export async function runFloorPass(instance: BenchInstance, label: string): Promise<PassFigures> {
+  const { deps } = instance;
+  const sources = await deps.registry.listAllSources();
+  const requests = sources.map((source) => ({ url: deps.vault.open(source.urlSealed), etag: source.etag }));
+  const agent = new Agent();
+  const outcomes: Record<string, number> = {};
+  let next = 0;
+  const worker = async () => {
+    while (next < requests.length) {
+      const { url, etag } = requests[next++]!;
+      const response = await request(url, { dispatcher: agent, headers: etag ? { 'if-none-match': etag } : {} });
+      if (response.statusCode === 304) {
+        await response.body.dump();
+        outcomes['not-modified'] = (outcomes['not-modified'] ?? 0) + 1;
+        continue;
+      }
+      const parsed = parseWithFeedsmith(await response.body.text());
+      outcomes[parsed.format] = (outcomes[parsed.format] ?? 0) + 1;
+    }
+  };
+  const { wallMs, cpuMs } = await measure(() => Promise.all(Array.from({ length: deps.config.refresh.concurrency }, worker)));
+  await agent.close();
+  return { label, sources: requests.length, wallMs, cpuMs, outcomes };
+}
+
+function passRow(pass: PassFigures, floor?: PassFigures): Array<string | number> {
+  const perSecond = (pass.sources / pass.wallMs) * 1000;
+  return [
+    pass.label,
+    pass.sources,
+    pass.wallMs / 1000,
+    perSecond,
+    pass.cpuMs / pass.sources,
+    floor ? pass.wallMs / floor.wallMs : '—',
+    Object.entries(pass.outcomes)
+      .map(([outcome, count]) => `${outcome} ${count}`)
+      .join(', '),
+  ];
+}
+
+export async function runRefreshBench(options: RunOptions): Promise<BenchResult> {
+  const startedAt = new Date();
+  const count = options.quick ? 150 : 5000;
+  // The feeds variant and the scaling row run on a second, smaller instance: a pass where every
+  // change re-renders a feed is slow enough that 5,000 of them would dominate the whole run.
+  const smallCount = options.quick ? 50 : 1000;
+  const upstream = await startBenchUpstream();
+  let generation = 0;
+  try {
+    const { instance, warm } = await prepareRefreshInstance(upstream, count);
+    let floor: PassFigures, ours: PassFigures, floor304: PassFigures, ours304: PassFigures, bytesOnDisk: number;
+    try {
+      // Floor and ours on the same generation, one after the other: same changes, same noise.
+      await upstream.child.ask({ generation: ++generation });
+      floor = await runFloorPass(instance, 'floor, 80% 200 + 20% 304');
+      ours = await runOurPass(instance, 'refreshBatch, 80% 200 + 20% 304');
+      // Nothing changed since the last pass: every source answers 304.
+      floor304 = await runFloorPass(instance, 'floor, all 304');
+      ours304 = await runOurPass(instance, 'refreshBatch, all 304');
+      bytesOnDisk = storeBytes(instance.dir);
+    } finally {
+      await instance.close();
+    }
+
+    const small = await prepareRefreshInstance(upstream, smallCount);
+    let floorSmall: PassFigures, oursSmall: PassFigures, floorFeeds: PassFigures, oursFeeds: PassFigures;
+    try {
+      await upstream.child.ask({ generation: ++generation });
+      floorSmall = await runFloorPass(small.instance, 'floor, 80% 200 + 20% 304');
+      oursSmall = await runOurPass(small.instance, 'refreshBatch, 80% 200 + 20% 304');
+      // Every source in a published feed (10 sources a feed): each change re-renders its feed.
+      const userId = (await small.instance.deps.registry.listUsers())[0]!.id;
+      const ids = small.sources.map((source) => source.id);
+      for (let start = 0; start < ids.length; start += 10) await addFeed(small.instance.deps, userId, ids.slice(start, start + 10));
+      await upstream.child.ask({ generation: ++generation });
+      floorFeeds = await runFloorPass(small.instance, 'floor (same requests as below)');
+      oursFeeds = await runOurPass(small.instance, 'refreshBatch, sources in feeds of 10');
+    } finally {
+      await small.instance.close();
+    }
+
+    const sizes = upstream.ready.templates.map((template) => template.bytes);
+    const table: Table = {
+      title: `Refresh pass — ${upstream.ready.hostPorts.length} upstream hosts, concurrency 8 (per host 2)`,
+      columns: ['pass', 'sources', 'wall s', 'sources/s', 'CPU ms/source', '÷ floor (time)', 'outcomes'],
+      rows: [
+        passRow(warm),
+        passRow(floor),
+        passRow(ours, floor),
+        passRow(floor304),
+        passRow(ours304, floor304),
+        passRow(small.warm),
+        passRow(floorSmall),
+        passRow(oursSmall, floorSmall),
+        passRow(floorFeeds),
+        passRow(oursFeeds, floorFeeds),
+      ],
+      notes: [
+        `target: refreshBatch time ≤ 1.5 × floor; this run ${(ours.wallMs / floor.wallMs).toFixed(2)} (${count} sources), 304 path ${(ours304.wallMs / floor304.wallMs).toFixed(2)}, in feeds ${(oursFeeds.wallMs / floorFeeds.wallMs).toFixed(2)}`,
+        `upstream bodies ${Math.min(...sizes)}–${Math.max(...sizes)} bytes, 10–100 entries, RSS/Atom/RDF/JSON, served by a separate process; CPU is this process only (SQLite's thread pool included)`,
+        `store after the ${count}-source passes: ${(bytesOnDisk / 2 ** 20).toFixed(1)} MiB`,
+      ],
+    };
+    printTable(table);
+    const perSecond = (pass: PassFigures) => (pass.sources / pass.wallMs) * 1000;
+    return {
+      name: 'refresh',
+      quick: options.quick,
+      startedAt: startedAt.toISOString(),
+      seconds: (Date.now() - startedAt.getTime()) / 1000,
+      tables: [table],
+      figures: {
+        sources: count,
+        oursPerSecond: perSecond(ours),
+        floorPerSecond: perSecond(floor),
+        ratio: ours.wallMs / floor.wallMs,
+        oursCpuMsPerSource: ours.cpuMs / ours.sources,
+        floorCpuMsPerSource: floor.cpuMs / floor.sources,
+        ratio304: ours304.wallMs / floor304.wallMs,
+        ours304PerSecond: perSecond(ours304),
+        ours304CpuMsPerSource: ours304.cpuMs / ours304.sources,
+        floor304CpuMsPerSource: floor304.cpuMs / floor304.sources,
+        smallSources: smallCount,
+        smallPerSecond: perSecond(oursSmall),
+        smallRatio: oursSmall.wallMs / floorSmall.wallMs,
+        smallCpuMsPerSource: oursSmall.cpuMs / oursSmall.sources,
+        ratioWithFeeds: oursFeeds.wallMs / floorFeeds.wallMs,
+        withFeedsPerSecond: perSecond(oursFeeds),
+        withFeedsCpuMsPerSource: oursFeeds.cpuMs / oursFeeds.sources,
+      },
+    };
+  } finally {
+    await upstream.child.stop();
+  }
+}

@@ -1,0 +1,89 @@
+// A server under load, in its own process. BENCH_SERVE_MODE:
+//  - `feedproxy`: the real app (createDeps + buildApp, no scheduler) on the store in BENCH_STORE_DIR,
+//    configured by the usual FEEDPROXY_* / LOG_LEVEL variables;
+//  - `bare`: a bare Fastify app answering the bytes and headers in BENCH_BARE_FILE for any
+//    `/<token>.<format>`, 304 on a matching If-None-Match, compressed by @fastify/compress with
+//    the same options as app.ts;
+//  - `bare-precompressed`: the same, with the gzip bytes made once at start (the ceiling for gzip).
+// It also answers the memory bench's questions about itself over IPC.
+import compress from '@fastify/compress';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { gzipSync } from 'node:zlib';
+import { buildApp } from '../src/app.js';
+import { rebuildFeed } from '../src/publish/rebuild-feed.js';
+import { answerParent, tellReady } from './lib/child.js';
+import { generateCachedEntries } from './lib/corpus.js';
+import { openInstance, type BenchInstance } from './lib/instance.js';
+
+export interface BareResponse {
+  body: string;
+  headers: Record<string, string>;
+}
+
+export interface MemorySample {
+  rssMiB: number;
+  maxRssMiB: number;
+  heapUsedMiB: number;
+  externalMiB: number;
+}
+
+function sampleMemory(): MemorySample {
+  global.gc?.();
+  const usage = process.memoryUsage();
+  return { rssMiB: usage.rss / 2 ** 20, maxRssMiB: process.resourceUsage().maxRSS / 1024, heapUsedMiB: usage.heapUsed / 2 ** 20, externalMiB: (usage.external + usage.arrayBuffers) / 2 ** 20 };
+}
+
+const mode = process.env.BENCH_SERVE_MODE ?? 'feedproxy';
+let instance: BenchInstance | undefined;
+let app: FastifyInstance;
+
+if (mode === 'feedproxy') {
+  // The parent configures the instance the way an operator would: FEEDPROXY_* and LOG_LEVEL.
+  const env = Object.fromEntries(
+    Object.entries(process.env).filter((entry): entry is [string, string] => /^(FEEDPROXY_|LOG_LEVEL$)/.test(entry[0]) && entry[1] !== undefined),
+  );
+  instance = await openInstance({ dir: process.env.BENCH_STORE_DIR!, env });
+  app = await buildApp(instance.deps);
+} else {
+  const { body, headers } = JSON.parse(readFileSync(process.env.BENCH_BARE_FILE!, 'utf8')) as BareResponse;
+  const gzipped = gzipSync(body);
+  app = Fastify();
+  if (mode === 'bare') await app.register(compress, { global: true, threshold: 1024, encodings: ['br', 'gzip', 'deflate'] });
+  app.get('/:file', async (request, reply) => {
+    reply.headers(headers).header('vary', 'Origin');
+    if (request.headers['if-none-match'] === headers.etag) return reply.code(304).send();
+    if (mode === 'bare-precompressed' && /\bgzip\b/.test(request.headers['accept-encoding'] ?? '')) {
+      return reply.header('content-encoding', 'gzip').header('vary', 'accept-encoding').send(gzipped);
+    }
+    return reply.send(body);
+  });
+}
+await app.listen({ port: 0, host: '127.0.0.1' });
+
+answerParent(async (message) => {
+  if (message.memory) return sampleMemory();
+  if (!instance) return {};
+  const { deps } = instance;
+  if (message.touchAll) {
+    // What a scheduler tick and a refresh pass read: every source record, then each cache in turn.
+    const sources = await deps.registry.listAllSources();
+    let entries = 0;
+    for (const source of sources) entries += (await deps.registry.getEntries(source.id)).length;
+    return { sources: sources.length, entries, memory: sampleMemory() };
+  }
+  if (typeof message.rebuildFeedId === 'string') {
+    // One source of the feed gets a new entry; the feed is rebuilt as refreshSource() would.
+    const feed = (await deps.registry.getFeed(message.rebuildFeedId))!;
+    const sourceId = feed.sourceIds[0]!;
+    const cached = await deps.registry.getEntries(sourceId);
+    const fresh = generateCachedEntries(sourceId, 1, 600, 100_000 + Number(message.round ?? 0))[0]!;
+    await deps.registry.saveEntries(sourceId, [fresh, ...cached]);
+    const started = process.hrtime.bigint();
+    await rebuildFeed(deps, feed.id);
+    return { ms: Number(process.hrtime.bigint() - started) / 1e6 };
+  }
+  return {};
+});
+tellReady({ port: (app.server.address() as AddressInfo).port, memory: sampleMemory() });

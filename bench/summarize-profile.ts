@@ -1,0 +1,64 @@
+// Summarises a V8 .cpuprofile (from `node --cpu-prof`): self time by package or src/ file, and the
+// hottest functions — how BENCHMARKS.md's diagnoses were made.
+// Usage: npx tsx bench/summarize-profile.ts <file.cpuprofile> [top=25]
+import { readFileSync } from 'node:fs';
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  children?: number[];
+}
+interface Profile {
+  nodes: ProfileNode[];
+  samples: number[];
+  timeDeltas: number[];
+}
+
+/** `node_modules/<pkg>` or `src/<dir>/<file>`, else node internals / the program. */
+export function ownerOf(url: string): string {
+  const module = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
+  if (module) return module[1]!;
+  const source = /\/(src|bench|test)\/(.+?)(\?.*)?$/.exec(url);
+  if (source) return `${source[1]}/${source[2]}`;
+  if (url.startsWith('node:')) return url;
+  return url === '' ? '(native / gc / idle)' : url;
+}
+
+export function summarizeProfile(path: string, top = 25): string[] {
+  const profile = JSON.parse(readFileSync(path, 'utf8')) as Profile;
+  const byId = new Map(profile.nodes.map((node) => [node.id, node]));
+  const selfMs = new Map<number, number>();
+  profile.samples.forEach((id, index) => selfMs.set(id, (selfMs.get(id) ?? 0) + (profile.timeDeltas[index] ?? 0) / 1000));
+  const total = [...selfMs.values()].reduce((a, b) => a + b, 0);
+  const byOwner = new Map<string, number>();
+  const byFunction = new Map<string, number>();
+  for (const [id, ms] of selfMs) {
+    const node = byId.get(id)!;
+    const { functionName, url, lineNumber } = node.callFrame;
+    if (functionName === '(idle)') continue;
+    const owner = ownerOf(url);
+    byOwner.set(owner, (byOwner.get(owner) ?? 0) + ms);
+    const name = `${functionName || '(anonymous)'} ${owner}:${lineNumber + 1}`;
+    byFunction.set(name, (byFunction.get(name) ?? 0) + ms);
+  }
+  const idle = [...selfMs].filter(([id]) => byId.get(id)!.callFrame.functionName === '(idle)').reduce((a, [, ms]) => a + ms, 0);
+  const lines = [`total ${total.toFixed(0)} ms sampled, idle ${idle.toFixed(0)} ms`, '', 'self time by owner:'];
+  const busy = total - idle;
+  for (const [owner, ms] of [...byOwner].sort((a, b) => b[1] - a[1]).slice(0, top)) {
+    lines.push(`  ${((ms / busy) * 100).toFixed(1).padStart(5)}%  ${ms.toFixed(0).padStart(7)} ms  ${owner}`);
+  }
+  lines.push('', 'hottest functions (self):');
+  for (const [name, ms] of [...byFunction].sort((a, b) => b[1] - a[1]).slice(0, top)) {
+    lines.push(`  ${((ms / busy) * 100).toFixed(1).padStart(5)}%  ${ms.toFixed(0).padStart(7)} ms  ${name}`);
+  }
+  return lines;
+}
+
+if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split('/').pop()!)) {
+  const [path, top] = process.argv.slice(2);
+  if (!path) {
+    console.error('usage: tsx bench/summarize-profile.ts <file.cpuprofile> [top]');
+    process.exit(2);
+  }
+  console.log(summarizeProfile(path, Number(top ?? 25)).join('\n'));
+}

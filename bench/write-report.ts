@@ -1,0 +1,156 @@
+// Assembles BENCHMARKS.md from bench/results/*.json (the last run of each bench in that mode), the
+// machine and command of the last run, and the hand-written diagnoses in bench/diagnoses.md.
+// Usage: npx tsx bench/write-report.ts [--quick]
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { memorySizes } from './memory.js';
+import { BENCH_DIR, RESULTS_DIR, ROOT_DIR, formatCell, markdownTable, type BenchResult, type Machine } from './lib/common.js';
+
+interface RunRecord {
+  command: string;
+  startedAt: string;
+  seconds: number;
+  machine: Machine;
+}
+
+const ORDER = ['serving', 'layers', 'refresh', 'parsing', 'rebuild', 'memory', 'scaling'];
+const TITLES: Record<string, string> = {
+  serving: '1. Serving a published feed',
+  layers: '1b. Serving: where the time goes (diagnosis, `npm run bench -- layers`)',
+  refresh: '2. Refresh pass',
+  parsing: '3. Parsing',
+  rebuild: '4. Merge + render',
+  memory: '5. Memory',
+  scaling: '6. Scaling',
+};
+
+function readJson<T>(path: string): T | undefined {
+  return existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as T) : undefined;
+}
+
+function num(value: unknown): number {
+  return typeof value === 'number' ? value : Number.NaN;
+}
+
+function verdict(met: boolean | undefined): string {
+  return met === undefined ? 'not measured' : met ? '**met**' : '**missed** (see diagnosis)';
+}
+
+export function writeReport(quick: boolean): string {
+  const suffix = quick ? '.quick' : '';
+  const run = readJson<RunRecord>(join(RESULTS_DIR, `run${suffix}.json`));
+  const results = new Map<string, BenchResult>();
+  for (const name of ORDER) {
+    const result = readJson<BenchResult>(join(RESULTS_DIR, `${name}${suffix}.json`));
+    if (result) results.set(name, result);
+  }
+  const f = (name: string, key: string) => num(results.get(name)?.figures[key]);
+  const has = (name: string) => results.has(name);
+  const [small, large] = memorySizes(quick) as [number, number];
+
+  const headline: Array<Array<string | number>> = [];
+  if (has('serving')) {
+    for (const testCase of ['200', '304 (If-None-Match)', '200 gzip']) {
+      const ratio = f('serving', `feedproxy|${testCase}|ratio`);
+      headline.push([
+        `1. serving ${testCase}: feedproxy ÷ bare Fastify (req/s)`,
+        `${formatCell(ratio)} (${formatCell(f('serving', `feedproxy|${testCase}|rps`))} vs ${formatCell(f('serving', `bare Fastify|${testCase}|rps`))} req/s; p99 ${formatCell(f('serving', `feedproxy|${testCase}|p99`))} vs ${formatCell(f('serving', `bare Fastify|${testCase}|p99`))} ms)`,
+        '≥ 0.8',
+        testCase === '200 gzip' ? 'reported' : verdict(ratio >= 0.8),
+      ]);
+    }
+  }
+  if (has('refresh')) {
+    const ratio = f('refresh', 'ratio');
+    headline.push([
+      `2. refresh pass, ${formatCell(f('refresh', 'sources'))} sources: time ÷ floor`,
+      `${formatCell(ratio)} (${formatCell(f('refresh', 'oursPerSecond'))} vs ${formatCell(f('refresh', 'floorPerSecond'))} sources/s; CPU ${formatCell(f('refresh', 'oursCpuMsPerSource'))} vs ${formatCell(f('refresh', 'floorCpuMsPerSource'))} ms/source)`,
+      '≤ 1.5',
+      verdict(ratio <= 1.5),
+    ]);
+    headline.push([
+      '2. refresh, 304 path: time ÷ floor',
+      `${formatCell(f('refresh', 'ratio304'))} (CPU ${formatCell(f('refresh', 'ours304CpuMsPerSource'))} vs ${formatCell(f('refresh', 'floor304CpuMsPerSource'))} ms/source)`,
+      '≤ 1.5',
+      verdict(f('refresh', 'ratio304') <= 1.5),
+    ]);
+    headline.push(['2. refresh, sources in feeds of 10: time ÷ floor', formatCell(f('refresh', 'ratioWithFeeds')), '≤ 1.5', verdict(f('refresh', 'ratioWithFeeds') <= 1.5)]);
+  }
+  if (has('parsing')) {
+    headline.push([
+      '3. parsing MB/s, RSS/Atom/RDF: parseFeed / feedsmith / rss-parser',
+      `${formatCell(f('parsing', 'xml|ours'))} / ${formatCell(f('parsing', 'xml|feedsmith'))} / ${formatCell(f('parsing', 'xml|rss-parser'))}`,
+      'reported',
+      'reported',
+    ]);
+  }
+  if (has('rebuild')) {
+    const one = f('rebuild', '100x100|oneMs');
+    headline.push([
+      '4. rebuild 100 × 100 after one source changed',
+      `${formatCell(one)} ms (all 100 changed: ${formatCell(f('rebuild', '100x100|allMs'))} ms; 10 × 100: ${formatCell(f('rebuild', '10x100|oneMs'))} ms)`,
+      '≪ 50 ms, proportional to the change',
+      verdict(one < 50 && f('rebuild', '100x100|allMs') > 2 * one),
+    ]);
+  }
+  if (has('memory')) {
+    const rss = Math.max(f('memory', `${large}|touchedRssMiB`), f('memory', `${large}|peakRssMiB`));
+    headline.push([
+      `5. memory, ${formatCell(large)} sources × 50 items, ${formatCell(large / 10)} feeds`,
+      `peak RSS ${formatCell(rss)} MiB; store ${formatCell(f('memory', `${large}|storeMiB`))} MiB on disk`,
+      quick ? '< 400 MiB (at 10,000)' : '< 400 MiB',
+      quick ? 'quick run: smaller store' : verdict(rss < 400),
+    ]);
+  }
+  void small;
+
+  const machine = run?.machine;
+  const lines: string[] = [
+    '# Benchmarks',
+    '',
+    'How feedproxy compares with the ceiling (a bare Fastify app, plain undici + the parser alone) and',
+    'with its peers, measured side by side in one run: this machine is shared and noisy, so the ratios',
+    'matter more than the absolute numbers. Rerun with `npm run bench` (full, ~20 min) or',
+    '`npm run bench -- --quick` (~2 min); `npm run bench -- serving` runs one bench. The code is in',
+    '`bench/`; raw results in `bench/results/*.json`. Benchmarks are not tests: `npm test` asserts no timing.',
+    '',
+    `- **Command**: \`${run?.command ?? 'npm run bench'}\` (${run ? `${Math.round(run.seconds / 60)} min` : '?'})`,
+    `- **Date**: ${run?.startedAt ?? '?'}`,
+    machine
+      ? `- **Machine**: ${machine.cpus} CPUs (\`nproc\`), ${machine.cpuModel}, ${machine.ramGiB} GiB RAM, Node.js ${machine.node}, ${machine.platform}`
+      : '- **Machine**: ?',
+    ...(readJson<RunRecord[]>(join(RESULTS_DIR, `run${suffix}.partial.json`)) ?? []).map(
+      (partial) => `- **Also run**: \`${partial.command}\` on ${partial.startedAt} (same machine)`,
+    ),
+    '- Loopback only: every server, upstream and client is on 127.0.0.1; each load run is bounded in time.',
+    '',
+    '## Headline',
+    '',
+    markdownTable({ title: '', columns: ['figure', 'result', 'target', 'verdict'], rows: headline }),
+    '',
+  ];
+  const diagnoses = join(BENCH_DIR, 'diagnoses.md');
+  if (existsSync(diagnoses)) lines.push(readFileSync(diagnoses, 'utf8').trim(), '');
+  lines.push('## Results', '');
+  for (const name of ORDER) {
+    const result = results.get(name);
+    if (!result && name === 'layers') continue;
+    lines.push(`### ${TITLES[name]}`, '');
+    if (!result) {
+      lines.push('_Not run._', '');
+      continue;
+    }
+    for (const table of result.tables) {
+      lines.push(`**${table.title}**`, '', markdownTable(table), '');
+      for (const note of table.notes ?? []) lines.push(`- ${note}`);
+      if (table.notes?.length) lines.push('');
+    }
+  }
+  const path = quick ? join(RESULTS_DIR, 'BENCHMARKS.quick.md') : join(ROOT_DIR, 'BENCHMARKS.md');
+  writeFileSync(path, `${lines.join('\n').trimEnd()}\n`);
+  return path;
+}
+
+if (process.argv[1]?.endsWith('write-report.ts')) {
+  console.log(writeReport(process.argv.includes('--quick')));
+}
