@@ -1,7 +1,6 @@
 #!/usr/bin/env node
 // feedproxy serve [--role web|worker|all] | refresh [--all] [--source ID] | users create NAME
 // `refresh` is the cron entry point: it never starts Fastify.
-import { SingleBar } from 'cli-progress';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { createDeps } from './deps.js';
@@ -71,9 +70,9 @@ async function refresh(config: Readonly<Config>, args: string[]): Promise<number
       return 2;
     }
     const explicit = values.all || Boolean(values.source?.length);
-    const tty = Boolean(process.stderr.isTTY);
-    const bar = tty ? new SingleBar({ format: 'refreshing [{bar}] {value}/{total} {title}', stream: process.stderr, clearOnComplete: true }) : undefined;
-    bar?.start(picked.length, 0, { title: '' });
+    // On a terminal, a progress line per source (`[3/40] updated  id  title`); in cron, only the summary.
+    const tty = Boolean(process.stdout.isTTY);
+    let done = 0;
     const counts = { updated: 0, unchanged: 0, failed: 0, skipped: 0 };
     await refreshBatch(deps, picked, {
       concurrency: config.refresh.concurrency,
@@ -85,15 +84,13 @@ async function refresh(config: Readonly<Config>, args: string[]): Promise<number
         else if (result.outcome === 'unchanged') counts.unchanged += 1;
         else if (result.outcome === 'failed') counts.failed += 1;
         else counts.skipped += 1;
-        bar?.increment({ title: result.source.title.slice(0, 40) });
-        if (tty && result.outcome === 'failed') {
-          bar?.stop();
-          console.error(`failed  ${result.source.id}  ${result.source.title}: ${result.error?.message ?? result.source.lastError}`);
-          bar?.start(picked.length, results(counts), { title: '' });
+        done += 1;
+        if (tty) {
+          const detail = result.outcome === 'failed' ? `: ${result.error?.message ?? result.source.lastError ?? ''}` : '';
+          console.log(`[${done}/${picked.length}] ${result.outcome.padEnd(9)} ${result.source.id}  ${result.source.title}${detail}`);
         }
       },
     });
-    bar?.stop();
     const seconds = ((Date.now() - started) / 1000).toFixed(1);
     const skipped = counts.skipped ? `, skipped ${counts.skipped}` : '';
     console.log(`refreshed ${counts.updated}, unchanged ${counts.unchanged}, failed ${counts.failed}${skipped} in ${seconds}s`);
@@ -101,10 +98,6 @@ async function refresh(config: Readonly<Config>, args: string[]): Promise<number
   } finally {
     await deps.close();
   }
-}
-
-function results(counts: Record<string, number>): number {
-  return Object.values(counts).reduce((sum, count) => sum + count, 0);
 }
 
 async function users(config: Readonly<Config>, args: string[]): Promise<number> {

@@ -151,7 +151,8 @@ const ENV_PATHS: Record<string, string[]> = {
   FEEDPROXY_PUBLIC_RATE_LIMIT: ['limits', 'publicRequestsPerMinute'],
 };
 const FILE_VARIABLES = new Set(['FEEDPROXY_SECRET_KEY', 'FEEDPROXY_ADMIN_TOKEN']);
-const SECRET_PATHS = new Set(['secretKey', 'adminToken', 'consumerSecret']);
+// `store` may carry a Redis password (redis://user:pass@host).
+const SECRET_PATHS = new Set(['secretKey', 'adminToken', 'consumerSecret', 'store']);
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Config> {
   const configFile = env.FEEDPROXY_CONFIG ?? (existsSync('config/feedproxy.yaml') ? 'config/feedproxy.yaml' : undefined);
@@ -182,6 +183,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
   for (const [id, provider] of Object.entries(config.providers)) {
     if (provider.signatureMethod === 'RSA-SHA1' && !provider.privateKeyFile) {
       throw new ConfigError(`providers.${id}.privateKeyFile`, 'required for RSA-SHA1');
+    }
+    if (provider.privateKeyFile && !existsSync(provider.privateKeyFile)) {
+      throw new ConfigError(`providers.${id}.privateKeyFile`, `cannot read ${provider.privateKeyFile}`);
     }
   }
 

@@ -10,7 +10,6 @@ export const REDACT_PATHS = [
   'req.headers["x-api-key"]',
   'res.headers["set-cookie"]',
   '*.apiKey',
-  '*.url',
   '*.urlSealed',
   '*.secret',
   '*.token',

@@ -52,8 +52,8 @@ export interface CachedEntry extends Entry {
   sourceId: string;
   /** ISO 8601; used as the date of entries that carry none. */
   firstSeenAt: string;
-  /** ISO 8601; when the entry was last in the upstream document (drives retention). */
-  lastSeenAt?: string;
+  /** ISO 8601; since when the entry is missing from the upstream document (drives retention). */
+  goneSince?: string;
   /** pipeline/merge's canonical form of `link`, computed once when cached rather than per rebuild. */
   canonicalLink?: string;
 }

@@ -34,8 +34,13 @@ export async function serve(config: Readonly<Config>, role: Role = config.role):
       clearTimeout(forced);
     }
   };
-  process.once('SIGTERM', () => void close('SIGTERM'));
-  process.once('SIGINT', () => void close('SIGINT'));
+  const closeOn = (signal: string) => () =>
+    close(signal).catch((error: unknown) => {
+      deps.logger.error({ err: (error as Error).message }, 'shutdown failed');
+      process.exitCode = 1;
+    });
+  process.once('SIGTERM', closeOn('SIGTERM'));
+  process.once('SIGINT', closeOn('SIGINT'));
 
   if (app) await app.listen({ port: config.port, host: config.host });
   if (probes) await new Promise<void>((resolve, reject) => probes.once('error', reject).listen(config.port, config.host, resolve));
@@ -59,7 +64,10 @@ function createProbeServer(deps: Deps): Server {
       );
     }
     if (path === '/metrics') {
-      return void deps.metrics.render().then(({ body, contentType }) => response.writeHead(200, { 'content-type': contentType }).end(body));
+      return void deps.metrics.render().then(
+        ({ body, contentType }) => response.writeHead(200, { 'content-type': contentType }).end(body),
+        () => response.writeHead(500).end(),
+      );
     }
     json(404, { statusCode: 404, error: 'FP_NOT_FOUND', message: `No route for ${request.method} ${path} on a worker` });
   });

@@ -147,7 +147,6 @@ export function generateCachedEntries(sourceId: string, count: number, bodyBytes
       categories: [`topic-${i % 5}`],
       enclosures: i % 4 === 0 ? [{ url: `https://cdn.example.com/${sourceId}/${i}.mp3`, type: 'audio/mpeg', length: 1_000_000 + i }] : [],
       firstSeenAt: date,
-      lastSeenAt: date,
     });
   }
   return entries;

@@ -104,6 +104,8 @@ export function createFetcher(options: FetcherOptions, hooks: FetcherHooks = {})
       if (redirects >= options.maxRedirects) throw new TooManyRedirectsError(options.maxRedirects);
       redirects += 1;
       allPermanent &&= PERMANENT_STATUSES.has(response.statusCode);
+      // A redirect to a scheme, credentials or address we refuse is refused like the same URL given
+      // directly (400 at creation): a redirect must not be a way around the guard.
       url = checkUrl(resolveLocation(location, url));
     }
   }

@@ -65,7 +65,8 @@ const FLAT_ELEMENTS = new Set([
 
 /** Linear estimate of how deep a fragment nests: opening tags minus closing tags. */
 function exceedsOpenDepth(html: string): boolean {
-  const tag = /<(\/?)([a-zA-Z][\w-]*)[^>]*?(\/?)>/g;
+  // `[^<>]` keeps every attempt within one tag: `<a <a <a …` without a `>` stays linear.
+  const tag = /<(\/?)([a-zA-Z][\w-]*)[^<>]*?(\/?)>/g;
   let depth = 0;
   for (let match = tag.exec(html); match !== null; match = tag.exec(html)) {
     const name = match[2]!.toLowerCase();

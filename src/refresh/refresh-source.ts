@@ -40,7 +40,12 @@ export async function refreshSource(deps: Deps, sourceId: string, options: Refre
   let running = inFlight.get(deps.registry);
   if (!running) inFlight.set(deps.registry, (running = new Map()));
   const current = running.get(sourceId);
-  if (current) return current;
+  if (current) {
+    const shared = await current;
+    // A scheduler call that skipped (not due, or leased elsewhere) is no answer for a user's refresh.
+    if (shared?.outcome !== 'skipped' || !(options.wait || options.force)) return shared;
+    return refreshSource(deps, sourceId, options);
+  }
   const refresh = refreshWithLease(deps, sourceId, options).finally(() => running.delete(sourceId));
   running.set(sourceId, refresh);
   return refresh;
@@ -116,7 +121,8 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
 
     if (response.kind === 'not-modified') {
       // RFC 9110 §15.4.5: a 304 keeps the snapshot we have; no parse, no re-render.
-      const saved = await saveWithSchedule(deps, { ...base, upstreamMinMinutes: maxAgeMinutes ?? source.upstreamMinMinutes }, fetchedAt);
+      const saved = await saveRefreshed(deps, source, { ...base, upstreamMinMinutes: maxAgeMinutes ?? source.upstreamMinMinutes }, fetchedAt);
+      if (!saved) return { outcome: 'skipped', source };
       if (source.status !== 'ok') await rebuildQuietly(deps, saved);
       deps.metrics.refreshes.inc({ outcome: 'unchanged', error: '' });
       return { outcome: 'unchanged', source: saved };
@@ -130,10 +136,13 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
       retentionMs: deps.config.refresh.retentionDays * 24 * 60 * MINUTE,
       maxEntries: deps.config.refresh.maxEntriesPerSource,
     });
-    if (update.changed || cached.length === 0) await deps.registry.saveEntries(source.id, update.entries);
+    // Deleted during the fetch: write nothing back.
+    if (!(await deps.registry.getSource(source.id))) return { outcome: 'skipped', source };
+    if (update.dirty || cached.length === 0) await deps.registry.saveEntries(source.id, update.entries);
     const upstreamMinMinutes = Math.max(maxAgeMinutes ?? 0, parsed.ttlMinutes ?? 0) || undefined;
-    const saved = await saveWithSchedule(
+    const saved = await saveRefreshed(
       deps,
+      source,
       {
         ...base,
         title: source.title,
@@ -143,6 +152,7 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
       },
       fetchedAt,
     );
+    if (!saved) return { outcome: 'skipped', source };
     if (update.changed || source.status !== 'ok') await rebuildQuietly(deps, saved);
     const outcome = update.changed ? 'updated' : 'unchanged';
     deps.metrics.refreshes.inc({ outcome, error: '' });
@@ -193,7 +203,7 @@ async function recordFailure(deps: Deps, source: SourceRecord, error: unknown, s
     retryAfterUntil = new Date(now.getTime() + nextFetchMs).toISOString();
   }
 
-  const failed: SourceRecord = {
+  const result: SourceRecord = {
     ...source,
     status,
     lastError: message,
@@ -204,7 +214,8 @@ async function recordFailure(deps: Deps, source: SourceRecord, error: unknown, s
     nextFetchAt: new Date(now.getTime() + withJitter(nextFetchMs)).toISOString(),
     updatedAt: now.toISOString(),
   };
-  await deps.registry.saveSource(failed);
+  const failed = await saveRefreshed(deps, source, result);
+  if (!failed) return { outcome: 'skipped', source };
   if (status === 'unauthorized' && source.connectionId) await markConnectionUnauthorized(deps, source.connectionId);
   if (source.status !== failed.status) await rebuildQuietly(deps, failed);
   deps.metrics.refreshes.inc({ outcome: 'failed', error: coded.code });
@@ -223,10 +234,20 @@ export function nextFetchAfter(deps: Pick<Deps, 'config'>, source: SourceRecord,
   return new Date(from.getTime() + withJitter(effectiveIntervalMinutes(deps, source) * MINUTE)).toISOString();
 }
 
-async function saveWithSchedule(deps: Deps, source: SourceRecord, fetchedAt: Date): Promise<SourceRecord> {
-  const saved = { ...source, nextFetchAt: nextFetchAfter(deps, source, fetchedAt) };
-  await deps.registry.saveSource(saved);
-  return saved;
+/**
+ * Writes a refresh's result onto the record as it is now, not as it was before the fetch: a title
+ * or interval edited meanwhile is kept, a source deleted meanwhile stays deleted (undefined), and a
+ * result fetched from a URL the user has since replaced is dropped. With `scheduleFrom`, the next
+ * fetch is planned from the merged record's interval.
+ */
+async function saveRefreshed(deps: Deps, fetchedFrom: SourceRecord, result: SourceRecord, scheduleFrom?: Date): Promise<SourceRecord | undefined> {
+  const current = await deps.registry.getSource(fetchedFrom.id);
+  if (!current) return undefined;
+  if (current.urlSealed !== fetchedFrom.urlSealed) return current;
+  const merged: SourceRecord = { ...result, title: current.title, refreshMinutes: current.refreshMinutes };
+  if (scheduleFrom) merged.nextFetchAt = nextFetchAfter(deps, merged, scheduleFrom);
+  await deps.registry.saveSource(merged);
+  return merged;
 }
 
 /** Up to 5% later, so sources created together drift apart instead of hitting upstreams at once. */

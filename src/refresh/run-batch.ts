@@ -36,7 +36,13 @@ export async function refreshBatch(deps: Deps, sources: SourceRecord[], options:
             results.push(result);
             options.onResult?.(result);
           })
-          .catch((error: unknown) => deps.logger.error({ sourceId: source.id, err: (error as Error).message }, 'refresh crashed'))
+          .catch((error: unknown) => {
+            // The store failed under us: report the source as failed so `feedproxy refresh` exits 1.
+            deps.logger.error({ sourceId: source.id, err: (error as Error).message }, 'refresh crashed');
+            const failed: RefreshResult = { outcome: 'failed', source, error: { code: 'FP_INTERNAL', message: 'Internal error while refreshing' } };
+            results.push(failed);
+            options.onResult?.(failed);
+          })
           .finally(() => {
             active -= 1;
             activeByHost.set(source.host, activeByHost.get(source.host)! - 1);

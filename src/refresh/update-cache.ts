@@ -4,8 +4,10 @@ import { canonicalLink } from '../pipeline/merge.js';
 
 export interface CacheUpdate {
   entries: CachedEntry[];
-  /** True when anything a reader could see changed (new, updated or expired entries). */
+  /** True when anything a reader could see changed (new, updated or expired entries): rebuild feeds. */
   changed: boolean;
+  /** True when the list must be saved (`changed`, or an entry left or came back to the document). */
+  dirty: boolean;
   added: number;
   updated: number;
 }
@@ -35,31 +37,37 @@ export function updateCachedEntries(
   const next: CachedEntry[] = [];
   let added = 0;
   let updated = 0;
+  // Bookkeeping that must reach the store even when no reader sees a difference.
+  let marked = 0;
 
   for (const entry of fetched) {
     if (seen.has(entry.id)) continue; // a document that repeats an id keeps its first copy
     seen.add(entry.id);
     const old = previous.get(entry.id);
-    const candidate: CachedEntry = { ...entry, sourceId, firstSeenAt: old?.firstSeenAt ?? nowIso, lastSeenAt: nowIso };
+    const candidate: CachedEntry = { ...entry, sourceId, firstSeenAt: old?.firstSeenAt ?? nowIso };
     const link = entry.link === undefined ? undefined : canonicalLink(entry.link);
     if (link !== undefined) candidate.canonicalLink = link;
     if (!old) added += 1;
     else if (contentKey(old) !== contentKey(candidate)) updated += 1;
+    else if (old.goneSince !== undefined) marked += 1; // it came back
     next.push(candidate);
   }
 
   let expired = 0;
   for (const old of cached) {
     if (seen.has(old.id)) continue;
-    const lastSeen = Date.parse(old.lastSeenAt ?? old.firstSeenAt);
-    if (now.getTime() - lastSeen <= policy.retentionMs) next.push(old);
+    // Retention counts from when the entry left the document, recorded the first time it is missing.
+    if (old.goneSince === undefined) {
+      next.push({ ...old, goneSince: nowIso });
+      marked += 1;
+    } else if (now.getTime() - Date.parse(old.goneSince) <= policy.retentionMs) next.push(old);
     else expired += 1;
   }
 
   next.sort((a, b) => compare(dateOf(b), dateOf(a)) || compare(a.id, b.id));
   const kept = next.slice(0, policy.maxEntries);
   expired += next.length - kept.length;
-  return { entries: kept, changed: added + updated + expired > 0, added, updated };
+  return { entries: kept, changed: added + updated + expired > 0, dirty: added + updated + expired + marked > 0, added, updated };
 }
 
 function compare(a: string, b: string): number {
@@ -72,6 +80,6 @@ function dateOf(entry: CachedEntry): string {
 
 /** Everything a reader sees of an entry; bookkeeping times are left out. */
 function contentKey(entry: CachedEntry): string {
-  const { firstSeenAt: _first, lastSeenAt: _last, canonicalLink: _canonical, ...visible } = entry;
+  const { firstSeenAt: _first, goneSince: _gone, canonicalLink: _canonical, ...visible } = entry;
   return JSON.stringify(visible);
 }

@@ -135,13 +135,21 @@ export async function listConnectionFeeds(deps: Deps, userId: string, id: string
   return discoverFeeds(provider, deps.fetcher, access, connection.params, { clockOffsetSeconds: connection.clockOffsetSeconds ?? 0 });
 }
 
-/** Removes the tokens; the connection's sources stay, marked unauthorized until relinked elsewhere. */
+/**
+ * Removes the tokens. The connection's sources stay (with their cached entries still published) but
+ * are disabled: nothing can sign for them any more, so they say so instead of failing forever.
+ */
 export async function deleteConnection(deps: Deps, userId: string, id: string): Promise<void> {
   const connection = await getOwnedConnectionOrThrow(deps, userId, id);
   await deps.registry.deleteConnection(connection);
   const now = deps.now().toISOString();
   for (const source of await deps.registry.listSourcesOfConnection(id)) {
-    await deps.registry.saveSource({ ...source, status: 'unauthorized', lastError: 'The OAuth connection was removed', updatedAt: now });
+    await deps.registry.saveSource({
+      ...source,
+      status: 'disabled',
+      lastError: 'Its OAuth connection was removed: connect again and add the source anew, or delete it',
+      updatedAt: now,
+    });
   }
 }
 
@@ -159,6 +167,11 @@ export async function connectionRequest(
   const connection = await getOwnedConnectionOrThrow(deps, userId, connectionId);
   const { provider, access } = connected(deps, connection);
   const filled = withExtraParams(fillPlaceholders(url, placeholderValues(provider, connection.params)), provider);
+  // Signed requests go to the provider only: a signature names the consumer and the user's token
+  // (and with PLAINTEXT *is* the secrets), so a user must not be able to point it at their own host.
+  if (!providerOrigins(provider).has(originOf(filled))) {
+    throw new BadRequestError(`a source that uses a ${provider.id} connection must be on ${[...providerOrigins(provider)].join(' or ')}`);
+  }
   return {
     url: filled,
     sign: createSigner(provider, access, { clockOffsetSeconds: connection.clockOffsetSeconds ?? 0 }),
@@ -181,6 +194,20 @@ export async function correctClockSkew(deps: Deps, userId: string, connectionId:
   await deps.registry.saveConnection({ ...connection, clockOffsetSeconds, updatedAt: deps.now().toISOString() }, connection);
   deps.logger.info({ connectionId, provider: provider.id, clockOffsetSeconds }, 'provider clock offset learnt');
   return true;
+}
+
+function originOf(url: string): string {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return '';
+  }
+}
+
+/** The origins a provider's configuration names: where its signed API lives. */
+function providerOrigins(provider: OAuthProviderConfig): Set<string> {
+  const urls = [provider.requestTokenUrl, provider.accessTokenUrl, provider.authorizeUrl, provider.feedsUrl];
+  return new Set(urls.filter((url): url is string => url !== undefined).map((url) => originOf(url.replace(/[{}]/g, ''))).filter(Boolean));
 }
 
 export async function getOwnedConnectionOrThrow(deps: Pick<Deps, 'registry'>, userId: string, id: string): Promise<ConnectionRecord> {

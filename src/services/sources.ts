@@ -5,7 +5,7 @@ import { checkUrl } from '../fetch/index.js';
 import type { FeedResponse, RequestSigner } from '../fetch/types.js';
 import type { ParsedFeed } from '../model.js';
 import { discoverFeedLinks, isHtmlDocument, parseFeed } from '../parse/index.js';
-import { maskUrl, scrubEntry, secretValuesOf } from '../pipeline/scrub.js';
+import { maskUrl, scrubEntry, scrubText, secretValuesOf } from '../pipeline/scrub.js';
 import { rebuildFeed, rebuildFeedsOfSource } from '../publish/rebuild-feed.js';
 import { nextFetchAfter } from '../refresh/refresh-source.js';
 import { updateCachedEntries } from '../refresh/update-cache.js';
@@ -48,7 +48,7 @@ export async function createSource(deps: Deps, userId: string, input: CreateSour
   const source: SourceRecord = {
     id,
     userId,
-    title: cleanTitle(input.title) ?? cleanTitle(probe.parsed.title) ?? new URL(probe.storedUrl.replace(/[{}]/g, '')).host,
+    title: cleanTitle(input.title) ?? cleanTitle(scrubText(probe.parsed.title ?? '', probe.secrets)) ?? new URL(probe.storedUrl.replace(/[{}]/g, '')).host,
     urlSealed: deps.vault.seal(probe.storedUrl),
     urlMasked: maskUrl(probe.storedUrl),
     host: probe.host,
@@ -61,7 +61,7 @@ export async function createSource(deps: Deps, userId: string, input: CreateSour
     nextFetchAt: '',
     etag: probe.response.etag,
     lastModified: probe.response.lastModified,
-    siteUrl: probe.parsed.link,
+    ...(probe.parsed.link ? { siteUrl: scrubText(probe.parsed.link, probe.secrets) } : {}),
     upstreamMinMinutes,
     entryCount: entries.length,
     createdAt: fetchedAt,
@@ -145,7 +145,9 @@ async function probeSource(deps: Deps, userId: string, rawUrl: string, connectio
     const [link] = discoverFeedLinks(response.body.toString('utf8'), response.finalUrl);
     if (!link) throw new NotAFeedError('the page is HTML and names no feed (<link rel="alternate">)');
     checkUrl(link.url);
-    response = await fetchOk(deps, link.url, sign);
+    // A signature is for the origin it was made for; a page may name a feed anywhere.
+    const sameOrigin = new URL(link.url).origin === new URL(response.finalUrl).origin;
+    response = await fetchOk(deps, link.url, sameOrigin ? sign : undefined);
     storedUrl = link.url;
     secrets = [...secrets, ...secretValuesOf(link.url)];
   } else if (response.permanentUrl && !connectionId) {

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PUBLIC_URL, startTestApp, type TestApp } from '../helpers/app.js';
 import { startFakeProvider, type FakeProvider } from '../helpers/fake-oauth-provider.js';
 import { STORES } from '../helpers/stores.js';
+import { startUpstream } from '../helpers/upstream.js';
 
 describe.each(STORES)('OAuth connections (%s store)', (store) => {
   let provider: FakeProvider;
@@ -197,6 +198,17 @@ describe.each(STORES)('OAuth connections (%s store)', (store) => {
       ['POST', `/api/v1/connections/${id}/relink`],
     ] as const) {
       expect((await t.api(bob, { method, url })).statusCode, `${method} ${url}`).toBe(404);
+    }
+    // Signatures only go to the provider: a connection cannot sign a request to a host the user picks.
+    const canary = await startUpstream(() => undefined);
+    try {
+      const connectedId = await connect();
+      const elsewhere = await t.api(alice, { method: 'POST', url: '/api/v1/sources', payload: { url: canary.url('/steal'), connectionId: connectedId } });
+      expect(elsewhere.statusCode).toBe(400);
+      expect(elsewhere.json().message).toMatch(/must be on/);
+      expect(canary.requests).toHaveLength(0);
+    } finally {
+      await canary.close();
     }
     const signedWithForeign = await t.api(bob, { method: 'POST', url: '/api/v1/sources', payload: { url: `${provider.baseUrl}/x`, connectionId: id } });
     expect(signedWithForeign.statusCode).toBe(404);

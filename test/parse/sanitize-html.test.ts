@@ -136,3 +136,11 @@ describe('htmlToText', () => {
     expect(htmlToText(html)).toBe(text);
   });
 });
+
+describe('unclosed tags (the nesting guard must stay linear)', () => {
+  it('sanitises 600 KB of `<a <a <a …` without a closing `>` (quadratic before: seconds of blocked event loop)', { timeout: 10_000 }, () => {
+    const hostile = '<a '.repeat(200_000); // 600 KB: the quadratic guard took ~25 s on this
+    expect(typeof sanitizeHtml(hostile, 'https://example.org/')).toBe('string');
+    expect(typeof htmlToText(hostile)).toBe('string');
+  });
+});

@@ -199,6 +199,33 @@ describe('refresh engine', () => {
     expect(Date.parse(fastNow.lastFetchedAt)).toBe(nowMs);
   });
 
+  it('keeps an edit or a delete made while a refresh was fetching', async () => {
+    let release: () => void = () => undefined;
+    const source = await sourceWith(serveBody(PODCAST, RSS));
+    source.set((request, response) => {
+      release = () => serveBody(PODCAST, RSS)(request, response);
+    });
+    const running = refresh(source.id);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const edited = await t.api(key, { method: 'PATCH', url: `/api/v1/sources/${source.id}`, payload: { title: 'Renamed meanwhile', refreshMinutes: 120 } });
+    expect(edited.statusCode).toBe(200);
+    release();
+    expect((await running)?.source).toMatchObject({ status: 'ok', title: 'Renamed meanwhile', refreshMinutes: 120 });
+    expect((await t.api(key, { method: 'GET', url: `/api/v1/sources/${source.id}` })).json()).toMatchObject({ title: 'Renamed meanwhile', refreshMinutes: 120 });
+
+    source.set((request, response) => {
+      release = () => serveBody(PODCAST, RSS)(request, response);
+    });
+    const again = refresh(source.id);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect((await t.api(key, { method: 'DELETE', url: `/api/v1/sources/${source.id}` })).statusCode).toBe(204);
+    release();
+    await again;
+    expect((await t.api(key, { method: 'GET', url: `/api/v1/sources/${source.id}` })).statusCode).toBe(404);
+    expect(await t.deps.registry.getSource(source.id)).toBeUndefined();
+    expect(await t.deps.registry.getEntries(source.id)).toEqual([]);
+  });
+
   it('never refreshes a source twice at once (API refresh racing the scheduler)', async () => {
     let release: () => void = () => undefined;
     const source = await sourceWith(serveBody(PODCAST, RSS));

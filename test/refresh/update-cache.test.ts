@@ -1,0 +1,50 @@
+// What a successful fetch does to the cached entries: pure, so table-driven with fixed clocks.
+import { describe, expect, it } from 'vitest';
+import type { Entry } from '../../src/model.js';
+import { updateCachedEntries } from '../../src/refresh/update-cache.js';
+
+const DAY = 86_400_000;
+const T0 = Date.parse('2026-01-01T00:00:00Z');
+const policy = { retentionMs: 30 * DAY, maxEntries: 500 };
+const entry = (id: string, title = id): Entry => ({ id, title, link: `https://example.org/${id}`, authors: [], categories: [], enclosures: [] });
+
+describe('updateCachedEntries', () => {
+  it('keeps an entry for the retention period counted from when it left the document', () => {
+    let cached = updateCachedEntries([], [entry('a'), entry('b')], 's', new Date(T0), policy).entries;
+    // Day 40: the same document again. Nothing a reader sees changed.
+    const same = updateCachedEntries(cached, [entry('a'), entry('b')], 's', new Date(T0 + 40 * DAY), policy);
+    expect(same).toMatchObject({ changed: false, dirty: false });
+    // Day 41: `a` is gone from the document. It stays, marked, and the list must be saved.
+    const gone = updateCachedEntries(cached, [entry('b'), entry('c')], 's', new Date(T0 + 41 * DAY), policy);
+    expect(gone.dirty).toBe(true);
+    expect(gone.entries.map((e) => e.id).sort()).toEqual(['a', 'b', 'c']);
+    cached = gone.entries;
+    // Day 70: 29 days after it left — still kept. Day 72: 31 days — expired.
+    expect(updateCachedEntries(cached, [entry('b'), entry('c')], 's', new Date(T0 + 70 * DAY), policy).entries.map((e) => e.id)).toContain('a');
+    const expired = updateCachedEntries(cached, [entry('b'), entry('c')], 's', new Date(T0 + 72 * DAY), policy);
+    expect(expired.entries.map((e) => e.id)).not.toContain('a');
+    expect(expired.changed).toBe(true);
+  });
+
+  it('forgets the departure of an entry that comes back', () => {
+    const cached = updateCachedEntries([], [entry('a')], 's', new Date(T0), policy).entries;
+    const left = updateCachedEntries(cached, [], 's', new Date(T0 + DAY), policy).entries;
+    const back = updateCachedEntries(left, [entry('a')], 's', new Date(T0 + 2 * DAY), policy);
+    expect(back.dirty).toBe(true);
+    expect(back.entries[0]!.goneSince).toBeUndefined();
+    expect(back.entries[0]!.firstSeenAt).toBe(new Date(T0).toISOString());
+  });
+
+  it('replaces an updated entry, keeps its first-seen time, and caches its canonical link', () => {
+    const cached = updateCachedEntries([], [entry('a', 'Old')], 's', new Date(T0), policy).entries;
+    const update = updateCachedEntries(cached, [entry('a', 'New')], 's', new Date(T0 + DAY), policy);
+    expect(update).toMatchObject({ changed: true, updated: 1, added: 0 });
+    expect(update.entries[0]).toMatchObject({ title: 'New', firstSeenAt: new Date(T0).toISOString(), canonicalLink: 'https://example.org/a' });
+  });
+
+  it('keeps at most maxEntries, newest first', () => {
+    const dated = (id: string, day: number): Entry => ({ ...entry(id), published: new Date(T0 + day * DAY).toISOString() });
+    const update = updateCachedEntries([], [dated('old', 1), dated('new', 3), dated('mid', 2)], 's', new Date(T0), { ...policy, maxEntries: 2 });
+    expect(update.entries.map((e) => e.id)).toEqual(['new', 'mid']);
+  });
+});
