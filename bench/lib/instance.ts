@@ -8,7 +8,7 @@ import { Writable } from 'node:stream';
 import { loadConfig } from '../../src/config.js';
 import { createDeps, type Deps } from '../../src/deps.js';
 import { createLogger } from '../../src/logger.js';
-import { maskUrl } from '../../src/pipeline/scrub.js';
+import { maskUrl } from '../../src/secrets/scrub.js';
 import { rebuildFeed } from '../../src/publish/rebuild-feed.js';
 import type { FeedRecord, SourceRecord } from '../../src/store/registry.js';
 import { randomToken } from '../../src/vault/seal.js';

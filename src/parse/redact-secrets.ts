@@ -2,7 +2,7 @@
 // per-user feed's alternate link, an entry link or a link inside the content often carries the
 // same `feed_token`. Everything parse/ hands on passes through here first.
 import { createHash } from 'node:crypto';
-import { scrubText, secretValuesOf } from '../pipeline/scrub.js';
+import { scrubText, secretValuesOf } from '../secrets/scrub.js';
 
 export interface SecretRedactor {
   /** The URL without query parameters that repeat the source URL's (and without userinfo). */

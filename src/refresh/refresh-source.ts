@@ -3,9 +3,9 @@
 import type { Deps } from '../deps.js';
 import { isCodedError, type CodedError } from '../errors.js';
 import type { FeedRequest, FeedResponse } from '../fetch/types.js';
-import { correctClockSkew } from '../services/connections.js';
+import { correctClockSkew } from '../oauth/signed-requests.js';
 import { parseFeed } from '../parse/index.js';
-import { maskUrl, scrubEntry, scrubText } from '../pipeline/scrub.js';
+import { maskUrl, scrubEntry, scrubText } from '../secrets/scrub.js';
 import { rebuildFeedsOfSource } from '../publish/rebuild-feed.js';
 import type { SourceRecord } from '../store/registry.js';
 import { prepareSourceRequest, type SourceRequest } from './source-request.js';

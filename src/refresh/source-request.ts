@@ -2,9 +2,9 @@
 // sources behind an OAuth connection, the connection's placeholders filled and a signer.
 import type { Deps } from '../deps.js';
 import type { FeedRequest } from '../fetch/types.js';
-import { secretValuesOf } from '../pipeline/scrub.js';
+import { secretValuesOf } from '../secrets/scrub.js';
 import type { SourceRecord } from '../store/registry.js';
-import { connectionRequest } from '../services/connections.js';
+import { connectionRequest } from '../oauth/signed-requests.js';
 
 export interface SourceRequest extends FeedRequest {
   /** Values to scrub from everything this source produces (entries, errors, logs). */

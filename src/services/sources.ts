@@ -5,13 +5,13 @@ import { checkUrl } from '../fetch/index.js';
 import type { FeedResponse, RequestSigner } from '../fetch/types.js';
 import type { ParsedFeed } from '../model.js';
 import { discoverFeedLinks, isHtmlDocument, parseFeed } from '../parse/index.js';
-import { maskUrl, scrubEntry, scrubText, secretValuesOf } from '../pipeline/scrub.js';
+import { maskUrl, scrubEntry, scrubText, secretValuesOf } from '../secrets/scrub.js';
 import { rebuildFeed, rebuildFeedsOfSource } from '../publish/rebuild-feed.js';
 import { nextFetchAfter } from '../refresh/refresh-source.js';
 import { updateCachedEntries } from '../refresh/update-cache.js';
 import type { SourceRecord } from '../store/registry.js';
 import { randomToken } from '../vault/seal.js';
-import { connectionRequest } from './connections.js';
+import { connectionRequest } from '../oauth/signed-requests.js';
 
 export interface CreateSourceInput {
   url: string;

@@ -1,14 +1,8 @@
 // /api/v1/connections: OAuth 1.0a connections to configured providers.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type, type Static } from 'typebox';
-import {
-  deleteConnection,
-  getOwnedConnectionOrThrow,
-  listConnectionFeeds,
-  providersOf,
-  startConnection,
-  verifyConnection,
-} from '../../services/connections.js';
+import { getOwnedConnectionOrThrow, providersOf } from '../../oauth/signed-requests.js';
+import { deleteConnection, listConnectionFeeds, startConnection, verifyConnection } from '../../services/connections.js';
 import type { ConnectionRecord } from '../../store/registry.js';
 import { ErrorSchema, IdParams, errorResponses } from './views.js';
 

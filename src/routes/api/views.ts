@@ -2,7 +2,7 @@
 // schema is also a filter, so a sealed field added to a record can never leak through the API.
 import { Type, type Static } from 'typebox';
 import type { CachedEntry } from '../../model.js';
-import { maskUrl } from '../../pipeline/scrub.js';
+import { maskUrl } from '../../secrets/scrub.js';
 import { publicUrlsOf } from '../../publish/rebuild-feed.js';
 import type { FeedRecord, SourceRecord } from '../../store/registry.js';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Entry } from '../../src/model.js';
-import { maskUrl, REDACTED, scrubEntry, scrubText, secretValuesOf } from '../../src/pipeline/scrub.js';
+import { maskUrl, REDACTED, scrubEntry, scrubText, secretValuesOf } from '../../src/secrets/scrub.js';
 
 const GITLAB = 'https://gitlab.example.com/dashboard/projects.atom?feed_token=glft-Ab+Cd/9z%3D&format=atom';
 const PINBOARD = 'https://feeds.pinboard.in/rss/secret:0123456789abcdef0123/u:alice/';
