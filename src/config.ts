@@ -39,6 +39,8 @@ export const ConfigSchema = Type.Object({
   role: Type.Union([Type.Literal('all'), Type.Literal('web'), Type.Literal('worker')], { default: 'all' }),
   /** 32 bytes, base64 or hex. Generated into the data directory in embedded mode when absent. */
   secretKey: Type.Optional(Type.String({ minLength: 1 })),
+  /** The key before a rotation: still accepted for opening secrets, never for sealing. */
+  previousSecretKey: Type.Optional(Type.String({ minLength: 1 })),
   adminToken: Type.Optional(Type.String({ minLength: 16 })),
   publicUrl: Type.Optional(Type.String({ pattern: '^https?://[^/]+' })),
   allowPrivate: Type.Array(Type.String({ pattern: '^[^:\\s]+:\\d+$|^\\[[0-9a-fA-F:.]+\\]:\\d+$' }), { default: [] }),
@@ -140,6 +142,7 @@ const ENV_PATHS: Record<string, string[]> = {
   FEEDPROXY_STORE_PREFIX: ['storePrefix'],
   FEEDPROXY_ROLE: ['role'],
   FEEDPROXY_SECRET_KEY: ['secretKey'],
+  FEEDPROXY_PREVIOUS_SECRET_KEY: ['previousSecretKey'],
   FEEDPROXY_ADMIN_TOKEN: ['adminToken'],
   FEEDPROXY_PUBLIC_URL: ['publicUrl'],
   FEEDPROXY_ALLOW_PRIVATE: ['allowPrivate'],
@@ -150,9 +153,9 @@ const ENV_PATHS: Record<string, string[]> = {
   FEEDPROXY_API_RATE_LIMIT: ['limits', 'apiRequestsPerMinute'],
   FEEDPROXY_PUBLIC_RATE_LIMIT: ['limits', 'publicRequestsPerMinute'],
 };
-const FILE_VARIABLES = new Set(['FEEDPROXY_SECRET_KEY', 'FEEDPROXY_ADMIN_TOKEN']);
+const FILE_VARIABLES = new Set(['FEEDPROXY_SECRET_KEY', 'FEEDPROXY_PREVIOUS_SECRET_KEY', 'FEEDPROXY_ADMIN_TOKEN']);
 // `store` may carry a Redis password (redis://user:pass@host).
-const SECRET_PATHS = new Set(['secretKey', 'adminToken', 'consumerSecret', 'store']);
+const SECRET_PATHS = new Set(['secretKey', 'previousSecretKey', 'adminToken', 'consumerSecret', 'store']);
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Config> {
   const configFile = env.FEEDPROXY_CONFIG ?? (existsSync('config/feedproxy.yaml') ? 'config/feedproxy.yaml' : undefined);
@@ -176,6 +179,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
   const config = converted as Static<typeof ConfigSchema>;
   if (config.trustProxy === 'true' || config.trustProxy === 'false') config.trustProxy = config.trustProxy === 'true';
   if (config.secretKey !== undefined) parseSecretKey(config.secretKey);
+  if (config.previousSecretKey !== undefined) parseSecretKey(config.previousSecretKey, 'FEEDPROXY_PREVIOUS_SECRET_KEY');
   const isEmbedded = config.store.startsWith('sqlite://');
   if (!isEmbedded && config.secretKey === undefined) {
     throw new ConfigError('FEEDPROXY_SECRET_KEY', 'required when FEEDPROXY_STORE is not a sqlite:// file');
@@ -199,11 +203,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
 }
 
 /** 32 raw bytes from a base64 or hex string; anything else is a configuration error. */
-export function parseSecretKey(value: string): Buffer {
+export function parseSecretKey(value: string, variable = 'FEEDPROXY_SECRET_KEY'): Buffer {
   const trimmed = value.trim();
   const key = /^[0-9a-fA-F]{64}$/.test(trimmed) ? Buffer.from(trimmed, 'hex') : Buffer.from(trimmed, 'base64');
   if (key.length !== 32) {
-    throw new ConfigError('FEEDPROXY_SECRET_KEY', 'must be 32 bytes, as 64 hex digits or 44 base64 characters');
+    throw new ConfigError(variable, 'must be 32 bytes, as 64 hex digits or 44 base64 characters');
   }
   return key;
 }

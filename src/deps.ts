@@ -42,7 +42,9 @@ export async function createDeps(config: Readonly<Config>, overrides: DepsOverri
   checkDataDir(config);
   const key = config.secretKey !== undefined ? parseSecretKey(config.secretKey) : loadOrCreateSecretKey(config.dataDir);
   const store = await openKeyValueStore(config.store, { prefix: config.storePrefix, leaseHeartbeatMs: config.refresh.leaseSeconds * 1000 });
-  await verifySecretKey(store, createVault(key));
+  const previousKeys = config.previousSecretKey !== undefined ? [parseSecretKey(config.previousSecretKey, 'FEEDPROXY_PREVIOUS_SECRET_KEY')] : [];
+  const vault = createVault(key, previousKeys);
+  await verifySecretKey(store, vault);
   const fetcher = createFetcher(
     {
       allowPrivate: [...config.allowPrivate],
@@ -59,7 +61,7 @@ export async function createDeps(config: Readonly<Config>, overrides: DepsOverri
     config,
     logger,
     registry: createRegistry(store),
-    vault: createVault(key),
+    vault,
     fetcher,
     metrics: createMetrics(),
     now: overrides.now ?? (() => new Date()),

@@ -11,8 +11,21 @@ export interface Vault {
   open(sealed: string): string;
 }
 
-export function createVault(key: Buffer): Vault {
-  if (key.length !== 32) throw new Error('vault key must be 32 bytes');
+/**
+ * Seals with `key`; opens with `key` or, during a key rotation, any of `previousKeys` (the GCM tag
+ * tells which key a value was sealed with).
+ */
+export function createVault(key: Buffer, previousKeys: Buffer[] = []): Vault {
+  for (const candidate of [key, ...previousKeys]) if (candidate.length !== 32) throw new Error('vault key must be 32 bytes');
+  const openWith = (candidate: Buffer, sealed: string): string => {
+    const [version, ivText, bodyText] = sealed.split('.');
+    if (version !== VERSION || !ivText || !bodyText) throw new Error('not a sealed value');
+    const body = Buffer.from(bodyText, 'base64url');
+    const decipher = createDecipheriv('aes-256-gcm', candidate, Buffer.from(ivText, 'base64url'));
+    decipher.setAuthTag(body.subarray(body.length - TAG_BYTES));
+    // Throws when the key is wrong or the value was tampered with.
+    return Buffer.concat([decipher.update(body.subarray(0, body.length - TAG_BYTES)), decipher.final()]).toString('utf8');
+  };
   return {
     seal(plaintext) {
       const iv = randomBytes(IV_BYTES);
@@ -21,13 +34,15 @@ export function createVault(key: Buffer): Vault {
       return `${VERSION}.${iv.toString('base64url')}.${ciphertext.toString('base64url')}`;
     },
     open(sealed) {
-      const [version, ivText, bodyText] = sealed.split('.');
-      if (version !== VERSION || !ivText || !bodyText) throw new Error('not a sealed value');
-      const body = Buffer.from(bodyText, 'base64url');
-      const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(ivText, 'base64url'));
-      decipher.setAuthTag(body.subarray(body.length - TAG_BYTES));
-      // Throws when the key is wrong or the value was tampered with.
-      return Buffer.concat([decipher.update(body.subarray(0, body.length - TAG_BYTES)), decipher.final()]).toString('utf8');
+      let failure: unknown;
+      for (const candidate of [key, ...previousKeys]) {
+        try {
+          return openWith(candidate, sealed);
+        } catch (error) {
+          failure = error;
+        }
+      }
+      throw failure;
     },
   };
 }

@@ -1,0 +1,44 @@
+// One refresh worker of the scale-out bench, in its own process: it opens the Redis store the
+// parent filled (createDeps on the same config a `feedproxy serve --role worker` would use), says
+// it is ready, and on `{pass: true}` runs one scheduler pass — the due sources, refreshBatch with
+// the configured limits and `onlyIfDue`, so workers on one prefix split the sources by lease.
+import { Writable } from 'node:stream';
+import { loadConfig } from '../src/config.js';
+import { createDeps } from '../src/deps.js';
+import { createLogger } from '../src/logger.js';
+import { dueSources, refreshBatch } from '../src/refresh/run-batch.js';
+import { answerParent, tellReady } from './lib/child.js';
+import { measure } from './lib/common.js';
+
+export interface WorkerPass {
+  wallMs: number;
+  cpuMs: number;
+  due: number;
+  outcomes: Record<string, number>;
+  /** Ids of the sources this worker fetched (every outcome but `skipped`). */
+  fetchedIds: string[];
+}
+
+const discard = new Writable({
+  write(_chunk, _encoding, callback) {
+    callback();
+  },
+});
+
+const config = loadConfig(process.env);
+const deps = await createDeps(config, { logger: createLogger(config.logLevel, discard) });
+
+answerParent(async (message) => {
+  if (!message.pass) return {};
+  const { value: results, wallMs, cpuMs } = await measure(async () => {
+    // Listing is part of a scheduler tick, so it is inside the measured time.
+    const due = dueSources(await deps.registry.listAllSources(), deps.now());
+    return { due: due.length, results: await refreshBatch(deps, due, { concurrency: config.refresh.concurrency, perHost: config.refresh.perHostConcurrency, onlyIfDue: true }) };
+  });
+  const outcomes: Record<string, number> = {};
+  for (const result of results.results) outcomes[result.outcome] = (outcomes[result.outcome] ?? 0) + 1;
+  const fetchedIds = results.results.filter((result) => result.outcome !== 'skipped').map((result) => result.source.id);
+  return { wallMs, cpuMs, due: results.due, outcomes, fetchedIds } satisfies WorkerPass;
+});
+process.once('disconnect', () => void deps.close().then(() => process.exit(0)));
+tellReady({ pid: process.pid });

@@ -1,0 +1,40 @@
+// `feedproxy keys rotate`: every sealed value in the store, opened with the vault in use (which
+// also accepts the previous key) and sealed again with the new key. Idempotent: a value already
+// under the new key is simply re-sealed, so an interrupted rotation can be run again.
+import type { Registry } from '../store/registry.js';
+import { KEY_CHECK_RECORD } from './key-check.js';
+import type { Vault } from './seal.js';
+
+export interface RotationCount {
+  sources: number;
+  connections: number;
+}
+
+export async function resealAll(registry: Registry, from: Vault, to: Vault): Promise<RotationCount> {
+  const reseal = (sealed: string | undefined) => (sealed === undefined ? undefined : to.seal(from.open(sealed)));
+  let sources = 0;
+  for (const source of await registry.listAllSources()) {
+    await registry.saveSource({ ...source, urlSealed: reseal(source.urlSealed)! });
+    sources += 1;
+  }
+  let connections = 0;
+  for (const user of await registry.listUsers()) {
+    for (const connection of await registry.listConnections(user.id)) {
+      await registry.saveConnection(
+        {
+          ...connection,
+          requestTokenSealed: reseal(connection.requestTokenSealed),
+          requestSecretSealed: reseal(connection.requestSecretSealed),
+          accessTokenSealed: reseal(connection.accessTokenSealed),
+          accessSecretSealed: reseal(connection.accessSecretSealed),
+        },
+        connection,
+      );
+      connections += 1;
+    }
+  }
+  // Last: once the check value opens only with the new key, a start with the old one is refused.
+  const check = await registry.store.get<string>(KEY_CHECK_RECORD);
+  if (check !== undefined) await registry.store.set(KEY_CHECK_RECORD, reseal(check));
+  return { sources, connections };
+}
