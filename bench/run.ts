@@ -11,6 +11,7 @@ import { runMemoryBench } from './memory.js';
 import { runParsingBench } from './parsing.js';
 import { runRebuildBench } from './rebuild.js';
 import { runRefreshBench } from './refresh.js';
+import { runScaleOutBench } from './scale-out.js';
 import { runScalingBench } from './scaling.js';
 import { runServingLayersBench } from './serving-layers.js';
 import { runServingBench } from './serving.js';
@@ -23,10 +24,11 @@ const BENCHES: Record<string, (options: RunOptions, fresh: Map<string, BenchResu
   rebuild: runRebuildBench,
   memory: runMemoryBench,
   scaling: runScalingBench,
+  'scale-out': runScaleOutBench,
   // A diagnosis of bench 1, run only when named: `npm run bench -- layers`.
   layers: runServingLayersBench,
 };
-const DEFAULT_BENCHES = ['serving', 'refresh', 'parsing', 'rebuild', 'memory', 'scaling'];
+const DEFAULT_BENCHES = ['serving', 'refresh', 'parsing', 'rebuild', 'memory', 'scaling', 'scale-out'];
 
 const args = process.argv.slice(2);
 const options: RunOptions = { quick: args.includes('--quick') };

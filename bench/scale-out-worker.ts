@@ -15,7 +15,7 @@ export interface WorkerPass {
   cpuMs: number;
   due: number;
   outcomes: Record<string, number>;
-  /** Ids of the sources this worker fetched (every outcome but `skipped`). */
+  /** Ids of the sources this worker fetched (every outcome but `skipped` and `deferred`). */
   fetchedIds: string[];
 }
 
@@ -37,7 +37,7 @@ answerParent(async (message) => {
   });
   const outcomes: Record<string, number> = {};
   for (const result of results.results) outcomes[result.outcome] = (outcomes[result.outcome] ?? 0) + 1;
-  const fetchedIds = results.results.filter((result) => result.outcome !== 'skipped').map((result) => result.source.id);
+  const fetchedIds = results.results.filter((result) => result.outcome !== 'skipped' && result.outcome !== 'deferred').map((result) => result.source.id);
   return { wallMs, cpuMs, due: results.due, outcomes, fetchedIds } satisfies WorkerPass;
 });
 process.once('disconnect', () => void deps.close().then(() => process.exit(0)));

@@ -13,7 +13,7 @@ interface RunRecord {
   machine: Machine;
 }
 
-const ORDER = ['serving', 'layers', 'refresh', 'parsing', 'rebuild', 'memory', 'scaling'];
+const ORDER = ['serving', 'layers', 'refresh', 'parsing', 'rebuild', 'memory', 'scaling', 'scale-out'];
 const TITLES: Record<string, string> = {
   serving: '1. Serving a published feed',
   layers: '1b. Serving: where the time goes (diagnosis, `npm run bench -- layers`)',
@@ -22,6 +22,7 @@ const TITLES: Record<string, string> = {
   rebuild: '4. Merge + render',
   memory: '5. Memory',
   scaling: '6. Scaling',
+  'scale-out': '7. Scale-out: two workers on one Redis',
 };
 
 function readJson<T>(path: string): T | undefined {
@@ -100,6 +101,15 @@ export function writeReport(quick: boolean): string {
       `peak RSS ${formatCell(rss)} MiB; store ${formatCell(f('memory', `${large}|storeMiB`))} MiB on disk`,
       quick ? '< 400 MiB (at 10,000)' : '< 400 MiB',
       quick ? 'quick run: smaller store' : verdict(rss < 400),
+    ]);
+  }
+  if (has('scale-out')) {
+    const ratio = f('scale-out', 'ratio');
+    headline.push([
+      `7. refresh, ${formatCell(f('scale-out', 'sources'))} sources on Redis: two worker processes ÷ one (sources/s)`,
+      `${formatCell(ratio)} (${formatCell(f('scale-out', 'twoPerSecond'))} vs ${formatCell(f('scale-out', 'onePerSecond'))} sources/s; ${formatCell(f('scale-out', 'twoFetchedTwice'))} sources fetched twice; Redis ${formatCell(f('scale-out', 'redisBytesPerSourceFilled'))} B/source as a record, ${formatCell(f('scale-out', 'redisBytesPerSourceRefreshed') / 1024)} KiB with its cached entries)`,
+      '≥ 1.7 (2 cores permitting)',
+      verdict(ratio >= 1.7),
     ]);
   }
   void small;

@@ -31,7 +31,7 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.decorate('deps', deps);
 
-  app.setErrorHandler((error: FastifyError, request, reply) => {
+  app.setErrorHandler(async (error: FastifyError, request, reply) => {
     if (error.validation) {
       return reply.code(400).send({ statusCode: 400, error: 'FP_BAD_REQUEST', message: `${error.validationContext ?? 'request'}${error.message.replace(/^(body|querystring|params)/, '')}` });
     }
@@ -42,6 +42,12 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
     if (statusCode < 500) {
       // Fastify's own client errors (bad JSON, body too large, unsupported media type).
       return reply.code(statusCode).send({ statusCode, error: clientErrorCodeOf(error), message: error.message });
+    }
+    // A failure because the store is away (Redis restarting) is the service being unavailable, not a bug:
+    // 503 with Retry-After, and the next request works again as soon as the store answers.
+    if (!(await deps.registry.store.ping().then(() => true, () => false))) {
+      request.log.warn({ err: { type: error.name, message: error.message } }, 'store unavailable');
+      return reply.code(503).header('retry-after', '5').send({ statusCode: 503, error: 'FP_STORE_UNAVAILABLE', message: 'The store is unavailable; try again shortly' });
     }
     request.log.error({ err: { type: error.name, message: error.message, stack: error.stack } }, 'request failed');
     return reply.code(500).send({ statusCode: 500, error: 'FP_INTERNAL', message: 'Internal server error' });

@@ -62,6 +62,7 @@ describe('feedproxy CLI', () => {
     let key: string;
     let sourceId: string;
     let feedUrl: string;
+    let burst: string[];
     try {
       await waitReady(base);
       const json = { 'content-type': 'application/json' };
@@ -75,6 +76,14 @@ describe('feedproxy CLI', () => {
       const feed = await fetch(`${base}/api/v1/feeds`, { method: 'POST', headers: auth, body: JSON.stringify({ title: 'Durable', sources: [sourceId] }) });
       expect(feed.status).toBe(201);
       feedUrl = ((await feed.json()) as { urls: { atom: string } }).urls.atom;
+      // A burst of concurrent writes, every one acknowledged before the kill.
+      const answers = await Promise.all(
+        Array.from({ length: 30 }, (_, index) =>
+          fetch(`${base}/api/v1/feeds`, { method: 'POST', headers: auth, body: JSON.stringify({ title: `Burst ${index}`, sources: [sourceId] }) }),
+        ),
+      );
+      expect(answers.map((answer) => answer.status)).toEqual(Array(30).fill(201));
+      burst = await Promise.all(answers.map(async (answer) => ((await answer.json()) as { id: string }).id));
     } finally {
       // No graceful shutdown: the process dies the moment the last write was acknowledged.
       server.kill('SIGKILL');
@@ -90,6 +99,8 @@ describe('feedproxy CLI', () => {
       const published = await fetch(feedUrl);
       expect(published.status).toBe(200);
       expect(await published.text()).toContain('Pride &amp; Prejudice');
+      const feeds = (await (await fetch(`${base}/api/v1/feeds`, { headers: { authorization: `Bearer ${key}` } })).json()) as { feeds: Array<{ id: string }> };
+      expect(feeds.feeds.map((feed) => feed.id)).toEqual(expect.arrayContaining(burst));
     } finally {
       server.kill('SIGTERM');
       await new Promise((resolve) => server.once('exit', resolve));
