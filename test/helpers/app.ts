@@ -62,11 +62,11 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     FEEDPROXY_ADMIN_TOKEN: ADMIN_TOKEN,
     FEEDPROXY_ALLOW_PRIVATE: (options.allowPrivate ?? []).join(','),
     FEEDPROXY_CONFIG: '', // no config file: the test's env is the whole configuration
-    LOG_LEVEL: 'debug',
+    LOG_LEVEL: 'trace', // every line a secret could ever reach is captured and searched
     ...redisEnv,
     ...options.env,
   });
-  const deps = await createDeps(config, { logger: createLogger('debug', stream), ...options.overrides });
+  const deps = await createDeps(config, { logger: createLogger('trace', stream), ...options.overrides });
   const app = await buildApp(deps);
   await app.ready();
   return {
