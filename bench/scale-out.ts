@@ -111,11 +111,7 @@ async function fillPrefix(prefix: string, ready: UpstreamReady, count: number): 
     // 50 writes in flight: filling is not what is measured, and one at a time costs a round trip each.
     for (let start = 0; start < count; start += 50) {
       const batch = Array.from({ length: Math.min(50, count - start) }, (_, offset) => start + offset);
-      // lib/instance.ts' addSource writes the record with saveSource, which no longer touches the
-      // index sets; registry.addSource lists it as source creation does.
-      await Promise.all(
-        batch.map(async (index) => deps.registry.addSource(await addSource(deps, { userId, url: urlOf(index), title: `Source ${index}` }))),
-      );
+      await Promise.all(batch.map((index) => addSource(deps, { userId, url: urlOf(index), title: `Source ${index}` })));
     }
   } finally {
     await deps.close();
@@ -203,7 +199,7 @@ function armRow(arm: ArmFigures, one?: ArmFigures): Array<string | number> {
 
 export async function runScaleOutBench(options: RunOptions): Promise<BenchResult> {
   const startedAt = new Date();
-  const count = Number(process.env.BENCH_SCALE_OUT_SOURCES ?? (options.quick ? 200 : 2000));
+  const count = Number(process.env.BENCH_SCALE_OUT_SOURCES ?? (options.quick ? 200 : 10_000));
   const upstream = await startBenchUpstream();
   try {
     await upstream.child.ask({ generation: 0 });

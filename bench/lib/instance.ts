@@ -100,7 +100,7 @@ export async function addSource(deps: Deps, init: SourceInit): Promise<SourceRec
     updatedAt: now,
     ...(init.etag ? { etag: init.etag } : {}),
   };
-  await deps.registry.saveSource(source);
+  await deps.registry.addSource(source);
   return source;
 }
 
