@@ -62,6 +62,18 @@ describe.each(STORES)('OAuth connections (%s store)', (store) => {
     return id;
   }
 
+  /** A fresh connection and a source behind it (the signed queue resource). */
+  async function connectWithSignedSource() {
+    const id = await connect();
+    const source = await t.api(alice, {
+      method: 'POST',
+      url: '/api/v1/sources',
+      payload: { url: `${provider.baseUrl}/users/{user_id}/queues/disc`, connectionId: id },
+    });
+    expect(source.statusCode).toBe(201);
+    return { id, source };
+  }
+
   it('connects, discovers the feeds and publishes signed and tokenized sources merged', async () => {
     const id = await connect();
     const connection = (await t.api(alice, { method: 'GET', url: `/api/v1/connections/${id}` })).json();
@@ -103,13 +115,7 @@ describe.each(STORES)('OAuth connections (%s store)', (store) => {
   });
 
   it('marks the connection and its sources unauthorized when the provider revokes the token, and relinks', async () => {
-    const id = await connect();
-    const source = await t.api(alice, {
-      method: 'POST',
-      url: '/api/v1/sources',
-      payload: { url: `${provider.baseUrl}/users/{user_id}/queues/disc`, connectionId: id },
-    });
-    expect(source.statusCode).toBe(201);
+    const { id, source } = await connectWithSignedSource();
     const token = (provider.stats.lastAuthorization ?? '').match(/oauth_token="([^"]+)"/)?.[1];
     expect(token).toBeTruthy();
     provider.revoke(decodeURIComponent(token!));
@@ -128,13 +134,7 @@ describe.each(STORES)('OAuth connections (%s store)', (store) => {
   });
 
   it("learns the provider's clock from a timestamp_refused and signs with it", async () => {
-    const id = await connect();
-    const source = await t.api(alice, {
-      method: 'POST',
-      url: '/api/v1/sources',
-      payload: { url: `${provider.baseUrl}/users/{user_id}/queues/disc`, connectionId: id },
-    });
-    expect(source.statusCode).toBe(201);
+    const { id, source } = await connectWithSignedSource();
     provider.setClockOffset(3600);
     try {
       const refreshed = await t.api(alice, { method: 'POST', url: `/api/v1/sources/${source.json().id}/refresh` });
