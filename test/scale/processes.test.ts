@@ -169,9 +169,14 @@ describe.skipIf(!redisAvailable)(`feedproxy processes on one Redis${REDIS_SKIP_R
     // Bounded by the heartbeat lease, not by the fetch-timeout lease of 90 s a dead holder would otherwise keep.
     expect(takeoverMs).toBeLessThan(30_000);
 
-    // No source starves: B answers with every source refreshed since A died or before.
-    const sources = ((await (await fetch(`${b.base}/api/v1/sources`, { headers: auth })).json()) as { sources: Array<{ status: string; lastFetchedAt: string; nextFetchAt: string }> })
-      .sources;
+    // No source starves: B answers with every source refreshed since A died or before. The
+    // upstream sees B's fetch before B has saved its outcome, so wait for the saved records.
+    type Listed = { status: string; lastFetchedAt: string; nextFetchAt: string };
+    let sources: Listed[] = [];
+    await waitFor(async () => {
+      sources = ((await (await fetch(`${b.base}/api/v1/sources`, { headers: auth })).json()) as { sources: Listed[] }).sources;
+      return sources.every((source) => Date.now() - Date.parse(source.lastFetchedAt) < MINUTE);
+    }, 'B to save the refreshes it took over');
     expect(sources).toHaveLength(SOURCES);
     for (const source of sources) {
       expect(source.status).toBe('ok');
