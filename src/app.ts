@@ -13,6 +13,9 @@ import { usersRoutes } from './routes/api/users.js';
 import { healthRoutes } from './routes/health.js';
 import { oauthCallbackRoutes } from './routes/oauth-callback.js';
 import { publicFeedRoutes } from './routes/public-feeds.js';
+import { browserViewRoutes } from './routes/browser-view.js';
+import { dashboardRoutes } from './routes/dashboard/index.js';
+import { websubRoutes } from './routes/websub.js';
 import { VERSION } from './version.js';
 
 declare module 'fastify' {
@@ -76,7 +79,10 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
 
   await app.register(healthRoutes);
   await app.register(publicFeedRoutes);
+  await app.register(browserViewRoutes);
+  await app.register(websubRoutes);
   await app.register(oauthCallbackRoutes);
+  await app.register(dashboardRoutes);
   await app.register(usersRoutes, { prefix: '/api/v1' });
   await app.register(apiRoutes, { prefix: '/api/v1' });
   return app;

@@ -7,6 +7,7 @@ import { entryDate, mergeEntries } from '../pipeline/merge.js';
 import { renderFeed } from '../render/render-feed.js';
 import type { FeedRecord, RenderedFormat, RenderedMeta, SourceRecord } from '../store/registry.js';
 import { VERSION } from '../version.js';
+import { onFeedPublished } from '../websub/notify.js';
 
 export const FEED_FORMATS: readonly RenderedFormat[] = ['atom', 'rss', 'json'];
 export type PublicFormat = RenderedFormat;
@@ -99,6 +100,7 @@ async function renderAndStore(deps: RebuildDeps, feedId: string): Promise<Render
   const rendered: RenderedMeta = { publicToken: feed.publicToken, lastModified: now.toUTCString(), formats };
   await registry.saveRendered(feed.id, rendered, bodies);
   deps.metrics.feedRenders.inc();
+  await onFeedPublished(deps, feed.id);
   return rendered;
 }
 

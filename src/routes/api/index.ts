@@ -5,6 +5,7 @@ import { authenticate } from '../../services/users.js';
 import { bearerToken } from './bearer.js';
 import { connectionRoutes } from './connections.js';
 import { feedRoutes } from './feeds.js';
+import { opmlRoutes } from './opml.js';
 import { sourceRoutes } from './sources.js';
 
 declare module 'fastify' {
@@ -24,4 +25,5 @@ export const apiRoutes: FastifyPluginAsyncTypebox = async (app) => {
   await app.register(sourceRoutes);
   await app.register(feedRoutes);
   await app.register(connectionRoutes);
+  await app.register(opmlRoutes);
 };
