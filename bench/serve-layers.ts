@@ -31,7 +31,7 @@ await app.register(compress, { global: true, threshold: 1024, encodings: ['br', 
 if (layers.has('security')) await registerHttpSecurity(app, deps);
 app.get('/:file', async (request, reply) => {
   if (layers.has('store')) {
-    const feedId = await deps.registry.getFeedIdByPublicToken(token);
+    const feedId = (await deps.registry.findPublicToken(token))?.feedId;
     if (!feedId || !(await deps.registry.getRenderedMeta(feedId))) return reply.code(404).send();
   }
   reply.headers(headers).header('vary', 'Origin');

@@ -6,6 +6,7 @@ import { createFetcher, type FetcherHooks } from './fetch/index.js';
 import type { Fetcher, FetcherOptions } from './fetch/types.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
+import { createStatsRecorder, type StatsRecorder } from './stats/feed-stats.js';
 import { checkDataDir } from './store/check-data-dir.js';
 import { openKeyValueStore } from './store/kv.js';
 import { createRegistry, type Registry } from './store/registry.js';
@@ -21,6 +22,8 @@ export interface Deps {
   vault: Vault;
   fetcher: Fetcher;
   metrics: Metrics;
+  /** Usage of the public feed URLs, counted in memory and flushed to the store. */
+  stats: StatsRecorder;
   /** The clock; injected so tests can move time. */
   now: () => Date;
   /** Names this process as the holder of refresh leases. */
@@ -57,16 +60,19 @@ export async function createDeps(config: Readonly<Config>, overrides: DepsOverri
     },
     overrides.fetcherHooks,
   );
+  const stats = createStatsRecorder(store, logger);
   return {
     config,
     logger,
     registry: createRegistry(store),
+    stats,
     vault,
     fetcher,
     metrics: createMetrics(),
     now: overrides.now ?? (() => new Date()),
     instanceId: `${process.pid}-${randomBytes(4).toString('hex')}`,
     async close() {
+      await stats.close();
       await fetcher.close();
       await store.close();
     },

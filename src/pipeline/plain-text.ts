@@ -20,3 +20,10 @@ export function plainTextOf(html: string): string {
     .replace(/\s+/g, ' ')
     .trim();
 }
+
+/** Plain text → HTML text or attribute value (both quotes escaped). */
+export function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (char) => HTML_ESCAPES[char]!);
+}
+
+const HTML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };

@@ -8,6 +8,7 @@ import { renderFeed } from '../render/render-feed.js';
 import type { FeedRecord, RenderedFormat, RenderedMeta, SourceRecord } from '../store/registry.js';
 import { VERSION } from '../version.js';
 import { onFeedPublished } from '../websub/notify.js';
+import { escapeHtml } from '../pipeline/plain-text.js';
 
 export const FEED_FORMATS: readonly RenderedFormat[] = ['atom', 'rss', 'json'];
 export type PublicFormat = RenderedFormat;
@@ -154,6 +155,3 @@ function staleNoticeOf(feed: FeedRecord, sources: SourceRecord[], now: Date, sta
   };
 }
 
-function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (char) => `&#${char.charCodeAt(0)};`);
-}

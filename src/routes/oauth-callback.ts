@@ -4,6 +4,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { isCodedError } from '../errors.js';
 import { CALLBACK_PATH, completeConnectionFromCallback } from '../services/connections.js';
+import { escapeHtml } from '../pipeline/plain-text.js';
 
 export const oauthCallbackRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
@@ -42,6 +43,3 @@ function page(title: string, message: string): string {
 `;
 }
 
-function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (char) => `&#${char.charCodeAt(0)};`);
-}

@@ -1,9 +1,10 @@
 // GET|HEAD /<token>.atom|.rss|.json — the public, unauthenticated feed URLs readers poll.
-// A GET reads stored bytes: it never fetches an upstream and never re-renders.
+// A GET reads stored bytes: it never fetches an upstream and never re-renders. Each token of a feed
+// (the default one and every named subscriber URL) is counted apart for GET /api/v1/feeds/:id/stats.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { NotFoundError } from '../errors.js';
-import { rebuildFeed } from '../publish/rebuild-feed.js';
+import { findPublishedFeed, readPublished, readPublishedHead } from '../publish/published.js';
 import type { RenderedFormat } from '../store/registry.js';
 
 const FILE = /^([A-Za-z0-9_-]{16,64})\.(atom|rss|json)$/;
@@ -11,7 +12,7 @@ const FILE = /^([A-Za-z0-9_-]{16,64})\.(atom|rss|json)$/;
 const BODY_CACHE_LIMIT = 256;
 
 export const publicFeedRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const { registry, config } = app.deps;
+  const { stats, config } = app.deps;
   const bodies = new Map<string, string>();
 
   app.get(
@@ -31,34 +32,30 @@ export const publicFeedRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const match = FILE.exec(request.params.file);
       if (!match) throw new NotFoundError('Feed');
       const [, token, format] = match as unknown as [string, string, RenderedFormat];
-      const feedId = await registry.getFeedIdByPublicToken(token);
-      if (!feedId) throw new NotFoundError('Feed');
-      let meta = await registry.getRenderedMeta(feedId);
-      // Only after a crash between saving a feed and rendering it; the normal path never renders here.
-      if (!meta) meta = await rebuildFeed(app.deps, feedId);
-      if (!meta || meta.publicToken !== token) throw new NotFoundError('Feed');
+      const target = await findPublishedFeed(app.deps, token);
+      const head = target && (await readPublishedHead(app.deps, target, token, format));
+      if (!target || !head) throw new NotFoundError('Feed');
 
-      const { etag, contentType } = meta.formats[format];
       reply
-        .header('etag', etag)
-        .header('last-modified', meta.lastModified)
+        .header('etag', head.etag)
+        .header('last-modified', head.lastModified)
         .header('cache-control', `public, max-age=${config.feeds.maxAgeSeconds}`)
         .header('x-content-type-options', 'nosniff')
         .header('referrer-policy', 'no-referrer')
-        .type(contentType);
-      if (isNotModified(request.headers['if-none-match'], request.headers['if-modified-since'], etag, meta.lastModified)) {
-        return reply.code(304).send();
-      }
+        .type(head.contentType);
+      const notModified = isNotModified(request.headers['if-none-match'], request.headers['if-modified-since'], head.etag, head.lastModified);
+      stats.record({ feedId: target.feedId, tokenId: target.tokenId, notModified, userAgent: request.headers['user-agent'], at: app.deps.now() });
+      if (notModified) return reply.code(304).send();
 
-      let body = bodies.get(etag);
+      let body = bodies.get(head.etag);
       if (body === undefined) {
-        const stored = await registry.getRenderedBody(feedId, format);
-        if (stored === undefined) throw new NotFoundError('Feed');
+        const document = await readPublished(app.deps, target.feedId, format, token);
+        if (!document) throw new NotFoundError('Feed');
         // A rebuild may have landed between the two reads: send the body with its own tag.
-        if (stored.etag !== etag) reply.header('etag', stored.etag);
-        body = stored.body;
+        if (document.etag !== head.etag) reply.header('etag', document.etag);
+        body = document.body;
         if (bodies.size >= BODY_CACHE_LIMIT) bodies.delete(bodies.keys().next().value!);
-        bodies.set(stored.etag, body);
+        bodies.set(document.etag, body);
       }
       return reply.send(body);
     },

@@ -2,6 +2,8 @@
 // tokenized URL (in links, self links, ids, enclosure URLs), so every string of every entry is
 // scrubbed before it is cached, and URLs are masked before they reach an API answer or a log.
 
+import { escapeHtml } from '../pipeline/plain-text.js';
+
 export const REDACTED = 'REDACTED';
 
 /** Shorter query values are parameters like `?page=2`, not credentials. */
@@ -122,9 +124,6 @@ function lowerHex(text: string): string {
   return text.replace(/%[0-9A-F]{2}/g, (escape) => escape.toLowerCase());
 }
 
-function escapeHtml(text: string): string {
-  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
-}
 
 /** Distinct, non-empty (an empty "secret" would redact between every character), longest first. */
 function sortLongestFirst(secrets: readonly string[]): string[] {

@@ -18,6 +18,12 @@ export interface KeyValueStore {
   addMember(set: string, member: string): Promise<void>;
   removeMember(set: string, member: string): Promise<void>;
   members(set: string): Promise<string[]>;
+  /** Counters by field under one key; increments are atomic across processes (usage statistics). */
+  incrementFields(key: string, increments: Record<string, number>): Promise<void>;
+  /** Plain values beside the counters; the last writer of a field wins. */
+  setFields(key: string, values: Record<string, string>): Promise<void>;
+  readFields(key: string): Promise<Record<string, string>>;
+  deleteFields(key: string): Promise<void>;
   /** Takes `key` for `owner` unless another owner holds an unexpired lease. */
   acquireLease(key: string, owner: string, ttlMs: number): Promise<boolean>;
   releaseLease(key: string, owner: string): Promise<void>;
@@ -94,6 +100,7 @@ async function openSqliteStore(path: string): Promise<KeyValueStore> {
   await query('PRAGMA synchronous=NORMAL');
   await query('CREATE TABLE IF NOT EXISTS fp_sets(name TEXT NOT NULL, member TEXT NOT NULL, PRIMARY KEY(name, member)) WITHOUT ROWID');
   await query('CREATE TABLE IF NOT EXISTS fp_leases(key TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at INTEGER NOT NULL)');
+  await query('CREATE TABLE IF NOT EXISTS fp_fields(key TEXT NOT NULL, field TEXT NOT NULL, value, PRIMARY KEY(key, field)) WITHOUT ROWID');
 
   return {
     ...recordsThrough(keyv),
@@ -106,6 +113,32 @@ async function openSqliteStore(path: string): Promise<KeyValueStore> {
     async members(set) {
       const rows = await query('SELECT member FROM fp_sets WHERE name = ? ORDER BY member', set);
       return rows.map((row) => String(row.member));
+    },
+    async incrementFields(key, increments) {
+      const entries = Object.entries(increments);
+      if (entries.length === 0) return;
+      // One statement: every field of a flush lands together or not at all.
+      await query(
+        `INSERT INTO fp_fields(key, field, value) VALUES ${entries.map(() => '(?, ?, ?)').join(', ')}
+         ON CONFLICT(key, field) DO UPDATE SET value = CAST(fp_fields.value AS INTEGER) + excluded.value`,
+        ...entries.flatMap(([field, by]) => [key, field, by]),
+      );
+    },
+    async setFields(key, values) {
+      const entries = Object.entries(values);
+      if (entries.length === 0) return;
+      await query(
+        `INSERT INTO fp_fields(key, field, value) VALUES ${entries.map(() => '(?, ?, ?)').join(', ')}
+         ON CONFLICT(key, field) DO UPDATE SET value = excluded.value`,
+        ...entries.flatMap(([field, value]) => [key, field, value]),
+      );
+    },
+    async readFields(key) {
+      const rows = await query('SELECT field, value FROM fp_fields WHERE key = ?', key);
+      return Object.fromEntries(rows.map((row) => [String(row.field), String(row.value)]));
+    },
+    async deleteFields(key) {
+      await query('DELETE FROM fp_fields WHERE key = ?', key);
     },
     async acquireLease(key, owner, ttlMs) {
       const now = Date.now();
@@ -144,7 +177,8 @@ const RENEW_SCRIPT = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis
 
 /**
  * Records through keyv (`<prefix>r:<key>`), sets as Redis sets (`<prefix>s:<name>`), leases as
- * plain keys with an expiry (`<prefix>l:<key>`) — all on one connection.
+ * plain keys with an expiry (`<prefix>l:<key>`), counters as hashes (`<prefix>h:<key>`) — all on
+ * one connection.
  */
 async function openRedisStore(url: string, prefix: string): Promise<KeyValueStore> {
   const client = await connectRedis(url);
@@ -156,6 +190,7 @@ async function openRedisStore(url: string, prefix: string): Promise<KeyValueStor
   });
   const setKey = (name: string) => `${prefix}s:${name}`;
   const leaseKey = (key: string) => `${prefix}l:${key}`;
+  const hashKey = (key: string) => `${prefix}h:${key}`;
 
   return {
     ...recordsThrough(keyv),
@@ -168,6 +203,24 @@ async function openRedisStore(url: string, prefix: string): Promise<KeyValueStor
     async members(set) {
       // Sorted like the SQLite store's ORDER BY member, so both stores list alike.
       return (await client.sMembers(setKey(set))).map(String).sort();
+    },
+    async incrementFields(key, increments) {
+      const entries = Object.entries(increments);
+      if (entries.length === 0) return;
+      const transaction = client.multi();
+      for (const [field, by] of entries) transaction.hIncrBy(hashKey(key), field, by);
+      await transaction.exec();
+    },
+    async setFields(key, values) {
+      if (Object.keys(values).length === 0) return;
+      await client.hSet(hashKey(key), values);
+    },
+    async readFields(key) {
+      const fields = await client.hGetAll(hashKey(key));
+      return Object.fromEntries(Object.entries(fields).map(([field, value]) => [String(field), String(value)]));
+    },
+    async deleteFields(key) {
+      await client.del(hashKey(key));
     },
     async acquireLease(key, owner, ttlMs) {
       const taken = await client.set(leaseKey(key), owner, { condition: 'NX', expiration: { type: 'PX', value: Math.ceil(ttlMs) } });

@@ -52,11 +52,43 @@ export interface FeedRecord {
   include: string[];
   exclude: string[];
   limit: number;
-  /** The unguessable part of the public URLs. */
+  /** The unguessable part of the default public URLs (replaced by a rotation). */
   publicToken: string;
+  /** Named extra public URLs, one per reader, each revocable on its own. Absent on older records. */
+  subscriberTokens?: SubscriberToken[];
+  /** Absent on older records: then every option has its default (see pipeline/feed-options.ts). */
+  options?: Partial<FeedOptions>;
   createdAt: string;
   updatedAt: string;
 }
+
+/** What a feed publishes beyond merging and filtering, for aggregator pages and small screens. */
+export interface FeedOptions {
+  /** "Source title: entry title". */
+  prefixSourceTitle: boolean;
+  /** Drop full content; keep (or derive) a summary. */
+  summaryOnly: boolean;
+  /** Entries older than this are left out; null keeps every age. */
+  maxAgeDays: number | null;
+  /** Say which source each entry came from (JSON Feed `_feedproxy.source`, Atom/RSS `<source>`). */
+  sourceInfo: boolean;
+}
+
+export interface SubscriberToken {
+  id: string;
+  name: string;
+  /** The unguessable part of this reader's public URLs. */
+  token: string;
+  createdAt: string;
+}
+
+/** Which feed a public token opens, and as whose URL: `default` is the feed's own token. */
+export interface PublicTokenTarget {
+  feedId: string;
+  tokenId: string;
+}
+
+export const DEFAULT_TOKEN_ID = 'default';
 
 export type RenderedFormat = 'atom' | 'rss' | 'json';
 
@@ -74,6 +106,8 @@ export interface RenderedMeta {
 export interface RenderedBody {
   etag: string;
   body: string;
+  /** The default token the body's self links carry; absent on bodies stored before tokens were named. */
+  publicToken?: string;
 }
 
 export interface ConnectionRecord {
@@ -120,6 +154,9 @@ const set = {
 };
 
 export type Registry = ReturnType<typeof createRegistry>;
+
+/** Feed and token ids are base64url: a colon never occurs in either. */
+const TOKEN_TARGET_SEPARATOR = ':';
 
 export function createRegistry(store: KeyValueStore) {
   async function getMany<T>(ids: string[], keyOf: (id: string) => string): Promise<T[]> {
@@ -206,6 +243,9 @@ export function createRegistry(store: KeyValueStore) {
     async saveFeed(feed: FeedRecord, previous?: FeedRecord): Promise<void> {
       await store.set(key.feed(feed.id), feed);
       await store.set(key.publicToken(feed.publicToken), feed.id);
+      for (const subscriber of feed.subscriberTokens ?? []) {
+        await store.set(key.publicToken(subscriber.token), `${feed.id}${TOKEN_TARGET_SEPARATOR}${subscriber.id}`);
+      }
       await store.addMember(set.userFeeds(feed.userId), feed.id);
       for (const sourceId of feed.sourceIds) await store.addMember(set.sourceFeeds(sourceId), feed.id);
       if (previous) {
@@ -214,6 +254,10 @@ export function createRegistry(store: KeyValueStore) {
         }
         // Rotation: the old public URLs answer 404 from the moment this write is acknowledged.
         if (previous.publicToken !== feed.publicToken) await store.delete(key.publicToken(previous.publicToken));
+        const kept = new Set((feed.subscriberTokens ?? []).map((subscriber) => subscriber.token));
+        for (const subscriber of previous.subscriberTokens ?? []) {
+          if (!kept.has(subscriber.token)) await store.delete(key.publicToken(subscriber.token));
+        }
       }
     },
     async getFeed(id: string): Promise<FeedRecord | undefined> {
@@ -225,11 +269,16 @@ export function createRegistry(store: KeyValueStore) {
     async listFeeds(userId: string): Promise<FeedRecord[]> {
       return getMany<FeedRecord>(await store.members(set.userFeeds(userId)), key.feed);
     },
-    async getFeedIdByPublicToken(token: string): Promise<string | undefined> {
-      return store.get<string>(key.publicToken(token));
+    /** The feed a public token opens; the caller still checks the token against the feed (rotation races). */
+    async findPublicToken(token: string): Promise<PublicTokenTarget | undefined> {
+      const target = await store.get<string>(key.publicToken(token));
+      if (target === undefined) return undefined;
+      const [feedId, tokenId = DEFAULT_TOKEN_ID] = target.split(TOKEN_TARGET_SEPARATOR);
+      return { feedId: feedId!, tokenId };
     },
     async deleteFeed(feed: FeedRecord): Promise<void> {
       await store.delete(key.publicToken(feed.publicToken));
+      for (const subscriber of feed.subscriberTokens ?? []) await store.delete(key.publicToken(subscriber.token));
       await store.removeMember(set.userFeeds(feed.userId), feed.id);
       for (const sourceId of feed.sourceIds) await store.removeMember(set.sourceFeeds(sourceId), feed.id);
       await store.delete(key.rendered(feed.id));
@@ -255,7 +304,7 @@ export function createRegistry(store: KeyValueStore) {
     /** Bodies first, then the meta that answers conditional requests. */
     async saveRendered(feedId: string, meta: RenderedMeta, bodies: Record<RenderedFormat, string>): Promise<void> {
       for (const [format, body] of Object.entries(bodies) as Array<[RenderedFormat, string]>) {
-        await store.set(key.renderedBody(feedId, format), { etag: meta.formats[format].etag, body } satisfies RenderedBody);
+        await store.set(key.renderedBody(feedId, format), { etag: meta.formats[format].etag, body, publicToken: meta.publicToken } satisfies RenderedBody);
       }
       await store.set(key.rendered(feedId), meta);
     },

@@ -1,0 +1,165 @@
+// Per-token usage of the public feed URLs: requests, 304s, last seen, and the subscriber counts
+// hosted readers report. A reader's GET only bumps counters in memory; they reach the store in
+// one atomic increment per feed every few seconds, so counting costs the hot path nothing and
+// instances sharing Redis add up instead of overwriting each other. No IP address is kept.
+import type { Logger } from '../logger.js';
+import type { KeyValueStore } from '../store/kv.js';
+import { parseReaderAgent } from './reader-agent.js';
+
+export interface FeedHit {
+  feedId: string;
+  tokenId: string;
+  notModified: boolean;
+  userAgent: string | undefined;
+  at: Date;
+}
+
+export interface ReaderStats {
+  reader: string;
+  subscribers: number;
+  lastSeenAt: string;
+}
+
+export interface TokenStats {
+  tokenId: string;
+  requests: number;
+  notModified: number;
+  lastSeenAt: string | null;
+  /** The sum of what readers reported in the last week. */
+  subscribers: number;
+  readers: ReaderStats[];
+}
+
+export interface FeedStats {
+  tokens: Map<string, TokenStats>;
+  days: Array<{ date: string; requests: number; notModified: number }>;
+}
+
+export interface StatsRecorder {
+  record(hit: FeedHit): void;
+  /** Writes what is counted so far (also on a timer, and on close). */
+  flush(): Promise<void>;
+  read(feedId: string, now: Date): Promise<FeedStats>;
+  forget(feedId: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+const FLUSH_EVERY_MS = 5_000;
+const DAYS_SHOWN = 30;
+/** A reader that stopped reporting a week ago no longer counts its subscribers. */
+const REPORT_COUNTS_FOR_MS = 7 * 86_400_000;
+/** Feeds held in memory between flushes; past it a flush is started early. */
+const MAX_PENDING_FEEDS = 10_000;
+
+const statsKey = (feedId: string) => `stats:${feedId}`;
+const field = {
+  requests: (tokenId: string) => `token|${tokenId}|requests`,
+  notModified: (tokenId: string) => `token|${tokenId}|notModified`,
+  lastSeen: (tokenId: string) => `token|${tokenId}|lastSeenAt`,
+  dayRequests: (date: string) => `day|${date}|requests`,
+  dayNotModified: (date: string) => `day|${date}|notModified`,
+  reader: (tokenId: string, reader: string, readerFeedId = '') => `reader|${tokenId}|${reader.replaceAll('|', '')}|${readerFeedId}`,
+};
+
+interface Pending {
+  counts: Record<string, number>;
+  values: Record<string, string>;
+}
+
+export function createStatsRecorder(store: KeyValueStore, logger: Logger): StatsRecorder {
+  let pending = new Map<string, Pending>();
+  let flushing: Promise<void> | undefined;
+
+  async function writeOut(): Promise<void> {
+    const batch = pending;
+    pending = new Map();
+    for (const [feedId, { counts, values }] of batch) {
+      try {
+        await store.incrementFields(statsKey(feedId), counts);
+        await store.setFields(statsKey(feedId), values);
+      } catch (error) {
+        // Statistics are not worth an error page or a retry storm: these counts are lost.
+        logger.warn({ feedId, err: (error as Error).message }, 'feed statistics not saved');
+      }
+    }
+  }
+  function flush(): Promise<void> {
+    flushing ??= writeOut().finally(() => (flushing = undefined));
+    return flushing;
+  }
+  const timer = setInterval(() => void flush(), FLUSH_EVERY_MS);
+  timer.unref();
+
+  return {
+    record({ feedId, tokenId, notModified, userAgent, at }) {
+      let entry = pending.get(feedId);
+      if (!entry) {
+        if (pending.size >= MAX_PENDING_FEEDS) void flush();
+        pending.set(feedId, (entry = { counts: {}, values: {} }));
+      }
+      const { counts, values } = entry;
+      const date = at.toISOString().slice(0, 10);
+      const bump = (name: string) => (counts[name] = (counts[name] ?? 0) + 1);
+      bump(field.requests(tokenId));
+      bump(field.dayRequests(date));
+      if (notModified) {
+        bump(field.notModified(tokenId));
+        bump(field.dayNotModified(date));
+      }
+      values[field.lastSeen(tokenId)] = at.toISOString();
+      const report = parseReaderAgent(userAgent);
+      if (report) {
+        values[field.reader(tokenId, report.reader, report.readerFeedId)] = JSON.stringify({ reader: report.reader, subscribers: report.subscribers, lastSeenAt: at.toISOString() });
+      }
+    },
+    flush,
+    async read(feedId, now) {
+      return statsOf(await store.readFields(statsKey(feedId)), now);
+    },
+    async forget(feedId) {
+      pending.delete(feedId);
+      await store.deleteFields(statsKey(feedId));
+    },
+    async close() {
+      clearInterval(timer);
+      await flush();
+    },
+  };
+}
+
+function statsOf(fields: Record<string, string>, now: Date): FeedStats {
+  const tokens = new Map<string, TokenStats>();
+  const tokenOf = (tokenId: string) => {
+    let stats = tokens.get(tokenId);
+    if (!stats) tokens.set(tokenId, (stats = { tokenId, requests: 0, notModified: 0, lastSeenAt: null, subscribers: 0, readers: [] }));
+    return stats;
+  };
+  const byDay = new Map<string, { requests: number; notModified: number }>();
+  for (const [name, value] of Object.entries(fields)) {
+    const [kind, id, what] = name.split('|') as [string, string, string];
+    if (kind === 'token') {
+      const stats = tokenOf(id);
+      if (what === 'requests') stats.requests = Number(value);
+      else if (what === 'notModified') stats.notModified = Number(value);
+      else if (what === 'lastSeenAt') stats.lastSeenAt = value;
+    } else if (kind === 'day') {
+      const day = byDay.get(id) ?? { requests: 0, notModified: 0 };
+      day[what === 'requests' ? 'requests' : 'notModified'] = Number(value);
+      byDay.set(id, day);
+    } else if (kind === 'reader') {
+      tokenOf(id).readers.push(JSON.parse(value) as ReaderStats);
+    }
+  }
+  for (const stats of tokens.values()) {
+    stats.readers.sort((a, b) => b.subscribers - a.subscribers || (a.reader < b.reader ? -1 : 1));
+    stats.subscribers = stats.readers
+      .filter((report) => now.getTime() - Date.parse(report.lastSeenAt) < REPORT_COUNTS_FOR_MS)
+      .reduce((sum, report) => sum + report.subscribers, 0);
+  }
+  const days = [];
+  for (let back = DAYS_SHOWN - 1; back >= 0; back -= 1) {
+    const date = new Date(now.getTime() - back * 86_400_000).toISOString().slice(0, 10);
+    days.push({ date, ...(byDay.get(date) ?? { requests: 0, notModified: 0 }) });
+  }
+  return { tokens, days };
+}
