@@ -9,6 +9,8 @@ export interface MergeInput {
   include?: string[];
   exclude?: string[];
   limit: number;
+  /** Entries dated before this are left out (a feed's maximum age), before the limit counts. */
+  notBefore?: Date;
 }
 
 /** Query parameters that only track the click; two links differing in them name the same page. */
@@ -21,7 +23,9 @@ export function mergeEntries(input: MergeInput): CachedEntry[] {
   const keep = compileFilters({ include: input.include, exclude: input.exclude });
   const unique = dedupeByLink(input.sources.flatMap((source) => dedupeById(source.entries, source.sourceId)));
   const limit = Number.isFinite(input.limit) ? Math.max(0, Math.floor(input.limit)) : 0;
-  return unique.filter(keep).sort(compareNewestFirst).slice(0, limit);
+  const notBefore = input.notBefore?.getTime();
+  const recent = notBefore === undefined ? unique : unique.filter((entry) => timeOf(entry) >= notBefore);
+  return recent.filter(keep).sort(compareNewestFirst).slice(0, limit);
 }
 
 /**

@@ -3,6 +3,7 @@
 import { createHash } from 'node:crypto';
 import type { Deps } from '../deps.js';
 import type { CachedEntry } from '../model.js';
+import { applyFeedOptions, feedOptionsOf, oldestAllowed, type PublishedEntry, type SourceFacet } from '../pipeline/feed-options.js';
 import { entryDate, mergeEntries } from '../pipeline/merge.js';
 import { renderFeed } from '../render/render-feed.js';
 import type { FeedRecord, RenderedFormat, RenderedMeta, SourceRecord } from '../store/registry.js';
@@ -57,23 +58,10 @@ async function renderAndStore(deps: RebuildDeps, feedId: string): Promise<Render
   const { registry, config } = deps;
   const feed = await registry.getFeed(feedId);
   if (!feed) return undefined;
-  const sources = (await Promise.all(feed.sourceIds.map((id) => registry.getSource(id)))).filter(
-    (source): source is SourceRecord => source !== undefined,
-  );
-  const entriesBySource = await registry.getEntriesOf(sources.map((source) => source.id));
   const now = deps.now();
-  const entries = mergeEntries({
-    sources: sources.map((source) => ({
-      sourceId: source.id,
-      sourceTitle: source.title,
-      entries: entriesBySource.get(source.id) ?? [],
-    })),
-    include: feed.include,
-    exclude: feed.exclude,
-    limit: feed.limit,
-  });
+  const { sources, entries } = await selectEntries(deps, feed, now);
   const staleNotice = staleNoticeOf(feed, sources, now, config.refresh.staleAfterHours);
-  const published = staleNotice ? [staleNotice, ...entries] : entries;
+  const published: PublishedEntry[] = staleNotice ? [staleNotice, ...entries] : entries;
 
   const urls = publicUrlsOf(config.publicUrl, feed.publicToken);
   const updated = latestDate(published) ?? new Date(feed.updatedAt);
@@ -89,6 +77,7 @@ async function renderAndStore(deps: RebuildDeps, feedId: string): Promise<Render
       alternateUrls: urls,
       updated,
       generator: `feedproxy ${VERSION}`,
+      hubUrl: hubUrlOf(config.publicUrl),
       entries: published,
     });
     formats[format] = { contentType, etag: strongEtag(body) };
@@ -103,6 +92,46 @@ async function renderAndStore(deps: RebuildDeps, feedId: string): Promise<Render
   deps.metrics.feedRenders.inc();
   await onFeedPublished(deps, feed.id);
   return rendered;
+}
+
+export type FeedSelection = Pick<FeedRecord, 'sourceIds' | 'include' | 'exclude' | 'limit' | 'options'>;
+
+/**
+ * The entries a feed publishes, from what is cached now: merged, filtered, limited, options
+ * applied. The rebuild renders them; the API's preview shows them without storing anything.
+ */
+export async function selectEntries(
+  deps: Pick<Deps, 'registry'>,
+  selection: FeedSelection,
+  now: Date,
+): Promise<{ sources: SourceRecord[]; entries: PublishedEntry[] }> {
+  const { registry } = deps;
+  const sources = (await Promise.all(selection.sourceIds.map((id) => registry.getSource(id)))).filter(
+    (source): source is SourceRecord => source !== undefined,
+  );
+  const entriesBySource = await registry.getEntriesOf(sources.map((source) => source.id));
+  const options = feedOptionsOf(selection.options);
+  const merged = mergeEntries({
+    sources: sources.map((source) => ({ sourceId: source.id, sourceTitle: source.title, entries: entriesBySource.get(source.id) ?? [] })),
+    include: selection.include,
+    exclude: selection.exclude,
+    limit: selection.limit,
+    notBefore: oldestAllowed(options, now),
+  });
+  const facets = new Map(sources.map((source) => [source.id, facetOf(source)]));
+  return { sources, entries: applyFeedOptions(merged, options, facets) };
+}
+
+/** A source as a published feed may name it: its title, and its home page only when nothing in it could be a secret. */
+function facetOf(source: SourceRecord): SourceFacet {
+  const home = source.siteUrl ? URL.parse(source.siteUrl) : null;
+  const shareable = home !== null && /^https?:$/.test(home.protocol) && home.search === '' && home.username === '' && home.password === '';
+  return { title: source.title, ...(shareable ? { url: home.href } : {}) };
+}
+
+/** The WebSub hub every published feed names (routes/websub.ts). */
+export function hubUrlOf(publicUrl: string): string {
+  return `${publicUrl}/websub`;
 }
 
 /** Rebuilds every feed that includes the source; failures are the caller's to log. */

@@ -2,8 +2,10 @@
 import type { Deps } from '../deps.js';
 import { BadRequestError, ConflictError, NotFoundError } from '../errors.js';
 import { validateFilterRules } from '../pipeline/filter.js';
-import { rebuildFeed } from '../publish/rebuild-feed.js';
-import type { FeedRecord } from '../store/registry.js';
+import { DEFAULT_FEED_OPTIONS, feedOptionsOf, type PublishedEntry } from '../pipeline/feed-options.js';
+import { rebuildFeed, selectEntries } from '../publish/rebuild-feed.js';
+import type { FeedStats, TokenStats } from '../stats/feed-stats.js';
+import { DEFAULT_TOKEN_ID, type FeedOptions, type FeedRecord, type SubscriberToken } from '../store/registry.js';
 import { randomToken } from '../vault/seal.js';
 
 export interface FeedInput {
@@ -12,9 +14,13 @@ export interface FeedInput {
   include?: string[];
   exclude?: string[];
   limit?: number;
+  options?: Partial<FeedOptions>;
 }
 
 export const MAX_FEED_LIMIT = 500;
+export const MAX_SUBSCRIBER_TOKENS = 50;
+export const MAX_AGE_DAYS = 3650;
+const PREVIEW_ENTRIES = 20;
 const MAX_SOURCES_PER_FEED = 1000;
 /** 144 bits: public URLs must be unguessable. */
 const PUBLIC_TOKEN_BYTES = 18;
@@ -29,6 +35,7 @@ export async function createFeed(deps: Deps, userId: string, input: FeedInput): 
     sourceIds: await checkSources(deps, userId, input.sources ?? []),
     ...checkFilters(input),
     limit: checkLimit(input.limit ?? deps.config.feeds.defaultLimit),
+    options: checkOptions(input.options, DEFAULT_FEED_OPTIONS),
     publicToken: randomToken(PUBLIC_TOKEN_BYTES),
     createdAt: now,
     updatedAt: now,
@@ -46,6 +53,7 @@ export async function updateFeed(deps: Deps, userId: string, id: string, input: 
     ...(input.sources !== undefined ? { sourceIds: await checkSources(deps, userId, input.sources) } : {}),
     ...checkFilters({ include: input.include ?? previous.include, exclude: input.exclude ?? previous.exclude }),
     ...(input.limit !== undefined ? { limit: checkLimit(input.limit) } : {}),
+    ...(input.options !== undefined ? { options: checkOptions(input.options, feedOptionsOf(previous.options)) } : {}),
     updatedAt: deps.now().toISOString(),
   };
   await deps.registry.saveFeed(feed, previous);
@@ -64,6 +72,77 @@ export async function rotateFeed(deps: Deps, userId: string, id: string): Promis
 
 export async function deleteFeed(deps: Deps, userId: string, id: string): Promise<void> {
   await deps.registry.deleteFeed(await getOwnedFeedOrThrow(deps, userId, id));
+  await deps.stats.forget(id);
+}
+
+/** The first entries a feed with these settings would publish now; nothing is stored. */
+export async function previewFeed(deps: Deps, userId: string, input: FeedInput): Promise<PublishedEntry[]> {
+  const selection = {
+    sourceIds: await checkSources(deps, userId, input.sources ?? []),
+    ...checkFilters(input),
+    limit: Math.min(checkLimit(input.limit ?? deps.config.feeds.defaultLimit), PREVIEW_ENTRIES),
+    options: checkOptions(input.options, DEFAULT_FEED_OPTIONS),
+  };
+  return (await selectEntries(deps, selection, deps.now())).entries;
+}
+
+// Per-subscriber URLs --------------------------------------------------------------------------
+
+export interface FeedToken {
+  id: string;
+  name: string;
+  token: string;
+  createdAt: string;
+}
+
+/** The feed's default URL first (id `default`, replaced by a rotation), then the named ones. */
+export function tokensOf(feed: FeedRecord): FeedToken[] {
+  return [{ id: DEFAULT_TOKEN_ID, name: DEFAULT_TOKEN_ID, token: feed.publicToken, createdAt: feed.createdAt }, ...(feed.subscriberTokens ?? [])];
+}
+
+export async function createFeedToken(deps: Deps, userId: string, feedId: string, name: string | undefined): Promise<FeedToken> {
+  const previous = await getOwnedFeedOrThrow(deps, userId, feedId);
+  const cleaned = checkTokenName(name);
+  const existing = previous.subscriberTokens ?? [];
+  if (existing.length >= MAX_SUBSCRIBER_TOKENS) throw new ConflictError(`a feed has at most ${MAX_SUBSCRIBER_TOKENS} subscriber URLs; revoke one first`);
+  if (tokensOf(previous).some((token) => token.name.toLowerCase() === cleaned.toLowerCase())) {
+    throw new ConflictError(`this feed already has a URL named "${cleaned}"`);
+  }
+  const token: SubscriberToken = { id: randomToken(6), name: cleaned, token: randomToken(PUBLIC_TOKEN_BYTES), createdAt: deps.now().toISOString() };
+  await deps.registry.saveFeed({ ...previous, subscriberTokens: [...existing, token] }, previous);
+  return token;
+}
+
+/** The token's URLs answer 404 as soon as this returns; the others keep working. */
+export async function revokeFeedToken(deps: Deps, userId: string, feedId: string, tokenId: string): Promise<void> {
+  const previous = await getOwnedFeedOrThrow(deps, userId, feedId);
+  if (tokenId === DEFAULT_TOKEN_ID) throw new BadRequestError('the default URL cannot be revoked; replace it with POST /api/v1/feeds/:id/rotate');
+  const existing = previous.subscriberTokens ?? [];
+  if (!existing.some((token) => token.id === tokenId)) throw new NotFoundError('Token');
+  await deps.registry.saveFeed({ ...previous, subscriberTokens: existing.filter((token) => token.id !== tokenId) }, previous);
+}
+
+export interface FeedUsage {
+  totals: { requests: number; notModified: number; subscribers: number };
+  tokens: Array<Omit<TokenStats, 'tokenId'> & { id: string; name: string }>;
+  days: FeedStats['days'];
+}
+
+/** Usage per live token; counts of this process not yet flushed are included. */
+export async function feedUsage(deps: Deps, userId: string, feedId: string): Promise<FeedUsage> {
+  const feed = await getOwnedFeedOrThrow(deps, userId, feedId);
+  await deps.stats.flush();
+  const { tokens: counted, days } = await deps.stats.read(feed.id, deps.now());
+  const tokens = tokensOf(feed).map(({ id, name }) => {
+    const { tokenId: _tokenId, ...usage } = counted.get(id) ?? { tokenId: id, requests: 0, notModified: 0, lastSeenAt: null, subscribers: 0, readers: [] };
+    return { id, name, ...usage };
+  });
+  const sum = (pick: (token: (typeof tokens)[number]) => number) => tokens.reduce((total, token) => total + pick(token), 0);
+  return {
+    totals: { requests: sum((token) => token.requests), notModified: sum((token) => token.notModified), subscribers: sum((token) => token.subscribers) },
+    tokens,
+    days,
+  };
 }
 
 export async function getOwnedFeedOrThrow(deps: Pick<Deps, 'registry'>, userId: string, id: string): Promise<FeedRecord> {
@@ -100,6 +179,22 @@ function checkFilters(input: Pick<FeedInput, 'include' | 'exclude'>): Pick<FeedR
   const rules = { include: input.include ?? [], exclude: input.exclude ?? [] };
   validateFilterRules(rules);
   return rules;
+}
+
+function checkOptions(input: Partial<FeedOptions> | undefined, base: FeedOptions): FeedOptions {
+  const options = { ...base, ...input };
+  const { maxAgeDays } = options;
+  if (maxAgeDays !== null && (!Number.isInteger(maxAgeDays) || maxAgeDays < 1 || maxAgeDays > MAX_AGE_DAYS)) {
+    throw new BadRequestError(`options.maxAgeDays must be null or an integer from 1 to ${MAX_AGE_DAYS}`);
+  }
+  return options;
+}
+
+function checkTokenName(name: string | undefined): string {
+  const cleaned = name?.replace(/\s+/g, ' ').trim();
+  if (!cleaned) throw new BadRequestError('name is required');
+  if (cleaned.length > 100) throw new BadRequestError('name must be at most 100 characters');
+  return cleaned;
 }
 
 function checkLimit(limit: number): number {

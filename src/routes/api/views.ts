@@ -3,7 +3,9 @@
 import { Type, type Static } from 'typebox';
 import type { CachedEntry } from '../../model.js';
 import { maskUrl } from '../../secrets/scrub.js';
+import { feedOptionsOf } from '../../pipeline/feed-options.js';
 import { publicUrlsOf } from '../../publish/rebuild-feed.js';
+import type { FeedToken } from '../../services/feeds.js';
 import type { FeedRecord, SourceRecord } from '../../store/registry.js';
 
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T) => Type.Union([schema, Type.Null()]);
@@ -82,6 +84,23 @@ export function itemView(entry: CachedEntry): Static<typeof ItemSchema> {
   return item;
 }
 
+const UrlsSchema = Type.Object({
+  atom: Type.String(),
+  rss: Type.String(),
+  json: Type.String(),
+  page: Type.String({ description: 'An HTML page that links the three formats (for a reader given the bare URL, or a person)' }),
+});
+
+export function urlsOf(publicUrl: string, token: string): Static<typeof UrlsSchema> {
+  return { ...publicUrlsOf(publicUrl, token), page: `${publicUrl}/f/${token}` };
+}
+
+export const FeedTokenSchema = Type.Object({ id: Type.String(), name: Type.String(), urls: UrlsSchema, createdAt: Time });
+
+export function feedTokenView(token: FeedToken, publicUrl: string): Static<typeof FeedTokenSchema> {
+  return { id: token.id, name: token.name, urls: urlsOf(publicUrl, token.token), createdAt: token.createdAt };
+}
+
 export const FeedSchema = Type.Object({
   id: Type.String(),
   title: Type.String(),
@@ -89,7 +108,13 @@ export const FeedSchema = Type.Object({
   include: Type.Array(Type.String()),
   exclude: Type.Array(Type.String()),
   limit: Type.Integer(),
-  urls: Type.Object({ atom: Type.String(), rss: Type.String(), json: Type.String() }),
+  options: Type.Object({
+    prefixSourceTitle: Type.Boolean({ description: 'Entry titles read "Source: title"' }),
+    summaryOnly: Type.Boolean({ description: 'Full content left out; a summary kept or derived from it' }),
+    maxAgeDays: Nullable(Type.Integer({ description: 'Entries older than this many days are left out' })),
+    sourceInfo: Type.Boolean({ description: 'Each entry names its source (JSON Feed `_feedproxy.source`, Atom/RSS `<source>`)' }),
+  }),
+  urls: UrlsSchema,
   createdAt: Time,
   updatedAt: Time,
 });
@@ -102,7 +127,8 @@ export function feedView(feed: FeedRecord, publicUrl: string): Static<typeof Fee
     include: feed.include,
     exclude: feed.exclude,
     limit: feed.limit,
-    urls: publicUrlsOf(publicUrl, feed.publicToken),
+    options: feedOptionsOf(feed.options),
+    urls: urlsOf(publicUrl, feed.publicToken),
     createdAt: feed.createdAt,
     updatedAt: feed.updatedAt,
   };
