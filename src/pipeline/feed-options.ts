@@ -4,7 +4,7 @@ import type { CachedEntry } from '../model.js';
 import type { FeedOptions } from '../store/registry.js';
 import { escapeHtml, plainTextOf } from './plain-text.js';
 
-export const DEFAULT_FEED_OPTIONS: Readonly<FeedOptions> = { prefixSourceTitle: false, summaryOnly: false, maxAgeDays: null, sourceInfo: true };
+export const DEFAULT_FEED_OPTIONS: Readonly<FeedOptions> = { prefixSourceTitle: false, summaryOnly: false, maxAgeDays: 0, sourceInfo: true };
 
 /** What a published entry carries beyond the cached one: where it came from. */
 export interface SourceFacet {
@@ -23,7 +23,7 @@ export function feedOptionsOf(options: Partial<FeedOptions> | undefined): FeedOp
 
 /** The oldest date an entry may carry to be published, or undefined when every age is. */
 export function oldestAllowed(options: FeedOptions, now: Date): Date | undefined {
-  return options.maxAgeDays === null ? undefined : new Date(now.getTime() - options.maxAgeDays * 86_400_000);
+  return options.maxAgeDays === 0 ? undefined : new Date(now.getTime() - options.maxAgeDays * 86_400_000);
 }
 
 export function applyFeedOptions(entries: CachedEntry[], options: FeedOptions, sources: ReadonlyMap<string, SourceFacet>): PublishedEntry[] {

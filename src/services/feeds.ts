@@ -184,8 +184,8 @@ function checkFilters(input: Pick<FeedInput, 'include' | 'exclude'>): Pick<FeedR
 function checkOptions(input: Partial<FeedOptions> | undefined, base: FeedOptions): FeedOptions {
   const options = { ...base, ...input };
   const { maxAgeDays } = options;
-  if (maxAgeDays !== null && (!Number.isInteger(maxAgeDays) || maxAgeDays < 1 || maxAgeDays > MAX_AGE_DAYS)) {
-    throw new BadRequestError(`options.maxAgeDays must be null or an integer from 1 to ${MAX_AGE_DAYS}`);
+  if (!Number.isInteger(maxAgeDays) || maxAgeDays < 0 || maxAgeDays > MAX_AGE_DAYS) {
+    throw new BadRequestError(`options.maxAgeDays must be an integer from 0 (any age) to ${MAX_AGE_DAYS}`);
   }
   return options;
 }

@@ -68,8 +68,8 @@ export interface FeedOptions {
   prefixSourceTitle: boolean;
   /** Drop full content; keep (or derive) a summary. */
   summaryOnly: boolean;
-  /** Entries older than this are left out; null keeps every age. */
-  maxAgeDays: number | null;
+  /** Entries older than this many days are left out; 0 keeps every age. */
+  maxAgeDays: number;
   /** Say which source each entry came from (JSON Feed `_feedproxy.source`, Atom/RSS `<source>`). */
   sourceInfo: boolean;
 }

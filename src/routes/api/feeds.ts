@@ -34,7 +34,7 @@ const FeedBody = {
       {
         prefixSourceTitle: Type.Optional(Type.Boolean({ description: 'Entry titles read "Source: title" (default false)' })),
         summaryOnly: Type.Optional(Type.Boolean({ description: 'Leave full content out, keep or derive a summary (default false)' })),
-        maxAgeDays: Type.Optional(Type.Union([Type.Integer({ minimum: 1, maximum: MAX_AGE_DAYS }), Type.Null()], { description: 'Leave out entries older than this (default null: any age)' })),
+        maxAgeDays: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_AGE_DAYS, description: 'Leave out entries older than this many days (default 0: any age)' })),
         sourceInfo: Type.Optional(Type.Boolean({ description: 'Name each entry\'s source in the feed (default true)' })),
       },
       { additionalProperties: false },

@@ -111,7 +111,7 @@ export const FeedSchema = Type.Object({
   options: Type.Object({
     prefixSourceTitle: Type.Boolean({ description: 'Entry titles read "Source: title"' }),
     summaryOnly: Type.Boolean({ description: 'Full content left out; a summary kept or derived from it' }),
-    maxAgeDays: Nullable(Type.Integer({ description: 'Entries older than this many days are left out' })),
+    maxAgeDays: Type.Integer({ description: 'Entries older than this many days are left out; 0: any age' }),
     sourceInfo: Type.Boolean({ description: 'Each entry names its source (JSON Feed `_feedproxy.source`, Atom/RSS `<source>`)' }),
   }),
   urls: UrlsSchema,

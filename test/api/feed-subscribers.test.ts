@@ -1,0 +1,226 @@
+// Per-subscriber URLs, their usage statistics, feed options and the preview — through the real app
+// on both stores.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PUBLIC_URL, startTestApp, type TestApp } from '../helpers/app.js';
+import { STORES } from '../helpers/stores.js';
+import { startUpstream, type Upstream } from '../helpers/upstream.js';
+
+const TOKEN = 'SUBSCRIBERSECRETq8Zr2Lk5Vn0Xw';
+const DAY = 86_400_000;
+const path = (url: string) => url.slice(PUBLIC_URL.length);
+const daysAgo = (days: number) => new Date(Date.now() - days * DAY).toUTCString();
+
+/** A tokenized upstream feed with entries 1, 5 and 40 days old, full content on each. */
+function upstreamFeed(): string {
+  const item = (id: string, days: number, title: string) =>
+    `<item><guid isPermaLink="false">${id}</guid><title>${title}</title><link>https://news.example/${id}</link>` +
+    `<pubDate>${daysAgo(days)}</pubDate><content:encoded><![CDATA[<p>The <b>full</b> story of ${title}.</p>]]></content:encoded></item>`;
+  return (
+    '<?xml version="1.0"?><rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/"><channel>' +
+    '<title>Team News</title><link>https://news.example/</link><description>d</description>' +
+    item('fresh', 1, 'Fresh') +
+    item('week', 5, 'This week') +
+    item('old', 40, 'Old news') +
+    '</channel></rss>'
+  );
+}
+
+describe.each(STORES)('subscriber URLs, stats and options (%s store)', (store) => {
+  let upstream: Upstream;
+  let t: TestApp;
+  let alice: string;
+  let bob: string;
+  let sourceId: string;
+
+  beforeAll(async () => {
+    upstream = await startUpstream((request, response) => {
+      if (new URL(request.url ?? '/', 'http://upstream').searchParams.get('feed_token') !== TOKEN) return void response.writeHead(401).end();
+      response.writeHead(200, { 'content-type': 'application/rss+xml' }).end(upstreamFeed());
+    });
+    t = await startTestApp({ store, allowPrivate: [upstream.hostPort] });
+    alice = await t.createUserKey('alice');
+    bob = await t.createUserKey('bob');
+    const created = await t.api(alice, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url(`/news?feed_token=${TOKEN}`) } });
+    expect(created.statusCode, created.body).toBe(201);
+    sourceId = created.json().id;
+  });
+  afterAll(async () => {
+    await t?.close();
+    await upstream?.close();
+  });
+
+  async function createFeed(payload: Record<string, unknown> = {}) {
+    const response = await t.api(alice, { method: 'POST', url: '/api/v1/feeds', payload: { title: 'News', sources: [sourceId], ...payload } });
+    expect(response.statusCode, response.body).toBe(201);
+    return response.json() as { id: string; urls: Record<'atom' | 'rss' | 'json' | 'page', string>; options: Record<string, unknown> };
+  }
+  async function createToken(feedId: string, name: string) {
+    const response = await t.api(alice, { method: 'POST', url: `/api/v1/feeds/${feedId}/tokens`, payload: { name } });
+    expect(response.statusCode, response.body).toBe(201);
+    return response.json() as { id: string; name: string; urls: Record<'atom' | 'rss' | 'json' | 'page', string> };
+  }
+  const get = (url: string, headers: Record<string, string> = {}) => t.app.inject({ method: 'GET', url: path(url), headers });
+  const tokenOf = (url: string) => path(url).replace(/^\//, '').replace(/\.\w+$/, '');
+
+  it('gives each reader its own URL, carrying only its own token, and revokes one without touching the others', async () => {
+    const feed = await createFeed();
+    const phone = await createToken(feed.id, 'phone');
+    const work = await createToken(feed.id, 'work');
+    expect(new Set([tokenOf(feed.urls.atom), tokenOf(phone.urls.atom), tokenOf(work.urls.atom)]).size).toBe(3);
+    expect(phone.urls.page).toBe(`${PUBLIC_URL}/f/${tokenOf(phone.urls.atom)}`);
+
+    const listed = await t.api(alice, { method: 'GET', url: `/api/v1/feeds/${feed.id}/tokens` });
+    expect(listed.json().tokens.map((token: { id: string; name: string }) => token.name)).toEqual(['default', 'phone', 'work']);
+    expect(listed.json().tokens[0].urls.atom).toBe(feed.urls.atom);
+
+    for (const format of ['atom', 'rss', 'json'] as const) {
+      const [main, mine] = await Promise.all([get(feed.urls[format]), get(work.urls[format])]);
+      expect(mine.statusCode).toBe(200);
+      // Same document, own self link: no other reader's token in it, a validator of its own.
+      expect(mine.body).toContain(tokenOf(work.urls.atom));
+      expect(mine.body).not.toContain(tokenOf(feed.urls.atom));
+      expect(mine.body).not.toContain(tokenOf(phone.urls.atom));
+      expect(mine.body.replaceAll(tokenOf(work.urls.atom), tokenOf(feed.urls.atom))).toBe(main.body);
+      expect(mine.headers.etag).not.toBe(main.headers.etag);
+      const again = await get(work.urls[format], { 'if-none-match': String(mine.headers.etag) });
+      expect(again.statusCode).toBe(304);
+    }
+
+    const revoked = await t.api(alice, { method: 'DELETE', url: `/api/v1/feeds/${feed.id}/tokens/${work.id}` });
+    expect(revoked.statusCode).toBe(204);
+    for (const format of ['atom', 'rss', 'json'] as const) {
+      expect((await get(work.urls[format])).statusCode).toBe(404);
+      expect((await get(phone.urls[format])).statusCode).toBe(200);
+      expect((await get(feed.urls[format])).statusCode).toBe(200);
+    }
+    // Rotation replaces the default URL only; named readers keep theirs.
+    const rotated = await t.api(alice, { method: 'POST', url: `/api/v1/feeds/${feed.id}/rotate` });
+    expect((await get(feed.urls.atom)).statusCode).toBe(404);
+    expect((await get(rotated.json().urls.atom)).statusCode).toBe(200);
+    const phoneAfter = await get(phone.urls.atom);
+    expect(phoneAfter.statusCode).toBe(200);
+    expect(phoneAfter.body).not.toContain(tokenOf(rotated.json().urls.atom));
+  });
+
+  it('refuses what would break the token list, with clear 4xx errors', async () => {
+    const feed = await createFeed();
+    await createToken(feed.id, 'Phone');
+    const cases: Array<[string, string, Record<string, unknown> | undefined, number, RegExp]> = [
+      ['POST', `/api/v1/feeds/${feed.id}/tokens`, { name: 'phone' }, 409, /already has a URL named/],
+      ['POST', `/api/v1/feeds/${feed.id}/tokens`, { name: 'default' }, 409, /already has a URL named/],
+      ['POST', `/api/v1/feeds/${feed.id}/tokens`, { name: '   ' }, 400, /name is required/],
+      ['POST', `/api/v1/feeds/${feed.id}/tokens`, {}, 400, /name/],
+      ['DELETE', `/api/v1/feeds/${feed.id}/tokens/default`, undefined, 400, /rotate/],
+      ['DELETE', `/api/v1/feeds/${feed.id}/tokens/nope`, undefined, 404, /not found/i],
+    ];
+    for (const [method, url, payload, status, message] of cases) {
+      const response = await t.api(alice, { method: method as 'POST', url, ...(payload ? { payload } : {}) });
+      expect(response.statusCode, `${method} ${url} ${JSON.stringify(payload)}`).toBe(status);
+      expect(response.json().message).toMatch(message);
+    }
+    // Another user's feed is as absent as a missing one, for every token route.
+    for (const [method, url] of [
+      ['GET', `/api/v1/feeds/${feed.id}/tokens`],
+      ['POST', `/api/v1/feeds/${feed.id}/tokens`],
+      ['GET', `/api/v1/feeds/${feed.id}/stats`],
+    ] as const) {
+      const response = await t.api(bob, { method, url, ...(method === 'POST' ? { payload: { name: 'mine' } } : {}) });
+      expect(response.statusCode, `${method} ${url}`).toBe(404);
+    }
+  });
+
+  it('counts requests, 304s, last seen and reader-reported subscribers per URL, keeping no IP address', async () => {
+    const feed = await createFeed();
+    const phone = await createToken(feed.id, 'phone');
+    const agents = [
+      'Feedly/1.0 (+http://www.feedly.com/fetcher.html; 16 subscribers; feed-id=5512)',
+      'Mozilla/5.0 (compatible; Inoreader; +http://www.inoreader.com/feed-fetcher; 4 subscribers; )',
+      'NewsBlur Feed Fetcher - 12 subscribers - http://www.newsblur.com/site/6/news (Mozilla/5.0)',
+    ];
+    const first = await get(feed.urls.atom, { 'user-agent': agents[0]! });
+    await get(feed.urls.atom, { 'user-agent': agents[0]!, 'if-none-match': String(first.headers.etag) });
+    await get(feed.urls.rss, { 'user-agent': agents[1]!, 'x-forwarded-for': '203.0.113.7' });
+    await get(phone.urls.json, { 'user-agent': agents[2]! });
+    await get(phone.urls.json, { 'user-agent': 'NetNewsWire (RSS Reader; https://netnewswire.com/)' });
+    // A later report from the same reader replaces its earlier count.
+    await get(feed.urls.atom, { 'user-agent': agents[0]!.replace('16 subscribers', '17 subscribers') });
+
+    const response = await t.api(alice, { method: 'GET', url: `/api/v1/feeds/${feed.id}/stats` });
+    expect(response.statusCode, response.body).toBe(200);
+    const stats = response.json();
+    const byName = Object.fromEntries(stats.tokens.map((token: { name: string }) => [token.name, token]));
+    expect(byName.default).toMatchObject({ requests: 4, notModified: 1, subscribers: 21 });
+    expect(byName.default.readers).toEqual([
+      { reader: 'Feedly', subscribers: 17, lastSeenAt: expect.any(String) },
+      { reader: 'Inoreader', subscribers: 4, lastSeenAt: expect.any(String) },
+    ]);
+    expect(byName.phone).toMatchObject({ requests: 2, notModified: 0, subscribers: 12 });
+    expect(Date.now() - Date.parse(byName.phone.lastSeenAt)).toBeLessThan(60_000);
+    expect(stats.totals).toEqual({ requests: 6, notModified: 1, subscribers: 33 });
+    expect(stats.days).toHaveLength(30);
+    expect(stats.days.at(-1)).toEqual({ date: new Date().toISOString().slice(0, 10), requests: 6, notModified: 1 });
+    expect(stats.days[0].requests).toBe(0);
+
+    // What the store holds about these readers: counts and reader names, never an address.
+    const stored = JSON.stringify(await t.deps.registry.store.readFields(`stats:${feed.id}`));
+    expect(stored).toContain('Feedly');
+    expect(stored).not.toContain('127.0.0.1');
+    expect(stored).not.toContain('203.0.113.7');
+
+    // Deleting the feed forgets its statistics.
+    expect((await t.api(alice, { method: 'DELETE', url: `/api/v1/feeds/${feed.id}` })).statusCode).toBe(204);
+    expect(await t.deps.registry.store.readFields(`stats:${feed.id}`)).toEqual({});
+  });
+
+  it('applies the options: maximum age, source-title prefix, summary only, source facet', async () => {
+    const plain = await createFeed();
+    expect(plain.options).toEqual({ prefixSourceTitle: false, summaryOnly: false, maxAgeDays: 0, sourceInfo: true });
+    const plainJson = (await get(plain.urls.json)).json();
+    expect(plainJson.items.map((item: { title: string }) => item.title)).toEqual(['Fresh', 'This week', 'Old news']);
+    expect(plainJson.items[0].content_html).toContain('<b>full</b>');
+
+    const options = { prefixSourceTitle: true, summaryOnly: true, maxAgeDays: 30, sourceInfo: false };
+    const shaped = await createFeed({ options });
+    expect(shaped.options).toEqual(options);
+    const json = (await get(shaped.urls.json)).json();
+    expect(json.items.map((item: { title: string }) => item.title)).toEqual(['Team News: Fresh', 'Team News: This week']);
+    // Only the derived summary is left: text, no markup of the full content.
+    expect(JSON.stringify(json.items)).not.toContain('<b>full</b>');
+    expect(JSON.stringify(json.items[0])).toContain('The full story of Fresh.');
+    const atom = (await get(shaped.urls.atom)).body;
+    expect(atom).toContain('Team News: Fresh');
+    expect(atom).not.toContain('Old news');
+
+    // PATCH changes one option and keeps the others; the public URLs stay.
+    const patched = await t.api(alice, { method: 'PATCH', url: `/api/v1/feeds/${shaped.id}`, payload: { options: { maxAgeDays: 3 } } });
+    expect(patched.statusCode, patched.body).toBe(200);
+    expect(patched.json().options).toEqual({ ...options, maxAgeDays: 3 });
+    expect(patched.json().urls.json).toBe(shaped.urls.json);
+    expect((await get(shaped.urls.json)).json().items.map((item: { title: string }) => item.title)).toEqual(['Team News: Fresh']);
+
+    for (const bad of [{ maxAgeDays: -1 }, { maxAgeDays: 1.5 }, { maxAgeDays: 100_000 }, { summaryOnly: 'yes' }, { unknown: true }]) {
+      const response = await t.api(alice, { method: 'PATCH', url: `/api/v1/feeds/${shaped.id}`, payload: { options: bad } });
+      expect(response.statusCode, JSON.stringify(bad)).toBe(400);
+      expect(response.json().message).toMatch(/options/);
+    }
+  });
+
+  it('previews the first entries of unsaved settings without storing a feed', async () => {
+    const before = (await t.api(alice, { method: 'GET', url: '/api/v1/feeds' })).json().feeds.length;
+    const response = await t.api(alice, {
+      method: 'POST',
+      url: '/api/v1/feeds/preview',
+      payload: { sources: [sourceId], exclude: ['week'], options: { prefixSourceTitle: true } },
+    });
+    expect(response.statusCode, response.body).toBe(200);
+    const { entries } = response.json();
+    expect(entries.map((entry: { title: string }) => entry.title)).toEqual(['Team News: Fresh', 'Team News: Old news']);
+    expect(entries[0]).toMatchObject({ link: 'https://news.example/fresh', source: { id: sourceId, title: 'Team News' }, summary: 'The full story of Fresh.' });
+    expect(Date.parse(entries[0].published)).toBeGreaterThan(Date.now() - 2 * DAY);
+    expect((await t.api(alice, { method: 'GET', url: '/api/v1/feeds' })).json().feeds).toHaveLength(before);
+    // Someone else's source previews like a missing one.
+    const foreign = await t.api(bob, { method: 'POST', url: '/api/v1/feeds/preview', payload: { sources: [sourceId] } });
+    expect(foreign.statusCode).toBe(400);
+    expect(foreign.json().message).toMatch(/no such source/);
+  });
+});
