@@ -18,6 +18,11 @@ export function publicUrlsOf(publicUrl: string, token: string): Record<PublicFor
   return { atom: `${publicUrl}/${token}.atom`, rss: `${publicUrl}/${token}.rss`, json: `${publicUrl}/${token}.json` };
 }
 
+/** The discovery page of a token (routes/browser-view.ts): links all three formats, for people and readers given a bare URL. */
+export function pageUrlOf(publicUrl: string, token: string): string {
+  return `${publicUrl}/f/${token}`;
+}
+
 type RebuildDeps = Pick<Deps, 'config' | 'registry' | 'metrics' | 'now' | 'instanceId'>;
 
 const REBUILD_LEASE_MS = 30_000;

@@ -131,7 +131,9 @@ describe('API bad input', () => {
       const huge = await send(route, { raw: JSON.stringify({ title: 'x'.repeat(1024 * 1024 + 10) }) });
       expect([huge.statusCode, huge.json().error]).toEqual([413, 'FP_PAYLOAD_TOO_LARGE']);
       const xml = await send(route, { payload: '<title>x</title>', headers: { 'content-type': 'application/xml' } });
-      expect([xml.statusCode, xml.json().error]).toEqual([415, 'FP_UNSUPPORTED_MEDIA_TYPE']);
+      // OPML import is the one route that takes XML: there the document is refused for what it is.
+      if (route.path === '/api/v1/opml') expect([xml.statusCode, xml.json().error]).toEqual([400, 'FP_BAD_REQUEST']);
+      else expect([xml.statusCode, xml.json().error]).toEqual([415, 'FP_UNSUPPORTED_MEDIA_TYPE']);
       // Fastify parses text/plain as a string, which no body schema accepts.
       const text = await send(route, { payload: 'title=x', headers: { 'content-type': 'text/plain' } });
       expect(text.statusCode).toBe(route.bodyProperties ? 400 : text.statusCode);
@@ -141,7 +143,9 @@ describe('API bad input', () => {
   it('refuses wrong types, unknown fields and non-object bodies where a body schema exists', async () => {
     for (const route of routes.filter((candidate) => candidate.bodyProperties !== undefined)) {
       for (const field of Object.keys(route.bodyProperties!)) {
-        for (const wrong of WRONG_TYPES) {
+        // An empty object is a valid value of an object field whose properties are all optional.
+        const wrongTypes = route.bodyProperties![field]!.type === 'object' ? WRONG_TYPES.filter((wrong) => JSON.stringify(wrong) !== '{}') : WRONG_TYPES;
+        for (const wrong of wrongTypes) {
           const response = await send(route, { payload: { [field]: wrong } });
           expect(response.statusCode, `${route.path} ${field}=${JSON.stringify(wrong)}`).toBe(400);
         }

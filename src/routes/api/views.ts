@@ -4,7 +4,7 @@ import { Type, type Static } from 'typebox';
 import type { CachedEntry } from '../../model.js';
 import { maskUrl } from '../../secrets/scrub.js';
 import { feedOptionsOf } from '../../pipeline/feed-options.js';
-import { publicUrlsOf } from '../../publish/rebuild-feed.js';
+import { pageUrlOf, publicUrlsOf } from '../../publish/rebuild-feed.js';
 import type { FeedToken } from '../../services/feeds.js';
 import type { FeedRecord, SourceRecord } from '../../store/registry.js';
 
@@ -92,7 +92,7 @@ const UrlsSchema = Type.Object({
 });
 
 export function urlsOf(publicUrl: string, token: string): Static<typeof UrlsSchema> {
-  return { ...publicUrlsOf(publicUrl, token), page: `${publicUrl}/f/${token}` };
+  return { ...publicUrlsOf(publicUrl, token), page: pageUrlOf(publicUrl, token) };
 }
 
 export const FeedTokenSchema = Type.Object({ id: Type.String(), name: Type.String(), urls: UrlsSchema, createdAt: Time });

@@ -1,0 +1,191 @@
+// OPML import: every subscription outline becomes a source through createSource (same validation,
+// SSRF guard and fetch-once as POST /api/v1/sources), and every category a merged feed of its
+// sources. One outline failing never stops the others; each gets its own line in the report.
+import type { Deps } from '../deps.js';
+import { isCodedError } from '../errors.js';
+import { maskUrl, scrubText, secretValuesOf } from '../secrets/scrub.js';
+import { createFeed, updateFeed } from '../services/feeds.js';
+import { createSource } from '../services/sources.js';
+import type { FeedRecord } from '../store/registry.js';
+import { parseOpml, type OpmlOutline } from './opml-xml.js';
+
+export type OutlineResult = 'added' | 'duplicate' | 'failed';
+
+export interface OutlineReport {
+  title: string;
+  /** Masked: the query values of a tokenized URL never leave. */
+  url: string;
+  /** The category path, e.g. "Work / Dev"; null at the top level. */
+  category: string | null;
+  result: OutlineResult;
+  sourceId?: string;
+  error?: { error: string; message: string };
+}
+
+export interface ImportReport {
+  outlines: OutlineReport[];
+  /** One merged feed per category that holds at least one added or duplicate source. */
+  feeds: FeedRecord[];
+  /** Categories whose feed could not be made (the feed quota, usually). */
+  feedErrors: Array<{ title: string; error: { error: string; message: string } }>;
+  summary: Record<OutlineResult, number>;
+}
+
+/** Sources fetched at once: polite to upstreams, and bounds one import's share of the process. */
+const IMPORT_CONCURRENCY = 4;
+const CATEGORY_SEPARATOR = ' / ';
+const MAX_FEED_TITLE = 300;
+
+/** A subscription outline, flattened out of its categories. */
+interface Subscription {
+  title: string;
+  rawUrl: string;
+  category: string | null;
+}
+
+/** Parses `opmlText` (a BadRequestError when it is not usable OPML) and imports it for `userId`. */
+export async function importOpml(deps: Deps, userId: string, opmlText: string): Promise<ImportReport> {
+  const subscriptions = flatten(parseOpml(opmlText).outlines, []);
+  const known = await knownSourceUrls(deps, userId);
+  const reports: OutlineReport[] = subscriptions.map((subscription) => ({
+    title: subscription.title,
+    url: maskUrl(subscription.rawUrl),
+    category: subscription.category,
+    result: 'failed',
+  }));
+
+  // Decided up front, in document order: the first copy of a URL is the one imported.
+  const firstIndexOf = new Map<string, number>();
+  const toImport: number[] = [];
+  const copies: Array<{ index: number; of: number }> = [];
+  subscriptions.forEach((subscription, index) => {
+    const key = normaliseUrl(subscription.rawUrl);
+    const existing = key === undefined ? undefined : known.get(key);
+    if (existing !== undefined) {
+      Object.assign(reports[index]!, { result: 'duplicate', sourceId: existing });
+    } else if (key !== undefined && firstIndexOf.has(key)) {
+      copies.push({ index, of: firstIndexOf.get(key)! });
+    } else {
+      if (key !== undefined) firstIndexOf.set(key, index);
+      toImport.push(index);
+    }
+  });
+
+  await runPool(toImport, IMPORT_CONCURRENCY, async (index) => {
+    const subscription = subscriptions[index]!;
+    try {
+      const source = await createSource(deps, userId, { url: subscription.rawUrl, ...(subscription.title ? { title: subscription.title } : {}) });
+      Object.assign(reports[index]!, { result: 'added', sourceId: source.id, title: reports[index]!.title || source.title });
+    } catch (error) {
+      reports[index]!.error = errorOf(deps, error);
+    }
+  });
+  // A later copy of a URL shares the first copy's fate: the same source, or the same failure.
+  for (const { index, of } of copies) {
+    const original = reports[of]!;
+    Object.assign(reports[index]!, original.result === 'failed' ? { error: original.error } : { result: 'duplicate', sourceId: original.sourceId });
+  }
+
+  const { feeds, feedErrors } = await feedsOfCategories(deps, userId, reports);
+  const summary = { added: 0, duplicate: 0, failed: 0 };
+  for (const report of reports) summary[report.result] += 1;
+  deps.logger.info({ userId, ...summary, feeds: feeds.length }, 'opml imported');
+  return { outlines: reports, feeds, feedErrors, summary };
+}
+
+/** Subscriptions in document order; a category's name comes from its `text` (or `title`). */
+function flatten(outlines: OpmlOutline[], path: string[]): Subscription[] {
+  return outlines.flatMap((outline) => {
+    const label = cleanLabel(outline.text ?? outline.title) ?? cleanLabel(outline.title);
+    const own: Subscription[] = [];
+    if (outline.xmlUrl !== undefined) {
+      const rawUrl = outline.xmlUrl.trim();
+      // A title naming the token is still the token.
+      const title = scrubText(cleanLabel(outline.title) ?? label ?? '', secretValuesOf(rawUrl));
+      own.push({ title, rawUrl, category: path.length ? path.join(CATEGORY_SEPARATOR) : null });
+    }
+    // An unnamed category is transparent: its outlines belong to the one around it.
+    const childPath = outline.xmlUrl === undefined && label ? [...path, label] : path;
+    return [...own, ...flatten(outline.children, childPath)];
+  });
+}
+
+/**
+ * The user's sources by normalised upstream URL. The URLs are sealed at rest; they are opened here,
+ * in memory only, to compare them.
+ */
+async function knownSourceUrls(deps: Deps, userId: string): Promise<Map<string, string>> {
+  const known = new Map<string, string>();
+  for (const source of await deps.registry.listSources(userId)) {
+    let url: string;
+    try {
+      url = deps.vault.open(source.urlSealed);
+    } catch {
+      continue; // sealed under a key we no longer hold: it cannot be compared, nor fetched
+    }
+    const key = normaliseUrl(url);
+    if (key !== undefined && !known.has(key)) known.set(key, source.id);
+  }
+  return known;
+}
+
+/**
+ * WHATWG URL serialisation: scheme and host lower-cased, default port and dot segments dropped,
+ * percent-encoding made uniform. The fragment never reaches the server, so it does not count.
+ */
+export function normaliseUrl(raw: string): string | undefined {
+  try {
+    const url = new URL(raw.trim());
+    url.hash = '';
+    return url.href;
+  } catch {
+    return undefined;
+  }
+}
+
+/** One feed per category path, titled by the path; an existing feed with that exact title is extended. */
+async function feedsOfCategories(deps: Deps, userId: string, reports: OutlineReport[]): Promise<Pick<ImportReport, 'feeds' | 'feedErrors'>> {
+  const sourcesByCategory = new Map<string, string[]>();
+  for (const report of reports) {
+    if (report.category === null || report.sourceId === undefined) continue;
+    const title = report.category.slice(0, MAX_FEED_TITLE).trim();
+    sourcesByCategory.set(title, [...(sourcesByCategory.get(title) ?? []), report.sourceId]);
+  }
+  const feeds: FeedRecord[] = [];
+  const feedErrors: ImportReport['feedErrors'] = [];
+  const existing = await deps.registry.listFeeds(userId);
+  for (const [title, sourceIds] of sourcesByCategory) {
+    const match = existing.find((feed) => feed.title === title);
+    try {
+      feeds.push(
+        match
+          ? await updateFeed(deps, userId, match.id, { sources: [...new Set([...match.sourceIds, ...sourceIds])] })
+          : await createFeed(deps, userId, { title, sources: sourceIds }),
+      );
+    } catch (error) {
+      feedErrors.push({ title, error: errorOf(deps, error) });
+    }
+  }
+  return { feeds, feedErrors };
+}
+
+/** A coded error says what went wrong, safely; anything else is our bug and is logged, not shown. */
+function errorOf(deps: Deps, error: unknown): { error: string; message: string } {
+  if (isCodedError(error)) return { error: error.code, message: error.message };
+  deps.logger.error({ err: { type: (error as Error)?.name, message: (error as Error)?.message } }, 'opml import step failed');
+  return { error: 'FP_INTERNAL', message: 'Internal error while importing this outline' };
+}
+
+function cleanLabel(label: string | undefined): string | undefined {
+  const cleaned = label?.replace(/\s+/g, ' ').trim();
+  return cleaned ? cleaned : undefined;
+}
+
+/** Runs `work` on every item, at most `limit` at a time. */
+async function runPool<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await work(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
