@@ -113,6 +113,31 @@ export const ConfigSchema = Type.Object({
     { default: {} },
   ),
   providers: Type.Record(Type.String({ pattern: '^[a-z0-9_-]+$' }), ProviderSchema, { default: {} }),
+  /** The WebSub hub of our own feeds (W3C WebSub, routes/websub.ts and websub/). */
+  websub: Type.Object(
+    {
+      /** Lease of a subscription that asks for none; clamped into [min, max]. */
+      defaultLeaseSeconds: Type.Integer({ minimum: 1, maximum: 31_536_000, default: 10 * 86_400 }),
+      /** Bounds of `hub.lease_seconds`: a value outside them is clamped (WebSub §5.1). */
+      minLeaseSeconds: Type.Integer({ minimum: 1, maximum: 31_536_000, default: 3600 }),
+      maxLeaseSeconds: Type.Integer({ minimum: 1, maximum: 31_536_000, default: 30 * 86_400 }),
+      /** First retry of a failed delivery; each further one waits twice as long… */
+      retryBaseSeconds: Type.Number({ exclusiveMinimum: 0, maximum: 86_400, default: 60 }),
+      /** …up to this… */
+      retryMaxSeconds: Type.Number({ exclusiveMinimum: 0, maximum: 86_400, default: 3600 }),
+      /** …and after this many failed attempts in a row the subscription is dropped. */
+      maxAttempts: Type.Integer({ minimum: 1, maximum: 100, default: 8 }),
+      /** How often the delivery loop looks for due deliveries. */
+      tickSeconds: Type.Number({ exclusiveMinimum: 0, maximum: 3600, default: 5 }),
+      /** Deliveries at once, per process. */
+      concurrency: Type.Integer({ minimum: 1, maximum: 256, default: 8 }),
+      /** Anyone may subscribe to a public feed: this bounds what one feed's subscribers cost us. */
+      maxSubscriptionsPerFeed: Type.Integer({ minimum: 1, maximum: 100_000, default: 1000 }),
+      /** Hub requests per minute and client address (each one makes us send a verification GET). */
+      requestsPerMinute: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 60 }),
+    },
+    { default: {} },
+  ),
 });
 export type Config = Static<typeof ConfigSchema> & {
   /** Base URL for links and OAuth callbacks, without a trailing slash. */

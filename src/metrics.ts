@@ -49,6 +49,18 @@ export function createMetrics() {
       labelNames: ['status'] as const,
       registers: [registry],
     }),
+    websubVerifications: new Counter({
+      name: 'feedproxy_websub_verifications_total',
+      help: 'WebSub verifications of intent by mode (subscribe, unsubscribe) and outcome (verified, refused, gone)',
+      labelNames: ['mode', 'outcome'] as const,
+      registers: [registry],
+    }),
+    websubDeliveries: new Counter({
+      name: 'feedproxy_websub_deliveries_total',
+      help: 'WebSub content deliveries by outcome (queued, delivered, unchanged, failed, dropped, busy: another instance holds it)',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
     async render(): Promise<{ body: string; contentType: string }> {
       return { body: await registry.metrics(), contentType: registry.contentType };
     },

@@ -7,6 +7,7 @@ import { buildApp } from './app.js';
 import type { Config } from './config.js';
 import { createDeps, type Deps } from './deps.js';
 import { startScheduler, type Scheduler } from './refresh/scheduler.js';
+import { startDeliveryLoop, type DeliveryLoop } from './websub/delivery-loop.js';
 
 export type Role = Config['role'];
 
@@ -15,6 +16,8 @@ export async function serve(config: Readonly<Config>, role: Role = config.role):
   const app = role === 'worker' ? undefined : await buildApp(deps);
   const probes = role === 'worker' ? createProbeServer(deps) : undefined;
   const scheduler: Scheduler | undefined = role === 'web' ? undefined : startScheduler(deps);
+  // WebSub deliveries go with the refreshes that make them due.
+  const delivery: DeliveryLoop | undefined = role === 'web' ? undefined : startDeliveryLoop(deps);
   let closing = false;
   const close = async (signal: string) => {
     if (closing) return;
@@ -29,6 +32,7 @@ export async function serve(config: Readonly<Config>, role: Role = config.role):
       await app?.close();
       if (probes) await new Promise((resolve) => probes.close(resolve));
       await scheduler?.stop();
+      await delivery?.stop();
       await deps.close();
     } finally {
       clearTimeout(forced);

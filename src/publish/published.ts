@@ -6,7 +6,7 @@ import type { Deps } from '../deps.js';
 import { DEFAULT_TOKEN_ID, type PublicTokenTarget, type RenderedFormat } from '../store/registry.js';
 import { rebuildFeed } from './rebuild-feed.js';
 
-type PublishedDeps = Pick<Deps, 'config' | 'registry' | 'metrics' | 'now' | 'instanceId'>;
+type PublishedDeps = Pick<Deps, 'config' | 'registry' | 'metrics' | 'now' | 'instanceId' | 'logger'>;
 
 export interface PublishedHead {
   etag: string;

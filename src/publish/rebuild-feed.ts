@@ -23,7 +23,7 @@ export function pageUrlOf(publicUrl: string, token: string): string {
   return `${publicUrl}/f/${token}`;
 }
 
-type RebuildDeps = Pick<Deps, 'config' | 'registry' | 'metrics' | 'now' | 'instanceId'>;
+type RebuildDeps = Pick<Deps, 'config' | 'registry' | 'metrics' | 'now' | 'instanceId' | 'logger'>;
 
 const REBUILD_LEASE_MS = 30_000;
 const rebuildChains = new WeakMap<object, Map<string, Promise<unknown>>>();

@@ -2,12 +2,14 @@
 // also accepts the previous key) and sealed again with the new key. Idempotent: a value already
 // under the new key is simply re-sealed, so an interrupted rotation can be run again.
 import type { Registry } from '../store/registry.js';
+import { resealSubscriptions } from '../websub/subscriptions.js';
 import { KEY_CHECK_RECORD } from './key-check.js';
 import type { Vault } from './seal.js';
 
 export interface RotationCount {
   sources: number;
   connections: number;
+  subscriptions: number;
 }
 
 export async function resealAll(registry: Registry, from: Vault, to: Vault): Promise<RotationCount> {
@@ -33,8 +35,9 @@ export async function resealAll(registry: Registry, from: Vault, to: Vault): Pro
       connections += 1;
     }
   }
+  const subscriptions = await resealSubscriptions({ registry }, from, to);
   // Last: once the check value opens only with the new key, a start with the old one is refused.
   const check = await registry.store.get<string>(KEY_CHECK_RECORD);
   if (check !== undefined) await registry.store.set(KEY_CHECK_RECORD, reseal(check));
-  return { sources, connections };
+  return { sources, connections, subscriptions };
 }

@@ -31,7 +31,7 @@ describe('feedproxy keys rotate', () => {
     const env = { FEEDPROXY_STORE: `sqlite://${join(dir, 'feedproxy.sqlite')}`, FEEDPROXY_CONFIG: '', LOG_LEVEL: 'warn' };
     const run = await runCli(['keys', 'rotate'], env);
     expect(run.code, run.stderr).toBe(0);
-    expect(run.stdout).toMatch(/re-sealed 1 sources and 0 connections/);
+    expect(run.stdout).toMatch(/re-sealed 1 sources, 0 connections and 0 WebSub subscriptions/);
     const newKey = readFileSync(join(dir, 'secret.key'), 'utf8').trim();
     expect(newKey).not.toBe(oldKey);
     expect(readFileSync(join(dir, 'secret.key.old'), 'utf8').trim()).toBe(oldKey);
