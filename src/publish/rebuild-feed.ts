@@ -83,6 +83,7 @@ async function renderAndStore(deps: RebuildDeps, feedId: string): Promise<Render
       updated,
       generator: `feedproxy ${VERSION}`,
       hubUrl: hubUrlOf(config.publicUrl),
+      stylesheetUrl: `${config.publicUrl}/feed.xsl`,
       entries: published,
     });
     formats[format] = { contentType, etag: strongEtag(body) };

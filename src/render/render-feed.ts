@@ -8,7 +8,9 @@
 //    `&amp;` in plain text is protected here;
 //  - CDATA sections only split the first `]]>` → the later ones are split here;
 //  - Atom enclosure types are guessed from the URL's extension as `image/…`, and an entry without a
-//    link gets an empty `<link/>` → each Atom entry's links are written here and spliced in.
+//    link gets an empty `<link/>` → each Atom entry's links (and its atom:source) are written here
+//    and spliced in;
+//  - its own xml-stylesheet instruction leaves the href unescaped → the instruction is written here.
 // JSON Feed is built here: `feed` only writes version 1.0.
 // Output is deterministic (same input → same bytes): the ETag of a published feed depends on it.
 import { createHash } from 'node:crypto';
@@ -18,6 +20,15 @@ import { entryDate, parseDate } from '../pipeline/merge.js';
 import { plainTextOf } from '../pipeline/plain-text.js';
 
 export type RenderFormat = 'atom' | 'rss' | 'json';
+
+/** Where a merged entry came from, as a published feed may name it (no secret in it: the caller's job). */
+export interface EntrySource {
+  title: string;
+  /** The source's home page. */
+  url?: string;
+}
+
+export type RenderEntry = CachedEntry & { source?: EntrySource };
 
 export interface RenderInput {
   /** Stable id of the feed, e.g. a urn or the public URL. */
@@ -30,9 +41,11 @@ export interface RenderInput {
   homeUrl?: string;
   updated: Date;
   generator: string;
-  /** WebSub hub. */
+  /** WebSub hub (W3C WebSub §4): Atom link, RSS atom:link and JSON Feed `hubs`. */
   hubUrl?: string;
-  entries: CachedEntry[];
+  /** XSL stylesheet a browser applies to the Atom and RSS documents (routes/browser-view.ts). */
+  stylesheetUrl?: string;
+  entries: RenderEntry[];
 }
 
 export interface RenderedFeed {
@@ -64,6 +77,7 @@ interface PreparedFeed {
   selfUrl?: string;
   homeUrl?: string;
   hubUrl?: string;
+  stylesheetUrl?: string;
   updated: Date;
   generator: string;
   entries: PreparedEntry[];
@@ -87,6 +101,8 @@ interface PreparedEntry {
   categories: string[];
   enclosures: Array<{ url: string; type?: string; length?: number }>;
   image?: string;
+  /** Plain-text title; the URL normalised. */
+  source?: EntrySource;
 }
 
 function prepareFeed(input: RenderInput): PreparedFeed {
@@ -99,13 +115,14 @@ function prepareFeed(input: RenderInput): PreparedFeed {
     selfUrl: normaliseUrl(input.selfUrl),
     homeUrl: normaliseUrl(input.homeUrl),
     hubUrl: normaliseUrl(input.hubUrl),
+    stylesheetUrl: normaliseUrl(input.stylesheetUrl),
     updated: validDate(input.updated) ?? latestOf(input.entries) ?? new Date(0),
     generator: cleanText(input.generator),
     entries: input.entries.map((entry) => prepareEntry(entry, usedIds)),
   };
 }
 
-function prepareEntry(entry: CachedEntry, usedIds: Set<string>): PreparedEntry {
+function prepareEntry(entry: RenderEntry, usedIds: Set<string>): PreparedEntry {
   const link = normaliseUrl(entry.link);
   const id = uniqueId(entry, usedIds);
   const enclosures = new Map<string, PreparedEntry['enclosures'][number]>();
@@ -135,7 +152,15 @@ function prepareEntry(entry: CachedEntry, usedIds: Set<string>): PreparedEntry {
     categories: [...new Set(entry.categories.map((category) => cleanText(category).trim()).filter((category) => category !== ''))],
     enclosures: [...enclosures.values()],
     image: normaliseUrl(entry.image),
+    source: prepareSource(entry.source),
   };
+}
+
+function prepareSource(source: EntrySource | undefined): EntrySource | undefined {
+  const title = source && optionalText(source.title)?.trim();
+  if (!source || title === undefined) return undefined;
+  const url = normaliseUrl(source.url);
+  return url === undefined ? { title } : { title, url };
 }
 
 /** Characters XML 1.0 (§2.2) cannot carry at all: C0 controls but tab/LF/CR, U+FFFE/F, lone surrogates. */
@@ -240,6 +265,23 @@ function escapeHtml(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
+/** For text and attribute values written here, not by xml-js. */
+function escapeXml(text: string): string {
+  return escapeHtml(text).replace(/"/g, '&quot;');
+}
+
+/**
+ * The xml-stylesheet instruction (W3C "Associating Style Sheets with XML documents" §2), right
+ * after the XML declaration. Its pseudo-attributes take the predefined entities; a normalised URL
+ * holds no `?>` (the URL serialiser percent-encodes `>`), so the instruction cannot end early.
+ */
+function withStylesheet(xml: string, stylesheetUrl: string | undefined): string {
+  if (stylesheetUrl === undefined) return xml;
+  const declarationEnd = xml.startsWith('<?xml ') ? xml.indexOf('?>') + 2 : 0;
+  const instruction = `<?xml-stylesheet type="text/xsl" href="${escapeXml(stylesheetUrl)}"?>`;
+  return `${xml.slice(0, declarationEnd)}\n${instruction}${xml.slice(declarationEnd)}`;
+}
+
 function newFeed(options: FeedOptions, items: Item[]): Feed {
   const feed = new Feed(options);
   for (const item of items) feed.addItem(item);
@@ -287,10 +329,11 @@ function renderAtom(feed: PreparedFeed): string {
     };
   });
   const xml = newFeed(options, items).atom1();
-  return xml.replace(LINK_PLACEHOLDER_LINE, (_line, indent: string, index: string) => {
+  const spliced = xml.replace(LINK_PLACEHOLDER_LINE, (_line, indent: string, index: string) => {
     const entry = feed.entries[Number(index)];
-    return entry ? atomLinks(entry).map((link) => `${indent}${link}\n`).join('') : '';
+    return entry ? [...atomLinks(entry), ...atomSource(entry)].map((line) => `${indent}${line}\n`).join('') : '';
   });
+  return withStylesheet(spliced, feed.stylesheetUrl);
 }
 
 function atomAuthor(author: PreparedEntry['authors'][number]): Author {
@@ -305,6 +348,16 @@ function atomLinks(entry: PreparedEntry): string[] {
     links.push(`<link rel="enclosure" href="${xmlAttribute(enclosure.url)}"${type}${length}/>`);
   }
   return links;
+}
+
+/**
+ * RFC 4287 §4.2.11: the feed an entry was copied from. We know its title and home page, not its
+ * atom:id or atom:updated, which the spec only recommends: the W3C validator finds no error.
+ */
+function atomSource(entry: PreparedEntry): string[] {
+  if (!entry.source) return [];
+  const link = entry.source.url === undefined ? '' : `<link rel="alternate" href="${escapeXml(entry.source.url)}"/>`;
+  return [`<source><title>${escapeXml(entry.source.title)}</title>${link}</source>`];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -333,6 +386,10 @@ function renderRss(feed: PreparedFeed): string {
       // <author> must be an e-mail address; a name goes in dc:creator, one element per author.
       extensions.push({ name: 'dc:creator', objects: names.map((name) => ({ _text: xmlText(name) })) as unknown as Record<string, unknown> });
     }
+    // RSS 2.0 <source> requires its url attribute: a source without a home page is not named.
+    if (entry.source?.url !== undefined) {
+      extensions.push({ name: 'source', objects: { _attributes: { url: xmlAttribute(entry.source.url) }, _text: xmlText(entry.source.title) } });
+    }
     return {
       // An item needs a title or a description.
       title: cdataText(entry.title ?? (description === undefined ? 'Untitled' : '')),
@@ -352,8 +409,8 @@ function renderRss(feed: PreparedFeed): string {
   const xml = newFeed(options, items).rss2();
   // `feed` declares the dc: prefix only when some item has content:encoded.
   const rootEnd = xml.indexOf('>', xml.indexOf('<rss '));
-  if (!namesAuthors || xml.slice(0, rootEnd).includes('xmlns:dc=')) return xml;
-  return `${xml.slice(0, rootEnd)} xmlns:dc="${DUBLIN_CORE}"${xml.slice(rootEnd)}`;
+  const declared = !namesAuthors || xml.slice(0, rootEnd).includes('xmlns:dc=') ? xml : `${xml.slice(0, rootEnd)} xmlns:dc="${DUBLIN_CORE}"${xml.slice(rootEnd)}`;
+  return withStylesheet(declared, feed.stylesheetUrl);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -397,5 +454,7 @@ function jsonItem(entry: PreparedEntry): Record<string, unknown> {
             mime_type: enclosure.type ?? 'application/octet-stream',
             size_in_bytes: enclosure.length,
           })),
+    // JSON Feed 1.1 "Extensions": a key of our own, starting with an underscore.
+    _feedproxy: entry.source === undefined ? undefined : { source: { title: entry.source.title, url: entry.source.url } },
   };
 }

@@ -6,6 +6,7 @@ import { Type } from 'typebox';
 import { NotFoundError } from '../errors.js';
 import { findPublishedFeed, readPublished, readPublishedHead } from '../publish/published.js';
 import type { RenderedFormat } from '../store/registry.js';
+import { appendVary, isBrowserNavigation, sendFeedPage } from './browser-view.js';
 
 const FILE = /^([A-Za-z0-9_-]{16,64})\.(atom|rss|json)$/;
 /** Bodies by ETag: content-addressed, so an entry can never be stale, only evicted. */
@@ -35,6 +36,11 @@ export const publicFeedRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const target = await findPublishedFeed(app.deps, token);
       const head = target && (await readPublishedHead(app.deps, target, token, format));
       if (!target || !head) throw new NotFoundError('Feed');
+      if (format !== 'json') {
+        // A browser navigating here is shown the feed page (browser-view.ts); readers get the bytes below.
+        if (isBrowserNavigation(request.headers) && (await sendFeedPage(app.deps, reply, token))) return reply;
+        appendVary(reply, 'Sec-Fetch-Mode');
+      }
 
       reply
         .header('etag', head.etag)

@@ -243,8 +243,8 @@ describe('hostile documents through the refresh path', () => {
   it('publishes every source merged with no active content in any format', async () => {
     const feed = await t.api(key, { method: 'POST', url: '/api/v1/feeds', payload: { title: 'Everything hostile', sources: [healthyId, ...sourceIds], limit: 500 } });
     expect(feed.statusCode).toBe(201);
-    const urls = feed.json().urls as Record<'atom' | 'rss' | 'json', string>;
-    for (const [format, url] of Object.entries(urls)) {
+    const { atom, rss, json } = feed.json().urls as Record<'atom' | 'rss' | 'json', string>;
+    for (const [format, url] of Object.entries({ atom, rss, json })) {
       const published = await t.app.inject({ method: 'GET', url: url.slice(PUBLIC_URL.length) });
       expect(published.statusCode).toBe(200);
       const values = format === 'json' ? fieldValuesOfJson(published.body) : fieldValuesOfXml(published.body);

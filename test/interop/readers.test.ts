@@ -58,6 +58,9 @@ interface FeedparserResult {
   bozo: boolean;
   bozo_exception: string;
   titles: string[];
+  /** Each entry's source title (Atom atom:source, RSS <source>), or null. */
+  sources: Array<string | null>;
+  hubs: string[];
 }
 
 // A title of type html (Atom's type="html") comes back as markup; a reader shows its text.
@@ -70,7 +73,9 @@ def shown(entry):
     return title
 d = feedparser.parse(open(sys.argv[1], "rb").read())
 print(json.dumps({"version": d.get("version", ""), "bozo": bool(d.bozo), "bozo_exception": str(d.get("bozo_exception", "")),
-                  "titles": [shown(e) for e in d.entries]}))
+                  "titles": [shown(e) for e in d.entries],
+                  "sources": [e["source"].get("title") if "source" in e else None for e in d.entries],
+                  "hubs": [l["href"] for l in d.feed.get("links", []) if l.get("rel") == "hub"]}))
 `;
 
 describe('real feed readers accept our published feeds', () => {
@@ -81,9 +86,13 @@ describe('real feed readers accept our published feeds', () => {
   /** HOME and XDG dirs of every reader but newsboat, which gets one per format. */
   let env: NodeJS.ProcessEnv;
   const urls = {} as Record<Format, string>;
+  /** The public URLs, as the feed's own links name them. */
+  const urlsPublished = {} as Record<Format, string>;
   const bodies = {} as Record<Format, string>;
   const files = {} as Record<Format, string>;
   let jsonTitles: string[];
+  /** Each JSON Feed item's _feedproxy.source. */
+  let jsonSources: Array<{ title: string; url?: string } | undefined>;
 
   beforeAll(async () => {
     queueHost = await startUpstream({
@@ -120,6 +129,7 @@ describe('real feed readers accept our published feeds', () => {
     env = isolatedEnv(mkdtempSync(join(dir, 'home-')));
     for (const format of FORMATS) {
       const published: string = feed.json().urls[format];
+      urlsPublished[format] = published;
       expect(published.startsWith(`${PUBLIC_URL}/`)).toBe(true);
       urls[format] = base + published.slice(PUBLIC_URL.length);
       const response = await fetch(urls[format]);
@@ -128,7 +138,9 @@ describe('real feed readers accept our published feeds', () => {
       files[format] = join(dir, `merged.${format}`);
       writeFileSync(files[format], bodies[format]);
     }
-    jsonTitles = (JSON.parse(bodies.json) as { items: Array<{ title?: string }> }).items.map((item) => item.title ?? '');
+    const jsonItems = (JSON.parse(bodies.json) as { items: Array<{ title?: string; _feedproxy?: { source?: { title: string; url?: string } } }> }).items;
+    jsonTitles = jsonItems.map((item) => item.title ?? '');
+    jsonSources = jsonItems.map((item) => item._feedproxy?.source);
   });
 
   afterAll(async () => {
@@ -163,6 +175,24 @@ describe('real feed readers accept our published feeds', () => {
     }
   });
 
+  it('hands readers documents with the browser stylesheet, the hub, rel=self and each entry\'s source', () => {
+    const hub = `${PUBLIC_URL}/websub`;
+    for (const format of XML_FORMATS) {
+      // Line 1 is the XML declaration; the instruction must come before the root element.
+      expect(bodies[format].split('\n')[1], format).toBe(`<?xml-stylesheet type="text/xsl" href="${PUBLIC_URL}/feed.xsl"?>`);
+    }
+    expect(bodies.atom).toContain(`<link rel="self" href="${urlsPublished.atom}"/>`);
+    expect(bodies.atom).toContain(`<link rel="hub" href="${hub}"/>`);
+    expect(bodies.rss).toContain(`<atom:link href="${urlsPublished.rss}" rel="self" type="application/rss+xml"/>`);
+    expect(bodies.rss).toContain(`<atom:link href="${hub}" rel="hub"/>`);
+    const json = JSON.parse(bodies.json) as { feed_url: string; hubs: unknown };
+    expect(json.feed_url).toBe(urlsPublished.json);
+    expect(json.hubs).toEqual([{ type: 'WebSub', url: hub }]);
+    // Every merged entry names its source (the feed option sourceInfo is on by default).
+    expect(jsonSources.every((source) => typeof source?.title === 'string' && source.title !== '')).toBe(true);
+    expect(bodies.json).not.toContain('stylesheet');
+  });
+
   it.skipIf(!xmllint)('xmllint finds the Atom and RSS well-formed (needs libxml2-utils)', async () => {
     for (const format of XML_FORMATS) {
       const result = await run(xmllint!, ['--noout', '--nonet', files[format]], { env, timeoutMs: 30_000 });
@@ -176,6 +206,10 @@ describe('real feed readers accept our published feeds', () => {
       expect(parsed.bozo, `${format}: ${parsed.bozo_exception}`).toBe(false);
       expect(parsed.version, format).toBe(format === 'atom' ? 'atom10' : 'rss20');
       expect(parsed.titles, format).toEqual(jsonTitles);
+      expect(parsed.hubs, format).toEqual([`${PUBLIC_URL}/websub`]);
+      // Atom names every source; RSS only those with a home page (<source> requires its url).
+      const expected = jsonSources.map((source) => (format === 'atom' || source?.url !== undefined ? (source?.title ?? null) : null));
+      expect(parsed.sources, format).toEqual(expected);
     }
   });
 

@@ -1,10 +1,10 @@
 // The fixed input behind the golden files: every case the renderer has to get right at once.
 import type { CachedEntry } from '../../src/model.js';
-import type { RenderFormat, RenderInput } from '../../src/render/render-feed.js';
+import type { RenderEntry, RenderFormat, RenderInput } from '../../src/render/render-feed.js';
 
 const base = { authors: [], categories: [], enclosures: [] } satisfies Partial<CachedEntry>;
 
-export const ENTRIES: CachedEntry[] = [
+export const ENTRIES: RenderEntry[] = [
   {
     ...base,
     id: 'tag:example.org,2024:post-1',
@@ -18,6 +18,8 @@ export const ENTRIES: CachedEntry[] = [
     authors: [{ name: 'Ada Lovelace', email: 'ada@example.org', url: 'https://example.org/ada' }, { name: 'Tom & Jerry' }],
     categories: ['news', 'C&C', 'Literal &amp; entity'],
     firstSeenAt: '2024-03-01T10:05:00Z',
+    // A source with a home page whose query needs escaping in every format.
+    source: { title: 'Blog & <News>', url: 'https://example.org/?lang=en&view=all' },
   },
   {
     ...base,
@@ -43,6 +45,8 @@ export const ENTRIES: CachedEntry[] = [
     ],
     categories: ['podcast'],
     firstSeenAt: '2024-02-27T06:10:00Z',
+    // No home page: RSS can't name it (<source> requires a url), Atom and JSON Feed can.
+    source: { title: 'Podcast ]]> "7"' },
   },
   {
     ...base,
@@ -71,7 +75,9 @@ export const FEED_URLS = {
   json: 'http://127.0.0.1:8080/f/Tk3n.json',
 };
 
-export function fixtureInput(format: RenderFormat, entries: CachedEntry[] = ENTRIES): RenderInput {
+export const STYLESHEET_URL = 'http://127.0.0.1:8080/feed.xsl?v=1&x="y"';
+
+export function fixtureInput(format: RenderFormat, entries: RenderEntry[] = ENTRIES): RenderInput {
   return {
     id: 'urn:feedproxy:feed:f1',
     title: 'Merged & filtered',
@@ -81,7 +87,8 @@ export function fixtureInput(format: RenderFormat, entries: CachedEntry[] = ENTR
     homeUrl: 'https://example.org/',
     updated: new Date('2024-03-02T07:30:00Z'),
     generator: 'feedproxy 0.1.0',
-    hubUrl: 'https://hub.example.org/',
+    hubUrl: 'https://hub.example.org/websub?a=1&b=2',
+    stylesheetUrl: STYLESHEET_URL,
     entries,
   };
 }

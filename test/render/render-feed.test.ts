@@ -86,7 +86,7 @@ describe('JSON Feed 1.1', () => {
     expect(feed.title).toBe('Merged & filtered');
     expect(feed.feed_url).toBe(FEED_URLS.json);
     expect(feed.home_page_url).toBe('https://example.org/');
-    expect(feed.hubs).toEqual([{ type: 'WebSub', url: 'https://hub.example.org/' }]);
+    expect(feed.hubs).toEqual([{ type: 'WebSub', url: 'https://hub.example.org/websub?a=1&b=2' }]);
     expect(feed).not.toHaveProperty('author');
   });
 
