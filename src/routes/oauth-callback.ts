@@ -5,6 +5,7 @@ import { Type } from 'typebox';
 import { isCodedError } from '../errors.js';
 import { CALLBACK_PATH, completeConnectionFromCallback } from '../services/connections.js';
 import { escapeHtml } from '../pipeline/plain-text.js';
+import { readCookie, RETURN_COOKIE } from './dashboard/session.js';
 
 export const oauthCallbackRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
@@ -23,7 +24,14 @@ export const oauthCallbackRoutes: FastifyPluginAsyncTypebox = async (app) => {
       if (!token) return reply.code(400).send(page('Connection failed', 'The provider sent no oauth_token. Start the connection again.'));
       try {
         const connection = await completeConnectionFromCallback(app.deps, token, verifier);
-        return reply.send(page('Connected', `Your ${escapeHtml(connection.provider)} account is connected to feedproxy. You can close this page.`));
+        // Started from the dashboard (its Lax cookie says so): go back there. A page of ours, not a
+        // redirect, so the navigation is same-site and the dashboard's Strict session cookie is sent.
+        const fromDashboard = readCookie(request.headers.cookie, RETURN_COOKIE) !== undefined;
+        const back = `/dashboard/connections/${encodeURIComponent(connection.id)}?done=connected`;
+        if (fromDashboard) reply.header('set-cookie', `${RETURN_COOKIE}=; Path=/oauth; Max-Age=0; HttpOnly; SameSite=Lax`);
+        return reply.send(
+          page('Connected', `Your ${escapeHtml(connection.provider)} account is connected to feedproxy. <a href="${escapeHtml(back)}">Back to the dashboard</a>`, fromDashboard ? back : undefined),
+        );
       } catch (error) {
         if (isCodedError(error) && (error.statusCode ?? 500) < 500) {
           return reply.code(400).send(page('Connection failed', escapeHtml(error.message)));
@@ -34,9 +42,10 @@ export const oauthCallbackRoutes: FastifyPluginAsyncTypebox = async (app) => {
   );
 };
 
-function page(title: string, message: string): string {
+function page(title: string, message: string, refreshTo?: string): string {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+${refreshTo ? `<meta http-equiv="refresh" content="0; url=${escapeHtml(refreshTo)}">` : ''}
 <title>${title} — feedproxy</title>
 <style>body{font:1.1rem/1.5 system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem;color:#1a1a1a}h1{font-size:1.6rem}</style>
 </head><body><main><h1>${title}</h1><p>${message}</p></main></body></html>

@@ -1,0 +1,77 @@
+// The dashboard's session cookie and headers, without a browser: Secure behind https, the key only
+// sealed, a tampered cookie refused, and a strict CSP on the dashboard that leaves the API's alone.
+import { afterEach, describe, expect, it } from 'vitest';
+import { startTestApp, type TestApp } from '../helpers/app.js';
+
+const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
+
+async function signIn(t: TestApp, apiKey: string) {
+  const form = await t.app.inject({ method: 'GET', url: '/dashboard/sign-in' });
+  const anonymous = String(form.headers['set-cookie']).split(';')[0]!;
+  const csrf = /name="_csrf" value="([^"]+)"/.exec(form.body)?.[1] ?? '';
+  const signedIn = await t.app.inject({ method: 'POST', url: '/dashboard/sign-in', headers: { ...FORM, cookie: anonymous }, payload: new URLSearchParams({ _csrf: csrf, apiKey }).toString() });
+  return { signedIn, setCookie: String(signedIn.headers['set-cookie']) };
+}
+
+describe('dashboard session', () => {
+  let t: TestApp | undefined;
+  afterEach(async () => {
+    await t?.close();
+    t = undefined;
+  });
+
+  it('seals the API key into an HttpOnly, SameSite=Strict cookie, Secure when the public URL is https', async () => {
+    t = await startTestApp({ env: { FEEDPROXY_PUBLIC_URL: 'https://feeds.example' } });
+    const apiKey = await t.createUserKey();
+    const { signedIn, setCookie } = await signIn(t, apiKey);
+    expect(signedIn.statusCode).toBe(303);
+    expect(setCookie).toMatch(/^fp_dashboard=v1\.[^;]+; Path=\/dashboard; Max-Age=\d+; HttpOnly; SameSite=Strict; Secure$/);
+    expect(setCookie).not.toContain(apiKey);
+    expect(setCookie).not.toContain(apiKey.slice(3));
+    const value = setCookie.split(';')[0]!.slice('fp_dashboard='.length);
+    expect(JSON.parse(t.deps.vault.open(value))).toMatchObject({ k: apiKey });
+  });
+
+  it('has no Secure flag on plain http, refuses a tampered cookie and a wrong key', async () => {
+    t = await startTestApp();
+    const apiKey = await t.createUserKey();
+    const { setCookie } = await signIn(t, apiKey);
+    expect(setCookie).not.toContain('Secure');
+    const cookie = setCookie.split(';')[0]!;
+    expect((await t.app.inject({ method: 'GET', url: '/dashboard/sources', headers: { cookie } })).statusCode).toBe(200);
+    const tampered = `${cookie.slice(0, -2)}${cookie.endsWith('A') ? 'BB' : 'AA'}`;
+    const refused = await t.app.inject({ method: 'GET', url: '/dashboard/sources', headers: { cookie: tampered } });
+    expect(refused.statusCode).toBe(303);
+    expect(refused.headers.location).toBe('/dashboard/sign-in');
+
+    const { signedIn: wrong } = await signIn(t, 'fp_wrong');
+    expect(wrong.statusCode).toBe(401);
+    expect(wrong.body).toContain('Missing or invalid API key');
+  });
+
+  it('ends a session whose key no longer signs in: back to the sign-in form, not a redirect loop', async () => {
+    t = await startTestApp();
+    const sealed = t.deps.vault.seal(JSON.stringify({ k: 'fp_no-such-key', c: 'token', t: Date.now() }));
+    const ended = await t.app.inject({ method: 'GET', url: '/dashboard/sources', headers: { cookie: `fp_dashboard=${sealed}` } });
+    expect(ended.statusCode).toBe(303);
+    expect(ended.headers.location).toBe('/dashboard/sign-in?ended=1');
+    const fresh = String(ended.headers['set-cookie']).split(';')[0]!;
+    const form = await t.app.inject({ method: 'GET', url: '/dashboard/sign-in?ended=1', headers: { cookie: fresh } });
+    expect(form.statusCode).toBe(200);
+    expect(form.body).toContain('Your session ended');
+  });
+
+  it('sends a strict CSP on dashboard pages and leaves the API and docs headers as they were', async () => {
+    t = await startTestApp();
+    const page = await t.app.inject({ method: 'GET', url: '/dashboard/sign-in' });
+    const csp = String(page.headers['content-security-policy']);
+    expect(csp).toContain("script-src 'self';");
+    expect(csp).toContain("style-src 'self';");
+    expect(csp).not.toContain('unsafe-inline');
+    expect(csp).toContain("frame-ancestors 'none'");
+    expect(page.headers['cache-control']).toBe('no-store');
+    const api = await t.app.inject({ method: 'GET', url: '/api/v1/sources' });
+    expect(String(api.headers['content-security-policy'])).not.toBe(csp);
+    expect(String(api.headers['content-security-policy'])).toContain("style-src 'self' https: 'unsafe-inline'");
+  });
+});
