@@ -40,6 +40,10 @@ export const dashboardRoutes: FastifyPluginAsync = async (app) => {
   });
 
   await app.register(async (pages) => {
+    // HTML pages for people, not API: kept out of the OpenAPI document (and the API fuzzer's reach).
+    pages.addHook('onRoute', (route) => {
+      route.schema = { ...route.schema, hide: true };
+    });
     pages.decorateRequest('dashboard', undefined);
     pages.decorateRequest('api', null as unknown as CallApi);
     // Forms post urlencoded; node's URLSearchParams parses them (repeated names become arrays).
