@@ -41,9 +41,11 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
   );
 }
 
-/** A request path safe to log: no query, and public feed tokens shortened. */
+/** A request path safe to log: no query, and public tokens (feeds, feed pages) shortened. */
 export function pathOnly(url: string | undefined): string | undefined {
   if (url === undefined) return undefined;
   const path = url.split('?')[0] ?? '';
-  return path.replace(/^\/([A-Za-z0-9_-]{6})[A-Za-z0-9_-]{10,}(\.(atom|rss|json))$/, '/$1…$2');
+  return path
+    .replace(/^\/([A-Za-z0-9_-]{6})[A-Za-z0-9_-]{10,}(\.(atom|rss|json))$/, '/$1…$2')
+    .replace(/^\/f\/([A-Za-z0-9_-]{6})[A-Za-z0-9_-]{10,}$/, '/f/$1…');
 }

@@ -13,10 +13,20 @@ export interface PublishedHead {
   contentType: string;
   /** HTTP date. */
   lastModified: string;
+  /** The tag of the stored bytes every token's document is made from. */
+  storedEtag: string;
 }
 
-export interface PublishedDocument extends PublishedHead {
+export interface PublishedDocument extends Omit<PublishedHead, 'storedEtag'> {
   body: string;
+}
+
+/** The bytes stored for a format, rendered once with the default token in their self links. */
+export interface StoredDocument {
+  etag: string;
+  body: string;
+  /** The token in the body's self links. */
+  publicToken: string;
 }
 
 /** The feed a public token opens, or undefined once the token is rotated, revoked or deleted. */
@@ -32,7 +42,24 @@ export async function readPublishedHead(deps: PublishedDeps, target: PublicToken
   // The default token's meta is written after a rotation's rebuild: until then the new token has no document.
   if (target.tokenId === DEFAULT_TOKEN_ID && meta.publicToken !== token) return undefined;
   const { etag, contentType } = meta.formats[format];
-  return { etag: etagFor(etag, target.tokenId), contentType, lastModified: meta.lastModified };
+  return { etag: etagFor(etag, target.tokenId), contentType, lastModified: meta.lastModified, storedEtag: etag };
+}
+
+/** The stored bytes of a format (cacheable by their tag: every token's document is made from them). */
+export async function readStoredDocument(deps: PublishedDeps, feedId: string, format: RenderedFormat): Promise<StoredDocument | undefined> {
+  const stored = await deps.registry.getRenderedBody(feedId, format);
+  if (stored?.publicToken !== undefined) return { etag: stored.etag, body: stored.body, publicToken: stored.publicToken };
+  if (!stored) return undefined;
+  // A body from before bodies named their token: its meta names it when both are of one render.
+  const meta = await deps.registry.getRenderedMeta(feedId);
+  if (meta?.formats[format].etag === stored.etag) return { etag: stored.etag, body: stored.body, publicToken: meta.publicToken };
+  return undefined;
+}
+
+/** `token`'s document made from the stored bytes; undefined when they belong to another default token (a rotation landed). */
+export function documentForToken(stored: StoredDocument, target: PublicTokenTarget, token: string): { etag: string; body: string } | undefined {
+  if (target.tokenId === DEFAULT_TOKEN_ID) return stored.publicToken === token ? { etag: stored.etag, body: stored.body } : undefined;
+  return { etag: etagFor(stored.etag, target.tokenId), body: stored.body.replaceAll(stored.publicToken, token) };
 }
 
 /** The document exactly as a reader of `token`'s URL gets it; undefined when the token opens nothing. */
@@ -40,20 +67,10 @@ export async function readPublished(deps: PublishedDeps, feedId: string, format:
   const target = await findPublishedFeed(deps, token);
   if (!target || target.feedId !== feedId) return undefined;
   const head = await readPublishedHead(deps, target, token, format);
-  if (!head) return undefined;
-  let stored = await deps.registry.getRenderedBody(feedId, format);
-  if (stored && stored.publicToken === undefined) {
-    // A body from before bodies named their token: render it again once.
-    await rebuildFeed(deps, feedId);
-    stored = await deps.registry.getRenderedBody(feedId, format);
-  }
-  if (!stored?.publicToken) return undefined;
-  if (target.tokenId === DEFAULT_TOKEN_ID) {
-    // A rotation landed between the two reads: this body belongs to the new token.
-    if (stored.publicToken !== token) return undefined;
-    return { ...head, etag: stored.etag, body: stored.body };
-  }
-  return { ...head, etag: etagFor(stored.etag, target.tokenId), body: stored.body.replaceAll(stored.publicToken, token) };
+  const stored = head && (await readStoredDocument(deps, feedId, format));
+  const document = stored && documentForToken(stored, target, token);
+  if (!head || !document) return undefined;
+  return { etag: document.etag, contentType: head.contentType, lastModified: head.lastModified, body: document.body };
 }
 
 /** A subscriber's bytes differ from the default's only in the token: a strong tag of their own, derived. */

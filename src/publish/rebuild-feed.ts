@@ -6,6 +6,7 @@ import type { CachedEntry } from '../model.js';
 import { applyFeedOptions, feedOptionsOf, oldestAllowed, type PublishedEntry, type SourceFacet } from '../pipeline/feed-options.js';
 import { entryDate, mergeEntries } from '../pipeline/merge.js';
 import { renderFeed } from '../render/render-feed.js';
+import { maskUrl } from '../secrets/scrub.js';
 import type { FeedRecord, RenderedFormat, RenderedMeta, SourceRecord } from '../store/registry.js';
 import { VERSION } from '../version.js';
 import { onFeedPublished } from '../websub/notify.js';
@@ -128,11 +129,11 @@ export async function selectEntries(
   return { sources, entries: applyFeedOptions(merged, options, facets) };
 }
 
-/** A source as a published feed may name it: its title, and its home page only when nothing in it could be a secret. */
+/** A source as a published feed may name it: its title, and its home page only when nothing in it is masked as a secret. */
 function facetOf(source: SourceRecord): SourceFacet {
-  const home = source.siteUrl ? URL.parse(source.siteUrl) : null;
-  const shareable = home !== null && /^https?:$/.test(home.protocol) && home.search === '' && home.username === '' && home.password === '';
-  return { title: source.title, ...(shareable ? { url: home.href } : {}) };
+  const home = source.siteUrl;
+  const shareable = home !== undefined && /^https?:\/\//i.test(home) && maskUrl(home) === home && !/@/.test(home.split('/')[2] ?? '');
+  return { title: source.title, ...(shareable ? { url: home } : {}) };
 }
 
 /** The WebSub hub every published feed names (routes/websub.ts). */

@@ -4,7 +4,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { NotFoundError } from '../errors.js';
-import { findPublishedFeed, readPublished, readPublishedHead } from '../publish/published.js';
+import { documentForToken, findPublishedFeed, readPublishedHead, readStoredDocument, type StoredDocument } from '../publish/published.js';
 import type { RenderedFormat } from '../store/registry.js';
 import { appendVary, isBrowserNavigation, sendFeedPage } from './browser-view.js';
 
@@ -14,7 +14,7 @@ const BODY_CACHE_LIMIT = 256;
 
 export const publicFeedRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { stats, config } = app.deps;
-  const bodies = new Map<string, string>();
+  const bodies = new Map<string, StoredDocument>();
 
   app.get(
     '/:file',
@@ -53,16 +53,19 @@ export const publicFeedRoutes: FastifyPluginAsyncTypebox = async (app) => {
       stats.record({ feedId: target.feedId, tokenId: target.tokenId, notModified, userAgent: request.headers['user-agent'], at: app.deps.now() });
       if (notModified) return reply.code(304).send();
 
-      let body = bodies.get(head.etag);
-      if (body === undefined) {
-        const document = await readPublished(app.deps, target.feedId, format, token);
-        if (!document) throw new NotFoundError('Feed');
-        // A rebuild may have landed between the two reads: send the body with its own tag.
-        if (document.etag !== head.etag) reply.header('etag', document.etag);
-        body = document.body;
+      // Stored bytes by their tag: content-addressed, so never stale; one copy serves every token.
+      let stored = bodies.get(head.storedEtag);
+      if (stored === undefined) {
+        stored = await readStoredDocument(app.deps, target.feedId, format);
+        if (!stored) throw new NotFoundError('Feed');
         if (bodies.size >= BODY_CACHE_LIMIT) bodies.delete(bodies.keys().next().value!);
-        bodies.set(document.etag, body);
+        bodies.set(stored.etag, stored);
       }
+      const document = documentForToken(stored, target, token);
+      if (!document) throw new NotFoundError('Feed');
+      // A rebuild may have landed between the two reads: send the body with its own tag.
+      if (document.etag !== head.etag) reply.header('etag', document.etag);
+      const body = document.body;
       return reply.send(body);
     },
   );

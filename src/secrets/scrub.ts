@@ -48,7 +48,9 @@ export function secretValuesOf(url: string): string[] {
     for (const form of [raw, decoded, encodeURIComponent(decoded), new URLSearchParams({ v: decoded }).toString().slice(2)]) {
       forms.add(form);
       forms.add(lowerHex(form));
+      // Escaped as our HTML escaping writes it, and as sanitize-html does (quotes left alone in text).
       forms.add(escapeHtml(form));
+      forms.add(form.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;'));
     }
   }
   return sortLongestFirst([...forms].filter((form) => form.length >= MIN_SECRET_LENGTH));

@@ -5,7 +5,7 @@ import { validateFilterRules } from '../pipeline/filter.js';
 import { DEFAULT_FEED_OPTIONS, feedOptionsOf, type PublishedEntry } from '../pipeline/feed-options.js';
 import { rebuildFeed, selectEntries } from '../publish/rebuild-feed.js';
 import type { FeedStats, TokenStats } from '../stats/feed-stats.js';
-import { DEFAULT_TOKEN_ID, type FeedOptions, type FeedRecord, type SubscriberToken } from '../store/registry.js';
+import { DEFAULT_TOKEN_ID, type FeedOptions, type FeedRecord, type SourceRecord, type SubscriberToken } from '../store/registry.js';
 import { randomToken } from '../vault/seal.js';
 
 export interface FeedInput {
@@ -21,6 +21,10 @@ export const MAX_FEED_LIMIT = 500;
 export const MAX_SUBSCRIBER_TOKENS = 50;
 export const MAX_AGE_DAYS = 3650;
 const PREVIEW_ENTRIES = 20;
+/** An edit holds its feed this long at most (a read, checks, one save). */
+const EDIT_LEASE_MS = 10_000;
+/** How long an edit waits for another edit of the same feed before answering 409. */
+const EDIT_WAIT_MS = 5_000;
 const MAX_SOURCES_PER_FEED = 1000;
 /** 144 bits: public URLs must be unguessable. */
 const PUBLIC_TOKEN_BYTES = 18;
@@ -46,8 +50,7 @@ export async function createFeed(deps: Deps, userId: string, input: FeedInput): 
 }
 
 export async function updateFeed(deps: Deps, userId: string, id: string, input: FeedInput): Promise<FeedRecord> {
-  const previous = await getOwnedFeedOrThrow(deps, userId, id);
-  const feed: FeedRecord = {
+  const feed = await editFeedRecord(deps, id, userId, async (previous) => ({
     ...previous,
     ...(input.title !== undefined ? { title: checkTitle(input.title) } : {}),
     ...(input.sources !== undefined ? { sourceIds: await checkSources(deps, userId, input.sources) } : {}),
@@ -55,35 +58,79 @@ export async function updateFeed(deps: Deps, userId: string, id: string, input: 
     ...(input.limit !== undefined ? { limit: checkLimit(input.limit) } : {}),
     ...(input.options !== undefined ? { options: checkOptions(input.options, feedOptionsOf(previous.options)) } : {}),
     updatedAt: deps.now().toISOString(),
-  };
-  await deps.registry.saveFeed(feed, previous);
+  }));
   await rebuildFeed(deps, feed.id);
   return feed;
 }
 
 /** New public URLs; the old ones answer 404 as soon as this returns. */
 export async function rotateFeed(deps: Deps, userId: string, id: string): Promise<FeedRecord> {
-  const previous = await getOwnedFeedOrThrow(deps, userId, id);
-  const feed = { ...previous, publicToken: randomToken(PUBLIC_TOKEN_BYTES), updatedAt: deps.now().toISOString() };
-  await deps.registry.saveFeed(feed, previous);
+  const feed = await editFeedRecord(deps, id, userId, (previous) => ({ ...previous, publicToken: randomToken(PUBLIC_TOKEN_BYTES), updatedAt: deps.now().toISOString() }));
   await rebuildFeed(deps, feed.id);
   return feed;
 }
 
 export async function deleteFeed(deps: Deps, userId: string, id: string): Promise<void> {
-  await deps.registry.deleteFeed(await getOwnedFeedOrThrow(deps, userId, id));
+  await underFeedEditLease(deps, id, async () => deps.registry.deleteFeed(await getOwnedFeedOrThrow(deps, userId, id)));
   await deps.stats.forget(id);
 }
 
-/** The first entries a feed with these settings would publish now; nothing is stored. */
-export async function previewFeed(deps: Deps, userId: string, input: FeedInput): Promise<PublishedEntry[]> {
+/** Takes a source out of every feed that lists it (the source is being deleted); the feeds it was in. */
+export async function removeSourceFromFeeds(deps: Deps, sourceId: string): Promise<string[]> {
+  const feedIds = await deps.registry.feedIdsOfSource(sourceId);
+  for (const feedId of feedIds) {
+    await editFeedRecord(deps, feedId, undefined, (feed) => ({ ...feed, sourceIds: feed.sourceIds.filter((id) => id !== sourceId) })).catch((error: unknown) => {
+      if (!(error instanceof NotFoundError)) throw error; // deleted meanwhile: nothing to take out
+    });
+  }
+  return feedIds;
+}
+
+/**
+ * Read-modify-write of one feed record under the feed's edit lease, so concurrent edits — a
+ * subscriber URL created on one instance while another is revoked on a second — never write back
+ * a stale copy: a lost token would stay live in the index yet be missing from the list, where
+ * nobody could revoke it. `userId` limits the edit to that user's feed.
+ */
+async function editFeedRecord(
+  deps: Deps,
+  feedId: string,
+  userId: string | undefined,
+  change: (feed: FeedRecord) => FeedRecord | Promise<FeedRecord>,
+): Promise<FeedRecord> {
+  return underFeedEditLease(deps, feedId, async () => {
+    const previous = userId === undefined ? await deps.registry.getFeed(feedId) : await deps.registry.getOwnedFeed(userId, feedId);
+    if (!previous) throw new NotFoundError('Feed');
+    const feed = await change(previous);
+    await deps.registry.saveFeed(feed, previous);
+    return feed;
+  });
+}
+
+async function underFeedEditLease<T>(deps: Deps, feedId: string, edit: () => Promise<T>): Promise<T> {
+  // Unique per call: a lease is re-entrant for its owner, and two requests of one process must exclude each other.
+  const owner = `${deps.instanceId}:${randomToken(6)}`;
+  const deadline = Date.now() + EDIT_WAIT_MS;
+  while (!(await deps.registry.acquireFeedEditLease(feedId, owner, EDIT_LEASE_MS))) {
+    if (Date.now() > deadline) throw new ConflictError('the feed is being edited by another request; try again');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  try {
+    return await edit();
+  } finally {
+    await deps.registry.releaseFeedEditLease(feedId, owner);
+  }
+}
+
+/** The first entries a feed with these settings would publish now, and its sources; nothing is stored. */
+export async function previewFeed(deps: Deps, userId: string, input: FeedInput): Promise<{ sources: SourceRecord[]; entries: PublishedEntry[] }> {
   const selection = {
     sourceIds: await checkSources(deps, userId, input.sources ?? []),
     ...checkFilters(input),
     limit: Math.min(checkLimit(input.limit ?? deps.config.feeds.defaultLimit), PREVIEW_ENTRIES),
     options: checkOptions(input.options, DEFAULT_FEED_OPTIONS),
   };
-  return (await selectEntries(deps, selection, deps.now())).entries;
+  return selectEntries(deps, selection, deps.now());
 }
 
 // Per-subscriber URLs --------------------------------------------------------------------------
@@ -101,25 +148,27 @@ export function tokensOf(feed: FeedRecord): FeedToken[] {
 }
 
 export async function createFeedToken(deps: Deps, userId: string, feedId: string, name: string | undefined): Promise<FeedToken> {
-  const previous = await getOwnedFeedOrThrow(deps, userId, feedId);
   const cleaned = checkTokenName(name);
-  const existing = previous.subscriberTokens ?? [];
-  if (existing.length >= MAX_SUBSCRIBER_TOKENS) throw new ConflictError(`a feed has at most ${MAX_SUBSCRIBER_TOKENS} subscriber URLs; revoke one first`);
-  if (tokensOf(previous).some((token) => token.name.toLowerCase() === cleaned.toLowerCase())) {
-    throw new ConflictError(`this feed already has a URL named "${cleaned}"`);
-  }
   const token: SubscriberToken = { id: randomToken(6), name: cleaned, token: randomToken(PUBLIC_TOKEN_BYTES), createdAt: deps.now().toISOString() };
-  await deps.registry.saveFeed({ ...previous, subscriberTokens: [...existing, token] }, previous);
+  await editFeedRecord(deps, feedId, userId, (previous) => {
+    const existing = previous.subscriberTokens ?? [];
+    if (existing.length >= MAX_SUBSCRIBER_TOKENS) throw new ConflictError(`a feed has at most ${MAX_SUBSCRIBER_TOKENS} subscriber URLs; revoke one first`);
+    if (tokensOf(previous).some((other) => other.name.toLowerCase() === cleaned.toLowerCase())) {
+      throw new ConflictError(`this feed already has a URL named "${cleaned}"`);
+    }
+    return { ...previous, subscriberTokens: [...existing, token] };
+  });
   return token;
 }
 
 /** The token's URLs answer 404 as soon as this returns; the others keep working. */
 export async function revokeFeedToken(deps: Deps, userId: string, feedId: string, tokenId: string): Promise<void> {
-  const previous = await getOwnedFeedOrThrow(deps, userId, feedId);
-  if (tokenId === DEFAULT_TOKEN_ID) throw new BadRequestError('the default URL cannot be revoked; replace it with POST /api/v1/feeds/:id/rotate');
-  const existing = previous.subscriberTokens ?? [];
-  if (!existing.some((token) => token.id === tokenId)) throw new NotFoundError('Token');
-  await deps.registry.saveFeed({ ...previous, subscriberTokens: existing.filter((token) => token.id !== tokenId) }, previous);
+  await editFeedRecord(deps, feedId, userId, (previous) => {
+    if (tokenId === DEFAULT_TOKEN_ID) throw new BadRequestError('the default URL cannot be revoked; replace it with POST /api/v1/feeds/:id/rotate');
+    const existing = previous.subscriberTokens ?? [];
+    if (!existing.some((token) => token.id === tokenId)) throw new NotFoundError('Token');
+    return { ...previous, subscriberTokens: existing.filter((token) => token.id !== tokenId) };
+  });
 }
 
 export interface FeedUsage {

@@ -12,6 +12,7 @@ import { updateCachedEntries } from '../refresh/update-cache.js';
 import type { SourceRecord } from '../store/registry.js';
 import { randomToken } from '../vault/seal.js';
 import { connectionRequest } from '../oauth/signed-requests.js';
+import { removeSourceFromFeeds } from './feeds.js';
 
 export interface CreateSourceInput {
   url: string;
@@ -106,7 +107,7 @@ export async function updateSource(deps: Deps, userId: string, id: string, input
 
 export async function deleteSource(deps: Deps, userId: string, id: string): Promise<void> {
   const source = await getOwnedSourceOrThrow(deps, userId, id);
-  const feedIds = await deps.registry.removeSourceFromFeeds(id);
+  const feedIds = await removeSourceFromFeeds(deps, id);
   await deps.registry.deleteSource(source);
   for (const feedId of feedIds) await rebuildFeed(deps, feedId);
   deps.logger.info({ sourceId: id, userId }, 'source deleted');

@@ -46,8 +46,17 @@ export interface StatsRecorder {
 
 const FLUSH_EVERY_MS = 5_000;
 const DAYS_SHOWN = 30;
-/** A reader that stopped reporting a week ago no longer counts its subscribers. */
+/** A reader that stopped reporting a week ago no longer counts its subscribers, nor is it listed. */
 const REPORT_COUNTS_FOR_MS = 7 * 86_400_000;
+/** Reports older than this are deleted when the stats are read. */
+const REPORT_KEPT_FOR_MS = 30 * 86_400_000;
+/**
+ * Distinct readers a process takes per token per day. Anyone holding a public URL can make up
+ * User-Agents; this bounds what they can add to the store (real feeds have a handful of readers).
+ */
+const MAX_NEW_READERS_PER_DAY = 64;
+/** The readers listed per token, most subscribers first; the count is their sum. */
+const READERS_SHOWN = 20;
 /** Feeds held in memory between flushes; past it a flush is started early. */
 const MAX_PENDING_FEEDS = 10_000;
 
@@ -68,7 +77,11 @@ interface Pending {
 
 export function createStatsRecorder(store: KeyValueStore, logger: Logger): StatsRecorder {
   let pending = new Map<string, Pending>();
-  let flushing: Promise<void> | undefined;
+  /** Flushes run one after another; each writes what was counted when it started. */
+  let flushed: Promise<void> = Promise.resolve();
+  let queued = false;
+  /** Reader fields taken today, per feed and token (the cap above); reset at midnight UTC. */
+  let readersToday = { date: '', seen: new Map<string, Set<string>>() };
 
   async function writeOut(): Promise<void> {
     const batch = pending;
@@ -84,17 +97,33 @@ export function createStatsRecorder(store: KeyValueStore, logger: Logger): Stats
     }
   }
   function flush(): Promise<void> {
-    flushing ??= writeOut().finally(() => (flushing = undefined));
-    return flushing;
+    flushed = flushed.then(writeOut);
+    return flushed;
   }
-  const timer = setInterval(() => void flush(), FLUSH_EVERY_MS);
+  /** The timer's flush: one in the queue at a time, however slow the store. */
+  function flushSoon(): void {
+    if (queued) return;
+    queued = true;
+    void flush().finally(() => (queued = false));
+  }
+  function takesReader(feedId: string, tokenId: string, field: string, date: string): boolean {
+    if (readersToday.date !== date) readersToday = { date, seen: new Map() };
+    const key = `${feedId}|${tokenId}`;
+    let seen = readersToday.seen.get(key);
+    if (!seen) readersToday.seen.set(key, (seen = new Set()));
+    if (seen.has(field)) return true;
+    if (seen.size >= MAX_NEW_READERS_PER_DAY) return false;
+    seen.add(field);
+    return true;
+  }
+  const timer = setInterval(flushSoon, FLUSH_EVERY_MS);
   timer.unref();
 
   return {
     record({ feedId, tokenId, notModified, userAgent, at }) {
       let entry = pending.get(feedId);
       if (!entry) {
-        if (pending.size >= MAX_PENDING_FEEDS) void flush();
+        if (pending.size >= MAX_PENDING_FEEDS) flushSoon();
         pending.set(feedId, (entry = { counts: {}, values: {} }));
       }
       const { counts, values } = entry;
@@ -108,16 +137,25 @@ export function createStatsRecorder(store: KeyValueStore, logger: Logger): Stats
       }
       values[field.lastSeen(tokenId)] = at.toISOString();
       const report = parseReaderAgent(userAgent);
-      if (report) {
-        values[field.reader(tokenId, report.reader, report.readerFeedId)] = JSON.stringify({ reader: report.reader, subscribers: report.subscribers, lastSeenAt: at.toISOString() });
+      const readerField = report && field.reader(tokenId, report.reader, report.readerFeedId);
+      if (report && readerField && takesReader(feedId, tokenId, readerField, date)) {
+        values[readerField] = JSON.stringify({ reader: report.reader, subscribers: report.subscribers, lastSeenAt: at.toISOString() });
       }
     },
     flush,
     async read(feedId, now) {
-      return statsOf(await store.readFields(statsKey(feedId)), now);
+      const fields = await store.readFields(statsKey(feedId));
+      const expired = Object.entries(fields)
+        .filter(([name, value]) => name.startsWith('reader|') && now.getTime() - Date.parse((JSON.parse(value) as ReaderStats).lastSeenAt) > REPORT_KEPT_FOR_MS)
+        .map(([name]) => name);
+      if (expired.length > 0) await store.deleteFields(statsKey(feedId), expired);
+      for (const name of expired) delete fields[name];
+      return statsOf(fields, now);
     },
     async forget(feedId) {
       pending.delete(feedId);
+      // A flush under way may still write this feed's counts: delete after it.
+      await flushed;
       await store.deleteFields(statsKey(feedId));
     },
     async close() {
@@ -151,10 +189,11 @@ function statsOf(fields: Record<string, string>, now: Date): FeedStats {
     }
   }
   for (const stats of tokens.values()) {
-    stats.readers.sort((a, b) => b.subscribers - a.subscribers || (a.reader < b.reader ? -1 : 1));
-    stats.subscribers = stats.readers
+    stats.readers = stats.readers
       .filter((report) => now.getTime() - Date.parse(report.lastSeenAt) < REPORT_COUNTS_FOR_MS)
-      .reduce((sum, report) => sum + report.subscribers, 0);
+      .sort((a, b) => b.subscribers - a.subscribers || (a.reader < b.reader ? -1 : 1))
+      .slice(0, READERS_SHOWN);
+    stats.subscribers = stats.readers.reduce((sum, report) => sum + report.subscribers, 0);
   }
   const days = [];
   for (let back = DAYS_SHOWN - 1; back >= 0; back -= 1) {

@@ -23,7 +23,8 @@ export interface KeyValueStore {
   /** Plain values beside the counters; the last writer of a field wins. */
   setFields(key: string, values: Record<string, string>): Promise<void>;
   readFields(key: string): Promise<Record<string, string>>;
-  deleteFields(key: string): Promise<void>;
+  /** The named fields, or every field of the key when none are named. */
+  deleteFields(key: string, fields?: string[]): Promise<void>;
   /** Takes `key` for `owner` unless another owner holds an unexpired lease. */
   acquireLease(key: string, owner: string, ttlMs: number): Promise<boolean>;
   releaseLease(key: string, owner: string): Promise<void>;
@@ -137,8 +138,9 @@ async function openSqliteStore(path: string): Promise<KeyValueStore> {
       const rows = await query('SELECT field, value FROM fp_fields WHERE key = ?', key);
       return Object.fromEntries(rows.map((row) => [String(row.field), String(row.value)]));
     },
-    async deleteFields(key) {
-      await query('DELETE FROM fp_fields WHERE key = ?', key);
+    async deleteFields(key, fields) {
+      if (fields === undefined) await query('DELETE FROM fp_fields WHERE key = ?', key);
+      else if (fields.length > 0) await query(`DELETE FROM fp_fields WHERE key = ? AND field IN (${fields.map(() => '?').join(', ')})`, key, ...fields);
     },
     async acquireLease(key, owner, ttlMs) {
       const now = Date.now();
@@ -219,8 +221,9 @@ async function openRedisStore(url: string, prefix: string): Promise<KeyValueStor
       const fields = await client.hGetAll(hashKey(key));
       return Object.fromEntries(Object.entries(fields).map(([field, value]) => [String(field), String(value)]));
     },
-    async deleteFields(key) {
-      await client.del(hashKey(key));
+    async deleteFields(key, fields) {
+      if (fields === undefined) await client.del(hashKey(key));
+      else if (fields.length > 0) await client.hDel(hashKey(key), fields);
     },
     async acquireLease(key, owner, ttlMs) {
       const taken = await client.set(leaseKey(key), owner, { condition: 'NX', expiration: { type: 'PX', value: Math.ceil(ttlMs) } });

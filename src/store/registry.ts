@@ -243,8 +243,9 @@ export function createRegistry(store: KeyValueStore) {
     async saveFeed(feed: FeedRecord, previous?: FeedRecord): Promise<void> {
       await store.set(key.feed(feed.id), feed);
       await store.set(key.publicToken(feed.publicToken), feed.id);
+      const known = new Set((previous?.subscriberTokens ?? []).map((subscriber) => subscriber.token));
       for (const subscriber of feed.subscriberTokens ?? []) {
-        await store.set(key.publicToken(subscriber.token), `${feed.id}${TOKEN_TARGET_SEPARATOR}${subscriber.id}`);
+        if (!known.has(subscriber.token)) await store.set(key.publicToken(subscriber.token), `${feed.id}${TOKEN_TARGET_SEPARATOR}${subscriber.id}`);
       }
       await store.addMember(set.userFeeds(feed.userId), feed.id);
       for (const sourceId of feed.sourceIds) await store.addMember(set.sourceFeeds(sourceId), feed.id);
@@ -284,15 +285,6 @@ export function createRegistry(store: KeyValueStore) {
       await store.delete(key.rendered(feed.id));
       for (const format of ['atom', 'rss', 'json'] as const) await store.delete(key.renderedBody(feed.id, format));
       await store.delete(key.feed(feed.id));
-    },
-    async removeSourceFromFeeds(sourceId: string): Promise<string[]> {
-      const feedIds = await store.members(set.sourceFeeds(sourceId));
-      for (const feed of await getMany<FeedRecord>(feedIds, key.feed)) {
-        const updated = { ...feed, sourceIds: feed.sourceIds.filter((id) => id !== sourceId) };
-        await store.set(key.feed(feed.id), updated);
-        await store.removeMember(set.sourceFeeds(sourceId), feed.id);
-      }
-      return feedIds;
     },
     async getRenderedMeta(feedId: string): Promise<RenderedMeta | undefined> {
       return store.get<RenderedMeta>(key.rendered(feedId));
@@ -344,6 +336,13 @@ export function createRegistry(store: KeyValueStore) {
     },
     releaseRefreshLease(sourceId: string, owner: string): Promise<void> {
       return store.releaseLease(`refresh:${sourceId}`, owner);
+    },
+    /** One read-modify-write of a feed record at a time, across processes (services/feeds.ts). */
+    acquireFeedEditLease(feedId: string, owner: string, ttlMs: number): Promise<boolean> {
+      return store.acquireLease(`feed-edit:${feedId}`, owner, ttlMs);
+    },
+    releaseFeedEditLease(feedId: string, owner: string): Promise<void> {
+      return store.releaseLease(`feed-edit:${feedId}`, owner);
     },
     /** One rebuild of a feed at a time, across processes, so the last one written saw the newest entries. */
     acquireRebuildLease(feedId: string, owner: string, ttlMs: number): Promise<boolean> {

@@ -99,7 +99,33 @@ describe.each(STORES)('subscriber URLs, stats and options (%s store)', (store) =
     expect((await get(rotated.json().urls.atom)).statusCode).toBe(200);
     const phoneAfter = await get(phone.urls.atom);
     expect(phoneAfter.statusCode).toBe(200);
+    expect(phoneAfter.body).toContain(tokenOf(phone.urls.atom));
     expect(phoneAfter.body).not.toContain(tokenOf(rotated.json().urls.atom));
+    expect(phoneAfter.body).not.toContain(tokenOf(feed.urls.atom));
+  });
+
+  it('loses no token when subscriber URLs are created and revoked at the same time', async () => {
+    const feed = await createFeed();
+    const created = await Promise.all(Array.from({ length: 12 }, (_, index) => createToken(feed.id, `reader ${index}`)));
+    const listed = (await t.api(alice, { method: 'GET', url: `/api/v1/feeds/${feed.id}/tokens` })).json().tokens as Array<{ id: string }>;
+    expect(listed.map((token) => token.id).sort()).toEqual(['default', ...created.map((token) => token.id)].sort());
+
+    // Half revoked while as many more are created and the feed is edited and rotated: every URL is
+    // either listed and live, or gone — none live yet unlisted, where nobody could revoke it.
+    const [revoking, keeping] = [created.slice(0, 6), created.slice(6)];
+    const results = await Promise.all([
+      ...revoking.map((token) => t.api(alice, { method: 'DELETE', url: `/api/v1/feeds/${feed.id}/tokens/${token.id}` })),
+      ...Array.from({ length: 6 }, (_, index) => t.api(alice, { method: 'POST', url: `/api/v1/feeds/${feed.id}/tokens`, payload: { name: `late ${index}` } })),
+      t.api(alice, { method: 'PATCH', url: `/api/v1/feeds/${feed.id}`, payload: { title: 'News, edited' } }),
+      t.api(alice, { method: 'POST', url: `/api/v1/feeds/${feed.id}/rotate` }),
+    ]);
+    for (const result of results) expect(result.statusCode, result.body).toBeLessThan(300);
+    const late = results.slice(6, 12).map((result) => result.json() as { id: string; urls: Record<'atom', string> });
+    const after = (await t.api(alice, { method: 'GET', url: `/api/v1/feeds/${feed.id}/tokens` })).json().tokens as Array<{ id: string }>;
+    expect(after.map((token) => token.id).sort()).toEqual(['default', ...keeping.map((token) => token.id), ...late.map((token) => token.id)].sort());
+    for (const token of revoking) expect((await get(token.urls.atom)).statusCode).toBe(404);
+    for (const token of [...keeping, ...late]) expect((await get(token.urls.atom)).statusCode).toBe(200);
+    expect((await t.api(alice, { method: 'GET', url: `/api/v1/feeds/${feed.id}` })).json().title).toBe('News, edited');
   });
 
   it('refuses what would break the token list, with clear 4xx errors', async () => {
@@ -131,6 +157,7 @@ describe.each(STORES)('subscriber URLs, stats and options (%s store)', (store) =
 
   it('counts requests, 304s, last seen and reader-reported subscribers per URL, keeping no IP address', async () => {
     const feed = await createFeed();
+    const today = new Date().toISOString().slice(0, 10);
     const phone = await createToken(feed.id, 'phone');
     const agents = [
       'Feedly/1.0 (+http://www.feedly.com/fetcher.html; 16 subscribers; feed-id=5512)',
@@ -158,7 +185,10 @@ describe.each(STORES)('subscriber URLs, stats and options (%s store)', (store) =
     expect(Date.now() - Date.parse(byName.phone.lastSeenAt)).toBeLessThan(60_000);
     expect(stats.totals).toEqual({ requests: 6, notModified: 1, subscribers: 33 });
     expect(stats.days).toHaveLength(30);
-    expect(stats.days.at(-1)).toEqual({ date: new Date().toISOString().slice(0, 10), requests: 6, notModified: 1 });
+    // (Across midnight UTC the hits fall on two days; their sum is what matters then.)
+    const recent = stats.days.filter((day: { date: string }) => day.date >= today);
+    expect(recent.reduce((sum: number, day: { requests: number }) => sum + day.requests, 0)).toBe(6);
+    expect(recent.reduce((sum: number, day: { notModified: number }) => sum + day.notModified, 0)).toBe(1);
     expect(stats.days[0].requests).toBe(0);
 
     // What the store holds about these readers: counts and reader names, never an address.
@@ -166,6 +196,19 @@ describe.each(STORES)('subscriber URLs, stats and options (%s store)', (store) =
     expect(stored).toContain('Feedly');
     expect(stored).not.toContain('127.0.0.1');
     expect(stored).not.toContain('203.0.113.7');
+
+    // A feed page view is not a reader's request, and the page's token is shortened in the logs.
+    const pageToken = tokenOf(phone.urls.atom);
+    expect((await t.app.inject({ method: 'GET', url: `/f/${pageToken}` })).statusCode).toBe(200);
+    expect(t.logs.join('\n')).not.toContain(pageToken);
+
+    // Readers made up by whoever holds a URL are capped per token and day, and at most 20 listed.
+    for (let index = 0; index < 80; index += 1) await get(phone.urls.json, { 'user-agent': `Bogus${index}/1.0 (1 subscribers)` });
+    const flooded = (await t.api(alice, { method: 'GET', url: `/api/v1/feeds/${feed.id}/stats` })).json();
+    const floodedPhone = flooded.tokens.find((token: { name: string }) => token.name === 'phone');
+    expect(floodedPhone.readers).toHaveLength(20);
+    const readerFields = Object.keys(await t.deps.registry.store.readFields(`stats:${feed.id}`)).filter((name) => name.startsWith('reader|'));
+    expect(readerFields.length).toBeLessThanOrEqual(64 + 2);
 
     // Deleting the feed forgets its statistics.
     expect((await t.api(alice, { method: 'DELETE', url: `/api/v1/feeds/${feed.id}` })).statusCode).toBe(204);

@@ -197,7 +197,8 @@ describe.each(STORES)('WebSub hub (%s store)', (store) => {
     expect(delivery.body).toBe((await t.app.inject({ method: 'GET', url: pathOf(topic) })).body);
     // Its own self link, never the feed's default URL.
     expect(delivery.body).toContain(topic);
-    expect(delivery.body).not.toContain(urls.atom);
+    // …nor the default token anywhere (the .rss and .json alternate links included).
+    expect(delivery.body).not.toContain(urls.atom.slice(`${PUBLIC_URL}/`.length, -'.atom'.length));
     expect(delivery.headers.link).toContain(`<${topic}>; rel="self"`);
 
     // Revoking the URL changes no published bytes; the loop's sweep ends the subscription.

@@ -129,16 +129,15 @@ export const feedRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request) => {
-      const entries = await previewFeed(deps, request.userId, request.body);
-      const titles = new Map<string, string>();
-      for (const id of new Set(entries.map((entry) => entry.sourceId))) titles.set(id, (await deps.registry.getSource(id))?.title ?? '');
+      const { sources, entries } = await previewFeed(deps, request.userId, request.body);
+      const titles = new Map(sources.map((source) => [source.id, source.title]));
       return {
         entries: entries.map((entry) => ({
           id: entry.id,
           ...(entry.title !== undefined ? { title: entry.title } : {}),
           ...(entry.link !== undefined ? { link: entry.link } : {}),
           published: entryDate(entry).toISOString(),
-          ...(entry.summary ?? entry.content ? { summary: plainTextOf(entry.summary ?? entry.content ?? '').slice(0, 300) } : {}),
+          ...(entry.summary ?? entry.content ? { summary: [...plainTextOf(entry.summary ?? entry.content ?? '')].slice(0, 300).join('') } : {}),
           source: { id: entry.sourceId, title: titles.get(entry.sourceId) ?? '' },
         })),
       };
