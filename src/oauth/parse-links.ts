@@ -1,10 +1,10 @@
-// Reads a provider's feed-discovery answer into a list of feed links. The only import of
-// fast-xml-parser. Three shapes are accepted, because providers never agreed on one:
+// Reads a provider's feed-discovery answer into a list of feed links (XML through xml/xml-tree.ts,
+// which refuses DTDs). Three shapes are accepted, because providers never agreed on one:
 // - a list of `<link href rel title/>` elements under any wrapper (Netflix `/users/{id}/feeds`);
 // - an Atom or RSS feed whose entries/items are the feeds;
 // - JSON: an array of `{title, rel, url|href}`, or an object with such an array under `feeds`.
-import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { OAuthError } from '../errors.js';
+import { attribute, children, createXmlTreeParser, first, textOf, type XmlNode } from '../xml/xml-tree.js';
 
 export interface FeedLink {
   title: string;
@@ -12,20 +12,8 @@ export interface FeedLink {
   url: string;
 }
 
-/** One parsed element: attributes as `@_name`, text as `#text`, children as arrays. */
-type XmlNode = { [key: string]: XmlNode[] | string | undefined };
-
-const parser = new XMLParser({
-  ignoreAttributes: false,
-  attributeNamePrefix: '@_',
-  // Atom may come as `atom:link`; the local name is what tells us what an element is.
-  removeNSPrefix: true,
-  parseTagValue: false,
-  parseAttributeValue: false,
-  alwaysCreateTextNode: true,
-  // Every element as an array: one walk handles one link and many alike.
-  isArray: (_name, _path, _isLeaf, isAttribute) => !isAttribute,
-});
+// Atom may come as `atom:link`; the local name is what tells us what an element is.
+const parseXml = createXmlTreeParser({ localNames: true });
 
 /** Parses `body` (the discovery answer) into feed links, resolved against `baseUrl`. */
 export function parseFeedLinks(body: string, baseUrl: string): FeedLink[] {
@@ -63,8 +51,13 @@ function linksFromJson(text: string): FeedLink[] {
 }
 
 function linksFromXml(text: string): FeedLink[] {
-  if (XMLValidator.validate(text) !== true) throw new OAuthError('feed discovery answered neither XML nor JSON');
-  const document = parser.parse(text) as XmlNode;
+  let document: XmlNode;
+  try {
+    document = parseXml(text);
+  } catch {
+    // The parser's message may quote the provider's text: not repeated to the user.
+    throw new OAuthError('feed discovery answered neither XML nor JSON');
+  }
 
   const feed = first(document, 'feed');
   if (feed) return children(feed, 'entry').flatMap(linkOfAtomEntry);
@@ -115,25 +108,6 @@ function collectLinkElements(node: XmlNode, links: FeedLink[]): void {
       collectLinkElements(child, links);
     }
   }
-}
-
-function children(node: XmlNode, name: string): XmlNode[] {
-  const value = node[name];
-  return Array.isArray(value) ? value : [];
-}
-
-function first(node: XmlNode, name: string): XmlNode | undefined {
-  return children(node, name)[0];
-}
-
-function attribute(node: XmlNode, name: string): string | undefined {
-  const value = node[`@_${name}`];
-  return typeof value === 'string' ? value : undefined;
-}
-
-function textOf(node: XmlNode | undefined): string | undefined {
-  const value = node?.['#text'];
-  return typeof value === 'string' && value.trim() !== '' ? value.trim() : undefined;
 }
 
 function resolveHttpUrl(href: string, baseUrl: string): string | undefined {

@@ -1,9 +1,8 @@
-// OPML text ↔ our outline tree. The only import of fast-xml-parser in opml/: a user's OPML file is
-// untrusted input, so it is checked for well-formedness, refused outright when it carries a DTD
-// (no entity declaration is ever read, let alone expanded), and bounded in depth and outline count
-// before anything walks it. Only XML's predefined entities and character references are decoded.
-import { XMLBuilder, XMLParser, XMLValidator } from 'fast-xml-parser';
+// OPML text ↔ our outline tree, through xml/xml-tree.ts: a user's OPML file is untrusted input, so
+// a DTD is refused (no entity declaration is ever read, let alone expanded), and depth and outline
+// count are bounded before anything walks it.
 import { BadRequestError } from '../errors.js';
+import { attribute, buildXml, children, createXmlTreeParser, first, rootName, textOf, XmlError, xmlSafe, type XmlNode } from '../xml/xml-tree.js';
 
 export interface OpmlOutline {
   /** `text`, OPML's required label (Feedly and Inoreader repeat it in `title`). */
@@ -31,54 +30,23 @@ export const MAX_OUTLINES = 1000;
 /** opml > body > outline…: real files nest two or three categories deep. */
 const MAX_DEPTH = 32;
 
-/** One parsed element: attributes as `@_name` (lower-cased), children as arrays. */
-type XmlNode = { [key: string]: XmlNode[] | string | undefined };
-
-const parser = new XMLParser({
-  ignoreAttributes: false,
-  attributeNamePrefix: '@_',
-  // Exporters disagree on case (`xmlUrl`, `xmlurl`, `XMLURL`); the name is what matters.
-  transformAttributeName: (name) => name.toLowerCase(),
-  transformTagName: (name) => name.toLowerCase(),
-  parseTagValue: false,
-  parseAttributeValue: false,
-  alwaysCreateTextNode: true,
-  ignoreDeclaration: true,
-  ignorePiTags: true,
-  // Predefined entities and &#…; references only: a DTD never gets this far (see checkNoDtd).
-  processEntities: true,
-  htmlEntities: true,
-  maxNestedTags: MAX_DEPTH,
-  isArray: (_name, _path, _isLeaf, isAttribute) => !isAttribute,
-});
-
-const builder = new XMLBuilder({
-  ignoreAttributes: false,
-  attributeNamePrefix: '@_',
-  format: true,
-  suppressEmptyNode: true,
-  processEntities: true,
-});
+// Exporters disagree on case (`xmlUrl`, `xmlurl`, `XMLURL`); the name is what matters.
+const parseXml = createXmlTreeParser({ lowerCaseNames: true, maxDepth: MAX_DEPTH });
 
 /** Parses an OPML 1.0/2.0 document; anything else is a BadRequestError that says what is wrong. */
 export function parseOpml(text: string): OpmlDocument {
-  const source = text.replace(/^\uFEFF/, '');
-  if (source.trim() === '') throw new BadRequestError('OPML document is empty');
-  checkNoDtd(source);
-  const validation = XMLValidator.validate(source);
-  if (validation !== true) {
-    const { msg, line, col } = validation.err;
-    throw new BadRequestError(`OPML is not well-formed XML (line ${line}, column ${col}): ${msg}`);
-  }
+  if (text.replace(/^\uFEFF/, '').trim() === '') throw new BadRequestError('OPML document is empty');
   let document: XmlNode;
   try {
-    document = parser.parse(source) as XmlNode;
+    document = parseXml(text);
   } catch (error) {
-    const tooDeep = error instanceof Error && /nested/i.test(error.message);
-    throw new BadRequestError(tooDeep ? `OPML nests outlines more than ${MAX_DEPTH} levels deep` : 'OPML could not be parsed as XML');
+    if (!(error instanceof XmlError)) throw error;
+    throw new BadRequestError(
+      error.reason === 'too-deep' ? `OPML nests outlines more than ${MAX_DEPTH} levels deep` : error.reason === 'dtd' ? `OPML must not contain a DTD: ${error.message}` : `OPML is ${error.message}`,
+    );
   }
   const opml = first(document, 'opml');
-  if (!opml) throw new BadRequestError(`not an OPML document: the root element is <${rootName(document)}>, not <opml>`);
+  if (!opml) throw new BadRequestError(`not an OPML document: the root element is <${rootName(document) ?? 'nothing'}>, not <opml>`);
   const body = first(opml, 'body');
   if (!body) throw new BadRequestError('not an OPML document: <opml> has no <body>');
   if (countOutlines(body) > MAX_OUTLINES) throw new BadRequestError(`OPML has more than ${MAX_OUTLINES} outlines; split the file`);
@@ -88,8 +56,7 @@ export function parseOpml(text: string): OpmlDocument {
 
 /** An OPML 2.0 document listing `doc.outlines` as RSS subscriptions. */
 export function buildOpml(doc: OpmlExport): string {
-  const tree = {
-    '?xml': { '@_version': '1.0', '@_encoding': 'UTF-8' },
+  return buildXml({
     opml: {
       '@_version': '2.0',
       head: { title: xmlSafe(doc.title), dateCreated: doc.dateCreated.toUTCString() },
@@ -103,19 +70,7 @@ export function buildOpml(doc: OpmlExport): string {
         })),
       },
     },
-  };
-  return builder.build(tree) as string;
-}
-
-/**
- * A DTD is where entity bombs (billion laughs) and external entities live, and OPML has no use for
- * one. Any declaration anywhere is refused, before a parser sees the text.
- */
-function checkNoDtd(text: string): void {
-  const upper = text.toUpperCase();
-  if (upper.includes('<!DOCTYPE') || upper.includes('<!ENTITY')) {
-    throw new BadRequestError('OPML must not contain a DTD (<!DOCTYPE> or <!ENTITY>): entity declarations are refused');
-  }
+  });
 }
 
 function toOutline(node: XmlNode): OpmlOutline {
@@ -134,33 +89,4 @@ function toOutline(node: XmlNode): OpmlOutline {
 
 function countOutlines(node: XmlNode): number {
   return children(node, 'outline').reduce((count, child) => count + 1 + countOutlines(child), 0);
-}
-
-function rootName(document: XmlNode): string {
-  return Object.keys(document).find((name) => Array.isArray(document[name])) ?? 'nothing';
-}
-
-function children(node: XmlNode | undefined, name: string): XmlNode[] {
-  const value = node?.[name];
-  return Array.isArray(value) ? value : [];
-}
-
-function first(node: XmlNode | undefined, name: string): XmlNode | undefined {
-  return children(node, name)[0];
-}
-
-function attribute(node: XmlNode, name: string): string | undefined {
-  const value = node[`@_${name}`];
-  return typeof value === 'string' ? value : undefined;
-}
-
-function textOf(node: XmlNode | undefined): string | undefined {
-  const value = node?.['#text'];
-  return typeof value === 'string' && value.trim() !== '' ? value.trim() : undefined;
-}
-
-/** XML 1.0 §2.2: control characters other than tab, LF and CR cannot appear in a document at all. */
-function xmlSafe(text: string): string {
-  // eslint-disable-next-line no-control-regex
-  return text.replace(/[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]/g, '');
 }
