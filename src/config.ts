@@ -109,6 +109,8 @@ export const ConfigSchema = Type.Object({
       apiRequestsPerMinute: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 600 }),
       /** Public feed requests per minute and client address: generous, a reader behind NAT is many readers. */
       publicRequestsPerMinute: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1200 }),
+      /** Missing or wrong API keys per minute and client address; past it the address's API requests get 429 for the minute. */
+      wrongApiKeysPerMinute: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 30 }),
     },
     { default: {} },
   ),
@@ -177,6 +179,7 @@ const ENV_PATHS: Record<string, string[]> = {
   FEEDPROXY_MAX_FEEDS_PER_USER: ['limits', 'maxFeedsPerUser'],
   FEEDPROXY_API_RATE_LIMIT: ['limits', 'apiRequestsPerMinute'],
   FEEDPROXY_PUBLIC_RATE_LIMIT: ['limits', 'publicRequestsPerMinute'],
+  FEEDPROXY_WRONG_KEY_RATE_LIMIT: ['limits', 'wrongApiKeysPerMinute'],
 };
 const FILE_VARIABLES = new Set(['FEEDPROXY_SECRET_KEY', 'FEEDPROXY_PREVIOUS_SECRET_KEY', 'FEEDPROXY_ADMIN_TOKEN']);
 // `store` may carry a Redis password (redis://user:pass@host).

@@ -23,6 +23,7 @@ export const BadRequestError = createError<[string]>('FP_BAD_REQUEST', '%s', 400
 export const UnauthorizedError = createError('FP_UNAUTHORIZED', 'Missing or invalid API key', 401);
 export const NotFoundError = createError<[string]>('FP_NOT_FOUND', '%s not found', 404);
 export const ConflictError = createError<[string]>('FP_CONFLICT', '%s', 409);
+export const RateLimitedError = createError<[string]>('FP_RATE_LIMITED', 'Too many requests: %s', 429);
 export const OAuthError = createError<[string]>('FP_OAUTH', 'OAuth: %s', 422);
 
 export interface CodedError extends Error {

@@ -79,6 +79,25 @@ describe('rate limits', () => {
     for (let n = 0; n <= API_LIMIT + PUBLIC_LIMIT; n += 1) expect((await t.app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
   });
 
+  it('refuses an address that keeps sending wrong API keys, before looking any up; other addresses go on', async () => {
+    const key = await t.createUserKey('victim-neighbour');
+    const guesser = '203.0.113.44';
+    const statuses: number[] = [];
+    // A fresh made-up key each time: the per-key limiter alone would give each its own bucket.
+    for (let n = 0; n < 30; n += 1) {
+      statuses.push((await t.app.inject({ method: 'GET', url: '/api/v1/sources', remoteAddress: guesser, headers: { authorization: `Bearer fp_${randomBytes(24).toString('base64url')}` } })).statusCode);
+    }
+    expect(new Set(statuses)).toEqual(new Set([401]));
+    // Past the budget every API request of that address is refused for the minute, a valid key's too.
+    const limited = await t.app.inject({ method: 'GET', url: '/api/v1/sources', remoteAddress: guesser, headers: { authorization: `Bearer ${key}` } });
+    expect(limited.statusCode).toBe(429);
+    expect(expectSafeErrorBody(limited.body).error).toBe('FP_RATE_LIMITED');
+    expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
+    expect(limited.body).not.toContain(key);
+    const elsewhere = await t.app.inject({ method: 'GET', url: '/api/v1/sources', remoteAddress: '198.51.100.8', headers: { authorization: `Bearer ${key}` } });
+    expect(elsewhere.statusCode).toBe(200);
+  });
+
   it('makes a public-token sweep cheap for us and useless for the attacker, then limits it', async () => {
     const key = await t.createUserKey('publisher');
     const source = await t.api(key, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url('/feed') } });

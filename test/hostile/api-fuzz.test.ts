@@ -76,7 +76,7 @@ describe('API bad input', () => {
 
   beforeAll(async () => {
     // The fuzzer is one client sending thousands of requests: lift the per-key rate limit.
-    t = await startHostileApp({}, { env: { FEEDPROXY_API_RATE_LIMIT: '1000000', FEEDPROXY_PUBLIC_RATE_LIMIT: '1000000' } });
+    t = await startHostileApp({}, { env: { FEEDPROXY_API_RATE_LIMIT: '1000000', FEEDPROXY_PUBLIC_RATE_LIMIT: '1000000', FEEDPROXY_WRONG_KEY_RATE_LIMIT: '1000000' } });
     key = await t.createUserKey();
     const doc = (await t.app.inject({ method: 'GET', url: '/openapi.json' })).json() as {
       paths: Record<string, Record<string, { requestBody?: { content?: Record<string, { schema?: { properties?: Route['bodyProperties'] } }> } }>>;

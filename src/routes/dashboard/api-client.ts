@@ -15,11 +15,13 @@ export class SignedOutError extends Error {}
 
 export type CallApi = <T = Record<string, unknown>>(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, payload?: object) => Promise<ApiResult<T>>;
 
-export function apiClient(app: FastifyInstance, apiKey: string): CallApi {
+export function apiClient(app: FastifyInstance, apiKey: string, clientAddress: string): CallApi {
   return async <T>(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, payload?: object) => {
     const response = await app.inject({
       method,
       url: `/api/v1${url}`,
+      // The browser's address, so the API's per-address limits see the person, not this process.
+      remoteAddress: clientAddress,
       headers: { authorization: `Bearer ${apiKey}` },
       ...(payload === undefined ? {} : { payload }),
     });

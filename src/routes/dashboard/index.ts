@@ -90,7 +90,7 @@ async function signedInPages(app: FastifyInstance): Promise<void> {
   app.addHook('preHandler', async (request, reply) => {
     const apiKey = request.dashboard?.apiKey;
     if (!apiKey) return redirectToSignIn(reply);
-    request.api = apiClient(app, apiKey);
+    request.api = apiClient(app, apiKey, request.ip);
   });
   await app.register(sourcePages);
   await app.register(feedPages);

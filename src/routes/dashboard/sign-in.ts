@@ -28,7 +28,7 @@ export const signInPages: FastifyPluginAsync = async (app) => {
   app.post('/dashboard/sign-in', async (request, reply) => {
     const apiKey = field(request.body, 'apiKey').trim();
     // The cheapest authenticated API call tells whether the key is a user's.
-    const check = await app.inject({ method: 'GET', url: '/api/v1/providers', headers: { authorization: `Bearer ${apiKey}` } });
+    const check = await app.inject({ method: 'GET', url: '/api/v1/providers', remoteAddress: request.ip, headers: { authorization: `Bearer ${apiKey}` } });
     if (check.statusCode !== 200) {
       const message = String((check.json() as { message?: string }).message ?? 'Sign-in failed');
       return sendSignIn(reply.code(check.statusCode === 401 ? 401 : 400), request.dashboard, undefined, message);
@@ -54,7 +54,7 @@ function sendSignIn(reply: FastifyReply, session: DashboardSession | undefined, 
   ${csrfField(session)}
   <label for="apiKey">API key</label>
   <input id="apiKey" name="apiKey" type="password" autocomplete="current-password" required spellcheck="false" aria-describedby="apiKey-help"${error ? html` aria-invalid="true"` : ''}>
-  <p id="apiKey-help" class="help">The <code>fp_…</code> key an administrator created for you with <code>feedproxy users add</code> or <code>POST /api/v1/users</code>.</p>
+  <p id="apiKey-help" class="help">The <code>fp_…</code> key an administrator created for you with <code>feedproxy users create NAME</code> or <code>POST /api/v1/users</code>.</p>
   <button type="submit" class="primary">Sign in</button>
 </form>`,
     }),
