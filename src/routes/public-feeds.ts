@@ -7,14 +7,18 @@ import { NotFoundError } from '../errors.js';
 import { documentForToken, findPublishedFeed, readPublishedHead, readStoredDocument, type StoredDocument } from '../publish/published.js';
 import type { RenderedFormat } from '../store/registry.js';
 import { appendVary, isBrowserNavigation, sendFeedPage } from './browser-view.js';
+import { chooseCoding, createEncodedBodyCache } from './encoded-bodies.js';
 
 const FILE = /^([A-Za-z0-9_-]{16,64})\.(atom|rss|json)$/;
-/** Bodies by ETag: content-addressed, so an entry can never be stale, only evicted. */
+/** Stored documents by ETag: content-addressed, so an entry can never be stale, only evicted. */
 const BODY_CACHE_LIMIT = 256;
+/** Ready-to-send bytes (identity, gzip, br) of recent documents, all tokens together. */
+const ENCODED_CACHE_BYTES = 64 * 1024 * 1024;
 
 export const publicFeedRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { stats, config } = app.deps;
   const bodies = new Map<string, StoredDocument>();
+  const encoded = createEncodedBodyCache(ENCODED_CACHE_BYTES);
 
   app.get(
     '/:file',
@@ -22,6 +26,8 @@ export const publicFeedRoutes: FastifyPluginAsyncTypebox = async (app) => {
       // Readers poll all day: two info lines per GET would dominate the log and cost half the
       // throughput of a 304 (BENCHMARKS.md, bench 1b). Errors still log.
       logLevel: 'warn',
+      // Compressed once per document by encoded-bodies.ts, not per request by @fastify/compress.
+      compress: false,
       schema: {
         tags: ['public feeds'],
         summary: 'A published feed (Atom 1.0, RSS 2.0 or JSON Feed 1.1); no authentication',
@@ -49,6 +55,8 @@ export const publicFeedRoutes: FastifyPluginAsyncTypebox = async (app) => {
         .header('x-content-type-options', 'nosniff')
         .header('referrer-policy', 'no-referrer')
         .type(head.contentType);
+      // Readers get identity, gzip or br bytes; a 304 names the same variance as the 200 it stands for.
+      appendVary(reply, 'Accept-Encoding');
       const notModified = isNotModified(request.headers['if-none-match'], request.headers['if-modified-since'], head.etag, head.lastModified);
       stats.record({ feedId: target.feedId, tokenId: target.tokenId, notModified, userAgent: request.headers['user-agent'], at: app.deps.now() });
       if (notModified) return reply.code(304).send();
@@ -65,8 +73,9 @@ export const publicFeedRoutes: FastifyPluginAsyncTypebox = async (app) => {
       if (!document) throw new NotFoundError('Feed');
       // A rebuild may have landed between the two reads: send the body with its own tag.
       if (document.etag !== head.etag) reply.header('etag', document.etag);
-      const body = document.body;
-      return reply.send(body);
+      const coding = chooseCoding(request.headers['accept-encoding'], document.body.length);
+      if (coding !== 'identity') reply.header('content-encoding', coding);
+      return reply.send(await encoded.get(document.etag, document.body, coding));
     },
   );
 };

@@ -1,0 +1,74 @@
+// Published documents as the bytes each reader asked for (identity, gzip or br), made once per
+// document and coding rather than on every GET: readers poll the same bytes all day, and
+// compressing them per request cost a 14× lower throughput than answering from a ready copy
+// (BENCHMARKS.md, bench 1, fix 1.5). Copies are keyed by the document's ETag — content-addressed,
+// so one is never stale — and bounded by total size. The only import of @fastify/accept-negotiator.
+import { negotiate } from '@fastify/accept-negotiator';
+import { promisify } from 'node:util';
+import { brotliCompress, constants, gzip } from 'node:zlib';
+
+export type ContentCoding = 'br' | 'gzip' | 'identity';
+
+/** What we offer, our preference first (br is smaller; RFC 9110 §12.5.3 lets q-values decide). */
+const CODINGS = ['br', 'gzip'] as const;
+/** Below this a compressed copy saves less than its headers cost. */
+const MIN_COMPRESSED_BYTES = 1024;
+const brotli = promisify(brotliCompress);
+const gzipAsync = promisify(gzip);
+
+/** The coding to answer a request's Accept-Encoding with; identity when it names none we make. */
+export function chooseCoding(acceptEncoding: string | undefined, bodyBytes: number): ContentCoding {
+  if (!acceptEncoding || bodyBytes < MIN_COMPRESSED_BYTES) return 'identity';
+  return (negotiate(acceptEncoding, [...CODINGS]) as ContentCoding | null) ?? 'identity';
+}
+
+export interface EncodedBodyCache {
+  /** `body` (whose tag is `etag`) as bytes in `coding`; made once, then served from memory. */
+  get(etag: string, body: string, coding: ContentCoding): Promise<Buffer>;
+}
+
+export function createEncodedBodyCache(maxBytes: number): EncodedBodyCache {
+  const copies = new Map<string, Promise<Buffer>>();
+  const sizes = new Map<string, number>();
+  let total = 0;
+
+  function remember(key: string, bytes: Buffer): void {
+    sizes.set(key, bytes.length);
+    total += bytes.length;
+    // Oldest first: a feed's previous versions go before its current one.
+    for (const [oldKey, size] of sizes) {
+      if (total <= maxBytes || oldKey === key) break;
+      sizes.delete(oldKey);
+      copies.delete(oldKey);
+      total -= size;
+    }
+  }
+
+  return {
+    get(etag, body, coding) {
+      const key = `${etag}|${coding}`;
+      let copy = copies.get(key);
+      if (!copy) {
+        // Compression runs in libuv's pool, off the event loop; concurrent misses share one run.
+        copy = encode(body, coding).then(
+          (bytes) => (remember(key, bytes), bytes),
+          (error: unknown) => {
+            copies.delete(key);
+            throw error;
+          },
+        );
+        copies.set(key, copy);
+      }
+      return copy;
+    },
+  };
+}
+
+function encode(body: string, coding: ContentCoding): Promise<Buffer> {
+  const bytes = Buffer.from(body, 'utf8');
+  if (coding === 'gzip') return gzipAsync(bytes, { level: 9 });
+  if (coding === 'br') {
+    return brotli(bytes, { params: { [constants.BROTLI_PARAM_MODE]: constants.BROTLI_MODE_TEXT, [constants.BROTLI_PARAM_QUALITY]: 9, [constants.BROTLI_PARAM_SIZE_HINT]: bytes.length } });
+  }
+  return Promise.resolve(bytes);
+}
