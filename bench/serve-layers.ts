@@ -31,8 +31,8 @@ await app.register(compress, { global: true, threshold: 1024, encodings: ['br', 
 if (layers.has('security')) await registerHttpSecurity(app, deps);
 app.get('/:file', async (request, reply) => {
   if (layers.has('store')) {
-    const feedId = (await deps.registry.findPublicToken(token))?.feedId;
-    if (!feedId || !(await deps.registry.getRenderedMeta(feedId))) return reply.code(404).send();
+    // What the public route reads: the token and its meta copy, in one round trip.
+    if (!(await deps.registry.findPublicToken(token))?.meta) return reply.code(404).send();
   }
   reply.headers(headers).header('vary', 'Origin');
   if (request.headers['if-none-match'] === headers.etag) return reply.code(304).send();

@@ -10,6 +10,9 @@ import type { ConnectionRecord } from '../store/registry.js';
 import { createSigner, requestSigned, withExtraParams, type OAuthToken } from './client.js';
 import { createProviderConfig, fillPlaceholders, placeholderValues, type OAuthProviderConfig } from './provider.js';
 
+/** What a source of a removed connection says: nothing can sign for it any more. */
+export const CONNECTION_REMOVED = 'Its OAuth connection was removed: connect again and add the source anew, or delete it';
+
 const providerCache = new WeakMap<object, Map<string, OAuthProviderConfig>>();
 
 /** The configured providers as the OAuth client wants them (RSA keys read once). */

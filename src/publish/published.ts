@@ -36,8 +36,9 @@ export function findPublishedFeed(deps: Pick<Deps, 'registry'>, token: string): 
 
 /** Validators and type of the document at `token`'s URL, without reading the body (answers 304s). */
 export async function readPublishedHead(deps: PublishedDeps, target: PublicTokenTarget, token: string, format: RenderedFormat): Promise<PublishedHead | undefined> {
-  // Only after a crash between saving a feed and rendering it does a reader's request render.
-  const meta = (await deps.registry.getRenderedMeta(target.feedId)) ?? (await rebuildFeed(deps, target.feedId));
+  // The copy read with the token saves a round trip; a token created since its feed's last render
+  // has none yet. Only after a crash between saving a feed and rendering it does a reader's request render.
+  const meta = target.meta ?? (await deps.registry.getRenderedMeta(target.feedId)) ?? (await rebuildFeed(deps, target.feedId));
   if (!meta) return undefined;
   // The default token's meta is written after a rotation's rebuild: until then the new token has no document.
   if (target.tokenId === DEFAULT_TOKEN_ID && meta.publicToken !== token) return undefined;

@@ -95,7 +95,7 @@ async function renderAndStore(deps: RebuildDeps, feedId: string): Promise<Render
   if (unchanged && previous) return previous;
 
   const rendered: RenderedMeta = { publicToken: feed.publicToken, lastModified: now.toUTCString(), formats };
-  await registry.saveRendered(feed.id, rendered, bodies);
+  await registry.saveRendered(feed.id, rendered, bodies, [feed.publicToken, ...(feed.subscriberTokens ?? []).map((subscriber) => subscriber.token)]);
   deps.metrics.feedRenders.inc();
   await onFeedPublished(deps, feed.id);
   return rendered;

@@ -3,7 +3,7 @@
 import type { Deps } from '../deps.js';
 import { isCodedError, type CodedError } from '../errors.js';
 import type { FeedRequest, FeedResponse } from '../fetch/types.js';
-import { correctClockSkew } from '../oauth/signed-requests.js';
+import { CONNECTION_REMOVED, correctClockSkew } from '../oauth/signed-requests.js';
 import { parseFeed } from '../parse/index.js';
 import { maskUrl, scrubEntry, scrubText } from '../secrets/scrub.js';
 import { rebuildFeedsOfSource } from '../publish/rebuild-feed.js';
@@ -193,8 +193,14 @@ async function recordFailure(deps: Deps, source: SourceRecord, error: unknown, s
   let status: SourceRecord['status'] = hasFreshGoodItems(deps, source, now) ? 'stale' : 'failing';
   let nextFetchMs = Math.min(intervalMs * 2 ** Math.min(errorCount, 20), maxBackoffMs);
   let retryAfterUntil: string | undefined;
+  let lastError = message;
   if (upstreamStatus === 410) {
     status = 'disabled';
+  } else if (source.connectionId && coded.code === 'FP_NOT_FOUND') {
+    // Its connection was removed (a user's forced refresh of the disabled source): nothing can sign
+    // for it any more, so it stays disabled rather than retrying on a schedule.
+    status = 'disabled';
+    lastError = CONNECTION_REMOVED;
   } else if (upstreamStatus === 401 || upstreamStatus === 403) {
     status = 'unauthorized';
   } else if ((upstreamStatus === 429 || upstreamStatus === 503) && coded.retryAfterMs !== undefined) {
@@ -206,7 +212,7 @@ async function recordFailure(deps: Deps, source: SourceRecord, error: unknown, s
   const result: SourceRecord = {
     ...source,
     status,
-    lastError: message,
+    lastError,
     lastErrorCode: coded.code,
     errorCount,
     lastFetchedAt: now.toISOString(),
@@ -220,7 +226,7 @@ async function recordFailure(deps: Deps, source: SourceRecord, error: unknown, s
   if (source.status !== failed.status) await rebuildQuietly(deps, failed);
   deps.metrics.refreshes.inc({ outcome: 'failed', error: coded.code });
   deps.logger.info({ sourceId: source.id, host: source.host, code: coded.code, upstreamStatus, errorCount }, 'source refresh failed');
-  return { outcome: 'failed', source: failed, error: { code: coded.code, message } };
+  return { outcome: 'failed', source: failed, error: { code: coded.code, message: lastError } };
 }
 
 /** The interval in force: the user's, raised to the operator's floor and to what the upstream asks. */

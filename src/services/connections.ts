@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import type { Deps } from '../deps.js';
 import { BadRequestError } from '../errors.js';
 import { buildAuthorizeUrl, discoverFeeds, getAccessToken, getRequestToken, type FeedLink, type OAuthToken } from '../oauth/client.js';
-import { connected, getOwnedConnectionOrThrow, providerOf } from '../oauth/signed-requests.js';
+import { CONNECTION_REMOVED, connected, getOwnedConnectionOrThrow, providerOf } from '../oauth/signed-requests.js';
 import type { ConnectionRecord } from '../store/registry.js';
 import { randomToken } from '../vault/seal.js';
 
@@ -57,7 +57,7 @@ export async function completeConnectionFromCallback(deps: Deps, oauthToken: str
 /** Step 3 for out-of-band providers: the user pastes the verifier the provider showed them. */
 export async function verifyConnection(deps: Deps, userId: string, id: string, verifier: string): Promise<ConnectionRecord> {
   const connection = await getOwnedConnectionOrThrow(deps, userId, id);
-  if (!connection.requestTokenHash) throw new BadRequestError('This connection is not waiting for a verifier. Start it again.');
+  if (!connection.requestTokenHash) throw new BadRequestError('This connection is not waiting for a verifier: relink it (POST /api/v1/connections/:id/relink) to get a new one.');
   return exchange(deps, connection, verifier);
 }
 
@@ -111,7 +111,7 @@ export async function deleteConnection(deps: Deps, userId: string, id: string): 
     await deps.registry.saveSource({
       ...source,
       status: 'disabled',
-      lastError: 'Its OAuth connection was removed: connect again and add the source anew, or delete it',
+      lastError: CONNECTION_REMOVED,
       updatedAt: now,
     });
   }

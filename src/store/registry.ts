@@ -86,6 +86,11 @@ export interface SubscriberToken {
 export interface PublicTokenTarget {
   feedId: string;
   tokenId: string;
+  /**
+   * The feed's rendered meta as of its last render, read in the same round trip as the token.
+   * Absent for a token created since; may lag the feed's own meta by one render while it lands.
+   */
+  meta?: RenderedMeta;
 }
 
 export const DEFAULT_TOKEN_ID = 'default';
@@ -138,6 +143,8 @@ const key = {
   entries: (sourceId: string) => `entries:${sourceId}`,
   feed: (id: string) => `feed:${id}`,
   publicToken: (token: string) => `public:${token}`,
+  /** A copy of the feed's rendered meta beside each public token: a reader's GET reads both in one round trip. */
+  publicMeta: (token: string) => `public-meta:${token}`,
   rendered: (feedId: string) => `rendered:${feedId}`,
   renderedBody: (feedId: string, format: RenderedFormat) => `rendered:${feedId}:${format}`,
   connection: (id: string) => `connection:${id}`,
@@ -254,10 +261,11 @@ export function createRegistry(store: KeyValueStore) {
           if (!feed.sourceIds.includes(sourceId)) await store.removeMember(set.sourceFeeds(sourceId), feed.id);
         }
         // Rotation: the old public URLs answer 404 from the moment this write is acknowledged.
-        if (previous.publicToken !== feed.publicToken) await store.delete(key.publicToken(previous.publicToken));
-        const kept = new Set((feed.subscriberTokens ?? []).map((subscriber) => subscriber.token));
-        for (const subscriber of previous.subscriberTokens ?? []) {
-          if (!kept.has(subscriber.token)) await store.delete(key.publicToken(subscriber.token));
+        const kept = new Set([feed.publicToken, ...(feed.subscriberTokens ?? []).map((subscriber) => subscriber.token)]);
+        for (const token of [previous.publicToken, ...(previous.subscriberTokens ?? []).map((subscriber) => subscriber.token)]) {
+          if (kept.has(token)) continue;
+          await store.delete(key.publicToken(token));
+          await store.delete(key.publicMeta(token));
         }
       }
     },
@@ -272,14 +280,16 @@ export function createRegistry(store: KeyValueStore) {
     },
     /** The feed a public token opens; the caller still checks the token against the feed (rotation races). */
     async findPublicToken(token: string): Promise<PublicTokenTarget | undefined> {
-      const target = await store.get<string>(key.publicToken(token));
+      const [target, meta] = (await store.getMany<unknown>([key.publicToken(token), key.publicMeta(token)])) as [string | undefined, RenderedMeta | undefined];
       if (target === undefined) return undefined;
       const [feedId, tokenId = DEFAULT_TOKEN_ID] = target.split(TOKEN_TARGET_SEPARATOR);
-      return { feedId: feedId!, tokenId };
+      return { feedId: feedId!, tokenId, ...(meta ? { meta } : {}) };
     },
     async deleteFeed(feed: FeedRecord): Promise<void> {
-      await store.delete(key.publicToken(feed.publicToken));
-      for (const subscriber of feed.subscriberTokens ?? []) await store.delete(key.publicToken(subscriber.token));
+      for (const token of [feed.publicToken, ...(feed.subscriberTokens ?? []).map((subscriber) => subscriber.token)]) {
+        await store.delete(key.publicToken(token));
+        await store.delete(key.publicMeta(token));
+      }
       await store.removeMember(set.userFeeds(feed.userId), feed.id);
       for (const sourceId of feed.sourceIds) await store.removeMember(set.sourceFeeds(sourceId), feed.id);
       await store.delete(key.rendered(feed.id));
@@ -293,11 +303,16 @@ export function createRegistry(store: KeyValueStore) {
     async getRenderedBody(feedId: string, format: RenderedFormat): Promise<RenderedBody | undefined> {
       return store.get<RenderedBody>(key.renderedBody(feedId, format));
     },
-    /** Bodies first, then the meta that answers conditional requests. */
-    async saveRendered(feedId: string, meta: RenderedMeta, bodies: Record<RenderedFormat, string>): Promise<void> {
+    /**
+     * Bodies first, then the meta that answers conditional requests: its copies beside the feed's
+     * public tokens (what readers' GETs read), then the feed's own. A crash part-way leaves copies
+     * that are newer than the feed's meta, never older, and the next render writes all again.
+     */
+    async saveRendered(feedId: string, meta: RenderedMeta, bodies: Record<RenderedFormat, string>, tokens: string[]): Promise<void> {
       for (const [format, body] of Object.entries(bodies) as Array<[RenderedFormat, string]>) {
         await store.set(key.renderedBody(feedId, format), { etag: meta.formats[format].etag, body, publicToken: meta.publicToken } satisfies RenderedBody);
       }
+      for (const token of tokens) await store.set(key.publicMeta(token), meta);
       await store.set(key.rendered(feedId), meta);
     },
 

@@ -74,6 +74,18 @@ describe.each(STORES)('OAuth connections (%s store)', (store) => {
     return { id, source };
   }
 
+  it('disables the sources of a removed connection, and a forced refresh keeps them disabled', async () => {
+    const { id, source } = await connectWithSignedSource();
+    const sourceId = source.json().id as string;
+    expect((await t.api(alice, { method: 'DELETE', url: `/api/v1/connections/${id}` })).statusCode).toBe(204);
+    const removed = (await t.api(alice, { method: 'GET', url: `/api/v1/sources/${sourceId}` })).json();
+    expect(removed).toMatchObject({ status: 'disabled', lastError: expect.stringMatching(/connection was removed/) });
+    // "Refresh now" on it: nothing can sign any more, so it stays disabled instead of backing off and retrying.
+    const refreshed = (await t.api(alice, { method: 'POST', url: `/api/v1/sources/${sourceId}/refresh` })).json();
+    expect(refreshed).toMatchObject({ status: 'disabled', lastError: expect.stringMatching(/connection was removed/) });
+    expect(refreshed.entryCount).toBe(removed.entryCount);
+  });
+
   it('connects, discovers the feeds and publishes signed and tokenized sources merged', async () => {
     const id = await connect();
     const connection = (await t.api(alice, { method: 'GET', url: `/api/v1/connections/${id}` })).json();

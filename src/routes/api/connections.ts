@@ -117,7 +117,7 @@ export const connectionRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.delete(
     '/connections/:id',
-    { schema: { tags, summary: 'Remove the tokens; sources that used the connection become unauthorized', params: IdParams, response: { 204: Type.Null(), ...errorResponses } } },
+    { schema: { tags, summary: 'Remove the tokens; sources that used it are disabled (their last entries stay published)', params: IdParams, response: { 204: Type.Null(), ...errorResponses } } },
     async (request, reply) => {
       await deleteConnection(deps, request.userId, request.params.id);
       return reply.code(204).send(null);

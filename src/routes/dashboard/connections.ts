@@ -25,7 +25,8 @@ interface ProviderFeed {
 
 const NOTICES: Record<string, string> = {
   connected: 'Connected. Pick the feeds to add as sources below.',
-  removed: 'Connection removed; its signed sources are now unauthorized until you connect again.',
+  // The API disables the sources it signed (services/connections.ts): a new connection is a new id.
+  removed: 'Connection removed. Sources signed with it are disabled: connect again and add them anew, or delete them.',
   verified: 'Connected.',
 };
 /** How long the browser remembers that a connection it started should come back here (the request token's default lifetime). */
@@ -86,7 +87,7 @@ export const connectionPages: FastifyPluginAsync = async (app) => {
         section: 'connections',
         session: request.dashboard,
         body: html`<div class="card narrow">
-  <p>Remove the <strong>${connection.body.provider}</strong> connection? feedproxy forgets its tokens; sources signed with it become unauthorized until you connect again.</p>
+  <p>Remove the <strong>${connection.body.provider}</strong> connection? feedproxy forgets its tokens; sources signed with it are disabled and do not resume if you connect again (you add them anew).</p>
   <form method="post" action="/dashboard/connections/${connection.body.id}/delete" class="actions">
     ${csrfField(request.dashboard)}
     <button type="submit" class="danger">Remove connection</button>
