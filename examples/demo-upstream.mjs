@@ -6,9 +6,12 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 
 const port = Number(process.env.PORT ?? 8081);
-const fixture = (name) => readFileSync(new URL(`../test/fixtures/feeds/${name}`, import.meta.url));
+const fixture = (name) => readFileSync(new URL(`../test/fixtures/feeds/${name}`, import.meta.url), 'utf8');
+// The queue repeats its own tokenized URL in its entries, as Netflix's did: served with the demo's
+// token there, so feedproxy's published copy shows it redacted.
+const queue = fixture('netflix-queue.atom').replaceAll('T1SECRETu5cVd3sK9wPz7Qn2LmJfXy0Ha8Rb--', 'demo-queue-token-4f9a2c');
 const feeds = {
-  '/queue': { token: ['feed_token', 'demo-queue-token-4f9a2c'], type: 'application/atom+xml', body: fixture('netflix-queue.atom') },
+  '/queue': { token: ['feed_token', 'demo-queue-token-4f9a2c'], type: 'application/atom+xml', body: queue },
   '/podcast': { token: ['token', 'demo-podcast-token-7b1e5d'], type: 'application/rss+xml', body: fixture('podcast.rss') },
 };
 

@@ -7,7 +7,8 @@ import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'n
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, parseSecretKey, type Config } from './config.js';
-import { createDeps } from './deps.js';
+import { createDeps, type Deps } from './deps.js';
+import { createLogger } from './logger.js';
 import { isCodedError } from './errors.js';
 import { exportOpml } from './opml/export-opml.js';
 import { importOpml } from './opml/import-opml.js';
@@ -77,7 +78,7 @@ async function main(argv: string[]): Promise<number> {
 
 async function refresh(config: Readonly<Config>, args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { all: { type: 'boolean', default: false }, source: { type: 'string', multiple: true } } });
-  const deps = await createDeps(config);
+  const deps = await openDeps(config);
   const started = Date.now();
   try {
     const all = await deps.registry.listAllSources();
@@ -128,7 +129,7 @@ async function users(config: Readonly<Config>, args: string[]): Promise<number> 
     console.error('usage: feedproxy users create NAME');
     return 2;
   }
-  const deps = await createDeps(config);
+  const deps = await openDeps(config);
   try {
     const { user, apiKey } = await createUser(deps, name);
     console.log(`created user ${user.name} (id ${user.id})`);
@@ -170,7 +171,7 @@ async function opml(config: Readonly<Config>, args: string[]): Promise<number> {
       return 2;
     }
   }
-  const deps = await createDeps(config);
+  const deps = await openDeps(config);
   try {
     const userId = values.user!;
     if (!(await deps.registry.getUser(userId))) {
@@ -231,7 +232,7 @@ async function keys(config: Readonly<Config>, args: string[]): Promise<number> {
   }
   if (pendingFile) writeFileSync(pendingFile, `${newKey.toString('base64')}\n`, { mode: 0o600 });
 
-  const deps = await createDeps(config);
+  const deps = await openDeps(config);
   try {
     const currentKey = config.secretKey !== undefined ? parseSecretKey(config.secretKey) : loadOrCreateSecretKey(config.dataDir);
     const previous = config.previousSecretKey !== undefined ? [parseSecretKey(config.previousSecretKey)] : [];
@@ -265,3 +266,8 @@ main(process.argv.slice(2)).then(
     process.exit(1);
   },
 );
+
+/** A command's dependencies, logging to stderr: stdout carries the command's own output (keys, OPML, reports). */
+function openDeps(config: Readonly<Config>): Promise<Deps> {
+  return createDeps(config, { logger: createLogger(config.logLevel, process.stderr) });
+}

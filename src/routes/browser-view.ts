@@ -82,11 +82,16 @@ export function isBrowserNavigation(headers: IncomingHttpHeaders): boolean {
  * without XSLT (Chromium since version 155) would show raw XML. The page is never stored by a
  * cache (no-store), and Vary names what chose it, so no cache hands it to a reader.
  */
-export async function sendFeedPage(deps: FeedPageDeps, reply: FastifyReply, token: string): Promise<FastifyReply | undefined> {
+/**
+ * Sends the feed page for `token`; false when the token opens nothing. (A boolean, not the reply:
+ * a FastifyReply is thenable, so an async function returning it would resolve to undefined.)
+ */
+export async function sendFeedPage(deps: FeedPageDeps, reply: FastifyReply, token: string): Promise<boolean> {
   const page = await feedPage(deps, token, 'feed.css');
-  if (page === undefined) return undefined;
+  if (page === undefined) return false;
   appendVary(reply, 'Accept, Sec-Fetch-Mode');
-  return reply.header('cache-control', 'private, no-store').type('text/html; charset=utf-8').send(page);
+  reply.header('cache-control', 'private, no-store').type('text/html; charset=utf-8').send(page);
+  return true;
 }
 
 /** For the feed bytes at a URL that may also answer a browser navigation with a page. */

@@ -168,6 +168,9 @@ describe.each(STORES)('subscriber URLs, stats and options (%s store)', (store) =
     await get(feed.urls.atom, { 'user-agent': agents[0]!, 'if-none-match': String(first.headers.etag) });
     await get(feed.urls.rss, { 'user-agent': agents[1]!, 'x-forwarded-for': '203.0.113.7' });
     await get(phone.urls.json, { 'user-agent': agents[2]! });
+    // A person opening the Atom URL in a browser is shown the feed page: not a reader's request.
+    const navigation = await get(phone.urls.atom, { 'sec-fetch-mode': 'navigate', accept: 'text/html,application/xhtml+xml;q=0.9,*/*;q=0.8', 'user-agent': 'Mozilla/5.0' });
+    expect(navigation.headers['content-type']).toMatch(/^text\/html/);
     await get(phone.urls.json, { 'user-agent': 'NetNewsWire (RSS Reader; https://netnewswire.com/)' });
     // A later report from the same reader replaces its earlier count.
     await get(feed.urls.atom, { 'user-agent': agents[0]!.replace('16 subscribers', '17 subscribers') });
@@ -182,6 +185,7 @@ describe.each(STORES)('subscriber URLs, stats and options (%s store)', (store) =
       { reader: 'Inoreader', subscribers: 4, lastSeenAt: expect.any(String) },
     ]);
     expect(byName.phone).toMatchObject({ requests: 2, notModified: 0, subscribers: 12 });
+    expect(t.logs.join('\n')).not.toMatch(/already sent/i);
     expect(Date.now() - Date.parse(byName.phone.lastSeenAt)).toBeLessThan(60_000);
     expect(stats.totals).toEqual({ requests: 6, notModified: 1, subscribers: 33 });
     expect(stats.days).toHaveLength(30);

@@ -1,9 +1,12 @@
-// OPML round trip through the real app: a Feedly-shaped export (two category levels, duplicates,
-// an ftp:// URL, an HTML page naming no feed, tokenized URLs) → sources and category feeds → an
-// export that lists only public URLs.
+// OPML round trip through the real app, on every store: a Feedly-shaped export (two category
+// levels, duplicates, an ftp:// URL, an HTML page naming no feed, tokenized URLs) → sources and
+// category feeds → an export that lists only public URLs.
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseOpml } from '../../src/opml/opml-xml.js';
 import { PUBLIC_URL, startTestApp, type TestApp } from '../helpers/app.js';
+import { readRedisKeys, STORES } from '../helpers/stores.js';
 import type { Upstream } from '../helpers/upstream.js';
 import { TOKENS, opmlFixture, startFeedUpstream } from './harness.js';
 
@@ -14,7 +17,7 @@ interface Report {
   summary: { added: number; duplicate: number; failed: number };
 }
 
-describe('OPML import and export', () => {
+describe.each(STORES)('OPML import and export (%s store)', (store) => {
   let upstream: Upstream;
   let t: TestApp;
   let alice: string;
@@ -28,7 +31,7 @@ describe('OPML import and export', () => {
     upstream = await startFeedUpstream();
     host = upstream.url('').replace(/\/$/, '');
     opml = opmlFixture('feedly-export.opml', upstream);
-    t = await startTestApp({ allowPrivate: [upstream.hostPort] });
+    t = await startTestApp({ store, allowPrivate: [upstream.hostPort] });
     alice = await t.createUserKey('alice');
     // Already there before the import: a source (the file names it with a #fragment) and a feed
     // whose title is one of the file's categories.
@@ -144,12 +147,18 @@ describe('OPML import and export', () => {
     }
   });
 
-  it('keeps tokens out of the import answer and the logs', async () => {
+  it('keeps tokens out of the import answer, the logs and the store', async () => {
     const answer = JSON.stringify(report);
     const logs = t.logs.join('');
+    // What the store holds at rest: the SQLite file (and its WAL), or every key of the run's Redis prefix.
+    const files = readdirSync(t.dir).filter((name) => name.startsWith('feedproxy.sqlite'));
+    const redis = t.redisPrefix ? [...(await readRedisKeys(t.redisPrefix))].map(([key, value]) => `${key} ${value}`) : [];
+    const atRest = [...files.map((file) => readFileSync(join(t.dir, file)).toString('latin1')), ...redis];
+    expect(store === 'redis' ? redis.length : files.length).toBeGreaterThan(0);
     for (const token of Object.values(TOKENS)) {
       expect(answer).not.toContain(token);
       expect(logs).not.toContain(token);
+      atRest.forEach((held) => expect(held.includes(token), `the ${store} store holds ${token}`).toBe(false));
     }
   });
 
