@@ -10,6 +10,7 @@ import { isCodedError } from './errors.js';
 import { clientErrorCodeOf, registerHttpSecurity } from './http-security.js';
 import { apiRoutes } from './routes/api/index.js';
 import { usersRoutes } from './routes/api/users.js';
+import { createWrongKeyLimit, type WrongKeyLimit } from './routes/api/wrong-keys.js';
 import { healthRoutes } from './routes/health.js';
 import { oauthCallbackRoutes } from './routes/oauth-callback.js';
 import { publicFeedRoutes } from './routes/public-feeds.js';
@@ -21,6 +22,7 @@ import { VERSION } from './version.js';
 declare module 'fastify' {
   interface FastifyInstance {
     deps: Deps;
+    wrongKeys: WrongKeyLimit;
   }
 }
 
@@ -33,6 +35,8 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.decorate('deps', deps);
+  // One count of wrong keys per address for every route that takes a key (API keys, the admin token).
+  app.decorate('wrongKeys', createWrongKeyLimit(deps.config.limits.wrongApiKeysPerMinute));
 
   app.setErrorHandler(async (error: FastifyError, request, reply) => {
     if (error.validation) {
@@ -40,6 +44,8 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
     }
     const statusCode = error.statusCode ?? 500;
     if (isCodedError(error) && statusCode < 500) {
+      const retryAfter = (error as { retryAfterSeconds?: unknown }).retryAfterSeconds;
+      if (typeof retryAfter === 'number') reply.header('retry-after', String(retryAfter));
       return reply.code(statusCode).send({ statusCode, error: error.code, message: error.message });
     }
     if (statusCode < 500) {

@@ -109,7 +109,7 @@ export const ConfigSchema = Type.Object({
       apiRequestsPerMinute: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 600 }),
       /** Public feed requests per minute and client address: generous, a reader behind NAT is many readers. */
       publicRequestsPerMinute: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1200 }),
-      /** Missing or wrong API keys per minute and client address; past it the address's API requests get 429 for the minute. */
+      /** Missing or wrong API keys per minute and client address; past it its wrong keys get 429 for the minute (valid keys still work). */
       wrongApiKeysPerMinute: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 30 }),
     },
     { default: {} },

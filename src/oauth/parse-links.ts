@@ -4,7 +4,7 @@
 // - an Atom or RSS feed whose entries/items are the feeds;
 // - JSON: an array of `{title, rel, url|href}`, or an object with such an array under `feeds`.
 import { OAuthError } from '../errors.js';
-import { attribute, children, createXmlTreeParser, first, textOf, type XmlNode } from '../xml/xml-tree.js';
+import { attribute, children, createXmlTreeParser, first, textOf, XmlError, type XmlNode } from '../xml/xml-tree.js';
 
 export interface FeedLink {
   title: string;
@@ -54,8 +54,9 @@ function linksFromXml(text: string): FeedLink[] {
   let document: XmlNode;
   try {
     document = parseXml(text);
-  } catch {
-    // The parser's message may quote the provider's text: not repeated to the user.
+  } catch (error) {
+    // A malformed document's message may quote the provider's text: not repeated to the user.
+    if (error instanceof XmlError && error.reason !== 'malformed') throw new OAuthError(`feed discovery answer refused: ${error.message}`);
     throw new OAuthError('feed discovery answered neither XML nor JSON');
   }
 

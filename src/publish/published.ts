@@ -57,10 +57,13 @@ export async function readStoredDocument(deps: PublishedDeps, feedId: string, fo
   return undefined;
 }
 
-/** `token`'s document made from the stored bytes; undefined when they belong to another default token (a rotation landed). */
-export function documentForToken(stored: StoredDocument, target: PublicTokenTarget, token: string): { etag: string; body: string } | undefined {
-  if (target.tokenId === DEFAULT_TOKEN_ID) return stored.publicToken === token ? { etag: stored.etag, body: stored.body } : undefined;
-  return { etag: etagFor(stored.etag, target.tokenId), body: stored.body.replaceAll(stored.publicToken, token) };
+/**
+ * `token`'s document made from the stored bytes; undefined when they belong to another default
+ * token (a rotation landed). The body is made on demand: a cached encoding of it needs only the tag.
+ */
+export function documentForToken(stored: StoredDocument, target: PublicTokenTarget, token: string): { etag: string; body: () => string } | undefined {
+  if (target.tokenId === DEFAULT_TOKEN_ID) return stored.publicToken === token ? { etag: stored.etag, body: () => stored.body } : undefined;
+  return { etag: etagFor(stored.etag, target.tokenId), body: () => stored.body.replaceAll(stored.publicToken, token) };
 }
 
 /** The document exactly as a reader of `token`'s URL gets it; undefined when the token opens nothing. */
@@ -71,7 +74,7 @@ export async function readPublished(deps: PublishedDeps, feedId: string, format:
   const stored = head && (await readStoredDocument(deps, feedId, format));
   const document = stored && documentForToken(stored, target, token);
   if (!head || !document) return undefined;
-  return { etag: document.etag, contentType: head.contentType, lastModified: head.lastModified, body: document.body };
+  return { etag: document.etag, contentType: head.contentType, lastModified: head.lastModified, body: document.body() };
 }
 
 /** A subscriber's bytes differ from the default's only in the token: a strong tag of their own, derived. */

@@ -90,12 +90,16 @@ async function renderAndStore(deps: RebuildDeps, feedId: string): Promise<Render
     formats[format] = { contentType, etag: strongEtag(body) };
     bodies[format] = body;
   }
+  const tokens = [feed.publicToken, ...(feed.subscriberTokens ?? []).map((subscriber) => subscriber.token)];
   const unchanged =
     previous?.publicToken === feed.publicToken && FEED_FORMATS.every((format) => previous.formats[format]?.etag === formats[format].etag);
-  if (unchanged && previous) return previous;
+  if (unchanged && previous) {
+    await registry.syncPublicMetaCopies(previous, tokens);
+    return previous;
+  }
 
   const rendered: RenderedMeta = { publicToken: feed.publicToken, lastModified: now.toUTCString(), formats };
-  await registry.saveRendered(feed.id, rendered, bodies, [feed.publicToken, ...(feed.subscriberTokens ?? []).map((subscriber) => subscriber.token)]);
+  await registry.saveRendered(feed.id, rendered, bodies, tokens);
   deps.metrics.feedRenders.inc();
   await onFeedPublished(deps, feed.id);
   return rendered;

@@ -196,7 +196,7 @@ async function recordFailure(deps: Deps, source: SourceRecord, error: unknown, s
   let lastError = message;
   if (upstreamStatus === 410) {
     status = 'disabled';
-  } else if (source.connectionId && coded.code === 'FP_NOT_FOUND') {
+  } else if (source.connectionId && coded.code === 'FP_NOT_FOUND' && !(await deps.registry.getConnection(source.connectionId))) {
     // Its connection was removed (a user's forced refresh of the disabled source): nothing can sign
     // for it any more, so it stays disabled rather than retrying on a schedule.
     status = 'disabled';

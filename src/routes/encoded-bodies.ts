@@ -23,8 +23,8 @@ export function chooseCoding(acceptEncoding: string | undefined, bodyBytes: numb
 }
 
 export interface EncodedBodyCache {
-  /** `body` (whose tag is `etag`) as bytes in `coding`; made once, then served from memory. */
-  get(etag: string, body: string, coding: ContentCoding): Promise<Buffer>;
+  /** The body whose tag is `etag`, as bytes in `coding`; made (from `body()`) once, then served from memory. */
+  get(etag: string, body: () => string, coding: ContentCoding): Promise<Buffer>;
 }
 
 export function createEncodedBodyCache(maxBytes: number): EncodedBodyCache {
@@ -50,7 +50,7 @@ export function createEncodedBodyCache(maxBytes: number): EncodedBodyCache {
       let copy = copies.get(key);
       if (!copy) {
         // Compression runs in libuv's pool, off the event loop; concurrent misses share one run.
-        copy = encode(body, coding).then(
+        copy = encode(body(), coding).then(
           (bytes) => (remember(key, bytes), bytes),
           (error: unknown) => {
             copies.delete(key);

@@ -73,7 +73,7 @@ export const publicFeedRoutes: FastifyPluginAsyncTypebox = async (app) => {
       if (!document) throw new NotFoundError('Feed');
       // A rebuild may have landed between the two reads: send the body with its own tag.
       if (document.etag !== head.etag) reply.header('etag', document.etag);
-      const coding = chooseCoding(request.headers['accept-encoding'], document.body.length);
+      const coding = chooseCoding(request.headers['accept-encoding'], stored.body.length);
       if (coding !== 'identity') reply.header('content-encoding', coding);
       return reply.send(await encoded.get(document.etag, document.body, coding));
     },

@@ -158,6 +158,8 @@ export async function createFeedToken(deps: Deps, userId: string, feedId: string
     }
     return { ...previous, subscriberTokens: [...existing, token] };
   });
+  // The bytes are unchanged; this writes the new token's copy of the feed's meta (one-read GETs).
+  await rebuildFeed(deps, feedId);
   return token;
 }
 

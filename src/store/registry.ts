@@ -299,6 +299,18 @@ export function createRegistry(store: KeyValueStore) {
     async getRenderedMeta(feedId: string): Promise<RenderedMeta | undefined> {
       return store.get<RenderedMeta>(key.rendered(feedId));
     },
+    /**
+     * Makes every token's copy of the meta equal `meta` — written only where it is missing (a
+     * token created since the last render) or differs (a render cut short) — so a rebuild that
+     * finds the bytes unchanged still leaves every token readable in one round trip.
+     */
+    async syncPublicMetaCopies(meta: RenderedMeta, tokens: string[]): Promise<void> {
+      const copies = await store.getMany<RenderedMeta>(tokens.map(key.publicMeta));
+      const wanted = JSON.stringify(meta);
+      for (const [index, token] of tokens.entries()) {
+        if (JSON.stringify(copies[index]) !== wanted) await store.set(key.publicMeta(token), meta);
+      }
+    },
     /** A body with its own ETag: a reader between two writes never pairs one with the other's tag. */
     async getRenderedBody(feedId: string, format: RenderedFormat): Promise<RenderedBody | undefined> {
       return store.get<RenderedBody>(key.renderedBody(feedId, format));

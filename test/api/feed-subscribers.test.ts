@@ -128,6 +128,34 @@ describe.each(STORES)('subscriber URLs, stats and options (%s store)', (store) =
     expect((await t.api(alice, { method: 'GET', url: `/api/v1/feeds/${feed.id}` })).json().title).toBe('News, edited');
   });
 
+  it('keeps a copy of the feed\'s meta beside every live token, and none beside a dead one', async () => {
+    const copyOf = (url: string) => t.deps.registry.store.get(`public-meta:${tokenOf(url)}`);
+    const feed = await createFeed();
+    const meta = await t.deps.registry.getRenderedMeta(feed.id);
+    expect(meta).toBeDefined();
+    expect(await copyOf(feed.urls.atom)).toEqual(meta);
+    // A new reader's URL gets its copy at once, though the bytes did not change.
+    const phone = await createToken(feed.id, 'phone');
+    expect(await copyOf(phone.urls.atom)).toEqual(meta);
+    // A changed feed updates every copy.
+    expect((await t.api(alice, { method: 'PATCH', url: `/api/v1/feeds/${feed.id}`, payload: { title: 'Renamed' } })).statusCode).toBe(200);
+    const renamed = await t.deps.registry.getRenderedMeta(feed.id);
+    expect(renamed).not.toEqual(meta);
+    expect(await copyOf(feed.urls.atom)).toEqual(renamed);
+    expect(await copyOf(phone.urls.atom)).toEqual(renamed);
+    // Revoked and rotated-away tokens lose theirs.
+    expect((await t.api(alice, { method: 'DELETE', url: `/api/v1/feeds/${feed.id}/tokens/${phone.id}` })).statusCode).toBe(204);
+    expect(await copyOf(phone.urls.atom)).toBeUndefined();
+    const rotated = (await t.api(alice, { method: 'POST', url: `/api/v1/feeds/${feed.id}/rotate` })).json();
+    expect(await copyOf(feed.urls.atom)).toBeUndefined();
+    expect(await copyOf(rotated.urls.atom)).toEqual(await t.deps.registry.getRenderedMeta(feed.id));
+    // A lost copy (a render cut short) is written again by the next rebuild, even of unchanged bytes.
+    await t.deps.registry.store.delete(`public-meta:${tokenOf(rotated.urls.atom)}`);
+    expect((await get(rotated.urls.atom)).statusCode).toBe(200);
+    expect((await t.api(alice, { method: 'PATCH', url: `/api/v1/feeds/${feed.id}`, payload: { limit: 50 } })).statusCode).toBe(200);
+    expect(await copyOf(rotated.urls.atom)).toEqual(await t.deps.registry.getRenderedMeta(feed.id));
+  });
+
   it('refuses what would break the token list, with clear 4xx errors', async () => {
     const feed = await createFeed();
     await createToken(feed.id, 'Phone');

@@ -1,6 +1,6 @@
 // Merged feeds: create, publish, HTTP caching, edit, rotate — through the real app.
 import { readFileSync } from 'node:fs';
-import { gunzipSync } from 'node:zlib';
+import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PUBLIC_URL, startTestApp, type TestApp } from '../helpers/app.js';
 import { startUpstream, type Upstream } from '../helpers/upstream.js';
@@ -109,6 +109,29 @@ describe.each(STORES)('feeds API and public feeds (%s store)', (store) => {
     const gzipped = await t.app.inject({ method: 'GET', url: path(feed.urls.rss), headers: { 'accept-encoding': 'gzip' } });
     expect(gzipped.headers['content-encoding']).toBe('gzip');
     expect(gunzipSync(gzipped.rawPayload).toString('utf8')).toBe(plain.body);
+    // RFC 9110 §12.5.3: q-values decide; a coding we do not make gets the identity bytes.
+    const cases: Array<[string | undefined, string | undefined]> = [
+      [undefined, undefined],
+      ['br', 'br'],
+      ['gzip, deflate, br', 'br'],
+      ['br;q=0.2, gzip', 'gzip'],
+      ['deflate', undefined],
+      ['identity', undefined],
+    ];
+    for (const [accept, coding] of cases) {
+      const headers = accept === undefined ? {} : { 'accept-encoding': accept };
+      const got = await t.app.inject({ method: 'GET', url: path(feed.urls.rss), headers });
+      expect(got.headers['content-encoding'], String(accept)).toBe(coding);
+      const bytes = coding === 'br' ? brotliDecompressSync(got.rawPayload) : coding === 'gzip' ? gunzipSync(got.rawPayload) : got.rawPayload;
+      expect(bytes.toString('utf8')).toBe(plain.body);
+      expect(String(got.headers.vary)).toMatch(/Accept-Encoding/);
+      // HEAD describes the same representation as the GET.
+      const sameHead = await t.app.inject({ method: 'HEAD', url: path(feed.urls.rss), headers });
+      expect([sameHead.headers['content-length'], sameHead.headers['content-encoding']]).toEqual([got.headers['content-length'], got.headers['content-encoding']]);
+    }
+    const revalidated = await t.app.inject({ method: 'GET', url: path(feed.urls.rss), headers: { 'accept-encoding': 'gzip', 'if-none-match': String(plain.headers.etag) } });
+    expect(revalidated.statusCode).toBe(304);
+    expect(String(revalidated.headers.vary)).toMatch(/Accept-Encoding/);
   });
 
   it('keeps the public URLs across edits, and rotation retires them', async () => {

@@ -12,7 +12,7 @@ export const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.addHook('onRequest', async (request) => {
     const adminToken = app.deps.config.adminToken;
     const given = bearerToken(request.headers.authorization);
-    if (!adminToken || !given || !safeEqual(given, adminToken)) throw new UnauthorizedError();
+    if (!adminToken || !given || !safeEqual(given, adminToken)) app.wrongKeys.refuse(request.ip, new UnauthorizedError());
   });
 
   app.post(

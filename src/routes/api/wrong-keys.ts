@@ -1,7 +1,9 @@
-// Wrong API keys, counted per client address. The rate limiter buckets API requests by key, so a
-// client making up a new key for every request would get a fresh bucket each time; its failures are
-// counted here instead, and an address past the budget is refused for the rest of its minute —
-// before any key lookup — whatever key it sends next.
+// Wrong API keys (and admin tokens), counted per client address. The rate limiter buckets API
+// requests by key, so a client making up a new key for every request would get a fresh bucket each
+// time; its failures are counted here instead, and past the budget its wrong keys get 429 for the
+// rest of its minute. A valid key from the same address still works: behind a proxy or a NAT many
+// people share one address, and one of them guessing must not lock the others out.
+import { RateLimitedError } from '../../errors.js';
 
 const WINDOW_MS = 60_000;
 /** Addresses tracked at once; past it the oldest windows are forgotten (memory stays bounded). */
@@ -11,6 +13,8 @@ export interface WrongKeyLimit {
   /** Seconds until the address may try again, or 0. */
   blockedFor(address: string): number;
   recordFailure(address: string): void;
+  /** Counts a wrong key from `address` and throws: 429 past the budget, else `refusal`. */
+  refuse(address: string, refusal: Error): never;
 }
 
 export function createWrongKeyLimit(maxPerMinute: number, now: () => number = Date.now): WrongKeyLimit {
@@ -19,17 +23,45 @@ export function createWrongKeyLimit(maxPerMinute: number, now: () => number = Da
     const window = windows.get(address);
     return window && now() - window.start < WINDOW_MS ? window : undefined;
   };
-  return {
+  const limit: WrongKeyLimit = {
     blockedFor(address) {
       const window = current(address);
       return window && window.failures >= maxPerMinute ? Math.ceil((window.start + WINDOW_MS - now()) / 1000) : 0;
     },
     recordFailure(address) {
-      const window = current(address);
+      const key = addressKey(address);
+      const window = current(key);
       if (window) return void (window.failures += 1);
-      windows.delete(address);
-      if (windows.size >= MAX_ADDRESSES) windows.delete(windows.keys().next().value!);
-      windows.set(address, { start: now(), failures: 1 });
+      windows.delete(key);
+      if (windows.size >= MAX_ADDRESSES) forgetOne();
+      windows.set(key, { start: now(), failures: 1 });
+    },
+    refuse(address, refusal) {
+      const blockedFor = limit.blockedFor(addressKey(address));
+      if (blockedFor > 0) {
+        throw Object.assign(new RateLimitedError(`more than ${maxPerMinute} wrong keys a minute from this address; retry in ${blockedFor} seconds`), { retryAfterSeconds: blockedFor });
+      }
+      limit.recordFailure(address);
+      throw refusal;
     },
   };
+  /** An expired window if there is one, else the oldest; never a live block while an expired one remains. */
+  function forgetOne(): void {
+    for (const [key, window] of windows) {
+      if (now() - window.start >= WINDOW_MS) return void windows.delete(key);
+    }
+    windows.delete(windows.keys().next().value!);
+  }
+  return limit;
+}
+
+/** IPv6 clients usually hold a whole /64: counted as one address. */
+function addressKey(address: string): string {
+  const plain = address.split('%')[0]!;
+  if (!plain.includes(':') || plain.includes('.')) return plain; // IPv4, or IPv4 mapped into IPv6
+  const [head = '', tail] = plain.split('::');
+  const headGroups = head === '' ? [] : head.split(':');
+  const tailGroups = tail === undefined || tail === '' ? [] : tail.split(':');
+  const groups = [...headGroups, ...Array<string>(Math.max(8 - headGroups.length - tailGroups.length, 0)).fill('0'), ...tailGroups];
+  return `${groups.slice(0, 4).map((group) => group.toLowerCase().replace(/^0+(?=.)/, '')).join(':')}::/64`;
 }

@@ -31,7 +31,8 @@ export const signInPages: FastifyPluginAsync = async (app) => {
     const check = await app.inject({ method: 'GET', url: '/api/v1/providers', remoteAddress: request.ip, headers: { authorization: `Bearer ${apiKey}` } });
     if (check.statusCode !== 200) {
       const message = String((check.json() as { message?: string }).message ?? 'Sign-in failed');
-      return sendSignIn(reply.code(check.statusCode === 401 ? 401 : 400), request.dashboard, undefined, message);
+      if (check.headers['retry-after'] !== undefined) reply.header('retry-after', String(check.headers['retry-after']));
+      return sendSignIn(reply.code([401, 429].includes(check.statusCode) ? check.statusCode : 400), request.dashboard, undefined, message);
     }
     writeSession(deps, reply, apiKey);
     return reply.redirect('/dashboard/sources', 303);
