@@ -22,6 +22,7 @@ import { decodeBody } from './decode-body.js';
 import { parseDate } from './parse-date.js';
 import { createSecretRedactor, sha256Hex, type SecretRedactor } from './redact-secrets.js';
 import { htmlToText, sanitizeHtml, textToHtml } from './sanitize-html.js';
+import { createSanitizeMemo } from './sanitize-memo.js';
 
 export interface ParseFeedOptions {
   /** URL the document was fetched from: base of relative links, and its query values are secrets. */
@@ -38,7 +39,12 @@ const HASH_ID_PREFIX = 'urn:feedproxy:sha256:';
 /** Shared by every normaliser: how to turn upstream strings into our fields. */
 interface Context {
   redactor: SecretRedactor;
+  /** The source URL: with the base, what the redacted output of a given input depends on. */
+  sourceUrl: string;
 }
+
+/** Cleaned fields remembered across refreshes of every source (sanitize-memo.ts). */
+const memo = createSanitizeMemo();
 
 // ---------------------------------------------------------------------------------------------
 // Reading the document
@@ -192,14 +198,16 @@ function absoluteUrl(context: Context, value: unknown, base: string): string | u
 
 function plainText(context: Context, value: unknown): string | undefined {
   if (typeof value !== 'string' && typeof value !== 'number') return undefined;
-  const text = context.redactor.redactText(htmlToText(String(value)));
+  const input = String(value);
+  const text = memo.remember('text', context.sourceUrl, input, () => context.redactor.redactText(htmlToText(input)));
   return text === '' ? undefined : text;
 }
 
 function cleanHtml(context: Context, value: unknown, base: string): string | undefined {
   if (typeof value !== 'string' || value.trim() === '') return undefined;
-  const html = sanitizeHtml(value, base, { rewriteUrl: (url) => context.redactor.redactUrl(url) });
-  const redacted = context.redactor.redactText(html);
+  const redacted = memo.remember('html', `${context.sourceUrl}\0${base}`, value, () =>
+    context.redactor.redactText(sanitizeHtml(value, base, { rewriteUrl: (url) => context.redactor.redactUrl(url) })),
+  );
   return redacted === '' ? undefined : redacted;
 }
 
@@ -498,7 +506,7 @@ function normaliseJson(context: Context, feed: JsonFeed.Feed<string>, baseUrl: s
  * documents that declare entities and documents nested too deeply.
  */
 export function parseFeed(body: Buffer | string, options: ParseFeedOptions): ParsedFeed {
-  const context: Context = { redactor: createSecretRedactor(options.baseUrl) };
+  const context: Context = { redactor: createSecretRedactor(options.baseUrl), sourceUrl: options.baseUrl };
   try {
     const document = classifyDocument(decodeBody(body, options.contentType));
     const parseOptions = { maxItems: MAX_ENTRIES };
