@@ -19,6 +19,8 @@ export interface Entry {
   categories: string[];
   enclosures: Enclosure[];
   image?: string;
+  /** Keyed hash of the upstream item this entry was made from (parse/): unchanged items are not made again. */
+  fingerprint?: string;
 }
 
 export interface Person {

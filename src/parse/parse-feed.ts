@@ -17,6 +17,7 @@ import {
   type SyNs,
 } from 'feedsmith';
 import { NotAFeedError, isCodedError } from '../errors.js';
+import { createHash } from 'node:crypto';
 import type { Enclosure, Entry, FeedFormat, ParsedFeed, Person } from '../model.js';
 import { decodeBody } from './decode-body.js';
 import { parseDate } from './parse-date.js';
@@ -28,7 +29,15 @@ export interface ParseFeedOptions {
   /** URL the document was fetched from: base of relative links, and its query values are secrets. */
   baseUrl: string;
   contentType?: string;
+  /**
+   * Entries this source's last parse made, by `fingerprint`: an item whose fingerprint is known is
+   * taken as is instead of normalised and sanitised again (usually all but the newest few).
+   */
+  known?: ReadonlyMap<string, Entry>;
 }
+
+/** Part of every fingerprint: bump it when normalising or sanitising changes, so old entries are made again. */
+const NORMALISER_VERSION = '1';
 
 // Bounds the work one document can cause downstream; real feeds carry tens to hundreds.
 const MAX_ENTRIES = 5000;
@@ -41,6 +50,21 @@ interface Context {
   redactor: SecretRedactor;
   /** The source URL: with the base, what the redacted output of a given input depends on. */
   sourceUrl: string;
+  known?: ReadonlyMap<string, Entry>;
+}
+
+/**
+ * The entry for one upstream item: the known one when the item, its base and the source are what
+ * they were (a keyed hash — the source URL, secrets included, is part of it — so the stored value
+ * says nothing about them), else `normalise()`'s, stamped with the fingerprint.
+ */
+function entryOf(context: Context, item: unknown, base: string, extra: unknown, normalise: () => Entry): Entry {
+  const fingerprint = createHash('sha256')
+    .update(`${NORMALISER_VERSION}\0${context.sourceUrl}\0${base}\0`)
+    .update(JSON.stringify([item, extra]) ?? '')
+    .digest('base64url');
+  const known = context.known?.get(fingerprint);
+  return known ?? { ...normalise(), fingerprint };
 }
 
 /** Cleaned fields remembered across refreshes of every source (sanitize-memo.ts). */
@@ -358,7 +382,7 @@ function normaliseRss(context: Context, feed: RssFeed.Feed<string>, baseUrl: str
     link: absoluteUrl(context, feed.link, base) ?? absoluteUrl(context, atomAlternate, base),
     description: plainText(context, feed.description),
     ttlMinutes: readTtlMinutes(feed.ttl, feed.sy),
-    entries: (feed.items ?? []).map((item) => normaliseRssItem(context, item, base)),
+    entries: (feed.items ?? []).map((item) => entryOf(context, item, base, undefined, () => normaliseRssItem(context, item, base))),
   });
 }
 
@@ -422,7 +446,7 @@ function normaliseAtom(context: Context, feed: AtomFeed.Feed<string>, baseUrl: s
     link: atomAlternate(context, feed.links, base),
     description: plainText(context, feed.subtitle?.value),
     ttlMinutes: readTtlMinutes(undefined, feed.sy),
-    entries: (feed.entries ?? []).map((entry) => normaliseAtomEntry(context, entry, base, feedAuthors)),
+    entries: (feed.entries ?? []).map((entry) => entryOf(context, entry, base, feedAuthors, () => normaliseAtomEntry(context, entry, base, feedAuthors))),
   });
 }
 
@@ -455,7 +479,7 @@ function normaliseRdf(context: Context, feed: RdfFeed.Feed<string>, baseUrl: str
     link: absoluteUrl(context, feed.link, base),
     description: plainText(context, feed.description),
     ttlMinutes: readTtlMinutes(undefined, feed.sy),
-    entries: (feed.items ?? []).map((item) => normaliseRdfItem(context, item, base)),
+    entries: (feed.items ?? []).map((item) => entryOf(context, item, base, undefined, () => normaliseRdfItem(context, item, base))),
   });
 }
 
@@ -494,7 +518,7 @@ function normaliseJson(context: Context, feed: JsonFeed.Feed<string>, baseUrl: s
     title: plainText(context, feed.title),
     link: absoluteUrl(context, feed.home_page_url, baseUrl),
     description: plainText(context, feed.description),
-    entries: (feed.items ?? []).map((item) => normaliseJsonItem(context, item, baseUrl, feedAuthors)),
+    entries: (feed.items ?? []).map((item) => entryOf(context, item, baseUrl, feedAuthors, () => normaliseJsonItem(context, item, baseUrl, feedAuthors))),
   });
 }
 
@@ -506,7 +530,7 @@ function normaliseJson(context: Context, feed: JsonFeed.Feed<string>, baseUrl: s
  * documents that declare entities and documents nested too deeply.
  */
 export function parseFeed(body: Buffer | string, options: ParseFeedOptions): ParsedFeed {
-  const context: Context = { redactor: createSecretRedactor(options.baseUrl), sourceUrl: options.baseUrl };
+  const context: Context = { redactor: createSecretRedactor(options.baseUrl), sourceUrl: options.baseUrl, ...(options.known ? { known: options.known } : {}) };
   try {
     const document = classifyDocument(decodeBody(body, options.contentType));
     const parseOptions = { maxItems: MAX_ENTRIES };

@@ -3,6 +3,7 @@
 import type { Deps } from '../deps.js';
 import { isCodedError, type CodedError } from '../errors.js';
 import type { FeedRequest, FeedResponse } from '../fetch/types.js';
+import type { CachedEntry, Entry } from '../model.js';
 import { CONNECTION_REMOVED, correctClockSkew } from '../oauth/signed-requests.js';
 import { parseFeed } from '../parse/index.js';
 import { maskUrl, scrubEntry, scrubText } from '../secrets/scrub.js';
@@ -129,9 +130,9 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
     }
 
     deps.metrics.bytesFetched.inc(response.body.length);
-    const parsed = parseFeed(response.body, { baseUrl: response.finalUrl, contentType: response.contentType });
-    const fetched = parsed.entries.map((entry) => scrubEntry(entry, secrets));
     const cached = await deps.registry.getEntries(source.id);
+    const parsed = parseFeed(response.body, { baseUrl: response.finalUrl, contentType: response.contentType, known: knownEntries(cached) });
+    const fetched = parsed.entries.map((entry) => scrubEntry(entry, secrets));
     const update = updateCachedEntries(cached, fetched, source.id, fetchedAt, {
       retentionMs: deps.config.refresh.retentionDays * 24 * 60 * MINUTE,
       maxEntries: deps.config.refresh.maxEntriesPerSource,
@@ -292,3 +293,11 @@ async function rebuildQuietly(deps: Deps, source: SourceRecord): Promise<void> {
   }
 }
 
+/** The cached entries by the fingerprint of the item each was made from, as parse/ made them. */
+function knownEntries(cached: CachedEntry[]): Map<string, Entry> {
+  const known = new Map<string, Entry>();
+  for (const { sourceId: _sourceId, firstSeenAt: _firstSeenAt, goneSince: _goneSince, canonicalLink: _canonicalLink, ...entry } of cached) {
+    if (entry.fingerprint !== undefined) known.set(entry.fingerprint, entry);
+  }
+  return known;
+}

@@ -50,6 +50,7 @@ export function updateCachedEntries(
     if (!old) added += 1;
     else if (contentKey(old) !== contentKey(candidate)) updated += 1;
     else if (old.goneSince !== undefined) marked += 1; // it came back
+    else if (old.fingerprint !== candidate.fingerprint) marked += 1; // same entry from a changed item: keep its new fingerprint
     next.push(candidate);
   }
 
@@ -78,8 +79,8 @@ function dateOf(entry: CachedEntry): string {
   return entry.updated ?? entry.published ?? entry.firstSeenAt;
 }
 
-/** Everything a reader sees of an entry; bookkeeping times are left out. */
+/** Everything a reader sees of an entry; bookkeeping is left out. */
 function contentKey(entry: CachedEntry): string {
-  const { firstSeenAt: _first, goneSince: _gone, canonicalLink: _canonical, ...visible } = entry;
+  const { firstSeenAt: _first, goneSince: _gone, canonicalLink: _canonical, fingerprint: _fingerprint, ...visible } = entry;
   return JSON.stringify(visible);
 }

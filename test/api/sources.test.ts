@@ -64,6 +64,9 @@ describe.each(STORES)('sources API (%s store)', (store) => {
     expect(items.statusCode).toBe(200);
     expect(items.json().items).toHaveLength(4);
     expect(items.body).not.toContain(TOKEN);
+    // Bookkeeping stays in the cache: each stored entry remembers its item's fingerprint, the API shows none.
+    expect((await t.deps.registry.getEntries(source.id)).every((entry) => typeof entry.fingerprint === 'string')).toBe(true);
+    expect(items.body).not.toContain('fingerprint');
 
     const one = await t.api(alice, { method: 'GET', url: `/api/v1/sources/${source.id}` });
     expect(one.json()).toEqual(source);

@@ -80,7 +80,7 @@ export const ItemSchema = Type.Object({
 });
 
 export function itemView(entry: CachedEntry): Static<typeof ItemSchema> {
-  const { sourceId: _sourceId, goneSince: _goneSince, canonicalLink: _canonicalLink, ...item } = entry;
+  const { sourceId: _sourceId, goneSince: _goneSince, canonicalLink: _canonicalLink, fingerprint: _fingerprint, ...item } = entry;
   return item;
 }
 
