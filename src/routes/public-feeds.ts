@@ -11,9 +11,9 @@ import { chooseCoding, createEncodedBodyCache } from './encoded-bodies.js';
 
 const FILE = /^([A-Za-z0-9_-]{16,64})\.(atom|rss|json)$/;
 /** Stored documents by ETag: content-addressed, so an entry can never be stale, only evicted. */
-const BODY_CACHE_LIMIT = 256;
+const BODY_CACHE_LIMIT = 128;
 /** Ready-to-send bytes (identity, gzip, br) of recent documents, all tokens together. */
-const ENCODED_CACHE_BYTES = 64 * 1024 * 1024;
+const ENCODED_CACHE_BYTES = 32 * 1024 * 1024;
 
 export const publicFeedRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { stats, config } = app.deps;
