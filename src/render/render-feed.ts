@@ -17,18 +17,14 @@ import { createHash } from 'node:crypto';
 import { Feed, type Author, type Extension, type FeedOptions, type Item } from 'feed';
 import type { CachedEntry } from '../model.js';
 import { entryDate, parseDate } from '../pipeline/merge.js';
+import type { PublishedEntry, SourceFacet } from '../pipeline/feed-options.js';
 import { plainTextOf } from '../pipeline/plain-text.js';
 
 export type RenderFormat = 'atom' | 'rss' | 'json';
 
-/** Where a merged entry came from, as a published feed may name it (no secret in it: the caller's job). */
-export interface EntrySource {
-  title: string;
-  /** The source's home page. */
-  url?: string;
-}
-
-export type RenderEntry = CachedEntry & { source?: EntrySource };
+/** A merged entry as pipeline/feed-options publishes it: its `source`, if any, carries no secret (the caller's job). */
+export type RenderEntry = PublishedEntry;
+type EntrySource = SourceFacet;
 
 export interface RenderInput {
   /** Stable id of the feed, e.g. a urn or the public URL. */
