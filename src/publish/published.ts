@@ -66,12 +66,10 @@ export function documentForToken(stored: StoredDocument, target: PublicTokenTarg
   return { etag: etagFor(stored.etag, target.tokenId), body: () => stored.body.replaceAll(stored.publicToken, token) };
 }
 
-/** The document exactly as a reader of `token`'s URL gets it; undefined when the token opens nothing. */
-export async function readPublished(deps: PublishedDeps, feedId: string, format: RenderedFormat, token: string): Promise<PublishedDocument | undefined> {
-  const target = await findPublishedFeed(deps, token);
-  if (!target || target.feedId !== feedId) return undefined;
+/** The document exactly as a reader of `token`'s URL gets it (`target`: what the token opens, from findPublishedFeed). */
+export async function readPublished(deps: PublishedDeps, target: PublicTokenTarget, format: RenderedFormat, token: string): Promise<PublishedDocument | undefined> {
   const head = await readPublishedHead(deps, target, token, format);
-  const stored = head && (await readStoredDocument(deps, feedId, format));
+  const stored = head && (await readStoredDocument(deps, target.feedId, format));
   const document = stored && documentForToken(stored, target, token);
   if (!head || !document) return undefined;
   return { etag: document.etag, contentType: head.contentType, lastModified: head.lastModified, body: document.body() };

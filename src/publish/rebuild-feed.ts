@@ -1,6 +1,5 @@
 // cache → pipeline → render → stored bytes. Runs when a feed is created or edited and when one of
 // its sources changes; a reader's GET only ever reads what this wrote.
-import { createHash } from 'node:crypto';
 import type { Deps } from '../deps.js';
 import type { CachedEntry } from '../model.js';
 import { applyFeedOptions, feedOptionsOf, oldestAllowed, type PublishedEntry, type SourceFacet } from '../pipeline/feed-options.js';
@@ -9,6 +8,7 @@ import { renderFeed } from '../render/render-feed.js';
 import { maskUrl } from '../secrets/scrub.js';
 import type { FeedRecord, RenderedFormat, RenderedMeta, SourceRecord } from '../store/registry.js';
 import { VERSION } from '../version.js';
+import { strongEtag } from './strong-etag.js';
 import { onFeedPublished } from '../websub/notify.js';
 import { escapeHtml } from '../pipeline/plain-text.js';
 
@@ -150,10 +150,6 @@ export async function rebuildFeedsOfSource(deps: RebuildDeps, sourceId: string):
   for (const feedId of await deps.registry.feedIdsOfSource(sourceId)) await rebuildFeed(deps, feedId);
 }
 
-/** RFC 9110 §8.8.3: a strong validator changes whenever the bytes change. */
-function strongEtag(body: string): string {
-  return `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`;
-}
 
 function latestDate(entries: CachedEntry[]): Date | undefined {
   let latest: Date | undefined;

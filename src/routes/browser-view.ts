@@ -1,7 +1,7 @@
 // Browser view of public feeds (issue 8): the XSL stylesheet our Atom and RSS documents name, its
 // CSS, the /f/<token> discovery page, and the page a browser is shown when it navigates to an Atom
 // or RSS URL (public-feeds.ts asks isBrowserNavigation). Readers always get the feed's own bytes.
-import { createHash } from 'node:crypto';
+import { strongEtag } from '../publish/strong-etag.js';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply } from 'fastify';
 import type { IncomingHttpHeaders } from 'node:http';
@@ -26,7 +26,7 @@ interface Asset {
 const asset = (body: string, contentType: string): Asset => ({
   body,
   contentType,
-  etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`,
+  etag: strongEtag(body),
 });
 const ASSETS: Record<'/feed.xsl' | '/feed.css', Asset> = {
   // application/xslt+xml is the registered type; Firefox and Safari take text/xsl too, and older
@@ -109,7 +109,7 @@ type FeedPageDeps = Parameters<typeof readPublished>[0];
 
 async function feedPage(deps: FeedPageDeps, token: string, styleHref: string): Promise<string | undefined> {
   const target = await findPublishedFeed(deps, token);
-  const document = target && (await readPublished(deps, target.feedId, 'json', token));
+  const document = target && (await readPublished(deps, target, 'json', token));
   if (!document) return undefined;
   return renderFeedPage(document.body, { feeds: publicUrlsOf(deps.config.publicUrl, token), styleHref });
 }

@@ -42,7 +42,7 @@ async function deliverOne(deps: DeliverDeps, subscription: Subscription): Promis
   if (subscription.retryAt !== undefined && Date.parse(subscription.retryAt) > now) return 'waiting';
   const target = await findPublishedFeed(deps, subscription.token);
   if (!target || target.feedId !== subscription.feedId) return drop(deps, subscription, 'topic revoked');
-  const document = await readPublished(deps, subscription.feedId, subscription.format, subscription.token);
+  const document = await readPublished(deps, target, subscription.format, subscription.token);
   // Only a rebuild racing this read leaves a live token without a document: try again next tick.
   if (!document) return 'waiting';
   if (document.etag === subscription.deliveredEtag) {

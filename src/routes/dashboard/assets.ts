@@ -1,7 +1,7 @@
 // The dashboard's two static files, read once at start and served with an ETag (no CDN, no build step).
 // They live beside this file in src/; from dist/ they are found in dist/ when the build copied them,
 // else in the source tree next to it (a checkout running `npm start`).
-import { createHash } from 'node:crypto';
+import { strongEtag } from '../../publish/strong-etag.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
@@ -25,7 +25,7 @@ export function loadAssets(): Map<string, Asset> {
   const assets = new Map<string, Asset>();
   for (const [name, contentType] of Object.entries(TYPES)) {
     const body = readFileSync(`${dir}${name}`);
-    assets.set(name, { body, contentType, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"` });
+    assets.set(name, { body, contentType, etag: strongEtag(body) });
   }
   return assets;
 }
