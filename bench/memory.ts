@@ -5,7 +5,7 @@
 // (what a scheduler tick and a refresh pass touch). The same instance gives the scaling bench its
 // serving and rebuild figures at N.
 import { startChild } from './lib/child.js';
-import { median, mib, printTable, type BenchResult, type RunOptions, type Table } from './lib/common.js';
+import { benchResult, median, mib, printTable, type BenchResult, type RunOptions, type Table } from './lib/common.js';
 import { addCachedSource, addFeed, addUser, openInstance, storeBytes } from './lib/instance.js';
 import type { MemorySample } from './serve-target.js';
 import { UNLIMITED, loadOnce } from './serving.js';
@@ -111,5 +111,5 @@ export async function runMemoryBench(options: RunOptions): Promise<BenchResult> 
   for (const size of sizes) {
     for (const [key, value] of Object.entries(size)) figures[`${size.sources}|${key}`] = value;
   }
-  return { name: 'memory', quick: options.quick, startedAt: startedAt.toISOString(), seconds: (Date.now() - startedAt.getTime()) / 1000, tables: [table], figures };
+  return benchResult('memory', options, startedAt, [table], figures);
 }

@@ -8,7 +8,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Parser from 'rss-parser';
 import { parseFeed } from '../src/parse/index.js';
-import { ROOT_DIR, measure, printTable, type BenchResult, type RunOptions, type Table } from './lib/common.js';
+import { benchResult, ROOT_DIR, measure, printTable, type BenchResult, type RunOptions, type Table } from './lib/common.js';
 import { generateFeed, type CorpusFormat } from './lib/corpus.js';
 
 interface Document {
@@ -134,12 +134,5 @@ export async function runParsingBench(options: RunOptions): Promise<BenchResult>
   };
   printTable(table);
   printTable(perFormat);
-  return {
-    name: 'parsing',
-    quick: options.quick,
-    startedAt: startedAt.toISOString(),
-    seconds: (Date.now() - startedAt.getTime()) / 1000,
-    tables: [table, perFormat],
-    figures,
-  };
+  return benchResult('parsing', options, startedAt, [table, perFormat], figures);
 }

@@ -4,7 +4,7 @@
 import { entryDate, mergeEntries } from '../src/pipeline/merge.js';
 import { rebuildFeed } from '../src/publish/rebuild-feed.js';
 import { renderFeed } from '../src/render/render-feed.js';
-import { median, milliseconds, percentile, printTable, type BenchResult, type RunOptions, type Table } from './lib/common.js';
+import { benchResult, median, milliseconds, percentile, printTable, type BenchResult, type RunOptions, type Table } from './lib/common.js';
 import { generateCachedEntries } from './lib/corpus.js';
 import { addCachedSource, addFeed, addUser, openInstance, type BenchInstance } from './lib/instance.js';
 
@@ -115,5 +115,5 @@ export async function runRebuildBench(options: RunOptions): Promise<BenchResult>
     ],
   };
   printTable(table);
-  return { name: 'rebuild', quick: options.quick, startedAt: startedAt.toISOString(), seconds: (Date.now() - startedAt.getTime()) / 1000, tables: [table], figures };
+  return benchResult('rebuild', options, startedAt, [table], figures);
 }

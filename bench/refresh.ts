@@ -10,7 +10,7 @@ import { Agent, request } from 'undici';
 import { refreshBatch } from '../src/refresh/run-batch.js';
 import type { SourceRecord } from '../src/store/registry.js';
 import { startChild, type Child } from './lib/child.js';
-import { measure, printTable, type BenchResult, type RunOptions, type Table } from './lib/common.js';
+import { benchResult, measure, printTable, type BenchResult, type RunOptions, type Table } from './lib/common.js';
 import { addFeed, addSource, addUser, openInstance, storeBytes, type BenchInstance } from './lib/instance.js';
 import type { UpstreamReady } from './upstream-server.js';
 
@@ -164,32 +164,25 @@ export async function runRefreshBench(options: RunOptions): Promise<BenchResult>
     };
     printTable(table);
     const perSecond = (pass: PassFigures) => (pass.sources / pass.wallMs) * 1000;
-    return {
-      name: 'refresh',
-      quick: options.quick,
-      startedAt: startedAt.toISOString(),
-      seconds: (Date.now() - startedAt.getTime()) / 1000,
-      tables: [table],
-      figures: {
-        sources: count,
-        oursPerSecond: perSecond(ours),
-        floorPerSecond: perSecond(floor),
-        ratio: ours.wallMs / floor.wallMs,
-        oursCpuMsPerSource: ours.cpuMs / ours.sources,
-        floorCpuMsPerSource: floor.cpuMs / floor.sources,
-        ratio304: ours304.wallMs / floor304.wallMs,
-        ours304PerSecond: perSecond(ours304),
-        ours304CpuMsPerSource: ours304.cpuMs / ours304.sources,
-        floor304CpuMsPerSource: floor304.cpuMs / floor304.sources,
-        smallSources: smallCount,
-        smallPerSecond: perSecond(oursSmall),
-        smallRatio: oursSmall.wallMs / floorSmall.wallMs,
-        smallCpuMsPerSource: oursSmall.cpuMs / oursSmall.sources,
-        ratioWithFeeds: oursFeeds.wallMs / floorFeeds.wallMs,
-        withFeedsPerSecond: perSecond(oursFeeds),
-        withFeedsCpuMsPerSource: oursFeeds.cpuMs / oursFeeds.sources,
-      },
-    };
+    return benchResult('refresh', options, startedAt, [table], {
+      sources: count,
+      oursPerSecond: perSecond(ours),
+      floorPerSecond: perSecond(floor),
+      ratio: ours.wallMs / floor.wallMs,
+      oursCpuMsPerSource: ours.cpuMs / ours.sources,
+      floorCpuMsPerSource: floor.cpuMs / floor.sources,
+      ratio304: ours304.wallMs / floor304.wallMs,
+      ours304PerSecond: perSecond(ours304),
+      ours304CpuMsPerSource: ours304.cpuMs / ours304.sources,
+      floor304CpuMsPerSource: floor304.cpuMs / floor304.sources,
+      smallSources: smallCount,
+      smallPerSecond: perSecond(oursSmall),
+      smallRatio: oursSmall.wallMs / floorSmall.wallMs,
+      smallCpuMsPerSource: oursSmall.cpuMs / oursSmall.sources,
+      ratioWithFeeds: oursFeeds.wallMs / floorFeeds.wallMs,
+      withFeedsPerSecond: perSecond(oursFeeds),
+      withFeedsCpuMsPerSource: oursFeeds.cpuMs / oursFeeds.sources,
+      });
   } finally {
     await upstream.child.stop();
   }

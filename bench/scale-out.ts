@@ -16,7 +16,7 @@ import { createDeps, type Deps } from '../src/deps.js';
 import { createLogger } from '../src/logger.js';
 import { deleteRedisPrefix } from '../src/store/kv.js';
 import { startChild, type Child } from './lib/child.js';
-import { printTable, type BenchResult, type RunOptions, type Table } from './lib/common.js';
+import { benchResult, printTable, type BenchResult, type RunOptions, type Table } from './lib/common.js';
 import { BENCH_PUBLIC_URL, BENCH_SECRET_KEY, addSource, addUser } from './lib/instance.js';
 import { startBenchUpstream } from './refresh.js';
 import type { WorkerPass } from './scale-out-worker.js';
@@ -223,27 +223,20 @@ export async function runScaleOutBench(options: RunOptions): Promise<BenchResult
     };
     printTable(table);
     const cpu = (arm: ArmFigures) => arm.perWorker.reduce((total, pass) => total + pass.cpuMs, 0) / arm.sources;
-    return {
-      name: 'scale-out',
-      quick: options.quick,
-      startedAt: startedAt.toISOString(),
-      seconds: (Date.now() - startedAt.getTime()) / 1000,
-      tables: [table],
-      figures: {
-        sources: count,
-        onePerSecond: perSecond(one),
-        twoPerSecond: perSecond(two),
-        ratio,
-        oneCpuMsPerSource: cpu(one),
-        twoCpuMsPerSource: cpu(two),
-        twoUpstreamRequests: two.upstreamRequests,
-        twoFetchedTwice: two.fetchedTwice,
-        twoNeverFetched: two.neverFetched,
-        redisBytesPerSourceFilled: perSourceFilled,
-        redisInfoBytesPerSourceFilled: infoPerSource,
-        redisBytesPerSourceRefreshed: perSourceRefreshed,
-      },
-    };
+    return benchResult('scale-out', options, startedAt, [table], {
+      sources: count,
+      onePerSecond: perSecond(one),
+      twoPerSecond: perSecond(two),
+      ratio,
+      oneCpuMsPerSource: cpu(one),
+      twoCpuMsPerSource: cpu(two),
+      twoUpstreamRequests: two.upstreamRequests,
+      twoFetchedTwice: two.fetchedTwice,
+      twoNeverFetched: two.neverFetched,
+      redisBytesPerSourceFilled: perSourceFilled,
+      redisInfoBytesPerSourceFilled: infoPerSource,
+      redisBytesPerSourceRefreshed: perSourceRefreshed,
+      });
   } finally {
     await upstream.child.stop();
   }

@@ -4,7 +4,7 @@
 // or their last saved results of the same mode.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { RESULTS_DIR, printTable, type BenchResult, type RunOptions, type Table } from './lib/common.js';
+import { benchResult, RESULTS_DIR, printTable, type BenchResult, type RunOptions, type Table } from './lib/common.js';
 import { memorySizes } from './memory.js';
 
 function loadResult(name: string, quick: boolean, fresh: Map<string, BenchResult>): BenchResult | undefined {
@@ -42,5 +42,5 @@ export async function runScalingBench(options: RunOptions, fresh: Map<string, Be
     notes: ['parsing (bench 3) does not depend on the number of sources and is left out'],
   };
   printTable(table);
-  return { name: 'scaling', quick: options.quick, startedAt: startedAt.toISOString(), seconds: (Date.now() - startedAt.getTime()) / 1000, tables: [table], figures: {} };
+  return benchResult('scaling', options, startedAt, [table], {});
 }

@@ -3,7 +3,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startChild } from './lib/child.js';
-import { median, printTable, type BenchResult, type RunOptions, type Table } from './lib/common.js';
+import { benchResult, median, printTable, type BenchResult, type RunOptions, type Table } from './lib/common.js';
 import { UNLIMITED, loadOnce, publishBenchFeed, startTarget } from './serving.js';
 import type { BareResponse } from './serve-target.js';
 
@@ -69,5 +69,5 @@ export async function runServingLayersBench(options: RunOptions): Promise<BenchR
   printTable(table);
   const figures: Record<string, number> = {};
   for (const key of runs.keys()) figures[key] = rps(key);
-  return { name: 'layers', quick: options.quick, startedAt: startedAt.toISOString(), seconds: (Date.now() - startedAt.getTime()) / 1000, tables: [table], figures };
+  return benchResult('layers', options, startedAt, [table], figures);
 }

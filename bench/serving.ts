@@ -6,7 +6,7 @@ import autocannon from 'autocannon';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startChild, type Child } from './lib/child.js';
-import { median, printTable, type BenchResult, type RunOptions, type Table } from './lib/common.js';
+import { benchResult, median, printTable, type BenchResult, type RunOptions, type Table } from './lib/common.js';
 import { addCachedSource, addFeed, addUser, openInstance, type BenchInstance } from './lib/instance.js';
 import type { BareResponse } from './serve-target.js';
 
@@ -151,18 +151,11 @@ export async function runServingBench(options: RunOptions): Promise<BenchResult>
     rows,
     notes: [
       'target: feedproxy ÷ bare ≥ 0.8 for 200 and 304; each server in its own process, autocannon in the bench process (2 cores shared)',
-      'feedproxy runs with its default LOG_LEVEL=info (two request log lines per GET, written to /dev/null)',
+      'feedproxy runs with its default LOG_LEVEL=info (the public feed route logs only warnings and errors; the rows marked LOG_LEVEL=warn quiet the rest)',
     ],
   };
   printTable(table);
-  return {
-    name: 'serving',
-    quick: options.quick,
-    startedAt: startedAt.toISOString(),
-    seconds: (Date.now() - startedAt.getTime()) / 1000,
-    tables: [table],
-    figures: { ...resultFigures, bodyBytes: Buffer.byteLength(body) },
-  };
+  return benchResult('serving', options, startedAt, [table], { ...resultFigures, bodyBytes: Buffer.byteLength(body) });
 }
 
 export { startTarget };
