@@ -23,7 +23,6 @@ import { decodeBody } from './decode-body.js';
 import { parseDate } from './parse-date.js';
 import { createSecretRedactor, sha256Hex, type SecretRedactor } from './redact-secrets.js';
 import { htmlToText, sanitizeHtml, textToHtml } from './sanitize-html.js';
-import { createSanitizeMemo } from './sanitize-memo.js';
 
 export interface ParseFeedOptions {
   /** URL the document was fetched from: base of relative links, and its query values are secrets. */
@@ -48,7 +47,7 @@ const HASH_ID_PREFIX = 'urn:feedproxy:sha256:';
 /** Shared by every normaliser: how to turn upstream strings into our fields. */
 interface Context {
   redactor: SecretRedactor;
-  /** The source URL: with the base, what the redacted output of a given input depends on. */
+  /** The source URL (its secrets are redacted from the output): part of every fingerprint. */
   sourceUrl: string;
   known?: ReadonlyMap<string, Entry>;
 }
@@ -67,8 +66,6 @@ function entryOf(context: Context, item: unknown, base: string, extra: unknown, 
   return known ?? { ...normalise(), fingerprint };
 }
 
-/** Cleaned fields remembered across refreshes of every source (sanitize-memo.ts). */
-const memo = createSanitizeMemo();
 
 // ---------------------------------------------------------------------------------------------
 // Reading the document
@@ -222,16 +219,14 @@ function absoluteUrl(context: Context, value: unknown, base: string): string | u
 
 function plainText(context: Context, value: unknown): string | undefined {
   if (typeof value !== 'string' && typeof value !== 'number') return undefined;
-  const input = String(value);
-  const text = memo.remember('text', context.sourceUrl, input, () => context.redactor.redactText(htmlToText(input)));
+  const text = context.redactor.redactText(htmlToText(String(value)));
   return text === '' ? undefined : text;
 }
 
 function cleanHtml(context: Context, value: unknown, base: string): string | undefined {
   if (typeof value !== 'string' || value.trim() === '') return undefined;
-  const redacted = memo.remember('html', `${context.sourceUrl}\0${base}`, value, () =>
-    context.redactor.redactText(sanitizeHtml(value, base, { rewriteUrl: (url) => context.redactor.redactUrl(url) })),
-  );
+  const html = sanitizeHtml(value, base, { rewriteUrl: (url) => context.redactor.redactUrl(url) });
+  const redacted = context.redactor.redactText(html);
   return redacted === '' ? undefined : redacted;
 }
 
