@@ -38,6 +38,12 @@ export function createMetrics() {
       help: 'Published feeds rebuilt (all formats)',
       registers: [registry],
     }),
+    feedMerges: new Counter({
+      name: 'feedproxy_feed_merges_total',
+      help: 'Merges of a feed\'s entries on rebuild: incremental (the changed sources only) or full',
+      labelNames: ['merge'] as const,
+      registers: [registry],
+    }),
     schedulerLag: new Gauge({
       name: 'feedproxy_scheduler_lag_seconds',
       help: 'How late the most overdue source was at the last scheduler tick',

@@ -22,10 +22,70 @@ const MAX_TIME = Date.parse('9999-12-31T23:59:59.999Z');
 export function mergeEntries(input: MergeInput): CachedEntry[] {
   const keep = compileFilters({ include: input.include, exclude: input.exclude });
   const unique = dedupeByLink(input.sources.flatMap((source) => dedupeById(source.entries, source.sourceId)));
-  const limit = Number.isFinite(input.limit) ? Math.max(0, Math.floor(input.limit)) : 0;
   const notBefore = input.notBefore?.getTime();
   const recent = notBefore === undefined ? unique : unique.filter((entry) => timeOf(entry) >= notBefore);
-  return recent.filter(keep).sort(compareNewestFirst).slice(0, limit);
+  return recent.filter(keep).sort(compareNewestFirst).slice(0, limitOf(input));
+}
+
+/**
+ * A merge's result and what redoing it needs later: the cut (the last entry published, when the
+ * limit was reached) and the universe — every cached entry of every source that ranks at or above
+ * the cut, before dedupe and filters (all entries when the limit was not reached).
+ *
+ * Why the universe is enough: an entry's fate in a merge — dropped as an older copy of its id or of
+ * its link, filtered, published — depends only on the entry itself and on the entries that rank
+ * above it (a copy wins by ranking first). So for entries above the cut a merge of the universe
+ * decides exactly what a merge of everything decides, and entries below it cannot be published
+ * while the limit is still filled above it.
+ */
+export interface MergeSnapshot {
+  entries: CachedEntry[];
+  universe: CachedEntry[];
+  cut?: CachedEntry;
+}
+
+export function mergeWithSnapshot(input: MergeInput): MergeSnapshot {
+  return snapshotOf(mergeEntries(input), input.sources, limitOf(input));
+}
+
+/**
+ * Redoes a merge after the sources in `changed` changed: `input` lists every source of the feed,
+ * the changed ones with all their entries; the others' entries come from the snapshot's universe.
+ * Undefined when the result cannot be shown to equal a merge of everything — the changed sources
+ * lost entries the limit needed, so an entry below the old cut may now belong: merge everything then.
+ */
+export function remergeEntries(snapshot: Pick<MergeSnapshot, 'universe' | 'cut'>, input: MergeInput, changed: ReadonlySet<string>): MergeSnapshot | undefined {
+  const kept = new Map<string, CachedEntry[]>();
+  for (const entry of snapshot.universe) {
+    if (changed.has(entry.sourceId)) continue;
+    const list = kept.get(entry.sourceId);
+    if (list) list.push(entry);
+    else kept.set(entry.sourceId, [entry]);
+  }
+  const sources = input.sources.map((source) => (changed.has(source.sourceId) ? source : { ...source, entries: kept.get(source.sourceId) ?? [] }));
+  const entries = mergeEntries({ ...input, sources });
+  const limit = limitOf(input);
+  if (snapshot.cut) {
+    const last = entries.at(-1);
+    if (entries.length < limit || last === undefined || compareNewestFirst(last, snapshot.cut) > 0) return undefined;
+  }
+  return snapshotOf(entries, sources, limit);
+}
+
+function snapshotOf(entries: CachedEntry[], sources: MergeInput['sources'], limit: number): MergeSnapshot {
+  const cut = limit > 0 && entries.length === limit ? entries.at(-1) : undefined;
+  const universe: CachedEntry[] = [];
+  for (const source of sources) {
+    for (const entry of source.entries) {
+      const owned = entry.sourceId === source.sourceId ? entry : { ...entry, sourceId: source.sourceId };
+      if (cut === undefined || compareNewestFirst(owned, cut) <= 0) universe.push(owned);
+    }
+  }
+  return cut ? { entries, universe, cut } : { entries, universe };
+}
+
+function limitOf(input: Pick<MergeInput, 'limit'>): number {
+  return Number.isFinite(input.limit) ? Math.max(0, Math.floor(input.limit)) : 0;
 }
 
 /**

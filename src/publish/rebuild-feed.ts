@@ -3,7 +3,8 @@
 import type { Deps } from '../deps.js';
 import type { CachedEntry } from '../model.js';
 import { applyFeedOptions, feedOptionsOf, oldestAllowed, type PublishedEntry, type SourceFacet } from '../pipeline/feed-options.js';
-import { entryDate, mergeEntries } from '../pipeline/merge.js';
+import { entryDate } from '../pipeline/merge.js';
+import { mergeAll, mergeFeed, type FeedSelection, type MergedSelection } from './merge-state.js';
 import { renderFeed } from '../render/render-feed.js';
 import { maskUrl } from '../secrets/scrub.js';
 import type { FeedRecord, RenderedFormat, RenderedMeta, SourceRecord } from '../store/registry.js';
@@ -65,7 +66,8 @@ async function renderAndStore(deps: RebuildDeps, feedId: string): Promise<Render
   const feed = await registry.getFeed(feedId);
   if (!feed) return undefined;
   const now = deps.now();
-  const { sources, entries } = await selectEntries(deps, feed, now);
+  const { sources, entries, merge } = await selectEntries(deps, feed, now, feed.id);
+  deps.metrics.feedMerges.inc({ merge });
   const staleNotice = staleNoticeOf(feed, sources, now, config.refresh.staleAfterHours);
   const published: PublishedEntry[] = staleNotice ? [staleNotice, ...entries] : entries;
 
@@ -105,32 +107,29 @@ async function renderAndStore(deps: RebuildDeps, feedId: string): Promise<Render
   return rendered;
 }
 
-export type FeedSelection = Pick<FeedRecord, 'sourceIds' | 'include' | 'exclude' | 'limit' | 'options'>;
-
 /**
  * The entries a feed publishes, from what is cached now: merged, filtered, limited, options
- * applied. The rebuild renders them; the API's preview shows them without storing anything.
+ * applied. The rebuild of `feedId` renders them, merging again only the sources that changed since
+ * its last rebuild (publish/merge-state.ts); the API's preview passes no feed and stores nothing.
  */
 export async function selectEntries(
   deps: Pick<Deps, 'registry'>,
   selection: FeedSelection,
   now: Date,
-): Promise<{ sources: SourceRecord[]; entries: PublishedEntry[] }> {
+  feedId?: string,
+): Promise<{ sources: SourceRecord[]; entries: PublishedEntry[]; merge: MergedSelection['merge'] }> {
   const { registry } = deps;
-  const sources = (await Promise.all(selection.sourceIds.map((id) => registry.getSource(id)))).filter(
-    (source): source is SourceRecord => source !== undefined,
-  );
-  const entriesBySource = await registry.getEntriesOf(sources.map((source) => source.id));
+  const ids = selection.sourceIds;
+  // Revisions first: entries read after them are never older than the revision recorded.
+  const [records, revisions] = await Promise.all([registry.getSources(ids), feedId ? registry.getEntryRevisions(ids) : []]);
+  const sources = records.filter((source): source is SourceRecord => source !== undefined);
   const options = feedOptionsOf(selection.options);
-  const merged = mergeEntries({
-    sources: sources.map((source) => ({ sourceId: source.id, sourceTitle: source.title, entries: entriesBySource.get(source.id) ?? [] })),
-    include: selection.include,
-    exclude: selection.exclude,
-    limit: selection.limit,
-    notBefore: oldestAllowed(options, now),
-  });
+  const input = { include: selection.include, exclude: selection.exclude, limit: selection.limit, notBefore: oldestAllowed(options, now) };
+  const { entries, merge } = feedId
+    ? await mergeFeed(registry, feedId, selection, sources, new Map(ids.map((id, index) => [id, revisions[index] ?? null])), input.notBefore)
+    : { entries: (await mergeAll(registry, sources, input)).entries, merge: 'full' as const };
   const facets = new Map(sources.map((source) => [source.id, facetOf(source)]));
-  return { sources, entries: applyFeedOptions(merged, options, facets) };
+  return { sources, entries: applyFeedOptions(entries, options, facets), merge };
 }
 
 /** A source as a published feed may name it: its title, and its home page only when nothing in it is masked as a secret. */

@@ -1,6 +1,7 @@
 // Users, sources, feeds, connections and cached entries on top of the key-value store.
 // Records are JSON; secrets inside them are sealed by the vault before they get here.
 // Indexes are store sets, so concurrent creates never lose each other's entries.
+import { randomBytes } from 'node:crypto';
 import type { CachedEntry, SourceStatus } from '../model.js';
 import type { KeyValueStore } from './kv.js';
 
@@ -108,6 +109,20 @@ export interface RenderedMeta {
   formats: Record<RenderedFormat, { etag: string; contentType: string }>;
 }
 
+/**
+ * What rebuilding a feed needs to merge again from the sources that changed alone (pipeline/merge.ts
+ * MergeSnapshot, publish/merge-state.ts): valid for one selection and one revision of each source's entries.
+ */
+export interface MergeState {
+  version: number;
+  /** The feed's merge inputs besides the entries (sources, filters, limit, options). */
+  selection: string;
+  /** Each source's entries revision when merged; null where none was written yet. */
+  revisions: Record<string, string | null>;
+  universe: CachedEntry[];
+  cut?: CachedEntry;
+}
+
 export interface RenderedBody {
   etag: string;
   body: string;
@@ -141,11 +156,14 @@ const key = {
   apiKey: (hash: string) => `apikey:${hash}`,
   source: (id: string) => `source:${id}`,
   entries: (sourceId: string) => `entries:${sourceId}`,
+  /** Changes whenever the source's entries may have: a rebuild re-reads only sources whose revision moved. */
+  entriesRevision: (sourceId: string) => `entries-rev:${sourceId}`,
   feed: (id: string) => `feed:${id}`,
   publicToken: (token: string) => `public:${token}`,
   /** A copy of the feed's rendered meta beside each public token: a reader's GET reads both in one round trip. */
   publicMeta: (token: string) => `public-meta:${token}`,
   rendered: (feedId: string) => `rendered:${feedId}`,
+  mergeState: (feedId: string) => `merge-state:${feedId}`,
   renderedBody: (feedId: string, format: RenderedFormat) => `rendered:${feedId}:${format}`,
   connection: (id: string) => `connection:${id}`,
   requestToken: (hash: string) => `oauth-request:${hash}`,
@@ -161,6 +179,10 @@ const set = {
 };
 
 export type Registry = ReturnType<typeof createRegistry>;
+
+function newRevision(): string {
+  return randomBytes(6).toString('base64url');
+}
 
 /** Feed and token ids are base64url: a colon never occurs in either. */
 const TOKEN_TARGET_SEPARATOR = ':';
@@ -229,6 +251,7 @@ export function createRegistry(store: KeyValueStore) {
       await store.removeMember(set.userSources(source.userId), source.id);
       if (source.connectionId) await store.removeMember(set.connectionSources(source.connectionId), source.id);
       await store.delete(key.entries(source.id));
+      await store.delete(key.entriesRevision(source.id));
       await store.delete(key.source(source.id));
     },
     async getEntries(sourceId: string): Promise<CachedEntry[]> {
@@ -238,8 +261,22 @@ export function createRegistry(store: KeyValueStore) {
       const lists = await store.getMany<CachedEntry[]>(sourceIds.map(key.entries));
       return new Map(sourceIds.map((id, index) => [id, lists[index] ?? []]));
     },
+    /** In the order asked, undefined where a source no longer exists. */
+    async getSources(ids: string[]): Promise<Array<SourceRecord | undefined>> {
+      return store.getMany<SourceRecord>(ids.map(key.source));
+    },
+    /**
+     * The revision moves before and after the entries are written: a crash between the writes still
+     * shows a move, and a rebuild that reads the revision before the entries (publish/merge-state.ts)
+     * never records a revision with entries older than it.
+     */
     async saveEntries(sourceId: string, entries: CachedEntry[]): Promise<void> {
+      await store.set(key.entriesRevision(sourceId), newRevision());
       await store.set(key.entries(sourceId), entries);
+      await store.set(key.entriesRevision(sourceId), newRevision());
+    },
+    async getEntryRevisions(sourceIds: string[]): Promise<Array<string | undefined>> {
+      return store.getMany<string>(sourceIds.map(key.entriesRevision));
     },
     /** Feeds that include a source: rebuilt when its entries or status change. */
     async feedIdsOfSource(sourceId: string): Promise<string[]> {
@@ -293,8 +330,16 @@ export function createRegistry(store: KeyValueStore) {
       await store.removeMember(set.userFeeds(feed.userId), feed.id);
       for (const sourceId of feed.sourceIds) await store.removeMember(set.sourceFeeds(sourceId), feed.id);
       await store.delete(key.rendered(feed.id));
+      await store.delete(key.mergeState(feed.id));
       for (const format of ['atom', 'rss', 'json'] as const) await store.delete(key.renderedBody(feed.id, format));
       await store.delete(key.feed(feed.id));
+    },
+    async getMergeState(feedId: string): Promise<MergeState | undefined> {
+      return store.get<MergeState>(key.mergeState(feedId));
+    },
+    async saveMergeState(feedId: string, state: MergeState | undefined): Promise<void> {
+      if (state) await store.set(key.mergeState(feedId), state);
+      else await store.delete(key.mergeState(feedId));
     },
     async getRenderedMeta(feedId: string): Promise<RenderedMeta | undefined> {
       return store.get<RenderedMeta>(key.rendered(feedId));

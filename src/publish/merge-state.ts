@@ -1,0 +1,74 @@
+// A feed's merge, redone from the sources whose entries changed since its last rebuild. A refresh
+// changes one source of a feed that may have hundreds: reading and merging every cached entry again
+// costs what the feed holds, this costs what changed (bench 4 in BENCHMARKS.md).
+import type { CachedEntry } from '../model.js';
+import { mergeWithSnapshot, remergeEntries, type MergeInput, type MergeSnapshot } from '../pipeline/merge.js';
+import type { FeedRecord, MergeState, Registry, SourceRecord } from '../store/registry.js';
+
+/** Bumped whenever merge.ts decides differently: a state from another version merges from scratch. */
+const MERGE_STATE_VERSION = 1;
+
+/**
+ * A universe this large is not kept: a feed whose filters leave fewer entries than its limit has
+ * every entry in its universe, and storing that costs more than re-reading it saves.
+ */
+const MAX_UNIVERSE_ENTRIES = 2_000;
+
+export type FeedSelection = Pick<FeedRecord, 'sourceIds' | 'include' | 'exclude' | 'limit' | 'options'>;
+
+export interface MergedSelection {
+  entries: CachedEntry[];
+  /** How the entries were found: from the changed sources and the kept state, or from every source. */
+  merge: 'incremental' | 'full';
+}
+
+/** Merges every cached entry of the sources; nothing is read or kept for later (the API's preview). */
+export async function mergeAll(registry: Registry, sources: SourceRecord[], input: Omit<MergeInput, 'sources'>): Promise<MergeSnapshot> {
+  const entriesBySource = await registry.getEntriesOf(sources.map((source) => source.id));
+  return mergeWithSnapshot({ ...input, sources: sources.map((source) => ({ sourceId: source.id, entries: entriesBySource.get(source.id) ?? [] })) });
+}
+
+/**
+ * The feed's merged entries, from the state its last rebuild kept when that state still describes
+ * everything but the changed sources, else from every source; keeps the state for the next rebuild.
+ * `revisions` were read before any entries (see registry.saveEntries). Runs under the feed's rebuild lease.
+ */
+export async function mergeFeed(
+  registry: Registry,
+  feedId: string,
+  selection: FeedSelection,
+  sources: SourceRecord[],
+  revisions: ReadonlyMap<string, string | null>,
+  notBefore: Date | undefined,
+): Promise<MergedSelection> {
+  const input = { include: selection.include, exclude: selection.exclude, limit: selection.limit, ...(notBefore ? { notBefore } : {}) };
+  const selectionKey = JSON.stringify([selection.sourceIds, selection.include, selection.exclude, selection.limit, selection.options ?? null]);
+  const state = await registry.getMergeState(feedId);
+  let snapshot: MergeSnapshot | undefined;
+  let changed: Set<string> | undefined;
+  if (state?.version === MERGE_STATE_VERSION && state.selection === selectionKey) {
+    changed = new Set(sources.filter((source) => !(source.id in state.revisions) || state.revisions[source.id] !== revisions.get(source.id)).map((source) => source.id));
+    // Past half the sources, reading them all in one go is as cheap and needs no proof of exactness.
+    if (changed.size <= sources.length / 2) {
+      const fresh = await registry.getEntriesOf([...changed]);
+      const sourcesInput = sources.map((source) => ({ sourceId: source.id, entries: fresh.get(source.id) ?? [] }));
+      snapshot = remergeEntries(state, { ...input, sources: sourcesInput }, changed);
+    }
+  }
+  const merge = snapshot ? 'incremental' : 'full';
+  snapshot ??= await mergeAll(registry, sources, input);
+
+  const unchanged = merge === 'incremental' && changed?.size === 0 && snapshot.universe.length === state?.universe.length;
+  if (!unchanged) {
+    const keep = snapshot.universe.length <= MAX_UNIVERSE_ENTRIES;
+    const next: MergeState = {
+      version: MERGE_STATE_VERSION,
+      selection: selectionKey,
+      revisions: Object.fromEntries(sources.map((source) => [source.id, revisions.get(source.id) ?? null])),
+      universe: snapshot.universe,
+      ...(snapshot.cut ? { cut: snapshot.cut } : {}),
+    };
+    await registry.saveMergeState(feedId, keep ? next : undefined);
+  }
+  return { entries: snapshot.entries, merge };
+}
