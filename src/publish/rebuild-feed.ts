@@ -28,19 +28,38 @@ export function pageUrlOf(publicUrl: string, token: string): string {
 type RebuildDeps = Pick<Deps, 'config' | 'registry' | 'metrics' | 'now' | 'instanceId' | 'logger'>;
 
 const REBUILD_LEASE_MS = 30_000;
-const rebuildChains = new WeakMap<object, Map<string, Promise<unknown>>>();
+
+interface RebuildQueue {
+  /** The last rebuild of each feed asked for in this process: the next one starts after it. */
+  chains: Map<string, Promise<RenderedMeta | undefined>>;
+  /** A rebuild asked for and not yet started: it will read everything written before it starts. */
+  waiting: Map<string, Promise<RenderedMeta | undefined>>;
+}
+const queues = new WeakMap<object, RebuildQueue>();
 
 /**
  * Rebuilds a feed's published bytes from the current entries. Rebuilds of one feed run one after
  * another — chained in this process, under a lease across processes — so the bytes written last
- * always come from the newest entries, whichever worker refreshed which source.
+ * always come from the newest entries, whichever worker refreshed which source. A call while a
+ * rebuild of the feed is still waiting to start joins it: that rebuild has not read anything yet,
+ * so it covers the caller's writes too, and ten sources of a feed refreshed together cost one or two
+ * rebuilds, not ten.
  */
 export async function rebuildFeed(deps: RebuildDeps, feedId: string): Promise<RenderedMeta | undefined> {
-  let chains = rebuildChains.get(deps.registry);
-  if (!chains) rebuildChains.set(deps.registry, (chains = new Map()));
-  const previous = chains.get(feedId) ?? Promise.resolve();
-  const next = previous.catch(() => undefined).then(() => rebuildUnderLease(deps, feedId));
+  let queue = queues.get(deps.registry);
+  if (!queue) queues.set(deps.registry, (queue = { chains: new Map(), waiting: new Map() }));
+  const { chains, waiting } = queue;
+  const joined = waiting.get(feedId);
+  if (joined) return joined;
+  const previous = chains.get(feedId) ?? Promise.resolve(undefined);
+  const next: Promise<RenderedMeta | undefined> = previous
+    .catch(() => undefined)
+    .then(() => {
+      if (waiting.get(feedId) === next) waiting.delete(feedId);
+      return rebuildUnderLease(deps, feedId);
+    });
   chains.set(feedId, next);
+  waiting.set(feedId, next);
   try {
     return await next;
   } finally {

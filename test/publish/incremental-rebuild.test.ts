@@ -133,6 +133,23 @@ describe.each(STORES)('incremental rebuild (%s store)', (store) => {
     expect(await fullRebuildEtags()).toEqual(await currentEtags());
   });
 
+  it('joins rebuilds asked for while one is waiting to start, and covers every write before them', async () => {
+    const titles: string[] = [];
+    for (const [index, sourceId] of sourceIds.slice(0, 3).entries()) {
+      const cached = await t.deps.registry.getEntries(sourceId);
+      const title = `batch ${index}`;
+      titles.push(title);
+      const fresh: CachedEntry = { ...cached[0]!, id: `batch-${index}`, title, updated: new Date(BASE + (300 - index) * DAY).toISOString() };
+      delete fresh.fingerprint;
+      await t.deps.registry.saveEntries(sourceId, [fresh, ...cached]);
+    }
+    const before = (await merges('incremental')) + (await merges('full'));
+    const results = await Promise.all(Array.from({ length: 10 }, () => rebuildFeed(t.deps, feedId)));
+    expect((await merges('incremental')) + (await merges('full'))).toBe(before + 1);
+    expect(new Set(results).size).toBe(1);
+    expect((await published()).slice(0, 3)).toEqual(titles);
+  });
+
   it('keeps no state for a feed once it is deleted', async () => {
     expect(await t.deps.registry.getMergeState(feedId)).toBeDefined();
     expect((await t.api(key, { method: 'DELETE', url: `/api/v1/feeds/${feedId}` })).statusCode).toBe(204);
