@@ -22,6 +22,12 @@ export interface MergedSelection {
   merge: 'incremental' | 'full';
 }
 
+/** True when the state holds the source's entries as of this revision (a pending one is never settled). */
+function isSettledAt(state: MergeState, sourceId: string, revision: string | null | undefined): boolean {
+  const merged = state.revisions[sourceId];
+  return revision !== null && revision !== undefined && merged !== null && merged === revision;
+}
+
 /** Merges every cached entry of the sources; nothing is read or kept for later (the API's preview). */
 export async function mergeAll(registry: Registry, sources: SourceRecord[], input: Omit<MergeInput, 'sources'>): Promise<MergeSnapshot> {
   const entriesBySource = await registry.getEntriesOf(sources.map((source) => source.id));
@@ -47,7 +53,7 @@ export async function mergeFeed(
   let snapshot: MergeSnapshot | undefined;
   let changed: Set<string> | undefined;
   if (state?.version === MERGE_STATE_VERSION && state.selection === selectionKey) {
-    changed = new Set(sources.filter((source) => !(source.id in state.revisions) || state.revisions[source.id] !== revisions.get(source.id)).map((source) => source.id));
+    changed = new Set(sources.filter((source) => !isSettledAt(state, source.id, revisions.get(source.id))).map((source) => source.id));
     // Past half the sources, reading them all in one go is as cheap and needs no proof of exactness.
     if (changed.size <= sources.length / 2) {
       const fresh = await registry.getEntriesOf([...changed]);

@@ -116,14 +116,22 @@ async function renderAndStore(deps: RebuildDeps, feedId: string): Promise<Render
     previous?.publicToken === feed.publicToken && FEED_FORMATS.every((format) => previous.formats[format]?.etag === formats[format].etag);
   if (unchanged && previous) {
     await registry.syncPublicMetaCopies(previous, tokens);
-    return previous;
+    return (await deletedMeanwhile(registry, feed)) ? undefined : previous;
   }
 
   const rendered: RenderedMeta = { publicToken: feed.publicToken, lastModified: now.toUTCString(), formats };
   await registry.saveRendered(feed.id, rendered, bodies, tokens);
+  if (await deletedMeanwhile(registry, feed)) return undefined;
   deps.metrics.feedRenders.inc();
   await onFeedPublished(deps, feed.id);
   return rendered;
+}
+
+/** A feed deleted while it was rebuilt: what the rebuild wrote would outlive it, so delete again (idempotent). */
+async function deletedMeanwhile(registry: RebuildDeps['registry'], feed: FeedRecord): Promise<boolean> {
+  if (await registry.getFeed(feed.id)) return false;
+  await registry.deleteFeed(feed);
+  return true;
 }
 
 /**

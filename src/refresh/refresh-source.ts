@@ -153,7 +153,11 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
       },
       fetchedAt,
     );
-    if (!saved) return { outcome: 'skipped', source };
+    if (!saved) {
+      // Deleted between the check above and now: take back the entries just written.
+      await deps.registry.deleteSource(source);
+      return { outcome: 'skipped', source };
+    }
     if (update.changed || source.status !== 'ok') await rebuildQuietly(deps, saved);
     const outcome = update.changed ? 'updated' : 'unchanged';
     deps.metrics.refreshes.inc({ outcome, error: '' });

@@ -117,7 +117,7 @@ export interface MergeState {
   version: number;
   /** The feed's merge inputs besides the entries (sources, filters, limit, options). */
   selection: string;
-  /** Each source's entries revision when merged; null where none was written yet. */
+  /** Each source's entries revision when merged; null where a write was pending (never equal to a later one). */
   revisions: Record<string, string | null>;
   universe: CachedEntry[];
   cut?: CachedEntry;
@@ -183,6 +183,8 @@ export type Registry = ReturnType<typeof createRegistry>;
 function newRevision(): string {
   return randomBytes(6).toString('base64url');
 }
+const PENDING_REVISION = ':pending';
+const INITIAL_REVISION = 'initial';
 
 /** Feed and token ids are base64url: a colon never occurs in either. */
 const TOKEN_TARGET_SEPARATOR = ':';
@@ -266,17 +268,23 @@ export function createRegistry(store: KeyValueStore) {
       return store.getMany<SourceRecord>(ids.map(key.source));
     },
     /**
-     * The revision moves before and after the entries are written: a crash between the writes still
-     * shows a move, and a rebuild that reads the revision before the entries (publish/merge-state.ts)
-     * never records a revision with entries older than it.
+     * The revision is marked pending while the entries are written, and settles on a new value after:
+     * a rebuild that reads it before the entries (publish/merge-state.ts) never records a settled
+     * revision with entries older than it, and a writer that died mid-way leaves it pending.
      */
     async saveEntries(sourceId: string, entries: CachedEntry[]): Promise<void> {
-      await store.set(key.entriesRevision(sourceId), newRevision());
+      const revision = newRevision();
+      await store.set(key.entriesRevision(sourceId), `${revision}${PENDING_REVISION}`);
       await store.set(key.entries(sourceId), entries);
-      await store.set(key.entriesRevision(sourceId), newRevision());
+      await store.set(key.entriesRevision(sourceId), revision);
     },
-    async getEntryRevisions(sourceIds: string[]): Promise<Array<string | undefined>> {
-      return store.getMany<string>(sourceIds.map(key.entriesRevision));
+    /**
+     * Each source's entries revision: null while a write is pending (or was cut short), so the
+     * caller reads the entries again; `initial` for entries never written since revisions exist.
+     */
+    async getEntryRevisions(sourceIds: string[]): Promise<Array<string | null>> {
+      const revisions = await store.getMany<string>(sourceIds.map(key.entriesRevision));
+      return revisions.map((revision) => (revision === undefined ? INITIAL_REVISION : revision.endsWith(PENDING_REVISION) ? null : revision));
     },
     /** Feeds that include a source: rebuilt when its entries or status change. */
     async feedIdsOfSource(sourceId: string): Promise<string[]> {
