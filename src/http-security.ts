@@ -6,13 +6,12 @@ import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
 import type { Deps } from './deps.js';
+import { PUBLIC_FEED_PATH } from './publish/public-paths.js';
 import { bearerToken } from './routes/api/bearer.js';
 import { hashApiKey } from './vault/seal.js';
 
 /** The route of GET|HEAD /<token>.<format> (routes/public-feeds.ts). */
 const PUBLIC_FEED_ROUTE = '/:file';
-/** A preflight has no route of its own yet; this is the shape of a public feed path. */
-const PUBLIC_FEED_PATH = /^\/[A-Za-z0-9_-]{16,64}\.(?:atom|rss|json)(?:\?|$)/;
 const MINUTE_MS = 60_000;
 
 // Fastify's own client errors, under codes of ours (the error handler shows `error` as the code).

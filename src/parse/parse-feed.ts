@@ -21,7 +21,8 @@ import { createHash } from 'node:crypto';
 import type { Enclosure, Entry, FeedFormat, ParsedFeed, Person } from '../model.js';
 import { decodeBody } from './decode-body.js';
 import { parseDate } from './parse-date.js';
-import { createSecretRedactor, sha256Hex, type SecretRedactor } from './redact-secrets.js';
+import { createSecretRedactor, type SecretRedactor } from './redact-secrets.js';
+import { sha256Hex } from '../vault/seal.js';
 import { htmlToText, sanitizeHtml, textToHtml } from './sanitize-html.js';
 
 export interface ParseFeedOptions {

@@ -1,7 +1,6 @@
 // A source URL's query values are its secrets (PRODUCT.md "Secrets"), and feeds repeat them: a
 // per-user feed's alternate link, an entry link or a link inside the content often carries the
 // same `feed_token`. Everything parse/ hands on passes through here first.
-import { createHash } from 'node:crypto';
 import { scrubText, secretValuesOf } from '../secrets/scrub.js';
 
 export interface SecretRedactor {
@@ -11,10 +10,6 @@ export interface SecretRedactor {
   redactText(text: string): string;
   /** Whether the string carries one of the secrets. */
   containsSecret(text: string): boolean;
-}
-
-export function sha256Hex(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
 }
 
 function readQueryPairs(sourceUrl: string): Array<[string, string]> {

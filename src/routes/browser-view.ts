@@ -7,13 +7,13 @@ import type { FastifyReply } from 'fastify';
 import type { IncomingHttpHeaders } from 'node:http';
 import { Type } from 'typebox';
 import { NotFoundError } from '../errors.js';
+import { PUBLIC_TOKEN } from '../publish/public-paths.js';
 import { findPublishedFeed, readPublished } from '../publish/published.js';
 import { publicUrlsOf } from '../publish/rebuild-feed.js';
 import { renderFeedPage } from '../render/feed-page.js';
 import { FEED_CSS } from './browser-view/feed-css.js';
 import { FEED_XSL } from './browser-view/feed-xsl.js';
 
-const TOKEN = /^[A-Za-z0-9_-]{16,64}$/;
 /** The assets change only with a release: a day in every cache, then a cheap 304. */
 const ASSET_CACHE_CONTROL = 'public, max-age=86400';
 
@@ -56,7 +56,7 @@ export const browserViewRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request, reply) => {
       const { token } = request.params;
-      const page = TOKEN.test(token) ? await feedPage(app.deps, token, '../feed.css') : undefined;
+      const page = PUBLIC_TOKEN.test(token) ? await feedPage(app.deps, token, '../feed.css') : undefined;
       if (page === undefined) throw new NotFoundError('Feed');
       // Revoking a token must take its page down at once: always revalidate.
       return reply.header('cache-control', 'no-cache').type('text/html; charset=utf-8').send(page);

@@ -4,12 +4,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { NotFoundError } from '../errors.js';
+import { parseFeedFile } from '../publish/public-paths.js';
 import { documentForToken, findPublishedFeed, readPublishedHead, readStoredDocument, type StoredDocument } from '../publish/published.js';
-import type { RenderedFormat } from '../store/registry.js';
 import { appendVary, isBrowserNavigation, sendFeedPage } from './browser-view.js';
 import { chooseCoding, createEncodedBodyCache } from './encoded-bodies.js';
 
-const FILE = /^([A-Za-z0-9_-]{16,64})\.(atom|rss|json)$/;
 /** Stored documents by ETag: content-addressed, so an entry can never be stale, only evicted. */
 const BODY_CACHE_LIMIT = 128;
 /** Ready-to-send bytes (identity, gzip, br) of recent documents, all tokens together. */
@@ -36,9 +35,9 @@ export const publicFeedRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request, reply) => {
-      const match = FILE.exec(request.params.file);
-      if (!match) throw new NotFoundError('Feed');
-      const [, token, format] = match as unknown as [string, string, RenderedFormat];
+      const file = parseFeedFile(request.params.file);
+      if (!file) throw new NotFoundError('Feed');
+      const { token, format } = file;
       const target = await findPublishedFeed(app.deps, token);
       const head = target && (await readPublishedHead(app.deps, target, token, format));
       if (!target || !head) throw new NotFoundError('Feed');

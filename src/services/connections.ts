@@ -1,19 +1,18 @@
 // OAuth 1.0a connections: the three-legged flow from the API and the callback, discovery, and
 // removal. Tokens live sealed in the connection record; signing for sources is oauth/signed-requests.ts.
-import { createHash } from 'node:crypto';
 import type { Deps } from '../deps.js';
 import { BadRequestError } from '../errors.js';
 import { buildAuthorizeUrl, discoverFeeds, getAccessToken, getRequestToken, type FeedLink, type OAuthToken } from '../oauth/client.js';
 import { CONNECTION_REMOVED, connected, getOwnedConnectionOrThrow, providerOf } from '../oauth/signed-requests.js';
 import type { ConnectionRecord } from '../store/registry.js';
-import { randomToken } from '../vault/seal.js';
+import { randomToken, sha256Hex } from '../vault/seal.js';
 
 export const CALLBACK_PATH = '/oauth/callback';
 const DEFAULT_REQUEST_TOKEN_TTL_SECONDS = 15 * 60;
 
 /** Request tokens are looked up by hash: the store never holds one in clear, not even as a key. */
 function tokenHash(token: string): string {
-  return createHash('sha256').update(token).digest('hex');
+  return sha256Hex(token);
 }
 
 /**

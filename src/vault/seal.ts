@@ -47,9 +47,13 @@ export function createVault(key: Buffer, previousKeys: Buffer[] = []): Vault {
   };
 }
 
+export function sha256Hex(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
 /** API keys are 256-bit random values, so a plain SHA-256 is a safe one-way index for them. */
 export function hashApiKey(apiKey: string): string {
-  return createHash('sha256').update(apiKey).digest('hex');
+  return sha256Hex(apiKey);
 }
 
 export function generateApiKey(): string {

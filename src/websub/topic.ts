@@ -1,7 +1,6 @@
 // Which URLs this hub serves: our own public feed URLs, `${publicUrl}/<token>.atom|rss|json`.
+import { parseFeedFile } from '../publish/public-paths.js';
 import type { RenderedFormat } from '../store/registry.js';
-
-const FILE = /^([A-Za-z0-9_-]{16,64})\.(atom|rss|json)$/;
 
 export interface TopicRef {
   token: string;
@@ -14,7 +13,5 @@ export function parseTopic(publicUrl: string, topic: string): TopicRef | undefin
   const base = URL.parse(`${publicUrl}/`);
   if (!url || !base || url.origin !== base.origin || url.search !== '' || url.hash !== '') return undefined;
   if (!url.pathname.startsWith(base.pathname)) return undefined;
-  const match = FILE.exec(url.pathname.slice(base.pathname.length));
-  if (!match) return undefined;
-  return { token: match[1]!, format: match[2] as RenderedFormat };
+  return parseFeedFile(url.pathname.slice(base.pathname.length));
 }
