@@ -41,7 +41,7 @@ export const ConfigSchema = Type.Object({
   secretKey: Type.Optional(Type.String({ minLength: 1 })),
   /** The key before a rotation: still accepted for opening secrets, never for sealing. */
   previousSecretKey: Type.Optional(Type.String({ minLength: 1 })),
-  adminToken: Type.Optional(Type.String({ minLength: 16 })),
+  adminToken: Type.Optional(Type.String({ minLength: 1 })),
   publicUrl: Type.Optional(Type.String({ pattern: '^https?://[^/]+' })),
   allowPrivate: Type.Array(Type.String({ pattern: '^[^:\\s]+:\\d+$|^\\[[0-9a-fA-F:.]+\\]:\\d+$' }), { default: [] }),
   /**
@@ -110,7 +110,7 @@ export const ConfigSchema = Type.Object({
       /** Public feed requests per minute and client address: generous, a reader behind NAT is many readers. */
       publicRequestsPerMinute: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1200 }),
       /** Missing or wrong API keys per minute and client address; past it its wrong keys get 429 for the minute (valid keys still work). */
-      wrongApiKeysPerMinute: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 30 }),
+      wrongApiKeysPerMinute: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 120 }),
     },
     { default: {} },
   ),

@@ -11,6 +11,9 @@ import { startDeliveryLoop, type DeliveryLoop } from './websub/delivery-loop.js'
 
 export type Role = Config['role'];
 
+/** Shorter admin tokens are accepted (a lab, a test) but named in the log. */
+const WEAK_ADMIN_TOKEN_LENGTH = 16;
+
 export async function serve(config: Readonly<Config>, role: Role = config.role): Promise<void> {
   const deps = await createDeps(config);
   const app = role === 'worker' ? undefined : await buildApp(deps);
@@ -49,6 +52,9 @@ export async function serve(config: Readonly<Config>, role: Role = config.role):
   if (app) await app.listen({ port: config.port, host: config.host });
   if (probes) await new Promise<void>((resolve, reject) => probes.once('error', reject).listen(config.port, config.host, resolve));
   deps.logger.info({ publicUrl: config.publicUrl, store: config.store.split(':')[0], role }, 'feedproxy ready');
+  if (config.adminToken !== undefined && config.adminToken.length < WEAK_ADMIN_TOKEN_LENGTH) {
+    deps.logger.warn(`FEEDPROXY_ADMIN_TOKEN is shorter than ${WEAK_ADMIN_TOKEN_LENGTH} characters: anyone who guesses it can create users`);
+  }
 }
 
 /**

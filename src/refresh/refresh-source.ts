@@ -196,7 +196,8 @@ async function recordFailure(deps: Deps, source: SourceRecord, error: unknown, s
   const intervalMs = effectiveIntervalMinutes(deps, source) * MINUTE;
 
   let status: SourceRecord['status'] = hasFreshGoodItems(deps, source, now) ? 'stale' : 'failing';
-  let nextFetchMs = Math.min(intervalMs * 2 ** Math.min(errorCount, 20), maxBackoffMs);
+  // Backoff: ×2 per failure up to the cap, and never sooner than the source's own interval.
+  let nextFetchMs = Math.max(intervalMs, Math.min(intervalMs * 2 ** Math.min(errorCount, 20), maxBackoffMs));
   let retryAfterUntil: string | undefined;
   let lastError = message;
   if (upstreamStatus === 410) {
@@ -209,9 +210,11 @@ async function recordFailure(deps: Deps, source: SourceRecord, error: unknown, s
   } else if (upstreamStatus === 401 || upstreamStatus === 403) {
     status = 'unauthorized';
   } else if ((upstreamStatus === 429 || upstreamStatus === 503) && coded.retryAfterMs !== undefined) {
-    // RFC 9110 §10.2.3 / RFC 6585 §4: honour Retry-After, up to the configured cap.
-    nextFetchMs = Math.min(Math.max(coded.retryAfterMs, 0), maxBackoffMs);
-    retryAfterUntil = new Date(now.getTime() + nextFetchMs).toISOString();
+    // RFC 9110 §10.2.3 / RFC 6585 §4: nothing fetches it before Retry-After says (up to the cap),
+    // and the schedule never comes sooner than its interval: `Retry-After: 0` is not a poll per tick.
+    const waitMs = Math.min(Math.max(coded.retryAfterMs, 0), maxBackoffMs);
+    retryAfterUntil = new Date(now.getTime() + waitMs).toISOString();
+    nextFetchMs = Math.max(waitMs, Math.min(intervalMs, maxBackoffMs));
   }
 
   const result: SourceRecord = {
@@ -222,7 +225,8 @@ async function recordFailure(deps: Deps, source: SourceRecord, error: unknown, s
     errorCount,
     lastFetchedAt: now.toISOString(),
     retryAfterUntil,
-    nextFetchAt: new Date(now.getTime() + withJitter(nextFetchMs)).toISOString(),
+    // The jitter spreads a host's failing sources apart, but never past the cap.
+    nextFetchAt: new Date(now.getTime() + Math.min(withJitter(nextFetchMs), Math.max(nextFetchMs, maxBackoffMs))).toISOString(),
     updatedAt: now.toISOString(),
   };
   const failed = await saveRefreshed(deps, source, result);

@@ -18,7 +18,9 @@ export const apiRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.decorateRequest('userId', '');
   app.addHook('onRequest', async (request) => {
     const apiKey = bearerToken(request.headers.authorization);
-    const user = apiKey ? await authenticate(app.deps, apiKey) : undefined;
+    // No key at all guesses nothing: the rate limiter already counts such requests per address.
+    if (!apiKey) throw new UnauthorizedError();
+    const user = await authenticate(app.deps, apiKey);
     if (!user) return app.wrongKeys.refuse(request.ip, new UnauthorizedError());
     request.userId = user.id;
   });
