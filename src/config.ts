@@ -199,6 +199,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     setPath(raw, path, variable === 'FEEDPROXY_ALLOW_PRIVATE' ? splitList(value) : value);
   }
   readProviderSecretsFromEnv(raw, env);
+  // pino's level names are lowercase; `LOG_LEVEL=INFO` means the same.
+  if (typeof raw.logLevel === 'string') raw.logLevel = raw.logLevel.toLowerCase();
 
   const converted = Value.Default(ConfigSchema, Value.Convert(ConfigSchema, raw));
   const error = Value.Errors(ConfigSchema, converted)[0];

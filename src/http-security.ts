@@ -12,6 +12,7 @@ import { hashApiKey } from './vault/seal.js';
 
 /** The route of GET|HEAD /<token>.<format> (routes/public-feeds.ts). */
 const PUBLIC_FEED_ROUTE = '/:file';
+const FEED_PAGE_ROUTE = '/f/:token';
 const MINUTE_MS = 60_000;
 
 // Fastify's own client errors, under codes of ours (the error handler shows `error` as the code).
@@ -35,6 +36,11 @@ function isApi(request: FastifyRequest): boolean {
 function isPublicFeed(request: FastifyRequest): boolean {
   if (request.method === 'OPTIONS') return PUBLIC_FEED_PATH.test(request.url);
   return (request.method === 'GET' || request.method === 'HEAD') && request.routeOptions.url === PUBLIC_FEED_ROUTE;
+}
+
+/** The browser view of a public token (routes/browser-view.ts): it renders a page, so it is limited like the feeds. */
+function isFeedPage(request: FastifyRequest): boolean {
+  return request.routeOptions.url === FEED_PAGE_ROUTE;
 }
 
 export async function registerHttpSecurity(app: FastifyInstance, deps: Pick<Deps, 'config'>): Promise<void> {
@@ -69,7 +75,7 @@ export async function registerHttpSecurity(app: FastifyInstance, deps: Pick<Deps
     },
     max: (request) => (isApi(request) ? limits.apiRequestsPerMinute : limits.publicRequestsPerMinute),
     // Health, metrics, docs and unknown paths are not limited here; only what costs us is.
-    allowList: (request) => !isApi(request) && !isPublicFeed(request),
+    allowList: (request) => !isApi(request) && !isPublicFeed(request) && !isFeedPage(request),
     errorResponseBuilder: (_request, context) =>
       Object.assign(new Error(`Too many requests: at most ${context.max} a minute; retry in ${context.after}`), {
         statusCode: context.statusCode,

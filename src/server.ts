@@ -43,8 +43,9 @@ export async function serve(config: Readonly<Config>, role: Role = config.role):
   };
   const closeOn = (signal: string) => () =>
     close(signal).catch((error: unknown) => {
+      // Whatever failed may have left a listener or the store's socket open: do not wait on them.
       deps.logger.error({ err: (error as Error).message }, 'shutdown failed');
-      process.exitCode = 1;
+      process.exit(1);
     });
   process.once('SIGTERM', closeOn('SIGTERM'));
   process.once('SIGINT', closeOn('SIGINT'));

@@ -18,6 +18,11 @@ describe('loadConfig', () => {
     expect(Object.isFrozen(config) && Object.isFrozen(config.fetch)).toBe(true);
   });
 
+  it('reads LOG_LEVEL in any case, and takes an admin token of any length', () => {
+    expect(loadConfig({ ...base, LOG_LEVEL: 'WARN' }).logLevel).toBe('warn');
+    expect(loadConfig({ ...base, FEEDPROXY_ADMIN_TOKEN: 'admin' }).adminToken).toBe('admin');
+  });
+
   it('lets the environment win over the YAML file', () => {
     const dir = mkdtempSync(join(tmpdir(), 'feedproxy-config-'));
     const file = join(dir, 'feedproxy.yaml');

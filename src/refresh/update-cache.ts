@@ -40,8 +40,7 @@ export function updateCachedEntries(
   // Bookkeeping that must reach the store even when no reader sees a difference.
   let marked = 0;
 
-  for (const entry of fetched) {
-    if (seen.has(entry.id)) continue; // a document that repeats an id keeps its first copy
+  for (const entry of newestOfDocument(fetched, previous, policy.maxEntries)) {
     seen.add(entry.id);
     const old = previous.get(entry.id);
     const candidate: CachedEntry = { ...entry, sourceId, firstSeenAt: old?.firstSeenAt ?? nowIso };
@@ -69,6 +68,21 @@ export function updateCachedEntries(
   const kept = next.slice(0, policy.maxEntries);
   expired += next.length - kept.length;
   return { entries: kept, changed: added + updated + expired > 0, dirty: added + updated + expired + marked > 0, added, updated };
+}
+
+/**
+ * The document's entries (the first copy of a repeated id), cut to the `max` newest when it holds
+ * more: by their dates, else when first seen, else in document order. Cutting before the merge keeps
+ * the cut the same from one refresh to the next; entries the cap dropped last time would otherwise
+ * come back as new each time, undated ones first, and churn the cache and every feed of the source.
+ */
+function newestOfDocument(fetched: Entry[], previous: ReadonlyMap<string, CachedEntry>, max: number): Entry[] {
+  const ids = new Set<string>();
+  const distinct = fetched.filter((entry) => !ids.has(entry.id) && Boolean(ids.add(entry.id)));
+  if (distinct.length <= max) return distinct;
+  const dateOfFetched = (entry: Entry) => entry.updated ?? entry.published ?? previous.get(entry.id)?.firstSeenAt ?? '';
+  // Array.prototype.sort is stable: undated entries keep their document order, after the dated ones.
+  return [...distinct].sort((a, b) => compare(dateOfFetched(b), dateOfFetched(a))).slice(0, max);
 }
 
 function compare(a: string, b: string): number {

@@ -131,4 +131,14 @@ describe('rate limits', () => {
     // Readers elsewhere are not affected.
     expect((await t.app.inject({ method: 'GET', url: realPath, remoteAddress: '198.51.100.7' })).statusCode).toBe(200);
   });
+
+  it('limits the browser view of a token like the feeds: it renders a page per request', async () => {
+    const looper = '203.0.113.77';
+    for (let n = 0; n < PUBLIC_LIMIT; n += 1) {
+      expect((await t.app.inject({ method: 'GET', url: `/f/${randomBytes(18).toString('base64url')}`, remoteAddress: looper })).statusCode).toBe(404);
+    }
+    const limited = await t.app.inject({ method: 'GET', url: `/f/${randomBytes(18).toString('base64url')}`, remoteAddress: looper });
+    expect(limited.statusCode).toBe(429);
+    expect(expectSafeErrorBody(limited.body).error).toBe('FP_RATE_LIMITED');
+  });
 });

@@ -26,6 +26,21 @@ describe('updateCachedEntries', () => {
     expect(expired.changed).toBe(true);
   });
 
+  it('keeps the same entries from a document longer than the cap, refresh after refresh', () => {
+    const capped = { ...policy, maxEntries: 4 };
+    const undated = ['a', 'b', 'c', 'd', 'e', 'f'].map((id) => entry(id));
+    const first = updateCachedEntries([], undated, 's', new Date(T0), capped);
+    expect(first.entries.map((e) => e.id).sort()).toEqual(['a', 'b', 'c', 'd']);
+    const second = updateCachedEntries(first.entries, undated, 's', new Date(T0 + DAY), capped);
+    expect(second).toMatchObject({ changed: false, dirty: false, added: 0 });
+    expect(second.entries.map((e) => e.id).sort()).toEqual(['a', 'b', 'c', 'd']);
+    // Dated entries: the newest four, wherever the document lists them.
+    const dated = ['a', 'b', 'c', 'd', 'e', 'f'].map((id, day) => ({ ...entry(id), published: new Date(T0 + day * DAY).toISOString() }));
+    const byDate = updateCachedEntries([], dated, 's', new Date(T0 + 9 * DAY), capped);
+    expect(byDate.entries.map((e) => e.id)).toEqual(['f', 'e', 'd', 'c']);
+    expect(updateCachedEntries(byDate.entries, dated, 's', new Date(T0 + 10 * DAY), capped)).toMatchObject({ changed: false, dirty: false });
+  });
+
   it('forgets the departure of an entry that comes back', () => {
     const cached = updateCachedEntries([], [entry('a')], 's', new Date(T0), policy).entries;
     const left = updateCachedEntries(cached, [], 's', new Date(T0 + DAY), policy).entries;
