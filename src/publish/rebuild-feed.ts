@@ -186,6 +186,18 @@ function latestDate(entries: CachedEntry[]): Date | undefined {
   return latest;
 }
 
+const HOUR_MS = 3_600_000;
+
+/**
+ * When a failing source's last good items turn stale: the feeds that hold it may need the stale
+ * marker from then on, although nothing about the source changes at that moment (the scheduler
+ * rebuilds them when the time passes; a disabled or unauthorized source is never fetched again).
+ */
+export function staleAtOf(source: SourceRecord, staleAfterHours: number): number | undefined {
+  if (source.status === 'ok' || source.status === 'new') return undefined;
+  return Date.parse(source.lastSuccessAt ?? source.createdAt) + staleAfterHours * HOUR_MS;
+}
+
 /**
  * The stale marker: when every source of a feed has been failing for longer than `staleAfterHours`,
  * the feed leads with one entry saying so. Its id changes only with the failure's start, so a reader
@@ -198,7 +210,7 @@ function staleNoticeOf(feed: FeedRecord, sources: SourceRecord[], now: Date, sta
   const since = failing
     .map((source) => source.lastSuccessAt ?? source.createdAt)
     .reduce((latest, date) => (date > latest ? date : latest));
-  const staleAt = Date.parse(since) + staleAfterHours * 3_600_000;
+  const staleAt = Date.parse(since) + staleAfterHours * HOUR_MS;
   if (now.getTime() < staleAt) return undefined;
   // Dated when the feed became stale: deterministic, so re-renders keep the same bytes.
   const dated = new Date(staleAt).toISOString();

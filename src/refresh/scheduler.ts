@@ -1,5 +1,7 @@
 // The in-process scheduler of `feedproxy serve`: every tick, refresh what is due, within limits.
 import type { Deps } from '../deps.js';
+import { rebuildFeedsOfSource, staleAtOf } from '../publish/rebuild-feed.js';
+import type { SourceRecord } from '../store/registry.js';
 import { dueSources, refreshBatch } from './run-batch.js';
 
 export interface Scheduler {
@@ -14,6 +16,8 @@ export function startScheduler(deps: Deps): Scheduler {
   const tickMs = deps.config.refresh.tickSeconds * 1000;
   let running: Promise<void> | undefined;
   let timer: NodeJS.Timeout | undefined;
+  /** Since when stale thresholds have been looked at; the first tick looks at every past one. */
+  let checkedUntil = Number.NEGATIVE_INFINITY;
 
   const tick = async () => {
     if (running) return running; // a slow tick is not piled on
@@ -29,6 +33,9 @@ export function startScheduler(deps: Deps): Scheduler {
         onlyIfDue: true,
         signal: abort.signal,
       });
+      const until = now.getTime();
+      await rebuildTurnedStale(deps, sources, checkedUntil, until);
+      checkedUntil = until;
     })()
       .catch((error: unknown) => deps.logger.error({ err: (error as Error).message }, 'scheduler tick failed'))
       .finally(() => {
@@ -55,6 +62,17 @@ export function startScheduler(deps: Deps): Scheduler {
       await running;
     },
   };
+}
+
+/** Rebuilds the feeds of each source whose stale threshold passed in (from, until]: see staleAtOf. */
+async function rebuildTurnedStale(deps: Deps, sources: SourceRecord[], from: number, until: number): Promise<void> {
+  for (const source of sources) {
+    const staleAt = staleAtOf(source, deps.config.refresh.staleAfterHours);
+    if (staleAt === undefined || staleAt <= from || staleAt > until) continue;
+    await rebuildFeedsOfSource(deps, source.id).catch((error: unknown) =>
+      deps.logger.warn({ sourceId: source.id, err: (error as Error).message }, 'rebuild for the stale marker failed'),
+    );
+  }
 }
 
 function countByStatus(deps: Deps, sources: { status: string }[]): void {

@@ -2,6 +2,7 @@
 // refresh.staleAfterHours leads with one entry saying so, and loses it with the first success.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { refreshSource } from '../../src/refresh/refresh-source.js';
+import { startScheduler } from '../../src/refresh/scheduler.js';
 import { PUBLIC_URL, startTestApp, type TestApp } from '../helpers/app.js';
 import { readFixture, serveBody, startUpstream, status, type Upstream, type UpstreamHandler } from '../helpers/upstream.js';
 
@@ -56,5 +57,29 @@ describe('stale marker', () => {
     const recovered = await items();
     expect(recovered).toHaveLength(3);
     expect(recovered.map((item) => item.title).join()).not.toContain('feedproxy:stale');
+  });
+
+  it('appears on time for a source that is never fetched again (410 Gone): the scheduler rebuilds its feeds', async () => {
+    handler = serveBody(readFixture('feeds/podcast.rss'), { contentType: 'application/rss+xml' });
+    const key = await t.createUserKey('gone');
+    const source = (await t.api(key, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url('/feed') } })).json();
+    const feed = (await t.api(key, { method: 'POST', url: '/api/v1/feeds', payload: { title: 'Gone', sources: [source.id] } })).json();
+    const titles = async () => ((await t.app.inject({ method: 'GET', url: feed.urls.json.slice(PUBLIC_URL.length) })).json().items as Array<{ title: string }>).map((item) => item.title);
+
+    handler = status(410);
+    nowMs += HOUR;
+    expect((await refreshSource(t.deps, source.id, { force: true }))?.source.status).toBe('disabled');
+    const scheduler = startScheduler(t.deps);
+    try {
+      await scheduler.tick();
+      expect((await titles()).join()).not.toContain('feedproxy:stale');
+      nowMs += 24 * HOUR; // past staleAfterHours since the last success; the source is not due, nothing fetches it
+      const before = await t.deps.registry.getSource(source.id);
+      await scheduler.tick();
+      expect((await titles())[0]).toMatch(/^feedproxy:stale — no source of “Gone” has refreshed since /);
+      expect((await t.deps.registry.getSource(source.id))?.lastFetchedAt).toBe(before?.lastFetchedAt);
+    } finally {
+      await scheduler.stop();
+    }
   });
 });
