@@ -29,8 +29,16 @@ export const oauthCallbackRoutes: FastifyPluginAsyncTypebox = async (app) => {
         const fromDashboard = readCookie(request.headers.cookie, RETURN_COOKIE) !== undefined;
         const back = `/dashboard/connections/${encodeURIComponent(connection.id)}?done=connected`;
         if (fromDashboard) reply.header('set-cookie', `${RETURN_COOKIE}=; Path=/oauth; Max-Age=0; HttpOnly; SameSite=Lax`);
+        // Named, because nothing binds this browser to the user who started the connection (the
+        // API's flow finishes in any browser): someone who opened another's link can see it here.
+        const owner = await app.deps.registry.getUser(connection.userId);
         return reply.send(
-          page('Connected', `Your ${escapeHtml(connection.provider)} account is connected to feedproxy. <a href="${escapeHtml(back)}">Back to the dashboard</a>`, fromDashboard ? back : undefined),
+          page(
+            'Connected',
+            `Your ${escapeHtml(connection.provider)} account is connected to the feedproxy account “${escapeHtml(owner?.name ?? connection.userId)}”. ` +
+              `If that is not you, revoke this application's access at ${escapeHtml(connection.provider)}. <a href="${escapeHtml(back)}">Back to the dashboard</a>`,
+            fromDashboard ? back : undefined,
+          ),
         );
       } catch (error) {
         if (isCodedError(error) && (error.statusCode ?? 500) < 500) {

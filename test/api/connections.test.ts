@@ -59,6 +59,8 @@ describe.each(STORES)('OAuth connections (%s store)', (store) => {
     expect(page.statusCode).toBe(200);
     expect(page.headers['content-type']).toMatch(/^text\/html/);
     expect(page.body).toMatch(/connected/i);
+    // Whoever finishes the flow in a browser sees which feedproxy account got the connection.
+    expect(page.body).toContain('the feedproxy account “alice”');
     return id;
   }
 
