@@ -214,7 +214,8 @@ function staleNoticeOf(feed: FeedRecord, sources: SourceRecord[], now: Date, sta
   if (now.getTime() < staleAt) return undefined;
   // Dated when the feed became stale: deterministic, so re-renders keep the same bytes.
   const dated = new Date(staleAt).toISOString();
-  const details = failing.map((source) => `<li>${escapeHtml(source.title)}: ${escapeHtml(source.lastError ?? source.status)}</li>`);
+  // Status and error code only: the error's words can name a private upstream host, and this is public.
+  const details = failing.map((source) => `<li>${escapeHtml(source.title)}: ${escapeHtml(source.status)}${source.lastErrorCode ? ` (${escapeHtml(source.lastErrorCode)})` : ''}</li>`);
   return {
     id: `urn:feedproxy:stale:${feed.id}:${since}`,
     sourceId: 'feedproxy',

@@ -11,12 +11,15 @@ import { chooseCoding, createEncodedBodyCache } from './encoded-bodies.js';
 
 /** Stored documents by ETag: content-addressed, so an entry can never be stale, only evicted. */
 const BODY_CACHE_LIMIT = 128;
+/** And at most this many characters of them in all: a few large feeds must not hold the memory. */
+const BODY_CACHE_CHARS = 32 * 1024 * 1024;
 /** Ready-to-send bytes (identity, gzip, br) of recent documents, all tokens together. */
 const ENCODED_CACHE_BYTES = 32 * 1024 * 1024;
 
 export const publicFeedRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { stats, config } = app.deps;
   const bodies = new Map<string, StoredDocument>();
+  let cachedChars = 0;
   const encoded = createEncodedBodyCache(ENCODED_CACHE_BYTES);
 
   app.get(
@@ -65,8 +68,15 @@ export const publicFeedRoutes: FastifyPluginAsyncTypebox = async (app) => {
       if (stored === undefined) {
         stored = await readStoredDocument(app.deps, target.feedId, format);
         if (!stored) throw new NotFoundError('Feed');
-        if (bodies.size >= BODY_CACHE_LIMIT) bodies.delete(bodies.keys().next().value!);
-        bodies.set(stored.etag, stored);
+        while (bodies.size > 0 && (bodies.size >= BODY_CACHE_LIMIT || cachedChars + stored.body.length > BODY_CACHE_CHARS)) {
+          const [oldest, evicted] = bodies.entries().next().value!;
+          bodies.delete(oldest);
+          cachedChars -= evicted.body.length;
+        }
+        if (stored.body.length <= BODY_CACHE_CHARS && !bodies.has(stored.etag)) {
+          bodies.set(stored.etag, stored);
+          cachedChars += stored.body.length;
+        }
       }
       const document = documentForToken(stored, target, token);
       if (!document) throw new NotFoundError('Feed');
