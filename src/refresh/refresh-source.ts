@@ -153,11 +153,8 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
       },
       fetchedAt,
     );
-    if (!saved) {
-      // Deleted between the check above and now: take back the entries just written.
-      await deps.registry.deleteSource(source);
-      return { outcome: 'skipped', source };
-    }
+    // Deleted meanwhile: saveRefreshed took back what was written.
+    if (!saved) return { outcome: 'skipped', source };
     if (update.changed || source.status !== 'ok') await rebuildQuietly(deps, saved);
     const outcome = update.changed ? 'updated' : 'unchanged';
     deps.metrics.refreshes.inc({ outcome, error: '' });
@@ -257,11 +254,20 @@ export function nextFetchAfter(deps: Pick<Deps, 'config'>, source: SourceRecord,
  */
 async function saveRefreshed(deps: Deps, fetchedFrom: SourceRecord, result: SourceRecord, scheduleFrom?: Date): Promise<SourceRecord | undefined> {
   const current = await deps.registry.getSource(fetchedFrom.id);
-  if (!current) return undefined;
+  if (!current) {
+    // Deleted during the fetch: take back any entries this refresh wrote (deleting is idempotent).
+    await deps.registry.deleteSource(fetchedFrom);
+    return undefined;
+  }
   if (current.urlSealed !== fetchedFrom.urlSealed) return current;
   const merged: SourceRecord = { ...result, title: current.title, refreshMinutes: current.refreshMinutes };
   if (scheduleFrom) merged.nextFetchAt = nextFetchAfter(deps, merged, scheduleFrom);
   await deps.registry.saveSource(merged);
+  // A delete that ran between the read and the write would be undone by it: finish the delete.
+  if (!(await deps.registry.isSourceListed(merged.id))) {
+    await deps.registry.deleteSource(merged);
+    return undefined;
+  }
   return merged;
 }
 

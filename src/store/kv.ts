@@ -18,6 +18,7 @@ export interface KeyValueStore {
   addMember(set: string, member: string): Promise<void>;
   removeMember(set: string, member: string): Promise<void>;
   members(set: string): Promise<string[]>;
+  hasMember(set: string, member: string): Promise<boolean>;
   /** Counters by field under one key; increments are atomic across processes (usage statistics). */
   incrementFields(key: string, increments: Record<string, number>): Promise<void>;
   /** Plain values beside the counters; the last writer of a field wins. */
@@ -115,6 +116,9 @@ async function openSqliteStore(path: string): Promise<KeyValueStore> {
       const rows = await query('SELECT member FROM fp_sets WHERE name = ? ORDER BY member', set);
       return rows.map((row) => String(row.member));
     },
+    async hasMember(set, member) {
+      return (await query('SELECT 1 FROM fp_sets WHERE name = ? AND member = ?', set, member)).length > 0;
+    },
     async incrementFields(key, increments) {
       const entries = Object.entries(increments);
       if (entries.length === 0) return;
@@ -205,6 +209,9 @@ async function openRedisStore(url: string, prefix: string): Promise<KeyValueStor
     async members(set) {
       // Sorted like the SQLite store's ORDER BY member, so both stores list alike.
       return (await client.sMembers(setKey(set))).map(String).sort();
+    },
+    async hasMember(set, member) {
+      return Boolean(await client.sIsMember(setKey(set), member));
     },
     async incrementFields(key, increments) {
       const entries = Object.entries(increments);

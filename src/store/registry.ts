@@ -233,6 +233,10 @@ export function createRegistry(store: KeyValueStore) {
     async saveSource(source: SourceRecord): Promise<void> {
       await store.set(key.source(source.id), source);
     },
+    /** False once a delete has begun: it unlists the source first and removes the record last. */
+    async isSourceListed(id: string): Promise<boolean> {
+      return store.hasMember(set.allSources, id);
+    },
     async getSource(id: string): Promise<SourceRecord | undefined> {
       return store.get<SourceRecord>(key.source(id));
     },
