@@ -34,7 +34,7 @@ export function startScheduler(deps: Deps): Scheduler {
         signal: abort.signal,
       });
       const until = now.getTime();
-      await rebuildTurnedStale(deps, sources, checkedUntil, until);
+      await rebuildTurnedStale(deps, sources, checkedUntil, until, abort.signal);
       checkedUntil = until;
     })()
       .catch((error: unknown) => deps.logger.error({ err: (error as Error).message }, 'scheduler tick failed'))
@@ -65,8 +65,9 @@ export function startScheduler(deps: Deps): Scheduler {
 }
 
 /** Rebuilds the feeds of each source whose stale threshold passed in (from, until]: see staleAtOf. */
-async function rebuildTurnedStale(deps: Deps, sources: SourceRecord[], from: number, until: number): Promise<void> {
+async function rebuildTurnedStale(deps: Deps, sources: SourceRecord[], from: number, until: number, signal: AbortSignal): Promise<void> {
   for (const source of sources) {
+    if (signal.aborted) return; // shutting down: the next start looks at every past threshold again
     const staleAt = staleAtOf(source, deps.config.refresh.staleAfterHours);
     if (staleAt === undefined || staleAt <= from || staleAt > until) continue;
     await rebuildFeedsOfSource(deps, source.id).catch((error: unknown) =>
