@@ -4,6 +4,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { NotFoundError } from '../errors.js';
+import { HELMET_HEADERS } from '../http-security.js';
 import { parseFeedFile } from '../publish/public-paths.js';
 import { documentForToken, findPublishedFeed, readPublishedHead, readStoredDocument, type StoredDocument } from '../publish/published.js';
 import { appendVary, isBrowserNavigation, sendFeedPage } from './browser-view.js';
@@ -30,6 +31,8 @@ export const publicFeedRoutes: FastifyPluginAsyncTypebox = async (app) => {
       logLevel: 'warn',
       // Compressed once per document by encoded-bodies.ts, not per request by @fastify/compress.
       compress: false,
+      // helmet's headers are the same for every request: set below in one call, not by its hook.
+      helmet: false,
       schema: {
         tags: ['public feeds'],
         summary: 'A published feed (Atom 1.0, RSS 2.0 or JSON Feed 1.1); no authentication',
@@ -38,6 +41,7 @@ export const publicFeedRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request, reply) => {
+      reply.headers(HELMET_HEADERS);
       const file = parseFeedFile(request.params.file);
       if (!file) throw new NotFoundError('Feed');
       const { token, format } = file;

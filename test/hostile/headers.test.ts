@@ -54,6 +54,20 @@ describe('security headers and CORS', () => {
     expect(response.headers['x-content-type-options']).toBe('nosniff');
   });
 
+  it('sends the public feeds, their 304s and 404s the same security headers helmet sends elsewhere', async () => {
+    // The feed route skips helmet's hook and sets the headers it computed once: they must not drift.
+    const docs = await t.app.inject({ method: 'GET', url: '/docs/' });
+    const helmetNames = Object.keys(docs.headers).filter((name) => /^(content-security-policy|cross-origin-opener-policy|origin-agent-cluster|referrer-policy|strict-transport-security|x-)/.test(name));
+    expect(helmetNames.length).toBeGreaterThanOrEqual(10);
+    const ok = await t.app.inject({ method: 'GET', url: feedPath });
+    const notModified = await t.app.inject({ method: 'GET', url: feedPath, headers: { 'if-none-match': String(ok.headers.etag) } });
+    const missing = await t.app.inject({ method: 'GET', url: '/AAAAAAAAAAAAAAAAAAAAAAAA.atom' });
+    expect([ok.statusCode, notModified.statusCode, missing.statusCode]).toEqual([200, 304, 404]);
+    for (const response of [ok, notModified, missing]) {
+      for (const name of helmetNames) expect(response.headers[name], name).toBe(docs.headers[name]);
+    }
+  });
+
   it('answers a public feed preflight for GET and HEAD only', async () => {
     const preflight = await t.app.inject({ method: 'OPTIONS', url: feedPath, headers: { origin: ORIGIN, 'access-control-request-method': 'GET', 'access-control-request-headers': 'if-none-match' } });
     expect(preflight.statusCode).toBe(204);
