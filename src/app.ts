@@ -65,7 +65,7 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
     reply.code(404).send({ statusCode: 404, error: 'FP_NOT_FOUND', message: `No route for ${request.method} ${request.url.split('?')[0]}` }),
   );
   app.addHook('onResponse', async (request, reply) => {
-    deps.metrics.httpRequests.inc({ route: request.routeOptions.url ?? 'unmatched', method: request.method, status: reply.statusCode });
+    deps.metrics.countHttpRequest(request.routeOptions.url ?? 'unmatched', request.method, reply.statusCode);
   });
 
   await app.register(compress, { global: true, threshold: 1024, encodings: ['br', 'gzip', 'deflate'] });

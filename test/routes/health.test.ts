@@ -33,6 +33,12 @@ describe('operations routes', () => {
     for (const name of ['feedproxy_refreshes_total', 'feedproxy_fetch_duration_seconds', 'feedproxy_scheduler_lag_seconds', 'feedproxy_process_resident_memory_bytes']) {
       expect(metrics.body).toContain(`# TYPE ${name}`);
     }
+    // Every request is counted once, between scrapes as across them.
+    const healthz = (body: string) => Number(/^feedproxy_http_requests_total\{route="\/healthz",method="GET",status="200"\} (\d+)$/m.exec(body)![1]);
+    const before = healthz(metrics.body);
+    for (let n = 0; n < 3; n += 1) await t.app.inject({ method: 'GET', url: '/healthz' });
+    expect(healthz((await t.app.inject({ method: 'GET', url: '/metrics' })).body)).toBe(before + 3);
+    expect(healthz((await t.app.inject({ method: 'GET', url: '/metrics' })).body)).toBe(before + 3);
   });
 
   it('publishes an OpenAPI document generated from the route schemas, and a docs page', async () => {
