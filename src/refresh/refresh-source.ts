@@ -53,22 +53,22 @@ export async function refreshSource(deps: Deps, sourceId: string, options: Refre
 }
 
 async function refreshWithLease(deps: Deps, sourceId: string, options: RefreshOptions): Promise<RefreshResult | undefined> {
-  const before = await deps.registry.getSource(sourceId);
-  if (!before) return undefined;
   const leaseMs = deps.config.fetch.timeoutSeconds * 1000 + MINUTE;
   const deadline = Date.now() + leaseMs;
-  let waited = false;
+  // Read only when the lease is taken: the common case reads the record once, under the lease.
+  let before: SourceRecord | undefined;
   while (!(await deps.registry.acquireRefreshLease(sourceId, deps.instanceId, leaseMs))) {
     // Another process (cron beside the server, another instance) is refreshing it right now.
+    before ??= await deps.registry.getSource(sourceId);
+    if (!before) return undefined;
     if (!options.wait || Date.now() > deadline) return { outcome: 'skipped', source: before };
-    waited = true;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   try {
     const source = await deps.registry.getSource(sourceId);
     if (!source) return undefined;
     // We waited for another process's refresh: its result is ours; never fetch twice in a row.
-    if (waited && source.lastFetchedAt !== before.lastFetchedAt) return resultOf(source);
+    if (before && source.lastFetchedAt !== before.lastFetchedAt) return resultOf(source);
     // The scheduler and cron re-check under the lease, so two of them never fetch within one interval.
     if (options.onlyIfDue && Date.parse(source.nextFetchAt) > deps.now().getTime()) return { outcome: 'skipped', source };
     return await refreshLoaded(deps, source, options);
