@@ -73,7 +73,12 @@ const field = {
 interface Pending {
   counts: Record<string, number>;
   values: Record<string, string>;
+  /** The latest hit counted (ISO): the clock the once-a-day pruning goes by. */
+  lastAt: string;
 }
+
+/** Per-day counters older than this are deleted: the API shows the last DAYS_SHOWN days. */
+const DAY_FIELDS_KEPT_FOR_MS = 90 * 86_400_000;
 
 export function createStatsRecorder(store: KeyValueStore, logger: Logger): StatsRecorder {
   let pending = new Map<string, Pending>();
@@ -82,14 +87,40 @@ export function createStatsRecorder(store: KeyValueStore, logger: Logger): Stats
   let queued = false;
   /** Reader fields taken today, per feed and token (the cap above); reset at midnight UTC. */
   let readersToday = { date: '', seen: new Map<string, Set<string>>() };
+  /** Feeds pruned today (see prune); reset at midnight UTC. */
+  let prunedToday = { date: '', feeds: new Set<string>() };
+
+  /**
+   * Deletes reader reports not seen for a month and day counters past their keeping: done when the
+   * owner reads the stats, and once a day per feed on flush, so a feed nobody looks at stays small.
+   */
+  async function prune(feedId: string, now: Date, fields?: Record<string, string>): Promise<Record<string, string>> {
+    const all = fields ?? (await store.readFields(statsKey(feedId)));
+    const expired = Object.entries(all)
+      .filter(([name, value]) => {
+        if (name.startsWith('reader|')) return now.getTime() - Date.parse((JSON.parse(value) as ReaderStats).lastSeenAt) > REPORT_KEPT_FOR_MS;
+        if (name.startsWith('day|')) return now.getTime() - Date.parse(name.split('|')[1]!) > DAY_FIELDS_KEPT_FOR_MS;
+        return false;
+      })
+      .map(([name]) => name);
+    if (expired.length > 0) await store.deleteFields(statsKey(feedId), expired);
+    for (const name of expired) delete all[name];
+    return all;
+  }
 
   async function writeOut(): Promise<void> {
     const batch = pending;
     pending = new Map();
-    for (const [feedId, { counts, values }] of batch) {
+    for (const [feedId, { counts, values, lastAt }] of batch) {
       try {
         await store.incrementFields(statsKey(feedId), counts);
         await store.setFields(statsKey(feedId), values);
+        const date = lastAt.slice(0, 10);
+        if (prunedToday.date !== date) prunedToday = { date, feeds: new Set() };
+        if (!prunedToday.feeds.has(feedId)) {
+          prunedToday.feeds.add(feedId);
+          await prune(feedId, new Date(lastAt));
+        }
       } catch (error) {
         // Statistics are not worth an error page or a retry storm: these counts are lost.
         logger.warn({ feedId, err: (error as Error).message }, 'feed statistics not saved');
@@ -124,8 +155,9 @@ export function createStatsRecorder(store: KeyValueStore, logger: Logger): Stats
       let entry = pending.get(feedId);
       if (!entry) {
         if (pending.size >= MAX_PENDING_FEEDS) flushSoon();
-        pending.set(feedId, (entry = { counts: {}, values: {} }));
+        pending.set(feedId, (entry = { counts: {}, values: {}, lastAt: at.toISOString() }));
       }
+      if (at.toISOString() > entry.lastAt) entry.lastAt = at.toISOString();
       const { counts, values } = entry;
       const date = at.toISOString().slice(0, 10);
       const bump = (name: string) => (counts[name] = (counts[name] ?? 0) + 1);
@@ -144,13 +176,7 @@ export function createStatsRecorder(store: KeyValueStore, logger: Logger): Stats
     },
     flush,
     async read(feedId, now) {
-      const fields = await store.readFields(statsKey(feedId));
-      const expired = Object.entries(fields)
-        .filter(([name, value]) => name.startsWith('reader|') && now.getTime() - Date.parse((JSON.parse(value) as ReaderStats).lastSeenAt) > REPORT_KEPT_FOR_MS)
-        .map(([name]) => name);
-      if (expired.length > 0) await store.deleteFields(statsKey(feedId), expired);
-      for (const name of expired) delete fields[name];
-      return statsOf(fields, now);
+      return statsOf(await prune(feedId, now), now);
     },
     async forget(feedId) {
       pending.delete(feedId);

@@ -47,6 +47,25 @@ describe('feed usage recorder', () => {
     expect(await store.readFields('stats:gone')).toEqual({});
   });
 
+  it('prunes a feed nobody reads the stats of, once a day on flush', async () => {
+    const stats = createStatsRecorder(store, createLogger('silent'));
+    const agent = 'Feedly/1.0 (+http://www.feedly.com/fetcher.html; 9 subscribers; feed-id=1)';
+    const daysAgo = (days: number) => new Date(NOW.getTime() - days * 86_400_000);
+    stats.record({ ...hit('f3'), userAgent: agent, at: daysAgo(120) });
+    await stats.flush();
+    const names = async () => Object.keys(await store.readFields('stats:f3')).sort();
+    expect(await names()).toContain('day|2026-08-01|requests');
+    // Four months later, a hit without a reader report: the old report and the old day go on flush.
+    stats.record({ ...hit('f3'), at: NOW });
+    await stats.flush();
+    const kept = await names();
+    expect(kept.filter((name) => name.startsWith('reader|'))).toEqual([]);
+    expect(kept).not.toContain('day|2026-08-01|requests');
+    expect(kept).toContain('day|2026-11-29|requests');
+    expect(kept).toContain('token|default|requests');
+    await stats.close();
+  });
+
   it('drops reader reports a month old when the stats are read', async () => {
     const stats = createStatsRecorder(store, createLogger('silent'));
     const agent = 'Feedly/1.0 (+http://www.feedly.com/fetcher.html; 9 subscribers; feed-id=1)';
