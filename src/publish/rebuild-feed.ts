@@ -194,8 +194,13 @@ const HOUR_MS = 3_600_000;
  * rebuilds them when the time passes; a disabled or unauthorized source is never fetched again).
  */
 export function staleAtOf(source: SourceRecord, staleAfterHours: number): number | undefined {
-  if (source.status === 'ok' || source.status === 'new') return undefined;
-  return Date.parse(source.lastSuccessAt ?? source.createdAt) + staleAfterHours * HOUR_MS;
+  const since = failingSince(source);
+  return since === undefined ? undefined : Date.parse(since) + staleAfterHours * HOUR_MS;
+}
+
+/** Since when a failing source has had no good refresh (ISO); undefined while it is ok or new. */
+function failingSince(source: SourceRecord): string | undefined {
+  return source.status === 'ok' || source.status === 'new' ? undefined : (source.lastSuccessAt ?? source.createdAt);
 }
 
 /**
@@ -204,18 +209,15 @@ export function staleAtOf(source: SourceRecord, staleAfterHours: number): number
  * shows it once per outage, and it disappears with the first successful refresh.
  */
 function staleNoticeOf(feed: FeedRecord, sources: SourceRecord[], now: Date, staleAfterHours: number): CachedEntry | undefined {
-  if (sources.length === 0) return undefined;
-  const failing = sources.filter((source) => source.status !== 'ok' && source.status !== 'new');
-  if (failing.length !== sources.length) return undefined;
-  const since = failing
-    .map((source) => source.lastSuccessAt ?? source.createdAt)
-    .reduce((latest, date) => (date > latest ? date : latest));
+  const sinces = sources.map(failingSince);
+  if (sources.length === 0 || sinces.includes(undefined)) return undefined;
+  const since = (sinces as string[]).reduce((latest, date) => (date > latest ? date : latest));
   const staleAt = Date.parse(since) + staleAfterHours * HOUR_MS;
   if (now.getTime() < staleAt) return undefined;
   // Dated when the feed became stale: deterministic, so re-renders keep the same bytes.
   const dated = new Date(staleAt).toISOString();
   // Status and error code only: the error's words can name a private upstream host, and this is public.
-  const details = failing.map((source) => `<li>${escapeHtml(source.title)}: ${escapeHtml(source.status)}${source.lastErrorCode ? ` (${escapeHtml(source.lastErrorCode)})` : ''}</li>`);
+  const details = sources.map((source) => `<li>${escapeHtml(source.title)}: ${escapeHtml(source.status)}${source.lastErrorCode ? ` (${escapeHtml(source.lastErrorCode)})` : ''}</li>`);
   return {
     id: `urn:feedproxy:stale:${feed.id}:${since}`,
     sourceId: 'feedproxy',

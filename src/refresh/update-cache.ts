@@ -77,8 +77,9 @@ export function updateCachedEntries(
  * come back as new each time, undated ones first, and churn the cache and every feed of the source.
  */
 function newestOfDocument(fetched: Entry[], previous: ReadonlyMap<string, CachedEntry>, max: number): Entry[] {
-  const ids = new Set<string>();
-  const distinct = fetched.filter((entry) => !ids.has(entry.id) && Boolean(ids.add(entry.id)));
+  const firstCopies = new Map<string, Entry>();
+  for (const entry of fetched) if (!firstCopies.has(entry.id)) firstCopies.set(entry.id, entry);
+  const distinct = [...firstCopies.values()];
   if (distinct.length <= max) return distinct;
   const dateOfFetched = (entry: Entry) => entry.updated ?? entry.published ?? previous.get(entry.id)?.firstSeenAt ?? '';
   // Array.prototype.sort is stable: undated entries keep their document order, after the dated ones.
