@@ -19,6 +19,8 @@ export interface Entry {
   categories: string[];
   enclosures: Enclosure[];
   image?: string;
+  /** What podcast apps read beside the enclosure (iTunes tags), when the source gave any. */
+  podcast?: Podcast;
   /** Keyed hash of the upstream item this entry was made from (parse/): unchanged items are not made again. */
   fingerprint?: string;
 }
@@ -27,6 +29,17 @@ export interface Person {
   name?: string;
   email?: string;
   url?: string;
+}
+
+/** An episode's iTunes tags, as podcast apps read them. */
+export interface Podcast {
+  /** Seconds. */
+  duration?: number;
+  explicit?: boolean;
+  episode?: number;
+  season?: number;
+  /** full, trailer or bonus. */
+  episodeType?: string;
 }
 
 export interface Enclosure {
@@ -46,6 +59,10 @@ export interface ParsedFeed {
   description?: string;
   /** Minimum refresh interval the document asks for (RSS <ttl>, sy:updatePeriod/updateFrequency), minutes. */
   ttlMinutes?: number;
+  /** The feed's artwork (itunes:image, else RSS <image>, Atom <logo>/<icon>): podcast apps show it. */
+  image?: string;
+  /** itunes:explicit of the channel, when given. */
+  explicit?: boolean;
   entries: Entry[];
 }
 

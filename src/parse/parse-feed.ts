@@ -4,6 +4,7 @@
 import {
   DetectError,
   MalformedError,
+  ParseError,
   detectJsonFeed,
   parseAtomFeed,
   parseJsonFeed,
@@ -18,7 +19,7 @@ import {
 } from 'feedsmith';
 import { NotAFeedError, isCodedError } from '../errors.js';
 import { createHash } from 'node:crypto';
-import type { Enclosure, Entry, FeedFormat, ParsedFeed, Person } from '../model.js';
+import type { Enclosure, Entry, FeedFormat, ParsedFeed, Person, Podcast } from '../model.js';
 import { decodeBody } from './decode-body.js';
 import { parseDate } from './parse-date.js';
 import { createSecretRedactor, type SecretRedactor } from './redact-secrets.js';
@@ -37,7 +38,7 @@ export interface ParseFeedOptions {
 }
 
 /** Part of every fingerprint: bump it when normalising or sanitising changes, so old entries are made again. */
-const NORMALISER_VERSION = '1';
+const NORMALISER_VERSION = '2';
 
 // Bounds the work one document can cause downstream; real feeds carry tens to hundreds.
 const MAX_ENTRIES = 5000;
@@ -177,9 +178,108 @@ function classifyDocument(text: string): DocumentKind {
   if (localName === 'rss') return { kind: 'xml', format: 'rss', xml };
   if (localName === 'feed') return { kind: 'xml', format: 'atom', xml };
   if (localName === 'rdf') return { kind: 'xml', format: 'rdf', xml };
-  if (localName === 'html') throw new NotAFeedError('an HTML page');
+  if (localName === 'html') {
+    // An Atom feed a server wrapped in an XHTML page: lenient readers find the <feed> and read it.
+    const embedded = embeddedAtomFeed(xml);
+    if (embedded !== undefined) return { kind: 'xml', format: 'atom', xml: embedded };
+    throw new NotAFeedError('an HTML page');
+  }
   if (root === undefined) throw new NotAFeedError('no root element');
   throw new NotAFeedError(`unexpected root element <${root.slice(0, 40)}>`);
+}
+
+const EMBEDDED_ATOM = /<(?:([\w-]+):)?feed\s[^>]*xmlns(?::[\w-]+)?\s*=\s*["']http:\/\/(?:www\.w3\.org\/2005\/Atom|purl\.org\/atom\/ns#)["']/;
+
+/** The Atom <feed> element inside an (X)HTML document, as a document of its own, or undefined. */
+function embeddedAtomFeed(xml: string): string | undefined {
+  const start = EMBEDDED_ATOM.exec(xml);
+  if (!start) return undefined;
+  const closeTag = `</${start[1] === undefined ? '' : `${start[1]}:`}feed>`;
+  const end = xml.lastIndexOf(closeTag);
+  return end < start.index ? undefined : xml.slice(start.index, end + closeTag.length);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Repairs for documents lenient readers (Universal Feed Parser, browsers) still read
+
+/** RSS with its items straight under <rss>, no <channel>: the channel is put back around them. */
+function withChannel(xml: string): string {
+  if (/<(?:[\w-]+:)?channel[\s>]/.test(xml)) return xml;
+  const open = /<(?:[\w-]+:)?rss(?:\s[^>]*)?>/.exec(xml);
+  if (!open) return xml;
+  const afterOpen = open.index + open[0].length;
+  const close = xml.lastIndexOf('</');
+  const end = close > afterOpen && /^<\/(?:[\w-]+:)?rss\s*>/.test(xml.slice(close)) ? close : xml.length;
+  return `${xml.slice(0, afterOpen)}<channel>${xml.slice(afterOpen, end)}</channel>${xml.slice(end)}`;
+}
+
+// Atom 0.3 mode="base64" (and RFC 4287 content of a non-text type) carries base64: decoded here,
+// before parsing, since the parser keeps the text but not the mode.
+const BASE64_ELEMENT = /<((?:[\w-]+:)?(?:content|summary|title|tagline|info|subtitle))(\s[^>]*?)\smode\s*=\s*["']base64["']([^>]*)>([^<]*)<\/\1\s*>/g;
+
+function withBase64Decoded(xml: string): string {
+  if (!/mode\s*=\s*["']base64["']/.test(xml)) return xml;
+  return xml.replace(BASE64_ELEMENT, (whole, name: string, before: string, after: string, encoded: string) => {
+    const text = decodeBase64Text(encoded);
+    return text === undefined ? whole : `<${name}${before}${after}>${escapeXmlText(text)}</${name}>`;
+  });
+}
+
+/** Base64 that decodes to UTF-8 text, else undefined (binary content is no entry text). */
+function decodeBase64Text(encoded: string): string | undefined {
+  const compact = encoded.replace(/\s+/g, '');
+  if (compact === '' || !/^[A-Za-z0-9+/]+={0,2}$/.test(compact)) return undefined;
+  try {
+    const text = new TextDecoder('utf-8', { fatal: true }).decode(Buffer.from(compact, 'base64'));
+    // eslint-disable-next-line no-control-regex -- control characters mean binary, not text
+    return /[\u0000-\u0008\u000e-\u001f]/.test(text) ? undefined : text;
+  } catch {
+    return undefined;
+  }
+}
+
+function escapeXmlText(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+const CONTAINERS = new Set(['rss', 'channel', 'feed', 'rdf']);
+const ENTRY_ELEMENTS = new Set(['item', 'entry']);
+const XML_TOKEN = /<!--[\s\S]*?-->|<!\[CDATA\[[\s\S]*?\]\]>|<\?[\s\S]*?\?>|<![^>]*>|<\/\s*([\w.:-]+)\s*>|<([\w.:-]+)(?:\s(?:[^>"']|"[^"]*"|'[^']*')*)?>/g;
+
+/**
+ * Closes what a broken document left open, as a lenient reader does: an element still open when an
+ * item or entry starts (an unclosed <itunes:category> would swallow every item after it), or when
+ * an ancestor closes; a close tag nothing opened is dropped.
+ */
+function balanceTags(xml: string): string {
+  const stack: string[] = [];
+  let out = '';
+  let last = 0;
+  for (const match of xml.matchAll(XML_TOKEN)) {
+    const [token, closing, opening] = match;
+    let replacement = token;
+    if (closing !== undefined) {
+      const at = stack.lastIndexOf(closing);
+      if (at === -1) replacement = '';
+      else replacement = stack.splice(at).reverse().map((name) => `</${name}>`).join('');
+    } else if (opening !== undefined && !token.endsWith('/>')) {
+      let closed = '';
+      if (ENTRY_ELEMENTS.has(localNameOf(opening) ?? '') && stack.some((name) => CONTAINERS.has(localNameOf(name) ?? ''))) {
+        while (stack.length > 0 && !CONTAINERS.has(localNameOf(stack.at(-1)) ?? '')) closed += `</${stack.pop()}>`;
+      }
+      stack.push(opening);
+      replacement = closed + token;
+    }
+    out += xml.slice(last, match.index) + replacement;
+    last = match.index + token.length;
+  }
+  return out + xml.slice(last) + stack.reverse().map((name) => `</${name}>`).join('');
+}
+
+/** How many items or entries the document holds, counted by their start tags. */
+function countEntryTags(xml: string, format: 'rss' | 'atom' | 'rdf'): number {
+  const pattern = format === 'atom' ? /<(?:[\w-]+:)?entry[\s>]/g : /<(?:[\w-]+:)?item[\s>]/g;
+  return xml.replace(/<!--[\s\S]*?-->|<!\[CDATA\[[\s\S]*?\]\]>/g, '').match(pattern)?.length ?? 0;
 }
 
 function toNotAFeed(error: unknown): Error {
@@ -224,6 +324,13 @@ function plainText(context: Context, value: unknown): string | undefined {
   return text === '' ? undefined : text;
 }
 
+/** Text that is text already (Atom type="text"): `<blink>` in it is shown, not stripped. */
+function literalText(context: Context, value: unknown): string | undefined {
+  if (typeof value !== 'string' && typeof value !== 'number') return undefined;
+  const text = context.redactor.redactText(String(value).replace(/\s+/g, ' ').trim());
+  return text === '' ? undefined : text;
+}
+
 function cleanHtml(context: Context, value: unknown, base: string): string | undefined {
   if (typeof value !== 'string' || value.trim() === '') return undefined;
   const html = sanitizeHtml(value, base, { rewriteUrl: (url) => context.redactor.redactUrl(url) });
@@ -234,6 +341,35 @@ function cleanHtml(context: Context, value: unknown, base: string): string | und
 function textAsHtml(context: Context, value: unknown, base: string): string | undefined {
   if (typeof value !== 'string') return undefined;
   return cleanHtml(context, textToHtml(value), base);
+}
+
+// Markup or an entity: fields with no declared type (itunes:summary, dc:description) hold either.
+const LOOKS_LIKE_HTML = /<\/?[a-z][\w-]*[\s/>]|&(?:#\d+|#x[0-9a-f]+|[a-z]+);/i;
+
+/** A field that may be plain text or HTML, as HTML. */
+function maybeHtml(context: Context, value: unknown, base: string): string | undefined {
+  if (typeof value !== 'string') return undefined;
+  return LOOKS_LIKE_HTML.test(value) ? cleanHtml(context, value, base) : textAsHtml(context, value, base);
+}
+
+/** media:description (Media RSS: plain unless type="html"), of the item or of its first group that has one. */
+function mediaDescription(context: Context, media: MediaNs.ItemOrFeed | undefined, base: string): string | undefined {
+  const description = media?.description ?? media?.groups?.find((group) => group.description?.value)?.description;
+  if (description?.value === undefined) return undefined;
+  return description.type === 'html' ? cleanHtml(context, description.value, base) : textAsHtml(context, description.value, base);
+}
+
+/** The iTunes tags of an episode that podcast apps read, or undefined when there are none. */
+function podcastOf(itunes: { duration?: number; explicit?: boolean; episode?: number; season?: number; episodeType?: string } | undefined): Podcast | undefined {
+  if (itunes === undefined) return undefined;
+  const podcast: Podcast = {};
+  if (Number.isFinite(itunes.duration) && (itunes.duration ?? 0) > 0) podcast.duration = Math.round(itunes.duration!);
+  if (typeof itunes.explicit === 'boolean') podcast.explicit = itunes.explicit;
+  if (Number.isSafeInteger(itunes.episode) && (itunes.episode ?? 0) > 0) podcast.episode = itunes.episode!;
+  if (Number.isSafeInteger(itunes.season) && (itunes.season ?? 0) > 0) podcast.season = itunes.season!;
+  const episodeType = itunes.episodeType?.trim().toLowerCase();
+  if (episodeType === 'full' || episodeType === 'trailer' || episodeType === 'bonus') podcast.episodeType = episodeType;
+  return Object.keys(podcast).length === 0 ? undefined : podcast;
 }
 
 /** The entry id: upstream's if usable, else the link, else a hash of what the entry says. */
@@ -332,7 +468,19 @@ function compact<T extends object>(value: T): T {
 // ---------------------------------------------------------------------------------------------
 // RSS 0.9x / 2.0
 
-function normaliseRssItem(context: Context, item: RssFeed.Item<string>, feedBase: string): Entry {
+/** The links more than one of `links` names. */
+function linksOfMany(links: Array<string | undefined>): Set<string> {
+  const seen = new Set<string>();
+  const many = new Set<string>();
+  for (const link of links) {
+    if (link === undefined || link.trim() === '') continue;
+    if (seen.has(link)) many.add(link);
+    seen.add(link);
+  }
+  return many;
+}
+
+function normaliseRssItem(context: Context, item: RssFeed.Item<string>, feedBase: string, sharedLinks: ReadonlySet<string>): Entry {
   const base = resolveBase(item.xml?.base, feedBase);
   const guid = item.guid?.value;
   const atomAlternate = item.atom?.links?.find((link) => link.rel === undefined || link.rel === 'alternate')?.href;
@@ -347,18 +495,32 @@ function normaliseRssItem(context: Context, item: RssFeed.Item<string>, feedBase
       .map((content) => makeEnclosure(context, content.url, content.type, content.fileSize, base)),
   ]);
   const imageEnclosure = item.enclosures?.find((enclosure) => enclosure.type?.startsWith('image/'))?.url;
+  const description = item.description ?? item.dc?.descriptions?.[0];
+  // Items with no guid that share one link are told apart by what they say, not by the link.
+  const idLink = link !== undefined && sharedLinks.has(link) ? undefined : link;
   return compact({
-    id: stableId(context, guid, link, [item.title, item.pubDate ?? item.dc?.dates?.[0], item.description]),
+    id: stableId(context, guid, idLink, [item.title, item.pubDate ?? item.dc?.dates?.[0], item.description, ...(idLink === link ? [] : [link])]),
     title: plainText(context, item.title ?? item.dc?.titles?.[0] ?? item.itunes?.title),
     link,
-    published: parseDate(item.pubDate) ?? parseDate(item.dc?.dates?.[0]) ?? parseDate(item.atom?.published),
+    published:
+      parseDate(item.pubDate) ??
+      parseDate(item.dc?.dates?.[0]) ??
+      parseDate(item.atom?.published) ??
+      parseDate(item.dcterms?.issued?.[0]) ??
+      parseDate(item.dcterms?.created?.[0]),
     updated: parseDate(item.atom?.updated) ?? parseDate(item.dcterms?.modified?.[0]),
     authors: uniquePeople([
       ...(item.authors ?? []).map((author) => makePerson(context, author.name, author.email, author.link, base)),
+      // Atom's <author> inside RSS: what .NET's SyndicationFeed writes (as a10:author).
+      ...(item.atom?.authors ?? []).map((author) => makePerson(context, author.name, author.email, author.uri, base)),
       ...(item.dc?.creators ?? []).map((creator) => makePerson(context, creator, undefined, undefined, base)),
       makePerson(context, item.itunes?.author, undefined, undefined, base),
     ]),
-    summary: cleanHtml(context, item.description, base),
+    summary:
+      maybeHtml(context, description, base) ??
+      maybeHtml(context, item.itunes?.summary, base) ??
+      mediaDescription(context, item.media, base) ??
+      maybeHtml(context, item.atom?.summary?.value, base),
     content: cleanHtml(context, item.content?.encoded, base),
     categories: uniqueStrings([
       ...(item.categories ?? []).map((category) => plainText(context, category.name)),
@@ -366,19 +528,28 @@ function normaliseRssItem(context: Context, item: RssFeed.Item<string>, feedBase
     ]),
     enclosures,
     image: absoluteUrl(context, item.itunes?.image ?? mediaImage(item.media) ?? imageEnclosure, base),
+    podcast: podcastOf(item.itunes),
   });
 }
 
 function normaliseRss(context: Context, feed: RssFeed.Feed<string>, baseUrl: string): ParsedFeed {
   const base = resolveBase(feed.xml?.base, baseUrl);
   const atomAlternate = feed.atom?.links?.find((link) => link.rel === undefined || link.rel === 'alternate')?.href;
+  const items = feed.items ?? [];
+  const sharedLinks = linksOfMany(items.filter((item) => item.guid?.value === undefined).map((item) => item.link));
+  const sharedLinkUrls = new Set([...sharedLinks].map((link) => absoluteUrl(context, link, base)).filter((link) => link !== undefined));
   return compact({
     format: 'rss' as const,
     title: plainText(context, feed.title),
     link: absoluteUrl(context, feed.link, base) ?? absoluteUrl(context, atomAlternate, base),
     description: plainText(context, feed.description),
     ttlMinutes: readTtlMinutes(feed.ttl, feed.sy),
-    entries: (feed.items ?? []).map((item) => entryOf(context, item, base, undefined, () => normaliseRssItem(context, item, base))),
+    image: absoluteUrl(context, feed.itunes?.image ?? feed.image?.url, base),
+    explicit: feed.itunes?.explicit,
+    entries: items.map((item) => {
+      const shared = item.guid?.value === undefined && sharedLinks.has(item.link ?? '');
+      return entryOf(context, item, base, shared ? 'shared-link' : undefined, () => normaliseRssItem(context, item, base, sharedLinkUrls));
+    }),
   });
 }
 
@@ -391,9 +562,21 @@ function atomHtml(context: Context, text: AtomFeed.Text | AtomFeed.Content | und
   if (text?.value === undefined) return undefined;
   const textBase = resolveBase(text.xml?.base, base);
   const type = text.type?.trim().toLowerCase();
+  // RFC 4287 §4.1.3.3: a type neither text nor XML is base64; what decodes to text is shown as text.
+  if (type !== undefined && !isTextualType(type)) return textAsHtml(context, decodeBase64Text(text.value), textBase);
   // RFC 4287 §3.1.1: no type means text.
   if (type === undefined || !HTML_TEXT_TYPES.has(type)) return textAsHtml(context, text.value, textBase);
   return cleanHtml(context, text.value, textBase);
+}
+
+function isTextualType(type: string): boolean {
+  return type === 'text' || HTML_TEXT_TYPES.has(type) || type.startsWith('text/') || /[/+]xml(?:\s*;|$)/.test(type) || !type.includes('/');
+}
+
+/** An Atom title: type="text" (the default) is literal text, html and xhtml are markup. */
+function atomTitle(context: Context, text: AtomFeed.Text | undefined): string | undefined {
+  const type = text?.type?.trim().toLowerCase();
+  return type !== undefined && HTML_TEXT_TYPES.has(type) ? plainText(context, text?.value) : literalText(context, text?.value);
 }
 
 /** The rel="alternate" link (RFC 4287 §4.2.7.2: no rel means alternate), HTML preferred. */
@@ -419,17 +602,18 @@ function normaliseAtomEntry(context: Context, entry: AtomFeed.Entry<string>, fee
   );
   return compact({
     id: stableId(context, entry.id, link, [entry.title?.value, entry.updated ?? entry.published, entry.summary?.value ?? entry.content?.value]),
-    title: plainText(context, entry.title?.value),
+    title: atomTitle(context, entry.title),
     link,
-    published: parseDate(entry.published) ?? parseDate(entry.dc?.dates?.[0]),
+    published: parseDate(entry.published) ?? parseDate(entry.dc?.dates?.[0]) ?? parseDate(entry.dcterms?.issued?.[0]),
     updated: parseDate(entry.updated),
     // RFC 4287 §4.2.1: an entry without authors has its source's, else its feed's.
     authors: authors.length > 0 ? authors : sourceAuthors.length > 0 ? sourceAuthors : feedAuthors,
-    summary: atomHtml(context, entry.summary, base),
+    summary: atomHtml(context, entry.summary, base) ?? mediaDescription(context, entry.media, base),
     content: atomHtml(context, entry.content, base),
     categories: uniqueStrings((entry.categories ?? []).map((category) => plainText(context, category.label ?? category.term))),
     enclosures,
     image: absoluteUrl(context, entry.itunes?.image ?? mediaImage(entry.media), base),
+    podcast: podcastOf(entry.itunes),
   });
 }
 
@@ -438,10 +622,12 @@ function normaliseAtom(context: Context, feed: AtomFeed.Feed<string>, baseUrl: s
   const feedAuthors = atomPeople(context, feed.authors, base);
   return compact({
     format: 'atom' as const,
-    title: plainText(context, feed.title?.value),
+    title: atomTitle(context, feed.title),
     link: atomAlternate(context, feed.links, base),
-    description: plainText(context, feed.subtitle?.value),
+    description: atomTitle(context, feed.subtitle),
     ttlMinutes: readTtlMinutes(undefined, feed.sy),
+    image: absoluteUrl(context, feed.itunes?.image ?? feed.logo ?? feed.icon, base),
+    explicit: feed.itunes?.explicit,
     entries: (feed.entries ?? []).map((entry) => entryOf(context, entry, base, feedAuthors, () => normaliseAtomEntry(context, entry, base, feedAuthors))),
   });
 }
@@ -529,17 +715,65 @@ export function parseFeed(body: Buffer | string, options: ParseFeedOptions): Par
   const context: Context = { redactor: createSecretRedactor(options.baseUrl), sourceUrl: options.baseUrl, ...(options.known ? { known: options.known } : {}) };
   try {
     const document = classifyDocument(decodeBody(body, options.contentType));
-    const parseOptions = { maxItems: MAX_ENTRIES };
-    if (document.kind === 'json') return normaliseJson(context, parseJsonFeed(document.value, parseOptions), options.baseUrl);
-    switch (document.format) {
-      case 'rss':
-        return normaliseRss(context, parseRssFeed(document.xml, parseOptions), options.baseUrl);
-      case 'atom':
-        return normaliseAtom(context, parseAtomFeed(document.xml, parseOptions), options.baseUrl);
-      case 'rdf':
-        return normaliseRdf(context, parseRdfFeed(document.xml, parseOptions), options.baseUrl);
+    if (document.kind === 'json') return normaliseJson(context, parseJsonFeed(document.value, { maxItems: MAX_ENTRIES }), options.baseUrl);
+    const xml = document.format === 'rss' ? withChannel(document.xml) : document.format === 'atom' ? withBase64Decoded(document.xml) : document.xml;
+    const expected = countEntryTags(xml, document.format);
+    let parsed: ParsedFeed | undefined;
+    try {
+      parsed = parseXml(context, document.format, xml, options.baseUrl);
+    } catch (error) {
+      // Only a refusal for what the document lacks is worth a second reading; malformed or too
+      // deep stays refused.
+      if (expected === 0 || !(error instanceof ParseError || error instanceof DetectError)) throw error;
     }
+    // Items the document holds but the parse lost (an unclosed element swallowed them, or the
+    // feed was refused for what it lacks): read again with what was left open closed.
+    if (expected > 0 && (parsed === undefined || parsed.entries.length === 0)) {
+      parsed = recoverEntries(context, document.format, xml, options.baseUrl) ?? parsed;
+    }
+    if (parsed === undefined) throw new NotAFeedError('unrecognised feed format');
+    // Never "ok" with nothing when the document has entries: say so instead.
+    if (parsed.entries.length === 0 && expected > 0) {
+      throw new NotAFeedError(`malformed XML: the document has ${expected} ${document.format === 'atom' ? 'entries' : 'items'} but none could be read`);
+    }
+    return parsed;
   } catch (error) {
     throw toNotAFeed(error);
   }
+}
+
+function parseXml(context: Context, format: Exclude<FeedFormat, 'json'>, xml: string, baseUrl: string): ParsedFeed {
+  const parseOptions = { maxItems: MAX_ENTRIES };
+  switch (format) {
+    case 'rss':
+      return normaliseRss(context, parseRssFeed(xml, parseOptions), baseUrl);
+    case 'atom':
+      return normaliseAtom(context, parseAtomFeed(xml, parseOptions), baseUrl);
+    case 'rdf':
+      return normaliseRdf(context, parseRdfFeed(xml, parseOptions), baseUrl);
+  }
+}
+
+/**
+ * A second reading of a document whose entries the first one lost: tags balanced; and when the
+ * parser still refuses it (a channel with no title whose items hold only elements it does not
+ * know), one entry per item, told apart by the item's own bytes.
+ */
+function recoverEntries(context: Context, format: Exclude<FeedFormat, 'json'>, xml: string, baseUrl: string): ParsedFeed | undefined {
+  let repaired: ParsedFeed | undefined;
+  try {
+    repaired = parseXml(context, format, balanceTags(xml), baseUrl);
+  } catch (error) {
+    if (!(error instanceof ParseError || error instanceof DetectError)) return undefined;
+  }
+  if (repaired !== undefined && repaired.entries.length > 0) return repaired;
+  const pattern = format === 'atom' ? /<((?:[\w-]+:)?entry)[\s>][\s\S]*?<\/\1\s*>/g : /<((?:[\w-]+:)?item)[\s>][\s\S]*?<\/\1\s*>/g;
+  const items = [...xml.matchAll(pattern)].slice(0, MAX_ENTRIES).map((match) => match[0]);
+  if (items.length === 0) return repaired;
+  return {
+    format,
+    ...(repaired?.title === undefined ? {} : { title: repaired.title }),
+    ...(repaired?.link === undefined ? {} : { link: repaired.link }),
+    entries: items.map((item) => ({ id: stableId(context, undefined, undefined, [item]), authors: [], categories: [], enclosures: [] })),
+  };
 }

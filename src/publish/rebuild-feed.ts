@@ -106,6 +106,7 @@ async function renderAndStore(deps: RebuildDeps, feedId: string): Promise<Render
       generator: `feedproxy ${VERSION}`,
       hubUrl: hubUrlOf(config.publicUrl),
       stylesheetUrl: `${config.publicUrl}/feed.xsl`,
+      ...podcastChannelOf(sources),
       entries: published,
     });
     formats[format] = { contentType, etag: strongEtag(body) };
@@ -164,6 +165,17 @@ function facetOf(source: SourceRecord): SourceFacet {
   const home = source.siteUrl;
   const shareable = home !== undefined && /^https?:\/\//i.test(home) && maskUrl(home) === home && !/@/.test(home.split('/')[2] ?? '');
   return { title: source.title, ...(shareable ? { url: home } : {}) };
+}
+
+/**
+ * What podcast apps read from the channel: the artwork of the first source (in the feed's order)
+ * that has one and nothing masked in it, and explicit when any source says so.
+ */
+function podcastChannelOf(sources: SourceRecord[]): { image?: string; explicit?: boolean } {
+  const image = sources.map((source) => source.image).find((url) => url !== undefined && /^https?:\/\//i.test(url) && maskUrl(url) === url);
+  const ratings = sources.map((source) => source.explicit);
+  const explicit = ratings.includes(true) ? true : ratings.length > 0 && ratings.every((rating) => rating === false) ? false : undefined;
+  return { ...(image === undefined ? {} : { image }), ...(explicit === undefined ? {} : { explicit }) };
 }
 
 /** The WebSub hub every published feed names (routes/websub.ts). */

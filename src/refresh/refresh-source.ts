@@ -148,6 +148,8 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
         ...base,
         title: source.title,
         siteUrl: parsed.link ? scrubText(parsed.link, secrets) : source.siteUrl,
+        image: parsed.image === undefined ? undefined : scrubText(parsed.image, secrets),
+        explicit: parsed.explicit,
         entryCount: update.entries.length,
         upstreamMinMinutes,
       },

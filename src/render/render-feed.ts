@@ -15,7 +15,7 @@
 // Output is deterministic (same input → same bytes): the ETag of a published feed depends on it.
 import { createHash } from 'node:crypto';
 import { Feed, type Author, type Extension, type FeedOptions, type Item } from 'feed';
-import type { CachedEntry } from '../model.js';
+import type { CachedEntry, Podcast } from '../model.js';
 import { entryDate, parseDate } from '../pipeline/merge.js';
 import type { PublishedEntry, SourceFacet } from '../pipeline/feed-options.js';
 import { plainTextOf } from '../pipeline/plain-text.js';
@@ -41,6 +41,10 @@ export interface RenderInput {
   hubUrl?: string;
   /** XSL stylesheet a browser applies to the Atom and RSS documents (routes/browser-view.ts). */
   stylesheetUrl?: string;
+  /** Artwork for podcast apps (RSS itunes:image): the sources' own, never a URL with a secret. */
+  image?: string;
+  /** Channel itunes:explicit, when the sources say. */
+  explicit?: boolean;
   entries: RenderEntry[];
 }
 
@@ -74,6 +78,8 @@ interface PreparedFeed {
   homeUrl?: string;
   hubUrl?: string;
   stylesheetUrl?: string;
+  image?: string;
+  explicit?: boolean;
   updated: Date;
   generator: string;
   entries: PreparedEntry[];
@@ -97,6 +103,7 @@ interface PreparedEntry {
   categories: string[];
   enclosures: Array<{ url: string; type?: string; length?: number }>;
   image?: string;
+  podcast?: Podcast;
   /** Plain-text title; the URL normalised. */
   source?: EntrySource;
 }
@@ -112,6 +119,8 @@ function prepareFeed(input: RenderInput): PreparedFeed {
     homeUrl: normaliseUrl(input.homeUrl),
     hubUrl: normaliseUrl(input.hubUrl),
     stylesheetUrl: normaliseUrl(input.stylesheetUrl),
+    image: normaliseUrl(input.image),
+    explicit: input.explicit,
     updated: validDate(input.updated) ?? latestOf(input.entries) ?? new Date(0),
     generator: cleanText(input.generator),
     entries: input.entries.map((entry) => prepareEntry(entry, usedIds)),
@@ -148,8 +157,22 @@ function prepareEntry(entry: RenderEntry, usedIds: Set<string>): PreparedEntry {
     categories: [...new Set(entry.categories.map((category) => cleanText(category).trim()).filter((category) => category !== ''))],
     enclosures: [...enclosures.values()],
     image: normaliseUrl(entry.image),
+    podcast: preparePodcast(entry.podcast),
     source: prepareSource(entry.source),
   };
+}
+
+/** Only values the iTunes tags can carry (positive integers, the three episode types). */
+function preparePodcast(podcast: Podcast | undefined): Podcast | undefined {
+  if (podcast === undefined) return undefined;
+  const prepared: Podcast = {};
+  const positive = (value: number | undefined): value is number => Number.isSafeInteger(value) && (value ?? 0) > 0;
+  if (positive(podcast.duration)) prepared.duration = podcast.duration;
+  if (typeof podcast.explicit === 'boolean') prepared.explicit = podcast.explicit;
+  if (positive(podcast.episode)) prepared.episode = podcast.episode;
+  if (positive(podcast.season)) prepared.season = podcast.season;
+  if (podcast.episodeType === 'full' || podcast.episodeType === 'trailer' || podcast.episodeType === 'bonus') prepared.episodeType = podcast.episodeType;
+  return Object.keys(prepared).length === 0 ? undefined : prepared;
 }
 
 function prepareSource(source: EntrySource | undefined): EntrySource | undefined {
@@ -309,8 +332,9 @@ function renderAtom(feed: PreparedFeed): string {
     author: { name: xmlText(feed.title) },
   };
   const items = feed.entries.map((entry, index): Item => {
-    // §4.1.2: an entry with no alternate link must carry content.
-    const content = entry.content ?? (entry.link === undefined ? (entry.summary ?? escapeHtml(entry.title ?? entry.id)) : undefined);
+    // §4.1.2: an entry with no alternate link must carry content: its summary, else its title
+    // (never its id, which is ours and says nothing to a reader).
+    const content = entry.content ?? (entry.link === undefined ? (entry.summary ?? (escapeHtml(entry.title ?? '') || ' ')) : undefined);
     const summary = entry.content === undefined && entry.link === undefined ? undefined : entry.summary;
     return {
       id: entry.id,
@@ -320,7 +344,8 @@ function renderAtom(feed: PreparedFeed): string {
       published: entry.published,
       description: summary === undefined ? undefined : cdataText(summary),
       content: content === undefined ? undefined : cdataText(content),
-      author: entry.authors.filter((author) => author.name !== undefined).map(atomAuthor),
+      // §3.2.1: a person needs a name; one known only by e-mail is named by it.
+      author: entry.authors.filter((author) => author.name !== undefined || author.email !== undefined).map(atomAuthor),
       category: entry.categories.map((category) => ({ term: xmlAttribute(category) })),
     };
   });
@@ -333,7 +358,7 @@ function renderAtom(feed: PreparedFeed): string {
 }
 
 function atomAuthor(author: PreparedEntry['authors'][number]): Author {
-  return { name: xmlText(author.name ?? ''), email: author.email && xmlText(author.email), link: author.url };
+  return { name: xmlText(author.name ?? author.email ?? ''), email: author.email && xmlText(author.email), link: author.url };
 }
 
 function atomLinks(entry: PreparedEntry): string[] {
@@ -360,6 +385,28 @@ function atomSource(entry: PreparedEntry): string[] {
 // RSS 2.0 (https://www.rssboard.org/rss-specification)
 
 const DUBLIN_CORE = 'http://purl.org/dc/elements/1.1/';
+const ITUNES = 'http://www.itunes.com/dtds/podcast-1.0.dtd';
+
+/** itunes:duration as H:MM:SS (the validator's and Apple's form). */
+function itunesDuration(seconds: number): string {
+  const pad = (value: number): string => String(value).padStart(2, '0');
+  return `${Math.floor(seconds / 3600)}:${pad(Math.floor(seconds / 60) % 60)}:${pad(seconds % 60)}`;
+}
+
+/** The iTunes tags podcast apps read from an episode; only what the source gave. */
+function itunesItemTags(entry: PreparedEntry): Extension[] {
+  const podcast = entry.podcast;
+  if (podcast === undefined) return [];
+  const tags: Extension[] = [];
+  const text = (name: string, value: string): void => void tags.push({ name, objects: { _text: value } });
+  if (podcast.duration !== undefined) text('itunes:duration', itunesDuration(podcast.duration));
+  if (entry.image !== undefined) tags.push({ name: 'itunes:image', objects: { _attributes: { href: xmlAttribute(entry.image) } } });
+  if (podcast.explicit !== undefined) text('itunes:explicit', String(podcast.explicit));
+  if (podcast.episode !== undefined) text('itunes:episode', String(podcast.episode));
+  if (podcast.season !== undefined) text('itunes:season', String(podcast.season));
+  if (podcast.episodeType !== undefined) text('itunes:episodeType', podcast.episodeType);
+  return tags;
+}
 
 function renderRss(feed: PreparedFeed): string {
   const options: FeedOptions = {
@@ -372,11 +419,14 @@ function renderRss(feed: PreparedFeed): string {
     hub: feed.hubUrl,
   };
   let namesAuthors = false;
+  let namesItunes = false;
   const items = feed.entries.map((entry): Item => {
     const description = entry.summary ?? entry.content;
     const enclosure = entry.enclosures[0];
-    const names = entry.authors.flatMap((author) => (author.name === undefined ? [] : [author.name]));
-    const extensions: Extension[] = [];
+    // Named by name, else by e-mail address.
+    const names = entry.authors.flatMap((author) => { const shown = author.name ?? author.email; return shown === undefined ? [] : [shown]; });
+    const extensions: Extension[] = itunesItemTags(entry);
+    if (extensions.length > 0) namesItunes = true;
     if (names.length > 0) {
       namesAuthors = true;
       // <author> must be an e-mail address; a name goes in dc:creator, one element per author.
@@ -402,11 +452,26 @@ function renderRss(feed: PreparedFeed): string {
       extensions,
     };
   });
-  const xml = newFeed(options, items).rss2();
+  const rss = newFeed(options, items);
+  // Channel artwork and rating for podcast apps; written by hand, since `feed`'s podcast mode adds
+  // Google Play tags and owner details we do not have.
+  if (feed.image !== undefined) {
+    namesItunes = true;
+    rss.addExtension({ name: 'itunes:image', objects: { _attributes: { href: xmlAttribute(feed.image) } } });
+  }
+  if (feed.explicit !== undefined) {
+    namesItunes = true;
+    rss.addExtension({ name: 'itunes:explicit', objects: { _text: String(feed.explicit) } });
+  }
+  let xml = rss.rss2();
   // `feed` declares the dc: prefix only when some item has content:encoded.
   const rootEnd = xml.indexOf('>', xml.indexOf('<rss '));
-  const declared = !namesAuthors || xml.slice(0, rootEnd).includes('xmlns:dc=') ? xml : `${xml.slice(0, rootEnd)} xmlns:dc="${DUBLIN_CORE}"${xml.slice(rootEnd)}`;
-  return withStylesheet(declared, feed.stylesheetUrl);
+  const declarations = [
+    namesAuthors && !xml.slice(0, rootEnd).includes('xmlns:dc=') ? ` xmlns:dc="${DUBLIN_CORE}"` : '',
+    namesItunes ? ` xmlns:itunes="${ITUNES}"` : '',
+  ].join('');
+  xml = `${xml.slice(0, rootEnd)}${declarations}${xml.slice(rootEnd)}`;
+  return withStylesheet(xml, feed.stylesheetUrl);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -63,6 +63,8 @@ export async function createSource(deps: Deps, userId: string, input: CreateSour
     etag: probe.response.etag,
     lastModified: probe.response.lastModified,
     ...(probe.parsed.link ? { siteUrl: scrubText(probe.parsed.link, probe.secrets) } : {}),
+    ...(probe.parsed.image ? { image: scrubText(probe.parsed.image, probe.secrets) } : {}),
+    ...(probe.parsed.explicit === undefined ? {} : { explicit: probe.parsed.explicit }),
     upstreamMinMinutes,
     entryCount: entries.length,
     createdAt: fetchedAt,

@@ -40,6 +40,10 @@ export interface SourceRecord {
   /** Minimum interval the upstream asked for (max-age, <ttl>, sy:updatePeriod), minutes. */
   upstreamMinMinutes?: number;
   siteUrl?: string;
+  /** The upstream's artwork (itunes:image, <image>, <logo>), secrets scrubbed: a podcast feed's channel image. */
+  image?: string;
+  /** The upstream channel's itunes:explicit. */
+  explicit?: boolean;
   entryCount: number;
   createdAt: string;
   updatedAt: string;
