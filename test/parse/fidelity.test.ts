@@ -1,0 +1,244 @@
+// Issue 15: constructs real-world feeds use that used to be lost on the way through. One row per
+// construct, each a fixture in test/fixtures/fidelity/, read by parse/ and then merged and rendered
+// as a feed would be; each row names what used to go missing.
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import type { CachedEntry, ParsedFeed } from '../../src/model.js';
+import { parseFeed } from '../../src/parse/index.js';
+import { mergeEntries } from '../../src/pipeline/merge.js';
+import { renderFeed, type RenderFormat } from '../../src/render/render-feed.js';
+
+const FIXTURES = new URL('../fixtures/fidelity/', import.meta.url);
+const BASE_URL = 'https://private.example/feed?token=S3cretFidelityToken';
+
+function parse(name: string): ParsedFeed {
+  return parseFeed(readFileSync(new URL(name, FIXTURES)), { baseUrl: BASE_URL });
+}
+
+/** The fixture as one source's feed: cached, merged and rendered. */
+function render(name: string, format: RenderFormat, channel: { image?: string; explicit?: boolean } = {}): string {
+  const parsed = parse(name);
+  const cached: CachedEntry[] = parsed.entries.map((entry) => ({ ...entry, sourceId: 'src', firstSeenAt: '2024-06-01T00:00:00Z' }));
+  const entries = mergeEntries({ sources: [{ sourceId: 'src', entries: cached }], limit: 100 });
+  const urls = { atom: 'https://proxy.example/f.atom', rss: 'https://proxy.example/f.rss', json: 'https://proxy.example/f.json' };
+  return renderFeed(format, {
+    id: 'urn:feedproxy:feed:test',
+    title: parsed.title ?? 'Feed',
+    selfUrl: urls[format],
+    alternateUrls: urls,
+    updated: new Date('2024-06-01T00:00:00Z'),
+    generator: 'feedproxy test',
+    ...channel,
+    entries,
+  }).body;
+}
+
+interface Row {
+  construct: string;
+  fixture: string;
+  check: (feed: ParsedFeed) => void;
+}
+
+const ROWS: Row[] = [
+  {
+    construct: "YouTube's only text, media:group/media:description, is the entry's summary",
+    fixture: 'youtube-media-description.atom',
+    check: (feed) => {
+      expect(feed.entries.map((entry) => entry.summary)).toEqual([
+        'In this video we build a birdhouse from one plank.\nTools: saw, drill &amp; glue.',
+        'Two coats of outdoor paint.',
+      ]);
+    },
+  },
+  {
+    construct: 'a podcast item with only itunes:summary keeps it as its summary',
+    fixture: 'podcast-itunes.rss',
+    check: (feed) => {
+      expect(feed.entries[0]?.summary).toBe('Season three starts next week. Here is what is coming.');
+      // description wins when both are there
+      expect(feed.entries[1]?.summary).toBe('We answer your questions about <b>everything</b>.');
+    },
+  },
+  {
+    construct: 'an RSS item with only dc:description keeps it (not its title) as its summary',
+    fixture: 'dc-description.rss',
+    check: (feed) => {
+      expect(feed.entries.map((entry) => entry.summary)).toEqual(['Saturday at ten, in the hall. Bring a tin.', 'Practice is on Thursday this week.']);
+    },
+  },
+  {
+    construct: 'Atom type="text" titles (entry and feed) are literal text, not HTML to strip',
+    fixture: 'atom-text-titles.atom',
+    check: (feed) => {
+      expect(feed.title).toBe('Notes on <html> & friends');
+      expect(feed.entries.map((entry) => entry.title)).toEqual(['History of the <blink> tag', 'Use <marquee> & suffer', 'An emphatic title']);
+    },
+  },
+  {
+    construct: ".NET SyndicationFeed's a10:author inside RSS is read",
+    fixture: 'dotnet-a10-author.rss',
+    check: (feed) => {
+      expect(feed.entries.map((entry) => entry.authors)).toEqual([
+        [{ name: 'Ada Lovelace', email: 'ada@contoso.example', url: 'https://contoso.example/people/ada' }],
+        [{ name: 'Grace Hopper' }],
+      ]);
+    },
+  },
+  {
+    construct: 'an Atom author with only an e-mail address is kept',
+    fixture: 'atom-email-authors.atom',
+    check: (feed) => {
+      expect(feed.entries[0]?.authors).toEqual([{ email: 'alice@lists.example' }]);
+    },
+  },
+  {
+    construct: 'RSS dcterms:issued dates the item',
+    fixture: 'dcterms-issued.rss',
+    check: (feed) => {
+      expect(feed.entries.map((entry) => entry.published)).toEqual(['2024-01-15T08:00:00.000Z', '2023-12-01T08:00:00.000Z']);
+    },
+  },
+  {
+    construct: 'Atom 0.3 mode="base64" content is decoded',
+    fixture: 'atom03-base64.atom',
+    check: (feed) => {
+      expect(feed.entries[0]?.content).toBe('<p>Hello <b>base64</b> world</p>');
+    },
+  },
+  {
+    construct: 'RFC 4287 content of a non-text type (base64) is decoded',
+    fixture: 'atom10-base64-type.atom',
+    check: (feed) => {
+      expect(feed.entries[0]?.content).toBe('Plain text carried as base64.');
+    },
+  },
+  {
+    construct: 'RSS items with no guid sharing one link stay three entries',
+    fixture: 'guidless-shared-link.rss',
+    check: (feed) => {
+      expect(feed.entries).toHaveLength(3);
+      expect(new Set(feed.entries.map((entry) => entry.id)).size).toBe(3);
+      expect(feed.entries.every((entry) => entry.link === 'https://town.example/announcements')).toBe(true);
+    },
+  },
+  {
+    construct: 'an unclosed <itunes:category> does not swallow the items: all three are recovered',
+    fixture: 'podcast-unclosed-category.rss',
+    check: (feed) => {
+      expect(feed.entries.map((entry) => entry.title)).toEqual(['Pilot', 'Second', 'Third']);
+      expect(feed.entries.map((entry) => entry.enclosures[0]?.url)).toEqual([
+        'https://brokenpod.example/1.mp3',
+        'https://brokenpod.example/2.mp3',
+        'https://brokenpod.example/3.mp3',
+      ]);
+    },
+  },
+  {
+    construct: '<rss> with no <channel> is read',
+    fixture: 'rss-no-channel.rss',
+    check: (feed) => {
+      expect(feed.entries.map((entry) => entry.link)).toEqual(['https://channelless.example/1', 'https://channelless.example/2']);
+    },
+  },
+  {
+    construct: 'a channel with no title whose items hold only unknown elements is read, one entry per item',
+    fixture: 'untitled-unknown-items.rss',
+    check: (feed) => {
+      expect(feed.entries).toHaveLength(2);
+      expect(new Set(feed.entries.map((entry) => entry.id)).size).toBe(2);
+    },
+  },
+  {
+    construct: 'an Atom feed wrapped in XHTML <html><body> is read',
+    fixture: 'atom-in-xhtml.html',
+    check: (feed) => {
+      expect(feed.format).toBe('atom');
+      expect(feed.title).toBe('Wrapped feed');
+      expect(feed.entries.map((entry) => entry.link)).toEqual(['https://wrapped.example/1']);
+    },
+  },
+  {
+    construct: "a podcast's iTunes tags and artwork are read",
+    fixture: 'podcast-itunes.rss',
+    check: (feed) => {
+      expect(feed.image).toBe('https://podcast.example/art/show.jpg');
+      expect(feed.explicit).toBe(true);
+      expect(feed.entries[0]?.image).toBe('https://podcast.example/art/ep12.jpg');
+      expect(feed.entries.map((entry) => entry.podcast)).toEqual([
+        { duration: 250, explicit: false, episode: 12, season: 3, episodeType: 'trailer' },
+        { duration: 3725, explicit: true, episode: 11, season: 2, episodeType: 'full' },
+      ]);
+    },
+  },
+];
+
+describe('constructs real-world feeds use (issue 15)', () => {
+  it.each(ROWS)('$construct ($fixture)', ({ fixture, check }) => {
+    check(parse(fixture));
+  });
+
+  it('never reports a document with items as a feed with none: it recovers them or refuses with a reason', () => {
+    // Unclosed elements everywhere, items inside them: what the parser cannot place is still counted.
+    const broken = '<rss version="2.0"><channel><title>x</title><foo><item><title>a</title><bar></item></channel></rss>';
+    let parsed: ParsedFeed | undefined;
+    try {
+      parsed = parseFeed(broken, { baseUrl: BASE_URL });
+    } catch (error) {
+      expect((error as { code?: string }).code).toBe('FP_NOT_A_FEED');
+      expect((error as Error).message).toMatch(/item/);
+    }
+    if (parsed) expect(parsed.entries.length).toBeGreaterThan(0);
+  });
+});
+
+describe('what the published feeds carry (issue 15)', () => {
+  it('Atom names an author known only by e-mail', () => {
+    const atom = render('atom-email-authors.atom', 'atom');
+    expect(atom).toMatch(/<author>\s*<name>alice@lists\.example<\/name>\s*<email>alice@lists\.example<\/email>/);
+  });
+
+  it('RSS names authors known only by e-mail, and .NET a10 authors by name', () => {
+    expect(render('atom-email-authors.atom', 'rss')).toContain('<dc:creator>alice@lists.example</dc:creator>');
+    expect(render('dotnet-a10-author.rss', 'rss')).toContain('<dc:creator>Ada Lovelace</dc:creator>');
+  });
+
+  it('an Atom entry with neither content nor link carries its title as content, never its id', () => {
+    const atom = render('no-content-no-link.atom', 'atom');
+    expect(atom).toContain('All systems normal]]></content>');
+    expect(atom).not.toMatch(/<content[^>]*>[^<]*(?:<!\[CDATA\[)?(?:tag:status|urn:feedproxy)/);
+  });
+
+  it('Atom type="text" titles reach every format as the text they were', () => {
+    expect(render('atom-text-titles.atom', 'atom')).toContain('History of the &lt;blink&gt; tag');
+    expect(JSON.parse(render('atom-text-titles.atom', 'json')).items[0].title).toBe('History of the <blink> tag');
+  });
+
+  it('a podcast stays a podcast: enclosure, itunes:duration, image, explicit, episode, season and episodeType', () => {
+    const rss = render('podcast-itunes.rss', 'rss', { image: 'https://podcast.example/art/show.jpg', explicit: true });
+    expect(rss).toMatch(/<rss [^>]*xmlns:itunes="http:\/\/www\.itunes\.com\/dtds\/podcast-1\.0\.dtd"/);
+    expect(rss).toMatch(/<channel>[\s\S]*<itunes:image href="https:\/\/podcast\.example\/art\/show\.jpg"\/>[\s\S]*<\/channel>/);
+    expect(rss).toMatch(/<itunes:explicit>true<\/itunes:explicit>\s*<\/channel>/);
+    const episode12 = /<item>(?:(?!<\/item>)[\s\S])*Episode 12(?:(?!<\/item>)[\s\S])*<\/item>/.exec(rss)?.[0] ?? '';
+    const enclosure = /<enclosure [^>]*>/.exec(episode12)?.[0] ?? '';
+    expect(enclosure).toContain('url="https://cdn.podcast.example/ep12.mp3"');
+    expect(enclosure).toContain('length="1234567"');
+    expect(enclosure).toContain('type="audio/mpeg"');
+    expect(episode12).toContain('<itunes:duration>0:04:10</itunes:duration>');
+    expect(episode12).toContain('<itunes:image href="https://podcast.example/art/ep12.jpg"/>');
+    expect(episode12).toContain('<itunes:explicit>false</itunes:explicit>');
+    expect(episode12).toContain('<itunes:episode>12</itunes:episode>');
+    expect(episode12).toContain('<itunes:season>3</itunes:season>');
+    expect(episode12).toContain('<itunes:episodeType>trailer</itunes:episodeType>');
+    const episode11 = /<item>(?:(?!<\/item>)[\s\S])*Episode 11(?:(?!<\/item>)[\s\S])*<\/item>/.exec(rss)?.[0] ?? '';
+    expect(episode11).toContain('<itunes:duration>1:02:05</itunes:duration>');
+  });
+
+  it('a feed without iTunes tags gets none', () => {
+    expect(render('dc-description.rss', 'rss')).not.toContain('itunes');
+  });
+
+  it('guid-less items sharing a link are three entries in the published feed', () => {
+    const json = JSON.parse(render('guidless-shared-link.rss', 'json')) as { items: Array<{ title: string }> };
+    expect(json.items.map((item) => item.title)).toEqual(['Road closed on Monday', 'Library hours change', 'Recycling pickup moved']);
+  });
+});
