@@ -423,10 +423,12 @@ function renderRss(feed: PreparedFeed): string {
   const items = feed.entries.map((entry): Item => {
     const description = entry.summary ?? entry.content;
     const enclosure = entry.enclosures[0];
-    // Named by name, else by e-mail address.
-    const names = entry.authors.flatMap((author) => { const shown = author.name ?? author.email; return shown === undefined ? [] : [shown]; });
+    const names = entry.authors.flatMap((author) => (author.name === undefined ? [] : [author.name]));
+    const emails = entry.authors.flatMap((author) => (author.name === undefined && author.email !== undefined ? [author.email] : []));
     const extensions: Extension[] = itunesItemTags(entry);
     if (extensions.length > 0) namesItunes = true;
+    // An author known only by e-mail goes in <author>, which is an e-mail address.
+    if (emails.length > 0) extensions.push({ name: 'author', objects: emails.map((email) => ({ _text: xmlText(email) })) as unknown as Record<string, unknown> });
     if (names.length > 0) {
       namesAuthors = true;
       // <author> must be an e-mail address; a name goes in dc:creator, one element per author.

@@ -146,7 +146,12 @@ async function probeSource(deps: Deps, userId: string, rawUrl: string, connectio
   let storedUrl = connectionId ? rawUrl.trim() : url;
   if (isHtmlDocument(response.body, response.contentType)) {
     const [link] = discoverFeedLinks(response.body.toString('utf8'), response.finalUrl);
-    if (!link) throw new NotAFeedError('the page is HTML and names no feed (<link rel="alternate">)');
+    if (!link) {
+      // An Atom feed a server wrapped in an (X)HTML page is read as the feed it holds.
+      const embedded = parseEmbeddedFeed(response);
+      if (embedded) return { storedUrl, host: new URL(response.finalUrl).host, response, parsed: embedded, secrets };
+      throw new NotAFeedError('the page is HTML and names no feed (<link rel="alternate">)');
+    }
     checkUrl(link.url);
     // A signature is for the origin it was made for; a page may name a feed anywhere.
     const sameOrigin = new URL(link.url).origin === new URL(response.finalUrl).origin;
@@ -158,6 +163,14 @@ async function probeSource(deps: Deps, userId: string, rawUrl: string, connectio
   }
   const parsed = parseFeed(response.body, { baseUrl: response.finalUrl, contentType: response.contentType });
   return { storedUrl, host: new URL(response.finalUrl).host, response, parsed, secrets };
+}
+
+function parseEmbeddedFeed(response: Extract<FeedResponse, { kind: 'ok' }>): ParsedFeed | undefined {
+  try {
+    return parseFeed(response.body, { baseUrl: response.finalUrl, contentType: response.contentType });
+  } catch {
+    return undefined;
+  }
 }
 
 async function fetchOk(deps: Deps, url: string, sign?: RequestSigner): Promise<Extract<FeedResponse, { kind: 'ok' }>> {
