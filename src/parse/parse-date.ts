@@ -7,6 +7,9 @@ const ISO_DATE =
 const RFC822_DATE =
   /^(?:[a-z]{2,9}\.?,?\s*)?(\d{1,2})[\s-]+([a-z]{3,9})\.?[\s-]+(\d{2,4})(?:\s+(\d{1,2}):(\d{2})(?::(\d{2}))?)?\s*([a-z]{1,5}|[+-]\d{4}|[+-]\d{2}:\d{2})?\s*(?:\([^)]*\))?$/i;
 
+// 2020/1/10 14:33:00: what some CMSs (often Chinese ones) write in pubDate; no zone means UTC, as readers take it.
+const SLASHED_DATE = /^(\d{4})\/(\d{1,2})\/(\d{1,2})(?:[T\s](\d{1,2}):(\d{2})(?::(\d{2}))?\s*(Z|[+-]\d{2}:?\d{2})?)?$/i;
+
 const MONTHS = ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'];
 
 // RFC 822 §5.1 zone names; unknown names are read as UTC rather than dropping the date.
@@ -58,10 +61,16 @@ function parseRfc822(value: string): string | undefined {
   return toIso(year, month, Number(m[1]), Number(m[4] ?? 0), Number(m[5] ?? 0), Number(m[6] ?? 0), 0, parseOffsetMinutes(m[7]));
 }
 
+function parseSlashed(value: string): string | undefined {
+  const m = value.match(SLASHED_DATE);
+  if (!m) return undefined;
+  return toIso(Number(m[1]), Number(m[2]), Number(m[3]), Number(m[4] ?? 0), Number(m[5] ?? 0), Number(m[6] ?? 0), 0, parseOffsetMinutes(m[7]));
+}
+
 /** ISO 8601 (UTC) form of a feed date, or undefined when it cannot be read with confidence. */
 export function parseDate(value: unknown): string | undefined {
   if (typeof value !== 'string' && typeof value !== 'number') return undefined;
   const text = String(value).trim().replace(/\s+/g, ' ');
   if (text === '' || text.length > 64) return undefined;
-  return parseIso(text) ?? parseRfc822(text);
+  return parseIso(text) ?? parseRfc822(text) ?? parseSlashed(text);
 }

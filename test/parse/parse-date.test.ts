@@ -20,6 +20,9 @@ describe('parseDate', () => {
     ['2008-03-05 12:00:00', '2008-03-05T12:00:00.000Z'],
     ['2024-03-12', '2024-03-12T00:00:00.000Z'],
     ['2024-03', '2024-03-01T00:00:00.000Z'],
+    // Slashed, as some CMSs write pubDate (issue 15: Universal Feed Parser reads these)
+    ['2020/1/10 14:33:00', '2020-01-10T14:33:00.000Z'],
+    ['2020/12/1', '2020-12-01T00:00:00.000Z'],
   ])('%j → %s', (input, expected) => {
     expect(parseDate(input)).toBe(expected);
   });
