@@ -242,7 +242,7 @@ export async function compareCorpus(files: string[], root: string, options: Comp
       work,
     );
 
-    t = await startTestApp({ allowPrivate: [upstream.hostPort], env: { FEEDPROXY_MAX_SOURCES_PER_USER: '100000' } });
+    t = await startTestApp({ allowPrivate: [upstream.hostPort], env: { FEEDPROXY_MAX_SOURCES_PER_USER: '100000', FEEDPROXY_MAX_FEEDS_PER_USER: '10000' } });
     await t.app.listen({ port: 0, host: '127.0.0.1' });
     const { port } = t.app.server.address() as AddressInfo;
     const key = await t.createUserKey('differential');
