@@ -215,7 +215,7 @@ function withChannel(xml: string): string {
 
 // Atom 0.3 mode="base64" (and RFC 4287 content of a non-text type) carries base64: decoded here,
 // before parsing, since the parser keeps the text but not the mode.
-const BASE64_ELEMENT = /<((?:[\w-]+:)?(?:content|summary|title|tagline|info|subtitle))(\s[^>]*?)\smode\s*=\s*["']base64["']([^>]*)>([^<]*)<\/\1\s*>/g;
+const BASE64_ELEMENT = /<((?:[\w-]+:)?(?:content|summary|title|tagline|info|subtitle))((?:\s[^>]*?)?)\smode\s*=\s*["']base64["']([^>]*)>([^<]*)<\/\1\s*>/g;
 
 function withBase64Decoded(xml: string): string {
   if (!/mode\s*=\s*["']base64["']/.test(xml)) return xml;
@@ -359,6 +359,11 @@ function mediaDescription(context: Context, media: MediaNs.ItemOrFeed | undefine
   return description.type === 'html' ? cleanHtml(context, description.value, base) : textAsHtml(context, description.value, base);
 }
 
+/** media:title of the item or its first group: the title of entries that have no other. */
+function mediaTitle(media: MediaNs.ItemOrFeed | undefined): string | undefined {
+  return media?.title?.value ?? media?.groups?.find((group) => group.title?.value)?.title?.value;
+}
+
 /** The iTunes tags of an episode that podcast apps read, or undefined when there are none. */
 function podcastOf(itunes: { duration?: number; explicit?: boolean; episode?: number; season?: number; episodeType?: string } | undefined): Podcast | undefined {
   if (itunes === undefined) return undefined;
@@ -500,7 +505,7 @@ function normaliseRssItem(context: Context, item: RssFeed.Item<string>, feedBase
   const idLink = link !== undefined && sharedLinks.has(link) ? undefined : link;
   return compact({
     id: stableId(context, guid, idLink, [item.title, item.pubDate ?? item.dc?.dates?.[0], item.description, ...(idLink === link ? [] : [link])]),
-    title: plainText(context, item.title ?? item.dc?.titles?.[0] ?? item.itunes?.title),
+    title: plainText(context, item.title ?? item.dc?.titles?.[0] ?? item.itunes?.title ?? mediaTitle(item.media)),
     link,
     published:
       parseDate(item.pubDate) ??
@@ -602,7 +607,7 @@ function normaliseAtomEntry(context: Context, entry: AtomFeed.Entry<string>, fee
   );
   return compact({
     id: stableId(context, entry.id, link, [entry.title?.value, entry.updated ?? entry.published, entry.summary?.value ?? entry.content?.value]),
-    title: atomTitle(context, entry.title),
+    title: atomTitle(context, entry.title) ?? plainText(context, mediaTitle(entry.media)),
     link,
     published: parseDate(entry.published) ?? parseDate(entry.dc?.dates?.[0]) ?? parseDate(entry.dcterms?.issued?.[0]),
     updated: parseDate(entry.updated),

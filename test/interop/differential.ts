@@ -419,7 +419,7 @@ for path in json.load(sys.stdin):
     except feedvalidator.logging.ValidationFailure as failure:
         events = [failure.event]
     errors = [e for e in compatibility.AA(events) if isinstance(e, feedvalidator.logging.Error)]
-    out.append(Formatter(errors) if errors else [])
+    out.append([str(line) for line in Formatter(errors)] if errors else [])
 print(json.dumps(out))
 `;
 
