@@ -242,6 +242,7 @@ function escapeXmlText(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
+const MAX_REPAIR_DEPTH = 256;
 const CONTAINERS = new Set(['rss', 'channel', 'feed', 'rdf']);
 const ENTRY_ELEMENTS = new Set(['item', 'entry']);
 const XML_TOKEN = /<!--[\s\S]*?-->|<!\[CDATA\[[\s\S]*?\]\]>|<\?[\s\S]*?\?>|<![^>]*>|<\/\s*([\w.:-]+)\s*>|<([\w.:-]+)(?:\s(?:[^>"']|"[^"]*"|'[^']*')*)?>/g;
@@ -256,6 +257,9 @@ function balanceTags(xml: string): string {
   let out = '';
   let last = 0;
   for (const match of xml.matchAll(XML_TOKEN)) {
+    // Real feeds are a few levels deep; past this the document is not one to repair (and the
+    // searches below stay cheap).
+    if (stack.length > MAX_REPAIR_DEPTH) return xml;
     const [token, closing, opening] = match;
     let replacement = token;
     if (closing !== undefined) {
@@ -772,8 +776,9 @@ function recoverEntries(context: Context, format: Exclude<FeedFormat, 'json'>, x
     if (!(error instanceof ParseError || error instanceof DetectError)) return undefined;
   }
   if (repaired !== undefined && repaired.entries.length > 0) return repaired;
-  const pattern = format === 'atom' ? /<((?:[\w-]+:)?entry)[\s>][\s\S]*?<\/\1\s*>/g : /<((?:[\w-]+:)?item)[\s>][\s\S]*?<\/\1\s*>/g;
-  const items = [...xml.matchAll(pattern)].slice(0, MAX_ENTRIES).map((match) => match[0]);
+  // Each item runs from its start tag to the next one: linear in the document, whatever is unclosed.
+  const starts = [...xml.matchAll(format === 'atom' ? /<(?:[\w-]+:)?entry[\s>]/g : /<(?:[\w-]+:)?item[\s>]/g)].map((match) => match.index);
+  const items = starts.slice(0, MAX_ENTRIES).map((start, index) => xml.slice(start, starts[index + 1] ?? xml.length));
   if (items.length === 0) return repaired;
   return {
     format,
