@@ -423,12 +423,13 @@ function renderRss(feed: PreparedFeed): string {
   const items = feed.entries.map((entry): Item => {
     const description = entry.summary ?? entry.content;
     const enclosure = entry.enclosures[0];
-    const names = entry.authors.flatMap((author) => (author.name === undefined ? [] : [author.name]));
     const emails = entry.authors.flatMap((author) => (author.name === undefined && author.email !== undefined ? [author.email] : []));
+    // RSS allows one <author>: the first author known only by e-mail; any others are named in dc:creator.
+    const names = [...entry.authors.flatMap((author) => (author.name === undefined ? [] : [author.name])), ...emails.slice(1)];
     const extensions: Extension[] = itunesItemTags(entry);
     if (extensions.length > 0) namesItunes = true;
     // An author known only by e-mail goes in <author>, which is an e-mail address.
-    if (emails.length > 0) extensions.push({ name: 'author', objects: emails.map((email) => ({ _text: xmlText(email) })) as unknown as Record<string, unknown> });
+    if (emails[0] !== undefined) extensions.push({ name: 'author', objects: { _text: xmlText(emails[0]) } });
     if (names.length > 0) {
       namesAuthors = true;
       // <author> must be an e-mail address; a name goes in dc:creator, one element per author.

@@ -21,6 +21,14 @@ export type Field = (typeof FIELDS)[number];
 /** The largest limit a feed takes (services/feeds.ts MAX_FEED_LIMIT); the differential feeds use it. */
 const FEED_LIMIT = MAX_FEED_LIMIT;
 
+/** A corpus is thousands of sources and feeds added by one user in a minute or two. */
+const CORPUS_LIMITS = {
+  FEEDPROXY_MAX_SOURCES_PER_USER: '100000',
+  FEEDPROXY_MAX_FEEDS_PER_USER: '10000',
+  FEEDPROXY_API_RATE_LIMIT: '1000000',
+  FEEDPROXY_PUBLIC_RATE_LIMIT: '1000000',
+};
+
 export const UPSTREAM_TOKEN = 'DiffT0kenQ7vLm2Xc9Rp4Zs8Wd1';
 
 /** What feedparser reads from one document, made comparable (see READER_SCRIPT). */
@@ -242,7 +250,7 @@ export async function compareCorpus(files: string[], root: string, options: Comp
       work,
     );
 
-    t = await startTestApp({ allowPrivate: [upstream.hostPort], env: { FEEDPROXY_MAX_SOURCES_PER_USER: '100000', FEEDPROXY_MAX_FEEDS_PER_USER: '10000' } });
+    t = await startTestApp({ allowPrivate: [upstream.hostPort], env: CORPUS_LIMITS });
     await t.app.listen({ port: 0, host: '127.0.0.1' });
     const { port } = t.app.server.address() as AddressInfo;
     const key = await t.createUserKey('differential');
