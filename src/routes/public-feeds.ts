@@ -40,6 +40,7 @@ export const publicFeedRoutes: FastifyPluginAsyncTypebox<PublicFeedRouteOptions>
   const cache = await createPublishedCache(app.deps);
   const encoded = createEncodedBodyCache(ENCODED_CACHE_BYTES);
   const limit = createPublicLimit(config.limits.publicRequestsPerMinute, options.shareLimitCounts ? { share: options.shareLimitCounts } : {});
+  const reads = app.deps.metrics.publicFeedReads;
   const cacheControl = `public, max-age=${config.feeds.maxAgeSeconds}`;
   app.addHook('onClose', async () => {
     limit.close();
@@ -80,9 +81,11 @@ export const publicFeedRoutes: FastifyPluginAsyncTypebox<PublicFeedRouteOptions>
     async (request, reply) => {
       const { file } = request.params;
       let entry = cache.get(file);
-      if (entry === undefined) {
+      if (entry !== undefined) reads.memory += 1;
+      else {
         const parsed = parseFeedFile(file);
         entry = parsed && (await cache.load(file, parsed.token, parsed.format));
+        reads.store += 1;
       }
       const allowed = limit.take(request.ip, entry && `${entry.target.feedId}:${entry.target.tokenId}`);
       reply
