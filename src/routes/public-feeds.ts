@@ -14,7 +14,6 @@ import { NotFoundError, RateLimitedError } from '../errors.js';
 import { HELMET_HEADERS } from '../http-security.js';
 import { parseFeedFile } from '../publish/public-paths.js';
 import { createPublishedCache, type PublishedEntry } from '../publish/published-cache.js';
-import type { ShareCounts } from './public-limit.js';
 import { createPublicLimit } from './public-limit.js';
 import { isBrowserNavigation, sendFeedPage } from './browser-view.js';
 import { chooseCoding, createEncodedBodyCache } from './encoded-bodies.js';
@@ -30,16 +29,11 @@ const ENCODED_CACHE_BYTES = 32 * 1024 * 1024;
 const CORS_HEADERS = { vary: 'Origin', 'access-control-allow-origin': '*' } as const;
 const SECURITY_HEADERS: Readonly<Record<string, string>> = Object.freeze({ ...HELMET_HEADERS, 'cross-origin-resource-policy': 'cross-origin' });
 
-export interface PublicFeedRouteOptions {
-  /** Adds this instance's rate-limit counts to the other instances' (a shared store); absent: counted here alone. */
-  shareLimitCounts?: ShareCounts;
-}
-
-export const publicFeedRoutes: FastifyPluginAsyncTypebox<PublicFeedRouteOptions> = async (app, options) => {
+export const publicFeedRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { stats, config } = app.deps;
   const cache = await createPublishedCache(app.deps);
   const encoded = createEncodedBodyCache(ENCODED_CACHE_BYTES);
-  const limit = createPublicLimit(config.limits.publicRequestsPerMinute, options.shareLimitCounts ? { share: options.shareLimitCounts } : {});
+  const limit = createPublicLimit(config.limits.publicRequestsPerMinute);
   const reads = app.deps.metrics.publicFeedReads;
   const cacheControl = `public, max-age=${config.feeds.maxAgeSeconds}`;
   app.addHook('onClose', async () => {
