@@ -5,9 +5,10 @@ import { checkUrl } from '../fetch/index.js';
 import type { FeedResponse, RequestSigner } from '../fetch/types.js';
 import type { ParsedFeed } from '../model.js';
 import { discoverFeedLinks, isHtmlDocument, parseFeed } from '../parse/index.js';
-import { maskUrl, scrubEntry, scrubText, secretValuesOf } from '../secrets/scrub.js';
+import { scrubEntry, scrubText, secretValuesOf } from '../secrets/scrub.js';
 import { rebuildFeed, rebuildFeedsOfSource } from '../publish/rebuild-feed.js';
 import { nextFetchAfter } from '../refresh/refresh-source.js';
+import { sourceUrlFields } from '../refresh/source-request.js';
 import { updateCachedEntries } from '../refresh/update-cache.js';
 import type { SourceRecord } from '../store/registry.js';
 import { randomToken } from '../vault/seal.js';
@@ -50,8 +51,7 @@ export async function createSource(deps: Deps, userId: string, input: CreateSour
     id,
     userId,
     title: cleanTitle(input.title) ?? cleanTitle(scrubText(probe.parsed.title ?? '', probe.secrets)) ?? new URL(probe.storedUrl.replace(/[{}]/g, '')).host,
-    urlSealed: deps.vault.seal(probe.storedUrl),
-    urlMasked: maskUrl(probe.storedUrl),
+    ...sourceUrlFields(deps, undefined, probe.storedUrl, probe.urls),
     host: probe.host,
     ...(input.connectionId ? { connectionId: input.connectionId } : {}),
     refreshMinutes,
@@ -89,8 +89,7 @@ export async function updateSource(deps: Deps, userId: string, id: string, input
     const probe = await probeSource(deps, userId, input.url, source.connectionId);
     updated = {
       ...updated,
-      urlSealed: deps.vault.seal(probe.storedUrl),
-      urlMasked: maskUrl(probe.storedUrl),
+      ...sourceUrlFields(deps, source, probe.storedUrl, [deps.vault.open(source.urlSealed), ...probe.urls]),
       host: probe.host,
       etag: undefined,
       lastModified: undefined,
@@ -126,6 +125,8 @@ interface Probe {
   response: Extract<FeedResponse, { kind: 'ok' }>;
   parsed: ParsedFeed;
   secrets: string[];
+  /** Every URL the probe was given or fetched (the user's, a page's feed link): their secrets are kept. */
+  urls: string[];
 }
 
 async function probeSource(deps: Deps, userId: string, rawUrl: string, connectionId?: string): Promise<Probe> {
@@ -155,7 +156,8 @@ async function probeSource(deps: Deps, userId: string, rawUrl: string, connectio
     storedUrl = response.permanentUrl;
   }
   const parsed = parseFeed(response.body, { baseUrl: response.finalUrl, contentType: response.contentType });
-  return { storedUrl, host: new URL(response.finalUrl).host, response, parsed, secrets };
+  const urls = connectionId ? [] : [url, response.finalUrl];
+  return { storedUrl, host: new URL(response.finalUrl).host, response, parsed, secrets: [...secrets, ...secretValuesOf(response.finalUrl)], urls };
 }
 
 async function fetchOk(deps: Deps, url: string, sign?: RequestSigner): Promise<Extract<FeedResponse, { kind: 'ok' }>> {
