@@ -33,16 +33,18 @@ export function knownSecretsOf(deps: Pick<Deps, 'vault'>, source: Pick<SourceRec
 /**
  * What a source record stores of a new URL: sealed, masked (its parts that repeat one of the
  * source's earlier secrets masked too: a redirect to `/newhome/<token>/feed` keeps the token
- * secret), and the secrets of every URL given added to the ones it keeps for good.
+ * secret), and the secrets of every URL given, and the values the user marked, added to the ones it
+ * keeps for good.
  */
 export function sourceUrlFields(
   deps: Pick<Deps, 'vault'>,
   previous: Pick<SourceRecord, 'secretsSealed'> | undefined,
   url: string,
   earlierUrls: readonly string[] = [],
+  marked: readonly string[] = [],
 ): Pick<SourceRecord, 'urlSealed' | 'urlMasked' | 'secretsSealed'> {
   const before = previous ? knownSecretsOf(deps, previous) : [];
-  const added = [url, ...earlierUrls].flatMap(secretPartsOf);
+  const added = [...[url, ...earlierUrls].flatMap(secretPartsOf), ...marked];
   const known = [...new Set([...before, ...added])].slice(-MAX_KNOWN_SECRETS);
   return {
     urlSealed: deps.vault.seal(url),

@@ -8,7 +8,7 @@ import { discoverFeedLinks, isHtmlDocument, parseFeed } from '../parse/index.js'
 import { scrubEntry, scrubText, secretValuesOf } from '../secrets/scrub.js';
 import { rebuildFeed, rebuildFeedsOfSource } from '../publish/rebuild-feed.js';
 import { nextFetchAfter } from '../refresh/refresh-source.js';
-import { sourceUrlFields } from '../refresh/source-request.js';
+import { knownSecretsOf, sourceUrlFields } from '../refresh/source-request.js';
 import { updateCachedEntries } from '../refresh/update-cache.js';
 import type { SourceRecord } from '../store/registry.js';
 import { randomToken } from '../vault/seal.js';
@@ -20,12 +20,15 @@ export interface CreateSourceInput {
   title?: string;
   refreshMinutes?: number;
   connectionId?: string;
+  /** Values the user marks as secret beyond what secrets/scrub.ts recognises (6 to 512 characters each). */
+  secrets?: string[];
 }
 
 export interface UpdateSourceInput {
   url?: string;
   title?: string;
   refreshMinutes?: number;
+  secrets?: string[];
 }
 
 const MINUTE = 60_000;
@@ -37,7 +40,8 @@ const MINUTE = 60_000;
 export async function createSource(deps: Deps, userId: string, input: CreateSourceInput): Promise<SourceRecord> {
   const refreshMinutes = checkRefreshMinutes(deps, input.refreshMinutes ?? deps.config.refresh.defaultMinutes);
   await checkSourceQuota(deps, userId);
-  const probe = await probeSource(deps, userId, input.url, input.connectionId);
+  const marked = checkMarkedSecrets(input.secrets);
+  const probe = await probeSource(deps, userId, input.url, input.connectionId, marked);
   const now = deps.now();
   const id = randomToken(9);
   const entries = updateCachedEntries([], probe.parsed.entries.map((entry) => scrubEntry(entry, probe.secrets)), id, now, {
@@ -51,7 +55,7 @@ export async function createSource(deps: Deps, userId: string, input: CreateSour
     id,
     userId,
     title: cleanTitle(input.title) ?? cleanTitle(scrubText(probe.parsed.title ?? '', probe.secrets)) ?? new URL(probe.storedUrl.replace(/[{}]/g, '')).host,
-    ...sourceUrlFields(deps, undefined, probe.storedUrl, probe.urls),
+    ...sourceUrlFields(deps, undefined, probe.storedUrl, probe.urls, marked),
     host: probe.host,
     ...(input.connectionId ? { connectionId: input.connectionId } : {}),
     refreshMinutes,
@@ -85,11 +89,18 @@ export async function updateSource(deps: Deps, userId: string, id: string, input
     updated.refreshMinutes = checkRefreshMinutes(deps, input.refreshMinutes);
     updated.nextFetchAt = nextFetchAfter(deps, updated, new Date(source.lastFetchedAt ?? now));
   }
+  const marked = checkMarkedSecrets(input.secrets);
+  if (input.url === undefined && marked.length > 0) {
+    // Marked on a source as it is: its URL masked again, and what it has cached scrubbed now.
+    updated = { ...updated, ...sourceUrlFields(deps, source, deps.vault.open(source.urlSealed), [], marked) };
+    const secrets = secretValuesOf(deps.vault.open(source.urlSealed), knownSecretsOf(deps, updated));
+    await deps.registry.saveEntries(id, (await deps.registry.getEntries(id)).map((entry) => scrubEntry(entry, secrets)));
+  }
   if (input.url !== undefined) {
-    const probe = await probeSource(deps, userId, input.url, source.connectionId);
+    const probe = await probeSource(deps, userId, input.url, source.connectionId, [...knownSecretsOf(deps, source), ...marked]);
     updated = {
       ...updated,
-      ...sourceUrlFields(deps, source, probe.storedUrl, [deps.vault.open(source.urlSealed), ...probe.urls]),
+      ...sourceUrlFields(deps, source, probe.storedUrl, [deps.vault.open(source.urlSealed), ...probe.urls], marked),
       host: probe.host,
       etag: undefined,
       lastModified: undefined,
@@ -100,7 +111,7 @@ export async function updateSource(deps: Deps, userId: string, id: string, input
     updated = { ...updated, status: 'new', errorCount: 0, lastError: undefined, lastErrorCode: undefined, retryAfterUntil: undefined, nextFetchAt: now };
   }
   await deps.registry.saveSource(updated);
-  if (updated.title !== source.title) await rebuildFeedsOfSource(deps, id);
+  if (updated.title !== source.title || marked.length > 0) await rebuildFeedsOfSource(deps, id);
   return updated;
 }
 
@@ -129,7 +140,7 @@ interface Probe {
   urls: string[];
 }
 
-async function probeSource(deps: Deps, userId: string, rawUrl: string, connectionId?: string): Promise<Probe> {
+async function probeSource(deps: Deps, userId: string, rawUrl: string, connectionId?: string, known: string[] = []): Promise<Probe> {
   if (typeof rawUrl !== 'string' || rawUrl.length > 4096) throw new BadRequestError('url must be a string of at most 4096 characters');
   let url = rawUrl.trim();
   let sign: RequestSigner | undefined;
@@ -139,7 +150,7 @@ async function probeSource(deps: Deps, userId: string, rawUrl: string, connectio
     ({ url, sign, secrets } = request);
   }
   checkUrl(url);
-  secrets = [...secrets, ...secretValuesOf(url)];
+  secrets = [...secrets, ...secretValuesOf(url, known)];
 
   let response = await fetchOk(deps, url, sign);
   let storedUrl = connectionId ? rawUrl.trim() : url;
@@ -181,6 +192,12 @@ function checkRefreshMinutes(deps: Deps, minutes: number): number {
     throw new BadRequestError(`refreshMinutes must be an integer from ${floor} to 1440`);
   }
   return minutes;
+}
+
+function checkMarkedSecrets(secrets: string[] | undefined): string[] {
+  const marked = (secrets ?? []).map((secret) => secret.trim());
+  if (marked.some((secret) => secret.length < 6)) throw new BadRequestError('each of secrets must be at least 6 characters (shorter values are words, not secrets)');
+  return marked;
 }
 
 function cleanTitle(title: string | undefined): string | undefined {

@@ -181,6 +181,39 @@ describe('finding 5: tokens in the path, matrix parameters and short query value
   });
 });
 
+describe('finding 5: values the user marks as secret', () => {
+  // Letters only: the path rule does not take it for a token.
+  const MARKED = 'lettersonlypathtoken';
+
+  it('masks and scrubs a marked value from then on, and refuses one too short to be a secret', async () => {
+    upstream = await startUpstream((request, response) => {
+      const entry = { id: `${base}/u/${MARKED}/1`, title: `For ${MARKED}`, link: `${base}/u/${MARKED}/1` };
+      serveBody(atom(base, 'Per user', [entry]))(request, response);
+    });
+    const base = upstream.url('');
+    t = await startTestApp({ allowPrivate: [upstream.hostPort] });
+    const key = await t.createUserKey();
+    const source = await t.api(key, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url(`/u/${MARKED}/feed.atom`) } });
+    const id = source.json().id as string;
+    const feed = await t.api(key, { method: 'POST', url: '/api/v1/feeds', payload: { title: 'F', sources: [id] } });
+    // Positive control: unmarked, it shows.
+    expect(source.json().url).toContain(MARKED);
+    expect((await published(t, key, feed.json().urls, id)).atom).toContain(`/u/${MARKED}/1`);
+
+    const short = await t.api(key, { method: 'PATCH', url: `/api/v1/sources/${id}`, payload: { secrets: ['abc'] } });
+    expect(short.statusCode).toBe(400);
+    const marked = await t.api(key, { method: 'PATCH', url: `/api/v1/sources/${id}`, payload: { secrets: [MARKED] } });
+    expect(marked.statusCode).toBe(200);
+    expect(marked.json().url).toBe(upstream.url('/u/***/feed.atom'));
+    const bodies = await published(t, key, feed.json().urls, id);
+    expect(bodies.atom).toContain('/u/REDACTED/1');
+    for (const [surface, body] of Object.entries(bodies)) expect(body.includes(MARKED), surface).toBe(false);
+    // And on later refreshes, from the sealed list the source keeps.
+    expect((await t.api(key, { method: 'POST', url: `/api/v1/sources/${id}/refresh` })).json().status).toBe('ok');
+    for (const [surface, body] of Object.entries(await published(t, key, feed.json().urls, id))) expect(body.includes(MARKED), surface).toBe(false);
+  });
+});
+
 describe('finding 7: the Atom feed id', () => {
   it('does not show the internal feed id, and stays the same across edits, rotations and restarts', async () => {
     upstream = await startUpstream({ '/feed.atom': serveBody(atom('https://plain.example', 'Plain', [{ id: 'https://plain.example/1', title: 'One', link: 'https://plain.example/1' }])) });
