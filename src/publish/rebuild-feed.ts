@@ -7,7 +7,7 @@ import { applyFeedOptions, feedOptionsOf, oldestAllowed, type PublishedEntry, ty
 import { entryDate } from '../pipeline/merge.js';
 import { mergeAll, mergeFeed, type FeedSelection, type MergedSelection } from './merge-state.js';
 import { renderFeed } from '../render/render-feed.js';
-import { maskUrl } from '../secrets/scrub.js';
+import { maskUrl, REDACTED } from '../secrets/scrub.js';
 import type { FeedRecord, RenderedFormat, RenderedMeta, SourceRecord } from '../store/registry.js';
 import { VERSION } from '../version.js';
 import { strongEtag } from './strong-etag.js';
@@ -178,10 +178,14 @@ export async function selectEntries(
   return { sources, entries: applyFeedOptions(entries, options, facets), merge };
 }
 
-/** A source as a published feed may name it: its title, and its home page only when nothing in it is masked as a secret. */
+/**
+ * A source as a published feed may name it: its title, and its home page only when nothing in it is
+ * masked as a secret or was scrubbed as one (a home under `/newhome/<token>/` is no home to share).
+ */
 function facetOf(source: SourceRecord): SourceFacet {
   const home = source.siteUrl;
-  const shareable = home !== undefined && /^https?:\/\//i.test(home) && maskUrl(home) === home && !/@/.test(home.split('/')[2] ?? '');
+  const shareable =
+    home !== undefined && /^https?:\/\//i.test(home) && maskUrl(home) === home && !home.includes(REDACTED) && !/@/.test(home.split('/')[2] ?? '');
   return { title: source.title, ...(shareable ? { url: home } : {}) };
 }
 
