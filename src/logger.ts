@@ -11,6 +11,7 @@ export const REDACT_PATHS = [
   'res.headers["set-cookie"]',
   '*.apiKey',
   '*.urlSealed',
+  '*.secretsSealed',
   '*.secret',
   '*.token',
   '*.password',

@@ -1,12 +1,13 @@
 // cache → pipeline → render → stored bytes. Runs when a feed is created or edited and when one of
 // its sources changes; a reader's GET only ever reads what this wrote.
+import { createHash } from 'node:crypto';
 import type { Deps } from '../deps.js';
 import type { CachedEntry } from '../model.js';
 import { applyFeedOptions, feedOptionsOf, oldestAllowed, type PublishedEntry, type SourceFacet } from '../pipeline/feed-options.js';
 import { entryDate } from '../pipeline/merge.js';
 import { mergeAll, mergeFeed, type FeedSelection, type MergedSelection } from './merge-state.js';
 import { renderFeed } from '../render/render-feed.js';
-import { maskUrl } from '../secrets/scrub.js';
+import { maskUrl, REDACTED } from '../secrets/scrub.js';
 import type { FeedRecord, RenderedFormat, RenderedMeta, SourceRecord } from '../store/registry.js';
 import { VERSION } from '../version.js';
 import { strongEtag } from './strong-etag.js';
@@ -18,6 +19,24 @@ export type PublicFormat = RenderedFormat;
 
 export function publicUrlsOf(publicUrl: string, token: string): Record<PublicFormat, string> {
   return { atom: `${publicUrl}/${token}.atom`, rss: `${publicUrl}/${token}.rss`, json: `${publicUrl}/${token}.json` };
+}
+
+/** Namespace of published feed ids (RFC 9562 §5.5, UUID version 5). */
+const FEED_ID_NAMESPACE = Buffer.from('9d3c6a51e07b4f2c8a95b1d4e6f70c28', 'hex');
+
+/**
+ * The id a published feed goes by (Atom `<id>`, the stale marker's id): a name-based UUID of the
+ * feed's internal id, which the API uses and logs carry and a reader has no business seeing. The
+ * internal id is 72 random bits, so the hash cannot be turned back into it. It depends on nothing
+ * else, so it stays the same across restarts, edits and rotations (a rotation's new URLs are the
+ * same feed, and the old URLs answer 404 all the same).
+ */
+export function publicFeedIdOf(feedId: string): string {
+  const hash = createHash('sha1').update(FEED_ID_NAMESPACE).update(feedId).digest();
+  hash[6] = ((hash[6] ?? 0) & 0x0f) | 0x50;
+  hash[8] = ((hash[8] ?? 0) & 0x3f) | 0x80;
+  const hex = hash.subarray(0, 16).toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
 /** The discovery page of a token (routes/browser-view.ts): links all three formats, for people and readers given a bare URL. */
@@ -97,7 +116,7 @@ async function renderAndStore(deps: RebuildDeps, feedId: string): Promise<Render
   const bodies = {} as Record<RenderedFormat, string>;
   for (const format of FEED_FORMATS) {
     const { body, contentType } = renderFeed(format, {
-      id: `urn:feedproxy:feed:${feed.id}`,
+      id: `urn:uuid:${publicFeedIdOf(feed.id)}`,
       title: feed.title,
       description: `${feed.title} — merged by feedproxy`,
       selfUrl: urls[format],
@@ -160,10 +179,14 @@ export async function selectEntries(
   return { sources, entries: applyFeedOptions(entries, options, facets), merge };
 }
 
-/** A source as a published feed may name it: its title, and its home page only when nothing in it is masked as a secret. */
+/**
+ * A source as a published feed may name it: its title, and its home page only when nothing in it is
+ * masked as a secret or was scrubbed as one (a home under `/newhome/<token>/` is no home to share).
+ */
 function facetOf(source: SourceRecord): SourceFacet {
   const home = source.siteUrl;
-  const shareable = home !== undefined && /^https?:\/\//i.test(home) && maskUrl(home) === home && !/@/.test(home.split('/')[2] ?? '');
+  const shareable =
+    home !== undefined && /^https?:\/\//i.test(home) && maskUrl(home) === home && !home.includes(REDACTED) && !/@/.test(home.split('/')[2] ?? '');
   return { title: source.title, ...(shareable ? { url: home } : {}) };
 }
 
@@ -231,7 +254,7 @@ function staleNoticeOf(feed: FeedRecord, sources: SourceRecord[], now: Date, sta
   // Status and error code only: the error's words can name a private upstream host, and this is public.
   const details = sources.map((source) => `<li>${escapeHtml(source.title)}: ${escapeHtml(source.status)}${source.lastErrorCode ? ` (${escapeHtml(source.lastErrorCode)})` : ''}</li>`);
   return {
-    id: `urn:feedproxy:stale:${feed.id}:${since}`,
+    id: `urn:feedproxy:stale:${publicFeedIdOf(feed.id)}:${since}`,
     sourceId: 'feedproxy',
     title: `feedproxy:stale — no source of “${feed.title}” has refreshed since ${since}`,
     summary: `<p>The entries below are the last good ones. Sources:</p><ul>${details.join('')}</ul>`,

@@ -9,7 +9,7 @@ import { parseFeed } from '../parse/index.js';
 import { maskUrl, scrubEntry, scrubText } from '../secrets/scrub.js';
 import { rebuildFeedsOfSource } from '../publish/rebuild-feed.js';
 import type { SourceRecord } from '../store/registry.js';
-import { prepareSourceRequest, type SourceRequest } from './source-request.js';
+import { knownSecretsOf, prepareSourceRequest, sourceUrlFields, type SourceRequest } from './source-request.js';
 import { updateCachedEntries } from './update-cache.js';
 
 export type RefreshOutcome = 'updated' | 'unchanged' | 'failed' | 'deferred' | 'skipped';
@@ -116,6 +116,8 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
       etag: response.etag ?? source.etag,
       lastModified: response.lastModified ?? source.lastModified,
       updatedAt: fetchedAt.toISOString(),
+      // Masked again on every refresh, so a record masked under older rules catches up.
+      urlMasked: maskUrl(deps.vault.open(source.urlSealed), knownSecretsOf(deps, source)),
       ...permanentRedirect(deps, source, response.permanentUrl),
     };
     const maxAgeMinutes = response.maxAgeSeconds ? Math.ceil(response.maxAgeSeconds / 60) : undefined;
@@ -130,7 +132,11 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
     }
 
     deps.metrics.bytesFetched.inc(response.body.length);
-    const cached = await deps.registry.getEntries(source.id);
+    const stored = await deps.registry.getEntries(source.id);
+    // Entries cached before a rule or a redirect made a value secret are scrubbed now, gone ones too.
+    const storedText = JSON.stringify(stored);
+    const rescrub = scrubText(storedText, secrets) !== storedText;
+    const cached = rescrub ? stored.map((entry) => scrubEntry(entry, secrets)) : stored;
     const parsed = parseFeed(response.body, { baseUrl: response.finalUrl, contentType: response.contentType, known: knownEntries(cached) });
     const fetched = parsed.entries.map((entry) => scrubEntry(entry, secrets));
     const update = updateCachedEntries(cached, fetched, source.id, fetchedAt, {
@@ -139,7 +145,7 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
     });
     // Deleted during the fetch: write nothing back.
     if (!(await deps.registry.getSource(source.id))) return { outcome: 'skipped', source };
-    if (update.dirty || cached.length === 0) await deps.registry.saveEntries(source.id, update.entries);
+    if (update.dirty || rescrub || cached.length === 0) await deps.registry.saveEntries(source.id, update.entries);
     const upstreamMinMinutes = Math.max(maxAgeMinutes ?? 0, parsed.ttlMinutes ?? 0) || undefined;
     const saved = await saveRefreshed(
       deps,
@@ -157,7 +163,7 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
     );
     // Deleted meanwhile: saveRefreshed took back what was written.
     if (!saved) return { outcome: 'skipped', source };
-    if (update.changed || source.status !== 'ok') await rebuildQuietly(deps, saved);
+    if (update.changed || rescrub || source.status !== 'ok') await rebuildQuietly(deps, saved);
     const outcome = update.changed ? 'updated' : 'unchanged';
     deps.metrics.refreshes.inc({ outcome, error: '' });
     deps.logger.debug({ sourceId: source.id, host: source.host, added: update.added, updated: update.updated }, 'source refreshed');
@@ -283,10 +289,13 @@ function hasFreshGoodItems(deps: Deps, source: SourceRecord, now: Date): boolean
   return now.getTime() - Date.parse(source.lastSuccessAt) < deps.config.refresh.staleAfterHours * 3_600_000;
 }
 
-/** RFC 9110 §15.4.2/§15.4.9: only permanent redirects update the stored URL. */
+/**
+ * RFC 9110 §15.4.2/§15.4.9: only permanent redirects update the stored URL. The old URL's secrets
+ * stay the source's: the new location often repeats them (`/newhome/<token>/feed`).
+ */
 function permanentRedirect(deps: Deps, source: SourceRecord, permanentUrl: string | undefined): Partial<SourceRecord> {
   if (!permanentUrl || source.connectionId) return {};
-  return { urlSealed: deps.vault.seal(permanentUrl), urlMasked: maskUrl(permanentUrl), host: new URL(permanentUrl).host };
+  return { ...sourceUrlFields(deps, source, permanentUrl, [deps.vault.open(source.urlSealed)]), host: new URL(permanentUrl).host };
 }
 
 async function markConnectionUnauthorized(deps: Deps, connectionId: string): Promise<void> {

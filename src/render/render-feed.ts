@@ -408,11 +408,29 @@ function itunesItemTags(entry: PreparedEntry): Extension[] {
   return tags;
 }
 
+/**
+ * RSS text elements carry no type, and many readers and aggregator pages render titles and
+ * descriptions as HTML. Our text is plain, so those go out HTML-escaped, as Atom's `type="html"`
+ * title does: an HTML-rendering reader shows the text we have, and `<img onerror=…>` stays text.
+ */
+function rssText(text: string): string {
+  return escapeHtml(text);
+}
+
+/**
+ * Names (`<source>`, `<category>`, `dc:creator`) that readers commonly show as plain text
+ * (Universal Feed Parser does): the markup characters are escaped, so no tag can form however a
+ * reader takes them, and `&` is left as it is, so "Tom & Jerry" reads right either way.
+ */
+function rssName(text: string): string {
+  return text.replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
 function renderRss(feed: PreparedFeed): string {
   const options: FeedOptions = {
-    title: xmlText(feed.title),
+    title: xmlText(rssText(feed.title)),
     link: feed.homeUrl ?? feed.selfUrl ?? '',
-    description: xmlText(feed.description ?? feed.title),
+    description: xmlText(rssText(feed.description ?? feed.title)),
     updated: feed.updated,
     generator: xmlText(feed.generator),
     feed: feed.selfUrl,
@@ -433,15 +451,15 @@ function renderRss(feed: PreparedFeed): string {
     if (names.length > 0) {
       namesAuthors = true;
       // <author> must be an e-mail address; a name goes in dc:creator, one element per author.
-      extensions.push({ name: 'dc:creator', objects: names.map((name) => ({ _text: xmlText(name) })) as unknown as Record<string, unknown> });
+      extensions.push({ name: 'dc:creator', objects: names.map((name) => ({ _text: xmlText(rssName(name)) })) as unknown as Record<string, unknown> });
     }
     // RSS 2.0 <source> requires its url attribute: a source without a home page is not named.
     if (entry.source?.url !== undefined) {
-      extensions.push({ name: 'source', objects: { _attributes: { url: xmlAttribute(entry.source.url) }, _text: xmlText(entry.source.title) } });
+      extensions.push({ name: 'source', objects: { _attributes: { url: xmlAttribute(entry.source.url) }, _text: xmlText(rssName(entry.source.title)) } });
     }
     return {
       // An item needs a title or a description.
-      title: cdataText(entry.title ?? (description === undefined ? 'Untitled' : '')),
+      title: cdataText(rssText(entry.title ?? (description === undefined ? 'Untitled' : ''))),
       link: entry.link ?? '',
       // Without id and guid, `feed` writes the link as a permalink guid; otherwise isPermaLink="false".
       guid: entry.idIsLink ? undefined : xmlText(entry.id),
@@ -449,7 +467,7 @@ function renderRss(feed: PreparedFeed): string {
       published: entry.published,
       description: description === undefined ? undefined : cdataText(description),
       content: entry.summary !== undefined && entry.content !== undefined ? cdataText(entry.content) : undefined,
-      category: entry.categories.map((category) => ({ name: xmlText(category) })),
+      category: entry.categories.map((category) => ({ name: xmlText(rssName(category)) })),
       // RSS has room for one enclosure per item, with a type and a length (0 when unknown).
       enclosure: enclosure && { url: xmlAttribute(enclosure.url), type: enclosure.type ?? 'application/octet-stream', length: enclosure.length ?? 0 },
       extensions,

@@ -6,7 +6,7 @@ import { escapeHtml } from '../pipeline/plain-text.js';
 
 export const REDACTED = 'REDACTED';
 
-/** Shorter query values are parameters like `?page=2`, not credentials. */
+/** Shorter query values are parameters like `?page=2`, not credentials, except inside a URL (see urlParamRule). */
 const MIN_SECRET_LENGTH = 6;
 
 /** Pinboard puts the capability in the path: `/rss/secret:abc123…/u:name/`. */
@@ -16,31 +16,102 @@ const PATH_SECRET = /^secret(?::|%3a)(.*)$/i;
 const URL_PARTS = /^([a-z][a-z0-9+.-]*:\/\/)([^/?#]*)([^?#]*)(?:\?([^#]*))?(?:#(.*))?$/is;
 
 /**
- * Every value in the URL that may be a credential — query values (and bare query parameters) of at
- * least six characters, `secret:` path segments, a userinfo password — in each form it may take in
- * a document: as written in the URL, decoded, percent-encoded (either hex case), form-encoded and
- * HTML-escaped. Longest first, so that replacing them in order never leaves part of one behind.
+ * A path segment that is a token rather than a name (README "Secrets in the path"): at least 16
+ * characters of the alphabets tokens are written in (base64, base64url, hex, UUIDs), holding a run
+ * of at least 12 letters and digits that mixes both. Words, slugs (`my-post-2024`), dates and
+ * numeric ids never have such a run; `PATHTOKEN7777777`, `private-0a1b2c3d4e5f…` and UUIDs do.
  */
-export function secretValuesOf(url: string): string[] {
+const TOKEN_ALPHABET = /^[a-z0-9._~+=-]{16,}$/i;
+const MIXED_RUN = /[a-z0-9]{12,}/gi;
+
+/**
+ * Marks a URL-context rule among the secret strings: `MARK name = value` is a short query or matrix
+ * value, scrubbed only where it stands as that parameter's value inside a URL (MARK is a control
+ * character that no text we scrub carries: render/ and parse/ strip them).
+ */
+const URL_PARAM_MARK = '\u0000';
+
+/** A path segment split into its core (what is checked), file extension and matrix parameters. */
+function splitSegment(segment: string): { core: string; extension: string; matrix: string } {
+  const semicolon = segment.indexOf(';');
+  const name = semicolon < 0 ? segment : segment.slice(0, semicolon);
+  const matrix = semicolon < 0 ? '' : segment.slice(semicolon);
+  const extension = /\.[a-z0-9]{1,5}$/i.exec(name)?.[0] ?? '';
+  return { core: name.slice(0, name.length - extension.length), extension, matrix };
+}
+
+/** Whether a path segment's core (decoded) is a token (TOKEN_ALPHABET and MIXED_RUN above). */
+export function isTokenSegment(core: string): boolean {
+  const decoded = decodeComponent(core);
+  if (!TOKEN_ALPHABET.test(decoded)) return false;
+  return (decoded.match(MIXED_RUN) ?? []).some((run) => /[0-9]/.test(run) && /[a-z]/i.test(run));
+}
+
+interface RawSecrets {
+  /** Values secret wherever they appear. */
+  values: string[];
+  /** Short query and matrix values, secret only as that parameter's value in a URL. */
+  params: Array<[name: string, value: string]>;
+}
+
+function rawSecretsOf(url: string): RawSecrets {
   const parts = URL_PARTS.exec(url.trim());
-  const rawValues: string[] = [];
-  const query = parts ? parts[4] : url.split('?').slice(1).join('?').split('#')[0];
-  for (const param of (query ?? '').split('&')) {
-    if (param === '') continue;
+  const values: string[] = [];
+  const params: Array<[string, string]> = [];
+  const addParam = (param: string) => {
+    if (param === '') return;
     const equals = param.indexOf('=');
-    rawValues.push(equals < 0 ? param : param.slice(equals + 1));
-  }
+    const value = equals < 0 ? param : param.slice(equals + 1);
+    values.push(value);
+    if (equals > 0 && value !== '' && decodeComponent(value).length < MIN_SECRET_LENGTH) params.push([param.slice(0, equals), value]);
+  };
+  const query = parts ? parts[4] : url.split('?').slice(1).join('?').split('#')[0];
+  for (const param of (query ?? '').split('&')) addParam(param);
   if (parts) {
     for (const segment of (parts[3] ?? '').split('/')) {
-      const secret = PATH_SECRET.exec(segment)?.[1];
-      if (secret) rawValues.push(secret);
+      const { core, matrix } = splitSegment(segment);
+      const secret = PATH_SECRET.exec(core)?.[1];
+      if (secret) values.push(secret);
+      else if (isTokenSegment(core)) values.push(core, ...(decodeComponent(core).match(MIXED_RUN) ?? []));
+      for (const param of matrix.split(';')) addParam(param);
     }
     const authority = parts[2] ?? '';
     const at = authority.lastIndexOf('@');
     const colon = authority.indexOf(':');
-    if (at >= 0 && colon >= 0 && colon < at) rawValues.push(authority.slice(colon + 1, at));
+    if (at >= 0 && colon >= 0 && colon < at) values.push(authority.slice(colon + 1, at));
   }
+  return { values, params };
+}
 
+/**
+ * The values of a URL that a source keeps as its secrets for good (SourceRecord.secretsSealed): query
+ * and matrix values, token path segments, `secret:` segments and a userinfo password, as written.
+ */
+export function secretPartsOf(url: string): string[] {
+  return [...new Set(rawSecretsOf(url).values.filter((value) => value !== ''))];
+}
+
+/**
+ * Every value in the URL that may be a credential — query and matrix values (and bare query
+ * parameters) of at least six characters, token path segments (isTokenSegment), `secret:` path
+ * segments, a userinfo password — and every value in `known` (what the source's URLs carried
+ * before, README "Secrets"), in each form it may take in a document: as written, decoded,
+ * percent-encoded (either hex case), form-encoded and HTML-escaped. Longest first, so that replacing
+ * them in order never leaves part of one behind. Shorter query and matrix values come as URL-context
+ * rules (scrubbed only as that parameter's value inside a URL, so `?format=atom` never turns the
+ * word "atom" into REDACTED).
+ */
+export function secretValuesOf(url: string, known: readonly string[] = []): string[] {
+  const { values, params } = rawSecretsOf(url);
+  const forms = new Set(formsOf([...values, ...known]));
+  for (const [name, value] of params) {
+    for (const form of new Set([value, decodeComponent(value), encodeURIComponent(decodeComponent(value))])) forms.add(`${URL_PARAM_MARK}${name}=${form}`);
+  }
+  return sortLongestFirst([...forms]);
+}
+
+/** Each form a raw secret value may take in a document (see secretValuesOf); none shorter than six characters. */
+function formsOf(rawValues: readonly string[]): string[] {
   const forms = new Set<string>();
   for (const raw of rawValues) {
     const decoded = decodeComponent(raw);
@@ -53,7 +124,7 @@ export function secretValuesOf(url: string): string[] {
       forms.add(form.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;'));
     }
   }
-  return sortLongestFirst([...forms].filter((form) => form.length >= MIN_SECRET_LENGTH));
+  return [...forms].filter((form) => form.length >= MIN_SECRET_LENGTH);
 }
 
 /** Every occurrence of every secret in `text` becomes REDACTED. */
@@ -81,37 +152,62 @@ function scrubValue(value: unknown, secrets: readonly string[]): unknown {
 }
 
 /**
- * The URL as it may be shown: scheme, host and path kept, user:password dropped, every query value
- * and `secret:` path segment replaced by ***, any fragment too. Placeholders such as `{user_id}`
- * survive because nothing is re-encoded.
+ * The URL as it may be shown: scheme, host and path kept, user:password dropped, every query and
+ * matrix value, token path segment and `secret:` path segment replaced by ***, any fragment too; and
+ * wherever one of `known` (the source's earlier secrets) still shows, it is replaced too.
+ * Placeholders such as `{user_id}` survive because nothing is re-encoded.
  */
-export function maskUrl(url: string): string {
+export function maskUrl(url: string, known: readonly string[] = []): string {
   const parts = URL_PARTS.exec(url.trim());
   if (!parts) return '***';
   const [, scheme = '', authority = '', path = '', query, fragment] = parts;
   const host = authority.slice(authority.lastIndexOf('@') + 1);
-  const maskedPath = path
-    .split('/')
-    .map((segment) => (PATH_SECRET.test(segment) ? 'secret:***' : segment))
-    .join('/');
+  const maskedPath = path.split('/').map(maskSegment).join('/');
   let masked = `${scheme}${host}${maskedPath}`;
-  if (query !== undefined) {
-    const params = query.split('&').map((param) => {
-      if (param === '') return param;
-      const equals = param.indexOf('=');
-      return equals < 0 ? '***' : `${param.slice(0, equals)}=***`;
-    });
-    masked += `?${params.join('&')}`;
-  }
+  if (query !== undefined) masked += `?${query.split('&').map(maskParam).join('&')}`;
   if (fragment !== undefined) masked += '#***';
+  for (const form of sortLongestFirst(formsOf(known))) if (masked.includes(form)) masked = masked.split(form).join('***');
   return masked;
+}
+
+function maskSegment(segment: string): string {
+  const { core, extension, matrix } = splitSegment(segment);
+  const maskedMatrix = matrix === '' ? '' : `;${matrix.slice(1).split(';').map(maskParam).join(';')}`;
+  if (PATH_SECRET.test(core)) return `secret:***${extension}${maskedMatrix}`;
+  return `${isTokenSegment(core) ? '***' : core}${extension}${maskedMatrix}`;
+}
+
+function maskParam(param: string): string {
+  if (param === '') return param;
+  const equals = param.indexOf('=');
+  return equals < 0 ? '***' : `${param.slice(0, equals)}=***`;
 }
 
 /** `secrets` sorted longest first, so a secret containing another is replaced whole. */
 function replaceSecrets(text: string, secrets: readonly string[]): string {
   let scrubbed = text;
-  for (const secret of secrets) if (scrubbed.includes(secret)) scrubbed = scrubbed.split(secret).join(REDACTED);
+  for (const secret of secrets) {
+    if (secret.startsWith(URL_PARAM_MARK)) scrubbed = replaceUrlParam(scrubbed, secret.slice(URL_PARAM_MARK.length));
+    else if (scrubbed.includes(secret)) scrubbed = scrubbed.split(secret).join(REDACTED);
+  }
   return scrubbed;
+}
+
+/**
+ * `name=value` as a query or matrix parameter inside a URL — after `?`, `&`, `&amp;` or `;`, and
+ * ending where the value does — keeps its name and loses its value. Elsewhere the text is left alone.
+ */
+function replaceUrlParam(text: string, pair: string): string {
+  if (!text.includes(pair)) return text;
+  const equals = pair.indexOf('=');
+  const name = escapeRegExp(pair.slice(0, equals));
+  const value = escapeRegExp(pair.slice(equals + 1));
+  const pattern = new RegExp(`([?&;]${name}=)${value}(?=$|[&;#"'<>\\s])`, 'g');
+  return text.replace(pattern, `$1${REDACTED}`);
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
 function decodeComponent(raw: string): string {

@@ -5,9 +5,10 @@ import { checkUrl } from '../fetch/index.js';
 import type { FeedResponse, RequestSigner } from '../fetch/types.js';
 import type { ParsedFeed } from '../model.js';
 import { discoverFeedLinks, isHtmlDocument, parseFeed } from '../parse/index.js';
-import { maskUrl, scrubEntry, scrubText, secretValuesOf } from '../secrets/scrub.js';
+import { scrubEntry, scrubText, secretValuesOf } from '../secrets/scrub.js';
 import { rebuildFeed, rebuildFeedsOfSource } from '../publish/rebuild-feed.js';
 import { nextFetchAfter } from '../refresh/refresh-source.js';
+import { knownSecretsOf, sourceUrlFields } from '../refresh/source-request.js';
 import { updateCachedEntries } from '../refresh/update-cache.js';
 import type { SourceRecord } from '../store/registry.js';
 import { randomToken } from '../vault/seal.js';
@@ -19,12 +20,15 @@ export interface CreateSourceInput {
   title?: string;
   refreshMinutes?: number;
   connectionId?: string;
+  /** Values the user marks as secret beyond what secrets/scrub.ts recognises (6 to 512 characters each). */
+  secrets?: string[];
 }
 
 export interface UpdateSourceInput {
   url?: string;
   title?: string;
   refreshMinutes?: number;
+  secrets?: string[];
 }
 
 const MINUTE = 60_000;
@@ -36,7 +40,8 @@ const MINUTE = 60_000;
 export async function createSource(deps: Deps, userId: string, input: CreateSourceInput): Promise<SourceRecord> {
   const refreshMinutes = checkRefreshMinutes(deps, input.refreshMinutes ?? deps.config.refresh.defaultMinutes);
   await checkSourceQuota(deps, userId);
-  const probe = await probeSource(deps, userId, input.url, input.connectionId);
+  const marked = checkMarkedSecrets(input.secrets);
+  const probe = await probeSource(deps, userId, input.url, input.connectionId, marked);
   const now = deps.now();
   const id = randomToken(9);
   const entries = updateCachedEntries([], probe.parsed.entries.map((entry) => scrubEntry(entry, probe.secrets)), id, now, {
@@ -50,8 +55,7 @@ export async function createSource(deps: Deps, userId: string, input: CreateSour
     id,
     userId,
     title: cleanTitle(input.title) ?? cleanTitle(scrubText(probe.parsed.title ?? '', probe.secrets)) ?? new URL(probe.storedUrl.replace(/[{}]/g, '')).host,
-    urlSealed: deps.vault.seal(probe.storedUrl),
-    urlMasked: maskUrl(probe.storedUrl),
+    ...sourceUrlFields(deps, undefined, probe.storedUrl, probe.urls, marked),
     host: probe.host,
     ...(input.connectionId ? { connectionId: input.connectionId } : {}),
     refreshMinutes,
@@ -87,12 +91,18 @@ export async function updateSource(deps: Deps, userId: string, id: string, input
     updated.refreshMinutes = checkRefreshMinutes(deps, input.refreshMinutes);
     updated.nextFetchAt = nextFetchAfter(deps, updated, new Date(source.lastFetchedAt ?? now));
   }
+  const marked = checkMarkedSecrets(input.secrets);
+  if (input.url === undefined && marked.length > 0) {
+    // Marked on a source as it is: its URL masked again, and what it has cached scrubbed now.
+    updated = { ...updated, ...sourceUrlFields(deps, source, deps.vault.open(source.urlSealed), [], marked) };
+    const secrets = secretValuesOf(deps.vault.open(source.urlSealed), knownSecretsOf(deps, updated));
+    await deps.registry.saveEntries(id, (await deps.registry.getEntries(id)).map((entry) => scrubEntry(entry, secrets)));
+  }
   if (input.url !== undefined) {
-    const probe = await probeSource(deps, userId, input.url, source.connectionId);
+    const probe = await probeSource(deps, userId, input.url, source.connectionId, [...knownSecretsOf(deps, source), ...marked]);
     updated = {
       ...updated,
-      urlSealed: deps.vault.seal(probe.storedUrl),
-      urlMasked: maskUrl(probe.storedUrl),
+      ...sourceUrlFields(deps, source, probe.storedUrl, [deps.vault.open(source.urlSealed), ...probe.urls], marked),
       host: probe.host,
       etag: undefined,
       lastModified: undefined,
@@ -103,7 +113,7 @@ export async function updateSource(deps: Deps, userId: string, id: string, input
     updated = { ...updated, status: 'new', errorCount: 0, lastError: undefined, lastErrorCode: undefined, retryAfterUntil: undefined, nextFetchAt: now };
   }
   await deps.registry.saveSource(updated);
-  if (updated.title !== source.title) await rebuildFeedsOfSource(deps, id);
+  if (updated.title !== source.title || marked.length > 0) await rebuildFeedsOfSource(deps, id);
   return updated;
 }
 
@@ -128,9 +138,11 @@ interface Probe {
   response: Extract<FeedResponse, { kind: 'ok' }>;
   parsed: ParsedFeed;
   secrets: string[];
+  /** Every URL the probe was given or fetched (the user's, a page's feed link): their secrets are kept. */
+  urls: string[];
 }
 
-async function probeSource(deps: Deps, userId: string, rawUrl: string, connectionId?: string): Promise<Probe> {
+async function probeSource(deps: Deps, userId: string, rawUrl: string, connectionId?: string, known: string[] = []): Promise<Probe> {
   if (typeof rawUrl !== 'string' || rawUrl.length > 4096) throw new BadRequestError('url must be a string of at most 4096 characters');
   let url = rawUrl.trim();
   let sign: RequestSigner | undefined;
@@ -140,7 +152,7 @@ async function probeSource(deps: Deps, userId: string, rawUrl: string, connectio
     ({ url, sign, secrets } = request);
   }
   checkUrl(url);
-  secrets = [...secrets, ...secretValuesOf(url)];
+  secrets = [...secrets, ...secretValuesOf(url, known)];
 
   let response = await fetchOk(deps, url, sign);
   let storedUrl = connectionId ? rawUrl.trim() : url;
@@ -149,7 +161,10 @@ async function probeSource(deps: Deps, userId: string, rawUrl: string, connectio
     if (!link) {
       // An Atom feed a server wrapped in an (X)HTML page is read as the feed it holds.
       const embedded = parseEmbeddedFeed(response);
-      if (embedded) return { storedUrl, host: new URL(response.finalUrl).host, response, parsed: embedded, secrets };
+      if (embedded) {
+        const urls = connectionId ? [] : [url, response.finalUrl];
+        return { storedUrl, host: new URL(response.finalUrl).host, response, parsed: embedded, secrets: [...secrets, ...secretValuesOf(response.finalUrl)], urls };
+      }
       throw new NotAFeedError('the page is HTML and names no feed (<link rel="alternate">)');
     }
     checkUrl(link.url);
@@ -162,7 +177,8 @@ async function probeSource(deps: Deps, userId: string, rawUrl: string, connectio
     storedUrl = response.permanentUrl;
   }
   const parsed = parseFeed(response.body, { baseUrl: response.finalUrl, contentType: response.contentType });
-  return { storedUrl, host: new URL(response.finalUrl).host, response, parsed, secrets };
+  const urls = connectionId ? [] : [url, response.finalUrl];
+  return { storedUrl, host: new URL(response.finalUrl).host, response, parsed, secrets: [...secrets, ...secretValuesOf(response.finalUrl)], urls };
 }
 
 function parseEmbeddedFeed(response: Extract<FeedResponse, { kind: 'ok' }>): ParsedFeed | undefined {
@@ -194,6 +210,12 @@ function checkRefreshMinutes(deps: Deps, minutes: number): number {
     throw new BadRequestError(`refreshMinutes must be an integer from ${floor} to 1440`);
   }
   return minutes;
+}
+
+function checkMarkedSecrets(secrets: string[] | undefined): string[] {
+  const marked = (secrets ?? []).map((secret) => secret.trim());
+  if (marked.some((secret) => secret.length < 6)) throw new BadRequestError('each of secrets must be at least 6 characters (shorter values are words, not secrets)');
+  return marked;
 }
 
 function cleanTitle(title: string | undefined): string | undefined {

@@ -20,6 +20,11 @@ export interface SourceRecord {
   urlSealed: string;
   /** The upstream URL with query values and secret path segments masked: safe to show and log. */
   urlMasked: string;
+  /**
+   * Every secret value the source's URLs have carried (secrets/scrub.ts secretPartsOf), kept after an
+   * upstream redirect or an edit replaced the URL, as a sealed JSON array. Absent on older records.
+   */
+  secretsSealed?: string;
   /** Upstream host, for per-host limits and logs. */
   host: string;
   connectionId?: string;

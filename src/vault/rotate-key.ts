@@ -16,7 +16,7 @@ export async function resealAll(registry: Registry, from: Vault, to: Vault): Pro
   const reseal = (sealed: string | undefined) => (sealed === undefined ? undefined : to.seal(from.open(sealed)));
   let sources = 0;
   for (const source of await registry.listAllSources()) {
-    await registry.saveSource({ ...source, urlSealed: reseal(source.urlSealed)! });
+    await registry.saveSource({ ...source, urlSealed: reseal(source.urlSealed)!, secretsSealed: reseal(source.secretsSealed) });
     sources += 1;
   }
   let connections = 0;

@@ -189,8 +189,8 @@ describe('RSS', () => {
     }
   });
 
-  it('round-trips a plain-text title holding ]]> twice', () => {
-    expect(cdataText(elementsOf(rss(), 'title')[2] ?? '')).toBe(ENTRIES[1]?.title);
+  it('round-trips a plain-text title holding ]]> twice, HTML-escaped (rssText)', () => {
+    expect(cdataText(elementsOf(rss(), 'title')[2] ?? '')).toBe(ENTRIES[1]?.title?.replace(/>/g, '&gt;'));
   });
 
   it('names authors in dc:creator and declares the prefix even without content:encoded', () => {

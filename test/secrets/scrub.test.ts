@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Entry } from '../../src/model.js';
-import { maskUrl, REDACTED, scrubEntry, scrubText, secretValuesOf } from '../../src/secrets/scrub.js';
+import { isTokenSegment, maskUrl, REDACTED, scrubEntry, scrubText, secretPartsOf, secretValuesOf } from '../../src/secrets/scrub.js';
 
 const GITLAB = 'https://gitlab.example.com/dashboard/projects.atom?feed_token=glft-Ab+Cd/9z%3D&format=atom';
 const PINBOARD = 'https://feeds.pinboard.in/rss/secret:0123456789abcdef0123/u:alice/';
@@ -14,6 +14,10 @@ describe('secretValuesOf', () => {
     ['a userinfo password', 'https://bob:hunter2hunter2@example.com/feed', ['hunter2hunter2'], ['bob']],
     ['an HTML-escaped form', 'https://example.com/f?t=abc%26def', ['abc&def', 'abc&amp;def'], []],
     ['short values are not secrets', 'https://example.com/f?page=2&sort=new', [], ['2', 'new']],
+    ['a token path segment, with its extension left out', 'https://cdn.example/p/PATHTOKEN7777777/feed.atom', ['PATHTOKEN7777777'], ['p', 'feed', 'feed.atom']],
+    ['a token file name', 'https://cdn.example/feeds/a1B2c3D4e5F6g7H8i9.rss', ['a1B2c3D4e5F6g7H8i9'], ['feeds', 'a1B2c3D4e5F6g7H8i9.rss']],
+    ['a calendar private- segment', 'https://cal.example/ical/private-0a1b2c3d4e5f60718293a4b5/basic.ics', ['private-0a1b2c3d4e5f60718293a4b5', '0a1b2c3d4e5f60718293a4b5'], ['basic']],
+    ['a matrix parameter value', 'https://app.example/feed.rss;jsessionid=ABCDEF0123456789', ['ABCDEF0123456789'], ['jsessionid']],
   ])('%s', (_name, url, present, absent) => {
     const secrets = secretValuesOf(url);
     for (const secret of present) expect(secrets).toContain(secret);
@@ -27,6 +31,53 @@ describe('secretValuesOf', () => {
 
   it('finds nothing in a URL without secrets', () => {
     expect(secretValuesOf('https://example.com/feed.xml')).toEqual([]);
+  });
+});
+
+describe('isTokenSegment', () => {
+  it.each<[string, boolean]>([
+    ['PATHTOKEN7777777', true],
+    ['2f0c9a7e-1b3d-4c5e-9f80-a1b2c3d4e5f6', true],
+    ['AbCdEf0123456789xyz_-Q', true],
+    ['my-blog-post-2024', false],
+    ['how-i-learned-python3-in-2024', false],
+    ['1234567890123456', false],
+    ['abcdefghijklmnopqrstu', false],
+    ['2024-03-01', false],
+    ['x%40group.calendar.google.com', false],
+  ])('%s → %s', (segment, expected) => {
+    expect(isTokenSegment(segment)).toBe(expected);
+  });
+});
+
+describe('secrets a source keeps (secretPartsOf) and passes on (known)', () => {
+  it('keeps every query, matrix and path secret of a URL, short ones too', () => {
+    expect(secretPartsOf('https://h.example/p/PATHTOKEN7777777/f.atom;sid=abc?token=moving&n=1').sort()).toEqual(
+      ['1', 'PATHTOKEN7777777', 'abc', 'moving'].sort(),
+    );
+  });
+
+  it('treats a known secret as one wherever a later URL carries it', () => {
+    const url = 'https://h.example/newhome/movingsecretvalue/feed.atom';
+    expect(secretValuesOf(url)).toEqual([]);
+    expect(secretValuesOf(url, ['movingsecretvalue'])).toContain('movingsecretvalue');
+    expect(maskUrl(url, ['movingsecretvalue'])).toBe('https://h.example/newhome/***/feed.atom');
+  });
+});
+
+describe('short query values', () => {
+  const secrets = secretValuesOf('https://h.example/f?fmt=atom&k=Zq9x');
+
+  it.each<[string, string]>([
+    ['https://h.example/i?k=Zq9x', `https://h.example/i?k=${REDACTED}`],
+    ['<a href="https://h.example/i?a=1&amp;k=Zq9x&amp;b=2">x</a>', `<a href="https://h.example/i?a=1&amp;k=${REDACTED}&amp;b=2">x</a>`],
+    ['https://h.example/i;k=Zq9x#top', `https://h.example/i;k=${REDACTED}#top`],
+    ['see ?fmt=atom', `see ?fmt=${REDACTED}`],
+    // Not as that parameter's value in a URL: words stay words.
+    ['Atom and atom, k=Zq9x, Zq9x', 'Atom and atom, k=Zq9x, Zq9x'],
+    ['https://h.example/i?k=Zq9xLonger', 'https://h.example/i?k=Zq9xLonger'],
+  ])('%s', (text, expected) => {
+    expect(scrubText(text, secrets)).toBe(expected);
   });
 });
 
@@ -105,6 +156,11 @@ describe('maskUrl', () => {
     ['https://example.com/feed#access_token=xyz', 'https://example.com/feed#***'],
     ['http://api.example/users/{user_id}/feeds?oauth_token=t', 'http://api.example/users/{user_id}/feeds?oauth_token=***'],
     ['https://example.com/feed.xml', 'https://example.com/feed.xml'],
+    ['https://cdn.example/p/PATHTOKEN7777777/feed.atom', 'https://cdn.example/p/***/feed.atom'],
+    ['https://cdn.example/feeds/a1B2c3D4e5F6g7H8i9.rss', 'https://cdn.example/feeds/***.rss'],
+    ['https://app.example/feed.rss;jsessionid=ABC;v=2?x=1', 'https://app.example/feed.rss;jsessionid=***;v=***?x=***'],
+    ['https://example.com/my-blog-post-2024/feed.xml', 'https://example.com/my-blog-post-2024/feed.xml'],
+    ['https://cdn.example/p/***/feed.atom;jsessionid=***', 'https://cdn.example/p/***/feed.atom;jsessionid=***'],
     ['not a url?token=abc', '***'],
   ])('%s', (url, expected) => {
     expect(maskUrl(url)).toBe(expected);

@@ -5,12 +5,18 @@ import { refreshSource } from '../../refresh/refresh-source.js';
 import { createSource, deleteSource, getOwnedSourceOrThrow, updateSource } from '../../services/sources.js';
 import { ErrorSchema, IdParams, ItemSchema, SourceSchema, errorResponses, itemView, sourceView } from './views.js';
 
+const MarkedSecrets = Type.Array(Type.String({ minLength: 6, maxLength: 512 }), {
+  maxItems: 20,
+  description:
+    'Values to treat as secret beyond what feedproxy recognises (README "Secrets in the path"): masked, scrubbed, stored sealed, never shown again. Added to what the source keeps',
+});
 const CreateSourceBody = Type.Object(
   {
     url: Type.String({ minLength: 1, maxLength: 4096, description: 'Feed or web page URL; its query (feed_token…) is stored sealed' }),
     title: Type.Optional(Type.String({ maxLength: 300 })),
     refreshMinutes: Type.Optional(Type.Integer({ minimum: 1, maximum: 1440 })),
     connectionId: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+    secrets: Type.Optional(MarkedSecrets),
   },
   { additionalProperties: false },
 );
@@ -19,6 +25,7 @@ const UpdateSourceBody = Type.Object(
     url: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
     title: Type.Optional(Type.String({ maxLength: 300 })),
     refreshMinutes: Type.Optional(Type.Integer({ minimum: 1, maximum: 1440 })),
+    secrets: Type.Optional(MarkedSecrets),
   },
   { additionalProperties: false },
 );

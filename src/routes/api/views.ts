@@ -46,7 +46,8 @@ export function sourceView(source: SourceRecord): SourceView {
   return {
     id: source.id,
     title: source.title,
-    url: source.urlMasked,
+    // Masked again: a record stored under older rules may still show a token in its path.
+    url: maskUrl(source.urlMasked),
     connectionId: source.connectionId ?? null,
     refreshMinutes: source.refreshMinutes,
     status: source.status,

@@ -22,7 +22,8 @@ export const FEED_XSL = `<?xml version="1.0" encoding="utf-8"?>
   <xsl:variable name="title">
     <xsl:choose>
       <xsl:when test="$isAtom"><xsl:value-of select="/atom:feed/atom:title"/></xsl:when>
-      <xsl:otherwise><xsl:value-of select="/rss/channel/title"/></xsl:otherwise>
+      <!-- Our RSS text is HTML-escaped plain text (render-feed.ts rssText). -->
+      <xsl:otherwise><xsl:call-template name="decode"><xsl:with-param name="text" select="/rss/channel/title"/></xsl:call-template></xsl:otherwise>
     </xsl:choose>
   </xsl:variable>
   <xsl:variable name="self">
@@ -100,11 +101,16 @@ export const FEED_XSL = `<?xml version="1.0" encoding="utf-8"?>
 
   <xsl:template match="item">
     <xsl:call-template name="entry">
-      <xsl:with-param name="title" select="title"/>
+      <!-- HTML-escaped plain text, as Atom's (render-feed.ts rssText, rssName). -->
+      <xsl:with-param name="title">
+        <xsl:call-template name="decode"><xsl:with-param name="text" select="title"/></xsl:call-template>
+      </xsl:with-param>
       <xsl:with-param name="link" select="link"/>
       <!-- RFC 822: "Fri, 01 Mar 2024 10:00:00 GMT" → its day. -->
       <xsl:with-param name="date" select="substring(pubDate, 1, 16)"/>
-      <xsl:with-param name="source" select="source"/>
+      <xsl:with-param name="source">
+        <xsl:call-template name="decode"><xsl:with-param name="text" select="source"/></xsl:call-template>
+      </xsl:with-param>
       <xsl:with-param name="html" select="description"/>
     </xsl:call-template>
   </xsl:template>
