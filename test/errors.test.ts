@@ -92,6 +92,8 @@ describe('the error catalogue', () => {
               : `${where} uses '${code}', which ${ERRORS_FILE} does not define: ${HOW_TO_DEFINE}`,
           );
         }
+        // One retry-after field: a second name would be silently dropped by the error handler.
+        if (/retryAfterSeconds/.test(text)) problems.push(`${where} sets retryAfterSeconds: use withRetryAfter(error, ms) from ${ERRORS_FILE} (the one field, retryAfterMs)`);
         // Comments and messages may name codes; a name that is not a code is a typo or a stale reference.
         for (const [code] of text.replace(QUOTED_CODE, '').matchAll(CODE)) {
           if (!codes.has(code)) problems.push(`${where} names ${code}, which ${ERRORS_FILE} does not define: ${HOW_TO_DEFINE}, or correct the name`);
