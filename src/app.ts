@@ -4,9 +4,9 @@ import compress from '@fastify/compress';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Deps } from './deps.js';
-import { isCodedError } from './errors.js';
+import { BadRequestError, InternalError, isCodedError, NotFoundError, StoreUnavailableError, withRetryAfter, type CodedError } from './errors.js';
 import { clientErrorCodeOf, registerHttpSecurity } from './http-security.js';
 import { apiRoutes } from './routes/api/index.js';
 import { usersRoutes } from './routes/api/users.js';
@@ -18,6 +18,9 @@ import { browserViewRoutes } from './routes/browser-view.js';
 import { dashboardRoutes } from './routes/dashboard/index.js';
 import { websubRoutes } from './routes/websub.js';
 import { VERSION } from './version.js';
+
+/** How long a client waits before retrying while the store is away (Redis restarts in seconds). */
+const STORE_RETRY_AFTER_MS = 5000;
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -40,29 +43,25 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
 
   app.setErrorHandler(async (error: FastifyError, request, reply) => {
     if (error.validation) {
-      return reply.code(400).send({ statusCode: 400, error: 'FP_BAD_REQUEST', message: `${error.validationContext ?? 'request'}${error.message.replace(/^(body|querystring|params)/, '')}` });
+      return sendError(reply, new BadRequestError(`${error.validationContext ?? 'request'}${error.message.replace(/^(body|querystring|params)/, '')}`));
     }
     const statusCode = error.statusCode ?? 500;
-    if (isCodedError(error) && statusCode < 500) {
-      const retryAfter = (error as { retryAfterSeconds?: unknown }).retryAfterSeconds;
-      if (typeof retryAfter === 'number') reply.header('retry-after', String(retryAfter));
-      return reply.code(statusCode).send({ statusCode, error: error.code, message: error.message });
-    }
+    if (isCodedError(error) && statusCode < 500) return sendError(reply, error);
     if (statusCode < 500) {
       // Fastify's own client errors (bad JSON, body too large, unsupported media type).
-      return reply.code(statusCode).send({ statusCode, error: clientErrorCodeOf(error), message: error.message });
+      return sendError(reply, { code: clientErrorCodeOf(error), statusCode, message: error.message });
     }
     // A failure because the store is away (Redis restarting) is the service being unavailable, not a bug:
     // 503 with Retry-After, and the next request works again as soon as the store answers.
     if (!(await deps.registry.store.ping().then(() => true, () => false))) {
       request.log.warn({ err: { type: error.name, message: error.message } }, 'store unavailable');
-      return reply.code(503).header('retry-after', '5').send({ statusCode: 503, error: 'FP_STORE_UNAVAILABLE', message: 'The store is unavailable; try again shortly' });
+      return sendError(reply, withRetryAfter(new StoreUnavailableError(), STORE_RETRY_AFTER_MS));
     }
     request.log.error({ err: { type: error.name, message: error.message, stack: error.stack } }, 'request failed');
-    return reply.code(500).send({ statusCode: 500, error: 'FP_INTERNAL', message: 'Internal server error' });
+    return sendError(reply, new InternalError('Internal server error'));
   });
   app.setNotFoundHandler((request, reply) =>
-    reply.code(404).send({ statusCode: 404, error: 'FP_NOT_FOUND', message: `No route for ${request.method} ${request.url.split('?')[0]}` }),
+    sendError(reply, { code: NotFoundError.code, statusCode: 404, message: `No route for ${request.method} ${request.url.split('?')[0]}` }),
   );
   // Callback style, not async: no promise per request on the polled routes.
   app.addHook('onResponse', (request, reply, done) => {
@@ -94,4 +93,16 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
   await app.register(usersRoutes, { prefix: '/api/v1' });
   await app.register(apiRoutes, { prefix: '/api/v1' });
   return app;
+}
+
+/**
+ * Every error answer has one shape, {statusCode, error: code, message}; a 429 or 503 that knows how
+ * long to wait says so in Retry-After (RFC 9110 §10.2.3, RFC 6585 §4), in whole seconds.
+ */
+function sendError(reply: FastifyReply, error: Pick<CodedError, 'code' | 'statusCode' | 'message' | 'retryAfterMs'>): FastifyReply {
+  const statusCode = error.statusCode ?? 500;
+  if (error.retryAfterMs !== undefined && (statusCode === 429 || statusCode === 503)) {
+    reply.header('retry-after', String(Math.max(Math.ceil(error.retryAfterMs / 1000), 0)));
+  }
+  return reply.code(statusCode).send({ statusCode, error: error.code, message: error.message });
 }

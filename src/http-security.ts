@@ -8,6 +8,7 @@ import rateLimit from '@fastify/rate-limit';
 import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
 import helmetMiddleware, { type HelmetOptions } from 'helmet';
 import type { Deps } from './deps.js';
+import { BadRequestError, isCodedError, PayloadTooLargeError, RateLimitedError, UnsupportedMediaTypeError, withRetryAfter } from './errors.js';
 import { PUBLIC_FEED_PATH } from './publish/public-paths.js';
 import { bearerToken } from './routes/api/bearer.js';
 import { hashApiKey } from './vault/seal.js';
@@ -19,16 +20,16 @@ const MINUTE_MS = 60_000;
 
 // Fastify's own client errors, under codes of ours (the error handler shows `error` as the code).
 const FASTIFY_CLIENT_ERRORS: Record<string, string> = {
-  FST_ERR_CTP_BODY_TOO_LARGE: 'FP_PAYLOAD_TOO_LARGE',
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'FP_UNSUPPORTED_MEDIA_TYPE',
-  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'FP_BAD_REQUEST',
-  FST_ERR_CTP_EMPTY_JSON_BODY: 'FP_BAD_REQUEST',
-  FST_ERR_CTP_INVALID_JSON_BODY: 'FP_BAD_REQUEST',
+  FST_ERR_CTP_BODY_TOO_LARGE: PayloadTooLargeError.code,
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: UnsupportedMediaTypeError.code,
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: BadRequestError.code,
+  FST_ERR_CTP_EMPTY_JSON_BODY: BadRequestError.code,
+  FST_ERR_CTP_INVALID_JSON_BODY: BadRequestError.code,
 };
 
 /** The code a 4xx answer shows for an error Fastify (not our code) raised. */
 export function clientErrorCodeOf(error: FastifyError): string {
-  return FASTIFY_CLIENT_ERRORS[error.code] ?? (error.code?.startsWith('FP_') ? error.code : 'FP_BAD_REQUEST');
+  return FASTIFY_CLIENT_ERRORS[error.code] ?? (isCodedError(error) ? error.code : BadRequestError.code);
 }
 
 function isApi(request: FastifyRequest): boolean {
@@ -98,11 +99,8 @@ export async function registerHttpSecurity(app: FastifyInstance, deps: Pick<Deps
     max: (request) => (isApi(request) ? limits.apiRequestsPerMinute : limits.publicRequestsPerMinute),
     // Health, metrics, docs and unknown paths are not limited here; only what costs us is.
     allowList: (request) => !isApi(request) && !isPublicFeed(request) && !isFeedPage(request),
-    errorResponseBuilder: (_request, context) =>
-      Object.assign(new Error(`Too many requests: at most ${context.max} a minute; retry in ${context.after}`), {
-        statusCode: context.statusCode,
-        code: 'FP_RATE_LIMITED',
-      }),
+    // The plugin has set Retry-After already; the error carries the same wait, as every 429 of ours does.
+    errorResponseBuilder: (_request, context) => withRetryAfter(new RateLimitedError(`at most ${context.max} a minute; retry in ${context.after}`), context.ttl),
   });
 }
 

@@ -6,6 +6,7 @@ import { createServer, type Server } from 'node:http';
 import { buildApp } from './app.js';
 import type { Config } from './config.js';
 import { createDeps, type Deps } from './deps.js';
+import { MethodNotAllowedError, NotFoundError } from './errors.js';
 import { startScheduler, type Scheduler } from './refresh/scheduler.js';
 import { startDeliveryLoop, type DeliveryLoop } from './websub/delivery-loop.js';
 
@@ -66,7 +67,8 @@ function createProbeServer(deps: Deps): Server {
   return createServer((request, response) => {
     const path = (request.url ?? '/').split('?')[0];
     const json = (status: number, body: unknown) => response.writeHead(status, { 'content-type': 'application/json; charset=utf-8' }).end(JSON.stringify(body));
-    if (request.method !== 'GET' && request.method !== 'HEAD') return json(405, { statusCode: 405, error: 'FP_BAD_REQUEST', message: 'Only GET' });
+    const fail = ({ statusCode, code, message }: { statusCode: number; code: string; message: string }) => json(statusCode, { statusCode, error: code, message });
+    if (request.method !== 'GET' && request.method !== 'HEAD') return fail(new MethodNotAllowedError('Only GET'));
     if (path === '/healthz') return json(200, { status: 'ok' });
     if (path === '/readyz') {
       return void deps.registry.store.ping().then(
@@ -80,6 +82,6 @@ function createProbeServer(deps: Deps): Server {
         () => response.writeHead(500).end(),
       );
     }
-    json(404, { statusCode: 404, error: 'FP_NOT_FOUND', message: `No route for ${request.method} ${path} on a worker` });
+    fail({ code: NotFoundError.code, statusCode: 404, message: `No route for ${request.method} ${path} on a worker` });
   });
 }

@@ -2,7 +2,7 @@
 // SSRF guard and fetch-once as POST /api/v1/sources), and every category a merged feed of its
 // sources. One outline failing never stops the others; each gets its own line in the report.
 import type { Deps } from '../deps.js';
-import { isCodedError } from '../errors.js';
+import { InternalError, isCodedError } from '../errors.js';
 import { maskUrl, scrubText, secretValuesOf } from '../secrets/scrub.js';
 import { createFeed, updateFeed } from '../services/feeds.js';
 import { createSource } from '../services/sources.js';
@@ -173,7 +173,7 @@ async function feedsOfCategories(deps: Deps, userId: string, reports: OutlineRep
 function errorOf(deps: Deps, error: unknown): { error: string; message: string } {
   if (isCodedError(error)) return { error: error.code, message: error.message };
   deps.logger.error({ err: { type: (error as Error)?.name, message: (error as Error)?.message } }, 'opml import step failed');
-  return { error: 'FP_INTERNAL', message: 'Internal error while importing this outline' };
+  return { error: InternalError.code, message: 'Internal error while importing this outline' };
 }
 
 function cleanLabel(label: string | undefined): string | undefined {

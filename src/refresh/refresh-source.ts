@@ -1,7 +1,7 @@
 // The one refresh path: the scheduler, the API's refresh route and `feedproxy refresh` all call
 // refreshSource(). It never throws for an upstream's sake: every failure ends up on the source.
 import type { Deps } from '../deps.js';
-import { isCodedError, type CodedError } from '../errors.js';
+import { InternalError, isCodedError, NotFoundError, type CodedError } from '../errors.js';
 import type { FeedRequest, FeedResponse } from '../fetch/types.js';
 import type { CachedEntry, Entry } from '../model.js';
 import { CONNECTION_REMOVED, correctClockSkew } from '../oauth/signed-requests.js';
@@ -79,7 +79,7 @@ async function refreshWithLease(deps: Deps, sourceId: string, options: RefreshOp
 
 function resultOf(source: SourceRecord): RefreshResult {
   if (source.status === 'ok') return { outcome: 'unchanged', source };
-  return { outcome: 'failed', source, error: { code: source.lastErrorCode ?? 'FP_INTERNAL', message: source.lastError ?? source.status } };
+  return { outcome: 'failed', source, error: { code: source.lastErrorCode ?? InternalError.code, message: source.lastError ?? source.status } };
 }
 
 async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshOptions): Promise<RefreshResult> {
@@ -188,9 +188,7 @@ async function fetchWithClockCorrection(deps: Deps, source: SourceRecord, reques
 
 async function recordFailure(deps: Deps, source: SourceRecord, error: unknown, secrets: string[]): Promise<RefreshResult> {
   const now = deps.now();
-  const coded: CodedError = isCodedError(error)
-    ? error
-    : Object.assign(new Error('Internal error while refreshing'), { code: 'FP_INTERNAL' });
+  const coded: CodedError = isCodedError(error) ? error : new InternalError('Internal error while refreshing');
   if (!isCodedError(error)) {
     deps.logger.error({ sourceId: source.id, host: source.host, err: scrubText(String((error as Error)?.stack ?? error), secrets) }, 'refresh failed unexpectedly');
   }
@@ -207,7 +205,7 @@ async function recordFailure(deps: Deps, source: SourceRecord, error: unknown, s
   let lastError = message;
   if (upstreamStatus === 410) {
     status = 'disabled';
-  } else if (source.connectionId && coded.code === 'FP_NOT_FOUND' && !(await deps.registry.getConnection(source.connectionId))) {
+  } else if (source.connectionId && coded.code === NotFoundError.code && !(await deps.registry.getConnection(source.connectionId))) {
     // Its connection was removed (a user's forced refresh of the disabled source): nothing can sign
     // for it any more, so it stays disabled rather than retrying on a schedule.
     status = 'disabled';

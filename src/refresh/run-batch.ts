@@ -1,6 +1,7 @@
 // Runs refreshes with a global concurrency bound and a per-upstream-host bound, so one slow host
 // never holds every slot and no host sees more than `perHost` of our connections at once.
 import type { Deps } from '../deps.js';
+import { InternalError } from '../errors.js';
 import type { SourceRecord } from '../store/registry.js';
 import { refreshSource, type RefreshOptions, type RefreshResult } from './refresh-source.js';
 
@@ -39,7 +40,7 @@ export async function refreshBatch(deps: Deps, sources: SourceRecord[], options:
           .catch((error: unknown) => {
             // The store failed under us: report the source as failed so `feedproxy refresh` exits 1.
             deps.logger.error({ sourceId: source.id, err: (error as Error).message }, 'refresh crashed');
-            const failed: RefreshResult = { outcome: 'failed', source, error: { code: 'FP_INTERNAL', message: 'Internal error while refreshing' } };
+            const failed: RefreshResult = { outcome: 'failed', source, error: { code: InternalError.code, message: 'Internal error while refreshing' } };
             results.push(failed);
             options.onResult?.(failed);
           })

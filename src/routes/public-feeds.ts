@@ -10,7 +10,7 @@
 // memory (BENCHMARKS.md, bench 1).
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { NotFoundError, RateLimitedError } from '../errors.js';
+import { NotFoundError, RateLimitedError, withRetryAfter } from '../errors.js';
 import { HELMET_HEADERS } from '../http-security.js';
 import { parseFeedFile } from '../publish/public-paths.js';
 import { createPublishedCache, type PublishedEntry } from '../publish/published-cache.js';
@@ -89,9 +89,10 @@ export const publicFeedRoutes: FastifyPluginAsyncTypebox = async (app) => {
         .header('x-ratelimit-reset', allowed.resetSeconds);
       if (!allowed.allowed) {
         reply.headers(SECURITY_HEADERS);
-        throw Object.assign(new RateLimitedError(`at most ${allowed.limit} a minute from this address for this feed; retry in ${allowed.resetSeconds} seconds`), {
-          retryAfterSeconds: allowed.resetSeconds,
-        });
+        throw withRetryAfter(
+          new RateLimitedError(`at most ${allowed.limit} a minute from this address for this feed; retry in ${allowed.resetSeconds} seconds`),
+          allowed.resetSeconds * 1000,
+        );
       }
       if (entry === undefined) {
         reply.headers(SECURITY_HEADERS);

@@ -3,6 +3,7 @@
 // intent runs after it (websub/verify-intent.ts) and the subscriber learns the result from it.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
+import { RateLimitedError } from '../errors.js';
 import { acceptHubRequest } from '../websub/hub-request.js';
 import { verifyAndApply } from '../websub/verify-intent.js';
 
@@ -48,7 +49,7 @@ export const websubRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (request, reply) => {
       const accepted = await acceptHubRequest(app.deps, request.body);
       if (pending.size >= MAX_PENDING_VERIFICATIONS) {
-        throw Object.assign(new Error('Too many subscription requests are being verified; retry shortly'), { statusCode: 429, code: 'FP_RATE_LIMITED' });
+        throw new RateLimitedError('the hub is verifying as many subscription requests as it can; retry shortly');
       }
       const verification = verifyAndApply(app.deps, accepted).finally(() => pending.delete(verification));
       pending.add(verification);

@@ -3,7 +3,7 @@
 // gets it, the hub and self links, and an HMAC signature when the subscriber gave a secret (§8).
 import { createHmac } from 'node:crypto';
 import type { Deps } from '../deps.js';
-import { isCodedError } from '../errors.js';
+import { ForbiddenAddressError, InvalidUrlError, isCodedError } from '../errors.js';
 import { findPublishedFeed, readPublished, readPublishedHead } from '../publish/published.js';
 import { hubUrlOf } from '../publish/rebuild-feed.js';
 import { deleteSubscription, deliveryLeaseKey, getSubscription, putSubscriptionRecord, websubSets, type Subscription } from './subscriptions.js';
@@ -13,7 +13,7 @@ export type DeliverDeps = Pick<Deps, 'config' | 'registry' | 'vault' | 'fetcher'
 export type DeliveryOutcome = 'delivered' | 'unchanged' | 'failed' | 'dropped' | 'waiting' | 'busy';
 
 // Callback errors that no retry can fix: the address became private, or the URL is refused.
-const PERMANENT_ERRORS = new Set(['FP_FORBIDDEN_ADDRESS', 'FP_INVALID_URL']);
+const PERMANENT_ERRORS = new Set<string>([ForbiddenAddressError.code, InvalidUrlError.code]);
 
 /** Delivers the current document of `id`'s topic if it is owed one and ready (not backing off). */
 export async function deliverDue(deps: DeliverDeps, id: string): Promise<DeliveryOutcome> {

@@ -3,7 +3,7 @@
 // verification that follows the 202 (verify-intent.ts).
 import { isIP } from 'node:net';
 import type { Deps } from '../deps.js';
-import { BadRequestError, ForbiddenAddressError, NotFoundError } from '../errors.js';
+import { BadRequestError, ForbiddenAddressError, NotFoundError, RateLimitedError } from '../errors.js';
 import { checkUrl, isAllowedException, isForbiddenAddress } from '../fetch/index.js';
 import { findPublishedFeed } from '../publish/published.js';
 import type { RenderedFormat } from '../store/registry.js';
@@ -56,7 +56,7 @@ export async function acceptHubRequest(deps: HubDeps, fields: HubRequestFields):
   if (!target) throw new NotFoundError('Feed at hub.topic');
   const subscribers = await subscriptionIdsOfFeed(deps, target.feedId);
   if (subscribers.length >= deps.config.websub.maxSubscriptionsPerFeed && !subscribers.includes(id)) {
-    throw Object.assign(new Error('This feed has as many WebSub subscribers as this hub allows'), { statusCode: 429, code: 'FP_RATE_LIMITED' });
+    throw new RateLimitedError('this feed has as many WebSub subscribers as this hub allows');
   }
   return accepted;
 }

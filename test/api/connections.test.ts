@@ -231,10 +231,36 @@ describe.each(STORES)('OAuth connections (%s store)', (store) => {
   });
 
   it('keeps tokens and secrets out of responses, logs and the store', async () => {
-    const secrets = [provider.config.consumerSecret, provider.feedToken];
+    // Its own connection, a signed source and a tokenized one, so the store surely holds them now.
+    const issuedBefore = provider.issued.length;
+    const { id } = await connectWithSignedSource();
+    const queue = ((await t.api(alice, { method: 'GET', url: `/api/v1/connections/${id}/feeds` })).json().feeds as Array<{ title: string; url: string }>).find(
+      (feed) => feed.title === 'Disc Queue',
+    )!;
+    // Positive control: a title is stored in clear, so a secret stored in clear would be found the same way.
+    const marker = `Queue title in clear ${store} ${Date.now()}`;
+    expect((await t.api(alice, { method: 'POST', url: '/api/v1/sources', payload: { url: queue.url, title: marker } })).statusCode).toBe(201);
+    // This connection's request-token secret, access token and access-token secret.
+    const issued = provider.issued.slice(issuedBefore);
+    expect(issued).toHaveLength(3);
+    const secrets = [provider.config.consumerSecret, provider.feedToken, ...issued];
+
+    const stored = await t.readStore();
+    expect(stored.length).toBeGreaterThan(4096);
+    expect(stored.includes(Buffer.from(marker)), 'the positive control is in the store').toBe(true);
+    for (const secret of secrets) expect(stored.includes(Buffer.from(secret)), `the store holds ${secret} in clear`).toBe(false);
+
+    expect(t.logs.length).toBeGreaterThan(0);
     for (const line of t.logs) for (const secret of secrets) expect(line.includes(secret), line).toBe(false);
-    const list = await t.api(alice, { method: 'GET', url: '/api/v1/connections' });
-    expect(list.body).not.toContain(provider.config.consumerSecret);
-    expect(list.body).not.toMatch(/oauth_token_secret|accessSecret|accessToken/);
+    const answers = [
+      await t.api(alice, { method: 'GET', url: '/api/v1/connections' }),
+      await t.api(alice, { method: 'GET', url: `/api/v1/connections/${id}` }),
+      await t.api(alice, { method: 'GET', url: '/api/v1/sources' }),
+    ];
+    expect(answers[0]!.body).toContain(id);
+    for (const answer of answers) {
+      for (const secret of secrets) expect(answer.body.includes(secret), answer.body).toBe(false);
+      expect(answer.body).not.toMatch(/oauth_token_secret|accessSecret|accessToken/);
+    }
   });
 });

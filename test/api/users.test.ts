@@ -2,7 +2,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN_TOKEN, startTestApp, type TestApp } from '../helpers/app.js';
+import { ADMIN_TOKEN, buildTestApp, startTestApp, type TestApp } from '../helpers/app.js';
 import { STORES } from '../helpers/stores.js';
 
 describe.each(STORES)('users API (%s store)', (store) => {
@@ -49,13 +49,9 @@ describe.each(STORES)('users API (%s store)', (store) => {
     expect(response.statusCode).toBe(400);
   });
 
-  it('disables the user API when no admin token is configured', async () => {
-    const bare = await startTestApp({ store, env: { FEEDPROXY_ADMIN_TOKEN: '' } });
-    try {
-      const response = await bare.api(ADMIN_TOKEN, { method: 'POST', url: '/api/v1/users', payload: { name: 'x' } });
-      expect(response.statusCode).toBe(401);
-    } finally {
-      await bare.close();
-    }
+  it('disables the user API when no admin token is configured', async (context) => {
+    const bare = await buildTestApp(context, { store, env: { FEEDPROXY_ADMIN_TOKEN: '' } });
+    const response = await bare.api(ADMIN_TOKEN, { method: 'POST', url: '/api/v1/users', payload: { name: 'x' } });
+    expect(response.statusCode).toBe(401);
   });
 });

@@ -1,10 +1,11 @@
 // `feedproxy keys rotate`: every sealed secret re-sealed under a new key; the old key no longer
 // opens the store, the new one does, and FEEDPROXY_PREVIOUS_SECRET_KEY bridges a rolling change.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/config.js';
-import { startTestApp } from '../helpers/app.js';
+import { buildTestApp, startTestApp } from '../helpers/app.js';
 import { runCli } from '../helpers/cli.js';
 import { serveFixture, startUpstream, type Upstream } from '../helpers/upstream.js';
 
@@ -17,15 +18,16 @@ describe('feedproxy keys rotate', () => {
   });
   afterAll(async () => upstream?.close());
 
-  it('re-seals every secret with a new embedded key and keeps the service working', { timeout: 60_000 }, async () => {
-    const first = await startTestApp({ allowPrivate: [upstream.hostPort] });
-    const { dir } = first;
+  it('re-seals every secret with a new embedded key and keeps the service working', { timeout: 60_000 }, async (context) => {
+    // The apps below come and go on one data directory, as restarts do; it goes when the test ends.
+    const dir = mkdtempSync(join(tmpdir(), 'feedproxy-rotate-'));
+    context.onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+    const first = await buildTestApp(context, { dir, allowPrivate: [upstream.hostPort] });
     const key = await first.createUserKey();
     const created = await first.api(key, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url(`/feed?feed_token=${TOKEN}`) } });
     expect(created.statusCode).toBe(201);
     const sourceId = created.json().id as string;
-    await first.app.close();
-    await first.deps.close();
+    await first.close();
     const oldKey = readFileSync(join(dir, 'secret.key'), 'utf8').trim();
 
     const env = { FEEDPROXY_STORE: `sqlite://${join(dir, 'feedproxy.sqlite')}`, FEEDPROXY_CONFIG: '', LOG_LEVEL: 'warn' };
@@ -38,25 +40,25 @@ describe('feedproxy keys rotate', () => {
     expect(existsSync(join(dir, 'secret.key.new'))).toBe(false);
 
     // The new key opens the sealed URL: a refresh reaches the upstream with the token.
-    const after = await startTestApp({ dir, allowPrivate: [upstream.hostPort] });
-    try {
-      const before = upstream.requests.length;
-      const refreshed = await after.api(key, { method: 'POST', url: `/api/v1/sources/${sourceId}/refresh` });
-      expect(refreshed.json().status).toBe('ok');
-      expect(upstream.requests.slice(before).map((request) => request.url)).toEqual([`/feed?feed_token=${TOKEN}`]);
-    } finally {
-      await after.app.close();
-      await after.deps.close();
-    }
+    const after = await buildTestApp(context, { dir, allowPrivate: [upstream.hostPort] });
+    const before = upstream.requests.length;
+    const refreshed = await after.api(key, { method: 'POST', url: `/api/v1/sources/${sourceId}/refresh` });
+    expect(refreshed.json().status).toBe('ok');
+    expect(upstream.requests.slice(before).map((request) => request.url)).toEqual([`/feed?feed_token=${TOKEN}`]);
+    await after.close();
 
     // The old key alone is refused at start; with the new key, the old one may still be named as previous.
     await expect(startTestApp({ dir, env: { FEEDPROXY_SECRET_KEY: oldKey } })).rejects.toBeInstanceOf(ConfigError);
-    const bridged = await startTestApp({ dir, env: { FEEDPROXY_SECRET_KEY: newKey, FEEDPROXY_PREVIOUS_SECRET_KEY: oldKey } });
-    await bridged.app.close();
-    await bridged.deps.close();
-    for (const file of ['feedproxy.sqlite', 'feedproxy.sqlite-wal']) {
-      if (existsSync(join(dir, file))) expect(readFileSync(join(dir, file)).includes(Buffer.from(TOKEN))).toBe(false);
-    }
+    const bridged = await buildTestApp(context, { dir, env: { FEEDPROXY_SECRET_KEY: newKey, FEEDPROXY_PREVIOUS_SECRET_KEY: oldKey } });
+    // The store file as the rotation left it: it is there, it holds the source (positive control: a
+    // value stored in clear is found), and the token is not in it in clear, under either key.
+    const stored = await bridged.readStore();
+    await bridged.close();
+    expect(existsSync(join(dir, 'feedproxy.sqlite'))).toBe(true);
+    expect(stored.length).toBeGreaterThan(4096);
+    expect(stored.includes(Buffer.from(sourceId)), 'the source record is in the store file').toBe(true);
+    expect(stored.includes(Buffer.from(upstream.hostPort)), 'the source host is in the store file').toBe(true);
+    expect(stored.includes(Buffer.from(TOKEN)), 'the token is in the store file in clear').toBe(false);
   });
 
   it('needs --new-key-file when the key comes from the environment', async () => {

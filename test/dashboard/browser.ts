@@ -1,16 +1,17 @@
-// Headless Debian Chromium for the dashboard tests, through playwright-core (which never downloads
-// a browser). Without /usr/bin/chromium the tests skip with a reason, except under CI where the
-// browser is part of the contract and its absence fails the run.
+// Headless Debian Chromium for the browser tests (the dashboard's, and a browser opening a feed URL),
+// through playwright-core, which never downloads a browser. Without /usr/bin/chromium (or the
+// CHROMIUM_PATH given) the tests skip with a reason, except under CI where the browser is part of
+// the contract and its absence fails the run.
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { chromium, type Browser, type Page } from 'playwright-core';
 
-export const CHROMIUM = '/usr/bin/chromium';
+export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 export const hasChromium = existsSync(CHROMIUM);
 /** Skip (locally) only; under CI a missing browser must fail. */
 export const skipBrowserTests = !hasChromium && !process.env.CI;
-if (skipBrowserTests) console.warn(`dashboard browser tests skipped: ${CHROMIUM} is missing (apt-get install chromium)`);
+if (skipBrowserTests) console.warn(`browser tests skipped: ${CHROMIUM} is missing (apt-get install chromium, or set CHROMIUM_PATH)`);
 
 export async function launchChromium(): Promise<Browser> {
   if (!hasChromium) throw new Error(`${CHROMIUM} is missing: .ci/run installs the Debian chromium package`);

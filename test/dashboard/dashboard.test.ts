@@ -1,10 +1,11 @@
 // The dashboard end to end in headless Chromium: sign in, add a tokenized source (token masked),
 // build a merged feed with its preview, open its Atom URL, subscriber URLs, rotate, connect an OAuth
 // provider, refuse CSRF-less posts, show hostile titles as text, pass axe, sign out. Screenshots of
-// the main pages go to docs/screenshots/.
+// the main pages go to test-results/screenshots/ (untracked: `npm test` rewrites no tracked file);
+// `npm run screenshots` points FEEDPROXY_SCREENSHOTS at docs/screenshots/ to refresh the README's.
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,7 +17,8 @@ import { freePort, launchChromium, seriousViolations, skipBrowserTests } from '.
 
 const FEED_TOKEN = 'tok3nS3cretValue9q8w7e6r';
 const XSS = `<img src=x onerror="alert('xss')"><script>alert('xss')</script>`;
-const SCREENSHOTS = fileURLToPath(new URL('../../docs/screenshots/', import.meta.url));
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const SCREENSHOTS = resolve(ROOT, process.env.FEEDPROXY_SCREENSHOTS ?? 'test-results/screenshots');
 
 function atomFeed(title: string, entries: { id: string; title: string; day: number }[]): string {
   return `<?xml version="1.0" encoding="utf-8"?>

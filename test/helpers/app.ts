@@ -1,16 +1,19 @@
 // Builds the real app on a real SQLite file in a temp dir, with logs captured for secret checks.
-import { mkdtempSync, rmSync } from 'node:fs';
+// In a test, `buildTestApp(context)` is the app that closes itself when the test ends (fastify/demo's
+// build(t)); a suite's app is started in beforeAll and closed in afterAll.
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { FastifyInstance, InjectOptions } from 'fastify';
 import type { Response as InjectResponse } from 'light-my-request';
+import type { TestContext } from 'vitest';
 import { buildApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { createDeps, type Deps, type DepsOverrides } from '../../src/deps.js';
 import { createLogger } from '../../src/logger.js';
 import { createUser } from '../../src/services/users.js';
-import { deleteRedisKeys, randomSecretKey, REDIS_URL, uniqueRedisPrefix, type StoreKind } from './stores.js';
+import { deleteRedisKeys, randomSecretKey, readRedisKeys, REDIS_URL, uniqueRedisPrefix, type StoreKind } from './stores.js';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
 export const PUBLIC_URL = 'http://feeds.test';
@@ -26,8 +29,14 @@ export interface TestApp {
   logs: string[];
   /** A new user's API key. */
   createUserKey(name?: string): Promise<string>;
+  /**
+   * What the store holds as someone with the disk (or the Redis server) reads it: the bytes of the
+   * SQLite file and its WAL, or every key and value of this app's prefix.
+   */
+  readStore(): Promise<Buffer>;
   /** app.inject with the key as bearer. */
   api(apiKey: string, options: InjectOptions): Promise<InjectResponse>;
+  /** Closes the app and the store (and removes what the app made); a second call waits for the first. */
   close(): Promise<void>;
 }
 
@@ -40,6 +49,17 @@ export interface TestAppOptions {
   dir?: string;
   /** SQLite file in `dir` (default), or the local Redis under a unique prefix removed on close. */
   store?: StoreKind;
+}
+
+/**
+ * A test app that closes itself when the test finishes, passed or failed, as fastify/demo's build(t):
+ * `it('…', async (context) => { const t = await buildTestApp(context, options); … })`. Closing it
+ * earlier (a restart on the same `dir`) is fine: close runs once.
+ */
+export async function buildTestApp(context: Pick<TestContext, 'onTestFinished'>, options: TestAppOptions = {}): Promise<TestApp> {
+  const t = await startTestApp(options);
+  context.onTestFinished(() => t.close());
+  return t;
 }
 
 export async function startTestApp(options: TestAppOptions = {}): Promise<TestApp> {
@@ -69,6 +89,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
   const deps = await createDeps(config, { logger: createLogger('trace', stream), ...options.overrides });
   const app = await buildApp(deps);
   await app.ready();
+  let closing: Promise<void> | undefined;
   return {
     app,
     deps,
@@ -79,14 +100,25 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     async createUserKey(name = 'alice') {
       return (await createUser(deps, name)).apiKey;
     },
+    async readStore() {
+      if (store === 'redis') {
+        const values = await readRedisKeys(config.storePrefix);
+        return Buffer.from([...values].map(([key, value]) => `${key} ${value}`).join('\n'));
+      }
+      const files = readdirSync(dir).filter((name) => name.startsWith('feedproxy.sqlite'));
+      return Buffer.concat(files.map((name) => readFileSync(join(dir, name))));
+    },
     api(apiKey, injectOptions) {
       return app.inject({ ...injectOptions, headers: { authorization: `Bearer ${apiKey}`, ...injectOptions.headers } });
     },
-    async close() {
-      await app.close();
-      await deps.close();
-      if (ownsPrefix) await deleteRedisKeys(config.storePrefix);
-      if (!options.dir) rmSync(dir, { recursive: true, force: true });
+    close() {
+      closing ??= (async () => {
+        await app.close();
+        await deps.close();
+        if (ownsPrefix) await deleteRedisKeys(config.storePrefix);
+        if (!options.dir) rmSync(dir, { recursive: true, force: true });
+      })();
+      return closing;
     },
   };
 }

@@ -36,6 +36,8 @@ export interface FakeProvider {
   userId: string;
   /** The capability token in the provider's tokenized feed URLs. */
   feedToken: string;
+  /** Every secret credential handed out so far: request-token secrets, access tokens and their secrets. */
+  issued: string[];
   /** Revokes an access token: every later call signed with it gets 401 `token_revoked`. */
   revoke(token: string): void;
   /** Moves the provider's clock; timestamps outside its tolerance get 401 `timestamp_refused`. */
@@ -84,6 +86,7 @@ export async function startFakeProvider(options: FakeProviderOptions = {}): Prom
 
   const requestTokens = new Map<string, RequestTokenRecord>();
   const accessTokens = new Map<string, AccessTokenRecord>();
+  const issued: string[] = [];
   const seenNonces = new Set<string>();
   const stats: FakeProviderStats = { requests: 0, byPath: {}, problems: {} };
   let clockOffset = 0;
@@ -155,6 +158,7 @@ export async function startFakeProvider(options: FakeProviderOptions = {}): Prom
       const token = randomBytes(10).toString('hex');
       const secret = randomBytes(10).toString('hex');
       const record: RequestTokenRecord = { secret, authorized: false };
+      issued.push(secret);
       if (!oauth10) record.callback = oauth.oauth_callback as string;
       requestTokens.set(token, record);
       const fields: Record<string, string> = { oauth_token: token, oauth_token_secret: secret };
@@ -194,6 +198,7 @@ export async function startFakeProvider(options: FakeProviderOptions = {}): Prom
       const token = randomBytes(12).toString('hex');
       const secret = randomBytes(12).toString('hex');
       accessTokens.set(token, { secret, userId, revoked: false });
+      issued.push(token, secret);
       return sendForm(res, { oauth_token: token, oauth_token_secret: secret, user_id: userId });
     }
 
@@ -254,6 +259,7 @@ export async function startFakeProvider(options: FakeProviderOptions = {}): Prom
     hostPort,
     userId,
     feedToken,
+    issued,
     stats,
     config: {
       id: 'netflix',

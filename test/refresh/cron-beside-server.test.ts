@@ -7,7 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApp } from '../helpers/app.js';
+import { buildTestApp } from '../helpers/app.js';
 import { serveBody, startUpstream, type Upstream } from '../helpers/upstream.js';
 import { CLI_ARGS, ROOT, errorLines, freePort, runCli, sleep, waitFor } from '../helpers/cli.js';
 
@@ -48,10 +48,10 @@ describe('feedproxy refresh beside feedproxy serve', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('fetches each due source once between the server scheduler and concurrent cron runs', { timeout: 60_000 }, async () => {
+  it('fetches each due source once between the server scheduler and concurrent cron runs', { timeout: 60_000 }, async (context) => {
     const allowPrivate = upstreams.map((upstream) => upstream.hostPort);
     // Sources created ten minutes ago with a 1-minute interval: all due before any process starts.
-    const prep = await startTestApp({ dir, allowPrivate, overrides: { now: () => new Date(Date.now() - 10 * MINUTE) } });
+    const prep = await buildTestApp(context, { dir, allowPrivate, overrides: { now: () => new Date(Date.now() - 10 * MINUTE) } });
     const key = await prep.createUserKey();
     const paths: string[] = [];
     for (const upstream of upstreams) {

@@ -12,7 +12,7 @@ const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T)
 const Time = Type.String({ format: 'date-time' });
 
 export const ErrorSchema = Type.Object(
-  { statusCode: Type.Integer(), error: Type.String({ description: 'Stable error code, e.g. FP_NOT_A_FEED' }), message: Type.String() },
+  { statusCode: Type.Integer(), error: Type.String({ description: 'Stable error code, e.g. FP_NOT_A_FEED; every code, its status and what to do: docs/errors.md' }), message: Type.String() },
 );
 
 export const SourceSchema = Type.Object({

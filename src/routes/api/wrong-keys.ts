@@ -3,7 +3,7 @@
 // time; its failures are counted here instead, and past the budget its wrong keys get 429 for the
 // rest of its minute. A valid key from the same address still works: behind a proxy or a NAT many
 // people share one address, and one of them guessing must not lock the others out.
-import { RateLimitedError } from '../../errors.js';
+import { RateLimitedError, withRetryAfter } from '../../errors.js';
 
 const WINDOW_MS = 60_000;
 /** Addresses tracked at once; past it the oldest windows are forgotten (memory stays bounded). */
@@ -39,7 +39,7 @@ export function createWrongKeyLimit(maxPerMinute: number, now: () => number = Da
     refuse(address, refusal) {
       const blockedFor = limit.blockedFor(addressKey(address));
       if (blockedFor > 0) {
-        throw Object.assign(new RateLimitedError(`more than ${maxPerMinute} wrong keys a minute from this address; retry in ${blockedFor} seconds`), { retryAfterSeconds: blockedFor });
+        throw withRetryAfter(new RateLimitedError(`more than ${maxPerMinute} wrong keys a minute from this address; retry in ${blockedFor} seconds`), blockedFor * 1000);
       }
       limit.recordFailure(address);
       throw refusal;
