@@ -4,7 +4,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { acceptHubRequest } from '../websub/hub-request.js';
+import { createVerificationBudget } from '../websub/verification-budget.js';
 import { verifyAndApply } from '../websub/verify-intent.js';
+import { addressKey } from './api/wrong-keys.js';
 
 const FORM = 'application/x-www-form-urlencoded';
 // A hub request is four short fields; a callback or topic URL longer than this is not one we keep.
@@ -22,6 +24,8 @@ const HubRequestSchema = Type.Object({
 
 export const websubRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const pending = new Set<Promise<unknown>>();
+  // Bytes the pending verifications may pin, per client address and in all (verification-budget.ts).
+  const budget = createVerificationBudget();
   app.addHook('onClose', async () => {
     await Promise.allSettled(pending);
   });
@@ -36,7 +40,14 @@ export const websubRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/websub',
     {
-      config: { rateLimit: { max: app.deps.config.websub.requestsPerMinute, allowList: () => false } },
+      config: {
+        rateLimit: {
+          max: app.deps.config.websub.requestsPerMinute,
+          allowList: () => false,
+          // One client with an IPv6 /64 has 2^64 addresses: the /64 is counted as one.
+          keyGenerator: (request) => `hub:${addressKey(request.ip)}`,
+        },
+      },
       schema: {
         tags: ['websub'],
         summary: 'WebSub hub: subscribe to or unsubscribe from a public feed (W3C WebSub §5.1); no authentication',
@@ -50,7 +61,15 @@ export const websubRoutes: FastifyPluginAsyncTypebox = async (app) => {
       if (pending.size >= MAX_PENDING_VERIFICATIONS) {
         throw Object.assign(new Error('Too many subscription requests are being verified; retry shortly'), { statusCode: 429, code: 'FP_RATE_LIMITED' });
       }
-      const verification = verifyAndApply(app.deps, accepted).finally(() => pending.delete(verification));
+      const charged = budget.reserve(addressKey(request.ip), [accepted.callback, accepted.topic, accepted.secret]);
+      if ('refused' in charged) {
+        const whose = charged.refused === 'address' ? 'from this address are' : 'are';
+        throw Object.assign(new Error(`Too many subscription requests ${whose} being verified; retry shortly`), { statusCode: 429, code: 'FP_RATE_LIMITED', retryAfterSeconds: 30 });
+      }
+      const verification = verifyAndApply(app.deps, accepted).finally(() => {
+        charged.release();
+        pending.delete(verification);
+      });
       pending.add(verification);
       return reply.code(202).send('');
     },
