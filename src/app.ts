@@ -35,6 +35,16 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
     // Every API body is a few kilobytes; a megabyte is generous and bounds what a client can make us parse.
     bodyLimit: 1024 * 1024,
     trustProxy: deps.config.trustProxy,
+    // A client that sends a byte every few seconds must not hold its connection forever (issue 18):
+    // the whole request must arrive within requestTimeout, its headers within headersTimeout.
+    requestTimeout: deps.config.http.requestTimeoutSeconds * 1000,
+    http: {
+      headersTimeout: deps.config.http.headersTimeoutSeconds * 1000,
+      requestTimeout: deps.config.http.requestTimeoutSeconds * 1000,
+      // node checks the two timeouts on this interval (30 s by default): a quarter of the headers
+      // timeout, at most 5 s, keeps the cut-off close to the configured value.
+      connectionsCheckingInterval: Math.min(5000, (deps.config.http.headersTimeoutSeconds * 1000) / 4),
+    },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.decorate('deps', deps);

@@ -42,6 +42,8 @@ export const ConfigSchema = Type.Object({
   /** The key before a rotation: still accepted for opening secrets, never for sealing. */
   previousSecretKey: Type.Optional(Type.String({ minLength: 1 })),
   adminToken: Type.Optional(Type.String({ minLength: 1 })),
+  /** Bearer token GET /metrics asks for; unset, /metrics stays open (bind it to a private network). */
+  metricsToken: Type.Optional(Type.String({ minLength: 1 })),
   publicUrl: Type.Optional(Type.String({ pattern: '^https?://[^/]+' })),
   allowPrivate: Type.Array(Type.String({ pattern: '^[^:\\s]+:\\d+$|^\\[[0-9a-fA-F:.]+\\]:\\d+$' }), { default: [] }),
   /**
@@ -114,6 +116,20 @@ export const ConfigSchema = Type.Object({
     },
     { default: {} },
   ),
+  /**
+   * How long a client may take to send a request (issue 18): a client trickling a byte every few
+   * seconds would otherwise hold its connection forever. Generous for a slow OPML upload (the 1 MiB
+   * body limit in 120 s is 9 KB/s).
+   */
+  http: Type.Object(
+    {
+      /** From the first byte of a request to the end of its headers. */
+      headersTimeoutSeconds: Type.Number({ exclusiveMinimum: 0, maximum: 600, default: 30 }),
+      /** From the first byte of a request to the end of its body; at least headersTimeoutSeconds. */
+      requestTimeoutSeconds: Type.Number({ exclusiveMinimum: 0, maximum: 3600, default: 120 }),
+    },
+    { default: {} },
+  ),
   providers: Type.Record(Type.String({ pattern: '^[a-z0-9_-]+$' }), ProviderSchema, { default: {} }),
   /** The WebSub hub of our own feeds (W3C WebSub, routes/websub.ts and websub/). */
   websub: Type.Object(
@@ -171,6 +187,7 @@ const ENV_PATHS: Record<string, string[]> = {
   FEEDPROXY_SECRET_KEY: ['secretKey'],
   FEEDPROXY_PREVIOUS_SECRET_KEY: ['previousSecretKey'],
   FEEDPROXY_ADMIN_TOKEN: ['adminToken'],
+  FEEDPROXY_METRICS_TOKEN: ['metricsToken'],
   FEEDPROXY_PUBLIC_URL: ['publicUrl'],
   FEEDPROXY_ALLOW_PRIVATE: ['allowPrivate'],
   LOG_LEVEL: ['logLevel'],
@@ -181,9 +198,9 @@ const ENV_PATHS: Record<string, string[]> = {
   FEEDPROXY_PUBLIC_RATE_LIMIT: ['limits', 'publicRequestsPerMinute'],
   FEEDPROXY_WRONG_KEY_RATE_LIMIT: ['limits', 'wrongApiKeysPerMinute'],
 };
-const FILE_VARIABLES = new Set(['FEEDPROXY_SECRET_KEY', 'FEEDPROXY_PREVIOUS_SECRET_KEY', 'FEEDPROXY_ADMIN_TOKEN']);
+const FILE_VARIABLES = new Set(['FEEDPROXY_SECRET_KEY', 'FEEDPROXY_PREVIOUS_SECRET_KEY', 'FEEDPROXY_ADMIN_TOKEN', 'FEEDPROXY_METRICS_TOKEN']);
 // `store` may carry a Redis password (redis://user:pass@host).
-const SECRET_PATHS = new Set(['secretKey', 'previousSecretKey', 'adminToken', 'consumerSecret', 'store']);
+const SECRET_PATHS = new Set(['secretKey', 'previousSecretKey', 'adminToken', 'metricsToken', 'consumerSecret', 'store']);
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Config> {
   const configFile = env.FEEDPROXY_CONFIG ?? (existsSync('config/feedproxy.yaml') ? 'config/feedproxy.yaml' : undefined);
@@ -210,6 +227,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
   if (config.trustProxy === 'true' || config.trustProxy === 'false') config.trustProxy = config.trustProxy === 'true';
   if (config.secretKey !== undefined) parseSecretKey(config.secretKey);
   if (config.previousSecretKey !== undefined) parseSecretKey(config.previousSecretKey, 'FEEDPROXY_PREVIOUS_SECRET_KEY');
+  if (config.http.requestTimeoutSeconds < config.http.headersTimeoutSeconds) {
+    throw new ConfigError('http.requestTimeoutSeconds', `must be at least http.headersTimeoutSeconds (${config.http.headersTimeoutSeconds})`);
+  }
   const isEmbedded = config.store.startsWith('sqlite://');
   if (!isEmbedded && config.secretKey === undefined) {
     throw new ConfigError('FEEDPROXY_SECRET_KEY', 'required when FEEDPROXY_STORE is not a sqlite:// file');

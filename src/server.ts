@@ -6,7 +6,8 @@ import { createServer, type Server } from 'node:http';
 import { buildApp } from './app.js';
 import type { Config } from './config.js';
 import { createDeps, type Deps } from './deps.js';
-import { MethodNotAllowedError, NotFoundError } from './errors.js';
+import { MethodNotAllowedError, NotFoundError, UnauthorizedError } from './errors.js';
+import { METRICS_TOKEN_MESSAGE, metricsAllowed } from './routes/health.js';
 import { startScheduler, type Scheduler } from './refresh/scheduler.js';
 import { startDeliveryLoop, type DeliveryLoop } from './websub/delivery-loop.js';
 
@@ -77,6 +78,10 @@ function createProbeServer(deps: Deps): Server {
       );
     }
     if (path === '/metrics') {
+      if (!metricsAllowed(deps.config, request.headers.authorization)) {
+        response.setHeader('www-authenticate', 'Bearer realm="metrics"');
+        return json(401, { statusCode: 401, error: UnauthorizedError.code, message: METRICS_TOKEN_MESSAGE });
+      }
       return void deps.metrics.render().then(
         ({ body, contentType }) => response.writeHead(200, { 'content-type': contentType }).end(body),
         () => response.writeHead(500).end(),

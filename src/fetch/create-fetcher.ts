@@ -128,15 +128,15 @@ export function createFetcher(options: FetcherOptions, hooks: FetcherHooks = {})
     return headers;
   }
 
-  async function readCapped(answer: Answer, signal: AbortSignal): Promise<Buffer> {
+  async function readCapped(answer: Answer, signal: AbortSignal, maxBytes = options.maxBodyBytes): Promise<Buffer> {
     const encoding = answer.headers['content-encoding'];
     const declared = Number(answer.headers['content-length']);
     // Without a coding the declared length is the decoded length: refuse before reading a byte.
-    if (encoding === undefined && declared > options.maxBodyBytes) {
+    if (encoding === undefined && declared > maxBytes) {
       discard(answer.body);
-      throw new UpstreamTooLargeError(options.maxBodyBytes);
+      throw new UpstreamTooLargeError(maxBytes);
     }
-    return readBody(answer.body, encoding, options.maxBodyBytes, signal);
+    return readBody(answer.body, encoding, maxBytes, signal);
   }
 
   /** Runs `work` under the overall deadline and turns whatever fails into one of our coded errors. */
@@ -206,7 +206,7 @@ export function createFetcher(options: FetcherOptions, hooks: FetcherHooks = {})
           signal,
           progress,
         );
-        const body = await readCapped(answer, signal);
+        const body = await readCapped(answer, signal, Math.min(request.maxBodyBytes ?? options.maxBodyBytes, options.maxBodyBytes));
         const headers = { ...answer.headers };
         if (headers['content-encoding'] !== undefined && canDecode(headers['content-encoding'])) {
           // The body we hand back is decoded: these would describe bytes the caller never sees.

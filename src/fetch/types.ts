@@ -40,6 +40,8 @@ export interface RawRequest {
   headers?: Record<string, string>;
   body?: string;
   sign?: RequestSigner;
+  /** A smaller cap on the decoded body than FetcherOptions.maxBodyBytes (a WebSub challenge needs bytes, not megabytes). */
+  maxBodyBytes?: number;
 }
 
 export interface RawResponse {

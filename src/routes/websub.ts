@@ -3,9 +3,11 @@
 // intent runs after it (websub/verify-intent.ts) and the subscriber learns the result from it.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { RateLimitedError } from '../errors.js';
+import { RateLimitedError, withRetryAfter } from '../errors.js';
 import { acceptHubRequest } from '../websub/hub-request.js';
+import { createVerificationBudget } from '../websub/verification-budget.js';
 import { verifyAndApply } from '../websub/verify-intent.js';
+import { addressKey } from './api/wrong-keys.js';
 
 const FORM = 'application/x-www-form-urlencoded';
 // A hub request is four short fields; a callback or topic URL longer than this is not one we keep.
@@ -23,6 +25,8 @@ const HubRequestSchema = Type.Object({
 
 export const websubRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const pending = new Set<Promise<unknown>>();
+  // Bytes the pending verifications may pin, per client address and in all (verification-budget.ts).
+  const budget = createVerificationBudget();
   app.addHook('onClose', async () => {
     await Promise.allSettled(pending);
   });
@@ -37,7 +41,14 @@ export const websubRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/websub',
     {
-      config: { rateLimit: { max: app.deps.config.websub.requestsPerMinute, allowList: () => false } },
+      config: {
+        rateLimit: {
+          max: app.deps.config.websub.requestsPerMinute,
+          allowList: () => false,
+          // One client with an IPv6 /64 has 2^64 addresses: the /64 is counted as one.
+          keyGenerator: (request) => `hub:${addressKey(request.ip)}`,
+        },
+      },
       schema: {
         tags: ['websub'],
         summary: 'WebSub hub: subscribe to or unsubscribe from a public feed (W3C WebSub §5.1); no authentication',
@@ -51,7 +62,15 @@ export const websubRoutes: FastifyPluginAsyncTypebox = async (app) => {
       if (pending.size >= MAX_PENDING_VERIFICATIONS) {
         throw new RateLimitedError('the hub is verifying as many subscription requests as it can; retry shortly');
       }
-      const verification = verifyAndApply(app.deps, accepted).finally(() => pending.delete(verification));
+      const charged = budget.reserve(addressKey(request.ip), [accepted.callback, accepted.topic, accepted.secret]);
+      if ('refused' in charged) {
+        const whose = charged.refused === 'address' ? 'from this address are' : 'are';
+        throw withRetryAfter(new RateLimitedError(`subscription requests ${whose} being verified; retry shortly`), 30_000);
+      }
+      const verification = verifyAndApply(app.deps, accepted).finally(() => {
+        charged.release();
+        pending.delete(verification);
+      });
       pending.add(verification);
       return reply.code(202).send('');
     },

@@ -16,6 +16,13 @@ export interface ReaderReport {
 }
 
 const SUBSCRIBERS = /(\d{1,9})\s+(?:subscribers?|readers?)\b/i;
+/**
+ * Counts are whatever the poller says, and anyone holding the URL can poll it (issue 18: "999999999
+ * subscribers" was shown as such). More than this in one reader is not a real private feed's
+ * audience: such a report is ignored (the request itself still counts). Below it a made-up count
+ * still shows; the figure is documented as self-reported.
+ */
+export const MAX_REPORTED_SUBSCRIBERS = 100_000;
 const FEED_ID = /feed-?id[=:]\s*([\w.-]{1,64})/i;
 /** Tokens that name a browser engine or a generic library rather than the reader. */
 const GENERIC = /^(mozilla|compatible|applewebkit|khtml|gecko|chrome|safari|like)$/i;
@@ -24,7 +31,7 @@ const GENERIC = /^(mozilla|compatible|applewebkit|khtml|gecko|chrome|safari|like
 export function parseReaderAgent(userAgent: string | undefined): ReaderReport | undefined {
   if (!userAgent || userAgent.length > 512) return undefined;
   const count = SUBSCRIBERS.exec(userAgent);
-  if (!count) return undefined;
+  if (!count || Number(count[1]) > MAX_REPORTED_SUBSCRIBERS) return undefined;
   const feedId = FEED_ID.exec(userAgent)?.[1];
   return { reader: readerName(userAgent), subscribers: Number(count[1]), ...(feedId ? { readerFeedId: feedId } : {}) };
 }

@@ -15,7 +15,8 @@ import { dirname } from 'node:path';
 export interface KeyValueStore {
   get<T>(key: string): Promise<T | undefined>;
   getMany<T>(keys: string[]): Promise<Array<T | undefined>>;
-  set(key: string, value: unknown): Promise<void>;
+  /** `ttlMs` makes the record expire by itself (a revocation record outlives what it revokes by nothing). */
+  set(key: string, value: unknown, ttlMs?: number): Promise<void>;
   delete(key: string): Promise<void>;
   /** Set membership; adding and removing are atomic and never lose a concurrent writer's member. */
   addMember(set: string, member: string): Promise<void>;
@@ -98,8 +99,8 @@ function recordsThrough(keyv: Keyv): Pick<KeyValueStore, 'get' | 'getMany' | 'se
       const values = await keyv.get<T>(keys);
       return values.map((value) => value ?? undefined);
     },
-    async set(key, value) {
-      await keyv.set(key, value);
+    async set(key, value, ttlMs) {
+      await keyv.set(key, value, ttlMs);
     },
     async delete(key) {
       await keyv.delete(key);

@@ -7,7 +7,7 @@ import { BadRequestError, ForbiddenAddressError, NotFoundError, RateLimitedError
 import { checkUrl, isAllowedException, isForbiddenAddress } from '../fetch/index.js';
 import { findPublishedFeed } from '../publish/published.js';
 import type { RenderedFormat } from '../store/registry.js';
-import { subscriptionIdOf, subscriptionIdsOfFeed } from './subscriptions.js';
+import { getSubscription, subscriptionIdOf, subscriptionIdsOfFeed } from './subscriptions.js';
 import { parseTopic } from './topic.js';
 
 /** The form fields of a hub request, as posted. */
@@ -51,8 +51,15 @@ export async function acceptHubRequest(deps: HubDeps, fields: HubRequestFields):
   }
   const id = subscriptionIdOf(topic, callback);
   const accepted: AcceptedRequest = { mode, id, topic, ...ref, feedId: target?.feedId, callback, leaseSeconds: leaseOf(deps, fields['hub.lease_seconds']), secret };
-  // An unsubscribe of a revoked topic is still verified: the subscriber wants its subscription gone.
-  if (mode === 'unsubscribe') return accepted;
+  if (mode === 'unsubscribe') {
+    // Only a subscription we hold is worth a verification: anyone can post made-up pairs, and each
+    // verification is an outgoing request to the stranger's callback (issue 18). One of a revoked
+    // topic is still verified: the subscriber wants its subscription gone.
+    if (!(await getSubscription(deps, id))) {
+      throw Object.assign(new NotFoundError('subscription'), { message: 'This hub.callback has no subscription to this hub.topic: nothing to unsubscribe' });
+    }
+    return accepted;
+  }
   if (!target) throw new NotFoundError('Feed at hub.topic');
   const subscribers = await subscriptionIdsOfFeed(deps, target.feedId);
   if (subscribers.length >= deps.config.websub.maxSubscriptionsPerFeed && !subscribers.includes(id)) {

@@ -6,6 +6,7 @@ import type { Deps } from '../deps.js';
 import { isCodedError } from '../errors.js';
 import { findPublishedFeed } from '../publish/published.js';
 import type { AcceptedRequest } from './hub-request.js';
+import { VERIFICATION_ANSWER_BYTES } from './verification-budget.js';
 import { deleteSubscription, getSubscription, saveSubscription, subscriptionIdsOfFeed, type Subscription } from './subscriptions.js';
 
 type VerifyDeps = Pick<Deps, 'config' | 'registry' | 'vault' | 'fetcher' | 'logger' | 'metrics' | 'now'>;
@@ -36,7 +37,9 @@ async function confirmsIntent(deps: VerifyDeps, request: AcceptedRequest): Promi
   url.searchParams.append('hub.topic', request.topic);
   url.searchParams.append('hub.challenge', challenge);
   if (request.mode === 'subscribe') url.searchParams.append('hub.lease_seconds', String(request.leaseSeconds));
-  const response = await deps.fetcher.request({ method: 'GET', url: url.href });
+  // The echo is 32 characters: a callback answering megabytes is cut off after a few KiB, not read
+  // up to the feed cap (issue 18: 60 such answers held ~1 GB).
+  const response = await deps.fetcher.request({ method: 'GET', url: url.href, maxBodyBytes: VERIFICATION_ANSWER_BYTES });
   return response.status >= 200 && response.status < 300 && response.body.toString('utf8') === challenge;
 }
 

@@ -31,6 +31,17 @@ export class XmlError extends Error {
 
 const DEFAULT_MAX_DEPTH = 64;
 
+/** Longest validator message an XmlError repeats. */
+const MAX_REASON_CHARS = 200;
+
+/**
+ * The validator's message, cut: for unclosed elements it names every open one, and a 600 KB upload
+ * of them made a 1.5 MB error answer (issue 18). The line and column already say where to look.
+ */
+function brief(message: string): string {
+  return message.length <= MAX_REASON_CHARS ? message : `${message.slice(0, MAX_REASON_CHARS)}… (${message.length - MAX_REASON_CHARS} more characters)`;
+}
+
 /** A parser for one kind of document; it throws an XmlError saying why a text is refused. */
 export function createXmlTreeParser(options: XmlTreeOptions = {}): (text: string) => XmlNode {
   const maxDepth = options.maxDepth ?? DEFAULT_MAX_DEPTH;
@@ -61,7 +72,7 @@ export function createXmlTreeParser(options: XmlTreeOptions = {}): (text: string
     const validation = XMLValidator.validate(source);
     if (validation !== true) {
       const { msg, line, col } = validation.err;
-      throw new XmlError('malformed', `not well-formed XML (line ${line}, column ${col}): ${msg}`);
+      throw new XmlError('malformed', `not well-formed XML (line ${line}, column ${col}): ${brief(msg)}`);
     }
     try {
       return parser.parse(source) as XmlNode;

@@ -20,16 +20,27 @@ describe('dashboard session', () => {
     t = undefined;
   });
 
-  it('seals the API key into an HttpOnly, SameSite=Strict cookie, Secure when the public URL is https', async () => {
+  it('seals the API key into an HttpOnly, SameSite=Strict cookie, Secure and __Host- prefixed when the public URL is https', async () => {
     t = await startTestApp({ env: { FEEDPROXY_PUBLIC_URL: 'https://feeds.example' } });
     const apiKey = await t.createUserKey();
     const { signedIn, setCookie } = await signIn(t, apiKey);
     expect(signedIn.statusCode).toBe(303);
-    expect(setCookie).toMatch(/^fp_dashboard=v1\.[^;]+; Path=\/dashboard; Max-Age=\d+; HttpOnly; SameSite=Strict; Secure$/);
+    // __Host-: the browser keeps it only Secure, Path=/ and without Domain (RFC 6265bis §4.1.3.2).
+    expect(setCookie).toMatch(/^__Host-fp_dashboard=v1\.[^;]+; Path=\/; Max-Age=\d+; HttpOnly; SameSite=Strict; Secure$/);
     expect(setCookie).not.toContain(apiKey);
     expect(setCookie).not.toContain(apiKey.slice(3));
-    const value = setCookie.split(';')[0]!.slice('fp_dashboard='.length);
+    const value = setCookie.split(';')[0]!.slice('__Host-fp_dashboard='.length);
     expect(JSON.parse(t.deps.vault.open(value))).toMatchObject({ k: apiKey });
+    // The prefixed cookie is the one read; the same value under the old name is not.
+    const cookie = setCookie.split(';')[0]!;
+    expect((await t.app.inject({ method: 'GET', url: '/dashboard/sources', headers: { cookie } })).statusCode).toBe(200);
+    expect((await t.app.inject({ method: 'GET', url: '/dashboard/sources', headers: { cookie: `fp_dashboard=${value}` } })).statusCode).toBe(303);
+    // Signing out clears the prefixed cookie with the attributes it was set with.
+    const form = await t.app.inject({ method: 'GET', url: '/dashboard/sources', headers: { cookie } });
+    const csrf = /name="_csrf" value="([^"]+)"/.exec(form.body)?.[1] ?? '';
+    const out = await t.app.inject({ method: 'POST', url: '/dashboard/sign-out', headers: { ...FORM, cookie }, payload: new URLSearchParams({ _csrf: csrf }).toString() });
+    expect(out.statusCode).toBe(303);
+    expect(String(out.headers['set-cookie'])).toBe('__Host-fp_dashboard=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict; Secure');
   });
 
   it('has no Secure flag on plain http, refuses a tampered cookie and a wrong key', async () => {
@@ -51,7 +62,7 @@ describe('dashboard session', () => {
 
   it('ends a session whose key no longer signs in: back to the sign-in form, not a redirect loop', async () => {
     t = await startTestApp();
-    const sealed = t.deps.vault.seal(JSON.stringify({ k: 'fp_no-such-key', c: 'token', t: Date.now() }));
+    const sealed = t.deps.vault.seal(JSON.stringify({ k: 'fp_no-such-key', c: 'token', s: 'session-id', t: Date.now() }));
     const ended = await t.app.inject({ method: 'GET', url: '/dashboard/sources', headers: { cookie: `fp_dashboard=${sealed}` } });
     expect(ended.statusCode).toBe(303);
     expect(ended.headers.location).toBe('/dashboard/sign-in?ended=1');

@@ -60,3 +60,28 @@ describe('operations routes', () => {
     expect(response.body).not.toContain('secret-value');
   });
 });
+
+describe('/metrics with FEEDPROXY_METRICS_TOKEN', () => {
+  const TOKEN = 'metrics-token-4f9Qx2LmP7s';
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp({ env: { FEEDPROXY_METRICS_TOKEN: TOKEN } });
+  });
+  afterAll(async () => t?.close());
+
+  it('asks for the token as a bearer, and serves the metrics with it', async () => {
+    for (const authorization of [undefined, 'Bearer wrong-token', `Basic ${TOKEN}`, `Bearer ${TOKEN}x`]) {
+      const refused = await t.app.inject({ method: 'GET', url: '/metrics', headers: authorization ? { authorization } : {} });
+      expect(refused.statusCode, authorization).toBe(401);
+      expect(refused.json()).toEqual({ statusCode: 401, error: 'FP_UNAUTHORIZED', message: 'GET /metrics needs Authorization: Bearer <FEEDPROXY_METRICS_TOKEN>' });
+      expect(refused.headers['www-authenticate']).toBe('Bearer realm="metrics"');
+      expect(refused.body).not.toContain('feedproxy_');
+    }
+    const served = await t.app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${TOKEN}` } });
+    expect(served.statusCode).toBe(200);
+    expect(served.body).toContain('# TYPE feedproxy_http_requests_total');
+    // Health probes stay open: orchestrators probe without credentials.
+    expect((await t.app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
+    expect(t.logs.join('')).not.toContain(TOKEN);
+  });
+});

@@ -16,6 +16,10 @@ describe('parseReaderAgent', () => {
     ['Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0 Safari/537.36', undefined],
     [undefined, undefined],
     [`Feedly/1.0 (${'x'.repeat(600)}; 5 subscribers)`, undefined],
+    // Issue 18: anyone with the URL can claim an audience; an absurd one is not recorded at all.
+    ['Feedly/1.0 (+http://www.feedly.com/fetcher.html; 999999999 subscribers; feed-id=1)', undefined],
+    ['Feedly/1.0 (+http://www.feedly.com/fetcher.html; 100001 subscribers)', undefined],
+    ['Feedly/1.0 (+http://www.feedly.com/fetcher.html; 100000 subscribers)', { reader: 'Feedly', subscribers: 100_000 }],
   ])('%s', (userAgent, expected) => {
     expect(parseReaderAgent(userAgent)).toEqual(expected);
   });

@@ -55,7 +55,7 @@ export function createWrongKeyLimit(maxPerMinute: number, now: () => number = Da
   return limit;
 }
 
-/** IPv6 clients usually hold a whole /64: counted as one address. */
+/** IPv6 clients usually hold a whole /64: counted as one address (here, by the public-feed limit and by the WebSub hub). */
 export function addressKey(address: string): string {
   const plain = address.split('%')[0]!;
   if (!plain.includes(':') || plain.includes('.')) return plain; // IPv4, or IPv4 mapped into IPv6

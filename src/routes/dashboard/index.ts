@@ -51,7 +51,7 @@ export const dashboardRoutes: FastifyPluginAsync = async (app) => {
       done(null, parseForm(body as string));
     });
     pages.addHook('onRequest', async (request, reply) => {
-      request.dashboard = openSession(deps, request);
+      request.dashboard = await openSession(deps, request);
       reply.header('content-security-policy', csp).header('cache-control', 'no-store').header('referrer-policy', 'no-referrer');
     });
     // Every form carries the session's CSRF token (synchronizer token kept in the sealed cookie);

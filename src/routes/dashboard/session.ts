@@ -1,12 +1,19 @@
-// The dashboard session: one cookie holding {API key, CSRF token, issued at} sealed with the vault
-// (AES-256-GCM), so neither the browser's cookie store nor a proxy log ever holds the key in clear,
-// and a tampered cookie fails to open. Stateless: any instance sharing the secret key can open it.
+// The dashboard session: one cookie holding {API key, CSRF token, session id, issued at} sealed with
+// the vault (AES-256-GCM), so neither the browser's cookie store nor a proxy log ever holds the key
+// in clear, and a tampered cookie fails to open. Any instance sharing the secret key can open it;
+// signing out leaves a revocation record of the session id in the shared store, which every
+// instance checks, so a copied cookie stops working at once (issue 18).
 import { randomBytes } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Deps } from '../../deps.js';
 import { safeEqual } from '../../vault/seal.js';
 
 export const SESSION_COOKIE = 'fp_dashboard';
+/**
+ * On https the cookie is `__Host-` prefixed: browsers then only accept it Secure, for Path=/ and
+ * without Domain, so a sibling subdomain or a plain-http page cannot plant or shadow it.
+ */
+export const HOST_SESSION_COOKIE = `__Host-${SESSION_COOKIE}`;
 export const DASHBOARD_PATH = '/dashboard';
 /** Set when a connection is started here, read by /oauth/callback to send the browser back. */
 export const RETURN_COOKIE = 'fp_oauth_return';
@@ -16,12 +23,31 @@ const DAY_MS = 86_400_000;
 export interface DashboardSession {
   apiKey?: string;
   csrf: string;
+  /** Signed-in sessions only: what a sign-out revokes. */
+  id?: string;
+  /** Epoch ms the session was issued. */
+  issuedAt: number;
 }
 
 interface SealedSession {
   k?: string;
   c: string;
+  /** Session id, with `k`. */
+  s?: string;
   t: number;
+}
+
+type SessionDeps = Pick<Deps, 'vault' | 'now' | 'config' | 'registry'>;
+
+const revokedKey = (id: string) => `dashboard:revoked:${id}`;
+
+/** The session cookie's name and path: `__Host-` and Path=/ behind https. */
+function sessionCookie(deps: Pick<Deps, 'config'>): { name: string; path: string } {
+  return isHttps(deps) ? { name: HOST_SESSION_COOKIE, path: '/' } : { name: SESSION_COOKIE, path: DASHBOARD_PATH };
+}
+
+function isHttps(deps: Pick<Deps, 'config'>): boolean {
+  return deps.config.publicUrl.startsWith('https:');
 }
 
 /** The value of one cookie of a Cookie header (RFC 6265 §5.4: `name=value` pairs split by `; `). */
@@ -33,25 +59,48 @@ export function readCookie(header: string | undefined, name: string): string | u
   return undefined;
 }
 
-export function openSession(deps: Pick<Deps, 'vault' | 'now'>, request: FastifyRequest): DashboardSession | undefined {
-  const sealed = readCookie(request.headers.cookie, SESSION_COOKIE);
+export async function openSession(deps: SessionDeps, request: FastifyRequest): Promise<DashboardSession | undefined> {
+  const sealed = readCookie(request.headers.cookie, sessionCookie(deps).name);
   if (!sealed) return undefined;
+  let session: SealedSession;
   try {
-    const session = JSON.parse(deps.vault.open(sealed)) as SealedSession;
-    if (typeof session.c !== 'string' || typeof session.t !== 'number') return undefined;
-    if (deps.now().getTime() - session.t > SESSION_DAYS * DAY_MS) return undefined;
-    return { csrf: session.c, ...(typeof session.k === 'string' ? { apiKey: session.k } : {}) };
+    session = JSON.parse(deps.vault.open(sealed)) as SealedSession;
   } catch {
     return undefined; // sealed under another key, tampered with, or not ours: start over
   }
+  if (typeof session.c !== 'string' || typeof session.t !== 'number') return undefined;
+  if (deps.now().getTime() - session.t > SESSION_DAYS * DAY_MS) return undefined;
+  if (typeof session.k !== 'string') return { csrf: session.c, issuedAt: session.t };
+  // A signed-in session without an id (sealed before sign-out could revoke) cannot be revoked: not honoured.
+  if (typeof session.s !== 'string') return undefined;
+  if ((await deps.registry.store.get(revokedKey(session.s))) !== undefined) return undefined;
+  return { csrf: session.c, apiKey: session.k, id: session.s, issuedAt: session.t };
 }
 
 /** A new session (a new CSRF token each time: signing in or out never reuses the old one). */
 export function writeSession(deps: Pick<Deps, 'vault' | 'now' | 'config'>, reply: FastifyReply, apiKey?: string): DashboardSession {
-  const session: DashboardSession = { csrf: randomBytes(24).toString('base64url'), ...(apiKey ? { apiKey } : {}) };
-  const sealed: SealedSession = { c: session.csrf, t: deps.now().getTime(), ...(apiKey ? { k: apiKey } : {}) };
-  reply.header('set-cookie', cookieHeader(deps, SESSION_COOKIE, deps.vault.seal(JSON.stringify(sealed)), { path: DASHBOARD_PATH, maxAge: SESSION_DAYS * 86_400, sameSite: 'Strict' }));
+  const issuedAt = deps.now().getTime();
+  const session: DashboardSession = { csrf: randomBytes(24).toString('base64url'), issuedAt, ...(apiKey ? { apiKey, id: randomBytes(18).toString('base64url') } : {}) };
+  const sealed: SealedSession = { c: session.csrf, t: issuedAt, ...(apiKey ? { k: apiKey, s: session.id } : {}) };
+  const { name, path } = sessionCookie(deps);
+  reply.header('set-cookie', cookieHeader(deps, name, deps.vault.seal(JSON.stringify(sealed)), { path, maxAge: SESSION_DAYS * 86_400, sameSite: 'Strict' }));
   return session;
+}
+
+/**
+ * Signing out: the session id is revoked in the store for as long as the cookie could still be
+ * presented, so a copy of it (another tab, a stolen cookie) is refused by every instance.
+ */
+export async function revokeSession(deps: SessionDeps, session: DashboardSession | undefined): Promise<void> {
+  if (session?.id === undefined) return;
+  const remainingMs = session.issuedAt + SESSION_DAYS * DAY_MS - deps.now().getTime();
+  if (remainingMs > 0) await deps.registry.store.set(revokedKey(session.id), { revokedAt: deps.now().toISOString() }, remainingMs + DAY_MS);
+}
+
+/** The header that makes the browser drop its session cookie. */
+export function clearSessionCookie(deps: Pick<Deps, 'config'>): string {
+  const { name, path } = sessionCookie(deps);
+  return cookieHeader(deps, name, '', { path, maxAge: 0, sameSite: 'Strict' });
 }
 
 export function csrfMatches(session: DashboardSession | undefined, token: unknown): boolean {
@@ -64,6 +113,6 @@ export function cookieHeader(
   value: string,
   options: { path: string; maxAge: number; sameSite: 'Strict' | 'Lax' },
 ): string {
-  const secure = deps.config.publicUrl.startsWith('https:') ? '; Secure' : '';
+  const secure = isHttps(deps) ? '; Secure' : '';
   return `${name}=${value}; Path=${options.path}; Max-Age=${options.maxAge}; HttpOnly; SameSite=${options.sameSite}${secure}`;
 }

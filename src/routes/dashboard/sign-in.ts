@@ -4,7 +4,7 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { field } from './form.js';
 import { html } from './html.js';
 import { csrfField, page } from './layout.js';
-import { cookieHeader, DASHBOARD_PATH, SESSION_COOKIE, writeSession, type DashboardSession } from './session.js';
+import { clearSessionCookie, revokeSession, writeSession, type DashboardSession } from './session.js';
 
 const NOTICES: Record<string, string> = {
   ended: 'Your session ended; sign in again.',
@@ -38,8 +38,10 @@ export const signInPages: FastifyPluginAsync = async (app) => {
     return reply.redirect('/dashboard/sources', 303);
   });
 
-  app.post('/dashboard/sign-out', async (_request: FastifyRequest, reply) => {
-    reply.header('set-cookie', cookieHeader(deps, SESSION_COOKIE, '', { path: DASHBOARD_PATH, maxAge: 0, sameSite: 'Strict' }));
+  app.post('/dashboard/sign-out', async (request: FastifyRequest, reply) => {
+    // Server-side first: clearing the cookie alone would leave any copy of it valid for days.
+    await revokeSession(deps, request.dashboard);
+    reply.header('set-cookie', clearSessionCookie(deps));
     return reply.redirect('/dashboard/sign-in?out', 303);
   });
 };
