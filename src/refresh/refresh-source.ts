@@ -136,6 +136,7 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
     const update = updateCachedEntries(cached, fetched, source.id, fetchedAt, {
       retentionMs: deps.config.refresh.retentionDays * 24 * 60 * MINUTE,
       maxEntries: deps.config.refresh.maxEntriesPerSource,
+      maxBytes: deps.config.limits.maxCachedBytesPerSource,
     });
     // Deleted during the fetch: write nothing back.
     if (!(await deps.registry.getSource(source.id))) return { outcome: 'skipped', source };
@@ -149,6 +150,7 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
         title: source.title,
         siteUrl: parsed.link ? scrubText(parsed.link, secrets) : source.siteUrl,
         entryCount: update.entries.length,
+        cachedBytes: update.bytes,
         upstreamMinMinutes,
       },
       fetchedAt,

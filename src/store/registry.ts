@@ -41,6 +41,8 @@ export interface SourceRecord {
   upstreamMinMinutes?: number;
   siteUrl?: string;
   entryCount: number;
+  /** Bytes of the cached entries as stored (refresh/update-cache.ts); absent on older records. */
+  cachedBytes?: number;
   createdAt: string;
   updatedAt: string;
 }
