@@ -22,10 +22,22 @@ const REGEX_RULE = /^\/(.+)\/([ims]*)$/s;
 
 type Matcher = (field: string, lowered: string) => boolean;
 
-/** Throws BadRequestError naming the first bad rule by its list and position. */
-export function validateFilterRules(rules: FilterRules): void {
-  compileRuleList(rules.include, 'include');
-  compileRuleList(rules.exclude, 'exclude');
+/** How many rules a list may hold and how long one may be: the operator's limits, at most the MAX_ constants. */
+export interface RuleLimits {
+  maxRules: number;
+  maxLength: number;
+}
+
+const HARD_LIMITS: RuleLimits = { maxRules: MAX_RULES_PER_LIST, maxLength: MAX_RULE_LENGTH };
+
+/**
+ * Throws BadRequestError naming the first bad rule by its list and position. `limits` applies when
+ * rules are saved or previewed; stored rules are compiled under the hard limits only, so lowering the
+ * configured ones never breaks a feed saved before.
+ */
+export function validateFilterRules(rules: FilterRules, limits: RuleLimits = HARD_LIMITS): void {
+  compileRuleList(rules.include, 'include', limits);
+  compileRuleList(rules.exclude, 'exclude', limits);
 }
 
 /** An entry passes when no include rule is given or one matches, and no exclude rule matches. */
@@ -41,16 +53,16 @@ export function compileFilters(rules: FilterRules): EntryFilter {
   };
 }
 
-function compileRuleList(rules: readonly unknown[] | undefined, list: 'include' | 'exclude'): Matcher[] {
+function compileRuleList(rules: readonly unknown[] | undefined, list: 'include' | 'exclude', limits: RuleLimits = HARD_LIMITS): Matcher[] {
   if (rules === undefined) return [];
   if (!Array.isArray(rules)) throw new BadRequestError(`${list} must be a list of rules`);
-  if (rules.length > MAX_RULES_PER_LIST) throw new BadRequestError(`${list} has more than ${MAX_RULES_PER_LIST} rules`);
-  return rules.map((rule, index) => compileRule(rule, `${list}[${index}]`));
+  if (rules.length > limits.maxRules) throw new BadRequestError(`${list} has more than ${limits.maxRules} rules; remove some, or join keywords into one /a|b/ rule`);
+  return rules.map((rule, index) => compileRule(rule, `${list}[${index}]`, limits.maxLength));
 }
 
-function compileRule(rule: unknown, position: string): Matcher {
+function compileRule(rule: unknown, position: string, maxLength: number): Matcher {
   if (typeof rule !== 'string') throw new BadRequestError(`${position} must be a string`);
-  if (rule.length > MAX_RULE_LENGTH) throw new BadRequestError(`${position} is longer than ${MAX_RULE_LENGTH} characters`);
+  if (rule.length > maxLength) throw new BadRequestError(`${position} is longer than ${maxLength} characters; shorten it`);
   if (rule.trim() === '') throw new BadRequestError(`${position} is empty`);
 
   const regex = REGEX_RULE.exec(rule);
