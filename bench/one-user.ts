@@ -74,10 +74,13 @@ if (mode === 'preview') {
   const before = process.memoryUsage().rss;
   let peak = before;
   const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
+  const histogram = monitorEventLoopDelay({ resolution: 10 });
+  histogram.enable();
   const results = await Promise.all(Array.from({ length: 16 }, (_, n) => api(heavy, 'POST', '/sources', { url: upstream.url(`/heavy?c=${n}`) })));
+  histogram.disable();
   clearInterval(timer);
   const statuses = results.reduce<Record<number, number>>((counts, result) => ({ ...counts, [result.status]: (counts[result.status] ?? 0) + 1 }), {});
-  console.log(`16 concurrent creates: statuses ${JSON.stringify(statuses)}; rss ${mb(before)} → peak ${mb(peak)}`);
+  console.log(`16 concurrent creates: statuses ${JSON.stringify(statuses)}; rss ${mb(before)} → peak ${mb(peak)}; longest event-loop block ${(histogram.max / 1e6).toFixed(0)} ms`);
 } else {
   const file = join(t.dir, 'feedproxy.sqlite');
   const size = () => statSync(file).size + (statSync(`${file}-wal`, { throwIfNoEntry: false })?.size ?? 0);

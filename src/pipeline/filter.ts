@@ -11,6 +11,8 @@ export interface FilterRules {
 }
 
 export type EntryFilter = (entry: Entry) => boolean;
+/** The same decision as steps, one per rule tried: a caller may let other work in between (pipeline/merge.ts). */
+export type EntryFilterSteps = (entry: Entry) => Generator<void, boolean, void>;
 
 export const MAX_RULES_PER_LIST = 50;
 export const MAX_RULE_LENGTH = 256;
@@ -42,14 +44,45 @@ export function validateFilterRules(rules: FilterRules, limits: RuleLimits = HAR
 
 /** An entry passes when no include rule is given or one matches, and no exclude rule matches. */
 export function compileFilters(rules: FilterRules): EntryFilter {
+  const steps = compileFilterSteps(rules);
+  return (entry) => {
+    const run = steps(entry);
+    for (;;) {
+      const step = run.next();
+      if (step.done) return step.value;
+    }
+  };
+}
+
+/**
+ * compileFilters as steps. One rule over one long entry can take milliseconds (re2js also builds
+ * its automaton's states the first time they are reached), so a merge yields between rules, not
+ * only between entries (issue 18: 3).
+ */
+export function compileFilterSteps(rules: FilterRules): EntryFilterSteps {
   const include = compileRuleList(rules.include, 'include');
   const exclude = compileRuleList(rules.exclude, 'exclude');
-  if (include.length === 0 && exclude.length === 0) return () => true;
-  return (entry) => {
+  // eslint-disable-next-line require-yield -- no rules: nothing to step through
+  if (include.length === 0 && exclude.length === 0) return function* () { return true; };
+  return function* (entry) {
     const fields = searchableFieldsOf(entry);
     const matches = (matcher: Matcher): boolean => fields.some((field) => matcher(field.text, field.lowered));
-    if (include.length > 0 && !include.some(matches)) return false;
-    return !exclude.some(matches);
+    if (include.length > 0) {
+      let included = false;
+      for (const matcher of include) {
+        yield;
+        if (matches(matcher)) {
+          included = true;
+          break;
+        }
+      }
+      if (!included) return false;
+    }
+    for (const matcher of exclude) {
+      yield;
+      if (matches(matcher)) return false;
+    }
+    return true;
   };
 }
 

@@ -2,7 +2,7 @@
 // Pure and deterministic: the same cached entries give the same list in the same order, so the
 // rendered bytes (and their ETag) only change when the content does.
 import type { CachedEntry, Entry } from '../model.js';
-import { compileFilters } from './filter.js';
+import { compileFilterSteps } from './filter.js';
 
 export interface MergeInput {
   sources: Array<{ sourceId: string; sourceTitle?: string; entries: CachedEntry[] }>;
@@ -20,14 +20,14 @@ const MIN_TIME = Date.parse('0001-01-01T00:00:00Z');
 const MAX_TIME = Date.parse('9999-12-31T23:59:59.999Z');
 
 /**
- * A merge as steps: the generator yields after each source deduped and after each entry filtered,
+ * A merge as steps: the generator yields after each source deduped and after each rule tried on an entry,
  * and returns the merged list. Still pure; a caller that must keep serving meanwhile (the publish
  * layer, on a web process) drives it in time slices, other callers run it through (runSteps).
  * Filters are the costly part (every rule over every entry's text), and a large feed with many
  * rules would otherwise hold the event loop for seconds (issue 18: 3).
  */
 export function* mergeEntriesSteps(input: MergeInput): Generator<void, CachedEntry[], void> {
-  const keep = compileFilters({ include: input.include, exclude: input.exclude });
+  const keep = compileFilterSteps({ include: input.include, exclude: input.exclude });
   const deduped: CachedEntry[][] = [];
   for (const source of input.sources) {
     deduped.push(dedupeById(source.entries, source.sourceId));
@@ -45,7 +45,7 @@ export function* mergeEntriesSteps(input: MergeInput): Generator<void, CachedEnt
   const kept: CachedEntry[] = [];
   for (const entry of recent) {
     if (kept.length >= limit) break;
-    if (keep(entry)) kept.push(entry);
+    if (yield* keep(entry)) kept.push(entry);
     yield;
   }
   return kept;
