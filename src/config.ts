@@ -118,7 +118,7 @@ export const ConfigSchema = Type.Object({
        */
       heavyRequestsPerUser: Type.Integer({ minimum: 1, maximum: 1000, default: 2 }),
       /** Bytes of cached entries (as stored, JSON) kept per source: the newest entries that fit. */
-      maxCachedBytesPerSource: Type.Integer({ minimum: 65_536, maximum: 1024 * 1024 * 1024, default: 4 * 1024 * 1024 }),
+      maxCachedBytesPerSource: Type.Integer({ minimum: 65_536, maximum: 1024 * 1024 * 1024, default: 2 * 1024 * 1024 }),
       /** Bytes of cached entries of all of one user's sources: past it, new sources are refused. */
       maxCachedBytesPerUser: Type.Integer({ minimum: 65_536, maximum: 1024 * 1024 * 1024 * 1024, default: 256 * 1024 * 1024 }),
       /** Include (and exclude) rules of a feed, per list; at most 50. */

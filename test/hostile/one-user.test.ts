@@ -31,7 +31,7 @@ beforeAll(async () => {
     '/small': small,
     '/held': (request: IncomingMessage, response: ServerResponse) => void held.push(() => void small(request, response)),
   });
-  for (const tag of ['h0', 'h1', 'h2']) upstream.route(`/${tag}`, serveBody(atom(tag, 300, 8_000), ATOM));
+  for (const tag of ['h0', 'h1', 'h2']) upstream.route(`/${tag}`, serveBody(atom(tag, 300, 6_000), ATOM));
   upstream.route('/big', serveBody(atom('big', 20, 8_000), ATOM));
 });
 afterAll(async () => {
@@ -49,7 +49,7 @@ describe('a heavy request against another user’s GET', () => {
     await t?.close();
   });
 
-  it('keeps answering the other user while a preview filters ~7 MB of entries through 50 rules', { timeout: 120_000 }, async () => {
+  it('keeps answering the other user while a preview filters ~5.5 MB of entries through 50 rules', { timeout: 120_000 }, async () => {
     const base = `http://127.0.0.1:${(t.app.server.address() as { port: number }).port}`;
     const heavy = await t.createUserKey('heavy');
     const sourceIds: string[] = [];
