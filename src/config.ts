@@ -113,6 +113,20 @@ export const ConfigSchema = Type.Object({
       publicRequestsPerMinute: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1200 }),
       /** Missing or wrong API keys per minute and client address; past it its wrong keys get 429 for the minute (valid keys still work). */
       wrongApiKeysPerMinute: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 120 }),
+      /**
+       * Heavy requests of one user running at once in this process — creating, re-pointing or
+       * refreshing a source, previewing or saving a feed, importing OPML; past it 429 with Retry-After.
+       * Rate limits count requests, this counts work in progress (issue 18: 3).
+       */
+      heavyRequestsPerUser: Type.Integer({ minimum: 1, maximum: 1000, default: 2 }),
+      /** Bytes of cached entries (as stored, JSON) kept per source: the newest entries that fit. */
+      maxCachedBytesPerSource: Type.Integer({ minimum: 65_536, maximum: 1024 * 1024 * 1024, default: 2 * 1024 * 1024 }),
+      /** Bytes of cached entries of all of one user's sources: past it, new sources are refused. */
+      maxCachedBytesPerUser: Type.Integer({ minimum: 65_536, maximum: 1024 * 1024 * 1024 * 1024, default: 256 * 1024 * 1024 }),
+      /** Include (and exclude) rules of a feed, per list; at most 50. */
+      maxFilterRules: Type.Integer({ minimum: 0, maximum: 50, default: 50 }),
+      /** Characters of one include/exclude rule; at most 256. */
+      maxFilterRuleLength: Type.Integer({ minimum: 1, maximum: 256, default: 256 }),
     },
     { default: {} },
   ),
@@ -197,6 +211,11 @@ const ENV_PATHS: Record<string, string[]> = {
   FEEDPROXY_API_RATE_LIMIT: ['limits', 'apiRequestsPerMinute'],
   FEEDPROXY_PUBLIC_RATE_LIMIT: ['limits', 'publicRequestsPerMinute'],
   FEEDPROXY_WRONG_KEY_RATE_LIMIT: ['limits', 'wrongApiKeysPerMinute'],
+  FEEDPROXY_HEAVY_REQUESTS_PER_USER: ['limits', 'heavyRequestsPerUser'],
+  FEEDPROXY_MAX_CACHED_BYTES_PER_SOURCE: ['limits', 'maxCachedBytesPerSource'],
+  FEEDPROXY_MAX_CACHED_BYTES_PER_USER: ['limits', 'maxCachedBytesPerUser'],
+  FEEDPROXY_MAX_FILTER_RULES: ['limits', 'maxFilterRules'],
+  FEEDPROXY_MAX_FILTER_RULE_LENGTH: ['limits', 'maxFilterRuleLength'],
 };
 const FILE_VARIABLES = new Set(['FEEDPROXY_SECRET_KEY', 'FEEDPROXY_PREVIOUS_SECRET_KEY', 'FEEDPROXY_ADMIN_TOKEN', 'FEEDPROXY_METRICS_TOKEN']);
 // `store` may carry a Redis password (redis://user:pass@host).

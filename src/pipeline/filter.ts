@@ -11,6 +11,8 @@ export interface FilterRules {
 }
 
 export type EntryFilter = (entry: Entry) => boolean;
+/** The same decision as steps, one per rule tried: a caller may let other work in between (pipeline/merge.ts). */
+export type EntryFilterSteps = (entry: Entry) => Generator<void, boolean, void>;
 
 export const MAX_RULES_PER_LIST = 50;
 export const MAX_RULE_LENGTH = 256;
@@ -22,35 +24,78 @@ const REGEX_RULE = /^\/(.+)\/([ims]*)$/s;
 
 type Matcher = (field: string, lowered: string) => boolean;
 
-/** Throws BadRequestError naming the first bad rule by its list and position. */
-export function validateFilterRules(rules: FilterRules): void {
-  compileRuleList(rules.include, 'include');
-  compileRuleList(rules.exclude, 'exclude');
+/** How many rules a list may hold and how long one may be: the operator's limits, at most the MAX_ constants. */
+export interface RuleLimits {
+  maxRules: number;
+  maxLength: number;
+}
+
+const HARD_LIMITS: RuleLimits = { maxRules: MAX_RULES_PER_LIST, maxLength: MAX_RULE_LENGTH };
+
+/**
+ * Throws BadRequestError naming the first bad rule by its list and position. `limits` applies when
+ * rules are saved or previewed; stored rules are compiled under the hard limits only, so lowering the
+ * configured ones never breaks a feed saved before.
+ */
+export function validateFilterRules(rules: FilterRules, limits: RuleLimits = HARD_LIMITS): void {
+  compileRuleList(rules.include, 'include', limits);
+  compileRuleList(rules.exclude, 'exclude', limits);
 }
 
 /** An entry passes when no include rule is given or one matches, and no exclude rule matches. */
 export function compileFilters(rules: FilterRules): EntryFilter {
-  const include = compileRuleList(rules.include, 'include');
-  const exclude = compileRuleList(rules.exclude, 'exclude');
-  if (include.length === 0 && exclude.length === 0) return () => true;
+  const steps = compileFilterSteps(rules);
   return (entry) => {
-    const fields = searchableFieldsOf(entry);
-    const matches = (matcher: Matcher): boolean => fields.some((field) => matcher(field.text, field.lowered));
-    if (include.length > 0 && !include.some(matches)) return false;
-    return !exclude.some(matches);
+    const run = steps(entry);
+    for (;;) {
+      const step = run.next();
+      if (step.done) return step.value;
+    }
   };
 }
 
-function compileRuleList(rules: readonly unknown[] | undefined, list: 'include' | 'exclude'): Matcher[] {
-  if (rules === undefined) return [];
-  if (!Array.isArray(rules)) throw new BadRequestError(`${list} must be a list of rules`);
-  if (rules.length > MAX_RULES_PER_LIST) throw new BadRequestError(`${list} has more than ${MAX_RULES_PER_LIST} rules`);
-  return rules.map((rule, index) => compileRule(rule, `${list}[${index}]`));
+/**
+ * compileFilters as steps. One rule over one long entry can take milliseconds (re2js also builds
+ * its automaton's states the first time they are reached), so a merge yields between rules, not
+ * only between entries (issue 18: 3).
+ */
+export function compileFilterSteps(rules: FilterRules): EntryFilterSteps {
+  const include = compileRuleList(rules.include, 'include');
+  const exclude = compileRuleList(rules.exclude, 'exclude');
+  // eslint-disable-next-line require-yield -- no rules: nothing to step through
+  if (include.length === 0 && exclude.length === 0) return function* () { return true; };
+  return function* (entry) {
+    const fields = searchableFieldsOf(entry);
+    const matches = (matcher: Matcher): boolean => fields.some((field) => matcher(field.text, field.lowered));
+    if (include.length > 0) {
+      let included = false;
+      for (const matcher of include) {
+        yield;
+        if (matches(matcher)) {
+          included = true;
+          break;
+        }
+      }
+      if (!included) return false;
+    }
+    for (const matcher of exclude) {
+      yield;
+      if (matches(matcher)) return false;
+    }
+    return true;
+  };
 }
 
-function compileRule(rule: unknown, position: string): Matcher {
+function compileRuleList(rules: readonly unknown[] | undefined, list: 'include' | 'exclude', limits: RuleLimits = HARD_LIMITS): Matcher[] {
+  if (rules === undefined) return [];
+  if (!Array.isArray(rules)) throw new BadRequestError(`${list} must be a list of rules`);
+  if (rules.length > limits.maxRules) throw new BadRequestError(`${list} has more than ${limits.maxRules} rules; remove some, or join keywords into one /a|b/ rule`);
+  return rules.map((rule, index) => compileRule(rule, `${list}[${index}]`, limits.maxLength));
+}
+
+function compileRule(rule: unknown, position: string, maxLength: number): Matcher {
   if (typeof rule !== 'string') throw new BadRequestError(`${position} must be a string`);
-  if (rule.length > MAX_RULE_LENGTH) throw new BadRequestError(`${position} is longer than ${MAX_RULE_LENGTH} characters`);
+  if (rule.length > maxLength) throw new BadRequestError(`${position} is longer than ${maxLength} characters; shorten it`);
   if (rule.trim() === '') throw new BadRequestError(`${position} is empty`);
 
   const regex = REGEX_RULE.exec(rule);

@@ -2,7 +2,7 @@
 // Pure and deterministic: the same cached entries give the same list in the same order, so the
 // rendered bytes (and their ETag) only change when the content does.
 import type { CachedEntry, Entry } from '../model.js';
-import { compileFilters } from './filter.js';
+import { compileFilterSteps } from './filter.js';
 
 export interface MergeInput {
   sources: Array<{ sourceId: string; sourceTitle?: string; entries: CachedEntry[] }>;
@@ -19,12 +19,48 @@ const TRACKING_PARAM = /^(utm_.*|fbclid|gclid)$/i;
 const MIN_TIME = Date.parse('0001-01-01T00:00:00Z');
 const MAX_TIME = Date.parse('9999-12-31T23:59:59.999Z');
 
-export function mergeEntries(input: MergeInput): CachedEntry[] {
-  const keep = compileFilters({ include: input.include, exclude: input.exclude });
-  const unique = dedupeByLink(input.sources.flatMap((source) => dedupeById(source.entries, source.sourceId)));
+/**
+ * A merge as steps: the generator yields after each source deduped and after each rule tried on an entry,
+ * and returns the merged list. Still pure; a caller that must keep serving meanwhile (the publish
+ * layer, on a web process) drives it in time slices, other callers run it through (runSteps).
+ * Filters are the costly part (every rule over every entry's text), and a large feed with many
+ * rules would otherwise hold the event loop for seconds (issue 18: 3).
+ */
+export function* mergeEntriesSteps(input: MergeInput): Generator<void, CachedEntry[], void> {
+  const keep = compileFilterSteps({ include: input.include, exclude: input.exclude });
+  const deduped: CachedEntry[][] = [];
+  for (const source of input.sources) {
+    deduped.push(dedupeById(source.entries, source.sourceId));
+    yield;
+  }
+  const unique = dedupeByLink(deduped.flat());
+  yield;
   const notBefore = input.notBefore?.getTime();
   const recent = notBefore === undefined ? unique : unique.filter((entry) => timeOf(entry) >= notBefore);
-  return recent.filter(keep).sort(compareNewestFirst).slice(0, limitOf(input));
+  // Sorted before filtering (the filter looks at one entry at a time, so the result is the same):
+  // filtering stops as soon as the limit is filled, and most merges never look at older entries.
+  recent.sort(compareNewestFirst);
+  yield;
+  const limit = limitOf(input);
+  const kept: CachedEntry[] = [];
+  for (const entry of recent) {
+    if (kept.length >= limit) break;
+    if (yield* keep(entry)) kept.push(entry);
+    yield;
+  }
+  return kept;
+}
+
+export function mergeEntries(input: MergeInput): CachedEntry[] {
+  return runSteps(mergeEntriesSteps(input));
+}
+
+/** Runs a generator of steps through to its result, without yielding to anything. */
+export function runSteps<T>(steps: Generator<void, T, void>): T {
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+  }
 }
 
 /**
@@ -45,7 +81,11 @@ export interface MergeSnapshot {
 }
 
 export function mergeWithSnapshot(input: MergeInput): MergeSnapshot {
-  return snapshotOf(mergeEntries(input), input.sources, limitOf(input));
+  return runSteps(mergeWithSnapshotSteps(input));
+}
+
+export function* mergeWithSnapshotSteps(input: MergeInput): Generator<void, MergeSnapshot, void> {
+  return snapshotOf(yield* mergeEntriesSteps(input), input.sources, limitOf(input));
 }
 
 /**
@@ -55,6 +95,14 @@ export function mergeWithSnapshot(input: MergeInput): MergeSnapshot {
  * lost entries the limit needed, so an entry below the old cut may now belong: merge everything then.
  */
 export function remergeEntries(snapshot: Pick<MergeSnapshot, 'universe' | 'cut'>, input: MergeInput, changed: ReadonlySet<string>): MergeSnapshot | undefined {
+  return runSteps(remergeEntriesSteps(snapshot, input, changed));
+}
+
+export function* remergeEntriesSteps(
+  snapshot: Pick<MergeSnapshot, 'universe' | 'cut'>,
+  input: MergeInput,
+  changed: ReadonlySet<string>,
+): Generator<void, MergeSnapshot | undefined, void> {
   const kept = new Map<string, CachedEntry[]>();
   for (const entry of snapshot.universe) {
     if (changed.has(entry.sourceId)) continue;
@@ -63,7 +111,7 @@ export function remergeEntries(snapshot: Pick<MergeSnapshot, 'universe' | 'cut'>
     else kept.set(entry.sourceId, [entry]);
   }
   const sources = input.sources.map((source) => (changed.has(source.sourceId) ? source : { ...source, entries: kept.get(source.sourceId) ?? [] }));
-  const entries = mergeEntries({ ...input, sources });
+  const entries = yield* mergeEntriesSteps({ ...input, sources });
   const limit = limitOf(input);
   if (snapshot.cut) {
     const last = entries.at(-1);

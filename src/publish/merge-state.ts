@@ -2,7 +2,7 @@
 // changes one source of a feed that may have hundreds: reading and merging every cached entry again
 // costs what the feed holds, this costs what changed (bench 4 in BENCHMARKS.md).
 import type { CachedEntry } from '../model.js';
-import { mergeWithSnapshot, remergeEntries, type MergeInput, type MergeSnapshot } from '../pipeline/merge.js';
+import { mergeWithSnapshotSteps, remergeEntriesSteps, type MergeInput, type MergeSnapshot } from '../pipeline/merge.js';
 import type { FeedRecord, MergeState, Registry, SourceRecord } from '../store/registry.js';
 
 /** Bumped whenever merge.ts decides differently: a state from another version merges from scratch. */
@@ -22,16 +22,61 @@ export interface MergedSelection {
   merge: 'incremental' | 'full';
 }
 
+/** Longest stretch a merge runs before it lets other requests in (issue 18: 3). */
+const SLICE_MS = 10;
+
+/**
+ * Drives a pure merge's steps, handing the event loop back after every SLICE_MS of work: another
+ * user's GET waits at most about one slice for a merge of any size, instead of the whole merge.
+ */
+export async function runSliced<T>(steps: Generator<void, T, void>, sliceMs = SLICE_MS): Promise<T> {
+  let sliceStart = performance.now();
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+    if (performance.now() - sliceStart >= sliceMs) {
+      await new Promise((resolve) => setImmediate(resolve));
+      sliceStart = performance.now();
+    }
+  }
+}
+
 /** True when the state holds the source's entries as of this revision (a pending one is never settled). */
 function isSettledAt(state: MergeState, sourceId: string, revision: string | null | undefined): boolean {
   const merged = state.revisions[sourceId];
   return revision !== null && revision !== undefined && merged !== null && merged === revision;
 }
 
+/** Bytes of cached entries read at once (a guess for records older than `cachedBytes`: one source alone). */
+const READ_BATCH_BYTES = 1024 * 1024;
+
+/**
+ * The cached entries of the sources, read a batch of about READ_BATCH_BYTES at a time: decoding what
+ * one read returns holds the event loop, and ten 15 MB sources read at once held it for seconds.
+ */
+async function readEntries(registry: Registry, sources: SourceRecord[]): Promise<Map<string, CachedEntry[]>> {
+  const entries = new Map<string, CachedEntry[]>();
+  let batch: string[] = [];
+  let bytes = 0;
+  const read = async () => {
+    if (batch.length > 0) for (const [id, list] of await registry.getEntriesOf(batch)) entries.set(id, list);
+    batch = [];
+    bytes = 0;
+  };
+  for (const source of sources) {
+    const size = source.cachedBytes ?? READ_BATCH_BYTES;
+    if (batch.length > 0 && bytes + size > READ_BATCH_BYTES) await read();
+    batch.push(source.id);
+    bytes += size;
+  }
+  await read();
+  return entries;
+}
+
 /** Merges every cached entry of the sources; nothing is read or kept for later (the API's preview). */
 export async function mergeAll(registry: Registry, sources: SourceRecord[], input: Omit<MergeInput, 'sources'>): Promise<MergeSnapshot> {
-  const entriesBySource = await registry.getEntriesOf(sources.map((source) => source.id));
-  return mergeWithSnapshot({ ...input, sources: sources.map((source) => ({ sourceId: source.id, entries: entriesBySource.get(source.id) ?? [] })) });
+  const entriesBySource = await readEntries(registry, sources);
+  return runSliced(mergeWithSnapshotSteps({ ...input, sources: sources.map((source) => ({ sourceId: source.id, entries: entriesBySource.get(source.id) ?? [] })) }));
 }
 
 /**
@@ -56,9 +101,9 @@ export async function mergeFeed(
     changed = new Set(sources.filter((source) => !isSettledAt(state, source.id, revisions.get(source.id))).map((source) => source.id));
     // Past half the sources, reading them all in one go is as cheap and needs no proof of exactness.
     if (changed.size <= sources.length / 2) {
-      const fresh = await registry.getEntriesOf([...changed]);
+      const fresh = await readEntries(registry, sources.filter((source) => changed?.has(source.id)));
       const sourcesInput = sources.map((source) => ({ sourceId: source.id, entries: fresh.get(source.id) ?? [] }));
-      snapshot = remergeEntries(state, { ...input, sources: sourcesInput }, changed);
+      snapshot = await runSliced(remergeEntriesSteps(state, { ...input, sources: sourcesInput }, changed));
     }
   }
   const merge = snapshot ? 'incremental' : 'full';

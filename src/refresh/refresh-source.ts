@@ -142,6 +142,7 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
     const update = updateCachedEntries(cached, fetched, source.id, fetchedAt, {
       retentionMs: deps.config.refresh.retentionDays * 24 * 60 * MINUTE,
       maxEntries: deps.config.refresh.maxEntriesPerSource,
+      maxBytes: deps.config.limits.maxCachedBytesPerSource,
     });
     // Deleted during the fetch: write nothing back.
     if (!(await deps.registry.getSource(source.id))) return { outcome: 'skipped', source };
@@ -157,6 +158,7 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
         image: parsed.image === undefined ? undefined : scrubText(parsed.image, secrets),
         explicit: parsed.explicit,
         entryCount: update.entries.length,
+        cachedBytes: update.bytes,
         upstreamMinMinutes,
       },
       fetchedAt,

@@ -10,6 +10,8 @@ export interface CacheUpdate {
   dirty: boolean;
   added: number;
   updated: number;
+  /** Bytes of `entries` as stored (UTF-8 JSON, each entry on its own): what the source costs the store. */
+  bytes: number;
 }
 
 export interface RetentionPolicy {
@@ -17,6 +19,11 @@ export interface RetentionPolicy {
   retentionMs: number;
   /** And at most this many entries in all, newest first. */
   maxEntries: number;
+  /**
+   * And at most this many bytes of them (each entry's JSON), newest first; an entry that does not fit
+   * in what is left is skipped, so one huge entry cannot push out every other (issue 18: 3).
+   */
+  maxBytes?: number;
 }
 
 /**
@@ -40,12 +47,23 @@ export function updateCachedEntries(
   // Bookkeeping that must reach the store even when no reader sees a difference.
   let marked = 0;
 
-  for (const entry of newestOfDocument(fetched, previous, policy.maxEntries)) {
-    seen.add(entry.id);
-    const old = previous.get(entry.id);
-    const candidate: CachedEntry = { ...entry, sourceId, firstSeenAt: old?.firstSeenAt ?? nowIso };
+  const sizes = new Map<CachedEntry, number>();
+  const sizeOf = (entry: CachedEntry) => {
+    let size = sizes.get(entry);
+    if (size === undefined) sizes.set(entry, (size = Buffer.byteLength(JSON.stringify(entry))));
+    return size;
+  };
+  const candidates = newestOfDocument(fetched, previous, policy.maxEntries).map((entry) => {
+    const candidate: CachedEntry = { ...entry, sourceId, firstSeenAt: previous.get(entry.id)?.firstSeenAt ?? nowIso };
     const link = entry.link === undefined ? undefined : canonicalLink(entry.link);
     if (link !== undefined) candidate.canonicalLink = link;
+    return candidate;
+  });
+  // The byte cap is applied to the document first too, measured on the same objects as the final cut:
+  // an entry that never fits is never counted as new, so it does not churn the cache on every refresh.
+  for (const candidate of policy.maxBytes === undefined ? candidates : withinBytes(newestFirst(candidates), policy.maxEntries, policy.maxBytes, sizeOf)) {
+    seen.add(candidate.id);
+    const old = previous.get(candidate.id);
     if (!old) added += 1;
     else if (contentKey(old) !== contentKey(candidate)) updated += 1;
     else if (old.goneSince !== undefined) marked += 1; // it came back
@@ -64,10 +82,28 @@ export function updateCachedEntries(
     else expired += 1;
   }
 
-  next.sort((a, b) => compare(dateOf(b), dateOf(a)) || compare(a.id, b.id));
-  const kept = next.slice(0, policy.maxEntries);
+  const kept = withinBytes(newestFirst(next), policy.maxEntries, policy.maxBytes ?? Infinity, sizeOf);
   expired += next.length - kept.length;
-  return { entries: kept, changed: added + updated + expired > 0, dirty: added + updated + expired + marked > 0, added, updated };
+  const bytes = kept.reduce((total, entry) => total + sizeOf(entry), 0);
+  return { entries: kept, changed: added + updated + expired > 0, dirty: added + updated + expired + marked > 0, added, updated, bytes };
+}
+
+function newestFirst(entries: CachedEntry[]): CachedEntry[] {
+  return entries.sort((a, b) => compare(dateOf(b), dateOf(a)) || compare(a.id, b.id));
+}
+
+/** The first `max` entries of the list whose sizes add up to at most `maxBytes`, skipping those that do not fit. */
+function withinBytes(entries: CachedEntry[], max: number, maxBytes: number, sizeOf: (entry: CachedEntry) => number): CachedEntry[] {
+  const kept: CachedEntry[] = [];
+  let bytes = 0;
+  for (const entry of entries) {
+    if (kept.length >= max) break;
+    const size = sizeOf(entry);
+    if (bytes + size > maxBytes) continue;
+    kept.push(entry);
+    bytes += size;
+  }
+  return kept;
 }
 
 /**

@@ -37,7 +37,7 @@ export async function createFeed(deps: Deps, userId: string, input: FeedInput): 
     userId,
     title: checkTitle(input.title),
     sourceIds: await checkSources(deps, userId, input.sources ?? []),
-    ...checkFilters(input),
+    ...checkFilters(deps, input),
     limit: checkLimit(input.limit ?? deps.config.feeds.defaultLimit),
     options: checkOptions(input.options, DEFAULT_FEED_OPTIONS),
     publicToken: randomToken(PUBLIC_TOKEN_BYTES),
@@ -54,7 +54,7 @@ export async function updateFeed(deps: Deps, userId: string, id: string, input: 
     ...previous,
     ...(input.title !== undefined ? { title: checkTitle(input.title) } : {}),
     ...(input.sources !== undefined ? { sourceIds: await checkSources(deps, userId, input.sources) } : {}),
-    ...checkFilters({ include: input.include ?? previous.include, exclude: input.exclude ?? previous.exclude }),
+    ...checkFilters(deps, { include: input.include ?? previous.include, exclude: input.exclude ?? previous.exclude }),
     ...(input.limit !== undefined ? { limit: checkLimit(input.limit) } : {}),
     ...(input.options !== undefined ? { options: checkOptions(input.options, feedOptionsOf(previous.options)) } : {}),
     updatedAt: deps.now().toISOString(),
@@ -126,7 +126,7 @@ async function underFeedEditLease<T>(deps: Deps, feedId: string, edit: () => Pro
 export async function previewFeed(deps: Deps, userId: string, input: FeedInput): Promise<{ sources: SourceRecord[]; entries: PublishedEntry[] }> {
   const selection = {
     sourceIds: await checkSources(deps, userId, input.sources ?? []),
-    ...checkFilters(input),
+    ...checkFilters(deps, input),
     limit: Math.min(checkLimit(input.limit ?? deps.config.feeds.defaultLimit), PREVIEW_ENTRIES),
     options: checkOptions(input.options, DEFAULT_FEED_OPTIONS),
   };
@@ -226,9 +226,11 @@ async function checkSources(deps: Deps, userId: string, ids: string[]): Promise<
   return unique;
 }
 
-function checkFilters(input: Pick<FeedInput, 'include' | 'exclude'>): Pick<FeedRecord, 'include' | 'exclude'> {
+function checkFilters(deps: Pick<Deps, 'config'>, input: Pick<FeedInput, 'include' | 'exclude'>): Pick<FeedRecord, 'include' | 'exclude'> {
   const rules = { include: input.include ?? [], exclude: input.exclude ?? [] };
-  validateFilterRules(rules);
+  const { maxFilterRules, maxFilterRuleLength } = deps.config.limits;
+  // Every rule is run over every entry of every source: count and length bound a preview's work.
+  validateFilterRules(rules, { maxRules: maxFilterRules, maxLength: maxFilterRuleLength });
   return rules;
 }
 

@@ -40,14 +40,16 @@ const MINUTE = 60_000;
 export async function createSource(deps: Deps, userId: string, input: CreateSourceInput): Promise<SourceRecord> {
   const refreshMinutes = checkRefreshMinutes(deps, input.refreshMinutes ?? deps.config.refresh.defaultMinutes);
   await checkSourceQuota(deps, userId);
+  await checkCachedBytes(deps, userId);
   const marked = checkMarkedSecrets(input.secrets);
   const probe = await probeSource(deps, userId, input.url, input.connectionId, marked);
   const now = deps.now();
   const id = randomToken(9);
-  const entries = updateCachedEntries([], probe.parsed.entries.map((entry) => scrubEntry(entry, probe.secrets)), id, now, {
+  const { entries, bytes: cachedBytes } = updateCachedEntries([], probe.parsed.entries.map((entry) => scrubEntry(entry, probe.secrets)), id, now, {
     retentionMs: deps.config.refresh.retentionDays * 24 * 60 * MINUTE,
     maxEntries: deps.config.refresh.maxEntriesPerSource,
-  }).entries;
+    maxBytes: deps.config.limits.maxCachedBytesPerSource,
+  });
   const fetchedAt = now.toISOString();
   const maxAgeMinutes = probe.response.maxAgeSeconds ? Math.ceil(probe.response.maxAgeSeconds / 60) : 0;
   const upstreamMinMinutes = Math.max(maxAgeMinutes, probe.parsed.ttlMinutes ?? 0) || undefined;
@@ -71,6 +73,7 @@ export async function createSource(deps: Deps, userId: string, input: CreateSour
     ...(probe.parsed.explicit === undefined ? {} : { explicit: probe.parsed.explicit }),
     upstreamMinMinutes,
     entryCount: entries.length,
+    cachedBytes,
     createdAt: fetchedAt,
     updatedAt: fetchedAt,
   };
@@ -201,6 +204,20 @@ async function checkSourceQuota(deps: Deps, userId: string): Promise<void> {
   const max = deps.config.limits.maxSourcesPerUser;
   if ((await deps.registry.listSources(userId)).length >= max) {
     throw new ConflictError(`source limit reached: a user may have at most ${max} sources; delete one first`);
+  }
+}
+
+/**
+ * What the user's sources hold in the store, bounded in all (issue 18: 3). Checked before the probe;
+ * creates running at the same moment (at most limits.heavyRequestsPerUser of them) may each still
+ * add up to maxCachedBytesPerSource past it.
+ */
+async function checkCachedBytes(deps: Deps, userId: string): Promise<void> {
+  const max = deps.config.limits.maxCachedBytesPerUser;
+  const used = (await deps.registry.listSources(userId)).reduce((total, source) => total + (source.cachedBytes ?? 0), 0);
+  if (used >= max) {
+    const mib = (bytes: number) => `${Math.ceil(bytes / 1_048_576)} MiB`;
+    throw new ConflictError(`storage limit reached: your sources' cached entries take ${mib(used)} of the ${mib(max)} a user may have; delete sources first`);
   }
 }
 

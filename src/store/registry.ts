@@ -50,6 +50,8 @@ export interface SourceRecord {
   /** The upstream channel's itunes:explicit. */
   explicit?: boolean;
   entryCount: number;
+  /** Bytes of the cached entries as stored (refresh/update-cache.ts); absent on older records. */
+  cachedBytes?: number;
   createdAt: string;
   updatedAt: string;
 }

@@ -56,8 +56,8 @@ describe('compileFilters', () => {
 
 describe('validateFilterRules', () => {
   it.each<[string, FilterRules, RegExp]>([
-    ['too many rules', { include: Array.from({ length: MAX_RULES_PER_LIST + 1 }, (_, i) => `k${i}`) }, /^include has more than 50 rules$/],
-    ['a rule too long', { exclude: ['ok', 'x'.repeat(MAX_RULE_LENGTH + 1)] }, /^exclude\[1\] is longer than 256 characters$/],
+    ['too many rules', { include: Array.from({ length: MAX_RULES_PER_LIST + 1 }, (_, i) => `k${i}`) }, /^include has more than 50 rules; remove some, or join keywords into one \/a\|b\/ rule$/],
+    ['a rule too long', { exclude: ['ok', 'x'.repeat(MAX_RULE_LENGTH + 1)] }, /^exclude\[1\] is longer than 256 characters; shorten it$/],
     ['an empty rule', { include: ['  '] }, /^include\[0\] is empty$/],
     ['an unbalanced regex', { include: ['fine', '/(unclosed/'] }, /^include\[1\] is not a valid regular expression: missing closing \)/],
     ['a lookahead (not linear-time)', { exclude: ['/(?=x)y/'] }, /^exclude\[0\] is not a valid regular expression/],
@@ -78,7 +78,7 @@ describe('validateFilterRules', () => {
 
   it('does not echo a huge rule back', () => {
     const huge = `/${'(a)'.repeat(300_000)}/`;
-    expect(() => validateFilterRules({ include: [huge] })).toThrow(/^include\[0\] is longer than 256 characters$/);
+    expect(() => validateFilterRules({ include: [huge] })).toThrow(/^include\[0\] is longer than 256 characters; shorten it$/);
   });
 
   it('accepts 50 rules of 256 characters per list', () => {

@@ -26,6 +26,21 @@ describe('updateCachedEntries', () => {
     expect(expired.changed).toBe(true);
   });
 
+  it('keeps the newest entries that fit in the byte cap, skips one too large, and stays put on the next refresh', () => {
+    const dated = (id: string, day: number, size: number): Entry => ({ ...entry(id), content: 'x'.repeat(size), published: new Date(T0 + day * DAY).toISOString() });
+    // Newest first: f (too large alone), e, d, c fit in 10,000 bytes; b and a do not any more.
+    const document = [dated('a', 0, 3000), dated('b', 1, 3000), dated('c', 2, 3000), dated('d', 3, 3000), dated('e', 4, 500), dated('f', 5, 20_000)];
+    const bounded = { ...policy, maxBytes: 10_000 };
+    const first = updateCachedEntries([], document, 's', new Date(T0 + 9 * DAY), bounded);
+    expect(first.entries.map((e) => e.id)).toEqual(['e', 'd', 'c']);
+    expect(first.bytes).toBe(first.entries.reduce((total, e) => total + Buffer.byteLength(JSON.stringify(e)), 0));
+    expect(first.bytes).toBeLessThanOrEqual(10_000);
+    const second = updateCachedEntries(first.entries, document, 's', new Date(T0 + 10 * DAY), bounded);
+    expect(second).toMatchObject({ changed: false, dirty: false, added: 0 });
+    // Without the cap, everything (positive control).
+    expect(updateCachedEntries([], document, 's', new Date(T0 + 9 * DAY), policy).entries).toHaveLength(6);
+  });
+
   it('keeps the same entries from a document longer than the cap, refresh after refresh', () => {
     const capped = { ...policy, maxEntries: 4 };
     const undated = ['a', 'b', 'c', 'd', 'e', 'f'].map((id) => entry(id));

@@ -21,7 +21,8 @@ function refreshCount(t: TestApp): Promise<number> {
 
 describe.skipIf(!redisAvailable)(`two instances on one Redis${REDIS_SKIP_REASON ? ` (${REDIS_SKIP_REASON})` : ''}`, () => {
   const prefix = uniqueRedisPrefix();
-  const env = { FEEDPROXY_STORE_PREFIX: prefix, FEEDPROXY_SECRET_KEY: randomSecretKey() };
+  // One user creates every source at once here: the per-user heavy-request limit is not what is tested.
+  const env = { FEEDPROXY_STORE_PREFIX: prefix, FEEDPROXY_SECRET_KEY: randomSecretKey(), FEEDPROXY_HEAVY_REQUESTS_PER_USER: '1000' };
   let clock = Date.parse('2026-03-02T08:00:00Z');
   let upstream: Upstream;
   let a: TestApp;

@@ -17,6 +17,7 @@ import {
   tokensOf,
   updateFeed,
 } from '../../services/feeds.js';
+import { withHeavySlot } from '../../services/heavy-work.js';
 import { ErrorSchema, FeedSchema, FeedTokenSchema, IdParams, errorResponses, feedTokenView, feedView } from './views.js';
 
 const Rules = Type.Array(Type.String({ maxLength: 256 }), {
@@ -78,7 +79,7 @@ export const feedRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/feeds',
     { schema: { tags, summary: 'Create a merged feed; its public URLs are in `urls`', body: CreateFeedBody, response: { 201: FeedSchema, ...errorResponses } } },
-    async (request, reply) => reply.code(201).send(view(await createFeed(deps, request.userId, request.body))),
+    async (request, reply) => reply.code(201).send(view(await withHeavySlot(deps, request.userId, () => createFeed(deps, request.userId, request.body)))),
   );
 
   app.get(
@@ -100,7 +101,7 @@ export const feedRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.patch(
     '/feeds/:id',
     { schema: { tags, summary: 'Edit a feed; its public URLs stay the same', params: IdParams, body: UpdateFeedBody, response: { 200: FeedSchema, ...errorResponses } } },
-    async (request) => view(await updateFeed(deps, request.userId, request.params.id, request.body)),
+    async (request) => view(await withHeavySlot(deps, request.userId, () => updateFeed(deps, request.userId, request.params.id, request.body))),
   );
 
   app.delete(
@@ -129,7 +130,7 @@ export const feedRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request) => {
-      const { sources, entries } = await previewFeed(deps, request.userId, request.body);
+      const { sources, entries } = await withHeavySlot(deps, request.userId, () => previewFeed(deps, request.userId, request.body));
       const titles = new Map(sources.map((source) => [source.id, source.title]));
       return {
         entries: entries.map((entry) => ({

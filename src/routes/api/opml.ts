@@ -6,6 +6,7 @@ import { BadRequestError } from '../../errors.js';
 import { exportOpml } from '../../opml/export-opml.js';
 import { importOpml } from '../../opml/import-opml.js';
 import { decodeBody } from '../../parse/index.js';
+import { withHeavySlot } from '../../services/heavy-work.js';
 import { ErrorSchema, feedView } from './views.js';
 
 const XML_TYPES = ['text/x-opml', 'application/xml', 'text/xml'];
@@ -62,7 +63,7 @@ export const opmlRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const body = request.body as string | { opml?: unknown } | undefined;
       const text = typeof body === 'string' ? body : typeof body?.opml === 'string' ? body.opml : undefined;
       if (text === undefined) throw new BadRequestError('send the OPML file as the body (Content-Type: text/x-opml), or JSON {"opml": "<opml…>"}');
-      const report = await importOpml(deps, request.userId, text);
+      const report = await withHeavySlot(deps, request.userId, () => importOpml(deps, request.userId, text));
       return {
         ...report,
         feeds: report.feeds.map((feed) => {

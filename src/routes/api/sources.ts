@@ -2,6 +2,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { refreshSource } from '../../refresh/refresh-source.js';
+import { withHeavySlot } from '../../services/heavy-work.js';
 import { createSource, deleteSource, getOwnedSourceOrThrow, updateSource } from '../../services/sources.js';
 import { ErrorSchema, IdParams, ItemSchema, SourceSchema, errorResponses, itemView, sourceView } from './views.js';
 
@@ -44,7 +45,7 @@ export const sourceRoutes: FastifyPluginAsyncTypebox = async (app) => {
         response: { 201: SourceSchema, ...errorResponses },
       },
     },
-    async (request, reply) => reply.code(201).send(sourceView(await createSource(deps, request.userId, request.body))),
+    async (request, reply) => reply.code(201).send(sourceView(await withHeavySlot(deps, request.userId, () => createSource(deps, request.userId, request.body)))),
   );
 
   app.get(
@@ -81,7 +82,7 @@ export const sourceRoutes: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: SourceSchema, ...errorResponses },
       },
     },
-    async (request) => sourceView(await updateSource(deps, request.userId, request.params.id, request.body)),
+    async (request) => sourceView(await withHeavySlot(deps, request.userId, () => updateSource(deps, request.userId, request.params.id, request.body))),
   );
 
   app.delete(
@@ -122,7 +123,7 @@ export const sourceRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request) => {
       const source = await getOwnedSourceOrThrow(deps, request.userId, request.params.id);
-      const result = await refreshSource(deps, source.id, { force: true, wait: true });
+      const result = await withHeavySlot(deps, request.userId, () => refreshSource(deps, source.id, { force: true, wait: true }));
       return sourceView(result?.source ?? source);
     },
   );
