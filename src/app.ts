@@ -46,7 +46,9 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
     if (isCodedError(error) && statusCode < 500) {
       const retryAfter = (error as { retryAfterSeconds?: unknown }).retryAfterSeconds;
       if (typeof retryAfter === 'number') reply.header('retry-after', String(retryAfter));
-      return reply.code(statusCode).send({ statusCode, error: error.code, message: error.message });
+      // A duplicate names the resource the caller already has.
+      const id = (error as { id?: unknown }).id;
+      return reply.code(statusCode).send({ statusCode, error: error.code, message: error.message, ...(typeof id === 'string' ? { id } : {}) });
     }
     if (statusCode < 500) {
       // Fastify's own client errors (bad JSON, body too large, unsupported media type).

@@ -1,6 +1,6 @@
 // Source management: the operations behind /api/v1/sources, shared by the API and the CLI.
 import type { Deps } from '../deps.js';
-import { BadRequestError, ConflictError, NotAFeedError, NotFoundError } from '../errors.js';
+import { BadRequestError, NotAFeedError, NotFoundError } from '../errors.js';
 import { checkUrl } from '../fetch/index.js';
 import type { FeedResponse, RequestSigner } from '../fetch/types.js';
 import type { ParsedFeed } from '../model.js';
@@ -13,6 +13,7 @@ import type { SourceRecord } from '../store/registry.js';
 import { randomToken } from '../vault/seal.js';
 import { connectionRequest } from '../oauth/signed-requests.js';
 import { removeSourceFromFeeds } from './feeds.js';
+import { duplicateError, findDuplicateSource, indexSource, releaseSlot, reserveSlot, unindexSource, urlDigestsOf } from './source-index.js';
 
 export interface CreateSourceInput {
   url: string;
@@ -35,8 +36,27 @@ const MINUTE = 60_000;
  */
 export async function createSource(deps: Deps, userId: string, input: CreateSourceInput): Promise<SourceRecord> {
   const refreshMinutes = checkRefreshMinutes(deps, input.refreshMinutes ?? deps.config.refresh.defaultMinutes);
-  await checkSourceQuota(deps, userId);
+  // A URL the user already has is named before anything is fetched; the feed an HTML page resolves
+  // to is checked again after the probe.
+  const inputUrl = typeof input.url === 'string' ? input.url : '';
+  const known = await findDuplicateSource(deps, userId, [inputUrl]);
+  if (known !== undefined) throw duplicateError(known);
+  // Checked before the probe, so a user at the limit cannot make us fetch anything either.
+  await reserveSlot(deps, userId, 'sources');
+  let created = false;
+  try {
+    const source = await createReservedSource(deps, userId, input, inputUrl, refreshMinutes);
+    created = true;
+    return source;
+  } finally {
+    if (!created) await releaseSlot(deps, userId, 'sources');
+  }
+}
+
+async function createReservedSource(deps: Deps, userId: string, input: CreateSourceInput, inputUrl: string, refreshMinutes: number): Promise<SourceRecord> {
   const probe = await probeSource(deps, userId, input.url, input.connectionId);
+  const resolved = await findDuplicateSource(deps, userId, [probe.storedUrl]);
+  if (resolved !== undefined) throw duplicateError(resolved);
   const now = deps.now();
   const id = randomToken(9);
   const entries = updateCachedEntries([], probe.parsed.entries.map((entry) => scrubEntry(entry, probe.secrets)), id, now, {
@@ -64,6 +84,7 @@ export async function createSource(deps: Deps, userId: string, input: CreateSour
     lastModified: probe.response.lastModified,
     ...(probe.parsed.link ? { siteUrl: scrubText(probe.parsed.link, probe.secrets) } : {}),
     upstreamMinMinutes,
+    urlDigests: urlDigestsOf(deps, [inputUrl, probe.storedUrl]),
     entryCount: entries.length,
     createdAt: fetchedAt,
     updatedAt: fetchedAt,
@@ -72,6 +93,7 @@ export async function createSource(deps: Deps, userId: string, input: CreateSour
   // Entries first: a source that is listed always has its entries.
   await deps.registry.saveEntries(id, entries);
   await deps.registry.addSource(source);
+  await indexSource(deps, source);
   deps.logger.info({ sourceId: id, userId, host: source.host }, 'source created');
   return source;
 }
@@ -86,9 +108,14 @@ export async function updateSource(deps: Deps, userId: string, id: string, input
     updated.nextFetchAt = nextFetchAfter(deps, updated, new Date(source.lastFetchedAt ?? now));
   }
   if (input.url !== undefined) {
+    const known = await findDuplicateSource(deps, userId, [input.url], id);
+    if (known !== undefined) throw duplicateError(known);
     const probe = await probeSource(deps, userId, input.url, source.connectionId);
+    const resolved = await findDuplicateSource(deps, userId, [probe.storedUrl], id);
+    if (resolved !== undefined) throw duplicateError(resolved);
     updated = {
       ...updated,
+      urlDigests: urlDigestsOf(deps, [input.url, probe.storedUrl]),
       urlSealed: deps.vault.seal(probe.storedUrl),
       urlMasked: maskUrl(probe.storedUrl),
       host: probe.host,
@@ -101,6 +128,10 @@ export async function updateSource(deps: Deps, userId: string, id: string, input
     updated = { ...updated, status: 'new', errorCount: 0, lastError: undefined, lastErrorCode: undefined, retryAfterUntil: undefined, nextFetchAt: now };
   }
   await deps.registry.saveSource(updated);
+  if (input.url !== undefined) {
+    await unindexSource(deps, source);
+    await indexSource(deps, updated);
+  }
   if (updated.title !== source.title) await rebuildFeedsOfSource(deps, id);
   return updated;
 }
@@ -108,6 +139,7 @@ export async function updateSource(deps: Deps, userId: string, id: string, input
 export async function deleteSource(deps: Deps, userId: string, id: string): Promise<void> {
   const source = await getOwnedSourceOrThrow(deps, userId, id);
   const feedIds = await removeSourceFromFeeds(deps, id);
+  await unindexSource(deps, source);
   await deps.registry.deleteSource(source);
   for (const feedId of feedIds) await rebuildFeed(deps, feedId);
   deps.logger.info({ sourceId: id, userId }, 'source deleted');
@@ -163,14 +195,6 @@ async function fetchOk(deps: Deps, url: string, sign?: RequestSigner): Promise<E
   // Without validators a 304 cannot happen; treat one as the broken answer it is.
   if (response.kind !== 'ok') throw new NotAFeedError('the upstream answered 304 Not Modified to an unconditional request');
   return response;
-}
-
-/** Checked before the probe, so a user at the limit cannot make us fetch anything either. */
-async function checkSourceQuota(deps: Deps, userId: string): Promise<void> {
-  const max = deps.config.limits.maxSourcesPerUser;
-  if ((await deps.registry.listSources(userId)).length >= max) {
-    throw new ConflictError(`source limit reached: a user may have at most ${max} sources; delete one first`);
-  }
 }
 
 function checkRefreshMinutes(deps: Deps, minutes: number): number {

@@ -5,6 +5,7 @@ import { authenticate } from '../../services/users.js';
 import { bearerToken } from './bearer.js';
 import { connectionRoutes } from './connections.js';
 import { feedRoutes } from './feeds.js';
+import { meRoutes } from './me.js';
 import { opmlRoutes } from './opml.js';
 import { sourceRoutes } from './sources.js';
 
@@ -24,6 +25,7 @@ export const apiRoutes: FastifyPluginAsyncTypebox = async (app) => {
     if (!user) return app.wrongKeys.refuse(request.ip, new UnauthorizedError());
     request.userId = user.id;
   });
+  await app.register(meRoutes);
   await app.register(sourceRoutes);
   await app.register(feedRoutes);
   await app.register(connectionRoutes);
