@@ -5,7 +5,7 @@ import createError from '@fastify/error';
 export const InvalidUrlError = createError<[string]>('FP_INVALID_URL', 'Invalid URL: %s', 400);
 export const ForbiddenAddressError = createError<[string]>(
   'FP_FORBIDDEN_ADDRESS',
-  'Refused to connect to %s: private, loopback and link-local addresses are not allowed',
+  'Refused to connect to %s: private, loopback and link-local addresses are not allowed; an operator can let one through by adding its host:port to FEEDPROXY_ALLOW_PRIVATE',
   400,
 );
 export const UpstreamUnreachableError = createError<[string]>('FP_UPSTREAM_UNREACHABLE', 'Upstream unreachable: %s', 422);
@@ -21,6 +21,11 @@ export const NotAFeedError = createError<[string]>('FP_NOT_A_FEED', 'Not a feed:
 
 export const BadRequestError = createError<[string]>('FP_BAD_REQUEST', '%s', 400);
 export const UnauthorizedError = createError('FP_UNAUTHORIZED', 'Missing or invalid API key', 401);
+export const UserApiDisabledError = createError(
+  'FP_USER_API_DISABLED',
+  'The user API is disabled: FEEDPROXY_ADMIN_TOKEN is not set. Create users with `feedproxy users create NAME`, or set the token and restart',
+  403,
+);
 export const NotFoundError = createError<[string]>('FP_NOT_FOUND', '%s not found', 404);
 export const ConflictError = createError<[string]>('FP_CONFLICT', '%s', 409);
 export const RateLimitedError = createError<[string]>('FP_RATE_LIMITED', 'Too many requests: %s', 429);

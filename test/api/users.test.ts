@@ -53,7 +53,10 @@ describe.each(STORES)('users API (%s store)', (store) => {
     const bare = await startTestApp({ store, env: { FEEDPROXY_ADMIN_TOKEN: '' } });
     try {
       const response = await bare.api(ADMIN_TOKEN, { method: 'POST', url: '/api/v1/users', payload: { name: 'x' } });
-      expect(response.statusCode).toBe(401);
+      // Issue 17: said "invalid API key" before; now it says the API is off and what to do instead.
+      expect(response.statusCode).toBe(403);
+      expect(response.json()).toMatchObject({ error: 'FP_USER_API_DISABLED' });
+      expect(response.json().message).toMatch(/FEEDPROXY_ADMIN_TOKEN is not set.*feedproxy users create NAME/);
     } finally {
       await bare.close();
     }
