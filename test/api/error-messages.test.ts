@@ -45,3 +45,17 @@ describe('error messages that name the remedy', () => {
     expect(response.json().message).toContain('FEEDPROXY_ALLOW_PRIVATE');
   });
 });
+
+describe('smaller first-hour things', () => {
+  it('answers /favicon.ico with 204 rather than a 404 on every page', async () => {
+    const t = await startTestApp();
+    try {
+      const response = await t.app.inject({ method: 'GET', url: '/favicon.ico' });
+      expect(response.statusCode).toBe(204);
+      const signIn = await t.app.inject({ method: 'GET', url: '/dashboard/sign-in' });
+      expect(signIn.body).toContain('<link rel="icon" href="data:,">');
+    } finally {
+      await t.close();
+    }
+  });
+});

@@ -170,3 +170,21 @@ async function readyUrl(child: ChildProcess): Promise<string> {
   const line = output.split('\n').find((text) => text.includes('feedproxy ready'))!;
   return (JSON.parse(line) as { publicUrl: string }).publicUrl;
 }
+
+describe('the demo upstream', () => {
+  it('started twice says the port is in use instead of a raw unhandled error event', { timeout: 60_000 }, async () => {
+    const busy = await startUpstream({});
+    try {
+      const run = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+        const child = spawn(process.execPath, [join(ROOT, 'examples', 'demo-upstream.mjs')], { env: { ...process.env, PORT: String(busy.port) } });
+        let stderr = '';
+        child.stderr.on('data', (chunk) => (stderr += chunk));
+        child.on('close', (code) => resolve({ code, stderr }));
+      });
+      expect(run.code).toBe(1);
+      expect(run.stderr.trim()).toBe(`demo-upstream: port ${busy.port} is already in use (is the demo already running?); PORT=… picks another`);
+    } finally {
+      await busy.close();
+    }
+  });
+});
