@@ -26,20 +26,29 @@ export function normaliseUrl(raw: string): string | undefined {
   }
 }
 
-/** The index keys of the URLs a source answers to (its input URL and the feed URL it resolved to). */
-export function urlDigestsOf(deps: Pick<Deps, 'vault'>, urls: string[]): string[] {
+/**
+ * The index keys of the URLs a source answers to (its input URL and the feed URL it resolved to).
+ * A connection's source is that connection's: one URL template signed for two accounts is two feeds.
+ */
+export function urlDigestsOf(deps: Pick<Deps, 'vault'>, urls: string[], connectionId?: string): string[] {
   const digests = new Set<string>();
   for (const url of urls) {
     const normalised = normaliseUrl(url);
-    if (normalised !== undefined) digests.add(deps.vault.digest(normalised));
+    if (normalised !== undefined) digests.add(deps.vault.digest(connectionId ? `connection ${connectionId} ${normalised}` : normalised));
   }
   return [...digests];
 }
 
 /** The user's existing source that answers to one of `urls`, if any (a 409 for the caller). */
-export async function findDuplicateSource(deps: Pick<Deps, 'registry' | 'vault' | 'config' | 'instanceId'>, userId: string, urls: string[], except?: string): Promise<string | undefined> {
+export async function findDuplicateSource(
+  deps: Pick<Deps, 'registry' | 'vault' | 'config' | 'instanceId'>,
+  userId: string,
+  urls: string[],
+  options: { except?: string; connectionId?: string } = {},
+): Promise<string | undefined> {
+  const { except, connectionId } = options;
   await ensureUserIndexed(deps, userId);
-  for (const digest of urlDigestsOf(deps, urls)) {
+  for (const digest of urlDigestsOf(deps, urls, connectionId)) {
     const id = await deps.registry.findSourceIdByUrlDigest(userId, digest);
     if (id === undefined || id === except) continue;
     // An index entry outlives a source only while its delete is under way.
@@ -61,7 +70,7 @@ export async function unindexSource(deps: Pick<Deps, 'registry' | 'vault'>, sour
   let digests = source.urlDigests;
   if (digests === undefined) {
     try {
-      digests = urlDigestsOf(deps, [deps.vault.open(source.urlSealed)]);
+      digests = urlDigestsOf(deps, [deps.vault.open(source.urlSealed)], source.connectionId);
     } catch {
       digests = []; // sealed under a key we no longer hold: it was never indexed either
     }
@@ -111,7 +120,7 @@ async function ensureUserIndexed(deps: Pick<Deps, 'registry' | 'vault' | 'instan
 
 function digestsOfStored(deps: Pick<Deps, 'vault'>, source: SourceRecord): string[] {
   try {
-    return urlDigestsOf(deps, [deps.vault.open(source.urlSealed)]);
+    return urlDigestsOf(deps, [deps.vault.open(source.urlSealed)], source.connectionId);
   } catch {
     return [];
   }

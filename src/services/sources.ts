@@ -39,7 +39,7 @@ export async function createSource(deps: Deps, userId: string, input: CreateSour
   // A URL the user already has is named before anything is fetched; the feed an HTML page resolves
   // to is checked again after the probe.
   const inputUrl = typeof input.url === 'string' ? input.url : '';
-  const known = await findDuplicateSource(deps, userId, [inputUrl]);
+  const known = await findDuplicateSource(deps, userId, [inputUrl], { connectionId: input.connectionId });
   if (known !== undefined) throw duplicateError(known);
   // Checked before the probe, so a user at the limit cannot make us fetch anything either.
   await reserveSlot(deps, userId, 'sources');
@@ -55,7 +55,7 @@ export async function createSource(deps: Deps, userId: string, input: CreateSour
 
 async function createReservedSource(deps: Deps, userId: string, input: CreateSourceInput, inputUrl: string, refreshMinutes: number): Promise<SourceRecord> {
   const probe = await probeSource(deps, userId, input.url, input.connectionId);
-  const resolved = await findDuplicateSource(deps, userId, [probe.storedUrl]);
+  const resolved = await findDuplicateSource(deps, userId, [probe.storedUrl], { connectionId: input.connectionId });
   if (resolved !== undefined) throw duplicateError(resolved);
   const now = deps.now();
   const id = randomToken(9);
@@ -84,7 +84,7 @@ async function createReservedSource(deps: Deps, userId: string, input: CreateSou
     lastModified: probe.response.lastModified,
     ...(probe.parsed.link ? { siteUrl: scrubText(probe.parsed.link, probe.secrets) } : {}),
     upstreamMinMinutes,
-    urlDigests: urlDigestsOf(deps, [inputUrl, probe.storedUrl]),
+    urlDigests: urlDigestsOf(deps, [inputUrl, probe.storedUrl], input.connectionId),
     entryCount: entries.length,
     createdAt: fetchedAt,
     updatedAt: fetchedAt,
@@ -108,14 +108,14 @@ export async function updateSource(deps: Deps, userId: string, id: string, input
     updated.nextFetchAt = nextFetchAfter(deps, updated, new Date(source.lastFetchedAt ?? now));
   }
   if (input.url !== undefined) {
-    const known = await findDuplicateSource(deps, userId, [input.url], id);
+    const known = await findDuplicateSource(deps, userId, [input.url], { except: id, connectionId: source.connectionId });
     if (known !== undefined) throw duplicateError(known);
     const probe = await probeSource(deps, userId, input.url, source.connectionId);
-    const resolved = await findDuplicateSource(deps, userId, [probe.storedUrl], id);
+    const resolved = await findDuplicateSource(deps, userId, [probe.storedUrl], { except: id, connectionId: source.connectionId });
     if (resolved !== undefined) throw duplicateError(resolved);
     updated = {
       ...updated,
-      urlDigests: urlDigestsOf(deps, [input.url, probe.storedUrl]),
+      urlDigests: urlDigestsOf(deps, [input.url, probe.storedUrl], source.connectionId),
       urlSealed: deps.vault.seal(probe.storedUrl),
       urlMasked: maskUrl(probe.storedUrl),
       host: probe.host,
