@@ -78,7 +78,7 @@ function createLocalWrongKeyLimit(maxPerMinute: number, now: () => number): Wron
 }
 
 /** IPv6 clients usually hold a whole /64: counted as one address. */
-function addressKey(address: string): string {
+export function addressKey(address: string): string {
   const plain = address.split('%')[0]!;
   if (!plain.includes(':') || plain.includes('.')) return plain; // IPv4, or IPv4 mapped into IPv6
   const [head = '', tail] = plain.split('::');
