@@ -22,6 +22,13 @@ createServer((request, response) => {
   const [name, value] = feed.token;
   if (url.searchParams.get(name) !== value) return response.writeHead(401).end('bad token\n');
   response.writeHead(200, { 'content-type': feed.type }).end(feed.body);
-}).listen(port, '127.0.0.1', () => {
-  for (const [path, { token }] of Object.entries(feeds)) console.log(`http://127.0.0.1:${port}${path}?${token[0]}=${token[1]}`);
-});
+})
+  // Started twice (or the port is taken): say so, instead of Node's raw "Unhandled 'error' event".
+  .on('error', (error) => {
+    const reason = error.code === 'EADDRINUSE' ? `port ${port} is already in use (is the demo already running?); PORT=… picks another` : error.message;
+    console.error(`demo-upstream: ${reason}`);
+    process.exit(1);
+  })
+  .listen(port, '127.0.0.1', () => {
+    for (const [path, { token }] of Object.entries(feeds)) console.log(`http://127.0.0.1:${port}${path}?${token[0]}=${token[1]}`);
+  });

@@ -29,6 +29,16 @@ declare module 'fastify' {
   }
 }
 
+/** Fastify's client-error messages, with what to send instead where the bare message names no remedy. */
+function clientErrorMessage(error: FastifyError, url: string): string {
+  if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+    const accepted = url.split('?')[0] === '/api/v1/opml' ? 'application/json, text/x-opml, application/xml or text/xml' : 'application/json';
+    return `Unsupported Media Type: send the body with "Content-Type: ${accepted.split(',')[0]}"${accepted.includes(',') ? ` (accepted: ${accepted})` : ''}`;
+  }
+  if (error.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') return 'The body is empty but Content-Type says JSON: send a JSON object, or no Content-Type';
+  return error.message;
+}
+
 export async function buildApp(deps: Deps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
@@ -49,17 +59,20 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.decorate('deps', deps);
   // One count of wrong keys per address for every route that takes a key (API keys, the admin token).
-  app.decorate('wrongKeys', createWrongKeyLimit(deps.config.limits.wrongApiKeysPerMinute));
+  app.decorate('wrongKeys', createWrongKeyLimit(deps.config.limits.wrongApiKeysPerMinute, Date.now, deps.registry.store));
 
   app.setErrorHandler(async (error: FastifyError, request, reply) => {
     if (error.validation) {
-      return sendError(reply, new BadRequestError(`${error.validationContext ?? 'request'}${error.message.replace(/^(body|querystring|params)/, '')}`));
+      // A body sent as text/plain reaches validation as a string: say how to send it.
+      const notJson = error.validationContext === 'body' && !/json/i.test(String(request.headers['content-type'] ?? ''));
+      const hint = notJson ? '; send a JSON object with "Content-Type: application/json"' : '';
+      return sendError(reply, new BadRequestError(`${error.validationContext ?? 'request'}${error.message.replace(/^(body|querystring|params)/, '')}${hint}`));
     }
     const statusCode = error.statusCode ?? 500;
     if (isCodedError(error) && statusCode < 500) return sendError(reply, error);
     if (statusCode < 500) {
       // Fastify's own client errors (bad JSON, body too large, unsupported media type).
-      return sendError(reply, { code: clientErrorCodeOf(error), statusCode, message: error.message });
+      return sendError(reply, { code: clientErrorCodeOf(error), statusCode, message: clientErrorMessage(error, request.url) });
     }
     // A failure because the store is away (Redis restarting) is the service being unavailable, not a bug:
     // 503 with Retry-After, and the next request works again as soon as the store answers.
@@ -93,6 +106,8 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  // Browsers ask for it on every page (the dashboard's own pages name an empty icon): no 404 noise.
+  app.get('/favicon.ico', { schema: { hide: true } }, async (_request, reply) => reply.code(204).header('cache-control', 'public, max-age=86400').send());
 
   await app.register(healthRoutes);
   await app.register(publicFeedRoutes);
@@ -114,5 +129,10 @@ function sendError(reply: FastifyReply, error: Pick<CodedError, 'code' | 'status
   if (error.retryAfterMs !== undefined && (statusCode === 429 || statusCode === 503)) {
     reply.header('retry-after', String(Math.max(Math.ceil(error.retryAfterMs / 1000), 0)));
   }
-  return reply.code(statusCode).send({ statusCode, error: error.code, message: error.message });
+  // A 401 says which credentials it wants (RFC 9110 §11.6.1).
+  const challenge = (error as { wwwAuthenticate?: unknown }).wwwAuthenticate;
+  if (typeof challenge === 'string') reply.header('www-authenticate', challenge);
+  // A duplicate names the resource the caller already has.
+  const id = (error as { id?: unknown }).id;
+  return reply.code(statusCode).send({ statusCode, error: error.code, message: error.message, ...(typeof id === 'string' ? { id } : {}) });
 }

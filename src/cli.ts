@@ -1,12 +1,12 @@
 #!/usr/bin/env node
-// feedproxy serve [--role web|worker|all] | refresh [--all] [--source ID] | users create NAME
+// feedproxy serve [--role web|worker|all] | refresh [--all] [--source ID] | users create NAME|list|reset-key ID
 //   | opml import FILE --user ID | opml export --user ID
 // `refresh` is the cron entry point: it never starts Fastify.
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig, parseSecretKey, type Config } from './config.js';
+import { ConfigError, describeConfigSource, loadConfig, parseSecretKey, type Config } from './config.js';
 import { createDeps, type Deps } from './deps.js';
 import { createLogger } from './logger.js';
 import { isCodedError } from './errors.js';
@@ -16,7 +16,7 @@ import { decodeBody } from './parse/index.js';
 import { dueSources, refreshBatch } from './refresh/run-batch.js';
 import type { RefreshResult } from './refresh/refresh-source.js';
 import { serve } from './server.js';
-import { createUser } from './services/users.js';
+import { createUser, listUsersWithCounts, resetApiKey } from './services/users.js';
 import { resealAll } from './vault/rotate-key.js';
 import { createVault } from './vault/seal.js';
 import { loadOrCreateSecretKey } from './vault/secret-key.js';
@@ -30,7 +30,9 @@ Usage:
                                       or all (default; also FEEDPROXY_ROLE)
   feedproxy refresh [--all] [--source ID]
                                       refresh due sources once and exit (cron); --all forces every source
-  feedproxy users create NAME         create a user and print its API key (shown once)
+  feedproxy users create NAME         create a user and print its id and API key (shown once)
+  feedproxy users list                every user: id, name, created, sources, feeds
+  feedproxy users reset-key ID|NAME   print a new API key (shown once); the old one stops working
   feedproxy opml import FILE --user ID
                                       add every feed of an OPML file as a source of the user, one
                                       merged feed per category; exit 1 when every outline failed
@@ -50,7 +52,7 @@ async function main(argv: string[]): Promise<number> {
     console.log(VERSION);
     return 0;
   }
-  const config = loadConfig();
+  const config = loadConfig(process.env, (message) => console.error(`feedproxy: warning: ${message}`));
   switch (command) {
     case 'serve': {
       const { values } = parseArgs({ args: rest, options: { role: { type: 'string' } } });
@@ -113,6 +115,8 @@ async function refresh(config: Readonly<Config>, args: string[]): Promise<number
         }
       },
     });
+    // Cron runs with almost no environment: say what this run actually used.
+    console.log(`configuration: ${describeConfigSource(config)}`);
     const seconds = ((Date.now() - started) / 1000).toFixed(1);
     const skipped = counts.skipped ? `, skipped ${counts.skipped}` : '';
     console.log(`refreshed ${counts.updated}, unchanged ${counts.unchanged}, failed ${counts.failed}${skipped} in ${seconds}s`);
@@ -122,22 +126,45 @@ async function refresh(config: Readonly<Config>, args: string[]): Promise<number
   }
 }
 
+const USERS_USAGE = 'usage: feedproxy users create NAME | feedproxy users list | feedproxy users reset-key ID|NAME';
+
 async function users(config: Readonly<Config>, args: string[]): Promise<number> {
   const [action, ...names] = args;
   const name = names.join(' ').trim();
-  if (action !== 'create' || !name) {
-    console.error('usage: feedproxy users create NAME');
+  const valid = action === 'list' ? names.length === 0 : (action === 'create' || action === 'reset-key') && name !== '';
+  if (!valid) {
+    console.error(USERS_USAGE);
     return 2;
   }
   const deps = await openDeps(config);
   try {
-    const { user, apiKey } = await createUser(deps, name);
-    console.log(`created user ${user.name} (id ${user.id})`);
+    if (action === 'list') {
+      const rows = (await listUsersWithCounts(deps)).map(({ user, sources, feeds }) => [user.id, user.name, user.createdAt, String(sources), String(feeds)]);
+      printTable(['ID', 'NAME', 'CREATED', 'SOURCES', 'FEEDS'], rows);
+      return 0;
+    }
+    let result;
+    try {
+      result = action === 'create' ? await createUser(deps, name) : await resetApiKey(deps, name);
+    } catch (error) {
+      if (!isCodedError(error)) throw error;
+      console.error(`feedproxy: ${error.message}`);
+      return 2;
+    }
+    const { user, apiKey } = result;
+    console.log(action === 'create' ? `created user ${user.name} (id ${user.id})` : `new API key for ${user.name} (id ${user.id}); the old key no longer works`);
+    console.log(`user id: ${user.id}`);
     console.log(`API key (shown once, keep it safe): ${apiKey}`);
     return 0;
   } finally {
     await deps.close();
   }
+}
+
+/** Columns padded to their widest cell: readable at a terminal, and `awk '{print $1}'` still works. */
+function printTable(header: string[], rows: string[][]): void {
+  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
+  for (const row of [header, ...rows]) console.log(row.map((cell, column) => (column === row.length - 1 ? cell : cell.padEnd(widths[column]!))).join('  '));
 }
 
 const OPML_USAGE = 'usage: feedproxy opml import FILE --user ID | feedproxy opml export --user ID';
@@ -260,6 +287,11 @@ main(process.argv.slice(2)).then(
   (error: unknown) => {
     if (error instanceof ConfigError) {
       console.error(`feedproxy: configuration error: ${error.message}`);
+      process.exit(2);
+    }
+    // node:util parseArgs: an unknown or malformed option is a usage error, not a failure.
+    if (String((error as NodeJS.ErrnoException).code).startsWith('ERR_PARSE_ARGS')) {
+      console.error(`feedproxy: ${(error as Error).message}; see feedproxy --help`);
       process.exit(2);
     }
     console.error(`feedproxy: ${(error as Error).message}`);

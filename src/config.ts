@@ -1,6 +1,7 @@
 // One schema for the YAML file and the environment, validated once at start and frozen.
 // This is the only module that reads process.env; everything else receives a Config.
 import { existsSync, readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { Type, type Static } from 'typebox';
 import Value from 'typebox/value';
 import { parse as parseYaml } from 'yaml';
@@ -221,9 +222,18 @@ const FILE_VARIABLES = new Set(['FEEDPROXY_SECRET_KEY', 'FEEDPROXY_PREVIOUS_SECR
 // `store` may carry a Redis password (redis://user:pass@host).
 const SECRET_PATHS = new Set(['secretKey', 'previousSecretKey', 'adminToken', 'metricsToken', 'consumerSecret', 'store']);
 
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Config> {
+/** FEEDPROXY_* names read outside ENV_PATHS: the file's path, and the test suite's own switches. */
+const OTHER_VARIABLES = ['FEEDPROXY_CONFIG'];
+const IGNORED_VARIABLE_PREFIXES = ['FEEDPROXY_TEST_', 'FEEDPROXY_BENCH_', 'FEEDPROXY_PROVIDER_'];
+
+/**
+ * Reads and validates the configuration. `warn` hears about names that look meant for us but are
+ * not ours (a misspelt FEEDPROXY_* variable or YAML key), each with the nearest known name.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, warn: (message: string) => void = () => undefined): Readonly<Config> {
   const configFile = env.FEEDPROXY_CONFIG ?? (existsSync('config/feedproxy.yaml') ? 'config/feedproxy.yaml' : undefined);
   const raw: Record<string, unknown> = configFile ? readYaml(configFile, env.FEEDPROXY_CONFIG !== undefined) : {};
+  for (const message of unknownNames(env, raw, configFile)) warn(message);
 
   for (const [variable, path] of Object.entries(ENV_PATHS)) {
     let value = env[variable];
@@ -240,10 +250,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
 
   const converted = Value.Default(ConfigSchema, Value.Convert(ConfigSchema, raw));
   const error = Value.Errors(ConfigSchema, converted)[0];
-  if (error) throw new ConfigError(variableFor(error.instancePath), describe(error.message, error.instancePath, converted));
+  if (error) throw new ConfigError(variableFor(error.instancePath, env), describe(error.message, error.instancePath, converted));
 
   const config = converted as Static<typeof ConfigSchema>;
   if (config.trustProxy === 'true' || config.trustProxy === 'false') config.trustProxy = config.trustProxy === 'true';
+  if (typeof config.trustProxy === 'string') checkTrustProxy(config.trustProxy);
   if (config.secretKey !== undefined) parseSecretKey(config.secretKey);
   if (config.previousSecretKey !== undefined) parseSecretKey(config.previousSecretKey, 'FEEDPROXY_PREVIOUS_SECRET_KEY');
   if (config.http.requestTimeoutSeconds < config.http.headersTimeoutSeconds) {
@@ -340,8 +351,13 @@ function readProviderSecretsFromEnv(raw: Record<string, unknown>, env: NodeJS.Pr
   }
 }
 
-function variableFor(instancePath: string): string {
+function variableFor(instancePath: string, env: NodeJS.ProcessEnv): string {
   const path = instancePath.split('/').filter(Boolean);
+  const named = Object.entries(ENV_PATHS).find(([, envPath]) => envPath.join('/') === path.slice(0, envPath.length).join('/'));
+  // A value that came from the YAML file is named by its key there.
+  if (!named || (env[named[0]] ?? '') === '') {
+    if (!(named && FILE_VARIABLES.has(named[0]) && env[`${named[0]}_FILE`])) return path.filter((key) => !/^\d+$/.test(key)).join('.');
+  }
   const top = path[0] ?? '';
   const entries = Object.entries(ENV_PATHS);
   const variable =
@@ -350,12 +366,106 @@ function variableFor(instancePath: string): string {
   return variable ?? path.join('.');
 }
 
+/** What a pattern-checked value accepts, in words: a regular expression tells an operator nothing. */
+const ACCEPTS: Record<string, string> = {
+  store: 'accepts sqlite://PATH, redis://HOST:PORT or rediss://HOST:PORT',
+  storePrefix: 'accepts letters, digits and _ . : -',
+  publicUrl: 'accepts an http:// or https:// base URL, e.g. https://feeds.example.org',
+  allowPrivate: 'accepts a comma list of host:port, e.g. 127.0.0.1:8081,[::1]:8081',
+  providers: 'accepts provider ids of lowercase letters, digits, _ and -',
+};
+
 function describe(message: string, instancePath: string, value: unknown): string {
   const path = instancePath.split('/').filter(Boolean);
   const leaf = path.reduce<unknown>((node, key) => (node as Record<string, unknown> | undefined)?.[key], value);
   // Never echo a secret back, even a malformed one.
   const shown = SECRET_PATHS.has(path.at(-1) ?? '') || typeof leaf === 'object' ? '' : ` (got ${JSON.stringify(leaf)})`;
-  return `${message}${shown}`;
+  return `${acceptedValues(path) ?? message}${shown}`;
+}
+
+/** "must be one of …" or "must be a whole number from … to …", read off the schema at `path`. */
+function acceptedValues(path: string[]): string | undefined {
+  let node: Record<string, unknown> | undefined = ConfigSchema as unknown as Record<string, unknown>;
+  for (const key of path) {
+    if (!node) return undefined;
+    const properties = node.properties as Record<string, Record<string, unknown>> | undefined;
+    if (properties?.[key]) node = properties[key];
+    else if (node.items) node = node.items as Record<string, unknown>;
+    else if (node.additionalProperties && typeof node.additionalProperties === 'object') node = node.additionalProperties as Record<string, unknown>;
+    else if (node.patternProperties) node = Object.values(node.patternProperties as Record<string, Record<string, unknown>>)[0];
+    else return undefined;
+  }
+  if (!node) return undefined;
+  const accepts = ACCEPTS[path.filter((key) => !/^\d+$/.test(key)).join('.')];
+  if (accepts) return accepts;
+  const options = (node.anyOf as Array<Record<string, unknown>> | undefined)?.map((option) => option.const);
+  if (options?.every((option) => typeof option === 'string')) return `must be one of ${options.join(', ')}`;
+  if (node.type === 'integer' || node.type === 'number') {
+    const low = node.minimum ?? node.exclusiveMinimum;
+    const kind = node.type === 'integer' ? 'a whole number' : 'a number';
+    return `must be ${kind}${low !== undefined ? ` from ${String(low)}${node.exclusiveMinimum !== undefined ? ' (exclusive)' : ''}` : ''}${node.maximum !== undefined ? ` to ${String(node.maximum)}` : ''}`;
+  }
+  if (node.type === 'boolean') return 'must be true or false';
+  return undefined;
+}
+
+/** `true`, `false`, or proxy addresses / CIDRs: anything else would fail later, deep in Fastify. */
+function checkTrustProxy(value: string): void {
+  const valid = splitList(value).every((item) => {
+    const [address = '', bits, extra] = item.split('/');
+    if (extra !== undefined || !isIP(address)) return false;
+    return bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (isIP(address) === 4 ? 32 : 128));
+  });
+  if (!valid || splitList(value).length === 0) {
+    throw new ConfigError('FEEDPROXY_TRUST_PROXY', `accepts true, false, or a comma list of proxy addresses or CIDRs, e.g. 127.0.0.1,10.0.0.0/8 (got ${JSON.stringify(value)})`);
+  }
+}
+
+/** Warnings for FEEDPROXY_* variables and YAML keys we do not know, each naming the nearest known one. */
+function unknownNames(env: NodeJS.ProcessEnv, raw: Record<string, unknown>, configFile: string | undefined): string[] {
+  const warnings: string[] = [];
+  const variables = [...Object.keys(ENV_PATHS), ...[...FILE_VARIABLES].map((name) => `${name}_FILE`), ...OTHER_VARIABLES];
+  for (const name of Object.keys(env)) {
+    if (!name.startsWith('FEEDPROXY_') || variables.includes(name) || IGNORED_VARIABLE_PREFIXES.some((prefix) => name.startsWith(prefix))) continue;
+    warnings.push(`unknown variable ${name} is ignored${didYouMean(name, variables)}`);
+  }
+  const walk = (node: unknown, schema: Record<string, unknown>, path: string[]) => {
+    const properties = schema.properties as Record<string, Record<string, unknown>> | undefined;
+    if (!properties || node === null || typeof node !== 'object' || Array.isArray(node)) return;
+    for (const [key, value] of Object.entries(node)) {
+      const child = properties[key];
+      if (!child) {
+        warnings.push(`unknown key ${[...path, key].join('.')} in ${configFile} is ignored${didYouMean(key, Object.keys(properties), path)}`);
+        continue;
+      }
+      if (key === 'providers' && path.length === 0 && value && typeof value === 'object') {
+        for (const [id, provider] of Object.entries(value)) walk(provider, ProviderSchema as unknown as Record<string, unknown>, ['providers', id]);
+      } else walk(value, child, [...path, key]);
+    }
+  };
+  walk(raw, ConfigSchema as unknown as Record<string, unknown>, []);
+  return warnings;
+}
+
+function didYouMean(name: string, known: string[], path: string[] = []): string {
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const candidate of known) {
+    const distance = editDistance(name.toLowerCase(), candidate.toLowerCase());
+    if (distance < bestDistance) [best, bestDistance] = [candidate, distance];
+  }
+  return best !== undefined && bestDistance <= Math.max(2, Math.floor(name.length / 3)) ? `; did you mean ${[...path, best].join('.')}?` : '';
+}
+
+/** Levenshtein distance, two rows at a time. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, index) => index);
+  for (let i = 1; i <= a.length; i += 1) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j += 1) current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    previous = current;
+  }
+  return previous[b.length]!;
 }
 
 function setPath(target: Record<string, unknown>, path: string[], value: unknown): void {
@@ -390,4 +500,22 @@ function deepFreeze<T>(value: T): T {
     Object.freeze(value);
   }
   return value;
+}
+
+/** Where the store is, safe to print: a Redis URL loses its password. */
+export function describeStore(config: Readonly<Config>): string {
+  if (config.store.startsWith('sqlite://')) return `sqlite ${sqlitePathOf(config.store)}`;
+  try {
+    const url = new URL(config.store);
+    return `redis ${url.hostname}:${url.port || '6379'}${url.pathname.length > 1 ? url.pathname : ''} (prefix ${config.storePrefix})`;
+  } catch {
+    return 'redis';
+  }
+}
+
+/** One line saying which configuration a command runs with: for cron logs, where the environment is a guess. */
+export function describeConfigSource(config: Readonly<Config>): string {
+  const file = config.configFile ? `config file ${config.configFile} + environment` : 'environment only (no config file)';
+  const allow = config.allowPrivate.length ? config.allowPrivate.join(',') : 'none';
+  return `${file}; store ${describeStore(config)}; allow-private ${allow}`;
 }

@@ -15,7 +15,7 @@ function coded<Arg extends unknown[] = [], C extends string = string, SC extends
 export const InvalidUrlError = coded<[string]>('FP_INVALID_URL', 'Invalid URL: %s', 400);
 export const ForbiddenAddressError = coded<[string]>(
   'FP_FORBIDDEN_ADDRESS',
-  'Refused to connect to %s: private, loopback and link-local addresses are not allowed',
+  'Refused to connect to %s: private, loopback and link-local addresses are not allowed; an operator can let one through by adding its host:port to FEEDPROXY_ALLOW_PRIVATE',
   400,
 );
 export const UpstreamUnreachableError = coded<[string]>('FP_UPSTREAM_UNREACHABLE', 'Upstream unreachable: %s', 422);
@@ -31,6 +31,11 @@ export const NotAFeedError = coded<[string]>('FP_NOT_A_FEED', 'Not a feed: %s', 
 
 export const BadRequestError = coded<[string]>('FP_BAD_REQUEST', '%s', 400);
 export const UnauthorizedError = coded('FP_UNAUTHORIZED', 'Missing or invalid API key', 401);
+export const UserApiDisabledError = coded(
+  'FP_USER_API_DISABLED',
+  'The user API is disabled: FEEDPROXY_ADMIN_TOKEN is not set. Create users with `feedproxy users create NAME`, or set the token and restart',
+  403,
+);
 export const NotFoundError = coded<[string]>('FP_NOT_FOUND', '%s not found', 404);
 export const MethodNotAllowedError = coded<[string]>('FP_METHOD_NOT_ALLOWED', '%s', 405);
 export const ConflictError = coded<[string]>('FP_CONFLICT', '%s', 409);

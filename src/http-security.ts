@@ -5,6 +5,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import cors from '@fastify/cors';
 import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
+import type { KeyValueStore } from './store/kv.js';
 import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
 import helmetMiddleware, { type HelmetOptions } from 'helmet';
 import type { Deps } from './deps.js';
@@ -67,8 +68,30 @@ export const HELMET_HEADERS: Readonly<Record<string, string>> = (() => {
   return Object.freeze(headers);
 })();
 
-export async function registerHttpSecurity(app: FastifyInstance, deps: Pick<Deps, 'config'>): Promise<void> {
+/**
+ * @fastify/rate-limit's store on our KeyValueStore's shared windows (Redis): N instances count one
+ * budget per key. Its own Redis store wants an ioredis client; ours is node-redis, already open.
+ */
+function sharedRateLimitStore(hitWindow: NonNullable<KeyValueStore['hitWindow']>, namespace = 'rate:') {
+  return class SharedWindowStore {
+    // The plugin passes the route's window as a third argument its types leave out.
+    incr(key: string, callback: (error: Error | null, result?: { current: number; ttl: number }) => void, timeWindow: number = MINUTE_MS): void {
+      hitWindow(`${namespace}${key}`, timeWindow).then(
+        ({ count, remainingMs }) => callback(null, { current: count, ttl: remainingMs }),
+        (error: Error) => callback(error),
+      );
+    }
+    child(routeOptions: object) {
+      const { method, url } = (routeOptions as { routeInfo?: { method?: string; url?: string } }).routeInfo ?? {};
+      const Child = sharedRateLimitStore(hitWindow, `${namespace}${method ?? ''}${url ?? ''}:`);
+      return new Child();
+    }
+  };
+}
+
+export async function registerHttpSecurity(app: FastifyInstance, deps: Pick<Deps, 'config'> & { registry: { store: Pick<KeyValueStore, 'hitWindow'> } }): Promise<void> {
   const { limits } = deps.config;
+  const hitWindow = deps.registry.store.hitWindow?.bind(deps.registry.store);
 
   await app.register(helmet, HELMET_OPTIONS);
   // Feed readers that run in a browser read the public feeds cross-origin; nothing else is shared.
@@ -90,6 +113,7 @@ export async function registerHttpSecurity(app: FastifyInstance, deps: Pick<Deps
   await app.register(rateLimit, {
     global: true,
     timeWindow: MINUTE_MS,
+    ...(hitWindow ? { store: sharedRateLimitStore(hitWindow), skipOnError: true } : {}),
     // A key hash, not the key: the limiter's table is memory we might dump.
     keyGenerator: (request) => {
       if (!isApi(request)) return `ip:${request.ip}`;

@@ -2,21 +2,28 @@
 // close on SIGTERM/SIGINT (stop accepting, finish requests and refreshes, close the store).
 // The role splits the two halves for larger deployments: `web` answers HTTP and never refreshes
 // on a timer, `worker` refreshes and answers only /healthz, /readyz and /metrics, `all` does both.
+import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { createServer as createNetServer } from 'node:net';
+import { join } from 'node:path';
 import { buildApp } from './app.js';
-import type { Config } from './config.js';
+import { ConfigError, describeConfigSource, describeStore, type Config } from './config.js';
 import { createDeps, type Deps } from './deps.js';
 import { MethodNotAllowedError, NotFoundError, UnauthorizedError } from './errors.js';
 import { METRICS_TOKEN_MESSAGE, metricsAllowed } from './routes/health.js';
 import { startScheduler, type Scheduler } from './refresh/scheduler.js';
 import { startDeliveryLoop, type DeliveryLoop } from './websub/delivery-loop.js';
+import { VERSION } from './version.js';
 
 export type Role = Config['role'];
 
 /** Shorter admin tokens are accepted (a lab, a test) but named in the log. */
 const WEAK_ADMIN_TOKEN_LENGTH = 16;
 
-export async function serve(config: Readonly<Config>, role: Role = config.role): Promise<void> {
+export async function serve(configured: Readonly<Config>, role: Role = configured.role): Promise<void> {
+  const config = await withListenPort(configured);
+  const keyFile = config.secretKey === undefined && config.store.startsWith('sqlite://') ? join(config.dataDir, 'secret.key') : undefined;
+  const keyCreated = keyFile !== undefined && !existsSync(keyFile);
   const deps = await createDeps(config);
   const app = role === 'worker' ? undefined : await buildApp(deps);
   const probes = role === 'worker' ? createProbeServer(deps) : undefined;
@@ -52,12 +59,69 @@ export async function serve(config: Readonly<Config>, role: Role = config.role):
   process.once('SIGTERM', closeOn('SIGTERM'));
   process.once('SIGINT', closeOn('SIGINT'));
 
-  if (app) await app.listen({ port: config.port, host: config.host });
-  if (probes) await new Promise<void>((resolve, reject) => probes.once('error', reject).listen(config.port, config.host, resolve));
-  deps.logger.info({ publicUrl: config.publicUrl, store: config.store.split(':')[0], role }, 'feedproxy ready');
+  try {
+    if (app) await app.listen({ port: config.port, host: config.host });
+    if (probes) await new Promise<void>((resolve, reject) => probes.once('error', reject).listen(config.port, config.host, resolve));
+  } catch (error) {
+    throw listenError(error, config);
+  }
+  deps.logger.info({ publicUrl: config.publicUrl, store: config.store.split(':')[0], role, ...(keyCreated ? { secretKeyCreated: keyFile } : {}) }, 'feedproxy ready');
+  // A person at a terminal gets the addresses in words; machines (no TTY) keep the JSON line alone.
+  if (process.stdout.isTTY) process.stdout.write(banner(config, role, keyCreated ? keyFile : undefined));
   if (config.adminToken !== undefined && config.adminToken.length < WEAK_ADMIN_TOKEN_LENGTH) {
     deps.logger.warn(`FEEDPROXY_ADMIN_TOKEN is shorter than ${WEAK_ADMIN_TOKEN_LENGTH} characters: anyone who guesses it can create users`);
   }
+}
+
+/** What someone who just ran `npm start` wants to know, and the one thing they must do the first time. */
+export function banner(config: Readonly<Config>, role: Role, createdKeyFile: string | undefined): string {
+  const listening = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
+  const lines = [
+    '',
+    `  feedproxy ${VERSION} is running (role ${role})`,
+    `  URL:        ${config.publicUrl}${listening !== config.publicUrl ? `  (listening on ${listening})` : ''}`,
+    ...(role === 'worker' ? [] : [`  Dashboard:  ${config.publicUrl}/dashboard`, `  API docs:   ${config.publicUrl}/docs`]),
+    `  Store:      ${describeStore(config)}`,
+    `  Config:     ${describeConfigSource(config).split(';')[0]}`,
+    ...(createdKeyFile
+      ? [
+          '',
+          `  Created ${createdKeyFile}: the key to every secret in the store.`,
+          '  Back it up now, apart from the store: without it no source can be fetched again.',
+        ]
+      : []),
+    '',
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
+/**
+ * PORT=0 asks for any free port. Links and OAuth callbacks must name the real one, so it is taken
+ * before anything is built from the config (a port free now is, in practice, still free a moment later).
+ */
+async function withListenPort(config: Readonly<Config>): Promise<Readonly<Config>> {
+  if (config.port !== 0) return config;
+  const port = await new Promise<number>((resolve, reject) => {
+    const probe = createNetServer();
+    probe.once('error', (error) => reject(listenError(error, config)));
+    probe.listen(0, config.host, () => {
+      const address = probe.address();
+      probe.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+  const publicUrl = config.publicUrl.endsWith(':0') ? `${config.publicUrl.slice(0, -2)}:${port}` : config.publicUrl;
+  return Object.freeze({ ...config, port, publicUrl });
+}
+
+/** A listen failure is a configuration mistake the operator can fix: name the variable. */
+function listenError(error: unknown, config: Readonly<Config>): Error {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EADDRNOTAVAIL' || code === 'EAI_NONAME') {
+    return new ConfigError('HOST', `cannot listen on "${config.host}": not an address of this machine; accepts an IP address or a name that resolves to one, e.g. 127.0.0.1 or 0.0.0.0`);
+  }
+  if (code === 'EADDRINUSE') return new ConfigError('PORT', `port ${config.port} on ${config.host} is already in use; stop the other process or choose another PORT (0 picks a free one)`);
+  if (code === 'EACCES') return new ConfigError('PORT', `port ${config.port} needs privileges; use a port above 1023 (and a reverse proxy for 80/443)`);
+  return error as Error;
 }
 
 /**

@@ -251,7 +251,7 @@ function createGuardedConnector(options: FetcherOptions, lookup: LookupAll): bui
           const peer = socket.remoteAddress;
           if (peer === undefined || !isApproved(peer, hostname, port)) {
             socket.destroy();
-            callback(new ForbiddenAddressError(hostname), null);
+            callback(new ForbiddenAddressError(hostPortOf(hostname, port)), null);
             return;
           }
           callback(null, socket);
@@ -267,9 +267,14 @@ function createGuardedConnector(options: FetcherOptions, lookup: LookupAll): bui
     if (first === undefined) throw Object.assign(new Error('no address'), { code: 'ENOTFOUND' });
     // One forbidden answer refuses the host: a name that mixes public and private answers is not
     // one we want to reason about address by address.
-    if (addresses.some((address) => !isApproved(address, hostname, port))) throw new ForbiddenAddressError(hostname);
+    if (addresses.some((address) => !isApproved(address, hostname, port))) throw new ForbiddenAddressError(hostPortOf(hostname, port));
     return first;
   }
+}
+
+/** As FEEDPROXY_ALLOW_PRIVATE spells it, so the refusal names exactly what to add there. */
+function hostPortOf(hostname: string, port: number): string {
+  return `${isIP(hostname) === 6 ? `[${hostname}]` : hostname}:${port}`;
 }
 
 async function lookupAll(hostname: string): Promise<Array<{ address: string; family: number }>> {

@@ -6,6 +6,7 @@ import { InternalError, isCodedError } from '../errors.js';
 import { maskUrl, scrubText, secretValuesOf } from '../secrets/scrub.js';
 import { createFeed, updateFeed } from '../services/feeds.js';
 import { createSource } from '../services/sources.js';
+import { findDuplicateSource, normaliseUrl } from '../services/source-index.js';
 import type { FeedRecord } from '../store/registry.js';
 import { parseOpml, type OpmlOutline } from './opml-xml.js';
 
@@ -46,7 +47,6 @@ interface Subscription {
 /** Parses `opmlText` (a BadRequestError when it is not usable OPML) and imports it for `userId`. */
 export async function importOpml(deps: Deps, userId: string, opmlText: string): Promise<ImportReport> {
   const subscriptions = flatten(parseOpml(opmlText).outlines, []);
-  const known = await knownSourceUrls(deps, userId);
   const reports: OutlineReport[] = subscriptions.map((subscription) => ({
     title: subscription.title,
     url: maskUrl(subscription.rawUrl),
@@ -58,9 +58,10 @@ export async function importOpml(deps: Deps, userId: string, opmlText: string): 
   const firstIndexOf = new Map<string, number>();
   const toImport: number[] = [];
   const copies: Array<{ index: number; of: number }> = [];
-  subscriptions.forEach((subscription, index) => {
+  for (const [index, subscription] of subscriptions.entries()) {
     const key = normaliseUrl(subscription.rawUrl);
-    const existing = key === undefined ? undefined : known.get(key);
+    // The API's own duplicate index: the two ways in agree on what is already there.
+    const existing = key === undefined ? undefined : await findDuplicateSource(deps, userId, [subscription.rawUrl]);
     if (existing !== undefined) {
       Object.assign(reports[index]!, { result: 'duplicate', sourceId: existing });
     } else if (key !== undefined && firstIndexOf.has(key)) {
@@ -69,7 +70,7 @@ export async function importOpml(deps: Deps, userId: string, opmlText: string): 
       if (key !== undefined) firstIndexOf.set(key, index);
       toImport.push(index);
     }
-  });
+  }
 
   await runPool(toImport, IMPORT_CONCURRENCY, async (index) => {
     const subscription = subscriptions[index]!;
@@ -77,7 +78,10 @@ export async function importOpml(deps: Deps, userId: string, opmlText: string): 
       const source = await createSource(deps, userId, { url: subscription.rawUrl, ...(subscription.title ? { title: subscription.title } : {}) });
       Object.assign(reports[index]!, { result: 'added', sourceId: source.id, title: reports[index]!.title || source.title });
     } catch (error) {
-      reports[index]!.error = errorOf(deps, error);
+      // A page that resolves to a feed the user has (or a copy imported meanwhile) is a duplicate.
+      const duplicateOf = (error as { id?: unknown }).id;
+      if (isCodedError(error) && error.statusCode === 409 && typeof duplicateOf === 'string') Object.assign(reports[index]!, { result: 'duplicate', sourceId: duplicateOf });
+      else reports[index]!.error = errorOf(deps, error);
     }
   });
   // A later copy of a URL shares the first copy's fate: the same source, or the same failure.
@@ -108,39 +112,6 @@ function flatten(outlines: OpmlOutline[], path: string[]): Subscription[] {
     const childPath = outline.xmlUrl === undefined && label ? [...path, label] : path;
     return [...own, ...flatten(outline.children, childPath)];
   });
-}
-
-/**
- * The user's sources by normalised upstream URL. The URLs are sealed at rest; they are opened here,
- * in memory only, to compare them.
- */
-async function knownSourceUrls(deps: Deps, userId: string): Promise<Map<string, string>> {
-  const known = new Map<string, string>();
-  for (const source of await deps.registry.listSources(userId)) {
-    let url: string;
-    try {
-      url = deps.vault.open(source.urlSealed);
-    } catch {
-      continue; // sealed under a key we no longer hold: it cannot be compared, nor fetched
-    }
-    const key = normaliseUrl(url);
-    if (key !== undefined && !known.has(key)) known.set(key, source.id);
-  }
-  return known;
-}
-
-/**
- * WHATWG URL serialisation: scheme and host lower-cased, default port and dot segments dropped,
- * percent-encoding made uniform. The fragment never reaches the server, so it does not count.
- */
-export function normaliseUrl(raw: string): string | undefined {
-  try {
-    const url = new URL(raw.trim());
-    url.hash = '';
-    return url.href;
-  } catch {
-    return undefined;
-  }
 }
 
 /** One feed per category path, titled by the path; an existing feed with that exact title is extended. */

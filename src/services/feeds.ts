@@ -7,6 +7,7 @@ import { rebuildFeed, selectEntries } from '../publish/rebuild-feed.js';
 import type { FeedStats, TokenStats } from '../stats/feed-stats.js';
 import { DEFAULT_TOKEN_ID, type FeedOptions, type FeedRecord, type SourceRecord, type SubscriberToken } from '../store/registry.js';
 import { randomToken } from '../vault/seal.js';
+import { releaseSlot, reserveSlot } from './source-index.js';
 
 export interface FeedInput {
   title?: string;
@@ -30,7 +31,19 @@ const MAX_SOURCES_PER_FEED = 1000;
 const PUBLIC_TOKEN_BYTES = 18;
 
 export async function createFeed(deps: Deps, userId: string, input: FeedInput): Promise<FeedRecord> {
-  await checkFeedQuota(deps, userId);
+  await reserveSlot(deps, userId, 'feeds');
+  let saved = false;
+  try {
+    const feed = await saveNewFeed(deps, userId, input);
+    saved = true;
+    await rebuildFeed(deps, feed.id);
+    return feed;
+  } finally {
+    if (!saved) await releaseSlot(deps, userId, 'feeds');
+  }
+}
+
+async function saveNewFeed(deps: Deps, userId: string, input: FeedInput): Promise<FeedRecord> {
   const now = deps.now().toISOString();
   const feed: FeedRecord = {
     id: randomToken(9),
@@ -45,7 +58,6 @@ export async function createFeed(deps: Deps, userId: string, input: FeedInput): 
     updatedAt: now,
   };
   await deps.registry.saveFeed(feed);
-  await rebuildFeed(deps, feed.id);
   return feed;
 }
 
@@ -200,13 +212,6 @@ export async function getOwnedFeedOrThrow(deps: Pick<Deps, 'registry'>, userId: 
   const feed = await deps.registry.getOwnedFeed(userId, id);
   if (!feed) throw new NotFoundError('Feed');
   return feed;
-}
-
-async function checkFeedQuota(deps: Deps, userId: string): Promise<void> {
-  const max = deps.config.limits.maxFeedsPerUser;
-  if ((await deps.registry.listFeeds(userId)).length >= max) {
-    throw new ConflictError(`feed limit reached: a user may have at most ${max} feeds; delete one first`);
-  }
 }
 
 function checkTitle(title: string | undefined): string {

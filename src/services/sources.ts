@@ -14,6 +14,7 @@ import type { SourceRecord } from '../store/registry.js';
 import { randomToken } from '../vault/seal.js';
 import { connectionRequest } from '../oauth/signed-requests.js';
 import { removeSourceFromFeeds } from './feeds.js';
+import { duplicateError, findDuplicateSource, indexSource, releaseSlot, reserveSlot, unindexSource, urlDigestsOf } from './source-index.js';
 
 export interface CreateSourceInput {
   url: string;
@@ -39,10 +40,36 @@ const MINUTE = 60_000;
  */
 export async function createSource(deps: Deps, userId: string, input: CreateSourceInput): Promise<SourceRecord> {
   const refreshMinutes = checkRefreshMinutes(deps, input.refreshMinutes ?? deps.config.refresh.defaultMinutes);
-  await checkSourceQuota(deps, userId);
+  // A URL the user already has is named before anything is fetched; the feed an HTML page resolves
+  // to is checked again after the probe.
+  const inputUrl = typeof input.url === 'string' ? input.url : '';
+  const known = await findDuplicateSource(deps, userId, [inputUrl], { connectionId: input.connectionId });
+  if (known !== undefined) throw duplicateError(known);
   await checkCachedBytes(deps, userId);
   const marked = checkMarkedSecrets(input.secrets);
+  // Checked before the probe, so a user at the limit cannot make us fetch anything either.
+  await reserveSlot(deps, userId, 'sources');
+  let created = false;
+  try {
+    const source = await createReservedSource(deps, userId, input, inputUrl, refreshMinutes, marked);
+    created = true;
+    return source;
+  } finally {
+    if (!created) await releaseSlot(deps, userId, 'sources');
+  }
+}
+
+async function createReservedSource(
+  deps: Deps,
+  userId: string,
+  input: CreateSourceInput,
+  inputUrl: string,
+  refreshMinutes: number,
+  marked: string[],
+): Promise<SourceRecord> {
   const probe = await probeSource(deps, userId, input.url, input.connectionId, marked);
+  const resolved = await findDuplicateSource(deps, userId, [probe.storedUrl], { connectionId: input.connectionId });
+  if (resolved !== undefined) throw duplicateError(resolved);
   const now = deps.now();
   const id = randomToken(9);
   const { entries, bytes: cachedBytes } = updateCachedEntries([], probe.parsed.entries.map((entry) => scrubEntry(entry, probe.secrets)), id, now, {
@@ -72,6 +99,7 @@ export async function createSource(deps: Deps, userId: string, input: CreateSour
     ...(probe.parsed.image ? { image: scrubText(probe.parsed.image, probe.secrets) } : {}),
     ...(probe.parsed.explicit === undefined ? {} : { explicit: probe.parsed.explicit }),
     upstreamMinMinutes,
+    urlDigests: urlDigestsOf(deps, [inputUrl, probe.storedUrl], input.connectionId),
     entryCount: entries.length,
     cachedBytes,
     createdAt: fetchedAt,
@@ -81,6 +109,7 @@ export async function createSource(deps: Deps, userId: string, input: CreateSour
   // Entries first: a source that is listed always has its entries.
   await deps.registry.saveEntries(id, entries);
   await deps.registry.addSource(source);
+  await indexSource(deps, source);
   deps.logger.info({ sourceId: id, userId, host: source.host }, 'source created');
   return source;
 }
@@ -102,9 +131,14 @@ export async function updateSource(deps: Deps, userId: string, id: string, input
     await deps.registry.saveEntries(id, (await deps.registry.getEntries(id)).map((entry) => scrubEntry(entry, secrets)));
   }
   if (input.url !== undefined) {
+    const known = await findDuplicateSource(deps, userId, [input.url], { except: id, connectionId: source.connectionId });
+    if (known !== undefined) throw duplicateError(known);
     const probe = await probeSource(deps, userId, input.url, source.connectionId, [...knownSecretsOf(deps, source), ...marked]);
+    const resolved = await findDuplicateSource(deps, userId, [probe.storedUrl], { except: id, connectionId: source.connectionId });
+    if (resolved !== undefined) throw duplicateError(resolved);
     updated = {
       ...updated,
+      urlDigests: urlDigestsOf(deps, [input.url, probe.storedUrl], source.connectionId),
       ...sourceUrlFields(deps, source, probe.storedUrl, [deps.vault.open(source.urlSealed), ...probe.urls], marked),
       host: probe.host,
       etag: undefined,
@@ -116,6 +150,10 @@ export async function updateSource(deps: Deps, userId: string, id: string, input
     updated = { ...updated, status: 'new', errorCount: 0, lastError: undefined, lastErrorCode: undefined, retryAfterUntil: undefined, nextFetchAt: now };
   }
   await deps.registry.saveSource(updated);
+  if (input.url !== undefined) {
+    await unindexSource(deps, source);
+    await indexSource(deps, updated);
+  }
   if (updated.title !== source.title || marked.length > 0) await rebuildFeedsOfSource(deps, id);
   return updated;
 }
@@ -123,6 +161,7 @@ export async function updateSource(deps: Deps, userId: string, id: string, input
 export async function deleteSource(deps: Deps, userId: string, id: string): Promise<void> {
   const source = await getOwnedSourceOrThrow(deps, userId, id);
   const feedIds = await removeSourceFromFeeds(deps, id);
+  await unindexSource(deps, source);
   await deps.registry.deleteSource(source);
   for (const feedId of feedIds) await rebuildFeed(deps, feedId);
   deps.logger.info({ sourceId: id, userId }, 'source deleted');
@@ -197,14 +236,6 @@ async function fetchOk(deps: Deps, url: string, sign?: RequestSigner): Promise<E
   // Without validators a 304 cannot happen; treat one as the broken answer it is.
   if (response.kind !== 'ok') throw new NotAFeedError('the upstream answered 304 Not Modified to an unconditional request');
   return response;
-}
-
-/** Checked before the probe, so a user at the limit cannot make us fetch anything either. */
-async function checkSourceQuota(deps: Deps, userId: string): Promise<void> {
-  const max = deps.config.limits.maxSourcesPerUser;
-  if ((await deps.registry.listSources(userId)).length >= max) {
-    throw new ConflictError(`source limit reached: a user may have at most ${max} sources; delete one first`);
-  }
 }
 
 /**

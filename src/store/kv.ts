@@ -20,7 +20,8 @@ export interface KeyValueStore {
   delete(key: string): Promise<void>;
   /** Set membership; adding and removing are atomic and never lose a concurrent writer's member. */
   addMember(set: string, member: string): Promise<void>;
-  removeMember(set: string, member: string): Promise<void>;
+  /** True when `member` was there (and this call removed it): lets a caller count a removal once. */
+  removeMember(set: string, member: string): Promise<boolean>;
   members(set: string): Promise<string[]>;
   hasMember(set: string, member: string): Promise<boolean>;
   /** Counters by field under one key; increments are atomic across processes (usage statistics). */
@@ -30,6 +31,14 @@ export interface KeyValueStore {
   readFields(key: string): Promise<Record<string, string>>;
   /** The named fields, or every field of the key when none are named. */
   deleteFields(key: string, fields?: string[]): Promise<void>;
+  /** Adds `by` to one counter and answers its new value, atomically across processes (quotas). */
+  addToField(key: string, field: string, by: number): Promise<number>;
+  /**
+   * Counts a hit in the fixed window of `key` (it starts with the first hit and lasts `windowMs`)
+   * and answers the count so far and the milliseconds left. Only shared stores have it: one
+   * process counts in memory faster, and the embedded store is one process's.
+   */
+  hitWindow?(key: string, windowMs: number): Promise<{ count: number; remainingMs: number }>;
   /** Takes `key` for `owner` unless another owner holds an unexpired lease. */
   acquireLease(key: string, owner: string, ttlMs: number): Promise<boolean>;
   releaseLease(key: string, owner: string): Promise<void>;
@@ -147,7 +156,7 @@ async function openSqliteStore(path: string): Promise<KeyValueStore> {
       await query('INSERT OR IGNORE INTO fp_sets(name, member) VALUES (?, ?)', set, member);
     },
     async removeMember(set, member) {
-      await query('DELETE FROM fp_sets WHERE name = ? AND member = ?', set, member);
+      return (await query('DELETE FROM fp_sets WHERE name = ? AND member = ? RETURNING member', set, member)).length > 0;
     },
     async members(set) {
       const rows = await query('SELECT member FROM fp_sets WHERE name = ? ORDER BY member', set);
@@ -182,6 +191,17 @@ async function openSqliteStore(path: string): Promise<KeyValueStore> {
     async deleteFields(key, fields) {
       if (fields === undefined) await query('DELETE FROM fp_fields WHERE key = ?', key);
       else if (fields.length > 0) await query(`DELETE FROM fp_fields WHERE key = ? AND field IN (${fields.map(() => '?').join(', ')})`, key, ...fields);
+    },
+    async addToField(key, field, by) {
+      const rows = await query(
+        `INSERT INTO fp_fields(key, field, value) VALUES (?, ?, ?)
+         ON CONFLICT(key, field) DO UPDATE SET value = CAST(fp_fields.value AS INTEGER) + excluded.value
+         RETURNING value`,
+        key,
+        field,
+        by,
+      );
+      return Number(rows[0]?.value);
     },
     async acquireLease(key, owner, ttlMs) {
       const now = Date.now();
@@ -304,6 +324,9 @@ type RedisClient = ReturnType<typeof createClient>;
 const RELEASE_SCRIPT = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
 /** Extends the key only while `owner` holds it. */
 const RENEW_SCRIPT = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0";
+/** One hit in a fixed window: the first hit starts it (sets its expiry); answers {count, ms left}. */
+const WINDOW_SCRIPT =
+  "local n = redis.call('INCR', KEYS[1]) if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end local t = redis.call('PTTL', KEYS[1]) if t < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) t = tonumber(ARGV[1]) end return {n, t}";
 
 /**
  * Records through keyv (`<prefix>r:<key>`), sets as Redis sets (`<prefix>s:<name>`), leases as
@@ -321,6 +344,7 @@ async function openRedisStore(url: string, prefix: string): Promise<KeyValueStor
   const setKey = (name: string) => `${prefix}s:${name}`;
   const leaseKey = (key: string) => `${prefix}l:${key}`;
   const hashKey = (key: string) => `${prefix}h:${key}`;
+  const windowKey = (key: string) => `${prefix}w:${key}`;
 
   return {
     ...recordsThrough(keyv),
@@ -328,7 +352,7 @@ async function openRedisStore(url: string, prefix: string): Promise<KeyValueStor
       await client.sAdd(setKey(set), member);
     },
     async removeMember(set, member) {
-      await client.sRem(setKey(set), member);
+      return Number(await client.sRem(setKey(set), member)) > 0;
     },
     async members(set) {
       // Sorted like the SQLite store's ORDER BY member, so both stores list alike.
@@ -355,6 +379,13 @@ async function openRedisStore(url: string, prefix: string): Promise<KeyValueStor
     async deleteFields(key, fields) {
       if (fields === undefined) await client.del(hashKey(key));
       else if (fields.length > 0) await client.hDel(hashKey(key), fields);
+    },
+    async addToField(key, field, by) {
+      return Number(await client.hIncrBy(hashKey(key), field, by));
+    },
+    async hitWindow(key, windowMs) {
+      const [count, remainingMs] = (await client.eval(WINDOW_SCRIPT, { keys: [windowKey(key)], arguments: [String(Math.ceil(windowMs))] })) as [number, number];
+      return { count: Number(count), remainingMs: Number(remainingMs) };
     },
     async acquireLease(key, owner, ttlMs) {
       const taken = await client.set(leaseKey(key), owner, { condition: 'NX', expiration: { type: 'PX', value: Math.ceil(ttlMs) } });

@@ -49,6 +49,11 @@ export interface SourceRecord {
   image?: string;
   /** The upstream channel's itunes:explicit. */
   explicit?: boolean;
+  /**
+   * Keyed digests of the normalised URLs this source answers to (services/source-index.ts): the
+   * duplicate index's keys, so a delete can drop them. Absent on sources created before the index.
+   */
+  urlDigests?: string[];
   entryCount: number;
   /** Bytes of the cached entries as stored (refresh/update-cache.ts); absent on older records. */
   cachedBytes?: number;
@@ -178,6 +183,10 @@ const key = {
   renderedBody: (feedId: string, format: RenderedFormat) => `rendered:${feedId}:${format}`,
   connection: (id: string) => `connection:${id}`,
   requestToken: (hash: string) => `oauth-request:${hash}`,
+  /** A user's source by the keyed digest of a normalised URL: duplicate detection without a scan. */
+  sourceUrl: (userId: string, digest: string) => `source-url:${userId}:${digest}`,
+  /** Counter fields per user (`sources`, `feeds`) and the marker that they were counted once. */
+  userCounts: (userId: string) => `user-counts:${userId}`,
 };
 const set = {
   users: 'users',
@@ -231,6 +240,37 @@ export function createRegistry(store: KeyValueStore) {
     async listUsers(): Promise<UserRecord[]> {
       return getMany<UserRecord>(await store.members(set.users), key.user);
     },
+    /** A new API key: the new hash opens the user from now on, the old one from never again. */
+    async replaceApiKey(user: UserRecord, apiKeyHash: string): Promise<UserRecord> {
+      const updated = { ...user, apiKeyHash };
+      await store.set(key.apiKey(apiKeyHash), user.id);
+      await store.set(key.user(user.id), updated);
+      await store.delete(key.apiKey(user.apiKeyHash));
+      return updated;
+    },
+    /** Sources and feeds of a user, from the kept counters (O(1)); undefined until counted once. */
+    async getUserCounts(userId: string): Promise<{ sources: number; feeds: number } | undefined> {
+      const fields = await store.readFields(key.userCounts(userId));
+      return fields.counted ? { sources: Number(fields.sources ?? 0), feeds: Number(fields.feeds ?? 0) } : undefined;
+    },
+    /** Sets the counters from a count of the indexes (once per user, under a lease). */
+    async setUserCounts(userId: string, counts: { sources: number; feeds: number }): Promise<void> {
+      await store.setFields(key.userCounts(userId), { sources: String(counts.sources), feeds: String(counts.feeds), counted: '1' });
+    },
+    /** Adds to a counter and answers the new value, atomically: a quota is a reservation. */
+    addToUserCount(userId: string, field: 'sources' | 'feeds', by: number): Promise<number> {
+      return store.addToField(key.userCounts(userId), field, by);
+    },
+    async countUserIndexes(userId: string): Promise<{ sources: number; feeds: number }> {
+      const [sources, feeds] = await Promise.all([store.members(set.userSources(userId)), store.members(set.userFeeds(userId))]);
+      return { sources: sources.length, feeds: feeds.length };
+    },
+    acquireUserIndexLease(userId: string, owner: string, ttlMs: number): Promise<boolean> {
+      return store.acquireLease(`user-index:${userId}`, owner, ttlMs);
+    },
+    releaseUserIndexLease(userId: string, owner: string): Promise<void> {
+      return store.releaseLease(`user-index:${userId}`, owner);
+    },
 
     // Sources ----------------------------------------------------------------------------------
     /** A new source: the record, then the indexes that list it. */
@@ -263,9 +303,22 @@ export function createRegistry(store: KeyValueStore) {
     async listSourcesOfConnection(connectionId: string): Promise<SourceRecord[]> {
       return getMany<SourceRecord>(await store.members(set.connectionSources(connectionId)), key.source);
     },
+    async findSourceIdByUrlDigest(userId: string, digest: string): Promise<string | undefined> {
+      return store.get<string>(key.sourceUrl(userId, digest));
+    },
+    async indexSourceUrls(userId: string, sourceId: string, digests: string[]): Promise<void> {
+      for (const digest of digests) await store.set(key.sourceUrl(userId, digest), sourceId);
+    },
+    /** Drops the digests that still name `sourceId` (another source may have taken one since). */
+    async unindexSourceUrls(userId: string, sourceId: string, digests: string[]): Promise<void> {
+      for (const digest of digests) {
+        if ((await store.get<string>(key.sourceUrl(userId, digest))) === sourceId) await store.delete(key.sourceUrl(userId, digest));
+      }
+    },
     async deleteSource(source: SourceRecord): Promise<void> {
       await store.removeMember(set.allSources, source.id);
-      await store.removeMember(set.userSources(source.userId), source.id);
+      // Counted once, by whichever delete unlisted it (deletes are repeated to undo racing writes).
+      if (await store.removeMember(set.userSources(source.userId), source.id)) await store.addToField(key.userCounts(source.userId), 'sources', -1);
       if (source.connectionId) await store.removeMember(set.connectionSources(source.connectionId), source.id);
       await store.delete(key.entries(source.id));
       await store.delete(key.entriesRevision(source.id));
@@ -350,7 +403,7 @@ export function createRegistry(store: KeyValueStore) {
         await store.delete(key.publicToken(token));
         await store.delete(key.publicMeta(token));
       }
-      await store.removeMember(set.userFeeds(feed.userId), feed.id);
+      if (await store.removeMember(set.userFeeds(feed.userId), feed.id)) await store.addToField(key.userCounts(feed.userId), 'feeds', -1);
       for (const sourceId of feed.sourceIds) await store.removeMember(set.sourceFeeds(sourceId), feed.id);
       await store.delete(key.rendered(feed.id));
       await store.delete(key.mergeState(feed.id));

@@ -1,6 +1,7 @@
 // `feedproxy keys rotate`: every sealed value in the store, opened with the vault in use (which
 // also accepts the previous key) and sealed again with the new key. Idempotent: a value already
 // under the new key is simply re-sealed, so an interrupted rotation can be run again.
+import { urlDigestsOf } from '../services/source-index.js';
 import type { Registry } from '../store/registry.js';
 import { resealSubscriptions } from '../websub/subscriptions.js';
 import { KEY_CHECK_RECORD } from './key-check.js';
@@ -16,7 +17,13 @@ export async function resealAll(registry: Registry, from: Vault, to: Vault): Pro
   const reseal = (sealed: string | undefined) => (sealed === undefined ? undefined : to.seal(from.open(sealed)));
   let sources = 0;
   for (const source of await registry.listAllSources()) {
-    await registry.saveSource({ ...source, urlSealed: reseal(source.urlSealed)!, secretsSealed: reseal(source.secretsSealed) });
+    // The duplicate index is keyed by the vault key too: its entries move to the new key's digests
+    // (of the stored URL; an HTML page's own URL is no longer known and is simply fetched again).
+    const url = from.open(source.urlSealed);
+    const urlDigests = urlDigestsOf({ vault: to }, [url], source.connectionId);
+    await registry.unindexSourceUrls(source.userId, source.id, source.urlDigests ?? urlDigestsOf({ vault: from }, [url], source.connectionId));
+    await registry.saveSource({ ...source, urlSealed: to.seal(url), secretsSealed: reseal(source.secretsSealed), urlDigests });
+    await registry.indexSourceUrls(source.userId, source.id, urlDigests);
     sources += 1;
   }
   let connections = 0;

@@ -1,6 +1,6 @@
 // Secrets at rest: AES-256-GCM with a random 96-bit IV per value (NIST SP 800-38D §8.2.2).
 // A sealed value is `v1.<iv>.<ciphertext+tag>` in base64url, so it can sit in any JSON record.
-import { createCipheriv, createDecipheriv, createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
 
 const VERSION = 'v1';
 const IV_BYTES = 12;
@@ -9,6 +9,11 @@ const TAG_BYTES = 16;
 export interface Vault {
   seal(plaintext: string): string;
   open(sealed: string): string;
+  /**
+   * A keyed one-way digest (HMAC-SHA256 under a key derived from the vault key), for indexes whose
+   * keys would otherwise hold a secret: whoever reads the store cannot confirm a guessed URL.
+   */
+  digest(text: string): string;
 }
 
 /**
@@ -26,7 +31,12 @@ export function createVault(key: Buffer, previousKeys: Buffer[] = []): Vault {
     // Throws when the key is wrong or the value was tampered with.
     return Buffer.concat([decipher.update(body.subarray(0, body.length - TAG_BYTES)), decipher.final()]).toString('utf8');
   };
+  // A key of its own (RFC 5869 HKDF): the encryption key is never used for anything but AES-GCM.
+  const digestKey = Buffer.from(hkdfSync('sha256', key, Buffer.alloc(0), 'feedproxy index digest v1', 32));
   return {
+    digest(text) {
+      return createHmac('sha256', digestKey).update(text).digest('base64url');
+    },
     seal(plaintext) {
       const iv = randomBytes(IV_BYTES);
       const cipher = createCipheriv('aes-256-gcm', key, iv);

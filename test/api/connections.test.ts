@@ -239,7 +239,7 @@ describe.each(STORES)('OAuth connections (%s store)', (store) => {
     )!;
     // Positive control: a title is stored in clear, so a secret stored in clear would be found the same way.
     const marker = `Queue title in clear ${store} ${Date.now()}`;
-    expect((await t.api(alice, { method: 'POST', url: '/api/v1/sources', payload: { url: queue.url, title: marker } })).statusCode).toBe(201);
+    expect((await t.api(alice, { method: 'POST', url: '/api/v1/sources', payload: { url: `${queue.url}${queue.url.includes('?') ? '&' : '?'}copy=${Date.now()}`, title: marker } })).statusCode).toBe(201);
     // This connection's request-token secret, access token and access-token secret.
     const issued = provider.issued.slice(issuedBefore);
     expect(issued).toHaveLength(3);

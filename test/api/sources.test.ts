@@ -139,7 +139,7 @@ describe.each(STORES)('sources API (%s store)', (store) => {
   });
 
   it("answers 404 for another user's source exactly as for a missing one", async () => {
-    const created = await t.api(alice, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url('/podcast') } });
+    const created = await t.api(alice, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url('/podcast?copy=404-check') } });
     const id = created.json().id;
     const missing = await t.api(bob, { method: 'GET', url: '/api/v1/sources/no-such-id' });
     for (const [method, path] of [
@@ -157,7 +157,7 @@ describe.each(STORES)('sources API (%s store)', (store) => {
   });
 
   it('edits, refreshes and deletes a source', async () => {
-    const id = (await t.api(alice, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url('/podcast'), refreshMinutes: 60 } })).json().id;
+    const id = (await t.api(alice, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url('/podcast?copy=edit'), refreshMinutes: 60 } })).json().id;
     const patched = await t.api(alice, { method: 'PATCH', url: `/api/v1/sources/${id}`, payload: { title: 'My podcast', refreshMinutes: 120 } });
     expect(patched.statusCode).toBe(200);
     expect(patched.json()).toMatchObject({ title: 'My podcast', refreshMinutes: 120 });

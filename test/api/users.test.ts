@@ -52,6 +52,9 @@ describe.each(STORES)('users API (%s store)', (store) => {
   it('disables the user API when no admin token is configured', async (context) => {
     const bare = await buildTestApp(context, { store, env: { FEEDPROXY_ADMIN_TOKEN: '' } });
     const response = await bare.api(ADMIN_TOKEN, { method: 'POST', url: '/api/v1/users', payload: { name: 'x' } });
-    expect(response.statusCode).toBe(401);
+    // Issue 17: said "invalid API key" before; now it says the API is off and what to do instead.
+    expect(response.statusCode).toBe(403);
+    expect(response.json()).toMatchObject({ error: 'FP_USER_API_DISABLED' });
+    expect(response.json().message).toMatch(/FEEDPROXY_ADMIN_TOKEN is not set.*feedproxy users create NAME/);
   });
 });

@@ -48,7 +48,11 @@ describe('IP-literal hosts', () => {
     const error = await fetcher.fetchFeed({ url }).catch((caught: unknown) => caught);
 
     expect(error).toMatchObject({ code: 'FP_FORBIDDEN_ADDRESS', statusCode: 400 });
-    expect((error as Error).message).toBe(`Refused to connect to ${host}: private, loopback and link-local addresses are not allowed`);
+    // Names the host:port exactly as FEEDPROXY_ALLOW_PRIVATE would take it, and the variable.
+    const hostPort = host.includes(':') ? `[${host}]:80` : `${host}:80`;
+    expect((error as Error).message).toBe(
+      `Refused to connect to ${hostPort}: private, loopback and link-local addresses are not allowed; an operator can let one through by adding its host:port to FEEDPROXY_ALLOW_PRIVATE`,
+    );
     expect(targets).toEqual([]);
     expect(dns.asked).toEqual([]);
   });
@@ -91,7 +95,7 @@ describe('resolved hostnames', () => {
 
     await expect(fetcher.fetchFeed({ url: 'https://intranet.example/feed?feed_token=s3cr3t' })).rejects.toMatchObject({
       code: 'FP_FORBIDDEN_ADDRESS',
-      message: expect.stringMatching(/^Refused to connect to intranet\.example: /),
+      message: expect.stringMatching(/^Refused to connect to intranet\.example:443: /),
     });
     expect(dns.asked).toEqual(['intranet.example']);
     expect(targets).toEqual([]);

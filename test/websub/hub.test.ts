@@ -34,8 +34,11 @@ describe.each(STORES)('WebSub hub (%s store)', (store) => {
     await upstream?.close();
   });
 
+  let feedsMade = 0;
   async function createFeed() {
-    const source = await t.api(key, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url(`/feed?feed_token=${FEED_TOKEN}`) } });
+    // A URL of its own each time: the same URL twice is a duplicate (409).
+    feedsMade += 1;
+    const source = await t.api(key, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url(`/feed?feed_token=${FEED_TOKEN}&n=${feedsMade}`) } });
     expect(source.statusCode, source.body).toBe(201);
     const feed = await t.api(key, { method: 'POST', url: '/api/v1/feeds', payload: { title: 'Pushed', sources: [source.json().id] } });
     expect(feed.statusCode, feed.body).toBe(201);

@@ -159,7 +159,7 @@ export const feedRoutes: FastifyPluginAsyncTypebox = async (app) => {
         summary: 'A named public URL for one reader ("phone", "work"), revocable on its own',
         params: IdParams,
         body: Type.Object({ name: Type.String({ minLength: 1, maxLength: 100 }) }, { additionalProperties: false }),
-        response: { 201: FeedTokenSchema, 409: ErrorSchema, ...errorResponses },
+        response: { 201: FeedTokenSchema, ...errorResponses },
       },
     },
     async (request, reply) => reply.code(201).send(feedTokenView(await createFeedToken(deps, request.userId, request.params.id, request.body.name), deps.config.publicUrl)),

@@ -1,11 +1,11 @@
 // POST /api/v1/users: user management with the admin token. Without FEEDPROXY_ADMIN_TOKEN the
-// route answers 401 to everyone and the CLI (`feedproxy users create`) is the way in.
+// route answers 403 to everyone, saying so, and the CLI (`feedproxy users create`) is the way in.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { UnauthorizedError } from '../../errors.js';
+import { UserApiDisabledError } from '../../errors.js';
 import { createUser } from '../../services/users.js';
 import { safeEqual } from '../../vault/seal.js';
-import { bearerToken } from './bearer.js';
+import { bearerToken, unauthorized } from './bearer.js';
 import { ErrorSchema } from './views.js';
 
 export const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -14,8 +14,9 @@ export const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const given = bearerToken(request.headers.authorization);
     // Only a token that was given and is wrong counts as a guess; without one (or with the user API
     // disabled) there is nothing to guess.
-    if (!adminToken || !given) throw new UnauthorizedError();
-    if (!safeEqual(given, adminToken)) app.wrongKeys.refuse(request.ip, new UnauthorizedError());
+    if (!adminToken) throw new UserApiDisabledError();
+    if (!given) throw unauthorized(request.headers.authorization, 'admin token');
+    if (!safeEqual(given, adminToken)) await app.wrongKeys.refuse(request.ip, unauthorized(request.headers.authorization, 'admin token'));
   });
 
   app.post(
@@ -29,6 +30,7 @@ export const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
           201: Type.Object({ id: Type.String(), name: Type.String(), apiKey: Type.String() }),
           400: ErrorSchema,
           401: ErrorSchema,
+          403: ErrorSchema,
         },
       },
     },

@@ -12,7 +12,12 @@ const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T)
 const Time = Type.String({ format: 'date-time' });
 
 export const ErrorSchema = Type.Object(
-  { statusCode: Type.Integer(), error: Type.String({ description: 'Stable error code, e.g. FP_NOT_A_FEED; every code, its status and what to do: docs/errors.md' }), message: Type.String() },
+  {
+    statusCode: Type.Integer(),
+    error: Type.String({ description: 'Stable error code, e.g. FP_NOT_A_FEED; every code, its status and what to do: docs/errors.md' }),
+    message: Type.String(),
+    id: Type.Optional(Type.String({ description: 'On a 409 for a duplicate source: the id of the source the user already has' })),
+  },
 );
 
 export const SourceSchema = Type.Object({
@@ -136,4 +141,4 @@ export function feedView(feed: FeedRecord, publicUrl: string): Static<typeof Fee
 }
 
 export const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) });
-export const errorResponses = { 400: ErrorSchema, 401: ErrorSchema, 404: ErrorSchema, 422: ErrorSchema };
+export const errorResponses = { 400: ErrorSchema, 401: ErrorSchema, 404: ErrorSchema, 409: ErrorSchema, 422: ErrorSchema };

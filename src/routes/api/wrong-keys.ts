@@ -4,6 +4,7 @@
 // rest of its minute. A valid key from the same address still works: behind a proxy or a NAT many
 // people share one address, and one of them guessing must not lock the others out.
 import { RateLimitedError, withRetryAfter } from '../../errors.js';
+import type { KeyValueStore } from '../../store/kv.js';
 
 const WINDOW_MS = 60_000;
 /** Addresses tracked at once; past it the oldest windows are forgotten (memory stays bounded). */
@@ -14,10 +15,31 @@ export interface WrongKeyLimit {
   blockedFor(address: string): number;
   recordFailure(address: string): void;
   /** Counts a wrong key from `address` and throws: 429 past the budget, else `refusal`. */
-  refuse(address: string, refusal: Error): never;
+  refuse(address: string, refusal: Error): Promise<never>;
 }
 
-export function createWrongKeyLimit(maxPerMinute: number, now: () => number = Date.now): WrongKeyLimit {
+/**
+ * With a shared store (Redis), the count is the store's, so N instances behind a balancer allow
+ * one budget between them rather than N; else it is this process's memory.
+ */
+export function createWrongKeyLimit(maxPerMinute: number, now: () => number = Date.now, shared?: Pick<KeyValueStore, 'hitWindow'>): WrongKeyLimit {
+  const limit = createLocalWrongKeyLimit(maxPerMinute, now);
+  const hitWindow = shared?.hitWindow;
+  if (!hitWindow) return limit;
+  return {
+    ...limit,
+    async refuse(address, refusal) {
+      const { count, remainingMs } = await hitWindow(`wrong-keys:${addressKey(address)}`, WINDOW_MS);
+      if (count > maxPerMinute) {
+        const blockedFor = Math.max(1, Math.ceil(remainingMs / 1000));
+        throw withRetryAfter(new RateLimitedError(`more than ${maxPerMinute} wrong keys a minute from this address; retry in ${blockedFor} seconds`), blockedFor * 1000);
+      }
+      throw refusal;
+    },
+  };
+}
+
+function createLocalWrongKeyLimit(maxPerMinute: number, now: () => number): WrongKeyLimit {
   const windows = new Map<string, { start: number; failures: number }>();
   const current = (address: string) => {
     const window = windows.get(address);
@@ -36,7 +58,7 @@ export function createWrongKeyLimit(maxPerMinute: number, now: () => number = Da
       if (windows.size >= MAX_ADDRESSES) forgetOne();
       windows.set(key, { start: now(), failures: 1 });
     },
-    refuse(address, refusal) {
+    async refuse(address, refusal) {
       const blockedFor = limit.blockedFor(addressKey(address));
       if (blockedFor > 0) {
         throw withRetryAfter(new RateLimitedError(`more than ${maxPerMinute} wrong keys a minute from this address; retry in ${blockedFor} seconds`), blockedFor * 1000);

@@ -1,0 +1,127 @@
+// The per-user indexes that keep source and feed creation O(1) in the number the user has:
+// duplicate detection by a keyed digest of the normalised URL (never the URL itself: it carries
+// the token) and the quota counters. Both are kept by the create and delete paths; a user whose
+// records predate them is indexed once, under a lease, the first time they are needed.
+import type { Deps } from '../deps.js';
+import { ConflictError } from '../errors.js';
+import type { SourceRecord } from '../store/registry.js';
+
+/** Long enough for a user with tens of thousands of sources to be indexed once. */
+const INDEX_LEASE_MS = 120_000;
+const INDEX_WAIT_MS = 50;
+
+/**
+ * WHATWG URL serialisation: scheme and host lower-cased, default port and dot segments dropped,
+ * percent-encoding made uniform. The fragment never reaches the server, so it does not count, and
+ * `localhost` is the loopback address it always resolves to here (the fetcher's guard insists).
+ */
+export function normaliseUrl(raw: string): string | undefined {
+  try {
+    const url = new URL(raw.trim());
+    url.hash = '';
+    if (url.hostname === 'localhost') url.hostname = '127.0.0.1';
+    return url.href;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The index keys of the URLs a source answers to (its input URL and the feed URL it resolved to).
+ * A connection's source is that connection's: one URL template signed for two accounts is two feeds.
+ */
+export function urlDigestsOf(deps: Pick<Deps, 'vault'>, urls: string[], connectionId?: string): string[] {
+  const digests = new Set<string>();
+  for (const url of urls) {
+    const normalised = normaliseUrl(url);
+    if (normalised !== undefined) digests.add(deps.vault.digest(connectionId ? `connection ${connectionId} ${normalised}` : normalised));
+  }
+  return [...digests];
+}
+
+/** The user's existing source that answers to one of `urls`, if any (a 409 for the caller). */
+export async function findDuplicateSource(
+  deps: Pick<Deps, 'registry' | 'vault' | 'config' | 'instanceId'>,
+  userId: string,
+  urls: string[],
+  options: { except?: string; connectionId?: string } = {},
+): Promise<string | undefined> {
+  const { except, connectionId } = options;
+  await ensureUserIndexed(deps, userId);
+  for (const digest of urlDigestsOf(deps, urls, connectionId)) {
+    const id = await deps.registry.findSourceIdByUrlDigest(userId, digest);
+    if (id === undefined || id === except) continue;
+    // An index entry outlives a source only while its delete is under way.
+    if (await deps.registry.getOwnedSource(userId, id)) return id;
+  }
+  return undefined;
+}
+
+export function duplicateError(id: string): Error {
+  return Object.assign(new ConflictError(`you already have this feed as source ${id}; use that one (GET /api/v1/sources/${id}) or delete it first`), { id });
+}
+
+export async function indexSource(deps: Pick<Deps, 'registry'>, source: SourceRecord): Promise<void> {
+  await deps.registry.indexSourceUrls(source.userId, source.id, source.urlDigests ?? []);
+}
+
+/** Drops a source's index entries; a source from before the index has its stored URL's digest. */
+export async function unindexSource(deps: Pick<Deps, 'registry' | 'vault'>, source: SourceRecord): Promise<void> {
+  let digests = source.urlDigests;
+  if (digests === undefined) {
+    try {
+      digests = urlDigestsOf(deps, [deps.vault.open(source.urlSealed)], source.connectionId);
+    } catch {
+      digests = []; // sealed under a key we no longer hold: it was never indexed either
+    }
+  }
+  await deps.registry.unindexSourceUrls(source.userId, source.id, digests);
+}
+
+/**
+ * Takes one of the user's `kind` slots, atomically across processes: the counter is raised first
+ * and lowered again when that went past the limit, so N concurrent creates never exceed it.
+ * The caller gives the slot back (`releaseSlot`) when the create then fails.
+ */
+export async function reserveSlot(deps: Pick<Deps, 'registry' | 'vault' | 'config' | 'instanceId'>, userId: string, kind: 'sources' | 'feeds'): Promise<void> {
+  await ensureUserIndexed(deps, userId);
+  const max = kind === 'sources' ? deps.config.limits.maxSourcesPerUser : deps.config.limits.maxFeedsPerUser;
+  const count = await deps.registry.addToUserCount(userId, kind, 1);
+  if (count > max) {
+    await deps.registry.addToUserCount(userId, kind, -1);
+    const noun = kind === 'sources' ? 'source' : 'feed';
+    throw new ConflictError(`${noun} limit reached: a user may have at most ${max} ${kind}; delete one first`);
+  }
+}
+
+export async function releaseSlot(deps: Pick<Deps, 'registry'>, userId: string, kind: 'sources' | 'feeds'): Promise<void> {
+  await deps.registry.addToUserCount(userId, kind, -1);
+}
+
+/**
+ * Counts and indexes a user's records once (records created before the counters and the index
+ * existed). One process does it under a lease; the others wait for its marker.
+ */
+async function ensureUserIndexed(deps: Pick<Deps, 'registry' | 'vault' | 'instanceId'>, userId: string): Promise<void> {
+  if (await deps.registry.getUserCounts(userId)) return;
+  for (;;) {
+    if (await deps.registry.acquireUserIndexLease(userId, deps.instanceId, INDEX_LEASE_MS)) break;
+    await new Promise((resolve) => setTimeout(resolve, INDEX_WAIT_MS));
+    if (await deps.registry.getUserCounts(userId)) return;
+  }
+  try {
+    if (await deps.registry.getUserCounts(userId)) return;
+    for (const source of await deps.registry.listSources(userId)) await indexSource(deps, { ...source, urlDigests: source.urlDigests ?? digestsOfStored(deps, source) });
+    await deps.registry.setUserCounts(userId, await deps.registry.countUserIndexes(userId));
+  } finally {
+    await deps.registry.releaseUserIndexLease(userId, deps.instanceId);
+  }
+}
+
+function digestsOfStored(deps: Pick<Deps, 'vault'>, source: SourceRecord): string[] {
+  try {
+    return urlDigestsOf(deps, [deps.vault.open(source.urlSealed)], source.connectionId);
+  } catch {
+    return [];
+  }
+}

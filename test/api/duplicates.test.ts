@@ -1,0 +1,139 @@
+// Issue 17: a URL the user already has answers 409 naming it (API and OPML agree), found through a
+// keyed index rather than a scan; quotas are reservations on a counter, so concurrent creates
+// never get past them. Real app, real stores, real upstream sockets.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestApp, type TestApp } from '../helpers/app.js';
+import { readRedisKeys, STORES } from '../helpers/stores.js';
+import { startUpstream, type Upstream } from '../helpers/upstream.js';
+
+const TOKEN = 'DupT0kenSECRETu5cVd3sK9wPz7Qn2LmJf';
+const fixture = (name: string) => readFileSync(new URL(`../fixtures/feeds/${name}`, import.meta.url));
+
+describe.each(STORES)('duplicate sources and quotas (%s store)', (store) => {
+  let upstream: Upstream;
+  let t: TestApp;
+  let alice: string;
+
+  beforeAll(async () => {
+    upstream = await startUpstream({
+      '/queue': (_request, response) => void response.writeHead(200, { 'content-type': 'application/atom+xml' }).end(fixture('netflix-queue.atom')),
+      '/podcast': (_request, response) => void response.writeHead(200, { 'content-type': 'application/rss+xml' }).end(fixture('podcast.rss')),
+      '/page': (_request, response) =>
+        void response
+          .writeHead(200, { 'content-type': 'text/html; charset=utf-8' })
+          .end('<!doctype html><html><head><link rel="alternate" type="application/rss+xml" href="podcast"></head><body>Hi</body></html>'),
+      // Slow enough that concurrent creates overlap between the quota check and the write.
+      '/slow': (_request, response) => void setTimeout(() => response.writeHead(200, { 'content-type': 'application/rss+xml' }).end(fixture('podcast.rss')), 150),
+    });
+    t = await startTestApp({ store, allowPrivate: [upstream.hostPort], env: { FEEDPROXY_MAX_SOURCES_PER_USER: '4', FEEDPROXY_HEAVY_REQUESTS_PER_USER: '1000' } });
+    alice = await t.createUserKey('alice');
+  });
+  afterAll(async () => {
+    await t?.close();
+    await upstream?.close();
+  });
+
+  const create = (key: string, url: string) => t.api(key, { method: 'POST', url: '/api/v1/sources', payload: { url } });
+  const count = async (key: string) => (await t.api(key, { method: 'GET', url: '/api/v1/sources' })).json().sources.length as number;
+
+  it('answers 409 {error, message, id} for the same URL, its scheme/host case and localhost, and stores nothing', async () => {
+    const url = upstream.url(`/queue?feed_token=${TOKEN}`);
+    const first = await create(alice, url);
+    expect(first.statusCode).toBe(201);
+    const id = first.json().id as string;
+    const fetches = upstream.requests.length;
+    const variants = [url, url.replace('http://127.0.0.1', 'HTTP://127.0.0.1'), url.replace('127.0.0.1', 'localhost'), `${url}#top`];
+    for (const variant of variants) {
+      const again = await create(alice, variant);
+      expect(again.statusCode, variant).toBe(409);
+      expect(again.json()).toMatchObject({ error: 'FP_CONFLICT', id });
+      expect(again.json().message).toContain(id);
+      expect(again.body).not.toContain(TOKEN);
+    }
+    // Recognised before any fetch, and nothing new stored.
+    expect(upstream.requests.length).toBe(fetches);
+    expect(await count(alice)).toBe(1);
+    // Another user may have the same feed.
+    const bob = await t.createUserKey('bob-dup');
+    expect((await create(bob, url)).statusCode).toBe(201);
+  });
+
+  it('answers 409 for an HTML page whose <link rel=alternate> names a feed the user has', async () => {
+    const key = await t.createUserKey('carol');
+    const feed = await create(key, upstream.url('/podcast'));
+    expect(feed.statusCode).toBe(201);
+    const page = await create(key, upstream.url('/page'));
+    expect(page.statusCode).toBe(409);
+    expect(page.json().id).toBe(feed.json().id);
+    expect(await count(key)).toBe(1);
+  });
+
+  it('agrees with OPML import both ways, and a deleted source can be added again', async () => {
+    const key = await t.createUserKey('dave');
+    const viaApi = await create(key, upstream.url('/podcast'));
+    const opml = `<?xml version="1.0"?><opml version="2.0"><body>
+      <outline text="Pod" xmlUrl="${upstream.url('/podcast')}"/>
+      <outline text="Queue" xmlUrl="${upstream.url(`/queue?feed_token=${TOKEN}`)}"/>
+      <outline text="Page" xmlUrl="${upstream.url('/page')}"/></body></opml>`;
+    const report = (await t.api(key, { method: 'POST', url: '/api/v1/opml', headers: { 'content-type': 'text/x-opml' }, payload: opml })).json();
+    expect(report.outlines.map((outline: { result: string }) => outline.result)).toEqual(['duplicate', 'added', 'duplicate']);
+    expect(report.outlines[0].sourceId).toBe(viaApi.json().id);
+    expect(report.outlines[2].sourceId).toBe(viaApi.json().id);
+    const queueId = report.outlines[1].sourceId as string;
+    const again = await create(key, upstream.url(`/queue?feed_token=${TOKEN}`));
+    expect(again.statusCode).toBe(409);
+    expect(again.json().id).toBe(queueId);
+
+    expect((await t.api(key, { method: 'DELETE', url: `/api/v1/sources/${queueId}` })).statusCode).toBe(204);
+    expect((await create(key, upstream.url(`/queue?feed_token=${TOKEN}`))).statusCode).toBe(201);
+  });
+
+  it('keeps the index keyed: no URL or token in clear in the store', async () => {
+    const bytes =
+      store === 'sqlite'
+        ? readFileSync(join(t.dir, 'feedproxy.sqlite')).toString('latin1') + safeRead(join(t.dir, 'feedproxy.sqlite-wal'))
+        : [...(await readRedisKeys(t.redisPrefix!)).entries()].flat().join('\n');
+    expect(bytes).not.toContain(TOKEN);
+  });
+
+  it('enforces the source quota under concurrent creates (a reservation, not a count then a write)', async () => {
+    const key = await t.createUserKey('erin');
+    const answers = await Promise.all(Array.from({ length: 8 }, (_, index) => create(key, upstream.url(`/slow?n=${index}`))));
+    const codes = answers.map((answer) => answer.statusCode).sort();
+    expect(codes.filter((code) => code === 201)).toHaveLength(4);
+    expect(codes.filter((code) => code === 409)).toHaveLength(4);
+    expect(answers.find((answer) => answer.statusCode === 409)!.json().message).toContain('at most 4 sources');
+    expect(await count(key)).toBe(4);
+    // A failed create gives its slot back; a delete frees one.
+    const [firstId] = answers.filter((answer) => answer.statusCode === 201).map((answer) => answer.json().id as string);
+    expect((await t.api(key, { method: 'DELETE', url: `/api/v1/sources/${firstId}` })).statusCode).toBe(204);
+    expect((await create(key, upstream.url('/missing'))).statusCode).toBe(422);
+    expect((await create(key, upstream.url('/slow?n=again'))).statusCode).toBe(201);
+    expect((await create(key, upstream.url('/slow?n=over'))).statusCode).toBe(409);
+  });
+
+  it('counts the records of a user created before the counters existed, once', async () => {
+    const key = await t.createUserKey('frank');
+    const created = await create(key, upstream.url('/podcast'));
+    const userId = (await t.api(key, { method: 'GET', url: '/api/v1/me' })).json().id as string;
+    // As a store written by an older version: no counters, no index.
+    const record = (await t.deps.registry.getSource(created.json().id))!;
+    await t.deps.registry.unindexSourceUrls(userId, record.id, record.urlDigests!);
+    await t.deps.registry.saveSource({ ...record, urlDigests: undefined });
+    await t.deps.registry.store.deleteFields(`user-counts:${userId}`);
+    const again = await create(key, upstream.url('/podcast'));
+    expect(again.statusCode).toBe(409);
+    expect(again.json().id).toBe(created.json().id);
+    expect(await t.deps.registry.getUserCounts(userId)).toEqual({ sources: 1, feeds: 0 });
+  });
+});
+
+function safeRead(path: string): string {
+  try {
+    return readFileSync(path).toString('latin1');
+  } catch {
+    return '';
+  }
+}
