@@ -8,8 +8,9 @@ import KeyvSqlite from '@keyv/sqlite';
 import Keyv from 'keyv';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { openRedisDueIndex, openSqliteDueIndex, type DueIndex } from './due-index.js';
 
-export interface KeyValueStore {
+export interface KeyValueStore extends DueIndex {
   get<T>(key: string): Promise<T | undefined>;
   getMany<T>(keys: string[]): Promise<Array<T | undefined>>;
   set(key: string, value: unknown): Promise<void>;
@@ -104,8 +105,12 @@ async function openSqliteStore(path: string): Promise<KeyValueStore> {
   await query('CREATE TABLE IF NOT EXISTS fp_leases(key TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at INTEGER NOT NULL)');
   await query('CREATE TABLE IF NOT EXISTS fp_fields(key TEXT NOT NULL, field TEXT NOT NULL, value, PRIMARY KEY(key, field)) WITHOUT ROWID');
 
+  // keyv's sqlite rows are keyed `<namespace>:<key>`.
+  const dueIndex = await openSqliteDueIndex(query, (recordKey) => `fp:${recordKey}`);
+
   return {
     ...recordsThrough(keyv),
+    ...dueIndex,
     async addMember(set, member) {
       await query('INSERT OR IGNORE INTO fp_sets(name, member) VALUES (?, ?)', set, member);
     },
@@ -198,8 +203,19 @@ async function openRedisStore(url: string, prefix: string): Promise<KeyValueStor
   const leaseKey = (key: string) => `${prefix}l:${key}`;
   const hashKey = (key: string) => `${prefix}h:${key}`;
 
+  const dueIndex = openRedisDueIndex(
+    {
+      eval: (script, options) => client.eval(script, options),
+      zCard: (key) => client.zCard(key),
+      hGetAll: async (key) => Object.fromEntries(Object.entries(await client.hGetAll(key)).map(([field, value]) => [String(field), String(value)])),
+    },
+    prefix,
+    (recordKey) => `${prefix}r:${recordKey}`,
+  );
+
   return {
     ...recordsThrough(keyv),
+    ...dueIndex,
     async addMember(set, member) {
       await client.sAdd(setKey(set), member);
     },
