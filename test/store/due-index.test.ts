@@ -169,7 +169,7 @@ describe.each(STORES)('two schedulers on one %s store', (kind: StoreKind) => {
       dir,
       allowPrivate: [upstream.hostPort],
       overrides: { now: () => new Date(clock) },
-      env: kind === 'redis' ? { FEEDPROXY_STORE_PREFIX: prefix, FEEDPROXY_SECRET_KEY: randomSecretKey() } : {},
+      env: (kind === 'redis' ? { FEEDPROXY_STORE_PREFIX: prefix, FEEDPROXY_SECRET_KEY: randomSecretKey() } : {}) as Record<string, string>,
     };
     a = await startTestApp(options);
     b = await startTestApp(options);
