@@ -11,6 +11,7 @@
 //
 // Both implementations read the record where keyv stores it (`{"value": record}` under the record's
 // raw key); kv.ts, the only module that knows keyv, hands over that key mapping.
+import { createHash } from 'node:crypto';
 
 export interface DueIndex {
   /** Makes each source's index entry match its stored record (no entry once the record is gone). */
@@ -107,6 +108,7 @@ export async function openSqliteDueIndex(query: SqlQuery, rawKeyOf: (recordKey: 
 /** The few Redis calls the index needs, so this module never imports the client library. */
 export interface RedisScripting {
   eval(script: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>;
+  evalSha(sha: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>;
   zCard(key: string): Promise<number>;
   hGetAll(key: string): Promise<Record<string, string>>;
 }
@@ -186,6 +188,18 @@ const FAILING_SCRIPT = "return redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], ARG
  * hash of each source's indexed status and one of counts per status — all changed by one script.
  */
 export function openRedisDueIndex(client: RedisScripting, prefix: string, rawKeyOf: (recordKey: string) => string): DueIndex {
+  // By digest once Redis knows the script: a sync per refresh need not send 2 KB of Lua.
+  const shas = new Map<string, string>();
+  const run = async (script: string, options: { keys: string[]; arguments: string[] }) => {
+    let sha = shas.get(script);
+    if (!sha) shas.set(script, (sha = createHash('sha1').update(script).digest('hex')));
+    try {
+      return await client.evalSha(sha, options);
+    } catch (error) {
+      if (!String((error as Error).message).startsWith('NOSCRIPT')) throw error;
+      return client.eval(script, options); // loads it (a restarted or flushed Redis forgets scripts)
+    }
+  };
   const dueKey = `${prefix}due`;
   const failingKey = `${prefix}due:failing`;
   const statusKey = `${prefix}due:status`;
@@ -195,19 +209,19 @@ export function openRedisDueIndex(client: RedisScripting, prefix: string, rawKey
       // Sent together: the client pipelines them; each script is atomic on its own.
       await Promise.all(
         sources.map(({ id, recordKey }) =>
-          client.eval(SYNC_SCRIPT, { keys: [rawKeyOf(recordKey), dueKey, failingKey, statusKey, countsKey], arguments: [id] }),
+          run(SYNC_SCRIPT, { keys: [rawKeyOf(recordKey), dueKey, failingKey, statusKey, countsKey], arguments: [id] }),
         ),
       );
     },
     async claimDue(now, limit, leaseMs) {
-      const ids = await client.eval(CLAIM_SCRIPT, {
+      const ids = await run(CLAIM_SCRIPT, {
         keys: [dueKey],
         arguments: [String(now.getTime()), String(limit), String(now.getTime() + leaseMs)],
       });
       return (ids as unknown[]).map(String);
     },
     async failingBetween(after, until) {
-      const ids = await client.eval(FAILING_SCRIPT, {
+      const ids = await run(FAILING_SCRIPT, {
         keys: [failingKey],
         arguments: [after ? `(${after.getTime()}` : '-inf', String(until.getTime())],
       });

@@ -206,6 +206,7 @@ async function openRedisStore(url: string, prefix: string): Promise<KeyValueStor
   const dueIndex = openRedisDueIndex(
     {
       eval: (script, options) => client.eval(script, options),
+      evalSha: (sha, options) => client.evalSha(sha, options),
       zCard: (key) => client.zCard(key),
       hGetAll: async (key) => Object.fromEntries(Object.entries(await client.hGetAll(key)).map(([field, value]) => [String(field), String(value)])),
     },
