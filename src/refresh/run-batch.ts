@@ -99,7 +99,10 @@ export interface DueRefreshOptions extends Pick<BatchOptions, 'onResult' | 'sign
  */
 export async function refreshDueSources(deps: Deps, options: DueRefreshOptions = {}): Promise<RefreshResult[]> {
   const { concurrency, perHostConcurrency } = deps.config.refresh;
-  const claimMs = options.claimMs ?? deps.config.fetch.timeoutSeconds * 1000 + 60_000;
+  // As long as a lease outlives a dead holder (refresh.leaseSeconds): a killed worker's sources are
+  // taken over on the same bound. A live worker's claim lapsing while a source waits in its queue
+  // is harmless: the refresh lease and the due check under it still allow one fetch.
+  const claimMs = options.claimMs ?? deps.config.refresh.leaseSeconds * 1000;
   // A slot's worth at a time: a worker holds little more than it can start, and others take the rest.
   const claimBatch = options.claimBatch ?? concurrency;
   let first = true;
