@@ -1,16 +1,16 @@
 // A server under load, in its own process. BENCH_SERVE_MODE:
 //  - `feedproxy`: the real app (createDeps + buildApp, no scheduler) on the store in BENCH_STORE_DIR,
 //    configured by the usual FEEDPROXY_* / LOG_LEVEL variables;
-//  - `bare`: a bare Fastify app answering the bytes and headers in BENCH_BARE_FILE for any
-//    `/<token>.<format>`, 304 on a matching If-None-Match, compressed by @fastify/compress with
-//    the same options as app.ts;
-//  - `bare-precompressed`: the same, with the gzip bytes made once at start (the ceiling for gzip).
+//  - `bare`: the ceiling — a bare Fastify 5 app, no plugins, answering the body in BENCH_BARE_FILE
+//    from a Buffer for any `/<token>.<format>`, with its ETag, Last-Modified, Content-Type and
+//    Cache-Control, and 304 on a matching If-None-Match or an If-Modified-Since equal to Last-Modified;
+//  - `bare-precompressed`: the same, answering gzip or br bytes made once at start (the ceiling for
+//    compressed answers).
 // It also answers the memory bench's questions about itself over IPC.
-import compress from '@fastify/compress';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { gzipSync } from 'node:zlib';
+import { brotliCompressSync, constants, gzipSync } from 'node:zlib';
 import { buildApp } from '../src/app.js';
 import { rebuildFeed } from '../src/publish/rebuild-feed.js';
 import { answerParent, tellReady } from './lib/child.js';
@@ -48,16 +48,21 @@ if (mode === 'feedproxy') {
   app = await buildApp(instance.deps);
 } else {
   const { body, headers } = JSON.parse(readFileSync(process.env.BENCH_BARE_FILE!, 'utf8')) as BareResponse;
-  const gzipped = gzipSync(body);
+  const identity = Buffer.from(body);
+  const gzipped = gzipSync(identity, { level: 9 });
+  const brotli = brotliCompressSync(identity, { params: { [constants.BROTLI_PARAM_QUALITY]: 5, [constants.BROTLI_PARAM_LGWIN]: 20 } });
+  const { etag = '', 'last-modified': lastModified = '', 'content-type': contentType = '', 'cache-control': cacheControl = '' } = headers;
+  const same = { etag, 'last-modified': lastModified, 'content-type': contentType, 'cache-control': cacheControl };
   app = Fastify();
-  if (mode === 'bare') await app.register(compress, { global: true, threshold: 1024, encodings: ['br', 'gzip', 'deflate'] });
-  app.get('/:file', async (request, reply) => {
-    reply.headers(headers).header('vary', 'Origin');
-    if (request.headers['if-none-match'] === headers.etag) return reply.code(304).send();
-    if (mode === 'bare-precompressed' && /\bgzip\b/.test(request.headers['accept-encoding'] ?? '')) {
-      return reply.header('content-encoding', 'gzip').header('vary', 'accept-encoding').send(gzipped);
+  app.get('/:file', (request, reply) => {
+    reply.headers(same);
+    if (request.headers['if-none-match'] === etag || request.headers['if-modified-since'] === lastModified) return reply.code(304).send();
+    if (mode === 'bare-precompressed') {
+      const accept = request.headers['accept-encoding'] ?? '';
+      if (accept.includes('br')) return reply.header('content-encoding', 'br').send(brotli);
+      if (accept.includes('gzip')) return reply.header('content-encoding', 'gzip').send(gzipped);
     }
-    return reply.send(body);
+    return reply.send(identity);
   });
 }
 await app.listen({ port: 0, host: '127.0.0.1' });

@@ -64,8 +64,10 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
   app.setNotFoundHandler((request, reply) =>
     reply.code(404).send({ statusCode: 404, error: 'FP_NOT_FOUND', message: `No route for ${request.method} ${request.url.split('?')[0]}` }),
   );
-  app.addHook('onResponse', async (request, reply) => {
+  // Callback style, not async: no promise per request on the polled routes.
+  app.addHook('onResponse', (request, reply, done) => {
     deps.metrics.countHttpRequest(request.routeOptions.url ?? 'unmatched', request.method, reply.statusCode);
+    done();
   });
 
   await app.register(compress, { global: true, threshold: 1024, encodings: ['br', 'gzip', 'deflate'] });

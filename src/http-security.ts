@@ -78,9 +78,12 @@ export async function registerHttpSecurity(app: FastifyInstance, deps: Pick<Deps
       else callback(null, { origin: false });
     },
   });
-  app.addHook('onSend', async (request, reply) => {
-    // helmet's same-origin resource policy would stop a page elsewhere from embedding the feed.
-    if (isPublicFeed(request)) reply.header('cross-origin-resource-policy', 'cross-origin');
+  // Callback style, not async: this runs on every answer, the public feeds' polls included.
+  app.addHook('onSend', (request, reply, payload, done) => {
+    // helmet's same-origin resource policy would stop a page elsewhere from embedding the feed
+    // (the feed route sets it with its other headers: routes/public-feeds.ts).
+    if ((request.routeOptions.config as { publicFeed?: boolean }).publicFeed !== true && isPublicFeed(request)) reply.header('cross-origin-resource-policy', 'cross-origin');
+    done(null, payload);
   });
 
   await app.register(rateLimit, {

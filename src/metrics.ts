@@ -10,6 +10,8 @@ export function createMetrics() {
   // Requests are counted in a plain map and handed to prom-client when it is read: a labelled
   // `inc` per request costs a noticeable share of a 304's time (BENCHMARKS.md, bench 1b).
   const pendingRequests = new Map<string, number>();
+  // Plain numbers bumped per request, handed to prom-client when it is read (as above).
+  const publicFeedReads = { memory: 0, store: 0 };
   return {
     registry,
     httpRequests: new Counter({
@@ -23,6 +25,19 @@ export function createMetrics() {
           this.inc({ route, method, status }, count);
         }
         pendingRequests.clear();
+      },
+    }),
+    /** Public feed answers by where their token and validators came from: memory (publish/published-cache.ts) or the store. */
+    publicFeedReads,
+    publicFeedReadsTotal: new Counter({
+      name: 'feedproxy_public_feed_reads_total',
+      help: 'Public feed requests by where their token and validators came from (memory or store)',
+      labelNames: ['from'] as const,
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc({ from: 'memory' }, publicFeedReads.memory);
+        this.inc({ from: 'store' }, publicFeedReads.store);
       },
     }),
     countHttpRequest(route: string, method: string, status: number): void {

@@ -1,27 +1,58 @@
 // GET|HEAD /<token>.atom|.rss|.json — the public, unauthenticated feed URLs readers poll.
 // A GET reads stored bytes: it never fetches an upstream and never re-renders. Each token of a feed
 // (the default one and every named subscriber URL) is counted apart for GET /api/v1/feeds/:id/stats.
+//
+// Readers poll all day and nearly every poll is a conditional GET of a feed that has not changed,
+// so a poll is answered from this instance's memory (publish/published-cache.ts, invalidated
+// exactly by the store) and everything else it costs is made once: the headers of an answer
+// (security headers, CORS, validators) per document, the bytes per document and coding. Helmet,
+// CORS and the global rate limiter are off for this route because it sets what they would, from
+// memory (BENCHMARKS.md, bench 1).
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { NotFoundError } from '../errors.js';
+import { NotFoundError, RateLimitedError } from '../errors.js';
 import { HELMET_HEADERS } from '../http-security.js';
 import { parseFeedFile } from '../publish/public-paths.js';
-import { documentForToken, findPublishedFeed, readPublishedHead, readStoredDocument, type StoredDocument } from '../publish/published.js';
-import { appendVary, isBrowserNavigation, sendFeedPage } from './browser-view.js';
+import { createPublishedCache, type PublishedEntry } from '../publish/published-cache.js';
+import { createPublicLimit } from './public-limit.js';
+import { isBrowserNavigation, sendFeedPage } from './browser-view.js';
 import { chooseCoding, createEncodedBodyCache } from './encoded-bodies.js';
 
-/** Stored documents by ETag: content-addressed, so an entry can never be stale, only evicted. */
-const BODY_CACHE_LIMIT = 128;
-/** And at most this many characters of them in all: a few large feeds must not hold the memory. */
-const BODY_CACHE_CHARS = 32 * 1024 * 1024;
 /** Ready-to-send bytes (identity, gzip, br) of recent documents, all tokens together. */
 const ENCODED_CACHE_BYTES = 32 * 1024 * 1024;
 
+/**
+ * What @fastify/cors (origin `*`), helmet and the onSend hook of http-security.ts answered on this
+ * route, in their order: feed readers that run in a browser read the feeds cross-origin, and a page
+ * elsewhere may embed them (cross-origin-resource-policy).
+ */
+const CORS_HEADERS = { vary: 'Origin', 'access-control-allow-origin': '*' } as const;
+const SECURITY_HEADERS: Readonly<Record<string, string>> = Object.freeze({ ...HELMET_HEADERS, 'cross-origin-resource-policy': 'cross-origin' });
+
 export const publicFeedRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { stats, config } = app.deps;
-  const bodies = new Map<string, StoredDocument>();
-  let cachedChars = 0;
+  const cache = await createPublishedCache(app.deps);
   const encoded = createEncodedBodyCache(ENCODED_CACHE_BYTES);
+  const limit = createPublicLimit(config.limits.publicRequestsPerMinute);
+  const reads = app.deps.metrics.publicFeedReads;
+  const cacheControl = `public, max-age=${config.feeds.maxAgeSeconds}`;
+  app.addHook('onClose', async () => {
+    limit.close();
+    await cache.close();
+  });
+
+  /** Every header of an answer from `entry` (200, 304 and HEAD alike), after the rate-limit ones. */
+  const headersOf = (entry: PublishedEntry): Readonly<Record<string, string>> =>
+    (entry.headers ??= Object.freeze({
+      ...SECURITY_HEADERS,
+      // Readers get identity, gzip or br bytes; a browser navigation to Atom or RSS gets a page
+      // instead (browser-view.ts); a 304 names the same variance as the 200 it stands for.
+      vary: entry.format === 'json' ? 'Origin, Accept-Encoding' : 'Origin, Sec-Fetch-Mode, Accept-Encoding',
+      etag: entry.head.etag,
+      'last-modified': entry.head.lastModified,
+      'cache-control': cacheControl,
+      'content-type': entry.head.contentType,
+    }));
 
   app.get(
     '/:file',
@@ -31,8 +62,9 @@ export const publicFeedRoutes: FastifyPluginAsyncTypebox = async (app) => {
       logLevel: 'warn',
       // Compressed once per document by encoded-bodies.ts, not per request by @fastify/compress.
       compress: false,
-      // helmet's headers are the same for every request: set below in one call, not by its hook.
+      // helmet's, CORS's and the rate limit's headers are set below from memory, not by their hooks.
       helmet: false,
+      config: { rateLimit: false, cors: false, publicFeed: true },
       schema: {
         tags: ['public feeds'],
         summary: 'A published feed (Atom 1.0, RSS 2.0 or JSON Feed 1.1); no authentication',
@@ -41,54 +73,61 @@ export const publicFeedRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request, reply) => {
-      reply.headers(HELMET_HEADERS);
-      const file = parseFeedFile(request.params.file);
-      if (!file) throw new NotFoundError('Feed');
-      const { token, format } = file;
-      const target = await findPublishedFeed(app.deps, token);
-      const head = target && (await readPublishedHead(app.deps, target, token, format));
-      if (!target || !head) throw new NotFoundError('Feed');
-      if (format !== 'json') {
-        // A browser navigating here is shown the feed page (browser-view.ts); readers get the bytes below.
-        if (isBrowserNavigation(request.headers) && (await sendFeedPage(app.deps, reply, token))) return reply;
-        appendVary(reply, 'Sec-Fetch-Mode');
+      const { file } = request.params;
+      let entry = cache.get(file);
+      if (entry !== undefined) reads.memory += 1;
+      else {
+        const parsed = parseFeedFile(file);
+        entry = parsed && (await cache.load(file, parsed.token, parsed.format));
+        reads.store += 1;
+      }
+      const allowed = limit.take(request.ip, entry && `${entry.target.feedId}:${entry.target.tokenId}`);
+      reply
+        .headers(CORS_HEADERS)
+        .header('x-ratelimit-limit', allowed.limit)
+        .header('x-ratelimit-remaining', allowed.remaining)
+        .header('x-ratelimit-reset', allowed.resetSeconds);
+      if (!allowed.allowed) {
+        reply.headers(SECURITY_HEADERS);
+        throw Object.assign(new RateLimitedError(`at most ${allowed.limit} a minute from this address for this feed; retry in ${allowed.resetSeconds} seconds`), {
+          retryAfterSeconds: allowed.resetSeconds,
+        });
+      }
+      if (entry === undefined) {
+        reply.headers(SECURITY_HEADERS);
+        throw new NotFoundError('Feed');
+      }
+      // A browser navigating here is shown the feed page (browser-view.ts); readers get the bytes below.
+      if (entry.format !== 'json' && isBrowserNavigation(request.headers)) {
+        reply.headers(SECURITY_HEADERS);
+        if (await sendFeedPage(app.deps, reply, entry.token)) return reply;
       }
 
-      reply
-        .header('etag', head.etag)
-        .header('last-modified', head.lastModified)
-        .header('cache-control', `public, max-age=${config.feeds.maxAgeSeconds}`)
-        .header('x-content-type-options', 'nosniff')
-        .header('referrer-policy', 'no-referrer')
-        .type(head.contentType);
-      // Readers get identity, gzip or br bytes; a 304 names the same variance as the 200 it stands for.
-      appendVary(reply, 'Accept-Encoding');
-      const notModified = isNotModified(request.headers['if-none-match'], request.headers['if-modified-since'], head.etag, head.lastModified);
-      stats.record({ feedId: target.feedId, tokenId: target.tokenId, notModified, userAgent: request.headers['user-agent'], at: app.deps.now() });
+      reply.headers(headersOf(entry));
+      const notModified = isNotModified(request.headers['if-none-match'], request.headers['if-modified-since'], entry.head.etag, entry.head.lastModified);
+      stats.record({ feedId: entry.target.feedId, tokenId: entry.target.tokenId, notModified, userAgent: request.headers['user-agent'], at: app.deps.now() });
       if (notModified) return reply.code(304).send();
 
-      // Stored bytes by their tag: content-addressed, so never stale; one copy serves every token.
-      let stored = bodies.get(head.storedEtag);
-      if (stored === undefined) {
-        stored = await readStoredDocument(app.deps, target.feedId, format);
-        if (!stored) throw new NotFoundError('Feed');
-        while (bodies.size > 0 && (bodies.size >= BODY_CACHE_LIMIT || cachedChars + stored.body.length > BODY_CACHE_CHARS)) {
-          const [oldest, evicted] = bodies.entries().next().value!;
-          bodies.delete(oldest);
-          cachedChars -= evicted.body.length;
-        }
-        if (stored.body.length <= BODY_CACHE_CHARS && !bodies.has(stored.etag)) {
-          bodies.set(stored.etag, stored);
-          cachedChars += stored.body.length;
+      if (entry.storedChars !== undefined) {
+        const coding = chooseCoding(request.headers['accept-encoding'], entry.storedChars);
+        const kept = entry.bytes.get(coding);
+        if (kept !== undefined) {
+          if (coding !== 'identity') reply.header('content-encoding', coding);
+          return reply.send(kept);
         }
       }
-      const document = documentForToken(stored, target, token);
+      const document = await cache.document(entry);
       if (!document) throw new NotFoundError('Feed');
       // A rebuild may have landed between the two reads: send the body with its own tag.
-      if (document.etag !== head.etag) reply.header('etag', document.etag);
-      const coding = chooseCoding(request.headers['accept-encoding'], stored.body.length);
+      if (document.etag !== entry.head.etag) reply.header('etag', document.etag);
+      const coding = chooseCoding(request.headers['accept-encoding'], document.storedChars);
       if (coding !== 'identity') reply.header('content-encoding', coding);
-      return reply.send(await encoded.get(document.etag, document.body, coding));
+      const bytes = await encoded.get(document.etag, document.body, coding);
+      if (document.etag === entry.head.etag) {
+        entry.storedChars = document.storedChars;
+        cache.keepBytes(entry, coding, bytes);
+      }
+      return reply.send(bytes);
     },
   );
 };
@@ -100,11 +139,15 @@ export const publicFeedRoutes: FastifyPluginAsyncTypebox = async (app) => {
  */
 export function isNotModified(ifNoneMatch: string | undefined, ifModifiedSince: string | undefined, etag: string, lastModified: string): boolean {
   if (ifNoneMatch !== undefined) {
+    // The common case, a reader sending back the one tag it was given: no split, no allocation.
+    if (ifNoneMatch === etag) return true;
     if (ifNoneMatch.trim() === '*') return true;
     const opaque = etag.replace(/^W\//, '');
     return ifNoneMatch.split(',').some((candidate) => candidate.trim().replace(/^W\//, '') === opaque);
   }
   if (ifModifiedSince !== undefined) {
+    // A reader sending back the Last-Modified it was given (the common case) is a match as is.
+    if (ifModifiedSince === lastModified) return true;
     const since = Date.parse(ifModifiedSince);
     const modified = Date.parse(lastModified);
     return !Number.isNaN(since) && !Number.isNaN(modified) && modified <= since;

@@ -152,14 +152,16 @@ export function createStatsRecorder(store: KeyValueStore, logger: Logger): Stats
 
   return {
     record({ feedId, tokenId, notModified, userAgent, at }) {
+      // Once per request, not once per use: this runs on every poll of a public feed.
+      const iso = at.toISOString();
       let entry = pending.get(feedId);
       if (!entry) {
         if (pending.size >= MAX_PENDING_FEEDS) flushSoon();
-        pending.set(feedId, (entry = { counts: {}, values: {}, lastAt: at.toISOString() }));
+        pending.set(feedId, (entry = { counts: {}, values: {}, lastAt: iso }));
       }
-      if (at.toISOString() > entry.lastAt) entry.lastAt = at.toISOString();
+      if (iso > entry.lastAt) entry.lastAt = iso;
       const { counts, values } = entry;
-      const date = at.toISOString().slice(0, 10);
+      const date = iso.slice(0, 10);
       const bump = (name: string) => (counts[name] = (counts[name] ?? 0) + 1);
       bump(field.requests(tokenId));
       bump(field.dayRequests(date));
@@ -167,11 +169,11 @@ export function createStatsRecorder(store: KeyValueStore, logger: Logger): Stats
         bump(field.notModified(tokenId));
         bump(field.dayNotModified(date));
       }
-      values[field.lastSeen(tokenId)] = at.toISOString();
+      values[field.lastSeen(tokenId)] = iso;
       const report = parseReaderAgent(userAgent);
       const readerField = report && field.reader(tokenId, report.reader, report.readerFeedId);
       if (report && readerField && takesReader(feedId, tokenId, readerField, date)) {
-        values[readerField] = JSON.stringify({ reader: report.reader, subscribers: report.subscribers, lastSeenAt: at.toISOString() });
+        values[readerField] = JSON.stringify({ reader: report.reader, subscribers: report.subscribers, lastSeenAt: iso });
       }
     },
     flush,

@@ -2,9 +2,12 @@
 // keyv gives us records by key on any backend; what keyv alone cannot give — sets that concurrent
 // writers never lose members of, and leases that two processes cannot both take — is done with
 // the backend's own atomic operations here (SQLite upserts; Redis SADD / SET NX PX and a Lua
-// compare-and-delete on the Redis path).
+// compare-and-delete on the Redis path). What changed, and by whom, is told exactly to a watcher
+// (watchRecords): the public feed route keeps what it serves in memory and must forget it the
+// moment another instance or the cron CLI changes it. The only import of better-sqlite3.
 import KeyvRedis, { createClient } from '@keyv/redis';
 import KeyvSqlite from '@keyv/sqlite';
+import Database from 'better-sqlite3';
 import Keyv from 'keyv';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -32,6 +35,26 @@ export interface KeyValueStore extends DueIndex {
   releaseLease(key: string, owner: string): Promise<void>;
   /** Throws when the backend does not answer. */
   ping(): Promise<void>;
+  /**
+   * Calls `listener` with the key of every record (get/set/delete above) written under one of
+   * `prefixes` by any process sharing the store, or with undefined when anything may have changed
+   * (a gap in what was seen, a reconnection). See RecordWatch.sync for when memory can be trusted.
+   */
+  watchRecords(prefixes: string[], listener: RecordChangeListener): Promise<RecordWatch>;
+  close(): Promise<void>;
+}
+
+export type RecordChangeListener = (key: string | undefined) => void;
+
+export interface RecordWatch {
+  /**
+   * Delivers every change committed before this call to the listener, synchronously, and answers
+   * whether what was kept from earlier reads may be trusted now. SQLite: a `PRAGMA data_version` on
+   * a connection of its own tells whether any other connection (this process's, the cron CLI's, a
+   * second server's) committed since the last call; only then is the change log read. Redis: the
+   * server pushes invalidations as keys change (CLIENT TRACKING); false while that connection is down.
+   */
+  sync(): boolean;
   close(): Promise<void>;
 }
 
@@ -104,13 +127,25 @@ async function openSqliteStore(path: string): Promise<KeyValueStore> {
   await query('CREATE TABLE IF NOT EXISTS fp_sets(name TEXT NOT NULL, member TEXT NOT NULL, PRIMARY KEY(name, member)) WITHOUT ROWID');
   await query('CREATE TABLE IF NOT EXISTS fp_leases(key TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at INTEGER NOT NULL)');
   await query('CREATE TABLE IF NOT EXISTS fp_fields(key TEXT NOT NULL, field TEXT NOT NULL, value, PRIMARY KEY(key, field)) WITHOUT ROWID');
+  await createChangeLog(query);
 
   // keyv's sqlite rows are keyed `<namespace>:<key>`.
   const dueIndex = await openSqliteDueIndex(query, (recordKey) => `fp:${recordKey}`);
-
+  // This process's own record writes: a watcher checks again after each (see watchSqliteChanges).
+  const afterWrite = new Set<() => void>();
+  const records = recordsThrough(keyv);
+  const noteWrite = () => {
+    for (const listener of afterWrite) listener();
+  };
   return {
-    ...recordsThrough(keyv),
+    ...records,
     ...dueIndex,
+    async set(key, value) {
+      await records.set(key, value).finally(noteWrite);
+    },
+    async delete(key) {
+      await records.delete(key).finally(noteWrite);
+    },
     async addMember(set, member) {
       await query('INSERT OR IGNORE INTO fp_sets(name, member) VALUES (?, ?)', set, member);
     },
@@ -171,8 +206,95 @@ async function openSqliteStore(path: string): Promise<KeyValueStore> {
     async ping() {
       await query('SELECT 1');
     },
+    async watchRecords(prefixes, listener) {
+      const watch = watchSqliteChanges(path, prefixes, listener);
+      afterWrite.add(watch.recheck);
+      return {
+        sync: watch.sync,
+        async close() {
+          afterWrite.delete(watch.recheck);
+          await watch.close();
+        },
+      };
+    },
     async close() {
       await keyv.disconnect();
+    },
+  };
+}
+
+/** keyv's table (as @keyv/sqlite creates it) and the namespace our keyv writes under. */
+const KEYV_TABLE = 'keyv';
+const KEYV_NAMESPACE = 'fp';
+/** Changes the log keeps; a watcher that fell further behind forgets everything instead. */
+const CHANGE_LOG_ROWS = 10_000;
+
+/**
+ * The change log: triggers on keyv's table append every written or deleted key, whoever wrote it
+ * (this server, another, the cron CLI, an older release: the triggers live in the file). Every
+ * opener creates them; the statements are idempotent.
+ */
+async function createChangeLog(query: SqlQuery): Promise<void> {
+  // The same DDL @keyv/sqlite runs, so the triggers can be made before it has run its own.
+  await query(`CREATE TABLE IF NOT EXISTS ${KEYV_TABLE}(key VARCHAR(255) PRIMARY KEY, value TEXT )`);
+  await query('CREATE TABLE IF NOT EXISTS fp_changes(seq INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL)');
+  for (const [event, row] of [['INSERT', 'new'], ['UPDATE', 'new'], ['DELETE', 'old']] as const) {
+    await query(`CREATE TRIGGER IF NOT EXISTS fp_changes_${event.toLowerCase()} AFTER ${event} ON ${KEYV_TABLE} BEGIN INSERT INTO fp_changes(key) VALUES (${row}.key); END`);
+  }
+  await query(`CREATE TRIGGER IF NOT EXISTS fp_changes_trim AFTER INSERT ON fp_changes BEGIN DELETE FROM fp_changes WHERE seq <= new.seq - ${CHANGE_LOG_ROWS}; END`);
+}
+
+/**
+ * A read-only connection of better-sqlite3's, synchronous: the check before a request trusts memory
+ * must not wait for sqlite3's thread pool. `PRAGMA data_version` changes only when another connection
+ * committed (this process's sqlite3 connection counts as another), so a quiet store costs that one
+ * statement, and a write the log does not concern (usage counters, leases) one small query more.
+ *
+ * The statement costs a few syscalls (the WAL index's locks): about 10 µs here, as much as a whole
+ * 304. So it runs once per turn of the event loop, not once per request: the requests answered in one
+ * turn were all read from their sockets before it began, so a write committed before any of them
+ * was sent is seen by the check that precedes them. (Exception: libuv reads a second batch of
+ * sockets in the same turn when the first filled its 1,024 slots.) This process's own writes also
+ * ask for a new check at once (`recheck`), whatever the turn.
+ */
+function watchSqliteChanges(path: string, prefixes: string[], listener: RecordChangeListener): RecordWatch & { recheck: () => void } {
+  // A private in-memory database has no second connection to see it: nothing kept from it is trusted.
+  if (path === ':memory:') return { sync: () => false, recheck: () => undefined, close: async () => undefined };
+  const db = new Database(path, { readonly: true, fileMustExist: true });
+  db.pragma('busy_timeout = 10000');
+  const dataVersion = db.prepare('PRAGMA data_version').pluck();
+  const changesSince = db.prepare('SELECT seq, key FROM fp_changes WHERE seq > ? ORDER BY seq').raw();
+  const namespaced = prefixes.map((prefix) => `${KEYV_NAMESPACE}:${prefix}`);
+  let version = dataVersion.get() as number;
+  let seen = (db.prepare('SELECT max(seq) FROM fp_changes').pluck().get() as number | null) ?? 0;
+  let open = true;
+  let checked = false;
+  const nextTurn = () => {
+    checked = false;
+  };
+  return {
+    sync() {
+      if (!open) return false;
+      if (checked) return true;
+      checked = true;
+      setImmediate(nextTurn);
+      const now = dataVersion.get() as number;
+      if (now === version) return true;
+      version = now;
+      const rows = changesSince.all(seen) as Array<[number, string]>;
+      if (rows.length === 0) return true;
+      // A first row past the next number: the log was trimmed past what we saw (or a write rolled back).
+      if (rows[0]![0] !== seen + 1) listener(undefined);
+      for (const [seq, key] of rows) {
+        seen = seq;
+        if (namespaced.some((prefix) => key.startsWith(prefix))) listener(key.slice(KEYV_NAMESPACE.length + 1));
+      }
+      return true;
+    },
+    recheck: nextTurn,
+    async close() {
+      open = false;
+      db.close();
     },
   };
 }
@@ -262,8 +384,67 @@ async function openRedisStore(url: string, prefix: string): Promise<KeyValueStor
     async ping() {
       await client.ping();
     },
+    async watchRecords(prefixes, listener) {
+      return watchRedisChanges(url, prefixes.map((watched) => `${prefix}r:${watched}`), `${prefix}r:`, listener);
+    },
     async close() {
       await keyv.disconnect();
+    },
+  };
+}
+
+/**
+ * Server-assisted invalidation (RESP3 CLIENT TRACKING in broadcast mode) on a connection of its own:
+ * Redis pushes the name of every key written under the prefixes, by any client, as it is written. The
+ * push can pass a read's reply that went out on the main connection before the write; the watcher's
+ * user handles that by not keeping a value read while a change arrived (publish/published-cache.ts).
+ * While the connection is down, changes go unseen: sync() answers false, and a reconnection tells
+ * the listener that anything may have changed before it answers true again.
+ */
+async function watchRedisChanges(url: string, prefixes: string[], namespace: string, listener: RecordChangeListener): Promise<RecordWatch> {
+  let tracking = false;
+  let closed = false;
+  const client = createClient({
+    url,
+    RESP: 3,
+    // node-redis turns plain tracking on at each handshake and hands us the pushes; we switch to
+    // broadcast mode with our prefixes once ready (below).
+    emitInvalidate: true,
+    disableOfflineQueue: true,
+    socket: { connectTimeout: 5000, reconnectStrategy: (retries: number) => Math.min(100 * 2 ** Math.min(retries, 5), 3000) },
+  });
+  const forgetAll = () => {
+    tracking = false;
+    listener(undefined);
+  };
+  client.on('invalidate', (key: unknown) => {
+    if (key === null || key === undefined) return listener(undefined); // FLUSHALL, FLUSHDB, or the server's table overflowed
+    const name = String(key);
+    if (name.startsWith(namespace)) listener(name.slice(namespace.length));
+  });
+  client.on('error', forgetAll);
+  client.on('end', forgetAll);
+  client.on('ready', () => {
+    void client
+      .sendCommand(['CLIENT', 'TRACKING', 'OFF'])
+      .then(() => client.sendCommand(['CLIENT', 'TRACKING', 'ON', 'BCAST', ...prefixes.flatMap((watched) => ['PREFIX', watched])]))
+      .then(
+        () => {
+          if (closed) return;
+          // What was kept before (or while) the connection was down may have changed unseen.
+          listener(undefined);
+          tracking = true;
+        },
+        forgetAll,
+      );
+  });
+  await client.connect();
+  return {
+    sync: () => tracking,
+    async close() {
+      closed = true;
+      tracking = false;
+      client.destroy();
     },
   };
 }

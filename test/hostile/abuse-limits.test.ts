@@ -125,11 +125,40 @@ describe('rate limits', () => {
     }
     expect(statusOfSweep).toBe(404);
     expect([...answers]).toEqual(['404 {"statusCode":404,"error":"FP_NOT_FOUND","message":"Feed not found"} 68']);
-    const limited = await t.app.inject({ method: 'GET', url: realPath, remoteAddress: attacker });
+    // URLs that open nothing share one budget per address: making up tokens buys no fresh budget.
+    const limited = await t.app.inject({ method: 'GET', url: `/${randomBytes(18).toString('base64url')}.atom`, remoteAddress: attacker });
     expect(limited.statusCode).toBe(429);
     expect(expectSafeErrorBody(limited.body).error).toBe('FP_RATE_LIMITED');
-    // Readers elsewhere are not affected.
+    expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
+    // A real feed keeps its own budget per address (a hosted reader behind that address polls it),
+    // and readers elsewhere are not affected.
+    expect((await t.app.inject({ method: 'GET', url: realPath, remoteAddress: attacker })).statusCode).toBe(200);
     expect((await t.app.inject({ method: 'GET', url: realPath, remoteAddress: '198.51.100.7' })).statusCode).toBe(200);
+  });
+
+  it('lets one address poll many feeds (a hosted reader), and refuses one client hammering one feed', async () => {
+    const key = await t.createUserKey('aggregated');
+    const source = await t.api(key, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url('/feed?agg') } });
+    const paths: string[] = [];
+    for (let n = 0; n < 3; n += 1) {
+      const feed = await t.api(key, { method: 'POST', url: '/api/v1/feeds', payload: { title: `Feed ${n}`, sources: [source.json().id] } });
+      paths.push(String(feed.json().urls.atom).slice(PUBLIC_URL.length));
+    }
+    // Three feeds polled PUBLIC_LIMIT times each from one address: more than PUBLIC_LIMIT in all, never refused.
+    // (A feed's three formats share its budget: one token, one reader.)
+    const aggregator = '192.0.2.50';
+    for (let round = 0; round < PUBLIC_LIMIT; round += 1) {
+      for (const path of paths) expect((await t.app.inject({ method: 'GET', url: path, remoteAddress: aggregator })).statusCode).toBe(200);
+    }
+    // The next poll of one of them is over that feed's budget for the address.
+    const hammered = await t.app.inject({ method: 'GET', url: paths[0]!, remoteAddress: aggregator });
+    expect(hammered.statusCode).toBe(429);
+    expect(hammered.headers['x-ratelimit-remaining']).toBe('0');
+    expect(expectSafeErrorBody(hammered.body).error).toBe('FP_RATE_LIMITED');
+    // An IPv6 client holds its /64: another address in it shares the budget; another /64 does not.
+    for (let n = 0; n < PUBLIC_LIMIT; n += 1) expect((await t.app.inject({ method: 'GET', url: paths[1]!, remoteAddress: `2001:db8:5:6::${n + 1}` })).statusCode).toBe(200);
+    expect((await t.app.inject({ method: 'GET', url: paths[1]!, remoteAddress: '2001:db8:5:6:abcd::1' })).statusCode).toBe(429);
+    expect((await t.app.inject({ method: 'GET', url: paths[1]!, remoteAddress: '2001:db8:5:7::1' })).statusCode).toBe(200);
   });
 
   it('limits the browser view of a token like the feeds: it renders a page per request', async () => {

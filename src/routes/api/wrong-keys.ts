@@ -56,7 +56,7 @@ export function createWrongKeyLimit(maxPerMinute: number, now: () => number = Da
 }
 
 /** IPv6 clients usually hold a whole /64: counted as one address. */
-function addressKey(address: string): string {
+export function addressKey(address: string): string {
   const plain = address.split('%')[0]!;
   if (!plain.includes(':') || plain.includes('.')) return plain; // IPv4, or IPv4 mapped into IPv6
   const [head = '', tail] = plain.split('::');
