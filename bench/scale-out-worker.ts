@@ -1,12 +1,12 @@
 // One refresh worker of the scale-out bench, in its own process: it opens the Redis store the
 // parent filled (createDeps on the same config a `feedproxy serve --role worker` would use), says
-// it is ready, and on `{pass: true}` runs one scheduler pass — the due sources, refreshBatch with
-// the configured limits and `onlyIfDue`, so workers on one prefix split the sources by lease.
+// it is ready, and on `{pass: true}` runs one scheduler pass — refreshDueSources, as a tick does:
+// workers on one prefix split the due sources by claims on the due index.
 import { Writable } from 'node:stream';
 import { loadConfig } from '../src/config.js';
 import { createDeps } from '../src/deps.js';
 import { createLogger } from '../src/logger.js';
-import { dueSources, refreshBatch } from '../src/refresh/run-batch.js';
+import { refreshDueSources } from '../src/refresh/run-batch.js';
 import { answerParent, tellReady } from './lib/child.js';
 import { measure } from './lib/common.js';
 
@@ -31,9 +31,9 @@ const deps = await createDeps(config, { logger: createLogger(config.logLevel, di
 answerParent(async (message) => {
   if (!message.pass) return {};
   const { value: results, wallMs, cpuMs } = await measure(async () => {
-    // Listing is part of a scheduler tick, so it is inside the measured time.
-    const due = dueSources(await deps.registry.listAllSources(), deps.now());
-    return { due: due.length, results: await refreshBatch(deps, due, { concurrency: config.refresh.concurrency, perHost: config.refresh.perHostConcurrency, onlyIfDue: true }) };
+    // Claiming is part of a scheduler tick, so it is inside the measured time.
+    const results = await refreshDueSources(deps);
+    return { due: results.length, results };
   });
   const outcomes: Record<string, number> = {};
   for (const result of results.results) outcomes[result.outcome] = (outcomes[result.outcome] ?? 0) + 1;

@@ -13,9 +13,10 @@ import { isCodedError } from './errors.js';
 import { exportOpml } from './opml/export-opml.js';
 import { importOpml } from './opml/import-opml.js';
 import { decodeBody } from './parse/index.js';
-import { dueSources, refreshBatch } from './refresh/run-batch.js';
+import { refreshBatch, refreshDueSources } from './refresh/run-batch.js';
 import type { RefreshResult } from './refresh/refresh-source.js';
 import { serve } from './server.js';
+import type { SourceRecord } from './store/registry.js';
 import { createUser, listUsersWithCounts, resetApiKey } from './services/users.js';
 import { resealAll } from './vault/rotate-key.js';
 import { createVault } from './vault/seal.js';
@@ -83,27 +84,26 @@ async function refresh(config: Readonly<Config>, args: string[]): Promise<number
   const deps = await openDeps(config);
   const started = Date.now();
   try {
-    const all = await deps.registry.listAllSources();
-    const picked = values.source?.length
-      ? all.filter((source) => values.source!.includes(source.id))
-      : values.all
-        ? all.filter((source) => source.status !== 'disabled')
-        : dueSources(all, deps.now());
-    if (values.source?.length && picked.length !== values.source.length) {
-      console.error('feedproxy: no source with id ' + values.source.filter((id) => !picked.some((source) => source.id === id)).join(', '));
-      return 2;
-    }
     const explicit = values.all || Boolean(values.source?.length);
+    // Named sources are read by id, and only `--all` lists the registry; the default (cron) run
+    // claims what the due index says is due, like the server's scheduler beside it.
+    let picked: SourceRecord[] = [];
+    if (values.source?.length) {
+      const found = await deps.registry.getSources(values.source);
+      const missing = values.source.filter((_, index) => found[index] === undefined);
+      if (missing.length > 0) {
+        console.error('feedproxy: no source with id ' + missing.join(', '));
+        return 2;
+      }
+      picked = found as SourceRecord[];
+    } else if (values.all) {
+      picked = (await deps.registry.listAllSources()).filter((source) => source.status !== 'disabled');
+    }
     // On a terminal, a progress line per source (`[3/40] updated  id  title`); in cron, only the summary.
     const tty = Boolean(process.stdout.isTTY);
     let done = 0;
     const counts = { updated: 0, unchanged: 0, failed: 0, skipped: 0 };
-    await refreshBatch(deps, picked, {
-      concurrency: config.refresh.concurrency,
-      perHost: config.refresh.perHostConcurrency,
-      force: explicit,
-      onlyIfDue: !explicit,
-      onResult(result: RefreshResult) {
+    const onResult = (result: RefreshResult) => {
         if (result.outcome === 'updated') counts.updated += 1;
         else if (result.outcome === 'unchanged') counts.unchanged += 1;
         else if (result.outcome === 'failed') counts.failed += 1;
@@ -111,10 +111,15 @@ async function refresh(config: Readonly<Config>, args: string[]): Promise<number
         done += 1;
         if (tty) {
           const detail = result.outcome === 'failed' ? `: ${result.error?.message ?? result.source.lastError ?? ''}` : '';
-          console.log(`[${done}/${picked.length}] ${result.outcome.padEnd(9)} ${result.source.id}  ${result.source.title}${detail}`);
+          const of = explicit ? `/${picked.length}` : '';
+          console.log(`[${done}${of}] ${result.outcome.padEnd(9)} ${result.source.id}  ${result.source.title}${detail}`);
         }
-      },
-    });
+    };
+    if (explicit) {
+      await refreshBatch(deps, picked, { concurrency: config.refresh.concurrency, perHost: config.refresh.perHostConcurrency, force: true, onResult });
+    } else {
+      await refreshDueSources(deps, { onResult });
+    }
     // Cron runs with almost no environment: say what this run actually used.
     console.log(`configuration: ${describeConfigSource(config)}`);
     const seconds = ((Date.now() - started) / 1000).toFixed(1);

@@ -48,6 +48,10 @@ export async function createDeps(config: Readonly<Config>, overrides: DepsOverri
   const previousKeys = config.previousSecretKey !== undefined ? [parseSecretKey(config.previousSecretKey, 'FEEDPROXY_PREVIOUS_SECRET_KEY')] : [];
   const vault = createVault(key, previousKeys);
   await verifySecretKey(store, vault);
+  const registry = createRegistry(store);
+  // Stores written before the due index existed get it built once, here (README, "Refresh at scale").
+  const indexed = await registry.ensureDueIndex();
+  if (indexed > 0) logger.info({ sources: indexed }, 'due index built');
   const fetcher = createFetcher(
     {
       allowPrivate: [...config.allowPrivate],
@@ -64,7 +68,7 @@ export async function createDeps(config: Readonly<Config>, overrides: DepsOverri
   return {
     config,
     logger,
-    registry: createRegistry(store),
+    registry,
     stats,
     vault,
     fetcher,

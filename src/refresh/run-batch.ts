@@ -11,6 +11,10 @@ export interface BatchOptions extends RefreshOptions {
   onResult?: (result: RefreshResult) => void;
   /** Stop starting new refreshes (shutdown); running ones finish. */
   signal?: AbortSignal;
+  /** More sources once the queue runs low; an empty answer ends the batch (the due index's claims). */
+  refill?: () => Promise<SourceRecord[]>;
+  /** Runs after each refresh, before its slot is freed (undefined: the source no longer exists). */
+  settle?: (source: SourceRecord, result: RefreshResult | undefined) => Promise<void>;
 }
 
 export async function refreshBatch(deps: Deps, sources: SourceRecord[], options: BatchOptions): Promise<RefreshResult[]> {
@@ -18,10 +22,32 @@ export async function refreshBatch(deps: Deps, sources: SourceRecord[], options:
   const results: RefreshResult[] = [];
   const activeByHost = new Map<string, number>();
   let active = 0;
+  let refilling = false;
+  let exhausted = !options.refill;
 
   return new Promise((resolve) => {
     const pump = () => {
-      if (options.signal?.aborted) queue.length = 0;
+      if (options.signal?.aborted) {
+        queue.length = 0;
+        exhausted = true;
+      }
+      // Claim more while the slots could use them: a pass never holds more than a queue's worth.
+      if (!exhausted && !refilling && queue.length < options.concurrency) {
+        refilling = true;
+        options.refill!()
+          .then((more) => {
+            if (more.length === 0) exhausted = true;
+            queue.push(...more);
+          })
+          .catch((error: unknown) => {
+            exhausted = true;
+            deps.logger.error({ err: (error as Error).message }, 'claiming due sources failed');
+          })
+          .finally(() => {
+            refilling = false;
+            pump();
+          });
+      }
       for (let index = 0; index < queue.length && active < options.concurrency; ) {
         const source = queue[index]!;
         if ((activeByHost.get(source.host) ?? 0) >= options.perHost) {
@@ -32,7 +58,8 @@ export async function refreshBatch(deps: Deps, sources: SourceRecord[], options:
         active += 1;
         activeByHost.set(source.host, (activeByHost.get(source.host) ?? 0) + 1);
         refreshSource(deps, source.id, options)
-          .then((result) => {
+          .then(async (result) => {
+            await options.settle?.(source, result);
             if (!result) return;
             results.push(result);
             options.onResult?.(result);
@@ -50,10 +77,74 @@ export async function refreshBatch(deps: Deps, sources: SourceRecord[], options:
             pump();
           });
       }
-      if (active === 0 && queue.length === 0) resolve(results);
+      if (active === 0 && queue.length === 0 && exhausted && !refilling) resolve(results);
     };
     pump();
   });
+}
+
+export interface DueRefreshOptions extends Pick<BatchOptions, 'onResult' | 'signal'> {
+  /** How long a claim keeps a source from other schedulers; a dead worker's claims lapse after it. */
+  claimMs?: number;
+  /** Sources claimed at a time. */
+  claimBatch?: number;
+  /** Called with the most overdue source's due time of the pass's first claim (the lag metric). */
+  onFirstClaim?: (sources: SourceRecord[]) => void;
+}
+
+/**
+ * Refreshes what the due index says is due, claiming it batch by batch as slots free: the records
+ * read are the due ones plus a claim per batch, never the whole registry. A claim that ends without
+ * a write (skipped, deferred, gone) is re-derived from the record, unless the source is still due
+ * and another process holds its lease — then that process's write settles it, or the claim lapses.
+ */
+export async function refreshDueSources(deps: Deps, options: DueRefreshOptions = {}): Promise<RefreshResult[]> {
+  const { concurrency, perHostConcurrency } = deps.config.refresh;
+  // As long as a lease outlives a dead holder (refresh.leaseSeconds): a killed worker's sources are
+  // taken over on the same bound. A live worker's claim lapsing while a source waits in its queue
+  // is harmless: the refresh lease and the due check under it still allow one fetch.
+  const claimMs = options.claimMs ?? deps.config.refresh.leaseSeconds * 1000;
+  // A slot's worth at a time: a worker holds little more than it can start, and others take the rest.
+  const claimBatch = options.claimBatch ?? concurrency;
+  let first = true;
+  return refreshBatch(deps, [], {
+    concurrency,
+    perHost: perHostConcurrency,
+    onlyIfDue: true,
+    signal: options.signal,
+    onResult: options.onResult,
+    async refill() {
+      for (;;) {
+        const ids = await deps.registry.claimDueSources(deps.now(), claimBatch, claimMs);
+        if (ids.length === 0) return [];
+        const records = await deps.registry.getSources(ids);
+        const gone = ids.filter((_, index) => records[index] === undefined);
+        if (gone.length > 0) await deps.registry.syncDueIndex(gone);
+        const found = records.filter((record): record is SourceRecord => record !== undefined).sort((a, b) => dueAtOf(a) - dueAtOf(b));
+        // Every claimed id was gone (deleted mid-claim): claim again rather than end the pass.
+        if (found.length === 0) continue;
+        if (first) options.onFirstClaim?.(found);
+        first = false;
+        return found;
+      }
+    },
+    async settle(source, result) {
+      if (result && (result.outcome !== 'skipped' && result.outcome !== 'deferred')) return; // written, so synced
+      const current = result?.source;
+      if (current && isActive(current) && dueAtOf(current) <= deps.now().getTime()) return; // leased elsewhere
+      await deps.registry.syncDueIndex([source.id]);
+    },
+  });
+}
+
+/** When a source may next be fetched: its schedule, or a pending Retry-After if later. */
+export function dueAtOf(source: SourceRecord): number {
+  const next = Date.parse(source.nextFetchAt);
+  return source.retryAfterUntil ? Math.max(next, Date.parse(source.retryAfterUntil)) : next;
+}
+
+function isActive(source: SourceRecord): boolean {
+  return source.status !== 'disabled' && source.status !== 'unauthorized';
 }
 
 /** Sources whose time has come, most overdue first. Disabled and unauthorized ones wait for the user. */

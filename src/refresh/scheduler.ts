@@ -1,8 +1,9 @@
-// The in-process scheduler of `feedproxy serve`: every tick, refresh what is due, within limits.
+// The in-process scheduler of `feedproxy serve`: every tick, refresh what the due index says is
+// due, within limits. A tick's reads follow the work: the due sources, the failing sources whose
+// stale threshold just passed, and the status counters — never the whole registry.
 import type { Deps } from '../deps.js';
-import { rebuildFeedsOfSource, staleAtOf } from '../publish/rebuild-feed.js';
-import type { SourceRecord } from '../store/registry.js';
-import { dueSources, refreshBatch } from './run-batch.js';
+import { rebuildFeedsOfSource } from '../publish/rebuild-feed.js';
+import { dueAtOf, refreshDueSources } from './run-batch.js';
 
 export interface Scheduler {
   /** Stops ticking and waits for the refreshes under way. */
@@ -22,19 +23,15 @@ export function startScheduler(deps: Deps): Scheduler {
   const tick = async () => {
     if (running) return running; // a slow tick is not piled on
     running = (async () => {
-      const sources = await deps.registry.listAllSources();
       const now = deps.now();
-      countByStatus(deps, sources);
-      const due = dueSources(sources, now);
-      deps.metrics.schedulerLag.set(due[0] ? (now.getTime() - Date.parse(due[0].nextFetchAt)) / 1000 : 0);
-      await refreshBatch(deps, due, {
-        concurrency: deps.config.refresh.concurrency,
-        perHost: deps.config.refresh.perHostConcurrency,
-        onlyIfDue: true,
+      deps.metrics.schedulerLag.set(0);
+      await refreshDueSources(deps, {
         signal: abort.signal,
+        onFirstClaim: (claimed) => deps.metrics.schedulerLag.set(claimed[0] ? Math.max(0, now.getTime() - dueAtOf(claimed[0])) / 1000 : 0),
       });
+      countByStatus(deps, await deps.registry.countSourcesByStatus());
       const until = now.getTime();
-      await rebuildTurnedStale(deps, sources, checkedUntil, until, abort.signal);
+      await rebuildTurnedStale(deps, checkedUntil, until, abort.signal);
       checkedUntil = until;
     })()
       .catch((error: unknown) => deps.logger.error({ err: (error as Error).message }, 'scheduler tick failed'))
@@ -64,21 +61,23 @@ export function startScheduler(deps: Deps): Scheduler {
   };
 }
 
-/** Rebuilds the feeds of each source whose stale threshold passed in (from, until]: see staleAtOf. */
-async function rebuildTurnedStale(deps: Deps, sources: SourceRecord[], from: number, until: number, signal: AbortSignal): Promise<void> {
-  for (const source of sources) {
+/**
+ * Rebuilds the feeds of each source whose stale threshold passed in (from, until]: see staleAtOf.
+ * The due index keeps failing sources by when their failure began, so this reads only those.
+ */
+async function rebuildTurnedStale(deps: Deps, from: number, until: number, signal: AbortSignal): Promise<void> {
+  const hours = deps.config.refresh.staleAfterHours * 3_600_000;
+  const after = Number.isFinite(from) ? new Date(from - hours) : undefined;
+  const ids = await deps.registry.sourcesFailingBetween(after, new Date(until - hours));
+  for (const id of ids) {
     if (signal.aborted) return; // shutting down: the next start looks at every past threshold again
-    const staleAt = staleAtOf(source, deps.config.refresh.staleAfterHours);
-    if (staleAt === undefined || staleAt <= from || staleAt > until) continue;
-    await rebuildFeedsOfSource(deps, source.id).catch((error: unknown) =>
-      deps.logger.warn({ sourceId: source.id, err: (error as Error).message }, 'rebuild for the stale marker failed'),
+    await rebuildFeedsOfSource(deps, id).catch((error: unknown) =>
+      deps.logger.warn({ sourceId: id, err: (error as Error).message }, 'rebuild for the stale marker failed'),
     );
   }
 }
 
-function countByStatus(deps: Deps, sources: { status: string }[]): void {
-  const counts = new Map<string, number>();
-  for (const source of sources) counts.set(source.status, (counts.get(source.status) ?? 0) + 1);
+function countByStatus(deps: Deps, counts: Record<string, number>): void {
   deps.metrics.sourcesByStatus.reset();
-  for (const [status, count] of counts) deps.metrics.sourcesByStatus.set({ status }, count);
+  for (const [status, count] of Object.entries(counts)) deps.metrics.sourcesByStatus.set({ status }, count);
 }

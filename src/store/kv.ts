@@ -11,8 +11,9 @@ import Database from 'better-sqlite3';
 import Keyv from 'keyv';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { openRedisDueIndex, openSqliteDueIndex, type DueIndex } from './due-index.js';
 
-export interface KeyValueStore {
+export interface KeyValueStore extends DueIndex {
   get<T>(key: string): Promise<T | undefined>;
   getMany<T>(keys: string[]): Promise<Array<T | undefined>>;
   /** `ttlMs` makes the record expire by itself (a revocation record outlives what it revokes by nothing). */
@@ -138,6 +139,8 @@ async function openSqliteStore(path: string): Promise<KeyValueStore> {
   await query('CREATE TABLE IF NOT EXISTS fp_fields(key TEXT NOT NULL, field TEXT NOT NULL, value, PRIMARY KEY(key, field)) WITHOUT ROWID');
   await createChangeLog(query);
 
+  // keyv's sqlite rows are keyed `<namespace>:<key>`.
+  const dueIndex = await openSqliteDueIndex(query, (recordKey) => `fp:${recordKey}`);
   // This process's own record writes: a watcher checks again after each (see watchSqliteChanges).
   const afterWrite = new Set<() => void>();
   const records = recordsThrough(keyv);
@@ -146,6 +149,7 @@ async function openSqliteStore(path: string): Promise<KeyValueStore> {
   };
   return {
     ...records,
+    ...dueIndex,
     async set(key, value) {
       await records.set(key, value).finally(noteWrite);
     },
@@ -346,8 +350,20 @@ async function openRedisStore(url: string, prefix: string): Promise<KeyValueStor
   const hashKey = (key: string) => `${prefix}h:${key}`;
   const windowKey = (key: string) => `${prefix}w:${key}`;
 
+  const dueIndex = openRedisDueIndex(
+    {
+      eval: (script, options) => client.eval(script, options),
+      evalSha: (sha, options) => client.evalSha(sha, options),
+      zCard: (key) => client.zCard(key),
+      hGetAll: async (key) => Object.fromEntries(Object.entries(await client.hGetAll(key)).map(([field, value]) => [String(field), String(value)])),
+    },
+    prefix,
+    (recordKey) => `${prefix}r:${recordKey}`,
+  );
+
   return {
     ...recordsThrough(keyv),
+    ...dueIndex,
     async addMember(set, member) {
       await client.sAdd(setKey(set), member);
     },

@@ -171,6 +171,8 @@ const key = {
   user: (id: string) => `user:${id}`,
   apiKey: (hash: string) => `apikey:${hash}`,
   source: (id: string) => `source:${id}`,
+  /** Marks a store whose due index has been built (stores written before the index had none). */
+  dueIndexBuilt: 'meta:due-index',
   entries: (sourceId: string) => `entries:${sourceId}`,
   /** Changes whenever the source's entries may have: a rebuild re-reads only sources whose revision moved. */
   entriesRevision: (sourceId: string) => `entries-rev:${sourceId}`,
@@ -219,6 +221,10 @@ export function createRegistry(store: KeyValueStore) {
   async function owned<T extends { userId: string }>(recordKey: string, userId: string): Promise<T | undefined> {
     const record = await store.get<T>(recordKey);
     return record && record.userId === userId ? record : undefined;
+  }
+
+  async function syncDue(ids: string[]): Promise<void> {
+    await store.syncDue(ids.map((id) => ({ id, recordKey: key.source(id) })));
   }
 
   return {
@@ -279,10 +285,15 @@ export function createRegistry(store: KeyValueStore) {
       await store.addMember(set.userSources(source.userId), source.id);
       await store.addMember(set.allSources, source.id);
       if (source.connectionId) await store.addMember(set.connectionSources(source.connectionId), source.id);
+      await syncDue([source.id]);
     },
-    /** An update of a listed source: the record alone (a refresh finishing after a delete lists nothing again). */
+    /**
+     * An update of a listed source: the record, then its due-index entry derived from what is stored
+     * (a refresh finishing after a delete lists nothing again, and indexes nothing: the record is gone).
+     */
     async saveSource(source: SourceRecord): Promise<void> {
       await store.set(key.source(source.id), source);
+      await syncDue([source.id]);
     },
     /** False once a delete has begun: it unlists the source first and removes the record last. */
     async isSourceListed(id: string): Promise<boolean> {
@@ -297,6 +308,33 @@ export function createRegistry(store: KeyValueStore) {
     async listSources(userId: string): Promise<SourceRecord[]> {
       return getMany<SourceRecord>(await store.members(set.userSources(userId)), key.source);
     },
+    // Due index (store/due-index.ts) ------------------------------------------------------------
+    /** Takes up to `limit` due sources, most overdue first, away from every other scheduler for `leaseMs`. */
+    async claimDueSources(now: Date, limit: number, leaseMs: number): Promise<string[]> {
+      return store.claimDue(now, limit, leaseMs);
+    },
+    /** Re-derives the sources' due times from their records (a claim that did not end in a write). */
+    syncDueIndex: syncDue,
+    /** Sources failing since a time in (after, until]. */
+    async sourcesFailingBetween(after: Date | undefined, until: Date): Promise<string[]> {
+      return store.failingBetween(after, until);
+    },
+    async countSourcesByStatus(): Promise<Record<string, number>> {
+      return store.countByStatus();
+    },
+    /**
+     * Builds the due index once for a store written before it existed: every listed source, in
+     * pages, then a marker. Idempotent (a sync only re-derives), so two instances starting together
+     * at worst both build it. Answers how many sources it indexed (0 when already built).
+     */
+    async ensureDueIndex(pageSize = 500): Promise<number> {
+      if (await store.get(key.dueIndexBuilt)) return 0;
+      const ids = await store.members(set.allSources);
+      for (let start = 0; start < ids.length; start += pageSize) await syncDue(ids.slice(start, start + pageSize));
+      await store.set(key.dueIndexBuilt, { version: 1 });
+      return ids.length;
+    },
+    /** Every source: explicit whole-registry operations only (key rotation, `refresh --all`), never a tick. */
     async listAllSources(): Promise<SourceRecord[]> {
       return getMany<SourceRecord>(await store.members(set.allSources), key.source);
     },
@@ -323,6 +361,8 @@ export function createRegistry(store: KeyValueStore) {
       await store.delete(key.entries(source.id));
       await store.delete(key.entriesRevision(source.id));
       await store.delete(key.source(source.id));
+      // After the record: any sync racing the delete ran before this one, which finds no record.
+      await syncDue([source.id]);
     },
     async getEntries(sourceId: string): Promise<CachedEntry[]> {
       return (await store.get<CachedEntry[]>(key.entries(sourceId))) ?? [];

@@ -1,0 +1,122 @@
+// The due index at scale: N sources (default 100,000) with 1% due, on SQLite and on Redis.
+//   npx tsx bench/due-index.ts [sources] [idle-seconds]
+// Counts the records a tick reads (claims + the claimed records, the status counters, the failing
+// index) against what listing every source reads, and the CPU of an idle scheduler ticking every
+// second with nothing due. Fills the store through the registry, as createSource does.
+import { createClient } from '@keyv/redis';
+import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startScheduler } from '../src/refresh/scheduler.js';
+import type { SourceRecord } from '../src/store/registry.js';
+import { isRedisReachable } from '../src/store/kv.js';
+import { openInstance, storeBytes } from './lib/instance.js';
+
+const N = Number(process.argv[2] ?? 100_000);
+const IDLE_SECONDS = Number(process.argv[3] ?? 30);
+const REDIS = process.env.BENCH_REDIS ?? 'redis://127.0.0.1:6379';
+const DAY = 86_400_000;
+
+async function runOn(kind: 'sqlite' | 'redis') {
+  const prefix = `fp-bench-due-${randomBytes(3).toString('hex')}:`;
+  const configFile = join(tmpdir(), `feedproxy-bench-due-${prefix.slice(-7, -1)}.yaml`);
+  writeFileSync(configFile, 'refresh:\n  tickSeconds: 1\n');
+  const env: Record<string, string> = { FEEDPROXY_CONFIG: configFile };
+  if (kind === 'redis') Object.assign(env, { FEEDPROXY_STORE: REDIS, FEEDPROXY_STORE_PREFIX: prefix });
+  const instance = await openInstance({ env });
+  const { deps } = instance;
+  const now = deps.now().getTime();
+  const fillStarted = Date.now();
+  const due = Math.round(N / 100);
+  for (let start = 0; start < N; start += 200) {
+    await Promise.all(
+      Array.from({ length: Math.min(200, N - start) }, (_, offset) => {
+        const index = start + offset;
+        const source: SourceRecord = {
+          id: `s${index}`, userId: `u${index % 1000}`, title: `Source ${index}`, urlSealed: deps.vault.seal(`https://feeds${index % 97}.example.com/${index}.rss`),
+          urlMasked: `https://feeds${index % 97}.example.com/${index}.rss`, host: `feeds${index % 97}.example.com`, refreshMinutes: 30, status: 'ok', errorCount: 0,
+          lastFetchedAt: new Date(now).toISOString(), lastSuccessAt: new Date(now).toISOString(),
+          // 1% due a minute ago; the rest due within the next day, spread.
+          nextFetchAt: new Date(index % 100 === 0 ? now - 60_000 : now + 60_000 + (index / N) * DAY).toISOString(),
+          entryCount: 0, createdAt: new Date(now).toISOString(), updatedAt: new Date(now).toISOString(),
+        };
+        return deps.registry.addSource(source);
+      }),
+    );
+  }
+  const fillSeconds = (Date.now() - fillStarted) / 1000;
+
+  // Count what the store hands back, by record.
+  const store = deps.registry.store;
+  let recordsRead = 0;
+  const { get, getMany, members } = store;
+  store.get = async (key) => ((recordsRead += 1), get(key));
+  store.getMany = async (keys) => ((recordsRead += keys.length), getMany(keys));
+  store.members = async (set) => {
+    const found = await members(set);
+    recordsRead += found.length;
+    return found;
+  };
+
+  // One tick's reads of the due path, as refreshDueSources does them (without the fetches).
+  recordsRead = 0;
+  let claimed = 0;
+  let claims = 0;
+  for (;;) {
+    const ids = await deps.registry.claimDueSources(new Date(now), deps.config.refresh.concurrency, 120_000);
+    claims += 1;
+    if (ids.length === 0) break;
+    claimed += ids.length;
+    await deps.registry.getSources(ids);
+  }
+  await deps.registry.countSourcesByStatus();
+  await deps.registry.sourcesFailingBetween(undefined, new Date(now));
+  const tickReads = recordsRead;
+  // Put the claimed sources out of the way (as their refreshes would), so the instance is idle.
+  for (let index = 0; index < N; index += 100) await deps.registry.saveSource({ ...(await deps.registry.getSource(`s${index}`))!, nextFetchAt: new Date(now + DAY).toISOString() });
+
+  recordsRead = 0;
+  const listStarted = process.cpuUsage();
+  await deps.registry.listAllSources();
+  const listCpuMs = (process.cpuUsage(listStarted).user + process.cpuUsage(listStarted).system) / 1000;
+  const listReads = recordsRead;
+
+  // Idle: the real scheduler, ticking every second, nothing due.
+  const scheduler = startScheduler(deps);
+  await new Promise((resolve) => setTimeout(resolve, 2000));
+  recordsRead = 0;
+  const cpu = process.cpuUsage();
+  const wall = Date.now();
+  await new Promise((resolve) => setTimeout(resolve, IDLE_SECONDS * 1000));
+  const used = process.cpuUsage(cpu);
+  const idleWall = (Date.now() - wall) / 1000;
+  await scheduler.stop();
+  const idleCorePercent = ((used.user + used.system) / 1e6 / idleWall) * 100;
+
+  let redisBytesPerSource: number | undefined;
+  if (kind === 'redis') {
+    const client = createClient({ url: REDIS });
+    await client.connect();
+    const usage = async (key: string) => Number((await client.memoryUsage(key)) ?? 0);
+    const perRecord = (await usage(`${prefix}r:source:s1`)) + (await usage(`${prefix}r:source:s2`));
+    const indexes = (await usage(`${prefix}due`)) + (await usage(`${prefix}due:status`)) + (await usage(`${prefix}s:sources`));
+    redisBytesPerSource = Math.round(perRecord / 2 + indexes / N);
+    console.log(`  redis: source record ${Math.round(perRecord / 2)} B, due zset + status hash + sources set ${Math.round(indexes / N)} B per source`);
+    for await (const keys of client.scanIterator({ MATCH: `${prefix}*`, COUNT: 1000 })) if (keys.length > 0) await client.del(keys);
+    client.destroy();
+  }
+  const bytes = kind === 'sqlite' ? storeBytes(instance.dir) : undefined;
+  await instance.close();
+  const result = {
+    store: kind, sources: N, due, fillSeconds, claims, claimed, tickReads, listReads, listCpuMs: Math.round(listCpuMs),
+    idleSeconds: Math.round(idleWall), idleCpuMs: Math.round((used.user + used.system) / 1000), idleCorePercent: Number(idleCorePercent.toFixed(3)),
+    idleTicks: IDLE_SECONDS, idleRecordsRead: recordsRead, ...(bytes ? { storeBytes: bytes } : {}), ...(redisBytesPerSource ? { redisBytesPerSource } : {}),
+  };
+  console.log(JSON.stringify(result));
+  return result;
+}
+
+console.log(`due index: ${N} sources, 1% due, idle ${IDLE_SECONDS} s`);
+await runOn('sqlite');
+if (await isRedisReachable(REDIS)) await runOn('redis');
