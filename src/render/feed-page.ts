@@ -30,6 +30,7 @@ interface JsonFeedItem {
   summary?: unknown;
   content_html?: unknown;
   date_published?: unknown;
+  date_modified?: unknown;
   _feedproxy?: { source?: { title?: unknown } };
 }
 
@@ -70,7 +71,9 @@ function entryHtml(item: JsonFeedItem): string {
   const title = escapeHtml(text(item.title) || 'Untitled');
   const url = text(item.url);
   const heading = /^https?:\/\//i.test(url) ? `<a href="${escapeHtml(url)}" rel="noopener noreferrer">${title}</a>` : title;
-  const date = text(item.date_published).slice(0, 10);
+  // The date the feed is sorted by (merge.ts entryDate, rendered as date_modified), so the list
+  // reads as sorted; date_published may be older than an entry's update.
+  const date = (text(item.date_modified) || text(item.date_published)).slice(0, 10);
   const source = text(item._feedproxy?.source?.title);
   const meta = [date && `<time datetime="${escapeHtml(date)}">${escapeHtml(date)}</time>`, source && `from <span class="source">${escapeHtml(source)}</span>`]
     .filter(Boolean)

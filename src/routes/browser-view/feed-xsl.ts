@@ -88,12 +88,8 @@ export const FEED_XSL = `<?xml version="1.0" encoding="utf-8"?>
         <xsl:call-template name="decode"><xsl:with-param name="text" select="atom:title"/></xsl:call-template>
       </xsl:with-param>
       <xsl:with-param name="link" select="atom:link[not(@rel) or @rel='alternate'][1]/@href"/>
-      <xsl:with-param name="date">
-        <xsl:choose>
-          <xsl:when test="atom:published"><xsl:value-of select="substring(atom:published, 1, 10)"/></xsl:when>
-          <xsl:otherwise><xsl:value-of select="substring(atom:updated, 1, 10)"/></xsl:otherwise>
-        </xsl:choose>
-      </xsl:with-param>
+      <!-- The date the feed is sorted by (merge.ts entryDate), so the list reads as sorted. -->
+      <xsl:with-param name="date" select="substring(atom:updated, 1, 10)"/>
       <xsl:with-param name="source" select="atom:source/atom:title"/>
       <xsl:with-param name="html" select="(atom:summary | atom:content[not(../atom:summary)])[1]"/>
     </xsl:call-template>
