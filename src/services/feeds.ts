@@ -200,9 +200,15 @@ export async function feedUsage(deps: Deps, userId: string, feedId: string): Pro
     const { tokenId: _tokenId, ...usage } = counted.get(id) ?? { tokenId: id, requests: 0, notModified: 0, lastSeenAt: null, subscribers: 0, readers: [] };
     return { id, name, ...usage };
   });
-  const sum = (pick: (token: (typeof tokens)[number]) => number) => tokens.reduce((total, token) => total + pick(token), 0);
+  const sum = <T>(of: Iterable<T>, pick: (token: T) => number) => [...of].reduce((total, token) => total + pick(token), 0);
+  // Requests and 304s count every URL the feed has had, revoked ones too, as the per-day counts
+  // (kept per feed, not per URL) do; subscribers are those of the live URLs only.
   return {
-    totals: { requests: sum((token) => token.requests), notModified: sum((token) => token.notModified), subscribers: sum((token) => token.subscribers) },
+    totals: {
+      requests: sum(counted.values(), (token) => token.requests),
+      notModified: sum(counted.values(), (token) => token.notModified),
+      subscribers: sum(tokens, (token) => token.subscribers),
+    },
     tokens,
     days,
   };

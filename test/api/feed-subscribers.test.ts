@@ -247,6 +247,23 @@ describe.each(STORES)('subscriber URLs, stats and options (%s store)', (store) =
     expect(await t.deps.registry.store.readFields(`stats:${feed.id}`)).toEqual({});
   });
 
+  it('keeps totals and per-day counts in agreement once a subscriber URL is revoked', async () => {
+    const feed = await createFeed();
+    const work = await createToken(feed.id, 'work');
+    for (let index = 0; index < 3; index += 1) expect((await get(work.urls.atom)).statusCode).toBe(200);
+    const first = await get(feed.urls.atom);
+    await get(feed.urls.atom, { 'if-none-match': String(first.headers.etag) });
+    expect((await t.api(alice, { method: 'DELETE', url: `/api/v1/feeds/${feed.id}/tokens/${work.id}` })).statusCode).toBe(204);
+
+    const stats = (await t.api(alice, { method: 'GET', url: `/api/v1/feeds/${feed.id}/stats` })).json();
+    expect(stats.tokens.map((token: { name: string }) => token.name)).toEqual(['default']);
+    const days = (pick: (day: { requests: number; notModified: number }) => number) => stats.days.reduce((sum: number, day: { requests: number; notModified: number }) => sum + pick(day), 0);
+    // The revoked URL's 3 requests stay in both.
+    expect(days((day) => day.requests)).toBe(5);
+    expect(stats.totals).toMatchObject({ requests: 5, notModified: days((day) => day.notModified) });
+    expect(stats.totals.notModified).toBe(1);
+  });
+
   it('applies the options: maximum age, source-title prefix, summary only, source facet', async () => {
     const plain = await createFeed();
     expect(plain.options).toEqual({ prefixSourceTitle: false, summaryOnly: false, maxAgeDays: 0, sourceInfo: true });
