@@ -97,7 +97,11 @@ export function createMetrics() {
       registers: [registry],
     }),
     async render(): Promise<{ body: string; contentType: string }> {
-      return { body: await registry.metrics(), contentType: registry.contentType };
+      // prom-client's event-loop histogram is reset on every scrape: a scrape before its next sample
+      // (10 ms) reads NaN (printed "Nan") for the mean and deviation, and an empty histogram's
+      // minimum (2^63 ns) for the minimum. No sample yet means no lag seen: report 0.
+      const body = (await registry.metrics()).replace(/^(feedproxy_nodejs_eventloop_lag_\w+) (?:NaN|Nan|9223372036\.854776)$/gm, '$1 0');
+      return { body, contentType: registry.contentType };
     },
   };
 }

@@ -232,7 +232,18 @@ function parseEmbeddedFeed(response: Extract<FeedResponse, { kind: 'ok' }>): Par
 }
 
 async function fetchOk(deps: Deps, url: string, sign?: RequestSigner): Promise<Extract<FeedResponse, { kind: 'ok' }>> {
-  const response = await deps.fetcher.fetchFeed({ url, ...(sign ? { sign } : {}) });
+  // Counted as refresh-source.ts counts a refresh's fetch, so /metrics shows every upstream request.
+  const started = process.hrtime.bigint();
+  const seconds = () => Number(process.hrtime.bigint() - started) / 1e9;
+  let response: FeedResponse;
+  try {
+    response = await deps.fetcher.fetchFeed({ url, ...(sign ? { sign } : {}) });
+  } catch (error) {
+    deps.metrics.fetchDuration.observe({ outcome: 'error' }, seconds());
+    throw error;
+  }
+  deps.metrics.fetchDuration.observe({ outcome: response.kind }, seconds());
+  if (response.kind === 'ok') deps.metrics.bytesFetched.inc(response.body.length);
   // Without validators a 304 cannot happen; treat one as the broken answer it is.
   if (response.kind !== 'ok') throw new NotAFeedError('the upstream answered 304 Not Modified to an unconditional request');
   return response;

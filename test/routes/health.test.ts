@@ -1,6 +1,8 @@
 // Operations endpoints: liveness, readiness, Prometheus metrics, OpenAPI and its docs page.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
 import { startTestApp, type TestApp } from '../helpers/app.js';
+import { serveFixture, startUpstream } from '../helpers/upstream.js';
 
 describe('operations routes', () => {
   let t: TestApp;
@@ -39,6 +41,40 @@ describe('operations routes', () => {
     for (let n = 0; n < 3; n += 1) await t.app.inject({ method: 'GET', url: '/healthz' });
     expect(healthz((await t.app.inject({ method: 'GET', url: '/metrics' })).body)).toBe(before + 3);
     expect(healthz((await t.app.inject({ method: 'GET', url: '/metrics' })).body)).toBe(before + 3);
+  });
+
+  it('reports the event loop lag as numbers, even on a scrape before the next sample', async () => {
+    // prom-client resets its event-loop histogram on every scrape: the second of two scrapes in one
+    // tick has no sample yet.
+    for (const { body } of await Promise.all([t.deps.metrics.render(), t.deps.metrics.render()])) {
+      const lags = [...body.matchAll(/^feedproxy_nodejs_eventloop_lag_(\w+) (\S+)$/gm)].map(([, name, value]) => [name, Number(value)] as const);
+      expect(lags.map(([name]) => name)).toContain('mean_seconds');
+      // Finite and below an hour: not prom-client's "Nan", nor an empty histogram's 2^63 ns minimum.
+      for (const [name, value] of lags) expect(value >= 0 && value < 3600, `${name} ${value}`).toBe(true);
+    }
+  });
+
+  it('counts the fetch a source is created with, as it counts a refresh\'s', async () => {
+    const upstream = await startUpstream({ '/podcast.rss': serveFixture('feeds/podcast.rss', { contentType: 'application/rss+xml' }) });
+    const app = await startTestApp({ allowPrivate: [upstream.hostPort] });
+    try {
+      const fetches = async () => {
+        const body = (await app.app.inject({ method: 'GET', url: '/metrics' })).body;
+        return {
+          ok: Number(/^feedproxy_fetch_duration_seconds_count\{outcome="ok"\} (\d+)$/m.exec(body)?.[1] ?? 0),
+          bytes: Number(/^feedproxy_fetched_bytes_total (\d+)$/m.exec(body)?.[1]),
+        };
+      };
+      expect(await fetches()).toEqual({ ok: 0, bytes: 0 });
+      const key = await app.createUserKey('alice');
+      const created = await app.api(key, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url('/podcast.rss') } });
+      expect(created.statusCode, created.body).toBe(201);
+      const size = readFileSync(new URL('../fixtures/feeds/podcast.rss', import.meta.url)).length;
+      expect(await fetches()).toEqual({ ok: 1, bytes: size });
+    } finally {
+      await app.close();
+      await upstream.close();
+    }
   });
 
   it('publishes an OpenAPI document generated from the route schemas, and a docs page', async () => {
