@@ -48,5 +48,6 @@ export function pathOnly(url: string | undefined): string | undefined {
   const path = url.split('?')[0] ?? '';
   return path
     .replace(/^\/([A-Za-z0-9_-]{6})[A-Za-z0-9_-]{10,}(\.(atom|rss|json))$/, '/$1…$2')
-    .replace(/^\/f\/([A-Za-z0-9_-]{6})[A-Za-z0-9_-]{10,}$/, '/f/$1…');
+    // A feed page's 404s (a token with an extension or a trailing slash) are shortened too.
+    .replace(/^\/f\/([A-Za-z0-9_-]{6})[A-Za-z0-9_-]{10,}([./].*)?$/, '/f/$1…');
 }

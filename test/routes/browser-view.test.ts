@@ -135,6 +135,16 @@ describe('GET /f/:token, the discovery page', () => {
     expect(response.json()).toMatchObject({ statusCode: 404, error: 'FP_NOT_FOUND' });
   });
 
+  it('shortens the token of a 404 in the logs, as for other public paths', async () => {
+    const token = 'Lg9Qw3Zr7Tk2Vn5Xm8Pb4Hs6';
+    for (const path of [`/f/${token}`, `/f/${token}.atom`, `/f/${token}/`, `/f/${token}/x.json`]) {
+      expect((await get(path)).statusCode, path).toBe(404);
+    }
+    const logs = f.t.logs.join('\n');
+    expect(logs).toContain('"url":"/f/Lg9Qw3…"');
+    expect(logs).not.toContain(token.slice(0, 12));
+  });
+
   it('answers 404 once the feed URLs are rotated', async () => {
     const other = await f.t.api(f.apiKey, { method: 'POST', url: '/api/v1/feeds', payload: { title: 'Rotated', sources: [] } });
     expect(other.statusCode, other.body).toBe(201);
