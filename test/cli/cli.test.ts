@@ -35,6 +35,8 @@ describe('feedproxy CLI', () => {
       FEEDPROXY_ADMIN_TOKEN: ADMIN,
       FEEDPROXY_ALLOW_PRIVATE: upstream.hostPort,
       LOG_LEVEL: 'warn',
+      // The kill -9 test fires 30 creates at once: more than the per-user heavy-request limit.
+      FEEDPROXY_HEAVY_REQUESTS_PER_USER: '1000',
     };
   });
   afterAll(async () => upstream?.close());
