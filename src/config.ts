@@ -120,6 +120,8 @@ export const ConfigSchema = Type.Object({
        * Rate limits count requests, this counts work in progress (issue 18: 3).
        */
       heavyRequestsPerUser: Type.Integer({ minimum: 1, maximum: 1000, default: 2 }),
+      /** How long a heavy request past the limit waits for a slot before it is refused (0: refuse at once). */
+      heavyRequestWaitSeconds: Type.Integer({ minimum: 0, maximum: 120, default: 30 }),
       /** Bytes of cached entries (as stored, JSON) kept per source: the newest entries that fit. */
       maxCachedBytesPerSource: Type.Integer({ minimum: 65_536, maximum: 1024 * 1024 * 1024, default: 2 * 1024 * 1024 }),
       /** Bytes of cached entries of all of one user's sources: past it, new sources are refused. */
@@ -213,6 +215,7 @@ const ENV_PATHS: Record<string, string[]> = {
   FEEDPROXY_PUBLIC_RATE_LIMIT: ['limits', 'publicRequestsPerMinute'],
   FEEDPROXY_WRONG_KEY_RATE_LIMIT: ['limits', 'wrongApiKeysPerMinute'],
   FEEDPROXY_HEAVY_REQUESTS_PER_USER: ['limits', 'heavyRequestsPerUser'],
+  FEEDPROXY_HEAVY_REQUEST_WAIT_SECONDS: ['limits', 'heavyRequestWaitSeconds'],
   FEEDPROXY_MAX_CACHED_BYTES_PER_SOURCE: ['limits', 'maxCachedBytesPerSource'],
   FEEDPROXY_MAX_CACHED_BYTES_PER_USER: ['limits', 'maxCachedBytesPerUser'],
   FEEDPROXY_MAX_FILTER_RULES: ['limits', 'maxFilterRules'],

@@ -150,8 +150,8 @@ async function openSqliteStore(path: string): Promise<KeyValueStore> {
   return {
     ...records,
     ...dueIndex,
-    async set(key, value) {
-      await records.set(key, value).finally(noteWrite);
+    async set(key, value, ttlMs) {
+      await records.set(key, value, ttlMs).finally(noteWrite);
     },
     async delete(key) {
       await records.delete(key).finally(noteWrite);

@@ -112,6 +112,8 @@ describe('caps on what one user can cause', () => {
         env: {
           LOG_LEVEL: 'warn',
           FEEDPROXY_HEAVY_REQUESTS_PER_USER: '1',
+          // Refuse at once here; the waiting line has its own case below.
+          FEEDPROXY_HEAVY_REQUEST_WAIT_SECONDS: '0',
           FEEDPROXY_MAX_CACHED_BYTES_PER_SOURCE: '65536',
           FEEDPROXY_MAX_FILTER_RULES: '3',
           FEEDPROXY_MAX_FILTER_RULE_LENGTH: '20',
@@ -205,5 +207,33 @@ describe('the per-user storage cap', () => {
     // Deleting frees the room.
     expect((await t.api(key, { method: 'DELETE', url: `/api/v1/sources/${first.json().id}` })).statusCode).toBe(204);
     expect((await t.api(key, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url('/small?more') } })).statusCode).toBe(201);
+  });
+});
+
+describe('the waiting line for heavy requests', () => {
+  let t: HostileApp;
+  beforeAll(async () => {
+    t = await startHostileApp({}, { allowPrivate: [upstream.hostPort], env: { LOG_LEVEL: 'warn', FEEDPROXY_HEAVY_REQUESTS_PER_USER: '1' } });
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('holds a create past the limit until a slot frees, then answers it 201 (parallel creates are slowed, not refused)', async () => {
+    const key = await t.createUserKey('queued');
+    const first = t.api(key, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url('/held?n=1') } });
+    while (held.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    let secondDone = false;
+    const second = t.api(key, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url('/small?n=2') } }).finally(() => {
+      secondDone = true;
+    });
+    // Another user's heavy request goes through meanwhile, and the second create is still waiting.
+    const other = await t.createUserKey('not-queued');
+    expect((await t.api(other, { method: 'POST', url: '/api/v1/feeds/preview', payload: { sources: [] } })).statusCode).toBe(200);
+    expect(secondDone).toBe(false);
+    for (const release of held.splice(0)) release();
+    expect((await first).statusCode).toBe(201);
+    const answer = await second;
+    expect(answer.statusCode, answer.body).toBe(201);
   });
 });
