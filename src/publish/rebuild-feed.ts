@@ -195,7 +195,7 @@ function facetOf(source: SourceRecord): SourceFacet {
  * that has one and nothing masked in it, and explicit when any source says so.
  */
 function podcastChannelOf(sources: SourceRecord[]): { image?: string; explicit?: boolean } {
-  const image = sources.map((source) => source.image).find((url) => url !== undefined && /^https?:\/\//i.test(url) && maskUrl(url) === url);
+  const image = sources.map((source) => source.image).find((url) => url !== undefined && /^https?:\/\//i.test(url) && maskUrl(url) === url && !url.includes(REDACTED));
   const ratings = sources.map((source) => source.explicit);
   const explicit = ratings.includes(true) ? true : ratings.length > 0 && ratings.every((rating) => rating === false) ? false : undefined;
   return { ...(image === undefined ? {} : { image }), ...(explicit === undefined ? {} : { explicit }) };

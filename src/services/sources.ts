@@ -129,6 +129,15 @@ export async function updateSource(deps: Deps, userId: string, id: string, input
     updated = { ...updated, ...sourceUrlFields(deps, source, deps.vault.open(source.urlSealed), [], marked) };
     const secrets = secretValuesOf(deps.vault.open(source.urlSealed), knownSecretsOf(deps, updated));
     await deps.registry.saveEntries(id, (await deps.registry.getEntries(id)).map((entry) => scrubEntry(entry, secrets)));
+    // The source's own fields came from the upstream too (title, home page, artwork, last error):
+    // a value the rules did not recognise may be in them, and they are published or shown.
+    updated = {
+      ...updated,
+      title: scrubText(updated.title, secrets),
+      ...(updated.siteUrl === undefined ? {} : { siteUrl: scrubText(updated.siteUrl, secrets) }),
+      ...(updated.image === undefined ? {} : { image: scrubText(updated.image, secrets) }),
+      ...(updated.lastError === undefined ? {} : { lastError: scrubText(updated.lastError, secrets) }),
+    };
   }
   if (input.url !== undefined) {
     const known = await findDuplicateSource(deps, userId, [input.url], { except: id, connectionId: source.connectionId });

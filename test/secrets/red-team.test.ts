@@ -188,7 +188,7 @@ describe('finding 5: values the user marks as secret', () => {
   it('masks and scrubs a marked value from then on, and refuses one too short to be a secret', async () => {
     upstream = await startUpstream((request, response) => {
       const entry = { id: `${base}/u/${MARKED}/1`, title: `For ${MARKED}`, link: `${base}/u/${MARKED}/1` };
-      serveBody(atom(base, 'Per user', [entry]))(request, response);
+      serveBody(atom(base, `Per user ${MARKED}`, [entry]))(request, response);
     });
     const base = upstream.url('');
     t = await startTestApp({ allowPrivate: [upstream.hostPort] });
@@ -198,6 +198,7 @@ describe('finding 5: values the user marks as secret', () => {
     const feed = await t.api(key, { method: 'POST', url: '/api/v1/feeds', payload: { title: 'F', sources: [id] } });
     // Positive control: unmarked, it shows.
     expect(source.json().url).toContain(MARKED);
+    expect(source.json().title).toContain(MARKED);
     expect((await published(t, key, feed.json().urls, id)).atom).toContain(`/u/${MARKED}/1`);
 
     const short = await t.api(key, { method: 'PATCH', url: `/api/v1/sources/${id}`, payload: { secrets: ['abc'] } });
@@ -205,6 +206,8 @@ describe('finding 5: values the user marks as secret', () => {
     const marked = await t.api(key, { method: 'PATCH', url: `/api/v1/sources/${id}`, payload: { secrets: [MARKED] } });
     expect(marked.statusCode).toBe(200);
     expect(marked.json().url).toBe(upstream.url('/u/***/feed.atom'));
+    // The source's own title, taken from the upstream, is scrubbed too (it is shown and published).
+    expect(marked.json().title).not.toContain(MARKED);
     const bodies = await published(t, key, feed.json().urls, id);
     expect(bodies.atom).toContain('/u/REDACTED/1');
     for (const [surface, body] of Object.entries(bodies)) expect(body.includes(MARKED), surface).toBe(false);
