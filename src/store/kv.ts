@@ -4,10 +4,10 @@
 // the backend's own atomic operations here (SQLite upserts; Redis SADD / SET NX PX and a Lua
 // compare-and-delete on the Redis path). What changed, and by whom, is told exactly to a watcher
 // (watchRecords): the public feed route keeps what it serves in memory and must forget it the
-// moment another instance or the cron CLI changes it. The only import of better-sqlite3.
+// moment another instance or the cron CLI changes it. The synchronous reader behind it is sync-sqlite.ts.
 import KeyvRedis, { createClient } from '@keyv/redis';
 import KeyvSqlite from '@keyv/sqlite';
-import Database from 'better-sqlite3';
+import { openSyncSqlite } from './sync-sqlite.js';
 import Keyv from 'keyv';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -266,7 +266,7 @@ async function createChangeLog(query: SqlQuery): Promise<void> {
 }
 
 /**
- * A read-only connection of better-sqlite3's, synchronous: the check before a request trusts memory
+ * A read-only synchronous connection (sync-sqlite.ts): the check before a request trusts memory
  * must not wait for sqlite3's thread pool. `PRAGMA data_version` changes only when another connection
  * committed (this process's sqlite3 connection counts as another), so a quiet store costs that one
  * statement, and a write the log does not concern (usage counters, leases) one small query more.
@@ -281,13 +281,10 @@ async function createChangeLog(query: SqlQuery): Promise<void> {
 function watchSqliteChanges(path: string, prefixes: string[], listener: RecordChangeListener): RecordWatch & { recheck: () => void } {
   // A private in-memory database has no second connection to see it: nothing kept from it is trusted.
   if (path === ':memory:') return { sync: () => false, recheck: () => undefined, close: async () => undefined };
-  const db = new Database(path, { readonly: true, fileMustExist: true });
-  db.pragma('busy_timeout = 10000');
-  const dataVersion = db.prepare('PRAGMA data_version').pluck();
-  const changesSince = db.prepare('SELECT seq, key FROM fp_changes WHERE seq > ? ORDER BY seq').raw();
+  const db = openSyncSqlite(path);
   const namespaced = prefixes.map((prefix) => `${KEYV_NAMESPACE}:${prefix}`);
-  let version = dataVersion.get() as number;
-  let seen = (db.prepare('SELECT max(seq) FROM fp_changes').pluck().get() as number | null) ?? 0;
+  let version = db.dataVersion();
+  let seen = db.lastChange();
   let open = true;
   let checked = false;
   const nextTurn = () => {
@@ -299,10 +296,10 @@ function watchSqliteChanges(path: string, prefixes: string[], listener: RecordCh
       if (checked) return true;
       checked = true;
       setImmediate(nextTurn);
-      const now = dataVersion.get() as number;
+      const now = db.dataVersion();
       if (now === version) return true;
       version = now;
-      const rows = changesSince.all(seen) as Array<[number, string]>;
+      const rows = db.changesSince(seen);
       if (rows.length === 0) return true;
       // A first row past the next number: the log was trimmed past what we saw (or a write rolled back).
       if (rows[0]![0] !== seen + 1) listener(undefined);
