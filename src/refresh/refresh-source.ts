@@ -10,6 +10,7 @@ import { maskUrl, scrubEntry, scrubText } from '../secrets/scrub.js';
 import { rebuildFeedsOfSource } from '../publish/rebuild-feed.js';
 import type { SourceRecord } from '../store/registry.js';
 import { knownSecretsOf, prepareSourceRequest, sourceUrlFields, type SourceRequest } from './source-request.js';
+import { indexSource, urlDigestsOf } from '../services/source-index.js';
 import { updateCachedEntries } from './update-cache.js';
 
 export type RefreshOutcome = 'updated' | 'unchanged' | 'failed' | 'deferred' | 'skipped';
@@ -120,6 +121,7 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
       urlMasked: maskUrl(deps.vault.open(source.urlSealed), knownSecretsOf(deps, source)),
       ...permanentRedirect(deps, source, response.permanentUrl),
     };
+    if (base.urlDigests !== source.urlDigests) await indexSource(deps, base);
     const maxAgeMinutes = response.maxAgeSeconds ? Math.ceil(response.maxAgeSeconds / 60) : undefined;
 
     if (response.kind === 'not-modified') {
@@ -295,7 +297,12 @@ function hasFreshGoodItems(deps: Deps, source: SourceRecord, now: Date): boolean
  */
 function permanentRedirect(deps: Deps, source: SourceRecord, permanentUrl: string | undefined): Partial<SourceRecord> {
   if (!permanentUrl || source.connectionId) return {};
-  return { ...sourceUrlFields(deps, source, permanentUrl, [deps.vault.open(source.urlSealed)]), host: new URL(permanentUrl).host };
+  return {
+    ...sourceUrlFields(deps, source, permanentUrl, [deps.vault.open(source.urlSealed)]),
+    host: new URL(permanentUrl).host,
+    // The new location answers to this source too: adding it again is a duplicate (409).
+    urlDigests: [...new Set([...(source.urlDigests ?? []), ...urlDigestsOf(deps, [permanentUrl])])],
+  };
 }
 
 async function markConnectionUnauthorized(deps: Deps, connectionId: string): Promise<void> {

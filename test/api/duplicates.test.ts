@@ -16,6 +16,7 @@ describe.each(STORES)('duplicate sources and quotas (%s store)', (store) => {
   let t: TestApp;
   let alice: string;
 
+  let moved = false;
   beforeAll(async () => {
     upstream = await startUpstream({
       '/queue': (_request, response) => void response.writeHead(200, { 'content-type': 'application/atom+xml' }).end(fixture('netflix-queue.atom')),
@@ -24,6 +25,12 @@ describe.each(STORES)('duplicate sources and quotas (%s store)', (store) => {
         void response
           .writeHead(200, { 'content-type': 'text/html; charset=utf-8' })
           .end('<!doctype html><html><head><link rel="alternate" type="application/rss+xml" href="podcast"></head><body>Hi</body></html>'),
+      // Answers the feed until `moved` is set, then moves it for good (301) to /moved.
+      '/moving': (_request, response) =>
+        void (moved
+          ? response.writeHead(301, { location: '/moved' }).end()
+          : response.writeHead(200, { 'content-type': 'application/rss+xml' }).end(fixture('podcast.rss'))),
+      '/moved': (_request, response) => void response.writeHead(200, { 'content-type': 'application/rss+xml' }).end(fixture('podcast.rss')),
       // Slow enough that concurrent creates overlap between the quota check and the write.
       '/slow': (_request, response) => void setTimeout(() => response.writeHead(200, { 'content-type': 'application/rss+xml' }).end(fixture('podcast.rss')), 150),
     });
@@ -37,6 +44,18 @@ describe.each(STORES)('duplicate sources and quotas (%s store)', (store) => {
 
   const create = (key: string, url: string) => t.api(key, { method: 'POST', url: '/api/v1/sources', payload: { url } });
   const count = async (key: string) => (await t.api(key, { method: 'GET', url: '/api/v1/sources' })).json().sources.length as number;
+
+  it('answers 409 for the new location of a source an upstream moved for good (301), once a refresh followed it', async () => {
+    const key = await t.createUserKey('carol-moved');
+    const source = await create(key, upstream.url('/moving'));
+    expect(source.statusCode, source.body).toBe(201);
+    moved = true;
+    const refreshed = await t.api(key, { method: 'POST', url: `/api/v1/sources/${source.json().id}/refresh` });
+    expect(refreshed.json().url).toBe(upstream.url('/moved'));
+    const again = await create(key, upstream.url('/moved'));
+    expect(again.statusCode, again.body).toBe(409);
+    expect(again.json()).toMatchObject({ error: 'FP_CONFLICT', id: source.json().id });
+  });
 
   it('answers 409 {error, message, id} for the same URL, its scheme/host case and localhost, and stores nothing', async () => {
     const url = upstream.url(`/queue?feed_token=${TOKEN}`);
