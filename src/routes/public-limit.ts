@@ -46,7 +46,9 @@ export function createPublicLimit(maxPerMinute: number, now: () => number = Date
       const key = `${addressKey(address)}|${feedKey ?? ''}`;
       let budget = budgets.get(key);
       if (budget === undefined || at - budget.start >= WINDOW_MS) {
-        if (budget === undefined && budgets.size >= MAX_KEYS) forgetOne(at);
+        if (budget === undefined && budgets.size >= MAX_KEYS) forgetOldest();
+        // Deleted and set again, so the map stays in order of window start: the oldest is first.
+        budgets.delete(key);
         budget = { start: at, count: 0 };
         budgets.set(key, budget);
       }
@@ -66,11 +68,11 @@ export function createPublicLimit(maxPerMinute: number, now: () => number = Date
     },
   };
 
-  /** An expired budget if there is one, else the oldest. */
-  function forgetOne(at: number): void {
-    for (const [key, budget] of budgets) {
-      if (at - budget.start >= WINDOW_MS) return void budgets.delete(key);
-    }
+  /**
+   * The budget whose window began first: expired if any is, else the oldest live one. O(1): a full
+   * map of live budgets (many addresses of one /48) must not make each new key scan them all.
+   */
+  function forgetOldest(): void {
     budgets.delete(budgets.keys().next().value!);
   }
 }
