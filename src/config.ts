@@ -110,13 +110,14 @@ export const ConfigSchema = Type.Object({
       maxFeedsPerUser: Type.Integer({ minimum: 1, maximum: 10_000, default: 100 }),
       /** /api/v1 requests per minute and API key. */
       apiRequestsPerMinute: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 600 }),
-      /** Public feed requests per minute and client address: generous, a reader behind NAT is many readers. */
+      /** Public feed requests per minute per client address (an IPv6 /64 is one) and feed URL: generous, a reader behind NAT is many readers. */
       publicRequestsPerMinute: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1200 }),
       /** Missing or wrong API keys per minute and client address; past it its wrong keys get 429 for the minute (valid keys still work). */
       wrongApiKeysPerMinute: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 120 }),
       /**
        * Heavy requests of one user running at once in this process — creating, re-pointing or
-       * refreshing a source, previewing or saving a feed, importing OPML; past it 429 with Retry-After.
+       * refreshing a source, previewing or saving a feed, importing OPML; past it the next ones wait
+       * for a slot (heavyRequestWaitSeconds), then get 429 with Retry-After.
        * Rate limits count requests, this counts work in progress (issue 18: 3).
        */
       heavyRequestsPerUser: Type.Integer({ minimum: 1, maximum: 1000, default: 2 }),
