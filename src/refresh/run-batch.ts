@@ -17,6 +17,9 @@ export interface BatchOptions extends RefreshOptions {
   settle?: (source: SourceRecord, result: RefreshResult | undefined) => Promise<void>;
 }
 
+/** How many slots' worth of claimed sources a pass may hold waiting for their hosts. */
+const MAX_QUEUED_BATCHES = 4;
+
 export async function refreshBatch(deps: Deps, sources: SourceRecord[], options: BatchOptions): Promise<RefreshResult[]> {
   const queue = [...sources];
   const results: RefreshResult[] = [];
@@ -31,8 +34,15 @@ export async function refreshBatch(deps: Deps, sources: SourceRecord[], options:
         queue.length = 0;
         exhausted = true;
       }
-      // Claim more while the slots could use them: a pass never holds more than a queue's worth.
-      if (!exhausted && !refilling && queue.length < options.concurrency) {
+      // Claim more while the queue runs low, or while free slots have nothing they may start: sources
+      // waiting for a host at its per-host limit do not count, or one busy host would idle every other
+      // slot. Bounded all the same: a pass holds a few batches' worth of claims at most.
+      const wanted =
+        !exhausted &&
+        !refilling &&
+        queue.length < options.concurrency * MAX_QUEUED_BATCHES &&
+        (queue.length < options.concurrency || startableCount(queue, activeByHost, options.perHost) < options.concurrency - active);
+      if (wanted) {
         refilling = true;
         options.refill!()
           .then((more) => {
@@ -81,6 +91,18 @@ export async function refreshBatch(deps: Deps, sources: SourceRecord[], options:
     };
     pump();
   });
+}
+
+/** Queued sources that could start now: each host's count capped by its free per-host slots. */
+function startableCount(queue: SourceRecord[], activeByHost: Map<string, number>, perHost: number): number {
+  const room = new Map<string, number>();
+  let startable = 0;
+  for (const source of queue) {
+    const left = room.get(source.host) ?? perHost - (activeByHost.get(source.host) ?? 0);
+    if (left > 0) startable += 1;
+    room.set(source.host, left - 1);
+  }
+  return startable;
 }
 
 export interface DueRefreshOptions extends Pick<BatchOptions, 'onResult' | 'signal'> {
