@@ -170,6 +170,19 @@ const ROWS: Row[] = [
       ]);
     },
   },
+  {
+    construct: "an RSS item's full text in <body> (XHTML, prefixed or not) or <fullitem> (escaped HTML) is its content",
+    fixture: 'rss-item-body.rss',
+    check: (feed) => {
+      expect(feed.entries.map((entry) => entry.content)).toEqual([
+        '<p>First <b>full</b> text &amp; more.</p>',
+        '<p>Second full text, a &lt; b.</p>',
+        '<p>Third <i>full</i> text ]]&gt; too</p>',
+        undefined,
+      ]);
+      expect(feed.entries[1]?.summary).toBe('Short description');
+    },
+  },
 ];
 
 describe('constructs real-world feeds use (issue 15)', () => {
