@@ -9,7 +9,7 @@ import { sha256Hex } from '../vault/seal.js';
 import { htmlToText, sanitizeHtml, textToHtml } from './sanitize-html.js';
 
 /** Part of every fingerprint: bump it when normalising or sanitising changes, so old entries are made again. */
-const NORMALISER_VERSION = '2';
+const NORMALISER_VERSION = '3';
 // Ids longer than this (or carrying a secret) are replaced by their hash.
 const MAX_ID_LENGTH = 1024;
 const HASH_ID_PREFIX = 'urn:feedproxy:sha256:';
