@@ -2,6 +2,12 @@
 // the text before (or, for tag balancing, after a first failed) parse.
 import { escapeText } from '../text.js';
 import { localNameOf, type XmlFeedFormat } from './detect-format.js';
+/** A document cut off in its last close tag (`</rss` with no `>`): the tag is finished. */
+export function withLastTagClosed(xml: string): string {
+  const cut = /<\/([A-Za-z_][\w.:-]*)\s*$/.exec(xml.slice(-256));
+  return cut === null ? xml : `${xml.trimEnd()}>`;
+}
+
 /** RSS with its items straight under <rss>, no <channel>: the channel is put back around them. */
 export function withChannel(xml: string): string {
   if (/<(?:[\w-]+:)?channel[\s>]/.test(xml)) return xml;

@@ -183,6 +183,14 @@ const ROWS: Row[] = [
       expect(feed.entries[1]?.summary).toBe('Short description');
     },
   },
+  {
+    construct: 'a document cut off inside its last close tag (`</rss` with no `>`) is read',
+    fixture: 'rss-cut-last-tag.rss',
+    check: (feed) => {
+      expect(feed.title).toBe('Cut short');
+      expect(feed.entries.map((entry) => [entry.title, entry.link])).toEqual([['The only item', 'http://cut.example/get?a=1&b=2']]);
+    },
+  },
 ];
 
 describe('constructs real-world feeds use (issue 15)', () => {
