@@ -153,6 +153,22 @@ export function makePerson(context: Context, name: unknown, email: unknown, url:
   return person;
 }
 
+// "Name (e-mail)" and "e-mail (Name)": how RSS <author> and Dublin Core creators name a person.
+const NAME_THEN_EMAIL = /^(.+?)\s*\(\s*([^\s()@]+@[^\s()@]+)\s*\)$/;
+const EMAIL_THEN_NAME = /^([^\s()@]+@[^\s()@]+)\s*\(\s*(.+?)\s*\)$/;
+
+/** A person named by one string (dc:creator, dc:author): "Name (e-mail)" and "e-mail (Name)" are split. */
+export function personOfText(context: Context, value: unknown, base: string): Person {
+  const text = typeof value === 'string' ? value.trim() : value;
+  if (typeof text === 'string') {
+    const nameFirst = NAME_THEN_EMAIL.exec(text);
+    if (nameFirst) return makePerson(context, nameFirst[1], nameFirst[2], undefined, base);
+    const emailFirst = EMAIL_THEN_NAME.exec(text);
+    if (emailFirst) return makePerson(context, emailFirst[2], emailFirst[1], undefined, base);
+  }
+  return makePerson(context, text, undefined, undefined, base);
+}
+
 export function makeEnclosure(context: Context, url: unknown, type: unknown, length: unknown, base: string): Enclosure | undefined {
   const absolute = absoluteUrl(context, url, base);
   if (absolute === undefined) return undefined;

@@ -141,7 +141,20 @@ function itemContent(name: string, inner: string): string {
   // <body> holds the markup itself: its prefix comes off the child elements, CDATA sections become
   // escaped text, and the whole is one CDATA section (each `]]>` split across two).
   const colon = name.indexOf(':');
-  const unprefixed = colon === -1 ? inner : inner.replace(new RegExp(`<(/?)${name.slice(0, colon)}:`, 'g'), '<$1');
+  const unprefixed = colon === -1 ? inner : inner.replace(new RegExp(`<(/?)${name.slice(0, colon).replace(/\./g, '\\.')}:`, 'g'), '<$1');
   const html = unprefixed.replace(/<!\[CDATA\[([\s\S]*?)\]\]>/g, (_whole, text: string) => escapeText(text));
   return `${CONTENT_OPEN}<![CDATA[${html.replace(/\]\]>/g, ']]]]><![CDATA[>')}]]>${CONTENT_CLOSE}`;
+}
+
+const DUBLIN_CORE_NS = 'http://purl.org/dc/elements/1.1/';
+
+/**
+ * dc:author, which is no Dublin Core element but what some feeds write (and Universal Feed Parser
+ * reads) for dc:creator: renamed to it, for the prefixes bound to Dublin Core.
+ */
+export function withDcAuthorAsCreator(xml: string): string {
+  if (!/:author[\s>]/.test(xml)) return xml;
+  const prefixes = [...xml.matchAll(/\sxmlns:([\w-]+)\s*=\s*["']([^"']*)["']/g)].filter((m) => m[2] === DUBLIN_CORE_NS).map((m) => m[1]!);
+  if (prefixes.length === 0) return xml;
+  return xml.replace(new RegExp(`<(/?)(${prefixes.join('|')}):author(?=[\\s>/])`, 'g'), '<$1$2:creator');
 }

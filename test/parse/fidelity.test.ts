@@ -191,6 +191,17 @@ const ROWS: Row[] = [
       expect(feed.entries.map((entry) => [entry.title, entry.link])).toEqual([['The only item', 'http://cut.example/get?a=1&b=2']]);
     },
   },
+  {
+    construct: 'dc:author names the author, and "Name (e-mail)" in it or dc:creator is split',
+    fixture: 'dc-author.rss',
+    check: (feed) => {
+      expect(feed.entries.map((entry) => entry.authors)).toEqual([
+        [{ name: 'Example Editor', email: 'editor@dc.example' }],
+        [{ name: 'Example Writer', email: 'writer@dc.example' }],
+        [{ name: 'Plain Name' }],
+      ]);
+    },
+  },
 ];
 
 describe('constructs real-world feeds use (issue 15)', () => {
