@@ -70,6 +70,16 @@ export function literalText(context: Context, value: unknown): string | undefine
   return text === '' ? undefined : text;
 }
 
+/**
+ * Plain text that may hold HTML character references (JSON Feed titles: plain text by the spec,
+ * but feeds write `&amp;` and `&#8217;` in them, which readers decode): references decoded,
+ * `<i>` in it kept as the text it is.
+ */
+export function textWithReferences(context: Context, value: unknown): string | undefined {
+  if (typeof value !== 'string' && typeof value !== 'number') return undefined;
+  return plainText(context, String(value).replace(/</g, '&lt;').replace(/>/g, '&gt;'));
+}
+
 export function cleanHtml(context: Context, value: unknown, base: string): string | undefined {
   if (typeof value !== 'string' || value.trim() === '') return undefined;
   const html = sanitizeHtml(value, base, { rewriteUrl: (url) => context.redactor.redactUrl(url) });

@@ -202,6 +202,14 @@ const ROWS: Row[] = [
       ]);
     },
   },
+  {
+    construct: 'JSON Feed titles are plain text: <i> in them is text, character references are decoded',
+    fixture: 'json-title-markup.json',
+    check: (feed) => {
+      expect(feed.title).toBe('Tags & <b>markup</b>');
+      expect(feed.entries.map((entry) => entry.title)).toEqual(['Die Rückkehr von <i> und <b>', 'Fish & chips ’n’ peas']);
+    },
+  },
 ];
 
 describe('constructs real-world feeds use (issue 15)', () => {
