@@ -196,8 +196,8 @@ const ROWS: Row[] = [
     fixture: 'dc-author.rss',
     check: (feed) => {
       expect(feed.entries.map((entry) => entry.authors)).toEqual([
-        [{ name: 'Example Editor', email: 'editor@dc.example' }],
-        [{ name: 'Example Writer', email: 'writer@dc.example' }],
+        [{ name: 'Example Editor', email: 'editor@example.org' }],
+        [{ name: 'Example Writer', email: 'writer@example.org' }],
         [{ name: 'Plain Name' }],
       ]);
     },
