@@ -102,11 +102,11 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
       security: [{ apiKey: [] }],
     },
   });
-  // The public feed URLs readers poll all day, registered before compression, helmet, CORS and the
-  // API's rate limiter: a child context copies its parent's hooks when it is registered (Fastify's
-  // encapsulation), so none of their per-request hooks runs on a poll. The route sets what they
-  // would from memory (routes/public-feeds.ts); it keeps the error handler, the metrics hook above
-  // and swagger's route listing. Profile: BENCHMARKS.md, diagnosis 1.
+  // The public feed URLs readers poll all day, registered before compression and the API's rate
+  // limiter: both add their per-request hooks to each route from an onRoute hook, which sees only
+  // routes registered after it, so neither runs on a poll. (Global hooks — the security headers'
+  // and CORS's below, the metrics hook above — reach every route, whenever it was registered.) The
+  // route sets what they would from memory (routes/public-feeds.ts). Profile: BENCHMARKS.md, diagnosis 1.
   await app.register(publicFeedRoutes);
   await app.register(compress, { global: true, threshold: 1024, encodings: ['br', 'gzip', 'deflate'] });
   await registerHttpSecurity(app, deps);

@@ -5,9 +5,10 @@
 // Readers poll all day and nearly every poll is a conditional GET of a feed that has not changed,
 // so a poll is answered from this instance's memory (publish/published-cache.ts, invalidated
 // exactly by the store) and everything else it costs is made once: the headers of an answer
-// (security headers, CORS, validators) per document, the bytes per document and coding. Helmet,
-// CORS, compression and the global rate limiter never run on this route (app.ts registers it
-// before them) because it sets what they would, from memory (BENCHMARKS.md, diagnosis 1).
+// (security headers, CORS, validators) per document, the bytes per document and coding.
+// Compression and the global rate limiter never run on this route (app.ts registers it before
+// them), and the security-header hook skips it, because it sets what they would, from memory
+// (BENCHMARKS.md, diagnosis 1).
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyBaseLogger } from 'fastify';
 import { Type } from 'typebox';
@@ -104,9 +105,10 @@ export const publicFeedRoutes: FastifyPluginAsyncTypebox = async (app) => {
       // throughput of a 304 (BENCHMARKS.md, bench 1b). Errors still log.
       logLevel: PUBLIC_LOG_LEVEL,
       childLoggerFactory: (logger, bindings, options) => new LazyChildLogger(logger, bindings, options) as unknown as FastifyBaseLogger,
-      // Compression, helmet's, CORS's and the rate limit's headers are made here, from memory: their
-      // plugins are registered after this route and never see it (app.ts).
-      config: { publicFeed: true },
+      // Compression, helmet's, CORS's and the rate limit's headers are made here, from memory:
+      // compression and the API's limiter never see this route (app.ts); the security-header hook
+      // and CORS skip it by this flag and `cors: false`.
+      config: { publicFeed: true, cors: false },
       schema: {
         tags: ['public feeds'],
         summary: 'A published feed (Atom 1.0, RSS 2.0 or JSON Feed 1.1); no authentication',
