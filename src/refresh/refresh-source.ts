@@ -167,6 +167,7 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
     );
     // Deleted meanwhile: saveRefreshed took back what was written.
     if (!saved) return { outcome: 'skipped', source };
+    if (update.bytes !== (source.cachedBytes ?? 0)) await deps.registry.addToUserCount(source.userId, 'cachedBytes', update.bytes - (source.cachedBytes ?? 0));
     if (update.changed || rescrub || source.status !== 'ok') await rebuildQuietly(deps, saved);
     const outcome = update.changed ? 'updated' : 'unchanged';
     deps.metrics.refreshes.inc({ outcome, error: '' });
