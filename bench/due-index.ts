@@ -19,6 +19,7 @@ const N = Number(process.argv[2] ?? 100_000);
 const IDLE_SECONDS = Number(process.argv[3] ?? 30);
 const REDIS = process.env.BENCH_REDIS ?? 'redis://127.0.0.1:6379';
 const DAY = 86_400_000;
+const HOUR = 3_600_000;
 
 async function runOn(kind: 'sqlite' | 'redis') {
   const prefix = `fp-bench-due-${randomBytes(3).toString('hex')}:`;
@@ -35,8 +36,9 @@ async function runOn(kind: 'sqlite' | 'redis') {
     id: `s${index}`, userId: `u${index % 1000}`, title: `Source ${index}`, urlSealed: deps.vault.seal(`https://feeds${index % 97}.example.com/${index}.rss`),
     urlMasked: `https://feeds${index % 97}.example.com/${index}.rss`, host: `feeds${index % 97}.example.com`, refreshMinutes: 30, status: 'ok', errorCount: 0,
     lastFetchedAt: new Date(now).toISOString(), lastSuccessAt: new Date(now).toISOString(),
-    // 1% due a minute ago; the rest due within the next day, spread.
-    nextFetchAt: new Date(index % 100 === 0 ? now - 60_000 : now + 60_000 + (index / N) * DAY).toISOString(),
+    // 1% due a minute ago; the rest due from an hour on (past the run's end: none falls due while
+    // idle is measured), spread over a day.
+    nextFetchAt: new Date(index % 100 === 0 ? now - 60_000 : now + HOUR + (index / N) * DAY).toISOString(),
     entryCount: 0, createdAt: new Date(now).toISOString(), updatedAt: new Date(now).toISOString(),
   });
   // The first source through the registry, as createSource stores it; the rest in bulk, written the

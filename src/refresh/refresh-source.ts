@@ -139,8 +139,11 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
     const storedText = JSON.stringify(stored);
     const rescrub = scrubText(storedText, secrets) !== storedText;
     const cached = rescrub ? stored.map((entry) => scrubEntry(entry, secrets)) : stored;
-    const parsed = parseFeed(response.body, { baseUrl: response.finalUrl, contentType: response.contentType, known: knownEntries(cached) });
-    const fetched = parsed.entries.map((entry) => scrubEntry(entry, secrets));
+    const known = knownEntries(cached);
+    const parsed = parseFeed(response.body, { baseUrl: response.finalUrl, contentType: response.contentType, known });
+    // A known entry is the cached one, already scrubbed for these secrets (rescrubbed above if not).
+    const reused = new Set(known.values());
+    const fetched = parsed.entries.map((entry) => (reused.has(entry) ? entry : scrubEntry(entry, secrets)));
     const update = updateCachedEntries(cached, fetched, source.id, fetchedAt, {
       retentionMs: deps.config.refresh.retentionDays * 24 * 60 * MINUTE,
       maxEntries: deps.config.refresh.maxEntriesPerSource,
