@@ -18,6 +18,8 @@ export interface KeyValueStore extends DueIndex {
   getMany<T>(keys: string[]): Promise<Array<T | undefined>>;
   /** `ttlMs` makes the record expire by itself (a revocation record outlives what it revokes by nothing). */
   set(key: string, value: unknown, ttlMs?: number): Promise<void>;
+  /** Several records written at once, atomically: a reader sees all of them or none (one statement; MULTI). */
+  setMany(records: Array<[key: string, value: unknown]>): Promise<void>;
   delete(key: string): Promise<void>;
   /** Set membership; adding and removing are atomic and never lose a concurrent writer's member. */
   addMember(set: string, member: string): Promise<void>;
@@ -162,6 +164,14 @@ async function openSqliteStore(path: string): Promise<KeyValueStore> {
     ...dueIndex,
     async set(key, value, ttlMs) {
       await records.set(key, value, ttlMs).finally(noteWrite);
+    },
+    async setMany(entries) {
+      if (entries.length === 0) return;
+      // keyv's own row format (`{"value": …}` under `fp:<key>`), in one upsert: one statement is atomic.
+      await query(
+        `INSERT INTO ${KEYV_TABLE}(key, value) VALUES ${entries.map(() => '(?, ?)').join(', ')} ON CONFLICT(key) DO UPDATE SET value = excluded.value`,
+        ...entries.flatMap(([key, value]) => [`${KEYV_NAMESPACE}:${key}`, JSON.stringify({ value })]),
+      ).finally(noteWrite);
     },
     async delete(key) {
       await records.delete(key).finally(noteWrite);
@@ -371,6 +381,13 @@ async function openRedisStore(url: string, prefix: string): Promise<KeyValueStor
   return {
     ...recordsThrough(keyv),
     ...dueIndex,
+    async setMany(entries) {
+      if (entries.length === 0) return;
+      // keyv's own format (`{"value": …}` under `<prefix>r:<key>`), in one MULTI: applied as one.
+      const transaction = client.multi();
+      for (const [key, value] of entries) transaction.set(`${prefix}r:${key}`, JSON.stringify({ value }));
+      await transaction.exec();
+    },
     async addMember(set, member) {
       await client.sAdd(setKey(set), member);
     },
