@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { startScheduler } from '../src/refresh/scheduler.js';
 import type { SourceRecord } from '../src/store/registry.js';
 import { SQLITE_DUE_UPSERT } from '../src/store/due-index.js';
-import { isRedisReachable, type KeyValueStore } from '../src/store/kv.js';
+import type { KeyValueStore } from '../src/store/kv.js';
+import { isRedisReachable } from '../test/helpers/redis-keys.js';
 import Database from 'better-sqlite3';
 import { openInstance, storeBytes } from './lib/instance.js';
 

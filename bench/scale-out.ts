@@ -14,7 +14,7 @@ import { Writable } from 'node:stream';
 import { loadConfig } from '../src/config.js';
 import { createDeps, type Deps } from '../src/deps.js';
 import { createLogger } from '../src/logger.js';
-import { deleteRedisPrefix } from '../src/store/kv.js';
+import { deleteRedisPrefix } from '../test/helpers/redis-keys.js';
 import { startChild, type Child } from './lib/child.js';
 import { benchResult, printTable, type BenchResult, type RunOptions, type Table } from './lib/common.js';
 import { BENCH_PUBLIC_URL, BENCH_SECRET_KEY, addSource, addUser } from './lib/instance.js';
