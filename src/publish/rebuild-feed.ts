@@ -12,7 +12,7 @@ import type { FeedRecord, RenderedFormat, RenderedMeta, SourceRecord } from '../
 import { VERSION } from '../version.js';
 import { strongEtag } from './strong-etag.js';
 import { onFeedPublished } from '../websub/notify.js';
-import { escapeHtml } from '../pipeline/plain-text.js';
+import { escapeHtml } from '../text.js';
 
 export const FEED_FORMATS: readonly RenderedFormat[] = ['atom', 'rss', 'json'];
 export type PublicFormat = RenderedFormat;
