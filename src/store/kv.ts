@@ -45,6 +45,8 @@ export interface KeyValueStore extends DueIndex {
   /** Takes `key` for `owner` unless another owner holds an unexpired lease. */
   acquireLease(key: string, owner: string, ttlMs: number): Promise<boolean>;
   releaseLease(key: string, owner: string): Promise<void>;
+  /** Extends `owner`'s unexpired lease; false when it lapsed or is another's (never takes a free one). */
+  renewLease(key: string, owner: string, ttlMs: number): Promise<boolean>;
   /** Throws when the backend does not answer. */
   ping(): Promise<void>;
   /**

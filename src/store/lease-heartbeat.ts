@@ -20,8 +20,10 @@ export function withLeaseHeartbeat(store: KeyValueStore, heartbeatMs: number): K
           held.delete(id); // the holder's own bound: let it lapse
           continue;
         }
-        const kept = await store.acquireLease(lease.key, lease.owner, Math.min(heartbeatMs, left)).catch(() => true);
-        if (!kept) held.delete(id); // lapsed and taken by another: theirs now
+        // Renewed only while still ours: a lease released meanwhile (by this process or another
+        // sharing the owner id) is not taken again by the heartbeat.
+        const kept = await store.renewLease(lease.key, lease.owner, Math.min(heartbeatMs, left)).catch(() => true);
+        if (!kept) held.delete(id); // released, lapsed, or taken by another
       }
     } finally {
       beating = false;

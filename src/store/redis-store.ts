@@ -105,6 +105,9 @@ export async function openRedisStore(url: string, prefix: string): Promise<KeyVa
     async releaseLease(key, owner) {
       await client.eval(RELEASE_SCRIPT, { keys: [leaseKey(key)], arguments: [owner] });
     },
+    async renewLease(key, owner, ttlMs) {
+      return Number(await client.eval(RENEW_SCRIPT, { keys: [leaseKey(key)], arguments: [owner, String(Math.ceil(ttlMs))] })) === 1;
+    },
     async ping() {
       await client.ping();
     },

@@ -134,6 +134,11 @@ export async function openSqliteStore(path: string): Promise<KeyValueStore> {
     async releaseLease(key, owner) {
       await query('DELETE FROM fp_leases WHERE key = ? AND owner = ?', key, owner);
     },
+    async renewLease(key, owner, ttlMs) {
+      const now = Date.now();
+      const rows = await query('UPDATE fp_leases SET expires_at = ? WHERE key = ? AND owner = ? AND expires_at > ? RETURNING owner', now + ttlMs, key, owner, now);
+      return rows.length === 1;
+    },
     async ping() {
       await query('SELECT 1');
     },

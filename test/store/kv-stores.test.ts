@@ -88,6 +88,15 @@ describe.each(STORES)('key-value store (%s)', (kind) => {
     await one.releaseLease('refresh:y', 'taker');
   });
 
+  it('does not take back, by its heartbeat, a lease released from another process', async () => {
+    expect(await one.acquireLease('refresh:z', 'holder', 60_000)).toBe(true);
+    await two.releaseLease('refresh:z', 'holder');
+    // Several heartbeats of `one`, which still remembers the lease it took.
+    await new Promise((resolve) => setTimeout(resolve, HEARTBEAT_MS * 2));
+    expect(await two.acquireLease('refresh:z', 'other', 60_000)).toBe(true);
+    await two.releaseLease('refresh:z', 'other');
+  });
+
   it('answers ping', async () => {
     await expect(one.ping()).resolves.toBeUndefined();
   });
