@@ -6,7 +6,7 @@ import { mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { startChild } from './lib/child.js';
 import { RESULTS_DIR } from './lib/common.js';
-import { deleteRedisPrefix } from '../src/store/kv.js';
+import { deleteRedisPrefix } from '../test/helpers/redis-keys.js';
 import { UNLIMITED, publishBenchFeed } from './serving.js';
 
 const kind = process.argv[2] ?? '304';

@@ -14,7 +14,7 @@ import { startChild, type Child } from './lib/child.js';
 import { benchResult, median, printTable, type BenchResult, type RunOptions, type Table } from './lib/common.js';
 import { addCachedSource, addFeed, addUser, openInstance, type BenchInstance } from './lib/instance.js';
 import type { BareResponse } from './serve-target.js';
-import { deleteRedisPrefix, isRedisReachable } from '../src/store/kv.js';
+import { deleteRedisPrefix, isRedisReachable } from '../test/helpers/redis-keys.js';
 
 export const UNLIMITED = { FEEDPROXY_PUBLIC_RATE_LIMIT: '1000000' };
 

@@ -276,7 +276,12 @@ async function fetchOk(deps: Deps, url: string, sign?: RequestSigner): Promise<E
  */
 async function checkCachedBytes(deps: Deps, userId: string): Promise<void> {
   const max = deps.config.limits.maxCachedBytesPerUser;
-  const used = (await deps.registry.listSources(userId)).reduce((total, source) => total + (source.cachedBytes ?? 0), 0);
+  // A counter kept with the quota counters (O(1) per create); counted once for users from before it.
+  let used = (await deps.registry.getUserCounts(userId))?.cachedBytes;
+  if (used === undefined) {
+    used = (await deps.registry.listSources(userId)).reduce((total, source) => total + (source.cachedBytes ?? 0), 0);
+    await deps.registry.setUserCachedBytes(userId, used);
+  }
   if (used >= max) {
     const mib = (bytes: number) => `${Math.ceil(bytes / 1_048_576)} MiB`;
     throw new ConflictError(`storage limit reached: your sources' cached entries take ${mib(used)} of the ${mib(max)} a user may have; delete sources first`);

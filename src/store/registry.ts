@@ -226,6 +226,10 @@ export function createRegistry(store: KeyValueStore) {
   async function syncDue(ids: string[]): Promise<void> {
     await store.syncDue(ids.map((id) => ({ id, recordKey: key.source(id) })));
   }
+  /** After this process's own write of source records: nothing to do where the write derived it. */
+  async function syncDueAfterWrite(ids: string[]): Promise<void> {
+    if (!store.derivedOnWrite) await syncDue(ids);
+  }
 
   return {
     store,
@@ -255,21 +259,37 @@ export function createRegistry(store: KeyValueStore) {
       return updated;
     },
     /** Sources and feeds of a user, from the kept counters (O(1)); undefined until counted once. */
-    async getUserCounts(userId: string): Promise<{ sources: number; feeds: number } | undefined> {
+    async getUserCounts(userId: string): Promise<{ sources: number; feeds: number; cachedBytes?: number } | undefined> {
       const fields = await store.readFields(key.userCounts(userId));
-      return fields.counted ? { sources: Number(fields.sources ?? 0), feeds: Number(fields.feeds ?? 0) } : undefined;
+      if (!fields.counted) return undefined;
+      // cachedBytes is undefined for users counted before it was kept (counted once more, below).
+      return { sources: Number(fields.sources ?? 0), feeds: Number(fields.feeds ?? 0), ...(fields.bytesCounted ? { cachedBytes: Number(fields.cachedBytes ?? 0) } : {}) };
     },
     /** Sets the counters from a count of the indexes (once per user, under a lease). */
-    async setUserCounts(userId: string, counts: { sources: number; feeds: number }): Promise<void> {
-      await store.setFields(key.userCounts(userId), { sources: String(counts.sources), feeds: String(counts.feeds), counted: '1' });
+    async setUserCounts(userId: string, counts: { sources: number; feeds: number; cachedBytes: number }): Promise<void> {
+      await store.setFields(key.userCounts(userId), {
+        sources: String(counts.sources),
+        feeds: String(counts.feeds),
+        cachedBytes: String(counts.cachedBytes),
+        counted: '1',
+        bytesCounted: '1',
+      });
     },
-    /** Adds to a counter and answers the new value, atomically: a quota is a reservation. */
-    addToUserCount(userId: string, field: 'sources' | 'feeds', by: number): Promise<number> {
+    /** Sets the cached-bytes counter of a user counted before it was kept (once). */
+    async setUserCachedBytes(userId: string, cachedBytes: number): Promise<void> {
+      await store.setFields(key.userCounts(userId), { cachedBytes: String(cachedBytes), bytesCounted: '1' });
+    },
+    /**
+     * Adds to a counter and answers the new value, atomically: a quota is a reservation.
+     * `cachedBytes` (the sum of the user's sources' `cachedBytes`) moves on create, refresh and delete.
+     */
+    addToUserCount(userId: string, field: 'sources' | 'feeds' | 'cachedBytes', by: number): Promise<number> {
       return store.addToField(key.userCounts(userId), field, by);
     },
-    async countUserIndexes(userId: string): Promise<{ sources: number; feeds: number }> {
+    async countUserIndexes(userId: string): Promise<{ sources: number; feeds: number; cachedBytes: number }> {
       const [sources, feeds] = await Promise.all([store.members(set.userSources(userId)), store.members(set.userFeeds(userId))]);
-      return { sources: sources.length, feeds: feeds.length };
+      const records = await getMany<SourceRecord>(sources, key.source);
+      return { sources: sources.length, feeds: feeds.length, cachedBytes: records.reduce((total, source) => total + (source.cachedBytes ?? 0), 0) };
     },
     acquireUserIndexLease(userId: string, owner: string, ttlMs: number): Promise<boolean> {
       return store.acquireLease(`user-index:${userId}`, owner, ttlMs);
@@ -285,7 +305,8 @@ export function createRegistry(store: KeyValueStore) {
       await store.addMember(set.userSources(source.userId), source.id);
       await store.addMember(set.allSources, source.id);
       if (source.connectionId) await store.addMember(set.connectionSources(source.connectionId), source.id);
-      await syncDue([source.id]);
+      await syncDueAfterWrite([source.id]);
+      if (source.cachedBytes) await store.addToField(key.userCounts(source.userId), 'cachedBytes', source.cachedBytes);
     },
     /**
      * An update of a listed source: the record, then its due-index entry derived from what is stored
@@ -293,7 +314,7 @@ export function createRegistry(store: KeyValueStore) {
      */
     async saveSource(source: SourceRecord): Promise<void> {
       await store.set(key.source(source.id), source);
-      await syncDue([source.id]);
+      await syncDueAfterWrite([source.id]);
     },
     /** False once a delete has begun: it unlists the source first and removes the record last. */
     async isSourceListed(id: string): Promise<boolean> {
@@ -356,7 +377,10 @@ export function createRegistry(store: KeyValueStore) {
     async deleteSource(source: SourceRecord): Promise<void> {
       await store.removeMember(set.allSources, source.id);
       // Counted once, by whichever delete unlisted it (deletes are repeated to undo racing writes).
-      if (await store.removeMember(set.userSources(source.userId), source.id)) await store.addToField(key.userCounts(source.userId), 'sources', -1);
+      if (await store.removeMember(set.userSources(source.userId), source.id)) {
+        await store.addToField(key.userCounts(source.userId), 'sources', -1);
+        if (source.cachedBytes) await store.addToField(key.userCounts(source.userId), 'cachedBytes', -source.cachedBytes);
+      }
       if (source.connectionId) await store.removeMember(set.connectionSources(source.connectionId), source.id);
       await store.delete(key.entries(source.id));
       await store.delete(key.entriesRevision(source.id));
@@ -376,15 +400,15 @@ export function createRegistry(store: KeyValueStore) {
       return store.getMany<SourceRecord>(ids.map(key.source));
     },
     /**
-     * The revision is marked pending while the entries are written, and settles on a new value after:
-     * a rebuild that reads it before the entries (publish/merge-state.ts) never records a settled
-     * revision with entries older than it, and a writer that died mid-way leaves it pending.
+     * The entries and their new revision in one atomic write: a rebuild that reads the revision before
+     * the entries (publish/merge-state.ts) never records a revision with entries older than it. (Stores
+     * written by releases that wrote them in three steps may hold a pending revision: read as null.)
      */
     async saveEntries(sourceId: string, entries: CachedEntry[]): Promise<void> {
-      const revision = newRevision();
-      await store.set(key.entriesRevision(sourceId), `${revision}${PENDING_REVISION}`);
-      await store.set(key.entries(sourceId), entries);
-      await store.set(key.entriesRevision(sourceId), revision);
+      await store.setMany([
+        [key.entries(sourceId), entries],
+        [key.entriesRevision(sourceId), newRevision()],
+      ]);
     },
     /**
      * Each source's entries revision: null while a write is pending (or was cut short), so the
