@@ -1,4 +1,5 @@
 // Source management: the operations behind /api/v1/sources, shared by the API and the CLI.
+// Over 300 lines because create, edit and delete share the probe, the checks and the URL claims.
 import type { Deps } from '../deps.js';
 import { BadRequestError, ConflictError, NotAFeedError, NotFoundError } from '../errors.js';
 import { checkUrl } from '../fetch/index.js';
