@@ -82,8 +82,9 @@ export interface UrlClaim {
  * is claimed with the store's set-if-absent lease before the duplicate check, and released only
  * once the created source is indexed. Two concurrent creates of one URL: the second waits for
  * the first, then finds its source (409 naming it), or claims the URL if the first failed.
+ * A URL change claims the same way, with `except` naming the source being changed.
  */
-export function claimSourceUrls(deps: Pick<Deps, 'registry' | 'vault' | 'config' | 'instanceId'>, userId: string, connectionId?: string): UrlClaim {
+export function claimSourceUrls(deps: Pick<Deps, 'registry' | 'vault' | 'config' | 'instanceId'>, userId: string, connectionId?: string, except?: string): UrlClaim {
   const owner = `${deps.instanceId}:${randomToken(9)}`;
   const held: string[] = [];
   const keyOf = (digest: string) => `source-url-claim:${userId}:${digest}`;
@@ -96,7 +97,7 @@ export function claimSourceUrls(deps: Pick<Deps, 'registry' | 'vault' | 'config'
         }
         held.push(digest);
       }
-      const known = await findDuplicateSource(deps, userId, urls, { connectionId });
+      const known = await findDuplicateSource(deps, userId, urls, { except, connectionId });
       if (known !== undefined) throw duplicateError(known);
     },
     async release() {

@@ -1,4 +1,5 @@
 // Source management: the operations behind /api/v1/sources, shared by the API and the CLI.
+// Over 300 lines because create, edit and delete share the probe, the checks and the URL claims.
 import type { Deps } from '../deps.js';
 import { BadRequestError, ConflictError, NotAFeedError, NotFoundError } from '../errors.js';
 import { checkUrl } from '../fetch/index.js';
@@ -14,7 +15,7 @@ import type { SourceRecord } from '../store/registry.js';
 import { randomToken } from '../vault/seal.js';
 import { connectionRequest } from '../oauth/signed-requests.js';
 import { removeSourceFromFeeds } from './feeds.js';
-import { claimSourceUrls, duplicateError, findDuplicateSource, indexSource, releaseSlot, reserveSlot, unindexSource, urlDigestsOf, type UrlClaim } from './source-index.js';
+import { claimSourceUrls, indexSource, releaseSlot, reserveSlot, unindexSource, urlDigestsOf, type UrlClaim } from './source-index.js';
 
 export interface CreateSourceInput {
   url: string;
@@ -121,6 +122,14 @@ async function createReservedSource(
 
 export async function updateSource(deps: Deps, userId: string, id: string, input: UpdateSourceInput): Promise<SourceRecord> {
   const source = await getOwnedSourceOrThrow(deps, userId, id);
+  if (input.url === undefined) return changeSource(deps, userId, source, input);
+  // A new URL is claimed until the change is indexed, as a create's is (claimSourceUrls).
+  const claim = claimSourceUrls(deps, userId, source.connectionId, id);
+  return changeSource(deps, userId, source, input, claim).finally(() => claim.release());
+}
+
+async function changeSource(deps: Deps, userId: string, source: SourceRecord, input: UpdateSourceInput, claim?: UrlClaim): Promise<SourceRecord> {
+  const id = source.id;
   const now = deps.now().toISOString();
   let updated: SourceRecord = { ...source, updatedAt: now };
   if (input.title !== undefined) updated.title = cleanTitle(input.title) ?? source.title;
@@ -145,11 +154,9 @@ export async function updateSource(deps: Deps, userId: string, id: string, input
     };
   }
   if (input.url !== undefined) {
-    const known = await findDuplicateSource(deps, userId, [input.url], { except: id, connectionId: source.connectionId });
-    if (known !== undefined) throw duplicateError(known);
+    await claim!.add([input.url]);
     const probe = await probeSource(deps, userId, input.url, source.connectionId, [...knownSecretsOf(deps, source), ...marked]);
-    const resolved = await findDuplicateSource(deps, userId, [probe.storedUrl], { except: id, connectionId: source.connectionId });
-    if (resolved !== undefined) throw duplicateError(resolved);
+    await claim!.add([probe.storedUrl]);
     updated = {
       ...updated,
       urlDigests: urlDigestsOf(deps, [input.url, probe.storedUrl], source.connectionId),
