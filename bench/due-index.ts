@@ -9,7 +9,7 @@ import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startScheduler } from '../src/refresh/scheduler.js';
-import type { SourceRecord } from '../src/store/registry.js';
+import type { SourceRecord } from '../src/model.js';
 import { isRedisReachable } from '../src/store/kv.js';
 import { openInstance, storeBytes } from './lib/instance.js';
 

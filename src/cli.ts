@@ -16,7 +16,7 @@ import { decodeBody } from './parse/index.js';
 import { refreshBatch, refreshDueSources } from './refresh/run-batch.js';
 import type { RefreshResult } from './refresh/refresh-source.js';
 import { serve } from './server.js';
-import type { SourceRecord } from './store/registry.js';
+import type { SourceRecord } from './model.js';
 import { createUser, listUsersWithCounts, resetApiKey } from './services/users.js';
 import { resealAll } from './vault/rotate-key.js';
 import { createVault } from './vault/seal.js';

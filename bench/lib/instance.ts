@@ -10,7 +10,7 @@ import { createDeps, type Deps } from '../../src/deps.js';
 import { createLogger } from '../../src/logger.js';
 import { maskUrl } from '../../src/secrets/scrub.js';
 import { rebuildFeed } from '../../src/publish/rebuild-feed.js';
-import type { FeedRecord, SourceRecord } from '../../src/store/registry.js';
+import type { FeedRecord, SourceRecord } from '../../src/model.js';
 import { randomToken } from '../../src/vault/seal.js';
 import { generateCachedEntries } from './corpus.js';
 

@@ -6,7 +6,7 @@
 // seen at once by every instance; nothing here guesses with a TTL. Tokens that open nothing are
 // never kept (anyone can make them up).
 import type { Deps } from '../deps.js';
-import type { PublicTokenTarget, RenderedFormat } from '../store/registry.js';
+import type { PublicTokenTarget, RenderedFormat } from '../model.js';
 import type { RecordWatch } from '../store/kv.js';
 import { documentForToken, findPublishedFeed, readPublishedHead, readStoredDocument, type PublishedHead, type StoredDocument } from './published.js';
 

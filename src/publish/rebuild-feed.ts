@@ -2,22 +2,18 @@
 // its sources changes; a reader's GET only ever reads what this wrote.
 import { createHash } from 'node:crypto';
 import type { Deps } from '../deps.js';
-import type { CachedEntry } from '../model.js';
 import { applyFeedOptions, feedOptionsOf, oldestAllowed, type PublishedEntry, type SourceFacet } from '../pipeline/feed-options.js';
-import { entryDate } from '../pipeline/merge.js';
 import { mergeAll, mergeFeed, type FeedSelection, type MergedSelection } from './merge-state.js';
 import { renderFeed } from '../render/render-feed.js';
 import { maskUrl, REDACTED } from '../secrets/scrub.js';
-import type { FeedRecord, RenderedFormat, RenderedMeta, SourceRecord } from '../store/registry.js';
+import { entryDate, FEED_FORMATS, type CachedEntry, type FeedRecord, type RenderedFormat, type RenderedMeta, type SourceRecord } from '../model.js';
 import { VERSION } from '../version.js';
 import { strongEtag } from './strong-etag.js';
 import { onFeedPublished } from '../websub/notify.js';
 import { escapeHtml } from '../pipeline/plain-text.js';
 
-export const FEED_FORMATS: readonly RenderedFormat[] = ['atom', 'rss', 'json'];
-export type PublicFormat = RenderedFormat;
 
-export function publicUrlsOf(publicUrl: string, token: string): Record<PublicFormat, string> {
+export function publicUrlsOf(publicUrl: string, token: string): Record<RenderedFormat, string> {
   return { atom: `${publicUrl}/${token}.atom`, rss: `${publicUrl}/${token}.rss`, json: `${publicUrl}/${token}.json` };
 }
 

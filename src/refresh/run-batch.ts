@@ -2,7 +2,7 @@
 // never holds every slot and no host sees more than `perHost` of our connections at once.
 import type { Deps } from '../deps.js';
 import { InternalError } from '../errors.js';
-import type { SourceRecord } from '../store/registry.js';
+import type { SourceRecord } from '../model.js';
 import { refreshSource, type RefreshOptions, type RefreshResult } from './refresh-source.js';
 
 export interface BatchOptions extends RefreshOptions {

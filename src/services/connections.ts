@@ -4,7 +4,7 @@ import type { Deps } from '../deps.js';
 import { BadRequestError } from '../errors.js';
 import { buildAuthorizeUrl, discoverFeeds, getAccessToken, getRequestToken, type FeedLink, type OAuthToken } from '../oauth/client.js';
 import { CONNECTION_REMOVED, connected, getOwnedConnectionOrThrow, providerOf } from '../oauth/signed-requests.js';
-import type { ConnectionRecord } from '../store/registry.js';
+import type { ConnectionRecord } from '../model.js';
 import { randomToken, sha256Hex } from '../vault/seal.js';
 
 export const CALLBACK_PATH = '/oauth/callback';

@@ -5,7 +5,7 @@ import { validateFilterRules } from '../pipeline/filter.js';
 import { DEFAULT_FEED_OPTIONS, feedOptionsOf, type PublishedEntry } from '../pipeline/feed-options.js';
 import { rebuildFeed, selectEntries } from '../publish/rebuild-feed.js';
 import type { FeedStats, TokenStats } from '../stats/feed-stats.js';
-import { DEFAULT_TOKEN_ID, type FeedOptions, type FeedRecord, type SourceRecord, type SubscriberToken } from '../store/registry.js';
+import { DEFAULT_TOKEN_ID, type FeedOptions, type FeedRecord, type SourceRecord, type SubscriberToken } from '../model.js';
 import { randomToken } from '../vault/seal.js';
 import { releaseSlot, reserveSlot } from './source-index.js';
 

@@ -4,7 +4,7 @@
 // records predate them is indexed once, under a lease, the first time they are needed.
 import type { Deps } from '../deps.js';
 import { ConflictError } from '../errors.js';
-import type { SourceRecord } from '../store/registry.js';
+import type { SourceRecord } from '../model.js';
 
 /** Long enough for a user with tens of thousands of sources to be indexed once. */
 const INDEX_LEASE_MS = 120_000;

@@ -3,7 +3,7 @@
 // vault, and the id is a hash, so the store never holds either in clear.
 import { createHash } from 'node:crypto';
 import type { Deps } from '../deps.js';
-import type { RenderedFormat } from '../store/registry.js';
+import type { RenderedFormat } from '../model.js';
 
 export interface Subscription {
   id: string;

@@ -6,7 +6,7 @@ import { maskUrl } from '../../secrets/scrub.js';
 import { feedOptionsOf } from '../../pipeline/feed-options.js';
 import { pageUrlOf, publicUrlsOf } from '../../publish/rebuild-feed.js';
 import type { FeedToken } from '../../services/feeds.js';
-import type { FeedRecord, SourceRecord } from '../../store/registry.js';
+import type { FeedRecord, SourceRecord } from '../../model.js';
 
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T) => Type.Union([schema, Type.Null()]);
 const Time = Type.String({ format: 'date-time' });
