@@ -48,7 +48,7 @@ async function runOn(kind: 'sqlite' | 'redis') {
   const fillSeconds = (Date.now() - fillStarted) / 1000;
 
   // Count what the store hands back, by record.
-  const store = deps.registry.store;
+  const store = instance.kv;
   let recordsRead = 0;
   const { get, getMany, members } = store;
   store.get = async (key) => ((recordsRead += 1), get(key));

@@ -18,7 +18,7 @@ import type { RefreshResult } from './refresh/refresh-source.js';
 import { serve } from './server.js';
 import type { SourceRecord } from './model.js';
 import { createUser, listUsersWithCounts, resetApiKey } from './services/users.js';
-import { resealAll } from './vault/rotate-key.js';
+import { resealAll } from './services/rotate-key.js';
 import { createVault } from './vault/seal.js';
 import { loadOrCreateSecretKey } from './vault/secret-key.js';
 import { VERSION } from './version.js';

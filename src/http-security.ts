@@ -89,9 +89,9 @@ function sharedRateLimitStore(hitWindow: NonNullable<KeyValueStore['hitWindow']>
   };
 }
 
-export async function registerHttpSecurity(app: FastifyInstance, deps: Pick<Deps, 'config'> & { registry: { store: Pick<KeyValueStore, 'hitWindow'> } }): Promise<void> {
+export async function registerHttpSecurity(app: FastifyInstance, deps: Pick<Deps, 'config'> & { registry: Pick<KeyValueStore, 'hitWindow'> }): Promise<void> {
   const { limits } = deps.config;
-  const hitWindow = deps.registry.store.hitWindow?.bind(deps.registry.store);
+  const { hitWindow } = deps.registry;
 
   await app.register(helmet, HELMET_OPTIONS);
   // Feed readers that run in a browser read the public feeds cross-origin; nothing else is shared.

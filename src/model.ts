@@ -6,3 +6,4 @@ export * from './model/entries.js';
 export * from './model/records.js';
 export * from './model/formats.js';
 export * from './model/entry-helpers.js';
+export * from './model/source-policy.js';

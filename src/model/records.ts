@@ -165,3 +165,28 @@ export interface ConnectionRecord {
   createdAt: string;
   updatedAt: string;
 }
+
+/** A WebSub subscriber of one public feed URL (websub/). Callback and secret are sealed. */
+export interface Subscription {
+  id: string;
+  /** The public feed URL subscribed to, exactly as given (what rel=self names in deliveries). */
+  topic: string;
+  feedId: string;
+  /** The public token of the topic: a revoked one ends the subscription. */
+  token: string;
+  format: RenderedFormat;
+  callbackSealed: string;
+  /** For logs: the callback's host, never its path or query. */
+  callbackHost: string;
+  secretSealed?: string;
+  leaseSeconds: number;
+  /** ISO 8601. */
+  expiresAt: string;
+  createdAt: string;
+  /** ETag of the last document this subscriber acknowledged: never sent twice in a row. */
+  deliveredEtag?: string;
+  /** Failed attempts in a row of the pending delivery. */
+  failures: number;
+  /** ISO 8601; the pending delivery waits until then (backoff). */
+  retryAt?: string;
+}

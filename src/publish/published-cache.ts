@@ -102,7 +102,7 @@ export async function createPublishedCache(deps: CacheDeps, limits: PublishedCac
     for (const format of FORMATS) forget(`${token}.${format}`);
   }
 
-  const watch: RecordWatch = await deps.registry.store.watchRecords(WATCHED_PREFIXES, onChange);
+  const watch: RecordWatch = await deps.registry.watchRecords(WATCHED_PREFIXES, onChange);
 
   return {
     get(file) {

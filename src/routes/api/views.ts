@@ -4,7 +4,7 @@ import { Type, type Static } from 'typebox';
 import type { CachedEntry } from '../../model.js';
 import { maskUrl } from '../../secrets/scrub.js';
 import { feedOptionsOf } from '../../pipeline/feed-options.js';
-import { pageUrlOf, publicUrlsOf } from '../../publish/rebuild-feed.js';
+import { pageUrlOf, publicUrlsOf } from '../../publish/public-urls.js';
 import type { FeedToken } from '../../services/feeds.js';
 import type { FeedRecord, SourceRecord } from '../../model.js';
 
