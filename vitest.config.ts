@@ -6,6 +6,8 @@ import { defineConfig } from 'vitest/config';
 const UNIT = [
   'test/errors.test.ts',
   'test/model/**/*.test.ts',
+  'test/docs-links.test.ts',
+  'test/text.test.ts',
   'test/config.test.ts',
   'test/pipeline/feed-options.test.ts',
   'test/pipeline/filter.test.ts',

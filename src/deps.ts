@@ -56,7 +56,7 @@ export async function createDeps(config: Readonly<Config>, overrides: DepsOverri
   const vault = createVault(key, previousKeys);
   const registry = createRegistry(store);
   await verifySecretKey(registry, vault);
-  // Stores written before the due index existed get it built once, here (README, "Refresh at scale").
+  // Stores written before the due index existed get it built once, here (docs/refreshing.md, "Cost that follows the work").
   const indexed = await registry.ensureDueIndex();
   if (indexed > 0) logger.info({ sources: indexed }, 'due index built');
   const fetcher = createFetcher(

@@ -1,12 +1,10 @@
-// The only import of undici. An Agent whose connector resolves the host itself, runs the SSRF guard
-// on every address and connects to the address it approved (so DNS rebinding between the check and
-// the connect cannot happen), on every redirect hop. Bodies are read under a decoded-size cap and
-// everything, connect to last byte across all hops, runs under one deadline.
-import { lookup as dnsLookup } from 'node:dns/promises';
-import { isIP } from 'node:net';
+// The only file that loads undici. An Agent that dials through the guarded connector
+// (guarded-connector.ts: the SSRF check on the address actually connected to), redirects followed
+// by hand so every hop is checked and signed afresh, bodies read under a decoded-size cap, and
+// everything, connect to last byte across all hops, under one deadline. About 300 lines in one file
+// because redirects, the deadline and the error mapping share one exchange's state.
 import { Agent, buildConnector, type Dispatcher } from 'undici';
 import {
-  ForbiddenAddressError,
   TooManyRedirectsError,
   UpstreamHttpError,
   UpstreamTimeoutError,
@@ -15,13 +13,11 @@ import {
   isCodedError,
   type CodedError,
 } from '../errors.js';
-import { checkUrl, isAllowedException, isForbiddenAddress } from './guard.js';
+import { checkUrl } from './guard.js';
+import { createGuardedConnector, lookupAll, type LookupAll } from './guarded-connector.js';
 import { ACCEPT_ENCODING, canDecode, readBody } from './read-body.js';
 import { parseMaxAge, parseRetryAfter } from './response-headers.js';
 import type { FeedRequest, FeedResponse, Fetcher, FetcherOptions, RawRequest, RawResponse, RequestSigner, ResponseMeta } from './types.js';
-
-/** Resolves a hostname to every address it has, like `dns.lookup(host, { all: true })`. */
-export type LookupAll = (hostname: string) => Promise<Array<{ address: string; family: number }>>;
 
 /** Test seams that are not part of FetcherOptions (types.ts is the shared contract). */
 export interface FetcherHooks {
@@ -66,8 +62,10 @@ interface Progress {
 }
 
 export function createFetcher(options: FetcherOptions, hooks: FetcherHooks = {}): Fetcher {
+  // Connecting can never take longer than the whole request may.
+  const connectTimeoutMs = Math.min(options.connectTimeoutMs, options.timeoutMs);
   const agent = new Agent({
-    connect: createGuardedConnector(options, hooks.lookup ?? lookupAll),
+    connect: createGuardedConnector(buildConnector({ timeout: connectTimeoutMs }), connectTimeoutMs, options, hooks.lookup ?? lookupAll),
     headersTimeout: options.timeoutMs,
     bodyTimeout: options.timeoutMs,
   });
@@ -223,64 +221,6 @@ export function createFetcher(options: FetcherOptions, hooks: FetcherHooks = {})
   };
 }
 
-/**
- * The undici connector with the guard in front: resolve, check every address, connect to the
- * approved one (keeping the hostname for SNI and Host), then check the socket's peer once more.
- */
-function createGuardedConnector(options: FetcherOptions, lookup: LookupAll): buildConnector.connector {
-  // Connecting can never take longer than the whole request may.
-  const connectTimeoutMs = Math.min(options.connectTimeoutMs, options.timeoutMs);
-  const connectSocket = buildConnector({ timeout: connectTimeoutMs });
-  const isApproved = (address: string, hostname: string, port: number) =>
-    !isForbiddenAddress(address) ||
-    isAllowedException(hostname, port, options.allowPrivate) ||
-    isAllowedException(address, port, options.allowPrivate);
-
-  return (target, callback) => {
-    const { hostname, protocol } = target;
-    const port = Number(target.port) || (protocol === 'https:' ? 443 : 80);
-    approveAddress(hostname, port)
-      .then((address) => {
-        options.connect?.({ hostname, address, port, protocol });
-        const servername = target.servername ?? (isIP(hostname) === 0 ? hostname : undefined);
-        connectSocket({ ...target, hostname: address, servername }, (error, socket) => {
-          if (error !== null) {
-            callback(error, null);
-            return;
-          }
-          const peer = socket.remoteAddress;
-          if (peer === undefined || !isApproved(peer, hostname, port)) {
-            socket.destroy();
-            callback(new ForbiddenAddressError(hostPortOf(hostname, port)), null);
-            return;
-          }
-          callback(null, socket);
-        });
-      })
-      .catch((error: Error) => callback(error, null));
-  };
-
-  async function approveAddress(hostname: string, port: number): Promise<string> {
-    // IP literals (undici already stripped the IPv6 brackets) are never looked up.
-    const addresses = isIP(hostname) !== 0 ? [hostname] : (await withTimeout(lookup(hostname), connectTimeoutMs)).map((entry) => entry.address);
-    const [first] = addresses;
-    if (first === undefined) throw Object.assign(new Error('no address'), { code: 'ENOTFOUND' });
-    // One forbidden answer refuses the host: a name that mixes public and private answers is not
-    // one we want to reason about address by address.
-    if (addresses.some((address) => !isApproved(address, hostname, port))) throw new ForbiddenAddressError(hostPortOf(hostname, port));
-    return first;
-  }
-}
-
-/** As FEEDPROXY_ALLOW_PRIVATE spells it, so the refusal names exactly what to add there. */
-function hostPortOf(hostname: string, port: number): string {
-  return `${isIP(hostname) === 6 ? `[${hostname}]` : hostname}:${port}`;
-}
-
-async function lookupAll(hostname: string): Promise<Array<{ address: string; family: number }>> {
-  return dnsLookup(hostname, { all: true, verbatim: true });
-}
-
 function metaOf(answer: Answer): ResponseMeta {
   return {
     finalUrl: answer.url.href,
@@ -371,12 +311,4 @@ async function drain(body: Dispatcher.ResponseData['body'], signal: AbortSignal)
 function discard(body: Dispatcher.ResponseData['body']): void {
   body.on('error', () => undefined);
   body.destroy();
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(Object.assign(new Error('lookup timed out'), { code: 'ETIMEDOUT' })), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

@@ -1,5 +1,5 @@
 // The SSRF guard: which URLs we accept and which addresses we agree to connect to. Pure functions;
-// create-fetcher.ts applies them to the address actually connected to, on every hop.
+// guarded-connector.ts applies them to the address actually connected to, on every hop.
 import { BlockList, isIP, isIPv4 } from 'node:net';
 import { InvalidUrlError } from '../errors.js';
 

@@ -2,7 +2,8 @@
 // a DTD is refused (no entity declaration is ever read, let alone expanded), and depth and outline
 // count are bounded before anything walks it.
 import { BadRequestError } from '../errors.js';
-import { attribute, buildXml, children, createXmlTreeParser, first, rootName, textOf, XmlError, xmlSafe, type XmlNode } from '../xml/xml-tree.js';
+import { attribute, buildXml, children, createXmlTreeParser, first, rootName, textOf, XmlError, type XmlNode } from '../xml/xml-tree.js';
+import { stripXmlInvalid } from '../text.js';
 
 export interface OpmlOutline {
   /** `text`, OPML's required label (Feedly and Inoreader repeat it in `title`). */
@@ -59,14 +60,14 @@ export function buildOpml(doc: OpmlExport): string {
   return buildXml({
     opml: {
       '@_version': '2.0',
-      head: { title: xmlSafe(doc.title), dateCreated: doc.dateCreated.toUTCString() },
+      head: { title: stripXmlInvalid(doc.title), dateCreated: doc.dateCreated.toUTCString() },
       body: {
         outline: doc.outlines.map((outline) => ({
           '@_type': 'rss',
-          '@_text': xmlSafe(outline.title),
-          '@_title': xmlSafe(outline.title),
-          '@_xmlUrl': xmlSafe(outline.xmlUrl),
-          '@_htmlUrl': xmlSafe(outline.htmlUrl),
+          '@_text': stripXmlInvalid(outline.title),
+          '@_title': stripXmlInvalid(outline.title),
+          '@_xmlUrl': stripXmlInvalid(outline.xmlUrl),
+          '@_htmlUrl': stripXmlInvalid(outline.htmlUrl),
         })),
       },
     },

@@ -1,6 +1,7 @@
 // The only import of sanitize-html. Upstream HTML is hostile until proven otherwise: whatever
 // leaves this file is republished to feed readers and aggregator pages that render it.
 import sanitize from 'sanitize-html';
+import { escapeText } from '../text.js';
 
 const ALLOWED_TAGS = [
   'a', 'abbr', 'b', 'bdi', 'bdo', 'blockquote', 'br', 'caption', 'cite', 'code', 'col', 'colgroup',
@@ -175,10 +176,7 @@ export function htmlToText(html: string): string {
 
 /** Escapes plain text for use as HTML (text/plain summaries become HTML like every other field). */
 export function textToHtml(text: string): string {
-  return text
-    .replace(/&/g, '&amp;')
-    .replace(/</g, '&lt;')
-    .replace(/>/g, '&gt;')
+  return escapeText(text)
     .replace(/\r?\n\s*\r?\n/g, '<br><br>')
     .trim();
 }

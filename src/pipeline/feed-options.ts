@@ -2,7 +2,7 @@
 // need from the same entries. Pure: `now` comes from the caller.
 import type { CachedEntry } from '../model.js';
 import type { FeedOptions } from '../model.js';
-import { escapeHtml, plainTextOf } from './plain-text.js';
+import { escapeHtml, plainTextOf } from '../text.js';
 
 export const DEFAULT_FEED_OPTIONS: Readonly<FeedOptions> = { prefixSourceTitle: false, summaryOnly: false, maxAgeDays: 0, sourceInfo: true };
 

@@ -3,7 +3,7 @@
 import { RE2JS, RE2JSException, RE2JSSyntaxException } from 're2js';
 import { BadRequestError } from '../errors.js';
 import type { Entry } from '../model.js';
-import { plainTextOf } from './plain-text.js';
+import { plainTextOf } from '../text.js';
 
 export interface FilterRules {
   include?: string[];

@@ -12,7 +12,7 @@ import { hubUrlOf, publicFeedIdOf, publicUrlsOf } from './public-urls.js';
 import { VERSION } from '../version.js';
 import { strongEtag } from './strong-etag.js';
 import { onFeedPublished } from '../websub/notify.js';
-import { escapeHtml } from '../pipeline/plain-text.js';
+import { escapeHtml } from '../text.js';
 
 
 type RebuildDeps = Pick<Deps, 'config' | 'registry' | 'metrics' | 'now' | 'instanceId' | 'logger'>;

@@ -4,7 +4,7 @@
 //
 // Every value is escaped; entries' HTML (from strangers' feeds) is shown as text only. No script,
 // no inline style: the page works under the strictest Content-Security-Policy.
-import { escapeHtml, plainTextOf } from '../pipeline/plain-text.js';
+import { escapeHtml, plainTextOf } from '../text.js';
 import type { RenderFormat } from './render-feed.js';
 
 export interface FeedPageLinks {

@@ -4,7 +4,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { isCodedError } from '../errors.js';
 import { CALLBACK_PATH, completeConnectionFromCallback } from '../services/connections.js';
-import { escapeHtml } from '../pipeline/plain-text.js';
+import { escapeHtml } from '../text.js';
 import { readCookie, RETURN_COOKIE } from './dashboard/session.js';
 
 export const oauthCallbackRoutes: FastifyPluginAsyncTypebox = async (app) => {

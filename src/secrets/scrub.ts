@@ -2,7 +2,7 @@
 // tokenized URL (in links, self links, ids, enclosure URLs), so every string of every entry is
 // scrubbed before it is cached, and URLs are masked before they reach an API answer or a log.
 
-import { escapeHtml } from '../pipeline/plain-text.js';
+import { escapeHtml, escapeText } from '../text.js';
 
 export const REDACTED = 'REDACTED';
 
@@ -121,7 +121,7 @@ function formsOf(rawValues: readonly string[]): string[] {
       forms.add(lowerHex(form));
       // Escaped as our HTML escaping writes it, and as sanitize-html does (quotes left alone in text).
       forms.add(escapeHtml(form));
-      forms.add(form.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;'));
+      forms.add(escapeText(form));
     }
   }
   return [...forms].filter((form) => form.length >= MIN_SECRET_LENGTH);

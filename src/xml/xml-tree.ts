@@ -114,9 +114,3 @@ export function textOf(node: XmlNode | undefined): string | undefined {
 export function rootName(document: XmlNode): string | undefined {
   return Object.keys(document).find((name) => Array.isArray(document[name]));
 }
-
-/** XML 1.0 §2.2: control characters other than tab, LF and CR cannot appear in a document at all. */
-export function xmlSafe(text: string): string {
-  // eslint-disable-next-line no-control-regex
-  return text.replace(/[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]/g, '');
-}

@@ -1,7 +1,7 @@
 // Issue 17, the operator's first hour, through the real binary (dist/cli.js): account recovery
 // (users list / reset-key, /api/v1/me), configuration mistakes that exit 2 naming the variable,
 // warnings for misspelt names, PORT=0, the start-up banner on a terminal, and the cron line run
-// with `env -i` as the README shows it.
+// with `env -i` as docs/operations.md shows it.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -127,7 +127,7 @@ describe('feedproxy CLI: the first hour', () => {
     }
   });
 
-  it('runs the README cron line under `env -i`: the config file carries what the job needs, and refresh says what it used', { timeout: 60_000 }, async () => {
+  it('runs the cron line of docs/operations.md under `env -i`: the config file carries what the job needs, and refresh says what it used', { timeout: 60_000 }, async () => {
     const site = mkdtempSync(join(tmpdir(), 'feedproxy-cron-'));
     mkdirSync(join(site, 'config'));
     writeFileSync(join(site, 'config', 'feedproxy.yaml'), `store: sqlite://data/feedproxy.sqlite\nallowPrivate:\n  - ${upstream.hostPort}\nlogLevel: warn\n`);
@@ -146,7 +146,7 @@ describe('feedproxy CLI: the first hour', () => {
     writeFileSync(opml, `<opml version="2.0"><body><outline text="Pod" xmlUrl="${upstream.url('/podcast')}"/></body></opml>`);
     expect((await inSite(['opml', 'import', opml, '--user', userId])).code).toBe(0);
 
-    // The crontab line of the README, with cron's empty environment.
+    // The crontab line of docs/operations.md, with cron's empty environment.
     const nodeDir = dirname(process.execPath);
     const cron = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
       const child = spawn('env', ['-i', `PATH=${nodeDir}:/usr/bin:/bin`, 'sh', '-c', `cd ${JSON.stringify(site)} && node ${JSON.stringify(CLI)} refresh --all`]);

@@ -2,7 +2,7 @@
 // build a merged feed with its preview, open its Atom URL, subscriber URLs, rotate, connect an OAuth
 // provider, refuse CSRF-less posts, show hostile titles as text, pass axe, sign out. Screenshots of
 // the main pages go to test-results/screenshots/ (untracked: `npm test` rewrites no tracked file);
-// `npm run screenshots` points FEEDPROXY_SCREENSHOTS at docs/screenshots/ to refresh the README's.
+// `npm run screenshots` points FEEDPROXY_SCREENSHOTS at docs/screenshots/ to refresh the ones docs/dashboard.md shows.
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';

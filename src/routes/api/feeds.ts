@@ -2,7 +2,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { entryDate } from '../../model.js';
-import { plainTextOf } from '../../pipeline/plain-text.js';
+import { plainTextOf } from '../../text.js';
 import {
   createFeed,
   createFeedToken,

@@ -1,6 +1,6 @@
 // Auto-escaping HTML templates: every value interpolated into `html` is escaped unless it is itself
 // the result of `html` (or `raw`, kept for markup this module built). A page cannot forget to escape.
-import { escapeHtml } from '../../pipeline/plain-text.js';
+import { escapeHtml } from '../../text.js';
 
 export class SafeHtml {
   constructor(readonly value: string) {}

@@ -1,0 +1,210 @@
+// What every format's normaliser shares: how upstream strings become our fields (plain text,
+// sanitised HTML, absolute URLs without the source's secrets, people, enclosures, ids), and the
+// fingerprint that lets an unchanged item skip all of it.
+import type { MediaNs, SyNs } from 'feedsmith';
+import { createHash } from 'node:crypto';
+import type { Enclosure, Entry, Person, Podcast } from '../model.js';
+import type { SecretRedactor } from './redact-secrets.js';
+import { sha256Hex } from '../vault/seal.js';
+import { htmlToText, sanitizeHtml, textToHtml } from './sanitize-html.js';
+
+/** Part of every fingerprint: bump it when normalising or sanitising changes, so old entries are made again. */
+const NORMALISER_VERSION = '2';
+// Ids longer than this (or carrying a secret) are replaced by their hash.
+const MAX_ID_LENGTH = 1024;
+const HASH_ID_PREFIX = 'urn:feedproxy:sha256:';
+
+/** Shared by every normaliser: how to turn upstream strings into our fields. */
+export interface Context {
+  redactor: SecretRedactor;
+  /** The source URL (its secrets are redacted from the output): part of every fingerprint. */
+  sourceUrl: string;
+  known?: ReadonlyMap<string, Entry>;
+}
+
+/**
+ * The entry for one upstream item: the known one when the item, its base and the source are what
+ * they were (a keyed hash — the source URL, secrets included, is part of it — so the stored value
+ * says nothing about them), else `normalise()`'s, stamped with the fingerprint.
+ */
+export function entryOf(context: Context, item: unknown, base: string, extra: unknown, normalise: () => Entry): Entry {
+  const fingerprint = createHash('sha256')
+    .update(`${NORMALISER_VERSION}\0${context.sourceUrl}\0${base}\0`)
+    .update(JSON.stringify([item, extra]) ?? '')
+    .digest('base64url');
+  const known = context.known?.get(fingerprint);
+  return known ?? { ...normalise(), fingerprint };
+}
+
+export function resolveBase(xmlBase: string | undefined, parent: string): string {
+  if (xmlBase === undefined) return parent;
+  try {
+    return new URL(xmlBase.trim(), parent).href;
+  } catch {
+    return parent;
+  }
+}
+
+export function absoluteUrl(context: Context, value: unknown, base: string): string | undefined {
+  if (typeof value !== 'string' || value.trim() === '') return undefined;
+  let url: URL;
+  try {
+    url = new URL(value.trim(), base);
+  } catch {
+    return undefined;
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return undefined;
+  return context.redactor.redactUrl(url.href);
+}
+
+export function plainText(context: Context, value: unknown): string | undefined {
+  if (typeof value !== 'string' && typeof value !== 'number') return undefined;
+  const text = context.redactor.redactText(htmlToText(String(value)));
+  return text === '' ? undefined : text;
+}
+
+/** Text that is text already (Atom type="text"): `<blink>` in it is shown, not stripped. */
+export function literalText(context: Context, value: unknown): string | undefined {
+  if (typeof value !== 'string' && typeof value !== 'number') return undefined;
+  const text = context.redactor.redactText(String(value).replace(/\s+/g, ' ').trim());
+  return text === '' ? undefined : text;
+}
+
+export function cleanHtml(context: Context, value: unknown, base: string): string | undefined {
+  if (typeof value !== 'string' || value.trim() === '') return undefined;
+  const html = sanitizeHtml(value, base, { rewriteUrl: (url) => context.redactor.redactUrl(url) });
+  const redacted = context.redactor.redactText(html);
+  return redacted === '' ? undefined : redacted;
+}
+
+export function textAsHtml(context: Context, value: unknown, base: string): string | undefined {
+  if (typeof value !== 'string') return undefined;
+  return cleanHtml(context, textToHtml(value), base);
+}
+
+// Markup or an entity: fields with no declared type (itunes:summary, dc:description) hold either.
+const LOOKS_LIKE_HTML = /<\/?[a-z][\w-]*[\s/>]|&(?:#\d+|#x[0-9a-f]+|[a-z]+);/i;
+
+/** A field that may be plain text or HTML, as HTML. */
+export function maybeHtml(context: Context, value: unknown, base: string): string | undefined {
+  if (typeof value !== 'string') return undefined;
+  return LOOKS_LIKE_HTML.test(value) ? cleanHtml(context, value, base) : textAsHtml(context, value, base);
+}
+
+/** media:description (Media RSS: plain unless type="html"), of the item or of its first group that has one. */
+export function mediaDescription(context: Context, media: MediaNs.ItemOrFeed | undefined, base: string): string | undefined {
+  const description = media?.description ?? media?.groups?.find((group) => group.description?.value)?.description;
+  if (description?.value === undefined) return undefined;
+  return description.type === 'html' ? cleanHtml(context, description.value, base) : textAsHtml(context, description.value, base);
+}
+
+/** media:title of the item or its first group: the title of entries that have no other. */
+export function mediaTitle(media: MediaNs.ItemOrFeed | undefined): string | undefined {
+  return media?.title?.value ?? media?.groups?.find((group) => group.title?.value)?.title?.value;
+}
+
+/** The iTunes tags of an episode that podcast apps read, or undefined when there are none. */
+export function podcastOf(itunes: { duration?: number; explicit?: boolean; episode?: number; season?: number; episodeType?: string } | undefined): Podcast | undefined {
+  if (itunes === undefined) return undefined;
+  const podcast: Podcast = {};
+  if (Number.isFinite(itunes.duration) && (itunes.duration ?? 0) > 0) podcast.duration = Math.round(itunes.duration!);
+  if (typeof itunes.explicit === 'boolean') podcast.explicit = itunes.explicit;
+  if (Number.isSafeInteger(itunes.episode) && (itunes.episode ?? 0) > 0) podcast.episode = itunes.episode!;
+  if (Number.isSafeInteger(itunes.season) && (itunes.season ?? 0) > 0) podcast.season = itunes.season!;
+  const episodeType = itunes.episodeType?.trim().toLowerCase();
+  if (episodeType === 'full' || episodeType === 'trailer' || episodeType === 'bonus') podcast.episodeType = episodeType;
+  return Object.keys(podcast).length === 0 ? undefined : podcast;
+}
+
+/** The entry id: upstream's if usable, else the link, else a hash of what the entry says. */
+export function stableId(context: Context, upstreamId: unknown, link: string | undefined, fallback: unknown[]): string {
+  const raw = typeof upstreamId === 'number' ? String(upstreamId) : typeof upstreamId === 'string' ? upstreamId.trim() : '';
+  if (raw !== '') {
+    return raw.length > MAX_ID_LENGTH || context.redactor.containsSecret(raw) ? HASH_ID_PREFIX + sha256Hex(raw) : raw;
+  }
+  if (link !== undefined) return link;
+  // Raw upstream strings, not our cleaned ones, so a change in the sanitiser keeps ids stable.
+  const parts = fallback.map((part) => (typeof part === 'string' || typeof part === 'number' ? String(part) : ''));
+  return HASH_ID_PREFIX + sha256Hex(JSON.stringify(parts));
+}
+
+export function uniqueStrings(values: Array<string | undefined>): string[] {
+  return [...new Set(values.filter((value): value is string => value !== undefined && value !== ''))];
+}
+
+export function uniquePeople(people: Person[]): Person[] {
+  const seen = new Set<string>();
+  return people.filter((person) => {
+    const key = `${person.name ?? ''}\u0000${person.email ?? ''}`;
+    if ((person.name === undefined && person.email === undefined && person.url === undefined) || seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+export function makePerson(context: Context, name: unknown, email: unknown, url: unknown, base: string): Person {
+  const person: Person = {};
+  const cleanName = plainText(context, name);
+  const cleanEmail = plainText(context, email);
+  const cleanUrl = absoluteUrl(context, url, base);
+  if (cleanName !== undefined) person.name = cleanName;
+  if (cleanEmail !== undefined && cleanEmail.includes('@')) person.email = cleanEmail;
+  if (cleanUrl !== undefined) person.url = cleanUrl;
+  return person;
+}
+
+export function makeEnclosure(context: Context, url: unknown, type: unknown, length: unknown, base: string): Enclosure | undefined {
+  const absolute = absoluteUrl(context, url, base);
+  if (absolute === undefined) return undefined;
+  const enclosure: Enclosure = { url: absolute };
+  if (typeof type === 'string' && /^[\w.+-]+\/[\w.+-]+$/.test(type.trim())) enclosure.type = type.trim().toLowerCase();
+  const size = Number(length);
+  if (Number.isSafeInteger(size) && size > 0) enclosure.length = size;
+  return enclosure;
+}
+
+export function uniqueEnclosures(enclosures: Array<Enclosure | undefined>): Enclosure[] {
+  const seen = new Set<string>();
+  return enclosures.filter((enclosure): enclosure is Enclosure => {
+    if (enclosure === undefined || seen.has(enclosure.url)) return false;
+    seen.add(enclosure.url);
+    return true;
+  });
+}
+
+export function mediaImage(media: MediaNs.ItemOrFeed | undefined): string | undefined {
+  const thumbnail = media?.thumbnails?.[0]?.url ?? media?.groups?.[0]?.thumbnails?.[0]?.url;
+  if (thumbnail !== undefined) return thumbnail;
+  return media?.contents?.find((content) => content.medium === 'image' || content.type?.startsWith('image/'))?.url;
+}
+
+const UPDATE_PERIOD_MINUTES: Record<string, number> = {
+  hourly: 60,
+  daily: 1440,
+  weekly: 10_080,
+  monthly: 43_200,
+  yearly: 525_600,
+};
+
+/** RSS <ttl> and sy:updatePeriod/updateFrequency; the longer interval wins when both are given. */
+export function readTtlMinutes(ttl: unknown, sy: SyNs.Feed<string> | undefined): number | undefined {
+  const candidates: number[] = [];
+  const ttlNumber = Number(ttl);
+  if (ttl !== undefined && Number.isFinite(ttlNumber) && ttlNumber > 0) candidates.push(Math.ceil(ttlNumber));
+  const period = sy?.updatePeriod?.trim().toLowerCase();
+  const periodMinutes = period === undefined ? undefined : UPDATE_PERIOD_MINUTES[period];
+  if (periodMinutes !== undefined) {
+    const frequency = Number(sy?.updateFrequency ?? 1);
+    const perUpdate = Number.isFinite(frequency) && frequency >= 1 ? periodMinutes / frequency : periodMinutes;
+    candidates.push(Math.max(1, Math.ceil(perUpdate)));
+  }
+  return candidates.length === 0 ? undefined : Math.max(...candidates);
+}
+
+/** Removes undefined fields so entries stay plain, comparable JSON. */
+export function compact<T extends object>(value: T): T {
+  for (const key of Object.keys(value) as Array<keyof T>) {
+    if (value[key] === undefined) delete value[key];
+  }
+  return value;
+}

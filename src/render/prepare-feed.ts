@@ -1,0 +1,214 @@
+// One clean, format-neutral view of what is to be rendered: text stripped of what XML cannot
+// carry, URLs normalised, ids made valid URIs and unique, dates resolved, podcast values checked.
+// Every format's writer (formats/) starts from this and only decides how to spell it.
+import { createHash } from 'node:crypto';
+import type { CachedEntry, Podcast } from '../model.js';
+import { entryDate, parseDate } from '../pipeline/merge.js';
+import type { PublishedEntry, SourceFacet } from '../pipeline/feed-options.js';
+import { stripXmlInvalid } from '../text.js';
+
+/** A merged entry as pipeline/feed-options publishes it: its `source`, if any, carries no secret (the caller's job). */
+export type RenderEntry = PublishedEntry;
+export type EntrySource = SourceFacet;
+
+export interface RenderInput {
+  /** Stable id of the feed, e.g. a urn or the public URL. */
+  id: string;
+  title: string;
+  description?: string;
+  /** Public URL of the format being rendered. */
+  selfUrl: string;
+  alternateUrls: { atom: string; rss: string; json: string };
+  homeUrl?: string;
+  updated: Date;
+  generator: string;
+  /** WebSub hub (W3C WebSub §4): Atom link, RSS atom:link and JSON Feed `hubs`. */
+  hubUrl?: string;
+  /** XSL stylesheet a browser applies to the Atom and RSS documents (routes/browser-view.ts). */
+  stylesheetUrl?: string;
+  /** Artwork for podcast apps (RSS itunes:image): the sources' own, never a URL with a secret. */
+  image?: string;
+  /** Channel itunes:explicit, when the sources say. */
+  explicit?: boolean;
+  entries: RenderEntry[];
+}
+
+export interface PreparedFeed {
+  id: string;
+  title: string;
+  description?: string;
+  /** Undefined only when the caller's URL was not an http(s) URL. */
+  selfUrl?: string;
+  homeUrl?: string;
+  hubUrl?: string;
+  stylesheetUrl?: string;
+  image?: string;
+  explicit?: boolean;
+  updated: Date;
+  generator: string;
+  entries: PreparedEntry[];
+}
+
+export interface PreparedEntry {
+  /** An absolute URI, unique within the feed. */
+  id: string;
+  /** The id is the entry's own http(s) link: RSS may mark its guid a permalink. */
+  idIsLink: boolean;
+  /** Plain text. */
+  title?: string;
+  link?: string;
+  /** Sanitised HTML. */
+  summary?: string;
+  /** Sanitised HTML. */
+  content?: string;
+  updated: Date;
+  published?: Date;
+  authors: Array<{ name?: string; email?: string; url?: string }>;
+  categories: string[];
+  enclosures: Array<{ url: string; type?: string; length?: number }>;
+  image?: string;
+  podcast?: Podcast;
+  /** Plain-text title; the URL normalised. */
+  source?: EntrySource;
+}
+
+export function prepareFeed(input: RenderInput): PreparedFeed {
+  const usedIds = new Set<string>();
+  const title = stripXmlInvalid(input.title).trim();
+  return {
+    id: isAtomId(stripXmlInvalid(input.id)) ? stripXmlInvalid(input.id) : derivedId(['feed', input.id]),
+    title: title === '' ? 'Untitled feed' : title,
+    description: optionalText(input.description),
+    selfUrl: normaliseUrl(input.selfUrl),
+    homeUrl: normaliseUrl(input.homeUrl),
+    hubUrl: normaliseUrl(input.hubUrl),
+    stylesheetUrl: normaliseUrl(input.stylesheetUrl),
+    image: normaliseUrl(input.image),
+    explicit: input.explicit,
+    updated: validDate(input.updated) ?? latestOf(input.entries) ?? new Date(0),
+    generator: stripXmlInvalid(input.generator),
+    entries: input.entries.map((entry) => prepareEntry(entry, usedIds)),
+  };
+}
+
+function prepareEntry(entry: RenderEntry, usedIds: Set<string>): PreparedEntry {
+  const link = normaliseUrl(entry.link);
+  const id = uniqueId(entry, usedIds);
+  const enclosures = new Map<string, PreparedEntry['enclosures'][number]>();
+  for (const enclosure of entry.enclosures) {
+    const url = normaliseUrl(enclosure.url);
+    if (url === undefined || enclosures.has(url)) continue;
+    const type = enclosure.type !== undefined && MIME_TYPE.test(enclosure.type) ? enclosure.type : undefined;
+    const length = Number.isSafeInteger(enclosure.length) && (enclosure.length ?? 0) > 0 ? enclosure.length : undefined;
+    enclosures.set(url, { url, type, length });
+  }
+  return {
+    id,
+    idIsLink: link !== undefined && id === link,
+    title: optionalText(entry.title),
+    link,
+    summary: optionalText(entry.summary),
+    content: optionalText(entry.content),
+    updated: entryDate(entry),
+    published: parseDate(entry.published),
+    authors: entry.authors
+      .map((author) => ({
+        name: optionalText(author.name),
+        email: author.email !== undefined && EMAIL.test(stripXmlInvalid(author.email)) ? stripXmlInvalid(author.email) : undefined,
+        url: normaliseUrl(author.url),
+      }))
+      .filter((author) => author.name !== undefined || author.email !== undefined || author.url !== undefined),
+    categories: [...new Set(entry.categories.map((category) => stripXmlInvalid(category).trim()).filter((category) => category !== ''))],
+    enclosures: [...enclosures.values()],
+    image: normaliseUrl(entry.image),
+    podcast: preparePodcast(entry.podcast),
+    source: prepareSource(entry.source),
+  };
+}
+
+/** Only values the iTunes tags can carry (positive integers, the three episode types). */
+function preparePodcast(podcast: Podcast | undefined): Podcast | undefined {
+  if (podcast === undefined) return undefined;
+  const prepared: Podcast = {};
+  const positive = (value: number | undefined): value is number => Number.isSafeInteger(value) && (value ?? 0) > 0;
+  if (positive(podcast.duration)) prepared.duration = podcast.duration;
+  if (typeof podcast.explicit === 'boolean') prepared.explicit = podcast.explicit;
+  if (positive(podcast.episode)) prepared.episode = podcast.episode;
+  if (positive(podcast.season)) prepared.season = podcast.season;
+  if (podcast.episodeType === 'full' || podcast.episodeType === 'trailer' || podcast.episodeType === 'bonus') prepared.episodeType = podcast.episodeType;
+  return Object.keys(prepared).length === 0 ? undefined : prepared;
+}
+
+function prepareSource(source: EntrySource | undefined): EntrySource | undefined {
+  const title = source && optionalText(source.title)?.trim();
+  if (!source || title === undefined) return undefined;
+  const url = normaliseUrl(source.url);
+  return url === undefined ? { title } : { title, url };
+}
+
+function optionalText(text: string | undefined): string | undefined {
+  if (text === undefined) return undefined;
+  const cleaned = stripXmlInvalid(text);
+  return cleaned.trim() === '' ? undefined : cleaned;
+}
+
+/** An absolute http(s) URL in its serialised form (non-ASCII and `<>"` percent-encoded), or undefined. */
+function normaliseUrl(url: string | undefined): string | undefined {
+  if (url === undefined) return undefined;
+  try {
+    const parsed = new URL(stripXmlInvalid(url).trim());
+    return parsed.protocol === 'http:' || parsed.protocol === 'https:' ? parsed.href : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function validDate(date: Date): Date | undefined {
+  return Number.isNaN(date.getTime()) ? undefined : parseDate(date.toISOString());
+}
+
+function latestOf(entries: CachedEntry[]): Date | undefined {
+  return entries.map(entryDate).reduce<Date | undefined>((latest, date) => (latest && latest >= date ? latest : date), undefined);
+}
+
+/** RFC 2045 type/subtype with optional parameters. */
+const MIME_TYPE = /^[!#$%&'*+.^_`|~0-9a-z-]+\/[!#$%&'*+.^_`|~0-9a-z-]+(\s*;\s*[!#$%&'*+.^_`|~0-9a-z-]+=("[^"]*"|[!#$%&'*+.^_`|~0-9a-z-]+))*$/i;
+const EMAIL = /^[^\s@<>()",;:[\]\\]+@[^\s@<>()",;:[\]\\]+\.[^\s@<>()",;:[\]\\]+$/;
+
+// Atom ids are IRIs compared character by character (RFC 4287 §4.2.6); feed validators accept
+// ASCII URIs, and for tag: and urn: only the RFC 4151 and RFC 8141 forms.
+const ASCII_URI = /^[a-z][a-z0-9+.-]*:(\/\/)?[0-9a-z;/?:@&=+$.\-_!~*'()%,#]+$/i;
+const TAG_URI = /^tag:([a-z0-9\-._]+?@)?[a-z0-9.-]+?,\d{4}(-\d{2}(-\d{2})?)?:[0-9a-z;/?:@&=+$.\-_!~*'()%,]*(#[0-9a-z;/?:@&=+$.\-_!~*'()%,]*)?$/i;
+const URN = /^urn:[a-z0-9][a-z0-9-]{1,31}:([a-z0-9()+,.:=@;$_!*'-]|%[0-9a-f]{2})+$/i;
+const UUID_URN = /^urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+function isAtomId(id: string): boolean {
+  if (!ASCII_URI.test(id)) return false;
+  const scheme = id.slice(0, id.indexOf(':')).toLowerCase();
+  if (scheme === 'tag') return TAG_URI.test(id);
+  if (scheme === 'urn') return id.toLowerCase().startsWith('urn:uuid:') ? UUID_URN.test(id) : URN.test(id);
+  return true;
+}
+
+/**
+ * The upstream id when it is a usable URI and not taken yet; otherwise a name-based UUID of the
+ * source and upstream id, so the same entry keeps the same id across renders.
+ */
+function uniqueId(entry: CachedEntry, usedIds: Set<string>): string {
+  const upstream = stripXmlInvalid(entry.id);
+  let id = isAtomId(upstream) ? upstream : derivedId([entry.sourceId, entry.id]);
+  for (let copy = 1; usedIds.has(id); copy += 1) id = derivedId([entry.sourceId, entry.id, String(copy)]);
+  usedIds.add(id);
+  return id;
+}
+
+/** Namespace of feedproxy's name-based ids (RFC 9562 §5.5, UUID version 5). */
+const ID_NAMESPACE = Buffer.from('5f0b1f2e8c4a4d7e9b1a6c3d2e4f5a60', 'hex');
+
+function derivedId(parts: string[]): string {
+  const hash = createHash('sha1').update(ID_NAMESPACE).update(JSON.stringify(parts)).digest();
+  hash[6] = ((hash[6] ?? 0) & 0x0f) | 0x50;
+  hash[8] = ((hash[8] ?? 0) & 0x3f) | 0x80;
+  const hex = hash.subarray(0, 16).toString('hex');
+  return `urn:uuid:${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}

@@ -1,0 +1,54 @@
+// Text in and out of markup, in one place: escaping for HTML and XML, the characters XML cannot
+// carry, and HTML → plain text. Imports nothing, so parse/, render/, xml/ and routes/ share it.
+
+/** Plain text → element text of HTML or XML (`&`, `<`, `>`); quotes are left as they are. */
+export function escapeText(text: string): string {
+  return text.replace(/[&<>]/g, (char) => ESCAPES[char]!);
+}
+
+/** Plain text → XML element text or a double-quoted attribute value. */
+export function escapeXml(text: string): string {
+  return text.replace(/[&<>"]/g, (char) => ESCAPES[char]!);
+}
+
+/** Plain text → HTML text or attribute value (both quotes escaped). */
+export function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (char) => ESCAPES[char]!);
+}
+
+const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+
+/**
+ * Characters XML 1.0 (§2.2 Char) cannot carry at all, escaped or not: C0 controls but tab, LF and
+ * CR; U+FFFE and U+FFFF; and surrogates that are not half of a pair (a lone surrogate is no
+ * character; encoded as UTF-8 it becomes U+FFFD or an encoder error).
+ */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const XML_INVALID = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+/** The text without the characters XML cannot carry (see XML_INVALID). */
+export function stripXmlInvalid(text: string): string {
+  return text.replace(XML_INVALID, '');
+}
+
+const NAMED_ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'", nbsp: '\u00a0' };
+
+/**
+ * HTML → plain text, for what has to be plain: filter matching and JSON Feed's `summary`. Tags
+ * out, common entities decoded, whitespace collapsed. The HTML was sanitised by parse/, so every
+ * tag is a plain `<…>`; the result is for matching and short summaries, not for display.
+ */
+export function plainTextOf(html: string): string {
+  return html
+    .replace(/<[^>]*>/g, ' ')
+    .replace(/&(#x[0-9a-f]{1,6}|#[0-9]{1,7}|[a-z]{2,6});/gi, (whole, name: string) => {
+      const lower = name.toLowerCase();
+      if (lower.startsWith('#')) {
+        const code = lower.startsWith('#x') ? Number.parseInt(lower.slice(2), 16) : Number.parseInt(lower.slice(1), 10);
+        return code > 0 && code <= 0x10ffff ? String.fromCodePoint(code) : whole;
+      }
+      return NAMED_ENTITIES[lower] ?? whole;
+    })
+    .replace(/\s+/g, ' ')
+    .trim();
+}
