@@ -17,7 +17,7 @@ export default tseslint.config(
     languageOptions: { globals: globals.node },
   },
   {
-    files: ['src/cli.ts', 'bench/**', 'test/**', 'examples/**'],
+    files: ['src/cli.ts', 'src/cli/**', 'bench/**', 'test/**', 'examples/**'],
     rules: { 'no-console': 'off' },
   },
 );

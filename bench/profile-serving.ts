@@ -1,12 +1,12 @@
 // A CPU profile of feedproxy answering one serving case under wrk, for BENCHMARKS.md's diagnosis:
-//   npx tsx bench/profile-serving.ts [304|200|gzip] [sqlite|redis]
+//   npx tsx bench/profile-serving.ts [304|ims|200|gzip|br] [sqlite|redis]
 // writes bench/results/profile-serving-<case>-<store>.cpuprofile and prints its summary.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { startChild } from './lib/child.js';
 import { RESULTS_DIR } from './lib/common.js';
-import { deleteRedisPrefix } from '../src/store/kv.js';
+import { deleteRedisPrefix } from '../test/helpers/redis-keys.js';
 import { UNLIMITED, publishBenchFeed } from './serving.js';
 
 const kind = process.argv[2] ?? '304';
@@ -22,7 +22,14 @@ const { child, ready } = await startChild<{ port: number }>('serve-target.ts', {
 const url = `http://127.0.0.1:${ready.port}/${token}.atom`;
 const first = await fetch(url);
 await first.arrayBuffer();
-const headers = kind === '304' ? ['-H', `if-none-match: ${first.headers.get('etag')}`] : kind === 'gzip' ? ['-H', 'accept-encoding: gzip'] : [];
+const headers =
+  kind === '304'
+    ? ['-H', `if-none-match: ${first.headers.get('etag')}`]
+    : kind === 'ims'
+      ? ['-H', `if-modified-since: ${first.headers.get('last-modified')}`]
+      : kind === 'gzip' || kind === 'br'
+        ? ['-H', `accept-encoding: ${kind}`]
+        : [];
 execFileSync('wrk', ['-t2', '-c32', '-d8s', ...headers, url], { stdio: 'inherit' });
 await child.stop();
 const file = readdirSync(profileDir).find((name) => name.endsWith('.cpuprofile'))!;

@@ -14,7 +14,7 @@ import { Writable } from 'node:stream';
 import { loadConfig } from '../src/config.js';
 import { createDeps, type Deps } from '../src/deps.js';
 import { createLogger } from '../src/logger.js';
-import { deleteRedisPrefix } from '../src/store/kv.js';
+import { deleteRedisPrefix } from '../test/helpers/redis-keys.js';
 import { startChild, type Child } from './lib/child.js';
 import { benchResult, printTable, type BenchResult, type RunOptions, type Table } from './lib/common.js';
 import { BENCH_PUBLIC_URL, BENCH_SECRET_KEY, addSource, addUser } from './lib/instance.js';
@@ -216,7 +216,7 @@ export async function runScaleOutBench(options: RunOptions): Promise<BenchResult
       notes: [
         `target: two workers ≥ 1.7 × one; this run ${ratio.toFixed(2)} × on ${cpus().length} CPUs shared by the workers, the upstream process and redis-server`,
         `cores used = CPU seconds ÷ wall seconds during the pass (workers: process.cpuUsage; upstream: /proc; redis-server: INFO cpu, which counts every client of the shared server); what our processes did not get of the ${cpus().length} cores went to other work on this shared machine (see the load average)`,
-        `time is from the "go" sent to every worker (already connected) until the last one finished its pass; each pass lists the sources, takes each due source's lease, re-checks it is due, fetches, parses, sanitises and saves`,
+        `time is from the "go" sent to every worker (already connected) until the last one finished its pass; each pass claims due sources from the due index a slot's worth at a time, takes each claimed source's lease, re-checks it is due, fetches, parses, sanitises and saves`,
         `Redis memory per source, as filled (record + index members): ${perSourceFilled.toFixed(0)} B by MEMORY USAGE over the prefix, ${infoPerSource.toFixed(0)} B by INFO used_memory before/after`,
         `Redis memory per source after the pass (record + 10–100 cached, sanitised entries): ${(perSourceRefreshed / 1024).toFixed(1)} KiB by MEMORY USAGE (${two.prefixKeysRefreshed.toLocaleString('en-US')} keys); each run used its own prefix, deleted afterwards`,
       ],

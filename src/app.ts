@@ -92,8 +92,6 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
     done();
   });
 
-  await app.register(compress, { global: true, threshold: 1024, encodings: ['br', 'gzip', 'deflate'] });
-  await registerHttpSecurity(app, deps);
   await app.register(swagger, {
     openapi: {
       info: { title: 'feedproxy', version: VERSION, description: 'Private feeds in, merged public feeds out.' },
@@ -104,13 +102,20 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
       security: [{ apiKey: [] }],
     },
   });
+  // The public feed URLs readers poll all day, registered before compression and the API's rate
+  // limiter: both add their per-request hooks to each route from an onRoute hook, which sees only
+  // routes registered after it, so neither runs on a poll. (Global hooks — the security headers'
+  // and CORS's below, the metrics hook above — reach every route, whenever it was registered.) The
+  // route sets what they would from memory (routes/public-feeds.ts). Profile: BENCHMARKS.md, diagnosis 1.
+  await app.register(publicFeedRoutes);
+  await app.register(compress, { global: true, threshold: 1024, encodings: ['br', 'gzip', 'deflate'] });
+  await registerHttpSecurity(app, deps);
   await app.register(swaggerUi, { routePrefix: '/docs' });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   // Browsers ask for it on every page (the dashboard's own pages name an empty icon): no 404 noise.
   app.get('/favicon.ico', { schema: { hide: true } }, async (_request, reply) => reply.code(204).header('cache-control', 'public, max-age=86400').send());
 
   await app.register(healthRoutes);
-  await app.register(publicFeedRoutes);
   await app.register(browserViewRoutes);
   await app.register(websubRoutes);
   await app.register(oauthCallbackRoutes);

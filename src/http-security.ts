@@ -1,9 +1,8 @@
 // What the HTTP surface does against browsers and floods: security headers on every answer, CORS
 // for the public feeds only, rate limits on the API (per key) and on the public feeds (per client).
-// The only imports of helmet, @fastify/helmet, @fastify/cors and @fastify/rate-limit.
+// The only imports of helmet, @fastify/cors and @fastify/rate-limit.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import cors from '@fastify/cors';
-import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
 import type { KeyValueStore } from './store/kv.js';
 import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
@@ -55,8 +54,8 @@ const HELMET_OPTIONS = {
 
 /**
  * The headers helmet sets with our options, computed once: they do not depend on the request (no
- * CSP nonces). The public feed route, polled all day, skips helmet's per-request hook (`helmet:
- * false`) and sets these in one call — a third more 304s a second (BENCHMARKS.md, bench 1).
+ * CSP nonces). Every answer gets them from one hook (below); the public feed route, polled all
+ * day, sets them with its other headers in one call (BENCHMARKS.md, diagnosis 1).
  */
 export const HELMET_HEADERS: Readonly<Record<string, string>> = (() => {
   const headers: Record<string, string> = {};
@@ -67,6 +66,7 @@ export const HELMET_HEADERS: Readonly<Record<string, string>> = (() => {
   helmetMiddleware(HELMET_OPTIONS)({} as IncomingMessage, response as unknown as ServerResponse, () => undefined);
   return Object.freeze(headers);
 })();
+const HELMET_ENTRIES = Object.entries(HELMET_HEADERS);
 
 /**
  * @fastify/rate-limit's store on our KeyValueStore's shared windows (Redis): N instances count one
@@ -93,7 +93,19 @@ export async function registerHttpSecurity(app: FastifyInstance, deps: Pick<Deps
   const { limits } = deps.config;
   const { hitWindow } = deps.registry;
 
-  await app.register(helmet, HELMET_OPTIONS);
+  // helmet's headers, made once (HELMET_HEADERS), set the way @fastify/helmet set them (on the raw
+  // response, before anything else) by one callback hook: @fastify/helmet ran helmet's middleware
+  // — parsing the CSP directives again — on every request, the polls included (BENCHMARKS.md,
+  // diagnosis 1). The public feed route sets them itself, with its other headers, from memory.
+  app.addHook('onRequest', (request, reply, done) => {
+    if ((request.routeOptions.config as { publicFeed?: boolean }).publicFeed === true) return done();
+    const raw = reply.raw;
+    for (const [name, value] of HELMET_ENTRIES) raw.setHeader(name, value);
+    // helmet's same-origin resource policy would stop a page elsewhere from embedding the feed:
+    // the preflight of a public feed URL says cross-origin, as the feed route's answers do.
+    if (request.method === 'OPTIONS' && isPublicFeed(request)) raw.setHeader('cross-origin-resource-policy', 'cross-origin');
+    done();
+  });
   // Feed readers that run in a browser read the public feeds cross-origin; nothing else is shared.
   // The API takes a bearer key and is never offered to other origins (its preflight answers 404).
   await app.register(cors, {
@@ -101,13 +113,6 @@ export async function registerHttpSecurity(app: FastifyInstance, deps: Pick<Deps
       if (isPublicFeed(request)) callback(null, { origin: '*', methods: ['GET', 'HEAD'], maxAge: 86_400 });
       else callback(null, { origin: false });
     },
-  });
-  // Callback style, not async: this runs on every answer, the public feeds' polls included.
-  app.addHook('onSend', (request, reply, payload, done) => {
-    // helmet's same-origin resource policy would stop a page elsewhere from embedding the feed
-    // (the feed route sets it with its other headers: routes/public-feeds.ts).
-    if ((request.routeOptions.config as { publicFeed?: boolean }).publicFeed !== true && isPublicFeed(request)) reply.header('cross-origin-resource-policy', 'cross-origin');
-    done(null, payload);
   });
 
   await app.register(rateLimit, {

@@ -6,7 +6,10 @@ export type Metrics = ReturnType<typeof createMetrics>;
 
 export function createMetrics() {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'feedproxy_' });
+  // The event-loop delay histogram samples every 100 ms, not prom-client's 10 ms: at 10 ms its timer
+  // alone kept an idle process at ~1% of a core (BENCHMARKS.md, 8.); a block of the loop still
+  // shows in the sample that follows it.
+  collectDefaultMetrics({ register: registry, prefix: 'feedproxy_', eventLoopMonitoringPrecision: 100 });
   // Requests are counted in a plain map and handed to prom-client when it is read: a labelled
   // `inc` per request costs a noticeable share of a 304's time (BENCHMARKS.md, bench 1b).
   const pendingRequests = new Map<string, number>();

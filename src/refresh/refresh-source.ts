@@ -138,8 +138,11 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
     const storedText = JSON.stringify(stored);
     const rescrub = scrubText(storedText, secrets) !== storedText;
     const cached = rescrub ? stored.map((entry) => scrubEntry(entry, secrets)) : stored;
-    const parsed = parseFeed(response.body, { baseUrl: response.finalUrl, contentType: response.contentType, known: knownEntries(cached) });
-    const fetched = parsed.entries.map((entry) => scrubEntry(entry, secrets));
+    const known = knownEntries(cached);
+    const parsed = parseFeed(response.body, { baseUrl: response.finalUrl, contentType: response.contentType, known });
+    // A known entry is the cached one, already scrubbed for these secrets (rescrubbed above if not).
+    const reused = new Set(known.values());
+    const fetched = parsed.entries.map((entry) => (reused.has(entry) ? entry : scrubEntry(entry, secrets)));
     const update = updateCachedEntries(cached, fetched, source.id, fetchedAt, {
       retentionMs: deps.config.refresh.retentionDays * 24 * 60 * MINUTE,
       maxEntries: deps.config.refresh.maxEntriesPerSource,
@@ -166,6 +169,7 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
     );
     // Deleted meanwhile: saveRefreshed took back what was written.
     if (!saved) return { outcome: 'skipped', source };
+    if (update.bytes !== (source.cachedBytes ?? 0)) await deps.registry.addToUserCount(source.userId, 'cachedBytes', update.bytes - (source.cachedBytes ?? 0));
     if (update.changed || rescrub || source.status !== 'ok') await rebuildQuietly(deps, saved);
     const outcome = update.changed ? 'updated' : 'unchanged';
     deps.metrics.refreshes.inc({ outcome, error: '' });

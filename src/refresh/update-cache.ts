@@ -54,7 +54,13 @@ export function updateCachedEntries(
     return size;
   };
   const candidates = newestOfDocument(fetched, previous, policy.maxEntries).map((entry) => {
-    const candidate: CachedEntry = { ...entry, sourceId, firstSeenAt: previous.get(entry.id)?.firstSeenAt ?? nowIso };
+    const cachedCopy = previous.get(entry.id);
+    // The same upstream item (parseFeed reused the cached entry for it): the cached copy as it is.
+    if (cachedCopy && sameItem(cachedCopy, entry)) {
+      const { goneSince: _gone, ...again } = cachedCopy;
+      return again;
+    }
+    const candidate: CachedEntry = { ...entry, sourceId, firstSeenAt: cachedCopy?.firstSeenAt ?? nowIso };
     const link = entry.link === undefined ? undefined : canonicalLink(entry.link);
     if (link !== undefined) candidate.canonicalLink = link;
     return candidate;
@@ -65,7 +71,9 @@ export function updateCachedEntries(
     seen.add(candidate.id);
     const old = previous.get(candidate.id);
     if (!old) added += 1;
-    else if (contentKey(old) !== contentKey(candidate)) updated += 1;
+    else if (sameItem(old, candidate)) {
+      if (old.goneSince !== undefined) marked += 1; // it came back
+    } else if (contentKey(old) !== contentKey(candidate)) updated += 1;
     else if (old.goneSince !== undefined) marked += 1; // it came back
     else if (old.fingerprint !== candidate.fingerprint) marked += 1; // same entry from a changed item: keep its new fingerprint
     next.push(candidate);
@@ -128,6 +136,14 @@ function compare(a: string, b: string): number {
 
 function dateOf(entry: CachedEntry): string {
   return entry.updated ?? entry.published ?? entry.firstSeenAt;
+}
+
+/**
+ * Whether the entry was made from the same upstream item as the cached copy: the fingerprint covers
+ * the item, its base, the source and the normaliser's version, so what a reader sees is the same.
+ */
+function sameItem(cached: CachedEntry | undefined, entry: Entry): boolean {
+  return cached !== undefined && cached.fingerprint !== undefined && cached.fingerprint === entry.fingerprint;
 }
 
 /** Everything a reader sees of an entry; bookkeeping is left out. */

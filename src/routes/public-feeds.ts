@@ -5,10 +5,12 @@
 // Readers poll all day and nearly every poll is a conditional GET of a feed that has not changed,
 // so a poll is answered from this instance's memory (publish/published-cache.ts, invalidated
 // exactly by the store) and everything else it costs is made once: the headers of an answer
-// (security headers, CORS, validators) per document, the bytes per document and coding. Helmet,
-// CORS and the global rate limiter are off for this route because it sets what they would, from
-// memory (BENCHMARKS.md, bench 1).
+// (security headers, CORS, validators) per document, the bytes per document and coding.
+// Compression and the global rate limiter never run on this route (app.ts registers it before
+// them), and the security-header hook skips it, because it sets what they would, from memory
+// (BENCHMARKS.md, diagnosis 1).
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyBaseLogger } from 'fastify';
 import { Type } from 'typebox';
 import { NotFoundError, RateLimitedError, withRetryAfter } from '../errors.js';
 import { HELMET_HEADERS } from '../http-security.js';
@@ -29,15 +31,57 @@ const ENCODED_CACHE_BYTES = 32 * 1024 * 1024;
 const CORS_HEADERS = { vary: 'Origin', 'access-control-allow-origin': '*' } as const;
 const SECURITY_HEADERS: Readonly<Record<string, string>> = Object.freeze({ ...HELMET_HEADERS, 'cross-origin-resource-policy': 'cross-origin' });
 
+type Bindings = Parameters<FastifyBaseLogger['child']>[0];
+type ChildLoggerOptions = NonNullable<Parameters<FastifyBaseLogger['child']>[1]>;
+
+/** The public route's log level: readers poll all day; errors and warnings still log. */
+const PUBLIC_LOG_LEVEL = 'warn';
+
+/**
+ * A request's logger that becomes pino's child (bindings serialised, redaction set up: a tenth of
+ * a 304's cost in the profile, BENCHMARKS.md diagnosis 1) only when a line at or above the route's
+ * level is written; below it, nothing is made.
+ */
+class LazyChildLogger {
+  #child: FastifyBaseLogger | undefined;
+  readonly level = PUBLIC_LOG_LEVEL;
+  constructor(
+    private readonly parent: FastifyBaseLogger,
+    private readonly bindings: Bindings,
+    private readonly options: ChildLoggerOptions,
+  ) {}
+  private get real(): FastifyBaseLogger {
+    return (this.#child ??= this.parent.child(this.bindings, this.options));
+  }
+  fatal(...args: Parameters<FastifyBaseLogger['fatal']>): void {
+    this.real.fatal(...args);
+  }
+  error(...args: Parameters<FastifyBaseLogger['error']>): void {
+    this.real.error(...args);
+  }
+  warn(...args: Parameters<FastifyBaseLogger['warn']>): void {
+    this.real.warn(...args);
+  }
+  info(): void {}
+  debug(): void {}
+  trace(): void {}
+  silent(): void {}
+  child(bindings: Bindings, options?: ChildLoggerOptions): FastifyBaseLogger {
+    return this.real.child(bindings, options);
+  }
+}
+
 export const publicFeedRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { stats, config } = app.deps;
   const cache = await createPublishedCache(app.deps);
   const encoded = createEncodedBodyCache(ENCODED_CACHE_BYTES);
-  const limit = createPublicLimit(config.limits.publicRequestsPerMinute);
+  // On Redis, N instances enforce one budget (counts shared in batches: public-limit.ts).
+  const shared = /^rediss?:/.test(config.store) ? app.deps.registry.publicLimitCounts : undefined;
+  const limit = createPublicLimit(config.limits.publicRequestsPerMinute, Date.now, shared);
   const reads = app.deps.metrics.publicFeedReads;
   const cacheControl = `public, max-age=${config.feeds.maxAgeSeconds}`;
   app.addHook('onClose', async () => {
-    limit.close();
+    await limit.close();
     await cache.close();
   });
 
@@ -59,12 +103,12 @@ export const publicFeedRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       // Readers poll all day: two info lines per GET would dominate the log and cost half the
       // throughput of a 304 (BENCHMARKS.md, bench 1b). Errors still log.
-      logLevel: 'warn',
-      // Compressed once per document by encoded-bodies.ts, not per request by @fastify/compress.
-      compress: false,
-      // helmet's, CORS's and the rate limit's headers are set below from memory, not by their hooks.
-      helmet: false,
-      config: { rateLimit: false, cors: false, publicFeed: true },
+      logLevel: PUBLIC_LOG_LEVEL,
+      childLoggerFactory: (logger, bindings, options) => new LazyChildLogger(logger, bindings, options) as unknown as FastifyBaseLogger,
+      // Compression, helmet's, CORS's and the rate limit's headers are made here, from memory:
+      // compression and the API's limiter never see this route (app.ts); the security-header hook
+      // and CORS skip it by this flag and `cors: false`.
+      config: { publicFeed: true, cors: false },
       schema: {
         tags: ['public feeds'],
         summary: 'A published feed (Atom 1.0, RSS 2.0 or JSON Feed 1.1); no authentication',

@@ -5,7 +5,16 @@
 import type { Deps } from '../deps.js';
 import { ConflictError } from '../errors.js';
 import type { SourceRecord } from '../model.js';
+import { lease } from '../store/leases.js';
+import { randomToken } from '../vault/seal.js';
 
+/**
+ * A create holds its URLs' claims from the duplicate check until the index names the new source:
+ * longer than a probe may take (fetch timeouts, one HTML hop). A holder that dies lets go within
+ * the store's lease heartbeat (store/kv.ts withLeaseHeartbeat), not after this.
+ */
+const URL_CLAIM_TTL_MS = 180_000;
+const URL_CLAIM_WAIT_MS = 20;
 /** Long enough for a user with tens of thousands of sources to be indexed once. */
 const INDEX_LEASE_MS = 120_000;
 const INDEX_WAIT_MS = 50;
@@ -55,6 +64,45 @@ export async function findDuplicateSource(
     if (await deps.registry.getOwnedSource(userId, id)) return id;
   }
   return undefined;
+}
+
+/** The URLs one create holds, so no other create of the same user stores them meanwhile. */
+export interface UrlClaim {
+  /**
+   * Claims `urls` too (waiting while another create holds one), then throws the 409 when the user
+   * already has a source for one of them. Claimed in sorted order, so two creates never wait on
+   * each other's first claim.
+   */
+  add(urls: string[]): Promise<void>;
+  /** Lets every claim go: after the index names the new source, or when the create failed. */
+  release(): Promise<void>;
+}
+
+/**
+ * Makes "is it a duplicate? then store it" atomic across requests and instances: each URL digest
+ * is claimed with the store's set-if-absent lease before the duplicate check, and released only
+ * once the created source is indexed. Two concurrent creates of one URL: the second waits for
+ * the first, then finds its source (409 naming it), or claims the URL if the first failed.
+ */
+export function claimSourceUrls(deps: Pick<Deps, 'registry' | 'vault' | 'config' | 'instanceId'>, userId: string, connectionId?: string): UrlClaim {
+  const owner = `${deps.instanceId}:${randomToken(9)}`;
+  const held: string[] = [];
+  return {
+    async add(urls) {
+      for (const digest of urlDigestsOf(deps, urls, connectionId).sort()) {
+        if (held.includes(digest)) continue;
+        while (!(await deps.registry.leases.acquire(lease.sourceUrlClaim(userId, digest), owner, URL_CLAIM_TTL_MS))) {
+          await new Promise((resolve) => setTimeout(resolve, URL_CLAIM_WAIT_MS));
+        }
+        held.push(digest);
+      }
+      const known = await findDuplicateSource(deps, userId, urls, { connectionId });
+      if (known !== undefined) throw duplicateError(known);
+    },
+    async release() {
+      for (const digest of held.splice(0)) await deps.registry.leases.release(lease.sourceUrlClaim(userId, digest), owner);
+    },
+  };
 }
 
 export function duplicateError(id: string): Error {

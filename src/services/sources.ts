@@ -14,7 +14,7 @@ import { nextFetchAfter, resetForRetry, upstreamMinMinutesOf } from '../model/so
 import { randomToken } from '../vault/seal.js';
 import { connectionRequest } from '../oauth/signed-requests.js';
 import { removeSourceFromFeeds } from './feeds.js';
-import { duplicateError, findDuplicateSource, indexSource, releaseSlot, reserveSlot, unindexSource, urlDigestsOf } from './source-index.js';
+import { claimSourceUrls, duplicateError, findDuplicateSource, indexSource, releaseSlot, reserveSlot, unindexSource, urlDigestsOf, type UrlClaim } from './source-index.js';
 
 export interface CreateSourceInput {
   url: string;
@@ -43,19 +43,24 @@ export async function createSource(deps: Deps, userId: string, input: CreateSour
   // A URL the user already has is named before anything is fetched; the feed an HTML page resolves
   // to is checked again after the probe.
   const inputUrl = typeof input.url === 'string' ? input.url : '';
-  const known = await findDuplicateSource(deps, userId, [inputUrl], { connectionId: input.connectionId });
-  if (known !== undefined) throw duplicateError(known);
-  await checkCachedBytes(deps, userId);
-  const marked = checkMarkedSecrets(input.secrets);
-  // Checked before the probe, so a user at the limit cannot make us fetch anything either.
-  await reserveSlot(deps, userId, 'sources');
-  let created = false;
+  // Held until the new source is indexed: a concurrent create of the same URL waits, then is a 409.
+  const claim = claimSourceUrls(deps, userId, input.connectionId);
   try {
-    const source = await createReservedSource(deps, userId, input, inputUrl, refreshMinutes, marked);
-    created = true;
-    return source;
+    await claim.add([inputUrl]);
+    await checkCachedBytes(deps, userId);
+    const marked = checkMarkedSecrets(input.secrets);
+    // Checked before the probe, so a user at the limit cannot make us fetch anything either.
+    await reserveSlot(deps, userId, 'sources');
+    let created = false;
+    try {
+      const source = await createReservedSource(deps, userId, input, inputUrl, refreshMinutes, marked, claim);
+      created = true;
+      return source;
+    } finally {
+      if (!created) await releaseSlot(deps, userId, 'sources');
+    }
   } finally {
-    if (!created) await releaseSlot(deps, userId, 'sources');
+    await claim.release();
   }
 }
 
@@ -66,10 +71,10 @@ async function createReservedSource(
   inputUrl: string,
   refreshMinutes: number,
   marked: string[],
+  claim: UrlClaim,
 ): Promise<SourceRecord> {
   const probe = await probeSource(deps, userId, input.url, input.connectionId, marked);
-  const resolved = await findDuplicateSource(deps, userId, [probe.storedUrl], { connectionId: input.connectionId });
-  if (resolved !== undefined) throw duplicateError(resolved);
+  await claim.add([probe.storedUrl]);
   const now = deps.now();
   const id = randomToken(9);
   const { entries, bytes: cachedBytes } = updateCachedEntries([], probe.parsed.entries.map((entry) => scrubEntry(entry, probe.secrets)), id, now, {
@@ -264,7 +269,12 @@ async function fetchOk(deps: Deps, url: string, sign?: RequestSigner): Promise<E
  */
 async function checkCachedBytes(deps: Deps, userId: string): Promise<void> {
   const max = deps.config.limits.maxCachedBytesPerUser;
-  const used = (await deps.registry.listSources(userId)).reduce((total, source) => total + (source.cachedBytes ?? 0), 0);
+  // A counter kept with the quota counters (O(1) per create); counted once for users from before it.
+  let used = (await deps.registry.getUserCounts(userId))?.cachedBytes;
+  if (used === undefined) {
+    used = (await deps.registry.listSources(userId)).reduce((total, source) => total + (source.cachedBytes ?? 0), 0);
+    await deps.registry.setUserCachedBytes(userId, used);
+  }
   if (used >= max) {
     const mib = (bytes: number) => `${Math.ceil(bytes / 1_048_576)} MiB`;
     throw new ConflictError(`storage limit reached: your sources' cached entries take ${mib(used)} of the ${mib(max)} a user may have; delete sources first`);

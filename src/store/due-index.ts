@@ -14,6 +14,11 @@
 import { createHash } from 'node:crypto';
 
 export interface DueIndex {
+  /**
+   * True when the backend re-derives a source's entry inside the very statement that writes or
+   * deletes its record (SQLite triggers): a caller need not sync after its own writes.
+   */
+  readonly derivedOnWrite?: boolean;
   /** Makes each source's index entry match its stored record (no entry once the record is gone). */
   syncDue(sources: Array<{ id: string; recordKey: string }>): Promise<void>;
   /** Takes up to `limit` sources due at `now`, most overdue first, for `leaseMs`. */
@@ -32,6 +37,27 @@ const WAITING = ['disabled', 'unauthorized'];
 const HEALTHY = ['ok', 'new'];
 
 type SqlQuery = (sql: string, ...params: unknown[]) => Promise<Array<Record<string, unknown>>>;
+
+const list = (values: string[]) => values.map((value) => `'${value}'`).join(', ');
+/**
+ * Derives one source's entry from its stored record (params: id, keyv's raw key). Exported for bulk
+ * fills that write records outside keyv (bench/due-index.ts), so they index exactly as a sync does.
+ * `WHERE s IS NOT NULL` also keeps SQLite's parser from reading ON CONFLICT as part of the SELECT.
+ */
+export const SQLITE_DUE_UPSERT = dueUpsertFrom('?', 'keyv WHERE key = ?');
+
+function dueUpsertFrom(id: string, rows: string): string {
+  return `
+    INSERT INTO fp_due(id, due_at, failing_since, status)
+    SELECT ${id}, CASE WHEN s IN (${list(WAITING)}) THEN NULL WHEN r IS NOT NULL AND r > n THEN r ELSE n END,
+           CASE WHEN s IN (${list(HEALTHY)}) THEN NULL ELSE coalesce(ls, ca) END, s
+    FROM (SELECT json_extract(value, '$.value.status') AS s, json_extract(value, '$.value.nextFetchAt') AS n,
+                 json_extract(value, '$.value.retryAfterUntil') AS r, json_extract(value, '$.value.lastSuccessAt') AS ls,
+                 json_extract(value, '$.value.createdAt') AS ca
+          FROM ${rows})
+    WHERE s IS NOT NULL
+    ON CONFLICT(id) DO UPDATE SET due_at = excluded.due_at, failing_since = excluded.failing_since, status = excluded.status`;
+}
 
 /**
  * SQLite: a table of our own beside keyv's, with its times as ISO text (what the records hold:
@@ -54,25 +80,26 @@ export async function openSqliteDueIndex(query: SqlQuery, rawKeyOf: (recordKey: 
     `CREATE TRIGGER IF NOT EXISTS fp_due_counted_move AFTER UPDATE OF status ON fp_due WHEN OLD.status IS NOT NEW.status
      BEGIN ${countOut('OLD')} ${countIn('NEW')} END`,
   );
-  const list = (values: string[]) => values.map((value) => `'${value}'`).join(', ');
-  // `WHERE true` keeps SQLite's parser from reading ON CONFLICT as part of the SELECT's join.
-  const upsert = `
-    INSERT INTO fp_due(id, due_at, failing_since, status)
-    SELECT ?, CASE WHEN s IN (${list(WAITING)}) THEN NULL WHEN r IS NOT NULL AND r > n THEN r ELSE n END,
-           CASE WHEN s IN (${list(HEALTHY)}) THEN NULL ELSE coalesce(ls, ca) END, s
-    FROM (SELECT json_extract(value, '$.value.status') AS s, json_extract(value, '$.value.nextFetchAt') AS n,
-                 json_extract(value, '$.value.retryAfterUntil') AS r, json_extract(value, '$.value.lastSuccessAt') AS ls,
-                 json_extract(value, '$.value.createdAt') AS ca
-          FROM keyv WHERE key = ?)
-    WHERE s IS NOT NULL
-    ON CONFLICT(id) DO UPDATE SET due_at = excluded.due_at, failing_since = excluded.failing_since, status = excluded.status`;
+  // The entry is re-derived by the statement that writes the record (keyv's upsert, or its delete):
+  // no second statement per write, and no moment at which record and index disagree.
+  const sourceRow = (row: string, prefix: string) => `substr(${row}.key, 1, ${prefix.length}) = '${prefix}'`;
+  const prefix = rawKeyOf('source:');
+  const idOf = (row: string) => `substr(${row}.key, ${prefix.length + 1})`;
+  for (const event of ['INSERT', 'UPDATE'] as const) {
+    await query(
+      `CREATE TRIGGER IF NOT EXISTS fp_due_derive_${event.toLowerCase()} AFTER ${event} ON keyv WHEN ${sourceRow('NEW', prefix)}
+       BEGIN ${dueUpsertFrom(idOf('NEW'), '(SELECT NEW.value AS value)')}; END`,
+    );
+  }
+  await query(`CREATE TRIGGER IF NOT EXISTS fp_due_derive_delete AFTER DELETE ON keyv WHEN ${sourceRow('OLD', prefix)} BEGIN DELETE FROM fp_due WHERE id = ${idOf('OLD')}; END`);
 
   return {
+    derivedOnWrite: true,
     async syncDue(sources) {
       for (const { id, recordKey } of sources) {
         const raw = rawKeyOf(recordKey);
         await query('DELETE FROM fp_due WHERE id = ? AND NOT EXISTS (SELECT 1 FROM keyv WHERE key = ?)', id, raw);
-        await query(upsert, id, raw);
+        await query(SQLITE_DUE_UPSERT, id, raw);
       }
     },
     async claimDue(now, limit, leaseMs) {

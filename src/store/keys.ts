@@ -30,6 +30,8 @@ export const key = {
   feedStats: (feedId: string) => `stats:${feedId}`,
   /** A signed-out dashboard session, kept until its cookie would have expired anyway. */
   revokedSession: (id: string) => `dashboard:revoked:${id}`,
+  /** Every instance's additions to the public limit's counts of one window (routes/public-limit.ts). */
+  publicLimit: (windowStart: number) => `public-limit:${windowStart}`,
   /** A value sealed with the secret key in use: a start with another key is refused (services/key-check.ts). */
   keyCheck: 'vault:key-check',
 };

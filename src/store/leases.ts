@@ -10,6 +10,8 @@ export const lease = {
   feedEdit: (feedId: string) => `feed-edit:${feedId}`,
   /** One rebuild of a feed at a time, so the last one written saw the newest entries (publish/rebuild-feed.ts). */
   rebuild: (feedId: string) => `rebuild:${feedId}`,
+  /** One create of a source per normalised URL at a time, so two never both pass the duplicate check (services/source-index.ts). */
+  sourceUrlClaim: (userId: string, digest: string) => `source-url-claim:${userId}:${digest}`,
   /** One count of a user's records at a time (services/source-index.ts). */
   userIndex: (userId: string) => `user-index:${userId}`,
   /** One process delivers to a WebSub subscription at a time (websub/deliver.ts). */

@@ -16,6 +16,7 @@ import { createLeases, lease } from './leases.js';
 import { createSessionRepository } from './sessions.js';
 import { createSourceRepository } from './sources.js';
 import { createSubscriptionRepository } from './subscriptions.js';
+import { key } from './keys.js';
 import { createUserRepository } from './users.js';
 
 export type Registry = ReturnType<typeof createRegistry>;
@@ -32,6 +33,11 @@ export function createRegistry(store: KeyValueStore) {
     sessions: createSessionRepository(store),
     keyCheck: createKeyCheckRecord(store),
     leases,
+    /** The public limit's counts of a window, added to by every instance (routes/public-limit.ts SharedCounts). */
+    publicLimitCounts: {
+      add: (windowStart: number, field: string, by: number) => store.addToField(key.publicLimit(windowStart), field, by),
+      drop: (windowStart: number) => store.deleteFields(key.publicLimit(windowStart)),
+    },
     // Kept by name for services/source-index.ts, whose owner moves it onto withLease.
     acquireUserIndexLease: (userId: string, owner: string, ttlMs: number) => leases.acquire(lease.userIndex(userId), owner, ttlMs),
     releaseUserIndexLease: (userId: string, owner: string) => leases.release(lease.userIndex(userId), owner),

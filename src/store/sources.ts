@@ -18,6 +18,10 @@ export function createSourceRepository(store: KeyValueStore) {
   async function syncDue(ids: string[]): Promise<void> {
     await store.syncDue(ids.map((id) => ({ id, recordKey: key.source(id) })));
   }
+  /** After this process's own write of source records: nothing to do where the write derived it. */
+  async function syncDueAfterWrite(ids: string[]): Promise<void> {
+    if (!store.derivedOnWrite) await syncDue(ids);
+  }
 
   return {
     /** A new source: the record, then the indexes that list it. */
@@ -26,7 +30,8 @@ export function createSourceRepository(store: KeyValueStore) {
       await store.addMember(set.userSources(source.userId), source.id);
       await store.addMember(set.allSources, source.id);
       if (source.connectionId) await store.addMember(set.connectionSources(source.connectionId), source.id);
-      await syncDue([source.id]);
+      await syncDueAfterWrite([source.id]);
+      if (source.cachedBytes) await store.addToField(key.userCounts(source.userId), 'cachedBytes', source.cachedBytes);
     },
     /**
      * An update of a listed source: the record, then its due-index entry derived from what is stored
@@ -34,7 +39,7 @@ export function createSourceRepository(store: KeyValueStore) {
      */
     async saveSource(source: SourceRecord): Promise<void> {
       await store.set(key.source(source.id), source);
-      await syncDue([source.id]);
+      await syncDueAfterWrite([source.id]);
     },
     /** False once a delete has begun: it unlists the source first and removes the record last. */
     async isSourceListed(id: string): Promise<boolean> {
@@ -97,7 +102,10 @@ export function createSourceRepository(store: KeyValueStore) {
     async deleteSource(source: SourceRecord): Promise<void> {
       await store.removeMember(set.allSources, source.id);
       // Counted once, by whichever delete unlisted it (deletes are repeated to undo racing writes).
-      if (await store.removeMember(set.userSources(source.userId), source.id)) await store.addToField(key.userCounts(source.userId), 'sources', -1);
+      if (await store.removeMember(set.userSources(source.userId), source.id)) {
+        await store.addToField(key.userCounts(source.userId), 'sources', -1);
+        if (source.cachedBytes) await store.addToField(key.userCounts(source.userId), 'cachedBytes', -source.cachedBytes);
+      }
       if (source.connectionId) await store.removeMember(set.connectionSources(source.connectionId), source.id);
       await store.delete(key.entries(source.id));
       await store.delete(key.entriesRevision(source.id));
@@ -117,15 +125,15 @@ export function createSourceRepository(store: KeyValueStore) {
       return store.getMany<SourceRecord>(ids.map(key.source));
     },
     /**
-     * The revision is marked pending while the entries are written, and settles on a new value after:
-     * a rebuild that reads it before the entries (publish/merge-state.ts) never records a settled
-     * revision with entries older than it, and a writer that died mid-way leaves it pending.
+     * The entries and their new revision in one atomic write: a rebuild that reads the revision before
+     * the entries (publish/merge-state.ts) never records a revision with entries older than it. (Stores
+     * written by releases that wrote them in three steps may hold a pending revision: read as null.)
      */
     async saveEntries(sourceId: string, entries: CachedEntry[]): Promise<void> {
-      const revision = newRevision();
-      await store.set(key.entriesRevision(sourceId), `${revision}${PENDING_REVISION}`);
-      await store.set(key.entries(sourceId), entries);
-      await store.set(key.entriesRevision(sourceId), revision);
+      await store.setMany([
+        [key.entries(sourceId), entries],
+        [key.entriesRevision(sourceId), newRevision()],
+      ]);
     },
     /**
      * Each source's entries revision: null while a write is pending (or was cut short), so the

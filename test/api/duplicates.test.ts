@@ -145,7 +145,7 @@ describe.each(STORES)('duplicate sources and quotas (%s store)', (store) => {
     const again = await create(key, upstream.url('/podcast'));
     expect(again.statusCode).toBe(409);
     expect(again.json().id).toBe(created.json().id);
-    expect(await t.deps.registry.getUserCounts(userId)).toEqual({ sources: 1, feeds: 0 });
+    expect(await t.deps.registry.getUserCounts(userId)).toEqual({ sources: 1, feeds: 0, cachedBytes: record.cachedBytes });
   });
 });
 

@@ -1,7 +1,7 @@
 // The stores every core suite runs against: SQLite always, Redis when it answers. In CI Redis must
 // answer (.ci/run starts one), so a missing Redis fails the run there instead of skipping silently.
 import { randomBytes } from 'node:crypto';
-import { deleteRedisPrefix, isRedisReachable, readRedisPrefix } from '../../src/store/kv.js';
+import { deleteRedisPrefix, isRedisReachable, readRedisPrefix } from './redis-keys.js';
 
 export type StoreKind = 'sqlite' | 'redis';
 

@@ -194,7 +194,10 @@ describe('the per-user storage cap', () => {
     const key = await t.createUserKey('hoarder');
     const first = await t.api(key, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url('/big') } });
     expect(first.statusCode, first.body).toBe(201);
-    expect((await t.deps.registry.getSource(first.json().id as string))!.cachedBytes).toBeGreaterThan(65_536);
+    const big = (await t.deps.registry.getSource(first.json().id as string))!;
+    expect(big.cachedBytes).toBeGreaterThan(65_536);
+    // What the check reads: a counter kept with the quota counters, not a list of the user's sources.
+    expect((await t.deps.registry.getUserCounts(big.userId))?.cachedBytes).toBe(big.cachedBytes);
 
     const fetches = upstream.requests.length;
     const refused = await t.api(key, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url('/small?more') } });
@@ -206,6 +209,7 @@ describe('the per-user storage cap', () => {
     expect((await t.api(other, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url('/small?other') } })).statusCode).toBe(201);
     // Deleting frees the room.
     expect((await t.api(key, { method: 'DELETE', url: `/api/v1/sources/${first.json().id}` })).statusCode).toBe(204);
+    expect((await t.deps.registry.getUserCounts(big.userId))?.cachedBytes).toBe(0);
     expect((await t.api(key, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url('/small?more') } })).statusCode).toBe(201);
   });
 });

@@ -9,6 +9,25 @@ const policy = { retentionMs: 30 * DAY, maxEntries: 500 };
 const entry = (id: string, title = id): Entry => ({ id, title, link: `https://example.org/${id}`, authors: [], categories: [], enclosures: [] });
 
 describe('updateCachedEntries', () => {
+  it('takes an entry made from the same upstream item (same fingerprint) as the cached copy, and one that came back as marked', () => {
+    const printed = (id: string, fingerprint: string, title = id): Entry => ({ ...entry(id, title), fingerprint });
+    const cached = updateCachedEntries([], [printed('a', 'fa'), printed('b', 'fb')], 's', new Date(T0), policy).entries;
+    const cachedA = cached.find((e) => e.id === 'a')!;
+    // The cached copy itself, bookkeeping included (first seen, canonical link): nothing recomputed.
+    const same = updateCachedEntries(cached, [printed('a', 'fa'), printed('b', 'fb')], 's', new Date(T0 + DAY), policy);
+    expect(same).toMatchObject({ changed: false, dirty: false, added: 0, updated: 0 });
+    expect(same.entries.find((e) => e.id === 'a')).toEqual(cachedA);
+    // A changed item (new fingerprint, new title) is still an update.
+    const edited = updateCachedEntries(cached, [printed('a', 'fa2', 'A, edited'), printed('b', 'fb')], 's', new Date(T0 + DAY), policy);
+    expect(edited).toMatchObject({ changed: true, updated: 1 });
+    // Gone, then back with the same fingerprint: saved without its gone mark, not counted as new.
+    const gone = updateCachedEntries(cached, [printed('b', 'fb')], 's', new Date(T0 + DAY), policy).entries;
+    expect(gone.find((e) => e.id === 'a')?.goneSince).toBeDefined();
+    const back = updateCachedEntries(gone, [printed('a', 'fa'), printed('b', 'fb')], 's', new Date(T0 + 2 * DAY), policy);
+    expect(back).toMatchObject({ changed: false, dirty: true, added: 0 });
+    expect(back.entries.find((e) => e.id === 'a')).toEqual(cachedA);
+  });
+
   it('keeps an entry for the retention period counted from when it left the document', () => {
     let cached = updateCachedEntries([], [entry('a'), entry('b')], 's', new Date(T0), policy).entries;
     // Day 40: the same document again. Nothing a reader sees changed.

@@ -1,5 +1,6 @@
 // The feed page and the Atom stylesheet show the date the merged feed is sorted by (merge.ts
-// entryDate: updated, else published), so a list sorted by updated reads as sorted (issue 17).
+// entryDate: updated, else published), so a list sorted by updated reads as sorted (issue 17). An
+// RSS item has only its publication date (pubDate): the stylesheet lists RSS items by that date.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -35,6 +36,23 @@ describe('the dates a feed page shows', () => {
       writeFileSync(join(scratch, 'feed.atom'), renderFeed('atom', fixtureInput('atom', ENTRIES)).body);
       const html = execFileSync(xsltproc!, ['--nonet', '--nowrite', join(scratch, 'feed.xsl'), join(scratch, 'feed.atom')], { encoding: 'utf8', timeout: 30_000 });
       expect(datesIn(html)).toEqual(['2024-03-10', '2024-03-05']);
+    } finally {
+      rmSync(scratch, { recursive: true, force: true });
+    }
+  });
+
+  it.skipIf(!xsltproc)('agree with the order of the RSS page through the stylesheet, which has only pubDate (xsltproc)', () => {
+    const scratch = mkdtempSync(join(tmpdir(), 'feedproxy-feed-dates-'));
+    try {
+      const rss = renderFeed('rss', fixtureInput('rss', ENTRIES)).body;
+      // The feed lists by update; its one date per item is the publication: out of order as listed.
+      expect([...rss.matchAll(/<pubDate>([^<]+)</g)].map((match) => new Date(match[1]!).toISOString().slice(0, 10))).toEqual(['2024-01-01', '2024-03-05']);
+      writeFileSync(join(scratch, 'feed.xsl'), FEED_XSL);
+      writeFileSync(join(scratch, 'feed.rss'), rss);
+      const html = execFileSync(xsltproc!, ['--nonet', '--nowrite', join(scratch, 'feed.xsl'), join(scratch, 'feed.rss')], { encoding: 'utf8', timeout: 30_000 });
+      // The page lists by the date it shows, newest first, with each title beside its own date.
+      expect(datesIn(html)).toEqual(['2024-03-05', '2024-01-01']);
+      expect(html.indexOf('>New<')).toBeLessThan(html.indexOf('>Revised<'));
     } finally {
       rmSync(scratch, { recursive: true, force: true });
     }

@@ -38,6 +38,19 @@ describe.each(STORES)('key-value store (%s)', (kind) => {
     expect(await one.getMany([])).toEqual([]);
   });
 
+  it('writes several records at once (setMany) in the format keyv reads, over what was there', async () => {
+    await one.set('entries:9', ['old']);
+    await one.setMany([
+      ['entries:9', [{ id: 'a', title: 'ü ✓' }]],
+      ['entries-rev:9', 'r2'],
+    ]);
+    expect(await two.getMany(['entries:9', 'entries-rev:9'])).toEqual([[{ id: 'a', title: 'ü ✓' }], 'r2']);
+    // Many keys matched to rows by key, in the order asked (the SQLite store's own getMany).
+    const keys = Array.from({ length: 300 }, (_, index) => `bulk:${index}`);
+    await one.setMany(keys.map((key, index) => [key, index]));
+    expect(await two.getMany([...keys].reverse())).toEqual(keys.map((_, index) => index).reverse());
+  });
+
   it('keeps every member of a set written by both at once, listed in order', async () => {
     const members = Array.from({ length: 200 }, (_, index) => `m${String(index).padStart(3, '0')}`);
     await Promise.all(members.map((member, index) => (index % 2 ? one : two).addMember('all', member)));
@@ -73,6 +86,15 @@ describe.each(STORES)('key-value store (%s)', (kind) => {
     while (!(await one.acquireLease('refresh:y', 'taker', 60_000))) await new Promise((resolve) => setTimeout(resolve, 20));
     expect(Date.now() - died).toBeLessThan(10_000);
     await one.releaseLease('refresh:y', 'taker');
+  });
+
+  it('does not take back, by its heartbeat, a lease released from another process', async () => {
+    expect(await one.acquireLease('refresh:z', 'holder', 60_000)).toBe(true);
+    await two.releaseLease('refresh:z', 'holder');
+    // Several heartbeats of `one`, which still remembers the lease it took.
+    await new Promise((resolve) => setTimeout(resolve, HEARTBEAT_MS * 2));
+    expect(await two.acquireLease('refresh:z', 'other', 60_000)).toBe(true);
+    await two.releaseLease('refresh:z', 'other');
   });
 
   it('answers ping', async () => {

@@ -19,6 +19,8 @@ export const FEED_XSL = `<?xml version="1.0" encoding="utf-8"?>
   <xsl:variable name="summaryText" select="300"/>
 
   <xsl:variable name="isAtom" select="boolean(/atom:feed)"/>
+  <!-- RFC 822 month names, three letters each: a month's number is its offset ÷ 3 + 1. -->
+  <xsl:variable name="months" select="'JanFebMarAprMayJunJulAugSepOctNovDec'"/>
   <xsl:variable name="title">
     <xsl:choose>
       <xsl:when test="$isAtom"><xsl:value-of select="/atom:feed/atom:title"/></xsl:when>
@@ -71,7 +73,13 @@ export const FEED_XSL = `<?xml version="1.0" encoding="utf-8"?>
         <main>
           <xsl:choose>
             <xsl:when test="$isAtom"><xsl:apply-templates select="/atom:feed/atom:entry"/></xsl:when>
-            <xsl:otherwise><xsl:apply-templates select="/rss/channel/item"/></xsl:otherwise>
+            <!-- An RSS item carries one date, pubDate, its publication: the feed lists items by their
+                 last update (merge.ts entryDate), so the page lists them by the date it shows. -->
+            <xsl:otherwise>
+              <xsl:apply-templates select="/rss/channel/item">
+                <xsl:sort select="concat(substring(pubDate, 13, 4), format-number(string-length(substring-before($months, substring(pubDate, 9, 3))) div 3 + 1, '00'), substring(pubDate, 6, 2), translate(substring(pubDate, 18, 8), ':', ''))" order="descending"/>
+              </xsl:apply-templates>
+            </xsl:otherwise>
           </xsl:choose>
           <xsl:if test="not(/atom:feed/atom:entry) and not(/rss/channel/item)">
             <p class="empty">No entries yet.</p>
@@ -102,8 +110,13 @@ export const FEED_XSL = `<?xml version="1.0" encoding="utf-8"?>
         <xsl:call-template name="decode"><xsl:with-param name="text" select="title"/></xsl:call-template>
       </xsl:with-param>
       <xsl:with-param name="link" select="link"/>
-      <!-- RFC 822: "Fri, 01 Mar 2024 10:00:00 GMT" → its day. -->
-      <xsl:with-param name="date" select="substring(pubDate, 1, 16)"/>
+      <!-- RFC 822 as our renderer writes it (Date.toUTCString, fixed width): "Fri, 01 Mar 2024
+           10:00:00 GMT" → 2024-03-01, the form the Atom page shows. -->
+      <xsl:with-param name="date">
+        <xsl:if test="string-length(pubDate) &gt;= 16">
+          <xsl:value-of select="concat(substring(pubDate, 13, 4), '-', format-number(string-length(substring-before($months, substring(pubDate, 9, 3))) div 3 + 1, '00'), '-', substring(pubDate, 6, 2))"/>
+        </xsl:if>
+      </xsl:with-param>
       <xsl:with-param name="source">
         <xsl:call-template name="decode"><xsl:with-param name="text" select="source"/></xsl:call-template>
       </xsl:with-param>

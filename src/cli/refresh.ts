@@ -1,0 +1,60 @@
+// `feedproxy refresh`: the cron entry point. Refreshes the due sources once (or every source, or the
+// named ones) through the one refresh path and exits; it never starts Fastify.
+import { parseArgs } from 'node:util';
+import { describeConfigSource, type Config } from '../config.js';
+import { refreshBatch, refreshDueSources } from '../refresh/run-batch.js';
+import type { RefreshResult } from '../refresh/refresh-source.js';
+import type { SourceRecord } from '../model.js';
+import { openDeps } from './open-deps.js';
+
+export async function refresh(config: Readonly<Config>, args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { all: { type: 'boolean', default: false }, source: { type: 'string', multiple: true } } });
+  const deps = await openDeps(config);
+  const started = Date.now();
+  try {
+    const explicit = values.all || Boolean(values.source?.length);
+    // Named sources are read by id, and only `--all` lists the registry; the default (cron) run
+    // claims what the due index says is due, like the server's scheduler beside it.
+    let picked: SourceRecord[] = [];
+    if (values.source?.length) {
+      const found = await deps.registry.getSources(values.source);
+      const missing = values.source.filter((_, index) => found[index] === undefined);
+      if (missing.length > 0) {
+        console.error('feedproxy: no source with id ' + missing.join(', '));
+        return 2;
+      }
+      picked = found as SourceRecord[];
+    } else if (values.all) {
+      picked = (await deps.registry.listAllSources()).filter((source) => source.status !== 'disabled');
+    }
+    // On a terminal, a progress line per source (`[3/40] updated  id  title`); in cron, only the summary.
+    const tty = Boolean(process.stdout.isTTY);
+    let done = 0;
+    const counts = { updated: 0, unchanged: 0, failed: 0, skipped: 0 };
+    const onResult = (result: RefreshResult) => {
+        if (result.outcome === 'updated') counts.updated += 1;
+        else if (result.outcome === 'unchanged') counts.unchanged += 1;
+        else if (result.outcome === 'failed') counts.failed += 1;
+        else counts.skipped += 1;
+        done += 1;
+        if (tty) {
+          const detail = result.outcome === 'failed' ? `: ${result.error?.message ?? result.source.lastError ?? ''}` : '';
+          const of = explicit ? `/${picked.length}` : '';
+          console.log(`[${done}${of}] ${result.outcome.padEnd(9)} ${result.source.id}  ${result.source.title}${detail}`);
+        }
+    };
+    if (explicit) {
+      await refreshBatch(deps, picked, { concurrency: config.refresh.concurrency, perHost: config.refresh.perHostConcurrency, force: true, onResult });
+    } else {
+      await refreshDueSources(deps, { onResult });
+    }
+    // Cron runs with almost no environment: say what this run actually used.
+    console.log(`configuration: ${describeConfigSource(config)}`);
+    const seconds = ((Date.now() - started) / 1000).toFixed(1);
+    const skipped = counts.skipped ? `, skipped ${counts.skipped}` : '';
+    console.log(`refreshed ${counts.updated}, unchanged ${counts.unchanged}, failed ${counts.failed}${skipped} in ${seconds}s`);
+    return counts.failed > 0 ? 1 : 0;
+  } finally {
+    await deps.close();
+  }
+}

@@ -1,0 +1,218 @@
+// The Redis backend of KeyValueStore (kv.ts): records through keyv, sets, leases, counters and
+// windows with Redis's own atomic commands and Lua, the due index (due-index.ts), and watchers fed
+// by CLIENT TRACKING. Connections fail fast at start and never queue commands while down.
+import KeyvRedis, { createClient } from '@keyv/redis';
+import Keyv from 'keyv';
+import { openRedisDueIndex } from './due-index.js';
+import { NATIVE_JSON, recordsThrough } from './keyv-records.js';
+import type { KeyValueStore, RecordChangeListener, RecordWatch } from './kv.js';
+
+type RedisClient = ReturnType<typeof createClient>;
+
+/** Deletes the key only while `owner` holds it: a lease that lapsed and was taken by another stays theirs. */
+const RELEASE_SCRIPT = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
+/** Extends the key only while `owner` holds it. */
+const RENEW_SCRIPT = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0";
+/** One hit in a fixed window: the first hit starts it (sets its expiry); answers {count, ms left}. */
+const WINDOW_SCRIPT =
+  "local n = redis.call('INCR', KEYS[1]) if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end local t = redis.call('PTTL', KEYS[1]) if t < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) t = tonumber(ARGV[1]) end return {n, t}";
+
+/**
+ * Records through keyv (`<prefix>r:<key>`), sets as Redis sets (`<prefix>s:<name>`), leases as
+ * plain keys with an expiry (`<prefix>l:<key>`), counters as hashes (`<prefix>h:<key>`) — all on
+ * one connection.
+ */
+export async function openRedisStore(url: string, prefix: string): Promise<KeyValueStore> {
+  const client = await connectRedis(url);
+  const adapter = new KeyvRedis(client, { keyPrefixSeparator: ':', throwOnErrors: true, throwOnConnectError: true });
+  // keyv's own prefixing is off: the adapter prefixes, once, with the namespace keyv hands it.
+  const keyv = new Keyv({ store: adapter, namespace: `${prefix}r`, useKeyPrefix: false, throwOnErrors: true, ...NATIVE_JSON });
+  keyv.on('error', () => {
+    /* thrown by the failing call itself (throwOnErrors) */
+  });
+  const setKey = (name: string) => `${prefix}s:${name}`;
+  const leaseKey = (key: string) => `${prefix}l:${key}`;
+  const hashKey = (key: string) => `${prefix}h:${key}`;
+  const windowKey = (key: string) => `${prefix}w:${key}`;
+
+  const dueIndex = openRedisDueIndex(
+    {
+      eval: (script, options) => client.eval(script, options),
+      evalSha: (sha, options) => client.evalSha(sha, options),
+      zCard: (key) => client.zCard(key),
+      hGetAll: async (key) => Object.fromEntries(Object.entries(await client.hGetAll(key)).map(([field, value]) => [String(field), String(value)])),
+    },
+    prefix,
+    (recordKey) => `${prefix}r:${recordKey}`,
+  );
+
+  return {
+    ...recordsThrough(keyv),
+    ...dueIndex,
+    async setMany(entries) {
+      if (entries.length === 0) return;
+      // keyv's own format (`{"value": …}` under `<prefix>r:<key>`), in one MULTI: applied as one.
+      const transaction = client.multi();
+      for (const [key, value] of entries) transaction.set(`${prefix}r:${key}`, JSON.stringify({ value }));
+      await transaction.exec();
+    },
+    async addMember(set, member) {
+      await client.sAdd(setKey(set), member);
+    },
+    async removeMember(set, member) {
+      return Number(await client.sRem(setKey(set), member)) > 0;
+    },
+    async members(set) {
+      // Sorted like the SQLite store's ORDER BY member, so both stores list alike.
+      return (await client.sMembers(setKey(set))).map(String).sort();
+    },
+    async hasMember(set, member) {
+      return Boolean(await client.sIsMember(setKey(set), member));
+    },
+    async incrementFields(key, increments) {
+      const entries = Object.entries(increments);
+      if (entries.length === 0) return;
+      const transaction = client.multi();
+      for (const [field, by] of entries) transaction.hIncrBy(hashKey(key), field, by);
+      await transaction.exec();
+    },
+    async setFields(key, values) {
+      if (Object.keys(values).length === 0) return;
+      await client.hSet(hashKey(key), values);
+    },
+    async readFields(key) {
+      const fields = await client.hGetAll(hashKey(key));
+      return Object.fromEntries(Object.entries(fields).map(([field, value]) => [String(field), String(value)]));
+    },
+    async deleteFields(key, fields) {
+      if (fields === undefined) await client.del(hashKey(key));
+      else if (fields.length > 0) await client.hDel(hashKey(key), fields);
+    },
+    async addToField(key, field, by) {
+      return Number(await client.hIncrBy(hashKey(key), field, by));
+    },
+    async hitWindow(key, windowMs) {
+      const [count, remainingMs] = (await client.eval(WINDOW_SCRIPT, { keys: [windowKey(key)], arguments: [String(Math.ceil(windowMs))] })) as [number, number];
+      return { count: Number(count), remainingMs: Number(remainingMs) };
+    },
+    async acquireLease(key, owner, ttlMs) {
+      const taken = await client.set(leaseKey(key), owner, { condition: 'NX', expiration: { type: 'PX', value: Math.ceil(ttlMs) } });
+      if (taken === 'OK') return true;
+      // Already ours (a renewal): extend it, like the SQLite store's same-owner upsert.
+      const renewed = await client.eval(RENEW_SCRIPT, { keys: [leaseKey(key)], arguments: [owner, String(Math.ceil(ttlMs))] });
+      return Number(renewed) === 1;
+    },
+    async releaseLease(key, owner) {
+      await client.eval(RELEASE_SCRIPT, { keys: [leaseKey(key)], arguments: [owner] });
+    },
+    async renewLease(key, owner, ttlMs) {
+      return Number(await client.eval(RENEW_SCRIPT, { keys: [leaseKey(key)], arguments: [owner, String(Math.ceil(ttlMs))] })) === 1;
+    },
+    async ping() {
+      await client.ping();
+    },
+    async watchRecords(prefixes, listener) {
+      return watchRedisChanges(url, prefixes.map((watched) => `${prefix}r:${watched}`), `${prefix}r:`, listener);
+    },
+    async close() {
+      await keyv.disconnect();
+    },
+  };
+}
+
+/**
+ * Server-assisted invalidation (RESP3 CLIENT TRACKING in broadcast mode) on a connection of its own:
+ * Redis pushes the name of every key written under the prefixes, by any client, as it is written. The
+ * push can pass a read's reply that went out on the main connection before the write; the watcher's
+ * user handles that by not keeping a value read while a change arrived (publish/published-cache.ts).
+ * While the connection is down, changes go unseen: sync() answers false, and a reconnection tells
+ * the listener that anything may have changed before it answers true again.
+ */
+async function watchRedisChanges(url: string, prefixes: string[], namespace: string, listener: RecordChangeListener): Promise<RecordWatch> {
+  let tracking = false;
+  let closed = false;
+  const client = createClient({
+    url,
+    RESP: 3,
+    // node-redis turns plain tracking on at each handshake and hands us the pushes; we switch to
+    // broadcast mode with our prefixes once ready (below).
+    emitInvalidate: true,
+    disableOfflineQueue: true,
+    socket: { connectTimeout: 5000, reconnectStrategy: (retries: number) => Math.min(100 * 2 ** Math.min(retries, 5), 3000) },
+  });
+  const forgetAll = () => {
+    tracking = false;
+    listener(undefined);
+  };
+  client.on('invalidate', (key: unknown) => {
+    if (key === null || key === undefined) return listener(undefined); // FLUSHALL, FLUSHDB, or the server's table overflowed
+    const name = String(key);
+    if (name.startsWith(namespace)) listener(name.slice(namespace.length));
+  });
+  client.on('error', forgetAll);
+  client.on('end', forgetAll);
+  client.on('ready', () => {
+    void client
+      .sendCommand(['CLIENT', 'TRACKING', 'OFF'])
+      .then(() => client.sendCommand(['CLIENT', 'TRACKING', 'ON', 'BCAST', ...prefixes.flatMap((watched) => ['PREFIX', watched])]))
+      .then(
+        () => {
+          if (closed) return;
+          // What was kept before (or while) the connection was down may have changed unseen.
+          listener(undefined);
+          tracking = true;
+        },
+        forgetAll,
+      );
+  });
+  await client.connect();
+  return {
+    sync: () => tracking,
+    async close() {
+      closed = true;
+      tracking = false;
+      client.destroy();
+    },
+  };
+}
+
+/**
+ * Connects once and fails fast: an unreachable Redis at start is a clear error, not a process that
+ * hangs. Later outages reconnect with backoff, and commands fail at once meanwhile (no offline
+ * queue), so /readyz answers 503 instead of hanging. Messages name host:port, never the URL (it
+ * may carry a password).
+ */
+async function connectRedis(url: string): Promise<RedisClient> {
+  const where = describeRedis(url);
+  let connected = false;
+  const client = createClient({
+    url,
+    disableOfflineQueue: true,
+    socket: {
+      connectTimeout: 5000,
+      reconnectStrategy: (retries: number, cause: Error) =>
+        connected ? Math.min(100 * 2 ** Math.min(retries, 5), 3000) : new Error(`cannot reach Redis at ${where}: ${cause.message}`),
+    },
+  });
+  client.on('error', () => {
+    /* surfaced by the failing command, and by /readyz */
+  });
+  try {
+    await client.connect();
+  } catch (error) {
+    if (client.isOpen) client.destroy();
+    const reason = (error as Error).message;
+    throw new Error(reason.startsWith('cannot reach Redis') ? reason : `cannot reach Redis at ${where}: ${reason}`);
+  }
+  connected = true;
+  return client as RedisClient;
+}
+
+function describeRedis(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.hostname}:${parsed.port || '6379'}${parsed.pathname.length > 1 ? parsed.pathname : ''}`;
+  } catch {
+    return 'the configured address';
+  }
+}

@@ -1,0 +1,233 @@
+// The SQLite backend of KeyValueStore (kv.ts): records in keyv's table, sets, leases and counters
+// in tables of our own, the due index beside them (due-index.ts), and the change log that tells
+// watchers exactly what another connection wrote (read through sync-sqlite.ts).
+import KeyvSqlite from '@keyv/sqlite';
+import Keyv from 'keyv';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { openSqliteDueIndex } from './due-index.js';
+import { NATIVE_JSON, recordsThrough } from './keyv-records.js';
+import type { KeyValueStore, RecordChangeListener, RecordWatch } from './kv.js';
+import { openSyncSqlite } from './sync-sqlite.js';
+
+type SqlQuery = (sql: string, ...params: unknown[]) => Promise<Array<Record<string, unknown>>>;
+
+export async function openSqliteStore(path: string): Promise<KeyValueStore> {
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  const adapter = new KeyvSqlite({ uri: `sqlite://${path}`, busyTimeout: 10_000 });
+  // @keyv/sqlite's getMany matches each asked key against the rows with Array.find: O(keys × rows),
+  // 5·10⁹ comparisons for 100,000 keys. The same query, matched through a Map (BENCHMARKS.md, 8.).
+  adapter.getMany = (async (keys: string[]) => {
+    const rows = (await adapter.query(`SELECT key, value FROM ${KEYV_TABLE} WHERE key IN (SELECT value FROM json_each(?))`, JSON.stringify(keys))) as Array<{
+      key: string;
+      value: string;
+    }>;
+    const byKey = new Map(rows.map((row) => [row.key, row.value]));
+    return keys.map((key) => byKey.get(key));
+  }) as typeof adapter.getMany;
+  const keyv = new Keyv({ store: adapter, namespace: 'fp', ...NATIVE_JSON });
+  keyv.on('error', () => {
+    /* surfaced by the failing call itself */
+  });
+  const query = adapter.query as SqlQuery;
+  // WAL lets `feedproxy refresh` from cron read and write beside a running server. Under WAL,
+  // synchronous=NORMAL keeps every committed write across a process crash or kill -9 (the WAL is in
+  // the OS's hands once the commit returns); only an OS crash or power loss can lose the last
+  // commits, and it spares an fsync per write (BENCHMARKS.md, bench 2).
+  await query('PRAGMA journal_mode=WAL');
+  await query('PRAGMA synchronous=NORMAL');
+  await query('CREATE TABLE IF NOT EXISTS fp_sets(name TEXT NOT NULL, member TEXT NOT NULL, PRIMARY KEY(name, member)) WITHOUT ROWID');
+  await query('CREATE TABLE IF NOT EXISTS fp_leases(key TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at INTEGER NOT NULL)');
+  await query('CREATE TABLE IF NOT EXISTS fp_fields(key TEXT NOT NULL, field TEXT NOT NULL, value, PRIMARY KEY(key, field)) WITHOUT ROWID');
+  await createChangeLog(query);
+
+  // keyv's sqlite rows are keyed `<namespace>:<key>`.
+  const dueIndex = await openSqliteDueIndex(query, (recordKey) => `fp:${recordKey}`);
+  // This process's own record writes: a watcher checks again after each (see watchSqliteChanges).
+  const afterWrite = new Set<() => void>();
+  const records = recordsThrough(keyv);
+  const noteWrite = () => {
+    for (const listener of afterWrite) listener();
+  };
+  return {
+    ...records,
+    ...dueIndex,
+    async set(key, value, ttlMs) {
+      await records.set(key, value, ttlMs).finally(noteWrite);
+    },
+    async setMany(entries) {
+      if (entries.length === 0) return;
+      // keyv's own row format (`{"value": …}` under `fp:<key>`), in one upsert: one statement is atomic.
+      await query(
+        `INSERT INTO ${KEYV_TABLE}(key, value) VALUES ${entries.map(() => '(?, ?)').join(', ')} ON CONFLICT(key) DO UPDATE SET value = excluded.value`,
+        ...entries.flatMap(([key, value]) => [`${KEYV_NAMESPACE}:${key}`, JSON.stringify({ value })]),
+      ).finally(noteWrite);
+    },
+    async delete(key) {
+      await records.delete(key).finally(noteWrite);
+    },
+    async addMember(set, member) {
+      await query('INSERT OR IGNORE INTO fp_sets(name, member) VALUES (?, ?)', set, member);
+    },
+    async removeMember(set, member) {
+      return (await query('DELETE FROM fp_sets WHERE name = ? AND member = ? RETURNING member', set, member)).length > 0;
+    },
+    async members(set) {
+      const rows = await query('SELECT member FROM fp_sets WHERE name = ? ORDER BY member', set);
+      return rows.map((row) => String(row.member));
+    },
+    async hasMember(set, member) {
+      return (await query('SELECT 1 FROM fp_sets WHERE name = ? AND member = ?', set, member)).length > 0;
+    },
+    async incrementFields(key, increments) {
+      const entries = Object.entries(increments);
+      if (entries.length === 0) return;
+      // One statement: every field of a flush lands together or not at all.
+      await query(
+        `INSERT INTO fp_fields(key, field, value) VALUES ${entries.map(() => '(?, ?, ?)').join(', ')}
+         ON CONFLICT(key, field) DO UPDATE SET value = CAST(fp_fields.value AS INTEGER) + excluded.value`,
+        ...entries.flatMap(([field, by]) => [key, field, by]),
+      );
+    },
+    async setFields(key, values) {
+      const entries = Object.entries(values);
+      if (entries.length === 0) return;
+      await query(
+        `INSERT INTO fp_fields(key, field, value) VALUES ${entries.map(() => '(?, ?, ?)').join(', ')}
+         ON CONFLICT(key, field) DO UPDATE SET value = excluded.value`,
+        ...entries.flatMap(([field, value]) => [key, field, value]),
+      );
+    },
+    async readFields(key) {
+      const rows = await query('SELECT field, value FROM fp_fields WHERE key = ?', key);
+      return Object.fromEntries(rows.map((row) => [String(row.field), String(row.value)]));
+    },
+    async deleteFields(key, fields) {
+      if (fields === undefined) await query('DELETE FROM fp_fields WHERE key = ?', key);
+      else if (fields.length > 0) await query(`DELETE FROM fp_fields WHERE key = ? AND field IN (${fields.map(() => '?').join(', ')})`, key, ...fields);
+    },
+    async addToField(key, field, by) {
+      const rows = await query(
+        `INSERT INTO fp_fields(key, field, value) VALUES (?, ?, ?)
+         ON CONFLICT(key, field) DO UPDATE SET value = CAST(fp_fields.value AS INTEGER) + excluded.value
+         RETURNING value`,
+        key,
+        field,
+        by,
+      );
+      return Number(rows[0]?.value);
+    },
+    async acquireLease(key, owner, ttlMs) {
+      const now = Date.now();
+      const rows = await query(
+        `INSERT INTO fp_leases(key, owner, expires_at) VALUES (?, ?, ?)
+         ON CONFLICT(key) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
+         WHERE fp_leases.expires_at <= ? OR fp_leases.owner = excluded.owner
+         RETURNING owner`,
+        key,
+        owner,
+        now + ttlMs,
+        now,
+      );
+      return rows.length === 1;
+    },
+    async releaseLease(key, owner) {
+      await query('DELETE FROM fp_leases WHERE key = ? AND owner = ?', key, owner);
+    },
+    async renewLease(key, owner, ttlMs) {
+      const now = Date.now();
+      const rows = await query('UPDATE fp_leases SET expires_at = ? WHERE key = ? AND owner = ? AND expires_at > ? RETURNING owner', now + ttlMs, key, owner, now);
+      return rows.length === 1;
+    },
+    async ping() {
+      await query('SELECT 1');
+    },
+    async watchRecords(prefixes, listener) {
+      const watch = watchSqliteChanges(path, prefixes, listener);
+      afterWrite.add(watch.recheck);
+      return {
+        sync: watch.sync,
+        async close() {
+          afterWrite.delete(watch.recheck);
+          await watch.close();
+        },
+      };
+    },
+    async close() {
+      await keyv.disconnect();
+    },
+  };
+}
+
+/** keyv's table (as @keyv/sqlite creates it) and the namespace our keyv writes under. */
+const KEYV_TABLE = 'keyv';
+const KEYV_NAMESPACE = 'fp';
+/** Changes the log keeps; a watcher that fell further behind forgets everything instead. */
+const CHANGE_LOG_ROWS = 10_000;
+
+/**
+ * The change log: triggers on keyv's table append every written or deleted key, whoever wrote it
+ * (this server, another, the cron CLI, an older release: the triggers live in the file). Every
+ * opener creates them; the statements are idempotent.
+ */
+async function createChangeLog(query: SqlQuery): Promise<void> {
+  // The same DDL @keyv/sqlite runs, so the triggers can be made before it has run its own.
+  await query(`CREATE TABLE IF NOT EXISTS ${KEYV_TABLE}(key VARCHAR(255) PRIMARY KEY, value TEXT )`);
+  await query('CREATE TABLE IF NOT EXISTS fp_changes(seq INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL)');
+  for (const [event, row] of [['INSERT', 'new'], ['UPDATE', 'new'], ['DELETE', 'old']] as const) {
+    await query(`CREATE TRIGGER IF NOT EXISTS fp_changes_${event.toLowerCase()} AFTER ${event} ON ${KEYV_TABLE} BEGIN INSERT INTO fp_changes(key) VALUES (${row}.key); END`);
+  }
+  await query(`CREATE TRIGGER IF NOT EXISTS fp_changes_trim AFTER INSERT ON fp_changes BEGIN DELETE FROM fp_changes WHERE seq <= new.seq - ${CHANGE_LOG_ROWS}; END`);
+}
+
+/**
+ * A read-only synchronous connection (sync-sqlite.ts): the check before a request trusts memory
+ * must not wait for sqlite3's thread pool. `PRAGMA data_version` changes only when another connection
+ * committed (this process's sqlite3 connection counts as another), so a quiet store costs that one
+ * statement, and a write the log does not concern (usage counters, leases) one small query more.
+ *
+ * The statement costs a few syscalls (the WAL index's locks): about 10 µs here, as much as a whole
+ * 304. So it runs once per turn of the event loop, not once per request: the requests answered in one
+ * turn were all read from their sockets before it began, so a write committed before any of them
+ * was sent is seen by the check that precedes them. (Exception: libuv reads a second batch of
+ * sockets in the same turn when the first filled its 1,024 slots.) This process's own writes also
+ * ask for a new check at once (`recheck`), whatever the turn.
+ */
+function watchSqliteChanges(path: string, prefixes: string[], listener: RecordChangeListener): RecordWatch & { recheck: () => void } {
+  // A private in-memory database has no second connection to see it: nothing kept from it is trusted.
+  if (path === ':memory:') return { sync: () => false, recheck: () => undefined, close: async () => undefined };
+  const db = openSyncSqlite(path);
+  const namespaced = prefixes.map((prefix) => `${KEYV_NAMESPACE}:${prefix}`);
+  let version = db.dataVersion();
+  let seen = db.lastChange();
+  let open = true;
+  let checked = false;
+  const nextTurn = () => {
+    checked = false;
+  };
+  return {
+    sync() {
+      if (!open) return false;
+      if (checked) return true;
+      checked = true;
+      setImmediate(nextTurn);
+      const now = db.dataVersion();
+      if (now === version) return true;
+      version = now;
+      const rows = db.changesSince(seen);
+      if (rows.length === 0) return true;
+      // A first row past the next number: the log was trimmed past what we saw (or a write rolled back).
+      if (rows[0]![0] !== seen + 1) listener(undefined);
+      for (const [seq, key] of rows) {
+        seen = seq;
+        if (namespaced.some((prefix) => key.startsWith(prefix))) listener(key.slice(KEYV_NAMESPACE.length + 1));
+      }
+      return true;
+    },
+    recheck: nextTurn,
+    async close() {
+      open = false;
+      db.close();
+    },
+  };
+}
