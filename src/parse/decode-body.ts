@@ -1,8 +1,11 @@
 // Bytes → text for feeds: the byte order mark, then the Content-Type charset, then the XML
-// encoding declaration decide (RFC 7303 §3, XML 1.0 Appendix F). Never throws: undecodable bytes
-// become U+FFFD.
+// encoding declaration decide (RFC 7303 §3, XML 1.0 Appendix F); bytes that are not what they
+// claim, or claim nothing, are guessed by chardet (its only import). Never throws: undecodable
+// bytes become U+FFFD.
+import { analyse } from 'chardet';
 
-const CHARSET_PARAM = /;\s*charset\s*=\s*"?([^";\s]+)/i;
+// charset=utf-8, charset="utf-8" and (what some servers send) charset='utf-8'.
+const CHARSET_PARAM = /;\s*charset\s*=\s*["']?([^"';\s]+)/i;
 const XML_ENCODING = /^\s*<\?xml[^>]*?\sencoding\s*=\s*["']([A-Za-z][\w.:-]*)["']/;
 
 /** The WHATWG name of a charset label, or undefined when TextDecoder does not know it. */
@@ -46,9 +49,36 @@ export function detectEncoding(bytes: Buffer, contentType?: string): string {
     if ((fromHeader === 'utf-8' || fromDeclaration === 'utf-8') && isValidUtf8(bytes)) return 'utf-8';
   }
   const declared = fromHeader ?? fromDeclaration;
+  // Declared UTF-8 that is not: a legacy encoding mislabelled (a CMS's template says UTF-8).
+  if (declared === 'utf-8' && !isValidUtf8(bytes)) return guessEncoding(bytes) ?? 'utf-8';
   if (declared !== undefined) return declared;
-  // Nothing declared: XML says UTF-8, but legacy feeds without a declaration are windows-1252.
-  return isValidUtf8(bytes) ? 'utf-8' : 'windows-1252';
+  // Nothing declared: XML says UTF-8, but legacy feeds without a declaration are windows-1252
+  // unless their bytes plainly say otherwise.
+  return isValidUtf8(bytes) ? 'utf-8' : (guessEncoding(bytes) ?? 'windows-1252');
+}
+
+// What a guess may switch to. Multi-byte encodings are recognised reliably by their byte
+// sequences; of the single-byte ones only scripts that Latin-1 would turn into nonsense are taken,
+// never one Latin variant for another (a short French text "looks" Romanian or Turkish too).
+const MULTI_BYTE = new Set(['Big5', 'EUC-JP', 'EUC-KR', 'GB18030', 'Shift_JIS', 'ISO-2022-JP', 'ISO-2022-KR', 'ISO-2022-CN']);
+const NON_LATIN_SINGLE_BYTE = new Set(['windows-874', 'KOI8-R', 'windows-1251', 'ISO-8859-5', 'ISO-8859-6', 'windows-1256', 'ISO-8859-7', 'windows-1253', 'ISO-8859-8', 'windows-1255']);
+// chardet's confidence (0–100) below which its best guess is not taken.
+const MULTI_BYTE_CONFIDENCE = 50;
+const SINGLE_BYTE_CONFIDENCE = 15;
+// Enough text to tell; bounds the work on a large feed.
+const GUESS_SAMPLE_BYTES = 64 * 1024;
+
+/**
+ * chardet's guess when it is one we trust (see above), as a WHATWG encoding name: its best guess if
+ * multi-byte, else a non-Latin script it rates at least as high as any other reading.
+ */
+function guessEncoding(bytes: Buffer): string | undefined {
+  const matches = analyse(bytes.subarray(0, GUESS_SAMPLE_BYTES));
+  const best = matches[0];
+  if (best === undefined) return undefined;
+  if (MULTI_BYTE.has(best.name)) return best.confidence >= MULTI_BYTE_CONFIDENCE ? normaliseEncoding(best.name) : undefined;
+  const script = matches.find((match) => NON_LATIN_SINGLE_BYTE.has(match.name) && match.confidence >= best.confidence);
+  return script !== undefined && script.confidence >= SINGLE_BYTE_CONFIDENCE ? normaliseEncoding(script.name) : undefined;
 }
 
 // windows-1252 0x80–0x9F (WHATWG Encoding index); the five unassigned bytes map to the C1 control of

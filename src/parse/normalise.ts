@@ -9,7 +9,7 @@ import { sha256Hex } from '../vault/seal.js';
 import { htmlToText, sanitizeHtml, textToHtml } from './sanitize-html.js';
 
 /** Part of every fingerprint: bump it when normalising or sanitising changes, so old entries are made again. */
-const NORMALISER_VERSION = '2';
+const NORMALISER_VERSION = '3';
 // Ids longer than this (or carrying a secret) are replaced by their hash.
 const MAX_ID_LENGTH = 1024;
 const HASH_ID_PREFIX = 'urn:feedproxy:sha256:';
@@ -68,6 +68,16 @@ export function literalText(context: Context, value: unknown): string | undefine
   if (typeof value !== 'string' && typeof value !== 'number') return undefined;
   const text = context.redactor.redactText(String(value).replace(/\s+/g, ' ').trim());
   return text === '' ? undefined : text;
+}
+
+/**
+ * Plain text that may hold HTML character references (JSON Feed titles: plain text by the spec,
+ * but feeds write `&amp;` and `&#8217;` in them, which readers decode): references decoded,
+ * `<i>` in it kept as the text it is.
+ */
+export function textWithReferences(context: Context, value: unknown): string | undefined {
+  if (typeof value !== 'string' && typeof value !== 'number') return undefined;
+  return plainText(context, String(value).replace(/</g, '&lt;').replace(/>/g, '&gt;'));
 }
 
 export function cleanHtml(context: Context, value: unknown, base: string): string | undefined {
@@ -151,6 +161,22 @@ export function makePerson(context: Context, name: unknown, email: unknown, url:
   if (cleanEmail !== undefined && cleanEmail.includes('@')) person.email = cleanEmail;
   if (cleanUrl !== undefined) person.url = cleanUrl;
   return person;
+}
+
+// "Name (e-mail)" and "e-mail (Name)": how RSS <author> and Dublin Core creators name a person.
+const NAME_THEN_EMAIL = /^(.+?)\s*\(\s*([^\s()@]+@[^\s()@]+)\s*\)$/;
+const EMAIL_THEN_NAME = /^([^\s()@]+@[^\s()@]+)\s*\(\s*(.+?)\s*\)$/;
+
+/** A person named by one string (dc:creator, dc:author): "Name (e-mail)" and "e-mail (Name)" are split. */
+export function personOfText(context: Context, value: unknown, base: string): Person {
+  const text = typeof value === 'string' ? value.trim() : value;
+  if (typeof text === 'string') {
+    const nameFirst = NAME_THEN_EMAIL.exec(text);
+    if (nameFirst) return makePerson(context, nameFirst[1], nameFirst[2], undefined, base);
+    const emailFirst = EMAIL_THEN_NAME.exec(text);
+    if (emailFirst) return makePerson(context, emailFirst[2], emailFirst[1], undefined, base);
+  }
+  return makePerson(context, text, undefined, undefined, base);
 }
 
 export function makeEnclosure(context: Context, url: unknown, type: unknown, length: unknown, base: string): Enclosure | undefined {

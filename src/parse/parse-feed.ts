@@ -14,7 +14,7 @@ import { normaliseRdf } from './formats/rdf.js';
 import { normaliseRss } from './formats/rss.js';
 import { stableId, type Context } from './normalise.js';
 import { createSecretRedactor } from './redact-secrets.js';
-import { balanceTags, countEntryTags, withBase64Decoded, withChannel } from './repair-xml.js';
+import { balanceTags, countEntryTags, withBase64Decoded, withDcAuthorAsCreator, withChannel, withItemBodies, withLastTagClosed } from './repair-xml.js';
 
 export interface ParseFeedOptions {
   /** URL the document was fetched from: base of relative links, and its query values are secrets. */
@@ -52,7 +52,8 @@ export function parseFeed(body: Buffer | string, options: ParseFeedOptions): Par
   try {
     const document = classifyDocument(decodeBody(body, options.contentType));
     if (document.kind === 'json') return normaliseJson(context, parseJsonFeed(document.value, { maxItems: MAX_ENTRIES }), options.baseUrl);
-    const xml = document.format === 'rss' ? withChannel(document.xml) : document.format === 'atom' ? withBase64Decoded(document.xml) : document.xml;
+    const whole = withDcAuthorAsCreator(withLastTagClosed(document.xml));
+    const xml = document.format === 'rss' ? withItemBodies(withChannel(whole)) : document.format === 'atom' ? withBase64Decoded(whole) : whole;
     const expected = countEntryTags(xml, document.format);
     let parsed: ParsedFeed | undefined;
     try {

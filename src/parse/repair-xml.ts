@@ -2,6 +2,12 @@
 // the text before (or, for tag balancing, after a first failed) parse.
 import { escapeText } from '../text.js';
 import { localNameOf, type XmlFeedFormat } from './detect-format.js';
+/** A document cut off in its last close tag (`</rss` with no `>`): the tag is finished. */
+export function withLastTagClosed(xml: string): string {
+  const cut = /<\/([A-Za-z_][\w.:-]*)\s*$/.exec(xml.slice(-256));
+  return cut === null ? xml : `${xml.trimEnd()}>`;
+}
+
 /** RSS with its items straight under <rss>, no <channel>: the channel is put back around them. */
 export function withChannel(xml: string): string {
   if (/<(?:[\w-]+:)?channel[\s>]/.test(xml)) return xml;
@@ -80,4 +86,75 @@ export function balanceTags(xml: string): string {
 export function countEntryTags(xml: string, format: XmlFeedFormat): number {
   const pattern = format === 'atom' ? /<(?:[\w-]+:)?entry[\s>]/g : /<(?:[\w-]+:)?item[\s>]/g;
   return xml.replace(/<!--[\s\S]*?-->|<!\[CDATA\[[\s\S]*?\]\]>/g, '').match(pattern)?.length ?? 0;
+}
+
+const CONTENT_NS = 'http://purl.org/rss/1.0/modules/content/';
+const XHTML_NS = 'http://www.w3.org/1999/xhtml';
+// A prefix of our own, so the document's `content:` (bound to whatever it likes) cannot clash.
+const CONTENT_OPEN = `<feedproxy-content:encoded xmlns:feedproxy-content="${CONTENT_NS}">`;
+const CONTENT_CLOSE = '</feedproxy-content:encoded>';
+const ITEM_BODY_HINT = /<(?:[\w-]+:)?(?:body|fullitem)[\s>]/i;
+
+/**
+ * An RSS item's full text in `<body>` (XHTML, often with no namespace) or `<fullitem>` (escaped
+ * HTML), as older feeds and Universal Feed Parser know them: rewritten as content:encoded, which the
+ * parser reads. Only a direct child of an item, only in items with no content:encoded of their own.
+ */
+export function withItemBodies(xml: string): string {
+  if (!ITEM_BODY_HINT.test(xml) || /<(?:[\w-]+:)?encoded[\s>]/.test(xml)) return xml;
+  const xhtmlPrefixes = new Set([...xml.matchAll(/\sxmlns:([\w-]+)\s*=\s*["']([^"']*)["']/g)].filter((m) => m[2] === XHTML_NS).map((m) => m[1]!));
+  const stack: string[] = [];
+  let out = '';
+  let last = 0;
+  let open: { name: string; start: number; innerStart: number; depth: number } | undefined;
+  for (const match of xml.matchAll(XML_TOKEN)) {
+    if (stack.length > MAX_REPAIR_DEPTH) return xml;
+    const [token, closing, opening] = match;
+    if (closing !== undefined) {
+      const at = stack.lastIndexOf(closing);
+      if (at !== -1) stack.splice(at);
+      if (open !== undefined && closing === open.name && stack.length === open.depth) {
+        out += xml.slice(last, open.start) + itemContent(open.name, xml.slice(open.innerStart, match.index));
+        last = match.index + token.length;
+        open = undefined;
+      }
+    } else if (opening !== undefined && !token.endsWith('/>')) {
+      if (open === undefined && localNameOf(stack.at(-1)) === 'item' && isItemBody(opening, xhtmlPrefixes)) {
+        open = { name: opening, start: match.index, innerStart: match.index + token.length, depth: stack.length };
+      }
+      stack.push(opening);
+    }
+  }
+  return out + xml.slice(last);
+}
+
+function isItemBody(name: string, xhtmlPrefixes: ReadonlySet<string>): boolean {
+  const colon = name.indexOf(':');
+  const local = name.slice(colon + 1).toLowerCase();
+  if (colon === -1) return local === 'body' || local === 'fullitem';
+  return local === 'body' && xhtmlPrefixes.has(name.slice(0, colon));
+}
+
+function itemContent(name: string, inner: string): string {
+  // <fullitem> holds escaped HTML already: its text is the HTML.
+  if (localNameOf(name) === 'fullitem') return `${CONTENT_OPEN}${inner}${CONTENT_CLOSE}`;
+  // <body> holds the markup itself: its prefix comes off the child elements, CDATA sections become
+  // escaped text, and the whole is one CDATA section (each `]]>` split across two).
+  const colon = name.indexOf(':');
+  const unprefixed = colon === -1 ? inner : inner.replace(new RegExp(`<(/?)${name.slice(0, colon).replace(/\./g, '\\.')}:`, 'g'), '<$1');
+  const html = unprefixed.replace(/<!\[CDATA\[([\s\S]*?)\]\]>/g, (_whole, text: string) => escapeText(text));
+  return `${CONTENT_OPEN}<![CDATA[${html.replace(/\]\]>/g, ']]]]><![CDATA[>')}]]>${CONTENT_CLOSE}`;
+}
+
+const DUBLIN_CORE_NS = 'http://purl.org/dc/elements/1.1/';
+
+/**
+ * dc:author, which is no Dublin Core element but what some feeds write (and Universal Feed Parser
+ * reads) for dc:creator: renamed to it, for the prefixes bound to Dublin Core.
+ */
+export function withDcAuthorAsCreator(xml: string): string {
+  if (!/:author[\s>]/.test(xml)) return xml;
+  const prefixes = [...xml.matchAll(/\sxmlns:([\w-]+)\s*=\s*["']([^"']*)["']/g)].filter((m) => m[2] === DUBLIN_CORE_NS).map((m) => m[1]!);
+  if (prefixes.length === 0) return xml;
+  return xml.replace(new RegExp(`<(/?)(${prefixes.join('|')}):author(?=[\\s>/])`, 'g'), '<$1$2:creator');
 }

@@ -47,9 +47,12 @@ const LINK_SCHEMES = new Set(['http:', 'https:', 'mailto:']);
 const MEDIA_SCHEMES = new Set(['http:', 'https:']);
 
 // Tags whose whole content goes, not just the tag: their text is code or chrome, never prose.
+// <object>, <applet> and <iframe> are not among them: what they hold is fallback content, for
+// readers that do not show the embedded thing (HTML 4.01 §13.3, §16.5) — as we do not — and it goes
+// through the same rules as the rest (Universal Feed Parser keeps it too).
 const NON_TEXT_TAGS = [
-  'script', 'style', 'textarea', 'option', 'noscript', 'iframe', 'frame', 'frameset', 'object',
-  'embed', 'applet', 'svg', 'math', 'template', 'title', 'head', 'select', 'canvas', 'xmp',
+  'script', 'style', 'textarea', 'option', 'noscript', 'frame', 'frameset',
+  'embed', 'svg', 'math', 'template', 'title', 'head', 'select', 'canvas', 'xmp',
   'noembed', 'noframes', 'plaintext',
 ];
 

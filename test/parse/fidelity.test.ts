@@ -170,6 +170,46 @@ const ROWS: Row[] = [
       ]);
     },
   },
+  {
+    construct: "an RSS item's full text in <body> (XHTML, prefixed or not) or <fullitem> (escaped HTML) is its content",
+    fixture: 'rss-item-body.rss',
+    check: (feed) => {
+      expect(feed.entries.map((entry) => entry.content)).toEqual([
+        '<p>First <b>full</b> text &amp; more.</p>',
+        '<p>Second full text, a &lt; b.</p>',
+        '<p>Third <i>full</i> text ]]&gt; too</p>',
+        undefined,
+      ]);
+      expect(feed.entries[1]?.summary).toBe('Short description');
+    },
+  },
+  {
+    construct: 'a document cut off inside its last close tag (`</rss` with no `>`) is read',
+    fixture: 'rss-cut-last-tag.rss',
+    check: (feed) => {
+      expect(feed.title).toBe('Cut short');
+      expect(feed.entries.map((entry) => [entry.title, entry.link])).toEqual([['The only item', 'http://cut.example/get?a=1&b=2']]);
+    },
+  },
+  {
+    construct: 'dc:author names the author, and "Name (e-mail)" in it or dc:creator is split',
+    fixture: 'dc-author.rss',
+    check: (feed) => {
+      expect(feed.entries.map((entry) => entry.authors)).toEqual([
+        [{ name: 'Example Editor', email: 'editor@example.org' }],
+        [{ name: 'Example Writer', email: 'writer@example.org' }],
+        [{ name: 'Plain Name' }],
+      ]);
+    },
+  },
+  {
+    construct: 'JSON Feed titles are plain text: <i> in them is text, character references are decoded',
+    fixture: 'json-title-markup.json',
+    check: (feed) => {
+      expect(feed.title).toBe('Tags & <b>markup</b>');
+      expect(feed.entries.map((entry) => entry.title)).toEqual(['Die Rückkehr von <i> und <b>', 'Fish & chips ’n’ peas']);
+    },
+  },
 ];
 
 describe('constructs real-world feeds use (issue 15)', () => {

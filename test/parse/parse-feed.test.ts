@@ -230,6 +230,47 @@ describe('character encodings', () => {
     expect(parseFeed(utf8Bom, { baseUrl: 'https://feeds.example.test/' }).title).toBe('BOM');
   });
 
+  // Legacy feeds that name no encoding (or call themselves UTF-8): their bytes say which
+  // (test/fixtures/encodings/, each a text of our own in that encoding, no declaration).
+  const LEGACY: Array<[string, string]> = [
+    ['euc-jp.rss', '新しい年の最初の週末に、私たちは近所の公園を散歩しました。'],
+    ['shift_jis.rss', '今日は朝から雨が降っていたので、家で本を読んで過ごしました。'],
+    ['euc-kr.rss', '오늘은 아침부터 날씨가 맑아서 가족과 함께 한강 공원에 다녀왔습니다.'],
+    ['gb18030.rss', '今天早上我们全家去公园散步，天气非常好，孩子们在草地上放风筝。'],
+    ['big5.rss', '今天早上我們全家去公園散步，天氣非常好，孩子們在草地上放風箏。'],
+    ['koi8-r.rss', 'Сегодня утром мы всей семьёй гуляли в парке.'],
+  ];
+  it.each(LEGACY)('reads undeclared %s by its bytes', (fixture, start) => {
+    const bytes = readFileSync(new URL(`../fixtures/encodings/${fixture}`, import.meta.url));
+    expect(bytes.toString('latin1')).not.toMatch(/encoding=|charset/i);
+    const feed = parseFeed(bytes, { baseUrl: 'https://feeds.example.test/' });
+    expect(feed.entries[0]!.summary).toMatch(new RegExp(`^${start}`));
+  });
+
+  it('reads a legacy encoding mislabelled UTF-8 by its bytes', () => {
+    const bytes = readFileSync(new URL('../fixtures/encodings/euc-kr.rss', import.meta.url));
+    const declared = Buffer.concat([Buffer.from('<?xml version="1.0" encoding="utf-8"?>\n'), bytes]);
+    expect(parseFeed(declared, { baseUrl: 'https://feeds.example.test/' }).entries[0]!.summary).toMatch(/^오늘은 아침부터/);
+    const labelled = parseFeed(bytes, { baseUrl: 'https://feeds.example.test/', contentType: "application/rss+xml; charset='utf-8'" });
+    expect(labelled.entries[0]!.summary).toMatch(/^오늘은 아침부터/);
+  });
+
+  it('keeps undeclared Latin text windows-1252, not a guessed Latin variant', () => {
+    const body = Buffer.concat([
+      Buffer.from('<rss version="2.0"><channel><title>t</title><item><guid>1</guid><title>'),
+      Buffer.from('Caf\xe9 cr\xe8me br\xfbl\xe9e, na\xefve r\xe9sum\xe9 \x93entre guillemets\x94 \x80 5', 'latin1'),
+      Buffer.from('</title></item></channel></rss>'),
+    ]);
+    expect(parseFeed(body, { baseUrl: 'https://feeds.example.test/' }).entries[0]!.title).toBe('Café crème brûlée, naïve résumé “entre guillemets” € 5');
+  });
+
+  it("takes a single-quoted Content-Type charset (charset='gb2312') over the declaration", () => {
+    const bytes = readFileSync(new URL('../fixtures/encodings/gb18030.rss', import.meta.url));
+    const declared = Buffer.concat([Buffer.from('<?xml version="1.0" encoding="iso-8859-1"?>\n'), bytes]);
+    const feed = parseFeed(declared, { baseUrl: 'https://feeds.example.test/', contentType: "application/rss+xml; charset='gb2312'" });
+    expect(feed.entries[0]!.summary).toMatch(/^今天早上我们全家去公园散步/);
+  });
+
   it('does not throw on invalid UTF-8, declared or not', () => {
     const invalid = Buffer.from([0xc3, 0x28, 0xff, 0xfe, 0xe9, 0x80]);
     const declared = Buffer.concat([Buffer.from('<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>bad '), invalid, Buffer.from('</title></channel></rss>')]);

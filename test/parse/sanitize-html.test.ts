@@ -57,6 +57,17 @@ describe('sanitizeHtml', () => {
     expectHarmless(sanitizeHtml(vector, BASE));
   });
 
+  it.each([
+    ['object', 'safe<object classid="clsid:C932BA85-4374-101B-A56C-00AA003668DC"> <b>description</b></object>', 'safe <b>description</b>'],
+    ['unclosed object', 'safe<object data="https://evil.example/x.swf"> description', 'safe description'],
+    ['applet', 'safe<applet code="x.class"><param name="a" value="b"> description</applet>', 'safe description'],
+    ['iframe', 'safe<iframe src="https://evil.example/"> <b>description</b><script>alert(1)</script></iframe>', 'safe <b>description</b>'],
+  ])('keeps the fallback content of an %s, not the element', (_label, html, expected) => {
+    const output = sanitizeHtml(html, BASE);
+    expectHarmless(output);
+    expect(output).toBe(expected);
+  });
+
   it('keeps benign formatting, lists, tables, code, figures and media', () => {
     const html = [
       '<h2>Title</h2><p>Some <strong>bold</strong>, <em>em</em>, <code class="language-ts">let x</code>.</p>',

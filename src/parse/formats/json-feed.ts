@@ -12,6 +12,7 @@ import {
   plainText,
   stableId,
   textAsHtml,
+  textWithReferences,
   uniqueEnclosures,
   uniquePeople,
   uniqueStrings,
@@ -27,7 +28,7 @@ function normaliseJsonItem(context: Context, item: JsonFeed.Item<string>, base: 
   const authors = jsonPeople(context, item.authors, base);
   return compact({
     id: stableId(context, item.id, link, [item.title, item.date_published, item.summary ?? item.content_html ?? item.content_text]),
-    title: plainText(context, item.title),
+    title: textWithReferences(context, item.title),
     link,
     published: parseDate(item.date_published),
     updated: parseDate(item.date_modified),
@@ -47,7 +48,7 @@ export function normaliseJson(context: Context, feed: JsonFeed.Feed<string>, bas
   const feedAuthors = jsonPeople(context, feed.authors, baseUrl);
   return compact({
     format: 'json' as const,
-    title: plainText(context, feed.title),
+    title: textWithReferences(context, feed.title),
     link: absoluteUrl(context, feed.home_page_url, baseUrl),
     description: plainText(context, feed.description),
     entries: (feed.items ?? []).map((item) => entryOf(context, item, baseUrl, feedAuthors, () => normaliseJsonItem(context, item, baseUrl, feedAuthors))),

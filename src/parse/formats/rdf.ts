@@ -2,7 +2,7 @@
 import type { RdfFeed } from 'feedsmith';
 import type { Entry, ParsedFeed } from '../../model.js';
 import { parseDate } from '../parse-date.js';
-import { absoluteUrl, cleanHtml, compact, entryOf, makePerson, mediaImage, plainText, readTtlMinutes, resolveBase, stableId, uniquePeople, uniqueStrings, type Context } from '../normalise.js';
+import { absoluteUrl, cleanHtml, compact, entryOf, mediaImage, personOfText, plainText, readTtlMinutes, resolveBase, stableId, uniquePeople, uniqueStrings, type Context } from '../normalise.js';
 
 function normaliseRdfItem(context: Context, item: RdfFeed.Item<string>, feedBase: string): Entry {
   const base = resolveBase(item.xml?.base, feedBase);
@@ -13,7 +13,7 @@ function normaliseRdfItem(context: Context, item: RdfFeed.Item<string>, feedBase
     link,
     published: parseDate(item.dc?.dates?.[0]) ?? parseDate(item.dcterms?.issued?.[0]),
     updated: parseDate(item.dcterms?.modified?.[0]),
-    authors: uniquePeople((item.dc?.creators ?? []).map((creator) => makePerson(context, creator, undefined, undefined, base))),
+    authors: uniquePeople((item.dc?.creators ?? []).map((creator) => personOfText(context, creator, base))),
     summary: cleanHtml(context, item.description, base),
     content: cleanHtml(context, item.content?.encoded, base),
     categories: uniqueStrings((item.dc?.subjects ?? []).map((subject) => plainText(context, subject))),

@@ -9,6 +9,7 @@ import {
   entryOf,
   makeEnclosure,
   makePerson,
+  personOfText,
   maybeHtml,
   mediaDescription,
   mediaImage,
@@ -69,7 +70,7 @@ function normaliseRssItem(context: Context, item: RssFeed.Item<string>, feedBase
       ...(item.authors ?? []).map((author) => makePerson(context, author.name, author.email, author.link, base)),
       // Atom's <author> inside RSS: what .NET's SyndicationFeed writes (as a10:author).
       ...(item.atom?.authors ?? []).map((author) => makePerson(context, author.name, author.email, author.uri, base)),
-      ...(item.dc?.creators ?? []).map((creator) => makePerson(context, creator, undefined, undefined, base)),
+      ...(item.dc?.creators ?? []).map((creator) => personOfText(context, creator, base)),
       makePerson(context, item.itunes?.author, undefined, undefined, base),
     ]),
     summary:
