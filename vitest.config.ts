@@ -5,6 +5,7 @@ import { defineConfig } from 'vitest/config';
 // tests (fast-check) and the large re-merge are slower and stay with the rest.
 const UNIT = [
   'test/errors.test.ts',
+  'test/model/**/*.test.ts',
   'test/docs-links.test.ts',
   'test/text.test.ts',
   'test/config.test.ts',

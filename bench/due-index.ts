@@ -9,7 +9,7 @@ import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startScheduler } from '../src/refresh/scheduler.js';
-import type { SourceRecord } from '../src/store/registry.js';
+import type { SourceRecord } from '../src/model.js';
 import { SQLITE_DUE_UPSERT } from '../src/store/due-index.js';
 import type { KeyValueStore } from '../src/store/kv.js';
 import { isRedisReachable } from '../test/helpers/redis-keys.js';
@@ -46,11 +46,11 @@ async function runOn(kind: 'sqlite' | 'redis') {
   // same way (checked below against the first): one transaction on SQLite, pipelined on Redis.
   await deps.registry.addSource(sourceAt(0));
   if (kind === 'sqlite') fillSqlite(instance.storePath, N, sourceAt);
-  else await fillRedis(deps.registry.store, N, sourceAt);
+  else await fillRedis(instance.kv, N, sourceAt);
   const fillSeconds = (Date.now() - fillStarted) / 1000;
 
   // Count what the store hands back, by record.
-  const store = deps.registry.store;
+  const store = instance.kv;
   let recordsRead = 0;
   const { get, getMany, members } = store;
   store.get = async (key) => ((recordsRead += 1), get(key));

@@ -8,7 +8,7 @@
 import { parseFeed as parseWithFeedsmith } from 'feedsmith';
 import { Agent, request } from 'undici';
 import { refreshBatch } from '../src/refresh/run-batch.js';
-import type { SourceRecord } from '../src/store/registry.js';
+import type { SourceRecord } from '../src/model.js';
 import { startChild, type Child } from './lib/child.js';
 import { benchResult, measure, printTable, type BenchResult, type RunOptions, type Table } from './lib/common.js';
 import { addFeed, addSource, addUser, openInstance, storeBytes, type BenchInstance } from './lib/instance.js';

@@ -59,7 +59,7 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.decorate('deps', deps);
   // One count of wrong keys per address for every route that takes a key (API keys, the admin token).
-  app.decorate('wrongKeys', createWrongKeyLimit(deps.config.limits.wrongApiKeysPerMinute, Date.now, deps.registry.store));
+  app.decorate('wrongKeys', createWrongKeyLimit(deps.config.limits.wrongApiKeysPerMinute, Date.now, deps.registry));
 
   app.setErrorHandler(async (error: FastifyError, request, reply) => {
     if (error.validation) {
@@ -76,7 +76,7 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
     }
     // A failure because the store is away (Redis restarting) is the service being unavailable, not a bug:
     // 503 with Retry-After, and the next request works again as soon as the store answers.
-    if (!(await deps.registry.store.ping().then(() => true, () => false))) {
+    if (!(await deps.registry.ping().then(() => true, () => false))) {
       request.log.warn({ err: { type: error.name, message: error.message } }, 'store unavailable');
       return sendError(reply, withRetryAfter(new StoreUnavailableError(), STORE_RETRY_AFTER_MS));
     }

@@ -8,10 +8,10 @@ import { createLogger, type Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { createStatsRecorder, type StatsRecorder } from './stats/feed-stats.js';
 import { checkDataDir } from './store/check-data-dir.js';
-import { openKeyValueStore } from './store/kv.js';
+import { openKeyValueStore, type KeyValueStore } from './store/kv.js';
 import { createRegistry, type Registry } from './store/registry.js';
+import { verifySecretKey } from './services/key-check.js';
 import { createVault, type Vault } from './vault/seal.js';
-import { verifySecretKey } from './vault/key-check.js';
 import { loadOrCreateSecretKey } from './vault/secret-key.js';
 import { VERSION } from './version.js';
 
@@ -38,17 +38,24 @@ export interface DepsOverrides {
   fetcher?: Partial<FetcherOptions>;
   /** Test seam for name resolution (hostnames that resolve to private addresses, rebinding). */
   fetcherHooks?: FetcherHooks;
+  /** Test seam: the store, opened by the caller (openStore) so a test can check what lies at a key. */
+  kv?: KeyValueStore;
+}
+
+/** The store the config names, as createDeps opens it. */
+export function openStore(config: Readonly<Config>): Promise<KeyValueStore> {
+  return openKeyValueStore(config.store, { prefix: config.storePrefix, leaseHeartbeatMs: config.refresh.leaseSeconds * 1000 });
 }
 
 export async function createDeps(config: Readonly<Config>, overrides: DepsOverrides = {}): Promise<Deps> {
   const logger = overrides.logger ?? createLogger(config.logLevel);
   checkDataDir(config);
   const key = config.secretKey !== undefined ? parseSecretKey(config.secretKey) : loadOrCreateSecretKey(config.dataDir);
-  const store = await openKeyValueStore(config.store, { prefix: config.storePrefix, leaseHeartbeatMs: config.refresh.leaseSeconds * 1000 });
+  const store = overrides.kv ?? (await openStore(config));
   const previousKeys = config.previousSecretKey !== undefined ? [parseSecretKey(config.previousSecretKey, 'FEEDPROXY_PREVIOUS_SECRET_KEY')] : [];
   const vault = createVault(key, previousKeys);
-  await verifySecretKey(store, vault);
   const registry = createRegistry(store);
+  await verifySecretKey(registry, vault);
   // Stores written before the due index existed get it built once, here (docs/refreshing.md, "Cost that follows the work").
   const indexed = await registry.ensureDueIndex();
   if (indexed > 0) logger.info({ sources: indexed }, 'due index built');
@@ -64,7 +71,7 @@ export async function createDeps(config: Readonly<Config>, overrides: DepsOverri
     },
     overrides.fetcherHooks,
   );
-  const stats = createStatsRecorder(store, logger);
+  const stats = createStatsRecorder(registry.feedStats, logger);
   return {
     config,
     logger,

@@ -89,9 +89,9 @@ function sharedRateLimitStore(hitWindow: NonNullable<KeyValueStore['hitWindow']>
   };
 }
 
-export async function registerHttpSecurity(app: FastifyInstance, deps: Pick<Deps, 'config'> & { registry: { store: Pick<KeyValueStore, 'hitWindow'> } }): Promise<void> {
+export async function registerHttpSecurity(app: FastifyInstance, deps: Pick<Deps, 'config'> & { registry: Pick<KeyValueStore, 'hitWindow'> }): Promise<void> {
   const { limits } = deps.config;
-  const hitWindow = deps.registry.store.hitWindow?.bind(deps.registry.store);
+  const { hitWindow } = deps.registry;
 
   // helmet's headers, made once (HELMET_HEADERS), set the way @fastify/helmet set them (on the raw
   // response, before anything else) by one callback hook: @fastify/helmet ran helmet's middleware

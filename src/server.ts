@@ -136,7 +136,7 @@ function createProbeServer(deps: Deps): Server {
     if (request.method !== 'GET' && request.method !== 'HEAD') return fail(new MethodNotAllowedError('Only GET'));
     if (path === '/healthz') return json(200, { status: 'ok' });
     if (path === '/readyz') {
-      return void deps.registry.store.ping().then(
+      return void deps.registry.ping().then(
         () => json(200, { status: 'ready' }),
         () => json(503, { status: 'store unavailable' }),
       );

@@ -6,11 +6,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { loadConfig } from '../../src/config.js';
-import { createDeps, type Deps } from '../../src/deps.js';
+import { createDeps, openStore, type Deps } from '../../src/deps.js';
+import type { KeyValueStore } from '../../src/store/kv.js';
 import { createLogger } from '../../src/logger.js';
 import { maskUrl } from '../../src/secrets/scrub.js';
 import { rebuildFeed } from '../../src/publish/rebuild-feed.js';
-import type { FeedRecord, SourceRecord } from '../../src/store/registry.js';
+import type { FeedRecord, SourceRecord } from '../../src/model.js';
 import { randomToken } from '../../src/vault/seal.js';
 import { generateCachedEntries } from './corpus.js';
 
@@ -20,6 +21,8 @@ export const BENCH_PUBLIC_URL = 'http://feeds.bench';
 
 export interface BenchInstance {
   deps: Deps;
+  /** The store under the repositories (the bench counts what it reads). */
+  kv: KeyValueStore;
   dir: string;
   storePath: string;
   env: Record<string, string>;
@@ -49,10 +52,12 @@ export async function openInstance(options: { dir?: string; env?: Record<string,
   const storePath = join(dir, 'feedproxy.sqlite');
   const env = benchEnv(storePath, options.env);
   const config = loadConfig(env);
-  const deps = await createDeps(config, { logger: createLogger(config.logLevel, discard) });
+  const kv = await openStore(config);
+  const deps = await createDeps(config, { logger: createLogger(config.logLevel, discard), kv });
   let closed = false;
   return {
     deps,
+    kv,
     dir,
     storePath,
     env,

@@ -4,7 +4,7 @@ import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseSecretKey, type Config } from '../config.js';
-import { resealAll } from '../vault/rotate-key.js';
+import { resealAll } from '../services/rotate-key.js';
 import { createVault } from '../vault/seal.js';
 import { loadOrCreateSecretKey } from '../vault/secret-key.js';
 import { openDeps } from './open-deps.js';

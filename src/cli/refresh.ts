@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { describeConfigSource, type Config } from '../config.js';
 import { refreshBatch, refreshDueSources } from '../refresh/run-batch.js';
 import type { RefreshResult } from '../refresh/refresh-source.js';
-import type { SourceRecord } from '../store/registry.js';
+import type { SourceRecord } from '../model.js';
 import { openDeps } from './open-deps.js';
 
 export async function refresh(config: Readonly<Config>, args: string[]): Promise<number> {

@@ -6,7 +6,7 @@ import type { ProviderConfig } from '../config.js';
 import type { Deps } from '../deps.js';
 import { BadRequestError, NotFoundError, OAuthError } from '../errors.js';
 import type { RequestSigner } from '../fetch/types.js';
-import type { ConnectionRecord } from '../store/registry.js';
+import type { ConnectionRecord } from '../model.js';
 import { createSigner, requestSigned, withExtraParams, type OAuthToken } from './client.js';
 import { createProviderConfig, fillPlaceholders, placeholderValues, type OAuthProviderConfig } from './provider.js';
 

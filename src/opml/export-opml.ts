@@ -1,7 +1,7 @@
 // OPML export: the user's merged feeds at their public URLs. Only what a subscriber may see goes
 // in — a feed's title and public URLs — never a source, so no upstream URL or token can leak.
 import type { Deps } from '../deps.js';
-import { pageUrlOf, publicUrlsOf } from '../publish/rebuild-feed.js';
+import { pageUrlOf, publicUrlsOf } from '../publish/public-urls.js';
 import { buildOpml } from './opml-xml.js';
 
 export async function exportOpml(deps: Pick<Deps, 'config' | 'registry' | 'now'>, userId: string): Promise<string> {

@@ -7,7 +7,7 @@ import { maskUrl, scrubText, secretValuesOf } from '../secrets/scrub.js';
 import { createFeed, updateFeed } from '../services/feeds.js';
 import { createSource } from '../services/sources.js';
 import { findDuplicateSource, normaliseUrl } from '../services/source-index.js';
-import type { FeedRecord } from '../store/registry.js';
+import type { FeedRecord } from '../model.js';
 import { parseOpml, type OpmlOutline } from './opml-xml.js';
 
 export type OutlineResult = 'added' | 'duplicate' | 'failed';

@@ -1,7 +1,7 @@
 // A feed's publishing options, applied after merging: what aggregator pages and small screens
 // need from the same entries. Pure: `now` comes from the caller.
 import type { CachedEntry } from '../model.js';
-import type { FeedOptions } from '../store/registry.js';
+import type { FeedOptions } from '../model.js';
 import { escapeHtml, plainTextOf } from '../text.js';
 
 export const DEFAULT_FEED_OPTIONS: Readonly<FeedOptions> = { prefixSourceTitle: false, summaryOnly: false, maxAgeDays: 0, sourceInfo: true };

@@ -2,7 +2,11 @@
 // Pure and deterministic: the same cached entries give the same list in the same order, so the
 // rendered bytes (and their ETag) only change when the content does.
 import type { CachedEntry, Entry } from '../model.js';
+import { canonicalLink, entryDate } from '../model/entry-helpers.js';
 import { compileFilterSteps } from './filter.js';
+
+// The entry helpers live in the model (model/entry-helpers.ts); re-exported for the callers of merge.
+export { canonicalLink, entryDate, parseDate } from '../model/entry-helpers.js';
 
 export interface MergeInput {
   sources: Array<{ sourceId: string; sourceTitle?: string; entries: CachedEntry[] }>;
@@ -12,12 +16,6 @@ export interface MergeInput {
   /** Entries dated before this are left out (a feed's maximum age), before the limit counts. */
   notBefore?: Date;
 }
-
-/** Query parameters that only track the click; two links differing in them name the same page. */
-const TRACKING_PARAM = /^(utm_.*|fbclid|gclid)$/i;
-
-const MIN_TIME = Date.parse('0001-01-01T00:00:00Z');
-const MAX_TIME = Date.parse('9999-12-31T23:59:59.999Z');
 
 /**
  * A merge as steps: the generator yields after each source deduped and after each rule tried on an entry,
@@ -134,44 +132,6 @@ function snapshotOf(entries: CachedEntry[], sources: MergeInput['sources'], limi
 
 function limitOf(input: Pick<MergeInput, 'limit'>): number {
   return Number.isFinite(input.limit) ? Math.max(0, Math.floor(input.limit)) : 0;
-}
-
-/**
- * The date an entry sorts and renders by: updated, else published, else when we first saw it.
- * A date that does not parse counts as absent; the epoch is the last resort, never the clock.
- */
-export function entryDate(entry: Pick<CachedEntry, 'updated' | 'published' | 'firstSeenAt'>): Date {
-  return parseDate(entry.updated) ?? parseDate(entry.published) ?? parseDate(entry.firstSeenAt) ?? new Date(0);
-}
-
-/** An ISO 8601 date a feed can carry, or undefined: RFC 3339 and RFC 822 only know four-digit years. */
-export function parseDate(value: string | undefined): Date | undefined {
-  if (value === undefined) return undefined;
-  const time = Date.parse(value);
-  if (Number.isNaN(time) || time < MIN_TIME || time > MAX_TIME) return undefined;
-  return new Date(time);
-}
-
-/**
- * The form two links to the same page share: lowercase scheme and host, no default port, no
- * fragment, no tracking parameters, the other parameters sorted, no trailing slash.
- * Undefined when the link is not an absolute URL.
- */
-export function canonicalLink(url: string): string | undefined {
-  let parsed: URL;
-  try {
-    parsed = new URL(url.trim());
-  } catch {
-    return undefined;
-  }
-  // WHATWG URL parsing already lowercases scheme and host and drops the scheme's default port.
-  const params = new URLSearchParams(parsed.search);
-  for (const name of [...params.keys()]) if (TRACKING_PARAM.test(name)) params.delete(name);
-  params.sort();
-  const query = params.toString();
-  const path = parsed.pathname.replace(/\/+$/, '');
-  if (parsed.host === '') return `${parsed.protocol}${path}${query ? `?${query}` : ''}`;
-  return `${parsed.protocol}//${parsed.host}${path}${query ? `?${query}` : ''}`;
 }
 
 /** Within one source an id names one entry; of two copies the more recently updated one wins. */

@@ -3,7 +3,8 @@
 // costs what the feed holds, this costs what changed (bench 4 in BENCHMARKS.md).
 import type { CachedEntry } from '../model.js';
 import { mergeWithSnapshotSteps, remergeEntriesSteps, type MergeInput, type MergeSnapshot } from '../pipeline/merge.js';
-import type { FeedRecord, MergeState, Registry, SourceRecord } from '../store/registry.js';
+import type { Registry } from '../store/registry.js';
+import type { FeedRecord, MergeState, SourceRecord } from '../model.js';
 
 /** Bumped whenever merge.ts decides differently: a state from another version merges from scratch. */
 const MERGE_STATE_VERSION = 1;

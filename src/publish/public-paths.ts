@@ -1,10 +1,10 @@
 // The shape of a public feed URL's last segment, `<token>.atom|.rss|.json`, in one place: the feed
 // route, the browser view, the WebSub hub's topics and the CORS preflight all recognise it.
-import type { RenderedFormat } from '../store/registry.js';
+import { FEED_FORMATS, type RenderedFormat } from '../model.js';
 
 /** Public tokens are base64url (vault/seal.ts randomToken): 16 to 64 characters. */
 const TOKEN_SOURCE = '[A-Za-z0-9_-]{16,64}';
-const FORMAT_SOURCE = 'atom|rss|json';
+const FORMAT_SOURCE = FEED_FORMATS.join('|');
 
 export const PUBLIC_TOKEN = new RegExp(`^${TOKEN_SOURCE}$`);
 /** A request path of a public feed, with or without a query: for hooks that run before routing. */

@@ -6,7 +6,7 @@
 // seen at once by every instance; nothing here guesses with a TTL. Tokens that open nothing are
 // never kept (anyone can make them up).
 import type { Deps } from '../deps.js';
-import type { PublicTokenTarget, RenderedFormat } from '../store/registry.js';
+import type { PublicTokenTarget, RenderedFormat } from '../model.js';
 import type { RecordWatch } from '../store/kv.js';
 import { documentForToken, findPublishedFeed, readPublishedHead, readStoredDocument, type PublishedHead, type StoredDocument } from './published.js';
 
@@ -102,7 +102,7 @@ export async function createPublishedCache(deps: CacheDeps, limits: PublishedCac
     for (const format of FORMATS) forget(`${token}.${format}`);
   }
 
-  const watch: RecordWatch = await deps.registry.store.watchRecords(WATCHED_PREFIXES, onChange);
+  const watch: RecordWatch = await deps.registry.watchRecords(WATCHED_PREFIXES, onChange);
 
   return {
     get(file) {

@@ -3,7 +3,7 @@
 // a reader never sees another reader's URL (readers that follow rel=self keep their own), and
 // revoking one token cuts exactly that reader off.
 import type { Deps } from '../deps.js';
-import { DEFAULT_TOKEN_ID, type PublicTokenTarget, type RenderedFormat } from '../store/registry.js';
+import { DEFAULT_TOKEN_ID, type PublicTokenTarget, type RenderedFormat } from '../model.js';
 import { rebuildFeed } from './rebuild-feed.js';
 
 type PublishedDeps = Pick<Deps, 'config' | 'registry' | 'metrics' | 'now' | 'instanceId' | 'logger'>;

@@ -1,48 +1,19 @@
 // cache → pipeline → render → stored bytes. Runs when a feed is created or edited and when one of
 // its sources changes; a reader's GET only ever reads what this wrote.
-import { createHash } from 'node:crypto';
 import type { Deps } from '../deps.js';
-import type { CachedEntry } from '../model.js';
 import { applyFeedOptions, feedOptionsOf, oldestAllowed, type PublishedEntry, type SourceFacet } from '../pipeline/feed-options.js';
-import { entryDate } from '../pipeline/merge.js';
 import { mergeAll, mergeFeed, type FeedSelection, type MergedSelection } from './merge-state.js';
 import { renderFeed } from '../render/render-feed.js';
 import { maskUrl, REDACTED } from '../secrets/scrub.js';
-import type { FeedRecord, RenderedFormat, RenderedMeta, SourceRecord } from '../store/registry.js';
+import { entryDate, FEED_FORMATS, type CachedEntry, type FeedRecord, type RenderedFormat, type RenderedMeta, type SourceRecord } from '../model.js';
+import { feedStaleness } from '../model/source-policy.js';
+import { lease } from '../store/leases.js';
+import { hubUrlOf, publicFeedIdOf, publicUrlsOf } from './public-urls.js';
 import { VERSION } from '../version.js';
 import { strongEtag } from './strong-etag.js';
 import { onFeedPublished } from '../websub/notify.js';
 import { escapeHtml } from '../text.js';
 
-export const FEED_FORMATS: readonly RenderedFormat[] = ['atom', 'rss', 'json'];
-export type PublicFormat = RenderedFormat;
-
-export function publicUrlsOf(publicUrl: string, token: string): Record<PublicFormat, string> {
-  return { atom: `${publicUrl}/${token}.atom`, rss: `${publicUrl}/${token}.rss`, json: `${publicUrl}/${token}.json` };
-}
-
-/** Namespace of published feed ids (RFC 9562 §5.5, UUID version 5). */
-const FEED_ID_NAMESPACE = Buffer.from('9d3c6a51e07b4f2c8a95b1d4e6f70c28', 'hex');
-
-/**
- * The id a published feed goes by (Atom `<id>`, the stale marker's id): a name-based UUID of the
- * feed's internal id, which the API uses and logs carry and a reader has no business seeing. The
- * internal id is 72 random bits, so the hash cannot be turned back into it. It depends on nothing
- * else, so it stays the same across restarts, edits and rotations (a rotation's new URLs are the
- * same feed, and the old URLs answer 404 all the same).
- */
-export function publicFeedIdOf(feedId: string): string {
-  const hash = createHash('sha1').update(FEED_ID_NAMESPACE).update(feedId).digest();
-  hash[6] = ((hash[6] ?? 0) & 0x0f) | 0x50;
-  hash[8] = ((hash[8] ?? 0) & 0x3f) | 0x80;
-  const hex = hash.subarray(0, 16).toString('hex');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
-}
-
-/** The discovery page of a token (routes/browser-view.ts): links all three formats, for people and readers given a bare URL. */
-export function pageUrlOf(publicUrl: string, token: string): string {
-  return `${publicUrl}/f/${token}`;
-}
 
 type RebuildDeps = Pick<Deps, 'config' | 'registry' | 'metrics' | 'now' | 'instanceId' | 'logger'>;
 
@@ -87,16 +58,11 @@ export async function rebuildFeed(deps: RebuildDeps, feedId: string): Promise<Re
 }
 
 async function rebuildUnderLease(deps: RebuildDeps, feedId: string): Promise<RenderedMeta | undefined> {
-  const deadline = Date.now() + REBUILD_LEASE_MS;
   // Another process is rebuilding this feed: wait for it, then rebuild from what is newer still.
-  while (!(await deps.registry.acquireRebuildLease(feedId, deps.instanceId, REBUILD_LEASE_MS)) && Date.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-  try {
-    return await renderAndStore(deps, feedId);
-  } finally {
-    await deps.registry.releaseRebuildLease(feedId, deps.instanceId);
-  }
+  // A holder that outlasts the wait is presumed stuck: the rebuild goes ahead without the lease.
+  const wait = { ttlMs: REBUILD_LEASE_MS, waitMs: REBUILD_LEASE_MS, pollMs: 25 };
+  const rebuilt = await deps.registry.leases.withLease(lease.rebuild(feedId), deps.instanceId, wait, () => renderAndStore(deps, feedId));
+  return rebuilt.held ? rebuilt.value : renderAndStore(deps, feedId);
 }
 
 async function renderAndStore(deps: RebuildDeps, feedId: string): Promise<RenderedMeta | undefined> {
@@ -201,11 +167,6 @@ function podcastChannelOf(sources: SourceRecord[]): { image?: string; explicit?:
   return { ...(image === undefined ? {} : { image }), ...(explicit === undefined ? {} : { explicit }) };
 }
 
-/** The WebSub hub every published feed names (routes/websub.ts). */
-export function hubUrlOf(publicUrl: string): string {
-  return `${publicUrl}/websub`;
-}
-
 /** Rebuilds every feed that includes the source; failures are the caller's to log. */
 export async function rebuildFeedsOfSource(deps: RebuildDeps, sourceId: string): Promise<void> {
   for (const feedId of await deps.registry.feedIdsOfSource(sourceId)) await rebuildFeed(deps, feedId);
@@ -221,34 +182,15 @@ function latestDate(entries: CachedEntry[]): Date | undefined {
   return latest;
 }
 
-const HOUR_MS = 3_600_000;
-
-/**
- * When a failing source's last good items turn stale: the feeds that hold it may need the stale
- * marker from then on, although nothing about the source changes at that moment (the scheduler
- * rebuilds them when the time passes; a disabled or unauthorized source is never fetched again).
- */
-export function staleAtOf(source: SourceRecord, staleAfterHours: number): number | undefined {
-  const since = failingSince(source);
-  return since === undefined ? undefined : Date.parse(since) + staleAfterHours * HOUR_MS;
-}
-
-/** Since when a failing source has had no good refresh (ISO); undefined while it is ok or new. */
-function failingSince(source: SourceRecord): string | undefined {
-  return source.status === 'ok' || source.status === 'new' ? undefined : (source.lastSuccessAt ?? source.createdAt);
-}
-
 /**
  * The stale marker: when every source of a feed has been failing for longer than `staleAfterHours`,
  * the feed leads with one entry saying so. Its id changes only with the failure's start, so a reader
  * shows it once per outage, and it disappears with the first successful refresh.
  */
 function staleNoticeOf(feed: FeedRecord, sources: SourceRecord[], now: Date, staleAfterHours: number): CachedEntry | undefined {
-  const sinces = sources.map(failingSince);
-  if (sources.length === 0 || sinces.includes(undefined)) return undefined;
-  const since = (sinces as string[]).reduce((latest, date) => (date > latest ? date : latest));
-  const staleAt = Date.parse(since) + staleAfterHours * HOUR_MS;
-  if (now.getTime() < staleAt) return undefined;
+  const staleness = feedStaleness(sources, staleAfterHours);
+  if (!staleness || now.getTime() < staleness.staleAt) return undefined;
+  const { since, staleAt } = staleness;
   // Dated when the feed became stale: deterministic, so re-renders keep the same bytes.
   const dated = new Date(staleAt).toISOString();
   // Status and error code only: the error's words can name a private upstream host, and this is public.

@@ -8,7 +8,9 @@ import { CONNECTION_REMOVED, correctClockSkew } from '../oauth/signed-requests.j
 import { parseFeed } from '../parse/index.js';
 import { maskUrl, scrubEntry, scrubText } from '../secrets/scrub.js';
 import { rebuildFeedsOfSource } from '../publish/rebuild-feed.js';
-import type { SourceRecord } from '../store/registry.js';
+import type { SourceRecord } from '../model.js';
+import { afterFailure, afterGoodFetch, isActive, isDeferred, nextFetchAfter, upstreamMinMinutesOf } from '../model/source-policy.js';
+import { lease } from '../store/leases.js';
 import { knownSecretsOf, prepareSourceRequest, sourceUrlFields, type SourceRequest } from './source-request.js';
 import { indexSource, urlDigestsOf } from '../services/source-index.js';
 import { updateCachedEntries } from './update-cache.js';
@@ -55,27 +57,32 @@ export async function refreshSource(deps: Deps, sourceId: string, options: Refre
 
 async function refreshWithLease(deps: Deps, sourceId: string, options: RefreshOptions): Promise<RefreshResult | undefined> {
   const leaseMs = deps.config.fetch.timeoutSeconds * 1000 + MINUTE;
-  const deadline = Date.now() + leaseMs;
-  // Read only when the lease is taken: the common case reads the record once, under the lease.
+  // Read only when the lease is refused: the common case reads the record once, under the lease.
   let before: SourceRecord | undefined;
-  while (!(await deps.registry.acquireRefreshLease(sourceId, deps.instanceId, leaseMs))) {
+  let gone = false;
+  const wait = {
+    ttlMs: leaseMs,
+    waitMs: leaseMs,
+    pollMs: 100,
     // Another process (cron beside the server, another instance) is refreshing it right now.
-    before ??= await deps.registry.getSource(sourceId);
-    if (!before) return undefined;
-    if (!options.wait || Date.now() > deadline) return { outcome: 'skipped', source: before };
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  try {
+    async giveUp() {
+      before ??= await deps.registry.getSource(sourceId);
+      gone = !before;
+      return gone || !options.wait;
+    },
+  };
+  const refreshed = await deps.registry.leases.withLease(lease.refresh(sourceId), deps.instanceId, wait, async () => {
     const source = await deps.registry.getSource(sourceId);
     if (!source) return undefined;
     // We waited for another process's refresh: its result is ours; never fetch twice in a row.
     if (before && source.lastFetchedAt !== before.lastFetchedAt) return resultOf(source);
     // The scheduler and cron re-check under the lease, so two of them never fetch within one interval.
-    if (options.onlyIfDue && Date.parse(source.nextFetchAt) > deps.now().getTime()) return { outcome: 'skipped', source };
-    return await refreshLoaded(deps, source, options);
-  } finally {
-    await deps.registry.releaseRefreshLease(sourceId, deps.instanceId);
-  }
+    if (options.onlyIfDue && Date.parse(source.nextFetchAt) > deps.now().getTime()) return { outcome: 'skipped' as const, source };
+    return refreshLoaded(deps, source, options);
+  });
+  if (refreshed.held) return refreshed.value;
+  if (gone || !before) return undefined;
+  return { outcome: 'skipped', source: before };
 }
 
 function resultOf(source: SourceRecord): RefreshResult {
@@ -85,10 +92,10 @@ function resultOf(source: SourceRecord): RefreshResult {
 
 async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshOptions): Promise<RefreshResult> {
   const now = deps.now();
-  if (source.retryAfterUntil && Date.parse(source.retryAfterUntil) > now.getTime()) {
+  if (isDeferred(source, now)) {
     return { outcome: 'deferred', source };
   }
-  if (!options.force && (source.status === 'disabled' || source.status === 'unauthorized')) {
+  if (!options.force && !isActive(source)) {
     return { outcome: 'skipped', source };
   }
 
@@ -107,26 +114,18 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
     const fetchedAt = deps.now();
     const base: SourceRecord = {
       ...source,
-      status: 'ok',
-      errorCount: 0,
-      lastError: undefined,
-      lastErrorCode: undefined,
-      retryAfterUntil: undefined,
-      lastFetchedAt: fetchedAt.toISOString(),
-      lastSuccessAt: fetchedAt.toISOString(),
+      ...afterGoodFetch(fetchedAt),
       etag: response.etag ?? source.etag,
       lastModified: response.lastModified ?? source.lastModified,
-      updatedAt: fetchedAt.toISOString(),
       // Masked again on every refresh, so a record masked under older rules catches up.
       urlMasked: maskUrl(deps.vault.open(source.urlSealed), knownSecretsOf(deps, source)),
       ...permanentRedirect(deps, source, response.permanentUrl),
     };
     if (base.urlDigests !== source.urlDigests) await indexSource(deps, base);
-    const maxAgeMinutes = response.maxAgeSeconds ? Math.ceil(response.maxAgeSeconds / 60) : undefined;
 
     if (response.kind === 'not-modified') {
       // RFC 9110 §15.4.5: a 304 keeps the snapshot we have; no parse, no re-render.
-      const saved = await saveRefreshed(deps, source, { ...base, upstreamMinMinutes: maxAgeMinutes ?? source.upstreamMinMinutes }, fetchedAt);
+      const saved = await saveRefreshed(deps, source, { ...base, upstreamMinMinutes: upstreamMinMinutesOf(response.maxAgeSeconds, undefined) ?? source.upstreamMinMinutes }, fetchedAt);
       if (!saved) return { outcome: 'skipped', source };
       if (source.status !== 'ok') await rebuildQuietly(deps, saved);
       deps.metrics.refreshes.inc({ outcome: 'unchanged', error: '' });
@@ -152,7 +151,7 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
     // Deleted during the fetch: write nothing back.
     if (!(await deps.registry.getSource(source.id))) return { outcome: 'skipped', source };
     if (update.dirty || rescrub || cached.length === 0) await deps.registry.saveEntries(source.id, update.entries);
-    const upstreamMinMinutes = Math.max(maxAgeMinutes ?? 0, parsed.ttlMinutes ?? 0) || undefined;
+    const upstreamMinMinutes = upstreamMinMinutesOf(response.maxAgeSeconds, parsed.ttlMinutes);
     const saved = await saveRefreshed(
       deps,
       source,
@@ -201,45 +200,15 @@ async function recordFailure(deps: Deps, source: SourceRecord, error: unknown, s
     deps.logger.error({ sourceId: source.id, host: source.host, err: scrubText(String((error as Error)?.stack ?? error), secrets) }, 'refresh failed unexpectedly');
   }
   const message = scrubText(coded.message, secrets);
-  const errorCount = source.errorCount + 1;
   const upstreamStatus = coded.upstreamStatus;
-  const maxBackoffMs = deps.config.refresh.maxBackoffMinutes * MINUTE;
-  const intervalMs = effectiveIntervalMinutes(deps, source) * MINUTE;
-
-  let status: SourceRecord['status'] = hasFreshGoodItems(deps, source, now) ? 'stale' : 'failing';
-  // Backoff: ×2 per failure up to the cap, and never sooner than the source's own interval.
-  let nextFetchMs = Math.max(intervalMs, Math.min(intervalMs * 2 ** Math.min(errorCount, 20), maxBackoffMs));
-  let retryAfterUntil: string | undefined;
-  let lastError = message;
-  if (upstreamStatus === 410) {
-    status = 'disabled';
-  } else if (source.connectionId && coded.code === NotFoundError.code && !(await deps.registry.getConnection(source.connectionId))) {
-    // Its connection was removed (a user's forced refresh of the disabled source): nothing can sign
-    // for it any more, so it stays disabled rather than retrying on a schedule.
-    status = 'disabled';
-    lastError = CONNECTION_REMOVED;
-  } else if (upstreamStatus === 401 || upstreamStatus === 403) {
-    status = 'unauthorized';
-  } else if ((upstreamStatus === 429 || upstreamStatus === 503) && coded.retryAfterMs !== undefined) {
-    // RFC 9110 §10.2.3 / RFC 6585 §4: nothing fetches it before Retry-After says (up to the cap),
-    // and the schedule never comes sooner than its interval: `Retry-After: 0` is not a poll per tick.
-    const waitMs = Math.min(Math.max(coded.retryAfterMs, 0), maxBackoffMs);
-    retryAfterUntil = new Date(now.getTime() + waitMs).toISOString();
-    nextFetchMs = Math.max(waitMs, Math.min(intervalMs, maxBackoffMs));
-  }
-
-  const result: SourceRecord = {
-    ...source,
-    status,
-    lastError,
-    lastErrorCode: coded.code,
-    errorCount,
-    lastFetchedAt: now.toISOString(),
-    retryAfterUntil,
-    // The jitter spreads a host's failing sources apart, but never past the cap.
-    nextFetchAt: new Date(now.getTime() + Math.min(withJitter(nextFetchMs), Math.max(nextFetchMs, maxBackoffMs))).toISOString(),
-    updatedAt: now.toISOString(),
-  };
+  // Its connection was removed (a user's forced refresh of the disabled source): nothing can sign
+  // for it any more, so it stays disabled rather than retrying on a schedule.
+  const connectionRemoved =
+    upstreamStatus !== 410 && source.connectionId !== undefined && coded.code === NotFoundError.code && !(await deps.registry.getConnection(source.connectionId));
+  const outcome = afterFailure(deps.config.refresh, source, { code: coded.code, upstreamStatus, retryAfterMs: coded.retryAfterMs, connectionRemoved }, now);
+  const { status, errorCount } = outcome;
+  const lastError = connectionRemoved ? CONNECTION_REMOVED : message;
+  const result: SourceRecord = { ...source, ...outcome, lastError, lastErrorCode: coded.code, lastFetchedAt: now.toISOString(), updatedAt: now.toISOString() };
   const failed = await saveRefreshed(deps, source, result);
   if (!failed) return { outcome: 'skipped', source };
   if (status === 'unauthorized' && source.connectionId) await markConnectionUnauthorized(deps, source.connectionId);
@@ -247,17 +216,6 @@ async function recordFailure(deps: Deps, source: SourceRecord, error: unknown, s
   deps.metrics.refreshes.inc({ outcome: 'failed', error: coded.code });
   deps.logger.info({ sourceId: source.id, host: source.host, code: coded.code, upstreamStatus, errorCount }, 'source refresh failed');
   return { outcome: 'failed', source: failed, error: { code: coded.code, message: lastError } };
-}
-
-/** The interval in force: the user's, raised to the operator's floor and to what the upstream asks. */
-export function effectiveIntervalMinutes(deps: Pick<Deps, 'config'>, source: SourceRecord): number {
-  const upstream = Math.min(source.upstreamMinMinutes ?? 0, 1440);
-  return Math.max(source.refreshMinutes, deps.config.refresh.minMinutes, upstream);
-}
-
-/** When a source is next due after `from`: the interval in force plus jitter. */
-export function nextFetchAfter(deps: Pick<Deps, 'config'>, source: SourceRecord, from: Date): string {
-  return new Date(from.getTime() + withJitter(effectiveIntervalMinutes(deps, source) * MINUTE)).toISOString();
 }
 
 /**
@@ -275,7 +233,7 @@ async function saveRefreshed(deps: Deps, fetchedFrom: SourceRecord, result: Sour
   }
   if (current.urlSealed !== fetchedFrom.urlSealed) return current;
   const merged: SourceRecord = { ...result, title: current.title, refreshMinutes: current.refreshMinutes };
-  if (scheduleFrom) merged.nextFetchAt = nextFetchAfter(deps, merged, scheduleFrom);
+  if (scheduleFrom) merged.nextFetchAt = nextFetchAfter(deps.config.refresh, merged, scheduleFrom);
   await deps.registry.saveSource(merged);
   // A delete that ran between the read and the write would be undone by it: finish the delete.
   if (!(await deps.registry.isSourceListed(merged.id))) {
@@ -283,16 +241,6 @@ async function saveRefreshed(deps: Deps, fetchedFrom: SourceRecord, result: Sour
     return undefined;
   }
   return merged;
-}
-
-/** Up to 5% later, so sources created together drift apart instead of hitting upstreams at once. */
-function withJitter(ms: number): number {
-  return Math.round(ms * (1 + Math.random() * 0.05));
-}
-
-function hasFreshGoodItems(deps: Deps, source: SourceRecord, now: Date): boolean {
-  if (!source.lastSuccessAt) return false;
-  return now.getTime() - Date.parse(source.lastSuccessAt) < deps.config.refresh.staleAfterHours * 3_600_000;
 }
 
 /**

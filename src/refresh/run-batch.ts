@@ -2,7 +2,8 @@
 // never holds every slot and no host sees more than `perHost` of our connections at once.
 import type { Deps } from '../deps.js';
 import { InternalError } from '../errors.js';
-import type { SourceRecord } from '../store/registry.js';
+import type { SourceRecord } from '../model.js';
+import { dueAtOf, isActive } from '../model/source-policy.js';
 import { refreshSource, type RefreshOptions, type RefreshResult } from './refresh-source.js';
 
 export interface BatchOptions extends RefreshOptions {
@@ -157,22 +158,4 @@ export async function refreshDueSources(deps: Deps, options: DueRefreshOptions =
       await deps.registry.syncDueIndex([source.id]);
     },
   });
-}
-
-/** When a source may next be fetched: its schedule, or a pending Retry-After if later. */
-export function dueAtOf(source: SourceRecord): number {
-  const next = Date.parse(source.nextFetchAt);
-  return source.retryAfterUntil ? Math.max(next, Date.parse(source.retryAfterUntil)) : next;
-}
-
-function isActive(source: SourceRecord): boolean {
-  return source.status !== 'disabled' && source.status !== 'unauthorized';
-}
-
-/** Sources whose time has come, most overdue first. Disabled and unauthorized ones wait for the user. */
-export function dueSources(sources: SourceRecord[], now: Date): SourceRecord[] {
-  const nowMs = now.getTime();
-  return sources
-    .filter((source) => source.status !== 'disabled' && source.status !== 'unauthorized' && Date.parse(source.nextFetchAt) <= nowMs)
-    .sort((a, b) => Date.parse(a.nextFetchAt) - Date.parse(b.nextFetchAt));
 }

@@ -3,7 +3,8 @@
 // stale threshold just passed, and the status counters — never the whole registry.
 import type { Deps } from '../deps.js';
 import { rebuildFeedsOfSource } from '../publish/rebuild-feed.js';
-import { dueAtOf, refreshDueSources } from './run-batch.js';
+import { dueAtOf } from '../model/source-policy.js';
+import { refreshDueSources } from './run-batch.js';
 
 export interface Scheduler {
   /** Stops ticking and waits for the refreshes under way. */
@@ -62,7 +63,7 @@ export function startScheduler(deps: Deps): Scheduler {
 }
 
 /**
- * Rebuilds the feeds of each source whose stale threshold passed in (from, until]: see staleAtOf.
+ * Rebuilds the feeds of each source whose stale threshold passed in (from, until]: see staleAtOf in model/source-policy.ts.
  * The due index keeps failing sources by when their failure began, so this reads only those.
  */
 async function rebuildTurnedStale(deps: Deps, from: number, until: number, signal: AbortSignal): Promise<void> {

@@ -3,7 +3,7 @@
 import type { Deps } from '../deps.js';
 import type { FeedRequest } from '../fetch/types.js';
 import { maskUrl, secretPartsOf, secretValuesOf } from '../secrets/scrub.js';
-import type { SourceRecord } from '../store/registry.js';
+import type { SourceRecord } from '../model.js';
 import { connectionRequest } from '../oauth/signed-requests.js';
 
 export interface SourceRequest extends FeedRequest {

@@ -1,6 +1,6 @@
 // What a successful fetch does to a source's cached entries. Pure: the clock is passed in.
 import type { CachedEntry, Entry } from '../model.js';
-import { canonicalLink } from '../pipeline/merge.js';
+import { canonicalLink } from '../model.js';
 
 export interface CacheUpdate {
   entries: CachedEntry[];

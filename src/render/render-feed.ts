@@ -2,6 +2,7 @@
 // format-neutral view of the input, and one writer per format (formats/) spells it out. `feed`
 // writes the XML documents (feed-writer.ts is its only import and says what it needs from us).
 // Output is deterministic (same input → same bytes): the ETag of a published feed depends on it.
+import type { RenderedFormat } from '../model.js';
 import { renderAtom } from './formats/atom.js';
 import { renderJson } from './formats/json-feed.js';
 import { renderRss } from './formats/rss.js';
@@ -9,7 +10,8 @@ import { prepareFeed, type RenderInput } from './prepare-feed.js';
 
 export type { RenderEntry, RenderInput } from './prepare-feed.js';
 
-export type RenderFormat = 'atom' | 'rss' | 'json';
+/** The published formats (model/formats.ts FEED_FORMATS). */
+export type RenderFormat = RenderedFormat;
 
 export interface RenderedFeed {
   body: string;

@@ -9,7 +9,7 @@ import { Type } from 'typebox';
 import { NotFoundError } from '../errors.js';
 import { PUBLIC_TOKEN } from '../publish/public-paths.js';
 import { findPublishedFeed, readPublished } from '../publish/published.js';
-import { publicUrlsOf } from '../publish/rebuild-feed.js';
+import { publicUrlsOf } from '../publish/public-urls.js';
 import { renderFeedPage } from '../render/feed-page.js';
 import { FEED_CSS } from './browser-view/feed-css.js';
 import { FEED_XSL } from './browser-view/feed-xsl.js';

@@ -32,7 +32,7 @@ export const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
     { schema: { tags, summary: 'The store answers', security: [], response: { 200: Status, 503: Status } } },
     async (_request, reply) => {
       try {
-        await deps.registry.store.ping();
+        await deps.registry.ping();
         return { status: 'ready' };
       } catch {
         return reply.code(503).send({ status: 'store unavailable' });

@@ -16,7 +16,7 @@ import { NotFoundError, RateLimitedError, withRetryAfter } from '../errors.js';
 import { HELMET_HEADERS } from '../http-security.js';
 import { parseFeedFile } from '../publish/public-paths.js';
 import { createPublishedCache, type PublishedEntry } from '../publish/published-cache.js';
-import { createPublicLimit, storeSharedCounts } from './public-limit.js';
+import { createPublicLimit } from './public-limit.js';
 import { isBrowserNavigation, sendFeedPage } from './browser-view.js';
 import { chooseCoding, createEncodedBodyCache } from './encoded-bodies.js';
 
@@ -76,7 +76,7 @@ export const publicFeedRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const cache = await createPublishedCache(app.deps);
   const encoded = createEncodedBodyCache(ENCODED_CACHE_BYTES);
   // On Redis, N instances enforce one budget (counts shared in batches: public-limit.ts).
-  const shared = /^rediss?:/.test(config.store) ? storeSharedCounts(app.deps.registry.store) : undefined;
+  const shared = /^rediss?:/.test(config.store) ? app.deps.registry.publicLimitCounts : undefined;
   const limit = createPublicLimit(config.limits.publicRequestsPerMinute, Date.now, shared);
   const reads = app.deps.metrics.publicFeedReads;
   const cacheControl = `public, max-age=${config.feeds.maxAgeSeconds}`;

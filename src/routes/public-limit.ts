@@ -12,7 +12,6 @@
 // budget, plus at most what each other instance admits in about one SYNC_MS before it has heard;
 // a client on one instance is held exactly. Windows are then aligned to the clock's minutes, so
 // every instance counts the same window.
-import type { KeyValueStore } from '../store/kv.js';
 import { addressKey } from './api/wrong-keys.js';
 
 const WINDOW_MS = 60_000;
@@ -165,10 +164,3 @@ function alignedStart(at: number): number {
   return at - (at % WINDOW_MS);
 }
 
-/** The shared counts on a store's counters: one hash per window, dropped once the window is past. */
-export function storeSharedCounts(store: Pick<KeyValueStore, 'addToField' | 'deleteFields'>): SharedCounts {
-  return {
-    add: (windowStart, key, by) => store.addToField(`public-limit:${windowStart}`, key, by),
-    drop: (windowStart) => store.deleteFields(`public-limit:${windowStart}`),
-  };
-}

@@ -4,7 +4,8 @@ import type { Deps } from '../deps.js';
 import { BadRequestError } from '../errors.js';
 import { buildAuthorizeUrl, discoverFeeds, getAccessToken, getRequestToken, type FeedLink, type OAuthToken } from '../oauth/client.js';
 import { CONNECTION_REMOVED, connected, getOwnedConnectionOrThrow, providerOf } from '../oauth/signed-requests.js';
-import type { ConnectionRecord } from '../store/registry.js';
+import type { ConnectionRecord } from '../model.js';
+import { resetForRetry } from '../model/source-policy.js';
 import { randomToken, sha256Hex } from '../vault/seal.js';
 
 export const CALLBACK_PATH = '/oauth/callback';
@@ -86,7 +87,8 @@ async function exchange(deps: Deps, connection: ConnectionRecord, verifier: stri
   // A relinked connection's sources were waiting: fetch them on the next tick.
   for (const source of await deps.registry.listSourcesOfConnection(connection.id)) {
     if (source.status !== 'unauthorized') continue;
-    await deps.registry.saveSource({ ...source, status: 'new', errorCount: 0, lastError: undefined, lastErrorCode: undefined, nextFetchAt: connected.updatedAt, updatedAt: connected.updatedAt });
+    // Retried as any source a user edits back to life: a Retry-After it was given is forgotten too.
+    await deps.registry.saveSource({ ...source, ...resetForRetry(connected.updatedAt) });
   }
   deps.logger.info({ connectionId: connection.id, provider: provider.id }, 'oauth connection completed');
   return connected;

@@ -5,7 +5,8 @@ import { validateFilterRules } from '../pipeline/filter.js';
 import { DEFAULT_FEED_OPTIONS, feedOptionsOf, type PublishedEntry } from '../pipeline/feed-options.js';
 import { rebuildFeed, selectEntries } from '../publish/rebuild-feed.js';
 import type { FeedStats, TokenStats } from '../stats/feed-stats.js';
-import { DEFAULT_TOKEN_ID, type FeedOptions, type FeedRecord, type SourceRecord, type SubscriberToken } from '../store/registry.js';
+import { DEFAULT_TOKEN_ID, type FeedOptions, type FeedRecord, type SourceRecord, type SubscriberToken } from '../model.js';
+import { lease } from '../store/leases.js';
 import { randomToken } from '../vault/seal.js';
 import { releaseSlot, reserveSlot } from './source-index.js';
 
@@ -122,16 +123,9 @@ async function editFeedRecord(
 async function underFeedEditLease<T>(deps: Deps, feedId: string, edit: () => Promise<T>): Promise<T> {
   // Unique per call: a lease is re-entrant for its owner, and two requests of one process must exclude each other.
   const owner = `${deps.instanceId}:${randomToken(6)}`;
-  const deadline = Date.now() + EDIT_WAIT_MS;
-  while (!(await deps.registry.acquireFeedEditLease(feedId, owner, EDIT_LEASE_MS))) {
-    if (Date.now() > deadline) throw new ConflictError('the feed is being edited by another request; try again');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  try {
-    return await edit();
-  } finally {
-    await deps.registry.releaseFeedEditLease(feedId, owner);
-  }
+  const edited = await deps.registry.leases.withLease(lease.feedEdit(feedId), owner, { ttlMs: EDIT_LEASE_MS, waitMs: EDIT_WAIT_MS, pollMs: 10 }, edit);
+  if (!edited.held) throw new ConflictError('the feed is being edited by another request; try again');
+  return edited.value;
 }
 
 /** The first entries a feed with these settings would publish now, and its sources; nothing is stored. */

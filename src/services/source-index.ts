@@ -4,7 +4,8 @@
 // records predate them is indexed once, under a lease, the first time they are needed.
 import type { Deps } from '../deps.js';
 import { ConflictError } from '../errors.js';
-import type { SourceRecord } from '../store/registry.js';
+import type { SourceRecord } from '../model.js';
+import { lease } from '../store/leases.js';
 import { randomToken } from '../vault/seal.js';
 
 /**
@@ -87,12 +88,11 @@ export interface UrlClaim {
 export function claimSourceUrls(deps: Pick<Deps, 'registry' | 'vault' | 'config' | 'instanceId'>, userId: string, connectionId?: string, except?: string): UrlClaim {
   const owner = `${deps.instanceId}:${randomToken(9)}`;
   const held: string[] = [];
-  const keyOf = (digest: string) => `source-url-claim:${userId}:${digest}`;
   return {
     async add(urls) {
       for (const digest of urlDigestsOf(deps, urls, connectionId).sort()) {
         if (held.includes(digest)) continue;
-        while (!(await deps.registry.store.acquireLease(keyOf(digest), owner, URL_CLAIM_TTL_MS))) {
+        while (!(await deps.registry.leases.acquire(lease.sourceUrlClaim(userId, digest), owner, URL_CLAIM_TTL_MS))) {
           await new Promise((resolve) => setTimeout(resolve, URL_CLAIM_WAIT_MS));
         }
         held.push(digest);
@@ -101,7 +101,7 @@ export function claimSourceUrls(deps: Pick<Deps, 'registry' | 'vault' | 'config'
       if (known !== undefined) throw duplicateError(known);
     },
     async release() {
-      for (const digest of held.splice(0)) await deps.registry.store.releaseLease(keyOf(digest), owner);
+      for (const digest of held.splice(0)) await deps.registry.leases.release(lease.sourceUrlClaim(userId, digest), owner);
     },
   };
 }

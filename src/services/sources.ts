@@ -8,10 +8,10 @@ import type { ParsedFeed } from '../model.js';
 import { discoverFeedLinks, isHtmlDocument, parseFeed } from '../parse/index.js';
 import { scrubEntry, scrubText, secretValuesOf } from '../secrets/scrub.js';
 import { rebuildFeed, rebuildFeedsOfSource } from '../publish/rebuild-feed.js';
-import { nextFetchAfter } from '../refresh/refresh-source.js';
 import { knownSecretsOf, sourceUrlFields } from '../refresh/source-request.js';
 import { updateCachedEntries } from '../refresh/update-cache.js';
-import type { SourceRecord } from '../store/registry.js';
+import type { SourceRecord } from '../model.js';
+import { nextFetchAfter, resetForRetry, upstreamMinMinutesOf } from '../model/source-policy.js';
 import { randomToken } from '../vault/seal.js';
 import { connectionRequest } from '../oauth/signed-requests.js';
 import { removeSourceFromFeeds } from './feeds.js';
@@ -84,8 +84,7 @@ async function createReservedSource(
     maxBytes: deps.config.limits.maxCachedBytesPerSource,
   });
   const fetchedAt = now.toISOString();
-  const maxAgeMinutes = probe.response.maxAgeSeconds ? Math.ceil(probe.response.maxAgeSeconds / 60) : 0;
-  const upstreamMinMinutes = Math.max(maxAgeMinutes, probe.parsed.ttlMinutes ?? 0) || undefined;
+  const upstreamMinMinutes = upstreamMinMinutesOf(probe.response.maxAgeSeconds, probe.parsed.ttlMinutes);
   const source: SourceRecord = {
     id,
     userId,
@@ -111,7 +110,7 @@ async function createReservedSource(
     createdAt: fetchedAt,
     updatedAt: fetchedAt,
   };
-  source.nextFetchAt = nextFetchAfter(deps, source, now);
+  source.nextFetchAt = nextFetchAfter(deps.config.refresh, source, now);
   // Entries first: a source that is listed always has its entries.
   await deps.registry.saveEntries(id, entries);
   await deps.registry.addSource(source);
@@ -135,7 +134,7 @@ async function changeSource(deps: Deps, userId: string, source: SourceRecord, in
   if (input.title !== undefined) updated.title = cleanTitle(input.title) ?? source.title;
   if (input.refreshMinutes !== undefined) {
     updated.refreshMinutes = checkRefreshMinutes(deps, input.refreshMinutes);
-    updated.nextFetchAt = nextFetchAfter(deps, updated, new Date(source.lastFetchedAt ?? now));
+    updated.nextFetchAt = nextFetchAfter(deps.config.refresh, updated, new Date(source.lastFetchedAt ?? now));
   }
   const marked = checkMarkedSecrets(input.secrets);
   if (input.url === undefined && marked.length > 0) {
@@ -168,7 +167,7 @@ async function changeSource(deps: Deps, userId: string, source: SourceRecord, in
   }
   if (input.url !== undefined || source.status === 'unauthorized' || source.status === 'disabled') {
     // An edit is the user's word that the source should work again: retry it now.
-    updated = { ...updated, status: 'new', errorCount: 0, lastError: undefined, lastErrorCode: undefined, retryAfterUntil: undefined, nextFetchAt: now };
+    updated = { ...updated, ...resetForRetry(now) };
   }
   await deps.registry.saveSource(updated);
   if (input.url !== undefined) {

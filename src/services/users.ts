@@ -1,7 +1,7 @@
 // Users and their API keys. A key is shown once, at creation; only its hash is stored.
 import type { Deps } from '../deps.js';
 import { BadRequestError, NotFoundError } from '../errors.js';
-import type { UserRecord } from '../store/registry.js';
+import type { UserRecord } from '../model.js';
 import { generateApiKey, hashApiKey, randomToken } from '../vault/seal.js';
 
 export async function createUser(deps: Pick<Deps, 'registry' | 'now' | 'logger'>, name: string): Promise<{ user: UserRecord; apiKey: string }> {

@@ -3,7 +3,7 @@
 // one atomic increment per feed every few seconds, so counting costs the hot path nothing and
 // instances sharing Redis add up instead of overwriting each other. No IP address is kept.
 import type { Logger } from '../logger.js';
-import type { KeyValueStore } from '../store/kv.js';
+import type { FeedStatsStorage } from '../store/feed-stats.js';
 import { parseReaderAgent } from './reader-agent.js';
 
 export interface FeedHit {
@@ -60,7 +60,6 @@ const READERS_SHOWN = 20;
 /** Feeds held in memory between flushes; past it a flush is started early. */
 const MAX_PENDING_FEEDS = 10_000;
 
-const statsKey = (feedId: string) => `stats:${feedId}`;
 const field = {
   requests: (tokenId: string) => `token|${tokenId}|requests`,
   notModified: (tokenId: string) => `token|${tokenId}|notModified`,
@@ -80,7 +79,7 @@ interface Pending {
 /** Per-day counters older than this are deleted: the API shows the last DAYS_SHOWN days. */
 const DAY_FIELDS_KEPT_FOR_MS = 90 * 86_400_000;
 
-export function createStatsRecorder(store: KeyValueStore, logger: Logger): StatsRecorder {
+export function createStatsRecorder(storage: FeedStatsStorage, logger: Logger): StatsRecorder {
   let pending = new Map<string, Pending>();
   /** Flushes run one after another; each writes what was counted when it started. */
   let flushed: Promise<void> = Promise.resolve();
@@ -95,7 +94,7 @@ export function createStatsRecorder(store: KeyValueStore, logger: Logger): Stats
    * owner reads the stats, and once a day per feed on flush, so a feed nobody looks at stays small.
    */
   async function prune(feedId: string, now: Date, fields?: Record<string, string>): Promise<Record<string, string>> {
-    const all = fields ?? (await store.readFields(statsKey(feedId)));
+    const all = fields ?? (await storage.read(feedId));
     const expired = Object.entries(all)
       .filter(([name, value]) => {
         if (name.startsWith('reader|')) return now.getTime() - Date.parse((JSON.parse(value) as ReaderStats).lastSeenAt) > REPORT_KEPT_FOR_MS;
@@ -103,7 +102,7 @@ export function createStatsRecorder(store: KeyValueStore, logger: Logger): Stats
         return false;
       })
       .map(([name]) => name);
-    if (expired.length > 0) await store.deleteFields(statsKey(feedId), expired);
+    if (expired.length > 0) await storage.delete(feedId, expired);
     for (const name of expired) delete all[name];
     return all;
   }
@@ -113,8 +112,8 @@ export function createStatsRecorder(store: KeyValueStore, logger: Logger): Stats
     pending = new Map();
     for (const [feedId, { counts, values, lastAt }] of batch) {
       try {
-        await store.incrementFields(statsKey(feedId), counts);
-        await store.setFields(statsKey(feedId), values);
+        await storage.increment(feedId, counts);
+        await storage.set(feedId, values);
         const date = lastAt.slice(0, 10);
         if (prunedToday.date !== date) prunedToday = { date, feeds: new Set() };
         if (!prunedToday.feeds.has(feedId)) {
@@ -184,7 +183,7 @@ export function createStatsRecorder(store: KeyValueStore, logger: Logger): Stats
       pending.delete(feedId);
       // A flush under way may still write this feed's counts: delete after it.
       await flushed;
-      await store.deleteFields(statsKey(feedId));
+      await storage.delete(feedId);
     },
     async close() {
       clearInterval(timer);

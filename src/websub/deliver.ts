@@ -5,8 +5,9 @@ import { createHmac } from 'node:crypto';
 import type { Deps } from '../deps.js';
 import { ForbiddenAddressError, InvalidUrlError, isCodedError } from '../errors.js';
 import { findPublishedFeed, readPublished, readPublishedHead } from '../publish/published.js';
-import { hubUrlOf } from '../publish/rebuild-feed.js';
-import { deleteSubscription, deliveryLeaseKey, getSubscription, putSubscriptionRecord, websubSets, type Subscription } from './subscriptions.js';
+import { hubUrlOf } from '../publish/public-urls.js';
+import { lease } from '../store/leases.js';
+import { deleteSubscription, getSubscription, putSubscriptionRecord, type Subscription } from './subscriptions.js';
 
 export type DeliverDeps = Pick<Deps, 'config' | 'registry' | 'vault' | 'fetcher' | 'logger' | 'metrics' | 'now' | 'instanceId'>;
 
@@ -17,23 +18,20 @@ const PERMANENT_ERRORS = new Set<string>([ForbiddenAddressError.code, InvalidUrl
 
 /** Delivers the current document of `id`'s topic if it is owed one and ready (not backing off). */
 export async function deliverDue(deps: DeliverDeps, id: string): Promise<DeliveryOutcome> {
-  const { store } = deps.registry;
+  const { subscriptions } = deps.registry;
   // Bounded by the fetch deadline; the store renews a lease while its holder lives.
-  const leaseMs = deps.config.fetch.timeoutSeconds * 1000 + 30_000;
-  if (!(await store.acquireLease(deliveryLeaseKey(id), deps.instanceId, leaseMs))) {
-    deps.metrics.websubDeliveries.inc({ outcome: 'busy' });
-    return 'busy';
-  }
-  try {
+  const ttlMs = deps.config.fetch.timeoutSeconds * 1000 + 30_000;
+  const delivered = await deps.registry.leases.withLease(lease.websubDelivery(id), deps.instanceId, { ttlMs, waitMs: 0, pollMs: 0 }, async () => {
     // Read under the lease: another process may have just delivered, or the subscriber left.
     const subscription = await getSubscription(deps, id);
     const outcome = subscription ? await deliverOne(deps, subscription) : 'dropped';
-    if (!subscription) await store.removeMember(websubSets.due, id);
+    if (!subscription) await subscriptions.unmarkDue(id);
     if (outcome !== 'waiting') deps.metrics.websubDeliveries.inc({ outcome });
     return outcome;
-  } finally {
-    await store.releaseLease(deliveryLeaseKey(id), deps.instanceId);
-  }
+  });
+  if (delivered.held) return delivered.value;
+  deps.metrics.websubDeliveries.inc({ outcome: 'busy' });
+  return 'busy';
 }
 
 async function deliverOne(deps: DeliverDeps, subscription: Subscription): Promise<DeliveryOutcome> {
@@ -82,11 +80,11 @@ async function deliverOne(deps: DeliverDeps, subscription: Subscription): Promis
  * it but before the removal would otherwise be lost, since its mark was already there.
  */
 async function settle(deps: DeliverDeps, subscription: Subscription, deliveredEtag: string): Promise<void> {
-  const { store } = deps.registry;
-  await store.removeMember(websubSets.due, subscription.id);
+  const { subscriptions } = deps.registry;
+  await subscriptions.unmarkDue(subscription.id);
   const target = await findPublishedFeed(deps, subscription.token);
   const head = target && (await readPublishedHead(deps, target, subscription.token, subscription.format));
-  if (head && head.etag !== deliveredEtag) await store.addMember(websubSets.due, subscription.id);
+  if (head && head.etag !== deliveredEtag) await subscriptions.markDue(subscription.id);
 }
 
 /** Exponential backoff, then the subscription goes (WebSub leaves the policy to the hub). */

@@ -4,7 +4,8 @@
 import type { Deps } from '../deps.js';
 import { findPublishedFeed } from '../publish/published.js';
 import { deliverDue, type DeliverDeps } from './deliver.js';
-import { deleteSubscription, getSubscriptions, websubSets, type Subscription } from './subscriptions.js';
+import { lease } from '../store/leases.js';
+import { deleteSubscription, getSubscriptions, type Subscription } from './subscriptions.js';
 
 export interface DeliveryLoop {
   /** Runs one round now (tests, and each timer tick). */
@@ -14,7 +15,6 @@ export interface DeliveryLoop {
 }
 
 const SWEEP_INTERVAL_MS = 5 * 60_000;
-const SWEEP_LEASE = 'websub:sweep';
 const SWEEP_CHUNK = 500;
 
 export function startDeliveryLoop(deps: DeliverDeps, options: { timer?: boolean } = {}): DeliveryLoop {
@@ -60,7 +60,7 @@ export function startDeliveryLoop(deps: DeliverDeps, options: { timer?: boolean 
 
 /** Due subscriptions whose backoff has passed, `concurrency` at a time. */
 async function deliverReady(deps: DeliverDeps, now: number, isStopped: () => boolean): Promise<void> {
-  const due = await deps.registry.store.members(websubSets.due);
+  const due = await deps.registry.subscriptions.dueIds();
   if (due.length === 0) return;
   const records = new Map((await getSubscriptions(deps, due)).map((record) => [record.id, record]));
   // A missing record still goes through deliverDue, which takes it off the due set.
@@ -90,9 +90,8 @@ function isReady(subscription: Subscription, now: number): boolean {
  * the lease is kept, not released, so the others skip until it lapses.
  */
 export async function sweepSubscriptions(deps: Pick<Deps, 'registry' | 'logger' | 'instanceId'>, now: number): Promise<number> {
-  const { store } = deps.registry;
-  if (!(await store.acquireLease(SWEEP_LEASE, deps.instanceId, SWEEP_INTERVAL_MS))) return 0;
-  const ids = await store.members(websubSets.all);
+  if (!(await deps.registry.leases.acquire(lease.websubSweep, deps.instanceId, SWEEP_INTERVAL_MS))) return 0;
+  const ids = await deps.registry.subscriptions.listIds();
   const live = new Map<string, boolean>();
   let dropped = 0;
   for (let start = 0; start < ids.length; start += SWEEP_CHUNK) {

@@ -6,7 +6,7 @@ import type { Deps } from '../deps.js';
 import { BadRequestError, ForbiddenAddressError, NotFoundError, RateLimitedError } from '../errors.js';
 import { checkUrl, isAllowedException, isForbiddenAddress } from '../fetch/index.js';
 import { findPublishedFeed } from '../publish/published.js';
-import type { RenderedFormat } from '../store/registry.js';
+import type { RenderedFormat } from '../model.js';
 import { getSubscription, subscriptionIdOf, subscriptionIdsOfFeed } from './subscriptions.js';
 import { parseTopic } from './topic.js';
 

@@ -1,6 +1,6 @@
 // Which URLs this hub serves: our own public feed URLs, `${publicUrl}/<token>.atom|rss|json`.
 import { parseFeedFile } from '../publish/public-paths.js';
-import type { RenderedFormat } from '../store/registry.js';
+import type { RenderedFormat } from '../model.js';
 
 export interface TopicRef {
   token: string;

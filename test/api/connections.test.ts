@@ -147,6 +147,26 @@ describe.each(STORES)('OAuth connections (%s store)', (store) => {
     expect(again.json()).toMatchObject({ status: 'ok' });
   });
 
+  it('forgets a pending Retry-After when a relink brings an unauthorized source back (as an edit does)', async () => {
+    const { id, source } = await connectWithSignedSource();
+    const sourceId = source.json().id as string;
+    const token = (provider.stats.lastAuthorization ?? '').match(/oauth_token="([^"]+)"/)?.[1];
+    provider.revoke(decodeURIComponent(token!));
+    expect((await t.api(alice, { method: 'POST', url: `/api/v1/sources/${sourceId}/refresh` })).json()).toMatchObject({ status: 'unauthorized' });
+    // A sibling of a refused source is marked unauthorized as it is: a Retry-After it had been given stays on it.
+    const pendingUntil = new Date(t.deps.now().getTime() + 3_600_000).toISOString();
+    await t.deps.registry.saveSource({ ...(await t.deps.registry.getSource(sourceId))!, retryAfterUntil: pendingUntil });
+    expect((await t.deps.registry.getSource(sourceId))!.retryAfterUntil).toBe(pendingUntil);
+
+    const relink = await t.api(alice, { method: 'POST', url: `/api/v1/connections/${id}/relink` });
+    expect((await authorizeInBrowser(relink.json().authorizeUrl)).statusCode).toBe(200);
+    const reset = (await t.deps.registry.getSource(sourceId))!;
+    expect(reset).toMatchObject({ status: 'new', errorCount: 0 });
+    expect(reset.retryAfterUntil).toBeUndefined();
+    // Fetched at once, not deferred for the hour the old Retry-After said.
+    expect((await t.api(alice, { method: 'POST', url: `/api/v1/sources/${sourceId}/refresh` })).json()).toMatchObject({ status: 'ok' });
+  });
+
   it("learns the provider's clock from a timestamp_refused and signs with it", async () => {
     const { id, source } = await connectWithSignedSource();
     provider.setClockOffset(3600);

@@ -141,7 +141,7 @@ describe.each(STORES)('duplicate sources and quotas (%s store)', (store) => {
     const record = (await t.deps.registry.getSource(created.json().id))!;
     await t.deps.registry.unindexSourceUrls(userId, record.id, record.urlDigests!);
     await t.deps.registry.saveSource({ ...record, urlDigests: undefined });
-    await t.deps.registry.store.deleteFields(`user-counts:${userId}`);
+    await t.kv.deleteFields(`user-counts:${userId}`);
     const again = await create(key, upstream.url('/podcast'));
     expect(again.statusCode).toBe(409);
     expect(again.json().id).toBe(created.json().id);

@@ -129,7 +129,7 @@ describe.each(STORES)('subscriber URLs, stats and options (%s store)', (store) =
   });
 
   it('keeps a copy of the feed\'s meta beside every live token, and none beside a dead one', async () => {
-    const copyOf = (url: string) => t.deps.registry.store.get(`public-meta:${tokenOf(url)}`);
+    const copyOf = (url: string) => t.kv.get(`public-meta:${tokenOf(url)}`);
     const feed = await createFeed();
     const meta = await t.deps.registry.getRenderedMeta(feed.id);
     expect(meta).toBeDefined();
@@ -150,7 +150,7 @@ describe.each(STORES)('subscriber URLs, stats and options (%s store)', (store) =
     expect(await copyOf(feed.urls.atom)).toBeUndefined();
     expect(await copyOf(rotated.urls.atom)).toEqual(await t.deps.registry.getRenderedMeta(feed.id));
     // A lost copy (a render cut short) is written again by the next rebuild, even of unchanged bytes.
-    await t.deps.registry.store.delete(`public-meta:${tokenOf(rotated.urls.atom)}`);
+    await t.kv.delete(`public-meta:${tokenOf(rotated.urls.atom)}`);
     expect((await get(rotated.urls.atom)).statusCode).toBe(200);
     expect((await t.api(alice, { method: 'PATCH', url: `/api/v1/feeds/${feed.id}`, payload: { limit: 50 } })).statusCode).toBe(200);
     expect(await copyOf(rotated.urls.atom)).toEqual(await t.deps.registry.getRenderedMeta(feed.id));
@@ -224,7 +224,7 @@ describe.each(STORES)('subscriber URLs, stats and options (%s store)', (store) =
     expect(stats.days[0].requests).toBe(0);
 
     // What the store holds about these readers: counts and reader names, never an address.
-    const stored = JSON.stringify(await t.deps.registry.store.readFields(`stats:${feed.id}`));
+    const stored = JSON.stringify(await t.kv.readFields(`stats:${feed.id}`));
     expect(stored).toContain('Feedly');
     expect(stored).not.toContain('127.0.0.1');
     expect(stored).not.toContain('203.0.113.7');
@@ -239,12 +239,12 @@ describe.each(STORES)('subscriber URLs, stats and options (%s store)', (store) =
     const flooded = (await t.api(alice, { method: 'GET', url: `/api/v1/feeds/${feed.id}/stats` })).json();
     const floodedPhone = flooded.tokens.find((token: { name: string }) => token.name === 'phone');
     expect(floodedPhone.readers).toHaveLength(20);
-    const readerFields = Object.keys(await t.deps.registry.store.readFields(`stats:${feed.id}`)).filter((name) => name.startsWith('reader|'));
+    const readerFields = Object.keys(await t.kv.readFields(`stats:${feed.id}`)).filter((name) => name.startsWith('reader|'));
     expect(readerFields.length).toBeLessThanOrEqual(64 + 2);
 
     // Deleting the feed forgets its statistics.
     expect((await t.api(alice, { method: 'DELETE', url: `/api/v1/feeds/${feed.id}` })).statusCode).toBe(204);
-    expect(await t.deps.registry.store.readFields(`stats:${feed.id}`)).toEqual({});
+    expect(await t.kv.readFields(`stats:${feed.id}`)).toEqual({});
   });
 
   it('keeps totals and per-day counts in agreement once a subscriber URL is revoked', async () => {

@@ -10,9 +10,10 @@ import type { Response as InjectResponse } from 'light-my-request';
 import type { TestContext } from 'vitest';
 import { buildApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
-import { createDeps, type Deps, type DepsOverrides } from '../../src/deps.js';
+import { createDeps, openStore, type Deps, type DepsOverrides } from '../../src/deps.js';
 import { createLogger } from '../../src/logger.js';
 import { createUser } from '../../src/services/users.js';
+import type { KeyValueStore } from '../../src/store/kv.js';
 import { deleteRedisKeys, randomSecretKey, readRedisKeys, REDIS_URL, uniqueRedisPrefix, type StoreKind } from './stores.js';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
@@ -23,6 +24,8 @@ export interface TestApp {
   deps: Deps;
   dir: string;
   store: StoreKind;
+  /** The store under the app's repositories, for a test that checks what lies at a key (the app never hands it out). */
+  kv: KeyValueStore;
   /** The Redis key prefix of this app's store (redis only). */
   redisPrefix?: string;
   /** Every log line written so far (JSON text). */
@@ -86,7 +89,8 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     ...redisEnv,
     ...options.env,
   });
-  const deps = await createDeps(config, { logger: createLogger('trace', stream), ...options.overrides });
+  const kv = await openStore(config);
+  const deps = await createDeps(config, { logger: createLogger('trace', stream), kv, ...options.overrides });
   const app = await buildApp(deps);
   await app.ready();
   let closing: Promise<void> | undefined;
@@ -95,6 +99,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     deps,
     dir,
     store,
+    kv,
     ...(store === 'redis' ? { redisPrefix: config.storePrefix } : {}),
     logs,
     async createUserKey(name = 'alice') {

@@ -109,7 +109,7 @@ describe.each(STORES)('incremental rebuild (%s store)', (store) => {
   it('reads a source again while its last write never settled (a writer killed mid-way)', async () => {
     // The store as saveEntries leaves it when its process dies between marking the revision
     // pending and settling it: a rebuild in between must not take the pending mark for a revision.
-    const { store } = t.deps.registry;
+    const store = t.kv;
     const sourceId = sourceIds[0]!;
     await store.set(`entries-rev:${sourceId}`, 'killed:pending');
     await rebuildFeed(t.deps, feedId);

@@ -4,7 +4,7 @@
 // delete just before the real write.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { refreshSource } from '../../src/refresh/refresh-source.js';
-import type { SourceRecord } from '../../src/store/registry.js';
+import type { SourceRecord } from '../../src/model.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { STORES } from '../helpers/stores.js';
 import { readFixture, serveBody, startUpstream, type Upstream, type UpstreamHandler } from '../helpers/upstream.js';

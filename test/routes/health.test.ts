@@ -20,7 +20,7 @@ describe('operations routes', () => {
 
   it('reports 503 on /readyz when the store is gone', async () => {
     const other = await startTestApp();
-    await other.deps.registry.store.close();
+    await other.deps.registry.close();
     const ready = await other.app.inject({ method: 'GET', url: '/readyz' });
     expect(ready.statusCode).toBe(503);
     await other.app.close();

@@ -37,7 +37,7 @@ describe.runIf(redisAvailable)('the public rate limit shared between instances o
   const get = (t: TestApp, remoteAddress: string) => t.app.inject({ method: 'GET', url: path, remoteAddress });
   /** What every instance has added to the shared count of this minute, all budgets together. */
   const sharedTotal = async (windowStart: number) =>
-    Object.values(await a.deps.registry.store.readFields(`public-limit:${windowStart}`)).reduce((sum, value) => sum + Number(value), 0);
+    Object.values(await a.kv.readFields(`public-limit:${windowStart}`)).reduce((sum, value) => sum + Number(value), 0);
 
   it('counts one client polling one feed through both instances as one budget', async () => {
     // Budgets are windows of the clock's minute on every instance: start well inside one.

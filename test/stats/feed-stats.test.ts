@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/logger.js';
 import { createStatsRecorder } from '../../src/stats/feed-stats.js';
+import { createFeedStatsStorage } from '../../src/store/feed-stats.js';
 import { openKeyValueStore, type KeyValueStore } from '../../src/store/kv.js';
 
 const NOW = new Date('2026-11-29T10:00:00Z');
@@ -24,7 +25,7 @@ describe('feed usage recorder', () => {
   });
 
   it('writes every count, including those recorded while a flush was running and at close', async () => {
-    const stats = createStatsRecorder(store, createLogger('silent'));
+    const stats = createStatsRecorder(createFeedStatsStorage(store), createLogger('silent'));
     for (let index = 0; index < 3; index += 1) stats.record(hit('f1'));
     const first = stats.flush();
     for (let index = 0; index < 2; index += 1) stats.record(hit('f1', true));
@@ -32,13 +33,13 @@ describe('feed usage recorder', () => {
     await first;
     stats.record(hit('f1'));
     await stats.close();
-    const read = await createStatsRecorder(store, createLogger('silent')).read('f1', NOW);
+    const read = await createStatsRecorder(createFeedStatsStorage(store), createLogger('silent')).read('f1', NOW);
     expect(read.tokens.get('default')).toMatchObject({ requests: 6, notModified: 2, lastSeenAt: NOW.toISOString() });
     expect(read.days.at(-1)).toEqual({ date: '2026-11-29', requests: 6, notModified: 2 });
   });
 
   it('forgets a feed for good, even with a flush of its counts under way', async () => {
-    const stats = createStatsRecorder(store, createLogger('silent'));
+    const stats = createStatsRecorder(createFeedStatsStorage(store), createLogger('silent'));
     stats.record(hit('gone'));
     const flushing = stats.flush();
     await stats.forget('gone');
@@ -48,7 +49,7 @@ describe('feed usage recorder', () => {
   });
 
   it('prunes a feed nobody reads the stats of, once a day on flush', async () => {
-    const stats = createStatsRecorder(store, createLogger('silent'));
+    const stats = createStatsRecorder(createFeedStatsStorage(store), createLogger('silent'));
     const agent = 'Feedly/1.0 (+http://www.feedly.com/fetcher.html; 9 subscribers; feed-id=1)';
     const daysAgo = (days: number) => new Date(NOW.getTime() - days * 86_400_000);
     stats.record({ ...hit('f3'), userAgent: agent, at: daysAgo(120) });
@@ -67,7 +68,7 @@ describe('feed usage recorder', () => {
   });
 
   it('drops reader reports a month old when the stats are read', async () => {
-    const stats = createStatsRecorder(store, createLogger('silent'));
+    const stats = createStatsRecorder(createFeedStatsStorage(store), createLogger('silent'));
     const agent = 'Feedly/1.0 (+http://www.feedly.com/fetcher.html; 9 subscribers; feed-id=1)';
     stats.record({ ...hit('f2'), userAgent: agent, at: new Date(NOW.getTime() - 40 * 86_400_000) });
     stats.record({ ...hit('f2'), tokenId: 'phone', userAgent: agent.replace('9 sub', '3 sub'), at: new Date(NOW.getTime() - 86_400_000) });

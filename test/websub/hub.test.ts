@@ -3,7 +3,7 @@
 // after a source changes upstream and is refreshed through the API.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDeliveryLoop, sweepSubscriptions, type DeliveryLoop } from '../../src/websub/delivery-loop.js';
-import { getSubscriptions, subscriptionIdsOfFeed, websubSets } from '../../src/websub/subscriptions.js';
+import { getSubscriptions, subscriptionIdsOfFeed } from '../../src/websub/subscriptions.js';
 import { PUBLIC_URL, startTestApp, type TestApp } from '../helpers/app.js';
 import { readRedisKeys, STORES } from '../helpers/stores.js';
 import { startUpstream, type Upstream } from '../helpers/upstream.js';
@@ -84,7 +84,7 @@ describe.each(STORES)('WebSub hub (%s store)', (store) => {
 
     // The same version is never sent twice in a row, however often the loop runs or the feed is rebuilt.
     await loop.tick();
-    await t.deps.registry.store.addMember(websubSets.due, (await subscriptionIdsOfFeed(t.deps, feedId))[0]!);
+    await t.deps.registry.subscriptions.markDue((await subscriptionIdsOfFeed(t.deps, feedId))[0]!);
     await loop.tick();
     await t.api(key, { method: 'POST', url: `/api/v1/sources/${sourceId}/refresh` });
     await loop.tick();

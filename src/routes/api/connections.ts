@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type, type Static } from 'typebox';
 import { getOwnedConnectionOrThrow, providersOf } from '../../oauth/signed-requests.js';
 import { deleteConnection, listConnectionFeeds, startConnection, verifyConnection } from '../../services/connections.js';
-import type { ConnectionRecord } from '../../store/registry.js';
+import type { ConnectionRecord } from '../../model.js';
 import { ErrorSchema, IdParams, errorResponses } from './views.js';
 
 const ConnectionSchema = Type.Object({

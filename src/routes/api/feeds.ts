@@ -1,7 +1,7 @@
 // /api/v1/feeds: merged feeds and their public URLs.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { entryDate } from '../../pipeline/merge.js';
+import { entryDate } from '../../model.js';
 import { plainTextOf } from '../../text.js';
 import {
   createFeed,

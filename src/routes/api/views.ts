@@ -4,9 +4,9 @@ import { Type, type Static } from 'typebox';
 import type { CachedEntry } from '../../model.js';
 import { maskUrl } from '../../secrets/scrub.js';
 import { feedOptionsOf } from '../../pipeline/feed-options.js';
-import { pageUrlOf, publicUrlsOf } from '../../publish/rebuild-feed.js';
+import { pageUrlOf, publicUrlsOf } from '../../publish/public-urls.js';
 import type { FeedToken } from '../../services/feeds.js';
-import type { FeedRecord, SourceRecord } from '../../store/registry.js';
+import type { FeedRecord, SourceRecord } from '../../model.js';
 
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T) => Type.Union([schema, Type.Null()]);
 const Time = Type.String({ format: 'date-time' });

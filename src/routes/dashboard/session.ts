@@ -39,8 +39,6 @@ interface SealedSession {
 
 type SessionDeps = Pick<Deps, 'vault' | 'now' | 'config' | 'registry'>;
 
-const revokedKey = (id: string) => `dashboard:revoked:${id}`;
-
 /** The session cookie's name and path: `__Host-` and Path=/ behind https. */
 function sessionCookie(deps: Pick<Deps, 'config'>): { name: string; path: string } {
   return isHttps(deps) ? { name: HOST_SESSION_COOKIE, path: '/' } : { name: SESSION_COOKIE, path: DASHBOARD_PATH };
@@ -73,7 +71,7 @@ export async function openSession(deps: SessionDeps, request: FastifyRequest): P
   if (typeof session.k !== 'string') return { csrf: session.c, issuedAt: session.t };
   // A signed-in session without an id (sealed before sign-out could revoke) cannot be revoked: not honoured.
   if (typeof session.s !== 'string') return undefined;
-  if ((await deps.registry.store.get(revokedKey(session.s))) !== undefined) return undefined;
+  if (await deps.registry.sessions.isRevoked(session.s)) return undefined;
   return { csrf: session.c, apiKey: session.k, id: session.s, issuedAt: session.t };
 }
 
@@ -94,7 +92,7 @@ export function writeSession(deps: Pick<Deps, 'vault' | 'now' | 'config'>, reply
 export async function revokeSession(deps: SessionDeps, session: DashboardSession | undefined): Promise<void> {
   if (session?.id === undefined) return;
   const remainingMs = session.issuedAt + SESSION_DAYS * DAY_MS - deps.now().getTime();
-  if (remainingMs > 0) await deps.registry.store.set(revokedKey(session.id), { revokedAt: deps.now().toISOString() }, remainingMs + DAY_MS);
+  if (remainingMs > 0) await deps.registry.sessions.revoke(session.id, deps.now().toISOString(), remainingMs + DAY_MS);
 }
 
 /** The header that makes the browser drop its session cookie. */

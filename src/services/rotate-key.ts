@@ -1,11 +1,11 @@
 // `feedproxy keys rotate`: every sealed value in the store, opened with the vault in use (which
 // also accepts the previous key) and sealed again with the new key. Idempotent: a value already
 // under the new key is simply re-sealed, so an interrupted rotation can be run again.
-import { urlDigestsOf } from '../services/source-index.js';
+// It walks the aggregates here, in services/, so vault/ stays a library that knows no records.
 import type { Registry } from '../store/registry.js';
+import type { Vault } from '../vault/seal.js';
 import { resealSubscriptions } from '../websub/subscriptions.js';
-import { KEY_CHECK_RECORD } from './key-check.js';
-import type { Vault } from './seal.js';
+import { urlDigestsOf } from './source-index.js';
 
 export interface RotationCount {
   sources: number;
@@ -44,7 +44,7 @@ export async function resealAll(registry: Registry, from: Vault, to: Vault): Pro
   }
   const subscriptions = await resealSubscriptions({ registry }, from, to);
   // Last: once the check value opens only with the new key, a start with the old one is refused.
-  const check = await registry.store.get<string>(KEY_CHECK_RECORD);
-  if (check !== undefined) await registry.store.set(KEY_CHECK_RECORD, reseal(check));
+  const check = await registry.keyCheck.read();
+  if (check !== undefined) await registry.keyCheck.write(to.seal(from.open(check)));
   return { sources, connections, subscriptions };
 }

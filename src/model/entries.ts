@@ -1,0 +1,79 @@
+// Entries as every layer speaks them: what parse/ makes, what the cache keeps. Plain data:
+// JSON-serialisable, no classes, no library types.
+
+/** One normalised entry of a feed, whatever format it came in. HTML fields are already sanitised. */
+export interface Entry {
+  /** Stable id: the upstream guid/id, else the link, else a hash of title+date. */
+  id: string;
+  title?: string;
+  /** Absolute http(s) URL. */
+  link?: string;
+  /** ISO 8601. */
+  published?: string;
+  /** ISO 8601. */
+  updated?: string;
+  authors: Person[];
+  /** Sanitised HTML. */
+  summary?: string;
+  /** Sanitised HTML. */
+  content?: string;
+  categories: string[];
+  enclosures: Enclosure[];
+  image?: string;
+  /** What podcast apps read beside the enclosure (iTunes tags), when the source gave any. */
+  podcast?: Podcast;
+  /** Keyed hash of the upstream item this entry was made from (parse/): unchanged items are not made again. */
+  fingerprint?: string;
+}
+
+export interface Person {
+  name?: string;
+  email?: string;
+  url?: string;
+}
+
+/** An episode's iTunes tags, as podcast apps read them. */
+export interface Podcast {
+  /** Seconds. */
+  duration?: number;
+  explicit?: boolean;
+  episode?: number;
+  season?: number;
+  /** full, trailer or bonus. */
+  episodeType?: string;
+}
+
+export interface Enclosure {
+  url: string;
+  type?: string;
+  length?: number;
+}
+
+export type FeedFormat = 'rss' | 'atom' | 'rdf' | 'json';
+
+/** What parse/ makes of an upstream document. */
+export interface ParsedFeed {
+  format: FeedFormat;
+  title?: string;
+  /** The site's home page (never the feed's self link). */
+  link?: string;
+  description?: string;
+  /** Minimum refresh interval the document asks for (RSS <ttl>, sy:updatePeriod/updateFrequency), minutes. */
+  ttlMinutes?: number;
+  /** The feed's artwork (itunes:image, else RSS <image>, Atom <logo>/<icon>): podcast apps show it. */
+  image?: string;
+  /** itunes:explicit of the channel, when given. */
+  explicit?: boolean;
+  entries: Entry[];
+}
+
+/** An entry as cached for a source: the entry plus when we first saw it. */
+export interface CachedEntry extends Entry {
+  sourceId: string;
+  /** ISO 8601; used as the date of entries that carry none. */
+  firstSeenAt: string;
+  /** ISO 8601; since when the entry is missing from the upstream document (drives retention). */
+  goneSince?: string;
+  /** pipeline/merge's canonical form of `link`, computed once when cached rather than per rebuild. */
+  canonicalLink?: string;
+}

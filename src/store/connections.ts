@@ -1,0 +1,38 @@
+// OAuth 1.0a connections: the records (tokens sealed) and the request-token index the callback
+// finds a pending connection by.
+import type { ConnectionRecord } from '../model.js';
+import type { KeyValueStore } from './kv.js';
+import { getMany, getOwned, key, set } from './keys.js';
+
+export type ConnectionRepository = ReturnType<typeof createConnectionRepository>;
+
+export function createConnectionRepository(store: KeyValueStore) {
+  return {
+    async saveConnection(connection: ConnectionRecord, previous?: ConnectionRecord): Promise<void> {
+      await store.set(key.connection(connection.id), connection);
+      await store.addMember(set.userConnections(connection.userId), connection.id);
+      if (connection.requestTokenHash) await store.set(key.requestToken(connection.requestTokenHash), connection.id);
+      if (previous?.requestTokenHash && previous.requestTokenHash !== connection.requestTokenHash) {
+        await store.delete(key.requestToken(previous.requestTokenHash));
+      }
+    },
+    async getConnection(id: string): Promise<ConnectionRecord | undefined> {
+      return store.get<ConnectionRecord>(key.connection(id));
+    },
+    async getOwnedConnection(userId: string, id: string): Promise<ConnectionRecord | undefined> {
+      return getOwned<ConnectionRecord>(store, key.connection(id), userId);
+    },
+    async findConnectionByRequestTokenHash(hash: string): Promise<ConnectionRecord | undefined> {
+      const id = await store.get<string>(key.requestToken(hash));
+      return id ? store.get<ConnectionRecord>(key.connection(id)) : undefined;
+    },
+    async listConnections(userId: string): Promise<ConnectionRecord[]> {
+      return getMany<ConnectionRecord>(store, await store.members(set.userConnections(userId)), key.connection);
+    },
+    async deleteConnection(connection: ConnectionRecord): Promise<void> {
+      if (connection.requestTokenHash) await store.delete(key.requestToken(connection.requestTokenHash));
+      await store.removeMember(set.userConnections(connection.userId), connection.id);
+      await store.delete(key.connection(connection.id));
+    },
+  };
+}

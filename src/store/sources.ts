@@ -1,0 +1,151 @@
+// Sources and their cached entries, one aggregate: the records, the indexes that list them (per
+// user, per connection, every source, the due index, the duplicate-URL index) and the entries with
+// the revision a rebuild compares. Secrets inside the records are sealed before they get here.
+import { randomBytes } from 'node:crypto';
+import type { CachedEntry, SourceRecord } from '../model.js';
+import type { KeyValueStore } from './kv.js';
+import { getMany, getOwned, key, set } from './keys.js';
+
+export type SourceRepository = ReturnType<typeof createSourceRepository>;
+
+function newRevision(): string {
+  return randomBytes(6).toString('base64url');
+}
+const PENDING_REVISION = ':pending';
+const INITIAL_REVISION = 'initial';
+
+export function createSourceRepository(store: KeyValueStore) {
+  async function syncDue(ids: string[]): Promise<void> {
+    await store.syncDue(ids.map((id) => ({ id, recordKey: key.source(id) })));
+  }
+  /** After this process's own write of source records: nothing to do where the write derived it. */
+  async function syncDueAfterWrite(ids: string[]): Promise<void> {
+    if (!store.derivedOnWrite) await syncDue(ids);
+  }
+
+  return {
+    /** A new source: the record, then the indexes that list it. */
+    async addSource(source: SourceRecord): Promise<void> {
+      await store.set(key.source(source.id), source);
+      await store.addMember(set.userSources(source.userId), source.id);
+      await store.addMember(set.allSources, source.id);
+      if (source.connectionId) await store.addMember(set.connectionSources(source.connectionId), source.id);
+      await syncDueAfterWrite([source.id]);
+      if (source.cachedBytes) await store.addToField(key.userCounts(source.userId), 'cachedBytes', source.cachedBytes);
+    },
+    /**
+     * An update of a listed source: the record, then its due-index entry derived from what is stored
+     * (a refresh finishing after a delete lists nothing again, and indexes nothing: the record is gone).
+     */
+    async saveSource(source: SourceRecord): Promise<void> {
+      await store.set(key.source(source.id), source);
+      await syncDueAfterWrite([source.id]);
+    },
+    /** False once a delete has begun: it unlists the source first and removes the record last. */
+    async isSourceListed(id: string): Promise<boolean> {
+      return store.hasMember(set.allSources, id);
+    },
+    async getSource(id: string): Promise<SourceRecord | undefined> {
+      return store.get<SourceRecord>(key.source(id));
+    },
+    async getOwnedSource(userId: string, id: string): Promise<SourceRecord | undefined> {
+      return getOwned<SourceRecord>(store, key.source(id), userId);
+    },
+    async listSources(userId: string): Promise<SourceRecord[]> {
+      return getMany<SourceRecord>(store, await store.members(set.userSources(userId)), key.source);
+    },
+    // Due index (store/due-index.ts) --------------------------------------------------------------
+    /** Takes up to `limit` due sources, most overdue first, away from every other scheduler for `leaseMs`. */
+    async claimDueSources(now: Date, limit: number, leaseMs: number): Promise<string[]> {
+      return store.claimDue(now, limit, leaseMs);
+    },
+    /** Re-derives the sources' due times from their records (a claim that did not end in a write). */
+    syncDueIndex: syncDue,
+    /** Sources failing since a time in (after, until]. */
+    async sourcesFailingBetween(after: Date | undefined, until: Date): Promise<string[]> {
+      return store.failingBetween(after, until);
+    },
+    async countSourcesByStatus(): Promise<Record<string, number>> {
+      return store.countByStatus();
+    },
+    /**
+     * Builds the due index once for a store written before it existed: every listed source, in
+     * pages, then a marker. Idempotent (a sync only re-derives), so two instances starting together
+     * at worst both build it. Answers how many sources it indexed (0 when already built).
+     */
+    async ensureDueIndex(pageSize = 500): Promise<number> {
+      if (await store.get(key.dueIndexBuilt)) return 0;
+      const ids = await store.members(set.allSources);
+      for (let start = 0; start < ids.length; start += pageSize) await syncDue(ids.slice(start, start + pageSize));
+      await store.set(key.dueIndexBuilt, { version: 1 });
+      return ids.length;
+    },
+    /** Every source: explicit whole-registry operations only (key rotation, `refresh --all`), never a tick. */
+    async listAllSources(): Promise<SourceRecord[]> {
+      return getMany<SourceRecord>(store, await store.members(set.allSources), key.source);
+    },
+    async listSourcesOfConnection(connectionId: string): Promise<SourceRecord[]> {
+      return getMany<SourceRecord>(store, await store.members(set.connectionSources(connectionId)), key.source);
+    },
+    async findSourceIdByUrlDigest(userId: string, digest: string): Promise<string | undefined> {
+      return store.get<string>(key.sourceUrl(userId, digest));
+    },
+    async indexSourceUrls(userId: string, sourceId: string, digests: string[]): Promise<void> {
+      for (const digest of digests) await store.set(key.sourceUrl(userId, digest), sourceId);
+    },
+    /** Drops the digests that still name `sourceId` (another source may have taken one since). */
+    async unindexSourceUrls(userId: string, sourceId: string, digests: string[]): Promise<void> {
+      for (const digest of digests) {
+        if ((await store.get<string>(key.sourceUrl(userId, digest))) === sourceId) await store.delete(key.sourceUrl(userId, digest));
+      }
+    },
+    async deleteSource(source: SourceRecord): Promise<void> {
+      await store.removeMember(set.allSources, source.id);
+      // Counted once, by whichever delete unlisted it (deletes are repeated to undo racing writes).
+      if (await store.removeMember(set.userSources(source.userId), source.id)) {
+        await store.addToField(key.userCounts(source.userId), 'sources', -1);
+        if (source.cachedBytes) await store.addToField(key.userCounts(source.userId), 'cachedBytes', -source.cachedBytes);
+      }
+      if (source.connectionId) await store.removeMember(set.connectionSources(source.connectionId), source.id);
+      await store.delete(key.entries(source.id));
+      await store.delete(key.entriesRevision(source.id));
+      await store.delete(key.source(source.id));
+      // After the record: any sync racing the delete ran before this one, which finds no record.
+      await syncDue([source.id]);
+    },
+    async getEntries(sourceId: string): Promise<CachedEntry[]> {
+      return (await store.get<CachedEntry[]>(key.entries(sourceId))) ?? [];
+    },
+    async getEntriesOf(sourceIds: string[]): Promise<Map<string, CachedEntry[]>> {
+      const lists = await store.getMany<CachedEntry[]>(sourceIds.map(key.entries));
+      return new Map(sourceIds.map((id, index) => [id, lists[index] ?? []]));
+    },
+    /** In the order asked, undefined where a source no longer exists. */
+    async getSources(ids: string[]): Promise<Array<SourceRecord | undefined>> {
+      return store.getMany<SourceRecord>(ids.map(key.source));
+    },
+    /**
+     * The entries and their new revision in one atomic write: a rebuild that reads the revision before
+     * the entries (publish/merge-state.ts) never records a revision with entries older than it. (Stores
+     * written by releases that wrote them in three steps may hold a pending revision: read as null.)
+     */
+    async saveEntries(sourceId: string, entries: CachedEntry[]): Promise<void> {
+      await store.setMany([
+        [key.entries(sourceId), entries],
+        [key.entriesRevision(sourceId), newRevision()],
+      ]);
+    },
+    /**
+     * Each source's entries revision: null while a write is pending (or was cut short), so the
+     * caller reads the entries again; `initial` for entries never written since revisions exist.
+     */
+    async getEntryRevisions(sourceIds: string[]): Promise<Array<string | null>> {
+      const revisions = await store.getMany<string>(sourceIds.map(key.entriesRevision));
+      return revisions.map((revision) => (revision === undefined ? INITIAL_REVISION : revision.endsWith(PENDING_REVISION) ? null : revision));
+    },
+    /** Feeds that include a source: rebuilt when its entries or status change. */
+    async feedIdsOfSource(sourceId: string): Promise<string[]> {
+      return store.members(set.sourceFeeds(sourceId));
+    },
+  };
+}
