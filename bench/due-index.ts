@@ -34,13 +34,23 @@ async function runOn(kind: 'sqlite' | 'redis') {
   const fillStarted = Date.now();
   const due = Math.round(N / 100);
   const sourceAt = (index: number): SourceRecord => ({
-    id: `s${index}`, userId: `u${index % 1000}`, title: `Source ${index}`, urlSealed: deps.vault.seal(`https://feeds${index % 97}.example.com/${index}.rss`),
-    urlMasked: `https://feeds${index % 97}.example.com/${index}.rss`, host: `feeds${index % 97}.example.com`, refreshMinutes: 30, status: 'ok', errorCount: 0,
-    lastFetchedAt: new Date(now).toISOString(), lastSuccessAt: new Date(now).toISOString(),
+    id: `s${index}`,
+    userId: `u${index % 1000}`,
+    title: `Source ${index}`,
+    urlSealed: deps.vault.seal(`https://feeds${index % 97}.example.com/${index}.rss`),
+    urlMasked: `https://feeds${index % 97}.example.com/${index}.rss`,
+    host: `feeds${index % 97}.example.com`,
+    refreshMinutes: 30,
+    status: 'ok',
+    errorCount: 0,
+    lastFetchedAt: new Date(now).toISOString(),
+    lastSuccessAt: new Date(now).toISOString(),
     // 1% due a minute ago; the rest due from an hour on (past the run's end: none falls due while
     // idle is measured), spread over a day.
     nextFetchAt: new Date(index % 100 === 0 ? now - 60_000 : now + HOUR + (index / N) * DAY).toISOString(),
-    entryCount: 0, createdAt: new Date(now).toISOString(), updatedAt: new Date(now).toISOString(),
+    entryCount: 0,
+    createdAt: new Date(now).toISOString(),
+    updatedAt: new Date(now).toISOString(),
   });
   // The first source through the registry, as createSource stores it; the rest in bulk, written the
   // same way (checked below against the first): one transaction on SQLite, pipelined on Redis.
@@ -76,7 +86,8 @@ async function runOn(kind: 'sqlite' | 'redis') {
   await deps.registry.sourcesFailingBetween(undefined, new Date(now));
   const tickReads = recordsRead;
   // Put the claimed sources out of the way (as their refreshes would), so the instance is idle.
-  for (let index = 0; index < N; index += 100) await deps.registry.saveSource({ ...(await deps.registry.getSource(`s${index}`))!, nextFetchAt: new Date(now + DAY).toISOString() });
+  for (let index = 0; index < N; index += 100)
+    await deps.registry.saveSource({ ...(await deps.registry.getSource(`s${index}`))!, nextFetchAt: new Date(now + DAY).toISOString() });
 
   recordsRead = 0;
   const listStarted = process.cpuUsage();
@@ -114,17 +125,33 @@ async function runOn(kind: 'sqlite' | 'redis') {
     const perRecord = (await usage(`${prefix}r:source:s1`)) + (await usage(`${prefix}r:source:s2`));
     const indexes = (await usage(`${prefix}due`)) + (await usage(`${prefix}due:status`)) + (await usage(`${prefix}s:sources`));
     redisBytesPerSource = Math.round(perRecord / 2 + indexes / N);
-    console.log(`  redis: source record ${Math.round(perRecord / 2)} B, due zset + status hash + sources set ${Math.round(indexes / N)} B per source`);
+    console.log(
+      `  redis: source record ${Math.round(perRecord / 2)} B, due zset + status hash + sources set ${Math.round(indexes / N)} B per source`,
+    );
     for await (const keys of client.scanIterator({ MATCH: `${prefix}*`, COUNT: 1000 })) if (keys.length > 0) await client.del(keys);
     client.destroy();
   }
   const bytes = kind === 'sqlite' ? storeBytes(instance.dir) : undefined;
   await instance.close();
   const result = {
-    store: kind, sources: N, due, fillSeconds, claims, claimed, tickReads, listReads, listCpuMs: Math.round(listCpuMs),
-    idleSeconds: Math.round(idleWall), idleCpuMs: Math.round((used.user + used.system) / 1000), idleCorePercent: Number(idleCorePercent.toFixed(3)),
-    idleTicks: IDLE_SECONDS, idleRecordsRead: recordsRead, baselineCorePercent: percent(baseline),
-    tickCpuMsEach: Number(((ticking.cpuMs / ticking.seconds - baseline.cpuMs / baseline.seconds)).toFixed(3)), ...(bytes ? { storeBytes: bytes } : {}), ...(redisBytesPerSource ? { redisBytesPerSource } : {}),
+    store: kind,
+    sources: N,
+    due,
+    fillSeconds,
+    claims,
+    claimed,
+    tickReads,
+    listReads,
+    listCpuMs: Math.round(listCpuMs),
+    idleSeconds: Math.round(idleWall),
+    idleCpuMs: Math.round((used.user + used.system) / 1000),
+    idleCorePercent: Number(idleCorePercent.toFixed(3)),
+    idleTicks: IDLE_SECONDS,
+    idleRecordsRead: recordsRead,
+    baselineCorePercent: percent(baseline),
+    tickCpuMsEach: Number((ticking.cpuMs / ticking.seconds - baseline.cpuMs / baseline.seconds).toFixed(3)),
+    ...(bytes ? { storeBytes: bytes } : {}),
+    ...(redisBytesPerSource ? { redisBytesPerSource } : {}),
   };
   console.log(JSON.stringify(result));
   return result;
@@ -136,7 +163,8 @@ function fillSqlite(path: string, n: number, sourceAt: (index: number) => Source
   db.pragma('busy_timeout = 10000');
   const first = db.prepare('SELECT value FROM keyv WHERE key = ?').get('fp:source:s0') as { value: string };
   const stored = JSON.parse(first.value) as { value: SourceRecord };
-  if (first.value !== JSON.stringify({ value: stored.value }) || stored.value.id !== 's0') throw new Error(`keyv stores records differently now: ${first.value.slice(0, 80)}`);
+  if (first.value !== JSON.stringify({ value: stored.value }) || stored.value.id !== 's0')
+    throw new Error(`keyv stores records differently now: ${first.value.slice(0, 80)}`);
   const record = db.prepare('INSERT INTO keyv(key, value) VALUES (?, ?)');
   const member = db.prepare('INSERT OR IGNORE INTO fp_sets(name, member) VALUES (?, ?)');
   const indexDue = db.prepare(SQLITE_DUE_UPSERT);
@@ -156,7 +184,13 @@ function fillSqlite(path: string, n: number, sourceAt: (index: number) => Source
 async function fillRedis(store: KeyValueStore, n: number, sourceAt: (index: number) => SourceRecord): Promise<void> {
   for (let start = 1; start < n; start += 2000) {
     const sources = Array.from({ length: Math.min(2000, n - start) }, (_, offset) => sourceAt(start + offset));
-    await Promise.all(sources.flatMap((source) => [store.set(`source:${source.id}`, source), store.addMember(`sources:${source.userId}`, source.id), store.addMember('sources', source.id)]));
+    await Promise.all(
+      sources.flatMap((source) => [
+        store.set(`source:${source.id}`, source),
+        store.addMember(`sources:${source.userId}`, source.id),
+        store.addMember('sources', source.id),
+      ]),
+    );
     await store.syncDue(sources.map((source) => ({ id: source.id, recordKey: `source:${source.id}` })));
   }
 }

@@ -99,10 +99,28 @@ export async function runMemoryBench(options: RunOptions): Promise<BenchResult> 
   for (const count of memorySizes(options.quick)) sizes.push(await measureMemoryAt(count, options.quick));
   const table: Table = {
     title: 'Memory of one instance (RSS, MiB) and store size — N sources × 50 cached entries, N/10 feeds of 10 sources',
-    columns: ['sources', 'feeds', 'store on disk MiB', 'RSS at start', 'after serving every feed ×3 formats', 'after reading every source + cache', 'peak RSS', 'heap used'],
-    rows: sizes.map((size) => [size.sources, size.feeds, size.storeMiB, size.startRssMiB, size.servedRssMiB, size.touchedRssMiB, size.peakRssMiB, size.heapUsedMiB]),
+    columns: [
+      'sources',
+      'feeds',
+      'store on disk MiB',
+      'RSS at start',
+      'after serving every feed ×3 formats',
+      'after reading every source + cache',
+      'peak RSS',
+      'heap used',
+    ],
+    rows: sizes.map((size) => [
+      size.sources,
+      size.feeds,
+      size.storeMiB,
+      size.startRssMiB,
+      size.servedRssMiB,
+      size.touchedRssMiB,
+      size.peakRssMiB,
+      size.heapUsedMiB,
+    ]),
     notes: [
-      'target: < 400 MiB at 10,000 sources × 50 items and 1,000 feeds; the instance is feedproxy\'s app (no scheduler), measured after a forced GC',
+      "target: < 400 MiB at 10,000 sources × 50 items and 1,000 feeds; the instance is feedproxy's app (no scheduler), measured after a forced GC",
       `filling the store through the registry took ${sizes.map((size) => `${size.fillSeconds.toFixed(0)} s (${size.sources})`).join(', ')}`,
     ],
   };

@@ -16,7 +16,9 @@ function heavyAtom(entries = 500): string {
   const items: string[] = [];
   for (let n = 0; n < entries; n += 1) {
     const date = new Date(Date.UTC(2026, 0, 1) + n * 60_000).toISOString();
-    items.push(`<entry><id>urn:e:${n}</id><title>Entry ${n}</title><link href="https://example.org/${n}"/><updated>${date}</updated><content type="html">&lt;p&gt;${ENTRY_TEXT}&lt;/p&gt;</content></entry>`);
+    items.push(
+      `<entry><id>urn:e:${n}</id><title>Entry ${n}</title><link href="https://example.org/${n}"/><updated>${date}</updated><content type="html">&lt;p&gt;${ENTRY_TEXT}&lt;/p&gt;</content></entry>`,
+    );
   }
   return `<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom"><id>urn:heavy</id><title>Heavy</title><updated>2026-01-01T00:00:00Z</updated>${items.join('')}</feed>`;
 }
@@ -25,8 +27,14 @@ const HEAVY_RULES = Array.from({ length: 50 }, (_, n) => `/(a|b|c|d|e)+z${n}q$/`
 
 const mode = process.argv[2] ?? 'preview';
 const body = heavyAtom();
-const upstream = await startUpstream({ '/heavy': serveBody(body, { contentType: 'application/atom+xml' }), '/small': serveBody(heavyAtom(3), { contentType: 'application/atom+xml' }) });
-const t = await startTestApp({ allowPrivate: [upstream.hostPort], env: { LOG_LEVEL: 'silent', FEEDPROXY_API_RATE_LIMIT: '100000', ...JSON.parse(process.env.BENCH_ENV ?? '{}') } });
+const upstream = await startUpstream({
+  '/heavy': serveBody(body, { contentType: 'application/atom+xml' }),
+  '/small': serveBody(heavyAtom(3), { contentType: 'application/atom+xml' }),
+});
+const t = await startTestApp({
+  allowPrivate: [upstream.hostPort],
+  env: { LOG_LEVEL: 'silent', FEEDPROXY_API_RATE_LIMIT: '100000', ...JSON.parse(process.env.BENCH_ENV ?? '{}') },
+});
 await t.app.listen({ port: 0, host: '127.0.0.1' });
 const base = `http://127.0.0.1:${(t.app.server.address() as { port: number }).port}`;
 const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
@@ -34,7 +42,11 @@ console.log(`document: ${mb(body.length)}`);
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a measurement script reads whatever comes back
 async function api(key: string, method: string, path: string, payload?: unknown): Promise<{ status: number; json: any }> {
-  const response = await fetch(`${base}/api/v1${path}`, { method, headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, ...(payload ? { body: JSON.stringify(payload) } : {}) });
+  const response = await fetch(`${base}/api/v1${path}`, {
+    method,
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    ...(payload ? { body: JSON.stringify(payload) } : {}),
+  });
   return { status: response.status, json: await response.json().catch(() => undefined) };
 }
 
@@ -68,7 +80,9 @@ if (mode === 'preview') {
   running = false;
   await getter;
   histogram.disable();
-  console.log(`preview: ${preview.status} in ${took.toFixed(0)} ms; other user's worst GET ${worstGet.toFixed(0)} ms; longest event-loop block ${(histogram.max / 1e6).toFixed(0)} ms`);
+  console.log(
+    `preview: ${preview.status} in ${took.toFixed(0)} ms; other user's worst GET ${worstGet.toFixed(0)} ms; longest event-loop block ${(histogram.max / 1e6).toFixed(0)} ms`,
+  );
 } else if (mode === 'creates') {
   global.gc?.();
   const before = process.memoryUsage().rss;
@@ -76,11 +90,18 @@ if (mode === 'preview') {
   const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
   const histogram = monitorEventLoopDelay({ resolution: 10 });
   histogram.enable();
-  const results = await Promise.all(Array.from({ length: 16 }, (_, n) => api(heavy, 'POST', '/sources', { url: upstream.url(`/heavy?c=${n}`) })));
+  const results = await Promise.all(
+    Array.from({ length: 16 }, (_, n) => api(heavy, 'POST', '/sources', { url: upstream.url(`/heavy?c=${n}`) })),
+  );
   histogram.disable();
   clearInterval(timer);
-  const statuses = results.reduce<Record<number, number>>((counts, result) => ({ ...counts, [result.status]: (counts[result.status] ?? 0) + 1 }), {});
-  console.log(`16 concurrent creates: statuses ${JSON.stringify(statuses)}; rss ${mb(before)} → peak ${mb(peak)}; longest event-loop block ${(histogram.max / 1e6).toFixed(0)} ms`);
+  const statuses = results.reduce<Record<number, number>>(
+    (counts, result) => ({ ...counts, [result.status]: (counts[result.status] ?? 0) + 1 }),
+    {},
+  );
+  console.log(
+    `16 concurrent creates: statuses ${JSON.stringify(statuses)}; rss ${mb(before)} → peak ${mb(peak)}; longest event-loop block ${(histogram.max / 1e6).toFixed(0)} ms`,
+  );
 } else {
   const file = join(t.dir, 'feedproxy.sqlite');
   const size = () => statSync(file).size + (statSync(`${file}-wal`, { throwIfNoEntry: false })?.size ?? 0);

@@ -60,7 +60,11 @@ export function buildCorpus(quick: boolean): Document[] {
 }
 
 /** Runs `parse` over the documents until `minMs` have passed (at least twice); MB/s of the best round. */
-async function throughput(documents: Document[], parse: (document: Document) => unknown, minMs: number): Promise<{ mbPerSecond: number; cpuMsPerMb: number }> {
+async function throughput(
+  documents: Document[],
+  parse: (document: Document) => unknown,
+  minMs: number,
+): Promise<{ mbPerSecond: number; cpuMsPerMb: number }> {
   const bytes = documents.reduce((total, document) => total + document.bytes, 0);
   let best = Infinity;
   let bestCpu = Infinity;
@@ -102,8 +106,15 @@ export async function runParsingBench(options: RunOptions): Promise<BenchResult>
     const rssResult = label === 'all formats' ? undefined : await throughput(documents, rss, minMs);
     const mb = documents.reduce((total, document) => total + document.bytes, 0) / 2 ** 20;
     rows.push([label, `${documents.length} docs, ${mb.toFixed(1)} MB`, 'feedsmith alone', feedsmithResult.mbPerSecond, '1.00 (baseline)']);
-    if (rssResult) rows.push([label, '', 'rss-parser alone', rssResult.mbPerSecond, (rssResult.mbPerSecond / feedsmithResult.mbPerSecond).toFixed(2)]);
-    rows.push([label, '', 'our parseFeed (+ normalise, sanitise)', oursResult.mbPerSecond, (oursResult.mbPerSecond / feedsmithResult.mbPerSecond).toFixed(2)]);
+    if (rssResult)
+      rows.push([label, '', 'rss-parser alone', rssResult.mbPerSecond, (rssResult.mbPerSecond / feedsmithResult.mbPerSecond).toFixed(2)]);
+    rows.push([
+      label,
+      '',
+      'our parseFeed (+ normalise, sanitise)',
+      oursResult.mbPerSecond,
+      (oursResult.mbPerSecond / feedsmithResult.mbPerSecond).toFixed(2),
+    ]);
     const key = label === 'all formats' ? 'all' : 'xml';
     figures[`${key}|feedsmith`] = feedsmithResult.mbPerSecond;
     figures[`${key}|ours`] = oursResult.mbPerSecond;
@@ -121,7 +132,14 @@ export async function runParsingBench(options: RunOptions): Promise<BenchResult>
     const feedsmithResult = await throughput(documents, feedsmith, minMs / 4);
     const oursResult = await throughput(documents, ours, minMs / 4);
     const rssResult = format === 'json' ? undefined : await throughput(documents, rss, minMs / 4);
-    perFormat.rows.push([format, mb, feedsmithResult.mbPerSecond, rssResult ? rssResult.mbPerSecond : 'no JSON Feed', oursResult.mbPerSecond, (oursResult.mbPerSecond / feedsmithResult.mbPerSecond).toFixed(2)]);
+    perFormat.rows.push([
+      format,
+      mb,
+      feedsmithResult.mbPerSecond,
+      rssResult ? rssResult.mbPerSecond : 'no JSON Feed',
+      oursResult.mbPerSecond,
+      (oursResult.mbPerSecond / feedsmithResult.mbPerSecond).toFixed(2),
+    ]);
   }
   const table: Table = {
     title: 'Parsing throughput, MB/s (best round; same process, same documents)',

@@ -29,7 +29,9 @@ try {
   const { profile } = await session.post('Profiler.stop');
   const file = join(tmpdir(), `refresh-${which}-${Date.now()}.cpuprofile`);
   writeFileSync(file, JSON.stringify(profile));
-  console.log(`floor ${(floor.cpuMs / floor.sources).toFixed(2)} ms CPU/source; ours ${(ours.cpuMs / ours.sources).toFixed(2)} (${JSON.stringify(ours.outcomes)}); profile ${file}`);
+  console.log(
+    `floor ${(floor.cpuMs / floor.sources).toFixed(2)} ms CPU/source; ours ${(ours.cpuMs / ours.sources).toFixed(2)} (${JSON.stringify(ours.outcomes)}); profile ${file}`,
+  );
   for (const line of summarizeProfile(file, 30)) console.log(line);
 } finally {
   await instance.close();

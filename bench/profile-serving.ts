@@ -12,13 +12,20 @@ import { UNLIMITED, publishBenchFeed } from './serving.js';
 const kind = process.argv[2] ?? '304';
 const store = process.argv[3] ?? 'sqlite';
 const redisUrl = process.env.FEEDPROXY_BENCH_REDIS ?? 'redis://127.0.0.1:6379';
-const redisEnv: Record<string, string> = store === 'redis' ? { FEEDPROXY_STORE: redisUrl, FEEDPROXY_STORE_PREFIX: `feedproxy-profile-${process.pid}:` } : {};
+const redisEnv: Record<string, string> =
+  store === 'redis' ? { FEEDPROXY_STORE: redisUrl, FEEDPROXY_STORE_PREFIX: `feedproxy-profile-${process.pid}:` } : {};
 const { instance, token } = await publishBenchFeed(1, 200, redisEnv, 200);
 await instance.close({ keep: true });
 const profileDir = join(instance.dir, 'profile');
 mkdirSync(profileDir);
 process.env.BENCH_CHILD_EXEC_ARGV = `--cpu-prof --cpu-prof-dir=${profileDir}`;
-const { child, ready } = await startChild<{ port: number }>('serve-target.ts', { BENCH_SERVE_MODE: 'feedproxy', BENCH_STORE_DIR: instance.dir, LOG_LEVEL: 'info', ...redisEnv, ...UNLIMITED });
+const { child, ready } = await startChild<{ port: number }>('serve-target.ts', {
+  BENCH_SERVE_MODE: 'feedproxy',
+  BENCH_STORE_DIR: instance.dir,
+  LOG_LEVEL: 'info',
+  ...redisEnv,
+  ...UNLIMITED,
+});
 const url = `http://127.0.0.1:${ready.port}/${token}.atom`;
 const first = await fetch(url);
 await first.arrayBuffer();

@@ -8,7 +8,12 @@ import { benchResult, median, milliseconds, percentile, printTable, type BenchRe
 import { generateCachedEntries } from './lib/corpus.js';
 import { addCachedSource, addFeed, addUser, openInstance, type BenchInstance } from './lib/instance.js';
 
-async function buildFeedOf(instance: BenchInstance, userId: string, sources: number, entries: number): Promise<{ feedId: string; sourceIds: string[] }> {
+async function buildFeedOf(
+  instance: BenchInstance,
+  userId: string,
+  sources: number,
+  entries: number,
+): Promise<{ feedId: string; sourceIds: string[] }> {
   const sourceIds: string[] = [];
   for (let index = 0; index < sources; index++) sourceIds.push((await addCachedSource(instance.deps, userId, index, entries, 600)).id);
   const feed = await addFeed(instance.deps, userId, sourceIds, { limit: 50 });
@@ -20,7 +25,13 @@ let round = 0;
  * `changed` sources get one new entry each, then the feed is rebuilt; the rebuild alone is timed.
  * `full` drops the merge state the last rebuild kept first, so every source is read and merged again.
  */
-async function rebuildAfterChange(instance: BenchInstance, feedId: string, sourceIds: string[], changed: number, full = false): Promise<number> {
+async function rebuildAfterChange(
+  instance: BenchInstance,
+  feedId: string,
+  sourceIds: string[],
+  changed: number,
+  full = false,
+): Promise<number> {
   const { registry } = instance.deps;
   round += 1;
   for (const sourceId of sourceIds.slice(0, changed)) {
@@ -44,7 +55,11 @@ async function breakdown(instance: BenchInstance, feedId: string): Promise<Recor
   const readMs = milliseconds(started);
   started = process.hrtime.bigint();
   const entries = mergeEntries({
-    sources: sources.map((source) => ({ sourceId: source!.id, sourceTitle: source!.title, entries: entriesBySource.get(source!.id) ?? [] })),
+    sources: sources.map((source) => ({
+      sourceId: source!.id,
+      sourceTitle: source!.title,
+      entries: entriesBySource.get(source!.id) ?? [],
+    })),
     include: feed.include,
     exclude: feed.exclude,
     limit: feed.limit,
@@ -54,7 +69,15 @@ async function breakdown(instance: BenchInstance, feedId: string): Promise<Recor
   const updated = entries.map(entryDate).reduce((a, b) => (b > a ? b : a), new Date(0));
   const urls = { atom: `${config.publicUrl}/t.atom`, rss: `${config.publicUrl}/t.rss`, json: `${config.publicUrl}/t.json` };
   for (const format of ['atom', 'rss', 'json'] as const) {
-    renderFeed(format, { id: `urn:feedproxy:feed:${feed.id}`, title: feed.title, selfUrl: urls[format], alternateUrls: urls, updated, generator: 'bench', entries });
+    renderFeed(format, {
+      id: `urn:feedproxy:feed:${feed.id}`,
+      title: feed.title,
+      selfUrl: urls[format],
+      alternateUrls: urls,
+      updated,
+      generator: 'bench',
+      entries,
+    });
   }
   const renderMs = milliseconds(started);
   return { readMs, mergeMs, renderMs };
@@ -71,7 +94,8 @@ export async function measureRebuild(instance: BenchInstance, userId: string, so
     one.push(await rebuildAfterChange(instance, feedId, sourceIds, 1));
     if (i % 2 === 0) oneFull.push(await rebuildAfterChange(instance, feedId, sourceIds, 1, true));
   }
-  for (let i = 0; i < Math.max(3, Math.floor(rounds / 3)); i++) all.push(await rebuildAfterChange(instance, feedId, sourceIds, sourceIds.length));
+  for (let i = 0; i < Math.max(3, Math.floor(rounds / 3)); i++)
+    all.push(await rebuildAfterChange(instance, feedId, sourceIds, sourceIds.length));
   const parts: Array<Record<string, number>> = [];
   for (let i = 0; i < Math.max(3, Math.floor(rounds / 3)); i++) parts.push(await breakdown(instance, feedId));
   const part = (name: string) => median(parts.map((sample) => sample[name]!));
@@ -106,7 +130,16 @@ export async function runRebuildBench(options: RunOptions): Promise<BenchResult>
     const userId = await addUser(instance.deps);
     for (const [sources, entries] of shapes) {
       const result = await measureRebuild(instance, userId, sources, entries, rounds);
-      rows.push([`${sources} × ${entries}`, result.oneMedianMs, result.oneP90Ms, result.oneFullMs, result.allMedianMs, result.readMs, result.mergeMs, result.renderMs]);
+      rows.push([
+        `${sources} × ${entries}`,
+        result.oneMedianMs,
+        result.oneP90Ms,
+        result.oneFullMs,
+        result.allMedianMs,
+        result.readMs,
+        result.mergeMs,
+        result.renderMs,
+      ]);
       figures[`${sources}x${entries}|oneMs`] = result.oneMedianMs;
       figures[`${sources}x${entries}|oneFullMs`] = result.oneFullMs;
       figures[`${sources}x${entries}|allMs`] = result.allMedianMs;
@@ -119,12 +152,21 @@ export async function runRebuildBench(options: RunOptions): Promise<BenchResult>
   }
   const table: Table = {
     title: `Rebuilding a published feed (limit 50, three formats) — median of ${rounds} rebuilds`,
-    columns: ['sources × entries', '1 source changed: ms', 'p90 ms', 'same, full merge: ms', 'all changed: ms', 'full merge: store reads', 'merge', 'render ×3'],
+    columns: [
+      'sources × entries',
+      '1 source changed: ms',
+      'p90 ms',
+      'same, full merge: ms',
+      'all changed: ms',
+      'full merge: store reads',
+      'merge',
+      'render ×3',
+    ],
     rows,
     notes: [
       'target: 100 × 100 well under 50 ms, and proportional to what changed',
       '"1 source changed" merges that source with the state the last rebuild kept (publish/merge-state.ts); "full merge" drops the state first and reads every source, as every rebuild did before',
-      'the last three columns time a full rebuild\'s steps one by one; all changed: more than half the sources changed, which merges everything',
+      "the last three columns time a full rebuild's steps one by one; all changed: more than half the sources changed, which merges everything",
     ],
   };
   printTable(table);

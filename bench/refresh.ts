@@ -38,11 +38,15 @@ function urlOf(upstream: Upstream, index: number): string {
 }
 
 /** One instance with `count` sources on the upstream, caches and validators filled by one pass. */
-export async function prepareRefreshInstance(upstream: Upstream, count: number): Promise<{ instance: BenchInstance; sources: SourceRecord[]; warm: PassFigures }> {
+export async function prepareRefreshInstance(
+  upstream: Upstream,
+  count: number,
+): Promise<{ instance: BenchInstance; sources: SourceRecord[]; warm: PassFigures }> {
   await upstream.child.ask({ generation: 0 });
   const instance = await openInstance({ env: { FEEDPROXY_ALLOW_PRIVATE: upstream.ready.hostPorts.join(',') } });
   const userId = await addUser(instance.deps);
-  for (let index = 0; index < count; index++) await addSource(instance.deps, { userId, url: urlOf(upstream, index), title: `Source ${index}` });
+  for (let index = 0; index < count; index++)
+    await addSource(instance.deps, { userId, url: urlOf(upstream, index), title: `Source ${index}` });
   const warm = await runOurPass(instance, 'warm-up (all 200, empty caches)');
   return { instance, sources: await instance.deps.registry.listAllSources(), warm };
 }
@@ -50,7 +54,11 @@ export async function prepareRefreshInstance(upstream: Upstream, count: number):
 export async function runOurPass(instance: BenchInstance, label: string): Promise<PassFigures> {
   const { deps } = instance;
   const sources = await deps.registry.listAllSources();
-  const { value: results, wallMs, cpuMs } = await measure(() =>
+  const {
+    value: results,
+    wallMs,
+    cpuMs,
+  } = await measure(() =>
     refreshBatch(deps, sources, { concurrency: deps.config.refresh.concurrency, perHost: deps.config.refresh.perHostConcurrency }),
   );
   const outcomes: Record<string, number> = {};
@@ -182,7 +190,7 @@ export async function runRefreshBench(options: RunOptions): Promise<BenchResult>
       ratioWithFeeds: oursFeeds.wallMs / floorFeeds.wallMs,
       withFeedsPerSecond: perSecond(oursFeeds),
       withFeedsCpuMsPerSource: oursFeeds.cpuMs / oursFeeds.sources,
-      });
+    });
   } finally {
     await upstream.child.stop();
   }

@@ -59,10 +59,19 @@ for (const name of selected) {
 }
 
 // A complete run names the report's command and machine; a partial run is listed beside it.
-const record = { command, startedAt: startedAt.toISOString(), seconds: (Date.now() - startedAt.getTime()) / 1000, machine: describeMachine(), benches: selected, failures };
+const record = {
+  command,
+  startedAt: startedAt.toISOString(),
+  seconds: (Date.now() - startedAt.getTime()) / 1000,
+  machine: describeMachine(),
+  benches: selected,
+  failures,
+};
 const runFile = join(RESULTS_DIR, `run${options.quick ? '.quick' : ''}${names.length > 0 ? '.partial' : ''}.json`);
 const earlier = names.length > 0 && existsSync(runFile) ? (JSON.parse(readFileSync(runFile, 'utf8')) as Array<typeof record>) : [];
 const partials = [...earlier.filter((entry) => entry.benches.some((bench) => !selected.includes(bench))), record];
 writeFileSync(runFile, `${JSON.stringify(names.length > 0 ? partials : record, null, 2)}\n`);
 const report = writeReport(options.quick);
-console.log(`\n${report} written (${((Date.now() - startedAt.getTime()) / 1000).toFixed(0)} s in all)${failures.length > 0 ? `; crashed: ${failures.join(', ')}` : ''}`);
+console.log(
+  `\n${report} written (${((Date.now() - startedAt.getTime()) / 1000).toFixed(0)} s in all)${failures.length > 0 ? `; crashed: ${failures.join(', ')}` : ''}`,
+);

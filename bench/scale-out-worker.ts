@@ -30,14 +30,20 @@ const deps = await createDeps(config, { logger: createLogger(config.logLevel, di
 
 answerParent(async (message) => {
   if (!message.pass) return {};
-  const { value: results, wallMs, cpuMs } = await measure(async () => {
+  const {
+    value: results,
+    wallMs,
+    cpuMs,
+  } = await measure(async () => {
     // Claiming is part of a scheduler tick, so it is inside the measured time.
     const results = await refreshDueSources(deps);
     return { due: results.length, results };
   });
   const outcomes: Record<string, number> = {};
   for (const result of results.results) outcomes[result.outcome] = (outcomes[result.outcome] ?? 0) + 1;
-  const fetchedIds = results.results.filter((result) => result.outcome !== 'skipped' && result.outcome !== 'deferred').map((result) => result.source.id);
+  const fetchedIds = results.results
+    .filter((result) => result.outcome !== 'skipped' && result.outcome !== 'deferred')
+    .map((result) => result.source.id);
   return { wallMs, cpuMs, due: results.due, outcomes, fetchedIds } satisfies WorkerPass;
 });
 process.once('disconnect', () => void deps.close().then(() => process.exit(0)));

@@ -88,9 +88,13 @@ function usedMemory(): number {
 
 /** Sum of `MEMORY USAGE` over every key of `prefix`, and the number of keys. */
 function prefixBytes(prefix: string): { bytes: number; keys: number } {
-  const keys = redisCli(['--scan', '--pattern', `${prefix}*`]).split('\n').filter(Boolean);
+  const keys = redisCli(['--scan', '--pattern', `${prefix}*`])
+    .split('\n')
+    .filter(Boolean);
   if (keys.length === 0) return { bytes: 0, keys: 0 };
-  const answers = redisCli([], keys.map((key) => `MEMORY USAGE ${key}`).join('\n')).split('\n').filter(Boolean);
+  const answers = redisCli([], keys.map((key) => `MEMORY USAGE ${key}`).join('\n'))
+    .split('\n')
+    .filter(Boolean);
   return { bytes: answers.reduce((total, answer) => total + (Number(answer) || 0), 0), keys: keys.length };
 }
 
@@ -126,7 +130,12 @@ function withTimeout<T>(promise: Promise<T>, label: string): Promise<T> {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-async function runArm(upstream: { child: Child; ready: UpstreamReady }, workers: number, count: number, label: string): Promise<ArmFigures> {
+async function runArm(
+  upstream: { child: Child; ready: UpstreamReady },
+  workers: number,
+  count: number,
+  label: string,
+): Promise<ArmFigures> {
   const prefix = `bench-scaleout-${process.pid}-${randomBytes(4).toString('hex')}:`;
   const children: Child[] = [];
   try {
@@ -135,13 +144,17 @@ async function runArm(upstream: { child: Child; ready: UpstreamReady }, workers:
     const redisUsedFilled = usedMemory();
     const filled = prefixBytes(prefix);
     // Workers connect first; the pass starts for all of them with one message each, back to back.
-    for (let n = 0; n < workers; n++) children.push((await startChild<{ pid: number }>('scale-out-worker.ts', redisEnv(prefix, upstream.ready))).child);
+    for (let n = 0; n < workers; n++)
+      children.push((await startChild<{ pid: number }>('scale-out-worker.ts', redisEnv(prefix, upstream.ready))).child);
     const before = (await upstream.child.ask<{ requests: number }>({ stats: true })).requests;
     const loadAverage = loadavg()[0]!;
     const upstreamCpuBefore = processCpuSeconds(upstream.child.process.pid);
     const redisCpuBefore = redisCpuSeconds();
     const started = process.hrtime.bigint();
-    const perWorker = await withTimeout(Promise.all(children.map((child) => child.ask<WorkerPass & { error?: string }>({ pass: true }))), label);
+    const perWorker = await withTimeout(
+      Promise.all(children.map((child) => child.ask<WorkerPass & { error?: string }>({ pass: true }))),
+      label,
+    );
     const wallMs = Number(process.hrtime.bigint() - started) / 1e6;
     const upstreamCpuMs = (processCpuSeconds(upstream.child.process.pid) - upstreamCpuBefore) * 1000;
     const redisCpuMs = (redisCpuSeconds() - redisCpuBefore) * 1000;
@@ -211,7 +224,19 @@ export async function runScaleOutBench(options: RunOptions): Promise<BenchResult
     const infoPerSource = (two.redisUsedFilled - two.redisUsedBefore) / count;
     const table: Table = {
       title: `Scale-out on Redis — ${count.toLocaleString('en-US')} sources, all due, empty caches (every source fetched and parsed), ${upstream.ready.hostPorts.length} upstream hosts, concurrency 8 (per host 2) per worker`,
-      columns: ['pass', 'sources', 'wall s', 'sources/s', '× one worker', 'CPU ms/source (workers)', 'upstream requests', 'fetches per source', 'fetched by each worker (its wall time)', 'cores used: workers + upstream + redis', 'load average at start'],
+      columns: [
+        'pass',
+        'sources',
+        'wall s',
+        'sources/s',
+        '× one worker',
+        'CPU ms/source (workers)',
+        'upstream requests',
+        'fetches per source',
+        'fetched by each worker (its wall time)',
+        'cores used: workers + upstream + redis',
+        'load average at start',
+      ],
       rows: [armRow(one), armRow(two, one)],
       notes: [
         `target: two workers ≥ 1.7 × one; this run ${ratio.toFixed(2)} × on ${cpus().length} CPUs shared by the workers, the upstream process and redis-server`,
@@ -236,7 +261,7 @@ export async function runScaleOutBench(options: RunOptions): Promise<BenchResult
       redisBytesPerSourceFilled: perSourceFilled,
       redisInfoBytesPerSourceFilled: infoPerSource,
       redisBytesPerSourceRefreshed: perSourceRefreshed,
-      });
+    });
   } finally {
     await upstream.child.stop();
   }

@@ -29,10 +29,20 @@ export async function runScalingBench(options: RunOptions, fresh: Map<string, Be
   add('serving: req/s of one feed (200, Atom)', m[`${small}|servingRps`], m[`${large}|servingRps`], 'should stay flat');
   add('serving: p99 ms', m[`${small}|servingP99Ms`], m[`${large}|servingP99Ms`], 'should stay flat');
   const r = refresh?.figures ?? {};
-  add(`refresh: sources/s (${String(r.smallSources ?? '?')} → ${String(r.sources ?? '?')} sources)`, r.smallPerSecond, r.oursPerSecond, 'flat = linear total time');
+  add(
+    `refresh: sources/s (${String(r.smallSources ?? '?')} → ${String(r.sources ?? '?')} sources)`,
+    r.smallPerSecond,
+    r.oursPerSecond,
+    'flat = linear total time',
+  );
   add('refresh: CPU ms per source', r.smallCpuMsPerSource, r.oursCpuMsPerSource, 'flat = linear');
   add('rebuild of a 10-source feed after 1 change, ms', m[`${small}|rebuildMs`], m[`${large}|rebuildMs`], 'should stay flat');
-  add('RSS after serving + reading everything, MiB', m[`${small}|touchedRssMiB`], m[`${large}|touchedRssMiB`], `×${(large / small).toFixed(0)} sources: linear would be ×${(large / small).toFixed(0)}`);
+  add(
+    'RSS after serving + reading everything, MiB',
+    m[`${small}|touchedRssMiB`],
+    m[`${large}|touchedRssMiB`],
+    `×${(large / small).toFixed(0)} sources: linear would be ×${(large / small).toFixed(0)}`,
+  );
   add('peak RSS, MiB', m[`${small}|peakRssMiB`], m[`${large}|peakRssMiB`], '');
   add('store on disk, MiB', m[`${small}|storeMiB`], m[`${large}|storeMiB`], 'linear in cached entries');
   const table: Table = {

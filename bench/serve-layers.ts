@@ -16,12 +16,18 @@ import type { BareResponse } from './serve-target.js';
 
 const layers = new Set((process.env.BENCH_LAYERS ?? '').split(',').filter(Boolean));
 const { body, headers } = JSON.parse(readFileSync(process.env.BENCH_BARE_FILE!, 'utf8')) as BareResponse;
-const env = Object.fromEntries(Object.entries(process.env).filter((entry): entry is [string, string] => /^(FEEDPROXY_|LOG_LEVEL$)/.test(entry[0]) && entry[1] !== undefined));
+const env = Object.fromEntries(
+  Object.entries(process.env).filter(
+    (entry): entry is [string, string] => /^(FEEDPROXY_|LOG_LEVEL$)/.test(entry[0]) && entry[1] !== undefined,
+  ),
+);
 const instance = await openInstance({ dir: process.env.BENCH_STORE_DIR!, env });
 const { deps } = instance;
 const token = process.env.BENCH_TOKEN!;
 
-const app = layers.has('logger') ? Fastify({ loggerInstance: deps.logger as FastifyBaseLogger, trustProxy: true }) : Fastify({ trustProxy: true });
+const app = layers.has('logger')
+  ? Fastify({ loggerInstance: deps.logger as FastifyBaseLogger, trustProxy: true })
+  : Fastify({ trustProxy: true });
 if (layers.has('metrics')) {
   app.addHook('onResponse', async (request, reply) => {
     deps.metrics.httpRequests.inc({ route: request.routeOptions.url ?? 'unmatched', method: request.method, status: reply.statusCode });

@@ -32,7 +32,12 @@ export interface MemorySample {
 function sampleMemory(): MemorySample {
   global.gc?.();
   const usage = process.memoryUsage();
-  return { rssMiB: usage.rss / 2 ** 20, maxRssMiB: process.resourceUsage().maxRSS / 1024, heapUsedMiB: usage.heapUsed / 2 ** 20, externalMiB: (usage.external + usage.arrayBuffers) / 2 ** 20 };
+  return {
+    rssMiB: usage.rss / 2 ** 20,
+    maxRssMiB: process.resourceUsage().maxRSS / 1024,
+    heapUsedMiB: usage.heapUsed / 2 ** 20,
+    externalMiB: (usage.external + usage.arrayBuffers) / 2 ** 20,
+  };
 }
 
 const mode = process.env.BENCH_SERVE_MODE ?? 'feedproxy';
@@ -42,7 +47,9 @@ let app: FastifyInstance;
 if (mode === 'feedproxy') {
   // The parent configures the instance the way an operator would: FEEDPROXY_* and LOG_LEVEL.
   const env = Object.fromEntries(
-    Object.entries(process.env).filter((entry): entry is [string, string] => /^(FEEDPROXY_|LOG_LEVEL$)/.test(entry[0]) && entry[1] !== undefined),
+    Object.entries(process.env).filter(
+      (entry): entry is [string, string] => /^(FEEDPROXY_|LOG_LEVEL$)/.test(entry[0]) && entry[1] !== undefined,
+    ),
   );
   instance = await openInstance({ dir: process.env.BENCH_STORE_DIR!, env });
   app = await buildApp(instance.deps);

@@ -20,7 +20,8 @@ export async function runServingLayersBench(options: RunOptions): Promise<BenchR
   const body = await answer.text();
   const headers: Record<string, string> = {};
   answer.headers.forEach((value, name) => {
-    if (!['date', 'connection', 'keep-alive', 'transfer-encoding', 'content-length', 'content-encoding', 'vary'].includes(name)) headers[name] = value;
+    if (!['date', 'connection', 'keep-alive', 'transfer-encoding', 'content-length', 'content-encoding', 'vary'].includes(name))
+      headers[name] = value;
   });
   await probe.child.stop();
   const bareFile = join(instance.dir, 'bare.json');
@@ -32,8 +33,18 @@ export async function runServingLayersBench(options: RunOptions): Promise<BenchR
       for (const stack of [...STACKS, 'feedproxy']) {
         const { child, ready } =
           stack === 'feedproxy'
-            ? await startChild<{ port: number }>('serve-target.ts', { BENCH_SERVE_MODE: 'feedproxy', BENCH_STORE_DIR: instance.dir, ...UNLIMITED })
-            : await startChild<{ port: number }>('serve-layers.ts', { BENCH_LAYERS: stack, BENCH_BARE_FILE: bareFile, BENCH_STORE_DIR: instance.dir, BENCH_TOKEN: token, ...UNLIMITED });
+            ? await startChild<{ port: number }>('serve-target.ts', {
+                BENCH_SERVE_MODE: 'feedproxy',
+                BENCH_STORE_DIR: instance.dir,
+                ...UNLIMITED,
+              })
+            : await startChild<{ port: number }>('serve-layers.ts', {
+                BENCH_LAYERS: stack,
+                BENCH_BARE_FILE: bareFile,
+                BENCH_STORE_DIR: instance.dir,
+                BENCH_TOKEN: token,
+                ...UNLIMITED,
+              });
         try {
           const url = `http://127.0.0.1:${ready.port}/${token}.atom`;
           for (const [label, requestHeaders, expect] of [

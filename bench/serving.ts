@@ -34,7 +34,13 @@ interface LoadFigures {
 /** Headers that belong to one connection or one answer, not to what the app decided to say. */
 const PER_ANSWER_HEADERS = new Set(['date', 'connection', 'keep-alive', 'transfer-encoding', 'content-length', 'content-encoding', 'vary']);
 
-export async function loadOnce(url: string, headers: Record<string, string>, seconds: number, connections: number, expect: '2xx' | '3xx' = '2xx'): Promise<LoadFigures> {
+export async function loadOnce(
+  url: string,
+  headers: Record<string, string>,
+  seconds: number,
+  connections: number,
+  expect: '2xx' | '3xx' = '2xx',
+): Promise<LoadFigures> {
   const result = await autocannon({ url, headers, duration: seconds, connections, pipelining: 1 });
   const answered = result['1xx'] + result['2xx'] + result['3xx'] + result['4xx'] + result['5xx'];
   return {
@@ -47,7 +53,12 @@ export async function loadOnce(url: string, headers: Record<string, string>, sec
 }
 
 /** A store with one user, `sources` sources of `entries` cached entries and one feed over them. */
-export async function publishBenchFeed(sources = 5, entriesPerSource = 20, env?: Record<string, string>, limit = 50): Promise<{ instance: BenchInstance; token: string; feedId: string }> {
+export async function publishBenchFeed(
+  sources = 5,
+  entriesPerSource = 20,
+  env?: Record<string, string>,
+  limit = 50,
+): Promise<{ instance: BenchInstance; token: string; feedId: string }> {
   const instance = await openInstance(env ? { env } : {});
   const userId = await addUser(instance.deps);
   const ids: string[] = [];
@@ -87,13 +98,26 @@ const SERVING_CASES: ServingCase[] = [
 ];
 
 /** wrk in its own process: `connections` keep-alive connections for `seconds`, two threads. */
-async function runWrk(url: string, headers: Record<string, string>, seconds: number, connections: number, status: number): Promise<WrkFigures> {
+async function runWrk(
+  url: string,
+  headers: Record<string, string>,
+  seconds: number,
+  connections: number,
+  status: number,
+): Promise<WrkFigures> {
   // wrk counts answers outside 2xx/3xx (429s…) itself; whether they are the case's own status is
   // checked by one request before each run (a Lua hook per answer would slow the client down).
   const check = await fetch(url, { headers });
   await check.arrayBuffer();
   if (check.status !== status) throw new Error(`${url} answered ${check.status}, not ${status}, with ${JSON.stringify(headers)}`);
-  const args = ['-t2', `-c${connections}`, `-d${seconds}s`, '--latency', ...Object.entries(headers).flatMap(([name, value]) => ['-H', `${name}: ${value}`]), url];
+  const args = [
+    '-t2',
+    `-c${connections}`,
+    `-d${seconds}s`,
+    '--latency',
+    ...Object.entries(headers).flatMap(([name, value]) => ['-H', `${name}: ${value}`]),
+    url,
+  ];
   const output = await new Promise<string>((resolve, reject) => {
     execFile('wrk', args, { maxBuffer: 1 << 20 }, (error, stdout) => (error ? reject(error) : resolve(stdout)));
   });
@@ -148,8 +172,18 @@ export async function runServingBench(options: RunOptions): Promise<BenchResult>
 
   const targets = [
     { label: 'bare Fastify', mode: 'bare', env: { BENCH_SERVE_MODE: 'bare', BENCH_BARE_FILE: bareFile }, token: stores[0]!.token },
-    { label: 'bare, compressed once', mode: 'bare-precompressed', env: { BENCH_SERVE_MODE: 'bare-precompressed', BENCH_BARE_FILE: bareFile }, token: stores[0]!.token },
-    ...stores.map((store) => ({ label: `feedproxy, ${store.label}`, mode: 'feedproxy', env: { BENCH_SERVE_MODE: 'feedproxy', LOG_LEVEL: 'info', ...store.env, ...UNLIMITED }, token: store.token })),
+    {
+      label: 'bare, compressed once',
+      mode: 'bare-precompressed',
+      env: { BENCH_SERVE_MODE: 'bare-precompressed', BENCH_BARE_FILE: bareFile },
+      token: stores[0]!.token,
+    },
+    ...stores.map((store) => ({
+      label: `feedproxy, ${store.label}`,
+      mode: 'feedproxy',
+      env: { BENCH_SERVE_MODE: 'feedproxy', LOG_LEVEL: 'info', ...store.env, ...UNLIMITED },
+      token: store.token,
+    })),
   ];
   const figures: Record<string, WrkFigures[]> = {};
   try {
@@ -200,13 +234,31 @@ export async function runServingBench(options: RunOptions): Promise<BenchResult>
     for (const testCase of SERVING_CASES) {
       const bareLabel = testCase.bare === 'bare' ? 'bare Fastify' : 'bare, compressed once';
       const bare = summary(`${bareLabel}|${testCase.label}|${connections}`);
-      rows.push([`${testCase.label}, ${connections} conn.`, bareLabel, bare.requestsPerSecond, bare.p50Ms, bare.p99Ms, '1.00 (ceiling)', '—', bare.bad]);
+      rows.push([
+        `${testCase.label}, ${connections} conn.`,
+        bareLabel,
+        bare.requestsPerSecond,
+        bare.p50Ms,
+        bare.p99Ms,
+        '1.00 (ceiling)',
+        '—',
+        bare.bad,
+      ]);
       for (const store of stores) {
         const label = `feedproxy, ${store.label}`;
         const own = summary(`${label}|${testCase.label}|${connections}`);
         const ratio = own.requestsPerSecond / bare.requestsPerSecond;
         const p99Ratio = own.p99Ms / bare.p99Ms;
-        rows.push([`${testCase.label}, ${connections} conn.`, label, own.requestsPerSecond, own.p50Ms, own.p99Ms, ratio.toFixed(2), p99Ratio.toFixed(2), own.bad]);
+        rows.push([
+          `${testCase.label}, ${connections} conn.`,
+          label,
+          own.requestsPerSecond,
+          own.p50Ms,
+          own.p99Ms,
+          ratio.toFixed(2),
+          p99Ratio.toFixed(2),
+          own.bad,
+        ]);
         const prefix = `${store.label}|${testCase.label}|${connections}`;
         resultFigures[`${prefix}|rps`] = own.requestsPerSecond;
         resultFigures[`${prefix}|p99`] = own.p99Ms;
@@ -221,7 +273,7 @@ export async function runServingBench(options: RunOptions): Promise<BenchResult>
     columns: ['case', 'server', 'req/s', 'p50 ms', 'p99 ms', 'req/s ÷ ceiling', 'p99 ÷ ceiling', 'unexpected answers'],
     rows,
     notes: [
-      'targets: req/s ≥ 0.9 of the ceiling for 200 identity, both 304s, gzip and br (against bytes compressed once); p99 ≤ 1.5× the ceiling\'s',
+      "targets: req/s ≥ 0.9 of the ceiling for 200 identity, both 304s, gzip and br (against bytes compressed once); p99 ≤ 1.5× the ceiling's",
       'ceiling: a bare Fastify 5 route, no plugins, the same body in a Buffer with the same ETag, Last-Modified, Content-Type and Cache-Control (bench/serve-target.ts); each server in its own process, wrk in another (2 cores shared by all three)',
       'feedproxy as deployed: LOG_LEVEL=info, security headers, CORS, usage stats, metrics and the public rate limit on (lifted to 1,000,000 a minute so the one load address is not answered 429)',
       `machine load (1-minute load average) at the start and the end of this bench: ${loadAtStart.toFixed(1)} and ${loadavg()[0]!.toFixed(1)} on ${cpus().length} CPUs — above the CPU count, other processes shared the cores and the ratios are noise`,

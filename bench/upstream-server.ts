@@ -91,5 +91,9 @@ answerParent(async (message) => {
 for (let k = 0; k < TEMPLATES; k++) bodyOf(k, 0);
 tellReady({
   hostPorts: servers.map((server) => `127.0.0.1:${(server.address() as AddressInfo).port}`),
-  templates: Array.from({ length: TEMPLATES }, (_, k) => ({ format: templateSpec(k).format, entries: templateSpec(k).entries, bytes: bodyOf(k, 0).length })),
+  templates: Array.from({ length: TEMPLATES }, (_, k) => ({
+    format: templateSpec(k).format,
+    entries: templateSpec(k).entries,
+    bytes: bodyOf(k, 0).length,
+  })),
 } satisfies UpstreamReady);

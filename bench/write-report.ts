@@ -83,7 +83,12 @@ export function writeReport(quick: boolean): string {
       '≤ 1.5',
       verdict(f('refresh', 'ratio304') <= 1.5),
     ]);
-    headline.push(['2. refresh, sources in feeds of 10: time ÷ floor', formatCell(f('refresh', 'ratioWithFeeds')), '≤ 1.5', verdict(f('refresh', 'ratioWithFeeds') <= 1.5)]);
+    headline.push([
+      '2. refresh, sources in feeds of 10: time ÷ floor',
+      formatCell(f('refresh', 'ratioWithFeeds')),
+      '≤ 1.5',
+      verdict(f('refresh', 'ratioWithFeeds') <= 1.5),
+    ]);
   }
   if (has('parsing')) {
     headline.push([

@@ -25,7 +25,8 @@ createServer((request, response) => {
 })
   // Started twice (or the port is taken): say so, instead of Node's raw "Unhandled 'error' event".
   .on('error', (error) => {
-    const reason = error.code === 'EADDRINUSE' ? `port ${port} is already in use (is the demo already running?); PORT=… picks another` : error.message;
+    const reason =
+      error.code === 'EADDRINUSE' ? `port ${port} is already in use (is the demo already running?); PORT=… picks another` : error.message;
     console.error(`demo-upstream: ${reason}`);
     process.exit(1);
   })

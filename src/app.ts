@@ -6,7 +6,15 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Deps } from './deps.js';
-import { BadRequestError, InternalError, isCodedError, NotFoundError, StoreUnavailableError, withRetryAfter, type CodedError } from './errors.js';
+import {
+  BadRequestError,
+  InternalError,
+  isCodedError,
+  NotFoundError,
+  StoreUnavailableError,
+  withRetryAfter,
+  type CodedError,
+} from './errors.js';
 import { clientErrorCodeOf, registerHttpSecurity } from './http-security.js';
 import { apiRoutes } from './routes/api/index.js';
 import { usersRoutes } from './routes/api/users.js';
@@ -32,10 +40,12 @@ declare module 'fastify' {
 /** Fastify's client-error messages, with what to send instead where the bare message names no remedy. */
 function clientErrorMessage(error: FastifyError, url: string): string {
   if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
-    const accepted = url.split('?')[0] === '/api/v1/opml' ? 'application/json, text/x-opml, application/xml or text/xml' : 'application/json';
+    const accepted =
+      url.split('?')[0] === '/api/v1/opml' ? 'application/json, text/x-opml, application/xml or text/xml' : 'application/json';
     return `Unsupported Media Type: send the body with "Content-Type: ${accepted.split(',')[0]}"${accepted.includes(',') ? ` (accepted: ${accepted})` : ''}`;
   }
-  if (error.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') return 'The body is empty but Content-Type says JSON: send a JSON object, or no Content-Type';
+  if (error.code === 'FST_ERR_CTP_EMPTY_JSON_BODY')
+    return 'The body is empty but Content-Type says JSON: send a JSON object, or no Content-Type';
   return error.message;
 }
 
@@ -66,7 +76,10 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
       // A body sent as text/plain reaches validation as a string: say how to send it.
       const notJson = error.validationContext === 'body' && !/json/i.test(String(request.headers['content-type'] ?? ''));
       const hint = notJson ? '; send a JSON object with "Content-Type: application/json"' : '';
-      return sendError(reply, new BadRequestError(`${error.validationContext ?? 'request'}${error.message.replace(/^(body|querystring|params)/, '')}${hint}`));
+      return sendError(
+        reply,
+        new BadRequestError(`${error.validationContext ?? 'request'}${error.message.replace(/^(body|querystring|params)/, '')}${hint}`),
+      );
     }
     const statusCode = error.statusCode ?? 500;
     if (isCodedError(error) && statusCode < 500) return sendError(reply, error);
@@ -76,7 +89,12 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
     }
     // A failure because the store is away (Redis restarting) is the service being unavailable, not a bug:
     // 503 with Retry-After, and the next request works again as soon as the store answers.
-    if (!(await deps.registry.ping().then(() => true, () => false))) {
+    if (
+      !(await deps.registry.ping().then(
+        () => true,
+        () => false,
+      ))
+    ) {
       request.log.warn({ err: { type: error.name, message: error.message } }, 'store unavailable');
       return sendError(reply, withRetryAfter(new StoreUnavailableError(), STORE_RETRY_AFTER_MS));
     }
@@ -97,7 +115,9 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
       info: { title: 'feedproxy', version: VERSION, description: 'Private feeds in, merged public feeds out.' },
       servers: [{ url: deps.config.publicUrl }],
       components: {
-        securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'A user API key (fp_…) or, for /api/v1/users, the admin token' } },
+        securitySchemes: {
+          apiKey: { type: 'http', scheme: 'bearer', description: 'A user API key (fp_…) or, for /api/v1/users, the admin token' },
+        },
       },
       security: [{ apiKey: [] }],
     },
@@ -113,7 +133,9 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
   await app.register(swaggerUi, { routePrefix: '/docs' });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   // Browsers ask for it on every page (the dashboard's own pages name an empty icon): no 404 noise.
-  app.get('/favicon.ico', { schema: { hide: true } }, async (_request, reply) => reply.code(204).header('cache-control', 'public, max-age=86400').send());
+  app.get('/favicon.ico', { schema: { hide: true } }, async (_request, reply) =>
+    reply.code(204).header('cache-control', 'public, max-age=86400').send(),
+  );
 
   await app.register(healthRoutes);
   await app.register(browserViewRoutes);

@@ -86,4 +86,3 @@ main(process.argv.slice(2)).then(
     process.exit(1);
   },
 );
-

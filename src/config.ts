@@ -54,7 +54,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, warn: (message:
   if (config.secretKey !== undefined) parseSecretKey(config.secretKey);
   if (config.previousSecretKey !== undefined) parseSecretKey(config.previousSecretKey, 'FEEDPROXY_PREVIOUS_SECRET_KEY');
   if (config.http.requestTimeoutSeconds < config.http.headersTimeoutSeconds) {
-    throw new ConfigError('http.requestTimeoutSeconds', `must be at least http.headersTimeoutSeconds (${config.http.headersTimeoutSeconds})`);
+    throw new ConfigError(
+      'http.requestTimeoutSeconds',
+      `must be at least http.headersTimeoutSeconds (${config.http.headersTimeoutSeconds})`,
+    );
   }
   const isEmbedded = config.store.startsWith('sqlite://');
   if (!isEmbedded && config.secretKey === undefined) {
@@ -95,9 +98,7 @@ export function sqlitePathOf(store: string): string {
 
 /** The config with every secret replaced, for `feedproxy config` dumps and debug logs. */
 export function redactConfig(config: Readonly<Config>): unknown {
-  return JSON.parse(
-    JSON.stringify(config, (key, value: unknown) => (SECRET_PATHS.has(key) && value !== undefined ? '<redacted>' : value)),
-  );
+  return JSON.parse(JSON.stringify(config, (key, value: unknown) => (SECRET_PATHS.has(key) && value !== undefined ? '<redacted>' : value)));
 }
 
 function readYaml(path: string, explicit: boolean): Record<string, unknown> {
@@ -155,7 +156,10 @@ function checkTrustProxy(value: string): void {
     return bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (isIP(address) === 4 ? 32 : 128));
   });
   if (!valid || splitList(value).length === 0) {
-    throw new ConfigError('FEEDPROXY_TRUST_PROXY', `accepts true, false, or a comma list of proxy addresses or CIDRs, e.g. 127.0.0.1,10.0.0.0/8 (got ${JSON.stringify(value)})`);
+    throw new ConfigError(
+      'FEEDPROXY_TRUST_PROXY',
+      `accepts true, false, or a comma list of proxy addresses or CIDRs, e.g. 127.0.0.1,10.0.0.0/8 (got ${JSON.stringify(value)})`,
+    );
   }
 }
 

@@ -52,7 +52,8 @@ export async function createDeps(config: Readonly<Config>, overrides: DepsOverri
   checkDataDir(config);
   const key = config.secretKey !== undefined ? parseSecretKey(config.secretKey) : loadOrCreateSecretKey(config.dataDir);
   const store = overrides.kv ?? (await openStore(config));
-  const previousKeys = config.previousSecretKey !== undefined ? [parseSecretKey(config.previousSecretKey, 'FEEDPROXY_PREVIOUS_SECRET_KEY')] : [];
+  const previousKeys =
+    config.previousSecretKey !== undefined ? [parseSecretKey(config.previousSecretKey, 'FEEDPROXY_PREVIOUS_SECRET_KEY')] : [];
   const vault = createVault(key, previousKeys);
   const registry = createRegistry(store);
   await verifySecretKey(registry, vault);

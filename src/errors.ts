@@ -8,7 +8,11 @@ import createError from '@fastify/error';
  * createError, with the code and status also on the constructor: `InternalError.code` names a code
  * (a refresh result, a set of codes) without making an error, and without spelling the string again.
  */
-function coded<Arg extends unknown[] = [], C extends string = string, SC extends number = number>(code: C, message: string, statusCode: SC) {
+function coded<Arg extends unknown[] = [], C extends string = string, SC extends number = number>(
+  code: C,
+  message: string,
+  statusCode: SC,
+) {
   return Object.assign(createError<C, SC, Arg>(code, message, statusCode), { code, statusCode });
 }
 
@@ -21,11 +25,7 @@ export const ForbiddenAddressError = coded<[string]>(
 export const UpstreamUnreachableError = coded<[string]>('FP_UPSTREAM_UNREACHABLE', 'Upstream unreachable: %s', 422);
 export const UpstreamTimeoutError = coded<[string]>('FP_UPSTREAM_TIMEOUT', 'Upstream timed out: %s', 422);
 export const UpstreamHttpError = coded<[number, string]>('FP_UPSTREAM_HTTP', 'Upstream answered HTTP %s from %s', 422);
-export const UpstreamTooLargeError = coded<[number]>(
-  'FP_UPSTREAM_TOO_LARGE',
-  'Upstream body exceeds the limit of %s bytes',
-  422,
-);
+export const UpstreamTooLargeError = coded<[number]>('FP_UPSTREAM_TOO_LARGE', 'Upstream body exceeds the limit of %s bytes', 422);
 export const TooManyRedirectsError = coded<[number]>('FP_TOO_MANY_REDIRECTS', 'More than %s redirects', 422);
 export const NotAFeedError = coded<[string]>('FP_NOT_A_FEED', 'Not a feed: %s', 422);
 

@@ -8,7 +8,14 @@ import type { KeyValueStore } from './store/kv.js';
 import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
 import helmetMiddleware, { type HelmetOptions } from 'helmet';
 import type { Deps } from './deps.js';
-import { BadRequestError, isCodedError, PayloadTooLargeError, RateLimitedError, UnsupportedMediaTypeError, withRetryAfter } from './errors.js';
+import {
+  BadRequestError,
+  isCodedError,
+  PayloadTooLargeError,
+  RateLimitedError,
+  UnsupportedMediaTypeError,
+  withRetryAfter,
+} from './errors.js';
 import { PUBLIC_FEED_PATH } from './publish/public-paths.js';
 import { bearerToken } from './routes/api/bearer.js';
 import { hashApiKey } from './vault/seal.js';
@@ -75,7 +82,11 @@ const HELMET_ENTRIES = Object.entries(HELMET_HEADERS);
 function sharedRateLimitStore(hitWindow: NonNullable<KeyValueStore['hitWindow']>, namespace = 'rate:') {
   return class SharedWindowStore {
     // The plugin passes the route's window as a third argument its types leave out.
-    incr(key: string, callback: (error: Error | null, result?: { current: number; ttl: number }) => void, timeWindow: number = MINUTE_MS): void {
+    incr(
+      key: string,
+      callback: (error: Error | null, result?: { current: number; ttl: number }) => void,
+      timeWindow: number = MINUTE_MS,
+    ): void {
       hitWindow(`${namespace}${key}`, timeWindow).then(
         ({ count, remainingMs }) => callback(null, { current: count, ttl: remainingMs }),
         (error: Error) => callback(error),
@@ -89,7 +100,10 @@ function sharedRateLimitStore(hitWindow: NonNullable<KeyValueStore['hitWindow']>
   };
 }
 
-export async function registerHttpSecurity(app: FastifyInstance, deps: Pick<Deps, 'config'> & { registry: Pick<KeyValueStore, 'hitWindow'> }): Promise<void> {
+export async function registerHttpSecurity(
+  app: FastifyInstance,
+  deps: Pick<Deps, 'config'> & { registry: Pick<KeyValueStore, 'hitWindow'> },
+): Promise<void> {
   const { limits } = deps.config;
   const { hitWindow } = deps.registry;
 
@@ -129,7 +143,8 @@ export async function registerHttpSecurity(app: FastifyInstance, deps: Pick<Deps
     // Health, metrics, docs and unknown paths are not limited here; only what costs us is.
     allowList: (request) => !isApi(request) && !isPublicFeed(request) && !isFeedPage(request),
     // The plugin has set Retry-After already; the error carries the same wait, as every 429 of ours does.
-    errorResponseBuilder: (_request, context) => withRetryAfter(new RateLimitedError(`at most ${context.max} a minute; retry in ${context.after}`), context.ttl),
+    errorResponseBuilder: (_request, context) =>
+      withRetryAfter(new RateLimitedError(`at most ${context.max} a minute; retry in ${context.after}`), context.ttl),
   });
 }
 

@@ -46,8 +46,10 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
 export function pathOnly(url: string | undefined): string | undefined {
   if (url === undefined) return undefined;
   const path = url.split('?')[0] ?? '';
-  return path
-    .replace(/^\/([A-Za-z0-9_-]{6})[A-Za-z0-9_-]{10,}(\.(atom|rss|json))$/, '/$1…$2')
-    // A feed page's 404s (a token with an extension or a trailing slash) are shortened too.
-    .replace(/^\/f\/([A-Za-z0-9_-]{6})[A-Za-z0-9_-]{10,}([./].*)?$/, '/f/$1…');
+  return (
+    path
+      .replace(/^\/([A-Za-z0-9_-]{6})[A-Za-z0-9_-]{10,}(\.(atom|rss|json))$/, '/$1…$2')
+      // A feed page's 404s (a token with an extension or a trailing slash) are shortened too.
+      .replace(/^\/f\/([A-Za-z0-9_-]{6})[A-Za-z0-9_-]{10,}([./].*)?$/, '/f/$1…')
+  );
 }

@@ -72,7 +72,7 @@ export function createMetrics() {
     }),
     feedMerges: new Counter({
       name: 'feedproxy_feed_merges_total',
-      help: 'Merges of a feed\'s entries on rebuild: incremental (the changed sources only) or full',
+      help: "Merges of a feed's entries on rebuild: incremental (the changed sources only) or full",
       labelNames: ['merge'] as const,
       registers: [registry],
     }),

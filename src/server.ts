@@ -65,7 +65,10 @@ export async function serve(configured: Readonly<Config>, role: Role = configure
   } catch (error) {
     throw listenError(error, config);
   }
-  deps.logger.info({ publicUrl: config.publicUrl, store: config.store.split(':')[0], role, ...(keyCreated ? { secretKeyCreated: keyFile } : {}) }, 'feedproxy ready');
+  deps.logger.info(
+    { publicUrl: config.publicUrl, store: config.store.split(':')[0], role, ...(keyCreated ? { secretKeyCreated: keyFile } : {}) },
+    'feedproxy ready',
+  );
   // A person at a terminal gets the addresses in words; machines (no TTY) keep the JSON line alone.
   if (process.stdout.isTTY) process.stdout.write(banner(config, role, keyCreated ? keyFile : undefined));
   if (config.adminToken !== undefined && config.adminToken.length < WEAK_ADMIN_TOKEN_LENGTH) {
@@ -117,10 +120,18 @@ async function withListenPort(config: Readonly<Config>): Promise<Readonly<Config
 function listenError(error: unknown, config: Readonly<Config>): Error {
   const code = (error as NodeJS.ErrnoException).code;
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EADDRNOTAVAIL' || code === 'EAI_NONAME') {
-    return new ConfigError('HOST', `cannot listen on "${config.host}": not an address of this machine; accepts an IP address or a name that resolves to one, e.g. 127.0.0.1 or 0.0.0.0`);
+    return new ConfigError(
+      'HOST',
+      `cannot listen on "${config.host}": not an address of this machine; accepts an IP address or a name that resolves to one, e.g. 127.0.0.1 or 0.0.0.0`,
+    );
   }
-  if (code === 'EADDRINUSE') return new ConfigError('PORT', `port ${config.port} on ${config.host} is already in use; stop the other process or choose another PORT (0 picks a free one)`);
-  if (code === 'EACCES') return new ConfigError('PORT', `port ${config.port} needs privileges; use a port above 1023 (and a reverse proxy for 80/443)`);
+  if (code === 'EADDRINUSE')
+    return new ConfigError(
+      'PORT',
+      `port ${config.port} on ${config.host} is already in use; stop the other process or choose another PORT (0 picks a free one)`,
+    );
+  if (code === 'EACCES')
+    return new ConfigError('PORT', `port ${config.port} needs privileges; use a port above 1023 (and a reverse proxy for 80/443)`);
   return error as Error;
 }
 
@@ -131,8 +142,10 @@ function listenError(error: unknown, config: Readonly<Config>): Error {
 function createProbeServer(deps: Deps): Server {
   return createServer((request, response) => {
     const path = (request.url ?? '/').split('?')[0];
-    const json = (status: number, body: unknown) => response.writeHead(status, { 'content-type': 'application/json; charset=utf-8' }).end(JSON.stringify(body));
-    const fail = ({ statusCode, code, message }: { statusCode: number; code: string; message: string }) => json(statusCode, { statusCode, error: code, message });
+    const json = (status: number, body: unknown) =>
+      response.writeHead(status, { 'content-type': 'application/json; charset=utf-8' }).end(JSON.stringify(body));
+    const fail = ({ statusCode, code, message }: { statusCode: number; code: string; message: string }) =>
+      json(statusCode, { statusCode, error: code, message });
     if (request.method !== 'GET' && request.method !== 'HEAD') return fail(new MethodNotAllowedError('Only GET'));
     if (path === '/healthz') return json(200, { status: 'ok' });
     if (path === '/readyz') {

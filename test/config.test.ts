@@ -11,7 +11,13 @@ const base = { FEEDPROXY_CONFIG: '' };
 describe('loadConfig', () => {
   it('has the documented defaults', () => {
     const config = loadConfig(base);
-    expect(config).toMatchObject({ port: 8080, host: '127.0.0.1', store: 'sqlite://data/feedproxy.sqlite', logLevel: 'info', dataDir: 'data' });
+    expect(config).toMatchObject({
+      port: 8080,
+      host: '127.0.0.1',
+      store: 'sqlite://data/feedproxy.sqlite',
+      logLevel: 'info',
+      dataDir: 'data',
+    });
     expect(config.publicUrl).toBe('http://127.0.0.1:8080');
     expect(config.fetch).toMatchObject({ maxBodyBytes: 16 * 1024 * 1024, timeoutSeconds: 30, maxRedirects: 5 });
     expect(config.refresh).toMatchObject({ defaultMinutes: 30, concurrency: 8, perHostConcurrency: 2 });
@@ -65,7 +71,9 @@ describe('loadConfig', () => {
       expect((error as Error).message).not.toContain(secret);
     }
     const key = Buffer.alloc(32, 7).toString('base64');
-    const dump = JSON.stringify(redactConfig(loadConfig({ ...base, FEEDPROXY_SECRET_KEY: key, FEEDPROXY_ADMIN_TOKEN: 'admin-token-1234567890' })));
+    const dump = JSON.stringify(
+      redactConfig(loadConfig({ ...base, FEEDPROXY_SECRET_KEY: key, FEEDPROXY_ADMIN_TOKEN: 'admin-token-1234567890' })),
+    );
     expect(dump).not.toContain(key);
     expect(dump).not.toContain('admin-token-1234567890');
     expect(dump).toContain('<redacted>');

@@ -48,7 +48,11 @@ describe('deployment files', () => {
     // A home of its own: no ~/.docker config or DOCKER_HOST of this machine changes the answer.
     const home = mkdtempSync(join(tmpdir(), 'feedproxy-compose-'));
     try {
-      const result = await run(dockerCompose!, ['-f', COMPOSE_FILE, 'config', '-q'], { cwd: ROOT, env: isolatedEnv(home), timeoutMs: 60_000 });
+      const result = await run(dockerCompose!, ['-f', COMPOSE_FILE, 'config', '-q'], {
+        cwd: ROOT,
+        env: isolatedEnv(home),
+        timeoutMs: 60_000,
+      });
       expect(result.code, result.stderr).toBe(0);
     } finally {
       rmSync(home, { recursive: true, force: true });
@@ -85,7 +89,10 @@ describe('deployment files', () => {
     expect(command.join(' ')).toMatch(/(^|\s|\/)dist\/cli\.js serve$/);
 
     // The SQLite file must live in the volume, or every `docker compose up --build` loses it.
-    const env = stage.filter((entry) => entry.instruction === 'ENV').map((entry) => entry.args).join(' ');
+    const env = stage
+      .filter((entry) => entry.instruction === 'ENV')
+      .map((entry) => entry.args)
+      .join(' ');
     const store = /FEEDPROXY_STORE=(\S+)/.exec(env)?.[1];
     expect(store, 'FEEDPROXY_STORE set in the image').toBeDefined();
     expect(store).toMatch(new RegExp(`^sqlite://${DATA_DIR}/`));

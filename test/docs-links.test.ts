@@ -8,7 +8,14 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const PAGES = ['README.md', 'SECURITY.md', 'BENCHMARKS.md', ...readdirSync(join(ROOT, 'docs')).filter((file) => file.endsWith('.md')).map((file) => `docs/${file}`)];
+const PAGES = [
+  'README.md',
+  'SECURITY.md',
+  'BENCHMARKS.md',
+  ...readdirSync(join(ROOT, 'docs'))
+    .filter((file) => file.endsWith('.md'))
+    .map((file) => `docs/${file}`),
+];
 
 /** The text outside fenced code blocks and inline code, where a `[x](y)` is a link. */
 function prose(markdown: string): string {
@@ -22,7 +29,10 @@ function headingAnchors(markdown: string): Set<string> {
   const withoutFences = markdown.replace(/^(```|~~~)[^\n]*\n[\s\S]*?^\1[^\n]*$/gm, '');
   for (const [, heading] of withoutFences.matchAll(/^#{1,6}\s+(.+?)\s*#*\s*$/gm)) {
     const text = heading!.replace(/\[([^\]]*)\]\([^)]*\)/g, '$1');
-    const slug = text.toLowerCase().replace(/[^\p{L}\p{M}\p{N}\p{Pc} -]/gu, '').replace(/ /g, '-');
+    const slug = text
+      .toLowerCase()
+      .replace(/[^\p{L}\p{M}\p{N}\p{Pc} -]/gu, '')
+      .replace(/ /g, '-');
     const count = seen.get(slug) ?? 0;
     seen.set(slug, count + 1);
     anchors.add(count === 0 ? slug : `${slug}-${count}`);
@@ -42,7 +52,12 @@ function brokenLinks(page: string, markdown: string, root = ROOT): string[] {
       const where = `${page}:${index + 1}: ${target}`;
       if (relative(root, file).startsWith('..')) problems.push(`${where} leaves the repository`);
       else if (!existsSync(file)) problems.push(`${where}: no file ${relative(root, file)}`);
-      else if (anchor !== undefined && file.endsWith('.md') && statSync(file).isFile() && !headingAnchors(path === '' ? markdown : readFileSync(file, 'utf8')).has(anchor)) {
+      else if (
+        anchor !== undefined &&
+        file.endsWith('.md') &&
+        statSync(file).isFile() &&
+        !headingAnchors(path === '' ? markdown : readFileSync(file, 'utf8')).has(anchor)
+      ) {
         problems.push(`${where}: ${relative(root, file)} has no heading with the anchor #${anchor}`);
       }
     }
@@ -69,8 +84,16 @@ describe('links in the README and docs/', () => {
   });
 
   it('makes GitHub anchors of headings with code, punctuation and repeats', () => {
-    const anchors = headingAnchors('# The `_feedproxy.source` JSON Feed extension\n## Who reads what: `GET /api/v1/feeds/:id/stats`\n## Supported Node.js versions\n## Notes\n## Notes\n');
-    expect([...anchors]).toEqual(['the-_feedproxysource-json-feed-extension', 'who-reads-what-get-apiv1feedsidstats', 'supported-nodejs-versions', 'notes', 'notes-1']);
+    const anchors = headingAnchors(
+      '# The `_feedproxy.source` JSON Feed extension\n## Who reads what: `GET /api/v1/feeds/:id/stats`\n## Supported Node.js versions\n## Notes\n## Notes\n',
+    );
+    expect([...anchors]).toEqual([
+      'the-_feedproxysource-json-feed-extension',
+      'who-reads-what-get-apiv1feedsidstats',
+      'supported-nodejs-versions',
+      'notes',
+      'notes-1',
+    ]);
   });
 
   it.each(PAGES)('%s: every relative link resolves', (page) => {

@@ -66,7 +66,8 @@ describe('the error catalogue', () => {
     const problems: string[] = [];
     for (const entry of defined) {
       const twins = defined.filter((other) => other.code === entry.code && other.name !== entry.name);
-      if (twins.length > 0) problems.push(`${entry.code} is created by ${entry.name} and ${twins.map((twin) => twin.name).join(', ')}: keep one`);
+      if (twins.length > 0)
+        problems.push(`${entry.code} is created by ${entry.name} and ${twins.map((twin) => twin.name).join(', ')}: keep one`);
       if (!/^FP_[A-Z0-9_]+$/.test(entry.code)) problems.push(`${entry.name}: code ${entry.code} does not start with FP_ in capitals`);
       if (entry.statusCode === undefined || entry.statusCode < 400 || entry.statusCode > 599) {
         problems.push(`${entry.name} (${entry.code}) needs an HTTP status from 400 to 599, got ${entry.statusCode}`);
@@ -93,15 +94,19 @@ describe('the error catalogue', () => {
           );
         }
         // One retry-after field: a second name would be silently dropped by the error handler.
-        if (/retryAfterSeconds/.test(text)) problems.push(`${where} sets retryAfterSeconds: use withRetryAfter(error, ms) from ${ERRORS_FILE} (the one field, retryAfterMs)`);
+        if (/retryAfterSeconds/.test(text))
+          problems.push(`${where} sets retryAfterSeconds: use withRetryAfter(error, ms) from ${ERRORS_FILE} (the one field, retryAfterMs)`);
         // Comments and messages may name codes; a name that is not a code is a typo or a stale reference.
         for (const [code] of text.replace(QUOTED_CODE, '').matchAll(CODE)) {
-          if (!codes.has(code)) problems.push(`${where} names ${code}, which ${ERRORS_FILE} does not define: ${HOW_TO_DEFINE}, or correct the name`);
+          if (!codes.has(code))
+            problems.push(`${where} names ${code}, which ${ERRORS_FILE} does not define: ${HOW_TO_DEFINE}, or correct the name`);
         }
       });
     }
-    for (const [code, count] of spelledInErrors) if (count > 1) problems.push(`${ERRORS_FILE} spells '${code}' ${count} times: create it once`);
-    for (const code of codes.keys()) if (!spelledInErrors.has(code)) problems.push(`${code} is not created in ${ERRORS_FILE} itself: move its definition there`);
+    for (const [code, count] of spelledInErrors)
+      if (count > 1) problems.push(`${ERRORS_FILE} spells '${code}' ${count} times: create it once`);
+    for (const code of codes.keys())
+      if (!spelledInErrors.has(code)) problems.push(`${code} is not created in ${ERRORS_FILE} itself: move its definition there`);
     expect(problems).toEqual([]);
   });
 
@@ -111,17 +116,23 @@ describe('the error catalogue', () => {
     for (const entry of defined) {
       const documented = rows.filter((row) => row.code === entry.code);
       if (documented.length === 0) {
-        problems.push(`${entry.code} is not in ${DOCS_FILE}: add a row | \`${entry.code}\` | ${entry.statusCode} | what it means | what the caller should do |`);
+        problems.push(
+          `${entry.code} is not in ${DOCS_FILE}: add a row | \`${entry.code}\` | ${entry.statusCode} | what it means | what the caller should do |`,
+        );
       }
       if (documented.length > 1) problems.push(`${entry.code} has ${documented.length} rows in ${DOCS_FILE}: keep one`);
       for (const row of documented) {
-        if (row.status !== String(entry.statusCode)) problems.push(`${DOCS_FILE}:${row.line} gives ${entry.code} status ${row.status}; ${ERRORS_FILE} answers ${entry.statusCode}`);
+        if (row.status !== String(entry.statusCode))
+          problems.push(`${DOCS_FILE}:${row.line} gives ${entry.code} status ${row.status}; ${ERRORS_FILE} answers ${entry.statusCode}`);
         if (row.meaning.length < 20) problems.push(`${DOCS_FILE}:${row.line}: say what ${entry.code} means`);
         if (row.todo.length < 10) problems.push(`${DOCS_FILE}:${row.line}: say what to do about ${entry.code}`);
       }
     }
     for (const row of rows) {
-      if (!codes.has(row.code)) problems.push(`${DOCS_FILE}:${row.line} documents ${row.code}, which ${ERRORS_FILE} does not define: remove the row or define the code`);
+      if (!codes.has(row.code))
+        problems.push(
+          `${DOCS_FILE}:${row.line} documents ${row.code}, which ${ERRORS_FILE} does not define: remove the row or define the code`,
+        );
     }
     expect(problems).toEqual([]);
   });

@@ -40,16 +40,22 @@ describe.each(STORES)('secrets (%s store)', (store) => {
       return response;
     };
     const source = (await record(
-      await t.api(key, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url(`/queue?feed_token=${TOKEN}&sig=${SECOND}&output=atom`) } }),
+      await t.api(key, {
+        method: 'POST',
+        url: '/api/v1/sources',
+        payload: { url: upstream.url(`/queue?feed_token=${TOKEN}&sig=${SECOND}&output=atom`) },
+      }),
     )) as Awaited<ReturnType<TestApp['api']>>;
     expect(source.statusCode).toBe(201);
     const id = source.json().id;
-    const viaRedirect = await record(await t.api(key, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url('/moved') } }));
+    const viaRedirect = await record(
+      await t.api(key, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url('/moved') } }),
+    );
     expect((viaRedirect as Awaited<ReturnType<TestApp['api']>>).statusCode).toBe(201);
 
-    const feed = (await record(await t.api(key, { method: 'POST', url: '/api/v1/feeds', payload: { title: 'F', sources: [id] } }))) as Awaited<
-      ReturnType<TestApp['api']>
-    >;
+    const feed = (await record(
+      await t.api(key, { method: 'POST', url: '/api/v1/feeds', payload: { title: 'F', sources: [id] } }),
+    )) as Awaited<ReturnType<TestApp['api']>>;
     const urls = feed.json().urls as Record<string, string>;
     for (const url of Object.values(urls)) await record(await t.app.inject({ method: 'GET', url: url.slice(PUBLIC_URL.length) }));
     for (const path of ['/api/v1/sources', `/api/v1/sources/${id}`, `/api/v1/sources/${id}/items`, '/api/v1/feeds']) {
@@ -57,7 +63,9 @@ describe.each(STORES)('secrets (%s store)', (store) => {
     }
 
     failing = true;
-    const refreshed = (await record(await t.api(key, { method: 'POST', url: `/api/v1/sources/${id}/refresh` }))) as Awaited<ReturnType<TestApp['api']>>;
+    const refreshed = (await record(await t.api(key, { method: 'POST', url: `/api/v1/sources/${id}/refresh` }))) as Awaited<
+      ReturnType<TestApp['api']>
+    >;
     expect(refreshed.json().status).toBe('stale');
     expect(refreshed.json().lastError).toMatch(/503/);
     await record(await t.api(key, { method: 'GET', url: `/api/v1/sources/${id}` }));
@@ -75,7 +83,8 @@ describe.each(STORES)('secrets (%s store)', (store) => {
       for (const file of readdirSync(t.dir).filter((name) => name.startsWith('feedproxy.sqlite'))) {
         expect(readFileSync(join(t.dir, file)).includes(Buffer.from(secret)), `${file} holds ${secret}`).toBe(false);
       }
-      for (const [redisKey, value] of redisValues) expect(`${redisKey} ${value}`.includes(secret), `${redisKey} holds ${secret}`).toBe(false);
+      for (const [redisKey, value] of redisValues)
+        expect(`${redisKey} ${value}`.includes(secret), `${redisKey} holds ${secret}`).toBe(false);
     }
   });
 });

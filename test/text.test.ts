@@ -31,7 +31,11 @@ describe('every XML writer drops what XML cannot carry, the same way', () => {
   const expected = `Fish and chips ${PAIR}`;
 
   it('the OPML export', () => {
-    const opml = buildOpml({ title, dateCreated: new Date(0), outlines: [{ title, xmlUrl: 'https://example.org/feed', htmlUrl: 'https://example.org/' }] });
+    const opml = buildOpml({
+      title,
+      dateCreated: new Date(0),
+      outlines: [{ title, xmlUrl: 'https://example.org/feed', htmlUrl: 'https://example.org/' }],
+    });
     expect(opml).toContain(`<title>${expected}</title>`);
     expect(opml).toContain(`text="${expected}"`);
     expect(/[\ud800-\udfff]/.test(opml.replaceAll(PAIR, ''))).toBe(false);
@@ -42,7 +46,11 @@ describe('every XML writer drops what XML cannot carry, the same way', () => {
       id: 'urn:uuid:5f0b1f2e-8c4a-4d7e-9b1a-6c3d2e4f5a60',
       title,
       selfUrl: `https://proxy.example/f/x.${format}`,
-      alternateUrls: { atom: 'https://proxy.example/f/x.atom', rss: 'https://proxy.example/f/x.rss', json: 'https://proxy.example/f/x.json' },
+      alternateUrls: {
+        atom: 'https://proxy.example/f/x.atom',
+        rss: 'https://proxy.example/f/x.rss',
+        json: 'https://proxy.example/f/x.json',
+      },
       updated: new Date(0),
       generator: 'test',
       entries: [],
@@ -56,7 +64,7 @@ describe('escaping', () => {
   const text = `Tom & "Jerry" <b>'s</b>`;
   it.each([
     ['escapeText: element text, quotes left', escapeText, 'Tom &amp; "Jerry" &lt;b&gt;\'s&lt;/b&gt;'],
-    ['escapeXml: text or a double-quoted attribute', escapeXml, 'Tom &amp; &quot;Jerry&quot; &lt;b&gt;\'s&lt;/b&gt;'],
+    ['escapeXml: text or a double-quoted attribute', escapeXml, "Tom &amp; &quot;Jerry&quot; &lt;b&gt;'s&lt;/b&gt;"],
     ['escapeHtml: text or an attribute in either quotes', escapeHtml, 'Tom &amp; &quot;Jerry&quot; &lt;b&gt;&#39;s&lt;/b&gt;'],
   ])('%s', (_name, escape, expected) => {
     expect(escape(text)).toBe(expected);

@@ -15,7 +15,11 @@ export interface Child {
 let nextId = 1;
 
 /** Starts `bench/<file>` and resolves once it sends `{ready: …}`, with that payload. */
-export async function startChild<Ready>(file: string, env: Record<string, string> = {}, args: string[] = []): Promise<{ child: Child; ready: Ready }> {
+export async function startChild<Ready>(
+  file: string,
+  env: Record<string, string> = {},
+  args: string[] = [],
+): Promise<{ child: Child; ready: Ready }> {
   const processHandle = fork(join(BENCH_DIR, file), args, {
     execArgv: ['--import', 'tsx', '--expose-gc', ...(process.env.BENCH_CHILD_EXEC_ARGV?.split(' ').filter(Boolean) ?? [])],
     env: { ...process.env, ...env },

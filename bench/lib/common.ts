@@ -33,8 +33,21 @@ export interface BenchResult {
 }
 
 /** A bench's result: what it measured, with when, how long and in which mode. */
-export function benchResult(name: string, options: RunOptions, startedAt: Date, tables: Table[], figures: BenchResult['figures']): BenchResult {
-  return { name, quick: options.quick, startedAt: startedAt.toISOString(), seconds: (Date.now() - startedAt.getTime()) / 1000, tables, figures };
+export function benchResult(
+  name: string,
+  options: RunOptions,
+  startedAt: Date,
+  tables: Table[],
+  figures: BenchResult['figures'],
+): BenchResult {
+  return {
+    name,
+    quick: options.quick,
+    startedAt: startedAt.toISOString(),
+    seconds: (Date.now() - startedAt.getTime()) / 1000,
+    tables,
+    figures,
+  };
 }
 
 export function formatCell(cell: string | number): string {

@@ -122,7 +122,9 @@ export function generateFeed(spec: FeedSpec): string {
           date_published: entryDateOf(i).toISOString(),
           authors: [{ name: `Author ${i % 7}` }],
           tags: [`topic-${i % 5}`, `tag-${i % 11}`],
-          ...(i % 4 === 0 ? { attachments: [{ url: `${site}/media/${i}.mp3`, mime_type: 'audio/mpeg', size_in_bytes: 1_000_000 + i }] } : {}),
+          ...(i % 4 === 0
+            ? { attachments: [{ url: `${site}/media/${i}.mp3`, mime_type: 'audio/mpeg', size_in_bytes: 1_000_000 + i }] }
+            : {}),
         })),
       });
   }

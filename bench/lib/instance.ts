@@ -110,8 +110,18 @@ export async function addSource(deps: Deps, init: SourceInit): Promise<SourceRec
 }
 
 /** A source with `entries` cached entries of about `bodyBytes` of HTML each. */
-export async function addCachedSource(deps: Deps, userId: string, index: number, entries: number, bodyBytes: number): Promise<SourceRecord> {
-  const source = await addSource(deps, { userId, url: `https://feeds${index % 97}.example.com/private/${index}.rss?feed_token=tok${index}secret`, title: `Source ${index}` });
+export async function addCachedSource(
+  deps: Deps,
+  userId: string,
+  index: number,
+  entries: number,
+  bodyBytes: number,
+): Promise<SourceRecord> {
+  const source = await addSource(deps, {
+    userId,
+    url: `https://feeds${index % 97}.example.com/private/${index}.rss?feed_token=tok${index}secret`,
+    title: `Source ${index}`,
+  });
   const cached = generateCachedEntries(source.id, entries, bodyBytes);
   await deps.registry.saveEntries(source.id, cached);
   const saved = { ...source, entryCount: cached.length };
@@ -120,7 +130,12 @@ export async function addCachedSource(deps: Deps, userId: string, index: number,
 }
 
 /** A feed over `sourceIds`, saved and rendered (as createFeed does), returning its record. */
-export async function addFeed(deps: Deps, userId: string, sourceIds: string[], options: { limit?: number; title?: string } = {}): Promise<FeedRecord> {
+export async function addFeed(
+  deps: Deps,
+  userId: string,
+  sourceIds: string[],
+  options: { limit?: number; title?: string } = {},
+): Promise<FeedRecord> {
   const now = deps.now().toISOString();
   const feed: FeedRecord = {
     id: randomToken(9),

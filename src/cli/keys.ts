@@ -42,7 +42,9 @@ export async function keys(config: Readonly<Config>, args: string[]): Promise<nu
     // Opens values under the current, the previous or (after an interrupted run) the new key.
     const from = createVault(currentKey, [...previous, newKey]);
     const count = await resealAll(deps.registry, from, createVault(newKey));
-    console.log(`re-sealed ${count.sources} sources, ${count.connections} connections and ${count.subscriptions} WebSub subscriptions with the new key`);
+    console.log(
+      `re-sealed ${count.sources} sources, ${count.connections} connections and ${count.subscriptions} WebSub subscriptions with the new key`,
+    );
   } finally {
     await deps.close();
   }

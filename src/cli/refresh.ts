@@ -32,19 +32,24 @@ export async function refresh(config: Readonly<Config>, args: string[]): Promise
     let done = 0;
     const counts = { updated: 0, unchanged: 0, failed: 0, skipped: 0 };
     const onResult = (result: RefreshResult) => {
-        if (result.outcome === 'updated') counts.updated += 1;
-        else if (result.outcome === 'unchanged') counts.unchanged += 1;
-        else if (result.outcome === 'failed') counts.failed += 1;
-        else counts.skipped += 1;
-        done += 1;
-        if (tty) {
-          const detail = result.outcome === 'failed' ? `: ${result.error?.message ?? result.source.lastError ?? ''}` : '';
-          const of = explicit ? `/${picked.length}` : '';
-          console.log(`[${done}${of}] ${result.outcome.padEnd(9)} ${result.source.id}  ${result.source.title}${detail}`);
-        }
+      if (result.outcome === 'updated') counts.updated += 1;
+      else if (result.outcome === 'unchanged') counts.unchanged += 1;
+      else if (result.outcome === 'failed') counts.failed += 1;
+      else counts.skipped += 1;
+      done += 1;
+      if (tty) {
+        const detail = result.outcome === 'failed' ? `: ${result.error?.message ?? result.source.lastError ?? ''}` : '';
+        const of = explicit ? `/${picked.length}` : '';
+        console.log(`[${done}${of}] ${result.outcome.padEnd(9)} ${result.source.id}  ${result.source.title}${detail}`);
+      }
     };
     if (explicit) {
-      await refreshBatch(deps, picked, { concurrency: config.refresh.concurrency, perHost: config.refresh.perHostConcurrency, force: true, onResult });
+      await refreshBatch(deps, picked, {
+        concurrency: config.refresh.concurrency,
+        perHost: config.refresh.perHostConcurrency,
+        force: true,
+        onResult,
+      });
     } else {
       await refreshDueSources(deps, { onResult });
     }

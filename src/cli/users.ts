@@ -17,7 +17,13 @@ export async function users(config: Readonly<Config>, args: string[]): Promise<n
   const deps = await openDeps(config);
   try {
     if (action === 'list') {
-      const rows = (await listUsersWithCounts(deps)).map(({ user, sources, feeds }) => [user.id, user.name, user.createdAt, String(sources), String(feeds)]);
+      const rows = (await listUsersWithCounts(deps)).map(({ user, sources, feeds }) => [
+        user.id,
+        user.name,
+        user.createdAt,
+        String(sources),
+        String(feeds),
+      ]);
       printTable(['ID', 'NAME', 'CREATED', 'SOURCES', 'FEEDS'], rows);
       return 0;
     }
@@ -30,7 +36,11 @@ export async function users(config: Readonly<Config>, args: string[]): Promise<n
       return 2;
     }
     const { user, apiKey } = result;
-    console.log(action === 'create' ? `created user ${user.name} (id ${user.id})` : `new API key for ${user.name} (id ${user.id}); the old key no longer works`);
+    console.log(
+      action === 'create'
+        ? `created user ${user.name} (id ${user.id})`
+        : `new API key for ${user.name} (id ${user.id}); the old key no longer works`,
+    );
     console.log(`user id: ${user.id}`);
     console.log(`API key (shown once, keep it safe): ${apiKey}`);
     return 0;
@@ -42,5 +52,6 @@ export async function users(config: Readonly<Config>, args: string[]): Promise<n
 /** Columns padded to their widest cell: readable at a terminal, and `awk '{print $1}'` still works. */
 function printTable(header: string[], rows: string[][]): void {
   const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
-  for (const row of [header, ...rows]) console.log(row.map((cell, column) => (column === row.length - 1 ? cell : cell.padEnd(widths[column]!))).join('  '));
+  for (const row of [header, ...rows])
+    console.log(row.map((cell, column) => (column === row.length - 1 ? cell : cell.padEnd(widths[column]!))).join('  '));
 }

@@ -1,7 +1,15 @@
 // What a configuration mistake says: the variable or YAML key it came from, what the setting accepts
 // in words (read off the schema, never a regular expression), and, for a name we do not know, the
 // nearest one we do. Pure: config.ts throws or warns with these strings.
-import { ConfigSchema, ENV_PATHS, FILE_VARIABLES, IGNORED_VARIABLE_PREFIXES, OTHER_VARIABLES, ProviderSchema, SECRET_PATHS } from './schema.js';
+import {
+  ConfigSchema,
+  ENV_PATHS,
+  FILE_VARIABLES,
+  IGNORED_VARIABLE_PREFIXES,
+  OTHER_VARIABLES,
+  ProviderSchema,
+  SECRET_PATHS,
+} from './schema.js';
 
 /** The environment variable (when the value came from one) or the YAML key a schema error points at. */
 export function variableFor(instancePath: string, env: NodeJS.ProcessEnv): string {
@@ -44,7 +52,8 @@ function acceptedValues(path: string[]): string | undefined {
     const properties = node.properties as Record<string, Record<string, unknown>> | undefined;
     if (properties?.[key]) node = properties[key];
     else if (node.items) node = node.items as Record<string, unknown>;
-    else if (node.additionalProperties && typeof node.additionalProperties === 'object') node = node.additionalProperties as Record<string, unknown>;
+    else if (node.additionalProperties && typeof node.additionalProperties === 'object')
+      node = node.additionalProperties as Record<string, unknown>;
     else if (node.patternProperties) node = Object.values(node.patternProperties as Record<string, Record<string, unknown>>)[0];
     else return undefined;
   }
@@ -67,7 +76,8 @@ export function unknownNames(env: NodeJS.ProcessEnv, raw: Record<string, unknown
   const warnings: string[] = [];
   const variables = [...Object.keys(ENV_PATHS), ...[...FILE_VARIABLES].map((name) => `${name}_FILE`), ...OTHER_VARIABLES];
   for (const name of Object.keys(env)) {
-    if (!name.startsWith('FEEDPROXY_') || variables.includes(name) || IGNORED_VARIABLE_PREFIXES.some((prefix) => name.startsWith(prefix))) continue;
+    if (!name.startsWith('FEEDPROXY_') || variables.includes(name) || IGNORED_VARIABLE_PREFIXES.some((prefix) => name.startsWith(prefix)))
+      continue;
     warnings.push(`unknown variable ${name} is ignored${didYouMean(name, variables)}`);
   }
   const walk = (node: unknown, schema: Record<string, unknown>, path: string[]) => {
@@ -76,11 +86,14 @@ export function unknownNames(env: NodeJS.ProcessEnv, raw: Record<string, unknown
     for (const [key, value] of Object.entries(node)) {
       const child = properties[key];
       if (!child) {
-        warnings.push(`unknown key ${[...path, key].join('.')} in ${configFile} is ignored${didYouMean(key, Object.keys(properties), path)}`);
+        warnings.push(
+          `unknown key ${[...path, key].join('.')} in ${configFile} is ignored${didYouMean(key, Object.keys(properties), path)}`,
+        );
         continue;
       }
       if (key === 'providers' && path.length === 0 && value && typeof value === 'object') {
-        for (const [id, provider] of Object.entries(value)) walk(provider, ProviderSchema as unknown as Record<string, unknown>, ['providers', id]);
+        for (const [id, provider] of Object.entries(value))
+          walk(provider, ProviderSchema as unknown as Record<string, unknown>, ['providers', id]);
       } else walk(value, child, [...path, key]);
     }
   };
@@ -95,7 +108,9 @@ function didYouMean(name: string, known: string[], path: string[] = []): string 
     const distance = editDistance(name.toLowerCase(), candidate.toLowerCase());
     if (distance < bestDistance) [best, bestDistance] = [candidate, distance];
   }
-  return best !== undefined && bestDistance <= Math.max(2, Math.floor(name.length / 3)) ? `; did you mean ${[...path, best].join('.')}?` : '';
+  return best !== undefined && bestDistance <= Math.max(2, Math.floor(name.length / 3))
+    ? `; did you mean ${[...path, best].join('.')}?`
+    : '';
 }
 
 /** Levenshtein distance, two rows at a time. */
@@ -103,7 +118,8 @@ function editDistance(a: string, b: string): number {
   let previous = Array.from({ length: b.length + 1 }, (_, index) => index);
   for (let i = 1; i <= a.length; i += 1) {
     const current = [i];
-    for (let j = 1; j <= b.length; j += 1) current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    for (let j = 1; j <= b.length; j += 1)
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
     previous = current;
   }
   return previous[b.length]!;

@@ -207,7 +207,12 @@ export const ENV_PATHS: Record<string, string[]> = {
   FEEDPROXY_MAX_FILTER_RULES: ['limits', 'maxFilterRules'],
   FEEDPROXY_MAX_FILTER_RULE_LENGTH: ['limits', 'maxFilterRuleLength'],
 };
-export const FILE_VARIABLES = new Set(['FEEDPROXY_SECRET_KEY', 'FEEDPROXY_PREVIOUS_SECRET_KEY', 'FEEDPROXY_ADMIN_TOKEN', 'FEEDPROXY_METRICS_TOKEN']);
+export const FILE_VARIABLES = new Set([
+  'FEEDPROXY_SECRET_KEY',
+  'FEEDPROXY_PREVIOUS_SECRET_KEY',
+  'FEEDPROXY_ADMIN_TOKEN',
+  'FEEDPROXY_METRICS_TOKEN',
+]);
 // `store` may carry a Redis password (redis://user:pass@host).
 export const SECRET_PATHS = new Set(['secretKey', 'previousSecretKey', 'adminToken', 'metricsToken', 'consumerSecret', 'store']);
 

@@ -55,7 +55,8 @@ export function createGuardedConnector(
 
   async function approveAddress(hostname: string, port: number): Promise<string> {
     // IP literals (undici already stripped the IPv6 brackets) are never looked up.
-    const addresses = isIP(hostname) !== 0 ? [hostname] : (await withTimeout(lookup(hostname), connectTimeoutMs)).map((entry) => entry.address);
+    const addresses =
+      isIP(hostname) !== 0 ? [hostname] : (await withTimeout(lookup(hostname), connectTimeoutMs)).map((entry) => entry.address);
     const [first] = addresses;
     if (first === undefined) throw Object.assign(new Error('no address'), { code: 'ENOTFOUND' });
     // One forbidden answer refuses the host: a name that mixes public and private answers is not

@@ -30,7 +30,12 @@ export function canDecode(contentEncoding: string | undefined): boolean {
  * Collects `body` decoded, failing with FP_UPSTREAM_TOO_LARGE as soon as the decoded size passes
  * `maxBytes`. Codings we don't know leave the body as sent. Aborting `signal` stops the read.
  */
-export async function readBody(body: Readable, contentEncoding: string | undefined, maxBytes: number, signal: AbortSignal): Promise<Buffer> {
+export async function readBody(
+  body: Readable,
+  contentEncoding: string | undefined,
+  maxBytes: number,
+  signal: AbortSignal,
+): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let total = 0;
   const sink = new Writable({
@@ -45,7 +50,11 @@ export async function readBody(body: Readable, contentEncoding: string | undefin
     },
   });
   // Applied in the reverse order of the header (RFC 9110 §8.4: codings are listed as applied).
-  const decoders = canDecode(contentEncoding) ? listCodings(contentEncoding).reverse().map((coding) => DECODERS[coding]!()) : [];
+  const decoders = canDecode(contentEncoding)
+    ? listCodings(contentEncoding)
+        .reverse()
+        .map((coding) => DECODERS[coding]!())
+    : [];
   await pipeline([body, ...decoders, sink], { signal });
   return Buffer.concat(chunks, total);
 }

@@ -26,9 +26,7 @@ export interface ResponseMeta {
   contentType?: string;
 }
 
-export type FeedResponse =
-  | ({ kind: 'ok'; status: number; body: Buffer } & ResponseMeta)
-  | ({ kind: 'not-modified' } & ResponseMeta);
+export type FeedResponse = ({ kind: 'ok'; status: number; body: Buffer } & ResponseMeta) | ({ kind: 'not-modified' } & ResponseMeta);
 
 /**
  * A raw request through the same guard and caps (used by the OAuth client for token endpoints

@@ -40,7 +40,10 @@ export function isActive(source: Pick<SourceRecord, 'status'>): boolean {
 }
 
 /** The interval in force, minutes: the user's, raised to the operator's floor and to what the upstream asks (up to a day). */
-export function effectiveIntervalMinutes(settings: Pick<SourcePolicySettings, 'minMinutes'>, source: Pick<SourceRecord, 'refreshMinutes' | 'upstreamMinMinutes'>): number {
+export function effectiveIntervalMinutes(
+  settings: Pick<SourcePolicySettings, 'minMinutes'>,
+  source: Pick<SourceRecord, 'refreshMinutes' | 'upstreamMinMinutes'>,
+): number {
   const upstream = Math.min(source.upstreamMinMinutes ?? 0, MAX_UPSTREAM_MINUTES);
   return Math.max(source.refreshMinutes, settings.minMinutes, upstream);
 }
@@ -90,7 +93,10 @@ export function failingSince(source: Pick<SourceRecord, 'status' | 'lastSuccessA
  * marker from then on, although nothing about the source changes at that moment (the scheduler
  * rebuilds them when the time passes; a disabled or unauthorized source is never fetched again).
  */
-export function staleAtOf(source: Pick<SourceRecord, 'status' | 'lastSuccessAt' | 'createdAt'>, staleAfterHours: number): number | undefined {
+export function staleAtOf(
+  source: Pick<SourceRecord, 'status' | 'lastSuccessAt' | 'createdAt'>,
+  staleAfterHours: number,
+): number | undefined {
   const since = failingSince(source);
   return since === undefined ? undefined : Date.parse(since) + staleAfterHours * HOUR_MS;
 }
@@ -164,15 +170,39 @@ export function afterFailure(
 }
 
 /** After a good fetch (200 or 304): ok, the error and any Retry-After forgotten, fetched and succeeded now. */
-export function afterGoodFetch(fetchedAt: Date): Pick<SourceRecord, 'status' | 'errorCount' | 'lastError' | 'lastErrorCode' | 'retryAfterUntil' | 'lastFetchedAt' | 'lastSuccessAt' | 'updatedAt'> {
+export function afterGoodFetch(
+  fetchedAt: Date,
+): Pick<
+  SourceRecord,
+  'status' | 'errorCount' | 'lastError' | 'lastErrorCode' | 'retryAfterUntil' | 'lastFetchedAt' | 'lastSuccessAt' | 'updatedAt'
+> {
   const at = fetchedAt.toISOString();
-  return { status: 'ok', errorCount: 0, lastError: undefined, lastErrorCode: undefined, retryAfterUntil: undefined, lastFetchedAt: at, lastSuccessAt: at, updatedAt: at };
+  return {
+    status: 'ok',
+    errorCount: 0,
+    lastError: undefined,
+    lastErrorCode: undefined,
+    retryAfterUntil: undefined,
+    lastFetchedAt: at,
+    lastSuccessAt: at,
+    updatedAt: at,
+  };
 }
 
 /**
  * A user's word that the source should work again (its URL edited, an unauthorized or disabled
  * source edited, its connection linked again): new, no error, no pending Retry-After, due now.
  */
-export function resetForRetry(now: string): Pick<SourceRecord, 'status' | 'errorCount' | 'lastError' | 'lastErrorCode' | 'retryAfterUntil' | 'nextFetchAt' | 'updatedAt'> {
-  return { status: 'new', errorCount: 0, lastError: undefined, lastErrorCode: undefined, retryAfterUntil: undefined, nextFetchAt: now, updatedAt: now };
+export function resetForRetry(
+  now: string,
+): Pick<SourceRecord, 'status' | 'errorCount' | 'lastError' | 'lastErrorCode' | 'retryAfterUntil' | 'nextFetchAt' | 'updatedAt'> {
+  return {
+    status: 'new',
+    errorCount: 0,
+    lastError: undefined,
+    lastErrorCode: undefined,
+    retryAfterUntil: undefined,
+    nextFetchAt: now,
+    updatedAt: now,
+  };
 }

@@ -114,9 +114,7 @@ export function withExtraParams(url: string, provider: Pick<OAuthProviderConfig,
     throw new OAuthError('cannot add parameters to an invalid URL');
   }
   const present = new URLSearchParams(parsed.search);
-  const added = extra
-    .filter(([name]) => !present.has(name))
-    .map(([name, value]) => `${encodeRfc3986(name)}=${encodeRfc3986(value)}`);
+  const added = extra.filter(([name]) => !present.has(name)).map(([name, value]) => `${encodeRfc3986(name)}=${encodeRfc3986(value)}`);
   if (added.length === 0) return parsed.href;
   const query = parsed.search.length > 1 ? `${parsed.search.slice(1)}&` : '';
   parsed.search = `?${query}${added.join('&')}`;

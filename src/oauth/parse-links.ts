@@ -78,8 +78,7 @@ function linksFromXml(text: string): FeedLink[] {
 function linkOfAtomEntry(entry: XmlNode): FeedLink[] {
   const candidates = children(entry, 'link').filter((link) => attribute(link, 'href') !== undefined);
   // RFC 4287 §4.2.7.2: a link without rel is rel="alternate", the entry's own target.
-  const link =
-    candidates.find((candidate) => (attribute(candidate, 'rel') ?? 'alternate') === 'alternate') ?? candidates[0];
+  const link = candidates.find((candidate) => (attribute(candidate, 'rel') ?? 'alternate') === 'alternate') ?? candidates[0];
   if (!link) return [];
   const rel = attribute(link, 'rel');
   const category = first(entry, 'category');
@@ -87,7 +86,7 @@ function linkOfAtomEntry(entry: XmlNode): FeedLink[] {
     {
       url: attribute(link, 'href') as string,
       title: textOf(first(entry, 'title')) ?? attribute(link, 'title') ?? '',
-      rel: rel !== undefined && rel !== 'alternate' ? rel : (category && attribute(category, 'term')) ?? '',
+      rel: rel !== undefined && rel !== 'alternate' ? rel : ((category && attribute(category, 'term')) ?? ''),
     },
   ];
 }

@@ -90,7 +90,12 @@ function originOf(url: string): string {
 /** The origins a provider's configuration names: where its signed API lives. */
 function providerOrigins(provider: OAuthProviderConfig): Set<string> {
   const urls = [provider.requestTokenUrl, provider.accessTokenUrl, provider.authorizeUrl, provider.feedsUrl];
-  return new Set(urls.filter((url): url is string => url !== undefined).map((url) => originOf(url.replace(/[{}]/g, ''))).filter(Boolean));
+  return new Set(
+    urls
+      .filter((url): url is string => url !== undefined)
+      .map((url) => originOf(url.replace(/[{}]/g, '')))
+      .filter(Boolean),
+  );
 }
 
 export async function getOwnedConnectionOrThrow(deps: Pick<Deps, 'registry'>, userId: string, id: string): Promise<ConnectionRecord> {

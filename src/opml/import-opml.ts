@@ -75,19 +75,26 @@ export async function importOpml(deps: Deps, userId: string, opmlText: string): 
   await runPool(toImport, IMPORT_CONCURRENCY, async (index) => {
     const subscription = subscriptions[index]!;
     try {
-      const source = await createSource(deps, userId, { url: subscription.rawUrl, ...(subscription.title ? { title: subscription.title } : {}) });
+      const source = await createSource(deps, userId, {
+        url: subscription.rawUrl,
+        ...(subscription.title ? { title: subscription.title } : {}),
+      });
       Object.assign(reports[index]!, { result: 'added', sourceId: source.id, title: reports[index]!.title || source.title });
     } catch (error) {
       // A page that resolves to a feed the user has (or a copy imported meanwhile) is a duplicate.
       const duplicateOf = (error as { id?: unknown }).id;
-      if (isCodedError(error) && error.statusCode === 409 && typeof duplicateOf === 'string') Object.assign(reports[index]!, { result: 'duplicate', sourceId: duplicateOf });
+      if (isCodedError(error) && error.statusCode === 409 && typeof duplicateOf === 'string')
+        Object.assign(reports[index]!, { result: 'duplicate', sourceId: duplicateOf });
       else reports[index]!.error = errorOf(deps, error);
     }
   });
   // A later copy of a URL shares the first copy's fate: the same source, or the same failure.
   for (const { index, of } of copies) {
     const original = reports[of]!;
-    Object.assign(reports[index]!, original.result === 'failed' ? { error: original.error } : { result: 'duplicate', sourceId: original.sourceId });
+    Object.assign(
+      reports[index]!,
+      original.result === 'failed' ? { error: original.error } : { result: 'duplicate', sourceId: original.sourceId },
+    );
   }
 
   const { feeds, feedErrors } = await feedsOfCategories(deps, userId, reports);
@@ -115,7 +122,11 @@ function flatten(outlines: OpmlOutline[], path: string[]): Subscription[] {
 }
 
 /** One feed per category path, titled by the path; an existing feed with that exact title is extended. */
-async function feedsOfCategories(deps: Deps, userId: string, reports: OutlineReport[]): Promise<Pick<ImportReport, 'feeds' | 'feedErrors'>> {
+async function feedsOfCategories(
+  deps: Deps,
+  userId: string,
+  reports: OutlineReport[],
+): Promise<Pick<ImportReport, 'feeds' | 'feedErrors'>> {
   const sourcesByCategory = new Map<string, string[]>();
   for (const report of reports) {
     if (report.category === null || report.sourceId === undefined) continue;

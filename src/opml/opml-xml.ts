@@ -43,7 +43,11 @@ export function parseOpml(text: string): OpmlDocument {
   } catch (error) {
     if (!(error instanceof XmlError)) throw error;
     throw new BadRequestError(
-      error.reason === 'too-deep' ? `OPML nests outlines more than ${MAX_DEPTH} levels deep` : error.reason === 'dtd' ? `OPML must not contain a DTD: ${error.message}` : `OPML could not be read: ${error.message}`,
+      error.reason === 'too-deep'
+        ? `OPML nests outlines more than ${MAX_DEPTH} levels deep`
+        : error.reason === 'dtd'
+          ? `OPML must not contain a DTD: ${error.message}`
+          : `OPML could not be read: ${error.message}`,
     );
   }
   const opml = first(document, 'opml');

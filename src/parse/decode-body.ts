@@ -61,7 +61,18 @@ export function detectEncoding(bytes: Buffer, contentType?: string): string {
 // sequences; of the single-byte ones only scripts that Latin-1 would turn into nonsense are taken,
 // never one Latin variant for another (a short French text "looks" Romanian or Turkish too).
 const MULTI_BYTE = new Set(['Big5', 'EUC-JP', 'EUC-KR', 'GB18030', 'Shift_JIS', 'ISO-2022-JP', 'ISO-2022-KR', 'ISO-2022-CN']);
-const NON_LATIN_SINGLE_BYTE = new Set(['windows-874', 'KOI8-R', 'windows-1251', 'ISO-8859-5', 'ISO-8859-6', 'windows-1256', 'ISO-8859-7', 'windows-1253', 'ISO-8859-8', 'windows-1255']);
+const NON_LATIN_SINGLE_BYTE = new Set([
+  'windows-874',
+  'KOI8-R',
+  'windows-1251',
+  'ISO-8859-5',
+  'ISO-8859-6',
+  'windows-1256',
+  'ISO-8859-7',
+  'windows-1253',
+  'ISO-8859-8',
+  'windows-1255',
+]);
 // chardet's confidence (0–100) below which its best guess is not taken.
 const MULTI_BYTE_CONFIDENCE = 50;
 const SINGLE_BYTE_CONFIDENCE = 15;
@@ -84,8 +95,8 @@ function guessEncoding(bytes: Buffer): string | undefined {
 // windows-1252 0x80–0x9F (WHATWG Encoding index); the five unassigned bytes map to the C1 control of
 // the same number, as WHATWG does.
 const WINDOWS_1252_HIGH = [
-  0x20ac, 0x81, 0x201a, 0x192, 0x201e, 0x2026, 0x2020, 0x2021, 0x2c6, 0x2030, 0x160, 0x2039, 0x152, 0x8d, 0x17d, 0x8f,
-  0x90, 0x2018, 0x2019, 0x201c, 0x201d, 0x2022, 0x2013, 0x2014, 0x2dc, 0x2122, 0x161, 0x203a, 0x153, 0x9d, 0x17e, 0x178,
+  0x20ac, 0x81, 0x201a, 0x192, 0x201e, 0x2026, 0x2020, 0x2021, 0x2c6, 0x2030, 0x160, 0x2039, 0x152, 0x8d, 0x17d, 0x8f, 0x90, 0x2018, 0x2019,
+  0x201c, 0x201d, 0x2022, 0x2013, 0x2014, 0x2dc, 0x2122, 0x161, 0x203a, 0x153, 0x9d, 0x17e, 0x178,
 ];
 
 /**

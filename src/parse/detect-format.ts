@@ -123,7 +123,8 @@ export function classifyDocument(text: string): DocumentKind {
   throw new NotAFeedError(`unexpected root element <${root.slice(0, 40)}>`);
 }
 
-const EMBEDDED_ATOM = /<(?:([\w-]+):)?feed\s[^>]*xmlns(?::[\w-]+)?\s*=\s*["']http:\/\/(?:www\.w3\.org\/2005\/Atom|purl\.org\/atom\/ns#)["']/;
+const EMBEDDED_ATOM =
+  /<(?:([\w-]+):)?feed\s[^>]*xmlns(?::[\w-]+)?\s*=\s*["']http:\/\/(?:www\.w3\.org\/2005\/Atom|purl\.org\/atom\/ns#)["']/;
 
 /** The Atom <feed> element inside an (X)HTML document, as a document of its own, or undefined. */
 function embeddedAtomFeed(xml: string): string | undefined {

@@ -114,7 +114,9 @@ export function mediaTitle(media: MediaNs.ItemOrFeed | undefined): string | unde
 }
 
 /** The iTunes tags of an episode that podcast apps read, or undefined when there are none. */
-export function podcastOf(itunes: { duration?: number; explicit?: boolean; episode?: number; season?: number; episodeType?: string } | undefined): Podcast | undefined {
+export function podcastOf(
+  itunes: { duration?: number; explicit?: boolean; episode?: number; season?: number; episodeType?: string } | undefined,
+): Podcast | undefined {
   if (itunes === undefined) return undefined;
   const podcast: Podcast = {};
   if (Number.isFinite(itunes.duration) && (itunes.duration ?? 0) > 0) podcast.duration = Math.round(itunes.duration!);

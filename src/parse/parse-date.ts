@@ -2,8 +2,7 @@
 // Each format is parsed explicitly so the result never depends on the server's time zone, which
 // Date.parse would consult for strings without a zone.
 
-const ISO_DATE =
-  /^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:[T\s](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)?)?)?)?$/i;
+const ISO_DATE = /^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:[T\s](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)?)?)?)?$/i;
 const RFC822_DATE =
   /^(?:[a-z]{2,9}\.?,?\s*)?(\d{1,2})[\s-]+([a-z]{3,9})\.?[\s-]+(\d{2,4})(?:\s+(\d{1,2}):(\d{2})(?::(\d{2}))?)?\s*([a-z]{1,5}|[+-]\d{4}|[+-]\d{2}:\d{2})?\s*(?:\([^)]*\))?$/i;
 
@@ -14,9 +13,25 @@ const MONTHS = ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', '
 
 // RFC 822 §5.1 zone names; unknown names are read as UTC rather than dropping the date.
 const ZONE_OFFSETS_MINUTES: Record<string, number> = {
-  UT: 0, UTC: 0, GMT: 0, Z: 0,
-  EST: -300, EDT: -240, CST: -360, CDT: -300, MST: -420, MDT: -360, PST: -480, PDT: -420,
-  CET: 60, CEST: 120, BST: 60, IST: 330, JST: 540, AEST: 600, AEDT: 660,
+  UT: 0,
+  UTC: 0,
+  GMT: 0,
+  Z: 0,
+  EST: -300,
+  EDT: -240,
+  CST: -360,
+  CDT: -300,
+  MST: -420,
+  MDT: -360,
+  PST: -480,
+  PDT: -420,
+  CET: 60,
+  CEST: 120,
+  BST: 60,
+  IST: 330,
+  JST: 540,
+  AEST: 600,
+  AEDT: 660,
 };
 
 // Earlier than the web or absurdly far ahead means a broken generator, not a real date.
@@ -33,7 +48,16 @@ function parseOffsetMinutes(zone: string | undefined): number {
   return ZONE_OFFSETS_MINUTES[zone.toUpperCase()] ?? 0;
 }
 
-function toIso(year: number, month: number, day: number, hour: number, minute: number, second: number, ms: number, offset: number): string | undefined {
+function toIso(
+  year: number,
+  month: number,
+  day: number,
+  hour: number,
+  minute: number,
+  second: number,
+  ms: number,
+  offset: number,
+): string | undefined {
   if (year < MIN_YEAR || year > MAX_YEAR || month < 1 || month > 12 || day < 1 || day > 31) return undefined;
   if (hour > 24 || minute > 59 || second > 60) return undefined;
   const time = Date.UTC(year, month - 1, day, hour, minute, second, ms) - offset * 60_000;
@@ -47,7 +71,16 @@ function parseIso(value: string): string | undefined {
   const m = value.match(ISO_DATE);
   if (!m) return undefined;
   const ms = m[7] ? Math.round(Number(`0.${m[7]}`) * 1000) : 0;
-  return toIso(Number(m[1]), Number(m[2] ?? 1), Number(m[3] ?? 1), Number(m[4] ?? 0), Number(m[5] ?? 0), Number(m[6] ?? 0), Math.min(ms, 999), parseOffsetMinutes(m[8]));
+  return toIso(
+    Number(m[1]),
+    Number(m[2] ?? 1),
+    Number(m[3] ?? 1),
+    Number(m[4] ?? 0),
+    Number(m[5] ?? 0),
+    Number(m[6] ?? 0),
+    Math.min(ms, 999),
+    parseOffsetMinutes(m[8]),
+  );
 }
 
 function parseRfc822(value: string): string | undefined {
@@ -64,7 +97,16 @@ function parseRfc822(value: string): string | undefined {
 function parseSlashed(value: string): string | undefined {
   const m = value.match(SLASHED_DATE);
   if (!m) return undefined;
-  return toIso(Number(m[1]), Number(m[2]), Number(m[3]), Number(m[4] ?? 0), Number(m[5] ?? 0), Number(m[6] ?? 0), 0, parseOffsetMinutes(m[7]));
+  return toIso(
+    Number(m[1]),
+    Number(m[2]),
+    Number(m[3]),
+    Number(m[4] ?? 0),
+    Number(m[5] ?? 0),
+    Number(m[6] ?? 0),
+    0,
+    parseOffsetMinutes(m[7]),
+  );
 }
 
 /** ISO 8601 (UTC) form of a feed date, or undefined when it cannot be read with confidence. */

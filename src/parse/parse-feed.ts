@@ -14,7 +14,15 @@ import { normaliseRdf } from './formats/rdf.js';
 import { normaliseRss } from './formats/rss.js';
 import { stableId, type Context } from './normalise.js';
 import { createSecretRedactor } from './redact-secrets.js';
-import { balanceTags, countEntryTags, withBase64Decoded, withDcAuthorAsCreator, withChannel, withItemBodies, withLastTagClosed } from './repair-xml.js';
+import {
+  balanceTags,
+  countEntryTags,
+  withBase64Decoded,
+  withDcAuthorAsCreator,
+  withChannel,
+  withItemBodies,
+  withLastTagClosed,
+} from './repair-xml.js';
 
 export interface ParseFeedOptions {
   /** URL the document was fetched from: base of relative links, and its query values are secrets. */
@@ -48,12 +56,17 @@ function toNotAFeed(error: unknown): Error {
  * documents that declare entities and documents nested too deeply.
  */
 export function parseFeed(body: Buffer | string, options: ParseFeedOptions): ParsedFeed {
-  const context: Context = { redactor: createSecretRedactor(options.baseUrl), sourceUrl: options.baseUrl, ...(options.known ? { known: options.known } : {}) };
+  const context: Context = {
+    redactor: createSecretRedactor(options.baseUrl),
+    sourceUrl: options.baseUrl,
+    ...(options.known ? { known: options.known } : {}),
+  };
   try {
     const document = classifyDocument(decodeBody(body, options.contentType));
     if (document.kind === 'json') return normaliseJson(context, parseJsonFeed(document.value, { maxItems: MAX_ENTRIES }), options.baseUrl);
     const whole = withDcAuthorAsCreator(withLastTagClosed(document.xml));
-    const xml = document.format === 'rss' ? withItemBodies(withChannel(whole)) : document.format === 'atom' ? withBase64Decoded(whole) : whole;
+    const xml =
+      document.format === 'rss' ? withItemBodies(withChannel(whole)) : document.format === 'atom' ? withBase64Decoded(whole) : whole;
     const expected = countEntryTags(xml, document.format);
     let parsed: ParsedFeed | undefined;
     try {
@@ -71,7 +84,9 @@ export function parseFeed(body: Buffer | string, options: ParseFeedOptions): Par
     if (parsed === undefined) throw new NotAFeedError('unrecognised feed format');
     // Never "ok" with nothing when the document has entries: say so instead.
     if (parsed.entries.length === 0 && expected > 0) {
-      throw new NotAFeedError(`malformed XML: the document has ${expected} ${document.format === 'atom' ? 'entries' : 'items'} but none could be read`);
+      throw new NotAFeedError(
+        `malformed XML: the document has ${expected} ${document.format === 'atom' ? 'entries' : 'items'} but none could be read`,
+      );
     }
     return parsed;
   } catch (error) {

@@ -21,7 +21,8 @@ export function withChannel(xml: string): string {
 
 // Atom 0.3 mode="base64" (and RFC 4287 content of a non-text type) carries base64: decoded here,
 // before parsing, since the parser keeps the text but not the mode.
-const BASE64_ELEMENT = /<((?:[\w-]+:)?(?:content|summary|title|tagline|info|subtitle))((?:\s[^>]*?)?)\smode\s*=\s*["']base64["']([^>]*)>([^<]*)<\/\1\s*>/g;
+const BASE64_ELEMENT =
+  /<((?:[\w-]+:)?(?:content|summary|title|tagline|info|subtitle))((?:\s[^>]*?)?)\smode\s*=\s*["']base64["']([^>]*)>([^<]*)<\/\1\s*>/g;
 
 export function withBase64Decoded(xml: string): string {
   if (!/mode\s*=\s*["']base64["']/.test(xml)) return xml;
@@ -47,7 +48,8 @@ export function decodeBase64Text(encoded: string): string | undefined {
 const MAX_REPAIR_DEPTH = 256;
 const CONTAINERS = new Set(['rss', 'channel', 'feed', 'rdf']);
 const ENTRY_ELEMENTS = new Set(['item', 'entry']);
-const XML_TOKEN = /<!--[\s\S]*?-->|<!\[CDATA\[[\s\S]*?\]\]>|<\?[\s\S]*?\?>|<![^>]*>|<\/\s*([\w.:-]+)\s*>|<([\w.:-]+)(?:\s(?:[^>"']|"[^"]*"|'[^']*')*)?>/g;
+const XML_TOKEN =
+  /<!--[\s\S]*?-->|<!\[CDATA\[[\s\S]*?\]\]>|<\?[\s\S]*?\?>|<![^>]*>|<\/\s*([\w.:-]+)\s*>|<([\w.:-]+)(?:\s(?:[^>"']|"[^"]*"|'[^']*')*)?>/g;
 
 /**
  * Closes what a broken document left open, as a lenient reader does: an element still open when an
@@ -67,7 +69,12 @@ export function balanceTags(xml: string): string {
     if (closing !== undefined) {
       const at = stack.lastIndexOf(closing);
       if (at === -1) replacement = '';
-      else replacement = stack.splice(at).reverse().map((name) => `</${name}>`).join('');
+      else
+        replacement = stack
+          .splice(at)
+          .reverse()
+          .map((name) => `</${name}>`)
+          .join('');
     } else if (opening !== undefined && !token.endsWith('/>')) {
       let closed = '';
       if (ENTRY_ELEMENTS.has(localNameOf(opening) ?? '') && stack.some((name) => CONTAINERS.has(localNameOf(name) ?? ''))) {
@@ -79,7 +86,14 @@ export function balanceTags(xml: string): string {
     out += xml.slice(last, match.index) + replacement;
     last = match.index + token.length;
   }
-  return out + xml.slice(last) + stack.reverse().map((name) => `</${name}>`).join('');
+  return (
+    out +
+    xml.slice(last) +
+    stack
+      .reverse()
+      .map((name) => `</${name}>`)
+      .join('')
+  );
 }
 
 /** How many items or entries the document holds, counted by their start tags. */
@@ -102,7 +116,9 @@ const ITEM_BODY_HINT = /<(?:[\w-]+:)?(?:body|fullitem)[\s>]/i;
  */
 export function withItemBodies(xml: string): string {
   if (!ITEM_BODY_HINT.test(xml) || /<(?:[\w-]+:)?encoded[\s>]/.test(xml)) return xml;
-  const xhtmlPrefixes = new Set([...xml.matchAll(/\sxmlns:([\w-]+)\s*=\s*["']([^"']*)["']/g)].filter((m) => m[2] === XHTML_NS).map((m) => m[1]!));
+  const xhtmlPrefixes = new Set(
+    [...xml.matchAll(/\sxmlns:([\w-]+)\s*=\s*["']([^"']*)["']/g)].filter((m) => m[2] === XHTML_NS).map((m) => m[1]!),
+  );
   const stack: string[] = [];
   let out = '';
   let last = 0;

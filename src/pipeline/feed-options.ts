@@ -4,7 +4,12 @@ import type { CachedEntry } from '../model.js';
 import type { FeedOptions } from '../model.js';
 import { escapeHtml, plainTextOf } from '../text.js';
 
-export const DEFAULT_FEED_OPTIONS: Readonly<FeedOptions> = { prefixSourceTitle: false, summaryOnly: false, maxAgeDays: 0, sourceInfo: true };
+export const DEFAULT_FEED_OPTIONS: Readonly<FeedOptions> = {
+  prefixSourceTitle: false,
+  summaryOnly: false,
+  maxAgeDays: 0,
+  sourceInfo: true,
+};
 
 /** What a published entry carries beyond the cached one: where it came from. */
 export interface SourceFacet {
@@ -26,7 +31,11 @@ export function oldestAllowed(options: FeedOptions, now: Date): Date | undefined
   return options.maxAgeDays === 0 ? undefined : new Date(now.getTime() - options.maxAgeDays * 86_400_000);
 }
 
-export function applyFeedOptions(entries: CachedEntry[], options: FeedOptions, sources: ReadonlyMap<string, SourceFacet>): PublishedEntry[] {
+export function applyFeedOptions(
+  entries: CachedEntry[],
+  options: FeedOptions,
+  sources: ReadonlyMap<string, SourceFacet>,
+): PublishedEntry[] {
   return entries.map((entry) => {
     const source = sources.get(entry.sourceId);
     let published: PublishedEntry = entry;

@@ -62,8 +62,12 @@ export function compileFilters(rules: FilterRules): EntryFilter {
 export function compileFilterSteps(rules: FilterRules): EntryFilterSteps {
   const include = compileRuleList(rules.include, 'include');
   const exclude = compileRuleList(rules.exclude, 'exclude');
-  // eslint-disable-next-line require-yield -- no rules: nothing to step through
-  if (include.length === 0 && exclude.length === 0) return function* () { return true; };
+  if (include.length === 0 && exclude.length === 0) {
+    // eslint-disable-next-line require-yield -- no rules: nothing to step through
+    return function* () {
+      return true;
+    };
+  }
   return function* (entry) {
     const fields = searchableFieldsOf(entry);
     const matches = (matcher: Matcher): boolean => fields.some((field) => matcher(field.text, field.lowered));
@@ -89,7 +93,8 @@ export function compileFilterSteps(rules: FilterRules): EntryFilterSteps {
 function compileRuleList(rules: readonly unknown[] | undefined, list: 'include' | 'exclude', limits: RuleLimits = HARD_LIMITS): Matcher[] {
   if (rules === undefined) return [];
   if (!Array.isArray(rules)) throw new BadRequestError(`${list} must be a list of rules`);
-  if (rules.length > limits.maxRules) throw new BadRequestError(`${list} has more than ${limits.maxRules} rules; remove some, or join keywords into one /a|b/ rule`);
+  if (rules.length > limits.maxRules)
+    throw new BadRequestError(`${list} has more than ${limits.maxRules} rules; remove some, or join keywords into one /a|b/ rule`);
   return rules.map((rule, index) => compileRule(rule, `${list}[${index}]`, limits.maxLength));
 }
 

@@ -92,7 +92,11 @@ export function* mergeWithSnapshotSteps(input: MergeInput): Generator<void, Merg
  * Undefined when the result cannot be shown to equal a merge of everything — the changed sources
  * lost entries the limit needed, so an entry below the old cut may now belong: merge everything then.
  */
-export function remergeEntries(snapshot: Pick<MergeSnapshot, 'universe' | 'cut'>, input: MergeInput, changed: ReadonlySet<string>): MergeSnapshot | undefined {
+export function remergeEntries(
+  snapshot: Pick<MergeSnapshot, 'universe' | 'cut'>,
+  input: MergeInput,
+  changed: ReadonlySet<string>,
+): MergeSnapshot | undefined {
   return runSteps(remergeEntriesSteps(snapshot, input, changed));
 }
 
@@ -108,7 +112,9 @@ export function* remergeEntriesSteps(
     if (list) list.push(entry);
     else kept.set(entry.sourceId, [entry]);
   }
-  const sources = input.sources.map((source) => (changed.has(source.sourceId) ? source : { ...source, entries: kept.get(source.sourceId) ?? [] }));
+  const sources = input.sources.map((source) =>
+    changed.has(source.sourceId) ? source : { ...source, entries: kept.get(source.sourceId) ?? [] },
+  );
   const entries = yield* mergeEntriesSteps({ ...input, sources });
   const limit = limitOf(input);
   if (snapshot.cut) {

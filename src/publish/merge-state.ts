@@ -77,7 +77,12 @@ async function readEntries(registry: Registry, sources: SourceRecord[]): Promise
 /** Merges every cached entry of the sources; nothing is read or kept for later (the API's preview). */
 export async function mergeAll(registry: Registry, sources: SourceRecord[], input: Omit<MergeInput, 'sources'>): Promise<MergeSnapshot> {
   const entriesBySource = await readEntries(registry, sources);
-  return runSliced(mergeWithSnapshotSteps({ ...input, sources: sources.map((source) => ({ sourceId: source.id, entries: entriesBySource.get(source.id) ?? [] })) }));
+  return runSliced(
+    mergeWithSnapshotSteps({
+      ...input,
+      sources: sources.map((source) => ({ sourceId: source.id, entries: entriesBySource.get(source.id) ?? [] })),
+    }),
+  );
 }
 
 /**
@@ -94,7 +99,13 @@ export async function mergeFeed(
   notBefore: Date | undefined,
 ): Promise<MergedSelection> {
   const input = { include: selection.include, exclude: selection.exclude, limit: selection.limit, ...(notBefore ? { notBefore } : {}) };
-  const selectionKey = JSON.stringify([selection.sourceIds, selection.include, selection.exclude, selection.limit, selection.options ?? null]);
+  const selectionKey = JSON.stringify([
+    selection.sourceIds,
+    selection.include,
+    selection.exclude,
+    selection.limit,
+    selection.options ?? null,
+  ]);
   const state = await registry.getMergeState(feedId);
   let snapshot: MergeSnapshot | undefined;
   let changed: Set<string> | undefined;
@@ -102,7 +113,10 @@ export async function mergeFeed(
     changed = new Set(sources.filter((source) => !isSettledAt(state, source.id, revisions.get(source.id))).map((source) => source.id));
     // Past half the sources, reading them all in one go is as cheap and needs no proof of exactness.
     if (changed.size <= sources.length / 2) {
-      const fresh = await readEntries(registry, sources.filter((source) => changed?.has(source.id)));
+      const fresh = await readEntries(
+        registry,
+        sources.filter((source) => changed?.has(source.id)),
+      );
       const sourcesInput = sources.map((source) => ({ sourceId: source.id, entries: fresh.get(source.id) ?? [] }));
       snapshot = await runSliced(remergeEntriesSteps(state, { ...input, sources: sourcesInput }, changed));
     }

@@ -8,7 +8,14 @@
 import type { Deps } from '../deps.js';
 import type { PublicTokenTarget, RenderedFormat } from '../model.js';
 import type { RecordWatch } from '../store/kv.js';
-import { documentForToken, findPublishedFeed, readPublishedHead, readStoredDocument, type PublishedHead, type StoredDocument } from './published.js';
+import {
+  documentForToken,
+  findPublishedFeed,
+  readPublishedHead,
+  readStoredDocument,
+  type PublishedHead,
+  type StoredDocument,
+} from './published.js';
 
 type CacheDeps = Pick<Deps, 'config' | 'registry' | 'metrics' | 'now' | 'instanceId' | 'logger'>;
 
@@ -57,7 +64,12 @@ export interface PublishedCacheLimits {
   documentChars: number;
 }
 
-export const DEFAULT_CACHE_LIMITS: PublishedCacheLimits = { entries: 50_000, bytes: 32 * 1024 * 1024, documents: 128, documentChars: 32 * 1024 * 1024 };
+export const DEFAULT_CACHE_LIMITS: PublishedCacheLimits = {
+  entries: 50_000,
+  bytes: 32 * 1024 * 1024,
+  documents: 128,
+  documentChars: 32 * 1024 * 1024,
+};
 
 const FORMATS: RenderedFormat[] = ['atom', 'rss', 'json'];
 /** Registry keys (store/registry.ts) a public GET reads: the token, its meta copy, the feed's meta and bodies. */

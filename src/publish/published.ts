@@ -35,7 +35,12 @@ export function findPublishedFeed(deps: Pick<Deps, 'registry'>, token: string): 
 }
 
 /** Validators and type of the document at `token`'s URL, without reading the body (answers 304s). */
-export async function readPublishedHead(deps: PublishedDeps, target: PublicTokenTarget, token: string, format: RenderedFormat): Promise<PublishedHead | undefined> {
+export async function readPublishedHead(
+  deps: PublishedDeps,
+  target: PublicTokenTarget,
+  token: string,
+  format: RenderedFormat,
+): Promise<PublishedHead | undefined> {
   // The copy read with the token saves a round trip; a token created since its feed's last render
   // has none yet. Only after a crash between saving a feed and rendering it does a reader's request render.
   const meta = target.meta ?? (await deps.registry.getRenderedMeta(target.feedId)) ?? (await rebuildFeed(deps, target.feedId));
@@ -61,13 +66,22 @@ export async function readStoredDocument(deps: PublishedDeps, feedId: string, fo
  * `token`'s document made from the stored bytes; undefined when they belong to another default
  * token (a rotation landed). The body is made on demand: a cached encoding of it needs only the tag.
  */
-export function documentForToken(stored: StoredDocument, target: PublicTokenTarget, token: string): { etag: string; body: () => string } | undefined {
+export function documentForToken(
+  stored: StoredDocument,
+  target: PublicTokenTarget,
+  token: string,
+): { etag: string; body: () => string } | undefined {
   if (target.tokenId === DEFAULT_TOKEN_ID) return stored.publicToken === token ? { etag: stored.etag, body: () => stored.body } : undefined;
   return { etag: etagFor(stored.etag, target.tokenId), body: () => stored.body.replaceAll(stored.publicToken, token) };
 }
 
 /** The document exactly as a reader of `token`'s URL gets it (`target`: what the token opens, from findPublishedFeed). */
-export async function readPublished(deps: PublishedDeps, target: PublicTokenTarget, format: RenderedFormat, token: string): Promise<PublishedDocument | undefined> {
+export async function readPublished(
+  deps: PublishedDeps,
+  target: PublicTokenTarget,
+  format: RenderedFormat,
+  token: string,
+): Promise<PublishedDocument | undefined> {
   const head = await readPublishedHead(deps, target, token, format);
   const stored = head && (await readStoredDocument(deps, target.feedId, format));
   const document = stored && documentForToken(stored, target, token);

@@ -5,7 +5,15 @@ import { applyFeedOptions, feedOptionsOf, oldestAllowed, type PublishedEntry, ty
 import { mergeAll, mergeFeed, type FeedSelection, type MergedSelection } from './merge-state.js';
 import { renderFeed } from '../render/render-feed.js';
 import { maskUrl, REDACTED } from '../secrets/scrub.js';
-import { entryDate, FEED_FORMATS, type CachedEntry, type FeedRecord, type RenderedFormat, type RenderedMeta, type SourceRecord } from '../model.js';
+import {
+  entryDate,
+  FEED_FORMATS,
+  type CachedEntry,
+  type FeedRecord,
+  type RenderedFormat,
+  type RenderedMeta,
+  type SourceRecord,
+} from '../model.js';
 import { feedStaleness } from '../model/source-policy.js';
 import { lease } from '../store/leases.js';
 import { hubUrlOf, publicFeedIdOf, publicUrlsOf } from './public-urls.js';
@@ -13,7 +21,6 @@ import { VERSION } from '../version.js';
 import { strongEtag } from './strong-etag.js';
 import { onFeedPublished } from '../websub/notify.js';
 import { escapeHtml } from '../text.js';
-
 
 type RebuildDeps = Pick<Deps, 'config' | 'registry' | 'metrics' | 'now' | 'instanceId' | 'logger'>;
 
@@ -139,7 +146,14 @@ export async function selectEntries(
   const options = feedOptionsOf(selection.options);
   const input = { include: selection.include, exclude: selection.exclude, limit: selection.limit, notBefore: oldestAllowed(options, now) };
   const { entries, merge } = feedId
-    ? await mergeFeed(registry, feedId, selection, sources, new Map(ids.map((id, index) => [id, revisions[index] ?? null])), input.notBefore)
+    ? await mergeFeed(
+        registry,
+        feedId,
+        selection,
+        sources,
+        new Map(ids.map((id, index) => [id, revisions[index] ?? null])),
+        input.notBefore,
+      )
     : { entries: (await mergeAll(registry, sources, input)).entries, merge: 'full' as const };
   const facets = new Map(sources.map((source) => [source.id, facetOf(source)]));
   return { sources, entries: applyFeedOptions(entries, options, facets), merge };
@@ -152,7 +166,11 @@ export async function selectEntries(
 function facetOf(source: SourceRecord): SourceFacet {
   const home = source.siteUrl;
   const shareable =
-    home !== undefined && /^https?:\/\//i.test(home) && maskUrl(home) === home && !home.includes(REDACTED) && !/@/.test(home.split('/')[2] ?? '');
+    home !== undefined &&
+    /^https?:\/\//i.test(home) &&
+    maskUrl(home) === home &&
+    !home.includes(REDACTED) &&
+    !/@/.test(home.split('/')[2] ?? '');
   return { title: source.title, ...(shareable ? { url: home } : {}) };
 }
 
@@ -161,7 +179,9 @@ function facetOf(source: SourceRecord): SourceFacet {
  * that has one and nothing masked in it, and explicit when any source says so.
  */
 function podcastChannelOf(sources: SourceRecord[]): { image?: string; explicit?: boolean } {
-  const image = sources.map((source) => source.image).find((url) => url !== undefined && /^https?:\/\//i.test(url) && maskUrl(url) === url && !url.includes(REDACTED));
+  const image = sources
+    .map((source) => source.image)
+    .find((url) => url !== undefined && /^https?:\/\//i.test(url) && maskUrl(url) === url && !url.includes(REDACTED));
   const ratings = sources.map((source) => source.explicit);
   const explicit = ratings.includes(true) ? true : ratings.length > 0 && ratings.every((rating) => rating === false) ? false : undefined;
   return { ...(image === undefined ? {} : { image }), ...(explicit === undefined ? {} : { explicit }) };
@@ -171,7 +191,6 @@ function podcastChannelOf(sources: SourceRecord[]): { image?: string; explicit?:
 export async function rebuildFeedsOfSource(deps: RebuildDeps, sourceId: string): Promise<void> {
   for (const feedId of await deps.registry.feedIdsOfSource(sourceId)) await rebuildFeed(deps, feedId);
 }
-
 
 function latestDate(entries: CachedEntry[]): Date | undefined {
   let latest: Date | undefined;
@@ -194,7 +213,10 @@ function staleNoticeOf(feed: FeedRecord, sources: SourceRecord[], now: Date, sta
   // Dated when the feed became stale: deterministic, so re-renders keep the same bytes.
   const dated = new Date(staleAt).toISOString();
   // Status and error code only: the error's words can name a private upstream host, and this is public.
-  const details = sources.map((source) => `<li>${escapeHtml(source.title)}: ${escapeHtml(source.status)}${source.lastErrorCode ? ` (${escapeHtml(source.lastErrorCode)})` : ''}</li>`);
+  const details = sources.map(
+    (source) =>
+      `<li>${escapeHtml(source.title)}: ${escapeHtml(source.status)}${source.lastErrorCode ? ` (${escapeHtml(source.lastErrorCode)})` : ''}</li>`,
+  );
   return {
     id: `urn:feedproxy:stale:${publicFeedIdOf(feed.id)}:${since}`,
     sourceId: 'feedproxy',
@@ -208,4 +230,3 @@ function staleNoticeOf(feed: FeedRecord, sources: SourceRecord[], now: Date, sta
     firstSeenAt: dated,
   };
 }
-

@@ -87,7 +87,11 @@ async function refreshWithLease(deps: Deps, sourceId: string, options: RefreshOp
 
 function resultOf(source: SourceRecord): RefreshResult {
   if (source.status === 'ok') return { outcome: 'unchanged', source };
-  return { outcome: 'failed', source, error: { code: source.lastErrorCode ?? InternalError.code, message: source.lastError ?? source.status } };
+  return {
+    outcome: 'failed',
+    source,
+    error: { code: source.lastErrorCode ?? InternalError.code, message: source.lastError ?? source.status },
+  };
 }
 
 async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshOptions): Promise<RefreshResult> {
@@ -125,7 +129,12 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
 
     if (response.kind === 'not-modified') {
       // RFC 9110 §15.4.5: a 304 keeps the snapshot we have; no parse, no re-render.
-      const saved = await saveRefreshed(deps, source, { ...base, upstreamMinMinutes: upstreamMinMinutesOf(response.maxAgeSeconds, undefined) ?? source.upstreamMinMinutes }, fetchedAt);
+      const saved = await saveRefreshed(
+        deps,
+        source,
+        { ...base, upstreamMinMinutes: upstreamMinMinutesOf(response.maxAgeSeconds, undefined) ?? source.upstreamMinMinutes },
+        fetchedAt,
+      );
       if (!saved) return { outcome: 'skipped', source };
       if (source.status !== 'ok') await rebuildQuietly(deps, saved);
       deps.metrics.refreshes.inc({ outcome: 'unchanged', error: '' });
@@ -169,7 +178,8 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
     );
     // Deleted meanwhile: saveRefreshed took back what was written.
     if (!saved) return { outcome: 'skipped', source };
-    if (update.bytes !== (source.cachedBytes ?? 0)) await deps.registry.addToUserCount(source.userId, 'cachedBytes', update.bytes - (source.cachedBytes ?? 0));
+    if (update.bytes !== (source.cachedBytes ?? 0))
+      await deps.registry.addToUserCount(source.userId, 'cachedBytes', update.bytes - (source.cachedBytes ?? 0));
     if (update.changed || rescrub || source.status !== 'ok') await rebuildQuietly(deps, saved);
     const outcome = update.changed ? 'updated' : 'unchanged';
     deps.metrics.refreshes.inc({ outcome, error: '' });
@@ -187,7 +197,9 @@ async function fetchWithClockCorrection(deps: Deps, source: SourceRecord, reques
     return await deps.fetcher.fetchFeed(request);
   } catch (error) {
     if (!source.connectionId || !isCodedError(error) || error.upstreamStatus !== 401) throw error;
-    const corrected = await correctClockSkew(deps, source.userId, source.connectionId, deps.vault.open(source.urlSealed)).catch(() => false);
+    const corrected = await correctClockSkew(deps, source.userId, source.connectionId, deps.vault.open(source.urlSealed)).catch(
+      () => false,
+    );
     if (!corrected) throw error;
     return deps.fetcher.fetchFeed(await prepareSourceRequest(deps, source));
   }
@@ -197,18 +209,36 @@ async function recordFailure(deps: Deps, source: SourceRecord, error: unknown, s
   const now = deps.now();
   const coded: CodedError = isCodedError(error) ? error : new InternalError('Internal error while refreshing');
   if (!isCodedError(error)) {
-    deps.logger.error({ sourceId: source.id, host: source.host, err: scrubText(String((error as Error)?.stack ?? error), secrets) }, 'refresh failed unexpectedly');
+    deps.logger.error(
+      { sourceId: source.id, host: source.host, err: scrubText(String((error as Error)?.stack ?? error), secrets) },
+      'refresh failed unexpectedly',
+    );
   }
   const message = scrubText(coded.message, secrets);
   const upstreamStatus = coded.upstreamStatus;
   // Its connection was removed (a user's forced refresh of the disabled source): nothing can sign
   // for it any more, so it stays disabled rather than retrying on a schedule.
   const connectionRemoved =
-    upstreamStatus !== 410 && source.connectionId !== undefined && coded.code === NotFoundError.code && !(await deps.registry.getConnection(source.connectionId));
-  const outcome = afterFailure(deps.config.refresh, source, { code: coded.code, upstreamStatus, retryAfterMs: coded.retryAfterMs, connectionRemoved }, now);
+    upstreamStatus !== 410 &&
+    source.connectionId !== undefined &&
+    coded.code === NotFoundError.code &&
+    !(await deps.registry.getConnection(source.connectionId));
+  const outcome = afterFailure(
+    deps.config.refresh,
+    source,
+    { code: coded.code, upstreamStatus, retryAfterMs: coded.retryAfterMs, connectionRemoved },
+    now,
+  );
   const { status, errorCount } = outcome;
   const lastError = connectionRemoved ? CONNECTION_REMOVED : message;
-  const result: SourceRecord = { ...source, ...outcome, lastError, lastErrorCode: coded.code, lastFetchedAt: now.toISOString(), updatedAt: now.toISOString() };
+  const result: SourceRecord = {
+    ...source,
+    ...outcome,
+    lastError,
+    lastErrorCode: coded.code,
+    lastFetchedAt: now.toISOString(),
+    updatedAt: now.toISOString(),
+  };
   const failed = await saveRefreshed(deps, source, result);
   if (!failed) return { outcome: 'skipped', source };
   if (status === 'unauthorized' && source.connectionId) await markConnectionUnauthorized(deps, source.connectionId);
@@ -224,7 +254,12 @@ async function recordFailure(deps: Deps, source: SourceRecord, error: unknown, s
  * result fetched from a URL the user has since replaced is dropped. With `scheduleFrom`, the next
  * fetch is planned from the merged record's interval.
  */
-async function saveRefreshed(deps: Deps, fetchedFrom: SourceRecord, result: SourceRecord, scheduleFrom?: Date): Promise<SourceRecord | undefined> {
+async function saveRefreshed(
+  deps: Deps,
+  fetchedFrom: SourceRecord,
+  result: SourceRecord,
+  scheduleFrom?: Date,
+): Promise<SourceRecord | undefined> {
   const current = await deps.registry.getSource(fetchedFrom.id);
   if (!current) {
     // Deleted during the fetch: take back any entries this refresh wrote (deleting is idempotent).
@@ -264,7 +299,12 @@ async function markConnectionUnauthorized(deps: Deps, connectionId: string): Pro
   await deps.registry.saveConnection({ ...connection, status: 'unauthorized', updatedAt: now }, connection);
   for (const dependent of await deps.registry.listSourcesOfConnection(connectionId)) {
     if (dependent.status === 'unauthorized') continue;
-    await deps.registry.saveSource({ ...dependent, status: 'unauthorized', lastError: 'The connection was refused by the provider', updatedAt: now });
+    await deps.registry.saveSource({
+      ...dependent,
+      status: 'unauthorized',
+      lastError: 'The connection was refused by the provider',
+      updatedAt: now,
+    });
     await rebuildQuietly(deps, dependent);
   }
 }

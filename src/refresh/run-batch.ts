@@ -59,7 +59,7 @@ export async function refreshBatch(deps: Deps, sources: SourceRecord[], options:
             pump();
           });
       }
-      for (let index = 0; index < queue.length && active < options.concurrency; ) {
+      for (let index = 0; index < queue.length && active < options.concurrency;) {
         const source = queue[index]!;
         if ((activeByHost.get(source.host) ?? 0) >= options.perHost) {
           index += 1;
@@ -78,7 +78,11 @@ export async function refreshBatch(deps: Deps, sources: SourceRecord[], options:
           .catch((error: unknown) => {
             // The store failed under us: report the source as failed so `feedproxy refresh` exits 1.
             deps.logger.error({ sourceId: source.id, err: (error as Error).message }, 'refresh crashed');
-            const failed: RefreshResult = { outcome: 'failed', source, error: { code: InternalError.code, message: 'Internal error while refreshing' } };
+            const failed: RefreshResult = {
+              outcome: 'failed',
+              source,
+              error: { code: InternalError.code, message: 'Internal error while refreshing' },
+            };
             results.push(failed);
             options.onResult?.(failed);
           })
@@ -152,7 +156,7 @@ export async function refreshDueSources(deps: Deps, options: DueRefreshOptions =
       }
     },
     async settle(source, result) {
-      if (result && (result.outcome !== 'skipped' && result.outcome !== 'deferred')) return; // written, so synced
+      if (result && result.outcome !== 'skipped' && result.outcome !== 'deferred') return; // written, so synced
       const current = result?.source;
       if (current && isActive(current) && dueAtOf(current) <= deps.now().getTime()) return; // leased elsewhere
       await deps.registry.syncDueIndex([source.id]);

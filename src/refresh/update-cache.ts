@@ -67,14 +67,17 @@ export function updateCachedEntries(
   });
   // The byte cap is applied to the document first too, measured on the same objects as the final cut:
   // an entry that never fits is never counted as new, so it does not churn the cache on every refresh.
-  for (const candidate of policy.maxBytes === undefined ? candidates : withinBytes(newestFirst(candidates), policy.maxEntries, policy.maxBytes, sizeOf)) {
+  for (const candidate of policy.maxBytes === undefined
+    ? candidates
+    : withinBytes(newestFirst(candidates), policy.maxEntries, policy.maxBytes, sizeOf)) {
     seen.add(candidate.id);
     const old = previous.get(candidate.id);
     if (!old) added += 1;
     else if (sameItem(old, candidate)) {
       if (old.goneSince !== undefined) marked += 1; // it came back
     } else if (contentKey(old) !== contentKey(candidate)) updated += 1;
-    else if (old.goneSince !== undefined) marked += 1; // it came back
+    else if (old.goneSince !== undefined)
+      marked += 1; // it came back
     else if (old.fingerprint !== candidate.fingerprint) marked += 1; // same entry from a changed item: keep its new fingerprint
     next.push(candidate);
   }

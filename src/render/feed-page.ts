@@ -39,7 +39,8 @@ export function renderFeedPage(jsonFeed: string, links: FeedPageLinks): string {
   const title = text(document.title) || 'Untitled feed';
   const items = Array.isArray(document.items) ? document.items : [];
   const alternates = FORMATS.map(
-    ({ format, type, name }) => `<link rel="alternate" type="${type}" title="${escapeHtml(`${title} (${name})`)}" href="${escapeHtml(links.feeds[format])}">`,
+    ({ format, type, name }) =>
+      `<link rel="alternate" type="${type}" title="${escapeHtml(`${title} (${name})`)}" href="${escapeHtml(links.feeds[format])}">`,
   );
   const copyFields = FORMATS.map(
     ({ format, name }) => `<label class="copy">${name}<input type="text" readonly value="${escapeHtml(links.feeds[format])}"></label>`,
@@ -75,13 +76,22 @@ function entryHtml(item: JsonFeedItem): string {
   // reads as sorted; date_published may be older than an entry's update.
   const date = (text(item.date_modified) || text(item.date_published)).slice(0, 10);
   const source = text(item._feedproxy?.source?.title);
-  const meta = [date && `<time datetime="${escapeHtml(date)}">${escapeHtml(date)}</time>`, source && `from <span class="source">${escapeHtml(source)}</span>`]
+  const meta = [
+    date && `<time datetime="${escapeHtml(date)}">${escapeHtml(date)}</time>`,
+    source && `from <span class="source">${escapeHtml(source)}</span>`,
+  ]
     .filter(Boolean)
     .join(' · ');
   // JSON Feed's summary is plain text; content_html is HTML, shown as its text.
   const summary = text(item.summary) || plainTextOf(text(item.content_html));
   const characters = Array.from(summary);
-  const shortened = characters.length > SUMMARY_CHARS ? `${characters.slice(0, SUMMARY_CHARS).join('').replace(/\s+\S*$/, '')}…` : summary;
+  const shortened =
+    characters.length > SUMMARY_CHARS
+      ? `${characters
+          .slice(0, SUMMARY_CHARS)
+          .join('')
+          .replace(/\s+\S*$/, '')}…`
+      : summary;
   return [
     '<article>',
     `<h2>${heading}</h2>`,

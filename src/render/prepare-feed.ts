@@ -135,7 +135,8 @@ function preparePodcast(podcast: Podcast | undefined): Podcast | undefined {
   if (typeof podcast.explicit === 'boolean') prepared.explicit = podcast.explicit;
   if (positive(podcast.episode)) prepared.episode = podcast.episode;
   if (positive(podcast.season)) prepared.season = podcast.season;
-  if (podcast.episodeType === 'full' || podcast.episodeType === 'trailer' || podcast.episodeType === 'bonus') prepared.episodeType = podcast.episodeType;
+  if (podcast.episodeType === 'full' || podcast.episodeType === 'trailer' || podcast.episodeType === 'bonus')
+    prepared.episodeType = podcast.episodeType;
   return Object.keys(prepared).length === 0 ? undefined : prepared;
 }
 
@@ -172,13 +173,15 @@ function latestOf(entries: CachedEntry[]): Date | undefined {
 }
 
 /** RFC 2045 type/subtype with optional parameters. */
-const MIME_TYPE = /^[!#$%&'*+.^_`|~0-9a-z-]+\/[!#$%&'*+.^_`|~0-9a-z-]+(\s*;\s*[!#$%&'*+.^_`|~0-9a-z-]+=("[^"]*"|[!#$%&'*+.^_`|~0-9a-z-]+))*$/i;
+const MIME_TYPE =
+  /^[!#$%&'*+.^_`|~0-9a-z-]+\/[!#$%&'*+.^_`|~0-9a-z-]+(\s*;\s*[!#$%&'*+.^_`|~0-9a-z-]+=("[^"]*"|[!#$%&'*+.^_`|~0-9a-z-]+))*$/i;
 const EMAIL = /^[^\s@<>()",;:[\]\\]+@[^\s@<>()",;:[\]\\]+\.[^\s@<>()",;:[\]\\]+$/;
 
 // Atom ids are IRIs compared character by character (RFC 4287 §4.2.6); feed validators accept
 // ASCII URIs, and for tag: and urn: only the RFC 4151 and RFC 8141 forms.
 const ASCII_URI = /^[a-z][a-z0-9+.-]*:(\/\/)?[0-9a-z;/?:@&=+$.\-_!~*'()%,#]+$/i;
-const TAG_URI = /^tag:([a-z0-9\-._]+?@)?[a-z0-9.-]+?,\d{4}(-\d{2}(-\d{2})?)?:[0-9a-z;/?:@&=+$.\-_!~*'()%,]*(#[0-9a-z;/?:@&=+$.\-_!~*'()%,]*)?$/i;
+const TAG_URI =
+  /^tag:([a-z0-9\-._]+?@)?[a-z0-9.-]+?,\d{4}(-\d{2}(-\d{2})?)?:[0-9a-z;/?:@&=+$.\-_!~*'()%,]*(#[0-9a-z;/?:@&=+$.\-_!~*'()%,]*)?$/i;
 const URN = /^urn:[a-z0-9][a-z0-9-]{1,31}:([a-z0-9()+,.:=@;$_!*'-]|%[0-9a-f]{2})+$/i;
 const UUID_URN = /^urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 

@@ -49,7 +49,8 @@ export const browserViewRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       schema: {
         tags: ['public feeds'],
-        summary: 'HTML page of a published feed: its title, entries and the three feed URLs (with <link rel="alternate">); no authentication',
+        summary:
+          'HTML page of a published feed: its title, entries and the three feed URLs (with <link rel="alternate">); no authentication',
         security: [],
         params: Type.Object({ token: Type.String() }),
       },

@@ -53,12 +53,12 @@ export function createEncodedBodyCache(maxBytes: number): EncodedBodyCache {
         copy = Promise.resolve()
           .then(() => encode(body(), coding))
           .then(
-          (bytes) => (remember(key, bytes), bytes),
-          (error: unknown) => {
-            copies.delete(key);
-            throw error;
-          },
-        );
+            (bytes) => (remember(key, bytes), bytes),
+            (error: unknown) => {
+              copies.delete(key);
+              throw error;
+            },
+          );
         copies.set(key, copy);
       }
       return copy;

@@ -25,7 +25,9 @@ export const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const tags = ['operations'];
   const Status = Type.Object({ status: Type.String() });
 
-  app.get('/healthz', { schema: { tags, summary: 'The process is up', security: [], response: { 200: Status } } }, async () => ({ status: 'ok' }));
+  app.get('/healthz', { schema: { tags, summary: 'The process is up', security: [], response: { 200: Status } } }, async () => ({
+    status: 'ok',
+  }));
 
   app.get(
     '/readyz',
@@ -41,14 +43,18 @@ export const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
   );
 
   const metricsSecurity = deps.config.metricsToken === undefined ? [] : [{ apiKey: [] }];
-  app.get('/metrics', { schema: { tags, summary: 'Prometheus metrics (a bearer token when FEEDPROXY_METRICS_TOKEN is set)', security: metricsSecurity } }, async (request, reply) => {
-    if (!metricsAllowed(deps.config, request.headers.authorization)) {
-      reply.header('www-authenticate', 'Bearer realm="metrics"');
-      const refusal = Object.assign(new UnauthorizedError(), { message: METRICS_TOKEN_MESSAGE });
-      // Guessing the token counts as guessing a key: past the budget, 429 for the minute.
-      return app.wrongKeys.refuse(request.ip, refusal);
-    }
-    const { body, contentType } = await deps.metrics.render();
-    return reply.type(contentType).send(body);
-  });
+  app.get(
+    '/metrics',
+    { schema: { tags, summary: 'Prometheus metrics (a bearer token when FEEDPROXY_METRICS_TOKEN is set)', security: metricsSecurity } },
+    async (request, reply) => {
+      if (!metricsAllowed(deps.config, request.headers.authorization)) {
+        reply.header('www-authenticate', 'Bearer realm="metrics"');
+        const refusal = Object.assign(new UnauthorizedError(), { message: METRICS_TOKEN_MESSAGE });
+        // Guessing the token counts as guessing a key: past the budget, 429 for the minute.
+        return app.wrongKeys.refuse(request.ip, refusal);
+      }
+      const { body, contentType } = await deps.metrics.render();
+      return reply.type(contentType).send(body);
+    },
+  );
 };

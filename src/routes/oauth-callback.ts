@@ -15,7 +15,10 @@ export const oauthCallbackRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['connections'],
         summary: 'OAuth 1.0a callback (the provider redirects the browser here)',
         security: [],
-        querystring: Type.Object({ oauth_token: Type.Optional(Type.String({ maxLength: 1024 })), oauth_verifier: Type.Optional(Type.String({ maxLength: 1024 })) }),
+        querystring: Type.Object({
+          oauth_token: Type.Optional(Type.String({ maxLength: 1024 })),
+          oauth_verifier: Type.Optional(Type.String({ maxLength: 1024 })),
+        }),
       },
     },
     async (request, reply) => {
@@ -59,4 +62,3 @@ ${refreshTo ? `<meta http-equiv="refresh" content="0; url=${escapeHtml(refreshTo
 </head><body><main><h1>${title}</h1><p>${message}</p></main></body></html>
 `;
 }
-

@@ -29,7 +29,10 @@ const ENCODED_CACHE_BYTES = 32 * 1024 * 1024;
  * elsewhere may embed them (cross-origin-resource-policy).
  */
 const CORS_HEADERS = { vary: 'Origin', 'access-control-allow-origin': '*' } as const;
-const SECURITY_HEADERS: Readonly<Record<string, string>> = Object.freeze({ ...HELMET_HEADERS, 'cross-origin-resource-policy': 'cross-origin' });
+const SECURITY_HEADERS: Readonly<Record<string, string>> = Object.freeze({
+  ...HELMET_HEADERS,
+  'cross-origin-resource-policy': 'cross-origin',
+});
 
 type Bindings = Parameters<FastifyBaseLogger['child']>[0];
 type ChildLoggerOptions = NonNullable<Parameters<FastifyBaseLogger['child']>[1]>;
@@ -134,7 +137,9 @@ export const publicFeedRoutes: FastifyPluginAsyncTypebox = async (app) => {
       if (!allowed.allowed) {
         reply.headers(SECURITY_HEADERS);
         throw withRetryAfter(
-          new RateLimitedError(`at most ${allowed.limit} a minute from this address for this feed; retry in ${allowed.resetSeconds} seconds`),
+          new RateLimitedError(
+            `at most ${allowed.limit} a minute from this address for this feed; retry in ${allowed.resetSeconds} seconds`,
+          ),
           allowed.resetSeconds * 1000,
         );
       }
@@ -149,8 +154,19 @@ export const publicFeedRoutes: FastifyPluginAsyncTypebox = async (app) => {
       }
 
       reply.headers(headersOf(entry));
-      const notModified = isNotModified(request.headers['if-none-match'], request.headers['if-modified-since'], entry.head.etag, entry.head.lastModified);
-      stats.record({ feedId: entry.target.feedId, tokenId: entry.target.tokenId, notModified, userAgent: request.headers['user-agent'], at: app.deps.now() });
+      const notModified = isNotModified(
+        request.headers['if-none-match'],
+        request.headers['if-modified-since'],
+        entry.head.etag,
+        entry.head.lastModified,
+      );
+      stats.record({
+        feedId: entry.target.feedId,
+        tokenId: entry.target.tokenId,
+        notModified,
+        userAgent: request.headers['user-agent'],
+        at: app.deps.now(),
+      });
       if (notModified) return reply.code(304).send();
 
       if (entry.storedChars !== undefined) {
@@ -182,7 +198,12 @@ export const publicFeedRoutes: FastifyPluginAsyncTypebox = async (app) => {
  * (§13.2.2 — If-Modified-Since is ignored then); §13.1.3: If-Modified-Since compares at one-second
  * resolution against Last-Modified.
  */
-export function isNotModified(ifNoneMatch: string | undefined, ifModifiedSince: string | undefined, etag: string, lastModified: string): boolean {
+export function isNotModified(
+  ifNoneMatch: string | undefined,
+  ifModifiedSince: string | undefined,
+  etag: string,
+  lastModified: string,
+): boolean {
   if (ifNoneMatch !== undefined) {
     // The common case, a reader sending back the one tag it was given: no split, no allocation.
     if (ifNoneMatch === etag) return true;

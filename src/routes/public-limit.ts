@@ -163,4 +163,3 @@ export function createPublicLimit(maxPerMinute: number, now: () => number = Date
 function alignedStart(at: number): number {
   return at - (at % WINDOW_MS);
 }
-

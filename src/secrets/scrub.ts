@@ -105,7 +105,8 @@ export function secretValuesOf(url: string, known: readonly string[] = []): stri
   const { values, params } = rawSecretsOf(url);
   const forms = new Set(formsOf([...values, ...known]));
   for (const [name, value] of params) {
-    for (const form of new Set([value, decodeComponent(value), encodeURIComponent(decodeComponent(value))])) forms.add(`${URL_PARAM_MARK}${name}=${form}`);
+    for (const form of new Set([value, decodeComponent(value), encodeURIComponent(decodeComponent(value))]))
+      forms.add(`${URL_PARAM_MARK}${name}=${form}`);
   }
   return sortLongestFirst([...forms]);
 }
@@ -221,7 +222,6 @@ function decodeComponent(raw: string): string {
 function lowerHex(text: string): string {
   return text.replace(/%[0-9A-F]{2}/g, (escape) => escape.toLowerCase());
 }
-
 
 /** Distinct, non-empty (an empty "secret" would redact between every character), longest first. */
 function sortLongestFirst(secrets: readonly string[]): string[] {

@@ -48,7 +48,11 @@ export async function startConnection(
 }
 
 /** Step 3 from the provider's redirect: the request token names the connection. */
-export async function completeConnectionFromCallback(deps: Deps, oauthToken: string, verifier: string | undefined): Promise<ConnectionRecord> {
+export async function completeConnectionFromCallback(
+  deps: Deps,
+  oauthToken: string,
+  verifier: string | undefined,
+): Promise<ConnectionRecord> {
   const connection = await deps.registry.findConnectionByRequestTokenHash(tokenHash(oauthToken));
   if (!connection) throw new BadRequestError('This authorization link is unknown or was already used. Start the connection again.');
   return exchange(deps, connection, verifier);
@@ -57,7 +61,10 @@ export async function completeConnectionFromCallback(deps: Deps, oauthToken: str
 /** Step 3 for out-of-band providers: the user pastes the verifier the provider showed them. */
 export async function verifyConnection(deps: Deps, userId: string, id: string, verifier: string): Promise<ConnectionRecord> {
   const connection = await getOwnedConnectionOrThrow(deps, userId, id);
-  if (!connection.requestTokenHash) throw new BadRequestError('This connection is not waiting for a verifier: relink it (POST /api/v1/connections/:id/relink) to get a new one.');
+  if (!connection.requestTokenHash)
+    throw new BadRequestError(
+      'This connection is not waiting for a verifier: relink it (POST /api/v1/connections/:id/relink) to get a new one.',
+    );
   return exchange(deps, connection, verifier);
 }
 
@@ -69,9 +76,18 @@ async function exchange(deps: Deps, connection: ConnectionRecord, verifier: stri
   if (Date.parse(connection.requestExpiresAt) < now.getTime()) {
     throw new BadRequestError('This authorization link has expired. Start the connection again.');
   }
-  const requestToken: OAuthToken = { token: deps.vault.open(connection.requestTokenSealed), secret: deps.vault.open(connection.requestSecretSealed) };
+  const requestToken: OAuthToken = {
+    token: deps.vault.open(connection.requestTokenSealed),
+    secret: deps.vault.open(connection.requestSecretSealed),
+  };
   // Single use: forget the request token before the exchange, so a replayed callback finds nothing.
-  const pendingFree: ConnectionRecord = { ...connection, requestTokenSealed: undefined, requestSecretSealed: undefined, requestTokenHash: undefined, requestExpiresAt: undefined };
+  const pendingFree: ConnectionRecord = {
+    ...connection,
+    requestTokenSealed: undefined,
+    requestSecretSealed: undefined,
+    requestTokenHash: undefined,
+    requestExpiresAt: undefined,
+  };
   await deps.registry.saveConnection(pendingFree, connection);
   const provider = providerOf(deps, connection.provider);
   const access = await getAccessToken(provider, deps.fetcher, requestToken, verifier || undefined);
@@ -117,4 +133,3 @@ export async function deleteConnection(deps: Deps, userId: string, id: string): 
     });
   }
 }
-

@@ -78,7 +78,11 @@ export async function updateFeed(deps: Deps, userId: string, id: string, input: 
 
 /** New public URLs; the old ones answer 404 as soon as this returns. */
 export async function rotateFeed(deps: Deps, userId: string, id: string): Promise<FeedRecord> {
-  const feed = await editFeedRecord(deps, id, userId, (previous) => ({ ...previous, publicToken: randomToken(PUBLIC_TOKEN_BYTES), updatedAt: deps.now().toISOString() }));
+  const feed = await editFeedRecord(deps, id, userId, (previous) => ({
+    ...previous,
+    publicToken: randomToken(PUBLIC_TOKEN_BYTES),
+    updatedAt: deps.now().toISOString(),
+  }));
   await rebuildFeed(deps, feed.id);
   return feed;
 }
@@ -92,9 +96,11 @@ export async function deleteFeed(deps: Deps, userId: string, id: string): Promis
 export async function removeSourceFromFeeds(deps: Deps, sourceId: string): Promise<string[]> {
   const feedIds = await deps.registry.feedIdsOfSource(sourceId);
   for (const feedId of feedIds) {
-    await editFeedRecord(deps, feedId, undefined, (feed) => ({ ...feed, sourceIds: feed.sourceIds.filter((id) => id !== sourceId) })).catch((error: unknown) => {
-      if (!(error instanceof NotFoundError)) throw error; // deleted meanwhile: nothing to take out
-    });
+    await editFeedRecord(deps, feedId, undefined, (feed) => ({ ...feed, sourceIds: feed.sourceIds.filter((id) => id !== sourceId) })).catch(
+      (error: unknown) => {
+        if (!(error instanceof NotFoundError)) throw error; // deleted meanwhile: nothing to take out
+      },
+    );
   }
   return feedIds;
 }
@@ -123,13 +129,22 @@ async function editFeedRecord(
 async function underFeedEditLease<T>(deps: Deps, feedId: string, edit: () => Promise<T>): Promise<T> {
   // Unique per call: a lease is re-entrant for its owner, and two requests of one process must exclude each other.
   const owner = `${deps.instanceId}:${randomToken(6)}`;
-  const edited = await deps.registry.leases.withLease(lease.feedEdit(feedId), owner, { ttlMs: EDIT_LEASE_MS, waitMs: EDIT_WAIT_MS, pollMs: 10 }, edit);
+  const edited = await deps.registry.leases.withLease(
+    lease.feedEdit(feedId),
+    owner,
+    { ttlMs: EDIT_LEASE_MS, waitMs: EDIT_WAIT_MS, pollMs: 10 },
+    edit,
+  );
   if (!edited.held) throw new ConflictError('the feed is being edited by another request; try again');
   return edited.value;
 }
 
 /** The first entries a feed with these settings would publish now, and its sources; nothing is stored. */
-export async function previewFeed(deps: Deps, userId: string, input: FeedInput): Promise<{ sources: SourceRecord[]; entries: PublishedEntry[] }> {
+export async function previewFeed(
+  deps: Deps,
+  userId: string,
+  input: FeedInput,
+): Promise<{ sources: SourceRecord[]; entries: PublishedEntry[] }> {
   const selection = {
     sourceIds: await checkSources(deps, userId, input.sources ?? []),
     ...checkFilters(deps, input),
@@ -150,15 +165,24 @@ export interface FeedToken {
 
 /** The feed's default URL first (id `default`, replaced by a rotation), then the named ones. */
 export function tokensOf(feed: FeedRecord): FeedToken[] {
-  return [{ id: DEFAULT_TOKEN_ID, name: DEFAULT_TOKEN_ID, token: feed.publicToken, createdAt: feed.createdAt }, ...(feed.subscriberTokens ?? [])];
+  return [
+    { id: DEFAULT_TOKEN_ID, name: DEFAULT_TOKEN_ID, token: feed.publicToken, createdAt: feed.createdAt },
+    ...(feed.subscriberTokens ?? []),
+  ];
 }
 
 export async function createFeedToken(deps: Deps, userId: string, feedId: string, name: string | undefined): Promise<FeedToken> {
   const cleaned = checkTokenName(name);
-  const token: SubscriberToken = { id: randomToken(6), name: cleaned, token: randomToken(PUBLIC_TOKEN_BYTES), createdAt: deps.now().toISOString() };
+  const token: SubscriberToken = {
+    id: randomToken(6),
+    name: cleaned,
+    token: randomToken(PUBLIC_TOKEN_BYTES),
+    createdAt: deps.now().toISOString(),
+  };
   await editFeedRecord(deps, feedId, userId, (previous) => {
     const existing = previous.subscriberTokens ?? [];
-    if (existing.length >= MAX_SUBSCRIBER_TOKENS) throw new ConflictError(`a feed has at most ${MAX_SUBSCRIBER_TOKENS} subscriber URLs; revoke one first`);
+    if (existing.length >= MAX_SUBSCRIBER_TOKENS)
+      throw new ConflictError(`a feed has at most ${MAX_SUBSCRIBER_TOKENS} subscriber URLs; revoke one first`);
     if (tokensOf(previous).some((other) => other.name.toLowerCase() === cleaned.toLowerCase())) {
       throw new ConflictError(`this feed already has a URL named "${cleaned}"`);
     }
@@ -172,7 +196,8 @@ export async function createFeedToken(deps: Deps, userId: string, feedId: string
 /** The token's URLs answer 404 as soon as this returns; the others keep working. */
 export async function revokeFeedToken(deps: Deps, userId: string, feedId: string, tokenId: string): Promise<void> {
   await editFeedRecord(deps, feedId, userId, (previous) => {
-    if (tokenId === DEFAULT_TOKEN_ID) throw new BadRequestError('the default URL cannot be revoked; replace it with POST /api/v1/feeds/:id/rotate');
+    if (tokenId === DEFAULT_TOKEN_ID)
+      throw new BadRequestError('the default URL cannot be revoked; replace it with POST /api/v1/feeds/:id/rotate');
     const existing = previous.subscriberTokens ?? [];
     if (!existing.some((token) => token.id === tokenId)) throw new NotFoundError('Token');
     return { ...previous, subscriberTokens: existing.filter((token) => token.id !== tokenId) };
@@ -191,7 +216,14 @@ export async function feedUsage(deps: Deps, userId: string, feedId: string): Pro
   await deps.stats.flush();
   const { tokens: counted, days } = await deps.stats.read(feed.id, deps.now());
   const tokens = tokensOf(feed).map(({ id, name }) => {
-    const { tokenId: _tokenId, ...usage } = counted.get(id) ?? { tokenId: id, requests: 0, notModified: 0, lastSeenAt: null, subscribers: 0, readers: [] };
+    const { tokenId: _tokenId, ...usage } = counted.get(id) ?? {
+      tokenId: id,
+      requests: 0,
+      notModified: 0,
+      lastSeenAt: null,
+      subscribers: 0,
+      readers: [],
+    };
     return { id, name, ...usage };
   });
   const sum = <T>(of: Iterable<T>, pick: (token: T) => number) => [...of].reduce((total, token) => total + pick(token), 0);

@@ -21,7 +21,11 @@ export async function resealAll(registry: Registry, from: Vault, to: Vault): Pro
     // (of the stored URL; an HTML page's own URL is no longer known and is simply fetched again).
     const url = from.open(source.urlSealed);
     const urlDigests = urlDigestsOf({ vault: to }, [url], source.connectionId);
-    await registry.unindexSourceUrls(source.userId, source.id, source.urlDigests ?? urlDigestsOf({ vault: from }, [url], source.connectionId));
+    await registry.unindexSourceUrls(
+      source.userId,
+      source.id,
+      source.urlDigests ?? urlDigestsOf({ vault: from }, [url], source.connectionId),
+    );
     await registry.saveSource({ ...source, urlSealed: to.seal(url), secretsSealed: reseal(source.secretsSealed), urlDigests });
     await registry.indexSourceUrls(source.userId, source.id, urlDigests);
     sources += 1;

@@ -85,7 +85,12 @@ export interface UrlClaim {
  * the first, then finds its source (409 naming it), or claims the URL if the first failed.
  * A URL change claims the same way, with `except` naming the source being changed.
  */
-export function claimSourceUrls(deps: Pick<Deps, 'registry' | 'vault' | 'config' | 'instanceId'>, userId: string, connectionId?: string, except?: string): UrlClaim {
+export function claimSourceUrls(
+  deps: Pick<Deps, 'registry' | 'vault' | 'config' | 'instanceId'>,
+  userId: string,
+  connectionId?: string,
+  except?: string,
+): UrlClaim {
   const owner = `${deps.instanceId}:${randomToken(9)}`;
   const held: string[] = [];
   return {
@@ -107,7 +112,10 @@ export function claimSourceUrls(deps: Pick<Deps, 'registry' | 'vault' | 'config'
 }
 
 export function duplicateError(id: string): Error {
-  return Object.assign(new ConflictError(`you already have this feed as source ${id}; use that one (GET /api/v1/sources/${id}) or delete it first`), { id });
+  return Object.assign(
+    new ConflictError(`you already have this feed as source ${id}; use that one (GET /api/v1/sources/${id}) or delete it first`),
+    { id },
+  );
 }
 
 export async function indexSource(deps: Pick<Deps, 'registry'>, source: SourceRecord): Promise<void> {
@@ -132,7 +140,11 @@ export async function unindexSource(deps: Pick<Deps, 'registry' | 'vault'>, sour
  * and lowered again when that went past the limit, so N concurrent creates never exceed it.
  * The caller gives the slot back (`releaseSlot`) when the create then fails.
  */
-export async function reserveSlot(deps: Pick<Deps, 'registry' | 'vault' | 'config' | 'instanceId'>, userId: string, kind: 'sources' | 'feeds'): Promise<void> {
+export async function reserveSlot(
+  deps: Pick<Deps, 'registry' | 'vault' | 'config' | 'instanceId'>,
+  userId: string,
+  kind: 'sources' | 'feeds',
+): Promise<void> {
   await ensureUserIndexed(deps, userId);
   const max = kind === 'sources' ? deps.config.limits.maxSourcesPerUser : deps.config.limits.maxFeedsPerUser;
   const count = await deps.registry.addToUserCount(userId, kind, 1);
@@ -160,7 +172,8 @@ async function ensureUserIndexed(deps: Pick<Deps, 'registry' | 'vault' | 'instan
   }
   try {
     if (await deps.registry.getUserCounts(userId)) return;
-    for (const source of await deps.registry.listSources(userId)) await indexSource(deps, { ...source, urlDigests: source.urlDigests ?? digestsOfStored(deps, source) });
+    for (const source of await deps.registry.listSources(userId))
+      await indexSource(deps, { ...source, urlDigests: source.urlDigests ?? digestsOfStored(deps, source) });
     await deps.registry.setUserCounts(userId, await deps.registry.countUserIndexes(userId));
   } finally {
     await deps.registry.releaseUserIndexLease(userId, deps.instanceId);

@@ -78,17 +78,26 @@ async function createReservedSource(
   await claim.add([probe.storedUrl]);
   const now = deps.now();
   const id = randomToken(9);
-  const { entries, bytes: cachedBytes } = updateCachedEntries([], probe.parsed.entries.map((entry) => scrubEntry(entry, probe.secrets)), id, now, {
-    retentionMs: deps.config.refresh.retentionDays * 24 * 60 * MINUTE,
-    maxEntries: deps.config.refresh.maxEntriesPerSource,
-    maxBytes: deps.config.limits.maxCachedBytesPerSource,
-  });
+  const { entries, bytes: cachedBytes } = updateCachedEntries(
+    [],
+    probe.parsed.entries.map((entry) => scrubEntry(entry, probe.secrets)),
+    id,
+    now,
+    {
+      retentionMs: deps.config.refresh.retentionDays * 24 * 60 * MINUTE,
+      maxEntries: deps.config.refresh.maxEntriesPerSource,
+      maxBytes: deps.config.limits.maxCachedBytesPerSource,
+    },
+  );
   const fetchedAt = now.toISOString();
   const upstreamMinMinutes = upstreamMinMinutesOf(probe.response.maxAgeSeconds, probe.parsed.ttlMinutes);
   const source: SourceRecord = {
     id,
     userId,
-    title: cleanTitle(input.title) ?? cleanTitle(scrubText(probe.parsed.title ?? '', probe.secrets)) ?? new URL(probe.storedUrl.replace(/[{}]/g, '')).host,
+    title:
+      cleanTitle(input.title) ??
+      cleanTitle(scrubText(probe.parsed.title ?? '', probe.secrets)) ??
+      new URL(probe.storedUrl.replace(/[{}]/g, '')).host,
     ...sourceUrlFields(deps, undefined, probe.storedUrl, probe.urls, marked),
     host: probe.host,
     ...(input.connectionId ? { connectionId: input.connectionId } : {}),
@@ -127,7 +136,13 @@ export async function updateSource(deps: Deps, userId: string, id: string, input
   return changeSource(deps, userId, source, input, claim).finally(() => claim.release());
 }
 
-async function changeSource(deps: Deps, userId: string, source: SourceRecord, input: UpdateSourceInput, claim?: UrlClaim): Promise<SourceRecord> {
+async function changeSource(
+  deps: Deps,
+  userId: string,
+  source: SourceRecord,
+  input: UpdateSourceInput,
+  claim?: UrlClaim,
+): Promise<SourceRecord> {
   const id = source.id;
   const now = deps.now().toISOString();
   let updated: SourceRecord = { ...source, updatedAt: now };
@@ -141,7 +156,10 @@ async function changeSource(deps: Deps, userId: string, source: SourceRecord, in
     // Marked on a source as it is: its URL masked again, and what it has cached scrubbed now.
     updated = { ...updated, ...sourceUrlFields(deps, source, deps.vault.open(source.urlSealed), [], marked) };
     const secrets = secretValuesOf(deps.vault.open(source.urlSealed), knownSecretsOf(deps, updated));
-    await deps.registry.saveEntries(id, (await deps.registry.getEntries(id)).map((entry) => scrubEntry(entry, secrets)));
+    await deps.registry.saveEntries(
+      id,
+      (await deps.registry.getEntries(id)).map((entry) => scrubEntry(entry, secrets)),
+    );
     // The source's own fields came from the upstream too (title, home page, artwork, last error):
     // a value the rules did not recognise may be in them, and they are published or shown.
     updated = {
@@ -225,7 +243,14 @@ async function probeSource(deps: Deps, userId: string, rawUrl: string, connectio
       const embedded = parseEmbeddedFeed(response);
       if (embedded) {
         const urls = connectionId ? [] : [url, response.finalUrl];
-        return { storedUrl, host: new URL(response.finalUrl).host, response, parsed: embedded, secrets: [...secrets, ...secretValuesOf(response.finalUrl)], urls };
+        return {
+          storedUrl,
+          host: new URL(response.finalUrl).host,
+          response,
+          parsed: embedded,
+          secrets: [...secrets, ...secretValuesOf(response.finalUrl)],
+          urls,
+        };
       }
       throw new NotAFeedError('the page is HTML and names no feed (<link rel="alternate">)');
     }
@@ -240,7 +265,14 @@ async function probeSource(deps: Deps, userId: string, rawUrl: string, connectio
   }
   const parsed = parseFeed(response.body, { baseUrl: response.finalUrl, contentType: response.contentType });
   const urls = connectionId ? [] : [url, response.finalUrl];
-  return { storedUrl, host: new URL(response.finalUrl).host, response, parsed, secrets: [...secrets, ...secretValuesOf(response.finalUrl)], urls };
+  return {
+    storedUrl,
+    host: new URL(response.finalUrl).host,
+    response,
+    parsed,
+    secrets: [...secrets, ...secretValuesOf(response.finalUrl)],
+    urls,
+  };
 }
 
 function parseEmbeddedFeed(response: Extract<FeedResponse, { kind: 'ok' }>): ParsedFeed | undefined {
@@ -284,7 +316,9 @@ async function checkCachedBytes(deps: Deps, userId: string): Promise<void> {
   }
   if (used >= max) {
     const mib = (bytes: number) => `${Math.ceil(bytes / 1_048_576)} MiB`;
-    throw new ConflictError(`storage limit reached: your sources' cached entries take ${mib(used)} of the ${mib(max)} a user may have; delete sources first`);
+    throw new ConflictError(
+      `storage limit reached: your sources' cached entries take ${mib(used)} of the ${mib(max)} a user may have; delete sources first`,
+    );
   }
 }
 
@@ -298,7 +332,8 @@ function checkRefreshMinutes(deps: Deps, minutes: number): number {
 
 function checkMarkedSecrets(secrets: string[] | undefined): string[] {
   const marked = (secrets ?? []).map((secret) => secret.trim());
-  if (marked.some((secret) => secret.length < 6)) throw new BadRequestError('each of secrets must be at least 6 characters (shorter values are words, not secrets)');
+  if (marked.some((secret) => secret.length < 6))
+    throw new BadRequestError('each of secrets must be at least 6 characters (shorter values are words, not secrets)');
   return marked;
 }
 

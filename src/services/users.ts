@@ -4,7 +4,10 @@ import { BadRequestError, NotFoundError } from '../errors.js';
 import type { UserRecord } from '../model.js';
 import { generateApiKey, hashApiKey, randomToken } from '../vault/seal.js';
 
-export async function createUser(deps: Pick<Deps, 'registry' | 'now' | 'logger'>, name: string): Promise<{ user: UserRecord; apiKey: string }> {
+export async function createUser(
+  deps: Pick<Deps, 'registry' | 'now' | 'logger'>,
+  name: string,
+): Promise<{ user: UserRecord; apiKey: string }> {
   const cleaned = typeof name === 'string' ? name.trim() : '';
   if (!cleaned || cleaned.length > 100) throw new BadRequestError('name must be 1 to 100 characters');
   const apiKey = generateApiKey();
@@ -43,12 +46,18 @@ export async function findUser(deps: Pick<Deps, 'registry'>, idOrName: string): 
   if (byId) return byId;
   const named = (await deps.registry.listUsers()).filter((user) => user.name === idOrName.trim());
   if (named.length === 1) return named[0]!;
-  if (named.length > 1) throw new BadRequestError(`${named.length} users are named "${idOrName}" (ids ${named.map((user) => user.id).join(', ')}); give the id`);
+  if (named.length > 1)
+    throw new BadRequestError(
+      `${named.length} users are named "${idOrName}" (ids ${named.map((user) => user.id).join(', ')}); give the id`,
+    );
   throw new NotFoundError(`User "${idOrName}" (neither an id nor a name; see feedproxy users list)`);
 }
 
 /** A new API key for the user, shown once; the old key stops working as soon as this returns. */
-export async function resetApiKey(deps: Pick<Deps, 'registry' | 'logger'>, idOrName: string): Promise<{ user: UserRecord; apiKey: string }> {
+export async function resetApiKey(
+  deps: Pick<Deps, 'registry' | 'logger'>,
+  idOrName: string,
+): Promise<{ user: UserRecord; apiKey: string }> {
   const user = await findUser(deps, idOrName);
   const apiKey = generateApiKey();
   const updated = await deps.registry.replaceApiKey(user, hashApiKey(apiKey));

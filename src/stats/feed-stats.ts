@@ -97,7 +97,8 @@ export function createStatsRecorder(storage: FeedStatsStorage, logger: Logger): 
     const all = fields ?? (await storage.read(feedId));
     const expired = Object.entries(all)
       .filter(([name, value]) => {
-        if (name.startsWith('reader|')) return now.getTime() - Date.parse((JSON.parse(value) as ReaderStats).lastSeenAt) > REPORT_KEPT_FOR_MS;
+        if (name.startsWith('reader|'))
+          return now.getTime() - Date.parse((JSON.parse(value) as ReaderStats).lastSeenAt) > REPORT_KEPT_FOR_MS;
         if (name.startsWith('day|')) return now.getTime() - Date.parse(name.split('|')[1]!) > DAY_FIELDS_KEPT_FOR_MS;
         return false;
       })

@@ -65,7 +65,9 @@ function dueUpsertFrom(id: string, rows: string): string {
  * status kept by triggers so the status gauge reads a handful of rows.
  */
 export async function openSqliteDueIndex(query: SqlQuery, rawKeyOf: (recordKey: string) => string): Promise<DueIndex> {
-  await query('CREATE TABLE IF NOT EXISTS fp_due(id TEXT PRIMARY KEY, due_at TEXT, failing_since TEXT, status TEXT NOT NULL) WITHOUT ROWID');
+  await query(
+    'CREATE TABLE IF NOT EXISTS fp_due(id TEXT PRIMARY KEY, due_at TEXT, failing_since TEXT, status TEXT NOT NULL) WITHOUT ROWID',
+  );
   await query('CREATE INDEX IF NOT EXISTS fp_due_by_time ON fp_due(due_at)');
   await query('CREATE INDEX IF NOT EXISTS fp_due_by_failing ON fp_due(failing_since) WHERE failing_since IS NOT NULL');
   await query('CREATE TABLE IF NOT EXISTS fp_due_counts(status TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID');
@@ -91,7 +93,9 @@ export async function openSqliteDueIndex(query: SqlQuery, rawKeyOf: (recordKey: 
        BEGIN ${dueUpsertFrom(idOf('NEW'), '(SELECT NEW.value AS value)')}; END`,
     );
   }
-  await query(`CREATE TRIGGER IF NOT EXISTS fp_due_derive_delete AFTER DELETE ON keyv WHEN ${sourceRow('OLD', prefix)} BEGIN DELETE FROM fp_due WHERE id = ${idOf('OLD')}; END`);
+  await query(
+    `CREATE TRIGGER IF NOT EXISTS fp_due_derive_delete AFTER DELETE ON keyv WHEN ${sourceRow('OLD', prefix)} BEGIN DELETE FROM fp_due WHERE id = ${idOf('OLD')}; END`,
+  );
 
   return {
     derivedOnWrite: true,
@@ -256,7 +260,11 @@ export function openRedisDueIndex(client: RedisScripting, prefix: string, rawKey
     },
     async countByStatus() {
       const counts = await client.hGetAll(countsKey);
-      return Object.fromEntries(Object.entries(counts).filter(([, n]) => Number(n) > 0).map(([status, n]) => [status, Number(n)]));
+      return Object.fromEntries(
+        Object.entries(counts)
+          .filter(([, n]) => Number(n) > 0)
+          .map(([status, n]) => [status, Number(n)]),
+      );
     },
     async dueIndexSize() {
       return client.zCard(dueKey);

@@ -1,6 +1,15 @@
 // Feeds and what they publish, one aggregate: the records, their public tokens (each with a copy of
 // the rendered meta beside it), the rendered bodies per format and the merge state of the last rebuild.
-import { DEFAULT_TOKEN_ID, FEED_FORMATS, type FeedRecord, type MergeState, type PublicTokenTarget, type RenderedBody, type RenderedFormat, type RenderedMeta } from '../model.js';
+import {
+  DEFAULT_TOKEN_ID,
+  FEED_FORMATS,
+  type FeedRecord,
+  type MergeState,
+  type PublicTokenTarget,
+  type RenderedBody,
+  type RenderedFormat,
+  type RenderedMeta,
+} from '../model.js';
 import type { KeyValueStore } from './kv.js';
 import { getMany, getOwned, key, set } from './keys.js';
 
@@ -16,7 +25,8 @@ export function createFeedRepository(store: KeyValueStore) {
       await store.set(key.publicToken(feed.publicToken), feed.id);
       const known = new Set((previous?.subscriberTokens ?? []).map((subscriber) => subscriber.token));
       for (const subscriber of feed.subscriberTokens ?? []) {
-        if (!known.has(subscriber.token)) await store.set(key.publicToken(subscriber.token), `${feed.id}${TOKEN_TARGET_SEPARATOR}${subscriber.id}`);
+        if (!known.has(subscriber.token))
+          await store.set(key.publicToken(subscriber.token), `${feed.id}${TOKEN_TARGET_SEPARATOR}${subscriber.id}`);
       }
       await store.addMember(set.userFeeds(feed.userId), feed.id);
       for (const sourceId of feed.sourceIds) await store.addMember(set.sourceFeeds(sourceId), feed.id);
@@ -44,7 +54,10 @@ export function createFeedRepository(store: KeyValueStore) {
     },
     /** The feed a public token opens; the caller still checks the token against the feed (rotation races). */
     async findPublicToken(token: string): Promise<PublicTokenTarget | undefined> {
-      const [target, meta] = (await store.getMany<unknown>([key.publicToken(token), key.publicMeta(token)])) as [string | undefined, RenderedMeta | undefined];
+      const [target, meta] = (await store.getMany<unknown>([key.publicToken(token), key.publicMeta(token)])) as [
+        string | undefined,
+        RenderedMeta | undefined,
+      ];
       if (target === undefined) return undefined;
       const [feedId, tokenId = DEFAULT_TOKEN_ID] = target.split(TOKEN_TARGET_SEPARATOR);
       return { feedId: feedId!, tokenId, ...(meta ? { meta } : {}) };
@@ -94,7 +107,11 @@ export function createFeedRepository(store: KeyValueStore) {
      */
     async saveRendered(feedId: string, meta: RenderedMeta, bodies: Record<RenderedFormat, string>, tokens: string[]): Promise<void> {
       for (const [format, body] of Object.entries(bodies) as Array<[RenderedFormat, string]>) {
-        await store.set(key.renderedBody(feedId, format), { etag: meta.formats[format].etag, body, publicToken: meta.publicToken } satisfies RenderedBody);
+        await store.set(key.renderedBody(feedId, format), {
+          etag: meta.formats[format].etag,
+          body,
+          publicToken: meta.publicToken,
+        } satisfies RenderedBody);
       }
       for (const token of tokens) await store.set(key.publicMeta(token), meta);
       await store.set(key.rendered(feedId), meta);

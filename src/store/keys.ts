@@ -51,13 +51,21 @@ export const set = {
 };
 
 /** The records of `ids` that exist, in order. */
-export async function getMany<T>(store: { getMany<R>(keys: string[]): Promise<Array<R | undefined>> }, ids: string[], keyOf: (id: string) => string): Promise<T[]> {
+export async function getMany<T>(
+  store: { getMany<R>(keys: string[]): Promise<Array<R | undefined>> },
+  ids: string[],
+  keyOf: (id: string) => string,
+): Promise<T[]> {
   const records = await store.getMany<T>(ids.map(keyOf));
   return records.filter((record): record is Awaited<T> => record !== undefined) as T[];
 }
 
 /** A record that belongs to `userId`; another user's record is as absent as a missing one. */
-export async function getOwned<T extends { userId: string }>(store: { get<R>(key: string): Promise<R | undefined> }, recordKey: string, userId: string): Promise<T | undefined> {
+export async function getOwned<T extends { userId: string }>(
+  store: { get<R>(key: string): Promise<R | undefined> },
+  recordKey: string,
+  userId: string,
+): Promise<T | undefined> {
   const record = await store.get<T>(recordKey);
   return record && record.userId === userId ? record : undefined;
 }

@@ -40,7 +40,8 @@ export async function openRedisStore(url: string, prefix: string): Promise<KeyVa
       eval: (script, options) => client.eval(script, options),
       evalSha: (sha, options) => client.evalSha(sha, options),
       zCard: (key) => client.zCard(key),
-      hGetAll: async (key) => Object.fromEntries(Object.entries(await client.hGetAll(key)).map(([field, value]) => [String(field), String(value)])),
+      hGetAll: async (key) =>
+        Object.fromEntries(Object.entries(await client.hGetAll(key)).map(([field, value]) => [String(field), String(value)])),
     },
     prefix,
     (recordKey) => `${prefix}r:${recordKey}`,
@@ -92,7 +93,10 @@ export async function openRedisStore(url: string, prefix: string): Promise<KeyVa
       return Number(await client.hIncrBy(hashKey(key), field, by));
     },
     async hitWindow(key, windowMs) {
-      const [count, remainingMs] = (await client.eval(WINDOW_SCRIPT, { keys: [windowKey(key)], arguments: [String(Math.ceil(windowMs))] })) as [number, number];
+      const [count, remainingMs] = (await client.eval(WINDOW_SCRIPT, {
+        keys: [windowKey(key)],
+        arguments: [String(Math.ceil(windowMs))],
+      })) as [number, number];
       return { count: Number(count), remainingMs: Number(remainingMs) };
     },
     async acquireLease(key, owner, ttlMs) {
@@ -112,7 +116,12 @@ export async function openRedisStore(url: string, prefix: string): Promise<KeyVa
       await client.ping();
     },
     async watchRecords(prefixes, listener) {
-      return watchRedisChanges(url, prefixes.map((watched) => `${prefix}r:${watched}`), `${prefix}r:`, listener);
+      return watchRedisChanges(
+        url,
+        prefixes.map((watched) => `${prefix}r:${watched}`),
+        `${prefix}r:`,
+        listener,
+      );
     },
     async close() {
       await keyv.disconnect();
@@ -155,15 +164,12 @@ async function watchRedisChanges(url: string, prefixes: string[], namespace: str
     void client
       .sendCommand(['CLIENT', 'TRACKING', 'OFF'])
       .then(() => client.sendCommand(['CLIENT', 'TRACKING', 'ON', 'BCAST', ...prefixes.flatMap((watched) => ['PREFIX', watched])]))
-      .then(
-        () => {
-          if (closed) return;
-          // What was kept before (or while) the connection was down may have changed unseen.
-          listener(undefined);
-          tracking = true;
-        },
-        forgetAll,
-      );
+      .then(() => {
+        if (closed) return;
+        // What was kept before (or while) the connection was down may have changed unseen.
+        listener(undefined);
+        tracking = true;
+      }, forgetAll);
   });
   await client.connect();
   return {

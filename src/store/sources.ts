@@ -141,7 +141,9 @@ export function createSourceRepository(store: KeyValueStore) {
      */
     async getEntryRevisions(sourceIds: string[]): Promise<Array<string | null>> {
       const revisions = await store.getMany<string>(sourceIds.map(key.entriesRevision));
-      return revisions.map((revision) => (revision === undefined ? INITIAL_REVISION : revision.endsWith(PENDING_REVISION) ? null : revision));
+      return revisions.map((revision) =>
+        revision === undefined ? INITIAL_REVISION : revision.endsWith(PENDING_REVISION) ? null : revision,
+      );
     },
     /** Feeds that include a source: rebuilt when its entries or status change. */
     async feedIdsOfSource(sourceId: string): Promise<string[]> {

@@ -18,7 +18,10 @@ export async function openSqliteStore(path: string): Promise<KeyValueStore> {
   // @keyv/sqlite's getMany matches each asked key against the rows with Array.find: O(keys × rows),
   // 5·10⁹ comparisons for 100,000 keys. The same query, matched through a Map (BENCHMARKS.md, 8.).
   adapter.getMany = (async (keys: string[]) => {
-    const rows = (await adapter.query(`SELECT key, value FROM ${KEYV_TABLE} WHERE key IN (SELECT value FROM json_each(?))`, JSON.stringify(keys))) as Array<{
+    const rows = (await adapter.query(
+      `SELECT key, value FROM ${KEYV_TABLE} WHERE key IN (SELECT value FROM json_each(?))`,
+      JSON.stringify(keys),
+    )) as Array<{
       key: string;
       value: string;
     }>;
@@ -104,7 +107,8 @@ export async function openSqliteStore(path: string): Promise<KeyValueStore> {
     },
     async deleteFields(key, fields) {
       if (fields === undefined) await query('DELETE FROM fp_fields WHERE key = ?', key);
-      else if (fields.length > 0) await query(`DELETE FROM fp_fields WHERE key = ? AND field IN (${fields.map(() => '?').join(', ')})`, key, ...fields);
+      else if (fields.length > 0)
+        await query(`DELETE FROM fp_fields WHERE key = ? AND field IN (${fields.map(() => '?').join(', ')})`, key, ...fields);
     },
     async addToField(key, field, by) {
       const rows = await query(
@@ -136,7 +140,13 @@ export async function openSqliteStore(path: string): Promise<KeyValueStore> {
     },
     async renewLease(key, owner, ttlMs) {
       const now = Date.now();
-      const rows = await query('UPDATE fp_leases SET expires_at = ? WHERE key = ? AND owner = ? AND expires_at > ? RETURNING owner', now + ttlMs, key, owner, now);
+      const rows = await query(
+        'UPDATE fp_leases SET expires_at = ? WHERE key = ? AND owner = ? AND expires_at > ? RETURNING owner',
+        now + ttlMs,
+        key,
+        owner,
+        now,
+      );
       return rows.length === 1;
     },
     async ping() {
@@ -174,10 +184,18 @@ async function createChangeLog(query: SqlQuery): Promise<void> {
   // The same DDL @keyv/sqlite runs, so the triggers can be made before it has run its own.
   await query(`CREATE TABLE IF NOT EXISTS ${KEYV_TABLE}(key VARCHAR(255) PRIMARY KEY, value TEXT )`);
   await query('CREATE TABLE IF NOT EXISTS fp_changes(seq INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL)');
-  for (const [event, row] of [['INSERT', 'new'], ['UPDATE', 'new'], ['DELETE', 'old']] as const) {
-    await query(`CREATE TRIGGER IF NOT EXISTS fp_changes_${event.toLowerCase()} AFTER ${event} ON ${KEYV_TABLE} BEGIN INSERT INTO fp_changes(key) VALUES (${row}.key); END`);
+  for (const [event, row] of [
+    ['INSERT', 'new'],
+    ['UPDATE', 'new'],
+    ['DELETE', 'old'],
+  ] as const) {
+    await query(
+      `CREATE TRIGGER IF NOT EXISTS fp_changes_${event.toLowerCase()} AFTER ${event} ON ${KEYV_TABLE} BEGIN INSERT INTO fp_changes(key) VALUES (${row}.key); END`,
+    );
   }
-  await query(`CREATE TRIGGER IF NOT EXISTS fp_changes_trim AFTER INSERT ON fp_changes BEGIN DELETE FROM fp_changes WHERE seq <= new.seq - ${CHANGE_LOG_ROWS}; END`);
+  await query(
+    `CREATE TRIGGER IF NOT EXISTS fp_changes_trim AFTER INSERT ON fp_changes BEGIN DELETE FROM fp_changes WHERE seq <= new.seq - ${CHANGE_LOG_ROWS}; END`,
+  );
 }
 
 /**

@@ -43,8 +43,12 @@ export function openSyncSqlite(path: string): SyncSqlite {
 }
 
 function openConnection(path: string): Connection {
-  const builtin = process.getBuiltinModule?.('node:sqlite') as { DatabaseSync: new (path: string, options: { readOnly: boolean }) => Connection } | undefined;
+  const builtin = process.getBuiltinModule?.('node:sqlite') as
+    { DatabaseSync: new (path: string, options: { readOnly: boolean }) => Connection } | undefined;
   if (builtin) return new builtin.DatabaseSync(path, { readOnly: true });
-  const Database = createRequire(import.meta.url)('better-sqlite3') as new (path: string, options: { readonly: boolean; fileMustExist: boolean }) => Connection;
+  const Database = createRequire(import.meta.url)('better-sqlite3') as new (
+    path: string,
+    options: { readonly: boolean; fileMustExist: boolean },
+  ) => Connection;
   return new Database(path, { readonly: true, fileMustExist: true });
 }

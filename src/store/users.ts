@@ -35,7 +35,11 @@ export function createUserRepository(store: KeyValueStore) {
       const fields = await store.readFields(key.userCounts(userId));
       if (!fields.counted) return undefined;
       // cachedBytes is undefined for users counted before it was kept (counted once more, below).
-      return { sources: Number(fields.sources ?? 0), feeds: Number(fields.feeds ?? 0), ...(fields.bytesCounted ? { cachedBytes: Number(fields.cachedBytes ?? 0) } : {}) };
+      return {
+        sources: Number(fields.sources ?? 0),
+        feeds: Number(fields.feeds ?? 0),
+        ...(fields.bytesCounted ? { cachedBytes: Number(fields.cachedBytes ?? 0) } : {}),
+      };
     },
     /** Sets the counters from a count of the indexes (once per user, under a lease). */
     async setUserCounts(userId: string, counts: { sources: number; feeds: number; cachedBytes: number }): Promise<void> {
@@ -61,7 +65,11 @@ export function createUserRepository(store: KeyValueStore) {
     async countUserIndexes(userId: string): Promise<{ sources: number; feeds: number; cachedBytes: number }> {
       const [sources, feeds] = await Promise.all([store.members(set.userSources(userId)), store.members(set.userFeeds(userId))]);
       const records = await getMany<SourceRecord>(store, sources, key.source);
-      return { sources: sources.length, feeds: feeds.length, cachedBytes: records.reduce((total, source) => total + (source.cachedBytes ?? 0), 0) };
+      return {
+        sources: sources.length,
+        feeds: feeds.length,
+        cachedBytes: records.reduce((total, source) => total + (source.cachedBytes ?? 0), 0),
+      };
     },
   };
 }

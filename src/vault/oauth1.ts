@@ -93,7 +93,9 @@ export function signOAuth1(input: SignOAuth1Input): { authorization: string } {
       break;
     case 'RSA-SHA1':
       // §3.4.3: the base string signed with the client's RSA key (EMSA-PKCS1-v1_5, SHA-1).
-      signature = createSign('RSA-SHA1').update(baseString).sign(input.privateKeyPem as string, 'base64');
+      signature = createSign('RSA-SHA1')
+        .update(baseString)
+        .sign(input.privateKeyPem as string, 'base64');
       break;
     case 'PLAINTEXT':
       // §3.4.4: the signature is the signing key itself.
@@ -200,7 +202,10 @@ function encodeBytes(bytes: Buffer): string {
       (byte >= 0x41 && byte <= 0x5a) || // A-Z
       (byte >= 0x61 && byte <= 0x7a) || // a-z
       (byte >= 0x30 && byte <= 0x39) || // 0-9
-      byte === 0x2d || byte === 0x2e || byte === 0x5f || byte === 0x7e; // - . _ ~
+      byte === 0x2d ||
+      byte === 0x2e ||
+      byte === 0x5f ||
+      byte === 0x7e; // - . _ ~
     out += unreserved ? String.fromCharCode(byte) : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
   }
   return out;

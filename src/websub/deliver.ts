@@ -21,14 +21,19 @@ export async function deliverDue(deps: DeliverDeps, id: string): Promise<Deliver
   const { subscriptions } = deps.registry;
   // Bounded by the fetch deadline; the store renews a lease while its holder lives.
   const ttlMs = deps.config.fetch.timeoutSeconds * 1000 + 30_000;
-  const delivered = await deps.registry.leases.withLease(lease.websubDelivery(id), deps.instanceId, { ttlMs, waitMs: 0, pollMs: 0 }, async () => {
-    // Read under the lease: another process may have just delivered, or the subscriber left.
-    const subscription = await getSubscription(deps, id);
-    const outcome = subscription ? await deliverOne(deps, subscription) : 'dropped';
-    if (!subscription) await subscriptions.unmarkDue(id);
-    if (outcome !== 'waiting') deps.metrics.websubDeliveries.inc({ outcome });
-    return outcome;
-  });
+  const delivered = await deps.registry.leases.withLease(
+    lease.websubDelivery(id),
+    deps.instanceId,
+    { ttlMs, waitMs: 0, pollMs: 0 },
+    async () => {
+      // Read under the lease: another process may have just delivered, or the subscriber left.
+      const subscription = await getSubscription(deps, id);
+      const outcome = subscription ? await deliverOne(deps, subscription) : 'dropped';
+      if (!subscription) await subscriptions.unmarkDue(id);
+      if (outcome !== 'waiting') deps.metrics.websubDeliveries.inc({ outcome });
+      return outcome;
+    },
+  );
   if (delivered.held) return delivered.value;
   deps.metrics.websubDeliveries.inc({ outcome: 'busy' });
   return 'busy';
@@ -109,7 +114,11 @@ async function drop(deps: DeliverDeps, subscription: Subscription, reason: strin
  * Writes the delivery fields onto the record as it is now, not as it was read: a renewal verified
  * meanwhile (new lease, new secret) is kept, and a subscription removed meanwhile stays removed.
  */
-async function updateDeliveryState(deps: DeliverDeps, id: string, state: Pick<Subscription, 'failures'> & Partial<Pick<Subscription, 'deliveredEtag' | 'retryAt'>>): Promise<void> {
+async function updateDeliveryState(
+  deps: DeliverDeps,
+  id: string,
+  state: Pick<Subscription, 'failures'> & Partial<Pick<Subscription, 'deliveredEtag' | 'retryAt'>>,
+): Promise<void> {
   const current = await getSubscription(deps, id);
   if (!current) return;
   const next: Subscription = { ...current, ...state };

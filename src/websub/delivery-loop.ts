@@ -99,7 +99,8 @@ export async function sweepSubscriptions(deps: Pick<Deps, 'registry' | 'logger' 
       if (!live.has(subscription.token)) {
         live.set(subscription.token, (await findPublishedFeed(deps, subscription.token))?.feedId === subscription.feedId);
       }
-      const reason = Date.parse(subscription.expiresAt) <= now ? 'lease expired' : live.get(subscription.token) ? undefined : 'topic revoked';
+      const reason =
+        Date.parse(subscription.expiresAt) <= now ? 'lease expired' : live.get(subscription.token) ? undefined : 'topic revoked';
       if (reason === undefined) continue;
       await deleteSubscription(deps, subscription);
       deps.logger.info({ subscription: subscription.id, host: subscription.callbackHost, reason }, 'websub subscription dropped');

@@ -50,13 +50,24 @@ export async function acceptHubRequest(deps: HubDeps, fields: HubRequestFields):
     throw new BadRequestError(`hub.secret must be 1 to ${MAX_SECRET_BYTES} bytes`);
   }
   const id = subscriptionIdOf(topic, callback);
-  const accepted: AcceptedRequest = { mode, id, topic, ...ref, feedId: target?.feedId, callback, leaseSeconds: leaseOf(deps, fields['hub.lease_seconds']), secret };
+  const accepted: AcceptedRequest = {
+    mode,
+    id,
+    topic,
+    ...ref,
+    feedId: target?.feedId,
+    callback,
+    leaseSeconds: leaseOf(deps, fields['hub.lease_seconds']),
+    secret,
+  };
   if (mode === 'unsubscribe') {
     // Only a subscription we hold is worth a verification: anyone can post made-up pairs, and each
     // verification is an outgoing request to the stranger's callback (issue 18). One of a revoked
     // topic is still verified: the subscriber wants its subscription gone.
     if (!(await getSubscription(deps, id))) {
-      throw Object.assign(new NotFoundError('subscription'), { message: 'This hub.callback has no subscription to this hub.topic: nothing to unsubscribe' });
+      throw Object.assign(new NotFoundError('subscription'), {
+        message: 'This hub.callback has no subscription to this hub.topic: nothing to unsubscribe',
+      });
     }
     return accepted;
   }

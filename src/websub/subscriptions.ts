@@ -44,7 +44,11 @@ export function subscriptionIdsOfFeed(deps: StoreDeps, feedId: string): Promise<
  * `feedproxy keys rotate`: every sealed callback and secret, opened with `from` and sealed again
  * with `to` (idempotent, like the rest of the rotation).
  */
-export async function resealSubscriptions(deps: StoreDeps, from: Pick<Deps['vault'], 'open'>, to: Pick<Deps['vault'], 'seal'>): Promise<number> {
+export async function resealSubscriptions(
+  deps: StoreDeps,
+  from: Pick<Deps['vault'], 'open'>,
+  to: Pick<Deps['vault'], 'seal'>,
+): Promise<number> {
   const subscriptions = await getSubscriptions(deps, await deps.registry.subscriptions.listIds());
   for (const subscription of subscriptions) {
     await putSubscriptionRecord(deps, {

@@ -39,7 +39,10 @@ export function createVerificationBudget(limits: VerificationBudgetLimits = DEFA
   let total = 0;
   return {
     reserve(address, strings) {
-      const cost = VERIFICATION_ANSWER_BYTES + CONNECTION_BYTES + strings.reduce((sum, text) => sum + (text === undefined ? 0 : Buffer.byteLength(text)), 0);
+      const cost =
+        VERIFICATION_ANSWER_BYTES +
+        CONNECTION_BYTES +
+        strings.reduce((sum, text) => sum + (text === undefined ? 0 : Buffer.byteLength(text)), 0);
       const mine = perAddress.get(address) ?? 0;
       if (mine + cost > limits.maxBytesPerAddress) return { refused: 'address' };
       if (total + cost > limits.maxBytes) return { refused: 'all' };

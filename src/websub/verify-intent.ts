@@ -52,7 +52,8 @@ async function apply(deps: VerifyDeps, request: AcceptedRequest): Promise<Verifi
   // The topic may have been revoked, or the feed filled up, while the callback answered.
   const target = await findPublishedFeed(deps, request.token);
   if (!target || target.feedId !== request.feedId) return 'gone';
-  if (!existing && (await subscriptionIdsOfFeed(deps, target.feedId)).length >= deps.config.websub.maxSubscriptionsPerFeed) return 'refused';
+  if (!existing && (await subscriptionIdsOfFeed(deps, target.feedId)).length >= deps.config.websub.maxSubscriptionsPerFeed)
+    return 'refused';
   const now = deps.now();
   const subscription: Subscription = {
     // A renewal keeps where deliveries stand (the last ETag sent, a pending retry).

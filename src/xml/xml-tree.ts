@@ -39,7 +39,9 @@ const MAX_REASON_CHARS = 200;
  * of them made a 1.5 MB error answer (issue 18). The line and column already say where to look.
  */
 function brief(message: string): string {
-  return message.length <= MAX_REASON_CHARS ? message : `${message.slice(0, MAX_REASON_CHARS)}… (${message.length - MAX_REASON_CHARS} more characters)`;
+  return message.length <= MAX_REASON_CHARS
+    ? message
+    : `${message.slice(0, MAX_REASON_CHARS)}… (${message.length - MAX_REASON_CHARS} more characters)`;
 }
 
 /** A parser for one kind of document; it throws an XmlError saying why a text is refused. */
@@ -77,7 +79,8 @@ export function createXmlTreeParser(options: XmlTreeOptions = {}): (text: string
     try {
       return parser.parse(source) as XmlNode;
     } catch (error) {
-      if (error instanceof Error && /nested/i.test(error.message)) throw new XmlError('too-deep', `elements nest more than ${maxDepth} levels deep`);
+      if (error instanceof Error && /nested/i.test(error.message))
+        throw new XmlError('too-deep', `elements nest more than ${maxDepth} levels deep`);
       throw new XmlError('malformed', 'the document could not be parsed as XML');
     }
   };
@@ -88,7 +91,13 @@ export function buildXml(tree: Record<string, unknown>): string {
   return builder.build({ '?xml': { '@_version': '1.0', '@_encoding': 'UTF-8' }, ...tree }) as string;
 }
 
-const builder = new XMLBuilder({ ignoreAttributes: false, attributeNamePrefix: '@_', format: true, suppressEmptyNode: true, processEntities: true });
+const builder = new XMLBuilder({
+  ignoreAttributes: false,
+  attributeNamePrefix: '@_',
+  format: true,
+  suppressEmptyNode: true,
+  processEntities: true,
+});
 
 export function children(node: XmlNode | undefined, name: string): XmlNode[] {
   const value = node?.[name];

@@ -38,7 +38,10 @@ describe.each(STORES)('concurrent creates of one URL (%s store, two instances)',
       '/missing': (_request, response) => void setTimeout(() => response.writeHead(404).end(), UPSTREAM_DELAY_MS),
     });
     // One store for both apps: the same SQLite file (same directory), or the same Redis prefix and key.
-    const env = { FEEDPROXY_HEAVY_REQUESTS_PER_USER: '1000', ...(store === 'redis' ? { FEEDPROXY_STORE_PREFIX: redisPrefix, FEEDPROXY_SECRET_KEY: randomSecretKey() } : {}) };
+    const env = {
+      FEEDPROXY_HEAVY_REQUESTS_PER_USER: '1000',
+      ...(store === 'redis' ? { FEEDPROXY_STORE_PREFIX: redisPrefix, FEEDPROXY_SECRET_KEY: randomSecretKey() } : {}),
+    };
     one = await startTestApp({ store, allowPrivate: [upstream.hostPort], env });
     two = await startTestApp({ store, allowPrivate: [upstream.hostPort], env, dir: one.dir });
     for (const t of [one, two]) {
@@ -88,7 +91,9 @@ describe.each(STORES)('concurrent creates of one URL (%s store, two instances)',
 
   it('stores one source when one create names an HTML page and the other the feed it resolves to', async () => {
     const key = await one.createUserKey('bob');
-    const created = oneCreatedOneConflict(await Promise.all([create(bases[0]!, key, upstream.url('/page')), create(bases[1]!, key, upstream.url('/queue'))]));
+    const created = oneCreatedOneConflict(
+      await Promise.all([create(bases[0]!, key, upstream.url('/page')), create(bases[1]!, key, upstream.url('/queue'))]),
+    );
     expect(await sourceIds(key)).toEqual([created.body.id]);
   });
 

@@ -34,7 +34,10 @@ describe.each(STORES)('concurrent URL changes to one URL (%s store, two instance
         setTimeout(() => response.writeHead(200, { 'content-type': 'application/rss+xml' }).end(fixture('podcast.rss')), UPSTREAM_DELAY_MS);
       },
     });
-    const env = { FEEDPROXY_HEAVY_REQUESTS_PER_USER: '1000', ...(store === 'redis' ? { FEEDPROXY_STORE_PREFIX: redisPrefix, FEEDPROXY_SECRET_KEY: randomSecretKey() } : {}) };
+    const env = {
+      FEEDPROXY_HEAVY_REQUESTS_PER_USER: '1000',
+      ...(store === 'redis' ? { FEEDPROXY_STORE_PREFIX: redisPrefix, FEEDPROXY_SECRET_KEY: randomSecretKey() } : {}),
+    };
     one = await startTestApp({ store, allowPrivate: [upstream.hostPort], env });
     two = await startTestApp({ store, allowPrivate: [upstream.hostPort], env, dir: one.dir });
     for (const t of [one, two]) {

@@ -120,7 +120,11 @@ describe.each(STORES)('OAuth connections (%s store)', (store) => {
     expect(refreshed.json()).toMatchObject({ status: 'ok', errorCount: 0 });
     expect(provider.stats.problems).toEqual({});
 
-    const feed = await t.api(alice, { method: 'POST', url: '/api/v1/feeds', payload: { title: 'Netflix', sources: [tokenized.json().id, signed.json().id] } });
+    const feed = await t.api(alice, {
+      method: 'POST',
+      url: '/api/v1/feeds',
+      payload: { title: 'Netflix', sources: [tokenized.json().id, signed.json().id] },
+    });
     expect(feed.statusCode).toBe(201);
     const atom = await t.app.inject({ method: 'GET', url: feed.json().urls.atom.slice(PUBLIC_URL.length) });
     expect(atom.statusCode).toBe(200);
@@ -152,7 +156,9 @@ describe.each(STORES)('OAuth connections (%s store)', (store) => {
     const sourceId = source.json().id as string;
     const token = (provider.stats.lastAuthorization ?? '').match(/oauth_token="([^"]+)"/)?.[1];
     provider.revoke(decodeURIComponent(token!));
-    expect((await t.api(alice, { method: 'POST', url: `/api/v1/sources/${sourceId}/refresh` })).json()).toMatchObject({ status: 'unauthorized' });
+    expect((await t.api(alice, { method: 'POST', url: `/api/v1/sources/${sourceId}/refresh` })).json()).toMatchObject({
+      status: 'unauthorized',
+    });
     // A sibling of a refused source is marked unauthorized as it is: a Retry-After it had been given stays on it.
     const pendingUntil = new Date(t.deps.now().getTime() + 3_600_000).toISOString();
     await t.deps.registry.saveSource({ ...(await t.deps.registry.getSource(sourceId))!, retryAfterUntil: pendingUntil });
@@ -237,14 +243,22 @@ describe.each(STORES)('OAuth connections (%s store)', (store) => {
     const canary = await startUpstream(() => undefined);
     try {
       const connectedId = await connect();
-      const elsewhere = await t.api(alice, { method: 'POST', url: '/api/v1/sources', payload: { url: canary.url('/steal'), connectionId: connectedId } });
+      const elsewhere = await t.api(alice, {
+        method: 'POST',
+        url: '/api/v1/sources',
+        payload: { url: canary.url('/steal'), connectionId: connectedId },
+      });
       expect(elsewhere.statusCode).toBe(400);
       expect(elsewhere.json().message).toMatch(/must be on/);
       expect(canary.requests).toHaveLength(0);
     } finally {
       await canary.close();
     }
-    const signedWithForeign = await t.api(bob, { method: 'POST', url: '/api/v1/sources', payload: { url: `${provider.baseUrl}/x`, connectionId: id } });
+    const signedWithForeign = await t.api(bob, {
+      method: 'POST',
+      url: '/api/v1/sources',
+      payload: { url: `${provider.baseUrl}/x`, connectionId: id },
+    });
     expect(signedWithForeign.statusCode).toBe(404);
     const unknown = await t.api(alice, { method: 'POST', url: '/api/v1/connections', payload: { provider: 'myspace' } });
     expect(unknown.statusCode).toBe(400);
@@ -254,12 +268,20 @@ describe.each(STORES)('OAuth connections (%s store)', (store) => {
     // Its own connection, a signed source and a tokenized one, so the store surely holds them now.
     const issuedBefore = provider.issued.length;
     const { id } = await connectWithSignedSource();
-    const queue = ((await t.api(alice, { method: 'GET', url: `/api/v1/connections/${id}/feeds` })).json().feeds as Array<{ title: string; url: string }>).find(
-      (feed) => feed.title === 'Disc Queue',
-    )!;
+    const queue = (
+      (await t.api(alice, { method: 'GET', url: `/api/v1/connections/${id}/feeds` })).json().feeds as Array<{ title: string; url: string }>
+    ).find((feed) => feed.title === 'Disc Queue')!;
     // Positive control: a title is stored in clear, so a secret stored in clear would be found the same way.
     const marker = `Queue title in clear ${store} ${Date.now()}`;
-    expect((await t.api(alice, { method: 'POST', url: '/api/v1/sources', payload: { url: `${queue.url}${queue.url.includes('?') ? '&' : '?'}copy=${Date.now()}`, title: marker } })).statusCode).toBe(201);
+    expect(
+      (
+        await t.api(alice, {
+          method: 'POST',
+          url: '/api/v1/sources',
+          payload: { url: `${queue.url}${queue.url.includes('?') ? '&' : '?'}copy=${Date.now()}`, title: marker },
+        })
+      ).statusCode,
+    ).toBe(201);
     // This connection's request-token secret, access token and access-token secret.
     const issued = provider.issued.slice(issuedBefore);
     expect(issued).toHaveLength(3);

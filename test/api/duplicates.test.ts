@@ -19,8 +19,10 @@ describe.each(STORES)('duplicate sources and quotas (%s store)', (store) => {
   let moved = false;
   beforeAll(async () => {
     upstream = await startUpstream({
-      '/queue': (_request, response) => void response.writeHead(200, { 'content-type': 'application/atom+xml' }).end(fixture('netflix-queue.atom')),
-      '/podcast': (_request, response) => void response.writeHead(200, { 'content-type': 'application/rss+xml' }).end(fixture('podcast.rss')),
+      '/queue': (_request, response) =>
+        void response.writeHead(200, { 'content-type': 'application/atom+xml' }).end(fixture('netflix-queue.atom')),
+      '/podcast': (_request, response) =>
+        void response.writeHead(200, { 'content-type': 'application/rss+xml' }).end(fixture('podcast.rss')),
       '/page': (_request, response) =>
         void response
           .writeHead(200, { 'content-type': 'text/html; charset=utf-8' })
@@ -32,9 +34,14 @@ describe.each(STORES)('duplicate sources and quotas (%s store)', (store) => {
           : response.writeHead(200, { 'content-type': 'application/rss+xml' }).end(fixture('podcast.rss'))),
       '/moved': (_request, response) => void response.writeHead(200, { 'content-type': 'application/rss+xml' }).end(fixture('podcast.rss')),
       // Slow enough that concurrent creates overlap between the quota check and the write.
-      '/slow': (_request, response) => void setTimeout(() => response.writeHead(200, { 'content-type': 'application/rss+xml' }).end(fixture('podcast.rss')), 150),
+      '/slow': (_request, response) =>
+        void setTimeout(() => response.writeHead(200, { 'content-type': 'application/rss+xml' }).end(fixture('podcast.rss')), 150),
     });
-    t = await startTestApp({ store, allowPrivate: [upstream.hostPort], env: { FEEDPROXY_MAX_SOURCES_PER_USER: '4', FEEDPROXY_HEAVY_REQUESTS_PER_USER: '1000' } });
+    t = await startTestApp({
+      store,
+      allowPrivate: [upstream.hostPort],
+      env: { FEEDPROXY_MAX_SOURCES_PER_USER: '4', FEEDPROXY_HEAVY_REQUESTS_PER_USER: '1000' },
+    });
     alice = await t.createUserKey('alice');
   });
   afterAll(async () => {
@@ -96,7 +103,9 @@ describe.each(STORES)('duplicate sources and quotas (%s store)', (store) => {
       <outline text="Pod" xmlUrl="${upstream.url('/podcast')}"/>
       <outline text="Queue" xmlUrl="${upstream.url(`/queue?feed_token=${TOKEN}`)}"/>
       <outline text="Page" xmlUrl="${upstream.url('/page')}"/></body></opml>`;
-    const report = (await t.api(key, { method: 'POST', url: '/api/v1/opml', headers: { 'content-type': 'text/x-opml' }, payload: opml })).json();
+    const report = (
+      await t.api(key, { method: 'POST', url: '/api/v1/opml', headers: { 'content-type': 'text/x-opml' }, payload: opml })
+    ).json();
     expect(report.outlines.map((outline: { result: string }) => outline.result)).toEqual(['duplicate', 'added', 'duplicate']);
     expect(report.outlines[0].sourceId).toBe(viaApi.json().id);
     expect(report.outlines[2].sourceId).toBe(viaApi.json().id);

@@ -15,7 +15,11 @@ describe('error messages that name the remedy', () => {
       [{}, /^Missing API key: send the header "Authorization: Bearer <API key>"$/, 'Bearer realm="feedproxy"'],
       [{ authorization: 'Basic YWxpY2U6c2VjcmV0' }, /must use the Bearer scheme/, 'Bearer realm="feedproxy"'],
       [{ authorization: 'Bearer ' }, /^Empty API key after "Bearer": the variable holding it may be unset/, 'Bearer realm="feedproxy"'],
-      [{ authorization: 'Bearer fp_not-a-real-key' }, /no user has this key; feedproxy users reset-key NAME/, 'Bearer realm="feedproxy", error="invalid_token"'],
+      [
+        { authorization: 'Bearer fp_not-a-real-key' },
+        /no user has this key; feedproxy users reset-key NAME/,
+        'Bearer realm="feedproxy", error="invalid_token"',
+      ],
     ];
     for (const [headers, message, challenge] of cases) {
       const response = await t.app.inject({ method: 'GET', url: '/api/v1/sources', headers });
@@ -31,7 +35,12 @@ describe('error messages that name the remedy', () => {
     const bare = await t.api(key, { method: 'POST', url: '/api/v1/sources', payload: Buffer.from('{"url": "http://example.org/feed"}') });
     expect(bare.statusCode).toBe(415);
     expect(bare.json().message).toBe('Unsupported Media Type: send the body with "Content-Type: application/json"');
-    const text = await t.api(key, { method: 'POST', url: '/api/v1/sources', headers: { 'content-type': 'text/plain' }, payload: '{"url": "http://example.org/feed"}' });
+    const text = await t.api(key, {
+      method: 'POST',
+      url: '/api/v1/sources',
+      headers: { 'content-type': 'text/plain' },
+      payload: '{"url": "http://example.org/feed"}',
+    });
     expect(text.statusCode).toBe(400);
     expect(text.json().message).toBe('body must be object; send a JSON object with "Content-Type: application/json"');
   });

@@ -34,13 +34,18 @@ describe.each(STORES)('subscriber URLs, stats and options (%s store)', (store) =
 
   beforeAll(async () => {
     upstream = await startUpstream((request, response) => {
-      if (new URL(request.url ?? '/', 'http://upstream').searchParams.get('feed_token') !== TOKEN) return void response.writeHead(401).end();
+      if (new URL(request.url ?? '/', 'http://upstream').searchParams.get('feed_token') !== TOKEN)
+        return void response.writeHead(401).end();
       response.writeHead(200, { 'content-type': 'application/rss+xml' }).end(upstreamFeed());
     });
     t = await startTestApp({ store, allowPrivate: [upstream.hostPort] });
     alice = await t.createUserKey('alice');
     bob = await t.createUserKey('bob');
-    const created = await t.api(alice, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url(`/news?feed_token=${TOKEN}`) } });
+    const created = await t.api(alice, {
+      method: 'POST',
+      url: '/api/v1/sources',
+      payload: { url: upstream.url(`/news?feed_token=${TOKEN}`) },
+    });
     expect(created.statusCode, created.body).toBe(201);
     sourceId = created.json().id;
   });
@@ -50,7 +55,11 @@ describe.each(STORES)('subscriber URLs, stats and options (%s store)', (store) =
   });
 
   async function createFeed(payload: Record<string, unknown> = {}) {
-    const response = await t.api(alice, { method: 'POST', url: '/api/v1/feeds', payload: { title: 'News', sources: [sourceId], ...payload } });
+    const response = await t.api(alice, {
+      method: 'POST',
+      url: '/api/v1/feeds',
+      payload: { title: 'News', sources: [sourceId], ...payload },
+    });
     expect(response.statusCode, response.body).toBe(201);
     return response.json() as { id: string; urls: Record<'atom' | 'rss' | 'json' | 'page', string>; options: Record<string, unknown> };
   }
@@ -60,7 +69,10 @@ describe.each(STORES)('subscriber URLs, stats and options (%s store)', (store) =
     return response.json() as { id: string; name: string; urls: Record<'atom' | 'rss' | 'json' | 'page', string> };
   }
   const get = (url: string, headers: Record<string, string> = {}) => t.app.inject({ method: 'GET', url: path(url), headers });
-  const tokenOf = (url: string) => path(url).replace(/^\//, '').replace(/\.\w+$/, '');
+  const tokenOf = (url: string) =>
+    path(url)
+      .replace(/^\//, '')
+      .replace(/\.\w+$/, '');
 
   it('gives each reader its own URL, carrying only its own token, and revokes one without touching the others', async () => {
     const feed = await createFeed();
@@ -115,20 +127,24 @@ describe.each(STORES)('subscriber URLs, stats and options (%s store)', (store) =
     const [revoking, keeping] = [created.slice(0, 6), created.slice(6)];
     const results = await Promise.all([
       ...revoking.map((token) => t.api(alice, { method: 'DELETE', url: `/api/v1/feeds/${feed.id}/tokens/${token.id}` })),
-      ...Array.from({ length: 6 }, (_, index) => t.api(alice, { method: 'POST', url: `/api/v1/feeds/${feed.id}/tokens`, payload: { name: `late ${index}` } })),
+      ...Array.from({ length: 6 }, (_, index) =>
+        t.api(alice, { method: 'POST', url: `/api/v1/feeds/${feed.id}/tokens`, payload: { name: `late ${index}` } }),
+      ),
       t.api(alice, { method: 'PATCH', url: `/api/v1/feeds/${feed.id}`, payload: { title: 'News, edited' } }),
       t.api(alice, { method: 'POST', url: `/api/v1/feeds/${feed.id}/rotate` }),
     ]);
     for (const result of results) expect(result.statusCode, result.body).toBeLessThan(300);
     const late = results.slice(6, 12).map((result) => result.json() as { id: string; urls: Record<'atom', string> });
     const after = (await t.api(alice, { method: 'GET', url: `/api/v1/feeds/${feed.id}/tokens` })).json().tokens as Array<{ id: string }>;
-    expect(after.map((token) => token.id).sort()).toEqual(['default', ...keeping.map((token) => token.id), ...late.map((token) => token.id)].sort());
+    expect(after.map((token) => token.id).sort()).toEqual(
+      ['default', ...keeping.map((token) => token.id), ...late.map((token) => token.id)].sort(),
+    );
     for (const token of revoking) expect((await get(token.urls.atom)).statusCode).toBe(404);
     for (const token of [...keeping, ...late]) expect((await get(token.urls.atom)).statusCode).toBe(200);
     expect((await t.api(alice, { method: 'GET', url: `/api/v1/feeds/${feed.id}` })).json().title).toBe('News, edited');
   });
 
-  it('keeps a copy of the feed\'s meta beside every live token, and none beside a dead one', async () => {
+  it("keeps a copy of the feed's meta beside every live token, and none beside a dead one", async () => {
     const copyOf = (url: string) => t.kv.get(`public-meta:${tokenOf(url)}`);
     const feed = await createFeed();
     const meta = await t.deps.registry.getRenderedMeta(feed.id);
@@ -197,7 +213,11 @@ describe.each(STORES)('subscriber URLs, stats and options (%s store)', (store) =
     await get(feed.urls.rss, { 'user-agent': agents[1]!, 'x-forwarded-for': '203.0.113.7' });
     await get(phone.urls.json, { 'user-agent': agents[2]! });
     // A person opening the Atom URL in a browser is shown the feed page: not a reader's request.
-    const navigation = await get(phone.urls.atom, { 'sec-fetch-mode': 'navigate', accept: 'text/html,application/xhtml+xml;q=0.9,*/*;q=0.8', 'user-agent': 'Mozilla/5.0' });
+    const navigation = await get(phone.urls.atom, {
+      'sec-fetch-mode': 'navigate',
+      accept: 'text/html,application/xhtml+xml;q=0.9,*/*;q=0.8',
+      'user-agent': 'Mozilla/5.0',
+    });
     expect(navigation.headers['content-type']).toMatch(/^text\/html/);
     await get(phone.urls.json, { 'user-agent': 'NetNewsWire (RSS Reader; https://netnewswire.com/)' });
     // A later report from the same reader replaces its earlier count.
@@ -257,7 +277,8 @@ describe.each(STORES)('subscriber URLs, stats and options (%s store)', (store) =
 
     const stats = (await t.api(alice, { method: 'GET', url: `/api/v1/feeds/${feed.id}/stats` })).json();
     expect(stats.tokens.map((token: { name: string }) => token.name)).toEqual(['default']);
-    const days = (pick: (day: { requests: number; notModified: number }) => number) => stats.days.reduce((sum: number, day: { requests: number; notModified: number }) => sum + pick(day), 0);
+    const days = (pick: (day: { requests: number; notModified: number }) => number) =>
+      stats.days.reduce((sum: number, day: { requests: number; notModified: number }) => sum + pick(day), 0);
     // The revoked URL's 3 requests stay in both.
     expect(days((day) => day.requests)).toBe(5);
     expect(stats.totals).toMatchObject({ requests: 5, notModified: days((day) => day.notModified) });
@@ -307,7 +328,11 @@ describe.each(STORES)('subscriber URLs, stats and options (%s store)', (store) =
     expect(response.statusCode, response.body).toBe(200);
     const { entries } = response.json();
     expect(entries.map((entry: { title: string }) => entry.title)).toEqual(['Team News: Fresh', 'Team News: Old news']);
-    expect(entries[0]).toMatchObject({ link: 'https://news.example/fresh', source: { id: sourceId, title: 'Team News' }, summary: 'The full story of Fresh.' });
+    expect(entries[0]).toMatchObject({
+      link: 'https://news.example/fresh',
+      source: { id: sourceId, title: 'Team News' },
+      summary: 'The full story of Fresh.',
+    });
     expect(Date.parse(entries[0].published)).toBeGreaterThan(Date.now() - 2 * DAY);
     expect((await t.api(alice, { method: 'GET', url: '/api/v1/feeds' })).json().feeds).toHaveLength(before);
     // Someone else's source previews like a missing one.

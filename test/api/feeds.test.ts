@@ -22,7 +22,8 @@ describe.each(STORES)('feeds API and public feeds (%s store)', (store) => {
       if (url.pathname === '/queue' && url.searchParams.get('feed_token') === TOKEN) {
         return void response.writeHead(200, { 'content-type': 'application/atom+xml' }).end(fixture('netflix-queue.atom'));
       }
-      if (url.pathname === '/podcast') return void response.writeHead(200, { 'content-type': 'application/rss+xml' }).end(fixture('podcast.rss'));
+      if (url.pathname === '/podcast')
+        return void response.writeHead(200, { 'content-type': 'application/rss+xml' }).end(fixture('podcast.rss'));
       response.writeHead(404).end();
     });
     t = await startTestApp({ store, allowPrivate: [upstream.hostPort] });
@@ -122,14 +123,22 @@ describe.each(STORES)('feeds API and public feeds (%s store)', (store) => {
       const headers = accept === undefined ? {} : { 'accept-encoding': accept };
       const got = await t.app.inject({ method: 'GET', url: path(feed.urls.rss), headers });
       expect(got.headers['content-encoding'], String(accept)).toBe(coding);
-      const bytes = coding === 'br' ? brotliDecompressSync(got.rawPayload) : coding === 'gzip' ? gunzipSync(got.rawPayload) : got.rawPayload;
+      const bytes =
+        coding === 'br' ? brotliDecompressSync(got.rawPayload) : coding === 'gzip' ? gunzipSync(got.rawPayload) : got.rawPayload;
       expect(bytes.toString('utf8')).toBe(plain.body);
       expect(String(got.headers.vary)).toMatch(/Accept-Encoding/);
       // HEAD describes the same representation as the GET.
       const sameHead = await t.app.inject({ method: 'HEAD', url: path(feed.urls.rss), headers });
-      expect([sameHead.headers['content-length'], sameHead.headers['content-encoding']]).toEqual([got.headers['content-length'], got.headers['content-encoding']]);
+      expect([sameHead.headers['content-length'], sameHead.headers['content-encoding']]).toEqual([
+        got.headers['content-length'],
+        got.headers['content-encoding'],
+      ]);
     }
-    const revalidated = await t.app.inject({ method: 'GET', url: path(feed.urls.rss), headers: { 'accept-encoding': 'gzip', 'if-none-match': String(plain.headers.etag) } });
+    const revalidated = await t.app.inject({
+      method: 'GET',
+      url: path(feed.urls.rss),
+      headers: { 'accept-encoding': 'gzip', 'if-none-match': String(plain.headers.etag) },
+    });
     expect(revalidated.statusCode).toBe(304);
     expect(String(revalidated.headers.vary)).toMatch(/Accept-Encoding/);
   });
@@ -154,7 +163,9 @@ describe.each(STORES)('feeds API and public feeds (%s store)', (store) => {
 
   it('filters with include and exclude rules', async () => {
     const feed = await createFeed({ title: 'Filtered', sources: sourceIds, include: ['/^\\d- /'], exclude: ['wire'] });
-    const titles = (await t.app.inject({ method: 'GET', url: path(feed.urls.json) })).json().items.map((item: { title: string }) => item.title);
+    const titles = (await t.app.inject({ method: 'GET', url: path(feed.urls.json) }))
+      .json()
+      .items.map((item: { title: string }) => item.title);
     expect(titles.length).toBeGreaterThan(0);
     for (const title of titles) {
       expect(title).toMatch(/^\d- /);

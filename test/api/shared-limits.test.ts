@@ -10,7 +10,12 @@ describe.runIf(redisAvailable)('limits shared between instances on Redis', () =>
   let b: TestApp;
 
   beforeAll(async () => {
-    const env = { FEEDPROXY_STORE_PREFIX: prefix, FEEDPROXY_SECRET_KEY: randomSecretKey(), FEEDPROXY_API_RATE_LIMIT: '5', FEEDPROXY_WRONG_KEY_RATE_LIMIT: '3' };
+    const env = {
+      FEEDPROXY_STORE_PREFIX: prefix,
+      FEEDPROXY_SECRET_KEY: randomSecretKey(),
+      FEEDPROXY_API_RATE_LIMIT: '5',
+      FEEDPROXY_WRONG_KEY_RATE_LIMIT: '3',
+    };
     a = await startTestApp({ store: 'redis', env });
     b = await startTestApp({ store: 'redis', env });
   });
@@ -33,7 +38,8 @@ describe.runIf(redisAvailable)('limits shared between instances on Redis', () =>
   it('counts wrong keys from one address across both instances', async () => {
     const codes: number[] = [];
     for (let round = 0; round < 2; round += 1) {
-      for (const app of [a, b]) codes.push((await app.api(`fp_wrong-${round}-${codes.length}`, { method: 'GET', url: '/api/v1/me' })).statusCode);
+      for (const app of [a, b])
+        codes.push((await app.api(`fp_wrong-${round}-${codes.length}`, { method: 'GET', url: '/api/v1/me' })).statusCode);
     }
     expect(codes).toEqual([401, 401, 401, 429]);
     const blocked = await b.api('fp_wrong-again', { method: 'GET', url: '/api/v1/me' });

@@ -28,7 +28,9 @@ describe.each(STORES)('sources API (%s store)', (store) => {
         '/page': () =>
           response
             .writeHead(200, { 'content-type': 'text/html; charset=utf-8' })
-            .end('<!doctype html><html><head><title>Show</title><link rel="alternate" type="application/rss+xml" title="Episodes" href="podcast"></head><body>Hi</body></html>'),
+            .end(
+              '<!doctype html><html><head><title>Show</title><link rel="alternate" type="application/rss+xml" title="Episodes" href="podcast"></head><body>Hi</body></html>',
+            ),
         '/plain-page': () => response.writeHead(200, { 'content-type': 'text/html' }).end(fixture('not-a-feed.html')),
         '/missing': () => response.writeHead(404).end('gone'),
         '/broken': () => response.writeHead(500).end('oops'),
@@ -110,7 +112,11 @@ describe.each(STORES)('sources API (%s store)', (store) => {
   });
 
   it('answers 422 when nothing listens', async () => {
-    const response = await t.api(alice, { method: 'POST', url: '/api/v1/sources', payload: { url: `http://127.0.0.1:${closedPort}/feed` } });
+    const response = await t.api(alice, {
+      method: 'POST',
+      url: '/api/v1/sources',
+      payload: { url: `http://127.0.0.1:${closedPort}/feed` },
+    });
     expect(response.statusCode).toBe(422);
     expect(response.json().error).toBe('FP_UPSTREAM_UNREACHABLE');
   });
@@ -127,7 +133,12 @@ describe.each(STORES)('sources API (%s store)', (store) => {
   });
 
   it('answers 400 for a body that is not JSON', async () => {
-    const response = await t.api(alice, { method: 'POST', url: '/api/v1/sources', payload: '{nope', headers: { 'content-type': 'application/json' } });
+    const response = await t.api(alice, {
+      method: 'POST',
+      url: '/api/v1/sources',
+      payload: '{nope',
+      headers: { 'content-type': 'application/json' },
+    });
     expect(response.statusCode).toBe(400);
   });
 
@@ -139,7 +150,11 @@ describe.each(STORES)('sources API (%s store)', (store) => {
   });
 
   it("answers 404 for another user's source exactly as for a missing one", async () => {
-    const created = await t.api(alice, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url('/podcast?copy=404-check') } });
+    const created = await t.api(alice, {
+      method: 'POST',
+      url: '/api/v1/sources',
+      payload: { url: upstream.url('/podcast?copy=404-check') },
+    });
     const id = created.json().id;
     const missing = await t.api(bob, { method: 'GET', url: '/api/v1/sources/no-such-id' });
     for (const [method, path] of [
@@ -157,8 +172,18 @@ describe.each(STORES)('sources API (%s store)', (store) => {
   });
 
   it('edits, refreshes and deletes a source', async () => {
-    const id = (await t.api(alice, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url('/podcast?copy=edit'), refreshMinutes: 60 } })).json().id;
-    const patched = await t.api(alice, { method: 'PATCH', url: `/api/v1/sources/${id}`, payload: { title: 'My podcast', refreshMinutes: 120 } });
+    const id = (
+      await t.api(alice, {
+        method: 'POST',
+        url: '/api/v1/sources',
+        payload: { url: upstream.url('/podcast?copy=edit'), refreshMinutes: 60 },
+      })
+    ).json().id;
+    const patched = await t.api(alice, {
+      method: 'PATCH',
+      url: `/api/v1/sources/${id}`,
+      payload: { title: 'My podcast', refreshMinutes: 120 },
+    });
     expect(patched.statusCode).toBe(200);
     expect(patched.json()).toMatchObject({ title: 'My podcast', refreshMinutes: 120 });
 

@@ -68,20 +68,36 @@ describe('feedproxy CLI', () => {
     try {
       await waitReady(base);
       const json = { 'content-type': 'application/json' };
-      const user = await fetch(`${base}/api/v1/users`, { method: 'POST', headers: { ...json, authorization: `Bearer ${ADMIN}` }, body: JSON.stringify({ name: 'frank' }) });
+      const user = await fetch(`${base}/api/v1/users`, {
+        method: 'POST',
+        headers: { ...json, authorization: `Bearer ${ADMIN}` },
+        body: JSON.stringify({ name: 'frank' }),
+      });
       expect(user.status).toBe(201);
       key = ((await user.json()) as { apiKey: string }).apiKey;
       const auth = { ...json, authorization: `Bearer ${key}` };
-      const source = await fetch(`${base}/api/v1/sources`, { method: 'POST', headers: auth, body: JSON.stringify({ url: upstream.url(`/queue?feed_token=${TOKEN}`) }) });
+      const source = await fetch(`${base}/api/v1/sources`, {
+        method: 'POST',
+        headers: auth,
+        body: JSON.stringify({ url: upstream.url(`/queue?feed_token=${TOKEN}`) }),
+      });
       expect(source.status).toBe(201);
       sourceId = ((await source.json()) as { id: string }).id;
-      const feed = await fetch(`${base}/api/v1/feeds`, { method: 'POST', headers: auth, body: JSON.stringify({ title: 'Durable', sources: [sourceId] }) });
+      const feed = await fetch(`${base}/api/v1/feeds`, {
+        method: 'POST',
+        headers: auth,
+        body: JSON.stringify({ title: 'Durable', sources: [sourceId] }),
+      });
       expect(feed.status).toBe(201);
       feedUrl = ((await feed.json()) as { urls: { atom: string } }).urls.atom;
       // A burst of concurrent writes, every one acknowledged before the kill.
       const answers = await Promise.all(
         Array.from({ length: 30 }, (_, index) =>
-          fetch(`${base}/api/v1/feeds`, { method: 'POST', headers: auth, body: JSON.stringify({ title: `Burst ${index}`, sources: [sourceId] }) }),
+          fetch(`${base}/api/v1/feeds`, {
+            method: 'POST',
+            headers: auth,
+            body: JSON.stringify({ title: `Burst ${index}`, sources: [sourceId] }),
+          }),
         ),
       );
       expect(answers.map((answer) => answer.status)).toEqual(Array(30).fill(201));
@@ -101,7 +117,9 @@ describe('feedproxy CLI', () => {
       const published = await fetch(feedUrl);
       expect(published.status).toBe(200);
       expect(await published.text()).toContain('Pride &amp; Prejudice');
-      const feeds = (await (await fetch(`${base}/api/v1/feeds`, { headers: { authorization: `Bearer ${key}` } })).json()) as { feeds: Array<{ id: string }> };
+      const feeds = (await (await fetch(`${base}/api/v1/feeds`, { headers: { authorization: `Bearer ${key}` } })).json()) as {
+        feeds: Array<{ id: string }>;
+      };
       expect(feeds.feeds.map((feed) => feed.id)).toEqual(expect.arrayContaining(burst));
     } finally {
       server.kill('SIGTERM');

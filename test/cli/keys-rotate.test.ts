@@ -24,7 +24,11 @@ describe('feedproxy keys rotate', () => {
     context.onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     const first = await buildTestApp(context, { dir, allowPrivate: [upstream.hostPort] });
     const key = await first.createUserKey();
-    const created = await first.api(key, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url(`/feed?feed_token=${TOKEN}`) } });
+    const created = await first.api(key, {
+      method: 'POST',
+      url: '/api/v1/sources',
+      payload: { url: upstream.url(`/feed?feed_token=${TOKEN}`) },
+    });
     expect(created.statusCode).toBe(201);
     const sourceId = created.json().id as string;
     await first.close();
@@ -62,7 +66,11 @@ describe('feedproxy keys rotate', () => {
   });
 
   it('needs --new-key-file when the key comes from the environment', async () => {
-    const run = await runCli(['keys', 'rotate'], { FEEDPROXY_STORE: 'sqlite:///tmp/never-opened/feedproxy.sqlite', FEEDPROXY_SECRET_KEY: 'ab'.repeat(32), FEEDPROXY_CONFIG: '' });
+    const run = await runCli(['keys', 'rotate'], {
+      FEEDPROXY_STORE: 'sqlite:///tmp/never-opened/feedproxy.sqlite',
+      FEEDPROXY_SECRET_KEY: 'ab'.repeat(32),
+      FEEDPROXY_CONFIG: '',
+    });
     expect(run.code).toBe(2);
     expect(run.stderr).toMatch(/--new-key-file/);
   });

@@ -42,6 +42,8 @@ export async function seriousViolations(page: Page): Promise<AxeViolation[]> {
   // refuses inline scripts, so addScriptTag({content}) would be blocked (rightly).
   await page.evaluate(axeSource);
   // A string: this runs in the page, where `document` and `axe` are (the test's tsconfig has no DOM).
-  const violations = (await page.evaluate("axe.run(document, { resultTypes: ['violations'] }).then((result) => result.violations)")) as AxeViolation[];
+  const violations = (await page.evaluate(
+    "axe.run(document, { resultTypes: ['violations'] }).then((result) => result.violations)",
+  )) as AxeViolation[];
   return violations.filter((violation) => violation.impact === 'serious' || violation.impact === 'critical');
 }

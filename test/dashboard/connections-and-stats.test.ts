@@ -37,7 +37,10 @@ describe.skipIf(skipBrowserTests)('dashboard connections and usage stats in a br
     writeFileSync(configFile, stringify({ providers: { netflix: settings, oobflix: { ...settings, outOfBand: true } } }));
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
-    t = await startTestApp({ allowPrivate: [upstream.hostPort, provider.hostPort], env: { FEEDPROXY_CONFIG: configFile, FEEDPROXY_PUBLIC_URL: base } });
+    t = await startTestApp({
+      allowPrivate: [upstream.hostPort, provider.hostPort],
+      env: { FEEDPROXY_CONFIG: configFile, FEEDPROXY_PUBLIC_URL: base },
+    });
     await t.app.listen({ port, host: '127.0.0.1' });
     apiKey = await t.createUserKey('alice');
 
@@ -62,7 +65,8 @@ describe.skipIf(skipBrowserTests)('dashboard connections and usage stats in a br
     await target.waitForURL('**/dashboard/sources');
   }
 
-  const api = (method: 'GET' | 'POST' | 'DELETE', url: string, payload?: object) => t.api(apiKey, { method, url: `/api/v1${url}`, ...(payload ? { payload } : {}) });
+  const api = (method: 'GET' | 'POST' | 'DELETE', url: string, payload?: object) =>
+    t.api(apiKey, { method, url: `/api/v1${url}`, ...(payload ? { payload } : {}) });
 
   /** Connect through the dashboard's button, the provider's authorize page and back; the connection's id. */
   async function connectInBrowser(): Promise<string> {
@@ -74,7 +78,11 @@ describe.skipIf(skipBrowserTests)('dashboard connections and usage stats in a br
 
   /** A source signed with the connection (the provider's OAuth-protected queue). */
   async function addSignedSource(connectionId: string): Promise<string> {
-    const created = await api('POST', '/sources', { url: `${provider.baseUrl}/users/{user_id}/queues/disc`, connectionId, title: 'Signed queue' });
+    const created = await api('POST', '/sources', {
+      url: `${provider.baseUrl}/users/{user_id}/queues/disc`,
+      connectionId,
+      title: 'Signed queue',
+    });
     expect(created.statusCode, created.body).toBe(201);
     return created.json().id as string;
   }
@@ -176,7 +184,9 @@ describe.skipIf(skipBrowserTests)('dashboard connections and usage stats in a br
     await page.goto('/dashboard/connections');
     await page.getByRole('button', { name: 'Connect oobflix' }).click();
     const firstVerifier = await readVerifier();
-    const pending = (await api('GET', '/connections')).json().connections.find((entry: { provider: string; status: string }) => entry.provider === 'oobflix' && entry.status === 'pending');
+    const pending = (await api('GET', '/connections'))
+      .json()
+      .connections.find((entry: { provider: string; status: string }) => entry.provider === 'oobflix' && entry.status === 'pending');
     expect(pending).toBeDefined();
     const card = page.getByRole('listitem').filter({ has: page.locator(`form[action="/dashboard/connections/${pending.id}/relink"]`) });
 
@@ -197,7 +207,10 @@ describe.skipIf(skipBrowserTests)('dashboard connections and usage stats in a br
     expect(await page.getByRole('status').textContent()).toBe('Connected.');
     // On the feeds the provider lists for this account.
     expect(await page.getByRole('button', { name: /^Add as source\W+Disc Queue$/ }).count()).toBe(1);
-    expect((await api('GET', `/connections/${pending.id}`)).json()).toMatchObject({ status: 'connected', params: { user_id: provider.userId } });
+    expect((await api('GET', `/connections/${pending.id}`)).json()).toMatchObject({
+      status: 'connected',
+      params: { user_id: provider.userId },
+    });
 
     await page.goto('/dashboard/connections');
     expect(await card.locator('.badge').textContent()).toBe('connected');
@@ -234,7 +247,9 @@ describe.skipIf(skipBrowserTests)('dashboard connections and usage stats in a br
     const chart = page.getByRole('img', { name: /^Requests per day/ });
     expect(await chart.count()).toBe(1);
     const firstDay = new Date(Date.now() - 29 * 86_400_000).toISOString().slice(0, 10);
-    expect(await page.locator('#chart-title').textContent()).toBe(`Requests per day, ${firstDay} to ${today}: ${total} in all, at most ${total} in a day`);
+    expect(await page.locator('#chart-title').textContent()).toBe(
+      `Requests per day, ${firstDay} to ${today}: ${total} in all, at most ${total} in a day`,
+    );
     const bars = page.locator('figure.chart svg g');
     expect(await bars.count()).toBe(30);
     const todayBar = bars.last();
@@ -244,7 +259,9 @@ describe.skipIf(skipBrowserTests)('dashboard connections and usage stats in a br
     expect(await todayBar.locator('rect.bar-cached').getAttribute('height')).toBe(String(Math.round((conditional / total) * 122)));
     expect(await bars.first().locator('rect.bar').getAttribute('height')).toBe('0');
     expect(await page.locator('figure.chart figcaption').textContent()).toContain(`(${total} in all;`);
-    expect(await page.getByRole('heading', { name: 'Usage' }).locator('xpath=..').textContent()).toContain(`Requests: ${total}, of which ${conditional} answered 304 Not Modified`);
+    expect(await page.getByRole('heading', { name: 'Usage' }).locator('xpath=..').textContent()).toContain(
+      `Requests: ${total}, of which ${conditional} answered 304 Not Modified`,
+    );
 
     /** Requests and 304s in a subscriber row. */
     const countsOf = async (name: string) => {

@@ -45,16 +45,20 @@ describe.skipIf(skipBrowserTests)('dashboard in a browser', () => {
       '/private.atom': (request, response) => {
         const token = new URL(request.url ?? '/', 'http://upstream').searchParams.get('token');
         if (token !== FEED_TOKEN) return void response.writeHead(401).end();
-        return serveBody(atomFeed('Private news', [
-          { id: 'p1', title: 'Quarterly numbers are in', day: 9 },
-          { id: 'p2', title: 'Release notes 2.0', day: 8 },
-          { id: 'p3', title: 'Team offsite recap', day: 7 },
-        ]))(request, response);
+        return serveBody(
+          atomFeed('Private news', [
+            { id: 'p1', title: 'Quarterly numbers are in', day: 9 },
+            { id: 'p2', title: 'Release notes 2.0', day: 8 },
+            { id: 'p3', title: 'Team offsite recap', day: 7 },
+          ]),
+        )(request, response);
       },
-      '/blog.atom': serveBody(atomFeed('Team blog', [
-        { id: 'b1', title: 'Hello from the blog', day: 10 },
-        { id: 'b2', title: 'A sponsored post', day: 6 },
-      ])),
+      '/blog.atom': serveBody(
+        atomFeed('Team blog', [
+          { id: 'b1', title: 'Hello from the blog', day: 10 },
+          { id: 'b2', title: 'A sponsored post', day: 6 },
+        ]),
+      ),
     });
     provider = await startFakeProvider();
     const { id: _id, ...settings } = provider.config;
@@ -94,7 +98,12 @@ describe.skipIf(skipBrowserTests)('dashboard in a browser', () => {
 
   async function expectAccessible(name: string) {
     const violations = await seriousViolations(page);
-    expect(violations.map((violation) => `${name}: ${violation.id} (${violation.impact}) ${violation.help} at ${violation.nodes.map((node) => node.target.join(' ')).join(', ')}`)).toEqual([]);
+    expect(
+      violations.map(
+        (violation) =>
+          `${name}: ${violation.id} (${violation.impact}) ${violation.help} at ${violation.nodes.map((node) => node.target.join(' ')).join(', ')}`,
+      ),
+    ).toEqual([]);
   }
 
   it('signs in with an API key (a wrong key shows the API error) and adds a tokenized source, shown masked', async () => {
@@ -146,7 +155,10 @@ describe.skipIf(skipBrowserTests)('dashboard in a browser', () => {
     const before = (await t.api(apiKey, { method: 'GET', url: '/api/v1/sources' })).json().sources.length;
     const missing = await page.request.post('/dashboard/sources', { form: { url: upstream.url('/blog.atom') }, maxRedirects: 0 });
     expect(missing.status()).toBe(403);
-    const wrong = await page.request.post('/dashboard/sources', { form: { url: upstream.url('/blog.atom'), _csrf: 'forged' }, maxRedirects: 0 });
+    const wrong = await page.request.post('/dashboard/sources', {
+      form: { url: upstream.url('/blog.atom'), _csrf: 'forged' },
+      maxRedirects: 0,
+    });
     expect(wrong.status()).toBe(403);
     const signOut = await page.request.post('/dashboard/sign-out', { form: {}, maxRedirects: 0 });
     expect(signOut.status()).toBe(403);
@@ -258,7 +270,10 @@ describe.skipIf(skipBrowserTests)('dashboard in a browser', () => {
       await plain.waitForURL('**/dashboard/sources');
 
       await plain.goto('/dashboard/feeds/new');
-      await plain.getByLabel(/Team blog/).first().check();
+      await plain
+        .getByLabel(/Team blog/)
+        .first()
+        .check();
       await plain.getByRole('button', { name: 'Preview' }).click();
       await plain.waitForURL('**/dashboard/feeds');
       expect(await plain.locator('#preview').textContent()).toContain('Hello from the blog');
@@ -302,7 +317,10 @@ describe.skipIf(skipBrowserTests)('dashboard in a browser', () => {
     await page.goto('/dashboard/sources');
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.waitForURL('**/dashboard/sign-in?out');
-    expect((await context.cookies()).find((cookie) => cookie.name === 'fp_dashboard' && cookie.value.length > 0 && cookie.value.includes('.'))?.value).toBeDefined();
+    expect(
+      (await context.cookies()).find((cookie) => cookie.name === 'fp_dashboard' && cookie.value.length > 0 && cookie.value.includes('.'))
+        ?.value,
+    ).toBeDefined();
     await page.goto('/dashboard/sources');
     await expect.poll(() => new URL(page.url()).pathname).toBe('/dashboard/sign-in');
     expect(cspViolations).toEqual([]);

@@ -9,7 +9,12 @@ async function signIn(t: TestApp, apiKey: string) {
   const form = await t.app.inject({ method: 'GET', url: '/dashboard/sign-in' });
   const anonymous = String(form.headers['set-cookie']).split(';')[0]!;
   const csrf = /name="_csrf" value="([^"]+)"/.exec(form.body)?.[1] ?? '';
-  const signedIn = await t.app.inject({ method: 'POST', url: '/dashboard/sign-in', headers: { ...FORM, cookie: anonymous }, payload: new URLSearchParams({ _csrf: csrf, apiKey }).toString() });
+  const signedIn = await t.app.inject({
+    method: 'POST',
+    url: '/dashboard/sign-in',
+    headers: { ...FORM, cookie: anonymous },
+    payload: new URLSearchParams({ _csrf: csrf, apiKey }).toString(),
+  });
   return { signedIn, setCookie: String(signedIn.headers['set-cookie']) };
 }
 
@@ -34,11 +39,18 @@ describe('dashboard session', () => {
     // The prefixed cookie is the one read; the same value under the old name is not.
     const cookie = setCookie.split(';')[0]!;
     expect((await t.app.inject({ method: 'GET', url: '/dashboard/sources', headers: { cookie } })).statusCode).toBe(200);
-    expect((await t.app.inject({ method: 'GET', url: '/dashboard/sources', headers: { cookie: `fp_dashboard=${value}` } })).statusCode).toBe(303);
+    expect(
+      (await t.app.inject({ method: 'GET', url: '/dashboard/sources', headers: { cookie: `fp_dashboard=${value}` } })).statusCode,
+    ).toBe(303);
     // Signing out clears the prefixed cookie with the attributes it was set with.
     const form = await t.app.inject({ method: 'GET', url: '/dashboard/sources', headers: { cookie } });
     const csrf = /name="_csrf" value="([^"]+)"/.exec(form.body)?.[1] ?? '';
-    const out = await t.app.inject({ method: 'POST', url: '/dashboard/sign-out', headers: { ...FORM, cookie }, payload: new URLSearchParams({ _csrf: csrf }).toString() });
+    const out = await t.app.inject({
+      method: 'POST',
+      url: '/dashboard/sign-out',
+      headers: { ...FORM, cookie },
+      payload: new URLSearchParams({ _csrf: csrf }).toString(),
+    });
     expect(out.statusCode).toBe(303);
     expect(String(out.headers['set-cookie'])).toBe('__Host-fp_dashboard=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict; Secure');
   });

@@ -12,7 +12,12 @@ async function signIn(t: TestApp, apiKey: string): Promise<string> {
   const form = await t.app.inject({ method: 'GET', url: '/dashboard/sign-in' });
   const anonymous = String(form.headers['set-cookie']).split(';')[0]!;
   const csrf = /name="_csrf" value="([^"]+)"/.exec(form.body)?.[1] ?? '';
-  const signedIn = await t.app.inject({ method: 'POST', url: '/dashboard/sign-in', headers: { ...FORM, cookie: anonymous }, payload: new URLSearchParams({ _csrf: csrf, apiKey }).toString() });
+  const signedIn = await t.app.inject({
+    method: 'POST',
+    url: '/dashboard/sign-in',
+    headers: { ...FORM, cookie: anonymous },
+    payload: new URLSearchParams({ _csrf: csrf, apiKey }).toString(),
+  });
   expect(signedIn.statusCode).toBe(303);
   return String(signedIn.headers['set-cookie']).split(';')[0]!;
 }
@@ -20,7 +25,12 @@ async function signIn(t: TestApp, apiKey: string): Promise<string> {
 async function signOut(t: TestApp, cookie: string) {
   const page = await t.app.inject({ method: 'GET', url: '/dashboard/sources', headers: { cookie } });
   const csrf = /name="_csrf" value="([^"]+)"/.exec(page.body)?.[1] ?? '';
-  return t.app.inject({ method: 'POST', url: '/dashboard/sign-out', headers: { ...FORM, cookie }, payload: new URLSearchParams({ _csrf: csrf }).toString() });
+  return t.app.inject({
+    method: 'POST',
+    url: '/dashboard/sign-out',
+    headers: { ...FORM, cookie },
+    payload: new URLSearchParams({ _csrf: csrf }).toString(),
+  });
 }
 
 const sources = (t: TestApp, cookie: string) => t.app.inject({ method: 'GET', url: '/dashboard/sources', headers: { cookie } });
@@ -51,25 +61,32 @@ describe('dashboard sign-out', () => {
     expect((await sources(t, await signIn(t, apiKey))).statusCode).toBe(200);
   });
 
-  it.skipIf(!redisAvailable)(`ends the session on every instance sharing the store${REDIS_SKIP_REASON ? ` (${REDIS_SKIP_REASON})` : ''}`, async () => {
-    const prefix = uniqueRedisPrefix();
-    const env = { FEEDPROXY_STORE_PREFIX: prefix, FEEDPROXY_SECRET_KEY: randomSecretKey(), FEEDPROXY_PUBLIC_URL: 'https://feeds.example' };
-    try {
-      const a = await startTestApp({ store: 'redis', env });
-      apps.push(a);
-      const b = await startTestApp({ store: 'redis', env });
-      apps.push(b);
-      const cookie = await signIn(a, await a.createUserKey());
-      expect(cookie.startsWith('__Host-fp_dashboard=')).toBe(true);
-      // The copy works on B before the sign-out…
-      expect((await sources(b, cookie)).statusCode).toBe(200);
-      expect((await signOut(a, cookie)).statusCode).toBe(303);
-      // …and on neither instance after it.
-      expect((await sources(a, cookie)).statusCode).toBe(303);
-      expect((await sources(b, cookie)).statusCode).toBe(303);
-    } finally {
-      for (const t of apps.splice(0)) await t.close();
-      await deleteRedisKeys(prefix);
-    }
-  });
+  it.skipIf(!redisAvailable)(
+    `ends the session on every instance sharing the store${REDIS_SKIP_REASON ? ` (${REDIS_SKIP_REASON})` : ''}`,
+    async () => {
+      const prefix = uniqueRedisPrefix();
+      const env = {
+        FEEDPROXY_STORE_PREFIX: prefix,
+        FEEDPROXY_SECRET_KEY: randomSecretKey(),
+        FEEDPROXY_PUBLIC_URL: 'https://feeds.example',
+      };
+      try {
+        const a = await startTestApp({ store: 'redis', env });
+        apps.push(a);
+        const b = await startTestApp({ store: 'redis', env });
+        apps.push(b);
+        const cookie = await signIn(a, await a.createUserKey());
+        expect(cookie.startsWith('__Host-fp_dashboard=')).toBe(true);
+        // The copy works on B before the sign-out…
+        expect((await sources(b, cookie)).statusCode).toBe(200);
+        expect((await signOut(a, cookie)).statusCode).toBe(303);
+        // …and on neither instance after it.
+        expect((await sources(a, cookie)).statusCode).toBe(303);
+        expect((await sources(b, cookie)).statusCode).toBe(303);
+      } finally {
+        for (const t of apps.splice(0)) await t.close();
+        await deleteRedisKeys(prefix);
+      }
+    },
+  );
 });

@@ -28,14 +28,62 @@ describe('conditional GET', () => {
   const NEW_ETAG = '"v3"';
   const NEWER = 'Thu, 22 Oct 2015 07:28:00 GMT';
   type Answer = { status: 200 | 304; etag?: string; lastModified?: string };
-  const cases: Array<{ name: string; stored: { etag?: string; lastModified?: string }; answer: Answer; kind: 'ok' | 'not-modified'; next: { etag?: string; lastModified?: string } }> = [
-    { name: 'nothing stored: no conditional headers, the 200 gives the validators', stored: {}, answer: { status: 200, etag: ETAG, lastModified: LAST_MODIFIED }, kind: 'ok', next: { etag: ETAG, lastModified: LAST_MODIFIED } },
-    { name: 'stored ETag: If-None-Match alone, a 304 keeps it', stored: { etag: ETAG }, answer: { status: 304, etag: ETAG }, kind: 'not-modified', next: { etag: ETAG } },
-    { name: 'stored weak ETag goes out as stored, W/ and all', stored: { etag: `W/${ETAG}` }, answer: { status: 304 }, kind: 'not-modified', next: { etag: `W/${ETAG}` } },
-    { name: 'stored date only: If-Modified-Since alone', stored: { lastModified: LAST_MODIFIED }, answer: { status: 304 }, kind: 'not-modified', next: { lastModified: LAST_MODIFIED } },
-    { name: 'both stored: both sent, a bare 304 keeps both', stored: { etag: ETAG, lastModified: LAST_MODIFIED }, answer: { status: 304 }, kind: 'not-modified', next: { etag: ETAG, lastModified: LAST_MODIFIED } },
-    { name: 'both stored, the upstream answers 200 anyway: read in full, its validators replace ours', stored: { etag: ETAG, lastModified: EARLIER }, answer: { status: 200, etag: NEW_ETAG, lastModified: NEWER }, kind: 'ok', next: { etag: NEW_ETAG, lastModified: NEWER } },
-    { name: 'a 200 without validators drops the stored ones', stored: { etag: ETAG, lastModified: LAST_MODIFIED }, answer: { status: 200 }, kind: 'ok', next: {} },
+  const cases: Array<{
+    name: string;
+    stored: { etag?: string; lastModified?: string };
+    answer: Answer;
+    kind: 'ok' | 'not-modified';
+    next: { etag?: string; lastModified?: string };
+  }> = [
+    {
+      name: 'nothing stored: no conditional headers, the 200 gives the validators',
+      stored: {},
+      answer: { status: 200, etag: ETAG, lastModified: LAST_MODIFIED },
+      kind: 'ok',
+      next: { etag: ETAG, lastModified: LAST_MODIFIED },
+    },
+    {
+      name: 'stored ETag: If-None-Match alone, a 304 keeps it',
+      stored: { etag: ETAG },
+      answer: { status: 304, etag: ETAG },
+      kind: 'not-modified',
+      next: { etag: ETAG },
+    },
+    {
+      name: 'stored weak ETag goes out as stored, W/ and all',
+      stored: { etag: `W/${ETAG}` },
+      answer: { status: 304 },
+      kind: 'not-modified',
+      next: { etag: `W/${ETAG}` },
+    },
+    {
+      name: 'stored date only: If-Modified-Since alone',
+      stored: { lastModified: LAST_MODIFIED },
+      answer: { status: 304 },
+      kind: 'not-modified',
+      next: { lastModified: LAST_MODIFIED },
+    },
+    {
+      name: 'both stored: both sent, a bare 304 keeps both',
+      stored: { etag: ETAG, lastModified: LAST_MODIFIED },
+      answer: { status: 304 },
+      kind: 'not-modified',
+      next: { etag: ETAG, lastModified: LAST_MODIFIED },
+    },
+    {
+      name: 'both stored, the upstream answers 200 anyway: read in full, its validators replace ours',
+      stored: { etag: ETAG, lastModified: EARLIER },
+      answer: { status: 200, etag: NEW_ETAG, lastModified: NEWER },
+      kind: 'ok',
+      next: { etag: NEW_ETAG, lastModified: NEWER },
+    },
+    {
+      name: 'a 200 without validators drops the stored ones',
+      stored: { etag: ETAG, lastModified: LAST_MODIFIED },
+      answer: { status: 200 },
+      kind: 'ok',
+      next: {},
+    },
   ];
   it.each(cases)('$name', async ({ stored, answer, kind, next }) => {
     upstream.route('/feed', (_request, response) => {
@@ -44,7 +92,9 @@ describe('conditional GET', () => {
       if (answer.lastModified !== undefined) headers['last-modified'] = answer.lastModified;
       if (answer.status === 304) return void response.writeHead(304, headers).end();
       const body = readFixture(FEED);
-      response.writeHead(200, { ...headers, 'content-type': 'application/atom+xml; charset=utf-8', 'content-length': String(body.length) }).end(body);
+      response
+        .writeHead(200, { ...headers, 'content-type': 'application/atom+xml; charset=utf-8', 'content-length': String(body.length) })
+        .end(body);
     });
     const { fetcher } = makeFetcher([upstream.hostPort]);
 
@@ -138,7 +188,9 @@ describe('redirects', () => {
     { name: '303 → 301', codes: [303, 301], permanent: false },
   ];
   it.each(chains)('$name', async ({ codes, permanent }) => {
-    codes.forEach((code, index) => upstream.route(`/hop${index}`, redirect(code, index === codes.length - 1 ? '/feed' : `/hop${index + 1}`)));
+    codes.forEach((code, index) =>
+      upstream.route(`/hop${index}`, redirect(code, index === codes.length - 1 ? '/feed' : `/hop${index + 1}`)),
+    );
     upstream.route('/feed', serveFixture(FEED));
     const { fetcher } = makeFetcher([upstream.hostPort]);
 

@@ -1,7 +1,18 @@
 // The bounds every fetch runs under (PRODUCT.md "Fetching limits"): decoded body size, one deadline.
 import zlib from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { hang, readFixture, redirect, repeatBody, serveBody, slowDrip, startUpstream, type ContentCoding, type StreamStats, type Upstream } from '../helpers/upstream.js';
+import {
+  hang,
+  readFixture,
+  redirect,
+  repeatBody,
+  serveBody,
+  slowDrip,
+  startUpstream,
+  type ContentCoding,
+  type StreamStats,
+  type Upstream,
+} from '../helpers/upstream.js';
 import { makeFetcher } from './harness.js';
 
 const MIB = 1024 * 1024;
@@ -117,7 +128,11 @@ describe('deadline', () => {
   });
 
   it('covers name resolution: a lookup that never answers still ends at the deadline', async () => {
-    const { fetcher, targets } = makeFetcher([], { timeoutMs: 300, connectTimeoutMs: 60_000 }, { lookup: () => new Promise(() => undefined) });
+    const { fetcher, targets } = makeFetcher(
+      [],
+      { timeoutMs: 300, connectTimeoutMs: 60_000 },
+      { lookup: () => new Promise(() => undefined) },
+    );
 
     await expect(fetcher.fetchFeed({ url: 'http://slow-dns.example/feed' })).rejects.toMatchObject({ code: 'FP_UPSTREAM_TIMEOUT' });
     expect(targets).toEqual([]);

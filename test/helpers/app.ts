@@ -78,7 +78,9 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
   // Redis: a prefix of our own (unless the test shares one between apps) and the key Redis mode requires.
   const ownsPrefix = store === 'redis' && options.env?.FEEDPROXY_STORE_PREFIX === undefined;
   const redisEnv: Record<string, string> =
-    store === 'redis' ? { FEEDPROXY_STORE: REDIS_URL, FEEDPROXY_STORE_PREFIX: uniqueRedisPrefix(), FEEDPROXY_SECRET_KEY: randomSecretKey() } : {};
+    store === 'redis'
+      ? { FEEDPROXY_STORE: REDIS_URL, FEEDPROXY_STORE_PREFIX: uniqueRedisPrefix(), FEEDPROXY_SECRET_KEY: randomSecretKey() }
+      : {};
   const config = loadConfig({
     FEEDPROXY_STORE: `sqlite://${join(dir, 'feedproxy.sqlite')}`,
     FEEDPROXY_PUBLIC_URL: PUBLIC_URL,

@@ -118,10 +118,7 @@ export async function startFakeProvider(options: FakeProviderOptions = {}): Prom
     const tokenSecret = tokenSecretOf(oauth.oauth_token);
     if (tokenSecret === undefined) throw new Problem(401, 'token_rejected');
 
-    const expected = hmacSha1(
-      `${percentEncode(consumerSecret)}&${percentEncode(tokenSecret)}`,
-      baseStringOf(req, body, oauth),
-    );
+    const expected = hmacSha1(`${percentEncode(consumerSecret)}&${percentEncode(tokenSecret)}`, baseStringOf(req, body, oauth));
     const given = Buffer.from(oauth.oauth_signature as string);
     const wanted = Buffer.from(expected);
     if (given.length !== wanted.length || !timingSafeEqual(given, wanted)) throw new Problem(401, 'signature_invalid');
@@ -239,7 +236,10 @@ export async function startFakeProvider(options: FakeProviderOptions = {}): Prom
     const header = Object.entries(fields)
       .map(([name, value]) => `${name}="${percentEncode(value)}"`)
       .join(', ');
-    res.writeHead(problem.status, { 'www-authenticate': `OAuth realm="${baseUrl}", ${header}`, 'content-type': 'application/x-www-form-urlencoded' });
+    res.writeHead(problem.status, {
+      'www-authenticate': `OAuth realm="${baseUrl}", ${header}`,
+      'content-type': 'application/x-www-form-urlencoded',
+    });
     res.end(formEncode(fields));
   }
 

@@ -76,10 +76,16 @@ describe('API bad input', () => {
 
   beforeAll(async () => {
     // The fuzzer is one client sending thousands of requests: lift the per-key rate limit.
-    t = await startHostileApp({}, { env: { FEEDPROXY_API_RATE_LIMIT: '1000000', FEEDPROXY_PUBLIC_RATE_LIMIT: '1000000', FEEDPROXY_WRONG_KEY_RATE_LIMIT: '1000000' } });
+    t = await startHostileApp(
+      {},
+      { env: { FEEDPROXY_API_RATE_LIMIT: '1000000', FEEDPROXY_PUBLIC_RATE_LIMIT: '1000000', FEEDPROXY_WRONG_KEY_RATE_LIMIT: '1000000' } },
+    );
     key = await t.createUserKey();
     const doc = (await t.app.inject({ method: 'GET', url: '/openapi.json' })).json() as {
-      paths: Record<string, Record<string, { requestBody?: { content?: Record<string, { schema?: { properties?: Route['bodyProperties'] } }> } }>>;
+      paths: Record<
+        string,
+        Record<string, { requestBody?: { content?: Record<string, { schema?: { properties?: Route['bodyProperties'] } }> } }>
+      >;
     };
     routes = Object.entries(doc.paths).flatMap(([path, operations]) =>
       Object.entries(operations).map(([method, operation]) => ({
@@ -103,7 +109,11 @@ describe('API bad input', () => {
       method: route.method,
       url,
       headers: { authorization, ...(options.raw !== undefined ? { 'content-type': 'application/json' } : {}), ...options.headers },
-      ...(options.raw !== undefined ? { payload: options.raw } : options.payload !== undefined ? { payload: options.payload as object } : {}),
+      ...(options.raw !== undefined
+        ? { payload: options.raw }
+        : options.payload !== undefined
+          ? { payload: options.payload as object }
+          : {}),
     });
     const label = `${route.method} ${url.slice(0, 120)} ${JSON.stringify(options.payload ?? options.raw ?? '').slice(0, 120)}`;
     expect(response.statusCode, label).toBeLessThan(500);
@@ -144,13 +154,23 @@ describe('API bad input', () => {
     for (const route of routes.filter((candidate) => candidate.bodyProperties !== undefined)) {
       for (const field of Object.keys(route.bodyProperties!)) {
         // An empty object is a valid value of an object field whose properties are all optional.
-        const wrongTypes = route.bodyProperties![field]!.type === 'object' ? WRONG_TYPES.filter((wrong) => JSON.stringify(wrong) !== '{}') : WRONG_TYPES;
+        const wrongTypes =
+          route.bodyProperties![field]!.type === 'object' ? WRONG_TYPES.filter((wrong) => JSON.stringify(wrong) !== '{}') : WRONG_TYPES;
         for (const wrong of wrongTypes) {
           const response = await send(route, { payload: { [field]: wrong } });
           expect(response.statusCode, `${route.path} ${field}=${JSON.stringify(wrong)}`).toBe(400);
         }
       }
-      for (const body of [{ evil: 1 }, { __proto__: { admin: true }, constructor: { prototype: { admin: true } } }, [], ['a'], 'text', 42, null, true]) {
+      for (const body of [
+        { evil: 1 },
+        { __proto__: { admin: true }, constructor: { prototype: { admin: true } } },
+        [],
+        ['a'],
+        'text',
+        42,
+        null,
+        true,
+      ]) {
         const response = await send(route, { raw: JSON.stringify(body) });
         expect(response.statusCode, `${route.path} ${JSON.stringify(body)}`).toBeGreaterThanOrEqual(400);
       }
@@ -169,11 +189,24 @@ describe('API bad input', () => {
   });
 
   it('answers broken Authorization headers with a coded 401', async () => {
-    const broken = ['', 'Bearer', 'Bearer ', 'Basic YTpi', `Bearer ${key} extra`, `bearer ${'x'.repeat(10_000)}`, 'Bearer \u0000', `Bearer ${key.slice(0, -1)}`, `Bearer ${ADMIN_TOKEN}`];
+    const broken = [
+      '',
+      'Bearer',
+      'Bearer ',
+      'Basic YTpi',
+      `Bearer ${key} extra`,
+      `bearer ${'x'.repeat(10_000)}`,
+      'Bearer \u0000',
+      `Bearer ${key.slice(0, -1)}`,
+      `Bearer ${ADMIN_TOKEN}`,
+    ];
     for (const route of routes.filter((candidate) => candidate.path.startsWith('/api/v1/') && candidate.path !== '/api/v1/users')) {
       for (const authorization of broken) {
         const response = await send(route, { headers: { authorization } });
-        expect([response.statusCode, response.json().error], `${route.path} ${authorization.slice(0, 20)}`).toEqual([401, 'FP_UNAUTHORIZED']);
+        expect([response.statusCode, response.json().error], `${route.path} ${authorization.slice(0, 20)}`).toEqual([
+          401,
+          'FP_UNAUTHORIZED',
+        ]);
       }
     }
     expect(inputs).toBeGreaterThan(1000);

@@ -45,24 +45,40 @@ function runCli(env: Record<string, string>, wrap?: (command: string) => string[
 }
 
 describe('unwritable data directory at start', () => {
-  it.skipIf(!canMountReadOnly && isRoot)('refuses a read-only data directory with one clear line and exit code 2', { timeout: 60_000 }, async () => {
-    const dir = tempDir();
-    const data = join(dir, 'data');
-    mkdirSync(data);
-    // root writes through file modes, so a read-only mount is the only honest read-only dir for root.
-    const run = isRoot
-      ? await runCli(envFor(data, newKey()), (cli) => ['unshare', '-m', 'sh', '-c', `mount -t tmpfs -o ro tmpfs "${data}" && exec ${cli}`])
-      : (chmodSync(data, 0o555), await runCli(envFor(data, newKey())));
-    expect(run.code).toBe(2);
-    expect(run.stderr.trim()).toMatch(new RegExp(`^feedproxy: configuration error: FEEDPROXY_STORE: the data directory ${data} (is on a read-only file system|is not writable by this user)$`));
-  });
+  it.skipIf(!canMountReadOnly && isRoot)(
+    'refuses a read-only data directory with one clear line and exit code 2',
+    { timeout: 60_000 },
+    async () => {
+      const dir = tempDir();
+      const data = join(dir, 'data');
+      mkdirSync(data);
+      // root writes through file modes, so a read-only mount is the only honest read-only dir for root.
+      const run = isRoot
+        ? await runCli(envFor(data, newKey()), (cli) => [
+            'unshare',
+            '-m',
+            'sh',
+            '-c',
+            `mount -t tmpfs -o ro tmpfs "${data}" && exec ${cli}`,
+          ])
+        : (chmodSync(data, 0o555), await runCli(envFor(data, newKey())));
+      expect(run.code).toBe(2);
+      expect(run.stderr.trim()).toMatch(
+        new RegExp(
+          `^feedproxy: configuration error: FEEDPROXY_STORE: the data directory ${data} (is on a read-only file system|is not writable by this user)$`,
+        ),
+      );
+    },
+  );
 
   it('refuses a data directory under a regular file', { timeout: 60_000 }, async () => {
     const dir = tempDir();
     writeFileSync(join(dir, 'file'), 'not a directory');
     const run = await runCli(envFor(join(dir, 'file', 'data')));
     expect(run.code).toBe(2);
-    expect(run.stderr.trim()).toBe(`feedproxy: configuration error: FEEDPROXY_STORE: the data directory ${join(dir, 'file', 'data')} has a path component that is not a directory`);
+    expect(run.stderr.trim()).toBe(
+      `feedproxy: configuration error: FEEDPROXY_STORE: the data directory ${join(dir, 'file', 'data')} has a path component that is not a directory`,
+    );
   });
 });
 

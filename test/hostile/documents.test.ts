@@ -9,7 +9,15 @@ import type { AddressInfo } from 'node:net';
 import zlib from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PUBLIC_URL } from '../helpers/app.js';
-import { readFixture, repeatBody, serveBody, startUpstream, type StreamStats, type Upstream, type UpstreamHandler } from '../helpers/upstream.js';
+import {
+  readFixture,
+  repeatBody,
+  serveBody,
+  startUpstream,
+  type StreamStats,
+  type Upstream,
+  type UpstreamHandler,
+} from '../helpers/upstream.js';
 import { startHostileApp, type HostileApp } from './harness.js';
 import { XSS_VECTORS, fieldValuesOfJson, fieldValuesOfXml, findActiveContent } from './xss-vectors.js';
 
@@ -18,7 +26,8 @@ const MIB = 1024 * 1024;
 const RSS_BOUND = 384 * MIB;
 
 const escapeXml = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
-const rss = (items: string, head = '') => `<?xml version="1.0" encoding="utf-8"?>${head}<rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/"><channel><title>hostile</title><link>https://hostile.example/</link>${items}</channel></rss>`;
+const rss = (items: string, head = '') =>
+  `<?xml version="1.0" encoding="utf-8"?>${head}<rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/"><channel><title>hostile</title><link>https://hostile.example/</link>${items}</channel></rss>`;
 const BENIGN = rss('<item><guid>benign-1</guid><title>benign</title><link>https://hostile.example/1</link></item>');
 
 function xssRss(): string {
@@ -78,38 +87,60 @@ const DOCUMENTS: HostileDocument[] = [
   { name: 'billion laughs', handler: () => serveBody(readFixture('feeds/billion-laughs.xml')), outcome: 'failed', code: 'FP_NOT_A_FEED' },
   {
     name: 'quadratic blowup',
-    handler: () => serveBody(rss(`<item><guid>q</guid><title>${'&a;'.repeat(100_000)}</title></item>`, `<!DOCTYPE rss [<!ENTITY a "${'a'.repeat(100_000)}">]>`)),
+    handler: () =>
+      serveBody(
+        rss(`<item><guid>q</guid><title>${'&a;'.repeat(100_000)}</title></item>`, `<!DOCTYPE rss [<!ENTITY a "${'a'.repeat(100_000)}">]>`),
+      ),
     outcome: 'failed',
     code: 'FP_NOT_A_FEED',
   },
   {
     name: 'XXE file',
-    handler: () => serveBody(rss('<item><guid>x</guid><title>&xxe;</title></item>', '<!DOCTYPE rss [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>')),
+    handler: () =>
+      serveBody(rss('<item><guid>x</guid><title>&xxe;</title></item>', '<!DOCTYPE rss [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>')),
     outcome: 'failed',
     code: 'FP_NOT_A_FEED',
   },
   {
     name: 'XXE http and parameter entity',
     handler: (canary) =>
-      serveBody(rss('<item><guid>x</guid><title>&xxe;</title></item>', `<!DOCTYPE rss [<!ENTITY % remote SYSTEM "${canary}/evil.dtd"> %remote; <!ENTITY xxe SYSTEM "${canary}/secret">]>`)),
+      serveBody(
+        rss(
+          '<item><guid>x</guid><title>&xxe;</title></item>',
+          `<!DOCTYPE rss [<!ENTITY % remote SYSTEM "${canary}/evil.dtd"> %remote; <!ENTITY xxe SYSTEM "${canary}/secret">]>`,
+        ),
+      ),
     outcome: 'failed',
     code: 'FP_NOT_A_FEED',
   },
   {
     name: 'external DTD only',
     // Read without the DTD: the parser never fetches one, the unknown entity stays text.
-    handler: (canary) => serveBody(rss('<item><guid>x</guid><title>&undefined;</title></item>', `<!DOCTYPE rss SYSTEM "${canary}/evil.dtd">`)),
+    handler: (canary) =>
+      serveBody(rss('<item><guid>x</guid><title>&undefined;</title></item>', `<!DOCTYPE rss SYSTEM "${canary}/evil.dtd">`)),
     outcome: 'ok',
   },
-  { name: '100k-deep XML', handler: () => serveBody(rss(`<item><guid>d</guid>${'<x>'.repeat(100_000)}${'</x>'.repeat(100_000)}</item>`)), outcome: 'failed', code: 'FP_NOT_A_FEED' },
+  {
+    name: '100k-deep XML',
+    handler: () => serveBody(rss(`<item><guid>d</guid>${'<x>'.repeat(100_000)}${'</x>'.repeat(100_000)}</item>`)),
+    outcome: 'failed',
+    code: 'FP_NOT_A_FEED',
+  },
   {
     name: '100k-deep JSON',
-    handler: () => serveBody(`{"version":"https://jsonfeed.org/version/1.1","title":"t","items":[{"id":"1","x":${'['.repeat(100_000)}${']'.repeat(100_000)}}]}`, { contentType: 'application/feed+json' }),
+    handler: () =>
+      serveBody(
+        `{"version":"https://jsonfeed.org/version/1.1","title":"t","items":[{"id":"1","x":${'['.repeat(100_000)}${']'.repeat(100_000)}}]}`,
+        { contentType: 'application/feed+json' },
+      ),
     outcome: 'ok',
   },
   {
     name: '100k-deep HTML in content',
-    handler: () => serveBody(rss(`<item><guid>h</guid><title>deep html</title><description>${escapeXml(`${'<div>'.repeat(100_000)}deep`)}</description></item>`)),
+    handler: () =>
+      serveBody(
+        rss(`<item><guid>h</guid><title>deep html</title><description>${escapeXml(`${'<div>'.repeat(100_000)}deep`)}</description></item>`),
+      ),
     outcome: 'ok',
   },
   {
@@ -145,7 +176,8 @@ const DOCUMENTS: HostileDocument[] = [
   },
   {
     name: '200k-entry feed',
-    handler: () => serveBody(rss(Array.from({ length: 200_000 }, (_, index) => `<item><guid>${index}</guid><title>${index}</title></item>`).join(''))),
+    handler: () =>
+      serveBody(rss(Array.from({ length: 200_000 }, (_, index) => `<item><guid>${index}</guid><title>${index}</title></item>`).join(''))),
     outcome: 'ok',
   },
   {
@@ -187,7 +219,11 @@ describe('hostile documents through the refresh path', () => {
     upstream = await startUpstream({
       '/healthy': (request, response) => {
         healthyVersion += 1;
-        serveBody(rss(`<item><guid>healthy-${healthyVersion}</guid><title>healthy ${healthyVersion}</title><link>https://healthy.example/${healthyVersion}</link></item>`))(request, response);
+        serveBody(
+          rss(
+            `<item><guid>healthy-${healthyVersion}</guid><title>healthy ${healthyVersion}</title><link>https://healthy.example/${healthyVersion}</link></item>`,
+          ),
+        )(request, response);
       },
     });
     t = await startHostileApp({}, { allowPrivate: [upstream.hostPort] });
@@ -200,37 +236,43 @@ describe('hostile documents through the refresh path', () => {
     await upstream?.close();
     await new Promise((resolve) => canary?.close(resolve));
     const worst = peaks.reduce((max, [, peak]) => Math.max(max, peak), 0);
-    console.info(`documents: ${peaks.length} tried; peak RSS growth per document (MiB): ${peaks.map(([name, peak]) => `${name}=${(peak / MIB).toFixed(0)}`).join(', ')}; worst ${(worst / MIB).toFixed(0)} MiB`);
+    console.info(
+      `documents: ${peaks.length} tried; peak RSS growth per document (MiB): ${peaks.map(([name, peak]) => `${name}=${(peak / MIB).toFixed(0)}`).join(', ')}; worst ${(worst / MIB).toFixed(0)} MiB`,
+    );
   });
 
-  it.each(DOCUMENTS)('$name: the API answers, memory stays bounded, a healthy source refreshes after', { timeout: 60_000 }, async (document) => {
-    const path = `/doc/${sourceIds.length}`;
-    upstream.route(path, serveBody(BENIGN, { contentType: 'application/rss+xml' }));
-    const created = await t.api(key, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url(path) } });
-    expect(created.statusCode).toBe(201);
-    const id = created.json().id as string;
-    sourceIds.push(id);
-    upstream.route(path, document.handler(canaryUrl));
+  it.each(DOCUMENTS)(
+    '$name: the API answers, memory stays bounded, a healthy source refreshes after',
+    { timeout: 60_000 },
+    async (document) => {
+      const path = `/doc/${sourceIds.length}`;
+      upstream.route(path, serveBody(BENIGN, { contentType: 'application/rss+xml' }));
+      const created = await t.api(key, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url(path) } });
+      expect(created.statusCode).toBe(201);
+      const id = created.json().id as string;
+      sourceIds.push(id);
+      upstream.route(path, document.handler(canaryUrl));
 
-    const before = process.memoryUsage().rss;
-    const refreshed = await t.api(key, { method: 'POST', url: `/api/v1/sources/${id}/refresh` });
-    const peak = process.resourceUsage().maxRSS * 1024 - before;
-    peaks.push([document.name, Math.max(0, peak)]);
+      const before = process.memoryUsage().rss;
+      const refreshed = await t.api(key, { method: 'POST', url: `/api/v1/sources/${id}/refresh` });
+      const peak = process.resourceUsage().maxRSS * 1024 - before;
+      peaks.push([document.name, Math.max(0, peak)]);
 
-    expect(refreshed.statusCode).toBe(200);
-    const source = await t.deps.registry.getSource(id);
-    if (document.outcome === 'ok') expect(source?.status, source?.lastError).toBe('ok');
-    else {
-      expect(['stale', 'failing']).toContain(source?.status);
-      expect(source?.lastErrorCode).toBe(document.code);
-      // The last good entries stay published.
-      expect(source?.entryCount).toBe(1);
-    }
-    expect(peak).toBeLessThan(RSS_BOUND);
+      expect(refreshed.statusCode).toBe(200);
+      const source = await t.deps.registry.getSource(id);
+      if (document.outcome === 'ok') expect(source?.status, source?.lastError).toBe('ok');
+      else {
+        expect(['stale', 'failing']).toContain(source?.status);
+        expect(source?.lastErrorCode).toBe(document.code);
+        // The last good entries stay published.
+        expect(source?.entryCount).toBe(1);
+      }
+      expect(peak).toBeLessThan(RSS_BOUND);
 
-    const healthy = await t.api(key, { method: 'POST', url: `/api/v1/sources/${healthyId}/refresh` });
-    expect(healthy.json()).toMatchObject({ status: 'ok', lastError: null });
-  });
+      const healthy = await t.api(key, { method: 'POST', url: `/api/v1/sources/${healthyId}/refresh` });
+      expect(healthy.json()).toMatchObject({ status: 'ok', lastError: null });
+    },
+  );
 
   it('read no file, fetched no entity, and stopped the endless bodies early', () => {
     expect(canaryHits).toBe(0);
@@ -241,7 +283,11 @@ describe('hostile documents through the refresh path', () => {
   });
 
   it('publishes every source merged with no active content in any format', async () => {
-    const feed = await t.api(key, { method: 'POST', url: '/api/v1/feeds', payload: { title: 'Everything hostile', sources: [healthyId, ...sourceIds], limit: 500 } });
+    const feed = await t.api(key, {
+      method: 'POST',
+      url: '/api/v1/feeds',
+      payload: { title: 'Everything hostile', sources: [healthyId, ...sourceIds], limit: 500 },
+    });
     expect(feed.statusCode).toBe(201);
     const { atom, rss, json } = feed.json().urls as Record<'atom' | 'rss' | 'json', string>;
     for (const [format, url] of Object.entries({ atom, rss, json })) {

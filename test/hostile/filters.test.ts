@@ -7,7 +7,15 @@ import { serveBody, startUpstream, type Upstream } from '../helpers/upstream.js'
 import { expectSafeErrorBody, startHostileApp, type HostileApp } from './harness.js';
 
 const LONG = `${'a'.repeat(50_000)}!`;
-const REDOS_RULES = ['/(a+)+$/', '/(a|aa)+$/', '/(a|a?)+b/', '/(.*a){20}x/', '/^(([a-z])+.)+[A-Z]([a-z])+$/', '/(\\w+\\s?)*$/', '/^(a+)+b/i'];
+const REDOS_RULES = [
+  '/(a+)+$/',
+  '/(a|aa)+$/',
+  '/(a|a?)+b/',
+  '/(.*a){20}x/',
+  '/^(([a-z])+.)+[A-Z]([a-z])+$/',
+  '/(\\w+\\s?)*$/',
+  '/^(a+)+b/i',
+];
 
 describe('filters through the API', () => {
   let upstream: Upstream;
@@ -16,8 +24,13 @@ describe('filters through the API', () => {
   let sourceId = '';
 
   beforeAll(async () => {
-    const items = Array.from({ length: 20 }, (_, index) => `<item><guid>${index}</guid><title>${LONG}</title><description>${LONG}</description></item>`).join('');
-    upstream = await startUpstream({ '/feed': serveBody(`<rss version="2.0"><channel><title>long</title>${items}</channel></rss>`, { contentType: 'application/rss+xml' }) });
+    const items = Array.from(
+      { length: 20 },
+      (_, index) => `<item><guid>${index}</guid><title>${LONG}</title><description>${LONG}</description></item>`,
+    ).join('');
+    upstream = await startUpstream({
+      '/feed': serveBody(`<rss version="2.0"><channel><title>long</title>${items}</channel></rss>`, { contentType: 'application/rss+xml' }),
+    });
     t = await startHostileApp({}, { allowPrivate: [upstream.hostPort] });
     key = await t.createUserKey();
     sourceId = (await t.api(key, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url('/feed') } })).json().id as string;
@@ -28,7 +41,11 @@ describe('filters through the API', () => {
   });
 
   it('creates, publishes and refreshes a feed of catastrophic-backtracking rules over 50k-character entries', async () => {
-    const feed = await t.api(key, { method: 'POST', url: '/api/v1/feeds', payload: { title: 'ReDoS', sources: [sourceId], include: REDOS_RULES, exclude: REDOS_RULES.slice(0, 3) } });
+    const feed = await t.api(key, {
+      method: 'POST',
+      url: '/api/v1/feeds',
+      payload: { title: 'ReDoS', sources: [sourceId], include: REDOS_RULES, exclude: REDOS_RULES.slice(0, 3) },
+    });
     expect(feed.statusCode).toBe(201);
     const published = await t.app.inject({ method: 'GET', url: (feed.json().urls.json as string).slice(PUBLIC_URL.length) });
     expect(published.statusCode).toBe(200);

@@ -46,7 +46,8 @@ export async function startHostileApp(dns: Record<string, Resolver> = {}, option
 /** An error answer must be a small coded JSON object, never a stack or a path of ours. */
 export function expectSafeErrorBody(body: string): { error: string; message: string } {
   const parsed = JSON.parse(body) as { error?: unknown; message?: unknown };
-  if (typeof parsed.error !== 'string' || typeof parsed.message !== 'string') throw new Error(`not {error, message}: ${body.slice(0, 200)}`);
+  if (typeof parsed.error !== 'string' || typeof parsed.message !== 'string')
+    throw new Error(`not {error, message}: ${body.slice(0, 200)}`);
   if (/\n\s+at |node_modules|\/src\/|\.ts:\d+/.test(body)) throw new Error(`stack or path in an answer: ${body.slice(0, 200)}`);
   return { error: parsed.error, message: parsed.message };
 }

@@ -57,7 +57,9 @@ describe('security headers and CORS', () => {
   it('sends the public feeds, their 304s and 404s the same security headers helmet sends elsewhere', async () => {
     // The feed route skips helmet's hook and sets the headers it computed once: they must not drift.
     const docs = await t.app.inject({ method: 'GET', url: '/docs/' });
-    const helmetNames = Object.keys(docs.headers).filter((name) => /^(content-security-policy|cross-origin-opener-policy|origin-agent-cluster|referrer-policy|strict-transport-security|x-)/.test(name));
+    const helmetNames = Object.keys(docs.headers).filter((name) =>
+      /^(content-security-policy|cross-origin-opener-policy|origin-agent-cluster|referrer-policy|strict-transport-security|x-)/.test(name),
+    );
     expect(helmetNames.length).toBeGreaterThanOrEqual(10);
     const ok = await t.app.inject({ method: 'GET', url: feedPath });
     const notModified = await t.app.inject({ method: 'GET', url: feedPath, headers: { 'if-none-match': String(ok.headers.etag) } });
@@ -69,7 +71,11 @@ describe('security headers and CORS', () => {
   });
 
   it('answers a public feed preflight for GET and HEAD only', async () => {
-    const preflight = await t.app.inject({ method: 'OPTIONS', url: feedPath, headers: { origin: ORIGIN, 'access-control-request-method': 'GET', 'access-control-request-headers': 'if-none-match' } });
+    const preflight = await t.app.inject({
+      method: 'OPTIONS',
+      url: feedPath,
+      headers: { origin: ORIGIN, 'access-control-request-method': 'GET', 'access-control-request-headers': 'if-none-match' },
+    });
     expect(preflight.statusCode).toBe(204);
     expect(preflight.headers['access-control-allow-origin']).toBe('*');
     expect(preflight.headers['access-control-allow-methods']).toBe('GET, HEAD');
@@ -82,10 +88,19 @@ describe('security headers and CORS', () => {
     ['GET', '/openapi.json'],
     ['GET', '/healthz'],
   ] as const)('never offers %s %s to another origin', async (method, url) => {
-    const response = await t.api(key, { method, url, headers: { origin: ORIGIN }, ...(method === 'POST' ? { payload: { title: 'x', sources: [] } } : {}) });
+    const response = await t.api(key, {
+      method,
+      url,
+      headers: { origin: ORIGIN },
+      ...(method === 'POST' ? { payload: { title: 'x', sources: [] } } : {}),
+    });
     expect(response.headers['access-control-allow-origin']).toBeUndefined();
     expect(response.headers['access-control-allow-credentials']).toBeUndefined();
-    const preflight = await t.app.inject({ method: 'OPTIONS', url, headers: { origin: ORIGIN, 'access-control-request-method': method, 'access-control-request-headers': 'authorization' } });
+    const preflight = await t.app.inject({
+      method: 'OPTIONS',
+      url,
+      headers: { origin: ORIGIN, 'access-control-request-method': method, 'access-control-request-headers': 'authorization' },
+    });
     expect(preflight.statusCode).toBe(404);
     expect(preflight.headers['access-control-allow-origin']).toBeUndefined();
   });

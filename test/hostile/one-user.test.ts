@@ -97,7 +97,9 @@ describe('a heavy request against another user’s GET', () => {
     // Relative, not absolute: on a loaded machine everything is slower, the preview included. Before
     // the fix the merge was one block taking most of the preview's time and no GET got through.
     const longestBlock = delay.max / 1e6;
-    expect(longestBlock, `longest event-loop block ${longestBlock.toFixed(0)} ms of a ${took.toFixed(0)} ms preview`).toBeLessThan(took / 3);
+    expect(longestBlock, `longest event-loop block ${longestBlock.toFixed(0)} ms of a ${took.toFixed(0)} ms preview`).toBeLessThan(
+      took / 3,
+    );
     expect(answeredDuring, `GETs answered during a ${took.toFixed(0)} ms preview`).toBeGreaterThanOrEqual(3);
   });
 });
@@ -170,21 +172,37 @@ describe('caps on what one user can cause', () => {
 
   it('refuses filter rules past the configured count and length with a 400 that says what to do', async () => {
     const key = await t.createUserKey('rules');
-    const tooMany = await t.api(key, { method: 'POST', url: '/api/v1/feeds/preview', payload: { sources: [], include: ['a', 'b', 'c', 'd'] } });
+    const tooMany = await t.api(key, {
+      method: 'POST',
+      url: '/api/v1/feeds/preview',
+      payload: { sources: [], include: ['a', 'b', 'c', 'd'] },
+    });
     expect(tooMany.statusCode).toBe(400);
-    expect(expectSafeErrorBody(tooMany.body).message).toBe('include has more than 3 rules; remove some, or join keywords into one /a|b/ rule');
-    const tooLong = await t.api(key, { method: 'POST', url: '/api/v1/feeds', payload: { title: 'F', sources: [], exclude: ['x'.repeat(21)] } });
+    expect(expectSafeErrorBody(tooMany.body).message).toBe(
+      'include has more than 3 rules; remove some, or join keywords into one /a|b/ rule',
+    );
+    const tooLong = await t.api(key, {
+      method: 'POST',
+      url: '/api/v1/feeds',
+      payload: { title: 'F', sources: [], exclude: ['x'.repeat(21)] },
+    });
     expect(tooLong.statusCode).toBe(400);
     expect(expectSafeErrorBody(tooLong.body).message).toBe('exclude[0] is longer than 20 characters; shorten it');
     // Positive control: at the limits, accepted.
-    expect((await t.api(key, { method: 'POST', url: '/api/v1/feeds/preview', payload: { sources: [], include: ['a', 'b', 'x'.repeat(20)] } })).statusCode).toBe(200);
+    expect(
+      (await t.api(key, { method: 'POST', url: '/api/v1/feeds/preview', payload: { sources: [], include: ['a', 'b', 'x'.repeat(20)] } }))
+        .statusCode,
+    ).toBe(200);
   });
 });
 
 describe('the per-user storage cap', () => {
   let t: HostileApp;
   beforeAll(async () => {
-    t = await startHostileApp({}, { allowPrivate: [upstream.hostPort], env: { LOG_LEVEL: 'warn', FEEDPROXY_MAX_CACHED_BYTES_PER_USER: '65536' } });
+    t = await startHostileApp(
+      {},
+      { allowPrivate: [upstream.hostPort], env: { LOG_LEVEL: 'warn', FEEDPROXY_MAX_CACHED_BYTES_PER_USER: '65536' } },
+    );
   });
   afterAll(async () => {
     await t?.close();
@@ -202,22 +220,31 @@ describe('the per-user storage cap', () => {
     const fetches = upstream.requests.length;
     const refused = await t.api(key, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url('/small?more') } });
     expect(refused.statusCode).toBe(409);
-    expect(expectSafeErrorBody(refused.body).message).toMatch(/^storage limit reached: your sources' cached entries take \d+ MiB of the 1 MiB a user may have; delete sources first$/);
+    expect(expectSafeErrorBody(refused.body).message).toMatch(
+      /^storage limit reached: your sources' cached entries take \d+ MiB of the 1 MiB a user may have; delete sources first$/,
+    );
     expect(upstream.requests.length).toBe(fetches);
 
     const other = await t.createUserKey('modest');
-    expect((await t.api(other, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url('/small?other') } })).statusCode).toBe(201);
+    expect(
+      (await t.api(other, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url('/small?other') } })).statusCode,
+    ).toBe(201);
     // Deleting frees the room.
     expect((await t.api(key, { method: 'DELETE', url: `/api/v1/sources/${first.json().id}` })).statusCode).toBe(204);
     expect((await t.deps.registry.getUserCounts(big.userId))?.cachedBytes).toBe(0);
-    expect((await t.api(key, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url('/small?more') } })).statusCode).toBe(201);
+    expect((await t.api(key, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url('/small?more') } })).statusCode).toBe(
+      201,
+    );
   });
 });
 
 describe('the waiting line for heavy requests', () => {
   let t: HostileApp;
   beforeAll(async () => {
-    t = await startHostileApp({}, { allowPrivate: [upstream.hostPort], env: { LOG_LEVEL: 'warn', FEEDPROXY_HEAVY_REQUESTS_PER_USER: '1' } });
+    t = await startHostileApp(
+      {},
+      { allowPrivate: [upstream.hostPort], env: { LOG_LEVEL: 'warn', FEEDPROXY_HEAVY_REQUESTS_PER_USER: '1' } },
+    );
   });
   afterAll(async () => {
     await t?.close();

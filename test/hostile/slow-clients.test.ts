@@ -58,7 +58,11 @@ describe('slow clients', () => {
 
   it('cuts off a client trickling a request body, with 408', async () => {
     // The hub reads its form body without asking for a key: anyone on the internet can do this.
-    const body = new URLSearchParams({ 'hub.mode': 'subscribe', 'hub.topic': 'http://feeds.test/x.atom', 'hub.callback': `https://subscriber.example/${'x'.repeat(400)}` }).toString();
+    const body = new URLSearchParams({
+      'hub.mode': 'subscribe',
+      'hub.topic': 'http://feeds.test/x.atom',
+      'hub.callback': `https://subscriber.example/${'x'.repeat(400)}`,
+    }).toString();
     const head = `POST /websub HTTP/1.1\r\nHost: feeds.test\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${body.length}\r\n\r\n`;
     const { sent, answer } = await trickle(head, body);
     // The connection was open and taking bytes before it was cut: several trickled bytes got through.

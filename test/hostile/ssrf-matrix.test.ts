@@ -118,7 +118,10 @@ describe('SSRF through the API', () => {
 
   beforeAll(async () => {
     await startCanary();
-    upstream = await startUpstream({ '/feed': serveFixture('feeds/netflix-queue.atom'), '/moving': serveFixture('feeds/netflix-queue.atom') });
+    upstream = await startUpstream({
+      '/feed': serveFixture('feeds/netflix-queue.atom'),
+      '/moving': serveFixture('feeds/netflix-queue.atom'),
+    });
     t = await startHostileApp(
       { ...DNS, 'rebind.example': () => (rebindCalls++ === 0 ? [PUBLIC] : ['127.0.0.1']) },
       { allowPrivate: [upstream.hostPort] },
@@ -152,7 +155,12 @@ describe('SSRF through the API', () => {
   });
 
   it('refuses a creation whose allowed upstream redirects to a private target', async () => {
-    const locations = [`http://127.0.0.1:${canaryPort}/admin`, 'http://169.254.169.254/latest/meta-data/', 'file:///etc/passwd', `http://[::1]:${canaryPort}/`];
+    const locations = [
+      `http://127.0.0.1:${canaryPort}/admin`,
+      'http://169.254.169.254/latest/meta-data/',
+      'file:///etc/passwd',
+      `http://[::1]:${canaryPort}/`,
+    ];
     for (const [index, location] of locations.entries()) {
       upstream.route(`/hop${index}`, redirect(302, location));
       const response = await t.api(key, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url(`/hop${index}`) } });
@@ -163,7 +171,11 @@ describe('SSRF through the API', () => {
   });
 
   it('fails the refresh of a working source that starts redirecting to any forbidden form', async () => {
-    const created = await t.api(key, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url('/moving?feed_token=tok-123') } });
+    const created = await t.api(key, {
+      method: 'POST',
+      url: '/api/v1/sources',
+      payload: { url: upstream.url('/moving?feed_token=tok-123') },
+    });
     expect(created.statusCode).toBe(201);
     const id = created.json().id as string;
     for (const target of forbiddenTargets(canaryPort, upstream.port)) {

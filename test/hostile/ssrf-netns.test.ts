@@ -9,7 +9,10 @@ import { ROOT } from '../helpers/cli.js';
 
 const inNamespace = process.env.FEEDPROXY_TEST_NETNS === '1';
 const canUnshare =
-  !inNamespace && process.getuid?.() === 0 && spawnSync('unshare', ['-n', 'true'], { stdio: 'ignore' }).status === 0 && spawnSync('ip', ['-V'], { stdio: 'ignore' }).status === 0;
+  !inNamespace &&
+  process.getuid?.() === 0 &&
+  spawnSync('unshare', ['-n', 'true'], { stdio: 'ignore' }).status === 0 &&
+  spawnSync('ip', ['-V'], { stdio: 'ignore' }).status === 0;
 
 describe('SSRF matrix inside a loopback-only network namespace', () => {
   it.skipIf(!canUnshare)('passes with no network but loopback', { timeout: 180_000 }, async () => {

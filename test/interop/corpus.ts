@@ -27,14 +27,19 @@ async function main(): Promise<void> {
       },
     });
     for (const mismatch of figures.mismatches) {
-      console.log(`MISMATCH ${mismatch.field} [${mismatch.format}] ${mismatch.feed}${mismatch.entry === undefined ? '' : ` «${mismatch.entry.slice(0, 80)}»`}`);
+      console.log(
+        `MISMATCH ${mismatch.field} [${mismatch.format}] ${mismatch.feed}${mismatch.entry === undefined ? '' : ` «${mismatch.entry.slice(0, 80)}»`}`,
+      );
       console.log(`    original: ${JSON.stringify(mismatch.expected)}`);
       console.log(`    output:   ${JSON.stringify(mismatch.actual)}`);
     }
     console.log(formatFigures(figures, `corpus ${root}: ${files.length} files`));
     if (validate) {
       const validator = process.env.FEEDVALIDATOR ?? '/work/tools/feedvalidator';
-      const results = await validateAll(validator, figures.outputs.map((output) => output.path));
+      const results = await validateAll(
+        validator,
+        figures.outputs.map((output) => output.path),
+      );
       let errors = 0;
       for (const [index, messages] of results.entries()) {
         if (messages.length === 0) continue;
@@ -42,7 +47,9 @@ async function main(): Promise<void> {
         const output = figures.outputs[index]!;
         console.log(`W3C [${output.format}] ${output.feed}:\n    ${messages.join('\n    ')}`);
       }
-      console.log(`  W3C validator: ${errors} errors in ${results.filter((messages) => messages.length > 0).length} of ${results.length} published Atom/RSS documents`);
+      console.log(
+        `  W3C validator: ${errors} errors in ${results.filter((messages) => messages.length > 0).length} of ${results.length} published Atom/RSS documents`,
+      );
     }
   } finally {
     if (!process.env.KEEP_CORPUS_OUTPUT) rmSync(outputDir, { recursive: true, force: true });

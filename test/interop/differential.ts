@@ -181,7 +181,14 @@ export function feedFiles(dir: string): string[] {
       const stat = statSync(path);
       if (stat.isDirectory()) {
         if (!name.startsWith('.')) walk(path);
-      } else if (stat.isFile() && stat.size > 0 && stat.size < 8 * 1024 * 1024 && !/\.(?:py|go|swift|js|ts|md|txt|png|jpe?g|gif|ico|gz|zip|yml|yaml|toml|cfg|ini|sh|mod|sum|plist|strings|h|m|pbxproj|xcscheme)$/i.test(name)) {
+      } else if (
+        stat.isFile() &&
+        stat.size > 0 &&
+        stat.size < 8 * 1024 * 1024 &&
+        !/\.(?:py|go|swift|js|ts|md|txt|png|jpe?g|gif|ico|gz|zip|yml|yaml|toml|cfg|ini|sh|mod|sum|plist|strings|h|m|pbxproj|xcscheme)$/i.test(
+          name,
+        )
+      ) {
         found.push(path);
       }
     }
@@ -242,11 +249,17 @@ export async function compareCorpus(files: string[], root: string, options: Comp
       }
       response.writeHead(200, { 'content-type': contentTypeOf(files[index]!), 'content-length': String(body.length) }).end(body);
     });
-    const upstreamUrl = (index: number): string => upstream!.url(`/feeds/${index}/${encodeURIComponent(files[index]!.split('/').pop()!)}?token=${UPSTREAM_TOKEN}`);
+    const upstreamUrl = (index: number): string =>
+      upstream!.url(`/feeds/${index}/${encodeURIComponent(files[index]!.split('/').pop()!)}?token=${UPSTREAM_TOKEN}`);
 
     // The reference's reading of every original, first: only feeds it reads entries from count.
     const originals = await readAll(
-      files.map((file, index) => ({ path: file, base: upstreamUrl(index), json: looksLikeJson(bodies[index]!), type: contentTypeOf(file) })),
+      files.map((file, index) => ({
+        path: file,
+        base: upstreamUrl(index),
+        json: looksLikeJson(bodies[index]!),
+        type: contentTypeOf(file),
+      })),
       work,
     );
 
@@ -265,12 +278,22 @@ export async function compareCorpus(files: string[], root: string, options: Comp
       if (created.statusCode !== 201) {
         const message = String((created.json() as { message?: string }).message ?? created.body).slice(0, 200);
         figures.refused.push({ feed: name, status: created.statusCode, message });
-        figures.mismatches.push({ feed: name, format: '-', field: 'accepted', expected: `${original.entries.length} entries`, actual: `${created.statusCode} ${message}` });
+        figures.mismatches.push({
+          feed: name,
+          format: '-',
+          field: 'accepted',
+          expected: `${original.entries.length} entries`,
+          actual: `${created.statusCode} ${message}`,
+        });
         continue;
       }
       figures.accepted += 1;
       const sourceId = (created.json() as { id: string }).id;
-      const feed = await t.api(key, { method: 'POST', url: '/api/v1/feeds', payload: { title: `differential ${index}`, sources: [sourceId], limit: FEED_LIMIT } });
+      const feed = await t.api(key, {
+        method: 'POST',
+        url: '/api/v1/feeds',
+        payload: { title: `differential ${index}`, sources: [sourceId], limit: FEED_LIMIT },
+      });
       if (feed.statusCode !== 201) throw new Error(`creating the feed of ${name} failed: ${feed.statusCode} ${feed.body}`);
       const urls = (feed.json() as { urls: Record<OutputFormat, string> }).urls;
       const paths = {} as Record<OutputFormat, string>;
@@ -287,7 +310,9 @@ export async function compareCorpus(files: string[], root: string, options: Comp
     }
 
     const readings = await readAll(
-      published.flatMap(({ paths }) => OUTPUT_FORMATS.map((format) => ({ path: paths[format], base: `${PUBLIC_URL}/`, json: format === 'json' }))),
+      published.flatMap(({ paths }) =>
+        OUTPUT_FORMATS.map((format) => ({ path: paths[format], base: `${PUBLIC_URL}/`, json: format === 'json' })),
+      ),
       work,
     );
     for (const [position, { index }] of published.entries()) {
@@ -354,7 +379,8 @@ function pairEntries(original: ReadEntry[], output: ReadEntry[]): Array<ReadEntr
   // What no key matched (entries with nothing but an id): by position among the rest.
   const rest = [...unused];
   for (const [index] of original.entries()) {
-    if (pairs[index] === undefined && rest.length > 0 && original[index]!.title === null && original[index]!.link === null) pairs[index] = output[rest.shift()!];
+    if (pairs[index] === undefined && rest.length > 0 && original[index]!.title === null && original[index]!.link === null)
+      pairs[index] = output[rest.shift()!];
   }
   return pairs;
 }
@@ -374,11 +400,25 @@ function compareFeed(figures: Figures, feed: string, format: OutputFormat, origi
     if (copy === undefined) continue;
     if (entry.title !== null) count('titles', normaliseText(copy.title) === normaliseText(entry.title), entry, entry.title, copy.title);
     // Only http(s) links: feedparser makes a link of an Atom id or guid like tag:…, which no reader opens.
-    if (entry.link !== null && /^https?:\/\//i.test(entry.link)) count('links', normaliseLink(copy.link) === normaliseLink(entry.link), entry, entry.link, copy.link);
-    if (entry.dates.length > 0) count('dates', entry.dates.some((date) => copy.dates.includes(date)), entry, entry.dates, copy.dates);
+    if (entry.link !== null && /^https?:\/\//i.test(entry.link))
+      count('links', normaliseLink(copy.link) === normaliseLink(entry.link), entry, entry.link, copy.link);
+    if (entry.dates.length > 0)
+      count(
+        'dates',
+        entry.dates.some((date) => copy.dates.includes(date)),
+        entry,
+        entry.dates,
+        copy.dates,
+      );
     if (entry.authors.length > 0) {
       const shown = normaliseText(copy.authors.join(' '));
-      count('authors', entry.authors.some((author) => shown.includes(normaliseText(author))), entry, entry.authors, copy.authors);
+      count(
+        'authors',
+        entry.authors.some((author) => shown.includes(normaliseText(author))),
+        entry,
+        entry.authors,
+        copy.authors,
+      );
     }
     if (entry.enclosures.length > 0) {
       const found = (wanted: ReadEntry['enclosures'][number]): boolean =>
@@ -392,7 +432,14 @@ function compareFeed(figures: Figures, feed: string, format: OutputFormat, origi
       const wanted = format === 'rss' ? entry.enclosures.slice(0, 1) : entry.enclosures;
       count('enclosures', wanted.every(found), entry, wanted, copy.enclosures);
     }
-    if (entry.text !== null) count('text', normaliseText(copy.text) === normaliseText(entry.text), entry, entry.text.slice(0, 300), copy.text?.slice(0, 300) ?? null);
+    if (entry.text !== null)
+      count(
+        'text',
+        normaliseText(copy.text) === normaliseText(entry.text),
+        entry,
+        entry.text.slice(0, 300),
+        copy.text?.slice(0, 300) ?? null,
+      );
   }
 }
 
@@ -440,7 +487,10 @@ export async function validateAll(validatorDir: string, paths: string[]): Promis
     const input = join(home, 'paths.json');
     writeFileSync(script, VALIDATOR_SCRIPT);
     writeFileSync(input, JSON.stringify(paths));
-    const result = await run('/bin/sh', ['-c', 'exec "$0" "$1" "$2" < "$3"', SYSTEM_PYTHON, script, validatorDir, input], { env: isolatedEnv(home), timeoutMs: 1_800_000 });
+    const result = await run('/bin/sh', ['-c', 'exec "$0" "$1" "$2" < "$3"', SYSTEM_PYTHON, script, validatorDir, input], {
+      env: isolatedEnv(home),
+      timeoutMs: 1_800_000,
+    });
     if (result.code !== 0) throw new Error(`the feed validator failed (${result.code}): ${result.stderr.slice(-2000)}`);
     return JSON.parse(result.stdout) as string[][];
   } finally {

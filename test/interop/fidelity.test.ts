@@ -45,9 +45,18 @@ describe.skipIf(skip)('published feeds carry what the originals carry (Universal
     for (const field of FIELDS) expect(figures.fields[field].cases, field).toBeGreaterThan(0);
   });
 
-  it.skipIf(!hasValidator)('publishes Atom and RSS the W3C validator finds no error in (FEEDVALIDATOR names its checkout)', async () => {
-    const results = await validateAll(FEED_VALIDATOR, figures.outputs.map((output) => output.path));
-    const errors = results.flatMap((messages, index) => messages.map((message) => `${figures.outputs[index]!.feed} [${figures.outputs[index]!.format}]: ${message}`));
-    expect(errors).toEqual([]);
-  }, 120_000);
+  it.skipIf(!hasValidator)(
+    'publishes Atom and RSS the W3C validator finds no error in (FEEDVALIDATOR names its checkout)',
+    async () => {
+      const results = await validateAll(
+        FEED_VALIDATOR,
+        figures.outputs.map((output) => output.path),
+      );
+      const errors = results.flatMap((messages, index) =>
+        messages.map((message) => `${figures.outputs[index]!.feed} [${figures.outputs[index]!.format}]: ${message}`),
+      );
+      expect(errors).toEqual([]);
+    },
+    120_000,
+  );
 });

@@ -138,7 +138,9 @@ describe('real feed readers accept our published feeds', () => {
       files[format] = join(dir, `merged.${format}`);
       writeFileSync(files[format], bodies[format]);
     }
-    const jsonItems = (JSON.parse(bodies.json) as { items: Array<{ title?: string; _feedproxy?: { source?: { title: string; url?: string } } }> }).items;
+    const jsonItems = (
+      JSON.parse(bodies.json) as { items: Array<{ title?: string; _feedproxy?: { source?: { title: string; url?: string } } }> }
+    ).items;
     jsonTitles = jsonItems.map((item) => item.title ?? '');
     jsonSources = jsonItems.map((item) => item._feedproxy?.source);
   });
@@ -175,7 +177,7 @@ describe('real feed readers accept our published feeds', () => {
     }
   });
 
-  it('hands readers documents with the browser stylesheet, the hub, rel=self and each entry\'s source', () => {
+  it("hands readers documents with the browser stylesheet, the hub, rel=self and each entry's source", () => {
     const hub = `${PUBLIC_URL}/websub`;
     for (const format of XML_FORMATS) {
       // Line 1 is the XML declaration; the instruction must come before the root element.
@@ -200,18 +202,21 @@ describe('real feed readers accept our published feeds', () => {
     }
   });
 
-  it.skipIf(!hasFeedparser)('Universal Feed Parser reads the Atom and RSS without bozo, every title intact (needs python3-feedparser)', async () => {
-    for (const format of XML_FORMATS) {
-      const parsed = await parseWithFeedparser(files[format], env);
-      expect(parsed.bozo, `${format}: ${parsed.bozo_exception}`).toBe(false);
-      expect(parsed.version, format).toBe(format === 'atom' ? 'atom10' : 'rss20');
-      expect(parsed.titles, format).toEqual(jsonTitles);
-      expect(parsed.hubs, format).toEqual([`${PUBLIC_URL}/websub`]);
-      // Atom names every source; RSS only those with a home page (<source> requires its url).
-      const expected = jsonSources.map((source) => (format === 'atom' || source?.url !== undefined ? (source?.title ?? null) : null));
-      expect(parsed.sources, format).toEqual(expected);
-    }
-  });
+  it.skipIf(!hasFeedparser)(
+    'Universal Feed Parser reads the Atom and RSS without bozo, every title intact (needs python3-feedparser)',
+    async () => {
+      for (const format of XML_FORMATS) {
+        const parsed = await parseWithFeedparser(files[format], env);
+        expect(parsed.bozo, `${format}: ${parsed.bozo_exception}`).toBe(false);
+        expect(parsed.version, format).toBe(format === 'atom' ? 'atom10' : 'rss20');
+        expect(parsed.titles, format).toEqual(jsonTitles);
+        expect(parsed.hubs, format).toEqual([`${PUBLIC_URL}/websub`]);
+        // Atom names every source; RSS only those with a home page (<source> requires its url).
+        const expected = jsonSources.map((source) => (format === 'atom' || source?.url !== undefined ? (source?.title ?? null) : null));
+        expect(parsed.sources, format).toEqual(expected);
+      }
+    },
+  );
 
   it.skipIf(!feedparserReadsJson)(
     'Universal Feed Parser reads the JSON Feed (skipped: Debian python3-feedparser 6.0.x has no JSON Feed parser; needs feedparser ≥ 6.1)',
@@ -242,7 +247,11 @@ describe('real feed readers accept our published feeds', () => {
     `the W3C feed validator finds no errors in the Atom and RSS (needs a clone of github:w3c/feedvalidator at ${FEED_VALIDATOR} and python3-html5lib)`,
     async () => {
       for (const format of XML_FORMATS) {
-        const result = await run(SYSTEM_PYTHON, ['demo.py', files[format], 'A'], { env, cwd: join(FEED_VALIDATOR, 'src'), timeoutMs: 120_000 });
+        const result = await run(SYSTEM_PYTHON, ['demo.py', files[format], 'A'], {
+          env,
+          cwd: join(FEED_VALIDATOR, 'src'),
+          timeoutMs: 120_000,
+        });
         expect(result.code, `${format}:\n${result.stdout}${result.stderr}`).toBe(0);
         expect(result.stdout, format).toContain('No errors or warnings');
       }

@@ -61,7 +61,11 @@ export function isolatedEnv(home: string): NodeJS.ProcessEnv {
 }
 
 /** Runs a program without a shell; resolves with its exit code instead of rejecting on failure. */
-export function run(file: string, args: string[], options: { env: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number }): Promise<RunResult> {
+export function run(
+  file: string,
+  args: string[],
+  options: { env: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number },
+): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     execFile(
       file,

@@ -29,8 +29,19 @@ const at = (offsetMs: number) => new Date(NOW.getTime() + offsetMs).toISOString(
 
 function source(fields: Partial<SourceRecord> = {}): SourceRecord {
   return {
-    id: 's1', userId: 'u1', title: 'S', urlSealed: 'x', urlMasked: 'https://example.com/feed', host: 'example.com',
-    refreshMinutes: 30, status: 'ok', errorCount: 0, nextFetchAt: at(0), entryCount: 0, createdAt: at(-30 * 24 * HOUR), updatedAt: at(0),
+    id: 's1',
+    userId: 'u1',
+    title: 'S',
+    urlSealed: 'x',
+    urlMasked: 'https://example.com/feed',
+    host: 'example.com',
+    refreshMinutes: 30,
+    status: 'ok',
+    errorCount: 0,
+    nextFetchAt: at(0),
+    entryCount: 0,
+    createdAt: at(-30 * 24 * HOUR),
+    updatedAt: at(0),
     ...fields,
   };
 }
@@ -71,20 +82,108 @@ describe('after a failure', () => {
     delayMs: number;
     retryAfterUntil?: string;
   }> = [
-    { why: 'a first failure with fresh good items is stale, backed off ×2', before: { lastSuccessAt: at(-HOUR) }, failure: { code: 'FP_UPSTREAM_ERROR', upstreamStatus: 500 }, status: 'stale', delayMs: 60 * MIN },
-    { why: 'good items older than the threshold make it failing', before: { lastSuccessAt: at(-25 * HOUR), errorCount: 3 }, failure: { code: 'FP_UPSTREAM_ERROR', upstreamStatus: 500 }, status: 'failing', delayMs: 30 * MIN * 16 },
-    { why: 'never a good fetch: failing', before: { lastSuccessAt: undefined }, failure: { code: 'FP_TIMEOUT' }, status: 'failing', delayMs: 60 * MIN },
-    { why: 'backoff stops at the cap', before: { lastSuccessAt: at(-HOUR), errorCount: 30 }, failure: { code: 'FP_TIMEOUT' }, status: 'stale', delayMs: 1440 * MIN },
-    { why: '410 disables it', before: { lastSuccessAt: at(-HOUR) }, failure: { code: 'FP_UPSTREAM_GONE', upstreamStatus: 410 }, status: 'disabled', delayMs: 60 * MIN },
-    { why: 'a removed connection disables it', before: {}, failure: { code: 'FP_NOT_FOUND', connectionRemoved: true }, status: 'disabled', delayMs: 60 * MIN },
-    { why: '401 makes it unauthorized', before: {}, failure: { code: 'FP_UPSTREAM_UNAUTHORIZED', upstreamStatus: 401 }, status: 'unauthorized', delayMs: 60 * MIN },
-    { why: '403 makes it unauthorized', before: {}, failure: { code: 'FP_UPSTREAM_UNAUTHORIZED', upstreamStatus: 403 }, status: 'unauthorized', delayMs: 60 * MIN },
-    { why: '429 with Retry-After waits as asked', before: { lastSuccessAt: at(-HOUR) }, failure: { code: 'FP_RATE_LIMITED', upstreamStatus: 429, retryAfterMs: 2 * HOUR }, status: 'stale', delayMs: 2 * HOUR, retryAfterUntil: at(2 * HOUR) },
-    { why: 'Retry-After: 0 is no poll per tick: the interval still holds', before: { lastSuccessAt: at(-HOUR) }, failure: { code: 'FP_RATE_LIMITED', upstreamStatus: 503, retryAfterMs: 0 }, status: 'stale', delayMs: 30 * MIN, retryAfterUntil: at(0) },
-    { why: 'a Retry-After past the cap is clamped to it', before: {}, failure: { code: 'FP_RATE_LIMITED', upstreamStatus: 429, retryAfterMs: 10 * 24 * HOUR }, status: 'failing', delayMs: 1440 * MIN, retryAfterUntil: at(1440 * MIN) },
-    { why: 'a negative Retry-After counts as none', before: {}, failure: { code: 'FP_RATE_LIMITED', upstreamStatus: 429, retryAfterMs: -5000 }, status: 'failing', delayMs: 30 * MIN, retryAfterUntil: at(0) },
-    { why: '429 without Retry-After backs off as any failure', before: {}, failure: { code: 'FP_RATE_LIMITED', upstreamStatus: 429 }, status: 'failing', delayMs: 60 * MIN },
-    { why: 'a Retry-After left from before is cleared by a failure without one', before: { retryAfterUntil: at(HOUR) }, failure: { code: 'FP_TIMEOUT' }, status: 'failing', delayMs: 60 * MIN },
+    {
+      why: 'a first failure with fresh good items is stale, backed off ×2',
+      before: { lastSuccessAt: at(-HOUR) },
+      failure: { code: 'FP_UPSTREAM_ERROR', upstreamStatus: 500 },
+      status: 'stale',
+      delayMs: 60 * MIN,
+    },
+    {
+      why: 'good items older than the threshold make it failing',
+      before: { lastSuccessAt: at(-25 * HOUR), errorCount: 3 },
+      failure: { code: 'FP_UPSTREAM_ERROR', upstreamStatus: 500 },
+      status: 'failing',
+      delayMs: 30 * MIN * 16,
+    },
+    {
+      why: 'never a good fetch: failing',
+      before: { lastSuccessAt: undefined },
+      failure: { code: 'FP_TIMEOUT' },
+      status: 'failing',
+      delayMs: 60 * MIN,
+    },
+    {
+      why: 'backoff stops at the cap',
+      before: { lastSuccessAt: at(-HOUR), errorCount: 30 },
+      failure: { code: 'FP_TIMEOUT' },
+      status: 'stale',
+      delayMs: 1440 * MIN,
+    },
+    {
+      why: '410 disables it',
+      before: { lastSuccessAt: at(-HOUR) },
+      failure: { code: 'FP_UPSTREAM_GONE', upstreamStatus: 410 },
+      status: 'disabled',
+      delayMs: 60 * MIN,
+    },
+    {
+      why: 'a removed connection disables it',
+      before: {},
+      failure: { code: 'FP_NOT_FOUND', connectionRemoved: true },
+      status: 'disabled',
+      delayMs: 60 * MIN,
+    },
+    {
+      why: '401 makes it unauthorized',
+      before: {},
+      failure: { code: 'FP_UPSTREAM_UNAUTHORIZED', upstreamStatus: 401 },
+      status: 'unauthorized',
+      delayMs: 60 * MIN,
+    },
+    {
+      why: '403 makes it unauthorized',
+      before: {},
+      failure: { code: 'FP_UPSTREAM_UNAUTHORIZED', upstreamStatus: 403 },
+      status: 'unauthorized',
+      delayMs: 60 * MIN,
+    },
+    {
+      why: '429 with Retry-After waits as asked',
+      before: { lastSuccessAt: at(-HOUR) },
+      failure: { code: 'FP_RATE_LIMITED', upstreamStatus: 429, retryAfterMs: 2 * HOUR },
+      status: 'stale',
+      delayMs: 2 * HOUR,
+      retryAfterUntil: at(2 * HOUR),
+    },
+    {
+      why: 'Retry-After: 0 is no poll per tick: the interval still holds',
+      before: { lastSuccessAt: at(-HOUR) },
+      failure: { code: 'FP_RATE_LIMITED', upstreamStatus: 503, retryAfterMs: 0 },
+      status: 'stale',
+      delayMs: 30 * MIN,
+      retryAfterUntil: at(0),
+    },
+    {
+      why: 'a Retry-After past the cap is clamped to it',
+      before: {},
+      failure: { code: 'FP_RATE_LIMITED', upstreamStatus: 429, retryAfterMs: 10 * 24 * HOUR },
+      status: 'failing',
+      delayMs: 1440 * MIN,
+      retryAfterUntil: at(1440 * MIN),
+    },
+    {
+      why: 'a negative Retry-After counts as none',
+      before: {},
+      failure: { code: 'FP_RATE_LIMITED', upstreamStatus: 429, retryAfterMs: -5000 },
+      status: 'failing',
+      delayMs: 30 * MIN,
+      retryAfterUntil: at(0),
+    },
+    {
+      why: '429 without Retry-After backs off as any failure',
+      before: {},
+      failure: { code: 'FP_RATE_LIMITED', upstreamStatus: 429 },
+      status: 'failing',
+      delayMs: 60 * MIN,
+    },
+    {
+      why: 'a Retry-After left from before is cleared by a failure without one',
+      before: { retryAfterUntil: at(HOUR) },
+      failure: { code: 'FP_TIMEOUT' },
+      status: 'failing',
+      delayMs: 60 * MIN,
+    },
   ];
   it.each(rows)('$why', ({ before, failure, status, delayMs, retryAfterUntil }) => {
     const record = source(before);
@@ -104,19 +203,35 @@ describe('after a good fetch, and a retry', () => {
   it('a good fetch clears the error, the count and any Retry-After, and dates the success', () => {
     const failing = source({ status: 'failing', errorCount: 4, lastError: 'boom', lastErrorCode: 'FP_TIMEOUT', retryAfterUntil: at(HOUR) });
     expect({ ...failing, ...afterGoodFetch(NOW) }).toMatchObject({
-      status: 'ok', errorCount: 0, lastError: undefined, lastErrorCode: undefined, retryAfterUntil: undefined,
-      lastFetchedAt: NOW.toISOString(), lastSuccessAt: NOW.toISOString(), updatedAt: NOW.toISOString(),
+      status: 'ok',
+      errorCount: 0,
+      lastError: undefined,
+      lastErrorCode: undefined,
+      retryAfterUntil: undefined,
+      lastFetchedAt: NOW.toISOString(),
+      lastSuccessAt: NOW.toISOString(),
+      updatedAt: NOW.toISOString(),
     });
   });
 
-  it.each<SourceStatus>(['unauthorized', 'disabled', 'failing', 'stale'])('a retry of a %s source makes it new and due now, with no Retry-After left', (status) => {
-    const before = source({ status, errorCount: 3, lastError: 'no', lastErrorCode: 'FP_RATE_LIMITED', retryAfterUntil: at(HOUR), nextFetchAt: at(HOUR) });
-    const after = { ...before, ...resetForRetry(NOW.toISOString()) };
-    expect(after).toMatchObject({ status: 'new', errorCount: 0, nextFetchAt: NOW.toISOString(), updatedAt: NOW.toISOString() });
-    expect([after.lastError, after.lastErrorCode, after.retryAfterUntil]).toEqual([undefined, undefined, undefined]);
-    expect(isDeferred(after, NOW)).toBe(false);
-    expect(dueAtOf(after)).toBe(NOW.getTime());
-  });
+  it.each<SourceStatus>(['unauthorized', 'disabled', 'failing', 'stale'])(
+    'a retry of a %s source makes it new and due now, with no Retry-After left',
+    (status) => {
+      const before = source({
+        status,
+        errorCount: 3,
+        lastError: 'no',
+        lastErrorCode: 'FP_RATE_LIMITED',
+        retryAfterUntil: at(HOUR),
+        nextFetchAt: at(HOUR),
+      });
+      const after = { ...before, ...resetForRetry(NOW.toISOString()) };
+      expect(after).toMatchObject({ status: 'new', errorCount: 0, nextFetchAt: NOW.toISOString(), updatedAt: NOW.toISOString() });
+      expect([after.lastError, after.lastErrorCode, after.retryAfterUntil]).toEqual([undefined, undefined, undefined]);
+      expect(isDeferred(after, NOW)).toBe(false);
+      expect(dueAtOf(after)).toBe(NOW.getTime());
+    },
+  );
 });
 
 describe('what is due', () => {
@@ -132,14 +247,24 @@ describe('what is due', () => {
   });
 
   it.each<[SourceStatus, boolean]>([
-    ['new', true], ['ok', true], ['stale', true], ['failing', true], ['disabled', false], ['unauthorized', false],
+    ['new', true],
+    ['ok', true],
+    ['stale', true],
+    ['failing', true],
+    ['disabled', false],
+    ['unauthorized', false],
   ])('%s is scheduled: %s', (status, active) => {
     expect(isActive({ status })).toBe(active);
     expect(dueSources([source({ status, nextFetchAt: at(-MIN) })], NOW)).toHaveLength(active ? 1 : 0);
   });
 
   it('lists due sources most overdue first, and none that is not due yet', () => {
-    const sources = [source({ id: 'a', nextFetchAt: at(-MIN) }), source({ id: 'b', nextFetchAt: at(MIN) }), source({ id: 'c', nextFetchAt: at(-HOUR) }), source({ id: 'd', nextFetchAt: at(0) })];
+    const sources = [
+      source({ id: 'a', nextFetchAt: at(-MIN) }),
+      source({ id: 'b', nextFetchAt: at(MIN) }),
+      source({ id: 'c', nextFetchAt: at(-HOUR) }),
+      source({ id: 'd', nextFetchAt: at(0) }),
+    ];
     expect(dueSources(sources, NOW).map((due) => due.id)).toEqual(['c', 'a', 'd']);
   });
 });

@@ -117,7 +117,11 @@ describe('three-legged flow with Netflix quirks', () => {
     const requestToken = await getRequestToken(provider.config, fetcher, callback.url);
     await fetcher.request({ method: 'GET', url: buildAuthorizeUrl(provider.config, requestToken) });
     const attempt = getAccessToken(provider.config, fetcher, requestToken, 'wrong-verifier-123');
-    await expect(attempt).rejects.toMatchObject({ code: 'FP_OAUTH', message: 'OAuth: access token refused: HTTP 401 (verifier_invalid)', upstreamStatus: 401 });
+    await expect(attempt).rejects.toMatchObject({
+      code: 'FP_OAUTH',
+      message: 'OAuth: access token refused: HTTP 401 (verifier_invalid)',
+      upstreamStatus: 401,
+    });
     const error = (await attempt.catch((caught: unknown) => caught)) as Error;
     for (const secret of [requestToken.token, requestToken.secret, 'wrong-verifier-123', provider.config.consumerSecret]) {
       expect(error.message).not.toContain(secret);
@@ -223,7 +227,10 @@ describe('signed resource calls', () => {
       upstreamStatus: 401,
     });
     const discovery = discoverFeeds(provider.config, fetcher, revoked, revoked.params);
-    await expect(discovery).rejects.toMatchObject({ message: 'OAuth: feed discovery refused: HTTP 401 (token_revoked)', upstreamStatus: 401 });
+    await expect(discovery).rejects.toMatchObject({
+      message: 'OAuth: feed discovery refused: HTTP 401 (token_revoked)',
+      upstreamStatus: 401,
+    });
     // Other connections are unaffected.
     expect((await fetcher.request({ method: 'GET', url: queueUrl(), sign: createSigner(provider.config, access) })).status).toBe(200);
   });
@@ -231,8 +238,22 @@ describe('signed resource calls', () => {
 
 describe('parseTimestampRefused', () => {
   it.each([
-    ['WWW-Authenticate', 401, { 'www-authenticate': 'OAuth realm="x", oauth_problem="timestamp_refused", oauth_acceptable_timestamps="1000-1600"' }, '', 100, 1200],
-    ['capitalised header name', 401, { 'WWW-Authenticate': 'OAuth oauth_problem=timestamp_refused, oauth_acceptable_timestamps=1000-1600' }, '', 1300, 0],
+    [
+      'WWW-Authenticate',
+      401,
+      { 'www-authenticate': 'OAuth realm="x", oauth_problem="timestamp_refused", oauth_acceptable_timestamps="1000-1600"' },
+      '',
+      100,
+      1200,
+    ],
+    [
+      'capitalised header name',
+      401,
+      { 'WWW-Authenticate': 'OAuth oauth_problem=timestamp_refused, oauth_acceptable_timestamps=1000-1600' },
+      '',
+      1300,
+      0,
+    ],
     ['the body', 401, {}, 'oauth_problem=timestamp_refused&oauth_acceptable_timestamps=1000-1600', 2000, -700],
     ['a reversed range', 400, {}, 'oauth_problem=timestamp_refused&oauth_acceptable_timestamps=1600-1000', 1000, 300],
     ['another problem', 401, {}, 'oauth_problem=signature_invalid', 0, undefined],
@@ -267,7 +288,9 @@ describe('network boundary', () => {
 
     // An address literal skips resolution; the connect step refuses it.
     const literal = { ...provider.config, accessTokenUrl: 'http://93.184.216.34/oauth/access_token' };
-    await expect(getAccessToken(literal, fetcher, { token: 't', secret: 's' }, 'v')).rejects.toMatchObject({ code: 'FP_UPSTREAM_UNREACHABLE' });
+    await expect(getAccessToken(literal, fetcher, { token: 't', secret: 's' }, 'v')).rejects.toMatchObject({
+      code: 'FP_UPSTREAM_UNREACHABLE',
+    });
     expect(fetcher.refused).toContain('93.184.216.34');
   });
 });

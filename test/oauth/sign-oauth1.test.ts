@@ -56,9 +56,7 @@ describe('RFC 5849 §3.4.1.1 example', () => {
     // The RFC prints bYT5CMsGcbgUdFHObYMEfcx6bsw=, which no key reproduces; errata 2550 corrects it
     // for the §3.1 credentials. The wrapper adds oauth_version=1.0, so the header's signature is
     // checked against the base string with it.
-    expect(createHmac('sha1', 'j49sk3j29djd&dh893hdasih9').update(RFC_BASE_STRING).digest('base64')).toBe(
-      'r6/TJjbCOr97/+UU0NsvSne7s5g=',
-    );
+    expect(createHmac('sha1', 'j49sk3j29djd&dh893hdasih9').update(RFC_BASE_STRING).digest('base64')).toBe('r6/TJjbCOr97/+UU0NsvSne7s5g=');
     const { authorization } = signOAuth1({
       method: 'POST',
       url: RFC_URL,
@@ -107,9 +105,7 @@ describe('OAuth Core 1.0 Appendix A "photos" example', () => {
 describe('signature methods', () => {
   it('HMAC-SHA256 keys the SHA-256 HMAC with consumer&token secrets', () => {
     const { authorization } = signOAuth1({ ...PHOTOS, signatureMethod: 'HMAC-SHA256' });
-    const expected = createHmac('sha256', 'kd94hf93k423kf44&pfkkdhi9sl3r4s00')
-      .update(photosBaseString('HMAC-SHA256'))
-      .digest('base64');
+    const expected = createHmac('sha256', 'kd94hf93k423kf44&pfkkdhi9sl3r4s00').update(photosBaseString('HMAC-SHA256')).digest('base64');
     expect(parseHeader(authorization)).toMatchObject({ oauth_signature_method: 'HMAC-SHA256', oauth_signature: expected });
   });
 
@@ -119,7 +115,10 @@ describe('signature methods', () => {
     const { authorization } = signOAuth1({ ...PHOTOS, signatureMethod: 'RSA-SHA1', privateKeyPem });
     const params = parseHeader(authorization);
     expect(params.oauth_signature_method).toBe('RSA-SHA1');
-    const verify = (text: string) => createVerify('RSA-SHA1').update(text).verify(publicKey, params.oauth_signature as string, 'base64');
+    const verify = (text: string) =>
+      createVerify('RSA-SHA1')
+        .update(text)
+        .verify(publicKey, params.oauth_signature as string, 'base64');
     expect(verify(photosBaseString('RSA-SHA1'))).toBe(true);
     expect(verify(photosBaseString('RSA-SHA1').replace('vacation', 'vacatioN'))).toBe(false);
   });

@@ -41,7 +41,10 @@ describe('feedproxy opml', () => {
 
   it('imports a file with a line per outline and a summary, then exports the public feeds', { timeout: 60_000 }, async () => {
     const host = upstream.url('').replace(/\/$/, '');
-    const imported = await runCli(['opml', 'import', file('feeds.opml', opmlFixture('feedly-export.opml', upstream)), '--user', userId], env);
+    const imported = await runCli(
+      ['opml', 'import', file('feeds.opml', opmlFixture('feedly-export.opml', upstream)), '--user', userId],
+      env,
+    );
     expect(imported.code, imported.stderr).toBe(0);
     const lines = imported.stdout.trim().split('\n');
     expect(lines.map((line) => line.split(/\s+/)[0])).toEqual([
@@ -49,8 +52,12 @@ describe('feedproxy opml', () => {
       ...['feed', 'feed', 'feed'],
       'added',
     ]);
-    expect(lines[0]).toMatch(new RegExp(`^added +\\S+  GitLab – projects  ${host}/dashboard/projects\\.atom\\?feed_token=\\*\\*\\*  \\[Work / Dev\\]$`));
-    expect(lines[4]).toBe('failed    -  Build artefacts  ftp://files.example.com/builds.rss  [Work / Ops]: Invalid URL: unsupported scheme ftp:');
+    expect(lines[0]).toMatch(
+      new RegExp(`^added +\\S+  GitLab – projects  ${host}/dashboard/projects\\.atom\\?feed_token=\\*\\*\\*  \\[Work / Dev\\]$`),
+    );
+    expect(lines[4]).toBe(
+      'failed    -  Build artefacts  ftp://files.example.com/builds.rss  [Work / Ops]: Invalid URL: unsupported scheme ftp:',
+    );
     expect(lines.slice(9, 12).map((line) => line.replace(/^feed +\S+ +/, ''))).toEqual(['Work / Dev', 'Work / Ops', 'News & Podcasts']);
     expect(lines.at(-1)).toBe('added 5, duplicate 2, failed 2; 3 category feeds');
     for (const token of Object.values(TOKENS)) expect(imported.stdout + imported.stderr).not.toContain(token);
@@ -75,7 +82,10 @@ describe('feedproxy opml', () => {
       [['opml', 'export', '--user', 'nobody'], /^feedproxy: no user with id nobody$/],
       [['opml', 'import', file('ok.opml', opmlFixture('inoreader-flat.opml', upstream))], /^usage: feedproxy opml import FILE --user ID/],
       [['opml', 'import', join(dir, 'missing.opml'), '--user', userId], /^feedproxy: cannot read .*missing\.opml: ENOENT$/],
-      [['opml', 'import', file('bomb.opml', opmlFixture('billion-laughs.opml', upstream)), '--user', userId], /bomb\.opml: OPML must not contain a DTD/],
+      [
+        ['opml', 'import', file('bomb.opml', opmlFixture('billion-laughs.opml', upstream)), '--user', userId],
+        /bomb\.opml: OPML must not contain a DTD/,
+      ],
       [['opml', 'sync', '--user', userId], /^usage: feedproxy opml/],
     ];
     for (const [args, message] of cases) {

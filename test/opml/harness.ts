@@ -29,5 +29,8 @@ export function startFeedUpstream(): Promise<Upstream> {
 
 /** An OPML fixture with its `http://UPSTREAM` placeholder pointed at `upstream`. */
 export function opmlFixture(name: string, upstream: Upstream): string {
-  return readFileSync(new URL(`../fixtures/opml/${name}`, import.meta.url), 'utf8').replaceAll('http://UPSTREAM', upstream.url('').replace(/\/$/, ''));
+  return readFileSync(new URL(`../fixtures/opml/${name}`, import.meta.url), 'utf8').replaceAll(
+    'http://UPSTREAM',
+    upstream.url('').replace(/\/$/, ''),
+  );
 }

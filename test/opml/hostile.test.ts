@@ -38,7 +38,11 @@ describe('OPML import refuses unusable documents', () => {
     ['OPML without a body', () => '<opml version="2.0"><head/></opml>', /<opml> has no <body>/],
     ['an empty body', () => '   ', /empty/],
     ['more than 1000 outlines', () => opmlOf('<outline text="x" xmlUrl="http://h/x"/>'.repeat(1001)), /more than 1000 outlines/],
-    ['outlines nested too deep', () => opmlOf('<outline text="x">'.repeat(40) + '</outline>'.repeat(40)), /nests outlines more than 32 levels/],
+    [
+      'outlines nested too deep',
+      () => opmlOf('<outline text="x">'.repeat(40) + '</outline>'.repeat(40)),
+      /nests outlines more than 32 levels/,
+    ],
   ];
 
   it.each(cases)('%s → 400 with a clear message', async (_name, body, message) => {
@@ -79,7 +83,18 @@ describe('OPML import refuses unusable documents', () => {
     const none = await t.api(alice, { method: 'POST', url: '/api/v1/opml' });
     expect(none.statusCode).toBe(400);
     expect(none.json().message).toMatch(/send the OPML file as the body/);
-    for (const payload of ['{"opml": 42}', '{"opml": null}', '{"xml": "<opml/>"}', '{"opml": "<opml><body/></opml>", "evil": 1}', '{not json', '', '[]', 'null', '42', '"text"']) {
+    for (const payload of [
+      '{"opml": 42}',
+      '{"opml": null}',
+      '{"xml": "<opml/>"}',
+      '{"opml": "<opml><body/></opml>", "evil": 1}',
+      '{not json',
+      '',
+      '[]',
+      'null',
+      '42',
+      '"text"',
+    ]) {
       const response = await post(payload, 'application/json');
       expect(response.statusCode, payload).toBe(400);
       expect(response.json().error, payload).toMatch(/^FP_/);
@@ -112,7 +127,12 @@ describe('OPML import refuses unusable documents', () => {
   });
 
   it('needs an API key before it reads the body, and a known content type', async () => {
-    const anonymous = await t.app.inject({ method: 'POST', url: '/api/v1/opml', headers: { 'content-type': 'text/x-opml' }, payload: opmlOf('') });
+    const anonymous = await t.app.inject({
+      method: 'POST',
+      url: '/api/v1/opml',
+      headers: { 'content-type': 'text/x-opml' },
+      payload: opmlOf(''),
+    });
     expect(anonymous.statusCode).toBe(401);
     expect((await t.app.inject({ method: 'GET', url: '/api/v1/opml' })).statusCode).toBe(401);
     const form = await post('opml=<opml/>', 'application/x-www-form-urlencoded');
@@ -121,14 +141,21 @@ describe('OPML import refuses unusable documents', () => {
   });
 
   it('decodes the predefined entities and character references, nothing more', async () => {
-    const response = await post(opmlOf(`<outline text="Tom &amp; Jerry&#8217;s &#x41;&lt;b&gt; &amp;lt;" xmlUrl="${upstream.url('/status.rss')}"/>`));
+    const response = await post(
+      opmlOf(`<outline text="Tom &amp; Jerry&#8217;s &#x41;&lt;b&gt; &amp;lt;" xmlUrl="${upstream.url('/status.rss')}"/>`),
+    );
     expect(response.statusCode, response.body).toBe(200);
     expect(response.json().outlines[0]).toMatchObject({ title: 'Tom & Jerry’s A<b> &lt;', result: 'added' });
   });
 
   it('is documented in the OpenAPI description', async () => {
     const spec = (await t.app.inject({ method: 'GET', url: '/openapi.json' })).json();
-    expect(Object.keys(spec.paths['/api/v1/opml'].post.requestBody.content).sort()).toEqual(['application/json', 'application/xml', 'text/x-opml', 'text/xml']);
+    expect(Object.keys(spec.paths['/api/v1/opml'].post.requestBody.content).sort()).toEqual([
+      'application/json',
+      'application/xml',
+      'text/x-opml',
+      'text/xml',
+    ]);
     expect(spec.paths['/api/v1/opml']).toHaveProperty('get');
   });
 });

@@ -11,7 +11,14 @@ import type { Upstream } from '../helpers/upstream.js';
 import { TOKENS, opmlFixture, startFeedUpstream } from './harness.js';
 
 interface Report {
-  outlines: Array<{ title: string; url: string; category: string | null; result: string; sourceId?: string; error?: { error: string; message: string } }>;
+  outlines: Array<{
+    title: string;
+    url: string;
+    category: string | null;
+    result: string;
+    sourceId?: string;
+    error?: { error: string; message: string };
+  }>;
   feeds: Array<{ id: string; title: string; urls: Record<string, string> }>;
   feedErrors: unknown[];
   summary: { added: number; duplicate: number; failed: number };
@@ -56,7 +63,13 @@ describe.each(STORES)('OPML import and export (%s store)', (store) => {
     const gitlabUrl = `${host}/dashboard/projects.atom?feed_token=***`;
     expect(report.outlines).toEqual([
       { title: 'GitLab – projects', url: gitlabUrl, category: 'Work / Dev', result: 'added', sourceId: gitlab },
-      { title: 'GitHub private feed', url: `${host}/alice.private.atom?token=***`, category: 'Work / Dev', result: 'added', sourceId: github },
+      {
+        title: 'GitHub private feed',
+        url: `${host}/alice.private.atom?token=***`,
+        category: 'Work / Dev',
+        result: 'added',
+        sourceId: github,
+      },
       // The same URL again in the file: the first copy's source.
       { title: 'GitLab (again)', url: gitlabUrl, category: 'Work / Dev', result: 'duplicate', sourceId: gitlab },
       { title: 'Status board', url: `${host}/status.rss`, category: 'Work / Ops', result: 'added', sourceId: status },
@@ -86,9 +99,20 @@ describe.each(STORES)('OPML import and export (%s store)', (store) => {
   });
 
   it('creates the sources, fetched once each, under the outline titles', async () => {
-    const sources = (await t.api(alice, { method: 'GET', url: '/api/v1/sources' })).json().sources as Array<{ id: string; title: string; status: string; entryCount: number }>;
+    const sources = (await t.api(alice, { method: 'GET', url: '/api/v1/sources' })).json().sources as Array<{
+      id: string;
+      title: string;
+      status: string;
+      entryCount: number;
+    }>;
     // The podcast was there before: it keeps the title its own feed gave it.
-    expect(sources.map((source) => source.title).sort()).toEqual(['GitHub private feed', 'GitLab – projects', 'Night Shift Radio', 'Pinboard: alice', 'Status board']);
+    expect(sources.map((source) => source.title).sort()).toEqual([
+      'GitHub private feed',
+      'GitLab – projects',
+      'Night Shift Radio',
+      'Pinboard: alice',
+      'Status board',
+    ]);
     for (const source of sources) {
       expect(source.status, source.title).toBe('ok');
       expect(source.entryCount, source.title).toBeGreaterThan(0);
@@ -130,7 +154,10 @@ describe.each(STORES)('OPML import and export (%s store)', (store) => {
     }
     expect(exported).toContain('text="News &amp; Podcasts"');
 
-    const feeds = (await t.api(alice, { method: 'GET', url: '/api/v1/feeds' })).json().feeds as Array<{ title: string; urls: { atom: string } }>;
+    const feeds = (await t.api(alice, { method: 'GET', url: '/api/v1/feeds' })).json().feeds as Array<{
+      title: string;
+      urls: { atom: string };
+    }>;
     const outlines = parseOpml(exported).outlines;
     expect(outlines).toEqual(
       feeds.map((feed) => {
@@ -163,7 +190,12 @@ describe.each(STORES)('OPML import and export (%s store)', (store) => {
   });
 
   it('imports the same file again as duplicates only, reusing the category feeds', async () => {
-    const again = await t.api(alice, { method: 'POST', url: '/api/v1/opml', headers: { 'content-type': 'application/xml' }, payload: opml });
+    const again = await t.api(alice, {
+      method: 'POST',
+      url: '/api/v1/opml',
+      headers: { 'content-type': 'application/xml' },
+      payload: opml,
+    });
     expect(again.statusCode, again.body).toBe(200);
     const second: Report = again.json();
     expect(second.summary).toEqual({ added: 0, duplicate: 7, failed: 2 });
@@ -175,12 +207,22 @@ describe.each(STORES)('OPML import and export (%s store)', (store) => {
 
   it('takes JSON {opml} too, and sees only the calling user’s sources as duplicates', async () => {
     const bob = await t.createUserKey('bob');
-    const response = await t.api(bob, { method: 'POST', url: '/api/v1/opml', payload: { opml: opmlFixture('inoreader-flat.opml', upstream).replace('gone.atom', 'status.rss') } });
+    const response = await t.api(bob, {
+      method: 'POST',
+      url: '/api/v1/opml',
+      payload: { opml: opmlFixture('inoreader-flat.opml', upstream).replace('gone.atom', 'status.rss') },
+    });
     expect(response.statusCode, response.body).toBe(200);
     const { outlines, summary, feeds } = response.json() as Report;
     expect(outlines).toEqual([
       { title: 'Unreachable', url: `${host}/status.rss`, category: null, result: 'added', sourceId: expect.any(String) },
-      { title: 'Not a URL', url: '***', category: null, result: 'failed', error: { error: 'FP_INVALID_URL', message: 'Invalid URL: not an absolute URL' } },
+      {
+        title: 'Not a URL',
+        url: '***',
+        category: null,
+        result: 'failed',
+        error: { error: 'FP_INVALID_URL', message: 'Invalid URL: not an absolute URL' },
+      },
     ]);
     expect(outlines[0]!.sourceId).not.toBe(report.outlines[3]!.sourceId); // alice's status source is not bob's
     expect(summary).toEqual({ added: 1, duplicate: 0, failed: 1 });

@@ -63,7 +63,10 @@ const ROWS: Row[] = [
     construct: 'an RSS item with only dc:description keeps it (not its title) as its summary',
     fixture: 'dc-description.rss',
     check: (feed) => {
-      expect(feed.entries.map((entry) => entry.summary)).toEqual(['Saturday at ten, in the hall. Bring a tin.', 'Practice is on Thursday this week.']);
+      expect(feed.entries.map((entry) => entry.summary)).toEqual([
+        'Saturday at ten, in the hall. Bring a tin.',
+        'Practice is on Thursday this week.',
+      ]);
     },
   },
   {
@@ -71,7 +74,11 @@ const ROWS: Row[] = [
     fixture: 'atom-text-titles.atom',
     check: (feed) => {
       expect(feed.title).toBe('Notes on <html> & friends');
-      expect(feed.entries.map((entry) => entry.title)).toEqual(['History of the <blink> tag', 'Use <marquee> & suffer', 'An emphatic title']);
+      expect(feed.entries.map((entry) => entry.title)).toEqual([
+        'History of the <blink> tag',
+        'Use <marquee> & suffer',
+        'An emphatic title',
+      ]);
     },
   },
   {

@@ -18,7 +18,10 @@ describe('entry fingerprints', () => {
     // The fingerprint is a keyed hash: it does not carry the token.
     expect(JSON.stringify(first.entries)).not.toContain('SECRETabcdef123456');
 
-    const second = parseFeed(rss(item('a', 'one') + item('b', 'two, edited') + item('c', 'three')), { baseUrl: SOURCE, known: known(first.entries) });
+    const second = parseFeed(rss(item('a', 'one') + item('b', 'two, edited') + item('c', 'three')), {
+      baseUrl: SOURCE,
+      known: known(first.entries),
+    });
     expect(second.entries[0]).toBe(first.entries[0]);
     expect(second.entries[1]).not.toBe(first.entries[1]);
     expect(second.entries[1]!.summary).toContain('two, edited');
@@ -30,10 +33,16 @@ describe('entry fingerprints', () => {
 
   it('makes everything anew for another source URL or another base', () => {
     const first = parseFeed(rss(item('a', 'one')), { baseUrl: SOURCE });
-    const rotated = parseFeed(rss(item('a', 'one')), { baseUrl: SOURCE.replace('SECRETabcdef123456', 'NEWSECRETzyx9876543'), known: known(first.entries) });
+    const rotated = parseFeed(rss(item('a', 'one')), {
+      baseUrl: SOURCE.replace('SECRETabcdef123456', 'NEWSECRETzyx9876543'),
+      known: known(first.entries),
+    });
     expect(rotated.entries[0]).not.toBe(first.entries[0]);
     expect(rotated.entries[0]!.fingerprint).not.toBe(first.entries[0]!.fingerprint);
-    const rebased = parseFeed(rss(item('a', 'one')).replace('<rss version="2.0">', '<rss version="2.0" xml:base="https://other.example/">'), { baseUrl: SOURCE, known: known(first.entries) });
+    const rebased = parseFeed(
+      rss(item('a', 'one')).replace('<rss version="2.0">', '<rss version="2.0" xml:base="https://other.example/">'),
+      { baseUrl: SOURCE, known: known(first.entries) },
+    );
     expect(rebased.entries[0]).not.toBe(first.entries[0]);
   });
 

@@ -40,16 +40,52 @@ function allUrls(feed: ParsedFeed): string[] {
 describe('parseFeed over every fixture feed', () => {
   const cases: Array<{ file: string; baseUrl: string; format: FeedFormat; entries: number; title: string }> = [
     { file: 'netflix-queue.atom', baseUrl: NETFLIX_URL, format: 'atom', entries: 4, title: "Netflix: Jane Doe's Disc Queue" },
-    { file: 'podcast.rss', baseUrl: 'https://feeds.nightshift.example.org/podcast.xml', format: 'rss', entries: 3, title: 'Night Shift Radio' },
-    { file: 'rdf.rdf', baseUrl: 'https://rss.slashdot.example.org/Slashdot/slashdotMain', format: 'rdf', entries: 3, title: 'Slashdot-ish: News for nerds' },
-    { file: 'jsonfeed-1.1.json', baseUrl: 'https://notes.example.net/feed.json', format: 'json', entries: 3, title: 'Ink & Switch-ish Notes' },
+    {
+      file: 'podcast.rss',
+      baseUrl: 'https://feeds.nightshift.example.org/podcast.xml',
+      format: 'rss',
+      entries: 3,
+      title: 'Night Shift Radio',
+    },
+    {
+      file: 'rdf.rdf',
+      baseUrl: 'https://rss.slashdot.example.org/Slashdot/slashdotMain',
+      format: 'rdf',
+      entries: 3,
+      title: 'Slashdot-ish: News for nerds',
+    },
+    {
+      file: 'jsonfeed-1.1.json',
+      baseUrl: 'https://notes.example.net/feed.json',
+      format: 'json',
+      entries: 3,
+      title: 'Ink & Switch-ish Notes',
+    },
     { file: 'jsonfeed-1.0.json', baseUrl: 'https://df.example.com/feeds/json', format: 'json', entries: 2, title: 'Daring Fireball-ish' },
-    { file: 'relative-links.atom', baseUrl: 'https://feeds.example.test/journal.atom', format: 'atom', entries: 3, title: 'Field Notes & Sketches' },
+    {
+      file: 'relative-links.atom',
+      baseUrl: 'https://feeds.example.test/journal.atom',
+      format: 'atom',
+      entries: 3,
+      title: 'Field Notes & Sketches',
+    },
     { file: 'hostile-html.rss', baseUrl: 'https://hostile.example.org/feed.xml', format: 'rss', entries: 2, title: 'Totally Normal Blog' },
     { file: 'atom-0.3.xml', baseUrl: 'http://diveintomark.example.org/atom.xml', format: 'atom', entries: 2, title: 'dive into mark' },
     { file: 'rss-0.91.xml', baseUrl: 'http://writetheweb.example.com/rss.xml', format: 'rss', entries: 3, title: 'WriteTheWeb' },
-    { file: 'latin1.rss', baseUrl: 'http://www.cafe-society.example.es/rss.xml', format: 'rss', entries: 2, title: 'Café Society - Noticias' },
-    { file: 'no-dates.rss', baseUrl: 'https://status.example.io/feed.rss', format: 'rss', entries: 3, title: 'Status board (no dates, no guids)' },
+    {
+      file: 'latin1.rss',
+      baseUrl: 'http://www.cafe-society.example.es/rss.xml',
+      format: 'rss',
+      entries: 2,
+      title: 'Café Society - Noticias',
+    },
+    {
+      file: 'no-dates.rss',
+      baseUrl: 'https://status.example.io/feed.rss',
+      format: 'rss',
+      entries: 3,
+      title: 'Status board (no dates, no guids)',
+    },
   ];
 
   it.each(cases)('$file: $format, $entries entries, stable ids, absolute links, ISO dates', ({ file, baseUrl, format, entries, title }) => {
@@ -99,7 +135,9 @@ describe('normalisation details', () => {
     const [harbour, ink, notWeb] = feed.entries;
     expect(feed.link).toBe('https://blog.example.com/journal/');
     expect(harbour!.link).toBe('https://blog.example.com/journal/2009/07/harbour.html');
-    expect(harbour!.enclosures).toEqual([{ url: 'https://blog.example.com/journal/media/harbour-full.jpg', type: 'image/jpeg', length: 284113 }]);
+    expect(harbour!.enclosures).toEqual([
+      { url: 'https://blog.example.com/journal/media/harbour-full.jpg', type: 'image/jpeg', length: 284113 },
+    ]);
     expect(harbour!.content).toContain('href="https://blog.example.com/journal/2009/07/harbour-map.html"');
     expect(harbour!.content).toContain('src="https://blog.example.com/journal/2009/07/img/harbour-thumb.jpg"');
     expect(harbour!.content).toContain('href="https://blog.example.com/journal/2009/06/docks.html"');
@@ -171,7 +209,10 @@ describe('normalisation details', () => {
   it('maps Atom 0.3 issued/modified/tagline and reads RSS 0.91 with its Netscape DOCTYPE', () => {
     const atom = parseFeed(readFixture('atom-0.3.xml'), { baseUrl: 'http://diveintomark.example.org/atom.xml' });
     expect(atom.description).toBe('A lot of effort went into making this effortless');
-    expect(atom.entries[0]).toMatchObject({ updated: '2003-12-13T18:30:02.000Z', link: 'http://diveintomark.example.org/2003/12/13/atom03' });
+    expect(atom.entries[0]).toMatchObject({
+      updated: '2003-12-13T18:30:02.000Z',
+      link: 'http://diveintomark.example.org/2003/12/13/atom03',
+    });
     expect(atom.entries[0]!.content).toBe('<p>The <em>Atom 0.3</em> snapshot is out.</p>');
 
     const rss = parseFeed(readFixture('rss-0.91.xml'), { baseUrl: 'http://writetheweb.example.com/rss.xml' });
@@ -193,7 +234,8 @@ describe('normalisation details', () => {
 });
 
 it('reads a feed that a broken server prefixed with a PHP warning', () => {
-  const body = '\n<b>Warning</b>:  Undefined variable $x in <b>/var/www/feed.php</b> on line <b>12</b><br />\n<?xml version="1.0"?><rss version="2.0"><channel><title>After junk</title></channel></rss>';
+  const body =
+    '\n<b>Warning</b>:  Undefined variable $x in <b>/var/www/feed.php</b> on line <b>12</b><br />\n<?xml version="1.0"?><rss version="2.0"><channel><title>After junk</title></channel></rss>';
   expect(parseFeed(body, { baseUrl: 'https://feeds.example.test/' }).title).toBe('After junk');
 });
 
@@ -218,13 +260,18 @@ describe('character encodings', () => {
   });
 
   it('prefers valid UTF-8 over a server default charset that contradicts the declaration', () => {
-    const body = Buffer.from('<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Crème brûlée</title></channel></rss>');
+    const body = Buffer.from(
+      '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Crème brûlée</title></channel></rss>',
+    );
     const feed = parseFeed(body, { baseUrl: 'https://feeds.example.test/', contentType: 'text/xml; charset=ISO-8859-1' });
     expect(feed.title).toBe('Crème brûlée');
   });
 
   it('decodes UTF-16 with a byte order mark and strips a UTF-8 BOM', () => {
-    const utf16 = Buffer.from('\ufeff<?xml version="1.0" encoding="UTF-16"?><rss version="2.0"><channel><title>Grüße</title></channel></rss>', 'utf16le');
+    const utf16 = Buffer.from(
+      '\ufeff<?xml version="1.0" encoding="UTF-16"?><rss version="2.0"><channel><title>Grüße</title></channel></rss>',
+      'utf16le',
+    );
     expect(parseFeed(utf16, { baseUrl: 'https://feeds.example.test/' }).title).toBe('Grüße');
     const utf8Bom = Buffer.from('\ufeff{"version":"https://jsonfeed.org/version/1.1","title":"BOM","items":[]}');
     expect(parseFeed(utf8Bom, { baseUrl: 'https://feeds.example.test/' }).title).toBe('BOM');
@@ -261,7 +308,9 @@ describe('character encodings', () => {
       Buffer.from('Caf\xe9 cr\xe8me br\xfbl\xe9e, na\xefve r\xe9sum\xe9 \x93entre guillemets\x94 \x80 5', 'latin1'),
       Buffer.from('</title></item></channel></rss>'),
     ]);
-    expect(parseFeed(body, { baseUrl: 'https://feeds.example.test/' }).entries[0]!.title).toBe('Café crème brûlée, naïve résumé “entre guillemets” € 5');
+    expect(parseFeed(body, { baseUrl: 'https://feeds.example.test/' }).entries[0]!.title).toBe(
+      'Café crème brûlée, naïve résumé “entre guillemets” € 5',
+    );
   });
 
   it("takes a single-quoted Content-Type charset (charset='gb2312') over the declaration", () => {
@@ -273,9 +322,17 @@ describe('character encodings', () => {
 
   it('does not throw on invalid UTF-8, declared or not', () => {
     const invalid = Buffer.from([0xc3, 0x28, 0xff, 0xfe, 0xe9, 0x80]);
-    const declared = Buffer.concat([Buffer.from('<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>bad '), invalid, Buffer.from('</title></channel></rss>')]);
+    const declared = Buffer.concat([
+      Buffer.from('<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>bad '),
+      invalid,
+      Buffer.from('</title></channel></rss>'),
+    ]);
     expect(parseFeed(declared, { baseUrl: 'https://feeds.example.test/' }).title).toContain('\ufffd');
-    const undeclared = Buffer.concat([Buffer.from('<rss version="2.0"><channel><title>bad '), invalid, Buffer.from('</title></channel></rss>')]);
+    const undeclared = Buffer.concat([
+      Buffer.from('<rss version="2.0"><channel><title>bad '),
+      invalid,
+      Buffer.from('</title></channel></rss>'),
+    ]);
     expect(parseFeed(undeclared, { baseUrl: 'https://feeds.example.test/' }).title).toMatch(/^bad /);
     expectNotAFeed(invalid);
   });
@@ -376,8 +433,16 @@ describe('entity attacks and other non-feeds', () => {
     ['a JSON array', '[{"title":"x"}]', 'Not a feed: JSON document is not a JSON Feed'],
     ['truncated JSON', '{"version":"https://jsonfeed.org/version/1.1","title":', 'Not a feed: invalid JSON'],
     ['truncated XML', '<rss version="2.0"><channel><title>x</title><item><title>a', 'Not a feed: malformed XML'],
-    ['another XML vocabulary', '<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"/>', 'Not a feed: unexpected root element <svg>'],
-    ['an XML sitemap', '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"><url><loc>https://a/</loc></url></urlset>', 'Not a feed: unexpected root element <urlset>'],
+    [
+      'another XML vocabulary',
+      '<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"/>',
+      'Not a feed: unexpected root element <svg>',
+    ],
+    [
+      'an XML sitemap',
+      '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"><url><loc>https://a/</loc></url></urlset>',
+      'Not a feed: unexpected root element <urlset>',
+    ],
   ])('refuses %s with a short safe reason', (_label, body, message) => {
     expect(expectNotAFeed(body, `https://feeds.example.test/feed?token=${NETFLIX_SECRET}`)).toBe(message);
   });

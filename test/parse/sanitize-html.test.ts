@@ -23,7 +23,10 @@ const XSS_VECTORS: Array<[string, string]> = [
   ['tab inside javascript:', '<IMG SRC="jav\tascript:alert(\'XSS\');">'],
   ['encoded tab inside javascript:', '<IMG SRC="jav&#x09;ascript:alert(\'XSS\');">'],
   ['encoded newline inside javascript:', '<a href="jav&#x0A;ascript:alert(1)">x</a>'],
-  ['decimal entities javascript:', '<IMG SRC=&#106;&#97;&#118;&#97;&#115;&#99;&#114;&#105;&#112;&#116;&#58;&#97;&#108;&#101;&#114;&#116;&#40;&#39;&#88;&#83;&#83;&#39;&#41;>'],
+  [
+    'decimal entities javascript:',
+    '<IMG SRC=&#106;&#97;&#118;&#97;&#115;&#99;&#114;&#105;&#112;&#116;&#58;&#97;&#108;&#101;&#114;&#116;&#40;&#39;&#88;&#83;&#83;&#39;&#41;>',
+  ],
   ['leading space and control char', '<a href=" &#14;  javascript:alert(1)">x</a>'],
   ['vbscript:', '<a href="vbscript:msgbox(1)">x</a>'],
   ['data: html link', '<a href="data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==">x</a>'],
@@ -149,9 +152,13 @@ describe('htmlToText', () => {
 });
 
 describe('unclosed tags (the nesting guard must stay linear)', () => {
-  it('sanitises 600 KB of `<a <a <a …` without a closing `>` (quadratic before: seconds of blocked event loop)', { timeout: 10_000 }, () => {
-    const hostile = '<a '.repeat(200_000); // 600 KB: the quadratic guard took ~25 s on this
-    expect(typeof sanitizeHtml(hostile, 'https://example.org/')).toBe('string');
-    expect(typeof htmlToText(hostile)).toBe('string');
-  });
+  it(
+    'sanitises 600 KB of `<a <a <a …` without a closing `>` (quadratic before: seconds of blocked event loop)',
+    { timeout: 10_000 },
+    () => {
+      const hostile = '<a '.repeat(200_000); // 600 KB: the quadratic guard took ~25 s on this
+      expect(typeof sanitizeHtml(hostile, 'https://example.org/')).toBe('string');
+      expect(typeof htmlToText(hostile)).toBe('string');
+    },
+  );
 });

@@ -27,12 +27,42 @@ describe('feed options', () => {
   });
 
   it.each([
-    ['nothing but the source facet by default', DEFAULT_FEED_OPTIONS, entry({ title: 'Hi', content: '<p>x</p>' }), { title: 'Hi', content: '<p>x</p>', source: sources.get('s1') }],
-    ['no facet when sourceInfo is off', { ...DEFAULT_FEED_OPTIONS, sourceInfo: false }, entry({ title: 'Hi' }), { title: 'Hi', source: undefined }],
-    ['the source title before the entry title', { ...DEFAULT_FEED_OPTIONS, prefixSourceTitle: true }, entry({ title: 'Hi' }), { title: 'Team & Co: Hi' }],
-    ['the source title alone for an untitled entry', { ...DEFAULT_FEED_OPTIONS, prefixSourceTitle: true }, entry({}), { title: 'Team & Co' }],
-    ['the summary kept and the content dropped', { ...DEFAULT_FEED_OPTIONS, summaryOnly: true }, entry({ summary: '<p>short</p>', content: '<p>long</p>' }), { summary: '<p>short</p>', content: undefined }],
-    ['a summary derived from content as escaped text', { ...DEFAULT_FEED_OPTIONS, summaryOnly: true }, entry({ content: '<p>A &amp; <b>B</b> &lt;tag&gt;</p>' }), { summary: 'A &amp; B &lt;tag&gt;', content: undefined }],
+    [
+      'nothing but the source facet by default',
+      DEFAULT_FEED_OPTIONS,
+      entry({ title: 'Hi', content: '<p>x</p>' }),
+      { title: 'Hi', content: '<p>x</p>', source: sources.get('s1') },
+    ],
+    [
+      'no facet when sourceInfo is off',
+      { ...DEFAULT_FEED_OPTIONS, sourceInfo: false },
+      entry({ title: 'Hi' }),
+      { title: 'Hi', source: undefined },
+    ],
+    [
+      'the source title before the entry title',
+      { ...DEFAULT_FEED_OPTIONS, prefixSourceTitle: true },
+      entry({ title: 'Hi' }),
+      { title: 'Team & Co: Hi' },
+    ],
+    [
+      'the source title alone for an untitled entry',
+      { ...DEFAULT_FEED_OPTIONS, prefixSourceTitle: true },
+      entry({}),
+      { title: 'Team & Co' },
+    ],
+    [
+      'the summary kept and the content dropped',
+      { ...DEFAULT_FEED_OPTIONS, summaryOnly: true },
+      entry({ summary: '<p>short</p>', content: '<p>long</p>' }),
+      { summary: '<p>short</p>', content: undefined },
+    ],
+    [
+      'a summary derived from content as escaped text',
+      { ...DEFAULT_FEED_OPTIONS, summaryOnly: true },
+      entry({ content: '<p>A &amp; <b>B</b> &lt;tag&gt;</p>' }),
+      { summary: 'A &amp; B &lt;tag&gt;', content: undefined },
+    ],
   ])('%s', (_name, options, input, expected) => {
     const [published] = applyFeedOptions([input], options, sources);
     expect(published).toMatchObject(Object.fromEntries(Object.entries(expected).filter(([, value]) => value !== undefined)));
@@ -40,7 +70,11 @@ describe('feed options', () => {
   });
 
   it('cuts a derived summary at a word boundary near 500 characters', () => {
-    const [published] = applyFeedOptions([entry({ content: `<p>${'word '.repeat(300)}</p>` })], { ...DEFAULT_FEED_OPTIONS, summaryOnly: true }, sources);
+    const [published] = applyFeedOptions(
+      [entry({ content: `<p>${'word '.repeat(300)}</p>` })],
+      { ...DEFAULT_FEED_OPTIONS, summaryOnly: true },
+      sources,
+    );
     expect(published!.summary!.length).toBeLessThanOrEqual(501);
     expect(published!.summary).toMatch(/word…$/);
   });

@@ -56,7 +56,11 @@ describe('compileFilters', () => {
 
 describe('validateFilterRules', () => {
   it.each<[string, FilterRules, RegExp]>([
-    ['too many rules', { include: Array.from({ length: MAX_RULES_PER_LIST + 1 }, (_, i) => `k${i}`) }, /^include has more than 50 rules; remove some, or join keywords into one \/a\|b\/ rule$/],
+    [
+      'too many rules',
+      { include: Array.from({ length: MAX_RULES_PER_LIST + 1 }, (_, i) => `k${i}`) },
+      /^include has more than 50 rules; remove some, or join keywords into one \/a\|b\/ rule$/,
+    ],
     ['a rule too long', { exclude: ['ok', 'x'.repeat(MAX_RULE_LENGTH + 1)] }, /^exclude\[1\] is longer than 256 characters; shorten it$/],
     ['an empty rule', { include: ['  '] }, /^include\[0\] is empty$/],
     ['an unbalanced regex', { include: ['fine', '/(unclosed/'] }, /^include\[1\] is not a valid regular expression: missing closing \)/],

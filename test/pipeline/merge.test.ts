@@ -12,7 +12,10 @@ describe('mergeEntries', () => {
   it('merges every source and sorts newest first by updated, published, then first seen', () => {
     const merged = mergeEntries({
       sources: [
-        { sourceId: 'a', entries: [entry('a', 'old', { published: '2024-01-02T00:00:00Z' }), entry('a', 'seen', { firstSeenAt: '2024-01-05T00:00:00Z' })] },
+        {
+          sourceId: 'a',
+          entries: [entry('a', 'old', { published: '2024-01-02T00:00:00Z' }), entry('a', 'seen', { firstSeenAt: '2024-01-05T00:00:00Z' })],
+        },
         { sourceId: 'b', entries: [entry('b', 'new', { published: '2024-01-01T00:00:00Z', updated: '2024-01-10T00:00:00Z' })] },
       ],
       limit: 10,
@@ -51,8 +54,16 @@ describe('mergeEntries', () => {
   it('dedupes across sources by canonical link, keeping the most recently updated copy', () => {
     const merged = mergeEntries({
       sources: [
-        { sourceId: 'a', entries: [entry('a', 'a1', { link: 'HTTPS://Example.ORG:443/post/?utm_source=rss&b=2&a=1#comments', updated: '2024-01-02T00:00:00Z' })] },
-        { sourceId: 'b', entries: [entry('b', 'b1', { link: 'https://example.org/post?a=1&b=2&fbclid=xyz', updated: '2024-01-03T00:00:00Z' })] },
+        {
+          sourceId: 'a',
+          entries: [
+            entry('a', 'a1', { link: 'HTTPS://Example.ORG:443/post/?utm_source=rss&b=2&a=1#comments', updated: '2024-01-02T00:00:00Z' }),
+          ],
+        },
+        {
+          sourceId: 'b',
+          entries: [entry('b', 'b1', { link: 'https://example.org/post?a=1&b=2&fbclid=xyz', updated: '2024-01-03T00:00:00Z' })],
+        },
         { sourceId: 'c', entries: [entry('c', 'c1', { link: 'https://example.org/post?a=1&b=3', updated: '2024-01-01T00:00:00Z' })] },
       ],
       limit: 10,
@@ -64,7 +75,13 @@ describe('mergeEntries', () => {
     const home = { link: 'https://status.example/' };
     const merged = mergeEntries({
       sources: [
-        { sourceId: 'a', entries: [entry('a', '1', { ...home, updated: '2024-01-02T00:00:00Z' }), entry('a', '2', { ...home, updated: '2024-01-01T00:00:00Z' })] },
+        {
+          sourceId: 'a',
+          entries: [
+            entry('a', '1', { ...home, updated: '2024-01-02T00:00:00Z' }),
+            entry('a', '2', { ...home, updated: '2024-01-01T00:00:00Z' }),
+          ],
+        },
         { sourceId: 'b', entries: [entry('b', '3', { link: 'https://status.example', updated: '2023-12-01T00:00:00Z' })] },
       ],
       limit: 10,
@@ -95,10 +112,25 @@ describe('mergeEntries', () => {
 
   it('gives the same output, byte for byte, whatever order sources and entries come in', () => {
     const same = '2024-01-01T00:00:00Z';
-    const a = [entry('a', 'z', { updated: same }), entry('a', 'm', { updated: same }), entry('a', 'q', { updated: '2024-01-02T00:00:00Z' })];
-    const b = [entry('b', 'm', { updated: same }), entry('b', 'a', { published: same }), entry('b', 'x', { link: 'https://example.org/p', updated: same })];
+    const a = [
+      entry('a', 'z', { updated: same }),
+      entry('a', 'm', { updated: same }),
+      entry('a', 'q', { updated: '2024-01-02T00:00:00Z' }),
+    ];
+    const b = [
+      entry('b', 'm', { updated: same }),
+      entry('b', 'a', { published: same }),
+      entry('b', 'x', { link: 'https://example.org/p', updated: same }),
+    ];
     const c = [entry('c', 'y', { link: 'https://example.org/p/', updated: same })];
-    const forward = mergeEntries({ sources: [{ sourceId: 'a', entries: a }, { sourceId: 'b', entries: b }, { sourceId: 'c', entries: c }], limit: 10 });
+    const forward = mergeEntries({
+      sources: [
+        { sourceId: 'a', entries: a },
+        { sourceId: 'b', entries: b },
+        { sourceId: 'c', entries: c },
+      ],
+      limit: 10,
+    });
     const backward = mergeEntries({
       sources: [
         { sourceId: 'c', entries: [...c].reverse() },

@@ -13,7 +13,9 @@ const entryArbitrary = (sourceId: string) =>
     .record({
       id: fc.constantFrom('1', '2', '3', '4', '5', '6', '7', '8', '9'),
       day: fc.integer({ min: 1, max: 12 }),
-      link: fc.option(fc.constantFrom('https://x.test/p1', 'https://x.test/p2', 'https://x.test/p3?utm_source=a', 'https://x.test/p3'), { nil: undefined }),
+      link: fc.option(fc.constantFrom('https://x.test/p1', 'https://x.test/p2', 'https://x.test/p3?utm_source=a', 'https://x.test/p3'), {
+        nil: undefined,
+      }),
       title: fc.constantFrom('apple pie', 'banana', 'cherry tart', 'apple'),
       dated: fc.constantFrom('updated', 'published', 'firstSeenAt'),
     })
@@ -42,7 +44,9 @@ const feedArbitrary = fc.record({
 
 /** A change: new entry lists for some sources (shuffled, trimmed, extended) and maybe one source gone. */
 const changeArbitrary = fc.record({
-  lists: fc.tuple(...SOURCES.map((sourceId) => fc.option(fc.array(entryArbitrary(sourceId), { maxLength: 12 }), { nil: undefined, freq: 2 }))),
+  lists: fc.tuple(
+    ...SOURCES.map((sourceId) => fc.option(fc.array(entryArbitrary(sourceId), { maxLength: 12 }), { nil: undefined, freq: 2 })),
+  ),
   keepPrefix: fc.tuple(...SOURCES.map(() => fc.integer({ min: 0, max: 12 }))),
   removed: fc.option(fc.constantFrom(...SOURCES), { nil: undefined, freq: 4 }),
 });
@@ -113,7 +117,15 @@ describe('remergeEntries', () => {
 
   it('keeps only the entries at or above the cut once the limit is reached', () => {
     const day = (n: number) => `2024-01-${String(n).padStart(2, '0')}T00:00:00Z`;
-    const entry = (sourceId: string, id: string, n: number): CachedEntry => ({ id, sourceId, updated: day(n), authors: [], categories: [], enclosures: [], firstSeenAt: day(1) });
+    const entry = (sourceId: string, id: string, n: number): CachedEntry => ({
+      id,
+      sourceId,
+      updated: day(n),
+      authors: [],
+      categories: [],
+      enclosures: [],
+      firstSeenAt: day(1),
+    });
     const snapshot = mergeWithSnapshot({
       sources: [
         { sourceId: 'a', entries: [entry('a', '1', 9), entry('a', '2', 5), entry('a', '3', 2)] },

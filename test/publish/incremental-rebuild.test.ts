@@ -38,7 +38,8 @@ describe.each(STORES)('incremental rebuild (%s store)', (store) => {
 
   const merges = async (kind: 'incremental' | 'full') =>
     (await t.deps.metrics.feedMerges.get()).values.find((value) => value.labels.merge === kind)?.value ?? 0;
-  const published = async () => (await t.app.inject({ method: 'GET', url: jsonPath })).json().items.map((item: { title: string }) => item.title) as string[];
+  const published = async () =>
+    (await t.app.inject({ method: 'GET', url: jsonPath })).json().items.map((item: { title: string }) => item.title) as string[];
   /** The feed's bytes from a merge of every source, for comparison: the kept state is dropped first. */
   const fullRebuildEtags = async () => {
     await t.deps.registry.saveMergeState(feedId, undefined);
@@ -51,8 +52,10 @@ describe.each(STORES)('incremental rebuild (%s store)', (store) => {
     for (let index = 0; index < SOURCES; index++) {
       // Interleaved days, so every source has entries near the top of the merged feed.
       documents.push(Array.from({ length: 5 }, (_, n) => ({ guid: `s${index}-${n}`, day: n * SOURCES + index })));
-      upstream.route(`/feed/${index}`, (_request, response) =>
-        void response.writeHead(200, { 'content-type': 'application/rss+xml' }).end(rss(`src${index}`, documents[index]!)),
+      upstream.route(
+        `/feed/${index}`,
+        (_request, response) =>
+          void response.writeHead(200, { 'content-type': 'application/rss+xml' }).end(rss(`src${index}`, documents[index]!)),
       );
     }
     t = await startTestApp({ store, allowPrivate: [upstream.hostPort] });
@@ -66,7 +69,11 @@ describe.each(STORES)('incremental rebuild (%s store)', (store) => {
     key = await t.createUserKey();
     sourceIds = [];
     for (let index = 0; index < SOURCES; index++) {
-      const created = await t.api(key, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url(`/feed/${index}?feed_token=tok${index}`) } });
+      const created = await t.api(key, {
+        method: 'POST',
+        url: '/api/v1/sources',
+        payload: { url: upstream.url(`/feed/${index}?feed_token=tok${index}`) },
+      });
       expect(created.statusCode).toBe(201);
       sourceIds.push(created.json().id);
     }
@@ -95,7 +102,12 @@ describe.each(STORES)('incremental rebuild (%s store)', (store) => {
   it('picks up entries written with no rebuild after them at the next rebuild of any source', async () => {
     // As a process killed between saving a source's entries and rebuilding its feeds leaves it.
     const cached = await t.deps.registry.getEntries(sourceIds[1]!);
-    const orphan: CachedEntry = { ...cached[0]!, id: 'orphan', title: 'written, never rebuilt', updated: new Date(BASE + 200 * DAY).toISOString() };
+    const orphan: CachedEntry = {
+      ...cached[0]!,
+      id: 'orphan',
+      title: 'written, never rebuilt',
+      updated: new Date(BASE + 200 * DAY).toISOString(),
+    };
     delete orphan.fingerprint;
     await t.deps.registry.saveEntries(sourceIds[1]!, [orphan, ...cached]);
 
@@ -114,7 +126,12 @@ describe.each(STORES)('incremental rebuild (%s store)', (store) => {
     await store.set(`entries-rev:${sourceId}`, 'killed:pending');
     await rebuildFeed(t.deps, feedId);
     const cached = await t.deps.registry.getEntries(sourceId);
-    const late: CachedEntry = { ...cached[0]!, id: 'late', title: 'written by the killed writer', updated: new Date(BASE + 250 * DAY).toISOString() };
+    const late: CachedEntry = {
+      ...cached[0]!,
+      id: 'late',
+      title: 'written by the killed writer',
+      updated: new Date(BASE + 250 * DAY).toISOString(),
+    };
     delete late.fingerprint;
     await store.set(`entries:${sourceId}`, [late, ...cached]);
 
@@ -160,7 +177,12 @@ describe.each(STORES)('incremental rebuild (%s store)', (store) => {
       const cached = await t.deps.registry.getEntries(sourceId);
       const title = `batch ${index}`;
       titles.push(title);
-      const fresh: CachedEntry = { ...cached[0]!, id: `batch-${index}`, title, updated: new Date(BASE + (300 - index) * DAY).toISOString() };
+      const fresh: CachedEntry = {
+        ...cached[0]!,
+        id: `batch-${index}`,
+        title,
+        updated: new Date(BASE + (300 - index) * DAY).toISOString(),
+      };
       delete fresh.fingerprint;
       await t.deps.registry.saveEntries(sourceId, [fresh, ...cached]);
     }

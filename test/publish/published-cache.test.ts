@@ -22,7 +22,9 @@ const feedXml = () =>
   `<item><guid>${headline}</guid><title>${headline}</title><pubDate>Mon, 02 Mar 2026 07:00:00 GMT</pubDate></item></channel></rss>`;
 
 beforeAll(async () => {
-  upstream = await startUpstream({ '/news': (_request, response) => void response.writeHead(200, { 'content-type': 'application/rss+xml' }).end(feedXml()) });
+  upstream = await startUpstream({
+    '/news': (_request, response) => void response.writeHead(200, { 'content-type': 'application/rss+xml' }).end(feedXml()),
+  });
 });
 afterAll(async () => upstream?.close());
 
@@ -32,7 +34,11 @@ const reads = (t: TestApp) => ({ ...t.deps.metrics.publicFeedReads });
 /** A user, a source of the upstream and a feed of it, made through `t`'s API. */
 async function publish(t: TestApp): Promise<{ apiKey: string; feedId: string; urls: Record<'atom' | 'rss' | 'json', string> }> {
   const apiKey = await t.createUserKey();
-  const source = await t.api(apiKey, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url('/news?feed_token=s3cret-of-the-source') } });
+  const source = await t.api(apiKey, {
+    method: 'POST',
+    url: '/api/v1/sources',
+    payload: { url: upstream.url('/news?feed_token=s3cret-of-the-source') },
+  });
   expect(source.statusCode, source.body).toBe(201);
   const feed = await t.api(apiKey, { method: 'POST', url: '/api/v1/feeds', payload: { title: 'Everywhere', sources: [source.json().id] } });
   expect(feed.statusCode, feed.body).toBe(201);
@@ -95,7 +101,10 @@ describe.each(STORES)('two instances on one %s store', (store: StoreKind) => {
     }
     // A hit costs no store read: many polls, no more reads from the store.
     const before = reads(b);
-    for (let n = 0; n < 20; n += 1) expect((await b.app.inject({ method: 'GET', url: paths[0]!.own, headers: { 'if-none-match': etags.get(paths[0]!.own)! } })).statusCode).toBe(304);
+    for (let n = 0; n < 20; n += 1)
+      expect(
+        (await b.app.inject({ method: 'GET', url: paths[0]!.own, headers: { 'if-none-match': etags.get(paths[0]!.own)! } })).statusCode,
+      ).toBe(304);
     expect(reads(b).store).toBe(before.store);
     expect(reads(b).memory).toBe(before.memory + 20);
 
@@ -169,31 +178,40 @@ describe('feedproxy serve and the CLI on one SQLite file', () => {
     expect(after.body).toContain('Second headline');
   });
 
-  it('a rotation and a deletion made by another process are a 404 on a running `feedproxy serve` at once', { timeout: 60_000 }, async () => {
-    const { apiKey, feedId, urls } = await publish(t);
-    const port = await freePort();
-    const base = `http://127.0.0.1:${port}`;
-    server = spawn(process.execPath, [...CLI_ARGS, 'serve', '--role', 'web'], { cwd: ROOT, env: { ...process.env, ...cliEnv(), PORT: String(port) }, stdio: 'ignore' });
-    await waitReady(base);
-    const get = (path: string, headers: Record<string, string> = {}) => fetch(`${base}${path}`, { headers });
-    const memoryReads = async () => Number(/feedproxy_public_feed_reads_total\{from="memory"\} (\d+)/.exec(await (await fetch(`${base}/metrics`)).text())?.[1] ?? 0);
+  it(
+    'a rotation and a deletion made by another process are a 404 on a running `feedproxy serve` at once',
+    { timeout: 60_000 },
+    async () => {
+      const { apiKey, feedId, urls } = await publish(t);
+      const port = await freePort();
+      const base = `http://127.0.0.1:${port}`;
+      server = spawn(process.execPath, [...CLI_ARGS, 'serve', '--role', 'web'], {
+        cwd: ROOT,
+        env: { ...process.env, ...cliEnv(), PORT: String(port) },
+        stdio: 'ignore',
+      });
+      await waitReady(base);
+      const get = (path: string, headers: Record<string, string> = {}) => fetch(`${base}${path}`, { headers });
+      const memoryReads = async () =>
+        Number(/feedproxy_public_feed_reads_total\{from="memory"\} (\d+)/.exec(await (await fetch(`${base}/metrics`)).text())?.[1] ?? 0);
 
-    const path = pathOf(urls.atom);
-    const first = await get(path);
-    expect(first.status).toBe(200);
-    const etag = String(first.headers.get('etag'));
-    const before = await memoryReads();
-    expect((await get(path, { 'if-none-match': etag })).status).toBe(304);
-    expect(await memoryReads()).toBe(before + 1);
+      const path = pathOf(urls.atom);
+      const first = await get(path);
+      expect(first.status).toBe(200);
+      const etag = String(first.headers.get('etag'));
+      const before = await memoryReads();
+      expect((await get(path, { 'if-none-match': etag })).status).toBe(304);
+      expect(await memoryReads()).toBe(before + 1);
 
-    const rotated = await t.api(apiKey, { method: 'POST', url: `/api/v1/feeds/${feedId}/rotate` });
-    expect(rotated.statusCode).toBe(200);
-    expect((await get(path, { 'if-none-match': etag })).status).toBe(404);
-    const newPath = pathOf(String(rotated.json().urls.atom));
-    expect((await get(newPath)).status).toBe(200);
-    expect((await get(newPath)).status).toBe(200);
+      const rotated = await t.api(apiKey, { method: 'POST', url: `/api/v1/feeds/${feedId}/rotate` });
+      expect(rotated.statusCode).toBe(200);
+      expect((await get(path, { 'if-none-match': etag })).status).toBe(404);
+      const newPath = pathOf(String(rotated.json().urls.atom));
+      expect((await get(newPath)).status).toBe(200);
+      expect((await get(newPath)).status).toBe(200);
 
-    expect((await t.api(apiKey, { method: 'DELETE', url: `/api/v1/feeds/${feedId}` })).statusCode).toBe(204);
-    expect((await get(newPath)).status).toBe(404);
-  });
+      expect((await t.api(apiKey, { method: 'DELETE', url: `/api/v1/feeds/${feedId}` })).statusCode).toBe(204);
+      expect((await get(newPath)).status).toBe(404);
+    },
+  );
 });

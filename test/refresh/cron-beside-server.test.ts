@@ -20,7 +20,6 @@ const FEED =
   '<?xml version="1.0"?><rss version="2.0"><channel><title>Cron beside server</title><link>http://example.test/</link>' +
   '<item><guid>a</guid><title>A</title><pubDate>Mon, 02 Mar 2026 07:00:00 GMT</pubDate></item></channel></rss>';
 
-
 describe('feedproxy refresh beside feedproxy serve', () => {
   let upstreams: Upstream[] = [];
   let dir: string;
@@ -55,7 +54,11 @@ describe('feedproxy refresh beside feedproxy serve', () => {
     const paths: string[] = [];
     for (const upstream of upstreams) {
       for (let index = 0; index < SOURCES_PER_HOST; index += 1) {
-        const created = await prep.api(key, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url(`/cron-${index}`), refreshMinutes: 1 } });
+        const created = await prep.api(key, {
+          method: 'POST',
+          url: '/api/v1/sources',
+          payload: { url: upstream.url(`/cron-${index}`), refreshMinutes: 1 },
+        });
         expect(created.statusCode, created.body).toBe(201);
         paths.push(`${upstream.hostPort}/cron-${index}`);
       }

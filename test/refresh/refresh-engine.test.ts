@@ -207,11 +207,18 @@ describe('refresh engine', () => {
     });
     const running = refresh(source.id);
     await new Promise((resolve) => setTimeout(resolve, 100));
-    const edited = await t.api(key, { method: 'PATCH', url: `/api/v1/sources/${source.id}`, payload: { title: 'Renamed meanwhile', refreshMinutes: 120 } });
+    const edited = await t.api(key, {
+      method: 'PATCH',
+      url: `/api/v1/sources/${source.id}`,
+      payload: { title: 'Renamed meanwhile', refreshMinutes: 120 },
+    });
     expect(edited.statusCode).toBe(200);
     release();
     expect((await running)?.source).toMatchObject({ status: 'ok', title: 'Renamed meanwhile', refreshMinutes: 120 });
-    expect((await t.api(key, { method: 'GET', url: `/api/v1/sources/${source.id}` })).json()).toMatchObject({ title: 'Renamed meanwhile', refreshMinutes: 120 });
+    expect((await t.api(key, { method: 'GET', url: `/api/v1/sources/${source.id}` })).json()).toMatchObject({
+      title: 'Renamed meanwhile',
+      refreshMinutes: 120,
+    });
 
     source.set((request, response) => {
       release = () => serveBody(PODCAST, RSS)(request, response);

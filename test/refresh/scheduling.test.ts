@@ -22,7 +22,10 @@ interface Item {
 
 function rssOf(items: Item[], title = 'Scheduling test feed'): string {
   const xml = items
-    .map((item) => `<item><guid isPermaLink="false">${item.guid}</guid><title>${item.title}</title>${item.pubDate ? `<pubDate>${item.pubDate}</pubDate>` : ''}</item>`)
+    .map(
+      (item) =>
+        `<item><guid isPermaLink="false">${item.guid}</guid><title>${item.title}</title>${item.pubDate ? `<pubDate>${item.pubDate}</pubDate>` : ''}</item>`,
+    )
     .join('');
   return `<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>${title}</title><link>http://example.test/</link>${xml}</channel></rss>`;
 }
@@ -129,7 +132,11 @@ describe('concurrency limits of one scheduler tick', () => {
     const gate = createGate();
     upstreams = await Promise.all([startUpstream(gate.handler(FEED)), startUpstream(gate.handler(FEED))]);
     let nowMs = START;
-    const t = await startTestApp({ env, allowPrivate: upstreams.map((upstream) => upstream.hostPort), overrides: { now: () => new Date(nowMs) } });
+    const t = await startTestApp({
+      env,
+      allowPrivate: upstreams.map((upstream) => upstream.hostPort),
+      overrides: { now: () => new Date(nowMs) },
+    });
     try {
       expect(t.deps.config.refresh).toMatchObject({ concurrency: limits.concurrency, perHostConcurrency: limits.perHost });
       const key = await t.createUserKey();
@@ -325,7 +332,12 @@ describe('retention of cached entries', () => {
       { guid: 'edited', title: 'Edited entry, first version' },
     ];
     const id = await createSource(t, key, upstream.url('/kept'));
-    const itemsNow = async () => (await t.api(key, { method: 'GET', url: `/api/v1/sources/${id}/items` })).json().items as Array<{ id: string; title: string; firstSeenAt: string }>;
+    const itemsNow = async () =>
+      (await t.api(key, { method: 'GET', url: `/api/v1/sources/${id}/items` })).json().items as Array<{
+        id: string;
+        title: string;
+        firstSeenAt: string;
+      }>;
     const refresh = async () => {
       const refreshed = await t.api(key, { method: 'POST', url: `/api/v1/sources/${id}/refresh` });
       expect(refreshed.statusCode).toBe(200);

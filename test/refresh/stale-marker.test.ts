@@ -28,7 +28,12 @@ describe('stale marker', () => {
     const key = await t.createUserKey();
     const source = (await t.api(key, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url('/feed') } })).json();
     const feed = (await t.api(key, { method: 'POST', url: '/api/v1/feeds', payload: { title: 'Watched', sources: [source.id] } })).json();
-    const items = async () => (await t.app.inject({ method: 'GET', url: feed.urls.json.slice(PUBLIC_URL.length) })).json().items as Array<{ id: string; title: string; tags?: string[] }>;
+    const items = async () =>
+      (await t.app.inject({ method: 'GET', url: feed.urls.json.slice(PUBLIC_URL.length) })).json().items as Array<{
+        id: string;
+        title: string;
+        tags?: string[];
+      }>;
 
     handler = status(500);
     nowMs += 2 * HOUR;
@@ -43,7 +48,11 @@ describe('stale marker', () => {
     expect(marked).toHaveLength(4);
     expect(marked[0]!.title).toMatch(/^feedproxy:stale — no source of “Watched” has refreshed since /);
     expect(marked[0]!.tags).toContain('feedproxy:stale');
-    expect(marked.slice(1).map((item) => item.title)).toEqual((await t.api(key, { method: 'GET', url: `/api/v1/sources/${source.id}/items` })).json().items.map((item: { title: string }) => item.title));
+    expect(marked.slice(1).map((item) => item.title)).toEqual(
+      (await t.api(key, { method: 'GET', url: `/api/v1/sources/${source.id}/items` }))
+        .json()
+        .items.map((item: { title: string }) => item.title),
+    );
 
     // Same outage, later failure: the same marker id, so a reader shows it once.
     nowMs += 3 * HOUR;
@@ -64,7 +73,10 @@ describe('stale marker', () => {
     const key = await t.createUserKey('gone');
     const source = (await t.api(key, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url('/feed') } })).json();
     const feed = (await t.api(key, { method: 'POST', url: '/api/v1/feeds', payload: { title: 'Gone', sources: [source.id] } })).json();
-    const titles = async () => ((await t.app.inject({ method: 'GET', url: feed.urls.json.slice(PUBLIC_URL.length) })).json().items as Array<{ title: string }>).map((item) => item.title);
+    const titles = async () =>
+      ((await t.app.inject({ method: 'GET', url: feed.urls.json.slice(PUBLIC_URL.length) })).json().items as Array<{ title: string }>).map(
+        (item) => item.title,
+      );
 
     handler = status(410);
     nowMs += HOUR;

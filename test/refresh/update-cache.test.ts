@@ -6,7 +6,14 @@ import { updateCachedEntries } from '../../src/refresh/update-cache.js';
 const DAY = 86_400_000;
 const T0 = Date.parse('2026-01-01T00:00:00Z');
 const policy = { retentionMs: 30 * DAY, maxEntries: 500 };
-const entry = (id: string, title = id): Entry => ({ id, title, link: `https://example.org/${id}`, authors: [], categories: [], enclosures: [] });
+const entry = (id: string, title = id): Entry => ({
+  id,
+  title,
+  link: `https://example.org/${id}`,
+  authors: [],
+  categories: [],
+  enclosures: [],
+});
 
 describe('updateCachedEntries', () => {
   it('takes an entry made from the same upstream item (same fingerprint) as the cached copy, and one that came back as marked', () => {
@@ -39,16 +46,29 @@ describe('updateCachedEntries', () => {
     expect(gone.entries.map((e) => e.id).sort()).toEqual(['a', 'b', 'c']);
     cached = gone.entries;
     // Day 70: 29 days after it left — still kept. Day 72: 31 days — expired.
-    expect(updateCachedEntries(cached, [entry('b'), entry('c')], 's', new Date(T0 + 70 * DAY), policy).entries.map((e) => e.id)).toContain('a');
+    expect(updateCachedEntries(cached, [entry('b'), entry('c')], 's', new Date(T0 + 70 * DAY), policy).entries.map((e) => e.id)).toContain(
+      'a',
+    );
     const expired = updateCachedEntries(cached, [entry('b'), entry('c')], 's', new Date(T0 + 72 * DAY), policy);
     expect(expired.entries.map((e) => e.id)).not.toContain('a');
     expect(expired.changed).toBe(true);
   });
 
   it('keeps the newest entries that fit in the byte cap, skips one too large, and stays put on the next refresh', () => {
-    const dated = (id: string, day: number, size: number): Entry => ({ ...entry(id), content: 'x'.repeat(size), published: new Date(T0 + day * DAY).toISOString() });
+    const dated = (id: string, day: number, size: number): Entry => ({
+      ...entry(id),
+      content: 'x'.repeat(size),
+      published: new Date(T0 + day * DAY).toISOString(),
+    });
     // Newest first: f (too large alone), e, d, c fit in 10,000 bytes; b and a do not any more.
-    const document = [dated('a', 0, 3000), dated('b', 1, 3000), dated('c', 2, 3000), dated('d', 3, 3000), dated('e', 4, 500), dated('f', 5, 20_000)];
+    const document = [
+      dated('a', 0, 3000),
+      dated('b', 1, 3000),
+      dated('c', 2, 3000),
+      dated('d', 3, 3000),
+      dated('e', 4, 500),
+      dated('f', 5, 20_000),
+    ];
     const bounded = { ...policy, maxBytes: 10_000 };
     const first = updateCachedEntries([], document, 's', new Date(T0 + 9 * DAY), bounded);
     expect(first.entries.map((e) => e.id)).toEqual(['e', 'd', 'c']);
@@ -72,7 +92,10 @@ describe('updateCachedEntries', () => {
     const dated = ['a', 'b', 'c', 'd', 'e', 'f'].map((id, day) => ({ ...entry(id), published: new Date(T0 + day * DAY).toISOString() }));
     const byDate = updateCachedEntries([], dated, 's', new Date(T0 + 9 * DAY), capped);
     expect(byDate.entries.map((e) => e.id)).toEqual(['f', 'e', 'd', 'c']);
-    expect(updateCachedEntries(byDate.entries, dated, 's', new Date(T0 + 10 * DAY), capped)).toMatchObject({ changed: false, dirty: false });
+    expect(updateCachedEntries(byDate.entries, dated, 's', new Date(T0 + 10 * DAY), capped)).toMatchObject({
+      changed: false,
+      dirty: false,
+    });
   });
 
   it('forgets the departure of an entry that comes back', () => {
@@ -88,12 +111,19 @@ describe('updateCachedEntries', () => {
     const cached = updateCachedEntries([], [entry('a', 'Old')], 's', new Date(T0), policy).entries;
     const update = updateCachedEntries(cached, [entry('a', 'New')], 's', new Date(T0 + DAY), policy);
     expect(update).toMatchObject({ changed: true, updated: 1, added: 0 });
-    expect(update.entries[0]).toMatchObject({ title: 'New', firstSeenAt: new Date(T0).toISOString(), canonicalLink: 'https://example.org/a' });
+    expect(update.entries[0]).toMatchObject({
+      title: 'New',
+      firstSeenAt: new Date(T0).toISOString(),
+      canonicalLink: 'https://example.org/a',
+    });
   });
 
   it('keeps at most maxEntries, newest first', () => {
     const dated = (id: string, day: number): Entry => ({ ...entry(id), published: new Date(T0 + day * DAY).toISOString() });
-    const update = updateCachedEntries([], [dated('old', 1), dated('new', 3), dated('mid', 2)], 's', new Date(T0), { ...policy, maxEntries: 2 });
+    const update = updateCachedEntries([], [dated('old', 1), dated('new', 3), dated('mid', 2)], 's', new Date(T0), {
+      ...policy,
+      maxEntries: 2,
+    });
     expect(update.entries.map((e) => e.id)).toEqual(['new', 'mid']);
   });
 });

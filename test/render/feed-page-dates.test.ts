@@ -17,8 +17,23 @@ const xsltproc = findOnPath('xsltproc');
 const base = { authors: [], categories: [], enclosures: [], sourceId: 'src-a' };
 /** In merge order: the first was published long ago but updated last, so it sorts first. */
 const ENTRIES: RenderEntry[] = [
-  { ...base, id: 'tag:a', title: 'Revised', link: 'https://example.org/a', published: '2024-01-01T10:00:00Z', updated: '2024-03-10T10:00:00Z', firstSeenAt: '2024-01-01T10:00:00Z' },
-  { ...base, id: 'tag:b', title: 'New', link: 'https://example.org/b', published: '2024-03-05T10:00:00Z', firstSeenAt: '2024-03-05T10:00:00Z' },
+  {
+    ...base,
+    id: 'tag:a',
+    title: 'Revised',
+    link: 'https://example.org/a',
+    published: '2024-01-01T10:00:00Z',
+    updated: '2024-03-10T10:00:00Z',
+    firstSeenAt: '2024-01-01T10:00:00Z',
+  },
+  {
+    ...base,
+    id: 'tag:b',
+    title: 'New',
+    link: 'https://example.org/b',
+    published: '2024-03-05T10:00:00Z',
+    firstSeenAt: '2024-03-05T10:00:00Z',
+  },
 ];
 const datesIn = (html: string) => [...html.matchAll(/>(\d{4}-\d{2}-\d{2})</g)].map((match) => match[1]);
 
@@ -34,7 +49,10 @@ describe('the dates a feed page shows', () => {
     try {
       writeFileSync(join(scratch, 'feed.xsl'), FEED_XSL);
       writeFileSync(join(scratch, 'feed.atom'), renderFeed('atom', fixtureInput('atom', ENTRIES)).body);
-      const html = execFileSync(xsltproc!, ['--nonet', '--nowrite', join(scratch, 'feed.xsl'), join(scratch, 'feed.atom')], { encoding: 'utf8', timeout: 30_000 });
+      const html = execFileSync(xsltproc!, ['--nonet', '--nowrite', join(scratch, 'feed.xsl'), join(scratch, 'feed.atom')], {
+        encoding: 'utf8',
+        timeout: 30_000,
+      });
       expect(datesIn(html)).toEqual(['2024-03-10', '2024-03-05']);
     } finally {
       rmSync(scratch, { recursive: true, force: true });
@@ -46,10 +64,16 @@ describe('the dates a feed page shows', () => {
     try {
       const rss = renderFeed('rss', fixtureInput('rss', ENTRIES)).body;
       // The feed lists by update; its one date per item is the publication: out of order as listed.
-      expect([...rss.matchAll(/<pubDate>([^<]+)</g)].map((match) => new Date(match[1]!).toISOString().slice(0, 10))).toEqual(['2024-01-01', '2024-03-05']);
+      expect([...rss.matchAll(/<pubDate>([^<]+)</g)].map((match) => new Date(match[1]!).toISOString().slice(0, 10))).toEqual([
+        '2024-01-01',
+        '2024-03-05',
+      ]);
       writeFileSync(join(scratch, 'feed.xsl'), FEED_XSL);
       writeFileSync(join(scratch, 'feed.rss'), rss);
-      const html = execFileSync(xsltproc!, ['--nonet', '--nowrite', join(scratch, 'feed.xsl'), join(scratch, 'feed.rss')], { encoding: 'utf8', timeout: 30_000 });
+      const html = execFileSync(xsltproc!, ['--nonet', '--nowrite', join(scratch, 'feed.xsl'), join(scratch, 'feed.rss')], {
+        encoding: 'utf8',
+        timeout: 30_000,
+      });
       // The page lists by the date it shows, newest first, with each title beside its own date.
       expect(datesIn(html)).toEqual(['2024-03-05', '2024-01-01']);
       expect(html.indexOf('>New<')).toBeLessThan(html.indexOf('>Revised<'));

@@ -9,15 +9,24 @@ import { ENTRIES, FEED_URLS, fixtureInput, STYLESHEET_URL } from './fixture.js';
 const DECLARATION = '<?xml version="1.0" encoding="utf-8"?>';
 const STYLESHEET_PI = '<?xml-stylesheet type="text/xsl" href="http://127.0.0.1:8080/feed.xsl?v=1&amp;x=%22y%22"?>';
 
-const render = (format: RenderFormat, changes: Partial<RenderInput> = {}): string => renderFeed(format, { ...fixtureInput(format), ...changes }).body;
+const render = (format: RenderFormat, changes: Partial<RenderInput> = {}): string =>
+  renderFeed(format, { ...fixtureInput(format), ...changes }).body;
 const entry = (source: RenderEntry['source']): RenderEntry => ({ ...(ENTRIES[1] as RenderEntry), source });
 const xml = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '@', parseTagValue: false, trimValues: false });
 
 describe('self and hub links', () => {
   it.each([
     ['atom', `<link rel="self" href="${FEED_URLS.atom}"/>`, '<link rel="hub" href="https://hub.example.org/websub?a=1&amp;b=2"/>'],
-    ['rss', `<atom:link href="${FEED_URLS.rss}" rel="self" type="application/rss+xml"/>`, '<atom:link href="https://hub.example.org/websub?a=1&amp;b=2" rel="hub"/>'],
-    ['json', `"feed_url": "${FEED_URLS.json}"`, '"hubs": [\n    {\n      "type": "WebSub",\n      "url": "https://hub.example.org/websub?a=1&b=2"\n    }\n  ]'],
+    [
+      'rss',
+      `<atom:link href="${FEED_URLS.rss}" rel="self" type="application/rss+xml"/>`,
+      '<atom:link href="https://hub.example.org/websub?a=1&amp;b=2" rel="hub"/>',
+    ],
+    [
+      'json',
+      `"feed_url": "${FEED_URLS.json}"`,
+      '"hubs": [\n    {\n      "type": "WebSub",\n      "url": "https://hub.example.org/websub?a=1&b=2"\n    }\n  ]',
+    ],
   ] as const)('%s names itself and the hub', (format, self, hub) => {
     const body = render(format);
     expect(body).toContain(self);

@@ -163,7 +163,9 @@ describe('Atom', () => {
 
   it('writes enclosures with their own type and length, escaped', () => {
     const atom = golden('atom');
-    expect(atom).toContain('<link rel="enclosure" href="https://cdn.example.net/ep7.mp3?sig=a&amp;exp=1" type="audio/mpeg" length="12345678"/>');
+    expect(atom).toContain(
+      '<link rel="enclosure" href="https://cdn.example.net/ep7.mp3?sig=a&amp;exp=1" type="audio/mpeg" length="12345678"/>',
+    );
     expect(atom).toContain('<link rel="enclosure" href="https://cdn.example.net/ep7-transcript"/>');
     expect(atom).not.toContain('\u0001');
   });
@@ -185,7 +187,9 @@ describe('RSS', () => {
 
   it('writes RFC 822 dates', () => {
     for (const date of [...elementsOf(rss(), 'pubDate'), ...elementsOf(rss(), 'lastBuildDate')]) {
-      expect(date).toMatch(/^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d\d:\d\d:\d\d GMT$/);
+      expect(date).toMatch(
+        /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d\d:\d\d:\d\d GMT$/,
+      );
     }
   });
 

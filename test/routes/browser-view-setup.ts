@@ -52,7 +52,8 @@ export const pathOf = (url: string): string => url.slice(PUBLIC_URL.length);
 
 /** What Chromium 156 sends when it navigates to a URL typed in the address bar. */
 export const CHROMIUM_NAVIGATION = {
-  accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,image/apng,*/*;q=0.8,application/signed-exchange;v=b3;q=0.7',
+  accept:
+    'text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,image/apng,*/*;q=0.8,application/signed-exchange;v=b3;q=0.7',
   'sec-fetch-mode': 'navigate',
   'sec-fetch-dest': 'document',
   'sec-fetch-site': 'none',

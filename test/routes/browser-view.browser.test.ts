@@ -71,7 +71,9 @@ describe.skipIf(skipBrowserTests)(`a browser opening a feed URL (${CHROMIUM})`, 
   it('offers the feeds to the browser by <link rel="alternate">', async () => {
     const { page } = await openPage();
     await page.goto(local(`${PUBLIC_URL}/f/${f.token}`));
-    const alternates = await page.locator('link[rel=alternate]').evaluateAll((links) => links.map((link) => [link.getAttribute('type'), link.getAttribute('href')]));
+    const alternates = await page
+      .locator('link[rel=alternate]')
+      .evaluateAll((links) => links.map((link) => [link.getAttribute('type'), link.getAttribute('href')]));
     expect(alternates).toEqual([
       ['application/atom+xml', f.urls.atom],
       ['application/rss+xml', f.urls.rss],
@@ -114,7 +116,8 @@ describe.skipIf(skipBrowserTests)(`a browser opening a feed URL (${CHROMIUM})`, 
     // banner carries an inline handler that our CSP (script-src-attr 'none') blocks.
     const banner = (await page.locator('xslt-warning-banner').count()) > 0;
     const ours = problems.filter(
-      (problem) => !problem.includes('Cross-Origin-Opener-Policy') && !(banner && problem.includes('Executing inline event handler violates')),
+      (problem) =>
+        !problem.includes('Cross-Origin-Opener-Policy') && !(banner && problem.includes('Executing inline event handler violates')),
     );
     expect(ours).toEqual([]);
     await page.close();

@@ -62,7 +62,9 @@ describe('GET /feed.xsl and /feed.css', () => {
 describe('the xml-stylesheet instruction in published feeds', () => {
   it.each(['atom', 'rss'] as const)('%s names our stylesheet right after the XML declaration', async (format) => {
     const body = (await get(pathOf(f.urls[format]))).body;
-    expect(body.startsWith(`<?xml version="1.0" encoding="utf-8"?>\n<?xml-stylesheet type="text/xsl" href="${PUBLIC_URL}/feed.xsl"?>\n`)).toBe(true);
+    expect(
+      body.startsWith(`<?xml version="1.0" encoding="utf-8"?>\n<?xml-stylesheet type="text/xsl" href="${PUBLIC_URL}/feed.xsl"?>\n`),
+    ).toBe(true);
   });
 
   it('leaves JSON Feed plain JSON', async () => {
@@ -73,24 +75,27 @@ describe('the xml-stylesheet instruction in published feeds', () => {
 });
 
 describe.skipIf(!xsltproc)('the stylesheet applied by libxslt (xsltproc, Debian package xsltproc)', () => {
-  it.each(['atom', 'rss'] as const)('shows the %s feed title, help, URL to copy, other formats and entries — all as text', async (format) => {
-    const xslFile = join(scratch, 'feed.xsl');
-    writeFileSync(xslFile, (await get('/feed.xsl')).body);
-    const feedFile = join(scratch, `feed.${format}`);
-    writeFileSync(feedFile, (await get(pathOf(f.urls[format]))).body);
-    const html = execFileSync(xsltproc!, ['--nonet', '--nowrite', xslFile, feedFile], { encoding: 'utf8', timeout: 30_000 });
+  it.each(['atom', 'rss'] as const)(
+    'shows the %s feed title, help, URL to copy, other formats and entries — all as text',
+    async (format) => {
+      const xslFile = join(scratch, 'feed.xsl');
+      writeFileSync(xslFile, (await get('/feed.xsl')).body);
+      const feedFile = join(scratch, `feed.${format}`);
+      writeFileSync(feedFile, (await get(pathOf(f.urls[format]))).body);
+      const html = execFileSync(xsltproc!, ['--nonet', '--nowrite', xslFile, feedFile], { encoding: 'utf8', timeout: 30_000 });
 
-    expect(html).toContain('&lt;/title&gt;&lt;script&gt;alert("t")&lt;/script&gt; Tom &amp; \'Jerry\' &lt;b&gt;news&lt;/b&gt;');
-    expect(html).toContain('paste its URL into your reader');
-    expect(html).toContain(`<input type="text" readonly value="${f.urls[format]}">`);
-    const others = FORMATS.filter((other) => other !== format);
-    for (const other of others) expect(html).toContain(`href="${f.urls[other]}"`);
-    // hostile-html.rss's items (sanitised when parsed, escaped here) and the podcast's episodes.
-    expect(html).toContain('>Second &amp; safe</a>');
-    expect(html).toContain('<h2>Hello world</h2>');
-    expect(html.match(/<article>/g)?.length).toBe(5);
-    expectNoActiveContent(html);
-  });
+      expect(html).toContain('&lt;/title&gt;&lt;script&gt;alert("t")&lt;/script&gt; Tom &amp; \'Jerry\' &lt;b&gt;news&lt;/b&gt;');
+      expect(html).toContain('paste its URL into your reader');
+      expect(html).toContain(`<input type="text" readonly value="${f.urls[format]}">`);
+      const others = FORMATS.filter((other) => other !== format);
+      for (const other of others) expect(html).toContain(`href="${f.urls[other]}"`);
+      // hostile-html.rss's items (sanitised when parsed, escaped here) and the podcast's episodes.
+      expect(html).toContain('>Second &amp; safe</a>');
+      expect(html).toContain('<h2>Hello world</h2>');
+      expect(html.match(/<article>/g)?.length).toBe(5);
+      expectNoActiveContent(html);
+    },
+  );
 });
 
 describe('GET /f/:token, the discovery page', () => {
@@ -181,8 +186,11 @@ describe('a browser navigating to a feed URL', () => {
   const READERS: Array<[string, Record<string, string>]> = [
     ['no headers', {}],
     ['a feed Accept', { accept: 'application/atom+xml, application/rss+xml;q=0.9, */*;q=0.1' }],
-    ['a browser-like Accept without Fetch Metadata', { accept: CHROMIUM_NAVIGATION.accept, 'user-agent': CHROMIUM_NAVIGATION['user-agent'] }],
-    ['a web reader\'s fetch()', { accept: '*/*', 'sec-fetch-mode': 'cors', 'sec-fetch-dest': 'empty' }],
+    [
+      'a browser-like Accept without Fetch Metadata',
+      { accept: CHROMIUM_NAVIGATION.accept, 'user-agent': CHROMIUM_NAVIGATION['user-agent'] },
+    ],
+    ["a web reader's fetch()", { accept: '*/*', 'sec-fetch-mode': 'cors', 'sec-fetch-dest': 'empty' }],
     ['a navigation asking for a feed type', { ...CHROMIUM_NAVIGATION, accept: 'text/html, application/atom+xml, application/rss+xml' }],
     ['a navigation preferring XML', { ...CHROMIUM_NAVIGATION, accept: 'application/xml, text/html' }],
     ['Feedly', { 'user-agent': 'Feedly/1.0 (+http://www.feedly.com/fetcher.html; 42 subscribers; like FeedFetcher-Google)' }],

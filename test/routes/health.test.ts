@@ -32,11 +32,17 @@ describe('operations routes', () => {
     expect(metrics.statusCode).toBe(200);
     expect(metrics.headers['content-type']).toMatch(/^text\/plain/);
     expect(metrics.body).toMatch(/^feedproxy_http_requests_total\{route="\/healthz",method="GET",status="200"\} \d+$/m);
-    for (const name of ['feedproxy_refreshes_total', 'feedproxy_fetch_duration_seconds', 'feedproxy_scheduler_lag_seconds', 'feedproxy_process_resident_memory_bytes']) {
+    for (const name of [
+      'feedproxy_refreshes_total',
+      'feedproxy_fetch_duration_seconds',
+      'feedproxy_scheduler_lag_seconds',
+      'feedproxy_process_resident_memory_bytes',
+    ]) {
       expect(metrics.body).toContain(`# TYPE ${name}`);
     }
     // Every request is counted once, between scrapes as across them.
-    const healthz = (body: string) => Number(/^feedproxy_http_requests_total\{route="\/healthz",method="GET",status="200"\} (\d+)$/m.exec(body)![1]);
+    const healthz = (body: string) =>
+      Number(/^feedproxy_http_requests_total\{route="\/healthz",method="GET",status="200"\} (\d+)$/m.exec(body)![1]);
     const before = healthz(metrics.body);
     for (let n = 0; n < 3; n += 1) await t.app.inject({ method: 'GET', url: '/healthz' });
     expect(healthz((await t.app.inject({ method: 'GET', url: '/metrics' })).body)).toBe(before + 3);
@@ -47,14 +53,16 @@ describe('operations routes', () => {
     // prom-client resets its event-loop histogram on every scrape: the second of two scrapes in one
     // tick has no sample yet.
     for (const { body } of await Promise.all([t.deps.metrics.render(), t.deps.metrics.render()])) {
-      const lags = [...body.matchAll(/^feedproxy_nodejs_eventloop_lag_(\w+) (\S+)$/gm)].map(([, name, value]) => [name, Number(value)] as const);
+      const lags = [...body.matchAll(/^feedproxy_nodejs_eventloop_lag_(\w+) (\S+)$/gm)].map(
+        ([, name, value]) => [name, Number(value)] as const,
+      );
       expect(lags.map(([name]) => name)).toContain('mean_seconds');
       // Finite and below an hour: not prom-client's "Nan", nor an empty histogram's 2^63 ns minimum.
       for (const [name, value] of lags) expect(value >= 0 && value < 3600, `${name} ${value}`).toBe(true);
     }
   });
 
-  it('counts the fetch a source is created with, as it counts a refresh\'s', async () => {
+  it("counts the fetch a source is created with, as it counts a refresh's", async () => {
     const upstream = await startUpstream({ '/podcast.rss': serveFixture('feeds/podcast.rss', { contentType: 'application/rss+xml' }) });
     const app = await startTestApp({ allowPrivate: [upstream.hostPort] });
     try {
@@ -80,7 +88,16 @@ describe('operations routes', () => {
   it('publishes an OpenAPI document generated from the route schemas, and a docs page', async () => {
     const spec = (await t.app.inject({ method: 'GET', url: '/openapi.json' })).json();
     expect(spec.openapi).toMatch(/^3\./);
-    for (const path of ['/api/v1/sources', '/api/v1/sources/{id}', '/api/v1/sources/{id}/refresh', '/api/v1/feeds', '/api/v1/feeds/{id}/rotate', '/api/v1/users', '/api/v1/connections', '/api/v1/connections/{id}/feeds']) {
+    for (const path of [
+      '/api/v1/sources',
+      '/api/v1/sources/{id}',
+      '/api/v1/sources/{id}/refresh',
+      '/api/v1/feeds',
+      '/api/v1/feeds/{id}/rotate',
+      '/api/v1/users',
+      '/api/v1/connections',
+      '/api/v1/connections/{id}/feeds',
+    ]) {
       expect(spec.paths, path).toHaveProperty([path]);
     }
     expect(spec.paths['/api/v1/sources'].post.requestBody.content['application/json'].schema.required).toEqual(['url']);
@@ -109,7 +126,11 @@ describe('/metrics with FEEDPROXY_METRICS_TOKEN', () => {
     for (const authorization of [undefined, 'Bearer wrong-token', `Basic ${TOKEN}`, `Bearer ${TOKEN}x`]) {
       const refused = await t.app.inject({ method: 'GET', url: '/metrics', headers: authorization ? { authorization } : {} });
       expect(refused.statusCode, authorization).toBe(401);
-      expect(refused.json()).toEqual({ statusCode: 401, error: 'FP_UNAUTHORIZED', message: 'GET /metrics needs Authorization: Bearer <FEEDPROXY_METRICS_TOKEN>' });
+      expect(refused.json()).toEqual({
+        statusCode: 401,
+        error: 'FP_UNAUTHORIZED',
+        message: 'GET /metrics needs Authorization: Bearer <FEEDPROXY_METRICS_TOKEN>',
+      });
       expect(refused.headers['www-authenticate']).toBe('Bearer realm="metrics"');
       expect(refused.body).not.toContain('feedproxy_');
     }

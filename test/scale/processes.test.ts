@@ -30,7 +30,6 @@ interface Instance {
   exited: Promise<number | null>;
 }
 
-
 describe.skipIf(!redisAvailable)(`feedproxy processes on one Redis${REDIS_SKIP_REASON ? ` (${REDIS_SKIP_REASON})` : ''}`, () => {
   const secretKey = randomSecretKey();
   const prefixes: string[] = [];
@@ -78,7 +77,11 @@ describe.skipIf(!redisAvailable)(`feedproxy processes on one Redis${REDIS_SKIP_R
       const apiKey = await prep.createUserKey();
       const paths: string[] = [];
       for (let index = 0; index < SOURCES; index += 1) {
-        const created = await prep.api(apiKey, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url(`${path}-${index}`), refreshMinutes: 1 } });
+        const created = await prep.api(apiKey, {
+          method: 'POST',
+          url: '/api/v1/sources',
+          payload: { url: upstream.url(`${path}-${index}`), refreshMinutes: 1 },
+        });
         expect(created.statusCode, created.body).toBe(201);
         paths.push(`${path}-${index}`);
       }
@@ -90,7 +93,10 @@ describe.skipIf(!redisAvailable)(`feedproxy processes on one Redis${REDIS_SKIP_R
 
   function environment(name: string, prefix: string, port: number): Record<string, string> {
     const configFile = join(dir, `${name}.yaml`);
-    writeFileSync(configFile, `refresh:\n  tickSeconds: ${TICK_SECONDS}\n  leaseSeconds: ${LEASE_SECONDS}\nfetch:\n  userAgent: instance-${name}\n`);
+    writeFileSync(
+      configFile,
+      `refresh:\n  tickSeconds: ${TICK_SECONDS}\n  leaseSeconds: ${LEASE_SECONDS}\nfetch:\n  userAgent: instance-${name}\n`,
+    );
     return {
       FEEDPROXY_STORE: REDIS_URL,
       FEEDPROXY_STORE_PREFIX: prefix,
@@ -112,7 +118,13 @@ describe.skipIf(!redisAvailable)(`feedproxy processes on one Redis${REDIS_SKIP_R
     let output = '';
     child.stdout!.on('data', (chunk) => (output += chunk));
     child.stderr!.on('data', (chunk) => (output += chunk));
-    const instance = { name, base: `http://127.0.0.1:${port}`, child, output: () => output, exited: new Promise<number | null>((resolve) => child.once('exit', resolve)) };
+    const instance = {
+      name,
+      base: `http://127.0.0.1:${port}`,
+      child,
+      output: () => output,
+      exited: new Promise<number | null>((resolve) => child.once('exit', resolve)),
+    };
     instances.push(instance);
     await waitFor(async () => (await fetch(`${instance.base}/readyz`).catch(() => undefined))?.ok === true, `${name} to be ready`);
     return instance;
@@ -120,7 +132,10 @@ describe.skipIf(!redisAvailable)(`feedproxy processes on one Redis${REDIS_SKIP_R
 
   function runRefresh(name: string, prefix: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
     return new Promise((resolve) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'refresh'], { cwd: ROOT, env: { ...process.env, ...environment(name, prefix, 0) } });
+      const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'refresh'], {
+        cwd: ROOT,
+        env: { ...process.env, ...environment(name, prefix, 0) },
+      });
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (chunk) => (stdout += chunk));
@@ -129,7 +144,8 @@ describe.skipIf(!redisAvailable)(`feedproxy processes on one Redis${REDIS_SKIP_R
     });
   }
 
-  const fetchedBy = (agent: string, paths: string[]) => new Set(fetches.filter((fetch) => fetch.agent === agent && paths.includes(fetch.path)).map((fetch) => fetch.path));
+  const fetchedBy = (agent: string, paths: string[]) =>
+    new Set(fetches.filter((fetch) => fetch.agent === agent && paths.includes(fetch.path)).map((fetch) => fetch.path));
 
   it('serves on B what A wrote, and takes a SIGKILLed instance’s sources over once its leases lapse', { timeout: 120_000 }, async () => {
     const { prefix, apiKey, paths } = await prepare('/kill');
@@ -141,8 +157,14 @@ describe.skipIf(!redisAvailable)(`feedproxy processes on one Redis${REDIS_SKIP_R
     const b = await start('B', prefix);
 
     // Create on A, read on B: same bytes, same ETag; rotate on A, 404 on B.
-    const sourceIds = ((await (await fetch(`${a.base}/api/v1/sources`, { headers: auth })).json()) as { sources: Array<{ id: string }> }).sources.map((source) => source.id);
-    const created = await fetch(`${a.base}/api/v1/feeds`, { method: 'POST', headers: auth, body: JSON.stringify({ title: 'Both', sources: sourceIds }) });
+    const sourceIds = (
+      (await (await fetch(`${a.base}/api/v1/sources`, { headers: auth })).json()) as { sources: Array<{ id: string }> }
+    ).sources.map((source) => source.id);
+    const created = await fetch(`${a.base}/api/v1/feeds`, {
+      method: 'POST',
+      headers: auth,
+      body: JSON.stringify({ title: 'Both', sources: sourceIds }),
+    });
     expect(created.status).toBe(201);
     const feed = (await created.json()) as { id: string; urls: Record<string, string> };
     const path = feed.urls.json!.slice(PUBLIC_URL.length);
@@ -150,7 +172,9 @@ describe.skipIf(!redisAvailable)(`feedproxy processes on one Redis${REDIS_SKIP_R
     expect(fromB.status).toBe(200);
     expect(fromB.headers.get('etag')).toBe(fromA.headers.get('etag'));
     expect(Buffer.from(await fromB.arrayBuffer()).equals(Buffer.from(await fromA.arrayBuffer()))).toBe(true);
-    expect((await fetch(`${a.base}/api/v1/feeds/${feed.id}/rotate`, { method: 'POST', headers: { authorization: auth.authorization } })).status).toBe(200);
+    expect(
+      (await fetch(`${a.base}/api/v1/feeds/${feed.id}/rotate`, { method: 'POST', headers: { authorization: auth.authorization } })).status,
+    ).toBe(200);
     expect((await fetch(b.base + path)).status).toBe(404);
 
     // B refreshes everything A does not hold, and — while A lives and renews — nothing A holds.
@@ -165,7 +189,9 @@ describe.skipIf(!redisAvailable)(`feedproxy processes on one Redis${REDIS_SKIP_R
     const killedAt = Date.now();
     await waitFor(() => fetchedBy('instance-B', heldByA).size === heldByA.length, 'B to take over the sources A held');
     const takeoverMs = Date.now() - killedAt;
-    console.info(`SIGKILL takeover: ${heldByA.length} sources held by A refreshed by B ${takeoverMs} ms after the kill (lease ${LEASE_SECONDS} s, tick ${TICK_SECONDS} s)`);
+    console.info(
+      `SIGKILL takeover: ${heldByA.length} sources held by A refreshed by B ${takeoverMs} ms after the kill (lease ${LEASE_SECONDS} s, tick ${TICK_SECONDS} s)`,
+    );
     // Bounded by the heartbeat lease, not by the fetch-timeout lease of 90 s a dead holder would otherwise keep.
     expect(takeoverMs).toBeLessThan(30_000);
 
@@ -188,46 +214,53 @@ describe.skipIf(!redisAvailable)(`feedproxy processes on one Redis${REDIS_SKIP_R
     expect(errorLines(b.output())).toEqual([]);
   });
 
-  it('splits roles: web never refreshes, worker serves only probes, and cron shares the worker’s leases', { timeout: 120_000 }, async () => {
-    const { prefix, apiKey, paths } = await prepare('/roles');
-    hold = () => false;
-    for (const request of held.splice(0)) request.release();
-    const web = await start('web', prefix, ['--role', 'web']);
-    const listed = await fetch(`${web.base}/api/v1/sources`, { headers: { authorization: `Bearer ${apiKey}` } });
-    expect(((await listed.json()) as { sources: unknown[] }).sources).toHaveLength(SOURCES);
-    await sleep(1500); // many ticks' worth: a scheduler in the web role would have fetched by now
-    expect(fetchedBy('instance-web', paths).size).toBe(0);
+  it(
+    'splits roles: web never refreshes, worker serves only probes, and cron shares the worker’s leases',
+    { timeout: 120_000 },
+    async () => {
+      const { prefix, apiKey, paths } = await prepare('/roles');
+      hold = () => false;
+      for (const request of held.splice(0)) request.release();
+      const web = await start('web', prefix, ['--role', 'web']);
+      const listed = await fetch(`${web.base}/api/v1/sources`, { headers: { authorization: `Bearer ${apiKey}` } });
+      expect(((await listed.json()) as { sources: unknown[] }).sources).toHaveLength(SOURCES);
+      await sleep(1500); // many ticks' worth: a scheduler in the web role would have fetched by now
+      expect(fetchedBy('instance-web', paths).size).toBe(0);
 
-    // The worker and a cron run start at once; every answer is held until each has its two
-    // per-host fetches open, so both have listed every source as due.
-    hold = () => true;
-    const worker = await start('worker', prefix, ['--role', 'worker']);
-    for (const probe of ['/healthz', '/readyz', '/metrics']) expect((await fetch(worker.base + probe)).status, probe).toBe(200);
-    expect(await (await fetch(`${worker.base}/metrics`)).text()).toContain('feedproxy_refreshes_total');
-    expect((await fetch(`${worker.base}/api/v1/sources`, { headers: { authorization: `Bearer ${apiKey}` } })).status).toBe(404);
-    const cron = runRefresh('cron', prefix);
-    await waitFor(() => held.length >= 4, 'the worker and cron to be mid-refresh');
-    await sleep(300);
-    expect(held).toHaveLength(4);
-    expect(new Set(held.map((request) => request.path)).size).toBe(4);
-    hold = () => false;
-    for (const request of held.splice(0)) request.release();
+      // The worker and a cron run start at once; every answer is held until each has its two
+      // per-host fetches open, so both have listed every source as due.
+      hold = () => true;
+      const worker = await start('worker', prefix, ['--role', 'worker']);
+      for (const probe of ['/healthz', '/readyz', '/metrics']) expect((await fetch(worker.base + probe)).status, probe).toBe(200);
+      expect(await (await fetch(`${worker.base}/metrics`)).text()).toContain('feedproxy_refreshes_total');
+      expect((await fetch(`${worker.base}/api/v1/sources`, { headers: { authorization: `Bearer ${apiKey}` } })).status).toBe(404);
+      const cron = runRefresh('cron', prefix);
+      await waitFor(() => held.length >= 4, 'the worker and cron to be mid-refresh');
+      await sleep(300);
+      expect(held).toHaveLength(4);
+      expect(new Set(held.map((request) => request.path)).size).toBe(4);
+      hold = () => false;
+      for (const request of held.splice(0)) request.release();
 
-    const run = await cron;
-    expect(run.code, run.stderr).toBe(0);
-    expect(run.stdout).toMatch(/^refreshed \d+, unchanged \d+, failed 0(, skipped \d+)? in /m);
-    await waitFor(() => new Set(fetches.filter((fetch) => paths.includes(fetch.path)).map((fetch) => fetch.path)).size === SOURCES, 'every source refreshed');
-    await sleep(500);
-    // One fetch per source in all, between the worker and cron, within one interval.
-    const perPath = new Map<string, number>();
-    for (const fetch of fetches) if (paths.includes(fetch.path)) perPath.set(fetch.path, (perPath.get(fetch.path) ?? 0) + 1);
-    expect(Object.fromEntries(perPath)).toEqual(Object.fromEntries(paths.map((candidate) => [candidate, 1])));
-    expect(fetchedBy('instance-cron', paths).size).toBeGreaterThanOrEqual(2);
-    expect(fetchedBy('instance-worker', paths).size).toBeGreaterThanOrEqual(2);
+      const run = await cron;
+      expect(run.code, run.stderr).toBe(0);
+      expect(run.stdout).toMatch(/^refreshed \d+, unchanged \d+, failed 0(, skipped \d+)? in /m);
+      await waitFor(
+        () => new Set(fetches.filter((fetch) => paths.includes(fetch.path)).map((fetch) => fetch.path)).size === SOURCES,
+        'every source refreshed',
+      );
+      await sleep(500);
+      // One fetch per source in all, between the worker and cron, within one interval.
+      const perPath = new Map<string, number>();
+      for (const fetch of fetches) if (paths.includes(fetch.path)) perPath.set(fetch.path, (perPath.get(fetch.path) ?? 0) + 1);
+      expect(Object.fromEntries(perPath)).toEqual(Object.fromEntries(paths.map((candidate) => [candidate, 1])));
+      expect(fetchedBy('instance-cron', paths).size).toBeGreaterThanOrEqual(2);
+      expect(fetchedBy('instance-worker', paths).size).toBeGreaterThanOrEqual(2);
 
-    for (const instance of [web, worker]) instance.child.kill('SIGTERM');
-    expect(await web.exited).toBe(0);
-    expect(await worker.exited).toBe(0);
-    expect(errorLines(web.output() + worker.output())).toEqual([]);
-  });
+      for (const instance of [web, worker]) instance.child.kill('SIGTERM');
+      expect(await web.exited).toBe(0);
+      expect(await worker.exited).toBe(0);
+      expect(errorLines(web.output() + worker.output())).toEqual([]);
+    },
+  );
 });

@@ -11,7 +11,9 @@ import { serveFixture, startUpstream, type Upstream } from '../helpers/upstream.
 const redisServer = findOnPath('redis-server');
 
 function startRedis(port: number): Promise<ChildProcess> {
-  const child = spawn(redisServer!, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  const child = spawn(redisServer!, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+    stdio: 'ignore',
+  });
   return new Promise((resolve, reject) => {
     child.once('error', reject);
     setTimeout(() => resolve(child), 300);
@@ -35,7 +37,11 @@ describe.skipIf(!redisServer)(`a Redis outage${redisServer ? '' : ' (needs redis
     upstream = await startUpstream({ '/feed': serveFixture('feeds/podcast.rss', { contentType: 'application/rss+xml' }) });
     t = await startTestApp({
       allowPrivate: [upstream.hostPort],
-      env: { FEEDPROXY_STORE: `redis://127.0.0.1:${port}`, FEEDPROXY_SECRET_KEY: randomBytes(32).toString('base64'), FEEDPROXY_STORE_PREFIX: 'outage:' },
+      env: {
+        FEEDPROXY_STORE: `redis://127.0.0.1:${port}`,
+        FEEDPROXY_SECRET_KEY: randomBytes(32).toString('base64'),
+        FEEDPROXY_STORE_PREFIX: 'outage:',
+      },
     });
     const key = await t.createUserKey();
     const source = (await t.api(key, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url('/feed') } })).json();
@@ -53,7 +59,12 @@ describe.skipIf(!redisServer)(`a Redis outage${redisServer ? '' : ' (needs redis
     // Same port, empty Redis (no persistence here): the service reconnects; data written before is
     // gone with that Redis, so the API answers 401 for the old key — served, not failing.
     redis = await startRedis(port);
-    await waitFor(async () => (await t!.app.inject({ method: 'GET', url: '/readyz' })).statusCode === 200, '/readyz to recover', 30_000, 100);
+    await waitFor(
+      async () => (await t!.app.inject({ method: 'GET', url: '/readyz' })).statusCode === 200,
+      '/readyz to recover',
+      30_000,
+      100,
+    );
     expect((await t.api(key, { method: 'GET', url: '/api/v1/sources' })).statusCode).toBe(401);
     const again = await t.createUserKey();
     expect((await t.api(again, { method: 'GET', url: '/api/v1/sources' })).statusCode).toBe(200);

@@ -45,7 +45,11 @@ describe.skipIf(!redisAvailable)(`two instances on one Redis${REDIS_SKIP_REASON 
 
   it('serves a feed created on A from B, same bytes and ETag; a rotation on A is a 404 on B at once', async () => {
     const key = await a.createUserKey();
-    const source = await a.api(key, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url('/queue?feed_token=T0KEN-of-the-queue') } });
+    const source = await a.api(key, {
+      method: 'POST',
+      url: '/api/v1/sources',
+      payload: { url: upstream.url('/queue?feed_token=T0KEN-of-the-queue') },
+    });
     expect(source.statusCode, source.body).toBe(201);
     // The user, its key and the source live in Redis: B knows them.
     expect((await b.api(key, { method: 'GET', url: `/api/v1/sources/${source.json().id}` })).json()).toEqual(source.json());
@@ -66,7 +70,9 @@ describe.skipIf(!redisAvailable)(`two instances on one Redis${REDIS_SKIP_REASON 
 
     // An edit on A: B serves the new bytes at once (its body cache is keyed by ETag, so it cannot go stale).
     const before = await b.app.inject({ method: 'GET', url: paths[0]! });
-    expect((await a.api(key, { method: 'PATCH', url: `/api/v1/feeds/${feed.json().id}`, payload: { title: 'Renamed' } })).statusCode).toBe(200);
+    expect((await a.api(key, { method: 'PATCH', url: `/api/v1/feeds/${feed.json().id}`, payload: { title: 'Renamed' } })).statusCode).toBe(
+      200,
+    );
     const after = await b.app.inject({ method: 'GET', url: paths[0]! });
     expect(after.headers.etag).not.toBe(before.headers.etag);
     expect(after.body).toContain('Renamed');
@@ -81,44 +87,56 @@ describe.skipIf(!redisAvailable)(`two instances on one Redis${REDIS_SKIP_REASON 
     expect((await b.app.inject({ method: 'GET', url: newPath })).statusCode).toBe(404);
   });
 
-  it(`fetches each of ${SOURCES} one-minute sources once per interval across both schedulers, over ${INTERVALS} intervals`, { timeout: 60_000 }, async () => {
-    const key = await a.createUserKey('bob');
-    const created = await Promise.all(
-      Array.from({ length: SOURCES }, (_, index) =>
-        (index % 2 ? a : b).api(key, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url(`/tick?n=${index}`), refreshMinutes: 1 } }),
-      ),
-    );
-    expect(created.map((response) => response.statusCode)).toEqual(Array(SOURCES).fill(201));
-    const schedulers = [startScheduler(a.deps), startScheduler(b.deps)];
-    const fetchesOf = () => {
-      const counts = new Map<string, number>();
-      for (const request of upstream.requests) if (request.url.startsWith('/tick')) counts.set(request.url, (counts.get(request.url) ?? 0) + 1);
-      return counts;
-    };
-    try {
-      const shares: Array<[number, number]> = [];
-      for (let interval = 1; interval <= INTERVALS; interval += 1) {
-        const startA = await refreshCount(a);
-        const startB = await refreshCount(b);
-        // One interval plus the 5% jitter: every source is due again, once.
-        clock += MINUTE + 4_000;
-        // Several ticks of both instances at once within the interval, as their timers would run them.
-        for (let round = 0; round < 3; round += 1) await Promise.all(schedulers.map((scheduler) => scheduler.tick()));
-        clock += 10_000;
-        await Promise.all(schedulers.map((scheduler) => scheduler.tick()));
+  it(
+    `fetches each of ${SOURCES} one-minute sources once per interval across both schedulers, over ${INTERVALS} intervals`,
+    { timeout: 60_000 },
+    async () => {
+      const key = await a.createUserKey('bob');
+      const created = await Promise.all(
+        Array.from({ length: SOURCES }, (_, index) =>
+          (index % 2 ? a : b).api(key, {
+            method: 'POST',
+            url: '/api/v1/sources',
+            payload: { url: upstream.url(`/tick?n=${index}`), refreshMinutes: 1 },
+          }),
+        ),
+      );
+      expect(created.map((response) => response.statusCode)).toEqual(Array(SOURCES).fill(201));
+      const schedulers = [startScheduler(a.deps), startScheduler(b.deps)];
+      const fetchesOf = () => {
+        const counts = new Map<string, number>();
+        for (const request of upstream.requests)
+          if (request.url.startsWith('/tick')) counts.set(request.url, (counts.get(request.url) ?? 0) + 1);
+        return counts;
+      };
+      try {
+        const shares: Array<[number, number]> = [];
+        for (let interval = 1; interval <= INTERVALS; interval += 1) {
+          const startA = await refreshCount(a);
+          const startB = await refreshCount(b);
+          // One interval plus the 5% jitter: every source is due again, once.
+          clock += MINUTE + 4_000;
+          // Several ticks of both instances at once within the interval, as their timers would run them.
+          for (let round = 0; round < 3; round += 1) await Promise.all(schedulers.map((scheduler) => scheduler.tick()));
+          clock += 10_000;
+          await Promise.all(schedulers.map((scheduler) => scheduler.tick()));
 
-        const counts = fetchesOf();
-        expect([...counts.values()].every((count) => count === interval + 1), `interval ${interval}: ${JSON.stringify(Object.fromEntries(counts))}`).toBe(true);
-        expect(counts.size).toBe(SOURCES);
-        shares.push([(await refreshCount(a)) - startA, (await refreshCount(b)) - startB]);
+          const counts = fetchesOf();
+          expect(
+            [...counts.values()].every((count) => count === interval + 1),
+            `interval ${interval}: ${JSON.stringify(Object.fromEntries(counts))}`,
+          ).toBe(true);
+          expect(counts.size).toBe(SOURCES);
+          shares.push([(await refreshCount(a)) - startA, (await refreshCount(b)) - startB]);
+        }
+        // Both instances did part of the work; together exactly one refresh per source and interval.
+        for (const [fromA, fromB] of shares) expect(fromA + fromB).toBe(SOURCES);
+        expect(shares.reduce((sum, [fromA]) => sum + fromA, 0)).toBeGreaterThan(0);
+        expect(shares.reduce((sum, [, fromB]) => sum + fromB, 0)).toBeGreaterThan(0);
+        console.info(`two instances, ${SOURCES} sources × ${INTERVALS} intervals: refreshes by A/B per interval ${JSON.stringify(shares)}`);
+      } finally {
+        await Promise.all(schedulers.map((scheduler) => scheduler.stop()));
       }
-      // Both instances did part of the work; together exactly one refresh per source and interval.
-      for (const [fromA, fromB] of shares) expect(fromA + fromB).toBe(SOURCES);
-      expect(shares.reduce((sum, [fromA]) => sum + fromA, 0)).toBeGreaterThan(0);
-      expect(shares.reduce((sum, [, fromB]) => sum + fromB, 0)).toBeGreaterThan(0);
-      console.info(`two instances, ${SOURCES} sources × ${INTERVALS} intervals: refreshes by A/B per interval ${JSON.stringify(shares)}`);
-    } finally {
-      await Promise.all(schedulers.map((scheduler) => scheduler.stop()));
-    }
-  });
+    },
+  );
 });

@@ -8,7 +8,13 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { PUBLIC_URL, startTestApp, type TestApp } from '../helpers/app.js';
 import { serveBody, startUpstream, type Upstream } from '../helpers/upstream.js';
 
-const xml = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '@', cdataPropName: false, processEntities: true, htmlEntities: false });
+const xml = new XMLParser({
+  ignoreAttributes: false,
+  attributeNamePrefix: '@',
+  cdataPropName: false,
+  processEntities: true,
+  htmlEntities: false,
+});
 
 let upstream: Upstream | undefined;
 let t: TestApp | undefined;
@@ -19,21 +25,30 @@ afterEach(async () => {
   upstream = undefined;
 });
 
-function atom(base: string, title: string, entries: Array<{ id: string; title: string; link: string; content?: string }>, home = `${base}/`): string {
+function atom(
+  base: string,
+  title: string,
+  entries: Array<{ id: string; title: string; link: string; content?: string }>,
+  home = `${base}/`,
+): string {
   const items = entries
     .map(
-      (entry) => `<entry><id>${entry.id}</id><title>${entry.title}</title><link href="${entry.link}"/><updated>2024-03-01T10:00:00Z</updated>` +
+      (entry) =>
+        `<entry><id>${entry.id}</id><title>${entry.title}</title><link href="${entry.link}"/><updated>2024-03-01T10:00:00Z</updated>` +
         `${entry.content === undefined ? '' : `<content type="html">${entry.content}</content>`}</entry>`,
     )
     .join('');
-  return `<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom"><id>${base}/feed</id><title>${title}</title>` +
-    `<link rel="alternate" href="${home}"/><updated>2024-03-01T10:00:00Z</updated>${items}</feed>`;
+  return (
+    `<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom"><id>${base}/feed</id><title>${title}</title>` +
+    `<link rel="alternate" href="${home}"/><updated>2024-03-01T10:00:00Z</updated>${items}</feed>`
+  );
 }
 
 /** Every public format of the feed, and the source's API views: what the world and the owner see. */
 async function published(app: TestApp, key: string, urls: Record<string, string>, sourceId: string): Promise<Record<string, string>> {
   const bodies: Record<string, string> = {};
-  for (const [format, url] of Object.entries(urls)) bodies[format] = (await app.app.inject({ method: 'GET', url: url.slice(PUBLIC_URL.length) })).body;
+  for (const [format, url] of Object.entries(urls))
+    bodies[format] = (await app.app.inject({ method: 'GET', url: url.slice(PUBLIC_URL.length) })).body;
   for (const path of ['/api/v1/sources', `/api/v1/sources/${sourceId}`, `/api/v1/sources/${sourceId}/items`, '/api/v1/feeds']) {
     bodies[path] = (await app.api(key, { method: 'GET', url: path })).body;
   }
@@ -68,7 +83,10 @@ describe('finding 2: text in RSS stays text for an HTML-rendering reader', () =>
     const bodies = await published(t, key, feed.json().urls, source.json().id);
 
     // Positive controls: the text is there, as plain text, in JSON Feed (plain by its spec) and Atom.
-    const json = JSON.parse(bodies.json ?? '') as { title: string; items: Array<{ title: string; _feedproxy: { source: { title: string } } }> };
+    const json = JSON.parse(bodies.json ?? '') as {
+      title: string;
+      items: Array<{ title: string; _feedproxy: { source: { title: string } } }>;
+    };
     expect(json.items[0]?.title).toBe('<img src=x onerror=alert(1)>');
     expect(json.items[0]?._feedproxy.source.title).toBe('Tom & <b>Jerry</b>');
     expect(json.title).toBe('Mine <i>feed</i> & more');
@@ -92,7 +110,7 @@ describe('finding 4: a token stays secret after an upstream permanent redirect',
   // Letters only: not a token by the path rule, so only the source's memory of it keeps it secret.
   const SECRET = 'movingsecretvaluezz';
 
-  it('keeps the old URL\'s token out of the API, the published feed and the store once the upstream moved it into the path', async () => {
+  it("keeps the old URL's token out of the API, the published feed and the store once the upstream moved it into the path", async () => {
     let moved = false;
     upstream = await startUpstream();
     const base = upstream.url('');
@@ -100,21 +118,32 @@ describe('finding 4: a token stays secret after an upstream permanent redirect',
       if (moved) return redirectTo(response, `/newhome/${SECRET}/feed.atom`);
       serveBody(atom(base, 'Before', [{ id: `${base}/posts/1`, title: 'Before the move', link: `${base}/posts/1` }]))(request, response);
     });
-    let entries = [{ id: `${base}/newhome/${SECRET}/posts/2`, title: `Moved to /newhome/${SECRET}/`, link: `${base}/newhome/${SECRET}/posts/2` }];
+    let entries = [
+      { id: `${base}/newhome/${SECRET}/posts/2`, title: `Moved to /newhome/${SECRET}/`, link: `${base}/newhome/${SECRET}/posts/2` },
+    ];
     upstream.route(`/newhome/${SECRET}/feed.atom`, (request, response) =>
       serveBody(atom(base, `Home of ${SECRET}`, entries, `${base}/newhome/${SECRET}/`))(request, response),
     );
     t = await startTestApp({ allowPrivate: [upstream.hostPort] });
     const key = await t.createUserKey();
-    const source = await t.api(key, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url(`/moved.atom?token=${SECRET}`) } });
+    const source = await t.api(key, {
+      method: 'POST',
+      url: '/api/v1/sources',
+      payload: { url: upstream.url(`/moved.atom?token=${SECRET}`) },
+    });
     expect(source.statusCode).toBe(201);
     const id = source.json().id as string;
-    const feed = await t.api(key, { method: 'POST', url: '/api/v1/feeds', payload: { title: 'F', sources: [id], options: { sourceInfo: true } } });
+    const feed = await t.api(key, {
+      method: 'POST',
+      url: '/api/v1/feeds',
+      payload: { title: 'F', sources: [id], options: { sourceInfo: true } },
+    });
 
     moved = true;
     // The redirect, then the new URL itself (where the secrets used to be recomputed from), then a new entry.
     for (const step of [0, 1, 2]) {
-      if (step === 2) entries = [...entries, { id: `${base}/newhome/${SECRET}/posts/3`, title: 'Third', link: `${base}/newhome/${SECRET}/posts/3` }];
+      if (step === 2)
+        entries = [...entries, { id: `${base}/newhome/${SECRET}/posts/3`, title: 'Third', link: `${base}/newhome/${SECRET}/posts/3` }];
       const refreshed = await t.api(key, { method: 'POST', url: `/api/v1/sources/${id}/refresh` });
       expect(refreshed.json().status).toBe('ok');
     }
@@ -146,14 +175,19 @@ describe('finding 5: tokens in the path, matrix parameters and short query value
       if (!path.startsWith(`/p/${PATH_TOKEN}/feed.atom`)) return void response.writeHead(404).end();
       const home = `${base}/p/${PATH_TOKEN}/`;
       serveBody(
-        atom(base, 'Private podcast', [
-          {
-            id: `${base}/items/1?k=${SHORT}`,
-            title: `Episode 1 (atom and more), see ${base}/x?k=${SHORT}`,
-            link: `${base}/p/${PATH_TOKEN}/episodes/1.mp3;jsessionid=${SESSION}`,
-            content: `&lt;a href="${base}/p/${PATH_TOKEN}/e/1?k=${SHORT}&amp;amp;t=1"&gt;listen&lt;/a&gt; token ${PATH_TOKEN}`,
-          },
-        ], home),
+        atom(
+          base,
+          'Private podcast',
+          [
+            {
+              id: `${base}/items/1?k=${SHORT}`,
+              title: `Episode 1 (atom and more), see ${base}/x?k=${SHORT}`,
+              link: `${base}/p/${PATH_TOKEN}/episodes/1.mp3;jsessionid=${SESSION}`,
+              content: `&lt;a href="${base}/p/${PATH_TOKEN}/e/1?k=${SHORT}&amp;amp;t=1"&gt;listen&lt;/a&gt; token ${PATH_TOKEN}`,
+            },
+          ],
+          home,
+        ),
       )(request, response);
     });
     const base = upstream.url('');
@@ -163,12 +197,18 @@ describe('finding 5: tokens in the path, matrix parameters and short query value
     const source = await t.api(key, { method: 'POST', url: '/api/v1/sources', payload: { url } });
     expect(source.statusCode).toBe(201);
     const id = source.json().id as string;
-    const feed = await t.api(key, { method: 'POST', url: '/api/v1/feeds', payload: { title: 'F', sources: [id], options: { sourceInfo: true } } });
+    const feed = await t.api(key, {
+      method: 'POST',
+      url: '/api/v1/feeds',
+      payload: { title: 'F', sources: [id], options: { sourceInfo: true } },
+    });
     expect((await t.api(key, { method: 'POST', url: `/api/v1/sources/${id}/refresh` })).json().status).toBe('ok');
     const bodies = await published(t, key, feed.json().urls, id);
 
     // Positive controls: the upstream got the token, and the entry is published with its words and links.
-    expect(upstream.requests.some((request) => request.url.includes(PATH_TOKEN) && request.url.includes(SESSION) && request.url.includes(SHORT))).toBe(true);
+    expect(
+      upstream.requests.some((request) => request.url.includes(PATH_TOKEN) && request.url.includes(SESSION) && request.url.includes(SHORT)),
+    ).toBe(true);
     expect(bodies.atom).toContain('Episode 1 (atom and more)');
     expect(bodies.atom).toContain('/p/REDACTED/episodes/1.mp3;jsessionid=REDACTED');
     expect(bodies.json).toContain('k=REDACTED');
@@ -213,13 +253,18 @@ describe('finding 5: values the user marks as secret', () => {
     for (const [surface, body] of Object.entries(bodies)) expect(body.includes(MARKED), surface).toBe(false);
     // And on later refreshes, from the sealed list the source keeps.
     expect((await t.api(key, { method: 'POST', url: `/api/v1/sources/${id}/refresh` })).json().status).toBe('ok');
-    for (const [surface, body] of Object.entries(await published(t, key, feed.json().urls, id))) expect(body.includes(MARKED), surface).toBe(false);
+    for (const [surface, body] of Object.entries(await published(t, key, feed.json().urls, id)))
+      expect(body.includes(MARKED), surface).toBe(false);
   });
 });
 
 describe('finding 7: the Atom feed id', () => {
   it('does not show the internal feed id, and stays the same across edits, rotations and restarts', async () => {
-    upstream = await startUpstream({ '/feed.atom': serveBody(atom('https://plain.example', 'Plain', [{ id: 'https://plain.example/1', title: 'One', link: 'https://plain.example/1' }])) });
+    upstream = await startUpstream({
+      '/feed.atom': serveBody(
+        atom('https://plain.example', 'Plain', [{ id: 'https://plain.example/1', title: 'One', link: 'https://plain.example/1' }]),
+      ),
+    });
     t = await startTestApp({ allowPrivate: [upstream.hostPort] });
     const dir = t.dir;
     const key = await t.createUserKey();

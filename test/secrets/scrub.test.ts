@@ -7,16 +7,31 @@ const PINBOARD = 'https://feeds.pinboard.in/rss/secret:0123456789abcdef0123/u:al
 
 describe('secretValuesOf', () => {
   it.each<[string, string, string[], string[]]>([
-    ['a query token, raw, decoded and encoded', GITLAB, ['glft-Ab+Cd/9z%3D', 'glft-Ab Cd/9z=', 'glft-Ab%20Cd%2F9z%3D', 'glft-Ab+Cd%2F9z%3D', 'glft-Ab%20Cd%2f9z%3d'], ['atom', 'format']],
+    [
+      'a query token, raw, decoded and encoded',
+      GITLAB,
+      ['glft-Ab+Cd/9z%3D', 'glft-Ab Cd/9z=', 'glft-Ab%20Cd%2F9z%3D', 'glft-Ab+Cd%2F9z%3D', 'glft-Ab%20Cd%2f9z%3d'],
+      ['atom', 'format'],
+    ],
     ['a Pinboard secret path segment', PINBOARD, ['0123456789abcdef0123'], ['alice', 'u:alice', 'rss']],
     ['an encoded secret: segment', 'https://feeds.pinboard.in/rss/secret%3Aabcdef123456/', ['abcdef123456'], []],
     ['a bare query parameter', 'https://example.com/feed?s3cr3tv4lue', ['s3cr3tv4lue'], []],
     ['a userinfo password', 'https://bob:hunter2hunter2@example.com/feed', ['hunter2hunter2'], ['bob']],
     ['an HTML-escaped form', 'https://example.com/f?t=abc%26def', ['abc&def', 'abc&amp;def'], []],
     ['short values are not secrets', 'https://example.com/f?page=2&sort=new', [], ['2', 'new']],
-    ['a token path segment, with its extension left out', 'https://cdn.example/p/PATHTOKEN7777777/feed.atom', ['PATHTOKEN7777777'], ['p', 'feed', 'feed.atom']],
+    [
+      'a token path segment, with its extension left out',
+      'https://cdn.example/p/PATHTOKEN7777777/feed.atom',
+      ['PATHTOKEN7777777'],
+      ['p', 'feed', 'feed.atom'],
+    ],
     ['a token file name', 'https://cdn.example/feeds/a1B2c3D4e5F6g7H8i9.rss', ['a1B2c3D4e5F6g7H8i9'], ['feeds', 'a1B2c3D4e5F6g7H8i9.rss']],
-    ['a calendar private- segment', 'https://cal.example/ical/private-0a1b2c3d4e5f60718293a4b5/basic.ics', ['private-0a1b2c3d4e5f60718293a4b5', '0a1b2c3d4e5f60718293a4b5'], ['basic']],
+    [
+      'a calendar private- segment',
+      'https://cal.example/ical/private-0a1b2c3d4e5f60718293a4b5/basic.ics',
+      ['private-0a1b2c3d4e5f60718293a4b5', '0a1b2c3d4e5f60718293a4b5'],
+      ['basic'],
+    ],
     ['a matrix parameter value', 'https://app.example/feed.rss;jsessionid=ABCDEF0123456789', ['ABCDEF0123456789'], ['jsessionid']],
   ])('%s', (_name, url, present, absent) => {
     const secrets = secretValuesOf(url);

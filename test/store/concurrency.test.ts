@@ -21,7 +21,11 @@ describe.each(STORES)('store under concurrent writes (%s store)', (store) => {
     const key = await t.createUserKey();
     const responses = await Promise.all(
       Array.from({ length: 200 }, (_, index) =>
-        t.api(key, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url(`/feed?n=${index}`), title: `source ${index}` } }),
+        t.api(key, {
+          method: 'POST',
+          url: '/api/v1/sources',
+          payload: { url: upstream.url(`/feed?n=${index}`), title: `source ${index}` },
+        }),
       ),
     );
     expect(responses.map((response) => response.statusCode)).toEqual(Array(200).fill(201));

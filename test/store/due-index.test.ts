@@ -147,9 +147,14 @@ describe.each(STORES)('due index (%s store)', (kind: StoreKind) => {
     // SQLite the file is written before the store first opens it: its triggers index every write.)
     if (kind === 'sqlite') {
       const db = new Database(join(dir, 'store.sqlite'));
-      db.exec('CREATE TABLE keyv(key VARCHAR(255) PRIMARY KEY, value TEXT); CREATE TABLE fp_sets(name TEXT NOT NULL, member TEXT NOT NULL, PRIMARY KEY(name, member)) WITHOUT ROWID');
+      db.exec(
+        'CREATE TABLE keyv(key VARCHAR(255) PRIMARY KEY, value TEXT); CREATE TABLE fp_sets(name TEXT NOT NULL, member TEXT NOT NULL, PRIMARY KEY(name, member)) WITHOUT ROWID',
+      );
       for (const id of ['old1', 'old2']) {
-        db.prepare('INSERT INTO keyv(key, value) VALUES (?, ?)').run(`fp:source:${id}`, JSON.stringify({ value: sourceRecord(id, T0 - MINUTE) }));
+        db.prepare('INSERT INTO keyv(key, value) VALUES (?, ?)').run(
+          `fp:source:${id}`,
+          JSON.stringify({ value: sourceRecord(id, T0 - MINUTE) }),
+        );
         db.prepare('INSERT INTO fp_sets(name, member) VALUES (?, ?)').run('sources', id);
       }
       db.close();
@@ -200,7 +205,11 @@ describe.each(STORES)('two schedulers on one %s store', (kind: StoreKind) => {
     const key = await a.createUserKey();
     const ids: string[] = [];
     for (let index = 0; index < 24; index += 1) {
-      const created = await a.api(key, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url(`/due?n=${index}`), refreshMinutes: 30 } });
+      const created = await a.api(key, {
+        method: 'POST',
+        url: '/api/v1/sources',
+        payload: { url: upstream.url(`/due?n=${index}`), refreshMinutes: 30 },
+      });
       expect(created.statusCode, created.body).toBe(201);
       ids.push(created.json().id as string);
     }

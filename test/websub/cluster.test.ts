@@ -21,7 +21,9 @@ describe.skipIf(!redisAvailable)(`WebSub on two instances sharing Redis${REDIS_S
   let loops: DeliveryLoop[] = [];
 
   beforeAll(async () => {
-    upstream = await startUpstream((_request, response) => void response.writeHead(200, { 'content-type': 'application/rss+xml' }).end(rssOf(titles)));
+    upstream = await startUpstream(
+      (_request, response) => void response.writeHead(200, { 'content-type': 'application/rss+xml' }).end(rssOf(titles)),
+    );
     subscriber = await startSubscriber();
     const options = { store: 'redis' as const, env, allowPrivate: [upstream.hostPort, subscriber.server.hostPort] };
     [a, b] = await Promise.all([startTestApp(options), startTestApp(options)]);
@@ -41,7 +43,12 @@ describe.skipIf(!redisAvailable)(`WebSub on two instances sharing Redis${REDIS_S
     const source = await a.api(key, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url('/feed') } });
     const feed = await a.api(key, { method: 'POST', url: '/api/v1/feeds', payload: { title: 'Clustered', sources: [source.json().id] } });
     const feedId = feed.json().id as string;
-    const answer = await hubRequest(a, { 'hub.mode': 'subscribe', 'hub.topic': feed.json().urls.rss, 'hub.callback': subscriber.callback(), 'hub.secret': SECRET });
+    const answer = await hubRequest(a, {
+      'hub.mode': 'subscribe',
+      'hub.topic': feed.json().urls.rss,
+      'hub.callback': subscriber.callback(),
+      'hub.secret': SECRET,
+    });
     expect(answer.statusCode).toBe(202);
     // Subscribed through A, visible to B.
     await until(async () => (await subscriptionIdsOfFeed(b.deps, feedId)).length === 1, 'the subscription, seen from B');
@@ -59,7 +66,10 @@ describe.skipIf(!redisAvailable)(`WebSub on two instances sharing Redis${REDIS_S
       expectSignedBy(subscriber.deliveries()[round]!, SECRET);
     }
     // Both instances really ran deliveries: one delivered, the other found it busy or already sent.
-    const outcomes = async (t: TestApp) => (await t.deps.metrics.websubDeliveries.get()).values.filter((value) => value.labels.outcome === 'delivered').reduce((sum, value) => sum + value.value, 0);
+    const outcomes = async (t: TestApp) =>
+      (await t.deps.metrics.websubDeliveries.get()).values
+        .filter((value) => value.labels.outcome === 'delivered')
+        .reduce((sum, value) => sum + value.value, 0);
     expect((await outcomes(a)) + (await outcomes(b))).toBe(3);
   });
 });

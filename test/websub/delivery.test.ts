@@ -33,8 +33,13 @@ describe('WebSub delivery policy', () => {
 
   beforeAll(async () => {
     // Small bounds, so the whole backoff schedule runs in a few ticks: 1 min, 2, 4, then drop.
-    writeFileSync(configFile, 'websub:\n  retryBaseSeconds: 60\n  retryMaxSeconds: 180\n  maxAttempts: 4\n  requestsPerMinute: 12\n  maxSubscriptionsPerFeed: 1\n');
-    upstream = await startUpstream((_request, response) => void response.writeHead(200, { 'content-type': 'application/rss+xml' }).end(rssOf(titles)));
+    writeFileSync(
+      configFile,
+      'websub:\n  retryBaseSeconds: 60\n  retryMaxSeconds: 180\n  maxAttempts: 4\n  requestsPerMinute: 12\n  maxSubscriptionsPerFeed: 1\n',
+    );
+    upstream = await startUpstream(
+      (_request, response) => void response.writeHead(200, { 'content-type': 'application/rss+xml' }).end(rssOf(titles)),
+    );
     subscriber = await startSubscriber();
     t = await start();
     key = await t.createUserKey();
@@ -50,12 +55,18 @@ describe('WebSub delivery policy', () => {
     const source = await t.api(key, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url(`/feed?n=${callbackPath}`) } });
     const feed = await t.api(key, { method: 'POST', url: '/api/v1/feeds', payload: { title: 'Policy', sources: [source.json().id] } });
     const feedId = feed.json().id as string;
-    const answer = await hubRequest(t, { 'hub.mode': 'subscribe', 'hub.topic': feed.json().urls.atom, 'hub.callback': subscriber.callback(callbackPath), ...extra });
+    const answer = await hubRequest(t, {
+      'hub.mode': 'subscribe',
+      'hub.topic': feed.json().urls.atom,
+      'hub.callback': subscriber.callback(callbackPath),
+      ...extra,
+    });
     expect(answer.statusCode, answer.body).toBe(202);
     await until(async () => (await subscriptionsOf(feedId)).length === 1, 'the subscription');
     return { sourceId: source.json().id as string, feedId, urls: feed.json().urls as Record<'atom' | 'rss' | 'json', string> };
   }
-  const subscriptionsOf = async (feedId: string): Promise<Subscription[]> => getSubscriptions(t.deps, await subscriptionIdsOfFeed(t.deps, feedId));
+  const subscriptionsOf = async (feedId: string): Promise<Subscription[]> =>
+    getSubscriptions(t.deps, await subscriptionIdsOfFeed(t.deps, feedId));
   async function publish(sourceId: string, title: string) {
     titles.push(title);
     expect((await t.api(key, { method: 'POST', url: `/api/v1/sources/${sourceId}/refresh` })).json().status).toBe('ok');
@@ -72,7 +83,11 @@ describe('WebSub delivery policy', () => {
       await loop.tick();
       expect(attemptsAt('/callback?who=failing')).toBe(1);
       // Waits: 1 min after the 1st failure, 2 after the 2nd, 3 (the cap) after the 3rd.
-      for (const [waitMinutes, attempts] of [[1, 2], [2, 3], [3, 4]] as const) {
+      for (const [waitMinutes, attempts] of [
+        [1, 2],
+        [2, 3],
+        [3, 4],
+      ] as const) {
         clock += waitMinutes * MINUTE - 1000;
         await loop.tick();
         expect(attemptsAt('/callback?who=failing'), `not before ${waitMinutes} min`).toBe(attempts - 1);
@@ -154,10 +169,19 @@ describe('WebSub delivery policy', () => {
 
   it('bounds the subscribers of one feed; a renewal of an existing one still passes', async () => {
     const { feedId, urls } = await subscribedFeed('/callback?who=first', { 'hub.lease_seconds': '3600' });
-    const another = await hubRequest(t, { 'hub.mode': 'subscribe', 'hub.topic': urls.atom, 'hub.callback': subscriber.callback('/callback?who=second') });
+    const another = await hubRequest(t, {
+      'hub.mode': 'subscribe',
+      'hub.topic': urls.atom,
+      'hub.callback': subscriber.callback('/callback?who=second'),
+    });
     expect(another.statusCode).toBe(429);
     expect(another.json().message).toMatch(/subscribers/);
-    const renewal = await hubRequest(t, { 'hub.mode': 'subscribe', 'hub.topic': urls.atom, 'hub.callback': subscriber.callback('/callback?who=first'), 'hub.lease_seconds': '7200' });
+    const renewal = await hubRequest(t, {
+      'hub.mode': 'subscribe',
+      'hub.topic': urls.atom,
+      'hub.callback': subscriber.callback('/callback?who=first'),
+      'hub.lease_seconds': '7200',
+    });
     expect(renewal.statusCode).toBe(202);
     await until(async () => (await subscriptionsOf(feedId))[0]?.leaseSeconds === 7200, 'the renewed lease');
     expect(await subscriptionsOf(feedId)).toHaveLength(1);

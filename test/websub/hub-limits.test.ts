@@ -34,7 +34,9 @@ describe('WebSub hub: what strangers can make it hold', () => {
   let topic: string;
 
   beforeAll(async () => {
-    upstream = await startUpstream((_request, response) => void response.writeHead(200, { 'content-type': 'application/rss+xml' }).end(rssOf(['One'])));
+    upstream = await startUpstream(
+      (_request, response) => void response.writeHead(200, { 'content-type': 'application/rss+xml' }).end(rssOf(['One'])),
+    );
     attacker = await startUpstream((_request, response) => {
       stalled.add(response);
       response.on('close', () => stalled.delete(response));
@@ -66,9 +68,17 @@ describe('WebSub hub: what strangers can make it hold', () => {
     const requestsBefore = attacker.requests.length;
     const answers = [];
     for (let n = 0; n < STALLED; n += 1) {
-      answers.push(await hubRequest(t, { 'hub.mode': 'unsubscribe', 'hub.topic': `${PUBLIC_URL}/MadeUpTopicToken${n}0123456.atom`, 'hub.callback': attacker.url(`/cb?n=${n}`) }));
+      answers.push(
+        await hubRequest(t, {
+          'hub.mode': 'unsubscribe',
+          'hub.topic': `${PUBLIC_URL}/MadeUpTopicToken${n}0123456.atom`,
+          'hub.callback': attacker.url(`/cb?n=${n}`),
+        }),
+      );
     }
-    answers.push(await hubRequest(t, { 'hub.mode': 'unsubscribe', 'hub.topic': topic, 'hub.callback': attacker.url('/cb?never-subscribed') }));
+    answers.push(
+      await hubRequest(t, { 'hub.mode': 'unsubscribe', 'hub.topic': topic, 'hub.callback': attacker.url('/cb?never-subscribed') }),
+    );
     await settle(requestsBefore);
     const held = heldBytes() - before;
     expect(held, `${(held / MiB).toFixed(1)} MiB held by ${STALLED} stalled unsubscribe verifications`).toBeLessThan(MiB);
@@ -100,7 +110,11 @@ describe('WebSub hub: what strangers can make it hold', () => {
     try {
       const key = await hangingApp.createUserKey();
       const source = await hangingApp.api(key, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url('/feed') } });
-      const feed = await hangingApp.api(key, { method: 'POST', url: '/api/v1/feeds', payload: { title: 'Hub', sources: [source.json().id] } });
+      const feed = await hangingApp.api(key, {
+        method: 'POST',
+        url: '/api/v1/feeds',
+        payload: { title: 'Hub', sources: [source.json().id] },
+      });
       const hangingTopic = feed.json().urls.atom as string;
       const post = (n: number, remoteAddress: string) =>
         hangingApp.app.inject({
@@ -108,7 +122,11 @@ describe('WebSub hub: what strangers can make it hold', () => {
           url: '/websub',
           remoteAddress,
           headers: { 'content-type': 'application/x-www-form-urlencoded' },
-          payload: new URLSearchParams({ 'hub.mode': 'subscribe', 'hub.topic': hangingTopic, 'hub.callback': hanging.url(`/cb?n=${n}`) }).toString(),
+          payload: new URLSearchParams({
+            'hub.mode': 'subscribe',
+            'hub.topic': hangingTopic,
+            'hub.callback': hanging.url(`/cb?n=${n}`),
+          }).toString(),
         });
       const statuses: number[] = [];
       // Every request from another address of the same /64.

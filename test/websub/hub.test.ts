@@ -21,7 +21,9 @@ describe.each(STORES)('WebSub hub (%s store)', (store) => {
   const titles = ['First story'];
 
   beforeAll(async () => {
-    upstream = await startUpstream((_request, response) => void response.writeHead(200, { 'content-type': 'application/rss+xml' }).end(rssOf(titles)));
+    upstream = await startUpstream(
+      (_request, response) => void response.writeHead(200, { 'content-type': 'application/rss+xml' }).end(rssOf(titles)),
+    );
     subscriber = await startSubscriber();
     t = await startTestApp({ store, allowPrivate: [upstream.hostPort, subscriber.server.hostPort] });
     key = await t.createUserKey();
@@ -38,11 +40,19 @@ describe.each(STORES)('WebSub hub (%s store)', (store) => {
   async function createFeed() {
     // A URL of its own each time: the same URL twice is a duplicate (409).
     feedsMade += 1;
-    const source = await t.api(key, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url(`/feed?feed_token=${FEED_TOKEN}&n=${feedsMade}`) } });
+    const source = await t.api(key, {
+      method: 'POST',
+      url: '/api/v1/sources',
+      payload: { url: upstream.url(`/feed?feed_token=${FEED_TOKEN}&n=${feedsMade}`) },
+    });
     expect(source.statusCode, source.body).toBe(201);
     const feed = await t.api(key, { method: 'POST', url: '/api/v1/feeds', payload: { title: 'Pushed', sources: [source.json().id] } });
     expect(feed.statusCode, feed.body).toBe(201);
-    return { sourceId: source.json().id as string, feedId: feed.json().id as string, urls: feed.json().urls as Record<'atom' | 'rss' | 'json', string> };
+    return {
+      sourceId: source.json().id as string,
+      feedId: feed.json().id as string,
+      urls: feed.json().urls as Record<'atom' | 'rss' | 'json', string>,
+    };
   }
   const subscriptionsOf = async (feedId: string) => getSubscriptions(t.deps, await subscriptionIdsOfFeed(t.deps, feedId));
   async function publishNewStory(sourceId: string, title: string) {
@@ -55,7 +65,13 @@ describe.each(STORES)('WebSub hub (%s store)', (store) => {
     const { sourceId, feedId, urls } = await createFeed();
     const callback = subscriber.callback('/callback?subscriber=own-query-VALUE');
     const before = subscriber.verifications().length;
-    const answer = await hubRequest(t, { 'hub.mode': 'subscribe', 'hub.topic': urls.atom, 'hub.callback': callback, 'hub.secret': SECRET, 'hub.lease_seconds': '7200' });
+    const answer = await hubRequest(t, {
+      'hub.mode': 'subscribe',
+      'hub.topic': urls.atom,
+      'hub.callback': callback,
+      'hub.secret': SECRET,
+      'hub.lease_seconds': '7200',
+    });
     expect(answer.statusCode, answer.body).toBe(202);
     await until(async () => (await subscriptionsOf(feedId)).length === 1, 'the subscription');
 
@@ -114,7 +130,9 @@ describe.each(STORES)('WebSub hub (%s store)', (store) => {
     for (const verification of ['wrong', 'refuse'] as const) {
       subscriber.verification = verification;
       const refusedBefore = await verificationCount(t, 'refused');
-      expect((await hubRequest(t, { 'hub.mode': 'subscribe', 'hub.topic': urls.rss, 'hub.callback': subscriber.callback() })).statusCode).toBe(202);
+      expect(
+        (await hubRequest(t, { 'hub.mode': 'subscribe', 'hub.topic': urls.rss, 'hub.callback': subscriber.callback() })).statusCode,
+      ).toBe(202);
       await until(async () => (await verificationCount(t, 'refused')) === refusedBefore + 1, 'the refused verification');
       expect(await subscriptionsOf(feedId)).toEqual([]);
     }
@@ -174,7 +192,11 @@ describe.each(STORES)('WebSub hub (%s store)', (store) => {
     const unlisted = await startUpstream((_request, response) => void response.writeHead(200).end());
     try {
       const refusedBefore = await verificationCount(t, 'refused');
-      const answer = await hubRequest(t, { 'hub.mode': 'subscribe', 'hub.topic': urls.atom, 'hub.callback': `http://localhost:${unlisted.port}/cb` });
+      const answer = await hubRequest(t, {
+        'hub.mode': 'subscribe',
+        'hub.topic': urls.atom,
+        'hub.callback': `http://localhost:${unlisted.port}/cb`,
+      });
       expect(answer.statusCode).toBe(202);
       await until(async () => (await verificationCount(t, 'refused')) === refusedBefore + 1, 'the refused verification');
       expect(unlisted.requests).toEqual([]);
@@ -190,7 +212,10 @@ describe.each(STORES)('WebSub hub (%s store)', (store) => {
     const token = await t.api(key, { method: 'POST', url: `/api/v1/feeds/${feedId}/tokens`, payload: { name: 'hub reader' } });
     expect(token.statusCode, token.body).toBe(201);
     const topic = token.json().urls.atom as string;
-    expect((await hubRequest(t, { 'hub.mode': 'subscribe', 'hub.topic': topic, 'hub.callback': subscriber.callback('/callback?who=named') })).statusCode).toBe(202);
+    expect(
+      (await hubRequest(t, { 'hub.mode': 'subscribe', 'hub.topic': topic, 'hub.callback': subscriber.callback('/callback?who=named') }))
+        .statusCode,
+    ).toBe(202);
     await until(async () => (await subscriptionsOf(feedId)).length === 1, 'the subscription');
 
     await publishNewStory(sourceId, 'For the named reader');
@@ -215,14 +240,26 @@ describe.each(STORES)('WebSub hub (%s store)', (store) => {
   it('clamps the asked lease into the configured bounds', async () => {
     const { feedId, urls } = await createFeed();
     const leases: number[] = [];
-    for (const [asked, callbackPath] of [['5', '/callback?l=short'], ['99999999', '/callback?l=long'], [undefined, '/callback?l=none']] as const) {
-      const fields: Record<string, string> = { 'hub.mode': 'subscribe', 'hub.topic': urls.atom, 'hub.callback': subscriber.callback(callbackPath) };
+    for (const [asked, callbackPath] of [
+      ['5', '/callback?l=short'],
+      ['99999999', '/callback?l=long'],
+      [undefined, '/callback?l=none'],
+    ] as const) {
+      const fields: Record<string, string> = {
+        'hub.mode': 'subscribe',
+        'hub.topic': urls.atom,
+        'hub.callback': subscriber.callback(callbackPath),
+      };
       if (asked !== undefined) fields['hub.lease_seconds'] = asked;
       expect((await hubRequest(t, fields)).statusCode).toBe(202);
       await until(async () => (await subscriptionsOf(feedId)).length === leases.length + 1, 'the subscription');
       leases.push(Number(new URL(subscriber.verifications().at(-1)!.url, 'http://x').searchParams.get('hub.lease_seconds')));
     }
     expect(leases).toEqual([3600, 30 * 86_400, 10 * 86_400]);
-    expect((await subscriptionsOf(feedId)).map((subscription) => subscription.leaseSeconds).sort((a, b) => a - b)).toEqual([3600, 10 * 86_400, 30 * 86_400]);
+    expect((await subscriptionsOf(feedId)).map((subscription) => subscription.leaseSeconds).sort((a, b) => a - b)).toEqual([
+      3600,
+      10 * 86_400,
+      30 * 86_400,
+    ]);
   });
 });

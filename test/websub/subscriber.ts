@@ -41,7 +41,8 @@ export async function startSubscriber(): Promise<Subscriber> {
     deliveryStatus: 204,
     deliveryDelayMs: 0,
     verifications: () => server.requests.filter((request) => request.method === 'GET'),
-    deliveries: () => server.requests.filter((request) => request.method === 'POST').map(({ url, body, headers }) => ({ url, body, headers })),
+    deliveries: () =>
+      server.requests.filter((request) => request.method === 'POST').map(({ url, body, headers }) => ({ url, body, headers })),
     close: () => server.close(),
   };
   server.route('/callback', async (request, response) => {
@@ -94,6 +95,9 @@ export function pathOf(url: string): string {
 
 /** An upstream RSS feed whose items the test adds to. */
 export function rssOf(titles: string[]): string {
-  const items = titles.map((title, index) => `<item><guid isPermaLink="false">item-${index}</guid><title>${title}</title><pubDate>${new Date(Date.UTC(2026, 2, 2) + index * 3_600_000).toUTCString()}</pubDate></item>`);
+  const items = titles.map(
+    (title, index) =>
+      `<item><guid isPermaLink="false">item-${index}</guid><title>${title}</title><pubDate>${new Date(Date.UTC(2026, 2, 2) + index * 3_600_000).toUTCString()}</pubDate></item>`,
+  );
   return `<?xml version="1.0"?><rss version="2.0"><channel><title>Upstream</title><link>https://news.example/</link><description>d</description>${items.join('')}</channel></rss>`;
 }

@@ -71,7 +71,11 @@ function normaliseAtomEntry(context: Context, entry: AtomFeed.Entry<string>, fee
       .map((candidate) => makeEnclosure(context, candidate.href, candidate.type, candidate.length, base)),
   );
   return compact({
-    id: stableId(context, entry.id, link, [entry.title?.value, entry.updated ?? entry.published, entry.summary?.value ?? entry.content?.value]),
+    id: stableId(context, entry.id, link, [
+      entry.title?.value,
+      entry.updated ?? entry.published,
+      entry.summary?.value ?? entry.content?.value,
+    ]),
     title: atomTitle(context, entry.title) ?? plainText(context, mediaTitle(entry.media)),
     link,
     published: parseDate(entry.published) ?? parseDate(entry.dc?.dates?.[0]) ?? parseDate(entry.dcterms?.issued?.[0]),
@@ -98,6 +102,8 @@ export function normaliseAtom(context: Context, feed: AtomFeed.Feed<string>, bas
     ttlMinutes: readTtlMinutes(undefined, feed.sy),
     image: absoluteUrl(context, feed.itunes?.image ?? feed.logo ?? feed.icon, base),
     explicit: feed.itunes?.explicit,
-    entries: (feed.entries ?? []).map((entry) => entryOf(context, entry, base, feedAuthors, () => normaliseAtomEntry(context, entry, base, feedAuthors))),
+    entries: (feed.entries ?? []).map((entry) =>
+      entryOf(context, entry, base, feedAuthors, () => normaliseAtomEntry(context, entry, base, feedAuthors)),
+    ),
   });
 }

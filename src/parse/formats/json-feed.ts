@@ -38,7 +38,9 @@ function normaliseJsonItem(context: Context, item: JsonFeed.Item<string>, base: 
     content: cleanHtml(context, item.content_html, base) ?? textAsHtml(context, item.content_text, base),
     categories: uniqueStrings((item.tags ?? []).map((tag) => plainText(context, tag))),
     enclosures: uniqueEnclosures(
-      (item.attachments ?? []).map((attachment) => makeEnclosure(context, attachment.url, attachment.mime_type, attachment.size_in_bytes, base)),
+      (item.attachments ?? []).map((attachment) =>
+        makeEnclosure(context, attachment.url, attachment.mime_type, attachment.size_in_bytes, base),
+      ),
     ),
     image: absoluteUrl(context, item.image ?? item.banner_image, base),
   });
@@ -51,6 +53,8 @@ export function normaliseJson(context: Context, feed: JsonFeed.Feed<string>, bas
     title: textWithReferences(context, feed.title),
     link: absoluteUrl(context, feed.home_page_url, baseUrl),
     description: plainText(context, feed.description),
-    entries: (feed.items ?? []).map((item) => entryOf(context, item, baseUrl, feedAuthors, () => normaliseJsonItem(context, item, baseUrl, feedAuthors))),
+    entries: (feed.items ?? []).map((item) =>
+      entryOf(context, item, baseUrl, feedAuthors, () => normaliseJsonItem(context, item, baseUrl, feedAuthors)),
+    ),
   });
 }

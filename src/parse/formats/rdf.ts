@@ -2,7 +2,21 @@
 import type { RdfFeed } from 'feedsmith';
 import type { Entry, ParsedFeed } from '../../model.js';
 import { parseDate } from '../parse-date.js';
-import { absoluteUrl, cleanHtml, compact, entryOf, mediaImage, personOfText, plainText, readTtlMinutes, resolveBase, stableId, uniquePeople, uniqueStrings, type Context } from '../normalise.js';
+import {
+  absoluteUrl,
+  cleanHtml,
+  compact,
+  entryOf,
+  mediaImage,
+  personOfText,
+  plainText,
+  readTtlMinutes,
+  resolveBase,
+  stableId,
+  uniquePeople,
+  uniqueStrings,
+  type Context,
+} from '../normalise.js';
 
 function normaliseRdfItem(context: Context, item: RdfFeed.Item<string>, feedBase: string): Entry {
   const base = resolveBase(item.xml?.base, feedBase);

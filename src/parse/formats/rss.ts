@@ -56,7 +56,12 @@ function normaliseRssItem(context: Context, item: RssFeed.Item<string>, feedBase
   // Items with no guid that share one link are told apart by what they say, not by the link.
   const idLink = link !== undefined && sharedLinks.has(link) ? undefined : link;
   return compact({
-    id: stableId(context, guid, idLink, [item.title, item.pubDate ?? item.dc?.dates?.[0], item.description, ...(idLink === link ? [] : [link])]),
+    id: stableId(context, guid, idLink, [
+      item.title,
+      item.pubDate ?? item.dc?.dates?.[0],
+      item.description,
+      ...(idLink === link ? [] : [link]),
+    ]),
     title: plainText(context, item.title ?? item.dc?.titles?.[0] ?? item.itunes?.title ?? mediaTitle(item.media)),
     link,
     published:

@@ -75,4 +75,3 @@ function atomSource(entry: PreparedEntry): string[] {
   const link = entry.source.url === undefined ? '' : `<link rel="alternate" href="${escapeXml(entry.source.url)}"/>`;
   return [`<source><title>${escapeXml(entry.source.title)}</title>${link}</source>`];
 }
-

@@ -71,11 +71,17 @@ export function renderRss(feed: PreparedFeed): string {
     if (names.length > 0) {
       namesAuthors = true;
       // <author> must be an e-mail address; a name goes in dc:creator, one element per author.
-      extensions.push({ name: 'dc:creator', objects: names.map((name) => ({ _text: xmlText(rssName(name)) })) as unknown as Record<string, unknown> });
+      extensions.push({
+        name: 'dc:creator',
+        objects: names.map((name) => ({ _text: xmlText(rssName(name)) })) as unknown as Record<string, unknown>,
+      });
     }
     // RSS 2.0 <source> requires its url attribute: a source without a home page is not named.
     if (entry.source?.url !== undefined) {
-      extensions.push({ name: 'source', objects: { _attributes: { url: xmlAttribute(entry.source.url) }, _text: xmlText(rssName(entry.source.title)) } });
+      extensions.push({
+        name: 'source',
+        objects: { _attributes: { url: xmlAttribute(entry.source.url) }, _text: xmlText(rssName(entry.source.title)) },
+      });
     }
     return {
       // An item needs a title or a description.
@@ -89,7 +95,11 @@ export function renderRss(feed: PreparedFeed): string {
       content: entry.summary !== undefined && entry.content !== undefined ? cdataText(entry.content) : undefined,
       category: entry.categories.map((category) => ({ name: xmlText(rssName(category)) })),
       // RSS has room for one enclosure per item, with a type and a length (0 when unknown).
-      enclosure: enclosure && { url: xmlAttribute(enclosure.url), type: enclosure.type ?? 'application/octet-stream', length: enclosure.length ?? 0 },
+      enclosure: enclosure && {
+        url: xmlAttribute(enclosure.url),
+        type: enclosure.type ?? 'application/octet-stream',
+        length: enclosure.length ?? 0,
+      },
       extensions,
     };
   });
@@ -114,4 +124,3 @@ export function renderRss(feed: PreparedFeed): string {
   xml = `${xml.slice(0, rootEnd)}${declarations}${xml.slice(rootEnd)}`;
   return withStylesheet(xml, feed.stylesheetUrl);
 }
-

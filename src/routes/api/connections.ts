@@ -34,8 +34,16 @@ export const connectionRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get(
     '/providers',
-    { schema: { tags, summary: 'Configured OAuth 1.0a providers', response: { 200: Type.Object({ providers: Type.Array(Type.Object({ id: Type.String(), discovery: Type.Boolean() })) }) } } },
-    async () => ({ providers: [...providersOf(deps).values()].map((provider) => ({ id: provider.id, discovery: Boolean(provider.feedsUrl) })) }),
+    {
+      schema: {
+        tags,
+        summary: 'Configured OAuth 1.0a providers',
+        response: { 200: Type.Object({ providers: Type.Array(Type.Object({ id: Type.String(), discovery: Type.Boolean() })) }) },
+      },
+    },
+    async () => ({
+      providers: [...providersOf(deps).values()].map((provider) => ({ id: provider.id, discovery: Boolean(provider.feedsUrl) })),
+    }),
   );
 
   app.post(
@@ -56,8 +64,16 @@ export const connectionRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get(
     '/connections',
-    { schema: { tags, summary: "The user's connections", response: { 200: Type.Object({ connections: Type.Array(ConnectionSchema) }), 401: ErrorSchema } } },
-    async (request) => ({ connections: (await deps.registry.listConnections(request.userId)).map((connection) => connectionView(connection)) }),
+    {
+      schema: {
+        tags,
+        summary: "The user's connections",
+        response: { 200: Type.Object({ connections: Type.Array(ConnectionSchema) }), 401: ErrorSchema },
+      },
+    },
+    async (request) => ({
+      connections: (await deps.registry.listConnections(request.userId)).map((connection) => connectionView(connection)),
+    }),
   );
 
   app.get(
@@ -117,7 +133,14 @@ export const connectionRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.delete(
     '/connections/:id',
-    { schema: { tags, summary: 'Remove the tokens; sources that used it are disabled (their last entries stay published)', params: IdParams, response: { 204: Type.Null(), ...errorResponses } } },
+    {
+      schema: {
+        tags,
+        summary: 'Remove the tokens; sources that used it are disabled (their last entries stay published)',
+        params: IdParams,
+        response: { 204: Type.Null(), ...errorResponses },
+      },
+    },
     async (request, reply) => {
       await deleteConnection(deps, request.userId, request.params.id);
       return reply.code(204).send(null);

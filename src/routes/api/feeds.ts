@@ -35,8 +35,14 @@ const FeedBody = {
       {
         prefixSourceTitle: Type.Optional(Type.Boolean({ description: 'Entry titles read "Source: title" (default false)' })),
         summaryOnly: Type.Optional(Type.Boolean({ description: 'Leave full content out, keep or derive a summary (default false)' })),
-        maxAgeDays: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_AGE_DAYS, description: 'Leave out entries older than this many days (default 0: any age)' })),
-        sourceInfo: Type.Optional(Type.Boolean({ description: 'Name each entry\'s source in the feed (default true)' })),
+        maxAgeDays: Type.Optional(
+          Type.Integer({
+            minimum: 0,
+            maximum: MAX_AGE_DAYS,
+            description: 'Leave out entries older than this many days (default 0: any age)',
+          }),
+        ),
+        sourceInfo: Type.Optional(Type.Boolean({ description: "Name each entry's source in the feed (default true)" })),
       },
       { additionalProperties: false },
     ),
@@ -65,10 +71,14 @@ const StatsSchema = Type.Object({
       ...CountsSchema,
       lastSeenAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
       subscribers: Type.Integer({ description: 'Sum of the counts readers reported in their User-Agent in the last 7 days' }),
-      readers: Type.Array(Type.Object({ reader: Type.String(), subscribers: Type.Integer(), lastSeenAt: Type.String({ format: 'date-time' }) })),
+      readers: Type.Array(
+        Type.Object({ reader: Type.String(), subscribers: Type.Integer(), lastSeenAt: Type.String({ format: 'date-time' }) }),
+      ),
     }),
   ),
-  days: Type.Array(Type.Object({ date: Type.String({ description: 'YYYY-MM-DD (UTC)' }), ...CountsSchema }), { description: 'The last 30 days, oldest first' }),
+  days: Type.Array(Type.Object({ date: Type.String({ description: 'YYYY-MM-DD (UTC)' }), ...CountsSchema }), {
+    description: 'The last 30 days, oldest first',
+  }),
 });
 
 export const feedRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -78,13 +88,27 @@ export const feedRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.post(
     '/feeds',
-    { schema: { tags, summary: 'Create a merged feed; its public URLs are in `urls`', body: CreateFeedBody, response: { 201: FeedSchema, ...errorResponses } } },
-    async (request, reply) => reply.code(201).send(view(await withHeavySlot(deps, request.userId, () => createFeed(deps, request.userId, request.body)))),
+    {
+      schema: {
+        tags,
+        summary: 'Create a merged feed; its public URLs are in `urls`',
+        body: CreateFeedBody,
+        response: { 201: FeedSchema, ...errorResponses },
+      },
+    },
+    async (request, reply) =>
+      reply.code(201).send(view(await withHeavySlot(deps, request.userId, () => createFeed(deps, request.userId, request.body)))),
   );
 
   app.get(
     '/feeds',
-    { schema: { tags, summary: "List the user's feeds", response: { 200: Type.Object({ feeds: Type.Array(FeedSchema) }), 401: ErrorSchema } } },
+    {
+      schema: {
+        tags,
+        summary: "List the user's feeds",
+        response: { 200: Type.Object({ feeds: Type.Array(FeedSchema) }), 401: ErrorSchema },
+      },
+    },
     async (request) => {
       const feeds = await deps.registry.listFeeds(request.userId);
       feeds.sort((a, b) => (a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : a.id < b.id ? -1 : 1));
@@ -100,13 +124,29 @@ export const feedRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.patch(
     '/feeds/:id',
-    { schema: { tags, summary: 'Edit a feed; its public URLs stay the same', params: IdParams, body: UpdateFeedBody, response: { 200: FeedSchema, ...errorResponses } } },
-    async (request) => view(await withHeavySlot(deps, request.userId, () => updateFeed(deps, request.userId, request.params.id, request.body))),
+    {
+      schema: {
+        tags,
+        summary: 'Edit a feed; its public URLs stay the same',
+        params: IdParams,
+        body: UpdateFeedBody,
+        response: { 200: FeedSchema, ...errorResponses },
+      },
+    },
+    async (request) =>
+      view(await withHeavySlot(deps, request.userId, () => updateFeed(deps, request.userId, request.params.id, request.body))),
   );
 
   app.delete(
     '/feeds/:id',
-    { schema: { tags, summary: 'Delete a feed; its public URLs answer 404', params: IdParams, response: { 204: Type.Null(), ...errorResponses } } },
+    {
+      schema: {
+        tags,
+        summary: 'Delete a feed; its public URLs answer 404',
+        params: IdParams,
+        response: { 204: Type.Null(), ...errorResponses },
+      },
+    },
     async (request, reply) => {
       await deleteFeed(deps, request.userId, request.params.id);
       return reply.code(204).send(null);
@@ -115,7 +155,14 @@ export const feedRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.post(
     '/feeds/:id/rotate',
-    { schema: { tags, summary: 'New public URLs; the old ones answer 404 from now on', params: IdParams, response: { 200: FeedSchema, ...errorResponses } } },
+    {
+      schema: {
+        tags,
+        summary: 'New public URLs; the old ones answer 404 from now on',
+        params: IdParams,
+        response: { 200: FeedSchema, ...errorResponses },
+      },
+    },
     async (request) => view(await rotateFeed(deps, request.userId, request.params.id)),
   );
 
@@ -138,7 +185,9 @@ export const feedRoutes: FastifyPluginAsyncTypebox = async (app) => {
           ...(entry.title !== undefined ? { title: entry.title } : {}),
           ...(entry.link !== undefined ? { link: entry.link } : {}),
           published: entryDate(entry).toISOString(),
-          ...(entry.summary ?? entry.content ? { summary: [...plainTextOf(entry.summary ?? entry.content ?? '')].slice(0, 300).join('') } : {}),
+          ...((entry.summary ?? entry.content)
+            ? { summary: [...plainTextOf(entry.summary ?? entry.content ?? '')].slice(0, 300).join('') }
+            : {}),
           source: { id: entry.sourceId, title: titles.get(entry.sourceId) ?? '' },
         })),
       };
@@ -147,8 +196,19 @@ export const feedRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get(
     '/feeds/:id/tokens',
-    { schema: { tags, summary: "The feed's public URLs: the default one first, then one per named subscriber", params: IdParams, response: { 200: Type.Object({ tokens: Type.Array(FeedTokenSchema) }), ...errorResponses } } },
-    async (request) => ({ tokens: tokensOf(await getOwnedFeedOrThrow(deps, request.userId, request.params.id)).map((token) => feedTokenView(token, deps.config.publicUrl)) }),
+    {
+      schema: {
+        tags,
+        summary: "The feed's public URLs: the default one first, then one per named subscriber",
+        params: IdParams,
+        response: { 200: Type.Object({ tokens: Type.Array(FeedTokenSchema) }), ...errorResponses },
+      },
+    },
+    async (request) => ({
+      tokens: tokensOf(await getOwnedFeedOrThrow(deps, request.userId, request.params.id)).map((token) =>
+        feedTokenView(token, deps.config.publicUrl),
+      ),
+    }),
   );
 
   app.post(
@@ -162,12 +222,22 @@ export const feedRoutes: FastifyPluginAsyncTypebox = async (app) => {
         response: { 201: FeedTokenSchema, ...errorResponses },
       },
     },
-    async (request, reply) => reply.code(201).send(feedTokenView(await createFeedToken(deps, request.userId, request.params.id, request.body.name), deps.config.publicUrl)),
+    async (request, reply) =>
+      reply
+        .code(201)
+        .send(feedTokenView(await createFeedToken(deps, request.userId, request.params.id, request.body.name), deps.config.publicUrl)),
   );
 
   app.delete(
     '/feeds/:id/tokens/:tokenId',
-    { schema: { tags, summary: "Revoke a subscriber URL: it answers 404 from now on, the feed's other URLs keep working", params: TokenParams, response: { 204: Type.Null(), ...errorResponses } } },
+    {
+      schema: {
+        tags,
+        summary: "Revoke a subscriber URL: it answers 404 from now on, the feed's other URLs keep working",
+        params: TokenParams,
+        response: { 204: Type.Null(), ...errorResponses },
+      },
+    },
     async (request, reply) => {
       await revokeFeedToken(deps, request.userId, request.params.id, request.params.tokenId);
       return reply.code(204).send(null);
@@ -176,7 +246,14 @@ export const feedRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get(
     '/feeds/:id/stats',
-    { schema: { tags, summary: 'Requests, 304s, last seen and reader-reported subscribers per public URL; no IP addresses are kept', params: IdParams, response: { 200: StatsSchema, ...errorResponses } } },
+    {
+      schema: {
+        tags,
+        summary: 'Requests, 304s, last seen and reader-reported subscribers per public URL; no IP addresses are kept',
+        params: IdParams,
+        response: { 200: StatsSchema, ...errorResponses },
+      },
+    },
     async (request) => ({ feedId: request.params.id, ...(await feedUsage(deps, request.userId, request.params.id)) }),
   );
 };

@@ -62,7 +62,8 @@ export const opmlRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (request) => {
       const body = request.body as string | { opml?: unknown } | undefined;
       const text = typeof body === 'string' ? body : typeof body?.opml === 'string' ? body.opml : undefined;
-      if (text === undefined) throw new BadRequestError('send the OPML file as the body (Content-Type: text/x-opml), or JSON {"opml": "<opml…>"}');
+      if (text === undefined)
+        throw new BadRequestError('send the OPML file as the body (Content-Type: text/x-opml), or JSON {"opml": "<opml…>"}');
       const report = await withHeavySlot(deps, request.userId, () => importOpml(deps, request.userId, text));
       return {
         ...report,

@@ -45,7 +45,8 @@ export const sourceRoutes: FastifyPluginAsyncTypebox = async (app) => {
         response: { 201: SourceSchema, ...errorResponses },
       },
     },
-    async (request, reply) => reply.code(201).send(sourceView(await withHeavySlot(deps, request.userId, () => createSource(deps, request.userId, request.body)))),
+    async (request, reply) =>
+      reply.code(201).send(sourceView(await withHeavySlot(deps, request.userId, () => createSource(deps, request.userId, request.body)))),
   );
 
   app.get(
@@ -82,12 +83,20 @@ export const sourceRoutes: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: SourceSchema, ...errorResponses },
       },
     },
-    async (request) => sourceView(await withHeavySlot(deps, request.userId, () => updateSource(deps, request.userId, request.params.id, request.body))),
+    async (request) =>
+      sourceView(await withHeavySlot(deps, request.userId, () => updateSource(deps, request.userId, request.params.id, request.body))),
   );
 
   app.delete(
     '/sources/:id',
-    { schema: { tags, summary: 'Delete a source and remove it from its feeds', params: IdParams, response: { 204: Type.Null(), ...errorResponses } } },
+    {
+      schema: {
+        tags,
+        summary: 'Delete a source and remove it from its feeds',
+        params: IdParams,
+        response: { 204: Type.Null(), ...errorResponses },
+      },
+    },
     async (request, reply) => {
       await deleteSource(deps, request.userId, request.params.id);
       return reply.code(204).send(null);

@@ -11,14 +11,12 @@ import type { FeedRecord, SourceRecord } from '../../model.js';
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T) => Type.Union([schema, Type.Null()]);
 const Time = Type.String({ format: 'date-time' });
 
-export const ErrorSchema = Type.Object(
-  {
-    statusCode: Type.Integer(),
-    error: Type.String({ description: 'Stable error code, e.g. FP_NOT_A_FEED; every code, its status and what to do: docs/errors.md' }),
-    message: Type.String(),
-    id: Type.Optional(Type.String({ description: 'On a 409 for a duplicate source: the id of the source the user already has' })),
-  },
-);
+export const ErrorSchema = Type.Object({
+  statusCode: Type.Integer(),
+  error: Type.String({ description: 'Stable error code, e.g. FP_NOT_A_FEED; every code, its status and what to do: docs/errors.md' }),
+  message: Type.String(),
+  id: Type.Optional(Type.String({ description: 'On a 409 for a duplicate source: the id of the source the user already has' })),
+});
 
 export const SourceSchema = Type.Object({
   id: Type.String(),
@@ -69,7 +67,11 @@ export function sourceView(source: SourceRecord): SourceView {
   };
 }
 
-const PersonSchema = Type.Object({ name: Type.Optional(Type.String()), email: Type.Optional(Type.String()), url: Type.Optional(Type.String()) });
+const PersonSchema = Type.Object({
+  name: Type.Optional(Type.String()),
+  email: Type.Optional(Type.String()),
+  url: Type.Optional(Type.String()),
+});
 export const ItemSchema = Type.Object({
   id: Type.String(),
   title: Type.Optional(Type.String()),

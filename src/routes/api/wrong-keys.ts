@@ -22,7 +22,11 @@ export interface WrongKeyLimit {
  * With a shared store (Redis), the count is the store's, so N instances behind a balancer allow
  * one budget between them rather than N; else it is this process's memory.
  */
-export function createWrongKeyLimit(maxPerMinute: number, now: () => number = Date.now, shared?: Pick<KeyValueStore, 'hitWindow'>): WrongKeyLimit {
+export function createWrongKeyLimit(
+  maxPerMinute: number,
+  now: () => number = Date.now,
+  shared?: Pick<KeyValueStore, 'hitWindow'>,
+): WrongKeyLimit {
   const limit = createLocalWrongKeyLimit(maxPerMinute, now);
   const hitWindow = shared?.hitWindow;
   if (!hitWindow) return limit;
@@ -32,7 +36,10 @@ export function createWrongKeyLimit(maxPerMinute: number, now: () => number = Da
       const { count, remainingMs } = await hitWindow(`wrong-keys:${addressKey(address)}`, WINDOW_MS);
       if (count > maxPerMinute) {
         const blockedFor = Math.max(1, Math.ceil(remainingMs / 1000));
-        throw withRetryAfter(new RateLimitedError(`more than ${maxPerMinute} wrong keys a minute from this address; retry in ${blockedFor} seconds`), blockedFor * 1000);
+        throw withRetryAfter(
+          new RateLimitedError(`more than ${maxPerMinute} wrong keys a minute from this address; retry in ${blockedFor} seconds`),
+          blockedFor * 1000,
+        );
       }
       throw refusal;
     },
@@ -61,7 +68,10 @@ function createLocalWrongKeyLimit(maxPerMinute: number, now: () => number): Wron
     async refuse(address, refusal) {
       const blockedFor = limit.blockedFor(addressKey(address));
       if (blockedFor > 0) {
-        throw withRetryAfter(new RateLimitedError(`more than ${maxPerMinute} wrong keys a minute from this address; retry in ${blockedFor} seconds`), blockedFor * 1000);
+        throw withRetryAfter(
+          new RateLimitedError(`more than ${maxPerMinute} wrong keys a minute from this address; retry in ${blockedFor} seconds`),
+          blockedFor * 1000,
+        );
       }
       limit.recordFailure(address);
       throw refusal;
@@ -85,5 +95,8 @@ export function addressKey(address: string): string {
   const headGroups = head === '' ? [] : head.split(':');
   const tailGroups = tail === undefined || tail === '' ? [] : tail.split(':');
   const groups = [...headGroups, ...Array<string>(Math.max(8 - headGroups.length - tailGroups.length, 0)).fill('0'), ...tailGroups];
-  return `${groups.slice(0, 4).map((group) => group.toLowerCase().replace(/^0+(?=.)/, '')).join(':')}::/64`;
+  return `${groups
+    .slice(0, 4)
+    .map((group) => group.toLowerCase().replace(/^0+(?=.)/, ''))
+    .join(':')}::/64`;
 }

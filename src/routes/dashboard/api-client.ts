@@ -13,7 +13,11 @@ export interface ApiResult<T> {
 /** The stored key no longer signs in (deleted user): the session is over. */
 export class SignedOutError extends Error {}
 
-export type CallApi = <T = Record<string, unknown>>(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, payload?: object) => Promise<ApiResult<T>>;
+export type CallApi = <T = Record<string, unknown>>(
+  method: 'GET' | 'POST' | 'PATCH' | 'DELETE',
+  url: string,
+  payload?: object,
+) => Promise<ApiResult<T>>;
 
 export function apiClient(app: FastifyInstance, apiKey: string, clientAddress: string): CallApi {
   return async <T>(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, payload?: object) => {

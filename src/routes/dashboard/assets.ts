@@ -14,7 +14,9 @@ export interface Asset {
 const TYPES: Record<string, string> = { 'dashboard.css': 'text/css; charset=utf-8', 'dashboard.js': 'text/javascript; charset=utf-8' };
 
 function assetsDirectory(): string {
-  const candidates = [new URL('./assets/', import.meta.url), new URL('../../../src/routes/dashboard/assets/', import.meta.url)].map((url) => fileURLToPath(url));
+  const candidates = [new URL('./assets/', import.meta.url), new URL('../../../src/routes/dashboard/assets/', import.meta.url)].map((url) =>
+    fileURLToPath(url),
+  );
   const found = candidates.find((dir) => existsSync(`${dir}dashboard.css`));
   if (!found) throw new Error(`dashboard assets not found in ${candidates.join(' or ')}`);
   return found;

@@ -52,14 +52,17 @@ export const feedPages: FastifyPluginAsync = async (app) => {
   });
 
   // The live preview's fragment (dashboard.js posts the editor form here as it changes).
-  app.post('/dashboard/feeds/preview', async (request, reply) => reply.type('text/html; charset=utf-8').send(String(await previewOf(request, settingsFromForm(request.body)))));
+  app.post('/dashboard/feeds/preview', async (request, reply) =>
+    reply.type('text/html; charset=utf-8').send(String(await previewOf(request, settingsFromForm(request.body)))),
+  );
 
   app.get<{ Params: Params }>('/dashboard/feeds/:id', async (request, reply) => sendFeed(request, reply, request.params.id));
 
   app.post<{ Params: Params }>('/dashboard/feeds/:id', async (request, reply) => {
     const settings = settingsFromForm(request.body);
     const { id } = request.params;
-    if (field(request.body, 'action') === 'preview') return sendFeed(request, reply, id, { settings, preview: await previewOf(request, settings) });
+    if (field(request.body, 'action') === 'preview')
+      return sendFeed(request, reply, id, { settings, preview: await previewOf(request, settings) });
     const saved = await request.api('PATCH', `/feeds/${encodeURIComponent(id)}`, settings);
     if (!saved.ok) return sendFeed(request, reply.code(saved.status), id, { settings, error: saved.message });
     return reply.redirect(`/dashboard/feeds/${encodeURIComponent(id)}?done=saved`, 303);
@@ -72,7 +75,9 @@ export const feedPages: FastifyPluginAsync = async (app) => {
   });
 
   app.post<{ Params: Params }>('/dashboard/feeds/:id/tokens', async (request, reply) => {
-    const created = await request.api('POST', `/feeds/${encodeURIComponent(request.params.id)}/tokens`, { name: field(request.body, 'name').trim() });
+    const created = await request.api('POST', `/feeds/${encodeURIComponent(request.params.id)}/tokens`, {
+      name: field(request.body, 'name').trim(),
+    });
     if (!created.ok) return sendFeed(request, reply.code(created.status), request.params.id, { tokenError: created.message });
     return reply.redirect(`/dashboard/feeds/${encodeURIComponent(request.params.id)}?done=token-created#subscribers-heading`, 303);
   });
@@ -93,13 +98,16 @@ export const feedPages: FastifyPluginAsync = async (app) => {
         section: 'feeds',
         session: request.dashboard,
         body: html`<div class="card narrow">
-  <p>Delete <strong>${feed.body.title}</strong>? All its public URLs, subscriber URLs included, answer 404 from then on. Its sources stay.</p>
-  <form method="post" action="/dashboard/feeds/${feed.body.id}/delete" class="actions">
-    ${csrfField(request.dashboard)}
-    <button type="submit" class="danger">Delete feed</button>
-    <a href="/dashboard/feeds/${feed.body.id}">Cancel</a>
-  </form>
-</div>`,
+          <p>
+            Delete <strong>${feed.body.title}</strong>? All its public URLs, subscriber URLs included, answer 404 from then on. Its sources
+            stay.
+          </p>
+          <form method="post" action="/dashboard/feeds/${feed.body.id}/delete" class="actions">
+            ${csrfField(request.dashboard)}
+            <button type="submit" class="danger">Delete feed</button>
+            <a href="/dashboard/feeds/${feed.body.id}">Cancel</a>
+          </form>
+        </div>`,
       }),
     );
   });
@@ -136,19 +144,36 @@ async function sendList(request: FastifyRequest, reply: FastifyReply, failure?: 
       ...(notice ? { notice } : {}),
       ...(failure ? { error: failure.error } : {}),
       body: html`<p><a class="button-link primary" href="/dashboard/feeds/new">New merged feed</a></p>
-<section aria-labelledby="list-heading">
-  <h2 id="list-heading">Your feeds (${feeds.length})</h2>
-  ${feeds.length === 0
-    ? html`<p>No feeds yet. A feed merges sources into one public Atom/RSS/JSON URL.</p>`
-    : html`<ul class="cards">${feeds.map(
-        (feed) => html`<li class="card"><h3><a href="/dashboard/feeds/${feed.id}">${feed.title}</a></h3><p class="help">${feed.sources.length} sources · up to ${feed.limit} entries${feed.include.length + feed.exclude.length ? ` · ${feed.include.length + feed.exclude.length} filter rules` : ''}</p></li>`,
-      )}</ul>`}
-</section>`,
+        <section aria-labelledby="list-heading">
+          <h2 id="list-heading">Your feeds (${feeds.length})</h2>
+          ${
+            feeds.length === 0
+              ? html`<p>No feeds yet. A feed merges sources into one public Atom/RSS/JSON URL.</p>`
+              : html`<ul class="cards">
+                  ${feeds.map(
+                    (feed) =>
+                      html`<li class="card">
+                        <h3><a href="/dashboard/feeds/${feed.id}">${feed.title}</a></h3>
+                        <p class="help">
+                          ${feed.sources.length} sources · up to ${feed.limit}
+                          entries${feed.include.length + feed.exclude.length ? ` · ${feed.include.length + feed.exclude.length} filter rules` : ''}
+                        </p>
+                      </li>`,
+                  )}
+                </ul>`
+          }
+        </section>`,
     }),
   );
 }
 
-async function sendNew(request: FastifyRequest, reply: FastifyReply, settings: FeedSettings, preview?: SafeHtml, error?: string): Promise<FastifyReply> {
+async function sendNew(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  settings: FeedSettings,
+  preview?: SafeHtml,
+  error?: string,
+): Promise<FastifyReply> {
   const sources = await listSources(request);
   return reply.type('text/html; charset=utf-8').send(
     page({
@@ -156,7 +181,8 @@ async function sendNew(request: FastifyRequest, reply: FastifyReply, settings: F
       section: 'feeds',
       session: request.dashboard,
       ...(error ? { error } : {}),
-      body: html`<p><a href="/dashboard/feeds">← All feeds</a></p>${feedEditor({ session: request.dashboard, action: '/dashboard/feeds', settings, sources, isNew: true, ...(preview ? { preview } : {}) })}`,
+      body: html`<p><a href="/dashboard/feeds">← All feeds</a></p>
+        ${feedEditor({ session: request.dashboard, action: '/dashboard/feeds', settings, sources, isNew: true, ...(preview ? { preview } : {}) })}`,
     }),
   );
 }
@@ -178,7 +204,14 @@ async function sendFeed(request: FastifyRequest, reply: FastifyReply, id: string
     request.api<Stats>('GET', `${path}/stats`),
   ]);
   const f = feed.body;
-  const settings = state.settings ?? { title: f.title, sources: f.sources, include: f.include, exclude: f.exclude, limit: f.limit, options: f.options };
+  const settings = state.settings ?? {
+    title: f.title,
+    sources: f.sources,
+    include: f.include,
+    exclude: f.exclude,
+    limit: f.limit,
+    options: f.options,
+  };
   const notice = state.error || state.tokenError ? undefined : noticeOf(request);
   return reply.type('text/html; charset=utf-8').send(
     page({
@@ -188,33 +221,37 @@ async function sendFeed(request: FastifyRequest, reply: FastifyReply, id: string
       ...(notice ? { notice } : {}),
       ...(state.error ? { error: state.error } : {}),
       body: html`<p><a href="/dashboard/feeds">← All feeds</a></p>
-<div class="feed-layout">
-<div>
-${feedEditor({ session: request.dashboard, action: `/dashboard/feeds/${f.id}`, settings, sources, isNew: false, preview: state.preview ?? (await previewOf(request, settings)) })}
-</div>
-<div>
-${feedUrls(f, request.dashboard)}
-</div>
-</div>
-<section class="card" aria-labelledby="subscribers-heading">
-  <h2 id="subscribers-heading">Subscriber URLs</h2>
-  <p class="help">One URL per reader or person, each revocable on its own, each counted apart.</p>
-  ${state.tokenError ? html`<p class="error" role="alert"><strong>Error:</strong> ${state.tokenError}</p>` : ''}
-  ${tokens.ok ? subscriberTable(f.id, tokens.body.tokens, stats.ok ? stats.body.tokens : [], request.dashboard) : html`<p class="error">${tokens.message}</p>`}
-  <form method="post" action="/dashboard/feeds/${f.id}/tokens" class="inline-field">
-    ${csrfField(request.dashboard)}
-    <label for="token-name">New subscriber URL, named</label>
-    <input id="token-name" name="name" required maxlength="100" placeholder="phone">
-    <button type="submit">Create URL</button>
-  </form>
-</section>
-<section class="card" aria-labelledby="usage-heading">
-  <h2 id="usage-heading">Usage</h2>
-  ${stats.ok
-    ? html`<p>Requests: ${stats.body.totals.requests}, of which ${stats.body.totals.notModified} answered 304 Not Modified; subscribers reported by readers: ${stats.body.totals.subscribers}.</p>${requestsChart(stats.body.days)}`
-    : html`<p class="error">${stats.message}</p>`}
-</section>
-<p><a class="button-link danger-link" href="/dashboard/feeds/${f.id}/delete">Delete this feed…</a></p>`,
+        <div class="feed-layout">
+          <div>
+            ${feedEditor({ session: request.dashboard, action: `/dashboard/feeds/${f.id}`, settings, sources, isNew: false, preview: state.preview ?? (await previewOf(request, settings)) })}
+          </div>
+          <div>${feedUrls(f, request.dashboard)}</div>
+        </div>
+        <section class="card" aria-labelledby="subscribers-heading">
+          <h2 id="subscribers-heading">Subscriber URLs</h2>
+          <p class="help">One URL per reader or person, each revocable on its own, each counted apart.</p>
+          ${state.tokenError ? html`<p class="error" role="alert"><strong>Error:</strong> ${state.tokenError}</p>` : ''}
+          ${tokens.ok ? subscriberTable(f.id, tokens.body.tokens, stats.ok ? stats.body.tokens : [], request.dashboard) : html`<p class="error">${tokens.message}</p>`}
+          <form method="post" action="/dashboard/feeds/${f.id}/tokens" class="inline-field">
+            ${csrfField(request.dashboard)}
+            <label for="token-name">New subscriber URL, named</label>
+            <input id="token-name" name="name" required maxlength="100" placeholder="phone" />
+            <button type="submit">Create URL</button>
+          </form>
+        </section>
+        <section class="card" aria-labelledby="usage-heading">
+          <h2 id="usage-heading">Usage</h2>
+          ${
+            stats.ok
+              ? html`<p>
+                    Requests: ${stats.body.totals.requests}, of which ${stats.body.totals.notModified} answered 304 Not Modified;
+                    subscribers reported by readers: ${stats.body.totals.subscribers}.
+                  </p>
+                  ${requestsChart(stats.body.days)}`
+              : html`<p class="error">${stats.message}</p>`
+          }
+        </section>
+        <p><a class="button-link danger-link" href="/dashboard/feeds/${f.id}/delete">Delete this feed…</a></p>`,
     }),
   );
 }

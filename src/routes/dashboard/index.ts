@@ -63,7 +63,17 @@ export const dashboardRoutes: FastifyPluginAsync = async (app) => {
         return reply
           .code(403)
           .type('text/html; charset=utf-8')
-          .send(page({ title: 'Form expired', section: 'sign-in', session: request.dashboard, body: html`<p>This form was not sent from this session (missing or wrong CSRF token). Go back, reload the page and try again.</p><p><a href="/dashboard">Back to the dashboard</a></p>` }));
+          .send(
+            page({
+              title: 'Form expired',
+              section: 'sign-in',
+              session: request.dashboard,
+              body: html`<p>
+                  This form was not sent from this session (missing or wrong CSRF token). Go back, reload the page and try again.
+                </p>
+                <p><a href="/dashboard">Back to the dashboard</a></p>`,
+            }),
+          );
       }
     });
     pages.setErrorHandler(async (error, request, reply) => {
@@ -77,7 +87,14 @@ export const dashboardRoutes: FastifyPluginAsync = async (app) => {
       return reply
         .code(status >= 400 ? status : 500)
         .type('text/html; charset=utf-8')
-        .send(page({ title: 'Something went wrong', section: 'sources', session: request.dashboard, body: html`<p>The page could not be shown. <a href="/dashboard">Back to the dashboard</a></p>` }));
+        .send(
+          page({
+            title: 'Something went wrong',
+            section: 'sources',
+            session: request.dashboard,
+            body: html`<p>The page could not be shown. <a href="/dashboard">Back to the dashboard</a></p>`,
+          }),
+        );
     });
 
     await pages.register(signInPages);

@@ -78,10 +78,17 @@ export async function openSession(deps: SessionDeps, request: FastifyRequest): P
 /** A new session (a new CSRF token each time: signing in or out never reuses the old one). */
 export function writeSession(deps: Pick<Deps, 'vault' | 'now' | 'config'>, reply: FastifyReply, apiKey?: string): DashboardSession {
   const issuedAt = deps.now().getTime();
-  const session: DashboardSession = { csrf: randomBytes(24).toString('base64url'), issuedAt, ...(apiKey ? { apiKey, id: randomBytes(18).toString('base64url') } : {}) };
+  const session: DashboardSession = {
+    csrf: randomBytes(24).toString('base64url'),
+    issuedAt,
+    ...(apiKey ? { apiKey, id: randomBytes(18).toString('base64url') } : {}),
+  };
   const sealed: SealedSession = { c: session.csrf, t: issuedAt, ...(apiKey ? { k: apiKey, s: session.id } : {}) };
   const { name, path } = sessionCookie(deps);
-  reply.header('set-cookie', cookieHeader(deps, name, deps.vault.seal(JSON.stringify(sealed)), { path, maxAge: SESSION_DAYS * 86_400, sameSite: 'Strict' }));
+  reply.header(
+    'set-cookie',
+    cookieHeader(deps, name, deps.vault.seal(JSON.stringify(sealed)), { path, maxAge: SESSION_DAYS * 86_400, sameSite: 'Strict' }),
+  );
   return session;
 }
 

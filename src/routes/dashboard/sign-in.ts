@@ -14,7 +14,9 @@ const NOTICES: Record<string, string> = {
 export const signInPages: FastifyPluginAsync = async (app) => {
   const { deps } = app;
 
-  app.get('/dashboard', async (request, reply) => reply.redirect(request.dashboard?.apiKey ? '/dashboard/sources' : '/dashboard/sign-in', 303));
+  app.get('/dashboard', async (request, reply) =>
+    reply.redirect(request.dashboard?.apiKey ? '/dashboard/sources' : '/dashboard/sign-in', 303),
+  );
 
   app.get('/dashboard/sign-in', async (request, reply) => {
     if (request.dashboard?.apiKey) return reply.redirect('/dashboard/sources', 303);
@@ -28,7 +30,12 @@ export const signInPages: FastifyPluginAsync = async (app) => {
   app.post('/dashboard/sign-in', async (request, reply) => {
     const apiKey = field(request.body, 'apiKey').trim();
     // The cheapest authenticated API call tells whether the key is a user's.
-    const check = await app.inject({ method: 'GET', url: '/api/v1/providers', remoteAddress: request.ip, headers: { authorization: `Bearer ${apiKey}` } });
+    const check = await app.inject({
+      method: 'GET',
+      url: '/api/v1/providers',
+      remoteAddress: request.ip,
+      headers: { authorization: `Bearer ${apiKey}` },
+    });
     if (check.statusCode !== 200) {
       const message = String((check.json() as { message?: string }).message ?? 'Sign-in failed');
       if (check.headers['retry-after'] !== undefined) reply.header('retry-after', String(check.headers['retry-after']));
@@ -54,12 +61,24 @@ function sendSignIn(reply: FastifyReply, session: DashboardSession | undefined, 
       ...(notice ? { notice } : {}),
       ...(error ? { error } : {}),
       body: html`<form method="post" action="/dashboard/sign-in" class="card narrow">
-  ${csrfField(session)}
-  <label for="apiKey">API key</label>
-  <input id="apiKey" name="apiKey" type="password" autocomplete="current-password" required spellcheck="false" aria-describedby="apiKey-help"${error ? html` aria-invalid="true"` : ''}>
-  <p id="apiKey-help" class="help">The <code>fp_…</code> key an administrator created for you with <code>feedproxy users create NAME</code> or <code>POST /api/v1/users</code>.</p>
-  <button type="submit" class="primary">Sign in</button>
-</form>`,
+        ${csrfField(session)}
+        <label for="apiKey">API key</label>
+        <input
+          id="apiKey"
+          name="apiKey"
+          type="password"
+          autocomplete="current-password"
+          required
+          spellcheck="false"
+          aria-describedby="apiKey-help"
+          ${error ? html` aria-invalid="true"` : ''}
+        />
+        <p id="apiKey-help" class="help">
+          The <code>fp_…</code> key an administrator created for you with <code>feedproxy users create NAME</code> or
+          <code>POST /api/v1/users</code>.
+        </p>
+        <button type="submit" class="primary">Sign in</button>
+      </form>`,
     }),
   );
 }
