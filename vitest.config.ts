@@ -7,6 +7,7 @@ const UNIT = [
   'test/errors.test.ts',
   'test/model/**/*.test.ts',
   'test/docs-links.test.ts',
+  'test/architecture.test.ts',
   'test/text.test.ts',
   'test/config.test.ts',
   'test/pipeline/feed-options.test.ts',

@@ -1,5 +1,8 @@
 // The one refresh path: the scheduler, the API's refresh route and `feedproxy refresh` all call
 // refreshSource(). It never throws for an upstream's sake: every failure ends up on the source.
+// Over 300 lines because the one path is the point: lease, due check, signed or plain request,
+// outcome bookkeeping and cache update read top to bottom in one place (the rules are in
+// model/source-policy.ts, the cache merge in update-cache.ts).
 import type { Deps } from '../deps.js';
 import { InternalError, isCodedError, NotFoundError, type CodedError } from '../errors.js';
 import type { FeedRequest, FeedResponse } from '../fetch/types.js';
