@@ -3,7 +3,7 @@
 // the token) and the quota counters. Both are kept by the create and delete paths; a user whose
 // records predate them is indexed once, under a lease, the first time they are needed.
 import type { Deps } from '../deps.js';
-import { ConflictError } from '../errors.js';
+import { ConflictError, withRetryAfter } from '../errors.js';
 import type { SourceRecord } from '../model.js';
 import { lease } from '../store/leases.js';
 import { randomToken } from '../vault/seal.js';
@@ -15,6 +15,13 @@ import { randomToken } from '../vault/seal.js';
  */
 const URL_CLAIM_TTL_MS = 180_000;
 const URL_CLAIM_WAIT_MS = 20;
+/**
+ * How long a create waits for another request's claim of the same URL. A create holds its claim
+ * for one probe of the URL (bounded by the fetch deadline); past this, something is stuck, and two
+ * creates each holding the URL the other's resolves to would otherwise wait on each other.
+ */
+const URL_CLAIM_MAX_WAIT_MS = 30_000;
+const URL_CLAIM_WAIT_RETRY_MS = 5_000;
 /** Long enough for a user with tens of thousands of sources to be indexed once. */
 const INDEX_LEASE_MS = 120_000;
 const INDEX_WAIT_MS = 50;
@@ -97,7 +104,14 @@ export function claimSourceUrls(
     async add(urls) {
       for (const digest of urlDigestsOf(deps, urls, connectionId).sort()) {
         if (held.includes(digest)) continue;
+        const deadline = Date.now() + URL_CLAIM_MAX_WAIT_MS;
         while (!(await deps.registry.leases.acquire(lease.sourceUrlClaim(userId, digest), owner, URL_CLAIM_TTL_MS))) {
+          if (Date.now() > deadline) {
+            throw withRetryAfter(
+              new ConflictError('another request of yours is adding this feed right now; retry in a few seconds'),
+              URL_CLAIM_WAIT_RETRY_MS,
+            );
+          }
           await new Promise((resolve) => setTimeout(resolve, URL_CLAIM_WAIT_MS));
         }
         held.push(digest);
@@ -106,7 +120,10 @@ export function claimSourceUrls(
       if (known !== undefined) throw duplicateError(known);
     },
     async release() {
-      for (const digest of held.splice(0)) await deps.registry.leases.release(lease.sourceUrlClaim(userId, digest), owner);
+      // Every claim is let go even when one release fails (the store blinked): that one lapses with
+      // its TTL, and the caller's own answer (201, 409, or its error) is not replaced by this one.
+      const names = held.splice(0).map((digest) => lease.sourceUrlClaim(userId, digest));
+      await Promise.allSettled(names.map((name) => deps.registry.leases.release(name, owner)));
     },
   };
 }

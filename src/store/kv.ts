@@ -34,8 +34,12 @@ export interface KeyValueStore extends DueIndex {
   readFields(key: string): Promise<Record<string, string>>;
   /** The named fields, or every field of the key when none are named. */
   deleteFields(key: string, fields?: string[]): Promise<void>;
-  /** Adds `by` to one counter and answers its new value, atomically across processes (quotas). */
-  addToField(key: string, field: string, by: number): Promise<number>;
+  /**
+   * Adds `by` to one counter and answers its new value, atomically across processes (quotas).
+   * `expireMs` (Redis) makes the whole hash lapse that long after this write, for counts that must
+   * not outlive their window when nobody is left to delete them; the embedded store keeps it.
+   */
+  addToField(key: string, field: string, by: number, expireMs?: number): Promise<number>;
   /**
    * Counts a hit in the fixed window of `key` (it starts with the first hit and lasts `windowMs`)
    * and answers the count so far and the milliseconds left. Only shared stores have it: one

@@ -89,8 +89,10 @@ export async function openRedisStore(url: string, prefix: string): Promise<KeyVa
       if (fields === undefined) await client.del(hashKey(key));
       else if (fields.length > 0) await client.hDel(hashKey(key), fields);
     },
-    async addToField(key, field, by) {
-      return Number(await client.hIncrBy(hashKey(key), field, by));
+    async addToField(key, field, by, expireMs) {
+      if (expireMs === undefined) return Number(await client.hIncrBy(hashKey(key), field, by));
+      const [total] = await client.multi().hIncrBy(hashKey(key), field, by).pExpire(hashKey(key), Math.ceil(expireMs)).exec();
+      return Number(total);
     },
     async hitWindow(key, windowMs) {
       const [count, remainingMs] = (await client.eval(WINDOW_SCRIPT, {

@@ -35,7 +35,9 @@ export function createRegistry(store: KeyValueStore) {
     leases,
     /** The public limit's counts of a window, added to by every instance (routes/public-limit.ts SharedCounts). */
     publicLimitCounts: {
-      add: (windowStart: number, field: string, by: number) => store.addToField(key.publicLimit(windowStart), field, by),
+      // A window's counts lapse on their own three minutes on: `drop` needs traffic two windows later
+      // to run, and a flood from many addresses followed by silence must not stay in Redis.
+      add: (windowStart: number, field: string, by: number) => store.addToField(key.publicLimit(windowStart), field, by, 3 * 60_000),
       drop: (windowStart: number) => store.deleteFields(key.publicLimit(windowStart)),
     },
     // Kept by name for services/source-index.ts, whose owner moves it onto withLease.

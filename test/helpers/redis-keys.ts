@@ -49,6 +49,16 @@ export async function readRedisPrefix(url: string, prefix: string): Promise<Map<
   }
 }
 
+/** Milliseconds until `key` expires: -1 when it never does, -2 when it does not exist (PTTL). */
+export async function redisKeyTtlMs(url: string, key: string): Promise<number> {
+  const client = await connect(url);
+  try {
+    return await client.pTTL(key);
+  } finally {
+    client.destroy();
+  }
+}
+
 /** Deletes every key under `prefix` (SCAN + DEL); answers how many went. */
 export async function deleteRedisPrefix(url: string, prefix: string): Promise<number> {
   const client = await connect(url);

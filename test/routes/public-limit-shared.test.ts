@@ -4,7 +4,8 @@
 // below allow that, and still fail with per-process limits. Two real apps on one Redis prefix.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PUBLIC_URL, startTestApp, type TestApp } from '../helpers/app.js';
-import { deleteRedisKeys, randomSecretKey, redisAvailable, uniqueRedisPrefix } from '../helpers/stores.js';
+import { redisKeyTtlMs } from '../helpers/redis-keys.js';
+import { REDIS_URL, deleteRedisKeys, randomSecretKey, redisAvailable, uniqueRedisPrefix } from '../helpers/stores.js';
 import { serveFixture, startUpstream, type Upstream } from '../helpers/upstream.js';
 
 const LIMIT = 6;
@@ -53,6 +54,12 @@ describe.runIf(redisAvailable)('the public rate limit shared between instances o
       expect(tries, 'A never shared its count').toBeLessThan(200);
       await sleep(25);
     }
+
+    // The window's counts lapse by themselves (reviewed: a flood from many addresses, then silence,
+    // left one hash per quiet minute in Redis when only a later flush deleted old windows).
+    const ttl = await redisKeyTtlMs(REDIS_URL, `${prefix}h:public-limit:${windowStart}`);
+    expect(ttl).toBeGreaterThan(60_000);
+    expect(ttl).toBeLessThanOrEqual(3 * 60_000);
 
     // B has not heard of this budget: its first poll is admitted and makes it ask. Per-process
     // limits would admit LIMIT (6) here; shared, B admits what is left (2) and at most one more
