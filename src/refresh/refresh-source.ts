@@ -181,7 +181,8 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
     );
     // Deleted meanwhile: saveRefreshed took back what was written.
     if (!saved) return { outcome: 'skipped', source };
-    if (update.bytes !== (source.cachedBytes ?? 0))
+    // Counted only when this refresh's record was written (a URL changed meanwhile keeps the other).
+    if (saved.urlSealed === source.urlSealed && update.bytes !== (source.cachedBytes ?? 0))
       await deps.registry.addToUserCount(source.userId, 'cachedBytes', update.bytes - (source.cachedBytes ?? 0));
     if (update.changed || rescrub || source.status !== 'ok') await rebuildQuietly(deps, saved);
     const outcome = update.changed ? 'updated' : 'unchanged';

@@ -236,6 +236,20 @@ describe('the per-user storage cap', () => {
       201,
     );
   });
+
+  it('counts again before refusing, so a counter left high (a delete racing a refresh) never refuses a user', async () => {
+    const key = await t.createUserKey('miscounted');
+    const first = await t.api(key, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url('/small?a') } });
+    expect(first.statusCode, first.body).toBe(201);
+    const source = (await t.deps.registry.getSource(first.json().id as string))!;
+    expect(source.cachedBytes).toBeLessThan(65_536);
+    // The counter drifts past the cap while the sources hold far less.
+    await t.deps.registry.setUserCachedBytes(source.userId, 10 * 65_536);
+    const second = await t.api(key, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url('/small?b') } });
+    expect(second.statusCode, second.body).toBe(201);
+    const added = (await t.deps.registry.getSource(second.json().id as string))!;
+    expect((await t.deps.registry.getUserCounts(source.userId))?.cachedBytes).toBe(source.cachedBytes! + added.cachedBytes!);
+  });
 });
 
 describe('the waiting line for heavy requests', () => {
