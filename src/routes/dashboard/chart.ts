@@ -35,15 +35,13 @@ export function requestsChart(days: DayCount[]): SafeHtml {
   const first = days[0]?.date ?? '';
   const last = days[days.length - 1]?.date ?? '';
   return html`<figure class="chart">
-    <svg viewBox="0 0 ${WIDTH} ${HEIGHT}" role="img" aria-labelledby="chart-title" focusable="false">
-      <title id="chart-title">Requests per day, ${first} to ${last}: ${total} in all, at most ${peak} in a day</title>
-      <line class="axis" x1="0" y1="${plot}" x2="${WIDTH}" y2="${plot}" />
-      ${raw(bars)}
-      <text x="0" y="${HEIGHT - 4}" class="label">${first}</text>
-      <text x="${WIDTH}" y="${HEIGHT - 4}" class="label" text-anchor="end">${last}</text>
-    </svg>
-    <figcaption>
-      Requests per day over the last ${days.length} days (${total} in all; the darker part of a bar is 304 Not Modified answers).
-    </figcaption>
-  </figure>`;
+  <svg viewBox="0 0 ${WIDTH} ${HEIGHT}" role="img" aria-labelledby="chart-title" focusable="false">
+    <title id="chart-title">Requests per day, ${first} to ${last}: ${total} in all, at most ${peak} in a day</title>
+    <line class="axis" x1="0" y1="${plot}" x2="${WIDTH}" y2="${plot}"/>
+    ${raw(bars)}
+    <text x="0" y="${HEIGHT - 4}" class="label">${first}</text>
+    <text x="${WIDTH}" y="${HEIGHT - 4}" class="label" text-anchor="end">${last}</text>
+  </svg>
+  <figcaption>Requests per day over the last ${days.length} days (${total} in all; the darker part of a bar is 304 Not Modified answers).</figcaption>
+</figure>`;
 }

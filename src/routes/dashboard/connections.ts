@@ -92,16 +92,13 @@ export const connectionPages: FastifyPluginAsync = async (app) => {
         section: 'connections',
         session: request.dashboard,
         body: html`<div class="card narrow">
-          <p>
-            Remove the <strong>${connection.body.provider}</strong> connection? feedproxy forgets its tokens; sources signed with it are
-            disabled and do not resume if you connect again (you add them anew).
-          </p>
-          <form method="post" action="/dashboard/connections/${connection.body.id}/delete" class="actions">
-            ${csrfField(request.dashboard)}
-            <button type="submit" class="danger">Remove connection</button>
-            <a href="/dashboard/connections">Cancel</a>
-          </form>
-        </div>`,
+  <p>Remove the <strong>${connection.body.provider}</strong> connection? feedproxy forgets its tokens; sources signed with it are disabled and do not resume if you connect again (you add them anew).</p>
+  <form method="post" action="/dashboard/connections/${connection.body.id}/delete" class="actions">
+    ${csrfField(request.dashboard)}
+    <button type="submit" class="danger">Remove connection</button>
+    <a href="/dashboard/connections">Cancel</a>
+  </form>
+</div>`,
       }),
     );
   });
@@ -129,69 +126,51 @@ async function sendList(request: FastifyRequest, reply: FastifyReply, error?: st
       ...(notice ? { notice } : {}),
       ...(error ? { error } : {}),
       body: html`<section class="card" aria-labelledby="connect-heading">
-          <h2 id="connect-heading">Connect an account</h2>
-          ${
-            providers.length === 0
-              ? html`<p>No OAuth providers are configured on this server (see <code>providers</code> in the configuration file).</p>`
-              : html`<p>You will be sent to the provider to allow feedproxy, then brought back here.</p>
-                  <div class="actions">
-                    ${providers.map(
-                      (provider) =>
-                        html`<form method="post" action="/dashboard/connections" class="inline">
-                          ${csrfField(request.dashboard)}<input type="hidden" name="provider" value="${provider.id}" /><button
-                            type="submit"
-                            class="primary"
-                          >
-                            Connect ${provider.id}
-                          </button>
-                        </form>`,
-                    )}
-                  </div>`
-          }
-        </section>
-        <section aria-labelledby="list-heading">
-          <h2 id="list-heading">Your connections (${connections.length})</h2>
-          ${
-            connections.length === 0
-              ? html`<p>No connections yet.</p>`
-              : html`<ul class="cards">
-                  ${connections.map(
-                    (connection) =>
-                      html`<li class="card">
-                        <h3>${connection.provider} <span class="badge status-${connection.status}">${connection.status}</span></h3>
-                        <p class="help">
-                          Since
-                          ${timeTag(connection.createdAt)}${
-                            Object.keys(connection.params).length
-                              ? html` ·
-                                ${Object.entries(connection.params)
-                                  .map(([key, value]) => `${key}: ${value}`)
-                                  .join(', ')}`
-                              : ''
-                          }
-                        </p>
-                        ${
-                          connection.status === 'pending'
-                            ? html`<form method="post" action="/dashboard/connections/${connection.id}/verify" class="inline-field">
-                                ${csrfField(request.dashboard)}
-                                <label for="verifier-${connection.id}">Verifier code the provider showed (out-of-band providers)</label>
-                                <input id="verifier-${connection.id}" name="verifier" required autocomplete="off" />
-                                <button type="submit">Finish connecting</button>
-                              </form>`
-                            : ''
-                        }
-                        <div class="actions">
-                          ${connection.status === 'connected' ? html`<a class="button-link" href="/dashboard/connections/${connection.id}">Feeds<span class="visually-hidden"> of ${connection.provider}</span></a>` : ''}
-                          ${postButton(request.dashboard, `/dashboard/connections/${connection.id}/relink`, `Relink ${connection.provider}`)}
-                          <a class="button-link danger-link" href="/dashboard/connections/${connection.id}/delete"
-                            >Remove<span class="visually-hidden"> ${connection.provider}</span></a
-                          >
-                        </div>
-                      </li>`,
-                  )}
-                </ul>`
-          }
-        </section>`,
+  <h2 id="connect-heading">Connect an account</h2>
+  ${
+    providers.length === 0
+      ? html`<p>No OAuth providers are configured on this server (see <code>providers</code> in the configuration file).</p>`
+      : html`<p>You will be sent to the provider to allow feedproxy, then brought back here.</p>
+  <div class="actions">${providers.map(
+    (provider) =>
+      html`<form method="post" action="/dashboard/connections" class="inline">${csrfField(request.dashboard)}<input type="hidden" name="provider" value="${provider.id}"><button type="submit" class="primary">Connect ${provider.id}</button></form>`,
+  )}</div>`
+  }
+</section>
+<section aria-labelledby="list-heading">
+  <h2 id="list-heading">Your connections (${connections.length})</h2>
+  ${
+    connections.length === 0
+      ? html`<p>No connections yet.</p>`
+      : html`<ul class="cards">${connections.map(
+          (connection) => html`<li class="card">
+    <h3>${connection.provider} <span class="badge status-${connection.status}">${connection.status}</span></h3>
+    <p class="help">Since ${timeTag(connection.createdAt)}${
+      Object.keys(connection.params).length
+        ? html` · ${Object.entries(connection.params)
+            .map(([key, value]) => `${key}: ${value}`)
+            .join(', ')}`
+        : ''
+    }</p>
+    ${
+      connection.status === 'pending'
+        ? html`<form method="post" action="/dashboard/connections/${connection.id}/verify" class="inline-field">
+      ${csrfField(request.dashboard)}
+      <label for="verifier-${connection.id}">Verifier code the provider showed (out-of-band providers)</label>
+      <input id="verifier-${connection.id}" name="verifier" required autocomplete="off">
+      <button type="submit">Finish connecting</button>
+    </form>`
+        : ''
+    }
+    <div class="actions">
+      ${connection.status === 'connected' ? html`<a class="button-link" href="/dashboard/connections/${connection.id}">Feeds<span class="visually-hidden"> of ${connection.provider}</span></a>` : ''}
+      ${postButton(request.dashboard, `/dashboard/connections/${connection.id}/relink`, `Relink ${connection.provider}`)}
+      <a class="button-link danger-link" href="/dashboard/connections/${connection.id}/delete">Remove<span class="visually-hidden"> ${connection.provider}</span></a>
+    </div>
+  </li>`,
+        )}</ul>`
+  }
+</section>`,
     }),
   );
 }
@@ -209,31 +188,18 @@ async function sendFeeds(request: FastifyRequest, reply: FastifyReply, id: strin
       ...(notice ? { notice } : {}),
       ...(error ? { error } : {}),
       body: html`<p><a href="/dashboard/connections">← All connections</a></p>
-        ${
-          listed.ok
-            ? listed.body.feeds.length === 0
-              ? html`<p>The provider lists no feeds for this account.</p>`
-              : html`<ul class="cards">
-                  ${listed.body.feeds.map(
-                    (feed) =>
-                      html`<li class="card feed-offer">
-                        <div>
-                          <h2 class="h3">${feed.title}</h2>
-                          <code class="url">${maskUrl(feed.url)}</code>
-                        </div>
-                        <form method="post" action="/dashboard/connections/${id}/add" class="inline">
-                          ${csrfField(request.dashboard)}<input type="hidden" name="rel" value="${feed.rel}" /><button
-                            type="submit"
-                            class="primary"
-                          >
-                            Add as source<span class="visually-hidden">: ${feed.title}</span>
-                          </button>
-                        </form>
-                      </li>`,
-                  )}
-                </ul>`
-            : errorBox(listed.message)
-        }`,
+${
+  listed.ok
+    ? listed.body.feeds.length === 0
+      ? html`<p>The provider lists no feeds for this account.</p>`
+      : html`<ul class="cards">${listed.body.feeds.map(
+          (feed) => html`<li class="card feed-offer">
+    <div><h2 class="h3">${feed.title}</h2><code class="url">${maskUrl(feed.url)}</code></div>
+    <form method="post" action="/dashboard/connections/${id}/add" class="inline">${csrfField(request.dashboard)}<input type="hidden" name="rel" value="${feed.rel}"><button type="submit" class="primary">Add as source<span class="visually-hidden">: ${feed.title}</span></button></form>
+  </li>`,
+        )}</ul>`
+    : errorBox(listed.message)
+}`,
     }),
   );
 }

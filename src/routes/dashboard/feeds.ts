@@ -98,16 +98,13 @@ export const feedPages: FastifyPluginAsync = async (app) => {
         section: 'feeds',
         session: request.dashboard,
         body: html`<div class="card narrow">
-          <p>
-            Delete <strong>${feed.body.title}</strong>? All its public URLs, subscriber URLs included, answer 404 from then on. Its sources
-            stay.
-          </p>
-          <form method="post" action="/dashboard/feeds/${feed.body.id}/delete" class="actions">
-            ${csrfField(request.dashboard)}
-            <button type="submit" class="danger">Delete feed</button>
-            <a href="/dashboard/feeds/${feed.body.id}">Cancel</a>
-          </form>
-        </div>`,
+  <p>Delete <strong>${feed.body.title}</strong>? All its public URLs, subscriber URLs included, answer 404 from then on. Its sources stay.</p>
+  <form method="post" action="/dashboard/feeds/${feed.body.id}/delete" class="actions">
+    ${csrfField(request.dashboard)}
+    <button type="submit" class="danger">Delete feed</button>
+    <a href="/dashboard/feeds/${feed.body.id}">Cancel</a>
+  </form>
+</div>`,
       }),
     );
   });
@@ -144,25 +141,17 @@ async function sendList(request: FastifyRequest, reply: FastifyReply, failure?: 
       ...(notice ? { notice } : {}),
       ...(failure ? { error: failure.error } : {}),
       body: html`<p><a class="button-link primary" href="/dashboard/feeds/new">New merged feed</a></p>
-        <section aria-labelledby="list-heading">
-          <h2 id="list-heading">Your feeds (${feeds.length})</h2>
-          ${
-            feeds.length === 0
-              ? html`<p>No feeds yet. A feed merges sources into one public Atom/RSS/JSON URL.</p>`
-              : html`<ul class="cards">
-                  ${feeds.map(
-                    (feed) =>
-                      html`<li class="card">
-                        <h3><a href="/dashboard/feeds/${feed.id}">${feed.title}</a></h3>
-                        <p class="help">
-                          ${feed.sources.length} sources · up to ${feed.limit}
-                          entries${feed.include.length + feed.exclude.length ? ` · ${feed.include.length + feed.exclude.length} filter rules` : ''}
-                        </p>
-                      </li>`,
-                  )}
-                </ul>`
-          }
-        </section>`,
+<section aria-labelledby="list-heading">
+  <h2 id="list-heading">Your feeds (${feeds.length})</h2>
+  ${
+    feeds.length === 0
+      ? html`<p>No feeds yet. A feed merges sources into one public Atom/RSS/JSON URL.</p>`
+      : html`<ul class="cards">${feeds.map(
+          (feed) =>
+            html`<li class="card"><h3><a href="/dashboard/feeds/${feed.id}">${feed.title}</a></h3><p class="help">${feed.sources.length} sources · up to ${feed.limit} entries${feed.include.length + feed.exclude.length ? ` · ${feed.include.length + feed.exclude.length} filter rules` : ''}</p></li>`,
+        )}</ul>`
+  }
+</section>`,
     }),
   );
 }
@@ -181,8 +170,7 @@ async function sendNew(
       section: 'feeds',
       session: request.dashboard,
       ...(error ? { error } : {}),
-      body: html`<p><a href="/dashboard/feeds">← All feeds</a></p>
-        ${feedEditor({ session: request.dashboard, action: '/dashboard/feeds', settings, sources, isNew: true, ...(preview ? { preview } : {}) })}`,
+      body: html`<p><a href="/dashboard/feeds">← All feeds</a></p>${feedEditor({ session: request.dashboard, action: '/dashboard/feeds', settings, sources, isNew: true, ...(preview ? { preview } : {}) })}`,
     }),
   );
 }
@@ -221,37 +209,35 @@ async function sendFeed(request: FastifyRequest, reply: FastifyReply, id: string
       ...(notice ? { notice } : {}),
       ...(state.error ? { error: state.error } : {}),
       body: html`<p><a href="/dashboard/feeds">← All feeds</a></p>
-        <div class="feed-layout">
-          <div>
-            ${feedEditor({ session: request.dashboard, action: `/dashboard/feeds/${f.id}`, settings, sources, isNew: false, preview: state.preview ?? (await previewOf(request, settings)) })}
-          </div>
-          <div>${feedUrls(f, request.dashboard)}</div>
-        </div>
-        <section class="card" aria-labelledby="subscribers-heading">
-          <h2 id="subscribers-heading">Subscriber URLs</h2>
-          <p class="help">One URL per reader or person, each revocable on its own, each counted apart.</p>
-          ${state.tokenError ? html`<p class="error" role="alert"><strong>Error:</strong> ${state.tokenError}</p>` : ''}
-          ${tokens.ok ? subscriberTable(f.id, tokens.body.tokens, stats.ok ? stats.body.tokens : [], request.dashboard) : html`<p class="error">${tokens.message}</p>`}
-          <form method="post" action="/dashboard/feeds/${f.id}/tokens" class="inline-field">
-            ${csrfField(request.dashboard)}
-            <label for="token-name">New subscriber URL, named</label>
-            <input id="token-name" name="name" required maxlength="100" placeholder="phone" />
-            <button type="submit">Create URL</button>
-          </form>
-        </section>
-        <section class="card" aria-labelledby="usage-heading">
-          <h2 id="usage-heading">Usage</h2>
-          ${
-            stats.ok
-              ? html`<p>
-                    Requests: ${stats.body.totals.requests}, of which ${stats.body.totals.notModified} answered 304 Not Modified;
-                    subscribers reported by readers: ${stats.body.totals.subscribers}.
-                  </p>
-                  ${requestsChart(stats.body.days)}`
-              : html`<p class="error">${stats.message}</p>`
-          }
-        </section>
-        <p><a class="button-link danger-link" href="/dashboard/feeds/${f.id}/delete">Delete this feed…</a></p>`,
+<div class="feed-layout">
+<div>
+${feedEditor({ session: request.dashboard, action: `/dashboard/feeds/${f.id}`, settings, sources, isNew: false, preview: state.preview ?? (await previewOf(request, settings)) })}
+</div>
+<div>
+${feedUrls(f, request.dashboard)}
+</div>
+</div>
+<section class="card" aria-labelledby="subscribers-heading">
+  <h2 id="subscribers-heading">Subscriber URLs</h2>
+  <p class="help">One URL per reader or person, each revocable on its own, each counted apart.</p>
+  ${state.tokenError ? html`<p class="error" role="alert"><strong>Error:</strong> ${state.tokenError}</p>` : ''}
+  ${tokens.ok ? subscriberTable(f.id, tokens.body.tokens, stats.ok ? stats.body.tokens : [], request.dashboard) : html`<p class="error">${tokens.message}</p>`}
+  <form method="post" action="/dashboard/feeds/${f.id}/tokens" class="inline-field">
+    ${csrfField(request.dashboard)}
+    <label for="token-name">New subscriber URL, named</label>
+    <input id="token-name" name="name" required maxlength="100" placeholder="phone">
+    <button type="submit">Create URL</button>
+  </form>
+</section>
+<section class="card" aria-labelledby="usage-heading">
+  <h2 id="usage-heading">Usage</h2>
+  ${
+    stats.ok
+      ? html`<p>Requests: ${stats.body.totals.requests}, of which ${stats.body.totals.notModified} answered 304 Not Modified; subscribers reported by readers: ${stats.body.totals.subscribers}.</p>${requestsChart(stats.body.days)}`
+      : html`<p class="error">${stats.message}</p>`
+  }
+</section>
+<p><a class="button-link danger-link" href="/dashboard/feeds/${f.id}/delete">Delete this feed…</a></p>`,
     }),
   );
 }

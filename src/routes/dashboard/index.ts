@@ -68,10 +68,7 @@ export const dashboardRoutes: FastifyPluginAsync = async (app) => {
               title: 'Form expired',
               section: 'sign-in',
               session: request.dashboard,
-              body: html`<p>
-                  This form was not sent from this session (missing or wrong CSRF token). Go back, reload the page and try again.
-                </p>
-                <p><a href="/dashboard">Back to the dashboard</a></p>`,
+              body: html`<p>This form was not sent from this session (missing or wrong CSRF token). Go back, reload the page and try again.</p><p><a href="/dashboard">Back to the dashboard</a></p>`,
             }),
           );
       }

@@ -61,24 +61,12 @@ function sendSignIn(reply: FastifyReply, session: DashboardSession | undefined, 
       ...(notice ? { notice } : {}),
       ...(error ? { error } : {}),
       body: html`<form method="post" action="/dashboard/sign-in" class="card narrow">
-        ${csrfField(session)}
-        <label for="apiKey">API key</label>
-        <input
-          id="apiKey"
-          name="apiKey"
-          type="password"
-          autocomplete="current-password"
-          required
-          spellcheck="false"
-          aria-describedby="apiKey-help"
-          ${error ? html` aria-invalid="true"` : ''}
-        />
-        <p id="apiKey-help" class="help">
-          The <code>fp_…</code> key an administrator created for you with <code>feedproxy users create NAME</code> or
-          <code>POST /api/v1/users</code>.
-        </p>
-        <button type="submit" class="primary">Sign in</button>
-      </form>`,
+  ${csrfField(session)}
+  <label for="apiKey">API key</label>
+  <input id="apiKey" name="apiKey" type="password" autocomplete="current-password" required spellcheck="false" aria-describedby="apiKey-help"${error ? html` aria-invalid="true"` : ''}>
+  <p id="apiKey-help" class="help">The <code>fp_…</code> key an administrator created for you with <code>feedproxy users create NAME</code> or <code>POST /api/v1/users</code>.</p>
+  <button type="submit" class="primary">Sign in</button>
+</form>`,
     }),
   );
 }

@@ -64,13 +64,13 @@ export const sourcePages: FastifyPluginAsync = async (app) => {
         section: 'sources',
         session: request.dashboard,
         body: html`<div class="card narrow">
-          <p>Delete <strong>${source.body.title}</strong>? Its entries leave every merged feed that uses it. This cannot be undone.</p>
-          <form method="post" action="/dashboard/sources/${source.body.id}/delete" class="actions">
-            ${csrfField(request.dashboard)}
-            <button type="submit" class="danger">Delete source</button>
-            <a href="/dashboard/sources/${source.body.id}">Cancel</a>
-          </form>
-        </div>`,
+  <p>Delete <strong>${source.body.title}</strong>? Its entries leave every merged feed that uses it. This cannot be undone.</p>
+  <form method="post" action="/dashboard/sources/${source.body.id}/delete" class="actions">
+    ${csrfField(request.dashboard)}
+    <button type="submit" class="danger">Delete source</button>
+    <a href="/dashboard/sources/${source.body.id}">Cancel</a>
+  </form>
+</div>`,
       }),
     );
   });
@@ -102,90 +102,50 @@ async function sendList(request: FastifyRequest, reply: FastifyReply, failed?: {
       session: request.dashboard,
       ...(notice ? { notice } : {}),
       body: html`<section aria-labelledby="add-heading" class="card">
-          <h2 id="add-heading">Add a source</h2>
-          ${failed ? html`<p class="error" role="alert" id="add-error"><strong>Error:</strong> ${failed.error}</p>` : ''}
-          <form method="post" action="/dashboard/sources" class="add-source">
-            ${csrfField(request.dashboard)}
-            <div class="field grow">
-              <label for="url">Feed or page URL</label>
-              <input
-                id="url"
-                name="url"
-                type="url"
-                required
-                inputmode="url"
-                spellcheck="false"
-                placeholder="https://example.com/feed?token=…"
-                value="${field(values, 'url')}"
-                aria-describedby="url-help${failed ? ' add-error' : ''}"
-              />
-              <p id="url-help" class="help">A private feed URL with its token is fine: the token is stored sealed and shown masked.</p>
-            </div>
-            <div class="field">
-              <label for="title">Title <span class="optional">(optional)</span></label>
-              <input id="title" name="title" maxlength="300" value="${field(values, 'title')}" />
-            </div>
-            <div class="field small">
-              <label for="refreshMinutes">Refresh every (minutes)</label>
-              <input
-                id="refreshMinutes"
-                name="refreshMinutes"
-                type="number"
-                min="1"
-                max="1440"
-                value="${field(values, 'refreshMinutes')}"
-              />
-            </div>
-            <button type="submit" class="primary">Add source</button>
-          </form>
-        </section>
-        <section aria-labelledby="list-heading">
-          <h2 id="list-heading">Your sources (${sources.length})</h2>
-          ${
-            sources.length === 0
-              ? html`<p>
-                  No sources yet. Add a feed URL above, or connect a provider under <a href="/dashboard/connections">Connections</a>.
-                </p>`
-              : html`<div class="table-wrap" role="region" aria-labelledby="list-heading" tabindex="0">
-                  <table class="stack-on-phone">
-                    <thead>
-                      <tr>
-                        <th scope="col">Title</th>
-                        <th scope="col">URL</th>
-                        <th scope="col">Status</th>
-                        <th scope="col">Items</th>
-                        <th scope="col">Last success</th>
-                        <th scope="col"><span class="visually-hidden">Actions</span></th>
-                      </tr>
-                    </thead>
-                    <tbody>
-                      ${sources.map(
-                        (source) =>
-                          html`<tr>
-                            <th scope="row"><a href="/dashboard/sources/${source.id}">${source.title || '(untitled)'}</a></th>
-                            <td data-label="URL"><code class="url">${source.url}</code></td>
-                            <td data-label="Status">
-                              ${statusBadge(source)}${source.lastError ? html`<br /><span class="last-error">${source.lastError}</span>` : ''}<br /><span
-                                class="help"
-                                >Next fetch ${timeTag(source.nextFetchAt)}</span
-                              >
-                            </td>
-                            <td class="number" data-label="Items">${source.entryCount}</td>
-                            <td data-label="Last success">${timeTag(source.lastSuccessAt)}</td>
-                            <td class="row-actions">
-                              ${postButton(request.dashboard, `/dashboard/sources/${source.id}/refresh`, 'Refresh now')}<a
-                                href="/dashboard/sources/${source.id}/delete"
-                                class="button-link danger-link"
-                                >Delete<span class="visually-hidden"> ${source.title}</span></a
-                              >
-                            </td>
-                          </tr>`,
-                      )}
-                    </tbody>
-                  </table>
-                </div>`
-          }
-        </section>`,
+  <h2 id="add-heading">Add a source</h2>
+  ${failed ? html`<p class="error" role="alert" id="add-error"><strong>Error:</strong> ${failed.error}</p>` : ''}
+  <form method="post" action="/dashboard/sources" class="add-source">
+    ${csrfField(request.dashboard)}
+    <div class="field grow">
+      <label for="url">Feed or page URL</label>
+      <input id="url" name="url" type="url" required inputmode="url" spellcheck="false" placeholder="https://example.com/feed?token=…" value="${field(values, 'url')}" aria-describedby="url-help${failed ? ' add-error' : ''}">
+      <p id="url-help" class="help">A private feed URL with its token is fine: the token is stored sealed and shown masked.</p>
+    </div>
+    <div class="field">
+      <label for="title">Title <span class="optional">(optional)</span></label>
+      <input id="title" name="title" maxlength="300" value="${field(values, 'title')}">
+    </div>
+    <div class="field small">
+      <label for="refreshMinutes">Refresh every (minutes)</label>
+      <input id="refreshMinutes" name="refreshMinutes" type="number" min="1" max="1440" value="${field(values, 'refreshMinutes')}">
+    </div>
+    <button type="submit" class="primary">Add source</button>
+  </form>
+</section>
+<section aria-labelledby="list-heading">
+  <h2 id="list-heading">Your sources (${sources.length})</h2>
+  ${
+    sources.length === 0
+      ? html`<p>No sources yet. Add a feed URL above, or connect a provider under <a href="/dashboard/connections">Connections</a>.</p>`
+      : html`<div class="table-wrap" role="region" aria-labelledby="list-heading" tabindex="0">
+  <table class="stack-on-phone">
+    <thead><tr><th scope="col">Title</th><th scope="col">URL</th><th scope="col">Status</th><th scope="col">Items</th><th scope="col">Last success</th><th scope="col"><span class="visually-hidden">Actions</span></th></tr></thead>
+    <tbody>
+    ${sources.map(
+      (source) => html`<tr>
+      <th scope="row"><a href="/dashboard/sources/${source.id}">${source.title || '(untitled)'}</a></th>
+      <td data-label="URL"><code class="url">${source.url}</code></td>
+      <td data-label="Status">${statusBadge(source)}${source.lastError ? html`<br><span class="last-error">${source.lastError}</span>` : ''}<br><span class="help">Next fetch ${timeTag(source.nextFetchAt)}</span></td>
+      <td class="number" data-label="Items">${source.entryCount}</td>
+      <td data-label="Last success">${timeTag(source.lastSuccessAt)}</td>
+      <td class="row-actions">${postButton(request.dashboard, `/dashboard/sources/${source.id}/refresh`, 'Refresh now')}<a href="/dashboard/sources/${source.id}/delete" class="button-link danger-link">Delete<span class="visually-hidden"> ${source.title}</span></a></td>
+    </tr>`,
+    )}
+    </tbody>
+  </table>
+</div>`
+  }
+</section>`,
     }),
   );
 }
@@ -205,55 +165,41 @@ async function sendDetail(request: FastifyRequest, reply: FastifyReply, id: stri
       ...(notice ? { notice } : {}),
       ...(error ? { error } : {}),
       body: html`<p><a href="/dashboard/sources">← All sources</a></p>
-        <section class="card" aria-labelledby="status-heading">
-          <h2 id="status-heading">Status</h2>
-          <dl class="facts">
-            <dt>URL</dt>
-            <dd><code class="url">${s.url}</code></dd>
-            <dt>Status</dt>
-            <dd>${statusBadge(s)}${s.lastError ? html` <span class="last-error">${s.lastError}</span>` : ''}</dd>
-            <dt>Items</dt>
-            <dd>${s.entryCount}</dd>
-            <dt>Last success</dt>
-            <dd>${timeTag(s.lastSuccessAt)}</dd>
-            <dt>Next fetch</dt>
-            <dd>${timeTag(s.nextFetchAt)}</dd>
-          </dl>
-          <div class="actions">
-            ${postButton(request.dashboard, `/dashboard/sources/${s.id}/refresh`, 'Refresh now')}<a
-              class="button-link danger-link"
-              href="/dashboard/sources/${s.id}/delete"
-              >Delete…</a
-            >
-          </div>
-        </section>
-        <section class="card" aria-labelledby="edit-heading">
-          <h2 id="edit-heading">Edit</h2>
-          <form method="post" action="/dashboard/sources/${s.id}" class="stack">
-            ${csrfField(request.dashboard)}
-            <label for="title">Title</label>
-            <input id="title" name="title" maxlength="300" value="${s.title}" />
-            <label for="refreshMinutes">Refresh every (minutes)</label>
-            <input id="refreshMinutes" name="refreshMinutes" type="number" min="1" max="1440" value="${s.refreshMinutes}" />
-            <button type="submit" class="primary">Save</button>
-          </form>
-        </section>
-        <section aria-labelledby="items-heading">
-          <h2 id="items-heading">Recent items</h2>
-          ${
-            (items.body.items ?? []).length === 0
-              ? html`<p>No items cached yet.</p>`
-              : html`<ol class="items">
-                  ${(items.body.items ?? []).slice(0, RECENT_ITEMS).map(
-                    (item) =>
-                      html`<li>
-                        ${item.link && /^https?:/i.test(item.link) ? html`<a href="${item.link}" rel="noopener noreferrer">${item.title || item.link}</a>` : item.title || '(untitled)'}
-                        <span class="help">${timeTag(item.published ?? item.firstSeenAt)}</span>
-                      </li>`,
-                  )}
-                </ol>`
-          }
-        </section>`,
+<section class="card" aria-labelledby="status-heading">
+  <h2 id="status-heading">Status</h2>
+  <dl class="facts">
+    <dt>URL</dt><dd><code class="url">${s.url}</code></dd>
+    <dt>Status</dt><dd>${statusBadge(s)}${s.lastError ? html` <span class="last-error">${s.lastError}</span>` : ''}</dd>
+    <dt>Items</dt><dd>${s.entryCount}</dd>
+    <dt>Last success</dt><dd>${timeTag(s.lastSuccessAt)}</dd>
+    <dt>Next fetch</dt><dd>${timeTag(s.nextFetchAt)}</dd>
+  </dl>
+  <div class="actions">${postButton(request.dashboard, `/dashboard/sources/${s.id}/refresh`, 'Refresh now')}<a class="button-link danger-link" href="/dashboard/sources/${s.id}/delete">Delete…</a></div>
+</section>
+<section class="card" aria-labelledby="edit-heading">
+  <h2 id="edit-heading">Edit</h2>
+  <form method="post" action="/dashboard/sources/${s.id}" class="stack">
+    ${csrfField(request.dashboard)}
+    <label for="title">Title</label>
+    <input id="title" name="title" maxlength="300" value="${s.title}">
+    <label for="refreshMinutes">Refresh every (minutes)</label>
+    <input id="refreshMinutes" name="refreshMinutes" type="number" min="1" max="1440" value="${s.refreshMinutes}">
+    <button type="submit" class="primary">Save</button>
+  </form>
+</section>
+<section aria-labelledby="items-heading">
+  <h2 id="items-heading">Recent items</h2>
+  ${
+    (items.body.items ?? []).length === 0
+      ? html`<p>No items cached yet.</p>`
+      : html`<ol class="items">${(items.body.items ?? [])
+          .slice(0, RECENT_ITEMS)
+          .map(
+            (item) =>
+              html`<li>${item.link && /^https?:/i.test(item.link) ? html`<a href="${item.link}" rel="noopener noreferrer">${item.title || item.link}</a>` : item.title || '(untitled)'} <span class="help">${timeTag(item.published ?? item.firstSeenAt)}</span></li>`,
+          )}</ol>`
+  }
+</section>`,
     }),
   );
 }
