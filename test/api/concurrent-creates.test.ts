@@ -4,10 +4,9 @@
 // and the write are made atomic by a claim on the URL's index key (services/source-index.ts
 // claimSourceUrls). Real sockets, a real SQLite file shared by two apps, a real Redis prefix.
 import { readFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApp, type TestApp } from '../helpers/app.js';
-import { deleteRedisKeys, randomSecretKey, STORES, uniqueRedisPrefix } from '../helpers/stores.js';
+import { startInstancePair, type InstancePair, type TestApp } from '../helpers/app.js';
+import { STORES } from '../helpers/stores.js';
 import { startUpstream, type Upstream } from '../helpers/upstream.js';
 
 const fixture = (name: string) => readFileSync(new URL(`../fixtures/feeds/${name}`, import.meta.url));
@@ -17,9 +16,8 @@ const UPSTREAM_DELAY_MS = 200;
 describe.each(STORES)('concurrent creates of one URL (%s store, two instances)', (store) => {
   let upstream: Upstream;
   let one: TestApp;
-  let two: TestApp;
+  let pair: InstancePair;
   const bases: string[] = [];
-  const redisPrefix = uniqueRedisPrefix();
   let fetches = 0;
 
   beforeAll(async () => {
@@ -37,23 +35,14 @@ describe.each(STORES)('concurrent creates of one URL (%s store, two instances)',
           .end('<!doctype html><html><head><link rel="alternate" type="application/atom+xml" href="queue"></head><body>Hi</body></html>'),
       '/missing': (_request, response) => void setTimeout(() => response.writeHead(404).end(), UPSTREAM_DELAY_MS),
     });
-    // One store for both apps: the same SQLite file (same directory), or the same Redis prefix and key.
-    const env = {
-      FEEDPROXY_HEAVY_REQUESTS_PER_USER: '1000',
-      ...(store === 'redis' ? { FEEDPROXY_STORE_PREFIX: redisPrefix, FEEDPROXY_SECRET_KEY: randomSecretKey() } : {}),
-    };
-    one = await startTestApp({ store, allowPrivate: [upstream.hostPort], env });
-    two = await startTestApp({ store, allowPrivate: [upstream.hostPort], env, dir: one.dir });
-    for (const t of [one, two]) {
-      await t.app.listen({ port: 0, host: '127.0.0.1' });
-      bases.push(`http://127.0.0.1:${(t.app.server.address() as AddressInfo).port}`);
-    }
+    // One store for both apps: the same SQLite file, or the same Redis prefix and key.
+    pair = await startInstancePair(store, { allowPrivate: [upstream.hostPort], env: { FEEDPROXY_HEAVY_REQUESTS_PER_USER: '1000' } });
+    one = pair.one;
+    bases.push(...pair.bases);
   });
   afterAll(async () => {
-    await two?.close();
-    await one?.close();
+    await pair?.close();
     await upstream?.close();
-    if (store === 'redis') await deleteRedisKeys(redisPrefix);
   });
 
   const create = async (base: string, key: string, url: string) => {

@@ -5,10 +5,9 @@
 // its duplicate check, as createSource does. Real sockets, a real SQLite file shared by two apps,
 // a real Redis prefix.
 import { readFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApp, type TestApp } from '../helpers/app.js';
-import { deleteRedisKeys, randomSecretKey, STORES, uniqueRedisPrefix } from '../helpers/stores.js';
+import { startInstancePair, type InstancePair, type TestApp } from '../helpers/app.js';
+import { STORES } from '../helpers/stores.js';
 import { startUpstream, type Upstream } from '../helpers/upstream.js';
 
 const fixture = (name: string) => readFileSync(new URL(`../fixtures/feeds/${name}`, import.meta.url));
@@ -18,9 +17,8 @@ const UPSTREAM_DELAY_MS = 200;
 describe.each(STORES)('concurrent URL changes to one URL (%s store, two instances)', (store) => {
   let upstream: Upstream;
   let one: TestApp;
-  let two: TestApp;
+  let pair: InstancePair;
   const bases: string[] = [];
-  const redisPrefix = uniqueRedisPrefix();
   let targetFetches = 0;
 
   beforeAll(async () => {
@@ -34,22 +32,14 @@ describe.each(STORES)('concurrent URL changes to one URL (%s store, two instance
         setTimeout(() => response.writeHead(200, { 'content-type': 'application/rss+xml' }).end(fixture('podcast.rss')), UPSTREAM_DELAY_MS);
       },
     });
-    const env = {
-      FEEDPROXY_HEAVY_REQUESTS_PER_USER: '1000',
-      ...(store === 'redis' ? { FEEDPROXY_STORE_PREFIX: redisPrefix, FEEDPROXY_SECRET_KEY: randomSecretKey() } : {}),
-    };
-    one = await startTestApp({ store, allowPrivate: [upstream.hostPort], env });
-    two = await startTestApp({ store, allowPrivate: [upstream.hostPort], env, dir: one.dir });
-    for (const t of [one, two]) {
-      await t.app.listen({ port: 0, host: '127.0.0.1' });
-      bases.push(`http://127.0.0.1:${(t.app.server.address() as AddressInfo).port}`);
-    }
+    // One store for both apps: the same SQLite file, or the same Redis prefix and key.
+    pair = await startInstancePair(store, { allowPrivate: [upstream.hostPort], env: { FEEDPROXY_HEAVY_REQUESTS_PER_USER: '1000' } });
+    one = pair.one;
+    bases.push(...pair.bases);
   });
   afterAll(async () => {
-    await two?.close();
-    await one?.close();
+    await pair?.close();
     await upstream?.close();
-    if (store === 'redis') await deleteRedisKeys(redisPrefix);
   });
 
   const send = async (base: string, key: string, method: string, path: string, payload: object) => {

@@ -2,6 +2,7 @@
 // In a test, `buildTestApp(context)` is the app that closes itself when the test ends (fastify/demo's
 // build(t)); a suite's app is started in beforeAll and closed in afterAll.
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -126,6 +127,43 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
         if (!options.dir) rmSync(dir, { recursive: true, force: true });
       })();
       return closing;
+    },
+  };
+}
+
+/** Two listening instances of the app on one store (the same SQLite file, or one Redis prefix and key). */
+export interface InstancePair {
+  one: TestApp;
+  two: TestApp;
+  /** `http://127.0.0.1:<port>` of each, in order. */
+  bases: [string, string];
+  close(): Promise<void>;
+}
+
+export async function startInstancePair(
+  store: StoreKind,
+  options: { allowPrivate: string[]; env?: Record<string, string> },
+): Promise<InstancePair> {
+  const redisPrefix = uniqueRedisPrefix();
+  const env = {
+    ...options.env,
+    ...(store === 'redis' ? { FEEDPROXY_STORE_PREFIX: redisPrefix, FEEDPROXY_SECRET_KEY: randomSecretKey() } : {}),
+  };
+  const one = await startTestApp({ store, allowPrivate: options.allowPrivate, env });
+  const two = await startTestApp({ store, allowPrivate: options.allowPrivate, env, dir: one.dir });
+  const bases: string[] = [];
+  for (const t of [one, two]) {
+    await t.app.listen({ port: 0, host: '127.0.0.1' });
+    bases.push(`http://127.0.0.1:${(t.app.server.address() as AddressInfo).port}`);
+  }
+  return {
+    one,
+    two,
+    bases: bases as [string, string],
+    async close() {
+      await two.close();
+      await one.close();
+      if (store === 'redis') await deleteRedisKeys(redisPrefix);
     },
   };
 }
