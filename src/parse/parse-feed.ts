@@ -17,11 +17,15 @@ import { createSecretRedactor } from './redact-secrets.js';
 import {
   balanceTags,
   countEntryTags,
+  isCutOff,
   withBase64Decoded,
   withDcAuthorAsCreator,
   withChannel,
   withItemBodies,
   withLastTagClosed,
+  withNakedMarkupAsHtml,
+  withUnfinishedTailCut,
+  withRssPrefixDropped,
 } from './repair-xml.js';
 
 export interface ParseFeedOptions {
@@ -66,20 +70,25 @@ export function parseFeed(body: Buffer | string, options: ParseFeedOptions): Par
     if (document.kind === 'json') return normaliseJson(context, parseJsonFeed(document.value, { maxItems: MAX_ENTRIES }), options.baseUrl);
     const whole = withDcAuthorAsCreator(withLastTagClosed(document.xml));
     const xml =
-      document.format === 'rss' ? withItemBodies(withChannel(whole)) : document.format === 'atom' ? withBase64Decoded(whole) : whole;
+      document.format === 'rss'
+        ? withItemBodies(withChannel(withRssPrefixDropped(whole)))
+        : document.format === 'atom'
+          ? withNakedMarkupAsHtml(withBase64Decoded(whole))
+          : whole;
     const expected = countEntryTags(xml, document.format);
     let parsed: ParsedFeed | undefined;
     try {
       parsed = parseXml(context, document.format, xml, options.baseUrl);
     } catch (error) {
-      // Only a refusal for what the document lacks is worth a second reading; malformed or too
-      // deep stays refused.
-      if (expected === 0 || !(error instanceof ParseError || error instanceof DetectError)) throw error;
+      // Only a refusal for what the document lacks, or a document cut off before its end, is worth
+      // a second reading; otherwise malformed or too deep stays refused.
+      const cutOff = error instanceof MalformedError && isCutOff(xml);
+      if (expected === 0 || !(error instanceof ParseError || error instanceof DetectError || cutOff)) throw error;
     }
-    // Items the document holds but the parse lost (an unclosed element swallowed them, or the
-    // feed was refused for what it lacks): read again with what was left open closed.
+    // Items the document holds but the parse lost (an unclosed element swallowed them, the feed
+    // was refused for what it lacks, or it stops mid-way): read again with what was left open closed.
     if (expected > 0 && (parsed === undefined || parsed.entries.length === 0)) {
-      parsed = recoverEntries(context, document.format, xml, options.baseUrl) ?? parsed;
+      parsed = recoverEntries(context, document.format, isCutOff(xml) ? withUnfinishedTailCut(xml) : xml, options.baseUrl) ?? parsed;
     }
     if (parsed === undefined) throw new NotAFeedError('unrecognised feed format');
     // Never "ok" with nothing when the document has entries: say so instead.

@@ -8,6 +8,41 @@ export function withLastTagClosed(xml: string): string {
   return cut === null ? xml : `${xml.trimEnd()}>`;
 }
 
+// The namespaces RSS 2.0 was once given (UserLand's, then Harvard's); RSS itself has none.
+const RSS_PREFIXED_ROOT =
+  /<([A-Za-z_][\w.-]*):rss\b[^>]*?\sxmlns:\1\s*=\s*["'](?:http:\/\/backend\.userland\.com\/rss2|http:\/\/blogs\.law\.harvard\.edu\/tech\/rss)["']/;
+
+/**
+ * RSS 2.0 written in a prefixed namespace (`<r:rss xmlns:r="http://backend.userland.com/rss2">`,
+ * `<r:item>`): the prefix is dropped, so its elements read as the RSS they are.
+ */
+export function withRssPrefixDropped(xml: string): string {
+  const prefix = RSS_PREFIXED_ROOT.exec(xml)?.[1];
+  if (prefix === undefined) return xml;
+  return xml.replace(new RegExp(`<(/?)${prefix.replace(/\./g, '\\.')}:`, 'g'), '<$1');
+}
+
+/** Whether the document stops before its root's close tag: a transfer cut off mid-way. */
+export function isCutOff(xml: string): boolean {
+  return !/<\/(?:[\w-]+:)?(?:rss|feed|RDF)\s*>\s*$/.test(xml.slice(-512));
+}
+
+/**
+ * A cut-off document loses the token it stops in: an unfinished CDATA section, comment or tag
+ * (balanceTags then closes what is still open, as a lenient reader does at the end of its input).
+ */
+export function withUnfinishedTailCut(xml: string): string {
+  for (const [open, close] of [
+    ['<![CDATA[', ']]>'],
+    ['<!--', '-->'],
+  ] as const) {
+    const start = xml.lastIndexOf(open);
+    if (start >= 0 && !xml.includes(close, start + open.length)) return xml.slice(0, start);
+  }
+  const lastOpen = xml.lastIndexOf('<');
+  return lastOpen > xml.lastIndexOf('>') ? xml.slice(0, lastOpen) : xml;
+}
+
 /** RSS with its items straight under <rss>, no <channel>: the channel is put back around them. */
 export function withChannel(xml: string): string {
   if (/<(?:[\w-]+:)?channel[\s>]/.test(xml)) return xml;
@@ -43,6 +78,48 @@ export function decodeBase64Text(encoded: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+// An Atom text construct (RFC 4287 §3.1) of type text, or none, that holds child elements: markup
+// written without escaping it (`<title>Example <b>Atom</b></title>`), which readers render as HTML.
+const TEXT_CONSTRUCT_NAME = '(?:[\\w-]+:)?(?:title|summary|subtitle|tagline|rights|info|copyright)';
+const TEXT_CONSTRUCT_OPEN = new RegExp(`<(${TEXT_CONSTRUCT_NAME})(\\s[^<>]*)?>`, 'g');
+const TEXT_CONSTRUCT_CLOSE = new RegExp(`</(${TEXT_CONSTRUCT_NAME})\\s*>`, 'g');
+const TEXT_TYPE = /\stype\s*=\s*["'](?:text|text\/plain)["']/i;
+
+/**
+ * Atom text constructs holding naked child elements are typed html, so their markup is read as
+ * markup rather than shown as text. Linear: every close tag is found once, and constructs never
+ * overlap (an unclosed one ends at the next close of its name).
+ */
+export function withNakedMarkupAsHtml(xml: string): string {
+  const closes = new Map<string, number[]>();
+  for (const match of xml.matchAll(TEXT_CONSTRUCT_CLOSE)) {
+    const list = closes.get(match[1]!) ?? [];
+    list.push(match.index);
+    closes.set(match[1]!, list);
+  }
+  if (closes.size === 0) return xml;
+  const next = new Map<string, number>();
+  let out = '';
+  let copied = 0;
+  for (const open of xml.matchAll(TEXT_CONSTRUCT_OPEN)) {
+    if (open.index < copied) continue;
+    const [tag, name, attributes = ''] = open as unknown as [string, string, string | undefined];
+    const bodyStart = open.index + tag.length;
+    const list = closes.get(name) ?? [];
+    let position = next.get(name) ?? 0;
+    while (position < list.length && list[position]! < bodyStart) position += 1;
+    next.set(name, position);
+    if (tag.endsWith('/>') || position >= list.length) continue;
+    if (/\s(?:type|mode)\s*=/i.test(attributes) && !TEXT_TYPE.test(attributes)) continue;
+    const body = xml.slice(bodyStart, list[position]);
+    // Only a child element outside CDATA is naked markup; `&lt;b&gt;` and CDATA stay text.
+    if (!/<[A-Za-z]/.test(body.replace(/<!\[CDATA\[[^]*?\]\]>/g, ''))) continue;
+    out += `${xml.slice(copied, open.index)}<${name}${attributes.replace(TEXT_TYPE, '')} type="html">${body}`;
+    copied = list[position]!;
+  }
+  return copied === 0 ? xml : out + xml.slice(copied);
 }
 
 const MAX_REPAIR_DEPTH = 256;

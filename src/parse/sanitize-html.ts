@@ -111,7 +111,10 @@ const MEDIA_SCHEMES = new Set(['http:', 'https:']);
 // Tags whose whole content goes, not just the tag: their text is code or chrome, never prose.
 // <object>, <applet> and <iframe> are not among them: what they hold is fallback content, for
 // readers that do not show the embedded thing (HTML 4.01 §13.3, §16.5) — as we do not — and it goes
-// through the same rules as the rest (Universal Feed Parser keeps it too).
+// through the same rules as the rest (Universal Feed Parser keeps it too). Nor is <math>: MathML's
+// elements stay out of the allow-list (namespace confusion is the classic mutation-XSS route past a
+// sanitiser whose parser is not the browser's), but its text is the formula, read as text ("a + b");
+// only its annotations (TeX source and the like, never rendered) go.
 const NON_TEXT_TAGS = [
   'script',
   'style',
@@ -122,7 +125,8 @@ const NON_TEXT_TAGS = [
   'frameset',
   'embed',
   'svg',
-  'math',
+  'annotation',
+  'annotation-xml',
   'template',
   'title',
   'head',
@@ -247,8 +251,8 @@ function buildOptions(baseUrl: string, options: SanitizeOptions): sanitize.IOpti
 
 /**
  * Cleans an upstream HTML fragment: formatting, links, images, lists, tables, code, figures and
- * audio/video survive; scripts, frames, forms, SVG/MathML, `on*` handlers, `style` and every
- * non-http(s) URL go. Relative URLs are resolved against `baseUrl`. A fragment nested deeper than
+ * audio/video survive; scripts, frames, forms, SVG, `on*` handlers, `style` and every non-http(s)
+ * URL go, and MathML leaves its text only. Relative URLs are resolved against `baseUrl`. A fragment nested deeper than
  * any real page gives ''.
  */
 export function sanitizeHtml(html: string, baseUrl: string, options: SanitizeOptions = {}): string {

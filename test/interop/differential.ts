@@ -10,6 +10,7 @@ import { join, relative } from 'node:path';
 import { PUBLIC_URL, startTestApp, type TestApp } from '../helpers/app.js';
 import { startUpstream, type Upstream } from '../helpers/upstream.js';
 import { MAX_FEED_LIMIT } from '../../src/services/feeds.js';
+import { classifyDifference, classifyRefusal } from './classify.js';
 import { SYSTEM_PYTHON, isolatedEnv, run } from './tools.js';
 
 export const OUTPUT_FORMATS = ['atom', 'rss', 'json'] as const;
@@ -39,11 +40,17 @@ interface Reading {
   entries: ReadEntry[];
 }
 
-interface ReadEntry {
+export interface ReadEntry {
+  /** The entry's id (Atom id, RSS guid, JSON Feed id), as the reader saw it. */
+  id: string | null;
   title: string | null;
   link: string | null;
+  /** feedparser's guidislink: it made the link of the id (an Atom id or a guid), there being no link. */
+  linkIsId: boolean;
   /** Unix seconds of published and updated, as feedparser parsed them. */
   dates: number[];
+  /** published and updated as the document writes them. */
+  rawDates: string[];
   authors: string[];
   enclosures: Array<{ url: string; type: string | null; length: number | null }>;
   /** The text a reader shows: content, else summary; tags out, entities decoded, whitespace collapsed. */
@@ -61,6 +68,8 @@ def shown(value, kind):
     if value is None:
         return None
     if kind in ("text/html", "application/xhtml+xml", "html", "xhtml"):
+        # What a browser shows: no comments, scripts, styles, document head or MathML annotations (TeX source).
+        value = re.sub(r"<!--.*?-->|<(script|style|head|annotation|annotation-xml)\b.*?</\1\s*>", " ", value, flags=re.S | re.I)
         value = html.unescape(re.sub(r"<[^>]*>", " ", value))
     value = re.sub(r"\s+", " ", value).strip()
     return value or None
@@ -87,9 +96,12 @@ def xml_entry(e):
         authors.append(e["author"])
     title_detail = e.get("title_detail") or {}
     return {
+        "id": e.get("id"),
         "title": shown(e.get("title"), title_detail.get("type")),
         "link": e.get("link"),
+        "linkIsId": bool(e.get("guidislink")),
         "dates": [s for s in (seconds(e.get("published_parsed")), seconds(e.get("updated_parsed"))) if s is not None],
+        "rawDates": [s for s in (e.get("published"), e.get("updated")) if s],
         "authors": authors,
         "enclosures": [{"url": x.get("href"), "type": x.get("type") or None,
                         "length": int(x["length"]) if str(x.get("length", "")).isdigit() else None}
@@ -110,10 +122,13 @@ def json_entry(i):
         if str(a.get("url", "")).startswith("mailto:"):
             authors.append(a["url"][7:])
     return {
+        "id": str(i["id"]) if i.get("id") is not None else None,
+        "linkIsId": False,
         # A JSON Feed title is plain text, but feeds write entities in it (&amp;, &#8216;) that readers decode.
         "title": shown(html.unescape(i["title"]) if isinstance(i.get("title"), str) else None, "text/plain"),
         "link": i.get("url") or i.get("external_url"),
         "dates": [s for s in (json_date(i.get("date_published")), json_date(i.get("date_modified"))) if s is not None],
+        "rawDates": [s for s in (i.get("date_published"), i.get("date_modified")) if s],
         "authors": authors,
         "enclosures": [{"url": x.get("url"), "type": x.get("mime_type"), "length": x.get("size_in_bytes")} for x in i.get("attachments", []) if x.get("url")],
         "text": text,
@@ -156,6 +171,8 @@ export interface Mismatch {
   entry?: string;
   expected?: unknown;
   actual?: unknown;
+  /** Set on a classified difference: why it is not a loss (classify.ts). */
+  reason?: string;
 }
 
 export interface Figures {
@@ -164,8 +181,14 @@ export interface Figures {
   accepted: number;
   /** Accepted as ok with 0 entries although the reference reads entries. */
   okButEmpty: number;
-  fields: Record<Field, { cases: number; preserved: number }>;
+  /** Refusals classify.ts says are not losses (refused by design, not a feed format). */
+  refusedByDesign: number;
+  /** Per field: cases compared, preserved, and differences classified as the reference's reading. */
+  fields: Record<Field, { cases: number; preserved: number; classified: number }>;
+  /** The losses. */
   mismatches: Mismatch[];
+  /** The differences that are not losses, each with its reason. */
+  classified: Mismatch[];
   /** Per feed: why it was not accepted. */
   refused: Array<{ feed: string; status: number; message: string }>;
   /** Published Atom and RSS documents written for the validator, when asked to keep them. */
@@ -233,8 +256,10 @@ export async function compareCorpus(files: string[], root: string, options: Comp
     readable: 0,
     accepted: 0,
     okButEmpty: 0,
-    fields: Object.fromEntries(FIELDS.map((field) => [field, { cases: 0, preserved: 0 }])) as Figures['fields'],
+    refusedByDesign: 0,
+    fields: Object.fromEntries(FIELDS.map((field) => [field, { cases: 0, preserved: 0, classified: 0 }])) as Figures['fields'],
     mismatches: [],
+    classified: [],
     refused: [],
     outputs: [],
   };
@@ -249,8 +274,10 @@ export async function compareCorpus(files: string[], root: string, options: Comp
       }
       response.writeHead(200, { 'content-type': contentTypeOf(files[index]!), 'content-length': String(body.length) }).end(body);
     });
-    const upstreamUrl = (index: number): string =>
-      upstream!.url(`/feeds/${index}/${encodeURIComponent(files[index]!.split('/').pop()!)}?token=${UPSTREAM_TOKEN}`);
+    // Each file at a neutral path: its name is the corpus's, not an upstream's URL, and a name like
+    // `rss1.0withModules.xml` is a token path segment (README "Secrets in the path"), which the
+    // feed's own links to that name would then lose to REDACTED.
+    const upstreamUrl = (index: number): string => upstream!.url(`/feeds/${index}/feed?token=${UPSTREAM_TOKEN}`);
 
     // The reference's reading of every original, first: only feeds it reads entries from count.
     const originals = await readAll(
@@ -278,12 +305,15 @@ export async function compareCorpus(files: string[], root: string, options: Comp
       if (created.statusCode !== 201) {
         const message = String((created.json() as { message?: string }).message ?? created.body).slice(0, 200);
         figures.refused.push({ feed: name, status: created.statusCode, message });
-        figures.mismatches.push({
+        const reason = classifyRefusal(bodies[index]!.toString('latin1'));
+        if (reason !== undefined) figures.refusedByDesign += 1;
+        (reason === undefined ? figures.mismatches : figures.classified).push({
           feed: name,
           format: '-',
           field: 'accepted',
           expected: `${original.entries.length} entries`,
           actual: `${created.statusCode} ${message}`,
+          ...(reason === undefined ? {} : { reason }),
         });
         continue;
       }
@@ -324,7 +354,7 @@ export async function compareCorpus(files: string[], root: string, options: Comp
         figures.mismatches.push({ feed: name, format: '-', field: 'nonempty', expected: original.entries.length, actual: 0 });
       }
       for (const [offset, format] of OUTPUT_FORMATS.entries()) {
-        compareFeed(figures, name, format, original, outputs[offset]!);
+        compareFeed(figures, name, format, original, outputs[offset]!, bodies[index]!.toString('latin1'));
       }
     }
     return figures;
@@ -352,7 +382,11 @@ function normaliseLink(link: string | null): string | null {
   }
 }
 
-/** Pairs each original entry with the output entry that is the same story: same link and title, else same title, else same link, else same text. */
+/**
+ * Pairs each original entry with the output entry that is the same story: same link and title, else
+ * same title, else same link, else same text, else same authors and enclosures. (Not the id:
+ * a published feed's ids are its own, one namespace per source.)
+ */
 function pairEntries(original: ReadEntry[], output: ReadEntry[]): Array<ReadEntry | undefined> {
   const unused = new Set(output.map((_entry, index) => index));
   const keys: Array<(entry: ReadEntry) => string | null> = [
@@ -360,6 +394,13 @@ function pairEntries(original: ReadEntry[], output: ReadEntry[]): Array<ReadEntr
     (entry) => (entry.title === null ? null : normaliseText(entry.title)),
     (entry) => normaliseLink(entry.link),
     (entry) => (entry.text === null ? null : normaliseText(entry.text)),
+    (entry) =>
+      entry.authors.length + entry.enclosures.length === 0
+        ? null
+        : JSON.stringify([
+            [...new Set(entry.authors.map(normaliseText))].sort(),
+            entry.enclosures.map((enclosure) => normaliseLink(enclosure.url)),
+          ]),
   ];
   const pairs: Array<ReadEntry | undefined> = original.map(() => undefined);
   for (const keyOf of keys) {
@@ -376,24 +417,37 @@ function pairEntries(original: ReadEntry[], output: ReadEntry[]): Array<ReadEntr
       }
     }
   }
-  // What no key matched (entries with nothing but an id): by position among the rest.
+  // What no key matched, by position among the rest: all of it when as many outputs as originals
+  // are left (an entry whose title changed is then a title difference, not a lost entry), else the
+  // entries with nothing but an id (which feedparser may have made their link).
   const rest = [...unused];
-  for (const [index] of original.entries()) {
-    if (pairs[index] === undefined && rest.length > 0 && original[index]!.title === null && original[index]!.link === null)
-      pairs[index] = output[rest.shift()!];
+  const unpaired = pairs.filter((pair) => pair === undefined).length;
+  for (const [index, entry] of original.entries()) {
+    if (pairs[index] !== undefined || rest.length === 0) continue;
+    if (unpaired === rest.length || (entry.title === null && (entry.link === null || entry.linkIsId))) pairs[index] = output[rest.shift()!];
   }
   return pairs;
 }
 
-function compareFeed(figures: Figures, feed: string, format: OutputFormat, original: Reading, output: Reading): void {
+function compareFeed(figures: Figures, feed: string, format: OutputFormat, original: Reading, output: Reading, body: string): void {
   const pairs = pairEntries(original.entries, output.entries);
-  const count = (field: Field, ok: boolean, entry: ReadEntry, expected: unknown, actual: unknown): void => {
-    figures.fields[field].cases += 1;
-    if (ok) figures.fields[field].preserved += 1;
-    else figures.mismatches.push({ feed, format, field, entry: entry.title ?? entry.link ?? '(untitled)', expected, actual });
-  };
   for (const [index, entry] of original.entries.entries()) {
     const copy = pairs[index];
+    const count = (field: Field, ok: boolean, entry: ReadEntry, expected: unknown, actual: unknown): void => {
+      figures.fields[field].cases += 1;
+      if (ok) {
+        figures.fields[field].preserved += 1;
+        return;
+      }
+      const mismatch: Mismatch = { feed, format, field, entry: entry.title ?? entry.link ?? '(untitled)', expected, actual };
+      const reason = classifyDifference({ field, format, version: original.version, entries: original.entries, entry, copy, body });
+      if (reason === undefined) {
+        figures.mismatches.push(mismatch);
+      } else {
+        figures.fields[field].classified += 1;
+        figures.classified.push({ ...mismatch, reason });
+      }
+    };
     // A feed publishes at most FEED_LIMIT entries (the API's maximum): beyond it, a missing entry is the limit, not a loss.
     if (copy === undefined && original.entries.length > FEED_LIMIT) continue;
     count('entries', copy !== undefined, entry, 'present', 'missing');
@@ -443,16 +497,25 @@ function compareFeed(figures: Figures, feed: string, format: OutputFormat, origi
   }
 }
 
-/** The figures as the report prints them: per field, and the done-when targets. */
+/**
+ * The figures as the report prints them: per field, preserved of all cases (raw), the differences
+ * classified as the reference's reading (classify.ts), and preserved of the cases that remain.
+ */
 export function formatFigures(figures: Figures, label: string): string {
   const percent = (part: number, whole: number): string => (whole === 0 ? 'n/a' : `${((100 * part) / whole).toFixed(2)}%`);
+  const judged = figures.readable - figures.refusedByDesign;
   const lines = [
     `${label}`,
-    `  feeds the reference reads entries from: ${figures.readable}; accepted: ${figures.accepted} (${percent(figures.accepted, figures.readable)}); ok with 0 entries: ${figures.okButEmpty}`,
+    `  feeds the reference reads entries from: ${figures.readable}; accepted: ${figures.accepted} (raw ${percent(figures.accepted, figures.readable)}; ` +
+      `${figures.refusedByDesign} refused by design → ${percent(figures.accepted, judged)} of ${judged}); ok with 0 entries: ${figures.okButEmpty}`,
+    `  field      preserved / cases    raw      classified  preserved of the rest`,
   ];
   for (const field of FIELDS) {
-    const { cases, preserved } = figures.fields[field];
-    lines.push(`  ${field.padEnd(10)} ${String(preserved).padStart(7)} / ${String(cases).padEnd(7)} ${percent(preserved, cases)}`);
+    const { cases, preserved, classified } = figures.fields[field];
+    lines.push(
+      `  ${field.padEnd(10)} ${String(preserved).padStart(7)} / ${String(cases).padEnd(7)} ${percent(preserved, cases).padStart(7)}  ` +
+        `${String(classified).padStart(10)}  ${percent(preserved, cases - classified)}`,
+    );
   }
   return lines.join('\n');
 }

@@ -46,6 +46,8 @@ function isTextualType(type: string): boolean {
 /** An Atom title: type="text" (the default) is literal text, html and xhtml are markup. */
 function atomTitle(context: Context, text: AtomFeed.Text | undefined): string | undefined {
   const type = text?.type?.trim().toLowerCase();
+  // A media type neither text nor XML: base64, as in content (RFC 4287 §4.1.3.3; readers decode it in titles too).
+  if (type !== undefined && text?.value !== undefined && !isTextualType(type)) return literalText(context, decodeBase64Text(text.value));
   return type !== undefined && HTML_TEXT_TYPES.has(type) ? plainText(context, text?.value) : literalText(context, text?.value);
 }
 

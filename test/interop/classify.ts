@@ -1,0 +1,186 @@
+// Differences the differential check finds that are not losses: the reference's own reading of a
+// construct (Universal Feed Parser is lenient and reads things no format defines, by local name,
+// wherever they stand), or a document feedproxy refuses by design. Each rule is narrow, says why,
+// and is counted apart in the figures (`npm run corpus` prints every classified case with its
+// reason), so a rule never hides a loss silently. A rule is for what the reference reads wrongly
+// or what no reader shows — never for what feedproxy could carry and does not.
+import type { Field, OutputFormat, ReadEntry } from './differential.js';
+
+export interface ClassifyCase {
+  field: Field;
+  format: OutputFormat;
+  /** The reference's reading of the original: its version, and every entry of the document. */
+  version: string;
+  entries: readonly ReadEntry[];
+  entry: ReadEntry;
+  /** The output entry paired with it, if any. */
+  copy: ReadEntry | undefined;
+  /** The original document, as served. */
+  body: string;
+}
+
+interface EntryRule {
+  fields: readonly Field[];
+  reason: string;
+  applies: (subject: ClassifyCase) => boolean;
+}
+
+const squeeze = (text: string | null | undefined): string => (text ?? '').replace(/\s+/g, '').toLowerCase();
+
+/** The calendar day a `2020/1/10 14:33` date names, as a UTC midnight in seconds. */
+function slashedDay(raw: string): number | undefined {
+  const match = /^\s*(\d{4})\/(\d{1,2})\/(\d{1,2})\b/.exec(raw);
+  return match ? Date.UTC(Number(match[1]), Number(match[2]) - 1, Number(match[3])) / 1000 : undefined;
+}
+
+const DAY = 86_400;
+
+const decodeReferences = (text: string): string =>
+  text.replace(/&(lt|gt|amp|quot|#39);/g, (_whole, name: string) => ({ lt: '<', gt: '>', amp: '&', quot: '"', '#39': "'" })[name] ?? '');
+
+function isUtf8(bytes: Buffer): boolean {
+  try {
+    new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const ENTRY_RULES: readonly EntryRule[] = [
+  {
+    fields: ['links'],
+    reason: 'the reference took an Atom id for a link (RFC 4287 §4.2.6: an id names, it does not locate; the output keeps the id)',
+    applies: ({ entry, version }) => entry.linkIsId && (version.startsWith('atom') || version === ''),
+  },
+  {
+    fields: ['links'],
+    reason: 'the reference’s link is not a URL (the WHATWG URL parser refuses it)',
+    applies: ({ entry }) => entry.link !== null && !URL.canParse(entry.link),
+  },
+  {
+    fields: ['links'],
+    reason: 'an empty href: the reference resolved it to the feed document itself, which is no entry’s page',
+    applies: ({ entry, body }) =>
+      /<link\b[^>]*\bhref\s*=\s*(?:""|'')/.test(body) &&
+      [...body.matchAll(/xml:base\s*=\s*["']([^"']+)["']/g)].some((base) => base[1] === entry.link),
+  },
+  {
+    fields: ['entries', 'links'],
+    reason: 'an Atom <link> with its URL as text and no href: not Atom (RFC 4287 §4.2.7.1: href is required); the reference reads the text',
+    applies: ({ body, version }) => version.startsWith('atom') && /<link\b(?![^>]*\bhref\s*=)[^>]*>\s*https?:[^<]*<\/link>/.test(body),
+  },
+  {
+    fields: ['titles', 'links'],
+    reason: 'the reference read an <image> nested in a <category> as the item’s title and link',
+    applies: ({ body }) => /<category\b[^>]*>[^<]*<image>/.test(body),
+  },
+  {
+    fields: ['links', 'dates', 'enclosures', 'text'],
+    reason:
+      'Atom element names with no namespace in an RSS item (<link href>, <updated>, <summary>): not RSS; the reference reads them by local name',
+    applies: ({ field, entry, body, version }) => {
+      if (!version.startsWith('rss') || !/<item\b/.test(body)) return false;
+      const hrefs = [...body.matchAll(/<link\s[^>]*\bhref\s*=\s*["']([^"']*)["']/g)].map((match) => match[1]);
+      if (field === 'links') return hrefs.includes(entry.link ?? '');
+      if (field === 'enclosures') return entry.enclosures.every((enclosure) => hrefs.includes(enclosure.url));
+      if (field === 'dates') return /<item\b[\s\S]*?<updated>/.test(body) && !/<pubDate>/.test(body);
+      return [...body.matchAll(/<summary>([^<]*)<\/summary>/g)].some((match) => squeeze(match[1]) === squeeze(entry.text));
+    },
+  },
+  {
+    fields: ['text'],
+    reason: 'an unprefixed <og> block in an RSS item: the reference takes its <description> for the item’s, feedproxy keeps the item’s own',
+    applies: ({ body }) => /<og\b[^>]*>[\s\S]*?<description>/.test(body),
+  },
+  {
+    fields: ['titles', 'text'],
+    reason: 'the reference’s text holds what no browser shows: comment, CDATA or script remnants, an HTML head’s title',
+    applies: ({ entry, copy, field, body }) => {
+      const expected = field === 'titles' ? entry.title : entry.text;
+      const actual = field === 'titles' ? copy?.title : copy?.text;
+      if (expected !== null && /<!|-->|\]\]>/.test(expected)) return true;
+      // The reference's sanitiser dropped <script> and <head> tags but kept their text; what is left is the same.
+      return /(?:<|&lt;)(?:script|head)\b/i.test(body) && squeeze(actual) !== '' && squeeze(expected).endsWith(squeeze(actual));
+    },
+  },
+  {
+    fields: ['text'],
+    reason:
+      'text inside an SVG drawing (its title, desc or metadata), which readers do not show; the sanitiser drops SVG whole (SECURITY.md)',
+    applies: ({ entry, copy, body }) => {
+      // Every word the output lacks is one written inside an <svg> of the document.
+      const inSvg = [...body.replace(/&lt;/g, '<').matchAll(/<svg\b[\s\S]*?<\/svg\s*>/gi)]
+        .map((match) => match[0].replace(/<[^>]*>/g, ' '))
+        .join(' ');
+      const kept = new Set((copy?.text ?? '').split(/\s+/));
+      const lacking = (entry.text ?? '').split(/\s+/).filter((word) => word !== '' && !kept.has(word));
+      return inSvg !== '' && lacking.length > 0 && lacking.every((word) => inSvg.includes(word));
+    },
+  },
+  {
+    fields: ['titles'],
+    reason:
+      'a title whose text is a character reference written out (`&lt;`): JSON Feed titles are plain text, and the reading of JSON decodes references as readers do',
+    applies: ({ format, entry, copy }) => format === 'json' && entry.title !== null && decodeReferences(entry.title) === copy?.title,
+  },
+  {
+    fields: ['text', 'titles'],
+    reason:
+      'bytes in an undeclared encoding that is not UTF-8 (XML 1.0 §4.3.3 and RFC 7303 §8.5 make them UTF-8): the reference guesses TIS-620 and the like with chardet, feedproxy reads windows-1252',
+    applies: ({ body }) => !/<\?xml[^>]*encoding\s*=/.test(body.slice(0, 200)) && !isUtf8(Buffer.from(body, 'latin1')),
+  },
+  {
+    fields: ['entries'],
+    reason: 'entries sharing one id are one entry (RFC 4287 §4.2.6, RSS guid): the output keeps one',
+    applies: ({ entry, entries }) => entry.id !== null && entries.filter((other) => other.id === entry.id).length > 1,
+  },
+  {
+    fields: ['entries'],
+    reason: 'two entries with no id identical in title, link, text and dates: the output keeps one',
+    applies: ({ entry, entries }) =>
+      entry.id === null &&
+      entries.filter(
+        (other) =>
+          other.title === entry.title &&
+          other.link === entry.link &&
+          squeeze(other.text) === squeeze(entry.text) &&
+          JSON.stringify(other.dates) === JSON.stringify(entry.dates),
+      ).length > 1,
+  },
+  {
+    fields: ['dates'],
+    reason: 'an entry with two <updated> (allowed once): the reference takes the last, feedproxy the first',
+    applies: ({ body }) => /<(updated|modified)>[^<]*<\/\1>\s*<\1>/.test(body),
+  },
+  {
+    fields: ['dates'],
+    reason: 'the reference misreads a year/month/day date (`2020/1/10 14:33`); the output has that day',
+    applies: ({ entry, copy }) =>
+      entry.rawDates.some((raw) => {
+        const day = slashedDay(raw);
+        return day !== undefined && (copy?.dates ?? []).some((date) => date > day - DAY && date < day + 2 * DAY);
+      }),
+  },
+];
+
+/** Why this difference is not a loss, or undefined when it is one. */
+export function classifyDifference(subject: ClassifyCase): string | undefined {
+  return ENTRY_RULES.find((rule) => rule.fields.includes(subject.field) && rule.applies(subject))?.reason;
+}
+
+const REFUSAL_RULES: ReadonlyArray<{ reason: string; applies: (body: string) => boolean }> = [
+  {
+    reason: 'refused by design: the document type declares entities (SECURITY.md, entity expansion)',
+    applies: (body) => /<!DOCTYPE[^>[]*\[[^\]]*<!ENTITY/i.test(body),
+  },
+  {
+    reason: 'Microsoft CDF (Channel Definition Format, 1997): a <CHANNEL> root is no RSS, RDF, Atom or JSON Feed',
+    applies: (body) => /^\s*(?:<\?xml[^>]*>\s*)?(?:<!--[\s\S]*?-->\s*)*<channel[\s>]/i.test(body),
+  },
+];
+
+/** Why refusing this document is not a loss, or undefined when it is one. */
+export function classifyRefusal(body: string): string | undefined {
+  return REFUSAL_RULES.find((rule) => rule.applies(body))?.reason;
+}
