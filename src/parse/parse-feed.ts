@@ -77,20 +77,24 @@ export function parseFeed(body: Buffer | string, options: ParseFeedOptions): Par
           : whole;
     const expected = countEntryTags(xml, document.format);
     let parsed: ParsedFeed | undefined;
+    let malformed: Error | undefined;
     try {
       parsed = parseXml(context, document.format, xml, options.baseUrl);
     } catch (error) {
-      // Only a refusal for what the document lacks, or a document cut off before its end, is worth
-      // a second reading; otherwise malformed or too deep stays refused.
-      const cutOff = error instanceof MalformedError && isCutOff(xml);
-      if (expected === 0 || !(error instanceof ParseError || error instanceof DetectError || cutOff)) throw error;
+      // A refusal for what the document lacks, or malformed XML around items (a tag closed by the
+      // wrong name, a document cut off before its end), is worth a second reading, as lenient
+      // readers give it; too deep stays refused.
+      if (error instanceof MalformedError && !(error.cause instanceof Error && /nest/i.test(error.cause.message))) malformed = error;
+      if (expected === 0 || !(error instanceof ParseError || error instanceof DetectError || malformed)) throw error;
     }
     // Items the document holds but the parse lost (an unclosed element swallowed them, the feed
-    // was refused for what it lacks, or it stops mid-way): read again with what was left open closed.
+    // was refused for what it lacks, or it is malformed): read again with tags balanced.
     if (expected > 0 && (parsed === undefined || parsed.entries.length === 0)) {
-      parsed = recoverEntries(context, document.format, isCutOff(xml) ? withUnfinishedTailCut(xml) : xml, options.baseUrl) ?? parsed;
+      const source = isCutOff(xml) ? withUnfinishedTailCut(xml) : xml;
+      // Malformed XML that balancing does not mend stays refused as such: no entries made of bytes.
+      parsed = recoverEntries(context, document.format, source, options.baseUrl, malformed === undefined) ?? parsed;
     }
-    if (parsed === undefined) throw new NotAFeedError('unrecognised feed format');
+    if (parsed === undefined) throw malformed ?? new NotAFeedError('unrecognised feed format');
     // Never "ok" with nothing when the document has entries: say so instead.
     if (parsed.entries.length === 0 && expected > 0) {
       throw new NotAFeedError(
@@ -120,14 +124,20 @@ function parseXml(context: Context, format: XmlFeedFormat, xml: string, baseUrl:
  * parser still refuses it (a channel with no title whose items hold only elements it does not
  * know), one entry per item, told apart by the item's own bytes.
  */
-function recoverEntries(context: Context, format: XmlFeedFormat, xml: string, baseUrl: string): ParsedFeed | undefined {
+function recoverEntries(
+  context: Context,
+  format: XmlFeedFormat,
+  xml: string,
+  baseUrl: string,
+  byItemBytes: boolean,
+): ParsedFeed | undefined {
   let repaired: ParsedFeed | undefined;
   try {
     repaired = parseXml(context, format, balanceTags(xml), baseUrl);
   } catch (error) {
     if (!(error instanceof ParseError || error instanceof DetectError)) return undefined;
   }
-  if (repaired !== undefined && repaired.entries.length > 0) return repaired;
+  if (!byItemBytes || (repaired !== undefined && repaired.entries.length > 0)) return repaired;
   // Each item runs from its start tag to the next one: linear in the document, whatever is unclosed.
   const starts = [...xml.matchAll(format === 'atom' ? /<(?:[\w-]+:)?entry[\s>]/g : /<(?:[\w-]+:)?item[\s>]/g)].map((match) => match.index);
   const items = starts.slice(0, MAX_ENTRIES).map((start, index) => xml.slice(start, starts[index + 1] ?? xml.length));

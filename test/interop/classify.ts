@@ -35,6 +35,17 @@ function slashedDay(raw: string): number | undefined {
 
 const DAY = 86_400;
 
+// eslint-disable-next-line no-control-regex -- the characters XML 1.0 forbids are the point
+const CONTROL_CHARACTERS = /[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g;
+
+/** Text of a fragment as written in a document: tags out, the common references decoded. */
+const stripMarkup = (text: string): string =>
+  decodeReferences(
+    decodeReferences(text)
+      .replace(/<[^>]*>/g, ' ')
+      .replace(/&#34;/g, '"'),
+  );
+
 const decodeReferences = (text: string): string =>
   text.replace(/&(lt|gt|amp|quot|#39);/g, (_whole, name: string) => ({ lt: '<', gt: '>', amp: '&', quot: '"', '#39': "'" })[name] ?? '');
 
@@ -52,6 +63,42 @@ const ENTRY_RULES: readonly EntryRule[] = [
     fields: ['links'],
     reason: 'the reference took an Atom id for a link (RFC 4287 §4.2.6: an id names, it does not locate; the output keeps the id)',
     applies: ({ entry, version }) => entry.linkIsId && (version.startsWith('atom') || version === ''),
+  },
+  {
+    fields: ['links'],
+    reason: 'the reference resolved a guid that is no URL (`abc123`) against the document’s address and made it the link',
+    applies: ({ entry, version, body }) =>
+      entry.linkIsId && version.startsWith('rss') && /<guid(?:\s[^>]*)?>\s*(?!https?:)[^<\s]+\s*<\/guid>/.test(body),
+  },
+  {
+    fields: ['titles'],
+    reason:
+      'a <media:title> nested in an <enclosure> (Media RSS puts it in the item, a group or a media:content): the reference reads it by local name as the item’s title',
+    applies: ({ body }) => /<enclosure\b[^>]*>\s*<media:title/.test(body),
+  },
+  {
+    fields: ['titles', 'text'],
+    reason: 'a control character XML 1.0 forbids (§2.2): feedproxy drops it',
+    applies: ({ field, entry, copy }) => {
+      const expected = (field === 'titles' ? entry.title : entry.text) ?? '';
+      const withoutControls = expected.replace(CONTROL_CHARACTERS, '');
+      return withoutControls !== expected && withoutControls === (field === 'titles' ? copy?.title : copy?.text);
+    },
+  },
+  {
+    fields: ['text'],
+    reason:
+      'an item with both <description> and <itunes:summary>: the reference shows the one written last, feedproxy the description (RSS’s own)',
+    applies: ({ entry, body }) => {
+      const wanted = squeeze(entry.text).slice(0, 40);
+      return (
+        wanted !== '' &&
+        /<description>/.test(body) &&
+        [...body.matchAll(/<itunes:summary>([\s\S]*?)<\/itunes:summary>/g)].some((match) =>
+          squeeze(stripMarkup(match[1]!)).includes(wanted),
+        )
+      );
+    },
   },
   {
     fields: ['links'],
@@ -133,7 +180,7 @@ const ENTRY_RULES: readonly EntryRule[] = [
   {
     fields: ['entries'],
     reason: 'entries sharing one id are one entry (RFC 4287 §4.2.6, RSS guid): the output keeps one',
-    applies: ({ entry, entries }) => entry.id !== null && entries.filter((other) => other.id === entry.id).length > 1,
+    applies: ({ entry, entries }) => entry.id !== null && entries.filter((other) => other.id?.trim() === entry.id?.trim()).length > 1,
   },
   {
     fields: ['entries'],

@@ -140,7 +140,9 @@ for job in json.load(sys.stdin):
         data = open(job["path"], "rb").read()
         if job.get("json"):
             doc = json.loads(data)
-            out.append({"bozo": False, "version": "json", "entries": [json_entry(i) for i in doc.get("items", [])]})
+            # Only a JSON Feed (its version is the spec's URL) has entries: other JSON with "items" is something else.
+            is_feed = isinstance(doc, dict) and str(doc.get("version", "")).startswith("https://jsonfeed.org/version/")
+            out.append({"bozo": False, "version": "json", "entries": [json_entry(i) for i in doc.get("items", [])] if is_feed else []})
         else:
             d = feedparser.parse(data, response_headers={"content-location": job["base"], "content-type": job.get("type", "application/xml")})
             out.append({"bozo": bool(d.bozo), "version": d.get("version", ""), "entries": [xml_entry(e) for e in d.entries]})

@@ -217,6 +217,92 @@ const ROWS: Row[] = [
       expect(feed.entries.map((entry) => entry.title)).toEqual(['Die Rückkehr von <i> und <b>', 'Fish & chips ’n’ peas']);
     },
   },
+  {
+    construct: 'Atom text constructs with naked child markup (no type, or type="text") are read as HTML; escaped markup stays text',
+    fixture: 'atom-naked-markup.atom',
+    check: (feed) => {
+      expect(feed.entries.map((entry) => [entry.title, entry.summary])).toEqual([
+        ['Release 3.0 is out', 'The <em>fastest</em> release yet.'],
+        ['Escaped: <b> stays text', 'Written as text: &lt;em&gt;'],
+      ]);
+    },
+  },
+  {
+    construct: 'an Atom title of a non-text media type is base64, decoded like content',
+    fixture: 'atom10-base64-title.atom',
+    check: (feed) => {
+      expect(feed.entries[0]?.title).toBe('Example <b>Atom</b>');
+    },
+  },
+  {
+    construct: 'MathML keeps its text (the formula), not its elements nor its TeX annotation',
+    fixture: 'mathml.atom',
+    check: (feed) => {
+      expect(feed.entries.map((entry) => entry.content)).toEqual([
+        '<p>When you request n bytes, you get a+b of them.</p>',
+        '<p>The sum x2 grows.</p>',
+      ]);
+    },
+  },
+  {
+    construct: 'RSS 2.0 written in its old prefixed namespace (<r:rss xmlns:r="http://backend.userland.com/rss2">) is read',
+    fixture: 'rss2-prefixed.rss',
+    check: (feed) => {
+      expect(feed.title).toBe('RSS 2.0 in its old namespace');
+      expect(feed.entries).toHaveLength(1);
+      expect(feed.entries[0]).toMatchObject({
+        title: 'A prefixed item',
+        link: 'https://prefixed.example/1',
+        summary: 'Its description is read.',
+        published: '2024-06-03T10:00:00.000Z',
+        authors: [{ name: 'Simon' }],
+      });
+    },
+  },
+  {
+    construct: 'malformed XML around items (an element closed by the wrong name) is read with its tags balanced',
+    fixture: 'rss-mismatched-close.rss',
+    check: (feed) => {
+      expect(feed.entries.map((entry) => [entry.title, entry.link])).toEqual([
+        ['First', 'https://typo.example/1'],
+        ['Second', 'https://typo.example/2'],
+      ]);
+      expect(feed.entries[1]?.summary).toBe('Whole.');
+    },
+  },
+  {
+    construct: 'an Atom title or content of an unknown non-binary type that is no base64 is its text as written',
+    fixture: 'atom-custom-type.atom',
+    check: (feed) => {
+      expect(feed.entries.map((entry) => [entry.title, entry.content])).toEqual([['test', '{"a":1}']]);
+    },
+  },
+  {
+    construct: "Atom's <content> inside an RSS item is its content",
+    fixture: 'rss-atom-content.rss',
+    check: (feed) => {
+      expect(feed.entries[0]?.content).toBe('<p>Body</p>');
+    },
+  },
+  {
+    construct: 'RSS items with no title, date, description, link or guid stay apart (told apart by all they hold)',
+    fixture: 'rss-items-without-title.rss',
+    check: (feed) => {
+      expect(feed.entries).toHaveLength(2);
+      expect(new Set(feed.entries.map((entry) => entry.id)).size).toBe(2);
+      expect(feed.entries.map((entry) => entry.summary)).toEqual(['Item Itunes Summary', undefined]);
+    },
+  },
+  {
+    construct: 'a document cut off mid-item (inside a CDATA section) is read up to where it stops',
+    fixture: 'rss-cut-off.rss',
+    check: (feed) => {
+      expect(feed.entries.map((entry) => [entry.title, entry.link, entry.published, entry.summary])).toEqual([
+        ['First whole item', 'https://cut.example/1', '2024-06-03T10:00:00.000Z', 'All of it arrived.'],
+        ['Second item, cut off', 'https://cut.example/2', '2024-06-04T10:00:00.000Z', undefined],
+      ]);
+    },
+  },
 ];
 
 describe('constructs real-world feeds use (issue 15)', () => {

@@ -33,10 +33,21 @@ function atomHtml(context: Context, text: AtomFeed.Text | AtomFeed.Content | und
   const textBase = resolveBase(text.xml?.base, base);
   const type = text.type?.trim().toLowerCase();
   // RFC 4287 §4.1.3.3: a type neither text nor XML is base64; what decodes to text is shown as text.
-  if (type !== undefined && !isTextualType(type)) return textAsHtml(context, decodeBase64Text(text.value), textBase);
+  if (type !== undefined && !isTextualType(type)) return textAsHtml(context, decodeNonTextual(type, text.value), textBase);
   // RFC 4287 §3.1.1: no type means text.
   if (type === undefined || !HTML_TEXT_TYPES.has(type)) return textAsHtml(context, text.value, textBase);
   return cleanHtml(context, text.value, textBase);
+}
+
+/**
+ * The text of a construct of a non-text type: its base64 decoded; or, when that is no text and the
+ * type names no binary medium (`application/json`, `application/x-custom`), the value as written —
+ * what feeds mean by it, and what lenient readers show.
+ */
+function decodeNonTextual(type: string, value: string): string | undefined {
+  const decoded = decodeBase64Text(value);
+  if (decoded !== undefined) return decoded;
+  return /^(?:image|audio|video|font|model)\/|^application\/(?:octet-stream|pdf|zip|gzip)\b/.test(type) ? undefined : value;
 }
 
 function isTextualType(type: string): boolean {
@@ -47,7 +58,8 @@ function isTextualType(type: string): boolean {
 function atomTitle(context: Context, text: AtomFeed.Text | undefined): string | undefined {
   const type = text?.type?.trim().toLowerCase();
   // A media type neither text nor XML: base64, as in content (RFC 4287 §4.1.3.3; readers decode it in titles too).
-  if (type !== undefined && text?.value !== undefined && !isTextualType(type)) return literalText(context, decodeBase64Text(text.value));
+  if (type !== undefined && text?.value !== undefined && !isTextualType(type))
+    return literalText(context, decodeNonTextual(type, text.value));
   return type !== undefined && HTML_TEXT_TYPES.has(type) ? plainText(context, text?.value) : literalText(context, text?.value);
 }
 

@@ -19,11 +19,20 @@ import {
   readTtlMinutes,
   resolveBase,
   stableId,
+  textAsHtml,
   uniqueEnclosures,
   uniquePeople,
   uniqueStrings,
   type Context,
 } from '../normalise.js';
+
+/** Atom's <content> inside an RSS item: HTML when typed html or xhtml, else text (RFC 4287 §4.1.3.1). */
+function atomContent(context: Context, content: { value?: string; type?: string } | undefined, base: string): string | undefined {
+  const type = content?.type?.trim().toLowerCase();
+  return type === 'html' || type === 'xhtml' || type === 'text/html'
+    ? cleanHtml(context, content?.value, base)
+    : textAsHtml(context, content?.value, base);
+}
 
 /** The links more than one of `links` names. */
 function linksOfMany(links: Array<string | undefined>): Set<string> {
@@ -61,6 +70,8 @@ function normaliseRssItem(context: Context, item: RssFeed.Item<string>, feedBase
       item.pubDate ?? item.dc?.dates?.[0],
       item.description,
       ...(idLink === link ? [] : [link]),
+      // An item with none of these (only dc:creator, itunes:summary…) is told apart by all it holds.
+      ...((item.title ?? item.pubDate ?? item.dc?.dates?.[0] ?? item.description ?? link) ? [] : [JSON.stringify(item)]),
     ]),
     title: plainText(context, item.title ?? item.dc?.titles?.[0] ?? item.itunes?.title ?? mediaTitle(item.media)),
     link,
@@ -83,7 +94,7 @@ function normaliseRssItem(context: Context, item: RssFeed.Item<string>, feedBase
       maybeHtml(context, item.itunes?.summary, base) ??
       mediaDescription(context, item.media, base) ??
       maybeHtml(context, item.atom?.summary?.value, base),
-    content: cleanHtml(context, item.content?.encoded, base),
+    content: cleanHtml(context, item.content?.encoded, base) ?? atomContent(context, item.atom?.content, base),
     categories: uniqueStrings([
       ...(item.categories ?? []).map((category) => plainText(context, category.name)),
       ...(item.dc?.subjects ?? []).map((subject) => plainText(context, subject)),
