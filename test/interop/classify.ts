@@ -216,7 +216,19 @@ export function classifyDifference(subject: ClassifyCase): string | undefined {
   return ENTRY_RULES.find((rule) => rule.fields.includes(subject.field) && rule.applies(subject))?.reason;
 }
 
-const REFUSAL_RULES: ReadonlyArray<{ reason: string; applies: (body: string) => boolean }> = [
+const REFUSAL_RULES: ReadonlyArray<{ reason: string; applies: (body: string, entries: readonly ReadEntry[]) => boolean }> = [
+  {
+    reason:
+      'every entry the reference reads is empty (no title, link, date, author, enclosure or text): refused with that reason, not published as entries of nothing',
+    applies: (_body, entries) =>
+      entries.every(
+        (entry) =>
+          entry.title === null &&
+          entry.link === null &&
+          entry.text === null &&
+          entry.dates.length + entry.authors.length + entry.enclosures.length === 0,
+      ),
+  },
   {
     reason: 'refused by design: the document type declares entities (SECURITY.md, entity expansion)',
     applies: (body) => /<!DOCTYPE[^>[]*\[[^\]]*<!ENTITY/i.test(body),
@@ -228,6 +240,6 @@ const REFUSAL_RULES: ReadonlyArray<{ reason: string; applies: (body: string) => 
 ];
 
 /** Why refusing this document is not a loss, or undefined when it is one. */
-export function classifyRefusal(body: string): string | undefined {
-  return REFUSAL_RULES.find((rule) => rule.applies(body))?.reason;
+export function classifyRefusal(body: string, entries: readonly ReadEntry[]): string | undefined {
+  return REFUSAL_RULES.find((rule) => rule.applies(body, entries))?.reason;
 }

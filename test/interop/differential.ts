@@ -140,8 +140,10 @@ for job in json.load(sys.stdin):
         data = open(job["path"], "rb").read()
         if job.get("json"):
             doc = json.loads(data)
-            # Only a JSON Feed (its version is the spec's URL) has entries: other JSON with "items" is something else.
-            is_feed = isinstance(doc, dict) and str(doc.get("version", "")).startswith("https://jsonfeed.org/version/")
+            # Only a JSON Feed has entries: its version is the spec's URL (or, leniently, absent with a
+            # title, which the spec requires); other JSON with "items" (a parser's expected output) is not one.
+            version = str(doc.get("version", "")) if isinstance(doc, dict) else ""
+            is_feed = isinstance(doc, dict) and (re.match(r"https?://jsonfeed\.org/version/", version) is not None or ("version" not in doc and "title" in doc))
             out.append({"bozo": False, "version": "json", "entries": [json_entry(i) for i in doc.get("items", [])] if is_feed else []})
         else:
             d = feedparser.parse(data, response_headers={"content-location": job["base"], "content-type": job.get("type", "application/xml")})
@@ -307,7 +309,7 @@ export async function compareCorpus(files: string[], root: string, options: Comp
       if (created.statusCode !== 201) {
         const message = String((created.json() as { message?: string }).message ?? created.body).slice(0, 200);
         figures.refused.push({ feed: name, status: created.statusCode, message });
-        const reason = classifyRefusal(bodies[index]!.toString('latin1'));
+        const reason = classifyRefusal(bodies[index]!.toString('latin1'), original.entries);
         if (reason !== undefined) figures.refusedByDesign += 1;
         (reason === undefined ? figures.mismatches : figures.classified).push({
           feed: name,
@@ -385,13 +387,19 @@ function normaliseLink(link: string | null): string | null {
 }
 
 /**
- * Pairs each original entry with the output entry that is the same story: same link and title, else
- * same title, else same link, else same text, else same authors and enclosures. (Not the id:
- * a published feed's ids are its own, one namespace per source.)
+ * Pairs each original entry with the output entry that is the same story: same link, title and
+ * first enclosure, else same link and title, else same title, else same link, else same text, else
+ * same authors and enclosures. (Not the id: a published feed's ids are its own, one namespace per
+ * source.)
  */
 function pairEntries(original: ReadEntry[], output: ReadEntry[]): Array<ReadEntry | undefined> {
   const unused = new Set(output.map((_entry, index) => index));
   const keys: Array<(entry: ReadEntry) => string | null> = [
+    // Podcasts repeat one link (the show's) and even a title: the first enclosure tells episodes apart.
+    (entry) =>
+      entry.enclosures.length === 0
+        ? null
+        : `${normaliseLink(entry.link)}\u0000${normaliseText(entry.title)}\u0000${normaliseLink(entry.enclosures[0]!.url)}`,
     (entry) => (entry.link === null && entry.title === null ? null : `${normaliseLink(entry.link)}\u0000${normaliseText(entry.title)}`),
     (entry) => (entry.title === null ? null : normaliseText(entry.title)),
     (entry) => normaliseLink(entry.link),
