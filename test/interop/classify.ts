@@ -218,6 +218,14 @@ export function classifyDifference(subject: ClassifyCase): string | undefined {
 
 const REFUSAL_RULES: ReadonlyArray<{ reason: string; applies: (body: string, entries: readonly ReadEntry[]) => boolean }> = [
   {
+    reason: 'refused by design: the document type declares entities (SECURITY.md, entity expansion)',
+    applies: (body) => /<!DOCTYPE[^>[]*\[[^\]]*<!ENTITY/i.test(body),
+  },
+  {
+    reason: 'Microsoft CDF (Channel Definition Format, 1997): a <CHANNEL> root is no RSS, RDF, Atom or JSON Feed',
+    applies: (body) => /^\s*(?:<\?xml[^>]*>\s*)?(?:<!--[\s\S]*?-->\s*)*<channel[\s>]/i.test(body),
+  },
+  {
     reason:
       'every entry the reference reads is empty (no title, link, date, author, enclosure or text): refused with that reason, not published as entries of nothing',
     applies: (_body, entries) =>
@@ -228,14 +236,6 @@ const REFUSAL_RULES: ReadonlyArray<{ reason: string; applies: (body: string, ent
           entry.text === null &&
           entry.dates.length + entry.authors.length + entry.enclosures.length === 0,
       ),
-  },
-  {
-    reason: 'refused by design: the document type declares entities (SECURITY.md, entity expansion)',
-    applies: (body) => /<!DOCTYPE[^>[]*\[[^\]]*<!ENTITY/i.test(body),
-  },
-  {
-    reason: 'Microsoft CDF (Channel Definition Format, 1997): a <CHANNEL> root is no RSS, RDF, Atom or JSON Feed',
-    applies: (body) => /^\s*(?:<\?xml[^>]*>\s*)?(?:<!--[\s\S]*?-->\s*)*<channel[\s>]/i.test(body),
   },
 ];
 
