@@ -24,7 +24,6 @@ import {
   withItemBodies,
   withLastTagClosed,
   withNakedMarkupAsHtml,
-  withUnfinishedTailCut,
   withRssPrefixDropped,
 } from './repair-xml.js';
 
@@ -81,18 +80,19 @@ export function parseFeed(body: Buffer | string, options: ParseFeedOptions): Par
     try {
       parsed = parseXml(context, document.format, xml, options.baseUrl);
     } catch (error) {
-      // A refusal for what the document lacks, or malformed XML around items (a tag closed by the
-      // wrong name, a document cut off before its end), is worth a second reading, as lenient
-      // readers give it; too deep stays refused.
-      if (error instanceof MalformedError && !(error.cause instanceof Error && /nest/i.test(error.cause.message))) malformed = error;
+      // A refusal for what the document lacks, or malformed XML around items in a whole document
+      // (a tag closed by the wrong name), is worth a second reading, as lenient readers give it.
+      // Too deep stays refused, and so does a document cut off before its end: that is a failed
+      // transfer, and refusing it keeps the last good entries published (the source turns stale).
+      const nestedTooDeep = error instanceof MalformedError && error.cause instanceof Error && /nest/i.test(error.cause.message);
+      if (error instanceof MalformedError && !nestedTooDeep && !isCutOff(xml)) malformed = error;
       if (expected === 0 || !(error instanceof ParseError || error instanceof DetectError || malformed)) throw error;
     }
     // Items the document holds but the parse lost (an unclosed element swallowed them, the feed
     // was refused for what it lacks, or it is malformed): read again with tags balanced.
     if (expected > 0 && (parsed === undefined || parsed.entries.length === 0)) {
-      const source = isCutOff(xml) ? withUnfinishedTailCut(xml) : xml;
       // Malformed XML that balancing does not mend stays refused as such: no entries made of bytes.
-      parsed = recoverEntries(context, document.format, source, options.baseUrl, malformed === undefined) ?? parsed;
+      parsed = recoverEntries(context, document.format, xml, options.baseUrl, malformed === undefined) ?? parsed;
     }
     if (parsed === undefined) throw malformed ?? new NotAFeedError('unrecognised feed format');
     // Never "ok" with nothing when the document has entries: say so instead.

@@ -22,25 +22,9 @@ export function withRssPrefixDropped(xml: string): string {
   return xml.replace(new RegExp(`<(/?)${prefix.replace(/\./g, '\\.')}:`, 'g'), '<$1');
 }
 
-/** Whether the document stops before its root's close tag: a transfer cut off mid-way. */
+/** Whether the document stops before its root's close tag: a transfer cut off mid-way (refused, not repaired). */
 export function isCutOff(xml: string): boolean {
   return !/<\/(?:[\w-]+:)?(?:rss|feed|RDF)\s*>\s*$/.test(xml.slice(-512));
-}
-
-/**
- * A cut-off document loses the token it stops in: an unfinished CDATA section, comment or tag
- * (balanceTags then closes what is still open, as a lenient reader does at the end of its input).
- */
-export function withUnfinishedTailCut(xml: string): string {
-  for (const [open, close] of [
-    ['<![CDATA[', ']]>'],
-    ['<!--', '-->'],
-  ] as const) {
-    const start = xml.lastIndexOf(open);
-    if (start >= 0 && !xml.includes(close, start + open.length)) return xml.slice(0, start);
-  }
-  const lastOpen = xml.lastIndexOf('<');
-  return lastOpen > xml.lastIndexOf('>') ? xml.slice(0, lastOpen) : xml;
 }
 
 /** RSS with its items straight under <rss>, no <channel>: the channel is put back around them. */
