@@ -181,7 +181,7 @@ export const publicFeedRoutes: FastifyPluginAsyncTypebox = async (app) => {
       throw new NotFoundError('Feed');
     }
     // A browser navigating here is shown the feed page (browser-view.ts); readers get the bytes below.
-    if (entry.format !== 'json' && isBrowserNavigation(request.headers)) return answerBrowser(request, reply, entry);
+    if (entry.format !== 'json' && isBrowserNavigation(request.headers)) return answerBrowser(reply, entry);
 
     const notModified = isNotModified(
       request.headers['if-none-match'],
@@ -205,17 +205,20 @@ export const publicFeedRoutes: FastifyPluginAsyncTypebox = async (app) => {
     return answerFromDocument(request, reply, entry);
   };
 
-  const answerBrowser = async (request: FastifyRequest, reply: FastifyReply, entry: PublishedEntry): Promise<unknown> => {
+  const answerBrowser = async (reply: FastifyReply, entry: PublishedEntry): Promise<unknown> => {
     reply.headers(errorHeaders);
     if (await sendFeedPage(app.deps, reply, entry.token)) return reply;
-    // The token stopped opening a feed meanwhile: the reader's answer says what it is now.
-    return answer(request, reply, undefined);
+    // The token stopped opening a feed meanwhile.
+    throw new NotFoundError('Feed');
   };
 
   /** The bytes are not in memory yet: read the document, encode it once, keep it. */
   const answerFromDocument = async (request: FastifyRequest, reply: FastifyReply, entry: PublishedEntry): Promise<void> => {
     const document = await cache.document(entry);
-    if (!document) throw new NotFoundError('Feed');
+    if (!document) {
+      reply.headers(errorHeaders);
+      throw new NotFoundError('Feed');
+    }
     const coding = chooseCoding(request.headers['accept-encoding'], document.storedChars);
     const bytes = await encoded.get(document.etag, document.body, coding);
     if (document.etag !== entry.head.etag) {
