@@ -22,7 +22,7 @@ export interface PassFigures {
   outcomes: Record<string, number>;
 }
 
-interface Upstream {
+export interface Upstream {
   child: Child;
   ready: UpstreamReady;
 }
