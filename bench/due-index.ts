@@ -7,7 +7,7 @@
 // the registry for every 10th source, MEMORY USAGE summed over their keys.
 import { createClient } from '@keyv/redis';
 import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startScheduler } from '../src/refresh/scheduler.js';
@@ -140,6 +140,7 @@ async function runOn(kind: 'sqlite' | 'redis') {
   }
   const bytes = kind === 'sqlite' ? storeBytes(instance.dir) : undefined;
   await instance.close();
+  rmSync(configFile, { force: true });
   const result = {
     store: kind,
     sources: N,
