@@ -40,7 +40,7 @@ export interface RefreshOptions {
 }
 
 const MINUTE = 60_000;
-const inFlight = new WeakMap<object, Map<string, Promise<RefreshResult | undefined>>>();
+const inFlight = new WeakMap<object, Map<string, { refresh: Promise<RefreshResult | undefined>; rebuilds?: Set<string> }>>();
 
 /**
  * Refreshes one source now. Concurrent calls for the same source in this process share one fetch;
@@ -52,13 +52,17 @@ export async function refreshSource(deps: Deps, sourceId: string, options: Refre
   if (!running) inFlight.set(deps.registry, (running = new Map()));
   const current = running.get(sourceId);
   if (current) {
-    const shared = await current;
+    const shared = await current.refresh;
     // A scheduler call that skipped (not due, or leased elsewhere) is no answer for a user's refresh.
-    if (shared?.outcome !== 'skipped' || !(options.wait || options.force)) return shared;
-    return refreshSource(deps, sourceId, options);
+    if (shared?.outcome === 'skipped' && (options.wait || options.force)) return refreshSource(deps, sourceId, options);
+    // Joined a batch's refresh, whose rebuild waits for the batch (or is under way): this caller
+    // rebuilds now, joining or following that one, so its answer comes with the feeds published.
+    if (current.rebuilds && !options.rebuilds && shared && shared.outcome !== 'skipped' && shared.outcome !== 'deferred')
+      await rebuildQuietly(deps, shared.source, options);
+    return shared;
   }
   const refresh = refreshWithLease(deps, sourceId, options).finally(() => running.delete(sourceId));
-  running.set(sourceId, refresh);
+  running.set(sourceId, { refresh, rebuilds: options.rebuilds });
   return refresh;
 }
 

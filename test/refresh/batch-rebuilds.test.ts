@@ -27,6 +27,13 @@ describe.each(STORES)('rebuilds of a refresh batch (%s store)', (store) => {
   let generation = 0;
   let sources: SourceRecord[] = [];
   let jsonPath = '';
+  /** Sources whose upstream holds its answer until released (the answer, once asked for). */
+  const held = new Map<number, (() => void) | undefined>();
+  const release = (index: number) => {
+    const answer = held.get(index);
+    held.delete(index);
+    answer?.();
+  };
 
   const merges = async () => (await t.deps.metrics.feedMerges.get()).values.reduce((total, value) => total + value.value, 0);
   const published = async () =>
@@ -35,10 +42,11 @@ describe.each(STORES)('rebuilds of a refresh batch (%s store)', (store) => {
   beforeAll(async () => {
     upstream = await startUpstream();
     for (let index = 0; index < SOURCES; index++) {
-      upstream.route(
-        `/feed/${index}`,
-        (_request, response) => void response.writeHead(200, { 'content-type': 'application/rss+xml' }).end(rss(`s${index}`, generation)),
-      );
+      upstream.route(`/feed/${index}`, (_request, response) => {
+        const answer = () => void response.writeHead(200, { 'content-type': 'application/rss+xml' }).end(rss(`s${index}`, generation));
+        if (held.has(index)) held.set(index, answer);
+        else answer();
+      });
     }
     t = await startTestApp({ store, allowPrivate: [upstream.hostPort] });
     const key = await t.createUserKey();
@@ -73,5 +81,24 @@ describe.each(STORES)('rebuilds of a refresh batch (%s store)', (store) => {
     expect(results.map((result) => result.outcome)).toEqual(Array.from({ length: SOURCES }, () => 'updated'));
     expect((await merges()) - before).toBe(1);
     expect(await published()).toEqual(expect.arrayContaining(sources.map((_, index) => `s${index}-g${generation}-0`)));
+  });
+
+  it('publishes before answering a user refresh that joined a batch’s refresh of the source', async () => {
+    generation += 1;
+    // The batch cannot end (and rebuild) while source 1's answer is held.
+    held.set(0, undefined);
+    held.set(1, undefined);
+    const batch = refreshBatch(t.deps, sources.slice(0, 2), { concurrency: 4, perHost: 4 });
+    await expect.poll(() => held.get(0) !== undefined && held.get(1) !== undefined).toBe(true);
+    const before = await merges();
+    const joined = refreshSource(t.deps, sources[0]!.id, { force: true, wait: true });
+    release(0);
+    expect((await joined)?.outcome).toBe('updated');
+    expect((await merges()) - before).toBe(1);
+    expect(await published()).toContain(`s0-g${generation}-0`);
+    expect(await published()).not.toContain(`s1-g${generation}-0`);
+    release(1);
+    expect((await batch).map((result) => result.outcome)).toEqual(['updated', 'updated']);
+    expect(await published()).toContain(`s1-g${generation}-0`);
   });
 });
