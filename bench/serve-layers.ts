@@ -1,6 +1,6 @@
 // The bare app of the serving bench with feedproxy's layers added one at a time, in its own
 // process, to tell where a GET's time goes. BENCH_LAYERS is a comma list of:
-//  - `security`: registerHttpSecurity (helmet, CORS, the rate limiter) as app.ts registers it;
+//  - `security`: registerHttpSecurity (helmet's headers, the rate limiter) as app.ts registers it;
 //  - `metrics`: the onResponse hook counting requests, as app.ts adds it;
 //  - `logger`: feedproxy's pino logger at LOG_LEVEL (request logging on);
 //  - `store`: the two store reads of a public GET (token → feed id, feed id → rendered meta).

@@ -5,7 +5,10 @@
 //    from a Buffer for any `/<token>.<format>`, with its ETag, Last-Modified, Content-Type and
 //    Cache-Control, and 304 on a matching If-None-Match or an If-Modified-Since equal to Last-Modified;
 //  - `bare-precompressed`: the same, answering gzip or br bytes made once at start (the ceiling for
-//    compressed answers).
+//    compressed answers);
+//  - `bare-feedproxy-headers`: a diagnostic, not a ceiling — `bare-precompressed` sending feedproxy's
+//    exact header set of each answer (200 and 304), through Fastify's reply as any route would: what
+//    the header count costs.
 // It also answers the memory bench's questions about itself over IPC.
 import Fastify, { type FastifyInstance } from 'fastify';
 import { readFileSync } from 'node:fs';
@@ -19,7 +22,10 @@ import { openInstance, type BenchInstance } from './lib/instance.js';
 
 export interface BareResponse {
   body: string;
+  /** The 200's headers that are not per connection or per coding. */
   headers: Record<string, string>;
+  /** feedproxy's whole header set of a 200 (its vary included) and of a 304, for the diagnostic mode. */
+  feedproxyHeaders?: { ok: Record<string, string>; notModified: Record<string, string> };
 }
 
 export interface MemorySample {
@@ -54,17 +60,21 @@ if (mode === 'feedproxy') {
   instance = await openInstance({ dir: process.env.BENCH_STORE_DIR!, env });
   app = await buildApp(instance.deps);
 } else {
-  const { body, headers } = JSON.parse(readFileSync(process.env.BENCH_BARE_FILE!, 'utf8')) as BareResponse;
+  const { body, headers, feedproxyHeaders } = JSON.parse(readFileSync(process.env.BENCH_BARE_FILE!, 'utf8')) as BareResponse;
   const identity = Buffer.from(body);
   const gzipped = gzipSync(identity, { level: 9 });
   const brotli = brotliCompressSync(identity, { params: { [constants.BROTLI_PARAM_QUALITY]: 5, [constants.BROTLI_PARAM_LGWIN]: 20 } });
   const { etag = '', 'last-modified': lastModified = '', 'content-type': contentType = '', 'cache-control': cacheControl = '' } = headers;
   const same = { etag, 'last-modified': lastModified, 'content-type': contentType, 'cache-control': cacheControl };
+  const precompressed = mode !== 'bare';
+  const okHeaders = mode === 'bare-feedproxy-headers' ? feedproxyHeaders!.ok : same;
+  const notModifiedHeaders = mode === 'bare-feedproxy-headers' ? feedproxyHeaders!.notModified : same;
   app = Fastify();
   app.get('/:file', (request, reply) => {
-    reply.headers(same);
-    if (request.headers['if-none-match'] === etag || request.headers['if-modified-since'] === lastModified) return reply.code(304).send();
-    if (mode === 'bare-precompressed') {
+    if (request.headers['if-none-match'] === etag || request.headers['if-modified-since'] === lastModified)
+      return reply.headers(notModifiedHeaders).code(304).send();
+    reply.headers(okHeaders);
+    if (precompressed) {
       const accept = request.headers['accept-encoding'] ?? '';
       if (accept.includes('br')) return reply.header('content-encoding', 'br').send(brotli);
       if (accept.includes('gzip')) return reply.header('content-encoding', 'gzip').send(gzipped);

@@ -17,6 +17,8 @@ import type { BareResponse } from './serve-target.js';
 import { deleteRedisPrefix, isRedisReachable } from '../test/helpers/redis-keys.js';
 
 export const UNLIMITED = { FEEDPROXY_PUBLIC_RATE_LIMIT: '1000000' };
+/** The diagnostic row's server: the ceiling's route sending feedproxy's exact header sets (serve-target.ts). */
+const DIAGNOSTIC_LABEL = "diagnostic: bare, feedproxy's headers";
 
 interface Target {
   label: string;
@@ -31,6 +33,8 @@ interface LoadFigures {
   unexpected: number;
 }
 
+/** Headers Node writes for the connection, or Fastify for the body it sends. */
+const PER_CONNECTION_HEADERS = new Set(['date', 'connection', 'keep-alive', 'transfer-encoding', 'content-length', 'content-encoding']);
 /** Headers that belong to one connection or one answer, not to what the app decided to say. */
 const PER_ANSWER_HEADERS = new Set(['date', 'connection', 'keep-alive', 'transfer-encoding', 'content-length', 'content-encoding', 'vary']);
 
@@ -166,9 +170,20 @@ export async function runServingBench(options: RunOptions): Promise<BenchResult>
   answer.headers.forEach((value, name) => {
     if (!PER_ANSWER_HEADERS.has(name)) headers[name] = value;
   });
+  // feedproxy's whole header sets, for the diagnostic row (what the header count costs a bare route).
+  const setOf = (response: Response) => {
+    const all: Record<string, string> = {};
+    response.headers.forEach((value, name) => {
+      if (!PER_CONNECTION_HEADERS.has(name)) all[name] = value;
+    });
+    return all;
+  };
+  const notModified = await fetch(`http://127.0.0.1:${probe.port}${path}`, { headers: { 'if-none-match': headers.etag ?? '' } });
+  await notModified.arrayBuffer();
+  const feedproxyHeaders = { ok: setOf(answer), notModified: setOf(notModified) };
   await probe.child.stop();
   const bareFile = join(sqlite.instance.dir, 'bare.json');
-  writeFileSync(bareFile, JSON.stringify({ body, headers } satisfies BareResponse));
+  writeFileSync(bareFile, JSON.stringify({ body, headers, feedproxyHeaders } satisfies BareResponse));
 
   const targets = [
     { label: 'bare Fastify', mode: 'bare', env: { BENCH_SERVE_MODE: 'bare', BENCH_BARE_FILE: bareFile }, token: stores[0]!.token },
@@ -176,6 +191,12 @@ export async function runServingBench(options: RunOptions): Promise<BenchResult>
       label: 'bare, compressed once',
       mode: 'bare-precompressed',
       env: { BENCH_SERVE_MODE: 'bare-precompressed', BENCH_BARE_FILE: bareFile },
+      token: stores[0]!.token,
+    },
+    {
+      label: DIAGNOSTIC_LABEL,
+      mode: 'bare-feedproxy-headers',
+      env: { BENCH_SERVE_MODE: 'bare-feedproxy-headers', BENCH_BARE_FILE: bareFile },
       token: stores[0]!.token,
     },
     ...stores.map((store) => ({
@@ -199,7 +220,7 @@ export async function runServingBench(options: RunOptions): Promise<BenchResult>
           })();
           for (const connections of connectionCounts) {
             for (const testCase of SERVING_CASES) {
-              if (target.mode.startsWith('bare') && target.mode !== testCase.bare) continue;
+              if ((target.mode === 'bare' || target.mode === 'bare-precompressed') && target.mode !== testCase.bare) continue;
               const url = `http://127.0.0.1:${port}/${target.token}.atom`;
               await runWrk(url, testCase.headers(validators), 1, connections, testCase.status); // warm-up: JIT, connections, caches
               const key = `${target.label}|${testCase.label}|${connections}`;
@@ -244,6 +265,19 @@ export async function runServingBench(options: RunOptions): Promise<BenchResult>
         '—',
         bare.bad,
       ]);
+      // Diagnostic, not a target: the bare route sending feedproxy's headers, against the same ceiling.
+      const diagnostic = summary(`${DIAGNOSTIC_LABEL}|${testCase.label}|${connections}`);
+      rows.push([
+        `${testCase.label}, ${connections} conn.`,
+        DIAGNOSTIC_LABEL,
+        diagnostic.requestsPerSecond,
+        diagnostic.p50Ms,
+        diagnostic.p99Ms,
+        (diagnostic.requestsPerSecond / bare.requestsPerSecond).toFixed(2),
+        (diagnostic.p99Ms / bare.p99Ms).toFixed(2),
+        diagnostic.bad,
+      ]);
+      resultFigures[`diagnostic|${testCase.label}|${connections}|ratio`] = diagnostic.requestsPerSecond / bare.requestsPerSecond;
       for (const store of stores) {
         const label = `feedproxy, ${store.label}`;
         const own = summary(`${label}|${testCase.label}|${connections}`);
@@ -276,6 +310,7 @@ export async function runServingBench(options: RunOptions): Promise<BenchResult>
     notes: [
       "targets: req/s ≥ 0.9 of the ceiling for 200 identity, both 304s, gzip and br (against bytes compressed once); p99 ≤ 1.5× the ceiling's",
       'ceiling: a bare Fastify 5 route, no plugins, the same body in a Buffer with the same ETag, Last-Modified, Content-Type and Cache-Control (bench/serve-target.ts); each server in its own process, wrk in another (2 cores shared by all three)',
+      `"${DIAGNOSTIC_LABEL}": not a target — the ceiling's route (bytes compressed once) setting feedproxy's exact header set of each answer through Fastify's reply: what the number of headers costs a route that does nothing else`,
       'feedproxy as deployed: LOG_LEVEL=info, security headers, CORS, usage stats, metrics and the public rate limit on (lifted to 1,000,000 a minute so the one load address is not answered 429)',
       `machine load (1-minute load average) at the start and the end of this bench: ${loadAtStart.toFixed(1)} and ${loadAtEnd.toFixed(1)} on ${cpus().length} CPUs — ${
         // The bench's own wrk and server keep about two cores busy; a start above the CPU count means others did too.

@@ -1,8 +1,8 @@
-// What the HTTP surface does against browsers and floods: security headers on every answer, CORS
-// for the public feeds only, rate limits on the API (per key) and on the public feeds (per client).
-// The only imports of helmet, @fastify/cors and @fastify/rate-limit.
+// What the HTTP surface does against browsers and floods: security headers on every answer, rate
+// limits on the API (per key) and on the public feeds (per client). CORS is offered on the public
+// feeds only, by their own route (routes/public-feeds.ts); nothing here shares anything cross-origin.
+// The only imports of helmet and @fastify/rate-limit.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import cors from '@fastify/cors';
 import rateLimit from '@fastify/rate-limit';
 import type { KeyValueStore } from './store/kv.js';
 import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
@@ -76,6 +76,38 @@ export const HELMET_HEADERS: Readonly<Record<string, string>> = (() => {
 const HELMET_ENTRIES = Object.entries(HELMET_HEADERS);
 
 /**
+ * helmet's headers that mean something on a feed document (Atom, RSS or JSON a browser may render
+ * when someone opens the URL), with the reason each is kept. The others are left off: they are
+ * for HTML pages or for browsers nobody runs (SECURITY.md, "Headers").
+ */
+const FEED_SECURITY_HEADER_NAMES = [
+  // An XML document may carry XHTML <script> a browser runs: the CSP forbids inline script, plugins, framing.
+  'content-security-policy',
+  // A feed opened in a tab is a top-level document: no cross-origin opener keeps a handle on it.
+  'cross-origin-opener-policy',
+  // The capability token is in the URL: no link followed from a rendered feed carries it as Referer.
+  'referrer-policy',
+  // The bytes are exactly their Content-Type: no sniffing a feed into HTML.
+  'x-content-type-options',
+  // frame-ancestors' counterpart for browsers that only know this one.
+  'x-frame-options',
+] as const;
+
+/**
+ * The security headers of a public feed's 200 (and HEAD), of its 404 and 429: helmet's that mean
+ * something for a feed document, the resource policy that lets a page elsewhere embed it, and HSTS
+ * only when the public URL is https (a browser ignores HSTS on plain http: RFC 6797 §8.1). A 304
+ * carries none of them: the browser keeps those of the stored 200 it refreshes (RFC 9111 §4.3.4).
+ */
+export function feedSecurityHeaders(publicUrl: string): Readonly<Record<string, string>> {
+  const headers: Record<string, string> = {};
+  for (const name of FEED_SECURITY_HEADER_NAMES) headers[name] = HELMET_HEADERS[name]!;
+  headers['cross-origin-resource-policy'] = 'cross-origin';
+  if (publicUrl.startsWith('https:')) headers['strict-transport-security'] = HELMET_HEADERS['strict-transport-security']!;
+  return Object.freeze(headers);
+}
+
+/**
  * @fastify/rate-limit's store on our KeyValueStore's shared windows (Redis): N instances count one
  * budget per key. Its own Redis store wants an ioredis client; ours is node-redis, already open.
  */
@@ -120,15 +152,6 @@ export async function registerHttpSecurity(
     if (request.method === 'OPTIONS' && isPublicFeed(request)) raw.setHeader('cross-origin-resource-policy', 'cross-origin');
     done();
   });
-  // Feed readers that run in a browser read the public feeds cross-origin; nothing else is shared.
-  // The API takes a bearer key and is never offered to other origins (its preflight answers 404).
-  await app.register(cors, {
-    delegator: (request, callback) => {
-      if (isPublicFeed(request)) callback(null, { origin: '*', methods: ['GET', 'HEAD'], maxAge: 86_400 });
-      else callback(null, { origin: false });
-    },
-  });
-
   await app.register(rateLimit, {
     global: true,
     timeWindow: MINUTE_MS,

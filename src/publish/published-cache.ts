@@ -28,8 +28,10 @@ export interface PublishedEntry {
   bytes: Map<string, Buffer>;
   /** Characters of the stored document the bytes are made from (what picks a coding), once read. */
   storedChars?: number;
-  /** Headers of every answer from this entry (200 and 304 alike), made once by the route. */
-  headers?: Readonly<Record<string, string>>;
+  /** Header blocks (name, value, …) of its answers, by '304' or a 200's coding: made once by the route. */
+  headerBlocks: Map<string, string[]>;
+  /** The public rate limit's budget key of this token, made once by the route. */
+  limitKey?: string;
 }
 
 export interface PublishedDocumentSource {
@@ -128,7 +130,7 @@ export async function createPublishedCache(deps: CacheDeps, limits: PublishedCac
       const target = await findPublishedFeed(deps, token);
       const head = target && (await readPublishedHead(deps, target, token, format));
       if (!target || !head) return undefined;
-      const entry: PublishedEntry = { token, format, target, head, bytes: new Map() };
+      const entry: PublishedEntry = { token, format, target, head, bytes: new Map(), headerBlocks: new Map() };
       if (trusted && startedAt === generation && watch.sync() && startedAt === generation) {
         forget(file);
         while (entries.size >= limits.entries) forget(entries.keys().next().value!);

@@ -1,20 +1,22 @@
-// GET|HEAD /<token>.atom|.rss|.json — the public, unauthenticated feed URLs readers poll.
-// A GET reads stored bytes: it never fetches an upstream and never re-renders. Each token of a feed
-// (the default one and every named subscriber URL) is counted apart for GET /api/v1/feeds/:id/stats.
+// GET|HEAD /<token>.atom|.rss|.json — the public, unauthenticated feed URLs readers poll — and their
+// CORS preflight. A GET reads stored bytes: it never fetches an upstream and never re-renders. Each
+// token of a feed (the default one and every named subscriber URL) is counted apart for
+// GET /api/v1/feeds/:id/stats.
 //
 // Readers poll all day and nearly every poll is a conditional GET of a feed that has not changed,
 // so a poll is answered from this instance's memory (publish/published-cache.ts, invalidated
-// exactly by the store) and everything else it costs is made once: the headers of an answer
-// (security headers, CORS, validators) per document, the bytes per document and coding.
-// Compression and the global rate limiter never run on this route (app.ts registers it before
-// them), and the security-header hook skips it, because it sets what they would, from memory
-// (BENCHMARKS.md, diagnosis 1).
+// exactly by the store), and everything else it costs is made once per document: the header block
+// of each answer (304, and 200 per content coding) is a ready list written with the body in one
+// writeHead + end. Each answer carries what it needs and no more (SECURITY.md, "Headers"): a 304
+// the validators, caching and CORS headers, a 200 also the security headers of a feed document.
+// Compression, the global rate limiter, the security-header hook and CORS plugins never run here
+// (app.ts registers this route first; BENCHMARKS.md, diagnosis 1).
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { FastifyBaseLogger } from 'fastify';
+import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { NotFoundError, RateLimitedError, withRetryAfter } from '../errors.js';
-import { HELMET_HEADERS } from '../http-security.js';
-import { parseFeedFile } from '../publish/public-paths.js';
+import { feedSecurityHeaders } from '../http-security.js';
+import { parseFeedFile, PUBLIC_FEED_PATH } from '../publish/public-paths.js';
 import { createPublishedCache, type PublishedEntry } from '../publish/published-cache.js';
 import { createPublicLimit } from './public-limit.js';
 import { isBrowserNavigation, sendFeedPage } from './browser-view.js';
@@ -24,15 +26,18 @@ import { chooseCoding, createEncodedBodyCache } from './encoded-bodies.js';
 const ENCODED_CACHE_BYTES = 32 * 1024 * 1024;
 
 /**
- * What @fastify/cors (origin `*`), helmet and the onSend hook of http-security.ts answered on this
- * route, in their order: feed readers that run in a browser read the feeds cross-origin, and a page
- * elsewhere may embed them (cross-origin-resource-policy).
+ * Feed readers that run in a browser read the feeds cross-origin, and nothing a feed says depends
+ * on who asks: `*` for every origin, so no answer varies with Origin (Fetch, "CORS protocol and
+ * HTTP caches"). The API is never offered cross-origin (no CORS header, its preflight answers 404).
  */
-const CORS_HEADERS = { vary: 'Origin', 'access-control-allow-origin': '*' } as const;
-const SECURITY_HEADERS: Readonly<Record<string, string>> = Object.freeze({
-  ...HELMET_HEADERS,
-  'cross-origin-resource-policy': 'cross-origin',
-});
+const ALLOW_ANY_ORIGIN = { 'access-control-allow-origin': '*' } as const;
+/** The preflight: GET and HEAD, whatever request headers a reader sends (If-None-Match…), for a day. */
+const PREFLIGHT_HEADERS = {
+  'access-control-allow-origin': '*',
+  'access-control-allow-methods': 'GET, HEAD',
+  'access-control-max-age': '86400',
+  vary: 'Access-Control-Request-Headers',
+} as const;
 
 type Bindings = Parameters<FastifyBaseLogger['child']>[0];
 type ChildLoggerOptions = NonNullable<Parameters<FastifyBaseLogger['child']>[1]>;
@@ -83,23 +88,154 @@ export const publicFeedRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const limit = createPublicLimit(config.limits.publicRequestsPerMinute, Date.now, shared);
   const reads = app.deps.metrics.publicFeedReads;
   const cacheControl = `public, max-age=${config.feeds.maxAgeSeconds}`;
+  const security = feedSecurityHeaders(config.publicUrl);
+  /** A 404's or 429's headers: an error document is a document a browser may show. */
+  const errorHeaders = Object.freeze({ ...security, ...ALLOW_ANY_ORIGIN });
+  const securityBlock = Object.entries(security).flat();
   app.addHook('onClose', async () => {
     await limit.close();
     await cache.close();
   });
 
-  /** Every header of an answer from `entry` (200, 304 and HEAD alike), after the rate-limit ones. */
-  const headersOf = (entry: PublishedEntry): Readonly<Record<string, string>> =>
-    (entry.headers ??= Object.freeze({
-      ...SECURITY_HEADERS,
-      // Readers get identity, gzip or br bytes; a browser navigation to Atom or RSS gets a page
-      // instead (browser-view.ts); a 304 names the same variance as the 200 it stands for.
-      vary: entry.format === 'json' ? 'Origin, Accept-Encoding' : 'Origin, Sec-Fetch-Mode, Accept-Encoding',
-      etag: entry.head.etag,
-      'last-modified': entry.head.lastModified,
-      'cache-control': cacheControl,
-      'content-type': entry.head.contentType,
-    }));
+  /**
+   * The header block (name, value, …) of every 304 from `entry`: what RFC 9110 §15.4.5 asks a 304
+   * to repeat of its 200 (ETag, Cache-Control, Vary; Node adds Date), Last-Modified for readers
+   * that revalidate with If-Modified-Since, and CORS's header for a script that sent the
+   * validators itself and reads the 304 as is. Security headers stay those of the stored 200.
+   */
+  const notModifiedBlock = (entry: PublishedEntry): string[] => {
+    let block = entry.headerBlocks.get('304');
+    if (block === undefined) {
+      block = [
+        'access-control-allow-origin',
+        '*',
+        'vary',
+        varyOf(entry),
+        'etag',
+        entry.head.etag,
+        'last-modified',
+        entry.head.lastModified,
+        'cache-control',
+        cacheControl,
+      ];
+      entry.headerBlocks.set('304', block);
+    }
+    return block;
+  };
+
+  /** The header block of a 200 (and HEAD) from `entry` in `coding`, `bytes` long, tagged `etag`. */
+  const okBlock = (entry: PublishedEntry, coding: string, bytes: Buffer, etag = entry.head.etag): string[] => [
+    ...securityBlock,
+    'access-control-allow-origin',
+    '*',
+    'vary',
+    varyOf(entry),
+    'etag',
+    etag,
+    'last-modified',
+    entry.head.lastModified,
+    'cache-control',
+    cacheControl,
+    'content-type',
+    entry.head.contentType,
+    ...(coding === 'identity' ? [] : ['content-encoding', coding]),
+    'content-length',
+    String(bytes.length),
+  ];
+  const keptOkBlock = (entry: PublishedEntry, coding: string, bytes: Buffer): string[] => {
+    let block = entry.headerBlocks.get(coding);
+    if (block === undefined) entry.headerBlocks.set(coding, (block = okBlock(entry, coding, bytes)));
+    return block;
+  };
+
+  /**
+   * The answer, written in one go: Fastify's reply would copy the headers one call each and run
+   * the send path's checks per request. Hijacking keeps its onResponse accounting (metrics) and
+   * request logging, which listen for the response's end.
+   */
+  const write = (request: FastifyRequest, reply: FastifyReply, status: 200 | 304, block: string[], body?: Buffer): undefined => {
+    reply.hijack();
+    reply.raw.writeHead(status, block);
+    if (request.method === 'HEAD' || body === undefined) reply.raw.end();
+    else reply.raw.end(body);
+    return undefined;
+  };
+
+  /** Answers from `entry` (undefined: the URL opens nothing); synchronous when memory holds the bytes. */
+  const answer = (request: FastifyRequest, reply: FastifyReply, entry: PublishedEntry | undefined): Promise<unknown> | undefined => {
+    const allowed = limit.take(request.ip, entry && (entry.limitKey ??= `${entry.target.feedId}:${entry.target.tokenId}`));
+    if (!allowed.allowed) {
+      // The budget's figures on the refusal only: a reader that is answered has no use for them.
+      reply
+        .headers(errorHeaders)
+        .header('x-ratelimit-limit', allowed.limit)
+        .header('x-ratelimit-remaining', allowed.remaining)
+        .header('x-ratelimit-reset', allowed.resetSeconds);
+      throw withRetryAfter(
+        new RateLimitedError(`at most ${allowed.limit} a minute from this address for this feed; retry in ${allowed.resetSeconds} seconds`),
+        allowed.resetSeconds * 1000,
+      );
+    }
+    if (entry === undefined) {
+      reply.headers(errorHeaders);
+      throw new NotFoundError('Feed');
+    }
+    // A browser navigating here is shown the feed page (browser-view.ts); readers get the bytes below.
+    if (entry.format !== 'json' && isBrowserNavigation(request.headers)) return answerBrowser(reply, entry);
+
+    const notModified = isNotModified(
+      request.headers['if-none-match'],
+      request.headers['if-modified-since'],
+      entry.head.etag,
+      entry.head.lastModified,
+    );
+    stats.record({
+      feedId: entry.target.feedId,
+      tokenId: entry.target.tokenId,
+      notModified,
+      userAgent: request.headers['user-agent'],
+      at: app.deps.now(),
+    });
+    if (notModified) return write(request, reply, 304, notModifiedBlock(entry));
+    if (entry.storedChars !== undefined) {
+      const coding = chooseCoding(request.headers['accept-encoding'], entry.storedChars);
+      const kept = entry.bytes.get(coding);
+      if (kept !== undefined) return write(request, reply, 200, keptOkBlock(entry, coding, kept), kept);
+    }
+    return answerFromDocument(request, reply, entry);
+  };
+
+  const answerBrowser = async (reply: FastifyReply, entry: PublishedEntry): Promise<unknown> => {
+    reply.headers(errorHeaders);
+    if (await sendFeedPage(app.deps, reply, entry.token)) return reply;
+    // The token stopped opening a feed meanwhile.
+    throw new NotFoundError('Feed');
+  };
+
+  /** The bytes are not in memory yet: read the document, encode it once, keep it. */
+  const answerFromDocument = async (request: FastifyRequest, reply: FastifyReply, entry: PublishedEntry): Promise<void> => {
+    const document = await cache.document(entry);
+    if (!document) {
+      reply.headers(errorHeaders);
+      throw new NotFoundError('Feed');
+    }
+    const coding = chooseCoding(request.headers['accept-encoding'], document.storedChars);
+    const bytes = await encoded.get(document.etag, document.body, coding);
+    if (document.etag !== entry.head.etag) {
+      // A rebuild landed between the two reads: send the body with its own tag.
+      return write(request, reply, 200, okBlock(entry, coding, bytes, document.etag), bytes);
+    }
+    entry.storedChars = document.storedChars;
+    cache.keepBytes(entry, coding, bytes);
+    write(request, reply, 200, keptOkBlock(entry, coding, bytes), bytes);
+  };
+
+  const answerFromStore = async (request: FastifyRequest, reply: FastifyReply, file: string): Promise<unknown> => {
+    const parsed = parseFeedFile(file);
+    const entry = parsed && (await cache.load(file, parsed.token, parsed.format));
+    reads.store += 1;
+    return answer(request, reply, entry);
+  };
 
   app.get(
     '/:file',
@@ -108,10 +244,8 @@ export const publicFeedRoutes: FastifyPluginAsyncTypebox = async (app) => {
       // throughput of a 304 (BENCHMARKS.md, bench 1b). Errors still log.
       logLevel: PUBLIC_LOG_LEVEL,
       childLoggerFactory: (logger, bindings, options) => new LazyChildLogger(logger, bindings, options) as unknown as FastifyBaseLogger,
-      // Compression, helmet's, CORS's and the rate limit's headers are made here, from memory:
-      // compression and the API's limiter never see this route (app.ts); the security-header hook
-      // and CORS skip it by this flag and `cors: false`.
-      config: { publicFeed: true, cors: false },
+      // The security-header hook skips this route by this flag: its answers carry their own.
+      config: { publicFeed: true },
       schema: {
         tags: ['public feeds'],
         summary: 'A published feed (Atom 1.0, RSS 2.0 or JSON Feed 1.1); no authentication',
@@ -119,79 +253,38 @@ export const publicFeedRoutes: FastifyPluginAsyncTypebox = async (app) => {
         params: Type.Object({ file: Type.String({ description: '<token>.atom, <token>.rss or <token>.json' }) }),
       },
     },
-    async (request, reply) => {
+    // Not async: a poll answered from memory makes no promise.
+    (request, reply) => {
       const { file } = request.params;
-      let entry = cache.get(file);
-      if (entry !== undefined) reads.memory += 1;
-      else {
-        const parsed = parseFeedFile(file);
-        entry = parsed && (await cache.load(file, parsed.token, parsed.format));
-        reads.store += 1;
-      }
-      const allowed = limit.take(request.ip, entry && `${entry.target.feedId}:${entry.target.tokenId}`);
-      reply
-        .headers(CORS_HEADERS)
-        .header('x-ratelimit-limit', allowed.limit)
-        .header('x-ratelimit-remaining', allowed.remaining)
-        .header('x-ratelimit-reset', allowed.resetSeconds);
-      if (!allowed.allowed) {
-        reply.headers(SECURITY_HEADERS);
-        throw withRetryAfter(
-          new RateLimitedError(
-            `at most ${allowed.limit} a minute from this address for this feed; retry in ${allowed.resetSeconds} seconds`,
-          ),
-          allowed.resetSeconds * 1000,
-        );
-      }
-      if (entry === undefined) {
-        reply.headers(SECURITY_HEADERS);
-        throw new NotFoundError('Feed');
-      }
-      // A browser navigating here is shown the feed page (browser-view.ts); readers get the bytes below.
-      if (entry.format !== 'json' && isBrowserNavigation(request.headers)) {
-        reply.headers(SECURITY_HEADERS);
-        if (await sendFeedPage(app.deps, reply, entry.token)) return reply;
-      }
-
-      reply.headers(headersOf(entry));
-      const notModified = isNotModified(
-        request.headers['if-none-match'],
-        request.headers['if-modified-since'],
-        entry.head.etag,
-        entry.head.lastModified,
-      );
-      stats.record({
-        feedId: entry.target.feedId,
-        tokenId: entry.target.tokenId,
-        notModified,
-        userAgent: request.headers['user-agent'],
-        at: app.deps.now(),
-      });
-      if (notModified) return reply.code(304).send();
-
-      if (entry.storedChars !== undefined) {
-        const coding = chooseCoding(request.headers['accept-encoding'], entry.storedChars);
-        const kept = entry.bytes.get(coding);
-        if (kept !== undefined) {
-          if (coding !== 'identity') reply.header('content-encoding', coding);
-          return reply.send(kept);
-        }
-      }
-      const document = await cache.document(entry);
-      if (!document) throw new NotFoundError('Feed');
-      // A rebuild may have landed between the two reads: send the body with its own tag.
-      if (document.etag !== entry.head.etag) reply.header('etag', document.etag);
-      const coding = chooseCoding(request.headers['accept-encoding'], document.storedChars);
-      if (coding !== 'identity') reply.header('content-encoding', coding);
-      const bytes = await encoded.get(document.etag, document.body, coding);
-      if (document.etag === entry.head.etag) {
-        entry.storedChars = document.storedChars;
-        cache.keepBytes(entry, coding, bytes);
-      }
-      return reply.send(bytes);
+      const entry = cache.get(file);
+      if (entry === undefined) return answerFromStore(request, reply, file);
+      reads.memory += 1;
+      return answer(request, reply, entry);
     },
   );
+
+  // The preflight of a feed URL, for a browser reader that sends If-None-Match (not a simple
+  // request header). Any other path's preflight is not found: nothing else is shared cross-origin.
+  app.options('/:file', { schema: { hide: true, params: Type.Object({ file: Type.String() }) } }, (request, reply) => {
+    if (!PUBLIC_FEED_PATH.test(request.url)) return reply.callNotFound();
+    // A preflight names the origin and the method (Fetch, "CORS-preflight request"): anything else is not one.
+    if (request.headers.origin === undefined || request.headers['access-control-request-method'] === undefined) {
+      return reply.code(400).type('text/plain; charset=utf-8').send('Invalid Preflight Request');
+    }
+    const asked = request.headers['access-control-request-headers'];
+    reply.headers(PREFLIGHT_HEADERS);
+    if (asked !== undefined) reply.header('access-control-allow-headers', asked);
+    return reply.code(204).header('content-length', '0').send();
+  });
 };
+
+/**
+ * What the answer depends on besides the URL: the coding (Accept-Encoding) and, for Atom and RSS, a
+ * browser navigation that gets a page instead (browser-view.ts). A 304 names the same as its 200.
+ */
+function varyOf(entry: PublishedEntry): string {
+  return entry.format === 'json' ? 'Accept-Encoding' : 'Sec-Fetch-Mode, Accept-Encoding';
+}
 
 /**
  * RFC 9110 §13.1.2: If-None-Match uses the weak comparison and, when present, decides alone

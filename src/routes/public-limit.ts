@@ -68,6 +68,9 @@ export function createPublicLimit(maxPerMinute: number, now: () => number = Date
   let droppedBefore = 0;
   // One answer object, filled per call: this runs on every poll.
   const answer: LimitAnswer = { allowed: true, limit: maxPerMinute, remaining: 0, resetSeconds: 0 };
+  // The last address's key: a keep-alive connection polls from one address, so most calls reuse it.
+  let lastAddress = '';
+  let lastAddressKey = '';
 
   function scheduleFlush(now: boolean): void {
     if (now) soon ??= setImmediate(() => void flush());
@@ -113,7 +116,11 @@ export function createPublicLimit(maxPerMinute: number, now: () => number = Date
   return {
     take(address, feedKey) {
       const at = now();
-      const key = `${addressKey(address)}|${feedKey ?? ''}`;
+      if (address !== lastAddress) {
+        lastAddressKey = addressKey(address);
+        lastAddress = address;
+      }
+      const key = `${lastAddressKey}|${feedKey ?? ''}`;
       let budget = budgets.get(key);
       const start = shared ? alignedStart(at) : budget === undefined || at - budget.start >= WINDOW_MS ? at : budget.start;
       if (budget === undefined || budget.start !== start) {

@@ -69,11 +69,22 @@ const field = {
   reader: (tokenId: string, reader: string, readerFeedId = '') => `reader|${tokenId}|${reader.replaceAll('|', '')}|${readerFeedId}`,
 };
 
+interface Counts {
+  requests: number;
+  notModified: number;
+}
+
+/**
+ * What one feed's polls added since the last flush, as numbers: the store's field names and ISO
+ * times are made once per flush, not once per poll.
+ */
 interface Pending {
-  counts: Record<string, number>;
-  values: Record<string, string>;
-  /** The latest hit counted (ISO): the clock the once-a-day pruning goes by. */
-  lastAt: string;
+  tokens: Map<string, Counts & { lastSeenMs: number }>;
+  days: Map<string, Counts>;
+  /** Reader reports (field → JSON), rare: made when the poll carries one. */
+  readers: Record<string, string>;
+  /** The latest hit counted: the clock the once-a-day pruning goes by. */
+  lastAtMs: number;
 }
 
 /** Per-day counters older than this are deleted: the API shows the last DAYS_SHOWN days. */
@@ -111,7 +122,19 @@ export function createStatsRecorder(storage: FeedStatsStorage, logger: Logger): 
   async function writeOut(): Promise<void> {
     const batch = pending;
     pending = new Map();
-    for (const [feedId, { counts, values, lastAt }] of batch) {
+    for (const [feedId, { tokens, days, readers, lastAtMs }] of batch) {
+      const counts: Record<string, number> = {};
+      const values: Record<string, string> = { ...readers };
+      for (const [tokenId, token] of tokens) {
+        counts[field.requests(tokenId)] = token.requests;
+        if (token.notModified > 0) counts[field.notModified(tokenId)] = token.notModified;
+        values[field.lastSeen(tokenId)] = new Date(token.lastSeenMs).toISOString();
+      }
+      for (const [date, day] of days) {
+        counts[field.dayRequests(date)] = day.requests;
+        if (day.notModified > 0) counts[field.dayNotModified(date)] = day.notModified;
+      }
+      const lastAt = new Date(lastAtMs).toISOString();
       try {
         await storage.increment(feedId, counts);
         await storage.set(feedId, values);
@@ -147,33 +170,48 @@ export function createStatsRecorder(storage: FeedStatsStorage, logger: Logger): 
     seen.add(field);
     return true;
   }
+  /** The UTC day of the last hit, kept: polls of one day share its string. */
+  let day = { start: 0, end: 0, date: '' };
+  function dateOf(ms: number): string {
+    if (ms < day.start || ms >= day.end) {
+      const start = ms - (((ms % 86_400_000) + 86_400_000) % 86_400_000);
+      day = { start, end: start + 86_400_000, date: new Date(start).toISOString().slice(0, 10) };
+    }
+    return day.date;
+  }
   const timer = setInterval(flushSoon, FLUSH_EVERY_MS);
   timer.unref();
 
   return {
     record({ feedId, tokenId, notModified, userAgent, at }) {
-      // Once per request, not once per use: this runs on every poll of a public feed.
-      const iso = at.toISOString();
+      // This runs on every poll of a public feed: numbers only, no string made unless a reader reports.
+      const ms = at.getTime();
       let entry = pending.get(feedId);
       if (!entry) {
         if (pending.size >= MAX_PENDING_FEEDS) flushSoon();
-        pending.set(feedId, (entry = { counts: {}, values: {}, lastAt: iso }));
+        pending.set(feedId, (entry = { tokens: new Map(), days: new Map(), readers: {}, lastAtMs: ms }));
       }
-      if (iso > entry.lastAt) entry.lastAt = iso;
-      const { counts, values } = entry;
-      const date = iso.slice(0, 10);
-      const bump = (name: string) => (counts[name] = (counts[name] ?? 0) + 1);
-      bump(field.requests(tokenId));
-      bump(field.dayRequests(date));
+      if (ms > entry.lastAtMs) entry.lastAtMs = ms;
+      let token = entry.tokens.get(tokenId);
+      if (!token) entry.tokens.set(tokenId, (token = { requests: 0, notModified: 0, lastSeenMs: ms }));
+      token.requests += 1;
+      token.lastSeenMs = ms;
+      const date = dateOf(ms);
+      let counts = entry.days.get(date);
+      if (!counts) entry.days.set(date, (counts = { requests: 0, notModified: 0 }));
+      counts.requests += 1;
       if (notModified) {
-        bump(field.notModified(tokenId));
-        bump(field.dayNotModified(date));
+        token.notModified += 1;
+        counts.notModified += 1;
       }
-      values[field.lastSeen(tokenId)] = iso;
       const report = parseReaderAgent(userAgent);
       const readerField = report && field.reader(tokenId, report.reader, report.readerFeedId);
       if (report && readerField && takesReader(feedId, tokenId, readerField, date)) {
-        values[readerField] = JSON.stringify({ reader: report.reader, subscribers: report.subscribers, lastSeenAt: iso });
+        entry.readers[readerField] = JSON.stringify({
+          reader: report.reader,
+          subscribers: report.subscribers,
+          lastSeenAt: at.toISOString(),
+        });
       }
     },
     flush,

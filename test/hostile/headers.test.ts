@@ -1,6 +1,8 @@
 // Issue 7, headers: security headers on the HTML pages (docs, OAuth callback), CORS `*` on the
-// public feeds (GET/HEAD, preflight included) and never on the API, whatever Origin asks.
+// public feeds (GET/HEAD, preflight included) and never on the API, whatever Origin asks; issue 13:
+// each public feed answer carries what it needs (a 304 its validators, a 200 a document's security headers).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { feedSecurityHeaders } from '../../src/http-security.js';
 import { PUBLIC_URL } from '../helpers/app.js';
 import { serveFixture, startUpstream, type Upstream } from '../helpers/upstream.js';
 import { startHostileApp, type HostileApp } from './harness.js';
@@ -54,20 +56,75 @@ describe('security headers and CORS', () => {
     expect(response.headers['x-content-type-options']).toBe('nosniff');
   });
 
-  it('sends the public feeds, their 304s and 404s the same security headers helmet sends elsewhere', async () => {
-    // The feed route skips helmet's hook and sets the headers it computed once: they must not drift.
+  // What each public answer carries (SECURITY.md, "Headers"; docs/subscribing.md). The feed route
+  // sets them itself, from memory, so they are checked here against what helmet sends elsewhere.
+  /** helmet's headers that mean something on a feed document: same values as on /docs. */
+  const FEED_DOCUMENT_HEADERS = [
+    'content-security-policy',
+    'cross-origin-opener-policy',
+    'referrer-policy',
+    'x-content-type-options',
+    'x-frame-options',
+  ];
+  /** helmet's headers for HTML pages or for browsers nobody runs, and HSTS on a plain-http URL. */
+  const LEFT_OFF_FEEDS = [
+    'origin-agent-cluster',
+    'x-dns-prefetch-control',
+    'x-download-options',
+    'x-permitted-cross-domain-policies',
+    'x-xss-protection',
+    'strict-transport-security',
+  ];
+  /** RFC 9110 §15.4.5: what a 304 repeats of its 200 (Date comes from Node), plus Last-Modified and CORS. */
+  const NOT_MODIFIED_HEADERS = ['etag', 'last-modified', 'cache-control', 'vary', 'access-control-allow-origin'];
+
+  it('sends feed answers (200, HEAD, 404) the security headers of a document, as helmet sends them elsewhere', async () => {
     const docs = await t.app.inject({ method: 'GET', url: '/docs/' });
-    const helmetNames = Object.keys(docs.headers).filter((name) =>
-      /^(content-security-policy|cross-origin-opener-policy|origin-agent-cluster|referrer-policy|strict-transport-security|x-)/.test(name),
-    );
-    expect(helmetNames.length).toBeGreaterThanOrEqual(10);
+    // Positive control: /docs carries every one of them, so their absence below is a choice, not a miss.
+    for (const name of [...FEED_DOCUMENT_HEADERS, ...LEFT_OFF_FEEDS]) expect(docs.headers[name], name).toBeDefined();
     const ok = await t.app.inject({ method: 'GET', url: feedPath });
-    const notModified = await t.app.inject({ method: 'GET', url: feedPath, headers: { 'if-none-match': String(ok.headers.etag) } });
+    const head = await t.app.inject({ method: 'HEAD', url: feedPath });
     const missing = await t.app.inject({ method: 'GET', url: '/AAAAAAAAAAAAAAAAAAAAAAAA.atom' });
-    expect([ok.statusCode, notModified.statusCode, missing.statusCode]).toEqual([200, 304, 404]);
-    for (const response of [ok, notModified, missing]) {
-      for (const name of helmetNames) expect(response.headers[name], name).toBe(docs.headers[name]);
+    expect([ok.statusCode, head.statusCode, missing.statusCode]).toEqual([200, 200, 404]);
+    for (const response of [ok, head, missing]) {
+      for (const name of FEED_DOCUMENT_HEADERS) expect(response.headers[name], name).toBe(docs.headers[name]);
+      for (const name of LEFT_OFF_FEEDS) expect(response.headers[name], name).toBeUndefined();
+      expect(response.headers['cross-origin-resource-policy']).toBe('cross-origin');
+      expect(response.headers['access-control-allow-origin']).toBe('*');
+      // The budget's figures are for a refused client (the 429), not for every answer.
+      expect(response.headers['x-ratelimit-remaining']).toBeUndefined();
     }
+    // HEAD says what GET would send, without the body.
+    for (const name of [...NOT_MODIFIED_HEADERS, 'content-type', 'content-length']) expect(head.headers[name], name).toBe(ok.headers[name]);
+    expect(head.body).toBe('');
+    // ACAO is `*` for every origin: no answer varies with Origin.
+    expect(String(ok.headers.vary)).toBe('Sec-Fetch-Mode, Accept-Encoding');
+  });
+
+  it("sends a 304 the headers RFC 9110 asks of it and leaves the security headers to the stored 200's", async () => {
+    const ok = await t.app.inject({ method: 'GET', url: feedPath });
+    for (const withValidator of [
+      { 'if-none-match': String(ok.headers.etag) },
+      { 'if-modified-since': String(ok.headers['last-modified']) },
+    ]) {
+      const notModified = await t.app.inject({ method: 'GET', url: feedPath, headers: { origin: ORIGIN, ...withValidator } });
+      expect(notModified.statusCode).toBe(304);
+      for (const name of NOT_MODIFIED_HEADERS) expect(notModified.headers[name], name).toBe(ok.headers[name]);
+      expect(notModified.headers.date).toBeDefined();
+      const extra = Object.keys(notModified.headers).filter(
+        (name) => !NOT_MODIFIED_HEADERS.includes(name) && !['date', 'connection', 'keep-alive'].includes(name),
+      );
+      expect(extra).toEqual([]);
+      expect(notModified.body).toBe('');
+    }
+  });
+
+  it('sends HSTS on feed answers only when the public URL is https', () => {
+    expect(feedSecurityHeaders('https://feeds.example')['strict-transport-security']).toMatch(/max-age=\d+/);
+    expect(feedSecurityHeaders('http://feeds.example')['strict-transport-security']).toBeUndefined();
+    expect(Object.keys(feedSecurityHeaders('https://feeds.example')).sort()).toEqual(
+      [...FEED_DOCUMENT_HEADERS, 'cross-origin-resource-policy', 'strict-transport-security'].sort(),
+    );
   });
 
   it('answers a public feed preflight for GET and HEAD only', async () => {

@@ -1,0 +1,109 @@
+// The public feed route answers a hit by writing its ready header block and bytes itself
+// (reply.hijack + writeHead + end): over a real socket, every answer (200 in each coding, 304, HEAD,
+// 404) still arrives whole and is still counted — in /metrics by Fastify's onResponse hook, and in
+// the feed's usage stats.
+import { gunzipSync, brotliDecompressSync } from 'node:zlib';
+import { get } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PUBLIC_URL, startTestApp, type TestApp } from '../helpers/app.js';
+import { serveFixture, startUpstream, type Upstream } from '../helpers/upstream.js';
+
+describe('public feed route, answered from memory', () => {
+  let upstream: Upstream;
+  let t: TestApp;
+  let key: string;
+  let feedId: string;
+  let path: string;
+  let base: string;
+
+  beforeAll(async () => {
+    upstream = await startUpstream({ '/feed': serveFixture('feeds/podcast.rss', { contentType: 'application/rss+xml' }) });
+    t = await startTestApp({ allowPrivate: [upstream.hostPort] });
+    key = await t.createUserKey();
+    const source = await t.api(key, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url('/feed') } });
+    const feed = await t.api(key, { method: 'POST', url: '/api/v1/feeds', payload: { title: 'F', sources: [source.json().id] } });
+    feedId = feed.json().id;
+    path = String(feed.json().urls.atom).slice(PUBLIC_URL.length);
+    await t.app.listen({ port: 0, host: '127.0.0.1' });
+    base = `http://127.0.0.1:${(t.app.server.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    await t?.close();
+    await upstream?.close();
+  });
+
+  const countOf = async (status: number, method = 'GET') => {
+    const metrics = await t.app.inject({ method: 'GET', url: '/metrics' });
+    const line = new RegExp(`^feedproxy_http_requests_total\\{route="/:file",method="${method}",status="${status}"\\} (\\d+)$`, 'm');
+    return Number(line.exec(metrics.body)?.[1] ?? 0);
+  };
+
+  it('sends whole answers over a socket, the same bytes in every coding, and from memory the second time', async () => {
+    const first = await fetch(`${base}${path}`, { headers: { 'accept-encoding': 'identity' } });
+    const identity = Buffer.from(await first.arrayBuffer());
+    expect(first.status).toBe(200);
+    expect(Number(first.headers.get('content-length'))).toBe(identity.length);
+    expect(identity.toString('utf8')).toContain('<feed');
+    for (let round = 0; round < 2; round += 1) {
+      for (const [coding, decode] of [
+        ['gzip', gunzipSync],
+        ['br', brotliDecompressSync],
+        ['identity', (bytes: Buffer) => bytes],
+      ] as const) {
+        const response = await getRaw(`${base}${path}`, coding);
+        expect(response.status, coding).toBe(200);
+        expect(response.headers['content-encoding'], coding).toBe(coding === 'identity' ? undefined : coding);
+        expect(Number(response.headers['content-length']), coding).toBe(response.body.length);
+        expect(decode(response.body).equals(identity), coding).toBe(true);
+      }
+    }
+    expect(t.deps.metrics.publicFeedReads.memory).toBeGreaterThan(0);
+  });
+
+  it('counts every answer in /metrics and in the feed stats, as Fastify answers were', async () => {
+    const etag = (await fetch(`${base}${path}`).then(async (response) => (await response.arrayBuffer(), response))).headers.get('etag')!;
+    const before = {
+      ok: await countOf(200),
+      notModified: await countOf(304),
+      head: await countOf(200, 'HEAD'),
+      missing: await countOf(404),
+    };
+    await t.deps.stats.flush();
+    const statsBefore = await t.deps.stats.read(feedId, new Date());
+    const tokenBefore = [...statsBefore.tokens.values()][0] ?? { requests: 0, notModified: 0 };
+
+    for (let n = 0; n < 3; n += 1) await (await fetch(`${base}${path}`)).arrayBuffer();
+    for (let n = 0; n < 2; n += 1) {
+      const notModified = await fetch(`${base}${path}`, { headers: { 'if-none-match': etag } });
+      expect(notModified.status).toBe(304);
+      expect(await notModified.text()).toBe('');
+    }
+    const head = await fetch(`${base}${path}`, { method: 'HEAD' });
+    expect(head.status).toBe(200);
+    expect(Number(head.headers.get('content-length'))).toBeGreaterThan(0);
+    expect(await head.text()).toBe('');
+    expect((await fetch(`${base}/AAAAAAAAAAAAAAAAAAAAAAAA.atom`)).status).toBe(404);
+
+    expect(await countOf(200)).toBe(before.ok + 3);
+    expect(await countOf(304)).toBe(before.notModified + 2);
+    expect(await countOf(200, 'HEAD')).toBe(before.head + 1);
+    expect(await countOf(404)).toBe(before.missing + 1);
+    await t.deps.stats.flush();
+    const token = [...(await t.deps.stats.read(feedId, new Date())).tokens.values()][0]!;
+    // GET 200 ×3, 304 ×2, HEAD ×1 are the token's requests; 404s open no token.
+    expect(token.requests - tokenBefore.requests).toBe(6);
+    expect(token.notModified - tokenBefore.notModified).toBe(2);
+  });
+});
+
+/** A GET whose body is the bytes sent (fetch would decode them). */
+function getRaw(url: string, acceptEncoding: string): Promise<{ status: number; headers: Record<string, unknown>; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    get(url, { headers: { 'accept-encoding': acceptEncoding } }, (answer) => {
+      const chunks: Buffer[] = [];
+      answer.on('data', (chunk: Buffer) => chunks.push(chunk));
+      answer.on('end', () => resolve({ status: answer.statusCode!, headers: answer.headers, body: Buffer.concat(chunks) }));
+    }).on('error', reject);
+  });
+}
