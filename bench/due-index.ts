@@ -2,10 +2,12 @@
 //   npx tsx bench/due-index.ts [sources] [idle-seconds]
 // Counts the records a tick reads (claims + the claimed records, the status counters, the failing
 // index) against what listing every source reads, and the CPU of an idle scheduler ticking every
-// second with nothing due. Fills the store through the registry, as createSource does.
+// second with nothing due. Fills the store in bulk, in the registry's own row format (below). On
+// Redis it also measures what cached entries cost: 20 entries (≈ 1 KB of JSON each) saved through
+// the registry for every 10th source, MEMORY USAGE summed over their keys.
 import { createClient } from '@keyv/redis';
 import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startScheduler } from '../src/refresh/scheduler.js';
@@ -13,7 +15,8 @@ import type { SourceRecord } from '../src/model.js';
 import { SQLITE_DUE_UPSERT } from '../src/store/due-index.js';
 import type { KeyValueStore } from '../src/store/kv.js';
 import { isRedisReachable } from '../test/helpers/redis-keys.js';
-import Database from 'better-sqlite3';
+import { openBulkSqlite } from './lib/bulk-sqlite.js';
+import { generateCachedEntries } from './lib/corpus.js';
 import { openInstance, storeBytes } from './lib/instance.js';
 
 const N = Number(process.argv[2] ?? 100_000);
@@ -21,6 +24,8 @@ const IDLE_SECONDS = Number(process.argv[3] ?? 30);
 const REDIS = process.env.BENCH_REDIS ?? 'redis://127.0.0.1:6379';
 const DAY = 86_400_000;
 const HOUR = 3_600_000;
+/** Cached entries per source where the Redis run measures entries. */
+const ENTRIES = 20;
 
 async function runOn(kind: 'sqlite' | 'redis') {
   const prefix = `fp-bench-due-${randomBytes(3).toString('hex')}:`;
@@ -118,6 +123,7 @@ async function runOn(kind: 'sqlite' | 'redis') {
   const used = { user: ticking.cpuMs * 1000, system: 0 };
 
   let redisBytesPerSource: number | undefined;
+  let entryFigures: Record<string, number> | undefined;
   if (kind === 'redis') {
     const client = createClient({ url: REDIS });
     await client.connect();
@@ -128,11 +134,13 @@ async function runOn(kind: 'sqlite' | 'redis') {
     console.log(
       `  redis: source record ${Math.round(perRecord / 2)} B, due zset + status hash + sources set ${Math.round(indexes / N)} B per source`,
     );
+    entryFigures = await measureRedisEntries(deps, client, prefix);
     for await (const keys of client.scanIterator({ MATCH: `${prefix}*`, COUNT: 1000 })) if (keys.length > 0) await client.del(keys);
     client.destroy();
   }
   const bytes = kind === 'sqlite' ? storeBytes(instance.dir) : undefined;
   await instance.close();
+  rmSync(configFile, { force: true });
   const result = {
     store: kind,
     sources: N,
@@ -152,15 +160,60 @@ async function runOn(kind: 'sqlite' | 'redis') {
     tickCpuMsEach: Number((ticking.cpuMs / ticking.seconds - baseline.cpuMs / baseline.seconds).toFixed(3)),
     ...(bytes ? { storeBytes: bytes } : {}),
     ...(redisBytesPerSource ? { redisBytesPerSource } : {}),
+    ...entryFigures,
   };
   console.log(JSON.stringify(result));
   return result;
 }
 
+/**
+ * Redis memory of cached entries: 20 entries (≈ 1 KB of JSON each, bench/lib/corpus.ts) saved
+ * through the registry (entries + revision, one MULTI) for every 10th source; MEMORY USAGE summed
+ * over those keys, and INFO used_memory before/after (the shared server's other clients move it).
+ */
+async function measureRedisEntries(
+  deps: Awaited<ReturnType<typeof openInstance>>['deps'],
+  client: { info(section: string): Promise<string>; memoryUsage(key: string): Promise<number | null> },
+  prefix: string,
+): Promise<Record<string, number>> {
+  const sampled = Array.from({ length: Math.floor(N / 10) }, (_, n) => `s${n * 10}`);
+  const usedMemory = async () => Number(/^used_memory:(\d+)/m.exec(await client.info('memory'))?.[1] ?? Number.NaN);
+  const before = await usedMemory();
+  let jsonBytes = 0;
+  for (let start = 0; start < sampled.length; start += 500) {
+    await Promise.all(
+      sampled.slice(start, start + 500).map((id) => {
+        const entries = generateCachedEntries(id, ENTRIES, 200);
+        jsonBytes += Buffer.byteLength(JSON.stringify(entries));
+        return deps.registry.saveEntries(id, entries);
+      }),
+    );
+  }
+  const after = await usedMemory();
+  let keyBytes = 0;
+  for (let start = 0; start < sampled.length; start += 1000) {
+    const ids = sampled.slice(start, start + 1000);
+    const usages = await Promise.all(
+      ids.flatMap((id) => [client.memoryUsage(`${prefix}r:entries:${id}`), client.memoryUsage(`${prefix}r:entries-rev:${id}`)]),
+    );
+    keyBytes += usages.reduce<number>((total, usage) => total + Number(usage ?? 0), 0);
+  }
+  const entries = sampled.length * ENTRIES;
+  const figures = {
+    redisEntrySources: sampled.length,
+    redisEntryBytesPerEntry: Math.round(keyBytes / entries),
+    redisEntryJsonBytesPerEntry: Math.round(jsonBytes / entries),
+    redisEntryInfoBytesPerEntry: Math.round((after - before) / entries),
+  };
+  console.log(
+    `  redis: ${entries} cached entries of ${sampled.length} sources: ${figures.redisEntryBytesPerEntry} B an entry by MEMORY USAGE (JSON ${figures.redisEntryJsonBytesPerEntry} B), ${figures.redisEntryInfoBytesPerEntry} B by INFO used_memory`,
+  );
+  return figures;
+}
+
 /** keyv's row for a record (`{"value": …}` under `fp:<key>`), the sets addSource adds to, and the due entry. */
 function fillSqlite(path: string, n: number, sourceAt: (index: number) => SourceRecord): void {
-  const db = new Database(path);
-  db.pragma('busy_timeout = 10000');
+  const db = openBulkSqlite(path);
   const first = db.prepare('SELECT value FROM keyv WHERE key = ?').get('fp:source:s0') as { value: string };
   const stored = JSON.parse(first.value) as { value: SourceRecord };
   if (first.value !== JSON.stringify({ value: stored.value }) || stored.value.id !== 's0')
@@ -176,7 +229,7 @@ function fillSqlite(path: string, n: number, sourceAt: (index: number) => Source
       member.run('sources', source.id);
       indexDue.run(source.id, `fp:source:${source.id}`);
     }
-  })();
+  });
   db.close();
 }
 

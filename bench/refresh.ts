@@ -6,6 +6,7 @@
 // their caches and validators, so the measured pass is steady state: 80% of sources have one new
 // entry, 20% answer 304.
 import { parseFeed as parseWithFeedsmith } from 'feedsmith';
+import { cpus, loadavg } from 'node:os';
 import { Agent, request } from 'undici';
 import { refreshBatch } from '../src/refresh/run-batch.js';
 import type { SourceRecord } from '../src/model.js';
@@ -22,7 +23,7 @@ export interface PassFigures {
   outcomes: Record<string, number>;
 }
 
-interface Upstream {
+export interface Upstream {
   child: Child;
   ready: UpstreamReady;
 }
@@ -100,11 +101,17 @@ function passRow(pass: PassFigures, floor?: PassFigures): Array<string | number>
     pass.wallMs / 1000,
     perSecond,
     pass.cpuMs / pass.sources,
+    floor ? pass.cpuMs / floor.cpuMs : '—',
     floor ? pass.wallMs / floor.wallMs : '—',
     Object.entries(pass.outcomes)
       .map(([outcome, count]) => `${outcome} ${count}`)
       .join(', '),
   ];
+}
+
+/** The pass with the median CPU time. */
+function medianPass(passes: PassFigures[]): PassFigures {
+  return [...passes].sort((a, b) => a.cpuMs - b.cpuMs)[Math.floor(passes.length / 2)]!;
 }
 
 export async function runRefreshBench(options: RunOptions): Promise<BenchResult> {
@@ -123,9 +130,16 @@ export async function runRefreshBench(options: RunOptions): Promise<BenchResult>
       await upstream.child.ask({ generation: ++generation });
       floor = await runFloorPass(instance, 'floor, 80% 200 + 20% 304');
       ours = await runOurPass(instance, 'refreshBatch, 80% 200 + 20% 304');
-      // Nothing changed since the last pass: every source answers 304.
-      floor304 = await runFloorPass(instance, 'floor, all 304');
-      ours304 = await runOurPass(instance, 'refreshBatch, all 304');
+      // Nothing changed since the last pass: every source answers 304. These passes are short (a
+      // few ms of CPU a source): three of each, alternating, and the median pass of each is kept.
+      const floors304: PassFigures[] = [];
+      const ours304s: PassFigures[] = [];
+      for (let round = 0; round < 3; round++) {
+        floors304.push(await runFloorPass(instance, 'floor, all 304 (median of 3)'));
+        ours304s.push(await runOurPass(instance, 'refreshBatch, all 304 (median of 3)'));
+      }
+      floor304 = medianPass(floors304);
+      ours304 = medianPass(ours304s);
       bytesOnDisk = storeBytes(instance.dir);
     } finally {
       await instance.close();
@@ -151,7 +165,7 @@ export async function runRefreshBench(options: RunOptions): Promise<BenchResult>
     const sizes = upstream.ready.templates.map((template) => template.bytes);
     const table: Table = {
       title: `Refresh pass — ${upstream.ready.hostPorts.length} upstream hosts, concurrency 8 (per host 2)`,
-      columns: ['pass', 'sources', 'wall s', 'sources/s', 'CPU ms/source', '÷ floor (time)', 'outcomes'],
+      columns: ['pass', 'sources', 'wall s', 'sources/s', 'CPU ms/source', '÷ floor (CPU)', '÷ floor (time)', 'outcomes'],
       rows: [
         passRow(warm),
         passRow(floor),
@@ -165,7 +179,10 @@ export async function runRefreshBench(options: RunOptions): Promise<BenchResult>
         passRow(oursFeeds, floorFeeds),
       ],
       notes: [
-        `target: refreshBatch time ≤ 1.5 × floor; this run ${(ours.wallMs / floor.wallMs).toFixed(2)} (${count} sources), 304 path ${(ours304.wallMs / floor304.wallMs).toFixed(2)}, in feeds ${(oursFeeds.wallMs / floorFeeds.wallMs).toFixed(2)}`,
+        `targets (issue 14): CPU a source ≤ 1.5 × floor for changed documents, ≤ 2 × for 304 answers, ≤ 2 × in feeds of 10; this run ${(ours.cpuMs / floor.cpuMs).toFixed(2)} (${count} sources), 304 path ${(ours304.cpuMs / floor304.cpuMs).toFixed(2)}, in feeds ${(oursFeeds.cpuMs / floorFeeds.cpuMs).toFixed(2)}`,
+        `time ÷ floor: ${(ours.wallMs / floor.wallMs).toFixed(2)}, 304 path ${(ours304.wallMs / floor304.wallMs).toFixed(2)}, in feeds ${(oursFeeds.wallMs / floorFeeds.wallMs).toFixed(2)}; load average at the end ${loadavg()
+          .map((load) => load.toFixed(2))
+          .join(' ')} on ${cpus().length} CPUs`,
         `upstream bodies ${Math.min(...sizes)}–${Math.max(...sizes)} bytes, 10–100 entries, RSS/Atom/RDF/JSON, served by a separate process; CPU is this process only (SQLite's thread pool included)`,
         `store after the ${count}-source passes: ${(bytesOnDisk / 2 ** 20).toFixed(1)} MiB`,
       ],
@@ -188,6 +205,10 @@ export async function runRefreshBench(options: RunOptions): Promise<BenchResult>
       smallRatio: oursSmall.wallMs / floorSmall.wallMs,
       smallCpuMsPerSource: oursSmall.cpuMs / oursSmall.sources,
       ratioWithFeeds: oursFeeds.wallMs / floorFeeds.wallMs,
+      cpuRatio: ours.cpuMs / floor.cpuMs,
+      cpuRatio304: ours304.cpuMs / floor304.cpuMs,
+      cpuRatioWithFeeds: oursFeeds.cpuMs / floorFeeds.cpuMs,
+      withFeedsFloorCpuMsPerSource: floorFeeds.cpuMs / floorFeeds.sources,
       withFeedsPerSecond: perSecond(oursFeeds),
       withFeedsCpuMsPerSource: oursFeeds.cpuMs / oursFeeds.sources,
     });

@@ -7,6 +7,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RESULTS_DIR, describeMachine, writeResult, type BenchResult, type RunOptions } from './lib/common.js';
+import { runMemoryScaleBench } from './memory-scale.js';
 import { runMemoryBench } from './memory.js';
 import { runParsingBench } from './parsing.js';
 import { runRebuildBench } from './rebuild.js';
@@ -25,6 +26,8 @@ const BENCHES: Record<string, (options: RunOptions, fresh: Map<string, BenchResu
   memory: runMemoryBench,
   scaling: runScalingBench,
   'scale-out': runScaleOutBench,
+  // Long (the 100,000-source store takes minutes to fill): run only when named.
+  'memory-scale': runMemoryScaleBench,
   // A diagnosis of bench 1, run only when named: `npm run bench -- layers`.
   layers: runServingLayersBench,
 };

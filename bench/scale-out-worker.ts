@@ -4,7 +4,8 @@
 // workers on one prefix split the due sources by claims on the due index.
 import { Writable } from 'node:stream';
 import { loadConfig } from '../src/config.js';
-import { createDeps } from '../src/deps.js';
+import { createDeps, openStore } from '../src/deps.js';
+import type { KeyValueStore } from '../src/store/kv.js';
 import { createLogger } from '../src/logger.js';
 import { refreshDueSources } from '../src/refresh/run-batch.js';
 import { answerParent, tellReady } from './lib/child.js';
@@ -17,6 +18,8 @@ export interface WorkerPass {
   outcomes: Record<string, number>;
   /** Ids of the sources this worker fetched (every outcome but `skipped` and `deferred`). */
   fetchedIds: string[];
+  /** Calls of the store interface (src/store/kv.ts) during the pass, by method: one is one round trip (a Lua script, a MULTI, a pipeline of one call). */
+  storeCalls: Record<string, number>;
 }
 
 const discard = new Writable({
@@ -26,10 +29,22 @@ const discard = new Writable({
 });
 
 const config = loadConfig(process.env);
-const deps = await createDeps(config, { logger: createLogger(config.logLevel, discard) });
+// The store the service would open, its calls counted by method.
+const kv = await openStore(config);
+let storeCalls: Record<string, number> = {};
+for (const name of Object.keys(kv) as Array<keyof KeyValueStore>) {
+  const method = kv[name];
+  if (typeof method !== 'function' || name === 'watchRecords' || name === 'close') continue;
+  (kv as unknown as Record<string, unknown>)[name] = (...args: unknown[]) => {
+    storeCalls[name] = (storeCalls[name] ?? 0) + 1;
+    return (method as (...args: unknown[]) => unknown).apply(kv, args);
+  };
+}
+const deps = await createDeps(config, { logger: createLogger(config.logLevel, discard), kv });
 
 answerParent(async (message) => {
   if (!message.pass) return {};
+  storeCalls = {};
   const {
     value: results,
     wallMs,
@@ -44,7 +59,7 @@ answerParent(async (message) => {
   const fetchedIds = results.results
     .filter((result) => result.outcome !== 'skipped' && result.outcome !== 'deferred')
     .map((result) => result.source.id);
-  return { wallMs, cpuMs, due: results.due, outcomes, fetchedIds } satisfies WorkerPass;
+  return { wallMs, cpuMs, due: results.due, outcomes, fetchedIds, storeCalls } satisfies WorkerPass;
 });
 process.once('disconnect', () => void deps.close().then(() => process.exit(0)));
 tellReady({ pid: process.pid });

@@ -189,6 +189,100 @@ async function runArm(
   }
 }
 
+interface KillFigures {
+  sources: number;
+  killedAfter: number;
+  killedAtMs: number;
+  wallMs: number;
+  survivorPasses: number;
+  upstreamRequests: number;
+  fetchedOnce: number;
+  fetchedTwice: number;
+  neverFetched: number;
+  notStored: number;
+  leaseSeconds: number;
+  loadAverage: number;
+}
+
+/**
+ * Two workers start the pass; once `killShare` of the sources were fetched, one is killed with
+ * SIGKILL (no shutdown: its claims and refresh leases stay in Redis until they lapse). The other
+ * finishes its pass, then runs passes again, as its scheduler's ticks would, until one finds
+ * nothing due after the dead worker's claims have lapsed. Checked from the upstream's request
+ * counts per source (the dead worker's own list died with it) and from the store: every source
+ * fetched and its entries stored; fetched twice only where the killed worker had a fetch in flight.
+ */
+async function runKillArm(upstream: { child: Child; ready: UpstreamReady }, count: number, killShare: number): Promise<KillFigures> {
+  const prefix = `bench-scaleout-${process.pid}-${randomBytes(4).toString('hex')}:`;
+  const children: Child[] = [];
+  let killed: Child | undefined;
+  const config = loadConfig(redisEnv(prefix, upstream.ready));
+  const leaseSeconds = config.refresh.leaseSeconds;
+  let deps: Deps | undefined;
+  try {
+    await fillPrefix(prefix, upstream.ready, count);
+    for (let n = 0; n < 2; n++)
+      children.push((await startChild<{ pid: number }>('scale-out-worker.ts', redisEnv(prefix, upstream.ready))).child);
+    await upstream.child.ask({ resetCounts: true });
+    const before = (await upstream.child.ask<{ requests: number }>({ stats: true })).requests;
+    const loadAverage = loadavg()[0]!;
+    const started = Date.now();
+    const [victim, survivor] = children as [Child, Child];
+    void victim.ask({ pass: true }); // never answers: it is killed mid-pass
+    const survivorPass = survivor.ask<WorkerPass & { error?: string }>({ pass: true });
+    let fetched = 0;
+    while (fetched < count * killShare) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      fetched = (await upstream.child.ask<{ requests: number }>({ stats: true })).requests - before;
+      if (Date.now() - started > PASS_TIMEOUT_MS) throw new Error('the pass did not reach the kill point');
+    }
+    victim.process.kill('SIGKILL');
+    killed = victim;
+    const killedAtMs = Date.now() - started;
+    // The survivor's first pass, then a pass a second (its scheduler's ticks) until every source's
+    // entries are stored — the dead one's claims and refresh leases lapse after refresh.leaseSeconds
+    // — or three lease times have gone by since the kill.
+    deps = await createDeps(config, { logger: createLogger(config.logLevel, discard) });
+    const storedCount = async () => (await deps!.registry.listAllSources()).filter((source) => source.entryCount > 0).length;
+    const giveUpAt = Date.now() + 3 * leaseSeconds * 1000;
+    let pass = await withTimeout(survivorPass, "the survivor's pass");
+    let passes = 1;
+    let stored = 0;
+    for (;;) {
+      if (pass.error) throw new Error(`worker failed: ${pass.error}`);
+      if (pass.due === 0) {
+        stored = await storedCount();
+        if (stored === count || Date.now() > giveUpAt) break;
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+      }
+      pass = await withTimeout(survivor.ask<WorkerPass & { error?: string }>({ pass: true }), "a survivor's pass");
+      passes += 1;
+    }
+    const wallMs = Date.now() - started;
+    const upstreamRequests = (await upstream.child.ask<{ requests: number }>({ stats: true })).requests - before;
+    const { counts } = await upstream.child.ask<{ counts: Array<[number, number]> }>({ counts: true });
+    const times = new Map(counts);
+    return {
+      sources: count,
+      killedAfter: fetched,
+      killedAtMs,
+      wallMs,
+      survivorPasses: passes,
+      upstreamRequests,
+      fetchedOnce: [...times.values()].filter((n) => n === 1).length,
+      fetchedTwice: [...times.values()].filter((n) => n > 1).length,
+      neverFetched: count - times.size,
+      notStored: count - stored,
+      leaseSeconds,
+      loadAverage,
+    };
+  } finally {
+    await deps?.close();
+    await Promise.all(children.filter((child) => child !== killed).map((child) => child.stop()));
+    await deleteRedisPrefix(REDIS_URL, prefix);
+  }
+}
+
 function perSecond(arm: ArmFigures): number {
   return (arm.sources / arm.wallMs) * 1000;
 }
@@ -218,7 +312,16 @@ export async function runScaleOutBench(options: RunOptions): Promise<BenchResult
     await upstream.child.ask({ generation: 0 });
     const one = await runArm(upstream, 1, count, 'one worker process');
     const two = await runArm(upstream, 2, count, 'two worker processes, one prefix');
+    const kill = await runKillArm(upstream, count, 0.4);
     const ratio = perSecond(two) / perSecond(one);
+    // Store round trips per refresh (calls of src/store/kv.ts), one worker, by method.
+    const calls: Record<string, number> = {};
+    for (const pass of one.perWorker) for (const [name, n] of Object.entries(pass.storeCalls)) calls[name] = (calls[name] ?? 0) + n;
+    const callsPerRefresh = Object.values(calls).reduce((total, n) => total + n, 0) / one.sources;
+    const callsByMethod = Object.entries(calls)
+      .sort((a, b) => b[1] - a[1])
+      .map(([name, n]) => `${name} ${(n / one.sources).toFixed(2)}`)
+      .join(', ');
     const perSourceFilled = two.prefixBytesFilled / count;
     const perSourceRefreshed = two.prefixBytesRefreshed / count;
     const infoPerSource = (two.redisUsedFilled - two.redisUsedBefore) / count;
@@ -243,12 +346,48 @@ export async function runScaleOutBench(options: RunOptions): Promise<BenchResult
         `cores used = CPU seconds ÷ wall seconds during the pass (workers: process.cpuUsage; upstream: /proc; redis-server: INFO cpu, which counts every client of the shared server); what our processes did not get of the ${cpus().length} cores went to other work on this shared machine (see the load average)`,
         `time is from the "go" sent to every worker (already connected) until the last one finished its pass; each pass claims due sources from the due index a slot's worth at a time, takes each claimed source's lease, re-checks it is due, fetches, parses, sanitises and saves`,
         `Redis memory per source, as filled (record + index members): ${perSourceFilled.toFixed(0)} B by MEMORY USAGE over the prefix, ${infoPerSource.toFixed(0)} B by INFO used_memory before/after`,
+        `store round trips per refresh (calls of src/store/kv.ts in the one-worker pass, every source changed, in feeds of none): ${callsPerRefresh.toFixed(2)} — ${callsByMethod}`,
         `Redis memory per source after the pass (record + 10–100 cached, sanitised entries): ${(perSourceRefreshed / 1024).toFixed(1)} KiB by MEMORY USAGE (${two.prefixKeysRefreshed.toLocaleString('en-US')} keys); each run used its own prefix, deleted afterwards`,
       ],
     };
+    const killTable: Table = {
+      title: `A worker killed mid-pass — two workers on one prefix, ${count.toLocaleString('en-US')} sources all due; SIGKILL to one once 40% were fetched`,
+      columns: [
+        'sources',
+        'killed after (upstream requests)',
+        'killed at s',
+        'every source stored at s',
+        "survivor's passes",
+        'upstream requests',
+        'fetches per source',
+        'entries not stored',
+        'refresh.leaseSeconds',
+        'load average at start',
+      ],
+      rows: [
+        [
+          kill.sources,
+          kill.killedAfter,
+          kill.killedAtMs / 1000,
+          kill.wallMs / 1000,
+          kill.survivorPasses,
+          kill.upstreamRequests,
+          `${kill.fetchedOnce} once, ${kill.fetchedTwice} twice+, ${kill.neverFetched} never`,
+          kill.notStored,
+          kill.leaseSeconds,
+          kill.loadAverage,
+        ],
+      ],
+      notes: [
+        'target: none missed (every source fetched and its entries stored) and none fetched twice — except a fetch the killed worker had in flight and never stored (at most its concurrency, 8)',
+        "fetches per source from the upstream's request counts per feed (the killed worker's own list died with it); stored from the records' entry counts afterwards",
+        "the survivor runs a pass, then one a second (its scheduler ticking) until every source is stored: the dead worker's claims on the due index and its refresh leases lapse refresh.leaseSeconds after its last heartbeat",
+      ],
+    };
     printTable(table);
+    printTable(killTable);
     const cpu = (arm: ArmFigures) => arm.perWorker.reduce((total, pass) => total + pass.cpuMs, 0) / arm.sources;
-    return benchResult('scale-out', options, startedAt, [table], {
+    return benchResult('scale-out', options, startedAt, [table, killTable], {
       sources: count,
       onePerSecond: perSecond(one),
       twoPerSecond: perSecond(two),
@@ -261,6 +400,12 @@ export async function runScaleOutBench(options: RunOptions): Promise<BenchResult
       redisBytesPerSourceFilled: perSourceFilled,
       redisInfoBytesPerSourceFilled: infoPerSource,
       redisBytesPerSourceRefreshed: perSourceRefreshed,
+      storeCallsPerRefresh: callsPerRefresh,
+      killFetchedTwice: kill.fetchedTwice,
+      killNeverFetched: kill.neverFetched,
+      killNotStored: kill.notStored,
+      killStoredAtSeconds: kill.wallMs / 1000,
+      killedAtSeconds: kill.killedAtMs / 1000,
     });
   } finally {
     await upstream.child.stop();

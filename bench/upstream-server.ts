@@ -45,6 +45,8 @@ function bodyOf(k: number, generation: number): Buffer {
 
 let generation = 0;
 let requests = 0;
+/** Requests per feed index since the last `resetCounts`: which sources were fetched, how often. */
+let countsByIndex = new Map<number, number>();
 
 function handle(request: import('node:http').IncomingMessage, response: import('node:http').ServerResponse): void {
   requests += 1;
@@ -54,6 +56,7 @@ function handle(request: import('node:http').IncomingMessage, response: import('
     return;
   }
   const index = Number(match[1]);
+  countsByIndex.set(index, (countsByIndex.get(index) ?? 0) + 1);
   const k = index % TEMPLATES;
   const stable = index % 5 === 0;
   const servedGeneration = stable ? 0 : generation;
@@ -86,6 +89,8 @@ answerParent(async (message) => {
     for (let k = 0; k < TEMPLATES; k++) bodyOf(k, generation);
   }
   if (message.stats) return { requests };
+  if (message.resetCounts) countsByIndex = new Map();
+  if (message.counts) return { counts: [...countsByIndex] };
   return { generation };
 });
 for (let k = 0; k < TEMPLATES; k++) bodyOf(k, 0);

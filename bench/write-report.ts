@@ -13,7 +13,7 @@ interface RunRecord {
   machine: Machine;
 }
 
-const ORDER = ['serving', 'layers', 'refresh', 'parsing', 'rebuild', 'memory', 'scaling', 'scale-out'];
+const ORDER = ['serving', 'layers', 'refresh', 'parsing', 'rebuild', 'memory', 'memory-scale', 'scaling', 'scale-out'];
 const TITLES: Record<string, string> = {
   serving: '1. Serving a published feed',
   layers: '1b. Serving: where the time goes (diagnosis, `npm run bench -- layers`)',
@@ -21,6 +21,7 @@ const TITLES: Record<string, string> = {
   parsing: '3. Parsing',
   rebuild: '4. Merge + render',
   memory: '5. Memory',
+  'memory-scale': '5b. The service on a 100,000-source store: memory, store size, create cost (`npm run bench -- memory-scale`)',
   scaling: '6. Scaling',
   'scale-out': '7. Scale-out: two workers on one Redis',
 };
@@ -70,24 +71,25 @@ export function writeReport(quick: boolean): string {
     }
   }
   if (has('refresh')) {
-    const ratio = f('refresh', 'ratio');
+    // Issue 14's targets are CPU a source against the floor's; the time ratio is shown beside it.
+    const cpuRatio = f('refresh', 'cpuRatio');
     headline.push([
-      `2. refresh pass, ${formatCell(f('refresh', 'sources'))} sources: time ÷ floor`,
-      `${formatCell(ratio)} (${formatCell(f('refresh', 'oursPerSecond'))} vs ${formatCell(f('refresh', 'floorPerSecond'))} sources/s; CPU ${formatCell(f('refresh', 'oursCpuMsPerSource'))} vs ${formatCell(f('refresh', 'floorCpuMsPerSource'))} ms/source)`,
+      `2. refresh pass, ${formatCell(f('refresh', 'sources'))} sources: CPU ÷ floor`,
+      `${formatCell(cpuRatio)} (CPU ${formatCell(f('refresh', 'oursCpuMsPerSource'))} vs ${formatCell(f('refresh', 'floorCpuMsPerSource'))} ms/source; time ${formatCell(f('refresh', 'ratio'))}×, ${formatCell(f('refresh', 'oursPerSecond'))} vs ${formatCell(f('refresh', 'floorPerSecond'))} sources/s)`,
       '≤ 1.5',
-      verdict(ratio <= 1.5),
+      verdict(cpuRatio <= 1.5),
     ]);
     headline.push([
-      '2. refresh, 304 path: time ÷ floor',
-      `${formatCell(f('refresh', 'ratio304'))} (CPU ${formatCell(f('refresh', 'ours304CpuMsPerSource'))} vs ${formatCell(f('refresh', 'floor304CpuMsPerSource'))} ms/source)`,
-      '≤ 1.5',
-      verdict(f('refresh', 'ratio304') <= 1.5),
+      '2. refresh, 304 path: CPU ÷ floor',
+      `${formatCell(f('refresh', 'cpuRatio304'))} (CPU ${formatCell(f('refresh', 'ours304CpuMsPerSource'))} vs ${formatCell(f('refresh', 'floor304CpuMsPerSource'))} ms/source; time ${formatCell(f('refresh', 'ratio304'))}×)`,
+      '≤ 2',
+      verdict(f('refresh', 'cpuRatio304') <= 2),
     ]);
     headline.push([
-      '2. refresh, sources in feeds of 10: time ÷ floor',
-      formatCell(f('refresh', 'ratioWithFeeds')),
-      '≤ 1.5',
-      verdict(f('refresh', 'ratioWithFeeds') <= 1.5),
+      '2. refresh, sources in feeds of 10 (rebuilds included): CPU ÷ floor',
+      `${formatCell(f('refresh', 'cpuRatioWithFeeds'))} (CPU ${formatCell(f('refresh', 'withFeedsCpuMsPerSource'))} vs ${formatCell(f('refresh', 'withFeedsFloorCpuMsPerSource'))} ms/source; time ${formatCell(f('refresh', 'ratioWithFeeds'))}×)`,
+      '≤ 2',
+      verdict(f('refresh', 'cpuRatioWithFeeds') <= 2),
     ]);
   }
   if (has('parsing')) {
@@ -117,6 +119,26 @@ export function writeReport(quick: boolean): string {
       quick ? 'quick run: smaller store' : verdict(rss < 400),
     ]);
   }
+  if (has('memory-scale')) {
+    const big = Math.max(...Object.keys(results.get('memory-scale')!.figures).map((key) => Number(key.split('|')[0]) || 0));
+    const g = (key: string) => f('memory-scale', `${big}|${key}`);
+    const peak = g('peakRssMiB');
+    const settled = g('settledRssMiB');
+    const disk = g('storeMiB') / g('heldMiB');
+    headline.push([
+      `5b. the service on ${formatCell(big)} sources × 20 entries, ${formatCell(g('feeds'))} feeds (SQLite): refresh 5%, serve, create`,
+      `peak RSS ${formatCell(peak)} MiB, settled ${formatCell(settled)} MiB; store ${formatCell(g('storeMiB'))} MiB on disk for ${formatCell(g('heldMiB'))} MiB held (${formatCell(disk)}×)`,
+      'peak < 400 MiB, settled < 300 MiB, disk ≤ 2× held',
+      big < 100_000 ? 'smaller store than the target' : verdict(peak < 400 && settled < 300 && disk <= 2),
+    ]);
+    const ratio = f('memory-scale', 'createRatio');
+    headline.push([
+      `5b. creating a source through the API at ${formatCell(big)} sources of one user ÷ at 100 (median ms)`,
+      `${formatCell(ratio)} (${formatCell(g('createMsMedian'))} vs ${formatCell(f('memory-scale', '100|createMsMedian'))} ms)`,
+      'the 100,000th costs what the 100th does',
+      big < 100_000 ? 'smaller store than the target' : verdict(ratio <= 1.25),
+    ]);
+  }
   if (has('scale-out')) {
     const ratio = f('scale-out', 'ratio');
     headline.push([
@@ -125,6 +147,16 @@ export function writeReport(quick: boolean): string {
       '≥ 1.7 (2 cores permitting)',
       verdict(ratio >= 1.7),
     ]);
+    if (!Number.isNaN(f('scale-out', 'killNotStored'))) {
+      headline.push([
+        `7. a worker killed mid-pass (SIGKILL at 40%), ${formatCell(f('scale-out', 'sources'))} sources`,
+        `${formatCell(f('scale-out', 'killNeverFetched'))} never fetched, ${formatCell(f('scale-out', 'killNotStored'))} not stored, ${formatCell(f('scale-out', 'killFetchedTwice'))} fetched twice; all stored ${formatCell(f('scale-out', 'killStoredAtSeconds') - f('scale-out', 'killedAtSeconds'))} s after the kill`,
+        'none missed; twice only for fetches in flight in the killed worker (≤ 8)',
+        verdict(
+          f('scale-out', 'killNeverFetched') === 0 && f('scale-out', 'killNotStored') === 0 && f('scale-out', 'killFetchedTwice') <= 8,
+        ),
+      ]);
+    }
   }
   void small;
 

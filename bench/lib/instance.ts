@@ -47,12 +47,15 @@ const discard = new Writable({
 });
 
 /** `dir` reuses a store (a child process opening what the parent filled). */
-export async function openInstance(options: { dir?: string; env?: Record<string, string> } = {}): Promise<BenchInstance> {
+export async function openInstance(
+  options: { dir?: string; env?: Record<string, string>; wrapStore?: (kv: KeyValueStore) => KeyValueStore } = {},
+): Promise<BenchInstance> {
   const dir = options.dir ?? mkdtempSync(join(process.env.BENCH_TMPDIR ?? tmpdir(), 'feedproxy-bench-'));
   const storePath = join(dir, 'feedproxy.sqlite');
   const env = benchEnv(storePath, options.env);
   const config = loadConfig(env);
-  const kv = await openStore(config);
+  const opened = await openStore(config);
+  const kv = options.wrapStore ? options.wrapStore(opened) : opened;
   const deps = await createDeps(config, { logger: createLogger(config.logLevel, discard), kv });
   let closed = false;
   return {

@@ -192,6 +192,20 @@ export async function rebuildFeedsOfSource(deps: RebuildDeps, sourceId: string):
   for (const feedId of await deps.registry.feedIdsOfSource(sourceId)) await rebuildFeed(deps, feedId);
 }
 
+/**
+ * Rebuilds every feed that includes one of the sources, each feed once however many of its sources
+ * are named (a refresh batch's changes); a feed that fails is logged and the others still run.
+ */
+export async function rebuildFeedsOfSources(deps: RebuildDeps, sourceIds: Iterable<string>): Promise<void> {
+  const feedIds = new Set<string>();
+  for (const sourceId of sourceIds) for (const feedId of await deps.registry.feedIdsOfSource(sourceId)) feedIds.add(feedId);
+  for (const feedId of feedIds) {
+    await rebuildFeed(deps, feedId).catch((error: unknown) =>
+      deps.logger.error({ feedId, err: (error as Error).message }, 'rebuilding feeds failed'),
+    );
+  }
+}
+
 function latestDate(entries: CachedEntry[]): Date | undefined {
   let latest: Date | undefined;
   for (const entry of entries) {

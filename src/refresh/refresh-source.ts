@@ -13,7 +13,6 @@ import { maskUrl, scrubEntry, scrubText } from '../secrets/scrub.js';
 import { rebuildFeedsOfSource } from '../publish/rebuild-feed.js';
 import type { SourceRecord } from '../model.js';
 import { afterFailure, afterGoodFetch, isActive, isDeferred, nextFetchAfter, upstreamMinMinutesOf } from '../model/source-policy.js';
-import { lease } from '../store/leases.js';
 import { knownSecretsOf, prepareSourceRequest, sourceUrlFields, type SourceRequest } from './source-request.js';
 import { indexSource, urlDigestsOf } from '../services/source-index.js';
 import { updateCachedEntries } from './update-cache.js';
@@ -33,10 +32,15 @@ export interface RefreshOptions {
   onlyIfDue?: boolean;
   /** When another process holds the source's lease, wait for its result instead of skipping. */
   wait?: boolean;
+  /**
+   * Sources whose feeds need rebuilding are added here instead of rebuilt at once: a batch
+   * (run-batch.ts) rebuilds each of their feeds once, however many of its sources changed.
+   */
+  rebuilds?: Set<string>;
 }
 
 const MINUTE = 60_000;
-const inFlight = new WeakMap<object, Map<string, Promise<RefreshResult | undefined>>>();
+const inFlight = new WeakMap<object, Map<string, { refresh: Promise<RefreshResult | undefined>; rebuilds?: Set<string> }>>();
 
 /**
  * Refreshes one source now. Concurrent calls for the same source in this process share one fetch;
@@ -48,13 +52,17 @@ export async function refreshSource(deps: Deps, sourceId: string, options: Refre
   if (!running) inFlight.set(deps.registry, (running = new Map()));
   const current = running.get(sourceId);
   if (current) {
-    const shared = await current;
+    const shared = await current.refresh;
     // A scheduler call that skipped (not due, or leased elsewhere) is no answer for a user's refresh.
-    if (shared?.outcome !== 'skipped' || !(options.wait || options.force)) return shared;
-    return refreshSource(deps, sourceId, options);
+    if (shared?.outcome === 'skipped' && (options.wait || options.force)) return refreshSource(deps, sourceId, options);
+    // Joined a batch's refresh, whose rebuild waits for the batch (or is under way): this caller
+    // rebuilds now, joining or following that one, so its answer comes with the feeds published.
+    if (current.rebuilds && !options.rebuilds && shared && shared.outcome !== 'skipped' && shared.outcome !== 'deferred')
+      await rebuildQuietly(deps, shared.source, options);
+    return shared;
   }
   const refresh = refreshWithLease(deps, sourceId, options).finally(() => running.delete(sourceId));
-  running.set(sourceId, refresh);
+  running.set(sourceId, { refresh, rebuilds: options.rebuilds });
   return refresh;
 }
 
@@ -74,8 +82,8 @@ async function refreshWithLease(deps: Deps, sourceId: string, options: RefreshOp
       return gone || !options.wait;
     },
   };
-  const refreshed = await deps.registry.leases.withLease(lease.refresh(sourceId), deps.instanceId, wait, async () => {
-    const source = await deps.registry.getSource(sourceId);
+  // The record comes with the lease, read under it in the same round trip.
+  const refreshed = await deps.registry.withRefreshLease(sourceId, deps.instanceId, wait, async (source) => {
     if (!source) return undefined;
     // We waited for another process's refresh: its result is ours; never fetch twice in a row.
     if (before && source.lastFetchedAt !== before.lastFetchedAt) return resultOf(source);
@@ -111,7 +119,7 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
   try {
     request = await prepareSourceRequest(deps, source);
   } catch (error) {
-    return recordFailure(deps, source, error, []);
+    return recordFailure(deps, source, error, [], options);
   }
   const { secrets } = request;
   try {
@@ -139,7 +147,7 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
         fetchedAt,
       );
       if (!saved) return { outcome: 'skipped', source };
-      if (source.status !== 'ok') await rebuildQuietly(deps, saved);
+      if (source.status !== 'ok') await rebuildQuietly(deps, saved, options);
       deps.metrics.refreshes.inc({ outcome: 'unchanged', error: '' });
       return { outcome: 'unchanged', source: saved };
     }
@@ -160,8 +168,7 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
       maxEntries: deps.config.refresh.maxEntriesPerSource,
       maxBytes: deps.config.limits.maxCachedBytesPerSource,
     });
-    // Deleted during the fetch: write nothing back.
-    if (!(await deps.registry.getSource(source.id))) return { outcome: 'skipped', source };
+    // A source deleted during the fetch gets these entries too, and saveRefreshed takes them back.
     if (update.dirty || rescrub || cached.length === 0) await deps.registry.saveEntries(source.id, update.entries);
     const upstreamMinMinutes = upstreamMinMinutesOf(response.maxAgeSeconds, parsed.ttlMinutes);
     const saved = await saveRefreshed(
@@ -184,14 +191,14 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
     // Counted only when this refresh's record was written (a URL changed meanwhile keeps the other).
     if (saved.urlSealed === source.urlSealed && update.bytes !== (source.cachedBytes ?? 0))
       await deps.registry.addToUserCount(source.userId, 'cachedBytes', update.bytes - (source.cachedBytes ?? 0));
-    if (update.changed || rescrub || source.status !== 'ok') await rebuildQuietly(deps, saved);
+    if (update.changed || rescrub || source.status !== 'ok') await rebuildQuietly(deps, saved, options);
     const outcome = update.changed ? 'updated' : 'unchanged';
     deps.metrics.refreshes.inc({ outcome, error: '' });
     deps.logger.debug({ sourceId: source.id, host: source.host, added: update.added, updated: update.updated }, 'source refreshed');
     return { outcome, source: saved };
   } catch (error) {
     deps.metrics.fetchDuration.observe({ outcome: 'error' }, Number(process.hrtime.bigint() - started) / 1e9);
-    return recordFailure(deps, source, error, secrets);
+    return recordFailure(deps, source, error, secrets, options);
   }
 }
 
@@ -209,7 +216,13 @@ async function fetchWithClockCorrection(deps: Deps, source: SourceRecord, reques
   }
 }
 
-async function recordFailure(deps: Deps, source: SourceRecord, error: unknown, secrets: string[]): Promise<RefreshResult> {
+async function recordFailure(
+  deps: Deps,
+  source: SourceRecord,
+  error: unknown,
+  secrets: string[],
+  options: RefreshOptions,
+): Promise<RefreshResult> {
   const now = deps.now();
   const coded: CodedError = isCodedError(error) ? error : new InternalError('Internal error while refreshing');
   if (!isCodedError(error)) {
@@ -245,8 +258,8 @@ async function recordFailure(deps: Deps, source: SourceRecord, error: unknown, s
   };
   const failed = await saveRefreshed(deps, source, result);
   if (!failed) return { outcome: 'skipped', source };
-  if (status === 'unauthorized' && source.connectionId) await markConnectionUnauthorized(deps, source.connectionId);
-  if (source.status !== failed.status) await rebuildQuietly(deps, failed);
+  if (status === 'unauthorized' && source.connectionId) await markConnectionUnauthorized(deps, source.connectionId, options);
+  if (source.status !== failed.status) await rebuildQuietly(deps, failed, options);
   deps.metrics.refreshes.inc({ outcome: 'failed', error: coded.code });
   deps.logger.info({ sourceId: source.id, host: source.host, code: coded.code, upstreamStatus, errorCount }, 'source refresh failed');
   return { outcome: 'failed', source: failed, error: { code: coded.code, message: lastError } };
@@ -264,6 +277,11 @@ async function saveRefreshed(
   result: SourceRecord,
   scheduleFrom?: Date,
 ): Promise<SourceRecord | undefined> {
+  // The common case, nothing edited or deleted meanwhile: one compare-and-set, no read.
+  const planned: SourceRecord = scheduleFrom
+    ? { ...result, nextFetchAt: nextFetchAfter(deps.config.refresh, result, scheduleFrom) }
+    : result;
+  if (await deps.registry.saveRefreshedSource(planned, fetchedFrom)) return planned;
   const current = await deps.registry.getSource(fetchedFrom.id);
   if (!current) {
     // Deleted during the fetch: take back any entries this refresh wrote (deleting is idempotent).
@@ -296,7 +314,7 @@ function permanentRedirect(deps: Deps, source: SourceRecord, permanentUrl: strin
   };
 }
 
-async function markConnectionUnauthorized(deps: Deps, connectionId: string): Promise<void> {
+async function markConnectionUnauthorized(deps: Deps, connectionId: string, options: RefreshOptions): Promise<void> {
   const connection = await deps.registry.getConnection(connectionId);
   if (!connection || connection.status === 'unauthorized') return;
   const now = deps.now().toISOString();
@@ -309,11 +327,15 @@ async function markConnectionUnauthorized(deps: Deps, connectionId: string): Pro
       lastError: 'The connection was refused by the provider',
       updatedAt: now,
     });
-    await rebuildQuietly(deps, dependent);
+    await rebuildQuietly(deps, dependent, options);
   }
 }
 
-async function rebuildQuietly(deps: Deps, source: SourceRecord): Promise<void> {
+async function rebuildQuietly(deps: Deps, source: SourceRecord, options: RefreshOptions): Promise<void> {
+  if (options.rebuilds) {
+    options.rebuilds.add(source.id);
+    return;
+  }
   try {
     await rebuildFeedsOfSource(deps, source.id);
   } catch (error) {

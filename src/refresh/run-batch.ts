@@ -4,6 +4,7 @@ import type { Deps } from '../deps.js';
 import { InternalError } from '../errors.js';
 import type { SourceRecord } from '../model.js';
 import { dueAtOf, isActive } from '../model/source-policy.js';
+import { rebuildFeedsOfSources } from '../publish/rebuild-feed.js';
 import { refreshSource, type RefreshOptions, type RefreshResult } from './refresh-source.js';
 
 export interface BatchOptions extends RefreshOptions {
@@ -20,6 +21,12 @@ export interface BatchOptions extends RefreshOptions {
 
 /** How many slots' worth of claimed sources a pass may hold waiting for their hosts. */
 const MAX_QUEUED_BATCHES = 4;
+/**
+ * How long a batch collects feeds to rebuild before rebuilding them: each feed once per this long
+ * (and once at the batch's end), however many of its sources changed, while a long pass (the
+ * scheduler's, at many sources) still publishes as it goes.
+ */
+const REBUILD_EVERY_MS = 10_000;
 
 export async function refreshBatch(deps: Deps, sources: SourceRecord[], options: BatchOptions): Promise<RefreshResult[]> {
   const queue = [...sources];
@@ -28,6 +35,22 @@ export async function refreshBatch(deps: Deps, sources: SourceRecord[], options:
   let active = 0;
   let refilling = false;
   let exhausted = !options.refill;
+  let finishing = false;
+  // Sources whose feeds need rebuilding since the last rebuild round; one round runs at a time.
+  const rebuilds = new Set<string>();
+  const refreshOptions: RefreshOptions = { ...options, rebuilds };
+  let collectingSince = Date.now();
+  let rebuilding: Promise<void> = Promise.resolve();
+  const rebuildCollected = () => {
+    collectingSince = Date.now();
+    if (rebuilds.size === 0) return rebuilding;
+    const sourceIds = [...rebuilds];
+    rebuilds.clear();
+    rebuilding = rebuilding
+      .then(() => rebuildFeedsOfSources(deps, sourceIds))
+      .catch((error: unknown) => deps.logger.error({ err: (error as Error).message }, 'rebuilding feeds failed'));
+    return rebuilding;
+  };
 
   return new Promise((resolve) => {
     const pump = () => {
@@ -68,7 +91,7 @@ export async function refreshBatch(deps: Deps, sources: SourceRecord[], options:
         queue.splice(index, 1);
         active += 1;
         activeByHost.set(source.host, (activeByHost.get(source.host) ?? 0) + 1);
-        refreshSource(deps, source.id, options)
+        refreshSource(deps, source.id, refreshOptions)
           .then(async (result) => {
             await options.settle?.(source, result);
             if (!result) return;
@@ -89,10 +112,14 @@ export async function refreshBatch(deps: Deps, sources: SourceRecord[], options:
           .finally(() => {
             active -= 1;
             activeByHost.set(source.host, activeByHost.get(source.host)! - 1);
+            if (Date.now() - collectingSince >= REBUILD_EVERY_MS) void rebuildCollected();
             pump();
           });
       }
-      if (active === 0 && queue.length === 0 && exhausted && !refilling) resolve(results);
+      if (active === 0 && queue.length === 0 && exhausted && !refilling && !finishing) {
+        finishing = true;
+        void rebuildCollected().then(() => resolve(results));
+      }
     };
     pump();
   });

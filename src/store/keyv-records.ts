@@ -31,3 +31,10 @@ export function recordsThrough(keyv: Keyv): Pick<KeyValueStore, 'get' | 'getMany
     },
   };
 }
+
+/** A raw keyv value (`{"value": …, "expires"?: ms}`, read past keyv) as keyv.get would answer it. */
+export function keyvValueOf<T>(raw: unknown): T | undefined {
+  if (typeof raw !== 'string') return undefined;
+  const { value, expires } = JSON.parse(raw) as { value?: T; expires?: number | null };
+  return typeof expires === 'number' && expires <= Date.now() ? undefined : (value ?? undefined);
+}

@@ -46,8 +46,19 @@ export interface KeyValueStore extends DueIndex {
    * process counts in memory faster, and the embedded store is one process's.
    */
   hitWindow?(key: string, windowMs: number): Promise<{ count: number; remainingMs: number }>;
+  /**
+   * Writes `value` under `key` only while the stored record still holds `match.fields` (top-level
+   * fields, compared by value; undefined matches a missing field) and `match.listed` names a set
+   * member: one atomic step, a compare-and-set. False when nothing was written.
+   */
+  setIfMatches(key: string, value: unknown, match: RecordMatch): Promise<boolean>;
   /** Takes `key` for `owner` unless another owner holds an unexpired lease. */
   acquireLease(key: string, owner: string, ttlMs: number): Promise<boolean>;
+  /**
+   * acquireLease, and when taken, the record under `recordKey` read after the lease was taken, in
+   * the same round trip (one statement; one pipelined exchange).
+   */
+  acquireLeaseAndGet<T>(key: string, owner: string, ttlMs: number, recordKey: string): Promise<LeasedRecord<T>>;
   releaseLease(key: string, owner: string): Promise<void>;
   /** Extends `owner`'s unexpired lease; false when it lapsed or is another's (never takes a free one). */
   renewLease(key: string, owner: string, ttlMs: number): Promise<boolean>;
@@ -61,6 +72,16 @@ export interface KeyValueStore extends DueIndex {
   watchRecords(prefixes: string[], listener: RecordChangeListener): Promise<RecordWatch>;
   close(): Promise<void>;
 }
+
+export interface RecordMatch {
+  fields: Record<string, string | number | undefined>;
+  listed: { set: string; member: string };
+}
+
+export type LeasedRecord<T> = { taken: false } | { taken: true; value: T | undefined };
+
+/** Field names a RecordMatch may name (they are spliced into a JSON path). */
+export const MATCHABLE_FIELD = /^[A-Za-z][A-Za-z0-9]*$/;
 
 export type RecordChangeListener = (key: string | undefined) => void;
 

@@ -1,5 +1,5 @@
 // Leases that outlive a dead holder by a bounded time: a wrapper around any KeyValueStore (kv.ts).
-import type { KeyValueStore } from './kv.js';
+import type { KeyValueStore, LeasedRecord } from './kv.js';
 
 /**
  * A lease is stored with a short TTL (`heartbeatMs`) and renewed every third of it while its
@@ -39,6 +39,11 @@ export function withLeaseHeartbeat(store: KeyValueStore, heartbeatMs: number): K
       const taken = await store.acquireLease(key, owner, Math.min(ttlMs, heartbeatMs));
       if (taken) held.set(idOf(key, owner), { key, owner, until: Date.now() + ttlMs });
       return taken;
+    },
+    async acquireLeaseAndGet<T>(key: string, owner: string, ttlMs: number, recordKey: string): Promise<LeasedRecord<T>> {
+      const leased = await store.acquireLeaseAndGet<T>(key, owner, Math.min(ttlMs, heartbeatMs), recordKey);
+      if (leased.taken) held.set(idOf(key, owner), { key, owner, until: Date.now() + ttlMs });
+      return leased;
     },
     async releaseLease(key, owner) {
       held.delete(idOf(key, owner));

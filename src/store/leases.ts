@@ -35,7 +35,28 @@ export type LeaseOutcome<T> = { held: true; value: T } | { held: false };
 
 export type Leases = ReturnType<typeof createLeases>;
 
-export function createLeases(store: Pick<KeyValueStore, 'acquireLease' | 'releaseLease'>) {
+export function createLeases(store: Pick<KeyValueStore, 'acquireLease' | 'acquireLeaseAndGet' | 'releaseLease'>) {
+  async function holding<R, T>(
+    name: string,
+    owner: string,
+    wait: LeaseWait,
+    attempt: () => Promise<{ taken: false } | { taken: true; value: R | undefined }>,
+    work: (record: R | undefined) => Promise<T>,
+  ): Promise<LeaseOutcome<T>> {
+    const deadline = Date.now() + wait.waitMs;
+    let leased = await attempt();
+    while (!leased.taken) {
+      if ((await wait.giveUp?.()) || Date.now() >= deadline) return { held: false };
+      await new Promise((resolve) => setTimeout(resolve, wait.pollMs));
+      leased = await attempt();
+    }
+    try {
+      return { held: true, value: await work(leased.value) };
+    } finally {
+      await store.releaseLease(name, owner);
+    }
+  }
+
   return {
     acquire(name: string, owner: string, ttlMs: number): Promise<boolean> {
       return store.acquireLease(name, owner, ttlMs);
@@ -48,17 +69,20 @@ export function createLeases(store: Pick<KeyValueStore, 'acquireLease' | 'releas
      * it after. `{ held: false }` when the wait ended without the lease: the caller decides what
      * that means (skip, answer 409, or go ahead unguarded).
      */
-    async withLease<T>(name: string, owner: string, wait: LeaseWait, work: () => Promise<T>): Promise<LeaseOutcome<T>> {
-      const deadline = Date.now() + wait.waitMs;
-      while (!(await store.acquireLease(name, owner, wait.ttlMs))) {
-        if ((await wait.giveUp?.()) || Date.now() >= deadline) return { held: false };
-        await new Promise((resolve) => setTimeout(resolve, wait.pollMs));
-      }
-      try {
-        return { held: true, value: await work() };
-      } finally {
-        await store.releaseLease(name, owner);
-      }
+    withLease<T>(name: string, owner: string, wait: LeaseWait, work: () => Promise<T>): Promise<LeaseOutcome<T>> {
+      const attempt = async () =>
+        (await store.acquireLease(name, owner, wait.ttlMs)) ? { taken: true as const, value: undefined } : { taken: false as const };
+      return holding(name, owner, wait, attempt, () => work());
+    },
+    /** withLease, handing `work` the record under `recordKey` read in the round trip that took the lease. */
+    withLeaseReading<R, T>(
+      name: string,
+      owner: string,
+      wait: LeaseWait,
+      recordKey: string,
+      work: (record: R | undefined) => Promise<T>,
+    ): Promise<LeaseOutcome<T>> {
+      return holding(name, owner, wait, () => store.acquireLeaseAndGet<R>(name, owner, wait.ttlMs, recordKey), work);
     },
   };
 }

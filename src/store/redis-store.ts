@@ -4,8 +4,8 @@
 import KeyvRedis, { createClient } from '@keyv/redis';
 import Keyv from 'keyv';
 import { openRedisDueIndex } from './due-index.js';
-import { NATIVE_JSON, recordsThrough } from './keyv-records.js';
-import type { KeyValueStore, RecordChangeListener, RecordWatch } from './kv.js';
+import { keyvValueOf, NATIVE_JSON, recordsThrough } from './keyv-records.js';
+import { MATCHABLE_FIELD, type KeyValueStore, type LeasedRecord, type RecordChangeListener, type RecordWatch } from './kv.js';
 
 type RedisClient = ReturnType<typeof createClient>;
 
@@ -13,6 +13,24 @@ type RedisClient = ReturnType<typeof createClient>;
 const RELEASE_SCRIPT = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
 /** Extends the key only while `owner` holds it. */
 const RENEW_SCRIPT = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0";
+/**
+ * Writes the record only while it exists, its id is in the set, and each expected field (a JSON
+ * object; null matches a missing field) is what the record holds. KEYS: record, set. ARGV: new
+ * value, member, expected fields. cjson only decodes here: the value written is the caller's bytes.
+ */
+const SET_IF_MATCHES_SCRIPT = `
+local raw = redis.call('GET', KEYS[1])
+if not raw or redis.call('SISMEMBER', KEYS[2], ARGV[2]) == 0 then return 0 end
+local ok, decoded = pcall(cjson.decode, raw)
+if not ok or type(decoded) ~= 'table' or type(decoded.value) ~= 'table' then return 0 end
+for field, want in pairs(cjson.decode(ARGV[3])) do
+  local have = decoded.value[field]
+  if have == nil then have = cjson.null end
+  if have ~= want then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[1])
+return 1
+`;
 /** One hit in a fixed window: the first hit starts it (sets its expiry); answers {count, ms left}. */
 const WINDOW_SCRIPT =
   "local n = redis.call('INCR', KEYS[1]) if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end local t = redis.call('PTTL', KEYS[1]) if t < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) t = tonumber(ARGV[1]) end return {n, t}";
@@ -100,6 +118,30 @@ export async function openRedisStore(url: string, prefix: string): Promise<KeyVa
         arguments: [String(Math.ceil(windowMs))],
       })) as [number, number];
       return { count: Number(count), remainingMs: Number(remainingMs) };
+    },
+    async setIfMatches(key, value, match) {
+      const expected: Record<string, string | number | null> = {};
+      for (const [field, want] of Object.entries(match.fields)) {
+        if (!MATCHABLE_FIELD.test(field)) throw new Error(`not a matchable field: ${field}`);
+        expected[field] = want ?? null;
+      }
+      const written = await client.eval(SET_IF_MATCHES_SCRIPT, {
+        keys: [`${prefix}r:${key}`, setKey(match.listed.set)],
+        arguments: [JSON.stringify({ value }), match.listed.member, JSON.stringify(expected)],
+      });
+      return Number(written) === 1;
+    },
+    async acquireLeaseAndGet<T>(key: string, owner: string, ttlMs: number, recordKey: string): Promise<LeasedRecord<T>> {
+      // Sent together (the client pipelines them) and run in order: the GET reads under the lease.
+      const [taken, raw] = await Promise.all([
+        client.set(leaseKey(key), owner, { condition: 'NX', expiration: { type: 'PX', value: Math.ceil(ttlMs) } }),
+        client.get(`${prefix}r:${recordKey}`),
+      ]);
+      if (taken !== 'OK') {
+        const renewed = await client.eval(RENEW_SCRIPT, { keys: [leaseKey(key)], arguments: [owner, String(Math.ceil(ttlMs))] });
+        if (Number(renewed) !== 1) return { taken: false };
+      }
+      return { taken: true, value: keyvValueOf<T>(raw) };
     },
     async acquireLease(key, owner, ttlMs) {
       const taken = await client.set(leaseKey(key), owner, { condition: 'NX', expiration: { type: 'PX', value: Math.ceil(ttlMs) } });

@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import type { CachedEntry, SourceRecord } from '../model.js';
 import type { KeyValueStore } from './kv.js';
 import { getMany, getOwned, key, set } from './keys.js';
+import { createLeases, lease, type LeaseOutcome, type LeaseWait } from './leases.js';
 
 export type SourceRepository = ReturnType<typeof createSourceRepository>;
 
@@ -15,6 +16,7 @@ const PENDING_REVISION = ':pending';
 const INITIAL_REVISION = 'initial';
 
 export function createSourceRepository(store: KeyValueStore) {
+  const leases = createLeases(store);
   async function syncDue(ids: string[]): Promise<void> {
     await store.syncDue(ids.map((id) => ({ id, recordKey: key.source(id) })));
   }
@@ -40,6 +42,33 @@ export function createSourceRepository(store: KeyValueStore) {
     async saveSource(source: SourceRecord): Promise<void> {
       await store.set(key.source(source.id), source);
       await syncDueAfterWrite([source.id]);
+    },
+    /**
+     * A refresh's result, written in one atomic step over the record it was fetched from: only while
+     * that record is still listed and still has the URL, title and interval the refresh saw (the
+     * fields an edit changes and a result must not undo). False when nothing was written: the
+     * caller reads the record and merges (services' edits and deletes win).
+     */
+    async saveRefreshedSource(result: SourceRecord, fetchedFrom: SourceRecord): Promise<boolean> {
+      const written = store.setIfMatches(key.source(result.id), result, {
+        fields: { urlSealed: fetchedFrom.urlSealed, title: fetchedFrom.title, refreshMinutes: fetchedFrom.refreshMinutes },
+        listed: { set: set.allSources, member: result.id },
+      });
+      // Issued right behind the write on the same connection, so it runs after it (one round trip).
+      const [saved] = await Promise.all([written, store.derivedOnWrite ? undefined : syncDue([result.id])]);
+      return saved;
+    },
+    /**
+     * Runs `work` holding the source's refresh lease (leases.ts withLease), handing it the record
+     * read under the lease in the same round trip that took it: undefined when the source is gone.
+     */
+    async withRefreshLease<T>(
+      sourceId: string,
+      owner: string,
+      wait: LeaseWait,
+      work: (source: SourceRecord | undefined) => Promise<T>,
+    ): Promise<LeaseOutcome<T>> {
+      return leases.withLeaseReading<SourceRecord, T>(lease.refresh(sourceId), owner, wait, key.source(sourceId), work);
     },
     /** False once a delete has begun: it unlists the source first and removes the record last. */
     async isSourceListed(id: string): Promise<boolean> {

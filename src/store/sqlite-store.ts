@@ -6,8 +6,8 @@ import Keyv from 'keyv';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { openSqliteDueIndex } from './due-index.js';
-import { NATIVE_JSON, recordsThrough } from './keyv-records.js';
-import type { KeyValueStore, RecordChangeListener, RecordWatch } from './kv.js';
+import { keyvValueOf, NATIVE_JSON, recordsThrough } from './keyv-records.js';
+import { MATCHABLE_FIELD, type KeyValueStore, type LeasedRecord, type RecordChangeListener, type RecordWatch } from './kv.js';
 import { openSyncSqlite } from './sync-sqlite.js';
 
 type SqlQuery = (sql: string, ...params: unknown[]) => Promise<Array<Record<string, unknown>>>;
@@ -120,6 +120,39 @@ export async function openSqliteStore(path: string): Promise<KeyValueStore> {
         by,
       );
       return Number(rows[0]?.value);
+    },
+    async setIfMatches(key, value, match) {
+      const fields = Object.entries(match.fields);
+      for (const [field] of fields) if (!MATCHABLE_FIELD.test(field)) throw new Error(`not a matchable field: ${field}`);
+      // keyv's row format, like setMany; the triggers (change log, due index) run as for keyv's own writes.
+      const rows = await query(
+        `UPDATE ${KEYV_TABLE} SET value = ? WHERE key = ?
+         ${fields.map(([field]) => `AND json_extract(value, '$.value.${field}') IS ?`).join(' ')}
+         AND EXISTS (SELECT 1 FROM fp_sets WHERE name = ? AND member = ?) RETURNING key`,
+        JSON.stringify({ value }),
+        `${KEYV_NAMESPACE}:${key}`,
+        ...fields.map(([, expected]) => expected ?? null),
+        match.listed.set,
+        match.listed.member,
+      ).finally(noteWrite);
+      return rows.length === 1;
+    },
+    async acquireLeaseAndGet<T>(key: string, owner: string, ttlMs: number, recordKey: string): Promise<LeasedRecord<T>> {
+      const now = Date.now();
+      // RETURNING's subquery runs after the upsert, in the same statement: the record read under the lease.
+      const rows = await query(
+        `INSERT INTO fp_leases(key, owner, expires_at) VALUES (?, ?, ?)
+         ON CONFLICT(key) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
+         WHERE fp_leases.expires_at <= ? OR fp_leases.owner = excluded.owner
+         RETURNING owner, (SELECT value FROM ${KEYV_TABLE} WHERE key = ?) AS record`,
+        key,
+        owner,
+        now + ttlMs,
+        now,
+        `${KEYV_NAMESPACE}:${recordKey}`,
+      );
+      if (rows.length !== 1) return { taken: false };
+      return { taken: true, value: keyvValueOf<T>(rows[0]!.record) };
     },
     async acquireLease(key, owner, ttlMs) {
       const now = Date.now();

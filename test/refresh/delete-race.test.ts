@@ -52,12 +52,39 @@ describe.each(STORES)('a delete racing a refresh (%s store)', (store) => {
     await expectGone(id);
   });
 
-  it('does not write the record back when the delete lands between its read and its write', async () => {
+  it('does not write the record back when the delete lands just before its write', async () => {
     const id = await createSource();
     const { registry } = t.deps;
+    const saveRefreshedSource = registry.saveRefreshedSource.bind(registry);
+    let wrote: boolean | undefined;
+    registry.saveRefreshedSource = async (result: SourceRecord, fetchedFrom: SourceRecord) => {
+      registry.saveRefreshedSource = saveRefreshedSource;
+      await registry.deleteSource(fetchedFrom);
+      return (wrote = await saveRefreshedSource(result, fetchedFrom));
+    };
+    try {
+      expect((await refreshSource(t.deps, id, { force: true }))?.outcome).toBe('skipped');
+    } finally {
+      registry.saveRefreshedSource = saveRefreshedSource;
+    }
+    expect(wrote).toBe(false);
+    await expectGone(id);
+  });
+
+  it('does not write the record back when an edit made it merge, and the delete lands between its read and its write', async () => {
+    const id = await createSource();
+    const { registry } = t.deps;
+    // Renamed during the fetch: the refresh's one-step write refuses, so it reads, merges and writes.
+    handler = async (request, response) => {
+      const renamed = await t.api(key, { method: 'PATCH', url: `/api/v1/sources/${id}`, payload: { title: 'Renamed meanwhile' } });
+      expect(renamed.statusCode).toBe(200);
+      await serveBody(readFixture('feeds/podcast.rss'), RSS)(request, response);
+    };
     const saveSource = registry.saveSource.bind(registry);
+    let merged: SourceRecord | undefined;
     registry.saveSource = async (source: SourceRecord) => {
       registry.saveSource = saveSource;
+      merged = source;
       await registry.deleteSource(source);
       await saveSource(source);
     };
@@ -66,6 +93,8 @@ describe.each(STORES)('a delete racing a refresh (%s store)', (store) => {
     } finally {
       registry.saveSource = saveSource;
     }
+    // The merge ran (it kept the edit), and the delete still won.
+    expect(merged?.title).toBe('Renamed meanwhile');
     await expectGone(id);
   });
 });

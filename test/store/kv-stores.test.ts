@@ -97,6 +97,47 @@ describe.each(STORES)('key-value store (%s)', (kind) => {
     await two.releaseLease('refresh:z', 'other');
   });
 
+  it('takes a lease and reads a record in one step, the record as written before; refused, it reads nothing', async () => {
+    await two.set('source:leased', { id: 'leased', title: 'as written' });
+    const owners = Array.from({ length: 10 }, (_, index) => `reader-${index}`);
+    const leased = await Promise.all(
+      owners.map((owner, index) => (index % 2 ? one : two).acquireLeaseAndGet('refresh:leased', owner, 60_000, 'source:leased')),
+    );
+    expect(leased.filter((outcome) => outcome.taken)).toEqual([{ taken: true, value: { id: 'leased', title: 'as written' } }]);
+    expect(leased.filter((outcome) => !outcome.taken)).toHaveLength(owners.length - 1);
+    const holder = owners[leased.findIndex((outcome) => outcome.taken)]!;
+    // The holder again (a renewal), and a record that does not exist.
+    expect(await one.acquireLeaseAndGet('refresh:leased', holder, 60_000, 'source:none')).toEqual({ taken: true, value: undefined });
+    await two.releaseLease('refresh:leased', holder);
+    expect(await one.acquireLease('refresh:leased', 'after', 60_000)).toBe(true);
+    await one.releaseLease('refresh:leased', 'after');
+  });
+
+  it('writes a record only while its fields and its listing match (setIfMatches)', async () => {
+    const record = { id: 'cas', title: 'T', refreshMinutes: 30, urlSealed: 'u1' };
+    const match = {
+      fields: { title: 'T', refreshMinutes: 30, urlSealed: 'u1', missing: undefined },
+      listed: { set: 'cas-listed', member: 'cas' },
+    };
+    await one.set('source:cas', record);
+    // Not listed: nothing written.
+    expect(await two.setIfMatches('source:cas', { ...record, etag: 'first' }, match)).toBe(false);
+    await one.addMember('cas-listed', 'cas');
+    expect(await two.setIfMatches('source:cas', { ...record, etag: 'second' }, match)).toBe(true);
+    expect(await one.get('source:cas')).toEqual({ ...record, etag: 'second' });
+    // Each field that differs refuses the write: a changed value, a number, a field that appeared.
+    for (const changed of [{ title: 'Edited' }, { refreshMinutes: 60 }, { urlSealed: 'u2' }, { missing: 'now set' }]) {
+      await one.set('source:cas', { ...record, ...changed });
+      expect(await two.setIfMatches('source:cas', { ...record, etag: 'third' }, match)).toBe(false);
+      expect(await one.get('source:cas')).toEqual({ ...record, ...changed });
+    }
+    // A record that is gone is not written back.
+    await one.delete('source:cas');
+    expect(await two.setIfMatches('source:cas', { ...record, etag: 'fourth' }, match)).toBe(false);
+    expect(await one.get('source:cas')).toBeUndefined();
+    await one.removeMember('cas-listed', 'cas');
+  });
+
   it('answers ping', async () => {
     await expect(one.ping()).resolves.toBeUndefined();
   });

@@ -1,0 +1,104 @@
+// A refresh batch rebuilds each feed once, however many of its sources changed, and the feed it
+// publishes holds every change (issue 14). Checked against one refresh at a time, which rebuilds the
+// feed per changed source: the coalescing is the batch's doing.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { refreshSource } from '../../src/refresh/refresh-source.js';
+import { refreshBatch } from '../../src/refresh/run-batch.js';
+import type { SourceRecord } from '../../src/model.js';
+import { PUBLIC_URL, startTestApp, type TestApp } from '../helpers/app.js';
+import { STORES } from '../helpers/stores.js';
+import { startUpstream, type Upstream } from '../helpers/upstream.js';
+
+const SOURCES = 10;
+const BASE = Date.parse('2026-06-01T00:00:00Z');
+
+function rss(name: string, generation: number): string {
+  const items = Array.from({ length: 3 }, (_, n) => {
+    const guid = `${name}-g${generation}-${n}`;
+    const date = new Date(BASE + (generation * 10 + n) * 60_000).toUTCString();
+    return `<item><guid isPermaLink="false">${guid}</guid><title>${guid}</title><pubDate>${date}</pubDate></item>`;
+  });
+  return `<?xml version="1.0"?><rss version="2.0"><channel><title>${name}</title><link>https://${name}.example/</link>${items.join('')}</channel></rss>`;
+}
+
+describe.each(STORES)('rebuilds of a refresh batch (%s store)', (store) => {
+  let upstream: Upstream;
+  let t: TestApp;
+  let generation = 0;
+  let sources: SourceRecord[] = [];
+  let jsonPath = '';
+  /** Sources whose upstream holds its answer until released (the answer, once asked for). */
+  const held = new Map<number, (() => void) | undefined>();
+  const release = (index: number) => {
+    const answer = held.get(index);
+    held.delete(index);
+    answer?.();
+  };
+
+  const merges = async () => (await t.deps.metrics.feedMerges.get()).values.reduce((total, value) => total + value.value, 0);
+  const published = async () =>
+    (await t.app.inject({ method: 'GET', url: jsonPath })).json().items.map((item: { title: string }) => item.title) as string[];
+
+  beforeAll(async () => {
+    upstream = await startUpstream();
+    for (let index = 0; index < SOURCES; index++) {
+      upstream.route(`/feed/${index}`, (_request, response) => {
+        const answer = () => void response.writeHead(200, { 'content-type': 'application/rss+xml' }).end(rss(`s${index}`, generation));
+        if (held.has(index)) held.set(index, answer);
+        else answer();
+      });
+    }
+    t = await startTestApp({ store, allowPrivate: [upstream.hostPort] });
+    const key = await t.createUserKey();
+    const ids: string[] = [];
+    for (let index = 0; index < SOURCES; index++) {
+      const created = await t.api(key, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url(`/feed/${index}`) } });
+      expect(created.statusCode).toBe(201);
+      ids.push(created.json().id);
+    }
+    const feed = await t.api(key, { method: 'POST', url: '/api/v1/feeds', payload: { title: 'Merged', sources: ids, limit: 100 } });
+    expect(feed.statusCode).toBe(201);
+    jsonPath = feed.json().urls.json.slice(PUBLIC_URL.length);
+    sources = (await t.deps.registry.getSources(ids)) as SourceRecord[];
+  });
+  afterAll(async () => {
+    await t?.close();
+    await upstream?.close();
+  });
+
+  it('rebuilds the feed per changed source when refreshed one at a time (the control)', async () => {
+    generation += 1;
+    const before = await merges();
+    for (const source of sources) expect((await refreshSource(t.deps, source.id, { force: true }))?.outcome).toBe('updated');
+    expect((await merges()) - before).toBe(SOURCES);
+    expect(await published()).toEqual(expect.arrayContaining(sources.map((_, index) => `s${index}-g${generation}-0`)));
+  });
+
+  it('rebuilds the feed once for a batch in which every source changed, and publishes every change', async () => {
+    generation += 1;
+    const before = await merges();
+    const results = await refreshBatch(t.deps, sources, { concurrency: 4, perHost: 4 });
+    expect(results.map((result) => result.outcome)).toEqual(Array.from({ length: SOURCES }, () => 'updated'));
+    expect((await merges()) - before).toBe(1);
+    expect(await published()).toEqual(expect.arrayContaining(sources.map((_, index) => `s${index}-g${generation}-0`)));
+  });
+
+  it('publishes before answering a user refresh that joined a batch’s refresh of the source', async () => {
+    generation += 1;
+    // The batch cannot end (and rebuild) while source 1's answer is held.
+    held.set(0, undefined);
+    held.set(1, undefined);
+    const batch = refreshBatch(t.deps, sources.slice(0, 2), { concurrency: 4, perHost: 4 });
+    await expect.poll(() => held.get(0) !== undefined && held.get(1) !== undefined).toBe(true);
+    const before = await merges();
+    const joined = refreshSource(t.deps, sources[0]!.id, { force: true, wait: true });
+    release(0);
+    expect((await joined)?.outcome).toBe('updated');
+    expect((await merges()) - before).toBe(1);
+    expect(await published()).toContain(`s0-g${generation}-0`);
+    expect(await published()).not.toContain(`s1-g${generation}-0`);
+    release(1);
+    expect((await batch).map((result) => result.outcome)).toEqual(['updated', 'updated']);
+    expect(await published()).toContain(`s1-g${generation}-0`);
+  });
+});
