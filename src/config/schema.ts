@@ -108,7 +108,7 @@ export const ConfigSchema = Type.Object({
       /** /api/v1 requests per minute and API key. */
       apiRequestsPerMinute: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 600 }),
       /** Public feed requests per minute per client address (an IPv6 /64 is one) and feed URL: generous, a reader behind NAT is many readers. */
-      publicRequestsPerMinute: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1200 }),
+      publicRequestsPerMinute: Type.Integer({ minimum: 1, maximum: 1_000_000_000, default: 1200 }),
       /** Missing or wrong API keys per minute and client address; past it its wrong keys get 429 for the minute (valid keys still work). */
       wrongApiKeysPerMinute: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 120 }),
       /**
