@@ -58,6 +58,26 @@ function isUtf8(bytes: Buffer): boolean {
   }
 }
 
+/** The document's text: UTF-8 when its bytes are UTF-8, else windows-1252 (as feedproxy reads it). */
+function decodedBody(body: string): string {
+  const bytes = Buffer.from(body, 'latin1');
+  return new TextDecoder(isUtf8(bytes) ? 'utf-8' : 'windows-1252').decode(bytes);
+}
+
+/** The items and entries of a document, each as written (RSS <item>, Atom <entry>). */
+const entryBlocks = (body: string): string[] =>
+  [...decodedBody(body).matchAll(/<(item|entry)\b[\s\S]*?<\/\1\s*>/g)].map((match) => match[0]);
+
+/** The text of every `<name>` in a fragment, as written (markup out, references decoded). */
+const elementTexts = (fragment: string, name: string): string[] =>
+  [...fragment.matchAll(new RegExp(`<${name}(?:\\s[^>]*)?>([\\s\\S]*?)<\\/${name}\\s*>`, 'g'))].map((match) =>
+    stripMarkup(match[1]!.replace(/<!\[CDATA\[([\s\S]*?)\]\]>/g, '$1')),
+  );
+
+/** Both texts say the same, whitespace and case aside, and say something. */
+const same = (left: string | null | undefined, right: string | null | undefined): boolean =>
+  squeeze(left) !== '' && squeeze(left) === squeeze(right);
+
 const ENTRY_RULES: readonly EntryRule[] = [
   {
     fields: ['links'],
@@ -74,7 +94,15 @@ const ENTRY_RULES: readonly EntryRule[] = [
     fields: ['titles'],
     reason:
       'a <media:title> nested in an <enclosure> (Media RSS puts it in the item, a group or a media:content): the reference reads it by local name as the item’s title',
-    applies: ({ body }) => /<enclosure\b[^>]*>\s*<media:title/.test(body),
+    // The item's enclosure holds the media:title the reference shows, and the output has the item's own <title>.
+    applies: ({ entry, copy, body }) =>
+      entryBlocks(body).some((item) => {
+        const nested = [...item.matchAll(/<enclosure\b[^>]*>\s*<media:title[^>]*>([^<]*)<\/media:title>/g)].map((match) =>
+          stripMarkup(match[1]!),
+        );
+        const own = elementTexts(item.replace(/<enclosure\b[\s\S]*?<\/enclosure>/g, ''), 'title');
+        return nested.some((title) => same(title, entry.title)) && own.some((title) => same(title, copy?.title));
+      }),
   },
   {
     fields: ['titles', 'text'],
@@ -89,13 +117,15 @@ const ENTRY_RULES: readonly EntryRule[] = [
     fields: ['text'],
     reason:
       'an item with both <description> and <itunes:summary>: the reference shows the one written last, feedproxy the description (RSS’s own)',
-    applies: ({ entry, body }) => {
+    // One item holds the itunes:summary the reference shows and a <description> the output shows.
+    applies: ({ entry, copy, body }) => {
       const wanted = squeeze(entry.text).slice(0, 40);
       return (
         wanted !== '' &&
-        /<description>/.test(body) &&
-        [...body.matchAll(/<itunes:summary>([\s\S]*?)<\/itunes:summary>/g)].some((match) =>
-          squeeze(stripMarkup(match[1]!)).includes(wanted),
+        entryBlocks(body).some(
+          (item) =>
+            elementTexts(item, 'itunes:summary').some((summary) => squeeze(summary).includes(wanted)) &&
+            elementTexts(item, 'description').some((description) => same(description, copy?.text)),
         )
       );
     },
@@ -115,12 +145,34 @@ const ENTRY_RULES: readonly EntryRule[] = [
   {
     fields: ['entries', 'links'],
     reason: 'an Atom <link> with its URL as text and no href: not Atom (RFC 4287 §4.2.7.1: href is required); the reference reads the text',
-    applies: ({ body, version }) => version.startsWith('atom') && /<link\b(?![^>]*\bhref\s*=)[^>]*>\s*https?:[^<]*<\/link>/.test(body),
+    // The entry itself has such a link, and it is the link the reference read; a missing entry had nothing else.
+    applies: ({ field, entry, body, version }) =>
+      version.startsWith('atom') &&
+      entry.link !== null &&
+      (field === 'links' ||
+        (entry.title === null && entry.text === null && entry.dates.length + entry.authors.length + entry.enclosures.length === 0)) &&
+      entryBlocks(body).some((block) =>
+        [...block.matchAll(/<link\b(?![^>]*\bhref\s*=)[^>]*>\s*(https?:[^<]*?)\s*<\/link>/g)].some((match) => match[1] === entry.link),
+      ),
   },
   {
     fields: ['titles', 'links'],
     reason: 'the reference read an <image> nested in a <category> as the item’s title and link',
-    applies: ({ body }) => /<category\b[^>]*>[^<]*<image>/.test(body),
+    // The item's category holds the image the reference read, and the output has the item's own title or link.
+    applies: ({ field, entry, copy, body }) =>
+      entryBlocks(body).some((item) => {
+        const images = [...item.matchAll(/<category\b[^>]*>[^<]*<image>([\s\S]*?)<\/image>/g)].map((match) => match[1]!);
+        const own = item.replace(/<category\b[\s\S]*?<\/category>/g, '');
+        if (field === 'titles')
+          return (
+            images.some((image) => elementTexts(image, 'title').some((title) => same(title, entry.title))) &&
+            elementTexts(own, 'title').some((title) => same(title, copy?.title))
+          );
+        return (
+          images.some((image) => elementTexts(image, 'link').some((link) => same(link, entry.link))) &&
+          elementTexts(own, 'link').some((link) => same(link, copy?.link))
+        );
+      }),
   },
   {
     fields: ['links', 'dates', 'enclosures', 'text'],
@@ -138,7 +190,16 @@ const ENTRY_RULES: readonly EntryRule[] = [
   {
     fields: ['text'],
     reason: 'an unprefixed <og> block in an RSS item: the reference takes its <description> for the item’s, feedproxy keeps the item’s own',
-    applies: ({ body }) => /<og\b[^>]*>[\s\S]*?<description>/.test(body),
+    // One item's <og> block holds the text the reference shows, and the output has that item's own <description>.
+    applies: ({ entry, copy, body }) =>
+      entryBlocks(body).some((item) => {
+        const og = [...item.matchAll(/<og\b[^>]*>([\s\S]*?)<\/og\s*>/g)].map((match) => match[1]!);
+        const own = item.replace(/<og\b[\s\S]*?<\/og\s*>/g, '');
+        return (
+          og.some((block) => elementTexts(block, 'description').some((description) => same(description, entry.text))) &&
+          elementTexts(own, 'description').some((description) => same(description, copy?.text))
+        );
+      }),
   },
   {
     fields: ['titles', 'text'],
@@ -146,7 +207,9 @@ const ENTRY_RULES: readonly EntryRule[] = [
     applies: ({ entry, copy, field, body }) => {
       const expected = field === 'titles' ? entry.title : entry.text;
       const actual = field === 'titles' ? copy?.title : copy?.text;
-      if (expected !== null && /<!|-->|\]\]>/.test(expected)) return true;
+      // The output is the reference's text without its comments and CDATA markers.
+      if (expected !== null && /<!|-->|\]\]>/.test(expected))
+        return squeeze(expected.replace(/<!--[\s\S]*?(?:-->|$)/g, ' ').replace(/<!\[CDATA\[|\]\]>|-->|<![^>]*>/g, ' ')) === squeeze(actual);
       // The reference's sanitiser dropped <script> and <head> tags but kept their text; what is left is the same.
       return /(?:<|&lt;)(?:script|head)\b/i.test(body) && squeeze(actual) !== '' && squeeze(expected).endsWith(squeeze(actual));
     },
@@ -175,7 +238,13 @@ const ENTRY_RULES: readonly EntryRule[] = [
     fields: ['text', 'titles'],
     reason:
       'bytes in an undeclared encoding that is not UTF-8 (XML 1.0 §4.3.3 and RFC 7303 §8.5 make them UTF-8): the reference guesses TIS-620 and the like with chardet, feedproxy reads windows-1252',
-    applies: ({ body }) => !/<\?xml[^>]*encoding\s*=/.test(body.slice(0, 200)) && !isUtf8(Buffer.from(body, 'latin1')),
+    // The output's text is the windows-1252 reading of what the document writes.
+    applies: ({ field, copy, body }) => {
+      if (/<\?xml[^>]*encoding\s*=/.test(body.slice(0, 200)) || isUtf8(Buffer.from(body, 'latin1'))) return false;
+      const actual = field === 'titles' ? copy?.title : copy?.text;
+      const written = squeeze(stripMarkup(decodedBody(body)));
+      return squeeze(actual) !== '' && /[^\u0020-\u007e\s]/.test(actual ?? '') && written.includes(squeeze(actual));
+    },
   },
   {
     fields: ['entries'],
@@ -198,7 +267,14 @@ const ENTRY_RULES: readonly EntryRule[] = [
   {
     fields: ['dates'],
     reason: 'an entry with two <updated> (allowed once): the reference takes the last, feedproxy the first',
-    applies: ({ body }) => /<(updated|modified)>[^<]*<\/\1>\s*<\1>/.test(body),
+    // The entry has two: the reference's date is the last, the output's the first.
+    applies: ({ entry, copy, body }) =>
+      entryBlocks(body).some((block) =>
+        [...block.matchAll(/<(updated|modified)>([^<]*)<\/\1>\s*<\1>([^<]*)<\/\1>/g)].some((match) => {
+          const first = Date.parse(match[2]!.trim()) / 1000;
+          return entry.rawDates.includes(match[3]!.trim()) && (copy?.dates ?? []).includes(first);
+        }),
+      ),
   },
   {
     fields: ['dates'],

@@ -389,10 +389,10 @@ function normaliseLink(link: string | null): string | null {
 /**
  * Pairs each original entry with the output entry that is the same story: same link, title and
  * first enclosure, else same link and title, else same title, else same link, else same text, else
- * same authors and enclosures. (Not the id: a published feed's ids are its own, one namespace per
- * source.)
+ * same first enclosure. (Not the id: a published feed's ids are its own, one namespace per source.
+ * Not the authors: one author writes every entry of a blog, and a lost entry must count as missing.)
  */
-function pairEntries(original: ReadEntry[], output: ReadEntry[]): Array<ReadEntry | undefined> {
+export function pairEntries(original: ReadEntry[], output: ReadEntry[]): Array<ReadEntry | undefined> {
   const unused = new Set(output.map((_entry, index) => index));
   const keys: Array<(entry: ReadEntry) => string | null> = [
     // Podcasts repeat one link (the show's) and even a title: the first enclosure tells episodes apart.
@@ -404,13 +404,7 @@ function pairEntries(original: ReadEntry[], output: ReadEntry[]): Array<ReadEntr
     (entry) => (entry.title === null ? null : normaliseText(entry.title)),
     (entry) => normaliseLink(entry.link),
     (entry) => (entry.text === null ? null : normaliseText(entry.text)),
-    (entry) =>
-      entry.authors.length + entry.enclosures.length === 0
-        ? null
-        : JSON.stringify([
-            [...new Set(entry.authors.map(normaliseText))].sort(),
-            entry.enclosures.map((enclosure) => normaliseLink(enclosure.url)),
-          ]),
+    (entry) => (entry.enclosures.length === 0 ? null : normaliseLink(entry.enclosures[0]!.url)),
   ];
   const pairs: Array<ReadEntry | undefined> = original.map(() => undefined);
   for (const keyOf of keys) {
@@ -427,14 +421,17 @@ function pairEntries(original: ReadEntry[], output: ReadEntry[]): Array<ReadEntr
       }
     }
   }
-  // What no key matched, by position among the rest: all of it when as many outputs as originals
-  // are left (an entry whose title changed is then a title difference, not a lost entry), else the
-  // entries with nothing but an id (which feedparser may have made their link).
+  // What no key matched, by position among the rest, only when as many outputs as originals are
+  // left and the two titles agree (both absent, as for entries with nothing but an id, which
+  // feedparser may have made their link): anything else is a lost entry, counted missing.
   const rest = [...unused];
   const unpaired = pairs.filter((pair) => pair === undefined).length;
-  for (const [index, entry] of original.entries()) {
-    if (pairs[index] !== undefined || rest.length === 0) continue;
-    if (unpaired === rest.length || (entry.title === null && (entry.link === null || entry.linkIsId))) pairs[index] = output[rest.shift()!];
+  if (unpaired === rest.length) {
+    for (const [index, entry] of original.entries()) {
+      if (pairs[index] !== undefined) continue;
+      const candidate = output[rest.shift()!]!;
+      if (normaliseText(candidate.title) === normaliseText(entry.title)) pairs[index] = candidate;
+    }
   }
   return pairs;
 }
