@@ -134,5 +134,9 @@ describe('pairing entries', () => {
     const original = [entry({ title: null, link: 'tag:x,1', linkIsId: true, text: null })];
     const output = [entry({ title: null, link: 'https://p.example/1', text: null })];
     expect(pairEntries(original, output)).toEqual([output[0]]);
+    // RSS publishes an entry with neither title nor description as "Untitled".
+    const rss = [entry({ title: 'Untitled', link: 'https://p.example/1', text: null })];
+    expect(pairEntries(original, rss)).toEqual([rss[0]]);
+    expect(pairEntries(original, [entry({ title: 'Another story', text: null })])).toEqual([undefined]);
   });
 });

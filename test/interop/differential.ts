@@ -430,7 +430,9 @@ export function pairEntries(original: ReadEntry[], output: ReadEntry[]): Array<R
     for (const [index, entry] of original.entries()) {
       if (pairs[index] !== undefined) continue;
       const candidate = output[rest.shift()!]!;
-      if (normaliseText(candidate.title) === normaliseText(entry.title)) pairs[index] = candidate;
+      // RSS needs a title or a description: an entry with neither is published titled "Untitled" (render/formats/rss.ts).
+      const title = entry.title === null && candidate.title === 'Untitled' ? null : candidate.title;
+      if (normaliseText(title) === normaliseText(entry.title)) pairs[index] = candidate;
     }
   }
   return pairs;
