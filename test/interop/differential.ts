@@ -392,7 +392,12 @@ function normaliseLink(link: string | null): string | null {
  * same first enclosure. (Not the id: a published feed's ids are its own, one namespace per source.
  * Not the authors: one author writes every entry of a blog, and a lost entry must count as missing.)
  */
-export function pairEntries(original: ReadEntry[], output: ReadEntry[]): Array<ReadEntry | undefined> {
+export function pairEntries(
+  original: ReadEntry[],
+  output: ReadEntry[],
+  /** Whether a title difference is the reference's own reading (classify.ts), this candidate being the copy. */
+  titleExcused: (entry: ReadEntry, candidate: ReadEntry) => boolean = () => false,
+): Array<ReadEntry | undefined> {
   const unused = new Set(output.map((_entry, index) => index));
   const keys: Array<(entry: ReadEntry) => string | null> = [
     // Podcasts repeat one link (the show's) and even a title: the first enclosure tells episodes apart.
@@ -423,7 +428,9 @@ export function pairEntries(original: ReadEntry[], output: ReadEntry[]): Array<R
   }
   // What no key matched, by position among the rest, only when as many outputs as originals are
   // left and the two titles agree (both absent, as for entries with nothing but an id, which
-  // feedparser may have made their link): anything else is a lost entry, counted missing.
+  // feedparser may have made their link) or differ only as a classified reading of the reference
+  // (its title read from an <image> in a <category>, the candidate's the item's own): anything
+  // else is a lost entry, counted missing.
   const rest = [...unused];
   const unpaired = pairs.filter((pair) => pair === undefined).length;
   if (unpaired === rest.length) {
@@ -432,14 +439,28 @@ export function pairEntries(original: ReadEntry[], output: ReadEntry[]): Array<R
       const candidate = output[rest.shift()!]!;
       // RSS needs a title or a description: an entry with neither is published titled "Untitled" (render/formats/rss.ts).
       const title = entry.title === null && candidate.title === 'Untitled' ? null : candidate.title;
-      if (normaliseText(title) === normaliseText(entry.title)) pairs[index] = candidate;
+      if (normaliseText(title) === normaliseText(entry.title) || titleExcused(entry, candidate)) pairs[index] = candidate;
     }
   }
   return pairs;
 }
 
 function compareFeed(figures: Figures, feed: string, format: OutputFormat, original: Reading, output: Reading, body: string): void {
-  const pairs = pairEntries(original.entries, output.entries);
+  const pairs = pairEntries(
+    original.entries,
+    output.entries,
+    (entry, candidate) =>
+      entry.title !== null &&
+      classifyDifference({
+        field: 'titles',
+        format,
+        version: original.version,
+        entries: original.entries,
+        entry,
+        copy: candidate,
+        body,
+      }) !== undefined,
+  );
   for (const [index, entry] of original.entries.entries()) {
     const copy = pairs[index];
     const count = (field: Field, ok: boolean, entry: ReadEntry, expected: unknown, actual: unknown): void => {
