@@ -238,12 +238,19 @@ const ENTRY_RULES: readonly EntryRule[] = [
     fields: ['text', 'titles'],
     reason:
       'bytes in an undeclared encoding that is not UTF-8 (XML 1.0 §4.3.3 and RFC 7303 §8.5 make them UTF-8): the reference guesses TIS-620 and the like with chardet, feedproxy reads windows-1252',
-    // The output's text is the windows-1252 reading of what the document writes.
-    applies: ({ field, copy, body }) => {
+    // The output's text is the windows-1252 reading of what the document writes: its letters from
+    // the upper half of windows-1252 stand in the document in that order, and it is as long as the
+    // reference's (a single-byte encoding read as another keeps one character per byte).
+    applies: ({ field, entry, copy, body }) => {
       if (/<\?xml[^>]*encoding\s*=/.test(body.slice(0, 200)) || isUtf8(Buffer.from(body, 'latin1'))) return false;
-      const actual = field === 'titles' ? copy?.title : copy?.text;
-      const written = squeeze(stripMarkup(decodedBody(body)));
-      return squeeze(actual) !== '' && /[^\u0020-\u007e\s]/.test(actual ?? '') && written.includes(squeeze(actual));
+      const expected = squeeze(field === 'titles' ? entry.title : entry.text);
+      const actual = squeeze(field === 'titles' ? copy?.title : copy?.text);
+      const upper = (text: string): string => text.replace(/[^\u00a0-\u00ff]/g, '');
+      return (
+        upper(actual).length >= 3 &&
+        actual.length >= 0.9 * expected.length &&
+        upper(decodedBody(body)).toLowerCase().includes(upper(actual))
+      );
     },
   },
   {
