@@ -108,6 +108,15 @@ describe('classified differences need the output to be what the rule says', () =
     );
   });
 
+  it('a media:title in an enclosure of an item with no title: the copy has none', () => {
+    const reference = entry({ title: 'Clip' });
+    const body =
+      '<rss><channel><item><enclosure url="u"><media:title><![CDATA[ <p>Clip</p> ]]></media:title></enclosure></item></channel></rss>';
+    expect(classifyDifference(subject({ field: 'titles', body, entry: reference, copy: undefined }))).toBeUndefined();
+    expect(classifyDifference(subject({ field: 'titles', body, entry: reference, copy: entry({ title: 'Other' }) }))).toBeUndefined();
+    expect(classifyDifference(subject({ field: 'titles', body, entry: reference, copy: entry({ title: null }) }))).toMatch(/media:title/);
+  });
+
   it('an image in a category: the copy has the item’s own title', () => {
     const body =
       '<rss><channel><item><title>Story</title><category>c<image><title>Logo</title><link>https://l.example/</link></image></category></item></channel></rss>';

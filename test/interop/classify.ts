@@ -94,14 +94,19 @@ const ENTRY_RULES: readonly EntryRule[] = [
     fields: ['titles'],
     reason:
       'a <media:title> nested in an <enclosure> (Media RSS puts it in the item, a group or a media:content): the reference reads it by local name as the item’s title',
-    // The item's enclosure holds the media:title the reference shows, and the output has the item's own <title>.
+    // The item's enclosure holds the media:title the reference shows, and the output has the item's
+    // own <title>, or none (RSS's "Untitled") when the item has none.
     applies: ({ entry, copy, body }) =>
+      copy !== undefined &&
       entryBlocks(body).some((item) => {
-        const nested = [...item.matchAll(/<enclosure\b[^>]*>\s*<media:title[^>]*>([^<]*)<\/media:title>/g)].map((match) =>
-          stripMarkup(match[1]!),
+        const nested = [...item.matchAll(/<enclosure\b[^>]*>([\s\S]*?)<\/enclosure>/g)].flatMap((match) =>
+          elementTexts(match[1]!, 'media:title'),
         );
         const own = elementTexts(item.replace(/<enclosure\b[\s\S]*?<\/enclosure>/g, ''), 'title');
-        return nested.some((title) => same(title, entry.title)) && own.some((title) => same(title, copy?.title));
+        return (
+          nested.some((title) => same(title, entry.title)) &&
+          (own.some((title) => same(title, copy.title)) || (own.length === 0 && (copy.title === null || copy.title === 'Untitled')))
+        );
       }),
   },
   {
