@@ -150,15 +150,20 @@ const ENTRY_RULES: readonly EntryRule[] = [
   {
     fields: ['entries', 'links'],
     reason: 'an Atom <link> with its URL as text and no href: not Atom (RFC 4287 §4.2.7.1: href is required); the reference reads the text',
-    // The entry itself has such a link, and it is the link the reference read; a missing entry had nothing else.
+    // The entry itself has such a link, and it is the link the reference read; a missing entry had
+    // nothing else (its enclosures, if any, are such links too).
     applies: ({ field, entry, body, version }) =>
       version.startsWith('atom') &&
       entry.link !== null &&
-      (field === 'links' ||
-        (entry.title === null && entry.text === null && entry.dates.length + entry.authors.length + entry.enclosures.length === 0)) &&
-      entryBlocks(body).some((block) =>
-        [...block.matchAll(/<link\b(?![^>]*\bhref\s*=)[^>]*>\s*(https?:[^<]*?)\s*<\/link>/g)].some((match) => match[1] === entry.link),
-      ),
+      entryBlocks(body).some((block) => {
+        const texts = [...block.matchAll(/<link\b(?![^>]*\bhref\s*=)[^>]*>\s*(https?:[^<]*?)\s*<\/link>/g)].map((match) => match[1]!);
+        const bare =
+          entry.title === null &&
+          entry.text === null &&
+          entry.dates.length + entry.authors.length === 0 &&
+          entry.enclosures.every((enclosure) => texts.includes(enclosure.url));
+        return texts.includes(entry.link!) && (field === 'links' || bare);
+      }),
   },
   {
     fields: ['titles', 'links'],
@@ -171,11 +176,12 @@ const ENTRY_RULES: readonly EntryRule[] = [
         if (field === 'titles')
           return (
             images.some((image) => elementTexts(image, 'title').some((title) => same(title, entry.title))) &&
-            elementTexts(own, 'title').some((title) => same(title, copy?.title))
+            (elementTexts(own, 'title').some((title) => same(title, copy?.title)) ||
+              (copy !== undefined && !/<title[\s>]/.test(own) && (copy.title === null || copy.title === 'Untitled')))
           );
         return (
           images.some((image) => elementTexts(image, 'link').some((link) => same(link, entry.link))) &&
-          elementTexts(own, 'link').some((link) => same(link, copy?.link))
+          (elementTexts(own, 'link').some((link) => same(link, copy?.link)) || (copy !== undefined && !/<link[\s>]/.test(own)))
         );
       }),
   },
@@ -214,7 +220,9 @@ const ENTRY_RULES: readonly EntryRule[] = [
       const actual = field === 'titles' ? copy?.title : copy?.text;
       // The output is the reference's text without its comments and CDATA markers.
       if (expected !== null && /<!|-->|\]\]>/.test(expected))
-        return squeeze(expected.replace(/<!--[\s\S]*?(?:-->|$)/g, ' ').replace(/<!\[CDATA\[|\]\]>|-->|<![^>]*>/g, ' ')) === squeeze(actual);
+        return (
+          squeeze(expected.replace(/<!--[\s\S]*?(?:-->|$)/g, ' ').replace(/<!\[CDATA\[|\]\]>|-->|<![^>]*(?:>|$)/g, ' ')) === squeeze(actual)
+        );
       // The reference's sanitiser dropped <script> and <head> tags but kept their text; what is left is the same.
       return /(?:<|&lt;)(?:script|head)\b/i.test(body) && squeeze(actual) !== '' && squeeze(expected).endsWith(squeeze(actual));
     },
