@@ -126,6 +126,34 @@ describe('classified differences need the output to be what the rule says', () =
   });
 });
 
+describe('classified differences where the item has nothing of its own', () => {
+  it('an image in a category of an item with no title: a copy must exist', () => {
+    const body = '<rss><channel><item><category>c<image><title><![CDATA[Logo]]></title></image></category></item></channel></rss>';
+    const reference = entry({ title: 'Logo' });
+    expect(classifyDifference(subject({ field: 'titles', body, entry: reference, copy: undefined }))).toBeUndefined();
+    expect(classifyDifference(subject({ field: 'titles', body, entry: reference, copy: entry({ title: 'Other' }) }))).toBeUndefined();
+    expect(classifyDifference(subject({ field: 'titles', body, entry: reference, copy: entry({ title: 'Untitled' }) }))).toMatch(
+      /<category>/,
+    );
+  });
+
+  it('a bogus comment (`<!` with no end): the copy has nothing of it, or the rest', () => {
+    const reference = entry({ text: "<!' x" });
+    expect(classifyDifference(subject({ entry: reference, copy: entry({ text: null }) }))).toMatch(/no browser shows/);
+    expect(classifyDifference(subject({ entry: entry({ text: 'Kept <! gone' }), copy: entry({ text: null }) }))).toBeUndefined();
+  });
+
+  it('an Atom entry of text links only, its enclosure one of them', () => {
+    const body = '<feed><entry><link rel="enclosure">https://a.example/1</link></entry></feed>';
+    const bare = entry({ title: null, text: null, enclosures: [{ url: 'https://a.example/1', type: null, length: null }] });
+    expect(classifyDifference(subject({ field: 'entries', version: 'atom10', entry: bare, copy: undefined, body }))).toMatch(
+      /href is required/,
+    );
+    const other = entry({ title: null, text: null, enclosures: [{ url: 'https://b.example/', type: null, length: null }] });
+    expect(classifyDifference(subject({ field: 'entries', version: 'atom10', entry: other, copy: undefined, body }))).toBeUndefined();
+  });
+});
+
 describe('pairing entries', () => {
   it('a lost entry is not paired with another by its author or by position', () => {
     const original = [
