@@ -22,9 +22,13 @@ export function withRssPrefixDropped(xml: string): string {
   return xml.replace(new RegExp(`<(/?)${prefix.replace(/\./g, '\\.')}:`, 'g'), '<$1');
 }
 
-/** Whether the document stops before its root's close tag: a transfer cut off mid-way (refused, not repaired). */
+/**
+ * Whether the document stops before its root's close tag: a transfer cut off mid-way (refused, not
+ * repaired). Comments and processing instructions after the root (a cache plugin's
+ * `<!-- generated in 0.1s -->`) are still a whole document.
+ */
 export function isCutOff(xml: string): boolean {
-  return !/<\/(?:[\w-]+:)?(?:rss|feed|RDF)\s*>\s*$/.test(xml.slice(-512));
+  return !/<\/(?:[\w-]+:)?(?:rss|feed|RDF)\s*>(?:\s|<!--[^]*?-->|<\?[^]*?\?>)*$/.test(xml.slice(-4096));
 }
 
 /** RSS with its items straight under <rss>, no <channel>: the channel is put back around them. */
@@ -100,7 +104,11 @@ export function withNakedMarkupAsHtml(xml: string): string {
     const body = xml.slice(bodyStart, list[position]);
     // Only a child element outside CDATA is naked markup; `&lt;b&gt;` and CDATA stay text.
     if (!/<[A-Za-z]/.test(body.replace(/<!\[CDATA\[[^]*?\]\]>/g, ''))) continue;
-    out += `${xml.slice(copied, open.index)}<${name}${attributes.replace(TEXT_TYPE, '')} type="html">${body}`;
+    // The body, as written, is the HTML a lenient reader renders: its elements are markup, its
+    // escaped `&lt;b&gt;` and its CDATA are text. Written escaped, so the parser reads that HTML
+    // string back and no text becomes markup.
+    const html = body.replace(/<!\[CDATA\[([^]*?)\]\]>/g, (_cdata, text: string) => escapeText(text));
+    out += `${xml.slice(copied, open.index)}<${name}${attributes.replace(TEXT_TYPE, '')} type="html">${escapeText(html)}`;
     copied = list[position]!;
   }
   return copied === 0 ? xml : out + xml.slice(copied);

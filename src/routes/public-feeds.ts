@@ -15,7 +15,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { NotFoundError, RateLimitedError, withRetryAfter } from '../errors.js';
-import { feedSecurityHeaders } from '../http-security.js';
+import { feedSecurityHeaders, HELMET_HEADERS } from '../http-security.js';
 import { parseFeedFile, PUBLIC_FEED_PATH } from '../publish/public-paths.js';
 import { createPublishedCache, type PublishedEntry } from '../publish/published-cache.js';
 import { createPublicLimit } from './public-limit.js';
@@ -91,6 +91,8 @@ export const publicFeedRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const security = feedSecurityHeaders(config.publicUrl);
   /** A 404's or 429's headers: an error document is a document a browser may show. */
   const errorHeaders = Object.freeze({ ...security, ...ALLOW_ANY_ORIGIN });
+  /** The feed page a browser navigation gets (browser-view.ts) is an HTML page: every page header. */
+  const pageHeaders = Object.freeze({ ...HELMET_HEADERS, 'cross-origin-resource-policy': 'cross-origin', ...ALLOW_ANY_ORIGIN });
   const securityBlock = Object.entries(security).flat();
   app.addHook('onClose', async () => {
     await limit.close();
@@ -177,7 +179,8 @@ export const publicFeedRoutes: FastifyPluginAsyncTypebox = async (app) => {
       );
     }
     if (entry === undefined) {
-      reply.headers(errorHeaders);
+      // `/robots.txt` and other one-segment paths are no feed URL: the site's own 404, not shared cross-origin.
+      reply.headers(PUBLIC_FEED_PATH.test(request.url) ? errorHeaders : HELMET_HEADERS);
       throw new NotFoundError('Feed');
     }
     // A browser navigating here is shown the feed page (browser-view.ts); readers get the bytes below.
@@ -206,7 +209,7 @@ export const publicFeedRoutes: FastifyPluginAsyncTypebox = async (app) => {
   };
 
   const answerBrowser = async (reply: FastifyReply, entry: PublishedEntry): Promise<unknown> => {
-    reply.headers(errorHeaders);
+    reply.headers(pageHeaders);
     if (await sendFeedPage(app.deps, reply, entry.token)) return reply;
     // The token stopped opening a feed meanwhile.
     throw new NotFoundError('Feed');

@@ -101,6 +101,19 @@ describe('security headers and CORS', () => {
     expect(String(ok.headers.vary)).toBe('Sec-Fetch-Mode, Accept-Encoding');
   });
 
+  it('gives the feed page a browser navigation gets, and a path that is no feed URL, the headers of an HTML page', async () => {
+    const docs = await t.app.inject({ method: 'GET', url: '/docs/' });
+    const page = await t.app.inject({ method: 'GET', url: feedPath, headers: { 'sec-fetch-mode': 'navigate', accept: 'text/html' } });
+    const robots = await t.app.inject({ method: 'GET', url: '/robots.txt', headers: { origin: ORIGIN } });
+    expect(String(page.headers['content-type'])).toMatch(/^text\/html/);
+    expect(robots.statusCode).toBe(404);
+    for (const response of [page, robots]) {
+      for (const name of [...FEED_DOCUMENT_HEADERS, ...LEFT_OFF_FEEDS]) expect(response.headers[name], name).toBe(docs.headers[name]);
+    }
+    // Nothing but a feed URL is shared cross-origin.
+    expect(robots.headers['access-control-allow-origin']).toBeUndefined();
+  });
+
   it("sends a 304 the headers RFC 9110 asks of it and leaves the security headers to the stored 200's", async () => {
     const ok = await t.app.inject({ method: 'GET', url: feedPath });
     for (const withValidator of [

@@ -224,6 +224,11 @@ const ROWS: Row[] = [
       expect(feed.entries.map((entry) => [entry.title, entry.summary])).toEqual([
         ['Release 3.0 is out', 'The <em>fastest</em> release yet.'],
         ['Escaped: <b> stays text', 'Written as text: &lt;em&gt;'],
+        // Beside naked markup, escaped markup and CDATA are still text: no element, no link.
+        [
+          'Use bold, not <blink>',
+          'Type <code>&lt;img src=x&gt;</code>, then &lt;a href="https://evil.example/"&gt;this&lt;/a&gt; and &lt;i&gt;that&lt;/i&gt;',
+        ],
       ]);
     },
   },
@@ -305,6 +310,15 @@ describe('constructs real-world feeds use (issue 15)', () => {
     // It is a real cut: the first item is whole, the second stops inside a CDATA section.
     expect(body.toString('utf8')).toMatch(/<title>First whole item<\/title>[\s\S]*<!\[CDATA\[<p>Half of i$/);
     expect(() => parseFeed(body, { baseUrl: BASE_URL })).toThrow(/malformed XML/);
+  });
+
+  it("repairs a whole document with a misclosed tag even when a comment follows its root (a cache plugin's trailer)", () => {
+    const whole =
+      '<rss version="2.0"><channel><title>T</title><item><title>First</titel><link>https://e.example/1</link></item></channel></rss>';
+    const trailer = '\n<!-- generated in 0.1s -->\n<?cache hit?>\n';
+    const withoutTrailer = parseFeed(whole, { baseUrl: BASE_URL });
+    expect(withoutTrailer.entries).toHaveLength(1);
+    expect(parseFeed(whole + trailer, { baseUrl: BASE_URL }).entries).toEqual(withoutTrailer.entries);
   });
 
   it('never reports a document with items as a feed with none: it recovers them or refuses with a reason', () => {
