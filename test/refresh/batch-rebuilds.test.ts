@@ -176,8 +176,8 @@ describe.each(STORES)('a refresh-now that waited for another process’s batch (
     await expect.poll(() => held.get('a') !== undefined && held.get('b') !== undefined).toBe(true);
     const userRefresh = server.api(key, { method: 'POST', url: `/api/v1/sources/${ids[0]}/refresh` });
     // The user's refresh finds a's lease held by the batch and waits for it (it polls the lease every
-    // 100 ms): time to get there, and the fetch count below shows that it did.
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    // 100 ms): time to get there, generous for a loaded CI machine, and the fetch count below shows that it did.
+    await new Promise((resolve) => setTimeout(resolve, 2000));
     const fetchedA = fetches.get('a');
     held.get('a')!();
     held.delete('a');
