@@ -2,6 +2,7 @@
 // named ones) through the one refresh path and exits; it never starts Fastify.
 import { parseArgs } from 'node:util';
 import { describeConfigSource, type Config } from '../config.js';
+import { rebuildPendingFeeds } from '../publish/rebuild-feed.js';
 import { refreshBatch, refreshDueSources } from '../refresh/run-batch.js';
 import type { RefreshResult } from '../refresh/refresh-source.js';
 import type { SourceRecord } from '../model.js';
@@ -43,6 +44,8 @@ export async function refresh(config: Readonly<Config>, args: string[]): Promise
         console.log(`[${done}${of}] ${result.outcome.padEnd(9)} ${result.source.id}  ${result.source.title}${detail}`);
       }
     };
+    // What an earlier run killed mid-batch (a cron timeout) stored and never published.
+    await rebuildPendingFeeds(deps);
     if (explicit) {
       await refreshBatch(deps, picked, {
         concurrency: config.refresh.concurrency,

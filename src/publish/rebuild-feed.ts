@@ -194,16 +194,32 @@ export async function rebuildFeedsOfSource(deps: RebuildDeps, sourceId: string):
 
 /**
  * Rebuilds every feed that includes one of the sources, each feed once however many of its sources
- * are named (a refresh batch's changes); a feed that fails is logged and the others still run.
+ * are named (a refresh batch's changes, or what set.pendingRebuilds holds); a feed that fails is
+ * logged and the others still run. A source whose feeds all rebuilt leaves the pending set.
  */
 export async function rebuildFeedsOfSources(deps: RebuildDeps, sourceIds: Iterable<string>): Promise<void> {
-  const feedIds = new Set<string>();
-  for (const sourceId of sourceIds) for (const feedId of await deps.registry.feedIdsOfSource(sourceId)) feedIds.add(feedId);
-  for (const feedId of feedIds) {
-    await rebuildFeed(deps, feedId).catch((error: unknown) =>
-      deps.logger.error({ feedId, err: (error as Error).message }, 'rebuilding feeds failed'),
-    );
+  const feedsOf = new Map<string, string[]>();
+  for (const sourceId of sourceIds) feedsOf.set(sourceId, await deps.registry.feedIdsOfSource(sourceId));
+  const failed = new Set<string>();
+  for (const feedId of new Set([...feedsOf.values()].flat())) {
+    await rebuildFeed(deps, feedId).catch((error: unknown) => {
+      failed.add(feedId);
+      deps.logger.error({ feedId, err: (error as Error).message }, 'rebuilding feeds failed');
+    });
   }
+  for (const [sourceId, feedIds] of feedsOf) {
+    if (!feedIds.some((feedId) => failed.has(feedId))) await deps.registry.unmarkRebuildPending(sourceId);
+  }
+}
+
+/**
+ * Rebuilds the feeds a refresh batch marked and never rebuilt (set.pendingRebuilds): its process was
+ * killed between writing entries and publishing them, or is still running (then a feed is rebuilt
+ * twice). Usually nothing: one read. The scheduler runs it every tick, `feedproxy refresh` first.
+ */
+export async function rebuildPendingFeeds(deps: RebuildDeps): Promise<void> {
+  const sourceIds = await deps.registry.pendingRebuildSourceIds();
+  if (sourceIds.length > 0) await rebuildFeedsOfSources(deps, sourceIds);
 }
 
 function latestDate(entries: CachedEntry[]): Date | undefined {

@@ -82,15 +82,22 @@ async function refreshWithLease(deps: Deps, sourceId: string, options: RefreshOp
       return gone || !options.wait;
     },
   };
+  let waitedForOther = false;
   // The record comes with the lease, read under it in the same round trip.
   const refreshed = await deps.registry.withRefreshLease(sourceId, deps.instanceId, wait, async (source) => {
     if (!source) return undefined;
     // We waited for another process's refresh: its result is ours; never fetch twice in a row.
-    if (before && source.lastFetchedAt !== before.lastFetchedAt) return resultOf(source);
+    if (before && source.lastFetchedAt !== before.lastFetchedAt) {
+      waitedForOther = true;
+      return resultOf(source);
+    }
     // The scheduler and cron re-check under the lease, so two of them never fetch within one interval.
     if (options.onlyIfDue && Date.parse(source.nextFetchAt) > deps.now().getTime()) return { outcome: 'skipped' as const, source };
     return refreshLoaded(deps, source, options);
   });
+  // That refresh was another process's batch, whose rebuild comes when the batch ends: a caller
+  // that rebuilds at once (the refresh route) publishes now, so its answer comes with the feeds.
+  if (refreshed.held && waitedForOther && refreshed.value && !options.rebuilds) await rebuildQuietly(deps, refreshed.value.source, options);
   if (refreshed.held) return refreshed.value;
   if (gone || !before) return undefined;
   return { outcome: 'skipped', source: before };
@@ -140,6 +147,7 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
 
     if (response.kind === 'not-modified') {
       // RFC 9110 §15.4.5: a 304 keeps the snapshot we have; no parse, no re-render.
+      if (source.status !== 'ok') await markRebuildPending(deps, source, options);
       const saved = await saveRefreshed(
         deps,
         source,
@@ -168,6 +176,8 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
       maxEntries: deps.config.refresh.maxEntriesPerSource,
       maxBytes: deps.config.limits.maxCachedBytesPerSource,
     });
+    const rebuild = update.changed || rescrub || source.status !== 'ok';
+    if (rebuild) await markRebuildPending(deps, source, options);
     // A source deleted during the fetch gets these entries too, and saveRefreshed takes them back.
     if (update.dirty || rescrub || cached.length === 0) await deps.registry.saveEntries(source.id, update.entries);
     const upstreamMinMinutes = upstreamMinMinutesOf(response.maxAgeSeconds, parsed.ttlMinutes);
@@ -191,7 +201,7 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
     // Counted only when this refresh's record was written (a URL changed meanwhile keeps the other).
     if (saved.urlSealed === source.urlSealed && update.bytes !== (source.cachedBytes ?? 0))
       await deps.registry.addToUserCount(source.userId, 'cachedBytes', update.bytes - (source.cachedBytes ?? 0));
-    if (update.changed || rescrub || source.status !== 'ok') await rebuildQuietly(deps, saved, options);
+    if (rebuild) await rebuildQuietly(deps, saved, options);
     const outcome = update.changed ? 'updated' : 'unchanged';
     deps.metrics.refreshes.inc({ outcome, error: '' });
     deps.logger.debug({ sourceId: source.id, host: source.host, added: update.added, updated: update.updated }, 'source refreshed');
@@ -256,6 +266,7 @@ async function recordFailure(
     lastFetchedAt: now.toISOString(),
     updatedAt: now.toISOString(),
   };
+  if (source.status !== status) await markRebuildPending(deps, source, options);
   const failed = await saveRefreshed(deps, source, result);
   if (!failed) return { outcome: 'skipped', source };
   if (status === 'unauthorized' && source.connectionId) await markConnectionUnauthorized(deps, source.connectionId, options);
@@ -321,6 +332,7 @@ async function markConnectionUnauthorized(deps: Deps, connectionId: string, opti
   await deps.registry.saveConnection({ ...connection, status: 'unauthorized', updatedAt: now }, connection);
   for (const dependent of await deps.registry.listSourcesOfConnection(connectionId)) {
     if (dependent.status === 'unauthorized') continue;
+    await markRebuildPending(deps, dependent, options);
     await deps.registry.saveSource({
       ...dependent,
       status: 'unauthorized',
@@ -329,6 +341,15 @@ async function markConnectionUnauthorized(deps: Deps, connectionId: string, opti
     });
     await rebuildQuietly(deps, dependent, options);
   }
+}
+
+/**
+ * A batch's rebuild comes later: it is marked in the store before the write it follows, so a process
+ * killed in between leaves the mark, and the scheduler rebuilds it (scheduler.ts). The batch's
+ * rebuild clears it; a crash before the write costs one needless rebuild.
+ */
+async function markRebuildPending(deps: Deps, source: SourceRecord, options: RefreshOptions): Promise<void> {
+  if (options.rebuilds) await deps.registry.markRebuildPending(source.id);
 }
 
 async function rebuildQuietly(deps: Deps, source: SourceRecord, options: RefreshOptions): Promise<void> {

@@ -2,7 +2,7 @@
 // due, within limits. A tick's reads follow the work: the due sources, the failing sources whose
 // stale threshold just passed, and the status counters — never the whole registry.
 import type { Deps } from '../deps.js';
-import { rebuildFeedsOfSource } from '../publish/rebuild-feed.js';
+import { rebuildFeedsOfSource, rebuildPendingFeeds } from '../publish/rebuild-feed.js';
 import { dueAtOf } from '../model/source-policy.js';
 import { refreshDueSources } from './run-batch.js';
 
@@ -25,6 +25,7 @@ export function startScheduler(deps: Deps): Scheduler {
     if (running) return running; // a slow tick is not piled on
     running = (async () => {
       const now = deps.now();
+      await rebuildPendingFeeds(deps);
       deps.metrics.schedulerLag.set(0);
       await refreshDueSources(deps, {
         signal: abort.signal,

@@ -48,6 +48,11 @@ export const set = {
   feedSubscriptions: (feedId: string) => `websub:feed:${feedId}`,
   /** Subscriptions owed a delivery: written when a feed is published, emptied by the delivery loop. */
   dueSubscriptions: 'websub:due',
+  /**
+   * Sources whose feeds a refresh batch owes a rebuild: added before the refresh writes, removed
+   * once the feeds are rebuilt; what a killed process leaves here the scheduler rebuilds.
+   */
+  pendingRebuilds: 'rebuilds:pending',
 };
 
 /** The records of `ids` that exist, in order. */

@@ -178,5 +178,15 @@ export function createSourceRepository(store: KeyValueStore) {
     async feedIdsOfSource(sourceId: string): Promise<string[]> {
       return store.members(set.sourceFeeds(sourceId));
     },
+    /** The source's feeds are owed a rebuild (set.pendingRebuilds): marked before the refresh writes. */
+    async markRebuildPending(sourceId: string): Promise<void> {
+      await store.addMember(set.pendingRebuilds, sourceId);
+    },
+    async unmarkRebuildPending(sourceId: string): Promise<void> {
+      await store.removeMember(set.pendingRebuilds, sourceId);
+    },
+    pendingRebuildSourceIds(): Promise<string[]> {
+      return store.members(set.pendingRebuilds);
+    },
   };
 }

@@ -4,8 +4,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { refreshSource } from '../../src/refresh/refresh-source.js';
 import { refreshBatch } from '../../src/refresh/run-batch.js';
+import { startScheduler } from '../../src/refresh/scheduler.js';
 import type { SourceRecord } from '../../src/model.js';
-import { PUBLIC_URL, startTestApp, type TestApp } from '../helpers/app.js';
+import { PUBLIC_URL, startInstancePair, startTestApp, type InstancePair, type TestApp } from '../helpers/app.js';
 import { STORES } from '../helpers/stores.js';
 import { startUpstream, type Upstream } from '../helpers/upstream.js';
 
@@ -27,6 +28,7 @@ describe.each(STORES)('rebuilds of a refresh batch (%s store)', (store) => {
   let generation = 0;
   let sources: SourceRecord[] = [];
   let jsonPath = '';
+  let requests = 0;
   /** Sources whose upstream holds its answer until released (the answer, once asked for). */
   const held = new Map<number, (() => void) | undefined>();
   const release = (index: number) => {
@@ -43,6 +45,7 @@ describe.each(STORES)('rebuilds of a refresh batch (%s store)', (store) => {
     upstream = await startUpstream();
     for (let index = 0; index < SOURCES; index++) {
       upstream.route(`/feed/${index}`, (_request, response) => {
+        requests += 1;
         const answer = () => void response.writeHead(200, { 'content-type': 'application/rss+xml' }).end(rss(`s${index}`, generation));
         if (held.has(index)) held.set(index, answer);
         else answer();
@@ -100,5 +103,92 @@ describe.each(STORES)('rebuilds of a refresh batch (%s store)', (store) => {
     release(1);
     expect((await batch).map((result) => result.outcome)).toEqual(['updated', 'updated']);
     expect(await published()).toContain(`s1-g${generation}-0`);
+    expect(await t.deps.registry.pendingRebuildSourceIds()).toEqual([]);
+  });
+
+  it('publishes at the scheduler’s next tick what a batch killed before its rebuild had stored', async () => {
+    generation += 1;
+    // The state a batch killed between the refresh and its rebuild leaves: its collector is gone.
+    const result = await refreshSource(t.deps, sources[2]!.id, { force: true, rebuilds: new Set() });
+    expect(result?.outcome).toBe('updated');
+    expect((await t.deps.registry.getEntries(sources[2]!.id)).map((entry) => entry.title)).toContain(`s2-g${generation}-0`);
+    expect(await published()).not.toContain(`s2-g${generation}-0`);
+    expect(await t.deps.registry.pendingRebuildSourceIds()).toEqual([sources[2]!.id]);
+    // A later refresh answered unchanged does not rebuild: only the pending set remembers.
+    expect((await refreshSource(t.deps, sources[2]!.id, { force: true, rebuilds: new Set() }))?.outcome).toBe('unchanged');
+    expect(await published()).not.toContain(`s2-g${generation}-0`);
+
+    const fetched = requests;
+    const scheduler = startScheduler(t.deps);
+    await scheduler.tick();
+    await scheduler.stop();
+    expect(requests).toBe(fetched); // nothing was due: the tick's rebuild came from the pending set
+    expect(await published()).toContain(`s2-g${generation}-0`);
+    expect(await t.deps.registry.pendingRebuildSourceIds()).toEqual([]);
+  });
+});
+
+describe.each(STORES)('a refresh-now that waited for another process’s batch (%s store)', (store) => {
+  let upstream: Upstream;
+  let pair: InstancePair;
+  let generation = 0;
+  const held = new Map<string, (() => void) | undefined>();
+  const fetches = new Map<string, number>();
+
+  afterAll(async () => {
+    for (const answer of held.values()) answer?.();
+    await pair?.close();
+    await upstream?.close();
+  });
+
+  it('publishes the source’s feeds before answering', async () => {
+    upstream = await startUpstream();
+    for (const name of ['a', 'b']) {
+      upstream.route(`/${name}`, (_request, response) => {
+        fetches.set(name, (fetches.get(name) ?? 0) + 1);
+        const answer = () => void response.writeHead(200, { 'content-type': 'application/rss+xml' }).end(rss(name, generation));
+        if (held.has(name)) held.set(name, answer);
+        else answer();
+      });
+    }
+    pair = await startInstancePair(store, { allowPrivate: [upstream.hostPort] });
+    const { one: server, two: cron } = pair;
+    const key = await server.createUserKey();
+    const ids: string[] = [];
+    for (const name of ['a', 'b']) {
+      const created = await server.api(key, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url(`/${name}`) } });
+      expect(created.statusCode).toBe(201);
+      ids.push(created.json().id);
+    }
+    const feed = await server.api(key, { method: 'POST', url: '/api/v1/feeds', payload: { title: 'A', sources: [ids[0]] } });
+    expect(feed.statusCode).toBe(201);
+    const jsonPath = feed.json().urls.json.slice(PUBLIC_URL.length);
+    const published = async () =>
+      (await server.app.inject({ method: 'GET', url: jsonPath })).json().items.map((item: { title: string }) => item.title) as string[];
+    expect(await published()).toContain('a-g0-0');
+
+    // The other process's batch refreshes both; it cannot end (and rebuild) while b's answer is held.
+    generation = 1;
+    held.set('a', undefined);
+    held.set('b', undefined);
+    const sources = (await cron.deps.registry.getSources(ids)) as SourceRecord[];
+    const batch = refreshBatch(cron.deps, sources, { concurrency: 2, perHost: 2, force: true });
+    await expect.poll(() => held.get('a') !== undefined && held.get('b') !== undefined).toBe(true);
+    const userRefresh = server.api(key, { method: 'POST', url: `/api/v1/sources/${ids[0]}/refresh` });
+    // The user's refresh finds a's lease held by the batch and waits for it (it polls the lease every
+    // 100 ms): time to get there, generous for a loaded CI machine, and the fetch count below shows that it did.
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    const fetchedA = fetches.get('a');
+    held.get('a')!();
+    held.delete('a');
+    const answered = await userRefresh;
+    expect(answered.statusCode).toBe(200);
+    expect(answered.json().lastFetchedAt).toBe((await server.deps.registry.getSource(ids[0]!))!.lastFetchedAt);
+    expect(fetches.get('a')).toBe(fetchedA); // the batch's fetch was the user's answer
+    expect(await published()).toContain('a-g1-0');
+
+    held.get('b')!();
+    held.delete('b');
+    expect((await batch).map((result) => result.outcome)).toEqual(['updated', 'updated']);
   });
 });
