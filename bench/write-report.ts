@@ -176,7 +176,12 @@ export function writeReport(quick: boolean): string {
       ? `- **Machine**: ${machine.cpus} CPUs (\`nproc\`), ${machine.cpuModel}, ${machine.ramGiB} GiB RAM, Node.js ${machine.node}, ${machine.platform}`
       : '- **Machine**: ?',
     ...(readJson<RunRecord[]>(join(RESULTS_DIR, `run${suffix}.partial.json`)) ?? []).map(
-      (partial) => `- **Also run**: \`${partial.command}\` on ${partial.startedAt} (same machine)`,
+      (partial) =>
+        `- **Also run**: \`${partial.command}\` on ${partial.startedAt} (${
+          partial.machine?.cpuModel === machine?.cpuModel
+            ? 'same machine'
+            : `${partial.machine?.cpus} CPUs, ${partial.machine?.cpuModel}, Node.js ${partial.machine?.node}: ratios compare within a run, not across machines`
+        })`,
     ),
     '- Loopback only: every server, upstream and client is on 127.0.0.1; each load run is bounded in time.',
     '',
