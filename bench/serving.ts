@@ -140,6 +140,40 @@ async function runWrk(
   return { requestsPerSecond, p50Ms, p99Ms, unexpected: outside + socketErrors };
 }
 
+/**
+ * Asks feedproxy (on the store in `storeEnv`) for its answers to `token`'s Atom URL and writes what
+ * the bare servers answer identically (serve-target.ts `BareResponse`) to `dir`/bare.json.
+ */
+export async function writeBareFile(
+  storeEnv: Record<string, string>,
+  token: string,
+  dir: string,
+): Promise<{ bareFile: string; body: string }> {
+  const probe = await startTarget({ label: 'probe', env: { BENCH_SERVE_MODE: 'feedproxy', ...storeEnv, ...UNLIMITED } });
+  const path = `/${token}.atom`;
+  const answer = await fetch(`http://127.0.0.1:${probe.port}${path}`, { headers: { 'accept-encoding': 'identity' } });
+  const body = await answer.text();
+  const headers: Record<string, string> = {};
+  answer.headers.forEach((value, name) => {
+    if (!PER_ANSWER_HEADERS.has(name)) headers[name] = value;
+  });
+  // feedproxy's whole header sets, for the diagnostic row (what the header count costs a bare route).
+  const setOf = (response: Response) => {
+    const all: Record<string, string> = {};
+    response.headers.forEach((value, name) => {
+      if (!PER_CONNECTION_HEADERS.has(name)) all[name] = value;
+    });
+    return all;
+  };
+  const notModified = await fetch(`http://127.0.0.1:${probe.port}${path}`, { headers: { 'if-none-match': headers.etag ?? '' } });
+  await notModified.arrayBuffer();
+  const feedproxyHeaders = { ok: setOf(answer), notModified: setOf(notModified) };
+  await probe.child.stop();
+  const bareFile = join(dir, 'bare.json');
+  writeFileSync(bareFile, JSON.stringify({ body, headers, feedproxyHeaders } satisfies BareResponse));
+  return { bareFile, body };
+}
+
 const REDIS_BENCH_URL = process.env.FEEDPROXY_BENCH_REDIS ?? 'redis://127.0.0.1:6379';
 
 export async function runServingBench(options: RunOptions): Promise<BenchResult> {
@@ -161,29 +195,7 @@ export async function runServingBench(options: RunOptions): Promise<BenchResult>
     ...(redis ? [{ label: 'Redis', env: { BENCH_STORE_DIR: redis.instance.dir, ...redisEnv }, token: redis.token }] : []),
   ];
 
-  // The bytes and validators feedproxy answers, for the bare servers to answer identically.
-  const probe = await startTarget({ label: 'probe', env: { BENCH_SERVE_MODE: 'feedproxy', ...stores[0]!.env, ...UNLIMITED } });
-  const path = `/${stores[0]!.token}.atom`;
-  const answer = await fetch(`http://127.0.0.1:${probe.port}${path}`, { headers: { 'accept-encoding': 'identity' } });
-  const body = await answer.text();
-  const headers: Record<string, string> = {};
-  answer.headers.forEach((value, name) => {
-    if (!PER_ANSWER_HEADERS.has(name)) headers[name] = value;
-  });
-  // feedproxy's whole header sets, for the diagnostic row (what the header count costs a bare route).
-  const setOf = (response: Response) => {
-    const all: Record<string, string> = {};
-    response.headers.forEach((value, name) => {
-      if (!PER_CONNECTION_HEADERS.has(name)) all[name] = value;
-    });
-    return all;
-  };
-  const notModified = await fetch(`http://127.0.0.1:${probe.port}${path}`, { headers: { 'if-none-match': headers.etag ?? '' } });
-  await notModified.arrayBuffer();
-  const feedproxyHeaders = { ok: setOf(answer), notModified: setOf(notModified) };
-  await probe.child.stop();
-  const bareFile = join(sqlite.instance.dir, 'bare.json');
-  writeFileSync(bareFile, JSON.stringify({ body, headers, feedproxyHeaders } satisfies BareResponse));
+  const { bareFile, body } = await writeBareFile(stores[0]!.env, stores[0]!.token, sqlite.instance.dir);
 
   const targets = [
     { label: 'bare Fastify', mode: 'bare', env: { BENCH_SERVE_MODE: 'bare', BENCH_BARE_FILE: bareFile }, token: stores[0]!.token },

@@ -101,15 +101,6 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
     request.log.error({ err: { type: error.name, message: error.message, stack: error.stack } }, 'request failed');
     return sendError(reply, new InternalError('Internal server error'));
   });
-  app.setNotFoundHandler((request, reply) =>
-    sendError(reply, { code: NotFoundError.code, statusCode: 404, message: `No route for ${request.method} ${request.url.split('?')[0]}` }),
-  );
-  // Callback style, not async: no promise per request on the polled routes.
-  app.addHook('onResponse', (request, reply, done) => {
-    deps.metrics.countHttpRequest(request.routeOptions.url ?? 'unmatched', request.method, reply.statusCode);
-    done();
-  });
-
   await app.register(swagger, {
     openapi: {
       info: { title: 'feedproxy', version: VERSION, description: 'Private feeds in, merged public feeds out.' },
@@ -122,28 +113,42 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
       security: [{ apiKey: [] }],
     },
   });
-  // The public feed URLs readers poll all day, registered before compression and the API's rate
-  // limiter: both add their per-request hooks to each route from an onRoute hook, which sees only
-  // routes registered after it, so neither runs on a poll. (Global hooks — the security headers'
-  // and CORS's below, the metrics hook above — reach every route, whenever it was registered.) The
-  // route sets what they would from memory (routes/public-feeds.ts). Profile: BENCHMARKS.md, diagnosis 1.
+  // Two scopes side by side. The public feed URLs readers poll all day are one: no hook of the
+  // site's reaches them (Fastify runs a scope's hooks on its own routes only), so a poll pays for
+  // none — the route sets its headers from memory and counts its own metrics (routes/public-feeds.ts;
+  // profile: BENCHMARKS.md, diagnosis 1). The site is the other: every other route and the 404s, with
+  // the security headers, the metrics hook, compression and the API's rate limiter.
   await app.register(publicFeedRoutes);
-  await app.register(compress, { global: true, threshold: 1024, encodings: ['br', 'gzip', 'deflate'] });
-  await registerHttpSecurity(app, deps);
-  await app.register(swaggerUi, { routePrefix: '/docs' });
-  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
-  // Browsers ask for it on every page (the dashboard's own pages name an empty icon): no 404 noise.
-  app.get('/favicon.ico', { schema: { hide: true } }, async (_request, reply) =>
-    reply.code(204).header('cache-control', 'public, max-age=86400').send(),
-  );
+  await app.register(async (site) => {
+    site.setNotFoundHandler((request, reply) =>
+      sendError(reply, {
+        code: NotFoundError.code,
+        statusCode: 404,
+        message: `No route for ${request.method} ${request.url.split('?')[0]}`,
+      }),
+    );
+    // Callback style, not async: no promise per request.
+    site.addHook('onResponse', (request, reply, done) => {
+      deps.metrics.countHttpRequest(request.routeOptions.url ?? 'unmatched', request.method, reply.statusCode);
+      done();
+    });
+    await site.register(compress, { global: true, threshold: 1024, encodings: ['br', 'gzip', 'deflate'] });
+    await registerHttpSecurity(site, deps);
+    await site.register(swaggerUi, { routePrefix: '/docs' });
+    site.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+    // Browsers ask for it on every page (the dashboard's own pages name an empty icon): no 404 noise.
+    site.get('/favicon.ico', { schema: { hide: true } }, async (_request, reply) =>
+      reply.code(204).header('cache-control', 'public, max-age=86400').send(),
+    );
 
-  await app.register(healthRoutes);
-  await app.register(browserViewRoutes);
-  await app.register(websubRoutes);
-  await app.register(oauthCallbackRoutes);
-  await app.register(dashboardRoutes);
-  await app.register(usersRoutes, { prefix: '/api/v1' });
-  await app.register(apiRoutes, { prefix: '/api/v1' });
+    await site.register(healthRoutes);
+    await site.register(browserViewRoutes);
+    await site.register(websubRoutes);
+    await site.register(oauthCallbackRoutes);
+    await site.register(dashboardRoutes);
+    await site.register(usersRoutes, { prefix: '/api/v1' });
+    await site.register(apiRoutes, { prefix: '/api/v1' });
+  });
   return app;
 }
 

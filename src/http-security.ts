@@ -1,6 +1,7 @@
 // What the HTTP surface does against browsers and floods: security headers on every answer, rate
-// limits on the API (per key) and on the public feeds (per client). CORS is offered on the public
-// feeds only, by their own route (routes/public-feeds.ts); nothing here shares anything cross-origin.
+// limits on the API (per key) and on the feed pages (per client). The public feed routes limit
+// themselves (routes/public-limit.ts) and offer CORS, the only thing shared cross-origin; they set
+// their own headers (routes/public-feeds.ts), outside the scope this file's hooks are added to.
 // The only imports of helmet and @fastify/rate-limit.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import rateLimit from '@fastify/rate-limit';
@@ -16,12 +17,9 @@ import {
   UnsupportedMediaTypeError,
   withRetryAfter,
 } from './errors.js';
-import { PUBLIC_FEED_PATH } from './publish/public-paths.js';
 import { bearerToken } from './routes/api/bearer.js';
 import { hashApiKey } from './vault/seal.js';
 
-/** The route of GET|HEAD /<token>.<format> (routes/public-feeds.ts). */
-const PUBLIC_FEED_ROUTE = '/:file';
 const FEED_PAGE_ROUTE = '/f/:token';
 const MINUTE_MS = 60_000;
 
@@ -43,11 +41,6 @@ function isApi(request: FastifyRequest): boolean {
   return request.routeOptions.url?.startsWith('/api/') === true;
 }
 
-function isPublicFeed(request: FastifyRequest): boolean {
-  if (request.method === 'OPTIONS') return PUBLIC_FEED_PATH.test(request.url);
-  return (request.method === 'GET' || request.method === 'HEAD') && request.routeOptions.url === PUBLIC_FEED_ROUTE;
-}
-
 /** The browser view of a public token (routes/browser-view.ts): it renders a page, so it is limited like the feeds. */
 function isFeedPage(request: FastifyRequest): boolean {
   return request.routeOptions.url === FEED_PAGE_ROUTE;
@@ -61,8 +54,8 @@ const HELMET_OPTIONS = {
 
 /**
  * The headers helmet sets with our options, computed once: they do not depend on the request (no
- * CSP nonces). Every answer gets them from one hook (below); the public feed route, polled all
- * day, sets them with its other headers in one call (BENCHMARKS.md, diagnosis 1).
+ * CSP nonces). Every answer of the site gets them from one hook (below); the public feed routes,
+ * outside the site's scope (app.ts), set what they need from memory (BENCHMARKS.md, diagnosis 1).
  */
 export const HELMET_HEADERS: Readonly<Record<string, string>> = (() => {
   const headers: Record<string, string> = {};
@@ -141,15 +134,11 @@ export async function registerHttpSecurity(
 
   // helmet's headers, made once (HELMET_HEADERS), set the way @fastify/helmet set them (on the raw
   // response, before anything else) by one callback hook: @fastify/helmet ran helmet's middleware
-  // — parsing the CSP directives again — on every request, the polls included (BENCHMARKS.md,
-  // diagnosis 1). The public feed route sets them itself, with its other headers, from memory.
-  app.addHook('onRequest', (request, reply, done) => {
-    if ((request.routeOptions.config as { publicFeed?: boolean }).publicFeed === true) return done();
+  // — parsing the CSP directives again — on every request (BENCHMARKS.md, diagnosis 1). The hook
+  // belongs to `app`'s scope: the public feed routes, outside it, set theirs themselves.
+  app.addHook('onRequest', (_request, reply, done) => {
     const raw = reply.raw;
     for (const [name, value] of HELMET_ENTRIES) raw.setHeader(name, value);
-    // helmet's same-origin resource policy would stop a page elsewhere from embedding the feed:
-    // the preflight of a public feed URL says cross-origin, as the feed route's answers do.
-    if (request.method === 'OPTIONS' && isPublicFeed(request)) raw.setHeader('cross-origin-resource-policy', 'cross-origin');
     done();
   });
   await app.register(rateLimit, {
@@ -163,8 +152,9 @@ export async function registerHttpSecurity(
       return apiKey === undefined ? `ip:${request.ip}` : `key:${hashApiKey(apiKey)}`;
     },
     max: (request) => (isApi(request) ? limits.apiRequestsPerMinute : limits.publicRequestsPerMinute),
-    // Health, metrics, docs and unknown paths are not limited here; only what costs us is.
-    allowList: (request) => !isApi(request) && !isPublicFeed(request) && !isFeedPage(request),
+    // Health, metrics, docs and unknown paths are not limited here; only what costs us is (the
+    // public feeds limit themselves: routes/public-limit.ts).
+    allowList: (request) => !isApi(request) && !isFeedPage(request),
     // The plugin has set Retry-After already; the error carries the same wait, as every 429 of ours does.
     errorResponseBuilder: (_request, context) =>
       withRetryAfter(new RateLimitedError(`at most ${context.max} a minute; retry in ${context.after}`), context.ttl),

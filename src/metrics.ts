@@ -10,9 +10,10 @@ export function createMetrics() {
   // alone kept an idle process at ~1% of a core (BENCHMARKS.md, 8.); a block of the loop still
   // shows in the sample that follows it.
   collectDefaultMetrics({ register: registry, prefix: 'feedproxy_', eventLoopMonitoringPrecision: 100 });
-  // Requests are counted in a plain map and handed to prom-client when it is read: a labelled
-  // `inc` per request costs a noticeable share of a 304's time (BENCHMARKS.md, bench 1b).
-  const pendingRequests = new Map<string, number>();
+  // Requests are counted in plain maps (route → method → status) and handed to prom-client when it
+  // is read: a labelled `inc` per request costs a noticeable share of a 304's time (BENCHMARKS.md,
+  // bench 1b); nested maps, not one joined key, so counting allocates nothing.
+  const pendingRequests = new Map<string, Map<string, Map<number, number>>>();
   // Plain numbers bumped per request, handed to prom-client when it is read (as above).
   const publicFeedReads = { memory: 0, store: 0 };
   return {
@@ -23,11 +24,13 @@ export function createMetrics() {
       labelNames: ['route', 'method', 'status'] as const,
       registers: [registry],
       collect() {
-        for (const [key, count] of pendingRequests) {
-          const [route = '', method = '', status = ''] = key.split('\n');
-          this.inc({ route, method, status }, count);
+        for (const [route, methods] of pendingRequests) {
+          for (const [method, statuses] of methods) {
+            for (const [status, count] of statuses) if (count > 0) this.inc({ route, method, status }, count);
+            // Zeroed, not deleted: the next scrape's counting finds its maps made.
+            for (const status of statuses.keys()) statuses.set(status, 0);
+          }
         }
-        pendingRequests.clear();
       },
     }),
     /** Public feed answers by where their token and validators came from: memory (publish/published-cache.ts) or the store. */
@@ -44,8 +47,11 @@ export function createMetrics() {
       },
     }),
     countHttpRequest(route: string, method: string, status: number): void {
-      const key = `${route}\n${method}\n${status}`;
-      pendingRequests.set(key, (pendingRequests.get(key) ?? 0) + 1);
+      let methods = pendingRequests.get(route);
+      if (methods === undefined) pendingRequests.set(route, (methods = new Map()));
+      let statuses = methods.get(method);
+      if (statuses === undefined) methods.set(method, (statuses = new Map()));
+      statuses.set(status, (statuses.get(status) ?? 0) + 1);
     },
     refreshes: new Counter({
       name: 'feedproxy_refreshes_total',

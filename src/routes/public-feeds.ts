@@ -8,11 +8,12 @@
 // exactly by the store), and everything else it costs is made once per document: the header block
 // of each answer (304, and 200 per content coding) is a ready list written with the body in one
 // writeHead + end. Each answer carries what it needs and no more (SECURITY.md, "Headers"): a 304
-// the validators, caching and CORS headers, a 200 also the security headers of a feed document.
-// Compression, the global rate limiter, the security-header hook and CORS plugins never run here
-// (app.ts registers this route first; BENCHMARKS.md, diagnosis 1).
+// the validators, caching and CORS headers, a 200 also the security headers of a feed document,
+// any error answer the error headers below. This plugin is a scope of its own, beside the site's
+// (app.ts): the site's hooks (security headers, metrics), compression and rate limiter never run
+// here, so the route sets its headers itself and counts its own metrics (BENCHMARKS.md, diagnosis 1).
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyBaseLogger, FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { NotFoundError, RateLimitedError, withRetryAfter } from '../errors.js';
 import { feedSecurityHeaders, HELMET_HEADERS } from '../http-security.js';
@@ -41,6 +42,9 @@ const PREFLIGHT_HEADERS = {
 
 type Bindings = Parameters<FastifyBaseLogger['child']>[0];
 type ChildLoggerOptions = NonNullable<Parameters<FastifyBaseLogger['child']>[1]>;
+
+/** The route, as /metrics labels it. */
+const ROUTE = '/:file';
 
 /** The public route's log level: readers poll all day; errors and warnings still log. */
 const PUBLIC_LOG_LEVEL = 'warn';
@@ -89,15 +93,34 @@ export const publicFeedRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const reads = app.deps.metrics.publicFeedReads;
   const cacheControl = `public, max-age=${config.feeds.maxAgeSeconds}`;
   const security = feedSecurityHeaders(config.publicUrl);
-  /** A 404's or 429's headers: an error document is a document a browser may show. */
+  /** An error answer's headers (404, 429, 5xx): an error document is a document a browser may show. */
   const errorHeaders = Object.freeze({ ...security, ...ALLOW_ANY_ORIGIN });
+  /** Every page header, with a resource policy that lets a page elsewhere embed what the URL answers. */
+  const crossOriginPageHeaders = Object.freeze({ ...HELMET_HEADERS, 'cross-origin-resource-policy': 'cross-origin' });
   /** The feed page a browser navigation gets (browser-view.ts) is an HTML page: every page header. */
-  const pageHeaders = Object.freeze({ ...HELMET_HEADERS, 'cross-origin-resource-policy': 'cross-origin', ...ALLOW_ANY_ORIGIN });
+  const pageHeaders = Object.freeze({ ...crossOriginPageHeaders, ...ALLOW_ANY_ORIGIN });
   const securityBlock = Object.entries(security).flat();
   app.addHook('onClose', async () => {
     await limit.close();
     await cache.close();
   });
+  // Every answer of this scope in /metrics, as the site's hook counts its routes' (app.ts): a poll,
+  // a refusal, an error, a preflight. Fastify runs it when the response ends, hijacked or not.
+  app.addHook('onResponse', (request, reply, done) => {
+    app.deps.metrics.countHttpRequest(ROUTE, request.method, reply.statusCode);
+    done();
+  });
+
+  /**
+   * Every error answer of the route (a 404, a 429, a 503 while the store is away, any 5xx) is a
+   * document a browser may show: it carries the feed's error headers — the site's on a path that
+   * is no feed URL (`/robots.txt`…, not shared cross-origin) — unless the failing path set its own
+   * (the feed page's). The app's error handler (app.ts) then answers it.
+   */
+  const withErrorHeaders = (error: FastifyError, request: FastifyRequest, reply: FastifyReply): never => {
+    if (!reply.hasHeader('x-content-type-options')) reply.headers(PUBLIC_FEED_PATH.test(request.url) ? errorHeaders : HELMET_HEADERS);
+    throw error;
+  };
 
   /**
    * The header block (name, value, …) of every 304 from `entry`: what RFC 9110 §15.4.5 asks a 304
@@ -169,7 +192,6 @@ export const publicFeedRoutes: FastifyPluginAsyncTypebox = async (app) => {
     if (!allowed.allowed) {
       // The budget's figures on the refusal only: a reader that is answered has no use for them.
       reply
-        .headers(errorHeaders)
         .header('x-ratelimit-limit', allowed.limit)
         .header('x-ratelimit-remaining', allowed.remaining)
         .header('x-ratelimit-reset', allowed.resetSeconds);
@@ -178,11 +200,8 @@ export const publicFeedRoutes: FastifyPluginAsyncTypebox = async (app) => {
         allowed.resetSeconds * 1000,
       );
     }
-    if (entry === undefined) {
-      // `/robots.txt` and other one-segment paths are no feed URL: the site's own 404, not shared cross-origin.
-      reply.headers(PUBLIC_FEED_PATH.test(request.url) ? errorHeaders : HELMET_HEADERS);
-      throw new NotFoundError('Feed');
-    }
+    // `/robots.txt` and other one-segment paths too (withErrorHeaders gives them the site's headers).
+    if (entry === undefined) throw new NotFoundError('Feed');
     // A browser navigating here is shown the feed page (browser-view.ts); readers get the bytes below.
     if (entry.format !== 'json' && isBrowserNavigation(request.headers)) return answerBrowser(reply, entry);
 
@@ -218,10 +237,7 @@ export const publicFeedRoutes: FastifyPluginAsyncTypebox = async (app) => {
   /** The bytes are not in memory yet: read the document, encode it once, keep it. */
   const answerFromDocument = async (request: FastifyRequest, reply: FastifyReply, entry: PublishedEntry): Promise<void> => {
     const document = await cache.document(entry);
-    if (!document) {
-      reply.headers(errorHeaders);
-      throw new NotFoundError('Feed');
-    }
+    if (!document) throw new NotFoundError('Feed');
     const coding = chooseCoding(request.headers['accept-encoding'], document.storedChars);
     const bytes = await encoded.get(document.etag, document.body, coding);
     if (document.etag !== entry.head.etag) {
@@ -247,8 +263,7 @@ export const publicFeedRoutes: FastifyPluginAsyncTypebox = async (app) => {
       // throughput of a 304 (BENCHMARKS.md, bench 1b). Errors still log.
       logLevel: PUBLIC_LOG_LEVEL,
       childLoggerFactory: (logger, bindings, options) => new LazyChildLogger(logger, bindings, options) as unknown as FastifyBaseLogger,
-      // The security-header hook skips this route by this flag: its answers carry their own.
-      config: { publicFeed: true },
+      errorHandler: withErrorHeaders,
       schema: {
         tags: ['public feeds'],
         summary: 'A published feed (Atom 1.0, RSS 2.0 or JSON Feed 1.1); no authentication',
@@ -270,6 +285,8 @@ export const publicFeedRoutes: FastifyPluginAsyncTypebox = async (app) => {
   // request header). Any other path's preflight is not found: nothing else is shared cross-origin.
   app.options('/:file', { schema: { hide: true, params: Type.Object({ file: Type.String() }) } }, (request, reply) => {
     if (!PUBLIC_FEED_PATH.test(request.url)) return reply.callNotFound();
+    // The site's headers (this scope is not the site's: app.ts), with the feed's resource policy.
+    reply.headers(crossOriginPageHeaders);
     // A preflight names the origin and the method (Fetch, "CORS-preflight request"): anything else is not one.
     if (request.headers.origin === undefined || request.headers['access-control-request-method'] === undefined) {
       return reply.code(400).type('text/plain; charset=utf-8').send('Invalid Preflight Request');
