@@ -71,6 +71,11 @@ export function createPublicLimit(maxPerMinute: number, now: () => number = Date
   // The last address's key: a keep-alive connection polls from one address, so most calls reuse it.
   let lastAddress = '';
   let lastAddressKey = '';
+  // The last call's budget, by its address and feed key: a reader polling one feed on a keep-alive
+  // connection skips making the budget's key and looking it up (forgotten with the budget).
+  let lastBudget: Budget | undefined;
+  let lastBudgetAddress = '';
+  let lastBudgetFeedKey: string | undefined;
 
   function scheduleFlush(now: boolean): void {
     if (now) soon ??= setImmediate(() => void flush());
@@ -116,15 +121,19 @@ export function createPublicLimit(maxPerMinute: number, now: () => number = Date
   return {
     take(address, feedKey) {
       const at = now();
-      if (address !== lastAddress) {
-        lastAddressKey = addressKey(address);
-        lastAddress = address;
+      let budget: Budget | undefined;
+      if (lastBudget !== undefined && address === lastBudgetAddress && feedKey === lastBudgetFeedKey) budget = lastBudget;
+      else {
+        if (address !== lastAddress) {
+          lastAddressKey = addressKey(address);
+          lastAddress = address;
+        }
+        budget = budgets.get(`${lastAddressKey}|${feedKey ?? ''}`);
       }
-      const key = `${lastAddressKey}|${feedKey ?? ''}`;
-      let budget = budgets.get(key);
       const start = shared ? alignedStart(at) : budget === undefined || at - budget.start >= WINDOW_MS ? at : budget.start;
       if (budget === undefined || budget.start !== start) {
         if (budget === undefined && budgets.size >= MAX_KEYS) forgetOldest();
+        const key = budget?.key ?? `${addressKey(address)}|${feedKey ?? ''}`;
         // Deleted and set again, so the map stays in order of window start: the oldest is first.
         budgets.delete(key);
         budget = { key, start, count: 0, unsent: 0, sent: 0, others: 0 };
@@ -132,6 +141,9 @@ export function createPublicLimit(maxPerMinute: number, now: () => number = Date
         // A new window: hear what the other instances admitted in it without waiting for the timer.
         if (shared) scheduleFlush(true);
       }
+      lastBudget = budget;
+      lastBudgetAddress = address;
+      lastBudgetFeedKey = feedKey;
       answer.resetSeconds = Math.ceil((budget.start + WINDOW_MS - at) / 1000);
       if (budget.count + budget.others >= maxPerMinute) {
         answer.allowed = false;
@@ -152,6 +164,7 @@ export function createPublicLimit(maxPerMinute: number, now: () => number = Date
     async close() {
       await flush();
       budgets.clear();
+      lastBudget = undefined;
     },
   };
 
@@ -164,6 +177,7 @@ export function createPublicLimit(maxPerMinute: number, now: () => number = Date
     const budget = budgets.get(oldest)!;
     dirty.delete(budget);
     budgets.delete(oldest);
+    if (budget === lastBudget) lastBudget = undefined;
   }
 }
 

@@ -1,11 +1,14 @@
 // The public feed route answers a hit by writing its ready header block and bytes itself
 // (reply.hijack + writeHead + end): over a real socket, every answer (200 in each coding, 304, HEAD,
-// 404) still arrives whole and is still counted — in /metrics by Fastify's onResponse hook, and in
-// the feed's usage stats.
+// 404) still arrives whole and is still counted — in /metrics by its scope's onResponse hook, and in
+// the feed's usage stats. The route lives outside the site's scope (app.ts), so what the site's
+// hooks did for it is checked here: the rate limit by the address Fastify's trustProxy gives, error
+// headers on a 5xx.
 import { gunzipSync, brotliDecompressSync } from 'node:zlib';
 import { get } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { feedSecurityHeaders } from '../../src/http-security.js';
 import { PUBLIC_URL, startTestApp, type TestApp } from '../helpers/app.js';
 import { serveFixture, startUpstream, type Upstream } from '../helpers/upstream.js';
 
@@ -94,6 +97,71 @@ describe('public feed route, answered from memory', () => {
     // GET 200 ×3, 304 ×2, HEAD ×1 are the token's requests; 404s open no token.
     expect(token.requests - tokenBefore.requests).toBe(6);
     expect(token.notModified - tokenBefore.notModified).toBe(2);
+  });
+});
+
+/** A listening test app with one feed of the podcast fixture; `path` is its Atom URL's path. */
+async function startFeedApp(upstream: Upstream, env: Record<string, string> = {}): Promise<{ t: TestApp; path: string; base: string }> {
+  const t = await startTestApp({ allowPrivate: [upstream.hostPort], env });
+  const key = await t.createUserKey();
+  const source = await t.api(key, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url('/feed') } });
+  const feed = await t.api(key, { method: 'POST', url: '/api/v1/feeds', payload: { title: 'F', sources: [source.json().id] } });
+  await t.app.listen({ port: 0, host: '127.0.0.1' });
+  return {
+    t,
+    path: String(feed.json().urls.atom).slice(PUBLIC_URL.length),
+    base: `http://127.0.0.1:${(t.app.server.address() as AddressInfo).port}`,
+  };
+}
+
+describe("public feed route, outside the site's hooks", () => {
+  let upstream: Upstream;
+  beforeAll(async () => {
+    upstream = await startUpstream({ '/feed': serveFixture('feeds/podcast.rss', { contentType: 'application/rss+xml' }) });
+  });
+  afterAll(async () => {
+    await upstream?.close();
+  });
+
+  it("limits polls by the address Fastify's trustProxy gives: behind a trusted proxy, the forwarded one", async () => {
+    const limited = async (trustProxy: string) => {
+      const { t, path, base } = await startFeedApp(upstream, { FEEDPROXY_TRUST_PROXY: trustProxy, FEEDPROXY_PUBLIC_RATE_LIMIT: '2' });
+      try {
+        const poll = async (address: string) => {
+          const response = await fetch(`${base}${path}`, { headers: { 'x-forwarded-for': address } });
+          await response.arrayBuffer();
+          return response.status;
+        };
+        // From memory from the first poll on (the limit is the hit's, not a miss's); this warm-up
+        // comes from an address of its own.
+        await t.app.inject({ method: 'GET', url: path, remoteAddress: '192.0.2.9' });
+        return [await poll('203.0.113.1'), await poll('203.0.113.1'), await poll('203.0.113.1'), await poll('203.0.113.2')];
+      } finally {
+        await t.close();
+      }
+    };
+    // Trusted: each forwarded address has its own budget of 2 for the feed.
+    expect(await limited('true')).toEqual([200, 200, 429, 200]);
+    // Not trusted (the positive control): the header is ignored, all four count against 127.0.0.1.
+    expect(await limited('false')).toEqual([200, 200, 429, 429]);
+  });
+
+  it('gives a 5xx of the route the error headers of its 404s and 429s', async () => {
+    const { t, path, base } = await startFeedApp(upstream);
+    try {
+      const expected = { ...feedSecurityHeaders(PUBLIC_URL), 'access-control-allow-origin': '*' };
+      const missing = await fetch(`${base}/${'A'.repeat(24)}.atom`);
+      expect(missing.status).toBe(404);
+      for (const [name, value] of Object.entries(expected)) expect(missing.headers.get(name), `404 ${name}`).toBe(value);
+      // The store goes away: a URL memory does not hold needs it, and the answer is a 503.
+      await t.kv.close();
+      const failed = await fetch(`${base}${path.replace(/\.atom$/, '.rss')}`);
+      expect(failed.status).toBe(503);
+      expect(await failed.json()).toMatchObject({ error: 'FP_STORE_UNAVAILABLE' });
+      for (const [name, value] of Object.entries(expected)) expect(failed.headers.get(name), `503 ${name}`).toBe(value);
+    } finally {
+      await t.close().catch(() => undefined);
+    }
   });
 });
 
