@@ -27,7 +27,7 @@ describe('public limit', () => {
     await limit.close();
   });
 
-  it('starts a forgotten budget afresh'), async () => {
+  it('starts a forgotten budget afresh', async () => {
     let at = 1_000_000;
     const limit = createPublicLimit(1, () => at);
     expect(limit.take('198.51.100.1', 'f:a').allowed).toBe(true);
