@@ -13,7 +13,7 @@ import { maskUrl, scrubEntry, scrubText } from '../secrets/scrub.js';
 import { rebuildFeedsOfSource } from '../publish/rebuild-feed.js';
 import type { SourceRecord } from '../model.js';
 import { afterFailure, afterGoodFetch, isActive, isDeferred, nextFetchAfter, upstreamMinMinutesOf } from '../model/source-policy.js';
-import { knownSecretsOf, prepareSourceRequest, sourceUrlFields, type SourceRequest } from './source-request.js';
+import { prepareSourceRequest, sourceUrlFields, type SourceRequest } from './source-request.js';
 import { indexSource, urlDigestsOf } from '../services/source-index.js';
 import { updateCachedEntries } from './update-cache.js';
 
@@ -140,8 +140,8 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
       etag: response.etag ?? source.etag,
       lastModified: response.lastModified ?? source.lastModified,
       // Masked again on every refresh, so a record masked under older rules catches up.
-      urlMasked: maskUrl(deps.vault.open(source.urlSealed), knownSecretsOf(deps, source)),
-      ...permanentRedirect(deps, source, response.permanentUrl),
+      urlMasked: maskUrl(request.storedUrl, request.known),
+      ...permanentRedirect(deps, source, response.permanentUrl, request.storedUrl),
     };
     if (base.urlDigests !== source.urlDigests) await indexSource(deps, base);
 
@@ -315,10 +315,10 @@ async function saveRefreshed(
  * RFC 9110 §15.4.2/§15.4.9: only permanent redirects update the stored URL. The old URL's secrets
  * stay the source's: the new location often repeats them (`/newhome/<token>/feed`).
  */
-function permanentRedirect(deps: Deps, source: SourceRecord, permanentUrl: string | undefined): Partial<SourceRecord> {
+function permanentRedirect(deps: Deps, source: SourceRecord, permanentUrl: string | undefined, storedUrl: string): Partial<SourceRecord> {
   if (!permanentUrl || source.connectionId) return {};
   return {
-    ...sourceUrlFields(deps, source, permanentUrl, [deps.vault.open(source.urlSealed)]),
+    ...sourceUrlFields(deps, source, permanentUrl, [storedUrl]),
     host: new URL(permanentUrl).host,
     // The new location answers to this source too: adding it again is a duplicate (409).
     urlDigests: [...new Set([...(source.urlDigests ?? []), ...urlDigestsOf(deps, [permanentUrl])])],
