@@ -56,6 +56,11 @@ export interface SourceRecord {
    */
   urlDigests?: string[];
   entryCount: number;
+  /**
+   * A keyed digest (vault.digest) of the secrets and scrub rules the cached entries were last found
+   * scrubbed for: while it matches, a refresh skips looking through them again (refresh-source.ts).
+   */
+  entriesScrubbedFor?: string;
   /** Bytes of the cached entries as stored (refresh/update-cache.ts); absent on older records. */
   cachedBytes?: number;
   createdAt: string;

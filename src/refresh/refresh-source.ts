@@ -9,11 +9,11 @@ import type { FeedRequest, FeedResponse } from '../fetch/types.js';
 import type { CachedEntry, Entry } from '../model.js';
 import { CONNECTION_REMOVED, correctClockSkew } from '../oauth/signed-requests.js';
 import { parseFeed } from '../parse/index.js';
-import { maskUrl, scrubEntry, scrubText } from '../secrets/scrub.js';
+import { maskUrl, SCRUB_RULES, scrubEntry, scrubText } from '../secrets/scrub.js';
 import { rebuildFeedsOfSource } from '../publish/rebuild-feed.js';
 import type { SourceRecord } from '../model.js';
 import { afterFailure, afterGoodFetch, isActive, isDeferred, nextFetchAfter, upstreamMinMinutesOf } from '../model/source-policy.js';
-import { knownSecretsOf, prepareSourceRequest, sourceUrlFields, type SourceRequest } from './source-request.js';
+import { prepareSourceRequest, sourceUrlFields, type SourceRequest } from './source-request.js';
 import { indexSource, urlDigestsOf } from '../services/source-index.js';
 import { updateCachedEntries } from './update-cache.js';
 
@@ -140,8 +140,8 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
       etag: response.etag ?? source.etag,
       lastModified: response.lastModified ?? source.lastModified,
       // Masked again on every refresh, so a record masked under older rules catches up.
-      urlMasked: maskUrl(deps.vault.open(source.urlSealed), knownSecretsOf(deps, source)),
-      ...permanentRedirect(deps, source, response.permanentUrl),
+      urlMasked: maskUrl(request.storedUrl, request.known),
+      ...permanentRedirect(deps, source, response.permanentUrl, request.storedUrl),
     };
     if (base.urlDigests !== source.urlDigests) await indexSource(deps, base);
 
@@ -163,8 +163,10 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
     deps.metrics.bytesFetched.inc(response.body.length);
     const stored = await deps.registry.getEntries(source.id);
     // Entries cached before a rule or a redirect made a value secret are scrubbed now, gone ones too.
-    const storedText = JSON.stringify(stored);
-    const rescrub = scrubText(storedText, secrets) !== storedText;
+    // Looking through them all costs a whole stringify and scrub of the list: skipped while the
+    // secrets and rules are those they were last found scrubbed for (a keyed digest: no secret stored).
+    const scrubbedFor = deps.vault.digest(JSON.stringify([SCRUB_RULES, ...secrets]));
+    const rescrub = source.entriesScrubbedFor !== scrubbedFor && holdsSecrets(stored, secrets);
     const cached = rescrub ? stored.map((entry) => scrubEntry(entry, secrets)) : stored;
     const known = knownEntries(cached);
     const parsed = parseFeed(response.body, { baseUrl: response.finalUrl, contentType: response.contentType, known });
@@ -192,6 +194,8 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
         explicit: parsed.explicit,
         entryCount: update.entries.length,
         cachedBytes: update.bytes,
+        // Every entry now cached was scrubbed for these secrets: rescrubbed above, or fetched and scrubbed.
+        entriesScrubbedFor: scrubbedFor,
         upstreamMinMinutes,
       },
       fetchedAt,
@@ -315,10 +319,10 @@ async function saveRefreshed(
  * RFC 9110 §15.4.2/§15.4.9: only permanent redirects update the stored URL. The old URL's secrets
  * stay the source's: the new location often repeats them (`/newhome/<token>/feed`).
  */
-function permanentRedirect(deps: Deps, source: SourceRecord, permanentUrl: string | undefined): Partial<SourceRecord> {
+function permanentRedirect(deps: Deps, source: SourceRecord, permanentUrl: string | undefined, storedUrl: string): Partial<SourceRecord> {
   if (!permanentUrl || source.connectionId) return {};
   return {
-    ...sourceUrlFields(deps, source, permanentUrl, [deps.vault.open(source.urlSealed)]),
+    ...sourceUrlFields(deps, source, permanentUrl, [storedUrl]),
     host: new URL(permanentUrl).host,
     // The new location answers to this source too: adding it again is a duplicate (409).
     urlDigests: [...new Set([...(source.urlDigests ?? []), ...urlDigestsOf(deps, [permanentUrl])])],
@@ -362,6 +366,11 @@ async function rebuildQuietly(deps: Deps, source: SourceRecord, options: Refresh
   } catch (error) {
     deps.logger.error({ sourceId: source.id, err: (error as Error).message }, 'rebuilding feeds failed');
   }
+}
+
+function holdsSecrets(entries: CachedEntry[], secrets: string[]): boolean {
+  const text = JSON.stringify(entries);
+  return scrubText(text, secrets) !== text;
 }
 
 /** The cached entries by the fingerprint of the item each was made from, as parse/ made them. */

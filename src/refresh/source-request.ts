@@ -9,6 +9,9 @@ import { connectionRequest } from '../oauth/signed-requests.js';
 export interface SourceRequest extends FeedRequest {
   /** Values to scrub from everything this source produces (entries, errors, logs). */
   secrets: string[];
+  /** The stored URL and the source's earlier secrets, opened once here for the refresh's bookkeeping. */
+  storedUrl: string;
+  known: string[];
 }
 
 /** How many earlier secret values a source keeps: the newest, so that a source redirected in a loop stays bounded. */
@@ -18,9 +21,9 @@ export async function prepareSourceRequest(deps: Deps, source: SourceRecord): Pr
   const storedUrl = deps.vault.open(source.urlSealed);
   const validators = { etag: source.etag, lastModified: source.lastModified };
   const known = knownSecretsOf(deps, source);
-  if (!source.connectionId) return { url: storedUrl, ...validators, secrets: secretValuesOf(storedUrl, known) };
+  if (!source.connectionId) return { url: storedUrl, ...validators, secrets: secretValuesOf(storedUrl, known), storedUrl, known };
   const { url, sign, secrets } = await connectionRequest(deps, source.userId, source.connectionId, storedUrl);
-  return { url, sign, ...validators, secrets: [...secretValuesOf(url, known), ...secrets] };
+  return { url, sign, ...validators, secrets: [...secretValuesOf(url, known), ...secrets], storedUrl, known };
 }
 
 /** The secret values the source's earlier URLs carried (none on records older than the field). */

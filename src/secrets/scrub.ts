@@ -5,6 +5,12 @@
 import { escapeHtml, escapeText } from '../text.js';
 
 export const REDACTED = 'REDACTED';
+/**
+ * Names what scrubText and scrubEntry replace for a given list of secrets: change it with any change
+ * to how they match, so entries a refresh found scrubbed under the old matching are checked again
+ * (refresh/refresh-source.ts, SourceRecord.entriesScrubbedFor).
+ */
+export const SCRUB_RULES = 'scrub-rules-1';
 
 /** Shorter query values are parameters like `?page=2`, not credentials, except inside a URL (see urlParamRule). */
 const MIN_SECRET_LENGTH = 6;

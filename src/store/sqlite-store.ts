@@ -3,6 +3,7 @@
 // watchers exactly what another connection wrote (read through sync-sqlite.ts).
 import KeyvSqlite from '@keyv/sqlite';
 import Keyv from 'keyv';
+import sqlite3 from 'sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { openSqliteDueIndex } from './due-index.js';
@@ -14,7 +15,18 @@ type SqlQuery = (sql: string, ...params: unknown[]) => Promise<Array<Record<stri
 
 export async function openSqliteStore(path: string): Promise<KeyValueStore> {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-  const adapter = new KeyvSqlite({ uri: `sqlite://${path}`, busyTimeout: 10_000 });
+  // keyv's adapter prepares every statement anew (node-sqlite3's Database#all), and preparing one
+  // that writes keyv's table compiles its triggers too: ≈ 250 of the ≈ 340 µs of CPU a refresh's
+  // compare-and-set cost (BENCHMARKS.md, bench 2, session 7). So the adapter runs its queries, and
+  // we ours, on one connection of our own that keeps each statement prepared.
+  const connection = await openConnection(path);
+  const adapter = new KeyvSqlite({ uri: 'sqlite://:memory:' });
+  const closeAdapter = adapter.close;
+  adapter.query = connection.query;
+  adapter.close = async () => {
+    await closeAdapter();
+    await connection.close();
+  };
   // @keyv/sqlite's getMany matches each asked key against the rows with Array.find: O(keys × rows),
   // 5·10⁹ comparisons for 100,000 keys. The same query, matched through a Map (BENCHMARKS.md, 8.).
   adapter.getMany = (async (keys: string[]) => {
@@ -198,6 +210,60 @@ export async function openSqliteStore(path: string): Promise<KeyValueStore> {
     },
     async close() {
       await keyv.disconnect();
+    },
+  };
+}
+
+/** Prepared statements kept per connection: every SQL text the store sends (a few dozen) fits. */
+const MAX_PREPARED = 256;
+
+/**
+ * One read-write connection whose data statements stay prepared, keyed by their SQL text. Calls on
+ * one statement queue behind each other in node-sqlite3, as calls on the one connection do anyway.
+ * Schema statements (PRAGMA, CREATE) run once and are not kept; past MAX_PREPARED texts a statement
+ * is prepared for its call alone, as before (none is evicted, so none is finalized under a caller).
+ */
+async function openConnection(path: string): Promise<{ query: SqlQuery; close(): Promise<void> }> {
+  const db = await new Promise<sqlite3.Database>((resolve, reject) => {
+    const opened: sqlite3.Database = new sqlite3.Database(path, (error) => (error ? reject(error) : resolve(opened)));
+  });
+  db.configure('busyTimeout', 10_000);
+  const prepared = new Map<string, Promise<sqlite3.Statement>>();
+  const prepare = (sql: string) =>
+    new Promise<sqlite3.Statement>((resolve, reject) => {
+      const statement: sqlite3.Statement = db.prepare(sql, (error) => (error ? reject(error) : resolve(statement)));
+    });
+  const run = (statement: sqlite3.Statement, params: unknown[]) =>
+    new Promise<Array<Record<string, unknown>>>((resolve, reject) => {
+      statement.all(...params, (error: Error | null, rows: Array<Record<string, unknown>>) => {
+        if (!error) return resolve(rows);
+        // A step that failed (busy, constraint) leaves the statement mid-way: reset it for the next caller.
+        statement.reset(() => reject(error));
+      });
+    });
+  const all = (sql: string, params: unknown[]) =>
+    new Promise<Array<Record<string, unknown>>>((resolve, reject) => {
+      db.all(sql, ...params, (error: Error | null, rows: Array<Record<string, unknown>>) => (error ? reject(error) : resolve(rows)));
+    });
+  return {
+    async query(sql, ...params) {
+      let statement = prepared.get(sql);
+      if (!statement) {
+        if (prepared.size >= MAX_PREPARED || !/^\s*(SELECT|INSERT|UPDATE|DELETE|WITH)\b/i.test(sql)) return all(sql, params);
+        statement = prepare(sql);
+        prepared.set(sql, statement);
+        // A statement that does not prepare is not kept: the next call reports its error afresh.
+        statement.catch(() => prepared.delete(sql));
+      }
+      return run(await statement, params);
+    },
+    async close() {
+      const statements = await Promise.allSettled(prepared.values());
+      prepared.clear();
+      for (const settled of statements) {
+        if (settled.status === 'fulfilled') await new Promise<void>((resolve) => settled.value.finalize(() => resolve()));
+      }
+      await new Promise<void>((resolve, reject) => db.close((error) => (error ? reject(error) : resolve())));
     },
   };
 }

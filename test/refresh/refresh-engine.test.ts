@@ -258,4 +258,42 @@ describe('refresh engine', () => {
       await scheduler.stop();
     }
   }
+
+  it('looks through the cached entries for secrets again whenever the digest of the secrets they were scrubbed for differs', async () => {
+    const TOKEN = 'cachedtoken9f8e7d6c';
+    const source = await sourceWith(serveBody(PODCAST, RSS), {});
+    // The source's URL carries the token: created through the API, then given a query token by an edit.
+    await t.api(key, {
+      method: 'PATCH',
+      url: `/api/v1/sources/${source.id}`,
+      payload: { url: upstream.url(`${source.path}?token=${TOKEN}`) },
+    });
+    expect((await refresh(source.id))?.outcome).not.toBe('failed');
+    const scrubbedFor = (await t.deps.registry.getSource(source.id))!.entriesScrubbedFor;
+    expect(scrubbedFor).toMatch(/^[\w-]{20,}$/);
+    expect(scrubbedFor).not.toContain(TOKEN);
+    // An entry an older release cached before its rules knew the token (planted as it would be stored).
+    const plant = async () => {
+      const [first, ...rest] = await t.deps.registry.getEntries(source.id);
+      await t.deps.registry.saveEntries(source.id, [{ ...first!, title: `Leaked ${TOKEN}` }, ...rest]);
+    };
+    const cachedText = async () => JSON.stringify(await t.deps.registry.getEntries(source.id));
+
+    // The digest matches: the refresh trusts it and does not look (this is the work it spares).
+    await plant();
+    await refresh(source.id);
+    expect(await cachedText()).toContain(TOKEN);
+    // Another digest (other secrets, other rules, another vault key): it looks, and scrubs.
+    const current = (await t.deps.registry.getSource(source.id))!;
+    await t.deps.registry.saveSource({ ...current, entriesScrubbedFor: 'scrubbed-for-something-else' });
+    await refresh(source.id);
+    expect(await cachedText()).not.toContain(TOKEN);
+    expect(await cachedText()).toContain('Leaked REDACTED');
+    expect((await t.deps.registry.getSource(source.id))!.entriesScrubbedFor).toBe(scrubbedFor);
+    // No digest (a record from before the field): it looks too.
+    await plant();
+    await t.deps.registry.saveSource({ ...(await t.deps.registry.getSource(source.id))!, entriesScrubbedFor: undefined });
+    await refresh(source.id);
+    expect(await cachedText()).not.toContain(TOKEN);
+  });
 });

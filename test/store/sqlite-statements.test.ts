@@ -1,0 +1,59 @@
+// The SQLite store keeps its statements prepared on one connection (sqlite-store.ts): a kept
+// statement must read what another connection committed since its last run (no read transaction
+// left open), must run again after a run that failed, and must not keep the file from closing.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openKeyValueStore, type KeyValueStore } from '../../src/store/kv.js';
+
+describe('SQLite store: statements kept prepared', () => {
+  let dir: string;
+  const url = () => `sqlite://${join(dir, 'kv.sqlite')}`;
+  let one: KeyValueStore;
+  let two: KeyValueStore;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'feedproxy-statements-'));
+    [one, two] = [await openKeyValueStore(url()), await openKeyValueStore(url())];
+  });
+  afterAll(async () => {
+    await one?.close();
+    await two?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('reads, with the same statement each time, what the other connection committed after each run', async () => {
+    expect(await one.get('source:k')).toBeUndefined();
+    for (const title of ['first', 'second', 'third']) {
+      await two.set('source:k', { id: 'k', title });
+      expect(await one.get('source:k')).toEqual({ id: 'k', title });
+      expect(await one.getMany(['source:k'])).toEqual([{ id: 'k', title }]);
+    }
+    expect(await one.hasMember('set:a', 'm')).toBe(false);
+    await two.addMember('set:a', 'm');
+    expect(await one.hasMember('set:a', 'm')).toBe(true);
+    expect(await one.members('set:a')).toEqual(['m']);
+  });
+
+  it('runs a statement again after a run of it failed', async () => {
+    // The owner column is NOT NULL: the same statement fails once, then takes the lease.
+    await expect(one.acquireLease('lease:x', null as unknown as string, 60_000)).rejects.toThrow(/NOT NULL/);
+    expect(await one.acquireLease('lease:x', 'owner-a', 60_000)).toBe(true);
+    // The other connection sees the lease taken: the failed run left no transaction open behind it.
+    expect(await two.acquireLease('lease:x', 'owner-b', 60_000)).toBe(false);
+    await one.releaseLease('lease:x', 'owner-a');
+    expect(await two.acquireLease('lease:x', 'owner-b', 60_000)).toBe(true);
+  });
+
+  it('closes with statements kept, and a new connection reads what was written', async () => {
+    await one.set('source:closed', { id: 'closed' });
+    await one.close();
+    const again = await openKeyValueStore(url());
+    try {
+      expect(await again.get('source:closed')).toEqual({ id: 'closed' });
+    } finally {
+      one = again;
+    }
+  });
+});
