@@ -4,6 +4,7 @@ import compress from '@fastify/compress';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { createServer, type RequestListener, type Server } from 'node:http';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Deps } from './deps.js';
 import {
@@ -21,7 +22,7 @@ import { usersRoutes } from './routes/api/users.js';
 import { createWrongKeyLimit, type WrongKeyLimit } from './routes/api/wrong-keys.js';
 import { healthRoutes } from './routes/health.js';
 import { oauthCallbackRoutes } from './routes/oauth-callback.js';
-import { publicFeedRoutes } from './routes/public-feeds.js';
+import { publicFeedRoutes, type PollAnswerer } from './routes/public-feeds.js';
 import { browserViewRoutes } from './routes/browser-view.js';
 import { dashboardRoutes } from './routes/dashboard/index.js';
 import { websubRoutes } from './routes/websub.js';
@@ -50,7 +51,14 @@ function clientErrorMessage(error: FastifyError, url: string): string {
 }
 
 export async function buildApp(deps: Deps): Promise<FastifyInstance> {
+  // A poll the public feeds' memory can answer whole is answered before Fastify routes it
+  // (routes/public-feeds.ts, "the fast lane"); every other request goes to Fastify's handler.
+  let answerPoll: PollAnswerer | undefined;
   const app = Fastify({
+    serverFactory: (handler, options) =>
+      createHttpServer(options, (request, response) => {
+        if (answerPoll === undefined || !answerPoll(request, response)) handler(request, response);
+      }),
     loggerInstance: deps.logger as FastifyBaseLogger,
     // Every API body is a few kilobytes; a megabyte is generous and bounds what a client can make us parse.
     bodyLimit: 1024 * 1024,
@@ -118,7 +126,7 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
   // none — the route sets its headers from memory and counts its own metrics (routes/public-feeds.ts;
   // profile: BENCHMARKS.md, diagnosis 1). The site is the other: every other route and the 404s, with
   // the security headers, the metrics hook, compression and the API's rate limiter.
-  await app.register(publicFeedRoutes);
+  await app.register(publicFeedRoutes, { onFastLane: (answer) => (answerPoll = answer) });
   await app.register(async (site) => {
     site.setNotFoundHandler((request, reply) =>
       sendError(reply, {
@@ -167,4 +175,21 @@ function sendError(reply: FastifyReply, error: Pick<CodedError, 'code' | 'status
   // A duplicate names the resource the caller already has.
   const id = (error as { id?: unknown }).id;
   return reply.code(statusCode).send({ statusCode, error: error.code, message: error.message, ...(typeof id === 'string' ? { id } : {}) });
+}
+
+/**
+ * The HTTP/1.1 server Fastify makes when given no serverFactory (fastify/lib/server.js,
+ * getServerInstance), with `listener` in front of its handler: the same options and timeouts.
+ */
+function createHttpServer(
+  options: { http?: object; keepAliveTimeout?: number; requestTimeout?: number; connectionTimeout?: number; maxRequestsPerSocket?: number },
+  listener: RequestListener,
+): Server {
+  const server = createServer(options.http ?? {}, listener);
+  if (options.keepAliveTimeout !== undefined) server.keepAliveTimeout = options.keepAliveTimeout;
+  if (options.requestTimeout !== undefined) server.requestTimeout = options.requestTimeout;
+  server.setTimeout(options.connectionTimeout ?? 0);
+  if (options.maxRequestsPerSocket !== undefined && options.maxRequestsPerSocket > 0)
+    server.maxRequestsPerSocket = options.maxRequestsPerSocket;
+  return server;
 }

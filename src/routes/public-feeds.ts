@@ -12,6 +12,7 @@
 // any error answer the error headers below. This plugin is a scope of its own, beside the site's
 // (app.ts): the site's hooks (security headers, metrics), compression and rate limiter never run
 // here, so the route sets its headers itself and counts its own metrics (BENCHMARKS.md, diagnosis 1).
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyBaseLogger, FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
@@ -19,6 +20,7 @@ import { NotFoundError, RateLimitedError, withRetryAfter } from '../errors.js';
 import { feedSecurityHeaders, HELMET_HEADERS } from '../http-security.js';
 import { parseFeedFile, PUBLIC_FEED_PATH } from '../publish/public-paths.js';
 import { createPublishedCache, type PublishedEntry } from '../publish/published-cache.js';
+import { clientAddressOf } from './client-address.js';
 import { createPublicLimit } from './public-limit.js';
 import { isBrowserNavigation, sendFeedPage } from './browser-view.js';
 import { chooseCoding, createEncodedBodyCache } from './encoded-bodies.js';
@@ -83,7 +85,19 @@ class LazyChildLogger {
   }
 }
 
-export const publicFeedRoutes: FastifyPluginAsyncTypebox = async (app) => {
+/**
+ * The fast lane: answers a poll the memory can answer whole — a 304, or a 200 whose bytes are
+ * kept — straight from the server's request event, before Fastify routes it; returns false, having
+ * done nothing, for every other request, which Fastify then handles as usual (app.ts).
+ */
+export type PollAnswerer = (request: IncomingMessage, response: ServerResponse) => boolean;
+
+export interface PublicFeedOptions {
+  /** Receives this scope's fast lane once it is ready (app.ts puts it in front of Fastify). */
+  onFastLane?: (answer: PollAnswerer) => void;
+}
+
+export const publicFeedRoutes: FastifyPluginAsyncTypebox<PublicFeedOptions> = async (app, options) => {
   const { stats, config } = app.deps;
   const cache = await createPublishedCache(app.deps);
   const encoded = createEncodedBodyCache(ENCODED_CACHE_BYTES);
@@ -226,6 +240,76 @@ export const publicFeedRoutes: FastifyPluginAsyncTypebox = async (app) => {
     }
     return answerFromDocument(request, reply, entry);
   };
+
+  /**
+   * The fast lane (PollAnswerer): what `answer` does for a hit whose answer is in memory, without
+   * Fastify's request and reply objects — the same limit on the same address (client-address.ts
+   * reads it as Fastify does), the same stats and metrics, the same header blocks and bytes. Any
+   * case it would answer differently (a miss, a query string, a browser navigation, a refusal, a
+   * 200 whose bytes are not kept yet) it leaves untouched to the route above: its decisions come
+   * before its side effects, so a request it passes on is counted once, by the route.
+   */
+  const addressOf = clientAddressOf(config.trustProxy);
+  // Once the app closes, Fastify answers (503 while closing); the cache is closed after it.
+  let closing = false;
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
+  const answerPoll: PollAnswerer = (request, response) => {
+    try {
+      return answerFromMemory(request, response);
+    } catch (error) {
+      // Never an exception out of the server's request event (it would end the process).
+      app.log.error({ err: { type: (error as Error).name, message: (error as Error).message } }, 'fast lane failed');
+      if (!response.headersSent) return false;
+      response.destroy();
+      return true;
+    }
+  };
+  const answerFromMemory: PollAnswerer = (request, response) => {
+    const method = request.method;
+    if (closing || (method !== 'GET' && method !== 'HEAD')) return false;
+    const url = request.url ?? '';
+    // Only a URL the route would read as the same file name: no query, no percent-encoding.
+    if (url.charCodeAt(0) !== 0x2f || url.includes('?') || url.includes('%')) return false;
+    const entry = cache.get(url.slice(1));
+    if (entry === undefined) return false;
+    const headers = request.headers;
+    if (entry.format !== 'json' && isBrowserNavigation(headers)) return false;
+    const notModified = isNotModified(headers['if-none-match'], headers['if-modified-since'], entry.head.etag, entry.head.lastModified);
+    let status: 200 | 304 = 304;
+    let block: string[];
+    let body: Buffer | undefined;
+    if (notModified) block = notModifiedBlock(entry);
+    else {
+      if (entry.storedChars === undefined) return false;
+      const coding = chooseCoding(headers['accept-encoding'], entry.storedChars);
+      body = entry.bytes.get(coding);
+      if (body === undefined) return false;
+      status = 200;
+      block = keptOkBlock(entry, coding, body);
+    }
+    const address = addressOf(request);
+    if (address === undefined || !limit.take(address, (entry.limitKey ??= `${entry.target.feedId}:${entry.target.tokenId}`)).allowed) {
+      // The route refuses it again, with the 429's headers: the budget is spent either way.
+      return false;
+    }
+    reads.memory += 1;
+    stats.record({
+      feedId: entry.target.feedId,
+      tokenId: entry.target.tokenId,
+      notModified,
+      userAgent: headers['user-agent'],
+      at: app.deps.now(),
+    });
+    response.writeHead(status, block);
+    if (method === 'HEAD' || body === undefined) response.end();
+    else response.end(body);
+    app.deps.metrics.countHttpRequest(ROUTE, method, status);
+    return true;
+  };
+  options.onFastLane?.(answerPoll);
 
   const answerBrowser = async (reply: FastifyReply, entry: PublishedEntry): Promise<unknown> => {
     reply.headers(pageHeaders);

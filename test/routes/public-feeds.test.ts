@@ -5,6 +5,7 @@
 // hooks did for it is checked here: the rate limit by the address Fastify's trustProxy gives, error
 // headers on a 5xx.
 import { gunzipSync, brotliDecompressSync } from 'node:zlib';
+import { tracingChannel } from 'node:diagnostics_channel';
 import { get } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -62,6 +63,41 @@ describe('public feed route, answered from memory', () => {
       }
     }
     expect(t.deps.metrics.publicFeedReads.memory).toBeGreaterThan(0);
+  });
+
+  it('answers a hit in its fast lane, before Fastify, with the status, headers and bytes the route gives', async () => {
+    // Fastify publishes every request it routes on this channel; the fast lane's never reach it.
+    const routed: string[] = [];
+    const channel = tracingChannel('fastify.request.handler');
+    const onStart = (message: unknown) => routed.push(String((message as { request?: { url?: string } }).request?.url));
+    channel.start.subscribe(onStart);
+    try {
+      const viaRoute = await t.app.inject({ method: 'GET', url: path, headers: { 'accept-encoding': 'gzip' } });
+      expect(viaRoute.statusCode).toBe(200);
+      expect(routed).toEqual([path]);
+      routed.length = 0;
+
+      const viaLane = await getRaw(`${base}${path}`, 'gzip');
+      const etag = String(viaLane.headers.etag);
+      const notModified = await fetch(`${base}${path}`, { headers: { 'if-none-match': etag } });
+      expect(notModified.status).toBe(304);
+      expect(routed, 'a 200 and a 304 from memory never reach Fastify').toEqual([]);
+
+      expect(viaLane.status).toBe(200);
+      expect(viaLane.body.equals(viaRoute.rawPayload)).toBe(true);
+      const { date: _laneDate, connection: _c, 'keep-alive': _k, ...laneHeaders } = viaLane.headers;
+      const { date: _routeDate, connection: _rc, ...routeHeaders } = viaRoute.headers;
+      expect(laneHeaders).toEqual(routeHeaders);
+
+      // What the lane leaves to the route: a query string, a browser navigation.
+      await (await fetch(`${base}${path}?reload=1`)).arrayBuffer();
+      // (fetch() sends Sec-Fetch-Mode: cors whatever it is told: a browser's navigation goes by node:http.)
+      const page = await getRaw(`${base}${path}`, 'identity', { 'sec-fetch-mode': 'navigate', accept: 'text/html,application/xhtml+xml' });
+      expect(page.headers['content-type']).toMatch(/text\/html/);
+      expect(routed).toEqual([`${path}?reload=1`, path]);
+    } finally {
+      channel.start.unsubscribe(onStart);
+    }
   });
 
   it('counts every answer in /metrics and in the feed stats, as Fastify answers were', async () => {
@@ -166,9 +202,13 @@ describe("public feed route, outside the site's hooks", () => {
 });
 
 /** A GET whose body is the bytes sent (fetch would decode them). */
-function getRaw(url: string, acceptEncoding: string): Promise<{ status: number; headers: Record<string, unknown>; body: Buffer }> {
+function getRaw(
+  url: string,
+  acceptEncoding: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; headers: Record<string, unknown>; body: Buffer }> {
   return new Promise((resolve, reject) => {
-    get(url, { headers: { 'accept-encoding': acceptEncoding } }, (answer) => {
+    get(url, { headers: { 'accept-encoding': acceptEncoding, ...headers } }, (answer) => {
       const chunks: Buffer[] = [];
       answer.on('data', (chunk: Buffer) => chunks.push(chunk));
       answer.on('end', () => resolve({ status: answer.statusCode!, headers: answer.headers, body: Buffer.concat(chunks) }));
