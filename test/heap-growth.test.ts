@@ -1,19 +1,26 @@
 // memory.heapGrowthPercent: the rule reaches V8 (a process under it keeps a smaller heap than the
-// same work under V8's own rule), and a bad value stops the process like any other setting.
+// same work under V8's own rule), its slack never drops below MIN_SLACK_BYTES, and a bad value stops
+// the process like any other setting.
 import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
+import { growthPercentFor, MIN_SLACK_BYTES } from '../src/heap-growth.js';
 import { ROOT, runCli } from './helpers/cli.js';
 
-// A steady live set, then batches that live long enough to be promoted and die: old-space garbage,
-// as a refresh pass makes. Prints the largest heap V8 kept (heapTotal) in MiB.
+const MiB = 1024 * 1024;
+
+// A steady live set (argv[2] MiB), then batches that live long enough to be promoted and die:
+// old-space garbage, as a refresh pass makes. Prints the largest heap V8 kept (heapTotal) in MiB.
 const CHURN = `
 import { applyHeapGrowth } from './dist/heap-growth.js';
 applyHeapGrowth(Number(process.argv[1]));
 const live = [];
-for (let i = 0; i < 200000; i++) live.push({ id: i, text: \`entry \${i} \`.repeat(20) });
+while (process.memoryUsage().heapUsed < Number(process.argv[2]) * 2 ** 20)
+  for (let i = 0; i < 10000; i++) live.push({ id: live.length, text: \`entry \${live.length} \`.repeat(20) });
 const ring = new Array(16);
 let peak = 0;
 for (let round = 0; round < 400; round++) {
+  // A turn of the event loop, as a server has between requests: the rule follows each collection there.
+  await new Promise((resolve) => setImmediate(resolve));
   const batch = [];
   for (let i = 0; i < 4000; i++) batch.push({ round, text: \`item \${i} \${round} \`.repeat(8) });
   ring[round % ring.length] = batch;
@@ -22,9 +29,9 @@ for (let round = 0; round < 400; round++) {
 console.log(JSON.stringify({ peakMiB: peak / 2 ** 20, live: live.length }));
 `;
 
-function peakHeapUnder(percent: number): Promise<number> {
+function peakHeapUnder(percent: number, liveMiB: number): Promise<number> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--input-type=module', '-e', CHURN, String(percent)], { cwd: ROOT });
+    const child = spawn(process.execPath, ['--input-type=module', '-e', CHURN, String(percent), String(liveMiB)], { cwd: ROOT });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk) => (stdout += chunk));
@@ -37,13 +44,26 @@ function peakHeapUnder(percent: number): Promise<number> {
 }
 
 describe('heap growth rule', () => {
-  it('keeps the heap nearer what is live than V8 does on its own', { timeout: 60_000 }, async () => {
-    // The control first: under V8's rule the same work grows the heap well past the live set, so a
-    // smaller heap under the rule is the rule's doing (here ~245 MiB against ~105 MiB).
-    const own = await peakHeapUnder(0);
-    const ruled = await peakHeapUnder(20);
-    expect(own).toBeGreaterThan(150);
-    expect(ruled).toBeLessThan(own * 0.7);
+  it.each([
+    // [percent asked, live MiB, percent applied]
+    [50, 400, 50],
+    [50, 128, 50],
+    [50, 100, 64], // 64 MiB of slack is 64% of 100 MiB
+    [20, 160, 40],
+    [50, 16, 300], // never more than V8's own 4×
+  ])('%i%% of %i MiB live applies %i%%', (percent, liveMiB, applied) => {
+    expect(growthPercentFor(percent, liveMiB * MiB)).toBe(applied);
+    if (applied < 300) expect((liveMiB * MiB * applied) / 100).toBeGreaterThanOrEqual(MIN_SLACK_BYTES);
+  });
+
+  it('keeps the heap nearer what is live than V8 does on its own', { timeout: 90_000 }, async () => {
+    // The control first: under V8's rule the same work grows the heap well past the live set (here
+    // ~510 MiB for 160 live), so a smaller heap under the rule is the rule's doing. 20% of 160 MiB
+    // is less than the minimum slack, so the rule keeps 64 MiB: here a peak of ~290 MiB.
+    const own = await peakHeapUnder(0, 160);
+    const ruled = await peakHeapUnder(20, 160);
+    expect(own).toBeGreaterThan(320);
+    expect(ruled).toBeLessThan(own * 0.75);
   });
 
   it('stops the process with exit 2 and one line naming FEEDPROXY_HEAP_GROWTH_PERCENT for a bad value', async () => {
