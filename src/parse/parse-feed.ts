@@ -24,6 +24,7 @@ import {
   withItemBodies,
   withLastTagClosed,
   withNakedMarkupAsHtml,
+  withPersonMarkupAsText,
   withRssPrefixDropped,
 } from './repair-xml.js';
 
@@ -70,7 +71,7 @@ export function parseFeed(body: Buffer | string, options: ParseFeedOptions): Par
     const whole = withDcAuthorAsCreator(withLastTagClosed(document.xml));
     const xml =
       document.format === 'rss'
-        ? withItemBodies(withChannel(withRssPrefixDropped(whole)))
+        ? withPersonMarkupAsText(withItemBodies(withChannel(withRssPrefixDropped(whole))))
         : document.format === 'atom'
           ? withNakedMarkupAsHtml(withBase64Decoded(whole))
           : whole;

@@ -1,6 +1,6 @@
 // Repairs for documents lenient readers (Universal Feed Parser, browsers) still read, applied to
 // the text before (or, for tag balancing, after a first failed) parse.
-import { escapeText } from '../text.js';
+import { decodeCommonEntities, escapeText } from '../text.js';
 import { localNameOf, type XmlFeedFormat } from './detect-format.js';
 /** A document cut off in its last close tag (`</rss` with no `>`): the tag is finished. */
 export function withLastTagClosed(xml: string): string {
@@ -242,4 +242,33 @@ export function withDcAuthorAsCreator(xml: string): string {
   const prefixes = [...xml.matchAll(/\sxmlns:([\w-]+)\s*=\s*["']([^"']*)["']/g)].filter((m) => m[2] === DUBLIN_CORE_NS).map((m) => m[1]!);
   if (prefixes.length === 0) return xml;
   return xml.replace(new RegExp(`<(/?)(${prefixes.join('|')}):author(?=[\\s>/])`, 'g'), '<$1$2:creator');
+}
+
+/** HTML elements found wrapping a name in RSS person fields; `<jo@example.com>` is no element and stays. */
+const HTML_TAG = /<\/?(?:a|abbr|b|big|br|cite|code|div|em|font|i|p|small|span|strong|sub|sup|u)\b[^<>]*>/gi;
+// The inner part never spans another person element's tag (a comment that names `<author>` is no element).
+const RSS_PERSON_ELEMENT =
+  /<(author|managingEditor|webMaster)((?:\s[^>]*)?)>((?:(?!<\/?(?:author|managingEditor|webMaster)[\s>])[\s\S])*?)<\/\1\s*>/g;
+
+/**
+ * RSS `<author>`, `<managingEditor>` and `<webMaster>` holding HTML around the name — as elements,
+ * escaped, or in CDATA (`<author>&lt;p&gt;Jo&lt;/p&gt;</author>`): the markup comes off, so the
+ * parser's "Name <e-mail>" reading does not take `<p>` for an address (it named "p Jo </p>") and
+ * the naked form is not lost. A name with an address in brackets and no HTML is left as written.
+ */
+export function withPersonMarkupAsText(xml: string): string {
+  if (!/<(?:author|managingEditor|webMaster)[\s>]/.test(xml)) return xml;
+  return xml.replace(RSS_PERSON_ELEMENT, (whole, name: string, attributes: string, inner: string) => {
+    let text = inner.replace(/<!\[CDATA\[([\s\S]*?)\]\]>/g, (_cdata, content: string) => escapeText(content));
+    let hadMarkup = false;
+    // Escaped once or twice over (CDATA around escaped markup): one decoding a round, at most three.
+    for (let round = 0; round < 3; round += 1) {
+      const stripped = text.replace(HTML_TAG, () => ((hadMarkup = true), ' '));
+      if (/[<>]/.test(stripped.replace(/<[^<>@\s]+@[^<>\s]+>/g, ''))) return whole; // other elements (an Atom <name>): not ours to read
+      text = decodeCommonEntities(stripped);
+      if (text === stripped) break;
+    }
+    if (!hadMarkup) return whole;
+    return `<${name}${attributes}>${escapeText(text.replace(/\s+/g, ' ').trim())}</${name}>`;
+  });
 }

@@ -117,6 +117,32 @@ describe('classified differences need the output to be what the rule says', () =
     expect(classifyDifference(subject({ field: 'titles', body, entry: reference, copy: entry({ title: null }) }))).toMatch(/media:title/);
   });
 
+  it('HTML around an RSS author’s name: the copy names the person by its text, nothing else', () => {
+    const reference = entry({ authors: ['<p>Item Author</p>'] });
+    const classify = (copyAuthors: string[]) =>
+      classifyDifference(subject({ field: 'authors', entry: reference, copy: entry({ authors: copyAuthors }) }));
+    expect(classify([])).toBeUndefined();
+    expect(classify(['p Item Author'])).toBeUndefined();
+    expect(classify(['Someone Else'])).toBeUndefined();
+    expect(classify(['Item Author'])).toMatch(/HTML around the name/);
+    // Escaped twice over (CDATA around escaped markup), the same.
+    expect(
+      classifyDifference(
+        subject({
+          field: 'authors',
+          entry: entry({ authors: ['&lt;p&gt;Item Author&lt;/p&gt;'] }),
+          copy: entry({ authors: ['Item Author'] }),
+        }),
+      ),
+    ).toMatch(/HTML around the name/);
+    // A name with no markup is no case for the rule.
+    expect(
+      classifyDifference(
+        subject({ field: 'authors', entry: entry({ authors: ['Item Author'] }), copy: entry({ authors: ['Item Author'] }) }),
+      ),
+    ).toBeUndefined();
+  });
+
   it('an image in a category: the copy has the item’s own title', () => {
     const body =
       '<rss><channel><item><title>Story</title><category>c<image><title>Logo</title><link>https://l.example/</link></image></category></item></channel></rss>';

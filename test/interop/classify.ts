@@ -285,6 +285,22 @@ const ENTRY_RULES: readonly EntryRule[] = [
       ).length > 1,
   },
   {
+    fields: ['authors'],
+    reason:
+      'HTML around the name in an RSS <author> (`<p>Jo</p>`, escaped or not): the reference keeps the tags as the name’s text, feedproxy names the person by that text',
+    // Every author the reference reads has HTML tags in it, and the output names each by its text.
+    applies: ({ entry, copy }) => {
+      const shown = (copy?.authors ?? []).map(squeeze);
+      return (
+        entry.authors.length > 0 &&
+        entry.authors.every((author) => {
+          const text = stripMarkup(stripMarkup(author));
+          return /<\/?[a-z]+\b[^>]*>/i.test(decodeReferences(author)) && squeeze(text) !== '' && shown.includes(squeeze(text));
+        })
+      );
+    },
+  },
+  {
     fields: ['dates'],
     reason: 'an entry with two <updated> (allowed once): the reference takes the last, feedproxy the first',
     // The entry has two: the reference's date is the last, the output's the first.

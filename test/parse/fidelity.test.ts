@@ -92,6 +92,18 @@ const ROWS: Row[] = [
     },
   },
   {
+    construct: 'an RSS author with HTML around the name is named by its text (it was "p Ada Lovelace", or lost when naked)',
+    fixture: 'rss-author-markup.rss',
+    check: (feed) => {
+      expect(feed.entries.map((entry) => entry.authors)).toEqual([
+        [{ name: 'Ada Lovelace' }],
+        [{ name: 'Grace Hopper' }],
+        [{ name: 'Alan Turing' }],
+        [{ name: 'Edsger Dijkstra' }],
+      ]);
+    },
+  },
+  {
     construct: 'an Atom author with only an e-mail address is kept',
     fixture: 'atom-email-authors.atom',
     check: (feed) => {

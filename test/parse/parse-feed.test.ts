@@ -219,6 +219,23 @@ describe('normalisation details', () => {
     expect(rss.entries[0]!.summary).toContain('Gnutella é allowing');
   });
 
+  it('reads an RSS author written "Name <e-mail>" or "e-mail (Name)" as both, with or without HTML around a name elsewhere', () => {
+    const feed = parseFeed(
+      `<rss version="2.0"><channel><title>People</title>
+        <item><title>1</title><guid>1</guid><author>Barbara Liskov &lt;barbara@mit.example&gt;</author></item>
+        <item><title>2</title><guid>2</guid><author>donald@stanford.example (Donald Knuth)</author></item>
+        <item><title>3</title><guid>3</guid><author>&lt;b&gt;Ada&lt;/b&gt; &lt;ada@analytical.example&gt;</author></item>
+      </channel></rss>`,
+      { baseUrl: 'https://people.example/feed' },
+    );
+    expect(feed.entries.map((entry) => entry.authors)).toEqual([
+      [{ name: 'Barbara Liskov', email: 'barbara@mit.example' }],
+      [{ name: 'Donald Knuth', email: 'donald@stanford.example' }],
+      // The HTML comes off the name; the address in brackets stays one.
+      [{ name: 'Ada', email: 'ada@analytical.example' }],
+    ]);
+  });
+
   it('gives entries without guid, link or date a hashed id that survives refreshes', () => {
     const feed = parseFeed(readFixture('no-dates.rss'), { baseUrl: 'https://status.example.io/feed.rss' });
     const [noLink, relativeLink, bare] = feed.entries;
