@@ -6,7 +6,7 @@
 // their entry lists and revisions, the sets and the user's counters are written in one SQLite
 // transaction in keyv's own row format (checked against the first source's row), the due index
 // derived by the store's own triggers; the feeds are saved and rendered by the registry and
-// rebuildFeed, as createFeed does. Then `feedproxy serve` starts on it (bench/service-child.ts: app,
+// rebuildFeed, as createFeed does. Then `feedproxy serve` starts on it (bench/service-child.mjs, as built in dist/: app,
 // scheduler ticking every second, delivery loop) and, while its RSS is read from /proc every
 // 250 ms: the scheduler refreshes the due share (5%, against the loopback upstream, which rebuilds
 // their feeds) while 8 clients read 1,000 feeds in three formats; the instance then idles 30 s
@@ -14,8 +14,9 @@
 // /api/v1/sources, each probing the upstream) on each, one at a time, alternating between the two
 // services — what the 100,000th source costs against the 100th, side by side. Store size on disk is compared with the bytes of what it holds (every key and JSON
 // value, set member and counter field).
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import type { CachedEntry, FeedRecord, SourceRecord } from '../src/model.js';
@@ -63,6 +64,31 @@ export interface ScaleFigures {
   createMsP90: number;
   createMsMean: number;
   loadAverage: number;
+  /** Where the memory was (MiB) at the refresh + serve phase's highest sampled RSS, and when settled. */
+  workPeakBreakdown: MemoryBreakdown;
+  settledBreakdown: MemoryBreakdown;
+}
+
+/** The service's own account of its memory (bench/service-child.mjs), in MiB. */
+export interface MemoryBreakdown {
+  rss: number;
+  heapTotal: number;
+  heapUsed: number;
+  external: number;
+  arrayBuffers: number;
+  heapLimit: number;
+  malloced: number;
+}
+
+function breakdownOf(answer: Record<string, number>): MemoryBreakdown {
+  const inMiB = Object.fromEntries(Object.entries(answer).map(([name, bytes]) => [name, bytes / 1024 ** 2]));
+  return inMiB as unknown as MemoryBreakdown;
+}
+
+/** `heap used / total · external · limit`, for a table's note. */
+function describeBreakdown(breakdown: MemoryBreakdown): string {
+  const { rss, heapUsed, heapTotal, external, heapLimit } = breakdown;
+  return `RSS ${rss.toFixed(0)} = V8 heap ${heapUsed.toFixed(0)} used of ${heapTotal.toFixed(0)} (limit ${heapLimit.toFixed(0)}) + external ${external.toFixed(0)} + the rest ${(rss - heapTotal - external).toFixed(0)}`;
 }
 
 interface Fill {
@@ -251,6 +277,12 @@ function procMemory(pid: number): { rss: number; hwm: number } {
   return { rss: kib('VmRSS') / 1024, hwm: kib('VmHWM') / 1024 };
 }
 
+/** dist/ from the current sources: the service runs as `npm start` runs it (as test/global-setup.ts builds it). */
+function buildDist(): void {
+  execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
+  cpSync('src/routes/dashboard/assets', 'dist/routes/dashboard/assets', { recursive: true });
+}
+
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -294,7 +326,7 @@ export async function startScaleAt(upstream: Upstream, count: number): Promise<R
     ].join('\n'),
   );
   const loadAverage = loadavg()[0]!;
-  const { child, ready } = await startChild<{ port: number; pid: number }>('service-child.ts', {
+  const { child, ready } = await startChild<{ port: number; pid: number }>('service-child.mjs', {
     FEEDPROXY_STORE: `sqlite://${storePath}`,
     FEEDPROXY_SECRET_KEY: '0'.repeat(64),
     FEEDPROXY_PUBLIC_URL: 'http://feeds.bench',
@@ -304,9 +336,16 @@ export async function startScaleAt(upstream: Upstream, count: number): Promise<R
   });
   let sampling = true;
   let phasePeak = 0;
+  const askBreakdown = async () => breakdownOf(await child.ask<Record<string, number>>({ memory: true }));
+  // The service's own breakdown once a second, the one taken at the highest RSS kept.
+  let peakBreakdown: MemoryBreakdown | undefined;
   const sampler = (async () => {
-    while (sampling) {
+    for (let sample = 0; sampling; sample++) {
       phasePeak = Math.max(phasePeak, procMemory(ready.pid).rss);
+      if (sample % 4 === 0) {
+        const breakdown = await askBreakdown();
+        if (!peakBreakdown || breakdown.rss > peakBreakdown.rss) peakBreakdown = breakdown;
+      }
       await sleep(250);
     }
   })();
@@ -325,6 +364,7 @@ export async function startScaleAt(upstream: Upstream, count: number): Promise<R
     await sleep(5000);
     const startRss = procMemory(ready.pid).rss;
     phasePeak = 0;
+    peakBreakdown = undefined;
 
     // The scheduler's pass over the due share, while readers poll feeds.
     const refreshStarted = Date.now();
@@ -352,9 +392,11 @@ export async function startScaleAt(upstream: Upstream, count: number): Promise<R
     }
     const refreshSeconds = (quietSince - refreshStarted) / 1000;
     const workPeak = phasePeak;
+    const workPeakBreakdown = peakBreakdown!;
 
     await sleep(SETTLE_SECONDS * 1000);
     const settledRss = procMemory(ready.pid).rss;
+    const settledBreakdown = await askBreakdown();
     phasePeak = 0;
     return {
       async create(n) {
@@ -398,6 +440,8 @@ export async function startScaleAt(upstream: Upstream, count: number): Promise<R
           createMsP90: percentile(createMs, 90),
           createMsMean: createMs.reduce((total, ms) => total + ms, 0) / createMs.length,
           loadAverage,
+          workPeakBreakdown,
+          settledBreakdown,
         };
       },
       async abort() {
@@ -414,6 +458,7 @@ export async function startScaleAt(upstream: Upstream, count: number): Promise<R
 
 export async function runMemoryScaleBench(options: RunOptions): Promise<BenchResult> {
   const startedAt = new Date();
+  buildDist();
   const large = Number(process.env.BENCH_MEMORY_SOURCES ?? (options.quick ? 2000 : 100_000));
   const upstream = await startBenchUpstream();
   const sizes: ScaleFigures[] = [];
@@ -465,8 +510,12 @@ export async function runMemoryScaleBench(options: RunOptions): Promise<BenchRes
     ]),
     notes: [
       'targets at 100,000 sources × 20 entries and 10,000 feeds: peak RSS < 400 MiB, settled < 300 MiB, store on disk ≤ 2 × what it holds',
-      'the service runs under tsx (bench/service-child.ts: serve() from src/server.ts, scheduler ticking every second, LOG_LEVEL=info to /dev/null); RSS read from /proc every 250 ms, no forced GC',
+      `the service runs as built, in plain node (bench/service-child.mjs: serve() from dist/server.js, scheduler ticking every second, LOG_LEVEL=info to /dev/null; memory.heapGrowthPercent ${process.env.FEEDPROXY_HEAP_GROWTH_PERCENT ?? 'default'}); RSS read from /proc every 250 ms, no forced GC`,
       `after the run (refreshes and creates written): store ${sizes.map((size) => `${size.storeAfterMiB.toFixed(1)} MiB on disk for ${size.heldAfterMiB.toFixed(1)} MiB held (${(size.storeAfterMiB / size.heldAfterMiB).toFixed(2)}×)`).join('; ')}`,
+      ...sizes.map(
+        (size) =>
+          `${size.sources} sources, the service's own account (process.memoryUsage, MiB): at the work's highest sample ${describeBreakdown(size.workPeakBreakdown)}; settled ${describeBreakdown(size.settledBreakdown)}`,
+      ),
       `filling: sources in bulk ${sizes.map((size) => `${size.fillSeconds.toFixed(0)} s`).join(' / ')}, feeds through rebuildFeed ${sizes.map((size) => `${size.feedSeconds.toFixed(0)} s`).join(' / ')}; load average at the service's start ${sizes.map((size) => size.loadAverage.toFixed(1)).join(' / ')}`,
     ],
   };
@@ -486,7 +535,10 @@ export async function runMemoryScaleBench(options: RunOptions): Promise<BenchRes
   printTable(creates);
   const figures: Record<string, number> = {};
   for (const size of sizes) {
-    for (const [name, value] of Object.entries(size)) figures[`${size.sources}|${name}`] = value;
+    for (const [name, value] of Object.entries(size)) {
+      if (typeof value === 'number') figures[`${size.sources}|${name}`] = value;
+      else for (const [part, mib] of Object.entries(value as MemoryBreakdown)) figures[`${size.sources}|${name}.${part}`] = mib;
+    }
   }
   figures.createRatio = big.createMsMedian / small.createMsMedian;
   return benchResult('memory-scale', options, startedAt, [memory, creates], figures);

@@ -15,6 +15,7 @@ import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { brotliCompressSync, constants, gzipSync } from 'node:zlib';
 import { buildApp } from '../src/app.js';
+import { applyHeapGrowth } from '../src/heap-growth.js';
 import { rebuildFeed } from '../src/publish/rebuild-feed.js';
 import { answerParent, tellReady } from './lib/child.js';
 import { generateCachedEntries } from './lib/corpus.js';
@@ -58,6 +59,7 @@ if (mode === 'feedproxy') {
     ),
   );
   instance = await openInstance({ dir: process.env.BENCH_STORE_DIR!, env });
+  applyHeapGrowth(instance.deps.config.memory.heapGrowthPercent); // as `feedproxy serve` does
   app = await buildApp(instance.deps);
 } else {
   const { body, headers, feedproxyHeaders } = JSON.parse(readFileSync(process.env.BENCH_BARE_FILE!, 'utf8')) as BareResponse;

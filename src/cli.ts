@@ -9,6 +9,7 @@ import { opml } from './cli/opml.js';
 import { refresh } from './cli/refresh.js';
 import { users } from './cli/users.js';
 import { ConfigError, loadConfig } from './config.js';
+import { applyHeapGrowth } from './heap-growth.js';
 import { serve } from './server.js';
 import { VERSION } from './version.js';
 
@@ -43,6 +44,8 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const config = loadConfig(process.env, (message) => console.error(`feedproxy: warning: ${message}`));
+  // Every command: `refresh --all` and an OPML import churn through as much as the service does.
+  applyHeapGrowth(config.memory.heapGrowthPercent);
   switch (command) {
     case 'serve': {
       const { values } = parseArgs({ args: rest, options: { role: { type: 'string' } } });

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { buildApp } from './app.js';
 import { ConfigError, describeConfigSource, describeStore, type Config } from './config.js';
 import { createDeps, type Deps } from './deps.js';
+import { applyHeapGrowth } from './heap-growth.js';
 import { MethodNotAllowedError, NotFoundError, UnauthorizedError } from './errors.js';
 import { METRICS_TOKEN_MESSAGE, metricsAllowed } from './routes/health.js';
 import { startScheduler, type Scheduler } from './refresh/scheduler.js';
@@ -21,6 +22,7 @@ export type Role = Config['role'];
 const WEAK_ADMIN_TOKEN_LENGTH = 16;
 
 export async function serve(configured: Readonly<Config>, role: Role = configured.role): Promise<void> {
+  applyHeapGrowth(configured.memory.heapGrowthPercent);
   const config = await withListenPort(configured);
   const keyFile = config.secretKey === undefined && config.store.startsWith('sqlite://') ? join(config.dataDir, 'secret.key') : undefined;
   const keyCreated = keyFile !== undefined && !existsSync(keyFile);

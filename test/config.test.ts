@@ -21,6 +21,7 @@ describe('loadConfig', () => {
     expect(config.publicUrl).toBe('http://127.0.0.1:8080');
     expect(config.fetch).toMatchObject({ maxBodyBytes: 16 * 1024 * 1024, timeoutSeconds: 30, maxRedirects: 5 });
     expect(config.refresh).toMatchObject({ defaultMinutes: 30, concurrency: 8, perHostConcurrency: 2 });
+    expect(config.memory).toEqual({ heapGrowthPercent: 50 });
     expect(Object.isFrozen(config) && Object.isFrozen(config.fetch)).toBe(true);
   });
 
@@ -50,6 +51,7 @@ describe('loadConfig', () => {
     [{ FEEDPROXY_PUBLIC_URL: 'feeds.example.org' }, 'FEEDPROXY_PUBLIC_URL'],
     [{ FEEDPROXY_ALLOW_PRIVATE: 'just-a-host' }, 'FEEDPROXY_ALLOW_PRIVATE'],
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
+    [{ FEEDPROXY_HEAP_GROWTH_PERCENT: 'half' }, 'FEEDPROXY_HEAP_GROWTH_PERCENT'],
     [{ FEEDPROXY_CONFIG: '/nonexistent/feedproxy.yaml' }, 'FEEDPROXY_CONFIG'],
   ])('refuses %o naming %s', (env, variable) => {
     try {

@@ -145,6 +145,18 @@ export const ConfigSchema = Type.Object({
     },
     { default: {} },
   ),
+  /** How the process uses memory (src/heap-growth.ts; docs/operations.md "Memory"). */
+  memory: Type.Object(
+    {
+      /**
+       * How far V8 lets its heap grow past what was live after a full collection before it collects
+       * again, in percent, and never by less than 64 MiB; 0 leaves V8's own rule (up to 4× on a
+       * machine of several GB).
+       */
+      heapGrowthPercent: Type.Integer({ minimum: 0, maximum: 300, default: 50 }),
+    },
+    { default: {} },
+  ),
   providers: Type.Record(Type.String({ pattern: '^[a-z0-9_-]+$' }), ProviderSchema, { default: {} }),
   /** The WebSub hub of our own feeds (W3C WebSub, routes/websub.ts and websub/). */
   websub: Type.Object(
@@ -206,6 +218,7 @@ export const ENV_PATHS: Record<string, string[]> = {
   FEEDPROXY_MAX_CACHED_BYTES_PER_USER: ['limits', 'maxCachedBytesPerUser'],
   FEEDPROXY_MAX_FILTER_RULES: ['limits', 'maxFilterRules'],
   FEEDPROXY_MAX_FILTER_RULE_LENGTH: ['limits', 'maxFilterRuleLength'],
+  FEEDPROXY_HEAP_GROWTH_PERCENT: ['memory', 'heapGrowthPercent'],
 };
 export const FILE_VARIABLES = new Set([
   'FEEDPROXY_SECRET_KEY',

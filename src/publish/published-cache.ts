@@ -57,8 +57,11 @@ export interface PublishedCache {
 }
 
 export interface PublishedCacheLimits {
-  /** Entries (one per token and format) at most. */
-  entries: number;
+  /**
+   * Bytes the entries themselves (one per token and format: target, validators, header blocks) may
+   * take, estimated (entrySize); their kept encodings count apart, in `bytes`.
+   */
+  entryBytes: number;
   /** Bytes of kept encodings at most, all entries together. */
   bytes: number;
   /** Stored documents (content-addressed by ETag) at most, and their characters in all. */
@@ -67,13 +70,26 @@ export interface PublishedCacheLimits {
 }
 
 export const DEFAULT_CACHE_LIMITS: PublishedCacheLimits = {
-  entries: 50_000,
+  // ~5,000 tokens' formats: the polled set of a large instance (bench 5b serves 3,000). Counted in
+  // entries, the 50,000 it was could hold ~140 MiB of heap (session 7: ~3 KB an entry).
+  entryBytes: 16 * 1024 * 1024,
   bytes: 32 * 1024 * 1024,
   documents: 128,
   documentChars: 32 * 1024 * 1024,
 };
 
 const FORMATS: RenderedFormat[] = ['atom', 'rss', 'json'];
+/**
+ * What an entry's objects cost beside the characters of its strings: the records, two maps and the
+ * route's header blocks (arrays of ~35 shared strings). Measured: ~3 KB an entry with a rendered
+ * meta of three formats, of which ~1 KB is its strings (two bytes a character at most).
+ */
+const ENTRY_OVERHEAD_BYTES = 2048;
+
+/** The heap an entry is estimated to hold, its kept encodings apart. */
+export function entrySize(entry: Pick<PublishedEntry, 'token' | 'target' | 'head'>): number {
+  return ENTRY_OVERHEAD_BYTES + 2 * (entry.token.length + JSON.stringify(entry.target).length + JSON.stringify(entry.head).length);
+}
 /** Registry keys (store/registry.ts) a public GET reads: the token, its meta copy, the feed's meta and bodies. */
 const WATCHED_PREFIXES = ['public:', 'public-meta:', 'rendered:'];
 
@@ -81,6 +97,9 @@ export async function createPublishedCache(deps: CacheDeps, limits: PublishedCac
   const entries = new Map<string, PublishedEntry>();
   const filesOfFeed = new Map<string, Set<string>>();
   let keptBytes = 0;
+  /** Each kept entry's estimated size (entrySize), and their sum. */
+  const entrySizes = new Map<string, number>();
+  let entryBytes = 0;
   /** Moves on every change seen: a read that started before a change is not kept (it may predate it). */
   let generation = 0;
 
@@ -92,6 +111,8 @@ export async function createPublishedCache(deps: CacheDeps, limits: PublishedCac
     const entry = entries.get(file);
     if (!entry) return;
     entries.delete(file);
+    entryBytes -= entrySizes.get(file) ?? 0;
+    entrySizes.delete(file);
     for (const bytes of entry.bytes.values()) keptBytes -= bytes.length;
     const files = filesOfFeed.get(entry.target.feedId);
     files?.delete(file);
@@ -103,7 +124,9 @@ export async function createPublishedCache(deps: CacheDeps, limits: PublishedCac
     if (key === undefined) {
       entries.clear();
       filesOfFeed.clear();
+      entrySizes.clear();
       keptBytes = 0;
+      entryBytes = 0;
       return;
     }
     if (key.startsWith('rendered:')) {
@@ -133,8 +156,12 @@ export async function createPublishedCache(deps: CacheDeps, limits: PublishedCac
       const entry: PublishedEntry = { token, format, target, head, bytes: new Map(), headerBlocks: new Map() };
       if (trusted && startedAt === generation && watch.sync() && startedAt === generation) {
         forget(file);
-        while (entries.size >= limits.entries) forget(entries.keys().next().value!);
+        const size = entrySize(entry);
+        // Oldest first, as the encodings are.
+        while (entries.size > 0 && entryBytes + size > limits.entryBytes) forget(entries.keys().next().value!);
         entries.set(file, entry);
+        entrySizes.set(file, size);
+        entryBytes += size;
         let files = filesOfFeed.get(target.feedId);
         if (!files) filesOfFeed.set(target.feedId, (files = new Set()));
         files.add(file);

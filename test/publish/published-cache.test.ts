@@ -9,6 +9,8 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RenderedFormat } from '../../src/model.js';
+import { createPublishedCache, DEFAULT_CACHE_LIMITS, entrySize, type PublishedCache } from '../../src/publish/published-cache.js';
 import { ADMIN_TOKEN, PUBLIC_URL, startTestApp, type TestApp } from '../helpers/app.js';
 import { CLI_ARGS, ROOT, freePort, runCli, waitFor, waitReady } from '../helpers/cli.js';
 import { deleteRedisKeys, randomSecretKey, STORES, uniqueRedisPrefix, type StoreKind } from '../helpers/stores.js';
@@ -214,4 +216,46 @@ describe('feedproxy serve and the CLI on one SQLite file', () => {
       expect((await get(newPath)).status).toBe(404);
     },
   );
+});
+
+// Issue 14: what the cache keeps is bounded in bytes, not in entries (an entry is ~3 KB of heap).
+describe('the entries kept, bounded in bytes', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp({ allowPrivate: [upstream.hostPort] });
+  });
+  afterAll(async () => t?.close());
+
+  it('keeps every entry within its budget, and past it forgets the oldest first', async () => {
+    const files: Array<{ file: string; token: string; format: RenderedFormat }> = [];
+    for (let feed = 0; feed < 2; feed++) {
+      const { urls } = await publish(t);
+      for (const format of ['atom', 'rss', 'json'] as const) {
+        const file = urls[format].slice(urls[format].lastIndexOf('/') + 1);
+        files.push({ file, token: file.slice(0, file.lastIndexOf('.')), format });
+      }
+    }
+    const loadAll = async (cache: PublishedCache) => {
+      const sizes: number[] = [];
+      for (const { file, token, format } of files) sizes.push(entrySize((await cache.load(file, token, format))!));
+      return sizes;
+    };
+
+    // The control: a budget for all six, and all six are kept.
+    const roomy = await createPublishedCache(t.deps, { ...DEFAULT_CACHE_LIMITS, entryBytes: 1024 * 1024 });
+    const sizes = await loadAll(roomy);
+    expect(files.every(({ file }) => roomy.get(file) !== undefined)).toBe(true);
+    await roomy.close();
+
+    // Room for about three: the first ones loaded go, the last ones stay, and what stays fits.
+    const budget = Math.floor(3.5 * Math.max(...sizes));
+    const tight = await createPublishedCache(t.deps, { ...DEFAULT_CACHE_LIMITS, entryBytes: budget });
+    await loadAll(tight);
+    const kept = files.map(({ file }, index) => (tight.get(file) ? index : -1)).filter((index) => index >= 0);
+    expect(kept.length).toBeGreaterThanOrEqual(3);
+    expect(kept.length).toBeLessThan(files.length);
+    expect(kept).toEqual(files.map((_, index) => index).slice(files.length - kept.length));
+    expect(kept.reduce((total, index) => total + sizes[index]!, 0)).toBeLessThanOrEqual(budget);
+    await tight.close();
+  });
 });

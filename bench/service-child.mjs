@@ -1,0 +1,29 @@
+// The real service in its own process, for benches that measure it whole: `feedproxy serve` (HTTP
+// app, scheduler, WebSub delivery loop) as built — dist/, plain `node`, as `npm start`, the bin and
+// the Docker image run it; under tsx its loader thread alone added ~45 MiB of RSS — configured by
+// the FEEDPROXY_* / LOG_LEVEL variables the parent passes, on a free loopback port it picks first.
+// Tells the parent its port and pid once it listens; the parent reads its memory from /proc and
+// stops it with SIGTERM (a graceful stop). Asked `{memory: true}`, it answers where its memory is.
+// Plain JavaScript so that no loader runs in the measured process; the parent builds dist/ first.
+import { createServer } from 'node:net';
+import { getHeapStatistics } from 'node:v8';
+import { loadConfig } from '../dist/config.js';
+import { serve } from '../dist/server.js';
+
+const port = await new Promise((resolve, reject) => {
+  const probe = createServer();
+  probe.once('error', reject).listen(0, '127.0.0.1', () => {
+    const { port: free } = probe.address();
+    probe.close(() => resolve(free));
+  });
+});
+await serve(loadConfig({ ...process.env, PORT: String(port), HOST: '127.0.0.1' }));
+// Not answerParent (bench/lib/child.ts): its SIGTERM handler would exit before serve()'s graceful close.
+process.on('message', (message) => {
+  if (!message.memory) return;
+  const { rss, heapTotal, heapUsed, external, arrayBuffers } = process.memoryUsage();
+  const { heap_size_limit: heapLimit, malloced_memory: malloced } = getHeapStatistics();
+  process.send?.({ id: message.id, answer: { rss, heapTotal, heapUsed, external, arrayBuffers, heapLimit, malloced } });
+});
+process.channel?.unref(); // the channel must not keep the process up after a graceful stop
+process.send?.({ ready: { port, pid: process.pid } });
