@@ -4,7 +4,7 @@ import compress from '@fastify/compress';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { createServer, type RequestListener, type Server } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Deps } from './deps.js';
 import {
@@ -16,7 +16,7 @@ import {
   withRetryAfter,
   type CodedError,
 } from './errors.js';
-import { clientErrorCodeOf, registerHttpSecurity } from './http-security.js';
+import { clientErrorCodeOf, HELMET_HEADERS, registerHttpSecurity } from './http-security.js';
 import { apiRoutes } from './routes/api/index.js';
 import { usersRoutes } from './routes/api/users.js';
 import { createWrongKeyLimit, type WrongKeyLimit } from './routes/api/wrong-keys.js';
@@ -51,14 +51,7 @@ function clientErrorMessage(error: FastifyError, url: string): string {
 }
 
 export async function buildApp(deps: Deps): Promise<FastifyInstance> {
-  // A poll the public feeds' memory can answer whole is answered before Fastify routes it
-  // (routes/public-feeds.ts, "the fast lane"); every other request goes to Fastify's handler.
-  let answerPoll: PollAnswerer | undefined;
   const app = Fastify({
-    serverFactory: (handler, options) =>
-      createHttpServer(options, (request, response) => {
-        if (answerPoll === undefined || !answerPoll(request, response)) handler(request, response);
-      }),
     loggerInstance: deps.logger as FastifyBaseLogger,
     // Every API body is a few kilobytes; a megabyte is generous and bounds what a client can make us parse.
     bodyLimit: 1024 * 1024,
@@ -126,15 +119,18 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
   // none — the route sets its headers from memory and counts its own metrics (routes/public-feeds.ts;
   // profile: BENCHMARKS.md, diagnosis 1). The site is the other: every other route and the 404s, with
   // the security headers, the metrics hook, compression and the API's rate limiter.
-  await app.register(publicFeedRoutes, { onFastLane: (answer) => (answerPoll = answer) });
+  await app.register(publicFeedRoutes, { onFastLane: (answer) => putInFront(app, answer) });
   await app.register(async (site) => {
-    site.setNotFoundHandler((request, reply) =>
-      sendError(reply, {
+    site.setNotFoundHandler((request, reply) => {
+      // A 404 handed here by another scope (`callNotFound` of the feed scope's preflight route)
+      // never ran the site's header hook: the page headers, as on every other answer.
+      if (!reply.hasHeader('x-content-type-options')) reply.headers(HELMET_HEADERS);
+      return sendError(reply, {
         code: NotFoundError.code,
         statusCode: 404,
         message: `No route for ${request.method} ${request.url.split('?')[0]}`,
-      }),
-    );
+      });
+    });
     // Callback style, not async: no promise per request.
     site.addHook('onResponse', (request, reply, done) => {
       deps.metrics.countHttpRequest(request.routeOptions.url ?? 'unmatched', request.method, reply.statusCode);
@@ -178,18 +174,16 @@ function sendError(reply: FastifyReply, error: Pick<CodedError, 'code' | 'status
 }
 
 /**
- * The HTTP/1.1 server Fastify makes when given no serverFactory (fastify/lib/server.js,
- * getServerInstance), with `listener` in front of its handler: the same options and timeouts.
+ * A poll the public feeds' memory can answer whole is answered before Fastify routes it
+ * (routes/public-feeds.ts, "the fast lane"); every other request goes on to Fastify's handler. The
+ * server stays the one Fastify made (its options, timeouts, and every address of a HOST name);
+ * `app.inject` calls Fastify's handler directly, so it never takes the lane.
  */
-function createHttpServer(
-  options: { http?: object; keepAliveTimeout?: number; requestTimeout?: number; connectionTimeout?: number; maxRequestsPerSocket?: number },
-  listener: RequestListener,
-): Server {
-  const server = createServer(options.http ?? {}, listener);
-  if (options.keepAliveTimeout !== undefined) server.keepAliveTimeout = options.keepAliveTimeout;
-  if (options.requestTimeout !== undefined) server.requestTimeout = options.requestTimeout;
-  server.setTimeout(options.connectionTimeout ?? 0);
-  if (options.maxRequestsPerSocket !== undefined && options.maxRequestsPerSocket > 0)
-    server.maxRequestsPerSocket = options.maxRequestsPerSocket;
-  return server;
+function putInFront(app: FastifyInstance, answerPoll: PollAnswerer): void {
+  for (const handler of app.server.listeners('request') as Array<(request: IncomingMessage, response: ServerResponse) => void>) {
+    app.server.removeListener('request', handler);
+    app.server.on('request', (request: IncomingMessage, response: ServerResponse) => {
+      if (!answerPoll(request, response)) handler(request, response);
+    });
+  }
 }

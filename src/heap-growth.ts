@@ -19,7 +19,7 @@ const MAX_PERCENT = 300;
 
 let applied = false;
 
-/** The percent that keeps `percent` of `liveBytes` as slack, and never less than MIN_SLACK_BYTES. */
+/** The percent that keeps `percent` of `liveBytes` as slack, and at least MIN_SLACK_BYTES unless that passes V8's own 4× (MAX_PERCENT). */
 export function growthPercentFor(percent: number, liveBytes: number): number {
   const forSlack = Math.ceil((MIN_SLACK_BYTES / Math.max(liveBytes, 1)) * 100);
   return Math.min(MAX_PERCENT, Math.max(percent, forSlack));

@@ -247,7 +247,8 @@ export const publicFeedRoutes: FastifyPluginAsyncTypebox<PublicFeedOptions> = as
    * reads it as Fastify does), the same stats and metrics, the same header blocks and bytes. Any
    * case it would answer differently (a miss, a query string, a browser navigation, a refusal, a
    * 200 whose bytes are not kept yet) it leaves untouched to the route above: its decisions come
-   * before its side effects, so a request it passes on is counted once, by the route.
+   * before its side effects, so a request it passes on is counted once, by the route. (A refusal
+   * spends nothing: the route refuses it again, with the 429's headers.)
    */
   const addressOf = clientAddressOf(config.trustProxy);
   // Once the app closes, Fastify answers (503 while closing); the cache is closed after it.
@@ -295,6 +296,17 @@ export const publicFeedRoutes: FastifyPluginAsyncTypebox<PublicFeedOptions> = as
       // The route refuses it again, with the 429's headers: the budget is spent either way.
       return false;
     }
+    // From here the request is the lane's: its budget is taken, so it is answered (or its socket
+    // closed) here, never handed on to be counted twice.
+    try {
+      response.writeHead(status, block);
+      if (method === 'HEAD' || body === undefined) response.end();
+      else response.end(body);
+    } catch (error) {
+      app.log.error({ err: { type: (error as Error).name, message: (error as Error).message } }, 'fast lane could not answer');
+      response.destroy();
+      return true;
+    }
     reads.memory += 1;
     stats.record({
       feedId: entry.target.feedId,
@@ -303,9 +315,6 @@ export const publicFeedRoutes: FastifyPluginAsyncTypebox<PublicFeedOptions> = as
       userAgent: headers['user-agent'],
       at: app.deps.now(),
     });
-    response.writeHead(status, block);
-    if (method === 'HEAD' || body === undefined) response.end();
-    else response.end(body);
     app.deps.metrics.countHttpRequest(ROUTE, method, status);
     return true;
   };

@@ -218,6 +218,15 @@ export async function openSqliteStore(path: string): Promise<KeyValueStore> {
 const MAX_PREPARED = 256;
 
 /**
+ * A data statement of a fixed text. Texts whose length follows the call (several rows of VALUES,
+ * an IN list of placeholders) are prepared for their call alone: kept, each size would hold its
+ * compiled statement in native memory for good and use up MAX_PREPARED.
+ */
+function isKeptText(sql: string): boolean {
+  return /^\s*(SELECT|INSERT|UPDATE|DELETE|WITH)\b/i.test(sql) && !/\)\s*,\s*\(\s*\?/.test(sql) && !/\bIN\s*\(\s*\?\s*,/i.test(sql);
+}
+
+/**
  * One read-write connection whose data statements stay prepared, keyed by their SQL text. Calls on
  * one statement queue behind each other in node-sqlite3, as calls on the one connection do anyway.
  * Schema statements (PRAGMA, CREATE) run once and are not kept; past MAX_PREPARED texts a statement
@@ -245,19 +254,32 @@ async function openConnection(path: string): Promise<{ query: SqlQuery; close():
     new Promise<Array<Record<string, unknown>>>((resolve, reject) => {
       db.all(sql, ...params, (error: Error | null, rows: Array<Record<string, unknown>>) => (error ? reject(error) : resolve(rows)));
     });
+  // Calls on kept statements still running: close() waits for them before finalising any.
+  let closing = false;
+  let running = 0;
+  let idle: (() => void) | undefined;
   return {
     async query(sql, ...params) {
-      let statement = prepared.get(sql);
+      // Once closing has begun, no kept statement starts: they are being finalised.
+      let statement = closing ? undefined : prepared.get(sql);
       if (!statement) {
-        if (prepared.size >= MAX_PREPARED || !/^\s*(SELECT|INSERT|UPDATE|DELETE|WITH)\b/i.test(sql)) return all(sql, params);
+        if (closing || prepared.size >= MAX_PREPARED || !isKeptText(sql)) return all(sql, params);
         statement = prepare(sql);
         prepared.set(sql, statement);
         // A statement that does not prepare is not kept: the next call reports its error afresh.
         statement.catch(() => prepared.delete(sql));
       }
-      return run(await statement, params);
+      running += 1;
+      try {
+        return await run(await statement, params);
+      } finally {
+        running -= 1;
+        if (running === 0) idle?.();
+      }
     },
     async close() {
+      closing = true;
+      if (running > 0) await new Promise<void>((resolve) => (idle = resolve));
       const statements = await Promise.allSettled(prepared.values());
       prepared.clear();
       for (const settled of statements) {

@@ -132,8 +132,9 @@ describe('feedproxy CLI', () => {
 
     healthy = false;
     const failed = await runCli(['refresh', '--all'], env);
-    expect(failed.code).toBe(1);
-    expect(failed.stdout).toMatch(/^refreshed 0, unchanged 0, failed 1 in \d+\.\ds$/m);
+    expect(failed.code, failed.stderr).toBe(1);
+    // A crash also exits 1: the summary says the run itself went through (stderr shows why if not).
+    expect(failed.stdout, failed.stderr).toMatch(/^refreshed 0, unchanged 0, failed 1 in \d+\.\ds$/m);
 
     const one = await runCli(['refresh', '--source', sourceId!], env);
     expect(one.code).toBe(1);

@@ -173,5 +173,9 @@ describe('security headers and CORS', () => {
     });
     expect(preflight.statusCode).toBe(404);
     expect(preflight.headers['access-control-allow-origin']).toBeUndefined();
+    // The 404 is a page like any other: the site's security headers (one-segment paths reach it
+    // through the feed scope's preflight route).
+    expect(preflight.headers['x-content-type-options']).toBe('nosniff');
+    expect(preflight.headers['content-security-policy']).toBeDefined();
   });
 });
