@@ -6,10 +6,11 @@
 // server's CPU time per answer (user + system, from /proc: on a shared machine a steadier figure
 // than req/s, which follows what the other processes take).
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { startChild } from './lib/child.js';
 import { RESULTS_DIR } from './lib/common.js';
+import { processCpuMs, wrkHeadersFor } from './lib/wrk-case.js';
 import { deleteRedisPrefix } from '../test/helpers/redis-keys.js';
 import { UNLIMITED, publishBenchFeed, writeBareFile } from './serving.js';
 
@@ -35,21 +36,8 @@ mkdirSync(profileDir);
 process.env.BENCH_CHILD_EXEC_ARGV = `--cpu-prof --cpu-prof-dir=${profileDir}`;
 const { child, ready } = await startChild<{ port: number }>('serve-target.ts', serverEnv);
 const url = `http://127.0.0.1:${ready.port}/${token}.atom`;
-const first = await fetch(url);
-await first.arrayBuffer();
-const headers =
-  kind === '304'
-    ? ['-H', `if-none-match: ${first.headers.get('etag')}`]
-    : kind === 'ims'
-      ? ['-H', `if-modified-since: ${first.headers.get('last-modified')}`]
-      : kind === 'gzip' || kind === 'br'
-        ? ['-H', `accept-encoding: ${kind}`]
-        : [];
-/** The child's user + system CPU time in ms (/proc/<pid>/stat fields 14 and 15, in clock ticks of 10 ms). */
-const cpuMs = (): number => {
-  const fields = readFileSync(`/proc/${child.process.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10;
-};
+const headers = await wrkHeadersFor(kind, url);
+const cpuMs = (): number => processCpuMs(child.process.pid!);
 const cpuBefore = cpuMs();
 const output = execFileSync('wrk', ['-t2', '-c32', '-d8s', ...headers, url], { encoding: 'utf8' });
 const cpu = cpuMs() - cpuBefore;

@@ -7,10 +7,11 @@
 // headers) or `feedproxy[@<checkout>]`: feedproxy from another checkout's bench/serve-target.ts
 // (e.g. `feedproxy@/work/main`), on a copy of the same SQLite store. Not part of `npm run bench`.
 import { execFile, fork, type ChildProcess } from 'node:child_process';
-import { cpSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, rmSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { BENCH_DIR, median } from './lib/common.js';
+import { processCpuMs, wrkHeadersFor } from './lib/wrk-case.js';
 import { UNLIMITED, publishBenchFeed, writeBareFile } from './serving.js';
 
 const [kind = '304', roundsArg = '3', ...specs] = process.argv.slice(2);
@@ -52,30 +53,16 @@ async function start(spec: string, index: number): Promise<Server> {
   return { spec, process: child, port, ...(dir ? { dir } : {}) };
 }
 
-const cpuMs = (pid: number): number => {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10;
-};
-
 async function load(server: Server, runSeconds: number): Promise<{ rps: number; p99: string; cpuUs: number }> {
   const url = `http://127.0.0.1:${server.port}/${token}.atom`;
-  const first = await fetch(url);
-  await first.arrayBuffer();
-  const headers =
-    kind === '304'
-      ? ['-H', `if-none-match: ${first.headers.get('etag')}`]
-      : kind === 'ims'
-        ? ['-H', `if-modified-since: ${first.headers.get('last-modified')}`]
-        : kind === 'gzip' || kind === 'br'
-          ? ['-H', `accept-encoding: ${kind}`]
-          : [];
-  const before = cpuMs(server.process.pid!);
+  const headers = await wrkHeadersFor(kind, url);
+  const before = processCpuMs(server.process.pid!);
   const output = await new Promise<string>((resolve, reject) =>
     execFile('wrk', ['-t2', '-c32', `-d${runSeconds}s`, '--latency', ...headers, url], (error, stdout) =>
       error ? reject(error) : resolve(stdout),
     ),
   );
-  const cpu = cpuMs(server.process.pid!) - before;
+  const cpu = processCpuMs(server.process.pid!) - before;
   const answered = Number(/(\d+) requests in/.exec(output)?.[1] ?? 0);
   if (/Non-2xx/.test(output)) throw new Error(`${server.spec}: unexpected answers\n${output}`);
   return {
