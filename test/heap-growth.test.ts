@@ -56,13 +56,14 @@ describe('heap growth rule', () => {
     if (applied < 300) expect((liveMiB * MiB * applied) / 100).toBeGreaterThanOrEqual(MIN_SLACK_BYTES);
   });
 
-  it('keeps the heap nearer what is live than V8 does on its own', { timeout: 90_000 }, async () => {
-    // The control first: under V8's rule the same work grows the heap well past the live set (here
-    // ~510 MiB for 160 live), so a smaller heap under the rule is the rule's doing. 20% of 160 MiB
-    // is less than the minimum slack, so the rule keeps 64 MiB: here a peak of ~290 MiB.
+  it('keeps the heap nearer what is live than V8 does on its own', { timeout: 90_000 }, async (context) => {
+    // The control first: under V8's rule the same work grows the heap well past the live set (on
+    // Node 20, ~510 MiB for 160 live), so a smaller heap under the rule is the rule's doing. 20% of
+    // 160 MiB is less than the minimum slack, so the rule keeps 64 MiB: a peak of ~290 MiB.
     const own = await peakHeapUnder(0, 160);
+    // Node 24's V8 keeps this work at ~290 MiB on its own: no growth for the rule to cut, nothing to show.
+    if (own <= 320) context.skip(`V8 ${process.versions.v8} does not grow this heap past ${Math.round(own)} MiB on its own`);
     const ruled = await peakHeapUnder(20, 160);
-    expect(own).toBeGreaterThan(320);
     expect(ruled).toBeLessThan(own * 0.75);
   });
 

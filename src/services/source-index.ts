@@ -182,6 +182,23 @@ export async function releaseSlot(deps: Pick<Deps, 'registry'>, userId: string, 
  */
 async function ensureUserIndexed(deps: Pick<Deps, 'registry' | 'vault' | 'instanceId'>, userId: string): Promise<void> {
   if (await deps.registry.getUserCounts(userId)) return;
+  // One indexing run per user in this process: the lease below is this instance's (its owner is the
+  // instance id), so concurrent requests of one process would each count and set the counters, and
+  // a late one would overwrite a slot another had already reserved (a quota exceeded by one).
+  let runs = indexRuns.get(deps.registry);
+  if (!runs) indexRuns.set(deps.registry, (runs = new Map()));
+  let run = runs.get(userId);
+  if (!run) {
+    run = indexUser(deps, userId).finally(() => runs.delete(userId));
+    runs.set(userId, run);
+  }
+  await run;
+}
+
+/** The indexing runs in progress, per store (tests run several apps in one process). */
+const indexRuns = new WeakMap<object, Map<string, Promise<void>>>();
+
+async function indexUser(deps: Pick<Deps, 'registry' | 'vault' | 'instanceId'>, userId: string): Promise<void> {
   for (;;) {
     if (await deps.registry.acquireUserIndexLease(userId, deps.instanceId, INDEX_LEASE_MS)) break;
     await new Promise((resolve) => setTimeout(resolve, INDEX_WAIT_MS));
