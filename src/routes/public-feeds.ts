@@ -136,6 +136,10 @@ export const publicFeedRoutes: FastifyPluginAsyncTypebox<PublicFeedOptions> = as
     throw error;
   };
 
+  /** A poll of `entry` answered (by the route or the fast lane), for the feed's usage stats. */
+  const recordPoll = (entry: PublishedEntry, notModified: boolean, userAgent: string | undefined): void =>
+    stats.record({ feedId: entry.target.feedId, tokenId: entry.target.tokenId, notModified, userAgent, at: app.deps.now() });
+
   /**
    * The header block (name, value, …) of every 304 from `entry`: what RFC 9110 §15.4.5 asks a 304
    * to repeat of its 200 (ETag, Cache-Control, Vary; Node adds Date), Last-Modified for readers
@@ -202,7 +206,7 @@ export const publicFeedRoutes: FastifyPluginAsyncTypebox<PublicFeedOptions> = as
 
   /** Answers from `entry` (undefined: the URL opens nothing); synchronous when memory holds the bytes. */
   const answer = (request: FastifyRequest, reply: FastifyReply, entry: PublishedEntry | undefined): Promise<unknown> | undefined => {
-    const allowed = limit.take(request.ip, entry && (entry.limitKey ??= `${entry.target.feedId}:${entry.target.tokenId}`));
+    const allowed = limit.take(request.ip, entry && limitKeyOf(entry));
     if (!allowed.allowed) {
       // The budget's figures on the refusal only: a reader that is answered has no use for them.
       reply
@@ -225,13 +229,7 @@ export const publicFeedRoutes: FastifyPluginAsyncTypebox<PublicFeedOptions> = as
       entry.head.etag,
       entry.head.lastModified,
     );
-    stats.record({
-      feedId: entry.target.feedId,
-      tokenId: entry.target.tokenId,
-      notModified,
-      userAgent: request.headers['user-agent'],
-      at: app.deps.now(),
-    });
+    recordPoll(entry, notModified, request.headers['user-agent']);
     if (notModified) return write(request, reply, 304, notModifiedBlock(entry));
     if (entry.storedChars !== undefined) {
       const coding = chooseCoding(request.headers['accept-encoding'], entry.storedChars);
@@ -292,7 +290,7 @@ export const publicFeedRoutes: FastifyPluginAsyncTypebox<PublicFeedOptions> = as
       block = keptOkBlock(entry, coding, body);
     }
     const address = addressOf(request);
-    if (address === undefined || !limit.take(address, (entry.limitKey ??= `${entry.target.feedId}:${entry.target.tokenId}`)).allowed) {
+    if (address === undefined || !limit.take(address, limitKeyOf(entry)).allowed) {
       // The route refuses it again, with the 429's headers: the budget is spent either way.
       return false;
     }
@@ -308,13 +306,7 @@ export const publicFeedRoutes: FastifyPluginAsyncTypebox<PublicFeedOptions> = as
       return true;
     }
     reads.memory += 1;
-    stats.record({
-      feedId: entry.target.feedId,
-      tokenId: entry.target.tokenId,
-      notModified,
-      userAgent: headers['user-agent'],
-      at: app.deps.now(),
-    });
+    recordPoll(entry, notModified, headers['user-agent']);
     app.deps.metrics.countHttpRequest(ROUTE, method, status);
     return true;
   };
@@ -425,4 +417,9 @@ export function isNotModified(
     return !Number.isNaN(since) && !Number.isNaN(modified) && modified <= since;
   }
   return false;
+}
+
+/** The public limit's key of a token's feed, made once per entry. */
+function limitKeyOf(entry: PublishedEntry): string {
+  return (entry.limitKey ??= `${entry.target.feedId}:${entry.target.tokenId}`);
 }
