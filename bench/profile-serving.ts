@@ -1,5 +1,5 @@
 // A CPU profile of one server answering one serving case under wrk, for BENCHMARKS.md's diagnosis:
-//   npx tsx bench/profile-serving.ts [304|ims|200|gzip|br] [sqlite|redis] [feedproxy|bare|diagnostic]
+//   [BENCH_PROFILE_CONNECTIONS=32] npx tsx bench/profile-serving.ts [304|ims|200|gzip|br] [sqlite|redis] [feedproxy|bare|diagnostic]
 // `bare` is the case's ceiling (serve-target.ts `bare`, or `bare-precompressed` for gzip and br);
 // `diagnostic` the ceiling's route sending feedproxy's headers. Writes
 // bench/results/profile-serving-<case>-<store>[-<server>].cpuprofile, prints its summary and the
@@ -39,7 +39,9 @@ const url = `http://127.0.0.1:${ready.port}/${token}.atom`;
 const headers = await wrkHeadersFor(kind, url);
 const cpuMs = (): number => processCpuMs(child.process.pid!);
 const cpuBefore = cpuMs();
-const output = execFileSync('wrk', ['-t2', '-c32', '-d8s', ...headers, url], { encoding: 'utf8' });
+// BENCH_PROFILE_CONNECTIONS=1: one request per event-loop turn, what a lone reader's poll costs.
+const connections = Number(process.env.BENCH_PROFILE_CONNECTIONS ?? 32);
+const output = execFileSync('wrk', [`-t${Math.min(2, connections)}`, `-c${connections}`, '-d8s', ...headers, url], { encoding: 'utf8' });
 const cpu = cpuMs() - cpuBefore;
 process.stdout.write(output);
 const answered = Number(/(\d+) requests in/.exec(output)?.[1] ?? 0);

@@ -1,21 +1,37 @@
-// Side by side on a shared machine: servers answering one serving case, in alternating wrk runs, with
-// each server's CPU time per answer (user + system of its process, from /proc) beside its req/s. CPU
-// per answer moves far less than req/s when other processes take the cores, so it is the figure to
-// compare two versions of the code by (BENCHMARKS.md, diagnosis 1, session 7).
-//   npx tsx bench/serving-ab.ts <304|ims|200|gzip|br> <rounds> <server>…
+// Side by side on a shared machine: servers answering one serving case, in alternating rounds, with
+// each server's CPU time per answer (all its threads, from /proc). CPU per answer moves far less than
+// req/s when other processes take the cores, so it is the figure to compare two versions of the code
+// by (BENCHMARKS.md, diagnosis 1, sessions 7–8).
+//   npx tsx bench/serving-ab.ts <304|ims|200|gzip|br> <rounds> <server>… [--fixed=N] [--connections=C]
+// Two loads: by default wrk for BENCH_AB_SECONDS (req/s and p99 beside the CPU); with `--fixed=N`
+// exactly N requests over C keep-alive connections (default 32) from bench/lib/fixed-client.ts, each
+// connection asking again once answered — the same work for every server, so its CPU per answer is
+// the steadiest figure (`--connections=1`: one request per event-loop turn, nothing shared between
+// answers). Every answer must be the case's status: a 429 or a 404 would measure nothing.
 // A server is `bare` (the case's ceiling), `diagnostic` (the ceiling's route with feedproxy's
 // headers) or `feedproxy[@<checkout>]`: feedproxy from another checkout's bench/serve-target.ts
 // (e.g. `feedproxy@/work/main`), on a copy of the same SQLite store. Not part of `npm run bench`.
-import { execFile, fork, type ChildProcess } from 'node:child_process';
-import { cpSync, rmSync } from 'node:fs';
+import { execFile, fork, spawn, type ChildProcess } from 'node:child_process';
+import { cpSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { BENCH_DIR, median } from './lib/common.js';
+import { processCpuNs, runFixedLoad } from './lib/fixed-client.js';
 import { processCpuMs, wrkHeadersFor } from './lib/wrk-case.js';
 import { UNLIMITED, publishBenchFeed, writeBareFile } from './serving.js';
 
-const [kind = '304', roundsArg = '3', ...specs] = process.argv.slice(2);
+const flags = new Map(
+  process.argv
+    .slice(2)
+    .filter((arg) => arg.startsWith('--'))
+    .map((arg) => [arg.slice(2).split('=')[0]!, arg.split('=')[1] ?? ''] as const),
+);
+const [kind = '304', roundsArg = '3', ...specs] = process.argv.slice(2).filter((arg) => !arg.startsWith('--'));
 const rounds = Number(roundsArg);
+const fixed = flags.has('fixed') ? Number(flags.get('fixed') || 100_000) : undefined;
+const connections = Number(flags.get('connections') || 32);
+const callgrind = flags.has('callgrind');
+const expectedStatus = kind === '304' || kind === 'ims' ? 304 : 200;
 const seconds = Number(process.env.BENCH_AB_SECONDS ?? 4);
 const { instance, token } = await publishBenchFeed(1, 200, {}, 200);
 await instance.close({ keep: true });
@@ -40,12 +56,25 @@ async function start(spec: string, index: number): Promise<Server> {
     const mode = name === 'diagnostic' ? 'bare-feedproxy-headers' : kind === 'gzip' || kind === 'br' ? 'bare-precompressed' : 'bare';
     env = { BENCH_SERVE_MODE: mode, BENCH_BARE_FILE: bareFile };
   }
-  const child = fork(join(checkout ?? join(BENCH_DIR, '..'), 'bench', 'serve-target.ts'), [], {
-    execArgv: ['--import', 'tsx', '--expose-gc'],
-    cwd: checkout ?? join(BENCH_DIR, '..'),
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
-  });
+  const file = join(checkout ?? join(BENCH_DIR, '..'), 'bench', 'serve-target.ts');
+  const options = { cwd: checkout ?? join(BENCH_DIR, '..'), env: { ...process.env, ...env } };
+  const child = callgrind
+    ? // Instrumented only between `callgrind_control -i on` and `off` (instructions()): start-up and warm-up run uncounted.
+      spawn(
+        'valgrind',
+        [
+          '--tool=callgrind',
+          '--instr-atstart=no',
+          `--callgrind-out-file=${instance.dir}-callgrind-${index}.%p`,
+          process.execPath,
+          '--import',
+          'tsx',
+          '--expose-gc',
+          file,
+        ],
+        { ...options, stdio: ['ignore', 'ignore', 'ignore', 'ipc'] },
+      )
+    : fork(file, [], { ...options, execArgv: ['--import', 'tsx', '--expose-gc'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   const port = await new Promise<number>((resolve, reject) => {
     child.once('exit', (code) => reject(new Error(`${spec} exited with ${code}`)));
     child.on('message', (message: { ready?: { port: number } }) => message.ready && resolve(message.ready.port));
@@ -53,18 +82,32 @@ async function start(spec: string, index: number): Promise<Server> {
   return { spec, process: child, port, ...(dir ? { dir } : {}) };
 }
 
-async function load(server: Server, runSeconds: number): Promise<{ rps: number; p99: string; cpuUs: number }> {
+async function load(server: Server, runSeconds: number, warmUp = false): Promise<{ rps: number; p99: string; cpuUs: number }> {
   const url = `http://127.0.0.1:${server.port}/${token}.atom`;
   const headers = await wrkHeadersFor(kind, url);
+  if (fixed !== undefined) {
+    const total = warmUp ? Math.min(fixed, 20_000) : fixed;
+    const named = Object.fromEntries(
+      headers
+        .filter((_, index) => index % 2 === 1)
+        .map((header) => [header.slice(0, header.indexOf(':')), header.slice(header.indexOf(':') + 1).trim()]),
+    );
+    const before = processCpuNs(server.process.pid!);
+    const run = await runFixedLoad(server.port, `/${token}.atom`, named, total, connections);
+    const cpuNs = processCpuNs(server.process.pid!) - before;
+    if (run.statuses.get(expectedStatus) !== total)
+      throw new Error(`${server.spec}: answers ${JSON.stringify([...run.statuses])}, not ${total} × ${expectedStatus}`);
+    return { rps: (total * 1000) / run.wallMs, p99: '—', cpuUs: cpuNs / 1000 / total };
+  }
   const before = processCpuMs(server.process.pid!);
   const output = await new Promise<string>((resolve, reject) =>
-    execFile('wrk', ['-t2', '-c32', `-d${runSeconds}s`, '--latency', ...headers, url], (error, stdout) =>
+    execFile('wrk', ['-t2', `-c${connections}`, `-d${runSeconds}s`, '--latency', ...headers, url], (error, stdout) =>
       error ? reject(error) : resolve(stdout),
     ),
   );
   const cpu = processCpuMs(server.process.pid!) - before;
   const answered = Number(/(\d+) requests in/.exec(output)?.[1] ?? 0);
-  if (/Non-2xx/.test(output)) throw new Error(`${server.spec}: unexpected answers\n${output}`);
+  if (/Non-2xx|Socket errors/.test(output)) throw new Error(`${server.spec}: unexpected answers\n${output}`);
   return {
     rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(output)?.[1] ?? 0),
     p99: /\s99%\s+(\S+)/.exec(output)?.[1] ?? '',
@@ -72,10 +115,112 @@ async function load(server: Server, runSeconds: number): Promise<{ rps: number; 
   };
 }
 
+/**
+ * Instructions per answer (callgrind's Ir, every thread of the server): instrumentation is switched
+ * on for exactly `fixed` requests, then the counts are dumped and read. Deterministic to a fraction
+ * of a percent, whatever else the machine runs (about 50× slower than native).
+ */
+async function instructions(server: Server): Promise<number> {
+  const pid = String(server.process.pid!);
+  const control = (...args: string[]) =>
+    new Promise<void>((resolve, reject) => execFile('callgrind_control', [...args, pid], (error) => (error ? reject(error) : resolve())));
+  const url = `http://127.0.0.1:${server.port}/${token}.atom`;
+  const headers = await wrkHeadersFor(kind, url);
+  const named = Object.fromEntries(
+    headers
+      .filter((_, index) => index % 2 === 1)
+      .map((header) => [header.slice(0, header.indexOf(':')), header.slice(header.indexOf(':') + 1).trim()]),
+  );
+  await control('-i', 'on');
+  const total = fixed ?? 10_000;
+  const run = await runFixedLoad(server.port, `/${token}.atom`, named, total, connections);
+  await control('-i', 'off');
+  if (run.statuses.get(expectedStatus) !== total) throw new Error(`${server.spec}: answers ${JSON.stringify([...run.statuses])}`);
+  const before = new Set(readdirSync(dirname(instance.dir)));
+  await control('-d');
+  const dumped = readdirSync(dirname(instance.dir)).filter((name) => !before.has(name) && name.includes(`callgrind`) && name.includes(pid));
+  const text = readFileSync(join(dirname(instance.dir), dumped[0]!), 'utf8');
+  for (const name of dumped) rmSync(join(dirname(instance.dir), name));
+  return Number(/^totals:\s+(\d+)/m.exec(text)?.[1] ?? /^summary:\s+(\d+)/m.exec(text)?.[1]) / total;
+}
+
+/** Syscalls per answer by name (strace -c -f attached for exactly `fixed` requests): the kernel's side, which callgrind does not count. */
+async function syscalls(server: Server): Promise<Map<string, number>> {
+  const url = `http://127.0.0.1:${server.port}/${token}.atom`;
+  const headers = await wrkHeadersFor(kind, url);
+  const named = Object.fromEntries(
+    headers
+      .filter((_, index) => index % 2 === 1)
+      .map((header) => [header.slice(0, header.indexOf(':')), header.slice(header.indexOf(':') + 1).trim()]),
+  );
+  const out = `${instance.dir}-strace-${server.process.pid}`;
+  const tracer = spawn('strace', ['-c', '-f', '-o', out, '-p', String(server.process.pid)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  // Attached once strace has said so for the main thread.
+  await new Promise<void>((resolve) => tracer.stderr.on('data', (chunk: Buffer) => chunk.toString().includes('attached') && resolve()));
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  const total = fixed ?? 10_000;
+  const run = await runFixedLoad(server.port, `/${token}.atom`, named, total, connections);
+  const exited = new Promise((resolve) => tracer.once('exit', resolve));
+  tracer.kill('SIGINT');
+  await exited;
+  if (run.statuses.get(expectedStatus) !== total) throw new Error(`${server.spec}: answers ${JSON.stringify([...run.statuses])}`);
+  const counts = new Map<string, number>();
+  for (const line of readFileSync(out, 'utf8').split('\n')) {
+    const match = /^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?(\S+)\s*$/.exec(line);
+    if (match) counts.set(match[2]!, Number(match[1]) / total);
+  }
+  rmSync(out);
+  return counts;
+}
+
 const servers: Server[] = [];
 try {
   for (const [index, spec] of specs.entries()) servers.push(await start(spec, index));
-  for (const server of servers) await load(server, 1); // warm-up: JIT, connections, caches
+  if (callgrind) {
+    // Warm-up uninstrumented (JIT tiers, caches), then one measured batch per round and server.
+    for (const server of servers) await runFixedLoad(server.port, `/${token}.atom`, {}, 2000, connections);
+    for (const server of servers) await load(server, 1, true);
+    const counts = new Map<string, number[]>();
+    for (let round = 0; round < rounds; round++) {
+      for (const server of servers) {
+        const ir = await instructions(server);
+        (counts.get(server.spec) ?? counts.set(server.spec, []).get(server.spec)!).push(ir);
+        console.log(`round ${round} ${server.spec.padEnd(28)} ${Math.round(ir).toLocaleString('en-US').padStart(9)} instructions/answer`);
+      }
+    }
+    console.log(`\n${kind}, callgrind, ${rounds} rounds of ${fixed ?? 10_000} requests over ${connections} connections, median:`);
+    const base = median(counts.get(servers[0]!.spec)!);
+    for (const server of servers) {
+      const ir = median(counts.get(server.spec)!);
+      console.log(
+        `  ${server.spec.padEnd(28)} ${Math.round(ir).toLocaleString('en-US').padStart(9)} instructions/answer (${(ir / base).toFixed(3)} of the first's)`,
+      );
+    }
+    process.exitCode = 0;
+  } else if (flags.has('strace')) {
+    for (const server of servers) await load(server, 1, true);
+    for (const server of servers) {
+      const counts = await syscalls(server);
+      console.log(
+        `${server.spec}: ${[...counts]
+          .sort((a, b) => b[1] - a[1])
+          .map(([name, perAnswer]) => `${name} ${perAnswer.toFixed(2)}`)
+          .join(', ')} per answer`,
+      );
+    }
+  } else await measureCpu();
+} finally {
+  for (const server of servers) {
+    server.process.kill('SIGTERM');
+    if (server.dir) rmSync(server.dir, { recursive: true, force: true });
+  }
+  rmSync(instance.dir, { recursive: true, force: true });
+  for (const name of readdirSync(dirname(instance.dir)))
+    if (name.startsWith(`${basename(instance.dir)}-callgrind`)) rmSync(join(dirname(instance.dir), name));
+}
+
+async function measureCpu(): Promise<void> {
+  for (const server of servers) await load(server, 1, true); // warm-up: JIT, connections, caches
   const results = new Map<string, Array<{ rps: number; p99: string; cpuUs: number }>>();
   for (let round = 0; round < rounds; round++) {
     for (const server of round % 2 === 0 ? servers : [...servers].reverse()) {
@@ -86,7 +231,11 @@ try {
       );
     }
   }
-  console.log(`\n${kind}, ${rounds} rounds of ${seconds} s, median:`);
+  console.log(
+    `\n${kind}, ${rounds} rounds of ${fixed === undefined ? `${seconds} s of wrk` : `${fixed} requests`} over ${connections} connections, median (load ${loadavg()
+      .map((value) => value.toFixed(1))
+      .join(' ')}):`,
+  );
   const first = results.get(servers[0]!.spec)!;
   const [baseRps, baseCpu] = [median(first.map((run) => run.rps)), median(first.map((run) => run.cpuUs))];
   for (const server of servers) {
@@ -96,10 +245,4 @@ try {
       `  ${server.spec.padEnd(28)} ${rps.toFixed(0).padStart(7)} req/s (${(rps / baseRps).toFixed(2)})  ${cpu.toFixed(1)} µs CPU/answer (${(baseCpu / cpu).toFixed(2)} of the first's answers per CPU second)`,
     );
   }
-} finally {
-  for (const server of servers) {
-    server.process.kill('SIGTERM');
-    if (server.dir) rmSync(server.dir, { recursive: true, force: true });
-  }
-  rmSync(instance.dir, { recursive: true, force: true });
 }
