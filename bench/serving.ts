@@ -219,32 +219,38 @@ export async function runServingBench(options: RunOptions): Promise<BenchResult>
     })),
   ];
   const figures: Record<string, WrkFigures[]> = {};
+  const running: Array<{
+    target: (typeof targets)[number];
+    child: Child;
+    port: number;
+    validators: { etag: string; lastModified: string };
+  }> = [];
   try {
+    // Every server runs for the whole bench (an idle one costs nothing), and each case's runs
+    // alternate between them — the order reversed on every repeat — so the ceiling and feedproxy of
+    // one row are measured seconds apart, under the same noise of this shared machine.
+    for (const target of targets) {
+      const { child, port } = await startTarget(target);
+      running.push({ target, child, port, validators: { etag: '', lastModified: '' } });
+      const first = await fetch(`http://127.0.0.1:${port}/${target.token}.atom`);
+      await first.arrayBuffer();
+      running.at(-1)!.validators = { etag: first.headers.get('etag') ?? '', lastModified: first.headers.get('last-modified') ?? '' };
+    }
     for (let repeat = 0; repeat < repeats; repeat++) {
-      // Alternating servers within each repeat, so all see the same noise of this shared machine.
-      for (const target of targets) {
-        const { child, port } = await startTarget(target);
-        try {
-          const validators = await (async () => {
-            const first = await fetch(`http://127.0.0.1:${port}/${target.token}.atom`);
-            await first.arrayBuffer();
-            return { etag: first.headers.get('etag') ?? '', lastModified: first.headers.get('last-modified') ?? '' };
-          })();
-          for (const connections of connectionCounts) {
-            for (const testCase of SERVING_CASES) {
-              if ((target.mode === 'bare' || target.mode === 'bare-precompressed') && target.mode !== testCase.bare) continue;
-              const url = `http://127.0.0.1:${port}/${target.token}.atom`;
-              await runWrk(url, testCase.headers(validators), 1, connections, testCase.status); // warm-up: JIT, connections, caches
-              const key = `${target.label}|${testCase.label}|${connections}`;
-              (figures[key] ??= []).push(await runWrk(url, testCase.headers(validators), seconds, connections, testCase.status));
-            }
+      for (const connections of connectionCounts) {
+        for (const testCase of SERVING_CASES) {
+          for (const { target, port, validators } of repeat % 2 === 0 ? running : [...running].reverse()) {
+            if ((target.mode === 'bare' || target.mode === 'bare-precompressed') && target.mode !== testCase.bare) continue;
+            const url = `http://127.0.0.1:${port}/${target.token}.atom`;
+            await runWrk(url, testCase.headers(validators), 1, connections, testCase.status); // warm-up: JIT, connections, caches
+            const key = `${target.label}|${testCase.label}|${connections}`;
+            (figures[key] ??= []).push(await runWrk(url, testCase.headers(validators), seconds, connections, testCase.status));
           }
-        } finally {
-          await child.stop();
         }
       }
     }
   } finally {
+    await Promise.all(running.map(({ child }) => child.stop()));
     await sqlite.instance.close();
     if (redis) {
       await redis.instance.close();
@@ -321,7 +327,7 @@ export async function runServingBench(options: RunOptions): Promise<BenchResult>
     rows,
     notes: [
       "targets: req/s ≥ 0.9 of the ceiling for 200 identity, both 304s, gzip and br (against bytes compressed once); p99 ≤ 1.5× the ceiling's",
-      'ceiling: a bare Fastify 5 route, no plugins, the same body in a Buffer with the same ETag, Last-Modified, Content-Type and Cache-Control (bench/serve-target.ts); each server in its own process, wrk in another (2 cores shared by all three)',
+      'ceiling: a bare Fastify 5 route, no plugins, the same body in a Buffer with the same ETag, Last-Modified, Content-Type and Cache-Control (bench/serve-target.ts); each server in its own process, wrk in another (2 cores shared by all); every server up for the whole bench, each case run on each in turn (order reversed per repeat) after a 1 s warm-up',
       `"${DIAGNOSTIC_LABEL}": not a target — the ceiling's route (bytes compressed once) setting feedproxy's exact header set of each answer through Fastify's reply: what the number of headers costs a route that does nothing else`,
       'feedproxy as deployed: LOG_LEVEL=info, security headers, CORS, usage stats, metrics and the public rate limit on (lifted to 1,000,000,000 a minute so the one load address is not answered 429)',
       `machine load (1-minute load average) at the start and the end of this bench: ${loadAtStart.toFixed(1)} and ${loadAtEnd.toFixed(1)} on ${cpus().length} CPUs — ${
