@@ -274,16 +274,17 @@ export const publicFeedRoutes: FastifyPluginAsyncTypebox<PublicFeedOptions> = as
     if (url.charCodeAt(0) !== 0x2f || url.includes('?') || url.includes('%')) return false;
     const entry = cache.get(url.slice(1));
     if (entry === undefined) return false;
-    const headers = request.headers;
-    if (entry.format !== 'json' && isBrowserNavigation(headers)) return false;
-    const notModified = isNotModified(headers['if-none-match'], headers['if-modified-since'], entry.head.etag, entry.head.lastModified);
+    const headers = readPollHeaders(request);
+    // Any navigation goes to the route, which tells a browser's (a feed page) from a reader's.
+    if (entry.format !== 'json' && headers.secFetchMode === 'navigate') return false;
+    const notModified = isNotModified(headers.ifNoneMatch, headers.ifModifiedSince, entry.head.etag, entry.head.lastModified);
     let status: 200 | 304 = 304;
     let block: string[];
     let body: Buffer | undefined;
     if (notModified) block = notModifiedBlock(entry);
     else {
       if (entry.storedChars === undefined) return false;
-      const coding = chooseCoding(headers['accept-encoding'], entry.storedChars);
+      const coding = chooseCoding(headers.acceptEncoding, entry.storedChars);
       body = entry.bytes.get(coding);
       if (body === undefined) return false;
       status = 200;
@@ -306,7 +307,7 @@ export const publicFeedRoutes: FastifyPluginAsyncTypebox<PublicFeedOptions> = as
       return true;
     }
     reads.memory += 1;
-    recordPoll(entry, notModified, headers['user-agent']);
+    recordPoll(entry, notModified, headers.userAgent);
     app.deps.metrics.countHttpRequest(ROUTE, method, status);
     return true;
   };
@@ -417,6 +418,76 @@ export function isNotModified(
     return !Number.isNaN(since) && !Number.isNaN(modified) && modified <= since;
   }
   return false;
+}
+
+/** The request headers a poll is answered by, as `request.headers` would give them. */
+interface PollHeaders {
+  ifNoneMatch: string | undefined;
+  ifModifiedSince: string | undefined;
+  acceptEncoding: string | undefined;
+  secFetchMode: string | undefined;
+  userAgent: string | undefined;
+}
+/** One record, refilled by every call: the lane reads it before its next request (one thread). */
+const pollHeaders: PollHeaders = {
+  ifNoneMatch: undefined,
+  ifModifiedSince: undefined,
+  acceptEncoding: undefined,
+  secFetchMode: undefined,
+  userAgent: undefined,
+};
+
+/**
+ * The headers the fast lane needs, read from the parser's list of raw lines. `request.headers` is
+ * made on first use — an object with a property per line, each name lower-cased — which a poll that
+ * needs five values pays for every line a reader sends. Node's rules for repeated lines are kept
+ * (node:_http_incoming `matchKnownFields`): If-Modified-Since and User-Agent keep the first,
+ * the others are joined with ", ". A server that joins every repeated line
+ * (`joinDuplicateHeaders`) gets `request.headers` itself.
+ */
+function readPollHeaders(request: IncomingMessage): PollHeaders {
+  const found = pollHeaders;
+  found.ifNoneMatch = found.ifModifiedSince = found.acceptEncoding = found.secFetchMode = found.userAgent = undefined;
+  if ((request as { joinDuplicateHeaders?: boolean }).joinDuplicateHeaders) {
+    const headers = request.headers;
+    found.ifNoneMatch = headers['if-none-match'];
+    found.ifModifiedSince = headers['if-modified-since'];
+    found.acceptEncoding = headers['accept-encoding'];
+    found.secFetchMode = headers['sec-fetch-mode'] as string | undefined;
+    found.userAgent = headers['user-agent'];
+    return found;
+  }
+  const raw = request.rawHeaders;
+  for (let index = 0; index < raw.length; index += 2) {
+    const name = raw[index]!;
+    const value = raw[index + 1]!;
+    switch (name.length) {
+      case 13:
+        if (isNamed(name, 'if-none-match', 'If-None-Match'))
+          found.ifNoneMatch = found.ifNoneMatch === undefined ? value : `${found.ifNoneMatch}, ${value}`;
+        break;
+      case 17:
+        if (found.ifModifiedSince === undefined && isNamed(name, 'if-modified-since', 'If-Modified-Since')) found.ifModifiedSince = value;
+        break;
+      case 15:
+        if (isNamed(name, 'accept-encoding', 'Accept-Encoding'))
+          found.acceptEncoding = found.acceptEncoding === undefined ? value : `${found.acceptEncoding}, ${value}`;
+        break;
+      case 14:
+        if (isNamed(name, 'sec-fetch-mode', 'Sec-Fetch-Mode'))
+          found.secFetchMode = found.secFetchMode === undefined ? value : `${found.secFetchMode}, ${value}`;
+        break;
+      case 10:
+        if (found.userAgent === undefined && isNamed(name, 'user-agent', 'User-Agent')) found.userAgent = value;
+        break;
+    }
+  }
+  return found;
+}
+
+/** A raw header name, as its usual spellings first (no string made), then in any case. */
+function isNamed(name: string, lower: string, title: string): boolean {
+  return name === lower || name === title || name.toLowerCase() === lower;
 }
 
 /** The public limit's key of a token's feed, made once per entry. */

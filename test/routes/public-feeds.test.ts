@@ -7,7 +7,7 @@
 import { gunzipSync, brotliDecompressSync } from 'node:zlib';
 import { tracingChannel } from 'node:diagnostics_channel';
 import { get } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { feedSecurityHeaders } from '../../src/http-security.js';
 import { PUBLIC_URL, startTestApp, type TestApp } from '../helpers/app.js';
@@ -101,6 +101,59 @@ describe('public feed route, answered from memory', () => {
       const page = await getRaw(`${base}${path}`, 'identity', { 'sec-fetch-mode': 'navigate', accept: 'text/html,application/xhtml+xml' });
       expect(page.headers['content-type']).toMatch(/text\/html/);
       expect(routed).toEqual([`${path}?reload=1`, path]);
+    } finally {
+      channel.start.unsubscribe(onStart);
+    }
+  });
+
+  it('reads the request headers in its fast lane as Node joins them: any case, repeated lines', async () => {
+    const routed: string[] = [];
+    const channel = tracingChannel('fastify.request.handler');
+    const onStart = (message: unknown) => routed.push(String((message as { request?: { url?: string } }).request?.url));
+    channel.start.subscribe(onStart);
+    try {
+      const first = await getRaw(`${base}${path}`, 'identity');
+      const etag = String(first.headers.etag);
+      const lastModified = String(first.headers['last-modified']);
+      const port = new URL(base).port;
+      // Each case: raw header lines as a client may send them, and what Node makes of them (request.headers).
+      const cases: Array<{ lines: string[]; joined: Record<string, string>; status: number; coding?: string }> = [
+        // If-None-Match: every line counts (a list); a tag on the second line matches.
+        { lines: ['IF-NONE-MATCH: "other"', `If-None-Match: ${etag}`], joined: { 'if-none-match': `"other", ${etag}` }, status: 304 },
+        // If-Modified-Since: the first line only (a later, older date would make it a 200).
+        {
+          lines: [`If-Modified-Since: ${lastModified}`, 'if-modified-since: Thu, 01 Jan 1970 00:00:00 GMT'],
+          joined: { 'if-modified-since': lastModified },
+          status: 304,
+        },
+        // Accept-Encoding: the lines are one list (first line alone would choose br, the last alone gzip).
+        {
+          lines: ['Accept-Encoding: br;q=0.1', 'ACCEPT-encoding: gzip'],
+          joined: { 'accept-encoding': 'br;q=0.1, gzip' },
+          status: 200,
+          coding: 'gzip',
+        },
+        {
+          lines: ['accept-encoding: gzip;q=0.2', 'Accept-Encoding: br;q=0.1'],
+          joined: { 'accept-encoding': 'gzip;q=0.2, br;q=0.1' },
+          status: 200,
+          coding: 'gzip',
+        },
+      ];
+      for (const { lines, joined, status, coding } of cases) {
+        routed.length = 0;
+        const lane = await rawRequest(Number(port), path, lines);
+        expect(routed, lines.join(' / ')).toEqual([]);
+        const route = await t.app.inject({ method: 'GET', url: path, headers: joined });
+        expect([lane.status, route.statusCode], lines.join(' / ')).toEqual([status, status]);
+        expect(lane.headers['content-encoding'], lines.join(' / ')).toBe(coding);
+        expect(route.headers['content-encoding'], lines.join(' / ')).toBe(coding);
+      }
+      // A navigation in any case goes to the route, which shows a browser the feed page.
+      routed.length = 0;
+      const page = await rawRequest(Number(port), path, ['SEC-FETCH-MODE: navigate', 'Accept: text/html']);
+      expect(page.headers['content-type']).toMatch(/text\/html/);
+      expect(routed).toEqual([path]);
     } finally {
       channel.start.unsubscribe(onStart);
     }
@@ -208,6 +261,24 @@ describe("public feed route, outside the site's hooks", () => {
 });
 
 /** A GET whose body is the bytes sent (fetch would decode them). */
+/** One GET over a fresh socket with `lines` as written (case and repetition kept): the status and headers. */
+function rawRequest(port: number, path: string, lines: string[]): Promise<{ status: number; headers: Record<string, string> }> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () =>
+      socket.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n${lines.join('\r\n')}\r\n\r\n`),
+    );
+    let text = '';
+    socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
+    socket.on('error', reject);
+    socket.on('close', () => {
+      const [statusLine = '', ...headerLines] = text.slice(0, text.indexOf('\r\n\r\n')).split('\r\n');
+      const headers: Record<string, string> = {};
+      for (const line of headerLines) headers[line.slice(0, line.indexOf(':')).toLowerCase()] = line.slice(line.indexOf(':') + 1).trim();
+      resolve({ status: Number(statusLine.split(' ')[1]), headers });
+    });
+  });
+}
+
 function getRaw(
   url: string,
   acceptEncoding: string,
