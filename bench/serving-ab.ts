@@ -16,7 +16,7 @@ import { cpSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { BENCH_DIR, median } from './lib/common.js';
-import { processCpuNs, runFixedLoad } from './lib/fixed-client.js';
+import { runFixedLoad, threadCpuNs } from './lib/fixed-client.js';
 import { processCpuMs, wrkHeadersFor } from './lib/wrk-case.js';
 import { UNLIMITED, publishBenchFeed, writeBareFile } from './serving.js';
 
@@ -92,9 +92,18 @@ async function load(server: Server, runSeconds: number, warmUp = false): Promise
         .filter((_, index) => index % 2 === 1)
         .map((header) => [header.slice(0, header.indexOf(':')), header.slice(header.indexOf(':') + 1).trim()]),
     );
-    const before = processCpuNs(server.process.pid!);
+    const before = threadCpuNs(server.process.pid!);
     const run = await runFixedLoad(server.port, `/${token}.atom`, named, total, connections);
-    const cpuNs = processCpuNs(server.process.pid!) - before;
+    const after = threadCpuNs(server.process.pid!);
+    let cpuNs = 0;
+    const threads: string[] = [];
+    for (const [name, ns] of after) {
+      const spent = ns - (before.get(name) ?? 0);
+      cpuNs += spent;
+      if (spent / total >= 100) threads.push(`${name} ${(spent / 1000 / total).toFixed(1)}`);
+    }
+    // Where the CPU went, by thread (µs an answer): the event loop, or V8's and libuv's helpers.
+    if (!warmUp) console.log(`    ${server.spec}: ${threads.join(', ')}`);
     if (run.statuses.get(expectedStatus) !== total)
       throw new Error(`${server.spec}: answers ${JSON.stringify([...run.statuses])}, not ${total} × ${expectedStatus}`);
     return { rps: (total * 1000) / run.wallMs, p99: '—', cpuUs: cpuNs / 1000 / total };

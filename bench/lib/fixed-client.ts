@@ -83,12 +83,21 @@ export async function runFixedLoad(
  */
 export function processCpuNs(pid: number): number {
   let total = 0;
+  for (const ns of threadCpuNs(pid).values()) total += ns;
+  return total;
+}
+
+/** CPU time (ns) by thread name (`node` is the event loop; V8's workers, libuv's pool…), threads of one name summed. */
+export function threadCpuNs(pid: number): Map<string, number> {
+  const byName = new Map<string, number>();
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
     try {
-      total += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+      const name = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
+      const ns = Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+      byName.set(name, (byName.get(name) ?? 0) + ns);
     } catch {
       // The thread ended between the listing and the read.
     }
   }
-  return total;
+  return byName;
 }
