@@ -8,7 +8,14 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { openSqliteDueIndex } from './due-index.js';
 import { keyvValueOf, NATIVE_JSON, recordsThrough } from './keyv-records.js';
-import { MATCHABLE_FIELD, type KeyValueStore, type LeasedRecord, type RecordChangeListener, type RecordMatch, type RecordWatch } from './kv.js';
+import {
+  MATCHABLE_FIELD,
+  type KeyValueStore,
+  type LeasedRecord,
+  type RecordChangeListener,
+  type RecordMatch,
+  type RecordWatch,
+} from './kv.js';
 import { openSyncSqlite } from './sync-sqlite.js';
 
 type SqlQuery = (sql: string, ...params: unknown[]) => Promise<Array<Record<string, unknown>>>;
@@ -63,11 +70,56 @@ export async function openSqliteStore(path: string): Promise<KeyValueStore> {
   const records = recordsThrough(keyv);
   // Writes that every refresh makes, grouped (groupWrites): concurrent refreshes share a statement.
   const compareAndSets = new Map<string, GroupedWrites<CompareAndSet, boolean>>();
+  const leasesTaken = groupWrites<{ key: string; owner: string; ttlMs: number; recordKey: string }, LeasedRecord<unknown>>(
+    async (asked) => {
+      const now = Date.now();
+      if (asked.length === 1) {
+        const { key, owner, ttlMs, recordKey } = asked[0]!;
+        // RETURNING's subquery runs after the upsert, in the same statement: the record read under the lease.
+        const rows = await query(
+          `INSERT INTO fp_leases(key, owner, expires_at) VALUES (?, ?, ?)
+           ON CONFLICT(key) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
+           WHERE fp_leases.expires_at <= ? OR fp_leases.owner = excluded.owner
+           RETURNING owner, (SELECT value FROM ${KEYV_TABLE} WHERE key = ?) AS record`,
+          key,
+          owner,
+          now + ttlMs,
+          now,
+          recordKey,
+        );
+        return [rows.length === 1 ? { taken: true, value: keyvValueOf(rows[0]!.record) } : { taken: false }];
+      }
+      // Several at once: the leases in one upsert, then the records of those taken in one read (under
+      // their leases, so as current as the single statement's).
+      const taken = await query(
+        `INSERT INTO fp_leases(key, owner, expires_at)
+         SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2 FROM json_each(?) AS j WHERE true
+         ON CONFLICT(key) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
+         WHERE fp_leases.expires_at <= ? OR fp_leases.owner = excluded.owner
+         RETURNING key`,
+        JSON.stringify(asked.map(({ key, owner, ttlMs }) => [key, owner, now + ttlMs])),
+        now,
+      );
+      const takenKeys = new Set(taken.map((row) => String(row.key)));
+      const wanted = asked.filter(({ key }) => takenKeys.has(key)).map(({ recordKey }) => recordKey);
+      const rows =
+        wanted.length === 0
+          ? []
+          : await query(`SELECT key, value FROM ${KEYV_TABLE} WHERE key IN (SELECT value FROM json_each(?))`, JSON.stringify(wanted));
+      const records = new Map(rows.map((row) => [String(row.key), row.value]));
+      return asked.map(({ key, recordKey }) =>
+        takenKeys.has(key) ? { taken: true, value: keyvValueOf(records.get(recordKey)) } : { taken: false },
+      );
+    },
+    (asked) => asked.key,
+  );
   const releases = groupWrites<{ key: string; owner: string }, void>(async (leases) => {
-    await query(
-      'DELETE FROM fp_leases WHERE (key, owner) IN (SELECT j.value ->> 0, j.value ->> 1 FROM json_each(?) AS j)',
-      JSON.stringify(leases.map(({ key, owner }) => [key, owner])),
-    );
+    if (leases.length === 1) await query('DELETE FROM fp_leases WHERE key = ? AND owner = ?', leases[0]!.key, leases[0]!.owner);
+    else
+      await query(
+        'DELETE FROM fp_leases WHERE (key, owner) IN (SELECT j.value ->> 0, j.value ->> 1 FROM json_each(?) AS j)',
+        JSON.stringify(leases.map(({ key, owner }) => [key, owner])),
+      );
     return leases.map(() => undefined);
   });
   const noteWrite = () => {
@@ -151,21 +203,7 @@ export async function openSqliteStore(path: string): Promise<KeyValueStore> {
       return writes({ key: `${KEYV_NAMESPACE}:${key}`, value, match });
     },
     async acquireLeaseAndGet<T>(key: string, owner: string, ttlMs: number, recordKey: string): Promise<LeasedRecord<T>> {
-      const now = Date.now();
-      // RETURNING's subquery runs after the upsert, in the same statement: the record read under the lease.
-      const rows = await query(
-        `INSERT INTO fp_leases(key, owner, expires_at) VALUES (?, ?, ?)
-         ON CONFLICT(key) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
-         WHERE fp_leases.expires_at <= ? OR fp_leases.owner = excluded.owner
-         RETURNING owner, (SELECT value FROM ${KEYV_TABLE} WHERE key = ?) AS record`,
-        key,
-        owner,
-        now + ttlMs,
-        now,
-        `${KEYV_NAMESPACE}:${recordKey}`,
-      );
-      if (rows.length !== 1) return { taken: false };
-      return { taken: true, value: keyvValueOf<T>(rows[0]!.record) };
+      return (await leasesTaken({ key, owner, ttlMs, recordKey: `${KEYV_NAMESPACE}:${recordKey}` })) as LeasedRecord<T>;
     },
     async acquireLease(key, owner, ttlMs) {
       const now = Date.now();
@@ -210,7 +248,7 @@ export async function openSqliteStore(path: string): Promise<KeyValueStore> {
       };
     },
     async close() {
-      await Promise.all([releases.drained(), ...[...compareAndSets.values()].map((writes) => writes.drained())]);
+      await Promise.all([leasesTaken.drained(), releases.drained(), ...[...compareAndSets.values()].map((writes) => writes.drained())]);
       await keyv.disconnect();
     },
   };
@@ -238,8 +276,24 @@ function compareAndSetsOf(query: SqlQuery, fields: string[], noteWrite: () => vo
     WHERE ${KEYV_TABLE}.key = b.k
     ${fields.map((field, index) => `AND json_extract(${KEYV_TABLE}.value, '$.value.${field}') IS b.f${index}`).join(' ')}
     AND EXISTS (SELECT 1 FROM fp_sets WHERE name = b.ls AND member = b.lm) RETURNING ${KEYV_TABLE}.key AS key`;
+  // A lone write: the plain statement (cheaper than a batch of one through json_each).
+  const single = `UPDATE ${KEYV_TABLE} SET value = ? WHERE key = ?
+    ${fields.map((field) => `AND json_extract(value, '$.value.${field}') IS ?`).join(' ')}
+    AND EXISTS (SELECT 1 FROM fp_sets WHERE name = ? AND member = ?) RETURNING key`;
   return groupWrites<CompareAndSet, boolean>(
     async (writes) => {
+      if (writes.length === 1) {
+        const { key, value, match } = writes[0]!;
+        const rows = await query(
+          single,
+          JSON.stringify({ value }),
+          key,
+          ...fields.map((field) => match.fields[field] ?? null),
+          match.listed.set,
+          match.listed.member,
+        ).finally(noteWrite);
+        return [rows.length === 1];
+      }
       const rows = await query(
         sql,
         JSON.stringify(
@@ -262,6 +316,13 @@ function compareAndSetsOf(query: SqlQuery, fields: string[], noteWrite: () => vo
 
 /** How many calls one grouped statement takes at most. */
 const MAX_GROUPED = 64;
+/**
+ * How long a call waits for others to share its statement, and how many make it go at once (the
+ * refresh's default concurrency). A refresh waits for its own write, so the concurrent refreshes
+ * that finish within the window meet; a lone one is written this much later, which costs no CPU.
+ */
+const GROUP_WINDOW_MS = Number(process.env.FP_GW ?? 2);
+const GROUP_FLUSH_AT = 8;
 
 interface GroupedWrites<I, R> {
   (item: I): Promise<R>;
@@ -270,16 +331,17 @@ interface GroupedWrites<I, R> {
 }
 
 /**
- * Group commit: a call waits for the next turn of the event loop, or for the statement already
- * running, and goes with every call made meanwhile in one statement, so concurrent refreshes pay
- * one statement's fixed cost and one commit between them (BENCHMARKS.md, bench 2, session 8). An
- * idle store writes a lone call one turn later than before; a failed statement fails its batch.
- * With `keyOf`, a batch takes one call per key (a second write of a key goes in the next batch).
+ * Group commit: a call waits up to GROUP_WINDOW_MS (or until GROUP_FLUSH_AT calls wait), or for the
+ * statement already running, and goes with every call made meanwhile in one statement: concurrent
+ * refreshes pay one statement's fixed cost and one commit between them (BENCHMARKS.md, bench 2,
+ * session 8). A failed statement fails its batch. With `keyOf`, a batch takes one call per key (a
+ * second write of a key goes in the next batch).
  */
 function groupWrites<I, R>(write: (items: I[]) => Promise<R[]>, keyOf?: (item: I) => string): GroupedWrites<I, R> {
   type Call = { item: I; resolve: (result: R) => void; reject: (error: unknown) => void };
   let pending: Call[] = [];
   let flushing: Promise<void> | undefined;
+  let release: (() => void) | undefined;
   const takeBatch = (): Call[] => {
     if (!keyOf && pending.length <= MAX_GROUPED) return pending.splice(0);
     const batch: Call[] = [];
@@ -294,6 +356,7 @@ function groupWrites<I, R>(write: (items: I[]) => Promise<R[]>, keyOf?: (item: I
     return batch;
   };
   const flush = async () => {
+    release = undefined;
     for (let batch = takeBatch(); batch.length > 0; batch = takeBatch()) {
       try {
         const results = await write(batch.map((call) => call.item));
@@ -307,9 +370,17 @@ function groupWrites<I, R>(write: (items: I[]) => Promise<R[]>, keyOf?: (item: I
   const grouped = (item: I) =>
     new Promise<R>((resolve, reject) => {
       pending.push({ item, resolve, reject });
-      flushing ??= new Promise<void>((started) => setImmediate(started)).then(flush);
+      flushing ??= new Promise<void>((go) => {
+        const timer = setTimeout(go, GROUP_WINDOW_MS);
+        release = () => {
+          clearTimeout(timer);
+          go();
+        };
+      }).then(flush);
+      if (pending.length >= GROUP_FLUSH_AT) release?.();
     });
   grouped.drained = async () => {
+    release?.();
     while (flushing) await flushing;
   };
   return grouped;
