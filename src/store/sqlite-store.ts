@@ -321,7 +321,7 @@ const MAX_GROUPED = 64;
  * refresh's default concurrency). A refresh waits for its own write, so the concurrent refreshes
  * that finish within the window meet; a lone one is written this much later, which costs no CPU.
  */
-const GROUP_WINDOW_MS = Number(process.env.FP_GW ?? 2);
+const GROUP_WINDOW_MS = 2;
 const GROUP_FLUSH_AT = 8;
 
 interface GroupedWrites<I, R> {
