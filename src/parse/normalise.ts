@@ -29,7 +29,11 @@ export interface Context {
  */
 export function entryOf(context: Context, item: unknown, base: string, extra: unknown, normalise: () => Entry): Entry {
   // One-shot: a Hash object per item cost four times the digest itself (every item of every 200).
-  const fingerprint = hash('sha256', `${NORMALISER_VERSION}\0${context.sourceUrl}\0${base}\0${JSON.stringify([item, extra]) ?? ''}`, 'base64url');
+  const fingerprint = hash(
+    'sha256',
+    `${NORMALISER_VERSION}\0${context.sourceUrl}\0${base}\0${JSON.stringify([item, extra]) ?? ''}`,
+    'base64url',
+  );
   const known = context.known?.get(fingerprint);
   return known ?? { ...normalise(), fingerprint };
 }

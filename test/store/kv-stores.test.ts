@@ -54,7 +54,10 @@ describe.each(STORES)('key-value store (%s)', (kind) => {
   });
 
   it('writes a value from its JSON text (JsonText) byte for byte as it would write the value', async () => {
-    const list = [{ id: 'a', title: 'ü ✓ "q"', tags: [] }, { id: 'b', n: 1.5 }];
+    const list = [
+      { id: 'a', title: 'ü ✓ "q"', tags: [] },
+      { id: 'b', n: 1.5 },
+    ];
     await one.setMany([
       ['entries:text', new JsonText(`[${list.map((item) => JSON.stringify(item)).join(',')}]`)],
       ['entries:value', list],
