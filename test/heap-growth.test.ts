@@ -43,6 +43,71 @@ function peakHeapUnder(percent: number, liveMiB: number): Promise<number> {
   });
 }
 
+// Old-space garbage as a refresh pass leaves it (argv[1] MiB live, the rest dropped), then either
+// idle or busy (argv[2]) for a while with the idle collection on (windows of 100 ms, two quiet in a
+// row). Prints the heap before and after and how many idle collections ran.
+const IDLE = `
+import { collectWhenIdle } from './dist/heap-growth.js';
+let collections = 0;
+collectWhenIdle({ windowMs: 100, quietWindows: 2, onCollected: () => (collections += 1) });
+const live = [];
+let ring = new Array(32);
+for (let round = 0; round < 300; round++) {
+  await new Promise((resolve) => setImmediate(resolve));
+  const batch = [];
+  for (let i = 0; i < 4000; i++) batch.push({ round, text: \`item \${i} \${round} \`.repeat(8) });
+  ring[round % ring.length] = batch;
+  if (round % 10 === 0 && process.memoryUsage().heapUsed < Number(process.argv[1]) * 2 ** 20) live.push(batch);
+}
+ring = undefined;
+const before = process.memoryUsage().heapTotal;
+const until = Date.now() + 1500;
+if (process.argv[2] === 'busy') {
+  // Busy: the event loop is never free for a whole window.
+  while (Date.now() < until) await new Promise((resolve) => setImmediate(resolve));
+} else {
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+}
+console.log(JSON.stringify({ beforeMiB: before / 2 ** 20, afterMiB: process.memoryUsage().heapTotal / 2 ** 20, collections, live: live.length }));
+`;
+
+interface IdleRun {
+  beforeMiB: number;
+  afterMiB: number;
+  collections: number;
+}
+
+function heapAfterIdle(mode: 'idle' | 'busy'): Promise<IdleRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--input-type=module', '-e', IDLE, '40', mode], { cwd: ROOT });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => (stdout += chunk));
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    child.on('close', (code) => {
+      if (code !== 0) return reject(new Error(`idle run (${mode}) exited ${code}: ${stderr}`));
+      resolve(JSON.parse(stdout) as IdleRun);
+    });
+  });
+}
+
+describe('idle collection', () => {
+  it('gives the heap back to what is live once the process goes idle', { timeout: 60_000 }, async () => {
+    const run = await heapAfterIdle('idle');
+    // The garbage was there: the heap held well over the ~40 MiB kept.
+    expect(run.beforeMiB).toBeGreaterThan(100);
+    // Once: ~13 quiet windows followed, and nothing was left to collect after the first.
+    expect(run.collections).toBe(1);
+    expect(run.afterMiB).toBeLessThan(run.beforeMiB * 0.6);
+  });
+
+  it('leaves a busy process to V8', { timeout: 60_000 }, async () => {
+    const run = await heapAfterIdle('busy');
+    expect(run.beforeMiB).toBeGreaterThan(100);
+    expect(run.collections).toBe(0);
+  });
+});
+
 describe('heap growth rule', () => {
   it.each([
     // [percent asked, live MiB, percent applied]

@@ -17,6 +17,9 @@ export async function refresh(config: Readonly<Config>, args: string[]): Promise
     // Named sources are read by id, and only `--all` lists the registry; the default (cron) run
     // claims what the due index says is due, like the server's scheduler beside it.
     let picked: SourceRecord[] = [];
+    // `--all` reads the registry a page at a time as the batch asks for more (run-batch.ts's refill).
+    let allPages: AsyncIterator<SourceRecord[]> | undefined;
+    let total = 0;
     if (values.source?.length) {
       const found = await deps.registry.getSources(values.source);
       const missing = values.source.filter((_, index) => found[index] === undefined);
@@ -25,8 +28,11 @@ export async function refresh(config: Readonly<Config>, args: string[]): Promise
         return 2;
       }
       picked = found as SourceRecord[];
+      total = picked.length;
     } else if (values.all) {
-      picked = (await deps.registry.listAllSources()).filter((source) => source.status !== 'disabled');
+      const listed = await deps.registry.sourcePages(Math.max(100, config.refresh.concurrency * 4));
+      allPages = listed.pages[Symbol.asyncIterator]();
+      total = listed.total;
     }
     // On a terminal, a progress line per source (`[3/40] updated  id  title`); in cron, only the summary.
     const tty = Boolean(process.stdout.isTTY);
@@ -40,18 +46,31 @@ export async function refresh(config: Readonly<Config>, args: string[]): Promise
       done += 1;
       if (tty) {
         const detail = result.outcome === 'failed' ? `: ${result.error?.message ?? result.source.lastError ?? ''}` : '';
-        const of = explicit ? `/${picked.length}` : '';
+        const of = explicit ? `/${total}` : '';
         console.log(`[${done}${of}] ${result.outcome.padEnd(9)} ${result.source.id}  ${result.source.title}${detail}`);
       }
     };
     // What an earlier run killed mid-batch (a cron timeout) stored and never published.
     await rebuildPendingFeeds(deps);
     if (explicit) {
+      const pages = allPages;
       await refreshBatch(deps, picked, {
         concurrency: config.refresh.concurrency,
         perHost: config.refresh.perHostConcurrency,
         force: true,
         onResult,
+        refill: pages
+          ? async () => {
+              // A disabled source stays disabled: `--all` is every source that may be refreshed.
+              for (;;) {
+                const next = await pages.next();
+                if (next.done) return [];
+                const page = next.value.filter((source) => source.status !== 'disabled');
+                total -= next.value.length - page.length;
+                if (page.length > 0) return page;
+              }
+            }
+          : undefined,
       });
     } else {
       await refreshDueSources(deps, { onResult });

@@ -151,7 +151,7 @@ export const ConfigSchema = Type.Object({
       /**
        * How far V8 lets its heap grow past what was live after a full collection before it collects
        * again, in percent, and by at least 64 MiB (or 3× what is live, when less); 0 leaves V8's own rule (up to 4× on a
-       * machine of several GB).
+       * machine of several GB) and turns off the full collection an idle process runs.
        */
       heapGrowthPercent: Type.Integer({ minimum: 0, maximum: 300, default: 50 }),
     },

@@ -16,20 +16,22 @@ export interface RotationCount {
 export async function resealAll(registry: Registry, from: Vault, to: Vault): Promise<RotationCount> {
   const reseal = (sealed: string | undefined) => (sealed === undefined ? undefined : to.seal(from.open(sealed)));
   let sources = 0;
-  for (const source of await registry.listAllSources()) {
-    // The duplicate index is keyed by the vault key too: its entries move to the new key's digests
-    // (of the stored URL; an HTML page's own URL is no longer known and is simply fetched again).
-    const url = from.open(source.urlSealed);
-    const urlDigests = urlDigestsOf({ vault: to }, [url], source.connectionId);
-    await registry.unindexSourceUrls(
-      source.userId,
-      source.id,
-      source.urlDigests ?? urlDigestsOf({ vault: from }, [url], source.connectionId),
-    );
-    await registry.saveSource({ ...source, urlSealed: to.seal(url), secretsSealed: reseal(source.secretsSealed), urlDigests });
-    await registry.indexSourceUrls(source.userId, source.id, urlDigests);
-    sources += 1;
-  }
+  const { pages } = await registry.sourcePages();
+  for await (const page of pages)
+    for (const source of page) {
+      // The duplicate index is keyed by the vault key too: its entries move to the new key's digests
+      // (of the stored URL; an HTML page's own URL is no longer known and is simply fetched again).
+      const url = from.open(source.urlSealed);
+      const urlDigests = urlDigestsOf({ vault: to }, [url], source.connectionId);
+      await registry.unindexSourceUrls(
+        source.userId,
+        source.id,
+        source.urlDigests ?? urlDigestsOf({ vault: from }, [url], source.connectionId),
+      );
+      await registry.saveSource({ ...source, urlSealed: to.seal(url), secretsSealed: reseal(source.secretsSealed), urlDigests });
+      await registry.indexSourceUrls(source.userId, source.id, urlDigests);
+      sources += 1;
+    }
   let connections = 0;
   for (const user of await registry.listUsers()) {
     for (const connection of await registry.listConnections(user.id)) {

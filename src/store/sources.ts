@@ -110,9 +110,25 @@ export function createSourceRepository(store: KeyValueStore) {
       await store.set(key.dueIndexBuilt, { version: 1 });
       return ids.length;
     },
-    /** Every source: explicit whole-registry operations only (key rotation, `refresh --all`), never a tick. */
+    /** Every source at once: benchmarks and tests only (the service pages through them: sourcePages). */
     async listAllSources(): Promise<SourceRecord[]> {
       return getMany<SourceRecord>(store, await store.members(set.allSources), key.source);
+    },
+    /**
+     * Every source, `pageSize` records at a time, for the whole-registry operations (`refresh --all`,
+     * key rotation): the ids are listed once (a few MB at 100,000), the records read page by page, so
+     * memory holds one page of records, not the registry. A source deleted meanwhile is left out;
+     * one added meanwhile is not seen. `total` is the number of ids listed.
+     */
+    async sourcePages(pageSize = 500): Promise<{ total: number; pages: AsyncIterable<SourceRecord[]> }> {
+      const ids = await store.members(set.allSources);
+      async function* pages(): AsyncIterable<SourceRecord[]> {
+        for (let start = 0; start < ids.length; start += pageSize) {
+          const found = await getMany<SourceRecord>(store, ids.slice(start, start + pageSize), key.source);
+          if (found.length > 0) yield found;
+        }
+      }
+      return { total: ids.length, pages: pages() };
     },
     async listSourcesOfConnection(connectionId: string): Promise<SourceRecord[]> {
       return getMany<SourceRecord>(store, await store.members(set.connectionSources(connectionId)), key.source);
