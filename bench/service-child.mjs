@@ -3,9 +3,11 @@
 // the Docker image run it; under tsx its loader thread alone added ~45 MiB of RSS — configured by
 // the FEEDPROXY_* / LOG_LEVEL variables the parent passes, on a free loopback port it picks first.
 // Tells the parent its port and pid once it listens; the parent reads its memory from /proc and
-// stops it with SIGTERM (a graceful stop). Asked `{memory: true}`, it answers where its memory is.
+// stops it with SIGTERM (a graceful stop). Asked `{memory: true}`, it answers where its memory is;
+// asked `{busy: true}`, how busy it has been.
 // Plain JavaScript so that no loader runs in the measured process; the parent builds dist/ first.
 import { createServer } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { getHeapStatistics } from 'node:v8';
 import { loadConfig } from '../dist/config.js';
 import { serve } from '../dist/server.js';
@@ -19,7 +21,16 @@ const port = await new Promise((resolve, reject) => {
 });
 await serve(loadConfig({ ...process.env, PORT: String(port), HOST: '127.0.0.1' }));
 // Not answerParent (bench/lib/child.ts): its SIGTERM handler would exit before serve()'s graceful close.
+// Asked `{busy: true}`, it answers how busy its event loop was since the last such question (0–1):
+// the parent's sign that the work it started (refreshes, then the feeds they rebuild) is over.
+let sinceBusyAsked = performance.eventLoopUtilization();
 process.on('message', (message) => {
+  if (message.busy) {
+    const utilization = performance.eventLoopUtilization(sinceBusyAsked).utilization;
+    sinceBusyAsked = performance.eventLoopUtilization();
+    process.send?.({ id: message.id, answer: { utilization } });
+    return;
+  }
   if (!message.memory) return;
   const { rss, heapTotal, heapUsed, external, arrayBuffers } = process.memoryUsage();
   const { heap_size_limit: heapLimit, malloced_memory: malloced } = getHeapStatistics();
