@@ -78,7 +78,8 @@ export function createFetcher(options: FetcherOptions, hooks: FetcherHooks = {})
     let allPermanent = true;
     for (;;) {
       // A fragment is never sent (RFC 9110 §4.2.5), so it is not part of what we sign or report.
-      url.hash = '';
+      // (Assigned only when there is one: the assignment re-serialises the URL.)
+      if (url.hash !== '') url.hash = '';
       progress.host = url.host;
       const response = await untilAborted(
         agent.request({
@@ -141,11 +142,12 @@ export function createFetcher(options: FetcherOptions, hooks: FetcherHooks = {})
   async function withDeadline<T>(url: string, work: (signal: AbortSignal, progress: Progress) => Promise<T>): Promise<T> {
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), options.timeoutMs);
-    const progress: Progress = { host: safeHost(url) };
+    // The host of the hop under way; the URL is parsed for it only if the first hop never began.
+    const progress: Progress = { host: '' };
     try {
       return await work(controller.signal, progress);
     } catch (error) {
-      throw toFetchError(error, progress.host, controller.signal);
+      throw toFetchError(error, progress.host || safeHost(url), controller.signal);
     } finally {
       clearTimeout(timer);
     }

@@ -22,6 +22,11 @@ export interface SourceRecord {
   /** The upstream URL with query values and secret path segments masked: safe to show and log. */
   urlMasked: string;
   /**
+   * A digest of what `urlMasked` was worked out from (refresh/source-request.ts urlMaskedForOf): while
+   * it matches, a refresh keeps the mask instead of masking again. Absent on older records.
+   */
+  urlMaskedFor?: string;
+  /**
    * Every secret value the source's URLs have carried (secrets/scrub.ts secretPartsOf), kept after an
    * upstream redirect or an edit replaced the URL, as a sealed JSON array. Absent on older records.
    */

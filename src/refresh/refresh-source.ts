@@ -9,11 +9,11 @@ import type { FeedRequest, FeedResponse } from '../fetch/types.js';
 import type { CachedEntry, Entry } from '../model.js';
 import { CONNECTION_REMOVED, correctClockSkew } from '../oauth/signed-requests.js';
 import { parseFeed } from '../parse/index.js';
-import { maskUrl, SCRUB_RULES, scrubEntry, scrubText } from '../secrets/scrub.js';
+import { SCRUB_RULES, scrubEntry, scrubText, secretValuesOf } from '../secrets/scrub.js';
 import { rebuildFeedsOfSource } from '../publish/rebuild-feed.js';
 import type { SourceRecord } from '../model.js';
 import { afterFailure, afterGoodFetch, isActive, isDeferred, nextFetchAfter, upstreamMinMinutesOf } from '../model/source-policy.js';
-import { prepareSourceRequest, sourceUrlFields, type SourceRequest } from './source-request.js';
+import { knownSecretsOf, maskedUrlFields, prepareSourceRequest, sourceUrlFields, type SourceRequest } from './source-request.js';
 import { indexSource, urlDigestsOf } from '../services/source-index.js';
 import { updateCachedEntries } from './update-cache.js';
 
@@ -128,7 +128,6 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
   } catch (error) {
     return recordFailure(deps, source, error, [], options);
   }
-  const { secrets } = request;
   try {
     const response = await fetchWithClockCorrection(deps, source, request);
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
@@ -139,8 +138,9 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
       ...afterGoodFetch(fetchedAt),
       etag: response.etag ?? source.etag,
       lastModified: response.lastModified ?? source.lastModified,
-      // Masked again on every refresh, so a record masked under older rules catches up.
-      urlMasked: maskUrl(request.storedUrl, request.known),
+      // Masked again whenever the URL, its secrets or the mask's rules changed since, so a record
+      // masked under older rules catches up (and an unchanged one is not masked again).
+      ...maskedUrlFields(source, request),
       ...permanentRedirect(deps, source, response.permanentUrl, request.storedUrl),
     };
     if (base.urlDigests !== source.urlDigests) await indexSource(deps, base);
@@ -148,12 +148,8 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
     if (response.kind === 'not-modified') {
       // RFC 9110 §15.4.5: a 304 keeps the snapshot we have; no parse, no re-render.
       if (source.status !== 'ok') await markRebuildPending(deps, source, options);
-      const saved = await saveRefreshed(
-        deps,
-        source,
-        { ...base, upstreamMinMinutes: upstreamMinMinutesOf(response.maxAgeSeconds, undefined) ?? source.upstreamMinMinutes },
-        fetchedAt,
-      );
+      base.upstreamMinMinutes = upstreamMinMinutesOf(response.maxAgeSeconds, undefined) ?? source.upstreamMinMinutes;
+      const saved = await saveRefreshed(deps, source, base, fetchedAt);
       if (!saved) return { outcome: 'skipped', source };
       if (source.status !== 'ok') await rebuildQuietly(deps, saved, options);
       deps.metrics.refreshes.inc({ outcome: 'unchanged', error: '' });
@@ -161,6 +157,7 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
     }
 
     deps.metrics.bytesFetched.inc(response.body.length);
+    const { secrets } = request;
     const stored = await deps.registry.getEntries(source.id);
     // Entries cached before a rule or a redirect made a value secret are scrubbed now, gone ones too.
     // Looking through them all costs a whole stringify and scrub of the list: skipped while the
@@ -202,6 +199,9 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
     );
     // Deleted meanwhile: saveRefreshed took back what was written.
     if (!saved) return { outcome: 'skipped', source };
+    // Edited meanwhile (a new URL, or a value marked secret): the edit scrubbed what was cached, then
+    // these entries, scrubbed for the secrets before it, were written behind its back.
+    if (saved.urlSealed !== source.urlSealed) await scrubCachedEntriesFor(deps, saved);
     // Counted only when this refresh's record was written (a URL changed meanwhile keeps the other).
     if (saved.urlSealed === source.urlSealed && update.bytes !== (source.cachedBytes ?? 0))
       await deps.registry.addToUserCount(source.userId, 'cachedBytes', update.bytes - (source.cachedBytes ?? 0));
@@ -212,7 +212,7 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
     return { outcome, source: saved };
   } catch (error) {
     deps.metrics.fetchDuration.observe({ outcome: 'error' }, Number(process.hrtime.bigint() - started) / 1e9);
-    return recordFailure(deps, source, error, secrets, options);
+    return recordFailure(deps, source, error, request.secrets, options);
   }
 }
 
@@ -292,10 +292,10 @@ async function saveRefreshed(
   result: SourceRecord,
   scheduleFrom?: Date,
 ): Promise<SourceRecord | undefined> {
-  // The common case, nothing edited or deleted meanwhile: one compare-and-set, no read.
-  const planned: SourceRecord = scheduleFrom
-    ? { ...result, nextFetchAt: nextFetchAfter(deps.config.refresh, result, scheduleFrom) }
-    : result;
+  // The common case, nothing edited or deleted meanwhile: one compare-and-set, no read. Every
+  // caller hands a record of its own making, so it is planned in place rather than copied again.
+  const planned = result;
+  if (scheduleFrom) planned.nextFetchAt = nextFetchAfter(deps.config.refresh, result, scheduleFrom);
   if (await deps.registry.saveRefreshedSource(planned, fetchedFrom)) return planned;
   const current = await deps.registry.getSource(fetchedFrom.id);
   if (!current) {
@@ -366,6 +366,15 @@ async function rebuildQuietly(deps: Deps, source: SourceRecord, options: Refresh
   } catch (error) {
     deps.logger.error({ sourceId: source.id, err: (error as Error).message }, 'rebuilding feeds failed');
   }
+}
+
+/** The cached entries scrubbed for the record's secrets as they are now (services/sources.ts does the same on an edit). */
+async function scrubCachedEntriesFor(deps: Deps, source: SourceRecord): Promise<void> {
+  const secrets = secretValuesOf(deps.vault.open(source.urlSealed), knownSecretsOf(deps, source));
+  await deps.registry.saveEntries(
+    source.id,
+    (await deps.registry.getEntries(source.id)).map((entry) => scrubEntry(entry, secrets)),
+  );
 }
 
 function holdsSecrets(entries: CachedEntry[], secrets: string[]): boolean {

@@ -93,7 +93,13 @@ export async function refreshBatch(deps: Deps, sources: SourceRecord[], options:
         activeByHost.set(source.host, (activeByHost.get(source.host) ?? 0) + 1);
         refreshSource(deps, source.id, refreshOptions)
           .then(async (result) => {
-            await options.settle?.(source, result);
+            // The due index's bookkeeping failing is no failure of this refresh: the claim lapses
+            // and the source is looked at again; the result stands.
+            await options
+              .settle?.(source, result)
+              .catch((error: unknown) =>
+                deps.logger.error({ sourceId: source.id, err: (error as Error).message }, 'settling a claim failed'),
+              );
             if (!result) return;
             results.push(result);
             options.onResult?.(result);

@@ -1,17 +1,22 @@
 // Turns a stored source into the request fetch/ needs: the URL opened from the vault, and for
 // sources behind an OAuth connection, the connection's placeholders filled and a signer.
+import { createHash } from 'node:crypto';
 import type { Deps } from '../deps.js';
 import type { FeedRequest } from '../fetch/types.js';
-import { maskUrl, secretPartsOf, secretValuesOf } from '../secrets/scrub.js';
+import { MASK_RULES, maskUrl, secretPartsOf, secretValuesOf } from '../secrets/scrub.js';
 import type { SourceRecord } from '../model.js';
 import { connectionRequest } from '../oauth/signed-requests.js';
 
 export interface SourceRequest extends FeedRequest {
-  /** Values to scrub from everything this source produces (entries, errors, logs). */
-  secrets: string[];
-  /** The stored URL and the source's earlier secrets, opened once here for the refresh's bookkeeping. */
+  /**
+   * Values to scrub from everything this source produces (entries, errors, logs). Worked out on first
+   * read: a 304 scrubs nothing, and the list (every form of every secret) is most of its own JS.
+   */
+  readonly secrets: string[];
+  /** The stored URL, opened once here for the refresh's bookkeeping. */
   storedUrl: string;
-  known: string[];
+  /** The source's earlier secrets, opened on first read (a 304 of an unchanged URL needs none). */
+  readonly known: string[];
 }
 
 /** How many earlier secret values a source keeps: the newest, so that a source redirected in a loop stays bounded. */
@@ -20,10 +25,62 @@ const MAX_KNOWN_SECRETS = 64;
 export async function prepareSourceRequest(deps: Deps, source: SourceRecord): Promise<SourceRequest> {
   const storedUrl = deps.vault.open(source.urlSealed);
   const validators = { etag: source.etag, lastModified: source.lastModified };
-  const known = knownSecretsOf(deps, source);
-  if (!source.connectionId) return { url: storedUrl, ...validators, secrets: secretValuesOf(storedUrl, known), storedUrl, known };
-  const { url, sign, secrets } = await connectionRequest(deps, source.userId, source.connectionId, storedUrl);
-  return { url, sign, ...validators, secrets: [...secretValuesOf(url, known), ...secrets], storedUrl, known };
+  const known = once(() => knownSecretsOf(deps, source));
+  if (!source.connectionId) {
+    const secrets = once(() => secretValuesOf(storedUrl, known()));
+    return {
+      url: storedUrl,
+      ...validators,
+      storedUrl,
+      get secrets() {
+        return secrets();
+      },
+      get known() {
+        return known();
+      },
+    };
+  }
+  const { url, sign, secrets: connectionSecrets } = await connectionRequest(deps, source.userId, source.connectionId, storedUrl);
+  const secrets = once(() => [...secretValuesOf(url, known()), ...connectionSecrets]);
+  return {
+    url,
+    sign,
+    ...validators,
+    storedUrl,
+    get secrets() {
+      return secrets();
+    },
+    get known() {
+      return known();
+    },
+  };
+}
+
+function once<T>(compute: () => T): () => T {
+  let value: { computed: T } | undefined;
+  return () => (value ??= { computed: compute() }).computed;
+}
+
+/**
+ * What `urlMasked` was worked out from: the mask's rules and the sealed URL and secrets (ciphertexts,
+ * each sealed with a fresh IV, so an edited URL or secret list never digests the same). While a
+ * record's `urlMaskedFor` matches, its mask is what maskUrl would answer, and a refresh keeps it.
+ */
+export function urlMaskedForOf(source: Pick<SourceRecord, 'urlSealed' | 'secretsSealed'>): string {
+  return createHash('sha256')
+    .update(`${MASK_RULES}\n${source.urlSealed}\n${source.secretsSealed ?? ''}`)
+    .digest('base64url')
+    .slice(0, 22);
+}
+
+/** The record's mask, worked out again only when the URL, its secrets or the rules changed since. */
+export function maskedUrlFields(
+  source: Pick<SourceRecord, 'urlSealed' | 'secretsSealed' | 'urlMasked' | 'urlMaskedFor'>,
+  request: Pick<SourceRequest, 'storedUrl' | 'known'>,
+): Pick<SourceRecord, 'urlMasked' | 'urlMaskedFor'> {
+  const maskedFor = urlMaskedForOf(source);
+  if (source.urlMaskedFor === maskedFor) return { urlMasked: source.urlMasked, urlMaskedFor: maskedFor };
+  return { urlMasked: maskUrl(request.storedUrl, request.known), urlMaskedFor: maskedFor };
 }
 
 /** The secret values the source's earlier URLs carried (none on records older than the field). */
@@ -45,13 +102,16 @@ export function sourceUrlFields(
   url: string,
   earlierUrls: readonly string[] = [],
   marked: readonly string[] = [],
-): Pick<SourceRecord, 'urlSealed' | 'urlMasked' | 'secretsSealed'> {
+): Pick<SourceRecord, 'urlSealed' | 'urlMasked' | 'urlMaskedFor' | 'secretsSealed'> {
   const before = previous ? knownSecretsOf(deps, previous) : [];
   const added = [...[url, ...earlierUrls].flatMap(secretPartsOf), ...marked];
   const known = [...new Set([...before, ...added])].slice(-MAX_KNOWN_SECRETS);
+  const urlSealed = deps.vault.seal(url);
+  const secretsSealed = known.length > 0 ? deps.vault.seal(JSON.stringify(known)) : undefined;
   return {
-    urlSealed: deps.vault.seal(url),
+    urlSealed,
     urlMasked: maskUrl(url, known),
-    ...(known.length > 0 ? { secretsSealed: deps.vault.seal(JSON.stringify(known)) } : {}),
+    urlMaskedFor: urlMaskedForOf({ urlSealed, secretsSealed }),
+    ...(secretsSealed !== undefined ? { secretsSealed } : {}),
   };
 }

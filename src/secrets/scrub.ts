@@ -11,6 +11,11 @@ export const REDACTED = 'REDACTED';
  * (refresh/refresh-source.ts, SourceRecord.entriesScrubbedFor).
  */
 export const SCRUB_RULES = 'scrub-rules-1';
+/**
+ * Names how maskUrl masks: change it with any change to maskUrl (or to what it masks), so every
+ * record's stored mask is worked out again by its next refresh (SourceRecord.urlMaskedFor).
+ */
+export const MASK_RULES = 'mask-rules-1';
 
 /** Shorter query values are parameters like `?page=2`, not credentials, except inside a URL (see urlParamRule). */
 const MIN_SECRET_LENGTH = 6;

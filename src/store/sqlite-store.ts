@@ -8,7 +8,14 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { openSqliteDueIndex } from './due-index.js';
 import { keyvTextOf, keyvValueOf, NATIVE_JSON, recordsThrough } from './keyv-records.js';
-import { MATCHABLE_FIELD, type KeyValueStore, type LeasedRecord, type RecordChangeListener, type RecordWatch } from './kv.js';
+import {
+  MATCHABLE_FIELD,
+  type KeyValueStore,
+  type LeasedRecord,
+  type RecordChangeListener,
+  type RecordMatch,
+  type RecordWatch,
+} from './kv.js';
 import { openSyncSqlite } from './sync-sqlite.js';
 
 type SqlQuery = (sql: string, ...params: unknown[]) => Promise<Array<Record<string, unknown>>>;
@@ -61,6 +68,60 @@ export async function openSqliteStore(path: string): Promise<KeyValueStore> {
   // This process's own record writes: a watcher checks again after each (see watchSqliteChanges).
   const afterWrite = new Set<() => void>();
   const records = recordsThrough(keyv);
+  // Writes that every refresh makes, grouped (groupWrites): concurrent refreshes share a statement.
+  const compareAndSets = new Map<string, GroupedWrites<CompareAndSet, boolean>>();
+  const leasesTaken = groupWrites<{ key: string; owner: string; ttlMs: number; recordKey: string }, LeasedRecord<unknown>>(
+    async (asked) => {
+      const now = Date.now();
+      if (asked.length === 1) {
+        const { key, owner, ttlMs, recordKey } = asked[0]!;
+        // RETURNING's subquery runs after the upsert, in the same statement: the record read under the lease.
+        const rows = await query(
+          `INSERT INTO fp_leases(key, owner, expires_at) VALUES (?, ?, ?)
+           ON CONFLICT(key) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
+           WHERE fp_leases.expires_at <= ? OR fp_leases.owner = excluded.owner
+           RETURNING owner, (SELECT value FROM ${KEYV_TABLE} WHERE key = ?) AS record`,
+          key,
+          owner,
+          now + ttlMs,
+          now,
+          recordKey,
+        );
+        return [rows.length === 1 ? { taken: true, value: keyvValueOf(rows[0]!.record) } : { taken: false }];
+      }
+      // Several at once: the leases in one upsert, then the records of those taken in one read (under
+      // their leases, so as current as the single statement's).
+      const taken = await query(
+        `INSERT INTO fp_leases(key, owner, expires_at)
+         SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2 FROM json_each(?) AS j WHERE true
+         ON CONFLICT(key) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
+         WHERE fp_leases.expires_at <= ? OR fp_leases.owner = excluded.owner
+         RETURNING key`,
+        JSON.stringify(asked.map(({ key, owner, ttlMs }) => [key, owner, now + ttlMs])),
+        now,
+      );
+      const takenKeys = new Set(taken.map((row) => String(row.key)));
+      const wanted = asked.filter(({ key }) => takenKeys.has(key)).map(({ recordKey }) => recordKey);
+      const rows =
+        wanted.length === 0
+          ? []
+          : await query(`SELECT key, value FROM ${KEYV_TABLE} WHERE key IN (SELECT value FROM json_each(?))`, JSON.stringify(wanted));
+      const records = new Map(rows.map((row) => [String(row.key), row.value]));
+      return asked.map(({ key, recordKey }) =>
+        takenKeys.has(key) ? { taken: true, value: keyvValueOf(records.get(recordKey)) } : { taken: false },
+      );
+    },
+    (asked) => asked.key,
+  );
+  const releases = groupWrites<{ key: string; owner: string }, void>(async (leases) => {
+    if (leases.length === 1) await query('DELETE FROM fp_leases WHERE key = ? AND owner = ?', leases[0]!.key, leases[0]!.owner);
+    else
+      await query(
+        'DELETE FROM fp_leases WHERE (key, owner) IN (SELECT j.value ->> 0, j.value ->> 1 FROM json_each(?) AS j)',
+        JSON.stringify(leases.map(({ key, owner }) => [key, owner])),
+      );
+    return leases.map(() => undefined);
+  });
   const noteWrite = () => {
     for (const listener of afterWrite) listener();
   };
@@ -134,37 +195,15 @@ export async function openSqliteStore(path: string): Promise<KeyValueStore> {
       return Number(rows[0]?.value);
     },
     async setIfMatches(key, value, match) {
-      const fields = Object.entries(match.fields);
-      for (const [field] of fields) if (!MATCHABLE_FIELD.test(field)) throw new Error(`not a matchable field: ${field}`);
-      // keyv's row format, like setMany; the triggers (change log, due index) run as for keyv's own writes.
-      const rows = await query(
-        `UPDATE ${KEYV_TABLE} SET value = ? WHERE key = ?
-         ${fields.map(([field]) => `AND json_extract(value, '$.value.${field}') IS ?`).join(' ')}
-         AND EXISTS (SELECT 1 FROM fp_sets WHERE name = ? AND member = ?) RETURNING key`,
-        JSON.stringify({ value }),
-        `${KEYV_NAMESPACE}:${key}`,
-        ...fields.map(([, expected]) => expected ?? null),
-        match.listed.set,
-        match.listed.member,
-      ).finally(noteWrite);
-      return rows.length === 1;
+      const fields = Object.keys(match.fields);
+      for (const field of fields) if (!MATCHABLE_FIELD.test(field)) throw new Error(`not a matchable field: ${field}`);
+      const shape = `${match.listed.set}\n${fields.join('\n')}`;
+      let writes = compareAndSets.get(shape);
+      if (!writes) compareAndSets.set(shape, (writes = compareAndSetsOf(query, fields, noteWrite)));
+      return writes({ key: `${KEYV_NAMESPACE}:${key}`, value, match });
     },
     async acquireLeaseAndGet<T>(key: string, owner: string, ttlMs: number, recordKey: string): Promise<LeasedRecord<T>> {
-      const now = Date.now();
-      // RETURNING's subquery runs after the upsert, in the same statement: the record read under the lease.
-      const rows = await query(
-        `INSERT INTO fp_leases(key, owner, expires_at) VALUES (?, ?, ?)
-         ON CONFLICT(key) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
-         WHERE fp_leases.expires_at <= ? OR fp_leases.owner = excluded.owner
-         RETURNING owner, (SELECT value FROM ${KEYV_TABLE} WHERE key = ?) AS record`,
-        key,
-        owner,
-        now + ttlMs,
-        now,
-        `${KEYV_NAMESPACE}:${recordKey}`,
-      );
-      if (rows.length !== 1) return { taken: false };
-      return { taken: true, value: keyvValueOf<T>(rows[0]!.record) };
+      return (await leasesTaken({ key, owner, ttlMs, recordKey: `${KEYV_NAMESPACE}:${recordKey}` })) as LeasedRecord<T>;
     },
     async acquireLease(key, owner, ttlMs) {
       const now = Date.now();
@@ -181,7 +220,7 @@ export async function openSqliteStore(path: string): Promise<KeyValueStore> {
       return rows.length === 1;
     },
     async releaseLease(key, owner) {
-      await query('DELETE FROM fp_leases WHERE key = ? AND owner = ?', key, owner);
+      await releases({ key, owner });
     },
     async renewLease(key, owner, ttlMs) {
       const now = Date.now();
@@ -209,9 +248,142 @@ export async function openSqliteStore(path: string): Promise<KeyValueStore> {
       };
     },
     async close() {
+      await Promise.all([leasesTaken.drained(), releases.drained(), ...[...compareAndSets.values()].map((writes) => writes.drained())]);
       await keyv.disconnect();
     },
   };
+}
+
+interface CompareAndSet {
+  /** keyv's raw key. */
+  key: string;
+  value: unknown;
+  match: RecordMatch;
+}
+
+/**
+ * setIfMatches for records matched on `fields`, grouped: each batch is one UPDATE … FROM over a JSON
+ * array of (key, value, expected fields, listing), one statement and so one atomic step per record
+ * as before, and one transaction (one WAL commit) for the batch. A key never appears twice in a
+ * batch, so each caller's answer is its own write's.
+ */
+function compareAndSetsOf(query: SqlQuery, fields: string[], noteWrite: () => void): GroupedWrites<CompareAndSet, boolean> {
+  const at = (index: number) => `j.value ->> ${index}`;
+  const sql = `UPDATE ${KEYV_TABLE} SET value = b.v
+    FROM (SELECT ${at(0)} AS k, ${at(1)} AS v, ${fields.map((_, index) => `${at(index + 2)} AS f${index}`).join(', ')}${fields.length > 0 ? ',' : ''}
+                 ${at(fields.length + 2)} AS ls, ${at(fields.length + 3)} AS lm
+          FROM json_each(?) AS j) AS b
+    WHERE ${KEYV_TABLE}.key = b.k
+    ${fields.map((field, index) => `AND json_extract(${KEYV_TABLE}.value, '$.value.${field}') IS b.f${index}`).join(' ')}
+    AND EXISTS (SELECT 1 FROM fp_sets WHERE name = b.ls AND member = b.lm) RETURNING ${KEYV_TABLE}.key AS key`;
+  // A lone write: the plain statement (cheaper than a batch of one through json_each).
+  const single = `UPDATE ${KEYV_TABLE} SET value = ? WHERE key = ?
+    ${fields.map((field) => `AND json_extract(value, '$.value.${field}') IS ?`).join(' ')}
+    AND EXISTS (SELECT 1 FROM fp_sets WHERE name = ? AND member = ?) RETURNING key`;
+  return groupWrites<CompareAndSet, boolean>(
+    async (writes) => {
+      if (writes.length === 1) {
+        const { key, value, match } = writes[0]!;
+        const rows = await query(
+          single,
+          JSON.stringify({ value }),
+          key,
+          ...fields.map((field) => match.fields[field] ?? null),
+          match.listed.set,
+          match.listed.member,
+        ).finally(noteWrite);
+        return [rows.length === 1];
+      }
+      const rows = await query(
+        sql,
+        JSON.stringify(
+          writes.map(({ key, value, match }) => [
+            key,
+            // keyv's row format, like setMany; the triggers (change log, due index) run as for keyv's own writes.
+            JSON.stringify({ value }),
+            ...fields.map((field) => match.fields[field] ?? null),
+            match.listed.set,
+            match.listed.member,
+          ]),
+        ),
+      ).finally(noteWrite);
+      const written = new Set(rows.map((row) => String(row.key)));
+      return writes.map(({ key }) => written.has(key));
+    },
+    (write) => write.key,
+  );
+}
+
+/** How many calls one grouped statement takes at most. */
+const MAX_GROUPED = 64;
+/**
+ * How long a call waits for others to share its statement, and how many make it go at once (the
+ * refresh's default concurrency). A refresh waits for its own write, so the concurrent refreshes
+ * that finish within the window meet; a lone one is written this much later, which costs no CPU.
+ */
+const GROUP_WINDOW_MS = 2;
+const GROUP_FLUSH_AT = 8;
+
+interface GroupedWrites<I, R> {
+  (item: I): Promise<R>;
+  /** Resolves once every call made so far is written (close waits for it). */
+  drained(): Promise<void>;
+}
+
+/**
+ * Group commit: a call waits up to GROUP_WINDOW_MS (or until GROUP_FLUSH_AT calls wait), or for the
+ * statement already running, and goes with every call made meanwhile in one statement: concurrent
+ * refreshes pay one statement's fixed cost and one commit between them (BENCHMARKS.md, bench 2,
+ * session 8). A failed statement fails its batch. With `keyOf`, a batch takes one call per key (a
+ * second write of a key goes in the next batch).
+ */
+function groupWrites<I, R>(write: (items: I[]) => Promise<R[]>, keyOf?: (item: I) => string): GroupedWrites<I, R> {
+  type Call = { item: I; resolve: (result: R) => void; reject: (error: unknown) => void };
+  let pending: Call[] = [];
+  let flushing: Promise<void> | undefined;
+  let release: (() => void) | undefined;
+  const takeBatch = (): Call[] => {
+    if (!keyOf && pending.length <= MAX_GROUPED) return pending.splice(0);
+    const batch: Call[] = [];
+    const keys = new Set<string>();
+    pending = pending.filter((call) => {
+      const key = keyOf?.(call.item);
+      if (batch.length >= MAX_GROUPED || (key !== undefined && keys.has(key))) return true;
+      if (key !== undefined) keys.add(key);
+      batch.push(call);
+      return false;
+    });
+    return batch;
+  };
+  const flush = async () => {
+    release = undefined;
+    for (let batch = takeBatch(); batch.length > 0; batch = takeBatch()) {
+      try {
+        const results = await write(batch.map((call) => call.item));
+        batch.forEach((call, index) => call.resolve(results[index]!));
+      } catch (error) {
+        for (const call of batch) call.reject(error);
+      }
+    }
+    flushing = undefined;
+  };
+  const grouped = (item: I) =>
+    new Promise<R>((resolve, reject) => {
+      pending.push({ item, resolve, reject });
+      flushing ??= new Promise<void>((go) => {
+        const timer = setTimeout(go, GROUP_WINDOW_MS);
+        release = () => {
+          clearTimeout(timer);
+          go();
+        };
+      }).then(flush);
+      if (pending.length >= GROUP_FLUSH_AT) release?.();
+    });
+  grouped.drained = async () => {
+    release?.();
+    while (flushing) await flushing;
+  };
+  return grouped;
 }
 
 /** Prepared statements kept per connection: every SQL text the store sends (a few dozen) fits. */

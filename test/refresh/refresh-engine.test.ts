@@ -1,7 +1,9 @@
 // The refresh engine against upstreams that misbehave on command, with an injected clock:
 // conditional GET, Retry-After, backoff and recovery, redirects, 410/401, stale content, limits.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { SourceRecord } from '../../src/model.js';
 import { refreshSource } from '../../src/refresh/refresh-source.js';
+import { urlMaskedForOf } from '../../src/refresh/source-request.js';
 import { startScheduler } from '../../src/refresh/scheduler.js';
 import { PUBLIC_URL, startTestApp, type TestApp } from '../helpers/app.js';
 import { hang, readFixture, redirect, serveBody, startUpstream, status, type Upstream, type UpstreamHandler } from '../helpers/upstream.js';
@@ -61,6 +63,31 @@ describe('refresh engine', () => {
     expect(last.headers['if-none-match']).toBe('"v1"');
     expect((await t.deps.metrics.registry.getSingleMetric('feedproxy_feed_renders_total')!.get()).values[0]!.value).toBe(renders);
     expect(result?.source).toMatchObject({ status: 'ok', errorCount: 0 });
+  });
+
+  it('masks the stored URL again only when it was masked before urlMaskedFor, under other rules, or for another URL', async () => {
+    const source = await sourceWith(serveBody(PODCAST, { ...RSS, etag: '"m1"' }));
+    const stored = (await t.deps.registry.getSource(source.id))!;
+    const mask = stored.urlMasked;
+    expect(stored.urlMaskedFor).toBe(urlMaskedForOf(stored));
+    const maskAfterRefreshOf = async (planted: Partial<SourceRecord>) => {
+      const current = (await t.deps.registry.getSource(source.id))!;
+      await t.deps.registry.saveSource({ ...current, urlMasked: 'planted', ...planted });
+      expect((await refresh(source.id))?.outcome).toBe('unchanged');
+      const after = (await t.deps.registry.getSource(source.id))!;
+      return [after.urlMasked, after.urlMaskedFor === urlMaskedForOf(after)];
+    };
+    // A record from before the field, or one masked under other rules: masked again, and marked.
+    expect(await maskAfterRefreshOf({ urlMaskedFor: undefined })).toEqual([mask, true]);
+    expect(await maskAfterRefreshOf({ urlMaskedFor: 'other-rules' })).toEqual([mask, true]);
+    // The URL sealed anew (a key rotation, an edit): its digest differs, so it is masked again.
+    const current = (await t.deps.registry.getSource(source.id))!;
+    const resealed = { urlSealed: t.deps.vault.seal(t.deps.vault.open(current.urlSealed)), urlMaskedFor: current.urlMaskedFor };
+    expect(await maskAfterRefreshOf(resealed)).toEqual([mask, true]);
+    // Masked for this very URL, secrets and rules: kept as stored, not worked out again.
+    const marked = (await t.deps.registry.getSource(source.id))!;
+    expect(await maskAfterRefreshOf({ urlMaskedFor: urlMaskedForOf(marked) })).toEqual(['planted', true]);
+    await t.deps.registry.saveSource({ ...(await t.deps.registry.getSource(source.id))!, urlMasked: mask });
   });
 
   it('sends If-Modified-Since when the upstream gives only Last-Modified (§13.1.3)', async () => {

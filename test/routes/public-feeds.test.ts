@@ -166,11 +166,12 @@ describe("public feed route, outside the site's hooks", () => {
   });
 
   it("limits polls by the address Fastify's trustProxy gives: behind a trusted proxy, the forwarded one", async () => {
-    const limited = async (trustProxy: string) => {
+    // `hops`: proxies between the client and the one that connects to us, appended as they would.
+    const limited = async (trustProxy: string, hops = '') => {
       const { t, path, base } = await startFeedApp(upstream, { FEEDPROXY_TRUST_PROXY: trustProxy, FEEDPROXY_PUBLIC_RATE_LIMIT: '2' });
       try {
         const poll = async (address: string) => {
-          const response = await fetch(`${base}${path}`, { headers: { 'x-forwarded-for': address } });
+          const response = await fetch(`${base}${path}`, { headers: { 'x-forwarded-for': address + hops } });
           await response.arrayBuffer();
           return response.status;
         };
@@ -186,6 +187,14 @@ describe("public feed route, outside the site's hooks", () => {
     expect(await limited('true')).toEqual([200, 200, 429, 200]);
     // Not trusted (the positive control): the header is ignored, all four count against 127.0.0.1.
     expect(await limited('false')).toEqual([200, 200, 429, 429]);
+    // An address list: the connecting proxy (127.0.0.1) is on it, so the forwarded address counts…
+    expect(await limited('127.0.0.1')).toEqual([200, 200, 429, 200]);
+    // …through a chain of trusted proxies too (the rightmost untrusted address is the client)…
+    expect(await limited('127.0.0.1,10.0.0.0/8', ', 10.1.2.3')).toEqual([200, 200, 429, 200]);
+    // …but an untrusted hop in the chain is the client: all four count against 192.0.2.77.
+    expect(await limited('127.0.0.1', ', 192.0.2.77')).toEqual([200, 200, 429, 429]);
+    // A list the connecting address is not on: the header is ignored.
+    expect(await limited('10.0.0.0/8,192.0.2.0/24')).toEqual([200, 200, 429, 429]);
   });
 
   it('gives a 5xx of the route the error headers of its 404s and 429s', async () => {

@@ -178,6 +178,56 @@ describe.each(STORES)('key-value store (%s)', (kind) => {
     await one.removeMember('cas-listed', 'cas');
   });
 
+  it('answers each of many callers at once for its own record and lease (the SQLite store groups them into one statement)', async () => {
+    const ids = ['g0', 'g1', 'g2', 'g3', 'g4', 'g5'];
+    for (const id of ids) {
+      await one.set(`source:${id}`, { id, title: 'T', refreshMinutes: 30 });
+      await one.addMember('grouped', id);
+    }
+    // g1 was edited, g2 unlisted: their writes are refused, the others' go through.
+    await one.set('source:g1', { id: 'g1', title: 'Edited', refreshMinutes: 30 });
+    await one.removeMember('grouped', 'g2');
+    const match = (id: string) => ({ fields: { title: 'T', refreshMinutes: 30 }, listed: { set: 'grouped', member: id } });
+    const written = await Promise.all(
+      ids.map((id) => two.setIfMatches(`source:${id}`, { id, title: 'T', refreshMinutes: 30, etag: id }, match(id))),
+    );
+    expect(written).toEqual([true, false, false, true, true, true]);
+    expect(await one.getMany(ids.map((id) => `source:${id}`))).toEqual([
+      { id: 'g0', title: 'T', refreshMinutes: 30, etag: 'g0' },
+      { id: 'g1', title: 'Edited', refreshMinutes: 30 },
+      { id: 'g2', title: 'T', refreshMinutes: 30 },
+      { id: 'g3', title: 'T', refreshMinutes: 30, etag: 'g3' },
+      { id: 'g4', title: 'T', refreshMinutes: 30, etag: 'g4' },
+      { id: 'g5', title: 'T', refreshMinutes: 30, etag: 'g5' },
+    ]);
+    // Two writes of one record at once: one after the other, so the second sees the first's result.
+    const [first, second] = await Promise.all([
+      two.setIfMatches('source:g0', { id: 'g0', title: 'Renamed', refreshMinutes: 30 }, match('g0')),
+      two.setIfMatches('source:g0', { id: 'g0', title: 'T', refreshMinutes: 30, etag: 'late' }, match('g0')),
+    ]);
+    expect([first, second]).toEqual([true, false]);
+    expect(await one.get('source:g0')).toEqual({ id: 'g0', title: 'Renamed', refreshMinutes: 30 });
+    // Leases: g3 and g4 are held by another owner; the rest are taken with their records read under them.
+    expect(await one.acquireLease('refresh:g3', 'other', 60_000)).toBe(true);
+    expect(await one.acquireLease('refresh:g4', 'other', 60_000)).toBe(true);
+    const leased = await Promise.all(ids.map((id) => two.acquireLeaseAndGet(`refresh:${id}`, 'me', 60_000, `source:${id}`)));
+    expect(leased.map((outcome) => outcome.taken)).toEqual([true, true, true, false, false, true]);
+    expect(leased[5]).toEqual({ taken: true, value: { id: 'g5', title: 'T', refreshMinutes: 30, etag: 'g5' } });
+    expect(leased[1]).toEqual({ taken: true, value: { id: 'g1', title: 'Edited', refreshMinutes: 30 } });
+    // Released all at once: only the caller's own leases go; the other owner's stay.
+    await Promise.all(ids.map((id) => two.releaseLease(`refresh:${id}`, 'me')));
+    expect(await Promise.all(ids.map((id) => one.acquireLease(`refresh:${id}`, 'third', 60_000)))).toEqual([
+      true,
+      true,
+      true,
+      false,
+      false,
+      true,
+    ]);
+    await Promise.all(ids.map((id) => one.releaseLease(`refresh:${id}`, 'third')));
+    await Promise.all(['g3', 'g4'].map((id) => one.releaseLease(`refresh:${id}`, 'other')));
+  });
+
   it('answers ping', async () => {
     await expect(one.ping()).resolves.toBeUndefined();
   });
