@@ -3,6 +3,7 @@
 // claim, or claim nothing, are guessed by chardet (its only import). Never throws: undecodable
 // bytes become U+FFFD.
 import { analyse } from 'chardet';
+import { isUtf8 } from 'node:buffer';
 
 // charset=utf-8, charset="utf-8" and (what some servers send) charset='utf-8'.
 const CHARSET_PARAM = /;\s*charset\s*=\s*["']?([^"';\s]+)/i;
@@ -28,13 +29,9 @@ function sniffBom(bytes: Buffer): string | undefined {
   return undefined;
 }
 
+// Validated without decoding (node's isUtf8, simdutf): a fatal TextDecoder decoded every feed twice.
 function isValidUtf8(bytes: Buffer): boolean {
-  try {
-    new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-    return true;
-  } catch {
-    return false;
-  }
+  return isUtf8(bytes);
 }
 
 /** Chooses the encoding of a feed body; see the file comment for the order. */
@@ -113,6 +110,9 @@ export function decodeBody(body: Buffer | string, contentType?: string): string 
   if (typeof body === 'string') return body.replace(/^\uFEFF/, '');
   const encoding = detectEncoding(body, contentType);
   if (encoding === 'windows-1252') return decodeWindows1252(body);
+  // Valid UTF-8 (the common case) decodes the same through Buffer, faster than a TextDecoder: the
+  // one BOM TextDecoder drops and the stray one removed after it both come off here.
+  if (encoding === 'utf-8' && isUtf8(body)) return body.toString('utf8').replace(/^\uFEFF{1,2}/, '');
   // TextDecoder drops a leading BOM itself; a stray one of another encoding is removed below.
   return new TextDecoder(encoding, { fatal: false }).decode(body).replace(/^\uFEFF/, '');
 }

@@ -3,7 +3,7 @@
 import type { Deps } from '../deps.js';
 import { applyFeedOptions, feedOptionsOf, oldestAllowed, type PublishedEntry, type SourceFacet } from '../pipeline/feed-options.js';
 import { mergeAll, mergeFeed, type FeedSelection, type MergedSelection } from './merge-state.js';
-import { renderFeed } from '../render/render-feed.js';
+import { renderFeeds } from '../render/render-feed.js';
 import { maskUrl, REDACTED } from '../secrets/scrub.js';
 import {
   entryDate,
@@ -87,20 +87,21 @@ async function renderAndStore(deps: RebuildDeps, feedId: string): Promise<Render
   const previous = await registry.getRenderedMeta(feed.id);
   const formats = {} as RenderedMeta['formats'];
   const bodies = {} as Record<RenderedFormat, string>;
+  // Each format names its own URL as self; the entries are prepared once for all three.
+  const written = renderFeeds(FEED_FORMATS, {
+    id: `urn:uuid:${publicFeedIdOf(feed.id)}`,
+    title: feed.title,
+    description: `${feed.title} — merged by feedproxy`,
+    alternateUrls: urls,
+    updated,
+    generator: `feedproxy ${VERSION}`,
+    hubUrl: hubUrlOf(config.publicUrl),
+    stylesheetUrl: `${config.publicUrl}/feed.xsl`,
+    ...podcastChannelOf(sources),
+    entries: published,
+  });
   for (const format of FEED_FORMATS) {
-    const { body, contentType } = renderFeed(format, {
-      id: `urn:uuid:${publicFeedIdOf(feed.id)}`,
-      title: feed.title,
-      description: `${feed.title} — merged by feedproxy`,
-      selfUrl: urls[format],
-      alternateUrls: urls,
-      updated,
-      generator: `feedproxy ${VERSION}`,
-      hubUrl: hubUrlOf(config.publicUrl),
-      stylesheetUrl: `${config.publicUrl}/feed.xsl`,
-      ...podcastChannelOf(sources),
-      entries: published,
-    });
+    const { body, contentType } = written[format];
     formats[format] = { contentType, etag: strongEtag(body) };
     bodies[format] = body;
   }

@@ -178,7 +178,7 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
     const rebuild = update.changed || rescrub || source.status !== 'ok';
     if (rebuild) await markRebuildPending(deps, source, options);
     // A source deleted during the fetch gets these entries too, and saveRefreshed takes them back.
-    if (update.dirty || rescrub || cached.length === 0) await deps.registry.saveEntries(source.id, update.entries);
+    if (update.dirty || rescrub || cached.length === 0) await deps.registry.saveEntries(source.id, update.entries, update.texts);
     const upstreamMinMinutes = upstreamMinMinutesOf(response.maxAgeSeconds, parsed.ttlMinutes);
     const saved = await saveRefreshed(
       deps,

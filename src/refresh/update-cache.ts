@@ -12,6 +12,8 @@ export interface CacheUpdate {
   updated: number;
   /** Bytes of `entries` as stored (UTF-8 JSON, each entry on its own): what the source costs the store. */
   bytes: number;
+  /** Each entry's JSON text, in the order of `entries`: measured for `bytes`, and what the store writes. */
+  texts: string[];
 }
 
 export interface RetentionPolicy {
@@ -47,12 +49,16 @@ export function updateCachedEntries(
   // Bookkeeping that must reach the store even when no reader sees a difference.
   let marked = 0;
 
-  const sizes = new Map<CachedEntry, number>();
-  const sizeOf = (entry: CachedEntry) => {
-    let size = sizes.get(entry);
-    if (size === undefined) sizes.set(entry, (size = Buffer.byteLength(JSON.stringify(entry))));
-    return size;
+  const texts = new Map<CachedEntry, { text: string; size: number }>();
+  const textOf = (entry: CachedEntry) => {
+    let measured = texts.get(entry);
+    if (measured === undefined) {
+      const text = JSON.stringify(entry);
+      texts.set(entry, (measured = { text, size: Buffer.byteLength(text) }));
+    }
+    return measured;
   };
+  const sizeOf = (entry: CachedEntry) => textOf(entry).size;
   const candidates = newestOfDocument(fetched, previous, policy.maxEntries).map((entry) => {
     const cachedCopy = previous.get(entry.id);
     // The same upstream item (parseFeed reused the cached entry for it): the cached copy as it is.
@@ -96,7 +102,15 @@ export function updateCachedEntries(
   const kept = withinBytes(newestFirst(next), policy.maxEntries, policy.maxBytes ?? Infinity, sizeOf);
   expired += next.length - kept.length;
   const bytes = kept.reduce((total, entry) => total + sizeOf(entry), 0);
-  return { entries: kept, changed: added + updated + expired > 0, dirty: added + updated + expired + marked > 0, added, updated, bytes };
+  return {
+    entries: kept,
+    changed: added + updated + expired > 0,
+    dirty: added + updated + expired + marked > 0,
+    added,
+    updated,
+    bytes,
+    texts: kept.map((entry) => textOf(entry).text),
+  };
 }
 
 function newestFirst(entries: CachedEntry[]): CachedEntry[] {

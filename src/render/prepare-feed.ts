@@ -91,6 +91,11 @@ export function prepareFeed(input: RenderInput): PreparedFeed {
   };
 }
 
+/** The feed's own URL as prepareFeed makes `selfUrl`: for a view of one prepared feed per format. */
+export function prepareSelfUrl(url: string): string | undefined {
+  return normaliseUrl(url);
+}
+
 function prepareEntry(entry: RenderEntry, usedIds: Set<string>): PreparedEntry {
   const link = normaliseUrl(entry.link);
   const id = uniqueId(entry, usedIds);

@@ -6,7 +6,7 @@ import type { RenderedFormat } from '../model.js';
 import { renderAtom } from './formats/atom.js';
 import { renderJson } from './formats/json-feed.js';
 import { renderRss } from './formats/rss.js';
-import { prepareFeed, type RenderInput } from './prepare-feed.js';
+import { prepareFeed, prepareSelfUrl, type PreparedFeed, type RenderInput } from './prepare-feed.js';
 
 export type { RenderEntry, RenderInput } from './prepare-feed.js';
 
@@ -25,7 +25,21 @@ export const CONTENT_TYPES: Record<RenderFormat, string> = {
 };
 
 export function renderFeed(format: RenderFormat, input: RenderInput): RenderedFeed {
-  const feed = prepareFeed(input);
+  return writeFeed(format, prepareFeed(input));
+}
+
+/**
+ * Every format at once, each with its own URL as self (`alternateUrls[format]`): the same bytes as
+ * renderFeed per format, the input prepared once instead of once a format (a rebuild renders all).
+ */
+export function renderFeeds<F extends RenderFormat>(formats: readonly F[], input: Omit<RenderInput, 'selfUrl'>): Record<F, RenderedFeed> {
+  const prepared = prepareFeed({ ...input, selfUrl: input.alternateUrls.atom });
+  const rendered = {} as Record<F, RenderedFeed>;
+  for (const format of formats) rendered[format] = writeFeed(format, { ...prepared, selfUrl: prepareSelfUrl(input.alternateUrls[format]) });
+  return rendered;
+}
+
+function writeFeed(format: RenderFormat, feed: PreparedFeed): RenderedFeed {
   const body = format === 'atom' ? renderAtom(feed) : format === 'rss' ? renderRss(feed) : renderJson(feed);
   return { body, contentType: CONTENT_TYPES[format] };
 }

@@ -12,6 +12,19 @@ export const NATIVE_JSON = {
   deserialize: (text: string) => JSON.parse(text),
 };
 
+/**
+ * A value whose JSON text the caller has already written (setMany only): a refresh's entry list is
+ * put together from the entries' texts it measured, instead of stringified whole a second time.
+ */
+export class JsonText {
+  constructor(readonly text: string) {}
+}
+
+/** keyv's row text (`{"value": …}`) of a value, as setMany writes it on every backend. */
+export function keyvTextOf(value: unknown): string {
+  return value instanceof JsonText ? `{"value":${value.text}}` : JSON.stringify({ value });
+}
+
 /** Records are keyv's on every backend: whole JSON values by key. */
 export function recordsThrough(keyv: Keyv): Pick<KeyValueStore, 'get' | 'getMany' | 'set' | 'delete'> {
   return {

@@ -18,7 +18,10 @@ export interface KeyValueStore extends DueIndex {
   getMany<T>(keys: string[]): Promise<Array<T | undefined>>;
   /** `ttlMs` makes the record expire by itself (a revocation record outlives what it revokes by nothing). */
   set(key: string, value: unknown, ttlMs?: number): Promise<void>;
-  /** Several records written at once, atomically: a reader sees all of them or none (one statement; MULTI). */
+  /**
+   * Several records written at once, atomically: a reader sees all of them or none (one statement;
+   * MULTI). A value may be a JsonText (keyv-records.ts): its JSON, already written.
+   */
   setMany(records: Array<[key: string, value: unknown]>): Promise<void>;
   delete(key: string): Promise<void>;
   /** Set membership; adding and removing are atomic and never lose a concurrent writer's member. */

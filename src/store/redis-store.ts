@@ -4,7 +4,7 @@
 import KeyvRedis, { createClient } from '@keyv/redis';
 import Keyv from 'keyv';
 import { openRedisDueIndex } from './due-index.js';
-import { keyvValueOf, NATIVE_JSON, recordsThrough } from './keyv-records.js';
+import { keyvTextOf, keyvValueOf, NATIVE_JSON, recordsThrough } from './keyv-records.js';
 import { MATCHABLE_FIELD, type KeyValueStore, type LeasedRecord, type RecordChangeListener, type RecordWatch } from './kv.js';
 
 type RedisClient = ReturnType<typeof createClient>;
@@ -72,7 +72,7 @@ export async function openRedisStore(url: string, prefix: string): Promise<KeyVa
       if (entries.length === 0) return;
       // keyv's own format (`{"value": …}` under `<prefix>r:<key>`), in one MULTI: applied as one.
       const transaction = client.multi();
-      for (const [key, value] of entries) transaction.set(`${prefix}r:${key}`, JSON.stringify({ value }));
+      for (const [key, value] of entries) transaction.set(`${prefix}r:${key}`, keyvTextOf(value));
       await transaction.exec();
     },
     async addMember(set, member) {

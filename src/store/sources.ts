@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import type { CachedEntry, SourceRecord } from '../model.js';
 import type { KeyValueStore } from './kv.js';
+import { JsonText } from './keyv-records.js';
 import { getMany, getOwned, key, set } from './keys.js';
 import { createLeases, lease, type LeaseOutcome, type LeaseWait } from './leases.js';
 
@@ -173,10 +174,12 @@ export function createSourceRepository(store: KeyValueStore) {
      * The entries and their new revision in one atomic write: a rebuild that reads the revision before
      * the entries (publish/merge-state.ts) never records a revision with entries older than it. (Stores
      * written by releases that wrote them in three steps may hold a pending revision: read as null.)
+     * `texts`, when given, are the entries' own JSON texts (`JSON.stringify(entries[i])`), which a
+     * refresh has measured already: the list is written from them, byte for byte what it would be.
      */
-    async saveEntries(sourceId: string, entries: CachedEntry[]): Promise<void> {
+    async saveEntries(sourceId: string, entries: CachedEntry[], texts?: readonly string[]): Promise<void> {
       await store.setMany([
-        [key.entries(sourceId), entries],
+        [key.entries(sourceId), texts && texts.length === entries.length ? new JsonText(`[${texts.join(',')}]`) : entries],
         [key.entriesRevision(sourceId), newRevision()],
       ]);
     },

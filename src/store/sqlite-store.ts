@@ -7,7 +7,7 @@ import sqlite3 from 'sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { openSqliteDueIndex } from './due-index.js';
-import { keyvValueOf, NATIVE_JSON, recordsThrough } from './keyv-records.js';
+import { keyvTextOf, keyvValueOf, NATIVE_JSON, recordsThrough } from './keyv-records.js';
 import {
   MATCHABLE_FIELD,
   type KeyValueStore,
@@ -136,7 +136,7 @@ export async function openSqliteStore(path: string): Promise<KeyValueStore> {
       // keyv's own row format (`{"value": …}` under `fp:<key>`), in one upsert: one statement is atomic.
       await query(
         `INSERT INTO ${KEYV_TABLE}(key, value) VALUES ${entries.map(() => '(?, ?)').join(', ')} ON CONFLICT(key) DO UPDATE SET value = excluded.value`,
-        ...entries.flatMap(([key, value]) => [`${KEYV_NAMESPACE}:${key}`, JSON.stringify({ value })]),
+        ...entries.flatMap(([key, value]) => [`${KEYV_NAMESPACE}:${key}`, keyvTextOf(value)]),
       ).finally(noteWrite);
     },
     async delete(key) {

@@ -35,6 +35,14 @@ describe('updateCachedEntries', () => {
     expect(back.entries.find((e) => e.id === 'a')).toEqual(cachedA);
   });
 
+  it('hands each kept entry’s JSON text, in order: what the store writes instead of stringifying the list', () => {
+    const cached = updateCachedEntries([], [entry('a'), entry('b', 'B ü')], 's', new Date(T0), policy).entries;
+    const update = updateCachedEntries(cached, [entry('c'), entry('b', 'B ü')], 's', new Date(T0 + DAY), { ...policy, maxBytes: 1 << 20 });
+    expect(update.entries.map((e) => e.id).sort()).toEqual(['a', 'b', 'c']);
+    expect(update.texts).toEqual(update.entries.map((e) => JSON.stringify(e)));
+    expect(update.bytes).toBe(update.texts.reduce((total, text) => total + Buffer.byteLength(text), 0));
+  });
+
   it('keeps an entry for the retention period counted from when it left the document', () => {
     let cached = updateCachedEntries([], [entry('a'), entry('b')], 's', new Date(T0), policy).entries;
     // Day 40: the same document again. Nothing a reader sees changed.

@@ -7,7 +7,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { CachedEntry } from '../../src/model.js';
-import { renderFeed, type RenderFormat } from '../../src/render/render-feed.js';
+import { renderFeed, renderFeeds, type RenderFormat } from '../../src/render/render-feed.js';
 import { ENTRIES, FEED_URLS, fixtureInput } from './fixture.js';
 
 const GOLDEN_DIR = join(dirname(fileURLToPath(import.meta.url)), 'golden');
@@ -36,6 +36,15 @@ describe('renderFeed golden files', () => {
     const first = renderFeed(format, fixtureInput(format)).body;
     const second = renderFeed(format, structuredClone(fixtureInput(format))).body;
     expect(second).toBe(first);
+  });
+
+  it('renders every format at once (renderFeeds, what a rebuild calls) byte for byte as one at a time', () => {
+    const { selfUrl: _selfUrl, ...input } = fixtureInput('atom');
+    const all = renderFeeds(FORMATS, input);
+    for (const format of FORMATS) {
+      expect(all[format]).toEqual(renderFeed(format, fixtureInput(format)));
+      expect(all[format].body).toBe(golden(format));
+    }
   });
 
   it('answers with the content type of each format', () => {

@@ -5,6 +5,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import sqlite3 from 'sqlite3';
+import { JsonText } from '../../src/store/keyv-records.js';
 import { openKeyValueStore, type KeyValueStore } from '../../src/store/kv.js';
 import { deleteRedisKeys, readRedisKeys, REDIS_URL, STORES, uniqueRedisPrefix } from '../helpers/stores.js';
 
@@ -50,6 +52,44 @@ describe.each(STORES)('key-value store (%s)', (kind) => {
     await one.setMany(keys.map((key, index) => [key, index]));
     expect(await two.getMany([...keys].reverse())).toEqual(keys.map((_, index) => index).reverse());
   });
+
+  it('writes a value from its JSON text (JsonText) byte for byte as it would write the value', async () => {
+    const list = [
+      { id: 'a', title: 'ü ✓ "q"', tags: [] },
+      { id: 'b', n: 1.5 },
+    ];
+    await one.setMany([
+      ['entries:text', new JsonText(`[${list.map((item) => JSON.stringify(item)).join(',')}]`)],
+      ['entries:value', list],
+    ]);
+    expect(await two.get('entries:text')).toEqual(list);
+    const raw = await rawRows(['entries:text', 'entries:value']);
+    expect(raw[0]).toBe(JSON.stringify({ value: list }));
+    expect(raw[0]).toBe(raw[1]);
+  });
+
+  /** The stored texts of records, read past the store (keyv's row or Redis string). */
+  async function rawRows(keys: string[]): Promise<string[]> {
+    if (kind === 'redis') {
+      const all = await readRedisKeys(prefix);
+      return keys.map((key) => all.get(`${prefix}r:${key}`)!);
+    }
+    const db = new sqlite3.Database(join(dir, 'kv.sqlite'));
+    try {
+      return await Promise.all(
+        keys.map(
+          (key) =>
+            new Promise<string>((resolve, reject) =>
+              db.get('SELECT value FROM keyv WHERE key = ?', `fp:${key}`, (error, row: { value: string } | undefined) =>
+                error ? reject(error) : resolve(row!.value),
+              ),
+            ),
+        ),
+      );
+    } finally {
+      await new Promise((resolve) => db.close(resolve));
+    }
+  }
 
   it('keeps every member of a set written by both at once, listed in order', async () => {
     const members = Array.from({ length: 200 }, (_, index) => `m${String(index).padStart(3, '0')}`);
