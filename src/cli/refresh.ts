@@ -52,6 +52,8 @@ export async function refresh(config: Readonly<Config>, args: string[]): Promise
     };
     // What an earlier run killed mid-batch (a cron timeout) stored and never published.
     await rebuildPendingFeeds(deps);
+    // A page of `--all` that cannot be read ends the batch; the run then fails, never passes short.
+    let pageError: unknown;
     if (explicit) {
       const pages = allPages;
       await refreshBatch(deps, picked, {
@@ -63,7 +65,13 @@ export async function refresh(config: Readonly<Config>, args: string[]): Promise
           ? async () => {
               // A disabled source stays disabled: `--all` is every source that may be refreshed.
               for (;;) {
-                const next = await pages.next();
+                let next: IteratorResult<SourceRecord[]>;
+                try {
+                  next = await pages.next();
+                } catch (error) {
+                  pageError = error;
+                  return [];
+                }
                 if (next.done) return [];
                 const page = next.value.filter((source) => source.status !== 'disabled');
                 total -= next.value.length - page.length;
@@ -80,6 +88,10 @@ export async function refresh(config: Readonly<Config>, args: string[]): Promise
     const seconds = ((Date.now() - started) / 1000).toFixed(1);
     const skipped = counts.skipped ? `, skipped ${counts.skipped}` : '';
     console.log(`refreshed ${counts.updated}, unchanged ${counts.unchanged}, failed ${counts.failed}${skipped} in ${seconds}s`);
+    if (pageError !== undefined) {
+      console.error(`feedproxy: reading the sources stopped after ${done} of ${total}: ${(pageError as Error).message}`);
+      return 1;
+    }
     return counts.failed > 0 ? 1 : 0;
   } finally {
     await deps.close();

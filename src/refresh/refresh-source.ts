@@ -201,18 +201,33 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
     if (!saved) return { outcome: 'skipped', source };
     // Edited meanwhile (a new URL, or a value marked secret): the edit scrubbed what was cached, then
     // these entries, scrubbed for the secrets before it, were written behind its back.
-    if (saved.urlSealed !== source.urlSealed) await scrubCachedEntriesFor(deps, saved);
+    const editedMeanwhile = saved.urlSealed !== source.urlSealed;
+    if (editedMeanwhile) await scrubCachedEntriesFor(deps, saved);
     // Counted only when this refresh's record was written (a URL changed meanwhile keeps the other).
     if (saved.urlSealed === source.urlSealed && update.bytes !== (source.cachedBytes ?? 0))
       await deps.registry.addToUserCount(source.userId, 'cachedBytes', update.bytes - (source.cachedBytes ?? 0));
-    if (rebuild) await rebuildQuietly(deps, saved, options);
+    // Rescrubbed for an edit: what the edit's own rebuild published may have been read before it.
+    if (rebuild || editedMeanwhile) await rebuildQuietly(deps, saved, options);
     const outcome = update.changed ? 'updated' : 'unchanged';
     deps.metrics.refreshes.inc({ outcome, error: '' });
     deps.logger.debug({ sourceId: source.id, host: source.host, added: update.added, updated: update.updated }, 'source refreshed');
     return { outcome, source: saved };
   } catch (error) {
     deps.metrics.fetchDuration.observe({ outcome: 'error' }, Number(process.hrtime.bigint() - started) / 1e9);
-    return recordFailure(deps, source, error, request.secrets, options);
+    return recordFailure(deps, source, error, secretsForFailure(request), options);
+  }
+}
+
+/**
+ * The secrets to scrub a failure's message with. They are worked out on first read, and that read
+ * may be what failed (earlier secrets that no longer open): then the URL's own, so the failure is
+ * still recorded and backed off, never thrown out of the refresh.
+ */
+function secretsForFailure(request: SourceRequest): string[] {
+  try {
+    return request.secrets;
+  } catch {
+    return secretValuesOf(request.storedUrl);
   }
 }
 

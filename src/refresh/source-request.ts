@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import type { Deps } from '../deps.js';
 import type { FeedRequest } from '../fetch/types.js';
-import { MASK_RULES, maskUrl, secretPartsOf, secretValuesOf } from '../secrets/scrub.js';
+import { MASK_RULES, maskUrl, SCRUB_RULES, secretPartsOf, secretValuesOf } from '../secrets/scrub.js';
 import type { SourceRecord } from '../model.js';
 import { connectionRequest } from '../oauth/signed-requests.js';
 
@@ -62,13 +62,14 @@ function once<T>(compute: () => T): () => T {
 }
 
 /**
- * What `urlMasked` was worked out from: the mask's rules and the sealed URL and secrets (ciphertexts,
+ * What `urlMasked` was worked out from: the mask's rules (and the scrub rules, whose matching maskUrl
+ * shares) and the sealed URL and secrets (ciphertexts,
  * each sealed with a fresh IV, so an edited URL or secret list never digests the same). While a
  * record's `urlMaskedFor` matches, its mask is what maskUrl would answer, and a refresh keeps it.
  */
 export function urlMaskedForOf(source: Pick<SourceRecord, 'urlSealed' | 'secretsSealed'>): string {
   return createHash('sha256')
-    .update(`${MASK_RULES}\n${source.urlSealed}\n${source.secretsSealed ?? ''}`)
+    .update(`${MASK_RULES}\n${SCRUB_RULES}\n${source.urlSealed}\n${source.secretsSealed ?? ''}`)
     .digest('base64url')
     .slice(0, 22);
 }

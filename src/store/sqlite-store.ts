@@ -93,7 +93,7 @@ export async function openSqliteStore(path: string): Promise<KeyValueStore> {
       // their leases, so as current as the single statement's).
       const taken = await query(
         `INSERT INTO fp_leases(key, owner, expires_at)
-         SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2 FROM json_each(?) AS j WHERE true
+         SELECT json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]'), json_extract(j.value, '$[2]') FROM json_each(?) AS j WHERE true
          ON CONFLICT(key) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
          WHERE fp_leases.expires_at <= ? OR fp_leases.owner = excluded.owner
          RETURNING key`,
@@ -102,10 +102,19 @@ export async function openSqliteStore(path: string): Promise<KeyValueStore> {
       );
       const takenKeys = new Set(taken.map((row) => String(row.key)));
       const wanted = asked.filter(({ key }) => takenKeys.has(key)).map(({ recordKey }) => recordKey);
-      const rows =
-        wanted.length === 0
-          ? []
-          : await query(`SELECT key, value FROM ${KEYV_TABLE} WHERE key IN (SELECT value FROM json_each(?))`, JSON.stringify(wanted));
+      let rows: Array<Record<string, unknown>> = [];
+      try {
+        if (wanted.length > 0)
+          rows = await query(`SELECT key, value FROM ${KEYV_TABLE} WHERE key IN (SELECT value FROM json_each(?))`, JSON.stringify(wanted));
+      } catch (error) {
+        // Taken but not read: no caller will release them, so they are given back now, not left to lapse.
+        const mine = asked.filter(({ key }) => takenKeys.has(key)).map(({ key, owner }) => [key, owner]);
+        await query(
+          `DELETE FROM fp_leases WHERE (key, owner) IN (SELECT json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]') FROM json_each(?) AS j)`,
+          JSON.stringify(mine),
+        ).catch(() => undefined);
+        throw error;
+      }
       const records = new Map(rows.map((row) => [String(row.key), row.value]));
       return asked.map(({ key, recordKey }) =>
         takenKeys.has(key) ? { taken: true, value: keyvValueOf(records.get(recordKey)) } : { taken: false },
@@ -117,7 +126,7 @@ export async function openSqliteStore(path: string): Promise<KeyValueStore> {
     if (leases.length === 1) await query('DELETE FROM fp_leases WHERE key = ? AND owner = ?', leases[0]!.key, leases[0]!.owner);
     else
       await query(
-        'DELETE FROM fp_leases WHERE (key, owner) IN (SELECT j.value ->> 0, j.value ->> 1 FROM json_each(?) AS j)',
+        `DELETE FROM fp_leases WHERE (key, owner) IN (SELECT json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]') FROM json_each(?) AS j)`,
         JSON.stringify(leases.map(({ key, owner }) => [key, owner])),
       );
     return leases.map(() => undefined);
@@ -268,7 +277,7 @@ interface CompareAndSet {
  * batch, so each caller's answer is its own write's.
  */
 function compareAndSetsOf(query: SqlQuery, fields: string[], noteWrite: () => void): GroupedWrites<CompareAndSet, boolean> {
-  const at = (index: number) => `j.value ->> ${index}`;
+  const at = (index: number) => `json_extract(j.value, '$[${index}]')`;
   const sql = `UPDATE ${KEYV_TABLE} SET value = b.v
     FROM (SELECT ${at(0)} AS k, ${at(1)} AS v, ${fields.map((_, index) => `${at(index + 2)} AS f${index}`).join(', ')}${fields.length > 0 ? ',' : ''}
                  ${at(fields.length + 2)} AS ls, ${at(fields.length + 3)} AS lm

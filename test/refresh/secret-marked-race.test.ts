@@ -59,4 +59,20 @@ describe.each(STORES)('a value marked secret during a refresh (%s store)', (stor
     expect(published.body).toContain('Meet in');
     expect(published.body).not.toContain(MARKED);
   });
+
+  it('records a failure, and throws nothing, when the earlier secrets no longer open', async () => {
+    handler = serveBody(feedWith(['Welcome']), RSS);
+    const created = await t.api(key, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url('/feed') } });
+    const id = created.json().id as string;
+    const record = (await t.deps.registry.getSource(id))!;
+    // Sealed under a key this vault does not hold (a store half-way through a botched rotation).
+    await t.deps.registry.saveSource({ ...record, secretsSealed: t.deps.vault.seal('[]').replace(/.{8}$/, 'AAAAAAAA') });
+    handler = serveBody(feedWith(['Welcome', 'Second']), RSS);
+
+    const result = await refreshSource(t.deps, id, { force: true });
+    expect(result?.outcome).toBe('failed');
+    const stored = await t.deps.registry.getSource(id);
+    expect(stored?.errorCount).toBe(1);
+    expect(stored?.lastErrorCode).toBeDefined();
+  });
 });

@@ -51,7 +51,7 @@ describe('openSyncSqlite: mayHaveCommitted', () => {
     }
   });
 
-  it('is true after a checkpoint that restarts the WAL, and after a commit into the restarted WAL', () => {
+  it('is true after a commit into a WAL that a checkpoint restarted', () => {
     const { writer, reader } = open();
     writer.exec("INSERT INTO fp_changes(key) VALUES ('fp:public:a')");
     reader.mayHaveCommitted();
