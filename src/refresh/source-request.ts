@@ -27,26 +27,21 @@ export async function prepareSourceRequest(deps: Deps, source: SourceRecord): Pr
   const validators = { etag: source.etag, lastModified: source.lastModified };
   const known = once(() => knownSecretsOf(deps, source));
   if (!source.connectionId) {
-    const secrets = once(() => secretValuesOf(storedUrl, known()));
-    return {
-      url: storedUrl,
-      ...validators,
-      storedUrl,
-      get secrets() {
-        return secrets();
-      },
-      get known() {
-        return known();
-      },
-    };
+    return withSecretsOnRead({ url: storedUrl, ...validators, storedUrl }, () => secretValuesOf(storedUrl, known()), known);
   }
   const { url, sign, secrets: connectionSecrets } = await connectionRequest(deps, source.userId, source.connectionId, storedUrl);
-  const secrets = once(() => [...secretValuesOf(url, known()), ...connectionSecrets]);
+  return withSecretsOnRead({ url, sign, ...validators, storedUrl }, () => [...secretValuesOf(url, known()), ...connectionSecrets], known);
+}
+
+/** The request with its secret lists worked out on first read, once each. */
+function withSecretsOnRead(
+  fields: Omit<SourceRequest, 'secrets' | 'known'>,
+  secretsOf: () => string[],
+  known: () => string[],
+): SourceRequest {
+  const secrets = once(secretsOf);
   return {
-    url,
-    sign,
-    ...validators,
-    storedUrl,
+    ...fields,
     get secrets() {
       return secrets();
     },

@@ -11,6 +11,7 @@ import { openKeyValueStore, type KeyValueStore } from '../../src/store/kv.js';
 import { createRegistry, type Registry } from '../../src/store/registry.js';
 import { type SourceRecord } from '../../src/model.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
+import { sourceRecord as testSourceRecord } from '../helpers/source-record.js';
 import { deleteRedisKeys, randomSecretKey, REDIS_URL, STORES, uniqueRedisPrefix, type StoreKind } from '../helpers/stores.js';
 import { serveBody, startUpstream, type Upstream } from '../helpers/upstream.js';
 
@@ -22,23 +23,14 @@ const FEED =
   '<?xml version="1.0"?><rss version="2.0"><channel><title>Due</title><link>http://example.test/</link>' +
   '<item><guid>a</guid><title>A</title><pubDate>Mon, 02 Mar 2026 07:00:00 GMT</pubDate></item></channel></rss>';
 
+/** A source due at `nextFetchMs`, created an hour before T0. */
 function sourceRecord(id: string, nextFetchMs: number, extra: Partial<SourceRecord> = {}): SourceRecord {
-  return {
-    id,
-    userId: 'u1',
-    title: id,
-    urlSealed: 'sealed',
-    urlMasked: `https://example.test/${id}`,
-    host: 'example.test',
-    refreshMinutes: 30,
-    status: 'ok',
-    errorCount: 0,
+  return testSourceRecord(id, {
     nextFetchAt: iso(nextFetchMs),
-    entryCount: 0,
     createdAt: iso(T0 - 60 * MINUTE),
     updatedAt: iso(T0 - 60 * MINUTE),
     ...extra,
-  };
+  });
 }
 
 describe.each(STORES)('due index (%s store)', (kind: StoreKind) => {

@@ -4,30 +4,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type SourceRecord } from '../../src/model.js';
 import { openKeyValueStore, type KeyValueStore } from '../../src/store/kv.js';
 import { createRegistry } from '../../src/store/registry.js';
+import { sourceRecord } from '../helpers/source-record.js';
 import { deleteRedisKeys, REDIS_URL, STORES, uniqueRedisPrefix, type StoreKind } from '../helpers/stores.js';
-
-const iso = (ms: number) => new Date(ms).toISOString();
-
-function sourceRecord(id: string): SourceRecord {
-  return {
-    id,
-    userId: 'u1',
-    title: id,
-    urlSealed: 'sealed',
-    urlMasked: `https://example.test/${id}`,
-    host: 'example.test',
-    refreshMinutes: 30,
-    status: 'ok',
-    errorCount: 0,
-    nextFetchAt: iso(Date.UTC(2026, 2, 2)),
-    entryCount: 0,
-    createdAt: iso(Date.UTC(2026, 2, 1)),
-    updatedAt: iso(Date.UTC(2026, 2, 1)),
-  };
-}
 
 describe.each(STORES)('source pages (%s store)', (kind: StoreKind) => {
   let store: KeyValueStore | undefined;
