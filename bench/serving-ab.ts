@@ -124,6 +124,16 @@ async function load(server: Server, runSeconds: number, warmUp = false): Promise
   };
 }
 
+/** The case's request headers (as wrk sends them) by name, for the fixed-load client. */
+async function caseHeaders(server: Server): Promise<Record<string, string>> {
+  const headers = await wrkHeadersFor(kind, `http://127.0.0.1:${server.port}/${token}.atom`);
+  return Object.fromEntries(
+    headers
+      .filter((_, index) => index % 2 === 1)
+      .map((header) => [header.slice(0, header.indexOf(':')), header.slice(header.indexOf(':') + 1).trim()]),
+  );
+}
+
 /**
  * Instructions per answer (callgrind's Ir, every thread of the server): instrumentation is switched
  * on for exactly `fixed` requests, then the counts are dumped and read. Deterministic to a fraction
@@ -133,13 +143,7 @@ async function instructions(server: Server): Promise<number> {
   const pid = String(server.process.pid!);
   const control = (...args: string[]) =>
     new Promise<void>((resolve, reject) => execFile('callgrind_control', [...args, pid], (error) => (error ? reject(error) : resolve())));
-  const url = `http://127.0.0.1:${server.port}/${token}.atom`;
-  const headers = await wrkHeadersFor(kind, url);
-  const named = Object.fromEntries(
-    headers
-      .filter((_, index) => index % 2 === 1)
-      .map((header) => [header.slice(0, header.indexOf(':')), header.slice(header.indexOf(':') + 1).trim()]),
-  );
+  const named = await caseHeaders(server);
   await control('-i', 'on');
   const total = fixed ?? 10_000;
   const run = await runFixedLoad(server.port, `/${token}.atom`, named, total, connections);
@@ -155,13 +159,7 @@ async function instructions(server: Server): Promise<number> {
 
 /** Syscalls per answer by name (strace -c -f attached for exactly `fixed` requests): the kernel's side, which callgrind does not count. */
 async function syscalls(server: Server): Promise<Map<string, number>> {
-  const url = `http://127.0.0.1:${server.port}/${token}.atom`;
-  const headers = await wrkHeadersFor(kind, url);
-  const named = Object.fromEntries(
-    headers
-      .filter((_, index) => index % 2 === 1)
-      .map((header) => [header.slice(0, header.indexOf(':')), header.slice(header.indexOf(':') + 1).trim()]),
-  );
+  const named = await caseHeaders(server);
   const out = `${instance.dir}-strace-${server.process.pid}`;
   const tracer = spawn('strace', ['-c', '-f', '-o', out, '-p', String(server.process.pid)], { stdio: ['ignore', 'ignore', 'pipe'] });
   // Attached once strace has said so for the main thread.

@@ -13,7 +13,14 @@ import { SCRUB_RULES, scrubEntry, scrubText, secretValuesOf } from '../secrets/s
 import { rebuildFeedsOfSource } from '../publish/rebuild-feed.js';
 import type { SourceRecord } from '../model.js';
 import { afterFailure, afterGoodFetch, isActive, isDeferred, nextFetchAfter, upstreamMinMinutesOf } from '../model/source-policy.js';
-import { knownSecretsOf, maskedUrlFields, prepareSourceRequest, sourceUrlFields, type SourceRequest } from './source-request.js';
+import {
+  maskedUrlFields,
+  prepareSourceRequest,
+  scrubCachedEntries,
+  secretsOfRecord,
+  sourceUrlFields,
+  type SourceRequest,
+} from './source-request.js';
 import { indexSource, urlDigestsOf } from '../services/source-index.js';
 import { updateCachedEntries } from './update-cache.js';
 
@@ -202,7 +209,7 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
     // Edited meanwhile (a new URL, or a value marked secret): the edit scrubbed what was cached, then
     // these entries, scrubbed for the secrets before it, were written behind its back.
     const editedMeanwhile = saved.urlSealed !== source.urlSealed;
-    if (editedMeanwhile) await scrubCachedEntriesFor(deps, saved);
+    if (editedMeanwhile) await scrubCachedEntries(deps, source.id, secretsOfRecord(deps, saved));
     // Counted only when this refresh's record was written (a URL changed meanwhile keeps the other).
     if (saved.urlSealed === source.urlSealed && update.bytes !== (source.cachedBytes ?? 0))
       await deps.registry.addToUserCount(source.userId, 'cachedBytes', update.bytes - (source.cachedBytes ?? 0));
@@ -381,15 +388,6 @@ async function rebuildQuietly(deps: Deps, source: SourceRecord, options: Refresh
   } catch (error) {
     deps.logger.error({ sourceId: source.id, err: (error as Error).message }, 'rebuilding feeds failed');
   }
-}
-
-/** The cached entries scrubbed for the record's secrets as they are now (services/sources.ts does the same on an edit). */
-async function scrubCachedEntriesFor(deps: Deps, source: SourceRecord): Promise<void> {
-  const secrets = secretValuesOf(deps.vault.open(source.urlSealed), knownSecretsOf(deps, source));
-  await deps.registry.saveEntries(
-    source.id,
-    (await deps.registry.getEntries(source.id)).map((entry) => scrubEntry(entry, secrets)),
-  );
 }
 
 function holdsSecrets(entries: CachedEntry[], secrets: string[]): boolean {

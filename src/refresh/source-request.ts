@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import type { Deps } from '../deps.js';
 import type { FeedRequest } from '../fetch/types.js';
-import { MASK_RULES, maskUrl, SCRUB_RULES, secretPartsOf, secretValuesOf } from '../secrets/scrub.js';
+import { MASK_RULES, maskUrl, SCRUB_RULES, scrubEntry, secretPartsOf, secretValuesOf } from '../secrets/scrub.js';
 import type { SourceRecord } from '../model.js';
 import { connectionRequest } from '../oauth/signed-requests.js';
 
@@ -80,6 +80,19 @@ export function maskedUrlFields(
 }
 
 /** The secret values the source's earlier URLs carried (none on records older than the field). */
+/** Every secret value of a source as its record is now: its URL's and the ones it kept (scrubEntry's list). */
+export function secretsOfRecord(deps: Pick<Deps, 'vault'>, source: Pick<SourceRecord, 'urlSealed' | 'secretsSealed'>): string[] {
+  return secretValuesOf(deps.vault.open(source.urlSealed), knownSecretsOf(deps, source));
+}
+
+/** The source's cached entries scrubbed for `secrets` and written back (a value marked secret, an edit). */
+export async function scrubCachedEntries(deps: Pick<Deps, 'registry'>, sourceId: string, secrets: string[]): Promise<void> {
+  await deps.registry.saveEntries(
+    sourceId,
+    (await deps.registry.getEntries(sourceId)).map((entry) => scrubEntry(entry, secrets)),
+  );
+}
+
 export function knownSecretsOf(deps: Pick<Deps, 'vault'>, source: Pick<SourceRecord, 'secretsSealed'>): string[] {
   if (source.secretsSealed === undefined) return [];
   const values: unknown = JSON.parse(deps.vault.open(source.secretsSealed));

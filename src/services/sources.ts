@@ -8,7 +8,7 @@ import type { ParsedFeed } from '../model.js';
 import { discoverFeedLinks, isHtmlDocument, parseFeed } from '../parse/index.js';
 import { scrubEntry, scrubText, secretValuesOf } from '../secrets/scrub.js';
 import { rebuildFeed, rebuildFeedsOfSource } from '../publish/rebuild-feed.js';
-import { knownSecretsOf, sourceUrlFields } from '../refresh/source-request.js';
+import { knownSecretsOf, scrubCachedEntries, secretsOfRecord, sourceUrlFields } from '../refresh/source-request.js';
 import { updateCachedEntries } from '../refresh/update-cache.js';
 import type { SourceRecord } from '../model.js';
 import { nextFetchAfter, resetForRetry, upstreamMinMinutesOf } from '../model/source-policy.js';
@@ -155,11 +155,8 @@ async function changeSource(
   if (input.url === undefined && marked.length > 0) {
     // Marked on a source as it is: its URL masked again, and what it has cached scrubbed now.
     updated = { ...updated, ...sourceUrlFields(deps, source, deps.vault.open(source.urlSealed), [], marked) };
-    const secrets = secretValuesOf(deps.vault.open(source.urlSealed), knownSecretsOf(deps, updated));
-    await deps.registry.saveEntries(
-      id,
-      (await deps.registry.getEntries(id)).map((entry) => scrubEntry(entry, secrets)),
-    );
+    const secrets = secretsOfRecord(deps, updated);
+    await scrubCachedEntries(deps, id, secrets);
     // The source's own fields came from the upstream too (title, home page, artwork, last error):
     // a value the rules did not recognise may be in them, and they are published or shown.
     updated = {
