@@ -1,13 +1,15 @@
 // Bench 2 — a refresh pass: N sources on a local upstream (its own process, 16 ports = 16 hosts,
 // realistic feeds of varied size, one source in five answering 304), refreshed by refreshBatch()
 // with the configured limits, against the floor: the same requests (same validators) with plain
-// undici at the same concurrency, and the same bytes parsed by feedsmith alone.
+// undici at the same concurrency, the same bytes parsed by feedsmith alone, and the same sanitiser
+// run on the HTML of each item the floor has not seen with that HTML before (see FloorMemory).
 // Sources are written through the registry (no creation fetch); a first, unmeasured pass fills
 // their caches and validators, so the measured pass is steady state: 80% of sources have one new
 // entry, 20% answer 304.
 import { parseFeed as parseWithFeedsmith } from 'feedsmith';
 import { cpus, loadavg } from 'node:os';
 import { Agent, request } from 'undici';
+import { sanitizeHtml } from '../src/parse/sanitize-html.js';
 import { refreshBatch } from '../src/refresh/run-batch.js';
 import type { SourceRecord } from '../src/model.js';
 import { startChild, type Child } from './lib/child.js';
@@ -38,6 +40,71 @@ function urlOf(upstream: Upstream, index: number): string {
   return `http://${hostPort}/f/${index}?feed_token=bench-secret-${index.toString(36).padStart(6, '0')}`;
 }
 
+/**
+ * What the floor remembers of each URL between passes: item key → the item's HTML as last
+ * sanitised. The least work that gives our answer sanitises only an item that is new or whose HTML
+ * changed (ours skips the rest by fingerprint), so the floor does the same from plain memory — no
+ * store, no fingerprints. Primed from the documents the warm-up pass saw, so the measured passes
+ * sanitise what changed since, as ours does.
+ */
+type FloorMemory = Map<string, Map<string, string>>;
+const floorMemories = new WeakMap<BenchInstance, FloorMemory>();
+
+type LooseItem = Record<string, unknown>;
+const field = (value: unknown): string | undefined => (typeof value === 'string' && value !== '' ? value : undefined);
+const nested = (value: unknown, key: string): string | undefined =>
+  value !== null && typeof value === 'object' ? field((value as LooseItem)[key]) : undefined;
+
+/** The item key and HTML fields our parser sanitises, read off feedsmith's item of any format. */
+function itemHtml(item: LooseItem): { key: string; html: string[] } {
+  const key = nested(item.guid, 'value') ?? field(item.id) ?? field(item.link) ?? field(item.title) ?? '';
+  const html = [
+    field(item.description),
+    nested(item.content, 'encoded'),
+    nested(item.content, 'value'),
+    nested(item.summary, 'value'),
+    field(item.content_html),
+    field(item.summary),
+  ].filter((value): value is string => value !== undefined);
+  return { key, html };
+}
+
+/** Parses `body`, sanitises the HTML of its new or changed items; answers the format and how many items it sanitised. */
+function parseAndSanitise(memory: FloorMemory, url: string, body: string): { format: string; sanitised: number } {
+  const parsed = parseWithFeedsmith(body);
+  const feed = parsed.feed as { items?: LooseItem[]; entries?: LooseItem[] };
+  const known = memory.get(url) ?? new Map<string, string>();
+  const seen = new Map<string, string>();
+  let sanitised = 0;
+  for (const item of feed.items ?? feed.entries ?? []) {
+    const { key, html } = itemHtml(item);
+    const joined = html.join('\u0000');
+    if (known.get(key) !== joined) {
+      for (const value of html) sanitizeHtml(value, url);
+      sanitised += 1;
+    }
+    seen.set(key, joined);
+  }
+  memory.set(url, seen);
+  return { format: parsed.format, sanitised };
+}
+
+/** Unmeasured: every source's current document, fetched without validators, into the floor's memory. */
+async function primeFloor(instance: BenchInstance): Promise<void> {
+  const memory: FloorMemory = new Map();
+  const agent = new Agent();
+  try {
+    for (const source of await instance.deps.registry.listAllSources()) {
+      const url = instance.deps.vault.open(source.urlSealed);
+      const response = await request(url, { dispatcher: agent });
+      parseAndSanitise(memory, url, await response.body.text());
+    }
+  } finally {
+    await agent.close();
+  }
+  floorMemories.set(instance, memory);
+}
+
 /** One instance with `count` sources on the upstream, caches and validators filled by one pass. */
 export async function prepareRefreshInstance(
   upstream: Upstream,
@@ -49,6 +116,7 @@ export async function prepareRefreshInstance(
   for (let index = 0; index < count; index++)
     await addSource(instance.deps, { userId, url: urlOf(upstream, index), title: `Source ${index}` });
   const warm = await runOurPass(instance, 'warm-up (all 200, empty caches)');
+  await primeFloor(instance);
   return { instance, sources: await instance.deps.registry.listAllSources(), warm };
 }
 
@@ -67,9 +135,14 @@ export async function runOurPass(instance: BenchInstance, label: string): Promis
   return { label, sources: sources.length, wallMs, cpuMs, outcomes };
 }
 
-/** The floor: the same GETs (same URLs and If-None-Match) through a plain undici Agent, feedsmith on each 200 body. */
+/**
+ * The floor: the same GETs (same URLs and If-None-Match) through a plain undici Agent, feedsmith on
+ * each 200 body, and the sanitiser on the HTML of its new or changed items.
+ */
 export async function runFloorPass(instance: BenchInstance, label: string): Promise<PassFigures> {
   const { deps } = instance;
+  const memory = floorMemories.get(instance);
+  if (memory === undefined) throw new Error('the floor runs on an instance from prepareRefreshInstance (its memory is primed there)');
   const sources = await deps.registry.listAllSources();
   const requests = sources.map((source) => ({ url: deps.vault.open(source.urlSealed), etag: source.etag }));
   const agent = new Agent();
@@ -84,8 +157,9 @@ export async function runFloorPass(instance: BenchInstance, label: string): Prom
         outcomes['not-modified'] = (outcomes['not-modified'] ?? 0) + 1;
         continue;
       }
-      const parsed = parseWithFeedsmith(await response.body.text());
-      outcomes[parsed.format] = (outcomes[parsed.format] ?? 0) + 1;
+      const { format, sanitised } = parseAndSanitise(memory, url, await response.body.text());
+      outcomes[format] = (outcomes[format] ?? 0) + 1;
+      outcomes['items sanitised'] = (outcomes['items sanitised'] ?? 0) + sanitised;
     }
   };
   const { wallMs, cpuMs } = await measure(() => Promise.all(Array.from({ length: deps.config.refresh.concurrency }, worker)));
