@@ -21,7 +21,7 @@ import {
   sourceUrlFields,
   type SourceRequest,
 } from './source-request.js';
-import { indexSource, urlDigestsOf } from '../services/source-index.js';
+import { indexMovedUrls, urlDigestsOf } from '../services/source-index.js';
 import { updateCachedEntries } from './update-cache.js';
 
 export type RefreshOutcome = 'updated' | 'unchanged' | 'failed' | 'deferred' | 'skipped';
@@ -150,7 +150,8 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
       ...maskedUrlFields(source, request),
       ...permanentRedirect(deps, source, response.permanentUrl, request.storedUrl),
     };
-    if (base.urlDigests !== source.urlDigests) await indexSource(deps, base);
+    if (base.urlDigests !== source.urlDigests)
+      await indexMovedUrls(deps, base, base.urlDigests?.filter((digest) => !source.urlDigests?.includes(digest)) ?? []);
 
     if (response.kind === 'not-modified') {
       // RFC 9110 §15.4.5: a 304 keeps the snapshot we have; no parse, no re-render.

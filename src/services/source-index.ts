@@ -22,6 +22,8 @@ const URL_CLAIM_WAIT_MS = 20;
  */
 const URL_CLAIM_MAX_WAIT_MS = 30_000;
 const URL_CLAIM_WAIT_RETRY_MS = 5_000;
+/** A refresh holds a moved URL's claim for two store reads and a write. */
+const MOVED_URL_CLAIM_TTL_MS = 10_000;
 /** Long enough for a user with tens of thousands of sources to be indexed once. */
 const INDEX_LEASE_MS = 120_000;
 const INDEX_WAIT_MS = 50;
@@ -137,6 +139,31 @@ export function duplicateError(id: string): Error {
 
 export async function indexSource(deps: Pick<Deps, 'registry'>, source: SourceRecord): Promise<void> {
   await deps.registry.indexSourceUrls(source.userId, source.id, source.urlDigests ?? []);
+}
+
+/**
+ * Indexes the URL a refresh followed a permanent redirect to, as a create would: under the URL's
+ * claim, and only where the user has no other source for it — that source keeps its entry (a
+ * delete of this one would otherwise drop it, and the URL could then be added a third time). A
+ * claim held by a create in progress is left to that create, which indexes its own source.
+ */
+export async function indexMovedUrls(
+  deps: Pick<Deps, 'registry' | 'instanceId'>,
+  source: SourceRecord,
+  digests: readonly string[],
+): Promise<void> {
+  const owner = `${deps.instanceId}:${randomToken(9)}`;
+  for (const digest of digests) {
+    const claim = lease.sourceUrlClaim(source.userId, digest);
+    if (!(await deps.registry.leases.acquire(claim, owner, MOVED_URL_CLAIM_TTL_MS))) continue;
+    try {
+      const indexed = await deps.registry.findSourceIdByUrlDigest(source.userId, digest);
+      if (indexed === undefined || indexed === source.id || !(await deps.registry.getOwnedSource(source.userId, indexed)))
+        await deps.registry.indexSourceUrls(source.userId, source.id, [digest]);
+    } finally {
+      await deps.registry.leases.release(claim, owner);
+    }
+  }
 }
 
 /** Drops a source's index entries; a source from before the index has its stored URL's digest. */

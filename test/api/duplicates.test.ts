@@ -17,6 +17,7 @@ describe.each(STORES)('duplicate sources and quotas (%s store)', (store) => {
   let alice: string;
 
   let moved = false;
+  let movedOntoQueue = false;
   beforeAll(async () => {
     upstream = await startUpstream({
       '/queue': (_request, response) =>
@@ -31,6 +32,11 @@ describe.each(STORES)('duplicate sources and quotas (%s store)', (store) => {
       '/moving': (_request, response) =>
         void (moved
           ? response.writeHead(301, { location: '/moved' }).end()
+          : response.writeHead(200, { 'content-type': 'application/rss+xml' }).end(fixture('podcast.rss'))),
+      // Answers the feed until `movedOntoQueue` is set, then moves it for good onto /queue.
+      '/moving-onto-queue': (_request, response) =>
+        void (movedOntoQueue
+          ? response.writeHead(301, { location: '/queue' }).end()
           : response.writeHead(200, { 'content-type': 'application/rss+xml' }).end(fixture('podcast.rss'))),
       '/moved': (_request, response) => void response.writeHead(200, { 'content-type': 'application/rss+xml' }).end(fixture('podcast.rss')),
       // Slow enough that concurrent creates overlap between the quota check and the write.
@@ -62,6 +68,24 @@ describe.each(STORES)('duplicate sources and quotas (%s store)', (store) => {
     const again = await create(key, upstream.url('/moved'));
     expect(again.statusCode, again.body).toBe(409);
     expect(again.json()).toMatchObject({ error: 'FP_CONFLICT', id: source.json().id });
+  });
+
+  it('keeps the index naming the source a user had for a URL another source of theirs was moved onto (301)', async () => {
+    const key = await t.createUserKey('dave-moved-onto');
+    const queue = await create(key, upstream.url('/queue'));
+    const moving = await create(key, upstream.url('/moving-onto-queue'));
+    expect([queue.statusCode, moving.statusCode], moving.body).toEqual([201, 201]);
+    movedOntoQueue = true;
+    const refreshed = await t.api(key, { method: 'POST', url: `/api/v1/sources/${moving.json().id}/refresh` });
+    expect(refreshed.json().url).toBe(upstream.url('/queue'));
+    const again = await create(key, upstream.url('/queue'));
+    expect(again.json()).toMatchObject({ error: 'FP_CONFLICT', id: queue.json().id });
+    // The moved source's delete takes only its own entries: /queue is still known as the first source.
+    expect((await t.api(key, { method: 'DELETE', url: `/api/v1/sources/${moving.json().id}` })).statusCode).toBe(204);
+    const afterDelete = await create(key, upstream.url('/queue'));
+    expect(afterDelete.statusCode, afterDelete.body).toBe(409);
+    expect(afterDelete.json()).toMatchObject({ id: queue.json().id });
+    expect(await count(key)).toBe(1);
   });
 
   it('answers 409 {error, message, id} for the same URL, its scheme/host case and localhost, and stores nothing', async () => {
