@@ -6,6 +6,7 @@ import { rebuildPendingFeeds } from '../publish/rebuild-feed.js';
 import { refreshBatch, refreshDueSources } from '../refresh/run-batch.js';
 import type { RefreshResult } from '../refresh/refresh-source.js';
 import type { SourceRecord } from '../model.js';
+import type { SourcePage } from '../store/sources.js';
 import { openDeps } from './open-deps.js';
 
 export async function refresh(config: Readonly<Config>, args: string[]): Promise<number> {
@@ -18,7 +19,7 @@ export async function refresh(config: Readonly<Config>, args: string[]): Promise
     // claims what the due index says is due, like the server's scheduler beside it.
     let picked: SourceRecord[] = [];
     // `--all` reads the registry a page at a time as the batch asks for more (run-batch.ts's refill).
-    let allPages: AsyncIterator<SourceRecord[]> | undefined;
+    let allPages: AsyncIterator<SourcePage> | undefined;
     let total = 0;
     if (values.source?.length) {
       const found = await deps.registry.getSources(values.source);
@@ -65,7 +66,7 @@ export async function refresh(config: Readonly<Config>, args: string[]): Promise
           ? async () => {
               // A disabled source stays disabled: `--all` is every source that may be refreshed.
               for (;;) {
-                let next: IteratorResult<SourceRecord[]>;
+                let next: IteratorResult<SourcePage>;
                 try {
                   next = await pages.next();
                 } catch (error) {
@@ -73,8 +74,9 @@ export async function refresh(config: Readonly<Config>, args: string[]): Promise
                   return [];
                 }
                 if (next.done) return [];
-                const page = next.value.filter((source) => source.status !== 'disabled');
-                total -= next.value.length - page.length;
+                const page = next.value.sources.filter((source) => source.status !== 'disabled');
+                // The progress line's total: every listed id that is not refreshed (deleted since, or disabled).
+                total -= next.value.listed - page.length;
                 if (page.length > 0) return page;
               }
             }

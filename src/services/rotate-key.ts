@@ -18,7 +18,7 @@ export async function resealAll(registry: Registry, from: Vault, to: Vault): Pro
   let sources = 0;
   const { pages } = await registry.sourcePages();
   for await (const page of pages)
-    for (const source of page) {
+    for (const source of page.sources) {
       // The duplicate index is keyed by the vault key too: its entries move to the new key's digests
       // (of the stored URL; an HTML page's own URL is no longer known and is simply fetched again).
       const url = from.open(source.urlSealed);

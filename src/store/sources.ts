@@ -10,6 +10,12 @@ import { createLeases, lease, type LeaseOutcome, type LeaseWait } from './leases
 
 export type SourceRepository = ReturnType<typeof createSourceRepository>;
 
+/** A page of `sourcePages`: the records still there of the `listed` ids it covered. */
+export interface SourcePage {
+  sources: SourceRecord[];
+  listed: number;
+}
+
 function newRevision(): string {
   return randomBytes(6).toString('base64url');
 }
@@ -117,15 +123,16 @@ export function createSourceRepository(store: KeyValueStore) {
     /**
      * Every source, `pageSize` records at a time, for the whole-registry operations (`refresh --all`,
      * key rotation): the ids are listed once (a few MB at 100,000), the records read page by page, so
-     * memory holds one page of records, not the registry. A source deleted meanwhile is left out;
-     * one added meanwhile is not seen. `total` is the number of ids listed.
+     * memory holds one page of records, not the registry. A source deleted meanwhile is left out
+     * (the page's `listed` counts it, its `sources` do not); one added meanwhile is not seen. `total`
+     * is the number of ids listed.
      */
-    async sourcePages(pageSize = 500): Promise<{ total: number; pages: AsyncIterable<SourceRecord[]> }> {
+    async sourcePages(pageSize = 500): Promise<{ total: number; pages: AsyncIterable<SourcePage> }> {
       const ids = await store.members(set.allSources);
-      async function* pages(): AsyncIterable<SourceRecord[]> {
+      async function* pages(): AsyncIterable<SourcePage> {
         for (let start = 0; start < ids.length; start += pageSize) {
-          const found = await getMany<SourceRecord>(store, ids.slice(start, start + pageSize), key.source);
-          if (found.length > 0) yield found;
+          const listed = ids.slice(start, start + pageSize);
+          yield { sources: await getMany<SourceRecord>(store, listed, key.source), listed: listed.length };
         }
       }
       return { total: ids.length, pages: pages() };

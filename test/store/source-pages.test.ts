@@ -31,10 +31,16 @@ describe.each(STORES)('source pages (%s store)', (kind: StoreKind) => {
     // Deleted between the listing and its page: not read, not handed out.
     await registry.deleteSource(sourceRecord('s8'));
     const seen: string[][] = [];
-    for await (const page of pages) seen.push(page.map((source) => source.id));
-    // Three pages of at most 3 (the deleted source's page is one short, wherever the store listed it).
+    let listed = 0;
+    for await (const page of pages) {
+      seen.push(page.sources.map((source) => source.id));
+      listed += page.listed;
+    }
+    // Three pages of at most 3 (the deleted source's page is one short, wherever the store listed it),
+    // which together covered every id listed: the deleted one is counted, not handed out.
     expect(seen).toHaveLength(3);
     for (const page of seen) expect(page.length).toBeLessThanOrEqual(3);
     expect(seen.flat().sort()).toEqual(ids.filter((id) => id !== 's8').sort());
+    expect(listed).toBe(8);
   });
 });
