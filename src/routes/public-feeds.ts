@@ -166,7 +166,12 @@ export const publicFeedRoutes: FastifyPluginAsyncTypebox<PublicFeedOptions> = as
     return block;
   };
 
-  /** The header block of a 200 (and HEAD) from `entry` in `coding`, `bytes` long, tagged `etag`. */
+  /**
+   * The header block of a 200 (and HEAD) from `entry` in `coding`, `bytes` long, tagged `etag`.
+   * A body of another render than the head's (a rebuild landed between the two reads) goes without
+   * Last-Modified: the head's date is not that body's, and a reader revalidating with it alone
+   * would be told its copy is current when it is not, or sent the body again when it is.
+   */
   const okBlock = (entry: PublishedEntry, coding: string, bytes: Buffer, etag = entry.head.etag): string[] => [
     ...securityBlock,
     'access-control-allow-origin',
@@ -175,8 +180,7 @@ export const publicFeedRoutes: FastifyPluginAsyncTypebox<PublicFeedOptions> = as
     varyOf(entry),
     'etag',
     etag,
-    'last-modified',
-    entry.head.lastModified,
+    ...(etag === entry.head.etag ? ['last-modified', entry.head.lastModified] : []),
     'cache-control',
     cacheControl,
     'content-type',

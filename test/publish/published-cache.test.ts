@@ -11,6 +11,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RenderedFormat } from '../../src/model.js';
 import { createPublishedCache, DEFAULT_CACHE_LIMITS, entrySize, type PublishedCache } from '../../src/publish/published-cache.js';
+import type { RenderedBody } from '../../src/model.js';
+import { key } from '../../src/store/keys.js';
 import { ADMIN_TOKEN, PUBLIC_URL, startTestApp, type TestApp } from '../helpers/app.js';
 import { CLI_ARGS, ROOT, freePort, runCli, waitFor, waitReady } from '../helpers/cli.js';
 import { deleteRedisKeys, randomSecretKey, STORES, uniqueRedisPrefix, type StoreKind } from '../helpers/stores.js';
@@ -139,6 +141,32 @@ describe.each(STORES)('two instances on one %s store', (store: StoreKind) => {
     // Deletion on A: a 404 on B at once.
     expect((await a.api(apiKey, { method: 'DELETE', url: `/api/v1/feeds/${feedId}` })).statusCode).toBe(204);
     expect((await b.app.inject({ method: 'GET', url: newPath })).statusCode).toBe(404);
+  });
+
+  it('sends a body written by a rebuild still under way with its own ETag and no Last-Modified of the render before', async () => {
+    const { feedId, urls } = await publish(a);
+    const before = await a.app.inject({ method: 'GET', url: pathOf(urls.atom) });
+    expect(before.headers['last-modified']).toBeTruthy();
+    // A rebuild writes the bodies first, then the meta the validators come from: stop it in between.
+    const stored = await a.kv.get<RenderedBody>(key.renderedBody(feedId, 'atom'));
+    expect(stored?.etag).toBe(before.headers.etag);
+    const next = { ...stored!, etag: '"next-render"', body: stored!.body.replace('Everywhere', 'Next render') };
+    await a.kv.set(key.renderedBody(feedId, 'atom'), next);
+
+    // B has read nothing of this feed: its first GET reads the meta, then the body of the next render.
+    const during = await b.app.inject({ method: 'GET', url: pathOf(urls.atom) });
+    expect(during.statusCode).toBe(200);
+    expect(during.body).toContain('Next render');
+    expect(during.headers.etag).toBe('"next-render"');
+    expect(during.headers['last-modified']).toBeUndefined();
+    // The meta still names the render before: its validators answer as they did.
+    const revalidated = await b.app.inject({
+      method: 'GET',
+      url: pathOf(urls.atom),
+      headers: { 'if-none-match': String(before.headers.etag) },
+    });
+    expect(revalidated.statusCode).toBe(304);
+    expect(revalidated.headers['last-modified']).toBe(before.headers['last-modified']);
   });
 });
 
