@@ -2,8 +2,8 @@
 // the ceiling, a bare Fastify 5 route with no plugins answering the same bytes from a Buffer with
 // the same validators and 304s (bench/serve-target.ts `bare`), and for gzip and br a bare route
 // answering bytes compressed once. Each server in its own process; the load from wrk in another,
-// with keep-alive connections, 32 and 1,000 of them (the 1,000 with wrk and the server under test
-// on a CPU each: runWrk's placement); feedproxy on SQLite and on Redis. Every run
+// with keep-alive connections, 32 and 1,000 of them (BENCH_SERVING_PIN=1: the 1,000 with wrk and
+// the server under test on a CPU each, runWrk's placement); feedproxy on SQLite and on Redis. Every run
 // counts the answers that are not the case's status (a run of 429s would measure nothing, so the
 // public rate limit is lifted).
 import autocannon from 'autocannon';
@@ -106,14 +106,15 @@ const SERVING_CASES: ServingCase[] = [
 ];
 
 /**
- * How the load client and the server under test share the machine's cores. `shared`: wrk's two
- * threads and the server run wherever the scheduler puts them (the 32-connection rows). `pinned`
- * (the 1,000-connection rows, on a machine of 2 CPUs or more with taskset): the server alone on
- * CPU 0, wrk with one thread on CPU 1 and a 10 s timeout. Sharing 2 cores with 1,000 connections,
- * wrk starved a third of its connections (one answer each in a 5 s run) and every server, the
- * ceiling included, had 170–370 timeouts a case; pinned, every connection is served in turn and
- * a slow answer counts in p99 instead of being dropped as a timeout (wrk leaves timed-out requests
- * out of its latencies). BENCHMARKS.md, diagnosis 1, session 9.
+ * How the load client and the server under test share the machine's cores. `shared` (the default):
+ * wrk's two threads and the server run wherever the scheduler puts them. `pinned`
+ * (BENCH_SERVING_PIN=1, the 1,000-connection rows only, on 2 CPUs or more with taskset): the server
+ * alone on CPU 0, wrk with one thread on CPU 1 and a 10 s timeout, so a slow answer counts in p99
+ * instead of being dropped as a timeout (wrk leaves timed-out requests out of its latencies).
+ * Pinned, the rows have no errors (shared: 50–750 timeouts a run, the ceiling's included), but they
+ * are not repeatable either: whenever the server is saturated a part of the 1,000 connections waits
+ * seconds, and the ceiling's p99 moved between 0.12 and 3.5 s from one 5 s run to the next. Not the
+ * default for that reason (BENCHMARKS.md, diagnosis 1, session 9).
  */
 type LoadPlacement = 'shared' | 'pinned';
 const PINNED_CONNECTIONS = 1000;
@@ -220,7 +221,7 @@ export async function runServingBench(options: RunOptions): Promise<BenchResult>
   const seconds = options.quick ? 2 : 5;
   const repeats = options.quick ? 1 : 2;
   const connectionCounts = [32, PINNED_CONNECTIONS];
-  const pinning = canPin();
+  const pinning = process.env.BENCH_SERVING_PIN === '1' && canPin();
   const allCpus = `0-${cpus().length - 1}`;
   const redisPrefix = `feedproxy-bench-${process.pid}-${Date.now()}:`;
 
@@ -384,9 +385,9 @@ export async function runServingBench(options: RunOptions): Promise<BenchResult>
       "targets: req/s ≥ 0.9 of the ceiling for 200 identity, both 304s, gzip and br (against bytes compressed once); p99 ≤ 1.5× the ceiling's",
       'ceiling: a bare Fastify 5 route, no plugins, the same body in a Buffer with the same ETag, Last-Modified, Content-Type and Cache-Control (bench/serve-target.ts); each server in its own process, wrk in another (placed as the load note says); every server up for the whole bench, each case run on each in turn (order reversed per repeat) after a 1 s warm-up',
       pinning
-        ? `load: 32 connections from wrk -t2, wrk and the server sharing the ${cpus().length} CPUs; ${PINNED_CONNECTIONS} connections from wrk -t1 --timeout ${PINNED_WRK_TIMEOUT} on CPU ${PINNED_WRK_CPU}, the server under test alone on CPU ${PINNED_SERVER_CPU} (taskset, every server alike, the ceiling included): sharing the cores, wrk starved a third of its 1,000 connections and every server had hundreds of timeouts; every server listens with a backlog of 2,048 so the 1,000 connections opened at once are all accepted`
-        : `load: wrk -t2 sharing the ${cpus().length} CPU(s) with the server at both connection counts (taskset or a second CPU missing: the ${PINNED_CONNECTIONS}-connection rows rank rather than measure)`,
-      '"server CPU": the server process\'s CPU time (every thread) ÷ the run\'s wall time, median: near 100% on a pinned row the server is what limits the rate; well under it, the load client or the kernel is, and the ratio says little about the server',
+        ? `load (BENCH_SERVING_PIN=1): 32 connections from wrk -t2, wrk and the server sharing the ${cpus().length} CPUs; ${PINNED_CONNECTIONS} connections from wrk -t1 --timeout ${PINNED_WRK_TIMEOUT} on CPU ${PINNED_WRK_CPU}, the server under test alone on CPU ${PINNED_SERVER_CPU} (taskset, every server alike, the ceiling included); every server listens with a backlog of 2,048 so the ${PINNED_CONNECTIONS} connections opened at once are all accepted. Whenever the server is saturated a part of the connections waits seconds: the ceiling's p99 moves between 0.1 and 3.5 s from run to run`
+        : `load: wrk -t2 sharing the ${cpus().length} CPU(s) with the server at both connection counts; every server listens with a backlog of 2,048 so the ${PINNED_CONNECTIONS} connections opened at once are all accepted. At ${PINNED_CONNECTIONS} connections the rows rank rather than measure: whenever the server is saturated a part of the connections waits seconds (timeouts, the ceiling's too); BENCH_SERVING_PIN=1 puts wrk and the server on a CPU each — no errors, but the ceiling's p99 still moves between 0.1 and 3.5 s from run to run`,
+      '"server CPU": the server process\'s CPU time (every thread) ÷ the run\'s wall time, median: near 100% (one core: a poll runs on the event loop) the server is what limits the rate; well under it, the load client, the kernel or the other processes on the cores are, and the ratio says little about the server',
       `"${DIAGNOSTIC_LABEL}": not a target — the ceiling's route (bytes compressed once) setting feedproxy's exact header set of each answer through Fastify's reply: what the number of headers costs a route that does nothing else`,
       'feedproxy as deployed: LOG_LEVEL=info, security headers, CORS, usage stats, metrics and the public rate limit on (lifted to 1,000,000,000 a minute so the one load address is not answered 429)',
       `machine load (1-minute load average) at the start and the end of this bench: ${loadAtStart.toFixed(1)} and ${loadAtEnd.toFixed(1)} on ${cpus().length} CPUs — ${
