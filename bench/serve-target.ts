@@ -84,7 +84,11 @@ if (mode === 'feedproxy') {
     return reply.send(identity);
   });
 }
-await app.listen({ port: 0, host: '127.0.0.1' });
+// Every server, the ceiling included, takes a load client's 1,000 connections opened at once:
+// with Node's default backlog (511) the kernel drops the rest's handshakes (ListenOverflows) and
+// their first request waits out a SYN retransmit (1 s, then 3 s) — the connection storm's cost, not
+// serving's (BENCHMARKS.md, diagnosis 1, session 9).
+await app.listen({ port: 0, host: '127.0.0.1', backlog: 2048 });
 
 answerParent(async (message) => {
   if (message.memory) return sampleMemory();

@@ -2,17 +2,19 @@
 // the ceiling, a bare Fastify 5 route with no plugins answering the same bytes from a Buffer with
 // the same validators and 304s (bench/serve-target.ts `bare`), and for gzip and br a bare route
 // answering bytes compressed once. Each server in its own process; the load from wrk in another,
-// with keep-alive connections, 32 and 1,000 of them; feedproxy on SQLite and on Redis. Every run
+// with keep-alive connections, 32 and 1,000 of them (BENCH_SERVING_PIN=1: the 1,000 with wrk and
+// the server under test on a CPU each, runWrk's placement); feedproxy on SQLite and on Redis. Every run
 // counts the answers that are not the case's status (a run of 429s would measure nothing, so the
 // public rate limit is lifted).
 import autocannon from 'autocannon';
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { startChild, type Child } from './lib/child.js';
 import { benchResult, median, printTable, type BenchResult, type RunOptions, type Table } from './lib/common.js';
 import { addCachedSource, addFeed, addUser, openInstance, type BenchInstance } from './lib/instance.js';
+import { processCpuMs } from './lib/wrk-case.js';
 import type { BareResponse } from './serve-target.js';
 import { deleteRedisPrefix, isRedisReachable } from '../test/helpers/redis-keys.js';
 
@@ -82,6 +84,8 @@ interface WrkFigures {
   p99Ms: number;
   /** Answers outside 2xx/3xx (429s…), socket errors and timeouts. */
   unexpected: number;
+  /** The server's CPU time ÷ the run's wall time: about 1 (one core) when the server is what limits the rate. */
+  serverBusy?: number;
 }
 
 interface ServingCase {
@@ -101,13 +105,46 @@ const SERVING_CASES: ServingCase[] = [
   { label: '200 br', status: 200, headers: () => ({ 'accept-encoding': 'br' }), bare: 'bare-precompressed' },
 ];
 
-/** wrk in its own process: `connections` keep-alive connections for `seconds`, two threads. */
+/**
+ * How the load client and the server under test share the machine's cores. `shared` (the default):
+ * wrk's two threads and the server run wherever the scheduler puts them. `pinned`
+ * (BENCH_SERVING_PIN=1, the 1,000-connection rows only, on 2 CPUs or more with taskset): the server
+ * alone on CPU 0, wrk with one thread on CPU 1 and a 10 s timeout, so a slow answer counts in p99
+ * instead of being dropped as a timeout (wrk leaves timed-out requests out of its latencies).
+ * Pinned, the rows have no errors (shared: 50–750 timeouts a run, the ceiling's included), but they
+ * are not repeatable either: whenever the server is saturated a part of the 1,000 connections waits
+ * seconds, and the ceiling's p99 moved between 0.12 and 3.5 s from one 5 s run to the next. Not the
+ * default for that reason (BENCHMARKS.md, diagnosis 1, session 9).
+ */
+type LoadPlacement = 'shared' | 'pinned';
+const PINNED_CONNECTIONS = 1000;
+const PINNED_SERVER_CPU = '0';
+const PINNED_WRK_CPU = '1';
+const PINNED_WRK_TIMEOUT = '10s';
+
+function canPin(): boolean {
+  if (cpus().length < 2) return false;
+  try {
+    execFileSync('taskset', ['-c', PINNED_WRK_CPU, 'true'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Puts every thread of `pid` on `cpuList` (taskset's list syntax); later threads inherit it. */
+function placeProcess(pid: number, cpuList: string): void {
+  execFileSync('taskset', ['-a', '-p', '-c', cpuList, String(pid)], { stdio: 'ignore' });
+}
+
+/** wrk in its own process: `connections` keep-alive connections for `seconds`, placed as `placement` says. */
 async function runWrk(
   url: string,
   headers: Record<string, string>,
   seconds: number,
   connections: number,
   status: number,
+  placement: LoadPlacement = 'shared',
 ): Promise<WrkFigures> {
   // wrk counts answers outside 2xx/3xx (429s…) itself; whether they are the case's own status is
   // checked by one request before each run (a Lua hook per answer would slow the client down).
@@ -115,7 +152,7 @@ async function runWrk(
   await check.arrayBuffer();
   if (check.status !== status) throw new Error(`${url} answered ${check.status}, not ${status}, with ${JSON.stringify(headers)}`);
   const args = [
-    '-t2',
+    ...(placement === 'pinned' ? ['-c', PINNED_WRK_CPU, 'wrk', '-t1', '--timeout', PINNED_WRK_TIMEOUT] : ['-t2']),
     `-c${connections}`,
     `-d${seconds}s`,
     '--latency',
@@ -123,7 +160,9 @@ async function runWrk(
     url,
   ];
   const output = await new Promise<string>((resolve, reject) => {
-    execFile('wrk', args, { maxBuffer: 1 << 20 }, (error, stdout) => (error ? reject(error) : resolve(stdout)));
+    execFile(placement === 'pinned' ? 'taskset' : 'wrk', args, { maxBuffer: 1 << 20 }, (error, stdout) =>
+      error ? reject(error) : resolve(stdout),
+    );
   });
   const ms = (text: string) => {
     const match = /([\d.]+)(us|ms|s)\b/.exec(text);
@@ -181,7 +220,9 @@ export async function runServingBench(options: RunOptions): Promise<BenchResult>
   const loadAtStart = loadavg()[0]!;
   const seconds = options.quick ? 2 : 5;
   const repeats = options.quick ? 1 : 2;
-  const connectionCounts = [32, 1000];
+  const connectionCounts = [32, PINNED_CONNECTIONS];
+  const pinning = process.env.BENCH_SERVING_PIN === '1' && canPin();
+  const allCpus = `0-${cpus().length - 1}`;
   const redisPrefix = `feedproxy-bench-${process.pid}-${Date.now()}:`;
 
   // One store of each kind with the same feed: one source of 200 entries, all merged (the issue's case).
@@ -239,12 +280,23 @@ export async function runServingBench(options: RunOptions): Promise<BenchResult>
     for (let repeat = 0; repeat < repeats; repeat++) {
       for (const connections of connectionCounts) {
         for (const testCase of SERVING_CASES) {
-          for (const { target, port, validators } of repeat % 2 === 0 ? running : [...running].reverse()) {
+          const placement: LoadPlacement = pinning && connections === PINNED_CONNECTIONS ? 'pinned' : 'shared';
+          for (const { target, child, port, validators } of repeat % 2 === 0 ? running : [...running].reverse()) {
             if ((target.mode === 'bare' || target.mode === 'bare-precompressed') && target.mode !== testCase.bare) continue;
             const url = `http://127.0.0.1:${port}/${target.token}.atom`;
-            await runWrk(url, testCase.headers(validators), 1, connections, testCase.status); // warm-up: JIT, connections, caches
-            const key = `${target.label}|${testCase.label}|${connections}`;
-            (figures[key] ??= []).push(await runWrk(url, testCase.headers(validators), seconds, connections, testCase.status));
+            const headers = testCase.headers(validators);
+            if (placement === 'pinned') placeProcess(child.process.pid!, PINNED_SERVER_CPU);
+            try {
+              await runWrk(url, headers, 1, connections, testCase.status, placement); // warm-up: JIT, connections, caches
+              const key = `${target.label}|${testCase.label}|${connections}`;
+              const cpuBefore = processCpuMs(child.process.pid!);
+              const startedRun = performance.now();
+              const run = await runWrk(url, headers, seconds, connections, testCase.status, placement);
+              run.serverBusy = (processCpuMs(child.process.pid!) - cpuBefore) / (performance.now() - startedRun);
+              (figures[key] ??= []).push(run);
+            } finally {
+              if (placement === 'pinned') placeProcess(child.process.pid!, allCpus);
+            }
           }
         }
       }
@@ -265,6 +317,7 @@ export async function runServingBench(options: RunOptions): Promise<BenchResult>
       p50Ms: median(runs.map((run) => run.p50Ms)),
       p99Ms: median(runs.map((run) => run.p99Ms)),
       bad: runs.reduce((total, run) => total + run.unexpected, 0),
+      busy: `${Math.round(100 * median(runs.map((run) => run.serverBusy ?? Number.NaN)))}%`,
     };
   };
   const rows: Array<Array<string | number>> = [];
@@ -282,6 +335,7 @@ export async function runServingBench(options: RunOptions): Promise<BenchResult>
         '1.00 (ceiling)',
         '—',
         bare.bad,
+        bare.busy,
       ]);
       // Diagnostic, not a target: the bare route sending feedproxy's headers, against the same ceiling.
       const diagnostic = summary(`${DIAGNOSTIC_LABEL}|${testCase.label}|${connections}`);
@@ -294,6 +348,7 @@ export async function runServingBench(options: RunOptions): Promise<BenchResult>
         (diagnostic.requestsPerSecond / bare.requestsPerSecond).toFixed(2),
         (diagnostic.p99Ms / bare.p99Ms).toFixed(2),
         diagnostic.bad,
+        diagnostic.busy,
       ]);
       resultFigures[`diagnostic|${testCase.label}|${connections}|ratio`] = diagnostic.requestsPerSecond / bare.requestsPerSecond;
       for (const store of stores) {
@@ -310,6 +365,7 @@ export async function runServingBench(options: RunOptions): Promise<BenchResult>
           ratio.toFixed(2),
           p99Ratio.toFixed(2),
           own.bad,
+          own.busy,
         ]);
         const prefix = `${store.label}|${testCase.label}|${connections}`;
         resultFigures[`${prefix}|rps`] = own.requestsPerSecond;
@@ -322,12 +378,16 @@ export async function runServingBench(options: RunOptions): Promise<BenchResult>
   }
   const loadAtEnd = loadavg()[0]!;
   const table: Table = {
-    title: `Serving a published feed — Atom, one source of 200 entries, ${Buffer.byteLength(body)} bytes; wrk -t2, keep-alive, ${seconds} s per run, median of ${repeats}`,
-    columns: ['case', 'server', 'req/s', 'p50 ms', 'p99 ms', 'req/s ÷ ceiling', 'p99 ÷ ceiling', 'unexpected answers'],
+    title: `Serving a published feed — Atom, one source of 200 entries, ${Buffer.byteLength(body)} bytes; wrk, keep-alive, ${seconds} s per run, median of ${repeats}`,
+    columns: ['case', 'server', 'req/s', 'p50 ms', 'p99 ms', 'req/s ÷ ceiling', 'p99 ÷ ceiling', 'unexpected answers', 'server CPU'],
     rows,
     notes: [
       "targets: req/s ≥ 0.9 of the ceiling for 200 identity, both 304s, gzip and br (against bytes compressed once); p99 ≤ 1.5× the ceiling's",
-      'ceiling: a bare Fastify 5 route, no plugins, the same body in a Buffer with the same ETag, Last-Modified, Content-Type and Cache-Control (bench/serve-target.ts); each server in its own process, wrk in another (2 cores shared by all); every server up for the whole bench, each case run on each in turn (order reversed per repeat) after a 1 s warm-up',
+      'ceiling: a bare Fastify 5 route, no plugins, the same body in a Buffer with the same ETag, Last-Modified, Content-Type and Cache-Control (bench/serve-target.ts); each server in its own process, wrk in another (placed as the load note says); every server up for the whole bench, each case run on each in turn (order reversed per repeat) after a 1 s warm-up',
+      pinning
+        ? `load (BENCH_SERVING_PIN=1): 32 connections from wrk -t2, wrk and the server sharing the ${cpus().length} CPUs; ${PINNED_CONNECTIONS} connections from wrk -t1 --timeout ${PINNED_WRK_TIMEOUT} on CPU ${PINNED_WRK_CPU}, the server under test alone on CPU ${PINNED_SERVER_CPU} (taskset, every server alike, the ceiling included); every server listens with a backlog of 2,048 so the ${PINNED_CONNECTIONS} connections opened at once are all accepted. Whenever the server is saturated a part of the connections waits seconds: the ceiling's p99 moves between 0.1 and 3.5 s from run to run`
+        : `load: wrk -t2 sharing the ${cpus().length} CPU(s) with the server at both connection counts; every server listens with a backlog of 2,048 so the ${PINNED_CONNECTIONS} connections opened at once are all accepted. At ${PINNED_CONNECTIONS} connections the rows rank rather than measure: whenever the server is saturated a part of the connections waits seconds (timeouts, the ceiling's too); BENCH_SERVING_PIN=1 puts wrk and the server on a CPU each — no errors, but the ceiling's p99 still moves between 0.1 and 3.5 s from run to run`,
+      '"server CPU": the server process\'s CPU time (every thread) ÷ the run\'s wall time, median: near 100% (one core: a poll runs on the event loop) the server is what limits the rate; well under it, the load client, the kernel or the other processes on the cores are, and the ratio says little about the server',
       `"${DIAGNOSTIC_LABEL}": not a target — the ceiling's route (bytes compressed once) setting feedproxy's exact header set of each answer through Fastify's reply: what the number of headers costs a route that does nothing else`,
       'feedproxy as deployed: LOG_LEVEL=info, security headers, CORS, usage stats, metrics and the public rate limit on (lifted to 1,000,000,000 a minute so the one load address is not answered 429)',
       `machine load (1-minute load average) at the start and the end of this bench: ${loadAtStart.toFixed(1)} and ${loadAtEnd.toFixed(1)} on ${cpus().length} CPUs — ${

@@ -151,8 +151,9 @@ export function createPublicLimit(maxPerMinute: number, now: () => number = Date
         return answer;
       }
       budget.count += 1;
-      if (shared) {
-        budget.unsent += 1;
+      // A budget with unsent counts is already in the next batch, and that batch's timer is set:
+      // only the first poll of a batch queues it (the rest of a poll's work is the same on both stores).
+      if (shared && budget.unsent++ === 0) {
         dirty.add(budget);
         scheduleFlush(false);
       }

@@ -2,7 +2,7 @@
 // take() keeps the last call's budget to skip its lookup: interleaved callers, a new minute and
 // forgotten budgets must count exactly as without it.
 import { describe, expect, it } from 'vitest';
-import { createPublicLimit } from '../../src/routes/public-limit.js';
+import { createPublicLimit, type SharedCounts } from '../../src/routes/public-limit.js';
 
 describe('public limit', () => {
   it('counts each address and feed apart, whatever order the calls come in', async () => {
@@ -38,6 +38,28 @@ describe('public limit', () => {
       limit.take(`10.0.${index >> 8}.${index & 255}`, 'f:b');
     }
     expect(limit.take('198.51.100.1', 'f:a').allowed).toBe(true);
+    await limit.close();
+  });
+
+  it('sends every admitted poll to the shared count, batch after batch', async () => {
+    const at = 1_200_000;
+    const sent: Array<[string, number]> = [];
+    const shared: SharedCounts = {
+      add: async (_window, key, by) => (sent.push([key, by]), sent.filter(([named]) => named === key).reduce((sum, [, n]) => sum + n, 0)),
+      drop: async () => undefined,
+    };
+    const limit = createPublicLimit(100, () => at, shared);
+    // Polls of one batch are sent as one count, a later batch as its own; two budgets apart.
+    for (let index = 0; index < 3; index += 1) limit.take('198.51.100.1', 'f:a');
+    limit.take('198.51.100.2', 'f:a');
+    await limit.flush();
+    for (let index = 0; index < 2; index += 1) limit.take('198.51.100.1', 'f:a');
+    await limit.flush();
+    expect(sent).toEqual([
+      ['198.51.100.1|f:a', 3],
+      ['198.51.100.2|f:a', 1],
+      ['198.51.100.1|f:a', 2],
+    ]);
     await limit.close();
   });
 });
