@@ -20,22 +20,111 @@ export interface Context {
   /** The source URL (its secrets are redacted from the output): part of every fingerprint. */
   sourceUrl: string;
   known?: ReadonlyMap<string, Entry>;
+  /** Where each item of an XML document starts (its start tags, as entryTagStarts finds them). */
+  itemStarts?: ItemStarts;
+}
+
+export interface ItemStarts {
+  /** The document as parsed (after repairs). */
+  xml: string;
+  /** Offset of each item's (or entry's) start tag, outside comments and CDATA, in document order. */
+  starts: number[];
+}
+
+/** Where an item sits among the parsed ones: its bytes are found by it (see itemBytes). */
+export interface ItemPosition {
+  index: number;
+  of: number;
 }
 
 /**
  * The entry for one upstream item: the known one when the item, its base and the source are what
  * they were (a keyed hash — the source URL, secrets included, is part of it — so the stored value
- * says nothing about them), else `normalise()`'s, stamped with the fingerprint.
+ * says nothing about them), else `normalise()`'s, stamped with the fingerprint. The item is its own
+ * bytes in the document where they can be told apart (itemBytes), else feedsmith's object as JSON.
  */
-export function entryOf(context: Context, item: unknown, base: string, extra: unknown, normalise: () => Entry): Entry {
+export function entryOf(
+  context: Context,
+  item: unknown,
+  base: string,
+  extra: unknown,
+  normalise: () => Entry,
+  position?: ItemPosition,
+): Entry {
+  const bytes = position === undefined ? undefined : itemBytes(context.itemStarts, position, item);
   // One-shot: a Hash object per item cost four times the digest itself (every item of every 200).
-  const fingerprint = hash(
-    'sha256',
-    `${NORMALISER_VERSION}\0${context.sourceUrl}\0${base}\0${JSON.stringify([item, extra]) ?? ''}`,
-    'base64url',
-  );
+  // The bytes form hashes what the document says of the item as it is, where stringifying the parsed
+  // item cost more than the digest. "bytes" is no URL, so the two forms never hash the same input.
+  const fingerprint =
+    bytes === undefined
+      ? hash('sha256', `${NORMALISER_VERSION}\0${context.sourceUrl}\0${base}\0${JSON.stringify([item, extra]) ?? ''}`, 'base64url')
+      : hash(
+          'sha256',
+          `${NORMALISER_VERSION}\0bytes\0${context.sourceUrl}\0${base}\0${bytes.scope}\0${JSON.stringify(extra) ?? ''}\0${bytes.item}`,
+          'base64url',
+        );
   const known = context.known?.get(fingerprint);
   return known ?? { ...normalise(), fingerprint };
+}
+
+// A namespace declared around the items decides what their prefixed elements mean.
+const NAMESPACE_DECLARATION = /\sxmlns(?::[\w.-]+)?\s*=\s*(?:"[^"]*"|'[^']*')/g;
+const scopes = new WeakMap<ItemStarts, string>();
+// Characters the document may have written as a reference, so the parsed text is not its bytes.
+const ESCAPABLE = /[&<>"']/;
+const MIN_PROBE_LENGTH = 8;
+
+/**
+ * The bytes of the document that hold the item: from its start tag to the last end tag of its name
+ * before the next item (or the document's end), with the namespace declarations before the first item
+ * (feedsmith reads prefixes as written today; keyed all the same). More than the item (a sibling after
+ * it) only makes its fingerprint change more often. Only when the parse found as many
+ * items as the document has start tags, and the item's id, link or title (a text that cannot have been
+ * written as a reference) is in those bytes: a parse that dropped an item and a nested start tag
+ * counted as one would otherwise pair an item with its neighbour's bytes. Else undefined.
+ */
+function itemBytes(
+  itemStarts: ItemStarts | undefined,
+  { index, of }: ItemPosition,
+  item: unknown,
+): { item: string; scope: string } | undefined {
+  if (itemStarts === undefined || itemStarts.starts.length !== of) return undefined;
+  const { xml, starts } = itemStarts;
+  const start = starts[index]!;
+  const bytes = xml.slice(start, itemEnd(xml, start, starts[index + 1] ?? xml.length));
+  const probe = probeOf(item);
+  if (probe === undefined || !bytes.includes(probe)) return undefined;
+  let scope = scopes.get(itemStarts);
+  if (scope === undefined) {
+    scope = (xml.slice(0, starts[0]).match(NAMESPACE_DECLARATION) ?? []).join('');
+    scopes.set(itemStarts, scope);
+  }
+  return { item: bytes, scope };
+}
+
+/**
+ * Where the item ends: after its end tag, the last one before `limit` (the next item's start, or the
+ * document's end), so an item that becomes the last keeps its bytes; without one, at `limit`.
+ */
+function itemEnd(xml: string, start: number, limit: number): number {
+  let nameEnd = start + 1;
+  while (nameEnd < xml.length && !/[\s>]/.test(xml[nameEnd]!)) nameEnd += 1;
+  const close = xml.lastIndexOf(`</${xml.slice(start + 1, nameEnd)}`, limit - 1);
+  if (close <= start) return limit;
+  const end = xml.indexOf('>', close);
+  return end === -1 || end >= limit ? limit : end + 1;
+}
+
+/** The first of the item's guid, id, link and title that is long enough and has nothing a reference could stand for. */
+function probeOf(item: unknown): string | undefined {
+  if (item === null || typeof item !== 'object') return undefined;
+  const fields = item as Record<string, unknown>;
+  for (const field of [(fields.guid as { value?: unknown } | undefined)?.value, fields.id, fields.link, fields.title]) {
+    if (typeof field !== 'string') continue;
+    const text = field.trim();
+    if (text.length >= MIN_PROBE_LENGTH && !ESCAPABLE.test(text)) return text;
+  }
+  return undefined;
 }
 
 export function resolveBase(xmlBase: string | undefined, parent: string): string {

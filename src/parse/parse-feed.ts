@@ -16,7 +16,7 @@ import { stableId, type Context } from './normalise.js';
 import { createSecretRedactor } from './redact-secrets.js';
 import {
   balanceTags,
-  countEntryTags,
+  entryTagStarts,
   isCutOff,
   withBase64Decoded,
   withDcAuthorAsCreator,
@@ -75,11 +75,13 @@ export function parseFeed(body: Buffer | string, options: ParseFeedOptions): Par
         : document.format === 'atom'
           ? withNakedMarkupAsHtml(withBase64Decoded(whole))
           : whole;
-    const expected = countEntryTags(xml, document.format);
+    const starts = entryTagStarts(xml, document.format);
+    const expected = starts.length;
     let parsed: ParsedFeed | undefined;
     let malformed: Error | undefined;
     try {
-      parsed = parseXml(context, document.format, xml, options.baseUrl);
+      // Only this reading's items are found at these offsets (the recovery's document is another).
+      parsed = parseXml({ ...context, itemStarts: { xml, starts } }, document.format, xml, options.baseUrl);
     } catch (error) {
       // A refusal for what the document lacks, or malformed XML around items in a whole document
       // (a tag closed by the wrong name), is worth a second reading, as lenient readers give it.
