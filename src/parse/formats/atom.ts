@@ -120,6 +120,7 @@ export function normaliseAtom(context: Context, feed: AtomFeed.Feed<string>, bas
       entryOf(context, entry, base, feedAuthors, () => normaliseAtomEntry(context, entry, base, feedAuthors), {
         index,
         of: entries.length,
+        alone: true,
       }),
     ),
   });

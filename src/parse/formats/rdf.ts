@@ -45,7 +45,7 @@ export function normaliseRdf(context: Context, feed: RdfFeed.Feed<string>, baseU
     description: plainText(context, feed.description),
     ttlMinutes: readTtlMinutes(undefined, feed.sy),
     entries: (feed.items ?? []).map((item, index, items) =>
-      entryOf(context, item, base, undefined, () => normaliseRdfItem(context, item, base), { index, of: items.length }),
+      entryOf(context, item, base, undefined, () => normaliseRdfItem(context, item, base), { index, of: items.length, alone: true }),
     ),
   });
 }

@@ -122,7 +122,9 @@ export function normaliseRss(context: Context, feed: RssFeed.Feed<string>, baseU
     entries: items.map((item, index) => {
       const shared = item.guid?.value === undefined && sharedLinks.has(item.link ?? '');
       const normalise = () => normaliseRssItem(context, item, base, sharedLinkUrls);
-      return entryOf(context, item, base, shared ? 'shared-link' : undefined, normalise, { index, of: items.length });
+      // An item with a guid is its own id: the links other items share do not change its entry.
+      const alone = typeof item.guid?.value === 'string' && item.guid.value.trim() !== '';
+      return entryOf(context, item, base, shared ? 'shared-link' : undefined, normalise, { index, of: items.length, alone });
     }),
   });
 }
