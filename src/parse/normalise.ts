@@ -87,7 +87,7 @@ export function itemKey(sourceUrl: string, scope: string, bytes: string): string
 // Declarations and xml:base around the items decide what their prefixes and relative links mean.
 const SCOPE_ATTRIBUTE = /\s(?:xmlns(?::[\w.-]+)?|xml:base)\s*=\s*(?:"[^"]*"|'[^']*')/g;
 // Atom entries without an author take the feed's.
-const ATOM_AUTHOR = /<(?:[\w-]+:)?author[\s>/][\s\S]*?(?:<\/(?:[\w-]+:)?author\s*>|\/>)/g;
+const ATOM_AUTHOR = /<(?:[\w-]+:)?author(?:\s[^<>]*)?\/>|<(?:[\w-]+:)?author[\s>][\s\S]*?<\/(?:[\w-]+:)?author\s*>/g;
 // Characters the document may have written as a reference, so the parsed text is not its bytes.
 const ESCAPABLE = /[&<>"']/;
 const MIN_PROBE_LENGTH = 8;

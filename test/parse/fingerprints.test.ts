@@ -197,6 +197,11 @@ describe('parsing only the new items', () => {
     expect(rebased.second.entries[0]!.summary).toContain('https://other.example/rel/a');
     const reauthored = again(atomDoc(atomEntry('a'), 'u'), atomDoc(atomEntry('a'), 'u', 'New Author'));
     expect(reauthored.second.entries[0]!.authors).toEqual([{ name: 'New Author' }]);
+    // The feed's whole author element counts, also after an empty element in it.
+    const withUri = (name: string) =>
+      atomDoc(atomEntry('a'), 'u', name).replace(`<author><name>${name}</name>`, `<author><uri/><name>${name}</name>`);
+    const renamedAfterUri = again(withUri('One'), withUri('Two'));
+    expect(renamedAfterUri.second.entries[0]!.authors).toEqual([{ name: 'Two' }]);
     const ownAuthor = atomEntry('b', '<author><name>Own</name></author>');
     const keptOwn = again(atomDoc(ownAuthor, 'u'), atomDoc(ownAuthor, 'u', 'New Author', 'https://news.example/other/'));
     expect(keptOwn.second.entries[0]!.authors).toEqual([{ name: 'Own' }]);
