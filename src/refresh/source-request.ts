@@ -1,6 +1,6 @@
 // Turns a stored source into the request fetch/ needs: the URL opened from the vault, and for
 // sources behind an OAuth connection, the connection's placeholders filled and a signer.
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { Deps } from '../deps.js';
 import type { FeedRequest } from '../fetch/types.js';
 import { MASK_RULES, maskUrl, SCRUB_RULES, scrubEntry, secretPartsOf, secretValuesOf } from '../secrets/scrub.js';
@@ -63,10 +63,8 @@ function once<T>(compute: () => T): () => T {
  * record's `urlMaskedFor` matches, its mask is what maskUrl would answer, and a refresh keeps it.
  */
 export function urlMaskedForOf(source: Pick<SourceRecord, 'urlSealed' | 'secretsSealed'>): string {
-  return createHash('sha256')
-    .update(`${MASK_RULES}\n${SCRUB_RULES}\n${source.urlSealed}\n${source.secretsSealed ?? ''}`)
-    .digest('base64url')
-    .slice(0, 22);
+  // One-shot (the same digest as a Hash object's, without building one): every refresh checks it.
+  return hash('sha256', `${MASK_RULES}\n${SCRUB_RULES}\n${source.urlSealed}\n${source.secretsSealed ?? ''}`, 'base64url').slice(0, 22);
 }
 
 /** The record's mask, worked out again only when the URL, its secrets or the rules changed since. */

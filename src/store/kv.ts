@@ -59,8 +59,8 @@ export interface KeyValueStore extends DueIndex {
   acquireLease(key: string, owner: string, ttlMs: number): Promise<boolean>;
   /**
    * acquireLease, and when taken, the record under `recordKey` read after the lease was taken, in
-   * the same round trip (one statement alone, or an upsert and a read for the calls grouped with
-   * it on SQLite, the leases given back if the read fails; one pipelined exchange on Redis).
+   * the same round trip (one statement on SQLite, alone or with the calls grouped with it; one
+   * pipelined exchange on Redis).
    */
   acquireLeaseAndGet<T>(key: string, owner: string, ttlMs: number, recordKey: string): Promise<LeasedRecord<T>>;
   releaseLease(key: string, owner: string): Promise<void>;

@@ -89,36 +89,22 @@ export async function openSqliteStore(path: string): Promise<KeyValueStore> {
         );
         return [rows.length === 1 ? { taken: true, value: keyvValueOf(rows[0]!.record) } : { taken: false }];
       }
-      // Several at once: the leases in one upsert, then the records of those taken in one read (under
-      // their leases, so as current as the single statement's).
-      const taken = await query(
+      // Several at once: one upsert, whose RETURNING reads each taken lease's record after the upsert,
+      // in the same statement (the record key found by the lease key in the same JSON array): one
+      // round trip through sqlite3's thread, as the single statement is, where an upsert and then a
+      // read of the records were two.
+      const rows = await query(
         `INSERT INTO fp_leases(key, owner, expires_at)
-         SELECT json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]'), json_extract(j.value, '$[2]') FROM json_each(?) AS j WHERE true
+         SELECT json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]'), json_extract(j.value, '$[2]') FROM json_each(?1) AS j WHERE true
          ON CONFLICT(key) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
-         WHERE fp_leases.expires_at <= ? OR fp_leases.owner = excluded.owner
-         RETURNING key`,
-        JSON.stringify(asked.map(({ key, owner, ttlMs }) => [key, owner, now + ttlMs])),
+         WHERE fp_leases.expires_at <= ?2 OR fp_leases.owner = excluded.owner
+         RETURNING key, (SELECT value FROM ${KEYV_TABLE} WHERE ${KEYV_TABLE}.key =
+           (SELECT json_extract(r.value, '$[3]') FROM json_each(?1) AS r WHERE json_extract(r.value, '$[0]') = fp_leases.key)) AS record`,
+        JSON.stringify(asked.map(({ key, owner, ttlMs, recordKey }) => [key, owner, now + ttlMs, recordKey])),
         now,
       );
-      const takenKeys = new Set(taken.map((row) => String(row.key)));
-      const wanted = asked.filter(({ key }) => takenKeys.has(key)).map(({ recordKey }) => recordKey);
-      let rows: Array<Record<string, unknown>> = [];
-      try {
-        if (wanted.length > 0)
-          rows = await query(`SELECT key, value FROM ${KEYV_TABLE} WHERE key IN (SELECT value FROM json_each(?))`, JSON.stringify(wanted));
-      } catch (error) {
-        // Taken but not read: no caller will release them, so they are given back now, not left to lapse.
-        const mine = asked.filter(({ key }) => takenKeys.has(key)).map(({ key, owner }) => [key, owner]);
-        await query(
-          `DELETE FROM fp_leases WHERE (key, owner) IN (SELECT json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]') FROM json_each(?) AS j)`,
-          JSON.stringify(mine),
-        ).catch(() => undefined);
-        throw error;
-      }
-      const records = new Map(rows.map((row) => [String(row.key), row.value]));
-      return asked.map(({ key, recordKey }) =>
-        takenKeys.has(key) ? { taken: true, value: keyvValueOf(records.get(recordKey)) } : { taken: false },
-      );
+      const records = new Map(rows.map((row) => [String(row.key), row.record]));
+      return asked.map(({ key }) => (records.has(key) ? { taken: true, value: keyvValueOf(records.get(key)) } : { taken: false }));
     },
     (asked) => asked.key,
   );
