@@ -67,6 +67,8 @@ export async function openSqliteStore(path: string): Promise<KeyValueStore> {
   const dueIndex = await openSqliteDueIndex(query, (recordKey) => `fp:${recordKey}`);
   // This process's own record writes: a watcher checks again after each (see watchSqliteChanges).
   const afterWrite = new Set<() => void>();
+  /** Watches whose synchronous connection closes with the store, after sqlite3's (sync-sqlite.ts). */
+  const watches = new Set<SqliteWatch>();
   const records = recordsThrough(keyv);
   // Writes that every refresh makes, grouped (groupWrites): concurrent refreshes share a statement.
   const compareAndSets = new Map<string, GroupedWrites<CompareAndSet, boolean>>();
@@ -234,17 +236,21 @@ export async function openSqliteStore(path: string): Promise<KeyValueStore> {
     async watchRecords(prefixes, listener) {
       const watch = watchSqliteChanges(path, prefixes, listener);
       afterWrite.add(watch.recheck);
+      watches.add(watch);
       return {
         sync: watch.sync,
         async close() {
           afterWrite.delete(watch.recheck);
-          await watch.close();
+          watch.stop();
         },
       };
     },
     async close() {
       await Promise.all([leasesTaken.drained(), releases.drained(), ...[...compareAndSets.values()].map((writes) => writes.drained())]);
       await keyv.disconnect();
+      // Only now: closing the synchronous connection's files drops sqlite3's locks on them (sync-sqlite.ts).
+      for (const watch of watches) watch.closeConnection();
+      watches.clear();
     },
   };
 }
@@ -486,6 +492,16 @@ async function createChangeLog(query: SqlQuery): Promise<void> {
   );
 }
 
+interface SqliteWatch {
+  sync: RecordWatch['sync'];
+  /** Asks for a new check at once (this process wrote). */
+  recheck: () => void;
+  /** The watch's end: nothing is trusted from then on. */
+  stop: () => void;
+  /** Closes the synchronous connection: only once sqlite3's is closed (sync-sqlite.ts). */
+  closeConnection: () => void;
+}
+
 /**
  * A read-only synchronous connection (sync-sqlite.ts): the check before a request trusts memory
  * must not wait for sqlite3's thread pool. `PRAGMA data_version` changes only when another connection
@@ -500,9 +516,9 @@ async function createChangeLog(query: SqlQuery): Promise<void> {
  * sockets in the same turn when the first filled its 1,024 slots.) This process's own writes also
  * ask for a new check at once (`recheck`), whatever the turn.
  */
-function watchSqliteChanges(path: string, prefixes: string[], listener: RecordChangeListener): RecordWatch & { recheck: () => void } {
+function watchSqliteChanges(path: string, prefixes: string[], listener: RecordChangeListener): SqliteWatch {
   // A private in-memory database has no second connection to see it: nothing kept from it is trusted.
-  if (path === ':memory:') return { sync: () => false, recheck: () => undefined, close: async () => undefined };
+  if (path === ':memory:') return { sync: () => false, recheck: () => undefined, stop: () => undefined, closeConnection: () => undefined };
   const db = openSyncSqlite(path);
   const namespaced = prefixes.map((prefix) => `${KEYV_NAMESPACE}:${prefix}`);
   let version = db.dataVersion();
@@ -533,7 +549,10 @@ function watchSqliteChanges(path: string, prefixes: string[], listener: RecordCh
       return true;
     },
     recheck: nextTurn,
-    async close() {
+    stop() {
+      open = false;
+    },
+    closeConnection() {
       open = false;
       db.close();
     },

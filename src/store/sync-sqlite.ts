@@ -6,6 +6,15 @@
 // destructor calls RemoveEnvironmentCleanupHook during GC: "Assertion failed: (env) != nullptr",
 // WiseLibs/better-sqlite3#1515), and version 13, which fixes that, does not run on Node 20.
 // The only import of either.
+//
+// Either is a second copy of SQLite in the process beside sqlite3's, and POSIX record locks belong
+// to the process: the copies do not see each other's locks, and closing any descriptor of a file
+// drops every lock the process holds on it, sqlite3's included (within one copy SQLite defers such
+// a close; across copies it cannot). So this connection only reads, and it is closed after
+// sqlite3's connection (sqlite-store.ts). What remains: a read here that races a checkpoint or a
+// WAL restart by sqlite3's connection is not protected by its read mark, and may read pages of a
+// later state than its snapshot — the change check then sees more than committed, or a row late.
+// One SQLite library for the whole store removes it (bench/diagnoses.md 2., session 9).
 import { closeSync, openSync, readSync } from 'node:fs';
 import { createRequire } from 'node:module';
 
