@@ -20,134 +20,22 @@ export interface Context {
   /** The source URL (its secrets are redacted from the output): part of every fingerprint. */
   sourceUrl: string;
   known?: ReadonlyMap<string, Entry>;
-  /** Where each item of an XML document is (itemSpansOf): an item's own bytes key its fingerprint. */
-  itemSpans?: ItemSpans;
-}
-
-export interface ItemSpans {
-  /** The document as parsed (after repairs). */
-  xml: string;
-  /** Each item's (or entry's) bytes, in document order: `closed` when its end tag was found. */
-  spans: Array<{ start: number; end: number; closed: boolean }>;
-  /** What around the items decides what they say: namespaces, xml:base and (Atom) the feed's authors. */
-  scope: string;
-}
-
-/** Where an item sits among the parsed ones: its bytes are found by it (see itemBytes). */
-export interface ItemPosition {
-  index: number;
-  of: number;
-  /**
-   * The entry depends on nothing but the item and its scope (an RSS item without a guid does: items
-   * that share its link change its id), so the item can be known by its bytes before any parse.
-   */
-  alone: boolean;
 }
 
 /**
  * The entry for one upstream item: the known one when the item, its base and the source are what
  * they were (a keyed hash — the source URL, secrets included, is part of it — so the stored value
- * says nothing about them), else `normalise()`'s, stamped with the fingerprint. The item is its own
- * bytes in the document where they can be told apart (itemBytes), else feedsmith's object as JSON.
+ * says nothing about them), else `normalise()`'s, stamped with the fingerprint.
  */
-export function entryOf(
-  context: Context,
-  item: unknown,
-  base: string,
-  extra: unknown,
-  normalise: () => Entry,
-  position?: ItemPosition,
-): Entry {
-  const bytes = position === undefined ? undefined : itemBytes(context.itemSpans, position, item);
+export function entryOf(context: Context, item: unknown, base: string, extra: unknown, normalise: () => Entry): Entry {
   // One-shot: a Hash object per item cost four times the digest itself (every item of every 200).
-  // The bytes forms hash what the document says of the item as it is, where stringifying the parsed
-  // item cost more than the digest; "item" and "bytes" are no URL, so no two forms hash the same input.
-  const fingerprint =
-    bytes === undefined
-      ? hash('sha256', `${NORMALISER_VERSION}\0${context.sourceUrl}\0${base}\0${JSON.stringify([item, extra]) ?? ''}`, 'base64url')
-      : position!.alone
-        ? itemKey(context.sourceUrl, context.itemSpans!.scope, bytes)
-        : hash(
-            'sha256',
-            `${NORMALISER_VERSION}\0bytes\0${context.sourceUrl}\0${base}\0${context.itemSpans!.scope}\0${JSON.stringify(extra) ?? ''}\0${bytes}`,
-            'base64url',
-          );
+  const fingerprint = hash(
+    'sha256',
+    `${NORMALISER_VERSION}\0${context.sourceUrl}\0${base}\0${JSON.stringify([item, extra]) ?? ''}`,
+    'base64url',
+  );
   const known = context.known?.get(fingerprint);
   return known ?? { ...normalise(), fingerprint };
-}
-
-/**
- * The fingerprint of an item whose entry depends on nothing but its bytes, their scope and the
- * source: what parse-feed.ts looks up before parsing, to leave known items out of the parse.
- */
-export function itemKey(sourceUrl: string, scope: string, bytes: string): string {
-  return hash('sha256', `${NORMALISER_VERSION}\0item\0${sourceUrl}\0${scope}\0${bytes}`, 'base64url');
-}
-
-// Declarations and xml:base around the items decide what their prefixes and relative links mean.
-const SCOPE_ATTRIBUTE = /\s(?:xmlns(?::[\w.-]+)?|xml:base)\s*=\s*(?:"[^"]*"|'[^']*')/g;
-// Atom entries without an author take the feed's.
-const ATOM_AUTHOR = /<(?:[\w-]+:)?author(?:\s[^<>]*)?\/>|<(?:[\w-]+:)?author[\s>][\s\S]*?<\/(?:[\w-]+:)?author\s*>/g;
-// Characters the document may have written as a reference, so the parsed text is not its bytes.
-const ESCAPABLE = /[&<>"']/;
-const MIN_PROBE_LENGTH = 8;
-
-/**
- * Each item's bytes: from its start tag (entryTagStarts) to the last end tag of its name before the
- * next item (or the document's end), so an item that becomes the last keeps its bytes. Its scope is
- * what the document says outside the items that an item's entry depends on; `scope` is given for a
- * document cut from another (parse-feed.ts), whose scope it keeps.
- */
-export function itemSpansOf(xml: string, starts: number[], atom: boolean, scope?: string): ItemSpans {
-  const spans = starts.map((start, index) => {
-    const limit = starts[index + 1] ?? xml.length;
-    let nameEnd = start + 1;
-    while (nameEnd < limit && !/[\s>/]/.test(xml[nameEnd]!)) nameEnd += 1;
-    const closeTag = `</${xml.slice(start + 1, nameEnd)}`;
-    let close = xml.lastIndexOf(closeTag, limit - 1);
-    // `</item` of `</items>` is no end tag of the item.
-    while (close > start && !/[\s>]/.test(xml[close + closeTag.length] ?? '')) close = xml.lastIndexOf(closeTag, close - 1);
-    const end = close > start ? xml.indexOf('>', close) : -1;
-    return end === -1 || end >= limit ? { start, end: limit, closed: false } : { start, end: end + 1, closed: true };
-  });
-  if (scope === undefined) {
-    let outside = '';
-    let copied = 0;
-    for (const span of spans) {
-      outside += xml.slice(copied, span.start);
-      copied = span.end;
-    }
-    outside += xml.slice(copied);
-    scope = [...(outside.match(SCOPE_ATTRIBUTE) ?? []), ...(atom ? (outside.match(ATOM_AUTHOR) ?? []) : [])].join('\0');
-  }
-  return { xml, spans, scope };
-}
-
-/**
- * The item's bytes (itemSpansOf), when they can be paired with the parsed item: the parse found as
- * many items as the document has start tags, the item's end tag was found, and its id, link or title
- * (a text that cannot have been written as a reference) is in those bytes — a parse that dropped an
- * item and a nested start tag counted as one would otherwise pair an item with its neighbour's bytes.
- */
-function itemBytes(itemSpans: ItemSpans | undefined, { index, of }: ItemPosition, item: unknown): string | undefined {
-  if (itemSpans === undefined || itemSpans.spans.length !== of) return undefined;
-  const span = itemSpans.spans[index]!;
-  if (!span.closed) return undefined;
-  const bytes = itemSpans.xml.slice(span.start, span.end);
-  const probe = probeOf(item);
-  return probe !== undefined && bytes.includes(probe) ? bytes : undefined;
-}
-
-/** The first of the item's guid, id, link and title that is long enough and has nothing a reference could stand for. */
-function probeOf(item: unknown): string | undefined {
-  if (item === null || typeof item !== 'object') return undefined;
-  const fields = item as Record<string, unknown>;
-  for (const field of [(fields.guid as { value?: unknown } | undefined)?.value, fields.id, fields.link, fields.title]) {
-    if (typeof field !== 'string') continue;
-    const text = field.trim();
-    if (text.length >= MIN_PROBE_LENGTH && !ESCAPABLE.test(text)) return text;
-  }
-  return undefined;
 }
 
 export function resolveBase(xmlBase: string | undefined, parent: string): string {

@@ -12,11 +12,11 @@ import { normaliseAtom } from './formats/atom.js';
 import { normaliseJson } from './formats/json-feed.js';
 import { normaliseRdf } from './formats/rdf.js';
 import { normaliseRss } from './formats/rss.js';
-import { itemKey, itemSpansOf, stableId, type Context, type ItemSpans } from './normalise.js';
+import { stableId, type Context } from './normalise.js';
 import { createSecretRedactor } from './redact-secrets.js';
 import {
   balanceTags,
-  entryTagStarts,
+  countEntryTags,
   isCutOff,
   withBase64Decoded,
   withDcAuthorAsCreator,
@@ -75,16 +75,11 @@ export function parseFeed(body: Buffer | string, options: ParseFeedOptions): Par
         : document.format === 'atom'
           ? withNakedMarkupAsHtml(withBase64Decoded(whole))
           : whole;
-    const starts = entryTagStarts(xml, document.format);
-    const expected = starts.length;
-    const itemSpans = itemSpansOf(xml, starts, document.format === 'atom');
-    const withNewItems = expected <= MAX_ENTRIES ? parseNewItems(context, document.format, itemSpans, options.baseUrl) : undefined;
-    if (withNewItems) return withNewItems;
+    const expected = countEntryTags(xml, document.format);
     let parsed: ParsedFeed | undefined;
     let malformed: Error | undefined;
     try {
-      // Only this reading's items are at these offsets (the recovery's document is another).
-      parsed = parseXml({ ...context, itemSpans }, document.format, xml, options.baseUrl);
+      parsed = parseXml(context, document.format, xml, options.baseUrl);
     } catch (error) {
       // A refusal for what the document lacks, or malformed XML around items in a whole document
       // (a tag closed by the wrong name), is worth a second reading, as lenient readers give it.
@@ -123,40 +118,6 @@ function parseXml(context: Context, format: XmlFeedFormat, xml: string, baseUrl:
     case 'rdf':
       return normaliseRdf(context, parseRdfFeed(xml, parseOptions), baseUrl);
   }
-}
-
-/**
- * The document with its known items left out of the parse: an item whose bytes and scope are those a
- * known entry was made from (itemKey) is that entry, so only the frame and the new items are parsed
- * — usually one or two items of tens. Undefined, for the whole parse, when nothing is known, when an
- * item's end was not found, or when the cut document does not read as exactly its remaining items.
- */
-function parseNewItems(context: Context, format: XmlFeedFormat, itemSpans: ItemSpans, baseUrl: string): ParsedFeed | undefined {
-  const { known } = context;
-  const { xml, spans, scope } = itemSpans;
-  if (known === undefined || known.size === 0 || spans.length === 0 || !spans.every((span) => span.closed)) return undefined;
-  const reused = spans.map((span) => known.get(itemKey(context.sourceUrl, scope, xml.slice(span.start, span.end))));
-  if (!reused.some((entry) => entry !== undefined)) return undefined;
-  let cut = '';
-  let copied = 0;
-  spans.forEach((span, index) => {
-    if (reused[index] === undefined) return;
-    cut += xml.slice(copied, span.start);
-    copied = span.end;
-  });
-  cut += xml.slice(copied);
-  const remaining = reused.filter((entry) => entry === undefined).length;
-  const cutSpans = itemSpansOf(cut, entryTagStarts(cut, format), format === 'atom', scope);
-  if (cutSpans.spans.length !== remaining) return undefined;
-  let parsed: ParsedFeed;
-  try {
-    parsed = parseXml({ ...context, itemSpans: cutSpans }, format, cut, baseUrl);
-  } catch {
-    return undefined;
-  }
-  if (parsed.entries.length !== remaining) return undefined;
-  let next = 0;
-  return { ...parsed, entries: reused.map((entry) => entry ?? parsed.entries[next++]!) };
 }
 
 /**

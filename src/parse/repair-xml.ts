@@ -172,22 +172,17 @@ const ENTRY_TAG_OR_SKIPPED = /<!--[\s\S]*?-->|<!\[CDATA\[[\s\S]*?\]\]>|<(?:[\w-]
 const ITEM_TAG_OR_SKIPPED = /<!--[\s\S]*?-->|<!\[CDATA\[[\s\S]*?\]\]>|<(?:[\w-]+:)?item[\s>]/g;
 
 /**
- * Where the document's items or entries start: the offsets of their start tags outside comments and
- * CDATA, in order. One scan, no copy of the document (it runs on every 200).
+ * How many items or entries the document holds, counted by their start tags outside comments and
+ * CDATA. One scan, no copy of the document (it runs on every 200).
  */
-export function entryTagStarts(xml: string, format: XmlFeedFormat): number[] {
+export function countEntryTags(xml: string, format: XmlFeedFormat): number {
   const pattern = format === 'atom' ? ENTRY_TAG_OR_SKIPPED : ITEM_TAG_OR_SKIPPED;
   pattern.lastIndex = 0;
-  const starts: number[] = [];
+  let count = 0;
   for (let match = pattern.exec(xml); match !== null; match = pattern.exec(xml)) {
-    if (match[0].charCodeAt(1) !== 0x21 /* `<!` */) starts.push(match.index);
+    if (match[0].charCodeAt(1) !== 0x21 /* `<!` */) count += 1;
   }
-  return starts;
-}
-
-/** How many items or entries the document holds, counted by their start tags outside comments and CDATA. */
-export function countEntryTags(xml: string, format: XmlFeedFormat): number {
-  return entryTagStarts(xml, format).length;
+  return count;
 }
 
 const CONTENT_NS = 'http://purl.org/rss/1.0/modules/content/';

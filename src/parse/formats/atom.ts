@@ -116,12 +116,8 @@ export function normaliseAtom(context: Context, feed: AtomFeed.Feed<string>, bas
     ttlMinutes: readTtlMinutes(undefined, feed.sy),
     image: absoluteUrl(context, feed.itunes?.image ?? feed.logo ?? feed.icon, base),
     explicit: feed.itunes?.explicit,
-    entries: (feed.entries ?? []).map((entry, index, entries) =>
-      entryOf(context, entry, base, feedAuthors, () => normaliseAtomEntry(context, entry, base, feedAuthors), {
-        index,
-        of: entries.length,
-        alone: true,
-      }),
+    entries: (feed.entries ?? []).map((entry) =>
+      entryOf(context, entry, base, feedAuthors, () => normaliseAtomEntry(context, entry, base, feedAuthors)),
     ),
   });
 }

@@ -44,8 +44,6 @@ export function normaliseRdf(context: Context, feed: RdfFeed.Feed<string>, baseU
     link: absoluteUrl(context, feed.link, base),
     description: plainText(context, feed.description),
     ttlMinutes: readTtlMinutes(undefined, feed.sy),
-    entries: (feed.items ?? []).map((item, index, items) =>
-      entryOf(context, item, base, undefined, () => normaliseRdfItem(context, item, base), { index, of: items.length, alone: true }),
-    ),
+    entries: (feed.items ?? []).map((item) => entryOf(context, item, base, undefined, () => normaliseRdfItem(context, item, base))),
   });
 }

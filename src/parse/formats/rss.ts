@@ -119,12 +119,9 @@ export function normaliseRss(context: Context, feed: RssFeed.Feed<string>, baseU
     ttlMinutes: readTtlMinutes(feed.ttl, feed.sy),
     image: absoluteUrl(context, feed.itunes?.image ?? feed.image?.url, base),
     explicit: feed.itunes?.explicit,
-    entries: items.map((item, index) => {
+    entries: items.map((item) => {
       const shared = item.guid?.value === undefined && sharedLinks.has(item.link ?? '');
-      const normalise = () => normaliseRssItem(context, item, base, sharedLinkUrls);
-      // An item with a guid is its own id: the links other items share do not change its entry.
-      const alone = typeof item.guid?.value === 'string' && item.guid.value.trim() !== '';
-      return entryOf(context, item, base, shared ? 'shared-link' : undefined, normalise, { index, of: items.length, alone });
+      return entryOf(context, item, base, shared ? 'shared-link' : undefined, () => normaliseRssItem(context, item, base, sharedLinkUrls));
     }),
   });
 }
