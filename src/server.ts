@@ -16,6 +16,13 @@ import { startScheduler, type Scheduler } from './refresh/scheduler.js';
 import { startDeliveryLoop, type DeliveryLoop } from './websub/delivery-loop.js';
 import { VERSION } from './version.js';
 
+/**
+ * Connections waiting to be accepted. Readers poll in bursts (cron on the hour, an aggregator's
+ * sweep); Node's default of 511 dropped handshakes at 1,000 concurrent connections in bench 1
+ * (bench/diagnoses.md 1., session 9). The kernel caps it at net.core.somaxconn.
+ */
+const LISTEN_BACKLOG = 2048;
+
 export type Role = Config['role'];
 
 /** Shorter admin tokens are accepted (a lab, a test) but named in the log. */
@@ -62,7 +69,7 @@ export async function serve(configured: Readonly<Config>, role: Role = configure
   process.once('SIGINT', closeOn('SIGINT'));
 
   try {
-    if (app) await app.listen({ port: config.port, host: config.host });
+    if (app) await app.listen({ port: config.port, host: config.host, backlog: LISTEN_BACKLOG });
     if (probes) await new Promise<void>((resolve, reject) => probes.once('error', reject).listen(config.port, config.host, resolve));
   } catch (error) {
     throw listenError(error, config);

@@ -143,25 +143,36 @@ export async function indexSource(deps: Pick<Deps, 'registry'>, source: SourceRe
 
 /**
  * Indexes the URL a refresh followed a permanent redirect to, as a create would: under the URL's
- * claim, and only where the user has no other source for it — that source keeps its entry (a
- * delete of this one would otherwise drop it, and the URL could then be added a third time). A
- * claim held by a create in progress is left to that create, which indexes its own source.
+ * claim (waiting for a create of it in progress, as another create would), and only where the user
+ * has no other source for it — that source keeps its entry (a delete of this one would otherwise
+ * drop it, and the URL could then be added a third time). A claim still held past the create's own
+ * wait leaves the URL unindexed, said in the log; a release that fails lapses with its TTL.
  */
 export async function indexMovedUrls(
-  deps: Pick<Deps, 'registry' | 'instanceId'>,
+  deps: Pick<Deps, 'registry' | 'instanceId' | 'logger'>,
   source: SourceRecord,
   digests: readonly string[],
 ): Promise<void> {
   const owner = `${deps.instanceId}:${randomToken(9)}`;
   for (const digest of digests) {
     const claim = lease.sourceUrlClaim(source.userId, digest);
-    if (!(await deps.registry.leases.acquire(claim, owner, MOVED_URL_CLAIM_TTL_MS))) continue;
+    const deadline = Date.now() + URL_CLAIM_MAX_WAIT_MS;
+    let claimed = false;
+    while (!(claimed = await deps.registry.leases.acquire(claim, owner, MOVED_URL_CLAIM_TTL_MS)) && Date.now() <= deadline)
+      await new Promise((resolve) => setTimeout(resolve, URL_CLAIM_WAIT_MS));
+    if (!claimed) {
+      deps.logger.warn(
+        { sourceId: source.id },
+        'the new location of a moved source stays out of the duplicate index: its URL was claimed throughout',
+      );
+      continue;
+    }
     try {
       const indexed = await deps.registry.findSourceIdByUrlDigest(source.userId, digest);
       if (indexed === undefined || indexed === source.id || !(await deps.registry.getOwnedSource(source.userId, indexed)))
         await deps.registry.indexSourceUrls(source.userId, source.id, [digest]);
     } finally {
-      await deps.registry.leases.release(claim, owner);
+      await deps.registry.leases.release(claim, owner).catch(() => undefined);
     }
   }
 }
