@@ -164,7 +164,7 @@ export function writeReport(quick: boolean): string {
   const lines: string[] = [
     '# Benchmarks',
     '',
-    'How feedproxy compares with the ceiling (a bare Fastify app, plain undici + the parser alone) and',
+    'How feedproxy compares with the ceiling (a bare Fastify app, plain undici + the parser + the sanitiser on new items) and',
     'with its peers, measured side by side in one run: this machine is shared and noisy, so the ratios',
     'matter more than the absolute numbers. Rerun with `npm run bench` (full, ~20 min) or',
     '`npm run bench -- --quick` (~2 min); `npm run bench -- serving` runs one bench. The code is in',
