@@ -140,6 +140,11 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     deps.metrics.fetchDuration.observe({ outcome: response.kind }, seconds);
     const fetchedAt = deps.now();
+    // A permanent redirect is recorded once its new URL is indexed; when that has to wait past a
+    // create's claim of it, the next refresh meets the redirect again and retries.
+    const redirect = permanentRedirect(deps, source, response.permanentUrl, request.storedUrl);
+    const movedDigests = redirect.urlDigests?.filter((digest) => !source.urlDigests?.includes(digest)) ?? [];
+    const recordRedirect = movedDigests.length === 0 || (await indexMovedUrls(deps, source, movedDigests));
     const base: SourceRecord = {
       ...source,
       ...afterGoodFetch(fetchedAt),
@@ -148,10 +153,8 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
       // Masked again whenever the URL, its secrets or the mask's rules changed since, so a record
       // masked under older rules catches up (and an unchanged one is not masked again).
       ...maskedUrlFields(source, request),
-      ...permanentRedirect(deps, source, response.permanentUrl, request.storedUrl),
+      ...(recordRedirect ? redirect : {}),
     };
-    if (base.urlDigests !== source.urlDigests)
-      await indexMovedUrls(deps, base, base.urlDigests?.filter((digest) => !source.urlDigests?.includes(digest)) ?? []);
 
     if (response.kind === 'not-modified') {
       // RFC 9110 §15.4.5: a 304 keeps the snapshot we have; no parse, no re-render.

@@ -145,14 +145,15 @@ export async function indexSource(deps: Pick<Deps, 'registry'>, source: SourceRe
  * Indexes the URL a refresh followed a permanent redirect to, as a create would: under the URL's
  * claim (waiting for a create of it in progress, as another create would), and only where the user
  * has no other source for it — that source keeps its entry (a delete of this one would otherwise
- * drop it, and the URL could then be added a third time). A claim still held past the create's own
- * wait leaves the URL unindexed, said in the log; a release that fails lapses with its TTL.
+ * drop it, and the URL could then be added a third time). False when a claim was still held past
+ * the create's own wait: that URL is not indexed, and the caller does not record the redirect yet.
+ * A release that fails lapses with its TTL.
  */
 export async function indexMovedUrls(
   deps: Pick<Deps, 'registry' | 'instanceId' | 'logger'>,
   source: SourceRecord,
   digests: readonly string[],
-): Promise<void> {
+): Promise<boolean> {
   const owner = `${deps.instanceId}:${randomToken(9)}`;
   for (const digest of digests) {
     const claim = lease.sourceUrlClaim(source.userId, digest);
@@ -163,9 +164,9 @@ export async function indexMovedUrls(
     if (!claimed) {
       deps.logger.warn(
         { sourceId: source.id },
-        'the new location of a moved source stays out of the duplicate index: its URL was claimed throughout',
+        'a moved source keeps its old URL until the next refresh: its new URL was claimed throughout',
       );
-      continue;
+      return false;
     }
     try {
       const indexed = await deps.registry.findSourceIdByUrlDigest(source.userId, digest);
@@ -175,6 +176,7 @@ export async function indexMovedUrls(
       await deps.registry.leases.release(claim, owner).catch(() => undefined);
     }
   }
+  return true;
 }
 
 /** Drops a source's index entries; a source from before the index has its stored URL's digest. */

@@ -11,10 +11,14 @@
 // to the process: the copies do not see each other's locks, and closing any descriptor of a file
 // drops every lock the process holds on it, sqlite3's included (within one copy SQLite defers such
 // a close; across copies it cannot). So this connection only reads, and it is closed after
-// sqlite3's connection (sqlite-store.ts). What remains: a read here that races a checkpoint or a
-// WAL restart by sqlite3's connection is not protected by its read mark, and may read pages of a
-// later state than its snapshot — the change check then sees more than committed, or a row late.
-// One SQLite library for the whole store removes it (bench/diagnoses.md 2., session 9).
+// sqlite3's connection (sqlite-store.ts). What remains, both ways, since a read mark is a lock on a
+// byte of `-shm` that both copies take and drop for the one process: a read here that races a
+// checkpoint or WAL restart (by sqlite3's connection, or by another process such as a cron
+// `feedproxy refresh`) may read pages of a later state than its snapshot; and this copy dropping its
+// read lock at the end of each read drops sqlite3's on the same byte, so a read of sqlite3's in
+// progress can meet the same race. The result is a wrong or "malformed" read, not damage on disk:
+// writes hold the write lock, which this connection never takes. One SQLite library for the whole
+// store removes it (bench/diagnoses.md 2., session 9).
 import { closeSync, openSync, readSync } from 'node:fs';
 import { createRequire } from 'node:module';
 

@@ -27,8 +27,9 @@ describe('openSyncSqlite: mayHaveCommitted', () => {
   let writer: Writer | undefined;
   let reader: SyncSqlite | undefined;
   afterEach(async () => {
-    reader?.close();
+    // sqlite3's connection first, as the store does: closing the reader's files drops the process's locks on them.
     await writer?.close();
+    reader?.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
