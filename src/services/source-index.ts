@@ -106,15 +106,11 @@ export function claimSourceUrls(
     async add(urls) {
       for (const digest of urlDigestsOf(deps, urls, connectionId).sort()) {
         if (held.includes(digest)) continue;
-        const deadline = Date.now() + URL_CLAIM_MAX_WAIT_MS;
-        while (!(await deps.registry.leases.acquire(lease.sourceUrlClaim(userId, digest), owner, URL_CLAIM_TTL_MS))) {
-          if (Date.now() > deadline) {
-            throw withRetryAfter(
-              new ConflictError('another request of yours is adding this feed right now; retry in a few seconds'),
-              URL_CLAIM_WAIT_RETRY_MS,
-            );
-          }
-          await new Promise((resolve) => setTimeout(resolve, URL_CLAIM_WAIT_MS));
+        if (!(await waitForUrlClaim(deps, lease.sourceUrlClaim(userId, digest), owner, URL_CLAIM_TTL_MS))) {
+          throw withRetryAfter(
+            new ConflictError('another request of yours is adding this feed right now; retry in a few seconds'),
+            URL_CLAIM_WAIT_RETRY_MS,
+          );
         }
         held.push(digest);
       }
@@ -128,6 +124,19 @@ export function claimSourceUrls(
       await Promise.allSettled(names.map((name) => deps.registry.leases.release(name, owner)));
     },
   };
+}
+
+/**
+ * Takes the URL claim `claim` for `owner`, waiting while another holds it, up to URL_CLAIM_MAX_WAIT_MS
+ * (a create holds one for a probe, bounded by the fetch deadline). False when it was held throughout.
+ */
+async function waitForUrlClaim(deps: Pick<Deps, 'registry'>, claim: string, owner: string, ttlMs: number): Promise<boolean> {
+  const deadline = Date.now() + URL_CLAIM_MAX_WAIT_MS;
+  while (!(await deps.registry.leases.acquire(claim, owner, ttlMs))) {
+    if (Date.now() > deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, URL_CLAIM_WAIT_MS));
+  }
+  return true;
 }
 
 export function duplicateError(id: string): Error {
@@ -157,11 +166,7 @@ export async function indexMovedUrls(
   const owner = `${deps.instanceId}:${randomToken(9)}`;
   for (const digest of digests) {
     const claim = lease.sourceUrlClaim(source.userId, digest);
-    const deadline = Date.now() + URL_CLAIM_MAX_WAIT_MS;
-    let claimed = false;
-    while (!(claimed = await deps.registry.leases.acquire(claim, owner, MOVED_URL_CLAIM_TTL_MS)) && Date.now() <= deadline)
-      await new Promise((resolve) => setTimeout(resolve, URL_CLAIM_WAIT_MS));
-    if (!claimed) {
+    if (!(await waitForUrlClaim(deps, claim, owner, MOVED_URL_CLAIM_TTL_MS))) {
       deps.logger.warn(
         { sourceId: source.id },
         'a moved source keeps its old URL until the next refresh: its new URL was claimed throughout',
