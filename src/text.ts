@@ -40,7 +40,10 @@ const NAMED_ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quo
  * tag is a plain `<…>`; the result is for matching and short summaries, not for display.
  */
 export function plainTextOf(html: string): string {
-  return decodeCommonEntities(html.replace(/<[^>]*>/g, ' '))
+  // No tag starts after the last `>`: the pattern is not tried there, where each `<` would read to
+  // the end (quadratic in a text of many `<`).
+  const tagsEnd = html.lastIndexOf('>') + 1;
+  return decodeCommonEntities(html.slice(0, tagsEnd).replace(/<[^>]*>/g, ' ') + html.slice(tagsEnd))
     .replace(/\s+/g, ' ')
     .trim();
 }

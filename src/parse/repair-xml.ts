@@ -1,16 +1,18 @@
 // Repairs for documents lenient readers (Universal Feed Parser, browsers) still read, applied to
 // the text before (or, for tag balancing, after a first failed) parse.
-import { decodeCommonEntities, escapeText } from '../text.js';
+import { decodeCommonEntities, escapeText, plainTextOf } from '../text.js';
 import { localNameOf, type XmlFeedFormat } from './detect-format.js';
+import { countStartTagsOutsideComments, replaceCdataSections, xmlTokens } from './scan-xml.js';
 /** A document cut off in its last close tag (`</rss` with no `>`): the tag is finished. */
 export function withLastTagClosed(xml: string): string {
   const cut = /<\/([A-Za-z_][\w.:-]*)\s*$/.exec(xml.slice(-256));
   return cut === null ? xml : `${xml.trimEnd()}>`;
 }
 
-// The namespaces RSS 2.0 was once given (UserLand's, then Harvard's); RSS itself has none.
+// The namespaces RSS 2.0 was once given (UserLand's, then Harvard's); RSS itself has none. Read
+// within one start tag (`[^<>]`): each try stops at the next tag, so many `<x:rss ` stay linear.
 const RSS_PREFIXED_ROOT =
-  /<([A-Za-z_][\w.-]*):rss\b[^>]*?\sxmlns:\1\s*=\s*["'](?:http:\/\/backend\.userland\.com\/rss2|http:\/\/blogs\.law\.harvard\.edu\/tech\/rss)["']/;
+  /<([A-Za-z_][\w.-]*):rss\b[^<>]*?\sxmlns:\1\s*=\s*["'](?:http:\/\/backend\.userland\.com\/rss2|http:\/\/blogs\.law\.harvard\.edu\/tech\/rss)["']/;
 
 /**
  * RSS 2.0 written in a prefixed namespace (`<r:rss xmlns:r="http://backend.userland.com/rss2">`,
@@ -45,16 +47,34 @@ export function withChannel(xml: string): string {
 }
 
 // Atom 0.3 mode="base64" (and RFC 4287 content of a non-text type) carries base64: decoded here,
-// before parsing, since the parser keeps the text but not the mode.
-const BASE64_ELEMENT =
-  /<((?:[\w-]+:)?(?:content|summary|title|tagline|info|subtitle))((?:\s[^>]*?)?)\smode\s*=\s*["']base64["']([^>]*)>([^<]*)<\/\1\s*>/g;
+// before parsing, since the parser keeps the text but not the mode. Found in steps, each reading a
+// stretch once: one pattern with the mode between two runs of attributes took time cubic in a tag
+// of many ` mode="base64"` (20 KB held the event loop 3 s).
+const BASE64_CANDIDATE = /<((?:[\w-]+:)?(?:content|summary|title|tagline|info|subtitle))(\s[^<>]*)?>/g;
+const BASE64_MODE = /\smode\s*=\s*["']base64["']/;
 
 export function withBase64Decoded(xml: string): string {
   if (!/mode\s*=\s*["']base64["']/.test(xml)) return xml;
-  return xml.replace(BASE64_ELEMENT, (whole, name: string, before: string, after: string, encoded: string) => {
-    const text = decodeBase64Text(encoded);
-    return text === undefined ? whole : `<${name}${before}${after}>${escapeText(text)}</${name}>`;
-  });
+  let out = '';
+  let copied = 0;
+  for (const open of xml.matchAll(BASE64_CANDIDATE)) {
+    const [tag, name, attributes = ''] = open as unknown as [string, string, string | undefined];
+    const mode = BASE64_MODE.exec(attributes);
+    if (mode === null) continue;
+    // The content is text up to the next tag, and that tag must close this element.
+    const bodyStart = open.index + tag.length;
+    const bodyEnd = xml.indexOf('<', bodyStart);
+    if (bodyEnd === -1) break;
+    const close = new RegExp(`</${name}\\s*>`, 'y');
+    close.lastIndex = bodyEnd;
+    if (!close.test(xml)) continue;
+    const text = decodeBase64Text(xml.slice(bodyStart, bodyEnd));
+    if (text === undefined) continue;
+    const kept = attributes.slice(0, mode.index) + attributes.slice(mode.index + mode[0].length);
+    out += `${xml.slice(copied, open.index)}<${name}${kept}>${escapeText(text)}</${name}>`;
+    copied = close.lastIndex;
+  }
+  return copied === 0 ? xml : out + xml.slice(copied);
 }
 
 /** Base64 that decodes to UTF-8 text, else undefined (binary content is no entry text). */
@@ -93,8 +113,9 @@ export function withNakedMarkupAsHtml(xml: string): string {
   const next = new Map<string, number>();
   let out = '';
   let copied = 0;
+  let skipped = 0;
   for (const open of xml.matchAll(TEXT_CONSTRUCT_OPEN)) {
-    if (open.index < copied) continue;
+    if (open.index < copied || open.index < skipped) continue;
     const [tag, name, attributes = ''] = open as unknown as [string, string, string | undefined];
     const bodyStart = open.index + tag.length;
     const list = closes.get(name) ?? [];
@@ -104,12 +125,17 @@ export function withNakedMarkupAsHtml(xml: string): string {
     if (tag.endsWith('/>') || position >= list.length) continue;
     if (/\s(?:type|mode)\s*=/i.test(attributes) && !TEXT_TYPE.test(attributes)) continue;
     const body = xml.slice(bodyStart, list[position]);
-    // Only a child element outside CDATA is naked markup; `&lt;b&gt;` and CDATA stay text.
-    if (!/<[A-Za-z]/.test(body.replace(/<!\[CDATA\[[^]*?\]\]>/g, ''))) continue;
+    // Only a child element outside CDATA is naked markup; `&lt;b&gt;` and CDATA stay text. A body
+    // left as it is holds no start tag outside CDATA, so no construct starts in it: the scan goes on
+    // after it (each body is read once, however many `<title>` its CDATA holds).
+    if (!/<[A-Za-z]/.test(replaceCdataSections(body, () => ''))) {
+      skipped = list[position]!;
+      continue;
+    }
     // The body, as written, is the HTML a lenient reader renders: its elements are markup, its
     // escaped `&lt;b&gt;` and its CDATA are text. Written escaped, so the parser reads that HTML
     // string back and no text becomes markup.
-    const html = body.replace(/<!\[CDATA\[([^]*?)\]\]>/g, (_cdata, text: string) => escapeText(text));
+    const html = replaceCdataSections(body, escapeText);
     out += `${xml.slice(copied, open.index)}<${name}${attributes.replace(TEXT_TYPE, '')} type="html">${escapeText(html)}`;
     copied = list[position]!;
   }
@@ -119,8 +145,6 @@ export function withNakedMarkupAsHtml(xml: string): string {
 const MAX_REPAIR_DEPTH = 256;
 const CONTAINERS = new Set(['rss', 'channel', 'feed', 'rdf']);
 const ENTRY_ELEMENTS = new Set(['item', 'entry']);
-const XML_TOKEN =
-  /<!--[\s\S]*?-->|<!\[CDATA\[[\s\S]*?\]\]>|<\?[\s\S]*?\?>|<![^>]*>|<\/\s*([\w.:-]+)\s*>|<([\w.:-]+)(?:\s(?:[^>"']|"[^"]*"|'[^']*')*)?>/g;
 
 /**
  * Closes what a broken document left open, as a lenient reader does: an element still open when an
@@ -131,11 +155,10 @@ export function balanceTags(xml: string): string {
   const stack: string[] = [];
   let out = '';
   let last = 0;
-  for (const match of xml.matchAll(XML_TOKEN)) {
+  for (const { index, token, closing, opening } of xmlTokens(xml)) {
     // Real feeds are a few levels deep; past this the document is not one to repair (and the
     // searches below stay cheap).
     if (stack.length > MAX_REPAIR_DEPTH) return xml;
-    const [token, closing, opening] = match;
     let replacement = token;
     if (closing !== undefined) {
       const at = stack.lastIndexOf(closing);
@@ -154,8 +177,8 @@ export function balanceTags(xml: string): string {
       stack.push(opening);
       replacement = closed + token;
     }
-    out += xml.slice(last, match.index) + replacement;
-    last = match.index + token.length;
+    out += xml.slice(last, index) + replacement;
+    last = index + token.length;
   }
   return (
     out +
@@ -167,22 +190,16 @@ export function balanceTags(xml: string): string {
   );
 }
 
-// A comment or CDATA section is matched whole, so the start tags inside one are not counted.
-const ENTRY_TAG_OR_SKIPPED = /<!--[\s\S]*?-->|<!\[CDATA\[[\s\S]*?\]\]>|<(?:[\w-]+:)?entry[\s>]/g;
-const ITEM_TAG_OR_SKIPPED = /<!--[\s\S]*?-->|<!\[CDATA\[[\s\S]*?\]\]>|<(?:[\w-]+:)?item[\s>]/g;
+// A comment or CDATA section is skipped whole, so the start tags inside one are not counted.
+const ENTRY_TAG_OR_SKIPPED = /<!--|<!\[CDATA\[|<(?:[\w-]+:)?entry[\s>]/g;
+const ITEM_TAG_OR_SKIPPED = /<!--|<!\[CDATA\[|<(?:[\w-]+:)?item[\s>]/g;
 
 /**
  * How many items or entries the document holds, counted by their start tags outside comments and
  * CDATA. One scan, no copy of the document (it runs on every 200).
  */
 export function countEntryTags(xml: string, format: XmlFeedFormat): number {
-  const pattern = format === 'atom' ? ENTRY_TAG_OR_SKIPPED : ITEM_TAG_OR_SKIPPED;
-  pattern.lastIndex = 0;
-  let count = 0;
-  for (let match = pattern.exec(xml); match !== null; match = pattern.exec(xml)) {
-    if (match[0].charCodeAt(1) !== 0x21 /* `<!` */) count += 1;
-  }
-  return count;
+  return countStartTagsOutsideComments(xml, format === 'atom' ? ENTRY_TAG_OR_SKIPPED : ITEM_TAG_OR_SKIPPED);
 }
 
 const CONTENT_NS = 'http://purl.org/rss/1.0/modules/content/';
@@ -206,20 +223,19 @@ export function withItemBodies(xml: string): string {
   let out = '';
   let last = 0;
   let open: { name: string; start: number; innerStart: number; depth: number } | undefined;
-  for (const match of xml.matchAll(XML_TOKEN)) {
+  for (const { index, token, closing, opening } of xmlTokens(xml)) {
     if (stack.length > MAX_REPAIR_DEPTH) return xml;
-    const [token, closing, opening] = match;
     if (closing !== undefined) {
       const at = stack.lastIndexOf(closing);
       if (at !== -1) stack.splice(at);
       if (open !== undefined && closing === open.name && stack.length === open.depth) {
-        out += xml.slice(last, open.start) + itemContent(open.name, xml.slice(open.innerStart, match.index));
-        last = match.index + token.length;
+        out += xml.slice(last, open.start) + itemContent(open.name, xml.slice(open.innerStart, index));
+        last = index + token.length;
         open = undefined;
       }
     } else if (opening !== undefined && !token.endsWith('/>')) {
       if (open === undefined && localNameOf(stack.at(-1)) === 'item' && isItemBody(opening, xhtmlPrefixes)) {
-        open = { name: opening, start: match.index, innerStart: match.index + token.length, depth: stack.length };
+        open = { name: opening, start: index, innerStart: index + token.length, depth: stack.length };
       }
       stack.push(opening);
     }
@@ -241,7 +257,7 @@ function itemContent(name: string, inner: string): string {
   // escaped text, and the whole is one CDATA section (each `]]>` split across two).
   const colon = name.indexOf(':');
   const unprefixed = colon === -1 ? inner : inner.replace(new RegExp(`<(/?)${name.slice(0, colon).replace(/\./g, '\\.')}:`, 'g'), '<$1');
-  const html = unprefixed.replace(/<!\[CDATA\[([\s\S]*?)\]\]>/g, (_whole, text: string) => escapeText(text));
+  const html = replaceCdataSections(unprefixed, escapeText);
   return `${CONTENT_OPEN}<![CDATA[${html.replace(/\]\]>/g, ']]]]><![CDATA[>')}]]>${CONTENT_CLOSE}`;
 }
 
@@ -260,9 +276,24 @@ export function withDcAuthorAsCreator(xml: string): string {
 
 /** HTML elements found wrapping a name in RSS person fields; `<jo@example.com>` is no element and stays. */
 const HTML_TAG = /<\/?(?:a|abbr|b|big|br|cite|code|div|em|font|i|p|small|span|strong|sub|sup|u)\b[^<>]*>/gi;
-// The inner part never spans another person element's tag (a comment that names `<author>` is no element).
+// The inner part never spans another person element's tag (a comment that names `<author>` is no
+// element), and the attributes never span a `<` (none is allowed in one): each try reads only up to
+// the next tag, so many unclosed `<author x` cost linear time, not quadratic.
 const RSS_PERSON_ELEMENT =
-  /<(author|managingEditor|webMaster)((?:\s[^>]*)?)>((?:(?!<\/?(?:author|managingEditor|webMaster)[\s>])[\s\S])*?)<\/\1\s*>/g;
+  /<(author|managingEditor|webMaster)((?:\s[^<>]*)?)>((?:(?!<\/?(?:author|managingEditor|webMaster)[\s>])[\s\S])*?)<\/\1\s*>/g;
+
+// Longer than any name with its addresses. The parser reads "Name (e-mail)" by scanning from each
+// bracket to its close: a field of many unclosed brackets cost it time quadratic in the field
+// (80 KB held the event loop 8 s), so a longer field is cut to this many characters of its text.
+const MAX_PERSON_LENGTH = 1024;
+
+function personTextCut(inner: string): string {
+  const text = plainTextOf(replaceCdataSections(inner, escapeText));
+  if (text.length <= MAX_PERSON_LENGTH) return text;
+  // Not between the two halves of a surrogate pair.
+  const end = /[\ud800-\udbff]/.test(text[MAX_PERSON_LENGTH - 1]!) ? MAX_PERSON_LENGTH - 1 : MAX_PERSON_LENGTH;
+  return text.slice(0, end);
+}
 
 /**
  * RSS `<author>`, `<managingEditor>` and `<webMaster>` holding HTML around the name — as elements,
@@ -273,7 +304,8 @@ const RSS_PERSON_ELEMENT =
 export function withPersonMarkupAsText(xml: string): string {
   if (!/<(?:author|managingEditor|webMaster)[\s>]/.test(xml)) return xml;
   return xml.replace(RSS_PERSON_ELEMENT, (whole, name: string, attributes: string, inner: string) => {
-    let text = inner.replace(/<!\[CDATA\[([\s\S]*?)\]\]>/g, (_cdata, content: string) => escapeText(content));
+    if (inner.length > MAX_PERSON_LENGTH) return `<${name}${attributes}>${escapeText(personTextCut(inner))}</${name}>`;
+    let text = replaceCdataSections(inner, escapeText);
     let hadMarkup = false;
     // Escaped once or twice over (CDATA around escaped markup): one decoding a round, at most three.
     for (let round = 0; round < 3; round += 1) {

@@ -140,44 +140,66 @@ const NON_TEXT_TAGS = [
 
 // Deeper than this, tags are dropped and their text kept.
 const NESTING_LIMIT = 64;
-// sanitize-html and htmlparser2 slow down quadratically with open-element depth (100 000 nested
-// <div>s take seconds). Past this estimated depth the fragment is hostile and is dropped whole.
+// htmlparser2 (sanitize-html's parser) keeps its open elements in an array it shifts and searches
+// on every tag: its work is quadratic in how deep the fragment takes it (100 000 nested <div>s, or
+// <a></b> repeated, take seconds). Past this depth the fragment is hostile and is dropped whole.
 const MAX_OPEN_DEPTH = 2000;
-// Elements that never hold children or that browsers close implicitly; they do not add depth.
-const FLAT_ELEMENTS = new Set([
-  'area',
-  'base',
-  'br',
-  'col',
-  'embed',
-  'hr',
-  'img',
-  'input',
-  'link',
-  'meta',
-  'source',
-  'track',
-  'wbr',
-  'p',
-  'li',
-  'dt',
-  'dd',
-  'tr',
-  'td',
-  'th',
-  'option',
+// Elements htmlparser2 never keeps open (its void elements).
+const VOID_ELEMENTS = new Set(
+  'area base basefont br col command embed frame hr img input isindex keygen link meta param source track wbr'.split(' '),
+);
+// Elements inside which htmlparser2 honours `<x/>` as self-closing.
+const FOREIGN_ELEMENTS = new Set(['math', 'svg']);
+// An element's start closes these when they are the innermost open (htmlparser2's rules, for the
+// elements real fragments leave unclosed: paragraphs, list items, table cells, options).
+const IMPLIED_CLOSES = new Map<string, ReadonlySet<string>>([
+  ...'p h1 h2 h3 h4 h5 h6 address article aside blockquote details div dl fieldset figcaption figure footer form header hr main nav ol pre section table ul'
+    .split(' ')
+    .map((name): [string, ReadonlySet<string>] => [name, new Set(['p'])]),
+  ['li', new Set(['li'])],
+  ['dd', new Set(['dd', 'dt'])],
+  ['dt', new Set(['dd', 'dt'])],
+  ['tr', new Set(['tr', 'th', 'td'])],
+  ['th', new Set(['th'])],
+  ['td', new Set(['thead', 'th', 'td'])],
+  ['option', new Set(['option'])],
+  ['optgroup', new Set(['optgroup', 'option'])],
+  ['rt', new Set(['rt', 'rp'])],
+  ['rp', new Set(['rt', 'rp'])],
+  ['tbody', new Set(['thead', 'tbody'])],
+  ['tfoot', new Set(['thead', 'tbody'])],
 ]);
 
-/** Linear estimate of how deep a fragment nests: opening tags minus closing tags. */
+/**
+ * Whether the fragment takes htmlparser2 deeper than MAX_OPEN_DEPTH: its open-element stack replayed
+ * in linear time (a close tag pops up to the element it names, and is ignored when none is open).
+ */
 function exceedsOpenDepth(html: string): boolean {
   // `[^<>]` keeps every attempt within one tag: `<a <a <a …` without a `>` stays linear.
   const tag = /<(\/?)([a-zA-Z][\w-]*)[^<>]*?(\/?)>/g;
-  let depth = 0;
+  const stack: string[] = [];
+  const openCount = new Map<string, number>();
+  let foreignDepth = 0;
+  const pop = (): string => {
+    const name = stack.pop()!;
+    openCount.set(name, openCount.get(name)! - 1);
+    if (FOREIGN_ELEMENTS.has(name)) foreignDepth -= 1;
+    return name;
+  };
   for (let match = tag.exec(html); match !== null; match = tag.exec(html)) {
     const name = match[2]!.toLowerCase();
-    if (FLAT_ELEMENTS.has(name) || match[3] === '/') continue;
-    depth = match[1] === '/' ? Math.max(0, depth - 1) : depth + 1;
-    if (depth > MAX_OPEN_DEPTH) return true;
+    if (VOID_ELEMENTS.has(name)) continue;
+    if (match[1] === '/') {
+      if ((openCount.get(name) ?? 0) > 0) while (pop() !== name);
+      continue;
+    }
+    const implied = IMPLIED_CLOSES.get(name);
+    while (implied !== undefined && stack.length > 0 && implied.has(stack.at(-1)!)) pop();
+    if (match[3] === '/' && foreignDepth > 0) continue;
+    stack.push(name);
+    openCount.set(name, (openCount.get(name) ?? 0) + 1);
+    if (FOREIGN_ELEMENTS.has(name)) foreignDepth += 1;
+    if (stack.length > MAX_OPEN_DEPTH) return true;
   }
   return false;
 }

@@ -1,0 +1,87 @@
+// Documents on which the reading once took time quadratic (or worse) in their size: many unclosed
+// comments, instructions or CDATA sections (the entry count and the tag balancing), many
+// `mode="base64"` in one tag (cubic), an RSS author of many unclosed brackets (the parser's person
+// reading), HTML whose close tags never match (the sanitiser's element stack). Each is a megabyte or
+// more; before the change each held the event loop for minutes (bench/diagnoses.md, section 3). No
+// time is asserted: each test shows the document is read, and what the reading keeps.
+import { describe, expect, it } from 'vitest';
+import { parseFeed } from '../../src/parse/parse-feed.js';
+import { htmlToText, sanitizeHtml } from '../../src/parse/sanitize-html.js';
+
+const BASE = 'https://example.com/feed?feed_token=s3cret';
+const escapeXml = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+const rss = (body: string) =>
+  `<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><link>https://example.com/</link>` +
+  `<item><guid>first</guid><title>first</title></item>${body}</channel></rss>`;
+const atom = (body: string) =>
+  `<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><title>t</title><id>urn:t</id><updated>2024-01-01T00:00:00Z</updated>` +
+  `<entry><id>urn:first</id><title>first</title><updated>2024-01-01T00:00:00Z</updated></entry>${body}</feed>`;
+
+describe('documents of many unclosed constructs', () => {
+  it.each([
+    ['<!--', rss],
+    ['<![CDATA[', rss],
+    ['<?x ', rss],
+    ['<!-- >', atom],
+    ['<x:rss ', rss],
+    ['<author x', rss],
+  ])('%s repeated 250,000 times: read, and the entry before them kept or the document refused as malformed', (unit, wrap) => {
+    const xml = wrap(unit.repeat(250_000));
+    expect(xml.length).toBeGreaterThan(1_000_000);
+    let ids: string[];
+    try {
+      ids = parseFeed(xml, { baseUrl: BASE }).entries.map((entry) => entry.id);
+    } catch (error) {
+      expect((error as { code?: string }).code).toBe('FP_NOT_A_FEED');
+      return;
+    }
+    expect(ids.length).toBeGreaterThan(0);
+  });
+
+  it('an Atom entry with 100,000 ` mode="base64"` in its content tag is read', () => {
+    const entry = `<entry><id>urn:b64</id><title>b64</title><updated>2024-01-01T00:00:00Z</updated><content${' mode="base64"'.repeat(100_000)}>aGVsbG8=</content></entry>`;
+    const titles = parseFeed(atom(entry), { baseUrl: BASE }).entries.map((e) => e.title);
+    expect(titles).toEqual(['first', 'b64']);
+  });
+
+  it('an element decoded from base64 still is (the repair keeps its reading)', () => {
+    const entry = `<entry><id>urn:b64</id><title>b64</title><updated>2024-01-01T00:00:00Z</updated><content type="text/plain" mode="base64">aGVsbG8gd29ybGQ=</content></entry>`;
+    const decoded = parseFeed(atom(entry), { baseUrl: BASE }).entries.find((e) => e.title === 'b64');
+    expect(decoded?.content ?? decoded?.summary ?? '').toContain('hello world');
+  });
+});
+
+describe('an RSS author of a megabyte', () => {
+  it.each(['<', ' (', '['])('of %j repeated: the item is read with the author cut to its first 1,024 characters', (unit) => {
+    const xml = rss(`<item><guid>long</guid><title>long</title><author>${escapeXml(`Jo ${unit.repeat(400_000)}`)}</author></item>`);
+    const item = parseFeed(xml, { baseUrl: BASE }).entries.find((entry) => entry.title === 'long');
+    expect(item).toBeDefined();
+    const name = item!.authors.map((author) => author.name ?? '').join('');
+    expect(name.startsWith('Jo')).toBe(true);
+    // The parser reads each unclosed bracket as a part of the name and joins the parts with spaces:
+    // at most two characters for each of the 1,024 kept.
+    expect(name.length).toBeLessThanOrEqual(2 * 1024);
+  });
+
+  it('a name with its address, under the cut, is read as before', () => {
+    const xml = rss('<item><guid>a</guid><title>a</title><author>jo@example.com (Jo Doe)</author></item>');
+    const [, item] = parseFeed(xml, { baseUrl: BASE }).entries;
+    expect(item?.authors).toEqual([expect.objectContaining({ name: 'Jo Doe', email: 'jo@example.com' })]);
+  });
+});
+
+describe("HTML whose close tags match none of its open elements", () => {
+  it('takes the parser deep: the fragment is dropped whole', () => {
+    const html = `<p>kept?</p>${'<a></b>'.repeat(150_000)}`;
+    expect(sanitizeHtml(html, BASE)).toBe('');
+    expect(htmlToText(`<div/>`.repeat(150_000))).toBe('');
+  });
+
+  it('close tags that close the elements above them keep the fragment', () => {
+    // `</b>` closes the <i> inside it too: the parser's stack stays shallow, so nothing is dropped.
+    const html = '<b><i>x</b>'.repeat(10_000);
+    expect(sanitizeHtml(html, BASE)).toContain('<b><i>x</i></b>');
+    // Paragraphs and list items left open close each other: a long old-style page is kept.
+    expect(htmlToText(`${'<p>para'.repeat(5_000)}${'<li>item'.repeat(5_000)}`)).toContain('para para');
+  });
+});

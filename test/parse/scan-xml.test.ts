@@ -1,0 +1,77 @@
+// The linear scans of parse/scan-xml.ts read what the regular expressions they replace read, token
+// for token, on many generated documents full of unclosed comments, CDATA sections, instructions,
+// quotes and tags (the inputs on which those expressions took quadratic time).
+import { describe, expect, it } from 'vitest';
+import { countStartTagsOutsideComments, replaceCdataSections, xmlTokens } from '../../src/parse/scan-xml.js';
+
+// The patterns the scans replace, as they were written in repair-xml.ts.
+const XML_TOKEN =
+  /<!--[\s\S]*?-->|<!\[CDATA\[[\s\S]*?\]\]>|<\?[\s\S]*?\?>|<![^>]*>|<\/\s*([\w.:-]+)\s*>|<([\w.:-]+)(?:\s(?:[^>"']|"[^"]*"|'[^']*')*)?>/g;
+const ITEM_TAG_OR_SKIPPED = /<!--[\s\S]*?-->|<!\[CDATA\[[\s\S]*?\]\]>|<(?:[\w-]+:)?item[\s>]/g;
+const CDATA_SECTION = /<!\[CDATA\[([\s\S]*?)\]\]>/g;
+
+const FRAGMENTS = [
+  '<!--', '-->', '--', '<![CDATA[', ']]>', ']]', '<?', '?>', '<?x ', '<!', '<!DOCTYPE x>', '<', '>', '/>', '</', '</a>', '</ a >',
+  '<a', '<a>', '<a ', '<a x="', '"', "'", '<a x=\'1\'>', '<a x="1>2">', '<item>', '<item ', '<x:item>', '</item>', '<items>',
+  'text', ' ', '\n', '=', 'x', '<b:c.d-e f>', '<!-- c -->', '<![CDATA[ d ]]>',
+];
+
+/** A small deterministic generator, so a failure names a document that can be rebuilt. */
+function documents(count: number, seed: number): string[] {
+  let state = seed;
+  const next = () => {
+    state = (state * 1103515245 + 12345) & 0x7fffffff;
+    return state >>> 12; // the low bits of this generator repeat in short cycles
+
+  };
+  return Array.from({ length: count }, () => Array.from({ length: 1 + (next() % 40) }, () => FRAGMENTS[next() % FRAGMENTS.length]).join(''));
+}
+
+const CASES = documents(4000, 7);
+
+describe('xmlTokens', () => {
+  it('yields what the regular expression matched, on 4,000 generated documents', () => {
+    let tokens = 0;
+    for (const xml of CASES) {
+      const expected = [...xml.matchAll(XML_TOKEN)].map((m) => ({ index: m.index, token: m[0], closing: m[1], opening: m[2] }));
+      const actual = [...xmlTokens(xml)].map((t) => ({ index: t.index, token: t.token, closing: t.closing, opening: t.opening }));
+      expect(actual, xml).toEqual(expected);
+      tokens += expected.length;
+    }
+    // The generated documents hold tokens of every kind, not just text.
+    expect(tokens).toBeGreaterThan(20_000);
+  });
+
+  it('reads a document of 200,000 unclosed constructs of each kind', () => {
+    for (const unit of ['<!--', '<![CDATA[', '<?x ', '<a x="', "<a x='", '<a x', '<!x ']) {
+      const xml = `<rss>${unit.repeat(200_000)}<item>x</item></rss>`;
+      const tokens = [...xmlTokens(xml)];
+      // Each reading ends where the expression's would: its last token is the document's close tag.
+      expect(tokens.at(-1)?.closing, unit).toBe('rss');
+    }
+  });
+});
+
+describe('countStartTagsOutsideComments', () => {
+  it('counts what the regular expression counted, on 4,000 generated documents', () => {
+    let counted = 0;
+    for (const xml of CASES) {
+      const expected = [...xml.matchAll(ITEM_TAG_OR_SKIPPED)].filter((m) => !m[0].startsWith('<!')).length;
+      expect(countStartTagsOutsideComments(xml, /<!--|<!\[CDATA\[|<(?:[\w-]+:)?item[\s>]/g), xml).toBe(expected);
+      counted += expected;
+    }
+    expect(counted).toBeGreaterThan(1_000);
+  });
+});
+
+describe('replaceCdataSections', () => {
+  it('replaces what the regular expression replaced, on 4,000 generated documents', () => {
+    let replaced = 0;
+    for (const xml of CASES) {
+      const expected = xml.replace(CDATA_SECTION, (_whole, content: string) => `[${content.length}]`);
+      expect(replaceCdataSections(xml, (content) => `[${content.length}]`), xml).toBe(expected);
+      if (expected !== xml) replaced += 1;
+    }
+    expect(replaced).toBeGreaterThan(500);
+  });
+});
