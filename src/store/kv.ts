@@ -4,7 +4,7 @@
 // the backend's own atomic operations here (SQLite upserts; Redis SADD / SET NX PX and a Lua
 // compare-and-delete on the Redis path). What changed, and by whom, is told exactly to a watcher
 // (watchRecords): the public feed route keeps what it serves in memory and must forget it the
-// moment another instance or the cron CLI changes it. The synchronous reader behind it is sync-sqlite.ts.
+// moment another instance or the cron CLI changes it (SQLite: the WAL-index header, wal-index.ts).
 //
 // This file holds the interface and the opener; the backends are sqlite-store.ts and
 // redis-store.ts (records through keyv-records.ts), leases' heartbeat lease-heartbeat.ts.
@@ -91,11 +91,11 @@ export type RecordChangeListener = (key: string | undefined) => void;
 
 export interface RecordWatch {
   /**
-   * Delivers every change committed before this call to the listener, synchronously, and answers
-   * whether what was kept from earlier reads may be trusted now. SQLite: a `PRAGMA data_version` on
-   * a connection of its own tells whether any other connection (this process's, the cron CLI's, a
-   * second server's) committed since the last call; only then is the change log read. Redis: the
-   * server pushes invalidations as keys change (CLIENT TRACKING); false while that connection is down.
+   * Answers whether what was kept from earlier reads may be trusted now, with every change committed
+   * before this call delivered to the listener when it answers true. SQLite: one read of the WAL-index
+   * header tells whether any connection (this process's, the cron CLI's, a second server's) committed
+   * since the last look; if one did, false until the change log has been read and delivered. Redis:
+   * the server pushes invalidations as keys change (CLIENT TRACKING); false while that connection is down.
    */
   sync(): boolean;
   close(): Promise<void>;

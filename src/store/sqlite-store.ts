@@ -1,6 +1,6 @@
 // The SQLite backend of KeyValueStore (kv.ts): records in keyv's table, sets, leases and counters
 // in tables of our own, the due index beside them (due-index.ts), and the change log that tells
-// watchers exactly what another connection wrote (read through sync-sqlite.ts).
+// watchers exactly what another connection wrote (looked at when the WAL-index header moved: wal-index.ts).
 import KeyvSqlite from '@keyv/sqlite';
 import Keyv from 'keyv';
 import sqlite3 from 'sqlite3';
@@ -16,7 +16,7 @@ import {
   type RecordMatch,
   type RecordWatch,
 } from './kv.js';
-import { openSyncSqlite } from './sync-sqlite.js';
+import { openWalIndexHeader } from './wal-index.js';
 
 type SqlQuery = (sql: string, ...params: unknown[]) => Promise<Array<Record<string, unknown>>>;
 
@@ -67,7 +67,7 @@ export async function openSqliteStore(path: string): Promise<KeyValueStore> {
   const dueIndex = await openSqliteDueIndex(query, (recordKey) => `fp:${recordKey}`);
   // This process's own record writes: a watcher checks again after each (see watchSqliteChanges).
   const afterWrite = new Set<() => void>();
-  /** Watches whose synchronous connection closes with the store, after sqlite3's (sync-sqlite.ts). */
+  /** Watches whose WAL-index file closes with the store, after sqlite3's connection (wal-index.ts). */
   const watches = new Set<SqliteWatch>();
   const records = recordsThrough(keyv);
   // Writes that every refresh makes, grouped (groupWrites): concurrent refreshes share a statement.
@@ -234,7 +234,7 @@ export async function openSqliteStore(path: string): Promise<KeyValueStore> {
       await query('SELECT 1');
     },
     async watchRecords(prefixes, listener) {
-      const watch = watchSqliteChanges(path, prefixes, listener);
+      const watch = await watchSqliteChanges(path, query, prefixes, listener);
       afterWrite.add(watch.recheck);
       watches.add(watch);
       return {
@@ -248,7 +248,7 @@ export async function openSqliteStore(path: string): Promise<KeyValueStore> {
     async close() {
       await Promise.all([leasesTaken.drained(), releases.drained(), ...[...compareAndSets.values()].map((writes) => writes.drained())]);
       await keyv.disconnect();
-      // Only now: closing the synchronous connection's files drops sqlite3's locks on them (sync-sqlite.ts).
+      // Only now: closing a descriptor of the `-shm` file drops sqlite3's locks on it (wal-index.ts).
       for (const watch of watches) watch.closeConnection();
       watches.clear();
     },
@@ -498,55 +498,74 @@ interface SqliteWatch {
   recheck: () => void;
   /** The watch's end: nothing is trusted from then on. */
   stop: () => void;
-  /** Closes the synchronous connection: only once sqlite3's is closed (sync-sqlite.ts). */
+  /** Closes the WAL-index file: only once sqlite3's connection is closed (wal-index.ts). */
   closeConnection: () => void;
 }
 
 /**
- * A read-only synchronous connection (sync-sqlite.ts): the check before a request trusts memory
- * must not wait for sqlite3's thread pool. `PRAGMA data_version` changes only when another connection
- * committed (this process's sqlite3 connection counts as another), so a quiet store costs that one
- * statement, and a write the log does not concern (usage counters, leases) one small query more.
+ * The check before a request trusts memory. It must not wait for sqlite3's thread pool, so it is
+ * one read of the WAL-index header (wal-index.ts), which every commit of every connection moves:
+ * unmoved, memory is trusted. Moved, it is not — those requests read the store — until the change
+ * log, read through sqlite3, has delivered every key written since to the listener.
  *
- * The statement costs a few syscalls (the WAL index's locks): about 5–10 µs here, a third of a
- * whole 304. So it runs only when the WAL-index header moved (one pread: sync-sqlite.ts), and that
- * check once per turn of the event loop, not once per request: the requests answered in one
- * turn were all read from their sockets before it began, so a write committed before any of them
- * was sent is seen by the check that precedes them. (Exception: libuv reads a second batch of
- * sockets in the same turn when the first filled its 1,024 slots.) This process's own writes also
- * ask for a new check at once (`recheck`), whatever the turn.
+ * Once per turn of the event loop, not once per request: the requests answered in one turn were all
+ * read from their sockets before it began, so a write committed before any of them was sent is seen
+ * by the check that precedes them. (Exception: libuv reads a second batch of sockets in the same turn
+ * when the first filled its 1,024 slots.) This process's own writes also ask for a new check at once
+ * (`recheck`), whatever the turn.
  */
-function watchSqliteChanges(path: string, prefixes: string[], listener: RecordChangeListener): SqliteWatch {
+async function watchSqliteChanges(path: string, query: SqlQuery, prefixes: string[], listener: RecordChangeListener): Promise<SqliteWatch> {
   // A private in-memory database has no second connection to see it: nothing kept from it is trusted.
   if (path === ':memory:') return { sync: () => false, recheck: () => undefined, stop: () => undefined, closeConnection: () => undefined };
-  const db = openSyncSqlite(path);
   const namespaced = prefixes.map((prefix) => `${KEYV_NAMESPACE}:${prefix}`);
-  let version = db.dataVersion();
-  let seen = db.lastChange();
+  const header = openWalIndexHeader(path);
+  // The header before the log: a commit after this look moves it, and the next check reads the log.
+  header.moved();
+  const [last] = await query('SELECT max(seq) AS seq FROM fp_changes');
+  let seen = Number(last?.seq ?? 0);
   let open = true;
+  // The change log was read after the header last moved, and nothing failed since (nothing is kept
+  // from before the watch began, so there is nothing to forget yet).
+  let trusted = true;
+  let reading = false;
   let checked = false;
   const nextTurn = () => {
     checked = false;
   };
+
+  async function readChangeLog(): Promise<void> {
+    reading = true;
+    try {
+      const rows = await query('SELECT seq, key FROM fp_changes WHERE seq > ? ORDER BY seq', seen);
+      if (!open) return;
+      // A first row past the next number: the log was trimmed past what we saw (or a write rolled back).
+      if (rows.length > 0 && Number(rows[0]!.seq) !== seen + 1) listener(undefined);
+      for (const row of rows) {
+        seen = Number(row.seq);
+        const key = String(row.key);
+        if (namespaced.some((prefix) => key.startsWith(prefix))) listener(key.slice(KEYV_NAMESPACE.length + 1));
+      }
+      trusted = true;
+    } catch {
+      trusted = false; // the store is closing or failed: the next check reads again
+    } finally {
+      reading = false;
+    }
+  }
+
   return {
     sync() {
       if (!open) return false;
-      if (checked) return true;
+      if (checked) return trusted;
       checked = true;
       setImmediate(nextTurn);
-      if (!db.mayHaveCommitted()) return true;
-      const now = db.dataVersion();
-      if (now === version) return true;
-      version = now;
-      const rows = db.changesSince(seen);
-      if (rows.length === 0) return true;
-      // A first row past the next number: the log was trimmed past what we saw (or a write rolled back).
-      if (rows[0]![0] !== seen + 1) listener(undefined);
-      for (const [seq, key] of rows) {
-        seen = seq;
-        if (namespaced.some((prefix) => key.startsWith(prefix))) listener(key.slice(KEYV_NAMESPACE.length + 1));
-      }
-      return true;
+      // Not looked at while the log is read: the header seen before the read is what the next look
+      // compares with, so a commit the read may have missed moves it.
+      if (reading) return false;
+      if (!header.moved() && trusted) return true;
+      trusted = false;
+      void readChangeLog();
+      return false;
     },
     recheck: nextTurn,
     stop() {
@@ -554,7 +573,7 @@ function watchSqliteChanges(path: string, prefixes: string[], listener: RecordCh
     },
     closeConnection() {
       open = false;
-      db.close();
+      header.close();
     },
   };
 }
