@@ -88,6 +88,46 @@ describe.each(STORES)('duplicate sources and quotas (%s store)', (store) => {
     expect(await count(key)).toBe(1);
   });
 
+  it('indexes the new location of a moved source once a create that held it fails, waiting out its claim', async () => {
+    const key = await t.createUserKey('erin-moved-contested');
+    let movedOntoContested = false;
+    upstream.route('/moving-onto-contested', (_request, response) =>
+      void (movedOntoContested
+        ? response.writeHead(301, { location: '/contested' }).end()
+        : response.writeHead(200, { 'content-type': 'application/rss+xml' }).end(fixture('podcast.rss'))),
+    );
+    // The first fetch of /contested (the create's probe) is held until the refresh has fetched it
+    // too and is waiting for the create's claim of the URL, then fails; later fetches get the feed.
+    let releaseProbe: () => void = () => undefined;
+    const probeHeld = new Promise<void>((resolve) => (releaseProbe = resolve));
+    let contestedFetches = 0;
+    upstream.route('/contested', async (_request, response) => {
+      contestedFetches += 1;
+      if (contestedFetches === 1) {
+        await probeHeld;
+        response.writeHead(500).end();
+      } else response.writeHead(200, { 'content-type': 'application/rss+xml' }).end(fixture('podcast.rss'));
+    });
+    const moving = await create(key, upstream.url('/moving-onto-contested'));
+    expect(moving.statusCode, moving.body).toBe(201);
+    movedOntoContested = true;
+
+    const contestedCreate = create(key, upstream.url('/contested'));
+    while (contestedFetches < 1) await new Promise((resolve) => setTimeout(resolve, 10));
+    const refresh = t.api(key, { method: 'POST', url: `/api/v1/sources/${moving.json().id}/refresh` });
+    while (contestedFetches < 2) await new Promise((resolve) => setTimeout(resolve, 10));
+    // The refresh has its document and now waits for the create's claim on /contested.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    releaseProbe();
+    expect((await contestedCreate).statusCode).not.toBe(201);
+    const refreshed = await refresh;
+    expect(refreshed.json().url, refreshed.body).toBe(upstream.url('/contested'));
+    // The moved source's new URL is indexed: adding it again names that source.
+    const again = await create(key, upstream.url('/contested'));
+    expect(again.statusCode, again.body).toBe(409);
+    expect(again.json()).toMatchObject({ id: moving.json().id });
+  });
+
   it('answers 409 {error, message, id} for the same URL, its scheme/host case and localhost, and stores nothing', async () => {
     const url = upstream.url(`/queue?feed_token=${TOKEN}`);
     const first = await create(alice, url);
