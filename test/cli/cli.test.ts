@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startUpstream, type Upstream } from '../helpers/upstream.js';
-import { CLI_ARGS, ROOT, freePort, runCli, waitReady } from '../helpers/cli.js';
+import { CLI_ARGS, ROOT, freePort, runCli, runCliOnTerminal, waitReady } from '../helpers/cli.js';
 
 const ADMIN = 'cli-admin-token-0123456789';
 const TOKEN = 'T1SECRETu5cVd3sK9wPz7Qn2LmJfXy0Ha8Rb--';
@@ -129,6 +129,11 @@ describe('feedproxy CLI', () => {
     const ok = await runCli(['refresh', '--all'], env);
     expect(ok.code, ok.stderr).toBe(0);
     expect(ok.stdout).toMatch(/^refreshed 0, unchanged 1, failed 0 in \d+\.\ds$/m);
+    // Only on a terminal: a progress line per source, out of the sources `--all` listed.
+    expect(ok.stdout).not.toMatch(/^\[1\/1\]/m);
+    const onTerminal = await runCliOnTerminal(['refresh', '--all'], env);
+    expect(onTerminal.code, onTerminal.stdout).toBe(0);
+    expect(onTerminal.stdout).toMatch(new RegExp(`^\\[1/1\\] unchanged +${sourceId} `, 'm'));
 
     healthy = false;
     const failed = await runCli(['refresh', '--all'], env);

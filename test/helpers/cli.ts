@@ -16,8 +16,22 @@ export interface CliRun {
 
 /** Runs `feedproxy ARGS…` to completion with `env` added to this process's environment. */
 export function runCli(args: string[], env: Record<string, string>): Promise<CliRun> {
+  return runProcess(process.execPath, [...CLI_ARGS, ...args], env);
+}
+
+/**
+ * Runs `feedproxy ARGS…` on a terminal of its own (util-linux `script` gives it a pseudo-terminal),
+ * as a user at a shell does: what it prints only to a terminal shows. Its output and stderr arrive
+ * together, with the terminal's CRLF line ends.
+ */
+export function runCliOnTerminal(args: string[], env: Record<string, string>): Promise<CliRun> {
+  const command = [process.execPath, ...CLI_ARGS, ...args].map((word) => `'${word.replace(/'/g, `'\\''`)}'`).join(' ');
+  return runProcess('script', ['-qec', command, '/dev/null'], env);
+}
+
+function runProcess(file: string, args: string[], env: Record<string, string>): Promise<CliRun> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [...CLI_ARGS, ...args], { cwd: ROOT, env: { ...process.env, ...env } });
+    const child = spawn(file, args, { cwd: ROOT, env: { ...process.env, ...env } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk) => (stdout += chunk));
