@@ -24,7 +24,8 @@ const UNITS: Record<string, string> = {
   b64: '<content mode="base64" x', b64mode: ' mode="base64"', author: '<author x', authortag: '<author>', rssns: '<x:rss ',
   body: '<body>', fullitem: '<fullitem x', dcauthor: '<dc:author ', amp: '&', entity: '&abcdef', nested: '<a>',
   unmatched: '<a></b>', selfclosing: '<div/>', xmlns: ' xmlns:a="', enclosure: '<enclosure url="', space: ' ', paren: ' (',
-  email: ' (a@b ', bracket: '[',
+  email: ' (a@b ', bracket: '[', dotted: '<a.b></a>', quotedlt: '<b x="<">', authorcase: '<Author>', feed: '<feed ',
+  mathmi: '<math><mi><a/>',
 };
 const PLACES: Record<string, (unit: string, count: number) => string> = {
   'rss channel': (u, n) => rss(u.repeat(n)),
@@ -38,6 +39,9 @@ const PLACES: Record<string, (unit: string, count: number) => string> = {
   'atom text': (u, n) => atom(entry(`<title>${u.repeat(n)}</title>`)),
   'atom author': (u, n) => atom(entry(`<title>t</title><author><name>${escapeXml(u).repeat(n)}</name></author>`)),
   'rdf': (u, n) => rdf(u.repeat(n)),
+  'rss dc:creator': (u, n) =>
+    rss(`<item><guid>g2</guid><dc:creator xmlns:dc="http://purl.org/dc/elements/1.1/">a${escapeXml(u).repeat(n)}b</dc:creator></item>`),
+  'html page': (u, n) => `<!DOCTYPE html><html><body>${u.repeat(n)}</body></html>`,
 };
 
 function millisecondsToRead(document: string): number {

@@ -124,7 +124,7 @@ export function classifyDocument(text: string): DocumentKind {
 }
 
 const EMBEDDED_ATOM =
-  /<(?:([\w-]+):)?feed\s[^>]*xmlns(?::[\w-]+)?\s*=\s*["']http:\/\/(?:www\.w3\.org\/2005\/Atom|purl\.org\/atom\/ns#)["']/;
+  /<(?:([\w-]+):)?feed\s[^<>]*xmlns(?::[\w-]+)?\s*=\s*["']http:\/\/(?:www\.w3\.org\/2005\/Atom|purl\.org\/atom\/ns#)["']/;
 
 /** The Atom <feed> element inside an (X)HTML document, as a document of its own, or undefined. */
 function embeddedAtomFeed(xml: string): string | undefined {

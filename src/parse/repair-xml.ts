@@ -279,8 +279,10 @@ const HTML_TAG = /<\/?(?:a|abbr|b|big|br|cite|code|div|em|font|i|p|small|span|st
 // The inner part never spans another person element's tag (a comment that names `<author>` is no
 // element), and the attributes never span a `<` (none is allowed in one): each try reads only up to
 // the next tag, so many unclosed `<author x` cost linear time, not quadratic.
+// Any case: the parser lowercases element names, so `<Author>` is an author too.
 const RSS_PERSON_ELEMENT =
-  /<(author|managingEditor|webMaster)((?:\s[^<>]*)?)>((?:(?!<\/?(?:author|managingEditor|webMaster)[\s>])[\s\S])*?)<\/\1\s*>/g;
+  /<(author|managingEditor|webMaster)((?:\s[^<>]*)?)>((?:(?!<\/?(?:author|managingEditor|webMaster)[\s>])[\s\S])*?)<\/\1\s*>/gi;
+const RSS_PERSON_OPEN = /<(author|managingEditor|webMaster)((?:\s[^<>]*)?)>/gi;
 
 // Longer than any name with its addresses. The parser reads "Name (e-mail)" by scanning from each
 // bracket to its close: a field of many unclosed brackets cost it time quadratic in the field
@@ -296,15 +298,48 @@ function personTextCut(inner: string): string {
 }
 
 /**
+ * Every RSS person field longer than MAX_PERSON_LENGTH, to its first close tag of the same name
+ * (whatever it holds: comments, CDATA, other tags), cut to that much of its text. Linear: each field
+ * is read once, the start tags inside one are its content, and a name with no close tag after one
+ * start has none after a later one.
+ */
+function withLongPersonFieldsCut(xml: string): string {
+  const closes = new Map<string, RegExp>();
+  const noCloseAfter = new Map<string, number>();
+  let out = '';
+  let copied = 0;
+  let readUntil = 0;
+  for (const open of xml.matchAll(RSS_PERSON_OPEN)) {
+    const [tag, name, attributes = ''] = open as unknown as [string, string, string | undefined];
+    if (open.index < readUntil || tag.endsWith('/>')) continue;
+    const key = name.toLowerCase();
+    const innerStart = open.index + tag.length;
+    if (innerStart >= (noCloseAfter.get(key) ?? Number.POSITIVE_INFINITY)) continue;
+    let close = closes.get(key);
+    if (close === undefined) closes.set(key, (close = new RegExp(`</${key}\\s*>`, 'gi')));
+    close.lastIndex = innerStart;
+    const found = close.exec(xml);
+    if (found === null) {
+      noCloseAfter.set(key, innerStart);
+      continue;
+    }
+    readUntil = close.lastIndex;
+    if (found.index - innerStart <= MAX_PERSON_LENGTH) continue;
+    out += `${xml.slice(copied, open.index)}<${name}${attributes}>${escapeText(personTextCut(xml.slice(innerStart, found.index)))}</${name}>`;
+    copied = readUntil;
+  }
+  return copied === 0 ? xml : out + xml.slice(copied);
+}
+
+/**
  * RSS `<author>`, `<managingEditor>` and `<webMaster>` holding HTML around the name — as elements,
  * escaped, or in CDATA (`<author>&lt;p&gt;Jo&lt;/p&gt;</author>`): the markup comes off, so the
  * parser's "Name <e-mail>" reading does not take `<p>` for an address (it named "p Jo </p>") and
  * the naked form is not lost. A name with an address in brackets and no HTML is left as written.
  */
 export function withPersonMarkupAsText(xml: string): string {
-  if (!/<(?:author|managingEditor|webMaster)[\s>]/.test(xml)) return xml;
-  return xml.replace(RSS_PERSON_ELEMENT, (whole, name: string, attributes: string, inner: string) => {
-    if (inner.length > MAX_PERSON_LENGTH) return `<${name}${attributes}>${escapeText(personTextCut(inner))}</${name}>`;
+  if (!/<(?:author|managingEditor|webMaster)[\s>]/i.test(xml)) return xml;
+  return withLongPersonFieldsCut(xml).replace(RSS_PERSON_ELEMENT, (whole, name: string, attributes: string, inner: string) => {
     let text = replaceCdataSections(inner, escapeText);
     let hadMarkup = false;
     // Escaped once or twice over (CDATA around escaped markup): one decoding a round, at most three.

@@ -1,6 +1,8 @@
 // The only import of sanitize-html. Upstream HTML is hostile until proven otherwise: whatever
 // leaves this file is republished to feed readers and aggregator pages that render it.
 import sanitize from 'sanitize-html';
+// sanitize-html's own parser's tokenizer, for the replay of its element stack (exceedsStackWork).
+import { Tokenizer } from 'htmlparser2';
 import { escapeText } from '../text.js';
 
 const ALLOWED_TAGS = [
@@ -140,68 +142,145 @@ const NON_TEXT_TAGS = [
 
 // Deeper than this, tags are dropped and their text kept.
 const NESTING_LIMIT = 64;
-// htmlparser2 (sanitize-html's parser) keeps its open elements in an array it shifts and searches
-// on every tag: its work is quadratic in how deep the fragment takes it (100 000 nested <div>s, or
-// <a></b> repeated, take seconds). Past this depth the fragment is hostile and is dropped whole.
-const MAX_OPEN_DEPTH = 2000;
-// Elements htmlparser2 never keeps open (its void elements).
+// htmlparser2 (sanitize-html's parser) keeps its open elements in an array it unshifts, shifts and
+// searches on every tag: its work grows with the depth at each tag, quadratic in a fragment that only
+// opens (100 000 nested <div>s, or <a></b> repeated, took seconds). So that stack is replayed first,
+// in linear time, on htmlparser2's own tokenizer (the same tags, names and quoting the parser sees)
+// with the parser's rules (HtmlStackReplay below), and a fragment whose stack work — the depth at
+// every push and pop, and at every search for an element not open — passes its budget is hostile
+// and dropped whole. The budget grows with the fragment, so a document's fragments together cost
+// time linear in its size: STACK_WORK_PER_CHARACTER a character (one unit ≈ 2.4 ns of the parser's
+// time here), and at least MIN_STACK_WORK (≈ 25 ms: 2,000 nested elements and more). Real content is far
+// below it: a depth of tens, a tag every few characters.
+const STACK_WORK_PER_CHARACTER = 100;
+const MIN_STACK_WORK = 10_000_000;
+type TokenizerCallbacks = ConstructorParameters<typeof Tokenizer>[1];
+// htmlparser2's tables (Parser.js), for the replay.
 const VOID_ELEMENTS = new Set(
   'area base basefont br col command embed frame hr img input isindex keygen link meta param source track wbr'.split(' '),
 );
-// Elements inside which htmlparser2 honours `<x/>` as self-closing.
-const FOREIGN_ELEMENTS = new Set(['math', 'svg']);
-// An element's start closes these when they are the innermost open (htmlparser2's rules, for the
-// elements real fragments leave unclosed: paragraphs, list items, table cells, options).
-const IMPLIED_CLOSES = new Map<string, ReadonlySet<string>>([
-  ...'p h1 h2 h3 h4 h5 h6 address article aside blockquote details div dl fieldset figcaption figure footer form header hr main nav ol pre section table ul'
-    .split(' ')
-    .map((name): [string, ReadonlySet<string>] => [name, new Set(['p'])]),
-  ['li', new Set(['li'])],
-  ['dd', new Set(['dd', 'dt'])],
-  ['dt', new Set(['dd', 'dt'])],
+const FOREIGN_CONTEXT_ELEMENTS = new Set(['math', 'svg']);
+const HTML_INTEGRATION_ELEMENTS = new Set(['mi', 'mo', 'mn', 'ms', 'mtext', 'annotation-xml', 'foreignobject', 'desc', 'title']);
+const P_TAG = new Set(['p']);
+const FORM_TAGS = new Set(['input', 'option', 'optgroup', 'select', 'button', 'datalist', 'textarea']);
+const TABLE_SECTION_TAGS = new Set(['thead', 'tbody']);
+const DD_DT_TAGS = new Set(['dd', 'dt']);
+const RT_RP_TAGS = new Set(['rt', 'rp']);
+const OPEN_IMPLIES_CLOSE = new Map<string, ReadonlySet<string>>([
   ['tr', new Set(['tr', 'th', 'td'])],
   ['th', new Set(['th'])],
   ['td', new Set(['thead', 'th', 'td'])],
+  ['body', new Set(['head', 'link', 'script'])],
+  ['li', new Set(['li'])],
+  ...'p h1 h2 h3 h4 h5 h6 address article aside blockquote details div dl fieldset figcaption figure footer form header hr main nav ol pre section table ul'
+    .split(' ')
+    .map((name): [string, ReadonlySet<string>] => [name, P_TAG]),
+  ...'select input output button datalist textarea'.split(' ').map((name): [string, ReadonlySet<string>] => [name, FORM_TAGS]),
   ['option', new Set(['option'])],
   ['optgroup', new Set(['optgroup', 'option'])],
-  ['rt', new Set(['rt', 'rp'])],
-  ['rp', new Set(['rt', 'rp'])],
-  ['tbody', new Set(['thead', 'tbody'])],
-  ['tfoot', new Set(['thead', 'tbody'])],
+  ['dd', DD_DT_TAGS],
+  ['dt', DD_DT_TAGS],
+  ['rt', RT_RP_TAGS],
+  ['rp', RT_RP_TAGS],
+  ['tbody', TABLE_SECTION_TAGS],
+  ['tfoot', TABLE_SECTION_TAGS],
 ]);
 
 /**
- * Whether the fragment takes htmlparser2 deeper than MAX_OPEN_DEPTH: its open-element stack replayed
- * in linear time (a close tag pops up to the element it names, and is ignored when none is open).
+ * htmlparser2's Parser in HTML mode, reduced to its element stack (emitOpenTag, onselfclosingtag,
+ * closeCurrentTag, onclosetag), with the open elements counted by name so that finding one is O(1):
+ * the work the real parser's array operations would do, summed, without doing it.
  */
-function exceedsOpenDepth(html: string): boolean {
-  // `[^<>]` keeps every attempt within one tag: `<a <a <a …` without a `>` stays linear.
-  const tag = /<(\/?)([a-zA-Z][\w-]*)[^<>]*?(\/?)>/g;
-  const stack: string[] = [];
-  const openCount = new Map<string, number>();
-  let foreignDepth = 0;
-  const pop = (): string => {
-    const name = stack.pop()!;
-    openCount.set(name, openCount.get(name)! - 1);
-    if (FOREIGN_ELEMENTS.has(name)) foreignDepth -= 1;
-    return name;
-  };
-  for (let match = tag.exec(html); match !== null; match = tag.exec(html)) {
-    const name = match[2]!.toLowerCase();
-    if (VOID_ELEMENTS.has(name)) continue;
-    if (match[1] === '/') {
-      if ((openCount.get(name) ?? 0) > 0) while (pop() !== name);
-      continue;
-    }
-    const implied = IMPLIED_CLOSES.get(name);
-    while (implied !== undefined && stack.length > 0 && implied.has(stack.at(-1)!)) pop();
-    if (match[3] === '/' && foreignDepth > 0) continue;
-    stack.push(name);
-    openCount.set(name, (openCount.get(name) ?? 0) + 1);
-    if (FOREIGN_ELEMENTS.has(name)) foreignDepth += 1;
-    if (stack.length > MAX_OPEN_DEPTH) return true;
+class HtmlStackReplay implements Partial<TokenizerCallbacks> {
+  /** Stack work so far: the depth at every push and pop, and at every search for an element not open. */
+  work = 0;
+  private readonly stack: string[] = [];
+  private readonly openByName = new Map<string, number>();
+  private readonly foreignContext: boolean[] = [false];
+  private tagname = '';
+
+  constructor(private readonly html: string) {}
+
+  onopentagname(start: number, endIndex: number): void {
+    this.emitOpenTag(this.html.slice(start, endIndex).toLowerCase());
   }
-  return false;
+
+  onopentagend(): void {
+    this.tagname = '';
+  }
+
+  onselfclosingtag(): void {
+    // In HTML `<div/>` opens a div; only inside SVG or MathML does `/>` close the element.
+    if (this.foreignContext.at(-1) && this.stack.at(-1) === this.tagname) this.pop();
+    this.tagname = '';
+  }
+
+  onclosetag(start: number, endIndex: number): void {
+    const name = this.html.slice(start, endIndex).toLowerCase();
+    if (FOREIGN_CONTEXT_ELEMENTS.has(name) || HTML_INTEGRATION_ELEMENTS.has(name)) this.foreignContext.pop();
+    if (VOID_ELEMENTS.has(name)) return;
+    if ((this.openByName.get(name) ?? 0) > 0) while (this.pop() !== name);
+    else if (((this.work += this.stack.length), name === 'p')) {
+      // `</p>` with no open <p> is an empty paragraph: opened and closed at once.
+      this.emitOpenTag('p');
+      if (this.stack.at(-1) === 'p') this.pop();
+    }
+  }
+
+  private emitOpenTag(name: string): void {
+    this.tagname = name;
+    const impliesClose = OPEN_IMPLIES_CLOSE.get(name);
+    while (impliesClose !== undefined && this.stack.length > 0 && impliesClose.has(this.stack.at(-1)!)) this.pop();
+    if (VOID_ELEMENTS.has(name)) return;
+    this.stack.push(name);
+    this.openByName.set(name, (this.openByName.get(name) ?? 0) + 1);
+    this.work += this.stack.length;
+    if (FOREIGN_CONTEXT_ELEMENTS.has(name)) this.foreignContext.push(true);
+    else if (HTML_INTEGRATION_ELEMENTS.has(name)) this.foreignContext.push(false);
+  }
+
+  private pop(): string {
+    this.work += this.stack.length;
+    const name = this.stack.pop()!;
+    this.openByName.set(name, this.openByName.get(name)! - 1);
+    return name;
+  }
+}
+
+/** Whether htmlparser2's element stack work on this fragment passes the fragment's budget. */
+function exceedsStackWork(html: string): boolean {
+  const budget = Math.max(MIN_STACK_WORK, STACK_WORK_PER_CHARACTER * html.length);
+  const replay = new HtmlStackReplay(html);
+  const noop = () => undefined;
+  const tokenizer = new Tokenizer(
+    { decodeEntities: true },
+    {
+      onattribdata: noop,
+      onattribentity: noop,
+      onattribend: noop,
+      onattribname: noop,
+      oncdata: noop,
+      oncomment: noop,
+      ondeclaration: noop,
+      onend: noop,
+      onprocessinginstruction: noop,
+      ontext: noop,
+      ontextentity: noop,
+      onopentagname: (start, endIndex) => {
+        replay.onopentagname(start, endIndex);
+        if (replay.work > budget) tokenizer.pause();
+      },
+      onopentagend: () => replay.onopentagend(),
+      onselfclosingtag: () => replay.onselfclosingtag(),
+      onclosetag: (start, endIndex) => {
+        replay.onclosetag(start, endIndex);
+        if (replay.work > budget) tokenizer.pause();
+      },
+    },
+  );
+  tokenizer.write(html);
+  tokenizer.end();
+  return replay.work > budget;
 }
 
 /** Resolves a URL attribute against the base; undefined when it is not an allowed absolute URL. */
@@ -278,7 +357,7 @@ function buildOptions(baseUrl: string, options: SanitizeOptions): sanitize.IOpti
  * any real page gives ''.
  */
 export function sanitizeHtml(html: string, baseUrl: string, options: SanitizeOptions = {}): string {
-  if (exceedsOpenDepth(html)) return '';
+  if (exceedsStackWork(html)) return '';
   return sanitize(html, buildOptions(baseUrl, options)).trim();
 }
 
@@ -298,7 +377,7 @@ const ESCAPED_TEXT: Record<string, string> = { '&amp;': '&', '&lt;': '<', '&gt;'
 
 /** Plain text of an HTML fragment: tags dropped, entities decoded, whitespace collapsed. */
 export function htmlToText(html: string): string {
-  if (exceedsOpenDepth(html)) return '';
+  if (exceedsStackWork(html)) return '';
   const escaped = sanitize(html.replace(WORD_BREAK_TAG, ' <'), TEXT_OPTIONS);
   return escaped
     .replace(/&(?:amp|lt|gt|quot);/g, (entity) => ESCAPED_TEXT[entity] ?? entity)

@@ -70,11 +70,21 @@ describe('an RSS author of a megabyte', () => {
   });
 });
 
-describe("HTML whose close tags match none of its open elements", () => {
-  it('takes the parser deep: the fragment is dropped whole', () => {
-    const html = `<p>kept?</p>${'<a></b>'.repeat(150_000)}`;
+describe("HTML that would take the sanitiser's parser deep", () => {
+  // Each opens elements the parser keeps open: close tags that match none of them (<a></b>), names
+  // the parser reads whole (<a.b> is not <a>), a `<` inside a quoted attribute, `/>` outside SVG
+  // and MathML (in HTML `<div/>` opens a div), and inside their text integration points.
+  it.each([
+    ['<a></b>', '<a></b>'.repeat(150_000)],
+    ['<a.b></a>', '<a.b></a>'.repeat(150_000)],
+    ['<b x="<">', '<b x="<">'.repeat(150_000)],
+    ['<div/>', '<div/>'.repeat(150_000)],
+    ['<math><mi> then <a/>', `<math><mi>${'<a/>'.repeat(150_000)}`],
+    ['<svg></title> then <div/>', `<svg></title>${'<div/>'.repeat(150_000)}`],
+  ])('%s: the fragment, text and all, is dropped whole', (_name, markup) => {
+    const html = `<p>text before</p>${markup}<p>text after</p>`;
     expect(sanitizeHtml(html, BASE)).toBe('');
-    expect(htmlToText(`<div/>`.repeat(150_000))).toBe('');
+    expect(htmlToText(html)).toBe('');
   });
 
   it('close tags that close the elements above them keep the fragment', () => {
@@ -83,5 +93,10 @@ describe("HTML whose close tags match none of its open elements", () => {
     expect(sanitizeHtml(html, BASE)).toContain('<b><i>x</i></b>');
     // Paragraphs and list items left open close each other: a long old-style page is kept.
     expect(htmlToText(`${'<p>para'.repeat(5_000)}${'<li>item'.repeat(5_000)}`)).toContain('para para');
+    // <hr> and <input> close what they imply, though they hold nothing themselves.
+    expect(htmlToText('<p>x<hr><span>y</span>'.repeat(5_000))).toContain('x y');
+    expect(htmlToText('<button>b<input>'.repeat(5_000))).toBe('b'.repeat(5_000));
+    // A genuinely deep fragment within the budget is kept.
+    expect(htmlToText(`${'<div>'.repeat(2_000)}deep${'</div>'.repeat(2_000)}`)).toBe('deep');
   });
 });
