@@ -155,7 +155,12 @@ const PACE_MS = 500;
 const LOADS: Load[] = [
   { key: '32', label: '32 conn.', connections: 32 },
   { key: String(PINNED_CONNECTIONS), label: '1,000 conn.', connections: PINNED_CONNECTIONS },
-  { key: `${PINNED_CONNECTIONS} paced`, label: `1,000 conn., each a poll every ${PACE_MS} ms`, connections: PINNED_CONNECTIONS, paceMs: PACE_MS },
+  {
+    key: `${PINNED_CONNECTIONS} paced`,
+    label: `1,000 conn., each a poll every ${PACE_MS} ms`,
+    connections: PINNED_CONNECTIONS,
+    paceMs: PACE_MS,
+  },
 ];
 
 const pacingScripts = new Map<number, string>();

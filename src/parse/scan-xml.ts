@@ -159,7 +159,7 @@ function attributeScanner(xml: string): (from: number) => number {
   return (from) => {
     const path: number[] = [];
     let end = -1;
-    for (let stop = firstStop.from(from); stop !== -1; ) {
+    for (let stop = firstStop.from(from); stop !== -1;) {
       const known = endFromStop.get(stop);
       if (known !== undefined) {
         end = known;

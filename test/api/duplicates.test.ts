@@ -91,10 +91,12 @@ describe.each(STORES)('duplicate sources and quotas (%s store)', (store) => {
   it('indexes the new location of a moved source once a create that held it fails, waiting out its claim', async () => {
     const key = await t.createUserKey('erin-moved-contested');
     let movedOntoContested = false;
-    upstream.route('/moving-onto-contested', (_request, response) =>
-      void (movedOntoContested
-        ? response.writeHead(301, { location: '/contested' }).end()
-        : response.writeHead(200, { 'content-type': 'application/rss+xml' }).end(fixture('podcast.rss'))),
+    upstream.route(
+      '/moving-onto-contested',
+      (_request, response) =>
+        void (movedOntoContested
+          ? response.writeHead(301, { location: '/contested' }).end()
+          : response.writeHead(200, { 'content-type': 'application/rss+xml' }).end(fixture('podcast.rss'))),
     );
     // The first fetch of /contested (the create's probe) is held until the refresh has fetched it
     // too and is waiting for the create's claim of the URL, then fails; later fetches get the feed.

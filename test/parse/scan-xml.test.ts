@@ -11,9 +11,44 @@ const ITEM_TAG_OR_SKIPPED = /<!--[\s\S]*?-->|<!\[CDATA\[[\s\S]*?\]\]>|<(?:[\w-]+
 const CDATA_SECTION = /<!\[CDATA\[([\s\S]*?)\]\]>/g;
 
 const FRAGMENTS = [
-  '<!--', '-->', '--', '<![CDATA[', ']]>', ']]', '<?', '?>', '<?x ', '<!', '<!DOCTYPE x>', '<', '>', '/>', '</', '</a>', '</ a >',
-  '<a', '<a>', '<a ', '<a x="', '"', "'", '<a x=\'1\'>', '<a x="1>2">', '<item>', '<item ', '<x:item>', '</item>', '<items>',
-  'text', ' ', '\n', '=', 'x', '<b:c.d-e f>', '<!-- c -->', '<![CDATA[ d ]]>',
+  '<!--',
+  '-->',
+  '--',
+  '<![CDATA[',
+  ']]>',
+  ']]',
+  '<?',
+  '?>',
+  '<?x ',
+  '<!',
+  '<!DOCTYPE x>',
+  '<',
+  '>',
+  '/>',
+  '</',
+  '</a>',
+  '</ a >',
+  '<a',
+  '<a>',
+  '<a ',
+  '<a x="',
+  '"',
+  "'",
+  "<a x='1'>",
+  '<a x="1>2">',
+  '<item>',
+  '<item ',
+  '<x:item>',
+  '</item>',
+  '<items>',
+  'text',
+  ' ',
+  '\n',
+  '=',
+  'x',
+  '<b:c.d-e f>',
+  '<!-- c -->',
+  '<![CDATA[ d ]]>',
 ];
 
 /** A small deterministic generator, so a failure names a document that can be rebuilt. */
@@ -23,9 +58,10 @@ function documents(count: number, seed: number): string[] {
     // 32-bit arithmetic (a float product past 2^53 would lose the low bits and cycle early).
     state = (Math.imul(state, 1103515245) + 12345) & 0x7fffffff;
     return state >>> 12; // the low bits of this generator repeat in short cycles
-
   };
-  return Array.from({ length: count }, () => Array.from({ length: 1 + (next() % 40) }, () => FRAGMENTS[next() % FRAGMENTS.length]).join(''));
+  return Array.from({ length: count }, () =>
+    Array.from({ length: 1 + (next() % 40) }, () => FRAGMENTS[next() % FRAGMENTS.length]).join(''),
+  );
 }
 
 const CASES = documents(4000, 7);
@@ -74,7 +110,10 @@ describe('replaceCdataSections', () => {
     let replaced = 0;
     for (const xml of CASES) {
       const expected = xml.replace(CDATA_SECTION, (_whole, content: string) => `[${content.length}]`);
-      expect(replaceCdataSections(xml, (content) => `[${content.length}]`), xml).toBe(expected);
+      expect(
+        replaceCdataSections(xml, (content) => `[${content.length}]`),
+        xml,
+      ).toBe(expected);
       if (expected !== xml) replaced += 1;
     }
     expect(replaced).toBeGreaterThan(500);
