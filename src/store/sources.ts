@@ -186,7 +186,7 @@ export function createSourceRepository(store: KeyValueStore) {
      */
     async saveEntries(sourceId: string, entries: CachedEntry[], texts?: readonly string[]): Promise<void> {
       await store.setMany([
-        [key.entries(sourceId), texts && texts.length === entries.length ? new JsonText(`[${texts.join(',')}]`) : entries],
+        [key.entries(sourceId), texts && texts.length === entries.length ? JsonText.ofArray(texts) : entries],
         [key.entriesRevision(sourceId), newRevision()],
       ]);
     },

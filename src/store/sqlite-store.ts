@@ -390,13 +390,22 @@ function groupWrites<I, R>(write: (items: I[]) => Promise<R[]>, keyOf?: (item: I
 /** Prepared statements kept per connection: every SQL text the store sends (a few dozen) fits. */
 const MAX_PREPARED = 256;
 
+/** Rows of VALUES a kept text may have: a refresh's entry list goes with its revision (2 rows). */
+const MAX_KEPT_ROWS = 4;
+
 /**
- * A data statement of a fixed text. Texts whose length follows the call (several rows of VALUES,
- * an IN list of placeholders) are prepared for their call alone: kept, each size would hold its
- * compiled statement in native memory for good and use up MAX_PREPARED.
+ * A data statement of a fixed text. Texts whose length follows the call (more than MAX_KEPT_ROWS
+ * rows of VALUES, an IN list of placeholders) are prepared for their call alone: kept, each size
+ * would hold its compiled statement in native memory for good and use up MAX_PREPARED. A few rows
+ * are kept: preparing a write to keyv's table compiles its triggers too (≈ 150 µs of CPU an entry
+ * list's write, BENCHMARKS.md, bench 2, session 10).
  */
 function isKeptText(sql: string): boolean {
-  return /^\s*(SELECT|INSERT|UPDATE|DELETE|WITH)\b/i.test(sql) && !/\)\s*,\s*\(\s*\?/.test(sql) && !/\bIN\s*\(\s*\?\s*,/i.test(sql);
+  return (
+    /^\s*(SELECT|INSERT|UPDATE|DELETE|WITH)\b/i.test(sql) &&
+    (sql.match(/\)\s*,\s*\(\s*\?/g)?.length ?? 0) < MAX_KEPT_ROWS &&
+    !/\bIN\s*\(\s*\?\s*,/i.test(sql)
+  );
 }
 
 /**

@@ -68,6 +68,22 @@ describe.each(STORES)('key-value store (%s)', (kind) => {
     expect(raw[0]).toBe(raw[1]);
   });
 
+  it("writes an array from its elements' texts (JsonText.ofArray) byte for byte as it would write the array", async () => {
+    const lists = [[], [{ id: 'a', title: 'ü ✓ "q"' }], [{ id: 'a', tags: [] }, { id: 'b', n: 1.5 }, 'c', [1, [2]]]];
+    await one.setMany(
+      lists.flatMap((list, index): Array<[string, unknown]> => [
+        [`entries:elements:${index}`, JsonText.ofArray(list.map((item) => JSON.stringify(item)))],
+        [`entries:value:${index}`, list],
+      ]),
+    );
+    for (const [index, list] of lists.entries()) {
+      expect(await two.get(`entries:elements:${index}`)).toEqual(list);
+      const raw = await rawRows([`entries:elements:${index}`, `entries:value:${index}`]);
+      expect(raw[0]).toBe(JSON.stringify({ value: list }));
+      expect(raw[0]).toBe(raw[1]);
+    }
+  });
+
   /** The stored texts of records, read past the store (keyv's row or Redis string). */
   async function rawRows(keys: string[]): Promise<string[]> {
     if (kind === 'redis') {
