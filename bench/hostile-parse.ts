@@ -57,6 +57,7 @@ const UNITS: Record<string, string> = {
   authorcase: '<Author>',
   feed: '<feed ',
   mathmi: '<math><mi><a/>',
+  svgselfclosing: '<svg><svg/>',
 };
 const PLACES: Record<string, (unit: string, count: number) => string> = {
   'rss channel': (u, n) => rss(u.repeat(n)),

@@ -2,15 +2,14 @@
 // the ceiling, a bare Fastify 5 route with no plugins answering the same bytes from a Buffer with
 // the same validators and 304s (bench/serve-target.ts `bare`), and for gzip and br a bare route
 // answering bytes compressed once. Each server in its own process; the load from wrk in another,
-// with keep-alive connections: 32 and 1,000 in closed loops, and 1,000 each polling every 500 ms
-// (LOADS; BENCH_SERVING_PIN=1: the closed 1,000 with wrk and the server under test on a CPU each,
-// runWrk's placement); feedproxy on SQLite and on Redis. Every run
+// with keep-alive connections, 32 and 1,000 of them (BENCH_SERVING_PIN=1: the 1,000 with wrk and
+// the server under test on a CPU each, runWrk's placement); feedproxy on SQLite and on Redis. Every run
 // counts the answers that are not the case's status (a run of 429s would measure nothing, so the
 // public rate limit is lifted).
 import autocannon from 'autocannon';
 import { execFile, execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { startChild, type Child } from './lib/child.js';
 import { benchResult, median, printTable, type BenchResult, type RunOptions, type Table } from './lib/common.js';
@@ -138,43 +137,6 @@ function placeProcess(pid: number, cpuList: string): void {
   execFileSync('taskset', ['-a', '-p', '-c', cpuList, String(pid)], { stdio: 'ignore' });
 }
 
-/**
- * The loads each case runs under. Closed loops (each connection sends its next request as soon as
- * the answer came) saturate the server: at 1,000 connections on this 2-core machine a part of them
- * then waits seconds on every server, the ceiling's included, and the row ranks rather than measures.
- * The paced load is 1,000 readers each polling every PACE_MS (a wrk `delay()` hook): an offered rate
- * every server keeps up with, so its p99 is the time an answer takes at 1,000 open connections.
- */
-interface Load {
-  key: string;
-  label: string;
-  connections: number;
-  paceMs?: number;
-}
-const PACE_MS = 500;
-const LOADS: Load[] = [
-  { key: '32', label: '32 conn.', connections: 32 },
-  { key: String(PINNED_CONNECTIONS), label: '1,000 conn.', connections: PINNED_CONNECTIONS },
-  {
-    key: `${PINNED_CONNECTIONS} paced`,
-    label: `1,000 conn., each a poll every ${PACE_MS} ms`,
-    connections: PINNED_CONNECTIONS,
-    paceMs: PACE_MS,
-  },
-];
-
-const pacingScripts = new Map<number, string>();
-/** A wrk script whose `delay()` holds each connection `paceMs` before its next request. */
-function pacingScript(paceMs: number): string {
-  let file = pacingScripts.get(paceMs);
-  if (file === undefined) {
-    file = join(mkdtempSync(join(tmpdir(), 'feedproxy-wrk-')), `pace-${paceMs}.lua`);
-    writeFileSync(file, `function delay()\n  return ${paceMs}\nend\n`);
-    pacingScripts.set(paceMs, file);
-  }
-  return file;
-}
-
 /** wrk in its own process: `connections` keep-alive connections for `seconds`, placed as `placement` says. */
 async function runWrk(
   url: string,
@@ -183,7 +145,6 @@ async function runWrk(
   connections: number,
   status: number,
   placement: LoadPlacement = 'shared',
-  paceMs?: number,
 ): Promise<WrkFigures> {
   // wrk counts answers outside 2xx/3xx (429s…) itself; whether they are the case's own status is
   // checked by one request before each run (a Lua hook per answer would slow the client down).
@@ -195,7 +156,6 @@ async function runWrk(
     `-c${connections}`,
     `-d${seconds}s`,
     '--latency',
-    ...(paceMs === undefined ? [] : ['-s', pacingScript(paceMs)]),
     ...Object.entries(headers).flatMap(([name, value]) => ['-H', `${name}: ${value}`]),
     url,
   ];
@@ -260,6 +220,7 @@ export async function runServingBench(options: RunOptions): Promise<BenchResult>
   const loadAtStart = loadavg()[0]!;
   const seconds = options.quick ? 2 : 5;
   const repeats = options.quick ? 1 : 2;
+  const connectionCounts = [32, PINNED_CONNECTIONS];
   const pinning = process.env.BENCH_SERVING_PIN === '1' && canPin();
   const allCpus = `0-${cpus().length - 1}`;
   const redisPrefix = `feedproxy-bench-${process.pid}-${Date.now()}:`;
@@ -317,20 +278,20 @@ export async function runServingBench(options: RunOptions): Promise<BenchResult>
       running.at(-1)!.validators = { etag: first.headers.get('etag') ?? '', lastModified: first.headers.get('last-modified') ?? '' };
     }
     for (let repeat = 0; repeat < repeats; repeat++) {
-      for (const { key: loadKey, connections, paceMs } of LOADS) {
+      for (const connections of connectionCounts) {
         for (const testCase of SERVING_CASES) {
-          const placement: LoadPlacement = pinning && connections === PINNED_CONNECTIONS && paceMs === undefined ? 'pinned' : 'shared';
+          const placement: LoadPlacement = pinning && connections === PINNED_CONNECTIONS ? 'pinned' : 'shared';
           for (const { target, child, port, validators } of repeat % 2 === 0 ? running : [...running].reverse()) {
             if ((target.mode === 'bare' || target.mode === 'bare-precompressed') && target.mode !== testCase.bare) continue;
             const url = `http://127.0.0.1:${port}/${target.token}.atom`;
             const headers = testCase.headers(validators);
             if (placement === 'pinned') placeProcess(child.process.pid!, PINNED_SERVER_CPU);
             try {
-              await runWrk(url, headers, 1, connections, testCase.status, placement, paceMs); // warm-up: JIT, connections, caches
-              const key = `${target.label}|${testCase.label}|${loadKey}`;
+              await runWrk(url, headers, 1, connections, testCase.status, placement); // warm-up: JIT, connections, caches
+              const key = `${target.label}|${testCase.label}|${connections}`;
               const cpuBefore = processCpuMs(child.process.pid!);
               const startedRun = performance.now();
-              const run = await runWrk(url, headers, seconds, connections, testCase.status, placement, paceMs);
+              const run = await runWrk(url, headers, seconds, connections, testCase.status, placement);
               run.serverBusy = (processCpuMs(child.process.pid!) - cpuBefore) / (performance.now() - startedRun);
               (figures[key] ??= []).push(run);
             } finally {
@@ -361,12 +322,12 @@ export async function runServingBench(options: RunOptions): Promise<BenchResult>
   };
   const rows: Array<Array<string | number>> = [];
   const resultFigures: Record<string, number> = {};
-  for (const { key: loadKey, label: loadLabel } of LOADS) {
+  for (const connections of connectionCounts) {
     for (const testCase of SERVING_CASES) {
       const bareLabel = testCase.bare === 'bare' ? 'bare Fastify' : 'bare, compressed once';
-      const bare = summary(`${bareLabel}|${testCase.label}|${loadKey}`);
+      const bare = summary(`${bareLabel}|${testCase.label}|${connections}`);
       rows.push([
-        `${testCase.label}, ${loadLabel}`,
+        `${testCase.label}, ${connections} conn.`,
         bareLabel,
         bare.requestsPerSecond,
         bare.p50Ms,
@@ -377,9 +338,9 @@ export async function runServingBench(options: RunOptions): Promise<BenchResult>
         bare.busy,
       ]);
       // Diagnostic, not a target: the bare route sending feedproxy's headers, against the same ceiling.
-      const diagnostic = summary(`${DIAGNOSTIC_LABEL}|${testCase.label}|${loadKey}`);
+      const diagnostic = summary(`${DIAGNOSTIC_LABEL}|${testCase.label}|${connections}`);
       rows.push([
-        `${testCase.label}, ${loadLabel}`,
+        `${testCase.label}, ${connections} conn.`,
         DIAGNOSTIC_LABEL,
         diagnostic.requestsPerSecond,
         diagnostic.p50Ms,
@@ -389,14 +350,14 @@ export async function runServingBench(options: RunOptions): Promise<BenchResult>
         diagnostic.bad,
         diagnostic.busy,
       ]);
-      resultFigures[`diagnostic|${testCase.label}|${loadKey}|ratio`] = diagnostic.requestsPerSecond / bare.requestsPerSecond;
+      resultFigures[`diagnostic|${testCase.label}|${connections}|ratio`] = diagnostic.requestsPerSecond / bare.requestsPerSecond;
       for (const store of stores) {
         const label = `feedproxy, ${store.label}`;
-        const own = summary(`${label}|${testCase.label}|${loadKey}`);
+        const own = summary(`${label}|${testCase.label}|${connections}`);
         const ratio = own.requestsPerSecond / bare.requestsPerSecond;
         const p99Ratio = own.p99Ms / bare.p99Ms;
         rows.push([
-          `${testCase.label}, ${loadLabel}`,
+          `${testCase.label}, ${connections} conn.`,
           label,
           own.requestsPerSecond,
           own.p50Ms,
@@ -406,7 +367,7 @@ export async function runServingBench(options: RunOptions): Promise<BenchResult>
           own.bad,
           own.busy,
         ]);
-        const prefix = `${store.label}|${testCase.label}|${loadKey}`;
+        const prefix = `${store.label}|${testCase.label}|${connections}`;
         resultFigures[`${prefix}|rps`] = own.requestsPerSecond;
         resultFigures[`${prefix}|p99`] = own.p99Ms;
         resultFigures[`${prefix}|ratio`] = ratio;
@@ -426,7 +387,6 @@ export async function runServingBench(options: RunOptions): Promise<BenchResult>
       pinning
         ? `load (BENCH_SERVING_PIN=1): 32 connections from wrk -t2, wrk and the server sharing the ${cpus().length} CPUs; ${PINNED_CONNECTIONS} connections from wrk -t1 --timeout ${PINNED_WRK_TIMEOUT} on CPU ${PINNED_WRK_CPU}, the server under test alone on CPU ${PINNED_SERVER_CPU} (taskset, every server alike, the ceiling included); every server listens with a backlog of 2,048 so the ${PINNED_CONNECTIONS} connections opened at once are all accepted. Whenever the server is saturated a part of the connections waits seconds: the ceiling's p99 moves between 0.1 and 3.5 s from run to run`
         : `load: wrk -t2 sharing the ${cpus().length} CPU(s) with the server at both connection counts; every server listens with a backlog of 2,048 so the ${PINNED_CONNECTIONS} connections opened at once are all accepted. At ${PINNED_CONNECTIONS} connections the rows rank rather than measure: whenever the server is saturated a part of the connections waits seconds (timeouts, the ceiling's too); BENCH_SERVING_PIN=1 puts wrk and the server on a CPU each — no errors, but the ceiling's p99 still moves between 0.1 and 3.5 s from run to run`,
-      `paced: ${PINNED_CONNECTIONS} connections from wrk -t2, each sending its next request ${PACE_MS} ms after the last answer (a wrk delay() hook): ${Math.round((PINNED_CONNECTIONS * 1000) / PACE_MS).toLocaleString('en')} polls a second offered, which every server keeps up with, so its p99 is the time an answer takes at ${PINNED_CONNECTIONS} open connections, not the wait for a saturated server's turn (req/s is the offered rate on every server)`,
       '"server CPU": the server process\'s CPU time (every thread) ÷ the run\'s wall time, median: near 100% (one core: a poll runs on the event loop) the server is what limits the rate; well under it, the load client, the kernel or the other processes on the cores are, and the ratio says little about the server',
       `"${DIAGNOSTIC_LABEL}": not a target — the ceiling's route (bytes compressed once) setting feedproxy's exact header set of each answer through Fastify's reply: what the number of headers costs a route that does nothing else`,
       'feedproxy as deployed: LOG_LEVEL=info, security headers, CORS, usage stats, metrics and the public rate limit on (lifted to 1,000,000,000 a minute so the one load address is not answered 429)',

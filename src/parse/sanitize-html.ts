@@ -192,7 +192,7 @@ const OPEN_IMPLIES_CLOSE = new Map<string, ReadonlySet<string>>([
  * the work the real parser's array operations would do, summed, without doing it.
  */
 class HtmlStackReplay implements Partial<TokenizerCallbacks> {
-  /** Stack work so far: the depth at every push and pop, and at every search for an element not open. */
+  /** Stack work so far: the depth at every push and pop (of both arrays), and at every search for an element not open. */
   work = 0;
   private readonly stack: string[] = [];
   private readonly openByName = new Map<string, number>();
@@ -217,7 +217,8 @@ class HtmlStackReplay implements Partial<TokenizerCallbacks> {
 
   onclosetag(start: number, endIndex: number): void {
     const name = this.html.slice(start, endIndex).toLowerCase();
-    if (FOREIGN_CONTEXT_ELEMENTS.has(name) || HTML_INTEGRATION_ELEMENTS.has(name)) this.foreignContext.pop();
+    if (FOREIGN_CONTEXT_ELEMENTS.has(name) || HTML_INTEGRATION_ELEMENTS.has(name))
+      this.work += this.foreignContext.pop() === undefined ? 0 : this.foreignContext.length + 1;
     if (VOID_ELEMENTS.has(name)) return;
     if ((this.openByName.get(name) ?? 0) > 0) while (this.pop() !== name);
     else if (((this.work += this.stack.length), name === 'p')) {
@@ -235,8 +236,10 @@ class HtmlStackReplay implements Partial<TokenizerCallbacks> {
     this.stack.push(name);
     this.openByName.set(name, (this.openByName.get(name) ?? 0) + 1);
     this.work += this.stack.length;
-    if (FOREIGN_CONTEXT_ELEMENTS.has(name)) this.foreignContext.push(true);
-    else if (HTML_INTEGRATION_ELEMENTS.has(name)) this.foreignContext.push(false);
+    // The parser keeps a second array the same way (unshift, shift): its work counts too. `<svg/>`
+    // inside <svg> pops the element but never this array, which grows by one each time.
+    if (FOREIGN_CONTEXT_ELEMENTS.has(name)) this.work += this.foreignContext.push(true);
+    else if (HTML_INTEGRATION_ELEMENTS.has(name)) this.work += this.foreignContext.push(false);
   }
 
   private pop(): string {

@@ -148,6 +148,14 @@ export async function createPublishedCache(deps: CacheDeps, limits: PublishedCac
     },
 
     async load(file, token, format) {
+      // A change check under way (a commit moved the SQLite store) ends sooner than the store reads
+      // below: wait for it, and answer from memory if the entry is still kept and trusted.
+      const checking = watch.checking?.();
+      if (checking !== undefined) {
+        await checking;
+        const kept = watch.sync() ? entries.get(file) : undefined;
+        if (kept !== undefined) return kept;
+      }
       const startedAt = generation;
       const trusted = watch.sync();
       const target = await findPublishedFeed(deps, token);

@@ -98,6 +98,11 @@ export interface RecordWatch {
    * the server pushes invalidations as keys change (CLIENT TRACKING); false while that connection is down.
    */
   sync(): boolean;
+  /**
+   * While sync() answers false only because a check is under way (SQLite: the change log being read
+   * after a commit), a promise of its end, which comes sooner than reading the store; else undefined.
+   */
+  checking?(): Promise<void> | undefined;
   close(): Promise<void>;
 }
 

@@ -239,6 +239,7 @@ export async function openSqliteStore(path: string): Promise<KeyValueStore> {
       watches.add(watch);
       return {
         sync: watch.sync,
+        checking: watch.checking,
         async close() {
           afterWrite.delete(watch.recheck);
           watch.stop();
@@ -503,6 +504,7 @@ async function createChangeLog(query: SqlQuery): Promise<void> {
 
 interface SqliteWatch {
   sync: RecordWatch['sync'];
+  checking: NonNullable<RecordWatch['checking']>;
   /** Asks for a new check at once (this process wrote). */
   recheck: () => void;
   /** The watch's end: nothing is trusted from then on. */
@@ -525,7 +527,14 @@ interface SqliteWatch {
  */
 async function watchSqliteChanges(path: string, query: SqlQuery, prefixes: string[], listener: RecordChangeListener): Promise<SqliteWatch> {
   // A private in-memory database has no second connection to see it: nothing kept from it is trusted.
-  if (path === ':memory:') return { sync: () => false, recheck: () => undefined, stop: () => undefined, closeConnection: () => undefined };
+  if (path === ':memory:')
+    return {
+      sync: () => false,
+      checking: () => undefined,
+      recheck: () => undefined,
+      stop: () => undefined,
+      closeConnection: () => undefined,
+    };
   const namespaced = prefixes.map((prefix) => `${KEYV_NAMESPACE}:${prefix}`);
   const header = openWalIndexHeader(path);
   // The header before the log: a commit after this look moves it, and the next check reads the log.
@@ -536,14 +545,13 @@ async function watchSqliteChanges(path: string, query: SqlQuery, prefixes: strin
   // The change log was read after the header last moved, and nothing failed since (nothing is kept
   // from before the watch began, so there is nothing to forget yet).
   let trusted = true;
-  let reading = false;
+  let reading: Promise<void> | undefined;
   let checked = false;
   const nextTurn = () => {
     checked = false;
   };
 
   async function readChangeLog(): Promise<void> {
-    reading = true;
     try {
       const rows = await query('SELECT seq, key FROM fp_changes WHERE seq > ? ORDER BY seq', seen);
       if (!open) return;
@@ -558,7 +566,10 @@ async function watchSqliteChanges(path: string, query: SqlQuery, prefixes: strin
     } catch {
       trusted = false; // the store is closing or failed: the next check reads again
     } finally {
-      reading = false;
+      reading = undefined;
+      // The next sync() looks at the header again, even in this turn: a commit after the read began
+      // moved it, and must not be trusted as read.
+      checked = false;
     }
   }
 
@@ -573,9 +584,10 @@ async function watchSqliteChanges(path: string, query: SqlQuery, prefixes: strin
       if (reading) return false;
       if (!header.moved() && trusted) return true;
       trusted = false;
-      void readChangeLog();
+      reading = readChangeLog();
       return false;
     },
+    checking: () => reading,
     recheck: nextTurn,
     stop() {
       open = false;

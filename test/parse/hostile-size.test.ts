@@ -81,6 +81,7 @@ describe("HTML that would take the sanitiser's parser deep", () => {
     ['<div/>', '<div/>'.repeat(150_000)],
     ['<math><mi> then <a/>', `<math><mi>${'<a/>'.repeat(150_000)}`],
     ['<svg></title> then <div/>', `<svg></title>${'<div/>'.repeat(150_000)}`],
+    ['<svg> then <svg/>', `<svg>${'<svg/>'.repeat(150_000)}`],
   ])('%s: the fragment, text and all, is dropped whole', (_name, markup) => {
     const html = `<p>text before</p>${markup}<p>text after</p>`;
     expect(sanitizeHtml(html, BASE)).toBe('');

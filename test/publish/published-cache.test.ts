@@ -254,6 +254,27 @@ describe('the entries kept, bounded in bytes', () => {
   });
   afterAll(async () => t?.close());
 
+  it('after a commit that changes nothing kept, answers from memory once the check has read the change log', async () => {
+    const { urls } = await publish(t);
+    const file = urls.atom.slice(urls.atom.lastIndexOf('/') + 1);
+    const token = file.slice(0, file.lastIndexOf('.'));
+    const cache = await createPublishedCache(t.deps, DEFAULT_CACHE_LIMITS);
+    try {
+      const kept = await cache.load(file, token, 'atom');
+      expect(kept).toBeDefined();
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(cache.get(file)).toBe(kept);
+      // A write of something else (a new user): the store moved, so memory is not trusted until the
+      // change log has been read — and then the entry kept is the answer, not a read of the store.
+      await t.createUserKey();
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(cache.get(file)).toBeUndefined();
+      expect(await cache.load(file, token, 'atom')).toBe(kept);
+    } finally {
+      await cache.close();
+    }
+  });
+
   it('keeps every entry within its budget, and past it forgets the oldest first', async () => {
     const files: Array<{ file: string; token: string; format: RenderedFormat }> = [];
     for (let feed = 0; feed < 2; feed++) {
