@@ -170,14 +170,15 @@ export function makePerson(context: Context, name: unknown, email: unknown, url:
 // "Name (e-mail)" and "e-mail (Name)": how RSS <author> and Dublin Core creators name a person.
 const NAME_THEN_EMAIL = /^(.+?)\s*\(\s*([^\s()@]+@[^\s()@]+)\s*\)$/;
 const EMAIL_THEN_NAME = /^([^\s()@]+@[^\s()@]+)\s*\(\s*(.+?)\s*\)$/;
-const MAX_PERSON_PAIR_LENGTH = 1024;
+/** Longer than any name with its addresses: a person's text past it is no "Name (e-mail)" pair (and RSS cuts it: repair-xml.ts). */
+export const MAX_PERSON_LENGTH = 1024;
 
 /** A person named by one string (dc:creator, dc:author): "Name (e-mail)" and "e-mail (Name)" are split. */
 export function personOfText(context: Context, value: unknown, base: string): Person {
   // Whitespace collapsed first: in a run of it, each start of the lazy name would read the whole run
   // again (quadratic). A text longer than any name with its address is no such pair.
   const text = typeof value === 'string' ? value.replace(/\s+/g, ' ').trim() : value;
-  if (typeof text === 'string' && text.length <= MAX_PERSON_PAIR_LENGTH) {
+  if (typeof text === 'string' && text.length <= MAX_PERSON_LENGTH) {
     const nameFirst = NAME_THEN_EMAIL.exec(text);
     if (nameFirst) return makePerson(context, nameFirst[1], nameFirst[2], undefined, base);
     const emailFirst = EMAIL_THEN_NAME.exec(text);

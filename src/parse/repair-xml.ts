@@ -2,6 +2,7 @@
 // the text before (or, for tag balancing, after a first failed) parse.
 import { decodeCommonEntities, escapeText, plainTextOf } from '../text.js';
 import { localNameOf, type XmlFeedFormat } from './detect-format.js';
+import { MAX_PERSON_LENGTH } from './normalise.js';
 import { countStartTagsOutsideComments, replaceCdataSections, xmlTokens } from './scan-xml.js';
 /** A document cut off in its last close tag (`</rss` with no `>`): the tag is finished. */
 export function withLastTagClosed(xml: string): string {
@@ -284,10 +285,9 @@ const RSS_PERSON_ELEMENT =
   /<(author|managingEditor|webMaster)((?:\s[^<>]*)?)>((?:(?!<\/?(?:author|managingEditor|webMaster)[\s>])[\s\S])*?)<\/\1\s*>/gi;
 const RSS_PERSON_OPEN = /<(author|managingEditor|webMaster)((?:\s[^<>]*)?)>/gi;
 
-// Longer than any name with its addresses. The parser reads "Name (e-mail)" by scanning from each
-// bracket to its close: a field of many unclosed brackets cost it time quadratic in the field
-// (80 KB held the event loop 8 s), so a longer field is cut to this many characters of its text.
-const MAX_PERSON_LENGTH = 1024;
+// The parser reads "Name (e-mail)" by scanning from each bracket to its close: a field of many
+// unclosed brackets cost it time quadratic in the field (80 KB held the event loop 8 s), so a field
+// longer than any name with its addresses (MAX_PERSON_LENGTH) is cut to that many characters of its text.
 
 function personTextCut(inner: string): string {
   const text = plainTextOf(replaceCdataSections(inner, escapeText));

@@ -250,7 +250,7 @@ export async function openSqliteStore(path: string): Promise<KeyValueStore> {
       await Promise.all([leasesTaken.drained(), releases.drained(), ...[...compareAndSets.values()].map((writes) => writes.drained())]);
       await keyv.disconnect();
       // Only now: closing a descriptor of the `-shm` file drops sqlite3's locks on it (wal-index.ts).
-      for (const watch of watches) watch.closeConnection();
+      for (const watch of watches) watch.closeHeaderFile();
       watches.clear();
     },
   };
@@ -510,7 +510,7 @@ interface SqliteWatch {
   /** The watch's end: nothing is trusted from then on. */
   stop: () => void;
   /** Closes the WAL-index file: only once sqlite3's connection is closed (wal-index.ts). */
-  closeConnection: () => void;
+  closeHeaderFile: () => void;
 }
 
 /**
@@ -533,7 +533,7 @@ async function watchSqliteChanges(path: string, query: SqlQuery, prefixes: strin
       checking: () => undefined,
       recheck: () => undefined,
       stop: () => undefined,
-      closeConnection: () => undefined,
+      closeHeaderFile: () => undefined,
     };
   const namespaced = prefixes.map((prefix) => `${KEYV_NAMESPACE}:${prefix}`);
   const header = openWalIndexHeader(path);
@@ -592,7 +592,7 @@ async function watchSqliteChanges(path: string, query: SqlQuery, prefixes: strin
     stop() {
       open = false;
     },
-    closeConnection() {
+    closeHeaderFile() {
       open = false;
       header.close();
     },
