@@ -217,11 +217,19 @@ class HtmlStackReplay implements Partial<TokenizerCallbacks> {
 
   onclosetag(start: number, endIndex: number): void {
     const name = this.html.slice(start, endIndex).toLowerCase();
-    if (FOREIGN_CONTEXT_ELEMENTS.has(name) || HTML_INTEGRATION_ELEMENTS.has(name))
-      this.work += this.foreignContext.pop() === undefined ? 0 : this.foreignContext.length + 1;
+    // The parser shifts its foreign-context array on any such close, matched or not.
+    if ((FOREIGN_CONTEXT_ELEMENTS.has(name) || HTML_INTEGRATION_ELEMENTS.has(name)) && this.foreignContext.length > 0) {
+      this.work += this.foreignContext.length;
+      this.foreignContext.pop();
+    }
     if (VOID_ELEMENTS.has(name)) return;
-    if ((this.openByName.get(name) ?? 0) > 0) while (this.pop() !== name);
-    else if (((this.work += this.stack.length), name === 'p')) {
+    if ((this.openByName.get(name) ?? 0) > 0) {
+      while (this.pop() !== name);
+      return;
+    }
+    // Not open: the parser searched its whole stack for it.
+    this.work += this.stack.length;
+    if (name === 'p') {
       // `</p>` with no open <p> is an empty paragraph: opened and closed at once.
       this.emitOpenTag('p');
       if (this.stack.at(-1) === 'p') this.pop();
