@@ -516,8 +516,9 @@ interface SqliteWatch {
 /**
  * The check before a request trusts memory. It must not wait for sqlite3's thread pool, so it is
  * one read of the WAL-index header (wal-index.ts), which every commit of every connection moves:
- * unmoved, memory is trusted. Moved, it is not — those requests read the store — until the change
- * log, read through sqlite3, has delivered every key written since to the listener.
+ * unmoved, memory is trusted. Moved, it is not until the change log, read through sqlite3, has
+ * delivered every key written since to the listener; meanwhile `checking` answers that read, which
+ * a caller waits for rather than reading the store (published-cache.ts).
  *
  * Once per turn of the event loop, not once per request: the requests answered in one turn were all
  * read from their sockets before it began, so a write committed before any of them was sent is seen
