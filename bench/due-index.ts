@@ -168,7 +168,7 @@ async function runOn(kind: 'sqlite' | 'redis') {
 
 /**
  * Redis memory of cached entries: 20 entries (≈ 1 KB of JSON each, bench/lib/corpus.ts) saved
- * through the registry (entries + revision, one MULTI) for every 10th source; MEMORY USAGE summed
+ * through the registry (a hash of entries + revision, one script) for every 10th source; MEMORY USAGE summed
  * over those keys, and INFO used_memory before/after (the shared server's other clients move it).
  */
 async function measureRedisEntries(
@@ -194,7 +194,7 @@ async function measureRedisEntries(
   for (let start = 0; start < sampled.length; start += 1000) {
     const ids = sampled.slice(start, start + 1000);
     const usages = await Promise.all(
-      ids.flatMap((id) => [client.memoryUsage(`${prefix}r:entries:${id}`), client.memoryUsage(`${prefix}r:entries-rev:${id}`)]),
+      ids.flatMap((id) => [client.memoryUsage(`${prefix}e:${id}`), client.memoryUsage(`${prefix}r:entries-rev:${id}`)]),
     );
     keyBytes += usages.reduce<number>((total, usage) => total + Number(usage ?? 0), 0);
   }

@@ -6,7 +6,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { JsonText } from '../src/store/keyv-records.js';
 import { openSqliteStore } from '../src/store/sqlite-store.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'feedproxy-large-strings-'));
@@ -18,9 +17,9 @@ const cpuMicros = () => {
 const ROUNDS = 200;
 try {
   for (const kib of [100, 120, 125, 130, 135, 150, 250]) {
-    const text = JSON.stringify('y'.repeat(kib * 1024 - 20));
+    const text = 'y'.repeat(kib * 1024 - 20);
     let start = cpuMicros();
-    for (let index = 0; index < ROUNDS; index++) await store.setMany([[`probe:${kib}:${index % 50}`, new JsonText(text)]]);
+    for (let index = 0; index < ROUNDS; index++) await store.setMany([[`probe:${kib}:${index % 50}`, text]]);
     const write = (cpuMicros() - start) / ROUNDS;
     start = cpuMicros();
     for (let index = 0; index < ROUNDS; index++) await store.get(`probe:${kib}:${index % 50}`);

@@ -16,6 +16,17 @@ export function entryDate(entry: Pick<CachedEntry, 'updated' | 'published' | 'fi
   return parseDate(entry.updated) ?? parseDate(entry.published) ?? parseDate(entry.firstSeenAt) ?? new Date(0);
 }
 
+/**
+ * A source's cached entries in the order they are kept (refresh/update-cache.ts) and read back
+ * (store/sources.ts): by their date as stored (updated, else published, else first seen), newest
+ * first, then by id. Sorts in place.
+ */
+export function newestFirst(entries: CachedEntry[]): CachedEntry[] {
+  const dateOf = (entry: CachedEntry) => entry.updated ?? entry.published ?? entry.firstSeenAt;
+  const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+  return entries.sort((a, b) => compare(dateOf(b), dateOf(a)) || compare(a.id, b.id));
+}
+
 /** An ISO 8601 date a feed can carry, or undefined: RFC 3339 and RFC 822 only know four-digit years. */
 export function parseDate(value: string | undefined): Date | undefined {
   if (value === undefined) return undefined;

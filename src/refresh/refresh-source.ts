@@ -169,27 +169,34 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
 
     deps.metrics.bytesFetched.inc(response.body.length);
     const { secrets } = request;
-    const stored = await deps.registry.getEntries(source.id);
+    const stored = await deps.registry.getStoredEntries(source.id);
     // Entries cached before a rule or a redirect made a value secret are scrubbed now, gone ones too.
     // Looking through them all costs a whole stringify and scrub of the list: skipped while the
     // secrets and rules are those they were last found scrubbed for (a keyed digest: no secret stored).
     const scrubbedFor = deps.vault.digest(JSON.stringify([SCRUB_RULES, ...secrets]));
-    const rescrub = source.entriesScrubbedFor !== scrubbedFor && holdsSecrets(stored, secrets);
-    const cached = rescrub ? stored.map((entry) => scrubEntry(entry, secrets)) : stored;
+    const rescrub = source.entriesScrubbedFor !== scrubbedFor && holdsSecrets(stored.entries, secrets);
+    const cached = rescrub ? stored.entries.map((entry) => scrubEntry(entry, secrets)) : stored.entries;
     const known = knownEntries(cached);
     const parsed = parseFeed(response.body, { baseUrl: response.finalUrl, contentType: response.contentType, known });
     // A known entry is the cached one, already scrubbed for these secrets (rescrubbed above if not).
     const reused = new Set(known.values());
     const fetched = parsed.entries.map((entry) => (reused.has(entry) ? entry : scrubEntry(entry, secrets)));
-    const update = updateCachedEntries(cached, fetched, source.id, fetchedAt, {
-      retentionMs: deps.config.refresh.retentionDays * 24 * 60 * MINUTE,
-      maxEntries: deps.config.refresh.maxEntriesPerSource,
-      maxBytes: deps.config.limits.maxCachedBytesPerSource,
-    });
+    const update = updateCachedEntries(
+      cached,
+      fetched,
+      source.id,
+      fetchedAt,
+      {
+        retentionMs: deps.config.refresh.retentionDays * 24 * 60 * MINUTE,
+        maxEntries: deps.config.refresh.maxEntriesPerSource,
+        maxBytes: deps.config.limits.maxCachedBytesPerSource,
+      },
+      rescrub ? undefined : stored.textById,
+    );
     const rebuild = update.changed || rescrub || source.status !== 'ok';
     if (rebuild) await markRebuildPending(deps, source, options);
     // A source deleted during the fetch gets these entries too, and saveRefreshed takes them back.
-    if (update.dirty || rescrub || cached.length === 0) await deps.registry.saveEntries(source.id, update.entries, update.texts);
+    if (update.dirty || rescrub || cached.length === 0) await deps.registry.saveEntries(source.id, update.entries, update.texts, stored);
     const upstreamMinMinutes = upstreamMinMinutesOf(response.maxAgeSeconds, parsed.ttlMinutes);
     const saved = await saveRefreshed(
       deps,

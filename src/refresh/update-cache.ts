@@ -1,6 +1,7 @@
 // What a successful fetch does to a source's cached entries. Pure: the clock is passed in.
 import type { CachedEntry, Entry } from '../model.js';
 import { canonicalLink } from '../model.js';
+import { newestFirst } from '../model/entry-helpers.js';
 
 export interface CacheUpdate {
   entries: CachedEntry[];
@@ -28,6 +29,9 @@ export interface RetentionPolicy {
   maxBytes?: number;
 }
 
+/** The cached entries' JSON texts as stored, by id (store/sources.ts StoredEntries), to reuse rather than make again. */
+export type StoredTexts = ReadonlyMap<string, string>;
+
 /**
  * New entries are detected by id; an entry whose content or dates changed replaces the cached copy
  * (keeping its first-seen time); entries that fell out of the document stay for the retention
@@ -39,6 +43,7 @@ export function updateCachedEntries(
   sourceId: string,
   now: Date,
   policy: RetentionPolicy,
+  storedTexts?: StoredTexts,
 ): CacheUpdate {
   const nowIso = now.toISOString();
   const previous = new Map(cached.map((entry) => [entry.id, entry]));
@@ -53,7 +58,9 @@ export function updateCachedEntries(
   const textOf = (entry: CachedEntry) => {
     let measured = texts.get(entry);
     if (measured === undefined) {
-      const text = JSON.stringify(entry);
+      // A cached entry kept as it is has the text it was stored with.
+      const stored = previous.get(entry.id) === entry ? storedTexts?.get(entry.id) : undefined;
+      const text = stored ?? JSON.stringify(entry);
       texts.set(entry, (measured = { text, size: Buffer.byteLength(text) }));
     }
     return measured;
@@ -63,6 +70,7 @@ export function updateCachedEntries(
     const cachedCopy = previous.get(entry.id);
     // The same upstream item (parseFeed reused the cached entry for it): the cached copy as it is.
     if (cachedCopy && sameItem(cachedCopy, entry)) {
+      if (cachedCopy.goneSince === undefined) return cachedCopy;
       const { goneSince: _gone, ...again } = cachedCopy;
       return again;
     }
@@ -113,10 +121,6 @@ export function updateCachedEntries(
   };
 }
 
-function newestFirst(entries: CachedEntry[]): CachedEntry[] {
-  return entries.sort((a, b) => compare(dateOf(b), dateOf(a)) || compare(a.id, b.id));
-}
-
 /** The first `max` entries of the list whose sizes add up to at most `maxBytes`, skipping those that do not fit. */
 function withinBytes(entries: CachedEntry[], max: number, maxBytes: number, sizeOf: (entry: CachedEntry) => number): CachedEntry[] {
   const kept: CachedEntry[] = [];
@@ -149,10 +153,6 @@ function newestOfDocument(fetched: Entry[], previous: ReadonlyMap<string, Cached
 
 function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
-}
-
-function dateOf(entry: CachedEntry): string {
-  return entry.updated ?? entry.published ?? entry.firstSeenAt;
 }
 
 /**

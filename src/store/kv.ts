@@ -20,7 +20,7 @@ export interface KeyValueStore extends DueIndex {
   set(key: string, value: unknown, ttlMs?: number): Promise<void>;
   /**
    * Several records written at once, atomically: a reader sees all of them or none (one statement;
-   * MULTI). A value may be a JsonText (keyv-records.ts): its JSON, already written.
+   * MULTI).
    */
   setMany(records: Array<[key: string, value: unknown]>): Promise<void>;
   delete(key: string): Promise<void>;
@@ -55,6 +55,22 @@ export interface KeyValueStore extends DueIndex {
    * member: one atomic step, a compare-and-set. False when nothing was written.
    */
   setIfMatches(key: string, value: unknown, match: RecordMatch): Promise<boolean>;
+  /**
+   * Each source's cached entries as stored: one record an entry (SQLite: a row of `fp_entries`;
+   * Redis: a field of a hash), so a refresh writes the entries that changed, not the whole list.
+   * In the order asked; each source's entries' JSON texts in no order, or `list`, the keyv row
+   * text of a whole list, where an earlier release stored the entries that way (the next write of
+   * the source replaces it with records).
+   */
+  readEntries(sourceIds: string[]): Promise<StoredEntryTexts[]>;
+  /**
+   * One atomic write of a source's entries: every stored entry not in `ids` removed, `put`'s written,
+   * an earlier release's whole list removed, and `revision` (a record, keyv's row text) written with
+   * them: a reader that sees the revision sees these entries.
+   */
+  writeEntries(sourceId: string, write: EntryWrite): Promise<void>;
+  /** Every entry of the source, and an earlier release's whole list. */
+  deleteEntries(sourceId: string): Promise<void>;
   /** Takes `key` for `owner` unless another owner holds an unexpired lease. */
   acquireLease(key: string, owner: string, ttlMs: number): Promise<boolean>;
   /**
@@ -75,6 +91,21 @@ export interface KeyValueStore extends DueIndex {
    */
   watchRecords(prefixes: string[], listener: RecordChangeListener): Promise<RecordWatch>;
   close(): Promise<void>;
+}
+
+export interface StoredEntryTexts {
+  texts: string[];
+  /** An earlier release's whole list (`{"value":[…]}`), stored under the record key `entries:<id>`. */
+  list?: string;
+}
+
+export interface EntryWrite {
+  /** The id of every entry the source keeps; stored entries not named here are removed. */
+  ids: string[];
+  /** The entries to write (new or changed), by id: each its JSON text. */
+  put: Array<[id: string, text: string]>;
+  /** The record written with them, so a reader that sees it sees these entries. */
+  revision: { key: string; value: unknown };
 }
 
 export interface RecordMatch {

@@ -5,7 +5,15 @@ import KeyvRedis, { createClient } from '@keyv/redis';
 import Keyv from 'keyv';
 import { openRedisDueIndex } from './due-index.js';
 import { keyvTextOf, keyvValueOf, NATIVE_JSON, recordsThrough } from './keyv-records.js';
-import { MATCHABLE_FIELD, type KeyValueStore, type LeasedRecord, type RecordChangeListener, type RecordWatch } from './kv.js';
+import { key } from './keys.js';
+import {
+  MATCHABLE_FIELD,
+  type KeyValueStore,
+  type LeasedRecord,
+  type RecordChangeListener,
+  type RecordWatch,
+  type StoredEntryTexts,
+} from './kv.js';
 
 type RedisClient = ReturnType<typeof createClient>;
 
@@ -31,14 +39,32 @@ end
 redis.call('SET', KEYS[1], ARGV[1])
 return 1
 `;
+/**
+ * A source's entries written as one: fields of the hash not kept removed, the entries put, an
+ * earlier release's whole list removed, the revision record set. KEYS: hash, whole list, revision.
+ * ARGV: the kept ids (a JSON array), the revision's text, then id and text of each entry put.
+ */
+const WRITE_ENTRIES_SCRIPT = `
+local kept = {}
+for _, id in ipairs(cjson.decode(ARGV[1])) do kept[id] = true end
+local gone = {}
+for _, id in ipairs(redis.call('HKEYS', KEYS[1])) do
+  if not kept[id] then gone[#gone + 1] = id end
+end
+for start = 1, #gone, 1000 do redis.call('HDEL', KEYS[1], unpack(gone, start, math.min(start + 999, #gone))) end
+for start = 3, #ARGV, 1000 do redis.call('HSET', KEYS[1], unpack(ARGV, start, math.min(start + 999, #ARGV))) end
+redis.call('DEL', KEYS[2])
+redis.call('SET', KEYS[3], ARGV[2])
+return 1
+`;
 /** One hit in a fixed window: the first hit starts it (sets its expiry); answers {count, ms left}. */
 const WINDOW_SCRIPT =
   "local n = redis.call('INCR', KEYS[1]) if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end local t = redis.call('PTTL', KEYS[1]) if t < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) t = tonumber(ARGV[1]) end return {n, t}";
 
 /**
  * Records through keyv (`<prefix>r:<key>`), sets as Redis sets (`<prefix>s:<name>`), leases as
- * plain keys with an expiry (`<prefix>l:<key>`), counters as hashes (`<prefix>h:<key>`) — all on
- * one connection.
+ * plain keys with an expiry (`<prefix>l:<key>`), counters as hashes (`<prefix>h:<key>`), a source's
+ * cached entries as a hash by entry id (`<prefix>e:<sourceId>`) — all on one connection.
  */
 export async function openRedisStore(url: string, prefix: string): Promise<KeyValueStore> {
   const client = await connectRedis(url);
@@ -52,6 +78,7 @@ export async function openRedisStore(url: string, prefix: string): Promise<KeyVa
   const leaseKey = (key: string) => `${prefix}l:${key}`;
   const hashKey = (key: string) => `${prefix}h:${key}`;
   const windowKey = (key: string) => `${prefix}w:${key}`;
+  const entriesKey = (sourceId: string) => `${prefix}e:${sourceId}`;
 
   const dueIndex = openRedisDueIndex(
     {
@@ -74,6 +101,27 @@ export async function openRedisStore(url: string, prefix: string): Promise<KeyVa
       const transaction = client.multi();
       for (const [key, value] of entries) transaction.set(`${prefix}r:${key}`, keyvTextOf(value));
       await transaction.exec();
+    },
+    async readEntries(sourceIds) {
+      // Both asked of every source, pipelined: its hash, and an earlier release's whole list.
+      return Promise.all(
+        sourceIds.map(async (id) => {
+          const [texts, list] = await Promise.all([client.hVals(entriesKey(id)), client.get(`${prefix}r:${key.entries(id)}`)]);
+          const stored: StoredEntryTexts = { texts: texts.map(String) };
+          if (list !== null) stored.list = String(list);
+          return stored;
+        }),
+      );
+    },
+    async writeEntries(sourceId, { ids, put, revision }) {
+      // An even number of ARGV past the first two (id, text pairs): a hash field count HSET accepts.
+      await client.eval(WRITE_ENTRIES_SCRIPT, {
+        keys: [entriesKey(sourceId), `${prefix}r:${key.entries(sourceId)}`, `${prefix}r:${revision.key}`],
+        arguments: [JSON.stringify(ids), keyvTextOf(revision.value), ...put.flat()],
+      });
+    },
+    async deleteEntries(sourceId) {
+      await client.del([entriesKey(sourceId), `${prefix}r:${key.entries(sourceId)}`]);
     },
     async addMember(set, member) {
       await client.sAdd(setKey(set), member);

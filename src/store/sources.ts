@@ -4,11 +4,18 @@
 import { randomBytes } from 'node:crypto';
 import type { CachedEntry, SourceRecord } from '../model.js';
 import type { KeyValueStore } from './kv.js';
-import { JsonText } from './keyv-records.js';
+import { newestFirst } from '../model/entry-helpers.js';
+import { keyvValueOf } from './keyv-records.js';
 import { getMany, getOwned, key, set } from './keys.js';
 import { createLeases, lease, type LeaseOutcome, type LeaseWait } from './leases.js';
 
 export type SourceRepository = ReturnType<typeof createSourceRepository>;
+
+/** A source's cached entries as read, with each one's JSON text as stored (by entry id). */
+export interface StoredEntries {
+  entries: CachedEntry[];
+  textById: ReadonlyMap<string, string>;
+}
 
 /** A page of `sourcePages`: the records still there of the `listed` ids it covered. */
 export interface SourcePage {
@@ -30,6 +37,21 @@ export function createSourceRepository(store: KeyValueStore) {
   /** After this process's own write of source records: nothing to do where the write derived it. */
   async function syncDueAfterWrite(ids: string[]): Promise<void> {
     if (!store.derivedOnWrite) await syncDue(ids);
+  }
+
+  /** Each source's entries, newest first (the order a refresh keeps them in), with their stored texts. */
+  async function readStoredEntries(sourceIds: string[]): Promise<StoredEntries[]> {
+    return (await store.readEntries(sourceIds)).map(({ texts, list }) => {
+      const textById = new Map<string, string>();
+      const entries = texts.map((text) => {
+        const entry = JSON.parse(text) as CachedEntry;
+        textById.set(entry.id, text);
+        return entry;
+      });
+      // Written by an earlier release as one list: read as it is, and replaced by records when next written.
+      if (list !== undefined && entries.length === 0) return { entries: keyvValueOf<CachedEntry[]>(list) ?? [], textById };
+      return { entries: newestFirst(entries), textById };
+    });
   }
 
   return {
@@ -160,18 +182,22 @@ export function createSourceRepository(store: KeyValueStore) {
         if (source.cachedBytes) await store.addToField(key.userCounts(source.userId), 'cachedBytes', -source.cachedBytes);
       }
       if (source.connectionId) await store.removeMember(set.connectionSources(source.connectionId), source.id);
-      await store.delete(key.entries(source.id));
+      await store.deleteEntries(source.id);
       await store.delete(key.entriesRevision(source.id));
       await store.delete(key.source(source.id));
       // After the record: any sync racing the delete ran before this one, which finds no record.
       await syncDue([source.id]);
     },
     async getEntries(sourceId: string): Promise<CachedEntry[]> {
-      return (await store.get<CachedEntry[]>(key.entries(sourceId))) ?? [];
+      return (await readStoredEntries([sourceId]))[0]!.entries;
+    },
+    /** getEntries, with each entry's text as stored: saveEntries given them writes only what changed. */
+    async getStoredEntries(sourceId: string): Promise<StoredEntries> {
+      return (await readStoredEntries([sourceId]))[0]!;
     },
     async getEntriesOf(sourceIds: string[]): Promise<Map<string, CachedEntry[]>> {
-      const lists = await store.getMany<CachedEntry[]>(sourceIds.map(key.entries));
-      return new Map(sourceIds.map((id, index) => [id, lists[index] ?? []]));
+      const stored = await readStoredEntries(sourceIds);
+      return new Map(sourceIds.map((id, index) => [id, stored[index]!.entries]));
     },
     /** In the order asked, undefined where a source no longer exists. */
     async getSources(ids: string[]): Promise<Array<SourceRecord | undefined>> {
@@ -182,13 +208,20 @@ export function createSourceRepository(store: KeyValueStore) {
      * the entries (publish/merge-state.ts) never records a revision with entries older than it. (Stores
      * written by releases that wrote them in three steps may hold a pending revision: read as null.)
      * `texts`, when given, are the entries' own JSON texts (`JSON.stringify(entries[i])`), which a
-     * refresh has measured already: the list is written from them, byte for byte what it would be.
+     * refresh has measured already. With `stored` (getStoredEntries' answer, read before), only the
+     * entries whose text differs from the stored one are written; the others stay as they are.
      */
-    async saveEntries(sourceId: string, entries: CachedEntry[], texts?: readonly string[]): Promise<void> {
-      await store.setMany([
-        [key.entries(sourceId), texts && texts.length === entries.length ? JsonText.ofArray(texts) : entries],
-        [key.entriesRevision(sourceId), newRevision()],
-      ]);
+    async saveEntries(sourceId: string, entries: CachedEntry[], texts?: readonly string[], stored?: StoredEntries): Promise<void> {
+      const textsOf = texts && texts.length === entries.length ? texts : entries.map((entry) => JSON.stringify(entry));
+      const put: Array<[string, string]> = [];
+      entries.forEach((entry, index) => {
+        if (stored?.textById.get(entry.id) !== textsOf[index]) put.push([entry.id, textsOf[index]!]);
+      });
+      await store.writeEntries(sourceId, {
+        ids: entries.map((entry) => entry.id),
+        put,
+        revision: { key: key.entriesRevision(sourceId), value: newRevision() },
+      });
     },
     /**
      * Each source's entries revision: null while a write is pending (or was cut short), so the

@@ -8,9 +8,11 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { openSqliteDueIndex } from './due-index.js';
 import { keyvTextOf, keyvValueOf, NATIVE_JSON, recordsThrough } from './keyv-records.js';
+import { key } from './keys.js';
 import {
   MATCHABLE_FIELD,
   type KeyValueStore,
+  type StoredEntryTexts,
   type LeasedRecord,
   type RecordChangeListener,
   type RecordMatch,
@@ -62,6 +64,7 @@ export async function openSqliteStore(path: string): Promise<KeyValueStore> {
   await query('CREATE TABLE IF NOT EXISTS fp_leases(key TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at INTEGER NOT NULL)');
   await query('CREATE TABLE IF NOT EXISTS fp_fields(key TEXT NOT NULL, field TEXT NOT NULL, value, PRIMARY KEY(key, field)) WITHOUT ROWID');
   await createChangeLog(query);
+  await createEntryTable(query);
 
   // keyv's sqlite rows are keyed `<namespace>:<key>`.
   const dueIndex = await openSqliteDueIndex(query, (recordKey) => `fp:${recordKey}`);
@@ -198,6 +201,53 @@ export async function openSqliteStore(path: string): Promise<KeyValueStore> {
       let writes = compareAndSets.get(shape);
       if (!writes) compareAndSets.set(shape, (writes = compareAndSetsOf(query, fields, noteWrite)));
       return writes({ key: `${KEYV_NAMESPACE}:${key}`, value, match });
+    },
+    async readEntries(sourceIds) {
+      if (sourceIds.length === 0) return [];
+      // An earlier release's whole list comes with the rows, in the same statement (none once written).
+      const rows =
+        sourceIds.length === 1
+          ? await query(
+              `SELECT ?1 AS source_id, body, 0 AS list FROM fp_entries WHERE source_id = ?1
+               UNION ALL SELECT ?1, value, 1 FROM ${KEYV_TABLE} WHERE key = ?2`,
+              sourceIds[0],
+              `${KEYV_NAMESPACE}:${key.entries(sourceIds[0]!)}`,
+            )
+          : await query(
+              `SELECT source_id, body, 0 AS list FROM fp_entries WHERE source_id IN (SELECT value FROM json_each(?1))
+               UNION ALL SELECT substr(key, ?3), value, 1 FROM ${KEYV_TABLE}
+                 WHERE key IN (SELECT ?2 || value FROM json_each(?1))`,
+              JSON.stringify(sourceIds),
+              `${KEYV_NAMESPACE}:${key.entries('')}`,
+              `${KEYV_NAMESPACE}:${key.entries('')}`.length + 1,
+            );
+      const bySource = new Map(sourceIds.map((id) => [id, { texts: [] } as StoredEntryTexts]));
+      for (const row of rows) {
+        const stored = bySource.get(String(row.source_id));
+        if (!stored) continue;
+        if (row.list) stored.list = String(row.body);
+        else stored.texts.push(String(row.body));
+      }
+      return sourceIds.map((id) => bySource.get(id)!);
+    },
+    async writeEntries(sourceId, { ids, put, revision }) {
+      // One statement, so one atomic step: each row runs fp_entry_writes' trigger (createEntryTable).
+      const rows: unknown[][] = [
+        [sourceId, 'keep', `${KEYV_NAMESPACE}:${key.entries(sourceId)}`, JSON.stringify(ids)],
+        ...put.map(([id, text]) => [sourceId, 'put', id, text]),
+        [sourceId, 'record', `${KEYV_NAMESPACE}:${revision.key}`, keyvTextOf(revision.value)],
+      ];
+      await query(
+        `INSERT INTO fp_entry_writes(source_id, op, entry_id, body) VALUES ${rows.map(() => '(?, ?, ?, ?)').join(', ')}`,
+        ...rows.flat(),
+      ).finally(noteWrite);
+    },
+    async deleteEntries(sourceId) {
+      await query(
+        `INSERT INTO fp_entry_writes(source_id, op, entry_id, body) VALUES (?, 'keep', ?, '[]')`,
+        sourceId,
+        `${KEYV_NAMESPACE}:${key.entries(sourceId)}`,
+      ).finally(noteWrite);
     },
     async acquireLeaseAndGet<T>(key: string, owner: string, ttlMs: number, recordKey: string): Promise<LeasedRecord<T>> {
       return (await leasesTaken({ key, owner, ttlMs, recordKey: `${KEYV_NAMESPACE}:${recordKey}` })) as LeasedRecord<T>;
@@ -391,15 +441,18 @@ function groupWrites<I, R>(write: (items: I[]) => Promise<R[]>, keyOf?: (item: I
 /** Prepared statements kept per connection: every SQL text the store sends (a few dozen) fits. */
 const MAX_PREPARED = 256;
 
-/** Rows of VALUES a kept text may have: a refresh's entry list goes with its revision (2 rows). */
-const MAX_KEPT_ROWS = 4;
+/**
+ * Rows of VALUES a kept text may have: a refresh's entry write is its `keep` and `record` rows and
+ * one `put` an entry that changed (one new entry and one that left the document: 4 rows).
+ */
+const MAX_KEPT_ROWS = 6;
 
 /**
  * A data statement of a fixed text. Texts whose length follows the call (more than MAX_KEPT_ROWS
  * rows of VALUES, an IN list of placeholders) are prepared for their call alone: kept, each size
  * would hold its compiled statement in native memory for good and use up MAX_PREPARED. A few rows
  * are kept: preparing a write to keyv's table compiles its triggers too (≈ 150 µs of CPU an entry
- * list's write, BENCHMARKS.md, bench 2, session 10).
+ * write, BENCHMARKS.md, bench 2, session 10).
  */
 function isKeptText(sql: string): boolean {
   return (
@@ -484,6 +537,29 @@ const CHANGE_LOG_ROWS = 10_000;
  * (this server, another, the cron CLI, an older release: the triggers live in the file). Every
  * opener creates them; the statements are idempotent.
  */
+/**
+ * Cached entries, a row each, so a refresh writes what changed (one new entry: one row, not the
+ * list). A write is one INSERT into the view `fp_entry_writes`, whose trigger applies each row in
+ * order: `keep` (entry_id: the key of an earlier release's whole list; body: the ids kept) removes
+ * the rows not kept and that list, `put` writes one entry, `record` one keyv row (the revision).
+ * One statement is one atomic step: no reader sees the revision without its entries. The view and
+ * trigger are TEMP, made by each connection that opens the store: nothing of them is in the file.
+ */
+async function createEntryTable(query: SqlQuery): Promise<void> {
+  await query(`CREATE TABLE IF NOT EXISTS fp_entries(
+    source_id TEXT NOT NULL, entry_id TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY(source_id, entry_id))`);
+  await query('CREATE TEMP VIEW IF NOT EXISTS fp_entry_writes(source_id, op, entry_id, body) AS SELECT NULL, NULL, NULL, NULL');
+  await query(`CREATE TEMP TRIGGER IF NOT EXISTS fp_entry_write INSTEAD OF INSERT ON fp_entry_writes BEGIN
+    DELETE FROM fp_entries WHERE NEW.op = 'keep' AND source_id = NEW.source_id
+      AND entry_id NOT IN (SELECT value FROM json_each(NEW.body));
+    DELETE FROM ${KEYV_TABLE} WHERE NEW.op = 'keep' AND key = NEW.entry_id;
+    INSERT INTO fp_entries(source_id, entry_id, body) SELECT NEW.source_id, NEW.entry_id, NEW.body WHERE NEW.op = 'put'
+      ON CONFLICT(source_id, entry_id) DO UPDATE SET body = excluded.body;
+    INSERT INTO ${KEYV_TABLE}(key, value) SELECT NEW.entry_id, NEW.body WHERE NEW.op = 'record'
+      ON CONFLICT(key) DO UPDATE SET value = excluded.value;
+  END`);
+}
+
 async function createChangeLog(query: SqlQuery): Promise<void> {
   // The same DDL @keyv/sqlite runs, so the triggers can be made before it has run its own.
   await query(`CREATE TABLE IF NOT EXISTS ${KEYV_TABLE}(key VARCHAR(255) PRIMARY KEY, value TEXT )`);

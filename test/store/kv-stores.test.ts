@@ -5,8 +5,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import sqlite3 from 'sqlite3';
-import { JsonText } from '../../src/store/keyv-records.js';
 import { openKeyValueStore, type KeyValueStore } from '../../src/store/kv.js';
 import { deleteRedisKeys, readRedisKeys, REDIS_URL, STORES, uniqueRedisPrefix } from '../helpers/stores.js';
 
@@ -53,59 +51,47 @@ describe.each(STORES)('key-value store (%s)', (kind) => {
     expect(await two.getMany([...keys].reverse())).toEqual(keys.map((_, index) => index).reverse());
   });
 
-  it('writes a value from its JSON text (JsonText) byte for byte as it would write the value', async () => {
-    const list = [
-      { id: 'a', title: 'ü ✓ "q"', tags: [] },
-      { id: 'b', n: 1.5 },
-    ];
-    await one.setMany([
-      ['entries:text', new JsonText(`[${list.map((item) => JSON.stringify(item)).join(',')}]`)],
-      ['entries:value', list],
-    ]);
-    expect(await two.get('entries:text')).toEqual(list);
-    const raw = await rawRows(['entries:text', 'entries:value']);
-    expect(raw[0]).toBe(JSON.stringify({ value: list }));
-    expect(raw[0]).toBe(raw[1]);
+  it("keeps a source's entries a record each: a write puts what it is given and removes what it does not keep", async () => {
+    const revision = (value: string) => ({ key: 'entries-rev:e1', value });
+    await one.writeEntries('e1', {
+      ids: ['a', 'b', 'c'],
+      put: [
+        ['a', '{"id":"a","title":"ü ✓"}'],
+        ['b', '{"id":"b"}'],
+        ['c', '{"id":"c"}'],
+      ],
+      revision: revision('r1'),
+    });
+    const read = async (id: string) => ((await two.readEntries([id]))[0]!.texts ?? []).sort();
+    expect(await read('e1')).toEqual(['{"id":"a","title":"ü ✓"}', '{"id":"b"}', '{"id":"c"}']);
+    expect(await two.get('entries-rev:e1')).toBe('r1');
+    // Each instance writes one entry: neither write touches the entry it did not put.
+    await two.writeEntries('e1', { ids: ['a', 'b', 'c'], put: [['b', '{"id":"b","by":"two"}']], revision: revision('r2') });
+    await one.writeEntries('e1', { ids: ['a', 'b', 'c'], put: [['a', '{"id":"a","by":"one"}']], revision: revision('r3') });
+    expect(await read('e1')).toEqual(['{"id":"a","by":"one"}', '{"id":"b","by":"two"}', '{"id":"c"}']);
+    // An entry no longer kept is removed; many sources are read at once, in the order asked.
+    await one.writeEntries('e1', { ids: ['b', 'd'], put: [['d', '{"id":"d"}']], revision: revision('r4') });
+    await one.writeEntries('e2', { ids: ['x'], put: [['x', '{"id":"x"}']], revision: { key: 'entries-rev:e2', value: 'r1' } });
+    const [e2, none, e1] = await two.readEntries(['e2', 'e-none', 'e1']);
+    expect([e2!.texts, none!.texts, [...e1!.texts].sort()]).toEqual([['{"id":"x"}'], [], ['{"id":"b","by":"two"}', '{"id":"d"}']]);
+    expect(await two.get('entries-rev:e1')).toBe('r4');
+    await two.deleteEntries('e1');
+    expect((await one.readEntries(['e1']))[0]).toEqual({ texts: [] });
   });
 
-  it("writes an array from its elements' texts (JsonText.ofArray) byte for byte as it would write the array", async () => {
-    const lists = [[], [{ id: 'a', title: 'ü ✓ "q"' }], [{ id: 'a', tags: [] }, { id: 'b', n: 1.5 }, 'c', [1, [2]]]];
-    await one.setMany(
-      lists.flatMap((list, index): Array<[string, unknown]> => [
-        [`entries:elements:${index}`, JsonText.ofArray(list.map((item) => JSON.stringify(item)))],
-        [`entries:value:${index}`, list],
-      ]),
-    );
-    for (const [index, list] of lists.entries()) {
-      expect(await two.get(`entries:elements:${index}`)).toEqual(list);
-      const raw = await rawRows([`entries:elements:${index}`, `entries:value:${index}`]);
-      expect(raw[0]).toBe(JSON.stringify({ value: list }));
-      expect(raw[0]).toBe(raw[1]);
-    }
+  it("reads an earlier release's whole list of entries until the source's next write replaces it", async () => {
+    const list = [{ id: 'a', title: 'ü ✓' }, { id: 'b' }];
+    await one.set('entries:old', list);
+    const [stored] = await two.readEntries(['old']);
+    expect(stored!.texts).toEqual([]);
+    expect(JSON.parse(stored!.list!)).toEqual({ value: list });
+    await two.writeEntries('old', { ids: ['a'], put: [['a', '{"id":"a"}']], revision: { key: 'entries-rev:old', value: 'r1' } });
+    expect(await one.readEntries(['old'])).toEqual([{ texts: ['{"id":"a"}'] }]);
+    expect(await one.get('entries:old')).toBeUndefined();
+    await one.set('entries:old2', list);
+    await one.deleteEntries('old2');
+    expect(await two.get('entries:old2')).toBeUndefined();
   });
-
-  /** The stored texts of records, read past the store (keyv's row or Redis string). */
-  async function rawRows(keys: string[]): Promise<string[]> {
-    if (kind === 'redis') {
-      const all = await readRedisKeys(prefix);
-      return keys.map((key) => all.get(`${prefix}r:${key}`)!);
-    }
-    const db = new sqlite3.Database(join(dir, 'kv.sqlite'));
-    try {
-      return await Promise.all(
-        keys.map(
-          (key) =>
-            new Promise<string>((resolve, reject) =>
-              db.get('SELECT value FROM keyv WHERE key = ?', `fp:${key}`, (error, row: { value: string } | undefined) =>
-                error ? reject(error) : resolve(row!.value),
-              ),
-            ),
-        ),
-      );
-    } finally {
-      await new Promise((resolve) => db.close(resolve));
-    }
-  }
 
   it('keeps every member of a set written by both at once, listed in order', async () => {
     const members = Array.from({ length: 200 }, (_, index) => `m${String(index).padStart(3, '0')}`);
