@@ -3,8 +3,8 @@
 // BENCH_MEMORY_SOURCES sets it; --quick: 2,000), side by side with the same run at 100 sources.
 //
 // Filling: the user, the first source and its entries go through the registry; the other sources,
-// their entry lists and revisions, the sets and the user's counters are written in one SQLite
-// transaction in keyv's own row format (checked against the first source's row), the due index
+// their entries (a row each) and revisions, the sets and the user's counters are written in one SQLite
+// transaction in the store's own row formats (checked against the first source's rows), the due index
 // derived by the store's own triggers; the feeds are saved and rendered by the registry and
 // rebuildFeed, as createFeed does. Then `feedproxy serve` starts on it (bench/service-child.mjs, as built in dist/: app,
 // scheduler ticking every second, delivery loop) and, while its RSS is read from /proc every
@@ -177,8 +177,14 @@ async function fillStore(upstream: Upstream, count: number): Promise<Fill> {
   const stored = row.get(`fp:source:${first.source.id}`) as { value: string };
   if (stored.value !== JSON.stringify({ value: first.source }))
     throw new Error(`keyv stores records differently now: ${stored.value.slice(0, 80)}`);
-  const storedEntries = row.get(`fp:entries:${first.source.id}`) as { value: string };
-  if (storedEntries.value !== JSON.stringify({ value: first.entries })) throw new Error('keyv stores entry lists differently now');
+  const storedEntries = db
+    .prepare('SELECT entry_id AS id, body FROM fp_entries WHERE source_id = ? ORDER BY entry_id')
+    .all(first.source.id);
+  const expectedEntries = first.entries
+    .map((entry) => ({ id: entry.id, body: JSON.stringify(entry) }))
+    .sort((a, b) => (a.id < b.id ? -1 : 1));
+  if (JSON.stringify(storedEntries) !== JSON.stringify(expectedEntries)) throw new Error('the store keeps cached entries differently now');
+  const entryRow = db.prepare('INSERT INTO fp_entries(source_id, entry_id, body) VALUES (?, ?, ?)');
   const record = db.prepare('INSERT INTO keyv(key, value) VALUES (?, ?)');
   const member = db.prepare('INSERT OR IGNORE INTO fp_sets(name, member) VALUES (?, ?)');
   const field = db.prepare(
@@ -190,7 +196,7 @@ async function fillStore(upstream: Upstream, count: number): Promise<Fill> {
     db.transaction(() => {
       for (let index = start; index < Math.min(count, start + 5000); index += 1) {
         const { source, entries } = sourceAt(index);
-        put(`entries:${source.id}`, entries);
+        for (const entry of entries) entryRow.run(source.id, entry.id, JSON.stringify(entry));
         put(`entries-rev:${source.id}`, randomBytes(6).toString('base64url'));
         put(`source:${source.id}`, source); // the store's triggers derive its due-index entry
         for (const digest of source.urlDigests!) put(`source-url:${source.userId}:${digest}`, source.id);
@@ -259,13 +265,14 @@ async function fillStore(upstream: Upstream, count: number): Promise<Fill> {
   };
 }
 
-/** Bytes of what the store holds: every record's key and JSON value, set member and counter field. */
+/** Bytes of what the store holds: every record's key and JSON value, cached entry (its keys and JSON), set member and counter field. */
 function heldBytes(storePath: string): number {
   const db = openBulkSqlite(storePath);
   const sum = (sql: string) => Number((db.prepare(sql).get() as { n: number | null }).n ?? 0);
   // keyv's wrapper `{"value":…}` is the store's, not the data's: 10 bytes a record left out.
   const bytes =
     sum("SELECT sum(length(CAST(key AS BLOB)) - 3 + length(CAST(value AS BLOB)) - 10) AS n FROM keyv WHERE key LIKE 'fp:%'") +
+    sum('SELECT sum(length(CAST(source_id AS BLOB)) + length(CAST(entry_id AS BLOB)) + length(CAST(body AS BLOB))) AS n FROM fp_entries') +
     sum('SELECT sum(length(CAST(name AS BLOB)) + length(CAST(member AS BLOB))) AS n FROM fp_sets') +
     sum('SELECT sum(length(CAST(key AS BLOB)) + length(CAST(field AS BLOB)) + length(CAST(value AS BLOB))) AS n FROM fp_fields');
   db.close();

@@ -1,10 +1,8 @@
 // A synchronous, writable SQLite connection for filling a bench's store in one transaction (hundreds
 // of thousands of rows in seconds, where the store's own driver goes through its thread pool a
-// statement at a time). Node's `node:sqlite` where it exists (22.13+, 24), else better-sqlite3
-// (Node 20): the same choice as src/store/sync-sqlite.ts, for the same reason (better-sqlite3 12
-// aborts on Node 24). Bench code only: the service writes through src/store.
-import { createRequire } from 'node:module';
-
+// statement at a time): Node's `node:sqlite` (22.13+, 24). The service itself keeps one SQLite
+// library (sqlite3) and has no synchronous one, so on Node 20 these benches ask for Node 24
+// (`npm i node@24` in a scratch folder, then run the bench with that binary). Bench code only.
 export interface BulkStatement {
   run(...params: unknown[]): unknown;
   get(...params: unknown[]): unknown;
@@ -27,9 +25,9 @@ interface Connection {
 
 export function openBulkSqlite(path: string): BulkSqlite {
   const builtin = process.getBuiltinModule?.('node:sqlite') as { DatabaseSync: new (path: string) => Connection } | undefined;
-  const db: Connection = builtin
-    ? new builtin.DatabaseSync(path)
-    : new (createRequire(import.meta.url)('better-sqlite3') as new (path: string) => Connection)(path);
+  if (!builtin)
+    throw new Error(`this bench fills its store through node:sqlite, which Node ${process.version} lacks: run it on Node 22.13+ or 24`);
+  const db: Connection = new builtin.DatabaseSync(path);
   db.exec('PRAGMA busy_timeout = 10000');
   return {
     prepare: (sql) => db.prepare(sql),
