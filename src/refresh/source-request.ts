@@ -85,10 +85,12 @@ export function secretsOfRecord(deps: Pick<Deps, 'vault'>, source: Pick<SourceRe
 
 /** The source's cached entries scrubbed for `secrets` and written back (a value marked secret, an edit). */
 export async function scrubCachedEntries(deps: Pick<Deps, 'registry'>, sourceId: string, secrets: string[]): Promise<void> {
-  const stored = await deps.registry.getStoredEntries(sourceId);
-  const scrubbed = stored.entries.map((entry) => scrubEntry(entry, secrets));
-  // Only the entries that held a secret are written again.
-  await deps.registry.saveEntries(sourceId, scrubbed, undefined, stored);
+  // Every entry written again, not only those that held a secret when read: a refresh writing
+  // between this read and this write may have put the secret into another.
+  await deps.registry.saveEntries(
+    sourceId,
+    (await deps.registry.getEntries(sourceId)).map((entry) => scrubEntry(entry, secrets)),
+  );
 }
 
 export function knownSecretsOf(deps: Pick<Deps, 'vault'>, source: Pick<SourceRecord, 'secretsSealed'>): string[] {

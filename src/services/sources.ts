@@ -78,7 +78,7 @@ async function createReservedSource(
   await claim.add([probe.storedUrl]);
   const now = deps.now();
   const id = randomToken(9);
-  const { entries, bytes: cachedBytes } = updateCachedEntries(
+  const { entries, texts, bytes: cachedBytes } = updateCachedEntries(
     [],
     probe.parsed.entries.map((entry) => scrubEntry(entry, probe.secrets)),
     id,
@@ -121,7 +121,7 @@ async function createReservedSource(
   };
   source.nextFetchAt = nextFetchAfter(deps.config.refresh, source, now);
   // Entries first: a source that is listed always has its entries.
-  await deps.registry.saveEntries(id, entries);
+  await deps.registry.saveEntries(id, entries, texts);
   await deps.registry.addSource(source);
   await indexSource(deps, source);
   deps.logger.info({ sourceId: id, userId, host: source.host }, 'source created');

@@ -100,10 +100,13 @@ export interface StoredEntryTexts {
 }
 
 export interface EntryWrite {
-  /** The id of every entry the source keeps; stored entries not named here are removed. */
+  /**
+   * The key of every entry the source keeps (its id, or a digest of it: sources.ts entryKeyOf; no
+   * control character but a leading U+001F, no surrogate); stored entries not named here are removed.
+   */
   ids: string[];
-  /** The entries to write (new or changed), by id: each its JSON text. */
-  put: Array<[id: string, text: string]>;
+  /** The entries to write (new or changed), by key: each its JSON text. */
+  put: Array<[key: string, text: string]>;
   /** The record written with them, so a reader that sees it sees these entries. */
   revision: { key: string; value: unknown };
 }

@@ -103,15 +103,18 @@ export async function openRedisStore(url: string, prefix: string): Promise<KeyVa
       await transaction.exec();
     },
     async readEntries(sourceIds) {
-      // Both asked of every source, pipelined: its hash, and an earlier release's whole list.
-      return Promise.all(
-        sourceIds.map(async (id) => {
-          const [texts, list] = await Promise.all([client.hVals(entriesKey(id)), client.get(`${prefix}r:${key.entries(id)}`)]);
-          const stored: StoredEntryTexts = { texts: texts.map(String) };
-          if (list !== null) stored.list = String(list);
-          return stored;
-        }),
-      );
+      if (sourceIds.length === 0) return [];
+      // Each source's hash and an earlier release's whole list, in one MULTI: a write replacing the
+      // list between two separate reads would read as no entries at all.
+      const transaction = client.multi();
+      for (const id of sourceIds) transaction.hVals(entriesKey(id)).get(`${prefix}r:${key.entries(id)}`);
+      const replies = await transaction.exec();
+      return sourceIds.map((_, index) => {
+        const stored: StoredEntryTexts = { texts: (replies[2 * index] as unknown as string[]).map(String) };
+        const list = replies[2 * index + 1];
+        if (list !== null && list !== undefined) stored.list = String(list);
+        return stored;
+      });
     },
     async writeEntries(sourceId, { ids, put, revision }) {
       // An even number of ARGV past the first two (id, text pairs): a hash field count HSET accepts.

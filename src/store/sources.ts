@@ -1,7 +1,7 @@
 // Sources and their cached entries, one aggregate: the records, the indexes that list them (per
 // user, per connection, every source, the due index, the duplicate-URL index) and the entries with
 // the revision a rebuild compares. Secrets inside the records are sealed before they get here.
-import { randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 import type { CachedEntry, SourceRecord } from '../model.js';
 import type { KeyValueStore } from './kv.js';
 import { newestFirst } from '../model/entry-helpers.js';
@@ -21,6 +21,21 @@ export interface StoredEntries {
 export interface SourcePage {
   sources: SourceRecord[];
   listed: number;
+}
+
+/**
+ * The key a store holds an entry under: its id, unless the id has a control character or a UTF-16
+ * surrogate — an id taken as it is from a JSON Feed may hold a lone one, which no store's JSON
+ * matching reads back as written (SQLite's json_each, Redis's cjson) — then a digest of the id's
+ * JSON (lossless where a lone surrogate is concerned), after a control character that an id kept
+ * as it is never holds.
+ */
+export function entryKeyOf(id: string): string {
+  for (let index = 0; index < id.length; index++) {
+    const code = id.charCodeAt(index);
+    if (code < 0x20 || (code >= 0xd800 && code <= 0xdfff)) return `\u001f${hash('sha256', JSON.stringify(id), 'base64url')}`;
+  }
+  return id;
 }
 
 function newRevision(): string {
@@ -215,10 +230,10 @@ export function createSourceRepository(store: KeyValueStore) {
       const textsOf = texts && texts.length === entries.length ? texts : entries.map((entry) => JSON.stringify(entry));
       const put: Array<[string, string]> = [];
       entries.forEach((entry, index) => {
-        if (stored?.textById.get(entry.id) !== textsOf[index]) put.push([entry.id, textsOf[index]!]);
+        if (stored?.textById.get(entry.id) !== textsOf[index]) put.push([entryKeyOf(entry.id), textsOf[index]!]);
       });
       await store.writeEntries(sourceId, {
-        ids: entries.map((entry) => entry.id),
+        ids: entries.map((entry) => entryKeyOf(entry.id)),
         put,
         revision: { key: key.entriesRevision(sourceId), value: newRevision() },
       });

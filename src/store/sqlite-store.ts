@@ -232,14 +232,18 @@ export async function openSqliteStore(path: string): Promise<KeyValueStore> {
     },
     async writeEntries(sourceId, { ids, put, revision }) {
       // One statement, so one atomic step: each row runs fp_entry_writes' trigger (createEntryTable).
-      const rows: unknown[][] = [
-        [sourceId, 'keep', `${KEYV_NAMESPACE}:${key.entries(sourceId)}`, JSON.stringify(ids)],
-        ...put.map(([id, text]) => [sourceId, 'put', id, text]),
-        [sourceId, 'record', `${KEYV_NAMESPACE}:${revision.key}`, keyvTextOf(revision.value)],
-      ];
+      // The puts go as one JSON parameter: any number of them in one text, kept prepared.
       await query(
-        `INSERT INTO fp_entry_writes(source_id, op, entry_id, body) VALUES ${rows.map(() => '(?, ?, ?, ?)').join(', ')}`,
-        ...rows.flat(),
+        `INSERT INTO fp_entry_writes(source_id, op, entry_id, body)
+           SELECT ?1, 'keep', ?2, ?3
+           UNION ALL SELECT ?1, 'put', json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]') FROM json_each(?4) AS j
+           UNION ALL SELECT ?1, 'record', ?5, ?6`,
+        sourceId,
+        `${KEYV_NAMESPACE}:${key.entries(sourceId)}`,
+        JSON.stringify(ids),
+        JSON.stringify(put),
+        `${KEYV_NAMESPACE}:${revision.key}`,
+        keyvTextOf(revision.value),
       ).finally(noteWrite);
     },
     async deleteEntries(sourceId) {
@@ -441,11 +445,8 @@ function groupWrites<I, R>(write: (items: I[]) => Promise<R[]>, keyOf?: (item: I
 /** Prepared statements kept per connection: every SQL text the store sends (a few dozen) fits. */
 const MAX_PREPARED = 256;
 
-/**
- * Rows of VALUES a kept text may have: a refresh's entry write is its `keep` and `record` rows and
- * one `put` an entry that changed (one new entry and one that left the document: 4 rows).
- */
-const MAX_KEPT_ROWS = 6;
+/** Rows of VALUES a kept text may have. */
+const MAX_KEPT_ROWS = 4;
 
 /**
  * A data statement of a fixed text. Texts whose length follows the call (more than MAX_KEPT_ROWS

@@ -1,5 +1,7 @@
 // The refresh engine against upstreams that misbehave on command, with an injected clock:
 // conditional GET, Retry-After, backoff and recovery, redirects, 410/401, stale content, limits.
+import { join } from 'node:path';
+import sqlite3 from 'sqlite3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { SourceRecord } from '../../src/model.js';
 import { refreshSource } from '../../src/refresh/refresh-source.js';
@@ -51,6 +53,46 @@ describe('refresh engine', () => {
     };
   }
   const refresh = (id: string) => refreshSource(t.deps, id, { force: true, wait: true });
+
+  it('writes the entries a changed document changed, and leaves the entries kept as they were untouched in the store', async () => {
+    const rss = (guids: string[]) =>
+      `<?xml version="1.0"?><rss version="2.0"><channel><title>T</title><link>https://example.test/</link><description>d</description>${guids
+        .map(
+          (guid, day) =>
+            `<item><guid>${guid}</guid><title>${guid}</title><pubDate>${new Date(START - (10 - day) * 86_400_000).toUTCString()}</pubDate></item>`,
+        )
+        .join('')}</channel></rss>`;
+    const source = await sourceWith(serveBody(rss(['kept-a', 'kept-b']), RSS));
+    const texts = async () => new Map((await t.kv.readEntries([source.id]))[0]!.texts.map((text) => [JSON.parse(text).id as string, text]));
+    // Entry kept-b as another writer would have stored it: the same entry in other JSON text (spaced).
+    const spaced = JSON.stringify(JSON.parse((await texts()).get('kept-b')!), null, 1);
+    await t.kv.writeEntries(source.id, {
+      ids: ['kept-a', 'kept-b'],
+      put: [['kept-b', spaced]],
+      revision: { key: `entries-rev:${source.id}`, value: 'planted' },
+    });
+    // Every row the refresh writes is noted, by a trigger of the test's own on the store's table.
+    expect(t.store).toBe('sqlite');
+    const db = new sqlite3.Database(join(t.dir, 'feedproxy.sqlite'));
+    const run = (sql: string) =>
+      new Promise<unknown[]>((resolve, reject) => db.all(sql, (error, rows) => (error ? reject(error) : resolve(rows))));
+    await run('CREATE TABLE test_entry_writes(entry_id TEXT)');
+    for (const event of ['INSERT', 'UPDATE'])
+      await run(
+        `CREATE TRIGGER test_entry_${event} AFTER ${event} ON fp_entries BEGIN INSERT INTO test_entry_writes VALUES (new.entry_id); END`,
+      );
+    source.set(serveBody(rss(['kept-a', 'kept-b', 'new-c']), RSS));
+    expect((await refresh(source.id))?.outcome).toBe('updated');
+    const written = await run('SELECT entry_id FROM test_entry_writes');
+    for (const event of ['INSERT', 'UPDATE']) await run(`DROP TRIGGER test_entry_${event}`);
+    await new Promise((resolve) => db.close(resolve));
+    expect(written).toEqual([{ entry_id: 'new-c' }]);
+    const after = await texts();
+    expect([...after.keys()].sort()).toEqual(['kept-a', 'kept-b', 'new-c']);
+    // Neither stringified again (update-cache reuses the stored text) nor written (saveEntries puts what differs).
+    expect(after.get('kept-b')).toBe(spaced);
+    expect(JSON.parse(after.get('new-c')!).title).toBe('new-c');
+  });
 
   it('sends If-None-Match and takes a 304 without parsing or re-rendering (RFC 9110 §13.1.2, §15.4.5)', async () => {
     const source = await sourceWith(serveBody(PODCAST, { ...RSS, etag: '"v1"', lastModified: 'Mon, 02 Mar 2026 07:00:00 GMT' }));

@@ -66,6 +66,39 @@ describe.each(STORES)('source entries (%s store)', (kind: StoreKind) => {
     expect(after[0]).not.toBe('x');
   });
 
+  it('keeps entries whatever their ids hold (lone surrogates, NUL, control characters, quotes, 1 KB), across writes', async () => {
+    const { registry } = await open();
+    const ids = ['lone \ud800 surrogate', 'nul \u0000 inside', 'unit \u001f sep', `quotes "'\\`, 'ü ✓ 𝄞 日本', '"'.repeat(1024), 'plain'];
+    await registry.saveEntries(
+      's1',
+      ids.map((id, index) => entry(id, index + 1)),
+    );
+    const first = await registry.getStoredEntries('s1');
+    expect(first.entries.map((cached) => cached.id).sort()).toEqual([...ids].sort());
+    // A refresh's write: one entry added, the others unchanged and not put; none may be lost.
+    await registry.saveEntries('s1', [entry('added', 30), ...first.entries], undefined, first);
+    const second = await registry.getStoredEntries('s1');
+    expect(second.entries.map((cached) => cached.id).sort()).toEqual([...ids, 'added'].sort());
+    await registry.saveEntries('s1', second.entries.slice(1), undefined, second);
+    expect((await registry.getEntries('s1')).map((cached) => cached.id).sort()).toEqual([...ids].sort());
+  });
+
+  it('writes a source of 10,000 entries (the most a source may keep) in one step, and 10,000 changed ones after', async () => {
+    const { registry } = await open();
+    const many = Array.from({ length: 10_000 }, (_, index) => entry(`m${index}`, 1 + (index % 28)));
+    await registry.saveEntries('s1', many);
+    const stored = await registry.getStoredEntries('s1');
+    expect(stored.entries).toHaveLength(10_000);
+    await registry.saveEntries(
+      's1',
+      stored.entries.map((cached) => ({ ...cached, title: 'changed' })),
+      undefined,
+      stored,
+    );
+    const titles = new Set((await registry.getEntries('s1')).map((cached) => cached.title));
+    expect([...titles]).toEqual(['changed']);
+  });
+
   it("reads entries an earlier release stored as one list, until the source's next write replaces it", async () => {
     const { kv, registry } = await open();
     const list = [entry('new', 9), entry('old', 1)];
