@@ -78,7 +78,11 @@ async function createReservedSource(
   await claim.add([probe.storedUrl]);
   const now = deps.now();
   const id = randomToken(9);
-  const { entries, texts, bytes: cachedBytes } = updateCachedEntries(
+  const {
+    entries,
+    texts,
+    bytes: cachedBytes,
+  } = updateCachedEntries(
     [],
     probe.parsed.entries.map((entry) => scrubEntry(entry, probe.secrets)),
     id,
