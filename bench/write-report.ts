@@ -178,9 +178,11 @@ export function writeReport(quick: boolean): string {
     ...(readJson<RunRecord[]>(join(RESULTS_DIR, `run${suffix}.partial.json`)) ?? []).map(
       (partial) =>
         `- **Also run**: \`${partial.command}\` on ${partial.startedAt} (${
-          partial.machine?.cpuModel === machine?.cpuModel
-            ? 'same machine'
-            : `${partial.machine?.cpus} CPUs, ${partial.machine?.cpuModel}, Node.js ${partial.machine?.node}: ratios compare within a run, not across machines`
+          partial.machine?.cpuModel !== machine?.cpuModel
+            ? `${partial.machine?.cpus} CPUs, ${partial.machine?.cpuModel}, Node.js ${partial.machine?.node}: ratios compare within a run, not across machines`
+            : partial.machine?.node !== machine?.node
+              ? `same machine, Node.js ${partial.machine?.node}`
+              : 'same machine'
         })`,
     ),
     '- Loopback only: every server, upstream and client is on 127.0.0.1; each load run is bounded in time.',
