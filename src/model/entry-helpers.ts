@@ -23,8 +23,12 @@ export function entryDate(entry: Pick<CachedEntry, 'updated' | 'published' | 'fi
  */
 export function newestFirst(entries: CachedEntry[]): CachedEntry[] {
   const dateOf = (entry: CachedEntry) => entry.updated ?? entry.published ?? entry.firstSeenAt;
-  const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
-  return entries.sort((a, b) => compare(dateOf(b), dateOf(a)) || compare(a.id, b.id));
+  return entries.sort((a, b) => compareText(dateOf(b), dateOf(a)) || compareText(a.id, b.id));
+}
+
+/** Strings by UTF-16 code unit, for sorts: ISO dates compare as their times. */
+export function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /** An ISO 8601 date a feed can carry, or undefined: RFC 3339 and RFC 822 only know four-digit years. */

@@ -1,7 +1,7 @@
 // What a successful fetch does to a source's cached entries. Pure: the clock is passed in.
 import type { CachedEntry, Entry } from '../model.js';
 import { canonicalLink } from '../model.js';
-import { newestFirst } from '../model/entry-helpers.js';
+import { compareText, newestFirst } from '../model/entry-helpers.js';
 
 export interface CacheUpdate {
   entries: CachedEntry[];
@@ -148,11 +148,7 @@ function newestOfDocument(fetched: Entry[], previous: ReadonlyMap<string, Cached
   if (distinct.length <= max) return distinct;
   const dateOfFetched = (entry: Entry) => entry.updated ?? entry.published ?? previous.get(entry.id)?.firstSeenAt ?? '';
   // Array.prototype.sort is stable: undated entries keep their document order, after the dated ones.
-  return [...distinct].sort((a, b) => compare(dateOfFetched(b), dateOfFetched(a))).slice(0, max);
-}
-
-function compare(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
+  return [...distinct].sort((a, b) => compareText(dateOfFetched(b), dateOfFetched(a))).slice(0, max);
 }
 
 /**

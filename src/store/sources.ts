@@ -228,12 +228,13 @@ export function createSourceRepository(store: KeyValueStore) {
      */
     async saveEntries(sourceId: string, entries: CachedEntry[], texts?: readonly string[], stored?: StoredEntries): Promise<void> {
       const textsOf = texts && texts.length === entries.length ? texts : entries.map((entry) => JSON.stringify(entry));
+      const keys = entries.map((entry) => entryKeyOf(entry.id));
       const put: Array<[string, string]> = [];
       entries.forEach((entry, index) => {
-        if (stored?.textById.get(entry.id) !== textsOf[index]) put.push([entryKeyOf(entry.id), textsOf[index]!]);
+        if (stored?.textById.get(entry.id) !== textsOf[index]) put.push([keys[index]!, textsOf[index]!]);
       });
       await store.writeEntries(sourceId, {
-        ids: entries.map((entry) => entryKeyOf(entry.id)),
+        ids: keys,
         put,
         revision: { key: key.entriesRevision(sourceId), value: newRevision() },
       });

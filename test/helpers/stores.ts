@@ -1,6 +1,10 @@
 // The stores every core suite runs against: SQLite always, Redis when it answers. In CI Redis must
 // answer (.ci/run starts one), so a missing Redis fails the run there instead of skipping silently.
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openKeyValueStore, type KeyValueStore } from '../../src/store/kv.js';
 import { deleteRedisPrefix, isRedisReachable, readRedisPrefix } from './redis-keys.js';
 
 export type StoreKind = 'sqlite' | 'redis';
@@ -17,6 +21,30 @@ if (REDIS_SKIP_REASON) console.warn(`feedproxy tests: ${REDIS_SKIP_REASON}`);
 
 /** For `describe.each(STORES)`. */
 export const STORES: StoreKind[] = redisAvailable ? ['sqlite', 'redis'] : ['sqlite'];
+
+/**
+ * A store of `kind` a test opens for itself (a SQLite file in a temp dir, or a Redis prefix of its
+ * own), and `remove` for afterEach: closes it and deletes what it held.
+ */
+export function ownStore(kind: StoreKind) {
+  const prefix = uniqueRedisPrefix();
+  let store: KeyValueStore | undefined;
+  let dir: string | undefined;
+  return {
+    async open(): Promise<KeyValueStore> {
+      dir = mkdtempSync(join(tmpdir(), 'feedproxy-store-'));
+      store = await openKeyValueStore(kind === 'sqlite' ? `sqlite://${join(dir, 'store.sqlite')}` : REDIS_URL, { prefix });
+      return store;
+    },
+    async remove(): Promise<void> {
+      await store?.close();
+      store = undefined;
+      if (kind === 'redis') await deleteRedisKeys(prefix);
+      if (dir) rmSync(dir, { recursive: true, force: true });
+      dir = undefined;
+    },
+  };
+}
 
 /** A key prefix no other test run uses. */
 export function uniqueRedisPrefix(): string {

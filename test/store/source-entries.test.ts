@@ -1,15 +1,11 @@
 // A source's cached entries are stored a record each (store/sources.ts, kv.ts readEntries and
 // writeEntries): a refresh writes the entries that changed since it read them, not the whole list;
 // entries an earlier release stored as one list are read and replaced on the next write. Real stores.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { CachedEntry } from '../../src/model.js';
-import { openKeyValueStore, type KeyValueStore } from '../../src/store/kv.js';
 import { createRegistry } from '../../src/store/registry.js';
 import { sourceRecord } from '../helpers/source-record.js';
-import { deleteRedisKeys, REDIS_URL, STORES, uniqueRedisPrefix, type StoreKind } from '../helpers/stores.js';
+import { ownStore, STORES, type StoreKind } from '../helpers/stores.js';
 
 const entry = (id: string, day: number, title = `Entry ${id}`): CachedEntry => ({
   id,
@@ -23,18 +19,11 @@ const entry = (id: string, day: number, title = `Entry ${id}`): CachedEntry => (
 });
 
 describe.each(STORES)('source entries (%s store)', (kind: StoreKind) => {
-  let store: KeyValueStore | undefined;
-  let dir: string | undefined;
-  const prefix = uniqueRedisPrefix();
-  afterEach(async () => {
-    await store?.close();
-    if (kind === 'redis') await deleteRedisKeys(prefix);
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
+  const own = ownStore(kind);
+  afterEach(() => own.remove());
   const open = async () => {
-    dir = mkdtempSync(join(tmpdir(), 'feedproxy-entries-'));
-    store = await openKeyValueStore(kind === 'sqlite' ? `sqlite://${join(dir, 'store.sqlite')}` : REDIS_URL, { prefix });
-    return { kv: store, registry: createRegistry(store) };
+    const kv = await own.open();
+    return { kv, registry: createRegistry(kv) };
   };
 
   it('writes the entries that changed since they were read, and leaves the others as they are stored', async () => {
