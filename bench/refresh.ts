@@ -7,6 +7,7 @@
 // their caches and validators, so the measured pass is steady state: 80% of sources have one new
 // entry, 20% answer 304.
 import { parseFeed as parseWithFeedsmith } from 'feedsmith';
+import { hash } from 'node:crypto';
 import { cpus, loadavg } from 'node:os';
 import { Agent, request } from 'undici';
 import { sanitizeHtml } from '../src/parse/sanitize-html.js';
@@ -136,15 +137,43 @@ export async function runOurPass(instance: BenchInstance, label: string): Promis
 }
 
 /**
- * The floor: the same GETs (same URLs and If-None-Match) through a plain undici Agent, feedsmith on
- * each 200 body, and the sanitiser on the HTML of its new or changed items.
+ * What the floor of an upstream without validators remembers of each URL: a digest of the body it
+ * parsed last. The least work that gives our answer for the same bytes again is to notice that they
+ * are the same (ours keeps a digest of them on the source's record), so the floor does the same from
+ * plain memory. Filled by primeDigests, unmeasured.
  */
-export async function runFloorPass(instance: BenchInstance, label: string): Promise<PassFigures> {
+const floorDigests = new WeakMap<BenchInstance, Map<string, string>>();
+
+/** Unmeasured: every source's current body, fetched without validators, remembered by digest. */
+export async function primeDigests(instance: BenchInstance): Promise<void> {
+  const digests = new Map<string, string>();
+  const agent = new Agent();
+  try {
+    for (const source of await instance.deps.registry.listAllSources()) {
+      const url = instance.deps.vault.open(source.urlSealed);
+      const response = await request(url, { dispatcher: agent });
+      digests.set(url, hash('sha256', Buffer.from(await response.body.arrayBuffer()), 'base64url'));
+    }
+  } finally {
+    await agent.close();
+  }
+  floorDigests.set(instance, digests);
+}
+
+/**
+ * The floor: the same GETs (same URLs and If-None-Match) through a plain undici Agent, feedsmith on
+ * each 200 body, and the sanitiser on the HTML of its new or changed items. With `sameBytes` (an
+ * upstream without validators, primeDigests run first): no validators sent, and a body whose digest
+ * is the one remembered is not parsed.
+ */
+export async function runFloorPass(instance: BenchInstance, label: string, { sameBytes = false } = {}): Promise<PassFigures> {
   const { deps } = instance;
   const memory = floorMemories.get(instance);
   if (memory === undefined) throw new Error('the floor runs on an instance from prepareRefreshInstance (its memory is primed there)');
+  const digests = floorDigests.get(instance);
+  if (sameBytes && digests === undefined) throw new Error('a same-bytes floor pass needs primeDigests first');
   const sources = await deps.registry.listAllSources();
-  const requests = sources.map((source) => ({ url: deps.vault.open(source.urlSealed), etag: source.etag }));
+  const requests = sources.map((source) => ({ url: deps.vault.open(source.urlSealed), etag: sameBytes ? undefined : source.etag }));
   const agent = new Agent();
   const outcomes: Record<string, number> = {};
   let next = 0;
@@ -155,6 +184,18 @@ export async function runFloorPass(instance: BenchInstance, label: string): Prom
       if (response.statusCode === 304) {
         await response.body.dump();
         outcomes['not-modified'] = (outcomes['not-modified'] ?? 0) + 1;
+        continue;
+      }
+      if (sameBytes) {
+        const body = Buffer.from(await response.body.arrayBuffer());
+        const digest = hash('sha256', body, 'base64url');
+        if (digests!.get(url) === digest) {
+          outcomes['same bytes'] = (outcomes['same bytes'] ?? 0) + 1;
+          continue;
+        }
+        digests!.set(url, digest);
+        const { format } = parseAndSanitise(memory, url, body.toString());
+        outcomes[format] = (outcomes[format] ?? 0) + 1;
         continue;
       }
       const { format, sanitised } = parseAndSanitise(memory, url, await response.body.text());
@@ -199,6 +240,7 @@ export async function runRefreshBench(options: RunOptions): Promise<BenchResult>
   try {
     const { instance, warm } = await prepareRefreshInstance(upstream, count);
     let floor: PassFigures, ours: PassFigures, floor304: PassFigures, ours304: PassFigures, bytesOnDisk: number;
+    let floorSame: PassFigures, oursSame: PassFigures;
     try {
       // Floor and ours on the same generation, one after the other: same changes, same noise.
       await upstream.child.ask({ generation: ++generation });
@@ -214,6 +256,20 @@ export async function runRefreshBench(options: RunOptions): Promise<BenchResult>
       }
       floor304 = medianPass(floors304);
       ours304 = medianPass(ours304s);
+      // The upstream stops sending validators: every source answers 200 with the bytes it sent last.
+      await upstream.child.ask({ validators: false });
+      await primeDigests(instance);
+      const floorsSame: PassFigures[] = [];
+      const oursSames: PassFigures[] = [];
+      for (let round = 0; round < 3; round++) {
+        floorsSame.push(
+          await runFloorPass(instance, 'floor, all 200 with the same bytes, no validators (median of 3)', { sameBytes: true }),
+        );
+        oursSames.push(await runOurPass(instance, 'refreshBatch, all 200 with the same bytes, no validators (median of 3)'));
+      }
+      await upstream.child.ask({ validators: true });
+      floorSame = medianPass(floorsSame);
+      oursSame = medianPass(oursSames);
       bytesOnDisk = storeBytes(instance.dir);
     } finally {
       await instance.close();
@@ -246,6 +302,8 @@ export async function runRefreshBench(options: RunOptions): Promise<BenchResult>
         passRow(ours, floor),
         passRow(floor304),
         passRow(ours304, floor304),
+        passRow(floorSame),
+        passRow(oursSame, floorSame),
         passRow(small.warm),
         passRow(floorSmall),
         passRow(oursSmall, floorSmall),
@@ -254,6 +312,7 @@ export async function runRefreshBench(options: RunOptions): Promise<BenchResult>
       ],
       notes: [
         `targets (issue 14): CPU a source ≤ 1.5 × floor for changed documents, ≤ 2 × for 304 answers, ≤ 2 × in feeds of 10; this run ${(ours.cpuMs / floor.cpuMs).toFixed(2)} (${count} sources), 304 path ${(ours304.cpuMs / floor304.cpuMs).toFixed(2)}, in feeds ${(oursFeeds.cpuMs / floorFeeds.cpuMs).toFixed(2)}`,
+        `an upstream without validators sending the same bytes again (not a target): CPU ÷ floor ${(oursSame.cpuMs / floorSame.cpuMs).toFixed(2)} (${(oursSame.cpuMs / oursSame.sources).toFixed(3)} against ${(floorSame.cpuMs / floorSame.sources).toFixed(3)} ms a source; the floor notices the same digest, as ours does)`,
         `time ÷ floor: ${(ours.wallMs / floor.wallMs).toFixed(2)}, 304 path ${(ours304.wallMs / floor304.wallMs).toFixed(2)}, in feeds ${(oursFeeds.wallMs / floorFeeds.wallMs).toFixed(2)}; load average at the end ${loadavg()
           .map((load) => load.toFixed(2))
           .join(' ')} on ${cpus().length} CPUs`,
@@ -274,6 +333,9 @@ export async function runRefreshBench(options: RunOptions): Promise<BenchResult>
       ours304PerSecond: perSecond(ours304),
       ours304CpuMsPerSource: ours304.cpuMs / ours304.sources,
       floor304CpuMsPerSource: floor304.cpuMs / floor304.sources,
+      sameBytesCpuMsPerSource: oursSame.cpuMs / oursSame.sources,
+      floorSameBytesCpuMsPerSource: floorSame.cpuMs / floorSame.sources,
+      cpuRatioSameBytes: oursSame.cpuMs / floorSame.cpuMs,
       smallSources: smallCount,
       smallPerSecond: perSecond(oursSmall),
       smallRatio: oursSmall.wallMs / floorSmall.wallMs,

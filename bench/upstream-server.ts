@@ -2,7 +2,9 @@
 // 127.0.0.1 (each port is one upstream "host", so per-host limits act as they do in the wild)
 // serving realistic feeds of varied size and format. Source i serves template i % templates.
 // One source in five never changes and answers 304 to its validator; the others change when the
-// parent bumps the generation (one new entry, one dropped), and answer 304 until it does.
+// parent bumps the generation (one new entry, one dropped), and answer 304 until it does. Told
+// `{ validators: false }`, every source answers 200 with its current bytes and no ETag, as an
+// upstream without conditional GET does.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { answerParent, tellReady } from './lib/child.js';
@@ -44,6 +46,7 @@ function bodyOf(k: number, generation: number): Buffer {
 }
 
 let generation = 0;
+let validators = true;
 let requests = 0;
 /** Requests per feed index since the last `resetCounts`: which sources were fetched, how often. */
 let countsByIndex = new Map<number, number>();
@@ -61,7 +64,7 @@ function handle(request: import('node:http').IncomingMessage, response: import('
   const stable = index % 5 === 0;
   const servedGeneration = stable ? 0 : generation;
   const etag = stable ? `"s${k}"` : `"g${generation}-${k}"`;
-  if (request.headers['if-none-match'] === etag) {
+  if (validators && request.headers['if-none-match'] === etag) {
     response.writeHead(304, { etag, 'cache-control': 'max-age=60' }).end();
     return;
   }
@@ -69,7 +72,7 @@ function handle(request: import('node:http').IncomingMessage, response: import('
   response.writeHead(200, {
     'content-type': CONTENT_TYPES[templateSpec(k).format],
     'content-length': String(body.length),
-    etag,
+    ...(validators ? { etag } : {}),
     'cache-control': 'max-age=60',
   });
   response.end(body);
@@ -84,6 +87,7 @@ for (let i = 0; i < PORTS; i++) {
 }
 
 answerParent(async (message) => {
+  if (typeof message.validators === 'boolean') validators = message.validators;
   if (typeof message.generation === 'number') {
     generation = message.generation;
     for (let k = 0; k < TEMPLATES; k++) bodyOf(k, generation);

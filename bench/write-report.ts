@@ -91,6 +91,13 @@ export function writeReport(quick: boolean): string {
       '≤ 2',
       verdict(f('refresh', 'cpuRatioWithFeeds') <= 2),
     ]);
+    if (!Number.isNaN(f('refresh', 'cpuRatioSameBytes')))
+      headline.push([
+        '2. refresh, 200 with the same bytes and no validators: CPU ÷ floor',
+        `${formatCell(f('refresh', 'cpuRatioSameBytes'))} (CPU ${formatCell(f('refresh', 'sameBytesCpuMsPerSource'))} vs ${formatCell(f('refresh', 'floorSameBytesCpuMsPerSource'))} ms/source)`,
+        'reported',
+        'reported',
+      ]);
   }
   if (has('parsing')) {
     headline.push([

@@ -68,6 +68,13 @@ export interface SourceRecord {
   entriesScrubbedFor?: string;
   /** Bytes of the cached entries as stored (refresh/update-cache.ts); absent on older records. */
   cachedBytes?: number;
+  /**
+   * A keyed digest of the last document parsed into the cached entries and of everything its parse
+   * depended on (refresh-source.ts documentDigestOf): the same bytes again are answered as a 304 is.
+   */
+  documentDigest?: string;
+  /** When the first cached entry no longer in the document is due to expire (retention): absent when none is. */
+  entriesExpireAt?: string;
   createdAt: string;
   updatedAt: string;
 }

@@ -4,3 +4,4 @@ export { sanitizeHtml, htmlToText, type SanitizeOptions } from './sanitize-html.
 export { isHtmlDocument, discoverFeedLinks, type DiscoveredFeed } from './discover-feeds.js';
 export { decodeBody } from './decode-body.js';
 export { parseDate } from './parse-date.js';
+export { NORMALISER_VERSION } from './normalise.js';

@@ -8,8 +8,11 @@ import type { SecretRedactor } from './redact-secrets.js';
 import { sha256Hex } from '../vault/seal.js';
 import { htmlToText, sanitizeHtml, textToHtml } from './sanitize-html.js';
 
-/** Part of every fingerprint: bump it when normalising or sanitising changes, so old entries are made again. */
-const NORMALISER_VERSION = '3';
+/**
+ * Part of every fingerprint (and of a document's digest, refresh-source.ts): bump it when parsing,
+ * normalising or sanitising changes, so old entries are made again.
+ */
+export const NORMALISER_VERSION = '3';
 // Ids longer than this (or carrying a secret) are replaced by their hash.
 const MAX_ID_LENGTH = 1024;
 const HASH_ID_PREFIX = 'urn:feedproxy:sha256:';

@@ -3,12 +3,13 @@
 // Over 300 lines because the one path is the point: lease, due check, signed or plain request,
 // outcome bookkeeping and cache update read top to bottom in one place (the rules are in
 // model/source-policy.ts, the cache merge in update-cache.ts).
+import { hash } from 'node:crypto';
 import type { Deps } from '../deps.js';
 import { InternalError, isCodedError, NotFoundError, type CodedError } from '../errors.js';
 import type { FeedRequest, FeedResponse } from '../fetch/types.js';
 import type { CachedEntry, Entry } from '../model.js';
 import { CONNECTION_REMOVED, correctClockSkew } from '../oauth/signed-requests.js';
-import { parseFeed } from '../parse/index.js';
+import { NORMALISER_VERSION, parseFeed } from '../parse/index.js';
 import { SCRUB_RULES, scrubEntry, scrubText, secretValuesOf } from '../secrets/scrub.js';
 import { rebuildFeedsOfSource } from '../publish/rebuild-feed.js';
 import type { SourceRecord } from '../model.js';
@@ -23,6 +24,7 @@ import {
 } from './source-request.js';
 import { indexMovedUrls, urlDigestsOf } from '../services/source-index.js';
 import { updateCachedEntries } from './update-cache.js';
+import { VERSION } from '../version.js';
 
 export type RefreshOutcome = 'updated' | 'unchanged' | 'failed' | 'deferred' | 'skipped';
 
@@ -156,24 +158,37 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
       ...(recordRedirect ? redirect : {}),
     };
 
-    if (response.kind === 'not-modified') {
-      // RFC 9110 §15.4.5: a 304 keeps the snapshot we have; no parse, no re-render.
+    // The cached entries stand as they are: no parse, no entry read, no re-render unless the status changes.
+    const keepSnapshot = async (upstreamMinMinutes: number | undefined): Promise<RefreshResult> => {
       if (source.status !== 'ok') await markRebuildPending(deps, source, options);
-      base.upstreamMinMinutes = upstreamMinMinutesOf(response.maxAgeSeconds, undefined) ?? source.upstreamMinMinutes;
+      base.upstreamMinMinutes = upstreamMinMinutes;
       const saved = await saveRefreshed(deps, source, base, fetchedAt);
       if (!saved) return { outcome: 'skipped', source };
       if (source.status !== 'ok') await rebuildQuietly(deps, saved, options);
       deps.metrics.refreshes.inc({ outcome: 'unchanged', error: '' });
       return { outcome: 'unchanged', source: saved };
-    }
+    };
+    // RFC 9110 §15.4.5: a 304 keeps the snapshot we have.
+    if (response.kind === 'not-modified')
+      return keepSnapshot(upstreamMinMinutesOf(response.maxAgeSeconds, undefined) ?? source.upstreamMinMinutes);
 
     deps.metrics.bytesFetched.inc(response.body.length);
     const { secrets } = request;
-    const stored = await deps.registry.getStoredEntries(source.id);
     // Entries cached before a rule or a redirect made a value secret are scrubbed now, gone ones too.
     // Looking through them all costs a whole stringify and scrub of the list: skipped while the
     // secrets and rules are those they were last found scrubbed for (a keyed digest: no secret stored).
     const scrubbedFor = deps.vault.digest(JSON.stringify([SCRUB_RULES, ...secrets]));
+    // The document last parsed, byte for byte, under the same conditions (an upstream that sends no
+    // validators, or new ones for the same bytes): parsing it again would leave every entry as it is,
+    // so it is answered as a 304 is — unless a kept entry's retention ends (only a merge applies it) or
+    // the entries are not known to be scrubbed for these secrets (below).
+    const documentDigest = documentDigestOf(deps, response, scrubbedFor);
+    const sameDocument =
+      documentDigest === source.documentDigest &&
+      source.entriesScrubbedFor === scrubbedFor &&
+      !expiredBy(source.entriesExpireAt, fetchedAt);
+    if (sameDocument) return keepSnapshot(source.upstreamMinMinutes);
+    const stored = await deps.registry.getStoredEntries(source.id);
     const rescrub = source.entriesScrubbedFor !== scrubbedFor && holdsSecrets(stored.entries, secrets);
     const cached = rescrub ? stored.entries.map((entry) => scrubEntry(entry, secrets)) : stored.entries;
     const known = knownEntries(cached);
@@ -211,6 +226,8 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
         cachedBytes: update.bytes,
         // Every entry now cached was scrubbed for these secrets: rescrubbed above, or fetched and scrubbed.
         entriesScrubbedFor: scrubbedFor,
+        documentDigest,
+        entriesExpireAt: firstExpiryOf(update.entries, deps.config.refresh.retentionDays * 24 * 60 * MINUTE),
         upstreamMinMinutes,
       },
       fetchedAt,
@@ -399,6 +416,41 @@ async function rebuildQuietly(deps: Deps, source: SourceRecord, options: Refresh
   } catch (error) {
     deps.logger.error({ sourceId: source.id, err: (error as Error).message }, 'rebuilding feeds failed');
   }
+}
+
+/**
+ * A keyed digest of a fetched document and of everything its parse and cache update depend on
+ * besides the cached entries themselves: the parser's version, where it came from (the base of its
+ * relative URLs), its type and max-age, the secrets it is scrubbed for and the cache's limits.
+ */
+function documentDigestOf(deps: Deps, response: FeedResponse & { kind: 'ok' }, scrubbedFor: string): string {
+  const { retentionDays, maxEntriesPerSource } = deps.config.refresh;
+  return deps.vault.digest(
+    JSON.stringify([
+      VERSION,
+      NORMALISER_VERSION,
+      response.finalUrl,
+      response.contentType ?? null,
+      response.maxAgeSeconds ?? null,
+      scrubbedFor,
+      retentionDays,
+      maxEntriesPerSource,
+      deps.config.limits.maxCachedBytesPerSource,
+      hash('sha256', response.body, 'base64url'),
+    ]),
+  );
+}
+
+/** When the first entry no longer in the document leaves the cache (update-cache.ts applies it): undefined when none is gone. */
+function firstExpiryOf(entries: CachedEntry[], retentionMs: number): string | undefined {
+  let first = Infinity;
+  for (const entry of entries) if (entry.goneSince !== undefined) first = Math.min(first, Date.parse(entry.goneSince) + retentionMs);
+  return Number.isFinite(first) ? new Date(first).toISOString() : undefined;
+}
+
+/** True once `now` is past an expiry recorded by firstExpiryOf (update-cache.ts keeps an entry up to its retention, inclusive). */
+function expiredBy(expiresAt: string | undefined, now: Date): boolean {
+  return expiresAt !== undefined && now.getTime() > Date.parse(expiresAt);
 }
 
 function holdsSecrets(entries: CachedEntry[], secrets: string[]): boolean {

@@ -2,7 +2,7 @@
 // conditional GET, Retry-After, backoff and recovery, redirects, 410/401, stale content, limits.
 import { join } from 'node:path';
 import sqlite3 from 'sqlite3';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { SourceRecord } from '../../src/model.js';
 import { refreshSource } from '../../src/refresh/refresh-source.js';
 import { urlMaskedForOf } from '../../src/refresh/source-request.js';
@@ -105,6 +105,77 @@ describe('refresh engine', () => {
     expect(last.headers['if-none-match']).toBe('"v1"');
     expect((await t.deps.metrics.registry.getSingleMetric('feedproxy_feed_renders_total')!.get()).values[0]!.value).toBe(renders);
     expect(result?.source).toMatchObject({ status: 'ok', errorCount: 0 });
+  });
+
+  it('takes the document it parsed last, byte for byte, as a 304: no entry read, no merge, no re-render', async () => {
+    // An upstream that sends no validators: every poll is a 200 with the whole document.
+    const source = await sourceWith(serveBody(PODCAST, RSS));
+    await t.api(key, { method: 'POST', url: '/api/v1/feeds', payload: { title: 'x', sources: [source.id] } });
+    const renders = async () => (await t.deps.metrics.registry.getSingleMetric('feedproxy_feed_renders_total')!.get()).values[0]!.value;
+    // The first refresh after the source's creation parses (the record has no digest yet) and records one.
+    advance(MINUTE);
+    expect((await refresh(source.id))?.outcome).toBe('unchanged');
+    const first = (await t.deps.registry.getSource(source.id))!;
+    expect(first.documentDigest).toMatch(/^[\w-]{40,}$/);
+    const entriesBefore = await t.deps.registry.getEntries(source.id);
+    expect(entriesBefore.length).toBeGreaterThan(0);
+    const rendersBefore = await renders();
+    const hitsBefore = source.hits().length;
+
+    const readEntries = vi.spyOn(t.kv, 'readEntries');
+    try {
+      advance(MINUTE);
+      const again = await refresh(source.id);
+      expect(again?.outcome).toBe('unchanged');
+      expect(source.hits().length).toBe(hitsBefore + 1);
+      expect(readEntries).not.toHaveBeenCalled();
+      // Recorded as a good fetch, planned from it, and the entries and feeds as they were.
+      expect(again?.source).toMatchObject({
+        status: 'ok',
+        lastFetchedAt: new Date(nowMs).toISOString(),
+        documentDigest: first.documentDigest,
+      });
+      expect(Date.parse(again!.source.nextFetchAt)).toBeGreaterThan(nowMs);
+      expect(await renders()).toBe(rendersBefore);
+
+      // One byte more: parsed, and what it adds is cached.
+      source.set(
+        serveBody(PODCAST.toString().replace('</channel>', '<item><guid>one-more</guid><title>One more</title></item></channel>'), RSS),
+      );
+      advance(MINUTE);
+      expect((await refresh(source.id))?.outcome).toBe('updated');
+      expect(readEntries).toHaveBeenCalled();
+      expect((await t.deps.registry.getEntries(source.id)).map((entry) => entry.id)).toContain('one-more');
+      expect((await t.deps.registry.getSource(source.id))!.documentDigest).not.toBe(first.documentDigest);
+    } finally {
+      readEntries.mockRestore();
+    }
+  });
+
+  it('parses the same document again once an entry it no longer holds is due to leave the cache', async () => {
+    const item = (guid: string) => `<item><guid>${guid}</guid><title>${guid}</title></item>`;
+    const rss = (guids: string[]) =>
+      `<?xml version="1.0"?><rss version="2.0"><channel><title>T</title><link>https://example.test/</link><description>d</description>${guids.map(item).join('')}</channel></rss>`;
+    const source = await sourceWith(serveBody(rss(['left', 'stays']), RSS));
+    source.set(serveBody(rss(['stays']), RSS));
+    advance(MINUTE);
+    await refresh(source.id);
+    const goneAt = nowMs;
+    const left = (await t.deps.registry.getEntries(source.id)).find((entry) => entry.id === 'left');
+    expect(left?.goneSince).toBe(new Date(goneAt).toISOString());
+    const retentionMs = t.deps.config.refresh.retentionDays * 24 * 60 * MINUTE;
+    expect((await t.deps.registry.getSource(source.id))!.entriesExpireAt).toBe(new Date(goneAt + retentionMs).toISOString());
+
+    // The same bytes within the retention: the entry stays; just past it: it leaves, bytes unchanged.
+    nowMs = goneAt + retentionMs;
+    expect((await refresh(source.id))?.outcome).toBe('unchanged');
+    expect((await t.deps.registry.getEntries(source.id)).map((entry) => entry.id).sort()).toEqual(['left', 'stays']);
+    nowMs = goneAt + retentionMs + 1;
+    expect((await refresh(source.id))?.outcome).toBe('updated');
+    expect((await t.deps.registry.getEntries(source.id)).map((entry) => entry.id)).toEqual(['stays']);
+    const after = (await t.deps.registry.getSource(source.id))!;
+    expect(after.entriesExpireAt).toBeUndefined();
+    expect(after.entryCount).toBe(1);
   });
 
   it('masks the stored URL again only when it was masked before urlMaskedFor, under other rules, or for another URL', async () => {
