@@ -199,18 +199,18 @@ export async function rebuildFeedsOfSource(deps: RebuildDeps, sourceId: string):
  * logged and the others still run. A source whose feeds all rebuilt leaves the pending set.
  */
 export async function rebuildFeedsOfSources(deps: RebuildDeps, sourceIds: Iterable<string>): Promise<void> {
-  const feedsOf = new Map<string, string[]>();
-  for (const sourceId of sourceIds) feedsOf.set(sourceId, await deps.registry.feedIdsOfSource(sourceId));
+  const ids = [...sourceIds];
+  // One read for the round's sources and one removal after: the round's bookkeeping is two store
+  // calls, not two a source.
+  const feedsOf = await deps.registry.feedIdsOfSources(ids);
   const failed = new Set<string>();
-  for (const feedId of new Set([...feedsOf.values()].flat())) {
+  for (const feedId of new Set(feedsOf.flat())) {
     await rebuildFeed(deps, feedId).catch((error: unknown) => {
       failed.add(feedId);
       deps.logger.error({ feedId, err: (error as Error).message }, 'rebuilding feeds failed');
     });
   }
-  for (const [sourceId, feedIds] of feedsOf) {
-    if (!feedIds.some((feedId) => failed.has(feedId))) await deps.registry.unmarkRebuildPending(sourceId);
-  }
+  await deps.registry.unmarkRebuildPending(ids.filter((_, index) => !feedsOf[index]!.some((feedId) => failed.has(feedId))));
 }
 
 /**

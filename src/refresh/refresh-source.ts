@@ -209,9 +209,14 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
       rescrub ? undefined : stored.textById,
     );
     const rebuild = update.changed || rescrub || source.status !== 'ok';
-    if (rebuild) await markRebuildPending(deps, source, options);
+    const writeEntries = update.dirty || rescrub || cached.length === 0;
+    // A batch's pending mark goes with the entries' write, in its atomic step, when there is one.
+    if (rebuild && !writeEntries) await markRebuildPending(deps, source, options);
     // A source deleted during the fetch gets these entries too, and saveRefreshed takes them back.
-    if (update.dirty || rescrub || cached.length === 0) await deps.registry.saveEntries(source.id, update.entries, update.texts, stored);
+    if (writeEntries)
+      await deps.registry.saveEntries(source.id, update.entries, update.texts, stored, {
+        markRebuildPending: rebuild && options.rebuilds !== undefined,
+      });
     const upstreamMinMinutes = upstreamMinMinutesOf(response.maxAgeSeconds, parsed.ttlMinutes);
     const saved = await saveRefreshed(
       deps,
@@ -398,9 +403,10 @@ async function markConnectionUnauthorized(deps: Deps, connectionId: string, opti
 }
 
 /**
- * A batch's rebuild comes later: it is marked in the store before the write it follows, so a process
- * killed in between leaves the mark, and the scheduler rebuilds it (scheduler.ts). The batch's
- * rebuild clears it; a crash before the write costs one needless rebuild.
+ * A batch's rebuild comes later: it is marked in the store before the write it follows (or with it:
+ * the entries' write carries the mark), so a process killed in between leaves the mark, and the
+ * scheduler rebuilds it (scheduler.ts). The batch's rebuild clears it; a crash before the write
+ * costs one needless rebuild.
  */
 async function markRebuildPending(deps: Deps, source: SourceRecord, options: RefreshOptions): Promise<void> {
   if (options.rebuilds) await deps.registry.markRebuildPending(source.id);

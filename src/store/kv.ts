@@ -29,6 +29,10 @@ export interface KeyValueStore extends DueIndex {
   /** True when `member` was there (and this call removed it): lets a caller count a removal once. */
   removeMember(set: string, member: string): Promise<boolean>;
   members(set: string): Promise<string[]>;
+  /** Each set's members, in the order asked: one round trip for many sets. */
+  membersOfMany(sets: string[]): Promise<string[][]>;
+  /** Removes every one of `members` from the set at once. */
+  removeMembers(set: string, members: string[]): Promise<void>;
   hasMember(set: string, member: string): Promise<boolean>;
   /** Counters by field under one key; increments are atomic across processes (usage statistics). */
   incrementFields(key: string, increments: Record<string, number>): Promise<void>;
@@ -109,6 +113,8 @@ export interface EntryWrite {
   put: Array<[key: string, text: string]>;
   /** The record written with them, so a reader that sees it sees these entries. */
   revision: { key: string; value: unknown };
+  /** A set member added in the same atomic step (a refresh batch's pending-rebuild mark). */
+  addMember?: { set: string; member: string };
 }
 
 export interface RecordMatch {

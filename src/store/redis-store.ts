@@ -41,8 +41,9 @@ return 1
 `;
 /**
  * A source's entries written as one: fields of the hash not kept removed, the entries put, an
- * earlier release's whole list removed, the revision record set. KEYS: hash, whole list, revision.
- * ARGV: the kept ids (a JSON array), the revision's text, then id and text of each entry put.
+ * earlier release's whole list removed, the revision record set, and a set member added when asked.
+ * KEYS: hash, whole list, revision[, set]. ARGV: the kept ids (a JSON array), the revision's text[,
+ * the set's member], then id and text of each entry put.
  */
 const WRITE_ENTRIES_SCRIPT = `
 local kept = {}
@@ -52,7 +53,12 @@ for _, id in ipairs(redis.call('HKEYS', KEYS[1])) do
   if not kept[id] then gone[#gone + 1] = id end
 end
 for start = 1, #gone, 1000 do redis.call('HDEL', KEYS[1], unpack(gone, start, math.min(start + 999, #gone))) end
-for start = 3, #ARGV, 1000 do redis.call('HSET', KEYS[1], unpack(ARGV, start, math.min(start + 999, #ARGV))) end
+local first = 3
+if #KEYS == 4 then
+  redis.call('SADD', KEYS[4], ARGV[3])
+  first = 4
+end
+for start = first, #ARGV, 1000 do redis.call('HSET', KEYS[1], unpack(ARGV, start, math.min(start + 999, #ARGV))) end
 redis.call('DEL', KEYS[2])
 redis.call('SET', KEYS[3], ARGV[2])
 return 1
@@ -116,11 +122,16 @@ export async function openRedisStore(url: string, prefix: string): Promise<KeyVa
         return stored;
       });
     },
-    async writeEntries(sourceId, { ids, put, revision }) {
+    async writeEntries(sourceId, { ids, put, revision, addMember }) {
       // An even number of ARGV past the first two (id, text pairs): a hash field count HSET accepts.
       await client.eval(WRITE_ENTRIES_SCRIPT, {
-        keys: [entriesKey(sourceId), `${prefix}r:${key.entries(sourceId)}`, `${prefix}r:${revision.key}`],
-        arguments: [JSON.stringify(ids), keyvTextOf(revision.value), ...put.flat()],
+        keys: [
+          entriesKey(sourceId),
+          `${prefix}r:${key.entries(sourceId)}`,
+          `${prefix}r:${revision.key}`,
+          ...(addMember ? [setKey(addMember.set)] : []),
+        ],
+        arguments: [JSON.stringify(ids), keyvTextOf(revision.value), ...(addMember ? [addMember.member] : []), ...put.flat()],
       });
     },
     async deleteEntries(sourceId) {
@@ -138,6 +149,16 @@ export async function openRedisStore(url: string, prefix: string): Promise<KeyVa
     },
     async hasMember(set, member) {
       return Boolean(await client.sIsMember(setKey(set), member));
+    },
+    async membersOfMany(sets) {
+      if (sets.length === 0) return [];
+      const transaction = client.multi();
+      for (const set of sets) transaction.sMembers(setKey(set));
+      const replies = (await transaction.exec()) as unknown as unknown[][];
+      return replies.map((members) => members.map(String).sort());
+    },
+    async removeMembers(set, members) {
+      for (let start = 0; start < members.length; start += 1000) await client.sRem(setKey(set), members.slice(start, start + 1000));
     },
     async incrementFields(key, increments) {
       const entries = Object.entries(increments);

@@ -224,9 +224,16 @@ export function createSourceRepository(store: KeyValueStore) {
      * written by releases that wrote them in three steps may hold a pending revision: read as null.)
      * `texts`, when given, are the entries' own JSON texts (`JSON.stringify(entries[i])`), which a
      * refresh has measured already. With `stored` (getStoredEntries' answer, read before), only the
-     * entries whose text differs from the stored one are written; the others stay as they are.
+     * entries whose text differs from the stored one are written; the others stay as they are. With
+     * `markRebuildPending`, the source is marked as markRebuildPending does, in the same atomic step.
      */
-    async saveEntries(sourceId: string, entries: CachedEntry[], texts?: readonly string[], stored?: StoredEntries): Promise<void> {
+    async saveEntries(
+      sourceId: string,
+      entries: CachedEntry[],
+      texts?: readonly string[],
+      stored?: StoredEntries,
+      { markRebuildPending = false } = {},
+    ): Promise<void> {
       const textsOf = texts && texts.length === entries.length ? texts : entries.map((entry) => JSON.stringify(entry));
       const keys = entries.map((entry) => entryKeyOf(entry.id));
       const put: Array<[string, string]> = [];
@@ -237,6 +244,7 @@ export function createSourceRepository(store: KeyValueStore) {
         ids: keys,
         put,
         revision: { key: key.entriesRevision(sourceId), value: newRevision() },
+        ...(markRebuildPending ? { addMember: { set: set.pendingRebuilds, member: sourceId } } : {}),
       });
     },
     /**
@@ -253,12 +261,16 @@ export function createSourceRepository(store: KeyValueStore) {
     async feedIdsOfSource(sourceId: string): Promise<string[]> {
       return store.members(set.sourceFeeds(sourceId));
     },
+    /** feedIdsOfSource for many sources in one round trip, in the order asked. */
+    async feedIdsOfSources(sourceIds: string[]): Promise<string[][]> {
+      return store.membersOfMany(sourceIds.map(set.sourceFeeds));
+    },
     /** The source's feeds are owed a rebuild (set.pendingRebuilds): marked before the refresh writes. */
     async markRebuildPending(sourceId: string): Promise<void> {
       await store.addMember(set.pendingRebuilds, sourceId);
     },
-    async unmarkRebuildPending(sourceId: string): Promise<void> {
-      await store.removeMember(set.pendingRebuilds, sourceId);
+    async unmarkRebuildPending(sourceIds: string[]): Promise<void> {
+      await store.removeMembers(set.pendingRebuilds, sourceIds);
     },
     pendingRebuildSourceIds(): Promise<string[]> {
       return store.members(set.pendingRebuilds);

@@ -155,6 +155,20 @@ export async function openSqliteStore(path: string): Promise<KeyValueStore> {
     async hasMember(set, member) {
       return (await query('SELECT 1 FROM fp_sets WHERE name = ? AND member = ?', set, member)).length > 0;
     },
+    async membersOfMany(sets) {
+      if (sets.length === 0) return [];
+      const rows = await query(
+        'SELECT name, member FROM fp_sets WHERE name IN (SELECT value FROM json_each(?)) ORDER BY name, member',
+        JSON.stringify(sets),
+      );
+      const bySet = new Map(sets.map((set) => [set, [] as string[]]));
+      for (const row of rows) bySet.get(String(row.name))?.push(String(row.member));
+      return sets.map((set) => bySet.get(set)!);
+    },
+    async removeMembers(set, members) {
+      if (members.length === 0) return;
+      await query('DELETE FROM fp_sets WHERE name = ? AND member IN (SELECT value FROM json_each(?))', set, JSON.stringify(members));
+    },
     async incrementFields(key, increments) {
       const entries = Object.entries(increments);
       if (entries.length === 0) return;
@@ -230,12 +244,13 @@ export async function openSqliteStore(path: string): Promise<KeyValueStore> {
       }
       return sourceIds.map((id) => bySource.get(id)!);
     },
-    async writeEntries(sourceId, { ids, put, revision }) {
+    async writeEntries(sourceId, { ids, put, revision, addMember }) {
       // One statement, so one atomic step: each row runs fp_entry_writes' trigger (createEntryTable).
       // The puts go as one JSON parameter: any number of them in one text, kept prepared.
       await query(
         `INSERT INTO fp_entry_writes(source_id, op, entry_id, body)
-           SELECT ?1, 'keep', ?2, ?3
+           SELECT ?1, 'member', ?7, ?8 WHERE ?7 IS NOT NULL
+           UNION ALL SELECT ?1, 'keep', ?2, ?3
            UNION ALL SELECT ?1, 'put', json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]') FROM json_each(?4) AS j
            UNION ALL SELECT ?1, 'record', ?5, ?6`,
         sourceId,
@@ -244,6 +259,8 @@ export async function openSqliteStore(path: string): Promise<KeyValueStore> {
         JSON.stringify(put),
         `${KEYV_NAMESPACE}:${revision.key}`,
         keyvTextOf(revision.value),
+        addMember?.set ?? null,
+        addMember?.member ?? null,
       ).finally(noteWrite);
     },
     async deleteEntries(sourceId) {
@@ -558,6 +575,8 @@ async function createEntryTable(query: SqlQuery): Promise<void> {
       ON CONFLICT(source_id, entry_id) DO UPDATE SET body = excluded.body;
     INSERT INTO ${KEYV_TABLE}(key, value) SELECT NEW.entry_id, NEW.body WHERE NEW.op = 'record'
       ON CONFLICT(key) DO UPDATE SET value = excluded.value;
+    INSERT INTO fp_sets(name, member) SELECT NEW.entry_id, NEW.body WHERE NEW.op = 'member'
+      ON CONFLICT(name, member) DO NOTHING;
   END`);
 }
 

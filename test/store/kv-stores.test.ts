@@ -102,6 +102,39 @@ describe.each(STORES)('key-value store (%s)', (kind) => {
     expect(await two.members('never-written')).toEqual([]);
   });
 
+  it('lists many sets in one call, in the order asked, and removes many members at once', async () => {
+    await Promise.all(['b', 'a', 'c'].map((member) => one.addMember('many-1', member)));
+    await one.addMember('many-2', 'z');
+    expect(await two.membersOfMany(['many-2', 'many-none', 'many-1'])).toEqual([['z'], [], ['a', 'b', 'c']]);
+    expect(await two.membersOfMany([])).toEqual([]);
+    const members = Array.from({ length: 1500 }, (_, index) => `r${index}`);
+    await Promise.all(members.map((member) => one.addMember('many-3', member)));
+    await two.removeMembers('many-3', [...members.slice(0, 1499), 'never-a-member']);
+    expect(await one.members('many-3')).toEqual(['r1499']);
+    await two.removeMembers('many-3', []);
+    expect(await one.members('many-3')).toEqual(['r1499']);
+  });
+
+  it("adds a set member in the same atomic write as a source's entries when asked (a batch's pending-rebuild mark)", async () => {
+    const write = (revision: string, addMember?: { set: string; member: string }) =>
+      one.writeEntries('m1', {
+        ids: ['a'],
+        put: [['a', `{"id":"a","rev":"${revision}"}`]],
+        revision: { key: 'entries-rev:m1', value: revision },
+        ...(addMember ? { addMember } : {}),
+      });
+    await write('r1');
+    expect(await two.members('marks')).toEqual([]);
+    await write('r2', { set: 'marks', member: 'm1' });
+    expect(await two.members('marks')).toEqual(['m1']);
+    expect((await two.readEntries(['m1']))[0]!.texts).toEqual(['{"id":"a","rev":"r2"}']);
+    expect(await two.get('entries-rev:m1')).toBe('r2');
+    // Again, with the member there already: the write goes through as any other.
+    await write('r3', { set: 'marks', member: 'm1' });
+    expect((await two.readEntries(['m1']))[0]!.texts).toEqual(['{"id":"a","rev":"r3"}']);
+    expect(await two.members('marks')).toEqual(['m1']);
+  });
+
   it('grants a lease to exactly one of many owners asking at once; only the holder releases it', async () => {
     const owners = Array.from({ length: 20 }, (_, index) => `owner-${index}`);
     const granted = await Promise.all(owners.map((owner, index) => (index % 2 ? one : two).acquireLease('refresh:x', owner, 60_000)));
