@@ -73,6 +73,13 @@ export interface SourceRecord {
    * depended on (refresh-source.ts documentDigestOf): the same bytes again are answered as a 304 is.
    */
   documentDigest?: string;
+  /**
+   * The entries' revision that parse left (store/sources.ts saveEntries): the same bytes are taken as
+   * a 304 only while the entries are still at it (nothing wrote them since, whatever wrote the record).
+   */
+  documentEntriesRevision?: string;
+  /** That document's own minimum interval (RSS `<ttl>`, `sy:updatePeriod`), minutes: what a 304 or the same bytes keep of it. */
+  documentTtlMinutes?: number;
   /** When the first cached entry no longer in the document is due to expire (retention): absent when none is. */
   entriesExpireAt?: string;
   createdAt: string;

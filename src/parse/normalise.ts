@@ -10,7 +10,8 @@ import { htmlToText, sanitizeHtml, textToHtml } from './sanitize-html.js';
 
 /**
  * Part of every fingerprint (and of a document's digest, refresh-source.ts): bump it when parsing,
- * normalising or sanitising changes, so old entries are made again.
+ * normalising or sanitising changes, or what a refresh makes of the cache (refresh/update-cache.ts),
+ * so old entries are made again and unchanged documents parsed again.
  */
 export const NORMALISER_VERSION = '3';
 // Ids longer than this (or carrying a secret) are replaced by their hash.

@@ -168,9 +168,13 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
       deps.metrics.refreshes.inc({ outcome: 'unchanged', error: '' });
       return { outcome: 'unchanged', source: saved };
     };
-    // RFC 9110 §15.4.5: a 304 keeps the snapshot we have.
+    // RFC 9110 §15.4.5: a 304 keeps the snapshot we have, and its document's own interval.
     if (response.kind === 'not-modified')
-      return keepSnapshot(upstreamMinMinutesOf(response.maxAgeSeconds, undefined) ?? source.upstreamMinMinutes);
+      return keepSnapshot(
+        response.maxAgeSeconds === undefined
+          ? source.upstreamMinMinutes
+          : (upstreamMinMinutesOf(response.maxAgeSeconds, source.documentTtlMinutes) ?? source.upstreamMinMinutes),
+      );
 
     deps.metrics.bytesFetched.inc(response.body.length);
     const { secrets } = request;
@@ -180,14 +184,17 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
     const scrubbedFor = deps.vault.digest(JSON.stringify([SCRUB_RULES, ...secrets]));
     // The document last parsed, byte for byte, under the same conditions (an upstream that sends no
     // validators, or new ones for the same bytes): parsing it again would leave every entry as it is,
-    // so it is answered as a 304 is — unless a kept entry's retention ends (only a merge applies it) or
-    // the entries are not known to be scrubbed for these secrets (below).
+    // so it is answered as a 304 is — unless a kept entry's retention ends (only a merge applies it),
+    // the entries are not known to be scrubbed for these secrets, or they are no longer what that
+    // parse left (anything that wrote them since, or a record written back over a later parse's).
     const documentDigest = documentDigestOf(deps, response, scrubbedFor);
     const sameDocument =
       documentDigest === source.documentDigest &&
       source.entriesScrubbedFor === scrubbedFor &&
-      !expiredBy(source.entriesExpireAt, fetchedAt);
-    if (sameDocument) return keepSnapshot(source.upstreamMinMinutes);
+      !expiredBy(source.entriesExpireAt, fetchedAt) &&
+      source.documentEntriesRevision !== undefined &&
+      (await deps.registry.getEntryRevisions([source.id]))[0] === source.documentEntriesRevision;
+    if (sameDocument) return keepSnapshot(upstreamMinMinutesOf(response.maxAgeSeconds, source.documentTtlMinutes));
     const stored = await deps.registry.getStoredEntries(source.id);
     const rescrub = source.entriesScrubbedFor !== scrubbedFor && holdsSecrets(stored.entries, secrets);
     const cached = rescrub ? stored.entries.map((entry) => scrubEntry(entry, secrets)) : stored.entries;
@@ -213,10 +220,11 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
     // A batch's pending mark goes with the entries' write, in its atomic step, when there is one.
     if (rebuild && !writeEntries) await markRebuildPending(deps, source, options);
     // A source deleted during the fetch gets these entries too, and saveRefreshed takes them back.
-    if (writeEntries)
-      await deps.registry.saveEntries(source.id, update.entries, update.texts, stored, {
-        markRebuildPending: rebuild && options.rebuilds !== undefined,
-      });
+    const entriesRevision = writeEntries
+      ? await deps.registry.saveEntries(source.id, update.entries, update.texts, stored, {
+          markRebuildPending: rebuild && options.rebuilds !== undefined,
+        })
+      : stored.revision;
     const upstreamMinMinutes = upstreamMinMinutesOf(response.maxAgeSeconds, parsed.ttlMinutes);
     const saved = await saveRefreshed(
       deps,
@@ -231,7 +239,10 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
         cachedBytes: update.bytes,
         // Every entry now cached was scrubbed for these secrets: rescrubbed above, or fetched and scrubbed.
         entriesScrubbedFor: scrubbedFor,
-        documentDigest,
+        // Recorded only with the entries' revision it left (none while a write is pending).
+        documentDigest: entriesRevision === null ? undefined : documentDigest,
+        documentEntriesRevision: entriesRevision ?? undefined,
+        documentTtlMinutes: parsed.ttlMinutes,
         entriesExpireAt: firstExpiryOf(update.entries, deps.config.refresh.retentionDays * 24 * 60 * MINUTE),
         upstreamMinMinutes,
       },
@@ -449,8 +460,11 @@ function documentDigestOf(deps: Deps, response: FeedResponse & { kind: 'ok' }, s
 
 /** When the first entry no longer in the document leaves the cache (update-cache.ts applies it): undefined when none is gone. */
 function firstExpiryOf(entries: CachedEntry[], retentionMs: number): string | undefined {
+  // Whole milliseconds: update-cache keeps an entry while now − goneSince ≤ retentionMs, which for
+  // times in whole milliseconds is the floor of a fractional retention (retentionDays 0.3).
+  const retention = Math.floor(retentionMs);
   let first = Infinity;
-  for (const entry of entries) if (entry.goneSince !== undefined) first = Math.min(first, Date.parse(entry.goneSince) + retentionMs);
+  for (const entry of entries) if (entry.goneSince !== undefined) first = Math.min(first, Date.parse(entry.goneSince) + retention);
   return Number.isFinite(first) ? new Date(first).toISOString() : undefined;
 }
 

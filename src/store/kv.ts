@@ -62,7 +62,7 @@ export interface KeyValueStore extends DueIndex {
   /**
    * Each source's cached entries as stored: one record an entry (SQLite: a row of `fp_entries`;
    * Redis: a field of a hash), so a refresh writes the entries that changed, not the whole list.
-   * In the order asked; each source's entries' JSON texts in no order, or `list`, the keyv row
+   * In the order asked; each source's entries' JSON texts in no order with their revision, or `list`, the keyv row
    * text of a whole list, where an earlier release stored the entries that way (the next write of
    * the source replaces it with records).
    */
@@ -99,6 +99,8 @@ export interface KeyValueStore extends DueIndex {
 
 export interface StoredEntryTexts {
   texts: string[];
+  /** The entries' revision record as stored (keyv's row text), read in the same step; absent when there is none. */
+  revision?: string;
   /** An earlier release's whole list (`{"value":[…]}`), stored under the record key `entries:<id>`. */
   list?: string;
 }

@@ -110,15 +110,20 @@ export async function openRedisStore(url: string, prefix: string): Promise<KeyVa
     },
     async readEntries(sourceIds) {
       if (sourceIds.length === 0) return [];
-      // Each source's hash and an earlier release's whole list, in one MULTI: a write replacing the
-      // list between two separate reads would read as no entries at all.
+      // Each source's hash, an earlier release's whole list and the revision, in one MULTI: a write
+      // replacing the list between two separate reads would read as no entries at all.
       const transaction = client.multi();
-      for (const id of sourceIds) transaction.hVals(entriesKey(id)).get(`${prefix}r:${key.entries(id)}`);
+      for (const id of sourceIds)
+        transaction
+          .hVals(entriesKey(id))
+          .get(`${prefix}r:${key.entries(id)}`)
+          .get(`${prefix}r:${key.entriesRevision(id)}`);
       const replies = await transaction.exec();
       return sourceIds.map((_, index) => {
-        const stored: StoredEntryTexts = { texts: (replies[2 * index] as unknown as string[]).map(String) };
-        const list = replies[2 * index + 1];
+        const stored: StoredEntryTexts = { texts: (replies[3 * index] as unknown as string[]).map(String) };
+        const [list, revision] = [replies[3 * index + 1], replies[3 * index + 2]];
         if (list !== null && list !== undefined) stored.list = String(list);
+        if (revision !== null && revision !== undefined) stored.revision = String(revision);
         return stored;
       });
     },

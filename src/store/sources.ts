@@ -15,6 +15,8 @@ export type SourceRepository = ReturnType<typeof createSourceRepository>;
 export interface StoredEntries {
   entries: CachedEntry[];
   textById: ReadonlyMap<string, string>;
+  /** Their revision, read with them (getEntryRevisions' form: null while a write is pending). */
+  revision: string | null;
 }
 
 /** A page of `sourcePages`: the records still there of the `listed` ids it covered. */
@@ -43,6 +45,10 @@ function newRevision(): string {
 }
 const PENDING_REVISION = ':pending';
 const INITIAL_REVISION = 'initial';
+/** A stored revision as getEntryRevisions answers it. */
+function revisionOf(stored: string | undefined): string | null {
+  return stored === undefined ? INITIAL_REVISION : stored.endsWith(PENDING_REVISION) ? null : stored;
+}
 
 export function createSourceRepository(store: KeyValueStore) {
   const leases = createLeases(store);
@@ -56,16 +62,17 @@ export function createSourceRepository(store: KeyValueStore) {
 
   /** Each source's entries, newest first (the order a refresh keeps them in), with their stored texts. */
   async function readStoredEntries(sourceIds: string[]): Promise<StoredEntries[]> {
-    return (await store.readEntries(sourceIds)).map(({ texts, list }) => {
+    return (await store.readEntries(sourceIds)).map(({ texts, list, revision: revisionText }) => {
       const textById = new Map<string, string>();
       const entries = texts.map((text) => {
         const entry = JSON.parse(text) as CachedEntry;
         textById.set(entry.id, text);
         return entry;
       });
+      const revision = revisionOf(revisionText === undefined ? undefined : keyvValueOf<string>(revisionText));
       // Written by an earlier release as one list: read as it is, and replaced by records when next written.
-      if (list !== undefined && entries.length === 0) return { entries: keyvValueOf<CachedEntry[]>(list) ?? [], textById };
-      return { entries: newestFirst(entries), textById };
+      if (list !== undefined && entries.length === 0) return { entries: keyvValueOf<CachedEntry[]>(list) ?? [], textById, revision };
+      return { entries: newestFirst(entries), textById, revision };
     });
   }
 
@@ -226,6 +233,7 @@ export function createSourceRepository(store: KeyValueStore) {
      * refresh has measured already. With `stored` (getStoredEntries' answer, read before), only the
      * entries whose text differs from the stored one are written; the others stay as they are. With
      * `markRebuildPending`, the source is marked as markRebuildPending does, in the same atomic step.
+     * Answers the revision written.
      */
     async saveEntries(
       sourceId: string,
@@ -233,29 +241,28 @@ export function createSourceRepository(store: KeyValueStore) {
       texts?: readonly string[],
       stored?: StoredEntries,
       { markRebuildPending = false } = {},
-    ): Promise<void> {
+    ): Promise<string> {
       const textsOf = texts && texts.length === entries.length ? texts : entries.map((entry) => JSON.stringify(entry));
       const keys = entries.map((entry) => entryKeyOf(entry.id));
       const put: Array<[string, string]> = [];
       entries.forEach((entry, index) => {
         if (stored?.textById.get(entry.id) !== textsOf[index]) put.push([keys[index]!, textsOf[index]!]);
       });
+      const revision = newRevision();
       await store.writeEntries(sourceId, {
         ids: keys,
         put,
-        revision: { key: key.entriesRevision(sourceId), value: newRevision() },
+        revision: { key: key.entriesRevision(sourceId), value: revision },
         ...(markRebuildPending ? { addMember: { set: set.pendingRebuilds, member: sourceId } } : {}),
       });
+      return revision;
     },
     /**
      * Each source's entries revision: null while a write is pending (or was cut short), so the
      * caller reads the entries again; `initial` for entries never written since revisions exist.
      */
     async getEntryRevisions(sourceIds: string[]): Promise<Array<string | null>> {
-      const revisions = await store.getMany<string>(sourceIds.map(key.entriesRevision));
-      return revisions.map((revision) =>
-        revision === undefined ? INITIAL_REVISION : revision.endsWith(PENDING_REVISION) ? null : revision,
-      );
+      return (await store.getMany<string>(sourceIds.map(key.entriesRevision))).map(revisionOf);
     },
     /** Feeds that include a source: rebuilt when its entries or status change. */
     async feedIdsOfSource(sourceId: string): Promise<string[]> {

@@ -218,28 +218,36 @@ export async function openSqliteStore(path: string): Promise<KeyValueStore> {
     },
     async readEntries(sourceIds) {
       if (sourceIds.length === 0) return [];
-      // An earlier release's whole list comes with the rows, in the same statement (none once written).
+      // The revision and an earlier release's whole list (none once written) come with the rows, in
+      // the same statement: kind 0 an entry, 1 the list, 2 the revision.
       const rows =
         sourceIds.length === 1
           ? await query(
-              `SELECT ?1 AS source_id, body, 0 AS list FROM fp_entries WHERE source_id = ?1
-               UNION ALL SELECT ?1, value, 1 FROM ${KEYV_TABLE} WHERE key = ?2`,
+              `SELECT ?1 AS source_id, body, 0 AS kind FROM fp_entries WHERE source_id = ?1
+               UNION ALL SELECT ?1, value, 1 FROM ${KEYV_TABLE} WHERE key = ?2
+               UNION ALL SELECT ?1, value, 2 FROM ${KEYV_TABLE} WHERE key = ?3`,
               sourceIds[0],
               `${KEYV_NAMESPACE}:${key.entries(sourceIds[0]!)}`,
+              `${KEYV_NAMESPACE}:${key.entriesRevision(sourceIds[0]!)}`,
             )
           : await query(
-              `SELECT source_id, body, 0 AS list FROM fp_entries WHERE source_id IN (SELECT value FROM json_each(?1))
+              `SELECT source_id, body, 0 AS kind FROM fp_entries WHERE source_id IN (SELECT value FROM json_each(?1))
                UNION ALL SELECT substr(key, ?3), value, 1 FROM ${KEYV_TABLE}
-                 WHERE key IN (SELECT ?2 || value FROM json_each(?1))`,
+                 WHERE key IN (SELECT ?2 || value FROM json_each(?1))
+               UNION ALL SELECT substr(key, ?5), value, 2 FROM ${KEYV_TABLE}
+                 WHERE key IN (SELECT ?4 || value FROM json_each(?1))`,
               JSON.stringify(sourceIds),
               `${KEYV_NAMESPACE}:${key.entries('')}`,
               `${KEYV_NAMESPACE}:${key.entries('')}`.length + 1,
+              `${KEYV_NAMESPACE}:${key.entriesRevision('')}`,
+              `${KEYV_NAMESPACE}:${key.entriesRevision('')}`.length + 1,
             );
       const bySource = new Map(sourceIds.map((id) => [id, { texts: [] } as StoredEntryTexts]));
       for (const row of rows) {
         const stored = bySource.get(String(row.source_id));
         if (!stored) continue;
-        if (row.list) stored.list = String(row.body);
+        if (row.kind === 1) stored.list = String(row.body);
+        else if (row.kind === 2) stored.revision = String(row.body);
         else stored.texts.push(String(row.body));
       }
       return sourceIds.map((id) => bySource.get(id)!);

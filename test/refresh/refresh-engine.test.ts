@@ -178,6 +178,67 @@ describe('refresh engine', () => {
     expect(after.entryCount).toBe(1);
   });
 
+  it('keeps the document’s own <ttl> through a 304 and through the same bytes again from a backend with another ETag', async () => {
+    const body = `<?xml version="1.0"?><rss version="2.0"><channel><title>T</title><link>https://example.test/</link><description>d</description><ttl>120</ttl><item><guid>a</guid><title>a</title></item></channel></rss>`;
+    const source = await sourceWith(serveBody(body.replace('<ttl>120</ttl>', ''), RSS));
+    source.set(serveBody(body, { ...RSS, etag: '"e1"', cacheControl: 'max-age=300' }));
+    advance(MINUTE);
+    await refresh(source.id);
+    expect((await t.deps.registry.getSource(source.id))!).toMatchObject({ upstreamMinMinutes: 120, documentTtlMinutes: 120 });
+    // A 304 carrying max-age=300 (5 minutes): the document it stands for still asks for 120.
+    advance(MINUTE);
+    expect((await refresh(source.id))?.outcome).toBe('unchanged');
+    expect(source.hits().at(-1)!.headers['if-none-match']).toBe('"e1"');
+    expect((await t.deps.registry.getSource(source.id))!.upstreamMinMinutes).toBe(120);
+    // The same bytes from a backend with another ETag: taken as a 304, with the document's interval.
+    source.set(serveBody(body, { ...RSS, etag: '"e2"', cacheControl: 'max-age=300' }));
+    const readEntries = vi.spyOn(t.kv, 'readEntries');
+    try {
+      advance(MINUTE);
+      expect((await refresh(source.id))?.outcome).toBe('unchanged');
+      expect(readEntries).not.toHaveBeenCalled();
+      expect((await t.deps.registry.getSource(source.id))!.upstreamMinMinutes).toBe(120);
+      // Another max-age with the same bytes is another document as far as the digest goes: parsed.
+      source.set(serveBody(body, { ...RSS, etag: '"e3"', cacheControl: 'max-age=86400' }));
+      advance(MINUTE);
+      await refresh(source.id);
+      expect(readEntries).toHaveBeenCalledTimes(1);
+      expect((await t.deps.registry.getSource(source.id))!.upstreamMinMinutes).toBe(1440);
+    } finally {
+      readEntries.mockRestore();
+    }
+  });
+
+  it('parses the same bytes again when the entries are no longer what that parse left', async () => {
+    const rss = (guids: string[]) =>
+      `<?xml version="1.0"?><rss version="2.0"><channel><title>T</title><link>https://example.test/</link><description>d</description>${guids
+        .map((guid) => `<item><guid>${guid}</guid><title>${guid}</title></item>`)
+        .join('')}</channel></rss>`;
+    const source = await sourceWith(serveBody(rss(['a1', 'a2', 'x']), RSS));
+    source.set(serveBody(rss(['a1', 'a2']), RSS));
+    advance(MINUTE);
+    await refresh(source.id);
+    const parsedA = (await t.deps.registry.getSource(source.id))!;
+    expect(parsedA.documentEntriesRevision).toBeDefined();
+    // Document B arrives and its entries are written, but the record is not (the store fails once
+    // between the two writes): the record still holds A's digest over B's entries.
+    source.set(serveBody(rss(['a1', 'b1']), RSS));
+    const refused = vi.spyOn(t.deps.registry, 'saveRefreshedSource').mockRejectedValueOnce(new Error('store hiccup'));
+    advance(MINUTE);
+    expect((await refresh(source.id))?.outcome).toBe('failed');
+    refused.mockRestore();
+    expect((await t.deps.registry.getSource(source.id))!.documentDigest).toBe(parsedA.documentDigest);
+    expect((await t.deps.registry.getEntries(source.id)).find((entry) => entry.id === 'a2')?.goneSince).toBeDefined();
+    // A's bytes again (a lagging backend): merged, so a2 is back in the document and b1 has left it.
+    source.set(serveBody(rss(['a1', 'a2']), RSS));
+    advance(MINUTE);
+    await refresh(source.id);
+    const entries = await t.deps.registry.getEntries(source.id);
+    expect(entries.find((entry) => entry.id === 'a2')?.goneSince).toBeUndefined();
+    expect(entries.find((entry) => entry.id === 'b1')?.goneSince).toBeDefined();
+    expect((await t.deps.registry.getSource(source.id))!.entryCount).toBe(entries.length);
+  });
+
   it('masks the stored URL again only when it was masked before urlMaskedFor, under other rules, or for another URL', async () => {
     const source = await sourceWith(serveBody(PODCAST, { ...RSS, etag: '"m1"' }));
     const stored = (await t.deps.registry.getSource(source.id))!;

@@ -74,9 +74,16 @@ describe.each(STORES)('key-value store (%s)', (kind) => {
     await one.writeEntries('e2', { ids: ['x'], put: [['x', '{"id":"x"}']], revision: { key: 'entries-rev:e2', value: 'r1' } });
     const [e2, none, e1] = await two.readEntries(['e2', 'e-none', 'e1']);
     expect([e2!.texts, none!.texts, [...e1!.texts].sort()]).toEqual([['{"id":"x"}'], [], ['{"id":"b","by":"two"}', '{"id":"d"}']]);
+    // Each with its revision record's text as stored, read in the same step (none where never written).
+    expect([e2!.revision, none!.revision, e1!.revision].map((text) => (text === undefined ? text : JSON.parse(text)))).toEqual([
+      { value: 'r1' },
+      undefined,
+      { value: 'r4' },
+    ]);
+    expect(JSON.parse((await two.readEntries(['e1']))[0]!.revision!)).toEqual({ value: 'r4' });
     expect(await two.get('entries-rev:e1')).toBe('r4');
     await two.deleteEntries('e1');
-    expect((await one.readEntries(['e1']))[0]).toEqual({ texts: [] });
+    expect((await one.readEntries(['e1']))[0]!.texts).toEqual([]);
   });
 
   it("reads an earlier release's whole list of entries until the source's next write replaces it", async () => {
@@ -86,7 +93,7 @@ describe.each(STORES)('key-value store (%s)', (kind) => {
     expect(stored!.texts).toEqual([]);
     expect(JSON.parse(stored!.list!)).toEqual({ value: list });
     await two.writeEntries('old', { ids: ['a'], put: [['a', '{"id":"a"}']], revision: { key: 'entries-rev:old', value: 'r1' } });
-    expect(await one.readEntries(['old'])).toEqual([{ texts: ['{"id":"a"}'] }]);
+    expect(await one.readEntries(['old'])).toEqual([{ texts: ['{"id":"a"}'], revision: JSON.stringify({ value: 'r1' }) }]);
     expect(await one.get('entries:old')).toBeUndefined();
     await one.set('entries:old2', list);
     await one.deleteEntries('old2');
