@@ -258,6 +258,9 @@ export async function runRefreshBench(options: RunOptions): Promise<BenchResult>
       ours304 = medianPass(ours304s);
       // The upstream stops sending validators: every source answers 200 with the bytes it sent last.
       await upstream.child.ask({ validators: false });
+      // Unmeasured, both sides settled on these bytes first: ours records the digest of the sources
+      // that have only answered 304 since they were last parsed, the floor remembers every body's.
+      await runOurPass(instance, 'settle');
       await primeDigests(instance);
       const floorsSame: PassFigures[] = [];
       const oursSames: PassFigures[] = [];
