@@ -122,6 +122,10 @@ export async function openSqliteStore(path: string): Promise<KeyValueStore> {
       );
     return leases.map(() => undefined);
   });
+  const membersOf = async (set: string) => {
+    const rows = await query('SELECT member FROM fp_sets WHERE name = ? ORDER BY member', set);
+    return rows.map((row) => String(row.member));
+  };
   const noteWrite = () => {
     for (const listener of afterWrite) listener();
   };
@@ -148,15 +152,14 @@ export async function openSqliteStore(path: string): Promise<KeyValueStore> {
     async removeMember(set, member) {
       return (await query('DELETE FROM fp_sets WHERE name = ? AND member = ? RETURNING member', set, member)).length > 0;
     },
-    async members(set) {
-      const rows = await query('SELECT member FROM fp_sets WHERE name = ? ORDER BY member', set);
-      return rows.map((row) => String(row.member));
-    },
+    members: membersOf,
     async hasMember(set, member) {
       return (await query('SELECT 1 FROM fp_sets WHERE name = ? AND member = ?', set, member)).length > 0;
     },
     async membersOfMany(sets) {
       if (sets.length === 0) return [];
+      // What SQLite's JSON would not read back as written goes one statement a set.
+      if (sets.some(unsafeInJson)) return Promise.all(sets.map(membersOf));
       const rows = await query(
         'SELECT name, member FROM fp_sets WHERE name IN (SELECT value FROM json_each(?)) ORDER BY name, member',
         JSON.stringify(sets),
@@ -167,6 +170,10 @@ export async function openSqliteStore(path: string): Promise<KeyValueStore> {
     },
     async removeMembers(set, members) {
       if (members.length === 0) return;
+      if (members.some(unsafeInJson)) {
+        for (const member of members) await query('DELETE FROM fp_sets WHERE name = ? AND member = ?', set, member);
+        return;
+      }
       await query('DELETE FROM fp_sets WHERE name = ? AND member IN (SELECT value FROM json_each(?))', set, JSON.stringify(members));
     },
     async incrementFields(key, increments) {
@@ -393,6 +400,15 @@ function compareAndSetsOf(query: SqlQuery, fields: string[], noteWrite: () => vo
     },
     (write) => write.key,
   );
+}
+
+/**
+ * A string SQLite's json_each would not hand back as written (a NUL ends its text, a lone surrogate is
+ * no UTF-8): such values are bound as parameters instead (store/sources.ts entryKeyOf does the same
+ * for entry ids).
+ */
+function unsafeInJson(value: string): boolean {
+  return /[\u0000\ud800-\udfff]/.test(value);
 }
 
 /** How many calls one grouped statement takes at most. */

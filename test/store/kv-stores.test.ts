@@ -120,6 +120,12 @@ describe.each(STORES)('key-value store (%s)', (kind) => {
     expect(await one.members('many-3')).toEqual(['r1499']);
     await two.removeMembers('many-3', []);
     expect(await one.members('many-3')).toEqual(['r1499']);
+    // A NUL (which SQLite's JSON functions would cut the text at) is listed and removed alike.
+    const odd = ['nul\u0000x', 'nul\u0000y', 'plain'];
+    for (const member of odd) await one.addMember('many-odd\u0000', member);
+    expect(await two.membersOfMany(['many-odd\u0000', 'many-1'])).toEqual([odd, ['a', 'b', 'c']]);
+    await two.removeMembers('many-odd\u0000', odd.slice(0, 2));
+    expect(await one.members('many-odd\u0000')).toEqual(['plain']);
   });
 
   it("adds a set member in the same atomic write as a source's entries when asked (a batch's pending-rebuild mark)", async () => {
