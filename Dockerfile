@@ -20,4 +20,4 @@ USER node
 VOLUME ["/app/data"]
 EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=5s CMD node -e "fetch('http://127.0.0.1:8080/readyz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
-CMD ["node", "dist/cli.js", "serve"]
+CMD ["node", "--max-semi-space-size=16", "dist/cli.js", "serve"]

@@ -69,6 +69,8 @@ export interface ScaleFigures {
   /** Where the memory was (MiB) at the refresh + serve phase's highest sampled RSS, and when settled. */
   workPeakBreakdown: MemoryBreakdown;
   settledBreakdown: MemoryBreakdown;
+  /** RSS by kind (/proc/<pid>/status) 5 s after start, at the work's highest sample, settled. */
+  rssKinds: { start: string; workPeak: string; settled: string };
 }
 
 /** The service's own account of its memory (bench/service-child.mjs), in MiB. */
@@ -80,6 +82,8 @@ export interface MemoryBreakdown {
   arrayBuffers: number;
   heapLimit: number;
   malloced: number;
+  /** V8's new space (both semi-spaces) and new large-object space, committed. */
+  youngGeneration: number;
 }
 
 function breakdownOf(answer: Record<string, number>): MemoryBreakdown {
@@ -89,8 +93,8 @@ function breakdownOf(answer: Record<string, number>): MemoryBreakdown {
 
 /** `heap used / total · external · limit`, for a table's note. */
 function describeBreakdown(breakdown: MemoryBreakdown): string {
-  const { rss, heapUsed, heapTotal, external, heapLimit } = breakdown;
-  return `RSS ${rss.toFixed(0)} = V8 heap ${heapUsed.toFixed(0)} used of ${heapTotal.toFixed(0)} (limit ${heapLimit.toFixed(0)}) + external ${external.toFixed(0)} + the rest ${(rss - heapTotal - external).toFixed(0)}`;
+  const { rss, heapUsed, heapTotal, external, heapLimit, youngGeneration } = breakdown;
+  return `RSS ${rss.toFixed(0)} = V8 heap ${heapUsed.toFixed(0)} used of ${heapTotal.toFixed(0)} (young generation ${youngGeneration.toFixed(0)}; limit ${heapLimit.toFixed(0)}) + external ${external.toFixed(0)} + the rest ${(rss - heapTotal - external).toFixed(0)}`;
 }
 
 interface Fill {
@@ -279,11 +283,22 @@ function heldBytes(storePath: string): number {
   return bytes;
 }
 
-/** RSS and its high-water mark of a process, from /proc (MiB). */
-function procMemory(pid: number): { rss: number; hwm: number } {
+/** RSS, its high-water mark and its kinds (anonymous, file-backed, shared memory) of a process, from /proc (MiB). */
+function procMemory(pid: number): { rss: number; hwm: number; anon: number; file: number; shmem: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kib = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? Number.NaN);
-  return { rss: kib('VmRSS') / 1024, hwm: kib('VmHWM') / 1024 };
+  return {
+    rss: kib('VmRSS') / 1024,
+    hwm: kib('VmHWM') / 1024,
+    anon: kib('RssAnon') / 1024,
+    file: kib('RssFile') / 1024,
+    shmem: kib('RssShmem') / 1024,
+  };
+}
+
+/** `anonymous a + file f + shmem s`: the SQLite file, its -shm or a mapped library show as file or shmem. */
+function describeKinds(memory: ReturnType<typeof procMemory>): string {
+  return `anonymous ${memory.anon.toFixed(0)} + file ${memory.file.toFixed(0)} + shmem ${memory.shmem.toFixed(0)}`;
 }
 
 /** dist/ from the current sources: the service runs as `npm start` runs it (as test/global-setup.ts builds it). */
@@ -345,12 +360,15 @@ export async function startScaleAt(upstream: Upstream, count: number): Promise<R
   });
   let sampling = true;
   let phasePeak = 0;
+  let phasePeakKinds = '';
   const askBreakdown = async () => breakdownOf(await child.ask<Record<string, number>>({ memory: true }));
   // The service's own breakdown once a second, the one taken at the highest RSS kept.
   let peakBreakdown: MemoryBreakdown | undefined;
   const sampler = (async () => {
     for (let sample = 0; sampling; sample++) {
-      phasePeak = Math.max(phasePeak, procMemory(ready.pid).rss);
+      const sampled = procMemory(ready.pid);
+      if (sampled.rss > phasePeak) phasePeakKinds = describeKinds(sampled);
+      phasePeak = Math.max(phasePeak, sampled.rss);
       if (sample % 4 === 0) {
         const breakdown = await askBreakdown();
         if (!peakBreakdown || breakdown.rss > peakBreakdown.rss) peakBreakdown = breakdown;
@@ -371,7 +389,8 @@ export async function startScaleAt(upstream: Upstream, count: number): Promise<R
   try {
     const requestsBefore = (await upstream.child.ask<{ requests: number }>({ stats: true })).requests;
     await sleep(5000);
-    const startRss = procMemory(ready.pid).rss;
+    const startMemory = procMemory(ready.pid);
+    const startRss = startMemory.rss;
     phasePeak = 0;
     peakBreakdown = undefined;
 
@@ -412,10 +431,12 @@ export async function startScaleAt(upstream: Upstream, count: number): Promise<R
     }
     const workTailSeconds = (Date.now() - quietSince) / 1000 - 4;
     const workPeak = phasePeak;
+    const workPeakKinds = phasePeakKinds;
     const workPeakBreakdown = peakBreakdown!;
 
     await sleep(SETTLE_SECONDS * 1000);
-    const settledRss = procMemory(ready.pid).rss;
+    const settledMemory = procMemory(ready.pid);
+    const settledRss = settledMemory.rss;
     const settledBreakdown = await askBreakdown();
     phasePeak = 0;
     return {
@@ -463,6 +484,7 @@ export async function startScaleAt(upstream: Upstream, count: number): Promise<R
           loadAverage,
           workPeakBreakdown,
           settledBreakdown,
+          rssKinds: { start: describeKinds(startMemory), workPeak: workPeakKinds, settled: describeKinds(settledMemory) },
         };
       },
       async abort() {
@@ -533,11 +555,15 @@ export async function runMemoryScaleBench(options: RunOptions): Promise<BenchRes
     ]),
     notes: [
       'targets at 100,000 sources × 20 entries and 10,000 feeds: peak RSS < 400 MiB, settled < 300 MiB, store on disk ≤ 2 × what it holds',
-      `the service runs as built, in plain node (bench/service-child.mjs: serve() from dist/server.js, scheduler ticking every second, LOG_LEVEL=info to /dev/null; memory.heapGrowthPercent ${process.env.FEEDPROXY_HEAP_GROWTH_PERCENT ?? 'default'}); RSS read from /proc every 250 ms, no forced GC; the work (refresh + serve, then the feeds' rebuilds) ends when the service's event loop is under 5% busy for two 2 s windows, and "settled" is 30 s after that`,
+      `the service runs as built, in plain node (bench/service-child.mjs: serve() from dist/server.js, scheduler ticking every second, LOG_LEVEL=info to /dev/null; memory.heapGrowthPercent ${process.env.FEEDPROXY_HEAP_GROWTH_PERCENT ?? 'default'}; node ${process.version}, flags: ${[process.env.NODE_OPTIONS, process.env.BENCH_CHILD_EXEC_ARGV].filter(Boolean).join(' ') || 'none'}); RSS read from /proc every 250 ms, no forced GC; the work (refresh + serve, then the feeds' rebuilds) ends when the service's event loop is under 5% busy for two 2 s windows, and "settled" is 30 s after that`,
       `after the run (refreshes and creates written): store ${sizes.map((size) => `${size.storeAfterMiB.toFixed(1)} MiB on disk for ${size.heldAfterMiB.toFixed(1)} MiB held (${(size.storeAfterMiB / size.heldAfterMiB).toFixed(2)}×)`).join('; ')}`,
       ...sizes.map(
         (size) =>
           `${size.sources} sources, the service's own account (process.memoryUsage, MiB): at the work's highest sample ${describeBreakdown(size.workPeakBreakdown)}; settled ${describeBreakdown(size.settledBreakdown)}`,
+      ),
+      ...sizes.map(
+        (size) =>
+          `${size.sources} sources, RSS by kind (/proc/<pid>/status, MiB): 5 s after start ${size.rssKinds.start}; at the work's highest sample ${size.rssKinds.workPeak}; settled ${size.rssKinds.settled}`,
       ),
       `filling: sources in bulk ${sizes.map((size) => `${size.fillSeconds.toFixed(0)} s`).join(' / ')}, feeds through rebuildFeed ${sizes.map((size) => `${size.feedSeconds.toFixed(0)} s`).join(' / ')}; load average at the service's start ${sizes.map((size) => size.loadAverage.toFixed(1)).join(' / ')}`,
     ],
@@ -560,7 +586,8 @@ export async function runMemoryScaleBench(options: RunOptions): Promise<BenchRes
   for (const size of sizes) {
     for (const [name, value] of Object.entries(size)) {
       if (typeof value === 'number') figures[`${size.sources}|${name}`] = value;
-      else for (const [part, mib] of Object.entries(value as MemoryBreakdown)) figures[`${size.sources}|${name}.${part}`] = mib;
+      else if (name !== 'rssKinds')
+        for (const [part, mib] of Object.entries(value as MemoryBreakdown)) figures[`${size.sources}|${name}.${part}`] = mib;
     }
   }
   figures.createRatio = big.createMsMedian / small.createMsMedian;

@@ -8,7 +8,7 @@
 // Plain JavaScript so that no loader runs in the measured process; the parent builds dist/ first.
 import { createServer } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { getHeapStatistics } from 'node:v8';
+import { getHeapSpaceStatistics, getHeapStatistics } from 'node:v8';
 import { loadConfig } from '../dist/config.js';
 import { serve } from '../dist/server.js';
 
@@ -34,7 +34,11 @@ process.on('message', (message) => {
   if (!message.memory) return;
   const { rss, heapTotal, heapUsed, external, arrayBuffers } = process.memoryUsage();
   const { heap_size_limit: heapLimit, malloced_memory: malloced } = getHeapStatistics();
-  process.send?.({ id: message.id, answer: { rss, heapTotal, heapUsed, external, arrayBuffers, heapLimit, malloced } });
+  // V8's young generation (new space and its large objects): 32 MiB at most on Node 20, 128 on Node 24 (diagnoses 5, session 12).
+  const youngGeneration = getHeapSpaceStatistics()
+    .filter((space) => space.space_name.startsWith('new_'))
+    .reduce((total, space) => total + space.space_size, 0);
+  process.send?.({ id: message.id, answer: { rss, heapTotal, heapUsed, external, arrayBuffers, heapLimit, malloced, youngGeneration } });
 });
 process.channel?.unref(); // the channel must not keep the process up after a graceful stop
 process.send?.({ ready: { port, pid: process.pid } });

@@ -97,4 +97,20 @@ describe('deployment files', () => {
     expect(store, 'FEEDPROXY_STORE set in the image').toBeDefined();
     expect(store).toMatch(new RegExp(`^sqlite://${DATA_DIR}/`));
   });
+
+  it('starts node with the same flags in the image, `npm start` and the bin (a young generation of Node 20’s size)', () => {
+    const flagsOf = (words: string[]) =>
+      words.slice(words.indexOf('node') + 1, words.indexOf('dist/cli.js')).filter((word) => word.startsWith('--'));
+    const stage = readFinalStage(readFileSync(join(ROOT, 'Dockerfile'), 'utf8'));
+    const image = flagsOf(readWords(stage.filter((entry) => entry.instruction === 'CMD').at(-1)!.args));
+    const start = flagsOf(
+      (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start.split(/\s+/),
+    );
+    const shebang = readFileSync(join(ROOT, 'src/cli.ts'), 'utf8').split('\n')[0]!;
+    expect(shebang.startsWith('#!/usr/bin/env -S node ')).toBe(true);
+    const bin = shebang.split(/\s+/).slice(3);
+    expect(image).toContain('--max-semi-space-size=16');
+    expect(start).toEqual(image);
+    expect(bin).toEqual(image);
+  });
 });

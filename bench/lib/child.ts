@@ -20,8 +20,9 @@ export async function startChild<Ready>(
   env: Record<string, string> = {},
   args: string[] = [],
 ): Promise<{ child: Child; ready: Ready }> {
-  // A .mjs file runs as it is: no loader thread in a process whose memory is measured.
-  const loader = file.endsWith('.mjs') ? [] : ['--import', 'tsx', '--expose-gc'];
+  // A .mjs file is the service as built, run as `npm start` runs it (its node flags; no loader thread
+  // in a process whose memory is measured).
+  const loader = file.endsWith('.mjs') ? ['--max-semi-space-size=16'] : ['--import', 'tsx', '--expose-gc'];
   const processHandle = fork(join(BENCH_DIR, file), args, {
     execArgv: [...loader, ...(process.env.BENCH_CHILD_EXEC_ARGV?.split(' ').filter(Boolean) ?? [])],
     env: { ...process.env, ...env },

@@ -408,7 +408,7 @@ function compareAndSetsOf(query: SqlQuery, fields: string[], noteWrite: () => vo
  * for entry ids).
  */
 function unsafeInJson(value: string): boolean {
-  return /[\u0000\ud800-\udfff]/.test(value);
+  return value.includes('\u0000') || /[\ud800-\udfff]/.test(value);
 }
 
 /** How many calls one grouped statement takes at most. */

@@ -38,6 +38,21 @@ describe('encoded body cache', () => {
     expect(first).toBe(second);
   });
 
+  it('keeps each copy in memory of its own size, not a slice of a larger block (zlib’s output chunk, Buffer’s pool)', async () => {
+    const cache = createEncodedBodyCache(1024 * 1024);
+    const small = () => '<feed><entry>short</entry></feed>';
+    for (const [etag, make] of [
+      ['"small"', small],
+      ['"big"', body],
+    ] as const) {
+      for (const coding of ['gzip', 'br', 'identity'] as const) {
+        const copy = await cache.get(etag, make, coding);
+        expect(copy.length).toBeGreaterThan(0);
+        expect([copy.byteOffset, copy.buffer.byteLength]).toEqual([0, copy.length]);
+      }
+    }
+  });
+
   it('evicts the oldest copies past its byte budget', async () => {
     const cache = createEncodedBodyCache(text.length + 10);
     const old = await cache.get('"old"', body, 'identity');
