@@ -24,7 +24,7 @@ import { rebuildFeed } from '../src/publish/rebuild-feed.js';
 import { urlDigestsOf } from '../src/services/source-index.js';
 import { hashApiKey, randomToken } from '../src/vault/seal.js';
 import { openBulkSqlite } from './lib/bulk-sqlite.js';
-import { startChild, type Child } from './lib/child.js';
+import { SERVICE_NODE_FLAGS, startChild, type Child } from './lib/child.js';
 import { benchResult, median, mib, percentile, printTable, type BenchResult, type RunOptions, type Table } from './lib/common.js';
 import { generateCachedEntries } from './lib/corpus.js';
 import { openInstance, storeBytes } from './lib/instance.js';
@@ -555,7 +555,7 @@ export async function runMemoryScaleBench(options: RunOptions): Promise<BenchRes
     ]),
     notes: [
       'targets at 100,000 sources × 20 entries and 10,000 feeds: peak RSS < 400 MiB, settled < 300 MiB, store on disk ≤ 2 × what it holds',
-      `the service runs as built, in plain node (bench/service-child.mjs: serve() from dist/server.js, scheduler ticking every second, LOG_LEVEL=info to /dev/null; memory.heapGrowthPercent ${process.env.FEEDPROXY_HEAP_GROWTH_PERCENT ?? 'default'}; node ${process.version}, flags: ${[process.env.NODE_OPTIONS, process.env.BENCH_CHILD_EXEC_ARGV].filter(Boolean).join(' ') || 'none'}); RSS read from /proc every 250 ms, no forced GC; the work (refresh + serve, then the feeds' rebuilds) ends when the service's event loop is under 5% busy for two 2 s windows, and "settled" is 30 s after that`,
+      `the service runs as built, in plain node (bench/service-child.mjs: serve() from dist/server.js, scheduler ticking every second, LOG_LEVEL=info to /dev/null; memory.heapGrowthPercent ${process.env.FEEDPROXY_HEAP_GROWTH_PERCENT ?? 'default'}; node ${process.version}, flags: ${[...SERVICE_NODE_FLAGS, process.env.NODE_OPTIONS, process.env.BENCH_CHILD_EXEC_ARGV].filter(Boolean).join(' ')}); RSS read from /proc every 250 ms, no forced GC; the work (refresh + serve, then the feeds' rebuilds) ends when the service's event loop is under 5% busy for two 2 s windows, and "settled" is 30 s after that`,
       `after the run (refreshes and creates written): store ${sizes.map((size) => `${size.storeAfterMiB.toFixed(1)} MiB on disk for ${size.heldAfterMiB.toFixed(1)} MiB held (${(size.storeAfterMiB / size.heldAfterMiB).toFixed(2)}×)`).join('; ')}`,
       ...sizes.map(
         (size) =>

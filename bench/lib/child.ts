@@ -14,6 +14,9 @@ export interface Child {
 
 let nextId = 1;
 
+/** The node flags `npm start`, the bin and the image start the service with (test/deploy.test.ts keeps them alike). */
+export const SERVICE_NODE_FLAGS = ['--max-semi-space-size=16'];
+
 /** Starts `bench/<file>` and resolves once it sends `{ready: …}`, with that payload. */
 export async function startChild<Ready>(
   file: string,
@@ -22,7 +25,7 @@ export async function startChild<Ready>(
 ): Promise<{ child: Child; ready: Ready }> {
   // A .mjs file is the service as built, run as `npm start` runs it (its node flags; no loader thread
   // in a process whose memory is measured).
-  const loader = file.endsWith('.mjs') ? ['--max-semi-space-size=16'] : ['--import', 'tsx', '--expose-gc'];
+  const loader = file.endsWith('.mjs') ? SERVICE_NODE_FLAGS : ['--import', 'tsx', '--expose-gc'];
   const processHandle = fork(join(BENCH_DIR, file), args, {
     execArgv: [...loader, ...(process.env.BENCH_CHILD_EXEC_ARGV?.split(' ').filter(Boolean) ?? [])],
     env: { ...process.env, ...env },
