@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=16
+#!/usr/bin/env node
 // feedproxy serve [--role web|worker|all] | refresh [--all] [--source ID] | users create NAME|list|reset-key ID
 //   | opml import FILE --user ID | opml export --user ID
 // `refresh` is the cron entry point: it never starts Fastify. This file parses the command line and

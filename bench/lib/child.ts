@@ -14,7 +14,7 @@ export interface Child {
 
 let nextId = 1;
 
-/** The node flags `npm start`, the bin and the image start the service with (test/deploy.test.ts keeps them alike). */
+/** The node flags `npm start` and the image start the service with (test/deploy.test.ts keeps the three alike). */
 export const SERVICE_NODE_FLAGS = ['--max-semi-space-size=16'];
 
 /** Starts `bench/<file>` and resolves once it sends `{ready: …}`, with that payload. */

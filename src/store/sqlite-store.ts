@@ -404,8 +404,8 @@ function compareAndSetsOf(query: SqlQuery, fields: string[], noteWrite: () => vo
 
 /**
  * A string SQLite's json_each would not hand back as written (a NUL ends its text, a lone surrogate is
- * no UTF-8): such values are bound as parameters instead (store/sources.ts entryKeyOf does the same
- * for entry ids).
+ * no UTF-8): such values are bound as parameters instead, one statement each (entry ids avoid the
+ * case another way: store/sources.ts entryKeyOf stores them under a digest).
  */
 function unsafeInJson(value: string): boolean {
   return value.includes('\u0000') || /[\ud800-\udfff]/.test(value);
