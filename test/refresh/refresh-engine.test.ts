@@ -190,7 +190,13 @@ describe('refresh engine', () => {
     expect((await refresh(source.id))?.outcome).toBe('unchanged');
     expect(source.hits().at(-1)!.headers['if-none-match']).toBe('"e1"');
     expect((await t.deps.registry.getSource(source.id))!.upstreamMinMinutes).toBe(120);
-    // The same bytes from a backend with another ETag: taken as a 304, with the document's interval.
+    // A 304 asking for a day: a day it is.
+    source.set(serveBody(body, { ...RSS, etag: '"e1"', cacheControl: 'max-age=86400' }));
+    advance(MINUTE);
+    expect((await refresh(source.id))?.outcome).toBe('unchanged');
+    expect((await t.deps.registry.getSource(source.id))!.upstreamMinMinutes).toBe(1440);
+    // The same bytes from a backend with another ETag and 5 minutes' max-age: taken as a 304, with
+    // what this answer and the document ask for (120), not what the last 304 left (1440).
     source.set(serveBody(body, { ...RSS, etag: '"e2"', cacheControl: 'max-age=300' }));
     const readEntries = vi.spyOn(t.kv, 'readEntries');
     try {
