@@ -122,6 +122,8 @@ export async function openSqliteStore(path: string): Promise<KeyValueStore> {
       );
     return leases.map(() => undefined);
   });
+  const removeMemberOf = async (set: string, member: string) =>
+    (await query('DELETE FROM fp_sets WHERE name = ? AND member = ? RETURNING member', set, member)).length > 0;
   const membersOf = async (set: string) => {
     const rows = await query('SELECT member FROM fp_sets WHERE name = ? ORDER BY member', set);
     return rows.map((row) => String(row.member));
@@ -149,9 +151,7 @@ export async function openSqliteStore(path: string): Promise<KeyValueStore> {
     async addMember(set, member) {
       await query('INSERT OR IGNORE INTO fp_sets(name, member) VALUES (?, ?)', set, member);
     },
-    async removeMember(set, member) {
-      return (await query('DELETE FROM fp_sets WHERE name = ? AND member = ? RETURNING member', set, member)).length > 0;
-    },
+    removeMember: removeMemberOf,
     members: membersOf,
     async hasMember(set, member) {
       return (await query('SELECT 1 FROM fp_sets WHERE name = ? AND member = ?', set, member)).length > 0;
@@ -171,7 +171,7 @@ export async function openSqliteStore(path: string): Promise<KeyValueStore> {
     async removeMembers(set, members) {
       if (members.length === 0) return;
       if (members.some(unsafeInJson)) {
-        for (const member of members) await query('DELETE FROM fp_sets WHERE name = ? AND member = ?', set, member);
+        for (const member of members) await removeMemberOf(set, member);
         return;
       }
       await query('DELETE FROM fp_sets WHERE name = ? AND member IN (SELECT value FROM json_each(?))', set, JSON.stringify(members));
