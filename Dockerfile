@@ -2,7 +2,7 @@
 # Node 24: an LTS with security support (Node 20 reached end of life in April 2026).
 FROM node:24-bookworm-slim AS build
 WORKDIR /app
-# better-sqlite3 (and sqlite3, under keyv's adapter) build their native addons when no prebuilt binary fits.
+# sqlite3 builds its native addon when no prebuilt binary fits.
 RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
 COPY src ./src

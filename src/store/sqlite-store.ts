@@ -3,7 +3,7 @@
 // watchers exactly what another connection wrote (looked at when the WAL-index header moved: wal-index.ts).
 import KeyvSqlite from '@keyv/sqlite';
 import Keyv from 'keyv';
-import Database, { type Statement } from 'better-sqlite3';
+import sqlite3 from 'sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { openSqliteDueIndex } from './due-index.js';
@@ -24,12 +24,11 @@ type SqlQuery = (sql: string, ...params: unknown[]) => Promise<Array<Record<stri
 
 export async function openSqliteStore(path: string): Promise<KeyValueStore> {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-  // keyv's adapter runs its queries on our connection, whose statements stay prepared: preparing one
-  // that writes keyv's table compiles its triggers too (BENCHMARKS.md, bench 2, session 7). Its own
-  // connection (node-sqlite3, which it always opens) is a private in-memory database that holds
-  // nothing: only better-sqlite3 opens the file (two SQLite libraries on one file do not see each
-  // other's locks, BENCHMARKS.md, bench 2, session 9).
-  const connection = openConnection(path);
+  // keyv's adapter prepares every statement anew (node-sqlite3's Database#all), and preparing one
+  // that writes keyv's table compiles its triggers too: ≈ 250 of the ≈ 340 µs of CPU a refresh's
+  // compare-and-set cost (BENCHMARKS.md, bench 2, session 7). So the adapter runs its queries, and
+  // we ours, on one connection of our own that keeps each statement prepared.
+  const connection = await openConnection(path);
   const adapter = new KeyvSqlite({ uri: 'sqlite://:memory:' });
   const closeAdapter = adapter.close;
   adapter.query = connection.query;
@@ -71,7 +70,7 @@ export async function openSqliteStore(path: string): Promise<KeyValueStore> {
   const dueIndex = await openSqliteDueIndex(query, (recordKey) => `fp:${recordKey}`);
   // This process's own record writes: a watcher checks again after each (see watchSqliteChanges).
   const afterWrite = new Set<() => void>();
-  /** Watches whose WAL-index file closes with the store, after its SQLite connection (wal-index.ts). */
+  /** Watches whose WAL-index file closes with the store, after sqlite3's connection (wal-index.ts). */
   const watches = new Set<SqliteWatch>();
   const records = recordsThrough(keyv);
   // Writes that every refresh makes, grouped (groupWrites): concurrent refreshes share a statement.
@@ -97,7 +96,8 @@ export async function openSqliteStore(path: string): Promise<KeyValueStore> {
       }
       // Several at once: one upsert, whose RETURNING reads each taken lease's record after the upsert,
       // in the same statement (the record key found by the lease key in the same JSON array): one
-      // statement, as for a single lease, where an upsert and then a read of the records were two.
+      // round trip through sqlite3's thread, as the single statement is, where an upsert and then a
+      // read of the records were two.
       const rows = await query(
         `INSERT INTO fp_leases(key, owner, expires_at)
          SELECT json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]'), json_extract(j.value, '$[2]') FROM json_each(?1) AS j WHERE true
@@ -224,37 +224,40 @@ export async function openSqliteStore(path: string): Promise<KeyValueStore> {
       return writes({ key: `${KEYV_NAMESPACE}:${key}`, value, match });
     },
     async readEntries(sourceIds) {
-      // One statement a source: the revision and an earlier release's whole list (none once
-      // written) come with its rows (kind 0 an entry, 1 the list, 2 the revision). The connection is
-      // synchronous, so a read of many large sources gives the event loop a turn after each
-      // YIELD_AFTER_BYTES read: one heavy feed's read never holds up every other request.
-      const read: StoredEntryTexts[] = [];
-      let sinceYield = 0;
-      for (const sourceId of sourceIds) {
-        const rows = await query(
-          `SELECT body, 0 AS kind FROM fp_entries WHERE source_id = ?1
-           UNION ALL SELECT value, 1 FROM ${KEYV_TABLE} WHERE key = ?2
-           UNION ALL SELECT value, 2 FROM ${KEYV_TABLE} WHERE key = ?3`,
-          sourceId,
-          `${KEYV_NAMESPACE}:${key.entries(sourceId)}`,
-          `${KEYV_NAMESPACE}:${key.entriesRevision(sourceId)}`,
-        );
-        const stored: StoredEntryTexts = { texts: [] };
-        for (const row of rows) {
-          const body = String(row.body);
-          sinceYield += body.length;
-          if (row.kind === 1) stored.list = body;
-          else if (row.kind === 2) stored.revision = body;
-          else stored.texts.push(body);
-        }
-        read.push(stored);
-        // After the read, not before: what the caller does with a large read (parse it) starts a turn of its own.
-        if (sinceYield >= YIELD_AFTER_BYTES) {
-          await new Promise(setImmediate);
-          sinceYield = 0;
-        }
+      if (sourceIds.length === 0) return [];
+      // The revision and an earlier release's whole list (none once written) come with the rows, in
+      // the same statement: kind 0 an entry, 1 the list, 2 the revision.
+      const rows =
+        sourceIds.length === 1
+          ? await query(
+              `SELECT ?1 AS source_id, body, 0 AS kind FROM fp_entries WHERE source_id = ?1
+               UNION ALL SELECT ?1, value, 1 FROM ${KEYV_TABLE} WHERE key = ?2
+               UNION ALL SELECT ?1, value, 2 FROM ${KEYV_TABLE} WHERE key = ?3`,
+              sourceIds[0],
+              `${KEYV_NAMESPACE}:${key.entries(sourceIds[0]!)}`,
+              `${KEYV_NAMESPACE}:${key.entriesRevision(sourceIds[0]!)}`,
+            )
+          : await query(
+              `SELECT source_id, body, 0 AS kind FROM fp_entries WHERE source_id IN (SELECT value FROM json_each(?1))
+               UNION ALL SELECT substr(key, ?3), value, 1 FROM ${KEYV_TABLE}
+                 WHERE key IN (SELECT ?2 || value FROM json_each(?1))
+               UNION ALL SELECT substr(key, ?5), value, 2 FROM ${KEYV_TABLE}
+                 WHERE key IN (SELECT ?4 || value FROM json_each(?1))`,
+              JSON.stringify(sourceIds),
+              `${KEYV_NAMESPACE}:${key.entries('')}`,
+              `${KEYV_NAMESPACE}:${key.entries('')}`.length + 1,
+              `${KEYV_NAMESPACE}:${key.entriesRevision('')}`,
+              `${KEYV_NAMESPACE}:${key.entriesRevision('')}`.length + 1,
+            );
+      const bySource = new Map(sourceIds.map((id) => [id, { texts: [] } as StoredEntryTexts]));
+      for (const row of rows) {
+        const stored = bySource.get(String(row.source_id));
+        if (!stored) continue;
+        if (row.kind === 1) stored.list = String(row.body);
+        else if (row.kind === 2) stored.revision = String(row.body);
+        else stored.texts.push(String(row.body));
       }
-      return read;
+      return sourceIds.map((id) => bySource.get(id)!);
     },
     async writeEntries(sourceId, { ids, put, revision, addMember }) {
       // One statement, so one atomic step: each row runs fp_entry_writes' trigger (createEntryTable).
@@ -332,7 +335,7 @@ export async function openSqliteStore(path: string): Promise<KeyValueStore> {
     async close() {
       await Promise.all([leasesTaken.drained(), releases.drained(), ...[...compareAndSets.values()].map((writes) => writes.drained())]);
       await keyv.disconnect();
-      // Only now: closing a descriptor of the `-shm` file drops SQLite's locks on it (wal-index.ts).
+      // Only now: closing a descriptor of the `-shm` file drops sqlite3's locks on it (wal-index.ts).
       for (const watch of watches) watch.closeHeaderFile();
       watches.clear();
     },
@@ -407,9 +410,6 @@ function compareAndSetsOf(query: SqlQuery, fields: string[], noteWrite: () => vo
 function unsafeInJson(value: string): boolean {
   return value.includes('\u0000') || /[\ud800-\udfff]/.test(value);
 }
-
-/** Characters of entries a many-source read takes before it gives the event loop a turn (readEntries). */
-const YIELD_AFTER_BYTES = 1 << 18;
 
 /** How many calls one grouped statement takes at most. */
 const MAX_GROUPED = 64;
@@ -505,54 +505,67 @@ function isKeptText(sql: string): boolean {
 }
 
 /**
- * The store's one connection (better-sqlite3, synchronous), whose data statements stay prepared,
- * keyed by their SQL text. Synchronous because a statement through node-sqlite3's thread pool cost
- * more CPU in the hop than in SQLite (BENCHMARKS.md, bench 2, session 13); the query stays a promise,
- * as Redis's does. Schema statements (PRAGMA, CREATE) run once and are not kept; past MAX_PREPARED
- * texts a statement is prepared for its call alone.
+ * One read-write connection whose data statements stay prepared, keyed by their SQL text. Calls on
+ * one statement queue behind each other in node-sqlite3, as calls on the one connection do anyway.
+ * Schema statements (PRAGMA, CREATE) run once and are not kept; past MAX_PREPARED texts a statement
+ * is prepared for its call alone, as before (none is evicted, so none is finalized under a caller).
  */
-function openConnection(path: string): { query: SqlQuery; close(): Promise<void> } {
-  // A busy database (another process's write under way) is waited for on this thread, up to 10 s:
-  // under WAL only a writer waits for a writer, and each holds the lock for one short statement.
-  const db = new Database(path, { timeout: 10_000 });
-  const prepared = new Map<string, PreparedStatement>();
-  const prepare = (sql: string): PreparedStatement => {
-    const statement = db.prepare(sql);
-    // ?1, ?2 … are bound by number (better-sqlite3 reads them as names "1", "2" …).
-    return { statement, numbered: /\?\d/.test(sql) };
-  };
+async function openConnection(path: string): Promise<{ query: SqlQuery; close(): Promise<void> }> {
+  const db = await new Promise<sqlite3.Database>((resolve, reject) => {
+    const opened: sqlite3.Database = new sqlite3.Database(path, (error) => (error ? reject(error) : resolve(opened)));
+  });
+  db.configure('busyTimeout', 10_000);
+  const prepared = new Map<string, Promise<sqlite3.Statement>>();
+  const prepare = (sql: string) =>
+    new Promise<sqlite3.Statement>((resolve, reject) => {
+      const statement: sqlite3.Statement = db.prepare(sql, (error) => (error ? reject(error) : resolve(statement)));
+    });
+  const run = (statement: sqlite3.Statement, params: unknown[]) =>
+    new Promise<Array<Record<string, unknown>>>((resolve, reject) => {
+      statement.all(...params, (error: Error | null, rows: Array<Record<string, unknown>>) => {
+        if (!error) return resolve(rows);
+        // A step that failed (busy, constraint) leaves the statement mid-way: reset it for the next caller.
+        statement.reset(() => reject(error));
+      });
+    });
+  const all = (sql: string, params: unknown[]) =>
+    new Promise<Array<Record<string, unknown>>>((resolve, reject) => {
+      db.all(sql, ...params, (error: Error | null, rows: Array<Record<string, unknown>>) => (error ? reject(error) : resolve(rows)));
+    });
+  // Calls on kept statements still running: close() waits for them before finalising any.
+  let closing = false;
+  let running = 0;
+  let idle: (() => void) | undefined;
   return {
-    // async: a failing statement is a rejected promise, as for every store call.
     async query(sql, ...params) {
-      let kept = prepared.get(sql);
-      if (!kept) {
-        kept = prepare(sql);
-        if (prepared.size < MAX_PREPARED && isKeptText(sql)) prepared.set(sql, kept);
+      // Once closing has begun, no kept statement starts: they are being finalised.
+      let statement = closing ? undefined : prepared.get(sql);
+      if (!statement) {
+        if (closing || prepared.size >= MAX_PREPARED || !isKeptText(sql)) return all(sql, params);
+        statement = prepare(sql);
+        prepared.set(sql, statement);
+        // A statement that does not prepare is not kept: the next call reports its error afresh.
+        statement.catch(() => prepared.delete(sql));
       }
-      const { statement, numbered } = kept;
-      const values = params.map(bindable);
-      const bound = numbered ? [Object.fromEntries(values.map((value, index) => [index + 1, value]))] : values;
-      if (statement.reader) return statement.all(...bound) as Array<Record<string, unknown>>;
-      statement.run(...bound);
-      return [];
+      running += 1;
+      try {
+        return await run(await statement, params);
+      } finally {
+        running -= 1;
+        if (running === 0) idle?.();
+      }
     },
     async close() {
+      closing = true;
+      if (running > 0) await new Promise<void>((resolve) => (idle = resolve));
+      const statements = await Promise.allSettled(prepared.values());
       prepared.clear();
-      db.close();
+      for (const settled of statements) {
+        if (settled.status === 'fulfilled') await new Promise<void>((resolve) => settled.value.finalize(() => resolve()));
+      }
+      await new Promise<void>((resolve, reject) => db.close((error) => (error ? reject(error) : resolve())));
     },
   };
-}
-
-interface PreparedStatement {
-  statement: Statement;
-  numbered: boolean;
-}
-
-/** What node-sqlite3 bound and better-sqlite3 refuses: undefined as NULL, a boolean as 0 or 1. */
-function bindable(value: unknown): unknown {
-  if (value === undefined) return null;
-  if (typeof value === 'boolean') return value ? 1 : 0;
-  return value;
 }
 
 /** keyv's table (as @keyv/sqlite creates it) and the namespace our keyv writes under. */
@@ -616,14 +629,14 @@ interface SqliteWatch {
   recheck: () => void;
   /** The watch's end: nothing is trusted from then on. */
   stop: () => void;
-  /** Closes the WAL-index file: only once the SQLite connection is closed (wal-index.ts). */
+  /** Closes the WAL-index file: only once sqlite3's connection is closed (wal-index.ts). */
   closeHeaderFile: () => void;
 }
 
 /**
- * The check before a request trusts memory. It is one read of the WAL-index header (wal-index.ts),
- * which every commit of every connection moves, not a statement:
- * unmoved, memory is trusted. Moved, it is not until the change log, read from the store, has
+ * The check before a request trusts memory. It must not wait for sqlite3's thread pool, so it is
+ * one read of the WAL-index header (wal-index.ts), which every commit of every connection moves:
+ * unmoved, memory is trusted. Moved, it is not until the change log, read through sqlite3, has
  * delivered every key written since to the listener; meanwhile `checking` answers that read, which
  * a caller waits for rather than reading the store (published-cache.ts).
  *

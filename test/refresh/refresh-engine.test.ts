@@ -1,7 +1,7 @@
 // The refresh engine against upstreams that misbehave on command, with an injected clock:
 // conditional GET, Retry-After, backoff and recovery, redirects, 410/401, stale content, limits.
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
+import sqlite3 from 'sqlite3';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { SourceRecord } from '../../src/model.js';
 import { refreshSource } from '../../src/refresh/refresh-source.js';
@@ -73,14 +73,9 @@ describe('refresh engine', () => {
     });
     // Every row the refresh writes is noted, by a trigger of the test's own on the store's table.
     expect(t.store).toBe('sqlite');
-    // The store's own SQLite library: a second copy in the process would not see its locks.
-    const db = new Database(join(t.dir, 'feedproxy.sqlite'), { timeout: 10_000 });
-    const run = async (sql: string): Promise<unknown[]> => {
-      const statement = db.prepare(sql);
-      if (statement.reader) return statement.all();
-      statement.run();
-      return [];
-    };
+    const db = new sqlite3.Database(join(t.dir, 'feedproxy.sqlite'));
+    const run = (sql: string) =>
+      new Promise<unknown[]>((resolve, reject) => db.all(sql, (error, rows) => (error ? reject(error) : resolve(rows))));
     await run('CREATE TABLE test_entry_writes(entry_id TEXT)');
     for (const event of ['INSERT', 'UPDATE'])
       await run(
@@ -90,7 +85,7 @@ describe('refresh engine', () => {
     expect((await refresh(source.id))?.outcome).toBe('updated');
     const written = await run('SELECT entry_id FROM test_entry_writes');
     for (const event of ['INSERT', 'UPDATE']) await run(`DROP TRIGGER test_entry_${event}`);
-    db.close();
+    await new Promise((resolve) => db.close(resolve));
     expect(written).toEqual([{ entry_id: 'new-c' }]);
     const after = await texts();
     expect([...after.keys()].sort()).toEqual(['kept-a', 'kept-b', 'new-c']);

@@ -4,21 +4,21 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
+import sqlite3 from 'sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openWalIndexHeader, type WalIndexHeader } from '../../src/store/wal-index.js';
 
-/** A connection of better-sqlite3, the store's own library. */
+/** A connection of sqlite3, the store's own driver. */
 interface Connection {
   exec(sql: string): Promise<void>;
   close(): Promise<void>;
 }
 
 function openConnection(path: string): Connection {
-  const db = new Database(path);
+  const db = new sqlite3.Database(path);
   return {
-    exec: async (sql) => void db.exec(sql),
-    close: async () => void db.close(),
+    exec: (sql) => new Promise((resolve, reject) => db.exec(sql, (error) => (error ? reject(error) : resolve()))),
+    close: () => new Promise((resolve) => db.close(() => resolve())),
   };
 }
 
@@ -27,7 +27,7 @@ describe('openWalIndexHeader: moved', () => {
   const connections: Connection[] = [];
   let header: WalIndexHeader | undefined;
   afterEach(async () => {
-    // The SQLite connections first, as the store does: closing the header's file drops the process's locks on it.
+    // sqlite3's connections first, as the store does: closing the header's file drops the process's locks on it.
     for (const connection of connections.splice(0)) await connection.close();
     header?.close();
     rmSync(dir, { recursive: true, force: true });
