@@ -28,7 +28,7 @@ export async function openSqliteStore(path: string): Promise<KeyValueStore> {
   // that writes keyv's table compiles its triggers too: ≈ 250 of the ≈ 340 µs of CPU a refresh's
   // compare-and-set cost (BENCHMARKS.md, bench 2, session 7). So the adapter runs its queries, and
   // we ours, on one connection of our own that keeps each statement prepared.
-  const connection = await openConnection(path);
+  const connection = await openSqliteConnection(path);
   const adapter = new KeyvSqlite({ uri: 'sqlite://:memory:' });
   const closeAdapter = adapter.close;
   adapter.query = connection.query;
@@ -128,6 +128,42 @@ export async function openSqliteStore(path: string): Promise<KeyValueStore> {
     const rows = await query('SELECT member FROM fp_sets WHERE name = ? ORDER BY member', set);
     return rows.map((row) => String(row.member));
   };
+  /** Each source's stored entries in one statement (kind 0 an entry, 1 an earlier release's list, 2 the revision). */
+  const readEntriesOf = async (sourceIds: string[]): Promise<StoredEntryTexts[]> => {
+    // The revision and an earlier release's whole list (none once written) come with the rows, in
+    // the same statement: kind 0 an entry, 1 the list, 2 the revision.
+    const rows =
+      sourceIds.length === 1
+        ? await query(
+            `SELECT ?1 AS source_id, body, 0 AS kind FROM fp_entries WHERE source_id = ?1
+             UNION ALL SELECT ?1, value, 1 FROM ${KEYV_TABLE} WHERE key = ?2
+             UNION ALL SELECT ?1, value, 2 FROM ${KEYV_TABLE} WHERE key = ?3`,
+            sourceIds[0],
+            `${KEYV_NAMESPACE}:${key.entries(sourceIds[0]!)}`,
+            `${KEYV_NAMESPACE}:${key.entriesRevision(sourceIds[0]!)}`,
+          )
+        : await query(
+            `SELECT source_id, body, 0 AS kind FROM fp_entries WHERE source_id IN (SELECT value FROM json_each(?1))
+             UNION ALL SELECT substr(key, ?3), value, 1 FROM ${KEYV_TABLE}
+               WHERE key IN (SELECT ?2 || value FROM json_each(?1))
+             UNION ALL SELECT substr(key, ?5), value, 2 FROM ${KEYV_TABLE}
+               WHERE key IN (SELECT ?4 || value FROM json_each(?1))`,
+            JSON.stringify(sourceIds),
+            `${KEYV_NAMESPACE}:${key.entries('')}`,
+            `${KEYV_NAMESPACE}:${key.entries('')}`.length + 1,
+            `${KEYV_NAMESPACE}:${key.entriesRevision('')}`,
+            `${KEYV_NAMESPACE}:${key.entriesRevision('')}`.length + 1,
+          );
+    const bySource = new Map(sourceIds.map((id) => [id, { texts: [] } as StoredEntryTexts]));
+    for (const row of rows) {
+      const stored = bySource.get(String(row.source_id));
+      if (!stored) continue;
+      if (row.kind === 1) stored.list = String(row.body);
+      else if (row.kind === 2) stored.revision = String(row.body);
+      else stored.texts.push(String(row.body));
+    }
+    return sourceIds.map((id) => bySource.get(id)!);
+  };
   const noteWrite = () => {
     for (const listener of afterWrite) listener();
   };
@@ -225,39 +261,24 @@ export async function openSqliteStore(path: string): Promise<KeyValueStore> {
     },
     async readEntries(sourceIds) {
       if (sourceIds.length === 0) return [];
-      // The revision and an earlier release's whole list (none once written) come with the rows, in
-      // the same statement: kind 0 an entry, 1 the list, 2 the revision.
-      const rows =
-        sourceIds.length === 1
-          ? await query(
-              `SELECT ?1 AS source_id, body, 0 AS kind FROM fp_entries WHERE source_id = ?1
-               UNION ALL SELECT ?1, value, 1 FROM ${KEYV_TABLE} WHERE key = ?2
-               UNION ALL SELECT ?1, value, 2 FROM ${KEYV_TABLE} WHERE key = ?3`,
-              sourceIds[0],
-              `${KEYV_NAMESPACE}:${key.entries(sourceIds[0]!)}`,
-              `${KEYV_NAMESPACE}:${key.entriesRevision(sourceIds[0]!)}`,
-            )
-          : await query(
-              `SELECT source_id, body, 0 AS kind FROM fp_entries WHERE source_id IN (SELECT value FROM json_each(?1))
-               UNION ALL SELECT substr(key, ?3), value, 1 FROM ${KEYV_TABLE}
-                 WHERE key IN (SELECT ?2 || value FROM json_each(?1))
-               UNION ALL SELECT substr(key, ?5), value, 2 FROM ${KEYV_TABLE}
-                 WHERE key IN (SELECT ?4 || value FROM json_each(?1))`,
-              JSON.stringify(sourceIds),
-              `${KEYV_NAMESPACE}:${key.entries('')}`,
-              `${KEYV_NAMESPACE}:${key.entries('')}`.length + 1,
-              `${KEYV_NAMESPACE}:${key.entriesRevision('')}`,
-              `${KEYV_NAMESPACE}:${key.entriesRevision('')}`.length + 1,
-            );
-      const bySource = new Map(sourceIds.map((id) => [id, { texts: [] } as StoredEntryTexts]));
-      for (const row of rows) {
-        const stored = bySource.get(String(row.source_id));
-        if (!stored) continue;
-        if (row.kind === 1) stored.list = String(row.body);
-        else if (row.kind === 2) stored.revision = String(row.body);
-        else stored.texts.push(String(row.body));
+      if (connection.synchronous) {
+        // On this thread, one statement for many large sources would hold the event loop for all of
+        // them: a source at a time, with a turn for everything else after each YIELD_AFTER_CHARS read
+        // (after the read, so what the caller does with a large read, parse it, starts a turn of its own).
+        const read: StoredEntryTexts[] = [];
+        let sinceTurn = 0;
+        for (const sourceId of sourceIds) {
+          const [stored] = await readEntriesOf([sourceId]);
+          read.push(stored!);
+          sinceTurn += stored!.texts.reduce((chars, text) => chars + text.length, stored!.list?.length ?? 0);
+          if (sinceTurn >= YIELD_AFTER_CHARS) {
+            await new Promise(setImmediate);
+            sinceTurn = 0;
+          }
+        }
+        return read;
       }
-      return sourceIds.map((id) => bySource.get(id)!);
+      return readEntriesOf(sourceIds);
     },
     async writeEntries(sourceId, { ids, put, revision, addMember }) {
       // One statement, so one atomic step: each row runs fp_entry_writes' trigger (createEntryTable).
@@ -411,6 +432,9 @@ function unsafeInJson(value: string): boolean {
   return value.includes('\u0000') || /[\ud800-\udfff]/.test(value);
 }
 
+/** Characters of entries a read on a synchronous connection takes before the event loop gets a turn (readEntries). */
+const YIELD_AFTER_CHARS = 1 << 18;
+
 /** How many calls one grouped statement takes at most. */
 const MAX_GROUPED = 64;
 /**
@@ -504,13 +528,90 @@ function isKeptText(sql: string): boolean {
   );
 }
 
+/** The store's one connection to its file: every statement, keyv's adapter's included, goes through it. */
+export interface SqliteConnection {
+  query: SqlQuery;
+  /**
+   * True when a statement runs on the calling thread (node:sqlite): a long read then holds the event
+   * loop, so a many-source read goes a source at a time (readEntries). False for node-sqlite3.
+   */
+  synchronous: boolean;
+  close(): Promise<void>;
+}
+
 /**
- * One read-write connection whose data statements stay prepared, keyed by their SQL text. Calls on
- * one statement queue behind each other in node-sqlite3, as calls on the one connection do anyway.
- * Schema statements (PRAGMA, CREATE) run once and are not kept; past MAX_PREPARED texts a statement
- * is prepared for its call alone, as before (none is evicted, so none is finalized under a caller).
+ * Opens `path` with the runtime's SQLite: Node's own `node:sqlite` where it is there unflagged
+ * (22.13+, 24), else node-sqlite3 (Node 20). Synchronous where it can be: a statement through
+ * node-sqlite3's thread pool costs more CPU in the hop than in SQLite (BENCHMARKS.md, bench 2,
+ * session 13). Exported so that tests and benches that open a store's file beside it use the same
+ * library: two copies of SQLite in one process do not see each other's locks.
  */
-async function openConnection(path: string): Promise<{ query: SqlQuery; close(): Promise<void> }> {
+export async function openSqliteConnection(path: string): Promise<SqliteConnection> {
+  const nodeSqlite = nodeSqliteModule();
+  return nodeSqlite ? openNodeSqliteConnection(nodeSqlite, path) : openSqlite3Connection(path);
+}
+
+/** The part of `node:sqlite` used here (@types/node 20 has no types for it). */
+interface NodeSqlite {
+  DatabaseSync: new (path: string) => {
+    prepare(sql: string): { all(...params: unknown[]): Array<Record<string, unknown>> };
+    exec(sql: string): void;
+    close(): void;
+  };
+}
+
+function nodeSqliteModule(): NodeSqlite | undefined {
+  try {
+    return process.getBuiltinModule?.('node:sqlite') as NodeSqlite | undefined;
+  } catch {
+    return undefined; // Node 22.5–22.12: behind --experimental-sqlite
+  }
+}
+
+/**
+ * node:sqlite: statements run on this thread, kept prepared by their SQL text. A busy database
+ * (another process's write under way) is waited for here, up to 10 s: under WAL only a writer waits
+ * for a writer, and each holds the lock for one short statement.
+ */
+function openNodeSqliteConnection(sqlite: NodeSqlite, path: string): SqliteConnection {
+  const db = new sqlite.DatabaseSync(path);
+  db.exec('PRAGMA busy_timeout = 10000');
+  const prepared = new Map<string, ReturnType<typeof db.prepare>>();
+  return {
+    synchronous: true,
+    // async: a failing statement is a rejected promise, as for every store call.
+    async query(sql, ...params) {
+      let statement = prepared.get(sql);
+      if (!statement) {
+        statement = db.prepare(sql);
+        if (prepared.size < MAX_PREPARED && isKeptText(sql)) prepared.set(sql, statement);
+      }
+      // As node-sqlite3 binds them (keyv's adapter relies on it): one array as the parameters,
+      // undefined as NULL, a boolean as 0 or 1.
+      const values = params.length === 1 && Array.isArray(params[0]) ? (params[0] as unknown[]) : params;
+      return statement.all(...values.map(bindableValue));
+    },
+    async close() {
+      prepared.clear();
+      db.close();
+    },
+  };
+}
+
+function bindableValue(value: unknown): unknown {
+  if (value === undefined) return null;
+  if (typeof value === 'boolean') return value ? 1 : 0;
+  return value;
+}
+
+/**
+ * node-sqlite3 (Node 20): one read-write connection whose data statements stay prepared, keyed by
+ * their SQL text. Calls on one statement queue behind each other in node-sqlite3, as calls on the
+ * one connection do anyway. Schema statements (PRAGMA, CREATE) run once and are not kept; past
+ * MAX_PREPARED texts a statement is prepared for its call alone, as before (none is evicted, so none
+ * is finalized under a caller).
+ */
+async function openSqlite3Connection(path: string): Promise<SqliteConnection> {
   const db = await new Promise<sqlite3.Database>((resolve, reject) => {
     const opened: sqlite3.Database = new sqlite3.Database(path, (error) => (error ? reject(error) : resolve(opened)));
   });
@@ -537,6 +638,7 @@ async function openConnection(path: string): Promise<{ query: SqlQuery; close():
   let running = 0;
   let idle: (() => void) | undefined;
   return {
+    synchronous: false,
     async query(sql, ...params) {
       // Once closing has begun, no kept statement starts: they are being finalised.
       let statement = closing ? undefined : prepared.get(sql);

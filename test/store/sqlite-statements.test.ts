@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openKeyValueStore, type KeyValueStore } from '../../src/store/kv.js';
+import { openSqliteConnection } from '../../src/store/sqlite-store.js';
 
 describe('SQLite store: statements kept prepared', () => {
   let dir: string;
@@ -55,5 +56,45 @@ describe('SQLite store: statements kept prepared', () => {
     } finally {
       one = again;
     }
+  });
+
+  it("runs on the runtime's own node:sqlite where it has one (Node 22.13+, 24), else on node-sqlite3", async () => {
+    const connection = await openSqliteConnection(join(dir, 'kv.sqlite'));
+    try {
+      const builtin = process.getBuiltinModule?.('node:sqlite') !== undefined;
+      expect(connection.synchronous).toBe(builtin);
+      // Bound as node-sqlite3 binds them (keyv's adapter passes its parameters as one array).
+      expect((await connection.query('SELECT ? AS a, ? AS b', [undefined, true])).map((row) => ({ ...row }))).toEqual([{ a: null, b: 1 }]);
+    } finally {
+      await connection.close();
+    }
+  });
+
+  it('gives the event loop turns while it reads many large sources, and reads each whole', async () => {
+    const ids = ['big-a', 'big-b', 'big-c'];
+    const text = JSON.stringify({ body: 'x'.repeat(100_000) });
+    for (const id of ids)
+      await one.writeEntries(id, {
+        ids: ['1', '2', '3'],
+        put: [
+          ['1', text],
+          ['2', text],
+          ['3', text],
+        ],
+        revision: { key: `entries-rev:${id}`, value: `r-${id}` },
+      });
+    let turns = 0;
+    const count = () => {
+      turns += 1;
+      if (!done) setImmediate(count);
+    };
+    let done = false;
+    setImmediate(count);
+    const read = await one.readEntries(ids);
+    done = true;
+    // Each source's 300,000 characters: a turn after each (node:sqlite), or the thread pool's wait.
+    expect(turns).toBeGreaterThanOrEqual(2);
+    expect(read.map((stored) => stored.texts.length)).toEqual([3, 3, 3]);
+    expect(read.map((stored) => stored.revision)).toEqual(ids.map((id) => JSON.stringify({ value: `r-${id}` })));
   });
 });
