@@ -1,6 +1,16 @@
 // Secrets at rest: AES-256-GCM with a random 96-bit IV per value (NIST SP 800-38D §8.2.2).
 // A sealed value is `v1.<iv>.<ciphertext+tag>` in base64url, so it can sit in any JSON record.
-import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHash,
+  createHmac,
+  createSecretKey,
+  hkdfSync,
+  randomBytes,
+  timingSafeEqual,
+  type KeyObject,
+} from 'node:crypto';
 
 const VERSION = 'v1';
 const IV_BYTES = 12;
@@ -22,7 +32,11 @@ export interface Vault {
  */
 export function createVault(key: Buffer, previousKeys: Buffer[] = []): Vault {
   for (const candidate of [key, ...previousKeys]) if (candidate.length !== 32) throw new Error('vault key must be 32 bytes');
-  const openWith = (candidate: Buffer, sealed: string): string => {
+  // Imported once as KeyObjects: from a Buffer, OpenSSL 3 (Node 22+) sets the key up again on every
+  // call — 17 µs an open on Node 24 against 3 µs, 12 µs a digest against 2 (BENCHMARKS.md, bench 2, session 13).
+  const sealKey = createSecretKey(key);
+  const openKeys = [sealKey, ...previousKeys.map((candidate) => createSecretKey(candidate))];
+  const openWith = (candidate: KeyObject, sealed: string): string => {
     const [version, ivText, bodyText] = sealed.split('.');
     if (version !== VERSION || !ivText || !bodyText) throw new Error('not a sealed value');
     const body = Buffer.from(bodyText, 'base64url');
@@ -32,20 +46,20 @@ export function createVault(key: Buffer, previousKeys: Buffer[] = []): Vault {
     return Buffer.concat([decipher.update(body.subarray(0, body.length - TAG_BYTES)), decipher.final()]).toString('utf8');
   };
   // A key of its own (RFC 5869 HKDF): the encryption key is never used for anything but AES-GCM.
-  const digestKey = Buffer.from(hkdfSync('sha256', key, Buffer.alloc(0), 'feedproxy index digest v1', 32));
+  const digestKey = createSecretKey(Buffer.from(hkdfSync('sha256', key, Buffer.alloc(0), 'feedproxy index digest v1', 32)));
   return {
     digest(text) {
       return createHmac('sha256', digestKey).update(text).digest('base64url');
     },
     seal(plaintext) {
       const iv = randomBytes(IV_BYTES);
-      const cipher = createCipheriv('aes-256-gcm', key, iv);
+      const cipher = createCipheriv('aes-256-gcm', sealKey, iv);
       const ciphertext = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final(), cipher.getAuthTag()]);
       return `${VERSION}.${iv.toString('base64url')}.${ciphertext.toString('base64url')}`;
     },
     open(sealed) {
       let failure: unknown;
-      for (const candidate of [key, ...previousKeys]) {
+      for (const candidate of openKeys) {
         try {
           return openWith(candidate, sealed);
         } catch (error) {
