@@ -49,7 +49,9 @@ export async function openSqliteStore(path: string): Promise<KeyValueStore> {
     const byKey = new Map(rows.map((row) => [row.key, row.value]));
     return keys.map((key) => byKey.get(key));
   }) as typeof adapter.getMany;
-  const keyv = new Keyv({ store: adapter, namespace: 'fp', ...NATIVE_JSON });
+  // throwOnErrors: a failed statement is the caller's error, as on Redis (keyv's default answers a
+  // failed set with false and a failed get with undefined: a lost write, a record taken for missing).
+  const keyv = new Keyv({ store: adapter, namespace: 'fp', throwOnErrors: true, ...NATIVE_JSON });
   keyv.on('error', () => {
     /* surfaced by the failing call itself */
   });
@@ -70,7 +72,7 @@ export async function openSqliteStore(path: string): Promise<KeyValueStore> {
   const dueIndex = await openSqliteDueIndex(query, (recordKey) => `fp:${recordKey}`);
   // This process's own record writes: a watcher checks again after each (see watchSqliteChanges).
   const afterWrite = new Set<() => void>();
-  /** Watches whose WAL-index file closes with the store, after sqlite3's connection (wal-index.ts). */
+  /** Watches whose WAL-index file closes with the store, after its SQLite connection (wal-index.ts). */
   const watches = new Set<SqliteWatch>();
   const records = recordsThrough(keyv);
   // Writes that every refresh makes, grouped (groupWrites): concurrent refreshes share a statement.
@@ -96,8 +98,7 @@ export async function openSqliteStore(path: string): Promise<KeyValueStore> {
       }
       // Several at once: one upsert, whose RETURNING reads each taken lease's record after the upsert,
       // in the same statement (the record key found by the lease key in the same JSON array): one
-      // round trip through sqlite3's thread, as the single statement is, where an upsert and then a
-      // read of the records were two.
+      // statement, as for a single lease, where an upsert and then a read of the records were two.
       const rows = await query(
         `INSERT INTO fp_leases(key, owner, expires_at)
          SELECT json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]'), json_extract(j.value, '$[2]') FROM json_each(?1) AS j WHERE true
@@ -356,7 +357,7 @@ export async function openSqliteStore(path: string): Promise<KeyValueStore> {
     async close() {
       await Promise.all([leasesTaken.drained(), releases.drained(), ...[...compareAndSets.values()].map((writes) => writes.drained())]);
       await keyv.disconnect();
-      // Only now: closing a descriptor of the `-shm` file drops sqlite3's locks on it (wal-index.ts).
+      // Only now: closing a descriptor of the `-shm` file drops SQLite's locks on it (wal-index.ts).
       for (const watch of watches) watch.closeHeaderFile();
       watches.clear();
     },
@@ -540,8 +541,8 @@ export interface SqliteConnection {
 }
 
 /**
- * Opens `path` with the runtime's SQLite: Node's own `node:sqlite` where it is there unflagged
- * (22.13+, 24), else node-sqlite3 (Node 20). Synchronous where it can be: a statement through
+ * Opens `path` with the runtime's SQLite: Node's own `node:sqlite` from Node 24.7, else node-sqlite3
+ * (Node 20, 22). Synchronous where it can be: a statement through
  * node-sqlite3's thread pool costs more CPU in the hop than in SQLite (BENCHMARKS.md, bench 2,
  * session 13). Exported so that tests and benches that open a store's file beside it use the same
  * library: two copies of SQLite in one process do not see each other's locks.
@@ -560,22 +561,32 @@ interface NodeSqlite {
   };
 }
 
+/**
+ * node:sqlite from Node 24.7: earlier releases bind numbered parameters (`?1`, which the store's
+ * statements use) by name and fail them (nodejs/node#59340), and Node 22 warns that it is
+ * experimental on every start. Older runtimes, Node 20 and 22 among them, run on node-sqlite3.
+ */
 function nodeSqliteModule(): NodeSqlite | undefined {
-  try {
-    return process.getBuiltinModule?.('node:sqlite') as NodeSqlite | undefined;
-  } catch {
-    return undefined; // Node 22.5–22.12: behind --experimental-sqlite
-  }
+  const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
+  if (major < 24 || (major === 24 && minor < 7)) return undefined;
+  return process.getBuiltinModule('node:sqlite') as NodeSqlite | undefined;
 }
 
+/** How long a statement may wait on the event loop's thread for another process's lock, at a time. */
+const BUSY_WAIT_ON_THREAD_MS = 20;
+/** How long a statement waits for a lock in all, as node-sqlite3's busyTimeout (10 s) did. */
+const BUSY_WAIT_MS = 10_000;
+
 /**
- * node:sqlite: statements run on this thread, kept prepared by their SQL text. A busy database
- * (another process's write under way) is waited for here, up to 10 s: under WAL only a writer waits
- * for a writer, and each holds the lock for one short statement.
+ * node:sqlite: statements run on this thread, kept prepared by their SQL text. A database another
+ * process is writing (a `feedproxy refresh` from cron) is waited for at most BUSY_WAIT_ON_THREAD_MS
+ * at a time on this thread; then the statement is tried again after a timer, so timers, lease
+ * heartbeats and requests go on meanwhile, up to BUSY_WAIT_MS in all. A statement refused as busy
+ * did nothing (each runs in a transaction of its own), so it is safe to run again.
  */
 function openNodeSqliteConnection(sqlite: NodeSqlite, path: string): SqliteConnection {
   const db = new sqlite.DatabaseSync(path);
-  db.exec('PRAGMA busy_timeout = 10000');
+  db.exec(`PRAGMA busy_timeout = ${BUSY_WAIT_ON_THREAD_MS}`);
   const prepared = new Map<string, ReturnType<typeof db.prepare>>();
   return {
     synchronous: true,
@@ -588,14 +599,28 @@ function openNodeSqliteConnection(sqlite: NodeSqlite, path: string): SqliteConne
       }
       // As node-sqlite3 binds them (keyv's adapter relies on it): one array as the parameters,
       // undefined as NULL, a boolean as 0 or 1.
-      const values = params.length === 1 && Array.isArray(params[0]) ? (params[0] as unknown[]) : params;
-      return statement.all(...values.map(bindableValue));
+      const values = (params.length === 1 && Array.isArray(params[0]) ? (params[0] as unknown[]) : params).map(bindableValue);
+      const giveUpAt = Date.now() + BUSY_WAIT_MS;
+      for (let pause = 5; ; pause = Math.min(pause * 2, 200)) {
+        try {
+          return statement.all(...values);
+        } catch (error) {
+          if (!isBusy(error) || Date.now() >= giveUpAt) throw error;
+          await new Promise((resolve) => setTimeout(resolve, pause));
+        }
+      }
     },
     async close() {
       prepared.clear();
       db.close();
     },
   };
+}
+
+/** SQLITE_BUSY (5) or SQLITE_LOCKED (6), extended codes included: another connection holds the lock. */
+function isBusy(error: unknown): boolean {
+  const code = (error as { errcode?: unknown })?.errcode;
+  return typeof code === 'number' && ((code & 0xff) === 5 || (code & 0xff) === 6);
 }
 
 function bindableValue(value: unknown): unknown {
@@ -731,14 +756,14 @@ interface SqliteWatch {
   recheck: () => void;
   /** The watch's end: nothing is trusted from then on. */
   stop: () => void;
-  /** Closes the WAL-index file: only once sqlite3's connection is closed (wal-index.ts). */
+  /** Closes the WAL-index file: only once the SQLite connection is closed (wal-index.ts). */
   closeHeaderFile: () => void;
 }
 
 /**
- * The check before a request trusts memory. It must not wait for sqlite3's thread pool, so it is
- * one read of the WAL-index header (wal-index.ts), which every commit of every connection moves:
- * unmoved, memory is trusted. Moved, it is not until the change log, read through sqlite3, has
+ * The check before a request trusts memory. It is one read of the WAL-index header (wal-index.ts),
+ * not a statement: every commit of every connection moves the header. Unmoved, memory is trusted.
+ * Moved, it is not until the change log, read from the store, has
  * delivered every key written since to the listener; meanwhile `checking` answers that read, which
  * a caller waits for rather than reading the store (published-cache.ts).
  *

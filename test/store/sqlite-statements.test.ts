@@ -58,11 +58,12 @@ describe('SQLite store: statements kept prepared', () => {
     }
   });
 
-  it("runs on the runtime's own node:sqlite where it has one (Node 22.13+, 24), else on node-sqlite3", async () => {
+  it("runs on the runtime's own node:sqlite from Node 24.7, else on node-sqlite3", async () => {
     const connection = await openSqliteConnection(join(dir, 'kv.sqlite'));
     try {
-      const builtin = process.getBuiltinModule?.('node:sqlite') !== undefined;
-      expect(connection.synchronous).toBe(builtin);
+      // From Node 24.7: earlier node:sqlite binds numbered parameters (?1) by name and fails them.
+      const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
+      expect(connection.synchronous).toBe(major > 24 || (major === 24 && minor >= 7));
       // Bound as node-sqlite3 binds them (keyv's adapter passes its parameters as one array).
       expect((await connection.query('SELECT ? AS a, ? AS b', [undefined, true])).map((row) => ({ ...row }))).toEqual([{ a: null, b: 1 }]);
     } finally {
@@ -96,5 +97,48 @@ describe('SQLite store: statements kept prepared', () => {
     expect(turns).toBeGreaterThanOrEqual(2);
     expect(read.map((stored) => stored.texts.length)).toEqual([3, 3, 3]);
     expect(read.map((stored) => stored.revision)).toEqual(ids.map((id) => JSON.stringify({ value: `r-${id}` })));
+  });
+
+  it("waits for another connection's write lock with the event loop free, then writes", async () => {
+    const holder = await openSqliteConnection(join(dir, 'kv.sqlite'));
+    let maxLag = 0;
+    let last = performance.now();
+    const ticker = setInterval(() => {
+      const now = performance.now();
+      maxLag = Math.max(maxLag, now - last - 10);
+      last = now;
+    }, 10);
+    try {
+      await holder.query('BEGIN IMMEDIATE');
+      const started = performance.now();
+      setTimeout(() => void holder.query('COMMIT'), 400);
+      await one.set('source:busy', { id: 'busy' });
+      const waited = performance.now() - started;
+      // It did wait for the lock (positive control), and timers kept running meanwhile: on node:sqlite
+      // a lock is waited for 20 ms at a time on this thread, then after a timer.
+      expect(waited).toBeGreaterThan(350);
+      expect(maxLag).toBeLessThan(200);
+      expect(await two.get('source:busy')).toEqual({ id: 'busy' });
+    } finally {
+      clearInterval(ticker);
+      await holder.close();
+    }
+  });
+
+  it('fails a record write the database refuses, rather than answering as if it were written', async () => {
+    const other = await openSqliteConnection(join(dir, 'kv.sqlite'));
+    try {
+      // Positive control first: the record key is writable.
+      await one.set('source:refused', { id: 'before' });
+      expect(await two.get('source:refused')).toEqual({ id: 'before' });
+      await other.query(
+        `CREATE TRIGGER test_refuse BEFORE UPDATE ON keyv WHEN NEW.key = 'fp:source:refused' BEGIN SELECT RAISE(ABORT, 'refused by the test'); END`,
+      );
+      await expect(one.set('source:refused', { id: 'after' })).rejects.toThrow(/refused by the test/);
+      expect(await two.get('source:refused')).toEqual({ id: 'before' });
+    } finally {
+      await other.query('DROP TRIGGER IF EXISTS test_refuse');
+      await other.close();
+    }
   });
 });
