@@ -580,14 +580,36 @@ const BUSY_WAIT_MS = 10_000;
 /**
  * node:sqlite: statements run on this thread, kept prepared by their SQL text. A database another
  * process is writing (a `feedproxy refresh` from cron) is waited for at most BUSY_WAIT_ON_THREAD_MS
- * at a time on this thread; then the statement is tried again after a timer, so timers, lease
- * heartbeats and requests go on meanwhile, up to BUSY_WAIT_MS in all. A statement refused as busy
- * did nothing (each runs in a transaction of its own), so it is safe to run again.
+ * at a time on this thread, then tried again after a timer, up to BUSY_WAIT_MS in all, so timers,
+ * lease heartbeats and requests go on meanwhile. While one statement waits, every later one queues
+ * behind it: statements still run in call order (public-limit.ts counts on it), and only the first
+ * in line holds the thread, never one wait per caller. A statement refused as busy did nothing (each
+ * runs in a transaction of its own), so it is safe to run again.
  */
 function openNodeSqliteConnection(sqlite: NodeSqlite, path: string): SqliteConnection {
   const db = new sqlite.DatabaseSync(path);
   db.exec(`PRAGMA busy_timeout = ${BUSY_WAIT_ON_THREAD_MS}`);
   const prepared = new Map<string, ReturnType<typeof db.prepare>>();
+  // The statements waiting for a lock, in call order (empty almost always), and the end of that line.
+  let waiting = 0;
+  let line: Promise<unknown> = Promise.resolve();
+  const runWaiting = async (run: () => Array<Record<string, unknown>>): Promise<Array<Record<string, unknown>>> => {
+    const giveUpAt = Date.now() + BUSY_WAIT_MS;
+    for (let pause = 5; ; pause = Math.min(pause * 2, 200)) {
+      try {
+        return run();
+      } catch (error) {
+        if (!isBusy(error) || Date.now() >= giveUpAt) throw error;
+        await new Promise((resolve) => setTimeout(resolve, pause));
+      }
+    }
+  };
+  const queue = (run: () => Array<Record<string, unknown>>): Promise<Array<Record<string, unknown>>> => {
+    waiting += 1;
+    const turn = line.then(() => runWaiting(run)).finally(() => (waiting -= 1));
+    line = turn.catch(() => undefined);
+    return turn;
+  };
   return {
     synchronous: true,
     // async: a failing statement is a rejected promise, as for every store call.
@@ -600,17 +622,18 @@ function openNodeSqliteConnection(sqlite: NodeSqlite, path: string): SqliteConne
       // As node-sqlite3 binds them (keyv's adapter relies on it): one array as the parameters,
       // undefined as NULL, a boolean as 0 or 1.
       const values = (params.length === 1 && Array.isArray(params[0]) ? (params[0] as unknown[]) : params).map(bindableValue);
-      const giveUpAt = Date.now() + BUSY_WAIT_MS;
-      for (let pause = 5; ; pause = Math.min(pause * 2, 200)) {
-        try {
-          return statement.all(...values);
-        } catch (error) {
-          if (!isBusy(error) || Date.now() >= giveUpAt) throw error;
-          await new Promise((resolve) => setTimeout(resolve, pause));
-        }
+      const run = () => statement.all(...values);
+      if (waiting > 0) return queue(run);
+      try {
+        return run();
+      } catch (error) {
+        if (!isBusy(error)) throw error;
+        return queue(run);
       }
     },
     async close() {
+      // The statements waiting for a lock first: closing under them would lose their writes.
+      await line;
       prepared.clear();
       db.close();
     },
