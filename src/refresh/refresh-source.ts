@@ -253,7 +253,12 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
     // Edited meanwhile (a new URL, or a value marked secret): the edit scrubbed what was cached, then
     // these entries, scrubbed for the secrets before it, were written behind its back.
     const editedMeanwhile = saved.urlSealed !== source.urlSealed;
-    if (editedMeanwhile) await scrubCachedEntries(deps, source.id, secretsOfRecord(deps, saved));
+    if (editedMeanwhile) {
+      // Its feeds are rebuilt below; in a batch, marked first, so a crash before the batch's rebuild
+      // still leaves it to be rebuilt (with a rebuild of its own, the mark went with the entries).
+      if (!rebuild) await markRebuildPending(deps, saved, options);
+      await scrubCachedEntries(deps, source.id, secretsOfRecord(deps, saved));
+    }
     // Counted only when this refresh's record was written (a URL changed meanwhile keeps the other).
     if (saved.urlSealed === source.urlSealed && update.bytes !== (source.cachedBytes ?? 0))
       await deps.registry.addToUserCount(source.userId, 'cachedBytes', update.bytes - (source.cachedBytes ?? 0));

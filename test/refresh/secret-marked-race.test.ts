@@ -60,6 +60,28 @@ describe.each(STORES)('a value marked secret during a refresh (%s store)', (stor
     expect(published.body).not.toContain(MARKED);
   });
 
+  it('in a batch, leaves the source marked for a rebuild when the edit lands during a fetch that changed no entry', async () => {
+    handler = serveBody(feedWith(['Welcome']), RSS);
+    const created = await t.api(key, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url('/feed') } });
+    const id = created.json().id as string;
+    const before = (await t.deps.registry.getSource(id))!;
+    // Other bytes (not the same document again), the same entries: nothing of the refresh's own to rebuild.
+    handler = async (request, response) => {
+      const marked = await t.api(key, { method: 'PATCH', url: `/api/v1/sources/${id}`, payload: { secrets: [MARKED] } });
+      expect(marked.statusCode).toBe(200);
+      await serveBody(`${feedWith(['Welcome'])}<!-- again -->`, RSS)(request, response);
+    };
+    const rebuilds = new Set<string>();
+    const result = await refreshSource(t.deps, id, { force: true, rebuilds });
+    expect(result?.outcome).toBe('unchanged');
+    // Positive control: the edit landed during the fetch (a new sealed URL), so the batch rebuilds.
+    expect((await t.deps.registry.getSource(id))!.urlSealed).not.toBe(before.urlSealed);
+    expect([...rebuilds]).toEqual([id]);
+    // And the rebuild is owed past a crash before the batch's end: the source is marked.
+    expect(await t.deps.registry.pendingRebuildSourceIds()).toContain(id);
+    await t.deps.registry.unmarkRebuildPending([id]);
+  });
+
   it('records a failure, and throws nothing, when the earlier secrets no longer open', async () => {
     handler = serveBody(feedWith(['Welcome']), RSS);
     const created = await t.api(key, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url('/feed') } });
