@@ -68,8 +68,7 @@ describe('the layout docs/architecture.md describes', () => {
     expect(loaders('prom-client')).toEqual(['metrics.ts']);
     expect(loaders('helmet')).toEqual(['http-security.ts']);
     for (const pkg of ['keyv', '@keyv/sqlite', '@keyv/redis']) expect(loaders(pkg).every(under('store'))).toBe(true);
-    // keyv's SQLite adapter runs on the connection sqlite-store.ts opens (node:sqlite from Node 24.7,
-    // else node-sqlite3), statements kept prepared.
+    // keyv's SQLite adapter runs on sqlite3's connection that sqlite-store.ts opens (statements kept prepared).
     expect(loaders('sqlite3')).toEqual(['store/sqlite-store.ts']);
     // feedsmith: parse/ alone (parse-feed.ts and detect-format.ts load it; the normalisers name its types).
     expect(IMPORTS.filter((i) => i.target === 'feedsmith').every((i) => under('parse')(i.file))).toBe(true);

@@ -1,8 +1,7 @@
-// A synchronous, writable SQLite connection for filling a bench's store in one transaction
-// (hundreds of thousands of rows in seconds, where the store's calls go a statement at a time):
-// Node's `node:sqlite` (22.13+, 24), the library the store itself opens its file with from 24.7
-// (store/sqlite-store.ts), so one copy of SQLite in the process holds the file's locks. On Node 20
-// the store runs on node-sqlite3, which has no synchronous API: these benches ask for Node 24
+// A synchronous, writable SQLite connection for filling a bench's store in one transaction (hundreds
+// of thousands of rows in seconds, where the store's own driver goes through its thread pool a
+// statement at a time): Node's `node:sqlite` (22.13+, 24). The service itself keeps one SQLite
+// library (sqlite3) and has no synchronous one, so on Node 20 these benches ask for Node 24
 // (`npm i node@24` in a scratch folder, then run the bench with that binary). Bench code only.
 export interface BulkStatement {
   run(...params: unknown[]): unknown;

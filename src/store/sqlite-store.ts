@@ -28,7 +28,7 @@ export async function openSqliteStore(path: string): Promise<KeyValueStore> {
   // that writes keyv's table compiles its triggers too: ≈ 250 of the ≈ 340 µs of CPU a refresh's
   // compare-and-set cost (BENCHMARKS.md, bench 2, session 7). So the adapter runs its queries, and
   // we ours, on one connection of our own that keeps each statement prepared.
-  const connection = await openSqliteConnection(path);
+  const connection = await openConnection(path);
   const adapter = new KeyvSqlite({ uri: 'sqlite://:memory:' });
   const closeAdapter = adapter.close;
   adapter.query = connection.query;
@@ -72,7 +72,7 @@ export async function openSqliteStore(path: string): Promise<KeyValueStore> {
   const dueIndex = await openSqliteDueIndex(query, (recordKey) => `fp:${recordKey}`);
   // This process's own record writes: a watcher checks again after each (see watchSqliteChanges).
   const afterWrite = new Set<() => void>();
-  /** Watches whose WAL-index file closes with the store, after its SQLite connection (wal-index.ts). */
+  /** Watches whose WAL-index file closes with the store, after sqlite3's connection (wal-index.ts). */
   const watches = new Set<SqliteWatch>();
   const records = recordsThrough(keyv);
   // Writes that every refresh makes, grouped (groupWrites): concurrent refreshes share a statement.
@@ -98,7 +98,8 @@ export async function openSqliteStore(path: string): Promise<KeyValueStore> {
       }
       // Several at once: one upsert, whose RETURNING reads each taken lease's record after the upsert,
       // in the same statement (the record key found by the lease key in the same JSON array): one
-      // statement, as for a single lease, where an upsert and then a read of the records were two.
+      // round trip through sqlite3's thread, as the single statement is, where an upsert and then a
+      // read of the records were two.
       const rows = await query(
         `INSERT INTO fp_leases(key, owner, expires_at)
          SELECT json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]'), json_extract(j.value, '$[2]') FROM json_each(?1) AS j WHERE true
@@ -128,42 +129,6 @@ export async function openSqliteStore(path: string): Promise<KeyValueStore> {
   const membersOf = async (set: string) => {
     const rows = await query('SELECT member FROM fp_sets WHERE name = ? ORDER BY member', set);
     return rows.map((row) => String(row.member));
-  };
-  /** Each source's stored entries in one statement (kind 0 an entry, 1 an earlier release's list, 2 the revision). */
-  const readEntriesOf = async (sourceIds: string[]): Promise<StoredEntryTexts[]> => {
-    // The revision and an earlier release's whole list (none once written) come with the rows, in
-    // the same statement: kind 0 an entry, 1 the list, 2 the revision.
-    const rows =
-      sourceIds.length === 1
-        ? await query(
-            `SELECT ?1 AS source_id, body, 0 AS kind FROM fp_entries WHERE source_id = ?1
-             UNION ALL SELECT ?1, value, 1 FROM ${KEYV_TABLE} WHERE key = ?2
-             UNION ALL SELECT ?1, value, 2 FROM ${KEYV_TABLE} WHERE key = ?3`,
-            sourceIds[0],
-            `${KEYV_NAMESPACE}:${key.entries(sourceIds[0]!)}`,
-            `${KEYV_NAMESPACE}:${key.entriesRevision(sourceIds[0]!)}`,
-          )
-        : await query(
-            `SELECT source_id, body, 0 AS kind FROM fp_entries WHERE source_id IN (SELECT value FROM json_each(?1))
-             UNION ALL SELECT substr(key, ?3), value, 1 FROM ${KEYV_TABLE}
-               WHERE key IN (SELECT ?2 || value FROM json_each(?1))
-             UNION ALL SELECT substr(key, ?5), value, 2 FROM ${KEYV_TABLE}
-               WHERE key IN (SELECT ?4 || value FROM json_each(?1))`,
-            JSON.stringify(sourceIds),
-            `${KEYV_NAMESPACE}:${key.entries('')}`,
-            `${KEYV_NAMESPACE}:${key.entries('')}`.length + 1,
-            `${KEYV_NAMESPACE}:${key.entriesRevision('')}`,
-            `${KEYV_NAMESPACE}:${key.entriesRevision('')}`.length + 1,
-          );
-    const bySource = new Map(sourceIds.map((id) => [id, { texts: [] } as StoredEntryTexts]));
-    for (const row of rows) {
-      const stored = bySource.get(String(row.source_id));
-      if (!stored) continue;
-      if (row.kind === 1) stored.list = String(row.body);
-      else if (row.kind === 2) stored.revision = String(row.body);
-      else stored.texts.push(String(row.body));
-    }
-    return sourceIds.map((id) => bySource.get(id)!);
   };
   const noteWrite = () => {
     for (const listener of afterWrite) listener();
@@ -262,24 +227,39 @@ export async function openSqliteStore(path: string): Promise<KeyValueStore> {
     },
     async readEntries(sourceIds) {
       if (sourceIds.length === 0) return [];
-      if (connection.synchronous) {
-        // On this thread, one statement for many large sources would hold the event loop for all of
-        // them: a source at a time, with a turn for everything else after each YIELD_AFTER_CHARS read
-        // (after the read, so what the caller does with a large read, parse it, starts a turn of its own).
-        const read: StoredEntryTexts[] = [];
-        let sinceTurn = 0;
-        for (const sourceId of sourceIds) {
-          const [stored] = await readEntriesOf([sourceId]);
-          read.push(stored!);
-          sinceTurn += stored!.texts.reduce((chars, text) => chars + text.length, stored!.list?.length ?? 0);
-          if (sinceTurn >= YIELD_AFTER_CHARS) {
-            await new Promise(setImmediate);
-            sinceTurn = 0;
-          }
-        }
-        return read;
+      // The revision and an earlier release's whole list (none once written) come with the rows, in
+      // the same statement: kind 0 an entry, 1 the list, 2 the revision.
+      const rows =
+        sourceIds.length === 1
+          ? await query(
+              `SELECT ?1 AS source_id, body, 0 AS kind FROM fp_entries WHERE source_id = ?1
+               UNION ALL SELECT ?1, value, 1 FROM ${KEYV_TABLE} WHERE key = ?2
+               UNION ALL SELECT ?1, value, 2 FROM ${KEYV_TABLE} WHERE key = ?3`,
+              sourceIds[0],
+              `${KEYV_NAMESPACE}:${key.entries(sourceIds[0]!)}`,
+              `${KEYV_NAMESPACE}:${key.entriesRevision(sourceIds[0]!)}`,
+            )
+          : await query(
+              `SELECT source_id, body, 0 AS kind FROM fp_entries WHERE source_id IN (SELECT value FROM json_each(?1))
+               UNION ALL SELECT substr(key, ?3), value, 1 FROM ${KEYV_TABLE}
+                 WHERE key IN (SELECT ?2 || value FROM json_each(?1))
+               UNION ALL SELECT substr(key, ?5), value, 2 FROM ${KEYV_TABLE}
+                 WHERE key IN (SELECT ?4 || value FROM json_each(?1))`,
+              JSON.stringify(sourceIds),
+              `${KEYV_NAMESPACE}:${key.entries('')}`,
+              `${KEYV_NAMESPACE}:${key.entries('')}`.length + 1,
+              `${KEYV_NAMESPACE}:${key.entriesRevision('')}`,
+              `${KEYV_NAMESPACE}:${key.entriesRevision('')}`.length + 1,
+            );
+      const bySource = new Map(sourceIds.map((id) => [id, { texts: [] } as StoredEntryTexts]));
+      for (const row of rows) {
+        const stored = bySource.get(String(row.source_id));
+        if (!stored) continue;
+        if (row.kind === 1) stored.list = String(row.body);
+        else if (row.kind === 2) stored.revision = String(row.body);
+        else stored.texts.push(String(row.body));
       }
-      return readEntriesOf(sourceIds);
+      return sourceIds.map((id) => bySource.get(id)!);
     },
     async writeEntries(sourceId, { ids, put, revision, addMember }) {
       // One statement, so one atomic step: each row runs fp_entry_writes' trigger (createEntryTable).
@@ -357,7 +337,7 @@ export async function openSqliteStore(path: string): Promise<KeyValueStore> {
     async close() {
       await Promise.all([leasesTaken.drained(), releases.drained(), ...[...compareAndSets.values()].map((writes) => writes.drained())]);
       await keyv.disconnect();
-      // Only now: closing a descriptor of the `-shm` file drops SQLite's locks on it (wal-index.ts).
+      // Only now: closing a descriptor of the `-shm` file drops sqlite3's locks on it (wal-index.ts).
       for (const watch of watches) watch.closeHeaderFile();
       watches.clear();
     },
@@ -432,9 +412,6 @@ function compareAndSetsOf(query: SqlQuery, fields: string[], noteWrite: () => vo
 function unsafeInJson(value: string): boolean {
   return value.includes('\u0000') || /[\ud800-\udfff]/.test(value);
 }
-
-/** Characters of entries a read on a synchronous connection takes before the event loop gets a turn (readEntries). */
-const YIELD_AFTER_CHARS = 1 << 18;
 
 /** How many calls one grouped statement takes at most. */
 const MAX_GROUPED = 64;
@@ -529,137 +506,13 @@ function isKeptText(sql: string): boolean {
   );
 }
 
-/** The store's one connection to its file: every statement, keyv's adapter's included, goes through it. */
-export interface SqliteConnection {
-  query: SqlQuery;
-  /**
-   * True when a statement runs on the calling thread (node:sqlite): a long read then holds the event
-   * loop, so a many-source read goes a source at a time (readEntries). False for node-sqlite3.
-   */
-  synchronous: boolean;
-  close(): Promise<void>;
-}
-
 /**
- * Opens `path` with the runtime's SQLite: Node's own `node:sqlite` from Node 24.7, else node-sqlite3
- * (Node 20, 22). Synchronous where it can be: a statement through
- * node-sqlite3's thread pool costs more CPU in the hop than in SQLite (BENCHMARKS.md, bench 2,
- * session 13). Exported so that tests and benches that open a store's file beside it use the same
- * library: two copies of SQLite in one process do not see each other's locks.
+ * One read-write connection whose data statements stay prepared, keyed by their SQL text. Calls on
+ * one statement queue behind each other in node-sqlite3, as calls on the one connection do anyway.
+ * Schema statements (PRAGMA, CREATE) run once and are not kept; past MAX_PREPARED texts a statement
+ * is prepared for its call alone, as before (none is evicted, so none is finalized under a caller).
  */
-export async function openSqliteConnection(path: string): Promise<SqliteConnection> {
-  const nodeSqlite = nodeSqliteModule();
-  return nodeSqlite ? openNodeSqliteConnection(nodeSqlite, path) : openSqlite3Connection(path);
-}
-
-/** The part of `node:sqlite` used here (@types/node 20 has no types for it). */
-interface NodeSqlite {
-  DatabaseSync: new (path: string) => {
-    prepare(sql: string): { all(...params: unknown[]): Array<Record<string, unknown>> };
-    exec(sql: string): void;
-    close(): void;
-  };
-}
-
-/**
- * node:sqlite from Node 24.7: earlier releases bind numbered parameters (`?1`, which the store's
- * statements use) by name and fail them (nodejs/node#59340), and Node 22 warns that it is
- * experimental on every start. Older runtimes, Node 20 and 22 among them, run on node-sqlite3.
- */
-function nodeSqliteModule(): NodeSqlite | undefined {
-  const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
-  if (major < 24 || (major === 24 && minor < 7)) return undefined;
-  return process.getBuiltinModule('node:sqlite') as NodeSqlite | undefined;
-}
-
-/** How long a statement may wait on the event loop's thread for another process's lock, at a time. */
-const BUSY_WAIT_ON_THREAD_MS = 20;
-/** How long a statement waits for a lock in all, as node-sqlite3's busyTimeout (10 s) did. */
-const BUSY_WAIT_MS = 10_000;
-
-/**
- * node:sqlite: statements run on this thread, kept prepared by their SQL text. A database another
- * process is writing (a `feedproxy refresh` from cron) is waited for at most BUSY_WAIT_ON_THREAD_MS
- * at a time on this thread, then tried again after a timer, up to BUSY_WAIT_MS in all, so timers,
- * lease heartbeats and requests go on meanwhile. While one statement waits, every later one queues
- * behind it: statements still run in call order (public-limit.ts counts on it), and only the first
- * in line holds the thread, never one wait per caller. A statement refused as busy did nothing (each
- * runs in a transaction of its own), so it is safe to run again.
- */
-function openNodeSqliteConnection(sqlite: NodeSqlite, path: string): SqliteConnection {
-  const db = new sqlite.DatabaseSync(path);
-  db.exec(`PRAGMA busy_timeout = ${BUSY_WAIT_ON_THREAD_MS}`);
-  const prepared = new Map<string, ReturnType<typeof db.prepare>>();
-  // The statements waiting for a lock, in call order (empty almost always), and the end of that line.
-  let waiting = 0;
-  let line: Promise<unknown> = Promise.resolve();
-  const runWaiting = async (run: () => Array<Record<string, unknown>>): Promise<Array<Record<string, unknown>>> => {
-    const giveUpAt = Date.now() + BUSY_WAIT_MS;
-    for (let pause = 5; ; pause = Math.min(pause * 2, 200)) {
-      try {
-        return run();
-      } catch (error) {
-        if (!isBusy(error) || Date.now() >= giveUpAt) throw error;
-        await new Promise((resolve) => setTimeout(resolve, pause));
-      }
-    }
-  };
-  const queue = (run: () => Array<Record<string, unknown>>): Promise<Array<Record<string, unknown>>> => {
-    waiting += 1;
-    const turn = line.then(() => runWaiting(run)).finally(() => (waiting -= 1));
-    line = turn.catch(() => undefined);
-    return turn;
-  };
-  return {
-    synchronous: true,
-    // async: a failing statement is a rejected promise, as for every store call.
-    async query(sql, ...params) {
-      let statement = prepared.get(sql);
-      if (!statement) {
-        statement = db.prepare(sql);
-        if (prepared.size < MAX_PREPARED && isKeptText(sql)) prepared.set(sql, statement);
-      }
-      // As node-sqlite3 binds them (keyv's adapter relies on it): one array as the parameters,
-      // undefined as NULL, a boolean as 0 or 1.
-      const values = (params.length === 1 && Array.isArray(params[0]) ? (params[0] as unknown[]) : params).map(bindableValue);
-      const run = () => statement.all(...values);
-      if (waiting > 0) return queue(run);
-      try {
-        return run();
-      } catch (error) {
-        if (!isBusy(error)) throw error;
-        return queue(run);
-      }
-    },
-    async close() {
-      // The statements waiting for a lock first: closing under them would lose their writes.
-      await line;
-      prepared.clear();
-      db.close();
-    },
-  };
-}
-
-/** SQLITE_BUSY (5) or SQLITE_LOCKED (6), extended codes included: another connection holds the lock. */
-function isBusy(error: unknown): boolean {
-  const code = (error as { errcode?: unknown })?.errcode;
-  return typeof code === 'number' && ((code & 0xff) === 5 || (code & 0xff) === 6);
-}
-
-function bindableValue(value: unknown): unknown {
-  if (value === undefined) return null;
-  if (typeof value === 'boolean') return value ? 1 : 0;
-  return value;
-}
-
-/**
- * node-sqlite3 (Node 20): one read-write connection whose data statements stay prepared, keyed by
- * their SQL text. Calls on one statement queue behind each other in node-sqlite3, as calls on the
- * one connection do anyway. Schema statements (PRAGMA, CREATE) run once and are not kept; past
- * MAX_PREPARED texts a statement is prepared for its call alone, as before (none is evicted, so none
- * is finalized under a caller).
- */
-async function openSqlite3Connection(path: string): Promise<SqliteConnection> {
+async function openConnection(path: string): Promise<{ query: SqlQuery; close(): Promise<void> }> {
   const db = await new Promise<sqlite3.Database>((resolve, reject) => {
     const opened: sqlite3.Database = new sqlite3.Database(path, (error) => (error ? reject(error) : resolve(opened)));
   });
@@ -686,7 +539,6 @@ async function openSqlite3Connection(path: string): Promise<SqliteConnection> {
   let running = 0;
   let idle: (() => void) | undefined;
   return {
-    synchronous: false,
     async query(sql, ...params) {
       // Once closing has begun, no kept statement starts: they are being finalised.
       let statement = closing ? undefined : prepared.get(sql);
@@ -779,14 +631,14 @@ interface SqliteWatch {
   recheck: () => void;
   /** The watch's end: nothing is trusted from then on. */
   stop: () => void;
-  /** Closes the WAL-index file: only once the SQLite connection is closed (wal-index.ts). */
+  /** Closes the WAL-index file: only once sqlite3's connection is closed (wal-index.ts). */
   closeHeaderFile: () => void;
 }
 
 /**
- * The check before a request trusts memory. It is one read of the WAL-index header (wal-index.ts),
- * not a statement: every commit of every connection moves the header. Unmoved, memory is trusted.
- * Moved, it is not until the change log, read from the store, has
+ * The check before a request trusts memory. It must not wait for sqlite3's thread pool, so it is
+ * one read of the WAL-index header (wal-index.ts), which every commit of every connection moves:
+ * unmoved, memory is trusted. Moved, it is not until the change log, read through sqlite3, has
  * delivered every key written since to the listener; meanwhile `checking` answers that read, which
  * a caller waits for rather than reading the store (published-cache.ts).
  *

@@ -1,6 +1,6 @@
 // Whether anything was committed to a SQLite database in WAL mode since the last look, told by one
 // read of its WAL-index header: the change check before a public GET trusts memory (sqlite-store.ts)
-// costs a pread, not an SQL statement.
+// costs a pread, not a query through sqlite3's thread pool.
 //
 // Every commit, by any connection of any process, rewrites the WAL-index header at the start of
 // `<database>-shm` (https://www.sqlite.org/walformat.html, "The WAL-Index Header": its transaction
@@ -9,7 +9,7 @@
 // second copy of SQLite's POSIX locks in the process (two copies do not see each other's locks; an
 // earlier read-only connection of better-sqlite3 / node:sqlite did, bench/diagnoses.md 1, session 10).
 // One rule remains, as for any descriptor of a SQLite file: closing it drops every lock the process
-// holds on the file, so it is closed only after the store's SQLite connection (sqlite-store.ts).
+// holds on the file, so it is closed only after sqlite3's connection (sqlite-store.ts).
 import { closeSync, openSync, readSync } from 'node:fs';
 
 /** The WAL-index header: its two copies (2 × 48 bytes) at the start of `<database>-shm`. */

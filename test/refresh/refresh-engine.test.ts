@@ -1,12 +1,12 @@
 // The refresh engine against upstreams that misbehave on command, with an injected clock:
 // conditional GET, Retry-After, backoff and recovery, redirects, 410/401, stale content, limits.
 import { join } from 'node:path';
+import sqlite3 from 'sqlite3';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { SourceRecord } from '../../src/model.js';
 import { refreshSource } from '../../src/refresh/refresh-source.js';
 import { urlMaskedForOf } from '../../src/refresh/source-request.js';
 import { startScheduler } from '../../src/refresh/scheduler.js';
-import { openSqliteConnection } from '../../src/store/sqlite-store.js';
 import { PUBLIC_URL, startTestApp, type TestApp } from '../helpers/app.js';
 import { hang, readFixture, redirect, serveBody, startUpstream, status, type Upstream, type UpstreamHandler } from '../helpers/upstream.js';
 
@@ -73,9 +73,9 @@ describe('refresh engine', () => {
     });
     // Every row the refresh writes is noted, by a trigger of the test's own on the store's table.
     expect(t.store).toBe('sqlite');
-    // The store's own SQLite library (a second copy in the process would not see the store's locks).
-    const db = await openSqliteConnection(join(t.dir, 'feedproxy.sqlite'));
-    const run = (sql: string) => db.query(sql);
+    const db = new sqlite3.Database(join(t.dir, 'feedproxy.sqlite'));
+    const run = (sql: string) =>
+      new Promise<unknown[]>((resolve, reject) => db.all(sql, (error, rows) => (error ? reject(error) : resolve(rows))));
     await run('CREATE TABLE test_entry_writes(entry_id TEXT)');
     for (const event of ['INSERT', 'UPDATE'])
       await run(
@@ -85,8 +85,8 @@ describe('refresh engine', () => {
     expect((await refresh(source.id))?.outcome).toBe('updated');
     const written = await run('SELECT entry_id FROM test_entry_writes');
     for (const event of ['INSERT', 'UPDATE']) await run(`DROP TRIGGER test_entry_${event}`);
-    await db.close();
-    expect(written.map((row) => ({ ...row }))).toEqual([{ entry_id: 'new-c' }]);
+    await new Promise((resolve) => db.close(resolve));
+    expect(written).toEqual([{ entry_id: 'new-c' }]);
     const after = await texts();
     expect([...after.keys()].sort()).toEqual(['kept-a', 'kept-b', 'new-c']);
     // Neither stringified again (update-cache reuses the stored text) nor written (saveEntries puts what differs).

@@ -1,6 +1,7 @@
 // The due index on each store: order, claims that two schedulers never share, claims of a dead
 // worker that lapse, and an index that follows every write of a source (edit, delete, disable,
 // Retry-After, refresh result), even while the source is claimed. Real stores, real schedulers.
+import sqlite3 from 'sqlite3';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,7 +10,6 @@ import { startScheduler } from '../../src/refresh/scheduler.js';
 import { openKeyValueStore, type KeyValueStore } from '../../src/store/kv.js';
 import { createRegistry, type Registry } from '../../src/store/registry.js';
 import { type SourceRecord } from '../../src/model.js';
-import { openSqliteConnection } from '../../src/store/sqlite-store.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { sourceRecord as testSourceRecord } from '../helpers/source-record.js';
 import { deleteRedisKeys, randomSecretKey, REDIS_URL, STORES, uniqueRedisPrefix, type StoreKind } from '../helpers/stores.js';
@@ -138,9 +138,10 @@ describe.each(STORES)('due index (%s store)', (kind: StoreKind) => {
     // Written as an older version did: the records and the source sets, no index, no marker. (On
     // SQLite the file is written before the store first opens it: its triggers index every write.)
     if (kind === 'sqlite') {
-      // The store's own SQLite library (a second copy in the process would not see the store's locks).
-      const db = await openSqliteConnection(join(dir, 'store.sqlite'));
-      const run = (sql: string, ...params: unknown[]) => db.query(sql, ...params);
+      // sqlite3 (the driver under @keyv/sqlite), not better-sqlite3: it loads on every supported Node.
+      const db = new sqlite3.Database(join(dir, 'store.sqlite'));
+      const run = (sql: string, ...params: unknown[]) =>
+        new Promise<void>((resolve, reject) => db.run(sql, params, (error) => (error ? reject(error) : resolve())));
       await run('CREATE TABLE keyv(key VARCHAR(255) PRIMARY KEY, value TEXT)');
       await run('CREATE TABLE fp_sets(name TEXT NOT NULL, member TEXT NOT NULL, PRIMARY KEY(name, member)) WITHOUT ROWID');
       for (const id of ['old1', 'old2']) {
@@ -151,7 +152,7 @@ describe.each(STORES)('due index (%s store)', (kind: StoreKind) => {
         );
         await run('INSERT INTO fp_sets(name, member) VALUES (?, ?)', 'sources', id);
       }
-      await db.close();
+      await new Promise<void>((resolve, reject) => db.close((error) => (error ? reject(error) : resolve())));
     }
     const { store, registry } = await open();
     if (kind === 'redis') {

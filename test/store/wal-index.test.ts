@@ -4,21 +4,21 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import sqlite3 from 'sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { openSqliteConnection } from '../../src/store/sqlite-store.js';
 import { openWalIndexHeader, type WalIndexHeader } from '../../src/store/wal-index.js';
 
-/** A connection of the store's own SQLite library (node:sqlite, or node-sqlite3 on Node 20). */
+/** A connection of sqlite3, the store's own driver. */
 interface Connection {
   exec(sql: string): Promise<void>;
   close(): Promise<void>;
 }
 
-async function openConnection(path: string): Promise<Connection> {
-  const db = await openSqliteConnection(path);
+function openConnection(path: string): Connection {
+  const db = new sqlite3.Database(path);
   return {
-    exec: async (sql) => void (await db.query(sql)),
-    close: () => db.close(),
+    exec: (sql) => new Promise((resolve, reject) => db.exec(sql, (error) => (error ? reject(error) : resolve()))),
+    close: () => new Promise((resolve) => db.close(() => resolve())),
   };
 }
 
@@ -27,7 +27,7 @@ describe('openWalIndexHeader: moved', () => {
   const connections: Connection[] = [];
   let header: WalIndexHeader | undefined;
   afterEach(async () => {
-    // The SQLite connections first, as the store does: closing the header's file drops the process's locks on it.
+    // sqlite3's connections first, as the store does: closing the header's file drops the process's locks on it.
     for (const connection of connections.splice(0)) await connection.close();
     header?.close();
     rmSync(dir, { recursive: true, force: true });
@@ -36,7 +36,7 @@ describe('openWalIndexHeader: moved', () => {
   async function open(journal = 'WAL'): Promise<{ path: string; writer: Connection; header: WalIndexHeader }> {
     dir = mkdtempSync(join(tmpdir(), 'feedproxy-wal-index-'));
     const path = join(dir, 'store.sqlite');
-    const writer = await openConnection(path);
+    const writer = openConnection(path);
     connections.push(writer);
     await writer.exec(`PRAGMA journal_mode = ${journal}`);
     await writer.exec('CREATE TABLE fp_changes(seq INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL)');
@@ -46,7 +46,7 @@ describe('openWalIndexHeader: moved', () => {
 
   it('is false while nobody commits, and true after every commit of any connection', async () => {
     const { path, writer, header } = await open();
-    const other = await openConnection(path);
+    const other = openConnection(path);
     connections.push(other);
     // The first call has nothing to compare with.
     expect(header.moved()).toBe(true);
