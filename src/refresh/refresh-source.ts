@@ -255,7 +255,7 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
     const editedMeanwhile = saved.urlSealed !== source.urlSealed;
     if (editedMeanwhile) {
       // Its feeds are rebuilt below; in a batch, marked first, so a crash before the batch's rebuild
-      // still leaves it to be rebuilt (with a rebuild of its own, the mark went with the entries).
+      // still leaves it to be rebuilt (with a rebuild of its own it is marked already, above).
       if (!rebuild) await markRebuildPending(deps, saved, options);
       await scrubCachedEntries(deps, source.id, secretsOfRecord(deps, saved));
     }
