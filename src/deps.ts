@@ -8,7 +8,7 @@ import { createLogger, type Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { createStatsRecorder, type StatsRecorder } from './stats/feed-stats.js';
 import { checkDataDir } from './store/check-data-dir.js';
-import { openKeyValueStore, type KeyValueStore } from './store/kv.js';
+import { openKeyValueStore, type KeyValueStore, type StoreOptions } from './store/kv.js';
 import { createRegistry, type Registry } from './store/registry.js';
 import { verifySecretKey } from './services/key-check.js';
 import { createVault, type Vault } from './vault/seal.js';
@@ -42,9 +42,9 @@ export interface DepsOverrides {
   kv?: KeyValueStore;
 }
 
-/** The store the config names, as createDeps opens it. */
-export function openStore(config: Readonly<Config>): Promise<KeyValueStore> {
-  return openKeyValueStore(config.store, { prefix: config.storePrefix, leaseHeartbeatMs: config.refresh.leaseSeconds * 1000 });
+/** The store the config names, as createDeps opens it (a test may shorten SQLite's busy timeout). */
+export function openStore(config: Readonly<Config>, options: Pick<StoreOptions, 'busyTimeoutMs'> = {}): Promise<KeyValueStore> {
+  return openKeyValueStore(config.store, { prefix: config.storePrefix, leaseHeartbeatMs: config.refresh.leaseSeconds * 1000, ...options });
 }
 
 export async function createDeps(config: Readonly<Config>, overrides: DepsOverrides = {}): Promise<Deps> {

@@ -156,13 +156,18 @@ export interface StoreOptions {
    * lives, up to the TTL it asked for; a killed holder's leases lapse within this bound.
    */
   leaseHeartbeatMs?: number;
+  /**
+   * SQLite: how long a statement waits for another connection's write lock (the cron CLI, a second
+   * instance) before it fails with SQLITE_BUSY. 10 s unless a test needs it shorter.
+   */
+  busyTimeoutMs?: number;
 }
 
 export const DEFAULT_PREFIX = 'feedproxy:';
 
 export async function openKeyValueStore(url: string, options: StoreOptions = {}): Promise<KeyValueStore> {
   let store: KeyValueStore;
-  if (url.startsWith('sqlite://')) store = await openSqliteStore(url.slice('sqlite://'.length));
+  if (url.startsWith('sqlite://')) store = await openSqliteStore(url.slice('sqlite://'.length), options.busyTimeoutMs);
   else if (/^rediss?:\/\//.test(url)) store = await openRedisStore(url, options.prefix ?? DEFAULT_PREFIX);
   else throw new Error(`unsupported store URL scheme: ${url.split(':')[0]}`);
   return options.leaseHeartbeatMs ? withLeaseHeartbeat(store, options.leaseHeartbeatMs) : store;

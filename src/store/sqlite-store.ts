@@ -22,13 +22,13 @@ import { openWalIndexHeader } from './wal-index.js';
 
 type SqlQuery = (sql: string, ...params: unknown[]) => Promise<Array<Record<string, unknown>>>;
 
-export async function openSqliteStore(path: string): Promise<KeyValueStore> {
+export async function openSqliteStore(path: string, busyTimeoutMs = 10_000): Promise<KeyValueStore> {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   // keyv's adapter prepares every statement anew (node-sqlite3's Database#all), and preparing one
   // that writes keyv's table compiles its triggers too: ≈ 250 of the ≈ 340 µs of CPU a refresh's
   // compare-and-set cost (BENCHMARKS.md, bench 2, session 7). So the adapter runs its queries, and
   // we ours, on one connection of our own that keeps each statement prepared.
-  const connection = await openConnection(path);
+  const connection = await openConnection(path, busyTimeoutMs);
   const adapter = new KeyvSqlite({ uri: 'sqlite://:memory:' });
   const closeAdapter = adapter.close;
   adapter.query = connection.query;
@@ -512,11 +512,11 @@ function isKeptText(sql: string): boolean {
  * Schema statements (PRAGMA, CREATE) run once and are not kept; past MAX_PREPARED texts a statement
  * is prepared for its call alone, as before (none is evicted, so none is finalized under a caller).
  */
-async function openConnection(path: string): Promise<{ query: SqlQuery; close(): Promise<void> }> {
+async function openConnection(path: string, busyTimeoutMs: number): Promise<{ query: SqlQuery; close(): Promise<void> }> {
   const db = await new Promise<sqlite3.Database>((resolve, reject) => {
     const opened: sqlite3.Database = new sqlite3.Database(path, (error) => (error ? reject(error) : resolve(opened)));
   });
-  db.configure('busyTimeout', 10_000);
+  db.configure('busyTimeout', busyTimeoutMs);
   const prepared = new Map<string, Promise<sqlite3.Statement>>();
   const prepare = (sql: string) =>
     new Promise<sqlite3.Statement>((resolve, reject) => {

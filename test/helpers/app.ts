@@ -53,6 +53,8 @@ export interface TestAppOptions {
   dir?: string;
   /** SQLite file in `dir` (default), or the local Redis under a unique prefix removed on close. */
   store?: StoreKind;
+  /** SQLite: how long a statement waits for another connection's write lock (10 s otherwise). */
+  busyTimeoutMs?: number;
 }
 
 /**
@@ -92,7 +94,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     ...redisEnv,
     ...options.env,
   });
-  const kv = await openStore(config);
+  const kv = await openStore(config, { busyTimeoutMs: options.busyTimeoutMs });
   const deps = await createDeps(config, { logger: createLogger('trace', stream), kv, ...options.overrides });
   const app = await buildApp(deps);
   await app.ready();
