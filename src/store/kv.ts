@@ -165,6 +165,17 @@ export interface StoreOptions {
 
 export const DEFAULT_PREFIX = 'feedproxy:';
 
+/**
+ * The store refused a statement for another connection's lock: SQLite's write lock held past the
+ * busy timeout (SQLITE_BUSY: the cron CLI or a second instance mid-write), or a table locked
+ * (SQLITE_LOCKED). A ping still answers then, so only the error tells; the same call may succeed
+ * when retried. node-sqlite3's error carries the code, and keyv (throwOnErrors) rethrows it as is.
+ */
+export function isStoreBusy(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null | undefined)?.code;
+  return typeof code === 'string' && /^SQLITE_(BUSY|LOCKED)(_|$)/.test(code);
+}
+
 export async function openKeyValueStore(url: string, options: StoreOptions = {}): Promise<KeyValueStore> {
   let store: KeyValueStore;
   if (url.startsWith('sqlite://')) store = await openSqliteStore(url.slice('sqlite://'.length), options.busyTimeoutMs);

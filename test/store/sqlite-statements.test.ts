@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import sqlite3 from 'sqlite3';
-import { openKeyValueStore, type KeyValueStore } from '../../src/store/kv.js';
+import { isStoreBusy, openKeyValueStore, type KeyValueStore } from '../../src/store/kv.js';
 
 describe('SQLite store: statements kept prepared', () => {
   let dir: string;
@@ -56,6 +56,50 @@ describe('SQLite store: statements kept prepared', () => {
     } finally {
       one = again;
     }
+  });
+
+  it('fails a write held off by another connection past the busy timeout with an error isStoreBusy knows', async () => {
+    const short = await openKeyValueStore(url(), { busyTimeoutMs: 100 });
+    const other = new sqlite3.Database(join(dir, 'kv.sqlite'));
+    const exec = (sql: string) => new Promise<void>((resolve, reject) => other.exec(sql, (error) => (error ? reject(error) : resolve())));
+    try {
+      await exec('BEGIN IMMEDIATE'); // the write lock, held until ROLLBACK
+      // A record through keyv (throwOnErrors) and a statement of our own: each fails with node-sqlite3's error as raised.
+      for (const write of [() => short.set('source:locked', { id: 'locked' }), () => short.addMember('set:locked', 'm')]) {
+        const error: unknown = await write().then(
+          () => undefined,
+          (failed: unknown) => failed,
+        );
+        expect(error).toMatchObject({ code: 'SQLITE_BUSY', message: 'SQLITE_BUSY: database is locked' });
+        expect(isStoreBusy(error)).toBe(true);
+      }
+      // Reads go on meanwhile (WAL), which is why a ping cannot tell.
+      await expect(short.ping()).resolves.toBeUndefined();
+      await exec('ROLLBACK');
+      await short.set('source:locked', { id: 'locked' });
+      expect(await two.get('source:locked')).toEqual({ id: 'locked' });
+    } finally {
+      await exec('ROLLBACK').catch(() => undefined);
+      await new Promise((resolve) => other.close(resolve));
+      await short.close();
+    }
+  });
+
+  it('isStoreBusy: only a lock held elsewhere, never another failure', () => {
+    const cases: Array<[unknown, boolean]> = [
+      [Object.assign(new Error('SQLITE_BUSY: database is locked'), { code: 'SQLITE_BUSY', errno: 5 }), true],
+      [Object.assign(new Error('SQLITE_LOCKED: database table is locked'), { code: 'SQLITE_LOCKED', errno: 6 }), true],
+      [Object.assign(new Error('SQLITE_BUSY_SNAPSHOT'), { code: 'SQLITE_BUSY_SNAPSHOT' }), true],
+      [Object.assign(new Error('SQLITE_CONSTRAINT: NOT NULL constraint failed'), { code: 'SQLITE_CONSTRAINT' }), false],
+      [Object.assign(new Error('SQLITE_BUSYNESS'), { code: 'SQLITE_BUSYNESS' }), false],
+      [Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }), false],
+      [new Error('SQLITE_BUSY: database is locked'), false], // the message alone decides nothing
+      [{ code: 5 }, false],
+      ['SQLITE_BUSY', false],
+      [undefined, false],
+      [null, false],
+    ];
+    for (const [error, busy] of cases) expect(isStoreBusy(error), String((error as Error)?.message ?? error)).toBe(busy);
   });
 
   it('fails a record write the database refuses, rather than answering as if it were written', async () => {
