@@ -17,6 +17,7 @@ import {
   type CodedError,
 } from './errors.js';
 import { clientErrorCodeOf, HELMET_HEADERS, registerHttpSecurity } from './http-security.js';
+import { isStoreBusy } from './store/kv.js';
 import { apiRoutes } from './routes/api/index.js';
 import { usersRoutes } from './routes/api/users.js';
 import { createWrongKeyLimit, type WrongKeyLimit } from './routes/api/wrong-keys.js';
@@ -88,9 +89,11 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
       // Fastify's own client errors (bad JSON, body too large, unsupported media type).
       return sendError(reply, { code: clientErrorCodeOf(error), statusCode, message: clientErrorMessage(error, request.url) });
     }
-    // A failure because the store is away (Redis restarting) is the service being unavailable, not a bug:
-    // 503 with Retry-After, and the next request works again as soon as the store answers.
+    // A failure because the store is away (Redis restarting) or busy (another process holding SQLite's
+    // write lock past the busy timeout: a ping still answers) is the service being unavailable, not a
+    // bug: 503 with Retry-After, and the next request works again as soon as the store answers.
     if (
+      isStoreBusy(error) ||
       !(await deps.registry.ping().then(
         () => true,
         () => false,
