@@ -33,6 +33,10 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
       // Request URLs are logged without their query: public feed tokens live in the path, OAuth
       // callbacks carry tokens in the query.
       serializers: {
+        // Our code logs errors as plain `{ type, message }` objects, already cleared of secrets: pino's
+        // default `err` serializer would rename their type to the object's constructor ("Object").
+        // A real Error (a library's) still goes through it.
+        err: (err: unknown) => (err instanceof Error ? pino.stdSerializers.err(err) : err),
         req(request: { method?: string; url?: string; id?: string }) {
           return { method: request.method, url: pathOnly(request.url), id: request.id };
         },
