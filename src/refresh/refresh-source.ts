@@ -12,6 +12,7 @@ import { CONNECTION_REMOVED, correctClockSkew } from '../oauth/signed-requests.j
 import { NORMALISER_VERSION, parseFeed } from '../parse/index.js';
 import { SCRUB_RULES, scrubEntry, scrubText, secretValuesOf } from '../secrets/scrub.js';
 import { rebuildFeedsOfSource } from '../publish/rebuild-feed.js';
+import { isStoreBusy } from '../store/kv.js';
 import type { SourceRecord } from '../model.js';
 import { afterFailure, afterGoodFetch, isActive, isDeferred, nextFetchAfter, upstreamMinMinutesOf } from '../model/source-policy.js';
 import {
@@ -269,6 +270,9 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
     deps.logger.debug({ sourceId: source.id, host: source.host, added: update.added, updated: update.updated }, 'source refreshed');
     return { outcome, source: saved };
   } catch (error) {
+    // Our own store busy (another process holding SQLite's write lock) is no failure of the
+    // upstream: the source keeps its status and error count, and the caller hears of the store.
+    if (isStoreBusy(error)) throw error;
     deps.metrics.fetchDuration.observe({ outcome: 'error' }, Number(process.hrtime.bigint() - started) / 1e9);
     return recordFailure(deps, source, error, secretsForFailure(request), options);
   }

@@ -1,10 +1,11 @@
 // Runs refreshes with a global concurrency bound and a per-upstream-host bound, so one slow host
 // never holds every slot and no host sees more than `perHost` of our connections at once.
 import type { Deps } from '../deps.js';
-import { InternalError } from '../errors.js';
+import { InternalError, StoreUnavailableError } from '../errors.js';
 import type { SourceRecord } from '../model.js';
 import { dueAtOf, isActive } from '../model/source-policy.js';
 import { rebuildFeedsOfSources } from '../publish/rebuild-feed.js';
+import { isStoreBusy } from '../store/kv.js';
 import { refreshSource, type RefreshOptions, type RefreshResult } from './refresh-source.js';
 
 export interface BatchOptions extends RefreshOptions {
@@ -106,11 +107,17 @@ export async function refreshBatch(deps: Deps, sources: SourceRecord[], options:
           })
           .catch((error: unknown) => {
             // The store failed under us: report the source as failed so `feedproxy refresh` exits 1.
-            deps.logger.error({ sourceId: source.id, err: (error as Error).message }, 'refresh crashed');
+            // Busy (another process holding SQLite's write lock) is the store away for a moment, not a
+            // bug: the source is left as it was and is due again when its claim lapses.
+            const busy = isStoreBusy(error);
+            if (busy) deps.logger.warn({ sourceId: source.id, err: (error as Error).message }, 'refresh put off: the store is busy');
+            else deps.logger.error({ sourceId: source.id, err: (error as Error).message }, 'refresh crashed');
             const failed: RefreshResult = {
               outcome: 'failed',
               source,
-              error: { code: InternalError.code, message: 'Internal error while refreshing' },
+              error: busy
+                ? { code: StoreUnavailableError.code, message: new StoreUnavailableError().message }
+                : { code: InternalError.code, message: 'Internal error while refreshing' },
             };
             results.push(failed);
             options.onResult?.(failed);

@@ -1,0 +1,89 @@
+// Our own store busy during a refresh (another process — the cron CLI, a second instance — holding
+// the SQLite file's write lock past the busy timeout) is no failure of the upstream: the source keeps
+// its status and error count, the caller hears FP_STORE_UNAVAILABLE, and the next refresh works.
+// The upstream's handler takes the lock as it answers, so the refresh's first write meets it; the lock
+// is released after that write has given up and while the write that would record a failure waits.
+import { join } from 'node:path';
+import sqlite3 from 'sqlite3';
+import { describe, expect, it } from 'vitest';
+import { refreshSource } from '../../src/refresh/refresh-source.js';
+import { refreshBatch } from '../../src/refresh/run-batch.js';
+import { isStoreBusy } from '../../src/store/kv.js';
+import { buildTestApp, type TestApp } from '../helpers/app.js';
+import { serveBody, startUpstream, type UpstreamHandler } from '../helpers/upstream.js';
+
+const RSS = { contentType: 'application/rss+xml' };
+const BUSY_TIMEOUT_MS = 1_000;
+/** Past the first write's busy timeout, well inside the next write's. */
+const HELD_MS = 1_500;
+
+const feedWith = (titles: string[]) =>
+  '<?xml version="1.0"?><rss version="2.0"><channel><title>Club</title><link>http://example.test/</link>' +
+  titles.map((title, index) => `<item><guid>g${index}</guid><title>${title}</title></item>`).join('') +
+  '</channel></rss>';
+
+function openConnection(path: string) {
+  const db = new sqlite3.Database(path);
+  return {
+    exec: (sql: string) => new Promise<void>((resolve, reject) => db.exec(sql, (error) => (error ? reject(error) : resolve()))),
+    close: () => new Promise<void>((resolve) => db.close(() => resolve())),
+  };
+}
+
+async function sourceWithLockingUpstream(context: Parameters<typeof buildTestApp>[0]) {
+  let handler: UpstreamHandler = serveBody(feedWith(['One']), RSS);
+  const upstream = await startUpstream({ '/feed': (request, response) => handler(request, response) });
+  context.onTestFinished(() => upstream.close());
+  const t: TestApp = await buildTestApp(context, { allowPrivate: [upstream.hostPort], busyTimeoutMs: BUSY_TIMEOUT_MS });
+  const key = await t.createUserKey();
+  const created = await t.api(key, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url('/feed') } });
+  expect(created.statusCode).toBe(201);
+  const id = created.json().id as string;
+  // Created and fetched: one entry cached.
+  expect(['updated', 'unchanged']).toContain((await refreshSource(t.deps, id, { force: true }))?.outcome);
+  expect((await t.deps.registry.getEntries(id)).map((entry) => entry.title)).toEqual(['One']);
+  const other = openConnection(join(t.dir, 'feedproxy.sqlite'));
+  context.onTestFinished(() => other.close());
+  let released: Promise<void> | undefined;
+  // The next fetch answers a new item while another connection holds the write lock for HELD_MS.
+  handler = async (request, response) => {
+    await other.exec('BEGIN IMMEDIATE');
+    released = new Promise((resolve) => setTimeout(resolve, HELD_MS)).then(() => other.exec('ROLLBACK'));
+    await serveBody(feedWith(['One', 'Two']), RSS)(request, response);
+  };
+  return { t, id, lockReleased: () => released, serveAgain: () => (handler = serveBody(feedWith(['One', 'Two']), RSS)) };
+}
+
+describe('a refresh while another process holds the SQLite write lock', () => {
+  it('leaves the source as it was and rejects with the busy store; the next refresh works', async (context) => {
+    const { t, id, lockReleased, serveAgain } = await sourceWithLockingUpstream(context);
+    const before = (await t.deps.registry.getSource(id))!;
+    expect(before).toMatchObject({ status: 'ok', errorCount: 0 });
+
+    const refreshed = refreshSource(t.deps, id, { force: true });
+    await expect(refreshed).rejects.toSatisfy(isStoreBusy);
+    // Positive control: the lock was taken during the fetch (the handler ran).
+    expect(lockReleased()).toBeDefined();
+    await lockReleased();
+    const after = (await t.deps.registry.getSource(id))!;
+    expect(after).toMatchObject({ status: 'ok', errorCount: 0, lastFetchedAt: before.lastFetchedAt });
+    expect(after.lastErrorCode).toBeUndefined();
+
+    serveAgain();
+    // The lease the busy refresh held was released on its way out: this refresh runs at once.
+    expect((await refreshSource(t.deps, id, { force: true }))?.outcome).toBe('updated');
+    expect((await t.deps.registry.getEntries(id)).map((entry) => entry.title).sort()).toEqual(['One', 'Two']);
+  });
+
+  it('in a batch, reports FP_STORE_UNAVAILABLE at warn, not a crash', async (context) => {
+    const { t, id, lockReleased } = await sourceWithLockingUpstream(context);
+    const source = (await t.deps.registry.getSource(id))!;
+    const results = await refreshBatch(t.deps, [source], { concurrency: 1, perHost: 1 });
+    await lockReleased();
+    expect(results.map((result) => result.error?.code)).toEqual(['FP_STORE_UNAVAILABLE']);
+    expect((await t.deps.registry.getSource(id))!).toMatchObject({ status: 'ok', errorCount: 0 });
+    const lines = t.logs.map((line) => JSON.parse(line) as { level: number; msg: string });
+    expect(lines.filter((line) => line.msg === 'refresh put off: the store is busy').map((line) => line.level)).toEqual([40]);
+    expect(lines.some((line) => line.msg === 'refresh crashed')).toBe(false);
+  });
+});
