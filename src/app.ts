@@ -17,7 +17,6 @@ import {
   type CodedError,
 } from './errors.js';
 import { clientErrorCodeOf, HELMET_HEADERS, registerHttpSecurity } from './http-security.js';
-import { isStoreBusy } from './store/kv.js';
 import { apiRoutes } from './routes/api/index.js';
 import { usersRoutes } from './routes/api/users.js';
 import { createWrongKeyLimit, type WrongKeyLimit } from './routes/api/wrong-keys.js';
@@ -27,10 +26,8 @@ import { publicFeedRoutes, type PollAnswerer } from './routes/public-feeds.js';
 import { browserViewRoutes } from './routes/browser-view.js';
 import { dashboardRoutes } from './routes/dashboard/index.js';
 import { websubRoutes } from './routes/websub.js';
+import { isStoreUnavailable, STORE_RETRY_AFTER_MS } from './store-unavailable.js';
 import { VERSION } from './version.js';
-
-/** How long a client waits before retrying while the store is away (Redis restarts in seconds). */
-const STORE_RETRY_AFTER_MS = 5000;
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -89,16 +86,8 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
       // Fastify's own client errors (bad JSON, body too large, unsupported media type).
       return sendError(reply, { code: clientErrorCodeOf(error), statusCode, message: clientErrorMessage(error, request.url) });
     }
-    // A failure because the store is away (Redis restarting) or busy (another process holding SQLite's
-    // write lock past the busy timeout: a ping still answers) is the service being unavailable, not a
-    // bug: 503 with Retry-After, and the next request works again as soon as the store answers.
-    if (
-      isStoreBusy(error) ||
-      !(await deps.registry.ping().then(
-        () => true,
-        () => false,
-      ))
-    ) {
+    // The store away or busy is the service being unavailable, not a bug (store-unavailable.ts).
+    if (await isStoreUnavailable(deps, error)) {
       request.log.warn({ err: { type: error.name, message: error.message } }, 'store unavailable');
       return sendError(reply, withRetryAfter(new StoreUnavailableError(), STORE_RETRY_AFTER_MS));
     }

@@ -2,6 +2,7 @@
 // /api/v1 in-process with the signed-in user's key (api-client.ts); nothing here reads the store.
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply } from 'fastify';
 import { dashboardContentSecurityPolicy } from '../../http-security.js';
+import { isStoreUnavailable, STORE_RETRY_AFTER_MS } from '../../store-unavailable.js';
 import { apiClient, SignedOutError, type CallApi } from './api-client.js';
 import { loadAssets } from './assets.js';
 import { connectionPages } from './connections.js';
@@ -79,8 +80,24 @@ export const dashboardRoutes: FastifyPluginAsync = async (app) => {
         writeSession(deps, reply);
         return reply.redirect(`${SIGN_IN_PATH}?ended=1`, 303);
       }
-      request.log.error({ err: { type: (error as Error).name, message: (error as Error).message } }, 'dashboard page failed');
       const status = (error as { statusCode?: number }).statusCode ?? 500;
+      // As the API answers (app.ts): the store away or busy is a moment's unavailability, not a bug.
+      if (status >= 500 && (await isStoreUnavailable(deps, error))) {
+        request.log.warn({ err: { type: (error as Error).name, message: (error as Error).message } }, 'store unavailable');
+        return reply
+          .code(503)
+          .header('retry-after', String(STORE_RETRY_AFTER_MS / 1000))
+          .type('text/html; charset=utf-8')
+          .send(
+            page({
+              title: 'Store unavailable',
+              section: 'sources',
+              session: request.dashboard,
+              body: html`<p>The store is busy or unavailable. Try again in a few seconds. <a href="/dashboard">Back to the dashboard</a></p>`,
+            }),
+          );
+      }
+      request.log.error({ err: { type: (error as Error).name, message: (error as Error).message } }, 'dashboard page failed');
       return reply
         .code(status >= 400 ? status : 500)
         .type('text/html; charset=utf-8')
