@@ -9,6 +9,7 @@ const UNIT = [
   'test/docs-links.test.ts',
   'test/architecture.test.ts',
   'test/text.test.ts',
+  'test/logger.test.ts',
   'test/config.test.ts',
   'test/pipeline/feed-options.test.ts',
   'test/pipeline/filter.test.ts',

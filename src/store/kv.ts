@@ -166,14 +166,14 @@ export interface StoreOptions {
 export const DEFAULT_PREFIX = 'feedproxy:';
 
 /**
- * The store refused a statement for another connection's lock: SQLite's write lock held past the
- * busy timeout (SQLITE_BUSY: the cron CLI or a second instance mid-write), or a table locked
- * (SQLITE_LOCKED). A ping still answers then, so only the error tells; the same call may succeed
- * when retried. node-sqlite3's error carries the code, and keyv (throwOnErrors) rethrows it as is.
+ * The store refused a statement for another process's lock: SQLite's write lock held past the busy
+ * timeout (SQLITE_BUSY: the cron CLI or a second instance mid-write). A ping still answers then, so
+ * only the error tells; the same call may succeed when retried. node-sqlite3's error carries the
+ * primary code (never an extended one), and keyv (throwOnErrors) rethrows it as is. Not
+ * SQLITE_LOCKED: with one connection a process and no shared cache, that is our own bug.
  */
 export function isStoreBusy(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null | undefined)?.code;
-  return typeof code === 'string' && /^SQLITE_(BUSY|LOCKED)(_|$)/.test(code);
+  return (error as { code?: unknown } | null | undefined)?.code === 'SQLITE_BUSY';
 }
 
 export async function openKeyValueStore(url: string, options: StoreOptions = {}): Promise<KeyValueStore> {

@@ -88,8 +88,8 @@ describe('SQLite store: statements kept prepared', () => {
   it('isStoreBusy: only a lock held elsewhere, never another failure', () => {
     const cases: Array<[unknown, boolean]> = [
       [Object.assign(new Error('SQLITE_BUSY: database is locked'), { code: 'SQLITE_BUSY', errno: 5 }), true],
-      [Object.assign(new Error('SQLITE_LOCKED: database table is locked'), { code: 'SQLITE_LOCKED', errno: 6 }), true],
-      [Object.assign(new Error('SQLITE_BUSY_SNAPSHOT'), { code: 'SQLITE_BUSY_SNAPSHOT' }), true],
+      // Our own connection's conflict (a statement left mid-step): a bug, never another process's lock.
+      [Object.assign(new Error('SQLITE_LOCKED: database table is locked'), { code: 'SQLITE_LOCKED', errno: 6 }), false],
       [Object.assign(new Error('SQLITE_CONSTRAINT: NOT NULL constraint failed'), { code: 'SQLITE_CONSTRAINT' }), false],
       [Object.assign(new Error('SQLITE_BUSYNESS'), { code: 'SQLITE_BUSYNESS' }), false],
       [Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }), false],
