@@ -216,7 +216,11 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
       },
       rescrub ? undefined : stored.textById,
     );
-    const rebuild = update.changed || rescrub || source.status !== 'ok';
+    // Entries written since this record was (a refresh whose record write then failed, an edit's
+    // scrub), or not known to be (a record from before a full refresh wrote the revision on it): what
+    // is published may predate them, so it is rebuilt even when this parse changed none.
+    const writtenSince = stored.revision !== source.documentEntriesRevision;
+    const rebuild = update.changed || rescrub || source.status !== 'ok' || writtenSince;
     const writeEntries = update.dirty || rescrub || cached.length === 0;
     // A batch's pending mark goes with the entries' write, in its atomic step, when there is one.
     if (rebuild && !writeEntries) await markRebuildPending(deps, source, options);

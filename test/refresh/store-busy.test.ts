@@ -3,32 +3,23 @@
 // its status and error count, the caller hears FP_STORE_UNAVAILABLE, and the next refresh works.
 // The upstream's handler takes the lock as it answers, so the refresh's first write meets it; the lock
 // is released after that write has given up and while the write that would record a failure waits.
-import { join } from 'node:path';
-import sqlite3 from 'sqlite3';
 import { describe, expect, it } from 'vitest';
 import { refreshSource } from '../../src/refresh/refresh-source.js';
 import { refreshBatch } from '../../src/refresh/run-batch.js';
 import { isStoreBusy } from '../../src/store/kv.js';
-import { buildTestApp, type TestApp } from '../helpers/app.js';
+import { buildTestApp, PUBLIC_URL, type TestApp } from '../helpers/app.js';
+import { openSecondConnection } from '../helpers/second-connection.js';
 import { serveBody, startUpstream, type UpstreamHandler } from '../helpers/upstream.js';
 
 const RSS = { contentType: 'application/rss+xml' };
-const BUSY_TIMEOUT_MS = 1_000;
-/** Past the first write's busy timeout, well inside the next write's. */
-const HELD_MS = 1_500;
+const BUSY_TIMEOUT_MS = 2_000;
+/** Past the first write's busy timeout, well inside the next write's (a second of margin each way on a slow machine). */
+const HELD_MS = 3_000;
 
 const feedWith = (titles: string[]) =>
   '<?xml version="1.0"?><rss version="2.0"><channel><title>Club</title><link>http://example.test/</link>' +
   titles.map((title, index) => `<item><guid>g${index}</guid><title>${title}</title></item>`).join('') +
   '</channel></rss>';
-
-function openConnection(path: string) {
-  const db = new sqlite3.Database(path);
-  return {
-    exec: (sql: string) => new Promise<void>((resolve, reject) => db.exec(sql, (error) => (error ? reject(error) : resolve()))),
-    close: () => new Promise<void>((resolve) => db.close(() => resolve())),
-  };
-}
 
 async function sourceWithLockingUpstream(context: Parameters<typeof buildTestApp>[0]) {
   let handler: UpstreamHandler = serveBody(feedWith(['One']), RSS);
@@ -42,7 +33,7 @@ async function sourceWithLockingUpstream(context: Parameters<typeof buildTestApp
   // Created and fetched: one entry cached.
   expect(['updated', 'unchanged']).toContain((await refreshSource(t.deps, id, { force: true }))?.outcome);
   expect((await t.deps.registry.getEntries(id)).map((entry) => entry.title)).toEqual(['One']);
-  const other = openConnection(join(t.dir, 'feedproxy.sqlite'));
+  const other = openSecondConnection(t);
   context.onTestFinished(() => other.close());
   let released: Promise<void> | undefined;
   // The next fetch answers a new item while another connection holds the write lock for HELD_MS.
@@ -85,5 +76,37 @@ describe('a refresh while another process holds the SQLite write lock', () => {
     const lines = t.logs.map((line) => JSON.parse(line) as { level: number; msg: string });
     expect(lines.filter((line) => line.msg === 'refresh put off: the store is busy').map((line) => line.level)).toEqual([40]);
     expect(lines.some((line) => line.msg === 'refresh crashed')).toBe(false);
+  });
+});
+
+describe("entries written by a refresh whose record's write then failed", () => {
+  it('are published by the next refresh, though it finds them already cached', async (context) => {
+    let body = feedWith(['One']);
+    const upstream = await startUpstream({ '/feed': (request, response) => serveBody(body, RSS)(request, response) });
+    context.onTestFinished(() => upstream.close());
+    const t = await buildTestApp(context, { allowPrivate: [upstream.hostPort] });
+    const key = await t.createUserKey();
+    const id = (await t.api(key, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url('/feed') } })).json().id as string;
+    const feed = await t.api(key, { method: 'POST', url: '/api/v1/feeds', payload: { title: 'F', sources: [id] } });
+    const path = String(feed.json().urls.rss).slice(PUBLIC_URL.length);
+    const published = async () => (await t.app.inject({ method: 'GET', url: path })).body;
+    expect(await published()).toContain('<![CDATA[One]]>');
+
+    // The record's write refused (as a busy store refuses it after the entries' write went through):
+    // the refresh writes its entries, then fails on the record and records no failure either.
+    const other = openSecondConnection(t);
+    context.onTestFinished(() => other.close());
+    await other.exec(
+      `CREATE TRIGGER refuse_record BEFORE UPDATE ON keyv WHEN NEW.key = 'fp:source:${id}' BEGIN SELECT RAISE(ABORT, 'refused by the test'); END`,
+    );
+    body = feedWith(['One', 'Two']);
+    await expect(refreshSource(t.deps, id, { force: true })).rejects.toThrow('refused by the test');
+    await other.exec('DROP TRIGGER refuse_record');
+    // Positive controls: the entries went in, the published feed predates them.
+    expect((await t.deps.registry.getEntries(id)).map((entry) => entry.title).sort()).toEqual(['One', 'Two']);
+    expect(await published()).not.toContain('<![CDATA[Two]]>');
+
+    expect((await refreshSource(t.deps, id, { force: true }))?.outcome).toBe('unchanged');
+    expect(await published()).toContain('<![CDATA[Two]]>');
   });
 });
