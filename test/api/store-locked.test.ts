@@ -1,19 +1,9 @@
 // The SQLite file's write lock held by another connection (the cron CLI mid-write, a second instance)
 // past the busy timeout: SELECT 1 still answers, yet the write fails with SQLITE_BUSY. That is the store
 // being unavailable for a moment, not a bug: 503 with Retry-After, logged at warn, as when Redis is away.
-import { join } from 'node:path';
-import sqlite3 from 'sqlite3';
 import { describe, expect, it } from 'vitest';
 import { buildTestApp } from '../helpers/app.js';
-
-/** A second connection of sqlite3, the store's own driver, on the app's file. */
-function openConnection(path: string) {
-  const db = new sqlite3.Database(path);
-  return {
-    exec: (sql: string) => new Promise<void>((resolve, reject) => db.exec(sql, (error) => (error ? reject(error) : resolve()))),
-    close: () => new Promise<void>((resolve) => db.close(() => resolve())),
-  };
-}
+import { openSecondConnection } from '../helpers/second-connection.js';
 
 describe('a SQLite file locked by another connection', () => {
   it('answers 503 FP_STORE_UNAVAILABLE with Retry-After, and the write works once the lock is released', async (context) => {
@@ -21,7 +11,7 @@ describe('a SQLite file locked by another connection', () => {
     const t = await buildTestApp(context, { busyTimeoutMs: 200 });
     const key = await t.createUserKey();
     const create = () => t.api(key, { method: 'POST', url: '/api/v1/feeds', payload: { title: 'Locked', sources: [] } });
-    const other = openConnection(join(t.dir, 'feedproxy.sqlite'));
+    const other = openSecondConnection(t);
     try {
       await other.exec('BEGIN IMMEDIATE'); // the write lock, held until ROLLBACK
       const locked = await create();
@@ -54,7 +44,7 @@ describe('a SQLite file locked by another connection', () => {
   it('still answers any other failed statement with 500 FP_INTERNAL, logged at error (positive control)', async (context) => {
     const t = await buildTestApp(context, { busyTimeoutMs: 200 });
     const key = await t.createUserKey();
-    const other = openConnection(join(t.dir, 'feedproxy.sqlite'));
+    const other = openSecondConnection(t);
     try {
       // SQLITE_CONSTRAINT on the feed's record: the database refuses the write, and is not busy.
       await other.exec(

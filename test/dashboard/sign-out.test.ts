@@ -4,23 +4,8 @@
 // stops working on both.
 import { afterEach, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../helpers/app.js';
+import { FORM, signIn } from '../helpers/dashboard.js';
 import { deleteRedisKeys, randomSecretKey, REDIS_SKIP_REASON, redisAvailable, uniqueRedisPrefix } from '../helpers/stores.js';
-
-const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
-
-async function signIn(t: TestApp, apiKey: string): Promise<string> {
-  const form = await t.app.inject({ method: 'GET', url: '/dashboard/sign-in' });
-  const anonymous = String(form.headers['set-cookie']).split(';')[0]!;
-  const csrf = /name="_csrf" value="([^"]+)"/.exec(form.body)?.[1] ?? '';
-  const signedIn = await t.app.inject({
-    method: 'POST',
-    url: '/dashboard/sign-in',
-    headers: { ...FORM, cookie: anonymous },
-    payload: new URLSearchParams({ _csrf: csrf, apiKey }).toString(),
-  });
-  expect(signedIn.statusCode).toBe(303);
-  return String(signedIn.headers['set-cookie']).split(';')[0]!;
-}
 
 async function signOut(t: TestApp, cookie: string) {
   const page = await t.app.inject({ method: 'GET', url: '/dashboard/sources', headers: { cookie } });

@@ -2,35 +2,10 @@
 // test/api/store-locked.test.ts, seen from the dashboard: a page that writes to the store itself (signing
 // out revokes the session) answers 503 with Retry-After and a page saying to try again, logged at warn,
 // not a 500 "Something went wrong" logged at error; once the lock is released the same post works.
-import { join } from 'node:path';
-import sqlite3 from 'sqlite3';
 import { describe, expect, it } from 'vitest';
 import { buildTestApp, type TestApp } from '../helpers/app.js';
-
-const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
-
-/** A second connection of sqlite3, the store's own driver, on the app's file. */
-function openConnection(path: string) {
-  const db = new sqlite3.Database(path);
-  return {
-    exec: (sql: string) => new Promise<void>((resolve, reject) => db.exec(sql, (error) => (error ? reject(error) : resolve()))),
-    close: () => new Promise<void>((resolve) => db.close(() => resolve())),
-  };
-}
-
-async function signIn(t: TestApp, apiKey: string): Promise<string> {
-  const form = await t.app.inject({ method: 'GET', url: '/dashboard/sign-in' });
-  const anonymous = String(form.headers['set-cookie']).split(';')[0]!;
-  const csrf = /name="_csrf" value="([^"]+)"/.exec(form.body)?.[1] ?? '';
-  const signedIn = await t.app.inject({
-    method: 'POST',
-    url: '/dashboard/sign-in',
-    headers: { ...FORM, cookie: anonymous },
-    payload: new URLSearchParams({ _csrf: csrf, apiKey }).toString(),
-  });
-  expect(signedIn.statusCode).toBe(303);
-  return String(signedIn.headers['set-cookie']).split(';')[0]!;
-}
+import { FORM, signIn } from '../helpers/dashboard.js';
+import { openSecondConnection } from '../helpers/second-connection.js';
 
 async function csrfOf(t: TestApp, cookie: string): Promise<string> {
   const page = await t.app.inject({ method: 'GET', url: '/dashboard/sources', headers: { cookie } });
@@ -52,7 +27,7 @@ describe('the dashboard on a SQLite file locked by another connection', () => {
         headers: { ...FORM, cookie },
         payload: new URLSearchParams({ _csrf: csrf }).toString(),
       });
-    const other = openConnection(join(t.dir, 'feedproxy.sqlite'));
+    const other = openSecondConnection(t);
     try {
       await other.exec('BEGIN IMMEDIATE'); // the write lock, held until ROLLBACK
       const locked = await signOut();
@@ -86,7 +61,7 @@ describe('the dashboard on a SQLite file locked by another connection', () => {
     const t = await buildTestApp(context, { busyTimeoutMs: 200 });
     const cookie = await signIn(t, await t.createUserKey());
     const csrf = await csrfOf(t, cookie);
-    const other = openConnection(join(t.dir, 'feedproxy.sqlite'));
+    const other = openSecondConnection(t);
     try {
       // SQLITE_CONSTRAINT on every write: the database refuses the revocation, and is not busy.
       await other.exec(`CREATE TRIGGER test_refuse BEFORE INSERT ON keyv BEGIN SELECT RAISE(ABORT, 'refused by the test'); END`);
