@@ -61,7 +61,7 @@ describe('a refresh while another process holds the SQLite write lock', () => {
     expect(after.lastErrorCode).toBeUndefined();
 
     serveAgain();
-    // The lease the busy refresh held was released on its way out: this refresh runs at once.
+    // With the lock gone, the same refresh goes through and caches the new item.
     expect((await refreshSource(t.deps, id, { force: true }))?.outcome).toBe('updated');
     expect((await t.deps.registry.getEntries(id)).map((entry) => entry.title).sort()).toEqual(['One', 'Two']);
   });
