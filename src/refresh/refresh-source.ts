@@ -221,7 +221,9 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
     // is published may predate them, so it is rebuilt even when this parse changed none.
     const writtenSince = stored.revision !== source.documentEntriesRevision;
     const rebuild = update.changed || rescrub || source.status !== 'ok' || writtenSince;
-    const writeEntries = update.dirty || rescrub || cached.length === 0;
+    // A revision left pending (a writer of an older release killed mid-write) is written out once,
+    // or every refresh would find it unrecorded and rebuild.
+    const writeEntries = update.dirty || rescrub || cached.length === 0 || stored.revision === null;
     // A batch's pending mark goes with the entries' write, in its atomic step, when there is one.
     if (rebuild && !writeEntries) await markRebuildPending(deps, source, options);
     // A source deleted during the fetch gets these entries too, and saveRefreshed takes them back.

@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { refreshSource } from '../../src/refresh/refresh-source.js';
 import { refreshBatch } from '../../src/refresh/run-batch.js';
 import { isStoreBusy } from '../../src/store/kv.js';
+import { key } from '../../src/store/keys.js';
 import { buildTestApp, PUBLIC_URL, type TestApp } from '../helpers/app.js';
 import { openSecondConnection } from '../helpers/second-connection.js';
 import { serveBody, startUpstream, type UpstreamHandler } from '../helpers/upstream.js';
@@ -108,5 +109,23 @@ describe("entries written by a refresh whose record's write then failed", () => 
 
     expect((await refreshSource(t.deps, id, { force: true }))?.outcome).toBe('unchanged');
     expect(await published()).toContain('<![CDATA[Two]]>');
+  });
+});
+
+describe('an entries revision left pending by a writer killed mid-write (an older release)', () => {
+  it('is written out by the next refresh, so later ones do not rebuild again', async (context) => {
+    const upstream = await startUpstream({ '/feed': serveBody(feedWith(['One']), RSS) });
+    context.onTestFinished(() => upstream.close());
+    const t = await buildTestApp(context, { allowPrivate: [upstream.hostPort] });
+    const apiKey = await t.createUserKey();
+    const id = (await t.api(apiKey, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url('/feed') } })).json()
+      .id as string;
+    await t.kv.set(key.entriesRevision(id), 'left-by-a-crash:pending');
+    expect(await t.deps.registry.getEntryRevisions([id])).toEqual([null]);
+
+    await refreshSource(t.deps, id, { force: true });
+    const [revision] = await t.deps.registry.getEntryRevisions([id]);
+    expect(revision).not.toBeNull();
+    expect((await t.deps.registry.getSource(id))!.documentEntriesRevision).toBe(revision);
   });
 });
