@@ -2,13 +2,16 @@
 // process's view (the cron CLI, a second instance), e.g. to hold the write lock with BEGIN IMMEDIATE.
 import { join } from 'node:path';
 import sqlite3 from 'sqlite3';
+import type { TestApp } from './app.js';
 
 export interface SecondConnection {
   exec(sql: string): Promise<void>;
   close(): Promise<void>;
 }
 
-export function openSecondConnection(t: { dir: string }): SecondConnection {
+export function openSecondConnection(t: Pick<TestApp, 'dir' | 'store'>): SecondConnection {
+  // On a Redis app there is no file: sqlite3 would make an empty one and lock nothing.
+  if (t.store !== 'sqlite') throw new Error(`a second SQLite connection needs a SQLite app, not ${t.store}`);
   const db = new sqlite3.Database(join(t.dir, 'feedproxy.sqlite'));
   return {
     exec: (sql) => new Promise<void>((resolve, reject) => db.exec(sql, (error) => (error ? reject(error) : resolve()))),
