@@ -2,19 +2,10 @@
 // sealed, a tampered cookie refused, and a strict CSP on the dashboard that leaves the API's alone.
 import { afterEach, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../helpers/app.js';
-
-const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
+import { FORM, postSignIn } from '../helpers/dashboard.js';
 
 async function signIn(t: TestApp, apiKey: string) {
-  const form = await t.app.inject({ method: 'GET', url: '/dashboard/sign-in' });
-  const anonymous = String(form.headers['set-cookie']).split(';')[0]!;
-  const csrf = /name="_csrf" value="([^"]+)"/.exec(form.body)?.[1] ?? '';
-  const signedIn = await t.app.inject({
-    method: 'POST',
-    url: '/dashboard/sign-in',
-    headers: { ...FORM, cookie: anonymous },
-    payload: new URLSearchParams({ _csrf: csrf, apiKey }).toString(),
-  });
+  const signedIn = await postSignIn(t, apiKey);
   return { signedIn, setCookie: String(signedIn.headers['set-cookie']) };
 }
 
