@@ -1,5 +1,6 @@
 // Web dashboard (issue 9): server-rendered pages on top of the public JSON API. Every page calls
-// /api/v1 in-process with the signed-in user's key (api-client.ts); nothing here reads the store.
+// /api/v1 in-process with the signed-in user's key (api-client.ts); no page reads records itself (the
+// error handler pings the store only to tell an outage from a bug).
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply } from 'fastify';
 import { dashboardContentSecurityPolicy } from '../../http-security.js';
 import { isStoreUnavailable, STORE_RETRY_AFTER_MS } from '../../store-unavailable.js';
