@@ -303,8 +303,13 @@ async function fetchWithClockCorrection(deps: Deps, source: SourceRecord, reques
     return await deps.fetcher.fetchFeed(request);
   } catch (error) {
     if (!source.connectionId || !isCodedError(error) || error.upstreamStatus !== 401) throw error;
+    // A correction that fails leaves the provider's 401 to be recorded — unless our own store was
+    // busy (writing the learnt offset): that is no answer of the provider, and the refresh hears of it.
     const corrected = await correctClockSkew(deps, source.userId, source.connectionId, deps.vault.open(source.urlSealed)).catch(
-      () => false,
+      (correctionError: unknown) => {
+        if (isStoreBusy(correctionError)) throw correctionError;
+        return false;
+      },
     );
     if (!corrected) throw error;
     return deps.fetcher.fetchFeed(await prepareSourceRequest(deps, source));

@@ -42,6 +42,8 @@ export interface FakeProvider {
   revoke(token: string): void;
   /** Moves the provider's clock; timestamps outside its tolerance get 401 `timestamp_refused`. */
   setClockOffset(seconds: number): void;
+  /** Runs `hook` before each oauth_problem answer goes out (a test acting at that moment); undefined removes it. */
+  beforeProblem(hook: ((problem: string) => Promise<void>) | undefined): void;
   stats: FakeProviderStats;
   close(): Promise<void>;
 }
@@ -91,6 +93,7 @@ export async function startFakeProvider(options: FakeProviderOptions = {}): Prom
   const stats: FakeProviderStats = { requests: 0, byPath: {}, problems: {} };
   let clockOffset = 0;
   let baseUrl = '';
+  let problemHook: ((problem: string) => Promise<void>) | undefined;
 
   const providerNow = () => Math.floor(Date.now() / 1000) + clockOffset;
 
@@ -245,8 +248,10 @@ export async function startFakeProvider(options: FakeProviderOptions = {}): Prom
 
   const server = createServer((req, res) => {
     handle(req, res).catch((error: unknown) => {
-      if (error instanceof Problem) return respondProblem(res, error);
-      sendText(res, 500, 'fake provider failed');
+      if (!(error instanceof Problem)) return sendText(res, 500, 'fake provider failed');
+      const answer = () => respondProblem(res, error);
+      if (!problemHook) return answer();
+      return problemHook(error.problem).then(answer, () => sendText(res, 500, 'fake provider failed'));
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -279,6 +284,9 @@ export async function startFakeProvider(options: FakeProviderOptions = {}): Prom
     },
     setClockOffset(seconds) {
       clockOffset = seconds;
+    },
+    beforeProblem(hook) {
+      problemHook = hook;
     },
     close: () =>
       new Promise<void>((resolve, reject) => {

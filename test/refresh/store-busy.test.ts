@@ -3,12 +3,17 @@
 // its status and error count, the caller hears FP_STORE_UNAVAILABLE, and the next refresh works.
 // The upstream's handler takes the lock as it answers, so the refresh's first write meets it; the lock
 // is released after that write has given up and while the write that would record a failure waits.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { refreshSource } from '../../src/refresh/refresh-source.js';
 import { refreshBatch } from '../../src/refresh/run-batch.js';
 import { isStoreBusy } from '../../src/store/kv.js';
 import { key } from '../../src/store/keys.js';
 import { buildTestApp, PUBLIC_URL, type TestApp } from '../helpers/app.js';
+import { startFakeProvider } from '../helpers/fake-oauth-provider.js';
 import { openSecondConnection } from '../helpers/second-connection.js';
 import { serveBody, startUpstream, type UpstreamHandler } from '../helpers/upstream.js';
 
@@ -77,6 +82,69 @@ describe('a refresh while another process holds the SQLite write lock', () => {
     const lines = t.logs.map((line) => JSON.parse(line) as { level: number; msg: string });
     expect(lines.filter((line) => line.msg === 'refresh put off: the store is busy').map((line) => line.level)).toEqual([40]);
     expect(lines.some((line) => line.msg === 'refresh crashed')).toBe(false);
+  });
+});
+
+/** A test app configured with a fake OAuth provider, a user connected to it, and a source signed with that connection. */
+async function signedSource(context: Parameters<typeof buildTestApp>[0]) {
+  const provider = await startFakeProvider();
+  context.onTestFinished(() => provider.close());
+  const { id: _id, ...settings } = provider.config;
+  const file = join(mkdtempSync(join(tmpdir(), 'feedproxy-busy-oauth-')), 'feedproxy.yaml');
+  writeFileSync(file, stringify({ providers: { netflix: settings } }));
+  const t = await buildTestApp(context, {
+    allowPrivate: [provider.hostPort],
+    env: { FEEDPROXY_CONFIG: file },
+    busyTimeoutMs: BUSY_TIMEOUT_MS,
+  });
+  const apiKey = await t.createUserKey();
+  const started = (await t.api(apiKey, { method: 'POST', url: '/api/v1/connections', payload: { provider: 'netflix' } })).json();
+  // What the user's browser does: the provider's login page redirects to our callback.
+  const callback = new URL((await fetch(started.authorizeUrl, { redirect: 'manual' })).headers.get('location')!);
+  expect((await t.app.inject({ method: 'GET', url: callback.pathname + callback.search })).statusCode).toBe(200);
+  const connectionId = started.id as string;
+  const created = await t.api(apiKey, {
+    method: 'POST',
+    url: '/api/v1/sources',
+    payload: { url: `${provider.baseUrl}/users/{user_id}/queues/disc`, connectionId },
+  });
+  expect(created.statusCode, created.body).toBe(201);
+  return { t, provider, connectionId, id: created.json().id as string };
+}
+
+describe("a signed source's 401 while another process holds the SQLite write lock", () => {
+  it('leaves the source and its connection as they were, and rejects with the busy store', async (context) => {
+    const { t, provider, connectionId, id } = await signedSource(context);
+    const before = (await t.deps.registry.getSource(id))!;
+    expect(before).toMatchObject({ status: 'ok', errorCount: 0 });
+    const other = openSecondConnection(t);
+    context.onTestFinished(() => other.close());
+    // The provider's clock moves an hour: the fetch is refused (401 timestamp_refused), and the
+    // refresh learns the provider's clock and writes it on the connection. The lock is taken as the
+    // refusal goes out, so that write meets it; it is released while a write that would record the
+    // 401 on the source (and the connection unauthorized) waits.
+    provider.setClockOffset(3600);
+    let released: Promise<void> | undefined;
+    provider.beforeProblem(async () => {
+      if (released) return;
+      await other.exec('BEGIN IMMEDIATE');
+      released = new Promise((resolve) => setTimeout(resolve, HELD_MS)).then(() => other.exec('ROLLBACK'));
+    });
+
+    await expect(refreshSource(t.deps, id, { force: true })).rejects.toSatisfy(isStoreBusy);
+    // Positive control: the provider refused, and the lock was taken then.
+    expect(provider.stats.problems.timestamp_refused).toBeGreaterThanOrEqual(1);
+    expect(released).toBeDefined();
+    await released;
+    const after = (await t.deps.registry.getSource(id))!;
+    expect(after).toMatchObject({ status: 'ok', errorCount: 0, lastFetchedAt: before.lastFetchedAt });
+    expect(after.lastErrorCode).toBeUndefined();
+    expect((await t.deps.registry.getConnection(connectionId))!).toMatchObject({ status: 'connected' });
+
+    // With the lock gone, the same refresh learns the provider's clock and fetches.
+    provider.beforeProblem(undefined);
+    expect((await refreshSource(t.deps, id, { force: true }))?.source).toMatchObject({ status: 'ok', errorCount: 0 });
+    expect(Math.abs((await t.deps.registry.getConnection(connectionId))!.clockOffsetSeconds! - 3600)).toBeLessThan(10);
   });
 });
 
