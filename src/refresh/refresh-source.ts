@@ -136,6 +136,8 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
   try {
     request = await prepareSourceRequest(deps, source);
   } catch (error) {
+    // Its connection's read refused by our busy store is no failure of the source (as below).
+    if (isStoreBusy(error)) throw error;
     return recordFailure(deps, source, error, [], options);
   }
   try {

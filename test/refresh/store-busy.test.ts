@@ -7,7 +7,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { refreshSource } from '../../src/refresh/refresh-source.js';
 import { refreshBatch } from '../../src/refresh/run-batch.js';
 import { isStoreBusy } from '../../src/store/kv.js';
@@ -145,6 +145,30 @@ describe("a signed source's 401 while another process holds the SQLite write loc
     provider.beforeProblem(undefined);
     expect((await refreshSource(t.deps, id, { force: true }))?.source).toMatchObject({ status: 'ok', errorCount: 0 });
     expect(Math.abs((await t.deps.registry.getConnection(connectionId))!.clockOffsetSeconds! - 3600)).toBeLessThan(10);
+  });
+});
+
+describe("a busy store while a signed source's request is prepared (its connection read)", () => {
+  it('is no failure of the source: the refresh rejects with it and the record stays as it was', async (context) => {
+    const { t, id } = await signedSource(context);
+    const before = (await t.deps.registry.getSource(id))!;
+    // Under WAL a read does not wait for another connection's write lock, so a second connection
+    // cannot stage this: a reader meets SQLITE_BUSY only while one runs in exclusive locking mode or
+    // recovers the WAL of a crashed writer. The error is node-sqlite3's, refused once.
+    const busy = Object.assign(new Error('SQLITE_BUSY: database is locked'), { errno: 5, code: 'SQLITE_BUSY' });
+    const refused = vi.spyOn(t.deps.registry, 'getOwnedConnection').mockRejectedValueOnce(busy);
+
+    await expect(refreshSource(t.deps, id, { force: true })).rejects.toBe(busy);
+    // Positive control: the refusal was met where the request is prepared.
+    expect(refused).toHaveBeenCalledTimes(1);
+    const after = (await t.deps.registry.getSource(id))!;
+    expect(after).toMatchObject({ status: 'ok', errorCount: 0, lastFetchedAt: before.lastFetchedAt });
+    expect(after.lastErrorCode).toBeUndefined();
+    const lines = t.logs.map((line) => JSON.parse(line) as { level: number; msg: string });
+    expect(lines.filter((line) => line.level >= 50)).toEqual([]);
+
+    refused.mockRestore();
+    expect((await refreshSource(t.deps, id, { force: true }))?.source).toMatchObject({ status: 'ok', errorCount: 0 });
   });
 });
 
