@@ -1,6 +1,7 @@
 // When a failed request is the store being unavailable for a moment rather than a bug: one decision
 // for the API's error handler (app.ts) and the dashboard's (routes/dashboard/index.ts).
 import type { Deps } from './deps.js';
+import type { Logger } from './logger.js';
 import { isStoreBusy } from './store/kv.js';
 
 /** How long a client waits before retrying while the store is away (Redis restarts in seconds). */
@@ -17,4 +18,16 @@ export async function isStoreUnavailable(deps: Pick<Deps, 'registry'>, error: un
     () => false,
     () => true,
   );
+}
+
+/**
+ * Logs a failure of background work (the scheduler's claims, settles and rebuilds). A busy store is
+ * no bug: the work is left as it was (sources still due, claims lapsing, rebuilds still marked
+ * pending) and the next tick does it, so it is a warning that says so; anything else is an error.
+ * Redis has no busy: its failures stay errors, as before.
+ */
+export function logBackgroundFailure(logger: Logger, error: unknown, work: string, fields: Record<string, unknown> = {}): void {
+  const err = (error as Error | undefined)?.message;
+  if (isStoreBusy(error)) logger.warn({ ...fields, err }, `${work} put off: the store is busy`);
+  else logger.error({ ...fields, err }, `${work} failed`);
 }

@@ -6,7 +6,9 @@ import { rebuildPendingFeeds } from '../publish/rebuild-feed.js';
 import { refreshBatch, refreshDueSources } from '../refresh/run-batch.js';
 import type { RefreshResult } from '../refresh/refresh-source.js';
 import type { SourceRecord } from '../model.js';
+import { isStoreBusy } from '../store/kv.js';
 import type { SourcePage } from '../store/sources.js';
+import { logBackgroundFailure } from '../store-unavailable.js';
 import { openDeps } from './open-deps.js';
 
 export async function refresh(config: Readonly<Config>, args: string[]): Promise<number> {
@@ -51,8 +53,12 @@ export async function refresh(config: Readonly<Config>, args: string[]): Promise
         console.log(`[${done}${of}] ${result.outcome.padEnd(9)} ${result.source.id}  ${result.source.title}${detail}`);
       }
     };
-    // What an earlier run killed mid-batch (a cron timeout) stored and never published.
-    await rebuildPendingFeeds(deps);
+    // What an earlier run killed mid-batch (a cron timeout) stored and never published. The store busy
+    // (the server mid-write) leaves it pending for the next run or the server's tick; this run goes on.
+    await rebuildPendingFeeds(deps).catch((error: unknown) => {
+      if (!isStoreBusy(error)) throw error;
+      logBackgroundFailure(deps.logger, error, 'rebuilding feeds');
+    });
     // A page of `--all` that cannot be read ends the batch; the run then fails, never passes short.
     let pageError: unknown;
     if (explicit) {

@@ -15,6 +15,7 @@ import {
   type SourceRecord,
 } from '../model.js';
 import { feedStaleness } from '../model/source-policy.js';
+import { isStoreBusy } from '../store/kv.js';
 import { lease } from '../store/leases.js';
 import { hubUrlOf, publicFeedIdOf, publicUrlsOf } from './public-urls.js';
 import { VERSION } from '../version.js';
@@ -196,7 +197,8 @@ export async function rebuildFeedsOfSource(deps: RebuildDeps, sourceId: string):
 /**
  * Rebuilds every feed that includes one of the sources, each feed once however many of its sources
  * are named (a refresh batch's changes, or what set.pendingRebuilds holds); a feed that fails is
- * logged and the others still run. A source whose feeds all rebuilt leaves the pending set.
+ * logged and the others still run. A source whose feeds all rebuilt leaves the pending set. A busy
+ * store rejects (isStoreBusy), the sources left pending.
  */
 export async function rebuildFeedsOfSources(deps: RebuildDeps, sourceIds: Iterable<string>): Promise<void> {
   const ids = [...sourceIds];
@@ -206,6 +208,9 @@ export async function rebuildFeedsOfSources(deps: RebuildDeps, sourceIds: Iterab
   const failed = new Set<string>();
   for (const feedId of new Set(feedsOf.flat())) {
     await rebuildFeed(deps, feedId).catch((error: unknown) => {
+      // A busy store ends the round: the other feeds would each wait out the busy timeout and fail
+      // the same way. The round's sources stay marked pending, and the caller hears of it.
+      if (isStoreBusy(error)) throw error;
       failed.add(feedId);
       deps.logger.error({ feedId, err: (error as Error).message }, 'rebuilding feeds failed');
     });

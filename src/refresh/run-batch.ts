@@ -6,6 +6,7 @@ import type { SourceRecord } from '../model.js';
 import { dueAtOf, isActive } from '../model/source-policy.js';
 import { rebuildFeedsOfSources } from '../publish/rebuild-feed.js';
 import { isStoreBusy } from '../store/kv.js';
+import { logBackgroundFailure } from '../store-unavailable.js';
 import { refreshSource, type RefreshOptions, type RefreshResult } from './refresh-source.js';
 
 export interface BatchOptions extends RefreshOptions {
@@ -49,7 +50,8 @@ export async function refreshBatch(deps: Deps, sources: SourceRecord[], options:
     rebuilds.clear();
     rebuilding = rebuilding
       .then(() => rebuildFeedsOfSources(deps, sourceIds))
-      .catch((error: unknown) => deps.logger.error({ err: (error as Error).message }, 'rebuilding feeds failed'));
+      // Busy: the round's sources stay marked pending (refresh-source.ts), for the next tick or run.
+      .catch((error: unknown) => logBackgroundFailure(deps.logger, error, 'rebuilding feeds'));
     return rebuilding;
   };
 
@@ -76,7 +78,8 @@ export async function refreshBatch(deps: Deps, sources: SourceRecord[], options:
           })
           .catch((error: unknown) => {
             exhausted = true;
-            deps.logger.error({ err: (error as Error).message }, 'claiming due sources failed');
+            // Busy: the sources stay due, and the next tick claims them.
+            logBackgroundFailure(deps.logger, error, 'claiming due sources');
           })
           .finally(() => {
             refilling = false;
@@ -98,9 +101,7 @@ export async function refreshBatch(deps: Deps, sources: SourceRecord[], options:
             // and the source is looked at again; the result stands.
             await options
               .settle?.(source, result)
-              .catch((error: unknown) =>
-                deps.logger.error({ sourceId: source.id, err: (error as Error).message }, 'settling a claim failed'),
-              );
+              .catch((error: unknown) => logBackgroundFailure(deps.logger, error, 'settling a claim', { sourceId: source.id }));
             if (!result) return;
             results.push(result);
             options.onResult?.(result);

@@ -3,6 +3,8 @@
 // stale threshold just passed, and the status counters — never the whole registry.
 import type { Deps } from '../deps.js';
 import { rebuildFeedsOfSource, rebuildPendingFeeds } from '../publish/rebuild-feed.js';
+import { isStoreBusy } from '../store/kv.js';
+import { logBackgroundFailure } from '../store-unavailable.js';
 import { dueAtOf } from '../model/source-policy.js';
 import { refreshDueSources } from './run-batch.js';
 
@@ -36,7 +38,9 @@ export function startScheduler(deps: Deps): Scheduler {
       await rebuildTurnedStale(deps, checkedUntil, until, abort.signal);
       checkedUntil = until;
     })()
-      .catch((error: unknown) => deps.logger.error({ err: (error as Error).message }, 'scheduler tick failed'))
+      // Busy: what is left of the tick stays due or pending, and the stale thresholds stay unchecked
+      // (checkedUntil is not moved), so the next tick does it.
+      .catch((error: unknown) => logBackgroundFailure(deps.logger, error, 'scheduler tick'))
       .finally(() => {
         running = undefined;
       });
@@ -73,9 +77,11 @@ async function rebuildTurnedStale(deps: Deps, from: number, until: number, signa
   const ids = await deps.registry.sourcesFailingBetween(after, new Date(until - hours));
   for (const id of ids) {
     if (signal.aborted) return; // shutting down: the next start looks at every past threshold again
-    await rebuildFeedsOfSource(deps, id).catch((error: unknown) =>
-      deps.logger.warn({ sourceId: id, err: (error as Error).message }, 'rebuild for the stale marker failed'),
-    );
+    await rebuildFeedsOfSource(deps, id).catch((error: unknown) => {
+      // Busy: the rest would wait out the busy timeout one by one; the tick ends, and the next looks again.
+      if (isStoreBusy(error)) throw error;
+      deps.logger.warn({ sourceId: id, err: (error as Error).message }, 'rebuild for the stale marker failed');
+    });
   }
 }
 

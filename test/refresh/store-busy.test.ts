@@ -10,6 +10,7 @@ import { stringify } from 'yaml';
 import { describe, expect, it, vi } from 'vitest';
 import { refreshSource } from '../../src/refresh/refresh-source.js';
 import { refreshBatch } from '../../src/refresh/run-batch.js';
+import { startScheduler } from '../../src/refresh/scheduler.js';
 import { isStoreBusy } from '../../src/store/kv.js';
 import { key } from '../../src/store/keys.js';
 import { buildTestApp, PUBLIC_URL, type TestApp } from '../helpers/app.js';
@@ -169,6 +170,93 @@ describe("a busy store while a signed source's request is prepared (its connecti
 
     refused.mockRestore();
     expect((await refreshSource(t.deps, id, { force: true }))?.source).toMatchObject({ status: 'ok', errorCount: 0 });
+  });
+});
+
+/** One scheduler tick, as `feedproxy serve` runs it, then the scheduler stops. */
+async function tickOnce(t: TestApp): Promise<void> {
+  const scheduler = startScheduler(t.deps);
+  try {
+    await scheduler.tick();
+  } finally {
+    await scheduler.stop();
+  }
+}
+
+/** The log lines at warn or above: what an operator is told. */
+function warnings(t: TestApp): Array<[level: number, msg: string]> {
+  return t.logs
+    .map((line) => JSON.parse(line) as { level: number; msg: string })
+    .filter((line) => line.level >= 40)
+    .map((line) => [line.level, line.msg]);
+}
+
+describe('a scheduler tick while another process holds the SQLite write lock', () => {
+  // The lock is held for the whole tick: every write in it waits the (short) busy timeout and fails.
+  async function appWithSource(context: Parameters<typeof buildTestApp>[0]) {
+    let nowMs = Date.now();
+    let body = feedWith(['One']);
+    const upstream = await startUpstream({ '/feed': (request, response) => serveBody(body, RSS)(request, response) });
+    context.onTestFinished(() => upstream.close());
+    const t = await buildTestApp(context, {
+      allowPrivate: [upstream.hostPort],
+      busyTimeoutMs: 200,
+      overrides: { now: () => new Date(nowMs) },
+    });
+    const apiKey = await t.createUserKey();
+    const id = (await t.api(apiKey, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url('/feed') } })).json()
+      .id as string;
+    const feed = (await t.api(apiKey, { method: 'POST', url: '/api/v1/feeds', payload: { title: 'F', sources: [id] } })).json();
+    const published = async () => (await t.app.inject({ method: 'GET', url: String(feed.urls.rss).slice(PUBLIC_URL.length) })).body;
+    const other = openSecondConnection(t);
+    context.onTestFinished(() => other.close());
+    return {
+      t,
+      id,
+      other,
+      published,
+      serve: (titles: string[]) => (body = feedWith(titles)),
+      advance: (ms: number) => (nowMs += ms),
+    };
+  }
+
+  it('puts off claiming the due sources (one warning, no error), and the next tick refreshes them', async (context) => {
+    const { t, id, other, published, serve, advance } = await appWithSource(context);
+    serve(['One', 'Two']);
+    advance(24 * 60 * 60_000); // due
+    const before = (await t.deps.registry.getSource(id))!;
+
+    await other.exec('BEGIN IMMEDIATE');
+    await tickOnce(t);
+    await other.exec('ROLLBACK');
+    expect(warnings(t)).toEqual([[40, 'claiming due sources put off: the store is busy']]);
+    expect((await t.deps.registry.getSource(id))!.lastFetchedAt).toBe(before.lastFetchedAt);
+
+    await tickOnce(t);
+    expect((await t.deps.registry.getSource(id))!.lastFetchedAt).not.toBe(before.lastFetchedAt);
+    expect(await published()).toContain('<![CDATA[Two]]>');
+    expect(warnings(t)).toHaveLength(1);
+  });
+
+  it('puts off rebuilding the feeds a batch left pending (one warning, no error), and the next tick rebuilds them', async (context) => {
+    const { t, id, other, published, serve } = await appWithSource(context);
+    // A batch's refresh: entries written and the source marked pending, its feeds not rebuilt yet.
+    serve(['One', 'Two']);
+    expect((await refreshSource(t.deps, id, { force: true, rebuilds: new Set() }))?.outcome).toBe('updated');
+    expect(await t.deps.registry.pendingRebuildSourceIds()).toEqual([id]);
+    expect(await published()).not.toContain('<![CDATA[Two]]>');
+
+    await other.exec('BEGIN IMMEDIATE');
+    await tickOnce(t);
+    await other.exec('ROLLBACK');
+    expect(warnings(t)).toEqual([[40, 'scheduler tick put off: the store is busy']]);
+    expect(await t.deps.registry.pendingRebuildSourceIds()).toEqual([id]);
+    expect(await published()).not.toContain('<![CDATA[Two]]>');
+
+    await tickOnce(t);
+    expect(await published()).toContain('<![CDATA[Two]]>');
+    expect(await t.deps.registry.pendingRebuildSourceIds()).toEqual([]);
+    expect(warnings(t)).toHaveLength(1);
   });
 });
 
