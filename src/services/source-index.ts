@@ -5,6 +5,7 @@
 import type { Deps } from '../deps.js';
 import { ConflictError, withRetryAfter } from '../errors.js';
 import type { SourceRecord } from '../model.js';
+import { isStoreBusy } from '../store/kv.js';
 import { lease } from '../store/leases.js';
 import { randomToken } from '../vault/seal.js';
 
@@ -209,7 +210,15 @@ export async function reserveSlot(
 ): Promise<void> {
   await ensureUserIndexed(deps, userId);
   const max = kind === 'sources' ? deps.config.limits.maxSourcesPerUser : deps.config.limits.maxFeedsPerUser;
-  const count = await deps.registry.addToUserCount(userId, kind, 1);
+  // Slots this process still owes back are given back in the same write (one atomic step).
+  const owed = owedSlots(deps.registry).take(userId, kind);
+  let count: number;
+  try {
+    count = await deps.registry.addToUserCount(userId, kind, 1 - owed);
+  } catch (error) {
+    owedSlots(deps.registry).add(userId, kind, owed);
+    throw error;
+  }
   if (count > max) {
     await deps.registry.addToUserCount(userId, kind, -1);
     const noun = kind === 'sources' ? 'source' : 'feed';
@@ -217,8 +226,42 @@ export async function reserveSlot(
   }
 }
 
+/**
+ * Gives a reserved slot back. When the store is busy (SQLITE_BUSY: another process holds the write
+ * lock, and the statement did not run) the slot is owed instead, and the user's next reservation in
+ * this process gives it back; the create's own error stands. Any other failure is thrown, as the
+ * write may have run (a Redis connection lost after the command was sent).
+ */
 export async function releaseSlot(deps: Pick<Deps, 'registry'>, userId: string, kind: 'sources' | 'feeds'): Promise<void> {
-  await deps.registry.addToUserCount(userId, kind, -1);
+  try {
+    await deps.registry.addToUserCount(userId, kind, -1);
+  } catch (error) {
+    if (!isStoreBusy(error)) throw error;
+    owedSlots(deps.registry).add(userId, kind, 1);
+  }
+}
+
+/**
+ * Slots owed back, per store (tests run several apps in one process) and user. Kept in memory: a
+ * process that exits while owing leaves the user's counter that much high, as before.
+ */
+const owedByStore = new WeakMap<object, Map<string, number>>();
+
+function owedSlots(registry: object) {
+  let owed = owedByStore.get(registry);
+  if (!owed) owedByStore.set(registry, (owed = new Map()));
+  const keyOf = (userId: string, kind: string) => `${kind}:${userId}`;
+  return {
+    add(userId: string, kind: 'sources' | 'feeds', slots: number) {
+      if (slots > 0) owed.set(keyOf(userId, kind), (owed.get(keyOf(userId, kind)) ?? 0) + slots);
+    },
+    /** The slots owed, no longer owed: the caller gives them back, or adds them again when it could not. */
+    take(userId: string, kind: 'sources' | 'feeds'): number {
+      const slots = owed.get(keyOf(userId, kind)) ?? 0;
+      owed.delete(keyOf(userId, kind));
+      return slots;
+    },
+  };
 }
 
 /**

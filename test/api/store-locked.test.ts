@@ -3,7 +3,12 @@
 // being unavailable for a moment, not a bug: 503 with Retry-After, logged at warn, as when Redis is away.
 import { describe, expect, it } from 'vitest';
 import { buildTestApp } from '../helpers/app.js';
-import { openSecondConnection } from '../helpers/second-connection.js';
+import { openSecondConnection, type SecondConnection } from '../helpers/second-connection.js';
+import { serveBody, startUpstream } from '../helpers/upstream.js';
+
+const RSS = { contentType: 'application/rss+xml' };
+const FEED =
+  '<?xml version="1.0"?><rss version="2.0"><channel><title>Club</title><item><guid>g</guid><title>One</title></item></channel></rss>';
 
 describe('a SQLite file locked by another connection', () => {
   it('answers 503 FP_STORE_UNAVAILABLE with Retry-After, and the write works once the lock is released', async (context) => {
@@ -63,5 +68,46 @@ describe('a SQLite file locked by another connection', () => {
       [50, expect.stringMatching(/^SQLITE_CONSTRAINT: refused by the test/)],
     ]);
     expect(lines.filter((line) => line.msg === 'store unavailable')).toEqual([]);
+  });
+
+  it("gives back the quota slot of a source create it refused, though the give-back's own write met the lock too", async (context) => {
+    // The upstream's handler takes the lock as it answers the create's probe; it is held until the
+    // create has answered, so every write after the probe fails: the source's and the slot's give-back.
+    // The connection that takes the lock: opened once the app (and its file) exists.
+    const lock: { by?: SecondConnection } = {};
+    const upstream = await startUpstream({
+      '/locking': async (request, response) => {
+        await lock.by!.exec('BEGIN IMMEDIATE');
+        await serveBody(FEED, RSS)(request, response);
+      },
+      '/feed': serveBody(FEED, RSS),
+      '/more': serveBody(FEED, RSS),
+    });
+    context.onTestFinished(() => upstream.close());
+    const t = await buildTestApp(context, {
+      allowPrivate: [upstream.hostPort],
+      busyTimeoutMs: 200,
+      env: { FEEDPROXY_MAX_SOURCES_PER_USER: '1' },
+    });
+    const key = await t.createUserKey();
+    const userId = (await t.api(key, { method: 'GET', url: '/api/v1/me' })).json().id as string;
+    const create = (path: string) => t.api(key, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url(path) } });
+    const second = (lock.by = openSecondConnection(t));
+    context.onTestFinished(() => second.close());
+
+    const locked = await create('/locking');
+    await second.exec('ROLLBACK');
+    expect(locked.statusCode).toBe(503);
+    expect((await t.api(key, { method: 'GET', url: '/api/v1/sources' })).json().sources).toEqual([]);
+
+    // The one source the quota allows can be added. (Another URL: the refused create's claim of its
+    // URL could not be released either, and lapses with its TTL.)
+    const created = await create('/feed');
+    expect(created.statusCode, created.body).toBe(201);
+    expect((await t.deps.registry.getUserCounts(userId))?.sources).toBe(1);
+    // Positive control: the quota still holds.
+    const refused = await create('/more');
+    expect(refused.statusCode).toBe(409);
+    expect(refused.json().message).toMatch(/^source limit reached/);
   });
 });
