@@ -1,5 +1,6 @@
-// When a failed request is the store being unavailable for a moment rather than a bug: one decision
-// for the API's error handler (app.ts) and the dashboard's (routes/dashboard/index.ts).
+// When a failure is the store being unavailable for a moment rather than a bug: one decision for the
+// API's error handler (app.ts) and the dashboard's (routes/dashboard/index.ts), and how background
+// work (the scheduler, a refresh batch, the cron run) logs it.
 import type { Deps } from './deps.js';
 import type { Logger } from './logger.js';
 import { isStoreBusy } from './store/kv.js';
