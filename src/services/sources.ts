@@ -124,10 +124,13 @@ async function createReservedSource(
     updatedAt: fetchedAt,
   };
   source.nextFetchAt = nextFetchAfter(deps.config.refresh, source, now);
-  // Entries first: a source that is listed always has its entries.
-  await deps.registry.saveEntries(id, entries, texts);
-  await deps.registry.addSource(source);
-  await indexSource(deps, source);
+  // One atomic write, not a commit point reached through ordered writes: the entries, the record,
+  // the lists, the counter and the duplicate index land together or not at all, so a failure (a
+  // busy store, a refused write) leaves nothing listed, nothing indexed and no orphan to sweep, and
+  // the slot given back leaves the counter equal to what is listed. It costs what the separate
+  // writes did: a fixed number of keys, whatever the number of sources.
+  if (!(await deps.registry.createSource(source, entries, texts)))
+    deps.logger.warn({ sourceId: id }, 'source created, but its refresh schedule could not be indexed yet');
   deps.logger.info({ sourceId: id, userId, host: source.host }, 'source created');
   return source;
 }

@@ -117,6 +117,15 @@ export interface EntryWrite {
   revision: { key: string; value: unknown };
   /** A set member added in the same atomic step (a refresh batch's pending-rebuild mark). */
   addMember?: { set: string; member: string };
+  /**
+   * What a source's create writes with its first entries, in the same atomic step (SQLite: the one
+   * statement; Redis: one MULTI): its records, the set members that list it, the counters it adds to.
+   */
+  with?: {
+    records: Array<[key: string, value: unknown]>;
+    members: Array<{ set: string; member: string }>;
+    increments: Array<{ key: string; field: string; by: number }>;
+  };
 }
 
 export interface RecordMatch {

@@ -127,9 +127,9 @@ export async function openRedisStore(url: string, prefix: string): Promise<KeyVa
         return stored;
       });
     },
-    async writeEntries(sourceId, { ids, put, revision, addMember }) {
+    async writeEntries(sourceId, { ids, put, revision, addMember, with: also }) {
       // An even number of ARGV past the first two (id, text pairs): a hash field count HSET accepts.
-      await client.eval(WRITE_ENTRIES_SCRIPT, {
+      const script = {
         keys: [
           entriesKey(sourceId),
           `${prefix}r:${key.entries(sourceId)}`,
@@ -137,7 +137,17 @@ export async function openRedisStore(url: string, prefix: string): Promise<KeyVa
           ...(addMember ? [setKey(addMember.set)] : []),
         ],
         arguments: [JSON.stringify(ids), keyvTextOf(revision.value), ...(addMember ? [addMember.member] : []), ...put.flat()],
-      });
+      };
+      if (!also) {
+        await client.eval(WRITE_ENTRIES_SCRIPT, script);
+        return;
+      }
+      // A create: the script and the create's other writes in one MULTI, applied as one step.
+      const transaction = client.multi().eval(WRITE_ENTRIES_SCRIPT, script);
+      for (const [recordKey, value] of also.records) transaction.set(`${prefix}r:${recordKey}`, keyvTextOf(value));
+      for (const { set, member } of also.members) transaction.sAdd(setKey(set), member);
+      for (const { key: fieldsKey, field, by } of also.increments) transaction.hIncrBy(hashKey(fieldsKey), field, by);
+      await transaction.exec();
     },
     async deleteEntries(sourceId) {
       await client.del([entriesKey(sourceId), `${prefix}r:${key.entries(sourceId)}`]);

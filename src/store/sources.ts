@@ -87,6 +87,40 @@ export function createSourceRepository(store: KeyValueStore) {
       if (source.cachedBytes) await store.addToField(key.userCounts(source.userId), 'cachedBytes', source.cachedBytes);
     },
     /**
+     * A new source with its first entries, in one atomic write (store.writeEntries `with`): the
+     * entries and their revision, the record, the sets that list it, the user's cachedBytes and the
+     * duplicate-URL index. A create that fails leaves none of them, so nothing is listed or indexed
+     * half-way. False when the write was made but the due index (derived, Redis only) could not be
+     * synced after it: the source exists, and the caller says so.
+     */
+    async createSource(source: SourceRecord, entries: CachedEntry[], texts?: readonly string[]): Promise<boolean> {
+      const textsOf = texts && texts.length === entries.length ? texts : entries.map((entry) => JSON.stringify(entry));
+      const keys = entries.map((entry) => entryKeyOf(entry.id));
+      await store.writeEntries(source.id, {
+        ids: keys,
+        put: keys.map((entryKey, index) => [entryKey, textsOf[index]!]),
+        revision: { key: key.entriesRevision(source.id), value: newRevision() },
+        with: {
+          records: [
+            [key.source(source.id), source],
+            ...(source.urlDigests ?? []).map((digest): [string, unknown] => [key.sourceUrl(source.userId, digest), source.id]),
+          ],
+          members: [
+            { set: set.userSources(source.userId), member: source.id },
+            { set: set.allSources, member: source.id },
+            ...(source.connectionId ? [{ set: set.connectionSources(source.connectionId), member: source.id }] : []),
+          ],
+          increments: source.cachedBytes ? [{ key: key.userCounts(source.userId), field: 'cachedBytes', by: source.cachedBytes }] : [],
+        },
+      });
+      try {
+        await syncDueAfterWrite([source.id]);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    /**
      * An update of a listed source: the record, then its due-index entry derived from what is stored
      * (a refresh finishing after a delete lists nothing again, and indexes nothing: the record is gone).
      */

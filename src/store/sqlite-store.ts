@@ -261,9 +261,31 @@ export async function openSqliteStore(path: string, busyTimeoutMs = 10_000): Pro
       }
       return sourceIds.map((id) => bySource.get(id)!);
     },
-    async writeEntries(sourceId, { ids, put, revision, addMember }) {
+    async writeEntries(sourceId, { ids, put, revision, addMember, with: also }) {
       // One statement, so one atomic step: each row runs fp_entry_writes' trigger (createEntryTable).
       // The puts go as one JSON parameter: any number of them in one text, kept prepared.
+      if (also) {
+        // A create: its records, set members and counters as JSON parameters too, in the same statement.
+        await query(
+          `INSERT INTO fp_entry_writes(source_id, op, entry_id, body)
+             SELECT ?1, 'keep', ?2, ?3
+             UNION ALL SELECT ?1, 'put', json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]') FROM json_each(?4) AS j
+             UNION ALL SELECT ?1, 'record', ?5, ?6
+             UNION ALL SELECT ?1, 'record', json_extract(r.value, '$[0]'), json_extract(r.value, '$[1]') FROM json_each(?7) AS r
+             UNION ALL SELECT ?1, 'member', json_extract(m.value, '$[0]'), json_extract(m.value, '$[1]') FROM json_each(?8) AS m
+             UNION ALL SELECT ?1, 'add', json_extract(f.value, '$[0]'), f.value FROM json_each(?9) AS f`,
+          sourceId,
+          `${KEYV_NAMESPACE}:${key.entries(sourceId)}`,
+          JSON.stringify(ids),
+          JSON.stringify(put),
+          `${KEYV_NAMESPACE}:${revision.key}`,
+          keyvTextOf(revision.value),
+          JSON.stringify(also.records.map(([recordKey, value]) => [`${KEYV_NAMESPACE}:${recordKey}`, keyvTextOf(value)])),
+          JSON.stringify([...(addMember ? [addMember] : []), ...also.members].map(({ set, member }) => [set, member])),
+          JSON.stringify(also.increments.map(({ key, field, by }) => [key, field, by])),
+        ).finally(noteWrite);
+        return;
+      }
       await query(
         `INSERT INTO fp_entry_writes(source_id, op, entry_id, body)
            SELECT ?1, 'member', ?7, ?8 WHERE ?7 IS NOT NULL
@@ -585,7 +607,8 @@ const CHANGE_LOG_ROWS = 10_000;
  * Cached entries, a row each, so a refresh writes what changed (one new entry: one row, not the
  * list). A write is one INSERT into the view `fp_entry_writes`, whose trigger applies each row in
  * order: `keep` (entry_id: the key of an earlier release's whole list; body: the ids kept) removes
- * the rows not kept and that list, `put` writes one entry, `record` one keyv row (the revision).
+ * the rows not kept and that list, `put` writes one entry, `record` one keyv row (the revision; a create's records), `member`
+ * one set member, `add` adds to one counter (entry_id: its key; body: `[key, field, by]`).
  * One statement is one atomic step: no reader sees the revision without its entries. The view and
  * trigger are TEMP, made by each connection that opens the store: nothing of them is in the file.
  */
@@ -603,6 +626,9 @@ async function createEntryTable(query: SqlQuery): Promise<void> {
       ON CONFLICT(key) DO UPDATE SET value = excluded.value;
     INSERT INTO fp_sets(name, member) SELECT NEW.entry_id, NEW.body WHERE NEW.op = 'member'
       ON CONFLICT(name, member) DO NOTHING;
+    INSERT INTO fp_fields(key, field, value) SELECT NEW.entry_id, json_extract(NEW.body, '$[1]'), json_extract(NEW.body, '$[2]')
+      WHERE NEW.op = 'add'
+      ON CONFLICT(key, field) DO UPDATE SET value = CAST(fp_fields.value AS INTEGER) + excluded.value;
   END`);
 }
 

@@ -6,6 +6,8 @@ import type { TestApp } from './app.js';
 
 export interface SecondConnection {
   exec(sql: string): Promise<void>;
+  /** The rows a read answers, as this connection sees the file. */
+  rows(sql: string): Promise<Array<Record<string, unknown>>>;
   close(): Promise<void>;
 }
 
@@ -15,6 +17,10 @@ export function openSecondConnection(t: Pick<TestApp, 'dir' | 'store'>): SecondC
   const db = new sqlite3.Database(join(t.dir, 'feedproxy.sqlite'));
   return {
     exec: (sql) => new Promise<void>((resolve, reject) => db.exec(sql, (error) => (error ? reject(error) : resolve()))),
+    rows: (sql) =>
+      new Promise((resolve, reject) =>
+        db.all(sql, (error, rows: Array<Record<string, unknown>>) => (error ? reject(error) : resolve(rows))),
+      ),
     close: () => new Promise<void>((resolve) => db.close(() => resolve())),
   };
 }
