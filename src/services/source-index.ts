@@ -121,8 +121,13 @@ export function claimSourceUrls(
     async release() {
       // Every claim is let go even when one release fails (the store blinked): that one lapses with
       // its TTL, and the caller's own answer (201, 409, or its error) is not replaced by this one.
+      // A release the store refused as busy (its lock held by another process) is owed instead: the
+      // next claim of that URL in this process lets it go first, so a retry need not wait for the TTL.
       const names = held.splice(0).map((digest) => lease.sourceUrlClaim(userId, digest));
-      await Promise.allSettled(names.map((name) => deps.registry.leases.release(name, owner)));
+      const released = await Promise.allSettled(names.map((name) => deps.registry.leases.release(name, owner)));
+      released.forEach((result, index) => {
+        if (result.status === 'rejected' && isStoreBusy(result.reason)) owedClaimReleases(deps.registry).add(names[index]!, owner);
+      });
     },
   };
 }
@@ -134,6 +139,7 @@ export function claimSourceUrls(
 async function waitForUrlClaim(deps: Pick<Deps, 'registry'>, claim: string, owner: string, ttlMs: number): Promise<boolean> {
   const deadline = Date.now() + URL_CLAIM_MAX_WAIT_MS;
   while (!(await deps.registry.leases.acquire(claim, owner, ttlMs))) {
+    if (await owedClaimReleases(deps.registry).settle(claim, (holder) => deps.registry.leases.release(claim, holder))) continue;
     if (Date.now() > deadline) return false;
     await new Promise((resolve) => setTimeout(resolve, URL_CLAIM_WAIT_MS));
   }
@@ -196,6 +202,39 @@ export async function unindexSource(deps: Pick<Deps, 'registry' | 'vault'>, sour
     }
   }
   await deps.registry.unindexSourceUrls(source.userId, source.id, digests);
+}
+
+/**
+ * URL claims whose release met a busy store, per store (tests run several apps in one process): the
+ * claim and the owner that still holds it, until its TTL would have let it go anyway. In memory, as
+ * owed slots are: a process that exits while owing one leaves it to lapse with its TTL, as before.
+ */
+const owedClaimsByStore = new WeakMap<object, Map<string, { owner: string; until: number }>>();
+
+function owedClaimReleases(registry: object) {
+  let owed = owedClaimsByStore.get(registry);
+  if (!owed) owedClaimsByStore.set(registry, (owed = new Map()));
+  return {
+    add(claim: string, owner: string) {
+      owed.set(claim, { owner, until: Date.now() + URL_CLAIM_TTL_MS });
+    },
+    /** Releases `claim` for the owner that owes it; true when it did (the caller tries to take it again). */
+    async settle(claim: string, release: (owner: string) => Promise<void>): Promise<boolean> {
+      const held = owed.get(claim);
+      if (!held) return false;
+      if (held.until <= Date.now()) {
+        owed.delete(claim);
+        return false;
+      }
+      try {
+        await release(held.owner);
+      } catch {
+        return false; // still busy: owed until a later try, or its TTL
+      }
+      owed.delete(claim);
+      return true;
+    },
+  };
 }
 
 /**

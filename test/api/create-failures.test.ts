@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { buildTestApp } from '../helpers/app.js';
 import { openSecondConnection } from '../helpers/second-connection.js';
-import { serveBody, startUpstream } from '../helpers/upstream.js';
+import { serveBody, startUpstream, type UpstreamHandler } from '../helpers/upstream.js';
 
 const RSS = { contentType: 'application/rss+xml' };
 const FEED =
@@ -60,5 +60,36 @@ describe('a source create that fails part-way', () => {
     expect(again.json().message).toContain(`source ${retried.json().id as string}`);
     expect(await listed()).toHaveLength(2);
     expect(await t.deps.registry.getUserCounts(userId)).toMatchObject({ sources: 2 });
+  });
+
+  it('with the file locked by another process: 503, nothing left, and the retry is 201 at once, then 409', async (context) => {
+    let handler: UpstreamHandler = serveBody(FEED, RSS);
+    const upstream = await startUpstream({ '/feed': (request, response) => handler(request, response) });
+    context.onTestFinished(() => upstream.close());
+    const t = await buildTestApp(context, { allowPrivate: [upstream.hostPort], busyTimeoutMs: 200 });
+    const key = await t.createUserKey();
+    const create = () => t.api(key, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url('/feed') } });
+    const userId = (await t.api(key, { method: 'GET', url: '/api/v1/me' })).json().id as string;
+    const other = openSecondConnection(t);
+    context.onTestFinished(() => other.close());
+    // The lock is taken while the create probes the URL, and held past the busy timeout: the URL
+    // claim's release fails too, and must not keep the URL claimed for its TTL.
+    handler = async (request, response) => {
+      await other.exec('BEGIN IMMEDIATE');
+      await serveBody(FEED, RSS)(request, response);
+    };
+    const locked = await create();
+    await other.exec('ROLLBACK');
+    handler = serveBody(FEED, RSS);
+    expect(locked.statusCode).toBe(503);
+    expect((await t.api(key, { method: 'GET', url: '/api/v1/sources' })).json().sources).toEqual([]);
+
+    const started = Date.now();
+    const retried = await create();
+    expect(retried.statusCode).toBe(201);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect((await create()).statusCode).toBe(409);
+    expect((await t.api(key, { method: 'GET', url: '/api/v1/sources' })).json().sources).toHaveLength(1);
+    expect(await t.deps.registry.getUserCounts(userId)).toMatchObject({ sources: 1 });
   });
 });
