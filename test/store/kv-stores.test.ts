@@ -51,6 +51,30 @@ describe.each(STORES)('key-value store (%s)', (kind) => {
     expect(await two.getMany([...keys].reverse())).toEqual(keys.map((_, index) => index).reverse());
   });
 
+  it("writes a create's records, set members and counters in the entries' atomic step (writeEntries with)", async () => {
+    await one.addToField('counts:c1', 'cachedBytes', 10);
+    await one.writeEntries('c1', {
+      ids: ['a'],
+      put: [['a', '{"id":"a"}']],
+      revision: { key: 'entries-rev:c1', value: 'r1' },
+      with: {
+        records: [
+          ['created:c1', { id: 'c1', title: 'ü ✓' }],
+          ['created-url:c1', 'c1'],
+        ],
+        members: [
+          { set: 'created:all', member: 'c1' },
+          { set: 'created:user', member: 'c1' },
+        ],
+        increments: [{ key: 'counts:c1', field: 'cachedBytes', by: 32 }],
+      },
+    });
+    expect((await two.readEntries(['c1']))[0]!.texts).toEqual(['{"id":"a"}']);
+    expect(await two.getMany(['created:c1', 'created-url:c1', 'entries-rev:c1'])).toEqual([{ id: 'c1', title: 'ü ✓' }, 'c1', 'r1']);
+    expect(await two.membersOfMany(['created:all', 'created:user'])).toEqual([['c1'], ['c1']]);
+    expect(await two.readFields('counts:c1')).toEqual({ cachedBytes: '42' });
+  });
+
   it("keeps a source's entries a record each: a write puts what it is given and removes what it does not keep", async () => {
     const revision = (value: string) => ({ key: 'entries-rev:e1', value });
     await one.writeEntries('e1', {
