@@ -129,8 +129,7 @@ async function createReservedSource(
   // busy store, a refused write) leaves nothing listed, nothing indexed and no orphan to sweep, and
   // the slot given back leaves the counter equal to what is listed. It costs what the separate
   // writes did: a fixed number of keys, whatever the number of sources.
-  if (!(await deps.registry.createSource(source, entries, texts)))
-    deps.logger.warn({ sourceId: id }, 'source created, but its refresh schedule could not be indexed yet');
+  await deps.registry.createSource(source, entries, texts);
   deps.logger.info({ sourceId: id, userId, host: source.host }, 'source created');
   return source;
 }

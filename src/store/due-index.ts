@@ -215,6 +215,20 @@ return ids
 const FAILING_SCRIPT = "return redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[2])";
 
 /**
+ * The sync of one source's due-index entries as a script call: openRedisDueIndex's syncDue sends
+ * it alone; a create queues it in the MULTI that writes the record (redis-store.ts writeEntries),
+ * so the source is never listed without being scheduled.
+ */
+export function redisDueSyncCall(
+  prefix: string,
+  rawRecordKey: string,
+  id: string,
+): { script: string; keys: string[]; arguments: string[] } {
+  const keys = [rawRecordKey, `${prefix}due`, `${prefix}due:failing`, `${prefix}due:status`, `${prefix}due:counts`];
+  return { script: SYNC_SCRIPT, keys, arguments: [id] };
+}
+
+/**
  * Redis: a sorted set by due time (`<prefix>due`), one by failing time (`<prefix>due:failing`), a
  * hash of each source's indexed status and one of counts per status — all changed by one script.
  */
@@ -233,15 +247,15 @@ export function openRedisDueIndex(client: RedisScripting, prefix: string, rawKey
   };
   const dueKey = `${prefix}due`;
   const failingKey = `${prefix}due:failing`;
-  const statusKey = `${prefix}due:status`;
   const countsKey = `${prefix}due:counts`;
   return {
     async syncDue(sources) {
       // Sent together: the client pipelines them; each script is atomic on its own.
       await Promise.all(
-        sources.map(({ id, recordKey }) =>
-          run(SYNC_SCRIPT, { keys: [rawKeyOf(recordKey), dueKey, failingKey, statusKey, countsKey], arguments: [id] }),
-        ),
+        sources.map(({ id, recordKey }) => {
+          const { script, ...call } = redisDueSyncCall(prefix, rawKeyOf(recordKey), id);
+          return run(script, call);
+        }),
       );
     },
     async claimDue(now, limit, leaseMs) {

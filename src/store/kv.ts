@@ -125,6 +125,8 @@ export interface EntryWrite {
     records: Array<[key: string, value: unknown]>;
     members: Array<{ set: string; member: string }>;
     increments: Array<{ key: string; field: string; by: number }>;
+    /** Records whose due-index entries follow them in the same step (SQLite's triggers do it anyway). */
+    dueOf?: Array<{ id: string; recordKey: string }>;
   };
 }
 

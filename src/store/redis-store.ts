@@ -3,7 +3,7 @@
 // by CLIENT TRACKING. Connections fail fast at start and never queue commands while down.
 import KeyvRedis, { createClient } from '@keyv/redis';
 import Keyv from 'keyv';
-import { openRedisDueIndex } from './due-index.js';
+import { openRedisDueIndex, redisDueSyncCall } from './due-index.js';
 import { keyvTextOf, keyvValueOf, NATIVE_JSON, recordsThrough } from './keyv-records.js';
 import { key } from './keys.js';
 import {
@@ -147,6 +147,11 @@ export async function openRedisStore(url: string, prefix: string): Promise<KeyVa
       for (const [recordKey, value] of also.records) transaction.set(`${prefix}r:${recordKey}`, keyvTextOf(value));
       for (const { set, member } of also.members) transaction.sAdd(setKey(set), member);
       for (const { key: fieldsKey, field, by } of also.increments) transaction.hIncrBy(hashKey(fieldsKey), field, by);
+      // After the record's SET: the script derives the source's due time from what it reads.
+      for (const { id, recordKey } of also.dueOf ?? []) {
+        const { script: dueScript, ...call } = redisDueSyncCall(prefix, `${prefix}r:${recordKey}`, id);
+        transaction.eval(dueScript, call);
+      }
       await transaction.exec();
     },
     async deleteEntries(sourceId) {

@@ -89,11 +89,11 @@ export function createSourceRepository(store: KeyValueStore) {
     /**
      * A new source with its first entries, in one atomic write (store.writeEntries `with`): the
      * entries and their revision, the record, the sets that list it, the user's cachedBytes and the
-     * duplicate-URL index. A create that fails leaves none of them, so nothing is listed or indexed
-     * half-way. False when the write was made but the due index (derived, Redis only) could not be
-     * synced after it: the source exists, and the caller says so.
+     * duplicate-URL index, and its due-index entry (SQLite's triggers; on Redis the sync script in the
+     * same MULTI). A create that fails leaves none of them, so nothing is listed, indexed or
+     * unscheduled half-way.
      */
-    async createSource(source: SourceRecord, entries: CachedEntry[], texts?: readonly string[]): Promise<boolean> {
+    async createSource(source: SourceRecord, entries: CachedEntry[], texts?: readonly string[]): Promise<void> {
       const textsOf = texts && texts.length === entries.length ? texts : entries.map((entry) => JSON.stringify(entry));
       const keys = entries.map((entry) => entryKeyOf(entry.id));
       await store.writeEntries(source.id, {
@@ -111,14 +111,9 @@ export function createSourceRepository(store: KeyValueStore) {
             ...(source.connectionId ? [{ set: set.connectionSources(source.connectionId), member: source.id }] : []),
           ],
           increments: source.cachedBytes ? [{ key: key.userCounts(source.userId), field: 'cachedBytes', by: source.cachedBytes }] : [],
+          dueOf: [{ id: source.id, recordKey: key.source(source.id) }],
         },
       });
-      try {
-        await syncDueAfterWrite([source.id]);
-        return true;
-      } catch {
-        return false;
-      }
     },
     /**
      * An update of a listed source: the record, then its due-index entry derived from what is stored

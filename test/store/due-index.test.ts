@@ -76,6 +76,14 @@ describe.each(STORES)('due index (%s store)', (kind: StoreKind) => {
     expect(await registry.countSourcesByStatus()).toEqual({ ok: 5, disabled: 1, unauthorized: 1, failing: 1 });
   });
 
+  it("indexes a created source in the create's own atomic write", async () => {
+    const { registry } = await open();
+    await registry.createSource(sourceRecord('created', T0 - MINUTE), []);
+    await registry.createSource(sourceRecord('created-failing', T0 - 2 * MINUTE, { status: 'failing' }), []);
+    expect((await registry.claimDueSources(at(T0), 10, 10 * MINUTE)).sort()).toEqual(['created', 'created-failing']);
+    expect(await registry.countSourcesByStatus()).toEqual({ ok: 1, failing: 1 });
+  });
+
   it('never gives a source to two claimers at once (two store connections claiming together)', async () => {
     const first = await open();
     const second = await open();
