@@ -2,6 +2,7 @@
 // changes one source of a feed that may have hundreds: reading and merging every cached entry again
 // costs what the feed holds, this costs what changed (bench 4 in BENCHMARKS.md).
 import type { CachedEntry } from '../model.js';
+import { newestFirst } from '../model/entry-helpers.js';
 import { mergeWithSnapshotSteps, remergeEntriesSteps, type MergeInput, type MergeSnapshot } from '../pipeline/merge.js';
 import type { Registry } from '../store/registry.js';
 import type { FeedRecord, MergeState, SourceRecord } from '../model.js';
@@ -56,26 +57,18 @@ function isSettledAt(state: MergeState, sourceId: string, revision: string | nul
  */
 export interface WrittenEntries {
   revision: string;
-  /** Newest first, as a read answers: each entry kept as it was read (that very object), else its text as written. */
-  entries: ReadonlyArray<CachedEntry | string>;
+  /** Each entry's JSON text as stored (store/sources.ts): held as strings, parsed when a rebuild takes them. */
+  texts: readonly string[];
 }
 
-/**
- * The written lists still at the revision the rebuild read, by source id, as a read would answer
- * them: texts parsed, so nothing a write leaves out (a property holding undefined) can differ. Each
- * merge takes arrays of its own.
- */
+/** The written lists still at the revision the rebuild read, by source id, as a read answers them (parsed, newest first). */
 function stillCurrent(
   written: ReadonlyMap<string, WrittenEntries> | undefined,
   revisions: ReadonlyMap<string, string | null>,
 ): Map<string, CachedEntry[]> {
   const current = new Map<string, CachedEntry[]>();
-  for (const [sourceId, { revision, entries }] of written ?? []) {
-    if (revisions.get(sourceId) !== revision) continue;
-    current.set(
-      sourceId,
-      entries.map((entry) => (typeof entry === 'string' ? (JSON.parse(entry) as CachedEntry) : entry)),
-    );
+  for (const [sourceId, { revision, texts }] of written ?? []) {
+    if (revisions.get(sourceId) === revision) current.set(sourceId, newestFirst(texts.map((text) => JSON.parse(text) as CachedEntry)));
   }
   return current;
 }

@@ -14,7 +14,6 @@ import { SCRUB_RULES, scrubEntry, scrubText, secretValuesOf } from '../secrets/s
 import type { WrittenEntries } from '../publish/merge-state.js';
 import { rebuildFeedsOfSource } from '../publish/rebuild-feed.js';
 import { isStoreBusy } from '../store/kv.js';
-import type { StoredEntries } from '../store/sources.js';
 import type { SourceRecord } from '../model.js';
 import { afterFailure, afterGoodFetch, isActive, isDeferred, nextFetchAfter, upstreamMinMinutesOf } from '../model/source-policy.js';
 import {
@@ -277,11 +276,7 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
     if (saved.urlSealed === source.urlSealed && update.bytes !== (source.cachedBytes ?? 0))
       await deps.registry.addToUserCount(source.userId, 'cachedBytes', update.bytes - (source.cachedBytes ?? 0));
     if (rebuild && writeEntries && entriesRevision !== null && options.rebuilds)
-      options.keepWritten?.(
-        source.id,
-        { revision: entriesRevision, entries: asWritten(update.entries, update.texts, stored) },
-        update.bytes,
-      );
+      options.keepWritten?.(source.id, { revision: entriesRevision, texts: update.texts }, update.bytes);
     // Rescrubbed for an edit: what the edit's own rebuild published may have been read before it.
     if (rebuild || editedMeanwhile) await rebuildQuietly(deps, saved, options);
     const outcome = update.changed ? 'updated' : 'unchanged';
@@ -504,15 +499,6 @@ function expiredBy(expiresAt: string | undefined, now: Date): boolean {
 function holdsSecrets(entries: CachedEntry[], secrets: string[]): boolean {
   const text = JSON.stringify(entries);
   return scrubText(text, secrets) !== text;
-}
-
-/** The entries written (WrittenEntries): each one kept as it was read is that very object, any other its text. */
-function asWritten(entries: CachedEntry[], texts: readonly string[], stored: StoredEntries): Array<CachedEntry | string> {
-  const read = new Map(stored.entries.map((entry) => [entry.id, entry]));
-  return entries.map((entry, index) => {
-    const text = texts[index]!;
-    return read.get(entry.id) === entry && stored.textById.get(entry.id) === text ? entry : text;
-  });
 }
 
 /** The cached entries by the fingerprint of the item each was made from, as parse/ made them. */
