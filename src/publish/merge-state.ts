@@ -2,6 +2,7 @@
 // changes one source of a feed that may have hundreds: reading and merging every cached entry again
 // costs what the feed holds, this costs what changed (bench 4 in BENCHMARKS.md).
 import type { CachedEntry } from '../model.js';
+import { newestFirst } from '../model/entry-helpers.js';
 import { mergeWithSnapshotSteps, remergeEntriesSteps, type MergeInput, type MergeSnapshot } from '../pipeline/merge.js';
 import type { Registry } from '../store/registry.js';
 import type { FeedRecord, MergeState, SourceRecord } from '../model.js';
@@ -48,14 +49,43 @@ function isSettledAt(state: MergeState, sourceId: string, revision: string | nul
   return revision !== null && revision !== undefined && merged !== null && merged === revision;
 }
 
+/**
+ * A source's entries as a refresh of this process wrote them, with the revision it wrote them under:
+ * what a read of the source answers while its revision is still that one (revisions are random and
+ * written in one atomic step with the entries, registry.saveEntries). A batch hands them to its
+ * rebuild round, which then reads only the sources written elsewhere or since.
+ */
+export interface WrittenEntries {
+  revision: string;
+  /** Each entry's JSON text as stored (store/sources.ts): held as strings, parsed when a rebuild takes them. */
+  texts: readonly string[];
+}
+
+/** The written lists still at the revision the rebuild read, by source id, as a read answers them (parsed, newest first). */
+function stillCurrent(
+  written: ReadonlyMap<string, WrittenEntries> | undefined,
+  revisions: ReadonlyMap<string, string | null>,
+): Map<string, CachedEntry[]> {
+  const current = new Map<string, CachedEntry[]>();
+  for (const [sourceId, { revision, texts }] of written ?? []) {
+    if (revisions.get(sourceId) === revision) current.set(sourceId, newestFirst(texts.map((text) => JSON.parse(text) as CachedEntry)));
+  }
+  return current;
+}
+
 /** Bytes of cached entries read at once (a guess for records older than `cachedBytes`: one source alone). */
 const READ_BATCH_BYTES = 1024 * 1024;
 
 /**
  * The cached entries of the sources, read a batch of about READ_BATCH_BYTES at a time: decoding what
  * one read returns holds the event loop, and ten 15 MB sources read at once held it for seconds.
+ * Sources in `current` are taken from it, not read.
  */
-async function readEntries(registry: Registry, sources: SourceRecord[]): Promise<Map<string, CachedEntry[]>> {
+async function readEntries(
+  registry: Registry,
+  sources: SourceRecord[],
+  current: ReadonlyMap<string, CachedEntry[]> = new Map(),
+): Promise<Map<string, CachedEntry[]>> {
   const entries = new Map<string, CachedEntry[]>();
   let batch: string[] = [];
   let bytes = 0;
@@ -65,6 +95,11 @@ async function readEntries(registry: Registry, sources: SourceRecord[]): Promise
     bytes = 0;
   };
   for (const source of sources) {
+    const known = current.get(source.id);
+    if (known) {
+      entries.set(source.id, known);
+      continue;
+    }
     const size = source.cachedBytes ?? READ_BATCH_BYTES;
     if (batch.length > 0 && bytes + size > READ_BATCH_BYTES) await read();
     batch.push(source.id);
@@ -74,9 +109,17 @@ async function readEntries(registry: Registry, sources: SourceRecord[]): Promise
   return entries;
 }
 
-/** Merges every cached entry of the sources; nothing is read or kept for later (the API's preview). */
-export async function mergeAll(registry: Registry, sources: SourceRecord[], input: Omit<MergeInput, 'sources'>): Promise<MergeSnapshot> {
-  const entriesBySource = await readEntries(registry, sources);
+/**
+ * Merges every cached entry of the sources; nothing is read or kept for later (the API's preview).
+ * `current` are sources' entries known to be what a read would answer (stillCurrent), not read again.
+ */
+export async function mergeAll(
+  registry: Registry,
+  sources: SourceRecord[],
+  input: Omit<MergeInput, 'sources'>,
+  current?: ReadonlyMap<string, CachedEntry[]>,
+): Promise<MergeSnapshot> {
+  const entriesBySource = await readEntries(registry, sources, current);
   return runSliced(
     mergeWithSnapshotSteps({
       ...input,
@@ -88,7 +131,8 @@ export async function mergeAll(registry: Registry, sources: SourceRecord[], inpu
 /**
  * The feed's merged entries, from the state its last rebuild kept when that state still describes
  * everything but the changed sources, else from every source; keeps the state for the next rebuild.
- * `revisions` were read before any entries (see registry.saveEntries). Runs under the feed's rebuild lease.
+ * `revisions` were read before any entries (see registry.saveEntries); `written` lists still at those
+ * revisions are taken as they are instead of read. Runs under the feed's rebuild lease.
  */
 export async function mergeFeed(
   registry: Registry,
@@ -97,7 +141,9 @@ export async function mergeFeed(
   sources: SourceRecord[],
   revisions: ReadonlyMap<string, string | null>,
   notBefore: Date | undefined,
+  written?: ReadonlyMap<string, WrittenEntries>,
 ): Promise<MergedSelection> {
+  const current = stillCurrent(written, revisions);
   const input = { include: selection.include, exclude: selection.exclude, limit: selection.limit, ...(notBefore ? { notBefore } : {}) };
   const selectionKey = JSON.stringify([
     selection.sourceIds,
@@ -116,13 +162,14 @@ export async function mergeFeed(
       const fresh = await readEntries(
         registry,
         sources.filter((source) => changed?.has(source.id)),
+        current,
       );
       const sourcesInput = sources.map((source) => ({ sourceId: source.id, entries: fresh.get(source.id) ?? [] }));
       snapshot = await runSliced(remergeEntriesSteps(state, { ...input, sources: sourcesInput }, changed));
     }
   }
   const merge = snapshot ? 'incremental' : 'full';
-  snapshot ??= await mergeAll(registry, sources, input);
+  snapshot ??= await mergeAll(registry, sources, input, current);
 
   const unchanged = merge === 'incremental' && changed?.size === 0 && snapshot.universe.length === state?.universe.length;
   if (!unchanged) {

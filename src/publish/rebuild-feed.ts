@@ -2,7 +2,7 @@
 // its sources changes; a reader's GET only ever reads what this wrote.
 import type { Deps } from '../deps.js';
 import { applyFeedOptions, feedOptionsOf, oldestAllowed, type PublishedEntry, type SourceFacet } from '../pipeline/feed-options.js';
-import { mergeAll, mergeFeed, type FeedSelection, type MergedSelection } from './merge-state.js';
+import { mergeAll, mergeFeed, type FeedSelection, type MergedSelection, type WrittenEntries } from './merge-state.js';
 import { renderFeeds } from '../render/render-feed.js';
 import { maskUrl, REDACTED } from '../secrets/scrub.js';
 import {
@@ -41,9 +41,14 @@ const queues = new WeakMap<object, RebuildQueue>();
  * always come from the newest entries, whichever worker refreshed which source. A call while a
  * rebuild of the feed is still waiting to start joins it: that rebuild has not read anything yet,
  * so it covers the caller's writes too, and ten sources of a feed refreshed together cost one or two
- * rebuilds, not ten.
+ * rebuilds, not ten. `written`: lists this process wrote (merge-state.ts WrittenEntries), read only
+ * if their revision moved since.
  */
-export async function rebuildFeed(deps: RebuildDeps, feedId: string): Promise<RenderedMeta | undefined> {
+export async function rebuildFeed(
+  deps: RebuildDeps,
+  feedId: string,
+  written?: ReadonlyMap<string, WrittenEntries>,
+): Promise<RenderedMeta | undefined> {
   let queue = queues.get(deps.registry);
   if (!queue) queues.set(deps.registry, (queue = { chains: new Map(), waiting: new Map() }));
   const { chains, waiting } = queue;
@@ -54,7 +59,7 @@ export async function rebuildFeed(deps: RebuildDeps, feedId: string): Promise<Re
     .catch(() => undefined)
     .then(() => {
       if (waiting.get(feedId) === next) waiting.delete(feedId);
-      return rebuildUnderLease(deps, feedId);
+      return rebuildUnderLease(deps, feedId, written);
     });
   chains.set(feedId, next);
   waiting.set(feedId, next);
@@ -65,20 +70,30 @@ export async function rebuildFeed(deps: RebuildDeps, feedId: string): Promise<Re
   }
 }
 
-async function rebuildUnderLease(deps: RebuildDeps, feedId: string): Promise<RenderedMeta | undefined> {
+async function rebuildUnderLease(
+  deps: RebuildDeps,
+  feedId: string,
+  written: ReadonlyMap<string, WrittenEntries> | undefined,
+): Promise<RenderedMeta | undefined> {
   // Another process is rebuilding this feed: wait for it, then rebuild from what is newer still.
   // A holder that outlasts the wait is presumed stuck: the rebuild goes ahead without the lease.
   const wait = { ttlMs: REBUILD_LEASE_MS, waitMs: REBUILD_LEASE_MS, pollMs: 25 };
-  const rebuilt = await deps.registry.leases.withLease(lease.rebuild(feedId), deps.instanceId, wait, () => renderAndStore(deps, feedId));
-  return rebuilt.held ? rebuilt.value : renderAndStore(deps, feedId);
+  const rebuilt = await deps.registry.leases.withLease(lease.rebuild(feedId), deps.instanceId, wait, () =>
+    renderAndStore(deps, feedId, written),
+  );
+  return rebuilt.held ? rebuilt.value : renderAndStore(deps, feedId, written);
 }
 
-async function renderAndStore(deps: RebuildDeps, feedId: string): Promise<RenderedMeta | undefined> {
+async function renderAndStore(
+  deps: RebuildDeps,
+  feedId: string,
+  lists: ReadonlyMap<string, WrittenEntries> | undefined,
+): Promise<RenderedMeta | undefined> {
   const { registry, config } = deps;
   const feed = await registry.getFeed(feedId);
   if (!feed) return undefined;
   const now = deps.now();
-  const { sources, entries, merge } = await selectEntries(deps, feed, now, feed.id);
+  const { sources, entries, merge } = await selectEntries(deps, feed, now, feed.id, lists);
   deps.metrics.feedMerges.inc({ merge });
   const staleNotice = staleNoticeOf(feed, sources, now, config.refresh.staleAfterHours);
   const published: PublishedEntry[] = staleNotice ? [staleNotice, ...entries] : entries;
@@ -139,6 +154,7 @@ export async function selectEntries(
   selection: FeedSelection,
   now: Date,
   feedId?: string,
+  written?: ReadonlyMap<string, WrittenEntries>,
 ): Promise<{ sources: SourceRecord[]; entries: PublishedEntry[]; merge: MergedSelection['merge'] }> {
   const { registry } = deps;
   const ids = selection.sourceIds;
@@ -155,6 +171,7 @@ export async function selectEntries(
         sources,
         new Map(ids.map((id, index) => [id, revisions[index] ?? null])),
         input.notBefore,
+        written,
       )
     : { entries: (await mergeAll(registry, sources, input)).entries, merge: 'full' as const };
   const facets = new Map(sources.map((source) => [source.id, facetOf(source)]));
@@ -198,16 +215,20 @@ export async function rebuildFeedsOfSource(deps: RebuildDeps, sourceId: string):
  * Rebuilds every feed that includes one of the sources, each feed once however many of its sources
  * are named (a refresh batch's changes, or what set.pendingRebuilds holds); a feed that fails is
  * logged and the others still run. A source whose feeds all rebuilt leaves the pending set. A busy
- * store rejects (isStoreBusy), the sources left pending.
+ * store rejects (isStoreBusy), the sources left pending. `written`: the lists the batch wrote (rebuildFeed).
  */
-export async function rebuildFeedsOfSources(deps: RebuildDeps, sourceIds: Iterable<string>): Promise<void> {
+export async function rebuildFeedsOfSources(
+  deps: RebuildDeps,
+  sourceIds: Iterable<string>,
+  written?: ReadonlyMap<string, WrittenEntries>,
+): Promise<void> {
   const ids = [...sourceIds];
   // One read for the round's sources and one removal after: the round's bookkeeping is two store
   // calls, not two a source.
   const feedsOf = await deps.registry.feedIdsOfSources(ids);
   const failed = new Set<string>();
   for (const feedId of new Set(feedsOf.flat())) {
-    await rebuildFeed(deps, feedId).catch((error: unknown) => {
+    await rebuildFeed(deps, feedId, written).catch((error: unknown) => {
       // A busy store ends the round: the other feeds would each wait out the busy timeout and fail
       // the same way. The round's sources stay marked pending, and the caller hears of it.
       if (isStoreBusy(error)) throw error;

@@ -11,6 +11,7 @@ import type { CachedEntry, Entry } from '../model.js';
 import { CONNECTION_REMOVED, correctClockSkew } from '../oauth/signed-requests.js';
 import { NORMALISER_VERSION, parseFeed } from '../parse/index.js';
 import { SCRUB_RULES, scrubEntry, scrubText, secretValuesOf } from '../secrets/scrub.js';
+import type { WrittenEntries } from '../publish/merge-state.js';
 import { rebuildFeedsOfSource } from '../publish/rebuild-feed.js';
 import { isStoreBusy } from '../store/kv.js';
 import type { SourceRecord } from '../model.js';
@@ -47,6 +48,11 @@ export interface RefreshOptions {
    * (run-batch.ts) rebuilds each of their feeds once, however many of its sources changed.
    */
   rebuilds?: Set<string>;
+  /**
+   * With `rebuilds`: handed a source's entries as this refresh wrote them, with the revision written
+   * and their size, so the batch's rebuild need not read them back (publish/merge-state.ts).
+   */
+  keepWritten?: (sourceId: string, written: WrittenEntries, bytes: number) => void;
 }
 
 const MINUTE = 60_000;
@@ -271,6 +277,8 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
     // Counted only when this refresh's record was written (a URL changed meanwhile keeps the other).
     if (saved.urlSealed === source.urlSealed && update.bytes !== (source.cachedBytes ?? 0))
       await deps.registry.addToUserCount(source.userId, 'cachedBytes', update.bytes - (source.cachedBytes ?? 0));
+    if (rebuild && writeEntries && entriesRevision !== null && options.rebuilds)
+      options.keepWritten?.(source.id, { revision: entriesRevision, texts: update.texts }, update.bytes);
     // Rescrubbed for an edit: what the edit's own rebuild published may have been read before it.
     if (rebuild || editedMeanwhile) await rebuildQuietly(deps, saved, options);
     const outcome = update.changed ? 'updated' : 'unchanged';

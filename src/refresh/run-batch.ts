@@ -4,6 +4,7 @@ import type { Deps } from '../deps.js';
 import { InternalError, StoreUnavailableError } from '../errors.js';
 import type { SourceRecord } from '../model.js';
 import { dueAtOf, isActive } from '../model/source-policy.js';
+import type { WrittenEntries } from '../publish/merge-state.js';
 import { rebuildFeedsOfSources } from '../publish/rebuild-feed.js';
 import { isStoreBusy } from '../store/kv.js';
 import { logBackgroundFailure } from '../store-unavailable.js';
@@ -29,6 +30,12 @@ const MAX_QUEUED_BATCHES = 4;
  * scheduler's, at many sources) still publishes as it goes.
  */
 const REBUILD_EVERY_MS = 10_000;
+/**
+ * Bytes (stored JSON) of the entry lists a batch keeps for its next rebuild round, which would read
+ * them back otherwise: a bound on the memory they hold meanwhile (up to REBUILD_EVERY_MS of refreshes);
+ * lists past it are read back as before.
+ */
+const MAX_KEPT_WRITTEN_BYTES = 16 * 1024 * 1024;
 
 export async function refreshBatch(deps: Deps, sources: SourceRecord[], options: BatchOptions): Promise<RefreshResult[]> {
   const queue = [...sources];
@@ -40,7 +47,18 @@ export async function refreshBatch(deps: Deps, sources: SourceRecord[], options:
   let finishing = false;
   // Sources whose feeds need rebuilding since the last rebuild round; one round runs at a time.
   const rebuilds = new Set<string>();
-  const refreshOptions: RefreshOptions = { ...options, rebuilds };
+  // The lists those refreshes wrote, with their size: the round merges them without reading them back.
+  let written = new Map<string, WrittenEntries & { bytes: number }>();
+  let writtenBytes = 0;
+  const keepWritten: RefreshOptions['keepWritten'] = (sourceId, list, bytes) => {
+    const earlier = written.get(sourceId);
+    if (earlier) writtenBytes -= earlier.bytes;
+    written.delete(sourceId);
+    if (writtenBytes + bytes > MAX_KEPT_WRITTEN_BYTES) return;
+    written.set(sourceId, { ...list, bytes });
+    writtenBytes += bytes;
+  };
+  const refreshOptions: RefreshOptions = { ...options, rebuilds, keepWritten };
   let collectingSince = Date.now();
   let rebuilding: Promise<void> = Promise.resolve();
   const rebuildCollected = () => {
@@ -48,8 +66,11 @@ export async function refreshBatch(deps: Deps, sources: SourceRecord[], options:
     if (rebuilds.size === 0) return rebuilding;
     const sourceIds = [...rebuilds];
     rebuilds.clear();
+    const lists = written;
+    written = new Map();
+    writtenBytes = 0;
     rebuilding = rebuilding
-      .then(() => rebuildFeedsOfSources(deps, sourceIds))
+      .then(() => rebuildFeedsOfSources(deps, sourceIds, lists))
       // Busy: the round's sources stay marked pending (refresh-source.ts), for the next tick or run.
       .catch((error: unknown) => logBackgroundFailure(deps.logger, error, 'rebuilding feeds'));
     return rebuilding;

@@ -1,7 +1,9 @@
 // A refresh batch rebuilds each feed once, however many of its sources changed, and the feed it
 // publishes holds every change (issue 14). Checked against one refresh at a time, which rebuilds the
 // feed per changed source: the coalescing is the batch's doing.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { FEED_FORMATS } from '../../src/model.js';
+import { rebuildFeed } from '../../src/publish/rebuild-feed.js';
 import { refreshSource } from '../../src/refresh/refresh-source.js';
 import { refreshBatch } from '../../src/refresh/run-batch.js';
 import { startScheduler } from '../../src/refresh/scheduler.js';
@@ -190,5 +192,61 @@ describe.each(STORES)('a refresh-now that waited for another process’s batch (
     held.get('b')!();
     held.delete('b');
     expect((await batch).map((result) => result.outcome)).toEqual(['updated', 'updated']);
+  });
+});
+
+describe.each(STORES)('a batch’s rebuild merges the lists the batch wrote (%s store)', (store) => {
+  let upstream: Upstream;
+  let t: TestApp;
+  let generation = 0;
+
+  afterAll(async () => {
+    await t?.close();
+    await upstream?.close();
+  });
+
+  it('reads none of them back and publishes the bytes a rebuild reading every source publishes', async () => {
+    upstream = await startUpstream();
+    // Each generation keeps two items, adds one and drops one: entries kept as read, new, and gone.
+    const window = (name: string) => {
+      const items = [generation - 2, generation - 1, generation].map((n) => {
+        const date = new Date(BASE + n * 60_000).toUTCString();
+        return `<item><guid isPermaLink="false">${name}-${n}</guid><title>${name} ${n}</title><description>&lt;p&gt;${name} ${n}&lt;/p&gt;</description><pubDate>${date}</pubDate></item>`;
+      });
+      return `<?xml version="1.0"?><rss version="2.0"><channel><title>${name}</title><link>https://${name}.example/</link>${items.join('')}</channel></rss>`;
+    };
+    for (let index = 0; index < 4; index++) {
+      upstream.route(
+        `/w/${index}`,
+        (_request, response) => void response.writeHead(200, { 'content-type': 'application/rss+xml' }).end(window(`w${index}`)),
+      );
+    }
+    t = await startTestApp({ store, allowPrivate: [upstream.hostPort] });
+    const key = await t.createUserKey();
+    const ids: string[] = [];
+    for (let index = 0; index < 4; index++) {
+      const created = await t.api(key, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url(`/w/${index}`) } });
+      ids.push(created.json().id);
+    }
+    const feed = await t.api(key, { method: 'POST', url: '/api/v1/feeds', payload: { title: 'Window', sources: ids, limit: 100 } });
+    expect(feed.statusCode).toBe(201);
+    const feedId = feed.json().id as string;
+    const sources = (await t.deps.registry.getSources(ids)) as SourceRecord[];
+    const reads = vi.spyOn(t.deps.registry, 'getEntriesOf');
+    for (generation = 1; generation <= 3; generation++) {
+      reads.mockClear();
+      const results = await refreshBatch(t.deps, sources, { concurrency: 2, perHost: 2 });
+      expect(results.map((result) => result.outcome)).toEqual(['updated', 'updated', 'updated', 'updated']);
+      expect(reads).not.toHaveBeenCalled();
+      const meta = (await t.deps.registry.getRenderedMeta(feedId))!;
+      const bodies = await Promise.all(FEED_FORMATS.map((format) => t.deps.registry.getRenderedBody(feedId, format)));
+      expect(bodies[0]!.body).toContain(`w3 ${generation}`);
+      // From scratch: no merge state, every source's entries read from the store.
+      await t.deps.registry.saveMergeState(feedId, undefined);
+      expect((await rebuildFeed(t.deps, feedId))!.formats).toEqual(meta.formats);
+      expect(reads).toHaveBeenCalled();
+      expect(await Promise.all(FEED_FORMATS.map((format) => t.deps.registry.getRenderedBody(feedId, format)))).toEqual(bodies);
+    }
+    reads.mockRestore();
   });
 });
