@@ -122,13 +122,6 @@ export interface EntryWrite {
 export interface RecordMatch {
   fields: Record<string, string | number | undefined>;
   listed: { set: string; member: string };
-  /**
-   * The record as acquireLeaseAndGet handed it, that the value was made from. A backend that kept
-   * the text it was read from may write only the fields that differ from it, while the stored text
-   * is still that one (then `fields` match too); whatever else it finds, it compares `fields` as
-   * without it. What is stored is the same either way.
-   */
-  readAs?: object;
 }
 
 export type LeasedRecord<T> = { taken: false } | { taken: true; value: T | undefined };

@@ -104,7 +104,6 @@ export function createSourceRepository(store: KeyValueStore) {
       const written = store.setIfMatches(key.source(result.id), result, {
         fields: { urlSealed: fetchedFrom.urlSealed, title: fetchedFrom.title, refreshMinutes: fetchedFrom.refreshMinutes },
         listed: { set: set.allSources, member: result.id },
-        readAs: fetchedFrom,
       });
       // Issued right behind the write on the same connection, so it runs after it (one round trip).
       const [saved] = await Promise.all([written, store.derivedOnWrite ? undefined : syncDue([result.id])]);

@@ -7,7 +7,7 @@ import sqlite3 from 'sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { openSqliteDueIndex } from './due-index.js';
-import { keyvTextOf, keyvValueOf, mergePatchOf, NATIVE_JSON, recordsThrough } from './keyv-records.js';
+import { keyvTextOf, keyvValueOf, NATIVE_JSON, recordsThrough } from './keyv-records.js';
 import { key } from './keys.js';
 import {
   MATCHABLE_FIELD,
@@ -77,16 +77,6 @@ export async function openSqliteStore(path: string, busyTimeoutMs = 10_000): Pro
   const records = recordsThrough(keyv);
   // Writes that every refresh makes, grouped (groupWrites): concurrent refreshes share a statement.
   const compareAndSets = new Map<string, GroupedWrites<CompareAndSet, boolean>>();
-  const patches = patchWritesOf(query, () => noteWrite());
-  // The row text each record handed out under a lease was read from (setIfMatches' `readAs`).
-  const readTexts = new WeakMap<object, string>();
-  const leasedValueOf = (raw: unknown) => {
-    const value = keyvValueOf(raw);
-    // Only keyv's plain row (`{"value":{…}}`, no expiry): the text a whole write of the record would replace.
-    const text = raw as string;
-    if (typeof value === 'object' && value !== null && text.startsWith('{"value":{') && text.endsWith('}}')) readTexts.set(value, text);
-    return value;
-  };
   const leasesTaken = groupWrites<{ key: string; owner: string; ttlMs: number; recordKey: string }, LeasedRecord<unknown>>(
     async (asked) => {
       const now = Date.now();
@@ -104,7 +94,7 @@ export async function openSqliteStore(path: string, busyTimeoutMs = 10_000): Pro
           now,
           recordKey,
         );
-        return [rows.length === 1 ? { taken: true, value: leasedValueOf(rows[0]!.record) } : { taken: false }];
+        return [rows.length === 1 ? { taken: true, value: keyvValueOf(rows[0]!.record) } : { taken: false }];
       }
       // Several at once: one upsert, whose RETURNING reads each taken lease's record after the upsert,
       // in the same statement (the record key found by the lease key in the same JSON array): one
@@ -121,7 +111,7 @@ export async function openSqliteStore(path: string, busyTimeoutMs = 10_000): Pro
         now,
       );
       const records = new Map(rows.map((row) => [String(row.key), row.record]));
-      return asked.map(({ key }) => (records.has(key) ? { taken: true, value: leasedValueOf(records.get(key)) } : { taken: false }));
+      return asked.map(({ key }) => (records.has(key) ? { taken: true, value: keyvValueOf(records.get(key)) } : { taken: false }));
     },
     (asked) => asked.key,
   );
@@ -230,13 +220,6 @@ export async function openSqliteStore(path: string, busyTimeoutMs = 10_000): Pro
     async setIfMatches(key, value, match) {
       const fields = Object.keys(match.fields);
       for (const field of fields) if (!MATCHABLE_FIELD.test(field)) throw new Error(`not a matchable field: ${field}`);
-      // Written from a record read under a lease: only the fields that differ, while the row is still
-      // the text read (no stringify of the whole record, no compare of its fields). Anything else, or
-      // a row changed since, goes the whole compare-and-set, which decides as it always did.
-      const read = match.readAs as Record<string, unknown> | undefined;
-      const readText = read && fields.every((field) => read[field] === match.fields[field]) ? readTexts.get(read) : undefined;
-      const patch = readText && mergePatchOf(read!, value as Record<string, unknown>);
-      if (readText && patch && (await patches({ key: `${KEYV_NAMESPACE}:${key}`, readText, patch, listed: match.listed }))) return true;
       const shape = `${match.listed.set}\n${fields.join('\n')}`;
       let writes = compareAndSets.get(shape);
       if (!writes) compareAndSets.set(shape, (writes = compareAndSetsOf(query, fields, noteWrite)));
@@ -352,8 +335,6 @@ export async function openSqliteStore(path: string, busyTimeoutMs = 10_000): Pro
       };
     },
     async close() {
-      // A patch refused goes on as a whole compare-and-set: those drained after it.
-      await patches.drained();
       await Promise.all([leasesTaken.drained(), releases.drained(), ...[...compareAndSets.values()].map((writes) => writes.drained())]);
       await keyv.disconnect();
       // Only now: closing a descriptor of the `-shm` file drops sqlite3's locks on it (wal-index.ts).
@@ -416,52 +397,6 @@ function compareAndSetsOf(query: SqlQuery, fields: string[], noteWrite: () => vo
           ]),
         ),
       ).finally(noteWrite);
-      const written = new Set(rows.map((row) => String(row.key)));
-      return writes.map(({ key }) => written.has(key));
-    },
-    (write) => write.key,
-  );
-}
-
-interface PatchWrite {
-  /** keyv's raw key. */
-  key: string;
-  /** The row's text as read: the patch applies only while the row is still exactly that. */
-  readText: string;
-  patch: { value: Record<string, unknown> };
-  listed: { set: string; member: string };
-}
-
-/**
- * setIfMatches of a record read under a lease (its `readAs`), grouped: each row becomes
- * json_patch(row, patch) only while it is still the text read and still listed, which stores what
- * the whole record's write would (mergePatchOf), and runs the same triggers (change log, due index).
- * The texts read go as one blob, each found by byte offset and length: inside the JSON array each
- * would be escaped on the way in and unescaped on the way out.
- */
-function patchWritesOf(query: SqlQuery, noteWrite: () => void): GroupedWrites<PatchWrite, boolean> {
-  const at = (index: number) => `json_extract(j.value, '$[${index}]')`;
-  const sql = `UPDATE ${KEYV_TABLE} SET value = json_patch(${KEYV_TABLE}.value, b.p)
-    FROM (SELECT ${at(0)} AS k, ${at(1)} AS p, ${at(2)} AS o, ${at(3)} AS n, ${at(4)} AS ls, ${at(5)} AS lm FROM json_each(?1) AS j) AS b
-    WHERE ${KEYV_TABLE}.key = b.k AND ${KEYV_TABLE}.value = CAST(substr(?2, b.o, b.n) AS TEXT)
-    AND EXISTS (SELECT 1 FROM fp_sets WHERE name = b.ls AND member = b.lm) RETURNING ${KEYV_TABLE}.key AS key`;
-  const single = `UPDATE ${KEYV_TABLE} SET value = json_patch(value, ?) WHERE key = ? AND value = ?
-    AND EXISTS (SELECT 1 FROM fp_sets WHERE name = ? AND member = ?) RETURNING key`;
-  return groupWrites<PatchWrite, boolean>(
-    async (writes) => {
-      if (writes.length === 1) {
-        const { key, readText, patch, listed } = writes[0]!;
-        const rows = await query(single, JSON.stringify(patch), key, readText, listed.set, listed.member).finally(noteWrite);
-        return [rows.length === 1];
-      }
-      const texts = writes.map(({ readText }) => Buffer.from(readText));
-      let offset = 1;
-      const calls = writes.map(({ key, patch, listed }, index) => {
-        const call = [key, patch, offset, texts[index]!.length, listed.set, listed.member];
-        offset += texts[index]!.length;
-        return call;
-      });
-      const rows = await query(sql, JSON.stringify(calls), Buffer.concat(texts)).finally(noteWrite);
       const written = new Set(rows.map((row) => String(row.key)));
       return writes.map(({ key }) => written.has(key));
     },

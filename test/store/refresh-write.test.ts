@@ -1,7 +1,8 @@
-// A refresh's result written over the record it read under its lease (saveRefreshedSource with the
-// leased record): the SQLite store writes only the fields that differ (json_patch), Redis the whole
-// record. Either way the stored record, byte for byte, and its due-index entry are what the whole
-// record's write leaves, and a record changed since the read is decided as the whole write decides.
+// A refresh's result written over the record it read under its lease (saveRefreshedSource): the
+// stored record, byte for byte, and its due-index entry are exactly the result's; a record changed
+// since the read by another writer is overwritten, an edit of title, URL or interval or a delete is
+// not; many at once (grouped on SQLite) are each answered for their own. What any narrower write of
+// a 304's fields must keep (bench/diagnoses.md, session 15, tried one with json_patch).
 import sqlite3 from 'sqlite3';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
