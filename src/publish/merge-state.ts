@@ -61,14 +61,17 @@ export interface WrittenEntries {
   texts: readonly string[];
 }
 
-/** The written lists still at the revision the rebuild read, by source id, as a read answers them (parsed, newest first). */
+/**
+ * The written lists still at the revision the rebuild read, by source id: their texts, parsed by
+ * readEntries only for the sources it would otherwise read.
+ */
 function stillCurrent(
   written: ReadonlyMap<string, WrittenEntries> | undefined,
   revisions: ReadonlyMap<string, string | null>,
-): Map<string, CachedEntry[]> {
-  const current = new Map<string, CachedEntry[]>();
+): Map<string, readonly string[]> {
+  const current = new Map<string, readonly string[]>();
   for (const [sourceId, { revision, texts }] of written ?? []) {
-    if (revisions.get(sourceId) === revision) current.set(sourceId, newestFirst(texts.map((text) => JSON.parse(text) as CachedEntry)));
+    if (revisions.get(sourceId) === revision) current.set(sourceId, texts);
   }
   return current;
 }
@@ -79,25 +82,32 @@ const READ_BATCH_BYTES = 1024 * 1024;
 /**
  * The cached entries of the sources, read a batch of about READ_BATCH_BYTES at a time: decoding what
  * one read returns holds the event loop, and ten 15 MB sources read at once held it for seconds.
- * Sources in `current` are taken from it, not read.
+ * Sources in `current` are parsed from its texts instead of read, handing the event loop back after
+ * each READ_BATCH_BYTES of them for the same reason, and parsed as a read would answer them.
  */
 async function readEntries(
   registry: Registry,
   sources: SourceRecord[],
-  current: ReadonlyMap<string, CachedEntry[]> = new Map(),
+  current: ReadonlyMap<string, readonly string[]> = new Map(),
 ): Promise<Map<string, CachedEntry[]>> {
   const entries = new Map<string, CachedEntry[]>();
   let batch: string[] = [];
   let bytes = 0;
+  let parsedBytes = 0;
   const read = async () => {
     if (batch.length > 0) for (const [id, list] of await registry.getEntriesOf(batch)) entries.set(id, list);
     batch = [];
     bytes = 0;
   };
   for (const source of sources) {
-    const known = current.get(source.id);
-    if (known) {
-      entries.set(source.id, known);
+    const texts = current.get(source.id);
+    if (texts) {
+      entries.set(source.id, newestFirst(texts.map((text) => JSON.parse(text) as CachedEntry)));
+      for (const text of texts) parsedBytes += text.length;
+      if (parsedBytes >= READ_BATCH_BYTES) {
+        parsedBytes = 0;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
       continue;
     }
     const size = source.cachedBytes ?? READ_BATCH_BYTES;
@@ -117,7 +127,7 @@ export async function mergeAll(
   registry: Registry,
   sources: SourceRecord[],
   input: Omit<MergeInput, 'sources'>,
-  current?: ReadonlyMap<string, CachedEntry[]>,
+  current?: ReadonlyMap<string, readonly string[]>,
 ): Promise<MergeSnapshot> {
   const entriesBySource = await readEntries(registry, sources, current);
   return runSliced(

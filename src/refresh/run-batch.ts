@@ -31,9 +31,10 @@ const MAX_QUEUED_BATCHES = 4;
  */
 const REBUILD_EVERY_MS = 10_000;
 /**
- * Bytes (stored JSON) of the entry lists a batch keeps for its next rebuild round, which would read
- * them back otherwise: a bound on the memory they hold meanwhile (up to REBUILD_EVERY_MS of refreshes);
- * lists past it are read back as before.
+ * Bytes (stored JSON) of the entry lists a batch keeps for its rebuild rounds, which would read them
+ * back otherwise: a bound on the memory they hold, across the round collecting and the rounds queued
+ * or running (a slow round does not let each later one keep as much again); lists past it are read
+ * back as before.
  */
 const MAX_KEPT_WRITTEN_BYTES = 16 * 1024 * 1024;
 
@@ -50,13 +51,19 @@ export async function refreshBatch(deps: Deps, sources: SourceRecord[], options:
   // The lists those refreshes wrote, with their size: the round merges them without reading them back.
   let written = new Map<string, WrittenEntries & { bytes: number }>();
   let writtenBytes = 0;
+  // What every kept list holds, this round's and those of rounds not yet finished.
+  let heldBytes = 0;
   const keepWritten: RefreshOptions['keepWritten'] = (sourceId, list, bytes) => {
     const earlier = written.get(sourceId);
-    if (earlier) writtenBytes -= earlier.bytes;
-    written.delete(sourceId);
-    if (writtenBytes + bytes > MAX_KEPT_WRITTEN_BYTES) return;
+    if (earlier) {
+      writtenBytes -= earlier.bytes;
+      heldBytes -= earlier.bytes;
+      written.delete(sourceId);
+    }
+    if (heldBytes + bytes > MAX_KEPT_WRITTEN_BYTES) return;
     written.set(sourceId, { ...list, bytes });
     writtenBytes += bytes;
+    heldBytes += bytes;
   };
   const refreshOptions: RefreshOptions = { ...options, rebuilds, keepWritten };
   let collectingSince = Date.now();
@@ -67,12 +74,16 @@ export async function refreshBatch(deps: Deps, sources: SourceRecord[], options:
     const sourceIds = [...rebuilds];
     rebuilds.clear();
     const lists = written;
+    const listBytes = writtenBytes;
     written = new Map();
     writtenBytes = 0;
     rebuilding = rebuilding
       .then(() => rebuildFeedsOfSources(deps, sourceIds, lists))
       // Busy: the round's sources stay marked pending (refresh-source.ts), for the next tick or run.
-      .catch((error: unknown) => logBackgroundFailure(deps.logger, error, 'rebuilding feeds'));
+      .catch((error: unknown) => logBackgroundFailure(deps.logger, error, 'rebuilding feeds'))
+      .finally(() => {
+        heldBytes -= listBytes;
+      });
     return rebuilding;
   };
 
