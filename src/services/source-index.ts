@@ -216,7 +216,11 @@ function owedClaimReleases(registry: object) {
   if (!owed) owedClaimsByStore.set(registry, (owed = new Map()));
   return {
     add(claim: string, owner: string) {
-      owed.set(claim, { owner, until: Date.now() + URL_CLAIM_TTL_MS });
+      // Claims whose TTL has let them go are no longer owed: dropped here, so a URL never added
+      // again does not stay in the map for the life of the process.
+      const now = Date.now();
+      for (const [name, held] of owed) if (held.until <= now) owed.delete(name);
+      owed.set(claim, { owner, until: now + URL_CLAIM_TTL_MS });
     },
     /** Releases `claim` for the owner that owes it; true when it did (the caller tries to take it again). */
     async settle(claim: string, release: (owner: string) => Promise<void>): Promise<boolean> {
@@ -259,7 +263,8 @@ export async function reserveSlot(
     throw error;
   }
   if (count > max) {
-    await deps.registry.addToUserCount(userId, kind, -1);
+    // Given back as a failed create's is: owed when the store is busy, so the counter never stays high.
+    await releaseSlot(deps, userId, kind);
     const noun = kind === 'sources' ? 'source' : 'feed';
     throw new ConflictError(`${noun} limit reached: a user may have at most ${max} ${kind}; delete one first`);
   }
