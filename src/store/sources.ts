@@ -50,6 +50,21 @@ function revisionOf(stored: string | undefined): string | null {
   return stored === undefined ? INITIAL_REVISION : stored.endsWith(PENDING_REVISION) ? null : stored;
 }
 
+/**
+ * A source record's lone UTF-16 surrogates (a hostile feed's title) made U+FFFD, in place, so what the
+ * caller holds is what is stored. JSON.stringify writes them as `\udXXX` escapes, which Redis's cjson
+ * refuses (the due index's script found no record and unscheduled the source) and SQLite's
+ * json_extract answers otherwise than the bound text (every refresh's compare-and-set refused).
+ */
+function wellFormed<T extends object>(record: T): T {
+  const fields = record as Record<string, unknown>;
+  for (const field in fields) {
+    const value = fields[field];
+    if (typeof value === 'string' && !value.isWellFormed()) fields[field] = value.toWellFormed();
+  }
+  return record;
+}
+
 export function createSourceRepository(store: KeyValueStore) {
   const leases = createLeases(store);
   async function syncDue(ids: string[]): Promise<void> {
@@ -79,7 +94,7 @@ export function createSourceRepository(store: KeyValueStore) {
   return {
     /** A new source: the record, then the indexes that list it. */
     async addSource(source: SourceRecord): Promise<void> {
-      await store.set(key.source(source.id), source);
+      await store.set(key.source(source.id), wellFormed(source));
       await store.addMember(set.userSources(source.userId), source.id);
       await store.addMember(set.allSources, source.id);
       if (source.connectionId) await store.addMember(set.connectionSources(source.connectionId), source.id);
@@ -94,6 +109,7 @@ export function createSourceRepository(store: KeyValueStore) {
      * unscheduled half-way.
      */
     async createSource(source: SourceRecord, entries: CachedEntry[], texts?: readonly string[]): Promise<void> {
+      wellFormed(source);
       const textsOf = texts && texts.length === entries.length ? texts : entries.map((entry) => JSON.stringify(entry));
       const keys = entries.map((entry) => entryKeyOf(entry.id));
       await store.writeEntries(source.id, {
@@ -120,7 +136,7 @@ export function createSourceRepository(store: KeyValueStore) {
      * (a refresh finishing after a delete lists nothing again, and indexes nothing: the record is gone).
      */
     async saveSource(source: SourceRecord): Promise<void> {
-      await store.set(key.source(source.id), source);
+      await store.set(key.source(source.id), wellFormed(source));
       await syncDueAfterWrite([source.id]);
     },
     /**
@@ -130,8 +146,14 @@ export function createSourceRepository(store: KeyValueStore) {
      * caller reads the record and merges (services' edits and deletes win).
      */
     async saveRefreshedSource(result: SourceRecord, fetchedFrom: SourceRecord): Promise<boolean> {
-      const written = store.setIfMatches(key.source(result.id), result, {
-        fields: { urlSealed: fetchedFrom.urlSealed, title: fetchedFrom.title, refreshMinutes: fetchedFrom.refreshMinutes },
+      // The fields matched as they were stored (made well-formed), from a record read or one of the caller's.
+      const expected = wellFormed({
+        urlSealed: fetchedFrom.urlSealed,
+        title: fetchedFrom.title,
+        refreshMinutes: fetchedFrom.refreshMinutes,
+      });
+      const written = store.setIfMatches(key.source(result.id), wellFormed(result), {
+        fields: expected,
         listed: { set: set.allSources, member: result.id },
       });
       // Issued right behind the write on the same connection, so it runs after it (one round trip).

@@ -84,6 +84,21 @@ describe.each(STORES)('due index (%s store)', (kind: StoreKind) => {
     expect(await registry.countSourcesByStatus()).toEqual({ ok: 1, failing: 1 });
   });
 
+  it('schedules and rewrites a source whose title holds a lone surrogate (JSON.stringify escapes it; Redis cjson refuses the escape)', async () => {
+    const { registry } = await open();
+    const title = 'broken \ud800 title';
+    const source = sourceRecord('lone', T0 - MINUTE, { title });
+    await registry.createSource(source, []);
+    // Stored with the surrogate as U+FFFD (what any UTF-8 reader would show of it).
+    expect((await registry.getSource('lone'))?.title).toBe('broken \ufffd title');
+    expect(await registry.claimDueSources(at(T0), 10, 10 * MINUTE)).toEqual(['lone']);
+    // A refresh's compare-and-set over it writes, and reschedules it.
+    const refreshed = { ...source, lastFetchedAt: iso(T0), nextFetchAt: iso(T0 + 30 * MINUTE) };
+    expect(await registry.saveRefreshedSource(refreshed, source)).toBe(true);
+    expect(await registry.claimDueSources(at(T0 + 31 * MINUTE), 10, 10 * MINUTE)).toEqual(['lone']);
+    expect(await registry.countSourcesByStatus()).toEqual({ ok: 1 });
+  });
+
   it('never gives a source to two claimers at once (two store connections claiming together)', async () => {
     const first = await open();
     const second = await open();
