@@ -5,8 +5,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startScheduler } from '../../src/refresh/scheduler.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
+import { tickOnce } from '../helpers/scheduler.js';
 import { serveBody, startUpstream, type Upstream, type UpstreamHandler } from '../helpers/upstream.js';
 
 const MINUTE = 60_000;
@@ -34,16 +34,6 @@ const FEED = rssOf([
   { guid: 'one', title: 'One', pubDate: 'Mon, 02 Mar 2026 06:00:00 GMT' },
   { guid: 'two', title: 'Two', pubDate: 'Mon, 02 Mar 2026 07:00:00 GMT' },
 ]);
-
-/** One scheduler tick at the injected time, as `feedproxy serve` runs it, then the scheduler stops. */
-async function tickOnce(t: TestApp): Promise<void> {
-  const scheduler = startScheduler(t.deps);
-  try {
-    await scheduler.tick();
-  } finally {
-    await scheduler.stop();
-  }
-}
 
 async function createSource(t: TestApp, key: string, url: string, extra: Record<string, unknown> = {}): Promise<string> {
   const created = await t.api(key, { method: 'POST', url: '/api/v1/sources', payload: { url, ...extra } });

@@ -10,10 +10,10 @@ import { stringify } from 'yaml';
 import { describe, expect, it, vi } from 'vitest';
 import { refreshSource } from '../../src/refresh/refresh-source.js';
 import { refreshBatch } from '../../src/refresh/run-batch.js';
-import { startScheduler } from '../../src/refresh/scheduler.js';
 import { isStoreBusy } from '../../src/store/kv.js';
 import { key } from '../../src/store/keys.js';
 import { buildTestApp, PUBLIC_URL, type TestApp } from '../helpers/app.js';
+import { tickOnce } from '../helpers/scheduler.js';
 import { startFakeProvider } from '../helpers/fake-oauth-provider.js';
 import { openSecondConnection } from '../helpers/second-connection.js';
 import { serveBody, startUpstream, type UpstreamHandler } from '../helpers/upstream.js';
@@ -172,16 +172,6 @@ describe("a busy store while a signed source's request is prepared (its connecti
     expect((await refreshSource(t.deps, id, { force: true }))?.source).toMatchObject({ status: 'ok', errorCount: 0 });
   });
 });
-
-/** One scheduler tick, as `feedproxy serve` runs it, then the scheduler stops. */
-async function tickOnce(t: TestApp): Promise<void> {
-  const scheduler = startScheduler(t.deps);
-  try {
-    await scheduler.tick();
-  } finally {
-    await scheduler.stop();
-  }
-}
 
 /** The log lines at warn or above: what an operator is told. */
 function warnings(t: TestApp): Array<[level: number, msg: string]> {
