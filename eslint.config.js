@@ -3,7 +3,7 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'data/', 'coverage/', 'docs/', 'scratch/'] },
+  { ignores: ['dist/', '.dist-staging/', 'node_modules/', 'data/', 'coverage/', 'docs/', 'scratch/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
