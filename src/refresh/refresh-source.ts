@@ -367,9 +367,14 @@ async function recordFailure(
     updatedAt: now.toISOString(),
   };
   if (source.status !== status) await markRebuildPending(deps, source, options);
+  // The connection before the source: a busy store between the two writes then leaves the source as
+  // it was and due, so its next refresh meets the 401 again, never an unauthorized source (scheduled
+  // no more) behind a connection still called connected.
+  const connectionMarked =
+    status === 'unauthorized' && source.connectionId !== undefined && (await markConnectionUnauthorized(deps, source.connectionId));
   const failed = await saveRefreshed(deps, source, result);
   if (!failed) return { outcome: 'skipped', source };
-  if (status === 'unauthorized' && source.connectionId) await markConnectionUnauthorized(deps, source.connectionId, options);
+  if (connectionMarked) await markSourcesOfConnectionUnauthorized(deps, source.connectionId!, options);
   if (source.status !== failed.status) await rebuildQuietly(deps, failed, options);
   deps.metrics.refreshes.inc({ outcome: 'failed', error: coded.code });
   deps.logger.info({ sourceId: source.id, host: source.host, code: coded.code, upstreamStatus, errorCount }, 'source refresh failed');
@@ -425,11 +430,20 @@ function permanentRedirect(deps: Deps, source: SourceRecord, permanentUrl: strin
   };
 }
 
-async function markConnectionUnauthorized(deps: Deps, connectionId: string, options: RefreshOptions): Promise<void> {
+/** True when this call marked it (it was not unauthorized already). */
+async function markConnectionUnauthorized(deps: Deps, connectionId: string): Promise<boolean> {
   const connection = await deps.registry.getConnection(connectionId);
-  if (!connection || connection.status === 'unauthorized') return;
+  if (!connection || connection.status === 'unauthorized') return false;
+  await deps.registry.saveConnection({ ...connection, status: 'unauthorized', updatedAt: deps.now().toISOString() }, connection);
+  return true;
+}
+
+/**
+ * The other sources of a connection just marked unauthorized, so they say so at once. One left
+ * unmarked (a busy store mid-way) is still scheduled, and meets the provider's 401 itself.
+ */
+async function markSourcesOfConnectionUnauthorized(deps: Deps, connectionId: string, options: RefreshOptions): Promise<void> {
   const now = deps.now().toISOString();
-  await deps.registry.saveConnection({ ...connection, status: 'unauthorized', updatedAt: now }, connection);
   for (const dependent of await deps.registry.listSourcesOfConnection(connectionId)) {
     if (dependent.status === 'unauthorized') continue;
     await markRebuildPending(deps, dependent, options);

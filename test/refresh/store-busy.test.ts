@@ -110,7 +110,7 @@ async function signedSource(context: Parameters<typeof buildTestApp>[0]) {
     payload: { url: `${provider.baseUrl}/users/{user_id}/queues/disc`, connectionId },
   });
   expect(created.statusCode, created.body).toBe(201);
-  return { t, provider, connectionId, id: created.json().id as string };
+  return { t, provider, apiKey, connectionId, id: created.json().id as string };
 }
 
 describe("a signed source's 401 while another process holds the SQLite write lock", () => {
@@ -297,5 +297,49 @@ describe('an entries revision left pending by a writer killed mid-write (an olde
     const [revision] = await t.deps.registry.getEntryRevisions([id]);
     expect(revision).not.toBeNull();
     expect((await t.deps.registry.getSource(id))!.documentEntriesRevision).toBe(revision);
+  });
+});
+
+describe("a signed source's 401 whose connection's write meets the SQLite write lock", () => {
+  it('leaves the source and its connection consistent, and the next refresh marks them and the sibling', async (context) => {
+    const { t, provider, apiKey, connectionId, id } = await signedSource(context);
+    const sibling = await t.api(apiKey, {
+      method: 'POST',
+      url: '/api/v1/sources',
+      payload: { url: `${provider.baseUrl}/users/{user_id}/queues/disc?list=2`, connectionId },
+    });
+    expect(sibling.statusCode, sibling.body).toBe(201);
+    const siblingId = sibling.json().id as string;
+    const token = (provider.stats.lastAuthorization ?? '').match(/oauth_token="([^"]+)"/)?.[1];
+    expect(token).toBeTruthy();
+    provider.revoke(decodeURIComponent(token!));
+    const other = openSecondConnection(t);
+    context.onTestFinished(() => other.close());
+    // The lock is held for the connection's write alone: a spy on our registry stages the moment, and
+    // the write itself runs against the real file and meets the lock (SQLITE_BUSY after the timeout).
+    const saveConnection = t.deps.registry.saveConnection.bind(t.deps.registry);
+    const locked = vi.spyOn(t.deps.registry, 'saveConnection').mockImplementationOnce(async (...args) => {
+      await other.exec('BEGIN IMMEDIATE');
+      try {
+        return await saveConnection(...args);
+      } finally {
+        await other.exec('ROLLBACK');
+      }
+    });
+
+    await expect(refreshSource(t.deps, id, { force: true })).rejects.toSatisfy(isStoreBusy);
+    // Positive controls: the provider refused the token, and the connection's write met the lock.
+    expect(provider.stats.problems.token_revoked).toBeGreaterThanOrEqual(1);
+    expect(locked).toHaveBeenCalledTimes(1);
+    // Consistent: not an unauthorized source behind a connection still called connected, which
+    // nothing would refresh again. Both stay as they were, and the source stays scheduled.
+    expect((await t.deps.registry.getSource(id))!).toMatchObject({ status: 'ok', errorCount: 0 });
+    expect((await t.deps.registry.getConnection(connectionId))!).toMatchObject({ status: 'connected' });
+
+    locked.mockRestore();
+    // The scheduler's refresh (not forced) meets the 401 again and records it all.
+    expect((await refreshSource(t.deps, id))?.source).toMatchObject({ status: 'unauthorized' });
+    expect((await t.deps.registry.getConnection(connectionId))!).toMatchObject({ status: 'unauthorized' });
+    expect((await t.deps.registry.getSource(siblingId))!).toMatchObject({ status: 'unauthorized' });
   });
 });
