@@ -14,6 +14,7 @@ import { SCRUB_RULES, scrubEntry, scrubText, secretValuesOf } from '../secrets/s
 import type { WrittenEntries } from '../publish/merge-state.js';
 import { rebuildFeedsOfSource } from '../publish/rebuild-feed.js';
 import { isStoreBusy } from '../store/kv.js';
+import { logBackgroundFailure } from '../store-unavailable.js';
 import type { SourceRecord } from '../model.js';
 import { afterFailure, afterGoodFetch, isActive, isDeferred, nextFetchAfter, upstreamMinMinutesOf } from '../model/source-policy.js';
 import {
@@ -475,7 +476,16 @@ async function rebuildQuietly(deps: Deps, source: SourceRecord, options: Refresh
   try {
     await rebuildFeedsOfSource(deps, source.id);
   } catch (error) {
-    deps.logger.error({ sourceId: source.id, err: (error as Error).message }, 'rebuilding feeds failed');
+    if (!isStoreBusy(error)) {
+      deps.logger.error({ sourceId: source.id, err: (error as Error).message }, 'rebuilding feeds failed');
+      return;
+    }
+    // Left to the scheduler's pending pass (or `feedproxy refresh`'s) for when the store answers:
+    // unmarked, the published feeds would stay behind until the source next changes.
+    await deps.registry.markRebuildPending(source.id).then(
+      () => logBackgroundFailure(deps.logger, error, 'rebuilding feeds', { sourceId: source.id }),
+      (markError: unknown) => logBackgroundFailure(deps.logger, markError, 'marking feeds for a later rebuild', { sourceId: source.id }),
+    );
   }
 }
 

@@ -15,7 +15,7 @@ import { key } from '../../src/store/keys.js';
 import { buildTestApp, PUBLIC_URL, type TestApp } from '../helpers/app.js';
 import { tickOnce } from '../helpers/scheduler.js';
 import { startFakeProvider } from '../helpers/fake-oauth-provider.js';
-import { openSecondConnection } from '../helpers/second-connection.js';
+import { openSecondConnection, type SecondConnection } from '../helpers/second-connection.js';
 import { serveBody, startUpstream, type UpstreamHandler } from '../helpers/upstream.js';
 
 const RSS = { contentType: 'application/rss+xml' };
@@ -341,5 +341,76 @@ describe("a signed source's 401 whose connection's write meets the SQLite write 
     expect((await refreshSource(t.deps, id))?.source).toMatchObject({ status: 'unauthorized' });
     expect((await t.deps.registry.getConnection(connectionId))!).toMatchObject({ status: 'unauthorized' });
     expect((await t.deps.registry.getSource(siblingId))!).toMatchObject({ status: 'unauthorized' });
+  });
+});
+
+describe("a refresh outside a batch whose feeds' rebuild meets the SQLite write lock", () => {
+  async function appWithFeed(context: Parameters<typeof buildTestApp>[0]) {
+    let body = feedWith(['One']);
+    const upstream = await startUpstream({ '/feed': (request, response) => serveBody(body, RSS)(request, response) });
+    context.onTestFinished(() => upstream.close());
+    const t = await buildTestApp(context, { allowPrivate: [upstream.hostPort], busyTimeoutMs: BUSY_TIMEOUT_MS });
+    const apiKey = await t.createUserKey();
+    const id = (await t.api(apiKey, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url('/feed') } })).json()
+      .id as string;
+    const feed = (await t.api(apiKey, { method: 'POST', url: '/api/v1/feeds', payload: { title: 'F', sources: [id] } })).json();
+    const published = async () => (await t.app.inject({ method: 'GET', url: String(feed.urls.rss).slice(PUBLIC_URL.length) })).body;
+    expect(await published()).toContain('<![CDATA[One]]>');
+    const other = openSecondConnection(t);
+    context.onTestFinished(() => other.close());
+    body = feedWith(['One', 'Two']);
+    return { t, id, other, published };
+  }
+
+  /** Takes the lock as the rebuild starts: a spy on our registry stages the moment (its read goes through under WAL). */
+  function lockFromRebuild(t: TestApp, other: SecondConnection, onLocked: () => void = () => undefined) {
+    const feedIdsOfSource = t.deps.registry.feedIdsOfSource.bind(t.deps.registry);
+    return vi.spyOn(t.deps.registry, 'feedIdsOfSource').mockImplementationOnce(async (...args) => {
+      await other.exec('BEGIN IMMEDIATE');
+      onLocked();
+      return feedIdsOfSource(...args);
+    });
+  }
+
+  it('marks them pending (a warning, no error), and the next scheduler tick publishes them', async (context) => {
+    const { t, id, other, published } = await appWithFeed(context);
+    // Held past the rebuild's first write's busy timeout, released while the pending mark waits.
+    let released: Promise<void> | undefined;
+    const locked = lockFromRebuild(t, other, () => {
+      released = new Promise((resolve) => setTimeout(resolve, HELD_MS)).then(() => other.exec('ROLLBACK'));
+    });
+
+    expect((await refreshSource(t.deps, id, { force: true }))?.outcome).toBe('updated');
+    await released;
+    // Positive controls: the rebuild ran into the lock, and left the published feed behind.
+    expect(locked).toHaveBeenCalledTimes(1);
+    expect(await published()).not.toContain('<![CDATA[Two]]>');
+    expect(await t.deps.registry.pendingRebuildSourceIds()).toEqual([id]);
+    expect(warnings(t)).toEqual([[40, 'rebuilding feeds put off: the store is busy']]);
+
+    await tickOnce(t);
+    expect(await published()).toContain('<![CDATA[Two]]>');
+    expect(await t.deps.registry.pendingRebuildSourceIds()).toEqual([]);
+  });
+
+  it('logs at warn, not error, when the pending mark meets the lock too', async (context) => {
+    const { t, id, other, published } = await appWithFeed(context);
+    const locked = lockFromRebuild(t, other);
+    // Released once the mark has met the lock.
+    const markRebuildPending = t.deps.registry.markRebuildPending.bind(t.deps.registry);
+    const marked = vi.spyOn(t.deps.registry, 'markRebuildPending').mockImplementationOnce(async (...args) => {
+      try {
+        return await markRebuildPending(...args);
+      } finally {
+        await other.exec('ROLLBACK');
+      }
+    });
+
+    expect((await refreshSource(t.deps, id, { force: true }))?.outcome).toBe('updated');
+    expect(locked).toHaveBeenCalledTimes(1);
+    expect(marked).toHaveBeenCalledTimes(1);
+    expect(await published()).not.toContain('<![CDATA[Two]]>');
+    expect(await t.deps.registry.pendingRebuildSourceIds()).toEqual([]);
+    expect(warnings(t)).toEqual([[40, 'marking feeds for a later rebuild put off: the store is busy']]);
   });
 });
