@@ -25,7 +25,7 @@ import {
   sourceUrlFields,
   type SourceRequest,
 } from './source-request.js';
-import { indexMovedUrls, urlDigestsOf } from '../services/source-index.js';
+import { countCachedBytes, indexMovedUrls, urlDigestsOf } from '../services/source-index.js';
 import { updateCachedEntries } from './update-cache.js';
 import { VERSION } from '../version.js';
 
@@ -174,6 +174,8 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
       base.upstreamMinMinutes = upstreamMinMinutes;
       const saved = await saveRefreshed(deps, source, base, fetchedAt);
       if (!saved) return { outcome: 'skipped', source };
+      // No bytes of its own: settles what an earlier refresh of the user left owed.
+      await countCachedBytes(deps, source.userId, 0);
       if (source.status !== 'ok') await rebuildQuietly(deps, saved, options);
       deps.metrics.refreshes.inc({ outcome: 'unchanged', error: '' });
       return { outcome: 'unchanged', source: saved };
@@ -276,8 +278,7 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
       await scrubCachedEntries(deps, source.id, secretsOfRecord(deps, saved));
     }
     // Counted only when this refresh's record was written (a URL changed meanwhile keeps the other).
-    if (saved.urlSealed === source.urlSealed && update.bytes !== (source.cachedBytes ?? 0))
-      await deps.registry.addToUserCount(source.userId, 'cachedBytes', update.bytes - (source.cachedBytes ?? 0));
+    await countCachedBytes(deps, source.userId, saved.urlSealed === source.urlSealed ? update.bytes - (source.cachedBytes ?? 0) : 0);
     if (rebuild && writeEntries && entriesRevision !== null && options.rebuilds)
       options.keepWritten?.(source.id, { revision: entriesRevision, texts: update.texts }, update.bytes);
     // Rescrubbed for an edit: what the edit's own rebuild published may have been read before it.

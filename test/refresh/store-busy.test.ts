@@ -414,3 +414,44 @@ describe("a refresh outside a batch whose feeds' rebuild meets the SQLite write 
     expect(warnings(t)).toEqual([[40, 'marking feeds for a later rebuild put off: the store is busy']]);
   });
 });
+
+describe("a refresh whose count of the user's cached bytes meets the SQLite write lock", () => {
+  it('stands, and the counter is right again after the next refresh', async (context) => {
+    let body = feedWith(['One']);
+    const upstream = await startUpstream({ '/feed': (request, response) => serveBody(body, RSS)(request, response) });
+    context.onTestFinished(() => upstream.close());
+    const t = await buildTestApp(context, { allowPrivate: [upstream.hostPort], busyTimeoutMs: 200 });
+    const apiKey = await t.createUserKey();
+    const id = (await t.api(apiKey, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url('/feed') } })).json()
+      .id as string;
+    const { userId } = (await t.deps.registry.getSource(id))!;
+    const counted = async () => (await t.deps.registry.getUserCounts(userId))!.cachedBytes!;
+    const held = async () => (await t.deps.registry.listSources(userId)).reduce((sum, source) => sum + (source.cachedBytes ?? 0), 0);
+    expect(await counted()).toBe(await held());
+    const other = openSecondConnection(t);
+    context.onTestFinished(() => other.close());
+    // The lock is held for the counter's write alone: a spy on our registry stages the moment, and
+    // the write itself runs against the real file and meets the lock (SQLITE_BUSY after the timeout).
+    const addToUserCount = t.deps.registry.addToUserCount.bind(t.deps.registry);
+    const locked = vi.spyOn(t.deps.registry, 'addToUserCount').mockImplementationOnce(async (...args) => {
+      await other.exec('BEGIN IMMEDIATE');
+      try {
+        return await addToUserCount(...args);
+      } finally {
+        await other.exec('ROLLBACK');
+      }
+    });
+    body = feedWith(['One', 'Two']);
+
+    // The entries and the record were written: the refresh's result stands.
+    await expect(refreshSource(t.deps, id, { force: true })).resolves.toMatchObject({ outcome: 'updated' });
+    // Positive controls: the counter's write met the lock, for the bytes the new entry added.
+    expect(locked).toHaveBeenCalledTimes(1);
+    expect(locked.mock.calls[0]!.slice(0, 2)).toEqual([userId, 'cachedBytes']);
+    expect(await held()).toBeGreaterThan(await counted());
+
+    // Nothing changed upstream: the next refresh has no bytes of its own to count, only the owed ones.
+    expect((await refreshSource(t.deps, id))?.outcome).toBe('unchanged');
+    expect(await counted()).toBe(await held());
+  });
+});
