@@ -14,6 +14,7 @@ import { SCRUB_RULES, scrubEntry, scrubText, secretValuesOf } from '../secrets/s
 import type { WrittenEntries } from '../publish/merge-state.js';
 import { rebuildFeedsOfSource } from '../publish/rebuild-feed.js';
 import { isStoreBusy } from '../store/kv.js';
+import { logBackgroundFailure } from '../store-unavailable.js';
 import type { SourceRecord } from '../model.js';
 import { afterFailure, afterGoodFetch, isActive, isDeferred, nextFetchAfter, upstreamMinMinutesOf } from '../model/source-policy.js';
 import {
@@ -24,7 +25,7 @@ import {
   sourceUrlFields,
   type SourceRequest,
 } from './source-request.js';
-import { indexMovedUrls, urlDigestsOf } from '../services/source-index.js';
+import { countCachedBytes, indexMovedUrls, urlDigestsOf } from '../services/source-index.js';
 import { updateCachedEntries } from './update-cache.js';
 import { VERSION } from '../version.js';
 
@@ -173,6 +174,8 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
       base.upstreamMinMinutes = upstreamMinMinutes;
       const saved = await saveRefreshed(deps, source, base, fetchedAt);
       if (!saved) return { outcome: 'skipped', source };
+      // No bytes of its own: settles what an earlier refresh of the user left owed.
+      await countCachedBytes(deps, source.userId, 0);
       if (source.status !== 'ok') await rebuildQuietly(deps, saved, options);
       deps.metrics.refreshes.inc({ outcome: 'unchanged', error: '' });
       return { outcome: 'unchanged', source: saved };
@@ -275,8 +278,7 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
       await scrubCachedEntries(deps, source.id, secretsOfRecord(deps, saved));
     }
     // Counted only when this refresh's record was written (a URL changed meanwhile keeps the other).
-    if (saved.urlSealed === source.urlSealed && update.bytes !== (source.cachedBytes ?? 0))
-      await deps.registry.addToUserCount(source.userId, 'cachedBytes', update.bytes - (source.cachedBytes ?? 0));
+    await countCachedBytes(deps, source.userId, saved.urlSealed === source.urlSealed ? update.bytes - (source.cachedBytes ?? 0) : 0);
     if (rebuild && writeEntries && entriesRevision !== null && options.rebuilds)
       options.keepWritten?.(source.id, { revision: entriesRevision, texts: update.texts }, update.bytes);
     // Rescrubbed for an edit: what the edit's own rebuild published may have been read before it.
@@ -367,9 +369,14 @@ async function recordFailure(
     updatedAt: now.toISOString(),
   };
   if (source.status !== status) await markRebuildPending(deps, source, options);
+  // The connection before the source: a busy store between the two writes then leaves the source as
+  // it was and due, so its next refresh meets the 401 again, never an unauthorized source (scheduled
+  // no more) behind a connection still called connected.
+  const connectionMarked =
+    status === 'unauthorized' && source.connectionId !== undefined && (await markConnectionUnauthorized(deps, source.connectionId));
   const failed = await saveRefreshed(deps, source, result);
   if (!failed) return { outcome: 'skipped', source };
-  if (status === 'unauthorized' && source.connectionId) await markConnectionUnauthorized(deps, source.connectionId, options);
+  if (connectionMarked) await markSourcesOfConnectionUnauthorized(deps, source.connectionId!, options);
   if (source.status !== failed.status) await rebuildQuietly(deps, failed, options);
   deps.metrics.refreshes.inc({ outcome: 'failed', error: coded.code });
   deps.logger.info({ sourceId: source.id, host: source.host, code: coded.code, upstreamStatus, errorCount }, 'source refresh failed');
@@ -425,11 +432,20 @@ function permanentRedirect(deps: Deps, source: SourceRecord, permanentUrl: strin
   };
 }
 
-async function markConnectionUnauthorized(deps: Deps, connectionId: string, options: RefreshOptions): Promise<void> {
+/** True when this call marked it (it was not unauthorized already). */
+async function markConnectionUnauthorized(deps: Deps, connectionId: string): Promise<boolean> {
   const connection = await deps.registry.getConnection(connectionId);
-  if (!connection || connection.status === 'unauthorized') return;
+  if (!connection || connection.status === 'unauthorized') return false;
+  await deps.registry.saveConnection({ ...connection, status: 'unauthorized', updatedAt: deps.now().toISOString() }, connection);
+  return true;
+}
+
+/**
+ * The other sources of a connection just marked unauthorized, so they say so at once. One left
+ * unmarked (a busy store mid-way) is still scheduled, and meets the provider's 401 itself.
+ */
+async function markSourcesOfConnectionUnauthorized(deps: Deps, connectionId: string, options: RefreshOptions): Promise<void> {
   const now = deps.now().toISOString();
-  await deps.registry.saveConnection({ ...connection, status: 'unauthorized', updatedAt: now }, connection);
   for (const dependent of await deps.registry.listSourcesOfConnection(connectionId)) {
     if (dependent.status === 'unauthorized') continue;
     await markRebuildPending(deps, dependent, options);
@@ -461,7 +477,16 @@ async function rebuildQuietly(deps: Deps, source: SourceRecord, options: Refresh
   try {
     await rebuildFeedsOfSource(deps, source.id);
   } catch (error) {
-    deps.logger.error({ sourceId: source.id, err: (error as Error).message }, 'rebuilding feeds failed');
+    if (!isStoreBusy(error)) {
+      deps.logger.error({ sourceId: source.id, err: (error as Error).message }, 'rebuilding feeds failed');
+      return;
+    }
+    // Left to the scheduler's pending pass (or `feedproxy refresh`'s) for when the store answers:
+    // unmarked, the published feeds would stay behind until the source next changes.
+    await deps.registry.markRebuildPending(source.id).then(
+      () => logBackgroundFailure(deps.logger, error, 'rebuilding feeds', { sourceId: source.id }),
+      (markError: unknown) => logBackgroundFailure(deps.logger, markError, 'marking feeds for a later rebuild', { sourceId: source.id }),
+    );
   }
 }
 

@@ -254,14 +254,7 @@ export async function reserveSlot(
   await ensureUserIndexed(deps, userId);
   const max = kind === 'sources' ? deps.config.limits.maxSourcesPerUser : deps.config.limits.maxFeedsPerUser;
   // Slots this process still owes back are given back in the same write (one atomic step).
-  const owed = owedSlots(deps.registry).take(userId, kind);
-  let count: number;
-  try {
-    count = await deps.registry.addToUserCount(userId, kind, 1 - owed);
-  } catch (error) {
-    owedSlots(deps.registry).add(userId, kind, owed);
-    throw error;
-  }
+  const count = await addWithOwed(deps.registry, userId, kind, 1);
   if (count > max) {
     // Given back as a failed create's is: owed when the store is busy, so the counter never stays high.
     await releaseSlot(deps, userId, kind);
@@ -281,29 +274,78 @@ export async function releaseSlot(deps: Pick<Deps, 'registry'>, userId: string, 
     await deps.registry.addToUserCount(userId, kind, -1);
   } catch (error) {
     if (!isStoreBusy(error)) throw error;
-    owedSlots(deps.registry).add(userId, kind, 1);
+    owedCounts(deps.registry).add(userId, kind, -1);
   }
 }
 
 /**
- * Slots owed back, per store (tests run several apps in one process) and user. Kept in memory: a
- * process that exits while owing leaves the user's counter that much high, as before.
+ * Moves the user's cached-bytes counter by a refresh's change to its source's size (`by` 0 settles
+ * only what is owed, with no write when nothing is). Refused by a busy store, the change is owed as
+ * a slot is and goes with the user's next refresh in this process, and the refresh's result stands.
+ * Owed rather than counted again: a count reads every source of the user on a path that is O(1)
+ * today, and its write would meet the same busy store.
+ */
+export async function countCachedBytes(deps: Pick<Deps, 'registry'>, userId: string, by: number): Promise<void> {
+  if (by === 0 && !owedCounts(deps.registry).has(userId, 'cachedBytes')) return;
+  try {
+    await addWithOwed(deps.registry, userId, 'cachedBytes', by);
+  } catch (error) {
+    if (!isStoreBusy(error)) throw error;
+    owedCounts(deps.registry).add(userId, 'cachedBytes', by);
+  }
+}
+
+/** Sets the user's cached-bytes counter from their sources' records: what this process owed it is in that count. */
+export async function recountCachedBytes(deps: Pick<Deps, 'registry'>, userId: string): Promise<number> {
+  const owed = owedCounts(deps.registry).take(userId, 'cachedBytes');
+  try {
+    const total = (await deps.registry.listSources(userId)).reduce((sum, source) => sum + (source.cachedBytes ?? 0), 0);
+    await deps.registry.setUserCachedBytes(userId, total);
+    return total;
+  } catch (error) {
+    owedCounts(deps.registry).add(userId, 'cachedBytes', owed);
+    throw error;
+  }
+}
+
+type CountField = 'sources' | 'feeds' | 'cachedBytes';
+
+/** Adds `by` to a counter of the user with what this process owes it, in one atomic write; still owed when that fails. */
+async function addWithOwed(registry: Deps['registry'], userId: string, field: CountField, by: number): Promise<number> {
+  const owed = owedCounts(registry).take(userId, field);
+  try {
+    return await registry.addToUserCount(userId, field, by + owed);
+  } catch (error) {
+    owedCounts(registry).add(userId, field, owed);
+    throw error;
+  }
+}
+
+/**
+ * What this process owes the user's counters (a slot given back is -1), per store (tests run several
+ * apps in one process) and user. Kept in memory: a process that exits while owing leaves the user's
+ * counter off by that much, as before.
  */
 const owedByStore = new WeakMap<object, Map<string, number>>();
 
-function owedSlots(registry: object) {
+function owedCounts(registry: object) {
   let owed = owedByStore.get(registry);
   if (!owed) owedByStore.set(registry, (owed = new Map()));
-  const keyOf = (userId: string, kind: string) => `${kind}:${userId}`;
+  const keyOf = (userId: string, field: CountField) => `${field}:${userId}`;
   return {
-    add(userId: string, kind: 'sources' | 'feeds', slots: number) {
-      if (slots > 0) owed.set(keyOf(userId, kind), (owed.get(keyOf(userId, kind)) ?? 0) + slots);
+    add(userId: string, field: CountField, by: number) {
+      const total = (owed.get(keyOf(userId, field)) ?? 0) + by;
+      if (total === 0) owed.delete(keyOf(userId, field));
+      else owed.set(keyOf(userId, field), total);
     },
-    /** The slots owed, no longer owed: the caller gives them back, or adds them again when it could not. */
-    take(userId: string, kind: 'sources' | 'feeds'): number {
-      const slots = owed.get(keyOf(userId, kind)) ?? 0;
-      owed.delete(keyOf(userId, kind));
-      return slots;
+    has(userId: string, field: CountField): boolean {
+      return owed.has(keyOf(userId, field));
+    },
+    /** What is owed, no longer owed: the caller adds it, or adds it back here when it could not. */
+    take(userId: string, field: CountField): number {
+      const by = owed.get(keyOf(userId, field)) ?? 0;
+      owed.delete(keyOf(userId, field));
+      return by;
     },
   };
 }

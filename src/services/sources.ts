@@ -15,7 +15,16 @@ import { nextFetchAfter, resetForRetry, upstreamMinMinutesOf } from '../model/so
 import { randomToken } from '../vault/seal.js';
 import { connectionRequest } from '../oauth/signed-requests.js';
 import { removeSourceFromFeeds } from './feeds.js';
-import { claimSourceUrls, indexSource, releaseSlot, reserveSlot, unindexSource, urlDigestsOf, type UrlClaim } from './source-index.js';
+import {
+  claimSourceUrls,
+  indexSource,
+  recountCachedBytes,
+  releaseSlot,
+  reserveSlot,
+  unindexSource,
+  urlDigestsOf,
+  type UrlClaim,
+} from './source-index.js';
 
 export interface CreateSourceInput {
   url: string;
@@ -312,16 +321,11 @@ async function fetchOk(deps: Deps, url: string, sign?: RequestSigner): Promise<E
 async function checkCachedBytes(deps: Deps, userId: string): Promise<void> {
   const max = deps.config.limits.maxCachedBytesPerUser;
   // A counter kept with the quota counters (O(1) per create); counted once for users from before it.
-  const recount = async () => {
-    const total = (await deps.registry.listSources(userId)).reduce((sum, source) => sum + (source.cachedBytes ?? 0), 0);
-    await deps.registry.setUserCachedBytes(userId, total);
-    return total;
-  };
   let used = (await deps.registry.getUserCounts(userId))?.cachedBytes;
-  if (used === undefined) used = await recount();
+  if (used === undefined) used = await recountCachedBytes(deps, userId);
   // At the cap, count again before refusing: a delete racing a refresh can leave the counter high,
   // and a user must never be refused for bytes they no longer hold.
-  else if (used >= max) used = await recount();
+  else if (used >= max) used = await recountCachedBytes(deps, userId);
   if (used >= max) {
     const mib = (bytes: number) => `${Math.ceil(bytes / 1_048_576)} MiB`;
     throw new ConflictError(

@@ -15,7 +15,7 @@ import { key } from '../../src/store/keys.js';
 import { buildTestApp, PUBLIC_URL, type TestApp } from '../helpers/app.js';
 import { tickOnce } from '../helpers/scheduler.js';
 import { startFakeProvider } from '../helpers/fake-oauth-provider.js';
-import { openSecondConnection } from '../helpers/second-connection.js';
+import { openSecondConnection, type SecondConnection } from '../helpers/second-connection.js';
 import { serveBody, startUpstream, type UpstreamHandler } from '../helpers/upstream.js';
 
 const RSS = { contentType: 'application/rss+xml' };
@@ -110,7 +110,7 @@ async function signedSource(context: Parameters<typeof buildTestApp>[0]) {
     payload: { url: `${provider.baseUrl}/users/{user_id}/queues/disc`, connectionId },
   });
   expect(created.statusCode, created.body).toBe(201);
-  return { t, provider, connectionId, id: created.json().id as string };
+  return { t, provider, apiKey, connectionId, id: created.json().id as string };
 }
 
 describe("a signed source's 401 while another process holds the SQLite write lock", () => {
@@ -297,5 +297,161 @@ describe('an entries revision left pending by a writer killed mid-write (an olde
     const [revision] = await t.deps.registry.getEntryRevisions([id]);
     expect(revision).not.toBeNull();
     expect((await t.deps.registry.getSource(id))!.documentEntriesRevision).toBe(revision);
+  });
+});
+
+describe("a signed source's 401 whose connection's write meets the SQLite write lock", () => {
+  it('leaves the source and its connection consistent, and the next refresh marks them and the sibling', async (context) => {
+    const { t, provider, apiKey, connectionId, id } = await signedSource(context);
+    const sibling = await t.api(apiKey, {
+      method: 'POST',
+      url: '/api/v1/sources',
+      payload: { url: `${provider.baseUrl}/users/{user_id}/queues/disc?list=2`, connectionId },
+    });
+    expect(sibling.statusCode, sibling.body).toBe(201);
+    const siblingId = sibling.json().id as string;
+    const token = (provider.stats.lastAuthorization ?? '').match(/oauth_token="([^"]+)"/)?.[1];
+    expect(token).toBeTruthy();
+    provider.revoke(decodeURIComponent(token!));
+    const other = openSecondConnection(t);
+    context.onTestFinished(() => other.close());
+    // The lock is held for the connection's write alone: a spy on our registry stages the moment, and
+    // the write itself runs against the real file and meets the lock (SQLITE_BUSY after the timeout).
+    const saveConnection = t.deps.registry.saveConnection.bind(t.deps.registry);
+    const locked = vi.spyOn(t.deps.registry, 'saveConnection').mockImplementationOnce(async (...args) => {
+      await other.exec('BEGIN IMMEDIATE');
+      try {
+        return await saveConnection(...args);
+      } finally {
+        await other.exec('ROLLBACK');
+      }
+    });
+
+    await expect(refreshSource(t.deps, id, { force: true })).rejects.toSatisfy(isStoreBusy);
+    // Positive controls: the provider refused the token, and the connection's write met the lock.
+    expect(provider.stats.problems.token_revoked).toBeGreaterThanOrEqual(1);
+    expect(locked).toHaveBeenCalledTimes(1);
+    // Consistent: not an unauthorized source behind a connection still called connected, which
+    // nothing would refresh again. Both stay as they were, and the source stays scheduled.
+    expect((await t.deps.registry.getSource(id))!).toMatchObject({ status: 'ok', errorCount: 0 });
+    expect((await t.deps.registry.getConnection(connectionId))!).toMatchObject({ status: 'connected' });
+
+    locked.mockRestore();
+    // The scheduler's refresh (not forced) meets the 401 again and records it all.
+    expect((await refreshSource(t.deps, id))?.source).toMatchObject({ status: 'unauthorized' });
+    expect((await t.deps.registry.getConnection(connectionId))!).toMatchObject({ status: 'unauthorized' });
+    expect((await t.deps.registry.getSource(siblingId))!).toMatchObject({ status: 'unauthorized' });
+  });
+});
+
+describe("a refresh outside a batch whose feeds' rebuild meets the SQLite write lock", () => {
+  async function appWithFeed(context: Parameters<typeof buildTestApp>[0]) {
+    let body = feedWith(['One']);
+    const upstream = await startUpstream({ '/feed': (request, response) => serveBody(body, RSS)(request, response) });
+    context.onTestFinished(() => upstream.close());
+    const t = await buildTestApp(context, { allowPrivate: [upstream.hostPort], busyTimeoutMs: BUSY_TIMEOUT_MS });
+    const apiKey = await t.createUserKey();
+    const id = (await t.api(apiKey, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url('/feed') } })).json()
+      .id as string;
+    const feed = (await t.api(apiKey, { method: 'POST', url: '/api/v1/feeds', payload: { title: 'F', sources: [id] } })).json();
+    const published = async () => (await t.app.inject({ method: 'GET', url: String(feed.urls.rss).slice(PUBLIC_URL.length) })).body;
+    expect(await published()).toContain('<![CDATA[One]]>');
+    const other = openSecondConnection(t);
+    context.onTestFinished(() => other.close());
+    body = feedWith(['One', 'Two']);
+    return { t, id, other, published };
+  }
+
+  /** Takes the lock as the rebuild starts: a spy on our registry stages the moment (its read goes through under WAL). */
+  function lockFromRebuild(t: TestApp, other: SecondConnection, onLocked: () => void = () => undefined) {
+    const feedIdsOfSource = t.deps.registry.feedIdsOfSource.bind(t.deps.registry);
+    return vi.spyOn(t.deps.registry, 'feedIdsOfSource').mockImplementationOnce(async (...args) => {
+      await other.exec('BEGIN IMMEDIATE');
+      onLocked();
+      return feedIdsOfSource(...args);
+    });
+  }
+
+  it('marks them pending (a warning, no error), and the next scheduler tick publishes them', async (context) => {
+    const { t, id, other, published } = await appWithFeed(context);
+    // Held past the rebuild's first write's busy timeout, released while the pending mark waits.
+    let released: Promise<void> | undefined;
+    const locked = lockFromRebuild(t, other, () => {
+      released = new Promise((resolve) => setTimeout(resolve, HELD_MS)).then(() => other.exec('ROLLBACK'));
+    });
+
+    expect((await refreshSource(t.deps, id, { force: true }))?.outcome).toBe('updated');
+    await released;
+    // Positive controls: the rebuild ran into the lock, and left the published feed behind.
+    expect(locked).toHaveBeenCalledTimes(1);
+    expect(await published()).not.toContain('<![CDATA[Two]]>');
+    expect(await t.deps.registry.pendingRebuildSourceIds()).toEqual([id]);
+    expect(warnings(t)).toEqual([[40, 'rebuilding feeds put off: the store is busy']]);
+
+    await tickOnce(t);
+    expect(await published()).toContain('<![CDATA[Two]]>');
+    expect(await t.deps.registry.pendingRebuildSourceIds()).toEqual([]);
+  });
+
+  it('logs at warn, not error, when the pending mark meets the lock too', async (context) => {
+    const { t, id, other, published } = await appWithFeed(context);
+    const locked = lockFromRebuild(t, other);
+    // Released once the mark has met the lock.
+    const markRebuildPending = t.deps.registry.markRebuildPending.bind(t.deps.registry);
+    const marked = vi.spyOn(t.deps.registry, 'markRebuildPending').mockImplementationOnce(async (...args) => {
+      try {
+        return await markRebuildPending(...args);
+      } finally {
+        await other.exec('ROLLBACK');
+      }
+    });
+
+    expect((await refreshSource(t.deps, id, { force: true }))?.outcome).toBe('updated');
+    expect(locked).toHaveBeenCalledTimes(1);
+    expect(marked).toHaveBeenCalledTimes(1);
+    expect(await published()).not.toContain('<![CDATA[Two]]>');
+    expect(await t.deps.registry.pendingRebuildSourceIds()).toEqual([]);
+    expect(warnings(t)).toEqual([[40, 'marking feeds for a later rebuild put off: the store is busy']]);
+  });
+});
+
+describe("a refresh whose count of the user's cached bytes meets the SQLite write lock", () => {
+  it('stands, and the counter is right again after the next refresh', async (context) => {
+    let body = feedWith(['One']);
+    const upstream = await startUpstream({ '/feed': (request, response) => serveBody(body, RSS)(request, response) });
+    context.onTestFinished(() => upstream.close());
+    const t = await buildTestApp(context, { allowPrivate: [upstream.hostPort], busyTimeoutMs: 200 });
+    const apiKey = await t.createUserKey();
+    const id = (await t.api(apiKey, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url('/feed') } })).json()
+      .id as string;
+    const { userId } = (await t.deps.registry.getSource(id))!;
+    const counted = async () => (await t.deps.registry.getUserCounts(userId))!.cachedBytes!;
+    const held = async () => (await t.deps.registry.listSources(userId)).reduce((sum, source) => sum + (source.cachedBytes ?? 0), 0);
+    expect(await counted()).toBe(await held());
+    const other = openSecondConnection(t);
+    context.onTestFinished(() => other.close());
+    // The lock is held for the counter's write alone: a spy on our registry stages the moment, and
+    // the write itself runs against the real file and meets the lock (SQLITE_BUSY after the timeout).
+    const addToUserCount = t.deps.registry.addToUserCount.bind(t.deps.registry);
+    const locked = vi.spyOn(t.deps.registry, 'addToUserCount').mockImplementationOnce(async (...args) => {
+      await other.exec('BEGIN IMMEDIATE');
+      try {
+        return await addToUserCount(...args);
+      } finally {
+        await other.exec('ROLLBACK');
+      }
+    });
+    body = feedWith(['One', 'Two']);
+
+    // The entries and the record were written: the refresh's result stands.
+    await expect(refreshSource(t.deps, id, { force: true })).resolves.toMatchObject({ outcome: 'updated' });
+    // Positive controls: the counter's write met the lock, for the bytes the new entry added.
+    expect(locked).toHaveBeenCalledTimes(1);
+    expect(locked.mock.calls[0]!.slice(0, 2)).toEqual([userId, 'cachedBytes']);
+    expect(await held()).toBeGreaterThan(await counted());
+
+    // Nothing changed upstream: the next refresh has no bytes of its own to count, only the owed ones.
+    expect((await refreshSource(t.deps, id))?.outcome).toBe('unchanged');
+    expect(await counted()).toBe(await held());
   });
 });
