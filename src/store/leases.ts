@@ -1,7 +1,7 @@
 // Leases: one holder at a time across processes sharing the store (serve beside cron, several
 // instances), each named by what it guards. withLease is the one way to wait for one: the refresh
 // of a source, the edit of a feed record and the rebuild of a feed all go through it.
-import type { KeyValueStore } from './kv.js';
+import { isStoreBusy, type KeyValueStore } from './kv.js';
 
 export const lease = {
   /** One refresh of a source at a time (refresh/refresh-source.ts). */
@@ -53,7 +53,11 @@ export function createLeases(store: Pick<KeyValueStore, 'acquireLease' | 'acquir
     try {
       return { held: true, value: await work(leased.value) };
     } finally {
-      await store.releaseLease(name, owner);
+      // A release refused by a busy store leaves the lease to lapse (the heartbeat stopped renewing
+      // it: lease-heartbeat.ts); the work is done and written, so its result stands.
+      await store.releaseLease(name, owner).catch((error: unknown) => {
+        if (!isStoreBusy(error)) throw error;
+      });
     }
   }
 

@@ -455,3 +455,44 @@ describe("a refresh whose count of the user's cached bytes meets the SQLite writ
     expect(await counted()).toBe(await held());
   });
 });
+
+describe("a refresh whose lease's release meets the SQLite write lock", () => {
+  it('stands: the result is returned, the lease lapses by itself, and the next refresh goes ahead', async (context) => {
+    let body = feedWith(['One']);
+    const upstream = await startUpstream({ '/feed': (request, response) => serveBody(body, RSS)(request, response) });
+    context.onTestFinished(() => upstream.close());
+    const t = await buildTestApp(context, { allowPrivate: [upstream.hostPort], busyTimeoutMs: 200 });
+    const apiKey = await t.createUserKey();
+    const id = (await t.api(apiKey, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url('/feed') } })).json()
+      .id as string;
+    const other = openSecondConnection(t);
+    context.onTestFinished(() => other.close());
+    // The lock is held for the release alone: a spy on the store stages the moment, and the release
+    // itself runs against the real file and meets the lock (SQLITE_BUSY after the busy timeout).
+    const release = t.kv.releaseLease.bind(t.kv);
+    let refused: unknown;
+    const locked = vi.spyOn(t.kv, 'releaseLease').mockImplementationOnce(async (...args) => {
+      await other.exec('BEGIN IMMEDIATE');
+      try {
+        return await release(...args).catch((error: unknown) => {
+          refused = error;
+          throw error;
+        });
+      } finally {
+        await other.exec('ROLLBACK');
+      }
+    });
+    body = feedWith(['One', 'Two']);
+
+    // The entries and the record were written before the release: the refresh's result stands.
+    await expect(refreshSource(t.deps, id, { force: true })).resolves.toMatchObject({ outcome: 'updated' });
+    // Positive controls: the release met the lock, and the lease is still in the store (another
+    // holder is refused until it lapses).
+    expect(locked).toHaveBeenCalledTimes(1);
+    expect(refused).toSatisfy(isStoreBusy);
+    expect(await t.kv.acquireLease(`refresh:${id}`, 'another-instance', 1_000)).toBe(false);
+    expect((await t.deps.registry.getEntries(id)).map((entry) => entry.title).sort()).toEqual(['One', 'Two']);
+    // This process holds it under its own name, so its next refresh takes it again at once.
+    expect((await refreshSource(t.deps, id, { force: true }))?.outcome).toBe('unchanged');
+  });
+});
