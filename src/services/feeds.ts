@@ -58,6 +58,9 @@ async function saveNewFeed(deps: Deps, userId: string, input: FeedInput): Promis
     createdAt: now,
     updatedAt: now,
   };
+  // One atomic write (the record, its public token, the user's and its sources' lists), as a source's
+  // create is: a failure leaves nothing listed or orphaned, and the slot given back leaves the counter
+  // equal to what is listed.
   await deps.registry.saveFeed(feed);
   return feed;
 }

@@ -18,30 +18,49 @@ export type FeedRepository = ReturnType<typeof createFeedRepository>;
 /** Feed and token ids are base64url: a colon never occurs in either. */
 const TOKEN_TARGET_SEPARATOR = ':';
 
+/** Each public token of the feed and what it opens: the default one the feed, a subscriber's `feed:token`. */
+function tokensOf(feed: FeedRecord | undefined): Array<[token: string, target: string]> {
+  if (!feed) return [];
+  return [
+    [feed.publicToken, feed.id],
+    ...(feed.subscriberTokens ?? []).map((subscriber): [string, string] => [
+      subscriber.token,
+      `${feed.id}${TOKEN_TARGET_SEPARATOR}${subscriber.id}`,
+    ]),
+  ];
+}
+
 export function createFeedRepository(store: KeyValueStore) {
   return {
+    /**
+     * A feed's create (no `previous`) or edit, in one atomic write (store.writeAtomically): the record,
+     * its public tokens, the user's and its sources' lists, and on an edit the lists it left and the
+     * tokens a rotation or revocation replaced. A write that fails leaves the feed as it was: never
+     * listed without its token, never in a source's list its record does not name.
+     */
     async saveFeed(feed: FeedRecord, previous?: FeedRecord): Promise<void> {
-      await store.set(key.feed(feed.id), feed);
-      await store.set(key.publicToken(feed.publicToken), feed.id);
-      const known = new Set((previous?.subscriberTokens ?? []).map((subscriber) => subscriber.token));
-      for (const subscriber of feed.subscriberTokens ?? []) {
-        if (!known.has(subscriber.token))
-          await store.set(key.publicToken(subscriber.token), `${feed.id}${TOKEN_TARGET_SEPARATOR}${subscriber.id}`);
-      }
-      await store.addMember(set.userFeeds(feed.userId), feed.id);
-      for (const sourceId of feed.sourceIds) await store.addMember(set.sourceFeeds(sourceId), feed.id);
-      if (previous) {
-        for (const sourceId of previous.sourceIds) {
-          if (!feed.sourceIds.includes(sourceId)) await store.removeMember(set.sourceFeeds(sourceId), feed.id);
-        }
+      const known = new Set(tokensOf(previous).map(([token]) => token));
+      const kept = new Set(tokensOf(feed).map(([token]) => token));
+      await store.writeAtomically({
+        records: [
+          [key.feed(feed.id), feed],
+          // The default token on every save, as before; a subscriber's only when it is new.
+          ...tokensOf(feed)
+            .filter(([token, target]) => target === feed.id || !known.has(token))
+            .map(([token, target]): [string, unknown] => [key.publicToken(token), target]),
+        ],
         // Rotation: the old public URLs answer 404 from the moment this write is acknowledged.
-        const kept = new Set([feed.publicToken, ...(feed.subscriberTokens ?? []).map((subscriber) => subscriber.token)]);
-        for (const token of [previous.publicToken, ...(previous.subscriberTokens ?? []).map((subscriber) => subscriber.token)]) {
-          if (kept.has(token)) continue;
-          await store.delete(key.publicToken(token));
-          await store.delete(key.publicMeta(token));
-        }
-      }
+        deletes: tokensOf(previous)
+          .filter(([token]) => !kept.has(token))
+          .flatMap(([token]) => [key.publicToken(token), key.publicMeta(token)]),
+        members: [
+          { set: set.userFeeds(feed.userId), member: feed.id },
+          ...feed.sourceIds.map((sourceId) => ({ set: set.sourceFeeds(sourceId), member: feed.id })),
+        ],
+        removeMembers: (previous?.sourceIds ?? [])
+          .filter((sourceId) => !feed.sourceIds.includes(sourceId))
+          .map((sourceId) => ({ set: set.sourceFeeds(sourceId), member: feed.id })),
+      });
     },
     async getFeed(id: string): Promise<FeedRecord | undefined> {
       return store.get<FeedRecord>(key.feed(id));

@@ -24,6 +24,16 @@ export interface KeyValueStore extends DueIndex {
    */
   setMany(records: Array<[key: string, value: unknown]>): Promise<void>;
   delete(key: string): Promise<void>;
+  /**
+   * Records written and deleted, set members added and removed, counters added to, all in one
+   * atomic step (a feed's create or edit), applied in that order; a key or member is named once.
+   * SQLite: one statement, so a reader sees all or none, and one refused part-way (the write lock
+   * held past the busy timeout, a constraint, a trigger) leaves none. Redis: one MULTI, so no
+   * reader sees part of it, and a command refused when queued (ACL, out of memory) discards all;
+   * but a command that fails when it runs (a key of another type) does not undo the others, and a
+   * connection lost after EXEC was sent leaves it unknown whether it ran.
+   */
+  writeAtomically(write: AtomicWrite): Promise<void>;
   /** Set membership; adding and removing are atomic and never lose a concurrent writer's member. */
   addMember(set: string, member: string): Promise<void>;
   /** True when `member` was there (and this call removed it): lets a caller count a removal once. */
@@ -128,6 +138,14 @@ export interface EntryWrite {
     /** Records whose due-index entries follow them in the same step (SQLite's triggers do it anyway). */
     dueOf?: Array<{ id: string; recordKey: string }>;
   };
+}
+
+export interface AtomicWrite {
+  records?: Array<[key: string, value: unknown]>;
+  deletes?: string[];
+  members?: Array<{ set: string; member: string }>;
+  removeMembers?: Array<{ set: string; member: string }>;
+  increments?: Array<{ key: string; field: string; by: number }>;
 }
 
 export interface RecordMatch {

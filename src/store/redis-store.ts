@@ -108,6 +108,17 @@ export async function openRedisStore(url: string, prefix: string): Promise<KeyVa
       for (const [key, value] of entries) transaction.set(`${prefix}r:${key}`, keyvTextOf(value));
       await transaction.exec();
     },
+    async writeAtomically({ records = [], deletes = [], members = [], removeMembers = [], increments = [] }) {
+      if (records.length + deletes.length + members.length + removeMembers.length + increments.length === 0) return;
+      // One MULTI: applied as one step, or discarded whole when a command is refused as it is queued.
+      const transaction = client.multi();
+      for (const [recordKey, value] of records) transaction.set(`${prefix}r:${recordKey}`, keyvTextOf(value));
+      if (deletes.length > 0) transaction.del(deletes.map((recordKey) => `${prefix}r:${recordKey}`));
+      for (const { set, member } of members) transaction.sAdd(setKey(set), member);
+      for (const { set, member } of removeMembers) transaction.sRem(setKey(set), member);
+      for (const { key: fieldsKey, field, by } of increments) transaction.hIncrBy(hashKey(fieldsKey), field, by);
+      await transaction.exec();
+    },
     async readEntries(sourceIds) {
       if (sourceIds.length === 0) return [];
       // Each source's hash, an earlier release's whole list and the revision, in one MULTI: a write

@@ -67,6 +67,7 @@ export async function openSqliteStore(path: string, busyTimeoutMs = 10_000): Pro
   await query('CREATE TABLE IF NOT EXISTS fp_fields(key TEXT NOT NULL, field TEXT NOT NULL, value, PRIMARY KEY(key, field)) WITHOUT ROWID');
   await createChangeLog(query);
   await createEntryTable(query);
+  await createAtomicWrites(query);
 
   // keyv's sqlite rows are keyed `<namespace>:<key>`.
   const dueIndex = await openSqliteDueIndex(query, (recordKey) => `fp:${recordKey}`);
@@ -149,6 +150,31 @@ export async function openSqliteStore(path: string, busyTimeoutMs = 10_000): Pro
     },
     async delete(key) {
       await records.delete(key).finally(noteWrite);
+    },
+    async writeAtomically({ records = [], deletes = [], members = [], removeMembers = [], increments = [] }) {
+      if (records.length + deletes.length + members.length + removeMembers.length + increments.length === 0) return;
+      const names = [
+        ...records.map(([key]) => key),
+        ...deletes,
+        ...[...members, ...removeMembers].flatMap(({ set, member }) => [set, member]),
+      ];
+      // Everything goes as JSON parameters (one kept statement, whatever the counts): a name its JSON
+      // would not hand back as written is refused rather than written under another.
+      if (names.some(unsafeInJson)) throw new Error('a key, set or member with a NUL or a lone surrogate cannot be written atomically');
+      // One statement, so one atomic step: each row runs fp_write's trigger (createAtomicWrites), in order.
+      await query(
+        `INSERT INTO fp_writes(op, name, value)
+           SELECT 'record', json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]') FROM json_each(?1) AS j
+           UNION ALL SELECT 'delete', j.value, NULL FROM json_each(?2) AS j
+           UNION ALL SELECT 'member', json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]') FROM json_each(?3) AS j
+           UNION ALL SELECT 'unmember', json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]') FROM json_each(?4) AS j
+           UNION ALL SELECT 'add', json_extract(j.value, '$[0]'), j.value FROM json_each(?5) AS j`,
+        JSON.stringify(records.map(([key, value]) => [`${KEYV_NAMESPACE}:${key}`, keyvTextOf(value)])),
+        JSON.stringify(deletes.map((key) => `${KEYV_NAMESPACE}:${key}`)),
+        JSON.stringify(members.map(({ set, member }) => [set, member])),
+        JSON.stringify(removeMembers.map(({ set, member }) => [set, member])),
+        JSON.stringify(increments.map(({ key, field, by }) => [key, field, by])),
+      ).finally(noteWrite);
     },
     async addMember(set, member) {
       await query('INSERT OR IGNORE INTO fp_sets(name, member) VALUES (?, ?)', set, member);
@@ -627,6 +653,27 @@ async function createEntryTable(query: SqlQuery): Promise<void> {
     INSERT INTO fp_sets(name, member) SELECT NEW.entry_id, NEW.body WHERE NEW.op = 'member'
       ON CONFLICT(name, member) DO NOTHING;
     INSERT INTO fp_fields(key, field, value) SELECT NEW.entry_id, json_extract(NEW.body, '$[1]'), json_extract(NEW.body, '$[2]')
+      WHERE NEW.op = 'add'
+      ON CONFLICT(key, field) DO UPDATE SET value = CAST(fp_fields.value AS INTEGER) + excluded.value;
+  END`);
+}
+
+/**
+ * writeAtomically's writes: one INSERT into the view `fp_writes`, whose trigger applies each row in
+ * order — `record` one keyv row (name: its key; value: its text), `delete` one, `member` and
+ * `unmember` one set member (name: the set), `add` one counter (value: `[key, field, by]`). Apart from
+ * fp_entry_writes, so a refresh's entry writes run no statement of these. TEMP, as that view is.
+ */
+async function createAtomicWrites(query: SqlQuery): Promise<void> {
+  await query('CREATE TEMP VIEW IF NOT EXISTS fp_writes(op, name, value) AS SELECT NULL, NULL, NULL');
+  await query(`CREATE TEMP TRIGGER IF NOT EXISTS fp_write INSTEAD OF INSERT ON fp_writes BEGIN
+    INSERT INTO ${KEYV_TABLE}(key, value) SELECT NEW.name, NEW.value WHERE NEW.op = 'record'
+      ON CONFLICT(key) DO UPDATE SET value = excluded.value;
+    DELETE FROM ${KEYV_TABLE} WHERE NEW.op = 'delete' AND key = NEW.name;
+    INSERT INTO fp_sets(name, member) SELECT NEW.name, NEW.value WHERE NEW.op = 'member'
+      ON CONFLICT(name, member) DO NOTHING;
+    DELETE FROM fp_sets WHERE NEW.op = 'unmember' AND name = NEW.name AND member = NEW.value;
+    INSERT INTO fp_fields(key, field, value) SELECT NEW.name, json_extract(NEW.value, '$[1]'), json_extract(NEW.value, '$[2]')
       WHERE NEW.op = 'add'
       ON CONFLICT(key, field) DO UPDATE SET value = CAST(fp_fields.value AS INTEGER) + excluded.value;
   END`);

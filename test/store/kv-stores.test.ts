@@ -75,6 +75,38 @@ describe.each(STORES)('key-value store (%s)', (kind) => {
     expect(await two.readFields('counts:c1')).toEqual({ cachedBytes: '42' });
   });
 
+  it('writes records, deletes, set members in and out and counters in one atomic step (writeAtomically)', async () => {
+    await one.setMany([
+      ['atomic:gone', 'old'],
+      ['atomic:kept', 'kept'],
+    ]);
+    await one.addMember('atomic:out', 'f1');
+    await one.addMember('atomic:out', 'f2');
+    await one.addToField('atomic:counts', 'feeds', 2);
+    await one.writeAtomically({
+      records: [
+        ['atomic:f1', { id: 'f1', title: 'ü ✓' }],
+        ['atomic:token', 'f1'],
+      ],
+      deletes: ['atomic:gone', 'atomic:never-there'],
+      members: [
+        { set: 'atomic:in', member: 'f1' },
+        { set: 'atomic:in', member: 'f1' },
+      ],
+      removeMembers: [{ set: 'atomic:out', member: 'f1' }],
+      increments: [{ key: 'atomic:counts', field: 'feeds', by: -1 }],
+    });
+    expect(await two.getMany(['atomic:f1', 'atomic:token', 'atomic:gone', 'atomic:kept'])).toEqual([
+      { id: 'f1', title: 'ü ✓' },
+      'f1',
+      undefined,
+      'kept',
+    ]);
+    expect(await two.membersOfMany(['atomic:in', 'atomic:out'])).toEqual([['f1'], ['f2']]);
+    expect(await two.readFields('atomic:counts')).toEqual({ feeds: '1' });
+    await one.writeAtomically({}); // nothing to write: no round trip, no error
+  });
+
   it("keeps a source's entries a record each: a write puts what it is given and removes what it does not keep", async () => {
     const revision = (value: string) => ({ key: 'entries-rev:e1', value });
     await one.writeEntries('e1', {
