@@ -52,6 +52,30 @@ async function sourceWithLockingUpstream(context: Parameters<typeof buildTestApp
   return { t, id, lockReleased: () => released, serveAgain: () => (handler = serveBody(feedWith(['One', 'Two']), RSS)) };
 }
 
+/**
+ * Has the next call of `target[method]` run while `other` holds the write lock: the spy stages the
+ * moment, and the call itself runs against the real file and meets the lock (SQLITE_BUSY after the
+ * busy timeout). `refused()` is what that call threw.
+ */
+function lockedForNextCall<T extends object>(target: T, method: keyof T & string, other: SecondConnection) {
+  const original = (target[method] as (...args: unknown[]) => Promise<unknown>).bind(target);
+  let refused: unknown;
+  const spy = vi
+    .spyOn(target as Record<string, (...args: unknown[]) => Promise<unknown>>, method)
+    .mockImplementationOnce(async (...args) => {
+      await other.exec('BEGIN IMMEDIATE');
+      try {
+        return await original(...args);
+      } catch (error) {
+        refused = error;
+        throw error;
+      } finally {
+        await other.exec('ROLLBACK');
+      }
+    });
+  return { spy, refused: () => refused };
+}
+
 describe('a refresh while another process holds the SQLite write lock', () => {
   it('leaves the source as it was and rejects with the busy store; the next refresh works', async (context) => {
     const { t, id, lockReleased, serveAgain } = await sourceWithLockingUpstream(context);
@@ -315,17 +339,8 @@ describe("a signed source's 401 whose connection's write meets the SQLite write 
     provider.revoke(decodeURIComponent(token!));
     const other = openSecondConnection(t);
     context.onTestFinished(() => other.close());
-    // The lock is held for the connection's write alone: a spy on our registry stages the moment, and
-    // the write itself runs against the real file and meets the lock (SQLITE_BUSY after the timeout).
-    const saveConnection = t.deps.registry.saveConnection.bind(t.deps.registry);
-    const locked = vi.spyOn(t.deps.registry, 'saveConnection').mockImplementationOnce(async (...args) => {
-      await other.exec('BEGIN IMMEDIATE');
-      try {
-        return await saveConnection(...args);
-      } finally {
-        await other.exec('ROLLBACK');
-      }
-    });
+    // The lock is held for the connection's write alone.
+    const { spy: locked } = lockedForNextCall(t.deps.registry, 'saveConnection', other);
 
     await expect(refreshSource(t.deps, id, { force: true })).rejects.toSatisfy(isStoreBusy);
     // Positive controls: the provider refused the token, and the connection's write met the lock.
@@ -415,33 +430,29 @@ describe("a refresh outside a batch whose feeds' rebuild meets the SQLite write 
   });
 });
 
+/** A test app (busy timeout 200 ms) with one source fetched once ('One'); `serve` changes what its upstream answers next. */
+async function sourceServing(context: Parameters<typeof buildTestApp>[0]) {
+  let body = feedWith(['One']);
+  const upstream = await startUpstream({ '/feed': (request, response) => serveBody(body, RSS)(request, response) });
+  context.onTestFinished(() => upstream.close());
+  const t = await buildTestApp(context, { allowPrivate: [upstream.hostPort], busyTimeoutMs: 200 });
+  const apiKey = await t.createUserKey();
+  const id = (await t.api(apiKey, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url('/feed') } })).json().id as string;
+  return { t, id, serve: (titles: string[]) => (body = feedWith(titles)) };
+}
+
 describe("a refresh whose count of the user's cached bytes meets the SQLite write lock", () => {
   it('stands, and the counter is right again after the next refresh', async (context) => {
-    let body = feedWith(['One']);
-    const upstream = await startUpstream({ '/feed': (request, response) => serveBody(body, RSS)(request, response) });
-    context.onTestFinished(() => upstream.close());
-    const t = await buildTestApp(context, { allowPrivate: [upstream.hostPort], busyTimeoutMs: 200 });
-    const apiKey = await t.createUserKey();
-    const id = (await t.api(apiKey, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url('/feed') } })).json()
-      .id as string;
+    const { t, id, serve } = await sourceServing(context);
     const { userId } = (await t.deps.registry.getSource(id))!;
     const counted = async () => (await t.deps.registry.getUserCounts(userId))!.cachedBytes!;
     const held = async () => (await t.deps.registry.listSources(userId)).reduce((sum, source) => sum + (source.cachedBytes ?? 0), 0);
     expect(await counted()).toBe(await held());
     const other = openSecondConnection(t);
     context.onTestFinished(() => other.close());
-    // The lock is held for the counter's write alone: a spy on our registry stages the moment, and
-    // the write itself runs against the real file and meets the lock (SQLITE_BUSY after the timeout).
-    const addToUserCount = t.deps.registry.addToUserCount.bind(t.deps.registry);
-    const locked = vi.spyOn(t.deps.registry, 'addToUserCount').mockImplementationOnce(async (...args) => {
-      await other.exec('BEGIN IMMEDIATE');
-      try {
-        return await addToUserCount(...args);
-      } finally {
-        await other.exec('ROLLBACK');
-      }
-    });
-    body = feedWith(['One', 'Two']);
+    // The lock is held for the counter's write alone.
+    const { spy: locked } = lockedForNextCall(t.deps.registry, 'addToUserCount', other);
+    serve(['One', 'Two']);
 
     // The entries and the record were written: the refresh's result stands.
     await expect(refreshSource(t.deps, id, { force: true })).resolves.toMatchObject({ outcome: 'updated' });
@@ -458,38 +469,19 @@ describe("a refresh whose count of the user's cached bytes meets the SQLite writ
 
 describe("a refresh whose lease's release meets the SQLite write lock", () => {
   it('stands: the result is returned, the lease lapses by itself, and the next refresh goes ahead', async (context) => {
-    let body = feedWith(['One']);
-    const upstream = await startUpstream({ '/feed': (request, response) => serveBody(body, RSS)(request, response) });
-    context.onTestFinished(() => upstream.close());
-    const t = await buildTestApp(context, { allowPrivate: [upstream.hostPort], busyTimeoutMs: 200 });
-    const apiKey = await t.createUserKey();
-    const id = (await t.api(apiKey, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url('/feed') } })).json()
-      .id as string;
+    const { t, id, serve } = await sourceServing(context);
     const other = openSecondConnection(t);
     context.onTestFinished(() => other.close());
-    // The lock is held for the release alone: a spy on the store stages the moment, and the release
-    // itself runs against the real file and meets the lock (SQLITE_BUSY after the busy timeout).
-    const release = t.kv.releaseLease.bind(t.kv);
-    let refused: unknown;
-    const locked = vi.spyOn(t.kv, 'releaseLease').mockImplementationOnce(async (...args) => {
-      await other.exec('BEGIN IMMEDIATE');
-      try {
-        return await release(...args).catch((error: unknown) => {
-          refused = error;
-          throw error;
-        });
-      } finally {
-        await other.exec('ROLLBACK');
-      }
-    });
-    body = feedWith(['One', 'Two']);
+    // The lock is held for the release alone.
+    const { spy: locked, refused } = lockedForNextCall(t.kv, 'releaseLease', other);
+    serve(['One', 'Two']);
 
     // The entries and the record were written before the release: the refresh's result stands.
     await expect(refreshSource(t.deps, id, { force: true })).resolves.toMatchObject({ outcome: 'updated' });
     // Positive controls: the release met the lock, and the lease is still in the store (another
     // holder is refused until it lapses).
     expect(locked).toHaveBeenCalledTimes(1);
-    expect(refused).toSatisfy(isStoreBusy);
+    expect(refused()).toSatisfy(isStoreBusy);
     expect(await t.kv.acquireLease(`refresh:${id}`, 'another-instance', 1_000)).toBe(false);
     expect((await t.deps.registry.getEntries(id)).map((entry) => entry.title).sort()).toEqual(['One', 'Two']);
     // This process holds it under its own name, so its next refresh takes it again at once.
