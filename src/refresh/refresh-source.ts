@@ -369,14 +369,16 @@ async function recordFailure(
     updatedAt: now.toISOString(),
   };
   if (source.status !== status) await markRebuildPending(deps, source, options);
-  // The connection before the source: a busy store between the two writes then leaves the source as
-  // it was and due, so its next refresh meets the 401 again, never an unauthorized source (scheduled
-  // no more) behind a connection still called connected.
-  const connectionMarked =
-    status === 'unauthorized' && source.connectionId !== undefined && (await markConnectionUnauthorized(deps, source.connectionId));
+  // The connection before the source: a busy store between the two writes then leaves the source
+  // ok and due, so its next refresh meets the 401 again, never an unauthorized source (scheduled no
+  // more) behind a connection still called connected. Its other sources follow on every such 401,
+  // not only the one that marked the connection: one whose own write was refused comes back here.
+  const refusedByProvider = status === 'unauthorized' && source.connectionId !== undefined;
+  if (refusedByProvider) await markConnectionUnauthorized(deps, source.connectionId!);
   const failed = await saveRefreshed(deps, source, result);
+  // The provider refused the connection's token whether or not this source still exists.
+  if (refusedByProvider) await markSourcesOfConnectionUnauthorized(deps, source.connectionId!, options);
   if (!failed) return { outcome: 'skipped', source };
-  if (connectionMarked) await markSourcesOfConnectionUnauthorized(deps, source.connectionId!, options);
   if (source.status !== failed.status) await rebuildQuietly(deps, failed, options);
   deps.metrics.refreshes.inc({ outcome: 'failed', error: coded.code });
   deps.logger.info({ sourceId: source.id, host: source.host, code: coded.code, upstreamStatus, errorCount }, 'source refresh failed');
@@ -432,12 +434,10 @@ function permanentRedirect(deps: Deps, source: SourceRecord, permanentUrl: strin
   };
 }
 
-/** True when this call marked it (it was not unauthorized already). */
-async function markConnectionUnauthorized(deps: Deps, connectionId: string): Promise<boolean> {
+async function markConnectionUnauthorized(deps: Deps, connectionId: string): Promise<void> {
   const connection = await deps.registry.getConnection(connectionId);
-  if (!connection || connection.status === 'unauthorized') return false;
+  if (!connection || connection.status === 'unauthorized') return;
   await deps.registry.saveConnection({ ...connection, status: 'unauthorized', updatedAt: deps.now().toISOString() }, connection);
-  return true;
 }
 
 /**

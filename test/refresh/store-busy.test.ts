@@ -324,39 +324,49 @@ describe('an entries revision left pending by a writer killed mid-write (an olde
   });
 });
 
-describe("a signed source's 401 whose connection's write meets the SQLite write lock", () => {
-  it('leaves the source and its connection consistent, and the next refresh marks them and the sibling', async (context) => {
-    const { t, provider, apiKey, connectionId, id } = await signedSource(context);
-    const sibling = await t.api(apiKey, {
-      method: 'POST',
-      url: '/api/v1/sources',
-      payload: { url: `${provider.baseUrl}/users/{user_id}/queues/disc?list=2`, connectionId },
-    });
-    expect(sibling.statusCode, sibling.body).toBe(201);
-    const siblingId = sibling.json().id as string;
-    const token = (provider.stats.lastAuthorization ?? '').match(/oauth_token="([^"]+)"/)?.[1];
-    expect(token).toBeTruthy();
-    provider.revoke(decodeURIComponent(token!));
-    const other = openSecondConnection(t);
-    context.onTestFinished(() => other.close());
-    // The lock is held for the connection's write alone.
-    const { spy: locked } = lockedForNextCall(t.deps.registry, 'saveConnection', other);
+describe("a signed source's 401 whose writes meet the SQLite write lock", () => {
+  // The connection is written first: locked there it stays connected; locked at the source's own
+  // write it is already unauthorized, and the sibling is marked by the next 401 all the same.
+  it.for([
+    ['saveConnection', 'connected'],
+    ['saveRefreshedSource', 'unauthorized'],
+  ] as const)(
+    'locked at %s: the source stays ok and due, and its next refresh marks it, the connection and the sibling',
+    async ([method, connectionAfter], context) => {
+      const { t, provider, apiKey, connectionId, id } = await signedSource(context);
+      const sibling = await t.api(apiKey, {
+        method: 'POST',
+        url: '/api/v1/sources',
+        payload: { url: `${provider.baseUrl}/users/{user_id}/queues/disc?list=2`, connectionId },
+      });
+      expect(sibling.statusCode, sibling.body).toBe(201);
+      const siblingId = sibling.json().id as string;
+      const token = (provider.stats.lastAuthorization ?? '').match(/oauth_token="([^"]+)"/)?.[1];
+      expect(token).toBeTruthy();
+      provider.revoke(decodeURIComponent(token!));
+      const other = openSecondConnection(t);
+      context.onTestFinished(() => other.close());
+      // The lock is held for that one write alone.
+      const { spy: locked, refused } = lockedForNextCall(t.deps.registry, method, other);
 
-    await expect(refreshSource(t.deps, id, { force: true })).rejects.toSatisfy(isStoreBusy);
-    // Positive controls: the provider refused the token, and the connection's write met the lock.
-    expect(provider.stats.problems.token_revoked).toBeGreaterThanOrEqual(1);
-    expect(locked).toHaveBeenCalledTimes(1);
-    // Consistent: not an unauthorized source behind a connection still called connected, which
-    // nothing would refresh again. Both stay as they were, and the source stays scheduled.
-    expect((await t.deps.registry.getSource(id))!).toMatchObject({ status: 'ok', errorCount: 0 });
-    expect((await t.deps.registry.getConnection(connectionId))!).toMatchObject({ status: 'connected' });
+      await expect(refreshSource(t.deps, id, { force: true })).rejects.toSatisfy(isStoreBusy);
+      // Positive controls: the provider refused the token, and the write met the lock.
+      expect(provider.stats.problems.token_revoked).toBeGreaterThanOrEqual(1);
+      expect(locked).toHaveBeenCalledTimes(1);
+      expect(refused()).toSatisfy(isStoreBusy);
+      // Never an unauthorized source behind a connection still called connected, which nothing would
+      // refresh again: the source stays as it was, and scheduled.
+      expect((await t.deps.registry.getSource(id))!).toMatchObject({ status: 'ok', errorCount: 0 });
+      expect((await t.deps.registry.getConnection(connectionId))!).toMatchObject({ status: connectionAfter });
+      expect((await t.deps.registry.getSource(siblingId))!).toMatchObject({ status: 'ok' });
 
-    locked.mockRestore();
-    // The scheduler's refresh (not forced) meets the 401 again and records it all.
-    expect((await refreshSource(t.deps, id))?.source).toMatchObject({ status: 'unauthorized' });
-    expect((await t.deps.registry.getConnection(connectionId))!).toMatchObject({ status: 'unauthorized' });
-    expect((await t.deps.registry.getSource(siblingId))!).toMatchObject({ status: 'unauthorized' });
-  });
+      locked.mockRestore();
+      // The scheduler's refresh (not forced) meets the 401 again and records it all.
+      expect((await refreshSource(t.deps, id))?.source).toMatchObject({ status: 'unauthorized' });
+      expect((await t.deps.registry.getConnection(connectionId))!).toMatchObject({ status: 'unauthorized' });
+      expect((await t.deps.registry.getSource(siblingId))!).toMatchObject({ status: 'unauthorized' });
+    },
+  );
 });
 
 describe("a refresh outside a batch whose feeds' rebuild meets the SQLite write lock", () => {
