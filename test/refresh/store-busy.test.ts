@@ -478,7 +478,7 @@ describe("a refresh whose count of the user's cached bytes meets the SQLite writ
 });
 
 describe("a refresh whose lease's release meets the SQLite write lock", () => {
-  it('stands: the result is returned, the lease lapses by itself, and the next refresh goes ahead', async (context) => {
+  it('stands: the result is returned, the lease is left to lapse (another holder refused meanwhile), and this process refreshes again at once', async (context) => {
     const { t, id, serve } = await sourceServing(context);
     const other = openSecondConnection(t);
     context.onTestFinished(() => other.close());
