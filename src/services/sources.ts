@@ -17,6 +17,7 @@ import { connectionRequest } from '../oauth/signed-requests.js';
 import { removeSourceFromFeeds } from './feeds.js';
 import {
   claimSourceUrls,
+  countCachedBytes,
   indexSource,
   recountCachedBytes,
   releaseSlot,
@@ -321,6 +322,8 @@ async function fetchOk(deps: Deps, url: string, sign?: RequestSigner): Promise<E
 async function checkCachedBytes(deps: Deps, userId: string): Promise<void> {
   const max = deps.config.limits.maxCachedBytesPerUser;
   // A counter kept with the quota counters (O(1) per create); counted once for users from before it.
+  // What a refresh in this process owes it (a busy store) is settled first, so it is read right.
+  await countCachedBytes(deps, userId, 0);
   let used = (await deps.registry.getUserCounts(userId))?.cachedBytes;
   if (used === undefined) used = await recountCachedBytes(deps, userId);
   // At the cap, count again before refusing: a delete racing a refresh can leave the counter high,

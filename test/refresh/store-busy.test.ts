@@ -448,12 +448,12 @@ async function sourceServing(context: Parameters<typeof buildTestApp>[0]) {
   const t = await buildTestApp(context, { allowPrivate: [upstream.hostPort], busyTimeoutMs: 200 });
   const apiKey = await t.createUserKey();
   const id = (await t.api(apiKey, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url('/feed') } })).json().id as string;
-  return { t, id, serve: (titles: string[]) => (body = feedWith(titles)) };
+  return { t, id, apiKey, url: upstream.url('/feed'), serve: (titles: string[]) => (body = feedWith(titles)) };
 }
 
 describe("a refresh whose count of the user's cached bytes meets the SQLite write lock", () => {
-  it('stands, and the counter is right again after the next refresh', async (context) => {
-    const { t, id, serve } = await sourceServing(context);
+  it.for(['refresh', 'source create'] as const)('stands, and the counter is right again after the next %s', async (next, context) => {
+    const { t, id, apiKey, url, serve } = await sourceServing(context);
     const { userId } = (await t.deps.registry.getSource(id))!;
     const counted = async () => (await t.deps.registry.getUserCounts(userId))!.cachedBytes!;
     const held = async () => (await t.deps.registry.listSources(userId)).reduce((sum, source) => sum + (source.cachedBytes ?? 0), 0);
@@ -471,8 +471,14 @@ describe("a refresh whose count of the user's cached bytes meets the SQLite writ
     expect(locked.mock.calls[0]!.slice(0, 2)).toEqual([userId, 'cachedBytes']);
     expect(await held()).toBeGreaterThan(await counted());
 
-    // Nothing changed upstream: the next refresh has no bytes of its own to count, only the owed ones.
-    expect((await refreshSource(t.deps, id))?.outcome).toBe('unchanged');
+    if (next === 'refresh') {
+      // Nothing changed upstream: the next refresh has no bytes of its own to count, only the owed ones.
+      expect((await refreshSource(t.deps, id))?.outcome).toBe('unchanged');
+    } else {
+      // A create checks the counter against the cap: what is owed is settled before it is read.
+      const created = await t.api(apiKey, { method: 'POST', url: '/api/v1/sources', payload: { url: `${url}?copy=1` } });
+      expect(created.statusCode, created.body).toBe(201);
+    }
     expect(await counted()).toBe(await held());
   });
 });
