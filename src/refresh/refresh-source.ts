@@ -371,15 +371,21 @@ async function recordFailure(
   if (source.status !== status) await markRebuildPending(deps, source, options);
   // The connection before the source: a busy store between the two writes then leaves the source
   // ok and due, so its next refresh meets the 401 again, never an unauthorized source (scheduled no
-  // more) behind a connection still called connected. Its other sources follow on every such 401,
-  // not only the one that marked the connection: one whose own write was refused comes back here.
-  const refusedByProvider = status === 'unauthorized' && source.connectionId !== undefined;
-  if (refusedByProvider) await markConnectionUnauthorized(deps, source.connectionId!);
+  // more) behind a connection still called connected.
+  const refusedConnection = status === 'unauthorized' ? source.connectionId : undefined;
+  const connectionMarked = refusedConnection !== undefined && (await markConnectionUnauthorized(deps, refusedConnection));
   const failed = await saveRefreshed(deps, source, result);
-  // The provider refused the connection's token whether or not this source still exists.
-  if (refusedByProvider) await markSourcesOfConnectionUnauthorized(deps, source.connectionId!, options);
+  if (failed && source.status !== failed.status) await rebuildQuietly(deps, failed, options);
+  // Its other sources follow when this refresh marked the connection, or found it marked by an
+  // earlier one whose own write was refused (this source was not unauthorized yet) — and only while
+  // it still is: not after a relink or a delete that landed meanwhile, whatever this 401 said.
+  if (
+    refusedConnection !== undefined &&
+    (connectionMarked || source.status !== 'unauthorized') &&
+    (await deps.registry.getConnection(refusedConnection))?.status === 'unauthorized'
+  )
+    await markSourcesOfConnectionUnauthorized(deps, refusedConnection, options);
   if (!failed) return { outcome: 'skipped', source };
-  if (source.status !== failed.status) await rebuildQuietly(deps, failed, options);
   deps.metrics.refreshes.inc({ outcome: 'failed', error: coded.code });
   deps.logger.info({ sourceId: source.id, host: source.host, code: coded.code, upstreamStatus, errorCount }, 'source refresh failed');
   return { outcome: 'failed', source: failed, error: { code: coded.code, message: lastError } };
@@ -434,27 +440,36 @@ function permanentRedirect(deps: Deps, source: SourceRecord, permanentUrl: strin
   };
 }
 
-async function markConnectionUnauthorized(deps: Deps, connectionId: string): Promise<void> {
+/** True when this call marked it (it was not unauthorized already). */
+async function markConnectionUnauthorized(deps: Deps, connectionId: string): Promise<boolean> {
   const connection = await deps.registry.getConnection(connectionId);
-  if (!connection || connection.status === 'unauthorized') return;
+  if (!connection || connection.status === 'unauthorized') return false;
   await deps.registry.saveConnection({ ...connection, status: 'unauthorized', updatedAt: deps.now().toISOString() }, connection);
+  return true;
 }
 
 /**
- * The other sources of a connection just marked unauthorized, so they say so at once. One left
- * unmarked (a busy store mid-way) is still scheduled, and meets the provider's 401 itself.
+ * The other sources of a connection marked unauthorized, so they say so at once. One left unmarked
+ * (a busy store: logged at warn, the refresh's own result stands) is still scheduled, and meets the
+ * provider's 401 itself.
  */
 async function markSourcesOfConnectionUnauthorized(deps: Deps, connectionId: string, options: RefreshOptions): Promise<void> {
   const now = deps.now().toISOString();
   for (const dependent of await deps.registry.listSourcesOfConnection(connectionId)) {
-    if (dependent.status === 'unauthorized') continue;
-    await markRebuildPending(deps, dependent, options);
-    await deps.registry.saveSource({
-      ...dependent,
-      status: 'unauthorized',
-      lastError: 'The connection was refused by the provider',
-      updatedAt: now,
-    });
+    if (dependent.status === 'unauthorized' || dependent.status === 'disabled') continue;
+    try {
+      await markRebuildPending(deps, dependent, options);
+      await deps.registry.saveSource({
+        ...dependent,
+        status: 'unauthorized',
+        lastError: 'The connection was refused by the provider',
+        updatedAt: now,
+      });
+    } catch (error) {
+      if (!isStoreBusy(error)) throw error;
+      logBackgroundFailure(deps.logger, error, 'marking a source of a refused connection', { sourceId: dependent.id });
+      continue;
+    }
     await rebuildQuietly(deps, dependent, options);
   }
 }

@@ -324,6 +324,22 @@ describe('an entries revision left pending by a writer killed mid-write (an olde
   });
 });
 
+/** signedSource with a second source on the same connection, and the connection's token revoked by the provider. */
+async function revokedWithSibling(context: Parameters<typeof buildTestApp>[0]) {
+  const signed = await signedSource(context);
+  const { t, provider, apiKey, connectionId } = signed;
+  const sibling = await t.api(apiKey, {
+    method: 'POST',
+    url: '/api/v1/sources',
+    payload: { url: `${provider.baseUrl}/users/{user_id}/queues/disc?list=2`, connectionId },
+  });
+  expect(sibling.statusCode, sibling.body).toBe(201);
+  const token = (provider.stats.lastAuthorization ?? '').match(/oauth_token="([^"]+)"/)?.[1];
+  expect(token).toBeTruthy();
+  provider.revoke(decodeURIComponent(token!));
+  return { ...signed, siblingId: sibling.json().id as string };
+}
+
 describe("a signed source's 401 whose writes meet the SQLite write lock", () => {
   // The connection is written first: locked there it stays connected; locked at the source's own
   // write it is already unauthorized, and the sibling is marked by the next 401 all the same.
@@ -333,17 +349,7 @@ describe("a signed source's 401 whose writes meet the SQLite write lock", () => 
   ] as const)(
     'locked at %s: the source stays ok and due, and its next refresh marks it, the connection and the sibling',
     async ([method, connectionAfter], context) => {
-      const { t, provider, apiKey, connectionId, id } = await signedSource(context);
-      const sibling = await t.api(apiKey, {
-        method: 'POST',
-        url: '/api/v1/sources',
-        payload: { url: `${provider.baseUrl}/users/{user_id}/queues/disc?list=2`, connectionId },
-      });
-      expect(sibling.statusCode, sibling.body).toBe(201);
-      const siblingId = sibling.json().id as string;
-      const token = (provider.stats.lastAuthorization ?? '').match(/oauth_token="([^"]+)"/)?.[1];
-      expect(token).toBeTruthy();
-      provider.revoke(decodeURIComponent(token!));
+      const { t, provider, connectionId, id, siblingId } = await revokedWithSibling(context);
       const other = openSecondConnection(t);
       context.onTestFinished(() => other.close());
       // The lock is held for that one write alone.
@@ -367,6 +373,47 @@ describe("a signed source's 401 whose writes meet the SQLite write lock", () => 
       expect((await t.deps.registry.getSource(siblingId))!).toMatchObject({ status: 'unauthorized' });
     },
   );
+});
+
+describe("a signed source's 401 and the connection's other sources", () => {
+  it('are left alone when a relink lands before they are marked', async (context) => {
+    const { t, provider, connectionId, id, siblingId } = await revokedWithSibling(context);
+    // The user relinks while the refresh records its 401: staged at the source's own write, and cut
+    // to what a relink does to the connection's status (connections.ts exchange()).
+    const saveRefreshedSource = t.deps.registry.saveRefreshedSource.bind(t.deps.registry);
+    const relinked = vi.spyOn(t.deps.registry, 'saveRefreshedSource').mockImplementationOnce(async (...args) => {
+      const connection = (await t.deps.registry.getConnection(connectionId))!;
+      await t.deps.registry.saveConnection({ ...connection, status: 'connected' }, connection);
+      return saveRefreshedSource(...args);
+    });
+
+    expect((await refreshSource(t.deps, id, { force: true }))?.source).toMatchObject({ status: 'unauthorized' });
+    // Positive controls: the provider refused the token, and the relink ran after the connection was marked.
+    expect(provider.stats.problems.token_revoked).toBeGreaterThanOrEqual(1);
+    expect(relinked).toHaveBeenCalledTimes(1);
+    // The relinked connection stands, and its other source is not marked behind it.
+    expect((await t.deps.registry.getConnection(connectionId))!).toMatchObject({ status: 'connected' });
+    expect((await t.deps.registry.getSource(siblingId))!.status).not.toBe('unauthorized');
+  });
+
+  it("meeting the SQLite write lock: the refresh's result stands, a warning, and the sibling is marked by its own 401", async (context) => {
+    const { t, connectionId, id, siblingId } = await revokedWithSibling(context);
+    const other = openSecondConnection(t);
+    context.onTestFinished(() => other.close());
+    // The lock is held for the sibling's write alone.
+    const { spy: locked, refused } = lockedForNextCall(t.deps.registry, 'saveSource', other);
+
+    expect((await refreshSource(t.deps, id, { force: true }))?.source).toMatchObject({ status: 'unauthorized' });
+    // Positive controls: the sibling's write met the lock.
+    expect(locked).toHaveBeenCalledTimes(1);
+    expect(locked.mock.calls[0]![0]).toMatchObject({ id: siblingId, status: 'unauthorized' });
+    expect(refused()).toSatisfy(isStoreBusy);
+    expect(warnings(t)).toEqual([[40, 'marking a source of a refused connection put off: the store is busy']]);
+    expect((await t.deps.registry.getConnection(connectionId))!).toMatchObject({ status: 'unauthorized' });
+    // Unmarked, it is still due, and its own refresh meets the 401.
+    expect((await t.deps.registry.getSource(siblingId))!.status).not.toBe('unauthorized');
+    expect((await refreshSource(t.deps, siblingId))?.source).toMatchObject({ status: 'unauthorized' });
+  });
 });
 
 describe("a refresh outside a batch whose feeds' rebuild meets the SQLite write lock", () => {
