@@ -289,43 +289,26 @@ export async function openSqliteStore(path: string, busyTimeoutMs = 10_000): Pro
     },
     async writeEntries(sourceId, { ids, put, revision, addMember, with: also }) {
       // One statement, so one atomic step: each row runs fp_entry_writes' trigger (createEntryTable).
-      // The puts go as one JSON parameter: any number of them in one text, kept prepared.
-      if (also) {
-        // A create: its records, set members and counters as JSON parameters too, in the same statement.
-        await query(
-          `INSERT INTO fp_entry_writes(source_id, op, entry_id, body)
-             SELECT ?1, 'keep', ?2, ?3
-             UNION ALL SELECT ?1, 'put', json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]') FROM json_each(?4) AS j
-             UNION ALL SELECT ?1, 'record', ?5, ?6
-             UNION ALL SELECT ?1, 'record', json_extract(r.value, '$[0]'), json_extract(r.value, '$[1]') FROM json_each(?7) AS r
-             UNION ALL SELECT ?1, 'member', json_extract(m.value, '$[0]'), json_extract(m.value, '$[1]') FROM json_each(?8) AS m
-             UNION ALL SELECT ?1, 'add', json_extract(f.value, '$[0]'), f.value FROM json_each(?9) AS f`,
-          sourceId,
-          `${KEYV_NAMESPACE}:${key.entries(sourceId)}`,
-          JSON.stringify(ids),
-          JSON.stringify(put),
-          `${KEYV_NAMESPACE}:${revision.key}`,
-          keyvTextOf(revision.value),
-          JSON.stringify(also.records.map(([recordKey, value]) => [`${KEYV_NAMESPACE}:${recordKey}`, keyvTextOf(value)])),
-          JSON.stringify([...(addMember ? [addMember] : []), ...also.members].map(({ set, member }) => [set, member])),
-          JSON.stringify(also.increments.map(({ key, field, by }) => [key, field, by])),
-        ).finally(noteWrite);
-        return;
-      }
+      // Everything goes as JSON parameters (one kept text, whatever the counts): the puts, and a
+      // create's records, set members and counters (a refresh's: none, or its pending-rebuild mark).
+      const members = [...(addMember ? [addMember] : []), ...(also?.members ?? [])];
       await query(
         `INSERT INTO fp_entry_writes(source_id, op, entry_id, body)
-           SELECT ?1, 'member', ?7, ?8 WHERE ?7 IS NOT NULL
-           UNION ALL SELECT ?1, 'keep', ?2, ?3
+           SELECT ?1, 'keep', ?2, ?3
            UNION ALL SELECT ?1, 'put', json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]') FROM json_each(?4) AS j
-           UNION ALL SELECT ?1, 'record', ?5, ?6`,
+           UNION ALL SELECT ?1, 'record', ?5, ?6
+           UNION ALL SELECT ?1, 'record', json_extract(r.value, '$[0]'), json_extract(r.value, '$[1]') FROM json_each(?7) AS r
+           UNION ALL SELECT ?1, 'member', json_extract(m.value, '$[0]'), json_extract(m.value, '$[1]') FROM json_each(?8) AS m
+           UNION ALL SELECT ?1, 'add', json_extract(f.value, '$[0]'), f.value FROM json_each(?9) AS f`,
         sourceId,
         `${KEYV_NAMESPACE}:${key.entries(sourceId)}`,
         JSON.stringify(ids),
         JSON.stringify(put),
         `${KEYV_NAMESPACE}:${revision.key}`,
         keyvTextOf(revision.value),
-        addMember?.set ?? null,
-        addMember?.member ?? null,
+        JSON.stringify((also?.records ?? []).map(([recordKey, value]) => [`${KEYV_NAMESPACE}:${recordKey}`, keyvTextOf(value)])),
+        JSON.stringify(members.map(({ set, member }) => [set, member])),
+        JSON.stringify((also?.increments ?? []).map(({ key, field, by }) => [key, field, by])),
       ).finally(noteWrite);
     },
     async deleteEntries(sourceId) {
