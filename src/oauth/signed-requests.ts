@@ -46,9 +46,9 @@ export async function connectionRequest(
   userId: string,
   connectionId: string,
   url: string,
-): Promise<{ url: string; sign?: RequestSigner; secrets: string[] }> {
+): Promise<{ url: string; sign?: RequestSigner; secrets: string[]; signedWith: string }> {
   const connection = await getOwnedConnectionOrThrow(deps, userId, connectionId);
-  const { provider, access } = connected(deps, connection);
+  const { provider, access, signedWith } = connected(deps, connection);
   const filled = withExtraParams(fillPlaceholders(url, placeholderValues(provider, connection.params)), provider);
   // Signed requests go to the provider only: a signature names the consumer and the user's token
   // (and with PLAINTEXT *is* the secrets), so a user must not be able to point it at their own host.
@@ -59,6 +59,7 @@ export async function connectionRequest(
     url: filled,
     sign: createSigner(provider, access, { clockOffsetSeconds: connection.clockOffsetSeconds ?? 0 }),
     secrets: [access.token, access.secret],
+    signedWith,
   };
 }
 
@@ -69,12 +70,14 @@ export async function connectionRequest(
  */
 export async function correctClockSkew(deps: Deps, userId: string, connectionId: string, storedUrl: string): Promise<boolean> {
   const connection = await getOwnedConnectionOrThrow(deps, userId, connectionId);
-  const { provider, access } = connected(deps, connection);
+  const { provider, access, signedWith } = connected(deps, connection);
   const url = fillPlaceholders(storedUrl, placeholderValues(provider, connection.params));
   const previous = connection.clockOffsetSeconds ?? 0;
   const { clockOffsetSeconds } = await requestSigned(provider, deps.fetcher, access, { url }, { clockOffsetSeconds: previous });
   if (clockOffsetSeconds === previous) return false;
-  await deps.registry.saveConnection({ ...connection, clockOffsetSeconds, updatedAt: deps.now().toISOString() }, connection);
+  // Only onto the link it was learnt with: a relink that landed meanwhile is never written over.
+  const learnt = { ...connection, clockOffsetSeconds, updatedAt: deps.now().toISOString() };
+  if (!(await deps.registry.saveConnectionIfLinked(learnt, signedWith, connection.status))) return false;
   deps.logger.info({ connectionId, provider: provider.id, clockOffsetSeconds }, 'provider clock offset learnt');
   return true;
 }
@@ -104,7 +107,14 @@ export async function getOwnedConnectionOrThrow(deps: Pick<Deps, 'registry'>, us
   return connection;
 }
 
-export function connected(deps: Deps, connection: ConnectionRecord): { provider: OAuthProviderConfig; access: OAuthToken } {
+/**
+ * The provider and access token a connection signs with, and `signedWith`, that token as sealed on
+ * the record: a relink seals a new one (a fresh IV each seal), so it names this link of the account.
+ */
+export function connected(
+  deps: Deps,
+  connection: ConnectionRecord,
+): { provider: OAuthProviderConfig; access: OAuthToken; signedWith: string } {
   // An `unauthorized` connection still has its tokens: a user's explicit refresh may try them again.
   if (!connection.accessTokenSealed || !connection.accessSecretSealed) {
     throw new OAuthError(`connection ${connection.id} is ${connection.status}; finish or relink it first`);
@@ -112,5 +122,6 @@ export function connected(deps: Deps, connection: ConnectionRecord): { provider:
   return {
     provider: providerOf(deps, connection.provider),
     access: { token: deps.vault.open(connection.accessTokenSealed), secret: deps.vault.open(connection.accessSecretSealed) },
+    signedWith: connection.accessTokenSealed,
   };
 }

@@ -6,7 +6,7 @@
 import { hash } from 'node:crypto';
 import type { Deps } from '../deps.js';
 import { InternalError, isCodedError, NotFoundError, type CodedError } from '../errors.js';
-import type { FeedRequest, FeedResponse } from '../fetch/types.js';
+import type { FeedResponse } from '../fetch/types.js';
 import type { CachedEntry, Entry } from '../model.js';
 import { CONNECTION_REMOVED, correctClockSkew } from '../oauth/signed-requests.js';
 import { NORMALISER_VERSION, parseFeed } from '../parse/index.js';
@@ -16,7 +16,15 @@ import { rebuildFeedsOfSource } from '../publish/rebuild-feed.js';
 import { isStoreBusy } from '../store/kv.js';
 import { logBackgroundFailure } from '../store-unavailable.js';
 import type { SourceRecord } from '../model.js';
-import { afterFailure, afterGoodFetch, isActive, isDeferred, nextFetchAfter, upstreamMinMinutesOf } from '../model/source-policy.js';
+import {
+  afterFailure,
+  afterGoodFetch,
+  isActive,
+  isDeferred,
+  nextFetchAfter,
+  resetForRetry,
+  upstreamMinMinutesOf,
+} from '../model/source-policy.js';
 import {
   maskedUrlFields,
   prepareSourceRequest,
@@ -147,8 +155,10 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
     if (isStoreBusy(error)) throw error;
     return recordFailure(deps, source, error, [], options);
   }
+  // The request last sent: a clock-corrected retry is signed anew, maybe with a relinked token.
+  const sent = { request };
   try {
-    const response = await fetchWithClockCorrection(deps, source, request);
+    const response = await fetchWithClockCorrection(deps, source, sent);
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     deps.metrics.fetchDuration.observe({ outcome: response.kind }, seconds);
     const fetchedAt = deps.now();
@@ -292,7 +302,7 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
     // upstream: the source keeps its status and error count, and the caller hears of the store.
     if (isStoreBusy(error)) throw error;
     deps.metrics.fetchDuration.observe({ outcome: 'error' }, Number(process.hrtime.bigint() - started) / 1e9);
-    return recordFailure(deps, source, error, secretsForFailure(request), options);
+    return recordFailure(deps, source, error, secretsForFailure(request), options, sent.request.signedWith);
   }
 }
 
@@ -309,10 +319,10 @@ function secretsForFailure(request: SourceRequest): string[] {
   }
 }
 
-/** A signed fetch refused for our clock is retried once, signed with the provider's time. */
-async function fetchWithClockCorrection(deps: Deps, source: SourceRecord, request: FeedRequest): Promise<FeedResponse> {
+/** A signed fetch refused for our clock is retried once, signed with the provider's time (`sent` names the retry). */
+async function fetchWithClockCorrection(deps: Deps, source: SourceRecord, sent: { request: SourceRequest }): Promise<FeedResponse> {
   try {
-    return await deps.fetcher.fetchFeed(request);
+    return await deps.fetcher.fetchFeed(sent.request);
   } catch (error) {
     if (!source.connectionId || !isCodedError(error) || error.upstreamStatus !== 401) throw error;
     // A correction that fails leaves the provider's 401 to be recorded — unless our own store was
@@ -324,7 +334,8 @@ async function fetchWithClockCorrection(deps: Deps, source: SourceRecord, reques
       },
     );
     if (!corrected) throw error;
-    return deps.fetcher.fetchFeed(await prepareSourceRequest(deps, source));
+    sent.request = await prepareSourceRequest(deps, source);
+    return deps.fetcher.fetchFeed(sent.request);
   }
 }
 
@@ -334,6 +345,7 @@ async function recordFailure(
   error: unknown,
   secrets: string[],
   options: RefreshOptions,
+  signedWith?: string,
 ): Promise<RefreshResult> {
   const now = deps.now();
   const coded: CodedError = isCodedError(error) ? error : new InternalError('Internal error while refreshing');
@@ -368,23 +380,37 @@ async function recordFailure(
     lastFetchedAt: now.toISOString(),
     updatedAt: now.toISOString(),
   };
-  if (source.status !== status) await markRebuildPending(deps, source, options);
   // The connection before the source: a busy store between the two writes then leaves the source
   // ok and due, so its next refresh meets the 401 again, never an unauthorized source (scheduled no
   // more) behind a connection still called connected.
   const refusedConnection = status === 'unauthorized' ? source.connectionId : undefined;
-  const connectionMarked = refusedConnection !== undefined && (await markConnectionUnauthorized(deps, refusedConnection));
+  const connectionMark =
+    refusedConnection === undefined ? undefined : await markConnectionUnauthorized(deps, refusedConnection, signedWith);
+  if (connectionMark === 'replaced') {
+    // The provider refused a token the connection no longer holds (relinked or removed during the
+    // fetch): no answer about the source as it is now. Left due, it is fetched with the new link.
+    deps.logger.info({ sourceId: source.id, host: source.host, upstreamStatus }, 'refusal of a replaced OAuth token not recorded');
+    return { outcome: 'skipped', source };
+  }
+  if (source.status !== status) await markRebuildPending(deps, source, options);
   const failed = await saveRefreshed(deps, source, result);
   if (failed && source.status !== failed.status) await rebuildQuietly(deps, failed, options);
-  // Its other sources follow when this refresh marked the connection, or found it marked by an
-  // earlier one whose own write was refused (this source was not unauthorized yet) — and only while
-  // it still is: not after a relink or a delete that landed meanwhile, whatever this 401 said.
-  if (
-    refusedConnection !== undefined &&
-    (connectionMarked || source.status !== 'unauthorized') &&
-    (await deps.registry.getConnection(refusedConnection))?.status === 'unauthorized'
-  )
-    await markSourcesOfConnectionUnauthorized(deps, refusedConnection, options);
+  if (refusedConnection !== undefined) {
+    const connection = await deps.registry.getConnection(refusedConnection);
+    const relinked = connection !== undefined && connection.accessTokenSealed !== signedWith;
+    // Its other sources follow when this refresh marked the connection, or found it marked by an
+    // earlier one whose own write was refused (this source was not unauthorized yet) — and only while
+    // it is still refused, with the token this 401 refused: not after a relink or a delete.
+    if (!relinked && connection?.status === 'unauthorized' && (connectionMark === 'marked' || source.status !== 'unauthorized'))
+      await markSourcesOfConnectionUnauthorized(deps, refusedConnection, options);
+    // Relinked between the connection's mark and this source's: the relink put the connection's
+    // unauthorized sources back before this one was, so it is put back as they were.
+    if (relinked && failed?.status === 'unauthorized') {
+      const retried = await saveRefreshed(deps, failed, { ...failed, ...resetForRetry(deps.now().toISOString()) });
+      if (retried) await rebuildQuietly(deps, retried, options);
+      return { outcome: 'skipped', source: retried ?? failed };
+    }
+  }
   if (!failed) return { outcome: 'skipped', source };
   deps.metrics.refreshes.inc({ outcome: 'failed', error: coded.code });
   deps.logger.info({ sourceId: source.id, host: source.host, code: coded.code, upstreamStatus, errorCount }, 'source refresh failed');
@@ -440,18 +466,37 @@ function permanentRedirect(deps: Deps, source: SourceRecord, permanentUrl: strin
   };
 }
 
-/** True when this call marked it (it was not unauthorized already). */
-async function markConnectionUnauthorized(deps: Deps, connectionId: string): Promise<boolean> {
-  const connection = await deps.registry.getConnection(connectionId);
-  if (!connection || connection.status === 'unauthorized') return false;
-  await deps.registry.saveConnection({ ...connection, status: 'unauthorized', updatedAt: deps.now().toISOString() }, connection);
-  return true;
+/**
+ * The connection marked unauthorized for a provider's 401 to the token `signedWith`, in one
+ * compare-and-set, only while it still holds that token: 'marked' by this call, 'already' by an
+ * earlier 401 to the same token, 'replaced' when a relink (a new token) or a delete landed since —
+ * an answer to the old token says nothing about the link as it is, and never undoes a relink.
+ */
+async function markConnectionUnauthorized(
+  deps: Deps,
+  connectionId: string,
+  signedWith: string | undefined,
+): Promise<'marked' | 'already' | 'replaced'> {
+  if (signedWith === undefined) return 'replaced'; // unsigned: no token of the connection was refused
+  const read = async () => {
+    const connection = await deps.registry.getConnection(connectionId);
+    if (!connection || connection.accessTokenSealed !== signedWith) return 'replaced';
+    return connection.status === 'unauthorized' ? 'already' : connection;
+  };
+  const connection = await read();
+  if (typeof connection === 'string') return connection;
+  const marked = { ...connection, status: 'unauthorized' as const, updatedAt: deps.now().toISOString() };
+  if (await deps.registry.saveConnectionIfLinked(marked, signedWith, connection.status)) return 'marked';
+  // Refused: relinked, marked or unlisted (a delete under way) since the read.
+  const now = await read();
+  return now === 'already' ? 'already' : 'replaced';
 }
 
 /**
  * The other sources of a connection marked unauthorized, so they say so at once. One left unmarked
  * (a busy store: logged at warn, the refresh's own result stands) is still scheduled, and meets the
- * provider's 401 itself.
+ * provider's 401 itself. Each is written over the record as listed (a compare-and-set): one edited
+ * or deleted meanwhile keeps the edit, and is left to its own next refresh.
  */
 async function markSourcesOfConnectionUnauthorized(deps: Deps, connectionId: string, options: RefreshOptions): Promise<void> {
   const now = deps.now().toISOString();
@@ -459,12 +504,13 @@ async function markSourcesOfConnectionUnauthorized(deps: Deps, connectionId: str
     if (dependent.status === 'unauthorized' || dependent.status === 'disabled') continue;
     try {
       await markRebuildPending(deps, dependent, options);
-      await deps.registry.saveSource({
+      const marked: SourceRecord = {
         ...dependent,
         status: 'unauthorized',
         lastError: 'The connection was refused by the provider',
         updatedAt: now,
-      });
+      };
+      if (!(await deps.registry.saveRefreshedSource(marked, dependent))) continue;
     } catch (error) {
       if (!isStoreBusy(error)) throw error;
       logBackgroundFailure(deps.logger, error, 'marking a source of a refused connection', { sourceId: dependent.id });

@@ -17,6 +17,11 @@ export interface SourceRequest extends FeedRequest {
   storedUrl: string;
   /** The source's earlier secrets, opened on first read (a 304 of an unchanged URL needs none). */
   readonly known: string[];
+  /**
+   * For a source behind a connection, the access token the request is signed with, as sealed on the
+   * connection's record: what a provider's 401 refuses (store/connections.ts markConnectionUnauthorized).
+   */
+  signedWith?: string;
 }
 
 /** How many earlier secret values a source keeps: the newest, so that a source redirected in a loop stays bounded. */
@@ -29,8 +34,17 @@ export async function prepareSourceRequest(deps: Deps, source: SourceRecord): Pr
   if (!source.connectionId) {
     return withSecretsOnRead({ url: storedUrl, ...validators, storedUrl }, () => secretValuesOf(storedUrl, known()), known);
   }
-  const { url, sign, secrets: connectionSecrets } = await connectionRequest(deps, source.userId, source.connectionId, storedUrl);
-  return withSecretsOnRead({ url, sign, ...validators, storedUrl }, () => [...secretValuesOf(url, known()), ...connectionSecrets], known);
+  const {
+    url,
+    sign,
+    secrets: connectionSecrets,
+    signedWith,
+  } = await connectionRequest(deps, source.userId, source.connectionId, storedUrl);
+  return withSecretsOnRead(
+    { url, sign, ...validators, storedUrl, signedWith },
+    () => [...secretValuesOf(url, known()), ...connectionSecrets],
+    known,
+  );
 }
 
 /** The request with its secret lists worked out on first read, once each. */

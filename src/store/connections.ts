@@ -16,6 +16,17 @@ export function createConnectionRepository(store: KeyValueStore) {
         await store.delete(key.requestToken(previous.requestTokenHash));
       }
     },
+    /**
+     * Writes `connection` over the stored record only while that is still listed and still holds the
+     * access token `signedWith` with the status `status` (one compare-and-set): a relink (a new
+     * token) or a delete that landed since wins. False when nothing was written.
+     */
+    async saveConnectionIfLinked(connection: ConnectionRecord, signedWith: string, status: ConnectionRecord['status']): Promise<boolean> {
+      return store.setIfMatches(key.connection(connection.id), connection, {
+        fields: { accessTokenSealed: signedWith, status },
+        listed: { set: set.userConnections(connection.userId), member: connection.id },
+      });
+    },
     async getConnection(id: string): Promise<ConnectionRecord | undefined> {
       return store.get<ConnectionRecord>(key.connection(id));
     },

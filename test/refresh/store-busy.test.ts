@@ -3,10 +3,6 @@
 // its status and error count, the caller hears FP_STORE_UNAVAILABLE, and the next refresh works.
 // The upstream's handler takes the lock as it answers, so the refresh's first write meets it; the lock
 // is released after that write has given up and while the write that would record a failure waits.
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { stringify } from 'yaml';
 import { describe, expect, it, vi } from 'vitest';
 import { refreshSource } from '../../src/refresh/refresh-source.js';
 import { refreshBatch } from '../../src/refresh/run-batch.js';
@@ -14,8 +10,8 @@ import { isStoreBusy } from '../../src/store/kv.js';
 import { key } from '../../src/store/keys.js';
 import { buildTestApp, PUBLIC_URL, type TestApp } from '../helpers/app.js';
 import { tickOnce } from '../helpers/scheduler.js';
-import { startFakeProvider } from '../helpers/fake-oauth-provider.js';
 import { openSecondConnection, type SecondConnection } from '../helpers/second-connection.js';
+import { revokedWithSibling, signedSource } from '../helpers/signed-source.js';
 import { serveBody, startUpstream, type UpstreamHandler } from '../helpers/upstream.js';
 
 const RSS = { contentType: 'application/rss+xml' };
@@ -53,26 +49,26 @@ async function sourceWithLockingUpstream(context: Parameters<typeof buildTestApp
 }
 
 /**
- * Has the next call of `target[method]` run while `other` holds the write lock: the spy stages the
- * moment, and the call itself runs against the real file and meets the lock (SQLITE_BUSY after the
- * busy timeout). `refused()` is what that call threw.
+ * Has the next call of `target[method]` (past the first `passing` calls, which run as they are) run
+ * while `other` holds the write lock: the spy stages the moment, and the call itself runs against the
+ * real file and meets the lock (SQLITE_BUSY after the busy timeout). `refused()` is what that call threw.
  */
-function lockedForNextCall<T extends object>(target: T, method: keyof T & string, other: SecondConnection) {
+function lockedForNextCall<T extends object>(target: T, method: keyof T & string, other: SecondConnection, passing = 0) {
   const original = (target[method] as (...args: unknown[]) => Promise<unknown>).bind(target);
   let refused: unknown;
-  const spy = vi
-    .spyOn(target as Record<string, (...args: unknown[]) => Promise<unknown>>, method)
-    .mockImplementationOnce(async (...args) => {
-      await other.exec('BEGIN IMMEDIATE');
-      try {
-        return await original(...args);
-      } catch (error) {
-        refused = error;
-        throw error;
-      } finally {
-        await other.exec('ROLLBACK');
-      }
-    });
+  let calls = 0;
+  const spy = vi.spyOn(target as Record<string, (...args: unknown[]) => Promise<unknown>>, method).mockImplementation(async (...args) => {
+    if (calls++ !== passing) return original(...args);
+    await other.exec('BEGIN IMMEDIATE');
+    try {
+      return await original(...args);
+    } catch (error) {
+      refused = error;
+      throw error;
+    } finally {
+      await other.exec('ROLLBACK');
+    }
+  });
   return { spy, refused: () => refused };
 }
 
@@ -110,36 +106,9 @@ describe('a refresh while another process holds the SQLite write lock', () => {
   });
 });
 
-/** A test app configured with a fake OAuth provider, a user connected to it, and a source signed with that connection. */
-async function signedSource(context: Parameters<typeof buildTestApp>[0]) {
-  const provider = await startFakeProvider();
-  context.onTestFinished(() => provider.close());
-  const { id: _id, ...settings } = provider.config;
-  const file = join(mkdtempSync(join(tmpdir(), 'feedproxy-busy-oauth-')), 'feedproxy.yaml');
-  writeFileSync(file, stringify({ providers: { netflix: settings } }));
-  const t = await buildTestApp(context, {
-    allowPrivate: [provider.hostPort],
-    env: { FEEDPROXY_CONFIG: file },
-    busyTimeoutMs: BUSY_TIMEOUT_MS,
-  });
-  const apiKey = await t.createUserKey();
-  const started = (await t.api(apiKey, { method: 'POST', url: '/api/v1/connections', payload: { provider: 'netflix' } })).json();
-  // What the user's browser does: the provider's login page redirects to our callback.
-  const callback = new URL((await fetch(started.authorizeUrl, { redirect: 'manual' })).headers.get('location')!);
-  expect((await t.app.inject({ method: 'GET', url: callback.pathname + callback.search })).statusCode).toBe(200);
-  const connectionId = started.id as string;
-  const created = await t.api(apiKey, {
-    method: 'POST',
-    url: '/api/v1/sources',
-    payload: { url: `${provider.baseUrl}/users/{user_id}/queues/disc`, connectionId },
-  });
-  expect(created.statusCode, created.body).toBe(201);
-  return { t, provider, apiKey, connectionId, id: created.json().id as string };
-}
-
 describe("a signed source's 401 while another process holds the SQLite write lock", () => {
   it('leaves the source and its connection as they were, and rejects with the busy store', async (context) => {
-    const { t, provider, connectionId, id } = await signedSource(context);
+    const { t, provider, connectionId, id } = await signedSource(context, { busyTimeoutMs: BUSY_TIMEOUT_MS });
     const before = (await t.deps.registry.getSource(id))!;
     expect(before).toMatchObject({ status: 'ok', errorCount: 0 });
     const other = openSecondConnection(t);
@@ -175,7 +144,7 @@ describe("a signed source's 401 while another process holds the SQLite write loc
 
 describe("a busy store while a signed source's request is prepared (its connection read)", () => {
   it('is no failure of the source: the refresh rejects with it and the record stays as it was', async (context) => {
-    const { t, id } = await signedSource(context);
+    const { t, id } = await signedSource(context, { busyTimeoutMs: BUSY_TIMEOUT_MS });
     const before = (await t.deps.registry.getSource(id))!;
     // Under WAL a read does not wait for another connection's write lock, so a second connection
     // cannot stage this: a reader meets SQLITE_BUSY only while one runs in exclusive locking mode or
@@ -324,32 +293,16 @@ describe('an entries revision left pending by a writer killed mid-write (an olde
   });
 });
 
-/** signedSource with a second source on the same connection, and the connection's token revoked by the provider. */
-async function revokedWithSibling(context: Parameters<typeof buildTestApp>[0]) {
-  const signed = await signedSource(context);
-  const { t, provider, apiKey, connectionId } = signed;
-  const sibling = await t.api(apiKey, {
-    method: 'POST',
-    url: '/api/v1/sources',
-    payload: { url: `${provider.baseUrl}/users/{user_id}/queues/disc?list=2`, connectionId },
-  });
-  expect(sibling.statusCode, sibling.body).toBe(201);
-  const token = (provider.stats.lastAuthorization ?? '').match(/oauth_token="([^"]+)"/)?.[1];
-  expect(token).toBeTruthy();
-  provider.revoke(decodeURIComponent(token!));
-  return { ...signed, siblingId: sibling.json().id as string };
-}
-
 describe("a signed source's 401 whose writes meet the SQLite write lock", () => {
   // The connection is written first: locked there it stays connected; locked at the source's own
   // write it is already unauthorized, and the sibling is marked by the next 401 all the same.
   it.for([
-    ['saveConnection', 'connected'],
+    ['saveConnectionIfLinked', 'connected'],
     ['saveRefreshedSource', 'unauthorized'],
   ] as const)(
     'locked at %s: the source stays ok and due, and its next refresh marks it, the connection and the sibling',
     async ([method, connectionAfter], context) => {
-      const { t, provider, connectionId, id, siblingId } = await revokedWithSibling(context);
+      const { t, provider, connectionId, id, siblingId } = await revokedWithSibling(context, { busyTimeoutMs: BUSY_TIMEOUT_MS });
       const other = openSecondConnection(t);
       context.onTestFinished(() => other.close());
       // The lock is held for that one write alone.
@@ -377,7 +330,7 @@ describe("a signed source's 401 whose writes meet the SQLite write lock", () => 
 
 describe("a signed source's 401 and the connection's other sources", () => {
   it('are left alone when a relink lands before they are marked', async (context) => {
-    const { t, provider, connectionId, id, siblingId } = await revokedWithSibling(context);
+    const { t, provider, connectionId, id, siblingId } = await revokedWithSibling(context, { busyTimeoutMs: BUSY_TIMEOUT_MS });
     // The user relinks while the refresh records its 401: staged at the source's own write, and cut
     // to what a relink does to the connection's status (connections.ts exchange()).
     const saveRefreshedSource = t.deps.registry.saveRefreshedSource.bind(t.deps.registry);
@@ -396,17 +349,37 @@ describe("a signed source's 401 and the connection's other sources", () => {
     expect((await t.deps.registry.getSource(siblingId))!.status).not.toBe('unauthorized');
   });
 
+  it('keep an edit of theirs that lands while they are being marked', async (context) => {
+    const { t, apiKey, id, siblingId } = await revokedWithSibling(context, { busyTimeoutMs: BUSY_TIMEOUT_MS });
+    const listSourcesOfConnection = t.deps.registry.listSourcesOfConnection.bind(t.deps.registry);
+    // The user renames the sibling between the list the marking works from and its write.
+    let edited = false;
+    vi.spyOn(t.deps.registry, 'listSourcesOfConnection').mockImplementationOnce(async (...args) => {
+      const listed = await listSourcesOfConnection(...args);
+      const patch = await t.api(apiKey, { method: 'PATCH', url: `/api/v1/sources/${siblingId}`, payload: { title: 'Renamed' } });
+      expect(patch.statusCode, patch.body).toBe(200);
+      edited = true;
+      return listed;
+    });
+
+    expect((await refreshSource(t.deps, id, { force: true }))?.source).toMatchObject({ status: 'unauthorized' });
+    expect(edited).toBe(true);
+    // The edit stands; unmarked, the sibling meets the 401 at its own next refresh.
+    expect((await t.deps.registry.getSource(siblingId))!.title).toBe('Renamed');
+    expect((await refreshSource(t.deps, siblingId))?.source).toMatchObject({ status: 'unauthorized', title: 'Renamed' });
+  });
+
   it("meeting the SQLite write lock: the refresh's result stands, a warning, and the sibling is marked by its own 401", async (context) => {
-    const { t, connectionId, id, siblingId } = await revokedWithSibling(context);
+    const { t, connectionId, id, siblingId } = await revokedWithSibling(context, { busyTimeoutMs: BUSY_TIMEOUT_MS });
     const other = openSecondConnection(t);
     context.onTestFinished(() => other.close());
-    // The lock is held for the sibling's write alone.
-    const { spy: locked, refused } = lockedForNextCall(t.deps.registry, 'saveSource', other);
+    // The lock is held for the sibling's write alone (the source's own comes first).
+    const { spy: locked, refused } = lockedForNextCall(t.deps.registry, 'saveRefreshedSource', other, 1);
 
     expect((await refreshSource(t.deps, id, { force: true }))?.source).toMatchObject({ status: 'unauthorized' });
     // Positive controls: the sibling's write met the lock.
-    expect(locked).toHaveBeenCalledTimes(1);
-    expect(locked.mock.calls[0]![0]).toMatchObject({ id: siblingId, status: 'unauthorized' });
+    expect(locked).toHaveBeenCalledTimes(2);
+    expect(locked.mock.calls[1]![0]).toMatchObject({ id: siblingId, status: 'unauthorized' });
     expect(refused()).toSatisfy(isStoreBusy);
     expect(warnings(t)).toEqual([[40, 'marking a source of a refused connection put off: the store is busy']]);
     expect((await t.deps.registry.getConnection(connectionId))!).toMatchObject({ status: 'unauthorized' });
