@@ -383,7 +383,9 @@ async function recordFailure(
   // The connection before the source: a busy store between the two writes then leaves the source
   // ok and due, so its next refresh meets the 401 again, never an unauthorized source (scheduled no
   // more) behind a connection still called connected.
-  const refusedConnection = status === 'unauthorized' ? source.connectionId : undefined;
+  // A 401 refuses the credentials, i.e. the connection's token; a 403 refuses this resource to a
+  // token it accepted (RFC 9110 §15.5.2, §15.5.4), so it marks the source alone.
+  const refusedConnection = status === 'unauthorized' && upstreamStatus === 401 ? source.connectionId : undefined;
   const connectionMark =
     refusedConnection === undefined ? undefined : await markConnectionUnauthorized(deps, refusedConnection, signedWith);
   if (connectionMark === 'replaced') {

@@ -40,6 +40,8 @@ export interface FakeProvider {
   issued: string[];
   /** Revokes an access token: every later call signed with it gets 401 `token_revoked`. */
   revoke(token: string): void;
+  /** Refuses the queue requests `forbidden` picks with 403 `permission_denied` (the token stays good); undefined lifts it. */
+  forbid(forbidden: ((url: URL) => boolean) | undefined): void;
   /** Moves the provider's clock; timestamps outside its tolerance get 401 `timestamp_refused`. */
   setClockOffset(seconds: number): void;
   /** Runs `hook` before each oauth_problem answer goes out (a test acting at that moment); undefined removes it. */
@@ -94,6 +96,7 @@ export async function startFakeProvider(options: FakeProviderOptions = {}): Prom
   let clockOffset = 0;
   let baseUrl = '';
   let problemHook: ((problem: string) => Promise<void>) | undefined;
+  let forbidden: ((url: URL) => boolean) | undefined;
 
   const providerNow = () => Math.floor(Date.now() / 1000) + clockOffset;
 
@@ -219,6 +222,7 @@ export async function startFakeProvider(options: FakeProviderOptions = {}): Prom
     if (queueMatch && req.method === 'GET') {
       const oauth = authenticate(req, body, accessTokenSecret);
       requireUser(oauth, decodeURIComponent(queueMatch[1] as string));
+      if (forbidden?.(url)) throw new Problem(403, 'permission_denied');
       if (url.searchParams.get('output') !== 'atom') return sendText(res, 400, 'output=atom required');
       return sendAtom(res, 'Disc Queue', `${baseUrl}/users/${queueMatch[1]}/queues/disc`);
     }
@@ -281,6 +285,9 @@ export async function startFakeProvider(options: FakeProviderOptions = {}): Prom
     revoke(token) {
       const record = accessTokens.get(token);
       if (record) record.revoked = true;
+    },
+    forbid(which) {
+      forbidden = which;
     },
     setClockOffset(seconds) {
       clockOffset = seconds;

@@ -104,3 +104,28 @@ describe("a signed source's 401 while the user relinks its connection", () => {
     expect((await t.deps.registry.getSource(id))!.status).not.toBe('unauthorized');
   });
 });
+
+describe("a signed source's 403", () => {
+  it('marks that source alone: the token is good, so the connection and its other sources carry on', async (context) => {
+    const { t, provider, apiKey, connectionId, id } = await signedSource(context);
+    const sibling = await t.api(apiKey, {
+      method: 'POST',
+      url: '/api/v1/sources',
+      payload: { url: `${provider.baseUrl}/users/{user_id}/queues/disc?list=2`, connectionId },
+    });
+    expect(sibling.statusCode, sibling.body).toBe(201);
+    const siblingId = sibling.json().id as string;
+    // The provider withdraws the first source's resource from this account, not the account's token.
+    provider.forbid((url) => !url.searchParams.has('list'));
+
+    const refused = await refreshSource(t.deps, id, { force: true });
+    // Positive control: the provider answered 403 to that source.
+    expect(provider.stats.problems.permission_denied).toBe(1);
+    expect(refused?.source).toMatchObject({ status: 'unauthorized' });
+    expect(refused?.source.lastError).toContain('403');
+
+    expect((await t.deps.registry.getConnection(connectionId))!.status).toBe('connected');
+    expect((await t.deps.registry.getSource(siblingId))!.status).not.toBe('unauthorized');
+    expect((await refreshSource(t.deps, siblingId, { force: true }))?.source).toMatchObject({ status: 'ok', errorCount: 0 });
+  });
+});
