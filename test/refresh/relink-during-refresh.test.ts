@@ -5,10 +5,11 @@
 import { describe, expect, it, vi } from 'vitest';
 import { refreshSource } from '../../src/refresh/refresh-source.js';
 import { relink, revokedWithSibling, signedSource } from '../helpers/signed-source.js';
+import { STORES } from '../helpers/stores.js';
 
-describe("a signed source's 401 while the user relinks its connection", () => {
+describe.each(STORES)("a signed source's 401 while the user relinks its connection (%s)", (store) => {
   it('landing during the fetch: the relinked connection stands, the source is not marked, and its next refresh works', async (context) => {
-    const { t, provider, apiKey, connectionId, id, siblingId } = await revokedWithSibling(context);
+    const { t, provider, apiKey, connectionId, id, siblingId } = await revokedWithSibling(context, { store });
     const before = (await t.deps.registry.getConnection(connectionId))!;
     const fetchFeed = t.deps.fetcher.fetchFeed.bind(t.deps.fetcher);
     const relinked = vi.spyOn(t.deps.fetcher, 'fetchFeed').mockImplementationOnce(async (request) => {
@@ -34,7 +35,7 @@ describe("a signed source's 401 while the user relinks its connection", () => {
   });
 
   it("landing between the connection's read and its write: the relink is not written over", async (context) => {
-    const { t, apiKey, connectionId, id } = await revokedWithSibling(context);
+    const { t, apiKey, connectionId, id } = await revokedWithSibling(context, { store });
     const getConnection = t.deps.registry.getConnection.bind(t.deps.registry);
     // The refresh's first read of the connection is the one its 401 marking works from.
     let relinked = false;
@@ -56,7 +57,7 @@ describe("a signed source's 401 while the user relinks its connection", () => {
   });
 
   it("landing between the connection's mark and the source's own write: the source is put back, as the relink put the others", async (context) => {
-    const { t, apiKey, connectionId, id, siblingId } = await revokedWithSibling(context);
+    const { t, apiKey, connectionId, id, siblingId } = await revokedWithSibling(context, { store });
     const saveRefreshedSource = t.deps.registry.saveRefreshedSource.bind(t.deps.registry);
     let connectionAtWrite: string | undefined;
     const relinked = vi.spyOn(t.deps.registry, 'saveRefreshedSource').mockImplementationOnce(async (...args) => {
@@ -80,7 +81,7 @@ describe("a signed source's 401 while the user relinks its connection", () => {
   });
 
   it("landing while the provider's clock is learnt: the learnt offset is not written over the relink", async (context) => {
-    const { t, provider, apiKey, connectionId, id } = await signedSource(context);
+    const { t, provider, apiKey, connectionId, id } = await signedSource(context, { store });
     const before = (await t.deps.registry.getConnection(connectionId))!;
     provider.setClockOffset(3600);
     context.onTestFinished(() => provider.setClockOffset(0));
@@ -105,9 +106,9 @@ describe("a signed source's 401 while the user relinks its connection", () => {
   });
 });
 
-describe("a signed source's 403", () => {
+describe.each(STORES)("a signed source's 403 (%s)", (store) => {
   it('marks that source alone: the token is good, so the connection and its other sources carry on', async (context) => {
-    const { t, provider, apiKey, connectionId, id } = await signedSource(context);
+    const { t, provider, apiKey, connectionId, id } = await signedSource(context, { store });
     const sibling = await t.api(apiKey, {
       method: 'POST',
       url: '/api/v1/sources',
