@@ -42,7 +42,12 @@ const NOT_A_DOCUMENT = new Set([204, 205, 206]);
 interface Exchange {
   method: 'GET' | 'POST';
   url: string;
-  headers: Record<string, string>;
+  /** The Accept sent unless `headers` names one. */
+  accept: string;
+  headers: Record<string, string> | undefined;
+  /** Validators for a conditional GET (RFC 9110 §13.1), after `headers`. */
+  etag?: string;
+  lastModified?: string;
   body?: string;
   sign?: RequestSigner;
   followRedirects: boolean;
@@ -50,15 +55,47 @@ interface Exchange {
 
 interface Answer {
   status: number;
-  url: URL;
+  /** The last hop's URL (its fragment dropped). */
+  href: string;
   permanentUrl?: string;
   headers: Record<string, string>;
   body: Dispatcher.ResponseData['body'];
 }
 
-/** Where the request currently is, so an error names the host of the hop that failed. */
-interface Progress {
-  host: string;
+/**
+ * One exchange's deadline, connect to last byte across all hops, and where the request currently is
+ * (so an error names the host of the hop that failed). One timer and one AbortController an
+ * exchange; the signal goes to undici, which aborts a connected request or its body. Before a hop is
+ * connected undici only records the abort, so the hop under way is failed from here.
+ */
+class Deadline {
+  readonly controller = new AbortController();
+  host = '';
+  /** Rejects the hop under way, until undici answers it. */
+  failHop: ((reason: unknown) => void) | undefined = undefined;
+  readonly #timer: NodeJS.Timeout;
+
+  constructor(ms: number) {
+    this.#timer = setTimeout(expire, ms, this);
+  }
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  /** Throws the abort's reason once the deadline has passed (undici's dump resolves when aborted). */
+  check(): void {
+    if (this.controller.signal.aborted) throw this.controller.signal.reason;
+  }
+
+  clear(): void {
+    clearTimeout(this.#timer);
+  }
+}
+
+function expire(deadline: Deadline): void {
+  deadline.controller.abort();
+  deadline.failHop?.(deadline.controller.signal.reason);
 }
 
 export function createFetcher(options: FetcherOptions, hooks: FetcherHooks = {}): Fetcher {
@@ -71,7 +108,7 @@ export function createFetcher(options: FetcherOptions, hooks: FetcherHooks = {})
   });
 
   /** Sends the exchange, following redirects by hand so each hop is guarded and signed afresh. */
-  async function follow(exchange: Exchange, signal: AbortSignal, progress: Progress): Promise<Answer> {
+  async function follow(exchange: Exchange, deadline: Deadline): Promise<Answer> {
     let url = checkUrl(exchange.url);
     const firstOrigin = url.origin;
     let redirects = 0;
@@ -80,26 +117,27 @@ export function createFetcher(options: FetcherOptions, hooks: FetcherHooks = {})
       // A fragment is never sent (RFC 9110 §4.2.5), so it is not part of what we sign or report.
       // (Assigned only when there is one: the assignment re-serialises the URL.)
       if (url.hash !== '') url.hash = '';
-      progress.host = url.host;
-      const response = await untilAborted(
-        agent.request({
-          origin: url.origin,
+      const origin = url.origin;
+      const href = url.href;
+      deadline.host = url.host;
+      const response = await sendHop(
+        {
+          origin,
           path: `${url.pathname}${url.search}`,
           method: exchange.method,
-          headers: hopHeaders(exchange, url, url.origin === firstOrigin),
+          headers: hopHeaders(exchange, href, origin === firstOrigin),
           body: exchange.body,
-          signal,
-        }),
-        signal,
-        (late) => discard(late.body),
+          signal: deadline.signal,
+        },
+        deadline,
       );
       const headers = flattenHeaders(response.headers);
       const location = headers.location;
       if (!exchange.followRedirects || !REDIRECT_STATUSES.has(response.statusCode) || location === undefined) {
-        const permanentUrl = redirects > 0 && allPermanent ? url.href : undefined;
-        return { status: response.statusCode, url, permanentUrl, headers, body: response.body };
+        const permanentUrl = redirects > 0 && allPermanent ? href : undefined;
+        return { status: response.statusCode, href, permanentUrl, headers, body: response.body };
       }
-      await drain(response.body, signal);
+      await drain(response.body, deadline);
       if (redirects >= options.maxRedirects) throw new TooManyRedirectsError(options.maxRedirects);
       redirects += 1;
       allPermanent &&= PERMANENT_STATUSES.has(response.statusCode);
@@ -109,21 +147,48 @@ export function createFetcher(options: FetcherOptions, hooks: FetcherHooks = {})
     }
   }
 
-  function hopHeaders(exchange: Exchange, url: URL, sameOrigin: boolean): Record<string, string> {
+  /**
+   * One hop through undici, rejected as soon as the deadline passes: undici only acts on the signal
+   * once connected. A response that arrives after the deadline is thrown away.
+   */
+  function sendHop(request: Dispatcher.RequestOptions, deadline: Deadline): Promise<Dispatcher.ResponseData> {
+    return new Promise<Dispatcher.ResponseData>((resolve, reject) => {
+      if (deadline.signal.aborted) {
+        reject(deadline.signal.reason);
+        return;
+      }
+      deadline.failHop = reject;
+      agent.request(request, (error, data) => {
+        deadline.failHop = undefined;
+        if (error !== null) reject(error);
+        else if (deadline.signal.aborted) discard(data.body);
+        else resolve(data);
+      });
+    });
+  }
+
+  function hopHeaders(exchange: Exchange, href: string, sameOrigin: boolean): Record<string, string> {
     const headers: Record<string, string> = {
       'user-agent': options.userAgent,
-      accept: '*/*',
+      accept: exchange.accept,
       'accept-encoding': ACCEPT_ENCODING,
     };
-    for (const [name, value] of Object.entries(exchange.headers)) {
-      const key = name.toLowerCase();
-      if (!sameOrigin && ORIGIN_BOUND_HEADERS.includes(key)) continue;
-      headers[key] = value;
+    if (exchange.headers !== undefined) {
+      for (const name of Object.keys(exchange.headers)) {
+        const key = name.toLowerCase();
+        if (!sameOrigin && ORIGIN_BOUND_HEADERS.includes(key)) continue;
+        headers[key] = exchange.headers[name]!;
+      }
     }
+    // RFC 9110 §13.1: send both validators; a server evaluates If-None-Match first (§13.2.2).
+    if (exchange.etag !== undefined) headers['if-none-match'] = exchange.etag;
+    if (exchange.lastModified !== undefined) headers['if-modified-since'] = exchange.lastModified;
     // Signed afresh on every hop, but only within the origin the credentials were meant for: an
     // OAuth signature names the token, and a redirect must not carry it to another host.
-    const signed = sameOrigin ? (exchange.sign?.({ method: exchange.method, url: url.href }) ?? {}) : {};
-    for (const [name, value] of Object.entries(signed)) headers[name.toLowerCase()] = value;
+    if (sameOrigin && exchange.sign !== undefined) {
+      const signed = exchange.sign({ method: exchange.method, url: href });
+      for (const name of Object.keys(signed)) headers[name.toLowerCase()] = signed[name]!;
+    }
     return headers;
   }
 
@@ -138,83 +203,88 @@ export function createFetcher(options: FetcherOptions, hooks: FetcherHooks = {})
     return readBody(answer.body, encoding, maxBytes, signal);
   }
 
-  /** Runs `work` under the overall deadline and turns whatever fails into one of our coded errors. */
-  async function withDeadline<T>(url: string, work: (signal: AbortSignal, progress: Progress) => Promise<T>): Promise<T> {
-    const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(), options.timeoutMs);
-    // The host of the hop under way; the URL is parsed for it only if the first hop never began.
-    const progress: Progress = { host: '' };
-    try {
-      return await work(controller.signal, progress);
-    } catch (error) {
-      throw toFetchError(error, progress.host || safeHost(url), controller.signal);
-    } finally {
-      clearTimeout(timer);
+  async function fetchFeed(request: FeedRequest, deadline: Deadline): Promise<FeedResponse> {
+    const answer = await follow(
+      {
+        method: 'GET',
+        url: request.url,
+        accept: FEED_ACCEPT,
+        headers: request.headers,
+        etag: request.etag,
+        lastModified: request.lastModified,
+        sign: request.sign,
+        followRedirects: true,
+      },
+      deadline,
+    );
+    if (answer.status === 304) {
+      await drain(answer.body, deadline);
+      // RFC 9111 §4.3.4: the stored response keeps its validators unless the 304 updates them.
+      return {
+        kind: 'not-modified',
+        finalUrl: answer.href,
+        permanentUrl: answer.permanentUrl,
+        etag: answer.headers.etag ?? request.etag,
+        lastModified: answer.headers['last-modified'] ?? request.lastModified,
+        maxAgeSeconds: parseMaxAge(answer.headers['cache-control']),
+        contentType: answer.headers['content-type'],
+      };
     }
+    if (answer.status >= 200 && answer.status < 300 && !NOT_A_DOCUMENT.has(answer.status)) {
+      const meta = metaOf(answer);
+      const body = await readCapped(answer, deadline.signal);
+      return { kind: 'ok', status: answer.status, body, ...meta };
+    }
+    await drain(answer.body, deadline);
+    throw upstreamHttpError(answer, deadline.host);
+  }
+
+  async function rawRequest(request: RawRequest, deadline: Deadline): Promise<RawResponse> {
+    const answer = await follow(
+      {
+        method: request.method,
+        url: request.url,
+        accept: '*/*',
+        headers: request.headers,
+        body: request.body,
+        sign: request.sign,
+        // A POST is not repeated elsewhere behind the caller's back (RFC 9110 §15.4).
+        followRedirects: request.method === 'GET',
+      },
+      deadline,
+    );
+    const body = await readCapped(answer, deadline.signal, Math.min(request.maxBodyBytes ?? options.maxBodyBytes, options.maxBodyBytes));
+    const headers = { ...answer.headers };
+    if (headers['content-encoding'] !== undefined && canDecode(headers['content-encoding'])) {
+      // The body we hand back is decoded: these would describe bytes the caller never sees.
+      delete headers['content-encoding'];
+      delete headers['content-length'];
+    }
+    return { status: answer.status, finalUrl: answer.href, headers, body };
   }
 
   return {
-    fetchFeed(request: FeedRequest): Promise<FeedResponse> {
-      return withDeadline(request.url, async (signal, progress) => {
-        // RFC 9110 §13.1: send both validators; a server evaluates If-None-Match first (§13.2.2).
-        const conditional: Record<string, string> = {};
-        if (request.etag !== undefined) conditional['if-none-match'] = request.etag;
-        if (request.lastModified !== undefined) conditional['if-modified-since'] = request.lastModified;
-        const answer = await follow(
-          {
-            method: 'GET',
-            url: request.url,
-            headers: { accept: FEED_ACCEPT, ...request.headers, ...conditional },
-            sign: request.sign,
-            followRedirects: true,
-          },
-          signal,
-          progress,
-        );
-        const meta = metaOf(answer);
-        if (answer.status === 304) {
-          await drain(answer.body, signal);
-          // RFC 9111 §4.3.4: the stored response keeps its validators unless the 304 updates them.
-          return {
-            kind: 'not-modified',
-            ...meta,
-            etag: meta.etag ?? request.etag,
-            lastModified: meta.lastModified ?? request.lastModified,
-          };
-        }
-        if (answer.status >= 200 && answer.status < 300 && !NOT_A_DOCUMENT.has(answer.status)) {
-          const body = await readCapped(answer, signal);
-          return { kind: 'ok', status: answer.status, body, ...meta };
-        }
-        await drain(answer.body, signal);
-        throw upstreamHttpError(answer, progress.host);
-      });
+    /** Under the overall deadline; whatever fails becomes one of our coded errors. */
+    async fetchFeed(request: FeedRequest): Promise<FeedResponse> {
+      const deadline = new Deadline(options.timeoutMs);
+      try {
+        return await fetchFeed(request, deadline);
+      } catch (error) {
+        throw toFetchError(error, deadline, request.url);
+      } finally {
+        deadline.clear();
+      }
     },
 
-    request(request: RawRequest): Promise<RawResponse> {
-      return withDeadline(request.url, async (signal, progress) => {
-        const answer = await follow(
-          {
-            method: request.method,
-            url: request.url,
-            headers: request.headers ?? {},
-            body: request.body,
-            sign: request.sign,
-            // A POST is not repeated elsewhere behind the caller's back (RFC 9110 §15.4).
-            followRedirects: request.method === 'GET',
-          },
-          signal,
-          progress,
-        );
-        const body = await readCapped(answer, signal, Math.min(request.maxBodyBytes ?? options.maxBodyBytes, options.maxBodyBytes));
-        const headers = { ...answer.headers };
-        if (headers['content-encoding'] !== undefined && canDecode(headers['content-encoding'])) {
-          // The body we hand back is decoded: these would describe bytes the caller never sees.
-          delete headers['content-encoding'];
-          delete headers['content-length'];
-        }
-        return { status: answer.status, finalUrl: answer.url.href, headers, body };
-      });
+    async request(request: RawRequest): Promise<RawResponse> {
+      const deadline = new Deadline(options.timeoutMs);
+      try {
+        return await rawRequest(request, deadline);
+      } catch (error) {
+        throw toFetchError(error, deadline, request.url);
+      } finally {
+        deadline.clear();
+      }
     },
 
     async close(): Promise<void> {
@@ -225,7 +295,7 @@ export function createFetcher(options: FetcherOptions, hooks: FetcherHooks = {})
 
 function metaOf(answer: Answer): ResponseMeta {
   return {
-    finalUrl: answer.url.href,
+    finalUrl: answer.href,
     permanentUrl: answer.permanentUrl,
     etag: answer.headers.etag,
     lastModified: answer.headers['last-modified'],
@@ -245,10 +315,14 @@ function upstreamHttpError(answer: Answer, host: string): CodedError {
   return error;
 }
 
-/** Maps anything thrown on the way to a coded error whose message names the host, never the URL. */
-function toFetchError(error: unknown, host: string, signal: AbortSignal): Error {
+/**
+ * Maps anything thrown on the way to a coded error whose message names the host of the hop under
+ * way, never the URL (parsed for its host only if the first hop never began).
+ */
+function toFetchError(error: unknown, deadline: Deadline, url: string): Error {
   if (isCodedError(error)) return error;
-  if (signal.aborted) return new UpstreamTimeoutError(host);
+  const host = deadline.host || safeHost(url);
+  if (deadline.signal.aborted) return new UpstreamTimeoutError(host);
   const code = errorCode(error);
   if (code !== undefined && TIMEOUT_CODES.has(code)) return new UpstreamTimeoutError(host);
   return new UpstreamUnreachableError(code === undefined ? host : `${host} (${code})`);
@@ -278,35 +352,31 @@ function safeHost(url: string): string {
   }
 }
 
-function flattenHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string> {
-  const flat: Record<string, string> = {};
-  for (const [name, value] of Object.entries(headers)) {
-    if (value !== undefined) flat[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : value;
-  }
-  return flat;
-}
-
 /**
- * Settles with `promise`, or rejects as soon as `signal` aborts: undici only looks at the signal
- * once connected. A value that arrives after the abort goes to `discardLate`.
+ * undici's headers with repeated fields joined (RFC 9110 §5.3), in place: undici hands each response
+ * a fresh object whose names are already lower-case. A `__proto__` field is dropped, as assigning
+ * it to a fresh object would.
  */
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal, discardLate: (value: T) => void): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason as Error);
-    if (signal.aborted) onAbort();
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise
-      .then((value) => (signal.aborted ? discardLate(value) : resolve(value)), reject)
-      .finally(() => signal.removeEventListener('abort', onAbort));
-  });
+function flattenHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string> {
+  for (const name of Object.keys(headers)) {
+    const value = headers[name];
+    if (value === undefined || name === '__proto__') delete headers[name];
+    else if (typeof value !== 'string') headers[name] = value.join(', ');
+  }
+  return headers as Record<string, string>;
 }
 
 /**
  * Reads a body we don't need (redirect, 304, error page) so the connection can be reused; past
  * DRAIN_LIMIT_BYTES undici closes the connection instead.
  */
-async function drain(body: Dispatcher.ResponseData['body'], signal: AbortSignal): Promise<void> {
-  await body.dump({ limit: DRAIN_LIMIT_BYTES, signal });
+async function drain(body: Dispatcher.ResponseData['body'], deadline: Deadline): Promise<void> {
+  deadline.check();
+  // Without a signal of its own: the deadline's abort reaches the body through undici's listener on
+  // the request's signal (it destroys the body), and the dump then resolves, so the deadline is
+  // checked again.
+  await body.dump({ limit: DRAIN_LIMIT_BYTES });
+  deadline.check();
 }
 
 /** Throws a body away without reading it; its abort error has nobody to report to. */

@@ -2,7 +2,7 @@
 // sources behind an OAuth connection, the connection's placeholders filled and a signer.
 import { hash } from 'node:crypto';
 import type { Deps } from '../deps.js';
-import type { FeedRequest } from '../fetch/types.js';
+import type { FeedRequest, RequestSigner } from '../fetch/types.js';
 import { MASK_RULES, maskUrl, SCRUB_RULES, scrubEntry, secretPartsOf, secretValuesOf } from '../secrets/scrub.js';
 import type { SourceRecord } from '../model.js';
 import { connectionRequest } from '../oauth/signed-requests.js';
@@ -29,45 +29,60 @@ const MAX_KNOWN_SECRETS = 64;
 
 export async function prepareSourceRequest(deps: Deps, source: SourceRecord): Promise<SourceRequest> {
   const storedUrl = deps.vault.open(source.urlSealed);
-  const validators = { etag: source.etag, lastModified: source.lastModified };
-  const known = once(() => knownSecretsOf(deps, source));
-  if (!source.connectionId) {
-    return withSecretsOnRead({ url: storedUrl, ...validators, storedUrl }, () => secretValuesOf(storedUrl, known()), known);
+  if (!source.connectionId) return new PreparedRequest(deps, source, storedUrl, storedUrl);
+  const { url, sign, secrets, signedWith } = await connectionRequest(deps, source.userId, source.connectionId, storedUrl);
+  return new PreparedRequest(deps, source, storedUrl, url, { sign, secrets, signedWith });
+}
+
+/**
+ * The request, with its secret lists worked out on first read, once each (a read that throws is
+ * tried again on the next). A class, not an object literal with getters: a refresh builds one per
+ * source, and a literal's getters cost a closure pair and a slow object each time.
+ */
+class PreparedRequest implements SourceRequest {
+  readonly url: string;
+  readonly sign?: RequestSigner;
+  readonly signedWith?: string;
+  readonly etag: string | undefined;
+  readonly lastModified: string | undefined;
+  storedUrl: string;
+  readonly #deps: Pick<Deps, 'vault'>;
+  readonly #source: Pick<SourceRecord, 'secretsSealed'>;
+  readonly #connectionSecrets: string[] | undefined;
+  /** The URL as opened, for the secrets (`storedUrl` is the caller's to change). */
+  readonly #openedUrl: string;
+  #secrets: string[] | undefined;
+  #known: string[] | undefined;
+
+  constructor(
+    deps: Pick<Deps, 'vault'>,
+    source: SourceRecord,
+    storedUrl: string,
+    url: string,
+    signed?: { sign?: RequestSigner; secrets: string[]; signedWith: string },
+  ) {
+    this.url = url;
+    if (signed?.sign !== undefined) this.sign = signed.sign;
+    if (signed !== undefined) this.signedWith = signed.signedWith;
+    this.etag = source.etag;
+    this.lastModified = source.lastModified;
+    this.storedUrl = storedUrl;
+    this.#openedUrl = storedUrl;
+    this.#deps = deps;
+    this.#source = source;
+    this.#connectionSecrets = signed?.secrets;
   }
-  const {
-    url,
-    sign,
-    secrets: connectionSecrets,
-    signedWith,
-  } = await connectionRequest(deps, source.userId, source.connectionId, storedUrl);
-  return withSecretsOnRead(
-    { url, sign, ...validators, storedUrl, signedWith },
-    () => [...secretValuesOf(url, known()), ...connectionSecrets],
-    known,
-  );
-}
 
-/** The request with its secret lists worked out on first read, once each. */
-function withSecretsOnRead(
-  fields: Omit<SourceRequest, 'secrets' | 'known'>,
-  secretsOf: () => string[],
-  known: () => string[],
-): SourceRequest {
-  const secrets = once(secretsOf);
-  return {
-    ...fields,
-    get secrets() {
-      return secrets();
-    },
-    get known() {
-      return known();
-    },
-  };
-}
+  get secrets(): string[] {
+    return (this.#secrets ??=
+      this.#connectionSecrets === undefined
+        ? secretValuesOf(this.#openedUrl, this.known)
+        : [...secretValuesOf(this.url, this.known), ...this.#connectionSecrets]);
+  }
 
-function once<T>(compute: () => T): () => T {
-  let value: { computed: T } | undefined;
-  return () => (value ??= { computed: compute() }).computed;
+  get known(): string[] {
+    return (this.#known ??= knownSecretsOf(this.#deps, this.#source));
+  }
 }
 
 /**

@@ -138,6 +138,23 @@ describe('deadline', () => {
     expect(targets).toEqual([]);
   });
 
+  // A body we only drain (a redirect's, an error page's) is under the same deadline as a feed's.
+  it.each([
+    [302, { location: '/elsewhere' }],
+    [503, {}],
+  ])('times out a %i whose body keeps dripping past the deadline', async (status, headers) => {
+    upstream.route('/feed', (_request, response) => {
+      response.writeHead(status, headers);
+      response.write('<');
+      const timer = setInterval(() => response.write(' '), 20);
+      response.on('close', () => clearInterval(timer));
+    });
+    const { fetcher } = makeFetcher([upstream.hostPort], { timeoutMs: 300 });
+
+    await expect(fetcher.fetchFeed({ url: upstream.url('/feed') })).rejects.toMatchObject({ code: 'FP_UPSTREAM_TIMEOUT' });
+    expect(upstream.requests.map((sent) => sent.url)).toEqual(['/feed']);
+  });
+
   it('covers the whole redirect chain', async () => {
     upstream.route('/a', redirect(302, '/b'));
     upstream.route('/b', hang());
