@@ -54,6 +54,8 @@ export interface CodedError extends Error {
   statusCode?: number;
   /** Upstream HTTP status, when the error came from an upstream answer. */
   upstreamStatus?: number;
+  /** The upstream's answer was to a request carrying our OAuth signature (a 401 then refuses the token). */
+  upstreamSigned?: boolean;
   /**
    * Milliseconds to wait before trying again: what an upstream's Retry-After asked of us (its 429/503,
    * recorded on the source), or what our own 429/503 asks of the client (sent as Retry-After).

@@ -58,6 +58,8 @@ interface Answer {
   /** The last hop's URL (its fragment dropped). */
   href: string;
   permanentUrl?: string;
+  /** The last hop carried the exchange's signature (it has one, and the hop stayed on its origin). */
+  signed: boolean;
   headers: Record<string, string>;
   body: Dispatcher.ResponseData['body'];
 }
@@ -135,7 +137,8 @@ export function createFetcher(options: FetcherOptions, hooks: FetcherHooks = {})
       const location = headers.location;
       if (!exchange.followRedirects || !REDIRECT_STATUSES.has(response.statusCode) || location === undefined) {
         const permanentUrl = redirects > 0 && allPermanent ? href : undefined;
-        return { status: response.statusCode, href, permanentUrl, headers, body: response.body };
+        const signed = exchange.sign !== undefined && origin === firstOrigin;
+        return { status: response.statusCode, href, permanentUrl, signed, headers, body: response.body };
       }
       await drain(response.body, deadline);
       if (redirects >= options.maxRedirects) throw new TooManyRedirectsError(options.maxRedirects);
@@ -307,6 +310,7 @@ function metaOf(answer: Answer): ResponseMeta {
 function upstreamHttpError(answer: Answer, host: string): CodedError {
   const error: CodedError = new UpstreamHttpError(answer.status, host);
   error.upstreamStatus = answer.status;
+  if (answer.signed) error.upstreamSigned = true;
   // RFC 9110 §10.2.3: Retry-After on 503, and on 429 (RFC 6585 §4).
   if (answer.status === 429 || answer.status === 503) {
     const retryAfterMs = parseRetryAfter(answer.headers['retry-after'], Date.now());

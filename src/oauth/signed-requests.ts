@@ -70,14 +70,14 @@ export async function connectionRequest(
  */
 export async function correctClockSkew(deps: Deps, userId: string, connectionId: string, storedUrl: string): Promise<boolean> {
   const connection = await getOwnedConnectionOrThrow(deps, userId, connectionId);
-  const { provider, access, signedWith } = connected(deps, connection);
+  const { provider, access } = connected(deps, connection);
   const url = fillPlaceholders(storedUrl, placeholderValues(provider, connection.params));
   const previous = connection.clockOffsetSeconds ?? 0;
   const { clockOffsetSeconds } = await requestSigned(provider, deps.fetcher, access, { url }, { clockOffsetSeconds: previous });
   if (clockOffsetSeconds === previous) return false;
-  // Only onto the link it was learnt with: a relink that landed meanwhile is never written over.
+  // Only onto the record it was learnt with: a relink begun or finished meanwhile is never written over.
   const learnt = { ...connection, clockOffsetSeconds, updatedAt: deps.now().toISOString() };
-  if (!(await deps.registry.saveConnectionIfLinked(learnt, signedWith, connection.status))) return false;
+  if (!(await deps.registry.saveConnectionIfUnchanged(learnt, connection))) return false;
   deps.logger.info({ connectionId, provider: provider.id, clockOffsetSeconds }, 'provider clock offset learnt');
   return true;
 }

@@ -324,7 +324,8 @@ async function fetchWithClockCorrection(deps: Deps, source: SourceRecord, sent: 
   try {
     return await deps.fetcher.fetchFeed(sent.request);
   } catch (error) {
-    if (!source.connectionId || !isCodedError(error) || error.upstreamStatus !== 401) throw error;
+    // Only a 401 to our signature can be about our clock (not one from a host a redirect led off to).
+    if (!source.connectionId || !isCodedError(error) || error.upstreamStatus !== 401 || !error.upstreamSigned) throw error;
     // A correction that fails leaves the provider's 401 to be recorded — unless our own store was
     // busy (writing the learnt offset): that is no answer of the provider, and the refresh hears of it.
     const corrected = await correctClockSkew(deps, source.userId, source.connectionId, deps.vault.open(source.urlSealed)).catch(
@@ -380,38 +381,38 @@ async function recordFailure(
     lastFetchedAt: now.toISOString(),
     updatedAt: now.toISOString(),
   };
+  // A signed source refused answers the token its request was signed with (none when the refusing
+  // hop carried no signature: a redirect off the provider's origin), so it is recorded only while the
+  // connection still holds that token. A 401 refuses the credentials: it marks the connection, then
+  // its other sources. A 403 refuses this resource to a token the provider accepted (RFC 9110
+  // §15.5.2, §15.5.4): it marks the source alone.
+  const refusedLink =
+    status === 'unauthorized' && source.connectionId !== undefined && signedWith !== undefined && coded.upstreamSigned
+      ? { connectionId: source.connectionId, signedWith }
+      : undefined;
   // The connection before the source: a busy store between the two writes then leaves the source
   // ok and due, so its next refresh meets the 401 again, never an unauthorized source (scheduled no
   // more) behind a connection still called connected.
-  // A 401 refuses the credentials, i.e. the connection's token; a 403 refuses this resource to a
-  // token it accepted (RFC 9110 §15.5.2, §15.5.4), so it marks the source alone.
-  const refusedConnection = status === 'unauthorized' && upstreamStatus === 401 ? source.connectionId : undefined;
-  const connectionMark =
-    refusedConnection === undefined ? undefined : await markConnectionUnauthorized(deps, refusedConnection, signedWith);
-  if (connectionMark === 'replaced') {
-    // The provider refused a token the connection no longer holds (relinked or removed during the
-    // fetch): no answer about the source as it is now. Left due, it is fetched with the new link.
+  const linkMark =
+    refusedLink === undefined
+      ? undefined
+      : upstreamStatus === 401
+        ? await markConnectionUnauthorized(deps, refusedLink)
+        : (await holdsToken(deps, refusedLink))
+          ? 'kept'
+          : 'replaced';
+  if (linkMark === 'replaced') {
+    // Relinked or removed during the fetch: the answer is about a token the connection no longer
+    // holds, not about the source as it is now. Left due, it is fetched with the new link.
     deps.logger.info({ sourceId: source.id, host: source.host, upstreamStatus }, 'refusal of a replaced OAuth token not recorded');
     return { outcome: 'skipped', source };
   }
   if (source.status !== status) await markRebuildPending(deps, source, options);
   const failed = await saveRefreshed(deps, source, result);
   if (failed && source.status !== failed.status) await rebuildQuietly(deps, failed, options);
-  if (refusedConnection !== undefined) {
-    const connection = await deps.registry.getConnection(refusedConnection);
-    const relinked = connection !== undefined && connection.accessTokenSealed !== signedWith;
-    // Its other sources follow when this refresh marked the connection, or found it marked by an
-    // earlier one whose own write was refused (this source was not unauthorized yet) — and only while
-    // it is still refused, with the token this 401 refused: not after a relink or a delete.
-    if (!relinked && connection?.status === 'unauthorized' && (connectionMark === 'marked' || source.status !== 'unauthorized'))
-      await markSourcesOfConnectionUnauthorized(deps, refusedConnection, options);
-    // Relinked between the connection's mark and this source's: the relink put the connection's
-    // unauthorized sources back before this one was, so it is put back as they were.
-    if (relinked && failed?.status === 'unauthorized') {
-      const retried = await saveRefreshed(deps, failed, { ...failed, ...resetForRetry(deps.now().toISOString()) });
-      if (retried) await rebuildQuietly(deps, retried, options);
-      return { outcome: 'skipped', source: retried ?? failed };
-    }
+  if (refusedLink !== undefined && linkMark !== undefined) {
+    const settled = await settleRefusedLink(deps, refusedLink, linkMark, source, failed, options);
+    if (settled) return settled;
   }
   if (!failed) return { outcome: 'skipped', source };
   deps.metrics.refreshes.inc({ outcome: 'failed', error: coded.code });
@@ -468,58 +469,115 @@ function permanentRedirect(deps: Deps, source: SourceRecord, permanentUrl: strin
   };
 }
 
-/**
- * The connection marked unauthorized for a provider's 401 to the token `signedWith`, in one
- * compare-and-set, only while it still holds that token: 'marked' by this call, 'already' by an
- * earlier 401 to the same token, 'replaced' when a relink (a new token) or a delete landed since —
- * an answer to the old token says nothing about the link as it is, and never undoes a relink.
- */
-async function markConnectionUnauthorized(
-  deps: Deps,
-  connectionId: string,
-  signedWith: string | undefined,
-): Promise<'marked' | 'already' | 'replaced'> {
-  if (signedWith === undefined) return 'replaced'; // unsigned: no token of the connection was refused
-  const read = async () => {
-    const connection = await deps.registry.getConnection(connectionId);
-    if (!connection || connection.accessTokenSealed !== signedWith) return 'replaced';
-    return connection.status === 'unauthorized' ? 'already' : connection;
-  };
-  const connection = await read();
-  if (typeof connection === 'string') return connection;
-  const marked = { ...connection, status: 'unauthorized' as const, updatedAt: deps.now().toISOString() };
-  if (await deps.registry.saveConnectionIfLinked(marked, signedWith, connection.status)) return 'marked';
-  // Refused: relinked, marked or unlisted (a delete under way) since the read.
-  const now = await read();
-  return now === 'already' ? 'already' : 'replaced';
+/** The connection a signed request was made with, and the token it was signed with (as sealed on the record). */
+interface RefusedLink {
+  connectionId: string;
+  signedWith: string;
+}
+
+/** True while the connection holds the token the refused request was signed with (not relinked or removed since). */
+async function holdsToken(deps: Deps, link: RefusedLink): Promise<boolean> {
+  return (await deps.registry.getConnection(link.connectionId))?.accessTokenSealed === link.signedWith;
 }
 
 /**
- * The other sources of a connection marked unauthorized, so they say so at once. One left unmarked
- * (a busy store: logged at warn, the refresh's own result stands) is still scheduled, and meets the
- * provider's 401 itself. Each is written over the record as listed (a compare-and-set): one edited
- * or deleted meanwhile keeps the edit, and is left to its own next refresh.
+ * The connection marked unauthorized for a provider's 401 to the token it was signed with, in one
+ * compare-and-set over the record read: 'marked' by this call, 'already' by an earlier 401 to the
+ * same token, 'replaced' when a relink (a new token) or a delete landed since — an answer to the old
+ * token says nothing about the link as it is, and never undoes a relink. A relink begun since the
+ * read (a pending request token on the record) is read again, and kept.
  */
-async function markSourcesOfConnectionUnauthorized(deps: Deps, connectionId: string, options: RefreshOptions): Promise<void> {
+async function markConnectionUnauthorized(deps: Deps, link: RefusedLink): Promise<'marked' | 'already' | 'replaced'> {
+  for (let attempt = 0; ; attempt++) {
+    const connection = await deps.registry.getConnection(link.connectionId);
+    if (!connection || connection.accessTokenSealed !== link.signedWith) return 'replaced';
+    if (connection.status === 'unauthorized') return 'already';
+    const marked = { ...connection, status: 'unauthorized' as const, updatedAt: deps.now().toISOString() };
+    if (await deps.registry.saveConnectionIfUnchanged(marked, connection)) return 'marked';
+    // Written since the read: the next read says what by. A record that keeps changing under us (or
+    // a delete under way, unlisted before its record goes) is left to the next refresh's 401.
+    if (attempt === 2) return 'replaced';
+  }
+}
+
+/**
+ * After a signed source's refusal is written. A 401 that marked the connection (or found it marked
+ * by an earlier one whose own source write was refused) marks its other sources, while it is still
+ * unauthorized with the refused token. Then, a relink that landed meanwhile — before this source's
+ * write or while the others were marked, after the relink had put its unauthorized sources back —
+ * gets this source and those marked here put back the same way; a delete, this source disabled as
+ * the delete disables the others. Answers the result when this source was written again.
+ */
+async function settleRefusedLink(
+  deps: Deps,
+  link: RefusedLink,
+  mark: 'marked' | 'already' | 'kept',
+  source: SourceRecord,
+  failed: SourceRecord | undefined,
+  options: RefreshOptions,
+): Promise<RefreshResult | undefined> {
+  let connection = await deps.registry.getConnection(link.connectionId);
+  const marked: SourceRecord[] = [];
+  if (
+    mark !== 'kept' &&
+    (mark === 'marked' || source.status !== 'unauthorized') &&
+    connection?.accessTokenSealed === link.signedWith &&
+    connection.status === 'unauthorized'
+  ) {
+    marked.push(...(await markSourcesOfConnectionUnauthorized(deps, link.connectionId, options)));
+    if (marked.length > 0) connection = await deps.registry.getConnection(link.connectionId);
+  }
+  if (connection?.accessTokenSealed === link.signedWith) return undefined;
   const now = deps.now().toISOString();
+  const undo = (record: SourceRecord): SourceRecord =>
+    connection === undefined
+      ? { ...record, status: 'disabled', lastError: CONNECTION_REMOVED, updatedAt: now }
+      : { ...record, ...resetForRetry(now) };
+  for (const sibling of marked) {
+    try {
+      const undone = await saveRefreshed(deps, sibling, undo(sibling));
+      if (undone) await rebuildQuietly(deps, undone, options);
+    } catch (error) {
+      if (!isStoreBusy(error)) throw error;
+      logBackgroundFailure(deps.logger, error, 'putting back a source of a relinked connection', { sourceId: sibling.id });
+    }
+  }
+  if (failed?.status !== 'unauthorized') return undefined;
+  const undone = await saveRefreshed(deps, failed, undo(failed));
+  if (undone) await rebuildQuietly(deps, undone, options);
+  return { outcome: 'skipped', source: undone ?? failed };
+}
+
+/**
+ * The other sources of a connection marked unauthorized, so they say so at once; answers those
+ * marked, as written. One left unmarked (a busy store: logged at warn, the refresh's own result
+ * stands) is still scheduled, and meets the provider's 401 itself. Each is written over the record as
+ * listed (a compare-and-set): one edited or deleted meanwhile keeps the edit, and is left to its own
+ * next refresh.
+ */
+async function markSourcesOfConnectionUnauthorized(deps: Deps, connectionId: string, options: RefreshOptions): Promise<SourceRecord[]> {
+  const now = deps.now().toISOString();
+  const done: SourceRecord[] = [];
   for (const dependent of await deps.registry.listSourcesOfConnection(connectionId)) {
     if (dependent.status === 'unauthorized' || dependent.status === 'disabled') continue;
+    const marked: SourceRecord = {
+      ...dependent,
+      status: 'unauthorized',
+      lastError: 'The connection was refused by the provider',
+      updatedAt: now,
+    };
     try {
       await markRebuildPending(deps, dependent, options);
-      const marked: SourceRecord = {
-        ...dependent,
-        status: 'unauthorized',
-        lastError: 'The connection was refused by the provider',
-        updatedAt: now,
-      };
       if (!(await deps.registry.saveRefreshedSource(marked, dependent))) continue;
     } catch (error) {
       if (!isStoreBusy(error)) throw error;
       logBackgroundFailure(deps.logger, error, 'marking a source of a refused connection', { sourceId: dependent.id });
       continue;
     }
+    done.push(marked);
     await rebuildQuietly(deps, dependent, options);
   }
+  return done;
 }
 
 /**

@@ -17,14 +17,19 @@ export function createConnectionRepository(store: KeyValueStore) {
       }
     },
     /**
-     * Writes `connection` over the stored record only while that is still listed and still holds the
-     * access token `signedWith` with the status `status` (one compare-and-set): a relink (a new
-     * token) or a delete that landed since wins. False when nothing was written.
+     * Writes `connection` over the stored record only while that is still listed and still the record
+     * `read` (one compare-and-set of its access token, status, pending request and last update): a
+     * relink begun or finished since, or a delete, wins. False when nothing was written.
      */
-    async saveConnectionIfLinked(connection: ConnectionRecord, signedWith: string, status: ConnectionRecord['status']): Promise<boolean> {
+    async saveConnectionIfUnchanged(connection: ConnectionRecord, read: ConnectionRecord): Promise<boolean> {
       return store.setIfMatches(key.connection(connection.id), connection, {
-        fields: { accessTokenSealed: signedWith, status },
-        listed: { set: set.userConnections(connection.userId), member: connection.id },
+        fields: {
+          accessTokenSealed: read.accessTokenSealed,
+          status: read.status,
+          requestTokenHash: read.requestTokenHash,
+          updatedAt: read.updatedAt,
+        },
+        listed: { set: set.userConnections(read.userId), member: read.id },
       });
     },
     async getConnection(id: string): Promise<ConnectionRecord | undefined> {

@@ -246,7 +246,8 @@ export async function openSqliteStore(path: string, busyTimeoutMs = 10_000): Pro
     async setIfMatches(key, value, match) {
       const fields = Object.keys(match.fields);
       for (const field of fields) if (!MATCHABLE_FIELD.test(field)) throw new Error(`not a matchable field: ${field}`);
-      const shape = `${match.listed.set}\n${fields.join('\n')}`;
+      // By the fields matched alone: the set is bound per row (a per-user set in the key would grow the map with the users).
+      const shape = fields.join('\n');
       let writes = compareAndSets.get(shape);
       if (!writes) compareAndSets.set(shape, (writes = compareAndSetsOf(query, fields, noteWrite)));
       return writes({ key: `${KEYV_NAMESPACE}:${key}`, value, match });

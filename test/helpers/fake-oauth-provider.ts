@@ -42,6 +42,8 @@ export interface FakeProvider {
   revoke(token: string): void;
   /** Refuses the queue requests `forbidden` picks with 403 `permission_denied` (the token stays good); undefined lifts it. */
   forbid(forbidden: ((url: URL) => boolean) | undefined): void;
+  /** Answers the queue requests `moved` gives a URL for with a 302 there (after checking the signature); undefined lifts it. */
+  redirect(moved: ((url: URL) => string | undefined) | undefined): void;
   /** Moves the provider's clock; timestamps outside its tolerance get 401 `timestamp_refused`. */
   setClockOffset(seconds: number): void;
   /** Runs `hook` before each oauth_problem answer goes out (a test acting at that moment); undefined removes it. */
@@ -97,6 +99,7 @@ export async function startFakeProvider(options: FakeProviderOptions = {}): Prom
   let baseUrl = '';
   let problemHook: ((problem: string) => Promise<void>) | undefined;
   let forbidden: ((url: URL) => boolean) | undefined;
+  let movedTo: ((url: URL) => string | undefined) | undefined;
 
   const providerNow = () => Math.floor(Date.now() / 1000) + clockOffset;
 
@@ -223,6 +226,12 @@ export async function startFakeProvider(options: FakeProviderOptions = {}): Prom
       const oauth = authenticate(req, body, accessTokenSecret);
       requireUser(oauth, decodeURIComponent(queueMatch[1] as string));
       if (forbidden?.(url)) throw new Problem(403, 'permission_denied');
+      const location = movedTo?.(url);
+      if (location !== undefined) {
+        res.writeHead(302, { location });
+        res.end();
+        return;
+      }
       if (url.searchParams.get('output') !== 'atom') return sendText(res, 400, 'output=atom required');
       return sendAtom(res, 'Disc Queue', `${baseUrl}/users/${queueMatch[1]}/queues/disc`);
     }
@@ -288,6 +297,9 @@ export async function startFakeProvider(options: FakeProviderOptions = {}): Prom
     },
     forbid(which) {
       forbidden = which;
+    },
+    redirect(moved) {
+      movedTo = moved;
     },
     setClockOffset(seconds) {
       clockOffset = seconds;

@@ -9,7 +9,8 @@ import { buildTestApp, type TestApp } from './app.js';
 import { startFakeProvider } from './fake-oauth-provider.js';
 
 type Context = Parameters<typeof buildTestApp>[0];
-type AppOptions = Omit<NonNullable<Parameters<typeof buildTestApp>[1]>, 'allowPrivate' | 'env'>;
+/** buildTestApp's options; `allowPrivate` adds to the provider's address. */
+type AppOptions = Omit<NonNullable<Parameters<typeof buildTestApp>[1]>, 'env'>;
 
 /** What the user's browser does with an authorize URL: the provider's login page redirects to our callback. */
 export async function authorizeInBrowser(t: TestApp, authorizeUrl: string): Promise<void> {
@@ -17,11 +18,16 @@ export async function authorizeInBrowser(t: TestApp, authorizeUrl: string): Prom
   expect((await t.app.inject({ method: 'GET', url: callback.pathname + callback.search })).statusCode).toBe(200);
 }
 
-/** The user links the connection again (a new access token), as the API and the browser do it. */
-export async function relink(t: TestApp, apiKey: string, connectionId: string): Promise<void> {
+/** The user asks to link the connection again: answers the provider's authorize URL (the old token still signs). */
+export async function startRelink(t: TestApp, apiKey: string, connectionId: string): Promise<string> {
   const started = await t.api(apiKey, { method: 'POST', url: `/api/v1/connections/${connectionId}/relink` });
   expect(started.statusCode, started.body).toBe(200);
-  await authorizeInBrowser(t, started.json().authorizeUrl);
+  return started.json().authorizeUrl as string;
+}
+
+/** The user links the connection again (a new access token), as the API and the browser do it. */
+export async function relink(t: TestApp, apiKey: string, connectionId: string): Promise<void> {
+  await authorizeInBrowser(t, await startRelink(t, apiKey, connectionId));
 }
 
 /** A test app configured with a fake OAuth provider, a user connected to it, and a source signed with that connection. */
@@ -31,7 +37,11 @@ export async function signedSource(context: Context, options: AppOptions = {}) {
   const { id: _id, ...settings } = provider.config;
   const file = join(mkdtempSync(join(tmpdir(), 'feedproxy-oauth-')), 'feedproxy.yaml');
   writeFileSync(file, stringify({ providers: { netflix: settings } }));
-  const t = await buildTestApp(context, { ...options, allowPrivate: [provider.hostPort], env: { FEEDPROXY_CONFIG: file } });
+  const t = await buildTestApp(context, {
+    ...options,
+    allowPrivate: [provider.hostPort, ...(options.allowPrivate ?? [])],
+    env: { FEEDPROXY_CONFIG: file },
+  });
   const apiKey = await t.createUserKey();
   const started = (await t.api(apiKey, { method: 'POST', url: '/api/v1/connections', payload: { provider: 'netflix' } })).json();
   await authorizeInBrowser(t, started.authorizeUrl);

@@ -3,9 +3,11 @@
 // the relink, nor leave a source unauthorized — scheduled no more — behind a connection that works.
 // Each test stages the relink, through the real API and callback, at one moment of the refresh.
 import { describe, expect, it, vi } from 'vitest';
+import { CONNECTION_REMOVED } from '../../src/oauth/signed-requests.js';
 import { refreshSource } from '../../src/refresh/refresh-source.js';
-import { relink, revokedWithSibling, signedSource } from '../helpers/signed-source.js';
+import { authorizeInBrowser, relink, revokedWithSibling, signedSource, startRelink } from '../helpers/signed-source.js';
 import { STORES } from '../helpers/stores.js';
+import { startUpstream } from '../helpers/upstream.js';
 
 describe.each(STORES)("a signed source's 401 while the user relinks its connection (%s)", (store) => {
   it('landing during the fetch: the relinked connection stands, the source is not marked, and its next refresh works', async (context) => {
@@ -51,6 +53,7 @@ describe.each(STORES)("a signed source's 401 while the user relinks its connecti
     expect(relinked).toBe(true);
     const after = (await t.deps.registry.getConnection(connectionId))!;
     expect(after.status).toBe('connected');
+    expect((await t.deps.registry.getSource(id))!.status).not.toBe('unauthorized');
     // The relinked token signs: the source's next refresh works.
     expect((await refreshSource(t.deps, id, { force: true }))?.source).toMatchObject({ status: 'ok', errorCount: 0 });
     expect((await t.deps.registry.getConnection(connectionId))!.status).toBe('connected');
@@ -102,7 +105,68 @@ describe.each(STORES)("a signed source's 401 while the user relinks its connecti
     const after = (await t.deps.registry.getConnection(connectionId))!;
     expect(after.accessTokenSealed).not.toBe(before.accessTokenSealed);
     expect(after.status).toBe('connected');
+    // The offset learnt for the old link is not written with it either.
+    expect(after.clockOffsetSeconds ?? 0).toBe(0);
     expect((await t.deps.registry.getSource(id))!.status).not.toBe('unauthorized');
+  });
+
+  it('landing while the other sources are marked: those marked are put back, as the relink put the others', async (context) => {
+    const { t, apiKey, connectionId, id, siblingId } = await revokedWithSibling(context, { store });
+    const listSourcesOfConnection = t.deps.registry.listSourcesOfConnection.bind(t.deps.registry);
+    // The relink finishes after the marking listed the sources (the sibling still ok, so the relink
+    // leaves it alone) and before the sibling's write.
+    let relinked = false;
+    vi.spyOn(t.deps.registry, 'listSourcesOfConnection').mockImplementationOnce(async (...args) => {
+      const listed = await listSourcesOfConnection(...args);
+      await relink(t, apiKey, connectionId);
+      relinked = true;
+      return listed;
+    });
+    const saveRefreshedSource = vi.spyOn(t.deps.registry, 'saveRefreshedSource');
+
+    await refreshSource(t.deps, id, { force: true });
+    // Positive controls: the relink landed there, and the sibling was written unauthorized after it.
+    expect(relinked).toBe(true);
+    expect(saveRefreshedSource.mock.calls.some(([written]) => written.id === siblingId && written.status === 'unauthorized')).toBe(true);
+
+    expect((await t.deps.registry.getConnection(connectionId))!.status).toBe('connected');
+    expect((await t.deps.registry.getSource(siblingId))!.status).not.toBe('unauthorized');
+    expect((await t.deps.registry.getSource(id))!.status).not.toBe('unauthorized');
+    expect((await refreshSource(t.deps, siblingId))?.source).toMatchObject({ status: 'ok', errorCount: 0 });
+  });
+
+  it("begun between the connection's read and its write: the relink's pending request survives, and its callback links", async (context) => {
+    const { t, apiKey, connectionId, id } = await revokedWithSibling(context, { store });
+    const getConnection = t.deps.registry.getConnection.bind(t.deps.registry);
+    let authorizeUrl: string | undefined;
+    vi.spyOn(t.deps.registry, 'getConnection').mockImplementationOnce(async (connection) => {
+      const read = await getConnection(connection);
+      authorizeUrl = await startRelink(t, apiKey, connectionId);
+      return read;
+    });
+
+    await refreshSource(t.deps, id, { force: true });
+    // Positive control: the relink began after the read the marking started from.
+    expect(authorizeUrl).toBeDefined();
+    // The old token is revoked, so the connection is marked; the relink's request token is kept.
+    expect((await t.deps.registry.getConnection(connectionId))!.requestTokenHash).toBeDefined();
+    await authorizeInBrowser(t, authorizeUrl!);
+    expect((await t.deps.registry.getConnection(connectionId))!.status).toBe('connected');
+    expect((await refreshSource(t.deps, id))?.source).toMatchObject({ status: 'ok', errorCount: 0 });
+  });
+
+  it("removed between the connection's mark and the source's own write: the source is disabled, as the removal disables the others", async (context) => {
+    const { t, apiKey, connectionId, id } = await revokedWithSibling(context, { store });
+    const saveRefreshedSource = t.deps.registry.saveRefreshedSource.bind(t.deps.registry);
+    vi.spyOn(t.deps.registry, 'saveRefreshedSource').mockImplementationOnce(async (...args) => {
+      const removed = await t.api(apiKey, { method: 'DELETE', url: `/api/v1/connections/${connectionId}` });
+      expect(removed.statusCode, removed.body).toBe(204);
+      return saveRefreshedSource(...args);
+    });
+
+    await refreshSource(t.deps, id, { force: true });
+    expect(await t.deps.registry.getConnection(connectionId)).toBeUndefined();
+    expect((await t.deps.registry.getSource(id))!).toMatchObject({ status: 'disabled', lastError: CONNECTION_REMOVED });
   });
 });
 
@@ -128,5 +192,51 @@ describe.each(STORES)("a signed source's 403 (%s)", (store) => {
     expect((await t.deps.registry.getConnection(connectionId))!.status).toBe('connected');
     expect((await t.deps.registry.getSource(siblingId))!.status).not.toBe('unauthorized');
     expect((await refreshSource(t.deps, siblingId, { force: true }))?.source).toMatchObject({ status: 'ok', errorCount: 0 });
+  });
+
+  it('to the old token, answered after a relink: the source is not marked behind the new link', async (context) => {
+    const { t, provider, apiKey, connectionId, id } = await signedSource(context, { store });
+    provider.forbid((url) => !url.searchParams.has('list'));
+    const fetchFeed = t.deps.fetcher.fetchFeed.bind(t.deps.fetcher);
+    vi.spyOn(t.deps.fetcher, 'fetchFeed').mockImplementationOnce(async (request) => {
+      try {
+        return await fetchFeed(request);
+      } finally {
+        provider.forbid(undefined);
+        await relink(t, apiKey, connectionId);
+      }
+    });
+
+    await refreshSource(t.deps, id, { force: true });
+    expect(provider.stats.problems.permission_denied).toBe(1);
+    expect((await t.deps.registry.getSource(id))!.status).not.toBe('unauthorized');
+    expect((await refreshSource(t.deps, id, { force: true }))?.source).toMatchObject({ status: 'ok', errorCount: 0 });
+  });
+});
+
+describe.each(STORES)("a signed source's 401 from a host its redirect left the provider for (%s)", (store) => {
+  it('is no refusal of the token: the source is marked alone, unsigned', async (context) => {
+    const elsewhere = await startUpstream({
+      '/moved': (_request, response) => {
+        response.writeHead(401).end('no');
+      },
+    });
+    context.onTestFinished(() => elsewhere.close());
+    const { t, provider, apiKey, connectionId, id } = await signedSource(context, { store, allowPrivate: [elsewhere.hostPort] });
+    const sibling = await t.api(apiKey, {
+      method: 'POST',
+      url: '/api/v1/sources',
+      payload: { url: `${provider.baseUrl}/users/{user_id}/queues/disc?list=2`, connectionId },
+    });
+    expect(sibling.statusCode, sibling.body).toBe(201);
+    provider.redirect((url) => (url.searchParams.has('list') ? undefined : elsewhere.url('/moved')));
+
+    const refused = await refreshSource(t.deps, id, { force: true });
+    // Positive controls: the request went there, without our signature.
+    expect(elsewhere.requests.map((request) => request.headers.authorization)).toEqual([undefined]);
+    expect(refused?.source).toMatchObject({ status: 'unauthorized' });
+
+    expect((await t.deps.registry.getConnection(connectionId))!.status).toBe('connected');
+    expect((await t.deps.registry.getSource(sibling.json().id))!.status).not.toBe('unauthorized');
   });
 });

@@ -297,7 +297,7 @@ describe("a signed source's 401 whose writes meet the SQLite write lock", () => 
   // The connection is written first: locked there it stays connected; locked at the source's own
   // write it is already unauthorized, and the sibling is marked by the next 401 all the same.
   it.for([
-    ['saveConnectionIfLinked', 'connected'],
+    ['saveConnectionIfUnchanged', 'connected'],
     ['saveRefreshedSource', 'unauthorized'],
   ] as const)(
     'locked at %s: the source stays ok and due, and its next refresh marks it, the connection and the sibling',
