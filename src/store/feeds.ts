@@ -36,12 +36,16 @@ export function createFeedRepository(store: KeyValueStore) {
      * A feed's create (no `previous`) or edit, in one atomic write (store.writeAtomically): the record,
      * its public tokens, the user's and its sources' lists, and on an edit the lists it left and the
      * tokens a rotation or revocation replaced. A write that fails leaves the feed as it was: never
-     * listed without its token, never in a source's list its record does not name.
+     * listed without its token, never in a source's list its record does not name. An edit applies
+     * only while the feed is still in the user's list, checked in the same step: an edit that lands
+     * after its lease lapsed and a delete ran would otherwise bring the feed back, its public URLs
+     * answering. False when it did not apply (nothing was written).
      */
-    async saveFeed(feed: FeedRecord, previous?: FeedRecord): Promise<void> {
+    async saveFeed(feed: FeedRecord, previous?: FeedRecord): Promise<boolean> {
       const known = new Set(tokensOf(previous).map(([token]) => token));
       const kept = new Set(tokensOf(feed).map(([token]) => token));
-      await store.writeAtomically({
+      return store.writeAtomically({
+        ...(previous ? { ifMember: { set: set.userFeeds(previous.userId), member: previous.id } } : {}),
         records: [
           [key.feed(feed.id), feed],
           // The default token on every save, as before; a subscriber's only when it is new.
