@@ -124,7 +124,8 @@ async function editFeedRecord(
     const previous = userId === undefined ? await deps.registry.getFeed(feedId) : await deps.registry.getOwnedFeed(userId, feedId);
     if (!previous) throw new NotFoundError('Feed');
     const feed = await change(previous);
-    await deps.registry.saveFeed(feed, previous);
+    // Refused when the feed was deleted since it was read (this lease lapsed first): answered as a deletion.
+    if (!(await deps.registry.saveFeed(feed, previous))) throw new NotFoundError('Feed');
     return feed;
   });
 }

@@ -36,12 +36,16 @@ export function createFeedRepository(store: KeyValueStore) {
      * A feed's create (no `previous`) or edit, in one atomic write (store.writeAtomically): the record,
      * its public tokens, the user's and its sources' lists, and on an edit the lists it left and the
      * tokens a rotation or revocation replaced. A write that fails leaves the feed as it was: never
-     * listed without its token, never in a source's list its record does not name.
+     * listed without its token, never in a source's list its record does not name. An edit applies
+     * only while the feed is still in the user's list, checked in the same step: an edit that lands
+     * after its lease lapsed and a delete ran would otherwise bring the feed back, its public URLs
+     * answering. False when it did not apply (nothing was written).
      */
-    async saveFeed(feed: FeedRecord, previous?: FeedRecord): Promise<void> {
+    async saveFeed(feed: FeedRecord, previous?: FeedRecord): Promise<boolean> {
       const known = new Set(tokensOf(previous).map(([token]) => token));
       const kept = new Set(tokensOf(feed).map(([token]) => token));
-      await store.writeAtomically({
+      return store.writeAtomically({
+        ...(previous ? { ifMember: { set: set.userFeeds(previous.userId), member: previous.id } } : {}),
         records: [
           [key.feed(feed.id), feed],
           // The default token on every save, as before; a subscriber's only when it is new.
@@ -81,17 +85,27 @@ export function createFeedRepository(store: KeyValueStore) {
       const [feedId, tokenId = DEFAULT_TOKEN_ID] = target.split(TOKEN_TARGET_SEPARATOR);
       return { feedId: feedId!, tokenId, ...(meta ? { meta } : {}) };
     },
+    /**
+     * Everything of the feed in one atomic write: its public tokens with their meta copies, the user's
+     * and its sources' lists, the rendered meta and bodies, the merge state and the record. The user's
+     * counter moves only with the removal that took the feed off the user's list, in the same step, so
+     * two deletes at once (or a rebuild's second delete) count once; a delete run again finishes one
+     * that failed, and deletes again what a rebuild wrote meanwhile.
+     */
     async deleteFeed(feed: FeedRecord): Promise<void> {
-      for (const token of [feed.publicToken, ...(feed.subscriberTokens ?? []).map((subscriber) => subscriber.token)]) {
-        await store.delete(key.publicToken(token));
-        await store.delete(key.publicMeta(token));
-      }
-      if (await store.removeMember(set.userFeeds(feed.userId), feed.id)) await store.addToField(key.userCounts(feed.userId), 'feeds', -1);
-      for (const sourceId of feed.sourceIds) await store.removeMember(set.sourceFeeds(sourceId), feed.id);
-      await store.delete(key.rendered(feed.id));
-      await store.delete(key.mergeState(feed.id));
-      for (const format of FEED_FORMATS) await store.delete(key.renderedBody(feed.id, format));
-      await store.delete(key.feed(feed.id));
+      await store.writeAtomically({
+        deletes: [
+          ...tokensOf(feed).flatMap(([token]) => [key.publicToken(token), key.publicMeta(token)]),
+          key.rendered(feed.id),
+          key.mergeState(feed.id),
+          ...FEED_FORMATS.map((format) => key.renderedBody(feed.id, format)),
+          key.feed(feed.id),
+        ],
+        removeMembers: [
+          { set: set.userFeeds(feed.userId), member: feed.id, counted: { key: key.userCounts(feed.userId), field: 'feeds', by: -1 } },
+          ...feed.sourceIds.map((sourceId) => ({ set: set.sourceFeeds(sourceId), member: feed.id })),
+        ],
+      });
     },
     async getMergeState(feedId: string): Promise<MergeState | undefined> {
       return store.get<MergeState>(key.mergeState(feedId));

@@ -26,14 +26,15 @@ export interface KeyValueStore extends DueIndex {
   delete(key: string): Promise<void>;
   /**
    * Records written and deleted, set members added and removed, counters added to, all in one
-   * atomic step (a feed's create or edit), applied in that order; a key or member is named once.
-   * SQLite: one statement, so a reader sees all or none, and one refused part-way (the write lock
-   * held past the busy timeout, a constraint, a trigger) leaves none. Redis: one MULTI, so no
-   * reader sees part of it, and a command refused when queued (ACL, out of memory) discards all;
-   * but a command that fails when it runs (a key of another type) does not undo the others, and a
-   * connection lost after EXEC was sent leaves it unknown whether it ran.
+   * atomic step (a feed's create, edit or delete), applied in that order; a key or member is named
+   * once. False when `ifMember` did not hold: then nothing was written. SQLite: one statement, so a
+   * reader sees all or none, and one refused part-way (the write lock held past the busy timeout, a
+   * constraint, a trigger) leaves none. Redis: one Lua script, so no reader sees part of it, and a
+   * script refused before it runs (ACL on a key it names, out of memory at its first write) writes
+   * nothing; but a command that fails as it runs (a key of another type) does not undo the ones
+   * before it, and a connection lost after the script was sent leaves it unknown whether it ran.
    */
-  writeAtomically(write: AtomicWrite): Promise<void>;
+  writeAtomically(write: AtomicWrite): Promise<boolean>;
   /** Set membership; adding and removing are atomic and never lose a concurrent writer's member. */
   addMember(set: string, member: string): Promise<void>;
   /** True when `member` was there (and this call removed it): lets a caller count a removal once. */
@@ -144,8 +145,14 @@ export interface AtomicWrite {
   records?: Array<[key: string, value: unknown]>;
   deletes?: string[];
   members?: Array<{ set: string; member: string }>;
-  removeMembers?: Array<{ set: string; member: string }>;
+  /**
+   * `counted`: a counter added to only when this removal took the member out, in the same step, so
+   * two removals of one member (two deletes of a feed at once) count once.
+   */
+  removeMembers?: Array<{ set: string; member: string; counted?: { key: string; field: string; by: number } }>;
   increments?: Array<{ key: string; field: string; by: number }>;
+  /** The write applies only while `member` is in `set`, checked in the same atomic step; else none of it. */
+  ifMember?: { set: string; member: string };
 }
 
 export interface RecordMatch {

@@ -63,6 +63,43 @@ redis.call('DEL', KEYS[2])
 redis.call('SET', KEYS[3], ARGV[2])
 return 1
 `;
+/**
+ * writeAtomically as one script: its check and its writes run as one step, with no other client's
+ * command between them. A script rather than WATCH and MULTI: WATCH needs a connection of its own
+ * (it is per connection, and ours is shared) and a retry whenever anything else touched the set
+ * (another feed of the user created); and a removal counted once needs SREM's answer within the
+ * step, which a MULTI cannot act on. ARGV[1] names the steps, a letter each, and each takes its keys
+ * from KEYS and its values from ARGV in turn: `?` set, member: stop, having written nothing, unless
+ * the member is there (always the first step); `s` record, text: SET; `d` record: DEL; `m` set,
+ * member: SADD; `u` set, member: SREM; `c` set, hash, member, field, by: SREM, then HINCRBY only if
+ * it took the member out; `a` hash, field, by: HINCRBY. Answers 1, or 0 when `?` stopped it. (Each
+ * call takes one value from a function: Lua leaves the order of a call's arguments unspecified.)
+ */
+const WRITE_ATOMICALLY_SCRIPT = `
+local k, a = 0, 1
+local function key() k = k + 1 return KEYS[k] end
+local function value() a = a + 1 return ARGV[a] end
+for step in string.gmatch(ARGV[1], '.') do
+  local first = key()
+  if step == '?' then
+    if redis.call('SISMEMBER', first, value()) == 0 then return 0 end
+  elseif step == 's' then redis.call('SET', first, value())
+  elseif step == 'd' then redis.call('DEL', first)
+  elseif step == 'm' then redis.call('SADD', first, value())
+  elseif step == 'u' then redis.call('SREM', first, value())
+  elseif step == 'c' then
+    local hash = key()
+    local member = value()
+    local field = value()
+    local by = value()
+    if redis.call('SREM', first, member) == 1 then redis.call('HINCRBY', hash, field, by) end
+  elseif step == 'a' then
+    local field = value()
+    redis.call('HINCRBY', first, field, value())
+  end
+end
+return 1
+`;
 /** One hit in a fixed window: the first hit starts it (sets its expiry); answers {count, ms left}. */
 const WINDOW_SCRIPT =
   "local n = redis.call('INCR', KEYS[1]) if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end local t = redis.call('PTTL', KEYS[1]) if t < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) t = tonumber(ARGV[1]) end return {n, t}";
@@ -108,16 +145,28 @@ export async function openRedisStore(url: string, prefix: string): Promise<KeyVa
       for (const [key, value] of entries) transaction.set(`${prefix}r:${key}`, keyvTextOf(value));
       await transaction.exec();
     },
-    async writeAtomically({ records = [], deletes = [], members = [], removeMembers = [], increments = [] }) {
-      if (records.length + deletes.length + members.length + removeMembers.length + increments.length === 0) return;
-      // One MULTI: applied as one step, or discarded whole when a command is refused as it is queued.
-      const transaction = client.multi();
-      for (const [recordKey, value] of records) transaction.set(`${prefix}r:${recordKey}`, keyvTextOf(value));
-      if (deletes.length > 0) transaction.del(deletes.map((recordKey) => `${prefix}r:${recordKey}`));
-      for (const { set, member } of members) transaction.sAdd(setKey(set), member);
-      for (const { set, member } of removeMembers) transaction.sRem(setKey(set), member);
-      for (const { key: fieldsKey, field, by } of increments) transaction.hIncrBy(hashKey(fieldsKey), field, by);
-      await transaction.exec();
+    async writeAtomically({ records = [], deletes = [], members = [], removeMembers = [], increments = [], ifMember }) {
+      if (records.length + deletes.length + members.length + removeMembers.length + increments.length === 0) return true;
+      // Each step a letter, its keys and values in turn (WRITE_ATOMICALLY_SCRIPT); every key declared.
+      const steps: string[] = [];
+      const keys: string[] = [];
+      const values: string[] = [];
+      const step = (letter: string, stepKeys: string[], stepValues: string[]) => {
+        steps.push(letter);
+        keys.push(...stepKeys);
+        values.push(...stepValues);
+      };
+      if (ifMember) step('?', [setKey(ifMember.set)], [ifMember.member]);
+      for (const [recordKey, value] of records) step('s', [`${prefix}r:${recordKey}`], [keyvTextOf(value)]);
+      for (const recordKey of deletes) step('d', [`${prefix}r:${recordKey}`], []);
+      for (const { set, member } of members) step('m', [setKey(set)], [member]);
+      for (const { set, member, counted } of removeMembers) {
+        if (counted) step('c', [setKey(set), hashKey(counted.key)], [member, counted.field, String(counted.by)]);
+        else step('u', [setKey(set)], [member]);
+      }
+      for (const { key: fieldsKey, field, by } of increments) step('a', [hashKey(fieldsKey)], [field, String(by)]);
+      const written = await client.eval(WRITE_ATOMICALLY_SCRIPT, { keys, arguments: [steps.join(''), ...values] });
+      return Number(written) === 1;
     },
     async readEntries(sourceIds) {
       if (sourceIds.length === 0) return [];

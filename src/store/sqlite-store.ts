@@ -151,8 +151,8 @@ export async function openSqliteStore(path: string, busyTimeoutMs = 10_000): Pro
     async delete(key) {
       await records.delete(key).finally(noteWrite);
     },
-    async writeAtomically({ records = [], deletes = [], members = [], removeMembers = [], increments = [] }) {
-      if (records.length + deletes.length + members.length + removeMembers.length + increments.length === 0) return;
+    async writeAtomically({ records = [], deletes = [], members = [], removeMembers = [], increments = [], ifMember }) {
+      if (records.length + deletes.length + members.length + removeMembers.length + increments.length === 0) return true;
       const names = [
         ...records.map(([key]) => key),
         ...deletes,
@@ -161,20 +161,33 @@ export async function openSqliteStore(path: string, busyTimeoutMs = 10_000): Pro
       // Everything goes as JSON parameters (one kept statement, whatever the counts): a name its JSON
       // would not hand back as written is refused rather than written under another.
       if (names.some(unsafeInJson)) throw new Error('a key, set or member with a NUL or a lone surrogate cannot be written atomically');
-      // One statement, so one atomic step: each row runs fp_write's trigger (createAtomicWrites), in order.
-      await query(
-        `INSERT INTO fp_writes(op, name, value)
-           SELECT 'record', json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]') FROM json_each(?1) AS j
-           UNION ALL SELECT 'delete', j.value, NULL FROM json_each(?2) AS j
-           UNION ALL SELECT 'member', json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]') FROM json_each(?3) AS j
-           UNION ALL SELECT 'unmember', json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]') FROM json_each(?4) AS j
-           UNION ALL SELECT 'add', json_extract(j.value, '$[0]'), j.value FROM json_each(?5) AS j`,
-        JSON.stringify(records.map(([key, value]) => [`${KEYV_NAMESPACE}:${key}`, keyvTextOf(value)])),
-        JSON.stringify(deletes.map((key) => `${KEYV_NAMESPACE}:${key}`)),
-        JSON.stringify(members.map(({ set, member }) => [set, member])),
-        JSON.stringify(removeMembers.map(({ set, member }) => [set, member])),
-        JSON.stringify(increments.map(({ key, field, by }) => [key, field, by])),
-      ).finally(noteWrite);
+      // One statement, so one atomic step: each row runs fp_write's trigger (createAtomicWrites), in
+      // order, the condition's row first; its RAISE undoes the whole statement.
+      try {
+        await query(
+          `INSERT INTO fp_writes(op, name, value, counter)
+             SELECT 'if-member', ?6, ?7, NULL WHERE ?6 IS NOT NULL
+             UNION ALL SELECT 'record', json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]'), NULL FROM json_each(?1) AS j
+             UNION ALL SELECT 'delete', j.value, NULL, NULL FROM json_each(?2) AS j
+             UNION ALL SELECT 'member', json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]'), NULL FROM json_each(?3) AS j
+             UNION ALL SELECT 'unmember', json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]'), json_extract(j.value, '$[2]')
+               FROM json_each(?4) AS j
+             UNION ALL SELECT 'add', NULL, NULL, j.value FROM json_each(?5) AS j`,
+          JSON.stringify(records.map(([key, value]) => [`${KEYV_NAMESPACE}:${key}`, keyvTextOf(value)])),
+          JSON.stringify(deletes.map((key) => `${KEYV_NAMESPACE}:${key}`)),
+          JSON.stringify(members.map(({ set, member }) => [set, member])),
+          JSON.stringify(
+            removeMembers.map(({ set, member, counted }) => [set, member, counted ? [counted.key, counted.field, counted.by] : null]),
+          ),
+          JSON.stringify(increments.map(({ key, field, by }) => [key, field, by])),
+          ifMember?.set ?? null,
+          ifMember?.member ?? null,
+        ).finally(noteWrite);
+      } catch (error) {
+        if ((error as Error | undefined)?.message?.includes(NOT_A_MEMBER)) return false;
+        throw error;
+      }
+      return true;
     },
     async addMember(set, member) {
       await query('INSERT OR IGNORE INTO fp_sets(name, member) VALUES (?, ?)', set, member);
@@ -644,24 +657,34 @@ async function createEntryTable(query: SqlQuery): Promise<void> {
 
 /**
  * writeAtomically's writes: one INSERT into the view `fp_writes`, whose trigger applies each row in
- * order — `record` one keyv row (name: its key; value: its text), `delete` one, `member` and
- * `unmember` one set member (name: the set), `add` one counter (value: `[key, field, by]`). Apart from
- * fp_entry_writes, so a refresh's entry writes run no statement of these. TEMP, as that view is.
+ * order — `if-member` raises (undoing the statement, so nothing of it is written) unless the member
+ * (value) is in the set (name), `record` one keyv row (name: its key; value: its text), `delete` one,
+ * `member` and `unmember` one set member (name: the set), `add` one counter (counter: `[key, field,
+ * by]`), and an `unmember` with a counter adds to it first, only while the member is there: a
+ * removal counted once. Apart from fp_entry_writes, so a refresh's entry writes run no statement of
+ * these. TEMP, as that view is.
  */
 async function createAtomicWrites(query: SqlQuery): Promise<void> {
-  await query('CREATE TEMP VIEW IF NOT EXISTS fp_writes(op, name, value) AS SELECT NULL, NULL, NULL');
+  await query('CREATE TEMP VIEW IF NOT EXISTS fp_writes(op, name, value, counter) AS SELECT NULL, NULL, NULL, NULL');
   await query(`CREATE TEMP TRIGGER IF NOT EXISTS fp_write INSTEAD OF INSERT ON fp_writes BEGIN
+    SELECT RAISE(ABORT, '${NOT_A_MEMBER}') WHERE NEW.op = 'if-member'
+      AND NOT EXISTS (SELECT 1 FROM fp_sets WHERE name = NEW.name AND member = NEW.value);
     INSERT INTO ${KEYV_TABLE}(key, value) SELECT NEW.name, NEW.value WHERE NEW.op = 'record'
       ON CONFLICT(key) DO UPDATE SET value = excluded.value;
     DELETE FROM ${KEYV_TABLE} WHERE NEW.op = 'delete' AND key = NEW.name;
     INSERT INTO fp_sets(name, member) SELECT NEW.name, NEW.value WHERE NEW.op = 'member'
       ON CONFLICT(name, member) DO NOTHING;
-    DELETE FROM fp_sets WHERE NEW.op = 'unmember' AND name = NEW.name AND member = NEW.value;
-    INSERT INTO fp_fields(key, field, value) SELECT NEW.name, json_extract(NEW.value, '$[1]'), json_extract(NEW.value, '$[2]')
-      WHERE NEW.op = 'add'
+    INSERT INTO fp_fields(key, field, value)
+      SELECT json_extract(NEW.counter, '$[0]'), json_extract(NEW.counter, '$[1]'), json_extract(NEW.counter, '$[2]')
+      WHERE NEW.op = 'add' OR (NEW.op = 'unmember' AND NEW.counter IS NOT NULL
+        AND EXISTS (SELECT 1 FROM fp_sets WHERE name = NEW.name AND member = NEW.value))
       ON CONFLICT(key, field) DO UPDATE SET value = CAST(fp_fields.value AS INTEGER) + excluded.value;
+    DELETE FROM fp_sets WHERE NEW.op = 'unmember' AND name = NEW.name AND member = NEW.value;
   END`);
 }
+
+/** The message of the RAISE that refuses a conditional atomic write (sqlite3 prefixes its code). */
+const NOT_A_MEMBER = 'fp_writes: not a member';
 
 async function createChangeLog(query: SqlQuery): Promise<void> {
   // The same DDL @keyv/sqlite runs, so the triggers can be made before it has run its own.

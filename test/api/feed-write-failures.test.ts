@@ -1,20 +1,23 @@
-// A feed's create and edit are one atomic write (store/feeds.ts saveFeed, store.writeAtomically): when
-// any of its writes fails — refused here the way a store error would refuse it — nothing of it is left
-// (no orphan record or public token, nothing listed for the user or its sources), the user's counter
-// equals what is listed, and the same request then succeeds.
+// A feed's create, edit and delete are each one atomic write (store/feeds.ts saveFeed and deleteFeed,
+// store.writeAtomically): when any of its writes fails — refused here the way a store error would
+// refuse it — nothing of it is left (no orphan record or public token, nothing listed for the user or
+// its sources; a delete leaves the feed whole), the user's counter equals what is listed, and the same
+// request then succeeds. An edit that lands after a delete of its feed brings nothing back.
 //
 // SQLite: a trigger on a second connection refuses one stage (RAISE). Redis: the app connects as an
 // ACL user of the test's own, whose write permission is taken away from one stage's keys; Redis
-// refuses that command when it is queued, and a MULTI with a refused command is discarded whole
-// (EXECABORT). What neither test covers: on Redis a command that fails when EXEC runs it (WRONGTYPE:
-// a key of another type where a set is written) does not undo the others (docs/refreshing.md).
+// refuses the write's script before it runs, as it names every key it writes. What neither test
+// covers: on Redis a command that fails as the script runs it (WRONGTYPE: a key of another type where
+// a set is written) does not undo the ones before it (docs/refreshing.md).
 // The record, written first before as now, is no stage of its own: refusing it left nothing before either.
 import { randomBytes } from 'node:crypto';
+import { setTimeout } from 'node:timers/promises';
 import { createClient } from '@keyv/redis';
 import { describe, expect, it, type TestContext } from 'vitest';
+import { lease } from '../../src/store/leases.js';
 import { buildTestApp, PUBLIC_URL, type TestApp } from '../helpers/app.js';
 import { openSecondConnection, type SecondConnection } from '../helpers/second-connection.js';
-import { readRedisKeys, REDIS_SKIP_REASON, REDIS_URL } from '../helpers/stores.js';
+import { readRedisKeys, REDIS_SKIP_REASON, REDIS_URL, STORES } from '../helpers/stores.js';
 import { serveBody, startUpstream } from '../helpers/upstream.js';
 
 const RSS = { contentType: 'application/rss+xml' };
@@ -30,13 +33,34 @@ const CREATE_STAGES: Array<[stage: string, trigger: string]> = [
 
 /** What a feed's create or edit writes, as another process reads the file: every row, so "as before" is exact. */
 const FOOTPRINT = [
-  `SELECT key, value FROM keyv WHERE key LIKE 'fp:feed:%' OR key LIKE 'fp:public%' OR key LIKE 'fp:rendered:%' ORDER BY key`,
+  `SELECT key, value FROM keyv WHERE key LIKE 'fp:feed:%' OR key LIKE 'fp:public%' OR key LIKE 'fp:rendered:%'
+     OR key LIKE 'fp:merge-state:%' ORDER BY key`,
   `SELECT name, member FROM fp_sets WHERE name LIKE 'feeds:%' OR name LIKE 'source-feeds:%' ORDER BY name, member`,
   `SELECT key, field, value FROM fp_fields WHERE field = 'feeds'`,
 ];
 
 async function footprint(other: SecondConnection) {
   return Promise.all(FOOTPRINT.map((sql) => other.rows(sql)));
+}
+
+/** A Redis app's keys of what a feed's create, edit or delete writes, and what they hold, by name (SCAN lists in no order). */
+async function redisFeedKeys(t: TestApp) {
+  const prefix = t.redisPrefix!;
+  return [...(await readRedisKeys(prefix))]
+    .filter(([name]) => /^(r:(feed|public|rendered|merge-state)|s:(feeds|source-feeds)):/.test(name.slice(prefix.length)))
+    .sort(([one], [other]) => (one < other ? -1 : 1));
+}
+
+/** The keys of every feed record, public token and meta copy, rendered meta, body or merge state stored, on either store. */
+async function storedFeedRecords(t: TestApp): Promise<string[]> {
+  if (t.store === 'redis')
+    return (await redisFeedKeys(t)).map(([name]) => name.slice(t.redisPrefix!.length)).filter((name) => name.startsWith('r:'));
+  const other = openSecondConnection(t);
+  try {
+    return (await other.rows(FOOTPRINT[0]!)).map((row) => String(row.key));
+  } finally {
+    await other.close();
+  }
 }
 
 /** A user with two sources (and so a counter and rows in every table a feed's create writes), and the API calls of the tests. */
@@ -55,6 +79,9 @@ async function userWithSources(t: TestApp, upstreamUrl: (path: string) => string
     createFeed: (title: string, sources = sourceIds) => t.api(key, { method: 'POST', url: '/api/v1/feeds', payload: { title, sources } }),
     editFeed: (id: string, payload: Record<string, unknown>) => t.api(key, { method: 'PATCH', url: `/api/v1/feeds/${id}`, payload }),
     rotateFeed: (id: string) => t.api(key, { method: 'POST', url: `/api/v1/feeds/${id}/rotate` }),
+    deleteFeed: (id: string) => t.api(key, { method: 'DELETE', url: `/api/v1/feeds/${id}` }),
+    /** The status a reader's GET of a public URL (as the API gave it) answers. */
+    readPublic: async (url: string) => (await t.app.inject({ method: 'GET', url: url.slice(PUBLIC_URL.length) })).statusCode,
     listed: async () => (await t.api(key, { method: 'GET', url: '/api/v1/feeds' })).json().feeds as Array<{ id: string; title: string }>,
     counted: async () => (await t.deps.registry.getUserCounts(userId))?.feeds,
     feedIdsOf: (sourceId: string) => t.deps.registry.feedIdsOfSource(sourceId),
@@ -183,20 +210,137 @@ describe.skipIf(REDIS_SKIP_REASON)('a feed create that fails part-way (redis sto
       context.onTestFinished(() => t.close()); // before the ACL user goes (registered later, run earlier)
       const user = await userWithSources(t, upstream.url);
       expect((await user.createFeed('First')).statusCode).toBe(201);
-      const prefix = t.redisPrefix!;
-      const feedKeys = async () =>
-        [...(await readRedisKeys(prefix))].filter(([name]) =>
-          /^(r:(feed|public|rendered)|s:(feeds|source-feeds)):/.test(name.slice(prefix.length)),
-        );
-      const before = await feedKeys();
+      const before = await redisFeedKeys(t);
 
-      await acl.refuseWritesTo(`${prefix}${stageKeys}`);
+      await acl.refuseWritesTo(`${t.redisPrefix!}${stageKeys}`);
       const refused = await user.createFeed('Second');
       await acl.allowAll();
-      expect(await feedKeys()).toEqual(before);
+      expect(await redisFeedKeys(t)).toEqual(before);
       await expectRefusedThenRetried(user, refused);
     },
   );
+});
+
+/** A feed's delete after its public URL answered, and what must hold once a delete has finished it. */
+async function createdToDelete(user: Awaited<ReturnType<typeof userWithSources>>) {
+  const created = await user.createFeed('Deleted');
+  expect(created.statusCode).toBe(201);
+  const feed = { id: created.json().id as string, url: created.json().urls.atom as string };
+  expect(await user.readPublic(feed.url)).toBe(200);
+  return feed;
+}
+
+async function expectDeleted(t: TestApp, user: Awaited<ReturnType<typeof userWithSources>>, feed: { id: string; url: string }) {
+  // Redis pushes what changed on a connection of its own, which the write's reply can outrun: until
+  // the push arrives, the public route may answer from what it kept (publish/published-cache.ts).
+  const deadline = Date.now() + (t.store === 'redis' ? 2000 : 0);
+  let status = await user.readPublic(feed.url);
+  for (; status !== 404 && Date.now() < deadline; status = await user.readPublic(feed.url)) await setTimeout(10);
+  expect(status).toBe(404);
+  expect(await user.listed()).toEqual([]);
+  expect(await user.counted()).toBe(0);
+  for (const sourceId of user.sourceIds) expect(await user.feedIdsOf(sourceId)).toEqual([]);
+  expect(await storedFeedRecords(t)).toEqual([]);
+}
+
+/** Each write of a feed's delete after its first (its public token), in the order the unfixed code made them. */
+const DELETE_STAGES: Array<[stage: string, trigger: string]> = [
+  ["its public token's meta copy", "BEFORE DELETE ON keyv WHEN OLD.key LIKE 'fp:public-meta:%'"],
+  ["the user's feed list", "BEFORE DELETE ON fp_sets WHEN OLD.name LIKE 'feeds:%'"],
+  ["the user's counter", "BEFORE UPDATE ON fp_fields WHEN NEW.field = 'feeds'"],
+  ["its sources' feed lists", "BEFORE DELETE ON fp_sets WHEN OLD.name LIKE 'source-feeds:%'"],
+  ['the record', "BEFORE DELETE ON keyv WHEN OLD.key LIKE 'fp:feed:%'"],
+];
+
+describe('a feed delete that fails part-way (sqlite store)', () => {
+  it.for(DELETE_STAGES)('refused at %s: the feed is whole and answers, and the retry finishes it', async ([, trigger], context) => {
+    const upstream = await startSources(context);
+    const t = await buildTestApp(context, { allowPrivate: [upstream.hostPort] });
+    const user = await userWithSources(t, upstream.url);
+    const feed = await createdToDelete(user);
+    const other = openSecondConnection(t);
+    context.onTestFinished(() => other.close());
+    const before = await footprint(other);
+
+    await other.exec(`CREATE TRIGGER test_refuse ${trigger} BEGIN SELECT RAISE(ABORT, 'refused by the test'); END`);
+    const refused = await user.deleteFeed(feed.id);
+    await other.exec('DROP TRIGGER test_refuse');
+    expect(refused.statusCode).toBe(500);
+    expect(await footprint(other)).toEqual(before);
+    expect(await user.readPublic(feed.url)).toBe(200);
+
+    expect((await user.deleteFeed(feed.id)).statusCode).toBe(204);
+    await expectDeleted(t, user, feed);
+  });
+});
+
+describe.skipIf(REDIS_SKIP_REASON)('a feed delete that fails part-way (redis store)', () => {
+  it.for([
+    ["the user's feed list", 's:feeds:'],
+    ['the record', 'r:feed:'],
+  ])('refused at %s: the feed is whole and answers, and the retry finishes it', async ([, stageKeys], context) => {
+    const upstream = await startSources(context);
+    const acl = await redisAclUser(context);
+    const t = await buildTestApp(context, { allowPrivate: [upstream.hostPort], store: 'redis', env: { FEEDPROXY_STORE: acl.url } });
+    context.onTestFinished(() => t.close()); // before the ACL user goes (registered later, run earlier)
+    const user = await userWithSources(t, upstream.url);
+    const feed = await createdToDelete(user);
+    const before = await redisFeedKeys(t);
+
+    await acl.refuseWritesTo(`${t.redisPrefix!}${stageKeys}`);
+    const refused = await user.deleteFeed(feed.id);
+    await acl.allowAll();
+    expect(refused.statusCode).toBe(500);
+    expect(await redisFeedKeys(t)).toEqual(before);
+    expect(await user.counted()).toBe(1);
+    expect(await user.readPublic(feed.url)).toBe(200);
+
+    expect((await user.deleteFeed(feed.id)).statusCode).toBe(204);
+    await expectDeleted(t, user, feed);
+  });
+});
+
+describe.each(STORES)('a feed deleted while an edit of it waits to write (%s store)', (store) => {
+  it('the edit answers 404 and brings nothing back: no record, no public URL, no listing', async (context) => {
+    const upstream = await startSources(context);
+    const t = await buildTestApp(context, { allowPrivate: [upstream.hostPort], store });
+    const user = await userWithSources(t, upstream.url);
+    const feed = await createdToDelete(user);
+    // The edit's write is held until its lease has lapsed (released here as its owner, as the lapse
+    // of a write that waited out the busy timeout would) and a delete of the feed has finished.
+    const editLease = lease.feedEdit(feed.id);
+    let editOwner: string | undefined;
+    let deleted: number | undefined;
+    const { acquireLease, writeAtomically } = t.kv;
+    t.kv.acquireLease = async (name, owner, ttlMs) => {
+      const taken = await acquireLease(name, owner, ttlMs);
+      if (taken && name === editLease) editOwner ??= owner;
+      return taken;
+    };
+    t.kv.writeAtomically = async (write) => {
+      if (deleted === undefined && write.records?.some(([name]) => name === `feed:${feed.id}`)) {
+        await t.kv.releaseLease(editLease, editOwner!);
+        deleted = (await user.deleteFeed(feed.id)).statusCode;
+      }
+      return writeAtomically(write);
+    };
+
+    const edited = await user.editFeed(feed.id, { title: 'Back again' });
+    expect(deleted).toBe(204);
+    expect(edited.statusCode).toBe(404);
+    await expectDeleted(t, user, feed);
+  });
+
+  it('two deletes of one feed at once take it off the counter once', async (context) => {
+    const upstream = await startSources(context);
+    const t = await buildTestApp(context, { allowPrivate: [upstream.hostPort], store });
+    const user = await userWithSources(t, upstream.url);
+    const feed = await createdToDelete(user);
+    const record = (await t.deps.registry.getFeed(feed.id))!;
+    // Under the repository, past the edit lease that keeps two requests' deletes apart (as a lapsed one would).
+    await Promise.all([t.deps.registry.deleteFeed(record), t.deps.registry.deleteFeed(record)]);
+    await expectDeleted(t, user, feed);
+  });
 });
 
 /**

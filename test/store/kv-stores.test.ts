@@ -107,6 +107,58 @@ describe.each(STORES)('key-value store (%s)', (kind) => {
     await one.writeAtomically({}); // nothing to write: no round trip, no error
   });
 
+  it('writes atomically only while a member is in a set (ifMember): refused, nothing of it is written', async () => {
+    await one.set('cond:f1', 'before');
+    await one.addMember('cond:out', 'f1');
+    await one.addToField('cond:counts', 'feeds', 1);
+    const write = {
+      records: [['cond:f1', 'after'] as [string, unknown], ['cond:token', 'f1'] as [string, unknown]],
+      deletes: ['cond:gone'],
+      members: [{ set: 'cond:in', member: 'f1' }],
+      removeMembers: [{ set: 'cond:out', member: 'f1' }],
+      increments: [{ key: 'cond:counts', field: 'feeds', by: 1 }],
+      ifMember: { set: 'cond:listed', member: 'f1' },
+    };
+    await one.set('cond:gone', 'kept');
+    // The write itself adds the member it is conditioned on: checked before any of it applies.
+    const refused = await two.writeAtomically({ ...write, members: [...write.members, { set: 'cond:listed', member: 'f1' }] });
+    expect(await one.getMany(['cond:f1', 'cond:token', 'cond:gone'])).toEqual(['before', undefined, 'kept']);
+    expect(await one.membersOfMany(['cond:in', 'cond:out', 'cond:listed'])).toEqual([[], ['f1'], []]);
+    expect(await one.readFields('cond:counts')).toEqual({ feeds: '1' });
+    expect(refused).toBe(false);
+    // Listed: the whole write applies.
+    await one.addMember('cond:listed', 'f1');
+    expect(await two.writeAtomically(write)).toBe(true);
+    expect(await one.getMany(['cond:f1', 'cond:token', 'cond:gone'])).toEqual(['after', 'f1', undefined]);
+    expect(await one.membersOfMany(['cond:in', 'cond:out', 'cond:listed'])).toEqual([['f1'], [], ['f1']]);
+    expect(await one.readFields('cond:counts')).toEqual({ feeds: '2' });
+  });
+
+  it('counts a removal only when it took the member out: two removals at once count once', async () => {
+    await one.addMember('counted:feeds', 'f1');
+    await one.addMember('counted:source', 'f1');
+    await one.addToField('counted:counts', 'feeds', 3);
+    const remove = (store: KeyValueStore) =>
+      store.writeAtomically({
+        deletes: ['counted:f1'],
+        removeMembers: [
+          { set: 'counted:feeds', member: 'f1', counted: { key: 'counted:counts', field: 'feeds', by: -1 } },
+          { set: 'counted:source', member: 'f1' },
+        ],
+        // A step after the counted one still lines up with its own key and values (Redis's script).
+        increments: [{ key: 'counted:counts', field: 'removals', by: 1 }],
+      });
+    const written = await Promise.all([remove(one), remove(two), remove(one)]);
+    expect(await one.readFields('counted:counts')).toEqual({ feeds: '2', removals: '3' });
+    expect(written).toEqual([true, true, true]);
+    expect(await two.membersOfMany(['counted:feeds', 'counted:source'])).toEqual([[], []]);
+    // A member never there moves no counter, even one that does not exist yet.
+    await two.writeAtomically({
+      removeMembers: [{ set: 'counted:feeds', member: 'f9', counted: { key: 'counted:none', field: 'feeds', by: -1 } }],
+    });
+    expect(await one.readFields('counted:none')).toEqual({});
+  });
+
   it("keeps a source's entries a record each: a write puts what it is given and removes what it does not keep", async () => {
     const revision = (value: string) => ({ key: 'entries-rev:e1', value });
     await one.writeEntries('e1', {
