@@ -200,13 +200,42 @@ async function changeSource(
     // An edit is the user's word that the source should work again: retry it now.
     updated = { ...updated, ...resetForRetry(now) };
   }
-  await deps.registry.saveSource(updated);
+  updated = await saveEdit(deps, source, updated, input.refreshMinutes !== undefined);
   if (input.url !== undefined) {
     await unindexSource(deps, source);
     await indexSource(deps, updated);
   }
   if (updated.title !== source.title || marked.length > 0) await rebuildFeedsOfSource(deps, id);
   return updated;
+}
+
+/** Tries of an edit's write over a record that keeps changing under it, before it writes regardless. */
+const EDIT_WRITE_TRIES = 5;
+
+/**
+ * Writes an edit (`edited`, made from `read`) over the record as it is: a refresh or another edit
+ * written since the read keeps its fields, and the edit's own changes — the fields it set, cleared or
+ * reset — are applied over them (the next fetch planned again from the current record when the
+ * interval changed). Answers the record written. A source deleted meanwhile answers 404.
+ */
+async function saveEdit(deps: Deps, read: SourceRecord, edited: SourceRecord, replan: boolean): Promise<SourceRecord> {
+  const changed = (Object.keys({ ...read, ...edited }) as Array<keyof SourceRecord>).filter((field) => edited[field] !== read[field]);
+  let base = read;
+  let next = edited;
+  for (let attempt = 1; ; attempt++) {
+    if (await deps.registry.saveEditedSource(next, base)) return next;
+    const current = await deps.registry.getSource(read.id);
+    if (!current || !(await deps.registry.isSourceListed(read.id))) throw new NotFoundError('Source');
+    base = current;
+    next = { ...current };
+    for (const field of changed) (next as unknown as Record<string, unknown>)[field] = edited[field];
+    if (replan && edited.nextFetchAt !== read.nextFetchAt && next.status !== 'new')
+      next.nextFetchAt = nextFetchAfter(deps.config.refresh, next, new Date(current.lastFetchedAt ?? edited.updatedAt));
+    if (attempt >= EDIT_WRITE_TRIES) {
+      await deps.registry.saveSource(next);
+      return next;
+    }
+  }
 }
 
 export async function deleteSource(deps: Deps, userId: string, id: string): Promise<void> {

@@ -161,6 +161,20 @@ export function createSourceRepository(store: KeyValueStore) {
       return saved;
     },
     /**
+     * An edit's write over the record it read, in one compare-and-set: only while the stored record is
+     * still that one (listed, and its last update and fetch unchanged), so a refresh or another edit
+     * written meanwhile is not put back. False when nothing was written: the caller applies its change
+     * to the record as it is now.
+     */
+    async saveEditedSource(edited: SourceRecord, read: SourceRecord): Promise<boolean> {
+      const written = await store.setIfMatches(key.source(edited.id), wellFormed(edited), {
+        fields: { updatedAt: read.updatedAt, lastFetchedAt: read.lastFetchedAt },
+        listed: { set: set.allSources, member: edited.id },
+      });
+      if (written) await syncDueAfterWrite([edited.id]);
+      return written;
+    },
+    /**
      * Runs `work` holding the source's refresh lease (leases.ts withLease), handing it the record
      * read under the lease in the same round trip that took it: undefined when the source is gone.
      */
