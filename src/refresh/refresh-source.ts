@@ -199,7 +199,7 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
       );
 
     deps.metrics.bytesFetched.inc(response.body.length);
-    const { secrets } = request;
+    const { secrets } = sent.request; // the request answered (a clock-corrected retry may carry a relinked token)
     // Entries cached before a rule or a redirect made a value secret are scrubbed now, gone ones too.
     // Looking through them all costs a whole stringify and scrub of the list: skipped while the
     // secrets and rules are those they were last found scrubbed for (a keyed digest: no secret stored).
@@ -302,7 +302,7 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
     // upstream: the source keeps its status and error count, and the caller hears of the store.
     if (isStoreBusy(error)) throw error;
     deps.metrics.fetchDuration.observe({ outcome: 'error' }, Number(process.hrtime.bigint() - started) / 1e9);
-    return recordFailure(deps, source, error, secretsForFailure(request), options, sent.request.signedWith);
+    return recordFailure(deps, source, error, secretsForFailure(sent.request), options, sent.request.signedWith);
   }
 }
 

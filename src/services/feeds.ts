@@ -25,6 +25,8 @@ export const MAX_AGE_DAYS = 3650;
 const PREVIEW_ENTRIES = 20;
 /** An edit holds its feed this long at most (a read, checks, one save). */
 const EDIT_LEASE_MS = 10_000;
+/** Tries of an edit's (or a delete's) write over a record that changed since it was read. */
+const EDIT_WRITE_TRIES = 3;
 /** How long an edit waits for another edit of the same feed before answering 409. */
 const EDIT_WAIT_MS = 5_000;
 const MAX_SOURCES_PER_FEED = 1000;
@@ -91,7 +93,15 @@ export async function rotateFeed(deps: Deps, userId: string, id: string): Promis
 }
 
 export async function deleteFeed(deps: Deps, userId: string, id: string): Promise<void> {
-  await underFeedEditLease(deps, id, async () => deps.registry.deleteFeed(await getOwnedFeedOrThrow(deps, userId, id)));
+  await underFeedEditLease(deps, id, async () => {
+    // Over the record as read: one changed since (an edit past its lease) is read again, so the
+    // tokens it added are deleted too.
+    for (let attempt = 1; ; attempt++) {
+      const feed = attempt === 1 ? await getOwnedFeedOrThrow(deps, userId, id) : await deps.registry.getOwnedFeed(userId, id);
+      if (!feed || (await deps.registry.deleteFeed(feed, { ifUnchanged: true }))) return;
+      if (attempt === EDIT_WRITE_TRIES) throw new ConflictError('the feed kept changing while it was deleted; try again');
+    }
+  });
   await deps.stats.forget(id);
 }
 
@@ -121,12 +131,15 @@ async function editFeedRecord(
   change: (feed: FeedRecord) => FeedRecord | Promise<FeedRecord>,
 ): Promise<FeedRecord> {
   return underFeedEditLease(deps, feedId, async () => {
-    const previous = userId === undefined ? await deps.registry.getFeed(feedId) : await deps.registry.getOwnedFeed(userId, feedId);
-    if (!previous) throw new NotFoundError('Feed');
-    const feed = await change(previous);
-    // Refused when the feed was deleted since it was read (this lease lapsed first): answered as a deletion.
-    if (!(await deps.registry.saveFeed(feed, previous))) throw new NotFoundError('Feed');
-    return feed;
+    for (let attempt = 1; ; attempt++) {
+      const previous = userId === undefined ? await deps.registry.getFeed(feedId) : await deps.registry.getOwnedFeed(userId, feedId);
+      if (!previous) throw new NotFoundError('Feed');
+      const feed = await change(previous);
+      // Refused when the record changed since it was read (this lease lapsed and another write
+      // landed): the change is made again on the record as it is, a deleted feed answered as such.
+      if (await deps.registry.saveFeed(feed, previous)) return feed;
+      if (attempt === EDIT_WRITE_TRIES) throw new ConflictError('the feed kept changing while it was edited; try again');
+    }
   });
 }
 

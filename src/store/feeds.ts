@@ -37,15 +37,16 @@ export function createFeedRepository(store: KeyValueStore) {
      * its public tokens, the user's and its sources' lists, and on an edit the lists it left and the
      * tokens a rotation or revocation replaced. A write that fails leaves the feed as it was: never
      * listed without its token, never in a source's list its record does not name. An edit applies
-     * only while the feed is still in the user's list, checked in the same step: an edit that lands
-     * after its lease lapsed and a delete ran would otherwise bring the feed back, its public URLs
-     * answering. False when it did not apply (nothing was written).
+     * only while the record is still `previous` (unchanged since it was read), checked in the same
+     * step: an edit that lands after its lease lapsed would otherwise bring back a feed deleted
+     * meanwhile, or the public URL a rotation meanwhile retired. False when it did not apply (nothing
+     * was written).
      */
     async saveFeed(feed: FeedRecord, previous?: FeedRecord): Promise<boolean> {
       const known = new Set(tokensOf(previous).map(([token]) => token));
       const kept = new Set(tokensOf(feed).map(([token]) => token));
       return store.writeAtomically({
-        ...(previous ? { ifMember: { set: set.userFeeds(previous.userId), member: previous.id } } : {}),
+        ...(previous ? { ifUnchanged: { key: key.feed(previous.id), value: previous } } : {}),
         records: [
           [key.feed(feed.id), feed],
           // The default token on every save, as before; a subscriber's only when it is new.
@@ -90,10 +91,13 @@ export function createFeedRepository(store: KeyValueStore) {
      * and its sources' lists, the rendered meta and bodies, the merge state and the record. The user's
      * counter moves only with the removal that took the feed off the user's list, in the same step, so
      * two deletes at once (or a rebuild's second delete) count once; a delete run again finishes one
-     * that failed, and deletes again what a rebuild wrote meanwhile.
+     * that failed, and deletes again what a rebuild wrote meanwhile. With `ifUnchanged`, only while
+     * the record is still `feed` (a user's delete: an edit landing between its read and this write
+     * would leave the tokens it added behind); false when refused, nothing deleted.
      */
-    async deleteFeed(feed: FeedRecord): Promise<void> {
-      await store.writeAtomically({
+    async deleteFeed(feed: FeedRecord, { ifUnchanged = false } = {}): Promise<boolean> {
+      return store.writeAtomically({
+        ...(ifUnchanged ? { ifUnchanged: { key: key.feed(feed.id), value: feed } } : {}),
         deletes: [
           ...tokensOf(feed).flatMap(([token]) => [key.publicToken(token), key.publicMeta(token)]),
           key.rendered(feed.id),

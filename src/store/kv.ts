@@ -26,8 +26,8 @@ export interface KeyValueStore extends DueIndex {
   delete(key: string): Promise<void>;
   /**
    * Records written and deleted, set members added and removed, counters added to, all in one
-   * atomic step (a feed's create, edit or delete), applied in that order; a key or member is named
-   * once. False when `ifMember` did not hold: then nothing was written. SQLite: one statement, so a
+   * atomic step (a feed's create, edit or delete); a key or member is named once (Redis runs the
+   * deletes last). False when `ifUnchanged` did not hold: then nothing was written. SQLite: one statement, so a
    * reader sees all or none, and one refused part-way (the write lock held past the busy timeout, a
    * constraint, a trigger) leaves none. Redis: one Lua script, so no reader sees part of it, and a
    * script refused before it runs (ACL on a key it names, out of memory at its first write) writes
@@ -151,8 +151,12 @@ export interface AtomicWrite {
    */
   removeMembers?: Array<{ set: string; member: string; counted?: { key: string; field: string; by: number } }>;
   increments?: Array<{ key: string; field: string; by: number }>;
-  /** The write applies only while `member` is in `set`, checked in the same atomic step; else none of it. */
-  ifMember?: { set: string; member: string };
+  /**
+   * The write applies only while the record under `key` is still `value` as this store wrote it
+   * (the same JSON text: a record read and not changed since), checked in the same atomic step; else
+   * none of it. A record gone (deleted since) does not hold.
+   */
+  ifUnchanged?: { key: string; value: unknown };
 }
 
 export interface RecordMatch {

@@ -81,8 +81,8 @@ local function key() k = k + 1 return KEYS[k] end
 local function value() a = a + 1 return ARGV[a] end
 for step in string.gmatch(ARGV[1], '.') do
   local first = key()
-  if step == '?' then
-    if redis.call('SISMEMBER', first, value()) == 0 then return 0 end
+  if step == '=' then
+    if redis.call('GET', first) ~= value() then return 0 end
   elseif step == 's' then redis.call('SET', first, value())
   elseif step == 'd' then redis.call('DEL', first)
   elseif step == 'm' then redis.call('SADD', first, value())
@@ -145,8 +145,8 @@ export async function openRedisStore(url: string, prefix: string): Promise<KeyVa
       for (const [key, value] of entries) transaction.set(`${prefix}r:${key}`, keyvTextOf(value));
       await transaction.exec();
     },
-    async writeAtomically({ records = [], deletes = [], members = [], removeMembers = [], increments = [], ifMember }) {
-      if (records.length + deletes.length + members.length + removeMembers.length + increments.length === 0) return true;
+    async writeAtomically({ records = [], deletes = [], members = [], removeMembers = [], increments = [], ifUnchanged }) {
+      if (records.length + deletes.length + members.length + removeMembers.length + increments.length === 0 && !ifUnchanged) return true;
       // Each step a letter, its keys and values in turn (WRITE_ATOMICALLY_SCRIPT); every key declared.
       const steps: string[] = [];
       const keys: string[] = [];
@@ -156,15 +156,17 @@ export async function openRedisStore(url: string, prefix: string): Promise<KeyVa
         keys.push(...stepKeys);
         values.push(...stepValues);
       };
-      if (ifMember) step('?', [setKey(ifMember.set)], [ifMember.member]);
+      if (ifUnchanged) step('=', [`${prefix}r:${ifUnchanged.key}`], [keyvTextOf(ifUnchanged.value)]);
       for (const [recordKey, value] of records) step('s', [`${prefix}r:${recordKey}`], [keyvTextOf(value)]);
-      for (const recordKey of deletes) step('d', [`${prefix}r:${recordKey}`], []);
       for (const { set, member } of members) step('m', [setKey(set)], [member]);
       for (const { set, member, counted } of removeMembers) {
         if (counted) step('c', [setKey(set), hashKey(counted.key)], [member, counted.field, String(counted.by)]);
         else step('u', [setKey(set)], [member]);
       }
       for (const { key: fieldsKey, field, by } of increments) step('a', [hashKey(fieldsKey)], [field, String(by)]);
+      // Deletes last: a command failing as the script runs (which nothing undoes) then leaves a
+      // feed's record in place, so a delete run again still finds it and finishes.
+      for (const recordKey of deletes) step('d', [`${prefix}r:${recordKey}`], []);
       const written = await client.eval(WRITE_ATOMICALLY_SCRIPT, { keys, arguments: [steps.join(''), ...values] });
       return Number(written) === 1;
     },

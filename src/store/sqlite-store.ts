@@ -151,8 +151,8 @@ export async function openSqliteStore(path: string, busyTimeoutMs = 10_000): Pro
     async delete(key) {
       await records.delete(key).finally(noteWrite);
     },
-    async writeAtomically({ records = [], deletes = [], members = [], removeMembers = [], increments = [], ifMember }) {
-      if (records.length + deletes.length + members.length + removeMembers.length + increments.length === 0) return true;
+    async writeAtomically({ records = [], deletes = [], members = [], removeMembers = [], increments = [], ifUnchanged }) {
+      if (records.length + deletes.length + members.length + removeMembers.length + increments.length === 0 && !ifUnchanged) return true;
       const names = [
         ...records.map(([key]) => key),
         ...deletes,
@@ -166,7 +166,7 @@ export async function openSqliteStore(path: string, busyTimeoutMs = 10_000): Pro
       try {
         await query(
           `INSERT INTO fp_writes(op, name, value, counter)
-             SELECT 'if-member', ?6, ?7, NULL WHERE ?6 IS NOT NULL
+             SELECT 'if-unchanged', ?6, ?7, NULL WHERE ?6 IS NOT NULL
              UNION ALL SELECT 'record', json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]'), NULL FROM json_each(?1) AS j
              UNION ALL SELECT 'delete', j.value, NULL, NULL FROM json_each(?2) AS j
              UNION ALL SELECT 'member', json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]'), NULL FROM json_each(?3) AS j
@@ -180,11 +180,11 @@ export async function openSqliteStore(path: string, busyTimeoutMs = 10_000): Pro
             removeMembers.map(({ set, member, counted }) => [set, member, counted ? [counted.key, counted.field, counted.by] : null]),
           ),
           JSON.stringify(increments.map(({ key, field, by }) => [key, field, by])),
-          ifMember?.set ?? null,
-          ifMember?.member ?? null,
+          ifUnchanged ? `${KEYV_NAMESPACE}:${ifUnchanged.key}` : null,
+          ifUnchanged ? keyvTextOf(ifUnchanged.value) : null,
         ).finally(noteWrite);
       } catch (error) {
-        if ((error as Error | undefined)?.message?.includes(NOT_A_MEMBER)) return false;
+        if ((error as Error | undefined)?.message?.includes(CHANGED_SINCE_READ)) return false;
         throw error;
       }
       return true;
@@ -667,8 +667,8 @@ async function createEntryTable(query: SqlQuery): Promise<void> {
 async function createAtomicWrites(query: SqlQuery): Promise<void> {
   await query('CREATE TEMP VIEW IF NOT EXISTS fp_writes(op, name, value, counter) AS SELECT NULL, NULL, NULL, NULL');
   await query(`CREATE TEMP TRIGGER IF NOT EXISTS fp_write INSTEAD OF INSERT ON fp_writes BEGIN
-    SELECT RAISE(ABORT, '${NOT_A_MEMBER}') WHERE NEW.op = 'if-member'
-      AND NOT EXISTS (SELECT 1 FROM fp_sets WHERE name = NEW.name AND member = NEW.value);
+    SELECT RAISE(ABORT, '${CHANGED_SINCE_READ}') WHERE NEW.op = 'if-unchanged'
+      AND NOT EXISTS (SELECT 1 FROM ${KEYV_TABLE} WHERE key = NEW.name AND value = NEW.value);
     INSERT INTO ${KEYV_TABLE}(key, value) SELECT NEW.name, NEW.value WHERE NEW.op = 'record'
       ON CONFLICT(key) DO UPDATE SET value = excluded.value;
     DELETE FROM ${KEYV_TABLE} WHERE NEW.op = 'delete' AND key = NEW.name;
@@ -684,7 +684,7 @@ async function createAtomicWrites(query: SqlQuery): Promise<void> {
 }
 
 /** The message of the RAISE that refuses a conditional atomic write (sqlite3 prefixes its code). */
-const NOT_A_MEMBER = 'fp_writes: not a member';
+const CHANGED_SINCE_READ = 'fp_writes: changed since read';
 
 async function createChangeLog(query: SqlQuery): Promise<void> {
   // The same DDL @keyv/sqlite runs, so the triggers can be made before it has run its own.

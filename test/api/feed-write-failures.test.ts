@@ -331,6 +331,46 @@ describe.each(STORES)('a feed deleted while an edit of it waits to write (%s sto
     await expectDeleted(t, user, feed);
   });
 
+  it('a rotation landing while an edit waits to write: the edit is made again over it, and the retired URL stays dead', async (context) => {
+    const upstream = await startSources(context);
+    const t = await buildTestApp(context, { allowPrivate: [upstream.hostPort], store });
+    const user = await userWithSources(t, upstream.url);
+    const feed = await createdToDelete(user);
+    // The edit's write is held until its lease has lapsed (released as its owner) and a rotation of
+    // the feed — its public URL leaked — has finished.
+    const editLease = lease.feedEdit(feed.id);
+    let editOwner: string | undefined;
+    let rotated: Awaited<ReturnType<typeof user.rotateFeed>> | undefined;
+    const { acquireLease, writeAtomically } = t.kv;
+    t.kv.acquireLease = async (name, owner, ttlMs) => {
+      const taken = await acquireLease(name, owner, ttlMs);
+      if (taken && name === editLease) editOwner ??= owner;
+      return taken;
+    };
+    t.kv.writeAtomically = async (write) => {
+      if (rotated === undefined && write.records?.some(([name]) => name === `feed:${feed.id}`)) {
+        await t.kv.releaseLease(editLease, editOwner!);
+        rotated = await user.rotateFeed(feed.id);
+      }
+      return writeAtomically(write);
+    };
+
+    const edited = await user.editFeed(feed.id, { title: 'Renamed' });
+    t.kv.writeAtomically = writeAtomically;
+    // Positive control: the rotation ran in between and answered a new URL.
+    expect(rotated?.statusCode).toBe(200);
+    const newUrl = rotated!.json().urls.atom as string;
+    expect(newUrl).not.toBe(feed.url);
+
+    expect(edited.statusCode).toBe(200);
+    expect(edited.json()).toMatchObject({ title: 'Renamed', urls: { atom: newUrl } });
+    expect(await user.readPublic(newUrl)).toBe(200);
+    // Memory on another instance would see the retired token's deletion through Redis's push a
+    // moment later; the store itself must hold no trace of it.
+    expect(await t.deps.registry.findPublicToken(new URL(feed.url).pathname.split('/')[2]!)).toBeUndefined();
+    expect(await user.readPublic(feed.url)).toBe(404);
+  });
+
   it('two deletes of one feed at once take it off the counter once', async (context) => {
     const upstream = await startSources(context);
     const t = await buildTestApp(context, { allowPrivate: [upstream.hostPort], store });

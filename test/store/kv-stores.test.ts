@@ -107,30 +107,31 @@ describe.each(STORES)('key-value store (%s)', (kind) => {
     await one.writeAtomically({}); // nothing to write: no round trip, no error
   });
 
-  it('writes atomically only while a member is in a set (ifMember): refused, nothing of it is written', async () => {
-    await one.set('cond:f1', 'before');
+  it('writes atomically only while a record is unchanged (ifUnchanged): refused, nothing of it is written', async () => {
+    await one.set('cond:f1', { title: 'before', n: 1 });
     await one.addMember('cond:out', 'f1');
     await one.addToField('cond:counts', 'feeds', 1);
+    await one.set('cond:gone', 'kept');
     const write = {
-      records: [['cond:f1', 'after'] as [string, unknown], ['cond:token', 'f1'] as [string, unknown]],
+      records: [['cond:f1', { title: 'after', n: 2 }] as [string, unknown], ['cond:token', 'f1'] as [string, unknown]],
       deletes: ['cond:gone'],
       members: [{ set: 'cond:in', member: 'f1' }],
       removeMembers: [{ set: 'cond:out', member: 'f1' }],
       increments: [{ key: 'cond:counts', field: 'feeds', by: 1 }],
-      ifMember: { set: 'cond:listed', member: 'f1' },
     };
-    await one.set('cond:gone', 'kept');
-    // The write itself adds the member it is conditioned on: checked before any of it applies.
-    const refused = await two.writeAtomically({ ...write, members: [...write.members, { set: 'cond:listed', member: 'f1' }] });
-    expect(await one.getMany(['cond:f1', 'cond:token', 'cond:gone'])).toEqual(['before', undefined, 'kept']);
-    expect(await one.membersOfMany(['cond:in', 'cond:out', 'cond:listed'])).toEqual([[], ['f1'], []]);
-    expect(await one.readFields('cond:counts')).toEqual({ feeds: '1' });
-    expect(refused).toBe(false);
-    // Listed: the whole write applies.
-    await one.addMember('cond:listed', 'f1');
-    expect(await two.writeAtomically(write)).toBe(true);
-    expect(await one.getMany(['cond:f1', 'cond:token', 'cond:gone'])).toEqual(['after', 'f1', undefined]);
-    expect(await one.membersOfMany(['cond:in', 'cond:out', 'cond:listed'])).toEqual([['f1'], [], ['f1']]);
+    // Changed since it was read (another writer's record), or gone: none of the write applies.
+    for (const read of [{ title: 'before', n: 0 }, { title: 'read when it was other' }]) {
+      expect(await two.writeAtomically({ ...write, ifUnchanged: { key: 'cond:f1', value: read } })).toBe(false);
+      expect(await one.getMany(['cond:f1', 'cond:token', 'cond:gone'])).toEqual([{ title: 'before', n: 1 }, undefined, 'kept']);
+      expect(await one.membersOfMany(['cond:in', 'cond:out'])).toEqual([[], ['f1']]);
+      expect(await one.readFields('cond:counts')).toEqual({ feeds: '1' });
+    }
+    expect(await two.writeAtomically({ ifUnchanged: { key: 'cond:missing', value: 'x' } })).toBe(false);
+    // Unchanged since read (as read back through the other connection): the whole write applies.
+    const read = await two.get('cond:f1');
+    expect(await two.writeAtomically({ ...write, ifUnchanged: { key: 'cond:f1', value: read } })).toBe(true);
+    expect(await one.getMany(['cond:f1', 'cond:token', 'cond:gone'])).toEqual([{ title: 'after', n: 2 }, 'f1', undefined]);
+    expect(await one.membersOfMany(['cond:in', 'cond:out'])).toEqual([['f1'], []]);
     expect(await one.readFields('cond:counts')).toEqual({ feeds: '2' });
   });
 
