@@ -300,30 +300,41 @@ describe.skipIf(REDIS_SKIP_REASON)('a feed delete that fails part-way (redis sto
   });
 });
 
+/**
+ * Holds the first write of the feed's record until its edit lease has lapsed (released here as its
+ * owner, as the lapse of a write that waited out the busy timeout would) and `meanwhile` has run to
+ * its end; every later write goes through as it is.
+ */
+function stallFirstEditWrite(t: TestApp, feedId: string, meanwhile: () => Promise<void>): void {
+  const editLease = lease.feedEdit(feedId);
+  let editOwner: string | undefined;
+  let stalled = false;
+  const { acquireLease, writeAtomically } = t.kv;
+  t.kv.acquireLease = async (name, owner, ttlMs) => {
+    const taken = await acquireLease(name, owner, ttlMs);
+    if (taken && name === editLease) editOwner ??= owner;
+    return taken;
+  };
+  t.kv.writeAtomically = async (write) => {
+    if (!stalled && write.records?.some(([name]) => name === `feed:${feedId}`)) {
+      stalled = true;
+      await t.kv.releaseLease(editLease, editOwner!);
+      await meanwhile();
+    }
+    return writeAtomically(write);
+  };
+}
+
 describe.each(STORES)('a feed deleted while an edit of it waits to write (%s store)', (store) => {
   it('the edit answers 404 and brings nothing back: no record, no public URL, no listing', async (context) => {
     const upstream = await startSources(context);
     const t = await buildTestApp(context, { allowPrivate: [upstream.hostPort], store });
     const user = await userWithSources(t, upstream.url);
     const feed = await createdToDelete(user);
-    // The edit's write is held until its lease has lapsed (released here as its owner, as the lapse
-    // of a write that waited out the busy timeout would) and a delete of the feed has finished.
-    const editLease = lease.feedEdit(feed.id);
-    let editOwner: string | undefined;
     let deleted: number | undefined;
-    const { acquireLease, writeAtomically } = t.kv;
-    t.kv.acquireLease = async (name, owner, ttlMs) => {
-      const taken = await acquireLease(name, owner, ttlMs);
-      if (taken && name === editLease) editOwner ??= owner;
-      return taken;
-    };
-    t.kv.writeAtomically = async (write) => {
-      if (deleted === undefined && write.records?.some(([name]) => name === `feed:${feed.id}`)) {
-        await t.kv.releaseLease(editLease, editOwner!);
-        deleted = (await user.deleteFeed(feed.id)).statusCode;
-      }
-      return writeAtomically(write);
-    };
+    stallFirstEditWrite(t, feed.id, async () => {
+      deleted = (await user.deleteFeed(feed.id)).statusCode;
+    });
 
     const edited = await user.editFeed(feed.id, { title: 'Back again' });
     expect(deleted).toBe(204);
@@ -336,27 +347,13 @@ describe.each(STORES)('a feed deleted while an edit of it waits to write (%s sto
     const t = await buildTestApp(context, { allowPrivate: [upstream.hostPort], store });
     const user = await userWithSources(t, upstream.url);
     const feed = await createdToDelete(user);
-    // The edit's write is held until its lease has lapsed (released as its owner) and a rotation of
-    // the feed — its public URL leaked — has finished.
-    const editLease = lease.feedEdit(feed.id);
-    let editOwner: string | undefined;
+    // Its public URL leaked: the user rotates it while the edit waits.
     let rotated: Awaited<ReturnType<typeof user.rotateFeed>> | undefined;
-    const { acquireLease, writeAtomically } = t.kv;
-    t.kv.acquireLease = async (name, owner, ttlMs) => {
-      const taken = await acquireLease(name, owner, ttlMs);
-      if (taken && name === editLease) editOwner ??= owner;
-      return taken;
-    };
-    t.kv.writeAtomically = async (write) => {
-      if (rotated === undefined && write.records?.some(([name]) => name === `feed:${feed.id}`)) {
-        await t.kv.releaseLease(editLease, editOwner!);
-        rotated = await user.rotateFeed(feed.id);
-      }
-      return writeAtomically(write);
-    };
+    stallFirstEditWrite(t, feed.id, async () => {
+      rotated = await user.rotateFeed(feed.id);
+    });
 
     const edited = await user.editFeed(feed.id, { title: 'Renamed' });
-    t.kv.writeAtomically = writeAtomically;
     // Positive control: the rotation ran in between and answered a new URL.
     expect(rotated?.statusCode).toBe(200);
     const newUrl = rotated!.json().urls.atom as string;
