@@ -533,27 +533,31 @@ async function settleRefusedLink(
     connection === undefined
       ? { ...record, status: 'disabled', lastError: CONNECTION_REMOVED, updatedAt: now }
       : { ...record, ...resetForRetry(now) };
+  // Each over the mark as written (a compare-and-set): one written over since — the relink's own
+  // reset, a refresh with the new token, an edit — already says what it should.
   for (const sibling of marked) {
     try {
-      const undone = await saveRefreshed(deps, sibling, undo(sibling));
-      if (undone) await rebuildQuietly(deps, undone, options);
+      const undone = undo(sibling);
+      if (await deps.registry.saveEditedSource(undone, sibling)) await rebuildQuietly(deps, undone, options);
     } catch (error) {
       if (!isStoreBusy(error)) throw error;
       logBackgroundFailure(deps.logger, error, 'putting back a source of a relinked connection', { sourceId: sibling.id });
     }
   }
   if (failed?.status !== 'unauthorized') return undefined;
-  const undone = await saveRefreshed(deps, failed, undo(failed));
-  if (undone) await rebuildQuietly(deps, undone, options);
-  return { outcome: 'skipped', source: undone ?? failed };
+  const undone = undo(failed);
+  if (!(await deps.registry.saveEditedSource(undone, failed)))
+    return { outcome: 'skipped', source: (await deps.registry.getSource(failed.id)) ?? failed };
+  await rebuildQuietly(deps, undone, options);
+  return { outcome: 'skipped', source: undone };
 }
 
 /**
  * The other sources of a connection marked unauthorized, so they say so at once; answers those
  * marked, as written. One left unmarked (a busy store: logged at warn, the refresh's own result
  * stands) is still scheduled, and meets the provider's 401 itself. Each is written over the record as
- * listed (a compare-and-set): one edited or deleted meanwhile keeps the edit, and is left to its own
- * next refresh.
+ * listed (a compare-and-set): one edited, refreshed or deleted meanwhile keeps that, and is left to
+ * its own next refresh.
  */
 async function markSourcesOfConnectionUnauthorized(deps: Deps, connectionId: string, options: RefreshOptions): Promise<SourceRecord[]> {
   const now = deps.now().toISOString();
@@ -568,7 +572,8 @@ async function markSourcesOfConnectionUnauthorized(deps: Deps, connectionId: str
     };
     try {
       await markRebuildPending(deps, dependent, options);
-      if (!(await deps.registry.saveRefreshedSource(marked, dependent))) continue;
+      // Over the record as listed: one refreshed, edited or deleted since keeps that.
+      if (!(await deps.registry.saveEditedSource(marked, dependent))) continue;
     } catch (error) {
       if (!isStoreBusy(error)) throw error;
       logBackgroundFailure(deps.logger, error, 'marking a source of a refused connection', { sourceId: dependent.id });

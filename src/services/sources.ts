@@ -161,80 +161,77 @@ async function changeSource(
 ): Promise<SourceRecord> {
   const id = source.id;
   const now = deps.now().toISOString();
-  let updated: SourceRecord = { ...source, updatedAt: now };
-  if (input.title !== undefined) updated.title = cleanTitle(input.title) ?? source.title;
-  if (input.refreshMinutes !== undefined) {
-    updated.refreshMinutes = checkRefreshMinutes(deps, input.refreshMinutes);
-    updated.nextFetchAt = nextFetchAfter(deps.config.refresh, updated, new Date(source.lastFetchedAt ?? now));
-  }
+  // What the edit sets, every field named even where it clears one: applied over the record read,
+  // and again over the record as it is when a refresh or another write landed in between (saveEdit).
+  const changes: Partial<SourceRecord> = { updatedAt: now };
+  if (input.title !== undefined) changes.title = cleanTitle(input.title) ?? source.title;
+  if (input.refreshMinutes !== undefined) changes.refreshMinutes = checkRefreshMinutes(deps, input.refreshMinutes);
   const marked = checkMarkedSecrets(input.secrets);
   if (input.url === undefined && marked.length > 0) {
     // Marked on a source as it is: its URL masked again, and what it has cached scrubbed now.
-    updated = { ...updated, ...sourceUrlFields(deps, source, deps.vault.open(source.urlSealed), [], marked) };
-    const secrets = secretsOfRecord(deps, updated);
+    Object.assign(changes, sourceUrlFields(deps, source, deps.vault.open(source.urlSealed), [], marked));
+    const secrets = secretsOfRecord(deps, { ...source, ...changes });
     await scrubCachedEntries(deps, id, secrets);
     // The source's own fields came from the upstream too (title, home page, artwork, last error):
     // a value the rules did not recognise may be in them, and they are published or shown.
-    updated = {
-      ...updated,
-      title: scrubText(updated.title, secrets),
-      ...(updated.siteUrl === undefined ? {} : { siteUrl: scrubText(updated.siteUrl, secrets) }),
-      ...(updated.image === undefined ? {} : { image: scrubText(updated.image, secrets) }),
-      ...(updated.lastError === undefined ? {} : { lastError: scrubText(updated.lastError, secrets) }),
-    };
+    changes.title = scrubText(changes.title ?? source.title, secrets);
+    if (source.siteUrl !== undefined) changes.siteUrl = scrubText(source.siteUrl, secrets);
+    if (source.image !== undefined) changes.image = scrubText(source.image, secrets);
+    if (source.lastError !== undefined) changes.lastError = scrubText(source.lastError, secrets);
   }
   if (input.url !== undefined) {
     await claim!.add([input.url]);
     const probe = await probeSource(deps, userId, input.url, source.connectionId, [...knownSecretsOf(deps, source), ...marked]);
     await claim!.add([probe.storedUrl]);
-    updated = {
-      ...updated,
+    Object.assign(changes, {
       urlDigests: urlDigestsOf(deps, [input.url, probe.storedUrl], source.connectionId),
       ...sourceUrlFields(deps, source, probe.storedUrl, [deps.vault.open(source.urlSealed), ...probe.urls], marked),
       host: probe.host,
       etag: undefined,
       lastModified: undefined,
-    };
+    });
   }
   if (input.url !== undefined || source.status === 'unauthorized' || source.status === 'disabled') {
     // An edit is the user's word that the source should work again: retry it now.
-    updated = { ...updated, ...resetForRetry(now) };
+    Object.assign(changes, resetForRetry(now));
   }
-  updated = await saveEdit(deps, source, updated, input.refreshMinutes !== undefined);
+  const { written, overwrote } = await saveEdit(deps, source, changes, input.refreshMinutes !== undefined);
   if (input.url !== undefined) {
+    // The URLs the record held (as read, and as overwritten: a redirect a refresh followed meanwhile).
     await unindexSource(deps, source);
-    await indexSource(deps, updated);
+    if (overwrote !== source) await unindexSource(deps, overwrote);
+    await indexSource(deps, written);
   }
-  if (updated.title !== source.title || marked.length > 0) await rebuildFeedsOfSource(deps, id);
-  return updated;
+  if (written.title !== source.title || marked.length > 0) await rebuildFeedsOfSource(deps, id);
+  return written;
 }
 
-/** Tries of an edit's write over a record that keeps changing under it, before it writes regardless. */
+/** Tries of an edit's write over a record that keeps changing under it. */
 const EDIT_WRITE_TRIES = 5;
 
 /**
- * Writes an edit (`edited`, made from `read`) over the record as it is: a refresh or another edit
- * written since the read keeps its fields, and the edit's own changes — the fields it set, cleared or
- * reset — are applied over them (the next fetch planned again from the current record when the
- * interval changed). Answers the record written. A source deleted meanwhile answers 404.
+ * Writes an edit's `changes` over the record `read`, by compare-and-set: when a refresh or another
+ * write landed since the read, over the record as it is then, so that write keeps its fields and
+ * the edit its own. A new interval plans the next fetch from the record's last fetch (a reset's
+ * "now" stands). Answers the record written and the one it overwrote; 404 for a source deleted
+ * meanwhile, 409 for one that kept changing.
  */
-async function saveEdit(deps: Deps, read: SourceRecord, edited: SourceRecord, replan: boolean): Promise<SourceRecord> {
-  const changed = (Object.keys({ ...read, ...edited }) as Array<keyof SourceRecord>).filter((field) => edited[field] !== read[field]);
+async function saveEdit(
+  deps: Deps,
+  read: SourceRecord,
+  changes: Partial<SourceRecord>,
+  replan: boolean,
+): Promise<{ written: SourceRecord; overwrote: SourceRecord }> {
   let base = read;
-  let next = edited;
   for (let attempt = 1; ; attempt++) {
-    if (await deps.registry.saveEditedSource(next, base)) return next;
+    const next: SourceRecord = { ...base, ...changes };
+    if (replan && changes.nextFetchAt === undefined)
+      next.nextFetchAt = nextFetchAfter(deps.config.refresh, next, new Date(base.lastFetchedAt ?? next.updatedAt));
+    if (await deps.registry.saveEditedSource(next, base)) return { written: next, overwrote: base };
+    if (attempt === EDIT_WRITE_TRIES) throw new ConflictError('the source kept changing while it was edited; try again');
     const current = await deps.registry.getSource(read.id);
     if (!current || !(await deps.registry.isSourceListed(read.id))) throw new NotFoundError('Source');
     base = current;
-    next = { ...current };
-    for (const field of changed) (next as unknown as Record<string, unknown>)[field] = edited[field];
-    if (replan && edited.nextFetchAt !== read.nextFetchAt && next.status !== 'new')
-      next.nextFetchAt = nextFetchAfter(deps.config.refresh, next, new Date(current.lastFetchedAt ?? edited.updatedAt));
-    if (attempt >= EDIT_WRITE_TRIES) {
-      await deps.registry.saveSource(next);
-      return next;
-    }
   }
 }
 

@@ -5,7 +5,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { refreshSource } from '../../src/refresh/refresh-source.js';
 import { buildTestApp } from '../helpers/app.js';
 import { STORES } from '../helpers/stores.js';
-import { serveBody, startUpstream } from '../helpers/upstream.js';
+import { redirect, serveBody, startUpstream, status } from '../helpers/upstream.js';
 
 const feedWith = (titles: string[]) =>
   '<?xml version="1.0"?><rss version="2.0"><channel><title>Club</title><link>http://example.test/</link>' +
@@ -51,5 +51,65 @@ describe.each(STORES)('a source edit with a refresh landing between its read and
     // A new interval plans the next fetch from the refresh's fetch (5% jitter at most).
     if ('refreshMinutes' in payload)
       expect(Date.parse(stored.nextFetchAt) - Date.parse(stored.lastFetchedAt!)).toBeGreaterThanOrEqual(0.95 * 240 * 60_000);
+  });
+
+  /** A source on `/old` of an upstream whose routes the test switches, its API key, and a PATCH whose read is followed by a refresh. */
+  async function sourceOnOld(context: Parameters<typeof buildTestApp>[0], oldRoute: () => 'feed' | 'unavailable' | 'moved') {
+    const rss = { contentType: 'application/rss+xml' };
+    const upstream = await startUpstream({
+      '/old': (request, response) => {
+        const now = oldRoute();
+        if (now === 'feed') return serveBody(feedWith(['One']), rss)(request, response);
+        if (now === 'unavailable') return status(503, { retryAfter: '3600' })(request, response);
+        return redirect(301, '/moved')(request, response);
+      },
+      '/moved': serveBody(feedWith(['Moved']), rss),
+      '/new': serveBody(feedWith(['New']), rss),
+    });
+    context.onTestFinished(() => upstream.close());
+    const t = await buildTestApp(context, { store, allowPrivate: [upstream.hostPort] });
+    const apiKey = await t.createUserKey();
+    const created = await t.api(apiKey, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url('/old') } });
+    expect(created.statusCode, created.body).toBe(201);
+    const id = created.json().id as string;
+    const getOwnedSource = t.deps.registry.getOwnedSource.bind(t.deps.registry);
+    const refreshed: { result?: Awaited<ReturnType<typeof refreshSource>> } = {};
+    vi.spyOn(t.deps.registry, 'getOwnedSource').mockImplementationOnce(async (...args) => {
+      const read = await getOwnedSource(...args);
+      refreshed.result = await refreshSource(t.deps, id, { force: true });
+      return read;
+    });
+    return { t, upstream, apiKey, id, refreshed };
+  }
+
+  it("a new URL, with the old one's refresh failing in between: the edit's reset stands (no error, no Retry-After)", async (context) => {
+    let old: 'feed' | 'unavailable' = 'feed';
+    const { t, upstream, apiKey, id, refreshed } = await sourceOnOld(context, () => old);
+    old = 'unavailable';
+    const edited = await t.api(apiKey, { method: 'PATCH', url: `/api/v1/sources/${id}`, payload: { url: upstream.url('/new') } });
+    expect(edited.statusCode, edited.body).toBe(200);
+    // Positive control: the old URL's refresh recorded its 503 and Retry-After in between.
+    expect(refreshed.result?.source).toMatchObject({ errorCount: 1 });
+    expect(refreshed.result?.source.retryAfterUntil).toBeDefined();
+
+    const stored = (await t.deps.registry.getSource(id))!;
+    expect(stored).toMatchObject({ status: 'new', errorCount: 0 });
+    expect(stored.retryAfterUntil).toBeUndefined();
+    expect(stored.lastError).toBeUndefined();
+    expect((await refreshSource(t.deps, id, { force: true }))?.source).toMatchObject({ status: 'ok' });
+  });
+
+  it('a new URL, with a refresh following a redirect of the old one in between: the redirect target is free to add', async (context) => {
+    let old: 'feed' | 'moved' = 'feed';
+    const { t, upstream, apiKey, id, refreshed } = await sourceOnOld(context, () => old);
+    old = 'moved';
+    const edited = await t.api(apiKey, { method: 'PATCH', url: `/api/v1/sources/${id}`, payload: { url: upstream.url('/new') } });
+    expect(edited.statusCode, edited.body).toBe(200);
+    // Positive control: the refresh followed the 301 and recorded the moved URL.
+    expect(refreshed.result?.source.urlMasked).toContain('/moved');
+
+    expect((await t.deps.registry.getSource(id))!.urlMasked).toContain('/new');
+    const added = await t.api(apiKey, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url('/moved') } });
+    expect(added.statusCode, added.body).toBe(201);
   });
 });

@@ -122,17 +122,40 @@ describe.each(STORES)("a signed source's 401 while the user relinks its connecti
       relinked = true;
       return listed;
     });
-    const saveRefreshedSource = vi.spyOn(t.deps.registry, 'saveRefreshedSource');
+    const saveEditedSource = vi.spyOn(t.deps.registry, 'saveEditedSource');
 
     await refreshSource(t.deps, id, { force: true });
     // Positive controls: the relink landed there, and the sibling was written unauthorized after it.
     expect(relinked).toBe(true);
-    expect(saveRefreshedSource.mock.calls.some(([written]) => written.id === siblingId && written.status === 'unauthorized')).toBe(true);
+    expect(saveEditedSource.mock.calls.some(([written]) => written.id === siblingId && written.status === 'unauthorized')).toBe(true);
 
     expect((await t.deps.registry.getConnection(connectionId))!.status).toBe('connected');
     expect((await t.deps.registry.getSource(siblingId))!.status).not.toBe('unauthorized');
     expect((await t.deps.registry.getSource(id))!.status).not.toBe('unauthorized');
     expect((await refreshSource(t.deps, siblingId))?.source).toMatchObject({ status: 'ok', errorCount: 0 });
+  });
+
+  it("landing before a marked sibling's refresh with the new token: the put-back leaves that refresh's result", async (context) => {
+    const { t, apiKey, connectionId, id, siblingId } = await revokedWithSibling(context, { store });
+    const saveEditedSource = t.deps.registry.saveEditedSource.bind(t.deps.registry);
+    const sibling: { refresh?: Awaited<ReturnType<typeof refreshSource>> } = {};
+    // Once the sibling is marked, the user relinks (putting it back) and it refreshes with the new token.
+    vi.spyOn(t.deps.registry, 'saveEditedSource').mockImplementation(async (written, read) => {
+      const saved = await saveEditedSource(written, read);
+      if (sibling.refresh === undefined && saved && written.id === siblingId && written.status === 'unauthorized') {
+        await relink(t, apiKey, connectionId);
+        sibling.refresh = await refreshSource(t.deps, siblingId, { force: true });
+      }
+      return saved;
+    });
+
+    await refreshSource(t.deps, id, { force: true });
+    // Positive control: the sibling was marked, then refreshed fine with the new token.
+    expect(sibling.refresh?.source).toMatchObject({ status: 'ok' });
+    expect((await t.deps.registry.getSource(siblingId))!).toMatchObject({
+      status: 'ok',
+      lastFetchedAt: sibling.refresh!.source.lastFetchedAt,
+    });
   });
 
   it("begun between the connection's read and its write: the relink's pending request survives, and its callback links", async (context) => {

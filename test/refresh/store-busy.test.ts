@@ -373,13 +373,13 @@ describe("a signed source's 401 and the connection's other sources", () => {
     const { t, connectionId, id, siblingId } = await revokedWithSibling(context, { busyTimeoutMs: BUSY_TIMEOUT_MS });
     const other = openSecondConnection(t);
     context.onTestFinished(() => other.close());
-    // The lock is held for the sibling's write alone (the source's own comes first).
-    const { spy: locked, refused } = lockedForNextCall(t.deps.registry, 'saveRefreshedSource', other, 1);
+    // The lock is held for the sibling's write alone.
+    const { spy: locked, refused } = lockedForNextCall(t.deps.registry, 'saveEditedSource', other);
 
     expect((await refreshSource(t.deps, id, { force: true }))?.source).toMatchObject({ status: 'unauthorized' });
     // Positive controls: the sibling's write met the lock.
-    expect(locked).toHaveBeenCalledTimes(2);
-    expect(locked.mock.calls[1]![0]).toMatchObject({ id: siblingId, status: 'unauthorized' });
+    expect(locked).toHaveBeenCalledTimes(1);
+    expect(locked.mock.calls[0]![0]).toMatchObject({ id: siblingId, status: 'unauthorized' });
     expect(refused()).toSatisfy(isStoreBusy);
     expect(warnings(t)).toEqual([[40, 'marking a source of a refused connection put off: the store is busy']]);
     expect((await t.deps.registry.getConnection(connectionId))!).toMatchObject({ status: 'unauthorized' });
