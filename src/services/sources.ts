@@ -161,42 +161,51 @@ async function changeSource(
 ): Promise<SourceRecord> {
   const id = source.id;
   const now = deps.now().toISOString();
-  // What the edit sets, every field named even where it clears one: applied over the record read,
-  // and again over the record as it is when a refresh or another write landed in between (saveEdit).
-  const changes: Partial<SourceRecord> = { updatedAt: now };
-  if (input.title !== undefined) changes.title = cleanTitle(input.title) ?? source.title;
-  if (input.refreshMinutes !== undefined) changes.refreshMinutes = checkRefreshMinutes(deps, input.refreshMinutes);
+  const title = input.title === undefined ? undefined : cleanTitle(input.title);
+  const refreshMinutes = input.refreshMinutes === undefined ? undefined : checkRefreshMinutes(deps, input.refreshMinutes);
   const marked = checkMarkedSecrets(input.secrets);
-  if (input.url === undefined && marked.length > 0) {
-    // Marked on a source as it is: its URL masked again, and what it has cached scrubbed now.
-    Object.assign(changes, sourceUrlFields(deps, source, deps.vault.open(source.urlSealed), [], marked));
-    const secrets = secretsOfRecord(deps, { ...source, ...changes });
-    await scrubCachedEntries(deps, id, secrets);
-    // The source's own fields came from the upstream too (title, home page, artwork, last error):
-    // a value the rules did not recognise may be in them, and they are published or shown.
-    changes.title = scrubText(changes.title ?? source.title, secrets);
-    if (source.siteUrl !== undefined) changes.siteUrl = scrubText(source.siteUrl, secrets);
-    if (source.image !== undefined) changes.image = scrubText(source.image, secrets);
-    if (source.lastError !== undefined) changes.lastError = scrubText(source.lastError, secrets);
-  }
+  let probe: Awaited<ReturnType<typeof probeSource>> | undefined;
   if (input.url !== undefined) {
     await claim!.add([input.url]);
-    const probe = await probeSource(deps, userId, input.url, source.connectionId, [...knownSecretsOf(deps, source), ...marked]);
+    probe = await probeSource(deps, userId, input.url, source.connectionId, [...knownSecretsOf(deps, source), ...marked]);
     await claim!.add([probe.storedUrl]);
-    Object.assign(changes, {
-      urlDigests: urlDigestsOf(deps, [input.url, probe.storedUrl], source.connectionId),
-      ...sourceUrlFields(deps, source, probe.storedUrl, [deps.vault.open(source.urlSealed), ...probe.urls], marked),
-      host: probe.host,
-      etag: undefined,
-      lastModified: undefined,
-    });
   }
-  if (input.url !== undefined || source.status === 'unauthorized' || source.status === 'disabled') {
+  // What the edit makes of a record: the one read, or — when a refresh or another write landed in
+  // between — the one it left (saveEdit), so that write keeps its fields and the edit sets its own.
+  const changesOf = (base: SourceRecord): Partial<SourceRecord> => {
+    const changes: Partial<SourceRecord> = { updatedAt: now };
+    if (input.title !== undefined) changes.title = title ?? base.title;
+    if (refreshMinutes !== undefined) changes.refreshMinutes = refreshMinutes;
+    if (probe === undefined && marked.length > 0) {
+      // Marked on a source as it is: its URL masked again (its cached entries are scrubbed below).
+      Object.assign(changes, sourceUrlFields(deps, base, deps.vault.open(base.urlSealed), [], marked));
+      // The source's own fields came from the upstream too (title, home page, artwork, last error):
+      // a value the rules did not recognise may be in them, and they are published or shown.
+      const secrets = secretsOfRecord(deps, { ...base, ...changes });
+      changes.title = scrubText(changes.title ?? base.title, secrets);
+      if (base.siteUrl !== undefined) changes.siteUrl = scrubText(base.siteUrl, secrets);
+      if (base.image !== undefined) changes.image = scrubText(base.image, secrets);
+      if (base.lastError !== undefined) changes.lastError = scrubText(base.lastError, secrets);
+    }
+    if (probe !== undefined) {
+      Object.assign(changes, {
+        urlDigests: urlDigestsOf(deps, [input.url!, probe.storedUrl], base.connectionId),
+        ...sourceUrlFields(deps, base, probe.storedUrl, [deps.vault.open(base.urlSealed), ...probe.urls], marked),
+        host: probe.host,
+        etag: undefined,
+        lastModified: undefined,
+      });
+    }
     // An edit is the user's word that the source should work again: retry it now.
-    Object.assign(changes, resetForRetry(now));
-  }
-  const { written, overwrote } = await saveEdit(deps, source, changes, input.refreshMinutes !== undefined);
-  if (input.url !== undefined) {
+    if (probe !== undefined || base.status === 'unauthorized' || base.status === 'disabled') Object.assign(changes, resetForRetry(now));
+    return changes;
+  };
+  const scrubFor = (record: SourceRecord) => scrubCachedEntries(deps, id, secretsOfRecord(deps, record));
+  if (probe === undefined && marked.length > 0) await scrubFor({ ...source, ...changesOf(source) });
+  const { written, overwrote } = await saveEdit(deps, source, changesOf, refreshMinutes !== undefined);
+  // A refresh written between that scrub and this write cached entries scrubbed for the secrets before.
+  if (probe === undefined && marked.length > 0 && overwrote !== source) await scrubFor(written);
+  if (probe !== undefined) {
     // The URLs the record held (as read, and as overwritten: a redirect a refresh followed meanwhile).
     await unindexSource(deps, source);
     if (overwrote !== source) await unindexSource(deps, overwrote);
@@ -210,22 +219,23 @@ async function changeSource(
 const EDIT_WRITE_TRIES = 5;
 
 /**
- * Writes an edit's `changes` over the record `read`, by compare-and-set: when a refresh or another
- * write landed since the read, over the record as it is then, so that write keeps its fields and
- * the edit its own. A new interval plans the next fetch from the record's last fetch (a reset's
- * "now" stands). Answers the record written and the one it overwrote; 404 for a source deleted
+ * Writes an edit over the record `read`, by compare-and-set: when a refresh or another write landed
+ * since the read, over the record as it is then (`changesOf` that record). A new interval plans the
+ * next fetch from the record's last one, unless the source is due at once (a reset's "now", or a
+ * record still new). Answers the record written and the one it overwrote; 404 for a source deleted
  * meanwhile, 409 for one that kept changing.
  */
 async function saveEdit(
   deps: Deps,
   read: SourceRecord,
-  changes: Partial<SourceRecord>,
+  changesOf: (base: SourceRecord) => Partial<SourceRecord>,
   replan: boolean,
 ): Promise<{ written: SourceRecord; overwrote: SourceRecord }> {
   let base = read;
   for (let attempt = 1; ; attempt++) {
+    const changes = changesOf(base);
     const next: SourceRecord = { ...base, ...changes };
-    if (replan && changes.nextFetchAt === undefined)
+    if (replan && changes.nextFetchAt === undefined && base.status !== 'new')
       next.nextFetchAt = nextFetchAfter(deps.config.refresh, next, new Date(base.lastFetchedAt ?? next.updatedAt));
     if (await deps.registry.saveEditedSource(next, base)) return { written: next, overwrote: base };
     if (attempt === EDIT_WRITE_TRIES) throw new ConflictError('the source kept changing while it was edited; try again');

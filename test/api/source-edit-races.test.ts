@@ -54,7 +54,11 @@ describe.each(STORES)('a source edit with a refresh landing between its read and
   });
 
   /** A source on `/old` of an upstream whose routes the test switches, its API key, and a PATCH whose read is followed by a refresh. */
-  async function sourceOnOld(context: Parameters<typeof buildTestApp>[0], oldRoute: () => 'feed' | 'unavailable' | 'moved') {
+  async function sourceOnOld(
+    context: Parameters<typeof buildTestApp>[0],
+    oldRoute: () => 'feed' | 'unavailable' | 'moved',
+    { refreshAtRead = true } = {},
+  ) {
     const rss = { contentType: 'application/rss+xml' };
     const upstream = await startUpstream({
       '/old': (request, response) => {
@@ -74,11 +78,12 @@ describe.each(STORES)('a source edit with a refresh landing between its read and
     const id = created.json().id as string;
     const getOwnedSource = t.deps.registry.getOwnedSource.bind(t.deps.registry);
     const refreshed: { result?: Awaited<ReturnType<typeof refreshSource>> } = {};
-    vi.spyOn(t.deps.registry, 'getOwnedSource').mockImplementationOnce(async (...args) => {
-      const read = await getOwnedSource(...args);
-      refreshed.result = await refreshSource(t.deps, id, { force: true });
-      return read;
-    });
+    if (refreshAtRead)
+      vi.spyOn(t.deps.registry, 'getOwnedSource').mockImplementationOnce(async (...args) => {
+        const read = await getOwnedSource(...args);
+        refreshed.result = await refreshSource(t.deps, id, { force: true });
+        return read;
+      });
     return { t, upstream, apiKey, id, refreshed };
   }
 
@@ -111,5 +116,87 @@ describe.each(STORES)('a source edit with a refresh landing between its read and
     expect((await t.deps.registry.getSource(id))!.urlMasked).toContain('/new');
     const added = await t.api(apiKey, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url('/moved') } });
     expect(added.statusCode, added.body).toBe(201);
+  });
+
+  it('a new URL while a refresh of the old one indexes the URL it was redirected to: that URL stays free to add', async (context) => {
+    let old: 'feed' | 'moved' = 'feed';
+    const { t, upstream, apiKey, id } = await sourceOnOld(context, () => old, { refreshAtRead: false });
+    old = 'moved';
+    // The edit runs (to its end) right after the refresh indexed the redirect's target, before its record write.
+    const indexSourceUrls = t.deps.registry.indexSourceUrls.bind(t.deps.registry);
+    let edited: Awaited<ReturnType<typeof t.api>> | undefined;
+    vi.spyOn(t.deps.registry, 'indexSourceUrls').mockImplementationOnce(async (...args) => {
+      await indexSourceUrls(...args);
+      edited = await t.api(apiKey, { method: 'PATCH', url: `/api/v1/sources/${id}`, payload: { url: upstream.url('/new') } });
+    });
+    await refreshSource(t.deps, id, { force: true });
+    expect(edited?.statusCode, edited?.body).toBe(200);
+    expect((await t.deps.registry.getSource(id))!.urlMasked).toContain('/new');
+    const added = await t.api(apiKey, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url('/moved') } });
+    expect(added.statusCode, added.body).toBe(201);
+  });
+});
+
+describe.each(STORES)('marking a secret on a source with a refresh landing before the edit writes (%s)', (store) => {
+  const SECRET = 'hush-SECRETVALUE42';
+  const feedLinking = (link: string, titles: string[]) =>
+    `<?xml version="1.0"?><rss version="2.0"><channel><title>Club</title><link>${link}</link>` +
+    titles.map((title, index) => `<item><guid>g${index}</guid><title>${title}</title></item>`).join('') +
+    '</channel></rss>';
+
+  async function markedWithRefreshBetween(
+    context: Parameters<typeof buildTestApp>[0],
+    serve: () => { status?: number; link: string; titles: string[] },
+  ) {
+    const upstream = await startUpstream({
+      '/feed': (request, response) => {
+        const now = serve();
+        if (now.status !== undefined) return status(now.status)(request, response);
+        return serveBody(feedLinking(now.link, now.titles), { contentType: 'application/rss+xml' })(request, response);
+      },
+    });
+    context.onTestFinished(() => upstream.close());
+    const t = await buildTestApp(context, { store, allowPrivate: [upstream.hostPort] });
+    const apiKey = await t.createUserKey();
+    const created = await t.api(apiKey, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url('/feed') } });
+    expect(created.statusCode, created.body).toBe(201);
+    const id = created.json().id as string;
+    const mark = async (secret: string) => {
+      // The refresh runs between the edit's scrub of the cache and its write of the record.
+      const saveEditedSource = t.deps.registry.saveEditedSource.bind(t.deps.registry);
+      const between: { refreshed?: Awaited<ReturnType<typeof refreshSource>> } = {};
+      vi.spyOn(t.deps.registry, 'saveEditedSource').mockImplementationOnce(async (...args) => {
+        between.refreshed = await refreshSource(t.deps, id, { force: true });
+        return saveEditedSource(...args);
+      });
+      const edited = await t.api(apiKey, { method: 'PATCH', url: `/api/v1/sources/${id}`, payload: { secrets: [secret] } });
+      expect(edited.statusCode, edited.body).toBe(200);
+      return between.refreshed;
+    };
+    return { t, id, mark };
+  }
+
+  it("keeps the refresh's own fields (no stale error, its home page)", async (context) => {
+    let serving: { status?: number; link: string; titles: string[] } = { link: 'http://one.test/', titles: ['A'] };
+    const { t, id, mark } = await markedWithRefreshBetween(context, () => serving);
+    serving = { status: 500, link: '', titles: [] };
+    expect((await refreshSource(t.deps, id, { force: true }))?.source.lastError).toBeDefined();
+    serving = { link: 'http://two.test/', titles: ['A'] };
+    const refreshed = await mark('unrelated-value-99');
+    // Positive control: the refresh in between succeeded with the new home page.
+    expect(refreshed?.source).toMatchObject({ status: 'ok', siteUrl: 'http://two.test/' });
+    const stored = (await t.deps.registry.getSource(id))!;
+    expect(stored).toMatchObject({ status: 'ok', siteUrl: 'http://two.test/' });
+    expect(stored.lastError).toBeUndefined();
+  });
+
+  it('scrubs the entries that refresh cached too', async (context) => {
+    let titles = ['A'];
+    const { t, id, mark } = await markedWithRefreshBetween(context, () => ({ link: 'http://one.test/', titles }));
+    titles = ['A', `B ${SECRET}`];
+    const refreshed = await mark(SECRET);
+    // Positive control: the refresh in between cached the new item, secret and all.
+    expect(refreshed?.outcome).toBe('updated');
+    expect(JSON.stringify(await t.deps.registry.getEntries(id))).not.toContain(SECRET);
   });
 });

@@ -158,6 +158,37 @@ describe.each(STORES)("a signed source's 401 while the user relinks its connecti
     });
   });
 
+  it('with an edit of a sibling read before its mark and written after it: the sibling is not left unauthorized', async (context) => {
+    const { t, apiKey, connectionId, id, siblingId } = await revokedWithSibling(context, { store });
+    const listSourcesOfConnection = t.deps.registry.listSourcesOfConnection.bind(t.deps.registry);
+    // The relink lands once the marking has listed the sources (the sibling ok, so left alone by it).
+    vi.spyOn(t.deps.registry, 'listSourcesOfConnection').mockImplementationOnce(async (...args) => {
+      const listed = await listSourcesOfConnection(...args);
+      await relink(t, apiKey, connectionId);
+      return listed;
+    });
+    // Right after the sibling's mark, a rename of it that read it before the mark writes.
+    const saveEditedSource = t.deps.registry.saveEditedSource.bind(t.deps.registry);
+    let renamed: Awaited<ReturnType<typeof t.api>> | undefined;
+    let renaming = false;
+    vi.spyOn(t.deps.registry, 'saveEditedSource').mockImplementation(async (written, read) => {
+      const saved = await saveEditedSource(written, read);
+      if (!renaming && saved && written.id === siblingId && written.status === 'unauthorized') {
+        renaming = true;
+        vi.spyOn(t.deps.registry, 'getOwnedSource').mockResolvedValueOnce(read);
+        renamed = await t.api(apiKey, { method: 'PATCH', url: `/api/v1/sources/${siblingId}`, payload: { title: 'Renamed' } });
+      }
+      return saved;
+    });
+
+    await refreshSource(t.deps, id, { force: true });
+    // Positive control: the rename ran after the mark.
+    expect(renamed?.statusCode, renamed?.body).toBe(200);
+    expect((await t.deps.registry.getConnection(connectionId))!.status).toBe('connected');
+    expect((await t.deps.registry.getSource(siblingId))!).toMatchObject({ title: 'Renamed' });
+    expect((await t.deps.registry.getSource(siblingId))!.status).not.toBe('unauthorized');
+  });
+
   it("begun between the connection's read and its write: the relink's pending request survives, and its callback links", async (context) => {
     const { t, apiKey, connectionId, id } = await revokedWithSibling(context, { store });
     const getConnection = t.deps.registry.getConnection.bind(t.deps.registry);
