@@ -441,9 +441,13 @@ async function saveRefreshed(
   if (!current) {
     // Deleted during the fetch: take back any entries this refresh wrote (deleting is idempotent).
     await deps.registry.deleteSource(fetchedFrom);
+    await unindexDroppedRedirect(deps, fetchedFrom, result, undefined);
     return undefined;
   }
-  if (current.urlSealed !== fetchedFrom.urlSealed) return current;
+  if (current.urlSealed !== fetchedFrom.urlSealed) {
+    await unindexDroppedRedirect(deps, fetchedFrom, result, current);
+    return current;
+  }
   const merged: SourceRecord = { ...result, title: current.title, refreshMinutes: current.refreshMinutes };
   if (scheduleFrom) merged.nextFetchAt = nextFetchAfter(deps.config.refresh, merged, scheduleFrom);
   await deps.registry.saveSource(merged);
@@ -453,6 +457,23 @@ async function saveRefreshed(
     return undefined;
   }
   return merged;
+}
+
+/**
+ * A redirect target this refresh indexed (indexMovedUrls, before its record write) whose record write
+ * was dropped — the URL edited or the source deleted meanwhile — is taken out of the index again, so
+ * it does not keep answering 409 for a URL no source holds (only where it still names this source).
+ */
+async function unindexDroppedRedirect(
+  deps: Deps,
+  fetchedFrom: SourceRecord,
+  result: SourceRecord,
+  current: SourceRecord | undefined,
+): Promise<void> {
+  const dropped = (result.urlDigests ?? []).filter(
+    (digest) => !fetchedFrom.urlDigests?.includes(digest) && !current?.urlDigests?.includes(digest),
+  );
+  if (dropped.length > 0) await deps.registry.unindexSourceUrls(fetchedFrom.userId, fetchedFrom.id, dropped);
 }
 
 /**

@@ -70,11 +70,8 @@ export async function findDuplicateSource(
   for (const digest of urlDigestsOf(deps, urls, connectionId)) {
     const id = await deps.registry.findSourceIdByUrlDigest(userId, digest);
     if (id === undefined || id === except) continue;
-    // An index entry outlives a source only while its delete is under way, or the URL it named while
-    // an edit replaced it (a redirect a refresh indexed just before an edit's write): only a source
-    // that still holds the URL is a duplicate (records older than the digests hold theirs).
-    const source = await deps.registry.getOwnedSource(userId, id);
-    if (source && (source.urlDigests === undefined || source.urlDigests.includes(digest))) return id;
+    // An index entry outlives a source only while its delete is under way.
+    if (await deps.registry.getOwnedSource(userId, id)) return id;
   }
   return undefined;
 }

@@ -233,7 +233,14 @@ async function saveEdit(
 ): Promise<{ written: SourceRecord; overwrote: SourceRecord }> {
   let base = read;
   for (let attempt = 1; ; attempt++) {
-    const changes = changesOf(base);
+    let changes: Partial<SourceRecord>;
+    try {
+      changes = changesOf(base);
+    } catch (error) {
+      // A record resealed meanwhile under a key this instance does not hold yet (a key rotation).
+      if (attempt === 1) throw error;
+      throw new ConflictError('the source changed while it was edited; try again');
+    }
     const next: SourceRecord = { ...base, ...changes };
     if (replan && changes.nextFetchAt === undefined && base.status !== 'new')
       next.nextFetchAt = nextFetchAfter(deps.config.refresh, next, new Date(base.lastFetchedAt ?? next.updatedAt));

@@ -137,6 +137,34 @@ describe.each(STORES)('a source edit with a refresh landing between its read and
   });
 });
 
+describe.each(STORES)('adding the URL a refresh is following a redirect to (%s)', (store) => {
+  it('is a duplicate from the moment the refresh indexed it, before it writes the record', async (context) => {
+    let moved = false;
+    const rss = { contentType: 'application/rss+xml' };
+    const upstream = await startUpstream({
+      '/old': (request, response) => (moved ? redirect(301, '/moved') : serveBody(feedWith(['One']), rss))(request, response),
+      '/moved': serveBody(feedWith(['Moved']), rss),
+    });
+    context.onTestFinished(() => upstream.close());
+    const t = await buildTestApp(context, { store, allowPrivate: [upstream.hostPort] });
+    const apiKey = await t.createUserKey();
+    const created = await t.api(apiKey, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url('/old') } });
+    expect(created.statusCode, created.body).toBe(201);
+    const id = created.json().id as string;
+    moved = true;
+    // Between the refresh's index of /moved and its record write (it reads the cached entries then).
+    const getStoredEntries = t.deps.registry.getStoredEntries.bind(t.deps.registry);
+    let added: Awaited<ReturnType<typeof t.api>> | undefined;
+    vi.spyOn(t.deps.registry, 'getStoredEntries').mockImplementationOnce(async (...args) => {
+      added = await t.api(apiKey, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url('/moved') } });
+      return getStoredEntries(...args);
+    });
+
+    expect((await refreshSource(t.deps, id, { force: true }))?.source.urlMasked).toContain('/moved');
+    expect(added?.statusCode, added?.body).toBe(409);
+  });
+});
+
 describe.each(STORES)('marking a secret on a source with a refresh landing before the edit writes (%s)', (store) => {
   const SECRET = 'hush-SECRETVALUE42';
   const feedLinking = (link: string, titles: string[]) =>
