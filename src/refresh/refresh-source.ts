@@ -157,6 +157,8 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
   }
   // The request last sent: a clock-corrected retry is signed anew, maybe with a relinked token.
   const sent = { request };
+  // Redirect targets this refresh indexed before writing the record that lists them.
+  let indexedTargets: string[] = [];
   try {
     const response = await fetchWithClockCorrection(deps, source, sent);
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
@@ -167,6 +169,7 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
     const redirect = permanentRedirect(deps, source, response.permanentUrl, request.storedUrl);
     const movedDigests = redirect.urlDigests?.filter((digest) => !source.urlDigests?.includes(digest)) ?? [];
     const recordRedirect = movedDigests.length === 0 || (await indexMovedUrls(deps, source, movedDigests));
+    if (recordRedirect) indexedTargets = movedDigests;
     const base: SourceRecord = {
       ...source,
       ...afterGoodFetch(fetchedAt),
@@ -302,7 +305,16 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
     // upstream: the source keeps its status and error count, and the caller hears of the store.
     if (isStoreBusy(error)) throw error;
     deps.metrics.fetchDuration.observe({ outcome: 'error' }, Number(process.hrtime.bigint() - started) / 1e9);
-    return recordFailure(deps, source, error, secretsForFailure(sent.request), options, sent.request.signedWith);
+    const failed = await recordFailure(deps, source, error, secretsForFailure(sent.request), options, sent.request.signedWith);
+    // Failed after indexing a redirect's target (its document no feed, say): the record does not
+    // list it, so the index must not either, or adding that URL would answer 409 for a source that
+    // never held it (the next refresh indexes it again when the redirect still leads there).
+    if (indexedTargets.length > 0) {
+      const stored = await deps.registry.getSource(source.id);
+      const dropped = indexedTargets.filter((digest) => !stored?.urlDigests?.includes(digest));
+      if (dropped.length > 0) await deps.registry.unindexSourceUrls(source.userId, source.id, dropped);
+    }
+    return failed;
   }
 }
 
@@ -441,7 +453,6 @@ async function saveRefreshed(
   if (!current) {
     // Deleted during the fetch: take back any entries this refresh wrote (deleting is idempotent).
     await deps.registry.deleteSource(fetchedFrom);
-    await unindexDroppedRedirect(deps, fetchedFrom, result, undefined);
     return undefined;
   }
   if (current.urlSealed !== fetchedFrom.urlSealed) {
@@ -461,17 +472,13 @@ async function saveRefreshed(
 
 /**
  * A redirect target this refresh indexed (indexMovedUrls, before its record write) whose record write
- * was dropped — the URL edited or the source deleted meanwhile — is taken out of the index again, so
- * it does not keep answering 409 for a URL no source holds (only where it still names this source).
+ * was dropped — the URL edited meanwhile — is taken out of the index again, so it does not keep
+ * answering 409 for a URL the source no longer leads to (only where it still names this source; one
+ * left by a delete names no source, which the duplicate check skips).
  */
-async function unindexDroppedRedirect(
-  deps: Deps,
-  fetchedFrom: SourceRecord,
-  result: SourceRecord,
-  current: SourceRecord | undefined,
-): Promise<void> {
+async function unindexDroppedRedirect(deps: Deps, fetchedFrom: SourceRecord, result: SourceRecord, current: SourceRecord): Promise<void> {
   const dropped = (result.urlDigests ?? []).filter(
-    (digest) => !fetchedFrom.urlDigests?.includes(digest) && !current?.urlDigests?.includes(digest),
+    (digest) => !fetchedFrom.urlDigests?.includes(digest) && !current.urlDigests?.includes(digest),
   );
   if (dropped.length > 0) await deps.registry.unindexSourceUrls(fetchedFrom.userId, fetchedFrom.id, dropped);
 }

@@ -239,6 +239,8 @@ async function saveEdit(
     } catch (error) {
       // A record resealed meanwhile under a key this instance does not hold yet (a key rotation).
       if (attempt === 1) throw error;
+      // Its name only: a message may quote what it failed on (an opened secret).
+      deps.logger.warn({ sourceId: read.id, err: (error as Error).name }, 'an edit could not be made again over a changed source');
       throw new ConflictError('the source changed while it was edited; try again');
     }
     const next: SourceRecord = { ...base, ...changes };

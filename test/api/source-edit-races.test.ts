@@ -165,6 +165,31 @@ describe.each(STORES)('adding the URL a refresh is following a redirect to (%s)'
   });
 });
 
+describe.each(STORES)('a refresh that follows a redirect to a page that is no feed (%s)', (store) => {
+  it('leaves that URL out of the duplicate index: adding it answers what the URL is, not 409', async (context) => {
+    let moved = false;
+    const rss = { contentType: 'application/rss+xml' };
+    const upstream = await startUpstream({
+      '/old': (request, response) => (moved ? redirect(301, '/home') : serveBody(feedWith(['One']), rss))(request, response),
+      '/home': serveBody('<!doctype html><html><head><title>Home</title></head><body>hi</body></html>', { contentType: 'text/html' }),
+    });
+    context.onTestFinished(() => upstream.close());
+    const t = await buildTestApp(context, { store, allowPrivate: [upstream.hostPort] });
+    const apiKey = await t.createUserKey();
+    const created = await t.api(apiKey, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url('/old') } });
+    expect(created.statusCode, created.body).toBe(201);
+    const id = created.json().id as string;
+    moved = true;
+
+    const refreshed = await refreshSource(t.deps, id, { force: true });
+    // Positive control: the refresh followed the redirect and failed on the page.
+    expect(refreshed).toMatchObject({ outcome: 'failed', error: { code: 'FP_NOT_A_FEED' } });
+    expect(refreshed?.source.urlMasked).toContain('/old');
+    const added = await t.api(apiKey, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url('/home') } });
+    expect(added.json().error, added.body).toBe('FP_NOT_A_FEED');
+  });
+});
+
 describe.each(STORES)('marking a secret on a source with a refresh landing before the edit writes (%s)', (store) => {
   const SECRET = 'hush-SECRETVALUE42';
   const feedLinking = (link: string, titles: string[]) =>
