@@ -4,13 +4,29 @@
 import { describe, expect, it, vi } from 'vitest';
 import { refreshSource } from '../../src/refresh/refresh-source.js';
 import { buildTestApp } from '../helpers/app.js';
-import { STORES } from '../helpers/stores.js';
-import { redirect, serveBody, startUpstream, status } from '../helpers/upstream.js';
+import { STORES, type StoreKind } from '../helpers/stores.js';
+import { redirect, serveBody, startUpstream, status, type UpstreamHandler } from '../helpers/upstream.js';
 
 const feedWith = (titles: string[]) =>
   '<?xml version="1.0"?><rss version="2.0"><channel><title>Club</title><link>http://example.test/</link>' +
   titles.map((title, index) => `<item><guid>g${index}</guid><title>${title}</title></item>`).join('') +
   '</channel></rss>';
+
+/** An app on `store` with one user and a source on `path` of an upstream serving `routes` (created, so fetched once). */
+async function sourceOn(
+  context: Parameters<typeof buildTestApp>[0],
+  store: StoreKind,
+  routes: Record<string, UpstreamHandler>,
+  path = '/old',
+) {
+  const upstream = await startUpstream(routes);
+  context.onTestFinished(() => upstream.close());
+  const t = await buildTestApp(context, { store, allowPrivate: [upstream.hostPort] });
+  const apiKey = await t.createUserKey();
+  const created = await t.api(apiKey, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url(path) } });
+  expect(created.statusCode, created.body).toBe(201);
+  return { t, upstream, apiKey, id: created.json().id as string };
+}
 
 describe.each(STORES)('a source edit with a refresh landing between its read and its write (%s)', (store) => {
   it.for([
@@ -19,15 +35,14 @@ describe.each(STORES)('a source edit with a refresh landing between its read and
   ] as const)("%s: keeps the refresh's result and applies the edit over it", async ([, payload], context) => {
     let body = feedWith(['One']);
     let etag = '"v1"';
-    const upstream = await startUpstream({
-      '/feed': (request, response) => serveBody(body, { contentType: 'application/rss+xml', etag })(request, response),
-    });
-    context.onTestFinished(() => upstream.close());
-    const t = await buildTestApp(context, { store, allowPrivate: [upstream.hostPort] });
-    const apiKey = await t.createUserKey();
-    const created = await t.api(apiKey, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url('/feed') } });
-    expect(created.statusCode, created.body).toBe(201);
-    const id = created.json().id as string;
+    const { t, apiKey, id } = await sourceOn(
+      context,
+      store,
+      {
+        '/feed': (request, response) => serveBody(body, { contentType: 'application/rss+xml', etag })(request, response),
+      },
+      '/feed',
+    );
 
     body = feedWith(['One', 'Two']);
     etag = '"v2"';
@@ -60,7 +75,7 @@ describe.each(STORES)('a source edit with a refresh landing between its read and
     { refreshAtRead = true } = {},
   ) {
     const rss = { contentType: 'application/rss+xml' };
-    const upstream = await startUpstream({
+    const { t, upstream, apiKey, id } = await sourceOn(context, store, {
       '/old': (request, response) => {
         const now = oldRoute();
         if (now === 'feed') return serveBody(feedWith(['One']), rss)(request, response);
@@ -70,12 +85,6 @@ describe.each(STORES)('a source edit with a refresh landing between its read and
       '/moved': serveBody(feedWith(['Moved']), rss),
       '/new': serveBody(feedWith(['New']), rss),
     });
-    context.onTestFinished(() => upstream.close());
-    const t = await buildTestApp(context, { store, allowPrivate: [upstream.hostPort] });
-    const apiKey = await t.createUserKey();
-    const created = await t.api(apiKey, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url('/old') } });
-    expect(created.statusCode, created.body).toBe(201);
-    const id = created.json().id as string;
     const getOwnedSource = t.deps.registry.getOwnedSource.bind(t.deps.registry);
     const refreshed: { result?: Awaited<ReturnType<typeof refreshSource>> } = {};
     if (refreshAtRead)
@@ -141,16 +150,10 @@ describe.each(STORES)('adding the URL a refresh is following a redirect to (%s)'
   it('is a duplicate from the moment the refresh indexed it, before it writes the record', async (context) => {
     let moved = false;
     const rss = { contentType: 'application/rss+xml' };
-    const upstream = await startUpstream({
+    const { t, upstream, apiKey, id } = await sourceOn(context, store, {
       '/old': (request, response) => (moved ? redirect(301, '/moved') : serveBody(feedWith(['One']), rss))(request, response),
       '/moved': serveBody(feedWith(['Moved']), rss),
     });
-    context.onTestFinished(() => upstream.close());
-    const t = await buildTestApp(context, { store, allowPrivate: [upstream.hostPort] });
-    const apiKey = await t.createUserKey();
-    const created = await t.api(apiKey, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url('/old') } });
-    expect(created.statusCode, created.body).toBe(201);
-    const id = created.json().id as string;
     moved = true;
     // Between the refresh's index of /moved and its record write (it reads the cached entries then).
     const getStoredEntries = t.deps.registry.getStoredEntries.bind(t.deps.registry);
@@ -169,16 +172,10 @@ describe.each(STORES)('a refresh that follows a redirect to a page that is no fe
   it('leaves that URL out of the duplicate index: adding it answers what the URL is, not 409', async (context) => {
     let moved = false;
     const rss = { contentType: 'application/rss+xml' };
-    const upstream = await startUpstream({
+    const { t, upstream, apiKey, id } = await sourceOn(context, store, {
       '/old': (request, response) => (moved ? redirect(301, '/home') : serveBody(feedWith(['One']), rss))(request, response),
       '/home': serveBody('<!doctype html><html><head><title>Home</title></head><body>hi</body></html>', { contentType: 'text/html' }),
     });
-    context.onTestFinished(() => upstream.close());
-    const t = await buildTestApp(context, { store, allowPrivate: [upstream.hostPort] });
-    const apiKey = await t.createUserKey();
-    const created = await t.api(apiKey, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url('/old') } });
-    expect(created.statusCode, created.body).toBe(201);
-    const id = created.json().id as string;
     moved = true;
 
     const refreshed = await refreshSource(t.deps, id, { force: true });
@@ -201,19 +198,18 @@ describe.each(STORES)('marking a secret on a source with a refresh landing befor
     context: Parameters<typeof buildTestApp>[0],
     serve: () => { status?: number; link: string; titles: string[] },
   ) {
-    const upstream = await startUpstream({
-      '/feed': (request, response) => {
-        const now = serve();
-        if (now.status !== undefined) return status(now.status)(request, response);
-        return serveBody(feedLinking(now.link, now.titles), { contentType: 'application/rss+xml' })(request, response);
+    const { t, apiKey, id } = await sourceOn(
+      context,
+      store,
+      {
+        '/feed': (request, response) => {
+          const now = serve();
+          if (now.status !== undefined) return status(now.status)(request, response);
+          return serveBody(feedLinking(now.link, now.titles), { contentType: 'application/rss+xml' })(request, response);
+        },
       },
-    });
-    context.onTestFinished(() => upstream.close());
-    const t = await buildTestApp(context, { store, allowPrivate: [upstream.hostPort] });
-    const apiKey = await t.createUserKey();
-    const created = await t.api(apiKey, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url('/feed') } });
-    expect(created.statusCode, created.body).toBe(201);
-    const id = created.json().id as string;
+      '/feed',
+    );
     const mark = async (secret: string) => {
       // The refresh runs between the edit's scrub of the cache and its write of the record.
       const saveEditedSource = t.deps.registry.saveEditedSource.bind(t.deps.registry);
