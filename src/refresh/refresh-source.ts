@@ -309,11 +309,7 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
     // Failed after indexing a redirect's target (its document no feed, say): the record does not
     // list it, so the index must not either, or adding that URL would answer 409 for a source that
     // never held it (the next refresh indexes it again when the redirect still leads there).
-    if (indexedTargets.length > 0) {
-      const stored = await deps.registry.getSource(source.id);
-      const dropped = indexedTargets.filter((digest) => !stored?.urlDigests?.includes(digest));
-      if (dropped.length > 0) await deps.registry.unindexSourceUrls(source.userId, source.id, dropped);
-    }
+    if (indexedTargets.length > 0) await unindexUnlisted(deps, source, indexedTargets, await deps.registry.getSource(source.id));
     return failed;
   }
 }
@@ -456,7 +452,9 @@ async function saveRefreshed(
     return undefined;
   }
   if (current.urlSealed !== fetchedFrom.urlSealed) {
-    await unindexDroppedRedirect(deps, fetchedFrom, result, current);
+    // A redirect target this refresh indexed, dropped with its record write: out of the index again.
+    const targets = (result.urlDigests ?? []).filter((digest) => !fetchedFrom.urlDigests?.includes(digest));
+    await unindexUnlisted(deps, fetchedFrom, targets, current);
     return current;
   }
   const merged: SourceRecord = { ...result, title: current.title, refreshMinutes: current.refreshMinutes };
@@ -471,16 +469,14 @@ async function saveRefreshed(
 }
 
 /**
- * A redirect target this refresh indexed (indexMovedUrls, before its record write) whose record write
- * was dropped — the URL edited meanwhile — is taken out of the index again, so it does not keep
- * answering 409 for a URL the source no longer leads to (only where it still names this source; one
- * left by a delete names no source, which the duplicate check skips).
+ * Redirect targets a refresh indexed (indexMovedUrls, before its record write) that the record as
+ * stored does not list — its write dropped for an edit of the URL, or the refresh failed after — taken
+ * out of the index again, so they do not answer 409 for a URL the source does not hold (only where
+ * they still name this source; one left by a delete names no source, which the duplicate check skips).
  */
-async function unindexDroppedRedirect(deps: Deps, fetchedFrom: SourceRecord, result: SourceRecord, current: SourceRecord): Promise<void> {
-  const dropped = (result.urlDigests ?? []).filter(
-    (digest) => !fetchedFrom.urlDigests?.includes(digest) && !current.urlDigests?.includes(digest),
-  );
-  if (dropped.length > 0) await deps.registry.unindexSourceUrls(fetchedFrom.userId, fetchedFrom.id, dropped);
+async function unindexUnlisted(deps: Deps, source: SourceRecord, targets: string[], stored: SourceRecord | undefined): Promise<void> {
+  const dropped = targets.filter((digest) => !stored?.urlDigests?.includes(digest));
+  if (dropped.length > 0) await deps.registry.unindexSourceUrls(source.userId, source.id, dropped);
 }
 
 /**

@@ -163,8 +163,8 @@ export function createSourceRepository(store: KeyValueStore) {
     /**
      * A write over the record `read`, in one compare-and-set: only while the stored record is still
      * that one (listed, and its last update, last fetch and sealed URL unchanged — a key rotation
-     * reseals without an update time), so a refresh or another edit written meanwhile is not put back. False when nothing was written: the caller applies its change
-     * to the record as it is now.
+     * reseals without an update time), so a refresh or another edit written meanwhile is not put
+     * back. False when nothing was written: the caller applies its change to the record as it is now.
      */
     async saveEditedSource(edited: SourceRecord, read: SourceRecord): Promise<boolean> {
       const written = await store.setIfMatches(key.source(edited.id), wellFormed(edited), {
