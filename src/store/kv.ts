@@ -27,8 +27,8 @@ export interface KeyValueStore extends DueIndex {
   /**
    * Records written and deleted, set members added and removed, counters added to, all in one
    * atomic step (a feed's create, edit or delete); a key or member is named once (Redis runs the
-   * deletes last). False when `ifUnchanged` did not hold: then nothing was written. SQLite: one statement, so a
-   * reader sees all or none, and one refused part-way (the write lock held past the busy timeout, a
+   * deletes last). False when `ifUnchanged` did not hold: then nothing was written. SQLite: one
+   * statement, so a reader sees all or none, and one refused part-way (the write lock held past the busy timeout, a
    * constraint, a trigger) leaves none. Redis: one Lua script, so no reader sees part of it, and a
    * script refused before it runs (ACL on a key it names, out of memory at its first write) writes
    * nothing; but a command that fails as it runs (a key of another type) does not undo the ones
