@@ -266,29 +266,21 @@ export function createFetcher(options: FetcherOptions, hooks: FetcherHooks = {})
     return { status: answer.status, finalUrl: answer.href, headers, body };
   }
 
-  return {
-    /** Under the overall deadline; whatever fails becomes one of our coded errors. */
-    async fetchFeed(request: FeedRequest): Promise<FeedResponse> {
-      const deadline = new Deadline(options.timeoutMs);
-      try {
-        return await fetchFeed(request, deadline);
-      } catch (error) {
-        throw toFetchError(error, deadline, request.url);
-      } finally {
-        deadline.clear();
-      }
-    },
+  /** Runs an exchange under the overall deadline; whatever fails becomes one of our coded errors. */
+  async function underDeadline<T>(url: string, exchange: (deadline: Deadline) => Promise<T>): Promise<T> {
+    const deadline = new Deadline(options.timeoutMs);
+    try {
+      return await exchange(deadline);
+    } catch (error) {
+      throw toFetchError(error, deadline, url);
+    } finally {
+      deadline.clear();
+    }
+  }
 
-    async request(request: RawRequest): Promise<RawResponse> {
-      const deadline = new Deadline(options.timeoutMs);
-      try {
-        return await rawRequest(request, deadline);
-      } catch (error) {
-        throw toFetchError(error, deadline, request.url);
-      } finally {
-        deadline.clear();
-      }
-    },
+  return {
+    fetchFeed: (request: FeedRequest): Promise<FeedResponse> => underDeadline(request.url, (deadline) => fetchFeed(request, deadline)),
+    request: (request: RawRequest): Promise<RawResponse> => underDeadline(request.url, (deadline) => rawRequest(request, deadline)),
 
     async close(): Promise<void> {
       await agent.close();
