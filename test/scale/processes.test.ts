@@ -227,14 +227,17 @@ describe.skipIf(!redisAvailable)(`feedproxy processes on one Redis${REDIS_SKIP_R
       await sleep(1500); // many ticks' worth: a scheduler in the web role would have fetched by now
       expect(fetchedBy('instance-web', paths).size).toBe(0);
 
-      // The worker and a cron run start at once; every answer is held until each has its two
-      // per-host fetches open, so both have listed every source as due.
+      // A cron run, then the worker; every answer is held until each has its two per-host fetches
+      // open. Cron first: its one pass claims every due source once, and the worker takes over the
+      // claims it cannot start as they lapse (a worker started first re-claims them every tick, and
+      // cron could find none due).
       hold = () => true;
+      const cron = runRefresh('cron', prefix);
+      await waitFor(() => held.filter((request) => request.agent === 'instance-cron').length >= 2, 'cron to be mid-refresh');
       const worker = await start('worker', prefix, ['--role', 'worker']);
       for (const probe of ['/healthz', '/readyz', '/metrics']) expect((await fetch(worker.base + probe)).status, probe).toBe(200);
       expect(await (await fetch(`${worker.base}/metrics`)).text()).toContain('feedproxy_refreshes_total');
       expect((await fetch(`${worker.base}/api/v1/sources`, { headers: { authorization: `Bearer ${apiKey}` } })).status).toBe(404);
-      const cron = runRefresh('cron', prefix);
       await waitFor(() => held.length >= 4, 'the worker and cron to be mid-refresh');
       await sleep(300);
       expect(held).toHaveLength(4);
