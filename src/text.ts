@@ -11,6 +11,19 @@ export function escapeXml(text: string): string {
   return text.replace(/[&<>"]/g, (char) => ESCAPES[char]!);
 }
 
+/** Plain text → a double-quoted XML attribute value: `&`, `<`, `"` (XML 1.0 §2.3 AttValue; `>` may stand). */
+export function escapeAttribute(text: string): string {
+  return text.replace(/[&<"]/g, (char) => ESCAPES[char]!);
+}
+
+/**
+ * Text → XML CDATA (§2.7): one section, closed and reopened wherever the text holds `]]>` (which
+ * would end it), so a parser reads back exactly the text.
+ */
+export function cdataSection(text: string): string {
+  return `<![CDATA[${text.replaceAll(']]>', ']]]]><![CDATA[>')}]]>`;
+}
+
 /** Plain text → HTML text or attribute value (both quotes escaped). */
 export function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (char) => ESCAPES[char]!);

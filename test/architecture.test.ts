@@ -60,7 +60,6 @@ describe('the layout docs/architecture.md describes', () => {
   });
 
   it('loads each wrapped third-party library in one place', () => {
-    expect(loaders('feed')).toEqual(['render/feed-writer.ts']);
     expect(loaders('oauth-1.0a')).toEqual(['vault/oauth1.ts']);
     expect(loaders('undici')).toEqual(['fetch/create-fetcher.ts']);
     expect(loaders('fast-xml-parser')).toEqual(['xml/xml-tree.ts']);

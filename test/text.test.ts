@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { buildOpml } from '../src/opml/opml-xml.js';
 import { renderFeed } from '../src/render/render-feed.js';
-import { escapeHtml, escapeText, escapeXml, stripXmlInvalid } from '../src/text.js';
+import { escapeAttribute, escapeHtml, escapeText, escapeXml, stripXmlInvalid } from '../src/text.js';
 
 // XML 1.0 §2.2: Char ::= #x9 | #xA | #xD | [#x20-#xD7FF] | [#xE000-#xFFFD] | [#x10000-#x10FFFF].
 const LONE_HIGH = '\ud83c';
@@ -65,6 +65,7 @@ describe('escaping', () => {
   it.each([
     ['escapeText: element text, quotes left', escapeText, 'Tom &amp; "Jerry" &lt;b&gt;\'s&lt;/b&gt;'],
     ['escapeXml: text or a double-quoted attribute', escapeXml, "Tom &amp; &quot;Jerry&quot; &lt;b&gt;'s&lt;/b&gt;"],
+    ['escapeAttribute: a double-quoted XML attribute, > left', escapeAttribute, "Tom &amp; &quot;Jerry&quot; &lt;b>'s&lt;/b>"],
     ['escapeHtml: text or an attribute in either quotes', escapeHtml, 'Tom &amp; &quot;Jerry&quot; &lt;b&gt;&#39;s&lt;/b&gt;'],
   ])('%s', (_name, escape, expected) => {
     expect(escape(text)).toBe(expected);

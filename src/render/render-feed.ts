@@ -1,7 +1,7 @@
 // Merged entries → Atom 1.0, RSS 2.0 or JSON Feed 1.1 bytes: prepare-feed.ts makes one clean,
-// format-neutral view of the input, and one writer per format (formats/) spells it out. `feed`
-// writes the XML documents (feed-writer.ts is its only import and says what it needs from us).
-// Output is deterministic (same input → same bytes): the ETag of a published feed depends on it.
+// format-neutral view of the input, and one writer per format (formats/) spells it out, escaping
+// through text.ts. Output is deterministic (same input → same bytes): the ETag of a published feed
+// depends on it.
 import type { RenderedFormat } from '../model.js';
 import { renderAtom } from './formats/atom.js';
 import { renderJson } from './formats/json-feed.js';

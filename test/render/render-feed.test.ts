@@ -5,6 +5,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { XMLParser } from 'fast-xml-parser';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { CachedEntry } from '../../src/model.js';
 import { renderFeed, renderFeeds, type RenderFormat } from '../../src/render/render-feed.js';
@@ -168,6 +169,21 @@ describe('Atom', () => {
   it('round-trips content holding ]]> and & through CDATA', () => {
     const atom = golden('atom');
     expect(cdataText(elementsOf(atom, 'content')[0] ?? '')).toBe(ENTRIES[0]?.content);
+  });
+
+  it('escapes &, < and " in attribute values that are not URLs, and reads them back', () => {
+    const [category, type] = ['a < b > c "d" & &amp; e', 'audio/mpeg; x="<&>"'];
+    const entry: CachedEntry = {
+      ...(ENTRIES[2] as CachedEntry),
+      categories: [category],
+      enclosures: [{ url: 'https://cdn.example.net/x', type }],
+    };
+    const body = renderFeed('atom', fixtureInput('atom', [entry])).body;
+    expect(body).toContain('<category term="a &lt; b > c &quot;d&quot; &amp; &amp;amp; e"/>');
+    expect(body).toContain('<link rel="enclosure" href="https://cdn.example.net/x" type="audio/mpeg; x=&quot;&lt;&amp;>&quot;"/>');
+    const parsed = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '@' }).parse(body).feed.entry;
+    expect(parsed.category['@term']).toBe(category);
+    expect(parsed.link.find((link: Record<string, string>) => link['@rel'] === 'enclosure')['@type']).toBe(type);
   });
 
   it('writes enclosures with their own type and length, escaped', () => {

@@ -1,5 +1,4 @@
-// JSON Feed 1.1 (https://www.jsonfeed.org/version/1.1/), keys in a fixed order; built here, since
-// `feed` only writes version 1.0.
+// JSON Feed 1.1 (https://www.jsonfeed.org/version/1.1/), keys in a fixed order.
 import { plainTextOf } from '../../text.js';
 import type { PreparedEntry, PreparedFeed } from '../prepare-feed.js';
 

@@ -1,31 +1,24 @@
-// RSS 2.0 (https://www.rssboard.org/rss-specification), written by `feed`, with the Dublin Core
-// and iTunes tags podcast apps and readers look for.
-import { escapeText } from '../../text.js';
-import { cdataText, newFeed, withStylesheet, xmlAttribute, xmlText, type Extension, type FeedOptions, type Item } from '../feed-writer.js';
+// RSS 2.0 (https://www.rssboard.org/rss-specification), with the Dublin Core and iTunes tags podcast
+// apps and readers look for; one line an element, four spaces an indent. Text goes through
+// escapeText, attribute values through escapeAttribute and HTML into CDATA sections (text.ts). The
+// layout is the one the `feed` library wrote before this writer replaced it (the same bytes for the
+// same feed, so published ETags did not change): the namespaces each declared only when used, the
+// channel's iTunes tags after its items.
+import { cdataSection, escapeAttribute, escapeText } from '../../text.js';
 import type { PreparedEntry, PreparedFeed } from '../prepare-feed.js';
+import { xmlPrologue } from './xml-prologue.js';
 
-const DUBLIN_CORE = 'http://purl.org/dc/elements/1.1/';
-const ITUNES = 'http://www.itunes.com/dtds/podcast-1.0.dtd';
+const NAMESPACES = {
+  dc: ' xmlns:dc="http://purl.org/dc/elements/1.1/"',
+  content: ' xmlns:content="http://purl.org/rss/1.0/modules/content/"',
+  atom: ' xmlns:atom="http://www.w3.org/2005/Atom"',
+  itunes: ' xmlns:itunes="http://www.itunes.com/dtds/podcast-1.0.dtd"',
+};
 
 /** itunes:duration as H:MM:SS (the validator's and Apple's form). */
 function itunesDuration(seconds: number): string {
   const pad = (value: number): string => String(value).padStart(2, '0');
   return `${Math.floor(seconds / 3600)}:${pad(Math.floor(seconds / 60) % 60)}:${pad(seconds % 60)}`;
-}
-
-/** The iTunes tags podcast apps read from an episode; only what the source gave. */
-function itunesItemTags(entry: PreparedEntry): Extension[] {
-  const podcast = entry.podcast;
-  if (podcast === undefined) return [];
-  const tags: Extension[] = [];
-  const text = (name: string, value: string): void => void tags.push({ name, objects: { _text: value } });
-  if (podcast.duration !== undefined) text('itunes:duration', itunesDuration(podcast.duration));
-  if (entry.image !== undefined) tags.push({ name: 'itunes:image', objects: { _attributes: { href: xmlAttribute(entry.image) } } });
-  if (podcast.explicit !== undefined) text('itunes:explicit', String(podcast.explicit));
-  if (podcast.episode !== undefined) text('itunes:episode', String(podcast.episode));
-  if (podcast.season !== undefined) text('itunes:season', String(podcast.season));
-  if (podcast.episodeType !== undefined) text('itunes:episodeType', podcast.episodeType);
-  return tags;
 }
 
 /**
@@ -46,81 +39,94 @@ function rssName(text: string): string {
   return text.replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
+/** What the items need declared on the root element. */
+interface Uses {
+  content: boolean;
+  authors: boolean;
+  itunes: boolean;
+}
+
 export function renderRss(feed: PreparedFeed): string {
-  const options: FeedOptions = {
-    title: xmlText(rssText(feed.title)),
-    link: feed.homeUrl ?? feed.selfUrl ?? '',
-    description: xmlText(rssText(feed.description ?? feed.title)),
-    updated: feed.updated,
-    generator: xmlText(feed.generator),
-    feed: feed.selfUrl,
-    hub: feed.hubUrl,
-  };
-  let namesAuthors = false;
-  let namesItunes = false;
-  const items = feed.entries.map((entry): Item => {
-    const description = entry.summary ?? entry.content;
-    const enclosure = entry.enclosures[0];
-    const emails = entry.authors.flatMap((author) => (author.name === undefined && author.email !== undefined ? [author.email] : []));
-    // RSS allows one <author>: the first author known only by e-mail; any others are named in dc:creator.
-    const names = [...entry.authors.flatMap((author) => (author.name === undefined ? [] : [author.name])), ...emails.slice(1)];
-    const extensions: Extension[] = itunesItemTags(entry);
-    if (extensions.length > 0) namesItunes = true;
-    // An author known only by e-mail goes in <author>, which is an e-mail address.
-    if (emails[0] !== undefined) extensions.push({ name: 'author', objects: { _text: xmlText(emails[0]) } });
-    if (names.length > 0) {
-      namesAuthors = true;
-      // <author> must be an e-mail address; a name goes in dc:creator, one element per author.
-      extensions.push({
-        name: 'dc:creator',
-        objects: names.map((name) => ({ _text: xmlText(rssName(name)) })) as unknown as Record<string, unknown>,
-      });
-    }
-    // RSS 2.0 <source> requires its url attribute: a source without a home page is not named.
-    if (entry.source?.url !== undefined) {
-      extensions.push({
-        name: 'source',
-        objects: { _attributes: { url: xmlAttribute(entry.source.url) }, _text: xmlText(rssName(entry.source.title)) },
-      });
-    }
-    return {
-      // An item needs a title or a description.
-      title: cdataText(rssText(entry.title ?? (description === undefined ? 'Untitled' : ''))),
-      link: entry.link ?? '',
-      // Without id and guid, `feed` writes the link as a permalink guid; otherwise isPermaLink="false".
-      guid: entry.idIsLink ? undefined : xmlText(entry.id),
-      date: entry.updated,
-      published: entry.published,
-      description: description === undefined ? undefined : cdataText(description),
-      content: entry.summary !== undefined && entry.content !== undefined ? cdataText(entry.content) : undefined,
-      category: entry.categories.map((category) => ({ name: xmlText(rssName(category)) })),
-      // RSS has room for one enclosure per item, with a type and a length (0 when unknown).
-      enclosure: enclosure && {
-        url: xmlAttribute(enclosure.url),
-        type: enclosure.type ?? 'application/octet-stream',
-        length: enclosure.length ?? 0,
-      },
-      extensions,
-    };
-  });
-  const rss = newFeed(options, items);
-  // Channel artwork and rating for podcast apps; written by hand, since `feed`'s podcast mode adds
-  // Google Play tags and owner details we do not have.
-  if (feed.image !== undefined) {
-    namesItunes = true;
-    rss.addExtension({ name: 'itunes:image', objects: { _attributes: { href: xmlAttribute(feed.image) } } });
-  }
-  if (feed.explicit !== undefined) {
-    namesItunes = true;
-    rss.addExtension({ name: 'itunes:explicit', objects: { _text: String(feed.explicit) } });
-  }
-  let xml = rss.rss2();
-  // `feed` declares the dc: prefix only when some item has content:encoded.
-  const rootEnd = xml.indexOf('>', xml.indexOf('<rss '));
-  const declarations = [
-    namesAuthors && !xml.slice(0, rootEnd).includes('xmlns:dc=') ? ` xmlns:dc="${DUBLIN_CORE}"` : '',
-    namesItunes ? ` xmlns:itunes="${ITUNES}"` : '',
+  const uses: Uses = { content: false, authors: false, itunes: feed.image !== undefined || feed.explicit !== undefined };
+  const lines = [
+    '    <channel>',
+    `        <title>${escapeText(rssText(feed.title))}</title>`,
+    `        <link>${escapeText(feed.homeUrl ?? feed.selfUrl ?? '')}</link>`,
+    `        <description>${escapeText(rssText(feed.description ?? feed.title))}</description>`,
+    `        <lastBuildDate>${feed.updated.toUTCString()}</lastBuildDate>`,
+    '        <docs>https://validator.w3.org/feed/docs/rss2.html</docs>',
+    `        <generator>${escapeText(feed.generator)}</generator>`,
+  ];
+  if (feed.selfUrl !== undefined)
+    lines.push(`        <atom:link href="${escapeAttribute(feed.selfUrl)}" rel="self" type="application/rss+xml"/>`);
+  if (feed.hubUrl !== undefined) lines.push(`        <atom:link href="${escapeAttribute(feed.hubUrl)}" rel="hub"/>`);
+  for (const entry of feed.entries) writeItem(entry, lines, uses);
+  // Channel artwork and rating for podcast apps (no Google Play tags or owner details: we have none).
+  if (feed.image !== undefined) lines.push(`        <itunes:image href="${escapeAttribute(feed.image)}"/>`);
+  if (feed.explicit !== undefined) lines.push(`        <itunes:explicit>${feed.explicit}</itunes:explicit>`);
+  lines.push('    </channel>', '</rss>');
+  const namespaces = [
+    // In `feed`'s order: content:encoded brings both dc: and content:, dc: whether used or not.
+    uses.content ? NAMESPACES.dc + NAMESPACES.content : '',
+    feed.selfUrl !== undefined || feed.hubUrl !== undefined ? NAMESPACES.atom : '',
+    uses.authors && !uses.content ? NAMESPACES.dc : '',
+    uses.itunes ? NAMESPACES.itunes : '',
   ].join('');
-  xml = `${xml.slice(0, rootEnd)}${declarations}${xml.slice(rootEnd)}`;
-  return withStylesheet(xml, feed.stylesheetUrl);
+  return `${xmlPrologue(feed.stylesheetUrl)}\n<rss version="2.0"${namespaces}>\n${lines.join('\n')}`;
+}
+
+function writeItem(entry: PreparedEntry, lines: string[], uses: Uses): void {
+  const description = entry.summary ?? entry.content;
+  // An item needs a title or a description.
+  const title = entry.title ?? (description === undefined ? 'Untitled' : '');
+  lines.push('        <item>');
+  if (title !== '') lines.push(`            <title>${cdataSection(rssText(title))}</title>`);
+  if (entry.link !== undefined) lines.push(`            <link>${escapeText(entry.link)}</link>`);
+  lines.push(
+    entry.idIsLink
+      ? `            <guid isPermaLink="true">${escapeText(entry.id)}</guid>`
+      : `            <guid isPermaLink="false">${escapeText(entry.id)}</guid>`,
+    `            <pubDate>${(entry.published ?? entry.updated).toUTCString()}</pubDate>`,
+  );
+  if (description !== undefined) lines.push(`            <description>${cdataSection(description)}</description>`);
+  if (entry.summary !== undefined && entry.content !== undefined) {
+    uses.content = true;
+    lines.push(`            <content:encoded>${cdataSection(entry.content)}</content:encoded>`);
+  }
+  for (const category of entry.categories) lines.push(`            <category>${escapeText(rssName(category))}</category>`);
+  // RSS has room for one enclosure per item, with a type and a length (0 when unknown).
+  const enclosure = entry.enclosures[0];
+  if (enclosure !== undefined) {
+    // Only `"` escaped, as `feed` wrote it: parse/ keeps only types of word characters
+    // (normalise.ts makeEnclosure), but prepare-feed's MIME_TYPE lets `&` and `<` through.
+    const type = (enclosure.type ?? 'application/octet-stream').replaceAll('"', '&quot;');
+    lines.push(`            <enclosure length="${enclosure.length ?? 0}" type="${type}" url="${escapeAttribute(enclosure.url)}"/>`);
+  }
+  writeItunesTags(entry, lines, uses);
+  const emails = entry.authors.flatMap((author) => (author.name === undefined && author.email !== undefined ? [author.email] : []));
+  // <author> must be an e-mail address: the first author known only by e-mail goes there (RSS allows
+  // one); names, and any other addresses, go in dc:creator, one element per author.
+  if (emails[0] !== undefined) lines.push(`            <author>${escapeText(emails[0])}</author>`);
+  const names = [...entry.authors.flatMap((author) => (author.name === undefined ? [] : [author.name])), ...emails.slice(1)];
+  if (names.length > 0) uses.authors = true;
+  for (const name of names) lines.push(`            <dc:creator>${escapeText(rssName(name))}</dc:creator>`);
+  // RSS 2.0 <source> requires its url attribute: a source without a home page is not named.
+  if (entry.source?.url !== undefined) {
+    lines.push(`            <source url="${escapeAttribute(entry.source.url)}">${escapeText(rssName(entry.source.title))}</source>`);
+  }
+  lines.push('        </item>');
+}
+
+/** The iTunes tags podcast apps read from an episode; only what the source gave. */
+function writeItunesTags(entry: PreparedEntry, lines: string[], uses: Uses): void {
+  const podcast = entry.podcast;
+  if (podcast === undefined) return;
+  const before = lines.length;
+  if (podcast.duration !== undefined) lines.push(`            <itunes:duration>${itunesDuration(podcast.duration)}</itunes:duration>`);
+  if (entry.image !== undefined) lines.push(`            <itunes:image href="${escapeAttribute(entry.image)}"/>`);
+  if (podcast.explicit !== undefined) lines.push(`            <itunes:explicit>${podcast.explicit}</itunes:explicit>`);
+  if (podcast.episode !== undefined) lines.push(`            <itunes:episode>${podcast.episode}</itunes:episode>`);
+  if (podcast.season !== undefined) lines.push(`            <itunes:season>${podcast.season}</itunes:season>`);
+  if (podcast.episodeType !== undefined) lines.push(`            <itunes:episodeType>${podcast.episodeType}</itunes:episodeType>`);
+  if (lines.length > before) uses.itunes = true;
 }
