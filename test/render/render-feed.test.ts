@@ -222,6 +222,14 @@ describe('RSS', () => {
     expect(cdataText(elementsOf(rss(), 'title')[2] ?? '')).toBe(ENTRIES[1]?.title?.replace(/>/g, '&gt;'));
   });
 
+  it("escapes an enclosure's type like every attribute value (feed wrote `&` and `<` raw: not well-formed XML)", () => {
+    const type = 'audio/x&y; q="<"';
+    const entry: CachedEntry = { ...(ENTRIES[2] as CachedEntry), enclosures: [{ url: 'https://cdn.example.net/x', type }] };
+    const body = renderFeed('rss', fixtureInput('rss', [entry])).body;
+    expect(body).toContain('<enclosure length="0" type="audio/x&amp;y; q=&quot;&lt;&quot;" url="https://cdn.example.net/x"/>');
+    expect(new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '@' }).parse(body).rss.channel.item.enclosure['@type']).toBe(type);
+  });
+
   it('names authors in dc:creator and declares the prefix even without content:encoded', () => {
     const entry = { ...(ENTRIES[0] as CachedEntry), content: undefined };
     const body = renderFeed('rss', fixtureInput('rss', [entry])).body;

@@ -97,10 +97,10 @@ function writeItem(entry: PreparedEntry, lines: string[], uses: Uses): void {
   // RSS has room for one enclosure per item, with a type and a length (0 when unknown).
   const enclosure = entry.enclosures[0];
   if (enclosure !== undefined) {
-    // Only `"` escaped, as `feed` wrote it: parse/ keeps only types of word characters
-    // (normalise.ts makeEnclosure), but prepare-feed's MIME_TYPE lets `&` and `<` through.
-    const type = (enclosure.type ?? 'application/octet-stream').replaceAll('"', '&quot;');
-    lines.push(`            <enclosure length="${enclosure.length ?? 0}" type="${type}" url="${escapeAttribute(enclosure.url)}"/>`);
+    const type = enclosure.type ?? 'application/octet-stream';
+    lines.push(
+      `            <enclosure length="${enclosure.length ?? 0}" type="${escapeAttribute(type)}" url="${escapeAttribute(enclosure.url)}"/>`,
+    );
   }
   writeItunesTags(entry, lines, uses);
   const emails = entry.authors.flatMap((author) => (author.name === undefined && author.email !== undefined ? [author.email] : []));
