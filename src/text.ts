@@ -11,7 +11,11 @@ export function escapeXml(text: string): string {
   return text.replace(/[&<>"]/g, (char) => ESCAPES[char]!);
 }
 
-/** Plain text → a double-quoted XML attribute value: `&`, `<`, `"` (XML 1.0 §2.3 AttValue; `>` may stand). */
+/**
+ * Plain text → a double-quoted XML attribute value: `&`, `<`, `"` (XML 1.0 §2.3 AttValue; `>` may
+ * stand). Not escapeXml: the Atom and RSS writers keep the bytes `feed` wrote before them, `>` raw in
+ * attributes, so a feed's published ETag did not change with the writer — escaping `>` here would.
+ */
 export function escapeAttribute(text: string): string {
   return text.replace(/[&<"]/g, (char) => ESCAPES[char]!);
 }

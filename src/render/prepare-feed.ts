@@ -84,7 +84,8 @@ export function prepareFeed(input: RenderInput): PreparedFeed {
     hubUrl: normaliseUrl(input.hubUrl),
     stylesheetUrl: normaliseUrl(input.stylesheetUrl),
     image: normaliseUrl(input.image),
-    explicit: input.explicit,
+    // Written as it is (rss.ts): only a boolean may reach the document.
+    explicit: typeof input.explicit === 'boolean' ? input.explicit : undefined,
     updated: validDate(input.updated) ?? latestOf(input.entries) ?? new Date(0),
     generator: stripXmlInvalid(input.generator),
     entries: input.entries.map((entry) => prepareEntry(entry, usedIds)),
@@ -103,7 +104,9 @@ function prepareEntry(entry: RenderEntry, usedIds: Set<string>): PreparedEntry {
   for (const enclosure of entry.enclosures) {
     const url = normaliseUrl(enclosure.url);
     if (url === undefined || enclosures.has(url)) continue;
-    const type = enclosure.type !== undefined && MIME_TYPE.test(enclosure.type) ? enclosure.type : undefined;
+    // Stripped first: a quoted parameter may hold any character, and one XML cannot carry breaks the document.
+    const typeText = enclosure.type === undefined ? undefined : stripXmlInvalid(enclosure.type);
+    const type = typeText !== undefined && MIME_TYPE.test(typeText) ? typeText : undefined;
     const length = Number.isSafeInteger(enclosure.length) && (enclosure.length ?? 0) > 0 ? enclosure.length : undefined;
     enclosures.set(url, { url, type, length });
   }

@@ -230,6 +230,25 @@ describe('RSS', () => {
     expect(new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '@' }).parse(body).rss.channel.item.enclosure['@type']).toBe(type);
   });
 
+  it("keeps characters XML cannot carry out of an enclosure's type (a quoted parameter may hold any)", () => {
+    const invalid = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]/;
+    for (const type of ['audio/mpeg; x="\u0001"', 'audio/mpeg; x="\uffff"']) {
+      const entry: CachedEntry = { ...(ENTRIES[2] as CachedEntry), enclosures: [{ url: 'https://cdn.example.net/x', type }] };
+      for (const format of FORMATS) {
+        const { body } = renderFeed(format, fixtureInput(format, [entry]));
+        expect(body, `${format}, ${JSON.stringify(type)}`).toContain('audio/mpeg; x=');
+        expect(body, `${format}, ${JSON.stringify(type)}`).not.toMatch(invalid);
+      }
+    }
+  });
+
+  it('writes the channel\'s itunes:explicit only for a boolean', () => {
+    const input = fixtureInput('rss');
+    expect(renderFeed('rss', { ...input, explicit: false }).body).toContain('<itunes:explicit>false</itunes:explicit>');
+    const body = renderFeed('rss', { ...input, explicit: 'yes & <no>' as unknown as boolean }).body;
+    expect(body).not.toContain('itunes:explicit');
+  });
+
   it('names authors in dc:creator and declares the prefix even without content:encoded', () => {
     const entry = { ...(ENTRIES[0] as CachedEntry), content: undefined };
     const body = renderFeed('rss', fixtureInput('rss', [entry])).body;

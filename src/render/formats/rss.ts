@@ -2,8 +2,9 @@
 // apps and readers look for; one line an element, four spaces an indent. Text goes through
 // escapeText, attribute values through escapeAttribute and HTML into CDATA sections (text.ts). The
 // layout is the one the `feed` library wrote before this writer replaced it (the same bytes for the
-// same feed, so published ETags did not change): the namespaces each declared only when used, the
-// channel's iTunes tags after its items.
+// same feed, so published ETags did not change): the iTunes namespace declared only when used, Dublin
+// Core's with content:encoded (used or not) or when an item names an author, the channel's iTunes tags
+// after its items.
 import { cdataSection, escapeAttribute, escapeText } from '../../text.js';
 import type { PreparedEntry, PreparedFeed } from '../prepare-feed.js';
 import { xmlPrologue } from './xml-prologue.js';
