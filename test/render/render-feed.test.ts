@@ -9,6 +9,7 @@ import { XMLParser } from 'fast-xml-parser';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { CachedEntry } from '../../src/model.js';
 import { renderFeed, renderFeeds, type RenderFormat } from '../../src/render/render-feed.js';
+import { stripXmlInvalid } from '../../src/text.js';
 import { ENTRIES, FEED_URLS, fixtureInput } from './fixture.js';
 
 const GOLDEN_DIR = join(dirname(fileURLToPath(import.meta.url)), 'golden');
@@ -231,18 +232,17 @@ describe('RSS', () => {
   });
 
   it("keeps characters XML cannot carry out of an enclosure's type (a quoted parameter may hold any)", () => {
-    const invalid = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]/;
     for (const type of ['audio/mpeg; x="\u0001"', 'audio/mpeg; x="\uffff"']) {
       const entry: CachedEntry = { ...(ENTRIES[2] as CachedEntry), enclosures: [{ url: 'https://cdn.example.net/x', type }] };
       for (const format of FORMATS) {
         const { body } = renderFeed(format, fixtureInput(format, [entry]));
         expect(body, `${format}, ${JSON.stringify(type)}`).toContain('audio/mpeg; x=');
-        expect(body, `${format}, ${JSON.stringify(type)}`).not.toMatch(invalid);
+        expect(stripXmlInvalid(body), `${format}, ${JSON.stringify(type)}`).toBe(body);
       }
     }
   });
 
-  it('writes the channel\'s itunes:explicit only for a boolean', () => {
+  it("writes the channel's itunes:explicit only for a boolean", () => {
     const input = fixtureInput('rss');
     expect(renderFeed('rss', { ...input, explicit: false }).body).toContain('<itunes:explicit>false</itunes:explicit>');
     const body = renderFeed('rss', { ...input, explicit: 'yes & <no>' as unknown as boolean }).body;
