@@ -8,7 +8,7 @@ import type { Deps } from '../deps.js';
 import { InternalError, isCodedError, NotFoundError, type CodedError } from '../errors.js';
 import type { FeedResponse } from '../fetch/types.js';
 import type { CachedEntry, Entry } from '../model.js';
-import { CONNECTION_REMOVED, correctClockSkew } from '../oauth/signed-requests.js';
+import { CONNECTION_REMOVED, correctClockSkew, disabledByRemoval } from '../oauth/signed-requests.js';
 import { NORMALISER_VERSION, parseFeed } from '../parse/index.js';
 import { SCRUB_RULES, scrubEntry, scrubText, secretValuesOf } from '../secrets/scrub.js';
 import type { WrittenEntries } from '../publish/merge-state.js';
@@ -554,9 +554,7 @@ async function settleRefusedLink(
   if (connection?.accessTokenSealed === link.signedWith) return undefined;
   const now = deps.now().toISOString();
   const undo = (record: SourceRecord): SourceRecord =>
-    connection === undefined
-      ? { ...record, status: 'disabled', lastError: CONNECTION_REMOVED, updatedAt: now }
-      : { ...record, ...resetForRetry(now) };
+    connection === undefined ? disabledByRemoval(record, now) : { ...record, ...resetForRetry(now) };
   // Each over the mark as written (a compare-and-set): one written over since — the relink's own
   // reset, a refresh with the new token, an edit — already says what it should.
   for (const sibling of marked) {

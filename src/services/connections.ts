@@ -3,7 +3,7 @@
 import type { Deps } from '../deps.js';
 import { BadRequestError, ConflictError, isCodedError } from '../errors.js';
 import { buildAuthorizeUrl, discoverFeeds, getAccessToken, getRequestToken, type FeedLink, type OAuthToken } from '../oauth/client.js';
-import { CONNECTION_REMOVED, connected, getOwnedConnectionOrThrow, providerOf } from '../oauth/signed-requests.js';
+import { connected, disabledByRemoval, getOwnedConnectionOrThrow, providerOf } from '../oauth/signed-requests.js';
 import type { ConnectionRecord, SourceRecord } from '../model.js';
 import { resetForRetry } from '../model/source-policy.js';
 import { rewriteSource } from './sources.js';
@@ -124,14 +124,7 @@ export async function deleteConnection(deps: Deps, userId: string, id: string): 
   const connection = await getOwnedConnectionOrThrow(deps, userId, id);
   await deps.registry.deleteConnection(connection);
   const now = deps.now().toISOString();
-  for (const source of await deps.registry.listSourcesOfConnection(id)) {
-    await deps.registry.saveSource({
-      ...source,
-      status: 'disabled',
-      lastError: CONNECTION_REMOVED,
-      updatedAt: now,
-    });
-  }
+  await rewriteSourcesOfConnection(deps, id, 'disabling a source of a removed connection', (source) => disabledByRemoval(source, now));
 }
 
 /**

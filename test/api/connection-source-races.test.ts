@@ -3,9 +3,10 @@
 // and the write must be kept (the write applied over it), and the source must still end as the relink
 // or the removal leaves it. Each test stages the other write, through the real API or refresh, there.
 import { describe, expect, it, vi } from 'vitest';
+import { CONNECTION_REMOVED } from '../../src/oauth/signed-requests.js';
 import { refreshSource, type RefreshResult } from '../../src/refresh/refresh-source.js';
 import type { SourceRecord } from '../../src/model.js';
-import { relink, revokedWithSibling } from '../helpers/signed-source.js';
+import { relink, revokedWithSibling, signedSource } from '../helpers/signed-source.js';
 import { STORES } from '../helpers/stores.js';
 import type { TestApp } from '../helpers/app.js';
 
@@ -87,5 +88,42 @@ describe.each(STORES)("a relink's reset of its unauthorized sources, with a writ
       lastFetchedAt: between.refreshed?.source.lastFetchedAt,
     });
     expect((await refreshSource(t.deps, siblingId))?.source).toMatchObject({ status: 'ok', errorCount: 0 });
+  });
+});
+
+describe.each(STORES)("a connection's removal, with a write of one of its sources landing after the list (%s)", (store) => {
+  it('a rename: kept, and the source is disabled', async (context) => {
+    const { t, apiKey, connectionId, id } = await signedSource(context, { store });
+    let renamed: Awaited<ReturnType<typeof t.api>> | undefined;
+    const seen = betweenListAndWrite(t, async () => {
+      renamed = await t.api(apiKey, { method: 'PATCH', url: `/api/v1/sources/${id}`, payload: { title: 'Renamed' } });
+    });
+
+    const removed = await t.api(apiKey, { method: 'DELETE', url: `/api/v1/connections/${connectionId}` });
+    expect(removed.statusCode, removed.body).toBe(204);
+    // Positive controls: the removal listed the source, and the rename ran after.
+    expect(seen.listed?.map((source) => source.id)).toEqual([id]);
+    expect(renamed?.statusCode, renamed?.body).toBe(200);
+
+    expect((await t.deps.registry.getSource(id))!).toMatchObject({ title: 'Renamed', status: 'disabled', lastError: CONNECTION_REMOVED });
+  });
+
+  it('a refresh: its result is kept, and the source is disabled', async (context) => {
+    const { t, apiKey, connectionId, id } = await signedSource(context, { store });
+    const between: { refreshed?: RefreshResult } = {};
+    betweenListAndWrite(t, async () => {
+      between.refreshed = await refreshSource(t.deps, id, { force: true });
+    });
+
+    const removed = await t.api(apiKey, { method: 'DELETE', url: `/api/v1/connections/${connectionId}` });
+    expect(removed.statusCode, removed.body).toBe(204);
+    // Positive control: the refresh ran in between and recorded a fetch.
+    expect(between.refreshed?.source.lastFetchedAt).toBeDefined();
+
+    expect((await t.deps.registry.getSource(id))!).toMatchObject({
+      status: 'disabled',
+      lastError: CONNECTION_REMOVED,
+      lastFetchedAt: between.refreshed?.source.lastFetchedAt,
+    });
   });
 });
