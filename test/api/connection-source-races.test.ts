@@ -126,4 +126,25 @@ describe.each(STORES)("a connection's removal, with a write of one of its source
       lastFetchedAt: between.refreshed?.source.lastFetchedAt,
     });
   });
+
+  it('a refresh signed before the removal and written after it: the source still ends disabled', async (context) => {
+    const { t, apiKey, connectionId, id } = await signedSource(context, { store });
+    const fetchFeed = t.deps.fetcher.fetchFeed.bind(t.deps.fetcher);
+    let removed: Awaited<ReturnType<typeof t.api>> | undefined;
+    vi.spyOn(t.deps.fetcher, 'fetchFeed').mockImplementationOnce(async (request) => {
+      try {
+        return await fetchFeed(request);
+      } finally {
+        removed = await t.api(apiKey, { method: 'DELETE', url: `/api/v1/connections/${connectionId}` });
+      }
+    });
+
+    const refreshed = await refreshSource(t.deps, id, { force: true });
+    // Positive controls: the removal ran during the fetch, which the provider answered.
+    expect(removed?.statusCode, removed?.body).toBe(204);
+    expect(await t.deps.registry.getConnection(connectionId)).toBeUndefined();
+
+    expect((await t.deps.registry.getSource(id))!).toMatchObject({ status: 'disabled', lastError: CONNECTION_REMOVED });
+    expect(refreshed?.source).toMatchObject({ status: 'disabled' });
+  });
 });
