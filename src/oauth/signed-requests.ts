@@ -6,12 +6,17 @@ import type { ProviderConfig } from '../config.js';
 import type { Deps } from '../deps.js';
 import { BadRequestError, NotFoundError, OAuthError } from '../errors.js';
 import type { RequestSigner } from '../fetch/types.js';
-import type { ConnectionRecord } from '../model.js';
+import type { ConnectionRecord, SourceRecord } from '../model.js';
 import { createSigner, requestSigned, withExtraParams, type OAuthToken } from './client.js';
 import { createProviderConfig, fillPlaceholders, placeholderValues, type OAuthProviderConfig } from './provider.js';
 
 /** What a source of a removed connection says: nothing can sign for it any more. */
 export const CONNECTION_REMOVED = 'Its OAuth connection was removed: connect again and add the source anew, or delete it';
+
+/** A source of a removed connection, as the removal leaves it: disabled, saying why. */
+export function disabledByRemoval(source: SourceRecord, now: string): SourceRecord {
+  return { ...source, status: 'disabled', lastError: CONNECTION_REMOVED, updatedAt: now };
+}
 
 const providerCache = new WeakMap<object, Map<string, OAuthProviderConfig>>();
 

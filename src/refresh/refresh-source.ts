@@ -5,10 +5,10 @@
 // model/source-policy.ts, the cache merge in update-cache.ts).
 import { hash } from 'node:crypto';
 import type { Deps } from '../deps.js';
-import { InternalError, isCodedError, NotFoundError, type CodedError } from '../errors.js';
+import { ConflictError, InternalError, isCodedError, NotFoundError, type CodedError } from '../errors.js';
 import type { FeedResponse } from '../fetch/types.js';
 import type { CachedEntry, Entry } from '../model.js';
-import { CONNECTION_REMOVED, correctClockSkew } from '../oauth/signed-requests.js';
+import { CONNECTION_REMOVED, correctClockSkew, disabledByRemoval } from '../oauth/signed-requests.js';
 import { NORMALISER_VERSION, parseFeed } from '../parse/index.js';
 import { SCRUB_RULES, scrubEntry, scrubText, secretValuesOf } from '../secrets/scrub.js';
 import type { WrittenEntries } from '../publish/merge-state.js';
@@ -34,6 +34,7 @@ import {
   type SourceRequest,
 } from './source-request.js';
 import { countCachedBytes, indexMovedUrls, urlDigestsOf } from '../services/source-index.js';
+import { rewriteSource } from '../services/sources.js';
 import { updateCachedEntries } from './update-cache.js';
 import { VERSION } from '../version.js';
 
@@ -432,9 +433,20 @@ async function recordFailure(
  * Writes a refresh's result onto the record as it is now, not as it was before the fetch: a title
  * or interval edited meanwhile is kept, a source deleted meanwhile stays deleted (undefined), and a
  * result fetched from a URL the user has since replaced is dropped. With `scheduleFrom`, the next
- * fetch is planned from the merged record's interval.
+ * fetch is planned from the merged record's interval. A signed source whose connection was removed
+ * meanwhile stays disabled.
  */
 async function saveRefreshed(
+  deps: Deps,
+  fetchedFrom: SourceRecord,
+  result: SourceRecord,
+  scheduleFrom?: Date,
+): Promise<SourceRecord | undefined> {
+  const saved = await writeRefreshed(deps, fetchedFrom, result, scheduleFrom);
+  return saved === undefined ? undefined : keepDisabledIfConnectionRemoved(deps, saved);
+}
+
+async function writeRefreshed(
   deps: Deps,
   fetchedFrom: SourceRecord,
   result: SourceRecord,
@@ -466,6 +478,30 @@ async function saveRefreshed(
     return undefined;
   }
   return merged;
+}
+
+/**
+ * A signed source's result written after its connection was removed (its request signed before):
+ * the removal may have disabled the source before this write, which brought it back. Read after the
+ * write, so a removal that listed the source later disabled it over this write itself; otherwise it
+ * is disabled again here, over the record as written (rewriteSource: a write since keeps its fields).
+ */
+async function keepDisabledIfConnectionRemoved(deps: Deps, saved: SourceRecord): Promise<SourceRecord | undefined> {
+  if (saved.connectionId === undefined || saved.status === 'disabled') return saved;
+  if (await deps.registry.getConnection(saved.connectionId)) return saved;
+  const now = deps.now().toISOString();
+  try {
+    const disabled = await rewriteSource(deps, saved, (base) => (base.status === 'disabled' ? undefined : disabledByRemoval(base, now)));
+    return disabled?.written ?? (await deps.registry.getSource(saved.id));
+  } catch (error) {
+    if (!isCodedError(error) || error.code !== ConflictError.code) throw error;
+    // Its next refresh finds the connection gone, and disables it.
+    deps.logger.warn(
+      { sourceId: saved.id, host: saved.host },
+      'disabling a source of a removed connection left undone: the source kept changing',
+    );
+    return saved;
+  }
 }
 
 /**
@@ -554,9 +590,7 @@ async function settleRefusedLink(
   if (connection?.accessTokenSealed === link.signedWith) return undefined;
   const now = deps.now().toISOString();
   const undo = (record: SourceRecord): SourceRecord =>
-    connection === undefined
-      ? { ...record, status: 'disabled', lastError: CONNECTION_REMOVED, updatedAt: now }
-      : { ...record, ...resetForRetry(now) };
+    connection === undefined ? disabledByRemoval(record, now) : { ...record, ...resetForRetry(now) };
   // Each over the mark as written (a compare-and-set): one written over since — the relink's own
   // reset, a refresh with the new token, an edit — already says what it should.
   for (const sibling of marked) {

@@ -1,11 +1,12 @@
 // OAuth 1.0a connections: the three-legged flow from the API and the callback, discovery, and
 // removal. Tokens live sealed in the connection record; signing for sources is oauth/signed-requests.ts.
 import type { Deps } from '../deps.js';
-import { BadRequestError } from '../errors.js';
+import { BadRequestError, ConflictError, isCodedError } from '../errors.js';
 import { buildAuthorizeUrl, discoverFeeds, getAccessToken, getRequestToken, type FeedLink, type OAuthToken } from '../oauth/client.js';
-import { CONNECTION_REMOVED, connected, getOwnedConnectionOrThrow, providerOf } from '../oauth/signed-requests.js';
-import type { ConnectionRecord } from '../model.js';
+import { connected, disabledByRemoval, getOwnedConnectionOrThrow, providerOf } from '../oauth/signed-requests.js';
+import type { ConnectionRecord, SourceRecord } from '../model.js';
 import { resetForRetry } from '../model/source-policy.js';
+import { rewriteSource } from './sources.js';
 import { randomToken, sha256Hex } from '../vault/seal.js';
 
 export const CALLBACK_PATH = '/oauth/callback';
@@ -100,12 +101,11 @@ async function exchange(deps: Deps, connection: ConnectionRecord, verifier: stri
     updatedAt: deps.now().toISOString(),
   };
   await deps.registry.saveConnection(connected, pendingFree);
-  // A relinked connection's sources were waiting: fetch them on the next tick.
-  for (const source of await deps.registry.listSourcesOfConnection(connection.id)) {
-    if (source.status !== 'unauthorized') continue;
-    // Retried as any source a user edits back to life: a Retry-After it was given is forgotten too.
-    await deps.registry.saveSource({ ...source, ...resetForRetry(connected.updatedAt) });
-  }
+  // A relinked connection's sources were waiting: fetch them on the next tick. Retried as any source a
+  // user edits back to life (a Retry-After it was given is forgotten too), while still unauthorized.
+  await rewriteSourcesOfConnection(deps, connection.id, 'putting back a source of a relinked connection', (source) =>
+    source.status === 'unauthorized' ? { ...source, ...resetForRetry(connected.updatedAt) } : undefined,
+  );
   deps.logger.info({ connectionId: connection.id, provider: provider.id }, 'oauth connection completed');
   return connected;
 }
@@ -124,12 +124,27 @@ export async function deleteConnection(deps: Deps, userId: string, id: string): 
   const connection = await getOwnedConnectionOrThrow(deps, userId, id);
   await deps.registry.deleteConnection(connection);
   const now = deps.now().toISOString();
-  for (const source of await deps.registry.listSourcesOfConnection(id)) {
-    await deps.registry.saveSource({
-      ...source,
-      status: 'disabled',
-      lastError: CONNECTION_REMOVED,
-      updatedAt: now,
-    });
+  await rewriteSourcesOfConnection(deps, id, 'disabling a source of a removed connection', (source) => disabledByRemoval(source, now));
+}
+
+/**
+ * Writes `nextOf` each source of a connection (undefined leaves one as it is), over the record as
+ * listed by compare-and-set (rewriteSource): an edit or a refresh written since the list keeps its
+ * fields, and the change is applied over the record as it is then. One that kept changing under it
+ * is left to its own next write (logged).
+ */
+async function rewriteSourcesOfConnection(
+  deps: Deps,
+  connectionId: string,
+  work: string,
+  nextOf: (source: SourceRecord) => SourceRecord | undefined,
+): Promise<void> {
+  for (const source of await deps.registry.listSourcesOfConnection(connectionId)) {
+    try {
+      await rewriteSource(deps, source, nextOf);
+    } catch (error) {
+      if (!isCodedError(error) || error.code !== ConflictError.code) throw error;
+      deps.logger.warn({ connectionId, sourceId: source.id }, `${work} left undone: the source kept changing`);
+    }
   }
 }

@@ -215,15 +215,37 @@ async function changeSource(
   return written;
 }
 
-/** Tries of an edit's write over a record that keeps changing under it. */
-const EDIT_WRITE_TRIES = 5;
+/** Tries of a write over a source record that keeps changing under it. */
+const SOURCE_WRITE_TRIES = 5;
 
 /**
- * Writes an edit over the record `read`, by compare-and-set: when a refresh or another write landed
- * since the read, over the record as it is then (`changesOf` that record). A new interval plans the
- * next fetch from the record's last one, unless the source is due at once (a reset's "now", or a
- * record still new). Answers the record written and the one it overwrote; 404 for a source deleted
- * meanwhile, 409 for one that kept changing.
+ * Writes `nextOf(read)` over the record `read` by compare-and-set: when a refresh or another write
+ * landed since the read, `nextOf` the record as it is then, so that write keeps its fields and this
+ * one applies its change over them. `nextOf` answers undefined to leave a record as it is. Answers
+ * the record written and the one it overwrote; undefined when nothing was written (left as it is, or
+ * the source deleted meanwhile); 409 for a record that kept changing.
+ */
+export async function rewriteSource(
+  deps: Deps,
+  read: SourceRecord,
+  nextOf: (base: SourceRecord) => SourceRecord | undefined,
+): Promise<{ written: SourceRecord; overwrote: SourceRecord } | undefined> {
+  let base = read;
+  for (let attempt = 1; ; attempt++) {
+    const next = nextOf(base);
+    if (next === undefined) return undefined;
+    if (await deps.registry.saveEditedSource(next, base)) return { written: next, overwrote: base };
+    if (attempt === SOURCE_WRITE_TRIES) throw new ConflictError('the source kept changing while it was edited; try again');
+    const current = await deps.registry.getSource(read.id);
+    if (!current || !(await deps.registry.isSourceListed(read.id))) return undefined;
+    base = current;
+  }
+}
+
+/**
+ * Writes an edit over the record `read` (rewriteSource): `changesOf` the record written over. A new
+ * interval plans the next fetch from the record's last one, unless the source is due at once (a
+ * reset's "now", or a record still new). 404 for a source deleted meanwhile.
  */
 async function saveEdit(
   deps: Deps,
@@ -231,14 +253,13 @@ async function saveEdit(
   changesOf: (base: SourceRecord) => Partial<SourceRecord>,
   replan: boolean,
 ): Promise<{ written: SourceRecord; overwrote: SourceRecord }> {
-  let base = read;
-  for (let attempt = 1; ; attempt++) {
+  const saved = await rewriteSource(deps, read, (base) => {
     let changes: Partial<SourceRecord>;
     try {
       changes = changesOf(base);
     } catch (error) {
       // A record resealed meanwhile under a key this instance does not hold yet (a key rotation).
-      if (attempt === 1) throw error;
+      if (base === read) throw error;
       // Its name only: a message may quote what it failed on (an opened secret).
       deps.logger.warn({ sourceId: read.id, err: (error as Error).name }, 'an edit could not be made again over a changed source');
       throw new ConflictError('the source changed while it was edited; try again');
@@ -246,12 +267,11 @@ async function saveEdit(
     const next: SourceRecord = { ...base, ...changes };
     if (replan && changes.nextFetchAt === undefined && base.status !== 'new')
       next.nextFetchAt = nextFetchAfter(deps.config.refresh, next, new Date(base.lastFetchedAt ?? next.updatedAt));
-    if (await deps.registry.saveEditedSource(next, base)) return { written: next, overwrote: base };
-    if (attempt === EDIT_WRITE_TRIES) throw new ConflictError('the source kept changing while it was edited; try again');
-    const current = await deps.registry.getSource(read.id);
-    if (!current || !(await deps.registry.isSourceListed(read.id))) throw new NotFoundError('Source');
-    base = current;
-  }
+    return next;
+  });
+  // Every record gets the edit: nothing written is a source deleted meanwhile.
+  if (!saved) throw new NotFoundError('Source');
+  return saved;
 }
 
 export async function deleteSource(deps: Deps, userId: string, id: string): Promise<void> {

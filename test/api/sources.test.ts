@@ -197,6 +197,38 @@ describe.each(STORES)('sources API (%s store)', (store) => {
     expect((await t.api(alice, { method: 'GET', url: `/api/v1/sources/${id}` })).statusCode).toBe(404);
   });
 
+  it('a new interval replans a fetched source from its last fetch, and leaves one still new due at once', async () => {
+    const create = async (copy: string) => {
+      const created = await t.api(alice, {
+        method: 'POST',
+        url: '/api/v1/sources',
+        payload: { url: upstream.url(`/podcast?copy=${copy}`) },
+      });
+      expect(created.statusCode, created.body).toBe(201);
+      return created.json().id as string;
+    };
+    const patch = async (id: string, payload: object) => {
+      const patched = await t.api(alice, { method: 'PATCH', url: `/api/v1/sources/${id}`, payload });
+      expect(patched.statusCode, patched.body).toBe(200);
+      return patched.json();
+    };
+    // A new URL leaves the source new, due at once, with the last fetch of its old URL on record.
+    const waiting = await create('interval-new');
+    const moved = await patch(waiting, { url: upstream.url('/podcast?copy=interval-new-2') });
+    expect(moved).toMatchObject({ status: 'new' });
+    expect(moved.lastFetchedAt).not.toBeNull();
+    expect(Date.parse(moved.nextFetchAt)).toBeLessThanOrEqual(Date.now());
+    const fetched = await create('interval-fetched');
+
+    const stillNew = await patch(waiting, { refreshMinutes: 240 });
+    expect(stillNew).toMatchObject({ status: 'new', refreshMinutes: 240 });
+    expect(Date.parse(stillNew.nextFetchAt), `still due at once, not ${stillNew.nextFetchAt}`).toBeLessThanOrEqual(Date.now());
+    const replanned = await patch(fetched, { refreshMinutes: 240 });
+    expect(replanned).toMatchObject({ status: 'ok', refreshMinutes: 240 });
+    // From its last fetch, with the interval's jitter (5% at most).
+    expect(Date.parse(replanned.nextFetchAt) - Date.parse(replanned.lastFetchedAt)).toBeGreaterThanOrEqual(0.95 * 240 * 60_000);
+  });
+
   it('lists all sources, or fewer with ?limit=', async () => {
     const all = (await t.api(alice, { method: 'GET', url: '/api/v1/sources' })).json().sources;
     expect(all.length).toBeGreaterThan(1);

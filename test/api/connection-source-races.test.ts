@@ -1,0 +1,150 @@
+// A relink puts its connection's unauthorized sources back, and a removal disables its sources: each
+// lists the sources, then writes each one. An edit or a refresh of a source landing between the list
+// and the write must be kept (the write applied over it), and the source must still end as the relink
+// or the removal leaves it. Each test stages the other write, through the real API or refresh, there.
+import { describe, expect, it, vi } from 'vitest';
+import { CONNECTION_REMOVED } from '../../src/oauth/signed-requests.js';
+import { refreshSource, type RefreshResult } from '../../src/refresh/refresh-source.js';
+import type { SourceRecord } from '../../src/model.js';
+import { relink, revokedWithSibling, signedSource } from '../helpers/signed-source.js';
+import { STORES } from '../helpers/stores.js';
+import type { TestApp } from '../helpers/app.js';
+
+/** Runs `between` once, right after the next listing of a connection's sources; answers what that listing read. */
+function betweenListAndWrite(t: TestApp, between: () => Promise<void>): { listed?: SourceRecord[] } {
+  const listSourcesOfConnection = t.deps.registry.listSourcesOfConnection.bind(t.deps.registry);
+  const seen: { listed?: SourceRecord[] } = {};
+  vi.spyOn(t.deps.registry, 'listSourcesOfConnection').mockImplementationOnce(async (...args) => {
+    seen.listed = await listSourcesOfConnection(...args);
+    await between();
+    return seen.listed;
+  });
+  return seen;
+}
+
+describe.each(STORES)("a relink's reset of its unauthorized sources, with a write of one landing after the list (%s)", (store) => {
+  /** Both sources of a revoked connection marked unauthorized by a refresh's 401. */
+  async function markedByA401(context: Parameters<typeof revokedWithSibling>[0]) {
+    const signed = await revokedWithSibling(context, { store });
+    await refreshSource(signed.t.deps, signed.id, { force: true });
+    // Positive control: the 401 marked the sibling too, so the relink has it to put back.
+    expect((await signed.t.deps.registry.getSource(signed.siblingId))!.status).toBe('unauthorized');
+    return signed;
+  }
+
+  it('a rename: kept, and the source is reset', async (context) => {
+    const { t, apiKey, connectionId, id, siblingId } = await markedByA401(context);
+    let renamed: Awaited<ReturnType<typeof t.api>> | undefined;
+    const seen = betweenListAndWrite(t, async () => {
+      renamed = await t.api(apiKey, { method: 'PATCH', url: `/api/v1/sources/${siblingId}`, payload: { title: 'Renamed' } });
+    });
+
+    await relink(t, apiKey, connectionId);
+    // Positive controls: the relink listed the sibling unauthorized, and the rename ran after.
+    expect(seen.listed?.find((source) => source.id === siblingId)?.status).toBe('unauthorized');
+    expect(renamed?.statusCode, renamed?.body).toBe(200);
+
+    expect((await t.deps.registry.getConnection(connectionId))!.status).toBe('connected');
+    expect((await t.deps.registry.getSource(siblingId))!).toMatchObject({ title: 'Renamed', status: 'new', errorCount: 0 });
+    expect((await t.deps.registry.getSource(id))!).toMatchObject({ status: 'new', errorCount: 0 });
+  });
+
+  it('a refresh with the new token: its result is kept, not reset to new over the record listed', async (context) => {
+    const { t, apiKey, connectionId, siblingId } = await markedByA401(context);
+    const between: { refreshed?: RefreshResult } = {};
+    betweenListAndWrite(t, async () => {
+      between.refreshed = await refreshSource(t.deps, siblingId, { force: true });
+    });
+
+    await relink(t, apiKey, connectionId);
+    // Positive control: the connection was connected when listed, so the refresh signed with the new token.
+    expect(between.refreshed?.source).toMatchObject({ status: 'ok', errorCount: 0 });
+
+    expect((await t.deps.registry.getSource(siblingId))!).toMatchObject({
+      status: 'ok',
+      errorCount: 0,
+      lastFetchedAt: between.refreshed?.source.lastFetchedAt,
+    });
+  });
+
+  it('a refresh that leaves it unauthorized (a 403): reset over that result, which is kept', async (context) => {
+    const { t, provider, apiKey, connectionId, siblingId } = await markedByA401(context);
+    const between: { refreshed?: RefreshResult } = {};
+    betweenListAndWrite(t, async () => {
+      provider.forbid((url) => url.searchParams.has('list'));
+      between.refreshed = await refreshSource(t.deps, siblingId, { force: true });
+      provider.forbid(undefined);
+    });
+
+    await relink(t, apiKey, connectionId);
+    // Positive control: the refresh in between was refused, and recorded so.
+    expect(provider.stats.problems.permission_denied).toBe(1);
+    expect(between.refreshed?.source).toMatchObject({ status: 'unauthorized' });
+
+    // Still unauthorized when written over: the relink retries it, and the refresh's fetch stands.
+    expect((await t.deps.registry.getSource(siblingId))!).toMatchObject({
+      status: 'new',
+      errorCount: 0,
+      lastFetchedAt: between.refreshed?.source.lastFetchedAt,
+    });
+    expect((await refreshSource(t.deps, siblingId))?.source).toMatchObject({ status: 'ok', errorCount: 0 });
+  });
+});
+
+describe.each(STORES)("a connection's removal, with a write of one of its sources landing after the list (%s)", (store) => {
+  it('a rename: kept, and the source is disabled', async (context) => {
+    const { t, apiKey, connectionId, id } = await signedSource(context, { store });
+    let renamed: Awaited<ReturnType<typeof t.api>> | undefined;
+    const seen = betweenListAndWrite(t, async () => {
+      renamed = await t.api(apiKey, { method: 'PATCH', url: `/api/v1/sources/${id}`, payload: { title: 'Renamed' } });
+    });
+
+    const removed = await t.api(apiKey, { method: 'DELETE', url: `/api/v1/connections/${connectionId}` });
+    expect(removed.statusCode, removed.body).toBe(204);
+    // Positive controls: the removal listed the source, and the rename ran after.
+    expect(seen.listed?.map((source) => source.id)).toEqual([id]);
+    expect(renamed?.statusCode, renamed?.body).toBe(200);
+
+    expect((await t.deps.registry.getSource(id))!).toMatchObject({ title: 'Renamed', status: 'disabled', lastError: CONNECTION_REMOVED });
+  });
+
+  it('a refresh: its result is kept, and the source is disabled', async (context) => {
+    const { t, apiKey, connectionId, id } = await signedSource(context, { store });
+    const between: { refreshed?: RefreshResult } = {};
+    betweenListAndWrite(t, async () => {
+      between.refreshed = await refreshSource(t.deps, id, { force: true });
+    });
+
+    const removed = await t.api(apiKey, { method: 'DELETE', url: `/api/v1/connections/${connectionId}` });
+    expect(removed.statusCode, removed.body).toBe(204);
+    // Positive control: the refresh ran in between and recorded a fetch.
+    expect(between.refreshed?.source.lastFetchedAt).toBeDefined();
+
+    expect((await t.deps.registry.getSource(id))!).toMatchObject({
+      status: 'disabled',
+      lastError: CONNECTION_REMOVED,
+      lastFetchedAt: between.refreshed?.source.lastFetchedAt,
+    });
+  });
+
+  it('a refresh signed before the removal and written after it: the source still ends disabled', async (context) => {
+    const { t, apiKey, connectionId, id } = await signedSource(context, { store });
+    const fetchFeed = t.deps.fetcher.fetchFeed.bind(t.deps.fetcher);
+    let removed: Awaited<ReturnType<typeof t.api>> | undefined;
+    vi.spyOn(t.deps.fetcher, 'fetchFeed').mockImplementationOnce(async (request) => {
+      try {
+        return await fetchFeed(request);
+      } finally {
+        removed = await t.api(apiKey, { method: 'DELETE', url: `/api/v1/connections/${connectionId}` });
+      }
+    });
+
+    const refreshed = await refreshSource(t.deps, id, { force: true });
+    // Positive controls: the removal ran during the fetch, which the provider answered.
+    expect(removed?.statusCode, removed?.body).toBe(204);
+    expect(await t.deps.registry.getConnection(connectionId)).toBeUndefined();
+
+    expect((await t.deps.registry.getSource(id))!).toMatchObject({ status: 'disabled', lastError: CONNECTION_REMOVED });
+    expect(refreshed?.source).toMatchObject({ status: 'disabled' });
+  });
+});
