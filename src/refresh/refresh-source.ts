@@ -5,7 +5,7 @@
 // model/source-policy.ts, the cache merge in update-cache.ts).
 import { hash } from 'node:crypto';
 import type { Deps } from '../deps.js';
-import { ConflictError, InternalError, isCodedError, NotFoundError, type CodedError } from '../errors.js';
+import { InternalError, isCodedError, NotFoundError, type CodedError } from '../errors.js';
 import type { FeedResponse } from '../fetch/types.js';
 import type { CachedEntry, Entry } from '../model.js';
 import { CONNECTION_REMOVED, correctClockSkew, disabledByRemoval } from '../oauth/signed-requests.js';
@@ -34,7 +34,7 @@ import {
   type SourceRequest,
 } from './source-request.js';
 import { countCachedBytes, indexMovedUrls, urlDigestsOf } from '../services/source-index.js';
-import { rewriteSource } from '../services/sources.js';
+import { leftToNextWrite, rewriteSource } from '../services/sources.js';
 import { updateCachedEntries } from './update-cache.js';
 import { VERSION } from '../version.js';
 
@@ -486,20 +486,23 @@ async function writeRefreshed(
  * write, so a removal that listed the source later disabled it over this write itself; otherwise it
  * is disabled again here, over the record as written (rewriteSource: a write since keeps its fields).
  */
-async function keepDisabledIfConnectionRemoved(deps: Deps, saved: SourceRecord): Promise<SourceRecord | undefined> {
+async function keepDisabledIfConnectionRemoved(deps: Deps, saved: SourceRecord): Promise<SourceRecord> {
   if (saved.connectionId === undefined || saved.status === 'disabled') return saved;
   if (await deps.registry.getConnection(saved.connectionId)) return saved;
   const now = deps.now().toISOString();
+  const work = 'disabling a source of a removed connection';
   try {
     const disabled = await rewriteSource(deps, saved, (base) => (base.status === 'disabled' ? undefined : disabledByRemoval(base, now)));
-    return disabled?.written ?? (await deps.registry.getSource(saved.id));
+    // This refresh's write stands whatever came after it (a delete since took its bytes back with
+    // it): what is answered is the source as disabled, or as it is now, or as written.
+    return disabled?.written ?? (await deps.registry.getSource(saved.id)) ?? saved;
   } catch (error) {
-    if (!isCodedError(error) || error.code !== ConflictError.code) throw error;
-    // Its next refresh finds the connection gone, and disables it.
-    deps.logger.warn(
-      { sourceId: saved.id, host: saved.host },
-      'disabling a source of a removed connection left undone: the source kept changing',
-    );
+    // Left undone, the result written stands until the next refresh finds the connection gone and disables it.
+    if (isStoreBusy(error)) {
+      deps.logger.warn({ sourceId: saved.id, err: (error as Error).message }, `${work} put off: the store is busy`);
+      return saved;
+    }
+    if (!leftToNextWrite(deps, error, work, { sourceId: saved.id, host: saved.host })) throw error;
     return saved;
   }
 }

@@ -1,12 +1,12 @@
 // OAuth 1.0a connections: the three-legged flow from the API and the callback, discovery, and
 // removal. Tokens live sealed in the connection record; signing for sources is oauth/signed-requests.ts.
 import type { Deps } from '../deps.js';
-import { BadRequestError, ConflictError, isCodedError } from '../errors.js';
+import { BadRequestError, ConflictError } from '../errors.js';
 import { buildAuthorizeUrl, discoverFeeds, getAccessToken, getRequestToken, type FeedLink, type OAuthToken } from '../oauth/client.js';
 import { connected, disabledByRemoval, getOwnedConnectionOrThrow, providerOf } from '../oauth/signed-requests.js';
 import type { ConnectionRecord, SourceRecord } from '../model.js';
 import { resetForRetry } from '../model/source-policy.js';
-import { rewriteSource } from './sources.js';
+import { leftToNextWrite, rewriteSource } from './sources.js';
 import { randomToken, sha256Hex } from '../vault/seal.js';
 
 export const CALLBACK_PATH = '/oauth/callback';
@@ -89,7 +89,10 @@ async function exchange(deps: Deps, connection: ConnectionRecord, verifier: stri
     requestTokenHash: undefined,
     requestExpiresAt: undefined,
   };
-  await deps.registry.saveConnection(pendingFree, connection);
+  // Both writes are compare-and-sets over the record read: a replayed callback, a relink begun again
+  // or a removal landing meanwhile wins, and the removed connection is not written back.
+  if (!(await deps.registry.saveConnectionIfUnchanged(pendingFree, connection)))
+    throw new BadRequestError('This authorization link is unknown or was already used. Start the connection again.');
   const provider = providerOf(deps, connection.provider);
   const access = await getAccessToken(provider, deps.fetcher, requestToken, verifier || undefined);
   const connected: ConnectionRecord = {
@@ -100,7 +103,8 @@ async function exchange(deps: Deps, connection: ConnectionRecord, verifier: stri
     params: access.params,
     updatedAt: deps.now().toISOString(),
   };
-  await deps.registry.saveConnection(connected, pendingFree);
+  if (!(await deps.registry.saveConnectionIfUnchanged(connected, pendingFree)))
+    throw new ConflictError('This connection was removed or started again while it was being authorized. Start it again.');
   // A relinked connection's sources were waiting: fetch them on the next tick. Retried as any source a
   // user edits back to life (a Retry-After it was given is forgotten too), while still unauthorized.
   await rewriteSourcesOfConnection(deps, connection.id, 'putting back a source of a relinked connection', (source) =>
@@ -143,8 +147,7 @@ async function rewriteSourcesOfConnection(
     try {
       await rewriteSource(deps, source, nextOf);
     } catch (error) {
-      if (!isCodedError(error) || error.code !== ConflictError.code) throw error;
-      deps.logger.warn({ connectionId, sourceId: source.id }, `${work} left undone: the source kept changing`);
+      if (!leftToNextWrite(deps, error, work, { connectionId, sourceId: source.id })) throw error;
     }
   }
 }

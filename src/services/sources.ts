@@ -1,7 +1,7 @@
 // Source management: the operations behind /api/v1/sources, shared by the API and the CLI.
 // Over 300 lines because create, edit and delete share the probe, the checks and the URL claims.
 import type { Deps } from '../deps.js';
-import { BadRequestError, ConflictError, NotAFeedError, NotFoundError } from '../errors.js';
+import { BadRequestError, ConflictError, isCodedError, NotAFeedError, NotFoundError } from '../errors.js';
 import { checkUrl } from '../fetch/index.js';
 import type { FeedResponse, RequestSigner } from '../fetch/types.js';
 import type { ParsedFeed } from '../model.js';
@@ -240,6 +240,16 @@ export async function rewriteSource(
     if (!current || !(await deps.registry.isSourceListed(read.id))) return undefined;
     base = current;
   }
+}
+
+/**
+ * For writes the source's own next one can make instead (a relink's put-back, a removal's disabling):
+ * true, logged, when rewriteSource gave up on a source that kept changing under it.
+ */
+export function leftToNextWrite(deps: Deps, error: unknown, work: string, fields: Record<string, unknown>): boolean {
+  if (!isCodedError(error) || error.code !== ConflictError.code) return false;
+  deps.logger.warn(fields, `${work} left undone: the source kept changing`);
+  return true;
 }
 
 /**

@@ -19,10 +19,11 @@ export function createConnectionRepository(store: KeyValueStore) {
     /**
      * Writes `connection` over the stored record only while that is still listed and still the record
      * `read` (one compare-and-set of its access token, status, pending request and last update): a
-     * relink begun or finished since, or a delete, wins. False when nothing was written.
+     * relink begun or finished since, or a delete, wins. False when nothing was written. A pending
+     * request the write drops leaves the request-token index with it.
      */
     async saveConnectionIfUnchanged(connection: ConnectionRecord, read: ConnectionRecord): Promise<boolean> {
-      return store.setIfMatches(key.connection(connection.id), connection, {
+      const written = await store.setIfMatches(key.connection(connection.id), connection, {
         fields: {
           accessTokenSealed: read.accessTokenSealed,
           status: read.status,
@@ -31,6 +32,10 @@ export function createConnectionRepository(store: KeyValueStore) {
         },
         listed: { set: set.userConnections(read.userId), member: read.id },
       });
+      // The request-token index follows the record, as saveConnection keeps it.
+      if (written && read.requestTokenHash && read.requestTokenHash !== connection.requestTokenHash)
+        await store.delete(key.requestToken(read.requestTokenHash));
+      return written;
     },
     async getConnection(id: string): Promise<ConnectionRecord | undefined> {
       return store.get<ConnectionRecord>(key.connection(id));

@@ -6,7 +6,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { CONNECTION_REMOVED } from '../../src/oauth/signed-requests.js';
 import { refreshSource, type RefreshResult } from '../../src/refresh/refresh-source.js';
 import type { SourceRecord } from '../../src/model.js';
-import { relink, revokedWithSibling, signedSource } from '../helpers/signed-source.js';
+import { relink, revokedWithSibling, signedSource, startRelink } from '../helpers/signed-source.js';
 import { STORES } from '../helpers/stores.js';
 import type { TestApp } from '../helpers/app.js';
 
@@ -146,5 +146,83 @@ describe.each(STORES)("a connection's removal, with a write of one of its source
 
     expect((await t.deps.registry.getSource(id))!).toMatchObject({ status: 'disabled', lastError: CONNECTION_REMOVED });
     expect(refreshed?.source).toMatchObject({ status: 'disabled' });
+  });
+  it("a source deleted after the refresh's write (its connection removed meanwhile): the user's byte count stays whole", async (context) => {
+    const { t, apiKey, connectionId, id } = await signedSource(context, { store });
+    const userId = (await t.deps.registry.getSource(id))!.userId;
+    const fetchFeed = t.deps.fetcher.fetchFeed.bind(t.deps.fetcher);
+    vi.spyOn(t.deps.fetcher, 'fetchFeed').mockImplementationOnce(async (request) => {
+      try {
+        return await fetchFeed(request);
+      } finally {
+        await t.api(apiKey, { method: 'DELETE', url: `/api/v1/connections/${connectionId}` });
+      }
+    });
+    // The user deletes the source between the refresh's write and its look at the connection.
+    const saveRefreshedSource = t.deps.registry.saveRefreshedSource.bind(t.deps.registry);
+    let deleted: Awaited<ReturnType<typeof t.api>> | undefined;
+    vi.spyOn(t.deps.registry, 'saveRefreshedSource').mockImplementationOnce(async (...args) => {
+      const written = await saveRefreshedSource(...args);
+      deleted = await t.api(apiKey, { method: 'DELETE', url: `/api/v1/sources/${id}` });
+      return written;
+    });
+
+    const refreshed = await refreshSource(t.deps, id, { force: true });
+    // Positive controls: the delete ran after the write, and the source had bytes cached to count.
+    expect(deleted?.statusCode, deleted?.body).toBe(204);
+    expect(refreshed?.source.cachedBytes).toBeGreaterThan(0);
+
+    expect(refreshed?.outcome).not.toBe('skipped');
+    expect((await t.deps.registry.getUserCounts(userId))?.cachedBytes ?? 0).toBe(0);
+  });
+
+  it('the disabling after such a refresh refused by a busy store: the result stands, and the next refresh disables it', async (context) => {
+    const { t, apiKey, connectionId, id } = await signedSource(context, { store });
+    const fetchFeed = t.deps.fetcher.fetchFeed.bind(t.deps.fetcher);
+    vi.spyOn(t.deps.fetcher, 'fetchFeed').mockImplementationOnce(async (request) => {
+      try {
+        return await fetchFeed(request);
+      } finally {
+        await t.api(apiKey, { method: 'DELETE', url: `/api/v1/connections/${connectionId}` });
+        // The removal is done; the refresh's own disabling write is the next one, refused.
+        vi.spyOn(t.deps.registry, 'saveEditedSource').mockRejectedValueOnce(
+          Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' }),
+        );
+      }
+    });
+
+    const refreshed = await refreshSource(t.deps, id, { force: true });
+    // Answered, not thrown: the fetch's result is written and stands until the next refresh.
+    expect(refreshed?.source.status).toBe('ok');
+    expect((await t.deps.registry.getSource(id))!.status).toBe('ok');
+    await refreshSource(t.deps, id, { force: true });
+    expect((await t.deps.registry.getSource(id))!).toMatchObject({ status: 'disabled', lastError: CONNECTION_REMOVED });
+  });
+});
+
+describe.each(STORES)('a removal while a relink exchanges its token (%s)', (store) => {
+  it('the connection stays removed, and the callback says so', async (context) => {
+    const { t, apiKey, connectionId, id } = await signedSource(context, { store });
+    const authorizeUrl = await startRelink(t, apiKey, connectionId);
+    const request = t.deps.fetcher.request.bind(t.deps.fetcher);
+    let removed: Awaited<ReturnType<typeof t.api>> | undefined;
+    vi.spyOn(t.deps.fetcher, 'request').mockImplementationOnce(async (...args) => {
+      try {
+        return await request(...args);
+      } finally {
+        removed = await t.api(apiKey, { method: 'DELETE', url: `/api/v1/connections/${connectionId}` });
+      }
+    });
+
+    const callback = new URL((await fetch(authorizeUrl, { redirect: 'manual' })).headers.get('location')!);
+    const answered = await t.app.inject({ method: 'GET', url: callback.pathname + callback.search });
+    // Positive control: the removal landed during the token exchange.
+    expect(removed?.statusCode, removed?.body).toBe(204);
+
+    expect(answered.statusCode).toBe(400);
+    expect(answered.body).toContain('removed or started again while it was being authorized');
+    expect(await t.deps.registry.getConnection(connectionId)).toBeUndefined();
+    expect((await t.api(apiKey, { method: 'GET', url: '/api/v1/connections' })).body).not.toContain(connectionId);
+    expect((await t.deps.registry.getSource(id))!).toMatchObject({ status: 'disabled', lastError: CONNECTION_REMOVED });
   });
 });

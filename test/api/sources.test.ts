@@ -219,6 +219,9 @@ describe.each(STORES)('sources API (%s store)', (store) => {
     expect(moved.lastFetchedAt).not.toBeNull();
     expect(Date.parse(moved.nextFetchAt)).toBeLessThanOrEqual(Date.now());
     const fetched = await create('interval-fetched');
+    // Its last fetch two hours ago, so "from its last fetch" and "from now" differ by two hours.
+    const twoHoursAgo = new Date(Date.now() - 2 * 3_600_000).toISOString();
+    await t.deps.registry.saveSource({ ...(await t.deps.registry.getSource(fetched))!, lastFetchedAt: twoHoursAgo });
 
     const stillNew = await patch(waiting, { refreshMinutes: 240 });
     expect(stillNew).toMatchObject({ status: 'new', refreshMinutes: 240 });
@@ -226,7 +229,9 @@ describe.each(STORES)('sources API (%s store)', (store) => {
     const replanned = await patch(fetched, { refreshMinutes: 240 });
     expect(replanned).toMatchObject({ status: 'ok', refreshMinutes: 240 });
     // From its last fetch, with the interval's jitter (5% at most).
-    expect(Date.parse(replanned.nextFetchAt) - Date.parse(replanned.lastFetchedAt)).toBeGreaterThanOrEqual(0.95 * 240 * 60_000);
+    expect(replanned.lastFetchedAt).toBe(twoHoursAgo);
+    expect(Date.parse(replanned.nextFetchAt) - Date.parse(twoHoursAgo)).toBeGreaterThanOrEqual(0.95 * 240 * 60_000);
+    expect(Date.parse(replanned.nextFetchAt) - Date.parse(twoHoursAgo)).toBeLessThanOrEqual(1.05 * 240 * 60_000);
   });
 
   it('lists all sources, or fewer with ?limit=', async () => {
