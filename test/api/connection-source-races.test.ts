@@ -22,6 +22,26 @@ function betweenListAndWrite(t: TestApp, between: () => Promise<void>): { listed
   return seen;
 }
 
+/** Removes the connection as the next fetch's answer comes back (its request signed before); `then` runs after the removal. */
+function removeConnectionDuringNextFetch(
+  t: TestApp,
+  apiKey: string,
+  connectionId: string,
+  then?: () => void,
+): { removed?: Awaited<ReturnType<TestApp['api']>> } {
+  const fetchFeed = t.deps.fetcher.fetchFeed.bind(t.deps.fetcher);
+  const seen: { removed?: Awaited<ReturnType<TestApp['api']>> } = {};
+  vi.spyOn(t.deps.fetcher, 'fetchFeed').mockImplementationOnce(async (request) => {
+    try {
+      return await fetchFeed(request);
+    } finally {
+      seen.removed = await t.api(apiKey, { method: 'DELETE', url: `/api/v1/connections/${connectionId}` });
+      then?.();
+    }
+  });
+  return seen;
+}
+
 describe.each(STORES)("a relink's reset of its unauthorized sources, with a write of one landing after the list (%s)", (store) => {
   /** Both sources of a revoked connection marked unauthorized by a refresh's 401. */
   async function markedByA401(context: Parameters<typeof revokedWithSibling>[0]) {
@@ -129,35 +149,21 @@ describe.each(STORES)("a connection's removal, with a write of one of its source
 
   it('a refresh signed before the removal and written after it: the source still ends disabled', async (context) => {
     const { t, apiKey, connectionId, id } = await signedSource(context, { store });
-    const fetchFeed = t.deps.fetcher.fetchFeed.bind(t.deps.fetcher);
-    let removed: Awaited<ReturnType<typeof t.api>> | undefined;
-    vi.spyOn(t.deps.fetcher, 'fetchFeed').mockImplementationOnce(async (request) => {
-      try {
-        return await fetchFeed(request);
-      } finally {
-        removed = await t.api(apiKey, { method: 'DELETE', url: `/api/v1/connections/${connectionId}` });
-      }
-    });
+    const during = removeConnectionDuringNextFetch(t, apiKey, connectionId);
 
     const refreshed = await refreshSource(t.deps, id, { force: true });
     // Positive controls: the removal ran during the fetch, which the provider answered.
-    expect(removed?.statusCode, removed?.body).toBe(204);
+    expect(during.removed?.statusCode, during.removed?.body).toBe(204);
     expect(await t.deps.registry.getConnection(connectionId)).toBeUndefined();
 
     expect((await t.deps.registry.getSource(id))!).toMatchObject({ status: 'disabled', lastError: CONNECTION_REMOVED });
     expect(refreshed?.source).toMatchObject({ status: 'disabled' });
   });
+
   it("a source deleted after the refresh's write (its connection removed meanwhile): the user's byte count stays whole", async (context) => {
     const { t, apiKey, connectionId, id } = await signedSource(context, { store });
     const userId = (await t.deps.registry.getSource(id))!.userId;
-    const fetchFeed = t.deps.fetcher.fetchFeed.bind(t.deps.fetcher);
-    vi.spyOn(t.deps.fetcher, 'fetchFeed').mockImplementationOnce(async (request) => {
-      try {
-        return await fetchFeed(request);
-      } finally {
-        await t.api(apiKey, { method: 'DELETE', url: `/api/v1/connections/${connectionId}` });
-      }
-    });
+    const during = removeConnectionDuringNextFetch(t, apiKey, connectionId);
     // The user deletes the source between the refresh's write and its look at the connection.
     const saveRefreshedSource = t.deps.registry.saveRefreshedSource.bind(t.deps.registry);
     let deleted: Awaited<ReturnType<typeof t.api>> | undefined;
@@ -169,6 +175,7 @@ describe.each(STORES)("a connection's removal, with a write of one of its source
 
     const refreshed = await refreshSource(t.deps, id, { force: true });
     // Positive controls: the delete ran after the write, and the source had bytes cached to count.
+    expect(during.removed?.statusCode, during.removed?.body).toBe(204);
     expect(deleted?.statusCode, deleted?.body).toBe(204);
     expect(refreshed?.source.cachedBytes).toBeGreaterThan(0);
 
@@ -178,20 +185,15 @@ describe.each(STORES)("a connection's removal, with a write of one of its source
 
   it('the disabling after such a refresh refused by a busy store: the result stands, and the next refresh disables it', async (context) => {
     const { t, apiKey, connectionId, id } = await signedSource(context, { store });
-    const fetchFeed = t.deps.fetcher.fetchFeed.bind(t.deps.fetcher);
-    vi.spyOn(t.deps.fetcher, 'fetchFeed').mockImplementationOnce(async (request) => {
-      try {
-        return await fetchFeed(request);
-      } finally {
-        await t.api(apiKey, { method: 'DELETE', url: `/api/v1/connections/${connectionId}` });
-        // The removal is done; the refresh's own disabling write is the next one, refused.
-        vi.spyOn(t.deps.registry, 'saveEditedSource').mockRejectedValueOnce(
-          Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' }),
-        );
-      }
-    });
+    // The removal done, the refresh's own disabling write is the next one: refused.
+    const during = removeConnectionDuringNextFetch(t, apiKey, connectionId, () =>
+      vi
+        .spyOn(t.deps.registry, 'saveEditedSource')
+        .mockRejectedValueOnce(Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' })),
+    );
 
     const refreshed = await refreshSource(t.deps, id, { force: true });
+    expect(during.removed?.statusCode, during.removed?.body).toBe(204);
     // Answered, not thrown: the fetch's result is written and stands until the next refresh.
     expect(refreshed?.source.status).toBe('ok');
     expect((await t.deps.registry.getSource(id))!.status).toBe('ok');
