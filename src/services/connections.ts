@@ -89,9 +89,10 @@ async function exchange(deps: Deps, connection: ConnectionRecord, verifier: stri
     requestTokenHash: undefined,
     requestExpiresAt: undefined,
   };
-  // Both writes are compare-and-sets over the record read: a replayed callback, a relink begun again
-  // or a removal landing meanwhile wins, and the removed connection is not written back.
-  if (!(await deps.registry.saveConnectionIfUnchanged(pendingFree, connection)))
+  // Both writes hold only while the connection is still listed with the link read (saveConnectionIfSameLink):
+  // a replayed callback, a relink begun again or a removal landing meanwhile wins, and a removed
+  // connection is not written back; a refresh's mark of the old token meanwhile is not in the way.
+  if (!(await deps.registry.saveConnectionIfSameLink(pendingFree, connection)))
     throw new BadRequestError('This authorization link is unknown or was already used. Start the connection again.');
   const provider = providerOf(deps, connection.provider);
   const access = await getAccessToken(provider, deps.fetcher, requestToken, verifier || undefined);
@@ -103,7 +104,7 @@ async function exchange(deps: Deps, connection: ConnectionRecord, verifier: stri
     params: access.params,
     updatedAt: deps.now().toISOString(),
   };
-  if (!(await deps.registry.saveConnectionIfUnchanged(connected, pendingFree)))
+  if (!(await deps.registry.saveConnectionIfSameLink(connected, pendingFree)))
     throw new ConflictError('This connection was removed or started again while it was being authorized. Start it again.');
   // A relinked connection's sources were waiting: fetch them on the next tick. Retried as any source a
   // user edits back to life (a Retry-After it was given is forgotten too), while still unauthorized.

@@ -7,6 +7,21 @@ import { getMany, getOwned, key, set } from './keys.js';
 export type ConnectionRepository = ReturnType<typeof createConnectionRepository>;
 
 export function createConnectionRepository(store: KeyValueStore) {
+  async function saveIfMatching(
+    connection: ConnectionRecord,
+    read: ConnectionRecord,
+    fields: Array<'accessTokenSealed' | 'status' | 'requestTokenHash' | 'updatedAt'>,
+  ): Promise<boolean> {
+    const written = await store.setIfMatches(key.connection(connection.id), connection, {
+      fields: Object.fromEntries(fields.map((field) => [field, read[field]])),
+      listed: { set: set.userConnections(read.userId), member: read.id },
+    });
+    // The request-token index follows the record, as saveConnection keeps it.
+    if (written && read.requestTokenHash && read.requestTokenHash !== connection.requestTokenHash)
+      await store.delete(key.requestToken(read.requestTokenHash));
+    return written;
+  }
+
   return {
     async saveConnection(connection: ConnectionRecord, previous?: ConnectionRecord): Promise<void> {
       await store.set(key.connection(connection.id), connection);
@@ -23,19 +38,15 @@ export function createConnectionRepository(store: KeyValueStore) {
      * request the write drops leaves the request-token index with it.
      */
     async saveConnectionIfUnchanged(connection: ConnectionRecord, read: ConnectionRecord): Promise<boolean> {
-      const written = await store.setIfMatches(key.connection(connection.id), connection, {
-        fields: {
-          accessTokenSealed: read.accessTokenSealed,
-          status: read.status,
-          requestTokenHash: read.requestTokenHash,
-          updatedAt: read.updatedAt,
-        },
-        listed: { set: set.userConnections(read.userId), member: read.id },
-      });
-      // The request-token index follows the record, as saveConnection keeps it.
-      if (written && read.requestTokenHash && read.requestTokenHash !== connection.requestTokenHash)
-        await store.delete(key.requestToken(read.requestTokenHash));
-      return written;
+      return saveIfMatching(connection, read, ['accessTokenSealed', 'status', 'requestTokenHash', 'updatedAt']);
+    },
+    /**
+     * The OAuth callback's writes: `connection` over the stored record while it is still listed and
+     * still holds the link `read` held (its access token and pending request). A removal or a relink
+     * begun since wins; a mark or a clock offset written since for the old token does not stop it.
+     */
+    async saveConnectionIfSameLink(connection: ConnectionRecord, read: ConnectionRecord): Promise<boolean> {
+      return saveIfMatching(connection, read, ['accessTokenSealed', 'requestTokenHash']);
     },
     async getConnection(id: string): Promise<ConnectionRecord | undefined> {
       return store.get<ConnectionRecord>(key.connection(id));

@@ -202,8 +202,8 @@ describe.each(STORES)("a connection's removal, with a write of one of its source
   });
 });
 
-describe.each(STORES)('a removal while a relink exchanges its token (%s)', (store) => {
-  it('the connection stays removed, and the callback says so', async (context) => {
+describe.each(STORES)("a write landing while a relink's callback exchanges the token (%s)", (store) => {
+  it('a removal: the connection stays removed, and the callback says so', async (context) => {
     const { t, apiKey, connectionId, id } = await signedSource(context, { store });
     const authorizeUrl = await startRelink(t, apiKey, connectionId);
     const request = t.deps.fetcher.request.bind(t.deps.fetcher);
@@ -226,5 +226,32 @@ describe.each(STORES)('a removal while a relink exchanges its token (%s)', (stor
     expect(await t.deps.registry.getConnection(connectionId)).toBeUndefined();
     expect((await t.api(apiKey, { method: 'GET', url: '/api/v1/connections' })).body).not.toContain(connectionId);
     expect((await t.deps.registry.getSource(id))!).toMatchObject({ status: 'disabled', lastError: CONNECTION_REMOVED });
+  });
+  it("a refresh's 401 with the old token: not in the way, the relink lands and puts the source back", async (context) => {
+    const { t, provider, apiKey, connectionId, id } = await signedSource(context, { store });
+    const oldToken = decodeURIComponent(/oauth_token="([^"]+)"/.exec(provider.stats.lastAuthorization ?? '')![1]!);
+    const authorizeUrl = await startRelink(t, apiKey, connectionId);
+    // The provider drops the old grant; the next refresh meets it during the exchange.
+    provider.revoke(oldToken);
+    const request = t.deps.fetcher.request.bind(t.deps.fetcher);
+    let between: RefreshResult | undefined;
+    vi.spyOn(t.deps.fetcher, 'request').mockImplementationOnce(async (...args) => {
+      try {
+        return await request(...args);
+      } finally {
+        between = await refreshSource(t.deps, id, { force: true });
+      }
+    });
+
+    const callback = new URL((await fetch(authorizeUrl, { redirect: 'manual' })).headers.get('location')!);
+    const answered = await t.app.inject({ method: 'GET', url: callback.pathname + callback.search });
+    // Positive control: the refresh ran during the exchange and marked the source for the old token's 401.
+    expect(between?.source.status).toBe('unauthorized');
+
+    expect(answered.statusCode, answered.body).toBe(200);
+    const relinked = (await t.deps.registry.getConnection(connectionId))!;
+    expect(relinked.status).toBe('connected');
+    expect(relinked.requestTokenHash).toBeUndefined();
+    expect((await t.deps.registry.getSource(id))!.status).toBe('new');
   });
 });
