@@ -43,7 +43,11 @@ export async function startConnection(
     requestExpiresAt: new Date(now.getTime() + (settings.requestTokenTtlSeconds ?? DEFAULT_REQUEST_TOKEN_TTL_SECONDS) * 1000).toISOString(),
     updatedAt: now.toISOString(),
   };
-  await deps.registry.saveConnection(connection, previous);
+  if (!previous) await deps.registry.saveConnection(connection);
+  // A relink's write holds while the connection is still listed with the link read: a removal or
+  // another relink begun while the provider answered wins, and a removed connection is not written back.
+  else if (!(await deps.registry.saveConnectionIfSameLink(connection, previous)))
+    throw new ConflictError('This connection was removed or relinked while the relink started. Start it again.');
   deps.logger.info({ connectionId: connection.id, userId, provider: provider.id }, 'oauth connection started');
   return { connection, authorizeUrl: buildAuthorizeUrl(provider, requestToken) };
 }

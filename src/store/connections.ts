@@ -17,6 +17,8 @@ export function createConnectionRepository(store: KeyValueStore) {
       listed: { set: set.userConnections(read.userId), member: read.id },
     });
     // The request-token index follows the record, as saveConnection keeps it.
+    if (written && connection.requestTokenHash && connection.requestTokenHash !== read.requestTokenHash)
+      await store.set(key.requestToken(connection.requestTokenHash), connection.id);
     if (written && read.requestTokenHash && read.requestTokenHash !== connection.requestTokenHash)
       await store.delete(key.requestToken(read.requestTokenHash));
     return written;
@@ -41,7 +43,7 @@ export function createConnectionRepository(store: KeyValueStore) {
       return saveIfMatching(connection, read, ['accessTokenSealed', 'status', 'requestTokenHash', 'updatedAt']);
     },
     /**
-     * The OAuth callback's writes: `connection` over the stored record while it is still listed and
+     * A relink's start and the OAuth callback's writes: `connection` over the stored record while it is still listed and
      * still holds the link `read` held (its access token and pending request). A removal or a relink
      * begun since wins; a mark or a clock offset written since for the old token does not stop it.
      */

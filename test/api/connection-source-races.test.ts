@@ -254,4 +254,25 @@ describe.each(STORES)("a write landing while a relink's callback exchanges the t
     expect(relinked.requestTokenHash).toBeUndefined();
     expect((await t.deps.registry.getSource(id))!.status).toBe('new');
   });
+  it('a removal while a relink starts (the provider giving its request token): the connection stays removed, and the relink says so', async (context) => {
+    const { t, apiKey, connectionId, id } = await signedSource(context, { store });
+    const request = t.deps.fetcher.request.bind(t.deps.fetcher);
+    let removed: Awaited<ReturnType<TestApp['api']>> | undefined;
+    vi.spyOn(t.deps.fetcher, 'request').mockImplementationOnce(async (...args) => {
+      try {
+        return await request(...args);
+      } finally {
+        removed = await t.api(apiKey, { method: 'DELETE', url: `/api/v1/connections/${connectionId}` });
+      }
+    });
+
+    const started = await t.api(apiKey, { method: 'POST', url: `/api/v1/connections/${connectionId}/relink` });
+    // Positive control: the removal landed while the provider answered the request-token call.
+    expect(removed?.statusCode, removed?.body).toBe(204);
+
+    expect(started.statusCode, started.body).toBe(409);
+    expect(await t.deps.registry.getConnection(connectionId)).toBeUndefined();
+    expect((await t.api(apiKey, { method: 'GET', url: '/api/v1/connections' })).body).not.toContain(connectionId);
+    expect((await t.deps.registry.getSource(id))!).toMatchObject({ status: 'disabled', lastError: CONNECTION_REMOVED });
+  });
 });
