@@ -398,16 +398,20 @@ interface CompareAndSet {
 
 /**
  * setIfMatches for records matched on `fields`, grouped: each batch is one UPDATE … FROM over a JSON
- * array of (key, value, expected fields, listing), one statement and so one atomic step per record
- * as before, and one transaction (one WAL commit) for the batch. A key never appears twice in a
- * batch, so each caller's answer is its own write's.
+ * array of (key, the value's byte offset and length, expected fields, listing), one statement and so
+ * one atomic step per record as before, and one transaction (one WAL commit) for the batch. A key
+ * never appears twice in a batch, so each caller's answer is its own write's. The values' texts go
+ * beside the array as one BLOB, each cut out by its offset: inside the array each ≈ 1 KB text was
+ * escaped again by JSON.stringify and unescaped again by SQLite's JSON functions, for every record of
+ * every refresh (bench/diagnoses.md §2, session 19). The bytes stored are the text's UTF-8, as before.
  */
 function compareAndSetsOf(query: SqlQuery, fields: string[], noteWrite: () => void): GroupedWrites<CompareAndSet, boolean> {
   const at = (index: number) => `json_extract(j.value, '$[${index}]')`;
   const sql = `UPDATE ${KEYV_TABLE} SET value = b.v
-    FROM (SELECT ${at(0)} AS k, ${at(1)} AS v, ${fields.map((_, index) => `${at(index + 2)} AS f${index}`).join(', ')}${fields.length > 0 ? ',' : ''}
-                 ${at(fields.length + 2)} AS ls, ${at(fields.length + 3)} AS lm
-          FROM json_each(?) AS j) AS b
+    FROM (SELECT ${at(0)} AS k, CAST(substr(?2, ${at(1)}, ${at(2)}) AS TEXT) AS v,
+                 ${fields.map((_, index) => `${at(index + 3)} AS f${index}`).join(', ')}${fields.length > 0 ? ',' : ''}
+                 ${at(fields.length + 3)} AS ls, ${at(fields.length + 4)} AS lm
+          FROM json_each(?1) AS j) AS b
     WHERE ${KEYV_TABLE}.key = b.k
     ${fields.map((field, index) => `AND json_extract(${KEYV_TABLE}.value, '$.value.${field}') IS b.f${index}`).join(' ')}
     AND EXISTS (SELECT 1 FROM fp_sets WHERE name = b.ls AND member = b.lm) RETURNING ${KEYV_TABLE}.key AS key`;
@@ -429,18 +433,26 @@ function compareAndSetsOf(query: SqlQuery, fields: string[], noteWrite: () => vo
         ).finally(noteWrite);
         return [rows.length === 1];
       }
+      // keyv's row format, like setMany; the triggers (change log, due index) run as for keyv's own writes.
+      const texts = writes.map(({ value }) => JSON.stringify({ value }));
+      let offset = 1; // substr counts bytes from 1
       const rows = await query(
         sql,
         JSON.stringify(
-          writes.map(({ key, value, match }) => [
-            key,
-            // keyv's row format, like setMany; the triggers (change log, due index) run as for keyv's own writes.
-            JSON.stringify({ value }),
-            ...fields.map((field) => match.fields[field] ?? null),
-            match.listed.set,
-            match.listed.member,
-          ]),
+          writes.map(({ key, match }, index) => {
+            const bytes = Buffer.byteLength(texts[index]!);
+            offset += bytes;
+            return [
+              key,
+              offset - bytes,
+              bytes,
+              ...fields.map((field) => match.fields[field] ?? null),
+              match.listed.set,
+              match.listed.member,
+            ];
+          }),
         ),
+        Buffer.from(texts.join('')),
       ).finally(noteWrite);
       const written = new Set(rows.map((row) => String(row.key)));
       return writes.map(({ key }) => written.has(key));
