@@ -129,6 +129,17 @@ async function refreshWithLease(deps: Deps, sourceId: string, options: RefreshOp
   return { outcome: 'skipped', source: before };
 }
 
+/**
+ * A good fetch whose source ended disabled (its connection removed while the request was out, so
+ * saveRefreshed disabled it over the result): answered as a refresh of a disabled source is — failed,
+ * with the removal's error — not with the fetch's outcome.
+ */
+function disabledMeanwhile(deps: Deps, saved: SourceRecord): RefreshResult {
+  const result = resultOf(saved);
+  deps.metrics.refreshes.inc({ outcome: result.outcome, error: result.error?.code ?? '' });
+  return result;
+}
+
 function resultOf(source: SourceRecord): RefreshResult {
   if (source.status === 'ok') return { outcome: 'unchanged', source };
   return {
@@ -190,7 +201,8 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
       if (!saved) return { outcome: 'skipped', source };
       // No bytes of its own: settles what an earlier refresh of the user left owed.
       await countCachedBytes(deps, source.userId, 0);
-      if (source.status !== 'ok') await rebuildQuietly(deps, saved, options);
+      if (source.status !== 'ok' || saved.status === 'disabled') await rebuildQuietly(deps, saved, options);
+      if (saved.status === 'disabled') return disabledMeanwhile(deps, saved);
       deps.metrics.refreshes.inc({ outcome: 'unchanged', error: '' });
       return { outcome: 'unchanged', source: saved };
     };
@@ -296,7 +308,9 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
     if (rebuild && writeEntries && entriesRevision !== null && options.rebuilds)
       options.keepWritten?.(source.id, { revision: entriesRevision, texts: update.texts }, update.bytes);
     // Rescrubbed for an edit: what the edit's own rebuild published may have been read before it.
-    if (rebuild || editedMeanwhile) await rebuildQuietly(deps, saved, options);
+    // Disabled over this write (its connection removed meanwhile): the feeds name its status.
+    if (rebuild || editedMeanwhile || saved.status === 'disabled') await rebuildQuietly(deps, saved, options);
+    if (saved.status === 'disabled') return disabledMeanwhile(deps, saved);
     const outcome = update.changed ? 'updated' : 'unchanged';
     deps.metrics.refreshes.inc({ outcome, error: '' });
     deps.logger.debug({ sourceId: source.id, host: source.host, added: update.added, updated: update.updated }, 'source refreshed');

@@ -160,6 +160,21 @@ describe.each(STORES)("a connection's removal, with a write of one of its source
     expect(refreshed?.source).toMatchObject({ status: 'disabled' });
   });
 
+  it('a refresh signed before the removal and written after it: answered as a refresh of the disabled source is, not with its fetch', async (context) => {
+    const { t, apiKey, connectionId, id } = await signedSource(context, { store });
+    const during = removeConnectionDuringNextFetch(t, apiKey, connectionId);
+
+    const refreshed = await refreshSource(t.deps, id, { force: true });
+    // Positive control: the removal ran during the fetch, which the provider answered.
+    expect(during.removed?.statusCode, during.removed?.body).toBe(204);
+    // What a refresh of the source the removal disabled answers (the user's refresh, the CLI's --all).
+    const ofDisabled = await refreshSource(t.deps, id, { force: true });
+    expect(ofDisabled).toMatchObject({ outcome: 'failed', error: { code: 'FP_NOT_FOUND', message: CONNECTION_REMOVED } });
+
+    expect(refreshed).toMatchObject({ outcome: 'failed', error: ofDisabled!.error });
+    expect(refreshed?.source).toMatchObject({ status: 'disabled', lastError: CONNECTION_REMOVED, lastErrorCode: 'FP_NOT_FOUND' });
+  });
+
   it("a source deleted after the refresh's write (its connection removed meanwhile): the user's byte count stays whole", async (context) => {
     const { t, apiKey, connectionId, id } = await signedSource(context, { store });
     const userId = (await t.deps.registry.getSource(id))!.userId;
