@@ -6,6 +6,8 @@ import { buildAuthorizeUrl, discoverFeeds, getAccessToken, getRequestToken, type
 import { connected, disabledByRemoval, getOwnedConnectionOrThrow, providerOf } from '../oauth/signed-requests.js';
 import type { ConnectionRecord, SourceRecord } from '../model.js';
 import { resetForRetry } from '../model/source-policy.js';
+import { isStoreBusy } from '../store/kv.js';
+import { logBackgroundFailure } from '../store-unavailable.js';
 import { leftToNextWrite, rewriteSource } from './sources.js';
 import { randomToken, sha256Hex } from '../vault/seal.js';
 
@@ -52,12 +54,19 @@ export async function startConnection(
   return { connection, authorizeUrl: buildAuthorizeUrl(provider, requestToken) };
 }
 
+/** A connection as the callback linked it, and how many of its sources a busy store kept from resuming yet. */
+export interface LinkedConnection {
+  connection: ConnectionRecord;
+  /** Left `unauthorized` for now: the scheduler's next tick (or `feedproxy refresh`) puts them back. */
+  sourcesLeft: number;
+}
+
 /** Step 3 from the provider's redirect: the request token names the connection. */
 export async function completeConnectionFromCallback(
   deps: Deps,
   oauthToken: string,
   verifier: string | undefined,
-): Promise<ConnectionRecord> {
+): Promise<LinkedConnection> {
   const connection = await deps.registry.findConnectionByRequestTokenHash(tokenHash(oauthToken));
   if (!connection) throw new BadRequestError('This authorization link is unknown or was already used. Start the connection again.');
   return exchange(deps, connection, verifier);
@@ -70,10 +79,10 @@ export async function verifyConnection(deps: Deps, userId: string, id: string, v
     throw new BadRequestError(
       'This connection is not waiting for a verifier: relink it (POST /api/v1/connections/:id/relink) to get a new one.',
     );
-  return exchange(deps, connection, verifier);
+  return (await exchange(deps, connection, verifier)).connection;
 }
 
-async function exchange(deps: Deps, connection: ConnectionRecord, verifier: string | undefined): Promise<ConnectionRecord> {
+async function exchange(deps: Deps, connection: ConnectionRecord, verifier: string | undefined): Promise<LinkedConnection> {
   const now = deps.now();
   if (!connection.requestTokenSealed || !connection.requestSecretSealed || !connection.requestExpiresAt) {
     throw new BadRequestError('This connection is not waiting for authorization. Start it again.');
@@ -108,15 +117,54 @@ async function exchange(deps: Deps, connection: ConnectionRecord, verifier: stri
     params: access.params,
     updatedAt: deps.now().toISOString(),
   };
+  // A relink owes its sources their put-back from the moment the new link is written: marked before
+  // that write, so a put-back a busy store cuts short is finished by the scheduler (putBackPendingSources).
+  const relinked = connection.accessTokenSealed !== undefined;
+  if (relinked) await deps.registry.markPutBackPending(connection.id);
   if (!(await deps.registry.saveConnectionIfSameLink(connected, pendingFree)))
     throw new ConflictError('This connection was removed or started again while it was being authorized. Start it again.');
-  // A relinked connection's sources were waiting: fetch them on the next tick. Retried as any source a
-  // user edits back to life (a Retry-After it was given is forgotten too), while still unauthorized.
-  await rewriteSourcesOfConnection(deps, connection.id, 'putting back a source of a relinked connection', (source) =>
-    source.status === 'unauthorized' ? { ...source, ...resetForRetry(connected.updatedAt) } : undefined,
-  );
-  deps.logger.info({ connectionId: connection.id, provider: provider.id }, 'oauth connection completed');
-  return connected;
+  const sourcesLeft = relinked ? await putBackSources(deps, connection.id, connected.updatedAt) : 0;
+  deps.logger.info({ connectionId: connection.id, provider: provider.id, sourcesLeft }, 'oauth connection completed');
+  return { connection: connected, sourcesLeft };
+}
+
+const PUT_BACK = 'putting back a source of a relinked connection';
+
+/**
+ * A relinked connection's sources were waiting: each still `unauthorized` is retried as any source a
+ * user edits back to life (due now, a Retry-After it was given forgotten too), over the record as it
+ * is (rewriteSource). One a busy store refuses, or that kept changing, is left and the others go on;
+ * answers how many were left. The connection stays in the pending set until none is.
+ */
+async function putBackSources(deps: Deps, connectionId: string, now: string): Promise<number> {
+  let left = 0;
+  for (const source of await deps.registry.listSourcesOfConnection(connectionId)) {
+    try {
+      await rewriteSource(deps, source, (base) => (base.status === 'unauthorized' ? { ...base, ...resetForRetry(now) } : undefined));
+    } catch (error) {
+      if (isStoreBusy(error)) logBackgroundFailure(deps.logger, error, PUT_BACK, { connectionId, sourceId: source.id });
+      else if (!leftToNextWrite(deps, error, PUT_BACK, { connectionId, sourceId: source.id })) throw error;
+      left += 1;
+    }
+  }
+  // Marked again when some are left: a tick may have found the connection not yet linked and unmarked it.
+  const settle = left === 0 ? deps.registry.unmarkPutBackPending(connectionId) : deps.registry.markPutBackPending(connectionId);
+  // Refused, the mark stays as it was: at worst a tick puts back a source refused since (fetched once more).
+  await settle.catch((error: unknown) => logBackgroundFailure(deps.logger, error, 'settling a put-back', { connectionId }));
+  return left;
+}
+
+/**
+ * Finishes what relinks left of their put-back (a busy store): run by the scheduler's tick and by
+ * `feedproxy refresh` before they pick due sources, so the sources put back are fetched at once.
+ */
+export async function putBackPendingSources(deps: Deps): Promise<void> {
+  for (const connectionId of await deps.registry.pendingPutBackConnectionIds()) {
+    const connection = await deps.registry.getConnection(connectionId);
+    // Removed since (the removal disables its sources), or refused again (a 401 marks them anew): nothing owed.
+    if (connection?.status !== 'connected') await deps.registry.unmarkPutBackPending(connectionId);
+    else await putBackSources(deps, connectionId, deps.now().toISOString());
+  }
 }
 
 export async function listConnectionFeeds(deps: Deps, userId: string, id: string): Promise<FeedLink[]> {

@@ -7,6 +7,7 @@ import { CONNECTION_REMOVED } from '../../src/oauth/signed-requests.js';
 import { refreshSource, type RefreshResult } from '../../src/refresh/refresh-source.js';
 import type { SourceRecord } from '../../src/model.js';
 import { relink, revokedWithSibling, signedSource, startRelink } from '../helpers/signed-source.js';
+import { tickOnce } from '../helpers/scheduler.js';
 import { STORES } from '../helpers/stores.js';
 import type { TestApp } from '../helpers/app.js';
 
@@ -67,6 +68,8 @@ describe.each(STORES)("a relink's reset of its unauthorized sources, with a writ
     expect((await t.deps.registry.getConnection(connectionId))!.status).toBe('connected');
     expect((await t.deps.registry.getSource(siblingId))!).toMatchObject({ title: 'Renamed', status: 'new', errorCount: 0 });
     expect((await t.deps.registry.getSource(id))!).toMatchObject({ status: 'new', errorCount: 0 });
+    // Every source put back: nothing left owed for the scheduler.
+    expect(await t.deps.registry.pendingPutBackConnectionIds()).toEqual([]);
   });
 
   it('a refresh with the new token: its result is kept, not reset to new over the record listed', async (context) => {
@@ -108,6 +111,34 @@ describe.each(STORES)("a relink's reset of its unauthorized sources, with a writ
       lastFetchedAt: between.refreshed?.source.lastFetchedAt,
     });
     expect((await refreshSource(t.deps, siblingId))?.source).toMatchObject({ status: 'ok', errorCount: 0 });
+  });
+});
+
+describe.each(STORES)("a relink's put-back with the store busy for one source's write (%s)", (store) => {
+  it('the others are put back, the callback says it is connected, and the next tick puts that one back and fetches it', async (context) => {
+    const { t, apiKey, connectionId, id, siblingId } = await revokedWithSibling(context, { store });
+    await refreshSource(t.deps, id, { force: true });
+    const authorizeUrl = await startRelink(t, apiKey, connectionId);
+    // The put-back's first write (the first source listed) is refused by a busy store.
+    const saveEditedSource = vi
+      .spyOn(t.deps.registry, 'saveEditedSource')
+      .mockRejectedValueOnce(Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' }));
+
+    const callback = new URL((await fetch(authorizeUrl, { redirect: 'manual' })).headers.get('location')!);
+    const answered = await t.app.inject({ method: 'GET', url: callback.pathname + callback.search });
+    expect(answered.statusCode, answered.body).toBe(200);
+    // Positive controls: the connection is linked, and one of the two put-back writes was refused.
+    expect(await t.deps.registry.getConnection(connectionId)).toMatchObject({ status: 'connected' });
+    expect(saveEditedSource).toHaveBeenCalledTimes(2);
+    expect(answered.body).toContain('<h1>Connected</h1>');
+    expect(answered.body).toContain('1 of its sources could not resume yet');
+    const statuses = async () =>
+      [(await t.deps.registry.getSource(id))!.status, (await t.deps.registry.getSource(siblingId))!.status].sort();
+    expect(await statuses()).toEqual(['new', 'unauthorized']);
+
+    await tickOnce(t);
+    expect(await statuses()).toEqual(['ok', 'ok']);
+    expect(await t.deps.registry.pendingPutBackConnectionIds()).toEqual([]);
   });
 });
 
