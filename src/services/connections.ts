@@ -6,6 +6,7 @@ import { buildAuthorizeUrl, discoverFeeds, getAccessToken, getRequestToken, type
 import { connected, disabledByRemoval, getOwnedConnectionOrThrow, providerOf } from '../oauth/signed-requests.js';
 import type { ConnectionRecord, SourceRecord } from '../model.js';
 import { resetForRetry } from '../model/source-policy.js';
+import { rebuildFeedsOfSources } from '../publish/rebuild-feed.js';
 import { isStoreBusy } from '../store/kv.js';
 import { logBackgroundFailure } from '../store-unavailable.js';
 import { leftToNextWrite, rewriteSource } from './sources.js';
@@ -138,9 +139,13 @@ const PUT_BACK = 'putting back a source of a relinked connection';
  */
 async function putBackSources(deps: Deps, connectionId: string, now: string): Promise<number> {
   let left = 0;
+  const putBack: string[] = [];
   for (const source of await deps.registry.listSourcesOfConnection(connectionId)) {
     try {
-      await rewriteSource(deps, source, (base) => (base.status === 'unauthorized' ? { ...base, ...resetForRetry(now) } : undefined));
+      const written = await rewriteSource(deps, source, (base) =>
+        base.status === 'unauthorized' ? { ...base, ...resetForRetry(now) } : undefined,
+      );
+      if (written) putBack.push(source.id);
     } catch (error) {
       if (isStoreBusy(error)) logBackgroundFailure(deps.logger, error, PUT_BACK, { connectionId, sourceId: source.id });
       else if (!leftToNextWrite(deps, error, PUT_BACK, { connectionId, sourceId: source.id })) throw error;
@@ -151,6 +156,8 @@ async function putBackSources(deps: Deps, connectionId: string, now: string): Pr
   const settle = left === 0 ? deps.registry.unmarkPutBackPending(connectionId) : deps.registry.markPutBackPending(connectionId);
   // Refused, the mark stays as it was: at worst a tick puts back a source refused since (fetched once more).
   await settle.catch((error: unknown) => logBackgroundFailure(deps.logger, error, 'settling a put-back', { connectionId }));
+  // Unauthorized no more: a feed whose sources all were may lose its stale marker at once.
+  await republish(deps, putBack);
   return left;
 }
 
@@ -181,26 +188,50 @@ export async function deleteConnection(deps: Deps, userId: string, id: string): 
   const connection = await getOwnedConnectionOrThrow(deps, userId, id);
   await deps.registry.deleteConnection(connection);
   const now = deps.now().toISOString();
-  await rewriteSourcesOfConnection(deps, id, 'disabling a source of a removed connection', (source) => disabledByRemoval(source, now));
+  const disabled = await rewriteSourcesOfConnection(deps, id, 'disabling a source of a removed connection', (source) =>
+    disabledByRemoval(source, now),
+  );
+  await republish(deps, disabled);
 }
 
 /**
  * Writes `nextOf` each source of a connection (undefined leaves one as it is), over the record as
  * listed by compare-and-set (rewriteSource): an edit or a refresh written since the list keeps its
  * fields, and the change is applied over the record as it is then. One that kept changing under it
- * is left to its own next write (logged).
+ * is left to its own next write (logged). Answers the ids of those written.
  */
 async function rewriteSourcesOfConnection(
   deps: Deps,
   connectionId: string,
   work: string,
   nextOf: (source: SourceRecord) => SourceRecord | undefined,
-): Promise<void> {
+): Promise<string[]> {
+  const written: string[] = [];
   for (const source of await deps.registry.listSourcesOfConnection(connectionId)) {
     try {
-      await rewriteSource(deps, source, nextOf);
+      if (await rewriteSource(deps, source, nextOf)) written.push(source.id);
     } catch (error) {
       if (!leftToNextWrite(deps, error, work, { connectionId, sourceId: source.id })) throw error;
     }
+  }
+  return written;
+}
+
+/**
+ * The feeds of sources whose status a relink or a removal changed, rebuilt: the stale marker says
+ * whether every source of a feed is failing, and how each is (publish/rebuild-feed.ts). Each feed
+ * once; a busy store leaves them marked pending for the scheduler's next tick (as a refresh does).
+ */
+async function republish(deps: Deps, sourceIds: string[]): Promise<void> {
+  if (sourceIds.length === 0) return;
+  try {
+    await rebuildFeedsOfSources(deps, sourceIds);
+  } catch (error) {
+    if (!isStoreBusy(error)) throw error;
+    logBackgroundFailure(deps.logger, error, 'rebuilding feeds', { sourceIds });
+    for (const sourceId of sourceIds)
+      await deps.registry
+        .markRebuildPending(sourceId)
+        .catch((markError: unknown) => logBackgroundFailure(deps.logger, markError, 'marking feeds for a later rebuild', { sourceId }));
   }
 }

@@ -9,7 +9,7 @@ import type { SourceRecord } from '../../src/model.js';
 import { relink, revokedWithSibling, signedSource, startRelink } from '../helpers/signed-source.js';
 import { tickOnce } from '../helpers/scheduler.js';
 import { STORES } from '../helpers/stores.js';
-import type { TestApp } from '../helpers/app.js';
+import { PUBLIC_URL, type TestApp } from '../helpers/app.js';
 
 /** Runs `between` once, right after the next listing of a connection's sources; answers what that listing read. */
 function betweenListAndWrite(t: TestApp, between: () => Promise<void>): { listed?: SourceRecord[] } {
@@ -139,6 +139,56 @@ describe.each(STORES)("a relink's put-back with the store busy for one source's 
     await tickOnce(t);
     expect(await statuses()).toEqual(['ok', 'ok']);
     expect(await t.deps.registry.pendingPutBackConnectionIds()).toEqual([]);
+  });
+});
+
+describe.each(STORES)("a source's status as a relink or a removal changes it, in the feeds that publish it (%s)", (store) => {
+  const HOUR = 3_600_000;
+
+  /** A feed of the connection's sources, and the titles of what it publishes (read as a reader does). */
+  async function feedOf(t: TestApp, apiKey: string, sources: string[]) {
+    const feed = await t.api(apiKey, { method: 'POST', url: '/api/v1/feeds', payload: { title: 'Queues', sources } });
+    expect(feed.statusCode, feed.body).toBe(201);
+    const url = (feed.json().urls.json as string).slice(PUBLIC_URL.length);
+    return async () => {
+      const published = (await t.app.inject({ method: 'GET', url })).json() as { items: Array<{ title: string; content_html?: string }> };
+      return published.items;
+    };
+  }
+
+  it("a relink's put-back takes down the stale marker its unauthorized sources raised", async (context) => {
+    let nowMs = Date.now();
+    const { t, apiKey, connectionId, id, siblingId } = await revokedWithSibling(context, {
+      store,
+      overrides: { now: () => new Date(nowMs) },
+    });
+    const items = await feedOf(t, apiKey, [id, siblingId]);
+    // A day and more later, the provider's 401 marks both (default staleAfterHours: 24).
+    nowMs += 25 * HOUR;
+    await refreshSource(t.deps, id, { force: true });
+    // Positive control: the refusal raised the marker.
+    expect((await items())[0]!.title).toMatch(/^feedproxy:stale/);
+
+    await relink(t, apiKey, connectionId);
+    expect((await t.deps.registry.getSource(siblingId))!.status).toBe('new');
+
+    expect((await items()).map((item) => item.title).join()).not.toContain('feedproxy:stale');
+  });
+
+  it("a removal's disabling raises the stale marker of sources whose last good fetch is a day old", async (context) => {
+    let nowMs = Date.now();
+    const { t, apiKey, connectionId, id } = await signedSource(context, { store, overrides: { now: () => new Date(nowMs) } });
+    const items = await feedOf(t, apiKey, [id]);
+    nowMs += 25 * HOUR;
+    // Positive control: an ok source's old fetch raises no marker.
+    expect((await items()).map((item) => item.title).join()).not.toContain('feedproxy:stale');
+
+    const removed = await t.api(apiKey, { method: 'DELETE', url: `/api/v1/connections/${connectionId}` });
+    expect(removed.statusCode, removed.body).toBe(204);
+
+    const marker = (await items())[0]!;
+    expect(marker.title).toMatch(/^feedproxy:stale/);
+    expect(marker.content_html).toContain('disabled (FP_NOT_FOUND)');
   });
 });
 
