@@ -190,6 +190,31 @@ describe.each(STORES)("a source's status as a relink or a removal changes it, in
     expect(marker.title).toMatch(/^feedproxy:stale/);
     expect(marker.content_html).toContain('disabled (FP_NOT_FOUND)');
   });
+
+  it('a refresh signed before the removal and written after it: its good fetch, disabled over, is republished', async (context) => {
+    let nowMs = Date.now();
+    const { t, apiKey, connectionId, id } = await signedSource(context, { store, overrides: { now: () => new Date(nowMs) } });
+    const items = await feedOf(t, apiKey, [id]);
+    // Refreshed once, so the next fetch finds the same document and keeps the snapshot (no rebuild of its own).
+    expect((await refreshSource(t.deps, id, { force: true }))?.outcome).toBe('unchanged');
+    nowMs += 25 * HOUR;
+    const during = removeConnectionDuringNextFetch(t, apiKey, connectionId);
+    let published: Awaited<ReturnType<typeof items>> | undefined;
+    const saveRefreshedSource = t.deps.registry.saveRefreshedSource.bind(t.deps.registry);
+    vi.spyOn(t.deps.registry, 'saveRefreshedSource').mockImplementationOnce(async (...args) => {
+      published = await items();
+      return saveRefreshedSource(...args);
+    });
+
+    const refreshed = await refreshSource(t.deps, id, { force: true });
+    // Positive controls: the removal landed during the fetch and republished the day-old source as stale.
+    expect(during.removed?.statusCode, during.removed?.body).toBe(204);
+    expect(published?.[0]?.title).toMatch(/^feedproxy:stale/);
+
+    // Its last good fetch is now: disabled since this moment, it is not stale yet.
+    expect(refreshed?.source).toMatchObject({ status: 'disabled', lastSuccessAt: new Date(nowMs).toISOString() });
+    expect((await items()).map((item) => item.title).join()).not.toContain('feedproxy:stale');
+  });
 });
 
 describe.each(STORES)("a connection's removal, with a write of one of its sources landing after the list (%s)", (store) => {
