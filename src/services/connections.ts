@@ -110,8 +110,7 @@ async function exchange(deps: Deps, connection: ConnectionRecord, verifier: stri
     throw new BadRequestError('This authorization link is unknown or was already used. Start the connection again.');
   const provider = providerOf(deps, connection.provider);
   const access = await getAccessToken(provider, deps.fetcher, requestToken, verifier || undefined);
-  const connected: ConnectionRecord = {
-    ...pendingFree,
+  const link: NewLink = {
     status: 'connected',
     accessTokenSealed: deps.vault.seal(access.token),
     accessSecretSealed: deps.vault.seal(access.secret),
@@ -122,11 +121,36 @@ async function exchange(deps: Deps, connection: ConnectionRecord, verifier: stri
   // that write, so a put-back a busy store cuts short is finished by the scheduler (putBackPendingSources).
   const relinked = connection.accessTokenSealed !== undefined;
   if (relinked) await deps.registry.markPutBackPending(connection.id);
-  if (!(await deps.registry.saveConnectionIfSameLink(connected, pendingFree)))
-    throw new ConflictError('This connection was removed or started again while it was being authorized. Start it again.');
+  const connected = await saveLink(deps, pendingFree, link);
   const sourcesLeft = relinked ? await putBackSources(deps, connection.id, connected.updatedAt) : 0;
   deps.logger.info({ connectionId: connection.id, provider: provider.id, sourcesLeft }, 'oauth connection completed');
   return { connection: connected, sourcesLeft };
+}
+
+type NewLink = Pick<ConnectionRecord, 'status' | 'accessTokenSealed' | 'accessSecretSealed' | 'params' | 'updatedAt'>;
+
+/**
+ * The new link written over the connection as it is now, while it still holds the link `pendingFree`
+ * held (a removal or a relink begun since wins: 409): a refresh's mark of the old token meanwhile is
+ * written over, and a clock offset it learnt is kept — it is the provider's clock, not the token's.
+ * A record that keeps changing under it gets the link over the record read, without that offset.
+ */
+async function saveLink(deps: Deps, pendingFree: ConnectionRecord, link: NewLink): Promise<ConnectionRecord> {
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    const current = await deps.registry.getConnection(pendingFree.id);
+    if (
+      !current ||
+      current.accessTokenSealed !== pendingFree.accessTokenSealed ||
+      current.requestTokenHash !== pendingFree.requestTokenHash
+    )
+      break;
+    const connected: ConnectionRecord = { ...current, ...link };
+    if (await deps.registry.saveConnectionIfUnchanged(connected, current)) return connected;
+  }
+  const connected: ConnectionRecord = { ...pendingFree, ...link };
+  if (!(await deps.registry.saveConnectionIfSameLink(connected, pendingFree)))
+    throw new ConflictError('This connection was removed or started again while it was being authorized. Start it again.');
+  return connected;
 }
 
 const PUT_BACK = 'putting back a source of a relinked connection';

@@ -375,6 +375,37 @@ describe.each(STORES)("a write landing while a relink's callback exchanges the t
     expect(relinked.requestTokenHash).toBeUndefined();
     expect((await t.deps.registry.getSource(id))!.status).toBe('new');
   });
+  it('a clock offset learnt for the old token: kept with the new one, which signs with it at once', async (context) => {
+    const { t, provider, apiKey, connectionId, id } = await signedSource(context, { store });
+    const authorizeUrl = await startRelink(t, apiKey, connectionId);
+    const request = t.deps.fetcher.request.bind(t.deps.fetcher);
+    let between: RefreshResult | undefined;
+    vi.spyOn(t.deps.fetcher, 'request').mockImplementationOnce(async (...args) => {
+      try {
+        return await request(...args);
+      } finally {
+        // The provider's clock moves an hour; a refresh with the old token meets it and learns the offset.
+        provider.setClockOffset(3600);
+        between = await refreshSource(t.deps, id, { force: true });
+      }
+    });
+
+    const callback = new URL((await fetch(authorizeUrl, { redirect: 'manual' })).headers.get('location')!);
+    const answered = await t.app.inject({ method: 'GET', url: callback.pathname + callback.search });
+    expect(answered.statusCode, answered.body).toBe(200);
+    // Positive controls: the refresh during the exchange was refused for our clock, and learnt it.
+    const refused = provider.stats.problems.timestamp_refused;
+    expect(refused).toBeGreaterThan(0);
+    expect(between?.source.status).toBe('ok');
+
+    const relinked = (await t.deps.registry.getConnection(connectionId))!;
+    expect(relinked.status).toBe('connected');
+    // The provider's hour, give or take the second its answer and our clock read fell in.
+    expect(Math.abs((relinked.clockOffsetSeconds ?? 0) - 3600)).toBeLessThanOrEqual(2);
+    // Signed with the provider's time from the first request: no second refusal, no relearning.
+    expect((await refreshSource(t.deps, id, { force: true }))?.source.status).toBe('ok');
+    expect(provider.stats.problems.timestamp_refused).toBe(refused);
+  });
   it('a removal while a relink starts (the provider giving its request token): the connection stays removed, and the relink says so', async (context) => {
     const { t, apiKey, connectionId, id } = await signedSource(context, { store });
     const request = t.deps.fetcher.request.bind(t.deps.fetcher);
