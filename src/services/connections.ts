@@ -191,10 +191,17 @@ async function putBackSources(deps: Deps, connectionId: string, now: string): Pr
  */
 export async function putBackPendingSources(deps: Deps): Promise<void> {
   for (const connectionId of await deps.registry.pendingPutBackConnectionIds()) {
-    const connection = await deps.registry.getConnection(connectionId);
-    // Removed since (the removal disables its sources), or refused again (a 401 marks them anew): nothing owed.
-    if (connection?.status !== 'connected') await deps.registry.unmarkPutBackPending(connectionId);
-    else await putBackSources(deps, connectionId, deps.now().toISOString());
+    try {
+      const connection = await deps.registry.getConnection(connectionId);
+      // Removed since (the removal disables its sources), or refused again (a 401 marks them anew): nothing owed.
+      if (connection?.status !== 'connected') await deps.registry.unmarkPutBackPending(connectionId);
+      else await putBackSources(deps, connectionId, deps.now().toISOString());
+    } catch (error) {
+      // Busy: the rest would wait out the busy timeout one by one; the caller puts the pass off. Any
+      // other failure is this connection's: logged, kept pending, and the tick goes on to its refreshes.
+      if (isStoreBusy(error)) throw error;
+      logBackgroundFailure(deps.logger, error, PUT_BACK, { connectionId });
+    }
   }
 }
 

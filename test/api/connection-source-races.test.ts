@@ -140,6 +140,26 @@ describe.each(STORES)("a relink's put-back with the store busy for one source's 
     expect(await statuses()).toEqual(['ok', 'ok']);
     expect(await t.deps.registry.pendingPutBackConnectionIds()).toEqual([]);
   });
+
+  it('the connection removed before the next tick: the tick drops what was owed, and the sources stay disabled', async (context) => {
+    const { t, apiKey, connectionId, id, siblingId } = await revokedWithSibling(context, { store });
+    await refreshSource(t.deps, id, { force: true });
+    const authorizeUrl = await startRelink(t, apiKey, connectionId);
+    vi.spyOn(t.deps.registry, 'saveEditedSource').mockRejectedValueOnce(
+      Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' }),
+    );
+    const callback = new URL((await fetch(authorizeUrl, { redirect: 'manual' })).headers.get('location')!);
+    expect((await t.app.inject({ method: 'GET', url: callback.pathname + callback.search })).statusCode).toBe(200);
+    // Positive control: one source is left owed.
+    expect(await t.deps.registry.pendingPutBackConnectionIds()).toEqual([connectionId]);
+
+    const removed = await t.api(apiKey, { method: 'DELETE', url: `/api/v1/connections/${connectionId}` });
+    expect(removed.statusCode, removed.body).toBe(204);
+    await tickOnce(t);
+
+    expect(await t.deps.registry.pendingPutBackConnectionIds()).toEqual([]);
+    for (const source of [id, siblingId]) expect((await t.deps.registry.getSource(source))!).toMatchObject({ status: 'disabled' });
+  });
 });
 
 describe.each(STORES)("a source's status as a relink or a removal changes it, in the feeds that publish it (%s)", (store) => {
