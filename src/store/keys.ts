@@ -57,7 +57,7 @@ export const set = {
    * Relinked connections whose unauthorized sources are owed their put-back: added before the new
    * link is written, removed once every source is put back; the scheduler finishes what is left here.
    */
-  pendingPutBacks: 'connections:put-back-pending',
+  pendingPutBacks: 'put-backs:pending',
 };
 
 /** The records of `ids` that exist, in order. */
