@@ -176,10 +176,12 @@ async function putBackSources(deps: Deps, connectionId: string, now: string): Pr
       left += 1;
     }
   }
-  // Marked again when some are left: a tick may have found the connection not yet linked and unmarked it.
-  const settle = left === 0 ? deps.registry.unmarkPutBackPending(connectionId) : deps.registry.markPutBackPending(connectionId);
-  // Refused, the mark stays as it was: at worst a tick puts back a source refused since (fetched once more).
-  await settle.catch((error: unknown) => logBackgroundFailure(deps.logger, error, 'settling a put-back', { connectionId }));
+  // Some left: the mark set before the link's write stands (only the connection's removal takes it
+  // down early). None: cleared; refused, the mark stays and a tick puts back a source refused since (fetched once more).
+  if (left === 0)
+    await deps.registry
+      .unmarkPutBackPending(connectionId)
+      .catch((error: unknown) => logBackgroundFailure(deps.logger, error, 'settling a put-back', { connectionId }));
   // Unauthorized no more: a feed whose sources all were may lose its stale marker at once.
   await republish(deps, putBack);
   return left;
@@ -193,9 +195,11 @@ export async function putBackPendingSources(deps: Deps): Promise<void> {
   for (const connectionId of await deps.registry.pendingPutBackConnectionIds()) {
     try {
       const connection = await deps.registry.getConnection(connectionId);
-      // Removed since (the removal disables its sources), or refused again (a 401 marks them anew): nothing owed.
-      if (connection?.status !== 'connected') await deps.registry.unmarkPutBackPending(connectionId);
-      else await putBackSources(deps, connectionId, deps.now().toISOString());
+      // Removed since (the removal disables its sources): nothing owed. Not connected — a relink's
+      // callback under way (marked before its link is written), or refused again since — it stays
+      // owed: put back once the connection is connected again (by this pass, or by a relink's own put-back).
+      if (!connection) await deps.registry.unmarkPutBackPending(connectionId);
+      else if (connection.status === 'connected') await putBackSources(deps, connectionId, deps.now().toISOString());
     } catch (error) {
       // Busy: the rest would wait out the busy timeout one by one; the caller puts the pass off. Any
       // other failure is this connection's: logged, kept pending, and the tick goes on to its refreshes.

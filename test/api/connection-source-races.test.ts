@@ -11,6 +11,11 @@ import { tickOnce } from '../helpers/scheduler.js';
 import { STORES } from '../helpers/stores.js';
 import { PUBLIC_URL, type TestApp } from '../helpers/app.js';
 
+/** What a busy SQLite store throws (SQLITE_BUSY past its busy timeout). */
+function busyError(): Error {
+  return Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' });
+}
+
 /** Runs `between` once, right after the next listing of a connection's sources; answers what that listing read. */
 function betweenListAndWrite(t: TestApp, between: () => Promise<void>): { listed?: SourceRecord[] } {
   const listSourcesOfConnection = t.deps.registry.listSourcesOfConnection.bind(t.deps.registry);
@@ -159,6 +164,38 @@ describe.each(STORES)("a relink's put-back with the store busy for one source's 
 
     expect(await t.deps.registry.pendingPutBackConnectionIds()).toEqual([]);
     for (const source of [id, siblingId]) expect((await t.deps.registry.getSource(source))!).toMatchObject({ status: 'disabled' });
+  });
+
+  it('a tick while the callback exchanges the token keeps what is owed: the busy source is put back by a later tick', async (context) => {
+    const { t, apiKey, connectionId, id, siblingId } = await revokedWithSibling(context, { store });
+    await refreshSource(t.deps, id, { force: true });
+    const authorizeUrl = await startRelink(t, apiKey, connectionId);
+    // A tick (of this instance or another) lands between the relink's mark and its link's write,
+    // while the connection is not yet connected; every later mark is refused by a busy store.
+    const markPutBackPending = t.deps.registry.markPutBackPending.bind(t.deps.registry);
+    const during: { status?: string; owed?: string[] } = {};
+    vi.spyOn(t.deps.registry, 'markPutBackPending')
+      .mockImplementationOnce(async (connection) => {
+        await markPutBackPending(connection);
+        during.status = (await t.deps.registry.getConnection(connection))?.status;
+        await tickOnce(t);
+        during.owed = await t.deps.registry.pendingPutBackConnectionIds();
+      })
+      .mockRejectedValue(busyError());
+    vi.spyOn(t.deps.registry, 'saveEditedSource').mockRejectedValueOnce(busyError());
+
+    const callback = new URL((await fetch(authorizeUrl, { redirect: 'manual' })).headers.get('location')!);
+    const answered = await t.app.inject({ method: 'GET', url: callback.pathname + callback.search });
+    vi.restoreAllMocks();
+    expect(answered.statusCode, answered.body).toBe(200);
+    // Positive controls: the tick saw the connection not yet linked, and a source was left.
+    expect(during.status).not.toBe('connected');
+    expect(answered.body).toMatch(/\d of its sources could not resume yet/);
+
+    expect(during.owed).toEqual([connectionId]);
+    await tickOnce(t);
+    for (const source of [id, siblingId]) expect((await t.deps.registry.getSource(source))!.status).toBe('ok');
+    expect(await t.deps.registry.pendingPutBackConnectionIds()).toEqual([]);
   });
 });
 
