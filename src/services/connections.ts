@@ -4,7 +4,7 @@ import type { Deps } from '../deps.js';
 import { BadRequestError, ConflictError } from '../errors.js';
 import { buildAuthorizeUrl, discoverFeeds, getAccessToken, getRequestToken, type FeedLink, type OAuthToken } from '../oauth/client.js';
 import { connected, disabledByRemoval, getOwnedConnectionOrThrow, providerOf } from '../oauth/signed-requests.js';
-import type { ConnectionRecord, SourceRecord } from '../model.js';
+import type { ConnectionRecord } from '../model.js';
 import { resetForRetry } from '../model/source-policy.js';
 import { rebuildFeedsOfSources } from '../publish/rebuild-feed.js';
 import { isStoreBusy } from '../store/kv.js';
@@ -122,7 +122,9 @@ async function exchange(deps: Deps, connection: ConnectionRecord, verifier: stri
   const relinked = connection.accessTokenSealed !== undefined;
   if (relinked) await deps.registry.markPutBackPending(connection.id);
   const connected = await saveLink(deps, pendingFree, link);
-  const sourcesLeft = relinked ? await putBackSources(deps, connection.id, connected.updatedAt) : 0;
+  const putBack: PutBack = relinked ? await putBackSources(deps, connection.id, connected.updatedAt) : { left: 0 };
+  if (putBack.busy !== undefined) logBackgroundFailure(deps.logger, putBack.busy, PUT_BACK, { connectionId: connection.id });
+  const sourcesLeft = putBack.left;
   deps.logger.info({ connectionId: connection.id, provider: provider.id, sourcesLeft }, 'oauth connection completed');
   return { connection: connected, sourcesLeft };
 }
@@ -155,24 +157,42 @@ async function saveLink(deps: Deps, pendingFree: ConnectionRecord, link: NewLink
 
 const PUT_BACK = 'putting back a source of a relinked connection';
 
+/** What a put-back left: how many sources are still owed, and the busy store's refusal that ended it. */
+interface PutBack {
+  left: number;
+  busy?: unknown;
+}
+
 /**
  * A relinked connection's sources were waiting: each still `unauthorized` is retried as any source a
  * user edits back to life (due now, a Retry-After it was given forgotten too), over the record as it
- * is (rewriteSource). One a busy store refuses, or that kept changing, is left and the others go on;
- * answers how many were left. The connection stays in the pending set until none is.
+ * is (rewriteSource). Its feeds' rebuild is marked pending before its write (as a refresh marks it),
+ * so a crash or a busy store after leaves them to the scheduler's pending pass. One that kept
+ * changing is left to its own next write and the others go on; a busy store's refusal ends the
+ * put-back there — each write after it would wait out the busy timeout too — and every source still
+ * unauthorized from there on is left. The connection stays in the pending set until none is.
  */
-async function putBackSources(deps: Deps, connectionId: string, now: string): Promise<number> {
+async function putBackSources(deps: Deps, connectionId: string, now: string): Promise<PutBack> {
+  const sources = await deps.registry.listSourcesOfConnection(connectionId);
   let left = 0;
-  const putBack: string[] = [];
-  for (const source of await deps.registry.listSourcesOfConnection(connectionId)) {
+  const changed = new Set<string>();
+  for (const [index, source] of sources.entries()) {
     try {
+      if (source.status === 'unauthorized') {
+        await deps.registry.markRebuildPending(source.id);
+        changed.add(source.id);
+      }
       const written = await rewriteSource(deps, source, (base) =>
         base.status === 'unauthorized' ? { ...base, ...resetForRetry(now) } : undefined,
       );
-      if (written) putBack.push(source.id);
+      if (written) changed.add(source.id);
     } catch (error) {
-      if (isStoreBusy(error)) logBackgroundFailure(deps.logger, error, PUT_BACK, { connectionId, sourceId: source.id });
-      else if (!leftToNextWrite(deps, error, PUT_BACK, { connectionId, sourceId: source.id })) throw error;
+      if (isStoreBusy(error)) {
+        // This one and every one after it still unauthorized as listed: the mark set before the link's write stands.
+        left += sources.slice(index).filter((later) => later.status === 'unauthorized' || later.id === source.id).length;
+        return { left, busy: error };
+      }
+      if (!leftToNextWrite(deps, error, PUT_BACK, { connectionId, sourceId: source.id })) throw error;
       left += 1;
     }
   }
@@ -183,8 +203,8 @@ async function putBackSources(deps: Deps, connectionId: string, now: string): Pr
       .unmarkPutBackPending(connectionId)
       .catch((error: unknown) => logBackgroundFailure(deps.logger, error, 'settling a put-back', { connectionId }));
   // Unauthorized no more: a feed whose sources all were may lose its stale marker at once.
-  await republish(deps, putBack);
-  return left;
+  await republish(deps, [...changed]);
+  return { left };
 }
 
 /**
@@ -199,10 +219,14 @@ export async function putBackPendingSources(deps: Deps): Promise<void> {
       // callback under way (marked before its link is written), or refused again since — it stays
       // owed: put back once the connection is connected again (by this pass, or by a relink's own put-back).
       if (!connection) await deps.registry.unmarkPutBackPending(connectionId);
-      else if (connection.status === 'connected') await putBackSources(deps, connectionId, deps.now().toISOString());
+      else if (connection.status === 'connected') {
+        const { busy } = await putBackSources(deps, connectionId, deps.now().toISOString());
+        if (busy !== undefined) throw busy;
+      }
     } catch (error) {
-      // Busy: the rest would wait out the busy timeout one by one; the caller puts the pass off. Any
-      // other failure is this connection's: logged, kept pending, and the tick goes on to its refreshes.
+      // Busy: the first refused write ends the pass — the rest would wait out the busy timeout one by
+      // one — and the caller puts it off. Any other failure is this connection's: logged, kept
+      // pending, and the tick goes on to its refreshes.
       if (isStoreBusy(error)) throw error;
       logBackgroundFailure(deps.logger, error, PUT_BACK, { connectionId });
     }
@@ -217,56 +241,46 @@ export async function listConnectionFeeds(deps: Deps, userId: string, id: string
 
 /**
  * Removes the tokens. The connection's sources stay (with their cached entries still published) but
- * are disabled: nothing can sign for them any more, so they say so instead of failing forever.
+ * are disabled: nothing can sign for them any more, so they say so instead of failing forever. Each
+ * source's feeds are marked for a rebuild before its disabling is written (as a refresh marks them),
+ * then rebuilt: a rebuild that fails, or a crash before it, leaves them to the scheduler's pending pass.
  */
 export async function deleteConnection(deps: Deps, userId: string, id: string): Promise<void> {
   const connection = await getOwnedConnectionOrThrow(deps, userId, id);
   await deps.registry.deleteConnection(connection);
   const now = deps.now().toISOString();
-  const disabled = await rewriteSourcesOfConnection(deps, id, 'disabling a source of a removed connection', (source) =>
-    disabledByRemoval(source, now),
-  );
-  await republish(deps, disabled);
-}
-
-/**
- * Writes `nextOf` each source of a connection (undefined leaves one as it is), over the record as
- * listed by compare-and-set (rewriteSource): an edit or a refresh written since the list keeps its
- * fields, and the change is applied over the record as it is then. One that kept changing under it
- * is left to its own next write (logged). Answers the ids of those written.
- */
-async function rewriteSourcesOfConnection(
-  deps: Deps,
-  connectionId: string,
-  work: string,
-  nextOf: (source: SourceRecord) => SourceRecord | undefined,
-): Promise<string[]> {
-  const written: string[] = [];
-  for (const source of await deps.registry.listSourcesOfConnection(connectionId)) {
+  const work = 'disabling a source of a removed connection';
+  const marked: string[] = [];
+  for (const source of await deps.registry.listSourcesOfConnection(id)) {
     try {
-      if (await rewriteSource(deps, source, nextOf)) written.push(source.id);
+      if (source.status !== 'disabled') {
+        await deps.registry.markRebuildPending(source.id);
+        marked.push(source.id);
+      }
+      // Over the record as listed by compare-and-set: an edit or a refresh written since keeps its fields.
+      const written = await rewriteSource(deps, source, (base) => disabledByRemoval(base, now));
+      if (written && !marked.includes(source.id)) marked.push(source.id);
     } catch (error) {
-      if (!leftToNextWrite(deps, error, work, { connectionId, sourceId: source.id })) throw error;
+      // One that kept changing is left to its own next write (logged); a busy store fails the removal's
+      // answer (the connection is gone: a source left enabled is disabled by its next refresh).
+      if (!leftToNextWrite(deps, error, work, { connectionId: id, sourceId: source.id })) throw error;
     }
   }
-  return written;
+  await republish(deps, marked);
 }
 
 /**
  * The feeds of sources whose status a relink or a removal changed, rebuilt: the stale marker says
  * whether every source of a feed is failing, and how each is (publish/rebuild-feed.ts). Each feed
- * once; a busy store leaves them marked pending for the scheduler's next tick (as a refresh does).
+ * once; each source was marked pending before its write, so any failure here — a busy store ends
+ * the rebuild at its first refusal — leaves them to the scheduler's next tick. It never fails the
+ * relink or the removal it follows: logged.
  */
 async function republish(deps: Deps, sourceIds: string[]): Promise<void> {
   if (sourceIds.length === 0) return;
   try {
     await rebuildFeedsOfSources(deps, sourceIds);
   } catch (error) {
-    if (!isStoreBusy(error)) throw error;
     logBackgroundFailure(deps.logger, error, 'rebuilding feeds', { sourceIds });
-    for (const sourceId of sourceIds)
-      await deps.registry
-        .markRebuildPending(sourceId)
-        .catch((markError: unknown) => logBackgroundFailure(deps.logger, markError, 'marking feeds for a later rebuild', { sourceId }));
   }
 }

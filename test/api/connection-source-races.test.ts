@@ -10,10 +10,26 @@ import { relink, revokedWithSibling, signedSource, startRelink } from '../helper
 import { tickOnce } from '../helpers/scheduler.js';
 import { STORES } from '../helpers/stores.js';
 import { PUBLIC_URL, type TestApp } from '../helpers/app.js';
+import { openSecondConnection } from '../helpers/second-connection.js';
 
 /** What a busy SQLite store throws (SQLITE_BUSY past its busy timeout). */
 function busyError(): Error {
   return Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' });
+}
+
+/** `count` more sources of the connection, at the provider's `baseUrl` (created while its token signs: a create fetches). */
+async function addSources(t: TestApp, apiKey: string, baseUrl: string, connectionId: string, count: number): Promise<string[]> {
+  const ids: string[] = [];
+  for (let index = 2; index < 2 + count; index++) {
+    const created = await t.api(apiKey, {
+      method: 'POST',
+      url: '/api/v1/sources',
+      payload: { url: `${baseUrl}/users/{user_id}/queues/disc?list=${index}`, connectionId },
+    });
+    expect(created.statusCode, created.body).toBe(201);
+    ids.push(created.json().id as string);
+  }
+  return ids;
 }
 
 /** Runs `between` once, right after the next listing of a connection's sources; answers what that listing read. */
@@ -120,14 +136,13 @@ describe.each(STORES)("a relink's reset of its unauthorized sources, with a writ
 });
 
 describe.each(STORES)("a relink's put-back with the store busy for one source's write (%s)", (store) => {
-  it('the others are put back, the callback says it is connected, and the next tick puts that one back and fetches it', async (context) => {
+  it('those before it are put back, the callback says it is connected, and the next tick puts that one back and fetches it', async (context) => {
     const { t, apiKey, connectionId, id, siblingId } = await revokedWithSibling(context, { store });
     await refreshSource(t.deps, id, { force: true });
     const authorizeUrl = await startRelink(t, apiKey, connectionId);
-    // The put-back's first write (the first source listed) is refused by a busy store.
-    const saveEditedSource = vi
-      .spyOn(t.deps.registry, 'saveEditedSource')
-      .mockRejectedValueOnce(Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' }));
+    // The put-back's second write (the last source listed) is refused by a busy store.
+    const save = t.deps.registry.saveEditedSource.bind(t.deps.registry);
+    const saveEditedSource = vi.spyOn(t.deps.registry, 'saveEditedSource').mockImplementationOnce(save).mockRejectedValueOnce(busyError());
 
     const callback = new URL((await fetch(authorizeUrl, { redirect: 'manual' })).headers.get('location')!);
     const answered = await t.app.inject({ method: 'GET', url: callback.pathname + callback.search });
@@ -197,6 +212,34 @@ describe.each(STORES)("a relink's put-back with the store busy for one source's 
     for (const source of [id, siblingId]) expect((await t.deps.registry.getSource(source))!.status).toBe('ok');
     expect(await t.deps.registry.pendingPutBackConnectionIds()).toEqual([]);
   });
+
+  it('a busy store refusing every write: the callback and the tick each stop at the first refusal, not one wait a source', async (context) => {
+    const { t, provider, apiKey, connectionId, id } = await signedSource(context, { store });
+    const more = await addSources(t, apiKey, provider.baseUrl, connectionId, 4);
+    provider.revoke(decodeURIComponent(/oauth_token="([^"]+)"/.exec(provider.stats.lastAuthorization ?? '')![1]!));
+    await refreshSource(t.deps, id, { force: true });
+    const authorizeUrl = await startRelink(t, apiKey, connectionId);
+    // Every source write and rebuild mark is refused, as each would be after waiting out the busy timeout.
+    const writes = [
+      vi.spyOn(t.deps.registry, 'saveEditedSource').mockRejectedValue(busyError()),
+      vi.spyOn(t.deps.registry, 'markRebuildPending').mockRejectedValue(busyError()),
+    ];
+    const tried = () => writes.reduce((sum, spy) => sum + spy.mock.calls.length, 0);
+
+    const callback = new URL((await fetch(authorizeUrl, { redirect: 'manual' })).headers.get('location')!);
+    const answered = await t.app.inject({ method: 'GET', url: callback.pathname + callback.search });
+    expect(answered.statusCode, answered.body).toBe(200);
+    // Positive control: five sources were owed their put-back, and none got it.
+    expect(answered.body).toContain('5 of its sources could not resume yet');
+    expect(tried()).toBe(1);
+
+    await tickOnce(t);
+    expect(tried()).toBe(2);
+    vi.restoreAllMocks();
+    expect(await t.deps.registry.pendingPutBackConnectionIds()).toEqual([connectionId]);
+    await tickOnce(t);
+    for (const source of [id, ...more]) expect((await t.deps.registry.getSource(source))!.status).toBe('ok');
+  });
 });
 
 describe.each(STORES)("a source's status as a relink or a removal changes it, in the feeds that publish it (%s)", (store) => {
@@ -246,6 +289,25 @@ describe.each(STORES)("a source's status as a relink or a removal changes it, in
     const marker = (await items())[0]!;
     expect(marker.title).toMatch(/^feedproxy:stale/);
     expect(marker.content_html).toContain('disabled (FP_NOT_FOUND)');
+  });
+
+  it("a removal whose rebuild fails (not busy): answered 204 all the same, and the next tick publishes the sources' status", async (context) => {
+    let nowMs = Date.now();
+    const { t, apiKey, connectionId, id } = await signedSource(context, { store, overrides: { now: () => new Date(nowMs) } });
+    const items = await feedOf(t, apiKey, [id]);
+    nowMs += 25 * HOUR;
+    const feedIdsOfSources = vi.spyOn(t.deps.registry, 'feedIdsOfSources').mockRejectedValueOnce(new Error('connection reset'));
+
+    const removed = await t.api(apiKey, { method: 'DELETE', url: `/api/v1/connections/${connectionId}` });
+    // Positive control: the removal's rebuild was the one refused.
+    expect(feedIdsOfSources).toHaveBeenCalledTimes(1);
+    expect(removed.statusCode, removed.body).toBe(204);
+    expect(await t.deps.registry.getConnection(connectionId)).toBeUndefined();
+    expect((await t.deps.registry.getSource(id))!.status).toBe('disabled');
+    expect(await t.deps.registry.pendingRebuildSourceIds()).toEqual([id]);
+
+    await tickOnce(t);
+    expect((await items())[0]!.title).toMatch(/^feedproxy:stale/);
   });
 
   it('a refresh signed before the removal and written after it: its good fetch, disabled over, is republished', async (context) => {
@@ -483,5 +545,72 @@ describe.each(STORES)("a write landing while a relink's callback exchanges the t
     expect(await t.deps.registry.getConnection(connectionId)).toBeUndefined();
     expect((await t.api(apiKey, { method: 'GET', url: '/api/v1/connections' })).body).not.toContain(connectionId);
     expect((await t.deps.registry.getSource(id))!).toMatchObject({ status: 'disabled', lastError: CONNECTION_REMOVED });
+  });
+});
+
+describe("a relink's put-back and a removal's rebuild with another process holding SQLite's write lock (sqlite)", () => {
+  /** Takes the write lock from a second connection (another process) the next time `method` has answered. */
+  function lockAfter(
+    t: TestApp,
+    method: 'listSourcesOfConnection' | 'feedIdsOfSources',
+    context: { onTestFinished(fn: () => unknown): void },
+    locked?: () => void,
+  ) {
+    const other = openSecondConnection(t);
+    context.onTestFinished(async () => {
+      await other.exec('ROLLBACK').catch(() => undefined);
+      await other.close();
+    });
+    const original = (t.deps.registry[method] as (...args: never[]) => Promise<unknown>).bind(t.deps.registry);
+    vi.spyOn(t.deps.registry, method).mockImplementationOnce((async (...args: never[]) => {
+      const answer = await original(...args);
+      await other.exec('BEGIN IMMEDIATE');
+      locked?.();
+      return answer;
+    }) as never);
+    return other;
+  }
+
+  it('the put-back tries one write, and the tick one, not one a source (each waits out the busy timeout)', async (context) => {
+    const { t, provider, apiKey, connectionId, id } = await signedSource(context, { store: 'sqlite', busyTimeoutMs: 100 });
+    const more = await addSources(t, apiKey, provider.baseUrl, connectionId, 4);
+    provider.revoke(decodeURIComponent(/oauth_token="([^"]+)"/.exec(provider.stats.lastAuthorization ?? '')![1]!));
+    await refreshSource(t.deps, id, { force: true });
+    const authorizeUrl = await startRelink(t, apiKey, connectionId);
+    const writes = [vi.spyOn(t.deps.registry, 'saveEditedSource'), vi.spyOn(t.deps.registry, 'markRebuildPending')];
+    const tried = () => writes.reduce((sum, spy) => sum + spy.mock.calls.length, 0);
+    const other = lockAfter(t, 'listSourcesOfConnection', context);
+
+    const callback = new URL((await fetch(authorizeUrl, { redirect: 'manual' })).headers.get('location')!);
+    const answered = await t.app.inject({ method: 'GET', url: callback.pathname + callback.search });
+    expect(answered.statusCode, answered.body).toBe(200);
+    // Positive control: the lock refused the put-back of all five.
+    expect(answered.body).toContain('5 of its sources could not resume yet');
+    expect(tried()).toBe(1);
+    await tickOnce(t);
+    expect(tried()).toBe(2);
+
+    await other.exec('ROLLBACK');
+    await tickOnce(t);
+    for (const source of [id, ...more]) expect((await t.deps.registry.getSource(source))!.status).toBe('ok');
+  });
+
+  it("the removal's rebuild refused: the sources were marked before their writes, so nothing more waits", async (context) => {
+    const { t, provider, apiKey, connectionId, id } = await signedSource(context, { store: 'sqlite', busyTimeoutMs: 100 });
+    const [siblingId] = await addSources(t, apiKey, provider.baseUrl, connectionId, 1);
+    const feed = await t.api(apiKey, { method: 'POST', url: '/api/v1/feeds', payload: { title: 'Queues', sources: [id, siblingId] } });
+    expect(feed.statusCode, feed.body).toBe(201);
+    const marks = vi.spyOn(t.deps.registry, 'markRebuildPending');
+    let markedBefore: number | undefined;
+    const other = lockAfter(t, 'feedIdsOfSources', context, () => (markedBefore = marks.mock.calls.length));
+
+    const removed = await t.api(apiKey, { method: 'DELETE', url: `/api/v1/connections/${connectionId}` });
+    await other.exec('ROLLBACK');
+    expect(removed.statusCode, removed.body).toBe(204);
+    // Positive control: the lock was taken at the removal's rebuild.
+    expect(markedBefore).toBeDefined();
+    // Each marked before its write; no mark tried (each a busy wait) after the refused rebuild.
+    expect(marks.mock.calls.length - markedBefore!).toBe(0);
+    expect((await t.deps.registry.pendingRebuildSourceIds()).sort()).toEqual([id, siblingId].sort());
   });
 });
