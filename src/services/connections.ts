@@ -36,23 +36,53 @@ export async function startConnection(
   const callbackUrl = settings.outOfBand ? 'oob' : `${deps.config.publicUrl}${CALLBACK_PATH}`;
   const requestToken = await getRequestToken(provider, deps.fetcher, callbackUrl);
   const now = deps.now();
-  const connection: ConnectionRecord = {
-    ...(previous ?? { id: randomToken(9), userId, provider: provider.id, params: {}, createdAt: now.toISOString() }),
-    // A relink keeps the old access token working until the new one arrives.
-    status: previous?.status === 'connected' ? 'connected' : 'pending',
+  const request: PendingRequest = {
     requestTokenSealed: deps.vault.seal(requestToken.token),
     requestSecretSealed: deps.vault.seal(requestToken.secret),
     requestTokenHash: tokenHash(requestToken.token),
     requestExpiresAt: new Date(now.getTime() + (settings.requestTokenTtlSeconds ?? DEFAULT_REQUEST_TOKEN_TTL_SECONDS) * 1000).toISOString(),
     updatedAt: now.toISOString(),
   };
-  if (!previous) await deps.registry.saveConnection(connection);
-  // A relink's write holds while the connection is still listed with the link read: a removal or
-  // another relink begun while the provider answered wins, and a removed connection is not written back.
-  else if (!(await deps.registry.saveConnectionIfSameLink(connection, previous)))
-    throw new ConflictError('This connection was removed or relinked while the relink started. Start it again.');
+  let connection: ConnectionRecord;
+  if (!previous) {
+    connection = {
+      id: randomToken(9),
+      userId,
+      provider: provider.id,
+      params: {},
+      createdAt: now.toISOString(),
+      status: 'pending',
+      ...request,
+    };
+    await deps.registry.saveConnection(connection);
+  } else connection = await saveRelinkStart(deps, previous, request);
   deps.logger.info({ connectionId: connection.id, userId, provider: provider.id }, 'oauth connection started');
   return { connection, authorizeUrl: buildAuthorizeUrl(provider, requestToken) };
+}
+
+type PendingRequest = Pick<
+  ConnectionRecord,
+  'requestTokenSealed' | 'requestSecretSealed' | 'requestTokenHash' | 'requestExpiresAt' | 'updatedAt'
+>;
+
+/**
+ * A relink's pending request written over the connection as it is now (a compare-and-set, read again
+ * up to three times), while it still holds the link `previous` held: a removal or another relink
+ * begun while the provider answered wins (409), and a removed connection is not written back. The
+ * status is the record's as it is then — a relink keeps a connected link working until the new token
+ * arrives, and a 401 that marked it `unauthorized` meanwhile stands (pending) rather than being
+ * written over with `connected` — and a clock offset learnt meanwhile is kept.
+ */
+async function saveRelinkStart(deps: Deps, previous: ConnectionRecord, request: PendingRequest): Promise<ConnectionRecord> {
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    const current = await deps.registry.getConnection(previous.id);
+    if (!current || current.accessTokenSealed !== previous.accessTokenSealed || current.requestTokenHash !== previous.requestTokenHash)
+      break;
+    const started: ConnectionRecord = { ...current, ...request, status: current.status === 'connected' ? 'connected' : 'pending' };
+    if (await deps.registry.saveConnectionIfUnchanged(started, current)) return started;
+  }
+  // Gone, relinked since, or changing under every read: the user starts again.
+  throw new ConflictError('This connection was removed or relinked while the relink started. Start it again.');
 }
 
 /** A connection as the callback linked it, and how many of its sources a busy store kept from resuming yet. */

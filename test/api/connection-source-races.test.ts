@@ -6,7 +6,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { CONNECTION_REMOVED } from '../../src/oauth/signed-requests.js';
 import { refreshSource, type RefreshResult } from '../../src/refresh/refresh-source.js';
 import type { SourceRecord } from '../../src/model.js';
-import { relink, revokedWithSibling, signedSource, startRelink } from '../helpers/signed-source.js';
+import { authorizeInBrowser, relink, revokedWithSibling, signedSource, startRelink } from '../helpers/signed-source.js';
 import { tickOnce } from '../helpers/scheduler.js';
 import { STORES } from '../helpers/stores.js';
 import { PUBLIC_URL, type TestApp } from '../helpers/app.js';
@@ -524,6 +524,29 @@ describe.each(STORES)("a write landing while a relink's callback exchanges the t
     // Signed with the provider's time from the first request: no second refusal, no relearning.
     expect((await refreshSource(t.deps, id, { force: true }))?.source.status).toBe('ok');
     expect(provider.stats.problems.timestamp_refused).toBe(refused);
+  });
+  it("a refresh's 401 while a relink starts (the provider giving its request token): the connection stays unauthorized until the callback, which puts the sources back", async (context) => {
+    const { t, apiKey, connectionId, id, siblingId } = await revokedWithSibling(context, { store });
+    const request = t.deps.fetcher.request.bind(t.deps.fetcher);
+    let between: RefreshResult | undefined;
+    vi.spyOn(t.deps.fetcher, 'request').mockImplementationOnce(async (...args) => {
+      try {
+        return await request(...args);
+      } finally {
+        between = await refreshSource(t.deps, id, { force: true });
+      }
+    });
+
+    const authorizeUrl = await startRelink(t, apiKey, connectionId);
+    // Positive control: the refresh during the start met the provider's 401 and marked the connection.
+    expect(between?.source.status).toBe('unauthorized');
+
+    const started = (await t.deps.registry.getConnection(connectionId))!;
+    expect(started.status).toBe('pending');
+    expect(started.requestTokenHash).toBeDefined();
+    await authorizeInBrowser(t, authorizeUrl);
+    expect((await t.deps.registry.getConnection(connectionId))!.status).toBe('connected');
+    for (const source of [id, siblingId]) expect((await t.deps.registry.getSource(source))!.status).toBe('new');
   });
   it('a removal while a relink starts (the provider giving its request token): the connection stays removed, and the relink says so', async (context) => {
     const { t, apiKey, connectionId, id } = await signedSource(context, { store });
