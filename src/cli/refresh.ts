@@ -73,6 +73,9 @@ export async function refresh(config: Readonly<Config>, args: string[]): Promise
         concurrency: config.refresh.concurrency,
         perHost: config.refresh.perHostConcurrency,
         force: true,
+        // `--all` is every source that may be refreshed: one disabled since its page was read (its
+        // connection removed meanwhile, even during its fetch) is skipped, as a disabled one listed is.
+        skipDisabled: pages !== undefined,
         onResult,
         refill: pages
           ? async () => {

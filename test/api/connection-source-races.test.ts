@@ -3,8 +3,9 @@
 // and the write must be kept (the write applied over it), and the source must still end as the relink
 // or the removal leaves it. Each test stages the other write, through the real API or refresh, there.
 import { describe, expect, it, vi } from 'vitest';
+import { UpstreamHttpError } from '../../src/errors.js';
 import { CONNECTION_REMOVED } from '../../src/oauth/signed-requests.js';
-import { refreshSource, type RefreshResult } from '../../src/refresh/refresh-source.js';
+import { refreshSource, type RefreshOptions, type RefreshResult } from '../../src/refresh/refresh-source.js';
 import type { SourceRecord } from '../../src/model.js';
 import { authorizeInBrowser, relink, revokedWithSibling, signedSource, startRelink } from '../helpers/signed-source.js';
 import { tickOnce } from '../helpers/scheduler.js';
@@ -399,6 +400,41 @@ describe.each(STORES)("a connection's removal, with a write of one of its source
     expect(refreshed).toMatchObject({ outcome: 'failed', error: ofDisabled!.error });
     expect(refreshed?.source).toMatchObject({ status: 'disabled', lastError: CONNECTION_REMOVED, lastErrorCode: 'FP_NOT_FOUND' });
   });
+
+  it('a refresh signed before the removal that fails (an upstream 500): answered as a refresh of the disabled source is, not with its error', async (context) => {
+    const { t, apiKey, connectionId, id } = await signedSource(context, { store });
+    let removed: Awaited<ReturnType<TestApp['api']>> | undefined;
+    vi.spyOn(t.deps.fetcher, 'fetchFeed').mockImplementationOnce(async () => {
+      removed = await t.api(apiKey, { method: 'DELETE', url: `/api/v1/connections/${connectionId}` });
+      throw new UpstreamHttpError(500, 'provider');
+    });
+
+    const refreshed = await refreshSource(t.deps, id, { force: true });
+    // Positive control: the removal ran during the fetch.
+    expect(removed?.statusCode, removed?.body).toBe(204);
+
+    expect(refreshed).toMatchObject({ outcome: 'failed', error: { code: 'FP_NOT_FOUND', message: CONNECTION_REMOVED } });
+    expect(refreshed?.source).toMatchObject({ status: 'disabled', lastError: CONNECTION_REMOVED, lastErrorCode: 'FP_NOT_FOUND' });
+  });
+
+  const notFailedBy: Array<[string, RefreshOptions]> = [
+    ['the scheduler or the cron run (not forced)', {}],
+    ['`feedproxy refresh --all` (forced, disabled sources skipped)', { force: true, skipDisabled: true }],
+  ];
+  for (const [caller, options] of notFailedBy)
+    it(`a refresh signed before the removal and written after it, from ${caller}: skipped, as a disabled source is`, async (context) => {
+      const { t, apiKey, connectionId, id } = await signedSource(context, { store });
+      const during = removeConnectionDuringNextFetch(t, apiKey, connectionId);
+
+      const refreshed = await refreshSource(t.deps, id, { ...options });
+      // Positive controls: the removal ran during the fetch, and the source ended disabled.
+      expect(during.removed?.statusCode, during.removed?.body).toBe(204);
+      expect((await t.deps.registry.getSource(id))!.status).toBe('disabled');
+      // What the same caller's refresh of the disabled source answers.
+      expect((await refreshSource(t.deps, id, { ...options }))?.outcome).toBe('skipped');
+
+      expect(refreshed).toMatchObject({ outcome: 'skipped', source: { status: 'disabled' } });
+    });
 
   it("a source deleted after the refresh's write (its connection removed meanwhile): the user's byte count stays whole", async (context) => {
     const { t, apiKey, connectionId, id } = await signedSource(context, { store });
