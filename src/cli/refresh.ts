@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { describeConfigSource, type Config } from '../config.js';
 import { rebuildPendingFeeds } from '../publish/rebuild-feed.js';
 import { refreshBatch, refreshDueSources } from '../refresh/run-batch.js';
+import { putBackPendingSources } from '../services/connections.js';
 import type { RefreshResult } from '../refresh/refresh-source.js';
 import type { SourceRecord } from '../model.js';
 import { isStoreBusy } from '../store/kv.js';
@@ -59,6 +60,11 @@ export async function refresh(config: Readonly<Config>, args: string[]): Promise
       if (!isStoreBusy(error)) throw error;
       logBackgroundFailure(deps.logger, error, 'rebuilding feeds');
     });
+    // What a relink left of its put-back (a busy store), as the server's tick does: due, then fetched below.
+    await putBackPendingSources(deps).catch((error: unknown) => {
+      if (!isStoreBusy(error)) throw error;
+      logBackgroundFailure(deps.logger, error, 'putting back the sources of a relinked connection');
+    });
     // A page of `--all` that cannot be read ends the batch; the run then fails, never passes short.
     let pageError: unknown;
     if (explicit) {
@@ -67,6 +73,9 @@ export async function refresh(config: Readonly<Config>, args: string[]): Promise
         concurrency: config.refresh.concurrency,
         perHost: config.refresh.perHostConcurrency,
         force: true,
+        // `--all` is every source that may be refreshed: one disabled since its page was read (its
+        // connection removed meanwhile, even during its fetch) is skipped, as a disabled one listed is.
+        skipDisabled: pages !== undefined,
         onResult,
         refill: pages
           ? async () => {

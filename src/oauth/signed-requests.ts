@@ -15,7 +15,8 @@ export const CONNECTION_REMOVED = 'Its OAuth connection was removed: connect aga
 
 /** A source of a removed connection, as the removal leaves it: disabled, saying why. */
 export function disabledByRemoval(source: SourceRecord, now: string): SourceRecord {
-  return { ...source, status: 'disabled', lastError: CONNECTION_REMOVED, updatedAt: now };
+  // The code a forced refresh of such a source records (recordFailure: its connection not found).
+  return { ...source, status: 'disabled', lastError: CONNECTION_REMOVED, lastErrorCode: NotFoundError.code, updatedAt: now };
 }
 
 const providerCache = new WeakMap<object, Map<string, OAuthProviderConfig>>();

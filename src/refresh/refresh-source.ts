@@ -49,6 +49,11 @@ export interface RefreshResult {
 export interface RefreshOptions {
   /** Refresh even a disabled or unauthorized source (a user's explicit request). Retry-After still wins. */
   force?: boolean;
+  /**
+   * With `force`: a disabled source is still skipped, and so is one disabled over this refresh
+   * (`feedproxy refresh --all`: every source that may be refreshed, an unauthorized one included).
+   */
+  skipDisabled?: boolean;
   /** Skip the source unless it is due (scheduler, cron): checked under the lease. */
   onlyIfDue?: boolean;
   /** When another process holds the source's lease, wait for its result instead of skipping. */
@@ -129,6 +134,24 @@ async function refreshWithLease(deps: Deps, sourceId: string, options: RefreshOp
   return { outcome: 'skipped', source: before };
 }
 
+/**
+ * A refresh whose source ended disabled (its connection removed while the request was out, so
+ * saveRefreshed disabled it over the result, good or failed): answered as this caller's refresh of a
+ * disabled source is, not with the fetch's outcome — forced (the API's refresh route, `--source`),
+ * failed with the removal's error; otherwise (the scheduler, cron's due run, `--all`) skipped.
+ */
+function disabledMeanwhile(deps: Deps, saved: SourceRecord, options: RefreshOptions): RefreshResult {
+  if (skipsDisabled(options)) return { outcome: 'skipped', source: saved };
+  const result = resultOf(saved);
+  deps.metrics.refreshes.inc({ outcome: result.outcome, error: result.error?.code ?? '' });
+  return result;
+}
+
+/** The caller leaves a disabled source alone: not forced, or `--all` (skipDisabled). */
+function skipsDisabled(options: RefreshOptions): boolean {
+  return !options.force || options.skipDisabled === true;
+}
+
 function resultOf(source: SourceRecord): RefreshResult {
   if (source.status === 'ok') return { outcome: 'unchanged', source };
   return {
@@ -143,7 +166,7 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
   if (isDeferred(source, now)) {
     return { outcome: 'deferred', source };
   }
-  if (!options.force && !isActive(source)) {
+  if (!isActive(source) && (!options.force || (source.status === 'disabled' && skipsDisabled(options)))) {
     return { outcome: 'skipped', source };
   }
 
@@ -190,7 +213,8 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
       if (!saved) return { outcome: 'skipped', source };
       // No bytes of its own: settles what an earlier refresh of the user left owed.
       await countCachedBytes(deps, source.userId, 0);
-      if (source.status !== 'ok') await rebuildQuietly(deps, saved, options);
+      if (source.status !== 'ok' || saved.status === 'disabled') await rebuildQuietly(deps, saved, options);
+      if (saved.status === 'disabled') return disabledMeanwhile(deps, saved, options);
       deps.metrics.refreshes.inc({ outcome: 'unchanged', error: '' });
       return { outcome: 'unchanged', source: saved };
     };
@@ -296,7 +320,9 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
     if (rebuild && writeEntries && entriesRevision !== null && options.rebuilds)
       options.keepWritten?.(source.id, { revision: entriesRevision, texts: update.texts }, update.bytes);
     // Rescrubbed for an edit: what the edit's own rebuild published may have been read before it.
-    if (rebuild || editedMeanwhile) await rebuildQuietly(deps, saved, options);
+    // Disabled over this write (its connection removed meanwhile): the feeds name its status.
+    if (rebuild || editedMeanwhile || saved.status === 'disabled') await rebuildQuietly(deps, saved, options);
+    if (saved.status === 'disabled') return disabledMeanwhile(deps, saved, options);
     const outcome = update.changed ? 'updated' : 'unchanged';
     deps.metrics.refreshes.inc({ outcome, error: '' });
     deps.logger.debug({ sourceId: source.id, host: source.host, added: update.added, updated: update.updated }, 'source refreshed');
@@ -424,6 +450,8 @@ async function recordFailure(
     if (settled) return settled;
   }
   if (!failed) return { outcome: 'skipped', source };
+  // Disabled over this write by its connection's removal (not by this failure: a 410 disables too).
+  if (failed.status === 'disabled' && status !== 'disabled') return disabledMeanwhile(deps, failed, options);
   deps.metrics.refreshes.inc({ outcome: 'failed', error: coded.code });
   deps.logger.info({ sourceId: source.id, host: source.host, code: coded.code, upstreamStatus, errorCount }, 'source refresh failed');
   return { outcome: 'failed', source: failed, error: { code: coded.code, message: lastError } };

@@ -7,6 +7,7 @@ import { isStoreBusy } from '../store/kv.js';
 import { logBackgroundFailure } from '../store-unavailable.js';
 import { dueAtOf } from '../model/source-policy.js';
 import { refreshDueSources } from './run-batch.js';
+import { putBackPendingSources } from '../services/connections.js';
 
 export interface Scheduler {
   /** Stops ticking and waits for the refreshes under way. */
@@ -28,6 +29,8 @@ export function startScheduler(deps: Deps): Scheduler {
     running = (async () => {
       const now = deps.now();
       await rebuildPendingFeeds(deps);
+      // Before the due sources: what a relink left of its put-back is due at once, and fetched this tick.
+      await putBackPendingSources(deps);
       deps.metrics.schedulerLag.set(0);
       await refreshDueSources(deps, {
         signal: abort.signal,

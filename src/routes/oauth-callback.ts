@@ -26,7 +26,7 @@ export const oauthCallbackRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const { oauth_token: token, oauth_verifier: verifier } = request.query;
       if (!token) return reply.code(400).send(page('Connection failed', 'The provider sent no oauth_token. Start the connection again.'));
       try {
-        const connection = await completeConnectionFromCallback(app.deps, token, verifier);
+        const { connection, sourcesLeft } = await completeConnectionFromCallback(app.deps, token, verifier);
         // Started from the dashboard (its Lax cookie says so): go back there. A page of ours, not a
         // redirect, so the navigation is same-site and the dashboard's Strict session cookie is sent.
         const fromDashboard = readCookie(request.headers.cookie, RETURN_COOKIE) !== undefined;
@@ -39,7 +39,12 @@ export const oauthCallbackRoutes: FastifyPluginAsyncTypebox = async (app) => {
           page(
             'Connected',
             `Your ${escapeHtml(connection.provider)} account is connected to the feedproxy account “${escapeHtml(owner?.name ?? connection.userId)}”. ` +
-              `If that is not you, revoke this application's access at ${escapeHtml(connection.provider)}. <a href="${escapeHtml(back)}">Back to the dashboard</a>`,
+              `If that is not you, revoke this application's access at ${escapeHtml(connection.provider)}. ` +
+              // Linked all the same: the scheduler puts those back on its next tick (services/connections.ts).
+              (sourcesLeft > 0
+                ? `${sourcesLeft} of its sources could not resume yet (the store was busy): they resume shortly by themselves. `
+                : '') +
+              `<a href="${escapeHtml(back)}">Back to the dashboard</a>`,
             fromDashboard ? back : undefined,
           ),
         );

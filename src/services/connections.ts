@@ -4,8 +4,11 @@ import type { Deps } from '../deps.js';
 import { BadRequestError, ConflictError } from '../errors.js';
 import { buildAuthorizeUrl, discoverFeeds, getAccessToken, getRequestToken, type FeedLink, type OAuthToken } from '../oauth/client.js';
 import { connected, disabledByRemoval, getOwnedConnectionOrThrow, providerOf } from '../oauth/signed-requests.js';
-import type { ConnectionRecord, SourceRecord } from '../model.js';
+import type { ConnectionRecord } from '../model.js';
 import { resetForRetry } from '../model/source-policy.js';
+import { rebuildFeedsOfSources } from '../publish/rebuild-feed.js';
+import { isStoreBusy } from '../store/kv.js';
+import { logBackgroundFailure } from '../store-unavailable.js';
 import { leftToNextWrite, rewriteSource } from './sources.js';
 import { randomToken, sha256Hex } from '../vault/seal.js';
 
@@ -33,23 +36,60 @@ export async function startConnection(
   const callbackUrl = settings.outOfBand ? 'oob' : `${deps.config.publicUrl}${CALLBACK_PATH}`;
   const requestToken = await getRequestToken(provider, deps.fetcher, callbackUrl);
   const now = deps.now();
-  const connection: ConnectionRecord = {
-    ...(previous ?? { id: randomToken(9), userId, provider: provider.id, params: {}, createdAt: now.toISOString() }),
-    // A relink keeps the old access token working until the new one arrives.
-    status: previous?.status === 'connected' ? 'connected' : 'pending',
+  const request: PendingRequest = {
     requestTokenSealed: deps.vault.seal(requestToken.token),
     requestSecretSealed: deps.vault.seal(requestToken.secret),
     requestTokenHash: tokenHash(requestToken.token),
     requestExpiresAt: new Date(now.getTime() + (settings.requestTokenTtlSeconds ?? DEFAULT_REQUEST_TOKEN_TTL_SECONDS) * 1000).toISOString(),
     updatedAt: now.toISOString(),
   };
-  if (!previous) await deps.registry.saveConnection(connection);
-  // A relink's write holds while the connection is still listed with the link read: a removal or
-  // another relink begun while the provider answered wins, and a removed connection is not written back.
-  else if (!(await deps.registry.saveConnectionIfSameLink(connection, previous)))
-    throw new ConflictError('This connection was removed or relinked while the relink started. Start it again.');
+  let connection: ConnectionRecord;
+  if (!previous) {
+    connection = {
+      id: randomToken(9),
+      userId,
+      provider: provider.id,
+      params: {},
+      createdAt: now.toISOString(),
+      status: 'pending',
+      ...request,
+    };
+    await deps.registry.saveConnection(connection);
+  } else connection = await saveRelinkStart(deps, previous, request);
   deps.logger.info({ connectionId: connection.id, userId, provider: provider.id }, 'oauth connection started');
   return { connection, authorizeUrl: buildAuthorizeUrl(provider, requestToken) };
+}
+
+type PendingRequest = Pick<
+  ConnectionRecord,
+  'requestTokenSealed' | 'requestSecretSealed' | 'requestTokenHash' | 'requestExpiresAt' | 'updatedAt'
+>;
+
+/**
+ * A relink's pending request written over the connection as it is now (a compare-and-set, read again
+ * up to three times), while it still holds the link `previous` held: a removal or another relink
+ * begun while the provider answered wins (409), and a removed connection is not written back. The
+ * status is the record's as it is then — a relink keeps a connected link working until the new token
+ * arrives, and a 401 that marked it `unauthorized` meanwhile stands (pending) rather than being
+ * written over with `connected` — and a clock offset learnt meanwhile is kept.
+ */
+async function saveRelinkStart(deps: Deps, previous: ConnectionRecord, request: PendingRequest): Promise<ConnectionRecord> {
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    const current = await deps.registry.getConnection(previous.id);
+    if (!current || current.accessTokenSealed !== previous.accessTokenSealed || current.requestTokenHash !== previous.requestTokenHash)
+      break;
+    const started: ConnectionRecord = { ...current, ...request, status: current.status === 'connected' ? 'connected' : 'pending' };
+    if (await deps.registry.saveConnectionIfUnchanged(started, current)) return started;
+  }
+  // Gone, relinked since, or changing under every read: the user starts again.
+  throw new ConflictError('This connection was removed or relinked while the relink started. Start it again.');
+}
+
+/** A connection as the callback linked it, and how many of its sources a busy store kept from resuming yet. */
+export interface LinkedConnection {
+  connection: ConnectionRecord;
+  /** Left `unauthorized` for now: the scheduler's next tick (or `feedproxy refresh`) puts them back. */
+  sourcesLeft: number;
 }
 
 /** Step 3 from the provider's redirect: the request token names the connection. */
@@ -57,7 +97,7 @@ export async function completeConnectionFromCallback(
   deps: Deps,
   oauthToken: string,
   verifier: string | undefined,
-): Promise<ConnectionRecord> {
+): Promise<LinkedConnection> {
   const connection = await deps.registry.findConnectionByRequestTokenHash(tokenHash(oauthToken));
   if (!connection) throw new BadRequestError('This authorization link is unknown or was already used. Start the connection again.');
   return exchange(deps, connection, verifier);
@@ -70,10 +110,10 @@ export async function verifyConnection(deps: Deps, userId: string, id: string, v
     throw new BadRequestError(
       'This connection is not waiting for a verifier: relink it (POST /api/v1/connections/:id/relink) to get a new one.',
     );
-  return exchange(deps, connection, verifier);
+  return (await exchange(deps, connection, verifier)).connection;
 }
 
-async function exchange(deps: Deps, connection: ConnectionRecord, verifier: string | undefined): Promise<ConnectionRecord> {
+async function exchange(deps: Deps, connection: ConnectionRecord, verifier: string | undefined): Promise<LinkedConnection> {
   const now = deps.now();
   if (!connection.requestTokenSealed || !connection.requestSecretSealed || !connection.requestExpiresAt) {
     throw new BadRequestError('This connection is not waiting for authorization. Start it again.');
@@ -100,23 +140,127 @@ async function exchange(deps: Deps, connection: ConnectionRecord, verifier: stri
     throw new BadRequestError('This authorization link is unknown or was already used. Start the connection again.');
   const provider = providerOf(deps, connection.provider);
   const access = await getAccessToken(provider, deps.fetcher, requestToken, verifier || undefined);
-  const connected: ConnectionRecord = {
-    ...pendingFree,
+  const link: NewLink = {
     status: 'connected',
     accessTokenSealed: deps.vault.seal(access.token),
     accessSecretSealed: deps.vault.seal(access.secret),
     params: access.params,
     updatedAt: deps.now().toISOString(),
   };
+  // A relink owes its sources their put-back from the moment the new link is written: marked before
+  // that write, so a put-back a busy store cuts short is finished by the scheduler (putBackPendingSources).
+  const relinked = connection.accessTokenSealed !== undefined;
+  if (relinked) await deps.registry.markPutBackPending(connection.id);
+  const connected = await saveLink(deps, pendingFree, link);
+  const putBack: PutBack = relinked ? await putBackSources(deps, connection.id, connected.updatedAt) : { left: 0 };
+  if (putBack.busy !== undefined) logBackgroundFailure(deps.logger, putBack.busy, PUT_BACK, { connectionId: connection.id });
+  const sourcesLeft = putBack.left;
+  deps.logger.info({ connectionId: connection.id, provider: provider.id, sourcesLeft }, 'oauth connection completed');
+  return { connection: connected, sourcesLeft };
+}
+
+type NewLink = Pick<ConnectionRecord, 'status' | 'accessTokenSealed' | 'accessSecretSealed' | 'params' | 'updatedAt'>;
+
+/**
+ * The new link written over the connection as it is now, while it still holds the link `pendingFree`
+ * held (a removal or a relink begun since wins: 409): a refresh's mark of the old token meanwhile is
+ * written over, and a clock offset it learnt is kept — it is the provider's clock, not the token's.
+ * A record that keeps changing under it gets the link over the record read, without that offset.
+ */
+async function saveLink(deps: Deps, pendingFree: ConnectionRecord, link: NewLink): Promise<ConnectionRecord> {
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    const current = await deps.registry.getConnection(pendingFree.id);
+    if (
+      !current ||
+      current.accessTokenSealed !== pendingFree.accessTokenSealed ||
+      current.requestTokenHash !== pendingFree.requestTokenHash
+    )
+      break;
+    const connected: ConnectionRecord = { ...current, ...link };
+    if (await deps.registry.saveConnectionIfUnchanged(connected, current)) return connected;
+  }
+  const connected: ConnectionRecord = { ...pendingFree, ...link };
   if (!(await deps.registry.saveConnectionIfSameLink(connected, pendingFree)))
     throw new ConflictError('This connection was removed or started again while it was being authorized. Start it again.');
-  // A relinked connection's sources were waiting: fetch them on the next tick. Retried as any source a
-  // user edits back to life (a Retry-After it was given is forgotten too), while still unauthorized.
-  await rewriteSourcesOfConnection(deps, connection.id, 'putting back a source of a relinked connection', (source) =>
-    source.status === 'unauthorized' ? { ...source, ...resetForRetry(connected.updatedAt) } : undefined,
-  );
-  deps.logger.info({ connectionId: connection.id, provider: provider.id }, 'oauth connection completed');
   return connected;
+}
+
+const PUT_BACK = 'putting back a source of a relinked connection';
+
+/** What a put-back left: how many sources are still owed, and the busy store's refusal that ended it. */
+interface PutBack {
+  left: number;
+  busy?: unknown;
+}
+
+/**
+ * A relinked connection's sources were waiting: each still `unauthorized` is retried as any source a
+ * user edits back to life (due now, a Retry-After it was given forgotten too), over the record as it
+ * is (rewriteSource). Its feeds' rebuild is marked pending before its write (as a refresh marks it),
+ * so a crash or a busy store after leaves them to the scheduler's pending pass. One that kept
+ * changing is left to its own next write and the others go on; a busy store's refusal ends the
+ * put-back there — each write after it would wait out the busy timeout too — and every source still
+ * unauthorized from there on is left. The connection stays in the pending set until none is.
+ */
+async function putBackSources(deps: Deps, connectionId: string, now: string): Promise<PutBack> {
+  const sources = await deps.registry.listSourcesOfConnection(connectionId);
+  let left = 0;
+  const changed = new Set<string>();
+  for (const [index, source] of sources.entries()) {
+    try {
+      if (source.status === 'unauthorized') {
+        await deps.registry.markRebuildPending(source.id);
+        changed.add(source.id);
+      }
+      const written = await rewriteSource(deps, source, (base) =>
+        base.status === 'unauthorized' ? { ...base, ...resetForRetry(now) } : undefined,
+      );
+      if (written) changed.add(source.id);
+    } catch (error) {
+      if (isStoreBusy(error)) {
+        // This one and every one after it still unauthorized as listed: the mark set before the link's write stands.
+        left += sources.slice(index).filter((later) => later.status === 'unauthorized' || later.id === source.id).length;
+        return { left, busy: error };
+      }
+      if (!leftToNextWrite(deps, error, PUT_BACK, { connectionId, sourceId: source.id })) throw error;
+      left += 1;
+    }
+  }
+  // Some left: the mark set before the link's write stands (only the connection's removal takes it
+  // down early). None: cleared; refused, the mark stays and a tick puts back a source refused since (fetched once more).
+  if (left === 0)
+    await deps.registry
+      .unmarkPutBackPending(connectionId)
+      .catch((error: unknown) => logBackgroundFailure(deps.logger, error, 'settling a put-back', { connectionId }));
+  // Unauthorized no more: a feed whose sources all were may lose its stale marker at once.
+  await republish(deps, [...changed]);
+  return { left };
+}
+
+/**
+ * Finishes what relinks left of their put-back (a busy store): run by the scheduler's tick and by
+ * `feedproxy refresh` before they pick due sources, so the sources put back are fetched at once.
+ */
+export async function putBackPendingSources(deps: Deps): Promise<void> {
+  for (const connectionId of await deps.registry.pendingPutBackConnectionIds()) {
+    try {
+      const connection = await deps.registry.getConnection(connectionId);
+      // Removed since (the removal disables its sources): nothing owed. Not connected — a relink's
+      // callback under way (marked before its link is written), or refused again since — it stays
+      // owed: put back once the connection is connected again (by this pass, or by a relink's own put-back).
+      if (!connection) await deps.registry.unmarkPutBackPending(connectionId);
+      else if (connection.status === 'connected') {
+        const { busy } = await putBackSources(deps, connectionId, deps.now().toISOString());
+        if (busy !== undefined) throw busy;
+      }
+    } catch (error) {
+      // Busy: the first refused write ends the pass — the rest would wait out the busy timeout one by
+      // one — and the caller puts it off. Any other failure is this connection's: logged, kept
+      // pending, and the tick goes on to its refreshes.
+      if (isStoreBusy(error)) throw error;
+      logBackgroundFailure(deps.logger, error, PUT_BACK, { connectionId });
+    }
+  }
 }
 
 export async function listConnectionFeeds(deps: Deps, userId: string, id: string): Promise<FeedLink[]> {
@@ -127,32 +271,46 @@ export async function listConnectionFeeds(deps: Deps, userId: string, id: string
 
 /**
  * Removes the tokens. The connection's sources stay (with their cached entries still published) but
- * are disabled: nothing can sign for them any more, so they say so instead of failing forever.
+ * are disabled: nothing can sign for them any more, so they say so instead of failing forever. Each
+ * source's feeds are marked for a rebuild before its disabling is written (as a refresh marks them),
+ * then rebuilt: a rebuild that fails, or a crash before it, leaves them to the scheduler's pending pass.
  */
 export async function deleteConnection(deps: Deps, userId: string, id: string): Promise<void> {
   const connection = await getOwnedConnectionOrThrow(deps, userId, id);
   await deps.registry.deleteConnection(connection);
   const now = deps.now().toISOString();
-  await rewriteSourcesOfConnection(deps, id, 'disabling a source of a removed connection', (source) => disabledByRemoval(source, now));
+  const work = 'disabling a source of a removed connection';
+  const marked: string[] = [];
+  for (const source of await deps.registry.listSourcesOfConnection(id)) {
+    try {
+      if (source.status !== 'disabled') {
+        await deps.registry.markRebuildPending(source.id);
+        marked.push(source.id);
+      }
+      // Over the record as listed by compare-and-set: an edit or a refresh written since keeps its fields.
+      const written = await rewriteSource(deps, source, (base) => disabledByRemoval(base, now));
+      if (written && !marked.includes(source.id)) marked.push(source.id);
+    } catch (error) {
+      // One that kept changing is left to its own next write (logged); a busy store fails the removal's
+      // answer (the connection is gone: a source left enabled is disabled by its next refresh).
+      if (!leftToNextWrite(deps, error, work, { connectionId: id, sourceId: source.id })) throw error;
+    }
+  }
+  await republish(deps, marked);
 }
 
 /**
- * Writes `nextOf` each source of a connection (undefined leaves one as it is), over the record as
- * listed by compare-and-set (rewriteSource): an edit or a refresh written since the list keeps its
- * fields, and the change is applied over the record as it is then. One that kept changing under it
- * is left to its own next write (logged).
+ * The feeds of sources whose status a relink or a removal changed, rebuilt: the stale marker says
+ * whether every source of a feed is failing, and how each is (publish/rebuild-feed.ts). Each feed
+ * once; each source was marked pending before its write, so any failure here — a busy store ends
+ * the rebuild at its first refusal — leaves them to the scheduler's next tick. It never fails the
+ * relink or the removal it follows: logged.
  */
-async function rewriteSourcesOfConnection(
-  deps: Deps,
-  connectionId: string,
-  work: string,
-  nextOf: (source: SourceRecord) => SourceRecord | undefined,
-): Promise<void> {
-  for (const source of await deps.registry.listSourcesOfConnection(connectionId)) {
-    try {
-      await rewriteSource(deps, source, nextOf);
-    } catch (error) {
-      if (!leftToNextWrite(deps, error, work, { connectionId, sourceId: source.id })) throw error;
-    }
+async function republish(deps: Deps, sourceIds: string[]): Promise<void> {
+  if (sourceIds.length === 0) return;
+  try {
+    await rebuildFeedsOfSources(deps, sourceIds);
+  } catch (error) {
+    logBackgroundFailure(deps.logger, error, 'rebuilding feeds', { sourceIds });
   }
 }

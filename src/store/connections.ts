@@ -63,6 +63,16 @@ export function createConnectionRepository(store: KeyValueStore) {
     async listConnections(userId: string): Promise<ConnectionRecord[]> {
       return getMany<ConnectionRecord>(store, await store.members(set.userConnections(userId)), key.connection);
     },
+    /** The connection's sources are owed a relink's put-back (set.pendingPutBacks): marked before the link is written. */
+    async markPutBackPending(connectionId: string): Promise<void> {
+      await store.addMember(set.pendingPutBacks, connectionId);
+    },
+    async unmarkPutBackPending(connectionId: string): Promise<void> {
+      await store.removeMember(set.pendingPutBacks, connectionId);
+    },
+    pendingPutBackConnectionIds(): Promise<string[]> {
+      return store.members(set.pendingPutBacks);
+    },
     async deleteConnection(connection: ConnectionRecord): Promise<void> {
       if (connection.requestTokenHash) await store.delete(key.requestToken(connection.requestTokenHash));
       await store.removeMember(set.userConnections(connection.userId), connection.id);

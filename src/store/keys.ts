@@ -53,6 +53,11 @@ export const set = {
    * once the feeds are rebuilt; what a killed process leaves here the scheduler rebuilds.
    */
   pendingRebuilds: 'rebuilds:pending',
+  /**
+   * Relinked connections whose unauthorized sources are owed their put-back: added before the new
+   * link is written, removed once every source is put back; the scheduler finishes what is left here.
+   */
+  pendingPutBacks: 'put-backs:pending',
 };
 
 /** The records of `ids` that exist, in order. */
