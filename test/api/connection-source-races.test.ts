@@ -33,6 +33,38 @@ async function addSources(t: TestApp, apiKey: string, baseUrl: string, connectio
   return ids;
 }
 
+/**
+ * A connection of five sources refused with its old token and a relink started: the five are owed
+ * their put-back when the callback lands. Counts the source writes and rebuild marks tried from here.
+ */
+async function relinkOwingFive(context: Parameters<typeof signedSource>[0], options: Parameters<typeof signedSource>[1]) {
+  const { t, provider, apiKey, connectionId, id } = await signedSource(context, options);
+  const more = await addSources(t, apiKey, provider.baseUrl, connectionId, 4);
+  provider.revoke(decodeURIComponent(/oauth_token="([^"]+)"/.exec(provider.stats.lastAuthorization ?? '')![1]!));
+  await refreshSource(t.deps, id, { force: true });
+  const authorizeUrl = await startRelink(t, apiKey, connectionId);
+  return { t, connectionId, sources: [id, ...more], authorizeUrl };
+}
+
+/** Spies on the source writes and rebuild marks a put-back tries (each a busy wait when refused); `refused` makes each throw busy. */
+function countPutBackWrites(t: TestApp, refused: boolean): () => number {
+  const writes = [vi.spyOn(t.deps.registry, 'saveEditedSource'), vi.spyOn(t.deps.registry, 'markRebuildPending')];
+  if (refused) for (const write of writes) write.mockRejectedValue(busyError());
+  return () => writes.reduce((sum, spy) => sum + spy.mock.calls.length, 0);
+}
+
+/** The callback lands with every put-back refused: one write tried by it and one by the next tick, not one a source. */
+async function expectOneTryEach(t: TestApp, authorizeUrl: string, tried: () => number): Promise<void> {
+  const callback = new URL((await fetch(authorizeUrl, { redirect: 'manual' })).headers.get('location')!);
+  const answered = await t.app.inject({ method: 'GET', url: callback.pathname + callback.search });
+  expect(answered.statusCode, answered.body).toBe(200);
+  // Positive control: five sources were owed their put-back, and none got it.
+  expect(answered.body).toContain('5 of its sources could not resume yet');
+  expect(tried()).toBe(1);
+  await tickOnce(t);
+  expect(tried()).toBe(2);
+}
+
 /** Runs `between` once, right after the next listing of a connection's sources; answers what that listing read. */
 function betweenListAndWrite(t: TestApp, between: () => Promise<void>): { listed?: SourceRecord[] } {
   const listSourcesOfConnection = t.deps.registry.listSourcesOfConnection.bind(t.deps.registry);
@@ -215,31 +247,13 @@ describe.each(STORES)("a relink's put-back with the store busy for one source's 
   });
 
   it('a busy store refusing every write: the callback and the tick each stop at the first refusal, not one wait a source', async (context) => {
-    const { t, provider, apiKey, connectionId, id } = await signedSource(context, { store });
-    const more = await addSources(t, apiKey, provider.baseUrl, connectionId, 4);
-    provider.revoke(decodeURIComponent(/oauth_token="([^"]+)"/.exec(provider.stats.lastAuthorization ?? '')![1]!));
-    await refreshSource(t.deps, id, { force: true });
-    const authorizeUrl = await startRelink(t, apiKey, connectionId);
+    const { t, connectionId, sources, authorizeUrl } = await relinkOwingFive(context, { store });
     // Every source write and rebuild mark is refused, as each would be after waiting out the busy timeout.
-    const writes = [
-      vi.spyOn(t.deps.registry, 'saveEditedSource').mockRejectedValue(busyError()),
-      vi.spyOn(t.deps.registry, 'markRebuildPending').mockRejectedValue(busyError()),
-    ];
-    const tried = () => writes.reduce((sum, spy) => sum + spy.mock.calls.length, 0);
-
-    const callback = new URL((await fetch(authorizeUrl, { redirect: 'manual' })).headers.get('location')!);
-    const answered = await t.app.inject({ method: 'GET', url: callback.pathname + callback.search });
-    expect(answered.statusCode, answered.body).toBe(200);
-    // Positive control: five sources were owed their put-back, and none got it.
-    expect(answered.body).toContain('5 of its sources could not resume yet');
-    expect(tried()).toBe(1);
-
-    await tickOnce(t);
-    expect(tried()).toBe(2);
+    await expectOneTryEach(t, authorizeUrl, countPutBackWrites(t, true));
     vi.restoreAllMocks();
     expect(await t.deps.registry.pendingPutBackConnectionIds()).toEqual([connectionId]);
     await tickOnce(t);
-    for (const source of [id, ...more]) expect((await t.deps.registry.getSource(source))!.status).toBe('ok');
+    for (const source of sources) expect((await t.deps.registry.getSource(source))!.status).toBe('ok');
   });
 });
 
@@ -631,27 +645,15 @@ describe("a relink's put-back and a removal's rebuild with another process holdi
   }
 
   it('the put-back tries one write, and the tick one, not one a source (each waits out the busy timeout)', async (context) => {
-    const { t, provider, apiKey, connectionId, id } = await signedSource(context, { store: 'sqlite', busyTimeoutMs: 100 });
-    const more = await addSources(t, apiKey, provider.baseUrl, connectionId, 4);
-    provider.revoke(decodeURIComponent(/oauth_token="([^"]+)"/.exec(provider.stats.lastAuthorization ?? '')![1]!));
-    await refreshSource(t.deps, id, { force: true });
-    const authorizeUrl = await startRelink(t, apiKey, connectionId);
-    const writes = [vi.spyOn(t.deps.registry, 'saveEditedSource'), vi.spyOn(t.deps.registry, 'markRebuildPending')];
-    const tried = () => writes.reduce((sum, spy) => sum + spy.mock.calls.length, 0);
+    const { t, sources, authorizeUrl } = await relinkOwingFive(context, { store: 'sqlite', busyTimeoutMs: 100 });
+    const tried = countPutBackWrites(t, false);
+    // The lock, taken once the put-back has listed the sources, refuses the put-back of all five.
     const other = lockAfter(t, 'listSourcesOfConnection', context);
-
-    const callback = new URL((await fetch(authorizeUrl, { redirect: 'manual' })).headers.get('location')!);
-    const answered = await t.app.inject({ method: 'GET', url: callback.pathname + callback.search });
-    expect(answered.statusCode, answered.body).toBe(200);
-    // Positive control: the lock refused the put-back of all five.
-    expect(answered.body).toContain('5 of its sources could not resume yet');
-    expect(tried()).toBe(1);
-    await tickOnce(t);
-    expect(tried()).toBe(2);
+    await expectOneTryEach(t, authorizeUrl, tried);
 
     await other.exec('ROLLBACK');
     await tickOnce(t);
-    for (const source of [id, ...more]) expect((await t.deps.registry.getSource(source))!.status).toBe('ok');
+    for (const source of sources) expect((await t.deps.registry.getSource(source))!.status).toBe('ok');
   });
 
   it("the removal's rebuild refused: the sources were marked before their writes, so nothing more waits", async (context) => {
