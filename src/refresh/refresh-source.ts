@@ -450,8 +450,9 @@ async function recordFailure(
     if (settled) return settled;
   }
   if (!failed) return { outcome: 'skipped', source };
-  // Disabled over this write by its connection's removal (not by this failure: a 410 disables too).
-  if (failed.status === 'disabled' && status !== 'disabled') return disabledMeanwhile(deps, failed, options);
+  // Disabled by its connection's removal: over this write, or by this failure itself when the removal
+  // had deleted the connection but not yet disabled the source (not a 410's own disabling).
+  if (failed.status === 'disabled' && (status !== 'disabled' || connectionRemoved)) return disabledMeanwhile(deps, failed, options);
   deps.metrics.refreshes.inc({ outcome: 'failed', error: coded.code });
   deps.logger.info({ sourceId: source.id, host: source.host, code: coded.code, upstreamStatus, errorCount }, 'source refresh failed');
   return { outcome: 'failed', source: failed, error: { code: coded.code, message: lastError } };

@@ -65,6 +65,24 @@ async function expectOneTryEach(t: TestApp, authorizeUrl: string, tried: () => n
   expect(tried()).toBe(2);
 }
 
+/**
+ * A forced refresh of `sourceId` run right after the provider answers our next request (a relink's
+ * token call), `before` first; answers what that refresh answered, once it has run.
+ */
+function refreshAfterNextProviderAnswer(t: TestApp, sourceId: string, before?: () => void): { result?: RefreshResult } {
+  const request = t.deps.fetcher.request.bind(t.deps.fetcher);
+  const seen: { result?: RefreshResult } = {};
+  vi.spyOn(t.deps.fetcher, 'request').mockImplementationOnce(async (...args) => {
+    try {
+      return await request(...args);
+    } finally {
+      before?.();
+      seen.result = await refreshSource(t.deps, sourceId, { force: true });
+    }
+  });
+  return seen;
+}
+
 /** Runs `between` once, right after the next listing of a connection's sources; answers what that listing read. */
 function betweenListAndWrite(t: TestApp, between: () => Promise<void>): { listed?: SourceRecord[] } {
   const listSourcesOfConnection = t.deps.registry.listSourcesOfConnection.bind(t.deps.registry);
@@ -450,6 +468,23 @@ describe.each(STORES)("a connection's removal, with a write of one of its source
       expect(refreshed).toMatchObject({ outcome: 'skipped', source: { status: 'disabled' } });
     });
 
+  for (const [caller, options] of notFailedBy)
+    it(`a refresh between the removal's delete of the connection and its disabling, from ${caller}: skipped too`, async (context) => {
+      const { t, apiKey, connectionId, id } = await signedSource(context, { store });
+      let refreshed: RefreshResult | undefined;
+      const seen = betweenListAndWrite(t, async () => {
+        refreshed = await refreshSource(t.deps, id, { ...options });
+      });
+
+      const removed = await t.api(apiKey, { method: 'DELETE', url: `/api/v1/connections/${connectionId}` });
+      // Positive controls: the removal listed the source, and the refresh ran after, finding no connection.
+      expect(removed.statusCode, removed.body).toBe(204);
+      expect(seen.listed?.map((source) => source.id)).toEqual([id]);
+      expect(refreshed?.source).toMatchObject({ status: 'disabled', lastErrorCode: 'FP_NOT_FOUND' });
+
+      expect(refreshed?.outcome).toBe('skipped');
+    });
+
   it("a source deleted after the refresh's write (its connection removed meanwhile): the user's byte count stays whole", async (context) => {
     const { t, apiKey, connectionId, id } = await signedSource(context, { store });
     const userId = (await t.deps.registry.getSource(id))!.userId;
@@ -523,20 +558,12 @@ describe.each(STORES)("a write landing while a relink's callback exchanges the t
     const authorizeUrl = await startRelink(t, apiKey, connectionId);
     // The provider drops the old grant; the next refresh meets it during the exchange.
     provider.revoke(oldToken);
-    const request = t.deps.fetcher.request.bind(t.deps.fetcher);
-    let between: RefreshResult | undefined;
-    vi.spyOn(t.deps.fetcher, 'request').mockImplementationOnce(async (...args) => {
-      try {
-        return await request(...args);
-      } finally {
-        between = await refreshSource(t.deps, id, { force: true });
-      }
-    });
+    const between = refreshAfterNextProviderAnswer(t, id);
 
     const callback = new URL((await fetch(authorizeUrl, { redirect: 'manual' })).headers.get('location')!);
     const answered = await t.app.inject({ method: 'GET', url: callback.pathname + callback.search });
     // Positive control: the refresh ran during the exchange and marked the source for the old token's 401.
-    expect(between?.source.status).toBe('unauthorized');
+    expect(between.result?.source.status).toBe('unauthorized');
 
     expect(answered.statusCode, answered.body).toBe(200);
     const relinked = (await t.deps.registry.getConnection(connectionId))!;
@@ -547,17 +574,8 @@ describe.each(STORES)("a write landing while a relink's callback exchanges the t
   it('a clock offset learnt for the old token: kept with the new one, which signs with it at once', async (context) => {
     const { t, provider, apiKey, connectionId, id } = await signedSource(context, { store });
     const authorizeUrl = await startRelink(t, apiKey, connectionId);
-    const request = t.deps.fetcher.request.bind(t.deps.fetcher);
-    let between: RefreshResult | undefined;
-    vi.spyOn(t.deps.fetcher, 'request').mockImplementationOnce(async (...args) => {
-      try {
-        return await request(...args);
-      } finally {
-        // The provider's clock moves an hour; a refresh with the old token meets it and learns the offset.
-        provider.setClockOffset(3600);
-        between = await refreshSource(t.deps, id, { force: true });
-      }
-    });
+    // The provider's clock moves an hour; a refresh with the old token meets it and learns the offset.
+    const between = refreshAfterNextProviderAnswer(t, id, () => provider.setClockOffset(3600));
 
     const callback = new URL((await fetch(authorizeUrl, { redirect: 'manual' })).headers.get('location')!);
     const answered = await t.app.inject({ method: 'GET', url: callback.pathname + callback.search });
@@ -565,7 +583,7 @@ describe.each(STORES)("a write landing while a relink's callback exchanges the t
     // Positive controls: the refresh during the exchange was refused for our clock, and learnt it.
     const refused = provider.stats.problems.timestamp_refused;
     expect(refused).toBeGreaterThan(0);
-    expect(between?.source.status).toBe('ok');
+    expect(between.result?.source.status).toBe('ok');
 
     const relinked = (await t.deps.registry.getConnection(connectionId))!;
     expect(relinked.status).toBe('connected');
@@ -577,19 +595,11 @@ describe.each(STORES)("a write landing while a relink's callback exchanges the t
   });
   it("a refresh's 401 while a relink starts (the provider giving its request token): the connection stays unauthorized until the callback, which puts the sources back", async (context) => {
     const { t, apiKey, connectionId, id, siblingId } = await revokedWithSibling(context, { store });
-    const request = t.deps.fetcher.request.bind(t.deps.fetcher);
-    let between: RefreshResult | undefined;
-    vi.spyOn(t.deps.fetcher, 'request').mockImplementationOnce(async (...args) => {
-      try {
-        return await request(...args);
-      } finally {
-        between = await refreshSource(t.deps, id, { force: true });
-      }
-    });
+    const between = refreshAfterNextProviderAnswer(t, id);
 
     const authorizeUrl = await startRelink(t, apiKey, connectionId);
     // Positive control: the refresh during the start met the provider's 401 and marked the connection.
-    expect(between?.source.status).toBe('unauthorized');
+    expect(between.result?.source.status).toBe('unauthorized');
 
     const started = (await t.deps.registry.getConnection(connectionId))!;
     expect(started.status).toBe('pending');
