@@ -74,15 +74,34 @@ type PendingRequest = Pick<
  * written over with `connected` — and a clock offset learnt meanwhile is kept.
  */
 async function saveRelinkStart(deps: Deps, previous: ConnectionRecord, request: PendingRequest): Promise<ConnectionRecord> {
-  for (let attempt = 1; attempt <= 3; attempt++) {
-    const current = await deps.registry.getConnection(previous.id);
-    if (!current || current.accessTokenSealed !== previous.accessTokenSealed || current.requestTokenHash !== previous.requestTokenHash)
-      break;
-    const started: ConnectionRecord = { ...current, ...request, status: current.status === 'connected' ? 'connected' : 'pending' };
-    if (await deps.registry.saveConnectionIfUnchanged(started, current)) return started;
-  }
+  const started = await writeOverSameLink(deps, previous, (current) => ({
+    ...current,
+    ...request,
+    status: current.status === 'connected' ? 'connected' : 'pending',
+  }));
   // Gone, relinked since, or changing under every read: the user starts again.
-  throw new ConflictError('This connection was removed or relinked while the relink started. Start it again.');
+  if (!started) throw new ConflictError('This connection was removed or relinked while the relink started. Start it again.');
+  return started;
+}
+
+/**
+ * `next` of the connection as it is now, written by compare-and-set (read again up to three times)
+ * while it still holds the link `read` held (its access token and pending request). Undefined when
+ * it is gone, holds another link since, or changed under every read.
+ */
+async function writeOverSameLink(
+  deps: Deps,
+  read: ConnectionRecord,
+  next: (current: ConnectionRecord) => ConnectionRecord,
+): Promise<ConnectionRecord | undefined> {
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    const current = await deps.registry.getConnection(read.id);
+    if (!current || current.accessTokenSealed !== read.accessTokenSealed || current.requestTokenHash !== read.requestTokenHash)
+      return undefined;
+    const written = next(current);
+    if (await deps.registry.saveConnectionIfUnchanged(written, current)) return written;
+  }
+  return undefined;
 }
 
 /** A connection as the callback linked it, and how many of its sources a busy store kept from resuming yet. */
@@ -168,17 +187,8 @@ type NewLink = Pick<ConnectionRecord, 'status' | 'accessTokenSealed' | 'accessSe
  * A record that keeps changing under it gets the link over the record read, without that offset.
  */
 async function saveLink(deps: Deps, pendingFree: ConnectionRecord, link: NewLink): Promise<ConnectionRecord> {
-  for (let attempt = 1; attempt <= 3; attempt++) {
-    const current = await deps.registry.getConnection(pendingFree.id);
-    if (
-      !current ||
-      current.accessTokenSealed !== pendingFree.accessTokenSealed ||
-      current.requestTokenHash !== pendingFree.requestTokenHash
-    )
-      break;
-    const connected: ConnectionRecord = { ...current, ...link };
-    if (await deps.registry.saveConnectionIfUnchanged(connected, current)) return connected;
-  }
+  const over = await writeOverSameLink(deps, pendingFree, (current) => ({ ...current, ...link }));
+  if (over) return over;
   const connected: ConnectionRecord = { ...pendingFree, ...link };
   if (!(await deps.registry.saveConnectionIfSameLink(connected, pendingFree)))
     throw new ConflictError('This connection was removed or started again while it was being authorized. Start it again.');
@@ -280,23 +290,22 @@ export async function deleteConnection(deps: Deps, userId: string, id: string): 
   await deps.registry.deleteConnection(connection);
   const now = deps.now().toISOString();
   const work = 'disabling a source of a removed connection';
-  const marked: string[] = [];
+  const marked = new Set<string>();
   for (const source of await deps.registry.listSourcesOfConnection(id)) {
     try {
       if (source.status !== 'disabled') {
         await deps.registry.markRebuildPending(source.id);
-        marked.push(source.id);
+        marked.add(source.id);
       }
       // Over the record as listed by compare-and-set: an edit or a refresh written since keeps its fields.
-      const written = await rewriteSource(deps, source, (base) => disabledByRemoval(base, now));
-      if (written && !marked.includes(source.id)) marked.push(source.id);
+      if (await rewriteSource(deps, source, (base) => disabledByRemoval(base, now))) marked.add(source.id);
     } catch (error) {
       // One that kept changing is left to its own next write (logged); a busy store fails the removal's
       // answer (the connection is gone: a source left enabled is disabled by its next refresh).
       if (!leftToNextWrite(deps, error, work, { connectionId: id, sourceId: source.id })) throw error;
     }
   }
-  await republish(deps, marked);
+  await republish(deps, [...marked]);
 }
 
 /**
