@@ -27,13 +27,18 @@ export function withRssPrefixDropped(xml: string): string {
   return xml.replace(new RegExp(`<(/?)${prefix.replace(/\./g, '\\.')}:`, 'g'), '<$1');
 }
 
+// A comment never spans its own `-->`, nor an instruction its `?>`: each tail has one reading. With
+// lazy `[^]*?` one could span several, and a tail that fails to match (`<?a?>` × 30 then text) was
+// tried every way: exponential, seconds of event loop from a few hundred bytes of a hostile upstream.
+const WHOLE_DOCUMENT_END = /<\/(?:[\w-]+:)?(?:rss|feed|RDF)\s*>(?:\s|<!--(?:(?!-->)[^])*-->|<\?(?:(?!\?>)[^])*\?>)*$/;
+
 /**
  * Whether the document stops before its root's close tag: a transfer cut off mid-way (refused, not
  * repaired). Comments and processing instructions after the root (a cache plugin's
  * `<!-- generated in 0.1s -->`) are still a whole document.
  */
 export function isCutOff(xml: string): boolean {
-  return !/<\/(?:[\w-]+:)?(?:rss|feed|RDF)\s*>(?:\s|<!--[^]*?-->|<\?[^]*?\?>)*$/.test(xml.slice(-4096));
+  return !WHOLE_DOCUMENT_END.test(xml.slice(-4096));
 }
 
 /** RSS with its items straight under <rss>, no <channel>: the channel is put back around them. */

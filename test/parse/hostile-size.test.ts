@@ -101,3 +101,14 @@ describe("HTML that would take the sanitiser's parser deep", () => {
     expect(htmlToText(`${'<div>'.repeat(2_000)}deep${'</div>'.repeat(2_000)}`)).toBe('deep');
   });
 });
+
+// Whether a malformed document was cut off is read from its tail: the reading of comments and
+// instructions after the root once had exponentially many ways to fail (each `<?a?>` doubled it: 30
+// of them, seconds; 34, minutes). No time is asserted: before the change this test timed out.
+describe('a malformed document whose root is followed by many instructions or comments, then text', () => {
+  it.each(['<?a?>', '<!---->'])('%s × 34: refused as malformed', (unit) => {
+    const xml =
+      '<rss version="2.0"><channel><title>t</title><item><title>x</titl e><title>a</title></item></channel></rss>' + unit.repeat(34) + 'x';
+    expect(() => parseFeed(xml, { baseUrl: BASE })).toThrow(/malformed XML/);
+  });
+});
