@@ -6,10 +6,9 @@ import { buildAuthorizeUrl, discoverFeeds, getAccessToken, getRequestToken, type
 import { connected, disabledByRemoval, getOwnedConnectionOrThrow, providerOf } from '../oauth/signed-requests.js';
 import type { ConnectionRecord } from '../model.js';
 import { resetForRetry } from '../model/source-policy.js';
-import { rebuildFeedsOfSources } from '../publish/rebuild-feed.js';
 import { isStoreBusy } from '../store/kv.js';
 import { logBackgroundFailure } from '../store-unavailable.js';
-import { leftToNextWrite, rewriteSource } from './sources.js';
+import { leftToNextWrite, republish, rewriteSource } from './sources.js';
 import { randomToken, sha256Hex } from '../vault/seal.js';
 
 export const CALLBACK_PATH = '/oauth/callback';
@@ -306,20 +305,4 @@ export async function deleteConnection(deps: Deps, userId: string, id: string): 
     }
   }
   await republish(deps, [...marked]);
-}
-
-/**
- * The feeds of sources whose status a relink or a removal changed, rebuilt: the stale marker says
- * whether every source of a feed is failing, and how each is (publish/rebuild-feed.ts). Each feed
- * once; each source was marked pending before its write, so any failure here — a busy store ends
- * the rebuild at its first refusal — leaves them to the scheduler's next tick. It never fails the
- * relink or the removal it follows: logged.
- */
-async function republish(deps: Deps, sourceIds: string[]): Promise<void> {
-  if (sourceIds.length === 0) return;
-  try {
-    await rebuildFeedsOfSources(deps, sourceIds);
-  } catch (error) {
-    logBackgroundFailure(deps.logger, error, 'rebuilding feeds', { sourceIds });
-  }
 }

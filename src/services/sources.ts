@@ -7,11 +7,12 @@ import type { FeedResponse, RequestSigner } from '../fetch/types.js';
 import type { ParsedFeed } from '../model.js';
 import { discoverFeedLinks, isHtmlDocument, parseFeed } from '../parse/index.js';
 import { scrubEntry, scrubText, secretValuesOf } from '../secrets/scrub.js';
-import { rebuildFeed, rebuildFeedsOfSource } from '../publish/rebuild-feed.js';
+import { rebuildFeed, rebuildFeedsOfSource, rebuildFeedsOfSources } from '../publish/rebuild-feed.js';
 import { knownSecretsOf, scrubCachedEntries, secretsOfRecord, sourceUrlFields } from '../refresh/source-request.js';
 import { updateCachedEntries } from '../refresh/update-cache.js';
 import type { SourceRecord } from '../model.js';
-import { nextFetchAfter, resetForRetry, upstreamMinMinutesOf } from '../model/source-policy.js';
+import { failingSince, nextFetchAfter, resetForRetry, upstreamMinMinutesOf } from '../model/source-policy.js';
+import { logBackgroundFailure } from '../store-unavailable.js';
 import { randomToken } from '../vault/seal.js';
 import { connectionRequest } from '../oauth/signed-requests.js';
 import { removeSourceFromFeeds } from './feeds.js';
@@ -170,6 +171,8 @@ async function changeSource(
     probe = await probeSource(deps, userId, input.url, source.connectionId, [...knownSecretsOf(deps, source), ...marked]);
     await claim!.add([probe.storedUrl]);
   }
+  // An edit is the user's word that the source should work again: retry it now.
+  const resets = (base: SourceRecord) => probe !== undefined || base.status === 'unauthorized' || base.status === 'disabled';
   // What the edit makes of a record: the one read, or — when a refresh or another write landed in
   // between — the one it left (saveEdit), so that write keeps its fields and the edit sets its own.
   const changesOf = (base: SourceRecord): Partial<SourceRecord> => {
@@ -196,12 +199,16 @@ async function changeSource(
         lastModified: undefined,
       });
     }
-    // An edit is the user's word that the source should work again: retry it now.
-    if (probe !== undefined || base.status === 'unauthorized' || base.status === 'disabled') Object.assign(changes, resetForRetry(now));
+    if (resets(base)) Object.assign(changes, resetForRetry(now));
     return changes;
   };
   const scrubFor = (record: SourceRecord) => scrubCachedEntries(deps, id, secretsOfRecord(deps, record));
   if (probe === undefined && marked.length > 0) await scrubFor({ ...source, ...changesOf(source) });
+  // A failing source the edit resets is failing no more: its feeds' stale marker (which lists each
+  // source's status, and stands only while all fail) changes, so they are marked for a rebuild before
+  // the write, as a relink's put-back marks them.
+  const backToLife = resets(source) && failingSince(source) !== undefined;
+  if (backToLife) await deps.registry.markRebuildPending(id);
   const { written, overwrote } = await saveEdit(deps, source, changesOf, refreshMinutes !== undefined);
   // A refresh written between that scrub and this write cached entries scrubbed for the secrets before.
   if (probe === undefined && marked.length > 0 && overwrote !== source) await scrubFor(written);
@@ -211,8 +218,27 @@ async function changeSource(
     if (overwrote !== source) await unindexSource(deps, overwrote);
     await indexSource(deps, written);
   }
-  if (written.title !== source.title || marked.length > 0) await rebuildFeedsOfSource(deps, id);
+  // Failing no more (also over a refusal a refresh wrote meanwhile): republished as the put-back does,
+  // the title and the scrub too; a failure is left to the scheduler's pending pass, never the answer.
+  if (backToLife || failingSince(written) !== failingSince(overwrote)) await republish(deps, [id]);
+  else if (written.title !== source.title || marked.length > 0) await rebuildFeedsOfSource(deps, id);
   return written;
+}
+
+/**
+ * The feeds of sources whose status a write changed (an edit, a relink's put-back, a removal's
+ * disabling), rebuilt: the stale marker says whether every source of a feed is failing, and how each
+ * is (publish/rebuild-feed.ts). Each feed once; each source was marked pending before its write, so
+ * any failure here — a busy store ends the rebuild at its first refusal — leaves them to the
+ * scheduler's next tick. It never fails the write it follows: logged.
+ */
+export async function republish(deps: Deps, sourceIds: string[]): Promise<void> {
+  if (sourceIds.length === 0) return;
+  try {
+    await rebuildFeedsOfSources(deps, sourceIds);
+  } catch (error) {
+    logBackgroundFailure(deps.logger, error, 'rebuilding feeds', { sourceIds });
+  }
 }
 
 /** Tries of a write over a source record that keeps changing under it. */

@@ -1,0 +1,108 @@
+// What a published feed shows of a source's status is its stale marker (publish/rebuild-feed.ts): it
+// stands while every source of the feed is failing, and lists each source's status and error code.
+// An edit that brings a failing source back — any edit of an unauthorized or disabled source, a new
+// URL of any failing one — resets it to `new`, so the marker must come down with the edit, not wait
+// for a later refresh; an edit that leaves the status as it is changes nothing there.
+import { describe, expect, it, vi } from 'vitest';
+import { rebuildPendingFeeds } from '../../src/publish/rebuild-feed.js';
+import { refreshSource } from '../../src/refresh/refresh-source.js';
+import { buildTestApp, PUBLIC_URL, type TestApp } from '../helpers/app.js';
+import { STORES, type StoreKind } from '../helpers/stores.js';
+import { serveBody, startUpstream, status, type UpstreamHandler } from '../helpers/upstream.js';
+
+const HOUR = 3_600_000;
+const FEED =
+  '<?xml version="1.0"?><rss version="2.0"><channel><title>Club</title><link>http://example.test/</link>' +
+  '<item><guid>g1</guid><title>One</title></item></channel></rss>';
+
+/**
+ * A source of `/feed` in a feed of its own, refused a day and more after its creation with `refusal`
+ * (so every source of the feed fails past refresh.staleAfterHours, 24 h by default): the marker is up.
+ */
+async function refusedSourceInFeed(context: Parameters<typeof buildTestApp>[0], store: StoreKind, refusal: UpstreamHandler) {
+  let answer: UpstreamHandler = serveBody(FEED, { contentType: 'application/rss+xml' });
+  const upstream = await startUpstream({
+    '/feed': (request, response) => answer(request, response),
+    '/other': serveBody(FEED, { contentType: 'application/rss+xml' }),
+  });
+  context.onTestFinished(() => upstream.close());
+  let nowMs = Date.now();
+  const t = await buildTestApp(context, { store, allowPrivate: [upstream.hostPort], overrides: { now: () => new Date(nowMs) } });
+  const apiKey = await t.createUserKey();
+  const created = await t.api(apiKey, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url('/feed') } });
+  expect(created.statusCode, created.body).toBe(201);
+  const id = created.json().id as string;
+  const feed = await t.api(apiKey, { method: 'POST', url: '/api/v1/feeds', payload: { title: 'Club feed', sources: [id] } });
+  expect(feed.statusCode, feed.body).toBe(201);
+  const path = (feed.json().urls.json as string).slice(PUBLIC_URL.length);
+  const titles = async () =>
+    ((await t.app.inject({ method: 'GET', url: path })).json() as { items: Array<{ title: string }> }).items.map((item) => item.title);
+
+  nowMs += 25 * HOUR;
+  answer = refusal;
+  await refreshSource(t.deps, id, { force: true });
+  // Positive control: the refusal raised the marker.
+  expect((await titles())[0]).toMatch(/^feedproxy:stale/);
+  return { t, upstream, apiKey, id, titles };
+}
+
+function edit(t: TestApp, apiKey: string, id: string, payload: Record<string, unknown>) {
+  return t.api(apiKey, { method: 'PATCH', url: `/api/v1/sources/${id}`, payload });
+}
+
+describe.each(STORES)('an edit that brings a failing source back, in the feeds that publish it (%s)', (store) => {
+  it.for([
+    ['unauthorized (a 401)', 401, 'unauthorized'],
+    ['disabled (a 410)', 410, 'disabled'],
+  ] as const)('%s, given a new interval: the stale marker comes down with the edit', async ([, code, refused], context) => {
+    const { t, apiKey, id, titles } = await refusedSourceInFeed(context, store, status(code));
+    expect((await t.deps.registry.getSource(id))!.status).toBe(refused);
+
+    const edited = await edit(t, apiKey, id, { refreshMinutes: 120 });
+    expect(edited.statusCode, edited.body).toBe(200);
+    expect(edited.json().status).toBe('new');
+
+    expect((await titles()).join()).not.toContain('feedproxy:stale');
+    // Published by the edit itself: nothing left for the scheduler.
+    expect(await t.deps.registry.pendingRebuildSourceIds()).toEqual([]);
+  });
+
+  it('failing (a 500), given a new URL: the stale marker comes down with the edit', async (context) => {
+    const { t, upstream, apiKey, id, titles } = await refusedSourceInFeed(context, store, status(500));
+    expect((await t.deps.registry.getSource(id))!.status).toBe('failing');
+
+    const edited = await edit(t, apiKey, id, { url: upstream.url('/other') });
+    expect(edited.statusCode, edited.body).toBe(200);
+    expect(edited.json().status).toBe('new');
+
+    expect((await titles()).join()).not.toContain('feedproxy:stale');
+  });
+
+  it('failing (a 500), given a new interval: still failing, so the marker stands and no rebuild is marked', async (context) => {
+    const { t, apiKey, id, titles } = await refusedSourceInFeed(context, store, status(500));
+    const marks = vi.spyOn(t.deps.registry, 'markRebuildPending');
+
+    const edited = await edit(t, apiKey, id, { refreshMinutes: 120 });
+    expect(edited.statusCode, edited.body).toBe(200);
+    expect(edited.json().status).toBe('failing');
+
+    expect((await titles())[0]).toMatch(/^feedproxy:stale/);
+    expect(marks).not.toHaveBeenCalled();
+  });
+
+  it("an unauthorized source's edit whose rebuild fails (not busy): answered 200 all the same, and the pending pass publishes it", async (context) => {
+    const { t, apiKey, id, titles } = await refusedSourceInFeed(context, store, status(401));
+    const feedIdsOfSources = vi.spyOn(t.deps.registry, 'feedIdsOfSources').mockRejectedValueOnce(new Error('connection reset'));
+
+    const edited = await edit(t, apiKey, id, { refreshMinutes: 120 });
+    // Positive control: the edit's rebuild was the one refused.
+    expect(feedIdsOfSources).toHaveBeenCalledTimes(1);
+    expect(edited.statusCode, edited.body).toBe(200);
+    expect((await t.deps.registry.getSource(id))!.status).toBe('new');
+    // Marked before the edit's write, so the scheduler's pending pass (its tick's first step) has it.
+    expect(await t.deps.registry.pendingRebuildSourceIds()).toEqual([id]);
+
+    await rebuildPendingFeeds(t.deps);
+    expect((await titles()).join()).not.toContain('feedproxy:stale');
+  });
+});
