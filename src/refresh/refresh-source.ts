@@ -542,7 +542,12 @@ async function keepDisabledIfConnectionRemoved(deps: Deps, saved: SourceRecord):
   const now = deps.now().toISOString();
   const work = 'disabling a source of a removed connection';
   try {
-    const disabled = await rewriteSource(deps, saved, (base) => (base.status === 'disabled' ? undefined : disabledByRemoval(base, now)));
+    const disabled = await rewriteSource(
+      deps,
+      saved,
+      (base) => (base.status === 'disabled' ? undefined : disabledByRemoval(base, now)),
+      'the source kept changing while a refresh disabled it (its connection removed)',
+    );
     // This refresh's write stands whatever came after it (a delete since took its bytes back with
     // it): what is answered is the source as disabled, or as it is now, or as written.
     return disabled?.written ?? (await deps.registry.getSource(saved.id)) ?? saved;

@@ -221,8 +221,11 @@ async function putBackSources(deps: Deps, connectionId: string, now: string): Pr
         await deps.registry.markRebuildPending(source.id);
         changed.add(source.id);
       }
-      const written = await rewriteSource(deps, source, (base) =>
-        base.status === 'unauthorized' ? { ...base, ...resetForRetry(now) } : undefined,
+      const written = await rewriteSource(
+        deps,
+        source,
+        (base) => (base.status === 'unauthorized' ? { ...base, ...resetForRetry(now) } : undefined),
+        "the source kept changing while its connection's relink put it back",
       );
       if (written) changed.add(source.id);
     } catch (error) {
@@ -297,7 +300,13 @@ export async function deleteConnection(deps: Deps, userId: string, id: string): 
         marked.add(source.id);
       }
       // Over the record as listed by compare-and-set: an edit or a refresh written since keeps its fields.
-      if (await rewriteSource(deps, source, (base) => disabledByRemoval(base, now))) marked.add(source.id);
+      const disabled = await rewriteSource(
+        deps,
+        source,
+        (base) => disabledByRemoval(base, now),
+        "the source kept changing while its connection's removal disabled it",
+      );
+      if (disabled) marked.add(source.id);
     } catch (error) {
       // One that kept changing is left to its own next write (logged); a busy store fails the removal's
       // answer (the connection is gone: a source left enabled is disabled by its next refresh).

@@ -249,19 +249,21 @@ const SOURCE_WRITE_TRIES = 5;
  * landed since the read, `nextOf` the record as it is then, so that write keeps its fields and this
  * one applies its change over them. `nextOf` answers undefined to leave a record as it is. Answers
  * the record written and the one it overwrote; undefined when nothing was written (left as it is, or
- * the source deleted meanwhile); 409 for a record that kept changing.
+ * the source deleted meanwhile); 409 for a record that kept changing, whose text is `keptChanging`:
+ * what the caller was doing (an edit asks the user to try again; the others log it, leftToNextWrite).
  */
 export async function rewriteSource(
   deps: Deps,
   read: SourceRecord,
   nextOf: (base: SourceRecord) => SourceRecord | undefined,
+  keptChanging: string,
 ): Promise<{ written: SourceRecord; overwrote: SourceRecord } | undefined> {
   let base = read;
   for (let attempt = 1; ; attempt++) {
     const next = nextOf(base);
     if (next === undefined) return undefined;
     if (await deps.registry.saveEditedSource(next, base)) return { written: next, overwrote: base };
-    if (attempt === SOURCE_WRITE_TRIES) throw new ConflictError('the source kept changing while it was edited; try again');
+    if (attempt === SOURCE_WRITE_TRIES) throw new ConflictError(keptChanging);
     const current = await deps.registry.getSource(read.id);
     if (!current || !(await deps.registry.isSourceListed(read.id))) return undefined;
     base = current;
@@ -274,7 +276,7 @@ export async function rewriteSource(
  */
 export function leftToNextWrite(deps: Deps, error: unknown, work: string, fields: Record<string, unknown>): boolean {
   if (!isCodedError(error) || error.code !== ConflictError.code) return false;
-  deps.logger.warn(fields, `${work} left undone: the source kept changing`);
+  deps.logger.warn({ ...fields, err: error.message }, `${work} left undone: the source kept changing`);
   return true;
 }
 
@@ -289,7 +291,7 @@ async function saveEdit(
   changesOf: (base: SourceRecord) => Partial<SourceRecord>,
   replan: boolean,
 ): Promise<{ written: SourceRecord; overwrote: SourceRecord }> {
-  const saved = await rewriteSource(deps, read, (base) => {
+  const editOf = (base: SourceRecord): SourceRecord => {
     let changes: Partial<SourceRecord>;
     try {
       changes = changesOf(base);
@@ -304,7 +306,8 @@ async function saveEdit(
     if (replan && changes.nextFetchAt === undefined && base.status !== 'new')
       next.nextFetchAt = nextFetchAfter(deps.config.refresh, next, new Date(base.lastFetchedAt ?? next.updatedAt));
     return next;
-  });
+  };
+  const saved = await rewriteSource(deps, read, editOf, 'the source kept changing while it was edited; try again');
   // Every record gets the edit: nothing written is a source deleted meanwhile.
   if (!saved) throw new NotFoundError('Source');
   return saved;

@@ -618,6 +618,74 @@ describe.each(STORES)("a connection's removal, with a write of one of its source
   });
 });
 
+describe.each(STORES)('a source that keeps changing under each write of it: what gave up says which write it was (%s)', (store) => {
+  /** Before each write of the source tried from now on, another write of it lands (its update time moved on). */
+  function keepChanging(t: TestApp, sourceId: string) {
+    const saveEditedSource = t.deps.registry.saveEditedSource.bind(t.deps.registry);
+    return vi.spyOn(t.deps.registry, 'saveEditedSource').mockImplementation(async (next, read) => {
+      if (next.id === sourceId) {
+        const current = (await t.deps.registry.getSource(sourceId))!;
+        await t.deps.registry.saveSource({ ...current, updatedAt: new Date(Date.parse(current.updatedAt) + 1).toISOString() });
+      }
+      return saveEditedSource(next, read);
+    });
+  }
+
+  /** The warnings logged for a write of a source left to its next one, and the error each gave up with. */
+  function leftUndone(t: TestApp): Array<{ msg: string; err?: string }> {
+    return t.logs
+      .map((line) => JSON.parse(line) as { msg: string; err?: string })
+      .filter((line) => line.msg.endsWith('left undone: the source kept changing'));
+  }
+
+  it("a removal's disabling", async (context) => {
+    const { t, apiKey, connectionId, id } = await signedSource(context, { store });
+    const writes = keepChanging(t, id);
+
+    const removed = await t.api(apiKey, { method: 'DELETE', url: `/api/v1/connections/${connectionId}` });
+    // Positive control: the removal tried its write of the source, and gave up on it.
+    expect(removed.statusCode, removed.body).toBe(204);
+    expect(writes.mock.calls.length).toBeGreaterThan(1);
+
+    expect(leftUndone(t)).toMatchObject([{ err: "the source kept changing while its connection's removal disabled it" }]);
+  });
+
+  it("a relink's put-back", async (context) => {
+    const { t, apiKey, connectionId, id, siblingId } = await revokedWithSibling(context, { store });
+    await refreshSource(t.deps, id, { force: true });
+    const authorizeUrl = await startRelink(t, apiKey, connectionId);
+    keepChanging(t, siblingId);
+
+    const callback = new URL((await fetch(authorizeUrl, { redirect: 'manual' })).headers.get('location')!);
+    const answered = await t.app.inject({ method: 'GET', url: callback.pathname + callback.search });
+    // Positive control: the sibling was left owed.
+    expect(answered.body).toContain('1 of its sources could not resume yet');
+
+    expect(leftUndone(t)).toMatchObject([{ err: "the source kept changing while its connection's relink put it back" }]);
+  });
+
+  it("a refresh's disabling of a source whose connection was removed during its fetch", async (context) => {
+    const { t, apiKey, connectionId, id } = await signedSource(context, { store });
+    // The removal's own disabling lands; every write of the source after it is overtaken.
+    const during = removeConnectionDuringNextFetch(t, apiKey, connectionId, () => keepChanging(t, id));
+
+    await refreshSource(t.deps, id, { force: true });
+    expect(during.removed?.statusCode, during.removed?.body).toBe(204);
+
+    expect(leftUndone(t)).toMatchObject([{ err: 'the source kept changing while a refresh disabled it (its connection removed)' }]);
+  });
+
+  it('an edit: the 409 asks the user to try again', async (context) => {
+    const { t, apiKey, id } = await signedSource(context, { store });
+    keepChanging(t, id);
+
+    const edited = await t.api(apiKey, { method: 'PATCH', url: `/api/v1/sources/${id}`, payload: { title: 'Renamed' } });
+
+    expect(edited.statusCode, edited.body).toBe(409);
+    expect(edited.json().message).toBe('the source kept changing while it was edited; try again');
+  });
+});
+
 describe.each(STORES)("a write landing while a relink's callback exchanges the token (%s)", (store) => {
   it('a removal: the connection stays removed, and the callback says so', async (context) => {
     const { t, apiKey, connectionId, id } = await signedSource(context, { store });
