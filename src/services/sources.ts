@@ -7,7 +7,7 @@ import type { FeedResponse, RequestSigner } from '../fetch/types.js';
 import type { ParsedFeed } from '../model.js';
 import { discoverFeedLinks, isHtmlDocument, parseFeed } from '../parse/index.js';
 import { scrubEntry, scrubText, secretValuesOf } from '../secrets/scrub.js';
-import { rebuildFeed, rebuildFeedsOfSource, rebuildFeedsOfSources } from '../publish/rebuild-feed.js';
+import { rebuildFeed, rebuildFeedsOfSources } from '../publish/rebuild-feed.js';
 import { knownSecretsOf, scrubCachedEntries, secretsOfRecord, sourceUrlFields } from '../refresh/source-request.js';
 import { updateCachedEntries } from '../refresh/update-cache.js';
 import type { SourceRecord } from '../model.js';
@@ -202,13 +202,16 @@ async function changeSource(
     if (resets(base)) Object.assign(changes, resetForRetry(now));
     return changes;
   };
+  // What its feeds show changes: a failing source the edit resets is failing no more (the stale
+  // marker lists each source's status, and stands only while all fail), a new title, or a value
+  // marked secret (scrubbed from the cached entries below, and then from what is published). Marked
+  // for a rebuild before anything is written, as a relink's put-back marks them: a rebuild that fails
+  // below, or a process that dies first, leaves it to the scheduler's pending pass.
+  const backToLife = resets(source) && failingSince(source) !== undefined;
+  const republishes = backToLife || (title !== undefined && title !== source.title) || marked.length > 0;
+  if (republishes) await deps.registry.markRebuildPending(id);
   const scrubFor = (record: SourceRecord) => scrubCachedEntries(deps, id, secretsOfRecord(deps, record));
   if (probe === undefined && marked.length > 0) await scrubFor({ ...source, ...changesOf(source) });
-  // A failing source the edit resets is failing no more: its feeds' stale marker (which lists each
-  // source's status, and stands only while all fail) changes, so they are marked for a rebuild before
-  // the write, as a relink's put-back marks them.
-  const backToLife = resets(source) && failingSince(source) !== undefined;
-  if (backToLife) await deps.registry.markRebuildPending(id);
   const { written, overwrote } = await saveEdit(deps, source, changesOf, refreshMinutes !== undefined);
   // A refresh written between that scrub and this write cached entries scrubbed for the secrets before.
   if (probe === undefined && marked.length > 0 && overwrote !== source) await scrubFor(written);
@@ -218,10 +221,10 @@ async function changeSource(
     if (overwrote !== source) await unindexSource(deps, overwrote);
     await indexSource(deps, written);
   }
-  // Failing no more (also over a refusal a refresh wrote meanwhile): republished as the put-back does,
-  // the title and the scrub too; a failure is left to the scheduler's pending pass, never the answer.
-  if (backToLife || failingSince(written) !== failingSince(overwrote)) await republish(deps, [id]);
-  else if (written.title !== source.title || marked.length > 0) await rebuildFeedsOfSource(deps, id);
+  // Republished as the put-back does (also a status a refresh wrote meanwhile and this edit reset, or
+  // a title it wrote): a failure is left to the scheduler's pending pass, never the edit's answer —
+  // the edit is written, and a retry of it would find nothing left to change.
+  if (republishes || failingSince(written) !== failingSince(overwrote) || written.title !== source.title) await republish(deps, [id]);
   return written;
 }
 

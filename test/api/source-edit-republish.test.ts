@@ -106,3 +106,67 @@ describe.each(STORES)('an edit that brings a failing source back, in the feeds t
     expect((await titles()).join()).not.toContain('feedproxy:stale');
   });
 });
+
+// A new title or a value marked secret changes what the feeds publish too: their rebuild failing is
+// no reason to answer the edit with an error after writing it (a retry would find the title set, or
+// the value marked, and rebuild nothing), so it is left to the pending pass as a status edit's is.
+describe.each(STORES)("an edit whose feeds' rebuild fails (%s)", (store) => {
+  const SECRET = 'hush-SECRETVALUE42';
+
+  /** The next read of which feeds publish the source fails (either read a rebuild may start with). */
+  function failNextRebuild(t: TestApp) {
+    const one = vi.spyOn(t.deps.registry, 'feedIdsOfSource').mockRejectedValueOnce(new Error('connection reset'));
+    const many = vi.spyOn(t.deps.registry, 'feedIdsOfSources').mockRejectedValueOnce(new Error('connection reset'));
+    return () => one.mock.calls.length + many.mock.calls.length;
+  }
+
+  async function healthySourceInFeed(context: Parameters<typeof buildTestApp>[0], body: string) {
+    const upstream = await startUpstream({ '/feed': serveBody(body, { contentType: 'application/rss+xml' }) });
+    context.onTestFinished(() => upstream.close());
+    const t = await buildTestApp(context, { store, allowPrivate: [upstream.hostPort] });
+    const apiKey = await t.createUserKey();
+    const created = await t.api(apiKey, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url('/feed') } });
+    expect(created.statusCode, created.body).toBe(201);
+    const id = created.json().id as string;
+    const feed = await t.api(apiKey, { method: 'POST', url: '/api/v1/feeds', payload: { title: 'Club feed', sources: [id] } });
+    expect(feed.statusCode, feed.body).toBe(201);
+    const path = (feed.json().urls.json as string).slice(PUBLIC_URL.length);
+    const published = async () => (await t.app.inject({ method: 'GET', url: path })).body;
+    return { t, apiKey, id, published };
+  }
+
+  it('a new title: answered 200, marked pending, and the pending pass publishes it', async (context) => {
+    const { t, apiKey, id, published } = await healthySourceInFeed(context, FEED);
+    expect(await published()).toContain('"Club"');
+    const rebuildReads = failNextRebuild(t);
+
+    const edited = await edit(t, apiKey, id, { title: 'Renamed club' });
+    // Positive control: the edit's rebuild was the one refused.
+    expect(rebuildReads()).toBe(1);
+    expect(edited.statusCode, edited.body).toBe(200);
+    expect(edited.json().title).toBe('Renamed club');
+    expect(await t.deps.registry.pendingRebuildSourceIds()).toEqual([id]);
+
+    await rebuildPendingFeeds(t.deps);
+    expect(await published()).toContain('Renamed club');
+    expect(await t.deps.registry.pendingRebuildSourceIds()).toEqual([]);
+  });
+
+  it('a value marked secret: answered 200, marked pending, and the pending pass takes it out of the feed', async (context) => {
+    const { t, apiKey, id, published } = await healthySourceInFeed(
+      context,
+      FEED.replace('<title>One</title>', `<title>One ${SECRET}</title>`),
+    );
+    // Positive control: the value is published before it is marked.
+    expect(await published()).toContain(SECRET);
+    const rebuildReads = failNextRebuild(t);
+
+    const edited = await edit(t, apiKey, id, { secrets: [SECRET] });
+    expect(rebuildReads()).toBe(1);
+    expect(edited.statusCode, edited.body).toBe(200);
+    expect(await t.deps.registry.pendingRebuildSourceIds()).toEqual([id]);
+
+    await rebuildPendingFeeds(t.deps);
+    expect(await published()).not.toContain(SECRET);
+  });
+});
