@@ -12,6 +12,7 @@ import { knownSecretsOf, scrubCachedEntries, secretsOfRecord, sourceUrlFields } 
 import { updateCachedEntries } from '../refresh/update-cache.js';
 import type { SourceRecord } from '../model.js';
 import { failingSince, nextFetchAfter, resetForRetry, upstreamMinMinutesOf } from '../model/source-policy.js';
+import { isStoreBusy } from '../store/kv.js';
 import { logBackgroundFailure } from '../store-unavailable.js';
 import { randomToken } from '../vault/seal.js';
 import { connectionRequest } from '../oauth/signed-requests.js';
@@ -211,10 +212,11 @@ async function changeSource(
   const republishes = backToLife || (title !== undefined && title !== source.title) || marked.length > 0;
   if (republishes) await deps.registry.markRebuildPending(id);
   const scrubFor = (record: SourceRecord) => scrubCachedEntries(deps, id, secretsOfRecord(deps, record));
-  if (probe === undefined && marked.length > 0) await scrubFor({ ...source, ...changesOf(source) });
+  // With a new URL too: the entries cached from the old one stay published until they leave the cache.
+  if (marked.length > 0) await scrubFor({ ...source, ...changesOf(source) });
   const { written, overwrote } = await saveEdit(deps, source, changesOf, refreshMinutes !== undefined);
   // A refresh written between that scrub and this write cached entries scrubbed for the secrets before.
-  if (probe === undefined && marked.length > 0 && overwrote !== source) await scrubFor(written);
+  if (marked.length > 0 && overwrote !== source) await scrubFor(written);
   if (probe !== undefined) {
     // The URLs the record held (as read, and as overwritten: a redirect a refresh followed meanwhile).
     await unindexSource(deps, source);
@@ -229,7 +231,7 @@ async function changeSource(
 }
 
 /**
- * The feeds of sources whose status a write changed (an edit, a relink's put-back, a removal's
+ * The feeds of sources a write changed what they publish of (an edit, a relink's put-back, a removal's
  * disabling), rebuilt: the stale marker says whether every source of a feed is failing, and how each
  * is (publish/rebuild-feed.ts). Each feed once; each source was marked pending before its write, so
  * any failure here — a busy store ends the rebuild at its first refusal — leaves them to the
@@ -237,10 +239,25 @@ async function changeSource(
  */
 export async function republish(deps: Deps, sourceIds: string[]): Promise<void> {
   if (sourceIds.length === 0) return;
+  let left: string[];
   try {
-    await rebuildFeedsOfSources(deps, sourceIds);
+    left = await rebuildFeedsOfSources(deps, sourceIds);
   } catch (error) {
     logBackgroundFailure(deps.logger, error, 'rebuilding feeds', { sourceIds });
+    // A busy store would refuse the marks below as well, each after its own wait.
+    if (isStoreBusy(error)) return;
+    left = sourceIds;
+  }
+  // The mark taken before the write may be gone since: a rebuild that read the record before that
+  // write (the scheduler's pending pass, a batch's round) took it down. Marked again, best effort (a
+  // busy store refuses the rest too: one wait, not one a source).
+  for (const id of left) {
+    try {
+      await deps.registry.markRebuildPending(id);
+    } catch (error) {
+      logBackgroundFailure(deps.logger, error, 'marking feeds for a later rebuild', { sourceId: id });
+      if (isStoreBusy(error)) return;
+    }
   }
 }
 

@@ -121,7 +121,10 @@ describe.each(STORES)("an edit whose feeds' rebuild fails (%s)", (store) => {
   }
 
   async function healthySourceInFeed(context: Parameters<typeof buildTestApp>[0], body: string) {
-    const upstream = await startUpstream({ '/feed': serveBody(body, { contentType: 'application/rss+xml' }) });
+    const upstream = await startUpstream({
+      '/feed': serveBody(body, { contentType: 'application/rss+xml' }),
+      '/other': serveBody(FEED, { contentType: 'application/rss+xml' }),
+    });
     context.onTestFinished(() => upstream.close());
     const t = await buildTestApp(context, { store, allowPrivate: [upstream.hostPort] });
     const apiKey = await t.createUserKey();
@@ -132,7 +135,7 @@ describe.each(STORES)("an edit whose feeds' rebuild fails (%s)", (store) => {
     expect(feed.statusCode, feed.body).toBe(201);
     const path = (feed.json().urls.json as string).slice(PUBLIC_URL.length);
     const published = async () => (await t.app.inject({ method: 'GET', url: path })).body;
-    return { t, apiKey, id, published };
+    return { t, upstream, apiKey, id, published };
   }
 
   it('a new title: answered 200, marked pending, and the pending pass publishes it', async (context) => {
@@ -167,6 +170,53 @@ describe.each(STORES)("an edit whose feeds' rebuild fails (%s)", (store) => {
     expect(await t.deps.registry.pendingRebuildSourceIds()).toEqual([id]);
 
     await rebuildPendingFeeds(t.deps);
+    expect(await published()).not.toContain(SECRET);
+  });
+
+  it("a new title, when the scheduler's pending pass takes the edit's mark down before the edit's write and the edit's own rebuild fails: marked again, and the next tick publishes it", async (context) => {
+    const { t, apiKey, id, published } = await healthySourceInFeed(context, FEED);
+    const mark = t.deps.registry.markRebuildPending.bind(t.deps.registry);
+    let tickRan = false;
+    vi.spyOn(t.deps.registry, 'markRebuildPending').mockImplementationOnce(async (sourceId) => {
+      await mark(sourceId);
+      // The scheduler's tick lands here: its pending pass rebuilds from the record before the edit, and unmarks.
+      await rebuildPendingFeeds(t.deps);
+      tickRan = true;
+    });
+    const feedIdsOfSources = t.deps.registry.feedIdsOfSources.bind(t.deps.registry);
+    let reads = 0;
+    vi.spyOn(t.deps.registry, 'feedIdsOfSources').mockImplementation(async (ids) => {
+      reads += 1;
+      // The pending pass's read, then the edit's own rebuild's, which fails.
+      if (reads === 2) throw new Error('connection reset');
+      return feedIdsOfSources(ids);
+    });
+
+    const edited = await edit(t, apiKey, id, { title: 'Renamed club' });
+    // Positive controls: the tick ran between the mark and the write, and the edit's rebuild failed.
+    expect(tickRan).toBe(true);
+    expect(reads).toBe(2);
+    expect(edited.statusCode, edited.body).toBe(200);
+    vi.restoreAllMocks();
+    expect(await published()).not.toContain('Renamed club');
+    expect(await t.deps.registry.pendingRebuildSourceIds()).toEqual([id]);
+
+    await rebuildPendingFeeds(t.deps);
+    expect(await published()).toContain('Renamed club');
+  });
+
+  it('a value marked secret with a new URL in the same edit: taken out of the cached entries and of the feed at once', async (context) => {
+    const { t, upstream, apiKey, id, published } = await healthySourceInFeed(
+      context,
+      FEED.replace('<title>One</title>', `<title>One ${SECRET}</title>`),
+    );
+    // Positive control: the value is published, and cached, before it is marked.
+    expect(await published()).toContain(SECRET);
+    expect(JSON.stringify(await t.deps.registry.getEntries(id))).toContain(SECRET);
+
+    const edited = await edit(t, apiKey, id, { url: upstream.url('/other'), secrets: [SECRET] });
+    expect(edited.statusCode, edited.body).toBe(200);
+    expect(JSON.stringify(await t.deps.registry.getEntries(id))).not.toContain(SECRET);
     expect(await published()).not.toContain(SECRET);
   });
 });
