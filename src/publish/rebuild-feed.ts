@@ -214,14 +214,15 @@ export async function rebuildFeedsOfSource(deps: RebuildDeps, sourceId: string):
 /**
  * Rebuilds every feed that includes one of the sources, each feed once however many of its sources
  * are named (a refresh batch's changes, or what set.pendingRebuilds holds); a feed that fails is
- * logged and the others still run. A source whose feeds all rebuilt leaves the pending set. A busy
- * store rejects (isStoreBusy), the sources left pending. `written`: the lists the batch wrote (rebuildFeed).
+ * logged and the others still run. A source whose feeds all rebuilt leaves the pending set; answers
+ * the others (a feed of theirs failed). A busy store rejects (isStoreBusy), the sources left pending.
+ * `written`: the lists the batch wrote (rebuildFeed).
  */
 export async function rebuildFeedsOfSources(
   deps: RebuildDeps,
   sourceIds: Iterable<string>,
   written?: ReadonlyMap<string, WrittenEntries>,
-): Promise<void> {
+): Promise<string[]> {
   const ids = [...sourceIds];
   // One read for the round's sources and one removal after: the round's bookkeeping is two store
   // calls, not two a source.
@@ -236,7 +237,9 @@ export async function rebuildFeedsOfSources(
       deps.logger.error({ feedId, err: (error as Error).message }, 'rebuilding feeds failed');
     });
   }
-  await deps.registry.unmarkRebuildPending(ids.filter((_, index) => !feedsOf[index]!.some((feedId) => failed.has(feedId))));
+  const rebuilt = (_: string, index: number) => !feedsOf[index]!.some((feedId) => failed.has(feedId));
+  await deps.registry.unmarkRebuildPending(ids.filter(rebuilt));
+  return ids.filter((id, index) => !rebuilt(id, index));
 }
 
 /**

@@ -438,8 +438,10 @@ async function recordFailure(
           : 'replaced';
   if (linkMark === 'replaced') {
     // Relinked or removed during the fetch: the answer is about a token the connection no longer
-    // holds, not about the source as it is now. Left due, it is fetched with the new link.
+    // holds, not about the source as it is now. Relinked, it is left due and fetched with the new link.
     deps.logger.info({ sourceId: source.id, host: source.host, upstreamStatus }, 'refusal of a replaced OAuth token not recorded');
+    if (refusedLink !== undefined && !(await deps.registry.getConnection(refusedLink.connectionId)))
+      return refusedAfterRemoval(deps, source, options);
     return { outcome: 'skipped', source };
   }
   if (source.status !== status) await markRebuildPending(deps, source, options);
@@ -456,6 +458,25 @@ async function recordFailure(
   deps.metrics.refreshes.inc({ outcome: 'failed', error: coded.code });
   deps.logger.info({ sourceId: source.id, host: source.host, code: coded.code, upstreamStatus, errorCount }, 'source refresh failed');
   return { outcome: 'failed', source: failed, error: { code: coded.code, message: lastError } };
+}
+
+/**
+ * A signed refusal answered after its connection was removed (the request signed before): the
+ * removal disables the source, so this refresh answers as its caller's refresh of the disabled source
+ * does (disabledMeanwhile), as a good or a failed fetch written after the removal does. The refusal is
+ * not recorded — it answers a token no longer held. A source the removal has not disabled yet (it
+ * deleted the connection and has still to write its sources) is disabled here, as such a good fetch's
+ * is; a disabling left undone (a busy store, a record that kept changing) leaves it skipped, for the
+ * next refresh to disable.
+ */
+async function refusedAfterRemoval(deps: Deps, source: SourceRecord, options: RefreshOptions): Promise<RefreshResult> {
+  const current = await deps.registry.getSource(source.id);
+  if (!current) return { outcome: 'skipped', source };
+  if (current.status !== 'disabled') await markRebuildPending(deps, current, options);
+  const disabled = await keepDisabledIfConnectionRemoved(deps, current);
+  if (disabled.status !== 'disabled') return { outcome: 'skipped', source: disabled };
+  if (current.status !== 'disabled') await rebuildQuietly(deps, disabled, options);
+  return disabledMeanwhile(deps, disabled, options);
 }
 
 /**
@@ -521,7 +542,12 @@ async function keepDisabledIfConnectionRemoved(deps: Deps, saved: SourceRecord):
   const now = deps.now().toISOString();
   const work = 'disabling a source of a removed connection';
   try {
-    const disabled = await rewriteSource(deps, saved, (base) => (base.status === 'disabled' ? undefined : disabledByRemoval(base, now)));
+    const disabled = await rewriteSource(
+      deps,
+      saved,
+      (base) => (base.status === 'disabled' ? undefined : disabledByRemoval(base, now)),
+      'the source kept changing while a refresh disabled it (its connection removed)',
+    );
     // This refresh's write stands whatever came after it (a delete since took its bytes back with
     // it): what is answered is the source as disabled, or as it is now, or as written.
     return disabled?.written ?? (await deps.registry.getSource(saved.id)) ?? saved;
@@ -598,7 +624,8 @@ async function markConnectionUnauthorized(deps: Deps, link: RefusedLink): Promis
  * unauthorized with the refused token. Then, a relink that landed meanwhile — before this source's
  * write or while the others were marked, after the relink had put its unauthorized sources back —
  * gets this source and those marked here put back the same way; a delete, this source disabled as
- * the delete disables the others. Answers the result when this source was written again.
+ * the delete disables the others. Answers the result when this source was written again: skipped
+ * after a relink, and after a delete what this caller's refresh of the disabled source answers.
  */
 async function settleRefusedLink(
   deps: Deps,
@@ -636,10 +663,13 @@ async function settleRefusedLink(
   }
   if (failed?.status !== 'unauthorized') return undefined;
   const undone = undo(failed);
-  if (!(await deps.registry.saveEditedSource(undone, failed)))
-    return { outcome: 'skipped', source: (await deps.registry.getSource(failed.id)) ?? failed };
-  await rebuildQuietly(deps, undone, options);
-  return { outcome: 'skipped', source: undone };
+  let settled = undone;
+  if (await deps.registry.saveEditedSource(undone, failed)) await rebuildQuietly(deps, undone, options);
+  else settled = (await deps.registry.getSource(failed.id)) ?? failed;
+  // Removed: disabled over this refusal, by this call or by the removal itself, so answered as this
+  // caller's refresh of the disabled source. Relinked: put back and due, its refusal no answer (skipped).
+  if (connection === undefined && settled.status === 'disabled') return disabledMeanwhile(deps, settled, options);
+  return { outcome: 'skipped', source: settled };
 }
 
 /**

@@ -78,7 +78,9 @@ export async function refreshBatch(deps: Deps, sources: SourceRecord[], options:
     written = new Map();
     writtenBytes = 0;
     rebuilding = rebuilding
-      .then(() => rebuildFeedsOfSources(deps, sourceIds, lists))
+      .then(async () => {
+        await rebuildFeedsOfSources(deps, sourceIds, lists);
+      })
       // Busy: the round's sources stay marked pending (refresh-source.ts), for the next tick or run.
       .catch((error: unknown) => logBackgroundFailure(deps.logger, error, 'rebuilding feeds'))
       .finally(() => {

@@ -6,10 +6,9 @@ import { buildAuthorizeUrl, discoverFeeds, getAccessToken, getRequestToken, type
 import { connected, disabledByRemoval, getOwnedConnectionOrThrow, providerOf } from '../oauth/signed-requests.js';
 import type { ConnectionRecord } from '../model.js';
 import { resetForRetry } from '../model/source-policy.js';
-import { rebuildFeedsOfSources } from '../publish/rebuild-feed.js';
 import { isStoreBusy } from '../store/kv.js';
 import { logBackgroundFailure } from '../store-unavailable.js';
-import { leftToNextWrite, rewriteSource } from './sources.js';
+import { leftToNextWrite, republish, rewriteSource } from './sources.js';
 import { randomToken, sha256Hex } from '../vault/seal.js';
 
 export const CALLBACK_PATH = '/oauth/callback';
@@ -222,8 +221,11 @@ async function putBackSources(deps: Deps, connectionId: string, now: string): Pr
         await deps.registry.markRebuildPending(source.id);
         changed.add(source.id);
       }
-      const written = await rewriteSource(deps, source, (base) =>
-        base.status === 'unauthorized' ? { ...base, ...resetForRetry(now) } : undefined,
+      const written = await rewriteSource(
+        deps,
+        source,
+        (base) => (base.status === 'unauthorized' ? { ...base, ...resetForRetry(now) } : undefined),
+        "the source kept changing while its connection's relink put it back",
       );
       if (written) changed.add(source.id);
     } catch (error) {
@@ -298,7 +300,13 @@ export async function deleteConnection(deps: Deps, userId: string, id: string): 
         marked.add(source.id);
       }
       // Over the record as listed by compare-and-set: an edit or a refresh written since keeps its fields.
-      if (await rewriteSource(deps, source, (base) => disabledByRemoval(base, now))) marked.add(source.id);
+      const disabled = await rewriteSource(
+        deps,
+        source,
+        (base) => disabledByRemoval(base, now),
+        "the source kept changing while its connection's removal disabled it",
+      );
+      if (disabled) marked.add(source.id);
     } catch (error) {
       // One that kept changing is left to its own next write (logged); a busy store fails the removal's
       // answer (the connection is gone: a source left enabled is disabled by its next refresh).
@@ -306,20 +314,4 @@ export async function deleteConnection(deps: Deps, userId: string, id: string): 
     }
   }
   await republish(deps, [...marked]);
-}
-
-/**
- * The feeds of sources whose status a relink or a removal changed, rebuilt: the stale marker says
- * whether every source of a feed is failing, and how each is (publish/rebuild-feed.ts). Each feed
- * once; each source was marked pending before its write, so any failure here — a busy store ends
- * the rebuild at its first refusal — leaves them to the scheduler's next tick. It never fails the
- * relink or the removal it follows: logged.
- */
-async function republish(deps: Deps, sourceIds: string[]): Promise<void> {
-  if (sourceIds.length === 0) return;
-  try {
-    await rebuildFeedsOfSources(deps, sourceIds);
-  } catch (error) {
-    logBackgroundFailure(deps.logger, error, 'rebuilding feeds', { sourceIds });
-  }
 }

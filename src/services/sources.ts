@@ -7,11 +7,13 @@ import type { FeedResponse, RequestSigner } from '../fetch/types.js';
 import type { ParsedFeed } from '../model.js';
 import { discoverFeedLinks, isHtmlDocument, parseFeed } from '../parse/index.js';
 import { scrubEntry, scrubText, secretValuesOf } from '../secrets/scrub.js';
-import { rebuildFeed, rebuildFeedsOfSource } from '../publish/rebuild-feed.js';
+import { rebuildFeed, rebuildFeedsOfSources } from '../publish/rebuild-feed.js';
 import { knownSecretsOf, scrubCachedEntries, secretsOfRecord, sourceUrlFields } from '../refresh/source-request.js';
 import { updateCachedEntries } from '../refresh/update-cache.js';
 import type { SourceRecord } from '../model.js';
-import { nextFetchAfter, resetForRetry, upstreamMinMinutesOf } from '../model/source-policy.js';
+import { failingSince, nextFetchAfter, resetForRetry, upstreamMinMinutesOf } from '../model/source-policy.js';
+import { isStoreBusy } from '../store/kv.js';
+import { logBackgroundFailure } from '../store-unavailable.js';
 import { randomToken } from '../vault/seal.js';
 import { connectionRequest } from '../oauth/signed-requests.js';
 import { removeSourceFromFeeds } from './feeds.js';
@@ -170,6 +172,8 @@ async function changeSource(
     probe = await probeSource(deps, userId, input.url, source.connectionId, [...knownSecretsOf(deps, source), ...marked]);
     await claim!.add([probe.storedUrl]);
   }
+  // An edit is the user's word that the source should work again: retry it now.
+  const resets = (base: SourceRecord) => probe !== undefined || base.status === 'unauthorized' || base.status === 'disabled';
   // What the edit makes of a record: the one read, or — when a refresh or another write landed in
   // between — the one it left (saveEdit), so that write keeps its fields and the edit sets its own.
   const changesOf = (base: SourceRecord): Partial<SourceRecord> => {
@@ -196,23 +200,65 @@ async function changeSource(
         lastModified: undefined,
       });
     }
-    // An edit is the user's word that the source should work again: retry it now.
-    if (probe !== undefined || base.status === 'unauthorized' || base.status === 'disabled') Object.assign(changes, resetForRetry(now));
+    if (resets(base)) Object.assign(changes, resetForRetry(now));
     return changes;
   };
+  // What its feeds show changes: a failing source the edit resets is failing no more (the stale
+  // marker lists each source's status, and stands only while all fail), a new title, or a value
+  // marked secret (scrubbed from the cached entries below, and then from what is published). Marked
+  // for a rebuild before anything is written, as a relink's put-back marks them: a rebuild that fails
+  // below, or a process that dies first, leaves it to the scheduler's pending pass.
+  const backToLife = resets(source) && failingSince(source) !== undefined;
+  const republishes = backToLife || (title !== undefined && title !== source.title) || marked.length > 0;
+  if (republishes) await deps.registry.markRebuildPending(id);
   const scrubFor = (record: SourceRecord) => scrubCachedEntries(deps, id, secretsOfRecord(deps, record));
-  if (probe === undefined && marked.length > 0) await scrubFor({ ...source, ...changesOf(source) });
+  // With a new URL too: the entries cached from the old one stay published until they leave the cache.
+  if (marked.length > 0) await scrubFor({ ...source, ...changesOf(source) });
   const { written, overwrote } = await saveEdit(deps, source, changesOf, refreshMinutes !== undefined);
   // A refresh written between that scrub and this write cached entries scrubbed for the secrets before.
-  if (probe === undefined && marked.length > 0 && overwrote !== source) await scrubFor(written);
+  if (marked.length > 0 && overwrote !== source) await scrubFor(written);
   if (probe !== undefined) {
     // The URLs the record held (as read, and as overwritten: a redirect a refresh followed meanwhile).
     await unindexSource(deps, source);
     if (overwrote !== source) await unindexSource(deps, overwrote);
     await indexSource(deps, written);
   }
-  if (written.title !== source.title || marked.length > 0) await rebuildFeedsOfSource(deps, id);
+  // Republished as the put-back does (also a status a refresh wrote meanwhile and this edit reset, or
+  // a title it wrote): a failure is left to the scheduler's pending pass, never the edit's answer —
+  // the edit is written, and a retry of it would find nothing left to change.
+  if (republishes || failingSince(written) !== failingSince(overwrote) || written.title !== source.title) await republish(deps, [id]);
   return written;
+}
+
+/**
+ * The feeds of sources a write changed what they publish of (an edit, a relink's put-back, a removal's
+ * disabling), rebuilt: the stale marker says whether every source of a feed is failing, and how each
+ * is (publish/rebuild-feed.ts). Each feed once; each source was marked pending before its write, so
+ * any failure here — a busy store ends the rebuild at its first refusal — leaves them to the
+ * scheduler's next tick. It never fails the write it follows: logged.
+ */
+export async function republish(deps: Deps, sourceIds: string[]): Promise<void> {
+  if (sourceIds.length === 0) return;
+  let left: string[];
+  try {
+    left = await rebuildFeedsOfSources(deps, sourceIds);
+  } catch (error) {
+    logBackgroundFailure(deps.logger, error, 'rebuilding feeds', { sourceIds });
+    // A busy store would refuse the marks below as well, each after its own wait.
+    if (isStoreBusy(error)) return;
+    left = sourceIds;
+  }
+  // The mark taken before the write may be gone since: a rebuild that read the record before that
+  // write (the scheduler's pending pass, a batch's round) took it down. Marked again, best effort (a
+  // busy store refuses the rest too: one wait, not one a source).
+  for (const id of left) {
+    try {
+      await deps.registry.markRebuildPending(id);
+    } catch (error) {
+      logBackgroundFailure(deps.logger, error, 'marking feeds for a later rebuild', { sourceId: id });
+      if (isStoreBusy(error)) return;
+    }
+  }
 }
 
 /** Tries of a write over a source record that keeps changing under it. */
@@ -223,19 +269,21 @@ const SOURCE_WRITE_TRIES = 5;
  * landed since the read, `nextOf` the record as it is then, so that write keeps its fields and this
  * one applies its change over them. `nextOf` answers undefined to leave a record as it is. Answers
  * the record written and the one it overwrote; undefined when nothing was written (left as it is, or
- * the source deleted meanwhile); 409 for a record that kept changing.
+ * the source deleted meanwhile); 409 for a record that kept changing, whose text is `keptChanging`:
+ * what the caller was doing (an edit asks the user to try again; the others log it, leftToNextWrite).
  */
 export async function rewriteSource(
   deps: Deps,
   read: SourceRecord,
   nextOf: (base: SourceRecord) => SourceRecord | undefined,
+  keptChanging: string,
 ): Promise<{ written: SourceRecord; overwrote: SourceRecord } | undefined> {
   let base = read;
   for (let attempt = 1; ; attempt++) {
     const next = nextOf(base);
     if (next === undefined) return undefined;
     if (await deps.registry.saveEditedSource(next, base)) return { written: next, overwrote: base };
-    if (attempt === SOURCE_WRITE_TRIES) throw new ConflictError('the source kept changing while it was edited; try again');
+    if (attempt === SOURCE_WRITE_TRIES) throw new ConflictError(keptChanging);
     const current = await deps.registry.getSource(read.id);
     if (!current || !(await deps.registry.isSourceListed(read.id))) return undefined;
     base = current;
@@ -248,7 +296,7 @@ export async function rewriteSource(
  */
 export function leftToNextWrite(deps: Deps, error: unknown, work: string, fields: Record<string, unknown>): boolean {
   if (!isCodedError(error) || error.code !== ConflictError.code) return false;
-  deps.logger.warn(fields, `${work} left undone: the source kept changing`);
+  deps.logger.warn({ ...fields, err: error.message }, `${work} left undone: the source kept changing`);
   return true;
 }
 
@@ -263,7 +311,7 @@ async function saveEdit(
   changesOf: (base: SourceRecord) => Partial<SourceRecord>,
   replan: boolean,
 ): Promise<{ written: SourceRecord; overwrote: SourceRecord }> {
-  const saved = await rewriteSource(deps, read, (base) => {
+  const editOf = (base: SourceRecord): SourceRecord => {
     let changes: Partial<SourceRecord>;
     try {
       changes = changesOf(base);
@@ -278,7 +326,8 @@ async function saveEdit(
     if (replan && changes.nextFetchAt === undefined && base.status !== 'new')
       next.nextFetchAt = nextFetchAfter(deps.config.refresh, next, new Date(base.lastFetchedAt ?? next.updatedAt));
     return next;
-  });
+  };
+  const saved = await rewriteSource(deps, read, editOf, 'the source kept changing while it was edited; try again');
   // Every record gets the edit: nothing written is a source deleted meanwhile.
   if (!saved) throw new NotFoundError('Source');
   return saved;

@@ -18,6 +18,11 @@ function busyError(): Error {
   return Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' });
 }
 
+/** The provider refuses the token the connection signed with last (revoked): its next signed fetch gets a 401. */
+function revokeCurrentToken(provider: Awaited<ReturnType<typeof signedSource>>['provider']): void {
+  provider.revoke(decodeURIComponent(/oauth_token="([^"]+)"/.exec(provider.stats.lastAuthorization ?? '')![1]!));
+}
+
 /** `count` more sources of the connection, at the provider's `baseUrl` (created while its token signs: a create fetches). */
 async function addSources(t: TestApp, apiKey: string, baseUrl: string, connectionId: string, count: number): Promise<string[]> {
   const ids: string[] = [];
@@ -40,7 +45,7 @@ async function addSources(t: TestApp, apiKey: string, baseUrl: string, connectio
 async function relinkOwingFive(context: Parameters<typeof signedSource>[0], options: Parameters<typeof signedSource>[1]) {
   const { t, provider, apiKey, connectionId, id } = await signedSource(context, options);
   const more = await addSources(t, apiKey, provider.baseUrl, connectionId, 4);
-  provider.revoke(decodeURIComponent(/oauth_token="([^"]+)"/.exec(provider.stats.lastAuthorization ?? '')![1]!));
+  revokeCurrentToken(provider);
   await refreshSource(t.deps, id, { force: true });
   const authorizeUrl = await startRelink(t, apiKey, connectionId);
   return { t, connectionId, sources: [id, ...more], authorizeUrl };
@@ -449,6 +454,78 @@ describe.each(STORES)("a connection's removal, with a write of one of its source
     expect(refreshed?.source).toMatchObject({ status: 'disabled', lastError: CONNECTION_REMOVED, lastErrorCode: 'FP_NOT_FOUND' });
   });
 
+  it('a refresh signed before the removal that the provider refuses (its 401 to the removed token): answered as a refresh of the disabled source is, not skipped', async (context) => {
+    const { t, provider, apiKey, connectionId, id } = await signedSource(context, { store });
+    revokeCurrentToken(provider);
+    const during = removeConnectionDuringNextFetch(t, apiKey, connectionId);
+
+    const refreshed = await refreshSource(t.deps, id, { force: true });
+    // Positive controls: the provider refused the token, and the removal ran during the fetch.
+    expect(provider.stats.problems.token_revoked).toBe(1);
+    expect(during.removed?.statusCode, during.removed?.body).toBe(204);
+
+    expect(refreshed).toMatchObject({ outcome: 'failed', error: { code: 'FP_NOT_FOUND', message: CONNECTION_REMOVED } });
+    expect(refreshed?.source).toMatchObject({ status: 'disabled', lastError: CONNECTION_REMOVED, lastErrorCode: 'FP_NOT_FOUND' });
+  });
+
+  it("a 401 to the removed token answered between the removal's delete and its disabling: the refresh disables the source itself, and answers so", async (context) => {
+    const { t, provider, apiKey, connectionId, id } = await signedSource(context, { store });
+    revokeCurrentToken(provider);
+    // The removal, begun as the provider answers, deletes the connection and lists the source; its
+    // disabling waits until the refresh has answered.
+    let answered!: () => void;
+    let listed!: () => void;
+    const refreshAnswered = new Promise<void>((resolve) => (answered = resolve));
+    const removalListed = new Promise<void>((resolve) => (listed = resolve));
+    const seen = betweenListAndWrite(t, async () => {
+      listed();
+      await refreshAnswered;
+    });
+    const fetchFeed = t.deps.fetcher.fetchFeed.bind(t.deps.fetcher);
+    let removal: ReturnType<TestApp['api']> | undefined;
+    vi.spyOn(t.deps.fetcher, 'fetchFeed').mockImplementationOnce(async (request) => {
+      try {
+        return await fetchFeed(request);
+      } finally {
+        removal = t.api(apiKey, { method: 'DELETE', url: `/api/v1/connections/${connectionId}` });
+        await removalListed;
+      }
+    });
+
+    const refreshed = await refreshSource(t.deps, id, { force: true });
+    answered();
+    const removed = await removal!;
+    // Positive controls: the provider refused the token, and the removal listed the source before its disabling.
+    expect(provider.stats.problems.token_revoked).toBe(1);
+    expect(seen.listed?.find((source) => source.id === id)?.status).toBe('ok');
+    expect(removed.statusCode, removed.body).toBe(204);
+
+    expect(refreshed).toMatchObject({ outcome: 'failed', error: { code: 'FP_NOT_FOUND', message: CONNECTION_REMOVED } });
+    expect(refreshed?.source).toMatchObject({ status: 'disabled', lastError: CONNECTION_REMOVED });
+    expect((await t.deps.registry.getSource(id))!).toMatchObject({ status: 'disabled', lastError: CONNECTION_REMOVED });
+  });
+
+  it("a removal landing after a refresh's 401 wrote the source unauthorized, before the refresh settles the connection: answered as a refresh of the disabled source is", async (context) => {
+    const { t, provider, apiKey, connectionId, id } = await signedSource(context, { store });
+    revokeCurrentToken(provider);
+    // The rebuild that follows the source's write (unauthorized now) is where the removal lands.
+    const feedIdsOfSource = t.deps.registry.feedIdsOfSource.bind(t.deps.registry);
+    let removed: Awaited<ReturnType<TestApp['api']>> | undefined;
+    vi.spyOn(t.deps.registry, 'feedIdsOfSource').mockImplementationOnce(async (...args) => {
+      removed = await t.api(apiKey, { method: 'DELETE', url: `/api/v1/connections/${connectionId}` });
+      return feedIdsOfSource(...args);
+    });
+
+    const refreshed = await refreshSource(t.deps, id, { force: true });
+    // Positive controls: the provider refused the token (its clock probed too, the connection still
+    // there), and the removal ran after the source's write.
+    expect(provider.stats.problems.token_revoked).toBeGreaterThan(0);
+    expect(removed?.statusCode, removed?.body).toBe(204);
+
+    expect(refreshed).toMatchObject({ outcome: 'failed', error: { code: 'FP_NOT_FOUND', message: CONNECTION_REMOVED } });
+    expect(refreshed?.source).toMatchObject({ status: 'disabled', lastError: CONNECTION_REMOVED });
+  });
+
   const notFailedBy: Array<[string, RefreshOptions]> = [
     ['the scheduler or the cron run (not forced)', {}],
     ['`feedproxy refresh --all` (forced, disabled sources skipped)', { force: true, skipDisabled: true }],
@@ -464,6 +541,20 @@ describe.each(STORES)("a connection's removal, with a write of one of its source
       expect((await t.deps.registry.getSource(id))!.status).toBe('disabled');
       // What the same caller's refresh of the disabled source answers.
       expect((await refreshSource(t.deps, id, { ...options }))?.outcome).toBe('skipped');
+
+      expect(refreshed).toMatchObject({ outcome: 'skipped', source: { status: 'disabled' } });
+    });
+
+  for (const [caller, options] of notFailedBy)
+    it(`a refresh signed before the removal that the provider refuses (a 401), from ${caller}: skipped, the source disabled`, async (context) => {
+      const { t, provider, apiKey, connectionId, id } = await signedSource(context, { store });
+      revokeCurrentToken(provider);
+      const during = removeConnectionDuringNextFetch(t, apiKey, connectionId);
+
+      const refreshed = await refreshSource(t.deps, id, { ...options });
+      // Positive controls: the provider refused the token, and the removal ran during the fetch.
+      expect(provider.stats.problems.token_revoked).toBe(1);
+      expect(during.removed?.statusCode, during.removed?.body).toBe(204);
 
       expect(refreshed).toMatchObject({ outcome: 'skipped', source: { status: 'disabled' } });
     });
@@ -524,6 +615,74 @@ describe.each(STORES)("a connection's removal, with a write of one of its source
     expect((await t.deps.registry.getSource(id))!.status).toBe('ok');
     await refreshSource(t.deps, id, { force: true });
     expect((await t.deps.registry.getSource(id))!).toMatchObject({ status: 'disabled', lastError: CONNECTION_REMOVED });
+  });
+});
+
+describe.each(STORES)('a source that keeps changing under each write of it: what gave up says which write it was (%s)', (store) => {
+  /** Before each write of the source tried from now on, another write of it lands (its update time moved on). */
+  function keepChanging(t: TestApp, sourceId: string) {
+    const saveEditedSource = t.deps.registry.saveEditedSource.bind(t.deps.registry);
+    return vi.spyOn(t.deps.registry, 'saveEditedSource').mockImplementation(async (next, read) => {
+      if (next.id === sourceId) {
+        const current = (await t.deps.registry.getSource(sourceId))!;
+        await t.deps.registry.saveSource({ ...current, updatedAt: new Date(Date.parse(current.updatedAt) + 1).toISOString() });
+      }
+      return saveEditedSource(next, read);
+    });
+  }
+
+  /** The warnings logged for a write of a source left to its next one, and the error each gave up with. */
+  function leftUndone(t: TestApp): Array<{ msg: string; err?: string }> {
+    return t.logs
+      .map((line) => JSON.parse(line) as { msg: string; err?: string })
+      .filter((line) => line.msg.endsWith('left undone: the source kept changing'));
+  }
+
+  it("a removal's disabling", async (context) => {
+    const { t, apiKey, connectionId, id } = await signedSource(context, { store });
+    const writes = keepChanging(t, id);
+
+    const removed = await t.api(apiKey, { method: 'DELETE', url: `/api/v1/connections/${connectionId}` });
+    // Positive control: the removal tried its write of the source, and gave up on it.
+    expect(removed.statusCode, removed.body).toBe(204);
+    expect(writes.mock.calls.length).toBeGreaterThan(1);
+
+    expect(leftUndone(t)).toMatchObject([{ err: "the source kept changing while its connection's removal disabled it" }]);
+  });
+
+  it("a relink's put-back", async (context) => {
+    const { t, apiKey, connectionId, id, siblingId } = await revokedWithSibling(context, { store });
+    await refreshSource(t.deps, id, { force: true });
+    const authorizeUrl = await startRelink(t, apiKey, connectionId);
+    keepChanging(t, siblingId);
+
+    const callback = new URL((await fetch(authorizeUrl, { redirect: 'manual' })).headers.get('location')!);
+    const answered = await t.app.inject({ method: 'GET', url: callback.pathname + callback.search });
+    // Positive control: the sibling was left owed.
+    expect(answered.body).toContain('1 of its sources could not resume yet');
+
+    expect(leftUndone(t)).toMatchObject([{ err: "the source kept changing while its connection's relink put it back" }]);
+  });
+
+  it("a refresh's disabling of a source whose connection was removed during its fetch", async (context) => {
+    const { t, apiKey, connectionId, id } = await signedSource(context, { store });
+    // The removal's own disabling lands; every write of the source after it is overtaken.
+    const during = removeConnectionDuringNextFetch(t, apiKey, connectionId, () => keepChanging(t, id));
+
+    await refreshSource(t.deps, id, { force: true });
+    expect(during.removed?.statusCode, during.removed?.body).toBe(204);
+
+    expect(leftUndone(t)).toMatchObject([{ err: 'the source kept changing while a refresh disabled it (its connection removed)' }]);
+  });
+
+  it('an edit: the 409 asks the user to try again', async (context) => {
+    const { t, apiKey, id } = await signedSource(context, { store });
+    keepChanging(t, id);
+
+    const edited = await t.api(apiKey, { method: 'PATCH', url: `/api/v1/sources/${id}`, payload: { title: 'Renamed' } });
+
+    expect(edited.statusCode, edited.body).toBe(409);
+    expect(edited.json().message).toBe('the source kept changing while it was edited; try again');
   });
 });
 
