@@ -18,6 +18,7 @@ import {
   withRetryAfter,
 } from './errors.js';
 import { bearerToken } from './routes/api/bearer.js';
+import { addressKey } from './routes/client-address.js';
 import { hashApiKey } from './vault/seal.js';
 
 const FEED_PAGE_ROUTE = '/f/:token';
@@ -145,11 +146,12 @@ export async function registerHttpSecurity(
     global: true,
     timeWindow: MINUTE_MS,
     ...(hitWindow ? { store: sharedRateLimitStore(hitWindow), skipOnError: true } : {}),
-    // A key hash, not the key: the limiter's table is memory we might dump.
+    // A key hash, not the key: the limiter's table is memory we might dump. An address is counted as
+    // the public feeds and the hub count it (an IPv6 client holds a whole /64, not one address).
     keyGenerator: (request) => {
-      if (!isApi(request)) return `ip:${request.ip}`;
+      if (!isApi(request)) return `ip:${addressKey(request.ip)}`;
       const apiKey = bearerToken(request.headers.authorization);
-      return apiKey === undefined ? `ip:${request.ip}` : `key:${hashApiKey(apiKey)}`;
+      return apiKey === undefined ? `ip:${addressKey(request.ip)}` : `key:${hashApiKey(apiKey)}`;
     },
     max: (request) => (isApi(request) ? limits.apiRequestsPerMinute : limits.publicRequestsPerMinute),
     // Health, metrics, docs and unknown paths are not limited here; only what costs us is (the

@@ -12,7 +12,7 @@
 // budget, plus at most what each other instance admits in about one SYNC_MS before it has heard;
 // a client on one instance is held exactly. Windows are then aligned to the clock's minutes, so
 // every instance counts the same window.
-import { addressKey } from './api/wrong-keys.js';
+import { addressKey } from './client-address.js';
 
 const WINDOW_MS = 60_000;
 /** Budgets tracked at once; past it the oldest are forgotten (memory stays bounded). */

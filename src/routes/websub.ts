@@ -7,7 +7,7 @@ import { RateLimitedError, withRetryAfter } from '../errors.js';
 import { acceptHubRequest } from '../websub/hub-request.js';
 import { createVerificationBudget } from '../websub/verification-budget.js';
 import { verifyAndApply } from '../websub/verify-intent.js';
-import { addressKey } from './api/wrong-keys.js';
+import { addressKey } from './client-address.js';
 
 const FORM = 'application/x-www-form-urlencoded';
 // A hub request is four short fields; a callback or topic URL longer than this is not one we keep.

@@ -217,4 +217,14 @@ describe('rate limits', () => {
     expect(limited.statusCode).toBe(429);
     expect(expectSafeErrorBody(limited.body).error).toBe('FP_RATE_LIMITED');
   });
+
+  it('counts an IPv6 /64 as one client there too: a new address in it buys no fresh budget', async () => {
+    const page = () => `/f/${randomBytes(18).toString('base64url')}`;
+    for (let n = 0; n < PUBLIC_LIMIT; n += 1)
+      expect((await t.app.inject({ method: 'GET', url: page(), remoteAddress: `2001:db8:7:8::${(n + 1).toString(16)}` })).statusCode).toBe(
+        404,
+      );
+    expect((await t.app.inject({ method: 'GET', url: page(), remoteAddress: '2001:db8:7:8:ffff::1' })).statusCode).toBe(429);
+    expect((await t.app.inject({ method: 'GET', url: page(), remoteAddress: '2001:db8:7:9::1' })).statusCode).toBe(404);
+  });
 });

@@ -5,6 +5,7 @@
 // people share one address, and one of them guessing must not lock the others out.
 import { RateLimitedError, withRetryAfter } from '../../errors.js';
 import type { KeyValueStore } from '../../store/kv.js';
+import { addressKey } from '../client-address.js';
 
 const WINDOW_MS = 60_000;
 /** Addresses tracked at once; past it the oldest windows are forgotten (memory stays bounded). */
@@ -85,18 +86,4 @@ function createLocalWrongKeyLimit(maxPerMinute: number, now: () => number): Wron
     windows.delete(windows.keys().next().value!);
   }
   return limit;
-}
-
-/** IPv6 clients usually hold a whole /64: counted as one address (here, by the public-feed limit and by the WebSub hub). */
-export function addressKey(address: string): string {
-  const plain = address.split('%')[0]!;
-  if (!plain.includes(':') || plain.includes('.')) return plain; // IPv4, or IPv4 mapped into IPv6
-  const [head = '', tail] = plain.split('::');
-  const headGroups = head === '' ? [] : head.split(':');
-  const tailGroups = tail === undefined || tail === '' ? [] : tail.split(':');
-  const groups = [...headGroups, ...Array<string>(Math.max(8 - headGroups.length - tailGroups.length, 0)).fill('0'), ...tailGroups];
-  return `${groups
-    .slice(0, 4)
-    .map((group) => group.toLowerCase().replace(/^0+(?=.)/, ''))
-    .join(':')}::/64`;
 }
