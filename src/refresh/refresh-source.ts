@@ -10,7 +10,7 @@ import type { FeedResponse } from '../fetch/types.js';
 import type { CachedEntry, Entry } from '../model.js';
 import { CONNECTION_REMOVED, correctClockSkew, disabledByRemoval } from '../oauth/signed-requests.js';
 import { NORMALISER_VERSION, parseFeed } from '../parse/index.js';
-import { SCRUB_RULES, scrubEntry, scrubText, secretValuesOf } from '../secrets/scrub.js';
+import { SCRUB_RULES, scrubEntry, scrubText, secretValuesOf, validatorToKeep } from '../secrets/scrub.js';
 import type { WrittenEntries } from '../publish/merge-state.js';
 import { rebuildFeedsOfSource } from '../publish/rebuild-feed.js';
 import { isStoreBusy } from '../store/kv.js';
@@ -197,8 +197,13 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
     const base: SourceRecord = {
       ...source,
       ...afterGoodFetch(fetchedAt),
-      etag: response.etag ?? source.etag,
-      lastModified: response.lastModified ?? source.lastModified,
+      // A validator is checked for secrets when it changes (the one stored was checked when it was).
+      etag:
+        response.etag === undefined || response.etag === source.etag ? source.etag : validatorToKeep(response.etag, sent.request.secrets),
+      lastModified:
+        response.lastModified === undefined || response.lastModified === source.lastModified
+          ? source.lastModified
+          : validatorToKeep(response.lastModified, sent.request.secrets),
       // Masked again whenever the URL, its secrets or the mask's rules changed since, so a record
       // masked under older rules catches up (and an unchanged one is not masked again).
       ...maskedUrlFields(source, request),

@@ -145,6 +145,15 @@ export function scrubText(text: string, secrets: readonly string[]): string {
 }
 
 /**
+ * An upstream's validator (ETag, Last-Modified) as the store may keep it: it is sent back as it came,
+ * so it cannot be masked — one that holds a secret value is not kept at all (that upstream is then
+ * fetched without it).
+ */
+export function validatorToKeep(value: string | undefined, secrets: readonly string[]): string | undefined {
+  return value === undefined || scrubText(value, secrets) === value ? value : undefined;
+}
+
+/**
  * The entry with every secret replaced in every string it holds — id, title, link, summary,
  * content, authors, categories, enclosure URLs and whatever else a later field adds.
  */

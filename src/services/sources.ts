@@ -6,7 +6,7 @@ import { checkUrl } from '../fetch/index.js';
 import type { FeedResponse, RequestSigner } from '../fetch/types.js';
 import type { ParsedFeed } from '../model.js';
 import { discoverFeedLinks, isHtmlDocument, parseFeed } from '../parse/index.js';
-import { scrubEntry, scrubText, secretValuesOf } from '../secrets/scrub.js';
+import { scrubEntry, scrubText, secretValuesOf, validatorToKeep } from '../secrets/scrub.js';
 import { rebuildFeed, rebuildFeedsOfSources } from '../publish/rebuild-feed.js';
 import { knownSecretsOf, scrubCachedEntries, secretsOfRecord, sourceUrlFields } from '../refresh/source-request.js';
 import { updateCachedEntries } from '../refresh/update-cache.js';
@@ -123,8 +123,8 @@ async function createReservedSource(
     lastFetchedAt: fetchedAt,
     lastSuccessAt: fetchedAt,
     nextFetchAt: '',
-    etag: probe.response.etag,
-    lastModified: probe.response.lastModified,
+    etag: validatorToKeep(probe.response.etag, probe.secrets),
+    lastModified: validatorToKeep(probe.response.lastModified, probe.secrets),
     ...(probe.parsed.link ? { siteUrl: scrubText(probe.parsed.link, probe.secrets) } : {}),
     ...(probe.parsed.image ? { image: scrubText(probe.parsed.image, probe.secrets) } : {}),
     ...(probe.parsed.explicit === undefined ? {} : { explicit: probe.parsed.explicit }),

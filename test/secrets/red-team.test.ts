@@ -293,3 +293,46 @@ describe('finding 7: the Atom feed id', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 });
+
+// Session 20's security review: an upstream's validators are kept to be sent back as they came, so
+// they cannot be masked; one that echoes the token must not reach the store in clear.
+describe('an upstream whose ETag echoes the token', () => {
+  const TOKEN = 'feedtoken9f8e7d6c5b4a';
+
+  it('is fetched without that validator: the token is in no stored record, on create nor after the ETag changes', async () => {
+    let generation = 1;
+    const requests: Array<string | undefined> = [];
+    upstream = await startUpstream((request, response) => {
+      requests.push(request.headers['if-none-match']);
+      const etag = generation === 3 ? '"plain-3"' : `"g${generation}-${TOKEN}"`;
+      if (request.headers['if-none-match'] === etag) return void response.writeHead(304, { etag }).end();
+      response.writeHead(200, { 'content-type': 'application/atom+xml', etag });
+      response.end(atom(base, 'Echoing', [{ id: `urn:e${generation}`, title: `Entry ${generation}`, link: `${base}/e/${generation}` }]));
+    });
+    const base = upstream.url('');
+    t = await startTestApp({ allowPrivate: [upstream.hostPort] });
+    const key = await t.createUserKey();
+    const created = await t.api(key, {
+      method: 'POST',
+      url: '/api/v1/sources',
+      payload: { url: upstream.url(`/feed?feed_token=${TOKEN}`) },
+    });
+    expect(created.statusCode, created.body).toBe(201);
+    const id = created.json().id as string;
+    generation = 2;
+    expect((await t.api(key, { method: 'POST', url: `/api/v1/sources/${id}/refresh` })).json().status).toBe('ok');
+    // Positive control: the upstream sent the token in its ETag, twice, and both answers were read.
+    expect((await t.deps.registry.getEntries(id)).map((entry) => entry.title).sort()).toEqual(['Entry 1', 'Entry 2']);
+    expect(storeHolds(t, TOKEN)).toEqual([]);
+    expect((await t.deps.registry.getSource(id))?.etag).toBeUndefined();
+    // No conditional request carried it back either: the validator was never kept.
+    expect(requests.filter((value) => value?.includes(TOKEN))).toEqual([]);
+
+    // An ETag without the token is kept, and sent back.
+    generation = 3;
+    await t.api(key, { method: 'POST', url: `/api/v1/sources/${id}/refresh` });
+    expect((await t.deps.registry.getSource(id))?.etag).toBe('"plain-3"');
+    await t.api(key, { method: 'POST', url: `/api/v1/sources/${id}/refresh` });
+    expect(requests.at(-1)).toBe('"plain-3"');
+  });
+});
