@@ -15,7 +15,7 @@ import { failingSince, nextFetchAfter, resetForRetry, upstreamMinMinutesOf } fro
 import { isStoreBusy } from '../store/kv.js';
 import { logBackgroundFailure } from '../store-unavailable.js';
 import { randomToken } from '../vault/seal.js';
-import { connectionRequest } from '../oauth/signed-requests.js';
+import { CONNECTION_REMOVED, connectionRequest } from '../oauth/signed-requests.js';
 import { removeSourceFromFeeds } from './feeds.js';
 import {
   claimSourceUrls,
@@ -166,6 +166,10 @@ async function changeSource(
   const title = input.title === undefined ? undefined : cleanTitle(input.title);
   const refreshMinutes = input.refreshMinutes === undefined ? undefined : checkRefreshMinutes(deps, input.refreshMinutes);
   const marked = checkMarkedSecrets(input.secrets);
+  // A source of a removed connection stays disabled whatever the edit: nothing signs its requests any
+  // more, so a reset would only see its next refresh disable it again (CONNECTION_REMOVED says what to do).
+  const connectionRemoved = source.connectionId !== undefined && !(await deps.registry.getConnection(source.connectionId));
+  if (connectionRemoved && input.url !== undefined) throw new ConflictError(CONNECTION_REMOVED);
   let probe: Awaited<ReturnType<typeof probeSource>> | undefined;
   if (input.url !== undefined) {
     await claim!.add([input.url]);
@@ -173,7 +177,8 @@ async function changeSource(
     await claim!.add([probe.storedUrl]);
   }
   // An edit is the user's word that the source should work again: retry it now.
-  const resets = (base: SourceRecord) => probe !== undefined || base.status === 'unauthorized' || base.status === 'disabled';
+  const resets = (base: SourceRecord) =>
+    !connectionRemoved && (probe !== undefined || base.status === 'unauthorized' || base.status === 'disabled');
   // What the edit makes of a record: the one read, or — when a refresh or another write landed in
   // between — the one it left (saveEdit), so that write keeps its fields and the edit sets its own.
   const changesOf = (base: SourceRecord): Partial<SourceRecord> => {

@@ -4,9 +4,11 @@
 // URL of any failing one — resets it to `new`, so the marker must come down with the edit, not wait
 // for a later refresh; an edit that leaves the status as it is changes nothing there.
 import { describe, expect, it, vi } from 'vitest';
+import { CONNECTION_REMOVED } from '../../src/oauth/signed-requests.js';
 import { rebuildPendingFeeds } from '../../src/publish/rebuild-feed.js';
 import { refreshSource } from '../../src/refresh/refresh-source.js';
 import { buildTestApp, PUBLIC_URL, type TestApp } from '../helpers/app.js';
+import { signedSource } from '../helpers/signed-source.js';
 import { STORES, type StoreKind } from '../helpers/stores.js';
 import { serveBody, startUpstream, status, type UpstreamHandler } from '../helpers/upstream.js';
 
@@ -218,5 +220,27 @@ describe.each(STORES)("an edit whose feeds' rebuild fails (%s)", (store) => {
     expect(edited.statusCode, edited.body).toBe(200);
     expect(JSON.stringify(await t.deps.registry.getEntries(id))).not.toContain(SECRET);
     expect(await published()).not.toContain(SECRET);
+  });
+});
+
+// A removed connection's sources are disabled for good: nothing signs their requests any more. An
+// edit that reset one to `new` only had its next refresh disable it again, its feeds' stale marker
+// coming down with the edit and going back up with that refresh.
+describe.each(STORES)('an edit of a source whose OAuth connection was removed (%s)', (store) => {
+  it('keeps it disabled, saying what to do; a new URL is refused with the same words', async (context) => {
+    const { t, apiKey, connectionId, id } = await signedSource(context, { store });
+    const removed = await t.api(apiKey, { method: 'DELETE', url: `/api/v1/connections/${connectionId}` });
+    expect(removed.statusCode, removed.body).toBe(204);
+    // Positive control: the removal disabled it.
+    expect((await t.deps.registry.getSource(id))!).toMatchObject({ status: 'disabled', lastError: CONNECTION_REMOVED });
+
+    const renamed = await edit(t, apiKey, id, { title: 'Old queue', refreshMinutes: 120 });
+    expect(renamed.statusCode, renamed.body).toBe(200);
+    expect(renamed.json()).toMatchObject({ title: 'Old queue', status: 'disabled', lastError: CONNECTION_REMOVED });
+    expect((await t.deps.registry.getSource(id))!).toMatchObject({ title: 'Old queue', status: 'disabled' });
+
+    const moved = await edit(t, apiKey, id, { url: 'https://example.test/other.rss' });
+    expect(moved.statusCode, moved.body).toBe(409);
+    expect(moved.json().message).toBe(CONNECTION_REMOVED);
   });
 });
