@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { XMLValidator } from 'fast-xml-parser';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { PUBLIC_URL } from '../helpers/app.js';
 import { findOnPath } from '../interop/tools.js';
 import { CHROMIUM_NAVIGATION, HOSTILE_TITLE, pathOf, publishHostileFeed, type PublishedFixture } from './browser-view-setup.js';
@@ -148,6 +148,35 @@ describe('GET /f/:token, the discovery page', () => {
     const logs = f.t.logs.join('\n');
     expect(logs).toContain('"url":"/f/Lg9Qw3…"');
     expect(logs).not.toContain(token.slice(0, 12));
+  });
+
+  it('is made once a document: a second request reads no stored document, and an edit of the feed shows at once', async () => {
+    const other = await f.t.api(f.apiKey, { method: 'POST', url: '/api/v1/feeds', payload: { title: 'Made once', sources: [] } });
+    expect(other.statusCode, other.body).toBe(201);
+    const token = /\/([\w-]+)\.atom$/.exec(other.json().urls.atom)?.[1];
+    const bodyReads = vi.spyOn(f.t.deps.registry, 'getRenderedBody');
+    try {
+      const first = await get(`/f/${token}`);
+      expect(first.body).toContain('Made once');
+      // Positive control: the first page read the document.
+      expect(bodyReads).toHaveBeenCalled();
+      bodyReads.mockClear();
+      const second = await get(`/f/${token}`);
+      expect(second.body).toBe(first.body);
+      expect(bodyReads).not.toHaveBeenCalled();
+
+      const renamed = await f.t.api(f.apiKey, {
+        method: 'PATCH',
+        url: `/api/v1/feeds/${other.json().id}`,
+        payload: { title: 'Renamed once' },
+      });
+      expect(renamed.statusCode, renamed.body).toBe(200);
+      const third = await get(`/f/${token}`);
+      expect(third.body).toContain('Renamed once');
+      expect(third.body).not.toContain('Made once');
+    } finally {
+      bodyReads.mockRestore();
+    }
   });
 
   it('answers 404 once the feed URLs are rotated', async () => {
