@@ -3,6 +3,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { FORM, postSignIn } from '../helpers/dashboard.js';
+import { field, fields, parseForm } from '../../src/routes/dashboard/form.js';
 
 async function signIn(t: TestApp, apiKey: string) {
   const signedIn = await postSignIn(t, apiKey);
@@ -105,5 +106,14 @@ describe('a form body of one name repeated, posted without a session', () => {
     const refused = await t.app.inject({ method: 'POST', url: '/dashboard/sign-in', headers: FORM, payload: body });
     expect(refused.statusCode).toBe(403);
     expect(refused.body).toContain('Form expired');
+  });
+});
+
+describe('form fields named like properties of every object', () => {
+  it('are fields like any other: `__proto__` repeated is its two values, and an absent `constructor` is empty', () => {
+    const body = parseForm('__proto__=a&__proto__=b&toString=c');
+    expect(fields(body, '__proto__')).toEqual(['a', 'b']);
+    expect(field(body, 'toString')).toBe('c');
+    expect(field(body, 'constructor')).toBe('');
   });
 });

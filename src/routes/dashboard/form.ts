@@ -2,7 +2,8 @@
 export type FormBody = Record<string, string | string[]>;
 
 export function parseForm(text: string): FormBody {
-  const body: FormBody = {};
+  // No prototype: a field named `__proto__` or `toString` is a field like any other.
+  const body: FormBody = Object.create(null) as FormBody;
   for (const [name, value] of new URLSearchParams(text)) {
     const seen = body[name];
     // Appended in place: a copy a repeat made parsing quadratic in the repeats of one name (a 240 KB
