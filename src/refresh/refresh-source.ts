@@ -197,13 +197,7 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
     const base: SourceRecord = {
       ...source,
       ...afterGoodFetch(fetchedAt),
-      // A validator is checked for secrets when it changes (the one stored was checked when it was).
-      etag:
-        response.etag === undefined || response.etag === source.etag ? source.etag : validatorToKeep(response.etag, sent.request.secrets),
-      lastModified:
-        response.lastModified === undefined || response.lastModified === source.lastModified
-          ? source.lastModified
-          : validatorToKeep(response.lastModified, sent.request.secrets),
+      ...validatorsOf(response, source, sent.request),
       // Masked again whenever the URL, its secrets or the mask's rules changed since, so a record
       // masked under older rules catches up (and an unchanged one is not masked again).
       ...maskedUrlFields(source, request),
@@ -762,6 +756,19 @@ function documentDigestOf(deps: Deps, response: FeedResponse & { kind: 'ok' }, s
       hash('sha256', response.body, 'base64url'),
     ]),
   );
+}
+
+/**
+ * The validators to keep (ETag, Last-Modified): checked for the request's secrets on every full answer
+ * (so one stored before a value was secret goes too), and on a 304 only where one changed — a 304 with
+ * those stored, the common case, costs nothing more.
+ */
+function validatorsOf(response: FeedResponse, source: SourceRecord, request: SourceRequest): Pick<SourceRecord, 'etag' | 'lastModified'> {
+  const etag = response.etag ?? source.etag;
+  const lastModified = response.lastModified ?? source.lastModified;
+  if (response.kind === 'not-modified' && etag === source.etag && lastModified === source.lastModified) return { etag, lastModified };
+  const { secrets } = request;
+  return { etag: validatorToKeep(etag, secrets), lastModified: validatorToKeep(lastModified, secrets) };
 }
 
 /** When the first entry no longer in the document leaves the cache (update-cache.ts applies it): undefined when none is gone. */

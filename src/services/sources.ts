@@ -195,6 +195,9 @@ async function changeSource(
       if (base.siteUrl !== undefined) changes.siteUrl = scrubText(base.siteUrl, secrets);
       if (base.image !== undefined) changes.image = scrubText(base.image, secrets);
       if (base.lastError !== undefined) changes.lastError = scrubText(base.lastError, secrets);
+      // And its validators, sent back as they came: one that holds the value is dropped.
+      changes.etag = validatorToKeep(base.etag, secrets);
+      changes.lastModified = validatorToKeep(base.lastModified, secrets);
     }
     if (probe !== undefined) {
       Object.assign(changes, {

@@ -335,4 +335,35 @@ describe('an upstream whose ETag echoes the token', () => {
     await t.api(key, { method: 'POST', url: `/api/v1/sources/${id}/refresh` });
     expect(requests.at(-1)).toBe('"plain-3"');
   });
+
+  it('drops a stored validator holding a value the user then marks secret, and never sends it back', async () => {
+    const MARKED = 'gardenparty';
+    const requests: Array<string | undefined> = [];
+    upstream = await startUpstream((request, response) => {
+      requests.push(request.headers['if-none-match']);
+      const etag = `"v-${MARKED}"`;
+      if (request.headers['if-none-match'] === etag) return void response.writeHead(304, { etag }).end();
+      response.writeHead(200, { 'content-type': 'application/atom+xml', etag });
+      response.end(atom(base, 'Garden', [{ id: 'urn:e1', title: 'Entry', link: `${base}/e/1` }]));
+    });
+    const base = upstream.url('');
+    t = await startTestApp({ allowPrivate: [upstream.hostPort] });
+    const key = await t.createUserKey();
+    const created = await t.api(key, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url(`/u/${MARKED}/feed`) } });
+    expect(created.statusCode, created.body).toBe(201);
+    const id = created.json().id as string;
+    // Positive control: not yet a secret, the validator is kept and sent back.
+    expect((await t.deps.registry.getSource(id))?.etag).toBe(`"v-${MARKED}"`);
+    await t.api(key, { method: 'POST', url: `/api/v1/sources/${id}/refresh` });
+    expect(requests.at(-1)).toBe(`"v-${MARKED}"`);
+
+    const edited = await t.api(key, { method: 'PATCH', url: `/api/v1/sources/${id}`, payload: { secrets: [MARKED] } });
+    expect(edited.statusCode, edited.body).toBe(200);
+    expect((await t.deps.registry.getSource(id))?.etag).toBeUndefined();
+    const sent = requests.length;
+    await t.api(key, { method: 'POST', url: `/api/v1/sources/${id}/refresh` });
+    await t.api(key, { method: 'POST', url: `/api/v1/sources/${id}/refresh` });
+    expect(requests.slice(sent)).toEqual([undefined, undefined]);
+    expect((await t.deps.registry.getSource(id))?.etag).toBeUndefined();
+  });
 });
