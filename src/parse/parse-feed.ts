@@ -14,6 +14,7 @@ import { normaliseRdf } from './formats/rdf.js';
 import { normaliseRss } from './formats/rss.js';
 import { stableId, type Context } from './normalise.js';
 import { createSecretRedactor } from './redact-secrets.js';
+import { unclosedTagScanLength } from './scan-xml.js';
 import {
   balanceTags,
   countEntryTags,
@@ -41,6 +42,8 @@ export interface ParseFeedOptions {
 
 // Bounds the work one document can cause downstream; real feeds carry tens to hundreds.
 const MAX_ENTRIES = 5000;
+/** Characters the parser may read in vain for tags that never close (≈ 40 ms): a few strays pass, a run does not. */
+const MAX_VAIN_TAG_SCAN = 20_000_000;
 
 function toNotAFeed(error: unknown): Error {
   if (isCodedError(error)) return error;
@@ -79,6 +82,10 @@ export function parseFeed(body: Buffer | string, options: ParseFeedOptions): Par
         : document.format === 'atom'
           ? withNakedMarkupAsHtml(withBase64Decoded(whole))
           : whole;
+    // Tags that never close hold the parser for time quadratic in their number (scan-xml.ts): refused
+    // past what reading the whole document a few times would cost.
+    if (unclosedTagScanLength(xml) > Math.max(MAX_VAIN_TAG_SCAN, 4 * xml.length))
+      throw new NotAFeedError('malformed XML: tags that never close');
     const expected = countEntryTags(xml, document.format);
     let parsed: ParsedFeed | undefined;
     let malformed: Error | undefined;

@@ -126,6 +126,13 @@ describe('a document cut off in a text element after many `<` and no `>`', () =>
     expect(() => parseFeed(xml, { baseUrl: BASE })).toThrow(/malformed XML/);
   });
 
+  it.each(['"', "'"])('an RSS title of `<` × 300,000 then one %s, the document whole after it: refused as malformed', (quote) => {
+    // The quote puts every later `>` inside it for the parser's reading of each `<`: no cut-off, the
+    // same quadratic reading (128 K of them, 15 s), and the feed used to be read with its entry.
+    const xml = `<rss version="2.0"><channel><title>t</title><item><guid>g</guid><title>${'<'.repeat(300_000)}${quote}</title></item></channel></rss>`;
+    expect(() => parseFeed(xml, { baseUrl: BASE })).toThrow(/malformed XML: tags that never close/);
+  });
+
   it('a whole document whose title holds many escaped `<` is still read', () => {
     const xml = rss(`<item><guid>lt</guid><title>${'&lt;'.repeat(100_000)}</title></item>`);
     const item = parseFeed(xml, { baseUrl: BASE }).entries.find((entry) => entry.id === 'lt');

@@ -2,7 +2,9 @@
 // for token, on many generated documents full of unclosed comments, CDATA sections, instructions,
 // quotes and tags (the inputs on which those expressions took quadratic time).
 import { describe, expect, it } from 'vitest';
-import { countStartTagsOutsideComments, replaceCdataSections, xmlTokens } from '../../src/parse/scan-xml.js';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { countStartTagsOutsideComments, replaceCdataSections, unclosedTagScanLength, xmlTokens } from '../../src/parse/scan-xml.js';
 
 // The patterns the scans replace, as they were written in repair-xml.ts.
 const XML_TOKEN =
@@ -119,3 +121,51 @@ describe('replaceCdataSections', () => {
     expect(replaced).toBeGreaterThan(500);
   });
 });
+
+describe('unclosedTagScanLength', () => {
+  /** What fast-xml-parser reads in vain, by its own rule: from each `<` read as a tag, the characters up to the end when no `>` outside quotes follows. */
+  function readInVain(xml: string): number {
+    let wasted = 0;
+    for (let at = xml.indexOf('<'); at !== -1; at = xml.indexOf('<', at + 1)) {
+      if (/^<(?:\/|\?|!--|!\[)/.test(xml.slice(at, at + 4))) continue;
+      let quote = '';
+      let closed = false;
+      for (let index = at + 1; index < xml.length && !closed; index += 1) {
+        const character = xml[index]!;
+        if (quote !== '') quote = character === quote ? '' : quote;
+        else if (character === '"' || character === "'") quote = character;
+        else closed = character === '>';
+      }
+      if (!closed) wasted += xml.length - at;
+    }
+    return wasted;
+  }
+
+  it.each([
+    ['a whole document', '<rss><channel><title a="x">T</title><item><title>It\'s "here"</title></item></channel></rss>'],
+    ['comments, instructions, CDATA and close tags', '<!-- <x --><?p <y ?><![CDATA[ <z " ]]></w'],
+    ['a run cut off', '<t>' + '<'.repeat(50)],
+    ['a run before one quote', '<t>' + '<a '.repeat(20) + '"</t><u>x</u>'],
+    ["a run before one '", '<t>' + '<'.repeat(20) + "'</t>"],
+    ['quotes that close', '<t>< "a>b" > < \'c>\' >'],
+    ['`<!` that opens nothing of its own', '<t><!x <!-x</t'],
+    // Longer than one chunk of the scan, with the run across the chunk boundary.
+    ['a long document', '<r>' + 'x'.repeat(40_000) + '<'.repeat(10) + '"' + 'y'.repeat(30_000) + '</r>'],
+  ])('%s: the characters the parser would read in vain', (_, xml) => {
+    expect(unclosedTagScanLength(xml)).toBe(readInVain(xml));
+  });
+
+  it('is 0 for every fixture feed', () => {
+    for (const xml of fixtureFeeds()) expect(unclosedTagScanLength(xml)).toBe(0);
+  });
+});
+
+/** The XML feeds under test/fixtures/feeds and test/fixtures/fidelity, as text. */
+function fixtureFeeds(): string[] {
+  const root = join(import.meta.dirname, '../fixtures');
+  return ['feeds', 'fidelity'].flatMap((folder) =>
+    readdirSync(join(root, folder))
+      .filter((name) => /\.(?:rss|atom|xml|rdf)$/.test(name))
+      .map((name) => readFileSync(join(root, folder, name), 'latin1')),
+  );
+}
