@@ -53,7 +53,7 @@ export interface Fetcher {
   /**
    * GET a feed. Resolves with 200/304 outcomes; rejects with a coded error (src/errors.ts) for
    * everything else: FP_INVALID_URL, FP_FORBIDDEN_ADDRESS, FP_UPSTREAM_UNREACHABLE,
-   * FP_UPSTREAM_TIMEOUT, FP_UPSTREAM_TOO_LARGE, FP_TOO_MANY_REDIRECTS, and FP_UPSTREAM_HTTP with
+   * FP_UPSTREAM_TIMEOUT, FP_UPSTREAM_TOO_LARGE, FP_UPSTREAM_ENCODING, FP_TOO_MANY_REDIRECTS, and FP_UPSTREAM_HTTP with
    * `upstreamStatus` and, for 429/503, `retryAfterMs`.
    */
   fetchFeed(request: FeedRequest): Promise<FeedResponse>;

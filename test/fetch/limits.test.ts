@@ -13,6 +13,7 @@ import {
   type StreamStats,
   type Upstream,
 } from '../helpers/upstream.js';
+import { countZlibStreams, serveGzipLayers } from '../helpers/content-codings.js';
 import { makeFetcher } from './harness.js';
 
 const MIB = 1024 * 1024;
@@ -105,6 +106,50 @@ describe('body size cap (decoded bytes)', () => {
     const { fetcher } = makeFetcher([upstream.hostPort], { maxBodyBytes: 4096 });
 
     await expect(fetcher.request({ method: 'GET', url: upstream.url('/big') })).rejects.toMatchObject({ code: 'FP_UPSTREAM_TOO_LARGE' });
+  });
+});
+
+describe('stacked content codings', () => {
+  const feed = readFixture('feeds/podcast.rss');
+
+  // RFC 9110 §8.4: an answer lists its codings as applied, each one more decoder to undo it. Servers
+  // apply one, a proxy recompressing an answer two; a longer list is refused from the header alone,
+  // before a decoder exists (3,200 layers fit in 16 KB of header: 3,200 zlib streams).
+  const stacks: Array<[number, 'ok' | 'FP_UPSTREAM_ENCODING', number]> = [
+    [1, 'ok', 1],
+    [2, 'ok', 2],
+    [3, 'FP_UPSTREAM_ENCODING', 0],
+    [300, 'FP_UPSTREAM_ENCODING', 0],
+  ];
+  it.each(stacks)('%i gzip layers: %s, %i zlib streams created', async (layers, outcome, streams) => {
+    upstream.route('/stacked', serveGzipLayers(feed, layers));
+    const { fetcher } = makeFetcher([upstream.hostPort]);
+    const zlibStreams = countZlibStreams();
+    try {
+      const got = await fetcher.fetchFeed({ url: upstream.url('/stacked') }).then(
+        (response) => (response.kind === 'ok' && response.body.equals(feed) ? 'ok' : 'not the feed'),
+        (error: { code: string }) => error.code,
+      );
+
+      expect([got, zlibStreams.created()]).toEqual([outcome, streams]);
+    } finally {
+      zlibStreams.stop();
+    }
+  });
+
+  it('says what it refused, and the same fetcher goes on fetching', async () => {
+    upstream.route('/stacked', serveGzipLayers(feed, 300));
+    upstream.route('/feed', serveBody(feed, { encoding: 'gzip' }));
+    const { fetcher } = makeFetcher([upstream.hostPort]);
+
+    const error = await fetcher.fetchFeed({ url: upstream.url('/stacked') }).catch((caught: unknown) => caught);
+
+    expect(error).toMatchObject({
+      code: 'FP_UPSTREAM_ENCODING',
+      message: 'Upstream answer stacks 300 content codings (Content-Encoding); at most 2 are decoded',
+    });
+    const next = await fetcher.fetchFeed({ url: upstream.url('/feed') });
+    expect(next.kind === 'ok' && next.body.equals(feed)).toBe(true);
   });
 });
 
