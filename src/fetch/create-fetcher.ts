@@ -256,6 +256,10 @@ export function createFetcher(options: FetcherOptions, hooks: FetcherHooks = {})
       },
       deadline,
     );
+    if (request.discardBody === true) {
+      await drain(answer.body, deadline);
+      return { status: answer.status, finalUrl: answer.href, headers: answer.headers, body: Buffer.alloc(0) };
+    }
     const body = await readCapped(answer, deadline.signal, Math.min(request.maxBodyBytes ?? options.maxBodyBytes, options.maxBodyBytes));
     const headers = { ...answer.headers };
     if (headers['content-encoding'] !== undefined && canDecode(headers['content-encoding'])) {
@@ -363,8 +367,8 @@ function flattenHeaders(headers: Record<string, string | string[] | undefined>):
 }
 
 /**
- * Reads a body we don't need (redirect, 304, error page) so the connection can be reused; past
- * DRAIN_LIMIT_BYTES undici closes the connection instead.
+ * Reads a body we don't need (redirect, 304, error page, a delivery's answer) so the connection can
+ * be reused; past DRAIN_LIMIT_BYTES undici closes the connection instead.
  */
 async function drain(body: Dispatcher.ResponseData['body'], deadline: Deadline): Promise<void> {
   deadline.check();

@@ -40,6 +40,11 @@ export interface RawRequest {
   sign?: RequestSigner;
   /** A smaller cap on the decoded body than FetcherOptions.maxBodyBytes (a WebSub challenge needs bytes, not megabytes). */
   maxBodyBytes?: number;
+  /**
+   * Only the status and headers are wanted (a WebSub delivery): the body is thrown away as it
+   * arrives, undecoded, and past 128 KiB the connection is closed; the response's `body` is empty.
+   */
+  discardBody?: boolean;
 }
 
 export interface RawResponse {
