@@ -35,6 +35,12 @@ export interface AcceptedRequest {
 
 // WebSub §5.1: "hub.secret … MUST be less than 200 bytes in length."
 const MAX_SECRET_BYTES = 199;
+// Our feed URLs are printable ASCII. A URL parser drops tabs and line breaks, trims spaces and
+// control characters and maps a Unicode host to ASCII, so a topic with any of them would name one of
+// our feeds while the string we echo back (§5.3) and send as each delivery's self link (§7) is not
+// its URL; and a line break, another control character or a full-width letter is refused in a
+// header, so every delivery of such a topic would fail.
+const PRINTABLE_ASCII = /^[\x21-\x7e]*$/;
 
 type HubDeps = Pick<Deps, 'config' | 'registry'>;
 
@@ -42,6 +48,11 @@ export async function acceptHubRequest(deps: HubDeps, fields: HubRequestFields):
   const mode = modeOf(fields['hub.mode']);
   const callback = checkCallback(deps, fields['hub.callback']);
   const topic = fields['hub.topic'];
+  if (!PRINTABLE_ASCII.test(topic)) {
+    throw new BadRequestError(
+      'hub.topic must be written in printable ASCII, without spaces, tabs, line breaks or other control characters',
+    );
+  }
   const ref = parseTopic(deps.config.publicUrl, topic);
   if (!ref) throw new BadRequestError(`hub.topic must be a feed URL published here (${deps.config.publicUrl}/<token>.atom, .rss or .json)`);
   const target = await findPublishedFeed(deps, ref.token);

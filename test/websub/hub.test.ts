@@ -171,6 +171,13 @@ describe.each(STORES)('WebSub hub (%s store)', (store) => {
       [{ ...valid, 'hub.callback': 'http://10.0.0.1/cb' }, 400, /Refused to connect to 10\.0\.0\.1/],
       [{ ...valid, 'hub.topic': 'https://elsewhere.example/feed.atom' }, 400, /hub\.topic/],
       [{ ...valid, 'hub.topic': `${urls.atom}?x=1` }, 400, /hub\.topic/],
+      // A URL parser drops tabs and line breaks, trims spaces and maps a full-width host to ASCII:
+      // these name the feed, but the string echoed back and sent in every delivery's Link header is
+      // not its URL (and a line break or a full-width letter makes that header refused).
+      [{ ...valid, 'hub.topic': `${urls.atom.slice(0, -5)}\t.atom` }, 400, /^hub\.topic must be written in printable ASCII/],
+      [{ ...valid, 'hub.topic': `${urls.atom}\r\n` }, 400, /^hub\.topic must be written in printable ASCII/],
+      [{ ...valid, 'hub.topic': ` ${urls.atom}` }, 400, /^hub\.topic must be written in printable ASCII/],
+      [{ ...valid, 'hub.topic': urls.atom.replace('feeds', 'ｆｅｅｄｓ') }, 400, /^hub\.topic must be written in printable ASCII/],
       [{ ...valid, 'hub.topic': `${PUBLIC_URL}/NoSuchTokenAtAll0123456.atom` }, 404, /^Feed at hub\.topic not found$/],
       [{ ...valid, 'hub.secret': 's'.repeat(200) }, 400, /hub\.secret/],
       [{ ...valid, 'hub.lease_seconds': 'soon' }, 400, /lease_seconds/],
