@@ -42,7 +42,8 @@ export interface RawRequest {
   maxBodyBytes?: number;
   /**
    * Only the status and headers are wanted (a WebSub delivery): the body is thrown away as it
-   * arrives, undecoded, and past 128 KiB the connection is closed; the response's `body` is empty.
+   * arrives, undecoded, and past 128 KiB or at the deadline the connection is closed; either way the
+   * status stands. The response's `body` is empty.
    */
   discardBody?: boolean;
 }

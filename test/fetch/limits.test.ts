@@ -208,6 +208,24 @@ describe('deadline', () => {
     await expect(fetcher.request({ method: 'GET', url: upstream.url('/a') })).rejects.toMatchObject({ code: 'FP_UPSTREAM_TIMEOUT' });
     expect(upstream.requests.map((sent) => sent.url)).toEqual(['/a', '/b']);
   });
+
+  // A WebSub delivery is judged by its status alone (W3C WebSub §7), so a body that trickles in
+  // after the status must not turn a 2xx into a timeout; the body is still cut off, not waited out.
+  it('keeps the status of a discarded body that keeps dripping past the deadline, and hangs up', async () => {
+    let hungUp!: () => void;
+    const closed = new Promise<void>((resolve) => (hungUp = resolve));
+    upstream.route('/callback', (request, response) => {
+      response.on('close', hungUp);
+      slowDrip(20)(request, response);
+    });
+    const { fetcher } = makeFetcher([upstream.hostPort], { timeoutMs: 300 });
+    const post = { method: 'POST', url: upstream.url('/callback'), body: 'x' } as const;
+
+    await expect(fetcher.request({ ...post, discardBody: true })).resolves.toMatchObject({ status: 200, body: Buffer.alloc(0) });
+    await closed;
+    // Positive control: a body that is read is still under the deadline.
+    await expect(fetcher.request(post)).rejects.toMatchObject({ code: 'FP_UPSTREAM_TIMEOUT' });
+  });
 });
 
 describe('unreachable upstreams', () => {
