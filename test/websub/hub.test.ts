@@ -11,6 +11,10 @@ import { expectSignedBy, hubRequest, pathOf, rssOf, startSubscriber, until, veri
 
 const SECRET = 'subscriber-SECRET-q7Kd93mZ';
 const FEED_TOKEN = 'UPSTREAMTOKENz8Kq1Lw';
+const UNENCODED = /^hub\.topic must not hold .* unencoded \(RFC 3986\): send the feed URL as published here, or percent-encode them$/;
+
+/** The feed URL with a segment put before its file and taken out again by a dot-segment. */
+const withDotSegment = (feedUrl: string, segment: string): string => feedUrl.replace(/\/([^/]+)$/, `/${segment}/../$1`);
 
 describe.each(STORES)('WebSub hub (%s store)', (store) => {
   let upstream: Upstream;
@@ -178,6 +182,15 @@ describe.each(STORES)('WebSub hub (%s store)', (store) => {
       [{ ...valid, 'hub.topic': `${urls.atom}\r\n` }, 400, /^hub\.topic must be written in printable ASCII/],
       [{ ...valid, 'hub.topic': ` ${urls.atom}` }, 400, /^hub\.topic must be written in printable ASCII/],
       [{ ...valid, 'hub.topic': urls.atom.replace('feeds', 'ｆｅｅｄｓ') }, 400, /^hub\.topic must be written in printable ASCII/],
+      // RFC 3986 has these only percent-encoded. A parser encodes them, and a dot-segment then drops
+      // the segment holding them, so the topic names the feed; but the string kept is each
+      // delivery's self link, and its `>` would end that link and add links of its own.
+      [{ ...valid, 'hub.topic': withDotSegment(urls.atom, 'x>;rel="alternate",<https:evil.example>;rel="x') }, 400, UNENCODED],
+      ...['"', '\\', '^', '`', '{', '|', '}'].map((char): [Record<string, string>, number, RegExp] => [
+        { ...valid, 'hub.topic': withDotSegment(urls.atom, `x${char}`) },
+        400,
+        UNENCODED,
+      ]),
       [{ ...valid, 'hub.topic': `${PUBLIC_URL}/NoSuchTokenAtAll0123456.atom` }, 404, /^Feed at hub\.topic not found$/],
       [{ ...valid, 'hub.secret': 's'.repeat(200) }, 400, /hub\.secret/],
       [{ ...valid, 'hub.lease_seconds': 'soon' }, 400, /lease_seconds/],
@@ -192,6 +205,26 @@ describe.each(STORES)('WebSub hub (%s store)', (store) => {
     expect(subscriber.verifications()).toHaveLength(verificationsBefore);
     // The hub is public: no API key asked, and it is documented in the OpenAPI description.
     expect((await t.app.inject({ method: 'GET', url: '/openapi.json' })).json().paths['/websub'].post.security).toEqual([]);
+  });
+
+  it('takes a topic percent-encoded as RFC 3986 writes it, and sends it back as given', async () => {
+    const { sourceId, feedId, urls } = await createFeed();
+    // The refused topic above, percent-encoded: it names the feed, and inside `<…>` it is inert.
+    const topic = withDotSegment(urls.atom, 'x%3E;rel=%22alternate%22,%3Chttps:evil.example%3E;rel=%22x');
+    const answer = await hubRequest(t, {
+      'hub.mode': 'subscribe',
+      'hub.topic': topic,
+      'hub.callback': subscriber.callback('/callback?who=encoded'),
+    });
+    expect(answer.statusCode, answer.body).toBe(202);
+    await until(async () => (await subscriptionsOf(feedId)).length === 1, 'the subscription');
+    expect(new URL(subscriber.verifications().at(-1)!.url, 'http://x').searchParams.get('hub.topic')).toBe(topic);
+
+    await publishNewStory(sourceId, 'To an encoded topic');
+    await loop.tick();
+    const delivery = subscriber.deliveries().find((sent) => sent.url === '/callback?who=encoded');
+    expect(delivery!.body).toContain('To an encoded topic');
+    expect(delivery!.headers.link).toBe(`<${PUBLIC_URL}/websub>; rel="hub", <${topic}>; rel="self"`);
   });
 
   it('refuses a callback whose name resolves to a private address, before connecting, and stores nothing', async () => {
