@@ -26,6 +26,11 @@ export const UpstreamUnreachableError = coded<[string]>('FP_UPSTREAM_UNREACHABLE
 export const UpstreamTimeoutError = coded<[string]>('FP_UPSTREAM_TIMEOUT', 'Upstream timed out: %s', 422);
 export const UpstreamHttpError = coded<[number, string]>('FP_UPSTREAM_HTTP', 'Upstream answered HTTP %s from %s', 422);
 export const UpstreamTooLargeError = coded<[number]>('FP_UPSTREAM_TOO_LARGE', 'Upstream body exceeds the limit of %s bytes', 422);
+export const UpstreamEncodingError = coded<[number, number]>(
+  'FP_UPSTREAM_ENCODING',
+  'Upstream answer stacks %s content codings (Content-Encoding); at most %s are decoded',
+  422,
+);
 export const TooManyRedirectsError = coded<[number]>('FP_TOO_MANY_REDIRECTS', 'More than %s redirects', 422);
 export const NotAFeedError = coded<[string]>('FP_NOT_A_FEED', 'Not a feed: %s', 422);
 

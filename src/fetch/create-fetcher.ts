@@ -256,6 +256,10 @@ export function createFetcher(options: FetcherOptions, hooks: FetcherHooks = {})
       },
       deadline,
     );
+    if (request.discardBody === true) {
+      await discardAfterStatus(answer.body);
+      return { status: answer.status, finalUrl: answer.href, headers: answer.headers, body: Buffer.alloc(0) };
+    }
     const body = await readCapped(answer, deadline.signal, Math.min(request.maxBodyBytes ?? options.maxBodyBytes, options.maxBodyBytes));
     const headers = { ...answer.headers };
     if (headers['content-encoding'] !== undefined && canDecode(headers['content-encoding'])) {
@@ -373,6 +377,17 @@ async function drain(body: Dispatcher.ResponseData['body'], deadline: Deadline):
   // checked again.
   await body.dump({ limit: DRAIN_LIMIT_BYTES });
   deadline.check();
+}
+
+/**
+ * Throws away the body of an answer judged by its status alone (a WebSub delivery's, §7): read as it
+ * arrives so the connection can be reused, the connection closed past DRAIN_LIMIT_BYTES or when the
+ * deadline destroys the body (undici's listener on the request's signal), and however it ends, the
+ * status stands — so the deadline is not checked after it, as drain() does.
+ */
+async function discardAfterStatus(body: Dispatcher.ResponseData['body']): Promise<void> {
+  // Without a signal, undici's dump resolves once the body closes, whatever closed it.
+  await body.dump({ limit: DRAIN_LIMIT_BYTES });
 }
 
 /** Throws a body away without reading it; its abort error has nobody to report to. */

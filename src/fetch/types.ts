@@ -40,6 +40,12 @@ export interface RawRequest {
   sign?: RequestSigner;
   /** A smaller cap on the decoded body than FetcherOptions.maxBodyBytes (a WebSub challenge needs bytes, not megabytes). */
   maxBodyBytes?: number;
+  /**
+   * Only the status and headers are wanted (a WebSub delivery): the body is thrown away as it
+   * arrives, undecoded, and past 128 KiB or at the deadline the connection is closed; either way the
+   * status stands. The response's `body` is empty.
+   */
+  discardBody?: boolean;
 }
 
 export interface RawResponse {
@@ -53,7 +59,7 @@ export interface Fetcher {
   /**
    * GET a feed. Resolves with 200/304 outcomes; rejects with a coded error (src/errors.ts) for
    * everything else: FP_INVALID_URL, FP_FORBIDDEN_ADDRESS, FP_UPSTREAM_UNREACHABLE,
-   * FP_UPSTREAM_TIMEOUT, FP_UPSTREAM_TOO_LARGE, FP_TOO_MANY_REDIRECTS, and FP_UPSTREAM_HTTP with
+   * FP_UPSTREAM_TIMEOUT, FP_UPSTREAM_TOO_LARGE, FP_UPSTREAM_ENCODING, FP_TOO_MANY_REDIRECTS, and FP_UPSTREAM_HTTP with
    * `upstreamStatus` and, for 429/503, `retryAfterMs`.
    */
   fetchFeed(request: FeedRequest): Promise<FeedResponse>;

@@ -56,6 +56,8 @@ async function deliverOne(deps: DeliverDeps, subscription: Subscription): Promis
   const callback = deps.vault.open(subscription.callbackSealed);
   const headers: Record<string, string> = {
     'content-type': document.contentType,
+    // Only the answer's status counts (§7): its body is thrown away unread, so nothing to compress.
+    'accept-encoding': 'identity',
     // §7: the hub and self links of the topic, as the subscriber discovered them.
     link: `<${hubUrlOf(deps.config.publicUrl)}>; rel="hub", <${subscription.topic}>; rel="self"`,
   };
@@ -65,7 +67,7 @@ async function deliverOne(deps: DeliverDeps, subscription: Subscription): Promis
   }
   let status: number;
   try {
-    status = (await deps.fetcher.request({ method: 'POST', url: callback, headers, body: document.body })).status;
+    status = (await deps.fetcher.request({ method: 'POST', url: callback, headers, body: document.body, discardBody: true })).status;
   } catch (error) {
     const code = isCodedError(error) ? error.code : (error as Error).name;
     if (PERMANENT_ERRORS.has(code)) return drop(deps, subscription, code);

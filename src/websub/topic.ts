@@ -12,6 +12,8 @@ export function parseTopic(publicUrl: string, topic: string): TopicRef | undefin
   const url = URL.parse(topic);
   const base = URL.parse(`${publicUrl}/`);
   if (!url || !base || url.origin !== base.origin || url.search !== '' || url.hash !== '') return undefined;
+  // The origin leaves credentials out, and our feed URLs carry none.
+  if (url.username !== '' || url.password !== '') return undefined;
   if (!url.pathname.startsWith(base.pathname)) return undefined;
   return parseFeedFile(url.pathname.slice(base.pathname.length));
 }

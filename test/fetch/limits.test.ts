@@ -13,6 +13,7 @@ import {
   type StreamStats,
   type Upstream,
 } from '../helpers/upstream.js';
+import { countZlibStreams, serveGzipLayers } from '../helpers/content-codings.js';
 import { makeFetcher } from './harness.js';
 
 const MIB = 1024 * 1024;
@@ -108,6 +109,50 @@ describe('body size cap (decoded bytes)', () => {
   });
 });
 
+describe('stacked content codings', () => {
+  const feed = readFixture('feeds/podcast.rss');
+
+  // RFC 9110 §8.4: an answer lists its codings as applied, each one more decoder to undo it. Servers
+  // apply one, a proxy recompressing an answer two; a longer list is refused from the header alone,
+  // before a decoder exists (3,200 layers fit in 16 KB of header: 3,200 zlib streams).
+  const stacks: Array<[number, 'ok' | 'FP_UPSTREAM_ENCODING', number]> = [
+    [1, 'ok', 1],
+    [2, 'ok', 2],
+    [3, 'FP_UPSTREAM_ENCODING', 0],
+    [300, 'FP_UPSTREAM_ENCODING', 0],
+  ];
+  it.each(stacks)('%i gzip layers: %s, %i zlib streams created', async (layers, outcome, streams) => {
+    upstream.route('/stacked', serveGzipLayers(feed, layers));
+    const { fetcher } = makeFetcher([upstream.hostPort]);
+    const zlibStreams = countZlibStreams();
+    try {
+      const got = await fetcher.fetchFeed({ url: upstream.url('/stacked') }).then(
+        (response) => (response.kind === 'ok' && response.body.equals(feed) ? 'ok' : 'not the feed'),
+        (error: { code: string }) => error.code,
+      );
+
+      expect([got, zlibStreams.created()]).toEqual([outcome, streams]);
+    } finally {
+      zlibStreams.stop();
+    }
+  });
+
+  it('says what it refused, and the same fetcher goes on fetching', async () => {
+    upstream.route('/stacked', serveGzipLayers(feed, 300));
+    upstream.route('/feed', serveBody(feed, { encoding: 'gzip' }));
+    const { fetcher } = makeFetcher([upstream.hostPort]);
+
+    const error = await fetcher.fetchFeed({ url: upstream.url('/stacked') }).catch((caught: unknown) => caught);
+
+    expect(error).toMatchObject({
+      code: 'FP_UPSTREAM_ENCODING',
+      message: 'Upstream answer stacks 300 content codings (Content-Encoding); at most 2 are decoded',
+    });
+    const next = await fetcher.fetchFeed({ url: upstream.url('/feed') });
+    expect(next.kind === 'ok' && next.body.equals(feed)).toBe(true);
+  });
+});
+
 describe('deadline', () => {
   it('times out an upstream that never answers', async () => {
     upstream.route('/feed', hang());
@@ -162,6 +207,24 @@ describe('deadline', () => {
 
     await expect(fetcher.request({ method: 'GET', url: upstream.url('/a') })).rejects.toMatchObject({ code: 'FP_UPSTREAM_TIMEOUT' });
     expect(upstream.requests.map((sent) => sent.url)).toEqual(['/a', '/b']);
+  });
+
+  // A WebSub delivery is judged by its status alone (W3C WebSub §7), so a body that trickles in
+  // after the status must not turn a 2xx into a timeout; the body is still cut off, not waited out.
+  it('keeps the status of a discarded body that keeps dripping past the deadline, and hangs up', async () => {
+    let hungUp!: () => void;
+    const closed = new Promise<void>((resolve) => (hungUp = resolve));
+    upstream.route('/callback', (request, response) => {
+      response.on('close', hungUp);
+      slowDrip(20)(request, response);
+    });
+    const { fetcher } = makeFetcher([upstream.hostPort], { timeoutMs: 300 });
+    const post = { method: 'POST', url: upstream.url('/callback'), body: 'x' } as const;
+
+    await expect(fetcher.request({ ...post, discardBody: true })).resolves.toMatchObject({ status: 200, body: Buffer.alloc(0) });
+    await closed;
+    // Positive control: a body that is read is still under the deadline.
+    await expect(fetcher.request(post)).rejects.toMatchObject({ code: 'FP_UPSTREAM_TIMEOUT' });
   });
 });
 

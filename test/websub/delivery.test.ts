@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDeliveryLoop } from '../../src/websub/delivery-loop.js';
 import { getSubscriptions, subscriptionIdsOfFeed, type Subscription } from '../../src/websub/subscriptions.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
-import { startUpstream, type Upstream } from '../helpers/upstream.js';
+import { repeatBody, startUpstream, type StreamStats, type Upstream } from '../helpers/upstream.js';
 import { expectSignedBy, hubRequest, rssOf, startSubscriber, until, type Subscriber } from './subscriber.js';
 
 const MINUTE = 60_000;
@@ -124,6 +124,43 @@ describe('WebSub delivery policy', () => {
       expect(deliveries[1]!.body).toContain('Flaky two');
       expect((await subscriptionsOf(feedId))[0]).toMatchObject({ failures: 0 });
       expect((await subscriptionsOf(feedId))[0]!.retryAt).toBeUndefined();
+    } finally {
+      await loop.stop();
+    }
+  });
+
+  it('judges a delivery by its status alone: a 200 with 64 MiB after it is delivered, and not read', async () => {
+    // The answer's body is nobody's business: it used to be read (and decoded) up to the 16 MiB
+    // fetch cap, and past it the delivery failed, to be retried 8 times.
+    const answer: StreamStats = { bytesSent: 0, finished: false };
+    let answerClosed = false;
+    subscriber.server.route('/chatty', (request, response) => {
+      if (request.method === 'GET') {
+        const challenge = new URL(request.url ?? '/', 'http://subscriber').searchParams.get('hub.challenge') ?? '';
+        return void response.writeHead(200, { 'content-type': 'text/plain' }).end(challenge);
+      }
+      response.on('close', () => (answerClosed = true));
+      return repeatBody(Buffer.alloc(64 * 1024, 'a'), 1024, { 'content-type': 'text/plain' }, answer)(request, response);
+    });
+    const { sourceId, feedId } = await subscribedFeed('/chatty');
+    const loop = startDeliveryLoop(t.deps, { timer: false });
+    try {
+      await publish(sourceId, 'To a chatty callback');
+      await loop.tick();
+      await until(() => answerClosed, 'the hub to hang up');
+
+      const [subscription] = await subscriptionsOf(feedId);
+      expect(subscription).toMatchObject({ failures: 0 });
+      expect(subscription!.deliveredEtag).toBeDefined();
+      expect(answer.finished).toBe(false);
+      // What the callback got into the socket before the hub hung up: buffers, not the 16 MiB cap.
+      expect(answer.bytesSent).toBeLessThan(16 * 1024 * 1024);
+      // Neither the verification nor the delivery asks for a compressed answer.
+      const sent = subscriber.server.requests.filter((request) => request.url === '/chatty' || request.url.startsWith('/chatty?'));
+      expect(sent.map((request) => [request.method, request.headers['accept-encoding']])).toEqual([
+        ['GET', 'identity'],
+        ['POST', 'identity'],
+      ]);
     } finally {
       await loop.stop();
     }

@@ -7,8 +7,9 @@ import { runInNewContext } from 'node:vm';
 import { setFlagsFromString } from 'node:v8';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PUBLIC_URL, startTestApp, type TestApp } from '../helpers/app.js';
+import { countZlibStreams, gzipLayers } from '../helpers/content-codings.js';
 import { startUpstream, type Upstream } from '../helpers/upstream.js';
-import { hubRequest, rssOf, until } from './subscriber.js';
+import { hubRequest, rssOf, until, verificationCount } from './subscriber.js';
 
 const STALLED = 8;
 const ANSWER_BYTES = 2 * 1024 * 1024;
@@ -101,6 +102,36 @@ describe('WebSub hub: what strangers can make it hold', () => {
     // Each callback did send its 2 MiB: the hub read 4 KiB of it and hung up.
     expect(held, `${(held / MiB).toFixed(1)} MiB held by ${STALLED} stalled subscribe verifications`).toBeLessThan(MiB);
     expect(stalled.size).toBe(0);
+  });
+
+  it('refuses a verification answer stacking hundreds of content codings, before building a decoder', async () => {
+    // The challenge gzipped 300 times, each layer listed: the hub used to build a zlib stream per
+    // layer to read 32 characters (a 16 KB header lists 3,200), and verified the subscription.
+    const zlibStreams = countZlibStreams();
+    try {
+      attacker.route('/stacked', (request, response) => {
+        const challenge = new URL(request.url ?? '/', 'http://callback').searchParams.get('hub.challenge') ?? '';
+        const stacked = zlibStreams.uncounted(() => gzipLayers(challenge, 300));
+        response.writeHead(200, { 'content-type': 'text/plain', 'content-encoding': stacked.contentEncoding }).end(stacked.body);
+      });
+      const outcomes = async () => ({ verified: await verificationCount(t, 'verified'), refused: await verificationCount(t, 'refused') });
+      const before = await outcomes();
+      const answer = await hubRequest(t, { 'hub.mode': 'subscribe', 'hub.topic': topic, 'hub.callback': attacker.url('/stacked') });
+      expect(answer.statusCode).toBe(202);
+      await until(async () => {
+        const now = await outcomes();
+        return now.verified + now.refused > before.verified + before.refused;
+      }, 'the verification');
+
+      expect({ ...(await outcomes()), zlibStreams: zlibStreams.created() }).toEqual({
+        ...before,
+        refused: before.refused + 1,
+        zlibStreams: 0,
+      });
+      expect(t.logs.join('')).toContain('FP_UPSTREAM_ENCODING');
+    } finally {
+      zlibStreams.stop();
+    }
   });
 
   it('bounds the verifications one address (an IPv6 /64) has pending, and leaves other addresses theirs', async () => {

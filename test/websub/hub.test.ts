@@ -11,6 +11,10 @@ import { expectSignedBy, hubRequest, pathOf, rssOf, startSubscriber, until, veri
 
 const SECRET = 'subscriber-SECRET-q7Kd93mZ';
 const FEED_TOKEN = 'UPSTREAMTOKENz8Kq1Lw';
+const UNENCODED = /^hub\.topic must not hold .* unencoded \(RFC 3986\): send the feed URL as published here, or percent-encode them$/;
+
+/** The feed URL with a segment put before its file and taken out again by a dot-segment. */
+const withDotSegment = (feedUrl: string, segment: string): string => feedUrl.replace(/\/([^/]+)$/, `/${segment}/../$1`);
 
 describe.each(STORES)('WebSub hub (%s store)', (store) => {
   let upstream: Upstream;
@@ -171,6 +175,22 @@ describe.each(STORES)('WebSub hub (%s store)', (store) => {
       [{ ...valid, 'hub.callback': 'http://10.0.0.1/cb' }, 400, /Refused to connect to 10\.0\.0\.1/],
       [{ ...valid, 'hub.topic': 'https://elsewhere.example/feed.atom' }, 400, /hub\.topic/],
       [{ ...valid, 'hub.topic': `${urls.atom}?x=1` }, 400, /hub\.topic/],
+      // A URL parser drops tabs and line breaks, trims spaces and maps a full-width host to ASCII:
+      // these name the feed, but the string echoed back and sent in every delivery's Link header is
+      // not its URL (and a line break or a full-width letter makes that header refused).
+      [{ ...valid, 'hub.topic': `${urls.atom.slice(0, -5)}\t.atom` }, 400, /^hub\.topic must be written in printable ASCII/],
+      [{ ...valid, 'hub.topic': `${urls.atom}\r\n` }, 400, /^hub\.topic must be written in printable ASCII/],
+      [{ ...valid, 'hub.topic': ` ${urls.atom}` }, 400, /^hub\.topic must be written in printable ASCII/],
+      [{ ...valid, 'hub.topic': urls.atom.replace('feeds', 'ｆｅｅｄｓ') }, 400, /^hub\.topic must be written in printable ASCII/],
+      // RFC 3986 has these only percent-encoded. A parser encodes them, and a dot-segment then drops
+      // the segment holding them, so the topic names the feed; but the string kept is each
+      // delivery's self link, and its `>` would end that link and add links of its own.
+      [{ ...valid, 'hub.topic': withDotSegment(urls.atom, 'x>;rel="alternate",<https:evil.example>;rel="x') }, 400, UNENCODED],
+      ...['"', '\\', '^', '`', '{', '|', '}'].map((char): [Record<string, string>, number, RegExp] => [
+        { ...valid, 'hub.topic': withDotSegment(urls.atom, `x${char}`) },
+        400,
+        UNENCODED,
+      ]),
       [{ ...valid, 'hub.topic': `${PUBLIC_URL}/NoSuchTokenAtAll0123456.atom` }, 404, /^Feed at hub\.topic not found$/],
       [{ ...valid, 'hub.secret': 's'.repeat(200) }, 400, /hub\.secret/],
       [{ ...valid, 'hub.lease_seconds': 'soon' }, 400, /lease_seconds/],
@@ -185,6 +205,26 @@ describe.each(STORES)('WebSub hub (%s store)', (store) => {
     expect(subscriber.verifications()).toHaveLength(verificationsBefore);
     // The hub is public: no API key asked, and it is documented in the OpenAPI description.
     expect((await t.app.inject({ method: 'GET', url: '/openapi.json' })).json().paths['/websub'].post.security).toEqual([]);
+  });
+
+  it('takes a topic percent-encoded as RFC 3986 writes it, and sends it back as given', async () => {
+    const { sourceId, feedId, urls } = await createFeed();
+    // The refused topic above, percent-encoded: it names the feed, and inside `<…>` it is inert.
+    const topic = withDotSegment(urls.atom, 'x%3E;rel=%22alternate%22,%3Chttps:evil.example%3E;rel=%22x');
+    const answer = await hubRequest(t, {
+      'hub.mode': 'subscribe',
+      'hub.topic': topic,
+      'hub.callback': subscriber.callback('/callback?who=encoded'),
+    });
+    expect(answer.statusCode, answer.body).toBe(202);
+    await until(async () => (await subscriptionsOf(feedId)).length === 1, 'the subscription');
+    expect(new URL(subscriber.verifications().at(-1)!.url, 'http://x').searchParams.get('hub.topic')).toBe(topic);
+
+    await publishNewStory(sourceId, 'To an encoded topic');
+    await loop.tick();
+    const delivery = subscriber.deliveries().find((sent) => sent.url === '/callback?who=encoded');
+    expect(delivery!.body).toContain('To an encoded topic');
+    expect(delivery!.headers.link).toBe(`<${PUBLIC_URL}/websub>; rel="hub", <${topic}>; rel="self"`);
   });
 
   it('refuses a callback whose name resolves to a private address, before connecting, and stores nothing', async () => {

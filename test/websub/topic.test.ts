@@ -14,6 +14,10 @@ describe('parseTopic', () => {
     ['https://feeds.example.org', `https://evil.example/${TOKEN}.atom`, undefined],
     ['https://feeds.example.org', `https://feeds.example.org/${TOKEN}.atom?x=1`, undefined],
     ['https://feeds.example.org', `https://feeds.example.org/${TOKEN}.atom#top`, undefined],
+    // Credentials are not part of the origin, and the topic is echoed back as given (a `>` in them
+    // would end the self link of every delivery's Link header).
+    ['https://feeds.example.org', `https://reader:pw@feeds.example.org/${TOKEN}.atom`, undefined],
+    ['https://feeds.example.org', `https://x>;rel=y@feeds.example.org/${TOKEN}.atom`, undefined],
     ['https://feeds.example.org', `https://feeds.example.org/f/${TOKEN}`, undefined],
     ['https://feeds.example.org', `https://feeds.example.org/${TOKEN}.xml`, undefined],
     ['https://feeds.example.org', 'https://feeds.example.org/short.atom', undefined],
