@@ -17,19 +17,19 @@ const FEED =
   '<?xml version="1.0"?><rss version="2.0"><channel><title>Club</title><link>http://example.test/</link>' +
   '<item><guid>g1</guid><title>One</title></item></channel></rss>';
 
-/**
- * A source of `/feed` in a feed of its own, refused a day and more after its creation with `refusal`
- * (so every source of the feed fails past refresh.staleAfterHours, 24 h by default): the marker is up.
- */
-async function refusedSourceInFeed(context: Parameters<typeof buildTestApp>[0], store: StoreKind, refusal: UpstreamHandler) {
-  let answer: UpstreamHandler = serveBody(FEED, { contentType: 'application/rss+xml' });
+/** A source of `/feed` (answered as `answer()` says at each request) in a feed of its own; `/other` serves FEED. */
+async function sourceInFeed(
+  context: Parameters<typeof buildTestApp>[0],
+  store: StoreKind,
+  answer: () => UpstreamHandler,
+  now?: () => Date,
+) {
   const upstream = await startUpstream({
-    '/feed': (request, response) => answer(request, response),
+    '/feed': (request, response) => answer()(request, response),
     '/other': serveBody(FEED, { contentType: 'application/rss+xml' }),
   });
   context.onTestFinished(() => upstream.close());
-  let nowMs = Date.now();
-  const t = await buildTestApp(context, { store, allowPrivate: [upstream.hostPort], overrides: { now: () => new Date(nowMs) } });
+  const t = await buildTestApp(context, { store, allowPrivate: [upstream.hostPort], ...(now ? { overrides: { now } } : {}) });
   const apiKey = await t.createUserKey();
   const created = await t.api(apiKey, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url('/feed') } });
   expect(created.statusCode, created.body).toBe(201);
@@ -37,8 +37,24 @@ async function refusedSourceInFeed(context: Parameters<typeof buildTestApp>[0], 
   const feed = await t.api(apiKey, { method: 'POST', url: '/api/v1/feeds', payload: { title: 'Club feed', sources: [id] } });
   expect(feed.statusCode, feed.body).toBe(201);
   const path = (feed.json().urls.json as string).slice(PUBLIC_URL.length);
-  const titles = async () =>
-    ((await t.app.inject({ method: 'GET', url: path })).json() as { items: Array<{ title: string }> }).items.map((item) => item.title);
+  const published = async () => (await t.app.inject({ method: 'GET', url: path })).body;
+  return { t, upstream, apiKey, id, published };
+}
+
+/**
+ * A source of `/feed` in a feed of its own, refused a day and more after its creation with `refusal`
+ * (so every source of the feed fails past refresh.staleAfterHours, 24 h by default): the marker is up.
+ */
+async function refusedSourceInFeed(context: Parameters<typeof buildTestApp>[0], store: StoreKind, refusal: UpstreamHandler) {
+  let answer: UpstreamHandler = serveBody(FEED, { contentType: 'application/rss+xml' });
+  let nowMs = Date.now();
+  const { t, upstream, apiKey, id, published } = await sourceInFeed(
+    context,
+    store,
+    () => answer,
+    () => new Date(nowMs),
+  );
+  const titles = async () => (JSON.parse(await published()) as { items: Array<{ title: string }> }).items.map((item) => item.title);
 
   nowMs += 25 * HOUR;
   answer = refusal;
@@ -122,23 +138,8 @@ describe.each(STORES)("an edit whose feeds' rebuild fails (%s)", (store) => {
     return () => one.mock.calls.length + many.mock.calls.length;
   }
 
-  async function healthySourceInFeed(context: Parameters<typeof buildTestApp>[0], body: string) {
-    const upstream = await startUpstream({
-      '/feed': serveBody(body, { contentType: 'application/rss+xml' }),
-      '/other': serveBody(FEED, { contentType: 'application/rss+xml' }),
-    });
-    context.onTestFinished(() => upstream.close());
-    const t = await buildTestApp(context, { store, allowPrivate: [upstream.hostPort] });
-    const apiKey = await t.createUserKey();
-    const created = await t.api(apiKey, { method: 'POST', url: '/api/v1/sources', payload: { url: upstream.url('/feed') } });
-    expect(created.statusCode, created.body).toBe(201);
-    const id = created.json().id as string;
-    const feed = await t.api(apiKey, { method: 'POST', url: '/api/v1/feeds', payload: { title: 'Club feed', sources: [id] } });
-    expect(feed.statusCode, feed.body).toBe(201);
-    const path = (feed.json().urls.json as string).slice(PUBLIC_URL.length);
-    const published = async () => (await t.app.inject({ method: 'GET', url: path })).body;
-    return { t, upstream, apiKey, id, published };
-  }
+  const healthySourceInFeed = (context: Parameters<typeof buildTestApp>[0], body: string) =>
+    sourceInFeed(context, store, () => serveBody(body, { contentType: 'application/rss+xml' }));
 
   it('a new title: answered 200, marked pending, and the pending pass publishes it', async (context) => {
     const { t, apiKey, id, published } = await healthySourceInFeed(context, FEED);
