@@ -14,7 +14,7 @@ import { normaliseRdf } from './formats/rdf.js';
 import { normaliseRss } from './formats/rss.js';
 import { stableId, type Context } from './normalise.js';
 import { createSecretRedactor } from './redact-secrets.js';
-import { unclosedTagScanLength } from './scan-xml.js';
+import { vainTagScanExceeds } from './scan-xml.js';
 import {
   balanceTags,
   countEntryTags,
@@ -84,7 +84,7 @@ export function parseFeed(body: Buffer | string, options: ParseFeedOptions): Par
           : whole;
     // Tags that never close hold the parser for time quadratic in their number (scan-xml.ts): refused
     // past what reading the whole document a few times would cost.
-    if (unclosedTagScanLength(xml) > Math.max(MAX_VAIN_TAG_SCAN, 4 * xml.length))
+    if (vainTagScanExceeds(xml, Math.max(MAX_VAIN_TAG_SCAN, 4 * xml.length)))
       throw new NotAFeedError('malformed XML: tags that never close');
     const expected = countEntryTags(xml, document.format);
     let parsed: ParsedFeed | undefined;

@@ -186,19 +186,30 @@ const DOUBLE_QUOTE = 34;
 const SINGLE_QUOTE = 39;
 
 /**
- * How many characters fast-xml-parser would read in vain looking for the end of tags that have none.
- * Inside an element it reads raw (a title, a description), each `<` that opens no comment, CDATA
- * section, instruction or close tag is read as a tag: the parser looks for its `>` outside quotes, up
- * to the end of the document, and when it finds none it moves on by one character and looks again
- * from the next `<` — a run of them, cut off or followed by one unmatched quote, cost time quadratic
- * in its length (128 K of `<` then `"`: 15 s). This counts that work without doing it, in one pass
- * from the end: whether an unquoted `>` can be reached from each position, in each quote state. It
- * counts every such `<` wherever it stands (the parser reads only those in raw elements): an
- * overestimate, never an underestimate.
+ * Whether fast-xml-parser would read more than `limit` characters in vain looking for the end of tags
+ * that have none. Inside an element it reads raw (a title, a description), it reads each `<` that opens
+ * no comment, CDATA section, instruction or close tag as a tag, looking for its `>` outside quotes up to
+ * the end of the document; when there is none it moves on by one character and looks again from the
+ * next `<` — a run of them, cut off or followed by one unmatched quote, cost time quadratic in its
+ * length (128 K of `<` then `"`: 15 s). Answered without doing that work: first a bound from one pass
+ * from the end (it counts every such `<`, also those inside a comment or CDATA section the parser
+ * skips, so it is never below the parser's count); only past `limit` the parser's own walk, which
+ * skips them, counts exactly.
  */
-export function unclosedTagScanLength(xml: string): number {
-  // From the position after the current one: is a `>` reachable outside quotes, starting outside any
-  // quote, inside a "…", inside a '…'? Past the end, none is.
+export function vainTagScanExceeds(xml: string, limit: number): boolean {
+  if (scanFromEnd(xml) <= limit) return false;
+  const unclosed = new Uint8Array(xml.length);
+  scanFromEnd(xml, unclosed);
+  return walkedInVain(xml, unclosed) > limit;
+}
+
+/**
+ * From the end, whether a `>` outside quotes can be reached from each position, in each quote state:
+ * answers what the parser would read in vain if every `<` it meets were read as a tag, and marks those
+ * `<` in `unclosed` when given.
+ */
+function scanFromEnd(xml: string, unclosed?: Uint8Array): number {
+  // From the position after the current one: reachable starting outside any quote, inside "…", inside '…'.
   let reachable = false;
   let reachableInDouble = false;
   let reachableInSingle = false;
@@ -217,13 +228,20 @@ export function unclosedTagScanLength(xml: string): number {
       const code = units[index]!;
       if (code === LT) {
         const readOtherwise = next1 === 47 || next1 === 63 || (next1 === 33 && (next2 === 91 || (next2 === 45 && next3 === 45)));
-        if (!reachable && !readOtherwise) wasted += xml.length - (start + index);
+        if (!reachable && !readOtherwise) {
+          wasted += xml.length - (start + index);
+          if (unclosed) unclosed[start + index] = 1;
+        }
       } else if (code === GT) {
         reachable = true;
       } else if (code === DOUBLE_QUOTE) {
-        [reachable, reachableInDouble] = [reachableInDouble, reachable];
+        const swapped: boolean = reachable;
+        reachable = reachableInDouble;
+        reachableInDouble = swapped;
       } else if (code === SINGLE_QUOTE) {
-        [reachable, reachableInSingle] = [reachableInSingle, reachable];
+        const swapped: boolean = reachable;
+        reachable = reachableInSingle;
+        reachableInSingle = swapped;
       }
       next3 = next2;
       next2 = next1;
@@ -231,4 +249,42 @@ export function unclosedTagScanLength(xml: string): number {
     }
   }
   return wasted;
+}
+
+/**
+ * The parser's walk through a raw element's content, over the whole document (readStopNodeData in
+ * fast-xml-parser): comments, CDATA sections, instructions and close tags are jumped over (one that
+ * never ends stops the parse), a tag that ends is jumped over to its `>`, and a `<` marked in
+ * `unclosed` costs the rest of the document and moves on by one character.
+ */
+function walkedInVain(xml: string, unclosed: Uint8Array): number {
+  let wasted = 0;
+  for (let at = xml.indexOf('<'); at !== -1;) {
+    let end: number;
+    if (xml.startsWith('<!--', at)) end = xml.indexOf('-->', at + 3);
+    else if (xml.startsWith('<![', at)) end = xml.indexOf(']]>', at);
+    else if (xml.startsWith('<?', at)) end = xml.indexOf('?>', at + 1);
+    else if (xml.startsWith('</', at)) end = xml.indexOf('>', at);
+    else if (unclosed[at] === 1) {
+      wasted += xml.length - at;
+      at = xml.indexOf('<', at + 1);
+      continue;
+    } else end = tagEnd(xml, at);
+    if (end === -1) break;
+    at = xml.indexOf('<', end + 1);
+  }
+  return wasted;
+}
+
+/** The `>` that ends the tag at `at`, outside quotes (one is known to exist: it is not marked unclosed). */
+function tagEnd(xml: string, at: number): number {
+  let quote = -1;
+  for (let index = at + 1; index < xml.length; index += 1) {
+    const code = xml.charCodeAt(index);
+    if (quote !== -1) {
+      if (code === quote) quote = -1;
+    } else if (code === DOUBLE_QUOTE || code === SINGLE_QUOTE) quote = code;
+    else if (code === GT) return index;
+  }
+  return -1;
 }

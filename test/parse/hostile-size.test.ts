@@ -133,6 +133,16 @@ describe('a document cut off in a text element after many `<` and no `>`', () =>
     expect(() => parseFeed(xml, { baseUrl: BASE })).toThrow(/malformed XML: tags that never close/);
   });
 
+  it('a large feed whose CDATA holds many `<` then an apostrophe is read: the parser skips CDATA, and so does the count', () => {
+    const item = (body: string) => `<item><title>t</title><link>https://example.com/x</link><description>${body}</description></item>`;
+    const xml =
+      '<rss version="2.0"><channel><title>x</title><link>https://example.com/</link><description>d</description>' +
+      item(`<![CDATA[${'a<b '.repeat(50)}isn't it]]>`) +
+      Array.from({ length: 2000 }, (_, index) => item(`plain text ${index} `.repeat(20))).join('') +
+      '</channel></rss>';
+    expect(parseFeed(xml, { baseUrl: BASE }).entries).toHaveLength(2001);
+  });
+
   it('a whole document whose title holds many escaped `<` is still read', () => {
     const xml = rss(`<item><guid>lt</guid><title>${'&lt;'.repeat(100_000)}</title></item>`);
     const item = parseFeed(xml, { baseUrl: BASE }).entries.find((entry) => entry.id === 'lt');
