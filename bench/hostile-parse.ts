@@ -2,7 +2,8 @@
 // (unclosed comments, instructions, CDATA sections, tags and quotes; ` mode="base64"`; unclosed
 // brackets in an author; HTML whose close tags match nothing) is repeated to S and to 4·S
 // characters, in each place a document can hold it (raw in the channel, in an item, in escaped and
-// CDATA HTML, in Atom text, in an author), and parseFeed is timed on both. Linear reading takes
+// CDATA HTML, in Atom text, in an author, in a title before one unmatched quote, after the root of a
+// malformed document), and parseFeed is timed on both. Linear reading takes
 // about 4× as long at 4·S; a row marked QUADRATIC took more than 8× (and over 50 ms).
 //   npx tsx bench/hostile-parse.ts [S=20000] [filter]     prints the slowest rows, then the flagged ones
 import { parseFeed } from '../src/parse/index.js';
@@ -58,6 +59,8 @@ const UNITS: Record<string, string> = {
   feed: '<feed ',
   mathmi: '<math><mi><a/>',
   svgselfclosing: '<svg><svg/>',
+  piclosed: '<?a?>',
+  commentclosed: '<!---->',
 };
 const PLACES: Record<string, (unit: string, count: number) => string> = {
   'rss channel': (u, n) => rss(u.repeat(n)),
@@ -76,6 +79,11 @@ const PLACES: Record<string, (unit: string, count: number) => string> = {
   'rss dc:creator': (u, n) =>
     rss(`<item><guid>g2</guid><dc:creator xmlns:dc="http://purl.org/dc/elements/1.1/">a${escapeXml(u).repeat(n)}b</dc:creator></item>`),
   'html page': (u, n) => `<!DOCTYPE html><html><body>${u.repeat(n)}</body></html>`,
+  // Raw in an element the parser reads raw, then one quote that every later `>` falls inside.
+  'rss title, a quote': (u, n) => rss(`<item><guid>g2</guid><title>${u.repeat(n)}"</title></item>`),
+  'atom text, a quote': (u, n) => atom(entry(`<title>${u.repeat(n)}'</title>`)),
+  // After the root, then text: a malformed document whose tail is read to tell whether it was cut off.
+  'after the root': (u, n) => `${rss('<item><title>x</titl e></item>')}${u.repeat(n)}x`,
 };
 
 function millisecondsToRead(document: string): number {
