@@ -195,8 +195,9 @@ export function createFetcher(options: FetcherOptions, hooks: FetcherHooks = {})
     return headers;
   }
 
-  async function readCapped(answer: Answer, signal: AbortSignal, maxBytes = options.maxBodyBytes): Promise<Buffer> {
-    const encoding = answer.headers['content-encoding'];
+  /** `decode` false: the bytes as sent, whatever Content-Encoding says. */
+  async function readCapped(answer: Answer, signal: AbortSignal, maxBytes = options.maxBodyBytes, decode = true): Promise<Buffer> {
+    const encoding = decode ? answer.headers['content-encoding'] : undefined;
     const declared = Number(answer.headers['content-length']);
     // Without a coding the declared length is the decoded length: refuse before reading a byte.
     if (encoding === undefined && declared > maxBytes) {
@@ -260,9 +261,14 @@ export function createFetcher(options: FetcherOptions, hooks: FetcherHooks = {})
       await discardAfterStatus(answer.body);
       return { status: answer.status, finalUrl: answer.href, headers: answer.headers, body: Buffer.alloc(0) };
     }
-    const body = await readCapped(answer, deadline.signal, Math.min(request.maxBodyBytes ?? options.maxBodyBytes, options.maxBodyBytes));
+    // Asked for identity (a WebSub verification): the bytes as sent, never decoded — an answer that
+    // came compressed anyway ignored what was asked, and its decoder would hold more than the hub's
+    // verification budget charges (≈ 35 KB for gzip, ≈ 270 KB for brotli, against 20 KiB).
+    const identityOnly = request.headers?.['accept-encoding'] === 'identity';
+    const maxBytes = Math.min(request.maxBodyBytes ?? options.maxBodyBytes, options.maxBodyBytes);
+    const body = await readCapped(answer, deadline.signal, maxBytes, !identityOnly);
     const headers = { ...answer.headers };
-    if (headers['content-encoding'] !== undefined && canDecode(headers['content-encoding'])) {
+    if (!identityOnly && headers['content-encoding'] !== undefined && canDecode(headers['content-encoding'])) {
       // The body we hand back is decoded: these would describe bytes the caller never sees.
       delete headers['content-encoding'];
       delete headers['content-length'];

@@ -35,6 +35,7 @@ export type FeedResponse = ({ kind: 'ok'; status: number; body: Buffer } & Respo
 export interface RawRequest {
   method: 'GET' | 'POST';
   url: string;
+  /** With `accept-encoding: identity` (lower-case, as sent), the body is handed back as sent, never decoded. */
   headers?: Record<string, string>;
   body?: string;
   sign?: RequestSigner;
