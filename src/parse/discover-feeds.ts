@@ -21,6 +21,13 @@ const SNIFF_LENGTH = 1024;
 const MAX_SCANNED_CHARS = 1024 * 1024;
 // htmlparser2 slows down quadratically with open-element depth; no real <head> nests this deep.
 const MAX_OPEN_DEPTH = 256;
+/**
+ * Elements that end the head as <body> does (HTML's "in head" insertion mode closes it for any other
+ * start tag): <svg> and <math> open foreign content, where htmlparser2 keeps a context entry for each
+ * element, even `<svg/>`, that it never drops — every later tag then cost more, quadratic in the page
+ * (a 1 MB page of `<svg/>`, 4.6 s; the depth guard never saw them, each closing at once).
+ */
+const HEAD_ENDS = new Set(['body', 'svg', 'math']);
 
 /** Text of the first bytes, enough to see the root element (ASCII-compatible encodings and UTF-16). */
 function readHead(body: Buffer | string): string {
@@ -80,7 +87,7 @@ export function discoverFeedLinks(html: string, baseUrl: string): DiscoveredFeed
       },
       onopentag(name, attributes) {
         depth++;
-        if (name === 'body' || depth > MAX_OPEN_DEPTH) {
+        if (HEAD_ENDS.has(name) || depth > MAX_OPEN_DEPTH) {
           parser.pause();
           return;
         }
