@@ -72,13 +72,29 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, warn: (message:
     }
   }
 
-  const publicUrl = (config.publicUrl ?? `http://${formatHost(config.host)}:${config.port}`).replace(/\/+$/, '');
+  const publicUrl = publicBaseOf(config.publicUrl ?? `http://${formatHost(config.host)}:${config.port}`, variableFor('/publicUrl', env));
   return deepFreeze({
     ...config,
     publicUrl,
     dataDir: isEmbedded ? dataDirOf(config.store) : 'data',
     ...(configFile ? { configFile } : {}),
   });
+}
+
+/**
+ * The public base URL as every link we publish writes it: parsed, so an internationalised host is
+ * its ASCII (punycode) form and a non-ASCII path percent-encoded — what readers, validators and our
+ * own WebSub hub (which takes printable ASCII topics only) compare — with no trailing slash.
+ */
+function publicBaseOf(value: string, variable: string): string {
+  const url = URL.parse(value);
+  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.hostname === '') {
+    throw new ConfigError(variable, 'accepts an http:// or https:// base URL, e.g. https://feeds.example.org');
+  }
+  if (url.search !== '' || url.hash !== '' || url.username !== '' || url.password !== '') {
+    throw new ConfigError(variable, 'must be a base URL without a query, fragment or credentials, e.g. https://feeds.example.org');
+  }
+  return `${url.origin}${url.pathname}`.replace(/\/+$/, '');
 }
 
 /** 32 raw bytes from a base64 or hex string; anything else is a configuration error. */

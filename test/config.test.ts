@@ -25,6 +25,14 @@ describe('loadConfig', () => {
     expect(Object.isFrozen(config) && Object.isFrozen(config.fetch)).toBe(true);
   });
 
+  it('writes the public URL as links carry it: an internationalised host in ASCII, no trailing slash', () => {
+    // The hub takes printable-ASCII topics only (websub/hub-request.ts): the self links we publish must be.
+    expect(loadConfig({ ...base, FEEDPROXY_PUBLIC_URL: 'https://bücher.example/Ströme/' }).publicUrl).toBe(
+      'https://xn--bcher-kva.example/Str%C3%B6me',
+    );
+    expect(loadConfig({ ...base, FEEDPROXY_PUBLIC_URL: 'https://feeds.example.org:443//' }).publicUrl).toBe('https://feeds.example.org');
+  });
+
   it('reads LOG_LEVEL in any case, and takes an admin token of any length', () => {
     expect(loadConfig({ ...base, LOG_LEVEL: 'WARN' }).logLevel).toBe('warn');
     expect(loadConfig({ ...base, FEEDPROXY_ADMIN_TOKEN: 'admin' }).adminToken).toBe('admin');
@@ -49,6 +57,8 @@ describe('loadConfig', () => {
     [{ FEEDPROXY_SECRET_KEY: 'too-short' }, 'FEEDPROXY_SECRET_KEY'],
     [{ FEEDPROXY_STORE: 'redis://127.0.0.1:6379' }, 'FEEDPROXY_SECRET_KEY'],
     [{ FEEDPROXY_PUBLIC_URL: 'feeds.example.org' }, 'FEEDPROXY_PUBLIC_URL'],
+    [{ FEEDPROXY_PUBLIC_URL: 'https://feeds.example.org/?via=x' }, 'FEEDPROXY_PUBLIC_URL'],
+    [{ FEEDPROXY_PUBLIC_URL: 'https://me:pw@feeds.example.org' }, 'FEEDPROXY_PUBLIC_URL'],
     [{ FEEDPROXY_ALLOW_PRIVATE: 'just-a-host' }, 'FEEDPROXY_ALLOW_PRIVATE'],
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
     [{ FEEDPROXY_HEAP_GROWTH_PERCENT: 'half' }, 'FEEDPROXY_HEAP_GROWTH_PERCENT'],
