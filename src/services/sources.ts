@@ -169,7 +169,11 @@ async function changeSource(
   // A source of a removed connection stays disabled whatever the edit: nothing signs its requests any
   // more, so a reset would only see its next refresh disable it again (CONNECTION_REMOVED says what to do).
   const connectionRemoved = source.connectionId !== undefined && !(await deps.registry.getConnection(source.connectionId));
-  if (connectionRemoved && input.url !== undefined) throw new ConflictError(CONNECTION_REMOVED);
+  if (connectionRemoved && input.url !== undefined) {
+    // Its own URL sent back (as stored, or masked as shown) moves nothing; another one cannot be signed.
+    if (input.url !== source.urlMasked && input.url !== deps.vault.open(source.urlSealed)) throw new ConflictError(CONNECTION_REMOVED);
+    input = { ...input, url: undefined };
+  }
   let probe: Awaited<ReturnType<typeof probeSource>> | undefined;
   if (input.url !== undefined) {
     await claim!.add([input.url]);

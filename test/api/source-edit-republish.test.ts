@@ -243,5 +243,18 @@ describe.each(STORES)('an edit of a source whose OAuth connection was removed (%
     const moved = await edit(t, apiKey, id, { url: 'https://example.test/other.rss' });
     expect(moved.statusCode, moved.body).toBe(409);
     expect(moved.json().message).toBe(CONNECTION_REMOVED);
+
+    // Its own URL sent back with an edit, as the API shows it or as stored, moves nothing: the edit is taken.
+    const record = (await t.deps.registry.getSource(id))!;
+    for (const url of [renamed.json().url as string, t.deps.vault.open(record.urlSealed)]) {
+      const same = await edit(t, apiKey, id, { url, title: `Queue at ${url.length}` });
+      expect(same.statusCode, same.body).toBe(200);
+      expect(same.json()).toMatchObject({
+        title: `Queue at ${url.length}`,
+        url: renamed.json().url,
+        status: 'disabled',
+        lastError: CONNECTION_REMOVED,
+      });
+    }
   });
 });
