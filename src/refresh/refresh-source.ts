@@ -194,13 +194,14 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
     const movedDigests = redirect.urlDigests?.filter((digest) => !source.urlDigests?.includes(digest)) ?? [];
     const recordRedirect = movedDigests.length === 0 || (await indexMovedUrls(deps, source, movedDigests));
     if (recordRedirect) indexedTargets = movedDigests;
+    // Masked again whenever the URL, its secrets or the mask's rules changed since, so a record
+    // masked under older rules catches up (and an unchanged one is not masked again).
+    const masked = maskedUrlFields(source, request);
     const base: SourceRecord = {
       ...source,
       ...afterGoodFetch(fetchedAt),
-      ...validatorsOf(response, source, sent.request),
-      // Masked again whenever the URL, its secrets or the mask's rules changed since, so a record
-      // masked under older rules catches up (and an unchanged one is not masked again).
-      ...maskedUrlFields(source, request),
+      ...validatorsOf(response, source, sent.request, masked.urlMaskedFor === source.urlMaskedFor),
+      ...masked,
       ...(recordRedirect ? redirect : {}),
     };
 
@@ -763,10 +764,18 @@ function documentDigestOf(deps: Deps, response: FeedResponse & { kind: 'ok' }, s
  * (so one stored before a value was secret goes too), and on a 304 only where one changed — a 304 with
  * those stored, the common case, costs nothing more.
  */
-function validatorsOf(response: FeedResponse, source: SourceRecord, request: SourceRequest): Pick<SourceRecord, 'etag' | 'lastModified'> {
+function validatorsOf(
+  response: FeedResponse,
+  source: SourceRecord,
+  request: SourceRequest,
+  /** The record's secret fields were checked under the current rules (its mask is current): see MASK_RULES. */
+  checkedUnderCurrentRules: boolean,
+): Pick<SourceRecord, 'etag' | 'lastModified'> {
   const etag = response.etag ?? source.etag;
   const lastModified = response.lastModified ?? source.lastModified;
-  if (response.kind === 'not-modified' && etag === source.etag && lastModified === source.lastModified) return { etag, lastModified };
+  if (checkedUnderCurrentRules && response.kind === 'not-modified' && etag === source.etag && lastModified === source.lastModified) {
+    return { etag, lastModified };
+  }
   const { secrets } = request;
   return { etag: validatorToKeep(etag, secrets), lastModified: validatorToKeep(lastModified, secrets) };
 }

@@ -13,9 +13,11 @@ export const REDACTED = 'REDACTED';
 export const SCRUB_RULES = 'scrub-rules-1';
 /**
  * Names how maskUrl masks: change it with any change to maskUrl (or to what it masks), so every
- * record's stored mask is worked out again by its next refresh (SourceRecord.urlMaskedFor).
+ * record's stored mask is worked out again by its next refresh (SourceRecord.urlMaskedFor), and
+ * its stored validators checked with it (validatorToKeep). 2: records from before validators were
+ * checked may hold an ETag carrying a secret, which a run of 304s would otherwise keep.
  */
-export const MASK_RULES = 'mask-rules-1';
+export const MASK_RULES = 'mask-rules-2';
 
 /** Shorter query values are parameters like `?page=2`, not credentials, except inside a URL (see urlParamRule). */
 const MIN_SECRET_LENGTH = 6;

@@ -366,4 +366,35 @@ describe('an upstream whose ETag echoes the token', () => {
     expect(requests.slice(sent)).toEqual([undefined, undefined]);
     expect((await t.deps.registry.getSource(id))?.etag).toBeUndefined();
   });
+
+  it('drops one an earlier release stored, though the upstream answers 304 to it', async () => {
+    const requests: Array<string | undefined> = [];
+    upstream = await startUpstream((request, response) => {
+      requests.push(request.headers['if-none-match']);
+      const held = request.headers['if-none-match'];
+      if (held !== undefined) return void response.writeHead(304, { etag: held }).end();
+      response.writeHead(200, { 'content-type': 'application/atom+xml', etag: '"plain"' });
+      response.end(atom(base, 'Echoing', [{ id: 'urn:e1', title: 'Entry', link: `${base}/e/1` }]));
+    });
+    const base = upstream.url('');
+    t = await startTestApp({ allowPrivate: [upstream.hostPort] });
+    const key = await t.createUserKey();
+    const created = await t.api(key, {
+      method: 'POST',
+      url: '/api/v1/sources',
+      payload: { url: upstream.url(`/feed?feed_token=${TOKEN}`) },
+    });
+    expect(created.statusCode, created.body).toBe(201);
+    const id = created.json().id as string;
+    // The record as a release before validators were checked left it: the token in its ETag, masked under older rules.
+    const stored = (await t.deps.registry.getSource(id))!;
+    await t.deps.registry.saveSource({ ...stored, etag: `"old-${TOKEN}"`, urlMaskedFor: 'masked-under-older-rules' });
+    await t.api(key, { method: 'POST', url: `/api/v1/sources/${id}/refresh` });
+    // Positive control: it was sent, and the upstream answered 304 to it.
+    expect(requests.at(-1)).toBe(`"old-${TOKEN}"`);
+    expect((await t.deps.registry.getSource(id))?.etag).toBeUndefined();
+    await t.api(key, { method: 'POST', url: `/api/v1/sources/${id}/refresh` });
+    expect(requests.at(-1)).toBeUndefined();
+    expect((await t.deps.registry.getSource(id))?.etag).toBe('"plain"');
+  });
 });
