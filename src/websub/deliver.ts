@@ -8,6 +8,7 @@ import { findPublishedFeed, readPublished, readPublishedHead } from '../publish/
 import { hubUrlOf } from '../publish/public-urls.js';
 import { lease } from '../store/leases.js';
 import { deleteSubscription, getSubscription, putSubscriptionRecord, type Subscription } from './subscriptions.js';
+import { topicTextRefusal } from './topic.js';
 
 export type DeliverDeps = Pick<Deps, 'config' | 'registry' | 'vault' | 'fetcher' | 'logger' | 'metrics' | 'now' | 'instanceId'>;
 
@@ -42,6 +43,8 @@ export async function deliverDue(deps: DeliverDeps, id: string): Promise<Deliver
 async function deliverOne(deps: DeliverDeps, subscription: Subscription): Promise<DeliveryOutcome> {
   const now = deps.now().getTime();
   if (Date.parse(subscription.expiresAt) <= now) return drop(deps, subscription, 'lease expired');
+  // Sent as is in every delivery's Link header: one accepted before the topic rules would fail each time.
+  if (topicTextRefusal(subscription.topic) !== undefined) return drop(deps, subscription, 'topic refused');
   if (subscription.retryAt !== undefined && Date.parse(subscription.retryAt) > now) return 'waiting';
   const target = await findPublishedFeed(deps, subscription.token);
   if (!target || target.feedId !== subscription.feedId) return drop(deps, subscription, 'topic revoked');

@@ -8,7 +8,7 @@ import { checkUrl, isAllowedException, isForbiddenAddress } from '../fetch/index
 import { findPublishedFeed } from '../publish/published.js';
 import type { RenderedFormat } from '../model.js';
 import { getSubscription, subscriptionIdOf, subscriptionIdsOfFeed } from './subscriptions.js';
-import { parseTopic } from './topic.js';
+import { parseTopic, topicTextRefusal } from './topic.js';
 
 /** The form fields of a hub request, as posted. */
 export interface HubRequestFields {
@@ -35,36 +35,14 @@ export interface AcceptedRequest {
 
 // WebSub §5.1: "hub.secret … MUST be less than 200 bytes in length."
 const MAX_SECRET_BYTES = 199;
-// Our feed URLs are printable ASCII. A URL parser drops tabs and line breaks, trims spaces and
-// control characters and maps a Unicode host to ASCII, so a topic with any of them would name one of
-// our feeds while the string we echo back (§5.3) and send as each delivery's self link (§7) is not
-// its URL; and a line break, another control character or a full-width letter is refused in a
-// header, so every delivery of such a topic would fail.
-const PRINTABLE_ASCII = /^[\x21-\x7e]*$/;
-// RFC 3986 §2: a URL holds unreserved and reserved characters and percent-encodings, so of printable
-// ASCII these must be percent-encoded. A parser encodes them, and a dot-segment then drops the
-// segment holding them, so such a topic can still name one of our feeds; but the string kept is each
-// delivery's self link (§7), `<topic>`, and a `>` in it would end that link and add links of its own.
-// Refused rather than sent as the parsed URL: the topic as given is the subscription's key and is
-// echoed back as given (§5.3), and the self link should be that same string.
-const UNENCODED_IN_URL = /["<>\\^`{|}]/;
-
 type HubDeps = Pick<Deps, 'config' | 'registry'>;
 
 export async function acceptHubRequest(deps: HubDeps, fields: HubRequestFields): Promise<AcceptedRequest> {
   const mode = modeOf(fields['hub.mode']);
   const callback = checkCallback(deps, fields['hub.callback']);
   const topic = fields['hub.topic'];
-  if (!PRINTABLE_ASCII.test(topic)) {
-    throw new BadRequestError(
-      'hub.topic must be written in printable ASCII, without spaces, tabs, line breaks or other control characters',
-    );
-  }
-  if (UNENCODED_IN_URL.test(topic)) {
-    throw new BadRequestError(
-      'hub.topic must not hold " < > \\ ^ ` { | } unencoded (RFC 3986): send the feed URL as published here, or percent-encode them',
-    );
-  }
+  const refusal = topicTextRefusal(topic);
+  if (refusal !== undefined) throw new BadRequestError(refusal);
   const ref = parseTopic(deps.config.publicUrl, topic);
   if (!ref) throw new BadRequestError(`hub.topic must be a feed URL published here (${deps.config.publicUrl}/<token>.atom, .rss or .json)`);
   const target = await findPublishedFeed(deps, ref.token);

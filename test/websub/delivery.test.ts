@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDeliveryLoop } from '../../src/websub/delivery-loop.js';
-import { getSubscriptions, subscriptionIdsOfFeed, type Subscription } from '../../src/websub/subscriptions.js';
+import { getSubscriptions, putSubscriptionRecord, subscriptionIdsOfFeed, type Subscription } from '../../src/websub/subscriptions.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { repeatBody, startUpstream, type StreamStats, type Upstream } from '../helpers/upstream.js';
 import { expectSignedBy, hubRequest, rssOf, startSubscriber, until, type Subscriber } from './subscriber.js';
@@ -199,6 +199,27 @@ describe('WebSub delivery policy', () => {
       await publish(leased.sourceId, 'After the lease');
       await loop.tick();
       expect(attemptsAt('/callback?who=leased')).toBe(0);
+    } finally {
+      await loop.stop();
+    }
+  });
+
+  it('drops a subscription whose stored topic the topic rules now refuse, before any attempt', async () => {
+    // Accepted before the rules (the URL parser drops the line break, so it named one of our feeds):
+    // sent as is in each delivery's Link header, which refuses it, so every attempt failed.
+    const { sourceId, feedId, urls } = await subscribedFeed('/callback?who=old-topic');
+    const [stored] = await subscriptionsOf(feedId);
+    const topic = urls.atom.replace(/\/([^/]+)$/, '/\n$1');
+    await putSubscriptionRecord(t.deps, { ...stored!, topic });
+    // Positive control: the record holds that topic, and it still names the feed.
+    expect((await subscriptionsOf(feedId))[0]!.topic).toBe(topic);
+    expect(new URL(topic).href).toBe(urls.atom);
+    const loop = startDeliveryLoop(t.deps, { timer: false });
+    try {
+      await publish(sourceId, 'For the old topic');
+      await loop.tick();
+      expect(await subscriptionsOf(feedId)).toEqual([]);
+      expect(attemptsAt('/callback?who=old-topic')).toBe(0);
     } finally {
       await loop.stop();
     }
