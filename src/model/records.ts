@@ -160,6 +160,8 @@ export interface MergeState {
   revisions: Record<string, string | null>;
   universe: CachedEntry[];
   cut?: CachedEntry;
+  /** Each source's links that several of its entries share (pipeline/merge.ts MergeSnapshot). */
+  sharedLinks: Record<string, string[]>;
 }
 
 export interface RenderedBody {

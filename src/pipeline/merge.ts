@@ -9,7 +9,16 @@ import { compileFilterSteps } from './filter.js';
 export { canonicalLink, entryDate, parseDate } from '../model/entry-helpers.js';
 
 export interface MergeInput {
-  sources: Array<{ sourceId: string; sourceTitle?: string; entries: CachedEntry[] }>;
+  sources: Array<{
+    sourceId: string;
+    sourceTitle?: string;
+    entries: CachedEntry[];
+    /**
+     * Links several of the source's entries share (dedupeByLink), when `entries` are not all of them:
+     * a remerge's unchanged sources come from the snapshot's universe, their shared links with them.
+     */
+    sharedLinks?: readonly string[];
+  }>;
   include?: string[];
   exclude?: string[];
   limit: number;
@@ -25,13 +34,24 @@ export interface MergeInput {
  * rules would otherwise hold the event loop for seconds (issue 18: 3).
  */
 export function* mergeEntriesSteps(input: MergeInput): Generator<void, CachedEntry[], void> {
+  return (yield* mergeSteps(input)).entries;
+}
+
+/** mergeEntriesSteps, with each source's shared links as worked out (for the snapshot). */
+function* mergeSteps(input: MergeInput): Generator<void, { entries: CachedEntry[]; sharedLinks: Record<string, string[]> }, void> {
   const keep = compileFilterSteps({ include: input.include, exclude: input.exclude });
   const deduped: CachedEntry[][] = [];
+  const sharedLinks: Record<string, string[]> = {};
+  const sharedKeys = new Set<string>();
   for (const source of input.sources) {
-    deduped.push(dedupeById(source.entries, source.sourceId));
+    const entries = dedupeById(source.entries, source.sourceId);
+    deduped.push(entries);
+    const shared = source.sharedLinks ?? sharedLinksOf(entries);
+    if (shared.length > 0) sharedLinks[source.sourceId] = [...shared];
+    for (const link of shared) sharedKeys.add(sourceLinkKey(source.sourceId, link));
     yield;
   }
-  const unique = dedupeByLink(deduped.flat());
+  const unique = dedupeByLink(deduped.flat(), sharedKeys);
   yield;
   const notBefore = input.notBefore?.getTime();
   const recent = notBefore === undefined ? unique : unique.filter((entry) => timeOf(entry) >= notBefore);
@@ -46,7 +66,7 @@ export function* mergeEntriesSteps(input: MergeInput): Generator<void, CachedEnt
     if (yield* keep(entry)) kept.push(entry);
     yield;
   }
-  return kept;
+  return { entries: kept, sharedLinks };
 }
 
 export function mergeEntries(input: MergeInput): CachedEntry[] {
@@ -76,6 +96,8 @@ export interface MergeSnapshot {
   entries: CachedEntry[];
   universe: CachedEntry[];
   cut?: CachedEntry;
+  /** Each source's links that several of its entries share, worked out from all its entries (dedupeByLink). */
+  sharedLinks: Record<string, string[]>;
 }
 
 export function mergeWithSnapshot(input: MergeInput): MergeSnapshot {
@@ -83,7 +105,8 @@ export function mergeWithSnapshot(input: MergeInput): MergeSnapshot {
 }
 
 export function* mergeWithSnapshotSteps(input: MergeInput): Generator<void, MergeSnapshot, void> {
-  return snapshotOf(yield* mergeEntriesSteps(input), input.sources, limitOf(input));
+  const { entries, sharedLinks } = yield* mergeSteps(input);
+  return snapshotOf(entries, sharedLinks, input.sources, limitOf(input));
 }
 
 /**
@@ -93,7 +116,7 @@ export function* mergeWithSnapshotSteps(input: MergeInput): Generator<void, Merg
  * lost entries the limit needed, so an entry below the old cut may now belong: merge everything then.
  */
 export function remergeEntries(
-  snapshot: Pick<MergeSnapshot, 'universe' | 'cut'>,
+  snapshot: Pick<MergeSnapshot, 'universe' | 'cut' | 'sharedLinks'>,
   input: MergeInput,
   changed: ReadonlySet<string>,
 ): MergeSnapshot | undefined {
@@ -101,7 +124,7 @@ export function remergeEntries(
 }
 
 export function* remergeEntriesSteps(
-  snapshot: Pick<MergeSnapshot, 'universe' | 'cut'>,
+  snapshot: Pick<MergeSnapshot, 'universe' | 'cut' | 'sharedLinks'>,
   input: MergeInput,
   changed: ReadonlySet<string>,
 ): Generator<void, MergeSnapshot | undefined, void> {
@@ -113,18 +136,25 @@ export function* remergeEntriesSteps(
     else kept.set(entry.sourceId, [entry]);
   }
   const sources = input.sources.map((source) =>
-    changed.has(source.sourceId) ? source : { ...source, entries: kept.get(source.sourceId) ?? [] },
+    changed.has(source.sourceId)
+      ? source
+      : { ...source, entries: kept.get(source.sourceId) ?? [], sharedLinks: snapshot.sharedLinks[source.sourceId] ?? [] },
   );
-  const entries = yield* mergeEntriesSteps({ ...input, sources });
+  const { entries, sharedLinks } = yield* mergeSteps({ ...input, sources });
   const limit = limitOf(input);
   if (snapshot.cut) {
     const last = entries.at(-1);
     if (entries.length < limit || last === undefined || compareNewestFirst(last, snapshot.cut) > 0) return undefined;
   }
-  return snapshotOf(entries, sources, limit);
+  return snapshotOf(entries, sharedLinks, sources, limit);
 }
 
-function snapshotOf(entries: CachedEntry[], sources: MergeInput['sources'], limit: number): MergeSnapshot {
+function snapshotOf(
+  entries: CachedEntry[],
+  sharedLinks: Record<string, string[]>,
+  sources: MergeInput['sources'],
+  limit: number,
+): MergeSnapshot {
   const cut = limit > 0 && entries.length === limit ? entries.at(-1) : undefined;
   const universe: CachedEntry[] = [];
   for (const source of sources) {
@@ -133,7 +163,7 @@ function snapshotOf(entries: CachedEntry[], sources: MergeInput['sources'], limi
       if (cut === undefined || compareNewestFirst(owned, cut) <= 0) universe.push(owned);
     }
   }
-  return cut ? { entries, universe, cut } : { entries, universe };
+  return cut ? { entries, universe, cut, sharedLinks } : { entries, universe, sharedLinks };
 }
 
 function limitOf(input: Pick<MergeInput, 'limit'>): number {
@@ -153,23 +183,48 @@ function dedupeById(entries: CachedEntry[], sourceId: string): CachedEntry[] {
 
 /**
  * Across sources, entries whose links are the same page are one story: the source holding its most
- * recently updated copy keeps its entries for that link, the others' are dropped. Entries of one
- * source sharing a link stay apart, since some feeds point every entry at their home page.
+ * recently updated copy keeps its entry for that link, the others' are dropped. A link that several
+ * entries of one source share names no story — some feeds point every entry at their home page, as
+ * premium podcast feeds often do — so such entries stay and take no part: two sources pointing all
+ * their entries at one home page would otherwise lose one source whole. Which links a source shares
+ * is a fact of all its entries, not only those ranking above the cut: a remerge is given it
+ * (MergeSnapshot.sharedLinks), so an entry's fate still depends on nothing ranking below it.
  */
-function dedupeByLink(entries: CachedEntry[]): CachedEntry[] {
+function dedupeByLink(entries: CachedEntry[], sharedLinks: ReadonlySet<string>): CachedEntry[] {
   const winners = new Map<string, CachedEntry>();
   const links = new Map<CachedEntry, string>();
   for (const entry of entries) {
-    const link = entry.canonicalLink ?? (entry.link === undefined ? undefined : canonicalLink(entry.link));
-    if (link === undefined) continue;
+    const link = linkOf(entry);
+    if (link === undefined || sharedLinks.has(sourceLinkKey(entry.sourceId, link))) continue;
     links.set(entry, link);
     const held = winners.get(link);
     if (!held || preferred(entry, held)) winners.set(link, entry);
   }
   return entries.filter((entry) => {
     const link = links.get(entry);
-    return link === undefined || winners.get(link)?.sourceId === entry.sourceId;
+    return link === undefined || winners.get(link) === entry;
   });
+}
+
+/** The links that more than one of a source's entries (one copy of each id) point at. */
+function sharedLinksOf(entries: readonly CachedEntry[]): string[] {
+  const seen = new Set<string>();
+  const shared = new Set<string>();
+  for (const entry of entries) {
+    const link = linkOf(entry);
+    if (link === undefined) continue;
+    if (seen.has(link)) shared.add(link);
+    else seen.add(link);
+  }
+  return [...shared];
+}
+
+function linkOf(entry: CachedEntry): string | undefined {
+  return entry.canonicalLink ?? (entry.link === undefined ? undefined : canonicalLink(entry.link));
+}
+
+function sourceLinkKey(sourceId: string, link: string): string {
+  return `${sourceId}\n${link}`;
 }
 
 /** True when `candidate` should replace `held`: newer wins; equal dates fall back to a fixed order. */

@@ -8,7 +8,7 @@ import type { Registry } from '../store/registry.js';
 import type { FeedRecord, MergeState, SourceRecord } from '../model.js';
 
 /** Bumped whenever merge.ts decides differently: a state from another version merges from scratch. */
-const MERGE_STATE_VERSION = 1;
+const MERGE_STATE_VERSION = 2;
 
 /**
  * A universe this large is not kept: a feed whose filters leave fewer entries than its limit has
@@ -190,6 +190,7 @@ export async function mergeFeed(
       revisions: Object.fromEntries(sources.map((source) => [source.id, revisions.get(source.id) ?? null])),
       universe: snapshot.universe,
       ...(snapshot.cut ? { cut: snapshot.cut } : {}),
+      sharedLinks: snapshot.sharedLinks,
     };
     await registry.saveMergeState(feedId, keep ? next : undefined);
   }

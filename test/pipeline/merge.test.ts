@@ -86,7 +86,22 @@ describe('mergeEntries', () => {
       ],
       limit: 10,
     });
-    expect(ids(merged)).toEqual(['a/1', 'a/2']);
+    // a's entries do not name that page as their story, so b's entry about it is no copy of theirs.
+    expect(ids(merged)).toEqual(['a/1', 'a/2', 'b/3']);
+  });
+
+  it('keeps two sources whose entries all point at one home page (a premium and a bonus feed of one show)', () => {
+    const home = { link: 'https://show.example/' };
+    const episodes = (sourceId: string, days: number[]) =>
+      days.map((day) => entry(sourceId, `${day}`, { ...home, updated: `2024-01-${String(day).padStart(2, '0')}T00:00:00Z` }));
+    const merged = mergeEntries({
+      sources: [
+        { sourceId: 'premium', entries: episodes('premium', [1, 3]) },
+        { sourceId: 'bonus', entries: episodes('bonus', [2, 4]) },
+      ],
+      limit: 10,
+    });
+    expect(ids(merged)).toEqual(['bonus/4', 'premium/3', 'bonus/2', 'premium/1']);
   });
 
   it('applies include and exclude rules', () => {
