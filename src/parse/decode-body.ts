@@ -42,16 +42,26 @@ export function detectEncoding(bytes: Buffer, contentType?: string): string {
   const fromDeclaration = normaliseEncoding(bytes.subarray(0, 512).toString('latin1').match(XML_ENCODING)?.[1]);
   if (fromHeader !== undefined && fromDeclaration !== undefined && fromHeader !== fromDeclaration) {
     // Servers stamp a default charset on every response far more often than documents lie about
-    // their own: when one side says UTF-8 and the bytes are valid UTF-8, believe it.
+    // their own: when one side says UTF-8 and the bytes are valid UTF-8, believe it — and when they
+    // are not, the document's own word for them (a declaration read as ASCII names no UTF-16).
     if ((fromHeader === 'utf-8' || fromDeclaration === 'utf-8') && isValidUtf8(bytes)) return 'utf-8';
+    if (fromHeader === 'utf-8' && !fromDeclaration.startsWith('utf-16')) return fromDeclaration;
   }
   const declared = fromHeader ?? fromDeclaration;
-  // Declared UTF-8 that is not: a legacy encoding mislabelled (a CMS's template says UTF-8).
-  if (declared === 'utf-8' && !isValidUtf8(bytes)) return guessEncoding(bytes) ?? 'utf-8';
+  // Declared UTF-8 that is not: a legacy encoding mislabelled (a CMS's template says UTF-8), or
+  // UTF-8 with a stray byte. Unless chardet recognises another script, bytes holding no UTF-8
+  // sequence at all are windows-1252 (what they are in the wild: decoded as UTF-8, every accented
+  // letter was lost); UTF-8 with strays stays UTF-8, each stray one U+FFFD.
+  if (declared === 'utf-8' && !isValidUtf8(bytes)) return guessEncoding(bytes) ?? (holdsUtf8Sequences(bytes) ? 'utf-8' : 'windows-1252');
   if (declared !== undefined) return declared;
   // Nothing declared: XML says UTF-8, but legacy feeds without a declaration are windows-1252
   // unless their bytes plainly say otherwise.
   return isValidUtf8(bytes) ? 'utf-8' : (guessEncoding(bytes) ?? 'windows-1252');
+}
+
+/** Whether bytes that are not valid UTF-8 still hold UTF-8's multi-byte sequences (a stray byte in UTF-8 text). */
+function holdsUtf8Sequences(bytes: Buffer): boolean {
+  return /[\u0080-\ufffc\ufffe\uffff]/.test(new TextDecoder('utf-8').decode(bytes.subarray(0, GUESS_SAMPLE_BYTES)));
 }
 
 // What a guess may switch to. Multi-byte encodings are recognised reliably by their byte

@@ -337,6 +337,34 @@ describe('character encodings', () => {
     expect(feed.entries[0]!.summary).toMatch(/^今天早上我们全家去公园散步/);
   });
 
+  // Latin-1 and windows-1252 bytes behind a server's blanket charset=utf-8: decoded as UTF-8, every
+  // accented letter became U+FFFD. Universal Feed Parser reads all three right.
+  const latin = (text: string) => Buffer.from(text, 'latin1');
+  const rssOf = (declaration: string, title: Buffer) =>
+    Buffer.concat([
+      latin(`${declaration}<rss version="2.0"><channel><title>t</title><item><guid>1</guid><title>`),
+      title,
+      latin('</title></item></channel></rss>'),
+    ]);
+  it.each([
+    ['declared ISO-8859-1', '<?xml version="1.0" encoding="ISO-8859-1"?>', latin('Cr\xe8me br\xfbl\xe9e'), 'Crème brûlée'],
+    ['declared windows-1252', '<?xml version="1.0" encoding="windows-1252"?>', latin('\x93Cr\xe8me\x94 \x80'), '“Crème” €'],
+    ['undeclared', '', latin('\x93Cr\xe8me\x94 \x80'), '“Crème” €'],
+  ])('reads %s Latin bytes served as charset=utf-8', (_case, declaration, title, expected) => {
+    const feed = parseFeed(rssOf(declaration, title), {
+      baseUrl: 'https://feeds.example.test/',
+      contentType: 'application/rss+xml; charset=utf-8',
+    });
+    expect(feed.entries[0]!.title).toBe(expected);
+  });
+
+  it('keeps UTF-8 with one stray byte UTF-8, the stray one U+FFFD', () => {
+    const body = rssOf('', Buffer.concat([Buffer.from('Crème '), Buffer.from([0xe9]), Buffer.from(' brûlée')]));
+    expect(
+      parseFeed(body, { baseUrl: 'https://feeds.example.test/', contentType: 'application/rss+xml; charset=utf-8' }).entries[0]!.title,
+    ).toBe('Crème \ufffd brûlée');
+  });
+
   it('does not throw on invalid UTF-8, declared or not', () => {
     const invalid = Buffer.from([0xc3, 0x28, 0xff, 0xfe, 0xe9, 0x80]);
     const declared = Buffer.concat([
@@ -344,7 +372,8 @@ describe('character encodings', () => {
       invalid,
       Buffer.from('</title></channel></rss>'),
     ]);
-    expect(parseFeed(declared, { baseUrl: 'https://feeds.example.test/' }).title).toContain('\ufffd');
+    // Bytes with no UTF-8 sequence in them are read as windows-1252 (below): garbage either way.
+    expect(parseFeed(declared, { baseUrl: 'https://feeds.example.test/' }).title).toMatch(/^bad /);
     const undeclared = Buffer.concat([
       Buffer.from('<rss version="2.0"><channel><title>bad '),
       invalid,
