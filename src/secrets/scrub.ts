@@ -63,8 +63,25 @@ export function isTokenSegment(core: string): boolean {
 interface RawSecrets {
   /** Values secret wherever they appear. */
   values: string[];
-  /** Short query and matrix values, secret only as that parameter's value in a URL. */
+  /** Short or plain-word query and matrix values, secret only as that parameter's value in a URL. */
   params: Array<[name: string, value: string]>;
+}
+
+/**
+ * A query value that is a plain word or number (`?feed=podcast`, `?q=typescript`, `?cat=12345`,
+ * `?tag=machine-learning`): a selector, not a credential, unless its parameter's name says it is
+ * one (CREDENTIAL_NAME). Scrubbed wherever it appeared, it cut itself out of the feed's own text
+ * and links — "REDACTEDing tips", an episode at `/REDACTED/ep12.mp3` no app could play.
+ */
+const PLAIN_VALUE = /^(?:\p{L}+(?:[-_.+ ]\p{L}+)*|\d+)$/u;
+/** Parameter names that carry credentials, whatever their value looks like. */
+const CREDENTIAL_NAME =
+  /token|key|secret|auth|pass|pwd|sig|session|sid|hash|hmac|nonce|code|ticket|cred|priv|access|api|pin|otp|jwt|bearer|cookie|login|uuid|guid|hex/i;
+
+/** Whether a query or matrix value is secret only where it stands as that parameter's value in a URL. */
+function isUrlContextValue(name: string, value: string): boolean {
+  const decoded = decodeComponent(value);
+  return decoded.length < MIN_SECRET_LENGTH || (PLAIN_VALUE.test(decoded) && !CREDENTIAL_NAME.test(decodeComponent(name)));
 }
 
 function rawSecretsOf(url: string): RawSecrets {
@@ -75,8 +92,10 @@ function rawSecretsOf(url: string): RawSecrets {
     if (param === '') return;
     const equals = param.indexOf('=');
     const value = equals < 0 ? param : param.slice(equals + 1);
-    values.push(value);
-    if (equals > 0 && value !== '' && decodeComponent(value).length < MIN_SECRET_LENGTH) params.push([param.slice(0, equals), value]);
+    const inUrlsOnly = equals > 0 && value !== '' && isUrlContextValue(param.slice(0, equals), value);
+    if (inUrlsOnly) params.push([param.slice(0, equals), value]);
+    // A short one is kept with the source's secrets as before (formsOf leaves it out of what is scrubbed anywhere).
+    if (!inUrlsOnly || decodeComponent(value).length < MIN_SECRET_LENGTH) values.push(value);
   };
   const query = parts ? parts[4] : url.split('?').slice(1).join('?').split('#')[0];
   for (const param of (query ?? '').split('&')) addParam(param);

@@ -49,6 +49,47 @@ describe('secretValuesOf', () => {
   });
 });
 
+// A plain word or number in the query selects, it does not authenticate: scrubbed wherever it
+// appeared, `?feed=podcast` (WordPress) cut itself out of the feed's titles and broke every episode
+// at /podcast/… (found by session 21's fidelity review). It stays secret as that parameter in a URL,
+// and a credential's parameter name keeps a plain word secret everywhere.
+describe('plain words and numbers in the query', () => {
+  it.each<[string, string, string, string]>([
+    [
+      'https://example.com/?feed=podcast',
+      'Podcast episode 12: podcasting tips, https://media.example.com/podcast/ep12.mp3',
+      'Podcast episode 12: podcasting tips, https://media.example.com/podcast/ep12.mp3',
+      'https://example.com/?feed=REDACTED&paged=2',
+    ],
+    [
+      'https://hnrss.example/newest?q=typescript&points=100',
+      'What typescript users need, https://news.example/item?id=42',
+      'What typescript users need, https://news.example/item?id=42',
+      'https://hnrss.example/newest?q=REDACTED&paged=2',
+    ],
+    [
+      'https://shop.example/feed?category=machine-learning&cat=123456',
+      'machine-learning 123456',
+      'machine-learning 123456',
+      'https://shop.example/feed?category=REDACTED&paged=2',
+    ],
+  ])('%s: kept in text, scrubbed as its parameter in a URL', (url, text, kept, link) => {
+    const secrets = secretValuesOf(url);
+    expect(scrubText(text, secrets)).toBe(kept);
+    const [, name = '', value = ''] = /\?([^=]+)=([^&]+)/.exec(url) ?? [];
+    expect(scrubText(`${url.split('?')[0]}?${name}=${value}&paged=2`, secrets)).toBe(link);
+  });
+
+  it.each([
+    ['https://example.com/feed?token=gardenparty', 'gardenparty'],
+    ['https://example.com/feed?api_key=watermelon', 'watermelon'],
+    ['https://example.com/feed?feed=s3cr3tv4lue', 's3cr3tv4lue'],
+    ['https://example.com/feed?u=alice&pin=20481632', '20481632'],
+  ])('%s: a credential name or a mixed value stays secret everywhere', (url, value) => {
+    expect(scrubText(`a ${value} b`, secretValuesOf(url))).toBe(`a ${REDACTED} b`);
+  });
+});
+
 describe('isTokenSegment', () => {
   it.each<[string, boolean]>([
     ['PATHTOKEN7777777', true],
