@@ -92,8 +92,15 @@ export function checkUrl(url: string): URL {
     throw new InvalidUrlError('credentials in the URL are not allowed');
   }
   if (parsed.hostname === '') throw new InvalidUrlError('missing host');
+  // Each parameter's value is a secret scrubbed from every text the source publishes (secrets/scrub.ts),
+  // one pass a value: hundreds of them made one refresh of a large item cost seconds of the event loop.
+  const parameters = (parsed.search.match(/[?&][^&]/g)?.length ?? 0) + (parsed.pathname.match(/;[^;/]/g)?.length ?? 0);
+  if (parameters > MAX_URL_PARAMETERS) throw new InvalidUrlError(`more than ${MAX_URL_PARAMETERS} query and matrix parameters`);
   return parsed;
 }
+
+/** Feed URLs carry a few parameters; more than this is no feed URL (see checkUrl). */
+export const MAX_URL_PARAMETERS = 64;
 
 function canonicalHost(host: string): string | undefined {
   const bare = stripBrackets(host.trim());
