@@ -10,7 +10,7 @@ import type { FeedResponse } from '../fetch/types.js';
 import type { CachedEntry, Entry } from '../model.js';
 import { CONNECTION_REMOVED, correctClockSkew, disabledByRemoval } from '../oauth/signed-requests.js';
 import { NORMALISER_VERSION, parseFeed } from '../parse/index.js';
-import { SCRUB_RULES, scrubEntry, scrubText, secretValuesOf, validatorToKeep } from '../secrets/scrub.js';
+import { SCRUB_RULES, scrubEntry, scrubMessage, scrubText, secretValuesOf, validatorToKeep } from '../secrets/scrub.js';
 import type { WrittenEntries } from '../publish/merge-state.js';
 import { rebuildFeedsOfSource } from '../publish/rebuild-feed.js';
 import { isStoreBusy } from '../store/kv.js';
@@ -391,7 +391,7 @@ async function recordFailure(
       'refresh failed unexpectedly',
     );
   }
-  const message = scrubText(coded.message, secrets);
+  const message = scrubMessage(coded.message, secrets);
   const upstreamStatus = coded.upstreamStatus;
   // Its connection was removed (a user's forced refresh of the disabled source): nothing can sign
   // for it any more, so it stays disabled rather than retrying on a schedule.

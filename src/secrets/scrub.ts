@@ -166,6 +166,20 @@ export function scrubText(text: string, secrets: readonly string[]): string {
 }
 
 /**
+ * scrubText for a message we write (an error): each secret also replaced whatever its case, since a
+ * message may quote it lower-cased — a host name the URL parser folded (`http://<token>.invalid/`
+ * redirected to), a root element name the format detector folded. Messages are short.
+ */
+export function scrubMessage(text: string, secrets: readonly string[]): string {
+  let scrubbed = scrubText(text, secrets);
+  for (const secret of sortLongestFirst(secrets)) {
+    if (secret.startsWith(URL_PARAM_MARK) || secret.length < MIN_SECRET_LENGTH) continue;
+    scrubbed = scrubbed.replace(new RegExp(escapeRegExp(secret), 'gi'), REDACTED);
+  }
+  return scrubbed;
+}
+
+/**
  * An upstream's validator (ETag, Last-Modified) as the store may keep it: it is sent back as it came,
  * so it cannot be masked — one that holds a secret value is not kept at all (that upstream is then
  * fetched without it).

@@ -6,7 +6,7 @@ import { checkUrl } from '../fetch/index.js';
 import type { FeedResponse, RequestSigner } from '../fetch/types.js';
 import type { ParsedFeed } from '../model.js';
 import { discoverFeedLinks, isHtmlDocument, parseFeed } from '../parse/index.js';
-import { scrubEntry, scrubText, secretValuesOf, validatorToKeep } from '../secrets/scrub.js';
+import { scrubEntry, scrubMessage, scrubText, secretValuesOf, validatorToKeep } from '../secrets/scrub.js';
 import { rebuildFeed, rebuildFeedsOfSources } from '../publish/rebuild-feed.js';
 import { knownSecretsOf, scrubCachedEntries, secretsOfRecord, sourceUrlFields } from '../refresh/source-request.js';
 import { updateCachedEntries } from '../refresh/update-cache.js';
@@ -373,6 +373,23 @@ interface Probe {
 
 async function probeSource(deps: Deps, userId: string, rawUrl: string, connectionId?: string, known: string[] = []): Promise<Probe> {
   if (typeof rawUrl !== 'string' || rawUrl.length > 4096) throw new BadRequestError('url must be a string of at most 4096 characters');
+  try {
+    return await readNewSource(deps, userId, rawUrl, connectionId, known);
+  } catch (error) {
+    // An upstream's or the parser's words can quote the URL's secrets (a host it was sent to, a root
+    // element it named): the answer and the log say what went wrong without them.
+    if (isCodedError(error)) error.message = scrubMessage(error.message, secretValuesOf(rawUrl.trim(), known));
+    throw error;
+  }
+}
+
+async function readNewSource(
+  deps: Deps,
+  userId: string,
+  rawUrl: string,
+  connectionId: string | undefined,
+  known: string[],
+): Promise<Probe> {
   let url = rawUrl.trim();
   let sign: RequestSigner | undefined;
   let secrets: string[] = [];

@@ -398,3 +398,36 @@ describe('an upstream whose ETag echoes the token', () => {
     expect((await t.deps.registry.getSource(id))?.etag).toBe('"plain"');
   });
 });
+
+// Session 21's security review: a message can quote a secret lower-cased (the format detector folds
+// a root element's name, the URL parser a host's), and a create's error was not scrubbed at all.
+describe('an error message that quotes the token', () => {
+  it('never carries it, whatever its case, in a create answer or a refresh error', async () => {
+    const TOKEN = 'TokMIXEDroot0123456789';
+    let rootNamedByToken = true;
+    upstream = await startUpstream((request, response) => {
+      const token = new URL(request.url ?? '/', 'http://upstream').searchParams.get('token') ?? '';
+      if (rootNamedByToken) return void response.writeHead(200, { 'content-type': 'application/xml' }).end(`<${token}/>`);
+      response.writeHead(200, { 'content-type': 'application/atom+xml' });
+      response.end(atom(upstream!.url(''), 'Fine', [{ id: 'urn:e1', title: 'Entry', link: upstream!.url('/e/1') }]));
+    });
+    t = await startTestApp({ allowPrivate: [upstream.hostPort] });
+    const key = await t.createUserKey();
+    const url = upstream.url(`/feed?token=${TOKEN}`);
+    const refused = await t.api(key, { method: 'POST', url: '/api/v1/sources', payload: { url } });
+    // Positive control: refused for the element the upstream named.
+    expect(refused.statusCode, refused.body).toBe(422);
+    expect(refused.json().message).toMatch(/root element/);
+    expect(refused.body.toLowerCase()).not.toContain(TOKEN.toLowerCase());
+
+    rootNamedByToken = false;
+    const created = await t.api(key, { method: 'POST', url: '/api/v1/sources', payload: { url } });
+    expect(created.statusCode, created.body).toBe(201);
+    rootNamedByToken = true;
+    const refreshed = await t.api(key, { method: 'POST', url: `/api/v1/sources/${created.json().id}/refresh` });
+    const source = (await t.deps.registry.getSource(created.json().id))!;
+    expect(source.lastError).toMatch(/root element/);
+    expect(source.lastError!.toLowerCase()).not.toContain(TOKEN.toLowerCase());
+    expect(refreshed.body.toLowerCase()).not.toContain(TOKEN.toLowerCase());
+  });
+});
