@@ -50,7 +50,11 @@ export const dashboardRoutes: FastifyPluginAsync = async (app) => {
     pages.decorateRequest('api', null as unknown as CallApi);
     // Forms post urlencoded; node's URLSearchParams parses them (repeated names become arrays).
     pages.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) => {
-      done(null, parseForm(body as string));
+      try {
+        done(null, parseForm(body as string));
+      } catch (error) {
+        done(error as Error, undefined);
+      }
     });
     pages.addHook('onRequest', async (request, reply) => {
       request.dashboard = await openSession(deps, request);
