@@ -22,10 +22,9 @@ import {
   withBase64Decoded,
   withDcAuthorAsCreator,
   withChannel,
-  withItemBodies,
+  withItemFieldsRepaired,
   withLastTagClosed,
   withNakedMarkupAsHtml,
-  withPersonMarkupAsText,
   withRssPrefixDropped,
 } from './repair-xml.js';
 
@@ -74,7 +73,7 @@ export function parseFeed(body: Buffer | string, options: ParseFeedOptions): Par
     const whole = withDcAuthorAsCreator(withLastTagClosed(document.xml));
     const xml =
       document.format === 'rss'
-        ? withPersonMarkupAsText(withItemBodies(withChannel(withRssPrefixDropped(whole))))
+        ? withItemFieldsRepaired(withChannel(withRssPrefixDropped(whole)))
         : document.format === 'atom'
           ? withNakedMarkupAsHtml(withBase64Decoded(whole))
           : whole;

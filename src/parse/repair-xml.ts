@@ -267,6 +267,15 @@ function itemContent(name: string, inner: string): string {
   return `${CONTENT_OPEN}<![CDATA[${html.replace(/\]\]>/g, ']]]]><![CDATA[>')}]]>${CONTENT_CLOSE}`;
 }
 
+// Every start tag withItemBodies or withPersonMarkupAsText looks for (each tests its own again), in
+// one pattern: a document with none, most of them, is read once instead of once for each.
+const ITEM_FIELD_HINT = /<(?:[\w-]+:)?(?:body|fullitem|author|managingEditor|webMaster)[\s>]/i;
+
+/** withItemBodies, then withPersonMarkupAsText: what RSS items need repaired in their fields. */
+export function withItemFieldsRepaired(xml: string): string {
+  return ITEM_FIELD_HINT.test(xml) ? withPersonMarkupAsText(withItemBodies(xml)) : xml;
+}
+
 const DUBLIN_CORE_NS = 'http://purl.org/dc/elements/1.1/';
 
 /**

@@ -214,10 +214,6 @@ function scanFromEnd(xml: string, unclosed?: Uint8Array): number {
   let reachableInDouble = false;
   let reachableInSingle = false;
   let wasted = 0;
-  // The three characters after the current one (a `<` followed by `/`, `?`, `!--` or `![` is read otherwise).
-  let next1 = -1;
-  let next2 = -1;
-  let next3 = -1;
   // Read through a buffer of UTF-16 code units, a chunk at a time: twice as fast as charCodeAt here.
   const units = new Uint16Array(Math.min(CHUNK_CHARACTERS, xml.length));
   const bytes = Buffer.from(units.buffer);
@@ -226,9 +222,10 @@ function scanFromEnd(xml: string, unclosed?: Uint8Array): number {
     bytes.write(xml.slice(start, end), 'utf16le');
     for (let index = end - start - 1; index >= 0; index -= 1) {
       const code = units[index]!;
+      // Letters and most text are above all four characters read here: passed over with one test.
+      if (code > GT) continue;
       if (code === LT) {
-        const readOtherwise = next1 === 47 || next1 === 63 || (next1 === 33 && (next2 === 91 || (next2 === 45 && next3 === 45)));
-        if (!reachable && !readOtherwise) {
+        if (!reachable && !readOtherwise(xml, start + index)) {
           wasted += xml.length - (start + index);
           if (unclosed) unclosed[start + index] = 1;
         }
@@ -243,12 +240,19 @@ function scanFromEnd(xml: string, unclosed?: Uint8Array): number {
         reachable = reachableInSingle;
         reachableInSingle = swapped;
       }
-      next3 = next2;
-      next2 = next1;
-      next1 = code;
     }
   }
   return wasted;
+}
+
+/** Whether the parser reads the `<` at `at` as something other than a start tag: `</`, `<?`, `<!--` or `<![`. */
+function readOtherwise(xml: string, at: number): boolean {
+  // Past the end charCodeAt is NaN, which equals nothing.
+  const next = xml.charCodeAt(at + 1);
+  if (next === 47 || next === 63) return true;
+  if (next !== 33) return false;
+  const second = xml.charCodeAt(at + 2);
+  return second === 91 || (second === 45 && xml.charCodeAt(at + 3) === 45);
 }
 
 /**
