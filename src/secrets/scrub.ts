@@ -68,20 +68,22 @@ interface RawSecrets {
 }
 
 /**
- * A query value that is a plain word or number (`?feed=podcast`, `?q=typescript`, `?cat=12345`,
- * `?tag=machine-learning`): a selector, not a credential, unless its parameter's name says it is
- * one (CREDENTIAL_NAME). Scrubbed wherever it appeared, it cut itself out of the feed's own text
- * and links — "REDACTEDing tips", an episode at `/REDACTED/ep12.mp3` no app could play.
+ * A selector's value (`?feed=podcast`, `?q=typescript`, `?cat=12345`, `?tag=machine-learning`):
+ * a parameter whose name is one feeds select content by (SELECTOR_NAME) holding a word — lower-case
+ * or capitalised words, or a number of at most seven digits. Scrubbed wherever it appeared, such a
+ * value cut itself out of the feed's own text and links: "REDACTEDing tips", an episode at
+ * `/REDACTED/ep12.mp3` no app could play. Anything else — any other name, a value mixing cases or
+ * letters and digits, a longer number — may be a credential (`?k=HqXbRwTzKpLm`, `?s=48151623…`) and
+ * stays secret everywhere.
  */
-const PLAIN_VALUE = /^(?:\p{L}+(?:[-_.+ ]\p{L}+)*|\d+)$/u;
-/** Parameter names that carry credentials, whatever their value looks like. */
-const CREDENTIAL_NAME =
-  /token|key|secret|auth|pass|pwd|sig|session|sid|hash|hmac|nonce|code|ticket|cred|priv|access|api|pin|otp|jwt|bearer|cookie|login|uuid|guid|hex/i;
+const SELECTOR_NAME =
+  /^(?:feed|q|query|search|s|cat|category|categories|tag|tags|topic|section|channel|podcast|series|show|format|type|kind|lang|language|locale|sort|order|orderby|view|mode|style|page|paged|limit|count|per_page)$/i;
+const WORD_VALUE = /^(?:\p{Ll}+|\p{Lu}\p{Ll}*)(?:[-_.+ ](?:\p{Ll}+|\p{Lu}\p{Ll}*))*$|^\d{1,7}$/u;
 
 /** Whether a query or matrix value is secret only where it stands as that parameter's value in a URL. */
 function isUrlContextValue(name: string, value: string): boolean {
   const decoded = decodeComponent(value);
-  return decoded.length < MIN_SECRET_LENGTH || (PLAIN_VALUE.test(decoded) && !CREDENTIAL_NAME.test(decodeComponent(name)));
+  return decoded.length < MIN_SECRET_LENGTH || (SELECTOR_NAME.test(decodeComponent(name)) && WORD_VALUE.test(decoded));
 }
 
 function rawSecretsOf(url: string): RawSecrets {
@@ -135,7 +137,10 @@ export function secretPartsOf(url: string): string[] {
  */
 export function secretValuesOf(url: string, known: readonly string[] = []): string[] {
   const { values, params } = rawSecretsOf(url);
-  const forms = new Set(formsOf([...values, ...known]));
+  // A source created before the selector rule kept its selector's value (`podcast`) among its secrets
+  // for good: the URL that still carries it as a selector says what it is.
+  const selectors = new Set(params.map(([, value]) => value));
+  const forms = new Set(formsOf([...values, ...known.filter((value) => !selectors.has(value))]));
   for (const [name, value] of params) {
     for (const form of new Set([value, decodeComponent(value), encodeURIComponent(decodeComponent(value))]))
       forms.add(`${URL_PARAM_MARK}${name}=${form}`);
