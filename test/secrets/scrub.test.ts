@@ -232,7 +232,9 @@ describe('scrubEntry', () => {
 describe('scrubText', () => {
   it.each<[string, string[], string]>([
     ['token abcdef123 here', ['abcdef123'], `token ${REDACTED} here`],
-    ['abcdef123abcdef123', ['abcdef123'], `${REDACTED}${REDACTED}`],
+    // A run of occurrences is one stretch; so are overlapping ones, leaving nothing of either behind.
+    ['abcdef123abcdef123', ['abcdef123'], REDACTED],
+    ['an abcdefghijkl b', ['abcdefgh', 'ghijkl'], `an ${REDACTED} b`],
     ['outer-abcdef123-tail', ['abcdef123', 'outer-abcdef123'], `${REDACTED}-tail`],
     ['nothing to hide', ['abcdef123'], 'nothing to hide'],
   ])('%s', (text, secrets, expected) => {
