@@ -45,7 +45,7 @@ export function detectEncoding(bytes: Buffer, contentType?: string): string {
     // their own: when one side says UTF-8 and the bytes are valid UTF-8, believe it — and when they
     // are not, the document's own word for them (a declaration read as ASCII names no UTF-16).
     if ((fromHeader === 'utf-8' || fromDeclaration === 'utf-8') && isValidUtf8(bytes)) return 'utf-8';
-    if (fromHeader === 'utf-8' && !fromDeclaration.startsWith('utf-16')) return fromDeclaration;
+    if (fromHeader === 'utf-8' && !fromDeclaration.startsWith('utf-16') && !holdsUtf8Sequences(bytes)) return fromDeclaration;
   }
   const declared = fromHeader ?? fromDeclaration;
   // Declared UTF-8 that is not: a legacy encoding mislabelled (a CMS's template says UTF-8), or
@@ -59,9 +59,12 @@ export function detectEncoding(bytes: Buffer, contentType?: string): string {
   return isValidUtf8(bytes) ? 'utf-8' : (guessEncoding(bytes) ?? 'windows-1252');
 }
 
-/** Whether bytes that are not valid UTF-8 still hold UTF-8's multi-byte sequences (a stray byte in UTF-8 text). */
+/**
+ * Whether bytes that are not valid UTF-8 still hold UTF-8's multi-byte sequences (a stray byte in
+ * UTF-8 text), anywhere: a long ASCII head says nothing. Only asked of bytes that failed isUtf8.
+ */
 function holdsUtf8Sequences(bytes: Buffer): boolean {
-  return /[\u0080-\ufffc\ufffe\uffff]/.test(new TextDecoder('utf-8').decode(bytes.subarray(0, GUESS_SAMPLE_BYTES)));
+  return /[\u0080-\ufffc\ufffe\uffff]/.test(new TextDecoder('utf-8').decode(bytes));
 }
 
 // What a guess may switch to. Multi-byte encodings are recognised reliably by their byte

@@ -358,11 +358,16 @@ describe('character encodings', () => {
     expect(feed.entries[0]!.title).toBe(expected);
   });
 
-  it('keeps UTF-8 with one stray byte UTF-8, the stray one U+FFFD', () => {
-    const body = rssOf('', Buffer.concat([Buffer.from('Crème '), Buffer.from([0xe9]), Buffer.from(' brûlée')]));
-    expect(
-      parseFeed(body, { baseUrl: 'https://feeds.example.test/', contentType: 'application/rss+xml; charset=utf-8' }).entries[0]!.title,
-    ).toBe('Crème \ufffd brûlée');
+  // Also after 70 KB of ASCII, and under a declaration that says otherwise (found by the review of c4185fa).
+  it.each([
+    ['', ''],
+    ['', 'x'.repeat(70_000)],
+    ['<?xml version="1.0" encoding="ISO-8859-1"?>', ''],
+  ])('keeps UTF-8 with one stray byte UTF-8, the stray one U+FFFD (declaration %j, ASCII head of %#)', (declaration, head) => {
+    const body = rssOf(declaration, Buffer.concat([Buffer.from(`${head}Crème `), Buffer.from([0xe9]), Buffer.from(' brûlée')]));
+    const title = parseFeed(body, { baseUrl: 'https://feeds.example.test/', contentType: 'application/rss+xml; charset=utf-8' }).entries[0]!
+      .title;
+    expect(title).toBe(`${head}Crème \ufffd brûlée`);
   });
 
   it('does not throw on invalid UTF-8, declared or not', () => {
