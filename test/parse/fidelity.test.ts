@@ -104,6 +104,26 @@ const ROWS: Row[] = [
     },
   },
   {
+    construct:
+      'an RSS title is read as HTML only when it looks like HTML (as Universal Feed Parser decides): angle brackets that are text stay',
+    fixture: 'rss-title-angle-brackets.rss',
+    check: (feed) => {
+      expect(feed.title).toBe('Generics & Co');
+      expect(feed.entries.map((entry) => entry.title)).toEqual([
+        'Using Option<T> in Rust',
+        'Why Vec<u8> and not String',
+        'Map<String, List<Integer>> in Java',
+        'if (a <b) { }',
+        'The <details> element',
+        'x < y && y > z',
+        'AT&T',
+        // HTML: a closing tag, a character reference.
+        'Emphasis in a title',
+        'Tom & Jerry <3',
+      ]);
+    },
+  },
+  {
     construct: 'an Atom author with only an e-mail address is kept',
     fixture: 'atom-email-authors.atom',
     check: (feed) => {

@@ -23,6 +23,7 @@ import {
   uniqueEnclosures,
   uniquePeople,
   uniqueStrings,
+  untypedText,
   type Context,
 } from '../normalise.js';
 
@@ -73,7 +74,7 @@ function normaliseRssItem(context: Context, item: RssFeed.Item<string>, feedBase
       // An item with none of these (only dc:creator, itunes:summary…) is told apart by all it holds.
       ...((item.title ?? item.pubDate ?? item.dc?.dates?.[0] ?? item.description ?? link) ? [] : [JSON.stringify(item)]),
     ]),
-    title: plainText(context, item.title ?? item.dc?.titles?.[0] ?? item.itunes?.title ?? mediaTitle(item.media)),
+    title: untypedText(context, item.title ?? item.dc?.titles?.[0] ?? item.itunes?.title ?? mediaTitle(item.media)),
     link,
     published:
       parseDate(item.pubDate) ??
@@ -113,9 +114,9 @@ export function normaliseRss(context: Context, feed: RssFeed.Feed<string>, baseU
   const sharedLinkUrls = new Set([...sharedLinks].map((link) => absoluteUrl(context, link, base)).filter((link) => link !== undefined));
   return compact({
     format: 'rss' as const,
-    title: plainText(context, feed.title),
+    title: untypedText(context, feed.title),
     link: absoluteUrl(context, feed.link, base) ?? absoluteUrl(context, atomAlternate, base),
-    description: plainText(context, feed.description),
+    description: untypedText(context, feed.description),
     ttlMinutes: readTtlMinutes(feed.ttl, feed.sy),
     image: absoluteUrl(context, feed.itunes?.image ?? feed.image?.url, base),
     explicit: feed.itunes?.explicit,
