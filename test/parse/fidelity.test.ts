@@ -45,9 +45,17 @@ const ROWS: Row[] = [
     fixture: 'youtube-media-description.atom',
     check: (feed) => {
       expect(feed.entries.map((entry) => entry.summary)).toEqual([
-        'In this video we build a birdhouse from one plank.\nTools: saw, drill &amp; glue.',
+        // A line break in plain text is one in HTML (a bare newline there reads as a space).
+        'In this video we build a birdhouse from one plank.<br />Tools: saw, drill &amp; glue.',
         'Two coats of outdoor paint.',
       ]);
+    },
+  },
+  {
+    construct: "JSON Feed's content_text keeps its line breaks, one `<br>` a line and two a blank line",
+    fixture: 'json-content-text-lines.json',
+    check: (feed) => {
+      expect(feed.entries[0]?.content).toBe('Line A<br />Line B<br />Line C<br /><br />A second paragraph &amp; &lt;no markup&gt;');
     },
   },
   {
