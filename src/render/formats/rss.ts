@@ -89,7 +89,7 @@ function writeItem(entry: PreparedEntry, lines: string[], uses: Uses): void {
   if (title !== '') lines.push(`            <title>${cdataSection(rssText(title))}</title>`);
   if (entry.link !== undefined) lines.push(`            <link>${escapeText(entry.link)}</link>`);
   lines.push(
-    `            <guid isPermaLink="${entry.idIsLink ? 'true' : 'false'}">${escapeText(entry.id)}</guid>`,
+    `            <guid isPermaLink="${entry.idIsLink ? 'true' : 'false'}">${escapeText(entry.guid)}</guid>`,
     `            <pubDate>${(entry.published ?? entry.updated).toUTCString()}</pubDate>`,
   );
   if (description !== undefined) lines.push(`            <description>${cdataSection(description)}</description>`);
