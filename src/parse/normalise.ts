@@ -13,7 +13,7 @@ import { htmlToText, sanitizeHtml, textToHtml } from './sanitize-html.js';
  * normalising or sanitising changes, or what a refresh makes of the cache (refresh/update-cache.ts),
  * so old entries are made again and unchanged documents parsed again.
  */
-export const NORMALISER_VERSION = '5';
+export const NORMALISER_VERSION = '6';
 // Ids longer than this (or carrying a secret) are replaced by their hash.
 const MAX_ID_LENGTH = 1024;
 const HASH_ID_PREFIX = 'urn:feedproxy:sha256:';
