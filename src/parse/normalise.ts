@@ -13,7 +13,7 @@ import { htmlToText, sanitizeHtml, textToHtml } from './sanitize-html.js';
  * normalising or sanitising changes, or what a refresh makes of the cache (refresh/update-cache.ts),
  * so old entries are made again and unchanged documents parsed again.
  */
-export const NORMALISER_VERSION = '4';
+export const NORMALISER_VERSION = '7';
 // Ids longer than this (or carrying a secret) are replaced by their hash.
 const MAX_ID_LENGTH = 1024;
 const HASH_ID_PREFIX = 'urn:feedproxy:sha256:';
@@ -74,6 +74,50 @@ export function literalText(context: Context, value: unknown): string | undefine
   if (typeof value !== 'string' && typeof value !== 'number') return undefined;
   const text = context.redactor.redactText(String(value).replace(/\s+/g, ' ').trim());
   return text === '' ? undefined : text;
+}
+
+// Universal Feed Parser's test of an RSS text that declares no type (mixin.py looks_like_html): HTML
+// only with a closing tag or a character reference, and every tag named an HTML element; else it is
+// text ("Option<T>", "if (a <b)"). Its element list is the markup it lets through; ours is every HTML
+// element. One more case is HTML here: an element's start tag with attributes, or a void element
+// (`<img src=x onerror=…>`, `<br>`), which no type name looks like — read as HTML and stripped, as
+// before, not kept as text that names a handler.
+const CLOSING_TAG_OR_REFERENCE = /<\/\w+>|&#?\w+;/;
+const TAG_NAME = /<\/?(\w+)/g;
+const START_TAG = /<(\w+)(\s[^<>]*)?\/?>/g;
+const VOID_ELEMENTS = new Set(['area', 'base', 'br', 'col', 'embed', 'hr', 'img', 'input', 'link', 'meta', 'source', 'track', 'wbr']);
+const HTML_ELEMENTS = new Set(
+  (
+    'a abbr acronym address applet area article aside audio b base basefont bdi bdo bgsound big blink blockquote body br ' +
+    'button canvas caption center cite code col colgroup command content data datagrid datalist dd del details dfn dialog ' +
+    'dir div dl dt em embed fieldset figcaption figure font footer form frame frameset h1 h2 h3 h4 h5 h6 head header hgroup ' +
+    'hr html i iframe image img input ins isindex kbd keygen label legend li link listing main map mark marquee math menu ' +
+    'menuitem meta meter multicol nav nextid nobr noembed noframes noscript object ol optgroup option output p param ' +
+    'picture plaintext pre progress q rb rp rt rtc ruby s samp script search section select slot small sound source spacer ' +
+    'span strike strong style sub summary sup svg table tbody td template textarea tfoot th thead time title tr track tt u ul ' +
+    'var video wbr xmp'
+  ).split(' '),
+);
+
+function looksLikeHtml(text: string): boolean {
+  for (const [, name, attributes] of text.matchAll(START_TAG)) {
+    const element = name!.toLowerCase();
+    if (HTML_ELEMENTS.has(element) && (attributes !== undefined || VOID_ELEMENTS.has(element))) return true;
+  }
+  if (!CLOSING_TAG_OR_REFERENCE.test(text)) return false;
+  for (const [, name] of text.matchAll(TAG_NAME)) if (!HTML_ELEMENTS.has(name!.toLowerCase())) return false;
+  return true;
+}
+
+/**
+ * An RSS text with no declared type (titles): as HTML when it looks like HTML the way Universal
+ * Feed Parser decides (looksLikeHtml), else as the text it is — "Option<T>" and "if (a <b)" kept,
+ * which an HTML reading would take for tags and drop.
+ */
+export function untypedText(context: Context, value: unknown): string | undefined {
+  if (typeof value !== 'string' && typeof value !== 'number') return undefined;
+  const text = String(value);
+  return looksLikeHtml(text) ? plainText(context, text) : literalText(context, text);
 }
 
 /**

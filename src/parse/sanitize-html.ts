@@ -396,9 +396,14 @@ export function htmlToText(html: string): string {
     .trim();
 }
 
-/** Escapes plain text for use as HTML (text/plain summaries become HTML like every other field). */
+/**
+ * Escapes plain text for use as HTML (text/plain summaries become HTML like every other field). Its
+ * line breaks stay breaks: a blank line (a paragraph's end) as two `<br>`, a single line break as one
+ * (YouTube's chapter lists, JSON Feed's content_text), which HTML would otherwise show as a space.
+ */
 export function textToHtml(text: string): string {
-  return escapeText(text)
-    .replace(/\r?\n\s*\r?\n/g, '<br><br>')
-    .trim();
+  return escapeText(text.trim())
+    .replace(/\r\n?/g, '\n')
+    .replace(/\n\s*\n/g, '<br><br>')
+    .replace(/\n/g, '<br>');
 }

@@ -1,5 +1,6 @@
 // One clean, format-neutral view of what is to be rendered: text stripped of what XML cannot
-// carry, URLs normalised, ids made valid URIs and unique, dates resolved, podcast values checked.
+// carry, URLs normalised, ids made unique (and valid URIs for Atom), dates resolved, podcast values
+// checked.
 // Every format's writer (formats/) starts from this and only decides how to spell it.
 import { createHash } from 'node:crypto';
 import type { CachedEntry, Podcast } from '../model.js';
@@ -50,9 +51,14 @@ export interface PreparedFeed {
 }
 
 export interface PreparedEntry {
-  /** An absolute URI, unique within the feed. */
+  /** Atom's `<id>`: an absolute URI, unique within the feed. */
   id: string;
-  /** The id is the entry's own http(s) link: RSS may mark its guid a permalink. */
+  /**
+   * RSS's guid and JSON Feed's id: the upstream id as it is, unique within the feed. Podcast apps
+   * key episodes by guid, so a feed read through the proxy keeps the ones its source gives.
+   */
+  guid: string;
+  /** The guid is the entry's own http(s) link: RSS may mark it a permalink. */
   idIsLink: boolean;
   /** Plain text. */
   title?: string;
@@ -73,7 +79,7 @@ export interface PreparedEntry {
 }
 
 export function prepareFeed(input: RenderInput): PreparedFeed {
-  const usedIds = new Set<string>();
+  const usedIds: UsedIds = { atom: new Set(), guid: new Set() };
   const title = stripXmlInvalid(input.title).trim();
   return {
     id: isAtomId(stripXmlInvalid(input.id)) ? stripXmlInvalid(input.id) : derivedId(['feed', input.id]),
@@ -97,9 +103,10 @@ export function prepareSelfUrl(url: string): string | undefined {
   return normaliseUrl(url);
 }
 
-function prepareEntry(entry: RenderEntry, usedIds: Set<string>): PreparedEntry {
+function prepareEntry(entry: RenderEntry, usedIds: UsedIds): PreparedEntry {
   const link = normaliseUrl(entry.link);
-  const id = uniqueId(entry, usedIds);
+  const id = uniqueId(entry, atomIdOf(entry), usedIds.atom);
+  const guid = uniqueId(entry, guidOf(entry), usedIds.guid);
   const enclosures = new Map<string, PreparedEntry['enclosures'][number]>();
   for (const enclosure of entry.enclosures) {
     const url = normaliseUrl(enclosure.url);
@@ -112,7 +119,8 @@ function prepareEntry(entry: RenderEntry, usedIds: Set<string>): PreparedEntry {
   }
   return {
     id,
-    idIsLink: link !== undefined && id === link,
+    guid,
+    idIsLink: link !== undefined && guid === link,
     title: optionalText(entry.title),
     link,
     summary: optionalText(entry.summary),
@@ -201,13 +209,36 @@ function isAtomId(id: string): boolean {
   return true;
 }
 
+interface UsedIds {
+  atom: Set<string>;
+  guid: Set<string>;
+}
+
+const BARE_UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 /**
- * The upstream id when it is a usable URI and not taken yet; otherwise a name-based UUID of the
- * source and upstream id, so the same entry keeps the same id across renders.
+ * Atom's id: the upstream id when it is a usable URI, a bare UUID as its `urn:uuid:` (RFC 9562 §4),
+ * else undefined (uniqueId derives one).
  */
-function uniqueId(entry: CachedEntry, usedIds: Set<string>): string {
+function atomIdOf(entry: CachedEntry): string | undefined {
   const upstream = stripXmlInvalid(entry.id);
-  let id = isAtomId(upstream) ? upstream : derivedId([entry.sourceId, entry.id]);
+  if (isAtomId(upstream)) return upstream;
+  return BARE_UUID.test(upstream) ? `urn:uuid:${upstream.toLowerCase()}` : undefined;
+}
+
+/** RSS's guid and JSON Feed's id: any upstream id (ids with a secret were hashed by parse/). */
+function guidOf(entry: CachedEntry): string | undefined {
+  const upstream = stripXmlInvalid(entry.id).trim();
+  return upstream === '' ? undefined : upstream;
+}
+
+/**
+ * `preferred` when given and not taken yet; otherwise a name-based UUID of the source and upstream
+ * id, so the same entry keeps the same id across renders. Two sources can give the same id (a
+ * number, a UUID copied between feeds): the first entry keeps it, the next gets a derived one.
+ */
+function uniqueId(entry: CachedEntry, preferred: string | undefined, usedIds: Set<string>): string {
+  let id = preferred !== undefined && !usedIds.has(preferred) ? preferred : derivedId([entry.sourceId, entry.id]);
   for (let copy = 1; usedIds.has(id); copy += 1) id = derivedId([entry.sourceId, entry.id, String(copy)]);
   usedIds.add(id);
   return id;

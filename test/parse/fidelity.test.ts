@@ -45,9 +45,17 @@ const ROWS: Row[] = [
     fixture: 'youtube-media-description.atom',
     check: (feed) => {
       expect(feed.entries.map((entry) => entry.summary)).toEqual([
-        'In this video we build a birdhouse from one plank.\nTools: saw, drill &amp; glue.',
+        // A line break in plain text is one in HTML (a bare newline there reads as a space).
+        'In this video we build a birdhouse from one plank.<br />Tools: saw, drill &amp; glue.',
         'Two coats of outdoor paint.',
       ]);
+    },
+  },
+  {
+    construct: "JSON Feed's content_text keeps its line breaks, one `<br>` a line and two a blank line",
+    fixture: 'json-content-text-lines.json',
+    check: (feed) => {
+      expect(feed.entries[0]?.content).toBe('Line A<br />Line B<br />Line C<br /><br />A second paragraph &amp; &lt;no markup&gt;');
     },
   },
   {
@@ -100,6 +108,26 @@ const ROWS: Row[] = [
         [{ name: 'Grace Hopper' }],
         [{ name: 'Alan Turing' }],
         [{ name: 'Edsger Dijkstra' }],
+      ]);
+    },
+  },
+  {
+    construct:
+      'an RSS title is read as HTML only when it looks like HTML (as Universal Feed Parser decides): angle brackets that are text stay',
+    fixture: 'rss-title-angle-brackets.rss',
+    check: (feed) => {
+      expect(feed.title).toBe('Generics & Co');
+      expect(feed.entries.map((entry) => entry.title)).toEqual([
+        'Using Option<T> in Rust',
+        'Why Vec<u8> and not String',
+        'Map<String, List<Integer>> in Java',
+        'if (a <b) { }',
+        'The <details> element',
+        'x < y && y > z',
+        'AT&T',
+        // HTML: a closing tag, a character reference.
+        'Emphasis in a title',
+        'Tom & Jerry <3',
       ]);
     },
   },

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -496,5 +497,27 @@ describe('entity attacks and other non-feeds', () => {
     ],
   ])('refuses %s with a short safe reason', (_label, body, message) => {
     expect(expectNotAFeed(body, `https://feeds.example.test/feed?token=${NETFLIX_SECRET}`)).toBe(message);
+  });
+});
+
+describe('RSS items with no guid', () => {
+  const feed = parseFeed(readFixture('guidless-episodes.rss'), { baseUrl: 'https://briefing.example/feed.rss' });
+
+  it('are told apart by their first enclosure when nothing else tells them apart', () => {
+    const ids = feed.entries.map((entry) => entry.id);
+    expect(new Set(ids).size).toBe(3);
+    expect(feed.entries.map((entry) => entry.enclosures[0]?.url)).toEqual([
+      'https://cdn.briefing.example/2026-12-07-pm.mp3',
+      'https://cdn.briefing.example/2026-12-07-am.mp3',
+      'https://cdn.briefing.example/2026-12-06.mp3',
+    ]);
+  });
+
+  it('keep the id they had when something else tells them apart (no id churns)', () => {
+    // The hash of the raw title, date and description, as before enclosures counted (normalise.ts stableId).
+    const id = `urn:feedproxy:sha256:${createHash('sha256')
+      .update(JSON.stringify(['Daily briefing', 'Sun, 06 Dec 2026 00:00:00 GMT', '']))
+      .digest('hex')}`;
+    expect(feed.entries[2]?.id).toBe(id);
   });
 });

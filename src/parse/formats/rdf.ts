@@ -15,6 +15,7 @@ import {
   stableId,
   uniquePeople,
   uniqueStrings,
+  untypedText,
   type Context,
 } from '../normalise.js';
 
@@ -23,7 +24,7 @@ function normaliseRdfItem(context: Context, item: RdfFeed.Item<string>, feedBase
   const link = absoluteUrl(context, item.link, base) ?? absoluteUrl(context, item.rdf?.about, base);
   return compact({
     id: stableId(context, item.rdf?.about, link, [item.title, item.dc?.dates?.[0], item.description]),
-    title: plainText(context, item.title ?? item.dc?.titles?.[0]),
+    title: untypedText(context, item.title ?? item.dc?.titles?.[0]),
     link,
     published: parseDate(item.dc?.dates?.[0]) ?? parseDate(item.dcterms?.issued?.[0]),
     updated: parseDate(item.dcterms?.modified?.[0]),
@@ -40,9 +41,9 @@ export function normaliseRdf(context: Context, feed: RdfFeed.Feed<string>, baseU
   const base = resolveBase(feed.xml?.base, baseUrl);
   return compact({
     format: 'rdf' as const,
-    title: plainText(context, feed.title),
+    title: untypedText(context, feed.title),
     link: absoluteUrl(context, feed.link, base),
-    description: plainText(context, feed.description),
+    description: untypedText(context, feed.description),
     ttlMinutes: readTtlMinutes(undefined, feed.sy),
     entries: (feed.items ?? []).map((item) => entryOf(context, item, base, undefined, () => normaliseRdfItem(context, item, base))),
   });

@@ -23,6 +23,7 @@ import {
   uniqueEnclosures,
   uniquePeople,
   uniqueStrings,
+  untypedText,
   type Context,
 } from '../normalise.js';
 
@@ -46,7 +47,29 @@ function linksOfMany(links: Array<string | undefined>): Set<string> {
   return many;
 }
 
-function normaliseRssItem(context: Context, item: RssFeed.Item<string>, feedBase: string, sharedLinks: ReadonlySet<string>): Entry {
+/**
+ * Items with no guid that only their first enclosure tells apart: the same title, date, description
+ * and link (a "Daily briefing" twice a day with one date). Only these take the enclosure into their
+ * id, so no other item's id changes. A pair the upstream's window splits (one item left in the
+ * document) leaves the other with the id it would have had alone: seen once more as new.
+ */
+function itemsToldApartByEnclosure(items: Array<RssFeed.Item<string>>): Set<RssFeed.Item<string>> {
+  const groups = new Map<string, Array<RssFeed.Item<string>>>();
+  for (const item of items) {
+    if (item.guid?.value !== undefined || item.enclosures?.[0]?.url === undefined) continue;
+    const key = JSON.stringify([item.title, item.pubDate ?? item.dc?.dates?.[0], item.description, item.link]);
+    groups.set(key, [...(groups.get(key) ?? []), item]);
+  }
+  return new Set([...groups.values()].filter((group) => group.length > 1).flat());
+}
+
+function normaliseRssItem(
+  context: Context,
+  item: RssFeed.Item<string>,
+  feedBase: string,
+  sharedLinks: ReadonlySet<string>,
+  byEnclosure: boolean,
+): Entry {
   const base = resolveBase(item.xml?.base, feedBase);
   const guid = item.guid?.value;
   const atomAlternate = item.atom?.links?.find((link) => link.rel === undefined || link.rel === 'alternate')?.href;
@@ -70,10 +93,11 @@ function normaliseRssItem(context: Context, item: RssFeed.Item<string>, feedBase
       item.pubDate ?? item.dc?.dates?.[0],
       item.description,
       ...(idLink === link ? [] : [link]),
+      ...(byEnclosure ? [item.enclosures?.[0]?.url] : []),
       // An item with none of these (only dc:creator, itunes:summary…) is told apart by all it holds.
       ...((item.title ?? item.pubDate ?? item.dc?.dates?.[0] ?? item.description ?? link) ? [] : [JSON.stringify(item)]),
     ]),
-    title: plainText(context, item.title ?? item.dc?.titles?.[0] ?? item.itunes?.title ?? mediaTitle(item.media)),
+    title: untypedText(context, item.title ?? item.dc?.titles?.[0] ?? item.itunes?.title ?? mediaTitle(item.media)),
     link,
     published:
       parseDate(item.pubDate) ??
@@ -110,18 +134,23 @@ export function normaliseRss(context: Context, feed: RssFeed.Feed<string>, baseU
   const atomAlternate = feed.atom?.links?.find((link) => link.rel === undefined || link.rel === 'alternate')?.href;
   const items = feed.items ?? [];
   const sharedLinks = linksOfMany(items.filter((item) => item.guid?.value === undefined).map((item) => item.link));
+  const toldApartByEnclosure = itemsToldApartByEnclosure(items);
   const sharedLinkUrls = new Set([...sharedLinks].map((link) => absoluteUrl(context, link, base)).filter((link) => link !== undefined));
   return compact({
     format: 'rss' as const,
-    title: plainText(context, feed.title),
+    title: untypedText(context, feed.title),
     link: absoluteUrl(context, feed.link, base) ?? absoluteUrl(context, atomAlternate, base),
-    description: plainText(context, feed.description),
+    description: untypedText(context, feed.description),
     ttlMinutes: readTtlMinutes(feed.ttl, feed.sy),
     image: absoluteUrl(context, feed.itunes?.image ?? feed.image?.url, base),
     explicit: feed.itunes?.explicit,
     entries: items.map((item) => {
       const shared = item.guid?.value === undefined && sharedLinks.has(item.link ?? '');
-      return entryOf(context, item, base, shared ? 'shared-link' : undefined, () => normaliseRssItem(context, item, base, sharedLinkUrls));
+      const byEnclosure = toldApartByEnclosure.has(item);
+      const extra = shared ? 'shared-link' : undefined;
+      return entryOf(context, item, base, byEnclosure ? [extra, 'enclosure'] : extra, () =>
+        normaliseRssItem(context, item, base, sharedLinkUrls, byEnclosure),
+      );
     }),
   });
 }

@@ -20,7 +20,7 @@ function jsonItem(entry: PreparedEntry): Record<string, unknown> {
     .map((author) => ({ name: author.name, url: author.url ?? (author.email === undefined ? undefined : `mailto:${author.email}`) }))
     .filter((author) => author.name !== undefined || author.url !== undefined);
   return {
-    id: entry.id,
+    id: entry.guid,
     url: entry.link,
     title: entry.title,
     // One of content_html and content_text is required.

@@ -23,12 +23,17 @@ function itunesDuration(seconds: number): string {
 }
 
 /**
- * RSS text elements carry no type, and many readers and aggregator pages render titles and
- * descriptions as HTML. Our text is plain, so those go out HTML-escaped, as Atom's `type="html"`
- * title does: an HTML-rendering reader shows the text we have, and `<img onerror=…>` stays text.
+ * RSS text elements carry no type: Universal Feed Parser takes one for HTML only when it looks like
+ * HTML (a tag or a character reference), newsboat shows it as it is, aggregator pages render it as
+ * HTML. Our titles are plain text, so only what an HTML parser would read as markup is escaped: a
+ * `<` that opens a tag, comment or declaration (a letter, `!`, `/` or `?` after it: HTML's tag open
+ * state) and an `&` that starts a character reference (`&#…`, `&name;`). "AT&T" and
+ * "x < y && y > z" go out as they are and read right as text and as HTML; `<img onerror=…>` goes
+ * out as `&lt;img onerror=…>`, text in every reader. (HTML also decodes a few legacy names without
+ * their `;`, `&copy` among them: such text reads as the character in an HTML-rendering reader.)
  */
 function rssText(text: string): string {
-  return escapeText(text);
+  return text.replace(/&(?=#|[a-z][a-z0-9]*;)/gi, '&amp;').replace(/<(?=[a-z!/?])/gi, '&lt;');
 }
 
 /**
@@ -84,7 +89,7 @@ function writeItem(entry: PreparedEntry, lines: string[], uses: Uses): void {
   if (title !== '') lines.push(`            <title>${cdataSection(rssText(title))}</title>`);
   if (entry.link !== undefined) lines.push(`            <link>${escapeText(entry.link)}</link>`);
   lines.push(
-    `            <guid isPermaLink="${entry.idIsLink ? 'true' : 'false'}">${escapeText(entry.id)}</guid>`,
+    `            <guid isPermaLink="${entry.idIsLink ? 'true' : 'false'}">${escapeText(entry.guid)}</guid>`,
     `            <pubDate>${(entry.published ?? entry.updated).toUTCString()}</pubDate>`,
   );
   if (description !== undefined) lines.push(`            <description>${cdataSection(description)}</description>`);

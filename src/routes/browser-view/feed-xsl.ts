@@ -24,7 +24,7 @@ export const FEED_XSL = `<?xml version="1.0" encoding="utf-8"?>
   <xsl:variable name="title">
     <xsl:choose>
       <xsl:when test="$isAtom"><xsl:value-of select="/atom:feed/atom:title"/></xsl:when>
-      <!-- Our RSS text is HTML-escaped plain text (render-feed.ts rssText). -->
+      <!-- Our RSS text is plain text with what could read as markup escaped (formats/rss.ts rssText). -->
       <xsl:otherwise><xsl:call-template name="decode"><xsl:with-param name="text" select="/rss/channel/title"/></xsl:call-template></xsl:otherwise>
     </xsl:choose>
   </xsl:variable>
@@ -105,7 +105,7 @@ export const FEED_XSL = `<?xml version="1.0" encoding="utf-8"?>
 
   <xsl:template match="item">
     <xsl:call-template name="entry">
-      <!-- HTML-escaped plain text, as Atom's (render-feed.ts rssText, rssName). -->
+      <!-- Plain text with what could read as markup escaped (formats/rss.ts rssText, rssName). -->
       <xsl:with-param name="title">
         <xsl:call-template name="decode"><xsl:with-param name="text" select="title"/></xsl:call-template>
       </xsl:with-param>
