@@ -41,6 +41,37 @@ export interface Podcast {
   season?: number;
   /** full, trailer or bonus. */
   episodeType?: string;
+  /** itunes:title: the episode's title without show name or numbers. */
+  title?: string;
+  /** itunes:subtitle. */
+  subtitle?: string;
+  /** podcast:transcript, each format the publisher offers. */
+  transcripts?: Transcript[];
+  /** podcast:chapters. */
+  chapters?: { url: string; type: string };
+  /** podcast:person: hosts and guests. */
+  persons?: PodcastPerson[];
+  /** podcast:season's name ("The Lighthouse"). */
+  seasonName?: string;
+  /** podcast:soundbite: seconds into the episode. */
+  soundbites?: Array<{ start: number; duration: number; title?: string }>;
+}
+
+export interface Transcript {
+  url: string;
+  type: string;
+  language?: string;
+  /** "captions" when the file is timed for captions. */
+  rel?: string;
+}
+
+export interface PodcastPerson {
+  name: string;
+  role?: string;
+  group?: string;
+  /** Absolute http(s) URLs. */
+  img?: string;
+  href?: string;
 }
 
 export interface Enclosure {

@@ -145,7 +145,54 @@ function preparePodcast(podcast: Podcast | undefined): Podcast | undefined {
   if (positive(podcast.season)) prepared.season = podcast.season;
   if (podcast.episodeType === 'full' || podcast.episodeType === 'trailer' || podcast.episodeType === 'bonus')
     prepared.episodeType = podcast.episodeType;
+  const seasonName = prepared.season === undefined ? undefined : optionalText(podcast.seasonName);
+  if (seasonName !== undefined) prepared.seasonName = seasonName;
+  const title = optionalText(podcast.title);
+  if (title !== undefined) prepared.title = title;
+  const subtitle = optionalText(podcast.subtitle);
+  if (subtitle !== undefined) prepared.subtitle = subtitle;
+  const transcripts = (podcast.transcripts ?? []).flatMap((transcript) => {
+    const url = normaliseUrl(transcript.url);
+    const type = mediaType(transcript.type);
+    if (url === undefined || type === undefined) return [];
+    return [dropUndefined({ url, type, language: optionalText(transcript.language), rel: optionalText(transcript.rel) })];
+  });
+  if (transcripts.length > 0) prepared.transcripts = transcripts;
+  const chaptersUrl = normaliseUrl(podcast.chapters?.url);
+  const chaptersType = mediaType(podcast.chapters?.type);
+  if (chaptersUrl !== undefined && chaptersType !== undefined) prepared.chapters = { url: chaptersUrl, type: chaptersType };
+  const persons = (podcast.persons ?? []).flatMap((person) => {
+    const name = optionalText(person.name);
+    if (name === undefined) return [];
+    return [
+      dropUndefined({
+        name,
+        role: optionalText(person.role),
+        group: optionalText(person.group),
+        img: normaliseUrl(person.img),
+        href: normaliseUrl(person.href),
+      }),
+    ];
+  });
+  if (persons.length > 0) prepared.persons = persons;
+  const seconds = (value: number): boolean => Number.isFinite(value) && value >= 0;
+  const soundbites = (podcast.soundbites ?? []).flatMap((soundbite) =>
+    seconds(soundbite.start) && seconds(soundbite.duration) && soundbite.duration > 0
+      ? [dropUndefined({ start: soundbite.start, duration: soundbite.duration, title: optionalText(soundbite.title) })]
+      : [],
+  );
+  if (soundbites.length > 0) prepared.soundbites = soundbites;
   return Object.keys(prepared).length === 0 ? undefined : prepared;
+}
+
+function mediaType(type: string | undefined): string | undefined {
+  const text = type === undefined ? undefined : stripXmlInvalid(type).trim();
+  return text !== undefined && MIME_TYPE.test(text) ? text : undefined;
+}
+
+function dropUndefined<T extends object>(value: T): T {
+  for (const key of Object.keys(value) as Array<keyof T>) if (value[key] === undefined) delete value[key];
+  return value;
 }
 
 function prepareSource(source: EntrySource | undefined): EntrySource | undefined {

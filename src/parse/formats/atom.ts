@@ -101,7 +101,7 @@ function normaliseAtomEntry(context: Context, entry: AtomFeed.Entry<string>, fee
     categories: uniqueStrings((entry.categories ?? []).map((category) => plainText(context, category.label ?? category.term))),
     enclosures,
     image: absoluteUrl(context, entry.itunes?.image ?? mediaImage(entry.media), base),
-    podcast: podcastOf(entry.itunes),
+    podcast: podcastOf(context, entry.itunes, undefined, base),
   });
 }
 

@@ -10,6 +10,7 @@ import {
   makeEnclosure,
   makePerson,
   plainText,
+  podcastOf,
   stableId,
   textAsHtml,
   textWithReferences,
@@ -43,6 +44,14 @@ function normaliseJsonItem(context: Context, item: JsonFeed.Item<string>, base: 
       ),
     ),
     image: absoluteUrl(context, item.image ?? item.banner_image, base),
+    // An attachment's duration_in_seconds is the episode's length (JSON Feed 1.1 "Podcasts").
+    podcast: podcastOf(
+      context,
+      undefined,
+      undefined,
+      base,
+      item.attachments?.find((attachment) => Number(attachment.duration_in_seconds) > 0)?.duration_in_seconds,
+    ),
   });
 }
 

@@ -101,7 +101,7 @@ function normaliseRssItem(context: Context, item: RssFeed.Item<string>, feedBase
     ]),
     enclosures,
     image: absoluteUrl(context, item.itunes?.image ?? mediaImage(item.media) ?? imageEnclosure, base),
-    podcast: podcastOf(item.itunes),
+    podcast: podcastOf(context, item.itunes, item.podcast, base),
   });
 }
 
