@@ -74,6 +74,29 @@ export interface PodcastPerson {
   href?: string;
 }
 
+/**
+ * What podcast apps read from a source's channel beside its artwork and rating. Never what names
+ * the upstream feed itself (itunes:new-feed-url, podcast:guid, podcast:locked): docs/podcasts.md.
+ */
+export interface PodcastChannel {
+  /** itunes:author. */
+  author?: string;
+  /** itunes:owner, as the publisher published it. */
+  owner?: { name?: string; email?: string };
+  /** itunes:category, each with its subcategories. */
+  categories?: Array<{ text: string; subcategories?: string[] }>;
+  /** itunes:type: episodic or serial. */
+  type?: string;
+  /** RSS <language>, JSON Feed language (BCP 47). */
+  language?: string;
+  /** itunes:block: keep the feed out of directories. */
+  block?: boolean;
+  /** itunes:complete: no more episodes will come. */
+  complete?: boolean;
+  /** podcast:funding. */
+  funding?: Array<{ url: string; title?: string }>;
+}
+
 export interface Enclosure {
   url: string;
   type?: string;
@@ -95,6 +118,8 @@ export interface ParsedFeed {
   image?: string;
   /** itunes:explicit of the channel, when given. */
   explicit?: boolean;
+  /** The channel's other podcast metadata, when it has any. */
+  podcast?: PodcastChannel;
   entries: Entry[];
 }
 

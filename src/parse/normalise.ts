@@ -1,9 +1,9 @@
 // What every format's normaliser shares: how upstream strings become our fields (plain text,
 // sanitised HTML, absolute URLs without the source's secrets, people, enclosures, ids), and the
 // fingerprint that lets an unchanged item skip all of it.
-import type { MediaNs, PodcastNs, SyNs } from 'feedsmith';
+import type { ItunesNs, MediaNs, PodcastNs, SyNs } from 'feedsmith';
 import { hash } from 'node:crypto';
-import type { Enclosure, Entry, Person, Podcast } from '../model.js';
+import type { Enclosure, Entry, Person, Podcast, PodcastChannel } from '../model.js';
 import type { SecretRedactor } from './redact-secrets.js';
 import { sha256Hex } from '../vault/seal.js';
 import { htmlToText, sanitizeHtml, textToHtml } from './sanitize-html.js';
@@ -13,7 +13,7 @@ import { htmlToText, sanitizeHtml, textToHtml } from './sanitize-html.js';
  * normalising or sanitising changes, or what a refresh makes of the cache (refresh/update-cache.ts),
  * so old entries are made again and unchanged documents parsed again.
  */
-export const NORMALISER_VERSION = '4';
+export const NORMALISER_VERSION = '5';
 // Ids longer than this (or carrying a secret) are replaced by their hash.
 const MAX_ID_LENGTH = 1024;
 const HASH_ID_PREFIX = 'urn:feedproxy:sha256:';
@@ -219,6 +219,45 @@ export function podcastOf(
   });
   if (soundbites.length > 0) podcast.soundbites = soundbites;
   return Object.keys(podcast).length === 0 ? undefined : podcast;
+}
+
+/**
+ * What podcast apps read from a channel beside its artwork and rating, or undefined when it says
+ * none of it. Left out on purpose (docs/podcasts.md): itunes:new-feed-url and podcast:guid, which
+ * name the upstream feed and would move an app's subscription to it, and podcast:locked, the
+ * upstream owner's word about their own feed.
+ */
+export function podcastChannelOf(
+  context: Context,
+  itunes: ItunesNs.Feed | undefined,
+  podcastNs: PodcastNs.Feed<string> | undefined,
+  language: unknown,
+  base: string,
+): PodcastChannel | undefined {
+  const channel: PodcastChannel = {};
+  const author = plainText(context, itunes?.author);
+  if (author !== undefined) channel.author = author;
+  const owner = makePerson(context, itunes?.owner?.name, itunes?.owner?.email, undefined, base);
+  if (owner.name !== undefined || owner.email !== undefined) channel.owner = compact({ name: owner.name, email: owner.email });
+  const categories = (itunes?.categories ?? []).flatMap((category) => {
+    const text = plainText(context, category.text);
+    if (text === undefined) return [];
+    const subcategories = uniqueStrings((category.categories ?? []).map((subcategory) => plainText(context, subcategory.text)));
+    return [subcategories.length === 0 ? { text } : { text, subcategories }];
+  });
+  if (categories.length > 0) channel.categories = categories;
+  const type = itunes?.type?.trim().toLowerCase();
+  if (type === 'episodic' || type === 'serial') channel.type = type;
+  const tag = languageOf(language);
+  if (tag !== undefined) channel.language = tag;
+  if (typeof itunes?.block === 'boolean') channel.block = itunes.block;
+  if (typeof itunes?.complete === 'boolean') channel.complete = itunes.complete;
+  const funding = (podcastNs?.fundings ?? []).flatMap((fund) => {
+    const url = absoluteUrl(context, fund.url, base);
+    return url === undefined ? [] : [compact({ url, title: plainText(context, fund.display) })];
+  });
+  if (funding.length > 0) channel.funding = funding;
+  return Object.keys(channel).length === 0 ? undefined : channel;
 }
 
 /** The entry id: upstream's if usable, else the link, else a hash of what the entry says. */

@@ -2,7 +2,7 @@
 // carry, URLs normalised, ids made valid URIs and unique, dates resolved, podcast values checked.
 // Every format's writer (formats/) starts from this and only decides how to spell it.
 import { createHash } from 'node:crypto';
-import type { CachedEntry, Podcast } from '../model.js';
+import type { CachedEntry, Podcast, PodcastChannel } from '../model.js';
 import { entryDate, parseDate } from '../pipeline/merge.js';
 import type { PublishedEntry, SourceFacet } from '../pipeline/feed-options.js';
 import { stripXmlInvalid } from '../text.js';
@@ -30,6 +30,8 @@ export interface RenderInput {
   image?: string;
   /** Channel itunes:explicit, when the sources say. */
   explicit?: boolean;
+  /** The channel's podcast metadata as the sources agree on it (publish/rebuild-feed.ts). */
+  podcast?: PodcastChannel;
   entries: RenderEntry[];
 }
 
@@ -44,6 +46,7 @@ export interface PreparedFeed {
   stylesheetUrl?: string;
   image?: string;
   explicit?: boolean;
+  podcast?: PodcastChannel;
   updated: Date;
   generator: string;
   entries: PreparedEntry[];
@@ -86,6 +89,7 @@ export function prepareFeed(input: RenderInput): PreparedFeed {
     image: normaliseUrl(input.image),
     // Written as it is (rss.ts): only a boolean may reach the document.
     explicit: typeof input.explicit === 'boolean' ? input.explicit : undefined,
+    podcast: preparePodcastChannel(input.podcast),
     updated: validDate(input.updated) ?? latestOf(input.entries) ?? new Date(0),
     generator: stripXmlInvalid(input.generator),
     entries: input.entries.map((entry) => prepareEntry(entry, usedIds)),
@@ -182,6 +186,36 @@ function preparePodcast(podcast: Podcast | undefined): Podcast | undefined {
       : [],
   );
   if (soundbites.length > 0) prepared.soundbites = soundbites;
+  return Object.keys(prepared).length === 0 ? undefined : prepared;
+}
+
+/** Only what the channel's tags can carry: text cleaned, URLs and addresses checked, the two types. */
+function preparePodcastChannel(channel: PodcastChannel | undefined): PodcastChannel | undefined {
+  if (channel === undefined) return undefined;
+  const ownerName = optionalText(channel.owner?.name);
+  const ownerEmail = channel.owner?.email === undefined ? undefined : stripXmlInvalid(channel.owner.email);
+  const email = ownerEmail !== undefined && EMAIL.test(ownerEmail) ? ownerEmail : undefined;
+  const categories = (channel.categories ?? []).flatMap((category) => {
+    const text = optionalText(category.text);
+    if (text === undefined) return [];
+    const subcategories = (category.subcategories ?? []).flatMap((subcategory) => optionalText(subcategory) ?? []);
+    return [subcategories.length === 0 ? { text } : { text, subcategories }];
+  });
+  const funding = (channel.funding ?? []).flatMap((fund) => {
+    const url = normaliseUrl(fund.url);
+    return url === undefined ? [] : [dropUndefined({ url, title: optionalText(fund.title) })];
+  });
+  const language = channel.language === undefined ? undefined : stripXmlInvalid(channel.language).trim();
+  const prepared = dropUndefined<PodcastChannel>({
+    author: optionalText(channel.author),
+    owner: ownerName === undefined && email === undefined ? undefined : dropUndefined({ name: ownerName, email }),
+    categories: categories.length === 0 ? undefined : categories,
+    type: channel.type === 'episodic' || channel.type === 'serial' ? channel.type : undefined,
+    language: language !== undefined && /^[a-z]{2,8}(?:-[a-z0-9]{1,8})*$/i.test(language) ? language : undefined,
+    block: channel.block === true ? true : undefined,
+    complete: channel.complete === true ? true : undefined,
+    funding: funding.length === 0 ? undefined : funding,
+  });
   return Object.keys(prepared).length === 0 ? undefined : prepared;
 }
 

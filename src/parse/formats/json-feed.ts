@@ -10,6 +10,7 @@ import {
   makeEnclosure,
   makePerson,
   plainText,
+  podcastChannelOf,
   podcastOf,
   stableId,
   textAsHtml,
@@ -62,6 +63,8 @@ export function normaliseJson(context: Context, feed: JsonFeed.Feed<string>, bas
     title: textWithReferences(context, feed.title),
     link: absoluteUrl(context, feed.home_page_url, baseUrl),
     description: plainText(context, feed.description),
+    image: absoluteUrl(context, feed.icon, baseUrl),
+    podcast: podcastChannelOf(context, undefined, undefined, feed.language, baseUrl),
     entries: (feed.items ?? []).map((item) =>
       entryOf(context, item, baseUrl, feedAuthors, () => normaliseJsonItem(context, item, baseUrl, feedAuthors)),
     ),

@@ -15,6 +15,7 @@ import {
   mediaImage,
   mediaTitle,
   plainText,
+  podcastChannelOf,
   podcastOf,
   readTtlMinutes,
   resolveBase,
@@ -119,6 +120,7 @@ export function normaliseRss(context: Context, feed: RssFeed.Feed<string>, baseU
     ttlMinutes: readTtlMinutes(feed.ttl, feed.sy),
     image: absoluteUrl(context, feed.itunes?.image ?? feed.image?.url, base),
     explicit: feed.itunes?.explicit,
+    podcast: podcastChannelOf(context, feed.itunes, feed.podcast, feed.language ?? feed.dc?.languages?.[0], base),
     entries: items.map((item) => {
       const shared = item.guid?.value === undefined && sharedLinks.has(item.link ?? '');
       return entryOf(context, item, base, shared ? 'shared-link' : undefined, () => normaliseRssItem(context, item, base, sharedLinkUrls));

@@ -9,6 +9,8 @@ export function renderJson(feed: PreparedFeed): string {
     home_page_url: feed.homeUrl,
     feed_url: feed.selfUrl,
     description: feed.description,
+    icon: feed.image,
+    language: feed.podcast?.language,
     hubs: feed.hubUrl === undefined ? undefined : [{ type: 'WebSub', url: feed.hubUrl }],
     items: feed.entries.map(jsonItem),
   };

@@ -41,6 +41,41 @@ function rssName(text: string): string {
   return text.replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
+/**
+ * The channel's podcast metadata (publish/rebuild-feed.ts keeps what the sources agree on), before
+ * the items: the validator warns of channel elements after them.
+ */
+function writePodcastChannel(feed: PreparedFeed, lines: string[], uses: Uses): void {
+  const channel = feed.podcast;
+  if (channel === undefined) return;
+  if (channel.language !== undefined) lines.push(`        <language>${escapeText(channel.language)}</language>`);
+  const before = lines.length;
+  if (channel.author !== undefined) lines.push(`        <itunes:author>${escapeText(channel.author)}</itunes:author>`);
+  if (channel.owner !== undefined) {
+    lines.push('        <itunes:owner>');
+    if (channel.owner.name !== undefined) lines.push(`            <itunes:name>${escapeText(channel.owner.name)}</itunes:name>`);
+    if (channel.owner.email !== undefined) lines.push(`            <itunes:email>${escapeText(channel.owner.email)}</itunes:email>`);
+    lines.push('        </itunes:owner>');
+  }
+  for (const category of channel.categories ?? []) {
+    const open = `        <itunes:category text="${escapeAttribute(category.text)}"`;
+    if (category.subcategories === undefined) lines.push(`${open}/>`);
+    else {
+      lines.push(`${open}>`);
+      for (const subcategory of category.subcategories) lines.push(`            <itunes:category text="${escapeAttribute(subcategory)}"/>`);
+      lines.push('        </itunes:category>');
+    }
+  }
+  if (channel.type !== undefined) lines.push(`        <itunes:type>${channel.type}</itunes:type>`);
+  if (channel.block === true) lines.push('        <itunes:block>Yes</itunes:block>');
+  if (channel.complete === true) lines.push('        <itunes:complete>Yes</itunes:complete>');
+  if (lines.length > before) uses.itunes = true;
+  for (const fund of channel.funding ?? []) {
+    uses.podcast = true;
+    lines.push(`        <podcast:funding url="${escapeAttribute(fund.url)}">${escapeText(fund.title ?? fund.url)}</podcast:funding>`);
+  }
+}
+
 /** What the items need declared on the root element. */
 interface Uses {
   content: boolean;
@@ -63,6 +98,7 @@ export function renderRss(feed: PreparedFeed): string {
   if (feed.selfUrl !== undefined)
     lines.push(`        <atom:link href="${escapeAttribute(feed.selfUrl)}" rel="self" type="application/rss+xml"/>`);
   if (feed.hubUrl !== undefined) lines.push(`        <atom:link href="${escapeAttribute(feed.hubUrl)}" rel="hub"/>`);
+  writePodcastChannel(feed, lines, uses);
   for (const entry of feed.entries) writeItem(entry, lines, uses);
   // Channel artwork and rating for podcast apps (no Google Play tags or owner details: we have none).
   if (feed.image !== undefined) lines.push(`        <itunes:image href="${escapeAttribute(feed.image)}"/>`);
