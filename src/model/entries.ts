@@ -41,6 +41,60 @@ export interface Podcast {
   season?: number;
   /** full, trailer or bonus. */
   episodeType?: string;
+  /** itunes:title: the episode's title without show name or numbers. */
+  title?: string;
+  /** itunes:subtitle. */
+  subtitle?: string;
+  /** podcast:transcript, each format the publisher offers. */
+  transcripts?: Transcript[];
+  /** podcast:chapters. */
+  chapters?: { url: string; type: string };
+  /** podcast:person: hosts and guests. */
+  persons?: PodcastPerson[];
+  /** podcast:season's name ("The Lighthouse"). */
+  seasonName?: string;
+  /** podcast:soundbite: seconds into the episode. */
+  soundbites?: Array<{ start: number; duration: number; title?: string }>;
+}
+
+export interface Transcript {
+  url: string;
+  type: string;
+  language?: string;
+  /** "captions" when the file is timed for captions. */
+  rel?: string;
+}
+
+export interface PodcastPerson {
+  name: string;
+  role?: string;
+  group?: string;
+  /** Absolute http(s) URLs. */
+  img?: string;
+  href?: string;
+}
+
+/**
+ * What podcast apps read from a source's channel beside its artwork and rating. Never what names
+ * the upstream feed itself (itunes:new-feed-url, podcast:guid, podcast:locked): docs/podcasts.md.
+ */
+export interface PodcastChannel {
+  /** itunes:author. */
+  author?: string;
+  /** itunes:owner, as the publisher published it. */
+  owner?: { name?: string; email?: string };
+  /** itunes:category, each with its subcategories. */
+  categories?: Array<{ text: string; subcategories?: string[] }>;
+  /** itunes:type: episodic or serial. */
+  type?: string;
+  /** RSS <language>, JSON Feed language (BCP 47). */
+  language?: string;
+  /** itunes:block: keep the feed out of directories. */
+  block?: boolean;
+  /** itunes:complete: no more episodes will come. */
+  complete?: boolean;
+  /** podcast:funding. */
+  funding?: Array<{ url: string; title?: string }>;
 }
 
 export interface Enclosure {
@@ -64,6 +118,8 @@ export interface ParsedFeed {
   image?: string;
   /** itunes:explicit of the channel, when given. */
   explicit?: boolean;
+  /** The channel's other podcast metadata, when it has any. */
+  podcast?: PodcastChannel;
   entries: Entry[];
 }
 

@@ -1,7 +1,7 @@
 // The records the store keeps, as plain data: users, sources, feeds and what a feed publishes,
 // connections, WebSub subscriptions. Secrets inside them are sealed by the vault before they are
 // stored. Nothing here reads or writes anything: the repositories in store/ do.
-import type { CachedEntry } from './entries.js';
+import type { CachedEntry, PodcastChannel } from './entries.js';
 import type { RenderedFormat } from './formats.js';
 
 export type SourceStatus = 'new' | 'ok' | 'stale' | 'failing' | 'disabled' | 'unauthorized';
@@ -55,6 +55,8 @@ export interface SourceRecord {
   image?: string;
   /** The upstream channel's itunes:explicit. */
   explicit?: boolean;
+  /** The upstream channel's other podcast metadata (author, owner, categories…), secrets scrubbed. */
+  podcast?: PodcastChannel;
   /**
    * Keyed digests of the normalised URLs this source answers to (services/source-index.ts): the
    * duplicate index's keys, so a delete can drop them. Absent on sources created before the index.

@@ -1,9 +1,9 @@
 // What every format's normaliser shares: how upstream strings become our fields (plain text,
 // sanitised HTML, absolute URLs without the source's secrets, people, enclosures, ids), and the
 // fingerprint that lets an unchanged item skip all of it.
-import type { MediaNs, SyNs } from 'feedsmith';
+import type { ItunesNs, MediaNs, PodcastNs, SyNs } from 'feedsmith';
 import { hash } from 'node:crypto';
-import type { Enclosure, Entry, Person, Podcast } from '../model.js';
+import type { Enclosure, Entry, Person, Podcast, PodcastChannel } from '../model.js';
 import type { SecretRedactor } from './redact-secrets.js';
 import { sha256Hex } from '../vault/seal.js';
 import { htmlToText, sanitizeHtml, textToHtml } from './sanitize-html.js';
@@ -13,7 +13,7 @@ import { htmlToText, sanitizeHtml, textToHtml } from './sanitize-html.js';
  * normalising or sanitising changes, or what a refresh makes of the cache (refresh/update-cache.ts),
  * so old entries are made again and unchanged documents parsed again.
  */
-export const NORMALISER_VERSION = '7';
+export const NORMALISER_VERSION = '8';
 // Ids longer than this (or carrying a secret) are replaced by their hash.
 const MAX_ID_LENGTH = 1024;
 const HASH_ID_PREFIX = 'urn:feedproxy:sha256:';
@@ -163,19 +163,145 @@ export function mediaTitle(media: MediaNs.ItemOrFeed | undefined): string | unde
   return media?.title?.value ?? media?.groups?.find((group) => group.title?.value)?.title?.value;
 }
 
-/** The iTunes tags of an episode that podcast apps read, or undefined when there are none. */
+/** What an episode's iTunes tags say, as feedsmith reads them. */
+interface ItunesItem {
+  duration?: number;
+  explicit?: boolean;
+  episode?: number;
+  season?: number;
+  episodeType?: string;
+  title?: string;
+  subtitle?: string;
+}
+
+// A BCP 47 tag as feeds write it (en, de-DE, zh-Hant-TW); anything else is no language to republish.
+const LANGUAGE_TAG = /^[a-z]{2,8}(?:-[a-z0-9]{1,8})*$/i;
+const MEDIA_TYPE = /^[\w.+-]+\/[\w.+-]+$/;
+
+/** A language tag (xml:lang, RSS <language>, JSON Feed language), or undefined. */
+export function languageOf(value: unknown): string | undefined {
+  const tag = typeof value === 'string' ? value.trim() : '';
+  return LANGUAGE_TAG.test(tag) ? tag : undefined;
+}
+
+function mediaTypeOf(value: unknown): string | undefined {
+  const type = typeof value === 'string' ? value.trim().toLowerCase() : '';
+  return MEDIA_TYPE.test(type) ? type : undefined;
+}
+
+/** A short keyword attribute (podcast:person role, transcript rel), lower-cased, or undefined. */
+function keywordOf(context: Context, value: unknown): string | undefined {
+  const text = plainText(context, value)?.toLowerCase();
+  return text !== undefined && text.length <= 64 ? text : undefined;
+}
+
+function secondsOf(value: unknown): number | undefined {
+  const seconds = Number(value);
+  return Number.isFinite(seconds) && seconds >= 0 && seconds < 1e9 ? seconds : undefined;
+}
+
+/**
+ * What podcast apps read from an episode beside its enclosure: the iTunes tags and the Podcasting
+ * 2.0 ones (https://podcastindex.org/namespace/1.0), or undefined when there are none. Text goes
+ * through the text rules and URLs through absoluteUrl (the source's secrets taken out), as every
+ * other field's; podcast:season and podcast:episode fill in what the iTunes tags do not say.
+ */
 export function podcastOf(
-  itunes: { duration?: number; explicit?: boolean; episode?: number; season?: number; episodeType?: string } | undefined,
+  context: Context,
+  itunes: ItunesItem | undefined,
+  podcastNs: PodcastNs.Item | undefined,
+  base: string,
+  durationSeconds?: number,
 ): Podcast | undefined {
-  if (itunes === undefined) return undefined;
   const podcast: Podcast = {};
-  if (Number.isFinite(itunes.duration) && (itunes.duration ?? 0) > 0) podcast.duration = Math.round(itunes.duration!);
-  if (typeof itunes.explicit === 'boolean') podcast.explicit = itunes.explicit;
-  if (Number.isSafeInteger(itunes.episode) && (itunes.episode ?? 0) > 0) podcast.episode = itunes.episode!;
-  if (Number.isSafeInteger(itunes.season) && (itunes.season ?? 0) > 0) podcast.season = itunes.season!;
-  const episodeType = itunes.episodeType?.trim().toLowerCase();
+  const duration = itunes?.duration ?? durationSeconds;
+  if (Number.isFinite(duration) && (duration ?? 0) > 0) podcast.duration = Math.round(duration!);
+  if (typeof itunes?.explicit === 'boolean') podcast.explicit = itunes.explicit;
+  const episode = itunes?.episode ?? podcastNs?.episode?.number;
+  if (Number.isSafeInteger(episode) && (episode ?? 0) > 0) podcast.episode = episode!;
+  const season = itunes?.season ?? podcastNs?.season?.number;
+  if (Number.isSafeInteger(season) && (season ?? 0) > 0) podcast.season = season!;
+  const episodeType = itunes?.episodeType?.trim().toLowerCase();
   if (episodeType === 'full' || episodeType === 'trailer' || episodeType === 'bonus') podcast.episodeType = episodeType;
+  const seasonName = podcast.season === undefined ? undefined : plainText(context, podcastNs?.season?.name);
+  if (seasonName !== undefined) podcast.seasonName = seasonName;
+  const title = plainText(context, itunes?.title);
+  if (title !== undefined) podcast.title = title;
+  const subtitle = plainText(context, itunes?.subtitle);
+  if (subtitle !== undefined) podcast.subtitle = subtitle;
+  const transcripts = (podcastNs?.transcripts ?? []).flatMap((transcript) => {
+    const url = absoluteUrl(context, transcript.url, base);
+    const type = mediaTypeOf(transcript.type);
+    if (url === undefined || type === undefined) return [];
+    const language = languageOf(transcript.language);
+    const rel = keywordOf(context, transcript.rel);
+    return [compact({ url, type, language, rel })];
+  });
+  if (transcripts.length > 0) podcast.transcripts = transcripts;
+  const chaptersUrl = absoluteUrl(context, podcastNs?.chapters?.url, base);
+  const chaptersType = mediaTypeOf(podcastNs?.chapters?.type);
+  if (chaptersUrl !== undefined && chaptersType !== undefined) podcast.chapters = { url: chaptersUrl, type: chaptersType };
+  const persons = (podcastNs?.persons ?? []).flatMap((person) => {
+    const name = plainText(context, person.display);
+    if (name === undefined) return [];
+    return [
+      compact({
+        name,
+        role: keywordOf(context, person.role),
+        group: keywordOf(context, person.group),
+        img: absoluteUrl(context, person.img, base),
+        href: absoluteUrl(context, person.href, base),
+      }),
+    ];
+  });
+  if (persons.length > 0) podcast.persons = persons;
+  const soundbites = (podcastNs?.soundbites ?? []).flatMap((soundbite) => {
+    const start = secondsOf(soundbite.startTime);
+    const length = secondsOf(soundbite.duration);
+    if (start === undefined || length === undefined || length === 0) return [];
+    return [compact({ start, duration: length, title: plainText(context, soundbite.display) })];
+  });
+  if (soundbites.length > 0) podcast.soundbites = soundbites;
   return Object.keys(podcast).length === 0 ? undefined : podcast;
+}
+
+/**
+ * What podcast apps read from a channel beside its artwork and rating, or undefined when it says
+ * none of it. Left out on purpose (docs/podcasts.md): itunes:new-feed-url and podcast:guid, which
+ * name the upstream feed and would move an app's subscription to it, and podcast:locked, the
+ * upstream owner's word about their own feed.
+ */
+export function podcastChannelOf(
+  context: Context,
+  itunes: ItunesNs.Feed | undefined,
+  podcastNs: PodcastNs.Feed<string> | undefined,
+  language: unknown,
+  base: string,
+): PodcastChannel | undefined {
+  const channel: PodcastChannel = {};
+  const author = plainText(context, itunes?.author);
+  if (author !== undefined) channel.author = author;
+  const owner = makePerson(context, itunes?.owner?.name, itunes?.owner?.email, undefined, base);
+  if (owner.name !== undefined || owner.email !== undefined) channel.owner = compact({ name: owner.name, email: owner.email });
+  const categories = (itunes?.categories ?? []).flatMap((category) => {
+    const text = plainText(context, category.text);
+    if (text === undefined) return [];
+    const subcategories = uniqueStrings((category.categories ?? []).map((subcategory) => plainText(context, subcategory.text)));
+    return [subcategories.length === 0 ? { text } : { text, subcategories }];
+  });
+  if (categories.length > 0) channel.categories = categories;
+  const type = itunes?.type?.trim().toLowerCase();
+  if (type === 'episodic' || type === 'serial') channel.type = type;
+  const tag = languageOf(language);
+  if (tag !== undefined) channel.language = tag;
+  if (typeof itunes?.block === 'boolean') channel.block = itunes.block;
+  if (typeof itunes?.complete === 'boolean') channel.complete = itunes.complete;
+  const funding = (podcastNs?.fundings ?? []).flatMap((fund) => {
+    const url = absoluteUrl(context, fund.url, base);
+    return url === undefined ? [] : [compact({ url, title: plainText(context, fund.display) })];
+  });
+  if (funding.length > 0) channel.funding = funding;
+  return Object.keys(channel).length === 0 ? undefined : channel;
 }
 
 /** The entry id: upstream's if usable, else the link, else a hash of what the entry says. */

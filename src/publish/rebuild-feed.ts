@@ -10,6 +10,7 @@ import {
   FEED_FORMATS,
   type CachedEntry,
   type FeedRecord,
+  type PodcastChannel,
   type RenderedFormat,
   type RenderedMeta,
   type SourceRecord,
@@ -195,15 +196,54 @@ function facetOf(source: SourceRecord): SourceFacet {
 
 /**
  * What podcast apps read from the channel: the artwork of the first source (in the feed's order)
- * that has one and nothing masked in it, and explicit when any source says so.
+ * that has one and nothing masked in it, explicit when any source says so, and the rest of the
+ * channel's metadata as its sources agree on it (podcastMetadataOf).
  */
-function podcastChannelOf(sources: SourceRecord[]): { image?: string; explicit?: boolean } {
+function podcastChannelOf(sources: SourceRecord[]): { image?: string; explicit?: boolean; podcast?: PodcastChannel } {
   const image = sources
     .map((source) => source.image)
     .find((url) => url !== undefined && /^https?:\/\//i.test(url) && maskUrl(url) === url && !url.includes(REDACTED));
   const ratings = sources.map((source) => source.explicit);
   const explicit = ratings.includes(true) ? true : ratings.length > 0 && ratings.every((rating) => rating === false) ? false : undefined;
-  return { ...(image === undefined ? {} : { image }), ...(explicit === undefined ? {} : { explicit }) };
+  const podcast = podcastMetadataOf(sources);
+  return {
+    ...(image === undefined ? {} : { image }),
+    ...(explicit === undefined ? {} : { explicit }),
+    ...(podcast === undefined ? {} : { podcast }),
+  };
+}
+
+/**
+ * A channel's author, owner, categories, type, language, funding and completeness speak for one
+ * show: a feed of one source republishes its source's; a merge of several publishes a value only
+ * where every source says the same (the categories every source lists), since one show's author or
+ * serial order said of another's episodes would be false. Blocked from directories when any source
+ * is (a private feed kept out of Apple's directory stays out, merged or not). Funding links with
+ * anything masked in them are not shared, as artwork is not. docs/podcasts.md
+ */
+function podcastMetadataOf(sources: SourceRecord[]): PodcastChannel | undefined {
+  if (sources.length === 0) return undefined;
+  const channels = sources.map((source) => source.podcast ?? {});
+  const agreed = <K extends keyof PodcastChannel>(key: K): PodcastChannel[K] | undefined => {
+    const first = JSON.stringify(channels[0]![key] ?? null);
+    return first !== 'null' && channels.every((channel) => JSON.stringify(channel[key] ?? null) === first) ? channels[0]![key] : undefined;
+  };
+  const categories = (channels[0]!.categories ?? []).filter((category) =>
+    channels.every((channel) => (channel.categories ?? []).some((other) => JSON.stringify(other) === JSON.stringify(category))),
+  );
+  const funding = agreed('funding')?.filter(({ url }) => /^https?:\/\//i.test(url) && maskUrl(url) === url && !url.includes(REDACTED));
+  const podcast: PodcastChannel = {
+    author: agreed('author'),
+    owner: agreed('owner'),
+    categories: categories.length === 0 ? undefined : categories,
+    type: agreed('type'),
+    language: agreed('language'),
+    block: channels.some((channel) => channel.block === true) ? true : undefined,
+    complete: agreed('complete'),
+    funding: funding === undefined || funding.length === 0 ? undefined : funding,
+  };
+  for (const key of Object.keys(podcast) as Array<keyof PodcastChannel>) if (podcast[key] === undefined) delete podcast[key];
+  return Object.keys(podcast).length === 0 ? undefined : podcast;
 }
 
 /** Rebuilds every feed that includes the source; failures are the caller's to log. */

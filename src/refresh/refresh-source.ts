@@ -291,6 +291,7 @@ async function refreshLoaded(deps: Deps, source: SourceRecord, options: RefreshO
         siteUrl: parsed.link ? scrubText(parsed.link, secrets) : source.siteUrl,
         image: parsed.image === undefined ? undefined : scrubText(parsed.image, secrets),
         explicit: parsed.explicit,
+        podcast: parsed.podcast === undefined ? undefined : scrubEntry(parsed.podcast, secrets),
         entryCount: update.entries.length,
         cachedBytes: update.bytes,
         // Every entry now cached was scrubbed for these secrets: rescrubbed above, or fetched and scrubbed.

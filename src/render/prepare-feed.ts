@@ -3,7 +3,7 @@
 // checked.
 // Every format's writer (formats/) starts from this and only decides how to spell it.
 import { createHash } from 'node:crypto';
-import type { CachedEntry, Podcast } from '../model.js';
+import type { CachedEntry, Podcast, PodcastChannel } from '../model.js';
 import { entryDate, parseDate } from '../pipeline/merge.js';
 import type { PublishedEntry, SourceFacet } from '../pipeline/feed-options.js';
 import { stripXmlInvalid } from '../text.js';
@@ -31,6 +31,8 @@ export interface RenderInput {
   image?: string;
   /** Channel itunes:explicit, when the sources say. */
   explicit?: boolean;
+  /** The channel's podcast metadata as the sources agree on it (publish/rebuild-feed.ts). */
+  podcast?: PodcastChannel;
   entries: RenderEntry[];
 }
 
@@ -45,6 +47,7 @@ export interface PreparedFeed {
   stylesheetUrl?: string;
   image?: string;
   explicit?: boolean;
+  podcast?: PodcastChannel;
   updated: Date;
   generator: string;
   entries: PreparedEntry[];
@@ -92,6 +95,7 @@ export function prepareFeed(input: RenderInput): PreparedFeed {
     image: normaliseUrl(input.image),
     // Written as it is (rss.ts): only a boolean may reach the document.
     explicit: typeof input.explicit === 'boolean' ? input.explicit : undefined,
+    podcast: preparePodcastChannel(input.podcast),
     updated: validDate(input.updated) ?? latestOf(input.entries) ?? new Date(0),
     generator: stripXmlInvalid(input.generator),
     entries: input.entries.map((entry) => prepareEntry(entry, usedIds)),
@@ -153,7 +157,84 @@ function preparePodcast(podcast: Podcast | undefined): Podcast | undefined {
   if (positive(podcast.season)) prepared.season = podcast.season;
   if (podcast.episodeType === 'full' || podcast.episodeType === 'trailer' || podcast.episodeType === 'bonus')
     prepared.episodeType = podcast.episodeType;
+  const seasonName = prepared.season === undefined ? undefined : optionalText(podcast.seasonName);
+  if (seasonName !== undefined) prepared.seasonName = seasonName;
+  const title = optionalText(podcast.title);
+  if (title !== undefined) prepared.title = title;
+  const subtitle = optionalText(podcast.subtitle);
+  if (subtitle !== undefined) prepared.subtitle = subtitle;
+  const transcripts = (podcast.transcripts ?? []).flatMap((transcript) => {
+    const url = normaliseUrl(transcript.url);
+    const type = mediaType(transcript.type);
+    if (url === undefined || type === undefined) return [];
+    return [dropUndefined({ url, type, language: optionalText(transcript.language), rel: optionalText(transcript.rel) })];
+  });
+  if (transcripts.length > 0) prepared.transcripts = transcripts;
+  const chaptersUrl = normaliseUrl(podcast.chapters?.url);
+  const chaptersType = mediaType(podcast.chapters?.type);
+  if (chaptersUrl !== undefined && chaptersType !== undefined) prepared.chapters = { url: chaptersUrl, type: chaptersType };
+  const persons = (podcast.persons ?? []).flatMap((person) => {
+    const name = optionalText(person.name);
+    if (name === undefined) return [];
+    return [
+      dropUndefined({
+        name,
+        role: optionalText(person.role),
+        group: optionalText(person.group),
+        img: normaliseUrl(person.img),
+        href: normaliseUrl(person.href),
+      }),
+    ];
+  });
+  if (persons.length > 0) prepared.persons = persons;
+  const seconds = (value: number): boolean => Number.isFinite(value) && value >= 0;
+  const soundbites = (podcast.soundbites ?? []).flatMap((soundbite) =>
+    seconds(soundbite.start) && seconds(soundbite.duration) && soundbite.duration > 0
+      ? [dropUndefined({ start: soundbite.start, duration: soundbite.duration, title: optionalText(soundbite.title) })]
+      : [],
+  );
+  if (soundbites.length > 0) prepared.soundbites = soundbites;
   return Object.keys(prepared).length === 0 ? undefined : prepared;
+}
+
+/** Only what the channel's tags can carry: text cleaned, URLs and addresses checked, the two types. */
+function preparePodcastChannel(channel: PodcastChannel | undefined): PodcastChannel | undefined {
+  if (channel === undefined) return undefined;
+  const ownerName = optionalText(channel.owner?.name);
+  const ownerEmail = channel.owner?.email === undefined ? undefined : stripXmlInvalid(channel.owner.email);
+  const email = ownerEmail !== undefined && EMAIL.test(ownerEmail) ? ownerEmail : undefined;
+  const categories = (channel.categories ?? []).flatMap((category) => {
+    const text = optionalText(category.text);
+    if (text === undefined) return [];
+    const subcategories = (category.subcategories ?? []).flatMap((subcategory) => optionalText(subcategory) ?? []);
+    return [subcategories.length === 0 ? { text } : { text, subcategories }];
+  });
+  const funding = (channel.funding ?? []).flatMap((fund) => {
+    const url = normaliseUrl(fund.url);
+    return url === undefined ? [] : [dropUndefined({ url, title: optionalText(fund.title) })];
+  });
+  const language = channel.language === undefined ? undefined : stripXmlInvalid(channel.language).trim();
+  const prepared = dropUndefined<PodcastChannel>({
+    author: optionalText(channel.author),
+    owner: ownerName === undefined && email === undefined ? undefined : dropUndefined({ name: ownerName, email }),
+    categories: categories.length === 0 ? undefined : categories,
+    type: channel.type === 'episodic' || channel.type === 'serial' ? channel.type : undefined,
+    language: language !== undefined && /^[a-z]{2,8}(?:-[a-z0-9]{1,8})*$/i.test(language) ? language : undefined,
+    block: channel.block === true ? true : undefined,
+    complete: channel.complete === true ? true : undefined,
+    funding: funding.length === 0 ? undefined : funding,
+  });
+  return Object.keys(prepared).length === 0 ? undefined : prepared;
+}
+
+function mediaType(type: string | undefined): string | undefined {
+  const text = type === undefined ? undefined : stripXmlInvalid(type).trim();
+  return text !== undefined && MIME_TYPE.test(text) ? text : undefined;
+}
+
+function dropUndefined<T extends object>(value: T): T {
+  for (const key of Object.keys(value) as Array<keyof T>) if (value[key] === undefined) delete value[key];
+  return value;
 }
 
 function prepareSource(source: EntrySource | undefined): EntrySource | undefined {

@@ -128,6 +128,7 @@ async function createReservedSource(
     ...(probe.parsed.link ? { siteUrl: scrubText(probe.parsed.link, probe.secrets) } : {}),
     ...(probe.parsed.image ? { image: scrubText(probe.parsed.image, probe.secrets) } : {}),
     ...(probe.parsed.explicit === undefined ? {} : { explicit: probe.parsed.explicit }),
+    ...(probe.parsed.podcast === undefined ? {} : { podcast: scrubEntry(probe.parsed.podcast, probe.secrets) }),
     upstreamMinMinutes,
     urlDigests: urlDigestsOf(deps, [inputUrl, probe.storedUrl], input.connectionId),
     entryCount: entries.length,
@@ -198,6 +199,7 @@ async function changeSource(
       changes.title = scrubText(changes.title ?? base.title, secrets);
       if (base.siteUrl !== undefined) changes.siteUrl = scrubText(base.siteUrl, secrets);
       if (base.image !== undefined) changes.image = scrubText(base.image, secrets);
+      if (base.podcast !== undefined) changes.podcast = scrubEntry(base.podcast, secrets);
       if (base.lastError !== undefined) changes.lastError = scrubText(base.lastError, secrets);
       // And its validators, sent back as they came: one that holds the value is dropped.
       changes.etag = validatorToKeep(base.etag, secrets);

@@ -15,6 +15,7 @@ import {
   mediaImage,
   mediaTitle,
   plainText,
+  podcastChannelOf,
   podcastOf,
   readTtlMinutes,
   resolveBase,
@@ -101,7 +102,7 @@ function normaliseAtomEntry(context: Context, entry: AtomFeed.Entry<string>, fee
     categories: uniqueStrings((entry.categories ?? []).map((category) => plainText(context, category.label ?? category.term))),
     enclosures,
     image: absoluteUrl(context, entry.itunes?.image ?? mediaImage(entry.media), base),
-    podcast: podcastOf(entry.itunes),
+    podcast: podcastOf(context, entry.itunes, undefined, base),
   });
 }
 
@@ -116,6 +117,7 @@ export function normaliseAtom(context: Context, feed: AtomFeed.Feed<string>, bas
     ttlMinutes: readTtlMinutes(undefined, feed.sy),
     image: absoluteUrl(context, feed.itunes?.image ?? feed.logo ?? feed.icon, base),
     explicit: feed.itunes?.explicit,
+    podcast: podcastChannelOf(context, feed.itunes, undefined, feed.xml?.lang, base),
     entries: (feed.entries ?? []).map((entry) =>
       entryOf(context, entry, base, feedAuthors, () => normaliseAtomEntry(context, entry, base, feedAuthors)),
     ),

@@ -10,6 +10,8 @@ import {
   makeEnclosure,
   makePerson,
   plainText,
+  podcastChannelOf,
+  podcastOf,
   stableId,
   textAsHtml,
   textWithReferences,
@@ -43,6 +45,14 @@ function normaliseJsonItem(context: Context, item: JsonFeed.Item<string>, base: 
       ),
     ),
     image: absoluteUrl(context, item.image ?? item.banner_image, base),
+    // An attachment's duration_in_seconds is the episode's length (JSON Feed 1.1 "Podcasts").
+    podcast: podcastOf(
+      context,
+      undefined,
+      undefined,
+      base,
+      item.attachments?.find((attachment) => Number(attachment.duration_in_seconds) > 0)?.duration_in_seconds,
+    ),
   });
 }
 
@@ -53,6 +63,8 @@ export function normaliseJson(context: Context, feed: JsonFeed.Feed<string>, bas
     title: textWithReferences(context, feed.title),
     link: absoluteUrl(context, feed.home_page_url, baseUrl),
     description: plainText(context, feed.description),
+    image: absoluteUrl(context, feed.icon, baseUrl),
+    podcast: podcastChannelOf(context, undefined, undefined, feed.language, baseUrl),
     entries: (feed.items ?? []).map((item) =>
       entryOf(context, item, baseUrl, feedAuthors, () => normaliseJsonItem(context, item, baseUrl, feedAuthors)),
     ),

@@ -15,6 +15,7 @@ import {
   mediaImage,
   mediaTitle,
   plainText,
+  podcastChannelOf,
   podcastOf,
   readTtlMinutes,
   resolveBase,
@@ -125,7 +126,7 @@ function normaliseRssItem(
     ]),
     enclosures,
     image: absoluteUrl(context, item.itunes?.image ?? mediaImage(item.media) ?? imageEnclosure, base),
-    podcast: podcastOf(item.itunes),
+    podcast: podcastOf(context, item.itunes, item.podcast, base),
   });
 }
 
@@ -144,6 +145,7 @@ export function normaliseRss(context: Context, feed: RssFeed.Feed<string>, baseU
     ttlMinutes: readTtlMinutes(feed.ttl, feed.sy),
     image: absoluteUrl(context, feed.itunes?.image ?? feed.image?.url, base),
     explicit: feed.itunes?.explicit,
+    podcast: podcastChannelOf(context, feed.itunes, feed.podcast, feed.language ?? feed.dc?.languages?.[0], base),
     entries: items.map((item) => {
       const shared = item.guid?.value === undefined && sharedLinks.has(item.link ?? '');
       const byEnclosure = toldApartByEnclosure.has(item);

@@ -25,6 +25,8 @@ export function renderAtom(feed: PreparedFeed): string {
   if (feed.selfUrl !== undefined) lines.push(`    <link rel="self" href="${escapeAttribute(feed.selfUrl)}"/>`);
   if (feed.hubUrl !== undefined) lines.push(`    <link rel="hub" href="${escapeAttribute(feed.hubUrl)}"/>`);
   if (feed.description !== undefined) lines.push(`    <subtitle>${escapeText(feed.description)}</subtitle>`);
+  // RFC 4287 §4.2.8: the feed's image, which readers show (RSS carries it as itunes:image).
+  if (feed.image !== undefined) lines.push(`    <logo>${escapeText(feed.image)}</logo>`);
   for (const entry of feed.entries) writeEntry(entry, lines);
   lines.push('</feed>');
   return lines.join('\n');

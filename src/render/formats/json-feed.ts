@@ -9,6 +9,8 @@ export function renderJson(feed: PreparedFeed): string {
     home_page_url: feed.homeUrl,
     feed_url: feed.selfUrl,
     description: feed.description,
+    icon: feed.image,
+    language: feed.podcast?.language,
     hubs: feed.hubUrl === undefined ? undefined : [{ type: 'WebSub', url: feed.hubUrl }],
     items: feed.entries.map(jsonItem),
   };
@@ -39,8 +41,14 @@ function jsonItem(entry: PreparedEntry): Record<string, unknown> {
             url: enclosure.url,
             mime_type: enclosure.type ?? 'application/octet-stream',
             size_in_bytes: enclosure.length,
+            duration_in_seconds: durationOf(entry, enclosure.type),
           })),
     // JSON Feed 1.1 "Extensions": a key of our own, starting with an underscore.
     _feedproxy: entry.source === undefined ? undefined : { source: { title: entry.source.title, url: entry.source.url } },
   };
+}
+
+/** JSON Feed 1.1 "Podcasts": the episode's length, on the attachments that are the episode (audio or video). */
+function durationOf(entry: PreparedEntry, type: string | undefined): number | undefined {
+  return /^(?:audio|video)\//i.test(type ?? '') ? entry.podcast?.duration : undefined;
 }

@@ -14,6 +14,7 @@ const NAMESPACES = {
   content: ' xmlns:content="http://purl.org/rss/1.0/modules/content/"',
   atom: ' xmlns:atom="http://www.w3.org/2005/Atom"',
   itunes: ' xmlns:itunes="http://www.itunes.com/dtds/podcast-1.0.dtd"',
+  podcast: ' xmlns:podcast="https://podcastindex.org/namespace/1.0"',
 };
 
 /** itunes:duration as H:MM:SS (the validator's and Apple's form). */
@@ -45,15 +46,51 @@ function rssName(text: string): string {
   return text.replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
+/**
+ * The channel's podcast metadata (publish/rebuild-feed.ts keeps what the sources agree on), before
+ * the items: the validator warns of channel elements after them.
+ */
+function writePodcastChannel(feed: PreparedFeed, lines: string[], uses: Uses): void {
+  const channel = feed.podcast;
+  if (channel === undefined) return;
+  if (channel.language !== undefined) lines.push(`        <language>${escapeText(channel.language)}</language>`);
+  const before = lines.length;
+  if (channel.author !== undefined) lines.push(`        <itunes:author>${escapeText(channel.author)}</itunes:author>`);
+  if (channel.owner !== undefined) {
+    lines.push('        <itunes:owner>');
+    if (channel.owner.name !== undefined) lines.push(`            <itunes:name>${escapeText(channel.owner.name)}</itunes:name>`);
+    if (channel.owner.email !== undefined) lines.push(`            <itunes:email>${escapeText(channel.owner.email)}</itunes:email>`);
+    lines.push('        </itunes:owner>');
+  }
+  for (const category of channel.categories ?? []) {
+    const open = `        <itunes:category text="${escapeAttribute(category.text)}"`;
+    if (category.subcategories === undefined) lines.push(`${open}/>`);
+    else {
+      lines.push(`${open}>`);
+      for (const subcategory of category.subcategories) lines.push(`            <itunes:category text="${escapeAttribute(subcategory)}"/>`);
+      lines.push('        </itunes:category>');
+    }
+  }
+  if (channel.type !== undefined) lines.push(`        <itunes:type>${channel.type}</itunes:type>`);
+  if (channel.block === true) lines.push('        <itunes:block>Yes</itunes:block>');
+  if (channel.complete === true) lines.push('        <itunes:complete>Yes</itunes:complete>');
+  if (lines.length > before) uses.itunes = true;
+  for (const fund of channel.funding ?? []) {
+    uses.podcast = true;
+    lines.push(`        <podcast:funding url="${escapeAttribute(fund.url)}">${escapeText(fund.title ?? fund.url)}</podcast:funding>`);
+  }
+}
+
 /** What the items need declared on the root element. */
 interface Uses {
   content: boolean;
   authors: boolean;
   itunes: boolean;
+  podcast: boolean;
 }
 
 export function renderRss(feed: PreparedFeed): string {
-  const uses: Uses = { content: false, authors: false, itunes: feed.image !== undefined || feed.explicit !== undefined };
+  const uses: Uses = { content: false, authors: false, podcast: false, itunes: feed.image !== undefined || feed.explicit !== undefined };
   const lines = [
     '    <channel>',
     `        <title>${escapeText(rssText(feed.title))}</title>`,
@@ -66,6 +103,7 @@ export function renderRss(feed: PreparedFeed): string {
   if (feed.selfUrl !== undefined)
     lines.push(`        <atom:link href="${escapeAttribute(feed.selfUrl)}" rel="self" type="application/rss+xml"/>`);
   if (feed.hubUrl !== undefined) lines.push(`        <atom:link href="${escapeAttribute(feed.hubUrl)}" rel="hub"/>`);
+  writePodcastChannel(feed, lines, uses);
   for (const entry of feed.entries) writeItem(entry, lines, uses);
   // Channel artwork and rating for podcast apps (no Google Play tags or owner details: we have none).
   if (feed.image !== undefined) lines.push(`        <itunes:image href="${escapeAttribute(feed.image)}"/>`);
@@ -77,6 +115,7 @@ export function renderRss(feed: PreparedFeed): string {
     feed.selfUrl !== undefined || feed.hubUrl !== undefined ? NAMESPACES.atom : '',
     uses.authors && !uses.content ? NAMESPACES.dc : '',
     uses.itunes ? NAMESPACES.itunes : '',
+    uses.podcast ? NAMESPACES.podcast : '',
   ].join('');
   return `${xmlPrologue(feed.stylesheetUrl)}\n<rss version="2.0"${namespaces}>\n${lines.join('\n')}`;
 }
@@ -99,7 +138,7 @@ function writeItem(entry: PreparedEntry, lines: string[], uses: Uses): void {
   }
   for (const category of entry.categories) lines.push(`            <category>${escapeText(rssName(category))}</category>`);
   // RSS has room for one enclosure per item, with a type and a length (0 when unknown).
-  const enclosure = entry.enclosures[0];
+  const enclosure = rssEnclosureOf(entry);
   if (enclosure !== undefined) {
     const type = enclosure.type ?? 'application/octet-stream';
     lines.push(
@@ -121,10 +160,21 @@ function writeItem(entry: PreparedEntry, lines: string[], uses: Uses): void {
   lines.push('        </item>');
 }
 
-/** The iTunes tags podcast apps read from an episode; only what the source gave. */
+/**
+ * The one enclosure RSS carries: the episode's audio or video, where the item has one, since that is
+ * what a podcast app plays (a cover JPEG listed first would leave the episode without it); else the first.
+ */
+function rssEnclosureOf(entry: PreparedEntry): PreparedEntry['enclosures'][number] | undefined {
+  return entry.enclosures.find((enclosure) => /^(?:audio|video)\//i.test(enclosure.type ?? '')) ?? entry.enclosures[0];
+}
+
+/**
+ * The iTunes and Podcasting 2.0 tags podcast apps read from an episode; only what the source gave.
+ * The artwork is written whenever the entry has one, podcast tags or not (an episode that says
+ * nothing else still shows its own image).
+ */
 function writeItunesTags(entry: PreparedEntry, lines: string[], uses: Uses): void {
-  const podcast = entry.podcast;
-  if (podcast === undefined) return;
+  const podcast = entry.podcast ?? {};
   const before = lines.length;
   if (podcast.duration !== undefined) lines.push(`            <itunes:duration>${itunesDuration(podcast.duration)}</itunes:duration>`);
   if (entry.image !== undefined) lines.push(`            <itunes:image href="${escapeAttribute(entry.image)}"/>`);
@@ -132,5 +182,35 @@ function writeItunesTags(entry: PreparedEntry, lines: string[], uses: Uses): voi
   if (podcast.episode !== undefined) lines.push(`            <itunes:episode>${podcast.episode}</itunes:episode>`);
   if (podcast.season !== undefined) lines.push(`            <itunes:season>${podcast.season}</itunes:season>`);
   if (podcast.episodeType !== undefined) lines.push(`            <itunes:episodeType>${podcast.episodeType}</itunes:episodeType>`);
+  if (podcast.title !== undefined) lines.push(`            <itunes:title>${escapeText(podcast.title)}</itunes:title>`);
+  if (podcast.subtitle !== undefined) lines.push(`            <itunes:subtitle>${escapeText(podcast.subtitle)}</itunes:subtitle>`);
   if (lines.length > before) uses.itunes = true;
+  writePodcastTags(podcast, lines, uses);
+}
+
+/** The Podcasting 2.0 tags of an episode (https://podcastindex.org/namespace/1.0). */
+function writePodcastTags(podcast: NonNullable<PreparedEntry['podcast']>, lines: string[], uses: Uses): void {
+  const before = lines.length;
+  const attributes = (values: Record<string, string | number | undefined>): string =>
+    Object.entries(values)
+      .filter((entry): entry is [string, string | number] => entry[1] !== undefined)
+      .map(([name, value]) => ` ${name}="${escapeAttribute(String(value))}"`)
+      .join('');
+  for (const transcript of podcast.transcripts ?? []) {
+    const { url, type, language, rel } = transcript;
+    lines.push(`            <podcast:transcript${attributes({ url, type, language, rel })}/>`);
+  }
+  if (podcast.chapters !== undefined) lines.push(`            <podcast:chapters${attributes(podcast.chapters)}/>`);
+  for (const person of podcast.persons ?? []) {
+    const { role, group, img, href } = person;
+    lines.push(`            <podcast:person${attributes({ role, group, img, href })}>${escapeText(person.name)}</podcast:person>`);
+  }
+  if (podcast.season !== undefined)
+    lines.push(`            <podcast:season${attributes({ name: podcast.seasonName })}>${podcast.season}</podcast:season>`);
+  if (podcast.episode !== undefined) lines.push(`            <podcast:episode>${podcast.episode}</podcast:episode>`);
+  for (const soundbite of podcast.soundbites ?? []) {
+    const open = `            <podcast:soundbite${attributes({ startTime: soundbite.start, duration: soundbite.duration })}`;
+    lines.push(soundbite.title === undefined ? `${open}/>` : `${open}>${escapeText(soundbite.title)}</podcast:soundbite>`);
+  }
+  if (lines.length > before) uses.podcast = true;
 }
