@@ -2,7 +2,7 @@
 // SSRF guard and fetch-once as POST /api/v1/sources), and every category a merged feed of its
 // sources. One outline failing never stops the others; each gets its own line in the report.
 import type { Deps } from '../deps.js';
-import { InternalError, isCodedError } from '../errors.js';
+import { BadRequestError, InternalError, isCodedError } from '../errors.js';
 import { maskUrl, scrubText, secretValuesOf } from '../secrets/scrub.js';
 import { createFeed, updateFeed } from '../services/feeds.js';
 import { createSource } from '../services/sources.js';
@@ -35,13 +35,22 @@ export interface ImportReport {
 /** Sources fetched at once: polite to upstreams, and bounds one import's share of the process. */
 const IMPORT_CONCURRENCY = 4;
 const CATEGORY_SEPARATOR = ' / ';
-const MAX_FEED_TITLE = 300;
+/**
+ * Characters of a title, a category name and a category path, as a feed's title is cut: every
+ * outline's report carries its category path, so an uncapped label of 100 KB over 990 outlines
+ * made a 101 MB answer from a 149 KB upload (and a 950 KB one a 500).
+ */
+const MAX_LABEL = 300;
+/** As POST /api/v1/sources; checked before the title is scrubbed of the URL's secrets, which costs with the URL's length. */
+const MAX_URL_LENGTH = 4096;
 
 /** A subscription outline, flattened out of its categories. */
 interface Subscription {
   title: string;
   rawUrl: string;
   category: string | null;
+  /** Refused while flattening (a URL too long to look at): not imported, reported as failed. */
+  error?: { error: string; message: string };
 }
 
 /** Parses `opmlText` (a BadRequestError when it is not usable OPML) and imports it for `userId`. */
@@ -49,9 +58,10 @@ export async function importOpml(deps: Deps, userId: string, opmlText: string): 
   const subscriptions = flatten(parseOpml(opmlText).outlines, []);
   const reports: OutlineReport[] = subscriptions.map((subscription) => ({
     title: subscription.title,
-    url: maskUrl(subscription.rawUrl),
+    url: subscription.error ? originOf(subscription.rawUrl) : maskUrl(subscription.rawUrl),
     category: subscription.category,
     result: 'failed',
+    ...(subscription.error ? { error: subscription.error } : {}),
   }));
 
   // Decided up front, in document order: the first copy of a URL is the one imported.
@@ -59,6 +69,7 @@ export async function importOpml(deps: Deps, userId: string, opmlText: string): 
   const toImport: number[] = [];
   const copies: Array<{ index: number; of: number }> = [];
   for (const [index, subscription] of subscriptions.entries()) {
+    if (subscription.error) continue;
     const key = normaliseUrl(subscription.rawUrl);
     // The API's own duplicate index: the two ways in agree on what is already there.
     const existing = key === undefined ? undefined : await findDuplicateSource(deps, userId, [subscription.rawUrl]);
@@ -111,9 +122,15 @@ function flatten(outlines: OpmlOutline[], path: string[]): Subscription[] {
     const own: Subscription[] = [];
     if (outline.xmlUrl !== undefined) {
       const rawUrl = outline.xmlUrl.trim();
-      // A title naming the token is still the token.
-      const title = scrubText(cleanLabel(outline.title) ?? label ?? '', secretValuesOf(rawUrl));
-      own.push({ title, rawUrl, category: path.length ? path.join(CATEGORY_SEPARATOR) : null });
+      const category = path.length ? cutLabel(path.join(CATEGORY_SEPARATOR)) : null;
+      if (rawUrl.length > MAX_URL_LENGTH) {
+        // Its title may name the URL's token, and is not shown: scrubbing it would read the whole URL.
+        const message = `xmlUrl is longer than ${MAX_URL_LENGTH} characters`;
+        own.push({ title: '', rawUrl, category, error: { error: BadRequestError.code, message } });
+      } else {
+        // A title naming the token is still the token.
+        own.push({ title: scrubText(cleanLabel(outline.title) ?? label ?? '', secretValuesOf(rawUrl)), rawUrl, category });
+      }
     }
     // An unnamed category is transparent: its outlines belong to the one around it.
     const childPath = outline.xmlUrl === undefined && label ? [...path, label] : path;
@@ -130,7 +147,7 @@ async function feedsOfCategories(
   const sourcesByCategory = new Map<string, string[]>();
   for (const report of reports) {
     if (report.category === null || report.sourceId === undefined) continue;
-    const title = report.category.slice(0, MAX_FEED_TITLE).trim();
+    const title = report.category;
     sourcesByCategory.set(title, [...(sourcesByCategory.get(title) ?? []), report.sourceId]);
   }
   const feeds: FeedRecord[] = [];
@@ -158,9 +175,26 @@ function errorOf(deps: Deps, error: unknown): { error: string; message: string }
   return { error: InternalError.code, message: 'Internal error while importing this outline' };
 }
 
+/** Whitespace runs as one space, cut to MAX_LABEL characters; undefined when nothing is left. */
 function cleanLabel(label: string | undefined): string | undefined {
-  const cleaned = label?.replace(/\s+/g, ' ').trim();
+  const cleaned = label === undefined ? undefined : cutLabel(label.replace(/\s+/g, ' '));
   return cleaned ? cleaned : undefined;
+}
+
+function cutLabel(label: string): string {
+  const cut = label.length > MAX_LABEL ? label.slice(0, MAX_LABEL) : label;
+  // A surrogate pair is not cut in two.
+  return (/[\ud800-\udbff]$/.test(cut) && label.length > MAX_LABEL ? cut.slice(0, -1) : cut).trim();
+}
+
+/** The scheme and host of a URL not shown whole (its path and query may hold a token); `***` if it has none. */
+function originOf(rawUrl: string): string {
+  try {
+    const { origin } = new URL(rawUrl);
+    return origin === 'null' ? '***' : `${origin}/***`;
+  } catch {
+    return '***';
+  }
 }
 
 /** Runs `work` on every item, at most `limit` at a time. */

@@ -148,6 +148,55 @@ describe('OPML import refuses unusable documents', () => {
     expect(response.json().outlines[0]).toMatchObject({ title: 'Tom & Jerry’s A<b> &lt;', result: 'added' });
   });
 
+  it('keeps its report within a small multiple of the upload, however long a category label', async () => {
+    // Every outline's report carries its category path: one 100 KB label over 990 outlines made a
+    // 101 MB answer from a 149 KB upload; 950 KB, a 500. ftp: URLs, so nothing is fetched.
+    const label = `Category ${'A'.repeat(20_000)}`;
+    const outlines = Array.from({ length: 200 }, (_, i) => `<outline text="o${i}" xmlUrl="ftp://e.example/${i}"/>`).join('');
+    const payload = opmlOf(`<outline text="${label}">${outlines}</outline>`);
+    const before = upstream.requests.length;
+    const response = await post(payload);
+    expect(response.statusCode, response.body.slice(0, 300)).toBe(200);
+    expect(response.body.length).toBeLessThan(payload.length * 5);
+    const report = response.json();
+    expect(report.summary).toEqual({ added: 0, duplicate: 0, failed: 200 });
+    expect(new Set(report.outlines.map((outline: { category: string }) => outline.category))).toEqual(new Set([label.slice(0, 300)]));
+    expect(upstream.requests.length).toBe(before);
+  });
+
+  it('cuts a category path of long labels, and a title, to 300 characters', async () => {
+    const long = (letter: string) => letter.repeat(1_000);
+    const response = await post(
+      opmlOf(
+        `<outline text="${long('a')}"><outline text="${long('b')}"><outline text="${long('c')}" xmlUrl="ftp://e.example/x"/></outline></outline>`,
+      ),
+    );
+    expect(response.statusCode, response.body.slice(0, 300)).toBe(200);
+    const [outline] = response.json().outlines;
+    expect([outline.category, outline.title]).toEqual([long('a').slice(0, 300), long('c').slice(0, 300)]);
+  });
+
+  it('refuses an outline whose xmlUrl is over 4096 characters in its own report line, showing only its origin', async () => {
+    const token = `tok${'9'.repeat(10_000)}`;
+    const payload = opmlOf(
+      `<outline text="see ${token.slice(0, 200)}" xmlUrl="http://e.example/feed?token=${token}"/><outline text="fine" xmlUrl="ftp://e.example/y"/>`,
+    );
+    const before = upstream.requests.length;
+    const response = await post(payload);
+    expect(response.statusCode, response.body.slice(0, 300)).toBe(200);
+    const [refused, other] = response.json().outlines;
+    expect(refused).toEqual({
+      title: '',
+      url: 'http://e.example/***',
+      category: null,
+      result: 'failed',
+      error: { error: 'FP_BAD_REQUEST', message: 'xmlUrl is longer than 4096 characters' },
+    });
+    expect(other).toMatchObject({ title: 'fine', result: 'failed' });
+    expect(response.body).not.toContain('999999');
+    expect(upstream.requests.length).toBe(before);
+  });
+
   it('is documented in the OpenAPI description', async () => {
     const spec = (await t.app.inject({ method: 'GET', url: '/openapi.json' })).json();
     expect(Object.keys(spec.paths['/api/v1/opml'].post.requestBody.content).sort()).toEqual([
