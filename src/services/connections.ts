@@ -7,12 +7,29 @@ import { connected, disabledByRemoval, getOwnedConnectionOrThrow, providerOf } f
 import type { ConnectionRecord } from '../model.js';
 import { resetForRetry } from '../model/source-policy.js';
 import { isStoreBusy } from '../store/kv.js';
+import { lease } from '../store/leases.js';
 import { logBackgroundFailure } from '../store-unavailable.js';
 import { leftToNextWrite, republish, rewriteSource } from './sources.js';
 import { randomToken, sha256Hex } from '../vault/seal.js';
 
 export const CALLBACK_PATH = '/oauth/callback';
 const DEFAULT_REQUEST_TOKEN_TTL_SECONDS = 15 * 60;
+/**
+ * New connections a user may have waiting for their first authorization. Each is a record, its
+ * request-token index and a set member the user gets for a POST, and a call to the provider: without
+ * a bound, a script could store them by the hundred thousand. A connected one took the user's
+ * authorization at the provider, so only pending ones are counted (a relink adds no record).
+ */
+export const MAX_PENDING_CONNECTIONS = 10;
+/**
+ * How long a never-authorized connection is kept past the expiry of its authorization link before a
+ * new start removes it: a callback that passed the expiry check may still be exchanging its token
+ * (the provider's answer may take the fetch timeout, up to 10 minutes).
+ */
+const EXPIRED_PENDING_KEPT_MS = 15 * 60_000;
+/** How long a start waits for the same user's start under way (the provider's answer) before a 409. */
+const START_WAIT_MS = 10_000;
+const START_LEASE_MS = 30_000;
 
 /** Request tokens are looked up by hash: the store never holds one in clear, not even as a key. */
 function tokenHash(token: string): string {
@@ -31,6 +48,61 @@ export async function startConnection(
 ): Promise<{ connection: ConnectionRecord; authorizeUrl: string }> {
   const previous = existingId ? await getOwnedConnectionOrThrow(deps, userId, existingId) : undefined;
   const provider = providerOf(deps, previous?.provider ?? providerId);
+  if (previous) return requestAuthorization(deps, userId, provider, previous);
+  // One new start of the user's at a time: the bound is checked and the connection saved under the lease.
+  const owner = `${deps.instanceId}:${randomToken(6)}`;
+  const started = await deps.registry.leases.withLease(
+    lease.connectionStart(userId),
+    owner,
+    { ttlMs: START_LEASE_MS, waitMs: START_WAIT_MS, pollMs: 25 },
+    async () => {
+      await makeRoomForPending(deps, userId);
+      return requestAuthorization(deps, userId, provider);
+    },
+  );
+  if (!started.held) throw new ConflictError('Another connection of yours is being started; try again in a moment.');
+  return started.value;
+}
+
+/**
+ * Removes the user's connections never authorized whose authorization link expired (past
+ * EXPIRED_PENDING_KEPT_MS), and refuses a new one while MAX_PENDING_CONNECTIONS others wait: before
+ * the provider is asked for a request token. A connection that was ever connected is never removed
+ * here: its sources hang on it, and a relink brings it back.
+ */
+async function makeRoomForPending(deps: Deps, userId: string): Promise<void> {
+  const now = deps.now().getTime();
+  const pending = (await deps.registry.listConnections(userId)).filter((connection) => connection.accessTokenSealed === undefined);
+  const waiting = [];
+  for (const connection of pending) {
+    if (pendingExpiresAt(deps, connection) + EXPIRED_PENDING_KEPT_MS < now) await deps.registry.deleteConnection(connection);
+    else waiting.push(connection);
+  }
+  if (waiting.length >= MAX_PENDING_CONNECTIONS)
+    throw new ConflictError(
+      `You have ${waiting.length} connections waiting for authorization (at most ${MAX_PENDING_CONNECTIONS}): ` +
+        'authorize one, or remove one you no longer need (DELETE /api/v1/connections/:id), then start again. ' +
+        `One never authorized is removed by the next start ${Math.round(EXPIRED_PENDING_KEPT_MS / 60_000)} minutes after its link expired.`,
+    );
+}
+
+/**
+ * When a never-authorized connection's authorization link expires. One whose request was used by a
+ * callback whose exchange then failed holds none any more: it counts from its start, as its link did.
+ */
+function pendingExpiresAt(deps: Deps, connection: ConnectionRecord): number {
+  if (connection.requestExpiresAt !== undefined) return Date.parse(connection.requestExpiresAt);
+  const ttlSeconds = deps.config.providers[connection.provider]?.requestTokenTtlSeconds ?? DEFAULT_REQUEST_TOKEN_TTL_SECONDS;
+  return Date.parse(connection.updatedAt) + ttlSeconds * 1000;
+}
+
+/** A request token from the provider, written as a new pending connection or over the relinked one. */
+async function requestAuthorization(
+  deps: Deps,
+  userId: string,
+  provider: ReturnType<typeof providerOf>,
+  previous?: ConnectionRecord,
+): Promise<{ connection: ConnectionRecord; authorizeUrl: string }> {
   const settings = deps.config.providers[provider.id]!;
   const callbackUrl = settings.outOfBand ? 'oob' : `${deps.config.publicUrl}${CALLBACK_PATH}`;
   const requestToken = await getRequestToken(provider, deps.fetcher, callbackUrl);

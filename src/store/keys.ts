@@ -28,7 +28,9 @@ export const key = {
   subscription: (id: string) => `websub:sub:${id}`,
   /** Usage counters of a feed's public URLs (stats/feed-stats.ts). */
   feedStats: (feedId: string) => `stats:${feedId}`,
-  /** A signed-out dashboard session, kept until its cookie would have expired anyway. */
+  /** The dashboard sessions of an API key signed out (fields: session ids, and a cutoff): store/sessions.ts. */
+  signedOutSessions: (apiKeyHash: string) => `dashboard:signed-out:${apiKeyHash}`,
+  /** A signed-out dashboard session as releases before session 21 wrote it: read, no longer written. */
   revokedSession: (id: string) => `dashboard:revoked:${id}`,
   /** Every instance's additions to the public limit's counts of one window (routes/public-limit.ts). */
   publicLimit: (windowStart: number) => `public-limit:${windowStart}`,

@@ -47,8 +47,16 @@ export interface KeyValueStore extends DueIndex {
   hasMember(set: string, member: string): Promise<boolean>;
   /** Counters by field under one key; increments are atomic across processes (usage statistics). */
   incrementFields(key: string, increments: Record<string, number>): Promise<void>;
-  /** Plain values beside the counters; the last writer of a field wins. */
-  setFields(key: string, values: Record<string, string>): Promise<void>;
+  /**
+   * Plain values beside the counters; the last writer of a field wins. `expireMs` (Redis) makes the
+   * whole hash lapse that long after this write, as addToField's; the embedded store keeps it.
+   */
+  setFields(key: string, values: Record<string, string>, expireMs?: number): Promise<void>;
+  /**
+   * Raises one numeric field to `value` unless it already holds more, and answers what it holds
+   * after: atomic across processes, so concurrent writers never move it back (a cutoff).
+   */
+  raiseField(key: string, field: string, value: number): Promise<number>;
   readFields(key: string): Promise<Record<string, string>>;
   /** The named fields, or every field of the key when none are named. */
   deleteFields(key: string, fields?: string[]): Promise<void>;

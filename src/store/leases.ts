@@ -16,6 +16,8 @@ export const lease = {
   userIndex: (userId: string) => `user-index:${userId}`,
   /** One process delivers to a WebSub subscription at a time (websub/deliver.ts). */
   websubDelivery: (subscriptionId: string) => `websub:deliver:${subscriptionId}`,
+  /** One start of a new OAuth connection per user at a time, so two never both pass the bound on pending ones (services/connections.ts). */
+  connectionStart: (userId: string) => `connection-start:${userId}`,
   /** One instance sweeps lapsed WebSub subscriptions per interval (websub/delivery-loop.ts). */
   websubSweep: 'websub:sweep',
 };

@@ -19,6 +19,11 @@ type RedisClient = ReturnType<typeof createClient>;
 
 /** Deletes the key only while `owner` holds it: a lease that lapsed and was taken by another stays theirs. */
 const RELEASE_SCRIPT = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
+/** raiseField as one step: the field set to the value unless it holds more; answers what it holds, as text (no rounding on the way back). */
+const RAISE_FIELD_SCRIPT = `local held = redis.call('HGET', KEYS[1], ARGV[1])
+if held and tonumber(held) >= tonumber(ARGV[2]) then return held end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return ARGV[2]`;
 /** Extends the key only while `owner` holds it. */
 const RENEW_SCRIPT = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0";
 /**
@@ -249,9 +254,13 @@ export async function openRedisStore(url: string, prefix: string): Promise<KeyVa
       for (const [field, by] of entries) transaction.hIncrBy(hashKey(key), field, by);
       await transaction.exec();
     },
-    async setFields(key, values) {
+    async setFields(key, values, expireMs) {
       if (Object.keys(values).length === 0) return;
-      await client.hSet(hashKey(key), values);
+      if (expireMs === undefined) await client.hSet(hashKey(key), values);
+      else await client.multi().hSet(hashKey(key), values).pExpire(hashKey(key), Math.ceil(expireMs)).exec();
+    },
+    async raiseField(key, field, value) {
+      return Number(await client.eval(RAISE_FIELD_SCRIPT, { keys: [hashKey(key)], arguments: [field, String(value)] }));
     },
     async readFields(key) {
       const fields = await client.hGetAll(hashKey(key));

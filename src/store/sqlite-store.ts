@@ -236,6 +236,17 @@ export async function openSqliteStore(path: string, busyTimeoutMs = 10_000): Pro
         ...entries.flatMap(([field, value]) => [key, field, value]),
       );
     },
+    async raiseField(key, field, value) {
+      const rows = await query(
+        `INSERT INTO fp_fields(key, field, value) VALUES (?, ?, ?)
+         ON CONFLICT(key, field) DO UPDATE SET value = max(CAST(fp_fields.value AS INTEGER), excluded.value)
+         RETURNING value`,
+        key,
+        field,
+        value,
+      );
+      return Number(rows[0]?.value);
+    },
     async readFields(key) {
       const rows = await query('SELECT field, value FROM fp_fields WHERE key = ?', key);
       return Object.fromEntries(rows.map((row) => [String(row.field), String(row.value)]));

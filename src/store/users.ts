@@ -28,6 +28,8 @@ export function createUserRepository(store: KeyValueStore) {
       await store.set(key.apiKey(apiKeyHash), user.id);
       await store.set(key.user(user.id), updated);
       await store.delete(key.apiKey(user.apiKeyHash));
+      // The old key's signed-out dashboard sessions: the key opens nothing any more.
+      await store.deleteFields(key.signedOutSessions(user.apiKeyHash));
       return updated;
     },
     /** Sources and feeds of a user, from the kept counters (O(1)); undefined until counted once. */

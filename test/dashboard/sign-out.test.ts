@@ -3,9 +3,11 @@
 // of it (another tab, a stolen cookie) kept working. Two instances share one Redis prefix: the copy
 // stops working on both.
 import { afterEach, describe, expect, it } from 'vitest';
+import { MAX_SIGNED_OUT } from '../../src/store/sessions.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { FORM, signIn } from '../helpers/dashboard.js';
-import { deleteRedisKeys, randomSecretKey, REDIS_SKIP_REASON, redisAvailable, uniqueRedisPrefix } from '../helpers/stores.js';
+import { storedItemCount } from '../helpers/store-size.js';
+import { deleteRedisKeys, randomSecretKey, REDIS_SKIP_REASON, redisAvailable, STORES, uniqueRedisPrefix } from '../helpers/stores.js';
 
 async function signOut(t: TestApp, cookie: string) {
   const page = await t.app.inject({ method: 'GET', url: '/dashboard/sources', headers: { cookie } });
@@ -44,6 +46,41 @@ describe('dashboard sign-out', () => {
     // Only that session ended: the same user's other session goes on.
     expect((await sources(t, other)).statusCode).toBe(200);
     expect((await sources(t, await signIn(t, apiKey))).statusCode).toBe(200);
+  });
+
+  // Session 21's review: each sign-out left a record of its own (≈ 119 B) that only expiry bounded —
+  // on SQLite never, as keyv deletes an expired row only when it is read — so one API key signing in
+  // and out at the API's rate could leave ≈ 0.5 M rows a day. Now one record per key, bounded.
+  it.each(STORES)('keeps one bounded record per API key however many sign-outs it makes (%s)', async (store) => {
+    const t = await startTestApp({ store });
+    apps.push(t);
+    const apiKey = await t.createUserKey();
+    const signedOut: string[] = [];
+    const cycle = async () => {
+      const cookie = await signIn(t, apiKey);
+      expect((await signOut(t, cookie)).statusCode).toBe(303);
+      signedOut.push(cookie);
+    };
+    // More sign-outs than the ids a key keeps, then as many again: the oldest are folded into its cutoff.
+    const cycles = 40;
+    for (let i = 0; i < cycles; i++) await cycle();
+    const before = await storedItemCount(t);
+    for (let i = 0; i < cycles; i++) await cycle();
+    expect((await storedItemCount(t)) - before).toBeLessThanOrEqual(1);
+    expect(cycles).toBeGreaterThan(MAX_SIGNED_OUT);
+    // Every one of them is refused still, the folded ones too; a session begun since goes on.
+    for (const cookie of signedOut) expect((await sources(t, cookie)).statusCode).toBe(303);
+    expect((await sources(t, await signIn(t, apiKey))).statusCode).toBe(200);
+  });
+
+  it('still refuses a session that a release before the bounded record signed out', async () => {
+    const t = await startTestApp();
+    apps.push(t);
+    const cookie = await signIn(t, await t.createUserKey());
+    const { s: id } = JSON.parse(t.deps.vault.open(cookie.slice(cookie.indexOf('=') + 1))) as { s: string };
+    // As session 20's sign-out wrote it: a record of its own, expiring with the session.
+    await t.kv.set(`dashboard:revoked:${id}`, { revokedAt: new Date().toISOString() }, 60_000);
+    expect((await sources(t, cookie)).statusCode).toBe(303);
   });
 
   it.skipIf(!redisAvailable)(

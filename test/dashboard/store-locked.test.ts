@@ -63,8 +63,9 @@ describe('the dashboard on a SQLite file locked by another connection', () => {
     const csrf = await csrfOf(t, cookie);
     const other = openSecondConnection(t);
     try {
-      // SQLITE_CONSTRAINT on every write: the database refuses the revocation, and is not busy.
-      await other.exec(`CREATE TRIGGER test_refuse BEFORE INSERT ON keyv BEGIN SELECT RAISE(ABORT, 'refused by the test'); END`);
+      // SQLITE_CONSTRAINT on every write of a field (sign-outs are kept as fields: store/sessions.ts):
+      // the database refuses the revocation, and is not busy.
+      await other.exec(`CREATE TRIGGER test_refuse BEFORE INSERT ON fp_fields BEGIN SELECT RAISE(ABORT, 'refused by the test'); END`);
       const refused = await t.app.inject({
         method: 'POST',
         url: '/dashboard/sign-out',

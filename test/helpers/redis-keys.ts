@@ -49,6 +49,26 @@ export async function readRedisPrefix(url: string, prefix: string): Promise<Map<
   }
 }
 
+/** How many items a prefix holds: a string key is one, a hash one a field, a set or sorted set one a member. */
+export async function countRedisItems(url: string, prefix: string): Promise<number> {
+  const client = await connect(url);
+  try {
+    let count = 0;
+    for await (const keys of client.scanIterator({ MATCH: `${escapeGlob(prefix)}*`, COUNT: 500 })) {
+      for (const key of keys) {
+        const type = await client.type(key);
+        if (type === 'hash') count += await client.hLen(key);
+        else if (type === 'set') count += await client.sCard(key);
+        else if (type === 'zset') count += await client.zCard(key);
+        else count += 1;
+      }
+    }
+    return count;
+  } finally {
+    client.destroy();
+  }
+}
+
 /** Milliseconds until `key` expires: -1 when it never does, -2 when it does not exist (PTTL). */
 export async function redisKeyTtlMs(url: string, key: string): Promise<number> {
   const client = await connect(url);

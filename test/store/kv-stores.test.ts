@@ -29,6 +29,13 @@ describe.each(STORES)('key-value store (%s)', (kind) => {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  it('raises a field only ever upwards, whichever instance writes last', async () => {
+    expect(await one.raiseField('raise:cutoff', 'before', 1_765_000_000_123)).toBe(1_765_000_000_123);
+    expect(await two.raiseField('raise:cutoff', 'before', 1_765_000_000_100)).toBe(1_765_000_000_123);
+    await Promise.all([5, 9, 7].map((by, index) => (index % 2 ? one : two).raiseField('raise:cutoff', 'before', 1_765_000_000_200 + by)));
+    expect(await one.readFields('raise:cutoff')).toEqual({ before: '1765000000209' });
+  });
+
   it('reads on one what the other wrote, one record or many', async () => {
     await one.set('source:1', { id: '1', title: 'ünïcode ✓', nested: { list: [1, 2] } });
     expect(await two.get('source:1')).toEqual({ id: '1', title: 'ünïcode ✓', nested: { list: [1, 2] } });

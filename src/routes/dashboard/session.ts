@@ -1,12 +1,13 @@
 // The dashboard session: one cookie holding {API key, CSRF token, session id, issued at} sealed with
 // the vault (AES-256-GCM), so neither the browser's cookie store nor a proxy log ever holds the key
 // in clear, and a tampered cookie fails to open. Any instance sharing the secret key can open it;
-// signing out leaves a revocation record of the session id in the shared store, which every
-// instance checks, so a copied cookie stops working at once (issue 18).
+// signing out writes the session id into its key's record of signed-out sessions in the shared store
+// (one record per key, bounded: store/sessions.ts), which every instance checks, so a copied cookie
+// stops working at once (issue 18).
 import { randomBytes } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Deps } from '../../deps.js';
-import { safeEqual } from '../../vault/seal.js';
+import { hashApiKey, safeEqual } from '../../vault/seal.js';
 
 export const SESSION_COOKIE = 'fp_dashboard';
 /**
@@ -71,7 +72,7 @@ export async function openSession(deps: SessionDeps, request: FastifyRequest): P
   if (typeof session.k !== 'string') return { csrf: session.c, issuedAt: session.t };
   // A signed-in session without an id (sealed before sign-out could revoke) cannot be revoked: not honoured.
   if (typeof session.s !== 'string') return undefined;
-  if (await deps.registry.sessions.isRevoked(session.s)) return undefined;
+  if (await deps.registry.sessions.isSignedOut(hashApiKey(session.k), session.s, session.t)) return undefined;
   return { csrf: session.c, apiKey: session.k, id: session.s, issuedAt: session.t };
 }
 
@@ -93,13 +94,15 @@ export function writeSession(deps: Pick<Deps, 'vault' | 'now' | 'config'>, reply
 }
 
 /**
- * Signing out: the session id is revoked in the store for as long as the cookie could still be
- * presented, so a copy of it (another tab, a stolen cookie) is refused by every instance.
+ * Signing out: the session id is kept in the store, in its API key's one record of signed-out
+ * sessions (store/sessions.ts), for as long as the cookie could still be presented, so a copy of it
+ * (another tab, a stolen cookie) is refused by every instance.
  */
 export async function revokeSession(deps: SessionDeps, session: DashboardSession | undefined): Promise<void> {
-  if (session?.id === undefined) return;
-  const remainingMs = session.issuedAt + SESSION_DAYS * DAY_MS - deps.now().getTime();
-  if (remainingMs > 0) await deps.registry.sessions.revoke(session.id, deps.now().toISOString(), remainingMs + DAY_MS);
+  if (session?.id === undefined || session.apiKey === undefined) return;
+  const now = deps.now().getTime();
+  if (session.issuedAt + SESSION_DAYS * DAY_MS - now > 0)
+    await deps.registry.sessions.signOut(hashApiKey(session.apiKey), session.id, session.issuedAt, now, SESSION_DAYS * DAY_MS);
 }
 
 /** The header that makes the browser drop its session cookie. */
