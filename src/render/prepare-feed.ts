@@ -98,7 +98,13 @@ export function prepareFeed(input: RenderInput): PreparedFeed {
     podcast: preparePodcastChannel(input.podcast),
     updated: validDate(input.updated) ?? latestOf(input.entries) ?? new Date(0),
     generator: stripXmlInvalid(input.generator),
-    entries: input.entries.map((entry) => prepareEntry(entry, usedIds)),
+    // Ids handed out oldest first (the entries come newest first): of two entries giving one id, the one
+    // readers have known longer keeps it — a newer one taking it would read as that old one, already
+    // seen, and never be shown (a podcast app keys episodes by guid).
+    entries: input.entries
+      .toReversed()
+      .map((entry) => prepareEntry(entry, usedIds))
+      .reverse(),
   };
 }
 
@@ -316,7 +322,8 @@ function guidOf(entry: CachedEntry): string | undefined {
 /**
  * `preferred` when given and not taken yet; otherwise a name-based UUID of the source and upstream
  * id, so the same entry keeps the same id across renders. Two sources can give the same id (a
- * number, a UUID copied between feeds): the first entry keeps it, the next gets a derived one.
+ * number, a UUID copied between feeds): the entry prepared first — the older (prepareFeed) — keeps
+ * it, the other gets a derived one.
  */
 function uniqueId(entry: CachedEntry, preferred: string | undefined, usedIds: Set<string>): string {
   let id = preferred !== undefined && !usedIds.has(preferred) ? preferred : derivedId([entry.sourceId, entry.id]);
