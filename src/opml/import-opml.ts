@@ -128,8 +128,7 @@ function flatten(outlines: OpmlOutline[], path: string[]): Subscription[] {
         const message = `xmlUrl is longer than ${MAX_URL_LENGTH} characters`;
         own.push({ title: '', rawUrl, category, error: { error: BadRequestError.code, message } });
       } else {
-        // A title naming the token is still the token.
-        own.push({ title: scrubText(cleanLabel(outline.title) ?? label ?? '', secretValuesOf(rawUrl)), rawUrl, category });
+        own.push({ title: scrubbedTitle(outline, rawUrl), rawUrl, category });
       }
     }
     // An unnamed category is transparent: its outlines belong to the one around it.
@@ -173,6 +172,18 @@ function errorOf(deps: Deps, error: unknown): { error: string; message: string }
   if (isCodedError(error)) return { error: error.code, message: error.message };
   deps.logger.error({ err: { type: (error as Error)?.name, message: (error as Error)?.message } }, 'opml import step failed');
   return { error: InternalError.code, message: 'Internal error while importing this outline' };
+}
+
+/**
+ * A subscription's title (its `title`, else its `text`) with the URL's secrets scrubbed: a title
+ * naming the token is still the token. Scrubbed before it is cut, or a token straddling the cut
+ * leaves its head behind; bounded first (no secret is longer than the URL), so the scrub reads what
+ * it must and no more.
+ */
+function scrubbedTitle(outline: OpmlOutline, rawUrl: string): string {
+  const given = outline.title?.trim() ? outline.title : (outline.text ?? '');
+  const bounded = given.slice(0, 2 * (MAX_LABEL + MAX_URL_LENGTH)).replace(/\s+/g, ' ');
+  return cutLabel(scrubText(bounded, secretValuesOf(rawUrl)));
 }
 
 /** Whitespace runs as one space, cut to MAX_LABEL characters; undefined when nothing is left. */

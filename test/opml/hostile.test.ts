@@ -176,6 +176,17 @@ describe('OPML import refuses unusable documents', () => {
     expect([outline.category, outline.title]).toEqual([long('a').slice(0, 300), long('c').slice(0, 300)]);
   });
 
+  // Found by the review of the cut: cut first, a token straddling character 300 kept its head.
+  it('scrubs a title of the token of its URL before cutting it to 300 characters', async () => {
+    const token = 'q8Zr3kLmNp4Xw7Yt2Vb6';
+    const title = `${'t'.repeat(290)} ${token}`;
+    const response = await post(opmlOf(`<outline title="${title}" xmlUrl="ftp://e.example/feed?token=${token}"/>`));
+    expect(response.statusCode, response.body.slice(0, 300)).toBe(200);
+    const [outline] = response.json().outlines;
+    expect(outline.title).toBe(`${'t'.repeat(290)} REDACTED`.slice(0, 300));
+    expect(response.body).not.toContain(token.slice(0, 6));
+  });
+
   it('refuses an outline whose xmlUrl is over 4096 characters in its own report line, showing only its origin', async () => {
     const token = `tok${'9'.repeat(10_000)}`;
     const payload = opmlOf(
