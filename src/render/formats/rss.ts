@@ -55,11 +55,12 @@ function writePodcastChannel(feed: PreparedFeed, lines: string[], uses: Uses): v
   if (channel === undefined) return;
   if (channel.language !== undefined) lines.push(`        <language>${escapeText(channel.language)}</language>`);
   const before = lines.length;
-  if (channel.author !== undefined) lines.push(`        <itunes:author>${escapeText(channel.author)}</itunes:author>`);
+  if (channel.author !== undefined) lines.push(`        <itunes:author>${escapeText(rssName(channel.author))}</itunes:author>`);
   if (channel.owner !== undefined) {
     lines.push('        <itunes:owner>');
-    if (channel.owner.name !== undefined) lines.push(`            <itunes:name>${escapeText(channel.owner.name)}</itunes:name>`);
-    if (channel.owner.email !== undefined) lines.push(`            <itunes:email>${escapeText(channel.owner.email)}</itunes:email>`);
+    if (channel.owner.name !== undefined) lines.push(`            <itunes:name>${escapeText(rssName(channel.owner.name))}</itunes:name>`);
+    if (channel.owner.email !== undefined)
+      lines.push(`            <itunes:email>${escapeText(rssName(channel.owner.email))}</itunes:email>`);
     lines.push('        </itunes:owner>');
   }
   for (const category of channel.categories ?? []) {
@@ -77,7 +78,9 @@ function writePodcastChannel(feed: PreparedFeed, lines: string[], uses: Uses): v
   if (lines.length > before) uses.itunes = true;
   for (const fund of channel.funding ?? []) {
     uses.podcast = true;
-    lines.push(`        <podcast:funding url="${escapeAttribute(fund.url)}">${escapeText(fund.title ?? fund.url)}</podcast:funding>`);
+    lines.push(
+      `        <podcast:funding url="${escapeAttribute(fund.url)}">${escapeText(rssText(fund.title ?? fund.url))}</podcast:funding>`,
+    );
   }
 }
 
@@ -182,8 +185,8 @@ function writeItunesTags(entry: PreparedEntry, lines: string[], uses: Uses): voi
   if (podcast.episode !== undefined) lines.push(`            <itunes:episode>${podcast.episode}</itunes:episode>`);
   if (podcast.season !== undefined) lines.push(`            <itunes:season>${podcast.season}</itunes:season>`);
   if (podcast.episodeType !== undefined) lines.push(`            <itunes:episodeType>${podcast.episodeType}</itunes:episodeType>`);
-  if (podcast.title !== undefined) lines.push(`            <itunes:title>${escapeText(podcast.title)}</itunes:title>`);
-  if (podcast.subtitle !== undefined) lines.push(`            <itunes:subtitle>${escapeText(podcast.subtitle)}</itunes:subtitle>`);
+  if (podcast.title !== undefined) lines.push(`            <itunes:title>${escapeText(rssText(podcast.title))}</itunes:title>`);
+  if (podcast.subtitle !== undefined) lines.push(`            <itunes:subtitle>${escapeText(rssText(podcast.subtitle))}</itunes:subtitle>`);
   if (lines.length > before) uses.itunes = true;
   writePodcastTags(podcast, lines, uses);
 }
@@ -203,14 +206,14 @@ function writePodcastTags(podcast: NonNullable<PreparedEntry['podcast']>, lines:
   if (podcast.chapters !== undefined) lines.push(`            <podcast:chapters${attributes(podcast.chapters)}/>`);
   for (const person of podcast.persons ?? []) {
     const { role, group, img, href } = person;
-    lines.push(`            <podcast:person${attributes({ role, group, img, href })}>${escapeText(person.name)}</podcast:person>`);
+    lines.push(`            <podcast:person${attributes({ role, group, img, href })}>${escapeText(rssName(person.name))}</podcast:person>`);
   }
   if (podcast.season !== undefined)
     lines.push(`            <podcast:season${attributes({ name: podcast.seasonName })}>${podcast.season}</podcast:season>`);
   if (podcast.episode !== undefined) lines.push(`            <podcast:episode>${podcast.episode}</podcast:episode>`);
   for (const soundbite of podcast.soundbites ?? []) {
     const open = `            <podcast:soundbite${attributes({ startTime: soundbite.start, duration: soundbite.duration })}`;
-    lines.push(soundbite.title === undefined ? `${open}/>` : `${open}>${escapeText(soundbite.title)}</podcast:soundbite>`);
+    lines.push(soundbite.title === undefined ? `${open}/>` : `${open}>${escapeText(rssText(soundbite.title))}</podcast:soundbite>`);
   }
   if (lines.length > before) uses.podcast = true;
 }
