@@ -24,17 +24,19 @@ export const MAX_RULE_LENGTH = 256;
  * one field of one entry) is bounded by it. re2js's slow path (a DFA building a state per character,
  * then giving up for its NFA) ran 10–35 million instructions × characters per second of CPU on the
  * 2-core build machine (`a.{k}b.{k}[cd]` over pseudo-random a/b, k from 5 to 1,000, cold and warm),
- * so a step costs at most about 50 ms there; its fast path is far below that. `/\brelease\b/i` (11
- * instructions) still reads 45,454 characters of a field.
+ * so a step costs at most about 0.2 s there; its fast path is far below that. Set so that ordinary
+ * rules read ordinary posts whole: `/\b(rust|golang|kubernetes|…|javascript)\b/i` (74 instructions)
+ * reads 27,027 characters, `/\brelease\b/i` (11) 181,818 (at 500,000 the first missed a word 8 KB
+ * into a 9 KB post).
  */
-export const MAX_SCAN_WORK = 500_000;
+export const MAX_SCAN_WORK = 2_000_000;
 /**
  * Instructions of a compiled pattern a saved or previewed rule may have: `[a-z]{1,300}` is about
  * 600, a 250-character alternation of words about 250. At most √MAX_SCAN_WORK, so every rule reads
  * at least as many characters as it has instructions — more than its shortest match can need.
  */
 export const MAX_PROGRAM_SIZE = 700;
-/** The cap before MAX_SCAN_WORK: a feed saved then still runs its rules (each reading 125 characters or more). */
+/** The cap before MAX_SCAN_WORK: a feed saved then still runs its rules (each reading 500 characters or more). */
 const STORED_MAX_PROGRAM_SIZE = 4_000;
 
 /** `/pattern/flags` with flags drawn from i, m, s; anything else is a keyword. */
