@@ -9,6 +9,11 @@ import { key } from './keys.js';
 
 /** Signed-out ids kept per API key: more sign-outs than this within a session's lifetime move the cutoff. */
 export const MAX_SIGNED_OUT = 32;
+/**
+ * How long past its lifetime a signed-out id is kept: an instance whose clock runs behind the one that
+ * signed it out still takes the session for live until then.
+ */
+const CLOCK_SLACK_MS = 24 * 60 * 60 * 1000;
 /** The cutoff's field; session ids are 24 base64url characters, so none is named this. */
 const BEFORE = 'before';
 
@@ -23,13 +28,13 @@ export function createSessionRepository(store: KeyValueStore) {
     },
     /**
      * Signs the session out for good. `lifetimeMs` is how long a session lasts: ids older than that are
-     * dropped (their cookies are refused anyway), and on Redis the record lapses that long after the
-     * last sign-out. The cutoff only ever rises (raiseField), and an id is dropped only once the cutoff
+     * dropped a day later (their cookies are refused anyway, whatever an instance's clock says), and on
+     * Redis the record lapses that long after the last sign-out. The cutoff only ever rises (raiseField), and an id is dropped only once the cutoff
      * as stored covers it, so concurrent sign-outs never let a signed-out session back in.
      */
     async signOut(apiKeyHash: string, id: string, issuedAt: number, now: number, lifetimeMs: number): Promise<void> {
       const record = key.signedOutSessions(apiKeyHash);
-      await store.setFields(record, { [id]: String(issuedAt) }, lifetimeMs);
+      await store.setFields(record, { [id]: String(issuedAt) }, lifetimeMs + CLOCK_SLACK_MS);
       const fields = await store.readFields(record);
       let before = Number(fields[BEFORE] ?? -Infinity);
       const ids = Object.entries(fields)
@@ -38,7 +43,7 @@ export function createSessionRepository(store: KeyValueStore) {
         .sort((a, b) => b.issuedAt - a.issuedAt);
       const folded = ids.slice(MAX_SIGNED_OUT).filter((signedOut) => signedOut.issuedAt > before);
       if (folded.length > 0) before = await store.raiseField(record, BEFORE, Math.max(...folded.map((signedOut) => signedOut.issuedAt)));
-      const dropped = ids.filter((signedOut) => signedOut.issuedAt <= before || signedOut.issuedAt + lifetimeMs < now);
+      const dropped = ids.filter((signedOut) => signedOut.issuedAt <= before || signedOut.issuedAt + lifetimeMs + CLOCK_SLACK_MS < now);
       if (dropped.length > 0)
         await store.deleteFields(
           record,
