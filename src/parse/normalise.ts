@@ -164,15 +164,7 @@ export function mediaTitle(media: MediaNs.ItemOrFeed | undefined): string | unde
 }
 
 /** What an episode's iTunes tags say, as feedsmith reads them. */
-interface ItunesItem {
-  duration?: number;
-  explicit?: boolean;
-  episode?: number;
-  season?: number;
-  episodeType?: string;
-  title?: string;
-  subtitle?: string;
-}
+type ItunesItem = Pick<Podcast, 'duration' | 'explicit' | 'episode' | 'season' | 'episodeType' | 'title' | 'subtitle'>;
 
 // A BCP 47 tag as feeds write it (en, de-DE, zh-Hant-TW); anything else is no language to republish.
 const LANGUAGE_TAG = /^[a-z]{2,8}(?:-[a-z0-9]{1,8})*$/i;
