@@ -4,14 +4,10 @@
 // for their first authorization (409 past that, saying what to do), and a start removes the user's
 // pending connections whose authorization link expired. One start per user at a time, so concurrent
 // starts never pass the bound together.
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { stringify } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { MAX_PENDING_CONNECTIONS } from '../../src/services/connections.js';
-import { buildTestApp, PUBLIC_URL } from '../helpers/app.js';
-import { startFakeProvider } from '../helpers/fake-oauth-provider.js';
+import { PUBLIC_URL } from '../helpers/app.js';
+import { providerApp } from '../helpers/signed-source.js';
 import { storedItemCount } from '../helpers/store-size.js';
 import { STORES } from '../helpers/stores.js';
 
@@ -19,19 +15,8 @@ const STARTS = 15;
 
 describe.each(STORES)('pending OAuth connections (%s store)', (store) => {
   it('are bounded per user: past the bound a start is a 409 that says what to do, and stores nothing', async (context) => {
-    const provider = await startFakeProvider();
-    context.onTestFinished(() => provider.close());
-    const { id: _id, ...settings } = provider.config;
-    const dir = mkdtempSync(join(tmpdir(), 'feedproxy-pending-'));
-    const file = join(dir, 'feedproxy.yaml');
-    writeFileSync(file, stringify({ providers: { netflix: settings } }));
     let nowMs = Date.now();
-    const t = await buildTestApp(context, {
-      store,
-      allowPrivate: [provider.hostPort],
-      env: { FEEDPROXY_CONFIG: file },
-      overrides: { now: () => new Date(nowMs) },
-    });
+    const { t, provider } = await providerApp(context, { store, overrides: { now: () => new Date(nowMs) } });
     const alice = await t.createUserKey('alice');
     const bob = await t.createUserKey('bob');
     const start = (apiKey: string) => t.api(apiKey, { method: 'POST', url: '/api/v1/connections', payload: { provider: 'netflix' } });
@@ -71,13 +56,7 @@ describe.each(STORES)('pending OAuth connections (%s store)', (store) => {
     expect((await t.app.inject({ method: 'GET', url: callback.pathname + callback.search })).statusCode).toBe(200);
   });
   it('are bounded under concurrent starts too: one start per user at a time passes the bound', async (context) => {
-    const provider = await startFakeProvider();
-    context.onTestFinished(() => provider.close());
-    const { id: _id, ...settings } = provider.config;
-    const dir = mkdtempSync(join(tmpdir(), 'feedproxy-pending-'));
-    const file = join(dir, 'feedproxy.yaml');
-    writeFileSync(file, stringify({ providers: { netflix: settings } }));
-    const t = await buildTestApp(context, { store, allowPrivate: [provider.hostPort], env: { FEEDPROXY_CONFIG: file } });
+    const { t } = await providerApp(context, { store });
     const alice = await t.createUserKey('alice');
     const answers = await Promise.all(
       Array.from({ length: STARTS }, () => t.api(alice, { method: 'POST', url: '/api/v1/connections', payload: { provider: 'netflix' } })),

@@ -30,8 +30,8 @@ export async function relink(t: TestApp, apiKey: string, connectionId: string): 
   await authorizeInBrowser(t, await startRelink(t, apiKey, connectionId));
 }
 
-/** A test app configured with a fake OAuth provider, a user connected to it, and a source signed with that connection. */
-export async function signedSource(context: Context, options: AppOptions = {}) {
+/** A fake OAuth provider, closed when the test ends, and a test app configured with it as `netflix`. */
+export async function providerApp(context: Context, options: AppOptions = {}) {
   const provider = await startFakeProvider();
   context.onTestFinished(() => provider.close());
   const { id: _id, ...settings } = provider.config;
@@ -42,6 +42,12 @@ export async function signedSource(context: Context, options: AppOptions = {}) {
     allowPrivate: [provider.hostPort, ...(options.allowPrivate ?? [])],
     env: { FEEDPROXY_CONFIG: file },
   });
+  return { t, provider };
+}
+
+/** A test app configured with a fake OAuth provider, a user connected to it, and a source signed with that connection. */
+export async function signedSource(context: Context, options: AppOptions = {}) {
+  const { t, provider } = await providerApp(context, options);
   const apiKey = await t.createUserKey();
   const started = (await t.api(apiKey, { method: 'POST', url: '/api/v1/connections', payload: { provider: 'netflix' } })).json();
   await authorizeInBrowser(t, started.authorizeUrl);

@@ -300,6 +300,15 @@ describe('finding 7: the Atom feed id', () => {
 describe('an upstream whose ETag echoes the token', () => {
   const TOKEN = 'feedtoken9f8e7d6c5b4a';
 
+  /** An app (the caller's to close), a user and their source of the upstream's `/feed?feed_token=TOKEN`. */
+  async function tokenSource(at: Upstream): Promise<{ app: TestApp; key: string; id: string }> {
+    const app = await startTestApp({ allowPrivate: [at.hostPort] });
+    const key = await app.createUserKey();
+    const created = await app.api(key, { method: 'POST', url: '/api/v1/sources', payload: { url: at.url(`/feed?feed_token=${TOKEN}`) } });
+    expect(created.statusCode, created.body).toBe(201);
+    return { app, key, id: created.json().id as string };
+  }
+
   it('is fetched without that validator: the token is in no stored record, on create nor after the ETag changes', async () => {
     let generation = 1;
     const requests: Array<string | undefined> = [];
@@ -311,15 +320,9 @@ describe('an upstream whose ETag echoes the token', () => {
       response.end(atom(base, 'Echoing', [{ id: `urn:e${generation}`, title: `Entry ${generation}`, link: `${base}/e/${generation}` }]));
     });
     const base = upstream.url('');
-    t = await startTestApp({ allowPrivate: [upstream.hostPort] });
-    const key = await t.createUserKey();
-    const created = await t.api(key, {
-      method: 'POST',
-      url: '/api/v1/sources',
-      payload: { url: upstream.url(`/feed?feed_token=${TOKEN}`) },
-    });
-    expect(created.statusCode, created.body).toBe(201);
-    const id = created.json().id as string;
+    const source = await tokenSource(upstream);
+    t = source.app;
+    const { key, id } = source;
     generation = 2;
     expect((await t.api(key, { method: 'POST', url: `/api/v1/sources/${id}/refresh` })).json().status).toBe('ok');
     // Positive control: the upstream sent the token in its ETag, twice, and both answers were read.
@@ -378,15 +381,9 @@ describe('an upstream whose ETag echoes the token', () => {
       response.end(atom(base, 'Echoing', [{ id: 'urn:e1', title: 'Entry', link: `${base}/e/1` }]));
     });
     const base = upstream.url('');
-    t = await startTestApp({ allowPrivate: [upstream.hostPort] });
-    const key = await t.createUserKey();
-    const created = await t.api(key, {
-      method: 'POST',
-      url: '/api/v1/sources',
-      payload: { url: upstream.url(`/feed?feed_token=${TOKEN}`) },
-    });
-    expect(created.statusCode, created.body).toBe(201);
-    const id = created.json().id as string;
+    const source = await tokenSource(upstream);
+    t = source.app;
+    const { key, id } = source;
     // The record as a release before validators were checked left it: the token in its ETag, masked under older rules.
     const stored = (await t.deps.registry.getSource(id))!;
     await t.deps.registry.saveSource({ ...stored, etag: `"old-${TOKEN}"`, urlMaskedFor: 'masked-under-older-rules' });
